@@ -1,0 +1,205 @@
+#include "appliance/broker/config.h"
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "appliance/core/json.h"
+#include "base/hcl.h"
+#include "base/status_macros.h"
+
+namespace strongroom::broker {
+namespace {
+
+using hcl::Value;
+
+absl::Status Err(const hcl::Position& pos, absl::string_view msg) {
+  return absl::InvalidArgumentError(absl::StrCat(hcl::Where(pos), ": ", msg));
+}
+
+absl::Status ReadString(const hcl::Attribute& a, std::string* out) {
+  if (a.value.kind != Value::Kind::kString) return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a string"));
+  *out = a.value.str;
+  return absl::OkStatus();
+}
+
+absl::Status ReadBool(const hcl::Attribute& a, bool* out) {
+  if (a.value.kind == Value::Kind::kBool) {
+    *out = a.value.boolean;
+    return absl::OkStatus();
+  }
+  if (a.value.kind == Value::Kind::kString && (a.value.str == "true" || a.value.str == "false")) {
+    *out = a.value.str == "true";
+    return absl::OkStatus();
+  }
+  return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be true or false"));
+}
+
+template <typename T>
+absl::Status ReadUint(const hcl::Attribute& a, T* out, T min, T max) {
+  double n = 0;
+  if (a.value.kind == Value::Kind::kNumber) {
+    n = a.value.number;
+  } else if (a.value.kind == Value::Kind::kString && absl::SimpleAtod(a.value.str, &n)) {
+  } else {
+    return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a number"));
+  }
+  if (n < static_cast<double>(min) || n > static_cast<double>(max) || n != static_cast<double>(static_cast<T>(n))) {
+    return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a whole number from ", min, " to ", max));
+  }
+  *out = static_cast<T>(n);
+  return absl::OkStatus();
+}
+
+absl::Status ReadDuration(const hcl::Attribute& a, int64_t* out) {
+  if (a.value.kind == Value::Kind::kNumber) {
+    if (a.value.number < 0) return Err(a.value.pos, "duration must not be negative");
+    *out = static_cast<int64_t>(a.value.number);
+    return absl::OkStatus();
+  }
+  if (a.value.kind != Value::Kind::kString) return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a duration"));
+  auto d = core::ParseDurationSeconds(a.value.str);
+  if (!d.ok()) return Err(a.value.pos, d.status().message());
+  *out = *d;
+  return absl::OkStatus();
+}
+
+absl::Status Unknown(const hcl::Position& pos, absl::string_view key, absl::string_view where) {
+  return Err(pos, absl::StrCat("unknown key \"", key, "\" in ", where));
+}
+
+absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
+  if (b.labels.size() != 1 || b.labels[0] != "tcp") {
+    return Err(b.pos, "listener must be written listener \"tcp\" { ... }");
+  }
+  if (!b.blocks.empty()) return Err(b.blocks[0].pos, "unexpected block in listener \"tcp\"");
+  for (const auto& a : b.attributes) {
+    const std::string& k = a.key;
+    if (k == "address") RETURN_IF_ERROR(ReadString(a, &l->address));
+    else if (k == "tls_disable") RETURN_IF_ERROR(ReadBool(a, &l->tls_disable));
+    else if (k == "tls_cert_file") RETURN_IF_ERROR(ReadString(a, &l->tls_cert_file));
+    else if (k == "tls_key_file") RETURN_IF_ERROR(ReadString(a, &l->tls_key_file));
+    else if (k == "tls_min_version") {
+      RETURN_IF_ERROR(ReadString(a, &l->tls_min_version));
+      if (l->tls_min_version != "tls12" && l->tls_min_version != "tls13") {
+        return Err(a.value.pos, "tls_min_version must be \"tls12\" or \"tls13\"");
+      }
+    } else if (k == "max_request_size") {
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_request_size, 1024, 1ull << 30));
+    } else if (k == "max_header_bytes") {
+      RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_header_bytes, 1024, 1u << 20));
+    } else if (k == "http_idle_timeout") RETURN_IF_ERROR(ReadDuration(a, &l->http_idle_timeout_s));
+    else if (k == "http_read_timeout") RETURN_IF_ERROR(ReadDuration(a, &l->http_read_timeout_s));
+    else if (k == "max_connections_per_worker") {
+      RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_connections_per_worker, 1, 100000));
+    } else if (k == "max_json_depth") {
+      RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_json_depth, 2, 1000));
+    } else return Unknown(a.pos, k, "listener \"tcp\"");
+  }
+  if (l->http_idle_timeout_s <= 0 || l->http_read_timeout_s <= 0) {
+    return Err(b.pos, "http timeouts must be positive");
+  }
+  if (!l->tls_disable && (l->tls_cert_file.empty() || l->tls_key_file.empty())) {
+    return Err(b.pos, "listener \"tcp\": tls_cert_file and tls_key_file are required unless tls_disable = true");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ParseStorage(const hcl::Block& b, StorageConfig* s) {
+  if (b.labels.size() != 1) return Err(b.pos, "storage must be written storage \"rocksdb\" { ... }");
+  s->type = b.labels[0];
+  if (s->type != "rocksdb") {
+    return Err(b.pos, absl::StrCat("unsupported storage type \"", s->type, "\" (supported: rocksdb)"));
+  }
+  for (const auto& a : b.attributes) {
+    if (a.key == "path") RETURN_IF_ERROR(ReadString(a, &s->path));
+    else if (a.key == "node_id") RETURN_IF_ERROR(ReadString(a, &s->node_id));
+    else return Unknown(a.pos, a.key, absl::StrCat("storage \"", s->type, "\""));
+  }
+  if (s->path.empty()) return Err(b.pos, "storage: \"path\" is required");
+  return absl::OkStatus();
+}
+
+absl::Status ParseSeal(const hcl::Block& b, SealConfig* s) {
+  if (b.labels.size() != 1 || b.labels[0] != "pkcs11") {
+    return Err(b.pos, "seal must be written seal \"pkcs11\" { ... } (the only supported seal)");
+  }
+  for (const auto& a : b.attributes) {
+    const std::string& k = a.key;
+    if (k == "lib") RETURN_IF_ERROR(ReadString(a, &s->lib));
+    else if (k == "token_label") RETURN_IF_ERROR(ReadString(a, &s->token_label));
+    else if (k == "pin") RETURN_IF_ERROR(ReadString(a, &s->pin));
+    else if (k == "key_label") RETURN_IF_ERROR(ReadString(a, &s->key_label));
+    else if (k == "slot") {
+      unsigned long slot = 0;
+      RETURN_IF_ERROR(ReadUint<unsigned long>(a, &slot, 0, 0xffffffffUL));
+      s->slot = slot;
+    } else if (k == "mechanism" || k == "generate_key") {
+      return Err(a.pos, absl::StrCat("\"", k, "\" is fixed by strongroom (AES key wrap, KEK created by sys/init)"));
+    } else return Unknown(a.pos, k, "seal \"pkcs11\"");
+  }
+  if (s->lib.empty()) return Err(b.pos, "seal \"pkcs11\": \"lib\" is required");
+  if (s->token_label.empty() && !s->slot) return Err(b.pos, "seal \"pkcs11\": \"token_label\" (or \"slot\") is required");
+  if (s->pin.empty()) return Err(b.pos, "seal \"pkcs11\": \"pin\" is required (literal, env://VAR or file://PATH)");
+  if (s->key_label.empty()) return Err(b.pos, "seal \"pkcs11\": \"key_label\" must not be empty");
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
+  ASSIGN_OR_RETURN(hcl::Body body, hcl::Parse(text));
+  ServerConfig c;
+  bool have_listener = false, have_storage = false, have_seal = false;
+  for (const auto& b : body.blocks) {
+    if (b.type == "listener") {
+      if (have_listener) return Err(b.pos, "only one listener is supported");
+      have_listener = true;
+      RETURN_IF_ERROR(ParseListener(b, &c.listener));
+    } else if (b.type == "storage") {
+      if (have_storage) return Err(b.pos, "only one storage block is allowed");
+      have_storage = true;
+      RETURN_IF_ERROR(ParseStorage(b, &c.storage));
+    } else if (b.type == "seal") {
+      if (have_seal) return Err(b.pos, "only one seal block is allowed");
+      have_seal = true;
+      RETURN_IF_ERROR(ParseSeal(b, &c.seal));
+    } else {
+      return Err(b.pos, absl::StrCat("unknown block \"", b.type, "\""));
+    }
+  }
+  for (const auto& a : body.attributes) {
+    const std::string& k = a.key;
+    if (k == "api_addr") RETURN_IF_ERROR(ReadString(a, &c.api_addr));
+    else if (k == "cluster_addr") RETURN_IF_ERROR(ReadString(a, &c.cluster_addr));
+    else if (k == "cluster_name") RETURN_IF_ERROR(ReadString(a, &c.cluster_name));
+    else if (k == "log_level") RETURN_IF_ERROR(ReadString(a, &c.log_level));
+    else if (k == "disable_mlock") RETURN_IF_ERROR(ReadBool(a, &c.disable_mlock));
+    else if (k == "ui") {
+      bool ui = false;
+      RETURN_IF_ERROR(ReadBool(a, &ui));
+      if (ui) return Err(a.value.pos, "strongroom has no web UI; set ui = false or remove it");
+    } else if (k == "workers") RETURN_IF_ERROR(ReadUint<int>(a, &c.workers, 1, 256));
+    else if (k == "default_lease_ttl") RETURN_IF_ERROR(ReadDuration(a, &c.default_lease_ttl_s));
+    else if (k == "max_lease_ttl") RETURN_IF_ERROR(ReadDuration(a, &c.max_lease_ttl_s));
+    else return Unknown(a.pos, k, "the server configuration");
+  }
+  if (!have_listener) return absl::InvalidArgumentError("configuration: a listener \"tcp\" block is required");
+  if (!have_storage) return absl::InvalidArgumentError("configuration: a storage block is required");
+  if (!have_seal) return absl::InvalidArgumentError("configuration: a seal \"pkcs11\" block is required");
+  return c;
+}
+
+absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read configuration file \"", path, "\""));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  auto c = ParseConfig(ss.str());
+  if (!c.ok()) return absl::InvalidArgumentError(absl::StrCat(path, ": ", c.status().message()));
+  return c;
+}
+
+}  // namespace strongroom::broker

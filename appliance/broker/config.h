@@ -1,0 +1,59 @@
+// Server configuration, HCL like Vault's (`listener "tcp"`, `storage`, `seal "pkcs11"`,
+// `api_addr`, ...). Unknown keys and blocks are errors with their line and column.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+
+namespace strongroom::broker {
+
+struct ListenerConfig {
+  std::string address = "127.0.0.1:8200";
+  bool tls_disable = false;
+  std::string tls_cert_file;
+  std::string tls_key_file;
+  std::string tls_min_version = "tls12";
+  uint64_t max_request_size = 32ull << 20;   // Vault's default, 413 above it
+  uint32_t max_header_bytes = 16 * 1024;
+  int64_t http_idle_timeout_s = 60;
+  int64_t http_read_timeout_s = 30;
+  uint32_t max_connections_per_worker = 1024;
+  uint32_t max_json_depth = 64;
+};
+
+struct StorageConfig {
+  std::string type = "rocksdb";
+  std::string path;
+  std::string node_id;
+};
+
+struct SealConfig {
+  std::string type = "pkcs11";
+  std::string lib;
+  std::string token_label;
+  std::optional<unsigned long> slot;
+  std::string pin;  // literal, env://VAR or file://PATH
+  std::string key_label = "strongroom-kek";
+};
+
+struct ServerConfig {
+  ListenerConfig listener;
+  StorageConfig storage;
+  SealConfig seal;
+  std::string api_addr;
+  std::string cluster_addr;
+  std::string cluster_name;
+  std::string log_level = "info";
+  int workers = 0;  // 0: number of cores
+  bool disable_mlock = false;
+  int64_t default_lease_ttl_s = 768 * 3600;
+  int64_t max_lease_ttl_s = 768 * 3600;
+};
+
+absl::StatusOr<ServerConfig> ParseConfig(std::string_view text);
+absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path);
+
+}  // namespace strongroom::broker

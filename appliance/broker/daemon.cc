@@ -1,0 +1,400 @@
+#include "appliance/broker/daemon.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <netdb.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "appliance/broker/config.h"
+#include "appliance/broker/ipc_server.h"
+#include "appliance/core/core.h"
+#include "appliance/engines/registry.h"
+#include "appliance/storage/rocksdb_storage.h"
+#include "base/log.h"
+#include "sandbox/supervisor.h"
+
+extern char** environ;
+
+namespace strongroom::broker {
+namespace {
+
+constexpr char kVersion[] = "0.1.0";
+constexpr char kDefaultSoftHsm[] = "/usr/lib/softhsm/libsofthsm2.so";
+
+struct Flags {
+  std::string config_path;
+  bool dev = false;
+  std::string dev_root_token_id;
+  std::string dev_listen_address = "127.0.0.1:8200";
+  bool help = false;
+  bool version = false;
+};
+
+const char kUsage[] =
+    "Usage: strongroomd -config=FILE\n"
+    "       strongroomd -dev [-dev-root-token-id=ID] [-dev-listen-address=ADDR]\n"
+    "\n"
+    "strongroom: an HSM-backed secrets appliance with Vault's HTTP API.\n"
+    "\n"
+    "  -config=FILE              server configuration (HCL, like Vault's server config)\n"
+    "  -dev                      development server: throwaway SoftHSM2 token and data in a\n"
+    "                            temporary directory, initialised and unsealed, secret/ mounted\n"
+    "                            as KV v2, plain HTTP; everything is removed on exit\n"
+    "  -dev-root-token-id=ID     root token to create in dev mode (default: random)\n"
+    "  -dev-listen-address=ADDR  dev listener address (default 127.0.0.1:8200)\n"
+    "  -version                  print the version\n"
+    "Flags may be written with one or two dashes, and with '=' or a space before the value.\n";
+
+absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
+  Flags f;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--", 0) == 0) a.erase(0, 1);
+    if (a.empty() || a[0] != '-') {
+      if (a == "server") continue;  // `strongroomd server -dev` reads like Vault's CLI
+      return absl::InvalidArgumentError(absl::StrCat("unexpected argument \"", argv[i], "\""));
+    }
+    std::string name = a.substr(1), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    auto need_value = [&]() -> absl::Status {
+      if (has_value) return absl::OkStatus();
+      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag -", name, " needs a value"));
+      value = argv[++i];
+      return absl::OkStatus();
+    };
+    if (name == "config") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.config_path = value;
+    } else if (name == "dev") {
+      f.dev = !has_value || value == "true" || value == "1";
+    } else if (name == "dev-root-token-id") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.dev_root_token_id = value;
+    } else if (name == "dev-listen-address") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.dev_listen_address = value;
+    } else if (name == "help" || name == "h") {
+      f.help = true;
+    } else if (name == "version") {
+      f.version = true;
+    } else {
+      return absl::InvalidArgumentError(absl::StrCat("unknown flag -", name));
+    }
+  }
+  if (!f.help && !f.version && f.dev == !f.config_path.empty()) {
+    return absl::InvalidArgumentError("give either -config=FILE or -dev");
+  }
+  return f;
+}
+
+absl::StatusOr<int> Listen(const std::string& address, std::string* bound) {
+  auto colon = address.rfind(':');
+  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("bad listener address \"", address, "\""));
+  std::string host = address.substr(0, colon), port = address.substr(colon + 1);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
+  addrinfo* res = nullptr;
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); rc != 0) {
+    return absl::InvalidArgumentError(absl::StrCat("bad listener address \"", address, "\": ", gai_strerror(rc)));
+  }
+  int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  int one = 1;
+  setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+  if (fd < 0 || bind(fd, res->ai_addr, res->ai_addrlen) != 0 || listen(fd, 1024) != 0) {
+    std::string err = strerror(errno);
+    freeaddrinfo(res);
+    if (fd >= 0) close(fd);
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, ": ", err));
+  }
+  freeaddrinfo(res);
+  sockaddr_storage ss{};
+  socklen_t len = sizeof ss;
+  getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  char buf[INET6_ADDRSTRLEN] = {};
+  uint16_t p = 0;
+  if (ss.ss_family == AF_INET6) {
+    auto* s6 = reinterpret_cast<sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &s6->sin6_addr, buf, sizeof buf);
+    p = ntohs(s6->sin6_port);
+    *bound = absl::StrCat("[", buf, "]:", p);
+  } else {
+    auto* s4 = reinterpret_cast<sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &s4->sin_addr, buf, sizeof buf);
+    p = ntohs(s4->sin_port);
+    *bound = absl::StrCat(buf, ":", p);
+  }
+  return fd;
+}
+
+absl::StatusOr<std::string> ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\""));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+std::string WorkerBinary() {
+  char buf[4096];
+  ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
+  std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "strongroomd";
+  std::string dir = self.substr(0, self.rfind('/'));
+  for (std::string candidate : {dir + "/strongroom-worker", dir + "/../libexec/strongroom/strongroom-worker"}) {
+    if (access(candidate.c_str(), X_OK) == 0) return candidate;
+  }
+  return dir + "/strongroom-worker";
+}
+
+int RemoveEntry(const char* path, const struct stat*, int, struct FTW*) { return remove(path); }
+
+void RemoveTree(const std::string& dir) {
+  nftw(dir.c_str(), RemoveEntry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+// Dev mode: a throwaway SoftHSM2 token in a temporary directory.
+absl::StatusOr<ServerConfig> PrepareDev(const Flags& flags, std::string* dev_dir) {
+  char tmpl[] = "/tmp/strongroom-dev-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return absl::InternalError("mkdtemp failed");
+  *dev_dir = tmpl;
+  const std::string tokens = *dev_dir + "/tokens";
+  mkdir(tokens.c_str(), 0700);
+  const std::string conf = *dev_dir + "/softhsm2.conf";
+  {
+    std::ofstream c(conf);
+    c << "directories.tokendir = " << tokens << "\nobjectstore.backend = file\nlog.level = ERROR\n";
+  }
+  setenv("SOFTHSM2_CONF", conf.c_str(), 1);
+  const std::string pin = core::RandomHex(8), so_pin = core::RandomHex(8);
+  const std::string pin_file = *dev_dir + "/pin";
+  {
+    std::ofstream p(pin_file);
+    p << pin << "\n";
+  }
+  chmod(pin_file.c_str(), 0600);
+  std::vector<std::string> args = {"softhsm2-util", "--init-token", "--free", "--label", "strongroom-dev",
+                                   "--pin", pin, "--so-pin", so_pin};
+  std::vector<char*> argv;
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  int rc = posix_spawnp(&pid, "softhsm2-util", &fa, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  int status = 0;
+  if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+    return absl::UnavailableError("softhsm2-util --init-token failed (is softhsm2 installed?)");
+  }
+  ServerConfig c;
+  c.listener.address = flags.dev_listen_address;
+  c.listener.tls_disable = true;
+  c.storage.path = *dev_dir + "/data";
+  c.seal.lib = kDefaultSoftHsm;
+  c.seal.token_label = "strongroom-dev";
+  c.seal.pin = "file://" + pin_file;
+  return c;
+}
+
+void PrintDevBanner(const std::string& addr, const core::InitResult& init) {
+  std::string unseal = absl::Base64Escape(absl::string_view(
+      reinterpret_cast<const char*>(init.recovery_keys[0].data()), init.recovery_keys[0].size()));
+  std::cout << "==> strongroom server started in development mode! Log data will stream in below:\n\n"
+            << "WARNING! dev mode is enabled! In this mode, strongroom runs with a throwaway SoftHSM2\n"
+            << "token and data directory that are removed on exit, and serves plain HTTP.\n\n"
+            << "You may need to set the following environment variables:\n\n"
+            << "    $ export VAULT_ADDR='http://" << addr << "'\n\n"
+            << "The recovery key and root token are displayed below in case you want to\n"
+            << "seal/unseal strongroom or re-authenticate.\n\n"
+            << "Unseal Key: " << unseal << "\n"
+            << "Root Token: " << init.root_token << "\n\n"
+            << "Development mode should NOT be used in production installations!\n"
+            << std::endl;
+}
+
+}  // namespace
+
+int DaemonMain(int argc, char** argv) {
+  SetLogRole("broker");
+  auto flags = ParseFlags(argc, argv);
+  if (!flags.ok()) {
+    std::cerr << "strongroomd: " << flags.status().message() << "\n\n" << kUsage;
+    return 2;
+  }
+  if (flags->help) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (flags->version) {
+    std::cout << "strongroomd " << kVersion << " (Vault API 1.19)\n";
+    return 0;
+  }
+
+  // The broker holds the keyring: never dumpable, no core files.
+  prctl(PR_SET_DUMPABLE, 0);
+  rlimit no_core{0, 0};
+  setrlimit(RLIMIT_CORE, &no_core);
+
+  std::string dev_dir;
+  absl::StatusOr<ServerConfig> config =
+      flags->dev ? PrepareDev(*flags, &dev_dir) : LoadConfigFile(flags->config_path);
+  auto cleanup_dev = [&] {
+    if (!dev_dir.empty()) RemoveTree(dev_dir);
+  };
+  if (!config.ok()) {
+    LogError("%s", config.status().message());
+    std::cerr << "strongroomd: " << config.status().message() << "\n";
+    cleanup_dev();
+    return 1;
+  }
+  LogLevel level;
+  if (ParseLogLevel(config->log_level, &level)) SetLogLevel(level);
+
+  // Signals are taken synchronously by the main loop; every thread inherits the mask.
+  sigset_t set;
+  sigemptyset(&set);
+  for (int s : {SIGCHLD, SIGTERM, SIGINT, SIGHUP}) sigaddset(&set, s);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::string bound;
+  auto listen_fd = Listen(config->listener.address, &bound);
+  if (!listen_fd.ok()) {
+    LogError("%s", listen_fd.status().message());
+    cleanup_dev();
+    return 1;
+  }
+
+  ipc::WorkerSettings settings;
+  settings.set_max_request_bytes(config->listener.max_request_size);
+  settings.set_max_header_bytes(config->listener.max_header_bytes);
+  settings.set_idle_timeout_ms(static_cast<uint32_t>(config->listener.http_idle_timeout_s * 1000));
+  settings.set_read_timeout_ms(static_cast<uint32_t>(config->listener.http_read_timeout_s * 1000));
+  settings.set_max_json_depth(config->listener.max_json_depth);
+  settings.set_max_connections(config->listener.max_connections_per_worker);
+  settings.set_tls_min_version(config->listener.tls_min_version);
+  if (!config->listener.tls_disable) {
+    auto cert = ReadFile(config->listener.tls_cert_file);
+    auto key = ReadFile(config->listener.tls_key_file);
+    if (!cert.ok() || !key.ok()) {
+      LogError("TLS: %s", (!cert.ok() ? cert.status() : key.status()).message());
+      cleanup_dev();
+      return 1;
+    }
+    settings.set_tls_cert_chain_pem(*cert);
+    settings.set_tls_key_pem(*key);
+  }
+
+  auto physical = storage::RocksDbStorage::Open(config->storage.path);
+  if (!physical.ok()) {
+    LogError("%s", physical.status().message());
+    cleanup_dev();
+    return 1;
+  }
+
+  core::CoreOptions options;
+  options.version = "1.19.0+strongroom";
+  options.api_addr = config->api_addr;
+  options.engines = engines::EngineTable();
+  options.default_lease_ttl = config->default_lease_ttl_s;
+  options.max_lease_ttl = config->max_lease_ttl_s;
+  core::Pkcs11SealConfig seal_config;
+  seal_config.token.lib = config->seal.lib;
+  seal_config.token.token_label = config->seal.token_label;
+  if (config->seal.slot) seal_config.token.slot = *config->seal.slot;
+  seal_config.token.pin_spec = config->seal.pin;
+  seal_config.key_label = config->seal.key_label;
+  core::Core core(std::move(options), physical->get(),
+                  std::make_unique<core::Pkcs11Seal>(std::move(seal_config)));
+
+  const int workers = config->workers > 0 ? config->workers
+                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  sandbox::Supervisor* supervisor_ptr = nullptr;
+  IpcServer ipc(&core, settings, 8, [&supervisor_ptr](pid_t pid) {
+    if (supervisor_ptr != nullptr) supervisor_ptr->Kill(pid);
+  });
+  sandbox::Supervisor supervisor(WorkerBinary(), *listen_fd, workers,
+                                 [&ipc](int index, int fd, pid_t pid) { ipc.AddWorker(index, fd, pid); });
+  supervisor_ptr = &supervisor;
+  if (absl::Status s = supervisor.StartAll(); !s.ok()) {
+    LogError("%s", s.message());
+    cleanup_dev();
+    return 1;
+  }
+  close(*listen_fd);  // the workers hold it now
+
+  // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
+  core.Start();
+  LogInfo("strongroomd %s: %d workers, API on %s://%s", kVersion, workers,
+          config->listener.tls_disable ? "http" : "https", bound);
+
+  if (flags->dev) {
+    core::InitRequest ir;
+    ir.recovery_shares = 1;
+    ir.recovery_threshold = 1;
+    ir.root_token_id = flags->dev_root_token_id;
+    auto init = core.Initialize(ir);
+    absl::Status mounted = init.ok() ? absl::OkStatus() : init.status();
+    if (mounted.ok()) {
+      core::MountEntry secret;
+      secret.path = "secret/";
+      secret.type = "kv";
+      secret.description = "key/value secret storage";
+      secret.options["version"] = "2";
+      mounted = core.Mount(secret);
+    }
+    if (!mounted.ok()) {
+      LogError("dev mode set-up failed: %s", mounted.message());
+      supervisor.StopAll(std::chrono::milliseconds(2000));
+      cleanup_dev();
+      return 1;
+    }
+    PrintDevBanner(bound, *init);
+  }
+
+  int exit_code = 0;
+  for (;;) {
+    timespec ts{0, 500 * 1000 * 1000};
+    siginfo_t info;
+    int sig = sigtimedwait(&set, &info, &ts);
+    if (sig == SIGTERM || sig == SIGINT) {
+      LogInfo("received %s; shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      break;
+    }
+    supervisor.Poll();
+  }
+  supervisor.StopAll(std::chrono::milliseconds(3000));
+  ipc.Stop();
+  (void)core.SealNow();
+  cleanup_dev();
+  LogInfo("stopped");
+  return exit_code;
+}
+
+}  // namespace strongroom::broker

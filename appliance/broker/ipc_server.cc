@@ -1,0 +1,234 @@
+#include "appliance/broker/ipc_server.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+
+namespace strongroom::broker {
+
+// ---------------------------------------------------------------------------------------------
+
+ThreadPool::ThreadPool(size_t threads) {
+  for (size_t i = 0; i < threads; ++i) {
+    threads_.emplace_back([this] {
+      for (;;) {
+        std::function<void()> task;
+        {
+          std::unique_lock<std::mutex> lock(mu_);
+          cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
+          if (stop_ && tasks_.empty()) return;
+          task = std::move(tasks_.front());
+          tasks_.pop_front();
+        }
+        task();
+      }
+    });
+  }
+}
+
+ThreadPool::~ThreadPool() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  for (auto& t : threads_) t.join();
+}
+
+void ThreadPool::Post(std::function<void()> task) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    tasks_.push_back(std::move(task));
+  }
+  cv_.notify_one();
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct IpcServer::Channel {
+  int index = 0;
+  int fd = -1;
+  pid_t pid = 0;
+  std::mutex write_mu;
+  ~Channel() {
+    if (fd >= 0) close(fd);
+  }
+};
+
+IpcServer::IpcServer(core::Core* core, ipc::WorkerSettings settings, size_t threads,
+                     std::function<void(pid_t)> kill_worker)
+    : core_(core), settings_(std::move(settings)), kill_worker_(std::move(kill_worker)), pool_(threads) {}
+
+IpcServer::~IpcServer() { Stop(); }
+
+void IpcServer::AddWorker(int index, int fd, pid_t pid) {
+  auto ch = std::make_shared<Channel>();
+  ch->index = index;
+  ch->fd = fd;
+  ch->pid = pid;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    channels_.push_back(ch);
+  }
+  std::thread([this, ch] { Serve(ch); }).detach();
+}
+
+void IpcServer::Stop() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& w : channels_) {
+    if (auto ch = w.lock()) shutdown(ch->fd, SHUT_RDWR);
+  }
+  channels_.clear();
+}
+
+void IpcServer::Serve(std::shared_ptr<Channel> ch) {
+  ipc::PeerState state = ipc::PeerState::kNew;
+  for (;;) {
+    auto frame = ipc::ReadFrame(ch->fd, ipc::kMaxRequestFrame);
+    if (!frame.ok()) {
+      if (!absl::IsNotFound(frame.status())) {
+        LogWarn("worker %d: protocol violation (%s); ending it", ch->index, frame.status().message());
+        kill_worker_(ch->pid);
+      }
+      shutdown(ch->fd, SHUT_RDWR);
+      return;
+    }
+    const ipc::MessageRule* rule = ipc::FindRule(frame->message_case());
+    std::string violation;
+    if (rule == nullptr || rule->direction != ipc::Direction::kWorkerToBroker) {
+      violation = "message not allowed from a worker";
+    } else if (rule->accepted_in != state) {
+      violation = "message out of order";
+    }
+    if (violation.empty() && frame->has_hello()) {
+      if (frame->hello().protocol_version() != ipc::kProtocolVersion) {
+        violation = "wrong protocol version";
+      } else {
+        ipc::Frame reply;
+        *reply.mutable_settings() = settings_;
+        std::lock_guard<std::mutex> lock(ch->write_mu);
+        if (!ipc::WriteFrame(ch->fd, reply).ok()) violation = "cannot write settings";
+        state = ipc::PeerState::kReady;
+      }
+    } else if (violation.empty() && frame->has_request()) {
+      ipc::Request req = std::move(*frame->mutable_request());
+      pool_.Post([this, ch, req = std::move(req)]() mutable { Answer(ch, std::move(req)); });
+    }
+    if (!violation.empty()) {
+      LogWarn("worker %d: protocol violation (%s); ending it", ch->index, violation);
+      kill_worker_(ch->pid);
+      shutdown(ch->fd, SHUT_RDWR);
+      return;
+    }
+  }
+}
+
+absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
+  core::Request req;
+  switch (r.operation()) {
+    case ipc::OP_READ: req.operation = core::Operation::kRead; break;
+    case ipc::OP_LIST: req.operation = core::Operation::kList; break;
+    case ipc::OP_UPDATE: req.operation = core::Operation::kUpdate; break;
+    case ipc::OP_PATCH: req.operation = core::Operation::kPatch; break;
+    case ipc::OP_DELETE: req.operation = core::Operation::kDelete; break;
+    case ipc::OP_HEAD: req.operation = core::Operation::kHead; break;
+    default: return absl::InvalidArgumentError("unknown operation");
+  }
+  if (r.path().size() > 4096) return absl::InvalidArgumentError("path is too long");
+  if (r.token().size() > 1024) return absl::PermissionDeniedError("permission denied");
+  if (r.remote_address().size() > 64) return absl::InvalidArgumentError("bad remote address");
+  if (r.remote_port() > 65535) return absl::InvalidArgumentError("bad remote port");
+  if (r.wrap_ttl().size() > 64 || r.namespace_().size() > 256) {
+    return absl::InvalidArgumentError("bad header value");
+  }
+  if (!r.namespace_().empty() && r.namespace_() != "root" && r.namespace_() != "root/") {
+    return absl::InvalidArgumentError("namespaces are not supported");
+  }
+  if (!r.wrap_ttl().empty()) return absl::InvalidArgumentError("response wrapping is not supported");
+  req.path = r.path();
+  while (!req.path.empty() && req.path.front() == '/') req.path.erase(0, 1);
+  ASSIGN_OR_RETURN(req.data, core::ParseObject(r.data_json()));
+  req.has_data = r.has_data();
+  req.client_token = r.token();
+  req.remote_address = r.remote_address();
+  req.remote_port = r.remote_port();
+  req.request_id = core::NewUuid();
+  return req;
+}
+
+ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_id,
+                                       const absl::StatusOr<core::Response>& result,
+                                       const std::string& mount_type) {
+  ipc::Response out;
+  out.set_id(id);
+  out.set_request_id(request_id);
+  if (!result.ok()) {
+    const absl::Status& s = result.status();
+    out.set_kind(ipc::Response::ERROR);
+    out.set_error_code(static_cast<int>(s.code()));
+    switch (s.code()) {
+      case absl::StatusCode::kInvalidArgument:
+      case absl::StatusCode::kFailedPrecondition:
+      case absl::StatusCode::kOutOfRange:
+      case absl::StatusCode::kAlreadyExists:
+      case absl::StatusCode::kPermissionDenied:
+      case absl::StatusCode::kUnauthenticated:
+      case absl::StatusCode::kNotFound:
+      case absl::StatusCode::kUnimplemented:
+      case absl::StatusCode::kResourceExhausted:
+      case absl::StatusCode::kUnavailable:
+      case absl::StatusCode::kAborted:
+        if (!s.message().empty()) out.add_errors(std::string(s.message()));
+        break;
+      default:
+        // Internal detail stays in the broker log, tied to the request id.
+        LogError("request %s failed: %s", request_id, s.ToString());
+        out.add_errors("internal error");
+    }
+    return out;
+  }
+  const core::Response& r = *result;
+  switch (r.kind) {
+    case core::Response::Kind::kEmpty:
+      out.set_kind(ipc::Response::EMPTY);
+      return out;
+    case core::Response::Kind::kRaw:
+      out.set_kind(ipc::Response::RAW);
+      break;
+    case core::Response::Kind::kLogical:
+      out.set_kind(ipc::Response::LOGICAL);
+      break;
+  }
+  out.set_http_status(static_cast<uint32_t>(r.http_status));
+  if (r.data) out.set_data_json(core::Serialize(*r.data));
+  if (r.auth) out.set_auth_json(core::Serialize(*r.auth));
+  for (const auto& w : r.warnings) out.add_warnings(w);
+  out.set_lease_id(r.lease_id);
+  out.set_renewable(r.renewable);
+  out.set_lease_duration(r.lease_duration);
+  out.set_inject_data(r.inject_data);
+  out.set_head_only(r.head_only);
+  out.set_mount_type(mount_type);
+  return out;
+}
+
+void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
+  ipc::Response out;
+  auto creq = ToCoreRequest(req);
+  if (!creq.ok()) {
+    out = ToIpcResponse(req.id(), "", creq.status(), "");
+  } else {
+    auto result = core_->Handle(*creq);
+    out = ToIpcResponse(req.id(), creq->request_id, result,
+                        creq->mount_type);
+  }
+  ipc::Frame frame;
+  *frame.mutable_response() = std::move(out);
+  std::lock_guard<std::mutex> lock(ch->write_mu);
+  if (!ipc::WriteFrame(ch->fd, frame).ok()) shutdown(ch->fd, SHUT_RDWR);
+}
+
+}  // namespace strongroom::broker

@@ -1,0 +1,62 @@
+// The one interface every secrets engine, auth method and the system backend implements, and
+// the engine table ({type, factory}) the router builds mounts from. No engine includes another.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "appliance/core/request.h"
+
+namespace strongroom::core {
+
+struct MountConfig {
+  int64_t default_lease_ttl = 0;  // seconds; 0 = system default
+  int64_t max_lease_ttl = 0;
+  bool force_no_cache = false;
+  std::vector<std::string> audit_non_hmac_request_keys;
+  std::vector<std::string> audit_non_hmac_response_keys;
+  std::string listing_visibility;
+  std::vector<std::string> passthrough_request_headers;
+  std::vector<std::string> allowed_response_headers;
+};
+
+struct MountEntry {
+  std::string path;         // "secret/" (relative to the table: auth mounts omit "auth/")
+  std::string type;         // "kv", "system", ...
+  std::string description;
+  std::string uuid;
+  std::string accessor;     // "kv_1a2b3c4d"
+  bool local = false;
+  bool seal_wrap = false;
+  bool external_entropy_access = false;
+  std::map<std::string, std::string> options;  // e.g. version = "2"
+  MountConfig config;
+  int64_t created_unix = 0;
+};
+
+class Backend {
+ public:
+  virtual ~Backend() = default;
+  // For update requests: does the target exist? Returning false turns the operation into
+  // create (ACL then needs "create"). Backends without the notion return true.
+  virtual absl::StatusOr<bool> Exists(const Request& req) { (void)req; return true; }
+  virtual absl::StatusOr<Response> Handle(Request& req) = 0;
+  // Called once when the mount is created for the first time (not on every load).
+  virtual absl::Status Initialize(storage::Storage& view) { (void)view; return absl::OkStatus(); }
+};
+
+using BackendFactory =
+    std::function<absl::StatusOr<std::unique_ptr<Backend>>(const MountEntry& entry)>;
+
+struct EngineType {
+  std::string type;
+  std::string accessor_prefix;  // "kv" -> "kv_1a2b3c4d"
+  BackendFactory factory;
+  // Normalises the mount request (e.g. "kv-v2" -> kv + version 2). Optional.
+  std::function<void(MountEntry&)> normalize;
+};
+
+}  // namespace strongroom::core

@@ -1,0 +1,157 @@
+#include "appliance/core/barrier.h"
+
+#include <openssl/evp.h>
+#include <openssl/rand.h>
+
+#include <memory>
+#include <mutex>
+
+#include "absl/status/status.h"
+#include "base/status_macros.h"
+
+namespace strongroom::core {
+namespace {
+
+constexpr uint8_t kFormat = 0x01;
+constexpr size_t kNonce = 12;
+constexpr size_t kTag = 16;
+constexpr size_t kHeader = 1 + 4 + kNonce;
+
+absl::Status Sealed() { return absl::UnavailableError("Vault is sealed"); }
+
+struct CtxFree {
+  void operator()(EVP_CIPHER_CTX* c) const { EVP_CIPHER_CTX_free(c); }
+};
+using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
+
+}  // namespace
+
+void Barrier::Unseal(Keyring keyring) {
+  std::unique_lock lock(mu_);
+  keyring_ = std::move(keyring);
+}
+
+void Barrier::Install(Keyring keyring) {
+  std::unique_lock lock(mu_);
+  keyring_ = std::move(keyring);
+  encryptions_.store(0);
+}
+
+void Barrier::Seal() {
+  std::unique_lock lock(mu_);
+  keyring_.reset();  // SecureBytes zero their pages
+}
+
+bool Barrier::sealed() const {
+  std::shared_lock lock(mu_);
+  return !keyring_.has_value();
+}
+
+absl::StatusOr<Keyring> Barrier::CopyKeyring() const {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  return keyring_->Clone();
+}
+
+absl::StatusOr<Barrier::KeyStatus> Barrier::Status() const {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  const auto& t = keyring_->Active();
+  return KeyStatus{t.term, t.install_unix_ns, encryptions_.load()};
+}
+
+absl::StatusOr<std::string> Barrier::Encrypt(std::string_view path, std::string_view plaintext) {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  const auto& term = keyring_->Active();
+  std::string out(kHeader + plaintext.size() + kTag, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(out.data());
+  p[0] = kFormat;
+  p[1] = static_cast<uint8_t>(term.term >> 24);
+  p[2] = static_cast<uint8_t>(term.term >> 16);
+  p[3] = static_cast<uint8_t>(term.term >> 8);
+  p[4] = static_cast<uint8_t>(term.term);
+  if (RAND_bytes(p + 5, kNonce) != 1) return absl::InternalError("random generator failed");
+  Ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term.key.data(), p + 5) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(path.data()),
+                        static_cast<int>(path.size())) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), p + kHeader, &len,
+                        reinterpret_cast<const uint8_t*>(plaintext.data()),
+                        static_cast<int>(plaintext.size())) != 1 ||
+      EVP_EncryptFinal_ex(ctx.get(), p + kHeader + len, &len) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag,
+                          p + kHeader + plaintext.size()) != 1) {
+    return absl::InternalError("barrier encryption failed");
+  }
+  encryptions_.fetch_add(1, std::memory_order_relaxed);
+  return out;
+}
+
+absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_view stored) const {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  if (stored.size() < kHeader + kTag || static_cast<uint8_t>(stored[0]) != kFormat) {
+    return absl::DataLossError("barrier: stored value has an unknown format");
+  }
+  const auto* p = reinterpret_cast<const uint8_t*>(stored.data());
+  const uint32_t term_id = (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) |
+                           (uint32_t{p[3]} << 8) | uint32_t{p[4]};
+  const Keyring::Term* term = keyring_->Find(term_id);
+  if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
+  const size_t ct_len = stored.size() - kHeader - kTag;
+  std::string out(ct_len, '\0');
+  Ctx ctx(EVP_CIPHER_CTX_new());
+  int len = 0;
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term->key.data(), p + 5) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(path.data()),
+                        static_cast<int>(path.size())) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, p + kHeader,
+                        static_cast<int>(ct_len)) != 1 ||
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
+                          const_cast<uint8_t*>(p + kHeader + ct_len)) != 1 ||
+      EVP_DecryptFinal_ex(ctx.get(), reinterpret_cast<uint8_t*>(out.data()) + len, &len) != 1) {
+    return absl::DataLossError("barrier: value failed authentication");
+  }
+  return out;
+}
+
+absl::StatusOr<std::optional<std::string>> Barrier::Get(std::string_view key) {
+  ASSIGN_OR_RETURN(auto stored, physical_->Get(key));
+  if (!stored) return std::optional<std::string>();
+  ASSIGN_OR_RETURN(auto plain, Decrypt(key, *stored));
+  return std::optional<std::string>(std::move(plain));
+}
+
+absl::Status Barrier::Put(std::string_view key, std::string_view value) {
+  ASSIGN_OR_RETURN(auto sealed_value, Encrypt(key, value));
+  return physical_->Put(key, sealed_value);
+}
+
+absl::Status Barrier::Delete(std::string_view key) {
+  if (sealed()) return Sealed();
+  return physical_->Delete(key);
+}
+
+absl::StatusOr<std::vector<std::string>> Barrier::List(std::string_view prefix) {
+  if (sealed()) return Sealed();
+  return physical_->List(prefix);
+}
+
+absl::Status Barrier::Apply(const std::vector<storage::BatchOp>& ops) {
+  std::vector<storage::BatchOp> sealed_ops;
+  sealed_ops.reserve(ops.size());
+  for (const auto& op : ops) {
+    if (op.kind == storage::BatchOp::Kind::kPut) {
+      ASSIGN_OR_RETURN(auto v, Encrypt(op.key, op.value));
+      sealed_ops.push_back(storage::BatchOp::Put(op.key, std::move(v)));
+    } else {
+      sealed_ops.push_back(op);
+    }
+  }
+  if (sealed()) return Sealed();
+  return physical_->Apply(sealed_ops);
+}
+
+}  // namespace strongroom::core

@@ -1,0 +1,654 @@
+#include "appliance/core/core.h"
+
+#include <openssl/rand.h>
+#include <openssl/sha.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "base/strings.h"
+#include "appliance/core/mount_entry.h"
+#include "appliance/core/shamir.h"
+#include "appliance/engines/sys_backend.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+
+namespace strongroom::core {
+namespace {
+
+// Physical (not barrier-encrypted) keys: the wrapped keyring and the seal configuration.
+constexpr char kKeyringKey[] = "core/keyring";
+constexpr char kSealConfigKey[] = "core/seal-config";
+// Barrier keys.
+constexpr char kClusterKey[] = "core/cluster";
+constexpr char kMountsKey[] = "core/mounts";
+
+constexpr size_t kRecoveryKeySize = 32;
+constexpr size_t kMaxPathBytes = 4096;
+
+// Vault >= 1.17 renders both messages as one multierror string; Agent looks for "invalid token".
+constexpr char kInvalidToken[] = "2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n";
+constexpr char kAclDenied[] = "1 error occurred:\n\t* permission denied\n\n";
+
+std::string Sha256Hex(std::span<const uint8_t> b) {
+  uint8_t md[SHA256_DIGEST_LENGTH];
+  SHA256(b.data(), b.size(), md);
+  std::string out;
+  for (uint8_t c : md) absl::StrAppendFormat(&out, "%02x", c);
+  return out;
+}
+
+absl::Status ValidatePath(absl::string_view path) {
+  if (path.size() > kMaxPathBytes) return absl::InvalidArgumentError("path is too long");
+  for (unsigned char c : path) {
+    if (c < 0x20 || c == 0x7f) return absl::InvalidArgumentError("path contains control characters");
+  }
+  if (absl::StrContains(path, "//")) return absl::InvalidArgumentError("path contains an empty segment");
+  for (absl::string_view seg : absl::StrSplit(path, '/')) {
+    if (seg == "." || seg == "..") return absl::InvalidArgumentError("path contains a relative segment");
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int> QueryCode(const json::object& data, const std::string& key, int def) {
+  ASSIGN_OR_RETURN(auto v, GetString(data, key));
+  if (!v || v->empty()) return def;
+  int n = 0;
+  if (!absl::SimpleAtoi(*v, &n) || n < 100 || n > 999) {
+    return absl::InvalidArgumentError(absl::StrCat("bad code for ", key, ": ", *v));
+  }
+  return n;
+}
+
+absl::StatusOr<bool> QueryBool(const json::object& data, const std::string& key) {
+  auto v = GetBool(data, key);
+  if (!v.ok()) return absl::InvalidArgumentError(absl::StrCat("bad value for ", key));
+  return v->value_or(false);
+}
+
+}  // namespace
+
+Core::Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal> seal)
+    : options_(std::move(options)),
+      physical_(physical),
+      seal_(std::move(seal)),
+      barrier_(physical),
+      tokens_(&barrier_, options_.clock) {}
+
+Core::~Core() { barrier_.Seal(); }
+
+std::string Core::seal_reason() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return seal_reason_;
+}
+
+void Core::SetSealReason(std::string reason) {
+  LogError("staying sealed: %s", reason);
+  seal_reason_ = std::move(reason);
+}
+
+std::string Core::cluster_name() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return cluster_name_;
+}
+std::string Core::cluster_id() const {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  return cluster_id_;
+}
+
+void Core::Start() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  auto config = physical_->Get(kSealConfigKey);
+  auto wrapped = physical_->Get(kKeyringKey);
+  if (!config.ok() || !wrapped.ok()) {
+    SetSealReason(absl::StrCat("cannot read storage: ",
+                               (!config.ok() ? config.status() : wrapped.status()).message()));
+    return;
+  }
+  initialized_.store(config->has_value() && wrapped->has_value());
+  if (config->has_value()) {
+    auto obj = ParseObject(**config);
+    if (obj.ok()) {
+      recovery_shares_ = static_cast<int>(GetInt(*obj, "recovery_shares").value_or(0).value_or(0));
+      recovery_threshold_ = static_cast<int>(GetInt(*obj, "recovery_threshold").value_or(0).value_or(0));
+    }
+  }
+  if (absl::Status s = seal_->Open(); !s.ok()) {
+    SetSealReason(absl::StrCat("cannot open the PKCS#11 token: ", s.message()));
+    return;
+  }
+  if (!initialized_.load()) {
+    LogInfo("storage is not initialised; waiting for sys/init");
+    return;
+  }
+  if (absl::Status s = seal_->FindKek(); !s.ok()) {
+    SetSealReason(absl::StrCat("cannot use the KEK: ", s.message()));
+    return;
+  }
+  const std::string& blob = **wrapped;
+  auto plain = seal_->Unwrap({reinterpret_cast<const uint8_t*>(blob.data()), blob.size()});
+  if (!plain.ok()) {
+    SetSealReason(absl::StrCat("cannot unwrap the barrier keyring: ", plain.status().message()));
+    return;
+  }
+  auto keyring = Keyring::Parse(plain->span());
+  if (!keyring.ok()) {
+    SetSealReason(absl::StrCat("barrier keyring is corrupt: ", keyring.status().message()));
+    return;
+  }
+  if (absl::Status s = UnsealWithKeyring(std::move(*keyring)); !s.ok()) {
+    SetSealReason(absl::StrCat("unseal failed: ", s.message()));
+    return;
+  }
+  seal_reason_.clear();
+  LogInfo("unsealed with the KEK in the PKCS#11 token");
+}
+
+absl::Status Core::UnsealWithKeyring(Keyring keyring) {
+  barrier_.Unseal(std::move(keyring));
+  absl::Status s = LoadAfterUnseal();
+  if (!s.ok()) {
+    barrier_.Seal();
+    tokens_.Unload();
+  }
+  return s;
+}
+
+absl::Status Core::LoadAfterUnseal() {
+  RETURN_IF_ERROR(tokens_.Load());
+  ASSIGN_OR_RETURN(auto cluster, barrier_.Get(kClusterKey));
+  if (!cluster) {
+    json::object c;
+    c["name"] = absl::StrCat("vault-cluster-", RandomHex(4));
+    c["id"] = NewUuid();
+    RETURN_IF_ERROR(barrier_.Put(kClusterKey, Serialize(c)));
+    cluster = Serialize(c);
+  }
+  ASSIGN_OR_RETURN(auto c, ParseObject(*cluster));
+  cluster_name_ = GetString(c, "name").value_or(std::nullopt).value_or("");
+  cluster_id_ = GetString(c, "id").value_or(std::nullopt).value_or("");
+  return LoadMounts();
+}
+
+absl::StatusOr<InitResult> Core::Initialize(const InitRequest& req) {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  if (initialized_.load()) return absl::InvalidArgumentError("Vault is already initialized");
+  if (req.recovery_shares < 1 || req.recovery_shares > 255) {
+    return absl::InvalidArgumentError("recovery_shares must be between 1 and 255");
+  }
+  if (req.recovery_threshold < 1 || req.recovery_threshold > req.recovery_shares) {
+    return absl::InvalidArgumentError("recovery_threshold must be between 1 and recovery_shares");
+  }
+  if (req.recovery_shares > 1 && req.recovery_threshold < 2) {
+    return absl::InvalidArgumentError("recovery_threshold must be at least 2 when recovery_shares > 1");
+  }
+  if (absl::Status s = seal_->Open(); !s.ok()) {
+    SetSealReason(absl::StrCat("cannot open the PKCS#11 token: ", s.message()));
+    return absl::UnavailableError("the PKCS#11 token is not available; see the server log");
+  }
+  if (absl::Status s = seal_->CreateKek(); !s.ok()) {
+    LogError("sys/init: cannot create the KEK: %s", s.message());
+    if (absl::IsAlreadyExists(s)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          s.message(), "; refusing to initialise over an existing key (remove it or pick another key_label)"));
+    }
+    return absl::UnavailableError("cannot create the KEK in the PKCS#11 token; see the server log");
+  }
+  ASSIGN_OR_RETURN(auto keyring, Keyring::Generate(absl::ToUnixNanos(options_.clock())));
+  SecureBytes serialized = keyring.Serialize();
+  ASSIGN_OR_RETURN(auto wrapped, seal_->Wrap(serialized.span()));
+  SecureBytes recovery_key(kRecoveryKeySize);
+  if (RAND_priv_bytes(recovery_key.data(), kRecoveryKeySize) != 1) {
+    return absl::InternalError("random generator failed");
+  }
+  ASSIGN_OR_RETURN(auto shares,
+                   ShamirSplit(recovery_key.span(), req.recovery_shares, req.recovery_threshold));
+  json::object config;
+  config["type"] = seal_->type();
+  config["recovery_shares"] = req.recovery_shares;
+  config["recovery_threshold"] = req.recovery_threshold;
+  config["recovery_key_sha256"] = Sha256Hex(recovery_key.span());
+  config["initialized_unix"] = absl::ToUnixSeconds(options_.clock());
+  RETURN_IF_ERROR(physical_->Apply(
+      {storage::BatchOp::Put(kKeyringKey, std::string(wrapped.begin(), wrapped.end())),
+       storage::BatchOp::Put(kSealConfigKey, Serialize(config))}));
+  recovery_shares_ = req.recovery_shares;
+  recovery_threshold_ = req.recovery_threshold;
+  initialized_.store(true);
+  RETURN_IF_ERROR(UnsealWithKeyring(std::move(keyring)));
+  seal_reason_.clear();
+  ASSIGN_OR_RETURN(auto root, tokens_.CreateRoot(req.root_token_id, "auth/token/root"));
+  LogInfo("initialised: KEK created in the token, %d recovery shares (threshold %d)",
+          req.recovery_shares, req.recovery_threshold);
+  return InitResult{std::move(shares), std::move(root)};
+}
+
+absl::Status Core::SealNow() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  {
+    std::unique_lock mlock(mounts_mu_);
+    mounts_.clear();
+  }
+  barrier_.Seal();
+  tokens_.Unload();
+  unseal_progress_.clear();
+  seal_reason_ = "sealed by request (sys/seal)";
+  LogInfo("sealed by request; the keyring was wiped from memory");
+  return absl::OkStatus();
+}
+
+absl::Status Core::RotateKeyring() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  ASSIGN_OR_RETURN(auto current, barrier_.CopyKeyring());
+  ASSIGN_OR_RETURN(auto next, current.Rotated(absl::ToUnixNanos(options_.clock())));
+  SecureBytes serialized = next.Serialize();
+  ASSIGN_OR_RETURN(auto wrapped, seal_->Wrap(serialized.span()));
+  RETURN_IF_ERROR(physical_->Put(kKeyringKey, std::string(wrapped.begin(), wrapped.end())));
+  const uint32_t term = next.Active().term;
+  barrier_.Install(std::move(next));
+  LogInfo("barrier keyring rotated to term %d", term);
+  return absl::OkStatus();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Mount table
+
+const EngineType* Core::FindEngine(std::string_view type) const {
+  for (const auto& e : options_.engines) {
+    if (e.type == type) return &e;
+  }
+  return nullptr;
+}
+
+absl::StatusOr<std::shared_ptr<Core::MountRuntime>> Core::BuildMount(const MountEntry& entry) {
+  auto rt = std::make_shared<MountRuntime>();
+  rt->entry = entry;
+  if (entry.type == "system") {
+    rt->view = std::make_unique<storage::View>(&barrier_, "sys/system/");
+    rt->backend = engines::MakeSystemBackend(this);
+    return rt;
+  }
+  const EngineType* engine = FindEngine(entry.type);
+  if (engine == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", entry.type));
+  }
+  rt->view = std::make_unique<storage::View>(&barrier_, absl::StrCat("logical/", entry.uuid, "/"));
+  ASSIGN_OR_RETURN(rt->backend, engine->factory(entry));
+  return rt;
+}
+
+absl::Status Core::LoadMounts() {
+  ASSIGN_OR_RETURN(auto raw, barrier_.Get(kMountsKey));
+  std::vector<MountEntry> entries;
+  if (raw) {
+    boost::system::error_code ec;
+    json::value v = json::parse(*raw, ec);
+    if (ec || !v.is_array()) return absl::DataLossError("mount table is corrupt");
+    for (const auto& e : v.as_array()) {
+      if (!e.is_object()) return absl::DataLossError("mount table is corrupt");
+      ASSIGN_OR_RETURN(auto entry, MountEntryFromJson(e.as_object()));
+      entries.push_back(std::move(entry));
+    }
+  } else {
+    MountEntry sys;
+    sys.path = "sys/";
+    sys.type = "system";
+    sys.description = "system endpoints used for control, policy and debugging";
+    sys.uuid = NewUuid();
+    sys.accessor = absl::StrCat("system_", RandomHex(4));
+    sys.created_unix = absl::ToUnixSeconds(options_.clock());
+    entries.push_back(sys);
+  }
+  std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> built;
+  for (const auto& e : entries) {
+    ASSIGN_OR_RETURN(auto rt, BuildMount(e));
+    built[e.path] = std::move(rt);
+  }
+  {
+    std::unique_lock lock(mounts_mu_);
+    mounts_ = std::move(built);
+  }
+  if (!raw) return PersistMounts();
+  return absl::OkStatus();
+}
+
+absl::Status Core::PersistMounts() {
+  json::array arr;
+  {
+    std::shared_lock lock(mounts_mu_);
+    for (const auto& [path, rt] : mounts_) arr.push_back(MountEntryToJson(rt->entry));
+  }
+  return barrier_.Put(kMountsKey, Serialize(arr));
+}
+
+std::vector<MountEntry> Core::Mounts() const {
+  std::shared_lock lock(mounts_mu_);
+  std::vector<MountEntry> out;
+  for (const auto& [path, rt] : mounts_) out.push_back(rt->entry);
+  std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.path < b.path; });
+  return out;
+}
+
+absl::Status Core::Mount(MountEntry entry) {
+  const EngineType* engine = FindEngine(entry.type);
+  if (engine == nullptr) {
+    return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", entry.type));
+  }
+  if (engine->normalize) engine->normalize(entry);
+  entry.uuid = NewUuid();
+  entry.accessor = absl::StrCat(engine->accessor_prefix, "_", RandomHex(4));
+  entry.created_unix = absl::ToUnixSeconds(options_.clock());
+  static constexpr absl::string_view kReserved[] = {"sys/", "auth/", "cubbyhole/", "identity/"};
+  for (auto r : kReserved) {
+    if (absl::StartsWith(entry.path, r) || absl::StartsWith(r, entry.path)) {
+      return absl::InvalidArgumentError(absl::StrCat("cannot mount at reserved path \"", r, "\""));
+    }
+  }
+  ASSIGN_OR_RETURN(auto rt, BuildMount(entry));
+  RETURN_IF_ERROR(rt->backend->Initialize(*rt->view));
+  {
+    std::unique_lock lock(mounts_mu_);
+    for (const auto& [path, existing] : mounts_) {
+      if (absl::StartsWith(entry.path, path) || absl::StartsWith(path, entry.path)) {
+        return absl::InvalidArgumentError(absl::StrCat("path is already in use at ", path));
+      }
+    }
+    mounts_[entry.path] = std::move(rt);
+  }
+  LogInfo("mounted %s engine at %s", entry.type, entry.path);
+  return PersistMounts();
+}
+
+absl::Status Core::Unmount(const std::string& path) {
+  std::shared_ptr<MountRuntime> removed;
+  {
+    std::unique_lock lock(mounts_mu_);
+    auto it = mounts_.find(path);
+    if (it == mounts_.end()) return absl::OkStatus();  // Vault: disabling a missing mount is a no-op
+    if (it->second->entry.type == "system") {
+      return absl::InvalidArgumentError(absl::StrCat("cannot unmount \"", path, "\""));
+    }
+    removed = std::move(it->second);
+    mounts_.erase(it);
+  }
+  RETURN_IF_ERROR(PersistMounts());
+  RETURN_IF_ERROR(storage::DeletePrefix(barrier_, removed->view->prefix()));
+  LogInfo("unmounted %s", path);
+  return absl::OkStatus();
+}
+
+absl::Status Core::TuneMount(const std::string& path, const MountConfig& config,
+                             std::optional<std::string> description,
+                             const std::map<std::string, std::string>& options) {
+  {
+    std::unique_lock lock(mounts_mu_);
+    auto it = mounts_.find(path);
+    if (it == mounts_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("no mount at \"", path, "\""));
+    }
+    auto& e = it->second->entry;
+    e.config = config;
+    if (description) e.description = *description;
+    for (const auto& [k, v] : options) e.options[k] = v;
+  }
+  return PersistMounts();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Pipeline
+
+absl::StatusOr<Response> Core::Handle(Request& req) {
+  RETURN_IF_ERROR(ValidatePath(req.path));
+  bool handled = false;
+  auto raw = HandleSysRaw(req, &handled);
+  if (handled) return raw;
+  if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
+
+  if (req.client_token.empty()) return absl::PermissionDeniedError("permission denied");
+  ASSIGN_OR_RETURN(auto token, tokens_.Lookup(req.client_token));
+  if (!token) return absl::PermissionDeniedError(kInvalidToken);
+  // ACL: policies other than root arrive with the policy engine; until then only root passes.
+  if (!token->IsRoot()) return absl::PermissionDeniedError(kAclDenied);
+  req.token = &*token;
+
+  // Route: the longest mount path that prefixes the request path ("secret" reaches "secret/").
+  // The runtime is shared, so an unmount that runs meanwhile does not pull it from under us.
+  std::shared_ptr<MountRuntime> rt;
+  {
+    std::shared_lock lock(mounts_mu_);
+    for (const auto& [path, m] : mounts_) {
+      const bool match = absl::StartsWith(req.path, path) ||
+                         req.path == std::string_view(path).substr(0, path.size() - 1);
+      if (match && (rt == nullptr || path.size() > rt->entry.path.size())) rt = m;
+    }
+  }
+  if (rt == nullptr) {
+    return absl::NotFoundError(
+        absl::StrCat("no handler for route \"", req.path, "\". route entry not found."));
+  }
+  req.mount = &rt->entry;
+  req.mount_path = rt->entry.path;
+  req.mount_type = rt->entry.type;
+  req.rel_path = req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
+  req.storage = rt->view.get();
+  if (req.operation == Operation::kUpdate) {
+    ASSIGN_OR_RETURN(bool exists, rt->backend->Exists(req));
+    if (!exists) req.operation = Operation::kCreate;
+  }
+  return rt->backend->Handle(req);
+}
+
+absl::StatusOr<Response> Core::HandleSysRaw(Request& req, bool* handled) {
+  *handled = true;
+  const Operation op = req.operation;
+  const bool write = op == Operation::kUpdate || op == Operation::kCreate;
+  if (req.path == "sys/init") {
+    if (op == Operation::kRead) {
+      json::object o;
+      o["initialized"] = initialized_.load();
+      return Response::Raw(std::move(o));
+    }
+    if (write) return InitEndpoint(req);
+    return absl::UnimplementedError("unsupported operation");
+  }
+  if (req.path == "sys/seal-status") {
+    if (op != Operation::kRead) return absl::UnimplementedError("unsupported operation");
+    return SealStatus();
+  }
+  if (req.path == "sys/unseal") {
+    if (!write) return absl::UnimplementedError("unsupported operation");
+    return UnsealEndpoint(req);
+  }
+  if (req.path == "sys/health") {
+    if (op != Operation::kRead && op != Operation::kHead) {
+      return absl::UnimplementedError("unsupported operation");
+    }
+    return Health(req);
+  }
+  if (req.path == "sys/leader") {
+    if (op != Operation::kRead) return absl::UnimplementedError("unsupported operation");
+    return Leader();
+  }
+  *handled = false;
+  return Response();
+}
+
+absl::StatusOr<Response> Core::SealStatus() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  json::object o;
+  const bool is_sealed = barrier_.sealed();
+  o["type"] = seal_->type();
+  o["initialized"] = initialized_.load();
+  o["sealed"] = is_sealed;
+  o["t"] = initialized_.load() ? recovery_threshold_ : 0;
+  o["n"] = initialized_.load() ? recovery_shares_ : 0;
+  o["progress"] = static_cast<int64_t>(unseal_progress_.size());
+  o["nonce"] = unseal_nonce_;
+  o["version"] = options_.version;
+  o["build_date"] = options_.build_date;
+  o["migration"] = false;
+  if (!is_sealed) {
+    o["cluster_name"] = cluster_name_;
+    o["cluster_id"] = cluster_id_;
+  }
+  o["recovery_seal"] = true;
+  o["recovery_seal_type"] = "shamir";
+  o["storage_type"] = options_.storage_type;
+  o["removed_from_cluster"] = false;
+  return Response::Raw(std::move(o));
+}
+
+absl::StatusOr<Response> Core::Health(const Request& req) {
+  ASSIGN_OR_RETURN(int active, QueryCode(req.data, "activecode", 200));
+  ASSIGN_OR_RETURN(int standby, QueryCode(req.data, "standbycode", 429));
+  ASSIGN_OR_RETURN(int sealed_code, QueryCode(req.data, "sealedcode", 503));
+  ASSIGN_OR_RETURN(int uninit, QueryCode(req.data, "uninitcode", 501));
+  ASSIGN_OR_RETURN(int dr, QueryCode(req.data, "drsecondarycode", 472));
+  ASSIGN_OR_RETURN(int perf, QueryCode(req.data, "performancestandbycode", 473));
+  ASSIGN_OR_RETURN(int unhealthy, QueryCode(req.data, "haunhealthycode", 474));
+  ASSIGN_OR_RETURN(int removed, QueryCode(req.data, "removedcode", 530));
+  ASSIGN_OR_RETURN(bool standbyok, QueryBool(req.data, "standbyok"));
+  ASSIGN_OR_RETURN(bool perfstandbyok, QueryBool(req.data, "perfstandbyok"));
+  (void)standby; (void)dr; (void)perf; (void)unhealthy; (void)removed;
+  (void)standbyok; (void)perfstandbyok;  // single node: never a standby (Raft brings standbys)
+  const bool init = initialized_.load();
+  const bool is_sealed = barrier_.sealed();
+  const int code = !init ? uninit : is_sealed ? sealed_code : active;
+  json::object o;
+  o["initialized"] = init;
+  o["sealed"] = is_sealed;
+  o["standby"] = false;
+  o["performance_standby"] = false;
+  o["replication_performance_mode"] = "disabled";
+  o["replication_dr_mode"] = "disabled";
+  o["server_time_utc"] = absl::ToUnixSeconds(options_.clock());
+  o["version"] = options_.version;
+  o["enterprise"] = false;
+  if (!is_sealed) {
+    o["cluster_name"] = cluster_name();
+    o["cluster_id"] = cluster_id();
+  }
+  o["echo_duration_ms"] = 0;
+  o["clock_skew_ms"] = 0;
+  o["replication_primary_canary_age_ms"] = 0;
+  o["removed_from_cluster"] = false;
+  o["ha_connection_healthy"] = true;
+  Response r = Response::Raw(std::move(o), code);
+  r.head_only = req.operation == Operation::kHead;
+  return r;
+}
+
+absl::StatusOr<Response> Core::Leader() {
+  if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
+  json::object o;
+  o["ha_enabled"] = false;
+  o["is_self"] = false;
+  o["active_time"] = "0001-01-01T00:00:00Z";
+  o["leader_address"] = "";
+  o["leader_cluster_address"] = "";
+  o["performance_standby"] = false;
+  o["performance_standby_last_remote_wal"] = 0;
+  return Response::Raw(std::move(o));
+}
+
+absl::StatusOr<Response> Core::InitEndpoint(Request& req) {
+  std::vector<std::string> barrier_fields;
+  for (std::string f : {"secret_shares", "secret_threshold", "pgp_keys", "stored_shares"}) {
+    if (req.data.contains(f)) barrier_fields.emplace_back(f);
+  }
+  if (!barrier_fields.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("parameters ", absl::StrJoin(barrier_fields, ","),
+                                                   " not applicable to seal type pkcs11"));
+  }
+  for (std::string f : {"recovery_pgp_keys", "root_token_pgp_key"}) {
+    if (req.data.contains(f)) {
+      return absl::InvalidArgumentError(absl::StrCat(f, ": PGP encryption of keys is not supported"));
+    }
+  }
+  InitRequest ir;
+  ASSIGN_OR_RETURN(auto shares, GetInt(req.data, "recovery_shares"));
+  ASSIGN_OR_RETURN(auto threshold, GetInt(req.data, "recovery_threshold"));
+  if (shares) ir.recovery_shares = static_cast<int>(std::clamp<int64_t>(*shares, -1, 1000));
+  if (threshold) ir.recovery_threshold = static_cast<int>(std::clamp<int64_t>(*threshold, -1, 1000));
+  if (shares && !threshold) ir.recovery_threshold = std::min(ir.recovery_shares, 3);
+  if (ir.recovery_shares > 1 && ir.recovery_threshold < 2 && !threshold) ir.recovery_threshold = 2;
+  ASSIGN_OR_RETURN(auto result, Initialize(ir));
+  json::object o;
+  o["keys"] = json::array();
+  o["keys_base64"] = json::array();
+  json::array hex, b64;
+  for (const auto& s : result.recovery_keys) {
+    hex.emplace_back(absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(s.data()), s.size())));
+    b64.emplace_back(absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(s.data()), s.size())));
+  }
+  o["recovery_keys"] = std::move(hex);
+  o["recovery_keys_base64"] = std::move(b64);
+  o["root_token"] = result.root_token;
+  return Response::Raw(std::move(o));
+}
+
+absl::StatusOr<Response> Core::UnsealEndpoint(Request& req) {
+  ASSIGN_OR_RETURN(auto reset, GetBool(req.data, "reset"));
+  ASSIGN_OR_RETURN(auto key, GetString(req.data, "key"));
+  if (!initialized_.load()) return absl::InvalidArgumentError("Vault is not initialized");
+  if (reset.value_or(false)) {
+    if (!barrier_.sealed()) return absl::InvalidArgumentError("vault is unsealed");
+    std::lock_guard<std::mutex> lock(state_mu_);
+    unseal_progress_.clear();
+    unseal_nonce_.clear();
+  } else if (!key || key->empty()) {
+    if (!barrier_.sealed()) return SealStatus();
+    return absl::InvalidArgumentError(
+        "'key' must be specified in request body as JSON, or 'reset' set to true");
+  } else if (barrier_.sealed()) {
+    // Recovery key shares: hex of the right length, else base64.
+    std::string bytes;
+    if (key->size() == 2 * (kRecoveryKeySize + 1) &&
+        std::all_of(key->begin(), key->end(), [](char c) { return absl::ascii_isxdigit(c); })) {
+      bytes = absl::HexStringToBytes(*key);
+    } else if (!absl::Base64Unescape(*key, &bytes)) {
+      return absl::InvalidArgumentError("'key' must be a valid hex or base64 string");
+    }
+    if (bytes.size() != kRecoveryKeySize + 1) {
+      return absl::InvalidArgumentError("'key' must be a valid hex or base64 string");
+    }
+    std::lock_guard<std::mutex> lock(state_mu_);
+    std::vector<uint8_t> share(bytes.begin(), bytes.end());
+    SecureZero(bytes.data(), bytes.size());
+    for (const auto& s : unseal_progress_) {
+      if (s == share) return absl::InvalidArgumentError("given key share is a duplicate");
+    }
+    if (unseal_progress_.empty()) unseal_nonce_ = NewUuid();
+    unseal_progress_.push_back(std::move(share));
+    if (static_cast<int>(unseal_progress_.size()) >= recovery_threshold_) {
+      auto progress = std::move(unseal_progress_);
+      unseal_progress_.clear();
+      unseal_nonce_.clear();
+      ASSIGN_OR_RETURN(auto raw_config, physical_->Get(kSealConfigKey));
+      ASSIGN_OR_RETURN(auto config, ParseObject(raw_config.value_or("")));
+      ASSIGN_OR_RETURN(auto want, GetString(config, "recovery_key_sha256"));
+      auto secret = ShamirCombine(progress);
+      for (auto& s : progress) SecureZero(s.data(), s.size());
+      if (!secret.ok() || !want || Sha256Hex(secret->span()) != *want) {
+        return absl::InvalidArgumentError("unseal failed, invalid key");
+      }
+      RETURN_IF_ERROR(seal_->Open());
+      RETURN_IF_ERROR(seal_->FindKek());
+      ASSIGN_OR_RETURN(auto blob, physical_->Get(kKeyringKey));
+      if (!blob) return absl::InternalError("keyring missing from storage");
+      ASSIGN_OR_RETURN(auto plain, seal_->Unwrap({reinterpret_cast<const uint8_t*>(blob->data()), blob->size()}));
+      ASSIGN_OR_RETURN(auto keyring, Keyring::Parse(plain.span()));
+      RETURN_IF_ERROR(UnsealWithKeyring(std::move(keyring)));
+      seal_reason_.clear();
+      LogInfo("unsealed with recovery key shares");
+    }
+  }
+  return SealStatus();
+}
+
+}  // namespace strongroom::core

@@ -1,0 +1,123 @@
+// The broker's core: seal state, the mount table and router, the token check and the fixed
+// request pipeline (sealed? -> token -> ACL -> route -> backend), after OpenBao's
+// request_handling.go. Thread-safe: many IPC threads call Handle() at once.
+#pragma once
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <shared_mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "appliance/core/backend.h"
+#include "appliance/core/barrier.h"
+#include "appliance/core/seal.h"
+#include "appliance/core/token_store.h"
+
+namespace strongroom::core {
+
+struct CoreOptions {
+  std::string version = "1.19.0+strongroom";
+  std::string build_date;
+  std::string storage_type = "rocksdb";
+  std::string api_addr;
+  std::string cluster_addr;
+  std::vector<EngineType> engines;                  // the engine table
+  std::function<absl::Time()> clock = [] { return absl::Now(); };
+  int64_t default_lease_ttl = 768 * 3600;
+  int64_t max_lease_ttl = 768 * 3600;
+};
+
+struct InitRequest {
+  int recovery_shares = 5;
+  int recovery_threshold = 3;
+  std::string root_token_id;  // dev mode only
+};
+
+struct InitResult {
+  std::vector<std::vector<uint8_t>> recovery_keys;
+  std::string root_token;
+};
+
+class Core {
+ public:
+  Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal> seal);
+  ~Core();
+
+  // Start-up: log in to the token, find and check the KEK, unwrap the keyring and unseal when
+  // initialised. Any failure leaves the node sealed; the reason is logged and kept.
+  void Start();
+
+  absl::StatusOr<InitResult> Initialize(const InitRequest& req);
+  absl::Status SealNow();
+
+  bool initialized() const { return initialized_.load(); }
+  bool sealed() const { return barrier_.sealed(); }
+  std::string seal_reason() const;
+
+  // The whole pipeline for one request. Errors are absl codes (see request.h).
+  absl::StatusOr<Response> Handle(Request& req);
+
+  // Used by the system backend.
+  std::vector<MountEntry> Mounts() const;
+  absl::Status Mount(MountEntry entry);
+  absl::Status Unmount(const std::string& path);
+  absl::Status TuneMount(const std::string& path, const MountConfig& config,
+                         std::optional<std::string> description,
+                         const std::map<std::string, std::string>& options);
+  absl::Status RotateKeyring();
+  absl::StatusOr<Barrier::KeyStatus> KeyStatus() const { return barrier_.Status(); }
+  const CoreOptions& options() const { return options_; }
+  absl::Time Now() const { return options_.clock(); }
+  std::string cluster_name() const;
+  std::string cluster_id() const;
+
+ private:
+  struct MountRuntime {
+    MountEntry entry;
+    std::unique_ptr<storage::View> view;
+    std::unique_ptr<Backend> backend;
+  };
+
+  absl::StatusOr<Response> HandleSysRaw(Request& req, bool* handled);
+  absl::StatusOr<Response> SealStatus();
+  absl::StatusOr<Response> Health(const Request& req);
+  absl::StatusOr<Response> Leader();
+  absl::StatusOr<Response> InitEndpoint(Request& req);
+  absl::StatusOr<Response> UnsealEndpoint(Request& req);
+
+  absl::Status UnsealWithKeyring(Keyring keyring);
+  absl::Status LoadAfterUnseal();
+  absl::Status LoadMounts();
+  absl::Status PersistMounts();
+  absl::StatusOr<std::shared_ptr<MountRuntime>> BuildMount(const MountEntry& entry);
+  const EngineType* FindEngine(std::string_view type) const;
+  void SetSealReason(std::string reason);
+
+  CoreOptions options_;
+  storage::Storage* physical_;
+  std::unique_ptr<Seal> seal_;
+  Barrier barrier_;
+  TokenStore tokens_;
+  std::atomic<bool> initialized_{false};
+
+  mutable std::mutex state_mu_;  // seal lifecycle: init, unseal, seal, rotate
+  std::string seal_reason_;
+  std::string cluster_name_;
+  std::string cluster_id_;
+  int recovery_shares_ = 0;
+  int recovery_threshold_ = 0;
+  std::vector<std::vector<uint8_t>> unseal_progress_;
+  std::string unseal_nonce_;
+
+  mutable std::shared_mutex mounts_mu_;
+  std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> mounts_;
+};
+
+}  // namespace strongroom::core

@@ -1,0 +1,48 @@
+// JSON helpers over Boost.JSON for the broker. Input from workers is parsed with a depth limit
+// and treated as hostile; typed field readers give Vault's coercions (durations as "1h"/"90s"/
+// seconds, bools as true/"true", ints as numbers or numeric strings).
+#pragma once
+
+#include <boost/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+
+namespace strongroom::core {
+
+namespace json = boost::json;
+
+inline constexpr unsigned kMaxJsonDepth = 64;
+
+// Parses an object (empty input -> empty object). InvalidArgument on anything else.
+absl::StatusOr<json::object> ParseObject(std::string_view text, unsigned max_depth = kMaxJsonDepth);
+
+// Field readers: nullopt when absent or null; InvalidArgument naming the field on a wrong type.
+absl::StatusOr<std::optional<std::string>> GetString(const json::object& o, std::string_view key);
+absl::StatusOr<std::optional<int64_t>> GetInt(const json::object& o, std::string_view key);
+absl::StatusOr<std::optional<bool>> GetBool(const json::object& o, std::string_view key);
+// Seconds; accepts 90, "90", "90s", "1h30m", "768h".
+absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o, std::string_view key);
+// Array of strings or comma-separated string.
+absl::StatusOr<std::optional<std::vector<std::string>>> GetStringList(const json::object& o,
+                                                                      std::string_view key);
+absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text);
+
+// Go's time.Duration String() for whole seconds ("0s", "1h0m0s", "3h25m19s").
+std::string FormatGoDuration(int64_t seconds);
+// RFC 3339 with nanoseconds, UTC, trailing zeros trimmed (Go's time.RFC3339Nano).
+std::string FormatRfc3339Nano(absl::Time t);
+
+std::string Serialize(const json::value& v);
+std::string NewUuid();
+// Random string over [0-9A-Za-z].
+std::string RandomBase62(size_t n);
+std::string RandomHex(size_t bytes);
+
+}  // namespace strongroom::core

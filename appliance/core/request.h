@@ -1,0 +1,64 @@
+// The broker's typed request and response, what every backend sees.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "appliance/core/json.h"
+#include "appliance/storage/storage.h"
+
+namespace strongroom::core {
+
+enum class Operation { kRead, kList, kCreate, kUpdate, kPatch, kDelete, kHead };
+std::string_view OperationName(Operation op);
+
+struct MountEntry;
+struct TokenEntry;
+
+struct Request {
+  Operation operation = Operation::kRead;
+  std::string path;             // full logical path, e.g. "secret/data/app"
+  json::object data;
+  bool has_data = false;
+  std::string client_token;     // never logged
+  std::string remote_address;
+  uint32_t remote_port = 0;
+  std::string request_id;
+
+  // Filled by the pipeline before the backend runs.
+  const TokenEntry* token = nullptr;
+  const MountEntry* mount = nullptr;
+  std::string mount_path;       // "secret/"
+  std::string mount_type;       // "kv"
+  std::string rel_path;         // path below the mount: "data/app"
+  storage::Storage* storage = nullptr;  // the mount's barrier view
+};
+
+struct Response {
+  enum class Kind { kLogical, kRaw, kEmpty };
+  Kind kind = Kind::kLogical;
+  int http_status = 200;
+  std::optional<json::object> data;   // logical data (null when absent); for kRaw the body
+  std::optional<json::object> auth;
+  std::vector<std::string> warnings;
+  std::string lease_id;
+  bool renewable = false;
+  int64_t lease_duration = 0;
+  bool inject_data = false;           // Vault's legacy top-level copy of data keys
+  bool head_only = false;
+
+  static Response Empty() { Response r; r.kind = Kind::kEmpty; r.http_status = 204; return r; }
+  static Response Data(json::object d) { Response r; r.data = std::move(d); return r; }
+  static Response Raw(json::object body, int status = 200) {
+    Response r; r.kind = Kind::kRaw; r.data = std::move(body); r.http_status = status; return r;
+  }
+};
+
+// Errors backends return (absl codes; the worker's encoder is the only map to HTTP):
+//   InvalidArgument -> 400, PermissionDenied -> 403, NotFound -> 404 (empty errors list when the
+//   message is empty), Unimplemented -> 405 "unsupported operation", Unavailable -> 503,
+//   ResourceExhausted -> 429, FailedPrecondition -> 400, anything else -> 500 "internal error".
+
+}  // namespace strongroom::core

@@ -1,0 +1,212 @@
+#include "appliance/engines/sys_backend.h"
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "appliance/core/core.h"
+#include "appliance/core/mount_entry.h"
+#include "base/status_macros.h"
+
+namespace strongroom::engines {
+namespace {
+
+using core::json::object;
+using core::Operation;
+using core::Request;
+using core::Response;
+
+absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
+
+// "secret", "/secret/", "secret/" -> "secret/"
+absl::StatusOr<std::string> NormalizeMountPath(absl::string_view p) {
+  p = absl::StripPrefix(p, "/");
+  while (absl::ConsumeSuffix(&p, "/")) {
+  }
+  if (p.empty()) return absl::InvalidArgumentError("missing mount path");
+  if (absl::StrContains(p, "//") || absl::StrContains(p, "..")) {
+    return absl::InvalidArgumentError("invalid mount path");
+  }
+  return absl::StrCat(p, "/");
+}
+
+object MountInfo(const core::MountEntry& e) {
+  object o;
+  o["accessor"] = e.accessor;
+  object cfg;
+  cfg["default_lease_ttl"] = e.config.default_lease_ttl;
+  cfg["max_lease_ttl"] = e.config.max_lease_ttl;
+  cfg["force_no_cache"] = e.config.force_no_cache;
+  if (!e.config.listing_visibility.empty()) cfg["listing_visibility"] = e.config.listing_visibility;
+  o["config"] = std::move(cfg);
+  o["description"] = e.description;
+  o["external_entropy_access"] = e.external_entropy_access;
+  o["local"] = e.local;
+  if (e.options.empty()) {
+    o["options"] = nullptr;
+  } else {
+    object opts;
+    for (const auto& [k, v] : e.options) opts[k] = v;
+    o["options"] = std::move(opts);
+  }
+  o["plugin_version"] = "";
+  o["running_plugin_version"] = "v0.1.0+builtin.strongroom";
+  o["running_sha256"] = "";
+  o["seal_wrap"] = e.seal_wrap;
+  o["type"] = e.type;
+  o["uuid"] = e.uuid;
+  o["deprecation_status"] = "supported";
+  return o;
+}
+
+Response Injected(object data) {
+  Response r = Response::Data(std::move(data));
+  r.inject_data = true;
+  return r;
+}
+
+class SystemBackend final : public core::Backend {
+ public:
+  explicit SystemBackend(core::Core* core) : core_(core) {}
+
+  absl::StatusOr<Response> Handle(Request& req) override {
+    const std::string& p = req.rel_path;
+    if (p == "mounts" || p == "mounts/") return ListMounts(req);
+    if (absl::StartsWith(p, "mounts/")) {
+      absl::string_view rest = absl::string_view(p).substr(7);
+      if (absl::ConsumeSuffix(&rest, "/tune")) return Tune(req, rest);
+      return OneMount(req, rest);
+    }
+    if (p == "rotate" || p == "rotate/keyring") {
+      if (!IsWrite(req)) return Unsupported();
+      RETURN_IF_ERROR(core_->RotateKeyring());
+      return Response::Empty();
+    }
+    if (p == "key-status" || p == "rotate/keyring/status") {
+      if (req.operation != Operation::kRead) return Unsupported();
+      ASSIGN_OR_RETURN(auto ks, core_->KeyStatus());
+      object o;
+      o["term"] = ks.term;
+      o["install_time"] = core::FormatRfc3339Nano(absl::FromUnixNanos(ks.install_unix_ns));
+      o["encryptions"] = ks.encryptions;
+      return Injected(std::move(o));
+    }
+    if (p == "seal") {
+      if (!IsWrite(req)) return Unsupported();
+      RETURN_IF_ERROR(core_->SealNow());
+      return Response::Empty();
+    }
+    return absl::NotFoundError("unsupported path");
+  }
+
+ private:
+  static bool IsWrite(const Request& req) {
+    return req.operation == Operation::kUpdate || req.operation == Operation::kCreate;
+  }
+
+  absl::StatusOr<Response> ListMounts(const Request& req) {
+    if (req.operation != Operation::kRead) return Unsupported();
+    object data;
+    for (const auto& m : core_->Mounts()) data[m.path] = MountInfo(m);
+    return Injected(std::move(data));
+  }
+
+  absl::StatusOr<Response> OneMount(Request& req, absl::string_view raw_path) {
+    ASSIGN_OR_RETURN(std::string path, NormalizeMountPath(raw_path));
+    switch (req.operation) {
+      case Operation::kRead: {
+        for (const auto& m : core_->Mounts()) {
+          if (m.path == path) return Injected(MountInfo(m));
+        }
+        return absl::InvalidArgumentError(absl::StrCat("No secret engine mount at ", path));
+      }
+      case Operation::kCreate:
+      case Operation::kUpdate: {
+        core::MountEntry e;
+        e.path = path;
+        ASSIGN_OR_RETURN(auto type, core::GetString(req.data, "type"));
+        if (!type || type->empty()) return absl::InvalidArgumentError("no type provided");
+        e.type = *type;
+        ASSIGN_OR_RETURN(auto desc, core::GetString(req.data, "description"));
+        e.description = desc.value_or("");
+        ASSIGN_OR_RETURN(auto local, core::GetBool(req.data, "local"));
+        e.local = local.value_or(false);
+        ASSIGN_OR_RETURN(auto sw, core::GetBool(req.data, "seal_wrap"));
+        e.seal_wrap = sw.value_or(false);
+        ASSIGN_OR_RETURN(auto eea, core::GetBool(req.data, "external_entropy_access"));
+        e.external_entropy_access = eea.value_or(false);
+        if (auto it = req.data.find("config"); it != req.data.end() && !it->value().is_null()) {
+          if (!it->value().is_object()) return absl::InvalidArgumentError("config must be an object");
+          ASSIGN_OR_RETURN(e.config, core::MountConfigFromJson(it->value().as_object(), {}));
+        }
+        RETURN_IF_ERROR(ReadOptions(req.data, &e.options));
+        RETURN_IF_ERROR(core_->Mount(std::move(e)));
+        return Response::Empty();
+      }
+      case Operation::kDelete:
+        RETURN_IF_ERROR(core_->Unmount(path));
+        return Response::Empty();
+      default:
+        return Unsupported();
+    }
+  }
+
+  static absl::Status ReadOptions(const object& data, std::map<std::string, std::string>* out) {
+    auto it = data.find("options");
+    if (it == data.end() || it->value().is_null()) return absl::OkStatus();
+    if (!it->value().is_object()) return absl::InvalidArgumentError("options must be an object");
+    for (const auto& [k, v] : it->value().as_object()) {
+      if (v.is_string()) {
+        (*out)[std::string(k)] = std::string(v.as_string());
+      } else if (v.is_int64()) {
+        (*out)[std::string(k)] = std::to_string(v.as_int64());
+      } else {
+        return absl::InvalidArgumentError(absl::StrCat("option \"", std::string(k), "\" must be a string"));
+      }
+    }
+    return absl::OkStatus();
+  }
+
+  absl::StatusOr<Response> Tune(Request& req, absl::string_view raw_path) {
+    ASSIGN_OR_RETURN(std::string path, NormalizeMountPath(raw_path));
+    std::optional<core::MountEntry> found;
+    for (const auto& m : core_->Mounts()) {
+      if (m.path == path) found = m;
+    }
+    if (!found) return absl::InvalidArgumentError(absl::StrCat("cannot fetch mount entry at \"", path, "\""));
+    if (req.operation == Operation::kRead) {
+      object o;
+      const auto& opts = core_->options();
+      o["default_lease_ttl"] = found->config.default_lease_ttl ? found->config.default_lease_ttl
+                                                                : opts.default_lease_ttl;
+      o["max_lease_ttl"] = found->config.max_lease_ttl ? found->config.max_lease_ttl : opts.max_lease_ttl;
+      o["force_no_cache"] = found->config.force_no_cache;
+      o["description"] = found->description;
+      if (!found->options.empty()) {
+        object op;
+        for (const auto& [k, v] : found->options) op[k] = v;
+        o["options"] = std::move(op);
+      }
+      return Injected(std::move(o));
+    }
+    if (!IsWrite(req)) return Unsupported();
+    ASSIGN_OR_RETURN(auto config, core::MountConfigFromJson(req.data, found->config));
+    if (config.max_lease_ttl != 0 && config.default_lease_ttl > config.max_lease_ttl) {
+      return absl::InvalidArgumentError("default_lease_ttl must not exceed max_lease_ttl");
+    }
+    ASSIGN_OR_RETURN(auto desc, core::GetString(req.data, "description"));
+    std::map<std::string, std::string> options;
+    RETURN_IF_ERROR(ReadOptions(req.data, &options));
+    RETURN_IF_ERROR(core_->TuneMount(path, config, desc, options));
+    return Response::Empty();
+  }
+
+  core::Core* core_;
+};
+
+}  // namespace
+
+std::unique_ptr<core::Backend> MakeSystemBackend(core::Core* core) {
+  return std::make_unique<SystemBackend>(core);
+}
+
+}  // namespace strongroom::engines

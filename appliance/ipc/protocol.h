@@ -1,0 +1,61 @@
+// The message table of the worker <-> broker protocol (strongroom_ipc.proto declares the types).
+// One row per message: its Frame field number, direction, size cap and the broker state in
+// which it is accepted. The broker checks every received frame against this table before it
+// looks at the content (OpenSSH monitor style).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "appliance/ipc/strongroom_ipc.pb.h"
+
+namespace strongroom::ipc {
+
+inline constexpr uint32_t kProtocolVersion = 1;
+inline constexpr size_t kMiB = 1024 * 1024;
+
+enum class Direction { kWorkerToBroker, kBrokerToWorker };
+enum class PeerState { kNew, kReady };  // broker's view of one worker connection
+
+struct MessageRule {
+  Frame::MessageCase message;
+  Direction direction;
+  size_t max_frame_bytes;
+  PeerState accepted_in;
+  bool once;
+};
+
+// Request frames carry at most a 32 MiB body plus headers and metadata.
+inline constexpr size_t kMaxRequestFrame = 32 * kMiB + 64 * 1024;
+inline constexpr size_t kMaxResponseFrame = 64 * kMiB;
+
+inline constexpr MessageRule kMessageTable[] = {
+    // Hello: protocol version and worker index, the first thing a worker says.
+    {Frame::kHello, Direction::kWorkerToBroker, 64, PeerState::kNew, true},
+    // WorkerSettings: limits and TLS material, answer to Hello.
+    {Frame::kSettings, Direction::kBrokerToWorker, 1 * kMiB, PeerState::kNew, true},
+    // Request: one API call.
+    {Frame::kRequest, Direction::kWorkerToBroker, kMaxRequestFrame, PeerState::kReady, false},
+    // Response: the answer to one Request.
+    {Frame::kResponse, Direction::kBrokerToWorker, kMaxResponseFrame, PeerState::kReady, false},
+};
+
+const MessageRule* FindRule(Frame::MessageCase message);
+
+// Largest frame either side will read at all (the per-message cap is checked after parsing).
+inline constexpr size_t kMaxAnyFrame = kMaxResponseFrame;
+
+// Blocking framing over a stream socket, used by the broker (one thread per worker) and by
+// the worker before its event loop starts.
+// Reads one frame whose length is at most `cap`. NotFound on clean EOF before a frame starts.
+absl::StatusOr<Frame> ReadFrame(int fd, size_t cap);
+absl::Status WriteFrame(int fd, const Frame& frame);
+
+// Length prefix helpers for the worker's asynchronous path.
+std::string EncodeFrame(const Frame& frame);
+uint32_t DecodeLength(const uint8_t header[4]);
+
+}  // namespace strongroom::ipc

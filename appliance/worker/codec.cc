@@ -1,0 +1,236 @@
+#include "appliance/worker/codec.h"
+
+#include "absl/status/status.h"
+#include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "appliance/core/json.h"
+#include "base/strings.h"
+
+namespace strongroom::worker {
+namespace {
+
+namespace json = boost::json;
+
+bool ParseBoolQuery(std::string_view v, bool* out) {
+  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") { *out = true; return true; }
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") { *out = false; return true; }
+  return false;
+}
+
+int HexVal(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Percent-decoding; `plus_is_space` for query components.
+bool UrlDecode(std::string_view in, bool plus_is_space, std::string* out) {
+  out->clear();
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (c == '%') {
+      if (i + 2 >= in.size()) return false;
+      int h = HexVal(in[i + 1]), l = HexVal(in[i + 2]);
+      if (h < 0 || l < 0) return false;
+      out->push_back(static_cast<char>(h * 16 + l));
+      i += 2;
+    } else if (c == '+' && plus_is_space) {
+      out->push_back(' ');
+    } else {
+      out->push_back(c);
+    }
+  }
+  return true;
+}
+
+bool ValidUtf8(std::string_view s) {
+  size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    size_t n = c < 0x80 ? 1 : (c >> 5) == 0x6 ? 2 : (c >> 4) == 0xe ? 3 : (c >> 3) == 0x1e ? 4 : 0;
+    if (n == 0 || i + n > s.size()) return false;
+    for (size_t k = 1; k < n; ++k) {
+      if ((static_cast<unsigned char>(s[i + k]) & 0xc0) != 0x80) return false;
+    }
+    i += n;
+  }
+  return true;
+}
+
+}  // namespace
+
+HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors) {
+  json::object o;
+  json::array a;
+  for (const auto& e : errors) a.emplace_back(e);
+  o["errors"] = std::move(a);
+  return HttpOut{status, json::serialize(o) + "\n", false};
+}
+
+unsigned HttpStatusFor(int code) {
+  switch (static_cast<absl::StatusCode>(code)) {
+    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists: return 400;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied: return 403;
+    case absl::StatusCode::kNotFound: return 404;
+    case absl::StatusCode::kUnimplemented: return 405;
+    case absl::StatusCode::kAborted: return 409;
+    case absl::StatusCode::kResourceExhausted: return 429;
+    case absl::StatusCode::kUnavailable: return 503;
+    default: return 500;
+  }
+}
+
+Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
+  ipc::Request req;
+  std::string_view target = in.target;
+  std::string_view raw_path = target, query;
+  if (size_t q = target.find('?'); q != std::string_view::npos) {
+    raw_path = target.substr(0, q);
+    query = target.substr(q + 1);
+  }
+  if (!raw_path.starts_with("/v1/")) return ErrorOut(404, {});
+  std::string path;
+  if (!UrlDecode(raw_path.substr(4), false, &path) || !ValidUtf8(path)) {
+    return ErrorOut(400, {"invalid request path"});
+  }
+
+  // Query parameters become request data for read, list and delete (single value -> string).
+  json::object query_data;
+  bool list = false;
+  for (absl::string_view kv_a : absl::StrSplit(Av(query), '&', absl::SkipEmpty())) {
+    std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv_a, absl::MaxSplits('=', 1));
+    std::string k, v;
+    if (!UrlDecode(Sv(p.first), true, &k) || !UrlDecode(Sv(p.second), true, &v) || !ValidUtf8(k) || !ValidUtf8(v)) {
+      return ErrorOut(400, {"invalid query string"});
+    }
+    if (k == "list") {
+      if (!ParseBoolQuery(v, &list)) return ErrorOut(400, {});
+      continue;
+    }
+    if (auto it = query_data.find(k); it != query_data.end()) {
+      if (!it->value().is_array()) {
+        json::array a;
+        a.push_back(it->value());
+        it->value() = std::move(a);
+      }
+      it->value().as_array().emplace_back(v);
+    } else {
+      query_data[k] = v;
+    }
+  }
+
+  const std::string& m = in.method;
+  bool use_body = false;
+  if (m == "GET") {
+    req.set_operation(list ? ipc::OP_LIST : ipc::OP_READ);
+  } else if (m == "LIST") {
+    req.set_operation(ipc::OP_LIST);
+  } else if (m == "POST" || m == "PUT") {
+    req.set_operation(ipc::OP_UPDATE);
+    use_body = true;
+  } else if (m == "PATCH") {
+    absl::string_view ct = absl::StripAsciiWhitespace(
+        Av(std::string_view(in.content_type).substr(0, in.content_type.find(';'))));
+    if (!absl::EqualsIgnoreCase(ct, "application/merge-patch+json")) {
+      return ErrorOut(415, {"PATCH requires Content-Type of application/merge-patch+json, provided " +
+                            in.content_type});
+    }
+    req.set_operation(ipc::OP_PATCH);
+    use_body = true;
+  } else if (m == "DELETE") {
+    req.set_operation(ipc::OP_DELETE);
+  } else if (m == "HEAD") {
+    req.set_operation(ipc::OP_HEAD);
+  } else {
+    return ErrorOut(405, {});
+  }
+  if (req.operation() == ipc::OP_LIST && !path.empty() && path.back() != '/') path.push_back('/');
+
+  if (use_body) {
+    auto obj = core::ParseObject(in.body, max_json_depth);
+    if (!obj.ok()) return ErrorOut(400, {std::string(obj.status().message())});
+    req.set_has_data(!in.body.empty());
+    req.set_data_json(json::serialize(*obj));
+  } else {
+    req.set_has_data(!query_data.empty());
+    req.set_data_json(json::serialize(query_data));
+  }
+
+  req.set_path(std::move(path));
+  if (!in.vault_token.empty()) {
+    req.set_token(std::string(absl::StripAsciiWhitespace(in.vault_token)));
+  } else if (in.authorization.starts_with("Bearer ")) {
+    req.set_token(std::string(absl::StripAsciiWhitespace(Av(std::string_view(in.authorization).substr(7)))));
+  }
+  req.set_remote_address(in.remote_address);
+  req.set_remote_port(in.remote_port);
+  req.set_wrap_ttl(in.wrap_ttl);
+  req.set_namespace_(in.vault_namespace);
+  req.set_no_request_forwarding(in.no_request_forwarding);
+  return req;
+}
+
+HttpOut EncodeResponse(const ipc::Response& r) {
+  switch (r.kind()) {
+    case ipc::Response::EMPTY:
+      return HttpOut{204, "", false};
+    case ipc::Response::RAW:
+      return HttpOut{r.http_status() ? r.http_status() : 200, r.data_json() + "\n", r.head_only()};
+    case ipc::Response::ERROR: {
+      const unsigned status = r.http_status() ? r.http_status() : HttpStatusFor(r.error_code());
+      json::object o;
+      json::array a;
+      if (status == 500) {
+        a.emplace_back("internal error");  // never pass internal detail to a client
+      } else {
+        for (const auto& e : r.errors()) a.emplace_back(e);
+      }
+      o["errors"] = std::move(a);
+      if (!r.data_json().empty()) {
+        boost::system::error_code ec;
+        json::value d = json::parse(r.data_json(), ec);
+        if (!ec) o["data"] = std::move(d);
+      }
+      return HttpOut{status, json::serialize(o) + "\n", false};
+    }
+    case ipc::Response::LOGICAL: {
+      json::object o;
+      o["request_id"] = r.request_id();
+      o["lease_id"] = r.lease_id();
+      o["renewable"] = r.renewable();
+      o["lease_duration"] = r.lease_duration();
+      boost::system::error_code ec;
+      json::value data = r.data_json().empty() ? json::value(nullptr) : json::parse(r.data_json(), ec);
+      if (ec) return ErrorOut(500, {"internal error"});
+      json::value auth = r.auth_json().empty() ? json::value(nullptr) : json::parse(r.auth_json(), ec);
+      if (ec) return ErrorOut(500, {"internal error"});
+      if (r.inject_data() && data.is_object()) {
+        for (const auto& [k, v] : data.as_object()) o[k] = v;
+      }
+      o["data"] = std::move(data);
+      o["wrap_info"] = nullptr;
+      if (r.warnings_size() == 0) {
+        o["warnings"] = nullptr;
+      } else {
+        json::array w;
+        for (const auto& s : r.warnings()) w.emplace_back(s);
+        o["warnings"] = std::move(w);
+      }
+      o["auth"] = std::move(auth);
+      o["mount_type"] = r.mount_type();
+      return HttpOut{r.http_status() ? r.http_status() : 200, json::serialize(o) + "\n", false};
+    }
+    default:
+      return ErrorOut(500, {"internal error"});
+  }
+}
+
+}  // namespace strongroom::worker

@@ -1,0 +1,11 @@
+// The worker process: HTTP/1.1 (optionally TLS) on the inherited listening socket, each request
+// decoded (codec.h), sent to the broker over the inherited socketpair, and answered.
+// Single-threaded event loop; after start-up it opens no files and no outgoing sockets.
+#pragma once
+
+namespace strongroom::worker {
+
+// fd 3: socketpair to the broker; fd 4: listening TCP socket. Returns the process exit code.
+int RunWorker(int worker_index, int ipc_fd, int listen_fd);
+
+}  // namespace strongroom::worker

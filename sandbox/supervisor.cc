@@ -1,0 +1,162 @@
+#include "sandbox/supervisor.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+
+namespace strongroom::sandbox {
+namespace {
+
+constexpr auto kMaxBackoff = std::chrono::milliseconds(10000);
+constexpr auto kHealthyRun = std::chrono::seconds(30);
+
+std::string DescribeExit(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+  }
+  return "stopped";
+}
+
+}  // namespace
+
+absl::Status Supervisor::StartAll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    if (absl::Status s = Spawn(i); !s.ok()) return s;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Supervisor::Spawn(size_t index) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+    return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
+  }
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  // dup2 onto 3 and 4 clears close-on-exec for them; every other descriptor of the broker is
+  // opened O_CLOEXEC, so the worker inherits exactly stdin/stdout/stderr, 3 and 4.
+  posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
+  posix_spawn_file_actions_adddup2(&fa, listen_fd_, 4);
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  sigset_t none;
+  sigemptyset(&none);
+  posix_spawnattr_setsigmask(&attr, &none);
+  sigset_t defaults;
+  sigfillset(&defaults);
+  posix_spawnattr_setsigdefault(&attr, &defaults);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
+
+  std::string index_arg = absl::StrCat("--worker-index=", index);
+  std::vector<char*> argv = {const_cast<char*>(binary_.c_str()), index_arg.data(), nullptr};
+  // Empty environment, except sanitizer options so test builds keep their settings.
+  std::vector<std::string> env_store;
+  for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
+    if (const char* v = getenv(name)) env_store.push_back(absl::StrCat(name, "=", v));
+  }
+  std::vector<char*> envp;
+  for (auto& e : env_store) envp.push_back(e.data());
+  envp.push_back(nullptr);
+
+  pid_t pid = 0;
+  int rc = posix_spawn(&pid, binary_.c_str(), &fa, &attr, argv.data(), envp.data());
+  posix_spawn_file_actions_destroy(&fa);
+  posix_spawnattr_destroy(&attr);
+  close(sv[1]);
+  if (rc != 0) {
+    close(sv[0]);
+    return absl::InternalError(absl::StrCat("cannot start worker ", binary_, ": ", strerror(rc)));
+  }
+  auto& w = workers_[index];
+  w.pid = pid;
+  w.started = std::chrono::steady_clock::now();
+  LogInfo("worker %d started (pid %d)", static_cast<int>(index), pid);
+  on_started_(static_cast<int>(index), sv[0], pid);
+  return absl::OkStatus();
+}
+
+void Supervisor::Poll() {
+  std::lock_guard<std::mutex> lock(mu_);
+  int status = 0;
+  pid_t pid;
+  const auto now = std::chrono::steady_clock::now();
+  while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
+    for (size_t i = 0; i < workers_.size(); ++i) {
+      auto& w = workers_[i];
+      if (w.pid != pid) continue;
+      w.pid = 0;
+      if (stopping_) break;
+      if (now - w.started > kHealthyRun) w.backoff = std::chrono::milliseconds(100);
+      w.restart_at = now + w.backoff;
+      LogWarn("worker %d (pid %d) %s; restarting in %d ms", static_cast<int>(i), pid,
+              DescribeExit(status), static_cast<int>(w.backoff.count()));
+      w.backoff = std::min(w.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+    }
+  }
+  if (stopping_) return;
+  for (size_t i = 0; i < workers_.size(); ++i) {
+    auto& w = workers_[i];
+    if (w.pid == 0 && now >= w.restart_at) {
+      if (absl::Status s = Spawn(i); s.ok()) {
+        ++restarts_;
+      } else {
+        LogError("%s", s.message());
+        w.restart_at = now + w.backoff;
+      }
+    }
+  }
+}
+
+void Supervisor::Kill(pid_t pid) {
+  if (pid > 0) kill(pid, SIGKILL);
+}
+
+void Supervisor::StopAll(std::chrono::milliseconds grace) {
+  std::lock_guard<std::mutex> lock(mu_);
+  stopping_ = true;
+  for (auto& w : workers_) {
+    if (w.pid > 0) kill(w.pid, SIGTERM);
+  }
+  const auto deadline = std::chrono::steady_clock::now() + grace;
+  for (auto& w : workers_) {
+    while (w.pid > 0) {
+      int status = 0;
+      pid_t r = waitpid(w.pid, &status, WNOHANG);
+      if (r == w.pid || (r < 0 && errno == ECHILD)) {
+        w.pid = 0;
+        break;
+      }
+      if (std::chrono::steady_clock::now() > deadline) {
+        kill(w.pid, SIGKILL);
+        waitpid(w.pid, &status, 0);
+        w.pid = 0;
+        break;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  }
+}
+
+std::vector<pid_t> Supervisor::Pids() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<pid_t> out;
+  for (const auto& w : workers_) {
+    if (w.pid > 0) out.push_back(w.pid);
+  }
+  return out;
+}
+
+}  // namespace strongroom::sandbox

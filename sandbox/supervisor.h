@@ -1,0 +1,61 @@
+// Worker spawning and supervision. Workers are started with posix_spawn (fork+exec with nothing
+// but descriptor shuffling in between: PKCS#11 state never crosses into a child), each with its
+// own socketpair to the broker on fd 3 and the shared listening socket on fd 4, an empty
+// environment (no PIN or secret can leak through it) and no other descriptors.
+// A worker that exits is restarted with exponential back-off (100 ms doubling to 10 s, reset
+// after a worker has run for 30 s); the others keep serving meanwhile.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+
+namespace strongroom::sandbox {
+
+class Supervisor {
+ public:
+  // on_started(index, broker_fd, pid) is called after every (re)start; the callee owns broker_fd.
+  using OnStarted = std::function<void(int index, int broker_fd, pid_t pid)>;
+
+  Supervisor(std::string worker_binary, int listen_fd, int count, OnStarted on_started)
+      : binary_(std::move(worker_binary)), listen_fd_(listen_fd), on_started_(std::move(on_started)) {
+    workers_.resize(static_cast<size_t>(count));
+  }
+
+  absl::Status StartAll();
+  // Reaps exited workers and restarts the ones whose back-off has passed. Call it regularly
+  // (the broker's main loop does, on SIGCHLD and every second).
+  void Poll();
+  // Kills one worker (protocol violation); it is restarted like a crashed one.
+  void Kill(pid_t pid);
+  // SIGTERM to all workers, then waits up to `grace` and SIGKILLs what is left.
+  void StopAll(std::chrono::milliseconds grace);
+
+  std::vector<pid_t> Pids() const;
+  uint64_t restarts() const { return restarts_; }
+
+ private:
+  struct Worker {
+    pid_t pid = 0;
+    std::chrono::steady_clock::time_point started;
+    std::chrono::steady_clock::time_point restart_at;
+    std::chrono::milliseconds backoff{100};
+  };
+  absl::Status Spawn(size_t index);
+
+  std::string binary_;
+  int listen_fd_;
+  OnStarted on_started_;
+  mutable std::mutex mu_;
+  std::vector<Worker> workers_;
+  uint64_t restarts_ = 0;
+  bool stopping_ = false;
+};
+
+}  // namespace strongroom::sandbox
