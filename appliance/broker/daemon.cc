@@ -267,6 +267,9 @@ int DaemonMain(int argc, char** argv) {
   auto cleanup_dev = [&] {
     if (!dev_dir.empty()) RemoveTree(dev_dir);
   };
+  if (flags->dev && !dev_dir.empty()) {
+    LogInfo("dev mode: throwaway SoftHSM2 token and data in %s (removed on exit)", dev_dir);
+  }
   if (!config.ok()) {
     LogError("%s", config.status().message());
     std::cerr << "strongroomd: " << config.status().message() << "\n";

@@ -1,0 +1,222 @@
+#include "tests/support/daemon.h"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace strongroom::testing {
+namespace {
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path) {
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  pid_t pid = -1;
+  if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+std::string MakeTempDir() {
+  char tmpl[] = "/tmp/strongroom-test-XXXXXX";
+  return mkdtemp(tmpl);
+}
+
+}  // namespace
+
+std::string BuildDir() {
+  if (const char* d = getenv("STRONGROOM_BUILD_BIN")) return d;
+  return STRONGROOM_BIN_DIR;  // set by CMake
+}
+
+std::string ReadFileOr(const std::string& path, const std::string& fallback) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return fallback;
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+Daemon::Daemon() : Daemon(Options()) {}
+
+Daemon::Daemon(Options options) : options_(std::move(options)) {
+  token_ = std::make_unique<SoftHsmToken>();
+  dir_ = MakeTempDir();
+  data_dir_ = dir_ + "/data";
+  config_path_ = dir_ + "/strongroom.hcl";
+  log_path_ = dir_ + "/daemon.log";
+}
+
+Daemon::~Daemon() {
+  Stop();
+  std::string cmd = "rm -rf '" + dir_ + "'";
+  (void)!system(cmd.c_str());
+}
+
+bool Daemon::Start() {
+  const std::string pin = options_.pin_override.empty() ? token_->pin() : options_.pin_override;
+  {
+    std::ofstream pin_file(dir_ + "/pin");
+    pin_file << pin << "\n";
+  }
+  std::ofstream c(config_path_);
+  c << "# written by the test harness\n"
+    << "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n" << options_.extra_listener << "}\n"
+    << "storage \"rocksdb\" {\n  path = \"" << data_dir_ << "\"\n}\n"
+    << "seal \"pkcs11\" {\n  lib = \"" << token_->lib() << "\"\n  token_label = \"" << token_->label()
+    << "\"\n  pin = \"file://" << dir_ << "/pin\"\n  key_label = \"strongroom-kek\"\n}\n"
+    << "workers = " << options_.workers << "\n"
+    << options_.extra_top;
+  c.close();
+  const size_t log_before = Log().size();
+  pid_ = Spawn({BuildDir() + "/strongroomd", "-config=" + config_path_}, log_path_);
+  if (pid_ <= 0) return false;
+  const std::regex api(R"(API on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 400; ++i) {
+    std::string log = Log().substr(log_before);
+    std::smatch m;
+    if (std::regex_search(log, m, api)) {
+      port_ = std::stoi(m[1]);
+      // The workers are up once they log that they serve.
+      for (int j = 0; j < 200; ++j) {
+        std::string l = Log().substr(log_before);
+        size_t count = 0, at = 0;
+        while ((at = l.find("]: serving", at)) != std::string::npos) { ++count; ++at; }
+        if (count >= static_cast<size_t>(options_.workers)) return true;
+        std::this_thread::sleep_for(std::chrono::milliseconds(25));
+      }
+      return true;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+int Daemon::Stop() {
+  if (pid_ <= 0) return -1;
+  kill(pid_, SIGTERM);
+  int status = -1;
+  for (int i = 0; i < 400; ++i) {
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = -1;
+      return status;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  kill(pid_, SIGKILL);
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  return status;
+}
+
+void Daemon::Kill() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGKILL);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+}
+
+HttpResponse Daemon::Call(const std::string& method, const std::string& path, const std::string& body,
+                          std::vector<std::pair<std::string, std::string>> headers) {
+  HttpRequest r;
+  r.method = method;
+  r.path = path;
+  r.body = body;
+  r.headers = std::move(headers);
+  return SendHttp("127.0.0.1", port_, r);
+}
+
+HttpResponse Daemon::Root(const std::string& method, const std::string& path, const nlohmann::json& body) {
+  return Call(method, path, body.is_null() ? "" : body.dump(), {{"X-Vault-Token", root_token_}});
+}
+
+nlohmann::json Daemon::Init(int shares, int threshold) {
+  nlohmann::json body = {{"recovery_shares", shares}, {"recovery_threshold", threshold}};
+  HttpResponse r = Call("PUT", "/v1/sys/init", body.dump());
+  nlohmann::json j = r.Json();
+  if (r.status == 200 && j.is_object()) {
+    root_token_ = j.value("root_token", "");
+    recovery_keys_.clear();
+    for (const auto& k : j["recovery_keys"]) recovery_keys_.push_back(k.get<std::string>());
+  }
+  return j;
+}
+
+bool Daemon::WaitForLog(const std::string& needle, int timeout_ms) const {
+  for (int waited = 0; waited < timeout_ms; waited += 25) {
+    if (Log().find(needle) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return false;
+}
+
+std::vector<pid_t> Daemon::WorkerPids() const {
+  std::vector<pid_t> out;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const pid_t p = static_cast<pid_t>(atoi(e->d_name));
+    if (p <= 0) continue;
+    std::string stat = ReadFileOr("/proc/" + std::string(e->d_name) + "/stat");
+    const size_t rp = stat.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream rest(stat.substr(rp + 2));
+    char state;
+    pid_t ppid = 0;
+    rest >> state >> ppid;
+    std::string comm = stat.substr(stat.find('(') + 1, rp - stat.find('(') - 1);
+    if (ppid == pid_ && comm.find("strongroom-work") == 0 && state != 'Z') out.push_back(p);
+  }
+  closedir(d);
+  return out;
+}
+
+RunResult RunStrongroomd(const std::vector<std::string>& args, int timeout_ms) {
+  RunResult result;
+  std::string dir = MakeTempDir();
+  std::string out = dir + "/out";
+  std::vector<std::string> full = {BuildDir() + "/strongroomd"};
+  full.insert(full.end(), args.begin(), args.end());
+  pid_t pid = Spawn(full, out);
+  int status = 0;
+  for (int waited = 0; waited < timeout_ms; waited += 20) {
+    if (waitpid(pid, &status, WNOHANG) == pid) {
+      result.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  if (result.exit_code == -1) {
+    kill(pid, SIGKILL);
+    waitpid(pid, &status, 0);
+  }
+  result.output = ReadFileOr(out);
+  std::string cmd = "rm -rf '" + dir + "'";
+  (void)!system(cmd.c_str());
+  return result;
+}
+
+}  // namespace strongroom::testing

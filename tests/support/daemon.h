@@ -1,0 +1,78 @@
+// Starts the real strongroomd (which starts the real workers) as a separate process against a
+// fresh SoftHSM2 token and a RocksDB data directory in a temporary folder, and talks HTTP to it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "tests/support/http_client.h"
+#include "tests/support/softhsm_token.h"
+
+namespace strongroom::testing {
+
+std::string BuildDir();  // folder holding strongroomd and strongroom-worker
+std::string ReadFileOr(const std::string& path, const std::string& fallback = "");
+
+class Daemon {
+ public:
+  struct Options {
+    int workers = 2;
+    std::string pin_override;     // a wrong PIN, for seal tests
+    std::string extra_listener;   // extra lines in listener "tcp" {}
+    std::string extra_top;        // extra top-level lines
+  };
+
+  Daemon();
+  explicit Daemon(Options options);
+  ~Daemon();
+
+  // Writes the config and starts the daemon; waits until it listens. False on failure.
+  bool Start();
+  // SIGTERM and wait; returns the exit status (as from waitpid) or -1.
+  int Stop();
+  void Kill();
+  bool Restart() { Stop(); return Start(); }
+
+  HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+                    std::vector<std::pair<std::string, std::string>> headers = {});
+  // With the root token from Init() in X-Vault-Token.
+  HttpResponse Root(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr);
+  // PUT sys/init; remembers the root token and recovery keys.
+  nlohmann::json Init(int shares = 3, int threshold = 2);
+
+  std::string Log() const { return ReadFileOr(log_path_); }
+  bool WaitForLog(const std::string& needle, int timeout_ms = 10000) const;
+  pid_t pid() const { return pid_; }
+  std::vector<pid_t> WorkerPids() const;
+  int port() const { return port_; }
+  const std::string& dir() const { return dir_; }
+  const std::string& data_dir() const { return data_dir_; }
+  const std::string& config_path() const { return config_path_; }
+  SoftHsmToken& token() { return *token_; }
+  const std::string& root_token() const { return root_token_; }
+  const std::vector<std::string>& recovery_keys() const { return recovery_keys_; }
+  Options& options() { return options_; }
+
+ private:
+  Options options_;
+  std::unique_ptr<SoftHsmToken> token_;
+  std::string dir_, data_dir_, config_path_, log_path_;
+  pid_t pid_ = -1;
+  int port_ = 0;
+  std::string root_token_;
+  std::vector<std::string> recovery_keys_;
+};
+
+// Runs strongroomd with `args` to completion (for flag/config error tests).
+struct RunResult {
+  int exit_code = -1;
+  std::string output;  // stdout + stderr
+};
+RunResult RunStrongroomd(const std::vector<std::string>& args, int timeout_ms = 20000);
+
+}  // namespace strongroom::testing

@@ -1,0 +1,86 @@
+#include "appliance/ipc/protocol.h"
+
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include "appliance/broker/ipc_server.h"
+
+namespace strongroom::ipc {
+namespace {
+
+class Pair : public ::testing::Test {
+ protected:
+  void SetUp() override { ASSERT_EQ(socketpair(AF_UNIX, SOCK_STREAM, 0, fd_), 0); }
+  void TearDown() override {
+    close(fd_[0]);
+    close(fd_[1]);
+  }
+  int fd_[2];
+};
+
+TEST_F(Pair, FramesRoundTrip) {
+  Frame f;
+  f.mutable_request()->set_path("secret/data/x");
+  f.mutable_request()->set_operation(OP_READ);
+  ASSERT_TRUE(WriteFrame(fd_[0], f).ok());
+  auto got = ReadFrame(fd_[1], kMaxRequestFrame);
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->request().path(), "secret/data/x");
+}
+
+TEST_F(Pair, OversizedGarbageAndEmptyFramesAreRejected) {
+  const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff};
+  ASSERT_EQ(write(fd_[0], huge, 4), 4);
+  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kResourceExhausted);
+  const uint8_t garbage[] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+  ASSERT_EQ(write(fd_[0], garbage, sizeof garbage), static_cast<ssize_t>(sizeof garbage));
+  EXPECT_FALSE(ReadFrame(fd_[1], kMaxRequestFrame).ok());
+  const uint8_t empty[] = {0, 0, 0, 0};
+  ASSERT_EQ(write(fd_[0], empty, 4), 4);
+  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kInvalidArgument);
+  Frame hello;
+  hello.mutable_hello()->set_worker_index(1);
+  hello.mutable_hello()->set_protocol_version(1);
+  // A Hello padded beyond its 64-byte cap (unknown field) is refused by the table.
+  std::string padded = hello.SerializeAsString() + std::string("\xfa\x07\x64", 3) + std::string(100, 'x');
+  uint8_t h[4] = {0, 0, 0, static_cast<uint8_t>(padded.size())};
+  ASSERT_EQ(write(fd_[0], h, 4), 4);
+  ASSERT_EQ(write(fd_[0], padded.data(), padded.size()), static_cast<ssize_t>(padded.size()));
+  EXPECT_FALSE(ReadFrame(fd_[1], kMaxRequestFrame).ok());
+  close(fd_[0]);
+  fd_[0] = -1;
+  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(IpcServer, ValidatesWorkerFieldsAsHostile) {
+  Request r;
+  r.set_operation(static_cast<Operation>(99));
+  EXPECT_FALSE(broker::IpcServer::ToCoreRequest(r).ok());
+  r.set_operation(OP_READ);
+  r.set_path(std::string(5000, 'a'));
+  EXPECT_FALSE(broker::IpcServer::ToCoreRequest(r).ok());
+  r.set_path("sys/health");
+  r.set_data_json("[not an object]");
+  EXPECT_FALSE(broker::IpcServer::ToCoreRequest(r).ok());
+  r.set_data_json("{}");
+  r.set_namespace_("tenant-a/");
+  EXPECT_FALSE(broker::IpcServer::ToCoreRequest(r).ok());
+  r.set_namespace_("");
+  auto ok = broker::IpcServer::ToCoreRequest(r);
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->request_id.size(), 36u);
+}
+
+TEST(IpcServer, InternalErrorsNeverCarryDetail) {
+  auto out = broker::IpcServer::ToIpcResponse(7, "rid", absl::InternalError("secret detail"), "");
+  EXPECT_EQ(out.kind(), Response::ERROR);
+  ASSERT_EQ(out.errors_size(), 1);
+  EXPECT_EQ(out.errors(0), "internal error");
+  auto denied = broker::IpcServer::ToIpcResponse(7, "rid", absl::PermissionDeniedError("permission denied"), "");
+  EXPECT_EQ(denied.errors(0), "permission denied");
+}
+
+}  // namespace
+}  // namespace strongroom::ipc

@@ -1,0 +1,104 @@
+// One conformance suite for every Storage implementation (TiKV engine_traits style).
+#include <filesystem>
+#include <functional>
+#include <memory>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "appliance/storage/memory_storage.h"
+#include "appliance/storage/rocksdb_storage.h"
+
+namespace strongroom::storage {
+namespace {
+
+using ::testing::ElementsAre;
+
+struct Impl {
+  std::string name;
+  std::function<std::unique_ptr<Storage>(const std::string& dir)> make;
+};
+
+class StorageConformance : public ::testing::TestWithParam<Impl> {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sr-storage-XXXXXX";
+    dir_ = mkdtemp(tmpl);
+    s_ = GetParam().make(dir_ + "/db");
+    ASSERT_NE(s_, nullptr);
+  }
+  void TearDown() override {
+    s_.reset();
+    std::filesystem::remove_all(dir_);
+  }
+  std::string dir_;
+  std::unique_ptr<Storage> s_;
+};
+
+TEST_P(StorageConformance, GetPutDelete) {
+  EXPECT_FALSE(s_->Get("a").value().has_value());
+  ASSERT_TRUE(s_->Put("a", std::string("v\0x", 3)).ok());
+  EXPECT_EQ(*s_->Get("a").value(), std::string("v\0x", 3));
+  ASSERT_TRUE(s_->Put("a", "w").ok());
+  EXPECT_EQ(*s_->Get("a").value(), "w");
+  ASSERT_TRUE(s_->Delete("a").ok());
+  EXPECT_FALSE(s_->Get("a").value().has_value());
+  EXPECT_TRUE(s_->Delete("never").ok());
+}
+
+TEST_P(StorageConformance, ListFoldsFoldersLikeVault) {
+  for (const char* k : {"a/b", "a/c/d", "a/c/e", "a/d", "ab", "a/c0", "b/x"}) ASSERT_TRUE(s_->Put(k, "1").ok());
+  EXPECT_THAT(s_->List("a/").value(), ElementsAre("b", "c/", "c0", "d"));
+  EXPECT_THAT(s_->List("a/c/").value(), ElementsAre("d", "e"));
+  EXPECT_THAT(s_->List("").value(), ElementsAre("a/", "ab", "b/"));
+  EXPECT_TRUE(s_->List("zzz/").value().empty());
+}
+
+TEST_P(StorageConformance, BatchIsAtomicAndOrdered) {
+  ASSERT_TRUE(s_->Put("gone", "1").ok());
+  ASSERT_TRUE(s_->Apply({BatchOp::Put("x", "1"), BatchOp::Put("y", "2"), BatchOp::Delete("gone"),
+                         BatchOp::Put("x", "3")}).ok());
+  EXPECT_EQ(*s_->Get("x").value(), "3");
+  EXPECT_EQ(*s_->Get("y").value(), "2");
+  EXPECT_FALSE(s_->Get("gone").value().has_value());
+}
+
+TEST_P(StorageConformance, ViewPrefixesAndDeletePrefix) {
+  View v(s_.get(), "logical/u1/");
+  ASSERT_TRUE(v.Put("k/1", "a").ok());
+  ASSERT_TRUE(v.Apply({BatchOp::Put("k/2", "b")}).ok());
+  EXPECT_EQ(*s_->Get("logical/u1/k/1").value(), "a");
+  EXPECT_THAT(v.List("k/").value(), ElementsAre("1", "2"));
+  ASSERT_TRUE(s_->Put("logical/u2/k", "other").ok());
+  ASSERT_TRUE(DeletePrefix(*s_, "logical/u1/").ok());
+  EXPECT_TRUE(s_->List("logical/u1/").value().empty());
+  EXPECT_TRUE(s_->Get("logical/u2/k").value().has_value());
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    All, StorageConformance,
+    ::testing::Values(Impl{"memory", [](const std::string&) -> std::unique_ptr<Storage> {
+                             return std::make_unique<MemoryStorage>();
+                           }},
+                      Impl{"rocksdb", [](const std::string& d) -> std::unique_ptr<Storage> {
+                             auto s = RocksDbStorage::Open(d);
+                             return s.ok() ? std::move(*s) : nullptr;
+                           }}),
+    [](const auto& info) { return info.param.name; });
+
+TEST(RocksDbStorage, SurvivesReopen) {
+  char tmpl[] = "/tmp/sr-rocks-XXXXXX";
+  std::string dir = mkdtemp(tmpl);
+  {
+    auto s = RocksDbStorage::Open(dir + "/db");
+    ASSERT_TRUE(s.ok());
+    ASSERT_TRUE((*s)->Put("k", "v").ok());
+  }
+  auto s = RocksDbStorage::Open(dir + "/db");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(*(*s)->Get("k").value(), "v");
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace strongroom::storage

@@ -1,0 +1,121 @@
+// The worker's HTTP <-> broker translation (Vault API §1.1, §1.2, §1.4, §1.5).
+#include "appliance/worker/codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include "absl/status/status.h"
+
+namespace strongroom::worker {
+namespace {
+
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+HttpIn In(std::string method, std::string target, std::string body = "") {
+  HttpIn in;
+  in.method = std::move(method);
+  in.target = std::move(target);
+  in.body = std::move(body);
+  return in;
+}
+
+TEST(Codec, MapsMethodsToOperations) {
+  auto get = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/data/a"), 64));
+  EXPECT_EQ(get.operation(), ipc::OP_READ);
+  EXPECT_EQ(get.path(), "secret/data/a");
+  auto list = std::get<ipc::Request>(DecodeRequest(In("LIST", "/v1/secret/metadata"), 64));
+  EXPECT_EQ(list.operation(), ipc::OP_LIST);
+  EXPECT_EQ(list.path(), "secret/metadata/");
+  auto qlist = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/metadata/?list=true"), 64));
+  EXPECT_EQ(qlist.operation(), ipc::OP_LIST);
+  EXPECT_EQ(json::parse(qlist.data_json()), json::object());
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("PUT", "/v1/x", "{}"), 64)).operation(), ipc::OP_UPDATE);
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", ""), 64)).operation(), ipc::OP_UPDATE);
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("DELETE", "/v1/x"), 64)).operation(), ipc::OP_DELETE);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("TRACE", "/v1/x"), 64)).status, 405u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v2/x"), 64)).status, 404u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?list=maybe"), 64)).status, 400u);
+}
+
+TEST(Codec, QueryParametersBecomeData) {
+  auto r = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/sys/health?standbyok=true&a=1&a=2&sp=x+y%21"), 64));
+  json d = json::parse(r.data_json());
+  EXPECT_EQ(d["standbyok"], "true");
+  EXPECT_EQ(d["a"], json::array({"1", "2"}));
+  EXPECT_EQ(d["sp"], "x y!");
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?a=%zz"), 64)).status, 400u);
+}
+
+TEST(Codec, BodyMustBeAJsonObjectWithinDepth) {
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "{bad"), 64)).status, 400u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "[1]"), 64)).status, 400u);
+  std::string deep = "{\"a\":" + std::string(70, '[') + std::string(70, ']') + "}";
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", deep), 64)).status, 400u);
+  auto ok = std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", R"( {"k": [1, {"n": null}]} )"), 64));
+  EXPECT_EQ(json::parse(ok.data_json())["k"][1]["n"], nullptr);
+  EXPECT_TRUE(ok.has_data());
+}
+
+TEST(Codec, PatchNeedsMergePatchContentType) {
+  auto bad = std::get<HttpOut>(DecodeRequest(In("PATCH", "/v1/x", "{}"), 64));
+  EXPECT_EQ(bad.status, 415u);
+  EXPECT_THAT(bad.body, HasSubstr("PATCH requires Content-Type of application/merge-patch+json"));
+  HttpIn in = In("PATCH", "/v1/x", "{}");
+  in.content_type = "application/merge-patch+json; charset=utf-8";
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).operation(), ipc::OP_PATCH);
+}
+
+TEST(Codec, TokenFromHeaderOrBearer) {
+  HttpIn in = In("GET", "/v1/x");
+  in.authorization = "Bearer  hvs.abc ";
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).token(), "hvs.abc");
+  in.vault_token = "hvs.first";
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).token(), "hvs.first");
+  in.vault_token.clear();
+  in.authorization = "Basic Zm9v";
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).token(), "");
+}
+
+TEST(Codec, EncodesTheVaultEnvelope) {
+  ipc::Response r;
+  r.set_kind(ipc::Response::LOGICAL);
+  r.set_request_id("rid");
+  r.set_data_json(R"({"a":1})");
+  r.set_mount_type("kv");
+  json j = json::parse(EncodeResponse(r).body);
+  for (const char* k : {"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
+                        "warnings", "auth", "mount_type"}) {
+    EXPECT_TRUE(j.contains(k)) << k;
+  }
+  EXPECT_EQ(j["data"]["a"], 1);
+  EXPECT_FALSE(j.contains("a"));
+  r.set_inject_data(true);
+  EXPECT_EQ(json::parse(EncodeResponse(r).body)["a"], 1);
+}
+
+TEST(Codec, MapsErrorsAndHidesInternalDetail) {
+  ipc::Response r;
+  r.set_kind(ipc::Response::ERROR);
+  r.set_error_code(static_cast<int>(absl::StatusCode::kInternal));
+  r.add_errors("rocksdb exploded at /var/lib/x");
+  auto out = EncodeResponse(r);
+  EXPECT_EQ(out.status, 500u);
+  EXPECT_EQ(json::parse(out.body)["errors"][0], "internal error");
+  r.set_error_code(static_cast<int>(absl::StatusCode::kNotFound));
+  r.clear_errors();
+  out = EncodeResponse(r);
+  EXPECT_EQ(out.status, 404u);
+  EXPECT_EQ(json::parse(out.body), json::parse(R"({"errors":[]})"));
+  EXPECT_EQ(HttpStatusFor(static_cast<int>(absl::StatusCode::kPermissionDenied)), 403u);
+  EXPECT_EQ(HttpStatusFor(static_cast<int>(absl::StatusCode::kUnavailable)), 503u);
+  EXPECT_EQ(HttpStatusFor(static_cast<int>(absl::StatusCode::kUnimplemented)), 405u);
+  ipc::Response empty;
+  empty.set_kind(ipc::Response::EMPTY);
+  EXPECT_EQ(EncodeResponse(empty).status, 204u);
+}
+
+}  // namespace
+}  // namespace strongroom::worker
