@@ -4,7 +4,16 @@ set(SR_WARNINGS -Wall -Wextra -Wshadow -Wconversion -Wno-sign-conversion -Werror
 set(SR_HARDENING_COMPILE -fstack-protector-strong -fstack-clash-protection -fcf-protection)
 set(SR_HARDENING_LINK -Wl,-z,relro,-z,now -pie)
 
-if(STRONGROOM_SANITIZE)
+if(STRONGROOM_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "STRONGROOM_FUZZ needs clang: configure with CC=clang CXX=clang++")
+  endif()
+  # Everything gets coverage instrumentation and sanitizers; only the fuzz targets add
+  # -fsanitize=fuzzer (tests/fuzz), which links libFuzzer's main().
+  set(SR_SAN_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
+  add_compile_options(-fsanitize=fuzzer-no-link ${SR_SAN_FLAGS})
+  add_link_options(${SR_SAN_FLAGS})
+elseif(STRONGROOM_SANITIZE)
   set(SR_SAN_FLAGS -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined)
   add_compile_options(${SR_SAN_FLAGS})
   add_link_options(${SR_SAN_FLAGS})

@@ -1,0 +1,2 @@
+x = <<EOF
+never closed
