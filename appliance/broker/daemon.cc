@@ -350,7 +350,7 @@ int DaemonMain(int argc, char** argv) {
     cleanup_dev();
     return 1;
   }
-  close(*listen_fd);  // the workers hold it now
+  // The broker keeps the listening socket (never accepting on it) to hand it to restarted workers.
 
   // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
   core.Start();

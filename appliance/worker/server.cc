@@ -222,7 +222,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto self = this->shared_from_this();
     auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
     auto done = [self, res, sr, keep_alive](beast::error_code ec, size_t) {
-      if (ec || !keep_alive) return self->Close();
+      if (ec) return self->Close();
+      if (!keep_alive) return self->LingeringClose();
       self->WaitForRequest();
     };
     if (out.head_only) {
@@ -230,6 +231,24 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     } else {
       http::async_write(stream_, *sr, std::move(done));
     }
+  }
+
+  // After an early answer (413, 400) the client may still be sending: stop sending, read and
+  // discard for a short while, then close, so the client sees the answer instead of a reset.
+  void LingeringClose() {
+    beast::error_code ec;
+    Lowest(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
+    Lowest(stream_).expires_after(std::chrono::seconds(2));
+    Drain();
+  }
+
+  void Drain() {
+    drain_.resize(64 * 1024);
+    Lowest(stream_).async_read_some(asio::buffer(drain_),
+                                    [self = this->shared_from_this()](beast::error_code ec, size_t) {
+                                      if (ec) return self->Close();
+                                      self->Drain();
+                                    });
   }
 
   void Close() {
@@ -244,6 +263,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   uint16_t port_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
+  std::string drain_;
 };
 
 class Listener {

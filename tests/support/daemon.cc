@@ -57,7 +57,9 @@ std::string ReadFileOr(const std::string& path, const std::string& fallback) {
 Daemon::Daemon() : Daemon(Options()) {}
 
 Daemon::Daemon(Options options) : options_(std::move(options)) {
-  token_ = std::make_unique<SoftHsmToken>();
+  auto token = test_support::SoftHsmToken::Create();
+  if (!token.ok()) std::abort();  // no SoftHSM2 on this machine: nothing below can work
+  token_ = std::move(*token);
   dir_ = MakeTempDir();
   data_dir_ = dir_ + "/data";
   config_path_ = dir_ + "/strongroom.hcl";
@@ -85,6 +87,7 @@ bool Daemon::Start() {
     << "workers = " << options_.workers << "\n"
     << options_.extra_top;
   c.close();
+  token_->Activate();
   const size_t log_before = Log().size();
   pid_ = Spawn({BuildDir() + "/strongroomd", "-config=" + config_path_}, log_path_);
   if (pid_ <= 0) return false;

@@ -53,14 +53,14 @@ class Daemon {
   const std::string& dir() const { return dir_; }
   const std::string& data_dir() const { return data_dir_; }
   const std::string& config_path() const { return config_path_; }
-  SoftHsmToken& token() { return *token_; }
+  test_support::SoftHsmToken& token() { return *token_; }
   const std::string& root_token() const { return root_token_; }
   const std::vector<std::string>& recovery_keys() const { return recovery_keys_; }
   Options& options() { return options_; }
 
  private:
   Options options_;
-  std::unique_ptr<SoftHsmToken> token_;
+  std::unique_ptr<test_support::SoftHsmToken> token_;
   std::string dir_, data_dir_, config_path_, log_path_;
   pid_t pid_ = -1;
   int port_ = 0;

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Installs what is needed, builds everything and runs every test: unit and integration tests
+# (real SoftHSM2 tokens, RocksDB, broker and worker processes), then the same tests under
+# AddressSanitizer + UndefinedBehaviorSanitizer, then each fuzz target for a bounded time.
+# Environment: STRONGROOM_SKIP_ASAN=1 / STRONGROOM_SKIP_FUZZ=1 skip those stages (local use only).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+packaging/install-deps.sh
+jobs=${STRONGROOM_JOBS:-2}
+export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/strongroom-ccache}
+# Cache hits across checkouts in different folders (CI clones afresh elsewhere).
+export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true
+
+echo "==> build (RelWithDebInfo)"
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+ninja -C build -j"$jobs"
+echo "==> tests"
+ctest --test-dir build --output-on-failure -j"$jobs"
+
+if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
+  echo "==> build (ASan + UBSan)"
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRONGROOM_SANITIZE=ON >/dev/null
+  ninja -C build-asan -j"$jobs"
+  echo "==> tests (ASan + UBSan)"
+  ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+    ctest --test-dir build-asan --output-on-failure -j"$jobs"
+fi
+
+if [ "${STRONGROOM_SKIP_FUZZ:-0}" != 1 ]; then
+  echo "==> fuzz targets (bounded)"
+  CC=clang CXX=clang++ cmake -S . -B build-fuzz -G Ninja -DSTRONGROOM_FUZZ=ON -DSTRONGROOM_TESTS=ON \
+    -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  fuzzers=$(find tests/fuzz -maxdepth 1 -name '*_fuzz.cc' -printf '%f\n' | sed 's/\.cc$//' | sort)
+  ninja -C build-fuzz -j"$jobs" $fuzzers
+  seconds=${STRONGROOM_FUZZ_SECONDS:-60}
+  passed=0
+  failed=0
+  for f in $fuzzers; do
+    corpus=tests/fuzz/corpus/${f%_fuzz}
+    scratch=$(mktemp -d)
+    if ./build-fuzz/tests/fuzz/"$f" -max_total_time="$seconds" -print_final_stats=1 "$scratch" "$corpus" \
+         > "build-fuzz/$f.log" 2>&1; then
+      echo "fuzz $f: ok ($(grep -m1 'stat::number_of_executed_units' "build-fuzz/$f.log" | awk '{print $2}') execs in ${seconds}s)"
+      passed=$((passed + 1))
+    else
+      echo "fuzz $f: FAILED"; tail -40 "build-fuzz/$f.log"
+      failed=$((failed + 1))
+    fi
+    rm -rf "$scratch"
+  done
+  echo "fuzz: $passed passed, $failed failed"
+  [ "$failed" -eq 0 ]
+fi
