@@ -10,6 +10,7 @@
 // are spawned (they are fork+exec'd through posix_spawn, so no PKCS#11 code runs in a child).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
@@ -34,8 +35,16 @@ absl::StatusOr<SecureBytes> ResolvePin(std::string_view spec);
 
 // Loaded PKCS#11 library: dlopen + C_GetFunctionList + C_Initialize(CKF_OS_LOCKING_OK).
 // Destruction calls C_Finalize and dlclose.
+//
+// At most one Module per library may be alive in a process: PKCS#11 state is per process, so a
+// second Load of the same library fails with FailedPrecondition (CKR_CRYPTOKI_ALREADY_INITIALIZED)
+// instead of silently sharing (and later finalising) the first one's state.
+// Module remembers the pid that loaded it; a forked child must not use or finalise it.
 class Module {
  public:
+  // Errors: NotFound / PermissionDenied when `path` does not exist / cannot be read,
+  // FailedPrecondition when dlopen fails (dlerror text included), InvalidArgument when it has no
+  // C_GetFunctionList, the CKR_ code of C_Initialize otherwise.
   static absl::StatusOr<std::unique_ptr<Module>> Load(const std::string& path);
   ~Module();
   Module(const Module&) = delete;
@@ -44,12 +53,20 @@ class Module {
   CK_FUNCTION_LIST* fn() const { return fn_; }
   // The slot whose token label (blank-padded, 32 chars) equals `label`.
   // NotFound when no initialised token carries it.
+  // Message: `no token labelled "x" in <path>`.
   absl::StatusOr<CK_SLOT_ID> FindSlotByTokenLabel(std::string_view label) const;
 
+  const std::string& path() const { return path_; }
+  // True in the process that loaded the module; false in a forked child.
+  bool InLoadingProcess() const;
+
  private:
-  Module(void* handle, CK_FUNCTION_LIST* fn) : handle_(handle), fn_(fn) {}
+  Module(void* handle, CK_FUNCTION_LIST* fn, std::string path, int pid)
+      : handle_(handle), fn_(fn), path_(std::move(path)), pid_(pid) {}
   void* handle_;
   CK_FUNCTION_LIST* fn_;
+  std::string path_;
+  int pid_;  // getpid() at Load
 };
 
 // One PKCS#11 session (C_OpenSession RW|SERIAL / C_CloseSession). Move-only.
@@ -64,6 +81,10 @@ class Session {
 
   CK_SESSION_HANDLE handle() const { return handle_; }
   CK_FUNCTION_LIST* fn() const { return fn_; }
+
+  // Forgets the handle without C_CloseSession. Only for a forked child tearing down inherited
+  // state: with a networked HSM, the child's close would end the parent's session.
+  void Abandon() { handle_ = CK_INVALID_HANDLE; }
 
  private:
   Session(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE h) : fn_(fn), handle_(h) {}
@@ -95,8 +116,17 @@ struct KeyAttributes {
   bool verify = false;
 };
 
+// Largest secret WrapSecret accepts (its blob is at most 65552 bytes on SoftHSM2). The cap is
+// ours, to bound what one request can make the token do: SoftHSM2 2.6.1 has no practical limit
+// of its own (64 MiB generic secrets wrap and unwrap), but a wrap+unwrap round trip there moves
+// only about 1.5 MB/s, so a 64 KiB round trip already costs ~45 ms of token time on 2 vCPUs.
+inline constexpr size_t kMaxWrapSecretSize = 65536;
+
 // A logged-in token with a pool of sessions (one session per concurrent user; SoftHSM2 is
 // slower with two threads on one session, see DESIGN.md).
+//
+// Thread-safe: every operation borrows its own session from the pool. All Leases must be
+// destroyed before the Token (a Lease outliving its Token is a bug and aborts).
 class Token {
  public:
   // Loads the module, selects the slot (by label, or the explicit slot), opens a session and
@@ -109,15 +139,23 @@ class Token {
   class Lease {
    public:
     Lease(Token* token, Session session) : token_(token), session_(std::move(session)) {}
-    Lease(Lease&&) noexcept = default;
-    Lease& operator=(Lease&&) noexcept = default;
+    Lease(Lease&& other) noexcept;
+    Lease& operator=(Lease&& other) noexcept;  // returns the session it held to the pool first
     ~Lease();
     CK_SESSION_HANDLE handle() const { return session_->handle(); }
     CK_FUNCTION_LIST* fn() const { return session_->fn(); }
 
+    // Close the session instead of pooling it when the lease ends: for a session an error may
+    // have left in an unknown state (an operation still active, a temporary object that could
+    // not be destroyed).
+    void Discard() { discard_ = true; }
+
    private:
+    void Return();
+
     Token* token_;
     std::optional<Session> session_;
+    bool discard_ = false;
   };
   absl::StatusOr<Lease> Acquire();
 
@@ -136,13 +174,24 @@ class Token {
   // is extractable, is not sensitive, or may encrypt/decrypt data directly.
   absl::Status CheckKekPolicy(CK_OBJECT_HANDLE kek);
 
-  // Wraps `secret` (1..65536 bytes) under `kek` with CKM_AES_KEY_WRAP_PAD (RFC 5649): the bytes
-  // become a temporary session object (CKK_GENERIC_SECRET, extractable, sensitive=false) that is
-  // wrapped and destroyed. Returns the wrapped blob.
-  absl::StatusOr<std::vector<uint8_t>> WrapSecret(CK_OBJECT_HANDLE kek, std::span<const uint8_t> secret);
+  // Wraps `secret` (1..kMaxWrapSecretSize bytes) under `kek` with CKM_AES_KEY_WRAP_PAD: the
+  // bytes become a temporary session object (CKK_GENERIC_SECRET, extractable, sensitive=false)
+  // that is wrapped and destroyed. Returns the wrapped blob.
+  //
+  // Blob format: the object's value is the secret framed with ISO/IEC 7816-4 padding (secret,
+  // 0x80, zeros up to a multiple of 8 bytes), so the blob is 9..16 bytes longer than the secret.
+  // Why: SoftHSM2 2.6.1's C_UnwrapKey returns RFC 5649's zero padding as part of the value (a
+  // 1-byte secret unwraps to 8 bytes), so the exact length must travel inside the wrapped data.
+  // Note that SoftHSM2 implements CKM_AES_KEY_WRAP_PAD as RFC 5649 (what PKCS#11 3.0 calls
+  // CKM_AES_KEY_WRAP_KWP) while PKCS#11 2.40 defines it as PKCS#7 padding + RFC 3394; blobs
+  // therefore do not move between SoftHSM2 and tokens that follow the spec literally.
+  absl::StatusOr<std::vector<uint8_t>> WrapSecret(CK_OBJECT_HANDLE kek,
+                                                  std::span<const uint8_t> secret);
 
   // Inverse of WrapSecret: C_UnwrapKey into a temporary generic-secret session object, reads its
-  // value, destroys it. A blob wrapped by another key or altered fails (InvalidArgument).
+  // value, destroys it. A blob wrapped by another key or altered fails with InvalidArgument
+  // ("unwrap failed: ..."; SoftHSM2 reports the failed integrity check as CKR_GENERAL_ERROR,
+  // which is therefore treated as bad input here).
   absl::StatusOr<SecureBytes> UnwrapSecret(CK_OBJECT_HANDLE kek, std::span<const uint8_t> blob);
 
   // C_GenerateRandom.
@@ -152,13 +201,15 @@ class Token {
 
  private:
   Token() = default;
-  void Release(Session session);
+  void Release(Session session, bool reuse);
 
   std::unique_ptr<Module> module_;
   CK_SLOT_ID slot_ = 0;
   std::string label_;
   std::mutex mu_;
-  std::vector<Session> idle_;
+  std::vector<Session> idle_;  // guarded by mu_
+  size_t leased_ = 0;          // guarded by mu_; sessions out on Leases
+  std::mutex create_mu_;       // serialises GenerateKek's check-then-create
   Session* login_session_ = nullptr;
   std::optional<Session> login_holder_;  // keeps the login alive for the token's lifetime
 };
