@@ -20,6 +20,7 @@ namespace {
 
 constexpr auto kMaxBackoff = std::chrono::milliseconds(10000);
 constexpr auto kHealthyRun = std::chrono::seconds(30);
+constexpr int kFirstFreeFd = 10;
 
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
@@ -30,6 +31,19 @@ std::string DescribeExit(int status) {
 }
 
 }  // namespace
+
+Supervisor::Supervisor(std::string worker_binary, int listen_fd, int count, OnStarted on_started)
+    : binary_(std::move(worker_binary)), listen_fd_(listen_fd), on_started_(std::move(on_started)) {
+  workers_.resize(static_cast<size_t>(count));
+  if (listen_fd_ < kFirstFreeFd) {
+    // Keep the listener out of the 3..4 range the children's descriptors are dup2'ed onto.
+    int moved = fcntl(listen_fd_, F_DUPFD_CLOEXEC, kFirstFreeFd);
+    if (moved >= 0) {
+      close(listen_fd_);
+      listen_fd_ = moved;
+    }
+  }
+}
 
 absl::Status Supervisor::StartAll() {
   std::lock_guard<std::mutex> lock(mu_);
@@ -44,12 +58,21 @@ absl::Status Supervisor::Spawn(size_t index) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
   }
+  // The child's dup2 onto 3 and 4 must not clobber a source descriptor: move the child's end
+  // above the target range first (the listener was placed there by the constructor).
+  if (sv[1] < kFirstFreeFd) {
+    int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, kFirstFreeFd);
+    close(sv[1]);
+    sv[1] = moved;
+  }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
   // dup2 onto 3 and 4 clears close-on-exec for them; every other descriptor of the broker is
   // opened O_CLOEXEC, so the worker inherits exactly stdin/stdout/stderr, 3 and 4.
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
   posix_spawn_file_actions_adddup2(&fa, listen_fd_, 4);
+  // Nothing else crosses into the worker, even descriptors someone forgot to mark close-on-exec.
+  posix_spawn_file_actions_addclosefrom_np(&fa, 5);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;

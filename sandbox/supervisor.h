@@ -23,10 +23,8 @@ class Supervisor {
   // on_started(index, broker_fd, pid) is called after every (re)start; the callee owns broker_fd.
   using OnStarted = std::function<void(int index, int broker_fd, pid_t pid)>;
 
-  Supervisor(std::string worker_binary, int listen_fd, int count, OnStarted on_started)
-      : binary_(std::move(worker_binary)), listen_fd_(listen_fd), on_started_(std::move(on_started)) {
-    workers_.resize(static_cast<size_t>(count));
-  }
+  // Takes ownership of listen_fd (it may be renumbered).
+  Supervisor(std::string worker_binary, int listen_fd, int count, OnStarted on_started);
 
   absl::Status StartAll();
   // Reaps exited workers and restarts the ones whose back-off has passed. Call it regularly

@@ -25,5 +25,7 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
+  // Only stdin/stdout/stderr, the broker socketpair (3) and the listener (4) may stay open.
+  close_range(5, ~0U, 0);
   return strongroom::worker::RunWorker(index, 3, 4);
 }

@@ -84,7 +84,7 @@ INSTANTIATE_TEST_SUITE_P(
                              auto s = RocksDbStorage::Open(d);
                              return s.ok() ? std::move(*s) : nullptr;
                            }}),
-    [](const auto& info) { return info.param.name; });
+    [](const auto& param_info) { return param_info.param.name; });
 
 TEST(RocksDbStorage, SurvivesReopen) {
   char tmpl[] = "/tmp/sr-rocks-XXXXXX";
