@@ -72,7 +72,8 @@ Daemon::~Daemon() {
   (void)!system(cmd.c_str());
 }
 
-bool Daemon::Start() {
+bool Daemon::Start(bool tls) {
+  tls_ = tls;
   const std::string pin = options_.pin_override.empty() ? token_->pin() : options_.pin_override;
   {
     std::ofstream pin_file(dir_ + "/pin");
@@ -80,7 +81,8 @@ bool Daemon::Start() {
   }
   std::ofstream c(config_path_);
   c << "# written by the test harness\n"
-    << "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n" << options_.extra_listener << "}\n"
+    << "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n" << (tls ? "" : "  tls_disable = true\n")
+    << options_.extra_listener << "}\n"
     << "storage \"rocksdb\" {\n  path = \"" << data_dir_ << "\"\n}\n"
     << "seal \"pkcs11\" {\n  lib = \"" << token_->lib() << "\"\n  token_label = \"" << token_->label()
     << "\"\n  pin = \"file://" << dir_ << "/pin\"\n  key_label = \"strongroom-kek\"\n}\n"
@@ -91,7 +93,7 @@ bool Daemon::Start() {
   const size_t log_before = Log().size();
   pid_ = Spawn({BuildDir() + "/strongroomd", "-config=" + config_path_}, log_path_);
   if (pid_ <= 0) return false;
-  const std::regex api(R"(API on http://127\.0\.0\.1:(\d+))");
+  const std::regex api(R"(API on https?://127\.0\.0\.1:(\d+))");
   for (int i = 0; i < 400; ++i) {
     std::string log = Log().substr(log_before);
     std::smatch m;

@@ -32,11 +32,11 @@ class Daemon {
   ~Daemon();
 
   // Writes the config and starts the daemon; waits until it listens. False on failure.
-  bool Start();
+  bool Start(bool tls = false);
   // SIGTERM and wait; returns the exit status (as from waitpid) or -1.
   int Stop();
   void Kill();
-  bool Restart() { Stop(); return Start(); }
+  bool Restart() { Stop(); return Start(tls_); }
 
   HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
                     std::vector<std::pair<std::string, std::string>> headers = {});
@@ -64,6 +64,7 @@ class Daemon {
   std::string dir_, data_dir_, config_path_, log_path_;
   pid_t pid_ = -1;
   int port_ = 0;
+  bool tls_ = false;
   std::string root_token_;
   std::vector<std::string> recovery_keys_;
 };
