@@ -16,6 +16,9 @@ cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 ninja -C build -j"$jobs"
 echo "==> tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
+echo "==> end-to-end tests (node-vault)"
+(cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+(cd tests/e2e && STRONGROOM_BIN="$PWD/../../build/appliance" node --test)
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"
@@ -24,6 +27,9 @@ if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> tests (ASan + UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
+  echo "==> end-to-end tests (ASan + UBSan)"
+  (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build-asan/appliance" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 node --test)
 fi
 
 if [ "${STRONGROOM_SKIP_FUZZ:-0}" != 1 ]; then

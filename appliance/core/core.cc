@@ -558,8 +558,14 @@ absl::StatusOr<Response> Core::Leader() {
 
 absl::StatusOr<Response> Core::InitEndpoint(Request& req) {
   std::vector<std::string> barrier_fields;
+  // As Vault: a barrier field counts when it is set to something (0 / [] / null mean unset).
   for (std::string f : {"secret_shares", "secret_threshold", "pgp_keys", "stored_shares"}) {
-    if (req.data.contains(f)) barrier_fields.emplace_back(f);
+    auto it = req.data.find(f);
+    if (it == req.data.end()) continue;
+    const json::value& v = it->value();
+    const bool unset = v.is_null() || (v.is_int64() && v.as_int64() == 0) ||
+                       (v.is_uint64() && v.as_uint64() == 0) || (v.is_array() && v.as_array().empty());
+    if (!unset) barrier_fields.emplace_back(f);
   }
   if (!barrier_fields.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("parameters ", absl::StrJoin(barrier_fields, ","),

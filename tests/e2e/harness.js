@@ -1,0 +1,96 @@
+// Starts the real strongroomd (broker + workers) for end-to-end tests: either -dev, or with a
+// config file against a fresh SoftHSM2 token made with softhsm2-util.
+'use strict';
+
+const { spawn, execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const os = require('node:os');
+const path = require('node:path');
+
+const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
+
+function waitFor(predicate, timeoutMs, what) {
+  const deadline = Date.now() + timeoutMs;
+  return new Promise((resolve, reject) => {
+    const tick = () => {
+      const value = predicate();
+      if (value) return resolve(value);
+      if (Date.now() > deadline) return reject(new Error(`timed out waiting for ${what}`));
+      setTimeout(tick, 25);
+    };
+    tick();
+  });
+}
+
+class Daemon {
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-e2e-'));
+    this.log = '';
+    this.proc = null;
+  }
+
+  // Fresh SoftHSM2 token in this.dir/tokens; returns the environment the daemon needs.
+  makeToken() {
+    const tokens = path.join(this.dir, 'tokens');
+    fs.mkdirSync(tokens);
+    this.softhsmConf = path.join(this.dir, 'softhsm2.conf');
+    fs.writeFileSync(this.softhsmConf, `directories.tokendir = ${tokens}\nobjectstore.backend = file\n`);
+    this.env = { ...process.env, SOFTHSM2_CONF: this.softhsmConf };
+    execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'e2e', '--pin', '4321', '--so-pin', '8765'],
+                 { env: this.env, stdio: 'ignore' });
+    fs.writeFileSync(path.join(this.dir, 'pin'), '4321\n', { mode: 0o600 });
+    fs.writeFileSync(path.join(this.dir, 'strongroom.hcl'), `
+listener "tcp" {
+  address     = "127.0.0.1:0"
+  tls_disable = true
+}
+storage "rocksdb" {
+  path = "${path.join(this.dir, 'data')}"
+}
+seal "pkcs11" {
+  lib         = "/usr/lib/softhsm/libsofthsm2.so"
+  token_label = "e2e"
+  pin         = "file://${path.join(this.dir, 'pin')}"
+}
+workers = 2
+`);
+  }
+
+  async start(args) {
+    this.log = '';
+    this.proc = spawn(path.join(BIN, 'strongroomd'), args, { env: this.env || process.env });
+    const onData = (d) => { this.log += d.toString(); };
+    this.proc.stdout.on('data', onData);
+    this.proc.stderr.on('data', onData);
+    const m = await waitFor(() => /API on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.log), 20000, 'the API address');
+    this.port = Number(m[1]);
+    await waitFor(() => (this.log.match(/\]: serving/g) || []).length >= 2, 20000, 'the workers');
+    this.addr = `http://127.0.0.1:${this.port}`;
+    return this;
+  }
+
+  startDev(rootToken) {
+    return this.start(['-dev', `-dev-root-token-id=${rootToken}`, '-dev-listen-address=127.0.0.1:0']);
+  }
+
+  startConfig() {
+    if (!this.env) this.makeToken();
+    return this.start([`-config=${path.join(this.dir, 'strongroom.hcl')}`]);
+  }
+
+  async stop() {
+    if (!this.proc || this.proc.exitCode !== null) return this.proc ? this.proc.exitCode : null;
+    const exited = new Promise((resolve) => this.proc.once('exit', (code) => resolve(code)));
+    this.proc.kill('SIGTERM');
+    const code = await exited;
+    this.proc = null;
+    return code;
+  }
+
+  async destroy() {
+    await this.stop();
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+module.exports = { Daemon, waitFor };
