@@ -60,6 +60,13 @@ absl::StatusOr<MountConfig> MountConfigFromJson(const json::object& o, MountConf
   return base;
 }
 
+json::value MountOptionsToJson(const std::map<std::string, std::string>& options) {
+  if (options.empty()) return nullptr;
+  json::object opts;
+  for (const auto& [k, v] : options) opts[k] = v;
+  return opts;
+}
+
 json::object MountEntryToJson(const MountEntry& e) {
   json::object o;
   o["path"] = e.path;
@@ -70,13 +77,7 @@ json::object MountEntryToJson(const MountEntry& e) {
   o["local"] = e.local;
   o["seal_wrap"] = e.seal_wrap;
   o["external_entropy_access"] = e.external_entropy_access;
-  if (e.options.empty()) {
-    o["options"] = nullptr;
-  } else {
-    json::object opts;
-    for (const auto& [k, v] : e.options) opts[k] = v;
-    o["options"] = std::move(opts);
-  }
+  o["options"] = MountOptionsToJson(e.options);
   o["config"] = MountConfigToJson(e.config);
   o["created_unix"] = e.created_unix;
   return o;

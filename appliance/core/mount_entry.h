@@ -11,6 +11,8 @@ json::object MountConfigToJson(const MountConfig& c);
 // Reads Vault's config fields over `base` (only fields present change).
 absl::StatusOr<MountConfig> MountConfigFromJson(const json::object& o, MountConfig base);
 json::object MountEntryToJson(const MountEntry& e);
+// Vault's "options" value: null when there are none.
+json::value MountOptionsToJson(const std::map<std::string, std::string>& options);
 absl::StatusOr<MountEntry> MountEntryFromJson(const json::object& o);
 
 }  // namespace strongroom::core

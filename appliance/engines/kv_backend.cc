@@ -33,6 +33,17 @@ absl::StatusOr<std::optional<object>> GetJson(storage::Storage& s, const std::st
 
 std::string Now(const Request&) { return core::FormatRfc3339Nano(absl::Now()); }
 
+// A LIST answer: {"keys": [...]}, or Vault's empty 404 when there is nothing below `prefix`.
+absl::StatusOr<Response> ListKeys(storage::Storage& s, const std::string& prefix) {
+  ASSIGN_OR_RETURN(auto keys, s.List(prefix));
+  if (keys.empty()) return NotFoundEmpty();
+  array a;
+  for (auto& k : keys) a.emplace_back(k);
+  object d;
+  d["keys"] = std::move(a);
+  return Response::Data(std::move(d));
+}
+
 // KV version 1: the stored JSON object is the secret.
 class KvV1 final : public core::Backend {
  public:
@@ -51,15 +62,8 @@ class KvV1 final : public core::Backend {
         r.lease_duration = 768 * 3600;
         return r;
       }
-      case Operation::kList: {
-        ASSIGN_OR_RETURN(auto keys, req.storage->List(p));
-        if (keys.empty()) return NotFoundEmpty();
-        object d;
-        array a;
-        for (auto& k : keys) a.emplace_back(k);
-        d["keys"] = std::move(a);
-        return Response::Data(std::move(d));
-      }
+      case Operation::kList:
+        return ListKeys(*req.storage, p);
       case Operation::kCreate:
       case Operation::kUpdate:
         if (p.empty() || p.back() == '/') return absl::InvalidArgumentError("missing path");
@@ -281,15 +285,7 @@ class KvV2 final : public core::Backend {
 
   absl::StatusOr<Response> Metadata(Request& req, const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (req.operation == Operation::kList) {
-      ASSIGN_OR_RETURN(auto keys, req.storage->List(absl::StrCat("metadata/", path)));
-      if (keys.empty()) return NotFoundEmpty();
-      object d;
-      array a;
-      for (auto& k : keys) a.emplace_back(k);
-      d["keys"] = std::move(a);
-      return Response::Data(std::move(d));
-    }
+    if (req.operation == Operation::kList) return ListKeys(*req.storage, absl::StrCat("metadata/", path));
     if (path.empty()) return absl::InvalidArgumentError("missing path");
     const std::string meta_key = absl::StrCat("metadata/", path);
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));

@@ -41,13 +41,7 @@ object MountInfo(const core::MountEntry& e) {
   o["description"] = e.description;
   o["external_entropy_access"] = e.external_entropy_access;
   o["local"] = e.local;
-  if (e.options.empty()) {
-    o["options"] = nullptr;
-  } else {
-    object opts;
-    for (const auto& [k, v] : e.options) opts[k] = v;
-    o["options"] = std::move(opts);
-  }
+  o["options"] = core::MountOptionsToJson(e.options);
   o["plugin_version"] = "";
   o["running_plugin_version"] = "v0.1.0+builtin.strongroom";
   o["running_sha256"] = "";
@@ -181,11 +175,7 @@ class SystemBackend final : public core::Backend {
       o["max_lease_ttl"] = found->config.max_lease_ttl ? found->config.max_lease_ttl : opts.max_lease_ttl;
       o["force_no_cache"] = found->config.force_no_cache;
       o["description"] = found->description;
-      if (!found->options.empty()) {
-        object op;
-        for (const auto& [k, v] : found->options) op[k] = v;
-        o["options"] = std::move(op);
-      }
+      if (!found->options.empty()) o["options"] = core::MountOptionsToJson(found->options);
       return Injected(std::move(o));
     }
     if (!IsWrite(req)) return Unsupported();

@@ -31,6 +31,14 @@ using json = nlohmann::json;
 class DaemonTest : public ::testing::Test {
  protected:
   void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Log(); }
+  // The daemon's token, opened from the test process (a second PKCS#11 client).
+  absl::StatusOr<std::unique_ptr<hsm::Token>> OpenToken() {
+    hsm::TokenConfig tc;
+    tc.lib = d_.token().lib();
+    tc.token_label = d_.token().label();
+    tc.pin_spec = d_.token().pin();
+    return hsm::Token::Open(tc);
+  }
   Daemon d_;
 };
 
@@ -165,11 +173,7 @@ TEST_F(DaemonTest, NothingOnDiskHoldsAWrittenSecretAndTheKekStaysInTheToken) {
   EXPECT_GT(files, 3u);
   EXPECT_THAT(d_.Log(), Not(HasSubstr(marker)));
 
-  hsm::TokenConfig tc;
-  tc.lib = d_.token().lib();
-  tc.token_label = d_.token().label();
-  tc.pin_spec = d_.token().pin();
-  auto token = hsm::Token::Open(tc);
+  auto token = OpenToken();
   ASSERT_TRUE(token.ok()) << token.status();
   auto kek = (*token)->FindSecretKey("strongroom-kek");
   ASSERT_TRUE(kek.ok()) << kek.status();
@@ -216,11 +220,7 @@ TEST_F(DaemonTest, MissingKekStaysSealed) {
   d_.Stop();
   {
     // An operator (or an attacker with the SO PIN) removed the KEK from the token.
-    hsm::TokenConfig tc;
-    tc.lib = d_.token().lib();
-    tc.token_label = d_.token().label();
-    tc.pin_spec = d_.token().pin();
-    auto token = hsm::Token::Open(tc);
+    auto token = OpenToken();
     ASSERT_TRUE(token.ok()) << token.status();
     auto kek = (*token)->FindSecretKey("strongroom-kek");
     ASSERT_TRUE(kek.ok());
