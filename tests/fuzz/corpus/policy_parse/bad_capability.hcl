@@ -1,0 +1,5 @@
+path "secret/foo" {
+  capabilities = [
+    "reed",
+  ]
+}
