@@ -30,6 +30,12 @@ if [ "${1:-}" != "--runtime-only" ] && ! command -v npm >/dev/null 2>&1; then
 fi
 
 if [ ${#missing[@]} -gt 0 ]; then
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  echo "installing: ${missing[*]}"
+  log=$(mktemp)
+  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
 fi
