@@ -1,0 +1,156 @@
+#include "audit/chain.h"
+
+#include <utility>
+
+#include "audit/note.h"
+
+namespace strongroom::audit {
+
+namespace {
+
+const std::string& StringMember(const Json& obj, std::string_view key, bool* ok) {
+  static const std::string kEmpty;
+  const Json* v = obj.Find(key);
+  if (v == nullptr || !v->is_string()) {
+    *ok = false;
+    return kEmpty;
+  }
+  *ok = true;
+  return v->str();
+}
+
+// Adds the chain fields, hashes, and renders the line.
+ChainedLine Chain(Json obj, const ChainState& state, bool is_leaf) {
+  ChainedLine out;
+  out.next = state;
+  out.next.last_seq = state.last_seq + 1;
+  obj.Set("seq", Json::Uint(out.next.last_seq));
+  obj.Set("prev_hash", Json::String(HexEncode(state.last_hash)));
+  const std::string canonical = CanonicalJson(obj);
+  out.next.last_hash = Sha256({AsBytes(state.last_hash), canonical});
+  if (is_leaf) out.next.tree.Append(HashLeaf(canonical));
+  obj.Set("hash", Json::String(HexEncode(out.next.last_hash)));
+  out.line = CanonicalJson(obj);
+  out.line.push_back('\n');
+  return out;
+}
+
+}  // namespace
+
+Result<ChainedRecord> ParseChainedLine(std::string_view line) {
+  if (line.size() > kMaxLineBytes) return Err("line longer than 16 MiB");
+  if (line.empty()) return Err("empty line");
+  AUDIT_ASSIGN_OR_RETURN(Json obj, ParseJson(line));
+  if (!obj.is_object()) return Err("line is not a JSON object");
+  if (CanonicalJson(obj) != line) {
+    return Err("line is not in canonical JSON form (reformatted or edited)");
+  }
+  ChainedRecord rec;
+  const Json* seq = obj.Find("seq");
+  std::optional<uint64_t> seq_value = seq != nullptr ? seq->AsUint() : std::nullopt;
+  if (!seq_value || *seq_value == 0) return Err("missing or invalid \"seq\"");
+  rec.seq = *seq_value;
+  bool ok = false;
+  std::optional<Hash> prev = HashFromHex(StringMember(obj, "prev_hash", &ok));
+  if (!ok || !prev) return Err("missing or invalid \"prev_hash\" (want 64 lowercase hex digits)");
+  rec.prev_hash = *prev;
+  std::optional<Hash> hash = HashFromHex(StringMember(obj, "hash", &ok));
+  if (!ok || !hash) return Err("missing or invalid \"hash\" (want 64 lowercase hex digits)");
+  rec.hash = *hash;
+  rec.type = StringMember(obj, "type", &ok);
+  if (!ok || rec.type.empty()) return Err("missing or invalid \"type\"");
+  rec.time = StringMember(obj, "time", &ok);
+  if (!ok || rec.time.empty()) return Err("missing or invalid \"time\"");
+  rec.is_checkpoint = rec.type == kCheckpointType;
+  if (rec.is_checkpoint) {
+    if (obj.members().size() != 6) return Err("checkpoint line has unexpected fields");
+    rec.note = StringMember(obj, "checkpoint", &ok);
+    if (!ok) return Err("checkpoint line without a \"checkpoint\" note");
+  }
+
+  Json without_hash = obj;
+  without_hash.Erase("hash");
+  rec.canonical = CanonicalJson(without_hash);
+  if (Sha256({AsBytes(rec.prev_hash), rec.canonical}) != rec.hash) {
+    return Err("\"hash\" does not match the line's content (line edited)");
+  }
+  rec.object = std::move(obj);
+  return rec;
+}
+
+Result<ChainedLine> MakeChainedLine(std::string_view record_json, const ChainState& state) {
+  AUDIT_ASSIGN_OR_RETURN(Json obj, ParseJson(record_json));
+  if (!obj.is_object()) return Err("audit record is not a JSON object");
+  for (std::string_view reserved : {"seq", "prev_hash", "hash"}) {
+    if (obj.Find(reserved) != nullptr) {
+      return Err("audit record already has a \"" + std::string(reserved) + "\" member");
+    }
+  }
+  bool ok = false;
+  const std::string& type = StringMember(obj, "type", &ok);
+  if (!ok || type.empty()) return Err("audit record needs a string \"type\"");
+  if (type == kCheckpointType) return Err("use MakeCheckpointLine for checkpoints");
+  const std::string& time = StringMember(obj, "time", &ok);
+  if (!ok || time.empty()) return Err("audit record needs a string \"time\"");
+  if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
+  ChainedLine out = Chain(std::move(obj), state, /*is_leaf=*/true);
+  if (out.line.size() - 1 > kMaxLineBytes) return Err("audit record longer than 16 MiB");
+  return out;
+}
+
+Result<std::string> CheckpointBody(std::string_view device_id, std::string_view node_id,
+                                   const ChainState& state, std::string_view time) {
+  Checkpoint cp;
+  cp.device_id = std::string(device_id);
+  cp.node_id = std::string(node_id);
+  cp.tree_size = state.tree.size();
+  cp.root = state.tree.Root();
+  cp.head_seq = state.last_seq;
+  cp.head_hash = state.last_hash;
+  cp.time = std::string(time);
+  return FormatCheckpointText(cp);
+}
+
+Result<std::string> AttachSignature(std::string_view body_or_note, const PublicKey& key,
+                                    std::string_view signature) {
+  std::string text;
+  std::string note;
+  if (body_or_note.find("\n\n") != std::string_view::npos) {
+    AUDIT_ASSIGN_OR_RETURN(SignedNote parsed, ParseSignedNote(body_or_note));
+    text = parsed.text;
+    note = std::string(body_or_note);
+  } else {
+    text = std::string(body_or_note);
+    note = text + "\n";
+  }
+  AUDIT_ASSIGN_OR_RETURN(Checkpoint cp, ParseCheckpointText(text));
+  if (!key.Verify(text, signature)) return Err("signature does not verify with the audit key");
+  const std::string origin = cp.Origin();
+  note += FormatNoteSignatureLine(origin, key.KeyId(origin), signature);
+  return note;
+}
+
+Result<std::string> SignCheckpoint(std::string_view body, const PrivateKey& key) {
+  AUDIT_ASSIGN_OR_RETURN(std::string signature, key.Sign(body));
+  AUDIT_ASSIGN_OR_RETURN(PublicKey pub, key.Public());
+  return AttachSignature(body, pub, signature);
+}
+
+Result<ChainedLine> MakeCheckpointLine(std::string_view signed_note, const ChainState& state,
+                                       std::span<const PublicKey> keys) {
+  AUDIT_ASSIGN_OR_RETURN(Checkpoint cp, OpenCheckpoint(signed_note, keys));
+  if (cp.tree_size != state.tree.size() || cp.root != state.tree.Root()) {
+    return Err("checkpoint does not describe the current Merkle tree");
+  }
+  if (cp.head_seq != state.last_seq || cp.head_hash != state.last_hash) {
+    return Err("checkpoint does not name the current chain head");
+  }
+  if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
+  Json obj = Json::Object();
+  obj.Set("checkpoint", Json::String(std::string(signed_note)));
+  obj.Set("time", Json::String(cp.time));
+  obj.Set("type", Json::String(std::string(kCheckpointType)));
+  return Chain(std::move(obj), state, /*is_leaf=*/false);
+}
+
+}  // namespace strongroom::audit

@@ -1,0 +1,255 @@
+// The strongroom-audit binary: exit codes, text and --json output, proof bundles.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+#include <vector>
+
+#include "audit/json.h"
+#include "tests/unit/audit/test_log.h"
+
+#ifndef SR_AUDIT_BINARY
+#error "SR_AUDIT_BINARY must name the strongroom-audit binary"
+#endif
+
+namespace strongroom::audit {
+namespace {
+
+namespace fs = std::filesystem;
+using testing::LogBuilder;
+using testing::MustKey;
+using testing::MustPublic;
+
+struct Outcome {
+  int exit_code = -1;
+  std::string out;
+};
+
+std::string Quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) {
+    if (c == '\'') {
+      q += "'\\''";
+    } else {
+      q.push_back(c);
+    }
+  }
+  return q + "'";
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = fs::temp_directory_path() /
+           ("audit_cli_" + std::to_string(::getpid()) + "_" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::create_directories(dir_);
+    LogBuilder b(&key_);
+    for (int i = 0; i < 4; ++i) {
+      b.AddRecords(7);
+      b.AddCheckpoint();
+      notes_.push_back(b.last_note());
+    }
+    b.AddRecords(2);
+    lines_ = b.lines();
+    pubkey_ = Write("audit.pem", MustPublic(key_).ToPem());
+    old_ = Write("audit.log.1", b.Text(0, 20));
+    new_ = Write("audit.log", b.Text(20));
+  }
+  void TearDown() override { fs::remove_all(dir_); }
+
+  std::string Write(const std::string& name, const std::string& contents) {
+    const fs::path p = dir_ / name;
+    std::ofstream(p, std::ios::binary) << contents;
+    return p.string();
+  }
+
+  Outcome Exec(const std::vector<std::string>& args) {
+    std::string cmd = Quote(SR_AUDIT_BINARY);
+    for (const std::string& a : args) cmd += " " + Quote(a);
+    cmd += " 2>/dev/null";
+    Outcome run;
+    FILE* p = ::popen(cmd.c_str(), "r");
+    if (p == nullptr) return run;
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) run.out.append(buf, n);
+    const int status = ::pclose(p);
+    run.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    return run;
+  }
+
+  PrivateKey key_ = MustKey(KeyType::kEcdsaP256);
+  fs::path dir_;
+  std::vector<std::string> lines_;
+  std::vector<std::string> notes_;
+  std::string pubkey_, old_, new_;
+};
+
+TEST_F(CliTest, Help) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"--help"},
+                                             {"help"},
+                                             {"verify", "--help"},
+                                             {"inclusion", "--help"},
+                                             {"consistency", "--help"}}) {
+    Outcome r = Exec(args);
+    EXPECT_EQ(r.exit_code, 0) << args[0];
+    EXPECT_NE(r.out.find("Usage: strongroom-audit"), std::string::npos) << args[0];
+  }
+  EXPECT_EQ(Exec({}).exit_code, 2);
+  EXPECT_EQ(Exec({"frobnicate"}).exit_code, 2);
+  EXPECT_EQ(Exec({"verify", "--bogus", old_}).exit_code, 2);
+}
+
+TEST_F(CliTest, VerifyIntactLog) {
+  Outcome r = Exec({"verify", "--pubkey", pubkey_, old_, new_});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("OK: audit log intact"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("entries verified:   30"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("4 verified"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find(testing::Time(1) + " .. " + testing::Time(30)), std::string::npos) << r.out;
+
+  Outcome j = Exec({"verify", "--json", "--pubkey=" + pubkey_, old_, new_});
+  EXPECT_EQ(j.exit_code, 0);
+  Result<Json> report = ParseJson(j.out);
+  ASSERT_TRUE(report.ok()) << report.message() << "\n" << j.out;
+  EXPECT_TRUE(report->Find("ok")->bool_value());
+  EXPECT_EQ(report->Find("entries")->AsUint(), 30u);
+  EXPECT_EQ(report->Find("checkpoints")->AsUint(), 4u);
+  EXPECT_EQ(report->Find("unsigned_lines")->AsUint(), 2u);
+  EXPECT_EQ(report->Find("break")->type(), Json::Type::kNull);
+  EXPECT_EQ(report->Find("last_checkpoint")->Find("file")->str(), new_);
+}
+
+TEST_F(CliTest, VerifyNamesTheFirstBreak) {
+  std::vector<std::string> lines = lines_;
+  lines.erase(lines.begin() + 9);
+  std::string text;
+  for (const std::string& l : lines) text += l;
+  const std::string bad = Write("bad.log", text);
+  Outcome r = Exec({"verify", "--pubkey", pubkey_, bad});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_EQ(r.out.rfind(bad + ":10: seq 10: found seq 11 where seq 10 belongs", 0), 0u) << r.out;
+  Outcome j = Exec({"verify", "--json", "--pubkey", pubkey_, bad});
+  EXPECT_EQ(j.exit_code, 1);
+  Result<Json> report = ParseJson(j.out);
+  ASSERT_TRUE(report.ok()) << j.out;
+  EXPECT_FALSE(report->Find("ok")->bool_value());
+  const Json* brk = report->Find("break");
+  ASSERT_TRUE(brk != nullptr && brk->is_object());
+  EXPECT_EQ(brk->Find("file")->str(), bad);
+  EXPECT_EQ(brk->Find("line")->AsUint(), 10u);
+  EXPECT_EQ(brk->Find("seq")->AsUint(), 10u);
+  EXPECT_EQ(brk->Find("kind")->str(), "tamper");
+}
+
+TEST_F(CliTest, VerifyWithTrustedCheckpoint) {
+  const std::string cp = Write("latest.checkpoint", notes_.back());
+  EXPECT_EQ(Exec({"verify", "--pubkey", pubkey_, "--checkpoint", cp, old_, new_}).exit_code, 0);
+  // Only the older file: the tail is missing.
+  Outcome r = Exec({"verify", "--pubkey", pubkey_, "--checkpoint", cp, old_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find(old_ + ":21: seq 21: "), std::string::npos) << r.out;
+  // A checkpoint line copied from the log works too.
+  const std::string cp_line = Write("cp.line", lines_[31]);
+  EXPECT_EQ(Exec({"verify", "--pubkey", pubkey_, "--checkpoint", cp_line, old_, new_}).exit_code,
+            0);
+  // A checkpoint not signed by the key is an input error.
+  PrivateKey other = MustKey(KeyType::kEcdsaP256);
+  const std::string other_pem = Write("other.pem", MustPublic(other).ToPem());
+  EXPECT_EQ(Exec({"verify", "--pubkey", other_pem, "--checkpoint", cp, old_, new_}).exit_code, 2);
+}
+
+TEST_F(CliTest, VerifyInputErrors) {
+  EXPECT_EQ(Exec({"verify", old_}).exit_code, 2);                    // no key
+  EXPECT_EQ(Exec({"verify", "--pubkey", pubkey_}).exit_code, 2);     // no files
+  EXPECT_EQ(Exec({"verify", "--pubkey", old_, old_}).exit_code, 2);  // not a key
+  EXPECT_EQ(Exec({"verify", "--pubkey", pubkey_, (dir_ / "missing").string()}).exit_code, 2);
+  // Wrong key: the checkpoints do not verify -> broken, not an input error.
+  PrivateKey other = MustKey(KeyType::kEd25519);
+  const std::string other_pem = Write("other.pem", MustPublic(other).ToPem());
+  Outcome r = Exec({"verify", "--pubkey", other_pem, old_, new_});
+  EXPECT_EQ(r.exit_code, 1);
+  EXPECT_NE(r.out.find(":8: seq 8: checkpoint rejected"), std::string::npos) << r.out;
+  // Both keys: fine.
+  EXPECT_EQ(Exec({"verify", "--pubkey", other_pem, "--pubkey", pubkey_, old_, new_}).exit_code, 0);
+}
+
+TEST_F(CliTest, InclusionProof) {
+  Outcome r = Exec({"inclusion", "--pubkey", pubkey_, "--seq", "10", old_, new_});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("OK: entry seq 10 is leaf 8 of the checkpoint at tree size 28"),
+            std::string::npos)
+      << r.out;
+  Outcome j = Exec({"inclusion", "--pubkey", pubkey_, "--seq", "10", "--json", old_, new_});
+  ASSERT_EQ(j.exit_code, 0);
+  Result<Json> bundle = ParseJson(j.out);
+  ASSERT_TRUE(bundle.ok()) << j.out;
+  EXPECT_EQ(bundle->Find("leaf_index")->AsUint(), 8u);
+  EXPECT_EQ(bundle->Find("entry")->str() + "\n", lines_[9]);
+  const std::string path = Write("proof.json", j.out);
+  Outcome check = Exec({"inclusion", "--pubkey", pubkey_, "--proof", path});
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+  // A tampered bundle fails: another entry, or another leaf index.
+  Json forged = *bundle;
+  forged.Set("leaf_index", Json::Uint(9));
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--proof",
+                  Write("forged1.json", CanonicalJson(forged))})
+                .exit_code,
+            1);
+  forged = *bundle;
+  std::string entry = forged.Find("entry")->str();
+  entry.replace(entry.find("agent/7"), 7, "agent/8");
+  forged.Set("entry", Json::String(entry));
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--proof",
+                  Write("forged2.json", CanonicalJson(forged))})
+                .exit_code,
+            1);
+  // Against an earlier checkpoint given by the auditor.
+  const std::string cp = Write("cp", notes_[1]);  // tree size 14
+  Outcome early =
+      Exec({"inclusion", "--pubkey", pubkey_, "--seq", "10", "--checkpoint", cp, old_, new_});
+  EXPECT_EQ(early.exit_code, 0) << early.out;
+  EXPECT_NE(early.out.find("tree size 14"), std::string::npos) << early.out;
+  // A checkpoint line is not an entry; the unsigned tail is not proven yet.
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--seq", "8", old_, new_}).exit_code, 2);
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--seq", "33", old_, new_}).exit_code, 1);
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--seq", "99", old_, new_}).exit_code, 2);
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, old_, new_}).exit_code, 2);
+}
+
+TEST_F(CliTest, ConsistencyProof) {
+  Outcome r = Exec({"consistency", "--pubkey", pubkey_, "--from", "7", "--to", "21", old_, new_});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("OK: the checkpoint at tree size 7"), std::string::npos) << r.out;
+  Outcome j = Exec({"consistency", "--pubkey", pubkey_, "--from", "14", "--json", old_, new_});
+  ASSERT_EQ(j.exit_code, 0) << j.out;
+  Result<Json> bundle = ParseJson(j.out);
+  ASSERT_TRUE(bundle.ok()) << j.out;
+  const std::string path = Write("proof.json", j.out);
+  Outcome check = Exec({"consistency", "--pubkey", pubkey_, "--proof", path});
+  EXPECT_EQ(check.exit_code, 0) << check.out;
+  EXPECT_NE(check.out.find("tree size 14"), std::string::npos);
+  EXPECT_NE(check.out.find("tree size 28"), std::string::npos);
+  // Swap in a checkpoint from a forked history signed by the same key: not consistent.
+  LogBuilder fork(&key_, "dev1", "node1", "fork");
+  for (int i = 0; i < 4; ++i) {
+    fork.AddRecords(7);
+    fork.AddCheckpoint();
+  }
+  Json forged = *bundle;
+  forged.Set("checkpoint2", Json::String(fork.last_note()));
+  Outcome bad = Exec(
+      {"consistency", "--pubkey", pubkey_, "--proof", Write("forged.json", CanonicalJson(forged))});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_EQ(Exec({"consistency", "--pubkey", pubkey_, "--from", "5", old_, new_}).exit_code, 2);
+  EXPECT_EQ(Exec({"consistency", "--pubkey", pubkey_, old_, new_}).exit_code, 2);
+}
+
+}  // namespace
+}  // namespace strongroom::audit
