@@ -5,6 +5,6 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRONGROOM_TESTS=OFF >/dev/null
-ninja -C build -j2 strongroomd strongroom-worker
-exec ./build/appliance/strongroomd -dev "$@"
+cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRONGROOM_TESTS=OFF >/dev/null
+ninja -C build-dev -j2 strongroomd strongroom-worker
+exec ./build-dev/appliance/strongroomd -dev "$@"

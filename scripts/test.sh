@@ -12,7 +12,7 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/strongroom-ccache}
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true
 
 echo "==> build (RelWithDebInfo)"
-cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRONGROOM_TESTS=ON >/dev/null
 ninja -C build -j"$jobs"
 echo "==> tests"
 ctest --test-dir build --output-on-failure -j"$jobs"
@@ -22,7 +22,7 @@ echo "==> end-to-end tests (node-vault)"
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"
-  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRONGROOM_SANITIZE=ON >/dev/null
+  cmake -S . -B build-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DSTRONGROOM_SANITIZE=ON -DSTRONGROOM_TESTS=ON >/dev/null
   ninja -C build-asan -j"$jobs"
   echo "==> tests (ASan + UBSan)"
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \

@@ -382,6 +382,7 @@ int DaemonMain(int argc, char** argv) {
   }
 
   int exit_code = 0;
+  auto next_tick = std::chrono::steady_clock::now();
   for (;;) {
     timespec ts{0, 500 * 1000 * 1000};
     siginfo_t info;
@@ -391,6 +392,10 @@ int DaemonMain(int argc, char** argv) {
       break;
     }
     supervisor.Poll();
+    if (std::chrono::steady_clock::now() >= next_tick) {
+      core.Tick();  // expired tokens
+      next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    }
   }
   supervisor.StopAll(std::chrono::milliseconds(3000));
   ipc.Stop();

@@ -46,6 +46,8 @@ class Backend {
   virtual absl::StatusOr<Response> Handle(Request& req) = 0;
   // Called once when the mount is created for the first time (not on every load).
   virtual absl::Status Initialize(storage::Storage& view) { (void)view; return absl::OkStatus(); }
+  // Root-protected ("sudo") paths of this backend, relative to the mount.
+  virtual bool IsRootPath(const std::string& rel_path) const { (void)rel_path; return false; }
 };
 
 using BackendFactory =

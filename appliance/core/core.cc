@@ -15,6 +15,7 @@
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/shamir.h"
 #include "appliance/engines/sys_backend.h"
+#include "appliance/engines/token_backend.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -55,6 +56,19 @@ absl::Status ValidatePath(absl::string_view path) {
   return absl::OkStatus();
 }
 
+policy::Operation ToPolicyOperation(Operation op) {
+  switch (op) {
+    case Operation::kRead:
+    case Operation::kHead: return policy::Operation::kRead;
+    case Operation::kList: return policy::Operation::kList;
+    case Operation::kCreate: return policy::Operation::kCreate;
+    case Operation::kUpdate: return policy::Operation::kUpdate;
+    case Operation::kPatch: return policy::Operation::kPatch;
+    case Operation::kDelete: return policy::Operation::kDelete;
+  }
+  return policy::Operation::kRead;
+}
+
 absl::StatusOr<int> QueryCode(const json::object& data, const std::string& key, int def) {
   ASSIGN_OR_RETURN(auto v, GetString(data, key));
   if (!v || v->empty()) return def;
@@ -73,12 +87,26 @@ absl::StatusOr<bool> QueryBool(const json::object& data, const std::string& key)
 
 }  // namespace
 
+std::string_view OperationName(Operation op) {
+  switch (op) {
+    case Operation::kRead: return "read";
+    case Operation::kList: return "list";
+    case Operation::kCreate: return "create";
+    case Operation::kUpdate: return "update";
+    case Operation::kPatch: return "patch";
+    case Operation::kDelete: return "delete";
+    case Operation::kHead: return "header";
+  }
+  return "read";
+}
+
 Core::Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal> seal)
     : options_(std::move(options)),
       physical_(physical),
       seal_(std::move(seal)),
       barrier_(physical),
-      tokens_(&barrier_, options_.clock) {}
+      tokens_(&barrier_, options_.clock),
+      policies_(&barrier_) {}
 
 Core::~Core() { barrier_.Seal(); }
 
@@ -236,6 +264,7 @@ absl::Status Core::SealNow() {
   }
   barrier_.Seal();
   tokens_.Unload();
+  policies_.Clear();
   unseal_progress_.clear();
   seal_reason_ = "sealed by request (sys/seal)";
   LogInfo("sealed by request; the keyring was wiped from memory");
@@ -273,6 +302,11 @@ absl::StatusOr<std::shared_ptr<Core::MountRuntime>> Core::BuildMount(const Mount
     rt->backend = engines::MakeSystemBackend(this);
     return rt;
   }
+  if (entry.type == "token") {
+    rt->view = std::make_unique<storage::View>(&barrier_, "sys/token-mount/");
+    rt->backend = engines::MakeTokenBackend(this);
+    return rt;
+  }
   const EngineType* engine = FindEngine(entry.type);
   if (engine == nullptr) {
     return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", entry.type));
@@ -304,6 +338,19 @@ absl::Status Core::LoadMounts() {
     sys.created_unix = absl::ToUnixSeconds(options_.clock());
     entries.push_back(sys);
   }
+  // The token store is always mounted at auth/token/ (added to tables written before it existed).
+  const bool has_token = std::any_of(entries.begin(), entries.end(),
+                                     [](const MountEntry& e) { return e.type == "token"; });
+  if (!has_token) {
+    MountEntry token;
+    token.path = "auth/token/";
+    token.type = "token";
+    token.description = "token based credentials";
+    token.uuid = NewUuid();
+    token.accessor = absl::StrCat("auth_token_", RandomHex(4));
+    token.created_unix = absl::ToUnixSeconds(options_.clock());
+    entries.push_back(token);
+  }
   std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> built;
   for (const auto& e : entries) {
     ASSIGN_OR_RETURN(auto rt, BuildMount(e));
@@ -313,7 +360,7 @@ absl::Status Core::LoadMounts() {
     std::unique_lock lock(mounts_mu_);
     mounts_ = std::move(built);
   }
-  if (!raw) return PersistMounts();
+  if (!raw || !has_token) return PersistMounts();
   return absl::OkStatus();
 }
 
@@ -370,7 +417,7 @@ absl::Status Core::Unmount(const std::string& path) {
     std::unique_lock lock(mounts_mu_);
     auto it = mounts_.find(path);
     if (it == mounts_.end()) return absl::OkStatus();  // Vault: disabling a missing mount is a no-op
-    if (it->second->entry.type == "system") {
+    if (it->second->entry.type == "system" || it->second->entry.type == "token") {
       return absl::InvalidArgumentError(absl::StrCat("cannot unmount \"", path, "\""));
     }
     removed = std::move(it->second);
@@ -412,9 +459,6 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (req.client_token.empty()) return absl::PermissionDeniedError("permission denied");
   ASSIGN_OR_RETURN(auto token, tokens_.Lookup(req.client_token));
   if (!token) return absl::PermissionDeniedError(kInvalidToken);
-  // ACL: policies other than root arrive with the policy engine; until then only root passes.
-  if (!token->IsRoot()) return absl::PermissionDeniedError(kAclDenied);
-  req.token = &*token;
 
   // Route: the longest mount path that prefixes the request path ("secret" reaches "secret/").
   // The runtime is shared, so an unmount that runs meanwhile does not pull it from under us.
@@ -427,20 +471,56 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
       if (match && (rt == nullptr || path.size() > rt->entry.path.size())) rt = m;
     }
   }
+  if (rt != nullptr) {
+    req.mount = &rt->entry;
+    req.mount_path = rt->entry.path;
+    req.mount_type = rt->entry.type;
+    req.rel_path = req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
+    req.storage = rt->view.get();
+    if (req.operation == Operation::kUpdate) {
+      // Create or update decides which capability the ACL asks for.
+      ASSIGN_OR_RETURN(bool exists, rt->backend->Exists(req));
+      if (!exists) req.operation = Operation::kCreate;
+    }
+  }
+
+  // ACL: the token's policies, Vault's matching rules (policy/acl.h). Denied before routing
+  // errors, so a token cannot probe for mounts it has no access to.
+  ASSIGN_OR_RETURN(auto acl, policies_.BuildAcl(token->policies));
+  const std::vector<policy::ParamEntry> params = ToParamEntries(req.data);
+  policy::AclRequest areq;
+  areq.path = req.path;
+  areq.operation = ToPolicyOperation(req.operation);
+  areq.data = params;
+  areq.root_protected = rt != nullptr && rt->backend->IsRootPath(req.rel_path);
+  const policy::AclResult verdict = acl.Allowed(areq);
+  if (!verdict.allowed) {
+    LogInfo("request %s denied: %s %s: %s", req.request_id, OperationName(req.operation), req.path,
+            verdict.reason);
+    return absl::PermissionDeniedError(kAclDenied);
+  }
+  req.token_is_root = verdict.is_root;
+  req.token_has_sudo = verdict.root_privs;
   if (rt == nullptr) {
     return absl::NotFoundError(
         absl::StrCat("no handler for route \"", req.path, "\". route entry not found."));
   }
-  req.mount = &rt->entry;
-  req.mount_path = rt->entry.path;
-  req.mount_type = rt->entry.type;
-  req.rel_path = req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
-  req.storage = rt->view.get();
-  if (req.operation == Operation::kUpdate) {
-    ASSIGN_OR_RETURN(bool exists, rt->backend->Exists(req));
-    if (!exists) req.operation = Operation::kCreate;
+  bool revoke_after = false;
+  RETURN_IF_ERROR(tokens_.Use(*token, &revoke_after));
+  req.token = &*token;
+  auto result = rt->backend->Handle(req);
+  if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
+  return result;
+}
+
+void Core::Tick() {
+  if (barrier_.sealed()) return;
+  auto removed = tokens_.Tidy();
+  if (!removed.ok()) {
+    LogWarn("token tidy failed: %s", removed.status().message());
+  } else if (*removed > 0) {
+    LogInfo("removed %d expired tokens", static_cast<int>(*removed));
   }
-  return rt->backend->Handle(req);
 }
 
 absl::StatusOr<Response> Core::HandleSysRaw(Request& req, bool* handled) {

@@ -18,6 +18,7 @@
 #include "appliance/core/backend.h"
 #include "appliance/core/barrier.h"
 #include "appliance/core/seal.h"
+#include "appliance/core/policy_store.h"
 #include "appliance/core/token_store.h"
 
 namespace strongroom::core {
@@ -74,6 +75,11 @@ class Core {
   absl::Status RotateKeyring();
   absl::StatusOr<Barrier::KeyStatus> KeyStatus() const { return barrier_.Status(); }
   const CoreOptions& options() const { return options_; }
+  TokenStore& tokens() { return tokens_; }
+  PolicyStore& policies() { return policies_; }
+  absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
+  // Periodic housekeeping (expired tokens); called by the broker's main loop.
+  void Tick();
   absl::Time Now() const { return options_.clock(); }
   std::string cluster_name() const;
   std::string cluster_id() const;
@@ -105,6 +111,7 @@ class Core {
   std::unique_ptr<Seal> seal_;
   Barrier barrier_;
   TokenStore tokens_;
+  PolicyStore policies_;
   std::atomic<bool> initialized_{false};
 
   mutable std::mutex state_mu_;  // seal lifecycle: init, unseal, seal, rotate

@@ -29,6 +29,8 @@ struct Request {
 
   // Filled by the pipeline before the backend runs.
   const TokenEntry* token = nullptr;
+  bool token_is_root = false;   // holds the root policy
+  bool token_has_sudo = false;  // root, or sudo on this path (Vault's RootPrivs)
   const MountEntry* mount = nullptr;
   std::string mount_path;       // "secret/"
   std::string mount_type;       // "kv"

@@ -13,6 +13,8 @@ namespace {
 constexpr char kSaltKey[] = "sys/token/salt";
 constexpr char kIdPrefix[] = "sys/token/id/";
 constexpr char kAccessorPrefix[] = "sys/token/accessor/";
+constexpr char kParentPrefix[] = "sys/token/parent/";
+constexpr int kMaxParentDepth = 64;
 
 }  // namespace
 
@@ -41,6 +43,12 @@ json::object TokenEntry::ToJson() const {
   o["orphan"] = orphan;
   o["type"] = type;
   o["entity_id"] = entity_id;
+  o["role"] = role;
+  o["explicit_max_ttl"] = explicit_max_ttl;
+  o["period"] = period;
+  o["creation_ttl"] = creation_ttl;
+  o["last_renewal_unix"] = last_renewal_unix;
+  o["max_expire_unix"] = max_expire_unix;
   o["meta"] = meta;
   return o;
 }
@@ -64,6 +72,12 @@ absl::StatusOr<TokenEntry> TokenEntry::FromJson(const json::object& o) {
   RETURN_IF_ERROR(str("parent_hash", &e.parent_hash));
   RETURN_IF_ERROR(str("type", &e.type));
   RETURN_IF_ERROR(str("entity_id", &e.entity_id));
+  RETURN_IF_ERROR(str("role", &e.role));
+  RETURN_IF_ERROR(num("explicit_max_ttl", &e.explicit_max_ttl));
+  RETURN_IF_ERROR(num("period", &e.period));
+  RETURN_IF_ERROR(num("creation_ttl", &e.creation_ttl));
+  RETURN_IF_ERROR(num("last_renewal_unix", &e.last_renewal_unix));
+  RETURN_IF_ERROR(num("max_expire_unix", &e.max_expire_unix));
   RETURN_IF_ERROR(num("creation_unix", &e.creation_unix));
   RETURN_IF_ERROR(num("ttl", &e.ttl));
   RETURN_IF_ERROR(num("expire_unix", &e.expire_unix));
@@ -125,20 +139,141 @@ absl::StatusOr<std::string> TokenStore::CreateRoot(std::string_view id, std::str
   return token;
 }
 
-absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view token) {
-  if (salt_.empty()) return absl::UnavailableError("Vault is sealed");
-  if (token.empty() || token.size() > 512) return std::optional<TokenEntry>();
-  const std::string h = Hash(token);
-  ASSIGN_OR_RETURN(auto raw, storage_->Get(kIdPrefix + h));
+absl::StatusOr<std::string> TokenStore::Create(TokenEntry& e, std::string_view id) {
+  if (salt_.empty()) return absl::FailedPreconditionError("token store not loaded");
+  std::string token = id.empty() ? absl::StrCat("hvs.", RandomBase62(24)) : std::string(id);
+  e.id_hash = Hash(token);
+  ASSIGN_OR_RETURN(auto existing, storage_->Get(kIdPrefix + e.id_hash));
+  if (existing) return absl::InvalidArgumentError("cannot create a token with a duplicate ID");
+  e.accessor = RandomBase62(24);
+  e.creation_unix = absl::ToUnixSeconds(clock_());
+  std::vector<storage::BatchOp> ops = {
+      storage::BatchOp::Put(kIdPrefix + e.id_hash, Serialize(e.ToJson())),
+      storage::BatchOp::Put(kAccessorPrefix + Hash(e.accessor), e.id_hash)};
+  if (!e.parent_hash.empty()) {
+    ops.push_back(storage::BatchOp::Put(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash), ""));
+  }
+  RETURN_IF_ERROR(storage_->Apply(ops));
+  return token;
+}
+
+absl::StatusOr<std::optional<TokenEntry>> TokenStore::LoadByHash(const std::string& id_hash) {
+  ASSIGN_OR_RETURN(auto raw, storage_->Get(kIdPrefix + id_hash));
   if (!raw) return std::optional<TokenEntry>();
   ASSIGN_OR_RETURN(auto obj, ParseObject(*raw));
   ASSIGN_OR_RETURN(auto entry, TokenEntry::FromJson(obj));
-  if (entry.expire_unix != 0 && absl::ToUnixSeconds(clock_()) >= entry.expire_unix) {
-    RETURN_IF_ERROR(storage_->Apply({storage::BatchOp::Delete(kIdPrefix + h),
-                                     storage::BatchOp::Delete(kAccessorPrefix + Hash(entry.accessor))}));
+  return std::optional<TokenEntry>(std::move(entry));
+}
+
+bool TokenStore::Expired(const TokenEntry& e) const {
+  const int64_t now = absl::ToUnixSeconds(clock_());
+  return (e.expire_unix != 0 && now >= e.expire_unix) || (e.max_expire_unix != 0 && now >= e.max_expire_unix);
+}
+
+absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupByAccessor(std::string_view accessor) {
+  if (salt_.empty()) return absl::UnavailableError("Vault is sealed");
+  if (accessor.empty() || accessor.size() > 128) return std::optional<TokenEntry>();
+  ASSIGN_OR_RETURN(auto h, storage_->Get(kAccessorPrefix + Hash(accessor)));
+  if (!h) return std::optional<TokenEntry>();
+  ASSIGN_OR_RETURN(auto e, LoadByHash(*h));
+  if (!e || Expired(*e)) return std::optional<TokenEntry>();
+  return e;
+}
+
+absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
+  // Children first (depth-first), so a crash midway leaves no orphaned live child.
+  ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, e.id_hash, "/")));
+  for (const auto& child_hash : children) {
+    ASSIGN_OR_RETURN(auto child, LoadByHash(child_hash));
+    if (child) {
+      RETURN_IF_ERROR(RevokeTree(*child));
+    } else {
+      RETURN_IF_ERROR(storage_->Delete(absl::StrCat(kParentPrefix, e.id_hash, "/", child_hash)));
+    }
+  }
+  std::vector<storage::BatchOp> ops = {storage::BatchOp::Delete(kIdPrefix + e.id_hash),
+                                       storage::BatchOp::Delete(kAccessorPrefix + Hash(e.accessor))};
+  if (!e.parent_hash.empty()) {
+    ops.push_back(storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash)));
+  }
+  return storage_->Apply(ops);
+}
+
+absl::Status TokenStore::RevokeOrphan(const TokenEntry& e) {
+  ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, e.id_hash, "/")));
+  for (const auto& child_hash : children) {
+    ASSIGN_OR_RETURN(auto child, LoadByHash(child_hash));
+    std::vector<storage::BatchOp> ops = {
+        storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.id_hash, "/", child_hash))};
+    if (child) {
+      child->parent_hash.clear();
+      child->orphan = true;
+      ops.push_back(storage::BatchOp::Put(kIdPrefix + child->id_hash, Serialize(child->ToJson())));
+    }
+    RETURN_IF_ERROR(storage_->Apply(ops));
+  }
+  TokenEntry alone = e;
+  return RevokeTree(alone);
+}
+
+absl::Status TokenStore::Use(TokenEntry& e, bool* revoke_after) {
+  *revoke_after = false;
+  if (e.num_uses <= 0) return absl::OkStatus();
+  if (e.num_uses == 1) {
+    *revoke_after = true;  // this request is the last one it may make
+    return absl::OkStatus();
+  }
+  e.num_uses -= 1;
+  return Store(e);
+}
+
+absl::StatusOr<std::vector<std::string>> TokenStore::ListAccessors() {
+  ASSIGN_OR_RETURN(auto hashes, storage_->List(kIdPrefix));
+  std::vector<std::string> out;
+  for (const auto& h : hashes) {
+    ASSIGN_OR_RETURN(auto e, LoadByHash(h));
+    if (e && !Expired(*e)) out.push_back(e->accessor);
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+absl::StatusOr<size_t> TokenStore::Tidy() {
+  if (salt_.empty()) return 0;
+  ASSIGN_OR_RETURN(auto hashes, storage_->List(kIdPrefix));
+  size_t removed = 0;
+  for (const auto& h : hashes) {
+    ASSIGN_OR_RETURN(auto e, LoadByHash(h));
+    if (e && Expired(*e)) {
+      RETURN_IF_ERROR(RevokeTree(*e));
+      ++removed;
+    }
+  }
+  return removed;
+}
+
+absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view token) {
+  if (salt_.empty()) return absl::UnavailableError("Vault is sealed");
+  if (token.empty() || token.size() > 512) return std::optional<TokenEntry>();
+  ASSIGN_OR_RETURN(auto entry, LoadByHash(Hash(token)));
+  if (!entry) return entry;
+  if (Expired(*entry)) {
+    RETURN_IF_ERROR(RevokeTree(*entry));
     return std::optional<TokenEntry>();
   }
-  return std::optional<TokenEntry>(std::move(entry));
+  // A token lives only while its whole parent chain lives (an expired parent takes its
+  // children with it even before the tidy pass reaches them).
+  std::string parent = entry->parent_hash;
+  for (int depth = 0; !parent.empty() && depth < kMaxParentDepth; ++depth) {
+    ASSIGN_OR_RETURN(auto p, LoadByHash(parent));
+    if (!p || Expired(*p)) {
+      if (p) RETURN_IF_ERROR(RevokeTree(*p));
+      else RETURN_IF_ERROR(RevokeTree(*entry));
+      return std::optional<TokenEntry>();
+    }
+    parent = p->parent_hash;
+  }
+  return entry;
 }
 
 }  // namespace strongroom::core

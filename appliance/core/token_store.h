@@ -26,11 +26,17 @@ struct TokenEntry {
   int64_t creation_unix = 0;
   int64_t ttl = 0;              // seconds; 0 = no expiry (root)
   int64_t expire_unix = 0;      // 0 = never
-  int64_t num_uses = 0;
+  int64_t num_uses = 0;          // 0 = unlimited; otherwise uses left
+  int64_t explicit_max_ttl = 0;  // seconds; 0 = none
+  int64_t period = 0;            // seconds; periodic tokens renew to this
+  int64_t creation_ttl = 0;
+  int64_t last_renewal_unix = 0;
+  int64_t max_expire_unix = 0;   // hard limit from explicit_max_ttl / system max; 0 = none
   bool renewable = false;
   bool orphan = false;
   std::string type = "service";
   std::string entity_id;
+  std::string role;
   json::object meta;
 
   bool IsRoot() const;
@@ -50,6 +56,22 @@ class TokenStore {
   // Creates a root token; `id` may name it (dev mode), else it is random.
   absl::StatusOr<std::string> CreateRoot(std::string_view id, std::string_view path);
 
+  // Stores a new token for `entry` (id_hash/accessor are filled in) and returns the token.
+  // `id` may name it (root/sudo callers only; checked by the caller).
+  absl::StatusOr<std::string> Create(TokenEntry& entry, std::string_view id);
+  absl::StatusOr<std::optional<TokenEntry>> LookupByAccessor(std::string_view accessor);
+  absl::Status Update(const TokenEntry& e) { return Store(e); }
+  // Revokes the token and, recursively, every token created from it.
+  absl::Status RevokeTree(const TokenEntry& e);
+  // Revokes only this token; its children become orphans.
+  absl::Status RevokeOrphan(const TokenEntry& e);
+  // Consumes one use of a limited-use token; the last use revokes it (after the request).
+  absl::Status Use(TokenEntry& e, bool* revoke_after);
+  // The accessors of every stored token (auth/token/accessors).
+  absl::StatusOr<std::vector<std::string>> ListAccessors();
+  // Deletes expired tokens (and their descendants). Returns how many were removed.
+  absl::StatusOr<size_t> Tidy();
+
   // The entry for a token, or nullopt when unknown or expired (expired ones are deleted).
   absl::StatusOr<std::optional<TokenEntry>> Lookup(std::string_view token);
 
@@ -57,6 +79,8 @@ class TokenStore {
 
  private:
   absl::Status Store(const TokenEntry& e);
+  absl::StatusOr<std::optional<TokenEntry>> LoadByHash(const std::string& id_hash);
+  bool Expired(const TokenEntry& e) const;
   storage::Storage* storage_;
   std::function<absl::Time()> clock_;
   SecureBytes salt_;

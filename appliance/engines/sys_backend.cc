@@ -1,5 +1,6 @@
 #include "appliance/engines/sys_backend.h"
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -10,6 +11,7 @@
 namespace strongroom::engines {
 namespace {
 
+using core::json::array;
 using core::json::object;
 using core::Operation;
 using core::Request;
@@ -62,6 +64,22 @@ class SystemBackend final : public core::Backend {
  public:
   explicit SystemBackend(core::Core* core) : core_(core) {}
 
+  // Vault's root-protected sys paths: sudo (or root) is required on top of the capability.
+  bool IsRootPath(const std::string& p) const override {
+    static constexpr std::string_view kExact[] = {"seal", "step-down", "audit", "remount", "config/cors"};
+    static constexpr std::string_view kPrefix[] = {"auth/", "audit/", "raw", "rotate", "config/auditing/",
+                                                   "plugins/catalog/", "revoke-prefix/", "revoke-force/",
+                                                   "leases/revoke-prefix/", "leases/revoke-force/",
+                                                   "leases/lookup/"};
+    for (auto e : kExact) {
+      if (p == e) return true;
+    }
+    for (auto pre : kPrefix) {
+      if (std::string_view(p).starts_with(pre)) return true;
+    }
+    return false;
+  }
+
   absl::StatusOr<Response> Handle(Request& req) override {
     const std::string& p = req.rel_path;
     if (p == "mounts" || p == "mounts/") return ListMounts(req);
@@ -84,6 +102,11 @@ class SystemBackend final : public core::Backend {
       o["encryptions"] = ks.encryptions;
       return Injected(std::move(o));
     }
+    if (p == "policy" || p == "policy/" || p == "policies/acl" || p == "policies/acl/") {
+      return ListPolicies(req, p.starts_with("policy"));
+    }
+    if (absl::StartsWith(p, "policy/")) return OnePolicy(req, p.substr(7), /*legacy=*/true);
+    if (absl::StartsWith(p, "policies/acl/")) return OnePolicy(req, p.substr(13), /*legacy=*/false);
     if (p == "seal") {
       if (!IsWrite(req)) return Unsupported();
       RETURN_IF_ERROR(core_->SealNow());
@@ -100,8 +123,66 @@ class SystemBackend final : public core::Backend {
   absl::StatusOr<Response> ListMounts(const Request& req) {
     if (req.operation != Operation::kRead) return Unsupported();
     object data;
-    for (const auto& m : core_->Mounts()) data[m.path] = MountInfo(m);
+    for (const auto& m : core_->Mounts()) {
+      if (!absl::StartsWith(m.path, "auth/")) data[m.path] = MountInfo(m);  // auth methods: sys/auth
+    }
     return Injected(std::move(data));
+  }
+
+  // sys/policy (legacy, top-level copy of data) and sys/policies/acl (LIST only).
+  absl::StatusOr<Response> ListPolicies(const Request& req, bool legacy) {
+    if (legacy ? req.operation != Operation::kRead && req.operation != Operation::kList
+               : req.operation != Operation::kList) {
+      return Unsupported();
+    }
+    ASSIGN_OR_RETURN(auto names, core_->policies().List());
+    array keys;
+    for (const auto& n : names) keys.emplace_back(n);
+    object d;
+    d["keys"] = keys;
+    if (!legacy) return Response::Data(std::move(d));
+    d["policies"] = std::move(keys);
+    return Injected(std::move(d));
+  }
+
+  absl::StatusOr<Response> OnePolicy(Request& req, const std::string& raw_name, bool legacy) {
+    ASSIGN_OR_RETURN(std::string name, core::PolicyStore::NormalizeName(raw_name));
+    switch (req.operation) {
+      case Operation::kRead: {
+        if (name == "root" && !legacy) {
+          return absl::InvalidArgumentError("cannot read \"root\" policy");
+        }
+        ASSIGN_OR_RETURN(auto text, core_->policies().GetText(name));
+        if (!text) return absl::NotFoundError("");
+        object d;
+        d["name"] = name;
+        d[legacy ? "rules" : "policy"] = *text;
+        return legacy ? Injected(std::move(d)) : Response::Data(std::move(d));
+      }
+      case Operation::kCreate:
+      case Operation::kUpdate: {
+        ASSIGN_OR_RETURN(auto text, core::GetString(req.data, "policy"));
+        if (!text) {
+          ASSIGN_OR_RETURN(text, core::GetString(req.data, "rules"));  // legacy field name
+        }
+        if (!text || text->empty()) return absl::InvalidArgumentError("'policy' parameter not supplied or empty");
+        std::string decoded;
+        // Vault accepts base64-encoded HCL too.
+        if (absl::Base64Unescape(*text, &decoded) && !decoded.empty() &&
+            std::all_of(decoded.begin(), decoded.end(), [](char c) {
+              return c == '\n' || c == '\t' || c == '\r' || (c >= 0x20 && c < 0x7f);
+            })) {
+          text = decoded;
+        }
+        RETURN_IF_ERROR(core_->policies().Put(name, *text));
+        return Response::Empty();
+      }
+      case Operation::kDelete:
+        RETURN_IF_ERROR(core_->policies().Delete(name));
+        return Response::Empty();
+      default:
+        return Unsupported();
+    }
   }
 
   absl::StatusOr<Response> OneMount(Request& req, absl::string_view raw_path) {

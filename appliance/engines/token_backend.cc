@@ -1,0 +1,330 @@
+#include "appliance/engines/token_backend.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "appliance/core/core.h"
+#include "base/status_macros.h"
+
+namespace strongroom::engines {
+namespace {
+
+using core::json::array;
+using core::json::object;
+using core::json::value;
+using core::Operation;
+using core::Request;
+using core::Response;
+using core::TokenEntry;
+
+absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
+
+bool IsWrite(const Request& r) {
+  return r.operation == Operation::kUpdate || r.operation == Operation::kCreate;
+}
+
+array ToArray(const std::vector<std::string>& v) {
+  array a;
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
+class TokenBackend final : public core::Backend {
+ public:
+  explicit TokenBackend(core::Core* core) : core_(core) {}
+
+  bool IsRootPath(const std::string& p) const override {
+    return absl::StartsWith(p, "revoke-orphan") || absl::StartsWith(p, "accessors");
+  }
+
+  absl::StatusOr<Response> Handle(Request& req) override {
+    const std::string& p = req.rel_path;
+    if (p == "create" || p == "create-orphan") {
+      if (!IsWrite(req)) return Unsupported();
+      return Create(req, p == "create-orphan");
+    }
+    if (p == "lookup-self") {
+      if (req.operation != Operation::kRead && !IsWrite(req)) return Unsupported();
+      return LookupResponse(*req.token, req.client_token);
+    }
+    if (p == "lookup" || absl::StartsWith(p, "lookup/")) {
+      std::string token = p.size() > 7 ? p.substr(7) : "";
+      if (token.empty()) {
+        ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
+        token = t.value_or("");
+      }
+      if (token.empty()) return absl::InvalidArgumentError("missing token to look up");
+      ASSIGN_OR_RETURN(auto e, Tokens().Lookup(token));
+      if (!e) return absl::PermissionDeniedError("bad token");
+      return LookupResponse(*e, token);
+    }
+    if (p == "lookup-accessor" || absl::StartsWith(p, "lookup-accessor/")) {
+      ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "lookup-accessor"));
+      return LookupResponse(e, "");
+    }
+    if (p == "renew-self") {
+      if (!IsWrite(req)) return Unsupported();
+      TokenEntry e = *req.token;
+      return Renew(req, e, req.client_token);
+    }
+    if (p == "renew" || absl::StartsWith(p, "renew/")) {
+      if (!IsWrite(req)) return Unsupported();
+      std::string token = p.size() > 6 ? p.substr(6) : "";
+      if (token.empty()) {
+        ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
+        token = t.value_or("");
+      }
+      ASSIGN_OR_RETURN(auto e, Tokens().Lookup(token));
+      if (!e) return absl::InvalidArgumentError("token not found");
+      return Renew(req, *e, token);
+    }
+    if (p == "renew-accessor") {
+      if (!IsWrite(req)) return Unsupported();
+      ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "renew-accessor"));
+      return Renew(req, e, "");
+    }
+    if (p == "revoke-self") {
+      if (!IsWrite(req)) return Unsupported();
+      RETURN_IF_ERROR(Tokens().RevokeTree(*req.token));
+      return Response::Empty();
+    }
+    if (p == "revoke" || p == "revoke-orphan") {
+      if (!IsWrite(req)) return Unsupported();
+      ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
+      if (!t || t->empty()) return absl::InvalidArgumentError("missing token to revoke");
+      ASSIGN_OR_RETURN(auto e, Tokens().Lookup(*t));
+      if (!e) return Response::Empty();  // Vault: revoking an unknown token is not an error
+      RETURN_IF_ERROR(p == "revoke" ? Tokens().RevokeTree(*e) : Tokens().RevokeOrphan(*e));
+      return Response::Empty();
+    }
+    if (p == "revoke-accessor") {
+      if (!IsWrite(req)) return Unsupported();
+      ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "revoke-accessor"));
+      RETURN_IF_ERROR(Tokens().RevokeTree(e));
+      return Response::Empty();
+    }
+    if (p == "accessors/" || p == "accessors") {
+      if (req.operation != Operation::kList) return Unsupported();
+      ASSIGN_OR_RETURN(auto accessors, core_->ListTokenAccessors());
+      if (accessors.empty()) return absl::NotFoundError("");
+      object d;
+      d["keys"] = ToArray(accessors);
+      return Response::Data(std::move(d));
+    }
+    return absl::NotFoundError("unsupported path");
+  }
+
+ private:
+  core::TokenStore& Tokens() { return core_->tokens(); }
+
+  absl::StatusOr<TokenEntry> ByAccessor(const Request& req, const std::string& p, std::string_view base) {
+    std::string accessor = p.size() > base.size() + 1 ? p.substr(base.size() + 1) : "";
+    if (accessor.empty()) {
+      ASSIGN_OR_RETURN(auto a, core::GetString(req.data, "accessor"));
+      accessor = a.value_or("");
+    }
+    if (accessor.empty()) return absl::InvalidArgumentError("missing accessor");
+    ASSIGN_OR_RETURN(auto e, Tokens().LookupByAccessor(accessor));
+    if (!e) return absl::InvalidArgumentError("invalid accessor");
+    return *e;
+  }
+
+  int64_t Now() const { return absl::ToUnixSeconds(core_->Now()); }
+
+  int64_t Remaining(const TokenEntry& e) const {
+    if (e.expire_unix == 0) return 0;
+    return std::max<int64_t>(0, e.expire_unix - Now());
+  }
+
+  object AuthBlock(const TokenEntry& e, const std::string& token) const {
+    object a;
+    a["client_token"] = token;
+    a["accessor"] = e.accessor;
+    a["policies"] = ToArray(e.policies);
+    a["token_policies"] = ToArray(e.policies);
+    a["metadata"] = e.meta.empty() ? value(nullptr) : value(e.meta);
+    a["lease_duration"] = Remaining(e);
+    a["renewable"] = e.renewable;
+    a["entity_id"] = e.entity_id;
+    a["token_type"] = e.type;
+    a["orphan"] = e.orphan;
+    a["mfa_requirement"] = nullptr;
+    a["num_uses"] = e.num_uses;
+    return a;
+  }
+
+  Response LookupResponse(const TokenEntry& e, const std::string& token) const {
+    object d;
+    d["accessor"] = e.accessor;
+    d["creation_time"] = e.creation_unix;
+    d["creation_ttl"] = e.creation_ttl;
+    d["display_name"] = e.display_name;
+    d["entity_id"] = e.entity_id;
+    d["expire_time"] = e.expire_unix == 0 ? value(nullptr)
+                                          : value(core::FormatRfc3339Nano(absl::FromUnixSeconds(e.expire_unix)));
+    d["explicit_max_ttl"] = e.explicit_max_ttl;
+    d["id"] = token;
+    d["issue_time"] = core::FormatRfc3339Nano(absl::FromUnixSeconds(e.creation_unix));
+    if (e.last_renewal_unix != 0) {
+      d["last_renewal_time"] = e.last_renewal_unix;
+      d["last_renewal"] = core::FormatRfc3339Nano(absl::FromUnixSeconds(e.last_renewal_unix));
+    }
+    d["meta"] = e.meta.empty() ? value(nullptr) : value(e.meta);
+    d["num_uses"] = e.num_uses;
+    d["orphan"] = e.orphan;
+    d["path"] = e.path;
+    d["policies"] = ToArray(e.policies);
+    d["renewable"] = e.renewable;
+    d["ttl"] = Remaining(e);
+    d["type"] = e.type;
+    if (e.period != 0) d["period"] = e.period;
+    if (!e.role.empty()) d["role"] = e.role;
+    d["external_namespace_policies"] = object();
+    return Response::Data(std::move(d));
+  }
+
+  absl::StatusOr<Response> Create(Request& req, bool orphan_endpoint) {
+    const TokenEntry& parent = *req.token;
+    const bool privileged = req.token_is_root || req.token_has_sudo;
+    Response r = Response::Data(object());
+    r.data.reset();
+
+    ASSIGN_OR_RETURN(auto type, core::GetString(req.data, "type"));
+    if (type && !type->empty() && *type != "service") {
+      return absl::InvalidArgumentError("only service tokens are supported (\"type\": \"service\")");
+    }
+    ASSIGN_OR_RETURN(auto role, core::GetString(req.data, "role_name"));
+    if (role && !role->empty()) return absl::InvalidArgumentError("unknown role " + *role);
+    ASSIGN_OR_RETURN(auto id, core::GetString(req.data, "id"));
+    if (id && !id->empty()) {
+      if (!privileged) return absl::InvalidArgumentError("root or sudo privileges required to specify token id");
+      if (absl::StartsWith(*id, "hvs.") || absl::StartsWith(*id, "s.") || absl::StrContains(*id, ".")) {
+        return absl::InvalidArgumentError("custom token ID cannot have the 'hvs.' or 's.' prefix or contain a '.'");
+      }
+    }
+    ASSIGN_OR_RETURN(auto no_parent, core::GetBool(req.data, "no_parent"));
+    const bool orphan = orphan_endpoint || no_parent.value_or(false);
+    if (no_parent.value_or(false) && !orphan_endpoint && !privileged) {
+      return absl::InvalidArgumentError("root or sudo privileges required to create orphan token");
+    }
+    ASSIGN_OR_RETURN(auto period, core::GetDurationSeconds(req.data, "period"));
+    if (period && *period > 0 && !privileged) {
+      return absl::InvalidArgumentError("root or sudo privileges required to create periodic token");
+    }
+
+    // Policies: a subset of the parent's unless the parent is root/sudo.
+    ASSIGN_OR_RETURN(auto policies_in, core::GetStringList(req.data, "policies"));
+    ASSIGN_OR_RETURN(auto no_default, core::GetBool(req.data, "no_default_policy"));
+    std::set<std::string> policies;
+    if (policies_in) {
+      for (auto p : *policies_in) {
+        if (p.empty()) continue;
+        ASSIGN_OR_RETURN(std::string n, core::PolicyStore::NormalizeName(p));
+        policies.insert(n);
+      }
+    } else {
+      for (const auto& p : parent.policies) policies.insert(p);
+    }
+    if (!no_default.value_or(false) && !policies.contains("root")) policies.insert("default");
+    if (no_default.value_or(false)) policies.erase("default");
+    if (!req.token_is_root) {
+      if (policies.contains("root")) return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
+      if (!privileged) {
+        for (const auto& p : policies) {
+          if (p == "default") continue;
+          if (std::find(parent.policies.begin(), parent.policies.end(), p) == parent.policies.end()) {
+            return absl::InvalidArgumentError("child policies must be subset of parent");
+          }
+        }
+      }
+    }
+    TokenEntry e;
+    e.policies.assign(policies.begin(), policies.end());
+    for (const auto& p : e.policies) {
+      ASSIGN_OR_RETURN(bool exists, core_->policies().Exists(p));
+      if (!exists) r.warnings.push_back(absl::StrCat("Policy \"", p, "\" does not exist"));
+    }
+    ASSIGN_OR_RETURN(auto display, core::GetString(req.data, "display_name"));
+    e.display_name = display && !display->empty() ? absl::StrCat("token-", *display) : "token";
+    e.path = orphan_endpoint ? "auth/token/create-orphan" : "auth/token/create";
+    e.parent_hash = orphan ? "" : parent.id_hash;
+    e.orphan = orphan;
+    ASSIGN_OR_RETURN(auto renewable, core::GetBool(req.data, "renewable"));
+    e.renewable = renewable.value_or(true);
+    ASSIGN_OR_RETURN(auto num_uses, core::GetInt(req.data, "num_uses"));
+    if (num_uses && *num_uses < 0) return absl::InvalidArgumentError("number of uses cannot be negative");
+    e.num_uses = num_uses.value_or(0);
+    if (auto it = req.data.find("meta"); it != req.data.end() && !it->value().is_null()) {
+      if (!it->value().is_object()) return absl::InvalidArgumentError("meta must be a map of strings");
+      for (const auto& [k, v] : it->value().as_object()) {
+        if (!v.is_string()) return absl::InvalidArgumentError("meta must be a map of strings");
+      }
+      e.meta = it->value().as_object();
+    }
+    // TTLs: explicit_max_ttl is a hard cap; periodic tokens live by their period; otherwise the
+    // requested TTL (or the system default), never past the system maximum.
+    ASSIGN_OR_RETURN(auto ttl, core::GetDurationSeconds(req.data, "ttl"));
+    ASSIGN_OR_RETURN(auto explicit_max, core::GetDurationSeconds(req.data, "explicit_max_ttl"));
+    const auto& opts = core_->options();
+    const int64_t now = Now();
+    e.explicit_max_ttl = explicit_max.value_or(0);
+    e.period = period.value_or(0);
+    int64_t lease = 0;
+    if (e.period > 0) {
+      lease = e.period;
+    } else if (ttl && *ttl > 0) {
+      lease = *ttl;
+    } else if (!(policies.size() == 1 && policies.contains("root"))) {
+      lease = opts.default_lease_ttl;  // a root-policy child without a TTL never expires
+    }
+    if (e.period == 0 && lease > opts.max_lease_ttl) lease = opts.max_lease_ttl;
+    if (e.explicit_max_ttl > 0) lease = lease == 0 ? e.explicit_max_ttl : std::min(lease, e.explicit_max_ttl);
+    e.creation_ttl = lease;
+    e.expire_unix = lease > 0 ? now + lease : 0;
+    if (e.explicit_max_ttl > 0) {
+      e.max_expire_unix = now + e.explicit_max_ttl;
+    } else if (e.period == 0 && lease > 0) {
+      e.max_expire_unix = now + opts.max_lease_ttl;
+    }
+    ASSIGN_OR_RETURN(std::string token, Tokens().Create(e, id.value_or("")));
+    r.auth = AuthBlock(e, token);
+    return r;
+  }
+
+  absl::StatusOr<Response> Renew(Request& req, TokenEntry& e, const std::string& token) {
+    if (e.expire_unix == 0) {  // tokens without a TTL have nothing to renew
+      Response r;
+      r.auth = AuthBlock(e, token);
+      return r;
+    }
+    if (!e.renewable) return absl::InvalidArgumentError("lease is not renewable");
+    ASSIGN_OR_RETURN(auto increment, core::GetDurationSeconds(req.data, "increment"));
+    const int64_t now = Now();
+    int64_t ttl = e.period > 0 ? e.period : (increment && *increment > 0 ? *increment : e.creation_ttl);
+    Response r;
+    if (e.max_expire_unix != 0 && now + ttl > e.max_expire_unix) {
+      const int64_t capped = std::max<int64_t>(0, e.max_expire_unix - now);
+      r.warnings.push_back(absl::StrCat("TTL of \"", core::FormatGoDuration(ttl),
+                                        "\" exceeded the effective max_ttl of \"",
+                                        core::FormatGoDuration(capped), "\"; TTL value is capped accordingly"));
+      ttl = capped;
+    }
+    e.expire_unix = now + ttl;
+    e.last_renewal_unix = now;
+    RETURN_IF_ERROR(Tokens().Update(e));
+    r.auth = AuthBlock(e, token);
+    return r;
+  }
+
+  core::Core* core_;
+};
+
+}  // namespace
+
+std::unique_ptr<core::Backend> MakeTokenBackend(core::Core* core) {
+  return std::make_unique<TokenBackend>(core);
+}
+
+}  // namespace strongroom::engines
