@@ -354,8 +354,6 @@ int DaemonMain(int argc, char** argv) {
 
   // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
   core.Start();
-  LogInfo("strongroomd %s: %d workers, API on %s://%s", kVersion, workers,
-          config->listener.tls_disable ? "http" : "https", bound);
 
   if (flags->dev) {
     core::InitRequest ir;
@@ -380,6 +378,9 @@ int DaemonMain(int argc, char** argv) {
     }
     PrintDevBanner(bound, *init);
   }
+  // Logged last: tools (and tests) take this line as "ready".
+  LogInfo("strongroomd %s: %d workers, API on %s://%s", kVersion, workers,
+          config->listener.tls_disable ? "http" : "https", bound);
 
   int exit_code = 0;
   auto next_tick = std::chrono::steady_clock::now();

@@ -1,0 +1,205 @@
+// Token store and ACL enforcement through the real daemon.
+// Vault API sections: auth/token/* (§5.1), sys/policy and sys/policies/acl (§2.10), ACL (§7).
+#include <thread>
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "tests/support/daemon.h"
+
+namespace strongroom::testing {
+namespace {
+
+using ::testing::Contains;
+using ::testing::HasSubstr;
+using json = nlohmann::json;
+
+class TokenTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(d_.Start()) << d_.Log();
+    d_.Init();
+    ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/kv", {{"type", "kv"}}).status, 204);
+    ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/kv-rw",
+                      {{"policy", "path \"kv/*\" { capabilities = [\"create\", \"read\", \"update\", \"list\"] }"}})
+                  .status,
+              204);
+  }
+  // Creates a token as root (or as `parent`); returns the whole response.
+  json Create(const json& body, const std::string& parent = "") {
+    auto r = d_.Call("POST", "/v1/auth/token/create", body.dump(),
+                     {{"X-Vault-Token", parent.empty() ? d_.root_token() : parent}});
+    EXPECT_EQ(r.status, 200) << r.body;
+    return r.Json();
+  }
+  HttpResponse As(const std::string& token, const std::string& method, const std::string& path,
+                  const json& body = nullptr) {
+    return d_.Call(method, path, body.is_null() ? "" : body.dump(), {{"X-Vault-Token", token}});
+  }
+  Daemon d_;
+};
+
+TEST_F(TokenTest, CreateAndLookupHaveVaultShapes) {
+  json c = Create({{"policies", {"kv-rw"}}, {"ttl", "1h"}, {"meta", {{"team", "a"}}}, {"display_name", "ci"}});
+  const json& auth = c["auth"];
+  EXPECT_TRUE(c["data"].is_null());
+  std::string tok = auth["client_token"];
+  EXPECT_THAT(tok, ::testing::StartsWith("hvs."));
+  EXPECT_EQ(auth["accessor"].get<std::string>().size(), 24u);
+  EXPECT_EQ(auth["policies"], json({"default", "kv-rw"}));
+  EXPECT_EQ(auth["lease_duration"], 3600);
+  EXPECT_EQ(auth["renewable"], true);
+  EXPECT_EQ(auth["orphan"], false);
+  EXPECT_EQ(auth["token_type"], "service");
+  EXPECT_EQ(auth["metadata"]["team"], "a");
+
+  json self = As(tok, "GET", "/v1/auth/token/lookup-self").Json()["data"];
+  EXPECT_EQ(self["id"], tok);
+  EXPECT_EQ(self["display_name"], "token-ci");
+  EXPECT_EQ(self["path"], "auth/token/create");
+  EXPECT_EQ(self["policies"], json({"default", "kv-rw"}));
+  EXPECT_GT(self["ttl"].get<int>(), 3590);
+  EXPECT_TRUE(self["expire_time"].is_string());
+  EXPECT_EQ(self["meta"]["team"], "a");
+  json by_acc = d_.Root("POST", "/v1/auth/token/lookup-accessor", {{"accessor", auth["accessor"]}}).Json()["data"];
+  EXPECT_EQ(by_acc["id"], "");
+  EXPECT_EQ(by_acc["policies"], json({"default", "kv-rw"}));
+  json root_self = d_.Root("GET", "/v1/auth/token/lookup-self").Json()["data"];
+  EXPECT_EQ(root_self["policies"], json({"root"}));
+  EXPECT_EQ(root_self["ttl"], 0);
+  EXPECT_TRUE(root_self["expire_time"].is_null());
+  EXPECT_EQ(root_self["path"], "auth/token/root");
+  auto list = d_.Root("LIST", "/v1/auth/token/accessors");
+  EXPECT_THAT(list.Json()["data"]["keys"], Contains(auth["accessor"]));
+  auto warn = Create({{"policies", {"nonexistent"}}});
+  EXPECT_THAT(warn["warnings"][0].get<std::string>(), HasSubstr("Policy \"nonexistent\" does not exist"));
+}
+
+TEST_F(TokenTest, AclGrantsExactlyWhatThePolicySays) {
+  std::string tok = Create({{"policies", {"kv-rw"}}})["auth"]["client_token"];
+  EXPECT_EQ(As(tok, "PUT", "/v1/kv/app", {{"k", "v"}}).status, 204);
+  EXPECT_EQ(As(tok, "GET", "/v1/kv/app").Json()["data"]["k"], "v");
+  EXPECT_EQ(As(tok, "LIST", "/v1/kv/").status, 200);
+  auto del = As(tok, "DELETE", "/v1/kv/app");
+  EXPECT_EQ(del.status, 403);
+  EXPECT_EQ(del.Json()["errors"][0], "1 error occurred:\n\t* permission denied\n\n");
+  EXPECT_EQ(As(tok, "GET", "/v1/sys/mounts").status, 403);
+  EXPECT_EQ(As(tok, "GET", "/v1/nomount/x").status, 403);  // no mount enumeration for non-root
+  EXPECT_EQ(As(tok, "PUT", "/v1/sys/rotate").status, 403);
+  // The default policy: lookup-self, renew-self, revoke-self.
+  EXPECT_EQ(As(tok, "GET", "/v1/auth/token/lookup-self").status, 200);
+  EXPECT_EQ(As(tok, "POST", "/v1/auth/token/renew-self", {{"increment", "1h"}}).status, 200);
+  // Policy change applies to live tokens.
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/kv-rw", {{"policy", "path \"kv/*\" { capabilities = [\"read\"] }"}}).status, 204);
+  EXPECT_EQ(As(tok, "PUT", "/v1/kv/app", {{"k", "w"}}).status, 403);
+  EXPECT_EQ(As(tok, "GET", "/v1/kv/app").status, 200);
+  // A deleted policy acts as empty.
+  ASSERT_EQ(d_.Root("DELETE", "/v1/sys/policies/acl/kv-rw").status, 204);
+  EXPECT_EQ(As(tok, "GET", "/v1/kv/app").status, 403);
+}
+
+TEST_F(TokenTest, ChildrenDieWithTheirParentAndOrphansSurvive) {
+  std::string parent = Create({{"policies", {"kv-rw"}}})["auth"]["client_token"];
+  // A non-root parent may create children with a subset of its policies...
+  auto bad = As(parent, "POST", "/v1/auth/token/create", {{"policies", {"kv-rw", "other"}}});
+  EXPECT_EQ(bad.status, 403);  // ...but this parent's ACL does not even grant auth/token/create
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/maker",
+                    {{"policy", "path \"auth/token/create\" { capabilities = [\"update\"] }"}}).status, 204);
+  std::string maker = Create({{"policies", {"kv-rw", "maker"}}})["auth"]["client_token"];
+  auto superset = As(maker, "POST", "/v1/auth/token/create", {{"policies", {"kv-rw", "other"}}});
+  EXPECT_EQ(superset.status, 400);
+  EXPECT_EQ(superset.Json()["errors"][0], "child policies must be subset of parent");
+  auto orphan_denied = As(maker, "POST", "/v1/auth/token/create", {{"no_parent", true}});
+  EXPECT_EQ(orphan_denied.status, 400);
+  EXPECT_THAT(orphan_denied.Json()["errors"][0].get<std::string>(), HasSubstr("root or sudo privileges required"));
+  std::string child = Create({{"policies", {"kv-rw", "maker"}}}, maker)["auth"]["client_token"];
+  std::string grandchild = Create({{"policies", {"kv-rw"}}}, child)["auth"]["client_token"];
+  EXPECT_EQ(As(grandchild, "GET", "/v1/auth/token/lookup-self").status, 200);
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/revoke", {{"token", maker}}).status, 204);
+  for (const auto& t : {maker, child, grandchild}) {
+    auto r = As(t, "GET", "/v1/auth/token/lookup-self");
+    EXPECT_EQ(r.status, 403);
+    EXPECT_THAT(r.Json()["errors"][0].get<std::string>(), HasSubstr("invalid token"));
+  }
+  // revoke-orphan (sudo): the children stay, as orphans.
+  std::string p2 = Create({{"policies", {"kv-rw"}}})["auth"]["client_token"];
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/maker2",
+                    {{"policy", "path \"auth/token/create\" { capabilities = [\"update\"] }"}}).status, 204);
+  std::string p3 = Create({{"policies", {"kv-rw", "maker2"}}})["auth"]["client_token"];
+  std::string c3 = Create({{"policies", {"kv-rw"}}}, p3)["auth"]["client_token"];
+  EXPECT_EQ(As(p2, "POST", "/v1/auth/token/revoke-orphan", {{"token", p3}}).status, 403);  // needs sudo
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/revoke-orphan", {{"token", p3}}).status, 204);
+  EXPECT_EQ(As(p3, "GET", "/v1/auth/token/lookup-self").status, 403);
+  json c3_self = As(c3, "GET", "/v1/auth/token/lookup-self").Json()["data"];
+  EXPECT_EQ(c3_self["orphan"], true);
+  // revoke-self and revoke-accessor.
+  std::string s = Create({{"policies", {"kv-rw"}}})["auth"]["client_token"];
+  EXPECT_EQ(As(s, "POST", "/v1/auth/token/revoke-self").status, 204);
+  EXPECT_EQ(As(s, "GET", "/v1/auth/token/lookup-self").status, 403);
+  json a = Create({{"policies", {"kv-rw"}}})["auth"];
+  EXPECT_EQ(d_.Root("POST", "/v1/auth/token/revoke-accessor", {{"accessor", a["accessor"]}}).status, 204);
+  EXPECT_EQ(As(a["client_token"], "GET", "/v1/auth/token/lookup-self").status, 403);
+}
+
+TEST_F(TokenTest, UsesAndTtlAreEnforcedOnEveryRequest) {
+  std::string limited = Create({{"policies", {"kv-rw"}}, {"num_uses", 2}})["auth"]["client_token"];
+  // Each request uses one: the lookup itself leaves one use, the write spends the last.
+  EXPECT_EQ(As(limited, "GET", "/v1/auth/token/lookup-self").Json()["data"]["num_uses"], 1);
+  EXPECT_EQ(As(limited, "PUT", "/v1/kv/x", {{"a", "b"}}).status, 204);
+  auto third = As(limited, "GET", "/v1/kv/x");
+  EXPECT_EQ(third.status, 403);
+  EXPECT_THAT(third.Json()["errors"][0].get<std::string>(), HasSubstr("invalid token"));
+
+  std::string brief = Create({{"policies", {"kv-rw"}}, {"ttl", "2s"}})["auth"]["client_token"];
+  EXPECT_EQ(As(brief, "GET", "/v1/auth/token/lookup-self").status, 200);
+  std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // let the TTL pass (not a timing check)
+  auto expired = As(brief, "GET", "/v1/auth/token/lookup-self");
+  EXPECT_EQ(expired.status, 403);
+  EXPECT_THAT(expired.Json()["errors"][0].get<std::string>(), HasSubstr("invalid token"));
+}
+
+TEST_F(TokenTest, RenewalIsCappedByExplicitMaxTtl) {
+  json a = Create({{"policies", {"kv-rw"}}, {"ttl", "10m"}, {"explicit_max_ttl", "30m"}})["auth"];
+  std::string tok = a["client_token"];
+  auto r = As(tok, "POST", "/v1/auth/token/renew-self", {{"increment", "2h"}});
+  ASSERT_EQ(r.status, 200);
+  EXPECT_LE(r.Json()["auth"]["lease_duration"].get<int>(), 1800);
+  EXPECT_GT(r.Json()["auth"]["lease_duration"].get<int>(), 1790);
+  EXPECT_THAT(r.Json()["warnings"][0].get<std::string>(), HasSubstr("exceeded the effective max_ttl"));
+  std::string fixed = Create({{"policies", {"kv-rw"}}, {"renewable", false}})["auth"]["client_token"];
+  auto nr = As(fixed, "POST", "/v1/auth/token/renew-self");
+  EXPECT_EQ(nr.status, 400);
+  json renewed = d_.Root("POST", "/v1/auth/token/renew", {{"token", tok}, {"increment", 60}}).Json();
+  EXPECT_EQ(renewed["auth"]["lease_duration"], 60);
+}
+
+TEST_F(TokenTest, PolicyEndpointsValidateAndProtectBuiltins) {
+  auto bad = d_.Root("PUT", "/v1/sys/policies/acl/broken", {{"policy", "path \"a\" { capabilities = [\"reed\"] }"}});
+  EXPECT_EQ(bad.status, 400);
+  EXPECT_THAT(bad.Json()["errors"][0].get<std::string>(), HasSubstr("failed to parse policy: line 1"));
+  EXPECT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/root", {{"policy", "path \"a\" { capabilities = [\"read\"] }"}}).status, 400);
+  auto del_default = d_.Root("DELETE", "/v1/sys/policies/acl/default");
+  EXPECT_EQ(del_default.status, 400);
+  EXPECT_EQ(del_default.Json()["errors"][0], "cannot delete default policy");
+  json one = d_.Root("GET", "/v1/sys/policies/acl/KV-RW").Json();
+  EXPECT_EQ(one["data"]["name"], "kv-rw");
+  EXPECT_THAT(one["data"]["policy"].get<std::string>(), HasSubstr("kv/*"));
+  json listed = d_.Root("LIST", "/v1/sys/policies/acl").Json()["data"]["keys"];
+  EXPECT_EQ(listed, json({"default", "kv-rw", "root"}));
+  json legacy = d_.Root("GET", "/v1/sys/policy").Json();
+  EXPECT_EQ(legacy["policies"], json({"default", "kv-rw", "root"}));
+  EXPECT_EQ(legacy["keys"], legacy["data"]["keys"]);
+  EXPECT_EQ(d_.Root("PUT", "/v1/sys/policy/legacy", {{"rules", "path \"kv/l\" { policy = \"read\" }"}}).status, 204);
+  EXPECT_EQ(d_.Root("GET", "/v1/sys/policy/legacy").Json()["rules"], "path \"kv/l\" { policy = \"read\" }");
+  EXPECT_EQ(d_.Root("GET", "/v1/sys/policies/acl/nope").status, 404);
+}
+
+TEST_F(TokenTest, TokensSurviveRestart) {
+  std::string tok = Create({{"policies", {"kv-rw"}}, {"ttl", "1h"}})["auth"]["client_token"];
+  ASSERT_TRUE(d_.Restart()) << d_.Log();
+  EXPECT_EQ(As(tok, "GET", "/v1/auth/token/lookup-self").Json()["data"]["policies"], json({"default", "kv-rw"}));
+  EXPECT_EQ(As(tok, "PUT", "/v1/kv/after", {{"a", "b"}}).status, 204);
+}
+
+}  // namespace
+}  // namespace strongroom::testing
