@@ -373,6 +373,29 @@ AclResult Acl::Allowed(const AclRequest& request) const {
   return result;
 }
 
+bool Acl::AnyGrantUnder(std::string_view prefix) const {
+  if (root_) return true;
+  auto grants = [](const Permissions& p) {
+    return (p.capabilities & kCapDeny) == 0 && p.capabilities != 0;
+  };
+  // A rule counts when its path lies below the prefix, or (globs) when it covers the prefix.
+  for (const auto& [path, p] : exact_) {
+    if (std::string_view(path).starts_with(prefix) && grants(p)) return true;
+  }
+  for (const auto& [path, p] : prefix_) {
+    const std::string_view key(path);
+    if ((key.starts_with(prefix) || prefix.starts_with(key)) && grants(p)) return true;
+  }
+  for (const auto& [path, rule] : segment_) {
+    const std::string_view before_wildcard = std::string_view(path).substr(0, rule.first_wildcard);
+    if ((before_wildcard.starts_with(prefix) || prefix.starts_with(before_wildcard)) &&
+        grants(rule.permissions)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::vector<std::string> Acl::Capabilities(std::string_view path) const {
   if (root_) return {std::string(kRootPolicyName)};
   const Permissions* p = Lookup(StripLeadingSlashes(path), /*list=*/true);

@@ -90,6 +90,10 @@ class Acl {
   // ["deny"] when nothing matches or the rule denies.
   std::vector<std::string> Capabilities(std::string_view path) const;
 
+  // Whether any rule grants something somewhere at or below `prefix` (a mount path such as
+  // "secret/"): Vault's preflight check for sys/internal/ui/mounts/<path>.
+  bool AnyGrantUnder(std::string_view prefix) const;
+
   bool is_root() const { return root_; }
 
   // "<path>: <why>" for each templated path that was dropped while building, for diagnostics.

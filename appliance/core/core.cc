@@ -456,6 +456,7 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (handled) return raw;
   if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
 
+  if (absl::StartsWith(req.path, "sys/internal/ui/mounts")) return UiMounts(req);
   if (req.client_token.empty()) return absl::PermissionDeniedError("permission denied");
   ASSIGN_OR_RETURN(auto token, tokens_.Lookup(req.client_token));
   if (!token) return absl::PermissionDeniedError(kInvalidToken);
@@ -511,6 +512,70 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   auto result = rt->backend->Handle(req);
   if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
   return result;
+}
+
+// sys/internal/ui/mounts[/<path>]: what the Vault CLI, Agent and consul-template ask first to
+// learn a path's mount and KV version. The listing needs no token (only mounts tuned
+// listing_visibility="unauth" are shown to anonymous callers); the per-path form needs a token
+// with any grant under the owning mount, and answers 403 alike for "no access" and "no mount", so
+// it cannot be used to enumerate mounts.
+absl::StatusOr<Response> Core::UiMounts(Request& req) {
+  if (req.operation != Operation::kRead) return absl::UnimplementedError("unsupported operation");
+  std::string_view rest = std::string_view(req.path).substr(std::string_view("sys/internal/ui/mounts").size());
+  std::optional<TokenEntry> token;
+  if (!req.client_token.empty()) {
+    ASSIGN_OR_RETURN(token, tokens_.Lookup(req.client_token));
+    if (!token) return absl::PermissionDeniedError(kInvalidToken);
+  }
+  std::optional<policy::Acl> acl;
+  if (token) {
+    ASSIGN_OR_RETURN(auto built, policies_.BuildAcl(token->policies));
+    acl.emplace(std::move(built));
+  }
+  auto info = [](const MountEntry& m) {
+    json::object o;
+    o["type"] = m.type;
+    o["description"] = m.description;
+    o["accessor"] = m.accessor;
+    o["uuid"] = m.uuid;
+    o["local"] = m.local;
+    o["seal_wrap"] = m.seal_wrap;
+    o["external_entropy_access"] = m.external_entropy_access;
+    o["options"] = MountOptionsToJson(m.options);
+    o["config"] = MountConfigToJson(m.config);
+    return o;
+  };
+  if (rest.empty() || rest == "/") {
+    json::object secret, auth;
+    for (const auto& m : Mounts()) {
+      const bool visible = m.config.listing_visibility == "unauth" ||
+                           (acl && m.type != "system" && acl->AnyGrantUnder(m.path));
+      if (!visible) continue;
+      if (absl::StartsWith(m.path, "auth/")) {
+        auth[m.path.substr(5)] = info(m);
+      } else {
+        secret[m.path] = info(m);
+      }
+    }
+    json::object d;
+    d["secret"] = std::move(secret);
+    d["auth"] = std::move(auth);
+    return Response::Data(std::move(d));
+  }
+  if (!token) return absl::PermissionDeniedError("permission denied");
+  std::string target(rest.substr(1));
+  if (!target.empty() && target.back() != '/') target.push_back('/');
+  const std::string denied = absl::StrCat(
+      "preflight capability check returned 403, please ensure client's policies grant access to path \"",
+      target, "\"");
+  std::optional<MountEntry> owner;
+  for (const auto& m : Mounts()) {
+    if (absl::StartsWith(target, m.path) && (!owner || m.path.size() > owner->path.size())) owner = m;
+  }
+  if (!owner || !acl->AnyGrantUnder(owner->path)) return absl::PermissionDeniedError(denied);
+  json::object d = info(*owner);
+  d["path"] = owner->path;
+  return Response::Data(std::move(d));
 }
 
 void Core::Tick() {

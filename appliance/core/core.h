@@ -95,6 +95,7 @@ class Core {
   absl::StatusOr<Response> SealStatus();
   absl::StatusOr<Response> Health(const Request& req);
   absl::StatusOr<Response> Leader();
+  absl::StatusOr<Response> UiMounts(Request& req);
   absl::StatusOr<Response> InitEndpoint(Request& req);
   absl::StatusOr<Response> UnsealEndpoint(Request& req);
 

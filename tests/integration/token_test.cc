@@ -203,3 +203,35 @@ TEST_F(TokenTest, TokensSurviveRestart) {
 
 }  // namespace
 }  // namespace strongroom::testing
+
+namespace strongroom::testing {
+namespace {
+
+// Vault API §2.9: the CLI / Agent preflight.
+TEST_F(TokenTest, InternalUiMountsAnswersThePreflightWithoutLeakingMounts) {
+  ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204);
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/reader",
+                    {{"policy", "path \"secret/data/app\" { capabilities = [\"read\"] }"}}).status, 204);
+  std::string tok = Create({{"policies", {"reader"}}})["auth"]["client_token"];
+  auto pre = As(tok, "GET", "/v1/sys/internal/ui/mounts/secret/app");
+  ASSERT_EQ(pre.status, 200) << pre.body;
+  EXPECT_EQ(pre.Json()["data"]["path"], "secret/");
+  EXPECT_EQ(pre.Json()["data"]["type"], "kv");
+  EXPECT_EQ(pre.Json()["data"]["options"]["version"], "2");
+  auto other = As(tok, "GET", "/v1/sys/internal/ui/mounts/kv/x");
+  EXPECT_EQ(other.status, 403);
+  EXPECT_THAT(other.Json()["errors"][0].get<std::string>(), HasSubstr("preflight capability check returned 403"));
+  auto missing = As(tok, "GET", "/v1/sys/internal/ui/mounts/nomount/x");
+  EXPECT_EQ(missing.status, 403);  // same answer as "no access": no mount enumeration
+  EXPECT_EQ(d_.Call("GET", "/v1/sys/internal/ui/mounts/secret/app").status, 403);
+  auto listing = As(tok, "GET", "/v1/sys/internal/ui/mounts").Json()["data"];
+  EXPECT_TRUE(listing["secret"].contains("secret/"));
+  EXPECT_FALSE(listing["secret"].contains("kv/"));
+  auto anonymous = d_.Call("GET", "/v1/sys/internal/ui/mounts");
+  EXPECT_EQ(anonymous.status, 200);
+  EXPECT_TRUE(anonymous.Json()["data"]["secret"].empty());
+  EXPECT_EQ(d_.Root("GET", "/v1/sys/internal/ui/mounts/kv/anything").Json()["data"]["path"], "kv/");
+}
+
+}  // namespace
+}  // namespace strongroom::testing
