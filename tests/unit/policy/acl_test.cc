@@ -998,3 +998,24 @@ TEST(AclTest, ResponseWrappingPolicy) {
 
 }  // namespace
 }  // namespace strongroom::policy
+
+namespace strongroom::policy {
+namespace {
+
+TEST(AclTest, AnyGrantUnderAnswersThePreflight) {
+  absl::StatusOr<Acl> acl = Acl::Create(ParseAll(
+      {{"p", "path \"secret/data/app\" { capabilities = [\"read\"] }\n"
+             "path \"kv/+/x\" { capabilities = [\"list\"] }\n"
+             "path \"deny/*\" { capabilities = [\"deny\"] }\n"
+             "path \"tr*\" { capabilities = [\"update\"] }\n"}}));
+  ASSERT_TRUE(acl.ok()) << acl.status();
+  EXPECT_TRUE(acl->AnyGrantUnder("secret/"));
+  EXPECT_TRUE(acl->AnyGrantUnder("kv/"));
+  EXPECT_TRUE(acl->AnyGrantUnder("transit/"));  // "tr*" covers the whole mount
+  EXPECT_FALSE(acl->AnyGrantUnder("deny/"));
+  EXPECT_FALSE(acl->AnyGrantUnder("other/"));
+  EXPECT_FALSE(acl->AnyGrantUnder("secret/data/apps/"));
+}
+
+}  // namespace
+}  // namespace strongroom::policy
