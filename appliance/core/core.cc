@@ -328,28 +328,27 @@ absl::Status Core::LoadMounts() {
       ASSIGN_OR_RETURN(auto entry, MountEntryFromJson(e.as_object()));
       entries.push_back(std::move(entry));
     }
-  } else {
-    MountEntry sys;
-    sys.path = "sys/";
-    sys.type = "system";
-    sys.description = "system endpoints used for control, policy and debugging";
-    sys.uuid = NewUuid();
-    sys.accessor = absl::StrCat("system_", RandomHex(4));
-    sys.created_unix = absl::ToUnixSeconds(options_.clock());
-    entries.push_back(sys);
+  }
+  auto builtin = [this](std::string path, std::string type, std::string description,
+                        std::string accessor_prefix) {
+    MountEntry e;
+    e.path = std::move(path);
+    e.type = std::move(type);
+    e.description = std::move(description);
+    e.uuid = NewUuid();
+    e.accessor = absl::StrCat(accessor_prefix, "_", RandomHex(4));
+    e.created_unix = absl::ToUnixSeconds(options_.clock());
+    return e;
+  };
+  if (!raw) {
+    entries.push_back(builtin("sys/", "system", "system endpoints used for control, policy and debugging",
+                              "system"));
   }
   // The token store is always mounted at auth/token/ (added to tables written before it existed).
   const bool has_token = std::any_of(entries.begin(), entries.end(),
                                      [](const MountEntry& e) { return e.type == "token"; });
   if (!has_token) {
-    MountEntry token;
-    token.path = "auth/token/";
-    token.type = "token";
-    token.description = "token based credentials";
-    token.uuid = NewUuid();
-    token.accessor = absl::StrCat("auth_token_", RandomHex(4));
-    token.created_unix = absl::ToUnixSeconds(options_.clock());
-    entries.push_back(token);
+    entries.push_back(builtin("auth/token/", "token", "token based credentials", "auth_token"));
   }
   std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> built;
   for (const auto& e : entries) {
@@ -533,16 +532,8 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
     acl.emplace(std::move(built));
   }
   auto info = [](const MountEntry& m) {
-    json::object o;
-    o["type"] = m.type;
-    o["description"] = m.description;
-    o["accessor"] = m.accessor;
-    o["uuid"] = m.uuid;
-    o["local"] = m.local;
-    o["seal_wrap"] = m.seal_wrap;
-    o["external_entropy_access"] = m.external_entropy_access;
-    o["options"] = MountOptionsToJson(m.options);
-    o["config"] = MountConfigToJson(m.config);
+    json::object o = MountEntryToJson(m);
+    o.erase("created_unix");  // internal
     return o;
   };
   if (rest.empty() || rest == "/") {
