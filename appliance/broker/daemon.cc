@@ -400,7 +400,7 @@ int DaemonMain(int argc, char** argv) {
   }
   supervisor.StopAll(std::chrono::milliseconds(3000));
   ipc.Stop();
-  (void)core.SealNow();
+  (void)core.SealNow("sealed for shutdown");
   cleanup_dev();
   LogInfo("stopped");
   return exit_code;

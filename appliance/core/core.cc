@@ -256,7 +256,7 @@ absl::StatusOr<InitResult> Core::Initialize(const InitRequest& req) {
   return InitResult{std::move(shares), std::move(root)};
 }
 
-absl::Status Core::SealNow() {
+absl::Status Core::SealNow(std::string_view why) {
   std::lock_guard<std::mutex> lock(state_mu_);
   {
     std::unique_lock mlock(mounts_mu_);
@@ -266,8 +266,8 @@ absl::Status Core::SealNow() {
   tokens_.Unload();
   policies_.Clear();
   unseal_progress_.clear();
-  seal_reason_ = "sealed by request (sys/seal)";
-  LogInfo("sealed by request; the keyring was wiped from memory");
+  seal_reason_ = std::string(why);
+  LogInfo("%s; the keyring was wiped from memory", std::string(why));
   return absl::OkStatus();
 }
 

@@ -56,7 +56,8 @@ class Core {
   void Start();
 
   absl::StatusOr<InitResult> Initialize(const InitRequest& req);
-  absl::Status SealNow();
+  // Wipes the keyring from memory. `why` goes to the log and to the seal reason.
+  absl::Status SealNow(std::string_view why = "sealed by request (sys/seal)");
 
   bool initialized() const { return initialized_.load(); }
   bool sealed() const { return barrier_.sealed(); }
