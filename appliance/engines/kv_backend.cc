@@ -460,7 +460,8 @@ class KvV2 final : public core::Backend {
         versions.erase(std::to_string(old));
         ops.push_back(storage::BatchOp::Delete(absl::StrCat("versions/", path, "/", old)));
       }
-      (*meta)["oldest_version"] = version - max + 1;
+      // Never move oldest_version backwards when max_versions was raised after a pruning.
+      (*meta)["oldest_version"] = std::max(MetaInt(*meta, "oldest_version"), version - max + 1);
     }
     ops.push_back(storage::BatchOp::Put(absl::StrCat("metadata/", path), core::Serialize(*meta)));
     RETURN_IF_ERROR(req.storage->Apply(ops));

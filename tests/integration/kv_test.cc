@@ -307,6 +307,12 @@ TEST_F(KvTest, MaxVersionsFromKeyThenMountThenTen) {
   EXPECT_EQ(m["current_version"], 4);
   EXPECT_EQ(Get("data/key?version=2").status, 404);
   EXPECT_EQ(Get("data/key?version=3").Json()["data"]["data"]["i"], 3);
+  // Raising the limit later keeps what was pruned pruned and oldest_version where it was.
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/key", {{"max_versions", 8}}).status, 204);
+  ASSERT_EQ(Put("key", {{"i", 5}}).status, 200);
+  m = Meta("key");
+  EXPECT_EQ(m["oldest_version"], 3);
+  EXPECT_EQ(m["versions"].size(), 3u);
 }
 
 TEST_F(KvTest, DeleteVersionAfterUsesTheShorterSettingAndExpires) {
@@ -383,7 +389,7 @@ TEST_F(KvTest, ConcurrentCasWritersNeverLoseOrDuplicateVersions) {
   ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/race", {{"max_versions", 1000}}).status, 204);
   constexpr int kPerThread = 100;
   std::vector<int64_t> versions[2];
-  std::atomic<int> failures{0};
+  std::atomic<int> failures{0}, conflicts{0};
   auto writer = [&](int id) {
     for (int done = 0, attempts = 0; done < kPerThread && attempts < 20 * kPerThread; ++attempts) {
       auto cur = Get("metadata/race");
@@ -393,7 +399,9 @@ TEST_F(KvTest, ConcurrentCasWritersNeverLoseOrDuplicateVersions) {
       if (w.status == 200) {
         versions[id].push_back(w.Json()["data"]["version"].get<int64_t>());
         ++done;
-      } else if (w.status != 400 || FirstError(w) != kCasMismatch) {
+      } else if (w.status == 400 && FirstError(w) == kCasMismatch) {
+        ++conflicts;
+      } else {
         ++failures;
       }
     }
@@ -402,6 +410,7 @@ TEST_F(KvTest, ConcurrentCasWritersNeverLoseOrDuplicateVersions) {
   t0.join();
   t1.join();
   EXPECT_EQ(failures.load(), 0);
+  RecordProperty("cas_conflicts", conflicts.load());
   ASSERT_EQ(versions[0].size(), static_cast<size_t>(kPerThread));
   ASSERT_EQ(versions[1].size(), static_cast<size_t>(kPerThread));
   std::vector<int64_t> all(versions[0]);
