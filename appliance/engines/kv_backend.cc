@@ -28,6 +28,13 @@ constexpr int64_t kDefaultMaxVersions = 10;
 
 absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
 absl::Status NotFoundEmpty() { return absl::NotFoundError(""); }
+// Vault's RespondWithStatusCode(nil, 404): a bare 404 with no body at all (PATCH on a missing key).
+Response NotFoundNoBody() {
+  Response r;
+  r.kind = Response::Kind::kRaw;
+  r.http_status = 404;
+  return r;
+}
 
 bool IsWrite(Operation op) { return op == Operation::kCreate || op == Operation::kUpdate; }
 
@@ -105,7 +112,8 @@ value MergePatch(const value& target, const value& patch) {
 value Subkeys(const object& data, int64_t depth, int64_t level) {
   object out;
   for (const auto& [k, v] : data) {
-    if (v.is_object() && (depth == 0 || level < depth)) {
+    // An empty object is a leaf too: there is no structure below it to show.
+    if (v.is_object() && !v.as_object().empty() && (depth == 0 || level < depth)) {
       out[k] = Subkeys(v.as_object(), depth, level + 1);
     } else {
       out[k] = nullptr;
@@ -118,8 +126,19 @@ value Subkeys(const object& data, int64_t depth, int64_t level) {
 std::string GoQuote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
-    if (c == '"' || c == '\\') out.push_back('\\');
-    out.push_back(c);
+    switch (c) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      case '\r': out += "\\r"; break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
+          absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
+        } else {
+          out.push_back(c);
+        }
+    }
   }
   out.push_back('"');
   return out;
@@ -139,6 +158,13 @@ constexpr size_t kMaxCustomMetadataKeyLength = 128;
 constexpr size_t kMaxCustomMetadataValueLength = 512;
 constexpr char kCustomMetadataPrefix[] = "custom_metadata validation failed";
 
+// Go's strutil.Printable, for the ASCII range: no control characters.
+bool Printable(std::string_view s) {
+  return std::none_of(s.begin(), s.end(), [](char c) {
+    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
+  });
+}
+
 absl::Status ValidateCustomMetadata(const object& cm) {
   std::vector<std::string> errs;
   if (cm.size() > kMaxCustomMetadataKeys) {
@@ -156,18 +182,47 @@ absl::Status ValidateCustomMetadata(const object& cm) {
         errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": length of value for key ", GoQuote(k), " is ",
                                     vlen, " but must be 0 < len(value) <= ", kMaxCustomMetadataValueLength));
       }
+      if (!Printable(k)) {
+        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": key ", GoQuote(k), " (", std::string(k),
+                                    ") contains unprintable characters"));
+      }
+      if (!Printable(v.as_string())) {
+        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": value for key ", GoQuote(k),
+                                    " contains unprintable characters"));
+      }
     }
   }
   if (errs.empty()) return absl::OkStatus();
   return absl::InvalidArgumentError(MultiError(errs));
 }
 
-// custom_metadata is Vault's TypeKVPairs: string values, scalars weakly turned into strings.
+// custom_metadata values are weakly decoded into strings, as mapstructure does in Vault
+// (numbers keep their JSON text, booleans become "1"/"0").
 absl::StatusOr<std::string> KvPairValue(const value& v) {
   if (v.is_string()) return std::string(v.as_string());
-  if (v.is_bool()) return std::string(v.as_bool() ? "true" : "false");
+  if (v.is_bool()) return std::string(v.as_bool() ? "1" : "0");
   if (v.is_number()) return core::Serialize(v);
-  return absl::InvalidArgumentError("Field validation failed: custom_metadata values must be strings");
+  return absl::InvalidArgumentError(absl::StrCat(kCustomMetadataPrefix,
+                                                 ": '' expected type 'string', got unconvertible type"));
+}
+
+// The request's custom_metadata as strings, validated. `drop_nulls` (PATCH) skips null values,
+// which mean "remove this key"; Vault validates only what the request brings.
+absl::StatusOr<object> ParseCustomMetadata(const value& raw, bool drop_nulls) {
+  if (!raw.is_object()) {
+    return absl::InvalidArgumentError("Field validation failed: custom_metadata must be a map of strings");
+  }
+  object cm;
+  for (const auto& [k, v] : raw.as_object()) {
+    if (v.is_null() && drop_nulls) continue;
+    std::string s;
+    if (!v.is_null()) {
+      ASSIGN_OR_RETURN(s, KvPairValue(v));
+    }
+    cm[k] = s;
+  }
+  RETURN_IF_ERROR(ValidateCustomMetadata(cm));
+  return cm;
 }
 
 // mapstructure.WeakDecode into an int, as Vault decodes options.cas.
@@ -408,8 +463,7 @@ class KvV2 final : public core::Backend {
   // Resolves ?version= (0/absent = current); nullopt when that version does not exist (anymore).
   static absl::StatusOr<std::optional<int64_t>> ResolveVersion(const Request& req, const object& meta) {
     ASSIGN_OR_RETURN(int64_t want, IntField(req.data, "version"));
-    if (want < 0) return absl::InvalidArgumentError("Field validation failed: version must not be negative");
-    const int64_t version = want != 0 ? want : MetaInt(meta, "current_version");
+    const int64_t version = want > 0 ? want : MetaInt(meta, "current_version");  // Vault: only > 0 selects
     if (!meta.at("versions").as_object().contains(std::to_string(version))) return std::optional<int64_t>();
     return std::optional<int64_t>(version);
   }
@@ -453,15 +507,17 @@ class KvV2 final : public core::Backend {
     int64_t max = MetaInt(*meta, "max_versions");
     if (max <= 0) max = config.max_versions;
     if (max <= 0) max = kDefaultMaxVersions;
-    // Vault's oldest_version stays 0 until the first pruning; it then names the oldest kept one.
-    if (version - max >= 1) {
+    // Vault's sliding window: once the span current - oldest reaches max_versions, everything
+    // up to current - max goes and oldest_version moves to the first kept version (so it is 0
+    // until the window first fills, and never moves backwards when max_versions is raised).
+    const int64_t oldest = MetaInt(*meta, "oldest_version");
+    if (version - oldest >= max) {
       auto& versions = (*meta)["versions"].as_object();
-      for (int64_t old = std::max<int64_t>(MetaInt(*meta, "oldest_version"), 1); old <= version - max; ++old) {
+      for (int64_t old = std::max<int64_t>(oldest, 1); old <= version - max; ++old) {
         versions.erase(std::to_string(old));
         ops.push_back(storage::BatchOp::Delete(absl::StrCat("versions/", path, "/", old)));
       }
-      // Never move oldest_version backwards when max_versions was raised after a pruning.
-      (*meta)["oldest_version"] = std::max(MetaInt(*meta, "oldest_version"), version - max + 1);
+      (*meta)["oldest_version"] = version - max + 1;
     }
     ops.push_back(storage::BatchOp::Put(absl::StrCat("metadata/", path), core::Serialize(*meta)));
     RETURN_IF_ERROR(req.storage->Apply(ops));
@@ -509,16 +565,16 @@ class KvV2 final : public core::Backend {
         if (dit == req.data.end() || !dit->value().is_object()) {
           return absl::InvalidArgumentError("no data provided");
         }
-        if (!meta) return NotFoundEmpty();
-        const int64_t current = MetaInt(*meta, "current_version");
-        const object& versions = meta->at("versions").as_object();
-        auto vit = versions.find(std::to_string(current));
-        if (vit == versions.end()) return NotFoundEmpty();
-        // A deleted or destroyed latest version cannot be patched: there is nothing to merge into.
-        if (Unreadable(vit->value().as_object(), now)) return NotFoundWith(VersionMeta(*meta, current));
+        if (!meta) return NotFoundNoBody();
         ASSIGN_OR_RETURN(auto config, LoadConfig(*req.storage));
         ASSIGN_OR_RETURN(auto cas, ParseCas(req.data));
         RETURN_IF_ERROR(CheckCas(config, meta, cas));
+        const int64_t current = MetaInt(*meta, "current_version");
+        const object& versions = meta->at("versions").as_object();
+        auto vit = versions.find(std::to_string(current));
+        if (vit == versions.end()) return NotFoundNoBody();
+        // A deleted or destroyed latest version cannot be patched: there is nothing to merge into.
+        if (Unreadable(vit->value().as_object(), now)) return NotFoundWith(VersionMeta(*meta, current));
         ASSIGN_OR_RETURN(auto stored, GetJson(*req.storage, absl::StrCat("versions/", path, "/", current)));
         if (!stored) return NotFoundEmpty();
         value merged = MergePatch(value(std::move(*stored)), dit->value());
@@ -607,9 +663,10 @@ class KvV2 final : public core::Backend {
     return Response::Data(std::move(d));
   }
 
-  // Applies max_versions / cas_required / delete_version_after / custom_metadata from the
-  // request; `patch` gives JSON merge patch meaning to nulls (reset a setting, drop a key).
-  static absl::Status ApplyMetadataFields(const object& in, object& meta, bool patch) {
+  // Applies max_versions / cas_required / delete_version_after from the request; `patch` gives
+  // JSON merge patch meaning to nulls (a null resets the setting). custom_metadata is handled by
+  // the caller, which validates it before anything is read.
+  static absl::Status ApplyMetadataSettings(const object& in, object& meta, bool patch) {
     auto present = [&](std::string_view k) {
       auto it = in.find(k);
       return it != in.end() && (patch || !it->value().is_null());
@@ -640,29 +697,65 @@ class KvV2 final : public core::Backend {
       }
       meta["delete_version_after"] = dva;
     }
-    if (present("custom_metadata")) {
-      const value& cm_in = in.at("custom_metadata");
-      if (cm_in.is_null()) {
-        meta["custom_metadata"] = nullptr;
-      } else if (!cm_in.is_object()) {
-        return absl::InvalidArgumentError("Field validation failed: custom_metadata must be a map of strings");
+    return absl::OkStatus();
+  }
+
+  // metadata/:path POST (replace the given settings, create the entry if needed) and PATCH
+  // (merge into an existing entry). Neither creates a version nor moves updated_time, which in
+  // Vault only follows data writes.
+  absl::StatusOr<Response> MetadataWrite(Request& req, const std::string& path, std::optional<object> meta) {
+    const bool patch = req.operation == Operation::kPatch;
+    const object& in = req.data;
+    auto given = [&](std::string_view k) {
+      auto it = in.find(k);
+      return it != in.end() && (patch || !it->value().is_null());
+    };
+    // custom_metadata is validated first: a bad map is a 400 even for a key that does not exist.
+    std::optional<object> cm_in;
+    bool cm_clear = false;
+    if (given("custom_metadata")) {
+      const value& raw = in.at("custom_metadata");
+      if (raw.is_null()) {
+        cm_clear = true;
       } else {
-        // POST replaces the map; PATCH merges into the current one.
-        value current = MetaValue(meta, "custom_metadata");
-        object cm = patch && current.is_object() ? current.as_object() : object();
-        for (const auto& [k, v] : cm_in.as_object()) {
-          if (v.is_null()) {
-            if (patch) cm.erase(k);
-            continue;
-          }
-          ASSIGN_OR_RETURN(std::string s, KvPairValue(v));
-          cm[k] = s;
-        }
-        RETURN_IF_ERROR(ValidateCustomMetadata(cm));
-        meta["custom_metadata"] = std::move(cm);
+        ASSIGN_OR_RETURN(cm_in, ParseCustomMetadata(raw, patch));
       }
     }
-    return absl::OkStatus();
+    if (!patch && !given("max_versions") && !given("cas_required") && !given("delete_version_after") && !cm_in) {
+      return Response::Empty();  // Vault's fast path: nothing to set, nothing created
+    }
+    ASSIGN_OR_RETURN(auto config, LoadConfig(*req.storage));
+    if (patch && !meta) return NotFoundNoBody();
+    if (!meta) meta = NewMeta(core::FormatRfc3339Nano(absl::Now()));
+    RETURN_IF_ERROR(ApplyMetadataSettings(in, *meta, patch));
+    if (cm_clear) {
+      (*meta)["custom_metadata"] = nullptr;
+    } else if (cm_in) {
+      object cm;
+      if (patch) {
+        // Merge: null values in the request remove keys, others are set.
+        value current = MetaValue(*meta, "custom_metadata");
+        if (current.is_object()) cm = current.as_object();
+        for (const auto& [k, v] : in.at("custom_metadata").as_object()) {
+          if (v.is_null()) cm.erase(k);
+        }
+      }
+      for (const auto& [k, v] : *cm_in) cm[k] = v;
+      // An empty map reads back as null in Vault (its storage does not keep empty maps).
+      (*meta)["custom_metadata"] = cm.empty() ? value(nullptr) : value(std::move(cm));
+    }
+    RETURN_IF_ERROR(req.storage->Put(absl::StrCat("metadata/", path), core::Serialize(*meta)));
+    Response r = Response::Empty();
+    auto cit = in.find("cas_required");
+    if (config.cas_required && cit != in.end() && !cit->value().is_null()) {
+      auto cas = core::GetBool(in, "cas_required");
+      if (cas.ok() && *cas && !**cas) {
+        r = Response();
+        r.warnings.push_back(
+            "\"cas_required\" set to false, but is mandated by backend config. This value will be ignored.");
+      }
+    }
+    return r;
   }
 
   absl::StatusOr<Response> Metadata(Request& req, const std::string& path) {
@@ -688,17 +781,8 @@ class KvV2 final : public core::Backend {
       }
       case Operation::kCreate:
       case Operation::kUpdate:
-      case Operation::kPatch: {
-        const bool patch = req.operation == Operation::kPatch;
-        // PATCH only edits existing metadata; POST creates the entry (without a version).
-        if (patch && !meta) return NotFoundEmpty();
-        const std::string now = core::FormatRfc3339Nano(absl::Now());
-        if (!meta) meta = NewMeta(now);
-        RETURN_IF_ERROR(ApplyMetadataFields(req.data, *meta, patch));
-        (*meta)["updated_time"] = now;
-        RETURN_IF_ERROR(req.storage->Put(meta_key, core::Serialize(*meta)));
-        return Response::Empty();
-      }
+      case Operation::kPatch:
+        return MetadataWrite(req, path, std::move(meta));
       case Operation::kDelete: {
         if (!meta) return Response::Empty();
         std::vector<storage::BatchOp> ops;

@@ -72,6 +72,7 @@ TEST_F(KvTest, WriteAndReadVersionsWithVaultFields) {
   EXPECT_TRUE(cj["warnings"].is_null());
   EXPECT_EQ(Get("data/app?version=1").Json()["data"]["data"]["k"], "v1");
   EXPECT_EQ(Get("data/app?version=0").Json()["data"]["metadata"]["version"], 2);
+  EXPECT_EQ(Get("data/app?version=-1").Json()["data"]["metadata"]["version"], 2);  // only > 0 selects
 
   // Versions that do not exist and missing keys: 404 with an empty error list, no data.
   for (const char* p : {"data/app?version=3", "data/nope", "data/nope?version=2"}) {
@@ -138,9 +139,10 @@ TEST_F(KvTest, PatchMergesIntoTheLatestVersion) {
   EXPECT_EQ(FirstError(Patch("data/p", {{"options", {{"cas", 3}}}})), "no data provided");
 
   // Missing key, deleted latest, destroyed latest: 404.
+  // Vault answers a patch of a missing key with a bare 404: no body at all.
   auto missing = Patch("data/none", {{"data", {{"a", 1}}}});
   EXPECT_EQ(missing.status, 404);
-  EXPECT_EQ(missing.Json(), json::parse(R"({"errors":[]})"));
+  EXPECT_EQ(missing.body, "");
   ASSERT_EQ(d_.Root("DELETE", "/v1/secret/data/p").status, 204);
   auto deleted = Patch("data/p", {{"data", {{"a", 1}}}});
   EXPECT_EQ(deleted.status, 404);
@@ -237,10 +239,32 @@ TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   EXPECT_EQ(m["cas_required"], true);
   EXPECT_EQ(m["max_versions"], 5);
   EXPECT_EQ(m["current_version"], 1);
-  EXPECT_EQ(Patch("metadata/absent", {{"max_versions", 1}}).status, 404);
-  // POST replaces custom_metadata wholesale.
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"only", "me"}}}}).status, 204);
-  EXPECT_EQ(Meta("m")["custom_metadata"], json({{"only", "me"}}));
+  auto absent = Patch("metadata/absent", {{"max_versions", 1}});
+  EXPECT_EQ(absent.status, 404);
+  EXPECT_EQ(absent.body, "");
+  // POST replaces custom_metadata wholesale; values are weakly turned into strings; metadata
+  // writes do not move updated_time (only data writes do).
+  const std::string updated = m["updated_time"];
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"only", "me"}, {"n", 5}, {"b", true}}}})
+                .status,
+            204);
+  m = Meta("m");
+  EXPECT_EQ(m["custom_metadata"], json({{"only", "me"}, {"n", "5"}, {"b", "1"}}));
+  EXPECT_EQ(m["updated_time"], updated);
+  // An empty map reads back as null.
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", json::object()}}).status, 204);
+  EXPECT_TRUE(Meta("m")["custom_metadata"].is_null());
+  // A POST without any setting is a no-op that creates nothing.
+  EXPECT_EQ(d_.Root("POST", "/v1/secret/metadata/nothing", {{"unrelated", 1}}).status, 204);
+  EXPECT_EQ(Get("metadata/nothing").status, 404);
+  // cas_required=false under a mount that requires CAS: stored, with Vault's warning.
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/config", {{"cas_required", true}}).status, 204);
+  auto warn = d_.Root("POST", "/v1/secret/metadata/m", {{"cas_required", false}});
+  EXPECT_EQ(warn.status, 200);
+  EXPECT_EQ(warn.Json()["warnings"],
+            json({"\"cas_required\" set to false, but is mandated by backend config. This value will be ignored."}));
+  EXPECT_TRUE(warn.Json()["data"].is_null());
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/config", {{"cas_required", false}}).status, 204);
 
   json many = json::object();
   for (int i = 0; i < 65; ++i) many["k" + std::to_string(i)] = "v";
@@ -255,6 +279,11 @@ TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   EXPECT_EQ(empty_val.status, 400);
   EXPECT_THAT(FirstError(empty_val),
               HasSubstr("custom_metadata validation failed: length of value for key \"k\" is 0 but must be 0 < len(value) <= 512"));
+  auto ctl = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"a\tb", "v"}}}});
+  EXPECT_EQ(ctl.status, 400);
+  EXPECT_THAT(FirstError(ctl), HasSubstr("custom_metadata validation failed: key \"a\\tb\" (a\tb) contains unprintable characters"));
+  // Validation comes first: a bad map is a 400 even on PATCH of a missing key.
+  EXPECT_EQ(Patch("metadata/absent", {{"custom_metadata", {{"k", ""}}}}).status, 400);
   auto long_val = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"k", std::string(513, 'v')}}}});
   EXPECT_EQ(long_val.status, 400);
   EXPECT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"k", std::string(512, 'v')}}}}).status,
@@ -300,7 +329,11 @@ TEST_F(KvTest, MaxVersionsFromKeyThenMountThenTen) {
 
   // The key setting wins over the mount's.
   ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/key", {{"max_versions", 2}}).status, 204);
-  for (int i = 1; i <= 4; ++i) ASSERT_EQ(Put("key", {{"i", i}}).status, 200);
+  ASSERT_EQ(Put("key", {{"i", 1}}).status, 200);
+  EXPECT_EQ(Meta("key")["oldest_version"], 0);  // Vault: 0 until the window fills
+  ASSERT_EQ(Put("key", {{"i", 2}}).status, 200);
+  EXPECT_EQ(Meta("key")["oldest_version"], 1);
+  for (int i = 3; i <= 4; ++i) ASSERT_EQ(Put("key", {{"i", i}}).status, 200);
   m = Meta("key");
   EXPECT_EQ(m["versions"].size(), 2u);
   EXPECT_TRUE(m["versions"].contains("3") && m["versions"].contains("4"));
@@ -349,16 +382,18 @@ TEST_F(KvTest, DeleteVersionAfterUsesTheShorterSettingAndExpires) {
 }
 
 TEST_F(KvTest, SubkeysShowStructureWithNullLeaves) {
-  ASSERT_EQ(Put("sk", {{"foo", "abc"}, {"bar", {{"baz", {{"deep", 1}}}, {"q", 2}}}}).status, 200);
+  ASSERT_EQ(Put("sk", {{"foo", "abc"}, {"bar", {{"baz", {{"deep", 1}}}, {"q", 2}}}, {"empty", json::object()}}).status,
+            200);
   ASSERT_EQ(Put("sk", {{"only", 1}}).status, 200);
   auto r = Get("subkeys/sk?version=1");
   ASSERT_EQ(r.status, 200) << r.body;
   json d = r.Json()["data"];
-  EXPECT_EQ(d["subkeys"], json::parse(R"({"foo":null,"bar":{"baz":{"deep":null},"q":null}})"));
+  // An empty object is a leaf (null), like any scalar.
+  EXPECT_EQ(d["subkeys"], json::parse(R"({"foo":null,"bar":{"baz":{"deep":null},"q":null},"empty":null})"));
   EXPECT_EQ(d["metadata"]["version"], 1);
-  EXPECT_EQ(Get("subkeys/sk?version=1&depth=1").Json()["data"]["subkeys"], json::parse(R"({"foo":null,"bar":null})"));
+  EXPECT_EQ(Get("subkeys/sk?version=1&depth=1").Json()["data"]["subkeys"], json::parse(R"({"foo":null,"bar":null,"empty":null})"));
   EXPECT_EQ(Get("subkeys/sk?version=1&depth=2").Json()["data"]["subkeys"],
-            json::parse(R"({"foo":null,"bar":{"baz":null,"q":null}})"));
+            json::parse(R"({"foo":null,"bar":{"baz":null,"q":null},"empty":null})"));
   EXPECT_EQ(Get("subkeys/sk").Json()["data"]["subkeys"], json::parse(R"({"only":null})"));
   EXPECT_EQ(Get("subkeys/none").status, 404);
   EXPECT_EQ(Get("subkeys/sk?version=9").status, 404);
