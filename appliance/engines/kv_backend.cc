@@ -1,6 +1,7 @@
 #include "appliance/engines/kv_backend.h"
 
 #include <algorithm>
+#include <cmath>
 #include <mutex>
 #include <vector>
 
@@ -230,7 +231,8 @@ absl::StatusOr<int64_t> WeakInt(const value& v) {
   if (v.is_null()) return 0;
   if (v.is_int64()) return v.as_int64();
   if (v.is_uint64()) return static_cast<int64_t>(v.as_uint64());
-  if (v.is_double()) return static_cast<int64_t>(v.as_double());
+  // Truncates like Go's float-to-int conversion; out-of-range values are refused rather than UB.
+  if (v.is_double() && std::abs(v.as_double()) < 9.2e18) return static_cast<int64_t>(v.as_double());
   if (v.is_bool()) return v.as_bool() ? 1 : 0;
   if (v.is_string()) {
     if (v.as_string().empty()) return 0;
