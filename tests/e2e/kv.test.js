@@ -12,10 +12,28 @@ const ROOT = 'kv-e2e-root';
 let d;
 let vault;
 
+// The dev server listens before it has finished unsealing, creating the root token and
+// mounting secret/; on a loaded machine the first requests can see "Vault is sealed" or an
+// unknown token. Wait until the dev setup is visible through the API.
+async function waitDevReady(client) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      const mounts = await client.mounts();
+      if (mounts.data && mounts.data['secret/']) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error('dev server never mounted secret/');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 before(async () => {
   d = new Daemon();
   await d.startDev(ROOT);
   vault = nodeVault({ endpoint: d.addr, token: ROOT });
+  await waitDevReady(vault);
 });
 after(() => d.destroy());
 
