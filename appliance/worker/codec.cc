@@ -183,7 +183,9 @@ HttpOut EncodeResponse(const ipc::Response& r) {
     case ipc::Response::EMPTY:
       return HttpOut{204, "", false};
     case ipc::Response::RAW:
-      return HttpOut{r.http_status() ? r.http_status() : 200, r.data_json() + "\n", r.head_only()};
+      // A raw response without a body (Vault's RespondWithStatusCode(nil, …)) stays empty.
+      return HttpOut{r.http_status() ? r.http_status() : 200, r.data_json().empty() ? "" : r.data_json() + "\n",
+                     r.head_only()};
     case ipc::Response::ERROR: {
       const unsigned status = r.http_status() ? r.http_status() : HttpStatusFor(r.error_code());
       json::object o;

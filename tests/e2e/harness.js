@@ -69,8 +69,12 @@ workers = 2
     return this;
   }
 
-  startDev(rootToken) {
-    return this.start(['-dev', `-dev-root-token-id=${rootToken}`, '-dev-listen-address=127.0.0.1:0']);
+  // The API listens before dev mode has initialised, unsealed and mounted secret/; the banner
+  // (with the root token) is printed only after that, so wait for it too.
+  async startDev(rootToken) {
+    await this.start(['-dev', `-dev-root-token-id=${rootToken}`, '-dev-listen-address=127.0.0.1:0']);
+    await waitFor(() => /Root Token: /.test(this.log), 20000, 'the dev mode set-up');
+    return this;
   }
 
   startConfig() {
