@@ -172,12 +172,22 @@ class JsonParser {
     if (pos_ >= s_.size()) return Fail("unexpected end of input");
     const char c = s_[pos_];
     switch (c) {
-      case '{': return ParseObject(out, depth + 1);
-      case '[': return ParseArray(out, depth + 1);
-      case '"': out->type_ = Json::Type::kString; return ParseString(&out->str_);
-      case 't': *out = Json::Bool(true); return Literal("true");
-      case 'f': *out = Json::Bool(false); return Literal("false");
-      case 'n': *out = Json::Null(); return Literal("null");
+      case '{':
+        return ParseObject(out, depth + 1);
+      case '[':
+        return ParseArray(out, depth + 1);
+      case '"':
+        out->type_ = Json::Type::kString;
+        return ParseString(&out->str_);
+      case 't':
+        *out = Json::Bool(true);
+        return Literal("true");
+      case 'f':
+        *out = Json::Bool(false);
+        return Literal("false");
+      case 'n':
+        *out = Json::Null();
+        return Literal("null");
       default: {
         const size_t n = ScanNumber(s_.substr(pos_));
         if (n == 0) return Fail("invalid JSON value");
@@ -308,14 +318,30 @@ class JsonParser {
       if (pos_ >= s_.size()) return Fail("unterminated escape");
       const char e = s_[pos_++];
       switch (e) {
-        case '"': result.push_back('"'); break;
-        case '\\': result.push_back('\\'); break;
-        case '/': result.push_back('/'); break;
-        case 'b': result.push_back('\b'); break;
-        case 'f': result.push_back('\f'); break;
-        case 'n': result.push_back('\n'); break;
-        case 'r': result.push_back('\r'); break;
-        case 't': result.push_back('\t'); break;
+        case '"':
+          result.push_back('"');
+          break;
+        case '\\':
+          result.push_back('\\');
+          break;
+        case '/':
+          result.push_back('/');
+          break;
+        case 'b':
+          result.push_back('\b');
+          break;
+        case 'f':
+          result.push_back('\f');
+          break;
+        case 'n':
+          result.push_back('\n');
+          break;
+        case 'r':
+          result.push_back('\r');
+          break;
+        case 't':
+          result.push_back('\t');
+          break;
         case 'u': {
           uint32_t cp = 0;
           if (!ParseHex4(&cp)) return false;
@@ -331,7 +357,9 @@ class JsonParser {
           AppendUtf8(cp, &result);
           break;
         }
-        default: --pos_; return Fail("invalid escape");
+        default:
+          --pos_;
+          return Fail("invalid escape");
       }
       run = pos_;
     }
@@ -360,13 +388,27 @@ void AppendJsonString(std::string_view s, std::string* out) {
     out->append(s.substr(run, i - run));
     run = i + 1;
     switch (c) {
-      case '"': out->append("\\\""); break;
-      case '\\': out->append("\\\\"); break;
-      case '\b': out->append("\\b"); break;
-      case '\f': out->append("\\f"); break;
-      case '\n': out->append("\\n"); break;
-      case '\r': out->append("\\r"); break;
-      case '\t': out->append("\\t"); break;
+      case '"':
+        out->append("\\\"");
+        break;
+      case '\\':
+        out->append("\\\\");
+        break;
+      case '\b':
+        out->append("\\b");
+        break;
+      case '\f':
+        out->append("\\f");
+        break;
+      case '\n':
+        out->append("\\n");
+        break;
+      case '\r':
+        out->append("\\r");
+        break;
+      case '\t':
+        out->append("\\t");
+        break;
       default:
         out->append("\\u00");
         out->push_back(kHex[c >> 4]);
@@ -379,10 +421,18 @@ void AppendJsonString(std::string_view s, std::string* out) {
 
 void AppendCanonicalJson(const Json& value, std::string* out) {
   switch (value.type()) {
-    case Json::Type::kNull: out->append("null"); return;
-    case Json::Type::kBool: out->append(value.bool_value() ? "true" : "false"); return;
-    case Json::Type::kNumber: out->append(value.str()); return;
-    case Json::Type::kString: AppendJsonString(value.str(), out); return;
+    case Json::Type::kNull:
+      out->append("null");
+      return;
+    case Json::Type::kBool:
+      out->append(value.bool_value() ? "true" : "false");
+      return;
+    case Json::Type::kNumber:
+      out->append(value.str());
+      return;
+    case Json::Type::kString:
+      AppendJsonString(value.str(), out);
+      return;
     case Json::Type::kArray: {
       out->push_back('[');
       bool first = true;

@@ -177,17 +177,28 @@ std::string KeyForMessage(const Token& token, std::string_view what) {
 // "found ..." part of an error. Strings are never quoted: they may hold secrets.
 std::string Describe(const Token& token) {
   switch (token.kind) {
-    case TokenKind::kEnd: return "end of input";
-    case TokenKind::kName: return absl::StrCat("name ", QuoteName(token.text));
-    case TokenKind::kString: return "string";
-    case TokenKind::kNumber: return "number";
-    case TokenKind::kLBrace: return "'{'";
-    case TokenKind::kRBrace: return "'}'";
-    case TokenKind::kLBracket: return "'['";
-    case TokenKind::kRBracket: return "']'";
-    case TokenKind::kEquals: return "'='";
-    case TokenKind::kColon: return "':'";
-    case TokenKind::kComma: return "','";
+    case TokenKind::kEnd:
+      return "end of input";
+    case TokenKind::kName:
+      return absl::StrCat("name ", QuoteName(token.text));
+    case TokenKind::kString:
+      return "string";
+    case TokenKind::kNumber:
+      return "number";
+    case TokenKind::kLBrace:
+      return "'{'";
+    case TokenKind::kRBrace:
+      return "'}'";
+    case TokenKind::kLBracket:
+      return "'['";
+    case TokenKind::kRBracket:
+      return "']'";
+    case TokenKind::kEquals:
+      return "'='";
+    case TokenKind::kColon:
+      return "':'";
+    case TokenKind::kComma:
+      return "','";
   }
   return "token";
 }
@@ -271,15 +282,24 @@ absl::Status Lexer::Next(Token* token) {
     return absl::OkStatus();
   };
   switch (c) {
-    case '{': return punct(TokenKind::kLBrace);
-    case '}': return punct(TokenKind::kRBrace);
-    case '[': return punct(TokenKind::kLBracket);
-    case ']': return punct(TokenKind::kRBracket);
-    case '=': return punct(TokenKind::kEquals);
-    case ':': return punct(TokenKind::kColon);
-    case ',': return punct(TokenKind::kComma);
-    case '"': return ScanString(token);
-    default: break;
+    case '{':
+      return punct(TokenKind::kLBrace);
+    case '}':
+      return punct(TokenKind::kRBrace);
+    case '[':
+      return punct(TokenKind::kLBracket);
+    case ']':
+      return punct(TokenKind::kRBracket);
+    case '=':
+      return punct(TokenKind::kEquals);
+    case ':':
+      return punct(TokenKind::kColon);
+    case ',':
+      return punct(TokenKind::kComma);
+    case '"':
+      return ScanString(token);
+    default:
+      break;
   }
   if (!json_ && c == '<' && Peek(1) == '<') return ScanHeredoc(token);
   if (c == '-' || IsDigit(c)) return ScanNumber(token);
@@ -407,15 +427,32 @@ absl::Status Lexer::ScanEscape(std::string* out) {
   const unsigned char c = AtEnd() ? '\0' : Peek();
   char simple = 0;
   switch (c) {
-    case '"': simple = '"'; break;
-    case '\\': simple = '\\'; break;
-    case '/': simple = '/'; break;
-    case 'b': simple = '\b'; break;
-    case 'f': simple = '\f'; break;
-    case 'n': simple = '\n'; break;
-    case 'r': simple = '\r'; break;
-    case 't': simple = '\t'; break;
-    case 'u': break;
+    case '"':
+      simple = '"';
+      break;
+    case '\\':
+      simple = '\\';
+      break;
+    case '/':
+      simple = '/';
+      break;
+    case 'b':
+      simple = '\b';
+      break;
+    case 'f':
+      simple = '\f';
+      break;
+    case 'n':
+      simple = '\n';
+      break;
+    case 'r':
+      simple = '\r';
+      break;
+    case 't':
+      simple = '\t';
+      break;
+    case 'u':
+      break;
     default:
       return ErrorAt(escape, absl::StrCat("invalid escape: expected one of \\\" \\\\ \\/ \\b \\f "
                                           "\\n \\r \\t \\uXXXX, found '\\' followed by ",
@@ -738,7 +775,8 @@ absl::Status HclParser::ParseValue(Value* out, int depth) {
     case TokenKind::kLBrace:
       if (depth + 1 > kMaxDepth) return TooDeep(tok.pos);
       return ParseObject(out, depth + 1);
-    default: break;
+    default:
+      break;
   }
   return ErrorAt(tok.pos, absl::StrCat("expected a value (string, number, bool, list or object), "
                                        "found ",
@@ -925,7 +963,8 @@ absl::Status JsonParser::ParseValue(JsonNode* out, int depth) {
         RETURN_IF_ERROR(tokens_.Advance());
       }
     }
-    default: break;
+    default:
+      break;
   }
   return ErrorAt(tok.pos, absl::StrCat("expected a string, number, bool, array or object, found ",
                                        Describe(tok)));

@@ -83,11 +83,11 @@ struct Value {
 
   Kind kind = Kind::kString;
   Position pos;
-  std::string str;        // kString; for kNumber the literal text
-  double number = 0;      // kNumber
-  bool boolean = false;   // kBool
-  std::vector<Value> list;                              // kList
-  std::vector<std::pair<std::string, Value>> object;    // kObject, in source order
+  std::string str;                                    // kString; for kNumber the literal text
+  double number = 0;                                  // kNumber
+  bool boolean = false;                               // kBool
+  std::vector<Value> list;                            // kList
+  std::vector<std::pair<std::string, Value>> object;  // kObject, in source order
 };
 
 struct Body;

@@ -18,10 +18,14 @@ std::atomic<int> g_level{static_cast<int>(LogLevel::kInfo)};
 
 const char* LevelName(LogLevel l) {
   switch (l) {
-    case LogLevel::kDebug: return "debug";
-    case LogLevel::kInfo: return "info";
-    case LogLevel::kWarn: return "warn";
-    case LogLevel::kError: return "error";
+    case LogLevel::kDebug:
+      return "debug";
+    case LogLevel::kInfo:
+      return "info";
+    case LogLevel::kWarn:
+      return "warn";
+    case LogLevel::kError:
+      return "error";
   }
   return "info";
 }
@@ -36,18 +40,22 @@ void SetLogRole(std::string_view role) {
 void SetLogLevel(LogLevel level) { g_level.store(static_cast<int>(level)); }
 
 bool ParseLogLevel(std::string_view name, LogLevel* out) {
-  if (name == "trace" || name == "debug") *out = LogLevel::kDebug;
-  else if (name == "info") *out = LogLevel::kInfo;
-  else if (name == "warn" || name == "warning") *out = LogLevel::kWarn;
-  else if (name == "error" || name == "err") *out = LogLevel::kError;
-  else return false;
+  if (name == "trace" || name == "debug")
+    *out = LogLevel::kDebug;
+  else if (name == "info")
+    *out = LogLevel::kInfo;
+  else if (name == "warn" || name == "warning")
+    *out = LogLevel::kWarn;
+  else if (name == "error" || name == "err")
+    *out = LogLevel::kError;
+  else
+    return false;
   return true;
 }
 
 void LogLine(LogLevel level, std::string_view message) {
   if (static_cast<int>(level) < g_level.load()) return;
-  const std::string ts =
-      absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
+  const std::string ts = absl::FormatTime("%Y-%m-%dT%H:%M:%E3SZ", absl::Now(), absl::UTCTimeZone());
   std::string line;
   {
     std::lock_guard<std::mutex> lock(g_mu);

@@ -7,10 +7,10 @@
 #define SR_CONCAT_INNER(a, b) a##b
 #define SR_CONCAT(a, b) SR_CONCAT_INNER(a, b)
 
-#define RETURN_IF_ERROR(expr)                    \
-  do {                                           \
-    ::absl::Status sr_status_ = (expr);          \
-    if (!sr_status_.ok()) return sr_status_;     \
+#define RETURN_IF_ERROR(expr)                \
+  do {                                       \
+    ::absl::Status sr_status_ = (expr);      \
+    if (!sr_status_.ok()) return sr_status_; \
   } while (0)
 
 #define ASSIGN_OR_RETURN(lhs, expr) \

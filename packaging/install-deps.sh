@@ -10,7 +10,7 @@ build_pkgs=(
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev clang-format
 )
 runtime_pkgs=(softhsm2 opensc procps curl openssl)
 

@@ -25,7 +25,8 @@ constexpr int kFirstFreeFd = 10;
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
-    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)),
+                        ")");
   }
   return "stopped";
 }
@@ -126,7 +127,8 @@ void Supervisor::Poll() {
       w.restart_at = now + w.backoff;
       LogWarn("worker %d (pid %d) %s; restarting in %d ms", static_cast<int>(i), pid,
               DescribeExit(status), static_cast<int>(w.backoff.count()));
-      w.backoff = std::min(w.backoff * 2, std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
+      w.backoff = std::min(w.backoff * 2,
+                           std::chrono::duration_cast<std::chrono::milliseconds>(kMaxBackoff));
     }
   }
   if (stopping_) return;

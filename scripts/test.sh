@@ -11,6 +11,12 @@ export CCACHE_DIR=${CCACHE_DIR:-$HOME/.cache/strongroom-ccache}
 # Cache hits across checkouts in different folders (CI clones afresh elsewhere).
 export CCACHE_BASEDIR=$PWD CCACHE_NOHASHDIR=true
 
+echo "==> format check (clang-format, .clang-format)"
+unformatted=$(git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror 2>&1 | grep -c 'error:' || true)
+if [ "$unformatted" != 0 ]; then
+  git ls-files '*.cc' '*.h' | xargs clang-format --dry-run -Werror 2>&1 | head -20
+  echo "format: $unformatted places differ from .clang-format"; exit 1
+fi
 echo "==> build (RelWithDebInfo)"
 cmake -S . -B build -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRONGROOM_TESTS=ON >/dev/null
 ninja -C build -j"$jobs"

@@ -20,7 +20,8 @@ absl::Status Err(const hcl::Position& pos, absl::string_view msg) {
 }
 
 absl::Status ReadString(const hcl::Attribute& a, std::string* out) {
-  if (a.value.kind != Value::Kind::kString) return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a string"));
+  if (a.value.kind != Value::Kind::kString)
+    return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a string"));
   *out = a.value.str;
   return absl::OkStatus();
 }
@@ -46,8 +47,10 @@ absl::Status ReadUint(const hcl::Attribute& a, T* out, T min, T max) {
   } else {
     return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a number"));
   }
-  if (n < static_cast<double>(min) || n > static_cast<double>(max) || n != static_cast<double>(static_cast<T>(n))) {
-    return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a whole number from ", min, " to ", max));
+  if (n < static_cast<double>(min) || n > static_cast<double>(max) ||
+      n != static_cast<double>(static_cast<T>(n))) {
+    return Err(a.value.pos,
+               absl::StrCat("\"", a.key, "\" must be a whole number from ", min, " to ", max));
   }
   *out = static_cast<T>(n);
   return absl::OkStatus();
@@ -59,7 +62,8 @@ absl::Status ReadDuration(const hcl::Attribute& a, int64_t* out) {
     *out = static_cast<int64_t>(a.value.number);
     return absl::OkStatus();
   }
-  if (a.value.kind != Value::Kind::kString) return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a duration"));
+  if (a.value.kind != Value::Kind::kString)
+    return Err(a.value.pos, absl::StrCat("\"", a.key, "\" must be a duration"));
   auto d = core::ParseDurationSeconds(a.value.str);
   if (!d.ok()) return Err(a.value.pos, d.status().message());
   *out = *d;
@@ -77,10 +81,14 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
   if (!b.blocks.empty()) return Err(b.blocks[0].pos, "unexpected block in listener \"tcp\"");
   for (const auto& a : b.attributes) {
     const std::string& k = a.key;
-    if (k == "address") RETURN_IF_ERROR(ReadString(a, &l->address));
-    else if (k == "tls_disable") RETURN_IF_ERROR(ReadBool(a, &l->tls_disable));
-    else if (k == "tls_cert_file") RETURN_IF_ERROR(ReadString(a, &l->tls_cert_file));
-    else if (k == "tls_key_file") RETURN_IF_ERROR(ReadString(a, &l->tls_key_file));
+    if (k == "address")
+      RETURN_IF_ERROR(ReadString(a, &l->address));
+    else if (k == "tls_disable")
+      RETURN_IF_ERROR(ReadBool(a, &l->tls_disable));
+    else if (k == "tls_cert_file")
+      RETURN_IF_ERROR(ReadString(a, &l->tls_cert_file));
+    else if (k == "tls_key_file")
+      RETURN_IF_ERROR(ReadString(a, &l->tls_key_file));
     else if (k == "tls_min_version") {
       RETURN_IF_ERROR(ReadString(a, &l->tls_min_version));
       if (l->tls_min_version != "tls12" && l->tls_min_version != "tls13") {
@@ -90,33 +98,43 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
       RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_request_size, 1024, 1ull << 30));
     } else if (k == "max_header_bytes") {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_header_bytes, 1024, 1u << 20));
-    } else if (k == "http_idle_timeout") RETURN_IF_ERROR(ReadDuration(a, &l->http_idle_timeout_s));
-    else if (k == "http_read_timeout") RETURN_IF_ERROR(ReadDuration(a, &l->http_read_timeout_s));
+    } else if (k == "http_idle_timeout")
+      RETURN_IF_ERROR(ReadDuration(a, &l->http_idle_timeout_s));
+    else if (k == "http_read_timeout")
+      RETURN_IF_ERROR(ReadDuration(a, &l->http_read_timeout_s));
     else if (k == "max_connections_per_worker") {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_connections_per_worker, 1, 100000));
     } else if (k == "max_json_depth") {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_json_depth, 2, 1000));
-    } else return Unknown(a.pos, k, "listener \"tcp\"");
+    } else
+      return Unknown(a.pos, k, "listener \"tcp\"");
   }
   if (l->http_idle_timeout_s <= 0 || l->http_read_timeout_s <= 0) {
     return Err(b.pos, "http timeouts must be positive");
   }
   if (!l->tls_disable && (l->tls_cert_file.empty() || l->tls_key_file.empty())) {
-    return Err(b.pos, "listener \"tcp\": tls_cert_file and tls_key_file are required unless tls_disable = true");
+    return Err(
+        b.pos,
+        "listener \"tcp\": tls_cert_file and tls_key_file are required unless tls_disable = true");
   }
   return absl::OkStatus();
 }
 
 absl::Status ParseStorage(const hcl::Block& b, StorageConfig* s) {
-  if (b.labels.size() != 1) return Err(b.pos, "storage must be written storage \"rocksdb\" { ... }");
+  if (b.labels.size() != 1)
+    return Err(b.pos, "storage must be written storage \"rocksdb\" { ... }");
   s->type = b.labels[0];
   if (s->type != "rocksdb") {
-    return Err(b.pos, absl::StrCat("unsupported storage type \"", s->type, "\" (supported: rocksdb)"));
+    return Err(b.pos,
+               absl::StrCat("unsupported storage type \"", s->type, "\" (supported: rocksdb)"));
   }
   for (const auto& a : b.attributes) {
-    if (a.key == "path") RETURN_IF_ERROR(ReadString(a, &s->path));
-    else if (a.key == "node_id") RETURN_IF_ERROR(ReadString(a, &s->node_id));
-    else return Unknown(a.pos, a.key, absl::StrCat("storage \"", s->type, "\""));
+    if (a.key == "path")
+      RETURN_IF_ERROR(ReadString(a, &s->path));
+    else if (a.key == "node_id")
+      RETURN_IF_ERROR(ReadString(a, &s->node_id));
+    else
+      return Unknown(a.pos, a.key, absl::StrCat("storage \"", s->type, "\""));
   }
   if (s->path.empty()) return Err(b.pos, "storage: \"path\" is required");
   return absl::OkStatus();
@@ -128,21 +146,30 @@ absl::Status ParseSeal(const hcl::Block& b, SealConfig* s) {
   }
   for (const auto& a : b.attributes) {
     const std::string& k = a.key;
-    if (k == "lib") RETURN_IF_ERROR(ReadString(a, &s->lib));
-    else if (k == "token_label") RETURN_IF_ERROR(ReadString(a, &s->token_label));
-    else if (k == "pin") RETURN_IF_ERROR(ReadString(a, &s->pin));
-    else if (k == "key_label") RETURN_IF_ERROR(ReadString(a, &s->key_label));
+    if (k == "lib")
+      RETURN_IF_ERROR(ReadString(a, &s->lib));
+    else if (k == "token_label")
+      RETURN_IF_ERROR(ReadString(a, &s->token_label));
+    else if (k == "pin")
+      RETURN_IF_ERROR(ReadString(a, &s->pin));
+    else if (k == "key_label")
+      RETURN_IF_ERROR(ReadString(a, &s->key_label));
     else if (k == "slot") {
       unsigned long slot = 0;
       RETURN_IF_ERROR(ReadUint<unsigned long>(a, &slot, 0, 0xffffffffUL));
       s->slot = slot;
     } else if (k == "mechanism" || k == "generate_key") {
-      return Err(a.pos, absl::StrCat("\"", k, "\" is fixed by strongroom (AES key wrap, KEK created by sys/init)"));
-    } else return Unknown(a.pos, k, "seal \"pkcs11\"");
+      return Err(a.pos,
+                 absl::StrCat("\"", k,
+                              "\" is fixed by strongroom (AES key wrap, KEK created by sys/init)"));
+    } else
+      return Unknown(a.pos, k, "seal \"pkcs11\"");
   }
   if (s->lib.empty()) return Err(b.pos, "seal \"pkcs11\": \"lib\" is required");
-  if (s->token_label.empty() && !s->slot) return Err(b.pos, "seal \"pkcs11\": \"token_label\" (or \"slot\") is required");
-  if (s->pin.empty()) return Err(b.pos, "seal \"pkcs11\": \"pin\" is required (literal, env://VAR or file://PATH)");
+  if (s->token_label.empty() && !s->slot)
+    return Err(b.pos, "seal \"pkcs11\": \"token_label\" (or \"slot\") is required");
+  if (s->pin.empty())
+    return Err(b.pos, "seal \"pkcs11\": \"pin\" is required (literal, env://VAR or file://PATH)");
   if (s->key_label.empty()) return Err(b.pos, "seal \"pkcs11\": \"key_label\" must not be empty");
   return absl::OkStatus();
 }
@@ -172,29 +199,42 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
   }
   for (const auto& a : body.attributes) {
     const std::string& k = a.key;
-    if (k == "api_addr") RETURN_IF_ERROR(ReadString(a, &c.api_addr));
-    else if (k == "cluster_addr") RETURN_IF_ERROR(ReadString(a, &c.cluster_addr));
-    else if (k == "cluster_name") RETURN_IF_ERROR(ReadString(a, &c.cluster_name));
-    else if (k == "log_level") RETURN_IF_ERROR(ReadString(a, &c.log_level));
-    else if (k == "disable_mlock") RETURN_IF_ERROR(ReadBool(a, &c.disable_mlock));
+    if (k == "api_addr")
+      RETURN_IF_ERROR(ReadString(a, &c.api_addr));
+    else if (k == "cluster_addr")
+      RETURN_IF_ERROR(ReadString(a, &c.cluster_addr));
+    else if (k == "cluster_name")
+      RETURN_IF_ERROR(ReadString(a, &c.cluster_name));
+    else if (k == "log_level")
+      RETURN_IF_ERROR(ReadString(a, &c.log_level));
+    else if (k == "disable_mlock")
+      RETURN_IF_ERROR(ReadBool(a, &c.disable_mlock));
     else if (k == "ui") {
       bool ui = false;
       RETURN_IF_ERROR(ReadBool(a, &ui));
       if (ui) return Err(a.value.pos, "strongroom has no web UI; set ui = false or remove it");
-    } else if (k == "workers") RETURN_IF_ERROR(ReadUint<int>(a, &c.workers, 1, 256));
-    else if (k == "default_lease_ttl") RETURN_IF_ERROR(ReadDuration(a, &c.default_lease_ttl_s));
-    else if (k == "max_lease_ttl") RETURN_IF_ERROR(ReadDuration(a, &c.max_lease_ttl_s));
-    else return Unknown(a.pos, k, "the server configuration");
+    } else if (k == "workers")
+      RETURN_IF_ERROR(ReadUint<int>(a, &c.workers, 1, 256));
+    else if (k == "default_lease_ttl")
+      RETURN_IF_ERROR(ReadDuration(a, &c.default_lease_ttl_s));
+    else if (k == "max_lease_ttl")
+      RETURN_IF_ERROR(ReadDuration(a, &c.max_lease_ttl_s));
+    else
+      return Unknown(a.pos, k, "the server configuration");
   }
-  if (!have_listener) return absl::InvalidArgumentError("configuration: a listener \"tcp\" block is required");
-  if (!have_storage) return absl::InvalidArgumentError("configuration: a storage block is required");
-  if (!have_seal) return absl::InvalidArgumentError("configuration: a seal \"pkcs11\" block is required");
+  if (!have_listener)
+    return absl::InvalidArgumentError("configuration: a listener \"tcp\" block is required");
+  if (!have_storage)
+    return absl::InvalidArgumentError("configuration: a storage block is required");
+  if (!have_seal)
+    return absl::InvalidArgumentError("configuration: a seal \"pkcs11\" block is required");
   return c;
 }
 
 absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read configuration file \"", path, "\""));
+  if (!in)
+    return absl::NotFoundError(absl::StrCat("cannot read configuration file \"", path, "\""));
   std::stringstream ss;
   ss << in.rdbuf();
   auto c = ParseConfig(ss.str());

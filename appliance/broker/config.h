@@ -16,7 +16,7 @@ struct ListenerConfig {
   std::string tls_cert_file;
   std::string tls_key_file;
   std::string tls_min_version = "tls12";
-  uint64_t max_request_size = 32ull << 20;   // Vault's default, 413 above it
+  uint64_t max_request_size = 32ull << 20;  // Vault's default, 413 above it
   uint32_t max_header_bytes = 16 * 1024;
   int64_t http_idle_timeout_s = 60;
   int64_t http_read_timeout_s = 30;

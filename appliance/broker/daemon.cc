@@ -81,7 +81,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     }
     auto need_value = [&]() -> absl::Status {
       if (has_value) return absl::OkStatus();
-      if (i + 1 >= argc) return absl::InvalidArgumentError(absl::StrCat("flag -", name, " needs a value"));
+      if (i + 1 >= argc)
+        return absl::InvalidArgumentError(absl::StrCat("flag -", name, " needs a value"));
       value = argv[++i];
       return absl::OkStatus();
     };
@@ -112,16 +113,20 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
 
 absl::StatusOr<int> Listen(const std::string& address, std::string* bound) {
   auto colon = address.rfind(':');
-  if (colon == std::string::npos) return absl::InvalidArgumentError(absl::StrCat("bad listener address \"", address, "\""));
+  if (colon == std::string::npos)
+    return absl::InvalidArgumentError(absl::StrCat("bad listener address \"", address, "\""));
   std::string host = address.substr(0, colon), port = address.substr(colon + 1);
-  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']')
+    host = host.substr(1, host.size() - 2);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_flags = AI_PASSIVE | AI_NUMERICSERV;
   addrinfo* res = nullptr;
-  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res); rc != 0) {
-    return absl::InvalidArgumentError(absl::StrCat("bad listener address \"", address, "\": ", gai_strerror(rc)));
+  if (int rc = getaddrinfo(host.empty() ? nullptr : host.c_str(), port.c_str(), &hints, &res);
+      rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad listener address \"", address, "\": ", gai_strerror(rc)));
   }
   int fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
   int one = 1;
@@ -165,7 +170,8 @@ std::string WorkerBinary() {
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
   std::string self = n > 0 ? std::string(buf, static_cast<size_t>(n)) : "strongroomd";
   std::string dir = self.substr(0, self.rfind('/'));
-  for (std::string candidate : {dir + "/strongroom-worker", dir + "/../libexec/strongroom/strongroom-worker"}) {
+  for (std::string candidate :
+       {dir + "/strongroom-worker", dir + "/../libexec/strongroom/strongroom-worker"}) {
     if (access(candidate.c_str(), X_OK) == 0) return candidate;
   }
   return dir + "/strongroom-worker";
@@ -197,8 +203,9 @@ absl::StatusOr<ServerConfig> PrepareDev(const Flags& flags, std::string* dev_dir
     p << pin << "\n";
   }
   chmod(pin_file.c_str(), 0600);
-  std::vector<std::string> args = {"softhsm2-util", "--init-token", "--free", "--label", "strongroom-dev",
-                                   "--pin", pin, "--so-pin", so_pin};
+  std::vector<std::string> args = {
+      "softhsm2-util", "--init-token", "--free", "--label", "strongroom-dev", "--pin", pin,
+      "--so-pin",      so_pin};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -209,7 +216,8 @@ absl::StatusOr<ServerConfig> PrepareDev(const Flags& flags, std::string* dev_dir
   int rc = posix_spawnp(&pid, "softhsm2-util", &fa, nullptr, argv.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
   int status = 0;
-  if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+  if (rc != 0 || waitpid(pid, &status, 0) != pid || !WIFEXITED(status) ||
+      WEXITSTATUS(status) != 0) {
     return absl::UnavailableError("softhsm2-util --init-token failed (is softhsm2 installed?)");
   }
   ServerConfig c;
@@ -225,17 +233,18 @@ absl::StatusOr<ServerConfig> PrepareDev(const Flags& flags, std::string* dev_dir
 void PrintDevBanner(const std::string& addr, const core::InitResult& init) {
   std::string unseal = absl::Base64Escape(absl::string_view(
       reinterpret_cast<const char*>(init.recovery_keys[0].data()), init.recovery_keys[0].size()));
-  std::cout << "==> strongroom server started in development mode! Log data will stream in below:\n\n"
-            << "WARNING! dev mode is enabled! In this mode, strongroom runs with a throwaway SoftHSM2\n"
-            << "token and data directory that are removed on exit, and serves plain HTTP.\n\n"
-            << "You may need to set the following environment variables:\n\n"
-            << "    $ export VAULT_ADDR='http://" << addr << "'\n\n"
-            << "The recovery key and root token are displayed below in case you want to\n"
-            << "seal/unseal strongroom or re-authenticate.\n\n"
-            << "Unseal Key: " << unseal << "\n"
-            << "Root Token: " << init.root_token << "\n\n"
-            << "Development mode should NOT be used in production installations!\n"
-            << std::endl;
+  std::cout
+      << "==> strongroom server started in development mode! Log data will stream in below:\n\n"
+      << "WARNING! dev mode is enabled! In this mode, strongroom runs with a throwaway SoftHSM2\n"
+      << "token and data directory that are removed on exit, and serves plain HTTP.\n\n"
+      << "You may need to set the following environment variables:\n\n"
+      << "    $ export VAULT_ADDR='http://" << addr << "'\n\n"
+      << "The recovery key and root token are displayed below in case you want to\n"
+      << "seal/unseal strongroom or re-authenticate.\n\n"
+      << "Unseal Key: " << unseal << "\n"
+      << "Root Token: " << init.root_token << "\n\n"
+      << "Development mode should NOT be used in production installations!\n"
+      << std::endl;
 }
 
 }  // namespace
@@ -336,14 +345,16 @@ int DaemonMain(int argc, char** argv) {
   core::Core core(std::move(options), physical->get(),
                   std::make_unique<core::Pkcs11Seal>(std::move(seal_config)));
 
-  const int workers = config->workers > 0 ? config->workers
-                                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  const int workers = config->workers > 0
+                          ? config->workers
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
   sandbox::Supervisor* supervisor_ptr = nullptr;
   IpcServer ipc(&core, settings, 8, [&supervisor_ptr](pid_t pid) {
     if (supervisor_ptr != nullptr) supervisor_ptr->Kill(pid);
   });
-  sandbox::Supervisor supervisor(WorkerBinary(), *listen_fd, workers,
-                                 [&ipc](int index, int fd, pid_t pid) { ipc.AddWorker(index, fd, pid); });
+  sandbox::Supervisor supervisor(
+      WorkerBinary(), *listen_fd, workers,
+      [&ipc](int index, int fd, pid_t pid) { ipc.AddWorker(index, fd, pid); });
   supervisor_ptr = &supervisor;
   if (absl::Status s = supervisor.StartAll(); !s.ok()) {
     LogError("%s", s.message());

@@ -60,7 +60,10 @@ struct IpcServer::Channel {
 
 IpcServer::IpcServer(core::Core* core, ipc::WorkerSettings settings, size_t threads,
                      std::function<void(pid_t)> kill_worker)
-    : core_(core), settings_(std::move(settings)), kill_worker_(std::move(kill_worker)), pool_(threads) {}
+    : core_(core),
+      settings_(std::move(settings)),
+      kill_worker_(std::move(kill_worker)),
+      pool_(threads) {}
 
 IpcServer::~IpcServer() { Stop(); }
 
@@ -90,7 +93,8 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
     auto frame = ipc::ReadFrame(ch->fd, ipc::kMaxRequestFrame);
     if (!frame.ok()) {
       if (!absl::IsNotFound(frame.status())) {
-        LogWarn("worker %d: protocol violation (%s); ending it", ch->index, frame.status().message());
+        LogWarn("worker %d: protocol violation (%s); ending it", ch->index,
+                frame.status().message());
         kill_worker_(ch->pid);
       }
       shutdown(ch->fd, SHUT_RDWR);
@@ -129,13 +133,26 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
 absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
   core::Request req;
   switch (r.operation()) {
-    case ipc::OP_READ: req.operation = core::Operation::kRead; break;
-    case ipc::OP_LIST: req.operation = core::Operation::kList; break;
-    case ipc::OP_UPDATE: req.operation = core::Operation::kUpdate; break;
-    case ipc::OP_PATCH: req.operation = core::Operation::kPatch; break;
-    case ipc::OP_DELETE: req.operation = core::Operation::kDelete; break;
-    case ipc::OP_HEAD: req.operation = core::Operation::kHead; break;
-    default: return absl::InvalidArgumentError("unknown operation");
+    case ipc::OP_READ:
+      req.operation = core::Operation::kRead;
+      break;
+    case ipc::OP_LIST:
+      req.operation = core::Operation::kList;
+      break;
+    case ipc::OP_UPDATE:
+      req.operation = core::Operation::kUpdate;
+      break;
+    case ipc::OP_PATCH:
+      req.operation = core::Operation::kPatch;
+      break;
+    case ipc::OP_DELETE:
+      req.operation = core::Operation::kDelete;
+      break;
+    case ipc::OP_HEAD:
+      req.operation = core::Operation::kHead;
+      break;
+    default:
+      return absl::InvalidArgumentError("unknown operation");
   }
   if (r.path().size() > 4096) return absl::InvalidArgumentError("path is too long");
   if (r.token().size() > 1024) return absl::PermissionDeniedError("permission denied");
@@ -147,7 +164,8 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
   if (!r.namespace_().empty() && r.namespace_() != "root" && r.namespace_() != "root/") {
     return absl::InvalidArgumentError("namespaces are not supported");
   }
-  if (!r.wrap_ttl().empty()) return absl::InvalidArgumentError("response wrapping is not supported");
+  if (!r.wrap_ttl().empty())
+    return absl::InvalidArgumentError("response wrapping is not supported");
   req.path = r.path();
   while (!req.path.empty() && req.path.front() == '/') req.path.erase(0, 1);
   ASSIGN_OR_RETURN(req.data, core::ParseObject(r.data_json()));
@@ -222,8 +240,7 @@ void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
     out = ToIpcResponse(req.id(), "", creq.status(), "");
   } else {
     auto result = core_->Handle(*creq);
-    out = ToIpcResponse(req.id(), creq->request_id, result,
-                        creq->mount_type);
+    out = ToIpcResponse(req.id(), creq->request_id, result, creq->mount_type);
   }
   ipc::Frame frame;
   *frame.mutable_response() = std::move(out);

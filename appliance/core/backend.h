@@ -24,11 +24,11 @@ struct MountConfig {
 };
 
 struct MountEntry {
-  std::string path;         // "secret/" (relative to the table: auth mounts omit "auth/")
-  std::string type;         // "kv", "system", ...
+  std::string path;  // "secret/" (relative to the table: auth mounts omit "auth/")
+  std::string type;  // "kv", "system", ...
   std::string description;
   std::string uuid;
-  std::string accessor;     // "kv_1a2b3c4d"
+  std::string accessor;  // "kv_1a2b3c4d"
   bool local = false;
   bool seal_wrap = false;
   bool external_entropy_access = false;
@@ -42,12 +42,21 @@ class Backend {
   virtual ~Backend() = default;
   // For update requests: does the target exist? Returning false turns the operation into
   // create (ACL then needs "create"). Backends without the notion return true.
-  virtual absl::StatusOr<bool> Exists(const Request& req) { (void)req; return true; }
+  virtual absl::StatusOr<bool> Exists(const Request& req) {
+    (void)req;
+    return true;
+  }
   virtual absl::StatusOr<Response> Handle(Request& req) = 0;
   // Called once when the mount is created for the first time (not on every load).
-  virtual absl::Status Initialize(storage::Storage& view) { (void)view; return absl::OkStatus(); }
+  virtual absl::Status Initialize(storage::Storage& view) {
+    (void)view;
+    return absl::OkStatus();
+  }
   // Root-protected ("sudo") paths of this backend, relative to the mount.
-  virtual bool IsRootPath(const std::string& rel_path) const { (void)rel_path; return false; }
+  virtual bool IsRootPath(const std::string& rel_path) const {
+    (void)rel_path;
+    return false;
+  }
 };
 
 using BackendFactory =

@@ -74,15 +74,16 @@ absl::StatusOr<std::string> Barrier::Encrypt(std::string_view path, std::string_
   if (RAND_bytes(p + 5, kNonce) != 1) return absl::InternalError("random generator failed");
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term.key.data(), p + 5) != 1 ||
+  if (!ctx ||
+      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term.key.data(), p + 5) != 1 ||
       EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(path.data()),
                         static_cast<int>(path.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), p + kHeader, &len,
                         reinterpret_cast<const uint8_t*>(plaintext.data()),
                         static_cast<int>(plaintext.size())) != 1 ||
       EVP_EncryptFinal_ex(ctx.get(), p + kHeader + len, &len) != 1 ||
-      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag,
-                          p + kHeader + plaintext.size()) != 1) {
+      EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_GET_TAG, kTag, p + kHeader + plaintext.size()) !=
+          1) {
     return absl::InternalError("barrier encryption failed");
   }
   encryptions_.fetch_add(1, std::memory_order_relaxed);
@@ -96,15 +97,16 @@ absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_
     return absl::DataLossError("barrier: stored value has an unknown format");
   }
   const auto* p = reinterpret_cast<const uint8_t*>(stored.data());
-  const uint32_t term_id = (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) |
-                           (uint32_t{p[3]} << 8) | uint32_t{p[4]};
+  const uint32_t term_id =
+      (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | uint32_t{p[4]};
   const Keyring::Term* term = keyring_->Find(term_id);
   if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
   const size_t ct_len = stored.size() - kHeader - kTag;
   std::string out(ct_len, '\0');
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term->key.data(), p + 5) != 1 ||
+  if (!ctx ||
+      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term->key.data(), p + 5) != 1 ||
       EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(path.data()),
                         static_cast<int>(path.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, p + kHeader,

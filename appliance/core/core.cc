@@ -11,13 +11,13 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
-#include "base/strings.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/shamir.h"
 #include "appliance/engines/sys_backend.h"
 #include "appliance/engines/token_backend.h"
 #include "base/log.h"
 #include "base/status_macros.h"
+#include "base/strings.h"
 
 namespace strongroom::core {
 namespace {
@@ -47,11 +47,14 @@ std::string Sha256Hex(std::span<const uint8_t> b) {
 absl::Status ValidatePath(absl::string_view path) {
   if (path.size() > kMaxPathBytes) return absl::InvalidArgumentError("path is too long");
   for (unsigned char c : path) {
-    if (c < 0x20 || c == 0x7f) return absl::InvalidArgumentError("path contains control characters");
+    if (c < 0x20 || c == 0x7f)
+      return absl::InvalidArgumentError("path contains control characters");
   }
-  if (absl::StrContains(path, "//")) return absl::InvalidArgumentError("path contains an empty segment");
+  if (absl::StrContains(path, "//"))
+    return absl::InvalidArgumentError("path contains an empty segment");
   for (absl::string_view seg : absl::StrSplit(path, '/')) {
-    if (seg == "." || seg == "..") return absl::InvalidArgumentError("path contains a relative segment");
+    if (seg == "." || seg == "..")
+      return absl::InvalidArgumentError("path contains a relative segment");
   }
   return absl::OkStatus();
 }
@@ -59,12 +62,18 @@ absl::Status ValidatePath(absl::string_view path) {
 policy::Operation ToPolicyOperation(Operation op) {
   switch (op) {
     case Operation::kRead:
-    case Operation::kHead: return policy::Operation::kRead;
-    case Operation::kList: return policy::Operation::kList;
-    case Operation::kCreate: return policy::Operation::kCreate;
-    case Operation::kUpdate: return policy::Operation::kUpdate;
-    case Operation::kPatch: return policy::Operation::kPatch;
-    case Operation::kDelete: return policy::Operation::kDelete;
+    case Operation::kHead:
+      return policy::Operation::kRead;
+    case Operation::kList:
+      return policy::Operation::kList;
+    case Operation::kCreate:
+      return policy::Operation::kCreate;
+    case Operation::kUpdate:
+      return policy::Operation::kUpdate;
+    case Operation::kPatch:
+      return policy::Operation::kPatch;
+    case Operation::kDelete:
+      return policy::Operation::kDelete;
   }
   return policy::Operation::kRead;
 }
@@ -89,13 +98,20 @@ absl::StatusOr<bool> QueryBool(const json::object& data, const std::string& key)
 
 std::string_view OperationName(Operation op) {
   switch (op) {
-    case Operation::kRead: return "read";
-    case Operation::kList: return "list";
-    case Operation::kCreate: return "create";
-    case Operation::kUpdate: return "update";
-    case Operation::kPatch: return "patch";
-    case Operation::kDelete: return "delete";
-    case Operation::kHead: return "header";
+    case Operation::kRead:
+      return "read";
+    case Operation::kList:
+      return "list";
+    case Operation::kCreate:
+      return "create";
+    case Operation::kUpdate:
+      return "update";
+    case Operation::kPatch:
+      return "patch";
+    case Operation::kDelete:
+      return "delete";
+    case Operation::kHead:
+      return "header";
   }
   return "read";
 }
@@ -143,7 +159,8 @@ void Core::Start() {
     auto obj = ParseObject(**config);
     if (obj.ok()) {
       recovery_shares_ = static_cast<int>(GetInt(*obj, "recovery_shares").value_or(0).value_or(0));
-      recovery_threshold_ = static_cast<int>(GetInt(*obj, "recovery_threshold").value_or(0).value_or(0));
+      recovery_threshold_ =
+          static_cast<int>(GetInt(*obj, "recovery_threshold").value_or(0).value_or(0));
     }
   }
   if (absl::Status s = seal_->Open(); !s.ok()) {
@@ -213,7 +230,8 @@ absl::StatusOr<InitResult> Core::Initialize(const InitRequest& req) {
     return absl::InvalidArgumentError("recovery_threshold must be between 1 and recovery_shares");
   }
   if (req.recovery_shares > 1 && req.recovery_threshold < 2) {
-    return absl::InvalidArgumentError("recovery_threshold must be at least 2 when recovery_shares > 1");
+    return absl::InvalidArgumentError(
+        "recovery_threshold must be at least 2 when recovery_shares > 1");
   }
   if (absl::Status s = seal_->Open(); !s.ok()) {
     SetSealReason(absl::StrCat("cannot open the PKCS#11 token: ", s.message()));
@@ -223,7 +241,8 @@ absl::StatusOr<InitResult> Core::Initialize(const InitRequest& req) {
     LogError("sys/init: cannot create the KEK: %s", s.message());
     if (absl::IsAlreadyExists(s)) {
       return absl::InvalidArgumentError(absl::StrCat(
-          s.message(), "; refusing to initialise over an existing key (remove it or pick another key_label)"));
+          s.message(),
+          "; refusing to initialise over an existing key (remove it or pick another key_label)"));
     }
     return absl::UnavailableError("cannot create the KEK in the PKCS#11 token; see the server log");
   }
@@ -309,7 +328,8 @@ absl::StatusOr<std::shared_ptr<Core::MountRuntime>> Core::BuildMount(const Mount
   }
   const EngineType* engine = FindEngine(entry.type);
   if (engine == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", entry.type));
+    return absl::InvalidArgumentError(
+        absl::StrCat("plugin not found in the catalog: ", entry.type));
   }
   rt->view = std::make_unique<storage::View>(&barrier_, absl::StrCat("logical/", entry.uuid, "/"));
   ASSIGN_OR_RETURN(rt->backend, engine->factory(entry));
@@ -341,8 +361,8 @@ absl::Status Core::LoadMounts() {
     return e;
   };
   if (!raw) {
-    entries.push_back(builtin("sys/", "system", "system endpoints used for control, policy and debugging",
-                              "system"));
+    entries.push_back(builtin("sys/", "system",
+                              "system endpoints used for control, policy and debugging", "system"));
   }
   // The token store is always mounted at auth/token/ (added to tables written before it existed).
   const bool has_token = std::any_of(entries.begin(), entries.end(),
@@ -383,7 +403,8 @@ std::vector<MountEntry> Core::Mounts() const {
 absl::Status Core::Mount(MountEntry entry) {
   const EngineType* engine = FindEngine(entry.type);
   if (engine == nullptr) {
-    return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", entry.type));
+    return absl::InvalidArgumentError(
+        absl::StrCat("plugin not found in the catalog: ", entry.type));
   }
   if (engine->normalize) engine->normalize(entry);
   entry.uuid = NewUuid();
@@ -415,7 +436,8 @@ absl::Status Core::Unmount(const std::string& path) {
   {
     std::unique_lock lock(mounts_mu_);
     auto it = mounts_.find(path);
-    if (it == mounts_.end()) return absl::OkStatus();  // Vault: disabling a missing mount is a no-op
+    if (it == mounts_.end())
+      return absl::OkStatus();  // Vault: disabling a missing mount is a no-op
     if (it->second->entry.type == "system" || it->second->entry.type == "token") {
       return absl::InvalidArgumentError(absl::StrCat("cannot unmount \"", path, "\""));
     }
@@ -475,7 +497,8 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
     req.mount = &rt->entry;
     req.mount_path = rt->entry.path;
     req.mount_type = rt->entry.type;
-    req.rel_path = req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
+    req.rel_path =
+        req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
     req.storage = rt->view.get();
     if (req.operation == Operation::kUpdate) {
       // Create or update decides which capability the ACL asks for.
@@ -520,7 +543,8 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
 // it cannot be used to enumerate mounts.
 absl::StatusOr<Response> Core::UiMounts(Request& req) {
   if (req.operation != Operation::kRead) return absl::UnimplementedError("unsupported operation");
-  std::string_view rest = std::string_view(req.path).substr(std::string_view("sys/internal/ui/mounts").size());
+  std::string_view rest =
+      std::string_view(req.path).substr(std::string_view("sys/internal/ui/mounts").size());
   std::optional<TokenEntry> token;
   if (!req.client_token.empty()) {
     ASSIGN_OR_RETURN(token, tokens_.Lookup(req.client_token));
@@ -557,11 +581,13 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
   std::string target(rest.substr(1));
   if (!target.empty() && target.back() != '/') target.push_back('/');
   const std::string denied = absl::StrCat(
-      "preflight capability check returned 403, please ensure client's policies grant access to path \"",
+      "preflight capability check returned 403, please ensure client's policies grant access to "
+      "path \"",
       target, "\"");
   std::optional<MountEntry> owner;
   for (const auto& m : Mounts()) {
-    if (absl::StartsWith(target, m.path) && (!owner || m.path.size() > owner->path.size())) owner = m;
+    if (absl::StartsWith(target, m.path) && (!owner || m.path.size() > owner->path.size()))
+      owner = m;
   }
   if (!owner || !acl->AnyGrantUnder(owner->path)) return absl::PermissionDeniedError(denied);
   json::object d = info(*owner);
@@ -650,8 +676,13 @@ absl::StatusOr<Response> Core::Health(const Request& req) {
   ASSIGN_OR_RETURN(int removed, QueryCode(req.data, "removedcode", 530));
   ASSIGN_OR_RETURN(bool standbyok, QueryBool(req.data, "standbyok"));
   ASSIGN_OR_RETURN(bool perfstandbyok, QueryBool(req.data, "perfstandbyok"));
-  (void)standby; (void)dr; (void)perf; (void)unhealthy; (void)removed;
-  (void)standbyok; (void)perfstandbyok;  // single node: never a standby (Raft brings standbys)
+  (void)standby;
+  (void)dr;
+  (void)perf;
+  (void)unhealthy;
+  (void)removed;
+  (void)standbyok;
+  (void)perfstandbyok;  // single node: never a standby (Raft brings standbys)
   const bool init = initialized_.load();
   const bool is_sealed = barrier_.sealed();
   const int code = !init ? uninit : is_sealed ? sealed_code : active;
@@ -700,23 +731,26 @@ absl::StatusOr<Response> Core::InitEndpoint(Request& req) {
     if (it == req.data.end()) continue;
     const json::value& v = it->value();
     const bool unset = v.is_null() || (v.is_int64() && v.as_int64() == 0) ||
-                       (v.is_uint64() && v.as_uint64() == 0) || (v.is_array() && v.as_array().empty());
+                       (v.is_uint64() && v.as_uint64() == 0) ||
+                       (v.is_array() && v.as_array().empty());
     if (!unset) barrier_fields.emplace_back(f);
   }
   if (!barrier_fields.empty()) {
-    return absl::InvalidArgumentError(absl::StrCat("parameters ", absl::StrJoin(barrier_fields, ","),
-                                                   " not applicable to seal type pkcs11"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "parameters ", absl::StrJoin(barrier_fields, ","), " not applicable to seal type pkcs11"));
   }
   for (std::string f : {"recovery_pgp_keys", "root_token_pgp_key"}) {
     if (req.data.contains(f)) {
-      return absl::InvalidArgumentError(absl::StrCat(f, ": PGP encryption of keys is not supported"));
+      return absl::InvalidArgumentError(
+          absl::StrCat(f, ": PGP encryption of keys is not supported"));
     }
   }
   InitRequest ir;
   ASSIGN_OR_RETURN(auto shares, GetInt(req.data, "recovery_shares"));
   ASSIGN_OR_RETURN(auto threshold, GetInt(req.data, "recovery_threshold"));
   if (shares) ir.recovery_shares = static_cast<int>(std::clamp<int64_t>(*shares, -1, 1000));
-  if (threshold) ir.recovery_threshold = static_cast<int>(std::clamp<int64_t>(*threshold, -1, 1000));
+  if (threshold)
+    ir.recovery_threshold = static_cast<int>(std::clamp<int64_t>(*threshold, -1, 1000));
   if (shares && !threshold) ir.recovery_threshold = std::min(ir.recovery_shares, 3);
   if (ir.recovery_shares > 1 && ir.recovery_threshold < 2 && !threshold) ir.recovery_threshold = 2;
   ASSIGN_OR_RETURN(auto result, Initialize(ir));
@@ -725,8 +759,10 @@ absl::StatusOr<Response> Core::InitEndpoint(Request& req) {
   o["keys_base64"] = json::array();
   json::array hex, b64;
   for (const auto& s : result.recovery_keys) {
-    hex.emplace_back(absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(s.data()), s.size())));
-    b64.emplace_back(absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(s.data()), s.size())));
+    hex.emplace_back(absl::BytesToHexString(
+        absl::string_view(reinterpret_cast<const char*>(s.data()), s.size())));
+    b64.emplace_back(
+        absl::Base64Escape(absl::string_view(reinterpret_cast<const char*>(s.data()), s.size())));
   }
   o["recovery_keys"] = std::move(hex);
   o["recovery_keys_base64"] = std::move(b64);
@@ -783,7 +819,8 @@ absl::StatusOr<Response> Core::UnsealEndpoint(Request& req) {
       RETURN_IF_ERROR(seal_->FindKek());
       ASSIGN_OR_RETURN(auto blob, physical_->Get(kKeyringKey));
       if (!blob) return absl::InternalError("keyring missing from storage");
-      ASSIGN_OR_RETURN(auto plain, seal_->Unwrap({reinterpret_cast<const uint8_t*>(blob->data()), blob->size()}));
+      ASSIGN_OR_RETURN(auto plain, seal_->Unwrap({reinterpret_cast<const uint8_t*>(blob->data()),
+                                                  blob->size()}));
       ASSIGN_OR_RETURN(auto keyring, Keyring::Parse(plain.span()));
       RETURN_IF_ERROR(UnsealWithKeyring(std::move(keyring)));
       seal_reason_.clear();

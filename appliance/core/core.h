@@ -17,8 +17,8 @@
 #include "absl/time/time.h"
 #include "appliance/core/backend.h"
 #include "appliance/core/barrier.h"
-#include "appliance/core/seal.h"
 #include "appliance/core/policy_store.h"
+#include "appliance/core/seal.h"
 #include "appliance/core/token_store.h"
 
 namespace strongroom::core {
@@ -29,7 +29,7 @@ struct CoreOptions {
   std::string storage_type = "rocksdb";
   std::string api_addr;
   std::string cluster_addr;
-  std::vector<EngineType> engines;                  // the engine table
+  std::vector<EngineType> engines;  // the engine table
   std::function<absl::Time()> clock = [] { return absl::Now(); };
   int64_t default_lease_ttl = 768 * 3600;
   int64_t max_lease_ttl = 768 * 3600;

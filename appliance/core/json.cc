@@ -1,17 +1,16 @@
 // The one translation unit that compiles Boost.JSON's implementation.
-#include <boost/json/src.hpp>
-
 #include "appliance/core/json.h"
 
 #include <openssl/rand.h>
 
+#include <boost/json/src.hpp>
 #include <cctype>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/str_format.h"
 #include "base/strings.h"
 
 namespace strongroom::core {
@@ -24,8 +23,10 @@ absl::StatusOr<json::object> ParseObject(std::string_view text, unsigned max_dep
   opts.max_depth = max_depth;
   boost::system::error_code ec;
   json::value v = json::parse(text, ec, {}, opts);
-  if (ec) return absl::InvalidArgumentError(absl::StrCat("failed to parse JSON input: ", ec.message()));
-  if (!v.is_object()) return absl::InvalidArgumentError("failed to parse JSON input: not an object");
+  if (ec)
+    return absl::InvalidArgumentError(absl::StrCat("failed to parse JSON input: ", ec.message()));
+  if (!v.is_object())
+    return absl::InvalidArgumentError("failed to parse JSON input: not an object");
   return std::move(v.as_object());
 }
 
@@ -65,8 +66,10 @@ absl::StatusOr<std::optional<bool>> GetBool(const json::object& o, std::string_v
   if (v.is_bool()) return std::optional<bool>(v.as_bool());
   if (v.is_string()) {
     std::string_view s = v.as_string();
-    if (s == "true" || s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "True") return std::optional<bool>(true);
-    if (s == "false" || s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "False") return std::optional<bool>(false);
+    if (s == "true" || s == "1" || s == "t" || s == "T" || s == "TRUE" || s == "True")
+      return std::optional<bool>(true);
+    if (s == "false" || s == "0" || s == "f" || s == "F" || s == "FALSE" || s == "False")
+      return std::optional<bool>(false);
   }
   if (v.is_int64()) return std::optional<bool>(v.as_int64() != 0);
   return absl::InvalidArgumentError(absl::StrCat("field \"", Av(key), "\" must be a boolean"));
@@ -87,7 +90,8 @@ absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text) {
   return absl::ToInt64Seconds(d);
 }
 
-absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o, std::string_view key) {
+absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
+                                                          std::string_view key) {
   auto it = o.find(key);
   if (it == o.end() || it->value().is_null()) return std::optional<int64_t>();
   const auto& v = it->value();
@@ -103,7 +107,8 @@ absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
   }
   auto d = ParseDurationSeconds(std::string_view(v.as_string()));
   if (!d.ok()) {
-    return absl::InvalidArgumentError(absl::StrCat("field \"", Av(key), "\": ", d.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("field \"", Av(key), "\": ", d.status().message()));
   }
   return std::optional<int64_t>(*d);
 }
@@ -123,13 +128,15 @@ absl::StatusOr<std::optional<std::vector<std::string>>> GetStringList(const json
   if (v.is_array()) {
     for (const auto& e : v.as_array()) {
       if (!e.is_string()) {
-        return absl::InvalidArgumentError(absl::StrCat("field \"", Av(key), "\" must be a list of strings"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("field \"", Av(key), "\" must be a list of strings"));
       }
       out.emplace_back(e.as_string());
     }
     return std::optional<std::vector<std::string>>(std::move(out));
   }
-  return absl::InvalidArgumentError(absl::StrCat("field \"", Av(key), "\" must be a list of strings"));
+  return absl::InvalidArgumentError(
+      absl::StrCat("field \"", Av(key), "\" must be a list of strings"));
 }
 
 std::string FormatGoDuration(int64_t seconds) {

@@ -4,7 +4,6 @@
 #pragma once
 
 #include <boost/json.hpp>
-
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -28,7 +27,8 @@ absl::StatusOr<std::optional<std::string>> GetString(const json::object& o, std:
 absl::StatusOr<std::optional<int64_t>> GetInt(const json::object& o, std::string_view key);
 absl::StatusOr<std::optional<bool>> GetBool(const json::object& o, std::string_view key);
 // Seconds; accepts 90, "90", "90s", "1h30m", "768h".
-absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o, std::string_view key);
+absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
+                                                          std::string_view key);
 // Array of strings or comma-separated string.
 absl::StatusOr<std::optional<std::vector<std::string>>> GetStringList(const json::object& o,
                                                                       std::string_view key);

@@ -16,10 +16,16 @@ constexpr size_t kPerTerm = 4 + 8 + Keyring::kKeySize;
 constexpr uint32_t kMaxTerms = 100000;
 
 void PutU32(uint8_t* p, uint32_t v) {
-  for (int i = 3; i >= 0; --i) { p[i] = static_cast<uint8_t>(v & 0xff); v >>= 8; }
+  for (int i = 3; i >= 0; --i) {
+    p[i] = static_cast<uint8_t>(v & 0xff);
+    v >>= 8;
+  }
 }
 void PutU64(uint8_t* p, uint64_t v) {
-  for (int i = 7; i >= 0; --i) { p[i] = static_cast<uint8_t>(v & 0xff); v >>= 8; }
+  for (int i = 7; i >= 0; --i) {
+    p[i] = static_cast<uint8_t>(v & 0xff);
+    v >>= 8;
+  }
 }
 uint32_t GetU32(const uint8_t* p) {
   uint32_t v = 0;

@@ -1,6 +1,5 @@
-#include "appliance/core/seal.h"
-
 #include "absl/strings/str_cat.h"
+#include "appliance/core/seal.h"
 #include "base/status_macros.h"
 
 namespace strongroom::core {

@@ -14,12 +14,18 @@ constexpr char kPolicyPrefix[] = "sys/policy/";
 
 policy::ParamValue ToParam(const json::value& v) {
   switch (v.kind()) {
-    case json::kind::null: return policy::ParamValue::Null();
-    case json::kind::bool_: return policy::ParamValue::Bool(v.as_bool());
-    case json::kind::int64: return policy::ParamValue::Number(static_cast<double>(v.as_int64()));
-    case json::kind::uint64: return policy::ParamValue::Number(static_cast<double>(v.as_uint64()));
-    case json::kind::double_: return policy::ParamValue::Number(v.as_double());
-    case json::kind::string: return policy::ParamValue::String(std::string(v.as_string()));
+    case json::kind::null:
+      return policy::ParamValue::Null();
+    case json::kind::bool_:
+      return policy::ParamValue::Bool(v.as_bool());
+    case json::kind::int64:
+      return policy::ParamValue::Number(static_cast<double>(v.as_int64()));
+    case json::kind::uint64:
+      return policy::ParamValue::Number(static_cast<double>(v.as_uint64()));
+    case json::kind::double_:
+      return policy::ParamValue::Number(v.as_double());
+    case json::kind::string:
+      return policy::ParamValue::String(std::string(v.as_string()));
     case json::kind::array: {
       std::vector<policy::ParamValue> items;
       for (const auto& e : v.as_array()) items.push_back(ToParam(e));
@@ -51,7 +57,8 @@ absl::StatusOr<std::string> PolicyStore::NormalizeName(std::string_view name) {
     if (std::isalnum(u) || c == '-' || c == '_' || c == '.') {
       out.push_back(static_cast<char>(std::tolower(u)));
     } else {
-      return absl::InvalidArgumentError(absl::StrCat("invalid policy name \"", std::string(name), "\""));
+      return absl::InvalidArgumentError(
+          absl::StrCat("invalid policy name \"", std::string(name), "\""));
     }
   }
   return out;
@@ -68,7 +75,8 @@ absl::StatusOr<std::optional<std::string>> PolicyStore::GetText(const std::strin
 }
 
 absl::Status PolicyStore::Put(const std::string& name, const std::string& text) {
-  if (name == policy::kRootPolicyName) return absl::InvalidArgumentError("cannot update \"root\" policy");
+  if (name == policy::kRootPolicyName)
+    return absl::InvalidArgumentError("cannot update \"root\" policy");
   ASSIGN_OR_RETURN(auto parsed, policy::ParsePolicy(name, text));
   RETURN_IF_ERROR(storage_->Put(kPolicyPrefix + name, text));
   std::lock_guard<std::mutex> lock(mu_);
@@ -77,8 +85,10 @@ absl::Status PolicyStore::Put(const std::string& name, const std::string& text) 
 }
 
 absl::Status PolicyStore::Delete(const std::string& name) {
-  if (name == policy::kRootPolicyName) return absl::InvalidArgumentError("cannot delete \"root\" policy");
-  if (name == policy::kDefaultPolicyName) return absl::InvalidArgumentError("cannot delete default policy");
+  if (name == policy::kRootPolicyName)
+    return absl::InvalidArgumentError("cannot delete \"root\" policy");
+  if (name == policy::kDefaultPolicyName)
+    return absl::InvalidArgumentError("cannot delete default policy");
   RETURN_IF_ERROR(storage_->Delete(kPolicyPrefix + name));
   std::lock_guard<std::mutex> lock(mu_);
   cache_.erase(name);

@@ -19,10 +19,10 @@ struct TokenEntry;
 
 struct Request {
   Operation operation = Operation::kRead;
-  std::string path;             // full logical path, e.g. "secret/data/app"
+  std::string path;  // full logical path, e.g. "secret/data/app"
   json::object data;
   bool has_data = false;
-  std::string client_token;     // never logged
+  std::string client_token;  // never logged
   std::string remote_address;
   uint32_t remote_port = 0;
   std::string request_id;
@@ -32,9 +32,9 @@ struct Request {
   bool token_is_root = false;   // holds the root policy
   bool token_has_sudo = false;  // root, or sudo on this path (Vault's RootPrivs)
   const MountEntry* mount = nullptr;
-  std::string mount_path;       // "secret/"
-  std::string mount_type;       // "kv"
-  std::string rel_path;         // path below the mount: "data/app"
+  std::string mount_path;               // "secret/"
+  std::string mount_type;               // "kv"
+  std::string rel_path;                 // path below the mount: "data/app"
   storage::Storage* storage = nullptr;  // the mount's barrier view
 };
 
@@ -42,19 +42,32 @@ struct Response {
   enum class Kind { kLogical, kRaw, kEmpty };
   Kind kind = Kind::kLogical;
   int http_status = 200;
-  std::optional<json::object> data;   // logical data (null when absent); for kRaw the body
+  std::optional<json::object> data;  // logical data (null when absent); for kRaw the body
   std::optional<json::object> auth;
   std::vector<std::string> warnings;
   std::string lease_id;
   bool renewable = false;
   int64_t lease_duration = 0;
-  bool inject_data = false;           // Vault's legacy top-level copy of data keys
+  bool inject_data = false;  // Vault's legacy top-level copy of data keys
   bool head_only = false;
 
-  static Response Empty() { Response r; r.kind = Kind::kEmpty; r.http_status = 204; return r; }
-  static Response Data(json::object d) { Response r; r.data = std::move(d); return r; }
+  static Response Empty() {
+    Response r;
+    r.kind = Kind::kEmpty;
+    r.http_status = 204;
+    return r;
+  }
+  static Response Data(json::object d) {
+    Response r;
+    r.data = std::move(d);
+    return r;
+  }
   static Response Raw(json::object body, int status = 200) {
-    Response r; r.kind = Kind::kRaw; r.data = std::move(body); r.http_status = status; return r;
+    Response r;
+    r.kind = Kind::kRaw;
+    r.data = std::move(body);
+    r.http_status = status;
+    return r;
   }
 };
 

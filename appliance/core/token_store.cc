@@ -88,7 +88,8 @@ absl::StatusOr<TokenEntry> TokenEntry::FromJson(const json::object& o) {
   e.renewable = ren.value_or(false);
   ASSIGN_OR_RETURN(auto orph, GetBool(o, "orphan"));
   e.orphan = orph.value_or(false);
-  if (auto it = o.find("meta"); it != o.end() && it->value().is_object()) e.meta = it->value().as_object();
+  if (auto it = o.find("meta"); it != o.end() && it->value().is_object())
+    e.meta = it->value().as_object();
   return e;
 }
 
@@ -96,7 +97,8 @@ absl::Status TokenStore::Load() {
   ASSIGN_OR_RETURN(auto salt, storage_->Get(kSaltKey));
   if (!salt) {
     SecureBytes fresh(32);
-    if (RAND_priv_bytes(fresh.data(), 32) != 1) return absl::InternalError("random generator failed");
+    if (RAND_priv_bytes(fresh.data(), 32) != 1)
+      return absl::InternalError("random generator failed");
     RETURN_IF_ERROR(storage_->Put(
         kSaltKey, std::string_view(reinterpret_cast<const char*>(fresh.data()), fresh.size())));
     salt_ = std::move(fresh);
@@ -151,7 +153,8 @@ absl::StatusOr<std::string> TokenStore::Create(TokenEntry& e, std::string_view i
       storage::BatchOp::Put(kIdPrefix + e.id_hash, Serialize(e.ToJson())),
       storage::BatchOp::Put(kAccessorPrefix + Hash(e.accessor), e.id_hash)};
   if (!e.parent_hash.empty()) {
-    ops.push_back(storage::BatchOp::Put(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash), ""));
+    ops.push_back(
+        storage::BatchOp::Put(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash), ""));
   }
   RETURN_IF_ERROR(storage_->Apply(ops));
   return token;
@@ -167,7 +170,8 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::LoadByHash(const std::stri
 
 bool TokenStore::Expired(const TokenEntry& e) const {
   const int64_t now = absl::ToUnixSeconds(clock_());
-  return (e.expire_unix != 0 && now >= e.expire_unix) || (e.max_expire_unix != 0 && now >= e.max_expire_unix);
+  return (e.expire_unix != 0 && now >= e.expire_unix) ||
+         (e.max_expire_unix != 0 && now >= e.max_expire_unix);
 }
 
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupByAccessor(std::string_view accessor) {
@@ -191,10 +195,12 @@ absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
       RETURN_IF_ERROR(storage_->Delete(absl::StrCat(kParentPrefix, e.id_hash, "/", child_hash)));
     }
   }
-  std::vector<storage::BatchOp> ops = {storage::BatchOp::Delete(kIdPrefix + e.id_hash),
-                                       storage::BatchOp::Delete(kAccessorPrefix + Hash(e.accessor))};
+  std::vector<storage::BatchOp> ops = {
+      storage::BatchOp::Delete(kIdPrefix + e.id_hash),
+      storage::BatchOp::Delete(kAccessorPrefix + Hash(e.accessor))};
   if (!e.parent_hash.empty()) {
-    ops.push_back(storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash)));
+    ops.push_back(
+        storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash)));
   }
   return storage_->Apply(ops);
 }
@@ -267,8 +273,10 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view to
   for (int depth = 0; !parent.empty() && depth < kMaxParentDepth; ++depth) {
     ASSIGN_OR_RETURN(auto p, LoadByHash(parent));
     if (!p || Expired(*p)) {
-      if (p) RETURN_IF_ERROR(RevokeTree(*p));
-      else RETURN_IF_ERROR(RevokeTree(*entry));
+      if (p)
+        RETURN_IF_ERROR(RevokeTree(*p));
+      else
+        RETURN_IF_ERROR(RevokeTree(*entry));
       return std::optional<TokenEntry>();
     }
     parent = p->parent_hash;

@@ -17,21 +17,21 @@
 namespace strongroom::core {
 
 struct TokenEntry {
-  std::string id_hash;          // salted hash of the token (storage key)
+  std::string id_hash;  // salted hash of the token (storage key)
   std::string accessor;
   std::vector<std::string> policies;
   std::string display_name;
-  std::string path;             // "auth/token/root", "auth/token/create", ...
+  std::string path;  // "auth/token/root", "auth/token/create", ...
   std::string parent_hash;
   int64_t creation_unix = 0;
-  int64_t ttl = 0;              // seconds; 0 = no expiry (root)
-  int64_t expire_unix = 0;      // 0 = never
+  int64_t ttl = 0;               // seconds; 0 = no expiry (root)
+  int64_t expire_unix = 0;       // 0 = never
   int64_t num_uses = 0;          // 0 = unlimited; otherwise uses left
   int64_t explicit_max_ttl = 0;  // seconds; 0 = none
   int64_t period = 0;            // seconds; periodic tokens renew to this
   int64_t creation_ttl = 0;
   int64_t last_renewal_unix = 0;
-  int64_t max_expire_unix = 0;   // hard limit from explicit_max_ttl / system max; 0 = none
+  int64_t max_expire_unix = 0;  // hard limit from explicit_max_ttl / system max; 0 = none
   bool renewable = false;
   bool orphan = false;
   std::string type = "service";

@@ -5,25 +5,25 @@
 #include <mutex>
 #include <vector>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
-#include "absl/strings/ascii.h"
 #include "absl/time/time.h"
-#include "base/strings.h"
 #include "base/status_macros.h"
+#include "base/strings.h"
 
 namespace strongroom::engines {
 namespace {
 
-using core::json::array;
-using core::json::object;
-using core::json::value;
 using core::Operation;
 using core::Request;
 using core::Response;
+using core::json::array;
+using core::json::object;
+using core::json::value;
 
 constexpr int64_t kDefaultMaxVersions = 10;
 
@@ -128,11 +128,21 @@ std::string GoQuote(std::string_view s) {
   std::string out = "\"";
   for (char c : s) {
     switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      case '\r': out += "\\r"; break;
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
       default:
         if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) {
           absl::StrAppend(&out, "\\x", absl::Hex(static_cast<unsigned char>(c), absl::kZeroPad2));
@@ -147,8 +157,8 @@ std::string GoQuote(std::string_view s) {
 
 // Vault renders a list of validation errors with hashicorp/go-multierror's format.
 std::string MultiError(const std::vector<std::string>& errs) {
-  std::string out = errs.size() == 1 ? "1 error occurred:\n"
-                                     : absl::StrCat(errs.size(), " errors occurred:\n");
+  std::string out =
+      errs.size() == 1 ? "1 error occurred:\n" : absl::StrCat(errs.size(), " errors occurred:\n");
   for (const auto& e : errs) absl::StrAppend(&out, "\t* ", e, "\n");
   out.push_back('\n');
   return out;
@@ -161,9 +171,8 @@ constexpr char kCustomMetadataPrefix[] = "custom_metadata validation failed";
 
 // Go's strutil.Printable, for the ASCII range: no control characters.
 bool Printable(std::string_view s) {
-  return std::none_of(s.begin(), s.end(), [](char c) {
-    return static_cast<unsigned char>(c) < 0x20 || c == 0x7f;
-  });
+  return std::none_of(s.begin(), s.end(),
+                      [](char c) { return static_cast<unsigned char>(c) < 0x20 || c == 0x7f; });
 }
 
 absl::Status ValidateCustomMetadata(const object& cm) {
@@ -176,16 +185,18 @@ absl::Status ValidateCustomMetadata(const object& cm) {
       const size_t klen = k.size();
       const size_t vlen = v.as_string().size();
       if (klen == 0 || klen > kMaxCustomMetadataKeyLength) {
-        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": length of key ", GoQuote(k), " is ", klen,
+        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": length of key ", GoQuote(k), " is ",
+                                    klen,
                                     " but must be 0 < len(key) <= ", kMaxCustomMetadataKeyLength));
       }
       if (vlen == 0 || vlen > kMaxCustomMetadataValueLength) {
-        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": length of value for key ", GoQuote(k), " is ",
-                                    vlen, " but must be 0 < len(value) <= ", kMaxCustomMetadataValueLength));
+        errs.push_back(
+            absl::StrCat(kCustomMetadataPrefix, ": length of value for key ", GoQuote(k), " is ",
+                         vlen, " but must be 0 < len(value) <= ", kMaxCustomMetadataValueLength));
       }
       if (!Printable(k)) {
-        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": key ", GoQuote(k), " (", std::string(k),
-                                    ") contains unprintable characters"));
+        errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": key ", GoQuote(k), " (",
+                                    std::string(k), ") contains unprintable characters"));
       }
       if (!Printable(v.as_string())) {
         errs.push_back(absl::StrCat(kCustomMetadataPrefix, ": value for key ", GoQuote(k),
@@ -203,15 +214,16 @@ absl::StatusOr<std::string> KvPairValue(const value& v) {
   if (v.is_string()) return std::string(v.as_string());
   if (v.is_bool()) return std::string(v.as_bool() ? "1" : "0");
   if (v.is_number()) return core::Serialize(v);
-  return absl::InvalidArgumentError(absl::StrCat(kCustomMetadataPrefix,
-                                                 ": '' expected type 'string', got unconvertible type"));
+  return absl::InvalidArgumentError(
+      absl::StrCat(kCustomMetadataPrefix, ": '' expected type 'string', got unconvertible type"));
 }
 
 // The request's custom_metadata as strings, validated. `drop_nulls` (PATCH) skips null values,
 // which mean "remove this key"; Vault validates only what the request brings.
 absl::StatusOr<object> ParseCustomMetadata(const value& raw, bool drop_nulls) {
   if (!raw.is_object()) {
-    return absl::InvalidArgumentError("Field validation failed: custom_metadata must be a map of strings");
+    return absl::InvalidArgumentError(
+        "Field validation failed: custom_metadata must be a map of strings");
   }
   object cm;
   for (const auto& [k, v] : raw.as_object()) {
@@ -258,9 +270,10 @@ absl::StatusOr<int64_t> IntField(const object& data, std::string_view key) {
   auto r = core::GetInt(data, key);
   if (!r.ok()) {
     auto it = data.find(key);
-    std::string input = it->value().is_string() ? std::string(it->value().as_string()) : core::Serialize(it->value());
-    return absl::InvalidArgumentError(absl::StrCat("Field validation failed: error converting input ", input,
-                                                   " for field \"", Av(key), "\""));
+    std::string input = it->value().is_string() ? std::string(it->value().as_string())
+                                                : core::Serialize(it->value());
+    return absl::InvalidArgumentError(absl::StrCat(
+        "Field validation failed: error converting input ", input, " for field \"", Av(key), "\""));
   }
   return r->value_or(0);
 }
@@ -271,7 +284,8 @@ absl::StatusOr<std::vector<int64_t>> ParseVersions(const object& data) {
   auto it = data.find("versions");
   if (it == data.end() || it->value().is_null()) return out;
   auto bad = [] {
-    return absl::InvalidArgumentError("Field validation failed: error converting input for field \"versions\"");
+    return absl::InvalidArgumentError(
+        "Field validation failed: error converting input for field \"versions\"");
   };
   std::vector<value> items;
   const value& v = it->value();
@@ -290,7 +304,8 @@ absl::StatusOr<std::vector<int64_t>> ParseVersions(const object& data) {
       n = item.as_int64();
     } else if (item.is_uint64()) {
       n = static_cast<int64_t>(item.as_uint64());
-    } else if (item.is_double() && item.as_double() == static_cast<double>(static_cast<int64_t>(item.as_double()))) {
+    } else if (item.is_double() &&
+               item.as_double() == static_cast<double>(static_cast<int64_t>(item.as_double()))) {
       n = static_cast<int64_t>(item.as_double());
     } else if (!item.is_string() || !absl::SimpleAtoi(std::string(item.as_string()), &n)) {
       return bad();
@@ -312,7 +327,8 @@ class KvV2 final : public core::Backend {
     const std::string& p = req.rel_path;
     for (std::string prefix : {"data/", "metadata/"}) {
       if (absl::StartsWith(p, prefix)) {
-        ASSIGN_OR_RETURN(auto v, req.storage->Get(absl::StrCat("metadata/", p.substr(prefix.size()))));
+        ASSIGN_OR_RETURN(auto v,
+                         req.storage->Get(absl::StrCat("metadata/", p.substr(prefix.size()))));
         return v.has_value();
       }
     }
@@ -328,8 +344,8 @@ class KvV2 final : public core::Backend {
     }
     if (absl::StartsWith(p, "subkeys/")) return SubkeysRead(req, p.substr(8));
     for (std::string_view verb : {"delete/", "undelete/", "destroy/"}) {
-      if (absl::StartsWith(p, Av(verb))) return VersionsOp(req, std::string(verb.substr(0, verb.size() - 1)),
-                                                       p.substr(verb.size()));
+      if (absl::StartsWith(p, Av(verb)))
+        return VersionsOp(req, std::string(verb.substr(0, verb.size() - 1)), p.substr(verb.size()));
     }
     return InvalidPath(req.operation);
   }
@@ -347,17 +363,27 @@ class KvV2 final : public core::Backend {
     std::string sub;
     switch (op) {
       case Operation::kCreate:
-      case Operation::kUpdate: sub = "put"; break;
-      case Operation::kRead: sub = "get"; break;
-      case Operation::kList: sub = "list"; break;
-      case Operation::kDelete: sub = "delete"; break;
-      default: break;
+      case Operation::kUpdate:
+        sub = "put";
+        break;
+      case Operation::kRead:
+        sub = "get";
+        break;
+      case Operation::kList:
+        sub = "list";
+        break;
+      case Operation::kDelete:
+        sub = "delete";
+        break;
+      default:
+        break;
     }
     Response r;
     r.http_status = 404;
     r.warnings.push_back(absl::StrCat(
         "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
-        "endpoints to use. If using the Vault CLI, use 'vault kv ", sub, "' for this operation."));
+        "endpoints to use. If using the Vault CLI, use 'vault kv ",
+        sub, "' for this operation."));
     return r;
   }
 
@@ -367,7 +393,8 @@ class KvV2 final : public core::Backend {
     if (o) {
       c.max_versions = core::GetInt(*o, "max_versions").value_or(std::nullopt).value_or(0);
       c.cas_required = core::GetBool(*o, "cas_required").value_or(std::nullopt).value_or(false);
-      c.delete_version_after = core::GetInt(*o, "delete_version_after").value_or(std::nullopt).value_or(0);
+      c.delete_version_after =
+          core::GetInt(*o, "delete_version_after").value_or(std::nullopt).value_or(0);
     }
     return c;
   }
@@ -463,10 +490,13 @@ class KvV2 final : public core::Backend {
   }
 
   // Resolves ?version= (0/absent = current); nullopt when that version does not exist (anymore).
-  static absl::StatusOr<std::optional<int64_t>> ResolveVersion(const Request& req, const object& meta) {
+  static absl::StatusOr<std::optional<int64_t>> ResolveVersion(const Request& req,
+                                                               const object& meta) {
     ASSIGN_OR_RETURN(int64_t want, IntField(req.data, "version"));
-    const int64_t version = want > 0 ? want : MetaInt(meta, "current_version");  // Vault: only > 0 selects
-    if (!meta.at("versions").as_object().contains(std::to_string(version))) return std::optional<int64_t>();
+    const int64_t version =
+        want > 0 ? want : MetaInt(meta, "current_version");  // Vault: only > 0 selects
+    if (!meta.at("versions").as_object().contains(std::to_string(version)))
+      return std::optional<int64_t>();
     return std::optional<int64_t>(version);
   }
 
@@ -481,31 +511,36 @@ class KvV2 final : public core::Backend {
   static absl::Status CheckCas(const MountConfig& config, const std::optional<object>& meta,
                                std::optional<int64_t> cas) {
     const bool required = config.cas_required || (meta && MetaBool(*meta, "cas_required"));
-    if (required && !cas) return absl::InvalidArgumentError("check-and-set parameter required for this call");
+    if (required && !cas)
+      return absl::InvalidArgumentError("check-and-set parameter required for this call");
     const int64_t current = meta ? MetaInt(*meta, "current_version") : 0;
     if (cas && *cas != current) {
-      return absl::InvalidArgumentError("check-and-set parameter did not match the current version");
+      return absl::InvalidArgumentError(
+          "check-and-set parameter did not match the current version");
     }
     return absl::OkStatus();
   }
 
   // Appends a version holding `data`, prunes beyond max_versions and stores everything in one
   // batch, so a crash never leaves metadata pointing at missing data.
-  absl::StatusOr<Response> PutVersion(Request& req, const std::string& path, std::optional<object> meta,
-                                      const MountConfig& config, value data, absl::Time now_t) {
+  absl::StatusOr<Response> PutVersion(Request& req, const std::string& path,
+                                      std::optional<object> meta, const MountConfig& config,
+                                      value data, absl::Time now_t) {
     const std::string now = core::FormatRfc3339Nano(now_t);
     if (!meta) meta = NewMeta(now);
     const int64_t version = MetaInt(*meta, "current_version") + 1;
     object v;
     v["created_time"] = now;
     const int64_t dva = EffectiveDva(config, *meta);
-    v["deletion_time"] = dva > 0 ? core::FormatRfc3339Nano(now_t + absl::Seconds(dva)) : std::string();
+    v["deletion_time"] =
+        dva > 0 ? core::FormatRfc3339Nano(now_t + absl::Seconds(dva)) : std::string();
     v["destroyed"] = false;
     (*meta)["versions"].as_object()[std::to_string(version)] = std::move(v);
     (*meta)["current_version"] = version;
     (*meta)["updated_time"] = now;
     std::vector<storage::BatchOp> ops;
-    ops.push_back(storage::BatchOp::Put(absl::StrCat("versions/", path, "/", version), core::Serialize(data)));
+    ops.push_back(storage::BatchOp::Put(absl::StrCat("versions/", path, "/", version),
+                                        core::Serialize(data)));
     int64_t max = MetaInt(*meta, "max_versions");
     if (max <= 0) max = config.max_versions;
     if (max <= 0) max = kDefaultMaxVersions;
@@ -547,7 +582,8 @@ class KvV2 final : public core::Backend {
           d["data"] = nullptr;
           return NotFoundWith(std::move(d));
         }
-        ASSIGN_OR_RETURN(auto data, GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
+        ASSIGN_OR_RETURN(auto data,
+                         GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
         d["data"] = data ? value(std::move(*data)) : value(nullptr);
         return Response::Data(std::move(d));
       }
@@ -576,8 +612,10 @@ class KvV2 final : public core::Backend {
         auto vit = versions.find(std::to_string(current));
         if (vit == versions.end()) return NotFoundNoBody();
         // A deleted or destroyed latest version cannot be patched: there is nothing to merge into.
-        if (Unreadable(vit->value().as_object(), now)) return NotFoundWith(VersionMeta(*meta, current));
-        ASSIGN_OR_RETURN(auto stored, GetJson(*req.storage, absl::StrCat("versions/", path, "/", current)));
+        if (Unreadable(vit->value().as_object(), now))
+          return NotFoundWith(VersionMeta(*meta, current));
+        ASSIGN_OR_RETURN(auto stored,
+                         GetJson(*req.storage, absl::StrCat("versions/", path, "/", current)));
         if (!stored) return NotFoundEmpty();
         value merged = MergePatch(value(std::move(*stored)), dit->value());
         return PutVersion(req, path, std::move(meta), config, std::move(merged), now);
@@ -601,7 +639,8 @@ class KvV2 final : public core::Backend {
 
   // delete/, undelete/ and destroy/: the same {"versions":[…]} body acting on listed versions;
   // versions that do not exist are skipped silently, as in Vault.
-  absl::StatusOr<Response> VersionsOp(Request& req, const std::string& verb, const std::string& path) {
+  absl::StatusOr<Response> VersionsOp(Request& req, const std::string& verb,
+                                      const std::string& path) {
     if (!IsWrite(req.operation)) return Unsupported();
     if (path.empty()) return absl::InvalidArgumentError("missing path");
     ASSIGN_OR_RETURN(auto list, ParseVersions(req.data));
@@ -631,7 +670,8 @@ class KvV2 final : public core::Backend {
         if (!IsDeleted(v, now)) v["deletion_time"] = core::FormatRfc3339Nano(now);
       } else {
         // Undelete restores the version and restarts its delete_version_after clock.
-        v["deletion_time"] = dva > 0 ? core::FormatRfc3339Nano(now + absl::Seconds(dva)) : std::string();
+        v["deletion_time"] =
+            dva > 0 ? core::FormatRfc3339Nano(now + absl::Seconds(dva)) : std::string();
       }
     }
     ops.push_back(storage::BatchOp::Put(meta_key, core::Serialize(*meta)));
@@ -660,7 +700,8 @@ class KvV2 final : public core::Backend {
       d["subkeys"] = nullptr;
       return NotFoundWith(std::move(d));
     }
-    ASSIGN_OR_RETURN(auto data, GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
+    ASSIGN_OR_RETURN(auto data,
+                     GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
     d["subkeys"] = Subkeys(data ? *data : object(), depth, 1);
     return Response::Data(std::move(d));
   }
@@ -705,7 +746,8 @@ class KvV2 final : public core::Backend {
   // metadata/:path POST (replace the given settings, create the entry if needed) and PATCH
   // (merge into an existing entry). Neither creates a version nor moves updated_time, which in
   // Vault only follows data writes.
-  absl::StatusOr<Response> MetadataWrite(Request& req, const std::string& path, std::optional<object> meta) {
+  absl::StatusOr<Response> MetadataWrite(Request& req, const std::string& path,
+                                         std::optional<object> meta) {
     const bool patch = req.operation == Operation::kPatch;
     const object& in = req.data;
     auto given = [&](std::string_view k) {
@@ -723,7 +765,8 @@ class KvV2 final : public core::Backend {
         ASSIGN_OR_RETURN(cm_in, ParseCustomMetadata(raw, patch));
       }
     }
-    if (!patch && !given("max_versions") && !given("cas_required") && !given("delete_version_after") && !cm_in) {
+    if (!patch && !given("max_versions") && !given("cas_required") &&
+        !given("delete_version_after") && !cm_in) {
       return Response::Empty();  // Vault's fast path: nothing to set, nothing created
     }
     ASSIGN_OR_RETURN(auto config, LoadConfig(*req.storage));
@@ -754,7 +797,8 @@ class KvV2 final : public core::Backend {
       if (cas.ok() && *cas && !**cas) {
         r = Response();
         r.warnings.push_back(
-            "\"cas_required\" set to false, but is mandated by backend config. This value will be ignored.");
+            "\"cas_required\" set to false, but is mandated by backend config. This value will be "
+            "ignored.");
       }
     }
     return r;
@@ -762,7 +806,8 @@ class KvV2 final : public core::Backend {
 
   absl::StatusOr<Response> Metadata(Request& req, const std::string& path) {
     std::lock_guard<std::mutex> lock(mu_);
-    if (req.operation == Operation::kList) return ListKeys(*req.storage, absl::StrCat("metadata/", path));
+    if (req.operation == Operation::kList)
+      return ListKeys(*req.storage, absl::StrCat("metadata/", path));
     if (path.empty()) return absl::InvalidArgumentError("missing path");
     const std::string meta_key = absl::StrCat("metadata/", path);
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
@@ -777,7 +822,8 @@ class KvV2 final : public core::Backend {
         d["delete_version_after"] = core::FormatGoDuration(MetaInt(*meta, "delete_version_after"));
         d["max_versions"] = MetaInt(*meta, "max_versions");
         d["oldest_version"] = MetaInt(*meta, "oldest_version");
-        d["updated_time"] = meta->contains("updated_time") ? meta->at("updated_time") : meta->at("created_time");
+        d["updated_time"] =
+            meta->contains("updated_time") ? meta->at("updated_time") : meta->at("created_time");
         d["versions"] = meta->at("versions");
         return Response::Data(std::move(d));
       }
@@ -789,7 +835,8 @@ class KvV2 final : public core::Backend {
         if (!meta) return Response::Empty();
         std::vector<storage::BatchOp> ops;
         for (const auto& [k, v] : meta->at("versions").as_object()) {
-          ops.push_back(storage::BatchOp::Delete(absl::StrCat("versions/", path, "/", std::string(k))));
+          ops.push_back(
+              storage::BatchOp::Delete(absl::StrCat("versions/", path, "/", std::string(k))));
         }
         ops.push_back(storage::BatchOp::Delete(meta_key));
         RETURN_IF_ERROR(req.storage->Apply(ops));
@@ -817,7 +864,8 @@ absl::StatusOr<std::unique_ptr<core::Backend>> MakeKvBackend(const core::MountEn
   auto it = entry.options.find("version");
   const std::string version = it == entry.options.end() ? "1" : it->second;
   if (version == "2") return std::unique_ptr<core::Backend>(std::make_unique<KvV2>());
-  if (version == "1" || version.empty()) return std::unique_ptr<core::Backend>(std::make_unique<KvV1>());
+  if (version == "1" || version.empty())
+    return std::unique_ptr<core::Backend>(std::make_unique<KvV1>());
   return absl::InvalidArgumentError(absl::StrCat("unsupported KV version \"", version, "\""));
 }
 

@@ -11,11 +11,11 @@
 namespace strongroom::engines {
 namespace {
 
-using core::json::array;
-using core::json::object;
 using core::Operation;
 using core::Request;
 using core::Response;
+using core::json::array;
+using core::json::object;
 
 absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
 
@@ -66,10 +66,18 @@ class SystemBackend final : public core::Backend {
 
   // Vault's root-protected sys paths: sudo (or root) is required on top of the capability.
   bool IsRootPath(const std::string& p) const override {
-    static constexpr std::string_view kExact[] = {"seal", "step-down", "audit", "remount", "config/cors"};
-    static constexpr std::string_view kPrefix[] = {"auth/", "audit/", "raw", "rotate", "config/auditing/",
-                                                   "plugins/catalog/", "revoke-prefix/", "revoke-force/",
-                                                   "leases/revoke-prefix/", "leases/revoke-force/",
+    static constexpr std::string_view kExact[] = {"seal", "step-down", "audit", "remount",
+                                                  "config/cors"};
+    static constexpr std::string_view kPrefix[] = {"auth/",
+                                                   "audit/",
+                                                   "raw",
+                                                   "rotate",
+                                                   "config/auditing/",
+                                                   "plugins/catalog/",
+                                                   "revoke-prefix/",
+                                                   "revoke-force/",
+                                                   "leases/revoke-prefix/",
+                                                   "leases/revoke-force/",
                                                    "leases/lookup/"};
     for (auto e : kExact) {
       if (p == e) return true;
@@ -124,7 +132,8 @@ class SystemBackend final : public core::Backend {
     if (req.operation != Operation::kRead) return Unsupported();
     object data;
     for (const auto& m : core_->Mounts()) {
-      if (!absl::StartsWith(m.path, "auth/")) data[m.path] = MountInfo(m);  // auth methods: sys/auth
+      if (!absl::StartsWith(m.path, "auth/"))
+        data[m.path] = MountInfo(m);  // auth methods: sys/auth
     }
     return Injected(std::move(data));
   }
@@ -165,7 +174,8 @@ class SystemBackend final : public core::Backend {
         if (!text) {
           ASSIGN_OR_RETURN(text, core::GetString(req.data, "rules"));  // legacy field name
         }
-        if (!text || text->empty()) return absl::InvalidArgumentError("'policy' parameter not supplied or empty");
+        if (!text || text->empty())
+          return absl::InvalidArgumentError("'policy' parameter not supplied or empty");
         std::string decoded;
         // Vault accepts base64-encoded HCL too.
         if (absl::Base64Unescape(*text, &decoded) && !decoded.empty() &&
@@ -210,7 +220,8 @@ class SystemBackend final : public core::Backend {
         ASSIGN_OR_RETURN(auto eea, core::GetBool(req.data, "external_entropy_access"));
         e.external_entropy_access = eea.value_or(false);
         if (auto it = req.data.find("config"); it != req.data.end() && !it->value().is_null()) {
-          if (!it->value().is_object()) return absl::InvalidArgumentError("config must be an object");
+          if (!it->value().is_object())
+            return absl::InvalidArgumentError("config must be an object");
           ASSIGN_OR_RETURN(e.config, core::MountConfigFromJson(it->value().as_object(), {}));
         }
         RETURN_IF_ERROR(ReadOptions(req.data, &e.options));
@@ -235,7 +246,8 @@ class SystemBackend final : public core::Backend {
       } else if (v.is_int64()) {
         (*out)[std::string(k)] = std::to_string(v.as_int64());
       } else {
-        return absl::InvalidArgumentError(absl::StrCat("option \"", std::string(k), "\" must be a string"));
+        return absl::InvalidArgumentError(
+            absl::StrCat("option \"", std::string(k), "\" must be a string"));
       }
     }
     return absl::OkStatus();
@@ -247,13 +259,15 @@ class SystemBackend final : public core::Backend {
     for (const auto& m : core_->Mounts()) {
       if (m.path == path) found = m;
     }
-    if (!found) return absl::InvalidArgumentError(absl::StrCat("cannot fetch mount entry at \"", path, "\""));
+    if (!found)
+      return absl::InvalidArgumentError(absl::StrCat("cannot fetch mount entry at \"", path, "\""));
     if (req.operation == Operation::kRead) {
       object o;
       const auto& opts = core_->options();
       o["default_lease_ttl"] = found->config.default_lease_ttl ? found->config.default_lease_ttl
-                                                                : opts.default_lease_ttl;
-      o["max_lease_ttl"] = found->config.max_lease_ttl ? found->config.max_lease_ttl : opts.max_lease_ttl;
+                                                               : opts.default_lease_ttl;
+      o["max_lease_ttl"] =
+          found->config.max_lease_ttl ? found->config.max_lease_ttl : opts.max_lease_ttl;
       o["force_no_cache"] = found->config.force_no_cache;
       o["description"] = found->description;
       if (!found->options.empty()) o["options"] = core::MountOptionsToJson(found->options);

@@ -11,13 +11,13 @@
 namespace strongroom::engines {
 namespace {
 
-using core::json::array;
-using core::json::object;
-using core::json::value;
 using core::Operation;
 using core::Request;
 using core::Response;
 using core::TokenEntry;
+using core::json::array;
+using core::json::object;
+using core::json::value;
 
 absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
 
@@ -119,7 +119,8 @@ class TokenBackend final : public core::Backend {
  private:
   core::TokenStore& Tokens() { return core_->tokens(); }
 
-  absl::StatusOr<TokenEntry> ByAccessor(const Request& req, const std::string& p, std::string_view base) {
+  absl::StatusOr<TokenEntry> ByAccessor(const Request& req, const std::string& p,
+                                        std::string_view base) {
     std::string accessor = p.size() > base.size() + 1 ? p.substr(base.size() + 1) : "";
     if (accessor.empty()) {
       ASSIGN_OR_RETURN(auto a, core::GetString(req.data, "accessor"));
@@ -162,8 +163,9 @@ class TokenBackend final : public core::Backend {
     d["creation_ttl"] = e.creation_ttl;
     d["display_name"] = e.display_name;
     d["entity_id"] = e.entity_id;
-    d["expire_time"] = e.expire_unix == 0 ? value(nullptr)
-                                          : value(core::FormatRfc3339Nano(absl::FromUnixSeconds(e.expire_unix)));
+    d["expire_time"] = e.expire_unix == 0
+                           ? value(nullptr)
+                           : value(core::FormatRfc3339Nano(absl::FromUnixSeconds(e.expire_unix)));
     d["explicit_max_ttl"] = e.explicit_max_ttl;
     d["id"] = token;
     d["issue_time"] = core::FormatRfc3339Nano(absl::FromUnixSeconds(e.creation_unix));
@@ -193,15 +195,19 @@ class TokenBackend final : public core::Backend {
 
     ASSIGN_OR_RETURN(auto type, core::GetString(req.data, "type"));
     if (type && !type->empty() && *type != "service") {
-      return absl::InvalidArgumentError("only service tokens are supported (\"type\": \"service\")");
+      return absl::InvalidArgumentError(
+          "only service tokens are supported (\"type\": \"service\")");
     }
     ASSIGN_OR_RETURN(auto role, core::GetString(req.data, "role_name"));
     if (role && !role->empty()) return absl::InvalidArgumentError("unknown role " + *role);
     ASSIGN_OR_RETURN(auto id, core::GetString(req.data, "id"));
     if (id && !id->empty()) {
-      if (!privileged) return absl::InvalidArgumentError("root or sudo privileges required to specify token id");
-      if (absl::StartsWith(*id, "hvs.") || absl::StartsWith(*id, "s.") || absl::StrContains(*id, ".")) {
-        return absl::InvalidArgumentError("custom token ID cannot have the 'hvs.' or 's.' prefix or contain a '.'");
+      if (!privileged)
+        return absl::InvalidArgumentError("root or sudo privileges required to specify token id");
+      if (absl::StartsWith(*id, "hvs.") || absl::StartsWith(*id, "s.") ||
+          absl::StrContains(*id, ".")) {
+        return absl::InvalidArgumentError(
+            "custom token ID cannot have the 'hvs.' or 's.' prefix or contain a '.'");
       }
     }
     ASSIGN_OR_RETURN(auto no_parent, core::GetBool(req.data, "no_parent"));
@@ -211,7 +217,8 @@ class TokenBackend final : public core::Backend {
     }
     ASSIGN_OR_RETURN(auto period, core::GetDurationSeconds(req.data, "period"));
     if (period && *period > 0 && !privileged) {
-      return absl::InvalidArgumentError("root or sudo privileges required to create periodic token");
+      return absl::InvalidArgumentError(
+          "root or sudo privileges required to create periodic token");
     }
 
     // Policies: a subset of the parent's unless the parent is root/sudo.
@@ -230,11 +237,13 @@ class TokenBackend final : public core::Backend {
     if (!no_default.value_or(false) && !policies.contains("root")) policies.insert("default");
     if (no_default.value_or(false)) policies.erase("default");
     if (!req.token_is_root) {
-      if (policies.contains("root")) return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
+      if (policies.contains("root"))
+        return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
       if (!privileged) {
         for (const auto& p : policies) {
           if (p == "default") continue;
-          if (std::find(parent.policies.begin(), parent.policies.end(), p) == parent.policies.end()) {
+          if (std::find(parent.policies.begin(), parent.policies.end(), p) ==
+              parent.policies.end()) {
             return absl::InvalidArgumentError("child policies must be subset of parent");
           }
         }
@@ -254,10 +263,12 @@ class TokenBackend final : public core::Backend {
     ASSIGN_OR_RETURN(auto renewable, core::GetBool(req.data, "renewable"));
     e.renewable = renewable.value_or(true);
     ASSIGN_OR_RETURN(auto num_uses, core::GetInt(req.data, "num_uses"));
-    if (num_uses && *num_uses < 0) return absl::InvalidArgumentError("number of uses cannot be negative");
+    if (num_uses && *num_uses < 0)
+      return absl::InvalidArgumentError("number of uses cannot be negative");
     e.num_uses = num_uses.value_or(0);
     if (auto it = req.data.find("meta"); it != req.data.end() && !it->value().is_null()) {
-      if (!it->value().is_object()) return absl::InvalidArgumentError("meta must be a map of strings");
+      if (!it->value().is_object())
+        return absl::InvalidArgumentError("meta must be a map of strings");
       for (const auto& [k, v] : it->value().as_object()) {
         if (!v.is_string()) return absl::InvalidArgumentError("meta must be a map of strings");
       }
@@ -280,7 +291,8 @@ class TokenBackend final : public core::Backend {
       lease = opts.default_lease_ttl;  // a root-policy child without a TTL never expires
     }
     if (e.period == 0 && lease > opts.max_lease_ttl) lease = opts.max_lease_ttl;
-    if (e.explicit_max_ttl > 0) lease = lease == 0 ? e.explicit_max_ttl : std::min(lease, e.explicit_max_ttl);
+    if (e.explicit_max_ttl > 0)
+      lease = lease == 0 ? e.explicit_max_ttl : std::min(lease, e.explicit_max_ttl);
     e.creation_ttl = lease;
     e.expire_unix = lease > 0 ? now + lease : 0;
     if (e.explicit_max_ttl > 0) {
@@ -302,13 +314,14 @@ class TokenBackend final : public core::Backend {
     if (!e.renewable) return absl::InvalidArgumentError("lease is not renewable");
     ASSIGN_OR_RETURN(auto increment, core::GetDurationSeconds(req.data, "increment"));
     const int64_t now = Now();
-    int64_t ttl = e.period > 0 ? e.period : (increment && *increment > 0 ? *increment : e.creation_ttl);
+    int64_t ttl =
+        e.period > 0 ? e.period : (increment && *increment > 0 ? *increment : e.creation_ttl);
     Response r;
     if (e.max_expire_unix != 0 && now + ttl > e.max_expire_unix) {
       const int64_t capped = std::max<int64_t>(0, e.max_expire_unix - now);
-      r.warnings.push_back(absl::StrCat("TTL of \"", core::FormatGoDuration(ttl),
-                                        "\" exceeded the effective max_ttl of \"",
-                                        core::FormatGoDuration(capped), "\"; TTL value is capped accordingly"));
+      r.warnings.push_back(absl::StrCat(
+          "TTL of \"", core::FormatGoDuration(ttl), "\" exceeded the effective max_ttl of \"",
+          core::FormatGoDuration(capped), "\"; TTL value is capped accordingly"));
       ttl = capped;
     }
     e.expire_unix = now + ttl;

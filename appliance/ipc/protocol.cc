@@ -1,8 +1,9 @@
 #include "appliance/ipc/protocol.h"
 
-#include <cerrno>
-#include <unistd.h>
 #include <sys/socket.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include "absl/strings/str_cat.h"
 

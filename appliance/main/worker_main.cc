@@ -1,5 +1,7 @@
 // strongroom-worker: the sandboxable request worker. Started only by strongroomd (the broker),
 // with the broker socketpair on fd 3 and the listening socket on fd 4.
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <string_view>
@@ -7,8 +9,6 @@
 #include "absl/strings/numbers.h"
 #include "appliance/worker/server.h"
 #include "base/strings.h"
-
-#include <unistd.h>
 
 int main(int argc, char** argv) {
   int index = 0;

@@ -14,8 +14,14 @@ namespace {
 namespace json = boost::json;
 
 bool ParseBoolQuery(std::string_view v, bool* out) {
-  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") { *out = true; return true; }
-  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") { *out = false; return true; }
+  if (v == "1" || v == "t" || v == "T" || v == "true" || v == "TRUE" || v == "True") {
+    *out = true;
+    return true;
+  }
+  if (v == "0" || v == "f" || v == "F" || v == "false" || v == "FALSE" || v == "False") {
+    *out = false;
+    return true;
+  }
   return false;
 }
 
@@ -72,19 +78,28 @@ HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors) {
 
 unsigned HttpStatusFor(int code) {
   switch (static_cast<absl::StatusCode>(code)) {
-    case absl::StatusCode::kOk: return 200;
+    case absl::StatusCode::kOk:
+      return 200;
     case absl::StatusCode::kInvalidArgument:
     case absl::StatusCode::kFailedPrecondition:
     case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kAlreadyExists: return 400;
+    case absl::StatusCode::kAlreadyExists:
+      return 400;
     case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied: return 403;
-    case absl::StatusCode::kNotFound: return 404;
-    case absl::StatusCode::kUnimplemented: return 405;
-    case absl::StatusCode::kAborted: return 409;
-    case absl::StatusCode::kResourceExhausted: return 429;
-    case absl::StatusCode::kUnavailable: return 503;
-    default: return 500;
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnimplemented:
+      return 405;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
   }
 }
 
@@ -106,9 +121,11 @@ Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
   json::object query_data;
   bool list = false;
   for (absl::string_view kv_a : absl::StrSplit(Av(query), '&', absl::SkipEmpty())) {
-    std::pair<absl::string_view, absl::string_view> p = absl::StrSplit(kv_a, absl::MaxSplits('=', 1));
+    std::pair<absl::string_view, absl::string_view> p =
+        absl::StrSplit(kv_a, absl::MaxSplits('=', 1));
     std::string k, v;
-    if (!UrlDecode(Sv(p.first), true, &k) || !UrlDecode(Sv(p.second), true, &v) || !ValidUtf8(k) || !ValidUtf8(v)) {
+    if (!UrlDecode(Sv(p.first), true, &k) || !UrlDecode(Sv(p.second), true, &v) || !ValidUtf8(k) ||
+        !ValidUtf8(v)) {
       return ErrorOut(400, {"invalid query string"});
     }
     if (k == "list") {
@@ -140,8 +157,9 @@ Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
     absl::string_view ct = absl::StripAsciiWhitespace(
         Av(std::string_view(in.content_type).substr(0, in.content_type.find(';'))));
     if (!absl::EqualsIgnoreCase(ct, "application/merge-patch+json")) {
-      return ErrorOut(415, {"PATCH requires Content-Type of application/merge-patch+json, provided " +
-                            in.content_type});
+      return ErrorOut(415,
+                      {"PATCH requires Content-Type of application/merge-patch+json, provided " +
+                       in.content_type});
     }
     req.set_operation(ipc::OP_PATCH);
     use_body = true;
@@ -168,7 +186,8 @@ Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
   if (!in.vault_token.empty()) {
     req.set_token(std::string(absl::StripAsciiWhitespace(in.vault_token)));
   } else if (in.authorization.starts_with("Bearer ")) {
-    req.set_token(std::string(absl::StripAsciiWhitespace(Av(std::string_view(in.authorization).substr(7)))));
+    req.set_token(
+        std::string(absl::StripAsciiWhitespace(Av(std::string_view(in.authorization).substr(7)))));
   }
   req.set_remote_address(in.remote_address);
   req.set_remote_port(in.remote_port);
@@ -184,8 +203,8 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       return HttpOut{204, "", false};
     case ipc::Response::RAW:
       // A raw response without a body (Vault's RespondWithStatusCode(nil, …)) stays empty.
-      return HttpOut{r.http_status() ? r.http_status() : 200, r.data_json().empty() ? "" : r.data_json() + "\n",
-                     r.head_only()};
+      return HttpOut{r.http_status() ? r.http_status() : 200,
+                     r.data_json().empty() ? "" : r.data_json() + "\n", r.head_only()};
     case ipc::Response::ERROR: {
       const unsigned status = r.http_status() ? r.http_status() : HttpStatusFor(r.error_code());
       json::object o;
@@ -210,9 +229,11 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       o["renewable"] = r.renewable();
       o["lease_duration"] = r.lease_duration();
       boost::system::error_code ec;
-      json::value data = r.data_json().empty() ? json::value(nullptr) : json::parse(r.data_json(), ec);
+      json::value data =
+          r.data_json().empty() ? json::value(nullptr) : json::parse(r.data_json(), ec);
       if (ec) return ErrorOut(500, {"internal error"});
-      json::value auth = r.auth_json().empty() ? json::value(nullptr) : json::parse(r.auth_json(), ec);
+      json::value auth =
+          r.auth_json().empty() ? json::value(nullptr) : json::parse(r.auth_json(), ec);
       if (ec) return ErrorOut(500, {"internal error"});
       if (r.inject_data() && data.is_object()) {
         for (const auto& [k, v] : data.as_object()) o[k] = v;

@@ -17,9 +17,9 @@ namespace strongroom::worker {
 
 struct HttpIn {
   std::string method;
-  std::string target;           // path and query
-  std::string vault_token;      // X-Vault-Token
-  std::string authorization;    // Authorization
+  std::string target;         // path and query
+  std::string vault_token;    // X-Vault-Token
+  std::string authorization;  // Authorization
   std::string content_type;
   std::string wrap_ttl;         // X-Vault-Wrap-TTL
   std::string vault_namespace;  // X-Vault-Namespace
@@ -31,7 +31,7 @@ struct HttpIn {
 
 struct HttpOut {
   unsigned status = 200;
-  std::string body;        // empty for 204 and HEAD
+  std::string body;  // empty for 204 and HEAD
   bool head_only = false;
 };
 

@@ -1,13 +1,13 @@
 // All Boost.Beast / Asio code of the worker lives in this translation unit.
 #include "appliance/worker/server.h"
 
+#include <sys/socket.h>
+
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
-#include <sys/socket.h>
-
 #include <chrono>
 #include <deque>
 #include <functional>
@@ -52,24 +52,22 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
  private:
   void WriteNext() {
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(queue_.front()),
-                      [self](beast::error_code ec, size_t) {
-                        if (ec) self->Fatal("write to broker", ec);
-                        self->queue_.pop_front();
-                        if (!self->queue_.empty()) self->WriteNext();
-                      });
+    asio::async_write(socket_, asio::buffer(queue_.front()), [self](beast::error_code ec, size_t) {
+      if (ec) self->Fatal("write to broker", ec);
+      self->queue_.pop_front();
+      if (!self->queue_.empty()) self->WriteNext();
+    });
   }
 
   void ReadHeader() {
     auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(header_),
-                     [self](beast::error_code ec, size_t) {
-                       if (ec) self->Fatal("read from broker", ec);
-                       const uint32_t len = ipc::DecodeLength(self->header_);
-                       if (len > ipc::kMaxResponseFrame) self->Fatal("oversized frame from broker", {});
-                       self->body_.resize(len);
-                       self->ReadBody();
-                     });
+    asio::async_read(socket_, asio::buffer(header_), [self](beast::error_code ec, size_t) {
+      if (ec) self->Fatal("read from broker", ec);
+      const uint32_t len = ipc::DecodeLength(self->header_);
+      if (len > ipc::kMaxResponseFrame) self->Fatal("oversized frame from broker", {});
+      self->body_.resize(len);
+      self->ReadBody();
+    });
   }
 
   void ReadBody() {
@@ -122,7 +120,9 @@ struct Shared {
 };
 
 beast::tcp_stream& Lowest(beast::tcp_stream& s) { return s; }
-beast::tcp_stream& Lowest(beast::ssl_stream<beast::tcp_stream>& s) { return beast::get_lowest_layer(s); }
+beast::tcp_stream& Lowest(beast::ssl_stream<beast::tcp_stream>& s) {
+  return beast::get_lowest_layer(s);
+}
 
 template <class Stream>
 class Session : public std::enable_shared_from_this<Session<Stream>> {
@@ -164,15 +164,14 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void ReadRequest() {
     Lowest(stream_).expires_after(shared_->limits.read);
-    http::async_read(stream_, buffer_, *parser_,
-                     [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                       self->OnRead(ec);
-                     });
+    http::async_read(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
   }
 
   void OnRead(beast::error_code ec) {
-    if (ec == http::error::end_of_stream || ec == beast::error::timeout ||
-        ec == asio::error::eof || ec == asio::error::connection_reset) {
+    if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+        ec == asio::error::connection_reset) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -199,11 +198,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
     Decoded decoded = DecodeRequest(in, shared_->limits.json_depth);
-    if (auto* out = std::get_if<HttpOut>(&decoded)) return Reply(std::move(*out), keep_alive, version);
-    shared_->broker->Send(std::move(std::get<ipc::Request>(decoded)),
-                          [self = this->shared_from_this(), keep_alive, version](const ipc::Response& r) {
-                            self->Reply(EncodeResponse(r), keep_alive, version);
-                          });
+    if (auto* out = std::get_if<HttpOut>(&decoded))
+      return Reply(std::move(*out), keep_alive, version);
+    shared_->broker->Send(
+        std::move(std::get<ipc::Request>(decoded)),
+        [self = this->shared_from_this(), keep_alive, version](const ipc::Response& r) {
+          self->Reply(EncodeResponse(r), keep_alive, version);
+        });
   }
 
   void Reply(HttpOut out, bool keep_alive, unsigned version) {
@@ -244,11 +245,11 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 
   void Drain() {
     drain_.resize(64 * 1024);
-    Lowest(stream_).async_read_some(asio::buffer(drain_),
-                                    [self = this->shared_from_this()](beast::error_code ec, size_t) {
-                                      if (ec) return self->Close();
-                                      self->Drain();
-                                    });
+    Lowest(stream_).async_read_some(
+        asio::buffer(drain_), [self = this->shared_from_this()](beast::error_code ec, size_t) {
+          if (ec) return self->Close();
+          self->Drain();
+        });
   }
 
   void Close() {
@@ -277,10 +278,11 @@ class Listener {
   }
 
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(io_), [this](beast::error_code ec, tcp::socket socket) {
-      if (!ec) OnAccept(std::move(socket));
-      Accept();
-    });
+    acceptor_.async_accept(asio::make_strand(io_),
+                           [this](beast::error_code ec, tcp::socket socket) {
+                             if (!ec) OnAccept(std::move(socket));
+                             Accept();
+                           });
   }
 
  private:
@@ -297,8 +299,8 @@ class Listener {
     uint16_t port = ec ? 0 : ep.port();
     if (tls_ != nullptr) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_), shared_,
-          std::move(remote), port)
+          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_),
+          shared_, std::move(remote), port)
           ->Start();
     } else {
       std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), shared_,
@@ -324,7 +326,8 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd) {
   if (!ipc::WriteFrame(ipc_fd, hello).ok()) return 3;
   auto frame = ipc::ReadFrame(ipc_fd, ipc::FindRule(ipc::Frame::kSettings)->max_frame_bytes);
   if (!frame.ok() || !frame->has_settings()) {
-    LogError("no settings from the broker: %s", frame.ok() ? "wrong message" : frame.status().ToString());
+    LogError("no settings from the broker: %s",
+             frame.ok() ? "wrong message" : frame.status().ToString());
     return 3;
   }
   const ipc::WorkerSettings& s = frame->settings();

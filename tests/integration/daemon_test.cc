@@ -2,22 +2,22 @@
 // processes, a fresh SoftHSM2 token and a RocksDB data directory per test.
 // Vault API sections checked: sys/init, sys/seal-status, sys/health, sys/leader, sys/mounts,
 // sys/rotate, sys/key-status, sys/seal, sys/unseal; error surface (§1.5 of vault-api.md).
+#include "tests/support/daemon.h"
+
+#include <dirent.h>
 #include <fcntl.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
 
-#include <dirent.h>
 #include <filesystem>
 #include <fstream>
 #include <string>
 #include <thread>
 
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
-
 #include "hsm/token.h"
-#include "tests/support/daemon.h"
 
 extern char** environ;
 
@@ -66,7 +66,8 @@ TEST_F(DaemonTest, UninitialisedNodeAnswersHealthAndSealStatus) {
 TEST_F(DaemonTest, InitReturnsRecoveryKeysAndRootToken) {
   auto bad = d_.Call("PUT", "/v1/sys/init", R"({"secret_shares":1,"secret_threshold":1})");
   EXPECT_EQ(bad.status, 400);
-  EXPECT_THAT(bad.Json()["errors"][0].get<std::string>(), HasSubstr("not applicable to seal type pkcs11"));
+  EXPECT_THAT(bad.Json()["errors"][0].get<std::string>(),
+              HasSubstr("not applicable to seal type pkcs11"));
 
   json init = d_.Init(5, 3);
   EXPECT_TRUE(init["keys"].is_array() && init["keys"].empty());
@@ -82,8 +83,9 @@ TEST_F(DaemonTest, InitReturnsRecoveryKeysAndRootToken) {
   auto h = d_.Call("GET", "/v1/sys/health");
   ASSERT_EQ(h.status, 200);
   json hj = h.Json();
-  for (const char* k : {"initialized", "sealed", "standby", "performance_standby", "replication_performance_mode",
-                        "replication_dr_mode", "server_time_utc", "version", "cluster_name", "cluster_id"}) {
+  for (const char* k :
+       {"initialized", "sealed", "standby", "performance_standby", "replication_performance_mode",
+        "replication_dr_mode", "server_time_utc", "version", "cluster_name", "cluster_id"}) {
     EXPECT_TRUE(hj.contains(k)) << k;
   }
   EXPECT_EQ(hj["sealed"], false);
@@ -118,7 +120,8 @@ TEST_F(DaemonTest, MountsListEnableTuneDisable) {
   EXPECT_EQ(d_.Root("POST", "/v1/sys/mounts/kv1", {{"type", "kv"}}).status, 204);
   auto dup = d_.Root("POST", "/v1/sys/mounts/kv2/nested", {{"type", "kv"}});
   EXPECT_EQ(dup.status, 400);
-  EXPECT_THAT(dup.Json()["errors"][0].get<std::string>(), HasSubstr("path is already in use at kv2/"));
+  EXPECT_THAT(dup.Json()["errors"][0].get<std::string>(),
+              HasSubstr("path is already in use at kv2/"));
   EXPECT_EQ(d_.Root("POST", "/v1/sys/mounts/x", {{"type", "nope"}}).status, 400);
   EXPECT_EQ(d_.Root("POST", "/v1/sys/mounts/sys/x", {{"type", "kv"}}).status, 400);
   json info = d_.Root("GET", "/v1/sys/mounts/kv2").Json();
@@ -268,10 +271,12 @@ TEST_F(DaemonTest, RotateKeepsOldValuesReadableAcrossRestart) {
 
 TEST_F(DaemonTest, BadInputGetsVaultStyleErrors) {
   d_.Init();
-  const auto tok = std::vector<std::pair<std::string, std::string>>{{"X-Vault-Token", d_.root_token()}};
+  const auto tok =
+      std::vector<std::pair<std::string, std::string>>{{"X-Vault-Token", d_.root_token()}};
   auto malformed = d_.Call("POST", "/v1/sys/mounts/x", "{\"type\": ", tok);
   EXPECT_EQ(malformed.status, 400);
-  EXPECT_THAT(malformed.Json()["errors"][0].get<std::string>(), HasSubstr("failed to parse JSON input"));
+  EXPECT_THAT(malformed.Json()["errors"][0].get<std::string>(),
+              HasSubstr("failed to parse JSON input"));
   EXPECT_EQ(d_.Call("POST", "/v1/sys/mounts/x", "[1,2]", tok).status, 400);
   std::string deep(200, '[');
   EXPECT_EQ(d_.Call("POST", "/v1/sys/mounts/x", "{\"a\":" + deep, tok).status, 400);
@@ -289,15 +294,18 @@ TEST_F(DaemonTest, BadInputGetsVaultStyleErrors) {
   EXPECT_EQ(d_.Call("POST", "/v1/sys/seal-status", "", tok).status, 405);
   auto patch = d_.Call("PATCH", "/v1/sys/mounts/x", "{}", tok);
   EXPECT_EQ(patch.status, 415);
-  EXPECT_THAT(patch.Json()["errors"][0].get<std::string>(), HasSubstr("application/merge-patch+json"));
+  EXPECT_THAT(patch.Json()["errors"][0].get<std::string>(),
+              HasSubstr("application/merge-patch+json"));
 
   auto none = d_.Call("GET", "/v1/sys/mounts");
   EXPECT_EQ(none.status, 403);
   EXPECT_EQ(none.Json()["errors"][0], "permission denied");
-  auto forged = d_.Call("GET", "/v1/sys/mounts", "", {{"X-Vault-Token", "hvs.forgedforgedforgedforged"}});
+  auto forged =
+      d_.Call("GET", "/v1/sys/mounts", "", {{"X-Vault-Token", "hvs.forgedforgedforgedforged"}});
   EXPECT_EQ(forged.status, 403);
   EXPECT_THAT(forged.Json()["errors"][0].get<std::string>(), HasSubstr("invalid token"));
-  auto bearer = d_.Call("GET", "/v1/sys/mounts", "", {{"Authorization", "Bearer " + d_.root_token()}});
+  auto bearer =
+      d_.Call("GET", "/v1/sys/mounts", "", {{"Authorization", "Bearer " + d_.root_token()}});
   EXPECT_EQ(bearer.status, 200);
 
   // The server is still healthy after all that.
@@ -309,7 +317,10 @@ TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   std::string req = "GET /v1/sys/health HTTP/1.1\r\nHost: x\r\n\r\n";
   std::string out = SendRaw("127.0.0.1", d_.port(), req + req + req, 1500);
   size_t count = 0, at = 0;
-  while ((at = out.find("HTTP/1.1 200", at)) != std::string::npos) { ++count; ++at; }
+  while ((at = out.find("HTTP/1.1 200", at)) != std::string::npos) {
+    ++count;
+    ++at;
+  }
   EXPECT_EQ(count, 3u) << out;
 }
 
@@ -320,13 +331,18 @@ TEST(DaemonConfig, BadConfigIsAClearErrorAndNonZeroExit) {
     std::ofstream(dir + "/c.hcl") << text;
     return RunStrongroomd({"-config=" + dir + "/c.hcl"});
   };
-  auto unknown = write("listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n  colour = \"red\"\n}\n");
+  auto unknown = write(
+      "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n  colour = "
+      "\"red\"\n}\n");
   EXPECT_NE(unknown.exit_code, 0);
   EXPECT_THAT(unknown.output, HasSubstr("line 4, column 3: unknown key \"colour\""));
-  auto missing = write("listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n}\n");
+  auto missing =
+      write("listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n}\n");
   EXPECT_NE(missing.exit_code, 0);
   EXPECT_THAT(missing.output, HasSubstr("storage block is required"));
-  auto tls = write("listener \"tcp\" { address = \"127.0.0.1:0\" }\nstorage \"rocksdb\" { path = \"/tmp/x\" }\n");
+  auto tls = write(
+      "listener \"tcp\" { address = \"127.0.0.1:0\" }\nstorage \"rocksdb\" { path = \"/tmp/x\" "
+      "}\n");
   EXPECT_NE(tls.exit_code, 0);
   EXPECT_THAT(tls.output, HasSubstr("tls_cert_file and tls_key_file are required"));
   auto syntax = write("listener \"tcp\" {\n  address = \n");
@@ -345,8 +361,8 @@ TEST(DevMode, StartsInitialisedUnsealedWithKvAndCleansUp) {
   char tmpl[] = "/tmp/strongroom-devtest-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   const std::string out = dir + "/out";
-  std::vector<std::string> args = {BuildDir() + "/strongroomd", "-dev", "-dev-root-token-id=devroot",
-                                   "-dev-listen-address=127.0.0.1:0"};
+  std::vector<std::string> args = {BuildDir() + "/strongroomd", "-dev",
+                                   "-dev-root-token-id=devroot", "-dev-listen-address=127.0.0.1:0"};
   std::vector<char*> argv;
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
@@ -363,7 +379,8 @@ TEST(DevMode, StartsInitialisedUnsealedWithKvAndCleansUp) {
     log = ReadFileOr(out);
     auto at = log.find("Root Token: ");
     auto api = log.find("API on http://127.0.0.1:");
-    if (at != std::string::npos && api != std::string::npos) port = std::atoi(log.c_str() + api + 24);
+    if (at != std::string::npos && api != std::string::npos)
+      port = std::atoi(log.c_str() + api + 24);
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   ASSERT_GT(port, 0) << log;
@@ -379,7 +396,8 @@ TEST(DevMode, StartsInitialisedUnsealedWithKvAndCleansUp) {
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
   EXPECT_EQ(SendHttp("127.0.0.1", port, h).status, 200);
-  HttpRequest w{"POST", "/v1/secret/data/hello", R"({"data":{"foo":"bar"}})", {{"X-Vault-Token", "devroot"}}};
+  HttpRequest w{
+      "POST", "/v1/secret/data/hello", R"({"data":{"foo":"bar"}})", {{"X-Vault-Token", "devroot"}}};
   EXPECT_EQ(SendHttp("127.0.0.1", port, w).status, 200);
   HttpRequest r{"GET", "/v1/secret/data/hello", "", {{"X-Vault-Token", "devroot"}}};
   auto got = SendHttp("127.0.0.1", port, r);
@@ -408,11 +426,12 @@ TEST(DaemonTls, ServesHttpsFromTheConfiguredCertificateAndKey) {
   char tmpl[] = "/tmp/strongroom-tls-XXXXXX";
   std::string dir = mkdtemp(tmpl);
   ASSERT_EQ(Sh("openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 1 "
-               "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout " + dir +
-               "/key.pem -out " + dir + "/cert.pem >/dev/null 2>&1"),
+               "-subj /CN=localhost -addext subjectAltName=IP:127.0.0.1 -keyout " +
+               dir + "/key.pem -out " + dir + "/cert.pem >/dev/null 2>&1"),
             0);
   Daemon::Options opts;
-  opts.extra_listener = "  tls_cert_file = \"" + dir + "/cert.pem\"\n  tls_key_file = \"" + dir + "/key.pem\"\n";
+  opts.extra_listener =
+      "  tls_cert_file = \"" + dir + "/cert.pem\"\n  tls_key_file = \"" + dir + "/key.pem\"\n";
   Daemon d(opts);
   ASSERT_TRUE(d.Start(/*tls=*/true)) << d.Log();
   EXPECT_THAT(d.Log(), HasSubstr("API on https://"));

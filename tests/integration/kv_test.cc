@@ -1,15 +1,15 @@
 // Integration tests of the KV version 2 secrets engine against the real daemon: every request
 // goes over HTTP to strongroomd and its workers. Vault API sections checked: §3.1–§3.4 of
 // vault-api.md (endpoint table, read, write/patch, metadata) and the §1.4/§1.5 envelopes.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <atomic>
 #include <set>
 #include <string>
 #include <thread>
 #include <vector>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "tests/support/daemon.h"
 
@@ -28,18 +28,21 @@ class KvTest : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(d_.Start()) << d_.Log();
     d_.Init();
-    ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204) << d_.Log();
+    ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204)
+        << d_.Log();
   }
 
-  HttpResponse Put(const std::string& key, const json& data, std::optional<json> cas = std::nullopt) {
+  HttpResponse Put(const std::string& key, const json& data,
+                   std::optional<json> cas = std::nullopt) {
     json body = {{"data", data}};
     if (cas) body["options"] = {{"cas", *cas}};
     return d_.Root("POST", "/v1/secret/data/" + key, body);
   }
   HttpResponse Get(const std::string& path) { return d_.Root("GET", "/v1/secret/" + path); }
   HttpResponse Patch(const std::string& path, const json& body) {
-    return d_.Call("PATCH", "/v1/secret/" + path, body.dump(),
-                   {{"X-Vault-Token", d_.root_token()}, {"Content-Type", "application/merge-patch+json"}});
+    return d_.Call(
+        "PATCH", "/v1/secret/" + path, body.dump(),
+        {{"X-Vault-Token", d_.root_token()}, {"Content-Type", "application/merge-patch+json"}});
   }
   json Meta(const std::string& key) { return Get("metadata/" + key).Json()["data"]; }
   static std::string FirstError(const HttpResponse& r) {
@@ -72,7 +75,8 @@ TEST_F(KvTest, WriteAndReadVersionsWithVaultFields) {
   EXPECT_TRUE(cj["warnings"].is_null());
   EXPECT_EQ(Get("data/app?version=1").Json()["data"]["data"]["k"], "v1");
   EXPECT_EQ(Get("data/app?version=0").Json()["data"]["metadata"]["version"], 2);
-  EXPECT_EQ(Get("data/app?version=-1").Json()["data"]["metadata"]["version"], 2);  // only > 0 selects
+  EXPECT_EQ(Get("data/app?version=-1").Json()["data"]["metadata"]["version"],
+            2);  // only > 0 selects
 
   // Versions that do not exist and missing keys: 404 with an empty error list, no data.
   for (const char* p : {"data/app?version=3", "data/nope", "data/nope?version=2"}) {
@@ -126,7 +130,9 @@ TEST_F(KvTest, SoftDeletedKeyKeepsItsVersionNumberForCas) {
 
 TEST_F(KvTest, PatchMergesIntoTheLatestVersion) {
   ASSERT_EQ(Put("p", {{"keep", "x"}, {"drop", "y"}, {"obj", {{"a", 1}, {"b", 2}}}}).status, 200);
-  auto r = Patch("data/p", {{"data", {{"drop", nullptr}, {"obj", {{"b", nullptr}, {"c", 3}}}, {"new", true}}}});
+  auto r =
+      Patch("data/p",
+            {{"data", {{"drop", nullptr}, {"obj", {{"b", nullptr}, {"c", 3}}}, {"new", true}}}});
   ASSERT_EQ(r.status, 200) << r.body;
   EXPECT_EQ(r.Json()["data"]["version"], 2);
   EXPECT_EQ(Get("data/p").Json()["data"]["data"],
@@ -134,7 +140,8 @@ TEST_F(KvTest, PatchMergesIntoTheLatestVersion) {
   EXPECT_EQ(Get("data/p?version=1").Json()["data"]["data"]["drop"], "y");
 
   // CAS applies to patch too.
-  EXPECT_EQ(FirstError(Patch("data/p", {{"data", {{"z", 1}}}, {"options", {{"cas", 1}}}})), kCasMismatch);
+  EXPECT_EQ(FirstError(Patch("data/p", {{"data", {{"z", 1}}}, {"options", {{"cas", 1}}}})),
+            kCasMismatch);
   EXPECT_EQ(Patch("data/p", {{"data", {{"z", 1}}}, {"options", {{"cas", 2}}}}).status, 200);
   EXPECT_EQ(FirstError(Patch("data/p", {{"options", {{"cas", 3}}}})), "no data provided");
 
@@ -148,7 +155,8 @@ TEST_F(KvTest, PatchMergesIntoTheLatestVersion) {
   EXPECT_EQ(deleted.status, 404);
   EXPECT_NE(deleted.Json()["data"]["deletion_time"], "");
   ASSERT_EQ(Put("p", {{"a", 1}}).status, 200);
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/destroy/p", json::parse(R"({"versions":[4]})")).status, 204);
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/destroy/p", json::parse(R"({"versions":[4]})")).status,
+            204);
   auto destroyed = Patch("data/p", {{"data", {{"a", 1}}}});
   EXPECT_EQ(destroyed.status, 404);
   EXPECT_EQ(destroyed.Json()["data"]["destroyed"], true);
@@ -161,7 +169,8 @@ TEST_F(KvTest, PatchMergesIntoTheLatestVersion) {
 
 TEST_F(KvTest, SoftDeleteUndeleteAndDestroyVersions) {
   for (int i = 1; i <= 3; ++i) ASSERT_EQ(Put("d", {{"i", i}}).status, 200);
-  EXPECT_EQ(d_.Root("POST", "/v1/secret/delete/d", json::parse(R"({"versions":[1,2]})")).status, 204);
+  EXPECT_EQ(d_.Root("POST", "/v1/secret/delete/d", json::parse(R"({"versions":[1,2]})")).status,
+            204);
   auto r1 = Get("data/d?version=1");
   EXPECT_EQ(r1.status, 404);
   json j1 = r1.Json();
@@ -170,7 +179,7 @@ TEST_F(KvTest, SoftDeleteUndeleteAndDestroyVersions) {
   EXPECT_NE(j1["data"]["metadata"]["deletion_time"], "");
   EXPECT_EQ(j1["data"]["metadata"]["destroyed"], false);
   EXPECT_TRUE(j1.contains("request_id"));  // a full envelope, not an error body
-  EXPECT_EQ(Get("data/d").status, 200);     // version 3 untouched
+  EXPECT_EQ(Get("data/d").status, 200);    // version 3 untouched
 
   // Undelete accepts Vault's comma-separated form too.
   EXPECT_EQ(d_.Root("POST", "/v1/secret/undelete/d", {{"versions", "1"}}).status, 204);
@@ -180,13 +189,15 @@ TEST_F(KvTest, SoftDeleteUndeleteAndDestroyVersions) {
   EXPECT_EQ(u.Json()["data"]["data"]["i"], 1);
   EXPECT_EQ(Get("data/d?version=2").status, 404);
 
-  EXPECT_EQ(d_.Root("PUT", "/v1/secret/destroy/d", json::parse(R"({"versions":[2,99]})")).status, 204);
+  EXPECT_EQ(d_.Root("PUT", "/v1/secret/destroy/d", json::parse(R"({"versions":[2,99]})")).status,
+            204);
   auto dj = Get("data/d?version=2");
   EXPECT_EQ(dj.status, 404);
   EXPECT_TRUE(dj.Json()["data"]["data"].is_null());
   EXPECT_EQ(dj.Json()["data"]["metadata"]["destroyed"], true);
   // Undelete cannot bring back a destroyed version.
-  EXPECT_EQ(d_.Root("POST", "/v1/secret/undelete/d", json::parse(R"({"versions":[2]})")).status, 204);
+  EXPECT_EQ(d_.Root("POST", "/v1/secret/undelete/d", json::parse(R"({"versions":[2]})")).status,
+            204);
   EXPECT_EQ(Get("data/d?version=2").status, 404);
   json meta = Meta("d");
   EXPECT_EQ(meta["versions"]["2"]["destroyed"], true);
@@ -202,7 +213,8 @@ TEST_F(KvTest, SoftDeleteUndeleteAndDestroyVersions) {
   auto e1 = d_.Root("POST", "/v1/secret/delete/d", json::object());
   EXPECT_EQ(e1.status, 400);
   EXPECT_EQ(FirstError(e1), "No version number provided");
-  EXPECT_EQ(FirstError(d_.Root("POST", "/v1/secret/undelete/d", json::object())), "No version number provided");
+  EXPECT_EQ(FirstError(d_.Root("POST", "/v1/secret/undelete/d", json::object())),
+            "No version number provided");
   auto e3 = d_.Root("POST", "/v1/secret/destroy/d", json::object());
   EXPECT_EQ(e3.status, 400);
   EXPECT_EQ(FirstError(e3), "no version number provided");
@@ -211,7 +223,8 @@ TEST_F(KvTest, SoftDeleteUndeleteAndDestroyVersions) {
 TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   // POST creates the entry without creating a version.
   ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m",
-                    {{"max_versions", 5}, {"delete_version_after", "3h25m19s"},
+                    {{"max_versions", 5},
+                     {"delete_version_after", "3h25m19s"},
                      {"custom_metadata", {{"owner", "jdoe"}, {"team", "ops"}}}})
                 .status,
             204);
@@ -231,7 +244,8 @@ TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   EXPECT_EQ(Get("data/m").Json()["data"]["metadata"]["custom_metadata"]["team"], "ops");
 
   // PATCH merges; null removes a custom_metadata key; other settings stay.
-  ASSERT_EQ(Patch("metadata/m", {{"custom_metadata", {{"team", nullptr}, {"env", "prod"}}}, {"cas_required", true}})
+  ASSERT_EQ(Patch("metadata/m", {{"custom_metadata", {{"team", nullptr}, {"env", "prod"}}},
+                                 {"cas_required", true}})
                 .status,
             204);
   m = Meta("m");
@@ -245,14 +259,16 @@ TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   // POST replaces custom_metadata wholesale; values are weakly turned into strings; metadata
   // writes do not move updated_time (only data writes do).
   const std::string updated = m["updated_time"];
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"only", "me"}, {"n", 5}, {"b", true}}}})
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m",
+                    {{"custom_metadata", {{"only", "me"}, {"n", 5}, {"b", true}}}})
                 .status,
             204);
   m = Meta("m");
   EXPECT_EQ(m["custom_metadata"], json({{"only", "me"}, {"n", "5"}, {"b", "1"}}));
   EXPECT_EQ(m["updated_time"], updated);
   // An empty map reads back as null.
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", json::object()}}).status, 204);
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", json::object()}}).status,
+            204);
   EXPECT_TRUE(Meta("m")["custom_metadata"].is_null());
   // A POST without any setting is a no-op that creates nothing.
   EXPECT_EQ(d_.Root("POST", "/v1/secret/metadata/nothing", {{"unrelated", 1}}).status, 204);
@@ -261,8 +277,8 @@ TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   ASSERT_EQ(d_.Root("POST", "/v1/secret/config", {{"cas_required", true}}).status, 204);
   auto warn = d_.Root("POST", "/v1/secret/metadata/m", {{"cas_required", false}});
   EXPECT_EQ(warn.status, 200);
-  EXPECT_EQ(warn.Json()["warnings"],
-            json({"\"cas_required\" set to false, but is mandated by backend config. This value will be ignored."}));
+  EXPECT_EQ(warn.Json()["warnings"], json({"\"cas_required\" set to false, but is mandated by "
+                                           "backend config. This value will be ignored."}));
   EXPECT_TRUE(warn.Json()["data"].is_null());
   ASSERT_EQ(d_.Root("POST", "/v1/secret/config", {{"cas_required", false}}).status, 204);
 
@@ -270,23 +286,32 @@ TEST_F(KvTest, MetadataWriteReadPatchAndValidation) {
   for (int i = 0; i < 65; ++i) many["k" + std::to_string(i)] = "v";
   auto too_many = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", many}});
   EXPECT_EQ(too_many.status, 400);
-  EXPECT_THAT(FirstError(too_many), HasSubstr("custom_metadata validation failed: payload must contain at most 64 keys, provided 65"));
-  auto long_key = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{std::string(129, 'k'), "v"}}}});
+  EXPECT_THAT(
+      FirstError(too_many),
+      HasSubstr(
+          "custom_metadata validation failed: payload must contain at most 64 keys, provided 65"));
+  auto long_key = d_.Root("POST", "/v1/secret/metadata/m",
+                          {{"custom_metadata", {{std::string(129, 'k'), "v"}}}});
   EXPECT_EQ(long_key.status, 400);
   EXPECT_THAT(FirstError(long_key), HasSubstr("custom_metadata validation failed: length of key"));
   EXPECT_THAT(FirstError(long_key), HasSubstr("is 129 but must be 0 < len(key) <= 128"));
   auto empty_val = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"k", ""}}}});
   EXPECT_EQ(empty_val.status, 400);
   EXPECT_THAT(FirstError(empty_val),
-              HasSubstr("custom_metadata validation failed: length of value for key \"k\" is 0 but must be 0 < len(value) <= 512"));
+              HasSubstr("custom_metadata validation failed: length of value for key \"k\" is 0 but "
+                        "must be 0 < len(value) <= 512"));
   auto ctl = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"a\tb", "v"}}}});
   EXPECT_EQ(ctl.status, 400);
-  EXPECT_THAT(FirstError(ctl), HasSubstr("custom_metadata validation failed: key \"a\\tb\" (a\tb) contains unprintable characters"));
+  EXPECT_THAT(FirstError(ctl), HasSubstr("custom_metadata validation failed: key \"a\\tb\" (a\tb) "
+                                         "contains unprintable characters"));
   // Validation comes first: a bad map is a 400 even on PATCH of a missing key.
   EXPECT_EQ(Patch("metadata/absent", {{"custom_metadata", {{"k", ""}}}}).status, 400);
-  auto long_val = d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"k", std::string(513, 'v')}}}});
+  auto long_val = d_.Root("POST", "/v1/secret/metadata/m",
+                          {{"custom_metadata", {{"k", std::string(513, 'v')}}}});
   EXPECT_EQ(long_val.status, 400);
-  EXPECT_EQ(d_.Root("POST", "/v1/secret/metadata/m", {{"custom_metadata", {{"k", std::string(512, 'v')}}}}).status,
+  EXPECT_EQ(d_.Root("POST", "/v1/secret/metadata/m",
+                    {{"custom_metadata", {{"k", std::string(512, 'v')}}}})
+                .status,
             204);
 
   // Metadata DELETE removes every version and the entry.
@@ -302,7 +327,8 @@ TEST_F(KvTest, MetadataList) {
   auto l = d_.Root("LIST", "/v1/secret/metadata/");
   ASSERT_EQ(l.status, 200) << l.body;
   EXPECT_EQ(l.Json()["data"]["keys"], json({"a", "c", "dir/"}));
-  EXPECT_EQ(d_.Root("GET", "/v1/secret/metadata/dir/?list=true").Json()["data"]["keys"], json({"b"}));
+  EXPECT_EQ(d_.Root("GET", "/v1/secret/metadata/dir/?list=true").Json()["data"]["keys"],
+            json({"b"}));
   auto empty = d_.Root("LIST", "/v1/secret/metadata/none/");
   EXPECT_EQ(empty.status, 404);
   EXPECT_EQ(empty.Json(), json::parse(R"({"errors":[]})"));
@@ -356,7 +382,8 @@ TEST_F(KvTest, DeleteVersionAfterUsesTheShorterSettingAndExpires) {
   EXPECT_NE(mount_only.Json()["data"]["deletion_time"], "");
   EXPECT_EQ(Get("data/long").status, 200);  // future deletion_time still reads
 
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/short", {{"delete_version_after", "2s"}}).status, 204);
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/short", {{"delete_version_after", "2s"}}).status,
+            204);
   auto w = Put("short", {{"a", 1}});
   ASSERT_EQ(w.status, 200);
   json wm = w.Json()["data"];
@@ -375,23 +402,29 @@ TEST_F(KvTest, DeleteVersionAfterUsesTheShorterSettingAndExpires) {
   EXPECT_EQ(after.Json()["data"]["metadata"]["deletion_time"], deletion);
   EXPECT_EQ(Get("data/long").status, 200);
   // Undelete re-arms the timer from now.
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/undelete/short", json::parse(R"({"versions":[1]})")).status, 204);
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/undelete/short", json::parse(R"({"versions":[1]})")).status,
+            204);
   auto revived = Get("data/short");
   EXPECT_EQ(revived.status, 200);
   EXPECT_GT(revived.Json()["data"]["metadata"]["deletion_time"].get<std::string>(), deletion);
 }
 
 TEST_F(KvTest, SubkeysShowStructureWithNullLeaves) {
-  ASSERT_EQ(Put("sk", {{"foo", "abc"}, {"bar", {{"baz", {{"deep", 1}}}, {"q", 2}}}, {"empty", json::object()}}).status,
-            200);
+  ASSERT_EQ(
+      Put("sk",
+          {{"foo", "abc"}, {"bar", {{"baz", {{"deep", 1}}}, {"q", 2}}}, {"empty", json::object()}})
+          .status,
+      200);
   ASSERT_EQ(Put("sk", {{"only", 1}}).status, 200);
   auto r = Get("subkeys/sk?version=1");
   ASSERT_EQ(r.status, 200) << r.body;
   json d = r.Json()["data"];
   // An empty object is a leaf (null), like any scalar.
-  EXPECT_EQ(d["subkeys"], json::parse(R"({"foo":null,"bar":{"baz":{"deep":null},"q":null},"empty":null})"));
+  EXPECT_EQ(d["subkeys"],
+            json::parse(R"({"foo":null,"bar":{"baz":{"deep":null},"q":null},"empty":null})"));
   EXPECT_EQ(d["metadata"]["version"], 1);
-  EXPECT_EQ(Get("subkeys/sk?version=1&depth=1").Json()["data"]["subkeys"], json::parse(R"({"foo":null,"bar":null,"empty":null})"));
+  EXPECT_EQ(Get("subkeys/sk?version=1&depth=1").Json()["data"]["subkeys"],
+            json::parse(R"({"foo":null,"bar":null,"empty":null})"));
   EXPECT_EQ(Get("subkeys/sk?version=1&depth=2").Json()["data"]["subkeys"],
             json::parse(R"({"foo":null,"bar":{"baz":null,"q":null},"empty":null})"));
   EXPECT_EQ(Get("subkeys/sk").Json()["data"]["subkeys"], json::parse(R"({"only":null})"));
@@ -407,7 +440,8 @@ TEST_F(KvTest, SubkeysShowStructureWithNullLeaves) {
 
 TEST_F(KvTest, OtherMountPathsAnswerVaultsWarning) {
   const std::string base =
-      "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API endpoints "
+      "Invalid path for a versioned K/V secrets engine. See the API docs for the appropriate API "
+      "endpoints "
       "to use. If using the Vault CLI, use 'vault kv ";
   auto put = d_.Root("PUT", "/v1/secret/foo", {{"a", 1}});
   EXPECT_EQ(put.status, 404);
@@ -416,8 +450,10 @@ TEST_F(KvTest, OtherMountPathsAnswerVaultsWarning) {
   EXPECT_EQ(pj["warnings"], json({base + "put' for this operation."}));
   EXPECT_TRUE(pj.contains("request_id"));
   EXPECT_EQ(Get("foo").Json()["warnings"][0], base + "get' for this operation.");
-  EXPECT_EQ(d_.Root("LIST", "/v1/secret/foo").Json()["warnings"][0], base + "list' for this operation.");
-  EXPECT_EQ(d_.Root("DELETE", "/v1/secret/foo").Json()["warnings"][0], base + "delete' for this operation.");
+  EXPECT_EQ(d_.Root("LIST", "/v1/secret/foo").Json()["warnings"][0],
+            base + "list' for this operation.");
+  EXPECT_EQ(d_.Root("DELETE", "/v1/secret/foo").Json()["warnings"][0],
+            base + "delete' for this operation.");
 }
 
 TEST_F(KvTest, ConcurrentCasWritersNeverLoseOrDuplicateVersions) {
@@ -428,7 +464,10 @@ TEST_F(KvTest, ConcurrentCasWritersNeverLoseOrDuplicateVersions) {
   auto writer = [&](int id) {
     for (int done = 0, attempts = 0; done < kPerThread && attempts < 20 * kPerThread; ++attempts) {
       auto cur = Get("metadata/race");
-      if (cur.status != 200) { ++failures; continue; }
+      if (cur.status != 200) {
+        ++failures;
+        continue;
+      }
       const int64_t current = cur.Json()["data"]["current_version"];
       auto w = Put("race", {{"writer", id}, {"n", done}}, current);
       if (w.status == 200) {
@@ -451,20 +490,24 @@ TEST_F(KvTest, ConcurrentCasWritersNeverLoseOrDuplicateVersions) {
   std::vector<int64_t> all(versions[0]);
   all.insert(all.end(), versions[1].begin(), versions[1].end());
   std::sort(all.begin(), all.end());
-  for (size_t i = 0; i < all.size(); ++i) ASSERT_EQ(all[i], static_cast<int64_t>(i + 1)) << "versions not contiguous";
+  for (size_t i = 0; i < all.size(); ++i)
+    ASSERT_EQ(all[i], static_cast<int64_t>(i + 1)) << "versions not contiguous";
   json m = Meta("race");
   EXPECT_EQ(m["current_version"], 2 * kPerThread);
   EXPECT_EQ(m["versions"].size(), static_cast<size_t>(2 * kPerThread));
   for (int id = 0; id < 2; ++id) {
-    for (size_t i = 1; i < versions[id].size(); ++i) EXPECT_LT(versions[id][i - 1], versions[id][i]);
+    for (size_t i = 1; i < versions[id].size(); ++i)
+      EXPECT_LT(versions[id][i - 1], versions[id][i]);
   }
 }
 
 TEST_F(KvTest, VersionsDeletionMarksAndDestroyedFlagsSurviveRestart) {
   for (int i = 1; i <= 3; ++i) ASSERT_EQ(Put("r", {{"i", i}}).status, 200);
   ASSERT_EQ(d_.Root("POST", "/v1/secret/delete/r", json::parse(R"({"versions":[1]})")).status, 204);
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/destroy/r", json::parse(R"({"versions":[2]})")).status, 204);
-  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/r", {{"custom_metadata", {{"o", "p"}}}, {"max_versions", 7}})
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/destroy/r", json::parse(R"({"versions":[2]})")).status,
+            204);
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/metadata/r",
+                    {{"custom_metadata", {{"o", "p"}}}, {"max_versions", 7}})
                 .status,
             204);
   json before = Meta("r");

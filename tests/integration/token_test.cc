@@ -1,9 +1,9 @@
 // Token store and ACL enforcement through the real daemon.
 // Vault API sections: auth/token/* (§5.1), sys/policy and sys/policies/acl (§2.10), ACL (§7).
-#include <thread>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+
+#include <thread>
 
 #include "tests/support/daemon.h"
 
@@ -20,10 +20,12 @@ class TokenTest : public ::testing::Test {
     ASSERT_TRUE(d_.Start()) << d_.Log();
     d_.Init();
     ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/kv", {{"type", "kv"}}).status, 204);
-    ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/kv-rw",
-                      {{"policy", "path \"kv/*\" { capabilities = [\"create\", \"read\", \"update\", \"list\"] }"}})
-                  .status,
-              204);
+    ASSERT_EQ(
+        d_.Root("PUT", "/v1/sys/policies/acl/kv-rw",
+                {{"policy",
+                  "path \"kv/*\" { capabilities = [\"create\", \"read\", \"update\", \"list\"] }"}})
+            .status,
+        204);
   }
   // Creates a token as root (or as `parent`); returns the whole response.
   json Create(const json& body, const std::string& parent = "") {
@@ -40,7 +42,8 @@ class TokenTest : public ::testing::Test {
 };
 
 TEST_F(TokenTest, CreateAndLookupHaveVaultShapes) {
-  json c = Create({{"policies", {"kv-rw"}}, {"ttl", "1h"}, {"meta", {{"team", "a"}}}, {"display_name", "ci"}});
+  json c = Create(
+      {{"policies", {"kv-rw"}}, {"ttl", "1h"}, {"meta", {{"team", "a"}}}, {"display_name", "ci"}});
   const json& auth = c["auth"];
   EXPECT_TRUE(c["data"].is_null());
   std::string tok = auth["client_token"];
@@ -61,7 +64,8 @@ TEST_F(TokenTest, CreateAndLookupHaveVaultShapes) {
   EXPECT_GT(self["ttl"].get<int>(), 3590);
   EXPECT_TRUE(self["expire_time"].is_string());
   EXPECT_EQ(self["meta"]["team"], "a");
-  json by_acc = d_.Root("POST", "/v1/auth/token/lookup-accessor", {{"accessor", auth["accessor"]}}).Json()["data"];
+  json by_acc = d_.Root("POST", "/v1/auth/token/lookup-accessor", {{"accessor", auth["accessor"]}})
+                    .Json()["data"];
   EXPECT_EQ(by_acc["id"], "");
   EXPECT_EQ(by_acc["policies"], json({"default", "kv-rw"}));
   json root_self = d_.Root("GET", "/v1/auth/token/lookup-self").Json()["data"];
@@ -72,7 +76,8 @@ TEST_F(TokenTest, CreateAndLookupHaveVaultShapes) {
   auto list = d_.Root("LIST", "/v1/auth/token/accessors");
   EXPECT_THAT(list.Json()["data"]["keys"], Contains(auth["accessor"]));
   auto warn = Create({{"policies", {"nonexistent"}}});
-  EXPECT_THAT(warn["warnings"][0].get<std::string>(), HasSubstr("Policy \"nonexistent\" does not exist"));
+  EXPECT_THAT(warn["warnings"][0].get<std::string>(),
+              HasSubstr("Policy \"nonexistent\" does not exist"));
 }
 
 TEST_F(TokenTest, AclGrantsExactlyWhatThePolicySays) {
@@ -90,7 +95,10 @@ TEST_F(TokenTest, AclGrantsExactlyWhatThePolicySays) {
   EXPECT_EQ(As(tok, "GET", "/v1/auth/token/lookup-self").status, 200);
   EXPECT_EQ(As(tok, "POST", "/v1/auth/token/renew-self", {{"increment", "1h"}}).status, 200);
   // Policy change applies to live tokens.
-  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/kv-rw", {{"policy", "path \"kv/*\" { capabilities = [\"read\"] }"}}).status, 204);
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/kv-rw",
+                    {{"policy", "path \"kv/*\" { capabilities = [\"read\"] }"}})
+                .status,
+            204);
   EXPECT_EQ(As(tok, "PUT", "/v1/kv/app", {{"k", "w"}}).status, 403);
   EXPECT_EQ(As(tok, "GET", "/v1/kv/app").status, 200);
   // A deleted policy acts as empty.
@@ -104,14 +112,17 @@ TEST_F(TokenTest, ChildrenDieWithTheirParentAndOrphansSurvive) {
   auto bad = As(parent, "POST", "/v1/auth/token/create", {{"policies", {"kv-rw", "other"}}});
   EXPECT_EQ(bad.status, 403);  // ...but this parent's ACL does not even grant auth/token/create
   ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/maker",
-                    {{"policy", "path \"auth/token/create\" { capabilities = [\"update\"] }"}}).status, 204);
+                    {{"policy", "path \"auth/token/create\" { capabilities = [\"update\"] }"}})
+                .status,
+            204);
   std::string maker = Create({{"policies", {"kv-rw", "maker"}}})["auth"]["client_token"];
   auto superset = As(maker, "POST", "/v1/auth/token/create", {{"policies", {"kv-rw", "other"}}});
   EXPECT_EQ(superset.status, 400);
   EXPECT_EQ(superset.Json()["errors"][0], "child policies must be subset of parent");
   auto orphan_denied = As(maker, "POST", "/v1/auth/token/create", {{"no_parent", true}});
   EXPECT_EQ(orphan_denied.status, 400);
-  EXPECT_THAT(orphan_denied.Json()["errors"][0].get<std::string>(), HasSubstr("root or sudo privileges required"));
+  EXPECT_THAT(orphan_denied.Json()["errors"][0].get<std::string>(),
+              HasSubstr("root or sudo privileges required"));
   std::string child = Create({{"policies", {"kv-rw", "maker"}}}, maker)["auth"]["client_token"];
   std::string grandchild = Create({{"policies", {"kv-rw"}}}, child)["auth"]["client_token"];
   EXPECT_EQ(As(grandchild, "GET", "/v1/auth/token/lookup-self").status, 200);
@@ -124,10 +135,13 @@ TEST_F(TokenTest, ChildrenDieWithTheirParentAndOrphansSurvive) {
   // revoke-orphan (sudo): the children stay, as orphans.
   std::string p2 = Create({{"policies", {"kv-rw"}}})["auth"]["client_token"];
   ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/maker2",
-                    {{"policy", "path \"auth/token/create\" { capabilities = [\"update\"] }"}}).status, 204);
+                    {{"policy", "path \"auth/token/create\" { capabilities = [\"update\"] }"}})
+                .status,
+            204);
   std::string p3 = Create({{"policies", {"kv-rw", "maker2"}}})["auth"]["client_token"];
   std::string c3 = Create({{"policies", {"kv-rw"}}}, p3)["auth"]["client_token"];
-  EXPECT_EQ(As(p2, "POST", "/v1/auth/token/revoke-orphan", {{"token", p3}}).status, 403);  // needs sudo
+  EXPECT_EQ(As(p2, "POST", "/v1/auth/token/revoke-orphan", {{"token", p3}}).status,
+            403);  // needs sudo
   ASSERT_EQ(d_.Root("POST", "/v1/auth/token/revoke-orphan", {{"token", p3}}).status, 204);
   EXPECT_EQ(As(p3, "GET", "/v1/auth/token/lookup-self").status, 403);
   json c3_self = As(c3, "GET", "/v1/auth/token/lookup-self").Json()["data"];
@@ -137,7 +151,8 @@ TEST_F(TokenTest, ChildrenDieWithTheirParentAndOrphansSurvive) {
   EXPECT_EQ(As(s, "POST", "/v1/auth/token/revoke-self").status, 204);
   EXPECT_EQ(As(s, "GET", "/v1/auth/token/lookup-self").status, 403);
   json a = Create({{"policies", {"kv-rw"}}})["auth"];
-  EXPECT_EQ(d_.Root("POST", "/v1/auth/token/revoke-accessor", {{"accessor", a["accessor"]}}).status, 204);
+  EXPECT_EQ(d_.Root("POST", "/v1/auth/token/revoke-accessor", {{"accessor", a["accessor"]}}).status,
+            204);
   EXPECT_EQ(As(a["client_token"], "GET", "/v1/auth/token/lookup-self").status, 403);
 }
 
@@ -152,7 +167,8 @@ TEST_F(TokenTest, UsesAndTtlAreEnforcedOnEveryRequest) {
 
   std::string brief = Create({{"policies", {"kv-rw"}}, {"ttl", "2s"}})["auth"]["client_token"];
   EXPECT_EQ(As(brief, "GET", "/v1/auth/token/lookup-self").status, 200);
-  std::this_thread::sleep_for(std::chrono::milliseconds(3100));  // let the TTL pass (not a timing check)
+  std::this_thread::sleep_for(
+      std::chrono::milliseconds(3100));  // let the TTL pass (not a timing check)
   auto expired = As(brief, "GET", "/v1/auth/token/lookup-self");
   EXPECT_EQ(expired.status, 403);
   EXPECT_THAT(expired.Json()["errors"][0].get<std::string>(), HasSubstr("invalid token"));
@@ -165,19 +181,27 @@ TEST_F(TokenTest, RenewalIsCappedByExplicitMaxTtl) {
   ASSERT_EQ(r.status, 200);
   EXPECT_LE(r.Json()["auth"]["lease_duration"].get<int>(), 1800);
   EXPECT_GT(r.Json()["auth"]["lease_duration"].get<int>(), 1790);
-  EXPECT_THAT(r.Json()["warnings"][0].get<std::string>(), HasSubstr("exceeded the effective max_ttl"));
-  std::string fixed = Create({{"policies", {"kv-rw"}}, {"renewable", false}})["auth"]["client_token"];
+  EXPECT_THAT(r.Json()["warnings"][0].get<std::string>(),
+              HasSubstr("exceeded the effective max_ttl"));
+  std::string fixed =
+      Create({{"policies", {"kv-rw"}}, {"renewable", false}})["auth"]["client_token"];
   auto nr = As(fixed, "POST", "/v1/auth/token/renew-self");
   EXPECT_EQ(nr.status, 400);
-  json renewed = d_.Root("POST", "/v1/auth/token/renew", {{"token", tok}, {"increment", 60}}).Json();
+  json renewed =
+      d_.Root("POST", "/v1/auth/token/renew", {{"token", tok}, {"increment", 60}}).Json();
   EXPECT_EQ(renewed["auth"]["lease_duration"], 60);
 }
 
 TEST_F(TokenTest, PolicyEndpointsValidateAndProtectBuiltins) {
-  auto bad = d_.Root("PUT", "/v1/sys/policies/acl/broken", {{"policy", "path \"a\" { capabilities = [\"reed\"] }"}});
+  auto bad = d_.Root("PUT", "/v1/sys/policies/acl/broken",
+                     {{"policy", "path \"a\" { capabilities = [\"reed\"] }"}});
   EXPECT_EQ(bad.status, 400);
-  EXPECT_THAT(bad.Json()["errors"][0].get<std::string>(), HasSubstr("failed to parse policy: line 1"));
-  EXPECT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/root", {{"policy", "path \"a\" { capabilities = [\"read\"] }"}}).status, 400);
+  EXPECT_THAT(bad.Json()["errors"][0].get<std::string>(),
+              HasSubstr("failed to parse policy: line 1"));
+  EXPECT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/root",
+                    {{"policy", "path \"a\" { capabilities = [\"read\"] }"}})
+                .status,
+            400);
   auto del_default = d_.Root("DELETE", "/v1/sys/policies/acl/default");
   EXPECT_EQ(del_default.status, 400);
   EXPECT_EQ(del_default.Json()["errors"][0], "cannot delete default policy");
@@ -189,15 +213,20 @@ TEST_F(TokenTest, PolicyEndpointsValidateAndProtectBuiltins) {
   json legacy = d_.Root("GET", "/v1/sys/policy").Json();
   EXPECT_EQ(legacy["policies"], json({"default", "kv-rw", "root"}));
   EXPECT_EQ(legacy["keys"], legacy["data"]["keys"]);
-  EXPECT_EQ(d_.Root("PUT", "/v1/sys/policy/legacy", {{"rules", "path \"kv/l\" { policy = \"read\" }"}}).status, 204);
-  EXPECT_EQ(d_.Root("GET", "/v1/sys/policy/legacy").Json()["rules"], "path \"kv/l\" { policy = \"read\" }");
+  EXPECT_EQ(
+      d_.Root("PUT", "/v1/sys/policy/legacy", {{"rules", "path \"kv/l\" { policy = \"read\" }"}})
+          .status,
+      204);
+  EXPECT_EQ(d_.Root("GET", "/v1/sys/policy/legacy").Json()["rules"],
+            "path \"kv/l\" { policy = \"read\" }");
   EXPECT_EQ(d_.Root("GET", "/v1/sys/policies/acl/nope").status, 404);
 }
 
 TEST_F(TokenTest, TokensSurviveRestart) {
   std::string tok = Create({{"policies", {"kv-rw"}}, {"ttl", "1h"}})["auth"]["client_token"];
   ASSERT_TRUE(d_.Restart()) << d_.Log();
-  EXPECT_EQ(As(tok, "GET", "/v1/auth/token/lookup-self").Json()["data"]["policies"], json({"default", "kv-rw"}));
+  EXPECT_EQ(As(tok, "GET", "/v1/auth/token/lookup-self").Json()["data"]["policies"],
+            json({"default", "kv-rw"}));
   EXPECT_EQ(As(tok, "PUT", "/v1/kv/after", {{"a", "b"}}).status, 204);
 }
 
@@ -211,7 +240,9 @@ namespace {
 TEST_F(TokenTest, InternalUiMountsAnswersThePreflightWithoutLeakingMounts) {
   ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204);
   ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/reader",
-                    {{"policy", "path \"secret/data/app\" { capabilities = [\"read\"] }"}}).status, 204);
+                    {{"policy", "path \"secret/data/app\" { capabilities = [\"read\"] }"}})
+                .status,
+            204);
   std::string tok = Create({{"policies", {"reader"}}})["auth"]["client_token"];
   auto pre = As(tok, "GET", "/v1/sys/internal/ui/mounts/secret/app");
   ASSERT_EQ(pre.status, 200) << pre.body;
@@ -220,7 +251,8 @@ TEST_F(TokenTest, InternalUiMountsAnswersThePreflightWithoutLeakingMounts) {
   EXPECT_EQ(pre.Json()["data"]["options"]["version"], "2");
   auto other = As(tok, "GET", "/v1/sys/internal/ui/mounts/kv/x");
   EXPECT_EQ(other.status, 403);
-  EXPECT_THAT(other.Json()["errors"][0].get<std::string>(), HasSubstr("preflight capability check returned 403"));
+  EXPECT_THAT(other.Json()["errors"][0].get<std::string>(),
+              HasSubstr("preflight capability check returned 403"));
   auto missing = As(tok, "GET", "/v1/sys/internal/ui/mounts/nomount/x");
   EXPECT_EQ(missing.status, 403);  // same answer as "no access": no mount enumeration
   EXPECT_EQ(d_.Call("GET", "/v1/sys/internal/ui/mounts/secret/app").status, 403);

@@ -81,11 +81,12 @@ bool Daemon::Start(bool tls) {
   }
   std::ofstream c(config_path_);
   c << "# written by the test harness\n"
-    << "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n" << (tls ? "" : "  tls_disable = true\n")
-    << options_.extra_listener << "}\n"
+    << "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n"
+    << (tls ? "" : "  tls_disable = true\n") << options_.extra_listener << "}\n"
     << "storage \"rocksdb\" {\n  path = \"" << data_dir_ << "\"\n}\n"
-    << "seal \"pkcs11\" {\n  lib = \"" << token_->lib() << "\"\n  token_label = \"" << token_->label()
-    << "\"\n  pin = \"file://" << dir_ << "/pin\"\n  key_label = \"strongroom-kek\"\n}\n"
+    << "seal \"pkcs11\" {\n  lib = \"" << token_->lib() << "\"\n  token_label = \""
+    << token_->label() << "\"\n  pin = \"file://" << dir_
+    << "/pin\"\n  key_label = \"strongroom-kek\"\n}\n"
     << "workers = " << options_.workers << "\n"
     << options_.extra_top;
   c.close();
@@ -103,7 +104,10 @@ bool Daemon::Start(bool tls) {
       for (int j = 0; j < 200; ++j) {
         std::string l = Log().substr(log_before);
         size_t count = 0, at = 0;
-        while ((at = l.find("]: serving", at)) != std::string::npos) { ++count; ++at; }
+        while ((at = l.find("]: serving", at)) != std::string::npos) {
+          ++count;
+          ++at;
+        }
         if (count >= static_cast<size_t>(options_.workers)) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
       }
@@ -144,7 +148,8 @@ void Daemon::Kill() {
   pid_ = -1;
 }
 
-HttpResponse Daemon::Call(const std::string& method, const std::string& path, const std::string& body,
+HttpResponse Daemon::Call(const std::string& method, const std::string& path,
+                          const std::string& body,
                           std::vector<std::pair<std::string, std::string>> headers) {
   HttpRequest r;
   r.method = method;
@@ -154,7 +159,8 @@ HttpResponse Daemon::Call(const std::string& method, const std::string& path, co
   return SendHttp("127.0.0.1", port_, r);
 }
 
-HttpResponse Daemon::Root(const std::string& method, const std::string& path, const nlohmann::json& body) {
+HttpResponse Daemon::Root(const std::string& method, const std::string& path,
+                          const nlohmann::json& body) {
   return Call(method, path, body.is_null() ? "" : body.dump(), {{"X-Vault-Token", root_token_}});
 }
 

@@ -5,10 +5,9 @@
 #include <sys/types.h>
 
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "tests/support/http_client.h"
 #include "tests/support/softhsm_token.h"
@@ -22,9 +21,9 @@ class Daemon {
  public:
   struct Options {
     int workers = 2;
-    std::string pin_override;     // a wrong PIN, for seal tests
-    std::string extra_listener;   // extra lines in listener "tcp" {}
-    std::string extra_top;        // extra top-level lines
+    std::string pin_override;    // a wrong PIN, for seal tests
+    std::string extra_listener;  // extra lines in listener "tcp" {}
+    std::string extra_top;       // extra top-level lines
   };
 
   Daemon();
@@ -36,12 +35,17 @@ class Daemon {
   // SIGTERM and wait; returns the exit status (as from waitpid) or -1.
   int Stop();
   void Kill();
-  bool Restart() { Stop(); return Start(tls_); }
+  bool Restart() {
+    Stop();
+    return Start(tls_);
+  }
 
-  HttpResponse Call(const std::string& method, const std::string& path, const std::string& body = "",
+  HttpResponse Call(const std::string& method, const std::string& path,
+                    const std::string& body = "",
                     std::vector<std::pair<std::string, std::string>> headers = {});
   // With the root token from Init() in X-Vault-Token.
-  HttpResponse Root(const std::string& method, const std::string& path, const nlohmann::json& body = nullptr);
+  HttpResponse Root(const std::string& method, const std::string& path,
+                    const nlohmann::json& body = nullptr);
   // PUT sys/init; remembers the root token and recovery keys.
   nlohmann::json Init(int shares = 3, int threshold = 2);
 

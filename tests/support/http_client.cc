@@ -42,7 +42,9 @@ std::string ReadUntilClose(int fd, int timeout_ms) {
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(timeout_ms);
   char buf[65536];
   for (;;) {
-    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now()).count();
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
+                          deadline - std::chrono::steady_clock::now())
+                          .count();
     if (left <= 0) break;
     pollfd p{fd, POLLIN, 0};
     if (poll(&p, 1, static_cast<int>(left)) <= 0) break;
@@ -72,7 +74,8 @@ HttpResponse SendHttp(const std::string& host, int port, const HttpRequest& req,
   HttpResponse resp;
   int fd = Connect(host, port);
   if (fd < 0) return resp;
-  std::string wire = req.method + " " + req.path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
+  std::string wire =
+      req.method + " " + req.path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";
   for (const auto& [k, v] : req.headers) wire += k + ": " + v + "\r\n";
   if (!req.body.empty() || req.method == "POST" || req.method == "PUT" || req.method == "PATCH") {
     wire += "Content-Length: " + std::to_string(req.body.size()) + "\r\n";
@@ -90,10 +93,12 @@ HttpResponse SendHttp(const std::string& host, int port, const HttpRequest& req,
   size_t pos = head.find("\r\n");
   while (pos != std::string::npos && pos < head.size()) {
     size_t next = head.find("\r\n", pos + 2);
-    std::string line = head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
+    std::string line =
+        head.substr(pos + 2, next == std::string::npos ? std::string::npos : next - pos - 2);
     if (auto c = line.find(':'); c != std::string::npos) {
       std::string k = line.substr(0, c);
-      std::transform(k.begin(), k.end(), k.begin(), [](unsigned char ch) { return std::tolower(ch); });
+      std::transform(k.begin(), k.end(), k.begin(),
+                     [](unsigned char ch) { return std::tolower(ch); });
       std::string v = line.substr(c + 1);
       v.erase(0, v.find_first_not_of(' '));
       resp.headers[k] = v;

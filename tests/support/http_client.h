@@ -3,10 +3,9 @@
 #pragma once
 
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace strongroom::testing {
 
@@ -25,9 +24,11 @@ struct HttpRequest {
 };
 
 // Sends one request to host:port and reads the whole response. status 0 on connection failure.
-HttpResponse SendHttp(const std::string& host, int port, const HttpRequest& req, int timeout_ms = 30000);
+HttpResponse SendHttp(const std::string& host, int port, const HttpRequest& req,
+                      int timeout_ms = 30000);
 
 // Sends raw bytes and returns what came back until the peer closed or the timeout passed.
-std::string SendRaw(const std::string& host, int port, const std::string& bytes, int timeout_ms = 10000);
+std::string SendRaw(const std::string& host, int port, const std::string& bytes,
+                    int timeout_ms = 10000);
 
 }  // namespace strongroom::testing

@@ -21,9 +21,12 @@ using ::testing::StartsWith;
 // A position-free rendering, for comparing the HCL and JSON forms of the same document.
 std::string Render(const Value& v) {
   switch (v.kind) {
-    case Value::Kind::kString: return absl::StrCat("\"", v.str, "\"");
-    case Value::Kind::kNumber: return absl::StrCat(v.number);
-    case Value::Kind::kBool: return v.boolean ? "true" : "false";
+    case Value::Kind::kString:
+      return absl::StrCat("\"", v.str, "\"");
+    case Value::Kind::kNumber:
+      return absl::StrCat(v.number);
+    case Value::Kind::kBool:
+      return v.boolean ? "true" : "false";
     case Value::Kind::kList: {
       std::string out = "[";
       for (const Value& item : v.list) absl::StrAppend(&out, Render(item), ",");

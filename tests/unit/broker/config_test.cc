@@ -47,18 +47,26 @@ TEST(Config, ParsesVaultStyleServerConfig) {
 }
 
 TEST(Config, ClearErrorsWithPositions) {
-  auto err = [](const std::string& text) { return std::string(ParseConfig(text).status().message()); };
+  auto err = [](const std::string& text) {
+    return std::string(ParseConfig(text).status().message());
+  };
   const std::string tail =
-      "storage \"rocksdb\" { path = \"/d\" }\nseal \"pkcs11\" { lib = \"/l\" token_label = \"t\" pin = \"1\" }\n";
+      "storage \"rocksdb\" { path = \"/d\" }\nseal \"pkcs11\" { lib = \"/l\" token_label = \"t\" "
+      "pin = \"1\" }\n";
   EXPECT_THAT(err("listener \"tcp\" {\n tls_disable = true\n bogus = 1\n}\n" + tail),
               HasSubstr("line 3, column 2: unknown key \"bogus\" in listener \"tcp\""));
-  EXPECT_THAT(err("listener \"udp\" { tls_disable = true }\n" + tail), HasSubstr("listener \"tcp\""));
-  EXPECT_THAT(err("listener \"tcp\" { tls_disable = true }\nstorage \"raftish\" { path = \"/d\" }\n"),
-              HasSubstr("unsupported storage type \"raftish\""));
-  EXPECT_THAT(err("listener \"tcp\" { tls_disable = \"maybe\" }\n" + tail), HasSubstr("must be true or false"));
-  EXPECT_THAT(err("listener \"tcp\" {}\n" + tail), HasSubstr("tls_cert_file and tls_key_file are required"));
-  EXPECT_THAT(err("listener \"tcp\" { tls_disable = true }\nstorage \"rocksdb\" { path = \"/d\" }\n"),
-              HasSubstr("seal \"pkcs11\" block is required"));
+  EXPECT_THAT(err("listener \"udp\" { tls_disable = true }\n" + tail),
+              HasSubstr("listener \"tcp\""));
+  EXPECT_THAT(
+      err("listener \"tcp\" { tls_disable = true }\nstorage \"raftish\" { path = \"/d\" }\n"),
+      HasSubstr("unsupported storage type \"raftish\""));
+  EXPECT_THAT(err("listener \"tcp\" { tls_disable = \"maybe\" }\n" + tail),
+              HasSubstr("must be true or false"));
+  EXPECT_THAT(err("listener \"tcp\" {}\n" + tail),
+              HasSubstr("tls_cert_file and tls_key_file are required"));
+  EXPECT_THAT(
+      err("listener \"tcp\" { tls_disable = true }\nstorage \"rocksdb\" { path = \"/d\" }\n"),
+      HasSubstr("seal \"pkcs11\" block is required"));
   EXPECT_THAT(err("listener \"tcp\" { tls_disable = true }\n" + tail + "colour = \"red\"\n"),
               HasSubstr("unknown key \"colour\""));
   EXPECT_THAT(err("listener \"tcp\" { tls_disable = true }\nstorage \"rocksdb\" { path = \"/d\" }\n"
@@ -66,7 +74,8 @@ TEST(Config, ClearErrorsWithPositions) {
               HasSubstr("\"pin\" is required"));
   EXPECT_THAT(err("listener \"tcp\" { tls_disable = true max_request_size = -5 }\n" + tail),
               HasSubstr("max_request_size"));
-  EXPECT_THAT(err("ui = true\nlistener \"tcp\" { tls_disable = true }\n" + tail), HasSubstr("no web UI"));
+  EXPECT_THAT(err("ui = true\nlistener \"tcp\" { tls_disable = true }\n" + tail),
+              HasSubstr("no web UI"));
 }
 
 }  // namespace

@@ -1,9 +1,8 @@
 #include "appliance/ipc/protocol.h"
 
+#include <gtest/gtest.h>
 #include <sys/socket.h>
 #include <unistd.h>
-
-#include <gtest/gtest.h>
 
 #include "appliance/broker/ipc_server.h"
 
@@ -33,18 +32,21 @@ TEST_F(Pair, FramesRoundTrip) {
 TEST_F(Pair, OversizedGarbageAndEmptyFramesAreRejected) {
   const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff};
   ASSERT_EQ(write(fd_[0], huge, 4), 4);
-  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(),
+            absl::StatusCode::kResourceExhausted);
   const uint8_t garbage[] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
   ASSERT_EQ(write(fd_[0], garbage, sizeof garbage), static_cast<ssize_t>(sizeof garbage));
   EXPECT_FALSE(ReadFrame(fd_[1], kMaxRequestFrame).ok());
   const uint8_t empty[] = {0, 0, 0, 0};
   ASSERT_EQ(write(fd_[0], empty, 4), 4);
-  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(),
+            absl::StatusCode::kInvalidArgument);
   Frame hello;
   hello.mutable_hello()->set_worker_index(1);
   hello.mutable_hello()->set_protocol_version(1);
   // A Hello padded beyond its 64-byte cap (unknown field) is refused by the table.
-  std::string padded = hello.SerializeAsString() + std::string("\xfa\x07\x64", 3) + std::string(100, 'x');
+  std::string padded =
+      hello.SerializeAsString() + std::string("\xfa\x07\x64", 3) + std::string(100, 'x');
   uint8_t h[4] = {0, 0, 0, static_cast<uint8_t>(padded.size())};
   ASSERT_EQ(write(fd_[0], h, 4), 4);
   ASSERT_EQ(write(fd_[0], padded.data(), padded.size()), static_cast<ssize_t>(padded.size()));
@@ -78,7 +80,8 @@ TEST(IpcServer, InternalErrorsNeverCarryDetail) {
   EXPECT_EQ(out.kind(), Response::ERROR);
   ASSERT_EQ(out.errors_size(), 1);
   EXPECT_EQ(out.errors(0), "internal error");
-  auto denied = broker::IpcServer::ToIpcResponse(7, "rid", absl::PermissionDeniedError("permission denied"), "");
+  auto denied = broker::IpcServer::ToIpcResponse(
+      7, "rid", absl::PermissionDeniedError("permission denied"), "");
   EXPECT_EQ(denied.errors(0), "permission denied");
 }
 

@@ -1003,11 +1003,12 @@ namespace strongroom::policy {
 namespace {
 
 TEST(AclTest, AnyGrantUnderAnswersThePreflight) {
-  absl::StatusOr<Acl> acl = Acl::Create(ParseAll(
-      {{"p", "path \"secret/data/app\" { capabilities = [\"read\"] }\n"
-             "path \"kv/+/x\" { capabilities = [\"list\"] }\n"
-             "path \"deny/*\" { capabilities = [\"deny\"] }\n"
-             "path \"tr*\" { capabilities = [\"update\"] }\n"}}));
+  absl::StatusOr<Acl> acl =
+      Acl::Create(ParseAll({{"p",
+                             "path \"secret/data/app\" { capabilities = [\"read\"] }\n"
+                             "path \"kv/+/x\" { capabilities = [\"list\"] }\n"
+                             "path \"deny/*\" { capabilities = [\"deny\"] }\n"
+                             "path \"tr*\" { capabilities = [\"update\"] }\n"}}));
   ASSERT_TRUE(acl.ok()) << acl.status();
   EXPECT_TRUE(acl->AnyGrantUnder("secret/"));
   EXPECT_TRUE(acl->AnyGrantUnder("kv/"));

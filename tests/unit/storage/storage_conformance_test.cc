@@ -1,10 +1,10 @@
 // One conformance suite for every Storage implementation (TiKV engine_traits style).
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
 #include <filesystem>
 #include <functional>
 #include <memory>
-
-#include <gmock/gmock.h>
-#include <gtest/gtest.h>
 
 #include "appliance/storage/memory_storage.h"
 #include "appliance/storage/rocksdb_storage.h"
@@ -47,7 +47,8 @@ TEST_P(StorageConformance, GetPutDelete) {
 }
 
 TEST_P(StorageConformance, ListFoldsFoldersLikeVault) {
-  for (const char* k : {"a/b", "a/c/d", "a/c/e", "a/d", "ab", "a/c0", "b/x"}) ASSERT_TRUE(s_->Put(k, "1").ok());
+  for (const char* k : {"a/b", "a/c/d", "a/c/e", "a/d", "ab", "a/c0", "b/x"})
+    ASSERT_TRUE(s_->Put(k, "1").ok());
   EXPECT_THAT(s_->List("a/").value(), ElementsAre("b", "c/", "c0", "d"));
   EXPECT_THAT(s_->List("a/c/").value(), ElementsAre("d", "e"));
   EXPECT_THAT(s_->List("").value(), ElementsAre("a/", "ab", "b/"));
@@ -57,7 +58,8 @@ TEST_P(StorageConformance, ListFoldsFoldersLikeVault) {
 TEST_P(StorageConformance, BatchIsAtomicAndOrdered) {
   ASSERT_TRUE(s_->Put("gone", "1").ok());
   ASSERT_TRUE(s_->Apply({BatchOp::Put("x", "1"), BatchOp::Put("y", "2"), BatchOp::Delete("gone"),
-                         BatchOp::Put("x", "3")}).ok());
+                         BatchOp::Put("x", "3")})
+                  .ok());
   EXPECT_EQ(*s_->Get("x").value(), "3");
   EXPECT_EQ(*s_->Get("y").value(), "2");
   EXPECT_FALSE(s_->Get("gone").value().has_value());
@@ -77,10 +79,12 @@ TEST_P(StorageConformance, ViewPrefixesAndDeletePrefix) {
 
 INSTANTIATE_TEST_SUITE_P(
     All, StorageConformance,
-    ::testing::Values(Impl{"memory", [](const std::string&) -> std::unique_ptr<Storage> {
+    ::testing::Values(Impl{"memory",
+                           [](const std::string&) -> std::unique_ptr<Storage> {
                              return std::make_unique<MemoryStorage>();
                            }},
-                      Impl{"rocksdb", [](const std::string& d) -> std::unique_ptr<Storage> {
+                      Impl{"rocksdb",
+                           [](const std::string& d) -> std::unique_ptr<Storage> {
                              auto s = RocksDbStorage::Open(d);
                              return s.ok() ? std::move(*s) : nullptr;
                            }}),

@@ -29,19 +29,24 @@ TEST(Codec, MapsMethodsToOperations) {
   auto list = std::get<ipc::Request>(DecodeRequest(In("LIST", "/v1/secret/metadata"), 64));
   EXPECT_EQ(list.operation(), ipc::OP_LIST);
   EXPECT_EQ(list.path(), "secret/metadata/");
-  auto qlist = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/metadata/?list=true"), 64));
+  auto qlist =
+      std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/metadata/?list=true"), 64));
   EXPECT_EQ(qlist.operation(), ipc::OP_LIST);
   EXPECT_EQ(json::parse(qlist.data_json()), json::object());
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("PUT", "/v1/x", "{}"), 64)).operation(), ipc::OP_UPDATE);
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", ""), 64)).operation(), ipc::OP_UPDATE);
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("DELETE", "/v1/x"), 64)).operation(), ipc::OP_DELETE);
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("PUT", "/v1/x", "{}"), 64)).operation(),
+            ipc::OP_UPDATE);
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", ""), 64)).operation(),
+            ipc::OP_UPDATE);
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("DELETE", "/v1/x"), 64)).operation(),
+            ipc::OP_DELETE);
   EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("TRACE", "/v1/x"), 64)).status, 405u);
   EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v2/x"), 64)).status, 404u);
   EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?list=maybe"), 64)).status, 400u);
 }
 
 TEST(Codec, QueryParametersBecomeData) {
-  auto r = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/sys/health?standbyok=true&a=1&a=2&sp=x+y%21"), 64));
+  auto r = std::get<ipc::Request>(
+      DecodeRequest(In("GET", "/v1/sys/health?standbyok=true&a=1&a=2&sp=x+y%21"), 64));
   json d = json::parse(r.data_json());
   EXPECT_EQ(d["standbyok"], "true");
   EXPECT_EQ(d["a"], json::array({"1", "2"}));
@@ -54,7 +59,8 @@ TEST(Codec, BodyMustBeAJsonObjectWithinDepth) {
   EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "[1]"), 64)).status, 400u);
   std::string deep = "{\"a\":" + std::string(70, '[') + std::string(70, ']') + "}";
   EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", deep), 64)).status, 400u);
-  auto ok = std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", R"( {"k": [1, {"n": null}]} )"), 64));
+  auto ok = std::get<ipc::Request>(
+      DecodeRequest(In("POST", "/v1/x", R"( {"k": [1, {"n": null}]} )"), 64));
   EXPECT_EQ(json::parse(ok.data_json())["k"][1]["n"], nullptr);
   EXPECT_TRUE(ok.has_data());
 }
@@ -86,8 +92,8 @@ TEST(Codec, EncodesTheVaultEnvelope) {
   r.set_data_json(R"({"a":1})");
   r.set_mount_type("kv");
   json j = json::parse(EncodeResponse(r).body);
-  for (const char* k : {"request_id", "lease_id", "renewable", "lease_duration", "data", "wrap_info",
-                        "warnings", "auth", "mount_type"}) {
+  for (const char* k : {"request_id", "lease_id", "renewable", "lease_duration", "data",
+                        "wrap_info", "warnings", "auth", "mount_type"}) {
     EXPECT_TRUE(j.contains(k)) << k;
   }
   EXPECT_EQ(j["data"]["a"], 1);
