@@ -542,7 +542,7 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
 // with any grant under the owning mount, and answers 403 alike for "no access" and "no mount", so
 // it cannot be used to enumerate mounts.
 absl::StatusOr<Response> Core::UiMounts(Request& req) {
-  if (req.operation != Operation::kRead) return absl::UnimplementedError("unsupported operation");
+  if (req.operation != Operation::kRead) return UnsupportedOperation();
   std::string_view rest =
       std::string_view(req.path).substr(std::string_view("sys/internal/ui/mounts").size());
   std::optional<TokenEntry> token;
@@ -616,24 +616,24 @@ absl::StatusOr<Response> Core::HandleSysRaw(Request& req, bool* handled) {
       return Response::Raw(std::move(o));
     }
     if (write) return InitEndpoint(req);
-    return absl::UnimplementedError("unsupported operation");
+    return UnsupportedOperation();
   }
   if (req.path == "sys/seal-status") {
-    if (op != Operation::kRead) return absl::UnimplementedError("unsupported operation");
+    if (op != Operation::kRead) return UnsupportedOperation();
     return SealStatus();
   }
   if (req.path == "sys/unseal") {
-    if (!write) return absl::UnimplementedError("unsupported operation");
+    if (!write) return UnsupportedOperation();
     return UnsealEndpoint(req);
   }
   if (req.path == "sys/health") {
     if (op != Operation::kRead && op != Operation::kHead) {
-      return absl::UnimplementedError("unsupported operation");
+      return UnsupportedOperation();
     }
     return Health(req);
   }
   if (req.path == "sys/leader") {
-    if (op != Operation::kRead) return absl::UnimplementedError("unsupported operation");
+    if (op != Operation::kRead) return UnsupportedOperation();
     return Leader();
   }
   *handled = false;

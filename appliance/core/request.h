@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "appliance/core/json.h"
 #include "appliance/storage/storage.h"
 
@@ -70,6 +71,11 @@ struct Response {
     return r;
   }
 };
+
+// Vault's 405 "unsupported operation": the path exists but not for this operation.
+inline absl::Status UnsupportedOperation() {
+  return absl::Status(absl::StatusCode::kUnimplemented, "unsupported operation");
+}
 
 // Errors backends return (absl codes; the worker's encoder is the only map to HTTP):
 //   InvalidArgument -> 400, PermissionDenied -> 403, NotFound -> 404 (empty errors list when the

@@ -27,7 +27,6 @@ using core::json::value;
 
 constexpr int64_t kDefaultMaxVersions = 10;
 
-absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
 absl::Status NotFoundEmpty() { return absl::NotFoundError(""); }
 // Vault's RespondWithStatusCode(nil, 404): a bare 404 with no body at all (PATCH on a missing key).
 Response NotFoundNoBody() {
@@ -87,7 +86,7 @@ class KvV1 final : public core::Backend {
         RETURN_IF_ERROR(req.storage->Delete(p));
         return Response::Empty();
       default:
-        return Unsupported();
+        return core::UnsupportedOperation();
     }
   }
 };
@@ -409,7 +408,7 @@ class KvV2 final : public core::Backend {
       d["max_versions"] = c.max_versions;
       return Response::Data(std::move(d));
     }
-    if (!IsWrite(req.operation)) return Unsupported();
+    if (!IsWrite(req.operation)) return core::UnsupportedOperation();
     ASSIGN_OR_RETURN(auto mv, core::GetInt(req.data, "max_versions"));
     if (mv) {
       if (*mv < 0) return absl::InvalidArgumentError("max_versions must not be negative");
@@ -633,7 +632,7 @@ class KvV2 final : public core::Backend {
         return Response::Empty();
       }
       default:
-        return Unsupported();
+        return core::UnsupportedOperation();
     }
   }
 
@@ -641,7 +640,7 @@ class KvV2 final : public core::Backend {
   // versions that do not exist are skipped silently, as in Vault.
   absl::StatusOr<Response> VersionsOp(Request& req, const std::string& verb,
                                       const std::string& path) {
-    if (!IsWrite(req.operation)) return Unsupported();
+    if (!IsWrite(req.operation)) return core::UnsupportedOperation();
     if (path.empty()) return absl::InvalidArgumentError("missing path");
     ASSIGN_OR_RETURN(auto list, ParseVersions(req.data));
     if (list.empty()) {
@@ -680,7 +679,7 @@ class KvV2 final : public core::Backend {
   }
 
   absl::StatusOr<Response> SubkeysRead(Request& req, const std::string& path) {
-    if (req.operation != Operation::kRead) return Unsupported();
+    if (req.operation != Operation::kRead) return core::UnsupportedOperation();
     if (path.empty()) return absl::InvalidArgumentError("missing path");
     ASSIGN_OR_RETURN(int64_t depth, IntField(req.data, "depth"));
     if (depth < 0) return absl::InvalidArgumentError("depth must be a non-negative integer");
@@ -843,7 +842,7 @@ class KvV2 final : public core::Backend {
         return Response::Empty();
       }
       default:
-        return Unsupported();
+        return core::UnsupportedOperation();
     }
   }
 

@@ -17,8 +17,6 @@ using core::Response;
 using core::json::array;
 using core::json::object;
 
-absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
-
 // "secret", "/secret/", "secret/" -> "secret/"
 absl::StatusOr<std::string> NormalizeMountPath(absl::string_view p) {
   p = absl::StripPrefix(p, "/");
@@ -97,12 +95,12 @@ class SystemBackend final : public core::Backend {
       return OneMount(req, rest);
     }
     if (p == "rotate" || p == "rotate/keyring") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(core_->RotateKeyring());
       return Response::Empty();
     }
     if (p == "key-status" || p == "rotate/keyring/status") {
-      if (req.operation != Operation::kRead) return Unsupported();
+      if (req.operation != Operation::kRead) return core::UnsupportedOperation();
       ASSIGN_OR_RETURN(auto ks, core_->KeyStatus());
       object o;
       o["term"] = ks.term;
@@ -116,7 +114,7 @@ class SystemBackend final : public core::Backend {
     if (absl::StartsWith(p, "policy/")) return OnePolicy(req, p.substr(7), /*legacy=*/true);
     if (absl::StartsWith(p, "policies/acl/")) return OnePolicy(req, p.substr(13), /*legacy=*/false);
     if (p == "seal") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(core_->SealNow());
       return Response::Empty();
     }
@@ -129,7 +127,7 @@ class SystemBackend final : public core::Backend {
   }
 
   absl::StatusOr<Response> ListMounts(const Request& req) {
-    if (req.operation != Operation::kRead) return Unsupported();
+    if (req.operation != Operation::kRead) return core::UnsupportedOperation();
     object data;
     for (const auto& m : core_->Mounts()) {
       if (!absl::StartsWith(m.path, "auth/"))
@@ -142,7 +140,7 @@ class SystemBackend final : public core::Backend {
   absl::StatusOr<Response> ListPolicies(const Request& req, bool legacy) {
     if (legacy ? req.operation != Operation::kRead && req.operation != Operation::kList
                : req.operation != Operation::kList) {
-      return Unsupported();
+      return core::UnsupportedOperation();
     }
     ASSIGN_OR_RETURN(auto names, core_->policies().List());
     array keys;
@@ -191,7 +189,7 @@ class SystemBackend final : public core::Backend {
         RETURN_IF_ERROR(core_->policies().Delete(name));
         return Response::Empty();
       default:
-        return Unsupported();
+        return core::UnsupportedOperation();
     }
   }
 
@@ -232,7 +230,7 @@ class SystemBackend final : public core::Backend {
         RETURN_IF_ERROR(core_->Unmount(path));
         return Response::Empty();
       default:
-        return Unsupported();
+        return core::UnsupportedOperation();
     }
   }
 
@@ -273,7 +271,7 @@ class SystemBackend final : public core::Backend {
       if (!found->options.empty()) o["options"] = core::MountOptionsToJson(found->options);
       return Injected(std::move(o));
     }
-    if (!IsWrite(req)) return Unsupported();
+    if (!IsWrite(req)) return core::UnsupportedOperation();
     ASSIGN_OR_RETURN(auto config, core::MountConfigFromJson(req.data, found->config));
     if (config.max_lease_ttl != 0 && config.default_lease_ttl > config.max_lease_ttl) {
       return absl::InvalidArgumentError("default_lease_ttl must not exceed max_lease_ttl");

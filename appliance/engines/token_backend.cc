@@ -19,8 +19,6 @@ using core::json::array;
 using core::json::object;
 using core::json::value;
 
-absl::Status Unsupported() { return absl::UnimplementedError("unsupported operation"); }
-
 bool IsWrite(const Request& r) {
   return r.operation == Operation::kUpdate || r.operation == Operation::kCreate;
 }
@@ -42,11 +40,11 @@ class TokenBackend final : public core::Backend {
   absl::StatusOr<Response> Handle(Request& req) override {
     const std::string& p = req.rel_path;
     if (p == "create" || p == "create-orphan") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       return Create(req, p == "create-orphan");
     }
     if (p == "lookup-self") {
-      if (req.operation != Operation::kRead && !IsWrite(req)) return Unsupported();
+      if (req.operation != Operation::kRead && !IsWrite(req)) return core::UnsupportedOperation();
       return LookupResponse(*req.token, req.client_token);
     }
     if (p == "lookup" || absl::StartsWith(p, "lookup/")) {
@@ -65,12 +63,12 @@ class TokenBackend final : public core::Backend {
       return LookupResponse(e, "");
     }
     if (p == "renew-self") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       TokenEntry e = *req.token;
       return Renew(req, e, req.client_token);
     }
     if (p == "renew" || absl::StartsWith(p, "renew/")) {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       std::string token = p.size() > 6 ? p.substr(6) : "";
       if (token.empty()) {
         ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
@@ -81,17 +79,17 @@ class TokenBackend final : public core::Backend {
       return Renew(req, *e, token);
     }
     if (p == "renew-accessor") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "renew-accessor"));
       return Renew(req, e, "");
     }
     if (p == "revoke-self") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(Tokens().RevokeTree(*req.token));
       return Response::Empty();
     }
     if (p == "revoke" || p == "revoke-orphan") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
       if (!t || t->empty()) return absl::InvalidArgumentError("missing token to revoke");
       ASSIGN_OR_RETURN(auto e, Tokens().Lookup(*t));
@@ -100,13 +98,13 @@ class TokenBackend final : public core::Backend {
       return Response::Empty();
     }
     if (p == "revoke-accessor") {
-      if (!IsWrite(req)) return Unsupported();
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "revoke-accessor"));
       RETURN_IF_ERROR(Tokens().RevokeTree(e));
       return Response::Empty();
     }
     if (p == "accessors/" || p == "accessors") {
-      if (req.operation != Operation::kList) return Unsupported();
+      if (req.operation != Operation::kList) return core::UnsupportedOperation();
       ASSIGN_OR_RETURN(auto accessors, core_->ListTokenAccessors());
       if (accessors.empty()) return absl::NotFoundError("");
       object d;
