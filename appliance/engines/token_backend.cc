@@ -1,5 +1,7 @@
 #include "appliance/engines/token_backend.h"
 
+#include <fnmatch.h>
+
 #include <algorithm>
 #include <set>
 
@@ -29,6 +31,109 @@ array ToArray(const std::vector<std::string>& v) {
   return a;
 }
 
+bool GlobAny(const std::vector<std::string>& globs, const std::string& name) {
+  for (const auto& g : globs) {
+    if (fnmatch(g.c_str(), name.c_str(), 0) == 0) return true;
+  }
+  return false;
+}
+
+bool Contains(const std::vector<std::string>& v, const std::string& s) {
+  return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+// A token role (auth/token/roles/:name): constraints and defaults applied by create/:role.
+struct Role {
+  std::string name;
+  std::vector<std::string> allowed_policies, disallowed_policies;
+  std::vector<std::string> allowed_policies_glob, disallowed_policies_glob;
+  bool orphan = false;
+  bool renewable = true;
+  std::string path_suffix;
+  int64_t token_period = 0;
+  int64_t token_explicit_max_ttl = 0;
+  bool token_no_default_policy = false;
+  int64_t token_num_uses = 0;
+  std::string token_type = "default-service";
+
+  object ToJson() const {
+    object o;
+    o["name"] = name;
+    o["allowed_policies"] = ToArray(allowed_policies);
+    o["disallowed_policies"] = ToArray(disallowed_policies);
+    o["allowed_policies_glob"] = ToArray(allowed_policies_glob);
+    o["disallowed_policies_glob"] = ToArray(disallowed_policies_glob);
+    o["orphan"] = orphan;
+    o["renewable"] = renewable;
+    o["path_suffix"] = path_suffix;
+    o["token_period"] = token_period;
+    o["token_explicit_max_ttl"] = token_explicit_max_ttl;
+    o["token_no_default_policy"] = token_no_default_policy;
+    o["token_num_uses"] = token_num_uses;
+    o["token_type"] = token_type;
+    o["allowed_entity_aliases"] = nullptr;
+    o["token_bound_cidrs"] = array();
+    return o;
+  }
+
+  // Reads Vault's fields over the current values (only fields present change); legacy names
+  // `period` and `explicit_max_ttl` are accepted too.
+  absl::Status Update(const object& d) {
+    auto list = [&](std::string_view key, std::vector<std::string>* out) -> absl::Status {
+      ASSIGN_OR_RETURN(auto v, core::GetStringList(d, key));
+      if (v) {
+        out->clear();
+        for (auto& p : *v) {
+          if (p.empty()) continue;
+          ASSIGN_OR_RETURN(std::string n, core::PolicyStore::NormalizeName(p));
+          out->push_back(n);
+        }
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(list("allowed_policies", &allowed_policies));
+    RETURN_IF_ERROR(list("disallowed_policies", &disallowed_policies));
+    ASSIGN_OR_RETURN(auto ag, core::GetStringList(d, "allowed_policies_glob"));
+    if (ag) allowed_policies_glob = *ag;
+    ASSIGN_OR_RETURN(auto dg, core::GetStringList(d, "disallowed_policies_glob"));
+    if (dg) disallowed_policies_glob = *dg;
+    ASSIGN_OR_RETURN(auto o, core::GetBool(d, "orphan"));
+    if (o) orphan = *o;
+    ASSIGN_OR_RETURN(auto r, core::GetBool(d, "renewable"));
+    if (r) renewable = *r;
+    ASSIGN_OR_RETURN(auto ps, core::GetString(d, "path_suffix"));
+    if (ps) {
+      if (ps->find("..") != std::string::npos) {
+        return absl::InvalidArgumentError("path_suffix cannot contain '..'");
+      }
+      path_suffix = *ps;
+    }
+    for (std::string_view k : {"token_period", "period"}) {
+      ASSIGN_OR_RETURN(auto v, core::GetDurationSeconds(d, k));
+      if (v) token_period = *v;
+    }
+    for (std::string_view k : {"token_explicit_max_ttl", "explicit_max_ttl"}) {
+      ASSIGN_OR_RETURN(auto v, core::GetDurationSeconds(d, k));
+      if (v) token_explicit_max_ttl = *v;
+    }
+    ASSIGN_OR_RETURN(auto nd, core::GetBool(d, "token_no_default_policy"));
+    if (nd) token_no_default_policy = *nd;
+    ASSIGN_OR_RETURN(auto nu, core::GetInt(d, "token_num_uses"));
+    if (nu) {
+      if (*nu < 0) return absl::InvalidArgumentError("token_num_uses cannot be negative");
+      token_num_uses = *nu;
+    }
+    ASSIGN_OR_RETURN(auto tt, core::GetString(d, "token_type"));
+    if (tt) {
+      if (*tt != "service" && *tt != "default-service" && *tt != "default") {
+        return absl::InvalidArgumentError("only service tokens are supported (token_type)");
+      }
+      token_type = *tt == "default" ? "default-service" : *tt;
+    }
+    return absl::OkStatus();
+  }
+};
+
 class TokenBackend final : public core::Backend {
  public:
   explicit TokenBackend(core::Core* core) : core_(core) {}
@@ -41,8 +146,23 @@ class TokenBackend final : public core::Backend {
     const std::string& p = req.rel_path;
     if (p == "create" || p == "create-orphan") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
-      return Create(req, p == "create-orphan");
+      ASSIGN_OR_RETURN(auto role_name, core::GetString(req.data, "role_name"));
+      if (role_name && !role_name->empty() && p == "create") return CreateWithRole(req, *role_name);
+      return Create(req, p == "create-orphan", nullptr);
     }
+    if (absl::StartsWith(p, "create/")) {
+      if (!IsWrite(req)) return core::UnsupportedOperation();
+      return CreateWithRole(req, p.substr(7));
+    }
+    if (p == "roles" || p == "roles/") {
+      if (req.operation != Operation::kList) return core::UnsupportedOperation();
+      ASSIGN_OR_RETURN(auto names, req.storage->List("roles/"));
+      if (names.empty()) return absl::NotFoundError("");
+      object d;
+      d["keys"] = ToArray(names);
+      return Response::Data(std::move(d));
+    }
+    if (absl::StartsWith(p, "roles/")) return RoleEndpoint(req, p.substr(6));
     if (p == "lookup-self") {
       if (req.operation != Operation::kRead && !IsWrite(req)) return core::UnsupportedOperation();
       return LookupResponse(*req.token, req.client_token);
@@ -185,7 +305,47 @@ class TokenBackend final : public core::Backend {
     return Response::Data(std::move(d));
   }
 
-  absl::StatusOr<Response> Create(Request& req, bool orphan_endpoint) {
+  absl::StatusOr<std::optional<Role>> LoadRole(storage::Storage& s, const std::string& name) {
+    ASSIGN_OR_RETURN(auto raw, s.Get("roles/" + name));
+    if (!raw) return std::optional<Role>();
+    ASSIGN_OR_RETURN(auto o, core::ParseObject(*raw));
+    Role role;
+    role.name = name;
+    RETURN_IF_ERROR(role.Update(o));
+    return std::optional<Role>(std::move(role));
+  }
+
+  absl::StatusOr<Response> RoleEndpoint(Request& req, const std::string& raw_name) {
+    ASSIGN_OR_RETURN(std::string name, core::PolicyStore::NormalizeName(raw_name));
+    ASSIGN_OR_RETURN(auto role, LoadRole(*req.storage, name));
+    switch (req.operation) {
+      case Operation::kRead:
+        if (!role) return absl::NotFoundError("");
+        return Response::Data(role->ToJson());
+      case Operation::kCreate:
+      case Operation::kUpdate: {
+        Role r = role.value_or(Role{});
+        r.name = name;
+        RETURN_IF_ERROR(r.Update(req.data));
+        RETURN_IF_ERROR(req.storage->Put("roles/" + name, core::Serialize(r.ToJson())));
+        return Response::Empty();
+      }
+      case Operation::kDelete:
+        RETURN_IF_ERROR(req.storage->Delete("roles/" + name));
+        return Response::Empty();
+      default:
+        return core::UnsupportedOperation();
+    }
+  }
+
+  absl::StatusOr<Response> CreateWithRole(Request& req, const std::string& raw_name) {
+    ASSIGN_OR_RETURN(std::string name, core::PolicyStore::NormalizeName(raw_name));
+    ASSIGN_OR_RETURN(auto role, LoadRole(*req.storage, name));
+    if (!role) return absl::InvalidArgumentError(absl::StrCat("unknown role ", name));
+    return Create(req, false, &*role);
+  }
+
+  absl::StatusOr<Response> Create(Request& req, bool orphan_endpoint, const Role* role) {
     const TokenEntry& parent = *req.token;
     const bool privileged = req.token_is_root || req.token_has_sudo;
     Response r = Response::Data(object());
@@ -196,8 +356,6 @@ class TokenBackend final : public core::Backend {
       return absl::InvalidArgumentError(
           "only service tokens are supported (\"type\": \"service\")");
     }
-    ASSIGN_OR_RETURN(auto role, core::GetString(req.data, "role_name"));
-    if (role && !role->empty()) return absl::InvalidArgumentError("unknown role " + *role);
     ASSIGN_OR_RETURN(auto id, core::GetString(req.data, "id"));
     if (id && !id->empty()) {
       if (!privileged)
@@ -209,12 +367,13 @@ class TokenBackend final : public core::Backend {
       }
     }
     ASSIGN_OR_RETURN(auto no_parent, core::GetBool(req.data, "no_parent"));
-    const bool orphan = orphan_endpoint || no_parent.value_or(false);
-    if (no_parent.value_or(false) && !orphan_endpoint && !privileged) {
+    const bool orphan = orphan_endpoint || no_parent.value_or(false) || (role && role->orphan);
+    if (no_parent.value_or(false) && !orphan_endpoint && !privileged && !(role && role->orphan)) {
       return absl::InvalidArgumentError("root or sudo privileges required to create orphan token");
     }
     ASSIGN_OR_RETURN(auto period, core::GetDurationSeconds(req.data, "period"));
-    if (period && *period > 0 && !privileged) {
+    if (role && role->token_period > 0) period = role->token_period;  // the role grants it
+    if (period && *period > 0 && !privileged && !(role && role->token_period > 0)) {
       return absl::InvalidArgumentError(
           "root or sudo privileges required to create periodic token");
     }
@@ -229,12 +388,33 @@ class TokenBackend final : public core::Backend {
         ASSIGN_OR_RETURN(std::string n, core::PolicyStore::NormalizeName(p));
         policies.insert(n);
       }
+    } else if (role && !role->allowed_policies.empty()) {
+      policies.insert(role->allowed_policies.begin(), role->allowed_policies.end());
     } else {
       for (const auto& p : parent.policies) policies.insert(p);
     }
-    if (!no_default.value_or(false) && !policies.contains("root")) policies.insert("default");
-    if (no_default.value_or(false)) policies.erase("default");
-    if (!req.token_is_root) {
+    const bool drop_default = no_default.value_or(false) || (role && role->token_no_default_policy);
+    if (!drop_default && !policies.contains("root")) policies.insert("default");
+    if (drop_default) policies.erase("default");
+    if (role) {
+      // With a role, the role's lists decide (not the parent's policies), as in Vault.
+      for (const auto& p : policies) {
+        if (Contains(role->disallowed_policies, p) || GlobAny(role->disallowed_policies_glob, p)) {
+          return absl::InvalidArgumentError(
+              absl::StrCat("token policies (\"", p, "\") contain disallowed policies"));
+        }
+        const bool restricted =
+            !role->allowed_policies.empty() || !role->allowed_policies_glob.empty();
+        if (restricted && p != "default" && !Contains(role->allowed_policies, p) &&
+            !GlobAny(role->allowed_policies_glob, p)) {
+          return absl::InvalidArgumentError(absl::StrCat(
+              "token policies (\"", p, "\") must be subset of the role's allowed policies"));
+        }
+      }
+      if (policies.contains("root") && !req.token_is_root) {
+        return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
+      }
+    } else if (!req.token_is_root) {
       if (policies.contains("root"))
         return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
       if (!privileged) {
@@ -256,14 +436,19 @@ class TokenBackend final : public core::Backend {
     ASSIGN_OR_RETURN(auto display, core::GetString(req.data, "display_name"));
     e.display_name = display && !display->empty() ? absl::StrCat("token-", *display) : "token";
     e.path = orphan_endpoint ? "auth/token/create-orphan" : "auth/token/create";
+    if (role) {
+      e.role = role->name;
+      e.path = absl::StrCat("auth/token/create/", role->name);
+      if (!role->path_suffix.empty()) absl::StrAppend(&e.path, "/", role->path_suffix);
+    }
     e.parent_hash = orphan ? "" : parent.id_hash;
     e.orphan = orphan;
     ASSIGN_OR_RETURN(auto renewable, core::GetBool(req.data, "renewable"));
-    e.renewable = renewable.value_or(true);
+    e.renewable = renewable.value_or(true) && (role == nullptr || role->renewable);
     ASSIGN_OR_RETURN(auto num_uses, core::GetInt(req.data, "num_uses"));
     if (num_uses && *num_uses < 0)
       return absl::InvalidArgumentError("number of uses cannot be negative");
-    e.num_uses = num_uses.value_or(0);
+    e.num_uses = num_uses.value_or(role ? role->token_num_uses : 0);
     if (auto it = req.data.find("meta"); it != req.data.end() && !it->value().is_null()) {
       if (!it->value().is_object())
         return absl::InvalidArgumentError("meta must be a map of strings");
@@ -279,6 +464,11 @@ class TokenBackend final : public core::Backend {
     const auto& opts = core_->options();
     const int64_t now = Now();
     e.explicit_max_ttl = explicit_max.value_or(0);
+    if (role && role->token_explicit_max_ttl > 0) {
+      e.explicit_max_ttl = e.explicit_max_ttl == 0
+                               ? role->token_explicit_max_ttl
+                               : std::min(e.explicit_max_ttl, role->token_explicit_max_ttl);
+    }
     e.period = period.value_or(0);
     int64_t lease = 0;
     if (e.period > 0) {

@@ -47,6 +47,14 @@ test('tokens: create, lookup, renew, revoke; policies: add, get, list', async (t
 
   await app.tokenRevokeSelf();
   await assert.rejects(app.tokenLookupSelf(), (e) => e.response.statusCode === 403);
+  await root.addTokenRole({ role_name: 'ci', allowed_policies: ['app'], orphan: true });
+  assert.deepEqual((await root.getTokenRole({ role_name: 'ci' })).data.allowed_policies, ['app']);
+  assert.deepEqual((await root.tokenRoles()).data.keys, ['ci']);
+  const viaRole = await root.tokenCreateRole({ role_name: 'ci' });
+  root.token = 'root-e2e';
+  assert.equal(viaRole.auth.orphan, true);
+  assert.deepEqual(viaRole.auth.policies, ['app', 'default']);
+
   await root.removePolicy({ name: 'app' });
   assert.deepEqual((await root.policies()).policies, ['default', 'root']);
 });

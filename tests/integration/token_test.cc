@@ -267,3 +267,61 @@ TEST_F(TokenTest, InternalUiMountsAnswersThePreflightWithoutLeakingMounts) {
 
 }  // namespace
 }  // namespace strongroom::testing
+
+namespace strongroom::testing {
+namespace {
+
+// Vault API §5.1: token roles.
+TEST_F(TokenTest, RolesConstrainAndShapeTheTokensCreatedThroughThem) {
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/other",
+                    {{"policy", "path \"x/*\" { capabilities = [\"read\"] }"}})
+                .status,
+            204);
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/ci",
+                    {{"allowed_policies", {"kv-rw"}},
+                     {"orphan", true},
+                     {"token_period", "1h"},
+                     {"path_suffix", "build"},
+                     {"token_num_uses", 5}})
+                .status,
+            204);
+  json role = d_.Root("GET", "/v1/auth/token/roles/ci").Json()["data"];
+  EXPECT_EQ(role["name"], "ci");
+  EXPECT_EQ(role["allowed_policies"], json({"kv-rw"}));
+  EXPECT_EQ(role["token_period"], 3600);
+  EXPECT_EQ(role["orphan"], true);
+  EXPECT_EQ(d_.Root("LIST", "/v1/auth/token/roles").Json()["data"]["keys"], json({"ci"}));
+
+  json c = d_.Root("POST", "/v1/auth/token/create/ci").Json();
+  ASSERT_TRUE(c["auth"].is_object()) << c.dump();
+  EXPECT_EQ(c["auth"]["policies"], json({"default", "kv-rw"}));
+  EXPECT_EQ(c["auth"]["orphan"], true);
+  EXPECT_EQ(c["auth"]["lease_duration"], 3600);
+  std::string tok = c["auth"]["client_token"];
+  json self = As(tok, "GET", "/v1/auth/token/lookup-self").Json()["data"];
+  EXPECT_EQ(self["role"], "ci");
+  EXPECT_EQ(self["path"], "auth/token/create/ci/build");
+  EXPECT_EQ(self["period"], 3600);
+  EXPECT_EQ(self["num_uses"], 4);  // five from the role, one spent on this lookup
+
+  auto outside = d_.Root("POST", "/v1/auth/token/create/ci", {{"policies", {"other"}}});
+  EXPECT_EQ(outside.status, 400);
+  EXPECT_THAT(outside.Json()["errors"][0].get<std::string>(),
+              HasSubstr("must be subset of the role's allowed policies"));
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/ci", {{"disallowed_policies", {"kv-rw"}}}).status,
+            204);
+  auto disallowed = d_.Root("POST", "/v1/auth/token/create/ci");
+  EXPECT_EQ(disallowed.status, 400);
+  EXPECT_THAT(disallowed.Json()["errors"][0].get<std::string>(), HasSubstr("disallowed"));
+  // role_name in the body of auth/token/create is the same thing.
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/plain", {{"allowed_policies", {"other"}}}).status,
+            204);
+  json viaBody = d_.Root("POST", "/v1/auth/token/create", {{"role_name", "plain"}}).Json();
+  EXPECT_EQ(viaBody["auth"]["policies"], json({"default", "other"}));
+  EXPECT_EQ(d_.Root("POST", "/v1/auth/token/create/missing").status, 400);
+  EXPECT_EQ(d_.Root("DELETE", "/v1/auth/token/roles/plain").status, 204);
+  EXPECT_EQ(d_.Root("GET", "/v1/auth/token/roles/plain").status, 404);
+}
+
+}  // namespace
+}  // namespace strongroom::testing
