@@ -503,6 +503,35 @@ class KvV2 final : public core::Backend {
 
   // 404 whose body still carries the version metadata: how Vault reports a deleted or destroyed
   // version (the Go client returns it as a secret because data is not empty).
+  // The version a data read or a subkeys read names (`version` parameter, else the current one).
+  // nullopt: the key or the version does not exist (Vault's bare 404). Otherwise its metadata,
+  // and its data when it is neither deleted nor destroyed.
+  struct VersionRead {
+    object metadata;
+    bool readable = false;
+    std::optional<object> data;
+  };
+  absl::StatusOr<std::optional<VersionRead>> ReadVersion(const Request& req,
+                                                         const std::string& path,
+                                                         const std::optional<object>& meta,
+                                                         absl::Time now) {
+    if (!meta) {
+      RETURN_IF_ERROR(IntField(req.data, "version").status());  // a bad parameter is still a 400
+      return std::optional<VersionRead>();
+    }
+    ASSIGN_OR_RETURN(auto version, ResolveVersion(req, *meta));
+    if (!version) return std::optional<VersionRead>();
+    VersionRead read;
+    read.metadata = VersionMeta(*meta, *version);
+    const object& v = meta->at("versions").as_object().at(std::to_string(*version)).as_object();
+    if (!Unreadable(v, now)) {
+      read.readable = true;
+      ASSIGN_OR_RETURN(read.data,
+                       GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
+    }
+    return std::optional<VersionRead>(std::move(read));
+  }
+
   static Response NotFoundWith(object d) {
     Response r = Response::Data(std::move(d));
     r.http_status = 404;
@@ -570,22 +599,15 @@ class KvV2 final : public core::Backend {
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
     switch (req.operation) {
       case Operation::kRead: {
-        if (!meta) {
-          RETURN_IF_ERROR(IntField(req.data, "version").status());
-          return NotFoundEmpty();
-        }
-        ASSIGN_OR_RETURN(auto version, ResolveVersion(req, *meta));
-        if (!version) return NotFoundEmpty();
+        ASSIGN_OR_RETURN(auto read, ReadVersion(req, path, meta, now));
+        if (!read) return NotFoundEmpty();
         object d;
-        d["metadata"] = VersionMeta(*meta, *version);
-        const object& v = meta->at("versions").as_object().at(std::to_string(*version)).as_object();
-        if (Unreadable(v, now)) {
+        d["metadata"] = std::move(read->metadata);
+        if (!read->readable) {
           d["data"] = nullptr;
           return NotFoundWith(std::move(d));
         }
-        ASSIGN_OR_RETURN(auto data,
-                         GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
-        d["data"] = data ? value(std::move(*data)) : value(nullptr);
+        d["data"] = read->data ? value(std::move(*read->data)) : value(nullptr);
         return Response::Data(std::move(d));
       }
       case Operation::kCreate:
@@ -688,22 +710,15 @@ class KvV2 final : public core::Backend {
     std::lock_guard<std::mutex> lock(LockFor(path));
     const absl::Time now = absl::Now();
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, absl::StrCat("metadata/", path)));
-    if (!meta) {
-      RETURN_IF_ERROR(IntField(req.data, "version").status());
-      return NotFoundEmpty();
-    }
-    ASSIGN_OR_RETURN(auto version, ResolveVersion(req, *meta));
-    if (!version) return NotFoundEmpty();
+    ASSIGN_OR_RETURN(auto read, ReadVersion(req, path, meta, now));
+    if (!read) return NotFoundEmpty();
     object d;
-    d["metadata"] = VersionMeta(*meta, *version);
-    const object& v = meta->at("versions").as_object().at(std::to_string(*version)).as_object();
-    if (Unreadable(v, now)) {
+    d["metadata"] = std::move(read->metadata);
+    if (!read->readable) {
       d["subkeys"] = nullptr;
       return NotFoundWith(std::move(d));
     }
-    ASSIGN_OR_RETURN(auto data,
-                     GetJson(*req.storage, absl::StrCat("versions/", path, "/", *version)));
-    d["subkeys"] = Subkeys(data ? *data : object(), depth, 1);
+    d["subkeys"] = Subkeys(read->data ? *read->data : object(), depth, 1);
     return Response::Data(std::move(d));
   }
 
