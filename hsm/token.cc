@@ -153,6 +153,17 @@ constexpr CK_BBOOL kTrue = CK_TRUE;
 constexpr CK_BBOOL kFalse = CK_FALSE;
 constexpr CK_OBJECT_CLASS kSecretKeyClass = CKO_SECRET_KEY;
 constexpr CK_KEY_TYPE kGenericSecret = CKK_GENERIC_SECRET;
+constexpr CK_OBJECT_CLASS kPrivateKeyClass = CKO_PRIVATE_KEY;
+constexpr CK_OBJECT_CLASS kPublicKeyClass = CKO_PUBLIC_KEY;
+constexpr CK_KEY_TYPE kEcKey = CKK_EC;
+// DER of OID 1.2.840.10045.3.1.7 (prime256v1 / secp256r1), the value of CKA_EC_PARAMS.
+constexpr uint8_t kP256Params[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+// DER SubjectPublicKeyInfo prefix for a P-256 key: SEQUENCE { SEQUENCE { id-ecPublicKey,
+// prime256v1 }, BIT STRING (0 unused bits) } followed by the 65-byte uncompressed point.
+constexpr uint8_t kP256SpkiPrefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48,
+                                       0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
+                                       0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
+constexpr size_t kP256PointBytes = 65;  // 0x04 || X || Y
 
 // RvToStatus that also keeps `lease` from pooling its session when the code says the session,
 // or the token behind it, is gone: handing such a session to the next caller would fail them too.
@@ -209,9 +220,11 @@ class FindGuard {
   Token::Lease& lease_;
 };
 
-absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKeyOn(Token::Lease& lease, std::string_view label) {
+// Finds exactly one object of `object_class` labelled `label`. `what` names it in errors.
+absl::StatusOr<CK_OBJECT_HANDLE> FindObjectOn(Token::Lease& lease, CK_OBJECT_CLASS object_class,
+                                              std::string_view label, std::string_view what) {
   CK_ATTRIBUTE tmpl[] = {
-      In(CKA_CLASS, kSecretKeyClass),
+      In(CKA_CLASS, object_class),
       In(CKA_LABEL, label.data(), label.size()),
   };
   RETURN_IF_ERROR(Check(lease, lease.fn()->C_FindObjectsInit(lease.handle(), tmpl, std::size(tmpl)),
@@ -223,13 +236,17 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKeyOn(Token::Lease& lease, std::strin
                         lease.fn()->C_FindObjects(lease.handle(), found, std::size(found), &count),
                         "C_FindObjects"));
   if (count == 0) {
-    return absl::NotFoundError(absl::StrCat("no secret key labelled \"", Sv(label), "\""));
+    return absl::NotFoundError(absl::StrCat("no ", Sv(what), " labelled \"", Sv(label), "\""));
   }
   if (count > 1) {
     return absl::FailedPreconditionError(
-        absl::StrCat("more than one secret key labelled \"", Sv(label), "\""));
+        absl::StrCat("more than one ", Sv(what), " labelled \"", Sv(label), "\""));
   }
   return found[0];
+}
+
+absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKeyOn(Token::Lease& lease, std::string_view label) {
+  return FindObjectOn(lease, kSecretKeyClass, label, "secret key");
 }
 
 absl::StatusOr<KeyAttributes> ReadKeyAttributes(Token::Lease& lease, CK_OBJECT_HANDLE key) {
@@ -780,6 +797,102 @@ absl::Status Token::GenerateRandom(std::span<uint8_t> out) {
       lease,
       lease.fn()->C_GenerateRandom(lease.handle(), out.data(), static_cast<CK_ULONG>(out.size())),
       "C_GenerateRandom");
+}
+
+absl::StatusOr<SigningKey> Token::FindSigningKey(std::string_view label) {
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  SigningKey key;
+  ASSIGN_OR_RETURN(key.private_key, FindObjectOn(lease, kPrivateKeyClass, label, "private key"));
+  ASSIGN_OR_RETURN(key.public_key, FindObjectOn(lease, kPublicKeyClass, label, "public key"));
+  return key;
+}
+
+absl::StatusOr<SigningKey> Token::GenerateSigningKey(std::string_view label) {
+  if (label.empty()) return absl::InvalidArgumentError("signing key label is empty");
+  std::lock_guard<std::mutex> create_lock(create_mu_);
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  absl::StatusOr<CK_OBJECT_HANDLE> existing =
+      FindObjectOn(lease, kPrivateKeyClass, label, "private key");
+  if (existing.ok() || absl::IsFailedPrecondition(existing.status())) {
+    return absl::AlreadyExistsError(absl::StrCat("a private key labelled \"", Sv(label),
+                                                 "\" already exists on token \"", label_, "\""));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  CK_ATTRIBUTE pub_tmpl[] = {
+      In(CKA_EC_PARAMS, kP256Params, sizeof kP256Params),
+      In(CKA_TOKEN, kTrue),
+      In(CKA_PRIVATE, kFalse),  // public: readable before login, e.g. by the CLI
+      In(CKA_VERIFY, kTrue),
+      In(CKA_ENCRYPT, kFalse),
+      In(CKA_WRAP, kFalse),
+      In(CKA_MODIFIABLE, kFalse),
+      In(CKA_LABEL, label.data(), label.size()),
+  };
+  CK_ATTRIBUTE priv_tmpl[] = {
+      In(CKA_TOKEN, kTrue),
+      In(CKA_PRIVATE, kTrue),
+      In(CKA_SENSITIVE, kTrue),     // never readable in the clear
+      In(CKA_EXTRACTABLE, kFalse),  // never wrapped out
+      In(CKA_SIGN, kTrue),          // and used for nothing but signing
+      In(CKA_DECRYPT, kFalse),
+      In(CKA_UNWRAP, kFalse),
+      In(CKA_DERIVE, kFalse),
+      In(CKA_MODIFIABLE, kFalse),
+      In(CKA_LABEL, label.data(), label.size()),
+  };
+  CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+  SigningKey key;
+  RETURN_IF_ERROR(Check(
+      lease,
+      lease.fn()->C_GenerateKeyPair(lease.handle(), &mech, pub_tmpl, std::size(pub_tmpl), priv_tmpl,
+                                    std::size(priv_tmpl), &key.public_key, &key.private_key),
+      absl::StrCat("C_GenerateKeyPair(EC P-256) on token \"", label_, "\"")));
+  return key;
+}
+
+absl::StatusOr<std::string> Token::EcPublicKeySpki(CK_OBJECT_HANDLE public_key) {
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  uint8_t params[32];
+  uint8_t point[80];
+  CK_ATTRIBUTE attrs[] = {
+      {CKA_EC_PARAMS, params, sizeof params},
+      {CKA_EC_POINT, point, sizeof point},
+  };
+  RETURN_IF_ERROR(Check(
+      lease, lease.fn()->C_GetAttributeValue(lease.handle(), public_key, attrs, std::size(attrs)),
+      "C_GetAttributeValue(CKA_EC_POINT)"));
+  if (attrs[0].ulValueLen != sizeof kP256Params ||
+      std::memcmp(params, kP256Params, sizeof kP256Params) != 0) {
+    return absl::FailedPreconditionError("the signing key is not an EC P-256 key");
+  }
+  // CKA_EC_POINT is the DER OCTET STRING holding the point (PKCS#11 2.40); accept the bare
+  // point too, as some modules return it.
+  std::string_view raw(reinterpret_cast<const char*>(point), attrs[1].ulValueLen);
+  if (raw.size() == kP256PointBytes + 2 && raw[0] == 0x04 && raw[1] == kP256PointBytes) {
+    raw.remove_prefix(2);
+  }
+  if (raw.size() != kP256PointBytes || raw[0] != 0x04) {
+    return absl::FailedPreconditionError(
+        "the signing key's EC point is not an uncompressed P-256 point");
+  }
+  std::string spki(reinterpret_cast<const char*>(kP256SpkiPrefix), sizeof kP256SpkiPrefix);
+  spki.append(raw);
+  return spki;
+}
+
+absl::StatusOr<std::string> Token::SignEcdsa(CK_OBJECT_HANDLE private_key,
+                                             std::span<const uint8_t> digest) {
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
+  RETURN_IF_ERROR(Check(lease, lease.fn()->C_SignInit(lease.handle(), &mech, private_key),
+                        "C_SignInit(CKM_ECDSA)"));
+  uint8_t sig[132];  // r || s; 64 bytes for P-256, room for P-521
+  CK_ULONG sig_len = sizeof sig;
+  const CK_RV rv = lease.fn()->C_Sign(lease.handle(), const_cast<uint8_t*>(digest.data()),
+                                      static_cast<CK_ULONG>(digest.size()), sig, &sig_len);
+  if (rv != CKR_OK) lease.Discard();  // a failed C_Sign may leave the operation active
+  RETURN_IF_ERROR(Check(lease, rv, "C_Sign(CKM_ECDSA)"));
+  return std::string(reinterpret_cast<const char*>(sig), sig_len);
 }
 
 }  // namespace strongroom::hsm

@@ -116,6 +116,13 @@ struct KeyAttributes {
   bool verify = false;
 };
 
+// An EC key pair in the token (the audit signing key): both halves are token objects with the
+// same label.
+struct SigningKey {
+  CK_OBJECT_HANDLE private_key = CK_INVALID_HANDLE;
+  CK_OBJECT_HANDLE public_key = CK_INVALID_HANDLE;
+};
+
 // Largest secret WrapSecret accepts (its blob is at most 65552 bytes on SoftHSM2). The cap is
 // ours, to bound what one request can make the token do: SoftHSM2 2.6.1 has no practical limit
 // of its own (64 MiB generic secrets wrap and unwrap), but a wrap+unwrap round trip there moves
@@ -196,6 +203,18 @@ class Token {
 
   // C_GenerateRandom.
   absl::Status GenerateRandom(std::span<uint8_t> out);
+
+  // The audit signing key: an ECDSA P-256 pair generated inside the token (C_GenerateKeyPair).
+  // The private half is CKA_SENSITIVE, not extractable, sign-only and not modifiable; the public
+  // half is a public token object. AlreadyExists if a private key with the label exists.
+  absl::StatusOr<SigningKey> GenerateSigningKey(std::string_view label);
+  // Both halves by label. NotFound if either is missing, FailedPrecondition if ambiguous.
+  absl::StatusOr<SigningKey> FindSigningKey(std::string_view label);
+  // DER SubjectPublicKeyInfo of a P-256 public key object (from CKA_EC_PARAMS/CKA_EC_POINT).
+  absl::StatusOr<std::string> EcPublicKeySpki(CK_OBJECT_HANDLE public_key);
+  // CKM_ECDSA over a digest computed by the caller; returns r || s as the token gives it.
+  absl::StatusOr<std::string> SignEcdsa(CK_OBJECT_HANDLE private_key,
+                                        std::span<const uint8_t> digest);
 
   const std::string& label() const { return label_; }
 

@@ -154,6 +154,8 @@ absl::Status ParseSeal(const hcl::Block& b, SealConfig* s) {
       RETURN_IF_ERROR(ReadString(a, &s->pin));
     else if (k == "key_label")
       RETURN_IF_ERROR(ReadString(a, &s->key_label));
+    else if (k == "audit_key_label")
+      RETURN_IF_ERROR(ReadString(a, &s->audit_key_label));
     else if (k == "slot") {
       unsigned long slot = 0;
       RETURN_IF_ERROR(ReadUint<unsigned long>(a, &slot, 0, 0xffffffffUL));
@@ -171,6 +173,9 @@ absl::Status ParseSeal(const hcl::Block& b, SealConfig* s) {
   if (s->pin.empty())
     return Err(b.pos, "seal \"pkcs11\": \"pin\" is required (literal, env://VAR or file://PATH)");
   if (s->key_label.empty()) return Err(b.pos, "seal \"pkcs11\": \"key_label\" must not be empty");
+  if (s->audit_key_label.empty() || s->audit_key_label == s->key_label) {
+    return Err(b.pos, "seal \"pkcs11\": \"audit_key_label\" must be set and differ from key_label");
+  }
   return absl::OkStatus();
 }
 
@@ -219,7 +224,13 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
       RETURN_IF_ERROR(ReadDuration(a, &c.default_lease_ttl_s));
     else if (k == "max_lease_ttl")
       RETURN_IF_ERROR(ReadDuration(a, &c.max_lease_ttl_s));
-    else
+    else if (k == "audit_checkpoint_entries")
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &c.audit_checkpoint_entries, 1, 1ull << 32));
+    else if (k == "audit_checkpoint_interval") {
+      RETURN_IF_ERROR(ReadDuration(a, &c.audit_checkpoint_interval_s));
+      if (c.audit_checkpoint_interval_s <= 0)
+        return Err(a.value.pos, "audit_checkpoint_interval must be positive");
+    } else
       return Unknown(a.pos, k, "the server configuration");
   }
   if (!have_listener)

@@ -37,6 +37,7 @@ struct SealConfig {
   std::optional<unsigned long> slot;
   std::string pin;  // literal, env://VAR or file://PATH
   std::string key_label = "strongroom-kek";
+  std::string audit_key_label = "strongroom-audit";  // ECDSA P-256 pair that signs checkpoints
 };
 
 struct ServerConfig {
@@ -51,6 +52,9 @@ struct ServerConfig {
   bool disable_mlock = false;
   int64_t default_lease_ttl_s = 768 * 3600;
   int64_t max_lease_ttl_s = 768 * 3600;
+  // Audit checkpoints: every N records or T seconds (a device's options may override both).
+  uint64_t audit_checkpoint_entries = 1000;
+  int64_t audit_checkpoint_interval_s = 60;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(std::string_view text);

@@ -12,6 +12,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -28,6 +29,7 @@
 #include "appliance/core/core.h"
 #include "appliance/engines/registry.h"
 #include "appliance/storage/rocksdb_storage.h"
+#include "audit/keys.h"
 #include "base/log.h"
 #include "sandbox/supervisor.h"
 
@@ -46,11 +48,13 @@ struct Flags {
   std::string dev_listen_address = "127.0.0.1:8200";
   bool help = false;
   bool version = false;
+  bool audit_public_key = false;
 };
 
 const char kUsage[] =
     "Usage: strongroomd -config=FILE\n"
     "       strongroomd -dev [-dev-root-token-id=ID] [-dev-listen-address=ADDR]\n"
+    "       strongroomd -config=FILE -audit-public-key\n"
     "\n"
     "strongroom: an HSM-backed secrets appliance with Vault's HTTP API.\n"
     "\n"
@@ -60,6 +64,8 @@ const char kUsage[] =
     "                            as KV v2, plain HTTP; everything is removed on exit\n"
     "  -dev-root-token-id=ID     root token to create in dev mode (default: random)\n"
     "  -dev-listen-address=ADDR  dev listener address (default 127.0.0.1:8200)\n"
+    "  -audit-public-key          print the audit public key (PEM) from the token and exit;\n"
+    "                            auditors verify the audit log with it (strongroom-audit)\n"
     "  -version                  print the version\n"
     "Flags may be written with one or two dashes, and with '=' or a space before the value.\n";
 
@@ -101,6 +107,8 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       f.help = true;
     } else if (name == "version") {
       f.version = true;
+    } else if (name == "audit-public-key") {
+      f.audit_public_key = true;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag -", name));
     }
@@ -108,7 +116,50 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   if (!f.help && !f.version && f.dev == !f.config_path.empty()) {
     return absl::InvalidArgumentError("give either -config=FILE or -dev");
   }
+  if (f.audit_public_key && f.config_path.empty()) {
+    return absl::InvalidArgumentError("-audit-public-key needs -config=FILE");
+  }
   return f;
+}
+
+// The node's name in audit checkpoint origins: storage node_id, else the host name, reduced to
+// the characters an origin allows.
+std::string NodeId(const std::string& configured) {
+  std::string id = configured;
+  if (id.empty()) {
+    char host[256] = {};
+    if (gethostname(host, sizeof host - 1) == 0) id = host;
+  }
+  for (char& c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
+  }
+  if (id.size() > 128) id.resize(128);
+  return id.empty() ? "node" : id;
+}
+
+// -audit-public-key: the PEM of the audit key, read from the token (no unseal needed).
+int PrintAuditPublicKey(const ServerConfig& config) {
+  core::Pkcs11SealConfig seal_config;
+  seal_config.token.lib = config.seal.lib;
+  seal_config.token.token_label = config.seal.token_label;
+  if (config.seal.slot) seal_config.token.slot = *config.seal.slot;
+  seal_config.token.pin_spec = config.seal.pin;
+  seal_config.key_label = config.seal.key_label;
+  seal_config.audit_key_label = config.seal.audit_key_label;
+  core::Pkcs11Seal seal(seal_config);
+  absl::Status s = seal.Open();
+  absl::StatusOr<std::string> der = s.ok() ? seal.AuditPublicKeyDer(/*create=*/false) : s;
+  if (!der.ok()) {
+    std::cerr << "strongroomd: " << der.status().message() << "\n";
+    return 1;
+  }
+  auto key = audit::PublicKey::FromDer(*der);
+  if (!key.ok()) {
+    std::cerr << "strongroomd: " << key.message() << "\n";
+    return 1;
+  }
+  std::cout << key->ToPem();
+  return 0;
 }
 
 absl::StatusOr<int> Listen(const std::string& address, std::string* bound) {
@@ -287,6 +338,7 @@ int DaemonMain(int argc, char** argv) {
   }
   LogLevel level;
   if (ParseLogLevel(config->log_level, &level)) SetLogLevel(level);
+  if (flags->audit_public_key) return PrintAuditPublicKey(*config);
 
   // Signals are taken synchronously by the main loop; every thread inherits the mask.
   sigset_t set;
@@ -336,12 +388,16 @@ int DaemonMain(int argc, char** argv) {
   options.engines = engines::EngineTable();
   options.default_lease_ttl = config->default_lease_ttl_s;
   options.max_lease_ttl = config->max_lease_ttl_s;
+  options.audit.node_id = NodeId(config->storage.node_id);
+  options.audit.checkpoint_entries = config->audit_checkpoint_entries;
+  options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
   core::Pkcs11SealConfig seal_config;
   seal_config.token.lib = config->seal.lib;
   seal_config.token.token_label = config->seal.token_label;
   if (config->seal.slot) seal_config.token.slot = *config->seal.slot;
   seal_config.token.pin_spec = config->seal.pin;
   seal_config.key_label = config->seal.key_label;
+  seal_config.audit_key_label = config->seal.audit_key_label;
   core::Core core(std::move(options), physical->get(),
                   std::make_unique<core::Pkcs11Seal>(std::move(seal_config)));
 
@@ -403,7 +459,12 @@ int DaemonMain(int argc, char** argv) {
       LogInfo("received %s; shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
       break;
     }
+    if (sig == SIGHUP) {
+      LogInfo("received SIGHUP; reopening audit files");
+      core.audit().Reopen();
+    }
     supervisor.Poll();
+    core.audit().Tick();  // time-based audit checkpoints
     if (std::chrono::steady_clock::now() >= next_tick) {
       core.Tick();  // expired tokens
       next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(60);

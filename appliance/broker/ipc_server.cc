@@ -205,6 +205,9 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
         // Internal detail stays in the broker log, tied to the request id.
         LogError("request %s failed: %s", request_id, s.ToString());
         out.add_errors("internal error");
+        if (s.GetPayload(core::kPublicDetailPayload.data()).has_value()) {
+          out.add_errors(std::string(s.message()));
+        }
     }
     return out;
   }

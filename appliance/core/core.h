@@ -15,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "appliance/core/audit.h"
 #include "appliance/core/backend.h"
 #include "appliance/core/barrier.h"
 #include "appliance/core/policy_store.h"
@@ -33,6 +34,7 @@ struct CoreOptions {
   std::function<absl::Time()> clock = [] { return absl::Now(); };
   int64_t default_lease_ttl = 768 * 3600;
   int64_t max_lease_ttl = 768 * 3600;
+  AuditSettings audit;
 };
 
 struct InitRequest {
@@ -79,6 +81,7 @@ class Core {
   TokenStore& tokens() { return tokens_; }
   PolicyStore& policies() { return policies_; }
   absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
+  AuditBroker& audit() { return audit_; }
   // Periodic housekeeping (expired tokens); called by the broker's main loop.
   void Tick();
   absl::Time Now() const { return options_.clock(); }
@@ -92,6 +95,13 @@ class Core {
     std::unique_ptr<Backend> backend;
   };
 
+  // What the audited part of the pipeline leaves behind for the audit records.
+  struct AuditTrail {
+    std::optional<TokenEntry> token;
+    bool request_logged = false;  // the request record is written (the backend may run)
+    bool audit_failed = false;    // no device took the request record
+  };
+  absl::StatusOr<Response> Dispatch(Request& req, AuditTrail& trail);
   absl::StatusOr<Response> HandleSysRaw(Request& req, bool* handled);
   absl::StatusOr<Response> SealStatus();
   absl::StatusOr<Response> Health(const Request& req);
@@ -114,6 +124,7 @@ class Core {
   Barrier barrier_;
   TokenStore tokens_;
   PolicyStore policies_;
+  AuditBroker audit_;
   std::atomic<bool> initialized_{false};
 
   mutable std::mutex state_mu_;  // seal lifecycle: init, unseal, seal, rotate

@@ -1,5 +1,9 @@
+#include <openssl/sha.h>
+
 #include "absl/strings/str_cat.h"
 #include "appliance/core/seal.h"
+#include "audit/keys.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 
 namespace strongroom::core {
@@ -44,6 +48,46 @@ absl::StatusOr<SecureBytes> Pkcs11Seal::Unwrap(std::span<const uint8_t> blob) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!token_ || kek_ == CK_INVALID_HANDLE) return absl::FailedPreconditionError("no KEK");
   return token_->UnwrapSecret(kek_, blob);
+}
+
+absl::Status Pkcs11Seal::FindAuditKeyLocked(bool create) {
+  if (audit_key_) return absl::OkStatus();
+  if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
+  auto key = token_->FindSigningKey(config_.audit_key_label);
+  if (!key.ok() && absl::IsNotFound(key.status()) && create) {
+    key = token_->GenerateSigningKey(config_.audit_key_label);
+    if (key.ok()) {
+      LogInfo("audit signing key \"%s\" (ECDSA P-256) generated in token \"%s\"",
+              config_.audit_key_label, token_->label());
+    }
+  }
+  if (!key.ok()) return key.status();
+  ASSIGN_OR_RETURN(auto attrs, token_->GetKeyAttributes(key->private_key));
+  if (!attrs.sensitive || attrs.extractable || !attrs.sign) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("the audit key \"", config_.audit_key_label,
+                     "\" must be sensitive, not extractable and able to sign; refusing to use it"));
+  }
+  ASSIGN_OR_RETURN(audit_key_der_, token_->EcPublicKeySpki(key->public_key));
+  audit_key_ = *key;
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> Pkcs11Seal::AuditPublicKeyDer(bool create) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(FindAuditKeyLocked(create));
+  return audit_key_der_;
+}
+
+absl::StatusOr<std::string> Pkcs11Seal::AuditSign(std::string_view message) {
+  std::lock_guard<std::mutex> lock(mu_);
+  RETURN_IF_ERROR(FindAuditKeyLocked(/*create=*/false));
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(message.data()), message.size(), digest);
+  ASSIGN_OR_RETURN(std::string raw, token_->SignEcdsa(audit_key_->private_key, digest));
+  auto der = audit::EcdsaRawToDer(raw);
+  if (!der.ok()) return absl::InternalError(der.message());
+  return *std::move(der);
 }
 
 }  // namespace strongroom::core

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/strings/cord.h"
 #include "appliance/core/json.h"
 #include "appliance/storage/storage.h"
 
@@ -75,6 +76,17 @@ struct Response {
 // Vault's 405 "unsupported operation": the path exists but not for this operation.
 inline absl::Status UnsupportedOperation() {
   return absl::Status(absl::StatusCode::kUnimplemented, "unsupported operation");
+}
+
+// A 500 whose message the client may see (after Vault's "internal error"): for failures the
+// operator must be told about plainly, such as the audit log refusing a request. Other internal
+// errors keep their detail in the broker log only.
+inline constexpr std::string_view kPublicDetailPayload = "strongroom/public-detail";
+inline absl::Status InternalErrorWithPublicDetail(std::string_view message) {
+  absl::Status s(absl::StatusCode::kInternal, absl::string_view(message.data(), message.size()));
+  s.SetPayload(absl::string_view(kPublicDetailPayload.data(), kPublicDetailPayload.size()),
+               absl::Cord("1"));
+  return s;
 }
 
 // Errors backends return (absl codes; the worker's encoder is the only map to HTTP):

@@ -4,8 +4,10 @@
 
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -26,11 +28,17 @@ class Seal {
   virtual absl::Status FindKek() = 0;
   virtual absl::StatusOr<std::vector<uint8_t>> Wrap(std::span<const uint8_t> plaintext) = 0;
   virtual absl::StatusOr<SecureBytes> Unwrap(std::span<const uint8_t> blob) = 0;
+  // The audit signing key (ECDSA P-256) kept in the token: its DER SubjectPublicKeyInfo. With
+  // `create`, the key pair is generated in the token when it does not exist yet.
+  virtual absl::StatusOr<std::string> AuditPublicKeyDer(bool create) = 0;
+  // A DER ECDSA signature over SHA-256(message) by the audit key, computed inside the token.
+  virtual absl::StatusOr<std::string> AuditSign(std::string_view message) = 0;
 };
 
 struct Pkcs11SealConfig {
   hsm::TokenConfig token;
   std::string key_label = "strongroom-kek";
+  std::string audit_key_label = "strongroom-audit";
 };
 
 class Pkcs11Seal final : public Seal {
@@ -42,12 +50,18 @@ class Pkcs11Seal final : public Seal {
   absl::Status FindKek() override;
   absl::StatusOr<std::vector<uint8_t>> Wrap(std::span<const uint8_t> plaintext) override;
   absl::StatusOr<SecureBytes> Unwrap(std::span<const uint8_t> blob) override;
+  absl::StatusOr<std::string> AuditPublicKeyDer(bool create) override;
+  absl::StatusOr<std::string> AuditSign(std::string_view message) override;
 
  private:
+  absl::Status FindAuditKeyLocked(bool create);
+
   Pkcs11SealConfig config_;
   std::mutex mu_;
   std::unique_ptr<hsm::Token> token_;
   CK_OBJECT_HANDLE kek_ = CK_INVALID_HANDLE;
+  std::optional<hsm::SigningKey> audit_key_;
+  std::string audit_key_der_;
 };
 
 }  // namespace strongroom::core

@@ -64,6 +64,9 @@ class SystemBackend final : public core::Backend {
 
   // Vault's root-protected sys paths: sudo (or root) is required on top of the capability.
   bool IsRootPath(const std::string& p) const override {
+    // Reading the audit public key or the latest checkpoint needs the capability, not sudo:
+    // auditors get exactly these two.
+    if (p == "audit/public-key" || absl::StartsWith(p, "audit/checkpoint/")) return false;
     static constexpr std::string_view kExact[] = {"seal", "step-down", "audit", "remount",
                                                   "config/cors"};
     static constexpr std::string_view kPrefix[] = {"auth/",
@@ -113,6 +116,33 @@ class SystemBackend final : public core::Backend {
     }
     if (absl::StartsWith(p, "policy/")) return OnePolicy(req, p.substr(7), /*legacy=*/true);
     if (absl::StartsWith(p, "policies/acl/")) return OnePolicy(req, p.substr(13), /*legacy=*/false);
+    if (p == "audit" || p == "audit/") return ListAudit(req);
+    // Other operations on these two fall through to OneAudit, which refuses the reserved names.
+    if (p == "audit/public-key" && req.operation == Operation::kRead) {
+      ASSIGN_OR_RETURN(std::string pem, core_->audit().PublicKeyPem());
+      object d;
+      d["public_key"] = pem;
+      d["algorithm"] = "ecdsa-p256";
+      return Response::Data(std::move(d));
+    }
+    if (absl::StartsWith(p, "audit/checkpoint/") && req.operation == Operation::kRead) {
+      ASSIGN_OR_RETURN(std::string note, core_->audit().Checkpoint(p.substr(17)));
+      object d;
+      d["checkpoint"] = note;
+      return Response::Data(std::move(d));
+    }
+    if (absl::StartsWith(p, "audit/")) return OneAudit(req, p.substr(6));
+    if (absl::StartsWith(p, "audit-hash/")) {
+      if (!IsWrite(req)) return core::UnsupportedOperation();
+      ASSIGN_OR_RETURN(auto input, core::GetString(req.data, "input"));
+      if (!input || input->empty()) {
+        return absl::InvalidArgumentError("the \"input\" parameter is empty");
+      }
+      ASSIGN_OR_RETURN(std::string hash, core_->audit().Hash(p.substr(11), *input));
+      object d;
+      d["hash"] = hash;
+      return Injected(std::move(d));
+    }
     if (p == "seal") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(core_->SealNow());
@@ -134,6 +164,61 @@ class SystemBackend final : public core::Backend {
         data[m.path] = MountInfo(m);  // auth methods: sys/auth
     }
     return Injected(std::move(data));
+  }
+
+  absl::StatusOr<Response> ListAudit(const Request& req) {
+    if (req.operation != Operation::kRead) return core::UnsupportedOperation();
+    object data;
+    for (const auto& e : core_->audit().List()) {
+      object o;
+      o["type"] = e.type;
+      o["description"] = e.description;
+      object opts;
+      for (const auto& [k, v] : e.options) opts[k] = v;
+      o["options"] = std::move(opts);
+      o["local"] = e.local;
+      o["path"] = e.path;
+      data[e.path] = std::move(o);
+    }
+    return Injected(std::move(data));
+  }
+
+  absl::StatusOr<Response> OneAudit(Request& req, const std::string& path) {
+    switch (req.operation) {
+      case Operation::kCreate:
+      case Operation::kUpdate: {
+        core::AuditDeviceEntry e;
+        e.path = path;
+        ASSIGN_OR_RETURN(auto type, core::GetString(req.data, "type"));
+        if (!type || type->empty()) return absl::InvalidArgumentError("type is required");
+        e.type = *type;
+        ASSIGN_OR_RETURN(auto description, core::GetString(req.data, "description"));
+        e.description = description.value_or("");
+        ASSIGN_OR_RETURN(auto local, core::GetBool(req.data, "local"));
+        e.local = local.value_or(false);
+        if (const auto* o = req.data.if_contains("options"); o != nullptr && !o->is_null()) {
+          if (!o->is_object()) return absl::InvalidArgumentError("options must be an object");
+          for (const auto& [k, v] : o->as_object()) {
+            // Vault's options are strings; numbers and booleans are taken as their text.
+            if (v.is_string()) {
+              e.options[std::string(k)] = std::string(v.as_string());
+            } else if (v.is_bool() || v.is_number()) {
+              e.options[std::string(k)] = core::Serialize(v);
+            } else {
+              return absl::InvalidArgumentError(
+                  absl::StrCat("option \"", std::string(k), "\" must be a string"));
+            }
+          }
+        }
+        RETURN_IF_ERROR(core_->audit().Enable(std::move(e)));
+        return Response::Empty();
+      }
+      case Operation::kDelete:
+        RETURN_IF_ERROR(core_->audit().Disable(path));
+        return Response::Empty();
+      default:
+        return core::UnsupportedOperation();
+    }
   }
 
   // sys/policy (legacy, top-level copy of data) and sys/policies/acl (LIST only).

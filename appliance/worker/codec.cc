@@ -210,7 +210,10 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       json::object o;
       json::array a;
       if (status == 500) {
-        a.emplace_back("internal error");  // never pass internal detail to a client
+        // The broker sends internal detail only when it is meant for the client (after
+        // "internal error"); a worker never adds any of its own.
+        a.emplace_back("internal error");
+        for (int i = 1; i < r.errors_size(); ++i) a.emplace_back(r.errors(i));
       } else {
         for (const auto& e : r.errors()) a.emplace_back(e);
       }

@@ -57,7 +57,9 @@ std::string ReadFileOr(const std::string& path, const std::string& fallback) {
 Daemon::Daemon() : Daemon(Options()) {}
 
 Daemon::Daemon(Options options) : options_(std::move(options)) {
-  auto token = test_support::SoftHsmToken::Create();
+  auto token = options_.token_pin.empty()
+                   ? test_support::SoftHsmToken::Create()
+                   : test_support::SoftHsmToken::Create("strongroom-test", options_.token_pin);
   if (!token.ok()) std::abort();  // no SoftHSM2 on this machine: nothing below can work
   token_ = std::move(*token);
   dir_ = MakeTempDir();
@@ -206,10 +208,17 @@ std::vector<pid_t> Daemon::WorkerPids() const {
 }
 
 RunResult RunStrongroomd(const std::vector<std::string>& args, int timeout_ms) {
+  return RunProgram(BuildDir() + "/strongroomd", args, timeout_ms);
+}
+
+std::string AuditVerifierBinary() { return BuildDir() + "/../audit/strongroom-audit"; }
+
+RunResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                     int timeout_ms) {
   RunResult result;
   std::string dir = MakeTempDir();
   std::string out = dir + "/out";
-  std::vector<std::string> full = {BuildDir() + "/strongroomd"};
+  std::vector<std::string> full = {binary};
   full.insert(full.end(), args.begin(), args.end());
   pid_t pid = Spawn(full, out);
   int status = 0;

@@ -22,6 +22,7 @@ class Daemon {
   struct Options {
     int workers = 2;
     std::string pin_override;    // a wrong PIN, for seal tests
+    std::string token_pin;       // the test token's user PIN (default "1234")
     std::string extra_listener;  // extra lines in listener "tcp" {}
     std::string extra_top;       // extra top-level lines
   };
@@ -79,5 +80,10 @@ struct RunResult {
   std::string output;  // stdout + stderr
 };
 RunResult RunStrongroomd(const std::vector<std::string>& args, int timeout_ms = 20000);
+// Runs any program to completion (stdout and stderr captured together).
+RunResult RunProgram(const std::string& binary, const std::vector<std::string>& args,
+                     int timeout_ms = 20000);
+// The offline verifier, strongroom-audit, from the same build.
+std::string AuditVerifierBinary();
 
 }  // namespace strongroom::testing

@@ -5,6 +5,11 @@
 #include <dlfcn.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <openssl/bn.h>
+#include <openssl/ec.h>
+#include <openssl/evp.h>
+#include <openssl/sha.h>
+#include <openssl/x509.h>
 #include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -795,4 +800,73 @@ TEST_F(TokenTest, DestroyingTokenWithOutstandingLeaseAborts) {
 }
 
 }  // namespace
+// ---- Audit signing key ---------------------------------------------------------------------
+
+TEST_F(TokenTest, SigningKeyIsGeneratedInsideAndNeverReadable) {
+  auto key = token_->GenerateSigningKey("audit");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto attrs = token_->GetKeyAttributes(key->private_key);
+  ASSERT_TRUE(attrs.ok()) << attrs.status();
+  EXPECT_EQ(attrs->object_class, CKO_PRIVATE_KEY);
+  EXPECT_EQ(attrs->key_type, CKK_EC);
+  EXPECT_TRUE(attrs->token);
+  EXPECT_TRUE(attrs->sensitive);
+  EXPECT_FALSE(attrs->extractable);
+  EXPECT_TRUE(attrs->always_sensitive);
+  EXPECT_TRUE(attrs->never_extractable);
+  EXPECT_TRUE(attrs->sign);
+  EXPECT_FALSE(attrs->decrypt);
+  EXPECT_FALSE(attrs->unwrap);
+
+  // The private value cannot be read, from this session or another one.
+  auto lease = token_->Acquire();
+  ASSERT_TRUE(lease.ok());
+  uint8_t buf[128];
+  CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
+  EXPECT_EQ(
+      Str(RvName(lease->fn()->C_GetAttributeValue(lease->handle(), key->private_key, &value, 1))),
+      "CKR_ATTRIBUTE_SENSITIVE");
+
+  // Found again by label; a second pair with the same label is refused.
+  auto found = token_->FindSigningKey("audit");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(found->private_key, key->private_key);
+  EXPECT_EQ(found->public_key, key->public_key);
+  EXPECT_EQ(token_->GenerateSigningKey("audit").status().code(), absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(token_->FindSigningKey("other").status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(TokenTest, SigningKeySignaturesVerifyWithItsPublicKey) {
+  auto key = token_->GenerateSigningKey("audit");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto spki = token_->EcPublicKeySpki(key->public_key);
+  ASSERT_TRUE(spki.ok()) << spki.status();
+  ASSERT_EQ(spki->size(), 91u);  // DER SubjectPublicKeyInfo of a P-256 key
+
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(spki->data());
+  EVP_PKEY* pkey = d2i_PUBKEY(nullptr, &p, static_cast<long>(spki->size()));
+  ASSERT_NE(pkey, nullptr);
+  const std::string message = "tree size 42";
+  uint8_t digest[SHA256_DIGEST_LENGTH];
+  SHA256(reinterpret_cast<const uint8_t*>(message.data()), message.size(), digest);
+  auto sig = token_->SignEcdsa(key->private_key, digest);
+  ASSERT_TRUE(sig.ok()) << sig.status();
+  ASSERT_EQ(sig->size(), 64u);  // r || s
+  // r || s -> DER for OpenSSL.
+  ECDSA_SIG* es = ECDSA_SIG_new();
+  ECDSA_SIG_set0(es, BN_bin2bn(reinterpret_cast<const uint8_t*>(sig->data()), 32, nullptr),
+                 BN_bin2bn(reinterpret_cast<const uint8_t*>(sig->data()) + 32, 32, nullptr));
+  unsigned char* der = nullptr;
+  const int der_len = i2d_ECDSA_SIG(es, &der);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(pkey, nullptr);
+  ASSERT_EQ(EVP_PKEY_verify_init(ctx), 1);
+  EXPECT_EQ(EVP_PKEY_verify(ctx, der, static_cast<size_t>(der_len), digest, sizeof digest), 1);
+  digest[0] ^= 1;  // another message does not verify
+  EXPECT_NE(EVP_PKEY_verify(ctx, der, static_cast<size_t>(der_len), digest, sizeof digest), 1);
+  EVP_PKEY_CTX_free(ctx);
+  OPENSSL_free(der);
+  ECDSA_SIG_free(es);
+  EVP_PKEY_free(pkey);
+}
+
 }  // namespace strongroom::hsm

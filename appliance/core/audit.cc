@@ -1,0 +1,834 @@
+#include "appliance/core/audit.h"
+
+#include <fcntl.h>
+#include <openssl/hmac.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "appliance/core/mount_entry.h"
+#include "appliance/core/seal.h"
+#include "appliance/core/token_store.h"
+#include "audit/chain.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+
+namespace strongroom::core {
+namespace {
+
+constexpr char kTableKey[] = "core/audit";
+constexpr char kDevicePrefix[] = "sys/audit/";  // sys/audit/<uuid>/{salt,state}
+constexpr char kHashPrefix[] = "hmac-sha256:";
+constexpr std::string_view kReservedPaths[] = {"public-key", "checkpoint"};
+// Options a file device takes. Anything else is refused rather than silently ignored.
+constexpr std::string_view kKnownOptions[] = {"file_path",
+                                              "mode",
+                                              "format",
+                                              "hmac_accessor",
+                                              "log_raw",
+                                              "elide_list_responses",
+                                              "prefix",
+                                              "checkpoint_entries",
+                                              "checkpoint_interval"};
+
+std::string ErrnoText(int err) {
+  char buf[128];
+  return strerror_r(err, buf, sizeof buf);
+}
+
+std::string HmacHex(std::string_view salt, std::string_view value) {
+  unsigned char mac[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  HMAC(EVP_sha256(), salt.data(), static_cast<int>(salt.size()),
+       reinterpret_cast<const unsigned char*>(value.data()), value.size(), mac, &len);
+  return absl::StrCat(kHashPrefix,
+                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(mac), len)));
+}
+
+// Every string leaf of `v`, recursively, replaced by its digest (keys and other scalars kept).
+void HashStrings(std::string_view salt, json::value& v) {
+  if (v.is_string()) {
+    v = HmacHex(salt, std::string_view(v.as_string().data(), v.as_string().size()));
+  } else if (v.is_object()) {
+    for (auto& kv : v.as_object()) HashStrings(salt, kv.value());
+  } else if (v.is_array()) {
+    for (auto& item : v.as_array()) HashStrings(salt, item);
+  }
+}
+
+absl::StatusOr<bool> BoolOption(const std::map<std::string, std::string>& o, const std::string& k,
+                                bool def) {
+  auto it = o.find(k);
+  if (it == o.end() || it->second.empty()) return def;
+  const std::string v = absl::AsciiStrToLower(it->second);
+  if (v == "true" || v == "1" || v == "t") return true;
+  if (v == "false" || v == "0" || v == "f") return false;
+  return absl::InvalidArgumentError(absl::StrCat("option \"", k, "\" must be a boolean"));
+}
+
+// Saved chain state: {"seq","hash","tree_size","nodes":[hex...],"offset","note"}.
+std::string StateToJson(const audit::ChainState& s, uint64_t offset, const std::string& note) {
+  json::object o;
+  o["seq"] = s.last_seq;
+  o["hash"] = audit::HexEncode(s.last_hash);
+  o["tree_size"] = s.tree.size();
+  json::array nodes;
+  for (const auto& n : s.tree.nodes()) nodes.emplace_back(audit::HexEncode(n));
+  o["nodes"] = std::move(nodes);
+  o["offset"] = offset;
+  o["note"] = note;
+  return Serialize(o);
+}
+
+absl::StatusOr<audit::Hash> HashFromHex(std::string_view hex) {
+  auto h = audit::HashFromHex(hex);
+  if (!h) return absl::DataLossError("saved audit state: bad hash");
+  return *h;
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Device table entries
+
+json::object AuditDeviceEntry::ToJson() const {
+  json::object o;
+  o["path"] = path;
+  o["type"] = type;
+  o["description"] = description;
+  json::object opts;
+  for (const auto& [k, v] : options) opts[k] = v;
+  o["options"] = std::move(opts);
+  o["local"] = local;
+  o["uuid"] = uuid;
+  return o;
+}
+
+absl::StatusOr<AuditDeviceEntry> AuditDeviceEntry::FromJson(const json::object& o) {
+  AuditDeviceEntry e;
+  ASSIGN_OR_RETURN(auto path, GetString(o, "path"));
+  ASSIGN_OR_RETURN(auto type, GetString(o, "type"));
+  ASSIGN_OR_RETURN(auto description, GetString(o, "description"));
+  ASSIGN_OR_RETURN(auto uuid, GetString(o, "uuid"));
+  ASSIGN_OR_RETURN(auto local, GetBool(o, "local"));
+  if (!path || !uuid) return absl::DataLossError("audit table entry without path or uuid");
+  e.path = *path;
+  e.type = type.value_or("file");
+  e.description = description.value_or("");
+  e.uuid = *uuid;
+  e.local = local.value_or(false);
+  if (const auto* opts = o.if_contains("options"); opts != nullptr && opts->is_object()) {
+    for (const auto& [k, v] : opts->as_object()) {
+      if (v.is_string()) e.options[std::string(k)] = std::string(v.as_string());
+    }
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// One file device: its salt, its file and its chain.
+
+class AuditBroker::Device {
+ public:
+  AuditDeviceEntry entry;
+  std::string salt;
+  std::string device_id;  // path without the slash: the origin's first component
+  std::string file_path;
+  mode_t mode = 0600;
+  bool hmac_accessor = true;
+  bool elide_list_responses = false;
+  uint64_t checkpoint_entries = 1000;
+  absl::Duration checkpoint_interval = absl::Seconds(60);
+  std::vector<audit::PublicKey> keys;  // the audit key, to check every signature before writing
+  bool usable = true;  // false: its salt or state could not be loaded; it refuses every write
+
+  std::mutex mu;  // everything below
+  int fd = -1;
+  uint64_t file_size = 0;
+  audit::ChainState state;         // after the last line written
+  audit::ChainState signed_state;  // as of the last checkpoint line
+  uint64_t unsigned_lines = 0;     // lines after the last checkpoint
+  absl::Time last_checkpoint;
+  std::string last_note;
+
+  ~Device() { CloseLocked(); }
+
+  void CloseLocked() {
+    if (fd >= 0) ::close(fd);
+    fd = -1;
+  }
+
+  absl::Status OpenFileLocked() {
+    CloseLocked();
+    const int f =
+        ::open(file_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, mode);
+    if (f < 0) {
+      const int err = errno;
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot open audit file ", file_path, ": ", ErrnoText(err)));
+    }
+    struct stat st {};
+    if (::fstat(f, &st) != 0) {
+      const int err = errno;
+      ::close(f);
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot stat audit file ", file_path, ": ", ErrnoText(err)));
+    }
+    if (S_ISREG(st.st_mode) && (st.st_mode & 07777) != mode) (void)::fchmod(f, mode);
+    fd = f;
+    file_size = static_cast<uint64_t>(st.st_size);
+    return absl::OkStatus();
+  }
+
+  // Appends whole lines or nothing: a short or failed write is cut back off the file, so the
+  // next line never follows half a line.
+  absl::Status WriteLocked(std::string_view data) {
+    if (fd < 0)
+      return absl::UnavailableError(absl::StrCat("audit file ", file_path, " is not open"));
+    size_t done = 0;
+    while (done < data.size()) {
+      const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        const int err = errno;
+        if (done > 0 && ::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
+          LogError("audit file %s: cannot cut off a partial line: %s", file_path, ErrnoText(errno));
+        }
+        return absl::UnavailableError(
+            absl::StrCat("cannot write audit file ", file_path, ": ", ErrnoText(err)));
+      }
+      done += static_cast<size_t>(n);
+    }
+    file_size += done;
+    return absl::OkStatus();
+  }
+
+  absl::Status AppendRecordLocked(const std::string& record) {
+    auto line = audit::MakeChainedLine(record, state);
+    if (!line.ok()) return absl::InternalError(absl::StrCat("audit record: ", line.message()));
+    RETURN_IF_ERROR(WriteLocked(line->line));
+    state = line->next;
+    ++unsigned_lines;
+    return absl::OkStatus();
+  }
+};
+
+// ---------------------------------------------------------------------------------------------
+
+AuditBroker::AuditBroker(storage::Storage* barrier, Seal* seal, std::function<absl::Time()> clock)
+    : barrier_(barrier), seal_(seal), clock_(std::move(clock)) {}
+
+AuditBroker::~AuditBroker() = default;
+
+void AuditBroker::set_settings(AuditSettings settings) {
+  std::lock_guard<std::mutex> lock(mu_);
+  settings_ = std::move(settings);
+}
+
+absl::StatusOr<std::string> AuditBroker::NormalizePath(std::string_view raw) {
+  absl::string_view p(raw.data(), raw.size());
+  p = absl::StripPrefix(p, "/");
+  p = absl::StripSuffix(p, "/");
+  if (p.empty()) return absl::InvalidArgumentError("missing audit device path");
+  if (!audit::IsValidIdComponent(std::string_view(p.data(), p.size()))) {
+    return absl::InvalidArgumentError(
+        "audit device path must be one segment of letters, digits, '.', '_' and '-' (at most 128 "
+        "characters)");
+  }
+  for (auto r : kReservedPaths) {
+    if (std::string_view(p.data(), p.size()) == r) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("\"", p, "\" is a reserved path under sys/audit"));
+    }
+  }
+  return absl::StrCat(p, "/");
+}
+
+bool AuditBroker::HasDevices() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return !devices_.empty();
+}
+
+std::vector<AuditDeviceEntry> AuditBroker::List() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  std::vector<AuditDeviceEntry> out;
+  for (const auto& [path, d] : devices_) out.push_back(d->entry);
+  return out;
+}
+
+absl::Status AuditBroker::PersistTable() {
+  json::array table;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [path, d] : devices_) table.emplace_back(d->entry.ToJson());
+  }
+  json::object o;
+  o["entries"] = std::move(table);
+  return barrier_->Put(kTableKey, Serialize(o));
+}
+
+// Builds the device from its entry; `fresh`: a new device (new salt, empty file, first
+// checkpoint), otherwise the saved salt and chain state are loaded and the file's tail folded in.
+absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
+    const AuditDeviceEntry& entry, bool fresh) {
+  auto d = std::make_unique<Device>();
+  d->entry = entry;
+  d->device_id = entry.path.substr(0, entry.path.size() - 1);
+  AuditSettings settings;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    settings = settings_;
+  }
+  d->checkpoint_entries = settings.checkpoint_entries;
+  d->checkpoint_interval = settings.checkpoint_interval;
+  if (entry.type != "file") {
+    return absl::InvalidArgumentError(absl::StrCat("audit device type \"", entry.type,
+                                                   "\" is not supported; strongroom has \"file\""));
+  }
+  for (const auto& [k, v] : entry.options) {
+    if (std::find(std::begin(kKnownOptions), std::end(kKnownOptions), k) ==
+        std::end(kKnownOptions)) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown audit option \"", k, "\""));
+    }
+  }
+  const auto opt = [&](const std::string& k) -> std::string {
+    auto it = entry.options.find(k);
+    return it == entry.options.end() ? "" : it->second;
+  };
+  d->file_path = opt("file_path");
+  if (d->file_path.empty()) return absl::InvalidArgumentError("file_path is required");
+  if (d->file_path.front() != '/') {
+    return absl::InvalidArgumentError(
+        "file_path must be an absolute path: audit logs are hash-chained files (\"stdout\" and "
+        "\"discard\" are not supported)");
+  }
+  if (!opt("format").empty() && opt("format") != "json") {
+    return absl::InvalidArgumentError("format must be \"json\"");
+  }
+  if (!opt("prefix").empty()) {
+    return absl::InvalidArgumentError(
+        "prefix is not supported: every audit line is exactly one hash-chained JSON object");
+  }
+  ASSIGN_OR_RETURN(bool log_raw, BoolOption(entry.options, "log_raw", false));
+  if (log_raw) {
+    return absl::InvalidArgumentError(
+        "log_raw is not supported: secrets and tokens are never written to the audit log in the "
+        "clear");
+  }
+  ASSIGN_OR_RETURN(d->hmac_accessor, BoolOption(entry.options, "hmac_accessor", true));
+  ASSIGN_OR_RETURN(d->elide_list_responses,
+                   BoolOption(entry.options, "elide_list_responses", false));
+  if (const std::string m = opt("mode"); !m.empty()) {
+    unsigned long parsed = 0;
+    char* end = nullptr;
+    parsed = std::strtoul(m.c_str(), &end, 8);
+    if (end == nullptr || *end != '\0' || parsed > 0777) {
+      return absl::InvalidArgumentError("mode must be an octal file mode such as \"0600\"");
+    }
+    d->mode = static_cast<mode_t>(parsed);
+  }
+  if (const std::string n = opt("checkpoint_entries"); !n.empty()) {
+    uint64_t v = 0;
+    if (!absl::SimpleAtoi(n, &v) || v == 0) {
+      return absl::InvalidArgumentError("checkpoint_entries must be a positive integer");
+    }
+    d->checkpoint_entries = v;
+  }
+  if (const std::string t = opt("checkpoint_interval"); !t.empty()) {
+    auto secs = ParseDurationSeconds(t);
+    if (!secs.ok() || *secs <= 0) {
+      return absl::InvalidArgumentError("checkpoint_interval must be a positive duration");
+    }
+    d->checkpoint_interval = absl::Seconds(*secs);
+  }
+
+  ASSIGN_OR_RETURN(std::string der, seal_->AuditPublicKeyDer(/*create=*/fresh));
+  auto key = audit::PublicKey::FromDer(der);
+  if (!key.ok()) return absl::InternalError(absl::StrCat("audit public key: ", key.message()));
+  d->keys.push_back(std::move(key).value());
+
+  const std::string base = absl::StrCat(kDevicePrefix, entry.uuid, "/");
+  std::lock_guard<std::mutex> lock(d->mu);
+  if (fresh) {
+    d->salt = NewUuid();
+    RETURN_IF_ERROR(d->OpenFileLocked());
+    if (d->file_size != 0) {
+      d->CloseLocked();
+      return absl::InvalidArgumentError(absl::StrCat(
+          "audit file ", d->file_path,
+          " is not empty; a new audit device starts a new hash chain and needs a new file"));
+    }
+    RETURN_IF_ERROR(barrier_->Put(base + "salt", d->salt));
+    return d;
+  }
+  ASSIGN_OR_RETURN(auto salt, barrier_->Get(base + "salt"));
+  ASSIGN_OR_RETURN(auto saved, barrier_->Get(base + "state"));
+  if (!salt || !saved) {
+    return absl::DataLossError(
+        absl::StrCat("audit device ", entry.path, ": salt or state missing"));
+  }
+  d->salt = *salt;
+  ASSIGN_OR_RETURN(auto so, ParseObject(*saved));
+  ASSIGN_OR_RETURN(auto seq, GetInt(so, "seq"));
+  ASSIGN_OR_RETURN(auto hash, GetString(so, "hash"));
+  ASSIGN_OR_RETURN(auto tree_size, GetInt(so, "tree_size"));
+  ASSIGN_OR_RETURN(auto offset, GetInt(so, "offset"));
+  ASSIGN_OR_RETURN(auto nodes, GetStringList(so, "nodes"));
+  ASSIGN_OR_RETURN(auto note, GetString(so, "note"));
+  if (!seq || !hash || !tree_size || !offset || !nodes) {
+    return absl::DataLossError(absl::StrCat("audit device ", entry.path, ": state is incomplete"));
+  }
+  audit::ChainState st;
+  st.last_seq = static_cast<uint64_t>(*seq);
+  ASSIGN_OR_RETURN(st.last_hash, HashFromHex(*hash));
+  std::vector<audit::Hash> node_hashes;
+  for (const auto& n : *nodes) {
+    ASSIGN_OR_RETURN(auto h, HashFromHex(n));
+    node_hashes.push_back(h);
+  }
+  auto range = audit::CompactRange::FromNodes(static_cast<uint64_t>(*tree_size), node_hashes);
+  if (!range.ok()) return absl::DataLossError(absl::StrCat("saved audit state: ", range.message()));
+  st.tree = std::move(range).value();
+  d->state = st;
+  d->signed_state = st;
+  d->last_note = note.value_or("");
+  d->last_checkpoint = clock_();
+  if (absl::Status s = d->OpenFileLocked(); !s.ok()) {
+    // Kept, refusing writes (requests fail closed) until SIGHUP finds the file again.
+    LogError("audit device %s: %s", entry.path, s.message());
+    return d;
+  }
+
+  // Fold in the lines written after the saved checkpoint (in this file, from the saved offset;
+  // after a rotation the saved offset is the new file's start).
+  const uint64_t from = static_cast<uint64_t>(*offset) <= d->file_size ? *offset : 0;
+  const int rfd = ::open(d->file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (rfd < 0) return absl::OkStatus();
+  std::string tail;
+  char buf[65536];
+  uint64_t pos = from;
+  for (;;) {
+    const ssize_t n = ::pread(rfd, buf, sizeof buf, static_cast<off_t>(pos));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) break;
+    tail.append(buf, static_cast<size_t>(n));
+    pos += static_cast<uint64_t>(n);
+  }
+  ::close(rfd);
+  size_t start = 0;
+  uint64_t folded = 0;
+  while (start < tail.size()) {
+    const size_t nl = tail.find('\n', start);
+    if (nl == std::string::npos) {
+      // A torn last line (crash mid-write): cut it off so the chain continues cleanly.
+      LogWarn("audit device %s: cutting an incomplete last line (%d bytes) off %s", entry.path,
+              static_cast<int>(tail.size() - start), d->file_path);
+      if (::ftruncate(d->fd, static_cast<off_t>(from + start)) == 0) d->file_size = from + start;
+      break;
+    }
+    auto rec = audit::ParseChainedLine(std::string_view(tail).substr(start, nl - start));
+    if (!rec.ok() || rec->seq != d->state.last_seq + 1 || rec->prev_hash != d->state.last_hash) {
+      LogError(
+          "audit device %s: %s does not continue the signed chain at byte %d; new lines continue "
+          "from seq %d (the verifier will report the break)",
+          entry.path, d->file_path, static_cast<int>(from + start),
+          static_cast<int>(d->state.last_seq));
+      break;
+    }
+    d->state.last_seq = rec->seq;
+    d->state.last_hash = rec->hash;
+    if (rec->is_checkpoint) {
+      d->signed_state = d->state;
+      d->unsigned_lines = 0;
+    } else {
+      d->state.tree.Append(audit::HashLeaf(rec->canonical));
+      ++d->unsigned_lines;
+    }
+    ++folded;
+    start = nl + 1;
+  }
+  LogInfo("audit device %s: %s continues at seq %d (%d lines after the last saved checkpoint)",
+          entry.path, d->file_path, static_cast<int>(d->state.last_seq + 1),
+          static_cast<int>(folded));
+  return d;
+}
+
+absl::Status AuditBroker::Load() {
+  ASSIGN_OR_RETURN(auto raw, barrier_->Get(kTableKey));
+  if (!raw) return absl::OkStatus();
+  ASSIGN_OR_RETURN(auto o, ParseObject(*raw));
+  const auto* entries = o.if_contains("entries");
+  if (entries == nullptr || !entries->is_array()) return absl::DataLossError("audit table corrupt");
+  for (const auto& v : entries->as_array()) {
+    if (!v.is_object()) return absl::DataLossError("audit table corrupt");
+    ASSIGN_OR_RETURN(auto entry, AuditDeviceEntry::FromJson(v.as_object()));
+    auto d = OpenDevice(entry, /*fresh=*/false);
+    if (!d.ok()) {
+      // Kept in the table as a device that refuses every write: with no other device, requests
+      // fail closed until an operator fixes or disables it.
+      LogError("audit device %s cannot be used: %s", entry.path, d.status().message());
+      auto broken = std::make_unique<Device>();
+      broken->entry = entry;
+      broken->usable = false;
+      d = std::move(broken);
+    }
+    std::lock_guard<std::mutex> lock(mu_);
+    devices_[entry.path] = std::move(*d);
+  }
+  return absl::OkStatus();
+}
+
+void AuditBroker::Unload() {
+  std::map<std::string, std::shared_ptr<Device>> devices;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices.swap(devices_);
+  }
+  for (auto& [path, d] : devices) {
+    std::lock_guard<std::mutex> lock(d->mu);
+    if (d->usable && d->fd >= 0 && d->unsigned_lines > 0) {
+      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
+        LogError("audit device %s: final checkpoint failed: %s", path, s.message());
+      }
+    }
+    d->CloseLocked();
+  }
+}
+
+absl::Status AuditBroker::CheckpointLocked(Device& d) {
+  if (!d.usable) return absl::UnavailableError("audit device is not usable");
+  std::string node_id;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    node_id = settings_.node_id;
+  }
+  // Never sign a head that does not extend the last signed one. The state only ever grows by
+  // appending (MakeChainedLine), so this holds by construction; the check keeps it so.
+  if (d.state.last_seq < d.signed_state.last_seq ||
+      d.state.tree.size() < d.signed_state.tree.size()) {
+    return absl::InternalError("audit chain state went backwards; refusing to sign it");
+  }
+  auto body = audit::CheckpointBody(d.device_id, node_id, d.state, FormatRfc3339Nano(clock_()));
+  if (!body.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", body.message()));
+  ASSIGN_OR_RETURN(std::string signature, seal_->AuditSign(*body));
+  auto note = audit::AttachSignature(*body, d.keys.front(), signature);
+  if (!note.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", note.message()));
+  auto line = audit::MakeCheckpointLine(*note, d.state, d.keys);
+  if (!line.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", line.message()));
+  RETURN_IF_ERROR(d.WriteLocked(line->line));
+  d.state = line->next;
+  d.signed_state = d.state;
+  d.unsigned_lines = 0;
+  d.last_checkpoint = clock_();
+  d.last_note = *note;
+  if (::fdatasync(d.fd) != 0) {
+    LogWarn("audit device %s: fdatasync: %s", d.entry.path, ErrnoText(errno));
+  }
+  return barrier_->Put(absl::StrCat(kDevicePrefix, d.entry.uuid, "/state"),
+                       StateToJson(d.state, d.file_size, d.last_note));
+}
+
+absl::Status AuditBroker::Enable(AuditDeviceEntry entry) {
+  std::lock_guard<std::mutex> table_lock(table_mu_);
+  ASSIGN_OR_RETURN(entry.path, NormalizePath(entry.path));
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (devices_.count(entry.path) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat("path already in use: ", entry.path));
+    }
+    for (const auto& [path, d] : devices_) {
+      if (d->file_path == entry.options["file_path"] && !d->file_path.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat("audit device ", path, " already writes ",
+                                                       d->file_path, "; pick another file_path"));
+      }
+    }
+  }
+  entry.uuid = NewUuid();
+  ASSIGN_OR_RETURN(auto d, OpenDevice(entry, /*fresh=*/true));
+  {
+    // The test write: the log opens with a signed checkpoint of the empty log.
+    std::lock_guard<std::mutex> lock(d->mu);
+    d->last_checkpoint = clock_();
+    if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
+      (void)barrier_->Delete(absl::StrCat(kDevicePrefix, entry.uuid, "/salt"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("audit device ", entry.path, ": test write failed: ", s.message()));
+    }
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices_[entry.path] = std::move(d);
+  }
+  if (absl::Status s = PersistTable(); !s.ok()) {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices_.erase(entry.path);
+    return s;
+  }
+  LogInfo("audit device %s enabled: %s", entry.path, entry.options["file_path"]);
+  return absl::OkStatus();
+}
+
+absl::Status AuditBroker::Disable(const std::string& raw_path) {
+  std::lock_guard<std::mutex> table_lock(table_mu_);
+  ASSIGN_OR_RETURN(std::string path, NormalizePath(raw_path));
+  std::shared_ptr<Device> d;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = devices_.find(path);
+    if (it == devices_.end()) return absl::OkStatus();  // Vault: disabling nothing succeeds
+    d = it->second;
+    devices_.erase(it);
+  }
+  RETURN_IF_ERROR(PersistTable());
+  {
+    // The file ends signed: a closed log verifies with --require-signed-tail.
+    std::lock_guard<std::mutex> lock(d->mu);
+    if (d->usable && d->fd >= 0 && d->unsigned_lines > 0) {
+      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
+        LogError("audit device %s: final checkpoint failed: %s", path, s.message());
+      }
+    }
+    d->CloseLocked();
+  }
+  const std::string base = absl::StrCat(kDevicePrefix, d->entry.uuid, "/");
+  RETURN_IF_ERROR(barrier_->Delete(base + "salt"));  // old digests can no longer be recomputed
+  RETURN_IF_ERROR(barrier_->Delete(base + "state"));
+  LogInfo("audit device %s disabled", path);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<std::string> AuditBroker::Hash(const std::string& raw_path,
+                                              std::string_view input) const {
+  ASSIGN_OR_RETURN(std::string path, NormalizePath(raw_path));
+  std::lock_guard<std::mutex> lock(mu_);
+  auto it = devices_.find(path);
+  if (it == devices_.end() || !it->second->usable) {
+    return absl::InvalidArgumentError(absl::StrCat("unknown audit backend ", path));
+  }
+  return HmacHex(it->second->salt, input);
+}
+
+absl::StatusOr<std::string> AuditBroker::Checkpoint(const std::string& raw_path) {
+  ASSIGN_OR_RETURN(std::string path, NormalizePath(raw_path));
+  std::shared_ptr<Device> d;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    auto it = devices_.find(path);
+    if (it == devices_.end()) {
+      return absl::InvalidArgumentError(absl::StrCat("unknown audit backend ", path));
+    }
+    d = it->second;
+  }
+  std::lock_guard<std::mutex> lock(d->mu);
+  if (d->unsigned_lines > 0) RETURN_IF_ERROR(CheckpointLocked(*d));
+  return d->last_note;
+}
+
+absl::StatusOr<std::string> AuditBroker::PublicKeyPem() {
+  ASSIGN_OR_RETURN(std::string der, seal_->AuditPublicKeyDer(/*create=*/true));
+  auto key = audit::PublicKey::FromDer(der);
+  if (!key.ok()) return absl::InternalError(absl::StrCat("audit public key: ", key.message()));
+  return key->ToPem();
+}
+
+void AuditBroker::Reopen() {
+  std::map<std::string, std::shared_ptr<Device>> devices;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices = devices_;
+  }
+  for (auto& [path, d] : devices) {
+    std::lock_guard<std::mutex> lock(d->mu);
+    if (!d->usable) continue;
+    // End the old file signed, then continue the chain in whatever file_path names now.
+    if (d->fd >= 0 && d->unsigned_lines > 0) {
+      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
+        LogError("audit device %s: checkpoint before reopen failed: %s", path, s.message());
+      }
+    }
+    if (absl::Status s = d->OpenFileLocked(); !s.ok()) {
+      LogError("audit device %s: reopen failed: %s; requests fail closed until it is fixed", path,
+               s.message());
+      continue;
+    }
+    absl::Status saved = barrier_->Put(absl::StrCat(kDevicePrefix, d->entry.uuid, "/state"),
+                                       StateToJson(d->signed_state, d->file_size, d->last_note));
+    if (!saved.ok()) LogError("audit device %s: saving state: %s", path, saved.message());
+    LogInfo("audit device %s: reopened %s; the chain continues at seq %d", path, d->file_path,
+            static_cast<int>(d->state.last_seq + 1));
+  }
+}
+
+void AuditBroker::Tick() {
+  std::map<std::string, std::shared_ptr<Device>> devices;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    devices = devices_;
+  }
+  const absl::Time now = clock_();
+  for (auto& [path, d] : devices) {
+    std::lock_guard<std::mutex> lock(d->mu);
+    if (!d->usable || d->fd < 0 || d->unsigned_lines == 0) continue;
+    if (now - d->last_checkpoint < d->checkpoint_interval) continue;
+    if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
+      LogError("audit device %s: checkpoint failed: %s", path, s.message());
+      d->last_checkpoint = now;  // retried after another interval, not every tick
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Records
+
+namespace {
+
+json::object AuthObject(const TokenEntry& t, std::string_view salt, bool hmac_accessor,
+                        const std::string& client_token) {
+  json::object a;
+  a["client_token"] = HmacHex(salt, client_token);
+  a["accessor"] = hmac_accessor ? HmacHex(salt, t.accessor) : t.accessor;
+  a["display_name"] = t.display_name;
+  json::array policies;
+  for (const auto& p : t.policies) policies.emplace_back(p);
+  a["policies"] = policies;
+  a["token_policies"] = std::move(policies);
+  if (!t.meta.empty()) a["metadata"] = t.meta;
+  if (!t.entity_id.empty()) a["entity_id"] = t.entity_id;
+  a["token_type"] = t.type;
+  a["token_ttl"] = t.ttl;
+  a["token_issue_time"] = FormatRfc3339Nano(absl::FromUnixSeconds(t.creation_unix));
+  if (t.num_uses > 0) a["remaining_uses"] = t.num_uses;
+  return a;
+}
+
+}  // namespace
+
+absl::Status AuditBroker::LogRequest(const AuditEvent& event) { return LogEvent(event, false); }
+absl::Status AuditBroker::LogResponse(const AuditEvent& event) { return LogEvent(event, true); }
+
+absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
+  std::vector<std::shared_ptr<Device>> devices;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [path, d] : devices_) devices.push_back(d);
+  }
+  if (devices.empty()) return absl::OkStatus();
+  const Request& req = *event.request;
+  const std::string time = FormatRfc3339Nano(clock_());
+  int written = 0;
+  for (const auto& d : devices) {
+    if (!d->usable) continue;
+    json::object rec;
+    rec["time"] = time;
+    rec["type"] = is_response ? "response" : "request";
+    if (event.token != nullptr) {
+      rec["auth"] = AuthObject(*event.token, d->salt, d->hmac_accessor, req.client_token);
+    } else {
+      rec["auth"] = json::object();
+    }
+    json::object r;
+    r["id"] = req.request_id;
+    r["operation"] = OperationName(req.operation);
+    if (req.mount != nullptr) {
+      r["mount_point"] = req.mount_path;
+      r["mount_type"] = req.mount_type;
+      r["mount_accessor"] = req.mount->accessor;
+    }
+    if (!req.client_token.empty()) {
+      r["client_token"] = HmacHex(d->salt, req.client_token);
+      if (event.token != nullptr) {
+        r["client_token_accessor"] =
+            d->hmac_accessor ? HmacHex(d->salt, event.token->accessor) : event.token->accessor;
+      }
+    }
+    json::object ns;
+    ns["id"] = "root";
+    r["namespace"] = std::move(ns);
+    r["path"] = req.path;
+    if (req.has_data && !req.data.empty()) {
+      json::value data = req.data;
+      HashStrings(d->salt, data);
+      r["data"] = std::move(data);
+    }
+    if (!req.remote_address.empty()) r["remote_address"] = req.remote_address;
+    if (req.remote_port != 0) r["remote_port"] = req.remote_port;
+    rec["request"] = std::move(r);
+    if (is_response) {
+      json::object resp;
+      if (req.mount != nullptr) {
+        resp["mount_point"] = req.mount_path;
+        resp["mount_type"] = req.mount_type;
+        resp["mount_accessor"] = req.mount->accessor;
+      }
+      if (const Response* out = event.response; out != nullptr) {
+        if (out->auth) {
+          json::object auth = *out->auth;
+          for (const char* k : {"client_token", "accessor"}) {
+            if (auto* v = auth.if_contains(k); v != nullptr && v->is_string()) {
+              const std::string plain(v->as_string());
+              if (std::string_view(k) == "accessor" && !d->hmac_accessor) continue;
+              *v = HmacHex(d->salt, plain);
+            }
+          }
+          resp["auth"] = std::move(auth);
+        }
+        if (!out->lease_id.empty()) {
+          json::object secret;
+          secret["lease_id"] = out->lease_id;
+          resp["secret"] = std::move(secret);
+        }
+        if (out->data) {
+          json::value data = *out->data;
+          if (d->elide_list_responses && req.operation == Operation::kList && data.is_object()) {
+            for (const char* k : {"keys", "key_info"}) {
+              auto* v = data.as_object().if_contains(k);
+              if (v == nullptr) continue;
+              if (v->is_array()) *v = static_cast<int64_t>(v->as_array().size());
+              if (v->is_object()) *v = static_cast<int64_t>(v->as_object().size());
+            }
+          }
+          HashStrings(d->salt, data);
+          resp["data"] = std::move(data);
+        }
+        if (!out->warnings.empty()) {
+          json::array w;
+          for (const auto& s : out->warnings) w.emplace_back(s);
+          resp["warnings"] = std::move(w);
+        }
+      }
+      rec["response"] = std::move(resp);
+    }
+    if (!event.error.empty()) rec["error"] = event.error;
+    const std::string record = Serialize(rec);
+    std::lock_guard<std::mutex> lock(d->mu);
+    if (absl::Status s = d->AppendRecordLocked(record); !s.ok()) {
+      LogError("audit: device %s failed to log %s %s: %s", d->entry.path, rec["type"].as_string(),
+               req.request_id, s.message());
+      continue;
+    }
+    ++written;
+    if (d->unsigned_lines >= d->checkpoint_entries) {
+      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
+        LogError("audit device %s: checkpoint failed: %s", d->entry.path, s.message());
+      }
+    }
+  }
+  if (written == 0) {
+    LogError("audit: no audit device succeeded in logging the %s of request %s",
+             is_response ? "response" : "request", req.request_id);
+    return InternalErrorWithPublicDetail(
+        is_response ? "the operation ran, but no audit device could record its response"
+                    : "no audit device could record the request, so it was not executed");
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace strongroom::core
