@@ -204,6 +204,35 @@ class Token {
   // C_GenerateRandom.
   absl::Status GenerateRandom(std::span<uint8_t> out);
 
+  // ---- Keys kept in the token and persisted only wrapped (Transit) ------------------------
+
+  // Generates a secret key inside the token (a session object: CKA_SENSITIVE, extractable only
+  // so that it can be wrapped), wraps it under `kek` with CKM_AES_KEY_WRAP_PAD, destroys the
+  // object and returns the blob. `kind`: CKK_AES (16 or 32 bytes) or CKK_GENERIC_SECRET (HMAC
+  // keys, 16..512 bytes). The key's value is never read.
+  absl::StatusOr<std::vector<uint8_t>> GenerateWrappedKey(CK_OBJECT_HANDLE kek, CK_KEY_TYPE kind,
+                                                          size_t bytes);
+  // Unwraps a GenerateWrappedKey blob into a session object that is sensitive, not extractable
+  // and limited to its use (AES: encrypt/decrypt; generic secret: sign/verify). It belongs to
+  // the token's long-lived login session: valid until DestroyObject or the token closes.
+  absl::StatusOr<CK_OBJECT_HANDLE> UnwrapKey(CK_OBJECT_HANDLE kek, std::span<const uint8_t> blob,
+                                             CK_KEY_TYPE kind, size_t bytes);
+  absl::Status DestroyObject(CK_OBJECT_HANDLE object);
+  // CKM_AES_GCM with a 96-bit IV and a 128-bit tag; returns ciphertext || tag. `aad` must not be
+  // empty (SoftHSM2 2.6.1 mishandles GCM without AAD).
+  absl::StatusOr<std::vector<uint8_t>> AesGcmEncrypt(CK_OBJECT_HANDLE key,
+                                                     std::span<const uint8_t> iv,
+                                                     std::span<const uint8_t> aad,
+                                                     std::span<const uint8_t> plaintext);
+  // Inverse of AesGcmEncrypt; InvalidArgument "cipher: message authentication failed" when the
+  // tag does not verify.
+  absl::StatusOr<SecureBytes> AesGcmDecrypt(CK_OBJECT_HANDLE key, std::span<const uint8_t> iv,
+                                            std::span<const uint8_t> aad,
+                                            std::span<const uint8_t> ciphertext_and_tag);
+  // C_Sign with an HMAC mechanism (CKM_SHA256_HMAC, ...).
+  absl::StatusOr<std::vector<uint8_t>> Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
+                                            std::span<const uint8_t> data);
+
   // The audit signing key: an ECDSA P-256 pair generated inside the token (C_GenerateKeyPair).
   // The private half is CKA_SENSITIVE, not extractable, sign-only and not modifiable; the public
   // half is a public token object. AlreadyExists if a private key with the label exists.
@@ -229,6 +258,7 @@ class Token {
   std::vector<Session> idle_;  // guarded by mu_
   size_t leased_ = 0;          // guarded by mu_; sessions out on Leases
   std::mutex create_mu_;       // serialises GenerateKek's check-then-create
+  std::mutex login_mu_;        // serialises use of the login session (UnwrapKey, DestroyObject)
   Session* login_session_ = nullptr;
   std::optional<Session> login_holder_;  // keeps the login alive for the token's lifetime
 };

@@ -230,6 +230,12 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
       RETURN_IF_ERROR(ReadDuration(a, &c.audit_checkpoint_interval_s));
       if (c.audit_checkpoint_interval_s <= 0)
         return Err(a.value.pos, "audit_checkpoint_interval must be positive");
+    } else if (k == "transit_max_encryptions_per_version")
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &c.transit_max_encryptions_per_version, 1, 1ull << 32));
+    else if (k == "transit_min_auto_rotate_period") {
+      RETURN_IF_ERROR(ReadDuration(a, &c.transit_min_auto_rotate_period_s));
+      if (c.transit_min_auto_rotate_period_s < 1)
+        return Err(a.value.pos, "transit_min_auto_rotate_period must be at least 1s");
     } else
       return Unknown(a.pos, k, "the server configuration");
   }

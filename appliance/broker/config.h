@@ -55,6 +55,10 @@ struct ServerConfig {
   // Audit checkpoints: every N records or T seconds (a device's options may override both).
   uint64_t audit_checkpoint_entries = 1000;
   int64_t audit_checkpoint_interval_s = 60;
+  // Transit: encryptions per key version before automatic rotation; the smallest accepted
+  // auto_rotate_period. Both exist to be lowered in tests; the defaults are the safe values.
+  uint64_t transit_max_encryptions_per_version = 1ull << 32;
+  int64_t transit_min_auto_rotate_period_s = 3600;
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(std::string_view text);

@@ -391,6 +391,8 @@ int DaemonMain(int argc, char** argv) {
   options.audit.node_id = NodeId(config->storage.node_id);
   options.audit.checkpoint_entries = config->audit_checkpoint_entries;
   options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
+  options.transit_max_encryptions = config->transit_max_encryptions_per_version;
+  options.transit_min_auto_rotate_period = config->transit_min_auto_rotate_period_s;
   core::Pkcs11SealConfig seal_config;
   seal_config.token.lib = config->seal.lib;
   seal_config.token.token_label = config->seal.token_label;
@@ -465,6 +467,7 @@ int DaemonMain(int argc, char** argv) {
     }
     supervisor.Poll();
     core.audit().Tick();  // time-based audit checkpoints
+    core.Periodic();      // engines' background work (Transit auto-rotation)
     if (std::chrono::steady_clock::now() >= next_tick) {
       core.Tick();  // expired tokens
       next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(60);

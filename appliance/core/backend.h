@@ -8,9 +8,12 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "appliance/core/request.h"
 
 namespace strongroom::core {
+
+class Core;
 
 struct MountConfig {
   int64_t default_lease_ttl = 0;  // seconds; 0 = system default
@@ -57,10 +60,17 @@ class Backend {
     (void)rel_path;
     return false;
   }
+  // Background work (e.g. Transit's auto-rotation), called about once a second while unsealed
+  // with the mount's storage view.
+  virtual void Periodic(storage::Storage& view, absl::Time now) {
+    (void)view;
+    (void)now;
+  }
 };
 
+// `core` gives engines that need them the seal (Transit's keys) and the options.
 using BackendFactory =
-    std::function<absl::StatusOr<std::unique_ptr<Backend>>(const MountEntry& entry)>;
+    std::function<absl::StatusOr<std::unique_ptr<Backend>>(const MountEntry& entry, Core* core)>;
 
 struct EngineType {
   std::string type;

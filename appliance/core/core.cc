@@ -337,7 +337,7 @@ absl::StatusOr<std::shared_ptr<Core::MountRuntime>> Core::BuildMount(const Mount
         absl::StrCat("plugin not found in the catalog: ", entry.type));
   }
   rt->view = std::make_unique<storage::View>(&barrier_, absl::StrCat("logical/", entry.uuid, "/"));
-  ASSIGN_OR_RETURN(rt->backend, engine->factory(entry));
+  ASSIGN_OR_RETURN(rt->backend, engine->factory(entry, this));
   return rt;
 }
 
@@ -631,6 +631,17 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
   json::object d = info(*owner);
   d["path"] = owner->path;
   return Response::Data(std::move(d));
+}
+
+void Core::Periodic() {
+  if (barrier_.sealed()) return;
+  std::vector<std::shared_ptr<MountRuntime>> mounts;
+  {
+    std::shared_lock lock(mounts_mu_);
+    for (const auto& [path, m] : mounts_) mounts.push_back(m);
+  }
+  const absl::Time now = Now();
+  for (const auto& m : mounts) m->backend->Periodic(*m->view, now);
 }
 
 void Core::Tick() {

@@ -35,6 +35,11 @@ struct CoreOptions {
   int64_t default_lease_ttl = 768 * 3600;
   int64_t max_lease_ttl = 768 * 3600;
   AuditSettings audit;
+  // Transit: encryptions allowed per key version (random 96-bit nonces: 2^32 keeps the collision
+  // risk negligible); the version is rotated before it is reached.
+  uint64_t transit_max_encryptions = 1ull << 32;
+  // Smallest auto_rotate_period accepted (Vault: one hour; lowered only by tests).
+  int64_t transit_min_auto_rotate_period = 3600;
 };
 
 struct InitRequest {
@@ -82,6 +87,9 @@ class Core {
   PolicyStore& policies() { return policies_; }
   absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
   AuditBroker& audit() { return audit_; }
+  Seal* seal() { return seal_.get(); }
+  // Backends' background work (Transit auto-rotation); the broker calls it about once a second.
+  void Periodic();
   // Periodic housekeeping (expired tokens); called by the broker's main loop.
   void Tick();
   absl::Time Now() const { return options_.clock(); }

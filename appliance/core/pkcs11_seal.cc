@@ -90,4 +90,28 @@ absl::StatusOr<std::string> Pkcs11Seal::AuditSign(std::string_view message) {
   return *std::move(der);
 }
 
+absl::StatusOr<hsm::Token*> Pkcs11Seal::TransitToken() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
+  return token_.get();
+}
+
+absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11Seal::TransitKek() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (transit_kek_ != CK_INVALID_HANDLE) return transit_kek_;
+  if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
+  auto kek = token_->FindSecretKey(config_.transit_kek_label);
+  if (!kek.ok() && absl::IsNotFound(kek.status())) {
+    kek = token_->GenerateKek(config_.transit_kek_label);
+    if (kek.ok()) {
+      LogInfo("Transit KEK \"%s\" generated in token \"%s\"", config_.transit_kek_label,
+              token_->label());
+    }
+  }
+  if (!kek.ok()) return kek.status();
+  RETURN_IF_ERROR(token_->CheckKekPolicy(*kek));
+  transit_kek_ = *kek;
+  return transit_kek_;
+}
+
 }  // namespace strongroom::core

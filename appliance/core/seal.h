@@ -33,12 +33,18 @@ class Seal {
   virtual absl::StatusOr<std::string> AuditPublicKeyDer(bool create) = 0;
   // A DER ECDSA signature over SHA-256(message) by the audit key, computed inside the token.
   virtual absl::StatusOr<std::string> AuditSign(std::string_view message) = 0;
+  // Transit: the token that holds Transit keys and the KEK that wraps them. That KEK is not the
+  // barrier KEK (a blob of one kind can never be unwrapped as the other); it is created in the
+  // token on first use, with the barrier KEK's attributes (wrap/unwrap only, never extractable).
+  virtual absl::StatusOr<hsm::Token*> TransitToken() = 0;
+  virtual absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() = 0;
 };
 
 struct Pkcs11SealConfig {
   hsm::TokenConfig token;
   std::string key_label = "strongroom-kek";
   std::string audit_key_label = "strongroom-audit";
+  std::string transit_kek_label = "strongroom-transit-kek";
 };
 
 class Pkcs11Seal final : public Seal {
@@ -52,6 +58,8 @@ class Pkcs11Seal final : public Seal {
   absl::StatusOr<SecureBytes> Unwrap(std::span<const uint8_t> blob) override;
   absl::StatusOr<std::string> AuditPublicKeyDer(bool create) override;
   absl::StatusOr<std::string> AuditSign(std::string_view message) override;
+  absl::StatusOr<hsm::Token*> TransitToken() override;
+  absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() override;
 
  private:
   absl::Status FindAuditKeyLocked(bool create);
@@ -61,6 +69,7 @@ class Pkcs11Seal final : public Seal {
   std::unique_ptr<hsm::Token> token_;
   CK_OBJECT_HANDLE kek_ = CK_INVALID_HANDLE;
   std::optional<hsm::SigningKey> audit_key_;
+  CK_OBJECT_HANDLE transit_kek_ = CK_INVALID_HANDLE;
   std::string audit_key_der_;
 };
 

@@ -1,13 +1,16 @@
 #include "appliance/engines/registry.h"
 
 #include "appliance/engines/kv_backend.h"
+#include "appliance/engines/transit_backend.h"
 
 namespace strongroom::engines {
 
 std::vector<core::EngineType> EngineTable() {
+  const auto kv = [](const core::MountEntry& e, core::Core*) { return MakeKvBackend(e); };
   return {
-      {"kv", "kv", MakeKvBackend, NormalizeKvMount},
-      {"kv-v2", "kv", MakeKvBackend, NormalizeKvMount},  // alias: kv with version 2
+      {"kv", "kv", kv, NormalizeKvMount},
+      {"kv-v2", "kv", kv, NormalizeKvMount},  // alias: kv with version 2
+      {"transit", "transit", MakeTransitBackend, nullptr},
   };
 }
 

@@ -869,4 +869,77 @@ TEST_F(TokenTest, SigningKeySignaturesVerifyWithItsPublicKey) {
   EVP_PKEY_free(pkey);
 }
 
+// ---- Transit keys: generated inside, persisted only wrapped ----------------------------------
+
+TEST_F(TokenTest, WrappedKeysEncryptInsideAndNeverShowTheirValue) {
+  const CK_OBJECT_HANDLE kek = Kek("transit");
+  auto blob = token_->GenerateWrappedKey(kek, CKK_AES, 32);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  EXPECT_EQ(blob->size(), 40u);  // RFC 5649 of 32 bytes
+  auto key = token_->UnwrapKey(kek, *blob, CKK_AES, 32);
+  ASSERT_TRUE(key.ok()) << key.status();
+
+  // The unwrapped object: sensitive, not extractable, encrypt/decrypt only, not a token object.
+  auto attrs = token_->GetKeyAttributes(*key);
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_TRUE(attrs->sensitive);
+  EXPECT_FALSE(attrs->extractable);
+  EXPECT_FALSE(attrs->token);
+  EXPECT_TRUE(attrs->encrypt);
+  EXPECT_FALSE(attrs->wrap);
+  auto lease = token_->Acquire();
+  ASSERT_TRUE(lease.ok());
+  uint8_t buf[64];
+  CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
+  EXPECT_EQ(Str(RvName(lease->fn()->C_GetAttributeValue(lease->handle(), *key, &value, 1))),
+            "CKR_ATTRIBUTE_SENSITIVE");
+
+  const std::vector<uint8_t> iv(12, 7), aad = {'a', 'd'}, pt = Pattern(100, 3);
+  auto ct = token_->AesGcmEncrypt(*key, iv, aad, pt);
+  ASSERT_TRUE(ct.ok()) << ct.status();
+  ASSERT_EQ(ct->size(), pt.size() + 16);
+  auto back = token_->AesGcmDecrypt(*key, iv, aad, *ct);
+  ASSERT_TRUE(back.ok()) << back.status();
+  EXPECT_EQ(std::vector<uint8_t>(back->data(), back->data() + back->size()), pt);
+  auto bad = *ct;
+  bad[5] ^= 1;
+  EXPECT_EQ(Msg(token_->AesGcmDecrypt(*key, iv, aad, bad).status()),
+            "cipher: message authentication failed");
+  const std::vector<uint8_t> other_aad = {'a', 'e'};
+  EXPECT_FALSE(token_->AesGcmDecrypt(*key, iv, other_aad, *ct).ok());
+  EXPECT_FALSE(token_->AesGcmEncrypt(*key, iv, {}, pt).ok());  // empty AAD never reaches the token
+
+  // The blob is not the key: another KEK cannot unwrap it, and an altered blob fails.
+  const CK_OBJECT_HANDLE other = Kek("other");
+  EXPECT_EQ(token_->UnwrapKey(other, *blob, CKK_AES, 32).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  auto altered = *blob;
+  altered[9] ^= 1;
+  EXPECT_FALSE(token_->UnwrapKey(kek, altered, CKK_AES, 32).ok());
+  EXPECT_TRUE(token_->DestroyObject(*key).ok());
+}
+
+TEST_F(TokenTest, WrappedHmacKeysSignInside) {
+  const CK_OBJECT_HANDLE kek = Kek("transit");
+  auto blob = token_->GenerateWrappedKey(kek, CKK_GENERIC_SECRET, 64);
+  ASSERT_TRUE(blob.ok()) << blob.status();
+  auto key = token_->UnwrapKey(kek, *blob, CKK_GENERIC_SECRET, 64);
+  ASSERT_TRUE(key.ok()) << key.status();
+  const std::vector<uint8_t> data = Pattern(50, 9);
+  auto a = token_->Hmac(*key, CKM_SHA256_HMAC, data);
+  auto b = token_->Hmac(*key, CKM_SHA256_HMAC, data);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_EQ(*a, *b);
+  auto c = token_->Hmac(*key, CKM_SHA512_HMAC, data);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->size(), 64u);
+  // Two generations give two different keys.
+  auto blob2 = token_->GenerateWrappedKey(kek, CKK_GENERIC_SECRET, 64);
+  auto key2 = token_->UnwrapKey(kek, *blob2, CKK_GENERIC_SECRET, 64);
+  ASSERT_TRUE(key2.ok());
+  EXPECT_NE(*token_->Hmac(*key2, CKM_SHA256_HMAC, data), *a);
+  EXPECT_FALSE(token_->GenerateWrappedKey(kek, CKK_AES, 20).ok());
+}
+
 }  // namespace strongroom::hsm
