@@ -207,10 +207,13 @@ Result<std::string> PrivateKey::Sign(std::string_view message) const {
 }
 
 Result<std::string> EcdsaRawToDer(std::string_view raw) {
-  if (raw.size() != 64) return Err("raw P-256 ECDSA signature must be 64 bytes (r || s)");
+  if (raw.empty() || raw.size() % 2 != 0 || raw.size() > 132) {
+    return Err("raw ECDSA signature must be r || s of equal lengths");
+  }
+  const int half = static_cast<int>(raw.size() / 2);
   std::unique_ptr<ECDSA_SIG, decltype(&ECDSA_SIG_free)> sig(ECDSA_SIG_new(), ECDSA_SIG_free);
-  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), 32, nullptr);
-  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + 32, 32, nullptr);
+  BIGNUM* r = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()), half, nullptr);
+  BIGNUM* s = BN_bin2bn(reinterpret_cast<const unsigned char*>(raw.data()) + half, half, nullptr);
   if (!sig || !r || !s || ECDSA_SIG_set0(sig.get(), r, s) != 1) {
     BN_free(r);
     BN_free(s);

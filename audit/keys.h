@@ -81,8 +81,8 @@ class PrivateKey {
   KeyType type_;
 };
 
-// PKCS#11 CKM_ECDSA returns r || s (2 x 32 bytes for P-256); notes carry DER. Converts one into
-// the other (minimal DER INTEGERs).
+// PKCS#11 CKM_ECDSA returns r || s (2 x 32 bytes for P-256, 2 x 48 for P-384, 2 x 66 for P-521);
+// notes carry DER. Converts one into the other (minimal DER INTEGERs).
 Result<std::string> EcdsaRawToDer(std::string_view raw);
 
 }  // namespace strongroom::audit

@@ -2,6 +2,10 @@
 
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/param_build.h>
+#include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -1062,6 +1066,231 @@ absl::StatusOr<std::vector<uint8_t>> Token::Hmac(CK_OBJECT_HANDLE key, CK_MECHAN
                                       static_cast<CK_ULONG>(data.size()), out.data(), &out_len);
   if (rv != CKR_OK) lease.Discard();
   RETURN_IF_ERROR(Check(lease, rv, "C_Sign(HMAC)"));
+  out.resize(out_len);
+  return out;
+}
+
+namespace {
+
+struct PairInfo {
+  CK_KEY_TYPE key_type;
+  CK_MECHANISM_TYPE gen;
+  std::vector<uint8_t> params;  // CKA_EC_PARAMS (EC and Edwards)
+  const char* group;            // OpenSSL group name (EC)
+  CK_ULONG modulus_bits;        // RSA
+};
+
+PairInfo InfoFor(Token::PairType t) {
+  switch (t) {
+    case Token::PairType::kEcP256:
+      return {CKK_EC,
+              CKM_EC_KEY_PAIR_GEN,
+              {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07},
+              "prime256v1",
+              0};
+    case Token::PairType::kEcP384:
+      return {
+          CKK_EC, CKM_EC_KEY_PAIR_GEN, {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, "secp384r1", 0};
+    case Token::PairType::kEcP521:
+      return {
+          CKK_EC, CKM_EC_KEY_PAIR_GEN, {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}, "secp521r1", 0};
+    case Token::PairType::kEd25519:
+      return {
+          CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, {0x06, 0x03, 0x2b, 0x65, 0x70}, nullptr, 0};
+    case Token::PairType::kRsa2048:
+      return {CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, {}, nullptr, 2048};
+    case Token::PairType::kRsa3072:
+      return {CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, {}, nullptr, 3072};
+    case Token::PairType::kRsa4096:
+      return {CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, {}, nullptr, 4096};
+  }
+  return {};
+}
+
+// Reads one variable-length attribute.
+absl::StatusOr<std::vector<uint8_t>> ReadAttribute(Token::Lease& lease, CK_OBJECT_HANDLE object,
+                                                   CK_ATTRIBUTE_TYPE type) {
+  CK_ATTRIBUTE a = {type, nullptr, 0};
+  RETURN_IF_ERROR(Check(lease, lease.fn()->C_GetAttributeValue(lease.handle(), object, &a, 1),
+                        "C_GetAttributeValue(size)"));
+  std::vector<uint8_t> out(a.ulValueLen);
+  a.pValue = out.data();
+  RETURN_IF_ERROR(Check(lease, lease.fn()->C_GetAttributeValue(lease.handle(), object, &a, 1),
+                        "C_GetAttributeValue"));
+  out.resize(a.ulValueLen);
+  return out;
+}
+
+// CKA_EC_POINT is a DER OCTET STRING around the point; strip it.
+std::vector<uint8_t> StripOctetString(std::vector<uint8_t> v) {
+  if (v.size() >= 2 && v[0] == 0x04) {
+    size_t len = v[1], hdr = 2;
+    if (v[1] == 0x81 && v.size() >= 3) {
+      len = v[2];
+      hdr = 3;
+    } else if (v[1] == 0x82 && v.size() >= 4) {
+      len = (static_cast<size_t>(v[2]) << 8) | v[3];
+      hdr = 4;
+    }
+    if (hdr + len == v.size())
+      return std::vector<uint8_t>(v.begin() + static_cast<long>(hdr), v.end());
+  }
+  return v;
+}
+
+absl::StatusOr<std::string> SpkiOf(EVP_PKEY* pkey) {
+  if (pkey == nullptr) return absl::InternalError("cannot build the public key");
+  unsigned char* der = nullptr;
+  const int len = i2d_PUBKEY(pkey, &der);
+  EVP_PKEY_free(pkey);
+  if (len <= 0) return absl::InternalError("cannot encode the public key");
+  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
+  OPENSSL_free(der);
+  return out;
+}
+
+absl::StatusOr<std::string> PublicSpki(Token::Lease& lease, CK_OBJECT_HANDLE pub,
+                                       const PairInfo& info) {
+  if (info.key_type == CKK_RSA) {
+    ASSIGN_OR_RETURN(auto n, ReadAttribute(lease, pub, CKA_MODULUS));
+    ASSIGN_OR_RETURN(auto e, ReadAttribute(lease, pub, CKA_PUBLIC_EXPONENT));
+    BIGNUM* bn_n = BN_bin2bn(n.data(), static_cast<int>(n.size()), nullptr);
+    BIGNUM* bn_e = BN_bin2bn(e.data(), static_cast<int>(e.size()), nullptr);
+    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
+    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n);
+    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e);
+    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
+    EVP_PKEY* pkey = nullptr;
+    if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx) != 1 ||
+        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+      pkey = nullptr;
+    }
+    EVP_PKEY_CTX_free(ctx);
+    OSSL_PARAM_free(params);
+    OSSL_PARAM_BLD_free(bld);
+    BN_free(bn_n);
+    BN_free(bn_e);
+    return SpkiOf(pkey);
+  }
+  ASSIGN_OR_RETURN(auto point_der, ReadAttribute(lease, pub, CKA_EC_POINT));
+  const std::vector<uint8_t> point = StripOctetString(std::move(point_der));
+  if (info.key_type == CKK_EC_EDWARDS) {
+    return SpkiOf(
+        EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, point.data(), point.size()));
+  }
+  OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(info.group),
+                                       0),
+      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(point.data()),
+                                        point.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
+  EVP_PKEY* pkey = nullptr;
+  if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx) != 1 ||
+      EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
+    pkey = nullptr;
+  }
+  EVP_PKEY_CTX_free(ctx);
+  return SpkiOf(pkey);
+}
+
+}  // namespace
+
+absl::StatusOr<Token::WrappedPair> Token::GenerateWrappedPair(CK_OBJECT_HANDLE kek, PairType type) {
+  const PairInfo info = InfoFor(type);
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  const bool rsa = info.key_type == CKK_RSA;
+  static const uint8_t kExponent[] = {0x01, 0x00, 0x01};
+  std::vector<CK_ATTRIBUTE> pub = {
+      In(CKA_TOKEN, kFalse),
+      In(CKA_VERIFY, kTrue),
+      In(CKA_ENCRYPT, rsa ? kTrue : kFalse),
+      In(CKA_WRAP, kFalse),
+  };
+  if (rsa) {
+    pub.push_back(In(CKA_MODULUS_BITS, info.modulus_bits));
+    pub.push_back({CKA_PUBLIC_EXPONENT, const_cast<uint8_t*>(kExponent), sizeof kExponent});
+  } else {
+    pub.push_back({CKA_EC_PARAMS, const_cast<uint8_t*>(info.params.data()), info.params.size()});
+  }
+  CK_ATTRIBUTE priv[] = {
+      In(CKA_TOKEN, kFalse),      In(CKA_PRIVATE, kTrue),
+      In(CKA_SENSITIVE, kTrue),    // never readable
+      In(CKA_EXTRACTABLE, kTrue),  // only so the KEK can wrap it, once, right below
+      In(CKA_SIGN, kTrue),        In(CKA_DECRYPT, rsa ? kTrue : kFalse),
+      In(CKA_UNWRAP, kFalse),     In(CKA_DERIVE, kFalse),
+  };
+  CK_MECHANISM mech = {info.gen, nullptr, 0};
+  CK_OBJECT_HANDLE pub_h = CK_INVALID_HANDLE, priv_h = CK_INVALID_HANDLE;
+  RETURN_IF_ERROR(Check(lease,
+                        lease.fn()->C_GenerateKeyPair(lease.handle(), &mech, pub.data(), pub.size(),
+                                                      priv, std::size(priv), &pub_h, &priv_h),
+                        "C_GenerateKeyPair"));
+  ObjectGuard pub_guard(lease, pub_h);
+  ObjectGuard priv_guard(lease, priv_h);
+  WrappedPair out;
+  ASSIGN_OR_RETURN(out.public_spki, PublicSpki(lease, pub_h, info));
+  CK_MECHANISM wrap = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+  CK_ULONG len = 0;
+  const CK_RV size_rv = lease.fn()->C_WrapKey(lease.handle(), &wrap, kek, priv_h, nullptr, &len);
+  if (size_rv == CKR_KEY_NOT_WRAPPABLE) {
+    // SoftHSM2 2.6.1 cannot wrap EdDSA private keys; a key that cannot be kept wrapped is not
+    // made at all.
+    return absl::FailedPreconditionError(
+        "this PKCS#11 token cannot wrap private keys of this type (CKR_KEY_NOT_WRAPPABLE)");
+  }
+  RETURN_IF_ERROR(Check(lease, size_rv, "C_WrapKey(private key, size)"));
+  out.private_blob.resize(len);
+  RETURN_IF_ERROR(Check(
+      lease,
+      lease.fn()->C_WrapKey(lease.handle(), &wrap, kek, priv_h, out.private_blob.data(), &len),
+      "C_WrapKey(private key)"));
+  out.private_blob.resize(len);
+  return out;
+}
+
+absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapPrivateKey(CK_OBJECT_HANDLE kek,
+                                                         std::span<const uint8_t> blob,
+                                                         PairType type) {
+  const PairInfo info = InfoFor(type);
+  const CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+  const bool rsa = info.key_type == CKK_RSA;
+  CK_ATTRIBUTE tmpl[] = {
+      In(CKA_CLASS, cls),       In(CKA_KEY_TYPE, info.key_type),
+      In(CKA_TOKEN, kFalse),    In(CKA_PRIVATE, kTrue),
+      In(CKA_SENSITIVE, kTrue), In(CKA_EXTRACTABLE, kFalse),
+      In(CKA_SIGN, kTrue),      In(CKA_DECRYPT, rsa ? kTrue : kFalse),
+      In(CKA_UNWRAP, kFalse),   In(CKA_DERIVE, kFalse),
+  };
+  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+  std::lock_guard<std::mutex> lock(login_mu_);
+  if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
+  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+  const CK_RV rv = login_session_->fn()->C_UnwrapKey(
+      login_session_->handle(), &mech, kek, const_cast<uint8_t*>(blob.data()),
+      static_cast<CK_ULONG>(blob.size()), tmpl, std::size(tmpl), &key);
+  RETURN_IF_ERROR(RvToStatus(rv, "C_UnwrapKey(private key)"));
+  return key;
+}
+
+absl::StatusOr<std::vector<uint8_t>> Token::SignWith(CK_OBJECT_HANDLE key,
+                                                     CK_MECHANISM_TYPE mechanism,
+                                                     const CK_RSA_PKCS_PSS_PARAMS* pss,
+                                                     std::span<const uint8_t> data) {
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  CK_RSA_PKCS_PSS_PARAMS params{};
+  if (pss != nullptr) params = *pss;
+  CK_MECHANISM mech = {mechanism, pss != nullptr ? &params : nullptr,
+                       pss != nullptr ? static_cast<CK_ULONG>(sizeof params) : 0};
+  RETURN_IF_ERROR(Check(lease, lease.fn()->C_SignInit(lease.handle(), &mech, key), "C_SignInit"));
+  std::vector<uint8_t> out(1024);  // RSA-4096: 512 bytes; Ed25519 64; P-521 132
+  CK_ULONG out_len = out.size();
+  const CK_RV rv = lease.fn()->C_Sign(lease.handle(), const_cast<uint8_t*>(data.data()),
+                                      static_cast<CK_ULONG>(data.size()), out.data(), &out_len);
+  if (rv != CKR_OK) lease.Discard();
+  RETURN_IF_ERROR(Check(lease, rv, "C_Sign"));
   out.resize(out_len);
   return out;
 }

@@ -233,6 +233,24 @@ class Token {
   absl::StatusOr<std::vector<uint8_t>> Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
                                             std::span<const uint8_t> data);
 
+  // Asymmetric Transit keys: a pair generated inside the token; the private half is wrapped
+  // (PKCS#8 under CKM_AES_KEY_WRAP_PAD) by `kek` and both objects are destroyed.
+  enum class PairType { kEcP256, kEcP384, kEcP521, kEd25519, kRsa2048, kRsa3072, kRsa4096 };
+  struct WrappedPair {
+    std::vector<uint8_t> private_blob;
+    std::string public_spki;  // DER SubjectPublicKeyInfo (public: stored and served in clear)
+  };
+  absl::StatusOr<WrappedPair> GenerateWrappedPair(CK_OBJECT_HANDLE kek, PairType type);
+  // Unwraps a private key blob into a sensitive, non-extractable session object of the login
+  // session that can sign (and, for RSA, decrypt) and nothing else.
+  absl::StatusOr<CK_OBJECT_HANDLE> UnwrapPrivateKey(CK_OBJECT_HANDLE kek,
+                                                    std::span<const uint8_t> blob, PairType type);
+  // C_Sign with `mechanism` (CKM_ECDSA over a digest, CKM_EDDSA over the message, CKM_RSA_PKCS
+  // over a DigestInfo, CKM_RSA_PKCS_PSS over a digest with `pss`).
+  absl::StatusOr<std::vector<uint8_t>> SignWith(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
+                                                const CK_RSA_PKCS_PSS_PARAMS* pss,
+                                                std::span<const uint8_t> data);
+
   // The audit signing key: an ECDSA P-256 pair generated inside the token (C_GenerateKeyPair).
   // The private half is CKA_SENSITIVE, not extractable, sign-only and not modifiable; the public
   // half is a public token object. AlreadyExists if a private key with the label exists.

@@ -2,7 +2,10 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/rsa.h>
+#include <openssl/x509.h>
 
 #include <map>
 #include <mutex>
@@ -14,6 +17,7 @@
 #include "absl/strings/str_split.h"
 #include "appliance/core/core.h"
 #include "appliance/core/seal.h"
+#include "audit/keys.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "hsm/token.h"
@@ -49,6 +53,12 @@ absl::Status Bad(std::string_view msg) { return absl::InvalidArgumentError(Av(ms
 // The token's errors are ours, not the client's: anything but a failed authentication tag
 // becomes an internal error (500; the detail stays in the broker log).
 constexpr std::string_view kAuthFailed = "cipher: message authentication failed";
+// Vault encrypts with RSA keys using OAEP with SHA-256; SoftHSM2 2.6.1 decrypts OAEP with SHA-1
+// only (CKR_ARGUMENTS_BAD otherwise), and the private key may not leave the token to do it
+// elsewhere, so RSA keys sign and verify only.
+constexpr std::string_view kNoRsaEncryption =
+    "rsa keys sign and verify only here: Vault's RSA-OAEP (SHA-256) decryption is not available "
+    "inside this PKCS#11 token";
 absl::Status FromToken(const absl::Status& s) {
   if (s.ok() || (absl::IsInvalidArgument(s) && s.message() == Av(kAuthFailed))) return s;
   return absl::InternalError(absl::StrCat("PKCS#11: ", s.message()));
@@ -60,16 +70,30 @@ absl::StatusOr<T> FromToken(absl::StatusOr<T> r) {
 }
 
 // Key types this engine creates. Asymmetric types are refused until they are built.
+using PairType = hsm::Token::PairType;
+
 struct KeyType {
   std::string_view name;
-  CK_KEY_TYPE kind;  // CKK_AES, or CKK_GENERIC_SECRET for "hmac"
-  size_t bytes;
+  CK_KEY_TYPE kind;  // CKK_AES, CKK_GENERIC_SECRET ("hmac"), CKK_EC, CKK_EC_EDWARDS or CKK_RSA
+  size_t bytes;      // symmetric key size
+  PairType pair;     // asymmetric types
+  std::string_view public_name;  // the "name" Vault shows for a public key
 };
 constexpr KeyType kKeyTypes[] = {
-    {"aes256-gcm96", CKK_AES, 32},
-    {"aes128-gcm96", CKK_AES, 16},
-    {"hmac", CKK_GENERIC_SECRET, 32},
+    {"aes256-gcm96", CKK_AES, 32, PairType::kEcP256, ""},
+    {"aes128-gcm96", CKK_AES, 16, PairType::kEcP256, ""},
+    {"hmac", CKK_GENERIC_SECRET, 32, PairType::kEcP256, ""},
+    {"ecdsa-p256", CKK_EC, 0, PairType::kEcP256, "P-256"},
+    {"ecdsa-p384", CKK_EC, 0, PairType::kEcP384, "P-384"},
+    {"ecdsa-p521", CKK_EC, 0, PairType::kEcP521, "P-521"},
+    {"ed25519", CKK_EC_EDWARDS, 0, PairType::kEd25519, "ed25519"},
+    {"rsa-2048", CKK_RSA, 0, PairType::kRsa2048, "rsa-2048"},
+    {"rsa-3072", CKK_RSA, 0, PairType::kRsa3072, "rsa-3072"},
+    {"rsa-4096", CKK_RSA, 0, PairType::kRsa4096, "rsa-4096"},
 };
+bool IsAsymmetric(const KeyType& t) {
+  return t.kind == CKK_EC || t.kind == CKK_EC_EDWARDS || t.kind == CKK_RSA;
+}
 const KeyType* FindKeyType(std::string_view name) {
   for (const auto& t : kKeyTypes) {
     if (t.name == name) return &t;
@@ -78,11 +102,12 @@ const KeyType* FindKeyType(std::string_view name) {
 }
 
 struct Version {
-  int64_t created = 0;    // Unix seconds
-  std::string key_blob;   // wrapped AES key (absent for "hmac" keys)
-  std::string hmac_blob;  // wrapped HMAC key
-  uint64_t reserved = 0;  // encryptions durably reserved for this version (the nonce budget)
-  uint64_t used = 0;      // encryptions made; after a load it starts at `reserved`
+  int64_t created = 0;     // Unix seconds
+  std::string key_blob;    // wrapped AES key or private key (absent for "hmac" keys)
+  std::string public_key;  // asymmetric types: DER SubjectPublicKeyInfo (public)
+  std::string hmac_blob;   // wrapped HMAC key
+  uint64_t reserved = 0;   // encryptions durably reserved for this version (the nonce budget)
+  uint64_t used = 0;       // encryptions made; after a load it starts at `reserved`
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
   CK_OBJECT_HANDLE hmac = CK_INVALID_HANDLE;
 };
@@ -119,6 +144,7 @@ std::string KeyToJson(const Key& k) {
     object vo;
     vo["created"] = v.created;
     if (!v.key_blob.empty()) vo["key"] = absl::Base64Escape(v.key_blob);
+    if (!v.public_key.empty()) vo["public_key"] = absl::Base64Escape(v.public_key);
     vo["hmac_key"] = absl::Base64Escape(v.hmac_blob);
     vo["reserved"] = v.reserved;
     versions[std::to_string(n)] = std::move(vo);
@@ -159,7 +185,9 @@ absl::StatusOr<std::shared_ptr<Key>> KeyFromJson(std::string_view text) {
     v.created = core::GetInt(vo, "created").value_or(std::nullopt).value_or(0);
     const std::string key = core::GetString(vo, "key").value_or(std::nullopt).value_or("");
     const std::string hmac = core::GetString(vo, "hmac_key").value_or(std::nullopt).value_or("");
-    if (!absl::Base64Unescape(key, &v.key_blob) || !absl::Base64Unescape(hmac, &v.hmac_blob)) {
+    const std::string pub = core::GetString(vo, "public_key").value_or(std::nullopt).value_or("");
+    if (!absl::Base64Unescape(key, &v.key_blob) || !absl::Base64Unescape(hmac, &v.hmac_blob) ||
+        !absl::Base64Unescape(pub, &v.public_key)) {
       return absl::DataLossError("transit key corrupt");
     }
     v.reserved =
@@ -239,6 +267,137 @@ const EVP_MD* HashAlgorithm(std::string_view alg) {
   return nullptr;
 }
 
+// ---- asymmetric helpers (public-key operations run in OpenSSL: the public key is public) -----
+
+struct PkeyFree {
+  void operator()(EVP_PKEY* p) const { EVP_PKEY_free(p); }
+};
+using Pkey = std::unique_ptr<EVP_PKEY, PkeyFree>;
+
+absl::StatusOr<Pkey> LoadPublic(const std::string& der) {
+  const unsigned char* p = reinterpret_cast<const unsigned char*>(der.data());
+  Pkey key(d2i_PUBKEY(nullptr, &p, static_cast<long>(der.size())));
+  if (!key) return absl::DataLossError("stored public key is corrupt");
+  return key;
+}
+
+// Vault's public_key field: PEM for ECDSA and RSA, base64 of the raw 32 bytes for Ed25519.
+std::string PublicKeyText(const KeyType& t, const std::string& der) {
+  auto key = LoadPublic(der);
+  if (!key.ok()) return "";
+  if (t.kind == CKK_EC_EDWARDS) {
+    uint8_t raw[32];
+    size_t len = sizeof raw;
+    if (EVP_PKEY_get_raw_public_key(key->get(), raw, &len) != 1) return "";
+    return absl::Base64Escape(std::string(reinterpret_cast<char*>(raw), len));
+  }
+  BIO* bio = BIO_new(BIO_s_mem());
+  PEM_write_bio_PUBKEY(bio, key->get());
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio, &data);
+  std::string pem(data, static_cast<size_t>(len));
+  BIO_free(bio);
+  return pem;
+}
+
+struct SignHash {
+  const EVP_MD* md;  // nullptr: "none"
+  CK_MECHANISM_TYPE mech;
+  CK_RSA_PKCS_MGF_TYPE mgf;
+  std::string_view digest_info;  // DER DigestInfo prefix for PKCS#1 v1.5
+};
+
+absl::StatusOr<SignHash> SignHashFor(std::string_view alg) {
+  using namespace std::string_view_literals;
+  if (alg.empty() || alg == "sha2-256") {
+    return SignHash{
+        EVP_sha256(), CKM_SHA256, CKG_MGF1_SHA256,
+        "\x30\x31\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x01\x05\x00\x04\x20"sv};
+  }
+  if (alg == "sha2-224") {
+    return SignHash{
+        EVP_sha224(), CKM_SHA224, CKG_MGF1_SHA224,
+        "\x30\x2d\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x04\x05\x00\x04\x1c"sv};
+  }
+  if (alg == "sha2-384") {
+    return SignHash{
+        EVP_sha384(), CKM_SHA384, CKG_MGF1_SHA384,
+        "\x30\x41\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x02\x05\x00\x04\x30"sv};
+  }
+  if (alg == "sha2-512") {
+    return SignHash{
+        EVP_sha512(), CKM_SHA512, CKG_MGF1_SHA512,
+        "\x30\x51\x30\x0d\x06\x09\x60\x86\x48\x01\x65\x03\x04\x02\x03\x05\x00\x04\x40"sv};
+  }
+  if (alg == "none") return SignHash{nullptr, 0, 0, ""sv};
+  return Bad(absl::StrCat("unsupported hash algorithm ", Av(alg)));
+}
+
+struct SignOptions {
+  std::string hash_algorithm;
+  bool prehashed = false;
+  std::string signature_algorithm = "pss";
+  std::string marshaling = "asn1";
+  std::string salt_length = "auto";
+};
+
+absl::StatusOr<SignOptions> ReadSignOptions(const object& in, std::string_view url_alg) {
+  SignOptions o;
+  ASSIGN_OR_RETURN(auto h, core::GetString(in, "hash_algorithm"));
+  if (!h) {
+    ASSIGN_OR_RETURN(h, core::GetString(in, "algorithm"));
+  }
+  o.hash_algorithm = url_alg.empty() ? h.value_or("sha2-256") : std::string(url_alg);
+  ASSIGN_OR_RETURN(auto pre, core::GetBool(in, "prehashed"));
+  o.prehashed = pre.value_or(false);
+  ASSIGN_OR_RETURN(auto sa, core::GetString(in, "signature_algorithm"));
+  if (sa && !sa->empty()) o.signature_algorithm = *sa;
+  if (o.signature_algorithm != "pss" && o.signature_algorithm != "pkcs1v15") {
+    return Bad(absl::StrCat("unsupported signature algorithm ", o.signature_algorithm));
+  }
+  ASSIGN_OR_RETURN(auto m, core::GetString(in, "marshaling_algorithm"));
+  if (m && !m->empty()) o.marshaling = *m;
+  if (o.marshaling != "asn1" && o.marshaling != "jws") {
+    return Bad(absl::StrCat("unsupported marshaling algorithm ", o.marshaling));
+  }
+  if (const auto* sl = in.if_contains("salt_length"); sl != nullptr && !sl->is_null()) {
+    o.salt_length = sl->is_string() ? std::string(sl->as_string()) : core::Serialize(*sl);
+  }
+  return o;
+}
+
+// The bytes the token signs for ECDSA and RSA-PSS: the digest of the input (or the input when
+// prehashed, which must then be a digest of the right size).
+absl::StatusOr<std::string> DigestFor(const SignHash& h, std::string_view input, bool prehashed) {
+  if (h.md == nullptr) return Bad("hash algorithm none is only valid with pkcs1v15 signatures");
+  if (prehashed) {
+    if (input.size() != static_cast<size_t>(EVP_MD_get_size(h.md))) {
+      return Bad("prehashed input has the wrong length for the hash algorithm");
+    }
+    return std::string(input);
+  }
+  unsigned char sum[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  if (EVP_Digest(input.data(), input.size(), sum, &len, h.md, nullptr) != 1) {
+    return absl::InternalError("digest failed");
+  }
+  return std::string(reinterpret_cast<char*>(sum), len);
+}
+
+absl::StatusOr<int> PssSaltLength(const std::string& spec, const SignHash& h, size_t modulus_bytes,
+                                  bool for_verify) {
+  const int hlen = EVP_MD_get_size(h.md);
+  if (spec == "auto") {
+    return for_verify ? RSA_PSS_SALTLEN_AUTO : static_cast<int>(modulus_bytes) - hlen - 2;
+  }
+  if (spec == "hash") return hlen;
+  int n = 0;
+  if (!absl::SimpleAtoi(spec, &n) || n < 0 || n > static_cast<int>(modulus_bytes) - hlen - 2) {
+    return Bad("invalid salt_length");
+  }
+  return n;
+}
+
 class TransitBackend final : public core::Backend {
  public:
   explicit TransitBackend(core::Core* core) : core_(core) {}
@@ -299,9 +458,7 @@ class TransitBackend final : public core::Backend {
     if (absl::StartsWith(p, "hmac/")) return Batch(req, rest("hmac/"), Op::kHmac);
     if (absl::StartsWith(p, "verify/")) return Batch(req, rest("verify/"), Op::kVerify);
     if (absl::StartsWith(p, "datakey/")) return Datakey(req, rest("datakey/"));
-    if (absl::StartsWith(p, "sign/")) {
-      return Bad("signing needs an asymmetric key type; this engine has none yet");
-    }
+    if (absl::StartsWith(p, "sign/")) return Batch(req, rest("sign/"), Op::kSign);
     if (p == "random" || absl::StartsWith(p, "random/")) return Random(req);
     if (p == "hash" || absl::StartsWith(p, "hash/")) return Hash(req);
     return absl::NotFoundError("");
@@ -333,7 +490,7 @@ class TransitBackend final : public core::Backend {
   }
 
  private:
-  enum class Op { kEncrypt, kDecrypt, kRewrap, kHmac, kVerify };
+  enum class Op { kEncrypt, kDecrypt, kRewrap, kHmac, kVerify, kSign };
 
   absl::StatusOr<hsm::Token*> Token() { return core_->seal()->TransitToken(); }
 
@@ -369,6 +526,10 @@ class TransitBackend final : public core::Backend {
     const KeyType* type = FindKeyType(k.type);
     if (type == nullptr) return absl::DataLossError("transit key of unknown type");
     const std::string& blob = hmac ? v.hmac_blob : v.key_blob;
+    if (!hmac && IsAsymmetric(*type)) {
+      ASSIGN_OR_RETURN(h, FromToken(token->UnwrapPrivateKey(kek, Bytes(blob), type->pair)));
+      return h;
+    }
     const size_t bytes = hmac ? (k.type == "hmac" ? k.key_size : kHmacKeyBytes) : type->bytes;
     ASSIGN_OR_RETURN(h, FromToken(token->UnwrapKey(kek, Bytes(blob),
                                                    hmac ? CKK_GENERIC_SECRET : CKK_AES, bytes)));
@@ -386,6 +547,15 @@ class TransitBackend final : public core::Backend {
     if (type->kind == CKK_AES) {
       ASSIGN_OR_RETURN(auto blob, FromToken(token->GenerateWrappedKey(kek, CKK_AES, type->bytes)));
       v.key_blob = Str(blob);
+    } else if (IsAsymmetric(*type)) {
+      auto pair = token->GenerateWrappedPair(kek, type->pair);
+      if (absl::IsFailedPrecondition(pair.status())) {
+        return Bad(absl::StrCat("key type ", k.type, " is not supported: ", pair.status().message(),
+                                "; Transit keys are only ever stored wrapped"));
+      }
+      RETURN_IF_ERROR(FromToken(pair.status()));
+      v.key_blob = Str(pair->private_blob);
+      v.public_key = std::move(pair->public_spki);
     }
     ASSIGN_OR_RETURN(auto hmac_blob,
                      FromToken(token->GenerateWrappedKey(
@@ -417,12 +587,25 @@ class TransitBackend final : public core::Backend {
     d["min_available_version"] = k.min_available_version;
     d["min_decryption_version"] = k.min_decryption_version;
     d["min_encryption_version"] = k.min_encryption_version;
-    const bool aes = k.type != "hmac";
-    d["supports_encryption"] = aes;
-    d["supports_decryption"] = aes;
+    const KeyType* t = FindKeyType(k.type);
+    const bool asym = t != nullptr && IsAsymmetric(*t);
+    const bool encrypts = t != nullptr && t->kind == CKK_AES;
+    d["supports_encryption"] = encrypts;
+    d["supports_decryption"] = encrypts;
     d["supports_derivation"] = false;
-    d["supports_signing"] = false;
-    if (aes) {
+    d["supports_signing"] = asym;
+    if (asym) {
+      object keys;
+      for (const auto& [n, v] : k.versions) {
+        object o;
+        o["creation_time"] = core::FormatRfc3339Nano(absl::FromUnixSeconds(v.created));
+        o["name"] = std::string(t->public_name);
+        o["public_key"] = PublicKeyText(*t, v.public_key);
+        o["certificate_chain"] = "";
+        keys[std::to_string(n)] = std::move(o);
+      }
+      d["keys"] = std::move(keys);
+    } else if (k.type != "hmac") {
       object keys;
       for (const auto& [n, v] : k.versions) keys[std::to_string(n)] = v.created;
       d["keys"] = std::move(keys);
@@ -448,8 +631,10 @@ class TransitBackend final : public core::Backend {
           "ecdsa-p521",        "rsa-2048",           "rsa-3072", "rsa-4096"};
       for (auto l : kLater) {
         if (t == l) {
-          return Bad(absl::StrCat("key type ", t, " is not supported by this strongroom version (",
-                                  "supported: aes256-gcm96, aes128-gcm96, hmac)"));
+          return Bad(absl::StrCat("key type ", t,
+                                  " is not supported by this strongroom version (supported: "
+                                  "aes256-gcm96, aes128-gcm96, hmac, ecdsa-p256, ecdsa-p384, "
+                                  "ecdsa-p521, ed25519, rsa-2048, rsa-3072, rsa-4096)"));
         }
       }
       return Bad(absl::StrCat("unknown key type ", t));
@@ -660,7 +845,11 @@ class TransitBackend final : public core::Backend {
                                                              std::string_view plaintext,
                                                              std::string_view aad,
                                                              int64_t key_version) {
-    if (k.type == "hmac") return Bad("key type hmac does not support encryption");
+    const KeyType* kt = FindKeyType(k.type);
+    if (kt != nullptr && kt->kind == CKK_RSA) return Bad(kNoRsaEncryption);
+    if (kt == nullptr || kt->kind != CKK_AES) {
+      return Bad(absl::StrCat("key type ", k.type, " does not support encryption"));
+    }
     CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
     int64_t version = 0;
     {
@@ -714,7 +903,11 @@ class TransitBackend final : public core::Backend {
 
   absl::StatusOr<std::string> DecryptOne(Key& k, std::string_view ciphertext,
                                          std::string_view aad) {
-    if (k.type == "hmac") return Bad("key type hmac does not support decryption");
+    const KeyType* kt = FindKeyType(k.type);
+    if (kt != nullptr && kt->kind == CKK_RSA) return Bad(kNoRsaEncryption);
+    if (kt == nullptr || kt->kind != CKK_AES) {
+      return Bad(absl::StrCat("key type ", k.type, " does not support decryption"));
+    }
     ASSIGN_OR_RETURN(auto parsed, ParseVersioned(ciphertext, "ciphertext"));
     auto& [version, raw] = parsed;
     CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
@@ -726,6 +919,7 @@ class TransitBackend final : public core::Backend {
       }
       ASSIGN_OR_RETURN(handle, Handle(k, k.versions[version], /*hmac=*/false));
     }
+
     if (raw.size() < kNonceBytes + 16) return Bad("invalid ciphertext: ciphertext too short");
     ASSIGN_OR_RETURN(hsm::Token * token, Token());
     const std::string bound = BoundAad(k.name, version, aad);
@@ -812,7 +1006,13 @@ class TransitBackend final : public core::Backend {
         }
         ASSIGN_OR_RETURN(auto given, core::GetString(in, "hmac"));
         ASSIGN_OR_RETURN(auto sig, core::GetString(in, "signature"));
-        if (sig && !given) return Bad("signature verification needs an asymmetric key type");
+        if (sig && given) return Bad("provide one of 'signature' or 'hmac', not both");
+        if (sig) {
+          ASSIGN_OR_RETURN(SignOptions opts, ReadSignOptions(in, url_alg));
+          ASSIGN_OR_RETURN(bool valid, VerifySignature(k, input, *sig, opts));
+          out["valid"] = valid;
+          return out;
+        }
         if (!given) return Bad("missing hmac to verify");
         ASSIGN_OR_RETURN(auto parsed, ParseVersioned(*given, "hmac"));
         int64_t used = 0;
@@ -821,14 +1021,177 @@ class TransitBackend final : public core::Backend {
                        CRYPTO_memcmp(mac.data(), parsed.second.data(), mac.size()) == 0;
         return out;
       }
+      case Op::kSign: {
+        ASSIGN_OR_RETURN(std::string input, DecodeB64(in, "input", true, "missing input to sign"));
+        ASSIGN_OR_RETURN(SignOptions opts, ReadSignOptions(in, url_alg));
+        ASSIGN_OR_RETURN(auto signed_, SignOne(k, input, opts, key_version));
+        out["signature"] = signed_.first;
+        out["key_version"] = signed_.second;
+        return out;
+      }
     }
     return absl::InternalError("unreachable");
+  }
+
+  absl::StatusOr<std::pair<std::string, int64_t>> SignOne(Key& k, std::string_view input,
+                                                          const SignOptions& opts,
+                                                          int64_t key_version) {
+    const KeyType* kt = FindKeyType(k.type);
+    if (kt == nullptr || !IsAsymmetric(*kt)) {
+      return Bad(absl::StrCat("key type ", k.type, " does not support signing"));
+    }
+    CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+    int64_t version = 0;
+    size_t modulus_bytes = 0;
+    {
+      std::lock_guard<std::mutex> lock(k.mu);
+      version = key_version == 0 ? k.latest_version : key_version;
+      if (version > k.latest_version || k.versions.count(version) == 0 ||
+          version < k.min_encryption_version) {
+        return Bad("invalid key version");
+      }
+      Version& v = k.versions[version];
+      if (kt->kind == CKK_RSA) {
+        ASSIGN_OR_RETURN(Pkey pub, LoadPublic(v.public_key));
+        modulus_bytes = static_cast<size_t>(EVP_PKEY_get_size(pub.get()));
+      }
+      ASSIGN_OR_RETURN(handle, Handle(k, v, /*hmac=*/false));
+    }
+    ASSIGN_OR_RETURN(hsm::Token * token, Token());
+    std::string sig;
+    bool url = false;
+    if (kt->kind == CKK_EC_EDWARDS) {
+      ASSIGN_OR_RETURN(auto raw,
+                       FromToken(token->SignWith(handle, CKM_EDDSA, nullptr, Bytes(input))));
+      sig = Str(raw);
+    } else {
+      ASSIGN_OR_RETURN(SignHash h, SignHashFor(opts.hash_algorithm));
+      if (kt->kind == CKK_EC) {
+        ASSIGN_OR_RETURN(std::string digest, DigestFor(h, input, opts.prehashed));
+        ASSIGN_OR_RETURN(auto raw,
+                         FromToken(token->SignWith(handle, CKM_ECDSA, nullptr, Bytes(digest))));
+        if (opts.marshaling == "jws") {
+          sig = Str(raw);
+          url = true;
+        } else {
+          auto der = audit::EcdsaRawToDer(Str(raw));
+          if (!der.ok()) return absl::InternalError(der.message());
+          sig = *der;
+        }
+      } else if (opts.signature_algorithm == "pss") {
+        ASSIGN_OR_RETURN(std::string digest, DigestFor(h, input, opts.prehashed));
+        ASSIGN_OR_RETURN(int salt, PssSaltLength(opts.salt_length, h, modulus_bytes, false));
+        CK_RSA_PKCS_PSS_PARAMS pss{};
+        pss.hash_alg = h.mech;
+        pss.mgf = h.mgf;
+        pss.s_len = static_cast<unsigned long>(salt);
+        ASSIGN_OR_RETURN(auto raw,
+                         FromToken(token->SignWith(handle, CKM_RSA_PKCS_PSS, &pss, Bytes(digest))));
+        sig = Str(raw);
+      } else {
+        std::string data;
+        if (h.md == nullptr) {
+          data = std::string(input);  // "none": the input is signed as given
+        } else {
+          ASSIGN_OR_RETURN(std::string digest, DigestFor(h, input, opts.prehashed));
+          data = absl::StrCat(Av(h.digest_info), digest);
+        }
+        ASSIGN_OR_RETURN(auto raw,
+                         FromToken(token->SignWith(handle, CKM_RSA_PKCS, nullptr, Bytes(data))));
+        sig = Str(raw);
+      }
+    }
+    std::string encoded = url ? absl::WebSafeBase64Escape(sig) : absl::Base64Escape(sig);
+    return std::make_pair(absl::StrCat(kCiphertextPrefix, version, ":", encoded), version);
+  }
+
+  absl::StatusOr<bool> VerifySignature(Key& k, std::string_view input, std::string_view signature,
+                                       const SignOptions& opts) {
+    const KeyType* kt = FindKeyType(k.type);
+    if (kt == nullptr || !IsAsymmetric(*kt)) {
+      return Bad(absl::StrCat("key type ", k.type, " does not support verification"));
+    }
+    // "vault:v<N>:<sig>": base64, or base64url without padding for jws.
+    if (!absl::StartsWith(Av(signature), "vault:")) return Bad("invalid signature: no prefix");
+    std::vector<std::string> parts = absl::StrSplit(Av(signature), absl::MaxSplits(':', 2));
+    int64_t version = 0;
+    if (parts.size() != 3 || parts[1].size() < 2 || parts[1][0] != 'v' ||
+        !absl::SimpleAtoi(parts[1].substr(1), &version)) {
+      return Bad("invalid signature: wrong number of fields");
+    }
+    if (version == 0) version = 1;
+    const bool jws = kt->kind == CKK_EC && opts.marshaling == "jws";
+    std::string sig;
+    if (!(jws ? absl::WebSafeBase64Unescape(parts[2], &sig)
+              : absl::Base64Unescape(parts[2], &sig))) {
+      return Bad("invalid signature: could not decode base64");
+    }
+    std::string spki;
+    {
+      std::lock_guard<std::mutex> lock(k.mu);
+      if (version > k.latest_version) return Bad("invalid signature: version is too new");
+      if (version < k.min_decryption_version || k.versions.count(version) == 0) {
+        return Bad("ciphertext or signature version is disallowed by policy (too old)");
+      }
+      spki = k.versions[version].public_key;
+    }
+    ASSIGN_OR_RETURN(Pkey pub, LoadPublic(spki));
+    if (kt->kind == CKK_EC_EDWARDS) {
+      EVP_MD_CTX* md = EVP_MD_CTX_new();
+      const bool ok =
+          EVP_DigestVerifyInit(md, nullptr, nullptr, nullptr, pub.get()) == 1 &&
+          EVP_DigestVerify(md, reinterpret_cast<const uint8_t*>(sig.data()), sig.size(),
+                           reinterpret_cast<const uint8_t*>(input.data()), input.size()) == 1;
+      EVP_MD_CTX_free(md);
+      return ok;
+    }
+    ASSIGN_OR_RETURN(SignHash h, SignHashFor(opts.hash_algorithm));
+    std::string data;
+    if (h.md == nullptr) {
+      if (kt->kind != CKK_RSA || opts.signature_algorithm != "pkcs1v15") {
+        return Bad("hash algorithm none is only valid with pkcs1v15 signatures");
+      }
+      data = std::string(input);
+    } else {
+      ASSIGN_OR_RETURN(data, DigestFor(h, input, opts.prehashed));
+    }
+    if (jws) {
+      auto der = audit::EcdsaRawToDer(sig);
+      if (!der.ok()) return false;
+      sig = *der;
+    }
+    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new(pub.get(), nullptr);
+    bool ok = ctx != nullptr && EVP_PKEY_verify_init(ctx) == 1;
+    if (ok && kt->kind == CKK_RSA) {
+      const bool pss = opts.signature_algorithm == "pss";
+      ok =
+          EVP_PKEY_CTX_set_rsa_padding(ctx, pss ? RSA_PKCS1_PSS_PADDING : RSA_PKCS1_PADDING) == 1 &&
+          (h.md == nullptr || EVP_PKEY_CTX_set_signature_md(ctx, h.md) == 1);
+      if (ok && pss) {
+        auto salt = PssSaltLength(opts.salt_length, h,
+                                  static_cast<size_t>(EVP_PKEY_get_size(pub.get())), true);
+        if (!salt.ok()) {
+          EVP_PKEY_CTX_free(ctx);
+          return salt.status();
+        }
+        ok = EVP_PKEY_CTX_set_rsa_mgf1_md(ctx, h.md) == 1 &&
+             EVP_PKEY_CTX_set_rsa_pss_saltlen(ctx, *salt) == 1;
+      }
+    } else if (ok) {
+      ok = EVP_PKEY_CTX_set_signature_md(ctx, h.md) == 1;
+    }
+    ok = ok && EVP_PKEY_verify(ctx, reinterpret_cast<const uint8_t*>(sig.data()), sig.size(),
+                               reinterpret_cast<const uint8_t*>(data.data()), data.size()) == 1;
+    EVP_PKEY_CTX_free(ctx);
+    return ok;
   }
 
   absl::StatusOr<Response> Batch(Request& req, const std::string& rest, Op op) {
     std::vector<std::string> parts = absl::StrSplit(rest, '/');
     if (parts.empty() || parts.size() > 2 || parts[0].empty()) return absl::NotFoundError("");
-    if (parts.size() == 2 && op != Op::kHmac && op != Op::kVerify) return absl::NotFoundError("");
+    if (parts.size() == 2 && op != Op::kHmac && op != Op::kVerify && op != Op::kSign) {
+      return absl::NotFoundError("");
+    }
     const std::string& name = parts[0];
     const std::string url_alg = parts.size() == 2 ? parts[1] : "";
     RETURN_IF_ERROR(ValidName(name));

@@ -942,4 +942,35 @@ TEST_F(TokenTest, WrappedHmacKeysSignInside) {
   EXPECT_FALSE(token_->GenerateWrappedKey(kek, CKK_AES, 20).ok());
 }
 
+TEST_F(TokenTest, WrappedKeyPairsSignInsideForEveryType) {
+  const CK_OBJECT_HANDLE kek = Kek("transit");
+  using T = Token::PairType;
+  // SoftHSM2 2.6.1 generates Ed25519 pairs but cannot wrap the private key: refused cleanly.
+  auto ed = token_->GenerateWrappedPair(kek, T::kEd25519);
+  EXPECT_EQ(ed.status().code(), absl::StatusCode::kFailedPrecondition) << ed.status();
+  EXPECT_THAT(Msg(ed.status()), HasSubstr("CKR_KEY_NOT_WRAPPABLE"));
+  for (T type : {T::kEcP256, T::kEcP384, T::kEcP521, T::kRsa2048}) {
+    SCOPED_TRACE(static_cast<int>(type));
+    auto pair = token_->GenerateWrappedPair(kek, type);
+    ASSERT_TRUE(pair.ok()) << pair.status();
+    EXPECT_FALSE(pair->public_spki.empty());
+    auto key = token_->UnwrapPrivateKey(kek, pair->private_blob, type);
+    ASSERT_TRUE(key.ok()) << key.status();
+    auto attrs = token_->GetKeyAttributes(*key);
+    ASSERT_TRUE(attrs.ok());
+    EXPECT_TRUE(attrs->sensitive);
+    EXPECT_FALSE(attrs->extractable);
+    EXPECT_TRUE(attrs->sign);
+    const std::vector<uint8_t> digest(32, 1);
+    const CK_MECHANISM_TYPE mech = type == T::kEd25519   ? CKM_EDDSA
+                                   : type == T::kRsa2048 ? CKM_RSA_PKCS
+                                                         : CKM_ECDSA;
+    auto sig = token_->SignWith(*key, mech, nullptr, digest);
+    ASSERT_TRUE(sig.ok()) << sig.status();
+    EXPECT_FALSE(sig->empty());
+    const CK_OBJECT_HANDLE other = Kek("other-" + std::to_string(static_cast<int>(type)));
+    EXPECT_FALSE(token_->UnwrapPrivateKey(other, pair->private_blob, type).ok());
+  }
+}
+
 }  // namespace strongroom::hsm
