@@ -4,134 +4,27 @@
 // sync puts and warm gets. Prints ops/s, p50/p99 and the ratios. Not a test: run bench/run.sh.
 //
 // Usage: kv_bench [--seconds=N] [--clients=N] [--bin=DIR]
-#include <arpa/inet.h>
-#include <fcntl.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <rocksdb/db.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/socket.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include <algorithm>
 #include <atomic>
 #include <boost/asio.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-#include <chrono>
 #include <cstdio>
-#include <cstdlib>
-#include <fstream>
-#include <functional>
 #include <memory>
-#include <regex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-extern char** environ;
+#include "bench/bench_util.h"
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
-
-struct Result {
-  double ops_per_s = 0;
-  double p50_us = 0;
-  double p99_us = 0;
-};
-
-Result Summarize(std::vector<std::vector<double>>& per_thread, double seconds) {
-  std::vector<double> all;
-  for (auto& v : per_thread) all.insert(all.end(), v.begin(), v.end());
-  Result r;
-  if (all.empty()) return r;
-  std::sort(all.begin(), all.end());
-  r.ops_per_s = static_cast<double>(all.size()) / seconds;
-  r.p50_us = all[all.size() / 2];
-  r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
-  return r;
-}
-
-// Runs `op` in `threads` threads for `seconds`; each call's latency is recorded.
-Result RunLoad(int threads, double seconds,
-               const std::function<std::function<bool()>(int)>& make_op) {
-  std::vector<std::vector<double>> lat(static_cast<size_t>(threads));
-  std::vector<std::thread> ts;
-  std::atomic<bool> stop{false};
-  for (int i = 0; i < threads; ++i) {
-    ts.emplace_back([&, i] {
-      auto op = make_op(i);
-      while (!stop.load(std::memory_order_relaxed)) {
-        auto t0 = Clock::now();
-        if (!op()) break;
-        lat[static_cast<size_t>(i)].push_back(
-            std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
-      }
-    });
-  }
-  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
-  stop = true;
-  for (auto& t : ts) t.join();
-  return Summarize(lat, seconds);
-}
-
-// A keep-alive HTTP/1.1 client on one TCP connection.
-class Conn {
- public:
-  explicit Conn(int port) {
-    fd_ = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_port = htons(static_cast<uint16_t>(port));
-    inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
-    int one = 1;
-    setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-      close(fd_);
-      fd_ = -1;
-    }
-  }
-  ~Conn() {
-    if (fd_ >= 0) close(fd_);
-  }
-  // Returns the status code (0 on error).
-  int Do(const std::string& method, const std::string& path, const std::string& token,
-         const std::string& body) {
-    std::string req = method + " " + path + " HTTP/1.1\r\nHost: b\r\nX-Vault-Token: " + token +
-                      "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
-    if (fd_ < 0 ||
-        send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
-      return 0;
-    }
-    for (;;) {
-      size_t end = buf_.find("\r\n\r\n");
-      if (end != std::string::npos) {
-        size_t cl = 0;
-        std::string head = buf_.substr(0, end);
-        for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        size_t at = head.find("content-length:");
-        if (at != std::string::npos) cl = std::strtoul(head.c_str() + at + 15, nullptr, 10);
-        if (buf_.size() >= end + 4 + cl) {
-          int status = std::atoi(buf_.c_str() + 9);
-          buf_.erase(0, end + 4 + cl);
-          return status;
-        }
-      }
-      char tmp[65536];
-      ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
-      if (n <= 0) return 0;
-      buf_.append(tmp, static_cast<size_t>(n));
-    }
-  }
-
- private:
-  int fd_ = -1;
-  std::string buf_;
-};
+using strongroom::bench::Conn;
+using strongroom::bench::Print;
+using strongroom::bench::Result;
+using strongroom::bench::RunLoad;
 
 // The bare responder: Beast, one thread per connection, fixed body.
 class BareServer {
@@ -184,29 +77,16 @@ class BareServer {
 
 std::string Payload() { return std::string(1024 - 40, 'x'); }
 
-void Print(const char* name, const Result& r, const Result* limit) {
-  std::printf("%-38s %10.0f ops/s  p50 %8.1f us  p99 %8.1f us", name, r.ops_per_s, r.p50_us,
-              r.p99_us);
-  if (limit != nullptr && limit->ops_per_s > 0)
-    std::printf("   = %5.1f%% of reference", 100.0 * r.ops_per_s / limit->ops_per_s);
-  std::printf("\n");
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
-  double seconds = 5;
-  int clients = 8;
-  std::string bin = STRONGROOM_BIN_DIR;
-  for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i];
-    if (a.rfind("--seconds=", 0) == 0) seconds = std::atof(a.c_str() + 10);
-    if (a.rfind("--clients=", 0) == 0) clients = std::atoi(a.c_str() + 10);
-    if (a.rfind("--bin=", 0) == 0) bin = a.substr(6);
-  }
+  const strongroom::bench::Options opt =
+      strongroom::bench::ParseOptions(argc, argv, STRONGROOM_BIN_DIR);
+  const double seconds = opt.seconds;
+  const int clients = opt.clients;
   signal(SIGPIPE, SIG_IGN);
-  char tmpl[] = "/tmp/strongroom-bench-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const std::string dir = strongroom::bench::MakeTempDir();
+  if (dir.empty()) return 1;
   const std::string value = Payload();
   std::printf("kv_bench: %.0f s per phase, %d clients, %u cores\n\n", seconds, clients,
               std::thread::hardware_concurrency());
@@ -241,30 +121,13 @@ int main(int argc, char** argv) {
   }
 
   // --- the appliance (dev mode: throwaway token, KV v2 at secret/).
-  const std::string log = dir + "/daemon.log";
-  std::vector<std::string> args = {bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                                   "-dev-listen-address=127.0.0.1:0"};
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  if (posix_spawn(&pid, av[0], &fa, nullptr, av.data(), environ) != 0) return 1;
-  int port = 0;
-  for (int i = 0; i < 400 && port == 0; ++i) {
-    std::ifstream in(log);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::smatch m;
-    std::string text = ss.str();
-    if (std::regex_search(text, m, std::regex(R"(API on http://127\.0\.0\.1:(\d+))")))
-      port = std::stoi(m[1]);
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  strongroom::bench::Daemon daemon;
+  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
+                     "-dev-listen-address=127.0.0.1:0"},
+                    dir + "/daemon.log")) {
+    return 1;
   }
-  if (port == 0) return 1;
+  const int port = daemon.port();
   const std::string body = "{\"data\":{\"v\":\"" + value + "\"}}";
   {
     Conn c(port);
@@ -301,9 +164,7 @@ int main(int argc, char** argv) {
     auto c = std::make_shared<Conn>(port);
     return [c] { return c->Do("GET", "/v1/secret/data/bench", "bench", "") == 200; };
   });
-  kill(pid, SIGTERM);
-  int status = 0;
-  waitpid(pid, &status, 0);
+  daemon.Stop();
 
   // --- bare Beast responder with a body of a KV read's size.
   Result bare;
@@ -327,6 +188,5 @@ int main(int argc, char** argv) {
   Print("KV v2 read,  audited", kv_read_audit, &kv_read);
   Print("KV v2 write, audited", kv_write_audit, &kv_write);
   std::printf("\n");
-  std::string cmd = "rm -rf '" + dir + "'";
-  return system(cmd.c_str()) == 0 ? 0 : 1;
+  return strongroom::bench::RemoveTree(dir) ? 0 : 1;
 }

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# Builds and runs the benchmarks against a dev appliance; prints ratios to raw limits.
+# Builds and runs the benchmarks (KV v2, Transit) against a local appliance; prints ratios to raw
+# limits measured in the same run.
 # Usage: bench/run.sh [--seconds=N] [--clients=N]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRONGROOM_TESTS=OFF >/dev/null
-ninja -C build-bench -j2 strongroomd strongroom-worker kv_bench
+ninja -C build-bench -j2 strongroomd strongroom-worker kv_bench transit_bench
 ./build-bench/bench/kv_bench "$@"
+./build-bench/bench/transit_bench "$@"

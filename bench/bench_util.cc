@@ -1,0 +1,186 @@
+#include "bench/bench_util.h"
+
+#include <arpa/inet.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+extern char** environ;
+
+namespace strongroom::bench {
+
+Options ParseOptions(int argc, char** argv, std::string default_bin) {
+  Options o;
+  o.bin = std::move(default_bin);
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a.rfind("--seconds=", 0) == 0) o.seconds = std::atof(a.c_str() + 10);
+    if (a.rfind("--clients=", 0) == 0) o.clients = std::atoi(a.c_str() + 10);
+    if (a.rfind("--bin=", 0) == 0) o.bin = a.substr(6);
+  }
+  return o;
+}
+
+Result Summarize(std::vector<std::vector<double>>& per_thread, double seconds) {
+  std::vector<double> all;
+  for (auto& v : per_thread) all.insert(all.end(), v.begin(), v.end());
+  Result r;
+  if (all.empty()) return r;
+  std::sort(all.begin(), all.end());
+  r.ops_per_s = static_cast<double>(all.size()) / seconds;
+  r.p50_us = all[all.size() / 2];
+  r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
+  return r;
+}
+
+Result RunLoad(int threads, double seconds,
+               const std::function<std::function<bool()>(int)>& make_op) {
+  std::vector<std::vector<double>> lat(static_cast<size_t>(threads));
+  std::vector<std::thread> ts;
+  std::atomic<bool> stop{false};
+  for (int i = 0; i < threads; ++i) {
+    ts.emplace_back([&, i] {
+      auto op = make_op(i);
+      while (!stop.load(std::memory_order_relaxed)) {
+        auto t0 = Clock::now();
+        if (!op()) break;
+        lat[static_cast<size_t>(i)].push_back(
+            std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : ts) t.join();
+  return Summarize(lat, seconds);
+}
+
+void Print(const char* name, const Result& r, const Result* limit, const char* of) {
+  std::printf("%-38s %10.0f ops/s  p50 %8.1f us  p99 %8.1f us", name, r.ops_per_s, r.p50_us,
+              r.p99_us);
+  if (limit != nullptr && limit->ops_per_s > 0)
+    std::printf("   = %5.1f%% of %s", 100.0 * r.ops_per_s / limit->ops_per_s, of);
+  std::printf("\n");
+}
+
+Conn::Conn(int port) {
+  fd_ = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  inet_pton(AF_INET, "127.0.0.1", &a.sin_addr);
+  int one = 1;
+  setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  if (connect(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+    close(fd_);
+    fd_ = -1;
+  }
+}
+
+Conn::~Conn() {
+  if (fd_ >= 0) close(fd_);
+}
+
+int Conn::Do(const std::string& method, const std::string& path, const std::string& token,
+             const std::string& body, std::string* response_body) {
+  std::string req = method + " " + path + " HTTP/1.1\r\nHost: b\r\nX-Vault-Token: " + token +
+                    "\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+  if (fd_ < 0 ||
+      send(fd_, req.data(), req.size(), MSG_NOSIGNAL) != static_cast<ssize_t>(req.size())) {
+    return 0;
+  }
+  for (;;) {
+    size_t end = buf_.find("\r\n\r\n");
+    if (end != std::string::npos) {
+      size_t cl = 0;
+      std::string head = buf_.substr(0, end);
+      for (auto& c : head) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      size_t at = head.find("content-length:");
+      if (at != std::string::npos) cl = std::strtoul(head.c_str() + at + 15, nullptr, 10);
+      if (buf_.size() >= end + 4 + cl) {
+        int status = std::atoi(buf_.c_str() + 9);
+        if (response_body != nullptr) response_body->assign(buf_, end + 4, cl);
+        buf_.erase(0, end + 4 + cl);
+        return status;
+      }
+    }
+    char tmp[65536];
+    ssize_t n = recv(fd_, tmp, sizeof tmp, 0);
+    if (n <= 0) return 0;
+    buf_.append(tmp, static_cast<size_t>(n));
+  }
+}
+
+std::string MakeTempDir() {
+  char tmpl[] = "/tmp/strongroom-bench-XXXXXX";
+  if (mkdtemp(tmpl) == nullptr) return "";
+  return tmpl;
+}
+
+bool RemoveTree(const std::string& dir) {
+  std::string cmd = "rm -rf '" + dir + "'";
+  return system(cmd.c_str()) == 0;
+}
+
+Daemon::~Daemon() { Stop(); }
+
+bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_path) {
+  std::vector<char*> av;
+  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT, 0600);
+  posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  const int err = posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (err != 0) {
+    pid_ = 0;
+    return false;
+  }
+  const std::regex api(R"(API on http://127\.0\.0\.1:(\d+))");
+  for (int i = 0; i < 400 && port_ == 0; ++i) {
+    std::ifstream in(log_path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    std::smatch m;
+    std::string text = ss.str();
+    if (std::regex_search(text, m, api)) {
+      port_ = std::stoi(m[1]);
+      break;
+    }
+    int status = 0;
+    if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      pid_ = 0;
+      return false;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  return port_ != 0;
+}
+
+void Daemon::Stop() {
+  if (pid_ <= 0) return;
+  kill(pid_, SIGTERM);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = 0;
+  port_ = 0;
+}
+
+}  // namespace strongroom::bench

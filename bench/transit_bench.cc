@@ -1,0 +1,324 @@
+// transit_bench: Transit encrypt and decrypt of 64 B and 1 KiB through the whole stack (HTTP
+// worker -> broker -> Transit engine -> PKCS#11 token), next to the raw limit measured in the
+// same run on the same token: AES-256-GCM C_EncryptInit+C_Encrypt / C_DecryptInit+C_Decrypt
+// called in-process on sessions of an hsm::Token with the same number of threads, and the same
+// through hsm::Token::AesGcmEncrypt/AesGcmDecrypt (what the broker calls). Prints ops/s, p50/p99
+// and the ratios. Not a test: run bench/run.sh.
+//
+// The token is a throwaway SoftHSM2 token (label "bench") in the run's temp dir; the daemon is
+// started on it with a config file (not -dev) so that this process can open the same token.
+//
+// Usage: transit_bench [--seconds=N] [--clients=N] [--bin=DIR]
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <regex>
+#include <span>
+#include <string>
+#include <thread>
+#include <tuple>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "bench/bench_util.h"
+#include "hsm/token.h"
+
+extern char** environ;
+
+namespace {
+
+using strongroom::bench::Conn;
+using strongroom::bench::Print;
+using strongroom::bench::Result;
+using strongroom::bench::RunLoad;
+
+constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
+constexpr const char* kTokenLabel = "bench";
+constexpr const char* kPin = "1234";
+
+// Runs argv (looked up in PATH) with stdio on /dev/null; true when it exits 0.
+bool RunQuiet(const std::vector<std::string>& args) {
+  std::vector<char*> av;
+  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, av[0], &fa, nullptr, av.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  if (err != 0) return false;
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return false;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// A SoftHSM2 config whose token directory is inside `dir`, made current for this process and
+// the daemon it spawns (SOFTHSM2_CONF), and an initialised token "bench" in it.
+bool MakeToken(const std::string& dir) {
+  const std::string tokens = dir + "/tokens";
+  const std::string conf = dir + "/softhsm2.conf";
+  if (mkdir(tokens.c_str(), 0700) != 0) return false;
+  {
+    std::ofstream c(conf);
+    c << "directories.tokendir = " << tokens << "/\n"
+      << "objectstore.backend = file\n"
+      << "log.level = ERROR\n"
+      << "slots.removable = false\n"
+      << "slots.mechanisms = ALL\n"
+      << "library.reset_on_fork = false\n";
+    if (!c) return false;
+  }
+  setenv("SOFTHSM2_CONF", conf.c_str(), 1);  // before any thread and before the daemon starts
+  return RunQuiet({"softhsm2-util", "--init-token", "--free", "--label", kTokenLabel, "--pin", kPin,
+                   "--so-pin", "5678"});
+}
+
+// The value of a string field in a JSON body (first occurrence; enough for our own responses).
+std::string JsonString(const std::string& body, const std::string& key) {
+  std::smatch m;
+  if (std::regex_search(body, m, std::regex("\"" + key + "\"\\s*:\\s*\"([^\"]*)\""))) return m[1];
+  return "";
+}
+
+std::string Plaintext(size_t n) {
+  std::string s(n, '\0');
+  for (size_t i = 0; i < n; ++i) s[i] = static_cast<char>('a' + i % 26);
+  return s;
+}
+
+std::span<const uint8_t> Bytes(const std::string& s) {
+  return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
+}
+
+// One AES-GCM operation's results for 64 B and 1 KiB, encrypt and decrypt.
+struct GcmResults {
+  Result enc64, enc1k, dec64, dec1k;
+};
+
+struct RawResults {
+  GcmResults pkcs11;  // C_EncryptInit+C_Encrypt / C_DecryptInit+C_Decrypt on a held session
+  GcmResults token;   // hsm::Token::AesGcmEncrypt / AesGcmDecrypt (what the broker calls)
+};
+
+CK_GCM_PARAMS GcmParams(const std::vector<uint8_t>& iv, const std::string& aad) {
+  CK_GCM_PARAMS p{};
+  p.iv_ptr = const_cast<uint8_t*>(iv.data());
+  p.iv_len = iv.size();
+  p.iv_bits = iv.size() * 8;
+  p.aad_ptr = reinterpret_cast<uint8_t*>(const_cast<char*>(aad.data()));
+  p.aad_len = aad.size();
+  p.tag_bits = 128;
+  return p;
+}
+
+// The raw limit: AES-256-GCM in the token, called in-process, measured twice: straight through
+// the PKCS#11 function list on one session per thread (the reference for the ratios), and
+// through hsm::Token's AesGcmEncrypt/AesGcmDecrypt (session pool, checks, and for decrypt a
+// SecureBytes result). The key is made as Transit makes its keys (generated in the token,
+// wrapped by a KEK, unwrapped into a sensitive session object), under a KEK of its own
+// ("bench-raw-kek", a token object). The AAD has the shape and length of Transit's bound AAD
+// ("strongroom-transit" 0 name 0 version 0), so the token does the same work per call.
+bool RawPhase(int clients, double seconds, RawResults* out) {
+  using strongroom::hsm::Token;
+  auto token = Token::Open(
+      {.lib = kSoftHsmLib, .token_label = kTokenLabel, .slot = std::nullopt, .pin_spec = kPin});
+  auto failed = [](const absl::Status& s) {
+    std::fprintf(stderr, "raw PKCS#11 phase: %s\n", s.ToString().c_str());
+    return false;
+  };
+  if (!token.ok()) return failed(token.status());
+  auto kek = (*token)->GenerateKek("bench-raw-kek");
+  if (!kek.ok()) return failed(kek.status());
+  auto blob = (*token)->GenerateWrappedKey(*kek, CKK_AES, 32);
+  if (!blob.ok()) return failed(blob.status());
+  auto key = (*token)->UnwrapKey(*kek, *blob, CKK_AES, 32);
+  if (!key.ok()) return failed(key.status());
+  const std::string aad = std::string("strongroom-transit") + '\0' + "bench" + '\0' + "1" + '\0';
+  Token* t = token->get();
+  const CK_OBJECT_HANDLE k = *key;
+  const std::string p64 = Plaintext(64), p1k = Plaintext(1024);
+
+  // Encrypt: a distinct IV per call (thread number and a counter).
+  auto next_iv = [](std::vector<uint8_t>& iv, int thread, uint64_t& n) {
+    iv[0] = static_cast<uint8_t>(thread);
+    ++n;
+    for (int b = 0; b < 8; ++b) iv[4 + b] = static_cast<uint8_t>(n >> (8 * b));
+  };
+  auto pkcs11_encrypt = [&](const std::string& pt) {
+    return RunLoad(clients, seconds, [&](int thread) -> std::function<bool()> {
+      auto lease = std::make_shared<absl::StatusOr<Token::Lease>>(t->Acquire());
+      if (!lease->ok()) return [] { return false; };
+      return [&, lease, thread, iv = std::vector<uint8_t>(12, 0), n = uint64_t{0},
+              buf = std::vector<uint8_t>(pt.size() + 16)]() mutable {
+        next_iv(iv, thread, n);
+        CK_GCM_PARAMS params = GcmParams(iv, aad);
+        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
+        Token::Lease& l = **lease;
+        if (l.fn()->C_EncryptInit(l.handle(), &mech, k) != CKR_OK) return false;
+        CK_ULONG len = buf.size();
+        return l.fn()->C_Encrypt(l.handle(),
+                                 reinterpret_cast<uint8_t*>(const_cast<char*>(pt.data())),
+                                 pt.size(), buf.data(), &len) == CKR_OK;
+      };
+    });
+  };
+  auto token_encrypt = [&](const std::string& pt) {
+    return RunLoad(clients, seconds, [&](int thread) {
+      return [&, thread, iv = std::vector<uint8_t>(12, 0), n = uint64_t{0}]() mutable {
+        next_iv(iv, thread, n);
+        return t->AesGcmEncrypt(k, iv, Bytes(aad), Bytes(pt)).ok();
+      };
+    });
+  };
+  // Decrypt: one ciphertext per size, made (and checked) before the timed phases.
+  const std::vector<uint8_t> iv(12, 7);
+  auto ct64 = t->AesGcmEncrypt(k, iv, Bytes(aad), Bytes(p64));
+  auto ct1k = t->AesGcmEncrypt(k, iv, Bytes(aad), Bytes(p1k));
+  if (!ct64.ok()) return failed(ct64.status());
+  if (!ct1k.ok()) return failed(ct1k.status());
+  auto back = t->AesGcmDecrypt(k, iv, Bytes(aad), *ct1k);
+  if (!back.ok()) return failed(back.status());
+  if (back->size() != p1k.size()) return failed(absl::InternalError("decrypt round trip"));
+  auto pkcs11_decrypt = [&](std::vector<uint8_t>& ct) {
+    return RunLoad(clients, seconds, [&](int) -> std::function<bool()> {
+      auto lease = std::make_shared<absl::StatusOr<Token::Lease>>(t->Acquire());
+      if (!lease->ok()) return [] { return false; };
+      return [&, lease, buf = std::vector<uint8_t>(ct.size())]() mutable {
+        CK_GCM_PARAMS params = GcmParams(iv, aad);
+        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
+        Token::Lease& l = **lease;
+        if (l.fn()->C_DecryptInit(l.handle(), &mech, k) != CKR_OK) return false;
+        CK_ULONG len = buf.size();
+        return l.fn()->C_Decrypt(l.handle(), ct.data(), ct.size(), buf.data(), &len) == CKR_OK;
+      };
+    });
+  };
+  auto token_decrypt = [&](const std::vector<uint8_t>& ct) {
+    return RunLoad(clients, seconds, [&](int) {
+      return [&] { return t->AesGcmDecrypt(k, iv, Bytes(aad), ct).ok(); };
+    });
+  };
+  out->pkcs11 = {pkcs11_encrypt(p64), pkcs11_encrypt(p1k), pkcs11_decrypt(*ct64),
+                 pkcs11_decrypt(*ct1k)};
+  out->token = {token_encrypt(p64), token_encrypt(p1k), token_decrypt(*ct64), token_decrypt(*ct1k)};
+  (void)(*token)->DestroyObject(k);
+  return true;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const strongroom::bench::Options opt =
+      strongroom::bench::ParseOptions(argc, argv, STRONGROOM_BIN_DIR);
+  const double seconds = opt.seconds;
+  const int clients = opt.clients;
+  signal(SIGPIPE, SIG_IGN);
+  const std::string dir = strongroom::bench::MakeTempDir();
+  if (dir.empty()) return 1;
+  std::printf("transit_bench: %.0f s per phase, %d clients, %u cores\n\n", seconds, clients,
+              std::thread::hardware_concurrency());
+  if (!MakeToken(dir)) {
+    std::fprintf(stderr, "cannot make a SoftHSM2 token in %s (softhsm2-util installed?)\n",
+                 dir.c_str());
+    return 1;
+  }
+
+  // --- the appliance on the token, initialised, Transit at transit/ with key "bench".
+  const std::string config = dir + "/strongroom.hcl";
+  {
+    std::ofstream c(config);
+    c << "listener \"tcp\" {\n  address = \"127.0.0.1:0\"\n  tls_disable = true\n}\n"
+      << "storage \"rocksdb\" {\n  path = \"" << dir << "/data\"\n}\n"
+      << "seal \"pkcs11\" {\n  lib = \"" << kSoftHsmLib << "\"\n  token_label = \"" << kTokenLabel
+      << "\"\n  pin = \"" << kPin << "\"\n}\n";
+  }
+  strongroom::bench::Daemon daemon;
+  if (!daemon.Start({opt.bin + "/strongroomd", "-config=" + config}, dir + "/daemon.log")) {
+    std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+    return 1;
+  }
+  const int port = daemon.port();
+  std::string root;
+  std::string ct64, ct1k;
+  const std::string p64 = Plaintext(64), p1k = Plaintext(1024);
+  const std::string enc64 = "{\"plaintext\":\"" + absl::Base64Escape(p64) + "\"}";
+  const std::string enc1k = "{\"plaintext\":\"" + absl::Base64Escape(p1k) + "\"}";
+  {
+    Conn c(port);
+    std::string resp;
+    if (c.Do("PUT", "/v1/sys/init", "", R"({"recovery_shares":1,"recovery_threshold":1})", &resp) !=
+            200 ||
+        (root = JsonString(resp, "root_token")).empty()) {
+      std::fprintf(stderr, "sys/init failed: %s\n", resp.c_str());
+      return 1;
+    }
+    if (c.Do("POST", "/v1/sys/mounts/transit", root, R"({"type":"transit"})", &resp) / 100 != 2 ||
+        c.Do("POST", "/v1/transit/keys/bench", root, "", &resp) / 100 != 2) {
+      std::fprintf(stderr, "mounting transit or creating the key failed: %s\n", resp.c_str());
+      return 1;
+    }
+    // The ciphertexts the decrypt phases use, checked once to decrypt to the plaintext.
+    for (auto [body, pt, ct] : {std::tuple{&enc64, &p64, &ct64}, std::tuple{&enc1k, &p1k, &ct1k}}) {
+      if (c.Do("POST", "/v1/transit/encrypt/bench", root, *body, &resp) != 200 ||
+          (*ct = JsonString(resp, "ciphertext")).empty() ||
+          c.Do("POST", "/v1/transit/decrypt/bench", root, "{\"ciphertext\":\"" + *ct + "\"}",
+               &resp) != 200 ||
+          JsonString(resp, "plaintext") != absl::Base64Escape(*pt)) {
+        std::fprintf(stderr, "transit round trip failed: %s\n", resp.c_str());
+        return 1;
+      }
+    }
+  }
+  auto http = [&](const std::string& path, const std::string& body) {
+    return RunLoad(clients, seconds, [&](int) {
+      auto c = std::make_shared<Conn>(port);
+      return [&, c] { return c->Do("POST", path, root, body) == 200; };
+    });
+  };
+  const std::string dec64 = "{\"ciphertext\":\"" + ct64 + "\"}";
+  const std::string dec1k = "{\"ciphertext\":\"" + ct1k + "\"}";
+  Result http_enc64 = http("/v1/transit/encrypt/bench", enc64);
+  Result http_enc1k = http("/v1/transit/encrypt/bench", enc1k);
+  Result http_dec64 = http("/v1/transit/decrypt/bench", dec64);
+  Result http_dec1k = http("/v1/transit/decrypt/bench", dec1k);
+  daemon.Stop();
+
+  // --- the raw limit on the same token, after the daemon has stopped. Both processes can use
+  // the token at once (tried: this phase run while the daemon held the token open, creating
+  // "bench-raw-kek"; the daemon then created its audit key pair, a new Transit key, and kept
+  // encrypting and decrypting), but the phases should not share the CPU with an idle daemon.
+  RawResults raw;
+  if (!RawPhase(clients, seconds, &raw)) return 1;
+
+  std::printf("raw limits (in-process PKCS#11 AES-256-GCM on the same token, same run)\n");
+  Print("C_Encrypt 64 B", raw.pkcs11.enc64, nullptr);
+  Print("C_Encrypt 1 KiB", raw.pkcs11.enc1k, nullptr);
+  Print("C_Decrypt 64 B", raw.pkcs11.dec64, nullptr);
+  Print("C_Decrypt 1 KiB", raw.pkcs11.dec1k, nullptr);
+  std::printf("\nthrough hsm::Token (session pool; decrypt returns SecureBytes)\n");
+  Print("AesGcmEncrypt 64 B  (vs C_Encrypt)", raw.token.enc64, &raw.pkcs11.enc64, "raw");
+  Print("AesGcmEncrypt 1 KiB (vs C_Encrypt)", raw.token.enc1k, &raw.pkcs11.enc1k, "raw");
+  Print("AesGcmDecrypt 64 B  (vs C_Decrypt)", raw.token.dec64, &raw.pkcs11.dec64, "raw");
+  Print("AesGcmDecrypt 1 KiB (vs C_Decrypt)", raw.token.dec1k, &raw.pkcs11.dec1k, "raw");
+  std::printf("\nfull stack (HTTP worker -> broker -> Transit -> PKCS#11 token)\n");
+  Print("Transit encrypt 64 B  (vs C_Encrypt)", http_enc64, &raw.pkcs11.enc64, "raw");
+  Print("Transit encrypt 1 KiB (vs C_Encrypt)", http_enc1k, &raw.pkcs11.enc1k, "raw");
+  Print("Transit decrypt 64 B  (vs C_Decrypt)", http_dec64, &raw.pkcs11.dec64, "raw");
+  Print("Transit decrypt 1 KiB (vs C_Decrypt)", http_dec1k, &raw.pkcs11.dec1k, "raw");
+  std::printf("\n");
+  return strongroom::bench::RemoveTree(dir) ? 0 : 1;
+}
