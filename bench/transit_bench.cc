@@ -127,9 +127,9 @@ CK_GCM_PARAMS GcmParams(const std::vector<uint8_t>& iv, const std::string& aad) 
 
 // The raw limit: AES-256-GCM in the token, called in-process, measured twice: straight through
 // the PKCS#11 function list on one session per thread (the reference for the ratios), and
-// through hsm::Token's AesGcmEncrypt/AesGcmDecrypt (session pool, checks, and for decrypt a
-// SecureBytes result). The key is made as Transit makes its keys (generated in the token,
-// wrapped by a KEK, unwrapped into a sensitive session object), under a KEK of its own
+// through hsm::Token's AesGcmEncrypt/AesGcmDecrypt (session pool and checks). The key is made as
+// Transit makes its keys (generated in the token, wrapped by a KEK, unwrapped into a sensitive
+// session object), under a KEK of its own
 // ("bench-raw-kek", a token object). The AAD has the shape and length of Transit's bound AAD
 // ("strongroom-transit" 0 name 0 version 0), so the token does the same work per call.
 bool RawPhase(int clients, double seconds, RawResults* out) {
@@ -309,7 +309,7 @@ int main(int argc, char** argv) {
   Print("C_Encrypt 1 KiB", raw.pkcs11.enc1k, nullptr);
   Print("C_Decrypt 64 B", raw.pkcs11.dec64, nullptr);
   Print("C_Decrypt 1 KiB", raw.pkcs11.dec1k, nullptr);
-  std::printf("\nthrough hsm::Token (session pool; decrypt returns SecureBytes)\n");
+  std::printf("\nthrough hsm::Token (session pool, checks)\n");
   Print("AesGcmEncrypt 64 B  (vs C_Encrypt)", raw.token.enc64, &raw.pkcs11.enc64, "raw");
   Print("AesGcmEncrypt 1 KiB (vs C_Encrypt)", raw.token.enc1k, &raw.pkcs11.enc1k, "raw");
   Print("AesGcmDecrypt 64 B  (vs C_Decrypt)", raw.token.dec64, &raw.pkcs11.dec64, "raw");

@@ -1023,9 +1023,9 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmEncrypt(CK_OBJECT_HANDLE key,
   return out;
 }
 
-absl::StatusOr<SecureBytes> Token::AesGcmDecrypt(CK_OBJECT_HANDLE key, std::span<const uint8_t> iv,
-                                                 std::span<const uint8_t> aad,
-                                                 std::span<const uint8_t> ciphertext_and_tag) {
+absl::StatusOr<std::vector<uint8_t>> Token::AesGcmDecrypt(
+    CK_OBJECT_HANDLE key, std::span<const uint8_t> iv, std::span<const uint8_t> aad,
+    std::span<const uint8_t> ciphertext_and_tag) {
   if (iv.size() != 12 || aad.empty()) {
     return absl::InvalidArgumentError("AES-GCM needs a 12-byte IV and a non-empty AAD");
   }
@@ -1037,8 +1037,8 @@ absl::StatusOr<SecureBytes> Token::AesGcmDecrypt(CK_OBJECT_HANDLE key, std::span
   CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
   RETURN_IF_ERROR(Check(lease, lease.fn()->C_DecryptInit(lease.handle(), &mech, key),
                         "C_DecryptInit(CKM_AES_GCM)"));
-  // SoftHSM2 buffers the whole input before checking the tag; give it room for all of it.
-  SecureBytes out(ciphertext_and_tag.size());
+  // Room for the whole input: SoftHSM2 2.6.1 asks for it before it checks the tag.
+  std::vector<uint8_t> out(ciphertext_and_tag.size());
   CK_ULONG out_len = out.size();
   const CK_RV rv =
       lease.fn()->C_Decrypt(lease.handle(), const_cast<uint8_t*>(ciphertext_and_tag.data()),
@@ -1051,7 +1051,8 @@ absl::StatusOr<SecureBytes> Token::AesGcmDecrypt(CK_OBJECT_HANDLE key, std::span
     }
     return RvToStatus(rv, "C_Decrypt(CKM_AES_GCM)");
   }
-  return SecureBytes(out.data(), out_len);
+  out.resize(out_len);
+  return out;
 }
 
 absl::StatusOr<std::vector<uint8_t>> Token::Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,

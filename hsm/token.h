@@ -225,10 +225,12 @@ class Token {
                                                      std::span<const uint8_t> aad,
                                                      std::span<const uint8_t> plaintext);
   // Inverse of AesGcmEncrypt; InvalidArgument "cipher: message authentication failed" when the
-  // tag does not verify.
-  absl::StatusOr<SecureBytes> AesGcmDecrypt(CK_OBJECT_HANDLE key, std::span<const uint8_t> iv,
-                                            std::span<const uint8_t> aad,
-                                            std::span<const uint8_t> ciphertext_and_tag);
+  // tag does not verify. The plaintext is client data on its way back to the client (a plain
+  // vector: Transit keys never come out of the token, so there is nothing here to lock).
+  absl::StatusOr<std::vector<uint8_t>> AesGcmDecrypt(CK_OBJECT_HANDLE key,
+                                                     std::span<const uint8_t> iv,
+                                                     std::span<const uint8_t> aad,
+                                                     std::span<const uint8_t> ciphertext_and_tag);
   // C_Sign with an HMAC mechanism (CKM_SHA256_HMAC, ...).
   absl::StatusOr<std::vector<uint8_t>> Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
                                             std::span<const uint8_t> data);

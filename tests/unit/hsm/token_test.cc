@@ -900,7 +900,7 @@ TEST_F(TokenTest, WrappedKeysEncryptInsideAndNeverShowTheirValue) {
   ASSERT_EQ(ct->size(), pt.size() + 16);
   auto back = token_->AesGcmDecrypt(*key, iv, aad, *ct);
   ASSERT_TRUE(back.ok()) << back.status();
-  EXPECT_EQ(std::vector<uint8_t>(back->data(), back->data() + back->size()), pt);
+  EXPECT_EQ(*back, pt);
   auto bad = *ct;
   bad[5] ^= 1;
   EXPECT_EQ(Msg(token_->AesGcmDecrypt(*key, iv, aad, bad).status()),
