@@ -80,6 +80,10 @@ Result<ChainedRecord> ParseChainedLine(std::string_view line) {
 
 Result<ChainedLine> MakeChainedLine(std::string_view record_json, const ChainState& state) {
   AUDIT_ASSIGN_OR_RETURN(Json obj, ParseJson(record_json));
+  return MakeChainedLine(std::move(obj), state);
+}
+
+Result<ChainedLine> MakeChainedLine(Json obj, const ChainState& state) {
   if (!obj.is_object()) return Err("audit record is not a JSON object");
   for (std::string_view reserved : {"seq", "prev_hash", "hash"}) {
     if (obj.Find(reserved) != nullptr) {

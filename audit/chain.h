@@ -72,6 +72,8 @@ struct ChainedLine {
 // Chains one audit record. `record_json` is a JSON object with string "type" (not "checkpoint")
 // and "time" members and no "seq", "prev_hash" or "hash" members.
 Result<ChainedLine> MakeChainedLine(std::string_view record_json, const ChainState& state);
+// The same for an already parsed record: writers parse outside their lock and chain inside it.
+Result<ChainedLine> MakeChainedLine(Json record, const ChainState& state);
 
 // The checkpoint note text to sign for the current state (see checkpoint.h).
 Result<std::string> CheckpointBody(std::string_view device_id, std::string_view node_id,

@@ -1,6 +1,8 @@
 #include "appliance/core/audit.h"
 
 #include <fcntl.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -44,17 +46,65 @@ std::string ErrnoText(int err) {
   return strerror_r(err, buf, sizeof buf);
 }
 
-std::string HmacHex(std::string_view salt, std::string_view value) {
-  unsigned char mac[EVP_MAX_MD_SIZE];
-  unsigned int len = 0;
-  HMAC(EVP_sha256(), salt.data(), static_cast<int>(salt.size()),
-       reinterpret_cast<const unsigned char*>(value.data()), value.size(), mac, &len);
-  return absl::StrCat(kHashPrefix,
-                      absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(mac), len)));
-}
+}  // namespace
+
+// A device's HMAC key (its salt: a UUID string, as Vault's) and an HMAC-SHA256 context keyed
+// with it, which every digest copies: no per-value algorithm fetch, and safe to share between
+// threads (the template is never changed after construction).
+class AuditSalt {
+ public:
+  AuditSalt() = default;
+  explicit AuditSalt(std::string text) : text_(std::move(text)) {
+    EVP_MAC* mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
+    EVP_MAC_CTX* ctx = mac != nullptr ? EVP_MAC_CTX_new(mac) : nullptr;
+    EVP_MAC_free(mac);
+    char digest[] = "SHA256";
+    OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string("digest", digest, 0),
+                           OSSL_PARAM_construct_end()};
+    if (ctx != nullptr && EVP_MAC_init(ctx, reinterpret_cast<const unsigned char*>(text_.data()),
+                                       text_.size(), params) == 1) {
+      ctx_.reset(ctx, EVP_MAC_CTX_free);
+    } else {
+      EVP_MAC_CTX_free(ctx);
+    }
+  }
+  const std::string& text() const { return text_; }
+
+  // "hmac-sha256:" + lowercase hex of HMAC-SHA256(salt, value).
+  std::string Hex(std::string_view value) const {
+    unsigned char out[EVP_MAX_MD_SIZE];
+    size_t len = 0;
+    EVP_MAC_CTX* c = ctx_ ? EVP_MAC_CTX_dup(ctx_.get()) : nullptr;
+    const bool ok = c != nullptr &&
+                    EVP_MAC_update(c, reinterpret_cast<const unsigned char*>(value.data()),
+                                   value.size()) == 1 &&
+                    EVP_MAC_final(c, out, &len, sizeof out) == 1;
+    EVP_MAC_CTX_free(c);
+    if (!ok) return SlowHmacHex(value);
+    return absl::StrCat(
+        kHashPrefix, absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(out), len)));
+  }
+
+ private:
+  std::string SlowHmacHex(std::string_view value) const {
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha256(), text_.data(), static_cast<int>(text_.size()),
+         reinterpret_cast<const unsigned char*>(value.data()), value.size(), mac, &len);
+    return absl::StrCat(
+        kHashPrefix, absl::BytesToHexString(absl::string_view(reinterpret_cast<char*>(mac), len)));
+  }
+
+  std::string text_;
+  std::shared_ptr<EVP_MAC_CTX> ctx_;
+};
+
+namespace {
+
+std::string HmacHex(const AuditSalt& salt, std::string_view value) { return salt.Hex(value); }
 
 // Every string leaf of `v`, recursively, replaced by its digest (keys and other scalars kept).
-void HashStrings(std::string_view salt, json::value& v) {
+void HashStrings(const AuditSalt& salt, json::value& v) {
   if (v.is_string()) {
     v = HmacHex(salt, std::string_view(v.as_string().data(), v.as_string().size()));
   } else if (v.is_object()) {
@@ -139,7 +189,7 @@ absl::StatusOr<AuditDeviceEntry> AuditDeviceEntry::FromJson(const json::object& 
 class AuditBroker::Device {
  public:
   AuditDeviceEntry entry;
-  std::string salt;
+  AuditSalt salt;
   std::string device_id;  // path without the slash: the origin's first component
   std::string file_path;
   mode_t mode = 0600;
@@ -211,8 +261,8 @@ class AuditBroker::Device {
     return absl::OkStatus();
   }
 
-  absl::Status AppendRecordLocked(const std::string& record) {
-    auto line = audit::MakeChainedLine(record, state);
+  absl::Status AppendRecordLocked(audit::Json record) {
+    auto line = audit::MakeChainedLine(std::move(record), state);
     if (!line.ok()) return absl::InternalError(absl::StrCat("audit record: ", line.message()));
     RETURN_IF_ERROR(WriteLocked(line->line));
     state = line->next;
@@ -358,7 +408,7 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   const std::string base = absl::StrCat(kDevicePrefix, entry.uuid, "/");
   std::lock_guard<std::mutex> lock(d->mu);
   if (fresh) {
-    d->salt = NewUuid();
+    d->salt = AuditSalt(NewUuid());
     RETURN_IF_ERROR(d->OpenFileLocked());
     if (d->file_size != 0) {
       d->CloseLocked();
@@ -366,7 +416,7 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
           "audit file ", d->file_path,
           " is not empty; a new audit device starts a new hash chain and needs a new file"));
     }
-    RETURN_IF_ERROR(barrier_->Put(base + "salt", d->salt));
+    RETURN_IF_ERROR(barrier_->Put(base + "salt", d->salt.text()));
     return d;
   }
   ASSIGN_OR_RETURN(auto salt, barrier_->Get(base + "salt"));
@@ -375,7 +425,7 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
     return absl::DataLossError(
         absl::StrCat("audit device ", entry.path, ": salt or state missing"));
   }
-  d->salt = *salt;
+  d->salt = AuditSalt(*salt);
   ASSIGN_OR_RETURN(auto so, ParseObject(*saved));
   ASSIGN_OR_RETURN(auto seq, GetInt(so, "seq"));
   ASSIGN_OR_RETURN(auto hash, GetString(so, "hash"));
@@ -690,7 +740,7 @@ void AuditBroker::Tick() {
 
 namespace {
 
-json::object AuthObject(const TokenEntry& t, std::string_view salt, bool hmac_accessor,
+json::object AuthObject(const TokenEntry& t, const AuditSalt& salt, bool hmac_accessor,
                         const std::string& client_token) {
   json::object a;
   a["client_token"] = HmacHex(salt, client_token);
@@ -807,9 +857,15 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
       rec["response"] = std::move(resp);
     }
     if (!event.error.empty()) rec["error"] = event.error;
-    const std::string record = Serialize(rec);
+    // Parsed into the chain's canonical form outside the device lock; only the chaining (seq,
+    // prev_hash, hashes) and the write happen under it.
+    auto parsed = audit::ParseJson(Serialize(rec));
+    if (!parsed.ok()) {
+      LogError("audit: device %s: record: %s", d->entry.path, parsed.message());
+      continue;
+    }
     std::lock_guard<std::mutex> lock(d->mu);
-    if (absl::Status s = d->AppendRecordLocked(record); !s.ok()) {
+    if (absl::Status s = d->AppendRecordLocked(std::move(parsed).value()); !s.ok()) {
       LogError("audit: device %s failed to log %s %s: %s", d->entry.path, rec["type"].as_string(),
                req.request_id, s.message());
       continue;
