@@ -11,40 +11,13 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const nodeVault = require('node-vault');
-const { Daemon } = require('./harness');
+const { Daemon, waitDevReady, api } = require('./harness');
 
 const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
 const AUDIT_BIN = process.env.STRONGROOM_AUDIT_BIN || path.resolve(BIN, '../audit/strongroom-audit');
 
 const random = (prefix) => `${prefix}${crypto.randomBytes(12).toString('hex')}`;
 const HMAC = /^hmac-sha256:[0-9a-f]{64}$/;
-
-// As in kv.test.js: on a loaded machine the dev set-up can lag behind the banner.
-async function waitDevReady(client) {
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    try {
-      const mounts = await client.mounts();
-      if (mounts.data && mounts.data['secret/']) return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new Error('dev server never mounted secret/');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-// Plain HTTP, for status codes and bodies exactly as sent.
-async function api(d, token, method, p, body) {
-  const headers = {};
-  if (token) headers['X-Vault-Token'] = token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${d.addr}/v1/${p}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 // strongroom-audit <args>: exit status, stdout, stderr and (with --json) the parsed report.
 function auditTool(args) {

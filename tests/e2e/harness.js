@@ -97,4 +97,33 @@ workers = 2
   }
 }
 
-module.exports = { Daemon, waitFor };
+// The dev server listens before it has finished unsealing, creating the root token and
+// mounting secret/; on a loaded machine the first requests can see "Vault is sealed" or an
+// unknown token. Waits until the dev set-up is visible through the API.
+async function waitDevReady(client) {
+  const deadline = Date.now() + 20000;
+  for (;;) {
+    try {
+      const mounts = await client.mounts();
+      if (mounts.data && mounts.data['secret/']) return;
+    } catch (err) {
+      if (Date.now() > deadline) throw err;
+    }
+    if (Date.now() > deadline) throw new Error('dev server never mounted secret/');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+// Plain HTTP, for status codes and bodies exactly as sent.
+async function api(d, token, method, p, body) {
+  const headers = {};
+  if (token) headers['X-Vault-Token'] = token;
+  if (body !== undefined) headers['Content-Type'] = 'application/json';
+  const res = await fetch(`${d.addr}/v1/${p}`, {
+    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+  });
+  const text = await res.text();
+  return { status: res.status, body: text ? JSON.parse(text) : null };
+}
+
+module.exports = { Daemon, waitFor, waitDevReady, api };

@@ -6,28 +6,11 @@
 const { test, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const nodeVault = require('node-vault');
-const { Daemon } = require('./harness');
+const { Daemon, waitDevReady } = require('./harness');
 
 const ROOT = 'kv-e2e-root';
 let d;
 let vault;
-
-// The dev server listens before it has finished unsealing, creating the root token and
-// mounting secret/; on a loaded machine the first requests can see "Vault is sealed" or an
-// unknown token. Wait until the dev setup is visible through the API.
-async function waitDevReady(client) {
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    try {
-      const mounts = await client.mounts();
-      if (mounts.data && mounts.data['secret/']) return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new Error('dev server never mounted secret/');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 before(async () => {
   d = new Daemon();

@@ -13,39 +13,12 @@ const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 const nodeVault = require('node-vault');
-const { Daemon } = require('./harness');
+const { Daemon, waitDevReady, api } = require('./harness');
 
 const b64 = (s) => Buffer.from(s).toString('base64');
 const unb64 = (s) => Buffer.from(s, 'base64').toString();
 const CT = (v) => new RegExp(`^vault:v${v}:[A-Za-z0-9+/]+={0,2}$`);
 const NINETY_DAYS = 90 * 24 * 3600;  // "2160h" in seconds: 7776000
-
-// As in kv.test.js: on a loaded machine the dev set-up can lag behind the banner.
-async function waitDevReady(client) {
-  const deadline = Date.now() + 20000;
-  for (;;) {
-    try {
-      const mounts = await client.mounts();
-      if (mounts.data && mounts.data['secret/']) return;
-    } catch (err) {
-      if (Date.now() > deadline) throw err;
-    }
-    if (Date.now() > deadline) throw new Error('dev server never mounted secret/');
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
-
-// Plain HTTP, for status codes and bodies exactly as sent.
-async function api(d, token, method, p, body) {
-  const headers = {};
-  if (token) headers['X-Vault-Token'] = token;
-  if (body !== undefined) headers['Content-Type'] = 'application/json';
-  const res = await fetch(`${d.addr}/v1/${p}`, {
-    method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  const text = await res.text();
-  return { status: res.status, body: text ? JSON.parse(text) : null };
-}
 
 // A node-vault rejection with this HTTP status and (when given) exactly this first error.
 const rejected = (code, message) => (err) => {

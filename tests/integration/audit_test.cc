@@ -492,11 +492,7 @@ TEST_F(AuditTest, TheAuditKeyStaysInTheTokenAndTheCliPrintsIt) {
   EXPECT_EQ(cli.exit_code, 0) << cli.output;
   EXPECT_EQ(cli.output, pem);
 
-  hsm::TokenConfig tc;
-  tc.lib = d_.token().lib();
-  tc.token_label = d_.token().label();
-  tc.pin_spec = d_.token().pin();
-  auto token = hsm::Token::Open(tc);
+  auto token = hsm::Token::Open(d_.TokenConfig());
   ASSERT_TRUE(token.ok()) << token.status();
   auto key = (*token)->FindSigningKey("strongroom-audit");
   ASSERT_TRUE(key.ok()) << key.status();

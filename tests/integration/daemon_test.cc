@@ -33,11 +33,7 @@ class DaemonTest : public ::testing::Test {
   void SetUp() override { ASSERT_TRUE(d_.Start()) << d_.Log(); }
   // The daemon's token, opened from the test process (a second PKCS#11 client).
   absl::StatusOr<std::unique_ptr<hsm::Token>> OpenToken() {
-    hsm::TokenConfig tc;
-    tc.lib = d_.token().lib();
-    tc.token_label = d_.token().label();
-    tc.pin_spec = d_.token().pin();
-    return hsm::Token::Open(tc);
+    return hsm::Token::Open(d_.TokenConfig());
   }
   Daemon d_;
 };

@@ -295,11 +295,7 @@ TEST_F(TransitTest, KeysLiveInTheTokenOnlyAndSurviveRestarts) {
   // From the test process: the token holds the two KEKs and nothing else persistent; every
   // Transit key exists there only as a session object of the daemon (gone with it) and in
   // storage as a blob wrapped by the Transit KEK.
-  hsm::TokenConfig tc;
-  tc.lib = d_.token().lib();
-  tc.token_label = d_.token().label();
-  tc.pin_spec = d_.token().pin();
-  auto token = hsm::Token::Open(tc);
+  auto token = hsm::Token::Open(d_.TokenConfig());
   ASSERT_TRUE(token.ok()) << token.status();
   auto lease = (*token)->Acquire();
   ASSERT_TRUE(lease.ok());

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "hsm/token.h"
 #include "tests/support/http_client.h"
 #include "tests/support/softhsm_token.h"
 
@@ -59,6 +60,14 @@ class Daemon {
   const std::string& data_dir() const { return data_dir_; }
   const std::string& config_path() const { return config_path_; }
   test_support::SoftHsmToken& token() { return *token_; }
+  // The daemon's token, for opening it from the test process (hsm::Token::Open).
+  hsm::TokenConfig TokenConfig() const {
+    hsm::TokenConfig tc;
+    tc.lib = token_->lib();
+    tc.token_label = token_->label();
+    tc.pin_spec = token_->pin();
+    return tc;
+  }
   const std::string& root_token() const { return root_token_; }
   const std::vector<std::string>& recovery_keys() const { return recovery_keys_; }
   Options& options() { return options_; }
