@@ -6,6 +6,7 @@
 #include "absl/strings/strip.h"
 #include "appliance/core/core.h"
 #include "appliance/core/mount_entry.h"
+#include "appliance/core/token_store.h"
 #include "base/status_macros.h"
 
 namespace strongroom::engines {
@@ -116,6 +117,11 @@ class SystemBackend final : public core::Backend {
     }
     if (absl::StartsWith(p, "policy/")) return OnePolicy(req, p.substr(7), /*legacy=*/true);
     if (absl::StartsWith(p, "policies/acl/")) return OnePolicy(req, p.substr(13), /*legacy=*/false);
+    if (p == "auth" || p == "auth/") return ListAuth(req);
+    if (absl::StartsWith(p, "auth/")) return OneAuth(req, p.substr(5));
+    if (p == "capabilities" || p == "capabilities-self" || p == "capabilities-accessor") {
+      return Capabilities(req, p);
+    }
     if (p == "audit" || p == "audit/") return ListAudit(req);
     // Other operations on these two fall through to OneAudit, which refuses the reserved names.
     if (p == "audit/public-key" && req.operation == Operation::kRead) {
@@ -164,6 +170,79 @@ class SystemBackend final : public core::Backend {
         data[m.path] = MountInfo(m);  // auth methods: sys/auth
     }
     return Injected(std::move(data));
+  }
+
+  // sys/auth: the auth method table (keys without the "auth/" prefix, as Vault lists them).
+  absl::StatusOr<Response> ListAuth(const Request& req) {
+    if (req.operation != Operation::kRead) return core::UnsupportedOperation();
+    object data;
+    for (const auto& m : core_->Mounts()) {
+      if (absl::StartsWith(m.path, "auth/")) data[m.path.substr(5)] = MountInfo(m);
+    }
+    return Injected(std::move(data));
+  }
+
+  // sys/auth/:path. Only the built-in token method exists so far; enabling another type gets
+  // Vault's answer for an unknown plugin, and the token method cannot be disabled.
+  absl::StatusOr<Response> OneAuth(const Request& req, const std::string& raw_path) {
+    ASSIGN_OR_RETURN(std::string path, NormalizeMountPath(raw_path));
+    switch (req.operation) {
+      case Operation::kCreate:
+      case Operation::kUpdate: {
+        ASSIGN_OR_RETURN(auto type, core::GetString(req.data, "type"));
+        if (!type || type->empty()) return absl::InvalidArgumentError("missing type");
+        if (*type == "token") {
+          return absl::InvalidArgumentError("token credential backend cannot be instantiated");
+        }
+        return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", *type));
+      }
+      case Operation::kDelete:
+        if (path == "token/") {
+          return absl::InvalidArgumentError("token credential backend cannot be disabled");
+        }
+        return Response::Empty();  // Vault: disabling nothing succeeds
+      default:
+        return core::UnsupportedOperation();
+    }
+  }
+
+  // sys/capabilities{,-self,-accessor}: what a token may do on each path, as Vault answers it
+  // (top-level copy; a single path also gets "capabilities").
+  absl::StatusOr<Response> Capabilities(const Request& req, const std::string& which) {
+    if (!IsWrite(req)) return core::UnsupportedOperation();
+    ASSIGN_OR_RETURN(auto paths, core::GetStringList(req.data, "paths"));
+    if (!paths || paths->empty()) {
+      ASSIGN_OR_RETURN(auto path, core::GetString(req.data, "path"));  // older clients
+      if (path && !path->empty()) paths = std::vector<std::string>{*path};
+    }
+    if (!paths || paths->empty()) return absl::InvalidArgumentError("missing paths");
+    std::optional<core::TokenEntry> subject;
+    if (which == "capabilities-self") {
+      if (req.token == nullptr) return absl::PermissionDeniedError("permission denied");
+      subject = *req.token;
+    } else if (which == "capabilities") {
+      ASSIGN_OR_RETURN(auto token, core::GetString(req.data, "token"));
+      if (!token || token->empty()) return absl::InvalidArgumentError("missing token");
+      ASSIGN_OR_RETURN(subject, core_->tokens().Lookup(*token));
+      if (!subject) return absl::InvalidArgumentError("invalid token");
+    } else {
+      ASSIGN_OR_RETURN(auto accessor, core::GetString(req.data, "accessor"));
+      if (!accessor || accessor->empty()) return absl::InvalidArgumentError("missing accessor");
+      ASSIGN_OR_RETURN(subject, core_->tokens().LookupByAccessor(*accessor));
+      if (!subject) return absl::InvalidArgumentError("invalid accessor");
+    }
+    ASSIGN_OR_RETURN(auto acl, core_->policies().BuildAcl(subject->policies));
+    object d;
+    array last;
+    for (const auto& raw : *paths) {
+      const std::string path(absl::StripPrefix(raw, "/"));
+      array caps;
+      for (const auto& c : acl.Capabilities(path)) caps.emplace_back(c);
+      last = caps;
+      d[path] = std::move(caps);
+    }
+    if (paths->size() == 1) d["capabilities"] = std::move(last);
+    return Injected(std::move(d));
   }
 
   absl::StatusOr<Response> ListAudit(const Request& req) {

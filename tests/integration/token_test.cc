@@ -323,5 +323,70 @@ TEST_F(TokenTest, RolesConstrainAndShapeTheTokensCreatedThroughThem) {
   EXPECT_EQ(d_.Root("GET", "/v1/auth/token/roles/plain").status, 404);
 }
 
+TEST_F(TokenTest, CapabilitiesEndpointsAnswerAsVaultDoes) {
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/app",
+                    {{"policy",
+                      "path \"kv/app/*\" { capabilities = [\"read\", \"list\"] }\n"
+                      "path \"kv/app/admin\" { capabilities = [\"deny\"] }"}})
+                .status,
+            204);
+  json created = Create({{"policies", json::array({"app"})}});
+  const std::string token = created["auth"]["client_token"];
+  const std::string accessor = created["auth"]["accessor"];
+  const json paths = {{"paths", json::array({"kv/app/x", "/kv/app/admin", "sys/mounts"})}};
+
+  // -self needs only the default policy.
+  auto self = As(token, "POST", "/v1/sys/capabilities-self", paths);
+  ASSERT_EQ(self.status, 200) << self.body;
+  json d = self.Json()["data"];
+  EXPECT_EQ(d["kv/app/x"], json({"list", "read"}));
+  EXPECT_EQ(d["kv/app/admin"], json({"deny"}));
+  EXPECT_EQ(d["sys/mounts"], json({"deny"}));
+  EXPECT_FALSE(d.contains("capabilities"));                    // only for a single path
+  EXPECT_EQ(self.Json()["kv/app/x"], json({"list", "read"}));  // Vault's top-level copy
+
+  auto single = As(token, "POST", "/v1/sys/capabilities-self", {{"path", "kv/app/y"}});
+  EXPECT_EQ(single.Json()["data"]["capabilities"], json({"list", "read"}));
+
+  // The same answers for a token or an accessor named by someone allowed to ask (root here).
+  auto by_token = d_.Root("POST", "/v1/sys/capabilities",
+                          {{"token", token}, {"paths", json::array({"kv/app/x"})}});
+  EXPECT_EQ(by_token.Json()["data"]["capabilities"], json({"list", "read"}));
+  auto by_accessor = d_.Root("POST", "/v1/sys/capabilities-accessor",
+                             {{"accessor", accessor}, {"paths", json::array({"kv/app/admin"})}});
+  EXPECT_EQ(by_accessor.Json()["data"]["capabilities"], json({"deny"}));
+  auto root = d_.Root("POST", "/v1/sys/capabilities-self", {{"paths", json::array({"x/y"})}});
+  EXPECT_EQ(root.Json()["data"]["capabilities"], json({"root"}));
+
+  // Errors, and the token's own policy does not let it ask about others.
+  EXPECT_EQ(d_.Root("POST", "/v1/sys/capabilities-self", json::object()).status, 400);
+  EXPECT_EQ(
+      d_.Root("POST", "/v1/sys/capabilities", {{"token", "hvs.nope"}, {"paths", {"a"}}}).status,
+      400);
+  EXPECT_EQ(
+      d_.Root("POST", "/v1/sys/capabilities-accessor", {{"accessor", "nope"}, {"paths", {"a"}}})
+          .status,
+      400);
+  EXPECT_EQ(As(token, "POST", "/v1/sys/capabilities", {{"token", token}, {"paths", {"a"}}}).status,
+            403);
+  EXPECT_EQ(d_.Root("GET", "/v1/sys/capabilities-self").status, 405);
+}
+
+TEST_F(TokenTest, AuthTableListsTheTokenMethod) {
+  auto list = d_.Root("GET", "/v1/sys/auth");
+  ASSERT_EQ(list.status, 200) << list.body;
+  json token = list.Json()["data"]["token/"];
+  EXPECT_EQ(token["type"], "token");
+  EXPECT_THAT(token["accessor"].get<std::string>(), ::testing::StartsWith("auth_token_"));
+  EXPECT_EQ(list.Json()["token/"]["type"], "token");  // Vault's top-level copy
+  EXPECT_EQ(d_.Root("DELETE", "/v1/sys/auth/token").status, 400);
+  auto unknown = d_.Root("POST", "/v1/sys/auth/x", {{"type", "nosuch"}});
+  EXPECT_EQ(unknown.status, 400);
+  EXPECT_THAT(unknown.body, ::testing::HasSubstr("plugin not found in the catalog: nosuch"));
+  // Listing needs a grant on sys/auth (managing methods also needs sudo).
+  json created = Create({{"policies", json::array({"kv-rw"})}});
+  EXPECT_EQ(As(created["auth"]["client_token"], "GET", "/v1/sys/auth").status, 403);
+}
+
 }  // namespace
 }  // namespace strongroom::testing
