@@ -482,6 +482,34 @@ TEST_F(AuditTest, BadDeviceRequestsAreRefusedClearly) {
   EXPECT_EQ(Verify({log_}, {"--require-signed-tail"}).exit_code, 0);
 }
 
+TEST_F(AuditTest, AccessorsInClearAndElidedListsWhenAsked) {
+  ASSERT_EQ(
+      d_.Root("PUT", "/v1/sys/audit/file",
+              {{"type", "file"},
+               {"options",
+                {{"file_path", log_}, {"hmac_accessor", "false"}, {"elide_list_responses", true}}}})
+          .status,
+      204);
+  for (const char* k : {"a", "b", "c"}) ASSERT_EQ(Write(k, RandomHex()).status, 200);
+  ASSERT_EQ(d_.Root("LIST", "/v1/secret/metadata").status, 200);
+  const std::string accessor =
+      d_.Root("GET", "/v1/auth/token/lookup-self").Json()["data"]["accessor"];
+  ASSERT_EQ(d_.Stop(), 0);
+  bool saw_list = false;
+  for (const auto& l : ReadLines(log_)) {
+    json j = Line(l);
+    if (j["type"] == "checkpoint") continue;
+    EXPECT_EQ(j["auth"]["accessor"], accessor);  // hmac_accessor = false
+    EXPECT_THAT(j["auth"]["client_token"].get<std::string>(),
+                ::testing::StartsWith("hmac-sha256:"));
+    if (j["type"] == "response" && j["request"]["operation"] == "list") {
+      EXPECT_EQ(j["response"]["data"]["keys"], 3);  // elided to the count
+      saw_list = true;
+    }
+  }
+  EXPECT_TRUE(saw_list);
+}
+
 TEST_F(AuditTest, TheAuditKeyStaysInTheTokenAndTheCliPrintsIt) {
   ASSERT_EQ(Enable("file", log_).status, 204);
   const std::string pem = ReadFileOr(FetchPublicKey());
