@@ -60,6 +60,11 @@ class Backend {
     (void)rel_path;
     return false;
   }
+  // Paths reached without a token (an auth method's login). The request is still audited.
+  virtual bool IsUnauthenticatedPath(const std::string& rel_path) const {
+    (void)rel_path;
+    return false;
+  }
   // Background work (e.g. Transit's auto-rotation), called about once a second while unsealed
   // with the mount's storage view.
   virtual void Periodic(storage::Storage& view, absl::Time now) {
@@ -78,6 +83,8 @@ struct EngineType {
   BackendFactory factory;
   // Normalises the mount request (e.g. "kv-v2" -> kv + version 2). Optional.
   std::function<void(MountEntry&)> normalize;
+  // An auth method (mounted through sys/auth under auth/), not a secrets engine.
+  bool auth = false;
 };
 
 }  // namespace strongroom::core

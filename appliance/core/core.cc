@@ -415,8 +415,19 @@ absl::Status Core::Mount(MountEntry entry) {
   entry.uuid = NewUuid();
   entry.accessor = absl::StrCat(engine->accessor_prefix, "_", RandomHex(4));
   entry.created_unix = absl::ToUnixSeconds(options_.clock());
+  if (engine->auth != absl::StartsWith(entry.path, "auth/")) {
+    return absl::InvalidArgumentError(
+        engine->auth ? absl::StrCat(entry.type, " is an auth method: enable it with sys/auth")
+                     : absl::StrCat("plugin not found in the catalog: ", entry.type));
+  }
   static constexpr absl::string_view kReserved[] = {"sys/", "auth/", "cubbyhole/", "identity/"};
   for (auto r : kReserved) {
+    if (engine->auth && r == "auth/") {
+      if (entry.path == "auth/" || absl::StartsWith(entry.path, "auth/token/")) {
+        return absl::InvalidArgumentError("cannot mount at reserved path \"auth/token/\"");
+      }
+      continue;
+    }
     if (absl::StartsWith(entry.path, r) || absl::StartsWith(r, entry.path)) {
       return absl::InvalidArgumentError(absl::StrCat("cannot mount at reserved path \"", r, "\""));
     }
@@ -514,11 +525,6 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
     RETURN_IF_ERROR(log_request(nullptr));
     return UiMounts(req);
   }
-  if (req.client_token.empty()) return absl::PermissionDeniedError("permission denied");
-  ASSIGN_OR_RETURN(trail.token, tokens_.Lookup(req.client_token));
-  if (!trail.token) return absl::PermissionDeniedError(kInvalidToken);
-  TokenEntry* token = &*trail.token;
-
   // Route: the longest mount path that prefixes the request path ("secret" reaches "secret/").
   // The runtime is shared, so an unmount that runs meanwhile does not pull it from under us.
   std::shared_ptr<MountRuntime> rt;
@@ -537,11 +543,21 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
     req.rel_path =
         req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
     req.storage = rt->view.get();
-    if (req.operation == Operation::kUpdate) {
-      // Create or update decides which capability the ACL asks for.
-      ASSIGN_OR_RETURN(bool exists, rt->backend->Exists(req));
-      if (!exists) req.operation = Operation::kCreate;
+    if (rt->backend->IsUnauthenticatedPath(req.rel_path)) {
+      // An auth method's login: no token, no ACL; still audited first.
+      RETURN_IF_ERROR(log_request(nullptr));
+      return rt->backend->Handle(req);
     }
+  }
+
+  if (req.client_token.empty()) return absl::PermissionDeniedError("permission denied");
+  ASSIGN_OR_RETURN(trail.token, tokens_.Lookup(req.client_token));
+  if (!trail.token) return absl::PermissionDeniedError(kInvalidToken);
+  TokenEntry* token = &*trail.token;
+  if (rt != nullptr && req.operation == Operation::kUpdate) {
+    // Create or update decides which capability the ACL asks for.
+    ASSIGN_OR_RETURN(bool exists, rt->backend->Exists(req));
+    if (!exists) req.operation = Operation::kCreate;
   }
 
   // ACL: the token's policies, Vault's matching rules (policy/acl.h). Denied before routing

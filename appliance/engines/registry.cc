@@ -1,5 +1,6 @@
 #include "appliance/engines/registry.h"
 
+#include "appliance/engines/approle_backend.h"
 #include "appliance/engines/kv_backend.h"
 #include "appliance/engines/transit_backend.h"
 
@@ -11,6 +12,7 @@ std::vector<core::EngineType> EngineTable() {
       {"kv", "kv", kv, NormalizeKvMount},
       {"kv-v2", "kv", kv, NormalizeKvMount},  // alias: kv with version 2
       {"transit", "transit", MakeTransitBackend, nullptr},
+      {"approle", "auth_approle", MakeAppRoleBackend, nullptr, /*auth=*/true},
   };
 }
 

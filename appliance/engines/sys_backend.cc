@@ -182,9 +182,8 @@ class SystemBackend final : public core::Backend {
     return Injected(std::move(data));
   }
 
-  // sys/auth/:path. Only the built-in token method exists so far; enabling another type gets
-  // Vault's answer for an unknown plugin, and the token method cannot be disabled.
-  absl::StatusOr<Response> OneAuth(const Request& req, const std::string& raw_path) {
+  // sys/auth/:path: enable (POST) or disable (DELETE) an auth method under auth/<path>.
+  absl::StatusOr<Response> OneAuth(Request& req, const std::string& raw_path) {
     ASSIGN_OR_RETURN(std::string path, NormalizeMountPath(raw_path));
     switch (req.operation) {
       case Operation::kCreate:
@@ -194,13 +193,22 @@ class SystemBackend final : public core::Backend {
         if (*type == "token") {
           return absl::InvalidArgumentError("token credential backend cannot be instantiated");
         }
-        return absl::InvalidArgumentError(absl::StrCat("plugin not found in the catalog: ", *type));
+        core::MountEntry e;
+        e.path = absl::StrCat("auth/", path);
+        e.type = *type;
+        ASSIGN_OR_RETURN(auto desc, core::GetString(req.data, "description"));
+        e.description = desc.value_or("");
+        ASSIGN_OR_RETURN(auto local, core::GetBool(req.data, "local"));
+        e.local = local.value_or(false);
+        RETURN_IF_ERROR(core_->Mount(std::move(e)));
+        return Response::Empty();
       }
       case Operation::kDelete:
         if (path == "token/") {
           return absl::InvalidArgumentError("token credential backend cannot be disabled");
         }
-        return Response::Empty();  // Vault: disabling nothing succeeds
+        RETURN_IF_ERROR(core_->Unmount(absl::StrCat("auth/", path)));
+        return Response::Empty();
       default:
         return core::UnsupportedOperation();
     }

@@ -388,5 +388,107 @@ TEST_F(TokenTest, AuthTableListsTheTokenMethod) {
   EXPECT_EQ(As(created["auth"]["client_token"], "GET", "/v1/sys/auth").status, 403);
 }
 
+TEST_F(TokenTest, AppRoleLoginIssuesScopedTokens) {
+  ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/approle", {{"type", "approle"}}).status, 204);
+  auto auths = d_.Root("GET", "/v1/sys/auth").Json()["data"];
+  ASSERT_TRUE(auths.contains("approle/")) << auths.dump();
+  EXPECT_EQ(auths["approle/"]["type"], "approle");
+  EXPECT_THAT(auths["approle/"]["accessor"].get<std::string>(),
+              ::testing::StartsWith("auth_approle_"));
+  EXPECT_THAT(d_.Root("POST", "/v1/sys/mounts/ar", {{"type", "approle"}}).body,
+              ::testing::HasSubstr("is an auth method"));
+
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/approle/role/app",
+                    {{"token_policies", json::array({"kv-rw"})},
+                     {"token_ttl", "1h"},
+                     {"token_max_ttl", "2h"},
+                     {"secret_id_num_uses", 2},
+                     {"secret_id_ttl", "10m"}})
+                .status,
+            204);
+  auto role = d_.Root("GET", "/v1/auth/approle/role/app").Json()["data"];
+  EXPECT_EQ(role["token_policies"], json({"kv-rw"}));
+  EXPECT_EQ(role["token_ttl"], 3600);
+  EXPECT_EQ(role["token_max_ttl"], 7200);
+  EXPECT_EQ(role["secret_id_num_uses"], 2);
+  EXPECT_EQ(d_.Root("LIST", "/v1/auth/approle/role").Json()["data"]["keys"], json({"app"}));
+  const std::string role_id =
+      d_.Root("GET", "/v1/auth/approle/role/app/role-id").Json()["data"]["role_id"];
+  auto sid = d_.Root("POST", "/v1/auth/approle/role/app/secret-id",
+                     {{"metadata", R"({"team":"payments"})"}});
+  ASSERT_EQ(sid.status, 200) << sid.body;
+  const std::string secret_id = sid.Json()["data"]["secret_id"];
+  EXPECT_EQ(sid.Json()["data"]["secret_id_num_uses"], 2);
+  EXPECT_EQ(sid.Json()["data"]["secret_id_ttl"], 600);
+
+  // Login needs no token; the token it returns holds the role's policies and TTLs.
+  const std::string creds = json({{"role_id", role_id}, {"secret_id", secret_id}}).dump();
+  auto login = d_.Call("POST", "/v1/auth/approle/login", creds);
+  ASSERT_EQ(login.status, 200) << login.body;
+  json auth = login.Json()["auth"];
+  EXPECT_EQ(auth["policies"], json({"default", "kv-rw"}));
+  EXPECT_EQ(auth["metadata"]["role_name"], "app");
+  EXPECT_EQ(auth["metadata"]["team"], "payments");
+  EXPECT_EQ(auth["lease_duration"], 3600);
+  EXPECT_EQ(auth["renewable"], true);
+  const std::string token = auth["client_token"];
+  EXPECT_EQ(As(token, "POST", "/v1/kv/from-approle", {{"v", "1"}}).status, 204);
+  EXPECT_EQ(As(token, "GET", "/v1/sys/mounts").status, 403);
+  auto self = As(token, "GET", "/v1/auth/token/lookup-self").Json()["data"];
+  EXPECT_EQ(self["path"], "auth/approle/login");
+  EXPECT_EQ(self["orphan"], true);
+  // Renewal cannot go past token_max_ttl.
+  auto renewed = As(token, "POST", "/v1/auth/token/renew-self", {{"increment", "3h"}});
+  ASSERT_EQ(renewed.status, 200) << renewed.body;
+  EXPECT_LE(renewed.Json()["auth"]["lease_duration"].get<int64_t>(), 7200);
+
+  // The secret ID has two uses.
+  EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login", creds).status, 200);
+  auto spent = d_.Call("POST", "/v1/auth/approle/login", creds);
+  EXPECT_EQ(spent.status, 400);
+  EXPECT_THAT(spent.body, ::testing::HasSubstr("invalid role or secret ID"));
+  EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login",
+                    json({{"role_id", "nope"}, {"secret_id", secret_id}}).dump())
+                .status,
+            400);
+  EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login", json({{"role_id", role_id}}).dump()).status,
+            400);
+
+  // CIDR binding on the secret ID (the test client is 127.0.0.1).
+  auto far = d_.Root("POST", "/v1/auth/approle/role/app/secret-id",
+                     {{"cidr_list", json::array({"10.0.0.0/8"})}});
+  auto far_login =
+      d_.Call("POST", "/v1/auth/approle/login",
+              json({{"role_id", role_id}, {"secret_id", far.Json()["data"]["secret_id"]}}).dump());
+  EXPECT_EQ(far_login.status, 400);
+  EXPECT_THAT(far_login.body, ::testing::HasSubstr("unauthorized through CIDR restrictions"));
+  auto near = d_.Root("POST", "/v1/auth/approle/role/app/secret-id",
+                      {{"cidr_list", json::array({"127.0.0.0/8"})}});
+  const std::string near_id = near.Json()["data"]["secret_id"];
+  EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login",
+                    json({{"role_id", role_id}, {"secret_id", near_id}}).dump())
+                .status,
+            200);
+
+  // Lookup and destroy by accessor.
+  auto looked =
+      d_.Root("POST", "/v1/auth/approle/role/app/secret-id/lookup", {{"secret_id", near_id}});
+  ASSERT_EQ(looked.status, 200) << looked.body;
+  EXPECT_EQ(looked.Json()["data"]["secret_id_num_uses"], 1);  // one of two used
+  const std::string accessor = looked.Json()["data"]["secret_id_accessor"];
+  EXPECT_EQ(d_.Root("POST", "/v1/auth/approle/role/app/secret-id-accessor/destroy",
+                    {{"secret_id_accessor", accessor}})
+                .status,
+            204);
+  EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login",
+                    json({{"role_id", role_id}, {"secret_id", near_id}}).dump())
+                .status,
+            400);
+
+  // Disabling the method removes its login.
+  ASSERT_EQ(d_.Root("DELETE", "/v1/sys/auth/approle").status, 204);
+  EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login", creds).status, 403);
+}
+
 }  // namespace
 }  // namespace strongroom::testing
