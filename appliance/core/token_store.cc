@@ -244,18 +244,23 @@ absl::StatusOr<std::vector<std::string>> TokenStore::ListAccessors() {
   return out;
 }
 
-absl::StatusOr<size_t> TokenStore::Tidy() {
+absl::StatusOr<size_t> TokenStore::RevokeWhere(
+    const std::function<bool(const TokenEntry&)>& predicate) {
   if (salt_.empty()) return 0;
   ASSIGN_OR_RETURN(auto hashes, storage_->List(kIdPrefix));
   size_t removed = 0;
   for (const auto& h : hashes) {
-    ASSIGN_OR_RETURN(auto e, LoadByHash(h));
-    if (e && Expired(*e)) {
+    ASSIGN_OR_RETURN(auto e, LoadByHash(h));  // gone already if an earlier tree held it
+    if (e && predicate(*e)) {
       RETURN_IF_ERROR(RevokeTree(*e));
       ++removed;
     }
   }
   return removed;
+}
+
+absl::StatusOr<size_t> TokenStore::Tidy() {
+  return RevokeWhere([this](const TokenEntry& e) { return Expired(e); });
 }
 
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view token) {

@@ -70,6 +70,9 @@ class TokenStore {
   // The accessors of every stored token (auth/token/accessors).
   absl::StatusOr<std::vector<std::string>> ListAccessors();
   // Deletes expired tokens (and their descendants). Returns how many were removed.
+  // Revokes (with their children) the tokens `predicate` selects, e.g. all tokens issued by an
+  // auth method that is being disabled. Returns how many trees were revoked.
+  absl::StatusOr<size_t> RevokeWhere(const std::function<bool(const TokenEntry&)>& predicate);
   absl::StatusOr<size_t> Tidy();
 
   // The entry for a token, or nullopt when unknown or expired (expired ones are deleted).

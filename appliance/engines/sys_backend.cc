@@ -7,6 +7,7 @@
 #include "appliance/core/core.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/token_store.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 
 namespace strongroom::engines {
@@ -206,6 +207,16 @@ class SystemBackend final : public core::Backend {
       case Operation::kDelete:
         if (path == "token/") {
           return absl::InvalidArgumentError("token credential backend cannot be disabled");
+        }
+        {
+          // As Vault: the tokens the method issued die with it.
+          const std::string prefix = absl::StrCat("auth/", path);
+          ASSIGN_OR_RETURN(size_t revoked,
+                           core_->tokens().RevokeWhere([&](const core::TokenEntry& e) {
+                             return absl::StartsWith(e.path, prefix);
+                           }));
+          if (revoked > 0)
+            LogInfo("revoked %d tokens issued by %s", static_cast<int>(revoked), prefix);
         }
         RETURN_IF_ERROR(core_->Unmount(absl::StrCat("auth/", path)));
         return Response::Empty();

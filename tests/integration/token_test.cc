@@ -485,9 +485,12 @@ TEST_F(TokenTest, AppRoleLoginIssuesScopedTokens) {
                 .status,
             400);
 
-  // Disabling the method removes its login.
+  // Disabling the method removes its login and revokes the tokens it issued.
+  EXPECT_EQ(As(token, "GET", "/v1/auth/token/lookup-self").status, 200);
   ASSERT_EQ(d_.Root("DELETE", "/v1/sys/auth/approle").status, 204);
   EXPECT_EQ(d_.Call("POST", "/v1/auth/approle/login", creds).status, 403);
+  EXPECT_EQ(As(token, "GET", "/v1/auth/token/lookup-self").status, 403);
+  EXPECT_EQ(d_.Root("GET", "/v1/auth/token/lookup-self").status, 200);  // others untouched
 }
 
 }  // namespace
