@@ -249,6 +249,26 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindObjectOn(Token::Lease& lease, CK_OBJECT_CLA
   return found[0];
 }
 
+// C_WrapKey of `object` under `kek` with CKM_AES_KEY_WRAP_PAD (size query, then the wrap).
+// `what` prefixes error messages. A key the token refuses to wrap is FailedPrecondition.
+absl::StatusOr<std::vector<uint8_t>> WrapObjectOn(Token::Lease& lease, CK_OBJECT_HANDLE kek,
+                                                  CK_OBJECT_HANDLE object, std::string_view what) {
+  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+  CK_ULONG len = 0;
+  const CK_RV size_rv = lease.fn()->C_WrapKey(lease.handle(), &mech, kek, object, nullptr, &len);
+  if (size_rv == CKR_KEY_NOT_WRAPPABLE) {
+    return absl::FailedPreconditionError(
+        "this PKCS#11 token cannot wrap private keys of this type (CKR_KEY_NOT_WRAPPABLE)");
+  }
+  RETURN_IF_ERROR(Check(lease, size_rv, absl::StrCat(Sv(what), "C_WrapKey(size)")));
+  std::vector<uint8_t> blob(len);
+  RETURN_IF_ERROR(
+      Check(lease, lease.fn()->C_WrapKey(lease.handle(), &mech, kek, object, blob.data(), &len),
+            absl::StrCat(Sv(what), "C_WrapKey")));
+  blob.resize(len);
+  return blob;
+}
+
 absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKeyOn(Token::Lease& lease, std::string_view label) {
   return FindObjectOn(lease, kSecretKeyClass, label, "secret key");
 }
@@ -724,18 +744,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::WrapSecret(CK_OBJECT_HANDLE kek,
                         lease.fn()->C_CreateObject(lease.handle(), tmpl, std::size(tmpl), &object),
                         "wrap failed: C_CreateObject(temporary secret)"));
   ObjectGuard guard(lease, object);
-
-  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
-  CK_ULONG len = 0;
-  RETURN_IF_ERROR(Check(lease,
-                        lease.fn()->C_WrapKey(lease.handle(), &mech, kek, object, nullptr, &len),
-                        "wrap failed: C_WrapKey(size)"));
-  std::vector<uint8_t> blob(len);
-  RETURN_IF_ERROR(
-      Check(lease, lease.fn()->C_WrapKey(lease.handle(), &mech, kek, object, blob.data(), &len),
-            "wrap failed: C_WrapKey"));
-  blob.resize(len);
-  return blob;
+  return WrapObjectOn(lease, kek, object, "wrap failed: ");
 }
 
 absl::StatusOr<SecureBytes> Token::UnwrapSecret(CK_OBJECT_HANDLE kek,
@@ -924,17 +933,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::GenerateWrappedKey(CK_OBJECT_HANDLE 
       Check(lease, lease.fn()->C_GenerateKey(lease.handle(), &gen, tmpl, std::size(tmpl), &key),
             "C_GenerateKey"));
   ObjectGuard guard(lease, key);
-  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
-  CK_ULONG blob_len = 0;
-  RETURN_IF_ERROR(Check(lease,
-                        lease.fn()->C_WrapKey(lease.handle(), &mech, kek, key, nullptr, &blob_len),
-                        "C_WrapKey(size)"));
-  std::vector<uint8_t> blob(blob_len);
-  RETURN_IF_ERROR(
-      Check(lease, lease.fn()->C_WrapKey(lease.handle(), &mech, kek, key, blob.data(), &blob_len),
-            "C_WrapKey"));
-  blob.resize(blob_len);
-  return blob;
+  return WrapObjectOn(lease, kek, key, "");
 }
 
 absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKey(CK_OBJECT_HANDLE kek,
@@ -947,29 +946,22 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKey(CK_OBJECT_HANDLE kek,
     return absl::InvalidArgumentError("unwrap failed: blob length does not match the key size");
   }
   const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-  CK_ATTRIBUTE aes_tmpl[] = {
+  // AES keys encrypt and decrypt; HMAC keys sign and verify; nothing else, ever.
+  const CK_BBOOL crypt = aes ? kTrue : kFalse;
+  const CK_BBOOL mac = aes ? kFalse : kTrue;
+  CK_ATTRIBUTE tmpl[] = {
       In(CKA_CLASS, cls),     In(CKA_KEY_TYPE, kind),   In(CKA_TOKEN, kFalse),
       In(CKA_PRIVATE, kTrue), In(CKA_SENSITIVE, kTrue), In(CKA_EXTRACTABLE, kFalse),
-      In(CKA_ENCRYPT, kTrue), In(CKA_DECRYPT, kTrue),   In(CKA_SIGN, kFalse),
-      In(CKA_VERIFY, kFalse), In(CKA_WRAP, kFalse),     In(CKA_UNWRAP, kFalse),
-  };
-  CK_ATTRIBUTE hmac_tmpl[] = {
-      In(CKA_CLASS, cls),      In(CKA_KEY_TYPE, kind),   In(CKA_TOKEN, kFalse),
-      In(CKA_PRIVATE, kTrue),  In(CKA_SENSITIVE, kTrue), In(CKA_EXTRACTABLE, kFalse),
-      In(CKA_ENCRYPT, kFalse), In(CKA_DECRYPT, kFalse),  In(CKA_SIGN, kTrue),
-      In(CKA_VERIFY, kTrue),   In(CKA_WRAP, kFalse),     In(CKA_UNWRAP, kFalse),
+      In(CKA_ENCRYPT, crypt), In(CKA_DECRYPT, crypt),   In(CKA_SIGN, mac),
+      In(CKA_VERIFY, mac),    In(CKA_WRAP, kFalse),     In(CKA_UNWRAP, kFalse),
   };
   CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
   std::lock_guard<std::mutex> lock(login_mu_);
   if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
-  CK_FUNCTION_LIST* fn = login_session_->fn();
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  const CK_RV rv =
-      aes ? fn->C_UnwrapKey(login_session_->handle(), &mech, kek, const_cast<uint8_t*>(blob.data()),
-                            static_cast<CK_ULONG>(blob.size()), aes_tmpl, std::size(aes_tmpl), &key)
-          : fn->C_UnwrapKey(login_session_->handle(), &mech, kek, const_cast<uint8_t*>(blob.data()),
-                            static_cast<CK_ULONG>(blob.size()), hmac_tmpl, std::size(hmac_tmpl),
-                            &key);
+  const CK_RV rv = login_session_->fn()->C_UnwrapKey(
+      login_session_->handle(), &mech, kek, const_cast<uint8_t*>(blob.data()),
+      static_cast<CK_ULONG>(blob.size()), tmpl, std::size(tmpl), &key);
   if (rv == CKR_GENERAL_ERROR || rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE) {
     return absl::InvalidArgumentError(
         absl::StrCat("unwrap failed: ", Sv(RvName(rv)), " (wrong KEK or altered blob)"));
@@ -1233,22 +1225,9 @@ absl::StatusOr<Token::WrappedPair> Token::GenerateWrappedPair(CK_OBJECT_HANDLE k
   ObjectGuard priv_guard(lease, priv_h);
   WrappedPair out;
   ASSIGN_OR_RETURN(out.public_spki, PublicSpki(lease, pub_h, info));
-  CK_MECHANISM wrap = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
-  CK_ULONG len = 0;
-  const CK_RV size_rv = lease.fn()->C_WrapKey(lease.handle(), &wrap, kek, priv_h, nullptr, &len);
-  if (size_rv == CKR_KEY_NOT_WRAPPABLE) {
-    // SoftHSM2 2.6.1 cannot wrap EdDSA private keys; a key that cannot be kept wrapped is not
-    // made at all.
-    return absl::FailedPreconditionError(
-        "this PKCS#11 token cannot wrap private keys of this type (CKR_KEY_NOT_WRAPPABLE)");
-  }
-  RETURN_IF_ERROR(Check(lease, size_rv, "C_WrapKey(private key, size)"));
-  out.private_blob.resize(len);
-  RETURN_IF_ERROR(Check(
-      lease,
-      lease.fn()->C_WrapKey(lease.handle(), &wrap, kek, priv_h, out.private_blob.data(), &len),
-      "C_WrapKey(private key)"));
-  out.private_blob.resize(len);
+  // SoftHSM2 2.6.1 cannot wrap EdDSA private keys (FailedPrecondition): a key that cannot be
+  // kept wrapped is not made at all.
+  ASSIGN_OR_RETURN(out.private_blob, WrapObjectOn(lease, kek, priv_h, "private key: "));
   return out;
 }
 

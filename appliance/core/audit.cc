@@ -101,12 +101,10 @@ class AuditSalt {
 
 namespace {
 
-std::string HmacHex(const AuditSalt& salt, std::string_view value) { return salt.Hex(value); }
-
 // Every string leaf of `v`, recursively, replaced by its digest (keys and other scalars kept).
 void HashStrings(const AuditSalt& salt, json::value& v) {
   if (v.is_string()) {
-    v = HmacHex(salt, std::string_view(v.as_string().data(), v.as_string().size()));
+    v = salt.Hex(std::string_view(v.as_string().data(), v.as_string().size()));
   } else if (v.is_object()) {
     for (auto& kv : v.as_object()) HashStrings(salt, kv.value());
   } else if (v.is_array()) {
@@ -663,7 +661,7 @@ absl::StatusOr<std::string> AuditBroker::Hash(const std::string& raw_path,
   if (it == devices_.end() || !it->second->usable) {
     return absl::InvalidArgumentError(absl::StrCat("unknown audit backend ", path));
   }
-  return HmacHex(it->second->salt, input);
+  return it->second->salt.Hex(input);
 }
 
 absl::StatusOr<std::string> AuditBroker::Checkpoint(const std::string& raw_path) {
@@ -743,8 +741,8 @@ namespace {
 json::object AuthObject(const TokenEntry& t, const AuditSalt& salt, bool hmac_accessor,
                         const std::string& client_token) {
   json::object a;
-  a["client_token"] = HmacHex(salt, client_token);
-  a["accessor"] = hmac_accessor ? HmacHex(salt, t.accessor) : t.accessor;
+  a["client_token"] = salt.Hex(client_token);
+  a["accessor"] = hmac_accessor ? salt.Hex(t.accessor) : t.accessor;
   a["display_name"] = t.display_name;
   json::array policies;
   for (const auto& p : t.policies) policies.emplace_back(p);
@@ -793,10 +791,10 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
       r["mount_accessor"] = req.mount->accessor;
     }
     if (!req.client_token.empty()) {
-      r["client_token"] = HmacHex(d->salt, req.client_token);
+      r["client_token"] = d->salt.Hex(req.client_token);
       if (event.token != nullptr) {
         r["client_token_accessor"] =
-            d->hmac_accessor ? HmacHex(d->salt, event.token->accessor) : event.token->accessor;
+            d->hmac_accessor ? d->salt.Hex(event.token->accessor) : event.token->accessor;
       }
     }
     json::object ns;
@@ -825,7 +823,7 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
             if (auto* v = auth.if_contains(k); v != nullptr && v->is_string()) {
               const std::string plain(v->as_string());
               if (std::string_view(k) == "accessor" && !d->hmac_accessor) continue;
-              *v = HmacHex(d->salt, plain);
+              *v = d->salt.Hex(plain);
             }
           }
           resp["auth"] = std::move(auth);

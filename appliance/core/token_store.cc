@@ -25,6 +25,26 @@ bool TokenEntry::IsRoot() const {
   return false;
 }
 
+json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
+                               int64_t lease_duration) {
+  json::array policies;
+  for (const auto& p : e.policies) policies.emplace_back(p);
+  json::object a;
+  a["client_token"] = token;
+  a["accessor"] = e.accessor;
+  a["policies"] = policies;
+  a["token_policies"] = std::move(policies);
+  a["metadata"] = e.meta.empty() ? json::value(nullptr) : json::value(e.meta);
+  a["lease_duration"] = lease_duration;
+  a["renewable"] = e.renewable;
+  a["entity_id"] = e.entity_id;
+  a["token_type"] = e.type;
+  a["orphan"] = e.orphan;
+  a["mfa_requirement"] = nullptr;
+  a["num_uses"] = e.num_uses;
+  return a;
+}
+
 json::object TokenEntry::ToJson() const {
   json::object o;
   o["id_hash"] = id_hash;

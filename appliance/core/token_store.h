@@ -44,6 +44,10 @@ struct TokenEntry {
   static absl::StatusOr<TokenEntry> FromJson(const json::object& o);
 };
 
+// The "auth" object of a response that hands out a token (token create, logins), Vault's shape.
+json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
+                               int64_t lease_duration);
+
 class TokenStore {
  public:
   TokenStore(storage::Storage* barrier, std::function<absl::Time()> clock)

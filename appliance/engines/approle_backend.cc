@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <mutex>
+#include <optional>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -39,27 +40,39 @@ absl::Status Bad(std::string_view msg) {
   return absl::InvalidArgumentError(absl::string_view(msg.data(), msg.size()));
 }
 
-// An address inside one of `cidrs` ("10.0.0.0/8", "::1/128" or a bare address). Empty list:
-// no restriction.
+// A CIDR block ("10.0.0.0/8", "::1/128") or a bare address (all bits).
+struct Cidr {
+  bool v6 = false;
+  uint8_t net[16] = {};
+  int bits = 0;
+};
+
+std::optional<Cidr> ParseCidr(const std::string& text) {
+  std::vector<std::string> parts = absl::StrSplit(text, '/');
+  Cidr c;
+  c.v6 = parts[0].find(':') != std::string::npos;
+  const int max_bits = c.v6 ? 128 : 32;
+  c.bits = max_bits;
+  if (parts.size() > 2 || inet_pton(c.v6 ? AF_INET6 : AF_INET, parts[0].c_str(), c.net) != 1 ||
+      (parts.size() == 2 &&
+       (!absl::SimpleAtoi(parts[1], &c.bits) || c.bits < 0 || c.bits > max_bits))) {
+    return std::nullopt;
+  }
+  return c;
+}
+
+// An address inside one of `cidrs`. Empty list: no restriction.
 bool AddressAllowed(const std::string& address, const std::vector<std::string>& cidrs) {
   if (cidrs.empty()) return true;
-  uint8_t addr[16];
-  const bool v6 = address.find(':') != std::string::npos;
-  if (inet_pton(v6 ? AF_INET6 : AF_INET, address.c_str(), addr) != 1) return false;
-  for (const auto& c : cidrs) {
-    std::vector<std::string> parts = absl::StrSplit(c, '/');
-    uint8_t net[16];
-    const bool net_v6 = parts[0].find(':') != std::string::npos;
-    if (net_v6 != v6 || inet_pton(v6 ? AF_INET6 : AF_INET, parts[0].c_str(), net) != 1) continue;
-    const int max_bits = v6 ? 128 : 32;
-    int bits = max_bits;
-    if (parts.size() == 2 && (!absl::SimpleAtoi(parts[1], &bits) || bits < 0 || bits > max_bits)) {
-      continue;
-    }
+  const std::optional<Cidr> addr = ParseCidr(address);
+  if (!addr || addr->bits != (addr->v6 ? 128 : 32)) return false;
+  for (const auto& text : cidrs) {
+    const std::optional<Cidr> c = ParseCidr(text);
+    if (!c || c->v6 != addr->v6) continue;
     bool match = true;
-    for (int i = 0; i < bits && match; ++i) {
+    for (int i = 0; i < c->bits && match; ++i) {
       const uint8_t mask = static_cast<uint8_t>(0x80 >> (i % 8));
-      match = (addr[i / 8] & mask) == (net[i / 8] & mask);
+      match = (addr->net[i / 8] & mask) == (c->net[i / 8] & mask);
     }
     if (match) return true;
   }
@@ -68,15 +81,7 @@ bool AddressAllowed(const std::string& address, const std::vector<std::string>& 
 
 absl::Status CheckCidrs(const std::vector<std::string>& cidrs) {
   for (const auto& c : cidrs) {
-    std::vector<std::string> parts = absl::StrSplit(c, '/');
-    uint8_t buf[16];
-    const bool v6 = parts[0].find(':') != std::string::npos;
-    int bits = 0;
-    if (parts.size() > 2 || inet_pton(v6 ? AF_INET6 : AF_INET, parts[0].c_str(), buf) != 1 ||
-        (parts.size() == 2 &&
-         (!absl::SimpleAtoi(parts[1], &bits) || bits < 0 || bits > (v6 ? 128 : 32)))) {
-      return Bad(absl::StrCat("invalid CIDR block \"", c, "\""));
-    }
+    if (!ParseCidr(c)) return Bad(absl::StrCat("invalid CIDR block \"", c, "\""));
   }
   return absl::OkStatus();
 }
@@ -566,21 +571,8 @@ class AppRoleBackend final : public core::Backend {
     e.max_expire_unix = r.token_period > 0 ? 0 : now + max_ttl;
     ASSIGN_OR_RETURN(std::string token, core_->tokens().Create(e, ""));
     LogInfo("approle login for role %s from %s", r.name, req.remote_address);
-    object auth;
-    auth["client_token"] = token;
-    auth["accessor"] = e.accessor;
-    auth["policies"] = ToArray(e.policies);
-    auth["token_policies"] = ToArray(e.policies);
-    auth["metadata"] = e.meta;
-    auth["lease_duration"] = ttl;
-    auth["renewable"] = true;
-    auth["entity_id"] = "";
-    auth["token_type"] = "service";
-    auth["orphan"] = true;
-    auth["mfa_requirement"] = nullptr;
-    auth["num_uses"] = e.num_uses;
     Response resp;
-    resp.auth = std::move(auth);
+    resp.auth = core::TokenAuthResponse(e, token, ttl);
     return resp;
   }
 

@@ -268,14 +268,8 @@ class SystemBackend final : public core::Backend {
     if (req.operation != Operation::kRead) return core::UnsupportedOperation();
     object data;
     for (const auto& e : core_->audit().List()) {
-      object o;
-      o["type"] = e.type;
-      o["description"] = e.description;
-      object opts;
-      for (const auto& [k, v] : e.options) opts[k] = v;
-      o["options"] = std::move(opts);
-      o["local"] = e.local;
-      o["path"] = e.path;
+      object o = e.ToJson();
+      o.erase("uuid");  // internal
       data[e.path] = std::move(o);
     }
     return Injected(std::move(data));

@@ -258,20 +258,7 @@ class TokenBackend final : public core::Backend {
   }
 
   object AuthBlock(const TokenEntry& e, const std::string& token) const {
-    object a;
-    a["client_token"] = token;
-    a["accessor"] = e.accessor;
-    a["policies"] = ToArray(e.policies);
-    a["token_policies"] = ToArray(e.policies);
-    a["metadata"] = e.meta.empty() ? value(nullptr) : value(e.meta);
-    a["lease_duration"] = Remaining(e);
-    a["renewable"] = e.renewable;
-    a["entity_id"] = e.entity_id;
-    a["token_type"] = e.type;
-    a["orphan"] = e.orphan;
-    a["mfa_requirement"] = nullptr;
-    a["num_uses"] = e.num_uses;
-    return a;
+    return core::TokenAuthResponse(e, token, Remaining(e));
   }
 
   Response LookupResponse(const TokenEntry& e, const std::string& token) const {

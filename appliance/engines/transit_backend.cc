@@ -7,6 +7,7 @@
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <atomic>
 #include <map>
 #include <mutex>
 
@@ -492,7 +493,20 @@ class TransitBackend final : public core::Backend {
  private:
   enum class Op { kEncrypt, kDecrypt, kRewrap, kHmac, kVerify, kSign };
 
-  absl::StatusOr<hsm::Token*> Token() { return core_->seal()->TransitToken(); }
+  // The token and the Transit KEK, asked of the seal once: the seal serialises its calls under
+  // one mutex (also held while it signs audit checkpoints), which encrypt/decrypt need not take.
+  absl::StatusOr<hsm::Token*> Token() {
+    if (hsm::Token* t = token_.load()) return t;
+    ASSIGN_OR_RETURN(hsm::Token * t, core_->seal()->TransitToken());
+    token_.store(t);
+    return t;
+  }
+  absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() {
+    if (CK_OBJECT_HANDLE k = kek_.load(); k != CK_INVALID_HANDLE) return k;
+    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE k, FromToken(core_->seal()->TransitKek()));
+    kek_.store(k);
+    return k;
+  }
 
   static void DropHandles(hsm::Token& token, Version& v) {
     for (CK_OBJECT_HANDLE* h : {&v.key, &v.hmac}) {
@@ -522,7 +536,7 @@ class TransitBackend final : public core::Backend {
     CK_OBJECT_HANDLE& h = hmac ? v.hmac : v.key;
     if (h != CK_INVALID_HANDLE) return h;
     ASSIGN_OR_RETURN(hsm::Token * token, Token());
-    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE kek, FromToken(core_->seal()->TransitKek()));
+    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE kek, TransitKek());
     const KeyType* type = FindKeyType(k.type);
     if (type == nullptr) return absl::DataLossError("transit key of unknown type");
     const std::string& blob = hmac ? v.hmac_blob : v.key_blob;
@@ -539,7 +553,7 @@ class TransitBackend final : public core::Backend {
   // A new version: keys generated inside the token, kept only wrapped by the Transit KEK.
   absl::Status RotateLocked(storage::Storage& storage, Key& k) {
     ASSIGN_OR_RETURN(hsm::Token * token, Token());
-    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE kek, FromToken(core_->seal()->TransitKek()));
+    ASSIGN_OR_RETURN(CK_OBJECT_HANDLE kek, TransitKek());
     const KeyType* type = FindKeyType(k.type);
     if (type == nullptr) return absl::DataLossError("transit key of unknown type");
     Version v;
@@ -1352,6 +1366,8 @@ class TransitBackend final : public core::Backend {
   }
 
   core::Core* core_;
+  std::atomic<hsm::Token*> token_{nullptr};
+  std::atomic<CK_OBJECT_HANDLE> kek_{CK_INVALID_HANDLE};
   std::mutex mu_;  // keys_
   std::map<std::string, std::shared_ptr<Key>> keys_;
   std::mutex create_mu_;
