@@ -257,10 +257,6 @@ class TokenBackend final : public core::Backend {
     return std::max<int64_t>(0, e.expire_unix - Now());
   }
 
-  object AuthBlock(const TokenEntry& e, const std::string& token) const {
-    return core::TokenAuthResponse(e, token, Remaining(e));
-  }
-
   Response LookupResponse(const TokenEntry& e, const std::string& token) const {
     object d;
     d["accessor"] = e.accessor;
@@ -476,14 +472,15 @@ class TokenBackend final : public core::Backend {
       e.max_expire_unix = now + opts.max_lease_ttl;
     }
     ASSIGN_OR_RETURN(std::string token, Tokens().Create(e, id.value_or("")));
-    r.auth = AuthBlock(e, token);
+    // The TTL just granted (not recomputed from the clock, which may have ticked meanwhile).
+    r.auth = core::TokenAuthResponse(e, token, e.creation_ttl);
     return r;
   }
 
   absl::StatusOr<Response> Renew(Request& req, TokenEntry& e, const std::string& token) {
     if (e.expire_unix == 0) {  // tokens without a TTL have nothing to renew
       Response r;
-      r.auth = AuthBlock(e, token);
+      r.auth = core::TokenAuthResponse(e, token, 0);
       return r;
     }
     if (!e.renewable) return absl::InvalidArgumentError("lease is not renewable");
@@ -502,7 +499,7 @@ class TokenBackend final : public core::Backend {
     e.expire_unix = now + ttl;
     e.last_renewal_unix = now;
     RETURN_IF_ERROR(Tokens().Update(e));
-    r.auth = AuthBlock(e, token);
+    r.auth = core::TokenAuthResponse(e, token, ttl);
     return r;
   }
 
