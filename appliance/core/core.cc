@@ -3,6 +3,8 @@
 #include <openssl/rand.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
@@ -13,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/shamir.h"
+#include "appliance/engines/identity_backend.h"
 #include "appliance/engines/sys_backend.h"
 #include "appliance/engines/token_backend.h"
 #include "base/log.h"
@@ -123,6 +126,7 @@ Core::Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal
       barrier_(physical),
       tokens_(&barrier_, options_.clock),
       policies_(&barrier_),
+      identity_(&barrier_, options_.clock),
       audit_(&barrier_, seal_.get(), options_.clock) {
   audit_.set_settings(options_.audit);
 }
@@ -289,6 +293,7 @@ absl::Status Core::SealNow(std::string_view why) {
   barrier_.Seal();
   tokens_.Unload();
   policies_.Clear();
+  identity_.Clear();
   unseal_progress_.clear();
   seal_reason_ = std::string(why);
   LogInfo("%s; the keyring was wiped from memory", std::string(why));
@@ -331,6 +336,11 @@ absl::StatusOr<std::shared_ptr<Core::MountRuntime>> Core::BuildMount(const Mount
     rt->backend = engines::MakeTokenBackend(this);
     return rt;
   }
+  if (entry.type == "identity") {
+    rt->view = std::make_unique<storage::View>(&barrier_, "sys/identity-mount/");
+    rt->backend = engines::MakeIdentityBackend(this);
+    return rt;
+  }
   const EngineType* engine = FindEngine(entry.type);
   if (engine == nullptr) {
     return absl::InvalidArgumentError(
@@ -369,12 +379,19 @@ absl::Status Core::LoadMounts() {
     entries.push_back(builtin("sys/", "system",
                               "system endpoints used for control, policy and debugging", "system"));
   }
-  // The token store is always mounted at auth/token/ (added to tables written before it existed).
-  const bool has_token = std::any_of(entries.begin(), entries.end(),
-                                     [](const MountEntry& e) { return e.type == "token"; });
-  if (!has_token) {
-    entries.push_back(builtin("auth/token/", "token", "token based credentials", "auth_token"));
-  }
+  // The token store and identity are always mounted (added to tables written before they
+  // existed).
+  bool added = !raw;
+  auto ensure = [&](const char* path, const char* type, const char* description,
+                    const char* accessor_prefix) {
+    const bool has = std::any_of(entries.begin(), entries.end(),
+                                 [&](const MountEntry& e) { return e.type == type; });
+    if (has) return;
+    entries.push_back(builtin(path, type, description, accessor_prefix));
+    added = true;
+  };
+  ensure("auth/token/", "token", "token based credentials", "auth_token");
+  ensure("identity/", "identity", "identity store", "identity");
   std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> built;
   for (const auto& e : entries) {
     ASSIGN_OR_RETURN(auto rt, BuildMount(e));
@@ -384,7 +401,7 @@ absl::Status Core::LoadMounts() {
     std::unique_lock lock(mounts_mu_);
     mounts_ = std::move(built);
   }
-  if (!raw || !has_token) return PersistMounts();
+  if (added) return PersistMounts();
   return absl::OkStatus();
 }
 
@@ -454,7 +471,8 @@ absl::Status Core::Unmount(const std::string& path) {
     auto it = mounts_.find(path);
     if (it == mounts_.end())
       return absl::OkStatus();  // Vault: disabling a missing mount is a no-op
-    if (it->second->entry.type == "system" || it->second->entry.type == "token") {
+    const std::string& type = it->second->entry.type;
+    if (type == "system" || type == "token" || type == "identity") {
       return absl::InvalidArgumentError(absl::StrCat("cannot unmount \"", path, "\""));
     }
     removed = std::move(it->second);
@@ -562,7 +580,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
 
   // ACL: the token's policies, Vault's matching rules (policy/acl.h). Denied before routing
   // errors, so a token cannot probe for mounts it has no access to.
-  ASSIGN_OR_RETURN(auto acl, policies_.BuildAcl(token->policies));
+  ASSIGN_OR_RETURN(auto acl, AclFor(*token));
   const std::vector<policy::ParamEntry> params = ToParamEntries(req.data);
   policy::AclRequest areq;
   areq.path = req.path;
@@ -590,6 +608,45 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   return result;
 }
 
+absl::StatusOr<std::vector<std::string>> Core::IdentityPolicies(const TokenEntry& token) {
+  if (token.entity_id.empty()) return std::vector<std::string>{};
+  ASSIGN_OR_RETURN(auto entity, identity_.Get(token.entity_id));
+  if (!entity) return std::vector<std::string>{};
+  return entity->policies;
+}
+
+absl::StatusOr<policy::Acl> Core::AclFor(const TokenEntry& token) {
+  if (token.entity_id.empty()) return policies_.BuildAcl(token.policies, nullptr);
+  ASSIGN_OR_RETURN(auto entity, identity_.Get(token.entity_id));
+  if (!entity) {
+    // The entity was deleted: the token keeps its own policies; templates no longer resolve.
+    return policies_.BuildAcl(token.policies, nullptr);
+  }
+  if (entity->disabled) return absl::PermissionDeniedError(kAclDenied);
+  std::vector<std::string> names = token.policies;
+  for (const auto& p : entity->policies) {
+    if (std::find(names.begin(), names.end(), p) == names.end()) names.push_back(p);
+  }
+  const policy::IdentityContext context = entity->Context();
+  return policies_.BuildAcl(names, &context);
+}
+
+absl::StatusOr<Response> Core::CompleteLogin(TokenEntry entry, const LoginAlias& alias,
+                                             int64_t lease_duration) {
+  bool created = false;
+  ASSIGN_OR_RETURN(auto entity, identity_.Login(alias, &created));
+  if (entity->disabled) {
+    LogInfo("login through %s refused: entity %s is disabled", alias.mount_path, entity->id);
+    return absl::PermissionDeniedError("permission denied");
+  }
+  entry.entity_id = entity->id;
+  entry.orphan = true;
+  ASSIGN_OR_RETURN(std::string token, tokens_.Create(entry, ""));
+  Response resp;
+  resp.auth = TokenAuthResponse(entry, token, lease_duration, entity->policies);
+  return resp;
+}
+
 // sys/internal/ui/mounts[/<path>]: what the Vault CLI, Agent and consul-template ask first to
 // learn a path's mount and KV version. The listing needs no token (only mounts tuned
 // listing_visibility="unauth" are shown to anonymous callers); the per-path form needs a token
@@ -606,7 +663,7 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
   }
   std::optional<policy::Acl> acl;
   if (token) {
-    ASSIGN_OR_RETURN(auto built, policies_.BuildAcl(token->policies));
+    ASSIGN_OR_RETURN(auto built, AclFor(*token));
     acl.emplace(std::move(built));
   }
   auto info = [](const MountEntry& m) {

@@ -18,6 +18,7 @@
 #include "appliance/core/audit.h"
 #include "appliance/core/backend.h"
 #include "appliance/core/barrier.h"
+#include "appliance/core/identity_store.h"
 #include "appliance/core/policy_store.h"
 #include "appliance/core/seal.h"
 #include "appliance/core/token_store.h"
@@ -85,6 +86,18 @@ class Core {
   const CoreOptions& options() const { return options_; }
   TokenStore& tokens() { return tokens_; }
   PolicyStore& policies() { return policies_; }
+  IdentityStore& identity() { return identity_; }
+  // The ACL of a token: its policies plus its entity's, templates rendered against the entity.
+  // A token whose entity is disabled gets PermissionDenied.
+  absl::StatusOr<policy::Acl> AclFor(const TokenEntry& token);
+  // The policies a token holds through its entity (sorted; empty without an entity).
+  absl::StatusOr<std::vector<std::string>> IdentityPolicies(const TokenEntry& token);
+  // Finishes an auth method's login: links `alias` to an entity (creating it on first login;
+  // refused when the entity is disabled), stores `entry` as an orphan service token and answers
+  // with Vault's auth block (policies = token policies + identity policies). `lease_duration`
+  // is the TTL the method granted.
+  absl::StatusOr<Response> CompleteLogin(TokenEntry entry, const LoginAlias& alias,
+                                         int64_t lease_duration);
   absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
   AuditBroker& audit() { return audit_; }
   Seal* seal() { return seal_.get(); }
@@ -132,6 +145,7 @@ class Core {
   Barrier barrier_;
   TokenStore tokens_;
   PolicyStore policies_;
+  IdentityStore identity_;
   AuditBroker audit_;
   std::atomic<bool> initialized_{false};
 

@@ -130,7 +130,8 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> PolicyStore::Load(const st
   return parsed;
 }
 
-absl::StatusOr<policy::Acl> PolicyStore::BuildAcl(const std::vector<std::string>& names) {
+absl::StatusOr<policy::Acl> PolicyStore::BuildAcl(const std::vector<std::string>& names,
+                                                  const policy::IdentityContext* identity) {
   std::vector<std::shared_ptr<const policy::Policy>> held;
   std::vector<const policy::Policy*> ptrs;
   policy::Policy root;
@@ -144,7 +145,8 @@ absl::StatusOr<policy::Acl> PolicyStore::BuildAcl(const std::vector<std::string>
     ptrs.push_back(p.get());
     held.push_back(std::move(p));
   }
-  return policy::Acl::Create(std::span<const policy::Policy* const>(ptrs.data(), ptrs.size()));
+  return policy::Acl::Create(std::span<const policy::Policy* const>(ptrs.data(), ptrs.size()),
+                             identity);
 }
 
 void PolicyStore::Clear() {

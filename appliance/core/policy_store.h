@@ -34,7 +34,9 @@ class PolicyStore {
   absl::StatusOr<bool> Exists(const std::string& name);
 
   // The ACL of a token holding `names`. Unknown names act as empty policies (as in Vault).
-  absl::StatusOr<policy::Acl> BuildAcl(const std::vector<std::string>& names);
+  // `identity` renders templated paths (nullptr: every templated path is dropped).
+  absl::StatusOr<policy::Acl> BuildAcl(const std::vector<std::string>& names,
+                                       const policy::IdentityContext* identity = nullptr);
   void Clear();
 
  private:

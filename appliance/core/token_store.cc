@@ -3,6 +3,8 @@
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
@@ -26,14 +28,23 @@ bool TokenEntry::IsRoot() const {
 }
 
 json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
-                               int64_t lease_duration) {
-  json::array policies;
-  for (const auto& p : e.policies) policies.emplace_back(p);
+                               int64_t lease_duration,
+                               const std::vector<std::string>& identity_policies) {
+  auto to_array = [](const std::vector<std::string>& v) {
+    json::array a;
+    for (const auto& p : v) a.emplace_back(p);
+    return a;
+  };
+  std::vector<std::string> all = e.policies;
+  all.insert(all.end(), identity_policies.begin(), identity_policies.end());
+  std::sort(all.begin(), all.end());
+  all.erase(std::unique(all.begin(), all.end()), all.end());
   json::object a;
   a["client_token"] = token;
   a["accessor"] = e.accessor;
-  a["policies"] = policies;
-  a["token_policies"] = std::move(policies);
+  a["policies"] = to_array(all);
+  a["token_policies"] = to_array(e.policies);
+  if (!identity_policies.empty()) a["identity_policies"] = to_array(identity_policies);
   a["metadata"] = e.meta.empty() ? json::value(nullptr) : json::value(e.meta);
   a["lease_duration"] = lease_duration;
   a["renewable"] = e.renewable;

@@ -45,8 +45,10 @@ struct TokenEntry {
 };
 
 // The "auth" object of a response that hands out a token (token create, logins), Vault's shape.
+// `policies` = token policies + `identity_policies`, as Vault reports them.
 json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
-                               int64_t lease_duration);
+                               int64_t lease_duration,
+                               const std::vector<std::string>& identity_policies = {});
 
 class TokenStore {
  public:

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <mutex>
 #include <optional>
-#include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -16,6 +15,7 @@
 #include "absl/strings/str_split.h"
 #include "appliance/core/core.h"
 #include "appliance/core/token_store.h"
+#include "appliance/engines/token_params.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -99,12 +99,7 @@ struct Role {
   std::vector<std::string> secret_id_bound_cidrs;
   int64_t secret_id_num_uses = 0;
   int64_t secret_id_ttl = 0;
-  std::vector<std::string> token_policies;
-  int64_t token_ttl = 0;
-  int64_t token_max_ttl = 0;
-  int64_t token_num_uses = 0;
-  int64_t token_period = 0;
-  bool token_no_default_policy = false;
+  TokenParams token;
 
   object ToJson(bool with_id) const {
     object o;
@@ -116,16 +111,7 @@ struct Role {
     o["secret_id_bound_cidrs"] = ToArray(secret_id_bound_cidrs);
     o["secret_id_num_uses"] = secret_id_num_uses;
     o["secret_id_ttl"] = secret_id_ttl;
-    o["token_policies"] = ToArray(token_policies);
-    o["policies"] = ToArray(token_policies);  // Vault still shows the legacy name
-    o["token_ttl"] = token_ttl;
-    o["token_max_ttl"] = token_max_ttl;
-    o["token_num_uses"] = token_num_uses;
-    o["token_period"] = token_period;
-    o["token_no_default_policy"] = token_no_default_policy;
-    o["token_type"] = "default";
-    o["token_bound_cidrs"] = array();
-    o["token_explicit_max_ttl"] = 0;
+    token.AddTo(o);
     o["local_secret_ids"] = false;
     return o;
   }
@@ -146,21 +132,14 @@ absl::StatusOr<Role> RoleFromJson(const object& o) {
   r.secret_id_bound_cidrs = list("secret_id_bound_cidrs");
   r.secret_id_num_uses = num("secret_id_num_uses");
   r.secret_id_ttl = num("secret_id_ttl");
-  r.token_policies = list("token_policies");
-  r.token_ttl = num("token_ttl");
-  r.token_max_ttl = num("token_max_ttl");
-  r.token_num_uses = num("token_num_uses");
-  r.token_period = num("token_period");
-  r.token_no_default_policy =
-      core::GetBool(o, "token_no_default_policy").value_or(std::nullopt).value_or(false);
+  r.token = TokenParams::FromStored(o);
   if (r.name.empty() || r.role_id.empty()) return absl::DataLossError("approle role corrupt");
   return r;
 }
 
 class AppRoleBackend final : public core::Backend {
  public:
-  AppRoleBackend(const core::MountEntry& entry, core::Core* core)
-      : mount_path_(entry.path), core_(core) {}
+  AppRoleBackend(const core::MountEntry& entry, core::Core* core) : mount_(entry), core_(core) {}
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 
@@ -270,52 +249,7 @@ class AppRoleBackend final : public core::Backend {
         }
         ASSIGN_OR_RETURN(auto sttl, core::GetDurationSeconds(d, "secret_id_ttl"));
         if (sttl) r.secret_id_ttl = *sttl;
-        ASSIGN_OR_RETURN(auto policies, core::GetStringList(d, "token_policies"));
-        if (!policies) {
-          ASSIGN_OR_RETURN(policies, core::GetStringList(d, "policies"));
-        }
-        if (policies) {
-          std::set<std::string> uniq;
-          for (auto& pol : *policies) {
-            std::string n = absl::AsciiStrToLower(absl::StripAsciiWhitespace(pol));
-            if (!n.empty()) uniq.insert(n);
-          }
-          r.token_policies.assign(uniq.begin(), uniq.end());
-        }
-        ASSIGN_OR_RETURN(auto ttl, core::GetDurationSeconds(d, "token_ttl"));
-        if (!ttl) {
-          ASSIGN_OR_RETURN(ttl, core::GetDurationSeconds(d, "ttl"));
-        }
-        if (ttl) r.token_ttl = *ttl;
-        ASSIGN_OR_RETURN(auto max_ttl, core::GetDurationSeconds(d, "token_max_ttl"));
-        if (!max_ttl) {
-          ASSIGN_OR_RETURN(max_ttl, core::GetDurationSeconds(d, "max_ttl"));
-        }
-        if (max_ttl) r.token_max_ttl = *max_ttl;
-        if (r.token_max_ttl > 0 && r.token_ttl > r.token_max_ttl) {
-          return Bad("\"token_ttl\" value must be less than \"token_max_ttl\" value");
-        }
-        ASSIGN_OR_RETURN(auto tuses, core::GetInt(d, "token_num_uses"));
-        if (tuses) {
-          if (*tuses < 0) return Bad("token_num_uses cannot be negative");
-          r.token_num_uses = *tuses;
-        }
-        ASSIGN_OR_RETURN(auto period, core::GetDurationSeconds(d, "token_period"));
-        if (!period) {
-          ASSIGN_OR_RETURN(period, core::GetDurationSeconds(d, "period"));
-        }
-        if (period) r.token_period = *period;
-        ASSIGN_OR_RETURN(auto nodef, core::GetBool(d, "token_no_default_policy"));
-        if (nodef) r.token_no_default_policy = *nodef;
-        ASSIGN_OR_RETURN(auto type, core::GetString(d, "token_type"));
-        if (type && !type->empty() && *type != "default" && *type != "service") {
-          return Bad("only service tokens are supported (token_type \"service\" or \"default\")");
-        }
-        ASSIGN_OR_RETURN(auto tcidrs, core::GetStringList(d, "token_bound_cidrs"));
-        if (tcidrs && !tcidrs->empty()) {
-          return Bad(
-              "token_bound_cidrs is not supported; bind secret IDs with secret_id_bound_cidrs");
-        }
+        RETURN_IF_ERROR(r.token.Update(d));
         if (!r.bind_secret_id && r.secret_id_bound_cidrs.empty()) {
           return Bad("at least one constraint should be enabled on the role");
         }
@@ -544,39 +478,25 @@ class AppRoleBackend final : public core::Backend {
                               "\" unauthorized through CIDR restrictions on the role"));
     }
 
-    // An orphan service token with the role's policies and TTLs.
+    // An orphan service token with the role's policies and TTLs, tied to the entity whose
+    // alias on this mount is the role ID (as in Vault).
     core::TokenEntry e;
-    std::set<std::string> policies(r.token_policies.begin(), r.token_policies.end());
-    if (!r.token_no_default_policy) policies.insert("default");
-    e.policies.assign(policies.begin(), policies.end());
+    const int64_t ttl = r.token.Apply(e, core_->options(), absl::ToUnixSeconds(core_->Now()));
     e.display_name = "approle";
-    e.path = absl::StrCat(mount_path_, "login");
-    e.orphan = true;
-    e.renewable = true;
-    e.num_uses = r.token_num_uses;
-    e.period = r.token_period;
+    e.path = absl::StrCat(mount_.path, "login");
     e.role = r.name;
     metadata["role_name"] = r.name;
     e.meta = metadata;
-    const auto& opts = core_->options();
-    const int64_t now = absl::ToUnixSeconds(core_->Now());
-    const int64_t max_ttl = std::min<int64_t>(
-        r.token_max_ttl > 0 ? r.token_max_ttl : opts.max_lease_ttl, opts.max_lease_ttl);
-    int64_t ttl = r.token_period > 0 ? r.token_period
-                                     : (r.token_ttl > 0 ? r.token_ttl : opts.default_lease_ttl);
-    if (r.token_period == 0) ttl = std::min(ttl, max_ttl);
-    e.ttl = ttl;
-    e.creation_ttl = ttl;
-    e.expire_unix = now + ttl;
-    e.max_expire_unix = r.token_period > 0 ? 0 : now + max_ttl;
-    ASSIGN_OR_RETURN(std::string token, core_->tokens().Create(e, ""));
+    core::LoginAlias alias{mount_.accessor, mount_.path, mount_.type, r.role_id, {}};
+    for (const auto& [k, v] : metadata) {
+      if (v.is_string()) alias.metadata[std::string(k)] = std::string(v.as_string());
+    }
+    ASSIGN_OR_RETURN(Response resp, core_->CompleteLogin(std::move(e), alias, ttl));
     LogInfo("approle login for role %s from %s", r.name, req.remote_address);
-    Response resp;
-    resp.auth = core::TokenAuthResponse(e, token, ttl);
     return resp;
   }
 
-  std::string mount_path_;  // "auth/approle/"
+  core::MountEntry mount_;  // path "auth/approle/", accessor, type
   core::Core* core_;
   std::mutex mu_;  // serialises read-modify-write of roles and secret IDs
 };

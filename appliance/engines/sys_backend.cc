@@ -250,7 +250,7 @@ class SystemBackend final : public core::Backend {
       ASSIGN_OR_RETURN(subject, core_->tokens().LookupByAccessor(*accessor));
       if (!subject) return absl::InvalidArgumentError("invalid accessor");
     }
-    ASSIGN_OR_RETURN(auto acl, core_->policies().BuildAcl(subject->policies));
+    ASSIGN_OR_RETURN(auto acl, core_->AclFor(*subject));
     object d;
     array last;
     for (const auto& raw : *paths) {

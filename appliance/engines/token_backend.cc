@@ -284,6 +284,10 @@ class TokenBackend final : public core::Backend {
     d["type"] = e.type;
     if (e.period != 0) d["period"] = e.period;
     if (!e.role.empty()) d["role"] = e.role;
+    if (!e.entity_id.empty()) {
+      auto identity = core_->IdentityPolicies(e);
+      if (identity.ok() && !identity->empty()) d["identity_policies"] = ToArray(*identity);
+    }
     d["external_namespace_policies"] = object();
     return Response::Data(std::move(d));
   }

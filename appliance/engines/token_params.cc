@@ -1,0 +1,120 @@
+#include "appliance/engines/token_params.h"
+
+#include <algorithm>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "appliance/core/core.h"
+#include "appliance/core/token_store.h"
+#include "base/status_macros.h"
+
+namespace strongroom::engines {
+namespace {
+
+using core::json::array;
+using core::json::object;
+
+// The field under its current name, else under its legacy one.
+template <typename Getter>
+auto Either(const object& d, const char* name, const char* legacy, Getter get)
+    -> decltype(get(d, name)) {
+  auto v = get(d, name);
+  if (!v.ok() || v->has_value() || legacy == nullptr) return v;
+  return get(d, legacy);
+}
+
+}  // namespace
+
+absl::Status TokenParams::Update(const object& d) {
+  ASSIGN_OR_RETURN(auto pols, Either(d, "token_policies", "policies", core::GetStringList));
+  if (pols) {
+    std::set<std::string> uniq;
+    for (auto& p : *pols) {
+      std::string n = absl::AsciiStrToLower(absl::StripAsciiWhitespace(p));
+      if (!n.empty()) uniq.insert(n);
+    }
+    policies.assign(uniq.begin(), uniq.end());
+  }
+  ASSIGN_OR_RETURN(auto t, Either(d, "token_ttl", "ttl", core::GetDurationSeconds));
+  if (t) ttl = *t;
+  ASSIGN_OR_RETURN(auto mt, Either(d, "token_max_ttl", "max_ttl", core::GetDurationSeconds));
+  if (mt) max_ttl = *mt;
+  if (ttl < 0 || max_ttl < 0) return absl::InvalidArgumentError("TTLs cannot be negative");
+  if (max_ttl > 0 && ttl > max_ttl) {
+    return absl::InvalidArgumentError(
+        "\"token_ttl\" value must be less than \"token_max_ttl\" value");
+  }
+  ASSIGN_OR_RETURN(auto uses, core::GetInt(d, "token_num_uses"));
+  if (uses) {
+    if (*uses < 0) return absl::InvalidArgumentError("token_num_uses cannot be negative");
+    num_uses = *uses;
+  }
+  ASSIGN_OR_RETURN(auto per, Either(d, "token_period", "period", core::GetDurationSeconds));
+  if (per) {
+    if (*per < 0) return absl::InvalidArgumentError("token_period cannot be negative");
+    period = *per;
+  }
+  ASSIGN_OR_RETURN(auto nodef, core::GetBool(d, "token_no_default_policy"));
+  if (nodef) no_default_policy = *nodef;
+  ASSIGN_OR_RETURN(auto type, core::GetString(d, "token_type"));
+  if (type && !type->empty() && *type != "default" && *type != "service" &&
+      *type != "default-service") {
+    return absl::InvalidArgumentError(
+        "only service tokens are supported (token_type \"service\" or \"default\")");
+  }
+  ASSIGN_OR_RETURN(auto cidrs, Either(d, "token_bound_cidrs", "bound_cidrs", core::GetStringList));
+  if (cidrs && !cidrs->empty()) {
+    return absl::InvalidArgumentError("token_bound_cidrs is not supported");
+  }
+  return absl::OkStatus();
+}
+
+void TokenParams::AddTo(object& o) const {
+  array pol;
+  for (const auto& p : policies) pol.emplace_back(p);
+  o["token_policies"] = pol;
+  o["policies"] = std::move(pol);  // Vault still shows the legacy name
+  o["token_ttl"] = ttl;
+  o["token_max_ttl"] = max_ttl;
+  o["token_num_uses"] = num_uses;
+  o["token_period"] = period;
+  o["token_no_default_policy"] = no_default_policy;
+  o["token_type"] = "default";
+  o["token_bound_cidrs"] = array();
+  o["token_explicit_max_ttl"] = 0;
+}
+
+TokenParams TokenParams::FromStored(const object& o) {
+  TokenParams t;
+  auto num = [&](const char* k) { return core::GetInt(o, k).value_or(std::nullopt).value_or(0); };
+  t.policies = core::GetStringList(o, "token_policies")
+                   .value_or(std::nullopt)
+                   .value_or(std::vector<std::string>{});
+  t.ttl = num("token_ttl");
+  t.max_ttl = num("token_max_ttl");
+  t.num_uses = num("token_num_uses");
+  t.period = num("token_period");
+  t.no_default_policy =
+      core::GetBool(o, "token_no_default_policy").value_or(std::nullopt).value_or(false);
+  return t;
+}
+
+int64_t TokenParams::Apply(core::TokenEntry& e, const core::CoreOptions& opts, int64_t now) const {
+  std::set<std::string> pols(policies.begin(), policies.end());
+  if (!no_default_policy) pols.insert("default");
+  e.policies.assign(pols.begin(), pols.end());
+  e.renewable = true;
+  e.num_uses = num_uses;
+  e.period = period;
+  const int64_t cap =
+      std::min<int64_t>(max_ttl > 0 ? max_ttl : opts.max_lease_ttl, opts.max_lease_ttl);
+  int64_t granted = period > 0 ? period : (ttl > 0 ? ttl : opts.default_lease_ttl);
+  if (period == 0) granted = std::min(granted, cap);
+  e.ttl = granted;
+  e.creation_ttl = granted;
+  e.expire_unix = now + granted;
+  e.max_expire_unix = period > 0 ? 0 : now + cap;
+  return granted;
+}
+
+}  // namespace strongroom::engines
