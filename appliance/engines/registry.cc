@@ -1,6 +1,7 @@
 #include "appliance/engines/registry.h"
 
 #include "appliance/engines/approle_backend.h"
+#include "appliance/engines/kubernetes_backend.h"
 #include "appliance/engines/kv_backend.h"
 #include "appliance/engines/transit_backend.h"
 
@@ -13,6 +14,7 @@ std::vector<core::EngineType> EngineTable() {
       {"kv-v2", "kv", kv, NormalizeKvMount},  // alias: kv with version 2
       {"transit", "transit", MakeTransitBackend, nullptr},
       {"approle", "auth_approle", MakeAppRoleBackend, nullptr, /*auth=*/true},
+      {"kubernetes", "auth_kubernetes", MakeKubernetesBackend, nullptr, /*auth=*/true},
   };
 }
 

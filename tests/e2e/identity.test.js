@@ -5,7 +5,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const nodeVault = require('node-vault');
-const { Daemon, waitDevReady, api } = require('./harness');
+const { Daemon, waitFor, waitDevReady, api } = require('./harness');
 
 const ROOT = 'identity-e2e-root';
 
@@ -184,7 +184,7 @@ path "secret/data/roles/{{identity.entity.aliases.${accessor}.metadata.role_name
   await root.write(`identity/entity/id/${entityId}`, { disabled: true });
   await denied('secret/data/tenants/acme/db');
   await assert.rejects(login(), (err) => err.response.statusCode === 403);
-  assert.match(d.log, /entity .* is disabled/);
+  await waitFor(() => /entity .* is disabled/.test(d.log), 5000, 'the refusal in the log');
   await root.write(`identity/entity/id/${entityId}`, { disabled: false });
   assert.equal((await c.read('secret/data/tenants/acme/db')).data.data.v, 'acme');
 });
