@@ -158,6 +158,13 @@ std::string FormatRfc3339Nano(absl::Time t) {
   return base + "Z";
 }
 
+json::array ToArray(const std::vector<std::string>& v) {
+  json::array a;
+  a.reserve(v.size());
+  for (const auto& s : v) a.emplace_back(s);
+  return a;
+}
+
 std::string Serialize(const json::value& v) { return json::serialize(v); }
 
 std::string NewUuid() {

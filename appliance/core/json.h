@@ -40,6 +40,8 @@ std::string FormatGoDuration(int64_t seconds);
 std::string FormatRfc3339Nano(absl::Time t);
 
 std::string Serialize(const json::value& v);
+// A JSON array of strings.
+json::array ToArray(const std::vector<std::string>& v);
 std::string NewUuid();
 // Random string over [0-9A-Za-z].
 std::string RandomBase62(size_t n);

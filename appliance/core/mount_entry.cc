@@ -4,15 +4,6 @@
 #include "base/status_macros.h"
 
 namespace strongroom::core {
-namespace {
-
-json::array ToArray(const std::vector<std::string>& v) {
-  json::array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
-}
-
-}  // namespace
 
 json::object MountConfigToJson(const MountConfig& c) {
   json::object o;

@@ -25,6 +25,7 @@ namespace {
 using core::Operation;
 using core::Request;
 using core::Response;
+using core::ToArray;
 using core::json::array;
 using core::json::object;
 using core::json::value;
@@ -84,12 +85,6 @@ absl::Status CheckCidrs(const std::vector<std::string>& cidrs) {
     if (!ParseCidr(c)) return Bad(absl::StrCat("invalid CIDR block \"", c, "\""));
   }
   return absl::OkStatus();
-}
-
-array ToArray(const std::vector<std::string>& v) {
-  array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
 }
 
 struct Role {

@@ -28,6 +28,7 @@ namespace {
 using core::Operation;
 using core::Request;
 using core::Response;
+using core::ToArray;
 using core::json::array;
 using core::json::object;
 using core::json::value;
@@ -43,12 +44,6 @@ constexpr char kUnauthorized401[] =
 
 absl::Status Bad(std::string_view msg) {
   return absl::InvalidArgumentError(absl::string_view(msg.data(), msg.size()));
-}
-
-array ToArray(const std::vector<std::string>& v) {
-  array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
 }
 
 std::vector<std::string> StoredList(const object& o, std::string_view key) {

@@ -16,6 +16,7 @@ namespace {
 using core::Operation;
 using core::Request;
 using core::Response;
+using core::ToArray;
 using core::TokenEntry;
 using core::json::array;
 using core::json::object;
@@ -23,12 +24,6 @@ using core::json::value;
 
 bool IsWrite(const Request& r) {
   return r.operation == Operation::kUpdate || r.operation == Operation::kCreate;
-}
-
-array ToArray(const std::vector<std::string>& v) {
-  array a;
-  for (const auto& s : v) a.emplace_back(s);
-  return a;
 }
 
 bool GlobAny(const std::vector<std::string>& globs, const std::string& name) {

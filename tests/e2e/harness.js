@@ -114,6 +114,18 @@ async function waitDevReady(client) {
   }
 }
 
+// A dev appliance for one test (destroyed after it) and a node-vault client holding its root
+// token, once the dev set-up is visible.
+async function startDevClient(t, rootToken) {
+  const nodeVault = require('node-vault');
+  const d = new Daemon();
+  t.after(() => d.destroy());
+  await d.startDev(rootToken);
+  const root = nodeVault({ endpoint: d.addr, token: rootToken });
+  await waitDevReady(root);
+  return { d, root };
+}
+
 // Plain HTTP, for status codes and bodies exactly as sent.
 async function api(d, token, method, p, body) {
   const headers = {};
@@ -126,4 +138,4 @@ async function api(d, token, method, p, body) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-module.exports = { Daemon, waitFor, waitDevReady, api };
+module.exports = { Daemon, waitFor, waitDevReady, startDevClient, api };

@@ -5,16 +5,12 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const nodeVault = require('node-vault');
-const { Daemon, waitFor, waitDevReady, api } = require('./harness');
+const { waitFor, startDevClient, api } = require('./harness');
 
 const ROOT = 'identity-e2e-root';
 
 test('identity: entity and alias API with Vault shapes and errors', async (t) => {
-  const d = new Daemon();
-  t.after(() => d.destroy());
-  await d.startDev(ROOT);
-  const root = nodeVault({ endpoint: d.addr, token: ROOT });
-  await waitDevReady(root);
+  const { d, root } = await startDevClient(t, ROOT);
   await root.enableAuth({ mount_point: 'approle', type: 'approle' });
   const accessor = (await root.auths()).data['approle/'].accessor;
   assert.match(accessor, /^auth_approle_[0-9a-f]{8}$/);
@@ -99,11 +95,7 @@ test('identity: entity and alias API with Vault shapes and errors', async (t) =>
 });
 
 test('identity: logins link entities; templates and entity policies apply at each request', async (t) => {
-  const d = new Daemon();
-  t.after(() => d.destroy());
-  await d.startDev(ROOT);
-  const root = nodeVault({ endpoint: d.addr, token: ROOT });
-  await waitDevReady(root);
+  const { d, root } = await startDevClient(t, ROOT);
   await root.enableAuth({ mount_point: 'approle', type: 'approle' });
   const accessor = (await root.auths()).data['approle/'].accessor;
 

@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const nodeVault = require('node-vault');
-const { Daemon, waitFor, waitDevReady, api } = require('./harness');
+const { waitFor, startDevClient, api } = require('./harness');
 const {
   DEFAULT_AUDIENCE, DEFAULT_ISSUER, makeKeyPair, signServiceAccountJwt, startFakeKube,
 } = require('./fake_kube');
@@ -16,11 +16,7 @@ const {
 const ROOT = 'k8s-e2e-root';
 
 async function devWithKubernetes(t) {
-  const d = new Daemon();
-  t.after(() => d.destroy());
-  await d.startDev(ROOT);
-  const root = nodeVault({ endpoint: d.addr, token: ROOT });
-  await waitDevReady(root);
+  const { d, root } = await startDevClient(t, ROOT);
   await root.enableAuth({ mount_point: 'kubernetes', type: 'kubernetes' });
   return { d, root };
 }

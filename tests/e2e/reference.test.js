@@ -8,7 +8,7 @@
 const test = require('node:test');
 const assert = require('node:assert/strict');
 const nodeVault = require('node-vault');
-const { Daemon, waitDevReady, api } = require('./harness');
+const { startDevClient, api } = require('./harness');
 const { makeKeyPair, signServiceAccountJwt, startFakeKube } = require('./fake_kube');
 
 const ROOT = 'reference-e2e-root';
@@ -39,11 +39,7 @@ path "secret/metadata/lobstack/agent/*" { capabilities = ["list"] }
 `;
 
 async function referenceSetup(t, { ttl = '1h', maxTtl = '4h' } = {}) {
-  const d = new Daemon();
-  t.after(() => d.destroy());
-  await d.startDev(ROOT);
-  const root = nodeVault({ endpoint: d.addr, token: ROOT });
-  await waitDevReady(root);
+  const { d, root } = await startDevClient(t, ROOT);
   const cluster = makeKeyPair('RS256');
   const kube = await startFakeKube({ publicKey: cluster.publicKey, reviewerToken: 'vault-reviewer' });
   t.after(() => kube.close());
