@@ -25,8 +25,14 @@ constexpr int kFirstFreeFd = 10;
 std::string DescribeExit(int status) {
   if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
   if (WIFSIGNALED(status)) {
-    return absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)),
-                        ")");
+    std::string text =
+        absl::StrCat("killed by signal ", WTERMSIG(status), " (", strsignal(WTERMSIG(status)), ")");
+    if (WTERMSIG(status) == SIGSYS) {
+      absl::StrAppend(&text,
+                      ": the seccomp filter stopped a syscall outside the worker's policy (its "
+                      "number is in the worker's last log line)");
+    }
+    return text;
   }
   return "stopped";
 }
@@ -85,7 +91,10 @@ absl::Status Supervisor::Spawn(size_t index) {
   posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF);
 
   std::string index_arg = absl::StrCat("--worker-index=", index);
-  std::vector<char*> argv = {const_cast<char*>(binary_.c_str()), index_arg.data(), nullptr};
+  std::vector<std::string> args = extra_args_;
+  std::vector<char*> argv = {const_cast<char*>(binary_.c_str()), index_arg.data()};
+  for (auto& a : args) argv.push_back(a.data());
+  argv.push_back(nullptr);
   // Empty environment, except sanitizer options so test builds keep their settings.
   std::vector<std::string> env_store;
   for (const char* name : {"ASAN_OPTIONS", "UBSAN_OPTIONS", "LSAN_OPTIONS"}) {
@@ -123,6 +132,7 @@ void Supervisor::Poll() {
       if (w.pid != pid) continue;
       w.pid = 0;
       if (stopping_) break;
+      if (WIFSIGNALED(status) && WTERMSIG(status) == SIGSYS) ++seccomp_kills_;
       if (now - w.started > kHealthyRun) w.backoff = std::chrono::milliseconds(100);
       w.restart_at = now + w.backoff;
       LogWarn("worker %d (pid %d) %s; restarting in %d ms", static_cast<int>(i), pid,
@@ -173,6 +183,20 @@ void Supervisor::StopAll(std::chrono::milliseconds grace) {
       std::this_thread::sleep_for(std::chrono::milliseconds(10));
     }
   }
+}
+
+Supervisor::Stats Supervisor::GetStats() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  Stats s;
+  s.configured = static_cast<int>(workers_.size());
+  s.restarts = restarts_;
+  s.seccomp_kills = seccomp_kills_;
+  for (const auto& w : workers_) {
+    if (w.pid > 0) ++s.running;
+    // Four deaths in a row, each within kHealthyRun of its start, doubled the back-off to 1.6 s.
+    if (w.backoff >= std::chrono::milliseconds(1600)) s.crash_loop = true;
+  }
+  return s;
 }
 
 std::vector<pid_t> Supervisor::Pids() const {

@@ -26,6 +26,9 @@ class Supervisor {
   // Takes ownership of listen_fd (it may be renumbered).
   Supervisor(std::string worker_binary, int listen_fd, int count, OnStarted on_started);
 
+  // Arguments added to every worker's command line (e.g. the ids to drop to).
+  void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+
   absl::Status StartAll();
   // Reaps exited workers and restarts the ones whose back-off has passed. Call it regularly
   // (the broker's main loop does, on SIGCHLD and every second).
@@ -38,6 +41,15 @@ class Supervisor {
   std::vector<pid_t> Pids() const;
   uint64_t restarts() const { return restarts_; }
 
+  struct Stats {
+    int configured = 0;
+    int running = 0;
+    uint64_t restarts = 0;       // since start
+    uint64_t seccomp_kills = 0;  // deaths by SIGSYS (the worker's filter) since start
+    bool crash_loop = false;     // a worker keeps dying soon after each start
+  };
+  Stats GetStats() const;
+
  private:
   struct Worker {
     pid_t pid = 0;
@@ -48,11 +60,13 @@ class Supervisor {
   absl::Status Spawn(size_t index);
 
   std::string binary_;
+  std::vector<std::string> extra_args_;
   int listen_fd_;
   OnStarted on_started_;
   mutable std::mutex mu_;
   std::vector<Worker> workers_;
   uint64_t restarts_ = 0;
+  uint64_t seccomp_kills_ = 0;
   bool stopping_ = false;
 };
 

@@ -220,7 +220,10 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
       if (ui) return Err(a.value.pos, "strongroom has no web UI; set ui = false or remove it");
     } else if (k == "workers")
       RETURN_IF_ERROR(ReadUint<int>(a, &c.workers, 1, 256));
-    else if (k == "default_lease_ttl")
+    else if (k == "worker_user") {
+      RETURN_IF_ERROR(ReadString(a, &c.worker_user));
+      c.worker_user_set = true;
+    } else if (k == "default_lease_ttl")
       RETURN_IF_ERROR(ReadDuration(a, &c.default_lease_ttl_s));
     else if (k == "max_lease_ttl")
       RETURN_IF_ERROR(ReadDuration(a, &c.max_lease_ttl_s));

@@ -4,6 +4,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <netdb.h>
+#include <pwd.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/prctl.h>
@@ -12,6 +13,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cctype>
 #include <cstdio>
 #include <cstdlib>
@@ -31,7 +33,8 @@
 #include "appliance/storage/rocksdb_storage.h"
 #include "audit/keys.h"
 #include "base/log.h"
-#include "sandbox/supervisor.h"
+#include "sandbox/broker_filter.h"
+#include "sandbox/spawner.h"
 
 extern char** environ;
 
@@ -208,6 +211,29 @@ absl::StatusOr<int> Listen(const std::string& address, std::string* bound) {
   return fd;
 }
 
+// The unprivileged user and group workers drop to when strongroomd runs as root.
+absl::StatusOr<std::pair<uid_t, gid_t>> WorkerIds(const ServerConfig& config) {
+  std::vector<char> buf(16384);
+  passwd pw;
+  passwd* found = nullptr;
+  getpwnam_r(config.worker_user.c_str(), &pw, buf.data(), buf.size(), &found);
+  if (found == nullptr && !config.worker_user_set) {
+    LogWarn(
+        "worker user \"%s\" does not exist; workers run as \"nobody\" (create the user or set "
+        "worker_user)",
+        config.worker_user);
+    getpwnam_r("nobody", &pw, buf.data(), buf.size(), &found);
+  }
+  if (found == nullptr) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("worker_user \"", config.worker_user, "\" does not exist"));
+  }
+  if (found->pw_uid == 0) {
+    return absl::FailedPreconditionError("worker_user must not be root");
+  }
+  return std::make_pair(found->pw_uid, found->pw_gid);
+}
+
 absl::StatusOr<std::string> ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\""));
@@ -375,6 +401,28 @@ int DaemonMain(int argc, char** argv) {
     settings.set_tls_key_pem(*key);
   }
 
+  // The spawner (sandbox/spawner.h) is forked now, before storage and the token are opened: it
+  // takes the listener, starts the workers and restarts them; the broker never execs.
+  const int workers = config->workers > 0
+                          ? config->workers
+                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  std::vector<std::string> worker_args;
+  if (geteuid() == 0) {
+    auto ids = WorkerIds(*config);
+    if (!ids.ok()) {
+      LogError("%s", ids.status().message());
+      cleanup_dev();
+      return 1;
+    }
+    worker_args = {absl::StrCat("--uid=", ids->first), absl::StrCat("--gid=", ids->second)};
+  }
+  auto spawner = sandbox::Spawner::Start(WorkerBinary(), *listen_fd, workers, worker_args);
+  if (!spawner.ok()) {
+    LogError("%s", spawner.status().message());
+    cleanup_dev();
+    return 1;
+  }
+
   auto physical = storage::RocksDbStorage::Open(config->storage.path);
   if (!physical.ok()) {
     LogError("%s", physical.status().message());
@@ -400,26 +448,25 @@ int DaemonMain(int argc, char** argv) {
   seal_config.token.pin_spec = config->seal.pin;
   seal_config.key_label = config->seal.key_label;
   seal_config.audit_key_label = config->seal.audit_key_label;
+  sandbox::Spawner* spawner_ptr = spawner->get();
+  options.worker_status = [spawner_ptr]() {
+    core::json::object o;
+    const sandbox::Supervisor::Stats st = spawner_ptr->stats();
+    o["configured"] = st.configured;
+    o["running"] = st.running;
+    o["restarts"] = st.restarts;
+    o["seccomp_kills"] = st.seccomp_kills;
+    o["crash_loop"] = st.crash_loop;
+    return o;
+  };
   core::Core core(std::move(options), physical->get(),
                   std::make_unique<core::Pkcs11Seal>(std::move(seal_config)));
 
-  const int workers = config->workers > 0
-                          ? config->workers
-                          : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
-  sandbox::Supervisor* supervisor_ptr = nullptr;
-  IpcServer ipc(&core, settings, 8, [&supervisor_ptr](pid_t pid) {
-    if (supervisor_ptr != nullptr) supervisor_ptr->Kill(pid);
-  });
-  sandbox::Supervisor supervisor(
-      WorkerBinary(), *listen_fd, workers,
-      [&ipc](int index, int fd, pid_t pid) { ipc.AddWorker(index, fd, pid); });
-  supervisor_ptr = &supervisor;
-  if (absl::Status s = supervisor.StartAll(); !s.ok()) {
-    LogError("%s", s.message());
-    cleanup_dev();
-    return 1;
-  }
-  // The broker keeps the listening socket (never accepting on it) to hand it to restarted workers.
+  IpcServer ipc(&core, settings, 8, [spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
+  const sandbox::Supervisor::OnStarted add_worker = [&ipc](int index, int fd, pid_t pid) {
+    ipc.AddWorker(index, fd, pid);
+  };
+  spawner_ptr->Poll(add_worker);
 
   // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
   core.Start();
@@ -441,11 +488,18 @@ int DaemonMain(int argc, char** argv) {
     }
     if (!mounted.ok()) {
       LogError("dev mode set-up failed: %s", mounted.message());
-      supervisor.StopAll(std::chrono::milliseconds(2000));
+      spawner_ptr->Stop();
       cleanup_dev();
       return 1;
     }
     PrintDevBanner(bound, *init);
+  }
+  // From here on the broker cannot exec, fork, ptrace or touch the kernel (broker_filter.h).
+  if (absl::Status s = sandbox::InstallBrokerFilter(); !s.ok()) {
+    LogError("cannot install the broker's seccomp filter: %s", s.message());
+    spawner_ptr->Stop();
+    cleanup_dev();
+    return 1;
   }
   // Logged last: tools (and tests) take this line as "ready".
   LogInfo("strongroomd %s: %d workers, API on %s://%s", kVersion, workers,
@@ -454,7 +508,7 @@ int DaemonMain(int argc, char** argv) {
   int exit_code = 0;
   auto next_tick = std::chrono::steady_clock::now();
   for (;;) {
-    timespec ts{0, 500 * 1000 * 1000};
+    timespec ts{0, 100 * 1000 * 1000};
     siginfo_t info;
     int sig = sigtimedwait(&set, &info, &ts);
     if (sig == SIGTERM || sig == SIGINT) {
@@ -465,7 +519,7 @@ int DaemonMain(int argc, char** argv) {
       LogInfo("received SIGHUP; reopening audit files");
       core.audit().Reopen();
     }
-    supervisor.Poll();
+    spawner_ptr->Poll(add_worker);
     core.audit().Tick();  // time-based audit checkpoints
     core.Periodic();      // engines' background work (Transit auto-rotation)
     if (std::chrono::steady_clock::now() >= next_tick) {
@@ -473,7 +527,7 @@ int DaemonMain(int argc, char** argv) {
       next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     }
   }
-  supervisor.StopAll(std::chrono::milliseconds(3000));
+  spawner_ptr->Stop();
   ipc.Stop();
   (void)core.SealNow("sealed for shutdown");
   cleanup_dev();

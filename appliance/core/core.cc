@@ -827,6 +827,8 @@ absl::StatusOr<Response> Core::Health(const Request& req) {
   o["replication_primary_canary_age_ms"] = 0;
   o["removed_from_cluster"] = false;
   o["ha_connection_healthy"] = true;
+  // strongroom's addition: how the request workers fare (restarts, seccomp kills, crash loop).
+  if (options_.worker_status) o["strongroom_workers"] = options_.worker_status();
   Response r = Response::Raw(std::move(o), code);
   r.head_only = req.operation == Operation::kHead;
   return r;

@@ -36,6 +36,8 @@ struct CoreOptions {
   int64_t default_lease_ttl = 768 * 3600;
   int64_t max_lease_ttl = 768 * 3600;
   AuditSettings audit;
+  // The workers' state for sys/health ("strongroom_workers"), from the broker's supervisor.
+  std::function<json::object()> worker_status;
   // Transit: encryptions allowed per key version (random 96-bit nonces: 2^32 keeps the collision
   // risk negligible); the version is rotated before it is reached.
   uint64_t transit_max_encryptions = 1ull << 32;

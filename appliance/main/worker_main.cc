@@ -9,13 +9,20 @@
 #include "absl/strings/numbers.h"
 #include "appliance/worker/server.h"
 #include "base/strings.h"
+#include "sandbox/worker_sandbox.h"
 
 int main(int argc, char** argv) {
   int index = 0;
+  strongroom::sandbox::WorkerSandboxOptions sandbox;
   for (int i = 1; i < argc; ++i) {
     std::string_view a = argv[i];
     if (a.starts_with("--worker-index=")) {
       if (!absl::SimpleAtoi(strongroom::Av(a.substr(15)), &index)) return 2;
+    } else if (a.starts_with("--uid=")) {
+      if (!absl::SimpleAtoi(strongroom::Av(a.substr(6)), &sandbox.uid)) return 2;
+      sandbox.drop_privileges = true;
+    } else if (a.starts_with("--gid=")) {
+      if (!absl::SimpleAtoi(strongroom::Av(a.substr(6)), &sandbox.gid)) return 2;
     } else if (a == "--help" || a == "-h") {
       const char msg[] =
           "strongroom-worker: internal process of strongroomd (HTTP front end).\n"
@@ -27,5 +34,5 @@ int main(int argc, char** argv) {
   }
   // Only stdin/stdout/stderr, the broker socketpair (3) and the listener (4) may stay open.
   close_range(5, ~0U, 0);
-  return strongroom::worker::RunWorker(index, 3, 4);
+  return strongroom::worker::RunWorker(index, 3, 4, sandbox);
 }

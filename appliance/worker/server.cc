@@ -17,6 +17,7 @@
 #include "appliance/ipc/protocol.h"
 #include "appliance/worker/codec.h"
 #include "base/log.h"
+#include "sandbox/worker_sandbox.h"
 
 namespace strongroom::worker {
 namespace {
@@ -317,7 +318,8 @@ class Listener {
 
 }  // namespace
 
-int RunWorker(int worker_index, int ipc_fd, int listen_fd) {
+int RunWorker(int worker_index, int ipc_fd, int listen_fd,
+              const sandbox::WorkerSandboxOptions& sandbox_options) {
   SetLogRole(absl::StrFormat("worker[%d]", worker_index));
   // Handshake, blocking, before the event loop: Hello -> WorkerSettings.
   ipc::Frame hello;
@@ -359,6 +361,11 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd) {
   shared.broker->Start();
   Listener listener(io, listen_fd, &shared, tls.get());
   listener.Accept();
+  // Everything the worker needs is open; from here on it can only serve (worker_sandbox.h).
+  if (absl::Status sandboxed = sandbox::EnterWorkerSandbox(sandbox_options); !sandboxed.ok()) {
+    LogError("cannot enter the sandbox: %s", sandboxed.message());
+    return 3;
+  }
   LogInfo("serving%s", tls ? " (TLS)" : "");
   io.run();
   return 0;

@@ -3,9 +3,13 @@
 // Single-threaded event loop; after start-up it opens no files and no outgoing sockets.
 #pragma once
 
+#include "sandbox/worker_sandbox.h"
+
 namespace strongroom::worker {
 
 // fd 3: socketpair to the broker; fd 4: listening TCP socket. Returns the process exit code.
-int RunWorker(int worker_index, int ipc_fd, int listen_fd);
+// Enters the sandbox (`sandbox_options`) once its sockets are set up, before serving.
+int RunWorker(int worker_index, int ipc_fd, int listen_fd,
+              const sandbox::WorkerSandboxOptions& sandbox_options);
 
 }  // namespace strongroom::worker

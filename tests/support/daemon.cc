@@ -11,6 +11,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -186,24 +187,35 @@ bool Daemon::WaitForLog(const std::string& needle, int timeout_ms) const {
   return false;
 }
 
+// Workers are children of the spawner, itself a child of strongroomd (sandbox/spawner.h).
 std::vector<pid_t> Daemon::WorkerPids() const {
-  std::vector<pid_t> out;
+  struct Proc {
+    pid_t ppid = 0;
+    std::string comm;
+    char state = '?';
+  };
+  std::map<pid_t, Proc> procs;
   DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
+  if (d == nullptr) return {};
   while (dirent* e = readdir(d)) {
     const pid_t p = static_cast<pid_t>(atoi(e->d_name));
     if (p <= 0) continue;
     std::string stat = ReadFileOr("/proc/" + std::string(e->d_name) + "/stat");
     const size_t rp = stat.rfind(')');
     if (rp == std::string::npos) continue;
+    Proc proc;
     std::istringstream rest(stat.substr(rp + 2));
-    char state;
-    pid_t ppid = 0;
-    rest >> state >> ppid;
-    std::string comm = stat.substr(stat.find('(') + 1, rp - stat.find('(') - 1);
-    if (ppid == pid_ && comm.find("strongroom-work") == 0 && state != 'Z') out.push_back(p);
+    rest >> proc.state >> proc.ppid;
+    proc.comm = stat.substr(stat.find('(') + 1, rp - stat.find('(') - 1);
+    procs[p] = proc;
   }
   closedir(d);
+  std::vector<pid_t> out;
+  for (const auto& [p, proc] : procs) {
+    if (proc.comm.find("strongroom-work") != 0 || proc.state == 'Z') continue;
+    auto parent = procs.find(proc.ppid);
+    if (parent != procs.end() && parent->second.ppid == pid_) out.push_back(p);
+  }
   return out;
 }
 

@@ -1,0 +1,225 @@
+#include "sandbox/worker_sandbox.h"
+
+#include <fcntl.h>
+#include <grp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "base/log.h"
+#include "sandbox/lsan.h"
+
+namespace strongroom::sandbox {
+namespace {
+
+absl::Status Errno(std::string_view what) {
+  return absl::InternalError(absl::StrCat(std::string(what), ": ", strerror(errno)));
+}
+
+// Async-signal-safe: formats the number by hand and writes once.
+void OnSigsys(int, siginfo_t* info, void*) {
+  char buf[96] = "strongroom-worker: seccomp: syscall ";
+  size_t n = strlen(buf);
+  char digits[16];
+  int d = 0;
+  unsigned v = static_cast<unsigned>(info->si_syscall);
+  do {
+    digits[d++] = static_cast<char>('0' + v % 10);
+    v /= 10;
+  } while (v != 0 && d < 15);
+  while (d > 0) buf[n++] = digits[--d];
+  const char tail[] = " is outside the worker's policy; exiting\n";
+  memcpy(buf + n, tail, sizeof tail - 1);
+  n += sizeof tail - 1;
+  (void)!write(STDERR_FILENO, buf, n);
+  // The handler was installed with SA_RESETHAND: this SIGSYS (pending until the handler
+  // returns) kills the process, and its parent sees "killed by signal 31".
+  raise(SIGSYS);
+}
+
+absl::Status InstallSigsysHandler() {
+  struct sigaction sa = {};
+  sa.sa_sigaction = OnSigsys;
+  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(SIGSYS, &sa, nullptr) != 0) return Errno("sigaction(SIGSYS)");
+  return absl::OkStatus();
+}
+
+struct FilterDeleter {
+  void operator()(scmp_filter_ctx ctx) const { seccomp_release(ctx); }
+};
+
+// Namespaces and an empty root. Best effort: false (with the reason logged) when the kernel or
+// the container does not allow it.
+bool EnterEmptyRoot(bool root) {
+  int flags = CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS;
+  const uid_t uid = getuid();
+  const gid_t gid = getgid();
+  if (!root) flags |= CLONE_NEWUSER;
+  if (unshare(flags) != 0) {
+    LogWarn("sandbox: no new namespaces (%s); the seccomp filter still applies", strerror(errno));
+    return false;
+  }
+  if (!root) {
+    // Map ourselves so that the ids stay what they were (no privilege outside the namespace).
+    auto write_file = [](const char* path, const std::string& text) {
+      int fd = open(path, O_WRONLY | O_CLOEXEC);
+      if (fd < 0) return false;
+      const bool ok = write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size());
+      close(fd);
+      return ok;
+    };
+    if (!write_file("/proc/self/setgroups", "deny") ||
+        !write_file("/proc/self/uid_map", absl::StrCat(uid, " ", uid, " 1\n")) ||
+        !write_file("/proc/self/gid_map", absl::StrCat(gid, " ", gid, " 1\n"))) {
+      LogWarn("sandbox: user namespace id maps refused (%s)", strerror(errno));
+      return false;
+    }
+  }
+  // An empty, read-only tmpfs over /tmp in our private mount namespace becomes the root.
+  if (mount(nullptr, "/", nullptr, MS_REC | MS_PRIVATE, nullptr) != 0 ||
+      mount("strongroom-empty", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            "size=4k,mode=0555") != 0 ||
+      mount(nullptr, "/tmp", nullptr, MS_REMOUNT | MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+            nullptr) != 0 ||
+      chroot("/tmp") != 0 || chdir("/") != 0) {
+    LogWarn("sandbox: no empty root (%s)", strerror(errno));
+    return false;
+  }
+  return true;
+}
+
+}  // namespace
+
+absl::Status InstallWorkerFilter() {
+  if (absl::Status s = InstallSigsysHandler(); !s.ok()) return s;
+  std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_TRAP));
+  if (!ctx) return absl::InternalError("seccomp_init failed");
+  int rc = 0;
+  auto allow = [&](int nr) {
+    if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 0);
+  };
+  auto allow_if = [&](int nr, scmp_arg_cmp cmp) {
+    if (rc == 0) rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, nr, 1, cmp);
+  };
+
+  // I/O on descriptors the worker already holds (client sockets, the broker socketpair,
+  // stderr). There is no open/openat/socket/connect/bind/listen: it cannot make new ones,
+  // except accepted connections.
+  allow(SCMP_SYS(read));
+  allow(SCMP_SYS(write));
+  allow(SCMP_SYS(readv));
+  allow(SCMP_SYS(writev));
+  allow(SCMP_SYS(recvfrom));
+  allow(SCMP_SYS(sendto));
+  allow(SCMP_SYS(recvmsg));
+  allow(SCMP_SYS(sendmsg));
+  allow(SCMP_SYS(accept4));     // new client connections on the inherited listener
+  allow(SCMP_SYS(accept));      // (asio uses either)
+  allow(SCMP_SYS(shutdown));    // ending a client connection
+  allow(SCMP_SYS(close));       // closing one
+  allow(SCMP_SYS(getsockopt));  // asio reads SO_ERROR and friends
+  allow(SCMP_SYS(setsockopt));  // TCP_NODELAY, SO_LINGER on client sockets
+  allow(SCMP_SYS(getsockname));
+  allow(SCMP_SYS(getpeername));  // the client's address for the audit record
+  allow(SCMP_SYS(lseek));        // stdio on stderr
+  allow(SCMP_SYS(fstat));        // stdio on stderr
+  allow(SCMP_SYS(newfstatat));   // glibc's fstat; the root is an empty tmpfs
+  // fcntl: only flag reads and writes (non-blocking mode, close-on-exec), never F_DUPFD.
+  for (int cmd : {F_GETFL, F_SETFL, F_GETFD, F_SETFD}) {
+    allow_if(SCMP_SYS(fcntl), SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(cmd)));
+  }
+  // ioctl: non-blocking mode and bytes available on sockets, isatty() from stdio.
+  for (unsigned long req :
+       {static_cast<unsigned long>(FIONBIO), static_cast<unsigned long>(FIONREAD),
+        static_cast<unsigned long>(TCGETS)}) {
+    allow_if(SCMP_SYS(ioctl), SCMP_A1(SCMP_CMP_EQ, static_cast<scmp_datum_t>(req)));
+  }
+
+  // The event loop (asio on epoll, timers on timerfd, wake-ups on eventfd).
+  allow(SCMP_SYS(epoll_create1));
+  allow(SCMP_SYS(epoll_ctl));
+  allow(SCMP_SYS(epoll_wait));
+  allow(SCMP_SYS(epoll_pwait));
+  allow(SCMP_SYS(eventfd2));
+  allow(SCMP_SYS(timerfd_create));
+  allow(SCMP_SYS(timerfd_settime));
+  allow(SCMP_SYS(timerfd_gettime));
+  allow(SCMP_SYS(poll));   // blocking IPC reads
+  allow(SCMP_SYS(ppoll));  // (glibc may use either)
+
+  // Time (normally served by the vDSO without a syscall).
+  allow(SCMP_SYS(clock_gettime));
+  allow(SCMP_SYS(clock_getres));
+  allow(SCMP_SYS(gettimeofday));
+  allow(SCMP_SYS(nanosleep));
+  allow(SCMP_SYS(clock_nanosleep));
+
+  // Memory: malloc and the C++ runtime. No executable mappings: mmap and mprotect with
+  // PROT_EXEC are refused, so injected code cannot be made runnable.
+  allow(SCMP_SYS(brk));
+  allow(SCMP_SYS(munmap));
+  allow(SCMP_SYS(mremap));
+  allow(SCMP_SYS(madvise));
+  allow_if(SCMP_SYS(mmap), SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+  allow_if(SCMP_SYS(mprotect), SCMP_A2(SCMP_CMP_MASKED_EQ, PROT_EXEC, 0));
+
+  // Randomness for TLS (OpenSSL's DRBG seeds from getrandom).
+  allow(SCMP_SYS(getrandom));
+
+  // Threads are not used; these are the runtime's own bookkeeping.
+  allow(SCMP_SYS(futex));
+  allow(SCMP_SYS(rt_sigprocmask));
+  allow(SCMP_SYS(rt_sigreturn));
+  allow(SCMP_SYS(sched_yield));
+  allow(SCMP_SYS(restart_syscall));
+  allow(SCMP_SYS(getpid));  // log lines carry the pid
+  allow(SCMP_SYS(gettid));
+  // Only to deliver SIGSYS to itself from the handler above.
+  allow_if(SCMP_SYS(tgkill), SCMP_A2(SCMP_CMP_EQ, SIGSYS));
+
+  // Leaving.
+  allow(SCMP_SYS(exit));
+  allow(SCMP_SYS(exit_group));
+
+  if (rc != 0) return absl::InternalError(absl::StrCat("seccomp_rule_add: ", strerror(-rc)));
+  if (int r = seccomp_load(ctx.get()); r != 0) {
+    return absl::InternalError(absl::StrCat("seccomp_load: ", strerror(-r)));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status EnterWorkerSandbox(const WorkerSandboxOptions& options) {
+  if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return Errno("PR_SET_DUMPABLE");
+  const rlimit no_core = {0, 0};
+  if (setrlimit(RLIMIT_CORE, &no_core) != 0) return Errno("RLIMIT_CORE");
+  const bool root = geteuid() == 0;
+  EnterEmptyRoot(root);
+  if (root && options.drop_privileges) {
+    if (setgroups(0, nullptr) != 0) return Errno("setgroups");
+    if (setresgid(options.gid, options.gid, options.gid) != 0) return Errno("setresgid");
+    if (setresuid(options.uid, options.uid, options.uid) != 0) return Errno("setresuid");
+    if (setuid(0) == 0 || geteuid() == 0) {
+      return absl::InternalError("privileges could be regained after the drop");
+    }
+  }
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS");
+  LeakCheckBeforeFilter();
+  return InstallWorkerFilter();
+}
+
+}  // namespace strongroom::sandbox
