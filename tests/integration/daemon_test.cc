@@ -151,6 +151,69 @@ TEST_F(DaemonTest, OneBrokerAndWorkersAndAKilledWorkerIsRestarted) {
   EXPECT_TRUE(replaced) << d_.Log();
 }
 
+// issue 7: the worker runs under its seccomp filter with no_new_privs, as an unprivileged user
+// when strongroomd runs as root, and holds no descriptor to the data directory, the token
+// directory or the configuration. The broker runs under its own filter.
+TEST_F(DaemonTest, WorkersAreSandboxedAndHoldNothingButSockets) {
+  d_.Init();
+  const auto workers = d_.WorkerPids();
+  ASSERT_EQ(workers.size(), 2u) << d_.Log();
+  auto field = [](const std::string& status, const std::string& name) {
+    const size_t at = status.find("\n" + name + ":");
+    if (at == std::string::npos) return std::string();
+    const size_t start = status.find_first_not_of(" \t", at + name.size() + 2);
+    return status.substr(start, status.find('\n', start) - start);
+  };
+  for (pid_t w : workers) {
+    const std::string status = ReadFileOr("/proc/" + std::to_string(w) + "/status");
+    EXPECT_EQ(field(status, "Seccomp"), "2") << status;
+    EXPECT_EQ(field(status, "NoNewPrivs"), "1") << status;
+    const std::string uids = field(status, "Uid");
+    if (geteuid() == 0) {
+      EXPECT_EQ(uids.rfind("0\t", 0), std::string::npos) << "worker runs as root: " << uids;
+      EXPECT_THAT(uids, Not(HasSubstr("\t0\t"))) << uids;
+    }
+    const std::string fd_dir = "/proc/" + std::to_string(w) + "/fd";
+    DIR* dir = opendir(fd_dir.c_str());
+    ASSERT_NE(dir, nullptr);
+    int sockets = 0;
+    while (dirent* e = readdir(dir)) {
+      if (e->d_name[0] == '.') continue;
+      char target[4096] = {};
+      const ssize_t n = readlink((fd_dir + "/" + e->d_name).c_str(), target, sizeof target - 1);
+      ASSERT_GT(n, 0);
+      const std::string t(target, static_cast<size_t>(n));
+      EXPECT_THAT(t, Not(HasSubstr(d_.data_dir()))) << "fd " << e->d_name;
+      EXPECT_THAT(t, Not(HasSubstr(d_.dir() + "/tokens"))) << "fd " << e->d_name;
+      EXPECT_THAT(t, Not(HasSubstr(d_.config_path()))) << "fd " << e->d_name;
+      EXPECT_THAT(t, Not(HasSubstr("strongroom.hcl"))) << "fd " << e->d_name;
+      if (t.rfind("socket:", 0) == 0) ++sockets;
+    }
+    closedir(dir);
+    EXPECT_GE(sockets, 2);  // the listener and the broker socketpair
+    // The worker's root is an empty tmpfs when the kernel allows new namespaces (it does here).
+    DIR* root = opendir(("/proc/" + std::to_string(w) + "/root/").c_str());
+    ASSERT_NE(root, nullptr);
+    int entries = 0;
+    while (dirent* e = readdir(root)) entries += e->d_name[0] == '.' ? 0 : 1;
+    closedir(root);
+    EXPECT_EQ(entries, 0);
+  }
+  const std::string broker = ReadFileOr("/proc/" + std::to_string(d_.pid()) + "/status");
+  EXPECT_EQ(field(broker, "Seccomp"), "2") << broker;
+  // Crash-loop visibility: sys/health reports the workers.
+  // (The spawner reports the workers' state a moment after starting them.)
+  json health;
+  for (int i = 0; i < 100; ++i) {
+    health = json::parse(d_.Call("GET", "/v1/sys/health").body);
+    if (health["strongroom_workers"]["running"] == 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(health["strongroom_workers"]["configured"], 2) << health.dump();
+  EXPECT_EQ(health["strongroom_workers"]["running"], 2) << health.dump();
+  EXPECT_EQ(health["strongroom_workers"]["crash_loop"], false) << health.dump();
+}
+
 TEST_F(DaemonTest, NothingOnDiskHoldsAWrittenSecretAndTheKekStaysInTheToken) {
   d_.Init();
   ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204);
