@@ -11,8 +11,9 @@ build_pkgs=(
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev
   clang libclang-rt-14-dev clang-format
+  rpm systemd
 )
-runtime_pkgs=(softhsm2 opensc procps curl openssl)
+runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux)
 
 pkgs=("${runtime_pkgs[@]}")
 if [ "${1:-}" != "--runtime-only" ]; then

@@ -204,11 +204,13 @@ absl::Status InstallWorkerFilter() {
 }
 
 absl::Status EnterWorkerSandbox(const WorkerSandboxOptions& options) {
+  // Namespaces first: an unprivileged process writes its own uid_map through /proc/self, which
+  // stops being its own once it is not dumpable.
+  const bool root = geteuid() == 0;
+  EnterEmptyRoot(root);
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return Errno("PR_SET_DUMPABLE");
   const rlimit no_core = {0, 0};
   if (setrlimit(RLIMIT_CORE, &no_core) != 0) return Errno("RLIMIT_CORE");
-  const bool root = geteuid() == 0;
-  EnterEmptyRoot(root);
   if (root && options.drop_privileges) {
     if (setgroups(0, nullptr) != 0) return Errno("setgroups");
     if (setresgid(options.gid, options.gid, options.gid) != 0) return Errno("setresgid");

@@ -2,10 +2,10 @@
 //
 // EnterWorkerSandbox runs once, after the worker has its settings and sockets and before it
 // reads a byte from a client:
-//   1. not dumpable, RLIMIT_CORE 0 (no core files, no ptrace attach by same-uid processes);
-//   2. when the kernel allows: new mount, network, IPC and UTS namespaces (with a new user
+//   1. when the kernel allows: new mount, network, IPC and UTS namespaces (with a new user
 //      namespace when not root) and a chroot into an empty, read-only tmpfs, so no file of the
 //      host is reachable by name and no new network connection can leave the namespace;
+//   2. not dumpable, RLIMIT_CORE 0 (no core files, no ptrace attach by same-uid processes);
 //   3. when started as root: setgroups([]), then the given gid and uid (real, effective, saved);
 //   4. PR_SET_NO_NEW_PRIVS;
 //   5. the seccomp allowlist below (InstallWorkerFilter). A syscall outside it is never

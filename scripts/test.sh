@@ -25,6 +25,8 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 echo "==> end-to-end tests (node-vault)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build/appliance" node --test)
+echo "==> packages (.deb and .rpm: build, inspect, install, run, remove, purge)"
+tests/packaging/package_test.sh build
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"

@@ -10,11 +10,13 @@
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cctype>
+#include <cstddef>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -209,6 +211,27 @@ absl::StatusOr<int> Listen(const std::string& address, std::string* bound) {
     *bound = absl::StrCat(buf, ":", p);
   }
   return fd;
+}
+
+// systemd's readiness protocol (sd_notify(3)): one datagram to $NOTIFY_SOCKET. A no-op outside a
+// Type=notify service. The protocol is a stable interface; no library is needed for it.
+void NotifySystemd(const std::string& state) {
+  const char* path = getenv("NOTIFY_SOCKET");
+  if (path == nullptr || (path[0] != '/' && path[0] != '@')) return;
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  const size_t len = strlen(path);
+  if (len >= sizeof addr.sun_path) return;
+  memcpy(addr.sun_path, path, len);
+  if (addr.sun_path[0] == '@') addr.sun_path[0] = '\0';  // abstract namespace
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return;
+  const socklen_t addr_len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + len);
+  if (sendto(fd, state.data(), state.size(), MSG_NOSIGNAL, reinterpret_cast<sockaddr*>(&addr),
+             addr_len) < 0) {
+    LogWarn("sd_notify: %s", strerror(errno));
+  }
+  close(fd);
 }
 
 // The unprivileged user and group workers drop to when strongroomd runs as root.
@@ -504,6 +527,11 @@ int DaemonMain(int argc, char** argv) {
   // Logged last: tools (and tests) take this line as "ready".
   LogInfo("strongroomd %s: %d workers, API on %s://%s", kVersion, workers,
           config->listener.tls_disable ? "http" : "https", bound);
+  NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving on ", bound, "; ",
+                             !core.initialized() ? "not initialised (waiting for sys/init)"
+                             : core.sealed()     ? "sealed"
+                                                 : "unsealed",
+                             "\nMAINPID=", getpid()));
 
   int exit_code = 0;
   auto next_tick = std::chrono::steady_clock::now();
@@ -513,6 +541,7 @@ int DaemonMain(int argc, char** argv) {
     int sig = sigtimedwait(&set, &info, &ts);
     if (sig == SIGTERM || sig == SIGINT) {
       LogInfo("received %s; shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+      NotifySystemd("STOPPING=1");
       break;
     }
     if (sig == SIGHUP) {

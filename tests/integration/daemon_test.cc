@@ -8,8 +8,11 @@
 #include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <poll.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 
 #include <filesystem>
@@ -381,6 +384,44 @@ TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
     ++at;
   }
   EXPECT_EQ(count, 3u) << out;
+}
+
+// Type=notify: the daemon tells systemd it is ready (and stopping) over $NOTIFY_SOCKET.
+TEST(DaemonSystemd, NotifiesReadinessAndStoppingOverNotifySocket) {
+  char dir_template[] = "/tmp/sr-notify-XXXXXX";
+  ASSERT_NE(mkdtemp(dir_template), nullptr);
+  const std::string path = std::string(dir_template) + "/notify";
+  const int fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  sockaddr_un addr{};
+  addr.sun_family = AF_UNIX;
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  ASSERT_EQ(bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr), 0);
+  setenv("NOTIFY_SOCKET", path.c_str(), 1);
+  std::string received;
+  {
+    Daemon d;
+    const bool started = d.Start();
+    unsetenv("NOTIFY_SOCKET");
+    ASSERT_TRUE(started) << d.Log();
+    pollfd p{fd, POLLIN, 0};
+    ASSERT_EQ(poll(&p, 1, 10000), 1) << d.Log();
+    char buf[512];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
+    ASSERT_GT(n, 0);
+    received.assign(buf, static_cast<size_t>(n));
+    EXPECT_THAT(received, HasSubstr("READY=1\n"));
+    EXPECT_THAT(received, HasSubstr("STATUS=serving on 127.0.0.1:"));
+    EXPECT_THAT(received, HasSubstr("not initialised"));
+    EXPECT_THAT(received, HasSubstr("MAINPID=" + std::to_string(d.pid())));
+    d.Stop();
+    ASSERT_EQ(poll(&p, 1, 10000), 1);
+    const ssize_t m = recv(fd, buf, sizeof buf, 0);
+    EXPECT_EQ(std::string(buf, static_cast<size_t>(std::max<ssize_t>(m, 0))), "STOPPING=1");
+  }
+  close(fd);
+  unlink(path.c_str());
+  rmdir(dir_template);
 }
 
 TEST(DaemonConfig, BadConfigIsAClearErrorAndNonZeroExit) {
