@@ -186,6 +186,10 @@ absl::Status InstallWorkerFilter() {
   allow(SCMP_SYS(rt_sigprocmask));
   allow(SCMP_SYS(rt_sigreturn));
   allow(SCMP_SYS(sched_yield));
+  allow(SCMP_SYS(sigaltstack));  // sanitizer runtimes query their alternate signal stack
+#ifdef SR_LSAN
+  allow(SCMP_SYS(pipe2));  // AddressSanitizer probes memory through a pipe (sanitizer builds only)
+#endif
   allow(SCMP_SYS(restart_syscall));
   allow(SCMP_SYS(getpid));  // log lines carry the pid
   allow(SCMP_SYS(gettid));
@@ -204,6 +208,9 @@ absl::Status InstallWorkerFilter() {
 }
 
 absl::Status EnterWorkerSandbox(const WorkerSandboxOptions& options) {
+  // Sanitizer builds: LeakSanitizer reads /proc, which the empty root hides, and stops the world
+  // with syscalls the filter forbids; its check runs here, before both.
+  LeakCheckBeforeFilter();
   // Namespaces first: an unprivileged process writes its own uid_map through /proc/self, which
   // stops being its own once it is not dumpable.
   const bool root = geteuid() == 0;
@@ -220,7 +227,6 @@ absl::Status EnterWorkerSandbox(const WorkerSandboxOptions& options) {
     }
   }
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS");
-  LeakCheckBeforeFilter();
   return InstallWorkerFilter();
 }
 
