@@ -12,7 +12,8 @@
 # through the token. Started as root, the script drops to $STRONGROOM_USER first.
 #
 # "entrypoint.sh healthcheck" is the image's HEALTHCHECK: it succeeds while sys/health answers.
-# "entrypoint.sh <other arguments>" runs strongroomd with those arguments (e.g. -version).
+# "entrypoint.sh <other arguments>" runs strongroomd with those arguments (e.g. -version), never
+# as root.
 set -eu
 
 DATA=${STRONGROOM_DATA:-/var/lib/strongroom}
@@ -65,9 +66,6 @@ if [ "${1:-}" = healthcheck ]; then
   exec curl -fsSk -o /dev/null --max-time 5 \
     "$(local_url)/v1/sys/health?standbyok=true&sealedcode=200&uninitcode=200"
 fi
-if [ $# -gt 0 ]; then
-  exec "$STRONGROOMD" "$@"
-fi
 
 # --- privileges ---------------------------------------------------------------------------------
 
@@ -83,6 +81,12 @@ if [ "$(id -u)" = 0 ]; then
   done
   log "dropping root: continuing as $RUN_USER ($uid:$gid)"
   exec setpriv --reuid="$uid" --regid="$gid" --init-groups --inh-caps=-all -- "$0" "$@"
+fi
+
+if [ $# -gt 0 ]; then
+  # e.g. -version, or -config=$DATA/strongroom.hcl -audit-public-key (which reads the token).
+  if [ -f "$DATA/softhsm2.conf" ]; then export SOFTHSM2_CONF="$DATA/softhsm2.conf"; fi
+  exec "$STRONGROOMD" "$@"
 fi
 
 # --- PIN -----------------------------------------------------------------------------------------

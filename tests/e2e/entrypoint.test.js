@@ -119,6 +119,14 @@ test('entrypoint: first start makes the token and initialises; SIGTERM stops; a 
   assert.match(ep.log, /first start: initialising SoftHSM2 token "strongroom"/);
   assert.match(ep.log, /initialising strongroom \(recovery_shares=3, recovery_threshold=2\)/);
   assert.doesNotMatch(ep.log, /e2e-pin-5678/, 'the PIN is never printed');
+  if (IS_ROOT) {
+    // Started as root, the entrypoint continued as STRONGROOM_USER (its pid is strongroomd's
+    // parent shell, or strongroomd itself after exec) and handed it the volume.
+    const uid = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${ep.proc.pid}/status`, 'utf8'))[1];
+    assert.equal(Number(uid), 65534);
+    assert.match(ep.log, /dropping root: continuing as nobody/);
+    assert.equal(fs.statSync(path.join(data, 'tokens')).uid, 65534);
+  }
   const health = (await api(addr, '', 'GET', 'sys/health')).body;
   assert.equal(health.initialized, true);
   assert.equal(health.sealed, false);
@@ -173,6 +181,14 @@ test('entrypoint: refuses to start without a PIN, naming what to set', async (t)
   assert.equal(code, 1);
   assert.match(ep.log, /no HSM PIN: set STRONGROOM_PIN_FILE .* or STRONGROOM_PIN/);
   assert.equal(fs.existsSync(path.join(data, 'tokens')), false, 'nothing was created');
+
+  // Arguments run strongroomd with them instead (no PIN needed for -version).
+  const version = spawn(ENTRYPOINT, ['-version'], { env: ep.env });
+  let out = '';
+  version.stdout.on('data', (d) => { out += d; });
+  const status = await new Promise((resolve) => version.once('exit', resolve));
+  assert.equal(status, 0);
+  assert.match(out, /strongroomd/);
 });
 
 test('entrypoint: refuses an empty or unreadable PIN file and a too short PIN', async (t) => {
