@@ -65,7 +65,12 @@ test('init script: sets up the reference configuration, twice without harm', asy
   assert.match(first.stdout, /secret\/ is already KV v2/); // dev mode mounts it
   assert.match(first.stdout, /enabled Transit at transit\//);
   assert.match(first.stdout, /enabled file audit device file\//);
-  const second = await runScript(env);
+  // The second run reads its token from a file, as the Job does (VAULT_TOKEN_FILE).
+  const tokenFile = path.join(path.dirname(env.KUBERNETES_CA_CERT), 'root-token');
+  fs.writeFileSync(tokenFile, `${ROOT}\n`, { mode: 0o600 });
+  const { VAULT_TOKEN, ...withoutToken } = env;
+  assert.equal(VAULT_TOKEN, ROOT);
+  const second = await runScript({ ...withoutToken, VAULT_TOKEN_FILE: tokenFile });
   assert.equal(second.code, 0, second.stderr + second.stdout);
   assert.match(second.stdout, /transit\/ is already Transit/);
   assert.match(second.stdout, /kubernetes\/ is already Kubernetes auth/);
