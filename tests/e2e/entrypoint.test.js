@@ -11,10 +11,14 @@ const fs = require('node:fs');
 const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
+const https = require('node:https');
+const { execFile } = require('node:child_process');
 const { waitFor } = require('./harness');
+const { makeKeyPair, makeTlsMaterial, startFakeKube } = require('./fake_kube');
 
 const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
 const ENTRYPOINT = path.resolve(__dirname, '../../packaging/container/entrypoint.sh');
+const INIT_SCRIPT = path.resolve(__dirname, '../../deploy/kubernetes/init/strongroom-init.sh');
 const IS_ROOT = process.getuid() === 0;
 
 function freePort() {
@@ -241,4 +245,81 @@ test('entrypoint: PIN from a mounted file; TLS without certificate files is refu
   assert.doesNotMatch(ep.log, /initialising/);
   assert.equal((await api(addr, init.root_token, 'GET', 'auth/token/lookup-self')).status, 200);
   assert.equal((await ep.stop()).code, 0);
+});
+
+// GET over https trusting only the given CA.
+function httpsGet(url, ca, token) {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, headers: token ? { 'X-Vault-Token': token } : {} }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode, body: body ? JSON.parse(body) : null }));
+    });
+    req.on('error', reject);
+  });
+}
+
+test('entrypoint with TLS, then the init Job\'s script against the fresh appliance (VAULT_CACERT)', async (t) => {
+  const { root, env, ep, data } = await setup(t, { STRONGROOM_PIN: 'tls-pin-1357', STRONGROOM_TLS_DISABLE: 'false' });
+  const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-entrypoint-tls-'));
+  t.after(() => fs.rmSync(tlsDir, { recursive: true, force: true }));
+  const tls = makeTlsMaterial(tlsDir, ['IP:127.0.0.1', 'DNS:localhost'], 'strongroom');
+  for (const [name, pem] of [['tls.crt', tls.certPem], ['tls.key', tls.keyPem], ['ca.crt', tls.caPem]]) {
+    fs.writeFileSync(path.join(root, name), pem, { mode: 0o644 });
+  }
+  ep.env = {
+    ...env, STRONGROOM_TLS_CERT_FILE: path.join(root, 'tls.crt'), STRONGROOM_TLS_KEY_FILE: path.join(root, 'tls.key'),
+  };
+  const port = Number(env.STRONGROOM_LISTEN.split(':')[1]);
+  const addr = `https://localhost:${port}`;
+
+  // First start: sys/init over https on loopback (the certificate is not checked there).
+  ep.start();
+  await waitFor(() => fs.existsSync(path.join(data, 'initialized')) || ep.proc.exitCode !== null, 30000,
+    `the first start over TLS\n${ep.log}`);
+  assert.equal(ep.proc.exitCode, null, ep.log);
+  assert.match(ep.log, /API on https:\/\/127\.0\.0\.1:\d+/);
+  const init = JSON.parse(fs.readFileSync(path.join(data, 'init.json'), 'utf8'));
+  const health = await httpsGet(`${addr}/v1/sys/health`, tls.caPem);
+  assert.equal(health.status, 200);
+  assert.equal(health.body.sealed, false);
+  const check = await new Promise((resolve) => {
+    spawn(ENTRYPOINT, ['healthcheck'], { env: ep.env, stdio: 'ignore' }).once('exit', resolve);
+  });
+  assert.equal(check, 0, 'the health check over https');
+
+  // The init Job's script, as the Job runs it: token from a file, the server's CA, no reviewer
+  // JWT. secret/ does not exist on a fresh appliance, so it is enabled this time.
+  const cluster = makeKeyPair('RS256');
+  const kube = await startFakeKube({ publicKey: cluster.publicKey, reviewerToken: 'vault-reviewer' });
+  t.after(() => kube.close());
+  fs.writeFileSync(path.join(root, 'root-token'), `${init.root_token}\n`, { mode: 0o600 });
+  const runInit = () => new Promise((resolve) => {
+    execFile('bash', [INIT_SCRIPT], {
+      env: {
+        PATH: process.env.PATH, VAULT_ADDR: addr, VAULT_CACERT: path.join(root, 'ca.crt'),
+        VAULT_TOKEN_FILE: path.join(root, 'root-token'), KUBERNETES_HOST: kube.url,
+        KUBERNETES_CA_CERT: kube.caPath, TOKEN_REVIEWER_JWT: '', AUDIT_FILE_PATH: path.join(data, 'audit.log'),
+      },
+    }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stdout, stderr }));
+  });
+  const first = await runInit();
+  assert.equal(first.code, 0, first.stderr + first.stdout);
+  assert.match(first.stdout, /enabled KV v2 at secret\//);
+  assert.equal((await runInit()).code, 0);
+  const mounts = (await httpsGet(`${addr}/v1/sys/mounts`, tls.caPem, init.root_token)).body.data;
+  assert.equal(mounts['secret/'].options.version, '2');
+  assert.equal(mounts['transit/'].type, 'transit');
+  assert.ok(fs.statSync(path.join(data, 'audit.log')).size > 0);
+
+  // Without the CA the script refuses the server's certificate.
+  const untrusted = await new Promise((resolve) => {
+    execFile('bash', [INIT_SCRIPT], {
+      env: { PATH: process.env.PATH, VAULT_ADDR: addr, VAULT_TOKEN: init.root_token, KUBERNETES_CA_CERT: '', TOKEN_REVIEWER_JWT: '' },
+    }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr }));
+  });
+  assert.equal(untrusted.code, 1);
+  assert.match(untrusted.stderr, /cannot reach/);
+
+  assert.equal((await ep.stop()).code, 0, ep.log);
 });
