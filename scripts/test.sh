@@ -27,6 +27,10 @@ echo "==> end-to-end tests (node-vault)"
 (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build/appliance" node --test)
 echo "==> packages (.deb and .rpm: build, inspect, install, run, remove, purge)"
 tests/packaging/package_test.sh build
+echo "==> deployment files (Kubernetes manifests, yamllint, shellcheck)"
+tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
+tail -1 build/check_manifests.log
+shellcheck packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"

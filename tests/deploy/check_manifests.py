@@ -1,0 +1,303 @@
+#!/usr/bin/env python3
+"""Checks the Kubernetes manifests in deploy/kubernetes/ without a cluster.
+
+Parses every YAML document (PyYAML), checks kinds and apiVersions against the ones these
+manifests may use, the StatefulSet's shape (replicas, volume claims, anti-affinity, security
+context, probes, mounts), that the Services and the PodDisruptionBudget select the server pods,
+that references (service account, ConfigMap, Secrets, ports, the ConfigMap's file paths) resolve,
+and runs yamllint (relaxed rules, the repository's 100-column lines). Prints one line per check;
+exits 1 if any fails. kubectl cannot help offline: even `apply --dry-run=client` asks an API
+server for its resource list.
+
+Usage: tests/deploy/check_manifests.py [DIR]   (default: deploy/kubernetes next to this tree)
+"""
+
+import glob
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import yaml
+
+ROOT = os.path.normpath(os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", ".."))
+NAMESPACE = "strongroom"
+SERVER_LABELS = {"app.kubernetes.io/name": "strongroom", "app.kubernetes.io/component": "server"}
+KNOWN = {
+    ("v1", "Namespace"): False,  # namespaced?
+    ("v1", "ServiceAccount"): True,
+    ("v1", "ConfigMap"): True,
+    ("v1", "Secret"): True,
+    ("v1", "Service"): True,
+    ("apps/v1", "StatefulSet"): True,
+    ("policy/v1", "PodDisruptionBudget"): True,
+    ("batch/v1", "Job"): True,
+    ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
+}
+YAMLLINT_CONFIG = "{extends: relaxed, rules: {line-length: {max: 100}}}"
+
+
+class Checker:
+    def __init__(self):
+        self.failures = 0
+        self.passes = 0
+
+    def check(self, ok, what):
+        if ok:
+            self.passes += 1
+            print(f"ok - {what}")
+        else:
+            self.failures += 1
+            print(f"FAIL - {what}")
+        return ok
+
+
+def get(obj, *path, default=None):
+    for key in path:
+        if isinstance(obj, dict) and key in obj:
+            obj = obj[key]
+        elif isinstance(obj, list) and isinstance(key, int) and -len(obj) <= key < len(obj):
+            obj = obj[key]
+        else:
+            return default
+    return obj
+
+
+def selects(selector, labels):
+    """A label selector (a plain map or matchLabels) selects pods carrying these labels."""
+    return bool(selector) and all(labels.get(k) == v for k, v in selector.items())
+
+
+def load(directory, c):
+    objects = []
+    files = sorted(glob.glob(os.path.join(directory, "**", "*.yaml"), recursive=True))
+    c.check(files, f"YAML files found under {directory}")
+    for path in files:
+        rel = os.path.relpath(path, ROOT)
+        try:
+            with open(path, encoding="utf-8") as f:
+                docs = [d for d in yaml.safe_load_all(f) if d is not None]
+        except yaml.YAMLError as e:
+            c.check(False, f"{rel}: parses ({e})")
+            continue
+        c.check(docs, f"{rel}: parses ({len(docs)} documents)")
+        for doc in docs:
+            doc["__in_dir"] = os.path.relpath(path, directory)
+            objects.append((rel, doc))
+    return objects
+
+
+def check_objects(objects, c):
+    for rel, o in objects:
+        key = (o.get("apiVersion"), o.get("kind"))
+        name = get(o, "metadata", "name")
+        c.check(key in KNOWN, f"{rel}: {key[1]} {name}: known kind and apiVersion {key[0]}")
+        c.check(isinstance(name, str) and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name or ""),
+                f"{rel}: {key[1]} {name}: valid metadata.name")
+        if KNOWN.get(key):
+            c.check(get(o, "metadata", "namespace") == NAMESPACE,
+                    f"{rel}: {key[1]} {name}: in namespace {NAMESPACE}")
+        if key[1] == "Secret":
+            values = {**(o.get("stringData") or {}), **(o.get("data") or {})}
+            c.check(o["__in_dir"].startswith("secret-templates" + os.sep),
+                    f"{rel}: Secret {name} is a template, not applied with the folder")
+            c.check(all(v in ("", None) for v in values.values()),
+                    f"{rel}: Secret {name} holds no value")
+
+
+def find(objects, kind, name=None):
+    found = [o for _, o in objects if o.get("kind") == kind and
+             (name is None or get(o, "metadata", "name") == name)]
+    return found
+
+
+def check_pod_security(spec, what, c):
+    psc = spec.get("securityContext") or {}
+    c.check(psc.get("runAsNonRoot") is True, f"{what}: pod runAsNonRoot")
+    c.check(psc.get("runAsUser") == 10001 and psc.get("runAsGroup") == 10001,
+            f"{what}: pod runAsUser/runAsGroup 10001")
+    c.check(get(psc, "seccompProfile", "type") == "RuntimeDefault", f"{what}: seccompProfile RuntimeDefault")
+    for ctr in spec.get("containers") or []:
+        sc = ctr.get("securityContext") or {}
+        cw = f"{what}: container {ctr.get('name')}"
+        c.check(sc.get("allowPrivilegeEscalation") is False, f"{cw}: allowPrivilegeEscalation false")
+        c.check(sc.get("readOnlyRootFilesystem") is True, f"{cw}: readOnlyRootFilesystem")
+        c.check(get(sc, "capabilities", "drop") == ["ALL"], f"{cw}: capabilities drop ALL")
+        c.check(not sc.get("privileged") and not get(sc, "capabilities", "add"), f"{cw}: no privileges added")
+        c.check(get(ctr, "resources", "requests") and get(ctr, "resources", "limits", "memory"),
+                f"{cw}: resource requests and a memory limit")
+        mounts = {m["mountPath"]: m["name"] for m in ctr.get("volumeMounts") or []}
+        c.check("/tmp" in mounts, f"{cw}: writable /tmp (read-only root)")
+
+
+def check_volumes(spec, claim_names, objects, what, c):
+    volumes = {v["name"]: v for v in spec.get("volumes") or []}
+    for ctr in spec.get("containers") or []:
+        for m in ctr.get("volumeMounts") or []:
+            c.check(m["name"] in volumes or m["name"] in claim_names,
+                    f"{what}: mount {m['mountPath']} uses a defined volume ({m['name']})")
+    for v in volumes.values():
+        if "configMap" in v:
+            c.check(find(objects, "ConfigMap", v["configMap"]["name"]),
+                    f"{what}: ConfigMap {v['configMap']['name']} exists")
+        if "secret" in v:
+            c.check(find(objects, "Secret", v["secret"]["secretName"]),
+                    f"{what}: Secret {v['secret']['secretName']} has a template")
+    return volumes
+
+
+def check_statefulset(objects, c):
+    sets = find(objects, "StatefulSet")
+    if not c.check(len(sets) == 1, "one StatefulSet"):
+        return None
+    s = sets[0]
+    spec = s["spec"]
+    pod = get(spec, "template", "spec") or {}
+    labels = get(spec, "template", "metadata", "labels") or {}
+    c.check(spec.get("replicas") == 3, "StatefulSet: replicas 3")
+    c.check(selects(get(spec, "selector", "matchLabels"), labels), "StatefulSet: selector matches its pod labels")
+    c.check(selects(SERVER_LABELS, labels), "StatefulSet: pods carry the server labels")
+    headless = find(objects, "Service", spec.get("serviceName"))
+    c.check(headless and get(headless[0], "spec", "clusterIP") == "None",
+            f"StatefulSet: serviceName {spec.get('serviceName')} is a headless Service")
+    claims = {get(t, "metadata", "name"): t for t in spec.get("volumeClaimTemplates") or []}
+    for name, size in (("data", "20Gi"), ("audit", "10Gi")):
+        c.check(get(claims.get(name), "spec", "resources", "requests", "storage") == size,
+                f"StatefulSet: volumeClaimTemplate {name} {size}")
+        c.check(get(claims.get(name), "spec", "accessModes") == ["ReadWriteOnce"],
+                f"StatefulSet: volumeClaimTemplate {name} ReadWriteOnce")
+    terms = get(pod, "affinity", "podAntiAffinity", "requiredDuringSchedulingIgnoredDuringExecution") or []
+    c.check(any(t.get("topologyKey") == "kubernetes.io/hostname" and
+                selects(get(t, "labelSelector", "matchLabels"), labels) for t in terms),
+            "StatefulSet: required pod anti-affinity per host on its own pods")
+    c.check(get(pod, "securityContext", "fsGroup") == 10001, "StatefulSet: fsGroup 10001")
+    check_pod_security(pod, "StatefulSet", c)
+    c.check(pod.get("serviceAccountName") == "strongroom" and find(objects, "ServiceAccount", "strongroom"),
+            "StatefulSet: service account strongroom exists")
+
+    ctr = get(pod, "containers", 0) or {}
+    ports = {p.get("name"): p.get("containerPort") for p in ctr.get("ports") or []}
+    c.check(ports.get("api") == 8200 and ports.get("cluster") == 8201, "StatefulSet: ports api 8200, cluster 8201")
+    probes = {
+        "readinessProbe": "/v1/sys/health?standbyok=true",
+        "livenessProbe": "/v1/sys/health?standbyok=true&sealedcode=200&uninitcode=200",
+    }
+    for probe, path in probes.items():
+        c.check(get(ctr, probe, "httpGet", "path") == path, f"StatefulSet: {probe} on {path}")
+        c.check(get(ctr, probe, "httpGet", "port") in ("api", 8200), f"StatefulSet: {probe} on the API port")
+        c.check(get(ctr, probe, "httpGet", "scheme") == "HTTPS", f"StatefulSet: {probe} over HTTPS")
+    volumes = check_volumes(pod, set(claims), objects, "StatefulSet", c)
+    mounts = {m["mountPath"]: m["name"] for m in ctr.get("volumeMounts") or []}
+    c.check(mounts.get("/var/lib/strongroom") == "data", "StatefulSet: data volume at /var/lib/strongroom")
+    c.check(mounts.get("/var/log/strongroom/audit") == "audit", "StatefulSet: audit volume at /var/log/strongroom/audit")
+
+    # The entrypoint's environment and the ConfigMap's paths agree with the mounts.
+    env = {e["name"]: e.get("value") for e in ctr.get("env") or []}
+    config_path = env.get("STRONGROOM_CONFIG", "")
+    config_mount = mounts and next((p for p in mounts if config_path.startswith(p + "/")), None)
+    c.check(config_mount and "configMap" in volumes.get(mounts[config_mount], {}),
+            f"StatefulSet: STRONGROOM_CONFIG {config_path} is in the ConfigMap volume")
+    pin_path = env.get("STRONGROOM_PIN_FILE", "")
+    pin_mount = next((p for p in mounts if pin_path.startswith(p + "/")), None)
+    c.check(pin_mount and get(volumes.get(mounts[pin_mount]), "secret", "secretName") == "strongroom-hsm-pin",
+            f"StatefulSet: STRONGROOM_PIN_FILE {pin_path} is in the PIN Secret volume")
+    cms = find(objects, "ConfigMap", "strongroom-config")
+    hcl = get(cms[0], "data", "strongroom.hcl", default="") if cms else ""
+    c.check(f'pin         = "file://{pin_path}"' in hcl, "ConfigMap: the seal reads the mounted PIN file")
+    c.check('path = "/var/lib/strongroom/data"' in hcl, "ConfigMap: storage in the data volume")
+    for key in ("tls_cert_file", "tls_key_file"):
+        m = re.search(key + r'\s*=\s*"([^"]+)"', hcl)
+        tls_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
+        c.check(tls_mount and get(volumes.get(mounts[tls_mount]), "secret", "secretName") == "strongroom-tls",
+                f"ConfigMap: {key} is in the TLS Secret volume")
+    c.check(re.search(r'address\s*=\s*"0\.0\.0\.0:8200"', hcl) and env.get("STRONGROOM_LISTEN") == "0.0.0.0:8200",
+            "ConfigMap: listener on 0.0.0.0:8200, as the entrypoint expects")
+    return labels, ports
+
+
+def check_services_and_pdb(objects, labels, ports, c):
+    for svc in find(objects, "Service"):
+        name = get(svc, "metadata", "name")
+        c.check(selects(get(svc, "spec", "selector"), labels), f"Service {name}: selects the server pods")
+        for p in get(svc, "spec", "ports") or []:
+            target = p.get("targetPort", p.get("port"))
+            c.check(target in ports or target in ports.values(),
+                    f"Service {name}: port {p.get('port')} targets a container port ({target})")
+    peers = find(objects, "Service", "strongroom-peers")
+    c.check(peers and sorted(p["port"] for p in get(peers[0], "spec", "ports")) == [8200, 8201],
+            "Service strongroom-peers: ports 8200 and 8201")
+    client = find(objects, "Service", "strongroom")
+    c.check(client and get(client[0], "spec", "clusterIP") != "None", "Service strongroom: a client (ClusterIP) service")
+    pdbs = find(objects, "PodDisruptionBudget")
+    c.check(len(pdbs) == 1 and get(pdbs[0], "spec", "maxUnavailable") == 1, "PodDisruptionBudget: maxUnavailable 1")
+    c.check(pdbs and selects(get(pdbs[0], "spec", "selector", "matchLabels"), labels),
+            "PodDisruptionBudget: selects the server pods")
+
+
+def check_rbac_and_job(objects, c):
+    crbs = find(objects, "ClusterRoleBinding")
+    c.check(any(get(b, "roleRef", "name") == "system:auth-delegator" and
+                {"kind": "ServiceAccount", "name": "strongroom", "namespace": NAMESPACE} in (b.get("subjects") or [])
+                for b in crbs),
+            "ClusterRoleBinding: strongroom/strongroom may create TokenReviews (system:auth-delegator)")
+    c.check(find(objects, "Namespace", NAMESPACE), f"Namespace {NAMESPACE}")
+    jobs = find(objects, "Job", "strongroom-init")
+    if not c.check(len(jobs) == 1, "Job strongroom-init"):
+        return
+    pod = get(jobs[0], "spec", "template", "spec") or {}
+    ctr = get(pod, "containers", 0) or {}
+    c.check(ctr.get("command") == ["/usr/local/bin/strongroom-init"], "Job: runs strongroom-init from the image")
+    c.check(find(objects, "ServiceAccount", pod.get("serviceAccountName")), "Job: its service account exists")
+    env = {e["name"]: e.get("value") for e in ctr.get("env") or []}
+    c.check(env.get("VAULT_ADDR") == f"https://strongroom.{NAMESPACE}.svc:8200", "Job: VAULT_ADDR is the client Service")
+    c.check(env.get("AUDIT_FILE_PATH", "").startswith("/var/log/strongroom/audit/"),
+            "Job: the audit file is in the servers' audit volume")
+    check_pod_security(pod, "Job", c)
+    check_volumes(pod, set(), objects, "Job", c)
+    mounts = {m["mountPath"] for m in ctr.get("volumeMounts") or []}
+    for var in ("VAULT_CACERT", "VAULT_TOKEN_FILE"):
+        c.check(any(env.get(var, "").startswith(m + "/") for m in mounts), f"Job: {var} is in a mounted volume")
+
+
+def check_dockerfile(objects, c):
+    """The image provides what the manifests expect of it."""
+    with open(os.path.join(ROOT, "packaging", "container", "Dockerfile"), encoding="utf-8") as f:
+        dockerfile = f.read()
+    c.check(re.search(r"^USER 10001:10001$", dockerfile, re.M), "Dockerfile: runs as 10001:10001 (runAsUser)")
+    c.check("deploy/kubernetes/init/strongroom-init.sh /out/usr/local/bin/strongroom-init" in dockerfile,
+            "Dockerfile: installs strongroom-init (the Job's command)")
+    c.check('VOLUME ["/var/lib/strongroom"]' in dockerfile and "EXPOSE 8200" in dockerfile,
+            "Dockerfile: volume /var/lib/strongroom, port 8200")
+    c.check(re.search(r'^ENTRYPOINT \["/usr/bin/tini", "--", "/usr/local/bin/strongroom-entrypoint"\]$',
+                      dockerfile, re.M), "Dockerfile: tini runs the entrypoint")
+
+
+def run_yamllint(directory, c):
+    if not shutil.which("yamllint"):
+        c.check(False, "yamllint is installed (packaging/install-deps.sh installs it)")
+        return
+    res = subprocess.run(["yamllint", "-s", "-f", "parsable", "-d", YAMLLINT_CONFIG, directory],
+                         capture_output=True, text=True, check=False)
+    if res.stdout.strip():
+        print(res.stdout.rstrip())
+    c.check(res.returncode == 0, "yamllint (relaxed, 100 columns, warnings are errors)")
+
+
+def main():
+    directory = sys.argv[1] if len(sys.argv) > 1 else os.path.join(ROOT, "deploy", "kubernetes")
+    c = Checker()
+    objects = load(directory, c)
+    check_objects(objects, c)
+    found = check_statefulset(objects, c)
+    if found:
+        check_services_and_pdb(objects, *found, c)
+    check_rbac_and_job(objects, c)
+    check_dockerfile(objects, c)
+    run_yamllint(directory, c)
+    print(f"manifests: {c.passes} checks passed, {c.failures} failed")
+    return 1 if c.failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
