@@ -241,7 +241,8 @@ class KubernetesBackend final : public core::Backend {
     if (req.operation != Operation::kUpdate && req.operation != Operation::kCreate) {
       return core::UnsupportedOperation();
     }
-    Config c = existing.value_or(Config{});
+    // A write replaces the whole configuration, as in Vault: fields left out get their defaults.
+    Config c;
     const object& d = req.data;
     ASSIGN_OR_RETURN(auto host, core::GetString(d, "kubernetes_host"));
     if (host) c.kubernetes_host = std::string(absl::StripAsciiWhitespace(*host));

@@ -186,13 +186,15 @@ test('kubernetes: TokenReview login, and every kind of bad JWT refused and logge
   assert.equal(r.status, 403);
   kube.unrevoke(sa.uid);
   // A reviewer token the API server does not accept: Vault's message for a 401.
-  await root.write('auth/kubernetes/config', { token_reviewer_jwt: 'wrong-reviewer' });
+  // (A config write replaces the whole configuration, as in Vault.)
+  await root.write('auth/kubernetes/config',
+    { kubernetes_host: kube.url, kubernetes_ca_cert: kube.caPem, token_reviewer_jwt: 'wrong-reviewer' });
   r = await login(d, 'demo', signServiceAccountJwt(sa));
   assert.equal(r.status, 403);
   assert.match(r.body.errors[0], /lookup failed: service account unauthorized/);
   // A CA that did not sign the server's certificate: no login.
   await root.write('auth/kubernetes/config',
-    { token_reviewer_jwt: 'reviewer-token', kubernetes_ca_cert: makeOtherCa(kube) });
+    { kubernetes_host: kube.url, token_reviewer_jwt: 'reviewer-token', kubernetes_ca_cert: makeOtherCa(kube) });
   r = await login(d, 'demo', signServiceAccountJwt(sa));
   assert.equal(r.status, 403);
   await logged(d, 0, /TokenReview: /, 'the TLS failure');
