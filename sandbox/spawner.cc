@@ -30,20 +30,26 @@ struct Message {
   uint64_t seccomp_kills = 0;
 };
 
-bool Send(int fd, const Message& m, int pass_fd) {
+// A started worker's broker-side sockets travel together: its IPC socketpair end and its TLS
+// signing channel end (appliance/tls/sign_channel.h).
+constexpr int kMaxPassedFds = 2;
+
+bool Send(int fd, const Message& m, int pass_fd, int pass_fd2 = -1) {
   iovec iov{const_cast<Message*>(&m), sizeof m};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxPassedFds * sizeof(int))] = {};
   if (pass_fd >= 0) {
+    const int fds[kMaxPassedFds] = {pass_fd, pass_fd2};
+    const size_t count = pass_fd2 >= 0 ? 2 : 1;
     msg.msg_control = control;
-    msg.msg_controllen = sizeof control;
+    msg.msg_controllen = CMSG_SPACE(count * sizeof(int));
     cmsghdr* c = CMSG_FIRSTHDR(&msg);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
-    c->cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+    c->cmsg_len = CMSG_LEN(count * sizeof(int));
+    memcpy(CMSG_DATA(c), fds, count * sizeof(int));
   }
   ssize_t n;
   do {
@@ -52,14 +58,14 @@ bool Send(int fd, const Message& m, int pass_fd) {
   return n == static_cast<ssize_t>(sizeof m);
 }
 
-// 1: a message (and *passed_fd, or -1); 0: nothing waiting; -1: the peer is gone.
-int Receive(int fd, Message* m, int* passed_fd, bool wait) {
-  *passed_fd = -1;
+// 1: a message (and passed[0..1], or -1); 0: nothing waiting; -1: the peer is gone.
+int Receive(int fd, Message* m, int (&passed)[kMaxPassedFds], bool wait) {
+  passed[0] = passed[1] = -1;
   iovec iov{m, sizeof *m};
   msghdr msg{};
   msg.msg_iov = &iov;
   msg.msg_iovlen = 1;
-  alignas(cmsghdr) char control[CMSG_SPACE(sizeof(int))] = {};
+  alignas(cmsghdr) char control[CMSG_SPACE(kMaxPassedFds * sizeof(int))] = {};
   msg.msg_control = control;
   msg.msg_controllen = sizeof control;
   ssize_t n;
@@ -70,12 +76,16 @@ int Receive(int fd, Message* m, int* passed_fd, bool wait) {
   if (n <= 0) return -1;
   for (cmsghdr* c = CMSG_FIRSTHDR(&msg); c != nullptr; c = CMSG_NXTHDR(&msg, c)) {
     if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) {
-      memcpy(passed_fd, CMSG_DATA(c), sizeof(int));
+      const size_t count =
+          std::min<size_t>((c->cmsg_len - CMSG_LEN(0)) / sizeof(int), kMaxPassedFds);
+      memcpy(passed, CMSG_DATA(c), count * sizeof(int));
     }
   }
   if (n != static_cast<ssize_t>(sizeof *m) || (msg.msg_flags & MSG_CTRUNC) != 0) {
-    if (*passed_fd >= 0) close(*passed_fd);
-    *passed_fd = -1;
+    for (int& p : passed) {
+      if (p >= 0) close(p);
+      p = -1;
+    }
     return -1;
   }
   return 1;
@@ -104,13 +114,14 @@ Message StatsMessage(const Supervisor::Stats& s) {
   prctl(PR_SET_PDEATHSIG, SIGTERM);
   bool broker_gone = false;
   Supervisor supervisor(std::move(binary), listen_fd, count,
-                        [&](int index, int broker_fd, pid_t pid) {
+                        [&](int index, int broker_fd, int sign_fd, pid_t pid) {
                           Message m;
                           m.type = Message::kStarted;
                           m.index = index;
                           m.pid = pid;
-                          if (!Send(fd, m, broker_fd)) broker_gone = true;
+                          if (!Send(fd, m, broker_fd, sign_fd)) broker_gone = true;
                           close(broker_fd);
+                          close(sign_fd);
                         });
   supervisor.set_extra_args(std::move(extra_args));
   int exit_code = 0;
@@ -129,9 +140,11 @@ Message StatsMessage(const Supervisor::Stats& s) {
     supervisor.Poll();
     while (poll(&p, 1, 0) > 0) {
       Message m;
-      int passed = -1;
-      int r = Receive(fd, &m, &passed, false);
-      if (passed >= 0) close(passed);
+      int passed[kMaxPassedFds];
+      int r = Receive(fd, &m, passed, false);
+      for (int passed_fd : passed) {
+        if (passed_fd >= 0) close(passed_fd);
+      }
       if (r < 0 || m.type == Message::kStop) {
         broker_gone = true;
         break;
@@ -188,30 +201,34 @@ Spawner::~Spawner() {
 void Spawner::Poll(const Supervisor::OnStarted& on_started) {
   for (;;) {
     Message m;
-    int passed = -1;
-    const int r = Receive(fd_, &m, &passed, false);
+    int passed[kMaxPassedFds];
+    const int r = Receive(fd_, &m, passed, false);
     if (r == 0) return;
     if (r < 0) {
       if (alive_) LogError("the spawner is gone: workers are no longer restarted");
       alive_ = false;
       return;
     }
-    if (m.type == Message::kStarted && passed >= 0) {
+    if (m.type == Message::kStarted && passed[0] >= 0 && passed[1] >= 0) {
       {
         std::lock_guard<std::mutex> lock(mu_);
         worker_pids_.push_back(m.pid);
       }
-      on_started(m.index, passed, m.pid);
+      on_started(m.index, passed[0], passed[1], m.pid);
     } else if (m.type == Message::kStats) {
-      if (passed >= 0) close(passed);
+      for (int p : passed) {
+        if (p >= 0) close(p);
+      }
       std::lock_guard<std::mutex> lock(mu_);
       stats_.configured = m.configured;
       stats_.running = m.running;
       stats_.crash_loop = m.crash_loop != 0;
       stats_.restarts = m.restarts;
       stats_.seccomp_kills = m.seccomp_kills;
-    } else if (passed >= 0) {
-      close(passed);
+    } else {
+      for (int p : passed) {
+        if (p >= 0) close(p);
+      }
     }
   }
 }

@@ -1,7 +1,8 @@
 // The spawner: a small process forked from strongroomd before it opens storage or the PKCS#11
 // token, which owns the listening socket and runs the Supervisor (start, reap, restart with
-// back-off). It hands every started worker's broker-side socket to the broker over a
-// SOCK_SEQPACKET pair (SCM_RIGHTS), with its pid and index, and reports the workers' state.
+// back-off). It hands every started worker's broker-side sockets (IPC and TLS signing
+// channel) to the broker over a SOCK_SEQPACKET pair (SCM_RIGHTS), with its pid and index, and
+// reports the workers' state.
 //
 // Why a process of its own: the broker, which holds the token session and the keyring, runs
 // under a seccomp filter that forbids exec (broker_filter.h). Only the spawner, which never sees

@@ -4,6 +4,7 @@
 #include <signal.h>
 #include <spawn.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -65,21 +66,38 @@ absl::Status Supervisor::Spawn(size_t index) {
   if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
   }
-  // The child's dup2 onto 3 and 4 must not clobber a source descriptor: move the child's end
-  // above the target range first (the listener was placed there by the constructor).
-  if (sv[1] < kFirstFreeFd) {
-    int moved = fcntl(sv[1], F_DUPFD_CLOEXEC, kFirstFreeFd);
+  // The TLS signing channel: one packet per request and per answer.
+  int sign[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sign) != 0) {
+    const int err = errno;
+    close(sv[0]);
     close(sv[1]);
-    sv[1] = moved;
+    return absl::InternalError(absl::StrCat("socketpair: ", strerror(err)));
+  }
+  // The worker blocks on this channel in the middle of a handshake: a broker that does not
+  // answer within 10 s makes the read fail (the worker then exits and is restarted) instead of
+  // hanging it. Set here, on the socket, so the worker needs no setsockopt of its own.
+  const timeval sign_timeout{10, 0};
+  setsockopt(sign[1], SOL_SOCKET, SO_RCVTIMEO, &sign_timeout, sizeof sign_timeout);
+  setsockopt(sign[1], SOL_SOCKET, SO_SNDTIMEO, &sign_timeout, sizeof sign_timeout);
+  // The child's dup2 onto 3..5 must not clobber a source descriptor: move the child's ends
+  // above the target range first (the listener was placed there by the constructor).
+  for (int* fd : {&sv[1], &sign[1]}) {
+    if (*fd < kFirstFreeFd) {
+      int moved = fcntl(*fd, F_DUPFD_CLOEXEC, kFirstFreeFd);
+      close(*fd);
+      *fd = moved;
+    }
   }
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  // dup2 onto 3 and 4 clears close-on-exec for them; every other descriptor of the broker is
-  // opened O_CLOEXEC, so the worker inherits exactly stdin/stdout/stderr, 3 and 4.
+  // dup2 onto 3..5 clears close-on-exec for them; every other descriptor of the broker is
+  // opened O_CLOEXEC, so the worker inherits exactly stdin/stdout/stderr, 3, 4 and 5.
   posix_spawn_file_actions_adddup2(&fa, sv[1], 3);
   posix_spawn_file_actions_adddup2(&fa, listen_fd_, 4);
+  posix_spawn_file_actions_adddup2(&fa, sign[1], 5);
   // Nothing else crosses into the worker, even descriptors someone forgot to mark close-on-exec.
-  posix_spawn_file_actions_addclosefrom_np(&fa, 5);
+  posix_spawn_file_actions_addclosefrom_np(&fa, 6);
   posix_spawnattr_t attr;
   posix_spawnattr_init(&attr);
   sigset_t none;
@@ -109,15 +127,17 @@ absl::Status Supervisor::Spawn(size_t index) {
   posix_spawn_file_actions_destroy(&fa);
   posix_spawnattr_destroy(&attr);
   close(sv[1]);
+  close(sign[1]);
   if (rc != 0) {
     close(sv[0]);
+    close(sign[0]);
     return absl::InternalError(absl::StrCat("cannot start worker ", binary_, ": ", strerror(rc)));
   }
   auto& w = workers_[index];
   w.pid = pid;
   w.started = std::chrono::steady_clock::now();
   LogInfo("worker %d started (pid %d)", static_cast<int>(index), pid);
-  on_started_(static_cast<int>(index), sv[0], pid);
+  on_started_(static_cast<int>(index), sv[0], sign[0], pid);
   return absl::OkStatus();
 }
 

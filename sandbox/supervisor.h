@@ -1,6 +1,7 @@
 // Worker spawning and supervision. Workers are started with posix_spawn (fork+exec with nothing
 // but descriptor shuffling in between: PKCS#11 state never crosses into a child), each with its
-// own socketpair to the broker on fd 3 and the shared listening socket on fd 4, an empty
+// own socketpair to the broker on fd 3, the shared listening socket on fd 4 and its own
+// SOCK_SEQPACKET socketpair for TLS signatures on fd 5 (appliance/tls/sign_channel.h), an empty
 // environment (no PIN or secret can leak through it) and no other descriptors.
 // A worker that exits is restarted with exponential back-off (100 ms doubling to 10 s, reset
 // after a worker has run for 30 s); the others keep serving meanwhile.
@@ -20,8 +21,9 @@ namespace strongroom::sandbox {
 
 class Supervisor {
  public:
-  // on_started(index, broker_fd, pid) is called after every (re)start; the callee owns broker_fd.
-  using OnStarted = std::function<void(int index, int broker_fd, pid_t pid)>;
+  // on_started(index, broker_fd, sign_fd, pid) is called after every (re)start; the callee owns
+  // broker_fd and sign_fd (the broker ends of fd 3 and fd 5).
+  using OnStarted = std::function<void(int index, int broker_fd, int sign_fd, pid_t pid)>;
 
   // Takes ownership of listen_fd (it may be renumbered).
   Supervisor(std::string worker_binary, int listen_fd, int count, OnStarted on_started);

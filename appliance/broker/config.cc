@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/core/json.h"
+#include "appliance/core/seal.h"
 #include "base/hcl.h"
 #include "base/status_macros.h"
 
@@ -89,6 +90,8 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
       RETURN_IF_ERROR(ReadString(a, &l->tls_cert_file));
     else if (k == "tls_key_file")
       RETURN_IF_ERROR(ReadString(a, &l->tls_key_file));
+    else if (k == "tls_key_label")
+      RETURN_IF_ERROR(ReadString(a, &l->tls_key_label));
     else if (k == "tls_min_version") {
       RETURN_IF_ERROR(ReadString(a, &l->tls_min_version));
       if (l->tls_min_version != "tls12" && l->tls_min_version != "tls13") {
@@ -112,10 +115,17 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
   if (l->http_idle_timeout_s <= 0 || l->http_read_timeout_s <= 0) {
     return Err(b.pos, "http timeouts must be positive");
   }
-  if (!l->tls_disable && (l->tls_cert_file.empty() || l->tls_key_file.empty())) {
-    return Err(
-        b.pos,
-        "listener \"tcp\": tls_cert_file and tls_key_file are required unless tls_disable = true");
+  if (!l->tls_disable) {
+    if (l->tls_cert_file.empty() || (l->tls_key_file.empty() && l->tls_key_label.empty())) {
+      return Err(b.pos,
+                 "listener \"tcp\": tls_cert_file and tls_key_label (a key in the token) or "
+                 "tls_key_file are required unless tls_disable = true");
+    }
+    if (!l->tls_key_file.empty() && !l->tls_key_label.empty()) {
+      return Err(b.pos,
+                 "listener \"tcp\": set either tls_key_label (a key in the token) or "
+                 "tls_key_file, not both");
+    }
   }
   return absl::OkStatus();
 }
@@ -248,6 +258,16 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
     return absl::InvalidArgumentError("configuration: a storage block is required");
   if (!have_seal)
     return absl::InvalidArgumentError("configuration: a seal \"pkcs11\" block is required");
+  // The TLS key signs whatever digest a worker sends: it must never be the audit key (a worker
+  // could then forge checkpoints) or share a label with the KEKs.
+  const std::string& tls_label = c.listener.tls_key_label;
+  if (!c.listener.tls_disable && !tls_label.empty() &&
+      (tls_label == c.seal.audit_key_label || tls_label == c.seal.key_label ||
+       tls_label == core::Pkcs11SealConfig().transit_kek_label)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "configuration: listener tls_key_label \"", tls_label,
+        "\" must differ from the seal's key_label and audit_key_label (and the Transit KEK's)"));
+  }
   return c;
 }
 

@@ -14,7 +14,14 @@ struct ListenerConfig {
   std::string address = "127.0.0.1:8200";
   bool tls_disable = false;
   std::string tls_cert_file;
+  // The key: exactly one of these when TLS is on.
+  //   tls_key_file:  a PEM key file, read by the broker and sent to every worker, so the key is
+  //                  in worker memory (for tests and development);
+  //   tls_key_label: an ECDSA P-256 pair in the seal's PKCS#11 token (strongroomd
+  //                  -tls-generate-key makes it); the workers have every handshake signed by the
+  //                  broker and never hold the key.
   std::string tls_key_file;
+  std::string tls_key_label;
   std::string tls_min_version = "tls12";
   uint64_t max_request_size = 32ull << 20;  // Vault's default, 413 above it
   uint32_t max_header_bytes = 16 * 1024;

@@ -30,9 +30,12 @@
 #include "absl/strings/str_split.h"
 #include "appliance/broker/config.h"
 #include "appliance/broker/ipc_server.h"
+#include "appliance/broker/tls_key.h"
+#include "appliance/broker/tls_sign_server.h"
 #include "appliance/core/core.h"
 #include "appliance/engines/registry.h"
 #include "appliance/storage/rocksdb_storage.h"
+#include "appliance/tls/certificates.h"
 #include "audit/keys.h"
 #include "base/log.h"
 #include "sandbox/broker_filter.h"
@@ -54,12 +57,21 @@ struct Flags {
   bool help = false;
   bool version = false;
   bool audit_public_key = false;
+  bool tls_generate_key = false;
+  std::string tls_self_signed_cert;  // output path
+  std::string tls_csr;               // output path
+  std::string tls_cert_hosts = "127.0.0.1,localhost";
+  bool TlsCommand() const {
+    return tls_generate_key || !tls_self_signed_cert.empty() || !tls_csr.empty();
+  }
 };
 
 const char kUsage[] =
     "Usage: strongroomd -config=FILE\n"
     "       strongroomd -dev [-dev-root-token-id=ID] [-dev-listen-address=ADDR]\n"
     "       strongroomd -config=FILE -audit-public-key\n"
+    "       strongroomd -config=FILE [-tls-generate-key] [-tls-self-signed-cert=OUT.pem]\n"
+    "                   [-tls-csr=OUT.pem] [-tls-cert-hosts=HOST,...]\n"
     "\n"
     "strongroom: an HSM-backed secrets appliance with Vault's HTTP API.\n"
     "\n"
@@ -71,6 +83,13 @@ const char kUsage[] =
     "  -dev-listen-address=ADDR  dev listener address (default 127.0.0.1:8200)\n"
     "  -audit-public-key          print the audit public key (PEM) from the token and exit;\n"
     "                            auditors verify the audit log with it (strongroom-audit)\n"
+    "  -tls-generate-key          create the listener's TLS key (ECDSA P-256, tls_key_label)\n"
+    "                            in the token, refusing if it exists; prints its public key\n"
+    "  -tls-self-signed-cert=OUT  write a self-signed certificate (1 year) for the token's TLS\n"
+    "                            key, signed by the token, to OUT\n"
+    "  -tls-csr=OUT               write a certificate signing request for the key to OUT\n"
+    "  -tls-cert-hosts=LIST       IP addresses and DNS names for the certificate or request\n"
+    "                            (comma-separated; default 127.0.0.1,localhost)\n"
     "  -version                  print the version\n"
     "Flags may be written with one or two dashes, and with '=' or a space before the value.\n";
 
@@ -114,6 +133,17 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
       f.version = true;
     } else if (name == "audit-public-key") {
       f.audit_public_key = true;
+    } else if (name == "tls-generate-key") {
+      f.tls_generate_key = true;
+    } else if (name == "tls-self-signed-cert") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.tls_self_signed_cert = value;
+    } else if (name == "tls-csr") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.tls_csr = value;
+    } else if (name == "tls-cert-hosts") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.tls_cert_hosts = value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag -", name));
     }
@@ -123,6 +153,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   }
   if (f.audit_public_key && f.config_path.empty()) {
     return absl::InvalidArgumentError("-audit-public-key needs -config=FILE");
+  }
+  if (f.TlsCommand() && f.config_path.empty()) {
+    return absl::InvalidArgumentError("the -tls-* commands need -config=FILE");
   }
   return f;
 }
@@ -142,8 +175,7 @@ std::string NodeId(const std::string& configured) {
   return id.empty() ? "node" : id;
 }
 
-// -audit-public-key: the PEM of the audit key, read from the token (no unseal needed).
-int PrintAuditPublicKey(const ServerConfig& config) {
+core::Pkcs11SealConfig SealConfigFrom(const ServerConfig& config) {
   core::Pkcs11SealConfig seal_config;
   seal_config.token.lib = config.seal.lib;
   seal_config.token.token_label = config.seal.token_label;
@@ -151,7 +183,71 @@ int PrintAuditPublicKey(const ServerConfig& config) {
   seal_config.token.pin_spec = config.seal.pin;
   seal_config.key_label = config.seal.key_label;
   seal_config.audit_key_label = config.seal.audit_key_label;
-  core::Pkcs11Seal seal(seal_config);
+  return seal_config;
+}
+
+absl::Status WriteTextFile(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary | std::ios::trunc);
+  out << text;
+  out.close();
+  if (!out) return absl::UnavailableError(absl::StrCat("cannot write \"", path, "\""));
+  return absl::OkStatus();
+}
+
+// -tls-generate-key, -tls-self-signed-cert, -tls-csr: the listener's key in the token and the
+// certificate or request for it, signed by the token. No unseal needed.
+int RunTlsCommands(const ServerConfig& config, const Flags& flags) {
+  auto fail = [](const absl::Status& s) {
+    std::cerr << "strongroomd: " << s.message() << "\n";
+    return 1;
+  };
+  const std::string& label = config.listener.tls_key_label;
+  if (label.empty()) {
+    return fail(absl::FailedPreconditionError(
+        "the listener has no tls_key_label; add tls_key_label = \"strongroom-tls\" to the "
+        "listener \"tcp\" block (in place of tls_key_file)"));
+  }
+  std::vector<std::string> hosts;
+  if (!flags.tls_self_signed_cert.empty() || !flags.tls_csr.empty()) {
+    auto parsed = tls::ParseHosts(flags.tls_cert_hosts);
+    if (!parsed.ok()) return fail(parsed.status());
+    hosts = *std::move(parsed);
+  }
+  core::Pkcs11Seal seal(SealConfigFrom(config));
+  auto token = seal.OpenToken();
+  if (!token.ok()) return fail(token.status());
+  absl::StatusOr<TokenTlsKey> key = flags.tls_generate_key ? TokenTlsKey::Generate(*token, label)
+                                                           : TokenTlsKey::Find(*token, label);
+  if (!key.ok()) return fail(key.status());
+  if (flags.tls_generate_key) {
+    auto pub = audit::PublicKey::FromDer(key->public_key_der());
+    if (!pub.ok()) return fail(absl::InternalError(pub.message()));
+    std::cerr << "strongroomd: TLS key \"" << label << "\" (ECDSA P-256) generated in token \""
+              << (*token)->label() << "\"\n";
+    std::cout << pub->ToPem();
+  }
+  auto pkey = key->Pkey();
+  if (!pkey.ok()) return fail(pkey.status());
+  if (!flags.tls_self_signed_cert.empty()) {
+    auto pem = tls::SelfSignedCertificatePem(pkey->get(), hosts, 365);
+    if (!pem.ok()) return fail(pem.status());
+    if (absl::Status s = WriteTextFile(flags.tls_self_signed_cert, *pem); !s.ok()) return fail(s);
+    std::cerr << "strongroomd: self-signed certificate for " << flags.tls_cert_hosts
+              << " (valid 365 days) written to " << flags.tls_self_signed_cert << "\n";
+  }
+  if (!flags.tls_csr.empty()) {
+    auto pem = tls::CertificateRequestPem(pkey->get(), hosts);
+    if (!pem.ok()) return fail(pem.status());
+    if (absl::Status s = WriteTextFile(flags.tls_csr, *pem); !s.ok()) return fail(s);
+    std::cerr << "strongroomd: certificate signing request for " << flags.tls_cert_hosts
+              << " written to " << flags.tls_csr << "\n";
+  }
+  return 0;
+}
+
+// -audit-public-key: the PEM of the audit key, read from the token (no unseal needed).
+int PrintAuditPublicKey(const ServerConfig& config) {
+  core::Pkcs11Seal seal(SealConfigFrom(config));
   absl::Status s = seal.Open();
   absl::StatusOr<std::string> der = s.ok() ? seal.AuditPublicKeyDer(/*create=*/false) : s;
   if (!der.ok()) {
@@ -388,6 +484,7 @@ int DaemonMain(int argc, char** argv) {
   LogLevel level;
   if (ParseLogLevel(config->log_level, &level)) SetLogLevel(level);
   if (flags->audit_public_key) return PrintAuditPublicKey(*config);
+  if (flags->TlsCommand()) return RunTlsCommands(*config, *flags);
 
   // Signals are taken synchronously by the main loop; every thread inherits the mask.
   sigset_t set;
@@ -412,16 +509,37 @@ int DaemonMain(int argc, char** argv) {
   settings.set_max_json_depth(config->listener.max_json_depth);
   settings.set_max_connections(config->listener.max_connections_per_worker);
   settings.set_tls_min_version(config->listener.tls_min_version);
+  // With tls_key_label the key stays in the token and no key file is read: the workers get the
+  // certificate chain only and have each handshake signed through their signing channel.
+  const bool tls_key_in_token =
+      !config->listener.tls_disable && !config->listener.tls_key_label.empty();
+  std::string tls_leaf_spki;
   if (!config->listener.tls_disable) {
     auto cert = ReadFile(config->listener.tls_cert_file);
-    auto key = ReadFile(config->listener.tls_key_file);
-    if (!cert.ok() || !key.ok()) {
-      LogError("TLS: %s", (!cert.ok() ? cert.status() : key.status()).message());
+    if (!cert.ok()) {
+      LogError("TLS: %s", cert.status().message());
       cleanup_dev();
       return 1;
     }
     settings.set_tls_cert_chain_pem(*cert);
-    settings.set_tls_key_pem(*key);
+    if (tls_key_in_token) {
+      auto spki = tls::LeafPublicKeyDer(*cert);
+      if (!spki.ok()) {
+        LogError("TLS: %s: %s", config->listener.tls_cert_file, spki.status().message());
+        cleanup_dev();
+        return 1;
+      }
+      tls_leaf_spki = *std::move(spki);
+      settings.set_tls_key_in_broker(true);
+    } else {
+      auto key = ReadFile(config->listener.tls_key_file);
+      if (!key.ok()) {
+        LogError("TLS: %s", key.status().message());
+        cleanup_dev();
+        return 1;
+      }
+      settings.set_tls_key_pem(*key);
+    }
   }
 
   // The spawner (sandbox/spawner.h) is forked now, before storage and the token are opened: it
@@ -464,13 +582,8 @@ int DaemonMain(int argc, char** argv) {
   options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
   options.transit_max_encryptions = config->transit_max_encryptions_per_version;
   options.transit_min_auto_rotate_period = config->transit_min_auto_rotate_period_s;
-  core::Pkcs11SealConfig seal_config;
-  seal_config.token.lib = config->seal.lib;
-  seal_config.token.token_label = config->seal.token_label;
-  if (config->seal.slot) seal_config.token.slot = *config->seal.slot;
-  seal_config.token.pin_spec = config->seal.pin;
-  seal_config.key_label = config->seal.key_label;
-  seal_config.audit_key_label = config->seal.audit_key_label;
+  auto seal = std::make_unique<core::Pkcs11Seal>(SealConfigFrom(*config));
+  core::Pkcs11Seal* seal_ptr = seal.get();  // owned by core, which outlives every use below
   sandbox::Spawner* spawner_ptr = spawner->get();
   options.worker_status = [spawner_ptr]() {
     core::json::object o;
@@ -482,17 +595,57 @@ int DaemonMain(int argc, char** argv) {
     o["crash_loop"] = st.crash_loop;
     return o;
   };
-  core::Core core(std::move(options), physical->get(),
-                  std::make_unique<core::Pkcs11Seal>(std::move(seal_config)));
+  core::Core core(std::move(options), physical->get(), std::move(seal));
 
   IpcServer ipc(&core, settings, 8, [spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
-  const sandbox::Supervisor::OnStarted add_worker = [&ipc](int index, int fd, pid_t pid) {
+  // Declared after core: destroyed (threads joined) before the token goes away.
+  TlsSignServer tls_signer([spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
+  const sandbox::Supervisor::OnStarted add_worker = [&ipc, &tls_signer, tls_key_in_token](
+                                                        int index, int fd, int sign_fd, pid_t pid) {
     ipc.AddWorker(index, fd, pid);
+    if (tls_key_in_token) {
+      tls_signer.AddWorker(index, sign_fd, pid);
+    } else {
+      close(sign_fd);  // the worker's end then reads EOF; it has no use for it
+    }
   };
   spawner_ptr->Poll(add_worker);
 
   // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
   core.Start();
+
+  if (tls_key_in_token) {
+    // The TLS key is needed even while sealed (sys/health, sys/unseal over https), so a missing
+    // or unusable key, or a certificate for another key, stops the daemon here.
+    absl::Status tls_ready = [&]() -> absl::Status {
+      auto token = seal_ptr->OpenToken();
+      if (!token.ok()) {
+        return absl::Status(token.status().code(),
+                            absl::StrCat("cannot open the PKCS#11 token for the TLS key: ",
+                                         token.status().message()));
+      }
+      auto key = TokenTlsKey::Find(*token, config->listener.tls_key_label);
+      if (!key.ok()) return key.status();
+      if (key->public_key_der() != tls_leaf_spki) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "tls_cert_file ", config->listener.tls_cert_file,
+            " is not a certificate for the TLS key \"", config->listener.tls_key_label,
+            "\" in the token (make one with strongroomd -config=FILE -tls-self-signed-cert=OUT "
+            "or -tls-csr=OUT)"));
+      }
+      tls_signer.SetSigner(
+          [tls_key = *key](std::span<const uint8_t> digest) { return tls_key.SignDigest(digest); });
+      LogInfo("TLS key \"%s\" in token \"%s\": handshakes are signed by the token", key->label(),
+              (*token)->label());
+      return absl::OkStatus();
+    }();
+    if (!tls_ready.ok()) {
+      LogError("TLS: %s", tls_ready.message());
+      spawner_ptr->Stop();
+      cleanup_dev();
+      return 1;
+    }
+  }
 
   if (flags->dev) {
     core::InitRequest ir;
@@ -558,6 +711,7 @@ int DaemonMain(int argc, char** argv) {
   }
   spawner_ptr->Stop();
   ipc.Stop();
+  tls_signer.Stop();
   (void)core.SealNow("sealed for shutdown");
   cleanup_dev();
   LogInfo("stopped");

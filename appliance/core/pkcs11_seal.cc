@@ -96,6 +96,12 @@ absl::StatusOr<hsm::Token*> Pkcs11Seal::TransitToken() {
   return token_.get();
 }
 
+absl::StatusOr<hsm::Token*> Pkcs11Seal::OpenToken() {
+  RETURN_IF_ERROR(Open());
+  std::lock_guard<std::mutex> lock(mu_);
+  return token_.get();
+}
+
 absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11Seal::TransitKek() {
   std::lock_guard<std::mutex> lock(mu_);
   if (transit_kek_ != CK_INVALID_HANDLE) return transit_kek_;

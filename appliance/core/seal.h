@@ -60,6 +60,9 @@ class Pkcs11Seal final : public Seal {
   absl::StatusOr<std::string> AuditSign(std::string_view message) override;
   absl::StatusOr<hsm::Token*> TransitToken() override;
   absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() override;
+  // Opens the token if needed and returns it, for the listener's TLS key (tls_key_label), which
+  // lives in the same token. Valid as long as this seal.
+  absl::StatusOr<hsm::Token*> OpenToken();
 
  private:
   absl::Status FindAuditKeyLocked(bool create);

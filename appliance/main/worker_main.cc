@@ -1,5 +1,6 @@
 // strongroom-worker: the sandboxable request worker. Started only by strongroomd (the broker),
-// with the broker socketpair on fd 3 and the listening socket on fd 4.
+// with the broker socketpair on fd 3, the listening socket on fd 4 and the TLS signing channel
+// on fd 5.
 #include <unistd.h>
 
 #include <cstdlib>
@@ -32,7 +33,8 @@ int main(int argc, char** argv) {
       return 0;
     }
   }
-  // Only stdin/stdout/stderr, the broker socketpair (3) and the listener (4) may stay open.
-  close_range(5, ~0U, 0);
-  return strongroom::worker::RunWorker(index, 3, 4, sandbox);
+  // Only stdin/stdout/stderr, the broker socketpair (3), the listener (4) and the signing
+  // channel (5) may stay open.
+  close_range(6, ~0U, 0);
+  return strongroom::worker::RunWorker(index, 3, 4, 5, sandbox);
 }

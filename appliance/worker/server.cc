@@ -1,6 +1,7 @@
 // All Boost.Beast / Asio code of the worker lives in this translation unit.
 #include "appliance/worker/server.h"
 
+#include <openssl/err.h>
 #include <sys/socket.h>
 
 #include <boost/asio.hpp>
@@ -15,6 +16,9 @@
 #include <unordered_map>
 
 #include "appliance/ipc/protocol.h"
+#include "appliance/tls/certificates.h"
+#include "appliance/tls/remote_ec_key.h"
+#include "appliance/tls/sign_channel.h"
 #include "appliance/worker/codec.h"
 #include "base/log.h"
 #include "sandbox/worker_sandbox.h"
@@ -316,9 +320,32 @@ class Listener {
   ssl::context* tls_;
 };
 
+// The TLS key for a certificate whose private key is in the broker's token: an EVP_PKEY with the
+// certificate's public key whose signatures are made by the broker over the signing channel.
+// A broken channel (closed, or no answer within its timeout) leaves this worker unable to
+// complete any handshake, so it exits and the broker restarts it with a fresh channel.
+absl::Status UseKeyInBroker(SSL_CTX* ctx, const std::string& chain_pem, int sign_fd) {
+  auto spki = tls::LeafPublicKeyDer(chain_pem);
+  if (!spki.ok()) return spki.status();
+  auto key = tls::MakeRemoteEcKey(*spki, [sign_fd](std::span<const uint8_t> digest) {
+    absl::StatusOr<std::string> sig = tls::RequestSignature(sign_fd, digest);
+    if (absl::IsUnavailable(sig.status())) {
+      LogError("%s; exiting", sig.status().message());
+      std::_Exit(3);
+    }
+    return sig;
+  });
+  if (!key.ok()) return key.status();
+  if (SSL_CTX_use_PrivateKey(ctx, key->get()) != 1 || SSL_CTX_check_private_key(ctx) != 1) {
+    ERR_clear_error();
+    return absl::InvalidArgumentError("the broker's TLS key does not match the certificate");
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
-int RunWorker(int worker_index, int ipc_fd, int listen_fd,
+int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
               const sandbox::WorkerSandboxOptions& sandbox_options) {
   SetLogRole(absl::StrFormat("worker[%d]", worker_index));
   // Handshake, blocking, before the event loop: Hello -> WorkerSettings.
@@ -351,10 +378,22 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd,
     if (s.tls_min_version() == "tls13") tls->set_options(ssl::context::no_tlsv1_2);
     beast::error_code ec;
     tls->use_certificate_chain(asio::buffer(s.tls_cert_chain_pem()), ec);
-    if (!ec) tls->use_private_key(asio::buffer(s.tls_key_pem()), ssl::context::pem, ec);
     if (ec) {
       LogError("TLS set-up failed: %s", ec.message());
       return 3;
+    }
+    if (s.tls_key_in_broker()) {
+      if (absl::Status k = UseKeyInBroker(tls->native_handle(), s.tls_cert_chain_pem(), sign_fd);
+          !k.ok()) {
+        LogError("TLS set-up failed: %s", k.message());
+        return 3;
+      }
+    } else {
+      tls->use_private_key(asio::buffer(s.tls_key_pem()), ssl::context::pem, ec);
+      if (ec) {
+        LogError("TLS set-up failed: %s", ec.message());
+        return 3;
+      }
     }
   }
   shared.broker = std::make_shared<BrokerChannel>(io, ipc_fd);
@@ -362,11 +401,14 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd,
   Listener listener(io, listen_fd, &shared, tls.get());
   listener.Accept();
   // Everything the worker needs is open; from here on it can only serve (worker_sandbox.h).
+  // The TLS signing channel (fd 5) needs nothing but sendmsg/recvmsg on it.
   if (absl::Status sandboxed = sandbox::EnterWorkerSandbox(sandbox_options); !sandboxed.ok()) {
     LogError("cannot enter the sandbox: %s", sandboxed.message());
     return 3;
   }
-  LogInfo("serving%s", tls ? " (TLS)" : "");
+  LogInfo("serving%s", !tls                    ? ""
+                       : s.tls_key_in_broker() ? " (TLS, key in the broker's token)"
+                                               : " (TLS)");
   io.run();
   return 0;
 }

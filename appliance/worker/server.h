@@ -7,9 +7,10 @@
 
 namespace strongroom::worker {
 
-// fd 3: socketpair to the broker; fd 4: listening TCP socket. Returns the process exit code.
+// fd 3: socketpair to the broker; fd 4: listening TCP socket; fd 5: the TLS signing channel
+// to the broker (used when the TLS key is in the broker's token). Returns the exit code.
 // Enters the sandbox (`sandbox_options`) once its sockets are set up, before serving.
-int RunWorker(int worker_index, int ipc_fd, int listen_fd,
+int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
               const sandbox::WorkerSandboxOptions& sandbox_options);
 
 }  // namespace strongroom::worker

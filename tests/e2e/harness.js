@@ -30,7 +30,9 @@ class Daemon {
   }
 
   // Fresh SoftHSM2 token in this.dir/tokens; returns the environment the daemon needs.
-  makeToken() {
+  // With { tls: true } the listener serves HTTPS with its key in the token (tls_key_label) and
+  // the certificate this.certFile, which the test makes with the -tls-* commands (cli()).
+  makeToken({ tls = false } = {}) {
     const tokens = path.join(this.dir, 'tokens');
     fs.mkdirSync(tokens);
     this.softhsmConf = path.join(this.dir, 'softhsm2.conf');
@@ -39,10 +41,14 @@ class Daemon {
     execFileSync('softhsm2-util', ['--init-token', '--free', '--label', 'e2e', '--pin', '4321', '--so-pin', '8765'],
                  { env: this.env, stdio: 'ignore' });
     fs.writeFileSync(path.join(this.dir, 'pin'), '4321\n', { mode: 0o600 });
+    this.certFile = path.join(this.dir, 'tls.crt');
+    const tlsLines = tls
+      ? `  tls_cert_file = "${this.certFile}"\n  tls_key_label = "strongroom-tls"`
+      : '  tls_disable = true';
     fs.writeFileSync(path.join(this.dir, 'strongroom.hcl'), `
 listener "tcp" {
   address     = "127.0.0.1:0"
-  tls_disable = true
+${tlsLines}
 }
 storage "rocksdb" {
   path = "${path.join(this.dir, 'data')}"
@@ -56,16 +62,22 @@ workers = 2
 `);
   }
 
+  // Runs strongroomd with this daemon's configuration and `args` to completion; returns stdout.
+  cli(args) {
+    return execFileSync(path.join(BIN, 'strongroomd'), [`-config=${path.join(this.dir, 'strongroom.hcl')}`, ...args],
+                        { env: this.env, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  }
+
   async start(args) {
     this.log = '';
     this.proc = spawn(path.join(BIN, 'strongroomd'), args, { env: this.env || process.env });
     const onData = (d) => { this.log += d.toString(); };
     this.proc.stdout.on('data', onData);
     this.proc.stderr.on('data', onData);
-    const m = await waitFor(() => /API on http:\/\/127\.0\.0\.1:(\d+)/.exec(this.log), 20000, 'the API address');
-    this.port = Number(m[1]);
+    const m = await waitFor(() => /API on (https?):\/\/127\.0\.0\.1:(\d+)/.exec(this.log), 20000, 'the API address');
+    this.port = Number(m[2]);
     await waitFor(() => (this.log.match(/\]: serving/g) || []).length >= 2, 20000, 'the workers');
-    this.addr = `http://127.0.0.1:${this.port}`;
+    this.addr = `${m[1]}://127.0.0.1:${this.port}`;
     return this;
   }
 
@@ -78,7 +90,7 @@ workers = 2
   }
 
   startConfig() {
-    if (!this.env) this.makeToken();
+    if (!this.env) this.makeToken();  // call makeToken({ tls: true }) first for HTTPS
     return this.start([`-config=${path.join(this.dir, 'strongroom.hcl')}`]);
   }
 

@@ -444,7 +444,8 @@ TEST(DaemonConfig, BadConfigIsAClearErrorAndNonZeroExit) {
       "listener \"tcp\" { address = \"127.0.0.1:0\" }\nstorage \"rocksdb\" { path = \"/tmp/x\" "
       "}\n");
   EXPECT_NE(tls.exit_code, 0);
-  EXPECT_THAT(tls.output, HasSubstr("tls_cert_file and tls_key_file are required"));
+  EXPECT_THAT(tls.output, HasSubstr("tls_cert_file and tls_key_label (a key in the token) or "
+                                    "tls_key_file are required"));
   auto syntax = write("listener \"tcp\" {\n  address = \n");
   EXPECT_NE(syntax.exit_code, 0);
   EXPECT_THAT(syntax.output, HasSubstr("line 3"));

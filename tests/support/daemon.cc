@@ -75,8 +75,7 @@ Daemon::~Daemon() {
   (void)!system(cmd.c_str());
 }
 
-bool Daemon::Start(bool tls) {
-  tls_ = tls;
+void Daemon::WriteConfig(bool tls) {
   const std::string pin = options_.pin_override.empty() ? token_->pin() : options_.pin_override;
   {
     std::ofstream pin_file(dir_ + "/pin");
@@ -94,6 +93,11 @@ bool Daemon::Start(bool tls) {
     << options_.extra_top;
   c.close();
   token_->Activate();
+}
+
+bool Daemon::Start(bool tls) {
+  tls_ = tls;
+  WriteConfig(tls);
   const size_t log_before = Log().size();
   pid_ = Spawn({BuildDir() + "/strongroomd", "-config=" + config_path_}, log_path_);
   if (pid_ <= 0) return false;

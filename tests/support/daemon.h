@@ -32,6 +32,9 @@ class Daemon {
   explicit Daemon(Options options);
   ~Daemon();
 
+  // Writes the config (and activates the test token's SoftHSM2 configuration), without
+  // starting anything: for the CLI commands that read it (-tls-generate-key, ...).
+  void WriteConfig(bool tls = false);
   // Writes the config and starts the daemon; waits until it listens. False on failure.
   bool Start(bool tls = false);
   // SIGTERM and wait; returns the exit status (as from waitpid) or -1.

@@ -63,7 +63,8 @@ TEST(Config, ClearErrorsWithPositions) {
   EXPECT_THAT(err("listener \"tcp\" { tls_disable = \"maybe\" }\n" + tail),
               HasSubstr("must be true or false"));
   EXPECT_THAT(err("listener \"tcp\" {}\n" + tail),
-              HasSubstr("tls_cert_file and tls_key_file are required"));
+              HasSubstr("tls_cert_file and tls_key_label (a key in the token) or tls_key_file "
+                        "are required unless tls_disable = true"));
   EXPECT_THAT(
       err("listener \"tcp\" { tls_disable = true }\nstorage \"rocksdb\" { path = \"/d\" }\n"),
       HasSubstr("seal \"pkcs11\" block is required"));
@@ -76,6 +77,40 @@ TEST(Config, ClearErrorsWithPositions) {
               HasSubstr("max_request_size"));
   EXPECT_THAT(err("ui = true\nlistener \"tcp\" { tls_disable = true }\n" + tail),
               HasSubstr("no web UI"));
+}
+
+// The listener's key in the token (tls_key_label) is the alternative to tls_key_file.
+TEST(Config, TlsKeyLabelKeepsTheKeyInTheToken) {
+  const std::string tail =
+      "storage \"rocksdb\" { path = \"/d\" }\nseal \"pkcs11\" { lib = \"/l\" token_label = \"t\" "
+      "pin = \"1\" }\n";
+  auto c = ParseConfig(
+      "listener \"tcp\" {\n tls_cert_file = \"/c.pem\"\n tls_key_label = \"strongroom-tls\"\n}\n" +
+      tail);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->listener.tls_key_label, "strongroom-tls");
+  EXPECT_TRUE(c->listener.tls_key_file.empty());
+
+  auto err = [&](const std::string& listener) {
+    return std::string(ParseConfig(listener + tail).status().message());
+  };
+  EXPECT_THAT(err("listener \"tcp\" { tls_cert_file = \"/c\" tls_key_file = \"/k\" "
+                  "tls_key_label = \"strongroom-tls\" }\n"),
+              HasSubstr("set either tls_key_label (a key in the token) or tls_key_file, not both"));
+  EXPECT_THAT(err("listener \"tcp\" { tls_key_label = \"strongroom-tls\" }\n"),
+              HasSubstr("tls_cert_file and tls_key_label"));
+  // Never the audit key or a KEK: the TLS key signs whatever digest a worker sends.
+  for (const char* label : {"strongroom-audit", "strongroom-kek", "strongroom-transit-kek"}) {
+    EXPECT_THAT(err(std::string("listener \"tcp\" { tls_cert_file = \"/c\" tls_key_label = \"") +
+                    label + "\" }\n"),
+                HasSubstr("must differ from the seal's key_label and audit_key_label"))
+        << label;
+  }
+  // Ignored with tls_disable, like tls_key_file.
+  EXPECT_TRUE(
+      ParseConfig("listener \"tcp\" { tls_disable = true tls_key_label = \"strongroom-audit\" }\n" +
+                  tail)
+          .ok());
 }
 
 }  // namespace
