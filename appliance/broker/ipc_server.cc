@@ -100,24 +100,16 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
       shutdown(ch->fd, SHUT_RDWR);
       return;
     }
-    const ipc::MessageRule* rule = ipc::FindRule(frame->message_case());
     std::string violation;
-    if (rule == nullptr || rule->direction != ipc::Direction::kWorkerToBroker) {
-      violation = "message not allowed from a worker";
-    } else if (rule->accepted_in != state) {
-      violation = "message out of order";
-    }
-    if (violation.empty() && frame->has_hello()) {
-      if (frame->hello().protocol_version() != ipc::kProtocolVersion) {
-        violation = "wrong protocol version";
-      } else {
-        ipc::Frame reply;
-        *reply.mutable_settings() = settings_;
-        std::lock_guard<std::mutex> lock(ch->write_mu);
-        if (!ipc::WriteFrame(ch->fd, reply).ok()) violation = "cannot write settings";
-        state = ipc::PeerState::kReady;
-      }
-    } else if (violation.empty() && frame->has_request()) {
+    if (absl::Status s = ipc::CheckFromWorker(*frame, state); !s.ok()) {
+      violation = std::string(s.message());
+    } else if (frame->has_hello()) {
+      ipc::Frame reply;
+      *reply.mutable_settings() = settings_;
+      std::lock_guard<std::mutex> lock(ch->write_mu);
+      if (!ipc::WriteFrame(ch->fd, reply).ok()) violation = "cannot write settings";
+      state = ipc::PeerState::kReady;
+    } else if (frame->has_request()) {
       ipc::Request req = std::move(*frame->mutable_request());
       pool_.Post([this, ch, req = std::move(req)]() mutable { Answer(ch, std::move(req)); });
     }

@@ -30,6 +30,13 @@ absl::Status ReadAll(int fd, uint8_t* p, size_t n, bool* eof_at_start) {
   return absl::OkStatus();
 }
 
+absl::Status CheckLength(uint32_t len, size_t cap) {
+  if (len > cap) {
+    return absl::ResourceExhaustedError(absl::StrCat("frame of ", len, " bytes over cap ", cap));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 const MessageRule* FindRule(Frame::MessageCase message) {
@@ -57,19 +64,33 @@ std::string EncodeFrame(const Frame& frame) {
 }
 
 absl::StatusOr<Frame> ReadFrame(int fd, size_t cap) {
-  uint8_t header[4];
+  std::string bytes(4, '\0');
+  auto* p = reinterpret_cast<uint8_t*>(bytes.data());
   bool eof = false;
-  absl::Status s = ReadAll(fd, header, 4, &eof);
+  absl::Status s = ReadAll(fd, p, 4, &eof);
   if (!s.ok()) return s;
-  const uint32_t len = DecodeLength(header);
-  if (len > cap) {
-    return absl::ResourceExhaustedError(absl::StrCat("frame of ", len, " bytes over cap ", cap));
-  }
-  std::string body(len, '\0');
-  s = ReadAll(fd, reinterpret_cast<uint8_t*>(body.data()), len, nullptr);
+  // The length is checked before any memory is set aside for the body.
+  const uint32_t len = DecodeLength(p);
+  s = CheckLength(len, cap);
   if (!s.ok()) return s;
+  bytes.resize(4 + size_t{len});
+  s = ReadAll(fd, reinterpret_cast<uint8_t*>(bytes.data()) + 4, len, nullptr);
+  if (!s.ok()) return s;
+  size_t consumed = 0;
+  return DecodeFrame(bytes, cap, &consumed);
+}
+
+absl::StatusOr<Frame> DecodeFrame(std::string_view bytes, size_t cap, size_t* consumed) {
+  if (bytes.empty()) return absl::NotFoundError("no frame");
+  if (bytes.size() < 4) return absl::DataLossError("frame ends inside its length");
+  const uint32_t len = DecodeLength(reinterpret_cast<const uint8_t*>(bytes.data()));
+  if (absl::Status s = CheckLength(len, cap); !s.ok()) return s;
+  if (bytes.size() - 4 < len) return absl::DataLossError("frame ends inside its body");
   Frame frame;
-  if (!frame.ParseFromString(body)) return absl::InvalidArgumentError("frame does not parse");
+  // len <= cap <= kMaxAnyFrame, far below INT_MAX.
+  if (!frame.ParseFromArray(bytes.data() + 4, static_cast<int>(len))) {
+    return absl::InvalidArgumentError("frame does not parse");
+  }
   if (frame.message_case() == Frame::MESSAGE_NOT_SET) {
     return absl::InvalidArgumentError("frame carries no message");
   }
@@ -77,7 +98,20 @@ absl::StatusOr<Frame> ReadFrame(int fd, size_t cap) {
   if (rule == nullptr || len > rule->max_frame_bytes) {
     return absl::ResourceExhaustedError("frame over its message's cap");
   }
+  *consumed = 4 + size_t{len};
   return frame;
+}
+
+absl::Status CheckFromWorker(const Frame& frame, PeerState state) {
+  const MessageRule* rule = FindRule(frame.message_case());
+  if (rule == nullptr || rule->direction != Direction::kWorkerToBroker) {
+    return absl::FailedPreconditionError("message not allowed from a worker");
+  }
+  if (rule->accepted_in != state) return absl::FailedPreconditionError("message out of order");
+  if (frame.has_hello() && frame.hello().protocol_version() != kProtocolVersion) {
+    return absl::FailedPreconditionError("wrong protocol version");
+  }
+  return absl::OkStatus();
 }
 
 absl::Status WriteFrame(int fd, const Frame& frame) {

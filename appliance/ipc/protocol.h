@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "appliance/ipc/strongroom_ipc.pb.h"
@@ -51,8 +52,21 @@ inline constexpr size_t kMaxAnyFrame = kMaxResponseFrame;
 // Blocking framing over a stream socket, used by the broker (one thread per worker) and by
 // the worker before its event loop starts.
 // Reads one frame whose length is at most `cap`. NotFound on clean EOF before a frame starts.
+// Everything it checks after reading is DecodeFrame's, on the bytes it read.
 absl::StatusOr<Frame> ReadFrame(int fd, size_t cap);
 absl::Status WriteFrame(int fd, const Frame& frame);
+
+// Decodes the frame at the start of `bytes` (4-byte length, then the body) with every check
+// ReadFrame makes: NotFound when `bytes` is empty, DataLoss when they end inside the frame,
+// ResourceExhausted for a length over `cap` or over its message's cap, InvalidArgument for a
+// body that does not parse or carries no message. On success *consumed is the frame's size,
+// prefix included. Pure, so that the fuzz target runs the broker's own decoder.
+absl::StatusOr<Frame> DecodeFrame(std::string_view bytes, size_t cap, size_t* consumed);
+
+// The broker's check of a decoded frame from a worker whose connection is in `state`: the table's
+// direction and state columns, and Hello's protocol version. FailedPrecondition naming the
+// violation, which ends the worker.
+absl::Status CheckFromWorker(const Frame& frame, PeerState state);
 
 // Length prefix helpers for the worker's asynchronous path.
 std::string EncodeFrame(const Frame& frame);

@@ -4,6 +4,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <string>
+#include <string_view>
+
 #include "appliance/broker/ipc_server.h"
 
 namespace strongroom::ipc {
@@ -54,6 +57,57 @@ TEST_F(Pair, OversizedGarbageAndEmptyFramesAreRejected) {
   close(fd_[0]);
   fd_[0] = -1;
   EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST(DecodeFrame, SplitsAStreamAndNamesEachWayItEnds) {
+  Frame hello;
+  hello.mutable_hello()->set_protocol_version(kProtocolVersion);
+  Frame request;
+  request.mutable_request()->set_path("sys/health");
+  const std::string a = EncodeFrame(hello), b = EncodeFrame(request);
+  const std::string stream = a + b;
+  size_t consumed = 0;
+  auto first = DecodeFrame(stream, kMaxRequestFrame, &consumed);
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_TRUE(first->has_hello());
+  EXPECT_EQ(consumed, a.size());
+  auto second = DecodeFrame(std::string_view(stream).substr(consumed), kMaxRequestFrame, &consumed);
+  ASSERT_TRUE(second.ok()) << second.status();
+  EXPECT_EQ(second->request().path(), "sys/health");
+  EXPECT_EQ(consumed, b.size());
+
+  EXPECT_EQ(DecodeFrame("", kMaxRequestFrame, &consumed).status().code(),
+            absl::StatusCode::kNotFound);
+  EXPECT_EQ(DecodeFrame(b.substr(0, 3), kMaxRequestFrame, &consumed).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeFrame(b.substr(0, b.size() - 1), kMaxRequestFrame, &consumed).status().code(),
+            absl::StatusCode::kDataLoss);
+  EXPECT_EQ(DecodeFrame(b, b.size() - 5, &consumed).status().code(),
+            absl::StatusCode::kResourceExhausted);
+  EXPECT_EQ(DecodeFrame(std::string("\0\0\0\0", 4), kMaxRequestFrame, &consumed).status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST(CheckFromWorker, AppliesTheMessageTable) {
+  Frame hello;
+  hello.mutable_hello()->set_protocol_version(kProtocolVersion);
+  Frame request;
+  request.mutable_request()->set_path("sys/health");
+  Frame response;
+  response.mutable_response()->set_id(1);
+  Frame settings;
+  settings.mutable_settings()->set_max_request_bytes(1);
+  EXPECT_TRUE(CheckFromWorker(hello, PeerState::kNew).ok());
+  EXPECT_TRUE(CheckFromWorker(request, PeerState::kReady).ok());
+  EXPECT_EQ(CheckFromWorker(hello, PeerState::kReady).message(), "message out of order");
+  EXPECT_EQ(CheckFromWorker(request, PeerState::kNew).message(), "message out of order");
+  for (PeerState state : {PeerState::kNew, PeerState::kReady}) {
+    EXPECT_EQ(CheckFromWorker(response, state).message(), "message not allowed from a worker");
+    EXPECT_EQ(CheckFromWorker(settings, state).message(), "message not allowed from a worker");
+    EXPECT_EQ(CheckFromWorker(Frame(), state).code(), absl::StatusCode::kFailedPrecondition);
+  }
+  hello.mutable_hello()->set_protocol_version(kProtocolVersion + 1);
+  EXPECT_EQ(CheckFromWorker(hello, PeerState::kNew).message(), "wrong protocol version");
 }
 
 TEST(IpcServer, ValidatesWorkerFieldsAsHostile) {
