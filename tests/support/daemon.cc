@@ -99,7 +99,8 @@ bool Daemon::Start(bool tls) {
   tls_ = tls;
   WriteConfig(tls);
   const size_t log_before = Log().size();
-  pid_ = Spawn({BuildDir() + "/strongroomd", "-config=" + config_path_}, log_path_);
+  const std::string bin_dir = options_.bin_dir.empty() ? BuildDir() : options_.bin_dir;
+  pid_ = Spawn({bin_dir + "/strongroomd", "-config=" + config_path_}, log_path_);
   if (pid_ <= 0) return false;
   const std::regex api(R"(API on https?://127\.0\.0\.1:(\d+))");
   for (int i = 0; i < 400; ++i) {
@@ -115,7 +116,9 @@ bool Daemon::Start(bool tls) {
           ++count;
           ++at;
         }
-        if (count >= static_cast<size_t>(options_.workers)) return true;
+        const int serving =
+            options_.serving_workers >= 0 ? options_.serving_workers : options_.workers;
+        if (count >= static_cast<size_t>(serving)) return true;
         std::this_thread::sleep_for(std::chrono::milliseconds(25));
       }
       return true;

@@ -26,6 +26,11 @@ class Daemon {
     std::string token_pin;       // the test token's user PIN (default "1234")
     std::string extra_listener;  // extra lines in listener "tcp" {}
     std::string extra_top;       // extra top-level lines
+    // Folder holding the strongroomd to run (it starts the strongroom-worker next to it);
+    // empty: BuildDir().
+    std::string bin_dir;
+    // Workers Start() waits for to log "serving"; -1: all of them.
+    int serving_workers = -1;
   };
 
   Daemon();
