@@ -1,13 +1,25 @@
 #include "appliance/broker/ipc_server.h"
 
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
+
+#include <atomic>
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
 namespace strongroom::broker {
+namespace {
+
+// A worker that stops reading its responses would hold a pool thread in send() for good, and the
+// other pool threads behind it on the same channel, so every worker's requests would wait. A
+// send() that can make no progress for this long fails (one frame may take two such waits, when
+// the first moved part of it), and the worker is ended like one that breaks the protocol.
+constexpr timeval kWorkerWriteTimeout{10, 0};
+
+}  // namespace
 
 // ---------------------------------------------------------------------------------------------
 
@@ -53,6 +65,7 @@ struct IpcServer::Channel {
   int fd = -1;
   pid_t pid = 0;
   std::mutex write_mu;
+  std::atomic<bool> ended{false};  // no more answers: the worker is gone or being ended
   ~Channel() {
     if (fd >= 0) close(fd);
   }
@@ -72,6 +85,7 @@ void IpcServer::AddWorker(int index, int fd, pid_t pid) {
   ch->index = index;
   ch->fd = fd;
   ch->pid = pid;
+  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &kWorkerWriteTimeout, sizeof kWorkerWriteTimeout);
   {
     std::lock_guard<std::mutex> lock(mu_);
     channels_.push_back(ch);
@@ -92,7 +106,8 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
   for (;;) {
     auto frame = ipc::ReadFrame(ch->fd, ipc::kMaxRequestFrame);
     if (!frame.ok()) {
-      if (!absl::IsNotFound(frame.status())) {
+      // A failed read ends the worker, unless it is being ended already (see Answer).
+      if (!ch->ended.exchange(true) && !absl::IsNotFound(frame.status())) {
         LogWarn("worker %d: protocol violation (%s); ending it", ch->index,
                 frame.status().message());
         kill_worker_(ch->pid);
@@ -114,6 +129,7 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
       pool_.Post([this, ch, req = std::move(req)]() mutable { Answer(ch, std::move(req)); });
     }
     if (!violation.empty()) {
+      ch->ended = true;
       LogWarn("worker %d: protocol violation (%s); ending it", ch->index, violation);
       kill_worker_(ch->pid);
       shutdown(ch->fd, SHUT_RDWR);
@@ -229,6 +245,7 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
 }
 
 void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
+  if (ch->ended) return;  // nobody to answer
   ipc::Response out;
   auto creq = ToCoreRequest(req);
   if (!creq.ok()) {
@@ -240,7 +257,13 @@ void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
   ipc::Frame frame;
   *frame.mutable_response() = std::move(out);
   std::lock_guard<std::mutex> lock(ch->write_mu);
-  if (!ipc::WriteFrame(ch->fd, frame).ok()) shutdown(ch->fd, SHUT_RDWR);
+  if (ch->ended) return;
+  if (absl::Status s = ipc::WriteFrame(ch->fd, frame); !s.ok()) {
+    ch->ended = true;
+    LogWarn("worker %d: cannot send it a response (%s); ending it", ch->index, s.message());
+    kill_worker_(ch->pid);
+    shutdown(ch->fd, SHUT_RDWR);
+  }
 }
 
 }  // namespace strongroom::broker

@@ -120,6 +120,13 @@ bool Misbehave(std::string_view mode) {
     SendRaw(frame.substr(0, frame.size() / 2));
     std::_Exit(0);
   }
+  if (mode == "flood-unread") {  // valid requests, but their answers are never read
+    if (!Handshake()) return false;
+    for (uint64_t id = 1; id <= 20000; ++id) {
+      if (!ipc::WriteFrame(kBrokerFd, HealthRequest(id)).ok()) return false;
+    }
+    return true;
+  }
   LogError("unknown mode \"%s\"", std::string(mode));
   return false;
 }
