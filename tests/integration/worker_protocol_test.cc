@@ -18,6 +18,7 @@
 #include <string>
 #include <system_error>
 
+#include "nlohmann/json.hpp"
 #include "tests/support/daemon.h"
 
 namespace strongroom::testing {
@@ -132,6 +133,52 @@ TEST_P(MisbehavingWorkerTest, IsEndedAndTheOthersKeepServing) {
   const int status = d_->Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << d_->Log();
 }
+
+// A worker that makes a syscall outside its seccomp policy dies of SIGSYS; the death is logged
+// with the syscall number, it is restarted with back-off, the crash loop shows in sys/health, and
+// the other worker keeps serving.
+class SeccompKilledWorkerTest : public MisbehavingWorkerTest {};
+
+TEST_P(SeccompKilledWorkerTest, IsLoggedRestartedAndVisibleInHealth) {
+  const pid_t real_worker = StartedPid(d_->Log(), 1);
+  ASSERT_GT(real_worker, 0) << d_->Log();
+  d_->Init(1, 1);
+  ASSERT_EQ(d_->Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204);
+  // Four deaths in a row, each soon after its start, are a crash loop.
+  const auto give_up = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  nlohmann::json health;
+  int round = 0;
+  do {
+    ASSERT_LT(std::chrono::steady_clock::now(), give_up) << health.dump() << "\n" << d_->Log();
+    ++round;
+    auto h = d_->Call("GET", "/v1/sys/health");
+    ASSERT_EQ(h.status, 200) << d_->Log();
+    health = h.Json();
+    const std::string value = "round-" + std::to_string(round);
+    ASSERT_EQ(d_->Root("POST", "/v1/secret/data/probe", {{"data", {{"v", value}}}}).status, 200);
+    ASSERT_EQ(d_->Root("GET", "/v1/secret/data/probe").Json()["data"]["data"]["v"], value);
+  } while (health["strongroom_workers"]["crash_loop"] != true);
+  EXPECT_GE(health["strongroom_workers"]["seccomp_kills"].get<int>(), 4) << health.dump();
+  EXPECT_GE(health["strongroom_workers"]["restarts"].get<int>(), 3) << health.dump();
+  EXPECT_EQ(health["strongroom_workers"]["configured"], 2) << health.dump();
+  const std::string log = d_->Log();
+  // The worker's own last words name the syscall (openat is 257 on x86-64) ...
+  EXPECT_THAT(log, HasSubstr("seccomp: syscall 257 is outside the worker's policy"));
+  // ... and the spawner names the filter and restarts it.
+  EXPECT_THAT(log, HasSubstr("killed by signal 31"));
+  EXPECT_THAT(log, HasSubstr("the seccomp filter stopped a syscall outside the worker's policy"));
+  EXPECT_THAT(log, HasSubstr("restarting in"));
+  EXPECT_THAT(log, Not(HasSubstr("worker 1 (pid ")));
+  EXPECT_THAT(d_->WorkerPids(), Contains(real_worker));
+  const int status = d_->Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status << "\n" << d_->Log();
+}
+
+INSTANTIATE_TEST_SUITE_P(Sandbox, SeccompKilledWorkerTest,
+                         ::testing::Values(BadWorker{"forbidden-syscall", "", 0}),
+                         [](const ::testing::TestParamInfo<BadWorker>&) {
+                           return std::string("forbidden_syscall");
+                         });
 
 INSTANTIATE_TEST_SUITE_P(
     BadMessages, MisbehavingWorkerTest,

@@ -7,6 +7,7 @@
 //   fake-worker-mode   what worker 0 does on its broker socket (fd 3): a mode of Misbehave()
 //   real-worker-path   the real strongroom-worker, which every other index execs, same argv
 // Worker 0 never accepts on the listener (fd 4), so every client is served by the real workers.
+#include <fcntl.h>
 #include <signal.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #include "appliance/ipc/protocol.h"
 #include "base/log.h"
 #include "base/strings.h"
+#include "sandbox/worker_sandbox.h"
 
 namespace {
 
@@ -87,6 +89,11 @@ bool Handshake() {
 
 // Each mode breaks the protocol once; the comment names what the broker should log.
 bool Misbehave(std::string_view mode) {
+  if (mode == "forbidden-syscall") {  // dies of SIGSYS under the real worker filter
+    if (!Handshake() || !strongroom::sandbox::InstallWorkerFilter().ok()) return false;
+    (void)!open("/etc/passwd", O_RDONLY);  // openat: outside the policy
+    return false;                          // not reached
+  }
   if (mode == "garbage") {  // "frame does not parse"
     return SendRaw(Prefix(16) + std::string(16, '\xff'));
   }
