@@ -194,13 +194,18 @@ TEST_F(DaemonTest, WorkersAreSandboxedAndHoldNothingButSockets) {
     }
     closedir(dir);
     EXPECT_GE(sockets, 2);  // the listener and the broker socketpair
-    // The worker's root is an empty tmpfs when the kernel allows new namespaces (it does here).
+    // The worker's root is an empty tmpfs when the kernel allows new namespaces and a private
+    // mount tree; where it does not (a chroot whose "/" is no mount point, RestrictNamespaces=),
+    // the worker says so in the log and keeps the rest of its sandbox.
     DIR* root = opendir(("/proc/" + std::to_string(w) + "/root/").c_str());
     ASSERT_NE(root, nullptr);
     int entries = 0;
     while (dirent* e = readdir(root)) entries += e->d_name[0] == '.' ? 0 : 1;
     closedir(root);
-    EXPECT_EQ(entries, 0);
+    const std::string log = d_.Log();
+    const bool fallback = log.find("sandbox: no empty root") != std::string::npos ||
+                          log.find("sandbox: no new namespaces") != std::string::npos;
+    EXPECT_TRUE(entries == 0 || fallback) << entries << " entries in the worker's root\n" << log;
   }
   const std::string broker = ReadFileOr("/proc/" + std::to_string(d_.pid()) + "/status");
   EXPECT_EQ(field(broker, "Seccomp"), "2") << broker;
