@@ -529,13 +529,7 @@ TEST_F(AuditTest, TheAuditKeyStaysInTheTokenAndTheCliPrintsIt) {
   EXPECT_TRUE(attrs->sensitive);
   EXPECT_FALSE(attrs->extractable);
   EXPECT_TRUE(attrs->never_extractable);
-  auto lease = (*token)->Acquire();
-  ASSERT_TRUE(lease.ok());
-  uint8_t buf[128];
-  CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
-  EXPECT_EQ(std::string(hsm::RvName(
-                lease->fn()->C_GetAttributeValue(lease->handle(), key->private_key, &value, 1))),
-            "CKR_ATTRIBUTE_SENSITIVE");
+  EXPECT_EQ(ReadValueAnswer(**token, key->private_key), "CKR_ATTRIBUTE_SENSITIVE");
 }
 
 }  // namespace

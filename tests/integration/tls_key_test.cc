@@ -205,13 +205,7 @@ TEST_F(TlsKeyInTokenTest, HandshakesAreSignedInTheTokenAndNoKeyFileExists) {
   EXPECT_TRUE(attrs->sign);
   EXPECT_FALSE(attrs->decrypt);
   EXPECT_FALSE(attrs->unwrap);
-  auto lease = (*token)->Acquire();
-  ASSERT_TRUE(lease.ok());
-  uint8_t buf[128];
-  CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
-  EXPECT_EQ(std::string(hsm::RvName(
-                lease->fn()->C_GetAttributeValue(lease->handle(), key->private_key, &value, 1))),
-            "CKR_ATTRIBUTE_SENSITIVE");
+  EXPECT_EQ(ReadValueAnswer(**token, key->private_key), "CKR_ATTRIBUTE_SENSITIVE");
 }
 
 TEST_F(TlsKeyInTokenTest, RefusesToStartWithoutTheKeyOrWithAnotherKeysCertificate) {

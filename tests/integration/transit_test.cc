@@ -317,11 +317,7 @@ TEST_F(TransitTest, KeysLiveInTheTokenOnlyAndSurviveRestarts) {
     EXPECT_TRUE(attrs->sensitive);
     EXPECT_FALSE(attrs->extractable);
     EXPECT_FALSE(attrs->encrypt);  // KEKs wrap; they never encrypt data
-    uint8_t buf[64];
-    CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
-    EXPECT_EQ(std::string(hsm::RvName(
-                  lease->fn()->C_GetAttributeValue(lease->handle(), found[i], &value, 1))),
-              "CKR_ATTRIBUTE_SENSITIVE");
+    EXPECT_EQ(ReadValueAnswer(**token, found[i]), "CKR_ATTRIBUTE_SENSITIVE");
   }
   std::sort(labels.begin(), labels.end());
   EXPECT_EQ(labels, (std::vector<std::string>{"strongroom-kek", "strongroom-transit-kek"}));

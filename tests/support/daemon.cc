@@ -16,6 +16,8 @@
 #include <sstream>
 #include <thread>
 
+#include "hsm/rv.h"
+
 extern char** environ;
 
 namespace strongroom::testing {
@@ -224,6 +226,15 @@ std::vector<pid_t> Daemon::WorkerPids() const {
     if (parent != procs.end() && parent->second.ppid == pid_) out.push_back(p);
   }
   return out;
+}
+
+std::string ReadValueAnswer(hsm::Token& token, CK_OBJECT_HANDLE object) {
+  auto lease = token.Acquire();
+  if (!lease.ok()) return std::string(lease.status().message());
+  uint8_t buf[512];
+  CK_ATTRIBUTE value = {CKA_VALUE, buf, sizeof buf};
+  return std::string(
+      hsm::RvName(lease->fn()->C_GetAttributeValue(lease->handle(), object, &value, 1)));
 }
 
 RunResult RunStrongroomd(const std::vector<std::string>& args, int timeout_ms) {

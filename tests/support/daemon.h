@@ -17,6 +17,9 @@ namespace strongroom::testing {
 
 std::string BuildDir();  // folder holding strongroomd and strongroom-worker
 std::string ReadFileOr(const std::string& path, const std::string& fallback = "");
+// What the token answers (a CKR_ name) to a read of CKA_VALUE of `object` from a new session: a
+// key that stays in the token answers CKR_ATTRIBUTE_SENSITIVE.
+std::string ReadValueAnswer(hsm::Token& token, CK_OBJECT_HANDLE object);
 
 class Daemon {
  public:
