@@ -118,6 +118,8 @@ TEST_P(MisbehavingWorkerTest, IsEndedAndTheOthersKeepServing) {
     ASSERT_EQ(w.status, 200) << w.body;
     ASSERT_EQ(d_->Root("GET", "/v1/secret/data/probe").Json()["data"]["data"]["v"], value);
   } while (Count(d_->Log(), ended) < static_cast<size_t>(bad.times));
+  // The spawner reaps and restarts the ended worker a moment after the broker ends it.
+  EXPECT_TRUE(d_->WaitForLog("restarting in")) << d_->Log();
   const std::string log = d_->Log();
   EXPECT_THAT(log, HasSubstr(std::string("misbehaving: ") + bad.mode));  // the fake was in use
   EXPECT_THAT(log, HasSubstr("worker 0 (pid "));                         // reaped, then ...
