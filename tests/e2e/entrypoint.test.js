@@ -16,10 +16,32 @@ const { execFile } = require('node:child_process');
 const { waitFor } = require('./harness');
 const { makeKeyPair, makeTlsMaterial, startFakeKube } = require('./fake_kube');
 
-const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
-const ENTRYPOINT = path.resolve(__dirname, '../../packaging/container/entrypoint.sh');
+const BUILT = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
+const SCRIPT = path.resolve(__dirname, '../../packaging/container/entrypoint.sh');
 const INIT_SCRIPT = path.resolve(__dirname, '../../deploy/kubernetes/init/strongroom-init.sh');
 const IS_ROOT = process.getuid() === 0;
+
+// Started as root, the entrypoint drops to nobody and runs itself and strongroomd again as nobody,
+// who cannot read a checkout under /root (mode 0700, the usual place on a fresh machine). Root
+// runs therefore use copies (hard links where possible) in a directory everyone can traverse.
+function runnableCopies() {
+  if (!IS_ROOT) return { entrypoint: SCRIPT, bin: BUILT };
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-entrypoint-bin-'));
+  fs.chmodSync(dir, 0o755);
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  for (const f of ['strongroomd', 'strongroom-worker']) {
+    try {
+      fs.linkSync(path.join(BUILT, f), path.join(dir, f));
+    } catch {
+      fs.copyFileSync(path.join(BUILT, f), path.join(dir, f));
+      fs.chmodSync(path.join(dir, f), 0o755);
+    }
+  }
+  fs.copyFileSync(SCRIPT, path.join(dir, 'entrypoint.sh'));
+  fs.chmodSync(path.join(dir, 'entrypoint.sh'), 0o755);
+  return { entrypoint: path.join(dir, 'entrypoint.sh'), bin: dir };
+}
+const { entrypoint: ENTRYPOINT, bin: BIN } = runnableCopies();
 
 function freePort() {
   return new Promise((resolve, reject) => {
@@ -271,7 +293,7 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
     ...env, STRONGROOM_TLS_CERT_FILE: path.join(root, 'tls.crt'), STRONGROOM_TLS_KEY_FILE: path.join(root, 'tls.key'),
   };
   const port = Number(env.STRONGROOM_LISTEN.split(':')[1]);
-  const addr = `https://localhost:${port}`;
+  const addr = `https://127.0.0.1:${port}`;
 
   // First start: sys/init over https on loopback (the certificate is not checked there).
   ep.start();

@@ -20,7 +20,9 @@ function request(fake, {
   if (body !== undefined) headers['Content-Type'] = contentType;
   return new Promise((resolve, reject) => {
     const req = https.request({
-      host: host || url.hostname, port: url.port, path: url.pathname.replace(/\/$/, '') + path, method, headers, ca,
+      // Always the address the fake listens on; a name is checked as the TLS server name (where
+      // "localhost" resolves to ::1 first, as on a stock Debian, connecting by name would miss).
+      host: url.hostname, port: url.port, path: url.pathname.replace(/\/$/, '') + path, method, headers, ca,
       servername: host && host !== '127.0.0.1' ? host : undefined,
     }, (res) => {
       let text = '';
