@@ -15,11 +15,12 @@ build_pkgs=(
   nlohmann-json3-dev
 )
 # Tests: GoogleTest, the fuzz/sanitizer toolchain, the format check, the package test (rpm for
-# CPack's RPM generator, systemd for systemd-analyze) and the checks of the deployment files
+# CPack's RPM generator, file and dpkg-dev for its .deb dependency scan, systemd for
+# systemd-analyze) and the checks of the deployment files
 # (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck).
 test_pkgs=(
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
-  rpm systemd
+  rpm systemd file dpkg-dev
   python3 python3-yaml yamllint shellcheck
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test).

@@ -131,8 +131,13 @@ health=$(curl -s -o "$work/health.json" -w '%{http_code}' "$addr/v1/sys/health")
 grep -q '"sealed":false' "$work/health.json" || fail "sealed after init"
 ok
 echo "    sys/health 501 before init, 200 after (initialised, unsealed)"
-# The workers run as the service user too; no root anywhere.
-if ps -o user= -C strongroom-worker | grep -qv strongroom; then fail "a worker is not strongroom"; fi
+# The spawner and its workers (this daemon's, not other strongroom processes on the machine) run
+# as the service user too; no root anywhere.
+spawner=$(pgrep -P "$daemon_pid" | head -1)
+[ -n "$spawner" ] || fail "no spawner process"
+users=$(ps -o user= -p "$spawner"; ps -o user= --ppid "$spawner")
+[ "$(echo "$users" | grep -c .)" -ge 3 ] || fail "spawner and workers not found: $users"
+if echo "$users" | grep -qv '^strongroom$'; then fail "not all run as strongroom: $users"; fi
 ok
 kill -TERM "$daemon_pid"
 rc=0
