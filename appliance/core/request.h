@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -72,6 +73,16 @@ struct Response {
     return r;
   }
 };
+
+// Create or update: what Vault's POST and PUT become.
+inline bool IsWrite(const Request& req) {
+  return req.operation == Operation::kCreate || req.operation == Operation::kUpdate;
+}
+
+// Vault's 400 with `msg` as its error.
+inline absl::Status Bad(std::string_view msg) {
+  return absl::InvalidArgumentError(absl::string_view(msg.data(), msg.size()));
+}
 
 // Vault's 405 "unsupported operation": the path exists but not for this operation.
 inline absl::Status UnsupportedOperation() {

@@ -22,6 +22,7 @@
 namespace strongroom::engines {
 namespace {
 
+using core::Bad;
 using core::Operation;
 using core::Request;
 using core::Response;
@@ -36,10 +37,6 @@ constexpr char kRoleIdPrefix[] = "role_id/";
 constexpr char kSecretPrefix[] = "secret_id/";   // secret_id/<role>/<hmac(secret id)>
 constexpr char kAccessorPrefix[] = "accessor/";  // accessor/<role>/<accessor> -> hmac
 constexpr char kInvalidCredentials[] = "invalid role or secret ID";
-
-absl::Status Bad(std::string_view msg) {
-  return absl::InvalidArgumentError(absl::string_view(msg.data(), msg.size()));
-}
 
 // A CIDR block ("10.0.0.0/8", "::1/128") or a bare address (all bits).
 struct Cidr {
@@ -155,7 +152,7 @@ class AppRoleBackend final : public core::Backend {
 
   absl::StatusOr<Response> Handle(Request& req) override {
     const std::string& p = req.rel_path;
-    const bool write = req.operation == Operation::kUpdate || req.operation == Operation::kCreate;
+    const bool write = core::IsWrite(req);
     if (p == "login") {
       if (!write) return core::UnsupportedOperation();
       return Login(req);

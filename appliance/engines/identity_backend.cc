@@ -14,16 +14,13 @@ namespace strongroom::engines {
 namespace {
 
 using core::Entity;
+using core::IsWrite;
 using core::Operation;
 using core::Request;
 using core::Response;
 using core::json::array;
 using core::json::object;
 using core::json::value;
-
-bool IsWrite(const Request& req) {
-  return req.operation == Operation::kUpdate || req.operation == Operation::kCreate;
-}
 
 // A string map given as an object or as ["key=value", ...] (Vault's CLI form).
 absl::StatusOr<std::optional<policy::StringMap>> GetStringMap(const object& o,

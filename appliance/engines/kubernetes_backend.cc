@@ -25,6 +25,7 @@
 namespace strongroom::engines {
 namespace {
 
+using core::Bad;
 using core::Operation;
 using core::Request;
 using core::Response;
@@ -41,10 +42,6 @@ constexpr char kPodTokenFile[] = "/var/run/secrets/kubernetes.io/serviceaccount/
 constexpr char kUnauthorized401[] =
     "lookup failed: service account unauthorized; this could mean it has been deleted or "
     "recreated with a new token";
-
-absl::Status Bad(std::string_view msg) {
-  return absl::InvalidArgumentError(absl::string_view(msg.data(), msg.size()));
-}
 
 std::vector<std::string> StoredList(const object& o, std::string_view key) {
   return core::GetStringList(o, key).value_or(std::nullopt).value_or(std::vector<std::string>{});
@@ -197,7 +194,7 @@ class KubernetesBackend final : public core::Backend {
 
   absl::StatusOr<Response> Handle(Request& req) override {
     const std::string& p = req.rel_path;
-    const bool write = req.operation == Operation::kUpdate || req.operation == Operation::kCreate;
+    const bool write = core::IsWrite(req);
     if (p == "login") {
       if (!write) return core::UnsupportedOperation();
       return Login(req);

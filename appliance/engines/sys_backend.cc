@@ -13,6 +13,7 @@
 namespace strongroom::engines {
 namespace {
 
+using core::IsWrite;
 using core::Operation;
 using core::Request;
 using core::Response;
@@ -159,10 +160,6 @@ class SystemBackend final : public core::Backend {
   }
 
  private:
-  static bool IsWrite(const Request& req) {
-    return req.operation == Operation::kUpdate || req.operation == Operation::kCreate;
-  }
-
   absl::StatusOr<Response> ListMounts(const Request& req) {
     if (req.operation != Operation::kRead) return core::UnsupportedOperation();
     object data;

@@ -13,6 +13,7 @@
 namespace strongroom::engines {
 namespace {
 
+using core::IsWrite;
 using core::Operation;
 using core::Request;
 using core::Response;
@@ -21,10 +22,6 @@ using core::TokenEntry;
 using core::json::array;
 using core::json::object;
 using core::json::value;
-
-bool IsWrite(const Request& r) {
-  return r.operation == Operation::kUpdate || r.operation == Operation::kCreate;
-}
 
 bool GlobAny(const std::vector<std::string>& globs, const std::string& name) {
   for (const auto& g : globs) {

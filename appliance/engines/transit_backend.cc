@@ -26,6 +26,7 @@
 namespace strongroom::engines {
 namespace {
 
+using core::Bad;
 using core::Operation;
 using core::Request;
 using core::Response;
@@ -48,8 +49,6 @@ std::string Str(std::span<const uint8_t> b) {
   return std::string(reinterpret_cast<const char*>(b.data()), b.size());
 }
 absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
-
-absl::Status Bad(std::string_view msg) { return absl::InvalidArgumentError(Av(msg)); }
 
 // The token's errors are ours, not the client's: anything but a failed authentication tag
 // becomes an internal error (500; the detail stays in the broker log).
