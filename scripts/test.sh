@@ -27,6 +27,8 @@ echo "==> end-to-end tests (node-vault)"
 (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build/appliance" node --test)
 echo "==> packages (.deb and .rpm: build, inspect, install, run, remove, purge)"
 tests/packaging/package_test.sh build
+echo "==> the unit under a real systemd (Debian 12 root booted with systemd-nspawn)"
+tests/packaging/systemd_test.sh build
 echo "==> deployment files (Kubernetes manifests, yamllint, shellcheck)"
 tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
 tail -1 build/check_manifests.log

@@ -1,0 +1,191 @@
+#!/usr/bin/env bash
+# Runs the installed unit under a real systemd: a fresh Debian 12 root (debootstrap, from the
+# archive this machine's apt sources name) is booted with systemd-nspawn, the .deb is installed in
+# it with apt-get while systemd is PID 1, and the steps of docs/operations.md ("Installing from a
+# package") are followed as an operator would: PIN file, token, `systemctl enable --now`. Then:
+# Type=notify readiness and STATUS=, the credential, the process's user, capabilities and seccomp
+# state, sys/init, restart (auto-unseal, data kept), `systemctl reload` and logrotate (audit files
+# reopen, the chain verifies), `systemd-analyze security` under the real manager, a clean stop, and
+# `apt-get purge`. Usage: tests/packaging/systemd_test.sh BUILD_DIR (as root; run after
+# package_test.sh, which leaves the .deb in BUILD_DIR).
+set -euo pipefail
+
+build=$(cd "${1:?usage: systemd_test.sh BUILD_DIR}" && pwd)
+checks=0
+fail() {
+  echo "systemd test: FAIL: $*" >&2
+  if [ -n "${leader:-}" ]; then in_root journalctl -u strongroom --no-pager -n 40 >&2 || true; fi
+  exit 1
+}
+ok() { checks=$((checks + 1)); }
+
+[ "$(id -u)" = 0 ] || fail "must run as root (debootstrap, systemd-nspawn)"
+deb=$(find "$build" -maxdepth 1 -name "strongroom_*_amd64.deb" | head -1)
+[ -n "$deb" ] || fail "no .deb in $build (run tests/packaging/package_test.sh first)"
+
+# The Debian archive apt already uses (deb822 .sources or one-line sources.list), so that no
+# address is written here.
+mirror=$(
+  {
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ {print u}'
+    grep -hsE '^deb +(\[[^]]*\] +)?[a-z]+://[^ ]+ +bookworm +' /etc/apt/sources.list \
+      /etc/apt/sources.list.d/*.list | sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '{print $1}'
+  } | head -1 || true
+)
+[ -n "$mirror" ] || fail "no bookworm archive in the apt sources"
+
+work=$(mktemp -d /var/tmp/strongroom-systemd-XXXXXX)
+root=$work/root
+nspawn_pid=
+leader=
+cleanup() {
+  if [ -n "$nspawn_pid" ] && kill -0 "$nspawn_pid" 2>/dev/null; then
+    kill -TERM "$nspawn_pid" 2>/dev/null || true
+    for _ in $(seq 1 60); do kill -0 "$nspawn_pid" 2>/dev/null || break; sleep 0.5; done
+    kill -KILL "$nspawn_pid" 2>/dev/null || true
+  fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+# Runs a command inside the booted container (all its namespaces, as its root).
+in_root() { nsenter -t "$leader" -a "$@"; }
+
+echo "==> systemd: debootstrap a Debian 12 root with systemd ($mirror)"
+debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$root" "$mirror" \
+  >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log"; fail "debootstrap"; }
+echo strongroom-systemd-test >"$root/etc/hostname"
+cp /etc/resolv.conf "$root/etc/resolv.conf"
+# /tmp inside is a fresh tmpfs once systemd runs; /opt is not.
+cp "$deb" "$root/opt/strongroom.deb"
+
+echo "==> systemd: boot it (systemd-nspawn, systemd as PID 1)"
+systemd-nspawn --register=no --keep-unit --quiet --console=passive -D "$root" -b \
+  >"$work/boot.log" 2>&1 &
+nspawn_pid=$!
+for _ in $(seq 1 120); do
+  leader=$(pgrep -P "$nspawn_pid" | head -1 || true)
+  if [ -n "$leader" ] && [ "$(cat "/proc/$leader/comm" 2>/dev/null)" = systemd ]; then break; fi
+  leader=
+  sleep 0.5
+done
+[ -n "$leader" ] || { cat "$work/boot.log"; fail "systemd did not start in the container"; }
+state=$(in_root systemctl is-system-running --wait 2>/dev/null || true)
+case "$state" in running | degraded) ok ;; *) fail "system state: $state" ;; esac
+[ "$(in_root cat /proc/1/comm)" = systemd ] || fail "PID 1 in the container is not systemd"
+ok
+
+echo "==> systemd: apt-get install ./strongroom.deb (postinst under a running systemd)"
+in_root env DEBIAN_FRONTEND=noninteractive sh -c \
+  'apt-get update -qq && apt-get install -y -qq /opt/strongroom.deb softhsm2 opensc curl logrotate procps' \
+  >"$work/install.log" 2>&1 || { tail -20 "$work/install.log"; fail "apt-get install"; }
+in_root systemctl cat strongroom.service >/dev/null || fail "the unit is not known to systemd"
+ok
+in_root systemd-analyze verify /usr/lib/systemd/system/strongroom.service ||
+  fail "systemd-analyze verify"
+ok
+
+echo "==> systemd: the operator's first start (docs/operations.md)"
+in_root sh -c 'umask 077 && echo 4711 >/etc/strongroom/hsm-pin'
+in_root setpriv --reuid=strongroom --regid=strongroom --init-groups \
+  env SOFTHSM2_CONF=/etc/strongroom/softhsm2.conf softhsm2-util --init-token --free \
+  --label strongroom --pin 4711 --so-pin 271828 >/dev/null || fail "token initialisation"
+# Type=notify: `systemctl start` returns once the daemon has sent READY=1.
+in_root systemctl enable --now strongroom.service >/dev/null 2>&1 || fail "systemctl enable --now"
+[ "$(in_root systemctl is-active strongroom)" = active ] || fail "not active after start"
+ok
+status=$(in_root systemctl show -p StatusText --value strongroom)
+case "$status" in *"not initialised"*) ok ;; *) fail "STATUS= after the first start: $status" ;; esac
+
+health() { in_root curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8200/v1/sys/health; }
+[ "$(health)" = 501 ] || fail "sys/health before init: $(health)"
+init=$(in_root curl -sf -X PUT http://127.0.0.1:8200/v1/sys/init -d '{}') || fail "sys/init"
+token=$(printf '%s' "$init" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_token"])')
+[ "$(health)" = 200 ] || fail "sys/health after init: $(health)"
+ok
+
+echo "==> systemd: what the unit gives the daemon"
+main=$(in_root systemctl show -p MainPID --value strongroom)
+cred=$(in_root stat -c '%U %a' /run/credentials/strongroom.service/hsm-pin)
+[ "$cred" = "strongroom 400" ] || fail "credential: $cred"
+ok
+proc_status() { in_root sh -c "grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/$1/status"; }
+strongroom_uid=$(in_root id -u strongroom)
+# Every process of the service: the broker, the spawner and the workers.
+pids=$(in_root pgrep -u strongroom | tr '\n' ' ')
+[ "$(wc -w <<<"$pids")" -ge 4 ] || fail "expected broker, spawner and 2 workers, found: $pids"
+grep -qw "$main" <<<"$pids" || fail "main pid $main does not run as strongroom"
+for pid in $pids; do
+  s=$(proc_status "$pid")
+  grep -Eq "^Uid:[[:space:]]+${strongroom_uid}[[:space:]]" <<<"$s" || fail "pid $pid user: $s"
+  grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$s" || fail "pid $pid capabilities: $s"
+  grep -Eq '^CapBnd:[[:space:]]+0+$' <<<"$s" || fail "pid $pid bounding set: $s"
+  grep -Eq '^NoNewPrivs:[[:space:]]+1$' <<<"$s" || fail "pid $pid no_new_privs: $s"
+  grep -Eq '^Seccomp:[[:space:]]+2$' <<<"$s" || fail "pid $pid seccomp: $s"
+  ok
+done
+# The daemon's own files under ProtectSystem=strict: only the state and log directories.
+[ "$(in_root stat -c '%U %a' /var/lib/strongroom)" = "strongroom 700" ] || fail "state directory"
+ok
+
+echo "==> systemd: audit device, reload and logrotate"
+api() {
+  in_root curl -sf -H "X-Vault-Token: $token" -X "$1" "http://127.0.0.1:8200/v1/$2" ${3:+-d "$3"}
+}
+api PUT sys/audit/file '{"type":"file","options":{"file_path":"/var/log/strongroom/audit.log"}}' \
+  >/dev/null || fail "enable the file audit device"
+api PUT sys/mounts/secret '{"type":"kv","options":{"version":"2"}}' >/dev/null || fail "mount kv"
+api PUT secret/data/before-rotation '{"data":{"v":"1"}}' >/dev/null || fail "write before rotation"
+in_root systemctl reload strongroom || fail "systemctl reload"
+for _ in $(seq 1 20); do
+  in_root journalctl -u strongroom --no-pager | grep -q "reopening audit files" && break
+  sleep 0.5
+done
+in_root journalctl -u strongroom --no-pager | grep -q "reopening audit files" ||
+  fail "reload did not reach the daemon (no 'reopening audit files')"
+ok
+in_root logrotate -f /etc/logrotate.d/strongroom || fail "logrotate"
+api PUT secret/data/after-rotation '{"data":{"v":"2"}}' >/dev/null || fail "write after rotation"
+for _ in $(seq 1 20); do
+  in_root grep -q after-rotation /var/log/strongroom/audit.log 2>/dev/null && break
+  sleep 0.5
+done
+in_root grep -q after-rotation /var/log/strongroom/audit.log ||
+  fail "after logrotate the daemon does not write to the new audit.log"
+in_root grep -q after-rotation /var/log/strongroom/audit.log.1 &&
+  fail "after logrotate the daemon still writes to the rotated file"
+ok
+
+echo "==> systemd: restart (auto-unseal from the token, data kept)"
+in_root systemctl restart strongroom || fail "systemctl restart"
+status=$(in_root systemctl show -p StatusText --value strongroom)
+case "$status" in *unsealed*) ok ;; *) fail "STATUS= after restart: $status" ;; esac
+[ "$(health)" = 200 ] || fail "sys/health after restart: $(health)"
+api GET secret/data/before-rotation | grep -q '"v":"1"' || fail "secret lost across restart"
+ok
+
+echo "==> systemd: systemd-analyze security under the running manager"
+score=$(in_root systemd-analyze security strongroom.service --no-pager |
+  awk '/Overall exposure level/ {print $(NF-2)}')
+echo "    systemd-analyze security strongroom.service: $score"
+awk -v s="$score" 'BEGIN { exit !(s != "" && s <= 2.0) }' || fail "exposure $score is above 2.0"
+ok
+
+echo "==> systemd: stop, then purge"
+in_root systemctl stop strongroom || fail "systemctl stop"
+result=$(in_root systemctl show -p Result -p ExecMainStatus --value strongroom | tr '\n' ' ')
+[ "$result" = "success 0 " ] || fail "stop: Result/ExecMainStatus = $result"
+in_root journalctl -u strongroom --no-pager | grep -q "the keyring was wiped from memory" ||
+  fail "no clean shutdown in the journal"
+ok
+in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq strongroom >"$work/purge.log" 2>&1 ||
+  { cat "$work/purge.log"; fail "apt-get purge"; }
+in_root test ! -e /var/lib/strongroom || fail "purge left /var/lib/strongroom"
+in_root test ! -e /etc/strongroom/strongroom.hcl || fail "purge left the configuration"
+if in_root getent passwd strongroom >/dev/null; then fail "purge left the strongroom user"; fi
+[ "$(in_root systemctl show -p LoadState --value strongroom)" = not-found ] ||
+  fail "systemd still knows the unit after purge"
+ok
+
+echo "systemd test: $checks checks passed"
