@@ -13,6 +13,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <type_traits>
 #include <unordered_map>
 
 #include "appliance/ipc/protocol.h"
@@ -229,13 +230,25 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
     auto done = [self, res, sr, keep_alive](beast::error_code ec, size_t) {
       if (ec) return self->Close();
-      if (!keep_alive) return self->LingeringClose();
+      if (!keep_alive) return self->EndConnection();
       self->WaitForRequest();
     };
     if (out.head_only) {
       http::async_write_header(stream_, *sr, std::move(done));
     } else {
       http::async_write(stream_, *sr, std::move(done));
+    }
+  }
+
+  // The answer said "Connection: close": over TLS, first a close_notify (so that the client can
+  // tell a complete answer from a truncated one), then the TCP close below.
+  void EndConnection() {
+    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
+      Lowest(stream_).expires_after(std::chrono::seconds(2));
+      stream_.async_shutdown(
+          [self = this->shared_from_this()](beast::error_code) { self->LingeringClose(); });
+    } else {
+      LingeringClose();
     }
   }
 

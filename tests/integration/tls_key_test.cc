@@ -68,16 +68,14 @@ class TlsKeyInTokenTest : public ::testing::Test {
   }
   // A GET over TLS with openssl s_client (extra flags pick the version and signature
   // algorithms); returns its whole output (handshake summary and HTTP response).
-  // -ignore_unexpected_eof: after "Connection: close" the worker closes the TCP connection
-  // without a TLS close_notify (as it does with tls_key_file too), which OpenSSL 3 clients
-  // otherwise report as an error after the complete response.
+  // No -ignore_unexpected_eof: after "Connection: close" the worker sends a TLS close_notify
+  // before closing the TCP connection, so s_client exits 0 only if that close_notify arrives.
   std::pair<int, std::string> SClient(const std::string& flags, const std::string& path) {
-    return Shell(
-        "printf 'GET " + path +
-        " HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | "
-        "timeout 20 openssl s_client -brief -ign_eof -ignore_unexpected_eof -connect 127.0.0.1:" +
-        std::to_string(d_.port()) + " -servername localhost -CAfile " + cert_ +
-        " -verify_return_error -verify_hostname localhost " + flags);
+    return Shell("printf 'GET " + path +
+                 " HTTP/1.1\\r\\nHost: localhost\\r\\nConnection: close\\r\\n\\r\\n' | "
+                 "timeout 20 openssl s_client -brief -ign_eof -connect 127.0.0.1:" +
+                 std::to_string(d_.port()) + " -servername localhost -CAfile " + cert_ +
+                 " -verify_return_error -verify_hostname localhost " + flags);
   }
 
   Daemon d_;
