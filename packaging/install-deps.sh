@@ -17,11 +17,12 @@ build_pkgs=(
 # Tests: GoogleTest, the fuzz/sanitizer toolchain, the format check, the package test (rpm for
 # CPack's RPM generator, file and dpkg-dev for its .deb dependency scan, systemd for
 # systemd-analyze; debootstrap and systemd-container to boot a Debian 12 root under systemd for
-# tests/packaging/systemd_test.sh) and the checks of the deployment files
+# tests/packaging/systemd_test.sh; podman and runc to build and run the container image in
+# tests/packaging/container_test.sh) and the checks of the deployment files
 # (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck).
 test_pkgs=(
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
-  rpm systemd file dpkg-dev debootstrap systemd-container
+  rpm systemd file dpkg-dev debootstrap systemd-container podman runc
   python3 python3-yaml yamllint shellcheck
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test).

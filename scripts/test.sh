@@ -29,10 +29,13 @@ echo "==> packages (.deb and .rpm: build, inspect, install, run, remove, purge)"
 tests/packaging/package_test.sh build
 echo "==> the unit under a real systemd (Debian 12 root booted with systemd-nspawn)"
 tests/packaging/systemd_test.sh build
+echo "==> the container image (podman build of packaging/container/Dockerfile, run as the StatefulSet runs it)"
+tests/packaging/container_test.sh
 echo "==> deployment files (Kubernetes manifests, yamllint, shellcheck)"
 tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
 tail -1 build/check_manifests.log
-shellcheck packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh
+shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh \
+  tests/packaging/systemd_test.sh tests/packaging/container_test.sh
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"

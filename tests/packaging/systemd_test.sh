@@ -9,6 +9,8 @@
 # `apt-get purge`. Usage: tests/packaging/systemd_test.sh BUILD_DIR (as root; run after
 # package_test.sh, which leaves the .deb in BUILD_DIR).
 set -euo pipefail
+# shellcheck source=tests/packaging/debian_mirror.sh
+. "$(dirname "$0")/debian_mirror.sh"
 
 build=$(cd "${1:?usage: systemd_test.sh BUILD_DIR}" && pwd)
 checks=0
@@ -23,16 +25,7 @@ ok() { checks=$((checks + 1)); }
 deb=$(find "$build" -maxdepth 1 -name "strongroom_*_amd64.deb" | head -1)
 [ -n "$deb" ] || fail "no .deb in $build (run tests/packaging/package_test.sh first)"
 
-# The Debian archive apt already uses (deb822 .sources or one-line sources.list), so that no
-# address is written here.
-mirror=$(
-  {
-    cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-      awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ {print u}'
-    grep -hsE '^deb +(\[[^]]*\] +)?[a-z]+://[^ ]+ +bookworm +' /etc/apt/sources.list \
-      /etc/apt/sources.list.d/*.list | sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '{print $1}'
-  } | head -1 || true
-)
+mirror=$(debian_mirror)
 [ -n "$mirror" ] || fail "no bookworm archive in the apt sources"
 
 work=$(mktemp -d /var/tmp/strongroom-systemd-XXXXXX)
