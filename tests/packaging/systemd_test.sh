@@ -42,8 +42,10 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# Runs a command inside the booted container (all its namespaces, as its root).
-in_root() { nsenter -t "$leader" -a "$@"; }
+# Runs a command inside the booted container: all its namespaces, and its root and working
+# directory (-r -w: entering the mount namespace alone lands on the host's root when the test
+# itself runs in a chroot).
+in_root() { nsenter -t "$leader" -a -r -w "$@"; }
 
 echo "==> systemd: debootstrap a Debian 12 root with systemd ($mirror)"
 debootstrap --variant=minbase --include=systemd,systemd-sysv,dbus bookworm "$root" "$mirror" \
@@ -64,6 +66,8 @@ for _ in $(seq 1 120); do
   sleep 0.5
 done
 [ -n "$leader" ] || { cat "$work/boot.log"; fail "systemd did not start in the container"; }
+# systemctl answers "offline" until PID 1 has made /run/systemd/system.
+for _ in $(seq 1 120); do in_root test -d /run/systemd/system 2>/dev/null && break; sleep 0.5; done
 state=$(in_root systemctl is-system-running --wait 2>/dev/null || true)
 case "$state" in running | degraded) ok ;; *) fail "system state: $state" ;; esac
 [ "$(in_root cat /proc/1/comm)" = systemd ] || fail "PID 1 in the container is not systemd"
@@ -90,6 +94,15 @@ in_root systemctl enable --now strongroom.service >/dev/null 2>&1 || fail "syste
 ok
 status=$(in_root systemctl show -p StatusText --value strongroom)
 case "$status" in *"not initialised"*) ok ;; *) fail "STATUS= after the first start: $status" ;; esac
+
+# The daemon's line reaches the journal shortly after systemctl returns: waits up to 10 s.
+in_journal() { # text
+  for _ in $(seq 1 20); do
+    in_root journalctl -u strongroom --no-pager | grep -qF "$1" && return 0
+    sleep 0.5
+  done
+  return 1
+}
 
 health() { in_root curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8200/v1/sys/health; }
 [ "$(health)" = 501 ] || fail "sys/health before init: $(health)"
@@ -131,12 +144,7 @@ api PUT sys/audit/file '{"type":"file","options":{"file_path":"/var/log/strongro
 api PUT sys/mounts/secret '{"type":"kv","options":{"version":"2"}}' >/dev/null || fail "mount kv"
 api PUT secret/data/before-rotation '{"data":{"v":"1"}}' >/dev/null || fail "write before rotation"
 in_root systemctl reload strongroom || fail "systemctl reload"
-for _ in $(seq 1 20); do
-  in_root journalctl -u strongroom --no-pager | grep -q "reopening audit files" && break
-  sleep 0.5
-done
-in_root journalctl -u strongroom --no-pager | grep -q "reopening audit files" ||
-  fail "reload did not reach the daemon (no 'reopening audit files')"
+in_journal "reopening audit files" || fail "reload did not reach the daemon (no 'reopening audit files')"
 ok
 in_root logrotate -f /etc/logrotate.d/strongroom || fail "logrotate"
 api PUT secret/data/after-rotation '{"data":{"v":"2"}}' >/dev/null || fail "write after rotation"
@@ -169,8 +177,7 @@ echo "==> systemd: stop, then purge"
 in_root systemctl stop strongroom || fail "systemctl stop"
 result=$(in_root systemctl show -p Result -p ExecMainStatus --value strongroom | tr '\n' ' ')
 [ "$result" = "success 0 " ] || fail "stop: Result/ExecMainStatus = $result"
-in_root journalctl -u strongroom --no-pager | grep -q "the keyring was wiped from memory" ||
-  fail "no clean shutdown in the journal"
+in_journal "the keyring was wiped from memory" || fail "no clean shutdown in the journal"
 ok
 in_root env DEBIAN_FRONTEND=noninteractive apt-get purge -y -qq strongroom >"$work/purge.log" 2>&1 ||
   { cat "$work/purge.log"; fail "apt-get purge"; }
