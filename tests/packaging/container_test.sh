@@ -34,7 +34,8 @@ ok() { checks=$((checks + 1)); }
 podman=(podman --runtime runc)
 limits=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
 image=localhost/strongroom:test
-port=${STRONGROOM_CONTAINER_TEST_PORT:-18207}
+# The containers share the machine's network (--network host): a free port.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
 
 work=$(mktemp -d /var/tmp/strongroom-container-XXXXXX)
 cleanup() {

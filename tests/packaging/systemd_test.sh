@@ -85,6 +85,10 @@ ok
 
 echo "==> systemd: the operator's first start (docs/operations.md)"
 in_root sh -c 'umask 077 && echo 4711 >/etc/strongroom/hsm-pin'
+# The container shares the machine's network: a free port instead of 8200, which a dev appliance
+# may hold.
+port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+in_root sed -i "s|127.0.0.1:8200|127.0.0.1:$port|" /etc/strongroom/strongroom.hcl
 in_root setpriv --reuid=strongroom --regid=strongroom --init-groups \
   env SOFTHSM2_CONF=/etc/strongroom/softhsm2.conf softhsm2-util --init-token --free \
   --label strongroom --pin 4711 --so-pin 271828 >/dev/null || fail "token initialisation"
@@ -104,9 +108,9 @@ in_journal() { # text
   return 1
 }
 
-health() { in_root curl -s -o /dev/null -w '%{http_code}' http://127.0.0.1:8200/v1/sys/health; }
+health() { in_root curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$port/v1/sys/health"; }
 [ "$(health)" = 501 ] || fail "sys/health before init: $(health)"
-init=$(in_root curl -sf -X PUT http://127.0.0.1:8200/v1/sys/init -d '{}') || fail "sys/init"
+init=$(in_root curl -sf -X PUT "http://127.0.0.1:$port/v1/sys/init" -d '{}') || fail "sys/init"
 token=$(printf '%s' "$init" | python3 -c 'import json,sys; print(json.load(sys.stdin)["root_token"])')
 [ "$(health)" = 200 ] || fail "sys/health after init: $(health)"
 ok
@@ -137,7 +141,7 @@ ok
 
 echo "==> systemd: audit device, reload and logrotate"
 api() {
-  in_root curl -sf -H "X-Vault-Token: $token" -X "$1" "http://127.0.0.1:8200/v1/$2" ${3:+-d "$3"}
+  in_root curl -sf -H "X-Vault-Token: $token" -X "$1" "http://127.0.0.1:$port/v1/$2" ${3:+-d "$3"}
 }
 api PUT sys/audit/file '{"type":"file","options":{"file_path":"/var/log/strongroom/audit.log"}}' \
   >/dev/null || fail "enable the file audit device"
@@ -156,6 +160,17 @@ in_root grep -q after-rotation /var/log/strongroom/audit.log ||
   fail "after logrotate the daemon does not write to the new audit.log"
 in_root grep -q after-rotation /var/log/strongroom/audit.log.1 &&
   fail "after logrotate the daemon still writes to the rotated file"
+ok
+# The auditor's check: the public key from the API, the rotated file (closed with a signed
+# checkpoint) and the live one, offline, with the installed verifier.
+api GET sys/audit/public-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["public_key"], end="")' \
+  >"$root/opt/audit.pem" || fail "sys/audit/public-key"
+in_root strongroom-audit verify --pubkey /opt/audit.pem /var/log/strongroom/audit.log.1 \
+  /var/log/strongroom/audit.log >"$work/verify.log" 2>&1 ||
+  { cat "$work/verify.log"; fail "strongroom-audit verify across the rotation"; }
+in_root strongroom-audit verify --pubkey /opt/audit.pem --require-signed-tail \
+  /var/log/strongroom/audit.log.1 >"$work/verify.log" 2>&1 ||
+  { cat "$work/verify.log"; fail "the rotated file does not end with a signed checkpoint"; }
 ok
 
 echo "==> systemd: restart (auto-unseal from the token, data kept)"
