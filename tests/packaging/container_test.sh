@@ -13,6 +13,8 @@
 # image is made from the same archive) unless the image store already has it.
 # Usage: tests/packaging/container_test.sh (as root, from anywhere in the checkout).
 set -euo pipefail
+# Output is matched from variables, not through "cmd | grep -q": with pipefail, grep -q leaving
+# early can fail the pipeline (the writer gets SIGPIPE).
 # shellcheck source=tests/packaging/debian_mirror.sh
 . "$(dirname "$0")/debian_mirror.sh"
 
@@ -129,7 +131,11 @@ echo "==> container: podman stop (SIGTERM through tini)"
 "${podman[@]}" stop -t 20 sr-test-1 >/dev/null 2>>"$work/podman.log"
 [ "$("${podman[@]}" inspect sr-test-1 --format '{{.State.ExitCode}}')" = 0 ] ||
   fail "exit status after SIGTERM: $("${podman[@]}" inspect sr-test-1 --format '{{.State.ExitCode}}')"
-"${podman[@]}" logs sr-test-1 2>&1 | grep -q "the keyring was wiped from memory" ||
+for _ in $(seq 1 20); do # conmon may still be writing the last lines
+  grep -q "the keyring was wiped from memory" <<<"$("${podman[@]}" logs sr-test-1 2>&1)" && break
+  sleep 0.5
+done
+grep -q "the keyring was wiped from memory" <<<"$("${podman[@]}" logs sr-test-1 2>&1)" ||
   fail "no clean shutdown in the log"
 ok
 
@@ -137,10 +143,10 @@ echo "==> container: second start on the same volume (token reused, unsealed, da
 init_before=$(sha256sum <"$volume/init.json")
 run sr-test-2
 wait_health 200
-curl -sf -H "X-Vault-Token: $token" "$url/secret/data/container" | grep -q '"answer":"42"' ||
+grep -q '"answer":"42"' <<<"$(curl -sf -H "X-Vault-Token: $token" "$url/secret/data/container")" ||
   fail "the secret did not survive the restart"
 [ "$(sha256sum <"$volume/init.json")" = "$init_before" ] || fail "init.json rewritten on the second start"
-if "${podman[@]}" logs sr-test-2 2>&1 | grep -q "first start"; then fail "second start re-initialised"; fi
+if grep -q "first start" <<<"$("${podman[@]}" logs sr-test-2 2>&1)"; then fail "second start re-initialised"; fi
 grep -q '"type":"response"' "$audit/audit.log" || fail "no audit records in the mounted directory"
 ok
 "${podman[@]}" stop -t 20 sr-test-2 >/dev/null 2>>"$work/podman.log"

@@ -9,6 +9,8 @@
 # `apt-get purge`. Usage: tests/packaging/systemd_test.sh BUILD_DIR (as root; run after
 # package_test.sh, which leaves the .deb in BUILD_DIR).
 set -euo pipefail
+# Output is matched from variables, not through "cmd | grep -q": with pipefail, grep -q leaving
+# early can fail the pipeline (the writer gets SIGPIPE).
 # shellcheck source=tests/packaging/debian_mirror.sh
 . "$(dirname "$0")/debian_mirror.sh"
 
@@ -102,7 +104,7 @@ case "$status" in *"not initialised"*) ok ;; *) fail "STATUS= after the first st
 # The daemon's line reaches the journal shortly after systemctl returns: waits up to 10 s.
 in_journal() { # text
   for _ in $(seq 1 20); do
-    in_root journalctl -u strongroom --no-pager | grep -qF "$1" && return 0
+    grep -qF "$1" <<<"$(in_root journalctl -u strongroom --no-pager)" && return 0
     sleep 0.5
   done
   return 1
@@ -178,7 +180,7 @@ in_root systemctl restart strongroom || fail "systemctl restart"
 status=$(in_root systemctl show -p StatusText --value strongroom)
 case "$status" in *unsealed*) ok ;; *) fail "STATUS= after restart: $status" ;; esac
 [ "$(health)" = 200 ] || fail "sys/health after restart: $(health)"
-api GET secret/data/before-rotation | grep -q '"v":"1"' || fail "secret lost across restart"
+grep -q '"v":"1"' <<<"$(api GET secret/data/before-rotation)" || fail "secret lost across restart"
 ok
 
 echo "==> systemd: systemd-analyze security under the running manager"
