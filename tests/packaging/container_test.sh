@@ -15,8 +15,8 @@
 set -euo pipefail
 # Output is matched from variables, not through "cmd | grep -q": with pipefail, grep -q leaving
 # early can fail the pipeline (the writer gets SIGPIPE).
-# shellcheck source=tests/packaging/debian_mirror.sh
-. "$(dirname "$0")/debian_mirror.sh"
+# shellcheck source=tests/packaging/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
 checks=0
@@ -37,7 +37,7 @@ podman=(podman --runtime runc)
 limits=(--ulimit nofile=4096:4096 --ulimit nproc=4096:4096)
 image=localhost/strongroom:test
 # The containers share the machine's network (--network host): a free port.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 
 work=$(mktemp -d /var/tmp/strongroom-container-XXXXXX)
 cleanup() {

@@ -11,8 +11,8 @@
 set -euo pipefail
 # Output is matched from variables, not through "cmd | grep -q": with pipefail, grep -q leaving
 # early can fail the pipeline (the writer gets SIGPIPE).
-# shellcheck source=tests/packaging/debian_mirror.sh
-. "$(dirname "$0")/debian_mirror.sh"
+# shellcheck source=tests/packaging/lib.sh
+. "$(dirname "$0")/lib.sh"
 
 build=$(cd "${1:?usage: systemd_test.sh BUILD_DIR}" && pwd)
 checks=0
@@ -89,7 +89,7 @@ echo "==> systemd: the operator's first start (docs/operations.md)"
 in_root sh -c 'umask 077 && echo 4711 >/etc/strongroom/hsm-pin'
 # The container shares the machine's network: a free port instead of 8200, which a dev appliance
 # may hold.
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+port=$(free_port)
 in_root sed -i "s|127.0.0.1:8200|127.0.0.1:$port|" /etc/strongroom/strongroom.hcl
 in_root setpriv --reuid=strongroom --regid=strongroom --init-groups \
   env SOFTHSM2_CONF=/etc/strongroom/softhsm2.conf softhsm2-util --init-token --free \

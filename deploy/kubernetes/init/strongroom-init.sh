@@ -77,6 +77,21 @@ api() {
   cat "$body_file"
 }
 
+# enable_once LISTING KEY PATH TYPE NAME: enables TYPE at PATH (sys/mounts/… or sys/auth/…) unless
+# LISTING, the answer of GET sys/mounts or sys/auth, already has KEY; an existing KEY must be TYPE.
+enable_once() {
+  local listing=$1 key=$2 path=$3 type=$4 name=$5 found
+  found=$(jq -r --arg k "$key" '.data[$k].type // empty' <<<"$listing")
+  if [ -z "$found" ]; then
+    api POST "$path" "$(jq -n --arg t "$type" '{type: $t}')" >/dev/null
+    say "enabled $name at $key"
+  elif [ "$found" = "$type" ]; then
+    say "$key is already $name"
+  else
+    die "$path: $key is mounted as $found, not $type"
+  fi
+}
+
 # --- secret engines -------------------------------------------------------------------------------
 
 mounts=$(api GET sys/mounts)
@@ -91,15 +106,7 @@ else
   die "secret/ is mounted as $(jq -r '.type + " (options " + (.options | tostring) + ")"' <<<"$secret"), not KV v2"
 fi
 
-transit=$(jq -r '.data["transit/"].type // empty' <<<"$mounts")
-if [ -z "$transit" ]; then
-  api POST sys/mounts/transit '{"type":"transit"}' >/dev/null
-  say "enabled Transit at transit/"
-elif [ "$transit" = transit ]; then
-  say "transit/ is already Transit"
-else
-  die "transit/ is mounted as $transit, not transit"
-fi
+enable_once "$mounts" transit/ sys/mounts/transit transit Transit
 
 # Keys are created once (aes256-gcm96) and rotated by the server every 90 days.
 for key in lobstack agent-data; do
@@ -148,15 +155,7 @@ EOF
 # --- Kubernetes auth ------------------------------------------------------------------------------
 
 auths=$(api GET sys/auth)
-auth=$(jq -r '.data["kubernetes/"].type // empty' <<<"$auths")
-if [ -z "$auth" ]; then
-  api POST sys/auth/kubernetes '{"type":"kubernetes"}' >/dev/null
-  say "enabled Kubernetes auth at kubernetes/"
-elif [ "$auth" = kubernetes ]; then
-  say "kubernetes/ is already Kubernetes auth"
-else
-  die "auth/kubernetes/ is an auth method of type $auth, not kubernetes"
-fi
+enable_once "$auths" kubernetes/ sys/auth/kubernetes kubernetes "Kubernetes auth"
 
 # Every field is sent, empty ones too: a config write updates only the fields it names, so an
 # empty value is what clears an earlier CA or reviewer JWT. jq reads the files itself, so the JWT
