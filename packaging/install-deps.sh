@@ -12,8 +12,12 @@ build_pkgs=(
   ca-certificates git cmake ninja-build g++ ccache pkg-config
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
-  nlohmann-json3-dev
+  nlohmann-json3-dev libuv1-dev liblz4-dev
 )
+# libraft-dev >= 0.17.1 (the Raft engine; bookworm's own 0.15.0 has the Figure 8 bug) comes from
+# bookworm-backports, Debian 12's official backports suite. It is linked statically, so running
+# strongroom needs nothing from backports.
+backports_pkgs=(libraft-dev)
 # Tests: GoogleTest, the fuzz/sanitizer toolchain, the format check, the package test (rpm for
 # CPack's RPM generator, file and dpkg-dev for its .deb dependency scan, systemd for
 # systemd-analyze; debootstrap and systemd-container to boot a Debian 12 root under systemd for
@@ -51,10 +55,54 @@ if [ "$mode" = "" ] && ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
 
-if [ ${#missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]}"
+# The backports suite, added from the archive this machine's apt sources already name (deb822
+# .sources or one-line sources.list), so no host name is written here.
+enable_backports() {
+  local list=/etc/apt/sources.list.d/strongroom-backports.sources uri=""
+  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+    return 0
+  fi
+  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v security | head -n1 |
+    awk '{print $2}')
+  if [ -z "$uri" ]; then
+    uri=$(grep -hs '^deb ' /etc/apt/sources.list | grep -v security | head -n1 | awk '{print $2}')
+  fi
+  if [ -z "$uri" ]; then
+    echo "install-deps: cannot find the Debian archive in the apt sources to add bookworm-backports" >&2
+    exit 1
+  fi
+  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+    "$uri" /usr/share/keyrings/debian-archive-keyring.gpg >"$list"
+  echo "added bookworm-backports ($uri) in $list"
+}
+
+backports_missing=()
+if [ "$mode" != "--runtime-only" ]; then
+  for p in "${backports_pkgs[@]}"; do
+    v=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null || true)
+    case "$v" in
+      "install ok installed "*) dpkg --compare-versions "${v##* }" ge 0.17.1 && continue ;;
+    esac
+    backports_missing+=("$p")
+  done
+fi
+
+if [ ${#backports_missing[@]} -gt 0 ]; then
+  enable_backports
+fi
+
+if [ ${#missing[@]} -gt 0 ] || [ ${#backports_missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]} ${backports_missing[*]}"
   log=$(mktemp)
-  if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  if ! {
+    apt-get update -qq &&
+      if [ ${#missing[@]} -gt 0 ]; then
+        apt-get install -y -qq --no-install-recommends "${missing[@]}"
+      fi &&
+      if [ ${#backports_missing[@]} -gt 0 ]; then
+        apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports_missing[@]}"
+      fi
+  } >"$log" 2>&1; then
     cat "$log"
     rm -f "$log"
     exit 1

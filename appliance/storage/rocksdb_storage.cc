@@ -15,9 +15,10 @@ absl::Status FromRocks(const rocksdb::Status& s, std::string_view what) {
   return absl::UnavailableError(absl::StrCat("storage ", Av(what), ": ", s.ToString()));
 }
 
-rocksdb::WriteOptions SyncWrite() {
+rocksdb::WriteOptions WriteOpts(bool sync) {
   rocksdb::WriteOptions wo;
-  wo.sync = true;
+  wo.sync = sync;
+  wo.disableWAL = !sync;
   return wo;
 }
 
@@ -25,7 +26,8 @@ rocksdb::Slice S(std::string_view v) { return rocksdb::Slice(v.data(), v.size())
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(const std::string& path) {
+absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(const std::string& path,
+                                                                     bool sync) {
   rocksdb::Options options;
   options.create_if_missing = true;
   options.paranoid_checks = true;
@@ -37,10 +39,10 @@ absl::StatusOr<std::unique_ptr<RocksDbStorage>> RocksDbStorage::Open(const std::
     return absl::FailedPreconditionError(
         absl::StrCat("cannot open RocksDB at \"", path, "\": ", s.ToString()));
   }
-  return std::unique_ptr<RocksDbStorage>(new RocksDbStorage(db));
+  return std::unique_ptr<RocksDbStorage>(new RocksDbStorage(db, sync));
 }
 
-RocksDbStorage::RocksDbStorage(rocksdb::DB* db) : db_(db) {}
+RocksDbStorage::RocksDbStorage(rocksdb::DB* db, bool sync) : db_(db), sync_(sync) {}
 
 RocksDbStorage::~RocksDbStorage() {
   if (db_) db_->Close().PermitUncheckedError();
@@ -55,11 +57,11 @@ absl::StatusOr<std::optional<std::string>> RocksDbStorage::Get(std::string_view 
 }
 
 absl::Status RocksDbStorage::Put(std::string_view key, std::string_view value) {
-  return FromRocks(db_->Put(SyncWrite(), S(key), S(value)), "put");
+  return FromRocks(db_->Put(WriteOpts(sync_), S(key), S(value)), "put");
 }
 
 absl::Status RocksDbStorage::Delete(std::string_view key) {
-  return FromRocks(db_->Delete(SyncWrite(), S(key)), "delete");
+  return FromRocks(db_->Delete(WriteOpts(sync_), S(key)), "delete");
 }
 
 absl::StatusOr<std::vector<std::string>> RocksDbStorage::List(std::string_view prefix) {
@@ -91,7 +93,33 @@ absl::Status RocksDbStorage::Apply(const std::vector<BatchOp>& ops) {
                                                        : batch.Delete(S(op.key));
     if (!s.ok()) return FromRocks(s, "batch");
   }
-  return FromRocks(db_->Write(SyncWrite(), &batch), "batch write");
+  return FromRocks(db_->Write(WriteOpts(sync_), &batch), "batch write");
+}
+
+absl::Status RocksDbStorage::Scan(
+    const std::function<void(std::string_view key, std::string_view value)>& each) {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = db_->GetSnapshot();
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    each(std::string_view(it->key().data(), it->key().size()),
+         std::string_view(it->value().data(), it->value().size()));
+  }
+  rocksdb::Status s = it->status();
+  it.reset();
+  db_->ReleaseSnapshot(ro.snapshot);
+  return FromRocks(s, "scan");
+}
+
+absl::Status RocksDbStorage::Clear() {
+  rocksdb::WriteBatch batch;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions()));
+  for (it->SeekToFirst(); it->Valid(); it->Next()) {
+    rocksdb::Status s = batch.Delete(it->key());
+    if (!s.ok()) return FromRocks(s, "clear");
+  }
+  if (!it->status().ok()) return FromRocks(it->status(), "clear");
+  return FromRocks(db_->Write(WriteOpts(sync_), &batch), "clear");
 }
 
 }  // namespace strongroom::storage

@@ -2,6 +2,7 @@
 // are group-committed by RocksDB's write thread (one fsync covers the writes queued behind it).
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -15,8 +16,10 @@ namespace strongroom::storage {
 
 class RocksDbStorage final : public Storage {
  public:
-  // Creates the directory's database when missing.
-  static absl::StatusOr<std::unique_ptr<RocksDbStorage>> Open(const std::string& path);
+  // Creates the directory's database when missing. `sync` false: writes are not fsynced and skip
+  // RocksDB's write-ahead log (the Raft state machine, rebuilt from the Raft log at each start).
+  static absl::StatusOr<std::unique_ptr<RocksDbStorage>> Open(const std::string& path,
+                                                              bool sync = true);
   ~RocksDbStorage() override;
 
   absl::StatusOr<std::optional<std::string>> Get(std::string_view key) override;
@@ -25,9 +28,15 @@ class RocksDbStorage final : public Storage {
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<BatchOp>& ops) override;
 
+  // Every pair, in key order, from one consistent view.
+  absl::Status Scan(const std::function<void(std::string_view key, std::string_view value)>& each);
+  // Deletes every key.
+  absl::Status Clear();
+
  private:
-  explicit RocksDbStorage(rocksdb::DB* db);
+  RocksDbStorage(rocksdb::DB* db, bool sync);
   std::unique_ptr<rocksdb::DB> db_;
+  bool sync_;
 };
 
 }  // namespace strongroom::storage

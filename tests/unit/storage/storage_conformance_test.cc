@@ -5,7 +5,9 @@
 #include <filesystem>
 #include <functional>
 #include <memory>
+#include <thread>
 
+#include "appliance/raft/raft_storage.h"
 #include "appliance/storage/memory_storage.h"
 #include "appliance/storage/rocksdb_storage.h"
 
@@ -18,6 +20,33 @@ struct Impl {
   std::string name;
   std::function<std::unique_ptr<Storage>(const std::string& dir)> make;
 };
+
+// A one-node Raft cluster (libraft, the TLS transport, RocksDB state machine) on a free loopback
+// port, with a cluster CA and certificate made by the openssl CLI; returned once it leads.
+std::unique_ptr<Storage> StartSingleRaftNode(const std::string& dir) {
+  std::filesystem::create_directories(dir);
+  std::string cmd = "set -e; cd '" + dir +
+                    "'; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
+                    "-keyout ca.key -out ca.pem -days 1 -subj /CN=ca 2>/dev/null; "
+                    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
+                    "node.key -out node.csr -subj /CN=node 2>/dev/null; openssl x509 -req -in "
+                    "node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 1 "
+                    "2>/dev/null";
+  if (std::system(cmd.c_str()) != 0) return nullptr;
+  raft::RaftOptions o;
+  o.node_id = 1;
+  o.address = "127.0.0.1:" + std::to_string(20000 + (getpid() % 20000));
+  o.dir = dir + "/raft-node";
+  o.tls = {dir + "/ca.pem", dir + "/node.pem", dir + "/node.key"};
+  o.bootstrap = true;
+  o.election_timeout_ms = 200;
+  o.heartbeat_timeout_ms = 20;
+  auto node = raft::RaftStorage::Start(o);
+  if (!node.ok()) return nullptr;
+  for (int i = 0; i < 600 && !(*node)->IsLeader(); ++i)
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  return std::move(*node);
+}
 
 class StorageConformance : public ::testing::TestWithParam<Impl> {
  protected:
@@ -87,7 +116,8 @@ INSTANTIATE_TEST_SUITE_P(
                            [](const std::string& d) -> std::unique_ptr<Storage> {
                              auto s = RocksDbStorage::Open(d);
                              return s.ok() ? std::move(*s) : nullptr;
-                           }}),
+                           }},
+                      Impl{"raft", &StartSingleRaftNode}),
     [](const auto& param_info) { return param_info.param.name; });
 
 TEST(RocksDbStorage, SurvivesReopen) {

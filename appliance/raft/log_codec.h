@@ -1,0 +1,45 @@
+// What a Raft log entry and a snapshot of the replicated store hold: storage batches of barrier
+// ciphertext (the barrier sits above this layer, so nothing here is plaintext). Entries come from
+// the leader over mutual TLS, snapshots from the leader or the local disk; both are still decoded
+// as untrusted bytes: every length is checked against what is left.
+//
+//   batch    = "SRB1" u32:count  count * op  zero bytes up to a multiple of 8 (libraft wants
+//              8-byte multiples)
+//   op       = u8:kind(1 put, 2 delete) u32:key_len key [u32:value_len value]   (value: puts only)
+//   snapshot = "SRS1" u64:count  count * (u32:key_len key u32:value_len value)
+// Integers are little-endian.
+#pragma once
+
+#include <functional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "appliance/storage/storage.h"
+
+namespace strongroom::raft {
+
+std::string EncodeBatch(const std::vector<storage::BatchOp>& ops);
+absl::StatusOr<std::vector<storage::BatchOp>> DecodeBatch(std::string_view bytes);
+
+// Builds a snapshot pair by pair.
+class SnapshotWriter {
+ public:
+  SnapshotWriter();
+  void Add(std::string_view key, std::string_view value);
+  // The finished snapshot (the count is patched in).
+  std::string Finish() &&;
+
+ private:
+  std::string out_;
+  uint64_t count_ = 0;
+};
+
+// Calls `each` for every pair of a snapshot, in order; stops at the first error.
+absl::Status DecodeSnapshot(
+    std::string_view bytes,
+    const std::function<absl::Status(std::string_view key, std::string_view value)>& each);
+
+}  // namespace strongroom::raft

@@ -1,0 +1,425 @@
+#include "appliance/raft/raft_storage.h"
+
+#include <sys/stat.h>
+#include <uv.h>
+
+#include <cstring>
+#include <deque>
+#include <filesystem>
+#include <functional>
+#include <future>
+#include <mutex>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "appliance/raft/libraft.h"
+#include "appliance/raft/log_codec.h"
+#include "appliance/storage/rocksdb_storage.h"
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace strongroom::raft {
+namespace {
+
+absl::Status RaftError(int rv, std::string_view what) {
+  std::string msg = absl::StrCat(Av(what), ": ", raft_strerror(rv));
+  switch (rv) {
+    case RAFT_NOTLEADER:
+      return absl::FailedPreconditionError(absl::StrCat("not the leader (", msg, ")"));
+    case RAFT_LEADERSHIPLOST:
+      return absl::UnavailableError(
+          absl::StrCat("leadership was lost before the change was committed; it may or may not "
+                       "take effect (",
+                       msg, ")"));
+    case RAFT_CANTCHANGE:
+      return absl::FailedPreconditionError(
+          absl::StrCat("another configuration change is in progress (", msg, ")"));
+    case RAFT_DUPLICATEID:
+    case RAFT_DUPLICATEADDRESS:
+      return absl::AlreadyExistsError(msg);
+    case RAFT_BADID:
+      return absl::NotFoundError(msg);
+    default:
+      return absl::UnavailableError(msg);
+  }
+}
+
+absl::Status MakePrivateDir(const std::string& path) {
+  std::error_code ec;
+  std::filesystem::create_directories(path, ec);
+  if (ec)
+    return absl::FailedPreconditionError(absl::StrCat("cannot create ", path, ": ", ec.message()));
+  if (::chmod(path.c_str(), 0700) != 0)
+    return absl::FailedPreconditionError(absl::StrCat("cannot chmod ", path));
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+struct RaftStorage::Impl {
+  RaftOptions options;
+  std::unique_ptr<storage::RocksDbStorage> fsm_db;
+  uv_loop_t loop{};
+  uv_async_t wake{};
+  std::unique_ptr<TlsTransport> transport;
+  raft_io io{};
+  raft_fsm fsm{};
+  struct raft raft {};
+  std::thread thread;
+  bool loop_ready = false;
+  bool io_ready = false;
+  bool raft_ready = false;
+
+  std::mutex mu;
+  std::deque<std::function<void()>> inbox;
+  bool stopping = false;  // guarded by mu
+
+  // Runs `fn` on the loop thread and waits for it to return. False once the loop is stopping.
+  bool RunOnLoop(const std::function<void()>& fn) {
+    std::promise<void> done;
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (stopping) return false;
+      inbox.push_back([&] {
+        fn();
+        done.set_value();
+      });
+      uv_async_send(&wake);
+    }
+    done.get_future().wait();
+    return true;
+  }
+
+  static void Drain(uv_async_t* handle) {
+    auto* self = static_cast<Impl*>(handle->data);
+    std::deque<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(self->mu);
+      batch.swap(self->inbox);
+    }
+    for (auto& fn : batch) fn();
+  }
+
+  // --- the state machine (loop thread) ---
+  static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
+    auto* self = static_cast<Impl*>(fsm->data);
+    *result = nullptr;
+    auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
+    if (!ops.ok()) {
+      LogError("raft: cannot apply a log entry: %s", ops.status().ToString());
+      return RAFT_MALFORMED;
+    }
+    absl::Status s = self->fsm_db->Apply(*ops);
+    if (!s.ok()) {
+      LogError("raft: the state machine cannot apply a log entry: %s", s.ToString());
+      return RAFT_IOERR;
+    }
+    return 0;
+  }
+
+  static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    auto* self = static_cast<Impl*>(fsm->data);
+    SnapshotWriter w;
+    absl::Status s =
+        self->fsm_db->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
+    if (!s.ok()) {
+      LogError("raft: cannot take a snapshot: %s", s.ToString());
+      return RAFT_IOERR;
+    }
+    std::string bytes = std::move(w).Finish();
+    auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
+    void* base = raft_malloc(bytes.size());
+    if (out == nullptr || base == nullptr) {
+      raft_free(out);
+      raft_free(base);
+      return RAFT_NOMEM;
+    }
+    std::memcpy(base, bytes.data(), bytes.size());
+    out->base = base;
+    out->len = bytes.size();
+    *bufs = out;
+    *n_bufs = 1;
+    return 0;
+  }
+
+  // libraft hands the buffer over on success.
+  static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
+    auto* self = static_cast<Impl*>(fsm->data);
+    std::vector<storage::BatchOp> ops;
+    absl::Status s =
+        DecodeSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len),
+                       [&](std::string_view k, std::string_view v) {
+                         ops.push_back(storage::BatchOp::Put(std::string(k), std::string(v)));
+                         return absl::OkStatus();
+                       });
+    if (s.ok()) s = self->fsm_db->Clear();
+    if (s.ok()) s = self->fsm_db->Apply(ops);
+    if (!s.ok()) {
+      LogError("raft: cannot restore a snapshot: %s", s.ToString());
+      return RAFT_MALFORMED;
+    }
+    raft_free(buf->base);
+    return 0;
+  }
+
+  // --- requests whose answer arrives later on the loop (apply, barrier, membership) ---
+  template <typename Req>
+  struct Pending {
+    Req req{};
+    std::promise<absl::Status> result;
+    std::string what;
+  };
+
+  static void ApplyDone(struct raft_apply* req, int status, void*) {
+    auto* p = static_cast<Pending<struct raft_apply>*>(req->data);
+    p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
+    delete p;
+  }
+  static void BarrierDone(struct raft_barrier* req, int status) {
+    auto* p = static_cast<Pending<struct raft_barrier>*>(req->data);
+    p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
+    delete p;
+  }
+  static void ChangeDone(raft_change* req, int status) {
+    auto* p = static_cast<Pending<raft_change>*>(req->data);
+    p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
+    delete p;
+  }
+
+  // Starts `start` on the loop with a fresh Pending and waits for its callback. `start` returns
+  // libraft's immediate result; non-zero means the callback will not run.
+  template <typename Req>
+  absl::Status Await(std::string what, const std::function<int(Pending<Req>*)>& start) {
+    auto* p = new Pending<Req>();
+    p->req.data = p;
+    p->what = std::move(what);
+    std::future<absl::Status> f = p->result.get_future();
+    bool ran = RunOnLoop([&] {
+      int rv = start(p);
+      if (rv != 0) {
+        p->result.set_value(RaftError(rv, p->what));
+        delete p;
+      }
+    });
+    if (!ran) {
+      delete p;
+      return absl::UnavailableError("the Raft node is stopping");
+    }
+    return f.get();
+  }
+
+  static void Closed(struct raft* r) {
+    auto* self = static_cast<Impl*>(r->data);
+    uv_close(reinterpret_cast<uv_handle_t*>(&self->wake), nullptr);
+  }
+
+  ~Impl() {
+    if (thread.joinable()) {
+      {
+        std::lock_guard<std::mutex> lock(mu);
+        stopping = true;
+        inbox.push_back([this] { raft_close(&raft, &Impl::Closed); });
+        uv_async_send(&wake);
+      }
+      thread.join();
+    } else if (loop_ready) {
+      // Start() failed before the loop ran: close what was opened and let the loop settle.
+      if (raft_ready) {
+        raft_close(&raft, &Impl::Closed);
+      } else {
+        uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);
+      }
+      uv_run(&loop, UV_RUN_DEFAULT);
+    }
+    if (io_ready) raft_uv_close(&io);
+    if (loop_ready && uv_loop_close(&loop) != 0) LogError("raft: the loop still had handles open");
+    transport.reset();
+  }
+};
+
+absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Start(const RaftOptions& o) {
+  if (o.node_id == 0) return absl::InvalidArgumentError("raft node_id must be at least 1");
+  if (o.address.empty()) return absl::InvalidArgumentError("raft needs a cluster address");
+  auto impl = std::make_unique<Impl>();
+  impl->options = o;
+  std::string raft_dir = o.dir + "/raft";
+  std::string fsm_dir = o.dir + "/fsm";
+  absl::Status s = MakePrivateDir(o.dir);
+  if (s.ok()) s = MakePrivateDir(raft_dir);
+  if (!s.ok()) return s;
+  std::error_code ec;
+  std::filesystem::remove_all(fsm_dir, ec);
+  if (ec) return absl::FailedPreconditionError(absl::StrCat("cannot empty ", fsm_dir));
+  auto db = storage::RocksDbStorage::Open(fsm_dir, /*sync=*/false);
+  if (!db.ok()) return db.status();
+  impl->fsm_db = std::move(*db);
+
+  if (uv_loop_init(&impl->loop) != 0) return absl::InternalError("uv_loop_init failed");
+  impl->loop_ready = true;
+  uv_async_init(&impl->loop, &impl->wake, &Impl::Drain);
+  impl->wake.data = impl.get();
+
+  auto transport = TlsTransport::Create(&impl->loop, o.tls);
+  if (!transport.ok()) return transport.status();
+  impl->transport = std::move(*transport);
+
+  int rv = raft_uv_init(&impl->io, &impl->loop, raft_dir.c_str(), impl->transport->get());
+  if (rv != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot open the Raft directory ", raft_dir, ": ", impl->io.errmsg));
+  }
+  impl->io_ready = true;
+  raft_uv_set_auto_recovery(&impl->io, false);
+  impl->fsm.version = 1;
+  impl->fsm.data = impl.get();
+  impl->fsm.apply = &Impl::FsmApply;
+  impl->fsm.snapshot = &Impl::FsmSnapshot;
+  impl->fsm.restore = &Impl::FsmRestore;
+  rv = raft_init(&impl->raft, &impl->io, &impl->fsm, o.node_id, o.address.c_str());
+  if (rv != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start Raft: ", raft_errmsg(&impl->raft)));
+  }
+  impl->raft_ready = true;
+  impl->raft.data = impl.get();
+  raft_set_election_timeout(&impl->raft, o.election_timeout_ms);
+  raft_set_heartbeat_timeout(&impl->raft, o.heartbeat_timeout_ms);
+  raft_set_snapshot_threshold(&impl->raft, o.snapshot_threshold);
+  raft_set_snapshot_trailing(&impl->raft, o.snapshot_trailing);
+  raft_set_pre_vote(&impl->raft, true);
+
+  if (o.bootstrap) {
+    raft_configuration conf;
+    raft_configuration_init(&conf);
+    rv = raft_configuration_add(&conf, o.node_id, o.address.c_str(), RAFT_VOTER);
+    if (rv == 0) rv = raft_bootstrap(&impl->raft, &conf);
+    raft_configuration_close(&conf);
+    if (rv == RAFT_CANTBOOTSTRAP) {
+      LogInfo("raft: %s holds Raft state already; not bootstrapping again", raft_dir);
+    } else if (rv != 0) {
+      return absl::FailedPreconditionError(
+          absl::StrCat("cannot bootstrap Raft: ", raft_strerror(rv)));
+    } else {
+      LogInfo("raft: bootstrapped a new cluster with node %d at %s", o.node_id, o.address);
+    }
+  }
+  rv = raft_start(&impl->raft);
+  if (rv != 0) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("cannot start Raft: ", raft_errmsg(&impl->raft)));
+  }
+  Impl* raw = impl.get();
+  impl->thread = std::thread([raw] { uv_run(&raw->loop, UV_RUN_DEFAULT); });
+  LogInfo("raft: node %d listening at %s", o.node_id, o.address);
+  return std::unique_ptr<RaftStorage>(new RaftStorage(std::move(impl)));
+}
+
+RaftStorage::RaftStorage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+RaftStorage::~RaftStorage() = default;
+
+uint64_t RaftStorage::node_id() const { return impl_->options.node_id; }
+
+absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
+  return impl_->fsm_db->Get(key);
+}
+
+absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
+  return impl_->fsm_db->List(prefix);
+}
+
+absl::Status RaftStorage::Put(std::string_view key, std::string_view value) {
+  return Apply({storage::BatchOp::Put(std::string(key), std::string(value))});
+}
+
+absl::Status RaftStorage::Delete(std::string_view key) {
+  return Apply({storage::BatchOp::Delete(std::string(key))});
+}
+
+absl::Status RaftStorage::Apply(const std::vector<storage::BatchOp>& ops) {
+  return Propose(EncodeBatch(ops));
+}
+
+absl::Status RaftStorage::Propose(std::string entry) {
+  struct raft* r = &impl_->raft;
+  return impl_->Await<struct raft_apply>("write", [&](Impl::Pending<struct raft_apply>* p) -> int {
+    if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
+    raft_buffer buf;
+    buf.len = entry.size();
+    buf.base = raft_malloc(entry.size());
+    if (buf.base == nullptr) return RAFT_NOMEM;
+    std::memcpy(buf.base, entry.data(), entry.size());
+    // The buffer is libraft's from here on, also when the call fails: some failure paths
+    // (a rejected append) release it themselves, so it is never freed here.
+    return raft_apply(r, &p->req, &buf, 1, &Impl::ApplyDone);
+  });
+}
+
+absl::Status RaftStorage::Barrier() {
+  struct raft* r = &impl_->raft;
+  return impl_->Await<struct raft_barrier>("barrier",
+                                           [&](Impl::Pending<struct raft_barrier>* p) -> int {
+                                             return raft_barrier(r, &p->req, &Impl::BarrierDone);
+                                           });
+}
+
+absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
+  if (id == 0 || address.empty())
+    return absl::InvalidArgumentError("a peer needs an id and address");
+  struct raft* r = &impl_->raft;
+  absl::Status s = impl_->Await<raft_change>("add", [&](Impl::Pending<raft_change>* p) -> int {
+    return raft_add(r, &p->req, id, address.c_str(), &Impl::ChangeDone);
+  });
+  if (!s.ok()) return s;
+  return impl_->Await<raft_change>("promote", [&](Impl::Pending<raft_change>* p) -> int {
+    return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
+  });
+}
+
+absl::Status RaftStorage::Remove(uint64_t id) {
+  struct raft* r = &impl_->raft;
+  return impl_->Await<raft_change>("remove", [&](Impl::Pending<raft_change>* p) -> int {
+    return raft_remove(r, &p->req, id, &Impl::ChangeDone);
+  });
+}
+
+bool RaftStorage::IsLeader() {
+  bool leader = false;
+  impl_->RunOnLoop([&] { leader = raft_state(&impl_->raft) == RAFT_LEADER; });
+  return leader;
+}
+
+std::optional<Peer> RaftStorage::Leader() {
+  std::optional<Peer> out;
+  impl_->RunOnLoop([&] {
+    raft_id id = 0;
+    const char* address = nullptr;
+    raft_leader(&impl_->raft, &id, &address);
+    if (id != 0 && address != nullptr) out = Peer{id, address, true};
+  });
+  return out;
+}
+
+std::vector<Peer> RaftStorage::Configuration() {
+  std::vector<Peer> out;
+  impl_->RunOnLoop([&] {
+    const raft_configuration& c = impl_->raft.configuration;
+    for (unsigned i = 0; i < c.n; ++i)
+      out.push_back(Peer{c.servers[i].id, c.servers[i].address, c.servers[i].role == RAFT_VOTER});
+  });
+  return out;
+}
+
+uint64_t RaftStorage::AppliedIndex() {
+  uint64_t index = 0;
+  impl_->RunOnLoop([&] { index = raft_last_applied(&impl_->raft); });
+  return index;
+}
+
+uint64_t RaftStorage::Term() {
+  uint64_t term = 0;
+  impl_->RunOnLoop([&] { term = raft_current_term(&impl_->raft); });
+  return term;
+}
+
+}  // namespace strongroom::raft

@@ -1,0 +1,498 @@
+// The one translation unit of the Raft module that compiles Boost.Asio (see tls_transport.h).
+//
+// Threads: libraft's uv loop calls init/listen/connect/close; the Asio thread runs every TLS
+// handshake and the byte pumps. Results cross back to the loop through a queue and a uv_async
+// handle; nothing on the Asio thread touches libraft.
+#include "appliance/raft/tls_transport.h"
+
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <uv.h>
+
+#include <array>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/local/stream_protocol.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/asio/ssl.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
+#include <chrono>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <map>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <utility>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "appliance/raft/libraft.h"
+#include "base/log.h"
+#include "base/strings.h"
+
+namespace strongroom::raft {
+namespace {
+
+namespace asio = boost::asio;
+namespace ssl = asio::ssl;
+using tcp = asio::ip::tcp;
+using local_stream = asio::local::stream_protocol;
+using error_code = boost::system::error_code;
+
+constexpr auto kHandshakeDeadline = std::chrono::seconds(5);
+constexpr std::string_view kPreambleMagic = "SRT1";
+constexpr size_t kPreambleFixed = 4 + 8 + 2;
+constexpr size_t kMaxAddress = 255;
+constexpr size_t kPumpBuffer = 64 * 1024;
+
+std::string OpenSslError() {
+  unsigned long e = ERR_get_error();
+  if (e == 0) return "unknown error";
+  char buf[256];
+  ERR_error_string_n(e, buf, sizeof(buf));
+  ERR_clear_error();
+  return buf;
+}
+
+absl::Status LoadContext(SSL_CTX* ctx, const TlsFiles& f) {
+  SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
+  SSL_CTX_set_num_tickets(ctx, 0);
+  if (SSL_CTX_use_certificate_chain_file(ctx, f.cert_file.c_str()) != 1)
+    return absl::InvalidArgumentError(absl::StrCat("cannot read the cluster certificate \"",
+                                                   f.cert_file, "\": ", OpenSslError()));
+  if (SSL_CTX_use_PrivateKey_file(ctx, f.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the cluster key \"", f.key_file, "\": ", OpenSslError()));
+  if (SSL_CTX_check_private_key(ctx) != 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("the cluster key \"", f.key_file, "\" does not match \"", f.cert_file, "\""));
+  if (SSL_CTX_load_verify_locations(ctx, f.ca_file.c_str(), nullptr) != 1)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the cluster CA \"", f.ca_file, "\": ", OpenSslError()));
+  SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+  return absl::OkStatus();
+}
+
+// "host:port" or "[v6]:port".
+bool SplitHostPort(std::string_view address, std::string* host, std::string* port) {
+  size_t colon = address.rfind(':');
+  if (colon == std::string_view::npos || colon + 1 == address.size()) return false;
+  std::string_view h = address.substr(0, colon);
+  if (h.starts_with('[') && h.ends_with(']')) h = h.substr(1, h.size() - 2);
+  if (h.empty()) return false;
+  uint32_t p = 0;
+  if (!absl::SimpleAtoi(Av(address.substr(colon + 1)), &p) || p == 0 || p > 65535) return false;
+  *host = std::string(h);
+  *port = std::to_string(p);
+  return true;
+}
+
+void TuneSocket(tcp::socket& s) {
+  error_code ignored;
+  s.set_option(tcp::no_delay(true), ignored);
+  s.set_option(asio::socket_base::keep_alive(true), ignored);
+}
+
+// Owns one end of a socketpair until it is handed to libraft.
+struct Fd {
+  int fd = -1;
+  explicit Fd(int f) : fd(f) {}
+  ~Fd() {
+    if (fd >= 0) ::close(fd);
+  }
+  int Release() { return std::exchange(fd, -1); }
+};
+
+// Copies bytes both ways between a TLS stream and libraft's end of a socketpair until either
+// side closes; then closes both, which libraft sees as EOF.
+class Pump : public std::enable_shared_from_this<Pump> {
+ public:
+  Pump(ssl::stream<tcp::socket> tls, local_stream::socket local)
+      : tls_(std::move(tls)), local_(std::move(local)) {}
+  void Start() {
+    FromPeer();
+    ToPeer();
+  }
+
+ private:
+  void FromPeer() {
+    tls_.async_read_some(asio::buffer(down_), [self = shared_from_this()](error_code ec, size_t n) {
+      if (ec) return self->Stop();
+      asio::async_write(self->local_, asio::buffer(self->down_.data(), n),
+                        [self](error_code wec, size_t) {
+                          if (wec) return self->Stop();
+                          self->FromPeer();
+                        });
+    });
+  }
+  void ToPeer() {
+    local_.async_read_some(asio::buffer(up_), [self = shared_from_this()](error_code ec, size_t n) {
+      if (ec) return self->Stop();
+      asio::async_write(self->tls_, asio::buffer(self->up_.data(), n),
+                        [self](error_code wec, size_t) {
+                          if (wec) return self->Stop();
+                          self->ToPeer();
+                        });
+    });
+  }
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    error_code ignored;
+    tls_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    tls_.lowest_layer().close(ignored);
+    local_.close(ignored);
+  }
+
+  ssl::stream<tcp::socket> tls_;
+  local_stream::socket local_;
+  std::array<char, kPumpBuffer> down_{};
+  std::array<char, kPumpBuffer> up_{};
+  bool stopped_ = false;
+};
+
+}  // namespace
+
+struct TlsTransport::Impl {
+  raft_uv_transport t{};
+  uv_loop_t* loop = nullptr;
+  uv_async_t async{};
+  bool async_started = false;
+
+  std::mutex mu;
+  std::deque<std::function<void()>> inbox;  // closures for the loop thread
+  bool async_closed = false;                // guarded by mu
+
+  asio::io_context io;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::thread io_thread;
+  ssl::context server_ctx{ssl::context::tls_server};
+  ssl::context client_ctx{ssl::context::tls_client};
+  std::unique_ptr<tcp::acceptor> acceptor;  // Asio thread only, once listening
+
+  // Loop thread only.
+  raft_id id = 0;
+  std::string address;
+  raft_uv_accept_cb accept_cb = nullptr;
+  std::map<raft_uv_connect*, uint64_t> connecting;  // request -> attempt number
+  uint64_t next_attempt = 1;
+  bool closing = false;
+  raft_uv_transport_close_cb close_cb = nullptr;
+
+  // Runs `fn` on the loop thread, or drops it (and what it owns) once the transport is closed.
+  void ToLoop(std::function<void()> fn) {
+    std::lock_guard<std::mutex> lock(mu);
+    if (async_closed) return;
+    inbox.push_back(std::move(fn));
+    uv_async_send(&async);
+  }
+
+  static void Drain(uv_async_t* handle) {
+    auto* self = static_cast<Impl*>(handle->data);
+    std::deque<std::function<void()>> batch;
+    {
+      std::lock_guard<std::mutex> lock(self->mu);
+      batch.swap(self->inbox);
+    }
+    for (auto& fn : batch) fn();
+  }
+
+  // A uv_pipe_t over `fd`, allocated with raft_malloc: libraft frees its streams with raft_free.
+  uv_stream_t* OpenPipe(Fd& fd) {
+    auto* pipe = static_cast<uv_pipe_t*>(raft_malloc(sizeof(uv_pipe_t)));
+    if (pipe == nullptr) return nullptr;
+    uv_pipe_init(loop, pipe, 0);
+    if (uv_pipe_open(pipe, fd.fd) != 0) {
+      uv_close(reinterpret_cast<uv_handle_t*>(pipe), [](uv_handle_t* h) { raft_free(h); });
+      return nullptr;
+    }
+    fd.Release();
+    return reinterpret_cast<uv_stream_t*>(pipe);
+  }
+
+  void DeliverAccept(raft_id peer, const std::string& peer_address, Fd& fd) {
+    if (closing || accept_cb == nullptr) return;
+    uv_stream_t* stream = OpenPipe(fd);
+    if (stream != nullptr) accept_cb(&t, peer, peer_address.c_str(), stream);
+  }
+
+  void DeliverConnect(raft_uv_connect* req, uint64_t attempt, Fd* fd) {
+    auto it = connecting.find(req);
+    if (it == connecting.end() || it->second != attempt) return;  // cancelled meanwhile
+    connecting.erase(it);
+    uv_stream_t* stream = fd != nullptr ? OpenPipe(*fd) : nullptr;
+    req->cb(req, stream, stream != nullptr ? 0 : RAFT_NOCONNECTION);
+  }
+
+  void StartPump(ssl::stream<tcp::socket> tls, std::shared_ptr<Fd>* libraft_end) {
+    int pair[2];
+    if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return;
+    local_stream::socket ours(io);
+    error_code ec;
+    ours.assign(local_stream(), pair[0], ec);
+    if (ec) {
+      ::close(pair[0]);
+      ::close(pair[1]);
+      return;
+    }
+    *libraft_end = std::make_shared<Fd>(pair[1]);
+    std::make_shared<Pump>(std::move(tls), std::move(ours))->Start();
+  }
+
+  // --- accepting (Asio thread) ---
+  void Accept() {
+    acceptor->async_accept([this](error_code ec, tcp::socket sock) {
+      if (ec == asio::error::operation_aborted || !acceptor->is_open()) return;
+      if (ec) {
+        // Out of descriptors and the like: try again shortly rather than spin.
+        auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(100));
+        timer->async_wait([this, timer](error_code) {
+          if (acceptor->is_open()) Accept();
+        });
+        return;
+      }
+      Incoming(std::move(sock));
+      Accept();
+    });
+  }
+
+  struct Handshake {
+    explicit Handshake(asio::io_context& io, tcp::socket s, ssl::context& ctx)
+        : tls(std::move(s), ctx), deadline(io, kHandshakeDeadline) {}
+    ssl::stream<tcp::socket> tls;
+    asio::steady_timer deadline;
+    std::array<char, kPreambleFixed + kMaxAddress> preamble{};
+    void Arm() {
+      deadline.async_wait([this](error_code ec) {
+        if (ec) return;  // cancelled: the handshake finished
+        error_code ignored;
+        tls.lowest_layer().close(ignored);
+      });
+    }
+  };
+
+  void Incoming(tcp::socket sock) {
+    TuneSocket(sock);
+    auto h = std::make_shared<Handshake>(io, std::move(sock), server_ctx);
+    h->Arm();
+    h->tls.async_handshake(ssl::stream_base::server, [this, h](error_code ec) {
+      if (ec) return Refused(h, "TLS handshake", ec);
+      asio::async_read(h->tls, asio::buffer(h->preamble.data(), kPreambleFixed),
+                       [this, h](error_code rec, size_t) {
+                         if (rec) return Refused(h, "preamble", rec);
+                         const char* p = h->preamble.data();
+                         uint64_t peer = 0;
+                         for (int i = 7; i >= 0; --i)
+                           peer = (peer << 8) | static_cast<uint8_t>(p[4 + i]);
+                         size_t len = static_cast<uint8_t>(p[12]) |
+                                      (static_cast<size_t>(static_cast<uint8_t>(p[13])) << 8);
+                         if (std::string_view(p, 4) != kPreambleMagic || peer == 0 || len == 0 ||
+                             len > kMaxAddress)
+                           return Refused(h, "preamble", asio::error::invalid_argument);
+                         asio::async_read(
+                             h->tls, asio::buffer(h->preamble.data() + kPreambleFixed, len),
+                             [this, h, peer, len](error_code aec, size_t) {
+                               if (aec) return Refused(h, "preamble", aec);
+                               h->deadline.cancel();
+                               std::string peer_address(h->preamble.data() + kPreambleFixed, len);
+                               std::shared_ptr<Fd> fd;
+                               StartPump(std::move(h->tls), &fd);
+                               if (!fd) return;
+                               ToLoop([this, peer, peer_address, fd] {
+                                 DeliverAccept(peer, peer_address, *fd);
+                               });
+                             });
+                       });
+    });
+  }
+
+  void Refused(const std::shared_ptr<Handshake>& h, std::string_view step, error_code ec) {
+    error_code ignored;
+    auto remote = h->tls.lowest_layer().remote_endpoint(ignored);
+    LogWarn("raft: refused a peer connection from %s (%s: %s)",
+            ignored ? std::string("?") : remote.address().to_string(), Av(step), ec.message());
+    h->deadline.cancel();
+    h->tls.lowest_layer().close(ignored);
+  }
+
+  // --- connecting (Asio thread) ---
+  void Connect(raft_uv_connect* req, uint64_t attempt, std::string peer_address) {
+    std::string host, port;
+    if (!SplitHostPort(peer_address, &host, &port)) return ConnectFailed(req, attempt);
+    auto h = std::make_shared<Handshake>(io, tcp::socket(io), client_ctx);
+    auto resolver = std::make_shared<tcp::resolver>(io);
+    h->deadline.async_wait([h, resolver](error_code ec) {
+      if (ec) return;
+      resolver->cancel();
+      error_code ignored;
+      h->tls.lowest_layer().close(ignored);
+    });
+    resolver->async_resolve(
+        host, port,
+        [this, h, resolver, req, attempt](error_code ec, tcp::resolver::results_type r) {
+          if (ec) return ConnectFailed(req, attempt, h);
+          asio::async_connect(
+              h->tls.lowest_layer(), r,
+              [this, h, req, attempt](error_code cec, const tcp::endpoint&) {
+                if (cec) return ConnectFailed(req, attempt, h);
+                TuneSocket(h->tls.next_layer());
+                h->tls.async_handshake(
+                    ssl::stream_base::client, [this, h, req, attempt](error_code hec) {
+                      if (hec) {
+                        LogWarn("raft: TLS handshake with a peer failed: %s", hec.message());
+                        return ConnectFailed(req, attempt, h);
+                      }
+                      std::string pre(kPreambleMagic);
+                      for (int i = 0; i < 8; ++i)
+                        pre.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+                      pre.push_back(static_cast<char>(address.size() & 0xff));
+                      pre.push_back(static_cast<char>(address.size() >> 8));
+                      pre += address;
+                      auto buf = std::make_shared<std::string>(std::move(pre));
+                      asio::async_write(h->tls, asio::buffer(*buf),
+                                        [this, h, buf, req, attempt](error_code wec, size_t) {
+                                          if (wec) return ConnectFailed(req, attempt, h);
+                                          h->deadline.cancel();
+                                          std::shared_ptr<Fd> fd;
+                                          StartPump(std::move(h->tls), &fd);
+                                          if (!fd) return ConnectFailed(req, attempt);
+                                          ToLoop([this, req, attempt, fd] {
+                                            DeliverConnect(req, attempt, fd.get());
+                                          });
+                                        });
+                    });
+              });
+        });
+  }
+
+  void ConnectFailed(raft_uv_connect* req, uint64_t attempt,
+                     const std::shared_ptr<Handshake>& h = nullptr) {
+    if (h) {
+      h->deadline.cancel();
+      error_code ignored;
+      h->tls.lowest_layer().close(ignored);
+    }
+    ToLoop([this, req, attempt] { DeliverConnect(req, attempt, nullptr); });
+  }
+
+  // --- the raft_uv_transport methods (loop thread) ---
+  static Impl* Of(raft_uv_transport* t) { return static_cast<Impl*>(t->impl); }
+
+  static int Init(raft_uv_transport* t, raft_id id, const char* address) {
+    Impl* self = Of(t);
+    self->id = id;
+    self->address = address;
+    if (self->address.size() > kMaxAddress) return RAFT_INVALID;
+    if (uv_async_init(self->loop, &self->async, &Impl::Drain) != 0) return RAFT_IOERR;
+    self->async.data = self;
+    self->async_started = true;
+    return 0;
+  }
+
+  static int Listen(raft_uv_transport* t, raft_uv_accept_cb cb) {
+    Impl* self = Of(t);
+    std::string host, port;
+    if (!SplitHostPort(self->address, &host, &port)) {
+      snprintf(t->errmsg, sizeof(t->errmsg), "invalid cluster address %s", self->address.c_str());
+      return RAFT_INVALID;
+    }
+    // A name (a pod's DNS name, say) is advertised to peers; the socket listens on every
+    // interface at its port. An IP address is listened on as it is.
+    error_code ec;
+    asio::ip::address bind = asio::ip::make_address(host, ec);
+    if (ec) bind = asio::ip::address_v4::any();
+    auto acceptor = std::make_unique<tcp::acceptor>(self->io);
+    tcp::endpoint ep(bind, static_cast<uint16_t>(std::stoi(port)));
+    acceptor->open(ep.protocol(), ec);
+    if (!ec) acceptor->set_option(asio::socket_base::reuse_address(true), ec);
+    if (!ec) acceptor->bind(ep, ec);
+    if (!ec) acceptor->listen(asio::socket_base::max_listen_connections, ec);
+    if (ec) {
+      snprintf(t->errmsg, sizeof(t->errmsg), "cannot listen on %s: %s", self->address.c_str(),
+               ec.message().c_str());
+      return RAFT_IOERR;
+    }
+    self->accept_cb = cb;
+    self->acceptor = std::move(acceptor);
+    asio::post(self->io, [self] { self->Accept(); });
+    return 0;
+  }
+
+  static int ConnectMethod(raft_uv_transport* t, raft_uv_connect* req, raft_id, const char* address,
+                           raft_uv_connect_cb cb) {
+    Impl* self = Of(t);
+    if (self->closing) return RAFT_CANCELED;
+    req->cb = cb;
+    uint64_t attempt = self->next_attempt++;
+    self->connecting[req] = attempt;
+    asio::post(self->io,
+               [self, req, attempt, a = std::string(address)] { self->Connect(req, attempt, a); });
+    return 0;
+  }
+
+  static void Close(raft_uv_transport* t, raft_uv_transport_close_cb cb) {
+    Impl* self = Of(t);
+    self->closing = true;
+    self->close_cb = cb;
+    asio::post(self->io, [self] {
+      error_code ignored;
+      if (self->acceptor) self->acceptor->close(ignored);
+    });
+    // Pending connects are answered on the next turn of the loop (libraft expects callbacks
+    // after the call returns), then the wake-up handle closes and the close callback runs.
+    self->ToLoop([self] {
+      auto pending = std::move(self->connecting);
+      self->connecting.clear();
+      for (auto& [req, attempt] : pending) req->cb(req, nullptr, RAFT_CANCELED);
+      {
+        std::lock_guard<std::mutex> lock(self->mu);
+        self->async_closed = true;
+        self->inbox.clear();
+      }
+      uv_close(reinterpret_cast<uv_handle_t*>(&self->async), [](uv_handle_t* h) {
+        auto* me = static_cast<Impl*>(h->data);
+        me->async_started = false;
+        if (me->close_cb) me->close_cb(&me->t);
+      });
+    });
+  }
+};
+
+absl::StatusOr<std::unique_ptr<TlsTransport>> TlsTransport::Create(uv_loop_s* loop,
+                                                                   const TlsFiles& files) {
+  auto impl = std::make_unique<Impl>();
+  impl->loop = loop;
+  absl::Status s = LoadContext(impl->server_ctx.native_handle(), files);
+  if (s.ok()) s = LoadContext(impl->client_ctx.native_handle(), files);
+  if (!s.ok()) return s;
+  impl->t.version = 1;
+  impl->t.impl = impl.get();
+  impl->t.init = &Impl::Init;
+  impl->t.listen = &Impl::Listen;
+  impl->t.connect = &Impl::ConnectMethod;
+  impl->t.close = &Impl::Close;
+  impl->work.emplace(impl->io.get_executor());
+  Impl* raw = impl.get();
+  impl->io_thread = std::thread([raw] { raw->io.run(); });
+  return std::unique_ptr<TlsTransport>(new TlsTransport(std::move(impl)));
+}
+
+TlsTransport::TlsTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+TlsTransport::~TlsTransport() {
+  impl_->work.reset();
+  impl_->io.stop();
+  if (impl_->io_thread.joinable()) impl_->io_thread.join();
+  if (impl_->async_started) LogError("raft: transport destroyed before libraft closed it");
+}
+
+raft_uv_transport* TlsTransport::get() { return &impl_->t; }
+
+}  // namespace strongroom::raft

@@ -1,0 +1,84 @@
+// The Raft entry and snapshot encodings: round trips, and every damaged form refused cleanly.
+#include "appliance/raft/log_codec.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace strongroom::raft {
+namespace {
+
+using storage::BatchOp;
+
+TEST(LogCodec, BatchRoundTripsAndIsPaddedToEightBytes) {
+  std::vector<BatchOp> ops = {BatchOp::Put("a/b", std::string("v\0w", 3)), BatchOp::Delete("gone"),
+                              BatchOp::Put("", ""), BatchOp::Put("k", std::string(1000, 'x'))};
+  std::string bytes = EncodeBatch(ops);
+  EXPECT_EQ(bytes.size() % 8, 0u);
+  auto back = DecodeBatch(bytes);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 4u);
+  EXPECT_EQ((*back)[0].key, "a/b");
+  EXPECT_EQ((*back)[0].value, std::string("v\0w", 3));
+  EXPECT_EQ((*back)[1].kind, BatchOp::Kind::kDelete);
+  EXPECT_EQ((*back)[1].key, "gone");
+  EXPECT_EQ((*back)[3].value.size(), 1000u);
+  EXPECT_TRUE(DecodeBatch(EncodeBatch({})).value().empty());
+}
+
+TEST(LogCodec, EveryTruncationOrBadByteOfABatchIsRefused) {
+  std::string bytes = EncodeBatch({BatchOp::Put("key", "value"), BatchOp::Delete("k2")});
+  // Strip the padding to find where the real data ends.
+  size_t end = bytes.find_last_not_of('\0') + 1;
+  for (size_t n = 0; n < end; ++n) {
+    auto r = DecodeBatch(bytes.substr(0, n));
+    EXPECT_FALSE(r.ok()) << "length " << n;
+    if (!r.ok()) {
+      EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+    }
+  }
+  std::string bad_kind = bytes;
+  bad_kind[8] = 9;
+  EXPECT_FALSE(DecodeBatch(bad_kind).ok());
+  std::string bad_magic = bytes;
+  bad_magic[0] = 'X';
+  EXPECT_FALSE(DecodeBatch(bad_magic).ok());
+  // A count far beyond the bytes present is refused before anything is allocated.
+  std::string huge = bytes;
+  huge[4] = huge[5] = huge[6] = huge[7] = '\xff';
+  EXPECT_FALSE(DecodeBatch(huge).ok());
+  // Padding is zeros, fewer than eight of them.
+  EXPECT_FALSE(DecodeBatch(bytes + std::string(8, '\0')).ok());
+  std::string nonzero_pad = bytes;
+  if (end < nonzero_pad.size()) {
+    nonzero_pad.back() = 'x';
+    EXPECT_FALSE(DecodeBatch(nonzero_pad).ok());
+  }
+}
+
+TEST(LogCodec, SnapshotRoundTripsAndRefusesDamage) {
+  SnapshotWriter w;
+  w.Add("a", "1");
+  w.Add(std::string("b\0", 2), "");
+  std::string bytes = std::move(w).Finish();
+  std::vector<std::pair<std::string, std::string>> seen;
+  ASSERT_TRUE(DecodeSnapshot(bytes, [&](std::string_view k, std::string_view v) {
+                seen.emplace_back(k, v);
+                return absl::OkStatus();
+              }).ok());
+  ASSERT_EQ(seen.size(), 2u);
+  EXPECT_EQ(seen[1].first, std::string("b\0", 2));
+  auto ignore = [](std::string_view, std::string_view) { return absl::OkStatus(); };
+  for (size_t n = 0; n < bytes.size(); ++n)
+    EXPECT_FALSE(DecodeSnapshot(bytes.substr(0, n), ignore).ok()) << "length " << n;
+  EXPECT_FALSE(DecodeSnapshot(bytes + "x", ignore).ok());
+  // The callback's error stops the walk and is returned.
+  EXPECT_EQ(DecodeSnapshot(bytes, [](std::string_view,
+                                     std::string_view) { return absl::InternalError("stop"); })
+                .code(),
+            absl::StatusCode::kInternal);
+  SnapshotWriter empty;
+  EXPECT_TRUE(DecodeSnapshot(std::move(empty).Finish(), ignore).ok());
+}
+
+}  // namespace
+}  // namespace strongroom::raft
