@@ -655,7 +655,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::FindSecretKey(std::string_view label) {
   return FindSecretKeyOn(lease, label);
 }
 
-absl::StatusOr<CK_OBJECT_HANDLE> Token::GenerateKek(std::string_view label) {
+absl::StatusOr<CK_OBJECT_HANDLE> Token::GenerateKek(std::string_view label, KekMode mode) {
   if (label.empty()) return absl::InvalidArgumentError("KEK label is empty");
   // Check-then-create must not interleave with another GenerateKek in this process, or two
   // KEKs with one label could appear and every later FindSecretKey would fail.
@@ -671,10 +671,11 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::GenerateKek(std::string_view label) {
   const CK_ULONG value_len = kKekBytes;
   CK_ATTRIBUTE tmpl[] = {
       In(CKA_VALUE_LEN, value_len),
-      In(CKA_TOKEN, kTrue),         // survives restarts: it is the cluster's root of custody
-      In(CKA_PRIVATE, kTrue),       // invisible without login
-      In(CKA_SENSITIVE, kTrue),     // CKA_VALUE can never be read in the clear
-      In(CKA_EXTRACTABLE, kFalse),  // and never wrapped out by anyone
+      In(CKA_TOKEN, kTrue),      // survives restarts: it is the cluster's root of custody
+      In(CKA_PRIVATE, kTrue),    // invisible without login
+      In(CKA_SENSITIVE, kTrue),  // CKA_VALUE can never be read in the clear
+      // kNodeOnly: never wrapped out by anyone; kTransferable: wrapped out only (KekMode).
+      In(CKA_EXTRACTABLE, mode == KekMode::kTransferable ? kTrue : kFalse),
       In(CKA_WRAP, kTrue),
       In(CKA_UNWRAP, kTrue),
       // Wrapping only: a key that also encrypts data could be used to decrypt wrapped blobs
@@ -699,7 +700,7 @@ absl::StatusOr<KeyAttributes> Token::GetKeyAttributes(CK_OBJECT_HANDLE key) {
   return ReadKeyAttributes(lease, key);
 }
 
-absl::Status Token::CheckKekPolicy(CK_OBJECT_HANDLE kek) {
+absl::Status Token::CheckKekPolicy(CK_OBJECT_HANDLE kek, KekMode mode) {
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   ASSIGN_OR_RETURN(KeyAttributes a, ReadKeyAttributes(lease, kek));
   std::vector<std::string> reasons;
@@ -709,11 +710,20 @@ absl::Status Token::CheckKekPolicy(CK_OBJECT_HANDLE kek) {
     if (a.key_type != CKK_AES) {
       reasons.push_back(absl::StrFormat("is not an AES key (CKA_KEY_TYPE=0x%x)", a.key_type));
     }
-    if (a.value_len != kKekBytes) {
+    // SoftHSM2 leaves CKA_VALUE_LEN at 0 on an unwrapped key: a KEK received from a peer
+    // (kTransferable) is checked for 256 bits by its blob's length in UnwrapKekFromPeer instead.
+    if (a.value_len != kKekBytes && !(mode == KekMode::kTransferable && a.value_len == 0)) {
       reasons.push_back(absl::StrFormat("is not 256 bits long (CKA_VALUE_LEN=%d)", a.value_len));
     }
   }
-  if (a.extractable) reasons.push_back("is extractable (CKA_EXTRACTABLE=true)");
+  if (mode == KekMode::kNodeOnly && a.extractable) {
+    reasons.push_back("is extractable (CKA_EXTRACTABLE=true)");
+  }
+  if (mode == KekMode::kTransferable && !a.extractable) {
+    reasons.push_back(
+        "cannot be wrapped for another node (CKA_EXTRACTABLE=false: it was made for a single "
+        "node, not for a Raft cluster)");
+  }
   if (!a.sensitive) reasons.push_back("is not sensitive (CKA_SENSITIVE=false)");
   if (a.encrypt) reasons.push_back("may encrypt data directly (CKA_ENCRYPT=true)");
   if (a.decrypt) reasons.push_back("may decrypt data directly (CKA_DECRYPT=true)");
@@ -1273,6 +1283,185 @@ absl::StatusOr<std::vector<uint8_t>> Token::SignWith(CK_OBJECT_HANDLE key,
   RETURN_IF_ERROR(Check(lease, rv, "C_Sign"));
   out.resize(out_len);
   return out;
+}
+
+// ---- Moving KEKs to a joining node's token ------------------------------------------------
+
+namespace {
+
+// The raw uncompressed point of a P-256 public key object (CKA_EC_POINT may be the bare point
+// or its DER OCTET STRING).
+absl::StatusOr<std::string> RawP256Point(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session,
+                                         CK_OBJECT_HANDLE public_key) {
+  uint8_t point[80];
+  CK_ATTRIBUTE attr = {CKA_EC_POINT, point, sizeof point};
+  RETURN_IF_ERROR(RvToStatus(fn->C_GetAttributeValue(session, public_key, &attr, 1),
+                             "C_GetAttributeValue(CKA_EC_POINT)"));
+  std::string_view raw(reinterpret_cast<const char*>(point), attr.ulValueLen);
+  if (raw.size() == kP256PointBytes + 2 && raw[0] == 0x04 && raw[1] == kP256PointBytes) {
+    raw.remove_prefix(2);
+  }
+  if (raw.size() != kP256PointBytes || raw[0] != 0x04) {
+    return absl::FailedPreconditionError("the EC point is not an uncompressed P-256 point");
+  }
+  return std::string(raw);
+}
+
+absl::Status CheckPeerPoint(std::string_view point) {
+  if (point.size() != kP256PointBytes || point[0] != 0x04) {
+    return absl::InvalidArgumentError("the peer's key is not an uncompressed P-256 point");
+  }
+  return absl::OkStatus();
+}
+
+// A P-256 pair of session objects on `session`; the private half derives and does nothing else.
+absl::StatusOr<Token::TransportKey> GenerateEcdhPair(CK_FUNCTION_LIST* fn,
+                                                     CK_SESSION_HANDLE session) {
+  CK_ATTRIBUTE pub_tmpl[] = {
+      In(CKA_EC_PARAMS, kP256Params, sizeof kP256Params),
+      In(CKA_TOKEN, kFalse),
+      In(CKA_DERIVE, kTrue),
+      In(CKA_VERIFY, kFalse),
+      In(CKA_ENCRYPT, kFalse),
+      In(CKA_WRAP, kFalse),
+  };
+  CK_ATTRIBUTE priv_tmpl[] = {
+      In(CKA_TOKEN, kFalse),       In(CKA_PRIVATE, kTrue), In(CKA_SENSITIVE, kTrue),
+      In(CKA_EXTRACTABLE, kFalse), In(CKA_DERIVE, kTrue),  In(CKA_SIGN, kFalse),
+      In(CKA_DECRYPT, kFalse),     In(CKA_UNWRAP, kFalse),
+  };
+  CK_MECHANISM mech = {CKM_EC_KEY_PAIR_GEN, nullptr, 0};
+  Token::TransportKey key;
+  RETURN_IF_ERROR(
+      RvToStatus(fn->C_GenerateKeyPair(session, &mech, pub_tmpl, std::size(pub_tmpl), priv_tmpl,
+                                       std::size(priv_tmpl), &key.public_key, &key.private_key),
+                 "C_GenerateKeyPair(EC P-256, transport)"));
+  auto point = RawP256Point(fn, session, key.public_key);
+  if (!point.ok()) {
+    fn->C_DestroyObject(session, key.private_key);
+    fn->C_DestroyObject(session, key.public_key);
+    return point.status();
+  }
+  key.public_point = std::move(*point);
+  return key;
+}
+
+// The one-time AES-256 key agreed by ECDH between `own_private` and `peer_point`, a session
+// object that can only wrap (`wrap`) or only unwrap.
+absl::StatusOr<CK_OBJECT_HANDLE> AgreeWrappingKey(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session,
+                                                  CK_OBJECT_HANDLE own_private,
+                                                  std::string_view peer_point, bool wrap) {
+  RETURN_IF_ERROR(CheckPeerPoint(peer_point));
+  CK_ECDH1_DERIVE_PARAMS params{};
+  params.kdf = CKD_NULL;
+  params.pPublicData = reinterpret_cast<CK_BYTE_PTR>(const_cast<char*>(peer_point.data()));
+  params.ulPublicDataLen = static_cast<CK_ULONG>(peer_point.size());
+  CK_MECHANISM mech = {CKM_ECDH1_DERIVE, &params, sizeof params};
+  const CK_ULONG len = kKekBytes;
+  const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  const CK_KEY_TYPE type = CKK_AES;
+  CK_ATTRIBUTE tmpl[] = {
+      In(CKA_CLASS, cls),
+      In(CKA_KEY_TYPE, type),
+      In(CKA_VALUE_LEN, len),
+      In(CKA_TOKEN, kFalse),
+      In(CKA_PRIVATE, kTrue),
+      In(CKA_SENSITIVE, kTrue),
+      In(CKA_EXTRACTABLE, kFalse),
+      In(CKA_WRAP, wrap ? kTrue : kFalse),
+      In(CKA_UNWRAP, wrap ? kFalse : kTrue),
+      In(CKA_ENCRYPT, kFalse),
+      In(CKA_DECRYPT, kFalse),
+      In(CKA_SIGN, kFalse),
+      In(CKA_VERIFY, kFalse),
+  };
+  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+  RETURN_IF_ERROR(
+      RvToStatus(fn->C_DeriveKey(session, &mech, own_private, tmpl, std::size(tmpl), &key),
+                 "C_DeriveKey(CKM_ECDH1_DERIVE)"));
+  return key;
+}
+
+}  // namespace
+
+absl::StatusOr<Token::TransportKey> Token::GenerateTransportKey() {
+  std::lock_guard<std::mutex> lock(login_mu_);
+  if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
+  return GenerateEcdhPair(login_session_->fn(), login_session_->handle());
+}
+
+absl::StatusOr<Token::WrappedForPeer> Token::WrapKeysForPeer(std::span<const CK_OBJECT_HANDLE> keys,
+                                                             std::string_view peer_point) {
+  RETURN_IF_ERROR(CheckPeerPoint(peer_point));
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  CK_FUNCTION_LIST* fn = lease.fn();
+  ASSIGN_OR_RETURN(TransportKey eph, GenerateEcdhPair(fn, lease.handle()));
+  ObjectGuard eph_private(lease, eph.private_key);
+  ObjectGuard eph_public(lease, eph.public_key);
+  ASSIGN_OR_RETURN(CK_OBJECT_HANDLE wrapping,
+                   AgreeWrappingKey(fn, lease.handle(), eph.private_key, peer_point, true));
+  ObjectGuard wrapping_guard(lease, wrapping);
+  WrappedForPeer out;
+  out.ephemeral_point = eph.public_point;
+  for (CK_OBJECT_HANDLE key : keys) {
+    ASSIGN_OR_RETURN(auto blob, WrapObjectOn(lease, wrapping, key, "wrapping a KEK for a peer: "));
+    out.blobs.push_back(std::move(blob));
+  }
+  return out;
+}
+
+absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKekFromPeer(const TransportKey& transport,
+                                                          std::string_view ephemeral_point,
+                                                          std::span<const uint8_t> blob,
+                                                          std::string_view label) {
+  if (label.empty()) return absl::InvalidArgumentError("KEK label is empty");
+  std::lock_guard<std::mutex> create_lock(create_mu_);
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  absl::StatusOr<CK_OBJECT_HANDLE> existing = FindSecretKeyOn(lease, label);
+  if (existing.ok() || absl::IsFailedPrecondition(existing.status())) {
+    return absl::AlreadyExistsError(absl::StrCat("a secret key labelled \"", Sv(label),
+                                                 "\" already exists on token \"", label_, "\""));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  // RFC 5649 wraps a 32-byte key into 40 bytes: the length of the KEK is fixed here.
+  if (blob.size() != kKekBytes + 8) {
+    return absl::InvalidArgumentError("unwrap failed: the blob is not a wrapped 256-bit key");
+  }
+  CK_FUNCTION_LIST* fn = lease.fn();
+  ASSIGN_OR_RETURN(
+      CK_OBJECT_HANDLE unwrapping,
+      AgreeWrappingKey(fn, lease.handle(), transport.private_key, ephemeral_point, false));
+  ObjectGuard unwrapping_guard(lease, unwrapping);
+  const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+  const CK_KEY_TYPE type = CKK_AES;
+  // The attributes GenerateKek(kTransferable) gives (SoftHSM2 refuses CKA_VALUE_LEN here; the
+  // length is checked by CheckKekPolicy afterwards).
+  CK_ATTRIBUTE tmpl[] = {
+      In(CKA_CLASS, cls),
+      In(CKA_KEY_TYPE, type),
+      In(CKA_TOKEN, kTrue),
+      In(CKA_PRIVATE, kTrue),
+      In(CKA_SENSITIVE, kTrue),
+      In(CKA_EXTRACTABLE, kTrue),
+      In(CKA_WRAP, kTrue),
+      In(CKA_UNWRAP, kTrue),
+      In(CKA_ENCRYPT, kFalse),
+      In(CKA_DECRYPT, kFalse),
+      In(CKA_SIGN, kFalse),
+      In(CKA_VERIFY, kFalse),
+      In(CKA_LABEL, label.data(), label.size()),
+  };
+  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+  const CK_RV rv =
+      fn->C_UnwrapKey(lease.handle(), &mech, unwrapping, const_cast<uint8_t*>(blob.data()),
+                      static_cast<CK_ULONG>(blob.size()), tmpl, std::size(tmpl), &key);
+  if (rv == CKR_GENERAL_ERROR || rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("unwrap failed: ", Sv(RvName(rv)), " (wrong key agreement or altered blob)"));
+  }
+  RETURN_IF_ERROR(Check(lease, rv, "C_UnwrapKey(KEK from peer)"));
+  return key;
 }
 
 }  // namespace strongroom::hsm

@@ -170,16 +170,55 @@ class Token {
   // NotFound if none, FailedPrecondition if several.
   absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKey(std::string_view label);
 
-  // Creates the cluster KEK as a token object: CKK_AES, 32 bytes, CKA_SENSITIVE=true,
-  // CKA_EXTRACTABLE=false, CKA_WRAP/CKA_UNWRAP=true, CKA_ENCRYPT/CKA_DECRYPT/CKA_SIGN/CKA_VERIFY
-  // =false, CKA_PRIVATE=true, CKA_MODIFIABLE=false. AlreadyExists if a key with the label exists.
-  absl::StatusOr<CK_OBJECT_HANDLE> GenerateKek(std::string_view label);
+  // Whether a KEK may leave this token, wrapped, for another node's token (a Raft cluster's
+  // join). kNodeOnly: CKA_EXTRACTABLE=false, no way out at all. kTransferable:
+  // CKA_EXTRACTABLE=true but still CKA_SENSITIVE (its value is never readable), so C_WrapKey is
+  // its only way out; strongroom wraps it only under a one-time ECDH key agreed with a cluster
+  // member (WrapKeysForPeer). PKCS#11 cannot restrict which wrapping key a user-created key
+  // accepts without the SO (CKA_WRAP_WITH_TRUSTED needs a CKA_TRUSTED wrapping key, which only
+  // the SO can mark), so anyone holding the user PIN could wrap it out too.
+  enum class KekMode { kNodeOnly, kTransferable };
+
+  // Creates a KEK as a token object: CKK_AES, 32 bytes, CKA_SENSITIVE=true, CKA_EXTRACTABLE per
+  // `mode`, CKA_WRAP/CKA_UNWRAP=true, CKA_ENCRYPT/CKA_DECRYPT/CKA_SIGN/CKA_VERIFY=false,
+  // CKA_PRIVATE=true, CKA_MODIFIABLE=false. AlreadyExists if a key with the label exists.
+  absl::StatusOr<CK_OBJECT_HANDLE> GenerateKek(std::string_view label,
+                                               KekMode mode = KekMode::kNodeOnly);
 
   absl::StatusOr<KeyAttributes> GetKeyAttributes(CK_OBJECT_HANDLE key);
 
   // Refuses (FailedPrecondition with a readable reason) a KEK that is not an AES-256 secret key,
-  // is extractable, is not sensitive, or may encrypt/decrypt data directly.
-  absl::Status CheckKekPolicy(CK_OBJECT_HANDLE kek);
+  // is extractable (kNodeOnly) or not (kTransferable), is not sensitive, or may encrypt/decrypt
+  // data directly.
+  absl::Status CheckKekPolicy(CK_OBJECT_HANDLE kek, KekMode mode = KekMode::kNodeOnly);
+
+  // ---- Moving KEKs to a joining node's token (Raft join) -----------------------------------
+  // ECDH P-256 with CKD_NULL (SoftHSM2 2.6 offers no KDF): the shared x-coordinate becomes a
+  // one-time AES-256 session key inside each token, used for one CKM_AES_KEY_WRAP_PAD per KEK.
+  // Points are uncompressed (0x04 || X || Y, 65 bytes).
+
+  // Joining side: a P-256 pair of session objects whose private half can only derive.
+  struct TransportKey {
+    CK_OBJECT_HANDLE private_key = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE public_key = CK_INVALID_HANDLE;
+    std::string public_point;
+  };
+  absl::StatusOr<TransportKey> GenerateTransportKey();
+  // Leading side: an ephemeral P-256 pair, the one-time wrapping key agreed with `peer_point`,
+  // and one blob per key of `keys` (each a kTransferable KEK); every temporary object destroyed.
+  struct WrappedForPeer {
+    std::string ephemeral_point;
+    std::vector<std::vector<uint8_t>> blobs;
+  };
+  absl::StatusOr<WrappedForPeer> WrapKeysForPeer(std::span<const CK_OBJECT_HANDLE> keys,
+                                                 std::string_view peer_point);
+  // Joining side: agrees the same wrapping key from `transport` and `ephemeral_point` and
+  // unwraps `blob` into a token object labelled `label` with a kTransferable KEK's attributes.
+  // AlreadyExists when a key has the label; InvalidArgument for a blob that does not unwrap.
+  absl::StatusOr<CK_OBJECT_HANDLE> UnwrapKekFromPeer(const TransportKey& transport,
+                                                     std::string_view ephemeral_point,
+                                                     std::span<const uint8_t> blob,
+                                                     std::string_view label);
 
   // Wraps `secret` (1..kMaxWrapSecretSize bytes) under `kek` with CKM_AES_KEY_WRAP_PAD: the
   // bytes become a temporary session object (CKK_GENERIC_SECRET, extractable, sensitive=false)

@@ -974,3 +974,75 @@ TEST_F(TokenTest, WrappedKeyPairsSignInsideForEveryType) {
 }
 
 }  // namespace strongroom::hsm
+
+namespace strongroom::hsm {
+namespace {
+
+// A transferable KEK moved the way a Raft join moves it (ECDH P-256 + AES key wrap), here
+// within one token (two tokens cannot share a process: one module load per library); the copy
+// unwraps what the original wrapped.
+TEST_F(TokenTest, TransferableKekMovesThroughAnEcdhAgreedWrappingKey) {
+  auto kek = token_->GenerateKek("cluster-kek", Token::KekMode::kTransferable);
+  ASSERT_TRUE(kek.ok()) << kek.status();
+  EXPECT_TRUE(token_->CheckKekPolicy(*kek, Token::KekMode::kTransferable).ok());
+  EXPECT_FALSE(token_->CheckKekPolicy(*kek).ok());  // not a node-only KEK
+  const std::string secret = "barrier keyring bytes";
+  auto sealed =
+      token_->WrapSecret(*kek, {reinterpret_cast<const uint8_t*>(secret.data()), secret.size()});
+  ASSERT_TRUE(sealed.ok()) << sealed.status();
+
+  auto transport = token_->GenerateTransportKey();
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  EXPECT_EQ(transport->public_point.size(), 65u);
+  const CK_OBJECT_HANDLE keys[] = {*kek};
+  auto wrapped = token_->WrapKeysForPeer(keys, transport->public_point);
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status();
+  ASSERT_EQ(wrapped->blobs.size(), 1u);
+  EXPECT_NE(wrapped->ephemeral_point, transport->public_point);
+
+  auto copy = token_->UnwrapKekFromPeer(*transport, wrapped->ephemeral_point, wrapped->blobs[0],
+                                        "cluster-kek-copy");
+  ASSERT_TRUE(copy.ok()) << copy.status();
+  EXPECT_TRUE(token_->CheckKekPolicy(*copy, Token::KekMode::kTransferable).ok());
+  auto attrs = token_->GetKeyAttributes(*copy);
+  ASSERT_TRUE(attrs.ok());
+  EXPECT_TRUE(attrs->token);
+  EXPECT_TRUE(attrs->sensitive);
+  auto opened = token_->UnwrapSecret(*copy, *sealed);
+  ASSERT_TRUE(opened.ok()) << opened.status();
+  EXPECT_EQ(std::string(reinterpret_cast<const char*>(opened->data()), opened->size()), secret);
+
+  // The label is taken now; a damaged blob or another agreement does not unwrap.
+  EXPECT_EQ(token_
+                ->UnwrapKekFromPeer(*transport, wrapped->ephemeral_point, wrapped->blobs[0],
+                                    "cluster-kek-copy")
+                .status()
+                .code(),
+            absl::StatusCode::kAlreadyExists);
+  std::vector<uint8_t> bad = wrapped->blobs[0];
+  bad[5] ^= 1;
+  EXPECT_EQ(
+      token_->UnwrapKekFromPeer(*transport, wrapped->ephemeral_point, bad, "x1").status().code(),
+      absl::StatusCode::kInvalidArgument);
+  auto other = token_->GenerateTransportKey();
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(
+      token_->UnwrapKekFromPeer(*other, wrapped->ephemeral_point, wrapped->blobs[0], "x2").ok());
+  // Not a point: refused before the token is asked.
+  EXPECT_EQ(token_->WrapKeysForPeer(keys, "not a point").status().code(),
+            absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(TokenTest, ANodeOnlyKekCannotBeWrappedForAPeer) {
+  const CK_OBJECT_HANDLE kek = Kek();
+  auto transport = token_->GenerateTransportKey();
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  const CK_OBJECT_HANDLE keys[] = {kek};
+  auto wrapped = token_->WrapKeysForPeer(keys, transport->public_point);
+  // SoftHSM2 answers CKR_KEY_UNEXTRACTABLE.
+  EXPECT_EQ(wrapped.status().code(), absl::StatusCode::kPermissionDenied) << wrapped.status();
+  EXPECT_THAT(Msg(wrapped.status()), HasSubstr("CKR_KEY_UNEXTRACTABLE"));
+}
+
+}  // namespace
+}  // namespace strongroom::hsm
