@@ -132,21 +132,56 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
 
 absl::Status ParseStorage(const hcl::Block& b, StorageConfig* s) {
   if (b.labels.size() != 1)
-    return Err(b.pos, "storage must be written storage \"rocksdb\" { ... }");
+    return Err(b.pos, "storage must be written storage \"rocksdb\" { ... } or storage \"raft\"");
   s->type = b.labels[0];
-  if (s->type != "rocksdb") {
-    return Err(b.pos,
-               absl::StrCat("unsupported storage type \"", s->type, "\" (supported: rocksdb)"));
+  const bool raft = s->type == "raft";
+  if (s->type != "rocksdb" && !raft) {
+    return Err(b.pos, absl::StrCat("unsupported storage type \"", s->type,
+                                   "\" (supported: rocksdb, raft)"));
   }
   for (const auto& a : b.attributes) {
     if (a.key == "path")
       RETURN_IF_ERROR(ReadString(a, &s->path));
     else if (a.key == "node_id")
       RETURN_IF_ERROR(ReadString(a, &s->node_id));
+    else if (raft && a.key == "cluster_ca_file")
+      RETURN_IF_ERROR(ReadString(a, &s->cluster_ca_file));
+    else if (raft && a.key == "cluster_cert_file")
+      RETURN_IF_ERROR(ReadString(a, &s->cluster_cert_file));
+    else if (raft && a.key == "cluster_key_file")
+      RETURN_IF_ERROR(ReadString(a, &s->cluster_key_file));
     else
       return Unknown(a.pos, a.key, absl::StrCat("storage \"", s->type, "\""));
   }
+  for (const auto& inner : b.blocks) {
+    if (!raft || inner.type != "retry_join" || !inner.labels.empty()) {
+      return Err(inner.pos,
+                 absl::StrCat("unknown block \"", inner.type, "\" in storage \"", s->type, "\""));
+    }
+    std::string leader;
+    for (const auto& a : inner.attributes) {
+      if (a.key == "leader_api_addr") {
+        RETURN_IF_ERROR(ReadString(a, &leader));
+      } else if (a.key == "leader_ca_cert_file" || a.key == "leader_client_cert_file" ||
+                 a.key == "leader_client_key_file" || a.key == "leader_tls_servername") {
+        // Vault's API-TLS settings for the join call: strongroom joins over the cluster port
+        // with the cluster certificate instead, so these have nothing to configure.
+        std::string ignored;
+        RETURN_IF_ERROR(ReadString(a, &ignored));
+      } else {
+        return Unknown(a.pos, a.key, "retry_join");
+      }
+    }
+    if (leader.empty()) return Err(inner.pos, "retry_join: \"leader_api_addr\" is required");
+    s->retry_join.push_back(leader);
+  }
   if (s->path.empty()) return Err(b.pos, "storage: \"path\" is required");
+  if (raft &&
+      (s->cluster_ca_file.empty() || s->cluster_cert_file.empty() || s->cluster_key_file.empty())) {
+    return Err(b.pos,
+               "storage \"raft\": cluster_ca_file, cluster_cert_file and cluster_key_file are "
+               "required (the cluster port is mutual TLS)");
+  }
   return absl::OkStatus();
 }
 
@@ -258,6 +293,11 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
     return absl::InvalidArgumentError("configuration: a storage block is required");
   if (!have_seal)
     return absl::InvalidArgumentError("configuration: a seal \"pkcs11\" block is required");
+  if (c.storage.type == "raft" && (c.api_addr.empty() || c.cluster_addr.empty())) {
+    return absl::InvalidArgumentError(
+        "configuration: storage \"raft\" needs api_addr and cluster_addr (what the other nodes "
+        "use to reach this one)");
+  }
   // The TLS key signs whatever digest a worker sends: it must never be the audit key (a worker
   // could then forge checkpoints) or share a label with the KEKs.
   const std::string& tls_label = c.listener.tls_key_label;

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
@@ -32,9 +33,16 @@ struct ListenerConfig {
 };
 
 struct StorageConfig {
-  std::string type = "rocksdb";
+  std::string type = "rocksdb";  // or "raft"
   std::string path;
-  std::string node_id;
+  std::string node_id;  // raft: this node's name (default: the host name)
+  // raft: the cluster port's mutual TLS (strongroom's own; Vault makes these itself). Every
+  // certificate the CA issued is a cluster member.
+  std::string cluster_ca_file;
+  std::string cluster_cert_file;
+  std::string cluster_key_file;
+  // raft: retry_join { leader_api_addr = "..." } blocks.
+  std::vector<std::string> retry_join;
 };
 
 struct SealConfig {

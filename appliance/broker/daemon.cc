@@ -28,6 +28,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "appliance/broker/cluster.h"
 #include "appliance/broker/config.h"
 #include "appliance/broker/ipc_server.h"
 #include "appliance/broker/tls_key.h"
@@ -183,6 +184,7 @@ core::Pkcs11SealConfig SealConfigFrom(const ServerConfig& config) {
   seal_config.token.pin_spec = config.seal.pin;
   seal_config.key_label = config.seal.key_label;
   seal_config.audit_key_label = config.seal.audit_key_label;
+  seal_config.cluster = config.storage.type == "raft";
   return seal_config;
 }
 
@@ -564,11 +566,39 @@ int DaemonMain(int argc, char** argv) {
     return 1;
   }
 
-  auto physical = storage::RocksDbStorage::Open(config->storage.path);
-  if (!physical.ok()) {
-    LogError("%s", physical.status().message());
-    cleanup_dev();
-    return 1;
+  // Storage: RocksDB alone, or RocksDB as the state machine of a Raft cluster.
+  const bool raft = config->storage.type == "raft";
+  std::unique_ptr<storage::RocksDbStorage> single;
+  std::unique_ptr<ClusterNode> cluster;
+  storage::Storage* physical = nullptr;
+  if (raft) {
+    ClusterOptions co;
+    co.node_id = NodeId(config->storage.node_id);
+    co.api_addr = config->api_addr;
+    co.cluster_addr = std::string(
+        absl::StripPrefix(absl::StripPrefix(config->cluster_addr, "https://"), "http://"));
+    co.path = config->storage.path;
+    co.tls = {config->storage.cluster_ca_file, config->storage.cluster_cert_file,
+              config->storage.cluster_key_file};
+    co.retry_join = config->storage.retry_join;
+    auto node = ClusterNode::Start(std::move(co));
+    if (!node.ok()) {
+      LogError("raft: %s", node.status().message());
+      spawner->get()->Stop();
+      cleanup_dev();
+      return 1;
+    }
+    cluster = std::move(*node);
+    physical = cluster->storage();
+  } else {
+    auto opened = storage::RocksDbStorage::Open(config->storage.path);
+    if (!opened.ok()) {
+      LogError("%s", opened.status().message());
+      cleanup_dev();
+      return 1;
+    }
+    single = std::move(*opened);
+    physical = single.get();
   }
 
   core::CoreOptions options;
@@ -578,6 +608,9 @@ int DaemonMain(int argc, char** argv) {
   options.default_lease_ttl = config->default_lease_ttl_s;
   options.max_lease_ttl = config->max_lease_ttl_s;
   options.audit.node_id = NodeId(config->storage.node_id);
+  options.audit.per_node_state = raft;
+  options.cluster = cluster.get();
+  options.storage_type = raft ? "raft" : "rocksdb";
   options.audit.checkpoint_entries = config->audit_checkpoint_entries;
   options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
   options.transit_max_encryptions = config->transit_max_encryptions_per_version;
@@ -595,9 +628,14 @@ int DaemonMain(int argc, char** argv) {
     o["crash_loop"] = st.crash_loop;
     return o;
   };
-  core::Core core(std::move(options), physical->get(), std::move(seal));
+  core::Core core(std::move(options), physical, std::move(seal));
 
   IpcServer ipc(&core, settings, 8, [spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
+  if (cluster) {
+    cluster->Attach(&core, seal_ptr);
+    ClusterNode* node = cluster.get();
+    ipc.SetForwarder([node](const ipc::Request& r) { return node->MaybeForward(r); });
+  }
   // Declared after core: destroyed (threads joined) before the token goes away.
   TlsSignServer tls_signer([spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
   const sandbox::Supervisor::OnStarted add_worker = [&ipc, &tls_signer, tls_key_in_token](
@@ -612,7 +650,19 @@ int DaemonMain(int argc, char** argv) {
   spawner_ptr->Poll(add_worker);
 
   // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
+  if (cluster && !cluster->WaitCaughtUp(absl::Seconds(30))) {
+    LogWarn(
+        "raft: the cluster's latest data has not arrived yet (no leader reachable?); "
+        "unsealing with what this node has");
+  }
   core.Start();
+  std::atomic<bool> stop_joining{false};
+  std::thread joiner;
+  if (cluster) {
+    // From here on, a change of leader is news; a node that leads already serves as active.
+    cluster->SetActive(cluster->BecameLeader());
+    joiner = std::thread([&cluster, &stop_joining] { cluster->RetryJoin(stop_joining); });
+  }
 
   if (tls_key_in_token) {
     // The TLS key is needed even while sealed (sys/health, sys/unseal over https), so a missing
@@ -702,6 +752,15 @@ int DaemonMain(int argc, char** argv) {
       core.audit().Reopen();
     }
     spawner_ptr->Poll(add_worker);
+    if (cluster && cluster->BecameLeader() && core.initialized()) {
+      // A standby's tables (mounts, policies, tokens, audit devices) are as old as its last
+      // unseal: the new active node reloads everything once it has applied the whole log.
+      LogInfo("raft: this node is the leader now; reloading as the active node");
+      (void)cluster->WaitCaughtUp(absl::Seconds(10));
+      (void)core.SealNow("reloading as the active node");
+      core.Start();
+      cluster->SetActive(true);
+    }
     core.audit().Tick();  // time-based audit checkpoints
     core.Periodic();      // engines' background work (Transit auto-rotation)
     if (std::chrono::steady_clock::now() >= next_tick) {
@@ -709,10 +768,13 @@ int DaemonMain(int argc, char** argv) {
       next_tick = std::chrono::steady_clock::now() + std::chrono::seconds(60);
     }
   }
+  stop_joining.store(true);
+  if (joiner.joinable()) joiner.join();
   spawner_ptr->Stop();
   ipc.Stop();
   tls_signer.Stop();
   (void)core.SealNow("sealed for shutdown");
+  cluster.reset();  // Raft stops (and no member's call reaches the core) before the core goes
   cleanup_dev();
   LogInfo("stopped");
   return exit_code;

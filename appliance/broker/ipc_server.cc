@@ -244,16 +244,18 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
   return out;
 }
 
+ipc::Response IpcServer::Process(core::Core* core, const ipc::Request& req) {
+  auto creq = ToCoreRequest(req);
+  if (!creq.ok()) return ToIpcResponse(req.id(), "", creq.status(), "");
+  auto result = core->Handle(*creq);
+  return ToIpcResponse(req.id(), creq->request_id, result, creq->mount_type);
+}
+
 void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
   if (ch->ended) return;  // nobody to answer
-  ipc::Response out;
-  auto creq = ToCoreRequest(req);
-  if (!creq.ok()) {
-    out = ToIpcResponse(req.id(), "", creq.status(), "");
-  } else {
-    auto result = core_->Handle(*creq);
-    out = ToIpcResponse(req.id(), creq->request_id, result, creq->mount_type);
-  }
+  std::optional<ipc::Response> forwarded;
+  if (forwarder_) forwarded = forwarder_(req);
+  ipc::Response out = forwarded ? std::move(*forwarded) : Process(core_, req);
   ipc::Frame frame;
   *frame.mutable_response() = std::move(out);
   std::lock_guard<std::mutex> lock(ch->write_mu);

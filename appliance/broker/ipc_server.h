@@ -11,6 +11,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <thread>
 #include <vector>
 
@@ -48,6 +49,13 @@ class IpcServer {
   static ipc::Response ToIpcResponse(uint64_t id, const std::string& request_id,
                                      const absl::StatusOr<core::Response>& result,
                                      const std::string& mount_type);
+  // The whole request: ToCoreRequest, the core pipeline, ToIpcResponse.
+  static ipc::Response Process(core::Core* core, const ipc::Request& req);
+
+  // A Raft standby's forwarding: the answer from the active node, or nullopt to answer here.
+  // Set before the first worker is added.
+  using Forwarder = std::function<std::optional<ipc::Response>(const ipc::Request&)>;
+  void SetForwarder(Forwarder forwarder) { forwarder_ = std::move(forwarder); }
 
  private:
   struct Channel;
@@ -57,6 +65,7 @@ class IpcServer {
   core::Core* core_;
   ipc::WorkerSettings settings_;
   std::function<void(pid_t)> kill_worker_;
+  Forwarder forwarder_;
   ThreadPool pool_;
   std::mutex mu_;
   std::vector<std::weak_ptr<Channel>> channels_;

@@ -281,6 +281,12 @@ void AuditBroker::set_settings(AuditSettings settings) {
   settings_ = std::move(settings);
 }
 
+std::string AuditBroker::StateKey(const std::string& uuid) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!settings_.per_node_state) return absl::StrCat(kDevicePrefix, uuid, "/state");
+  return absl::StrCat(kDevicePrefix, uuid, "/state-", settings_.node_id);
+}
+
 absl::StatusOr<std::string> AuditBroker::NormalizePath(std::string_view raw) {
   absl::string_view p(raw.data(), raw.size());
   p = absl::StripPrefix(p, "/");
@@ -418,7 +424,21 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
     return d;
   }
   ASSIGN_OR_RETURN(auto salt, barrier_->Get(base + "salt"));
-  ASSIGN_OR_RETURN(auto saved, barrier_->Get(base + "state"));
+  ASSIGN_OR_RETURN(auto saved, barrier_->Get(StateKey(entry.uuid)));
+  if (salt && !saved && settings.per_node_state) {
+    // A Raft node that has not written this device yet (it joined, or the device was enabled
+    // on another node): a new chain, in a file that must be empty.
+    d->salt = AuditSalt(*salt);
+    RETURN_IF_ERROR(d->OpenFileLocked());
+    if (d->file_size != 0) {
+      d->CloseLocked();
+      return absl::DataLossError(absl::StrCat("audit file ", d->file_path,
+                                              " is not empty but this node has no chain state "
+                                              "for it; move it away to start a new chain"));
+    }
+    d->last_checkpoint = clock_();
+    return d;
+  }
   if (!salt || !saved) {
     return absl::DataLossError(
         absl::StrCat("audit device ", entry.path, ": salt or state missing"));
@@ -580,8 +600,7 @@ absl::Status AuditBroker::CheckpointLocked(Device& d) {
   if (::fdatasync(d.fd) != 0) {
     LogWarn("audit device %s: fdatasync: %s", d.entry.path, ErrnoText(errno));
   }
-  return barrier_->Put(absl::StrCat(kDevicePrefix, d.entry.uuid, "/state"),
-                       StateToJson(d.state, d.file_size, d.last_note));
+  return barrier_->Put(StateKey(d.entry.uuid), StateToJson(d.state, d.file_size, d.last_note));
 }
 
 absl::Status AuditBroker::Enable(AuditDeviceEntry entry) {
@@ -648,7 +667,7 @@ absl::Status AuditBroker::Disable(const std::string& raw_path) {
   }
   const std::string base = absl::StrCat(kDevicePrefix, d->entry.uuid, "/");
   RETURN_IF_ERROR(barrier_->Delete(base + "salt"));  // old digests can no longer be recomputed
-  RETURN_IF_ERROR(barrier_->Delete(base + "state"));
+  RETURN_IF_ERROR(storage::DeletePrefix(*barrier_, base));  // every node's chain state
   LogInfo("audit device %s disabled", path);
   return absl::OkStatus();
 }
@@ -707,7 +726,7 @@ void AuditBroker::Reopen() {
                s.message());
       continue;
     }
-    absl::Status saved = barrier_->Put(absl::StrCat(kDevicePrefix, d->entry.uuid, "/state"),
+    absl::Status saved = barrier_->Put(StateKey(d->entry.uuid),
                                        StateToJson(d->signed_state, d->file_size, d->last_note));
     if (!saved.ok()) LogError("audit device %s: saving state: %s", path, saved.message());
     LogInfo("audit device %s: reopened %s; the chain continues at seq %d", path, d->file_path,

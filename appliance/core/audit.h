@@ -49,6 +49,10 @@ struct AuditSettings {
   // Checkpoint defaults; a device's options "checkpoint_entries"/"checkpoint_interval" override.
   uint64_t checkpoint_entries = 1000;
   absl::Duration checkpoint_interval = absl::Seconds(60);
+  // Raft: every node writes its own files, so each keeps its own chain state in the replicated
+  // storage (sys/audit/<uuid>/state-<node_id>); a node without one starts a new chain in an
+  // empty file.
+  bool per_node_state = false;
 };
 
 // What one audit record describes. Pointers are borrowed for the call.
@@ -112,6 +116,7 @@ class AuditBroker {
   std::function<absl::Time()> clock_;
   AuditSettings settings_;
 
+  std::string StateKey(const std::string& uuid) const;
   mutable std::mutex mu_;  // the device table; devices lock themselves for writes
   std::map<std::string, std::shared_ptr<Device>> devices_;
   std::mutex table_mu_;  // serialises Enable/Disable

@@ -13,6 +13,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/shamir.h"
 #include "appliance/engines/identity_backend.h"
@@ -244,6 +245,13 @@ absl::StatusOr<InitResult> Core::Initialize(const InitRequest& req) {
   if (absl::Status s = seal_->Open(); !s.ok()) {
     SetSealReason(absl::StrCat("cannot open the PKCS#11 token: ", s.message()));
     return absl::UnavailableError("the PKCS#11 token is not available; see the server log");
+  }
+  if (options_.cluster != nullptr) {
+    // Raft: this node starts a cluster of its own (a node that joins one is never initialised).
+    if (absl::Status s = options_.cluster->BootstrapForInit(); !s.ok()) {
+      LogError("sys/init: %s", s.message());
+      return absl::Status(s.code(), absl::StrCat("cannot start a Raft cluster: ", s.message()));
+    }
   }
   if (absl::Status s = seal_->CreateKek(); !s.ok()) {
     LogError("sys/init: cannot create the KEK: %s", s.message());
@@ -707,7 +715,7 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
 }
 
 void Core::Periodic() {
-  if (barrier_.sealed()) return;
+  if (barrier_.sealed() || !active()) return;
   std::vector<std::shared_ptr<MountRuntime>> mounts;
   {
     std::shared_lock lock(mounts_mu_);
@@ -718,7 +726,7 @@ void Core::Periodic() {
 }
 
 void Core::Tick() {
-  if (barrier_.sealed()) return;
+  if (barrier_.sealed() || !active()) return;
   auto removed = tokens_.Tidy();
   if (!removed.ok()) {
     LogWarn("token tidy failed: %s", removed.status().message());
@@ -757,6 +765,10 @@ absl::StatusOr<Response> Core::HandleSysRaw(Request& req, bool* handled) {
   if (req.path == "sys/leader") {
     if (op != Operation::kRead) return UnsupportedOperation();
     return Leader();
+  }
+  if (req.path == "sys/storage/raft/join") {
+    if (!write) return UnsupportedOperation();
+    return RaftJoinEndpoint(req);
   }
   *handled = false;
   return Response();
@@ -798,20 +810,24 @@ absl::StatusOr<Response> Core::Health(const Request& req) {
   ASSIGN_OR_RETURN(int removed, QueryCode(req.data, "removedcode", 530));
   ASSIGN_OR_RETURN(bool standbyok, QueryBool(req.data, "standbyok"));
   ASSIGN_OR_RETURN(bool perfstandbyok, QueryBool(req.data, "perfstandbyok"));
-  (void)standby;
   (void)dr;
   (void)perf;
   (void)unhealthy;
   (void)removed;
-  (void)standbyok;
-  (void)perfstandbyok;  // single node: never a standby (Raft brings standbys)
+  (void)perfstandbyok;  // no performance standbys (an Enterprise feature)
   const bool init = initialized_.load();
   const bool is_sealed = barrier_.sealed();
-  const int code = !init ? uninit : is_sealed ? sealed_code : active;
+  // A Raft follower that is unsealed is a standby (Vault's 429, or the active code with
+  // standbyok).
+  const bool is_standby = init && !is_sealed && !this->active();
+  const int code = !init        ? uninit
+                   : is_sealed  ? sealed_code
+                   : is_standby ? (standbyok ? active : standby)
+                                : active;
   json::object o;
   o["initialized"] = init;
   o["sealed"] = is_sealed;
-  o["standby"] = false;
+  o["standby"] = is_standby;
   o["performance_standby"] = false;
   o["replication_performance_mode"] = "disabled";
   o["replication_dr_mode"] = "disabled";
@@ -837,11 +853,13 @@ absl::StatusOr<Response> Core::Health(const Request& req) {
 absl::StatusOr<Response> Core::Leader() {
   if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
   json::object o;
-  o["ha_enabled"] = false;
-  o["is_self"] = false;
+  std::optional<LeaderInfo> leader;
+  if (options_.cluster != nullptr) leader = options_.cluster->CurrentLeader();
+  o["ha_enabled"] = options_.cluster != nullptr;
+  o["is_self"] = leader && leader->self;
   o["active_time"] = "0001-01-01T00:00:00Z";
-  o["leader_address"] = "";
-  o["leader_cluster_address"] = "";
+  o["leader_address"] = leader ? leader->api_addr : "";
+  o["leader_cluster_address"] = leader ? absl::StrCat("https://", leader->cluster_addr) : "";
   o["performance_standby"] = false;
   o["performance_standby_last_remote_wal"] = 0;
   return Response::Raw(std::move(o));
@@ -891,6 +909,38 @@ absl::StatusOr<Response> Core::InitEndpoint(Request& req) {
   o["recovery_keys"] = std::move(hex);
   o["recovery_keys_base64"] = std::move(b64);
   o["root_token"] = result.root_token;
+  return Response::Raw(std::move(o));
+}
+
+absl::StatusOr<Response> Core::RaftJoinEndpoint(Request& req) {
+  if (options_.cluster == nullptr) return Bad("raft storage is not in use on this node");
+  if (initialized_.load()) return Bad("join can't be invoked on an initialized cluster");
+  JoinRequest jr;
+  ASSIGN_OR_RETURN(auto api, GetString(req.data, "leader_api_addr"));
+  ASSIGN_OR_RETURN(auto cluster, GetString(req.data, "leader_cluster_addr"));
+  ASSIGN_OR_RETURN(auto non_voter, GetBool(req.data, "non_voter"));
+  jr.leader_api_addr = api.value_or("");
+  jr.leader_cluster_addr = cluster.value_or("");
+  jr.non_voter = non_voter.value_or(false);
+  if (jr.leader_api_addr.empty() && jr.leader_cluster_addr.empty()) {
+    return Bad("leader_api_addr is required");
+  }
+  if (jr.non_voter) return Bad("non_voter is not supported: every strongroom node votes");
+  RETURN_IF_ERROR(options_.cluster->Join(jr));
+  // The log (keyring included) arrives from the leader; unseal with the KEK just received.
+  for (int i = 0; i < 600; ++i) {
+    auto keyring = physical_->Get(kKeyringKey);
+    if (keyring.ok() && keyring->has_value()) break;
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  Start();
+  if (!initialized_.load() || barrier_.sealed()) {
+    return absl::UnavailableError(absl::StrCat(
+        "joined the cluster but could not unseal: ",
+        seal_reason().empty() ? "the cluster's data has not arrived yet" : seal_reason()));
+  }
+  json::object o;
+  o["joined"] = true;
   return Response::Raw(std::move(o));
 }
 

@@ -18,6 +18,7 @@
 #include "appliance/core/audit.h"
 #include "appliance/core/backend.h"
 #include "appliance/core/barrier.h"
+#include "appliance/core/cluster.h"
 #include "appliance/core/identity_store.h"
 #include "appliance/core/policy_store.h"
 #include "appliance/core/seal.h"
@@ -43,6 +44,8 @@ struct CoreOptions {
   uint64_t transit_max_encryptions = 1ull << 32;
   // Smallest auto_rotate_period accepted (Vault: one hour; lowered only by tests).
   int64_t transit_min_auto_rotate_period = 3600;
+  // Raft replication (storage "raft"); nullptr for single-node storage. Not owned.
+  Cluster* cluster = nullptr;
 };
 
 struct InitRequest {
@@ -103,6 +106,9 @@ class Core {
   absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
   AuditBroker& audit() { return audit_; }
   Seal* seal() { return seal_.get(); }
+  Cluster* cluster() { return options_.cluster; }
+  // False on a Raft standby: it forwards requests and runs no background writes.
+  bool active() { return options_.cluster == nullptr || options_.cluster->Active(); }
   // Backends' background work (Transit auto-rotation); the broker calls it about once a second.
   void Periodic();
   // Periodic housekeeping (expired tokens); called by the broker's main loop.
@@ -132,6 +138,7 @@ class Core {
   absl::StatusOr<Response> UiMounts(Request& req);
   absl::StatusOr<Response> InitEndpoint(Request& req);
   absl::StatusOr<Response> UnsealEndpoint(Request& req);
+  absl::StatusOr<Response> RaftJoinEndpoint(Request& req);
 
   absl::Status UnsealWithKeyring(Keyring keyring);
   absl::Status LoadAfterUnseal();

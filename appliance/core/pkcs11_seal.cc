@@ -18,8 +18,15 @@ absl::Status Pkcs11Seal::Open() {
 absl::Status Pkcs11Seal::CreateKek() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
-  ASSIGN_OR_RETURN(kek_, token_->GenerateKek(config_.key_label));
-  return token_->CheckKekPolicy(kek_);
+  ASSIGN_OR_RETURN(kek_, token_->GenerateKek(config_.key_label, Mode()));
+  RETURN_IF_ERROR(token_->CheckKekPolicy(kek_, Mode()));
+  if (config_.cluster) {
+    // Every node must hold the same Transit KEK: it is made now and travels with the barrier
+    // KEK when nodes join.
+    ASSIGN_OR_RETURN(transit_kek_, token_->GenerateKek(config_.transit_kek_label, Mode()));
+    RETURN_IF_ERROR(token_->CheckKekPolicy(transit_kek_, Mode()));
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Pkcs11Seal::FindKek() {
@@ -33,7 +40,7 @@ absl::Status Pkcs11Seal::FindKek() {
     }
     return kek.status();
   }
-  RETURN_IF_ERROR(token_->CheckKekPolicy(*kek));
+  RETURN_IF_ERROR(token_->CheckKekPolicy(*kek, Mode()));
   kek_ = *kek;
   return absl::OkStatus();
 }
@@ -107,6 +114,11 @@ absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11Seal::TransitKek() {
   if (transit_kek_ != CK_INVALID_HANDLE) return transit_kek_;
   if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
   auto kek = token_->FindSecretKey(config_.transit_kek_label);
+  if (!kek.ok() && absl::IsNotFound(kek.status()) && config_.cluster) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the Transit KEK \"", config_.transit_kek_label, "\" is missing from token \"",
+        token_->label(), "\"; in a Raft cluster it is created at sys/init and received at join"));
+  }
   if (!kek.ok() && absl::IsNotFound(kek.status())) {
     kek = token_->GenerateKek(config_.transit_kek_label);
     if (kek.ok()) {
@@ -115,9 +127,62 @@ absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11Seal::TransitKek() {
     }
   }
   if (!kek.ok()) return kek.status();
-  RETURN_IF_ERROR(token_->CheckKekPolicy(*kek));
+  RETURN_IF_ERROR(token_->CheckKekPolicy(*kek, Mode()));
   transit_kek_ = *kek;
   return transit_kek_;
+}
+
+absl::StatusOr<hsm::Token::WrappedForPeer> Pkcs11Seal::WrapKeksForPeer(
+    std::string_view peer_point) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!config_.cluster) return absl::FailedPreconditionError("not a Raft cluster node");
+  if (!token_ || kek_ == CK_INVALID_HANDLE) return absl::FailedPreconditionError("no KEK");
+  if (transit_kek_ == CK_INVALID_HANDLE) {
+    auto kek = token_->FindSecretKey(config_.transit_kek_label);
+    if (!kek.ok()) return kek.status();
+    RETURN_IF_ERROR(token_->CheckKekPolicy(*kek, Mode()));
+    transit_kek_ = *kek;
+  }
+  const CK_OBJECT_HANDLE keys[] = {kek_, transit_kek_};
+  return token_->WrapKeysForPeer(keys, peer_point);
+}
+
+absl::StatusOr<std::string> Pkcs11Seal::BeginJoin() {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!config_.cluster) return absl::FailedPreconditionError("not a Raft cluster node");
+  if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
+  if (transport_) {
+    (void)token_->DestroyObject(transport_->private_key);
+    (void)token_->DestroyObject(transport_->public_key);
+    transport_.reset();
+  }
+  ASSIGN_OR_RETURN(auto key, token_->GenerateTransportKey());
+  transport_ = key;
+  return key.public_point;
+}
+
+absl::Status Pkcs11Seal::CompleteJoin(std::string_view ephemeral_point,
+                                      const std::vector<std::vector<uint8_t>>& blobs) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!token_ || !transport_) return absl::FailedPreconditionError("no join in progress");
+  if (blobs.size() != 2) return absl::InvalidArgumentError("expected the two cluster KEKs");
+  auto kek = token_->UnwrapKekFromPeer(*transport_, ephemeral_point, blobs[0], config_.key_label);
+  absl::StatusOr<CK_OBJECT_HANDLE> transit =
+      kek.ok() ? token_->UnwrapKekFromPeer(*transport_, ephemeral_point, blobs[1],
+                                           config_.transit_kek_label)
+               : kek.status();
+  (void)token_->DestroyObject(transport_->private_key);
+  (void)token_->DestroyObject(transport_->public_key);
+  transport_.reset();
+  if (!kek.ok()) return kek.status();
+  if (!transit.ok()) return transit.status();
+  RETURN_IF_ERROR(token_->CheckKekPolicy(*kek, Mode()));
+  RETURN_IF_ERROR(token_->CheckKekPolicy(*transit, Mode()));
+  kek_ = *kek;
+  transit_kek_ = *transit;
+  LogInfo("received the cluster's KEKs \"%s\" and \"%s\" into token \"%s\"", config_.key_label,
+          config_.transit_kek_label, token_->label());
+  return absl::OkStatus();
 }
 
 }  // namespace strongroom::core

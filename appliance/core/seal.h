@@ -38,6 +38,15 @@ class Seal {
   // token on first use, with the barrier KEK's attributes (wrap/unwrap only, never extractable).
   virtual absl::StatusOr<hsm::Token*> TransitToken() = 0;
   virtual absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() = 0;
+
+  // Raft join. Leading side: both KEKs (barrier and Transit) wrapped for the joining node's
+  // transport key. Joining side: a transport key (its public point) for one join, then the
+  // received KEKs unwrapped into this token under the configured labels.
+  virtual absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(
+      std::string_view peer_point) = 0;
+  virtual absl::StatusOr<std::string> BeginJoin() = 0;
+  virtual absl::Status CompleteJoin(std::string_view ephemeral_point,
+                                    const std::vector<std::vector<uint8_t>>& blobs) = 0;
 };
 
 struct Pkcs11SealConfig {
@@ -45,6 +54,9 @@ struct Pkcs11SealConfig {
   std::string key_label = "strongroom-kek";
   std::string audit_key_label = "strongroom-audit";
   std::string transit_kek_label = "strongroom-transit-kek";
+  // Raft cluster: both KEKs are created transferable (hsm::Token::KekMode) at sys/init, and
+  // the Transit KEK is never created later on its own (it must be the same on every node).
+  bool cluster = false;
 };
 
 class Pkcs11Seal final : public Seal {
@@ -60,12 +72,19 @@ class Pkcs11Seal final : public Seal {
   absl::StatusOr<std::string> AuditSign(std::string_view message) override;
   absl::StatusOr<hsm::Token*> TransitToken() override;
   absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() override;
+  absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(std::string_view peer_point) override;
+  absl::StatusOr<std::string> BeginJoin() override;
+  absl::Status CompleteJoin(std::string_view ephemeral_point,
+                            const std::vector<std::vector<uint8_t>>& blobs) override;
   // Opens the token if needed and returns it, for the listener's TLS key (tls_key_label), which
   // lives in the same token. Valid as long as this seal.
   absl::StatusOr<hsm::Token*> OpenToken();
 
  private:
   absl::Status FindAuditKeyLocked(bool create);
+  hsm::Token::KekMode Mode() const {
+    return config_.cluster ? hsm::Token::KekMode::kTransferable : hsm::Token::KekMode::kNodeOnly;
+  }
 
   Pkcs11SealConfig config_;
   std::mutex mu_;
@@ -74,6 +93,7 @@ class Pkcs11Seal final : public Seal {
   std::optional<hsm::SigningKey> audit_key_;
   CK_OBJECT_HANDLE transit_kek_ = CK_INVALID_HANDLE;
   std::string audit_key_der_;
+  std::optional<hsm::Token::TransportKey> transport_;  // between BeginJoin and CompleteJoin
 };
 
 }  // namespace strongroom::core

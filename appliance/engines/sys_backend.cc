@@ -70,8 +70,13 @@ class SystemBackend final : public core::Backend {
     // Reading the audit public key or the latest checkpoint needs the capability, not sudo:
     // auditors get exactly these two.
     if (p == "audit/public-key" || absl::StartsWith(p, "audit/checkpoint/")) return false;
-    static constexpr std::string_view kExact[] = {"seal", "step-down", "audit", "remount",
-                                                  "config/cors"};
+    static constexpr std::string_view kExact[] = {"seal",
+                                                  "step-down",
+                                                  "audit",
+                                                  "remount",
+                                                  "config/cors",
+                                                  "storage/raft/configuration",
+                                                  "storage/raft/remove-peer"};
     static constexpr std::string_view kPrefix[] = {"auth/",
                                                    "audit/",
                                                    "raw",
@@ -103,6 +108,22 @@ class SystemBackend final : public core::Backend {
     if (p == "rotate" || p == "rotate/keyring") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(core_->RotateKeyring());
+      return Response::Empty();
+    }
+    if (p == "storage/raft/configuration" || p == "storage/raft/remove-peer") {
+      core::Cluster* cluster = core_->cluster();
+      if (cluster == nullptr) return core::Bad("raft storage is not in use on this node");
+      if (p == "storage/raft/configuration") {
+        if (req.operation != Operation::kRead) return core::UnsupportedOperation();
+        ASSIGN_OR_RETURN(object config, cluster->Configuration());
+        object o;
+        o["config"] = std::move(config);
+        return Response::Data(std::move(o));
+      }
+      if (!IsWrite(req)) return core::UnsupportedOperation();
+      ASSIGN_OR_RETURN(auto id, core::GetString(req.data, "server_id"));
+      if (!id || id->empty()) return core::Bad("no server id provided");
+      RETURN_IF_ERROR(cluster->RemovePeer(*id));
       return Response::Empty();
     }
     if (p == "key-status" || p == "rotate/keyring/status") {

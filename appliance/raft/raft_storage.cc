@@ -9,6 +9,7 @@
 #include <functional>
 #include <future>
 #include <mutex>
+#include <shared_mutex>
 #include <thread>
 #include <utility>
 
@@ -238,7 +239,7 @@ struct RaftStorage::Impl {
   }
 };
 
-absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Start(const RaftOptions& o) {
+absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const RaftOptions& o) {
   if (o.node_id == 0) return absl::InvalidArgumentError("raft node_id must be at least 1");
   if (o.address.empty()) return absl::InvalidArgumentError("raft needs a cluster address");
   auto impl = std::make_unique<Impl>();
@@ -260,7 +261,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Start(const RaftOption
   uv_async_init(&impl->loop, &impl->wake, &Impl::Drain);
   impl->wake.data = impl.get();
 
-  auto transport = TlsTransport::Create(&impl->loop, o.tls);
+  auto transport = TlsTransport::Create(&impl->loop, o.tls, o.service);
   if (!transport.ok()) return transport.status();
   impl->transport = std::move(*transport);
 
@@ -312,7 +313,13 @@ absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Start(const RaftOption
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { uv_run(&raw->loop, UV_RUN_DEFAULT); });
   LogInfo("raft: node %d listening at %s", o.node_id, o.address);
-  return std::unique_ptr<RaftStorage>(new RaftStorage(std::move(impl)));
+  return impl;
+}
+
+absl::StatusOr<std::unique_ptr<RaftStorage>> RaftStorage::Start(const RaftOptions& options) {
+  auto impl = StartImpl(options);
+  if (!impl.ok()) return impl.status();
+  return std::unique_ptr<RaftStorage>(new RaftStorage(std::move(*impl)));
 }
 
 RaftStorage::RaftStorage(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -320,23 +327,60 @@ RaftStorage::~RaftStorage() = default;
 
 uint64_t RaftStorage::node_id() const { return impl_->options.node_id; }
 
+bool RaftStorage::HasState() {
+  std::shared_lock lock(mu_);
+  bool state = false;
+  impl_->RunOnLoop(
+      [&] { state = impl_->raft.configuration.n > 0 || raft_last_index(&impl_->raft) > 0; });
+  return state;
+}
+
+absl::Status RaftStorage::BootstrapNew() {
+  std::unique_lock lock(mu_);
+  bool state = false;
+  impl_->RunOnLoop(
+      [&] { state = impl_->raft.configuration.n > 0 || raft_last_index(&impl_->raft) > 0; });
+  if (state) {
+    return absl::FailedPreconditionError(
+        "this node already belongs to a Raft cluster (its Raft directory holds state)");
+  }
+  RaftOptions options = impl_->options;
+  options.bootstrap = true;
+  impl_.reset();  // stops the node: libraft bootstraps only before it starts
+  auto impl = StartImpl(options);
+  if (!impl.ok()) {
+    LogError("raft: cannot restart to bootstrap: %s", impl.status().ToString());
+    options.bootstrap = false;
+    auto plain = StartImpl(options);
+    if (plain.ok()) impl_ = std::move(*plain);
+    return impl.status();
+  }
+  impl_ = std::move(*impl);
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
+  std::shared_lock lock(mu_);
   return impl_->fsm_db->Get(key);
 }
 
 absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
+  std::shared_lock lock(mu_);
   return impl_->fsm_db->List(prefix);
 }
 
 absl::Status RaftStorage::Put(std::string_view key, std::string_view value) {
-  return Apply({storage::BatchOp::Put(std::string(key), std::string(value))});
+  std::shared_lock lock(mu_);
+  return Propose(EncodeBatch({storage::BatchOp::Put(std::string(key), std::string(value))}));
 }
 
 absl::Status RaftStorage::Delete(std::string_view key) {
-  return Apply({storage::BatchOp::Delete(std::string(key))});
+  std::shared_lock lock(mu_);
+  return Propose(EncodeBatch({storage::BatchOp::Delete(std::string(key))}));
 }
 
 absl::Status RaftStorage::Apply(const std::vector<storage::BatchOp>& ops) {
+  std::shared_lock lock(mu_);
   return Propose(EncodeBatch(ops));
 }
 
@@ -356,6 +400,7 @@ absl::Status RaftStorage::Propose(std::string entry) {
 }
 
 absl::Status RaftStorage::Barrier() {
+  std::shared_lock lock(mu_);
   struct raft* r = &impl_->raft;
   return impl_->Await<struct raft_barrier>("barrier",
                                            [&](Impl::Pending<struct raft_barrier>* p) -> int {
@@ -364,6 +409,7 @@ absl::Status RaftStorage::Barrier() {
 }
 
 absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
+  std::shared_lock lock(mu_);
   if (id == 0 || address.empty())
     return absl::InvalidArgumentError("a peer needs an id and address");
   struct raft* r = &impl_->raft;
@@ -377,6 +423,7 @@ absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
 }
 
 absl::Status RaftStorage::Remove(uint64_t id) {
+  std::shared_lock lock(mu_);
   struct raft* r = &impl_->raft;
   return impl_->Await<raft_change>("remove", [&](Impl::Pending<raft_change>* p) -> int {
     return raft_remove(r, &p->req, id, &Impl::ChangeDone);
@@ -384,12 +431,14 @@ absl::Status RaftStorage::Remove(uint64_t id) {
 }
 
 bool RaftStorage::IsLeader() {
+  std::shared_lock lock(mu_);
   bool leader = false;
   impl_->RunOnLoop([&] { leader = raft_state(&impl_->raft) == RAFT_LEADER; });
   return leader;
 }
 
 std::optional<Peer> RaftStorage::Leader() {
+  std::shared_lock lock(mu_);
   std::optional<Peer> out;
   impl_->RunOnLoop([&] {
     raft_id id = 0;
@@ -401,6 +450,7 @@ std::optional<Peer> RaftStorage::Leader() {
 }
 
 std::vector<Peer> RaftStorage::Configuration() {
+  std::shared_lock lock(mu_);
   std::vector<Peer> out;
   impl_->RunOnLoop([&] {
     const raft_configuration& c = impl_->raft.configuration;
@@ -411,12 +461,26 @@ std::vector<Peer> RaftStorage::Configuration() {
 }
 
 uint64_t RaftStorage::AppliedIndex() {
+  std::shared_lock lock(mu_);
   uint64_t index = 0;
   impl_->RunOnLoop([&] { index = raft_last_applied(&impl_->raft); });
   return index;
 }
 
+uint64_t RaftStorage::CommitIndex() {
+  std::shared_lock lock(mu_);
+  uint64_t index = 0;
+  impl_->RunOnLoop([&] { index = raft_commit_index(&impl_->raft); });
+  return index;
+}
+
+uint64_t RaftStorage::IdFor(std::string_view name) {
+  uint64_t id = raft_digest(name.data(), name.size());
+  return id == 0 ? 1 : id;
+}
+
 uint64_t RaftStorage::Term() {
+  std::shared_lock lock(mu_);
   uint64_t term = 0;
   impl_->RunOnLoop([&] { term = raft_current_term(&impl_->raft); });
   return term;

@@ -21,6 +21,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -42,6 +43,8 @@ struct RaftOptions {
   unsigned heartbeat_timeout_ms = 100;
   unsigned snapshot_threshold = 8192;
   unsigned snapshot_trailing = 1024;
+  // Answers service calls from other members on the cluster port (tls_transport.h).
+  ServiceHandler service;
 };
 
 struct Peer {
@@ -62,6 +65,12 @@ class RaftStorage final : public storage::Storage {
   absl::Status Apply(const std::vector<storage::BatchOp>& ops) override;
 
   uint64_t node_id() const;
+  // Whether this node has Raft state (a cluster of its own, or a log received from a leader).
+  bool HasState();
+  // A new cluster with this node as its only voter, for a node without state (restarts the
+  // node: libraft bootstraps only before it starts). Nothing else may use the storage meanwhile.
+  // FailedPrecondition when the node has state.
+  absl::Status BootstrapNew();
   bool IsLeader();
   // The leader this node knows of, if any.
   std::optional<Peer> Leader();
@@ -74,13 +83,19 @@ class RaftStorage final : public storage::Storage {
   // Leader only: returns once every entry committed before the call is applied here.
   absl::Status Barrier();
   uint64_t AppliedIndex();
+  // The commit index this node knows (a follower learns it from the leader's heartbeats).
+  uint64_t CommitIndex();
+  // A node id for a node name (libraft's raft_digest; never 0).
+  static uint64_t IdFor(std::string_view name);
   uint64_t Term();
 
   struct Impl;
 
  private:
   explicit RaftStorage(std::unique_ptr<Impl> impl);
+  static absl::StatusOr<std::unique_ptr<Impl>> StartImpl(const RaftOptions& options);
   absl::Status Propose(std::string entry);
+  std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
 };
 

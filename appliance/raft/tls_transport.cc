@@ -12,6 +12,7 @@
 #include <uv.h>
 
 #include <array>
+#include <atomic>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
@@ -48,7 +49,10 @@ using error_code = boost::system::error_code;
 
 constexpr auto kHandshakeDeadline = std::chrono::seconds(5);
 constexpr std::string_view kPreambleMagic = "SRT1";
+constexpr std::string_view kServiceMagic = "SRJ1";
+constexpr size_t kMagicBytes = 4;
 constexpr size_t kPreambleFixed = 4 + 8 + 2;
+constexpr auto kServiceDeadline = std::chrono::seconds(30);
 constexpr size_t kMaxAddress = 255;
 constexpr size_t kPumpBuffer = 64 * 1024;
 
@@ -80,8 +84,10 @@ absl::Status LoadContext(SSL_CTX* ctx, const TlsFiles& f) {
   return absl::OkStatus();
 }
 
-// "host:port" or "[v6]:port".
+// "host:port" or "[v6]:port", optionally followed by "|..." (what the broker appends to a Raft
+// address: node name and API address).
 bool SplitHostPort(std::string_view address, std::string* host, std::string* port) {
+  address = address.substr(0, address.find('|'));
   size_t colon = address.rfind(':');
   if (colon == std::string_view::npos || colon + 1 == address.size()) return false;
   std::string_view h = address.substr(0, colon);
@@ -176,6 +182,8 @@ struct TlsTransport::Impl {
   ssl::context server_ctx{ssl::context::tls_server};
   ssl::context client_ctx{ssl::context::tls_client};
   std::unique_ptr<tcp::acceptor> acceptor;  // Asio thread only, once listening
+  ServiceHandler service;
+  std::atomic<int> service_threads{0};  // handlers still running (they use `service`)
 
   // Loop thread only.
   raft_id id = 0;
@@ -284,32 +292,76 @@ struct TlsTransport::Impl {
     h->Arm();
     h->tls.async_handshake(ssl::stream_base::server, [this, h](error_code ec) {
       if (ec) return Refused(h, "TLS handshake", ec);
-      asio::async_read(h->tls, asio::buffer(h->preamble.data(), kPreambleFixed),
+      asio::async_read(h->tls, asio::buffer(h->preamble.data(), kMagicBytes),
                        [this, h](error_code rec, size_t) {
                          if (rec) return Refused(h, "preamble", rec);
-                         const char* p = h->preamble.data();
-                         uint64_t peer = 0;
-                         for (int i = 7; i >= 0; --i)
-                           peer = (peer << 8) | static_cast<uint8_t>(p[4 + i]);
-                         size_t len = static_cast<uint8_t>(p[12]) |
-                                      (static_cast<size_t>(static_cast<uint8_t>(p[13])) << 8);
-                         if (std::string_view(p, 4) != kPreambleMagic || peer == 0 || len == 0 ||
-                             len > kMaxAddress)
-                           return Refused(h, "preamble", asio::error::invalid_argument);
-                         asio::async_read(
-                             h->tls, asio::buffer(h->preamble.data() + kPreambleFixed, len),
-                             [this, h, peer, len](error_code aec, size_t) {
-                               if (aec) return Refused(h, "preamble", aec);
-                               h->deadline.cancel();
-                               std::string peer_address(h->preamble.data() + kPreambleFixed, len);
-                               std::shared_ptr<Fd> fd;
-                               StartPump(std::move(h->tls), &fd);
-                               if (!fd) return;
-                               ToLoop([this, peer, peer_address, fd] {
-                                 DeliverAccept(peer, peer_address, *fd);
-                               });
-                             });
+                         std::string_view magic(h->preamble.data(), kMagicBytes);
+                         if (magic == kPreambleMagic) return RaftPeer(h);
+                         if (magic == kServiceMagic && service) return ServiceCall(h);
+                         Refused(h, "preamble", asio::error::invalid_argument);
                        });
+    });
+  }
+
+  void RaftPeer(const std::shared_ptr<Handshake>& h) {
+    asio::async_read(
+        h->tls, asio::buffer(h->preamble.data() + kMagicBytes, kPreambleFixed - kMagicBytes),
+        [this, h](error_code rec, size_t) {
+          if (rec) return Refused(h, "preamble", rec);
+          const char* p = h->preamble.data();
+          uint64_t peer = 0;
+          for (int i = 7; i >= 0; --i) peer = (peer << 8) | static_cast<uint8_t>(p[4 + i]);
+          size_t len =
+              static_cast<uint8_t>(p[12]) | (static_cast<size_t>(static_cast<uint8_t>(p[13])) << 8);
+          if (peer == 0 || len == 0 || len > kMaxAddress)
+            return Refused(h, "preamble", asio::error::invalid_argument);
+          asio::async_read(
+              h->tls, asio::buffer(h->preamble.data() + kPreambleFixed, len),
+              [this, h, peer, len](error_code aec, size_t) {
+                if (aec) return Refused(h, "preamble", aec);
+                h->deadline.cancel();
+                std::string peer_address(h->preamble.data() + kPreambleFixed, len);
+                std::shared_ptr<Fd> fd;
+                StartPump(std::move(h->tls), &fd);
+                if (!fd) return;
+                ToLoop([this, peer, peer_address, fd] { DeliverAccept(peer, peer_address, *fd); });
+              });
+        });
+  }
+
+  // One service call: length-prefixed request in, the handler's answer out, then close. The
+  // handler runs on a thread of its own (it may wait on the Raft loop or the token).
+  void ServiceCall(const std::shared_ptr<Handshake>& h) {
+    h->deadline.expires_after(kServiceDeadline);
+    h->Arm();
+    auto len_buf = std::make_shared<std::array<uint8_t, 4>>();
+    asio::async_read(h->tls, asio::buffer(*len_buf), [this, h, len_buf](error_code ec, size_t) {
+      if (ec) return Refused(h, "service request", ec);
+      uint32_t len = 0;
+      for (int i = 3; i >= 0; --i) len = (len << 8) | (*len_buf)[static_cast<size_t>(i)];
+      if (len > kMaxServiceMessage) return Refused(h, "service request", asio::error::message_size);
+      auto body = std::make_shared<std::string>(len, '\0');
+      asio::async_read(h->tls, asio::buffer(*body), [this, h, body](error_code rec, size_t) {
+        if (rec) return Refused(h, "service request", rec);
+        ++service_threads;
+        std::thread([this, h, body] {
+          std::string answer = service(*body);
+          --service_threads;
+          if (answer.size() > kMaxServiceMessage) answer.clear();
+          asio::post(io, [h, answer = std::move(answer)]() mutable {
+            auto out = std::make_shared<std::string>();
+            for (int i = 0; i < 4; ++i)
+              out->push_back(static_cast<char>((answer.size() >> (8 * i)) & 0xff));
+            *out += answer;
+            asio::async_write(h->tls, asio::buffer(*out), [h, out](error_code, size_t) {
+              h->deadline.cancel();
+              error_code ignored;
+              h->tls.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+              h->tls.lowest_layer().close(ignored);
+            });
+          });
+        }).detach();
+      });
     });
   }
 
@@ -465,10 +517,76 @@ struct TlsTransport::Impl {
   }
 };
 
+absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,
+                                        std::string_view request,
+                                        std::chrono::milliseconds timeout) {
+  if (request.size() > kMaxServiceMessage)
+    return absl::InvalidArgumentError("service request too large");
+  std::string host, port;
+  if (!SplitHostPort(address, &host, &port))
+    return absl::InvalidArgumentError(absl::StrCat("invalid cluster address \"", address, "\""));
+  asio::io_context io;
+  ssl::context ctx(ssl::context::tls_client);
+  if (absl::Status s = LoadContext(ctx.native_handle(), files); !s.ok()) return s;
+  ssl::stream<tcp::socket> tls(io, ctx);
+  std::string failure;
+  std::string out(kServiceMagic);
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((request.size() >> (8 * i)) & 0xff));
+  out.append(request);
+  std::array<uint8_t, 4> len_buf{};
+  std::string answer;
+  bool done = false;
+  tcp::resolver resolver(io);
+  auto fail = [&](std::string_view step, error_code ec) {
+    failure = absl::StrCat(Av(step), ": ", ec.message());
+    error_code ignored;
+    tls.lowest_layer().close(ignored);
+  };
+  resolver.async_resolve(host, port, [&](error_code ec, tcp::resolver::results_type r) {
+    if (ec) return fail("resolve", ec);
+    asio::async_connect(tls.lowest_layer(), r, [&](error_code cec, const tcp::endpoint&) {
+      if (cec) return fail("connect", cec);
+      TuneSocket(tls.next_layer());
+      tls.async_handshake(ssl::stream_base::client, [&](error_code hec) {
+        if (hec) return fail("TLS handshake", hec);
+        asio::async_write(tls, asio::buffer(out), [&](error_code wec, size_t) {
+          if (wec) return fail("write", wec);
+          asio::async_read(tls, asio::buffer(len_buf), [&](error_code rec, size_t) {
+            if (rec) return fail("read", rec);
+            uint32_t len = 0;
+            for (int i = 3; i >= 0; --i) len = (len << 8) | len_buf[static_cast<size_t>(i)];
+            if (len > kMaxServiceMessage || len == 0)
+              return fail("read", asio::error::message_size);
+            answer.resize(len);
+            asio::async_read(tls, asio::buffer(answer), [&](error_code bec, size_t) {
+              if (bec) return fail("read", bec);
+              done = true;
+            });
+          });
+        });
+      });
+    });
+  });
+  io.run_for(timeout);
+  if (!done) {
+    // Let the aborted operations finish while everything they refer to is still alive.
+    error_code ignored;
+    tls.lowest_layer().close(ignored);
+    resolver.cancel();
+    io.restart();
+    io.run_for(std::chrono::seconds(1));
+    if (failure.empty()) failure = "timed out";
+    return absl::UnavailableError(absl::StrCat("cluster call to ", address, " failed: ", failure));
+  }
+  return answer;
+}
+
 absl::StatusOr<std::unique_ptr<TlsTransport>> TlsTransport::Create(uv_loop_s* loop,
-                                                                   const TlsFiles& files) {
+                                                                   const TlsFiles& files,
+                                                                   ServiceHandler service) {
   auto impl = std::make_unique<Impl>();
   impl->loop = loop;
+  impl->service = std::move(service);
   absl::Status s = LoadContext(impl->server_ctx.native_handle(), files);
   if (s.ok()) s = LoadContext(impl->client_ctx.native_handle(), files);
   if (!s.ok()) return s;
@@ -487,6 +605,8 @@ absl::StatusOr<std::unique_ptr<TlsTransport>> TlsTransport::Create(uv_loop_s* lo
 TlsTransport::TlsTransport(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 TlsTransport::~TlsTransport() {
+  while (impl_->service_threads.load() > 0)
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   impl_->work.reset();
   impl_->io.stop();
   if (impl_->io_thread.joinable()) impl_->io_thread.join();

@@ -8,12 +8,19 @@
 //   "SRT1" u64:raft_id u16:address_len address     (little-endian)
 // which becomes the (id, address) of libraft's accept callback.
 //
+// The same port carries the cluster's service calls (a node joining asks a member for the keys):
+//   "SRJ1" u32:request_len request   ->   u32:response_len response      (one call per connection)
+// answered by the ServiceHandler on a thread of its own.
+//
 // Any holder of a certificate issued by the cluster CA is a member: the CA must be the cluster's
 // own, never a public or organisation-wide CA.
 #pragma once
 
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 
@@ -28,12 +35,22 @@ struct TlsFiles {
   std::string key_file;   // PEM: its private key
 };
 
+// Answers one service request (at most kMaxServiceMessage bytes each way). It may block.
+using ServiceHandler = std::function<std::string(std::string_view request)>;
+inline constexpr size_t kMaxServiceMessage = 64 * 1024;
+
+// One service call to the member at `address` (host:port), over the same mutual TLS.
+absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,
+                                        std::string_view request,
+                                        std::chrono::milliseconds timeout);
+
 class TlsTransport {
  public:
   // The transport's callbacks run on `loop` (libraft's loop). Fails when a file cannot be read
-  // or the key does not match the certificate.
+  // or the key does not match the certificate. Without a handler, service calls are refused.
   static absl::StatusOr<std::unique_ptr<TlsTransport>> Create(uv_loop_s* loop,
-                                                              const TlsFiles& files);
+                                                              const TlsFiles& files,
+                                                              ServiceHandler service = nullptr);
   ~TlsTransport();
   TlsTransport(const TlsTransport&) = delete;
   TlsTransport& operator=(const TlsTransport&) = delete;

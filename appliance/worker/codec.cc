@@ -73,7 +73,7 @@ HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors) {
   json::array a;
   for (const auto& e : errors) a.emplace_back(e);
   o["errors"] = std::move(a);
-  return HttpOut{status, json::serialize(o) + "\n", false};
+  return HttpOut{status, json::serialize(o) + "\n", false, ""};
 }
 
 unsigned HttpStatusFor(int code) {
@@ -200,11 +200,12 @@ Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
 HttpOut EncodeResponse(const ipc::Response& r) {
   switch (r.kind()) {
     case ipc::Response::EMPTY:
-      return HttpOut{204, "", false};
+      return HttpOut{204, "", false, ""};
     case ipc::Response::RAW:
       // A raw response without a body (Vault's RespondWithStatusCode(nil, …)) stays empty.
       return HttpOut{r.http_status() ? r.http_status() : 200,
-                     r.data_json().empty() ? "" : r.data_json() + "\n", r.head_only()};
+                     r.data_json().empty() ? "" : r.data_json() + "\n", r.head_only(),
+                     r.redirect_to()};
     case ipc::Response::ERROR: {
       const unsigned status = r.http_status() ? r.http_status() : HttpStatusFor(r.error_code());
       json::object o;
@@ -223,7 +224,7 @@ HttpOut EncodeResponse(const ipc::Response& r) {
         json::value d = json::parse(r.data_json(), ec);
         if (!ec) o["data"] = std::move(d);
       }
-      return HttpOut{status, json::serialize(o) + "\n", false};
+      return HttpOut{status, json::serialize(o) + "\n", false, ""};
     }
     case ipc::Response::LOGICAL: {
       json::object o;
@@ -252,7 +253,7 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       }
       o["auth"] = std::move(auth);
       o["mount_type"] = r.mount_type();
-      return HttpOut{r.http_status() ? r.http_status() : 200, json::serialize(o) + "\n", false};
+      return HttpOut{r.http_status() ? r.http_status() : 200, json::serialize(o) + "\n", false, ""};
     }
     default:
       return ErrorOut(500, {"internal error"});

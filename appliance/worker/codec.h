@@ -33,6 +33,7 @@ struct HttpOut {
   unsigned status = 200;
   std::string body;  // empty for 204 and HEAD
   bool head_only = false;
+  std::string redirect_to;  // Location = redirect_to + the request target (307 from a standby)
 };
 
 using Decoded = std::variant<ipc::Request, HttpOut>;

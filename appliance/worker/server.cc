@@ -206,11 +206,13 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     Decoded decoded = DecodeRequest(in, shared_->limits.json_depth);
     if (auto* out = std::get_if<HttpOut>(&decoded))
       return Reply(std::move(*out), keep_alive, version);
-    shared_->broker->Send(
-        std::move(std::get<ipc::Request>(decoded)),
-        [self = this->shared_from_this(), keep_alive, version](const ipc::Response& r) {
-          self->Reply(EncodeResponse(r), keep_alive, version);
-        });
+    shared_->broker->Send(std::move(std::get<ipc::Request>(decoded)),
+                          [self = this->shared_from_this(), keep_alive, version,
+                           target = std::string(req.target())](const ipc::Response& r) {
+                            HttpOut out = EncodeResponse(r);
+                            if (!out.redirect_to.empty()) out.redirect_to += target;
+                            self->Reply(std::move(out), keep_alive, version);
+                          });
   }
 
   void Reply(HttpOut out, bool keep_alive, unsigned version) {
@@ -219,6 +221,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
     res->set(http::field::server, "strongroom");
     res->set(http::field::content_type, "application/json");
     res->set(http::field::cache_control, "no-store");
+    if (!out.redirect_to.empty()) res->set(http::field::location, out.redirect_to);
     res->keep_alive(keep_alive);
     if (out.status != 204) {
       const size_t len = out.body.size();

@@ -34,6 +34,10 @@ class Daemon {
     std::string bin_dir;
     // Workers Start() waits for to log "serving"; -1: all of them.
     int serving_workers = -1;
+    // The listener's address (a fixed port when the config must name it, as api_addr does).
+    std::string listen_address = "127.0.0.1:0";
+    // Replaces the storage "rocksdb" block; "@DATA@" becomes data_dir().
+    std::string storage_block;
   };
 
   Daemon();
@@ -80,6 +84,7 @@ class Daemon {
     return tc;
   }
   const std::string& root_token() const { return root_token_; }
+  void set_root_token(std::string token) { root_token_ = std::move(token); }
   const std::vector<std::string>& recovery_keys() const { return recovery_keys_; }
   Options& options() { return options_; }
 
@@ -93,6 +98,15 @@ class Daemon {
   std::string root_token_;
   std::vector<std::string> recovery_keys_;
 };
+
+// A cluster CA and one certificate it issued (P-256), made with the openssl CLI in `dir`, for the
+// Raft cluster port. Paths of the PEM files.
+struct ClusterCerts {
+  std::string ca, cert, key;
+};
+ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name);
+// A free loopback TCP port (bound and released: a small race with other processes remains).
+int FreeLoopbackPort();
 
 // Runs strongroomd with `args` to completion (for flag/config error tests).
 struct RunResult {

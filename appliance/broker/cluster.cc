@@ -1,0 +1,460 @@
+#include "appliance/broker/cluster.h"
+
+#include <chrono>
+#include <thread>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "appliance/broker/ipc_server.h"
+#include "base/log.h"
+#include "base/status_macros.h"
+#include "base/strings.h"
+
+namespace strongroom::broker {
+namespace {
+
+namespace json = core::json;
+
+constexpr absl::Duration kJoinCallTimeout = absl::Seconds(30);
+constexpr absl::Duration kAddCallTimeout = absl::Seconds(120);
+constexpr absl::Duration kForwardTimeout = absl::Seconds(90);
+constexpr int kMaxLeaderHops = 4;
+
+struct PeerInfo {
+  std::string cluster_addr;
+  std::string node_id;
+  std::string api_addr;
+};
+
+std::string EncodePeer(const PeerInfo& p) {
+  return absl::StrCat(p.cluster_addr, "|", p.node_id, "|", p.api_addr);
+}
+
+PeerInfo DecodePeer(std::string_view address) {
+  std::vector<std::string> parts = absl::StrSplit(Av(address), absl::MaxSplits('|', 2));
+  PeerInfo p;
+  if (!parts.empty()) p.cluster_addr = parts[0];
+  if (parts.size() > 1) p.node_id = parts[1];
+  if (parts.size() > 2) p.api_addr = parts[2];
+  return p;
+}
+
+bool AllIn(std::string_view s, std::string_view extra) {
+  if (s.empty()) return false;
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        extra.find(c) == std::string_view::npos) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// What a peer may call itself and where it says it is: no separators, no control characters
+// (an api_addr ends up in a Location header).
+absl::Status CheckPeer(const PeerInfo& p) {
+  if (p.node_id.size() > 64 || !AllIn(p.node_id, "._-")) {
+    return absl::InvalidArgumentError("node_id must be 1 to 64 letters, digits, '.', '_' or '-'");
+  }
+  if (p.cluster_addr.size() > 100 || !AllIn(p.cluster_addr, ".:-[]")) {
+    return absl::InvalidArgumentError("cluster address must be host:port");
+  }
+  if (p.api_addr.size() > 100 || !AllIn(p.api_addr, ".:/-[]") ||
+      !(absl::StartsWith(p.api_addr, "https://") || absl::StartsWith(p.api_addr, "http://"))) {
+    return absl::InvalidArgumentError("api_addr must be http(s)://host:port");
+  }
+  return absl::OkStatus();
+}
+
+json::object Failure(std::string_view message) {
+  json::object o;
+  o["ok"] = false;
+  o["error"] = message;
+  return o;
+}
+
+std::string B64(std::string_view s) { return absl::Base64Escape(Av(s)); }
+
+absl::StatusOr<std::string> UnB64(const json::object& o, std::string_view key) {
+  ASSIGN_OR_RETURN(auto v, core::GetString(o, key));
+  std::string out;
+  if (!v || !absl::Base64Unescape(*v, &out)) {
+    return absl::InvalidArgumentError(absl::StrCat("\"", Av(key), "\" must be base64"));
+  }
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> ClusterAddrFromApiAddr(std::string_view api_addr) {
+  std::string_view rest = api_addr;
+  size_t scheme = rest.find("://");
+  if (scheme != std::string_view::npos) rest.remove_prefix(scheme + 3);
+  rest = rest.substr(0, rest.find('/'));
+  size_t colon = rest.rfind(':');
+  const bool bracketed = rest.starts_with('[');
+  uint32_t port = 8200;
+  std::string_view host = rest;
+  if (colon != std::string_view::npos && (!bracketed || colon > rest.find(']'))) {
+    host = rest.substr(0, colon);
+    if (!absl::SimpleAtoi(Av(rest.substr(colon + 1)), &port) || port == 0 || port >= 65535) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid address \"", Av(api_addr), "\""));
+    }
+  }
+  if (host.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid address \"", Av(api_addr), "\""));
+  }
+  return absl::StrCat(Av(host), ":", port + 1);
+}
+
+absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o) {
+  PeerInfo self{o.cluster_addr, o.node_id, o.api_addr};
+  if (absl::Status s = CheckPeer(self); !s.ok()) {
+    return absl::InvalidArgumentError(absl::StrCat("raft: ", s.message()));
+  }
+  std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(o)));
+  raft::RaftOptions ro;
+  ro.node_id = raft::RaftStorage::IdFor(node->options_.node_id);
+  ro.address = EncodePeer(self);
+  ro.dir = node->options_.path;
+  ro.tls = node->options_.tls;
+  ClusterNode* raw = node.get();
+  ro.service = [raw](std::string_view request) { return raw->Serve(request); };
+  ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
+  return node;
+}
+
+ClusterNode::~ClusterNode() { raft_.reset(); }  // no service call can reach us after this
+
+void ClusterNode::Attach(core::Core* core, core::Seal* seal) {
+  seal_.store(seal);
+  core_.store(core);
+}
+
+bool ClusterNode::WaitCaughtUp(absl::Duration timeout) {
+  if (!raft_->HasState()) return true;
+  const absl::Time deadline = absl::Now() + timeout;
+  while (absl::Now() < deadline) {
+    if (raft_->IsLeader()) {
+      if (raft_->Barrier().ok()) return true;
+    } else if (raft_->Leader()) {
+      const uint64_t commit = raft_->CommitIndex();
+      if (commit > 0 && raft_->AppliedIndex() >= commit) return true;
+    }
+    absl::SleepFor(absl::Milliseconds(50));
+  }
+  return false;
+}
+
+bool ClusterNode::BecameLeader() {
+  const bool now = raft_->IsLeader();
+  const bool became = now && !was_leader_.load();
+  if (!now) active_.store(false);
+  was_leader_.store(now);
+  return became;
+}
+
+std::optional<core::LeaderInfo> ClusterNode::CurrentLeader() {
+  auto leader = raft_->Leader();
+  if (!leader) return std::nullopt;
+  PeerInfo p = DecodePeer(leader->address);
+  core::LeaderInfo info;
+  info.self = leader->id == raft_->node_id();
+  info.node_id = p.node_id;
+  info.api_addr = p.api_addr;
+  info.cluster_addr = p.cluster_addr;
+  return info;
+}
+
+absl::Status ClusterNode::BootstrapForInit() {
+  if (!raft_->HasState()) {
+    RETURN_IF_ERROR(raft_->BootstrapNew());
+    LogInfo("raft: node %s bootstrapped a new cluster for sys/init", options_.node_id);
+  }
+  for (int i = 0; i < 200 && !raft_->IsLeader(); ++i) absl::SleepFor(absl::Milliseconds(50));
+  if (!raft_->IsLeader()) {
+    return absl::FailedPreconditionError(
+        "this node is a member of a Raft cluster but not its leader; initialise the cluster on "
+        "its leader");
+  }
+  RETURN_IF_ERROR(raft_->Barrier());
+  was_leader_.store(true);
+  active_.store(true);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<json::object> ClusterNode::Configuration() {
+  auto leader = raft_->Leader();
+  json::array servers;
+  for (const auto& peer : raft_->Configuration()) {
+    PeerInfo p = DecodePeer(peer.address);
+    json::object s;
+    s["node_id"] = p.node_id;
+    s["address"] = p.cluster_addr;
+    s["leader"] = leader && leader->id == peer.id;
+    s["protocol_version"] = "3";
+    s["voter"] = peer.voter;
+    servers.emplace_back(std::move(s));
+  }
+  json::object o;
+  o["servers"] = std::move(servers);
+  o["index"] = raft_->AppliedIndex();
+  return o;
+}
+
+absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
+  for (const auto& peer : raft_->Configuration()) {
+    if (DecodePeer(peer.address).node_id == node_id) {
+      RETURN_IF_ERROR(raft_->Remove(peer.id));
+      LogInfo("raft: removed node %s from the cluster", std::string(node_id));
+      return absl::OkStatus();
+    }
+  }
+  return absl::InvalidArgumentError(absl::StrCat("no server with node_id \"", Av(node_id), "\""));
+}
+
+absl::StatusOr<json::object> ClusterNode::Call(const std::string& cluster_addr,
+                                               const json::object& req, absl::Duration timeout) {
+  ASSIGN_OR_RETURN(
+      std::string answer,
+      raft::CallService(options_.tls, cluster_addr, core::Serialize(req),
+                        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout))));
+  return core::ParseObject(answer);
+}
+
+absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
+  if (raft_->HasState()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("this node already has Raft state in ", options_.path,
+                     "; a node joins a cluster only with an empty storage path"));
+  }
+  core::Seal* seal = seal_.load();
+  if (seal == nullptr) return absl::UnavailableError("the node is still starting");
+  std::string target = jr.leader_cluster_addr;
+  if (target.empty()) {
+    ASSIGN_OR_RETURN(target, ClusterAddrFromApiAddr(jr.leader_api_addr));
+  }
+  RETURN_IF_ERROR(seal->Open());
+  ASSIGN_OR_RETURN(std::string point, seal->BeginJoin());
+
+  // Ask for the KEKs, following "not the leader" answers to the leader.
+  json::object ask;
+  ask["op"] = "join";
+  ask["node_id"] = options_.node_id;
+  ask["transport_key"] = B64(point);
+  json::object answer;
+  for (int hop = 0;; ++hop) {
+    ASSIGN_OR_RETURN(answer, Call(target, ask, kJoinCallTimeout));
+    ASSIGN_OR_RETURN(auto ok, core::GetBool(answer, "ok"));
+    if (ok.value_or(false)) break;
+    ASSIGN_OR_RETURN(auto error, core::GetString(answer, "error"));
+    ASSIGN_OR_RETURN(auto leader, core::GetString(answer, "leader_cluster_addr"));
+    if (leader && !leader->empty() && *leader != target && hop < kMaxLeaderHops) {
+      target = *leader;
+      continue;
+    }
+    return absl::FailedPreconditionError(
+        absl::StrCat("the cluster refused to let this node join: ", error.value_or("no reason")));
+  }
+  ASSIGN_OR_RETURN(std::string ephemeral, UnB64(answer, "ephemeral_key"));
+  const auto* keks = answer.if_contains("keks");
+  if (keks == nullptr || !keks->is_array()) return absl::DataLossError("join answer has no keks");
+  std::vector<std::vector<uint8_t>> blobs;
+  for (const auto& k : keks->as_array()) {
+    std::string b;
+    if (!k.is_string() || !absl::Base64Unescape(Av(std::string_view(k.as_string())), &b)) {
+      return absl::DataLossError("join answer: keks must be base64 strings");
+    }
+    blobs.emplace_back(b.begin(), b.end());
+  }
+  RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs));
+
+  // Now a member: the leader adds this node as a voter once it has caught up.
+  json::object add;
+  add["op"] = "add";
+  add["node_id"] = options_.node_id;
+  add["cluster_addr"] = options_.cluster_addr;
+  add["api_addr"] = options_.api_addr;
+  ASSIGN_OR_RETURN(json::object added, Call(target, add, kAddCallTimeout));
+  ASSIGN_OR_RETURN(auto ok, core::GetBool(added, "ok"));
+  if (!ok.value_or(false)) {
+    ASSIGN_OR_RETURN(auto error, core::GetString(added, "error"));
+    return absl::FailedPreconditionError(
+        absl::StrCat("the leader could not add this node: ", error.value_or("no reason")));
+  }
+  LogInfo("raft: node %s joined the cluster through %s", options_.node_id, target);
+  if (!WaitCaughtUp(absl::Seconds(60))) {
+    return absl::DeadlineExceededError("joined, but the cluster's data did not arrive in time");
+  }
+  return absl::OkStatus();
+}
+
+void ClusterNode::RetryJoin(const std::atomic<bool>& stop) {
+  if (options_.retry_join.empty()) return;
+  while (!stop.load()) {
+    core::Core* core = core_.load();
+    if (core == nullptr || core->initialized() || raft_->HasState()) return;
+    for (const auto& leader : options_.retry_join) {
+      if (stop.load()) return;
+      core::Request req;
+      req.operation = core::Operation::kUpdate;
+      req.path = "sys/storage/raft/join";
+      req.data["leader_api_addr"] = leader;
+      req.has_data = true;
+      auto r = core->Handle(req);
+      if (r.ok()) {
+        LogInfo("raft: retry_join: joined through %s", leader);
+        return;
+      }
+      LogWarn("raft: retry_join through %s: %s", leader, r.status().message());
+      if (raft_->HasState()) return;  // half-way: the operator must look (logged above)
+    }
+    for (int i = 0; i < 50 && !stop.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
+  }
+}
+
+// --- the calls other members make ---------------------------------------------------------
+
+std::string ClusterNode::Serve(std::string_view request) {
+  auto req = core::ParseObject(request);
+  if (!req.ok()) return core::Serialize(Failure("malformed request"));
+  auto op = core::GetString(*req, "op");
+  json::object answer;
+  if (!op.ok() || !op->has_value()) {
+    answer = Failure("no op");
+  } else if (core_.load() == nullptr) {
+    answer = Failure("the node is still starting");
+  } else if (!raft_->IsLeader()) {
+    answer = Failure("not the leader");
+    if (auto leader = CurrentLeader()) answer["leader_cluster_addr"] = leader->cluster_addr;
+  } else if (**op == "join") {
+    return ServeJoin(*req);
+  } else if (**op == "add") {
+    return ServeAdd(*req);
+  } else if (**op == "forward") {
+    return ServeForward(*req);
+  } else {
+    answer = Failure("unknown op");
+  }
+  return core::Serialize(answer);
+}
+
+std::string ClusterNode::ServeJoin(const json::object& req) {
+  core::Core* core = core_.load();
+  if (core->sealed()) return core::Serialize(Failure("the leader is sealed"));
+  auto name = core::GetString(req, "node_id");
+  auto point = UnB64(req, "transport_key");
+  if (!name.ok() || !name->has_value() || !point.ok()) {
+    return core::Serialize(Failure("join needs node_id and transport_key"));
+  }
+  PeerInfo check{"x:1", **name, "https://x"};
+  if (absl::Status s = CheckPeer(check); !s.ok()) return core::Serialize(Failure(Sv(s.message())));
+  auto wrapped = seal_.load()->WrapKeksForPeer(*point);
+  if (!wrapped.ok()) {
+    LogError("raft: cannot wrap the KEKs for joining node %s: %s", **name,
+             wrapped.status().message());
+    return core::Serialize(Failure("the leader cannot wrap its keys; see its log"));
+  }
+  LogInfo("raft: sent the cluster's KEKs, wrapped for its token, to joining node %s", **name);
+  json::object o;
+  o["ok"] = true;
+  o["ephemeral_key"] = B64(wrapped->ephemeral_point);
+  json::array keks;
+  for (const auto& b : wrapped->blobs) {
+    keks.emplace_back(B64(std::string_view(reinterpret_cast<const char*>(b.data()), b.size())));
+  }
+  o["keks"] = std::move(keks);
+  return core::Serialize(o);
+}
+
+std::string ClusterNode::ServeAdd(const json::object& req) {
+  PeerInfo p;
+  auto name = core::GetString(req, "node_id");
+  auto cluster = core::GetString(req, "cluster_addr");
+  auto api = core::GetString(req, "api_addr");
+  if (!name.ok() || !cluster.ok() || !api.ok() || !*name || !*cluster || !*api) {
+    return core::Serialize(Failure("add needs node_id, cluster_addr and api_addr"));
+  }
+  p = {**cluster, **name, **api};
+  if (absl::Status s = CheckPeer(p); !s.ok()) return core::Serialize(Failure(Sv(s.message())));
+  for (const auto& peer : raft_->Configuration()) {
+    if (DecodePeer(peer.address).node_id == p.node_id) {
+      return core::Serialize(Failure(
+          absl::StrCat("a server named \"", p.node_id,
+                       "\" is already a member; remove it (sys/storage/raft/remove-peer) first")));
+    }
+  }
+  absl::Status s = raft_->AddVoter(raft::RaftStorage::IdFor(p.node_id), EncodePeer(p));
+  if (!s.ok()) return core::Serialize(Failure(Sv(s.message())));
+  LogInfo("raft: node %s (%s) is a voter now", p.node_id, p.cluster_addr);
+  json::object o;
+  o["ok"] = true;
+  return core::Serialize(o);
+}
+
+std::string ClusterNode::ServeForward(const json::object& req) {
+  auto bytes = UnB64(req, "request");
+  ipc::Request forwarded;
+  if (!bytes.ok() || !forwarded.ParseFromString(*bytes)) {
+    return core::Serialize(Failure("malformed forwarded request"));
+  }
+  ipc::Response r = IpcServer::Process(core_.load(), forwarded);
+  json::object o;
+  o["ok"] = true;
+  o["response"] = B64(r.SerializeAsString());
+  return core::Serialize(o);
+}
+
+std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) {
+  static constexpr std::string_view kLocal[] = {"sys/health", "sys/seal-status",
+                                                "sys/leader", "sys/init",
+                                                "sys/unseal", "sys/storage/raft/join"};
+  for (auto p : kLocal) {
+    if (req.path() == p) return std::nullopt;
+  }
+  core::Core* core = core_.load();
+  if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
+  auto leader = CurrentLeader();
+  if (leader && leader->self) {
+    if (active_.load()) return std::nullopt;
+    return IpcServer::ToIpcResponse(
+        req.id(), "", absl::UnavailableError("this node is becoming the active node; retry"), "");
+  }
+  if (!leader) {
+    return IpcServer::ToIpcResponse(req.id(), "",
+                                    absl::UnavailableError("no active Vault instance found"), "");
+  }
+  auto redirect = [&] {
+    ipc::Response r;
+    r.set_id(req.id());
+    r.set_kind(ipc::Response::RAW);
+    r.set_http_status(307);
+    r.set_redirect_to(leader->api_addr);
+    return r;
+  };
+  if (req.no_request_forwarding()) return redirect();
+  json::object call;
+  call["op"] = "forward";
+  call["request"] = B64(req.SerializeAsString());
+  auto answer = Call(leader->cluster_addr, call, kForwardTimeout);
+  if (answer.ok()) {
+    auto ok = core::GetBool(*answer, "ok");
+    ipc::Response r;
+    std::string bytes;
+    auto encoded = core::GetString(*answer, "response");
+    if (ok.ok() && ok->value_or(false) && encoded.ok() && *encoded &&
+        absl::Base64Unescape(**encoded, &bytes) && r.ParseFromString(bytes)) {
+      r.set_id(req.id());
+      return r;
+    }
+  }
+  LogWarn("raft: forwarding %s to the leader failed (%s); redirecting the client", req.path(),
+          answer.ok() ? "refused" : std::string(answer.status().message()));
+  return redirect();
+}
+
+}  // namespace strongroom::broker

@@ -1,0 +1,90 @@
+// The broker's Raft node: RaftStorage beneath the barrier, the core's view of the cluster
+// (core/cluster.h), and the calls members make to one another on the cluster port:
+//
+//   join     a joining node sends the public half of a transport key it made in its token; the
+//            leader answers with both KEKs wrapped for it (hsm::Token::WrapKeysForPeer)
+//   add      the joining node, now holding the KEKs, asks the leader to add it as a voter
+//   forward  a standby hands the leader a request a client sent it, and relays the answer
+//
+// Peers are told apart by their cluster certificate (any certificate of the cluster CA is a
+// member) and named by node_id. libraft's server address carries "cluster_addr|node_id|api_addr",
+// so every node knows the leader's API address (for 307s) from Raft itself.
+#pragma once
+
+#include <atomic>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "appliance/core/cluster.h"
+#include "appliance/core/core.h"
+#include "appliance/ipc/strongroom_ipc.pb.h"
+#include "appliance/raft/raft_storage.h"
+
+namespace strongroom::broker {
+
+struct ClusterOptions {
+  std::string node_id;       // this node's name (storage "raft" node_id)
+  std::string api_addr;      // https://host:8200, as clients reach this node
+  std::string cluster_addr;  // host:port of the cluster port (TLS)
+  std::string path;          // the Raft directory
+  raft::TlsFiles tls;
+  // retry_join: leader API addresses to join through at start while this node has no state
+  // and is not initialised.
+  std::vector<std::string> retry_join;
+};
+
+class ClusterNode final : public core::Cluster {
+ public:
+  static absl::StatusOr<std::unique_ptr<ClusterNode>> Start(ClusterOptions options);
+  ~ClusterNode() override;
+
+  storage::Storage* storage() { return raft_.get(); }
+  // The core and seal serve the join calls; set once the core exists.
+  void Attach(core::Core* core, core::Seal* seal);
+
+  // Waits until this node's state machine has what the cluster committed, so the core reads
+  // current data when it unseals (no-op for a node without Raft state). False on timeout.
+  bool WaitCaughtUp(absl::Duration timeout);
+  // True once each time this node has just become the leader (the main loop polls it, reloads
+  // the core, then calls SetActive). Losing the leadership ends Active() at once.
+  bool BecameLeader();
+  void SetActive(bool active) { active_.store(active); }
+  // A standby's answer for a worker's request: forwarded to the leader, a 307 to it when the
+  // client asked not to be forwarded, or nullopt when this node answers itself.
+  std::optional<ipc::Response> MaybeForward(const ipc::Request& req);
+  // retry_join: joins through the configured leaders if this node is new. Blocks (retries every
+  // few seconds) until it joined, was initialised meanwhile, or `stop` is set.
+  void RetryJoin(const std::atomic<bool>& stop);
+
+  // core::Cluster
+  std::optional<core::LeaderInfo> CurrentLeader() override;
+  bool Active() override { return active_.load(); }
+  absl::Status BootstrapForInit() override;
+  absl::Status Join(const core::JoinRequest& req) override;
+  absl::StatusOr<core::json::object> Configuration() override;
+  absl::Status RemovePeer(std::string_view node_id) override;
+
+ private:
+  explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
+  std::string Serve(std::string_view request);
+  std::string ServeJoin(const core::json::object& req);
+  std::string ServeAdd(const core::json::object& req);
+  std::string ServeForward(const core::json::object& req);
+  absl::StatusOr<core::json::object> Call(const std::string& cluster_addr,
+                                          const core::json::object& req, absl::Duration timeout);
+
+  ClusterOptions options_;
+  std::unique_ptr<raft::RaftStorage> raft_;
+  std::atomic<core::Core*> core_{nullptr};
+  std::atomic<core::Seal*> seal_{nullptr};
+  std::atomic<bool> was_leader_{false};  // the main loop polls; sys/init sets it
+  std::atomic<bool> active_{false};
+};
+
+// "https://host:port" -> "host:port+1", the cluster port by Vault's convention.
+absl::StatusOr<std::string> ClusterAddrFromApiAddr(std::string_view api_addr);
+
+}  // namespace strongroom::broker
