@@ -239,6 +239,12 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     ASSIGN_OR_RETURN(target, ClusterAddrFromApiAddr(jr.leader_api_addr));
   }
   RETURN_IF_ERROR(seal->Open());
+  if (seal->FindKek().ok()) {
+    // An earlier join received the KEKs but did not finish: join with them (a KEK of another
+    // cluster would fail the unseal that follows, loudly).
+    LogInfo("raft: the token holds the KEK already (an earlier join); asking to be added");
+    return AddSelf(target);
+  }
   ASSIGN_OR_RETURN(std::string point, seal->BeginJoin());
 
   // Ask for the KEKs, following "not the leader" answers to the leader.
@@ -272,17 +278,27 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     blobs.emplace_back(b.begin(), b.end());
   }
   RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs));
+  return AddSelf(target);
+}
 
-  // Now a member: the leader adds this node as a voter once it has caught up.
+absl::Status ClusterNode::AddSelf(std::string target) {
+  // Holding the KEKs, this node asks to be a voter; the leader promotes it once it caught up.
   json::object add;
   add["op"] = "add";
   add["node_id"] = options_.node_id;
   add["cluster_addr"] = options_.cluster_addr;
   add["api_addr"] = options_.api_addr;
-  ASSIGN_OR_RETURN(json::object added, Call(target, add, kAddCallTimeout));
-  ASSIGN_OR_RETURN(auto ok, core::GetBool(added, "ok"));
-  if (!ok.value_or(false)) {
+  json::object added;
+  for (int hop = 0;; ++hop) {
+    ASSIGN_OR_RETURN(added, Call(target, add, kAddCallTimeout));
+    ASSIGN_OR_RETURN(auto ok, core::GetBool(added, "ok"));
+    if (ok.value_or(false)) break;
     ASSIGN_OR_RETURN(auto error, core::GetString(added, "error"));
+    ASSIGN_OR_RETURN(auto leader, core::GetString(added, "leader_cluster_addr"));
+    if (leader && !leader->empty() && *leader != target && hop < kMaxLeaderHops) {
+      target = *leader;
+      continue;
+    }
     return absl::FailedPreconditionError(
         absl::StrCat("the leader could not add this node: ", error.value_or("no reason")));
   }

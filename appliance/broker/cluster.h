@@ -69,6 +69,7 @@ class ClusterNode final : public core::Cluster {
 
  private:
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
+  absl::Status AddSelf(std::string target);
   std::string Serve(std::string_view request);
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);

@@ -1,5 +1,6 @@
 #include "appliance/broker/config.h"
 
+#include <cstdlib>
 #include <fstream>
 #include <set>
 #include <sstream>
@@ -293,6 +294,16 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
     return absl::InvalidArgumentError("configuration: a storage block is required");
   if (!have_seal)
     return absl::InvalidArgumentError("configuration: a seal \"pkcs11\" block is required");
+  // As Vault's VAULT_API_ADDR, VAULT_CLUSTER_ADDR and VAULT_RAFT_NODE_ID: what differs from pod
+  // to pod when one configuration file serves them all.
+  if (const char* v = std::getenv("STRONGROOM_API_ADDR"); v != nullptr && *v != '\0')
+    c.api_addr = v;
+  if (const char* v = std::getenv("STRONGROOM_CLUSTER_ADDR"); v != nullptr && *v != '\0') {
+    c.cluster_addr = v;
+  }
+  if (const char* v = std::getenv("STRONGROOM_RAFT_NODE_ID"); v != nullptr && *v != '\0') {
+    c.storage.node_id = v;
+  }
   if (c.storage.type == "raft" && (c.api_addr.empty() || c.cluster_addr.empty())) {
     return absl::InvalidArgumentError(
         "configuration: storage \"raft\" needs api_addr and cluster_addr (what the other nodes "

@@ -37,7 +37,8 @@ struct TlsFiles {
 
 // Answers one service request (at most kMaxServiceMessage bytes each way). It may block.
 using ServiceHandler = std::function<std::string(std::string_view request)>;
-inline constexpr size_t kMaxServiceMessage = 64 * 1024;
+// Forwarded requests carry up to max_request_size (32 MiB) of body, base64-encoded in JSON.
+inline constexpr size_t kMaxServiceMessage = 48u << 20;
 
 // One service call to the member at `address` (host:port), over the same mutual TLS.
 absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,

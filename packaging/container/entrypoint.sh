@@ -8,6 +8,8 @@
 #   2. strongroom.hcl in the volume, from the environment (unless $STRONGROOM_CONFIG names one);
 #   3. strongroomd in the background, sys/init once it answers (STRONGROOM_AUTO_INIT), the answer
 #      (recovery keys and root token) written to $DATA/init.json, mode 0600: move it out.
+#      In a Raft cluster only the host named by STRONGROOM_AUTO_INIT_HOST initialises; the others
+#      join it (retry_join in the configuration).
 # Later starts reuse the token and the configuration and exec strongroomd, which unseals itself
 # through the token. Started as root, the script drops to $STRONGROOM_USER first.
 #
@@ -25,6 +27,10 @@ LISTEN=${STRONGROOM_LISTEN:-0.0.0.0:8200}
 TLS_DISABLE=${STRONGROOM_TLS_DISABLE:-false}
 RUN_USER=${STRONGROOM_USER:-strongroom}
 AUTO_INIT=${STRONGROOM_AUTO_INIT:-true}
+if [ -n "${STRONGROOM_AUTO_INIT_HOST:-}" ] &&
+  [ "$(cat /proc/sys/kernel/hostname)" != "$STRONGROOM_AUTO_INIT_HOST" ]; then
+  AUTO_INIT=false
+fi
 RECOVERY_SHARES=${STRONGROOM_RECOVERY_SHARES:-5}
 RECOVERY_THRESHOLD=${STRONGROOM_RECOVERY_THRESHOLD:-3}
 START_TIMEOUT=${STRONGROOM_START_TIMEOUT:-60}

@@ -155,8 +155,8 @@ def check_statefulset(objects, c):
     spec = s["spec"]
     pod = get(spec, "template", "spec") or {}
     labels = get(spec, "template", "metadata", "labels") or {}
-    # One until storage replicates (the manifest says why); then 3, and 5 in production.
-    c.check(spec.get("replicas") == 1, "StatefulSet: replicas 1 until replication")
+    # The reference layout: a Raft cluster of 3 (5 in production).
+    c.check(spec.get("replicas") == 3, "StatefulSet: replicas 3")
     c.check(selects(get(spec, "selector", "matchLabels"), labels), "StatefulSet: selector matches its pod labels")
     c.check(selects(SERVER_LABELS, labels), "StatefulSet: pods carry the server labels")
     headless = find(objects, "Service", spec.get("serviceName"))
@@ -206,7 +206,7 @@ def check_statefulset(objects, c):
     cms = find(objects, "ConfigMap", "strongroom-config")
     hcl = get(cms[0], "data", "strongroom.hcl", default="") if cms else ""
     c.check(f'pin         = "file://{pin_path}"' in hcl, "ConfigMap: the seal reads the mounted PIN file")
-    c.check('path = "/var/lib/strongroom/data"' in hcl, "ConfigMap: storage in the data volume")
+    c.check(re.search(r'\bpath\s*=\s*"/var/lib/strongroom/data"', hcl), "ConfigMap: storage in the data volume")
     for key in ("tls_cert_file", "tls_key_file"):
         m = re.search(key + r'\s*=\s*"([^"]+)"', hcl)
         tls_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
@@ -214,6 +214,28 @@ def check_statefulset(objects, c):
                 f"ConfigMap: {key} is in the TLS Secret volume")
     c.check(re.search(r'address\s*=\s*"0\.0\.0\.0:8200"', hcl) and env.get("STRONGROOM_LISTEN") == "0.0.0.0:8200",
             "ConfigMap: listener on 0.0.0.0:8200, as the entrypoint expects")
+
+    # Raft: storage "raft", the cluster port's TLS files in their Secret volume, a retry_join for
+    # every pod of the StatefulSet, and the per-pod addresses and name from the environment.
+    c.check('storage "raft"' in hcl, 'ConfigMap: storage "raft"')
+    for key in ("cluster_ca_file", "cluster_cert_file", "cluster_key_file"):
+        m = re.search(key + r'\s*=\s*"([^"]+)"', hcl)
+        tls_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
+        c.check(tls_mount and get(volumes.get(mounts[tls_mount]), "secret", "secretName") == "strongroom-cluster-tls",
+                f"ConfigMap: {key} is in the cluster TLS Secret volume")
+    service = spec.get("serviceName")
+    namespace = get(s, "metadata", "namespace")
+    joins = re.findall(r'leader_api_addr\s*=\s*"([^"]+)"', hcl)
+    expected = [f"https://strongroom-{i}.{service}.{namespace}.svc:8200" for i in range(spec.get("replicas") or 0)]
+    c.check(sorted(joins) == sorted(expected), f"ConfigMap: retry_join names every pod ({len(expected)})")
+    env_from = {e["name"]: get(e, "valueFrom", "fieldRef", "fieldPath") for e in ctr.get("env") or []}
+    c.check(env_from.get("POD_NAME") == "metadata.name", "StatefulSet: POD_NAME from the pod's name")
+    c.check(env.get("STRONGROOM_RAFT_NODE_ID") == "$(POD_NAME)", "StatefulSet: node_id is the pod name")
+    for var, port in (("STRONGROOM_API_ADDR", 8200), ("STRONGROOM_CLUSTER_ADDR", 8201)):
+        c.check(env.get(var) == f"https://$(POD_NAME).{service}.{namespace}.svc:{port}",
+                f"StatefulSet: {var} is the pod's own name on port {port}")
+    c.check(env.get("STRONGROOM_AUTO_INIT_HOST") == f"{get(s, 'metadata', 'name')}-0",
+            "StatefulSet: only the first pod initialises")
     return labels, ports
 
 

@@ -32,7 +32,9 @@ class Daemon {
   // Fresh SoftHSM2 token in this.dir/tokens; returns the environment the daemon needs.
   // With { tls: true } the listener serves HTTPS with its key in the token (tls_key_label) and
   // the certificate this.certFile, which the test makes with the -tls-* commands (cli()).
-  makeToken({ tls = false } = {}) {
+  // With { raft: { node, apiPort, clusterPort, certs: { ca, cert, key }, retryJoin } } the
+  // storage is a Raft node listening on those fixed ports (a cluster needs them in its config).
+  makeToken({ tls = false, raft = null } = {}) {
     const tokens = path.join(this.dir, 'tokens');
     fs.mkdirSync(tokens);
     this.softhsmConf = path.join(this.dir, 'softhsm2.conf');
@@ -45,14 +47,26 @@ class Daemon {
     const tlsLines = tls
       ? `  tls_cert_file = "${this.certFile}"\n  tls_key_label = "strongroom-tls"`
       : '  tls_disable = true';
+    const storage = raft
+      ? `api_addr     = "http://127.0.0.1:${raft.apiPort}"
+cluster_addr = "https://127.0.0.1:${raft.clusterPort}"
+storage "raft" {
+  path              = "${path.join(this.dir, 'data')}"
+  node_id           = "${raft.node}"
+  cluster_ca_file   = "${raft.certs.ca}"
+  cluster_cert_file = "${raft.certs.cert}"
+  cluster_key_file  = "${raft.certs.key}"
+${raft.retryJoin ? `  retry_join {\n    leader_api_addr = "${raft.retryJoin}"\n  }` : ''}
+}`
+      : `storage "rocksdb" {
+  path = "${path.join(this.dir, 'data')}"
+}`;
     fs.writeFileSync(path.join(this.dir, 'strongroom.hcl'), `
 listener "tcp" {
-  address     = "127.0.0.1:0"
+  address     = "127.0.0.1:${raft ? raft.apiPort : 0}"
 ${tlsLines}
 }
-storage "rocksdb" {
-  path = "${path.join(this.dir, 'data')}"
-}
+${storage}
 seal "pkcs11" {
   lib         = "/usr/lib/softhsm/libsofthsm2.so"
   token_label = "e2e"
@@ -92,6 +106,15 @@ workers = 2
   startConfig() {
     if (!this.env) this.makeToken();  // call makeToken({ tls: true }) first for HTTPS
     return this.start([`-config=${path.join(this.dir, 'strongroom.hcl')}`]);
+  }
+
+  // SIGKILL: the node dies without a word (a crashed or cut-off server).
+  async kill() {
+    if (!this.proc || this.proc.exitCode !== null) return;
+    const exited = new Promise((resolve) => this.proc.once('exit', resolve));
+    this.proc.kill('SIGKILL');
+    await exited;
+    this.proc = null;
   }
 
   async stop() {

@@ -169,6 +169,11 @@ TEST_F(ClusterTest, ThreeNodesShareKeysAndDataStandbysForwardAndTheClusterSurviv
   ASSERT_EQ(n3.daemon->Root("POST", "/v1/secret/data/from-n3", {{"data", {{"v", "3"}}}}).status,
             200);
   EXPECT_EQ(n1.daemon->Root("GET", "/v1/secret/data/from-n3").Json()["data"]["data"]["v"], "3");
+  // A large body is forwarded whole (1 MiB of value).
+  const std::string big(1 << 20, 'b');
+  auto wrote_big = n3.daemon->Root("POST", "/v1/secret/data/big", {{"data", {{"v", big}}}});
+  EXPECT_EQ(wrote_big.status, 200) << wrote_big.body.substr(0, 300);
+  EXPECT_EQ(n2.daemon->Root("GET", "/v1/secret/data/big").Json()["data"]["data"]["v"], big);
   // ... or redirects the client that asks not to be forwarded (Vault's 307).
   auto redirected =
       n2.daemon->Call("GET", "/v1/secret/data/app?version=1", "",

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <cstdlib>
+#include <fstream>
+
 namespace strongroom::broker {
 namespace {
 
@@ -111,6 +114,115 @@ TEST(Config, TlsKeyLabelKeepsTheKeyInTheToken) {
       ParseConfig("listener \"tcp\" { tls_disable = true tls_key_label = \"strongroom-audit\" }\n" +
                   tail)
           .ok());
+}
+
+}  // namespace
+}  // namespace strongroom::broker
+
+namespace strongroom::broker {
+namespace {
+
+constexpr char kRaftBase[] = R"(
+listener "tcp" {
+  address     = "0.0.0.0:8200"
+  tls_disable = true
+}
+seal "pkcs11" {
+  lib         = "/usr/lib/softhsm/libsofthsm2.so"
+  token_label = "strongroom"
+  pin         = "1234"
+}
+)";
+
+TEST(Config, RaftStorageWithRetryJoin) {
+  std::string text = std::string(kRaftBase) + R"(
+api_addr     = "https://node1:8200"
+cluster_addr = "https://node1:8201"
+storage "raft" {
+  path              = "/var/lib/strongroom/data"
+  node_id           = "node1"
+  cluster_ca_file   = "/etc/ca.crt"
+  cluster_cert_file = "/etc/tls.crt"
+  cluster_key_file  = "/etc/tls.key"
+  retry_join {
+    leader_api_addr     = "https://node2:8200"
+    leader_ca_cert_file = "/ignored/ca.pem"
+  }
+  retry_join {
+    leader_api_addr = "https://node3:8200"
+  }
+}
+)";
+  auto c = ParseConfig(text);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->storage.type, "raft");
+  EXPECT_EQ(c->storage.node_id, "node1");
+  EXPECT_EQ(c->storage.cluster_cert_file, "/etc/tls.crt");
+  EXPECT_EQ(c->storage.retry_join,
+            (std::vector<std::string>{"https://node2:8200", "https://node3:8200"}));
+}
+
+TEST(Config, RaftStorageNeedsItsTlsFilesAndAddresses) {
+  const std::string storage = R"(
+storage "raft" {
+  path              = "/d"
+  cluster_ca_file   = "/ca"
+  cluster_cert_file = "/crt"
+  cluster_key_file  = "/key"
+}
+)";
+  auto no_addr = ParseConfig(std::string(kRaftBase) + storage);
+  ASSERT_FALSE(no_addr.ok());
+  EXPECT_THAT(std::string(no_addr.status().message()), HasSubstr("api_addr and cluster_addr"));
+  auto no_tls = ParseConfig(std::string(kRaftBase) +
+                            "api_addr = \"https://a:8200\"\ncluster_addr = \"https://a:8201\"\n" +
+                            "storage \"raft\" {\n  path = \"/d\"\n}\n");
+  ASSERT_FALSE(no_tls.ok());
+  EXPECT_THAT(std::string(no_tls.status().message()), HasSubstr("cluster_ca_file"));
+  auto bad_block = ParseConfig(std::string(kRaftBase) +
+                               "storage \"rocksdb\" {\n  path = \"/d\"\n  retry_join {\n  }\n}\n");
+  ASSERT_FALSE(bad_block.ok());
+  EXPECT_THAT(std::string(bad_block.status().message()), HasSubstr("retry_join"));
+  auto no_leader =
+      ParseConfig(std::string(kRaftBase) +
+                  "api_addr = \"https://a:8200\"\ncluster_addr = \"https://a:8201\"\n" +
+                  "storage \"raft\" {\n  path = \"/d\"\n  cluster_ca_file = \"/ca\"\n"
+                  "  cluster_cert_file = \"/c\"\n  cluster_key_file = \"/k\"\n"
+                  "  retry_join {\n  }\n}\n");
+  ASSERT_FALSE(no_leader.ok());
+  EXPECT_THAT(std::string(no_leader.status().message()), HasSubstr("leader_api_addr"));
+
+  // One file for every pod: the environment says which pod this is (as VAULT_API_ADDR, ...).
+  setenv("STRONGROOM_API_ADDR", "https://pod-1:8200", 1);
+  setenv("STRONGROOM_CLUSTER_ADDR", "https://pod-1:8201", 1);
+  setenv("STRONGROOM_RAFT_NODE_ID", "pod-1", 1);
+  auto from_env = ParseConfig(std::string(kRaftBase) + storage);
+  unsetenv("STRONGROOM_API_ADDR");
+  unsetenv("STRONGROOM_CLUSTER_ADDR");
+  unsetenv("STRONGROOM_RAFT_NODE_ID");
+  ASSERT_TRUE(from_env.ok()) << from_env.status();
+  EXPECT_EQ(from_env->api_addr, "https://pod-1:8200");
+  EXPECT_EQ(from_env->cluster_addr, "https://pod-1:8201");
+  EXPECT_EQ(from_env->storage.node_id, "pod-1");
+}
+
+// The Kubernetes ConfigMap's strongroom.hcl is a configuration strongroomd accepts.
+TEST(Config, TheKubernetesConfigMapParses) {
+  std::ifstream in(std::string(STRONGROOM_SOURCE_DIR) + "/deploy/kubernetes/20-configmap.yaml");
+  ASSERT_TRUE(in.good());
+  std::string line, hcl;
+  bool inside = false;
+  while (std::getline(in, line)) {
+    if (inside) hcl += (line.size() >= 4 ? line.substr(4) : "") + "\n";
+    if (line.find("strongroom.hcl: |") != std::string::npos) inside = true;
+  }
+  setenv("STRONGROOM_RAFT_NODE_ID", "strongroom-1", 1);
+  auto c = ParseConfig(hcl);
+  unsetenv("STRONGROOM_RAFT_NODE_ID");
+  ASSERT_TRUE(c.ok()) << c.status() << "\n" << hcl;
+  EXPECT_EQ(c->storage.type, "raft");
+  EXPECT_EQ(c->storage.retry_join.size(), 3u);
+  EXPECT_EQ(c->storage.node_id, "strongroom-1");
 }
 
 }  // namespace

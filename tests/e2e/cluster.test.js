@@ -1,0 +1,121 @@
+// A Raft cluster of three strongroomd processes (own SoftHSM2 tokens, own data) driven with
+// node-vault and raw HTTP: init on one node, the others join (API join and retry_join), every
+// node answers clients (standbys forward to the active node), and the cluster survives the
+// death of its leader.
+'use strict';
+
+const { test } = require('node:test');
+const assert = require('node:assert/strict');
+const { execFileSync } = require('node:child_process');
+const fs = require('node:fs');
+const net = require('node:net');
+const os = require('node:os');
+const path = require('node:path');
+const nodeVault = require('node-vault');
+const { Daemon, api } = require('./harness');
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.once('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+// Two adjacent free ports: the API port and the cluster port after it (Vault's convention).
+async function portPair() {
+  for (;;) {
+    const p = await freePort();
+    if (p < 65000 && (await freePort()) !== p + 1) return p;
+  }
+}
+
+function clusterCerts(dir) {
+  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
+  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
+       '-subj', '/CN=e2e-cluster-ca', '-keyout', 'ca.key', '-out', 'ca.pem']);
+  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=e2e-node',
+       '-keyout', 'node.key', '-out', 'node.csr']);
+  run(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
+       '-out', 'node.pem']);
+  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'node.pem'), key: path.join(dir, 'node.key') };
+}
+
+async function health(d) {
+  try {
+    const res = await fetch(`${d.addr}/v1/sys/health`);
+    return res.status;
+  } catch {
+    return 0;
+  }
+}
+
+test('a three-node cluster serves node-vault clients through any node and survives its leader', async (t) => {
+  const pki = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-e2e-pki-'));
+  t.after(() => fs.rmSync(pki, { recursive: true, force: true }));
+  const certs = clusterCerts(pki);
+  const nodes = [];
+  const add = async (node, retryJoin) => {
+    const apiPort = await portPair();
+    const d = new Daemon();
+    t.after(() => d.destroy());
+    d.makeToken({ raft: { node, apiPort, clusterPort: apiPort + 1, certs, retryJoin } });
+    await d.startConfig();
+    nodes.push(d);
+    return d;
+  };
+
+  const n1 = await add('n1');
+  const init = await api(n1, null, 'PUT', 'sys/init', { recovery_shares: 1, recovery_threshold: 1 });
+  assert.equal(init.status, 200, JSON.stringify(init.body));
+  const token = init.body.root_token;
+  const v1 = nodeVault({ endpoint: n1.addr, token });
+  await v1.mount({ mount_point: 'secret', type: 'kv', options: { version: '2' } });
+  await v1.write('secret/data/payments', { data: { api_key: 'pk_live_123' } });
+
+  const n2 = await add('n2');
+  const joined = await api(n2, null, 'POST', 'sys/storage/raft/join', { leader_api_addr: n1.addr });
+  assert.equal(joined.status, 200, JSON.stringify(joined.body) + n2.log);
+  assert.deepEqual(joined.body, { joined: true });
+  const n3 = await add('n3', n1.addr);
+  const deadline = Date.now() + 60000;
+  while ((await health(n3)) !== 429) {
+    assert.ok(Date.now() < deadline, `n3 never became a standby:\n${n3.log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+
+  // node-vault against the standbys: reads and writes reach the active node.
+  const v2 = nodeVault({ endpoint: n2.addr, token });
+  const v3 = nodeVault({ endpoint: n3.addr, token });
+  const read = await v2.read('secret/data/payments');
+  assert.equal(read.data.data.api_key, 'pk_live_123');
+  await v3.write('secret/data/agents', { data: { tenant: 'acme' } });
+  assert.equal((await v1.read('secret/data/agents')).data.data.tenant, 'acme');
+  const leader = await v2.leader();
+  assert.equal(leader.ha_enabled, true);
+  assert.equal(leader.is_self, false);
+  assert.equal(leader.leader_address, n1.addr);
+  const standby = await v2.health({ standbyok: true });
+  assert.equal(standby.standby, true);
+  const config = await v1.request({ path: '/sys/storage/raft/configuration', method: 'GET' });
+  assert.deepEqual(config.data.config.servers.map((s) => s.node_id).sort(), ['n1', 'n2', 'n3']);
+
+  // The leader dies; a standby becomes active and node-vault carries on.
+  await n1.kill();
+  let active;
+  const failover = Date.now() + 60000;
+  for (;;) {
+    for (const d of [n2, n3]) if ((await health(d)) === 200) active = d;
+    if (active) break;
+    assert.ok(Date.now() < failover, `no new leader:\n${n2.log}\n${n3.log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  const va = nodeVault({ endpoint: active.addr, token });
+  assert.equal((await va.read('secret/data/payments')).data.data.api_key, 'pk_live_123');
+  await va.write('secret/data/after', { data: { ok: 'yes' } });
+  const other = active === n2 ? v3 : v2;
+  assert.equal((await other.read('secret/data/after')).data.data.ok, 'yes');
+});
