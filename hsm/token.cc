@@ -273,6 +273,19 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKeyOn(Token::Lease& lease, std::strin
   return FindObjectOn(lease, kSecretKeyClass, label, "secret key");
 }
 
+// AlreadyExists when a secret key labelled `label` exists on the token (one or several).
+absl::Status LabelIsFree(Token::Lease& lease, std::string_view label,
+                         std::string_view token_label) {
+  absl::StatusOr<CK_OBJECT_HANDLE> existing = FindSecretKeyOn(lease, label);
+  if (existing.ok() || absl::IsFailedPrecondition(existing.status())) {
+    return absl::AlreadyExistsError(absl::StrCat("a secret key labelled \"", Sv(label),
+                                                 "\" already exists on token \"", Sv(token_label),
+                                                 "\""));
+  }
+  if (!absl::IsNotFound(existing.status())) return existing.status();
+  return absl::OkStatus();
+}
+
 absl::StatusOr<KeyAttributes> ReadKeyAttributes(Token::Lease& lease, CK_OBJECT_HANDLE key) {
   KeyAttributes out;
   CK_OBJECT_CLASS object_class = 0;
@@ -661,12 +674,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::GenerateKek(std::string_view label, KekM
   // KEKs with one label could appear and every later FindSecretKey would fail.
   std::lock_guard<std::mutex> create_lock(create_mu_);
   ASSIGN_OR_RETURN(Lease lease, Acquire());
-  absl::StatusOr<CK_OBJECT_HANDLE> existing = FindSecretKeyOn(lease, label);
-  if (existing.ok() || absl::IsFailedPrecondition(existing.status())) {
-    return absl::AlreadyExistsError(absl::StrCat("a secret key labelled \"", Sv(label),
-                                                 "\" already exists on token \"", label_, "\""));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
+  RETURN_IF_ERROR(LabelIsFree(lease, label, label_));
 
   const CK_ULONG value_len = kKekBytes;
   CK_ATTRIBUTE tmpl[] = {
@@ -1417,12 +1425,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKekFromPeer(const TransportKey& tr
   if (label.empty()) return absl::InvalidArgumentError("KEK label is empty");
   std::lock_guard<std::mutex> create_lock(create_mu_);
   ASSIGN_OR_RETURN(Lease lease, Acquire());
-  absl::StatusOr<CK_OBJECT_HANDLE> existing = FindSecretKeyOn(lease, label);
-  if (existing.ok() || absl::IsFailedPrecondition(existing.status())) {
-    return absl::AlreadyExistsError(absl::StrCat("a secret key labelled \"", Sv(label),
-                                                 "\" already exists on token \"", label_, "\""));
-  }
-  if (!absl::IsNotFound(existing.status())) return existing.status();
+  RETURN_IF_ERROR(LabelIsFree(lease, label, label_));
   // RFC 5649 wraps a 32-byte key into 40 bytes: the length of the KEK is fixed here.
   if (blob.size() != kKekBytes + 8) {
     return absl::InvalidArgumentError("unwrap failed: the blob is not a wrapped 256-bit key");
@@ -1435,7 +1438,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKekFromPeer(const TransportKey& tr
   const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
   const CK_KEY_TYPE type = CKK_AES;
   // The attributes GenerateKek(kTransferable) gives (SoftHSM2 refuses CKA_VALUE_LEN here; the
-  // length is checked by CheckKekPolicy afterwards).
+  // blob's length fixed the key's above).
   CK_ATTRIBUTE tmpl[] = {
       In(CKA_CLASS, cls),
       In(CKA_KEY_TYPE, type),

@@ -226,6 +226,23 @@ absl::StatusOr<json::object> ClusterNode::Call(const std::string& cluster_addr,
   return core::ParseObject(answer);
 }
 
+absl::StatusOr<json::object> ClusterNode::CallLeader(std::string* target, const json::object& req,
+                                                     absl::Duration timeout,
+                                                     std::string_view refused) {
+  for (int hop = 0;; ++hop) {
+    ASSIGN_OR_RETURN(json::object answer, Call(*target, req, timeout));
+    ASSIGN_OR_RETURN(auto ok, core::GetBool(answer, "ok"));
+    if (ok.value_or(false)) return answer;
+    ASSIGN_OR_RETURN(auto error, core::GetString(answer, "error"));
+    ASSIGN_OR_RETURN(auto leader, core::GetString(answer, "leader_cluster_addr"));
+    if (leader && !leader->empty() && *leader != *target && hop < kMaxLeaderHops) {
+      *target = *leader;  // "not the leader": ask the one it names
+      continue;
+    }
+    return absl::FailedPreconditionError(absl::StrCat(Av(refused), error.value_or("no reason")));
+  }
+}
+
 absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
   if (raft_->HasState()) {
     return absl::FailedPreconditionError(
@@ -252,20 +269,8 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
   ask["op"] = "join";
   ask["node_id"] = options_.node_id;
   ask["transport_key"] = B64(point);
-  json::object answer;
-  for (int hop = 0;; ++hop) {
-    ASSIGN_OR_RETURN(answer, Call(target, ask, kJoinCallTimeout));
-    ASSIGN_OR_RETURN(auto ok, core::GetBool(answer, "ok"));
-    if (ok.value_or(false)) break;
-    ASSIGN_OR_RETURN(auto error, core::GetString(answer, "error"));
-    ASSIGN_OR_RETURN(auto leader, core::GetString(answer, "leader_cluster_addr"));
-    if (leader && !leader->empty() && *leader != target && hop < kMaxLeaderHops) {
-      target = *leader;
-      continue;
-    }
-    return absl::FailedPreconditionError(
-        absl::StrCat("the cluster refused to let this node join: ", error.value_or("no reason")));
-  }
+  ASSIGN_OR_RETURN(json::object answer, CallLeader(&target, ask, kJoinCallTimeout,
+                                                   "the cluster refused to let this node join: "));
   ASSIGN_OR_RETURN(std::string ephemeral, UnB64(answer, "ephemeral_key"));
   const auto* keks = answer.if_contains("keks");
   if (keks == nullptr || !keks->is_array()) return absl::DataLossError("join answer has no keks");
@@ -288,20 +293,8 @@ absl::Status ClusterNode::AddSelf(std::string target) {
   add["node_id"] = options_.node_id;
   add["cluster_addr"] = options_.cluster_addr;
   add["api_addr"] = options_.api_addr;
-  json::object added;
-  for (int hop = 0;; ++hop) {
-    ASSIGN_OR_RETURN(added, Call(target, add, kAddCallTimeout));
-    ASSIGN_OR_RETURN(auto ok, core::GetBool(added, "ok"));
-    if (ok.value_or(false)) break;
-    ASSIGN_OR_RETURN(auto error, core::GetString(added, "error"));
-    ASSIGN_OR_RETURN(auto leader, core::GetString(added, "leader_cluster_addr"));
-    if (leader && !leader->empty() && *leader != target && hop < kMaxLeaderHops) {
-      target = *leader;
-      continue;
-    }
-    return absl::FailedPreconditionError(
-        absl::StrCat("the leader could not add this node: ", error.value_or("no reason")));
-  }
+  RETURN_IF_ERROR(
+      CallLeader(&target, add, kAddCallTimeout, "the leader could not add this node: ").status());
   LogInfo("raft: node %s joined the cluster through %s", options_.node_id, target);
   if (!WaitCaughtUp(absl::Seconds(60))) {
     return absl::DeadlineExceededError("joined, but the cluster's data did not arrive in time");

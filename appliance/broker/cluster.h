@@ -74,6 +74,10 @@ class ClusterNode final : public core::Cluster {
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
+  // Call, following "not the leader" answers; an answer that is not ok is an error starting
+  // with `refused`. `target` ends as the member that answered.
+  absl::StatusOr<core::json::object> CallLeader(std::string* target, const core::json::object& req,
+                                                absl::Duration timeout, std::string_view refused);
   absl::StatusOr<core::json::object> Call(const std::string& cluster_addr,
                                           const core::json::object& req, absl::Duration timeout);
 

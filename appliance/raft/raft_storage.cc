@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
 #include "appliance/raft/log_codec.h"
+#include "appliance/raft/loop_inbox.h"
 #include "appliance/storage/rocksdb_storage.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -62,7 +63,7 @@ struct RaftStorage::Impl {
   RaftOptions options;
   std::unique_ptr<storage::RocksDbStorage> fsm_db;
   uv_loop_t loop{};
-  uv_async_t wake{};
+  LoopInbox inbox;
   std::unique_ptr<TlsTransport> transport;
   raft_io io{};
   raft_fsm fsm{};
@@ -72,34 +73,17 @@ struct RaftStorage::Impl {
   bool io_ready = false;
   bool raft_ready = false;
 
-  std::mutex mu;
-  std::deque<std::function<void()>> inbox;
-  bool stopping = false;  // guarded by mu
-
   // Runs `fn` on the loop thread and waits for it to return. False once the loop is stopping.
   bool RunOnLoop(const std::function<void()>& fn) {
     std::promise<void> done;
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (stopping) return false;
-      inbox.push_back([&] {
-        fn();
-        done.set_value();
-      });
-      uv_async_send(&wake);
+    if (!inbox.Post([&] {
+          fn();
+          done.set_value();
+        })) {
+      return false;
     }
     done.get_future().wait();
     return true;
-  }
-
-  static void Drain(uv_async_t* handle) {
-    auto* self = static_cast<Impl*>(handle->data);
-    std::deque<std::function<void()>> batch;
-    {
-      std::lock_guard<std::mutex> lock(self->mu);
-      batch.swap(self->inbox);
-    }
-    for (auto& fn : batch) fn();
   }
 
   // --- the state machine (loop thread) ---
@@ -212,24 +196,19 @@ struct RaftStorage::Impl {
 
   static void Closed(struct raft* r) {
     auto* self = static_cast<Impl*>(r->data);
-    uv_close(reinterpret_cast<uv_handle_t*>(&self->wake), nullptr);
+    self->inbox.Close(nullptr);
   }
 
   ~Impl() {
     if (thread.joinable()) {
-      {
-        std::lock_guard<std::mutex> lock(mu);
-        stopping = true;
-        inbox.push_back([this] { raft_close(&raft, &Impl::Closed); });
-        uv_async_send(&wake);
-      }
+      inbox.Last([this] { raft_close(&raft, &Impl::Closed); });
       thread.join();
     } else if (loop_ready) {
       // Start() failed before the loop ran: close what was opened and let the loop settle.
       if (raft_ready) {
         raft_close(&raft, &Impl::Closed);
       } else {
-        uv_close(reinterpret_cast<uv_handle_t*>(&wake), nullptr);
+        inbox.Close(nullptr);
       }
       uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -258,8 +237,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
 
   if (uv_loop_init(&impl->loop) != 0) return absl::InternalError("uv_loop_init failed");
   impl->loop_ready = true;
-  uv_async_init(&impl->loop, &impl->wake, &Impl::Drain);
-  impl->wake.data = impl.get();
+  impl->inbox.Init(&impl->loop);
 
   auto transport = TlsTransport::Create(&impl->loop, o.tls, o.service);
   if (!transport.ok()) return transport.status();

@@ -35,6 +35,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
+#include "appliance/raft/loop_inbox.h"
 #include "base/log.h"
 #include "base/strings.h"
 
@@ -169,12 +170,8 @@ class Pump : public std::enable_shared_from_this<Pump> {
 struct TlsTransport::Impl {
   raft_uv_transport t{};
   uv_loop_t* loop = nullptr;
-  uv_async_t async{};
-  bool async_started = false;
-
-  std::mutex mu;
-  std::deque<std::function<void()>> inbox;  // closures for the loop thread
-  bool async_closed = false;                // guarded by mu
+  LoopInbox inbox;  // closures for the loop thread
+  bool inbox_open = false;
 
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -195,22 +192,7 @@ struct TlsTransport::Impl {
   raft_uv_transport_close_cb close_cb = nullptr;
 
   // Runs `fn` on the loop thread, or drops it (and what it owns) once the transport is closed.
-  void ToLoop(std::function<void()> fn) {
-    std::lock_guard<std::mutex> lock(mu);
-    if (async_closed) return;
-    inbox.push_back(std::move(fn));
-    uv_async_send(&async);
-  }
-
-  static void Drain(uv_async_t* handle) {
-    auto* self = static_cast<Impl*>(handle->data);
-    std::deque<std::function<void()>> batch;
-    {
-      std::lock_guard<std::mutex> lock(self->mu);
-      batch.swap(self->inbox);
-    }
-    for (auto& fn : batch) fn();
-  }
+  void ToLoop(std::function<void()> fn) { inbox.Post(std::move(fn)); }
 
   // A uv_pipe_t over `fd`, allocated with raft_malloc: libraft frees its streams with raft_free.
   uv_stream_t* OpenPipe(Fd& fd) {
@@ -442,9 +424,8 @@ struct TlsTransport::Impl {
     self->id = id;
     self->address = address;
     if (self->address.size() > kMaxAddress) return RAFT_INVALID;
-    if (uv_async_init(self->loop, &self->async, &Impl::Drain) != 0) return RAFT_IOERR;
-    self->async.data = self;
-    self->async_started = true;
+    if (self->inbox.Init(self->loop) != 0) return RAFT_IOERR;
+    self->inbox_open = true;
     return 0;
   }
 
@@ -499,19 +480,13 @@ struct TlsTransport::Impl {
     });
     // Pending connects are answered on the next turn of the loop (libraft expects callbacks
     // after the call returns), then the wake-up handle closes and the close callback runs.
-    self->ToLoop([self] {
+    self->inbox.Last([self] {
       auto pending = std::move(self->connecting);
       self->connecting.clear();
       for (auto& [req, attempt] : pending) req->cb(req, nullptr, RAFT_CANCELED);
-      {
-        std::lock_guard<std::mutex> lock(self->mu);
-        self->async_closed = true;
-        self->inbox.clear();
-      }
-      uv_close(reinterpret_cast<uv_handle_t*>(&self->async), [](uv_handle_t* h) {
-        auto* me = static_cast<Impl*>(h->data);
-        me->async_started = false;
-        if (me->close_cb) me->close_cb(&me->t);
+      self->inbox.Close([self] {
+        self->inbox_open = false;
+        if (self->close_cb) self->close_cb(&self->t);
       });
     });
   }
@@ -610,7 +585,7 @@ TlsTransport::~TlsTransport() {
   impl_->work.reset();
   impl_->io.stop();
   if (impl_->io_thread.joinable()) impl_->io_thread.join();
-  if (impl_->async_started) LogError("raft: transport destroyed before libraft closed it");
+  if (impl_->inbox_open) LogError("raft: transport destroyed before libraft closed it");
 }
 
 raft_uv_transport* TlsTransport::get() { return &impl_->t; }

@@ -8,30 +8,10 @@ const { test } = require('node:test');
 const assert = require('node:assert/strict');
 const { execFileSync } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const nodeVault = require('node-vault');
-const { Daemon, api } = require('./harness');
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-// Two adjacent free ports: the API port and the cluster port after it (Vault's convention).
-async function portPair() {
-  for (;;) {
-    const p = await freePort();
-    if (p < 65000 && (await freePort()) !== p + 1) return p;
-  }
-}
+const { Daemon, api, portPair } = require('./harness');
 
 function clusterCerts(dir) {
   const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });

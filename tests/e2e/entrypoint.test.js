@@ -8,12 +8,11 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const { spawn } = require('node:child_process');
 const fs = require('node:fs');
-const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
 const { execFile } = require('node:child_process');
-const { waitFor } = require('./harness');
+const { waitFor, freePort } = require('./harness');
 const { makeKeyPair, makeTlsMaterial, startFakeKube } = require('./fake_kube');
 
 const BUILT = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
@@ -43,16 +42,6 @@ function runnableCopies() {
 }
 const { entrypoint: ENTRYPOINT, bin: BIN } = runnableCopies();
 
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
 
 // A temporary directory the unprivileged user can traverse (the volume is created inside it).
 function tempRoot(t) {

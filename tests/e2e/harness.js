@@ -5,6 +5,7 @@
 const { spawn, execFileSync } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
+const net = require('node:net');
 const path = require('node:path');
 
 const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
@@ -173,4 +174,24 @@ async function api(d, token, method, p, body) {
   return { status: res.status, body: text ? JSON.parse(text) : null };
 }
 
-module.exports = { Daemon, waitFor, waitDevReady, startDevClient, api };
+// A free loopback port (bound and released), or whether `port` is free, when given one.
+function freePort(port = 0) {
+  return new Promise((resolve) => {
+    const srv = net.createServer();
+    srv.once('error', () => resolve(0));
+    srv.listen(port, '127.0.0.1', () => {
+      const bound = srv.address().port;
+      srv.close(() => resolve(bound));
+    });
+  });
+}
+
+// Two adjacent free ports: an API port and the cluster port after it (Vault's convention).
+async function portPair() {
+  for (;;) {
+    const p = await freePort();
+    if (p > 0 && p < 65000 && (await freePort(p + 1)) === p + 1) return p;
+  }
+}
+
+module.exports = { Daemon, waitFor, waitDevReady, startDevClient, api, freePort, portPair };

@@ -23,24 +23,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-bool Eventually(const std::function<bool()>& ok, int seconds = 60) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-  }
-  return ok();
-}
-
-// Two adjacent free ports: the API port and, by Vault's convention, the cluster port after it.
-int FreePortPair() {
-  for (int i = 0; i < 50; ++i) {
-    int p = FreeLoopbackPort();
-    if (p < 65000 && FreeLoopbackPort() != p + 1) return p;
-  }
-  return FreeLoopbackPort();
-}
-
 struct Node {
   std::unique_ptr<Daemon> daemon;
   int api_port = 0;
@@ -65,7 +47,7 @@ class ClusterTest : public ::testing::Test {
   Node& AddNode(const std::string& name, const std::string& retry_join = "") {
     Node n;
     n.name = name;
-    n.api_port = FreePortPair();
+    n.api_port = FreeLoopbackPortPair();
     Daemon::Options o;
     o.workers = 1;
     o.listen_address = "127.0.0.1:" + std::to_string(n.api_port);

@@ -24,31 +24,16 @@
 #include <thread>
 #include <vector>
 
+#include "tests/support/cluster_support.h"
+
 namespace {
 
+using strongroom::testing::ClusterCerts;
+using strongroom::testing::Eventually;
+using strongroom::testing::FreeLoopbackPort;
+using strongroom::testing::MakeClusterCerts;
 using ::testing::HasSubstr;
 using ::testing::StartsWith;
-
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
-
-bool Eventually(const std::function<bool()>& ok, int seconds = 60) {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(seconds);
-  while (std::chrono::steady_clock::now() < deadline) {
-    if (ok()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-  }
-  return ok();
-}
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path);
@@ -57,35 +42,11 @@ std::string ReadFile(const std::string& path) {
   return ss.str();
 }
 
-struct Certs {
-  std::string ca, cert, key;
-};
-
-// A CA and one certificate it issued (P-256), made with the openssl CLI.
-Certs MakeCerts(const std::string& dir, const std::string& name) {
-  std::filesystem::create_directories(dir);
-  std::string p = dir + "/" + name;
-  std::string cmd =
-      "set -e; cd '" + dir +
-      "'; "
-      "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
-      name + "-ca.key -out " + name + "-ca.pem -days 1 -subj /CN=" + name +
-      "-ca 2>/dev/null; "
-      "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
-      name + ".key -out " + name + ".csr -subj /CN=" + name +
-      "-node 2>/dev/null; "
-      "openssl x509 -req -in " +
-      name + ".csr -CA " + name + "-ca.pem -CAkey " + name + "-ca.key -CAcreateserial -out " +
-      name + ".pem -days 1 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) ADD_FAILURE() << "openssl failed: " << cmd;
-  return {p + "-ca.pem", p + ".pem", p + ".key"};
-}
-
 class Node {
  public:
-  Node(uint64_t id, std::string dir, const Certs& certs, std::vector<std::string> extra = {})
+  Node(uint64_t id, std::string dir, const ClusterCerts& certs, std::vector<std::string> extra = {})
       : id_(id), dir_(std::move(dir)), certs_(certs), extra_(std::move(extra)) {
-    address_ = "127.0.0.1:" + std::to_string(FreePort());
+    address_ = "127.0.0.1:" + std::to_string(FreeLoopbackPort());
   }
   ~Node() { Kill(); }
 
@@ -191,7 +152,7 @@ class Node {
 
   uint64_t id_;
   std::string dir_;
-  Certs certs_;
+  ClusterCerts certs_;
   std::vector<std::string> extra_;
   std::string address_;
   pid_t pid_ = -1;
@@ -205,7 +166,7 @@ class RaftTest : public ::testing::Test {
     std::signal(SIGPIPE, SIG_IGN);  // a killed node's stdin
     char tmpl[] = "/tmp/sr-raft-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    certs_ = MakeCerts(dir_ + "/pki", "cluster");
+    certs_ = MakeClusterCerts(dir_ + "/pki", "cluster");
   }
   void TearDown() override {
     nodes_.clear();
@@ -237,7 +198,7 @@ class RaftTest : public ::testing::Test {
   }
 
   std::string dir_;
-  Certs certs_;
+  ClusterCerts certs_;
   std::vector<std::unique_ptr<Node>> nodes_;
 };
 
@@ -344,7 +305,7 @@ TEST_F(RaftTest, ThePeerPortSpeaksOnlyMutualTlsWithTheClusterCa) {
   Node& n = Add(1);
   n.Start(/*bootstrap=*/true);
   ASSERT_TRUE(Eventually([&] { return n.Cmd("isleader") == "yes"; }));
-  Certs rogue = MakeCerts(dir_ + "/rogue", "rogue");
+  ClusterCerts rogue = MakeClusterCerts(dir_ + "/rogue", "rogue");
   auto handshake = [&](const std::string& cert_args) {
     std::string cmd = "echo | timeout 20 openssl s_client -connect " + n.address() + " -CAfile " +
                       certs_.ca + " " + cert_args + " -verify_return_error -tls1_3 > " + dir_ +
@@ -382,7 +343,7 @@ TEST_F(RaftTest, ANodeWithAnotherCasCertificateCannotJoin) {
   n1.Start(/*bootstrap=*/true);
   ASSERT_TRUE(Eventually([&] { return n1.Cmd("isleader") == "yes"; }));
   ASSERT_EQ(n1.Cmd("put secret 1"), "ok");
-  Certs rogue = MakeCerts(dir_ + "/rogue", "rogue");
+  ClusterCerts rogue = MakeClusterCerts(dir_ + "/rogue", "rogue");
   nodes_.push_back(std::make_unique<Node>(2, dir_ + "/rogue-node", rogue));
   Node& r = *nodes_.back();
   r.Start();

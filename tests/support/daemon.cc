@@ -2,10 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
-#include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -191,35 +189,6 @@ nlohmann::json Daemon::Init(int shares, int threshold) {
     for (const auto& k : j["recovery_keys"]) recovery_keys_.push_back(k.get<std::string>());
   }
   return j;
-}
-
-ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name) {
-  std::string cmd = "set -e; mkdir -p '" + dir + "'; cd '" + dir + "'; " +
-                    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                    "-keyout " +
-                    name + "-ca.key -out " + name + "-ca.pem -days 1 -subj /CN=" + name +
-                    "-ca 2>/dev/null; "
-                    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
-                    name + ".key -out " + name + ".csr -subj /CN=" + name +
-                    "-node 2>/dev/null; "
-                    "openssl x509 -req -in " +
-                    name + ".csr -CA " + name + "-ca.pem -CAkey " + name +
-                    "-ca.key -CAcreateserial -out " + name + ".pem -days 1 2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) return {};
-  const std::string p = dir + "/" + name;
-  return {p + "-ca.pem", p + ".pem", p + ".key"};
-}
-
-int FreeLoopbackPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a));
-  socklen_t len = sizeof(a);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
 }
 
 bool Daemon::WaitForLog(const std::string& needle, int timeout_ms) const {

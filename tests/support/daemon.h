@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "hsm/token.h"
+#include "tests/support/cluster_support.h"
 #include "tests/support/http_client.h"
 #include "tests/support/softhsm_token.h"
 
@@ -98,15 +99,6 @@ class Daemon {
   std::string root_token_;
   std::vector<std::string> recovery_keys_;
 };
-
-// A cluster CA and one certificate it issued (P-256), made with the openssl CLI in `dir`, for the
-// Raft cluster port. Paths of the PEM files.
-struct ClusterCerts {
-  std::string ca, cert, key;
-};
-ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name);
-// A free loopback TCP port (bound and released: a small race with other processes remains).
-int FreeLoopbackPort();
 
 // Runs strongroomd with `args` to completion (for flag/config error tests).
 struct RunResult {

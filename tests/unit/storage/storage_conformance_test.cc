@@ -10,6 +10,7 @@
 #include "appliance/raft/raft_storage.h"
 #include "appliance/storage/memory_storage.h"
 #include "appliance/storage/rocksdb_storage.h"
+#include "tests/support/cluster_support.h"
 
 namespace strongroom::storage {
 namespace {
@@ -24,27 +25,19 @@ struct Impl {
 // A one-node Raft cluster (libraft, the TLS transport, RocksDB state machine) on a free loopback
 // port, with a cluster CA and certificate made by the openssl CLI; returned once it leads.
 std::unique_ptr<Storage> StartSingleRaftNode(const std::string& dir) {
-  std::filesystem::create_directories(dir);
-  std::string cmd = "set -e; cd '" + dir +
-                    "'; openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                    "-keyout ca.key -out ca.pem -days 1 -subj /CN=ca 2>/dev/null; "
-                    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout "
-                    "node.key -out node.csr -subj /CN=node 2>/dev/null; openssl x509 -req -in "
-                    "node.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out node.pem -days 1 "
-                    "2>/dev/null";
-  if (std::system(cmd.c_str()) != 0) return nullptr;
+  testing::ClusterCerts certs = testing::MakeClusterCerts(dir, "node");
+  if (certs.ca.empty()) return nullptr;
   raft::RaftOptions o;
   o.node_id = 1;
-  o.address = "127.0.0.1:" + std::to_string(20000 + (getpid() % 20000));
+  o.address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
   o.dir = dir + "/raft-node";
-  o.tls = {dir + "/ca.pem", dir + "/node.pem", dir + "/node.key"};
+  o.tls = {certs.ca, certs.cert, certs.key};
   o.bootstrap = true;
   o.election_timeout_ms = 200;
   o.heartbeat_timeout_ms = 20;
   auto node = raft::RaftStorage::Start(o);
   if (!node.ok()) return nullptr;
-  for (int i = 0; i < 600 && !(*node)->IsLeader(); ++i)
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  testing::Eventually([&] { return (*node)->IsLeader(); }, 30);
   return std::move(*node);
 }
 

@@ -1,0 +1,27 @@
+// Helpers for tests of Raft nodes and clusters: a cluster CA and certificate, free loopback
+// ports, and waiting for a condition.
+#pragma once
+
+#include <functional>
+#include <string>
+
+namespace strongroom::testing {
+
+// A cluster CA and one certificate it issued (P-256), made with the openssl CLI in `dir`
+// (created), for the Raft cluster port. Paths of the PEM files; empty when openssl failed.
+struct ClusterCerts {
+  std::string ca, cert, key;
+};
+ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name);
+
+// A free loopback TCP port (bound and released: a small race with other processes remains);
+// or, given one, `port` itself when it is free (0 when it is not).
+int FreeLoopbackPort(int port = 0);
+// Two adjacent free ports: an API port and the cluster port after it (Vault's convention).
+int FreeLoopbackPortPair();
+
+// Polls `ok` every 50 ms until it holds or `seconds` pass (a liveness deadline, not a timing
+// assertion). Returns the last answer.
+bool Eventually(const std::function<bool()>& ok, int seconds = 60);
+
+}  // namespace strongroom::testing
