@@ -79,4 +79,9 @@ class Daemon {
   int port_ = 0;
 };
 
+// Runs argv (looked up in PATH) with stdio on /dev/null; true when it exits 0.
+bool RunQuiet(const std::vector<std::string>& args);
+// The value of a string field in a JSON body (first occurrence; enough for our own responses).
+std::string JsonString(const std::string& body, const std::string& key);
+
 }  // namespace strongroom::bench

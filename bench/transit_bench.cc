@@ -39,32 +39,15 @@ extern char** environ;
 namespace {
 
 using strongroom::bench::Conn;
+using strongroom::bench::JsonString;
 using strongroom::bench::Print;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
+using strongroom::bench::RunQuiet;
 
 constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
 constexpr const char* kTokenLabel = "bench";
 constexpr const char* kPin = "1234";
-
-// Runs argv (looked up in PATH) with stdio on /dev/null; true when it exits 0.
-bool RunQuiet(const std::vector<std::string>& args) {
-  std::vector<char*> av;
-  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int err = posix_spawnp(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  if (err != 0) return false;
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return false;
-  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
-}
 
 // A SoftHSM2 config whose token directory is inside `dir`, made current for this process and
 // the daemon it spawns (SOFTHSM2_CONF), and an initialised token "bench" in it.
@@ -85,13 +68,6 @@ bool MakeToken(const std::string& dir) {
   setenv("SOFTHSM2_CONF", conf.c_str(), 1);  // before any thread and before the daemon starts
   return RunQuiet({"softhsm2-util", "--init-token", "--free", "--label", kTokenLabel, "--pin", kPin,
                    "--so-pin", "5678"});
-}
-
-// The value of a string field in a JSON body (first occurrence; enough for our own responses).
-std::string JsonString(const std::string& body, const std::string& key) {
-  std::smatch m;
-  if (std::regex_search(body, m, std::regex("\"" + key + "\"\\s*:\\s*\"([^\"]*)\""))) return m[1];
-  return "";
 }
 
 std::string Plaintext(size_t n) {

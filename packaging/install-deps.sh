@@ -59,13 +59,16 @@ fi
 # .sources or one-line sources.list), so no host name is written here.
 enable_backports() {
   local list=/etc/apt/sources.list.d/strongroom-backports.sources uri=""
-  if grep -rqs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/; then
+  if grep -qs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/*; then
     return 0
   fi
-  uri=$(grep -hs '^URIs:' /etc/apt/sources.list.d/*.sources | grep -v security | head -n1 |
-    awk '{print $2}')
+  # deb822 (.sources: "URIs: http://…") first, then one-line sources.list ("deb [opts] URI suite …").
+  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' | grep -v security | head -n1 || true)
   if [ -z "$uri" ]; then
-    uri=$(grep -hs '^deb ' /etc/apt/sources.list | grep -v security | head -n1 | awk '{print $2}')
+    uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
+      sed -n -E 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' |
+      grep -v security | head -n1 || true)
   fi
   if [ -z "$uri" ]; then
     echo "install-deps: cannot find the Debian archive in the apt sources to add bookworm-backports" >&2
