@@ -117,6 +117,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
     return absl::InvalidArgumentError(absl::StrCat("raft: ", s.message()));
   }
   std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(o)));
+  node->client_ = std::make_unique<raft::ServiceClient>(node->options_.tls);
   raft::RaftOptions ro;
   ro.node_id = raft::RaftStorage::IdFor(node->options_.node_id);
   ro.address = EncodePeer(self);
@@ -219,10 +220,9 @@ absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
 
 absl::StatusOr<json::object> ClusterNode::Call(const std::string& cluster_addr,
                                                const json::object& req, absl::Duration timeout) {
-  ASSIGN_OR_RETURN(
-      std::string answer,
-      raft::CallService(options_.tls, cluster_addr, core::Serialize(req),
-                        std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout))));
+  ASSIGN_OR_RETURN(std::string answer,
+                   client_->Call(cluster_addr, core::Serialize(req),
+                                 std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout))));
   return core::ParseObject(answer);
 }
 

@@ -83,6 +83,7 @@ class ClusterNode final : public core::Cluster {
 
   ClusterOptions options_;
   std::unique_ptr<raft::RaftStorage> raft_;
+  std::unique_ptr<raft::ServiceClient> client_;  // kept connections to other members
   std::atomic<core::Core*> core_{nullptr};
   std::atomic<core::Seal*> seal_{nullptr};
   std::atomic<bool> was_leader_{false};  // the main loop polls; sys/init sets it

@@ -37,6 +37,7 @@
 #include "appliance/raft/libraft.h"
 #include "appliance/raft/loop_inbox.h"
 #include "base/log.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 
 namespace strongroom::raft {
@@ -54,6 +55,9 @@ constexpr std::string_view kServiceMagic = "SRJ1";
 constexpr size_t kMagicBytes = 4;
 constexpr size_t kPreambleFixed = 4 + 8 + 2;
 constexpr auto kServiceDeadline = std::chrono::seconds(30);
+// A caller's idle connection is closed after this; callers drop theirs sooner (kClientIdle).
+constexpr auto kServiceIdle = std::chrono::seconds(60);
+constexpr auto kClientIdle = std::chrono::seconds(30);
 constexpr size_t kMaxAddress = 255;
 constexpr size_t kPumpBuffer = 64 * 1024;
 
@@ -279,7 +283,7 @@ struct TlsTransport::Impl {
                          if (rec) return Refused(h, "preamble", rec);
                          std::string_view magic(h->preamble.data(), kMagicBytes);
                          if (magic == kPreambleMagic) return RaftPeer(h);
-                         if (magic == kServiceMagic && service) return ServiceCall(h);
+                         if (magic == kServiceMagic && service) return ServiceCall(h, true);
                          Refused(h, "preamble", asio::error::invalid_argument);
                        });
     });
@@ -311,40 +315,54 @@ struct TlsTransport::Impl {
         });
   }
 
-  // One service call: length-prefixed request in, the handler's answer out, then close. The
+  // Service calls: length-prefixed request in, the handler's answer out, then the next request
+  // on the same connection (the caller keeps it for later calls; it closes it when idle). The
   // handler runs on a thread of its own (it may wait on the Raft loop or the token).
-  void ServiceCall(const std::shared_ptr<Handshake>& h) {
-    h->deadline.expires_after(kServiceDeadline);
+  void ServiceCall(const std::shared_ptr<Handshake>& h, bool first) {
+    h->deadline.expires_after(first ? kServiceDeadline : kServiceIdle);
     h->Arm();
     auto len_buf = std::make_shared<std::array<uint8_t, 4>>();
-    asio::async_read(h->tls, asio::buffer(*len_buf), [this, h, len_buf](error_code ec, size_t) {
-      if (ec) return Refused(h, "service request", ec);
-      uint32_t len = 0;
-      for (int i = 3; i >= 0; --i) len = (len << 8) | (*len_buf)[static_cast<size_t>(i)];
-      if (len > kMaxServiceMessage) return Refused(h, "service request", asio::error::message_size);
-      auto body = std::make_shared<std::string>(len, '\0');
-      asio::async_read(h->tls, asio::buffer(*body), [this, h, body](error_code rec, size_t) {
-        if (rec) return Refused(h, "service request", rec);
-        ++service_threads;
-        std::thread([this, h, body] {
-          std::string answer = service(*body);
-          --service_threads;
-          if (answer.size() > kMaxServiceMessage) answer.clear();
-          asio::post(io, [h, answer = std::move(answer)]() mutable {
-            auto out = std::make_shared<std::string>();
-            for (int i = 0; i < 4; ++i)
-              out->push_back(static_cast<char>((answer.size() >> (8 * i)) & 0xff));
-            *out += answer;
-            asio::async_write(h->tls, asio::buffer(*out), [h, out](error_code, size_t) {
-              h->deadline.cancel();
-              error_code ignored;
-              h->tls.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-              h->tls.lowest_layer().close(ignored);
-            });
+    asio::async_read(
+        h->tls, asio::buffer(*len_buf), [this, h, len_buf, first](error_code ec, size_t) {
+          if (ec && !first)
+            return Quiet(h);  // the caller closed an idle connection, or it timed out
+          if (ec) return Refused(h, "service request", ec);
+          uint32_t len = 0;
+          for (int i = 3; i >= 0; --i) len = (len << 8) | (*len_buf)[static_cast<size_t>(i)];
+          if (len > kMaxServiceMessage)
+            return Refused(h, "service request", asio::error::message_size);
+          h->deadline.expires_after(kServiceDeadline);
+          h->Arm();
+          auto body = std::make_shared<std::string>(len, '\0');
+          asio::async_read(h->tls, asio::buffer(*body), [this, h, body](error_code rec, size_t) {
+            if (rec) return Refused(h, "service request", rec);
+            h->deadline.cancel();  // the handler has deadlines of its own
+            ++service_threads;
+            std::thread([this, h, body] {
+              std::string answer = service(*body);
+              if (answer.size() > kMaxServiceMessage) answer.clear();
+              asio::post(io, [this, h, answer = std::move(answer)]() mutable {
+                auto out = std::make_shared<std::string>();
+                for (int i = 0; i < 4; ++i)
+                  out->push_back(static_cast<char>((answer.size() >> (8 * i)) & 0xff));
+                *out += answer;
+                asio::async_write(h->tls, asio::buffer(*out),
+                                  [this, h, out](error_code wec, size_t) {
+                                    if (wec) return Quiet(h);
+                                    ServiceCall(h, false);
+                                  });
+              });
+              --service_threads;
+            }).detach();
           });
-        }).detach();
-      });
-    });
+        });
+  }
+
+  void Quiet(const std::shared_ptr<Handshake>& h) {
+    h->deadline.cancel();
+    error_code ignored;
+    h->tls.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    h->tls.lowest_layer().close(ignored);
   }
 
   void Refused(const std::shared_ptr<Handshake>& h, std::string_view step, error_code ec) {
@@ -492,68 +510,168 @@ struct TlsTransport::Impl {
   }
 };
 
-absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,
-                                        std::string_view request,
-                                        std::chrono::milliseconds timeout) {
-  if (request.size() > kMaxServiceMessage)
-    return absl::InvalidArgumentError("service request too large");
+// One TLS connection to a member's service port, kept between calls. Each has its own
+// io_context: a call runs it until the answer arrives or the call's deadline passes.
+struct ServiceClient::Conn {
+  explicit Conn(ssl::context& ctx) : tls(io, ctx) {}
+  asio::io_context io;
+  ssl::stream<tcp::socket> tls;
+  std::string address;
+  std::chrono::steady_clock::time_point last_used;
+
+  // Runs the io_context until `done` or `deadline`; on timeout, closes the socket and lets the
+  // aborted operations finish while what they refer to is alive.
+  bool RunUntil(const bool& done, std::chrono::steady_clock::time_point deadline) {
+    io.restart();
+    while (!done && std::chrono::steady_clock::now() < deadline) {
+      io.run_one_until(deadline);
+      if (io.stopped() && !done) break;
+    }
+    if (done) return true;
+    error_code ignored;
+    tls.lowest_layer().close(ignored);
+    io.restart();
+    io.run_for(std::chrono::seconds(1));
+    return false;
+  }
+};
+
+ServiceClient::ServiceClient(TlsFiles files) : files_(std::move(files)) {}
+ServiceClient::~ServiceClient() = default;
+
+absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
+    const std::string& address, std::chrono::steady_clock::time_point deadline) {
   std::string host, port;
   if (!SplitHostPort(address, &host, &port))
     return absl::InvalidArgumentError(absl::StrCat("invalid cluster address \"", address, "\""));
-  asio::io_context io;
-  ssl::context ctx(ssl::context::tls_client);
-  if (absl::Status s = LoadContext(ctx.native_handle(), files); !s.ok()) return s;
-  ssl::stream<tcp::socket> tls(io, ctx);
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!ctx_) {
+      auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
+      if (absl::Status s = LoadContext(ctx->native_handle(), files_); !s.ok()) return s;
+      ctx_ = std::move(ctx);
+    }
+  }
+  auto c = std::make_unique<Conn>(*ctx_);
+  c->address = address;
   std::string failure;
-  std::string out(kServiceMagic);
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((request.size() >> (8 * i)) & 0xff));
-  out.append(request);
-  std::array<uint8_t, 4> len_buf{};
-  std::string answer;
   bool done = false;
-  tcp::resolver resolver(io);
   auto fail = [&](std::string_view step, error_code ec) {
     failure = absl::StrCat(Av(step), ": ", ec.message());
     error_code ignored;
-    tls.lowest_layer().close(ignored);
+    c->tls.lowest_layer().close(ignored);
   };
-  resolver.async_resolve(host, port, [&](error_code ec, tcp::resolver::results_type r) {
-    if (ec) return fail("resolve", ec);
-    asio::async_connect(tls.lowest_layer(), r, [&](error_code cec, const tcp::endpoint&) {
-      if (cec) return fail("connect", cec);
-      TuneSocket(tls.next_layer());
-      tls.async_handshake(ssl::stream_base::client, [&](error_code hec) {
-        if (hec) return fail("TLS handshake", hec);
-        asio::async_write(tls, asio::buffer(out), [&](error_code wec, size_t) {
-          if (wec) return fail("write", wec);
-          asio::async_read(tls, asio::buffer(len_buf), [&](error_code rec, size_t) {
-            if (rec) return fail("read", rec);
-            uint32_t len = 0;
-            for (int i = 3; i >= 0; --i) len = (len << 8) | len_buf[static_cast<size_t>(i)];
-            if (len > kMaxServiceMessage || len == 0)
-              return fail("read", asio::error::message_size);
-            answer.resize(len);
-            asio::async_read(tls, asio::buffer(answer), [&](error_code bec, size_t) {
-              if (bec) return fail("read", bec);
-              done = true;
-            });
-          });
+  // An IP address needs no resolver (and no resolver thread).
+  error_code parse_ec;
+  asio::ip::address ip = asio::ip::make_address(host, parse_ec);
+  tcp::resolver resolver(c->io);
+  auto handshake = [&] {
+    TuneSocket(c->tls.next_layer());
+    c->tls.async_handshake(ssl::stream_base::client, [&](error_code hec) {
+      if (hec) return fail("TLS handshake", hec);
+      asio::async_write(c->tls, asio::buffer(kServiceMagic), [&](error_code wec, size_t) {
+        if (wec) return fail("write", wec);
+        done = true;
+      });
+    });
+  };
+  if (!parse_ec) {
+    c->tls.lowest_layer().async_connect(tcp::endpoint(ip, static_cast<uint16_t>(std::stoi(port))),
+                                        [&](error_code cec) {
+                                          if (cec) return fail("connect", cec);
+                                          handshake();
+                                        });
+  } else {
+    resolver.async_resolve(host, port, [&](error_code ec, tcp::resolver::results_type r) {
+      if (ec) return fail("resolve", ec);
+      asio::async_connect(c->tls.lowest_layer(), r, [&](error_code cec, const tcp::endpoint&) {
+        if (cec) return fail("connect", cec);
+        handshake();
+      });
+    });
+  }
+  if (!c->RunUntil(done, deadline)) {
+    resolver.cancel();
+    return absl::UnavailableError(absl::StrCat(
+        "cluster call to ", address, " failed: ", failure.empty() ? "timed out" : failure));
+  }
+  return c;
+}
+
+absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
+                                                std::string_view request,
+                                                std::chrono::milliseconds timeout) {
+  if (request.size() > kMaxServiceMessage)
+    return absl::InvalidArgumentError("service request too large");
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A kept connection to `address`, if one is idle and fresh; else a new one. A kept one may have
+  // been closed by the other side meanwhile: then the call is made once more on a new one.
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    std::unique_ptr<Conn> c;
+    bool reused = false;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      const auto now = std::chrono::steady_clock::now();
+      while (!idle_.empty()) {
+        std::unique_ptr<Conn> candidate = std::move(idle_.back());
+        idle_.pop_back();
+        if (candidate->address == address && now - candidate->last_used < kClientIdle) {
+          c = std::move(candidate);
+          reused = true;
+          break;
+        }
+      }
+    }
+    if (!c) {
+      ASSIGN_OR_RETURN(c, Connect(address, deadline));
+    }
+    std::string out;
+    for (int i = 0; i < 4; ++i)
+      out.push_back(static_cast<char>((request.size() >> (8 * i)) & 0xff));
+    out.append(request);
+    std::array<uint8_t, 4> len_buf{};
+    std::string answer;
+    std::string failure;
+    bool done = false;
+    auto fail = [&](std::string_view step, error_code ec) {
+      failure = absl::StrCat(Av(step), ": ", ec.message());
+      error_code ignored;
+      c->tls.lowest_layer().close(ignored);
+    };
+    asio::async_write(c->tls, asio::buffer(out), [&](error_code wec, size_t) {
+      if (wec) return fail("write", wec);
+      asio::async_read(c->tls, asio::buffer(len_buf), [&](error_code rec, size_t) {
+        if (rec) return fail("read", rec);
+        uint32_t len = 0;
+        for (int i = 3; i >= 0; --i) len = (len << 8) | len_buf[static_cast<size_t>(i)];
+        if (len > kMaxServiceMessage || len == 0) return fail("read", asio::error::message_size);
+        answer.resize(len);
+        asio::async_read(c->tls, asio::buffer(answer), [&](error_code bec, size_t) {
+          if (bec) return fail("read", bec);
+          done = true;
         });
       });
     });
-  });
-  io.run_for(timeout);
-  if (!done) {
-    // Let the aborted operations finish while everything they refer to is still alive.
-    error_code ignored;
-    tls.lowest_layer().close(ignored);
-    resolver.cancel();
-    io.restart();
-    io.run_for(std::chrono::seconds(1));
-    if (failure.empty()) failure = "timed out";
-    return absl::UnavailableError(absl::StrCat("cluster call to ", address, " failed: ", failure));
+    if (c->RunUntil(done, deadline)) {
+      c->last_used = std::chrono::steady_clock::now();
+      std::lock_guard<std::mutex> lock(mu_);
+      if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
+      return answer;
+    }
+    if (reused && failure.rfind("write", 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+      continue;  // the kept connection was gone before the request left: nothing was done
+    }
+    return absl::UnavailableError(absl::StrCat(
+        "cluster call to ", address, " failed: ", failure.empty() ? "timed out" : failure));
   }
-  return answer;
+  return absl::UnavailableError(absl::StrCat("cluster call to ", address, " failed"));
+}
+
+absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,
+                                        std::string_view request,
+                                        std::chrono::milliseconds timeout) {
+  ServiceClient client(files);
+  return client.Call(address, request, timeout);
 }
 
 absl::StatusOr<std::unique_ptr<TlsTransport>> TlsTransport::Create(uv_loop_s* loop,
