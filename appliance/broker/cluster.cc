@@ -428,6 +428,14 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   core::Core* core = core_.load();
   if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
   auto leader = CurrentLeader();
+  if (req.path() == "sys/seal" && !(leader && leader->self)) {
+    // As Vault: a standby answers sys/seal itself (it is not forwarded to seal the leader).
+    return IpcServer::ToIpcResponse(
+        req.id(), "",
+        absl::FailedPreconditionError(
+            "vault cannot seal when in standby mode; please restart instead"),
+        "");
+  }
   if (leader && leader->self) {
     if (active_.load()) return std::nullopt;
     return IpcServer::ToIpcResponse(

@@ -80,6 +80,8 @@ std::string EncodeBatch(const std::vector<storage::BatchOp>& ops) {
 }
 
 absl::StatusOr<std::vector<storage::BatchOp>> DecodeBatch(std::string_view bytes) {
+  // The encoding is canonical: padded to exactly the next multiple of 8.
+  if (bytes.size() % 8 != 0) return Malformed("batch (not a multiple of 8 bytes)");
   Reader r(bytes);
   uint32_t count = 0;
   if (!r.Magic(kBatchMagic) || !r.Int(&count)) return Malformed("batch header");

@@ -162,6 +162,11 @@ TEST_F(ClusterTest, ThreeNodesShareKeysAndDataStandbysForwardAndTheClusterSurviv
                       {{"X-Vault-Token", root_}, {"X-Vault-No-Request-Forwarding", "true"}});
   EXPECT_EQ(redirected.status, 307);
   EXPECT_EQ(redirected.headers["location"], n1.api() + "/v1/secret/data/app?version=1");
+  // sys/seal is not forwarded: a standby refuses it, and the leader stays unsealed.
+  auto seal = n2.daemon->Root("PUT", "/v1/sys/seal");
+  EXPECT_EQ(seal.status, 400) << seal.body;
+  EXPECT_THAT(seal.body, HasSubstr("standby"));
+  EXPECT_EQ(Health(n1), 200);
   // A forged token gets the active node's 403 through the standby.
   EXPECT_EQ(
       n2.daemon->Call("GET", "/v1/secret/data/app", "", {{"X-Vault-Token", "hvs.forged"}}).status,

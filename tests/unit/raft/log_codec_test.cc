@@ -46,8 +46,9 @@ TEST(LogCodec, EveryTruncationOrBadByteOfABatchIsRefused) {
   std::string huge = bytes;
   huge[4] = huge[5] = huge[6] = huge[7] = '\xff';
   EXPECT_FALSE(DecodeBatch(huge).ok());
-  // Padding is zeros, fewer than eight of them.
+  // Padding is zeros up to the next multiple of eight, no more, no fewer.
   EXPECT_FALSE(DecodeBatch(bytes + std::string(8, '\0')).ok());
+  EXPECT_FALSE(DecodeBatch(std::string("SRB1\0\0\0\0\0", 9)).ok());
   std::string nonzero_pad = bytes;
   if (end < nonzero_pad.size()) {
     nonzero_pad.back() = 'x';
