@@ -5,10 +5,8 @@
 // transport, RocksDB state machine) in this process. Not a test: run bench/run.sh.
 //
 // Usage: cluster_bench [--seconds=N] [--clients=N] [--bin=DIR]
-#include <netinet/in.h>
 #include <rocksdb/db.h>
 #include <signal.h>
-#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -23,6 +21,7 @@
 
 #include "appliance/raft/raft_storage.h"
 #include "bench/bench_util.h"
+#include "tests/support/cluster_support.h"
 
 namespace {
 
@@ -32,28 +31,12 @@ using strongroom::bench::Print;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
+using strongroom::testing::ClusterCerts;
+using strongroom::testing::FreeLoopbackPortPair;
+using strongroom::testing::MakeClusterCerts;
 
 constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
 constexpr const char* kPin = "1234";
-
-struct Certs {
-  std::string ca, cert, key;
-};
-
-bool MakeCerts(const std::string& dir, Certs* out) {
-  const std::string p = dir + "/";
-  if (!RunQuiet({"openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
-                 "-nodes", "-days", "1", "-subj", "/CN=bench-ca", "-keyout", p + "ca.key", "-out",
-                 p + "ca.pem"}) ||
-      !RunQuiet({"openssl", "req", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                 "-subj", "/CN=bench-node", "-keyout", p + "node.key", "-out", p + "node.csr"}) ||
-      !RunQuiet({"openssl", "x509", "-req", "-in", p + "node.csr", "-CA", p + "ca.pem", "-CAkey",
-                 p + "ca.key", "-CAcreateserial", "-days", "1", "-out", p + "node.pem"})) {
-    return false;
-  }
-  *out = {p + "ca.pem", p + "node.pem", p + "node.key"};
-  return true;
-}
 
 // One SoftHSM2 configuration (made current for the daemons this process spawns) holding a token
 // per node: each node still has a token of its own.
@@ -76,32 +59,7 @@ bool MakeTokens(const std::string& dir, int n) {
   return true;
 }
 
-// `port` itself when it is free, or with 0 any free loopback port (bound, then released).
-int BindablePort(int port) {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  int bound = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    socklen_t len = sizeof(a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    bound = ntohs(a.sin_port);
-  }
-  ::close(fd);
-  return bound;
-}
-
-// Two adjacent free ports: the API port and the cluster port after it.
-int FreePortPair() {
-  for (;;) {
-    const int p = BindablePort(0);
-    if (p > 0 && p < 65000 && BindablePort(p + 1) == p + 1) return p;
-  }
-}
-
-std::string NodeConfig(const std::string& dir, int i, int port, const Certs& c) {
+std::string NodeConfig(const std::string& dir, int i, int port, const ClusterCerts& c) {
   const std::string name = "n" + std::to_string(i);
   return "api_addr = \"http://127.0.0.1:" + std::to_string(port) + "\"\n" +
          "cluster_addr = \"https://127.0.0.1:" + std::to_string(port + 1) + "\"\n" +
@@ -115,13 +73,13 @@ std::string NodeConfig(const std::string& dir, int i, int port, const Certs& c) 
 
 // The raw limit: three RaftStorage nodes in this process (real disk, real TLS on loopback),
 // `clients` writers putting 1 KiB values on the leader.
-Result RawRaft(const std::string& dir, const Certs& c, int clients, double seconds) {
+Result RawRaft(const std::string& dir, const ClusterCerts& c, int clients, double seconds) {
   std::vector<std::unique_ptr<strongroom::raft::RaftStorage>> nodes;
   std::vector<std::string> addresses;
   for (int i = 1; i <= 3; ++i) {
     strongroom::raft::RaftOptions o;
     o.node_id = static_cast<uint64_t>(i);
-    o.address = "127.0.0.1:" + std::to_string(FreePortPair());
+    o.address = "127.0.0.1:" + std::to_string(FreeLoopbackPortPair());
     o.dir = dir + "/raw-raft-" + std::to_string(i);
     o.tls = {c.ca, c.cert, c.key};
     o.bootstrap = i == 1;
@@ -151,8 +109,8 @@ int main(int argc, char** argv) {
       strongroom::bench::ParseOptions(argc, argv, STRONGROOM_BIN_DIR);
   signal(SIGPIPE, SIG_IGN);
   const std::string dir = strongroom::bench::MakeTempDir();
-  Certs certs;
-  if (dir.empty() || !MakeCerts(dir, &certs) || !MakeTokens(dir, 3)) {
+  const ClusterCerts certs = dir.empty() ? ClusterCerts{} : MakeClusterCerts(dir, "bench");
+  if (certs.ca.empty() || !MakeTokens(dir, 3)) {
     std::fprintf(stderr, "cluster_bench: set-up failed (openssl, softhsm2-util)\n");
     return 1;
   }
@@ -183,7 +141,7 @@ int main(int argc, char** argv) {
   std::vector<std::unique_ptr<strongroom::bench::Daemon>> daemons;
   std::vector<int> ports;
   for (int i = 1; i <= 3; ++i) {
-    const int port = FreePortPair();
+    const int port = FreeLoopbackPortPair();
     const std::string conf = dir + "/n" + std::to_string(i) + ".hcl";
     std::ofstream(conf) << NodeConfig(dir, i, port, certs);
     auto d = std::make_unique<strongroom::bench::Daemon>();
