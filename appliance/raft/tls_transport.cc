@@ -128,30 +128,23 @@ class Pump : public std::enable_shared_from_this<Pump> {
   Pump(ssl::stream<tcp::socket> tls, local_stream::socket local)
       : tls_(std::move(tls)), local_(std::move(local)) {}
   void Start() {
-    FromPeer();
-    ToPeer();
+    Relay(tls_, local_, down_);
+    Relay(local_, tls_, up_);
   }
 
  private:
-  void FromPeer() {
-    tls_.async_read_some(asio::buffer(down_), [self = shared_from_this()](error_code ec, size_t n) {
-      if (ec) return self->Stop();
-      asio::async_write(self->local_, asio::buffer(self->down_.data(), n),
-                        [self](error_code wec, size_t) {
-                          if (wec) return self->Stop();
-                          self->FromPeer();
-                        });
-    });
-  }
-  void ToPeer() {
-    local_.async_read_some(asio::buffer(up_), [self = shared_from_this()](error_code ec, size_t n) {
-      if (ec) return self->Stop();
-      asio::async_write(self->tls_, asio::buffer(self->up_.data(), n),
-                        [self](error_code wec, size_t) {
-                          if (wec) return self->Stop();
-                          self->ToPeer();
-                        });
-    });
+  // Copies `from` to `to` until either side fails or closes; then stops both directions.
+  template <typename From, typename To>
+  void Relay(From& from, To& to, std::array<char, kPumpBuffer>& buf) {
+    from.async_read_some(asio::buffer(buf),
+                         [self = shared_from_this(), &from, &to, &buf](error_code ec, size_t n) {
+                           if (ec) return self->Stop();
+                           asio::async_write(to, asio::buffer(buf.data(), n),
+                                             [self, &from, &to, &buf](error_code wec, size_t) {
+                                               if (wec) return self->Stop();
+                                               self->Relay(from, to, buf);
+                                             });
+                         });
   }
   void Stop() {
     if (stopped_) return;
