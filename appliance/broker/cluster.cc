@@ -427,6 +427,9 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   }
   core::Core* core = core_.load();
   if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
+  // The active node answers itself without asking the Raft loop who leads (a lost leadership
+  // ends Active() within the main loop's 100 ms poll; writes fail at once anyway).
+  if (active_.load()) return std::nullopt;
   auto leader = CurrentLeader();
   if (req.path() == "sys/seal" && !(leader && leader->self)) {
     // As Vault: a standby answers sys/seal itself (it is not forwarded to seal the leader).

@@ -511,6 +511,14 @@ struct ServiceClient::Conn {
   ssl::stream<tcp::socket> tls;
   std::string address;
   std::chrono::steady_clock::time_point last_used;
+  std::string failure;  // what went wrong in the last operation
+
+  // Ends the operation under way: notes the step and closes the socket.
+  void Fail(std::string_view step, error_code ec) {
+    failure = absl::StrCat(Av(step), ": ", ec.message());
+    error_code ignored;
+    tls.lowest_layer().close(ignored);
+  }
 
   // Runs the io_context until `done` or `deadline`; on timeout, closes the socket and lets the
   // aborted operations finish while what they refer to is alive.
@@ -547,13 +555,7 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
   }
   auto c = std::make_unique<Conn>(*ctx_);
   c->address = address;
-  std::string failure;
   bool done = false;
-  auto fail = [&](std::string_view step, error_code ec) {
-    failure = absl::StrCat(Av(step), ": ", ec.message());
-    error_code ignored;
-    c->tls.lowest_layer().close(ignored);
-  };
   // An IP address needs no resolver (and no resolver thread).
   error_code parse_ec;
   asio::ip::address ip = asio::ip::make_address(host, parse_ec);
@@ -561,9 +563,9 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
   auto handshake = [&] {
     TuneSocket(c->tls.next_layer());
     c->tls.async_handshake(ssl::stream_base::client, [&](error_code hec) {
-      if (hec) return fail("TLS handshake", hec);
+      if (hec) return c->Fail("TLS handshake", hec);
       asio::async_write(c->tls, asio::buffer(kServiceMagic), [&](error_code wec, size_t) {
-        if (wec) return fail("write", wec);
+        if (wec) return c->Fail("write", wec);
         done = true;
       });
     });
@@ -571,14 +573,14 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
   if (!parse_ec) {
     c->tls.lowest_layer().async_connect(tcp::endpoint(ip, static_cast<uint16_t>(std::stoi(port))),
                                         [&](error_code cec) {
-                                          if (cec) return fail("connect", cec);
+                                          if (cec) return c->Fail("connect", cec);
                                           handshake();
                                         });
   } else {
     resolver.async_resolve(host, port, [&](error_code ec, tcp::resolver::results_type r) {
-      if (ec) return fail("resolve", ec);
+      if (ec) return c->Fail("resolve", ec);
       asio::async_connect(c->tls.lowest_layer(), r, [&](error_code cec, const tcp::endpoint&) {
-        if (cec) return fail("connect", cec);
+        if (cec) return c->Fail("connect", cec);
         handshake();
       });
     });
@@ -586,7 +588,7 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
   if (!c->RunUntil(done, deadline)) {
     resolver.cancel();
     return absl::UnavailableError(absl::StrCat(
-        "cluster call to ", address, " failed: ", failure.empty() ? "timed out" : failure));
+        "cluster call to ", address, " failed: ", c->failure.empty() ? "timed out" : c->failure));
   }
   return c;
 }
@@ -624,23 +626,18 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
     out.append(request);
     std::array<uint8_t, 4> len_buf{};
     std::string answer;
-    std::string failure;
     bool done = false;
-    auto fail = [&](std::string_view step, error_code ec) {
-      failure = absl::StrCat(Av(step), ": ", ec.message());
-      error_code ignored;
-      c->tls.lowest_layer().close(ignored);
-    };
+    c->failure.clear();
     asio::async_write(c->tls, asio::buffer(out), [&](error_code wec, size_t) {
-      if (wec) return fail("write", wec);
+      if (wec) return c->Fail("write", wec);
       asio::async_read(c->tls, asio::buffer(len_buf), [&](error_code rec, size_t) {
-        if (rec) return fail("read", rec);
+        if (rec) return c->Fail("read", rec);
         uint32_t len = 0;
         for (int i = 3; i >= 0; --i) len = (len << 8) | len_buf[static_cast<size_t>(i)];
-        if (len > kMaxServiceMessage || len == 0) return fail("read", asio::error::message_size);
+        if (len > kMaxServiceMessage || len == 0) return c->Fail("read", asio::error::message_size);
         answer.resize(len);
         asio::async_read(c->tls, asio::buffer(answer), [&](error_code bec, size_t) {
-          if (bec) return fail("read", bec);
+          if (bec) return c->Fail("read", bec);
           done = true;
         });
       });
@@ -651,11 +648,12 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
       if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
       return answer;
     }
-    if (reused && failure.rfind("write", 0) == 0 && std::chrono::steady_clock::now() < deadline) {
+    if (reused && c->failure.rfind("write", 0) == 0 &&
+        std::chrono::steady_clock::now() < deadline) {
       continue;  // the kept connection was gone before the request left: nothing was done
     }
     return absl::UnavailableError(absl::StrCat(
-        "cluster call to ", address, " failed: ", failure.empty() ? "timed out" : failure));
+        "cluster call to ", address, " failed: ", c->failure.empty() ? "timed out" : c->failure));
   }
   return absl::UnavailableError(absl::StrCat("cluster call to ", address, " failed"));
 }
