@@ -1,0 +1,30 @@
+// Shared pieces of the adversarial tests: a started, initialised daemon and real concurrency.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "tests/support/daemon.h"
+
+namespace strongroom::testing {
+
+// Runs `body(i)` on `threads` threads at once (released together by a start barrier) and waits
+// for all of them.
+void RunConcurrently(int threads, const std::function<void(int)>& body);
+
+// A started and initialised daemon with a KV v2 mount at "secret/".
+class AdversarialTest : public ::testing::Test {
+ protected:
+  void SetUp() override;
+  // A request with `token` in X-Vault-Token (no token header when empty).
+  HttpResponse As(const std::string& token, const std::string& method, const std::string& path,
+                  const nlohmann::json& body = nullptr);
+  // POST auth/token/create as root (or as `parent`); the new token, empty on failure.
+  std::string CreateToken(const nlohmann::json& body, const std::string& parent = "");
+  Daemon d_;
+};
+
+}  // namespace strongroom::testing
