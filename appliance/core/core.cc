@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "policy/builtin_policies.h"
 
 namespace strongroom::core {
 namespace {
@@ -609,7 +610,8 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   }
   RETURN_IF_ERROR(log_request(token));
   bool revoke_after = false;
-  RETURN_IF_ERROR(tokens_.Use(*token, &revoke_after));
+  ASSIGN_OR_RETURN(bool usable, tokens_.Use(*token, &revoke_after));
+  if (!usable) return absl::PermissionDeniedError(kInvalidToken);  // its uses are spent
   req.token = token;
   auto result = rt->backend->Handle(req);
   if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
@@ -633,6 +635,9 @@ absl::StatusOr<policy::Acl> Core::AclFor(const TokenEntry& token) {
   if (entity->disabled) return absl::PermissionDeniedError(kAclDenied);
   std::vector<std::string> names = token.policies;
   for (const auto& p : entity->policies) {
+    // Root is never granted through identity (stricter than Vault): whoever may write an
+    // entity's policies must not be able to mint root for its tokens.
+    if (p == policy::kRootPolicyName) continue;
     if (std::find(names.begin(), names.end(), p) == names.end()) names.push_back(p);
   }
   const policy::IdentityContext context = entity->Context();
@@ -641,6 +646,11 @@ absl::StatusOr<policy::Acl> Core::AclFor(const TokenEntry& token) {
 
 absl::StatusOr<Response> Core::CompleteLogin(TokenEntry entry, const LoginAlias& alias,
                                              int64_t lease_duration) {
+  // Every auth method's login ends here: whatever a role says, no root token comes out.
+  if (absl::Status s = CheckLoginPolicies(entry.policies); !s.ok()) {
+    LogWarn("login through %s refused: %s", alias.mount_path, s.message());
+    return s;
+  }
   bool created = false;
   ASSIGN_OR_RETURN(auto entity, identity_.Login(alias, &created));
   if (entity->disabled) {
@@ -665,10 +675,20 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
   std::string_view rest =
       std::string_view(req.path).substr(std::string_view("sys/internal/ui/mounts").size());
   std::optional<TokenEntry> token;
+  bool revoke_after = false;
   if (!req.client_token.empty()) {
     ASSIGN_OR_RETURN(token, tokens_.Lookup(req.client_token));
     if (!token) return absl::PermissionDeniedError(kInvalidToken);
+    // A token presented here is used like on any other path: a limited-use token spends one.
+    ASSIGN_OR_RETURN(bool usable, tokens_.Use(*token, &revoke_after));
+    if (!usable) return absl::PermissionDeniedError(kInvalidToken);
   }
+  auto result = UiMountsFor(rest, token ? &*token : nullptr);
+  if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
+  return result;
+}
+
+absl::StatusOr<Response> Core::UiMountsFor(std::string_view rest, const TokenEntry* token) {
   std::optional<policy::Acl> acl;
   if (token) {
     ASSIGN_OR_RETURN(auto built, AclFor(*token));

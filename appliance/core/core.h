@@ -136,6 +136,8 @@ class Core {
   absl::StatusOr<Response> Health(const Request& req);
   absl::StatusOr<Response> Leader();
   absl::StatusOr<Response> UiMounts(Request& req);
+  // The listing (`rest` empty or "/") or one path's mount, for `token` (nullptr: anonymous).
+  absl::StatusOr<Response> UiMountsFor(std::string_view rest, const TokenEntry* token);
   absl::StatusOr<Response> InitEndpoint(Request& req);
   absl::StatusOr<Response> UnsealEndpoint(Request& req);
   absl::StatusOr<Response> RaftJoinEndpoint(Request& req);

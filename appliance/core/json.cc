@@ -5,6 +5,9 @@
 
 #include <boost/json/src.hpp>
 #include <cctype>
+#include <cstdio>
+#include <cstdlib>
+#include <limits>
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -167,9 +170,20 @@ json::array ToArray(const std::vector<std::string>& v) {
 
 std::string Serialize(const json::value& v) { return json::serialize(v); }
 
+void RandomBytesOrAbort(uint8_t* out, size_t n) {
+  // Tokens, accessors, secret_ids and UUIDs come from here: a generator that fails must never
+  // yield a predictable value, and no caller could recover, so the broker stops (systemd or
+  // Kubernetes restarts it; a still-broken generator keeps it down, visibly).
+  if (n > static_cast<size_t>(std::numeric_limits<int>::max()) ||
+      RAND_bytes(out, static_cast<int>(n)) != 1) {
+    std::fputs("strongroom: the random generator failed (RAND_bytes); stopping\n", stderr);
+    std::abort();
+  }
+}
+
 std::string NewUuid() {
   uint8_t b[16];
-  RAND_bytes(b, sizeof b);
+  RandomBytesOrAbort(b, sizeof b);
   b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
   return absl::StrFormat("%02x%02x%02x%02x-%02x%02x-%02x%02x-%02x%02x-%02x%02x%02x%02x%02x%02x",
@@ -183,7 +197,7 @@ std::string RandomBase62(size_t n) {
   std::string out;
   while (out.size() < n) {
     uint8_t b[64];
-    RAND_bytes(b, sizeof b);
+    RandomBytesOrAbort(b, sizeof b);
     for (uint8_t c : b) {
       if (c < 248 && out.size() < n) out.push_back(kAlphabet[c % 62]);  // 248 = 4*62: no bias
     }
@@ -193,7 +207,7 @@ std::string RandomBase62(size_t n) {
 
 std::string RandomHex(size_t bytes) {
   std::vector<uint8_t> b(bytes);
-  RAND_bytes(b.data(), static_cast<int>(bytes));
+  RandomBytesOrAbort(b.data(), b.size());
   std::string out;
   for (uint8_t c : b) absl::StrAppendFormat(&out, "%02x", c);
   return out;

@@ -42,6 +42,9 @@ std::string FormatRfc3339Nano(absl::Time t);
 std::string Serialize(const json::value& v);
 // A JSON array of strings.
 json::array ToArray(const std::vector<std::string>& v);
+// Fills `out` from OpenSSL's CSPRNG; if the generator fails the process aborts (never returns
+// predictable bytes). NewUuid, RandomBase62 and RandomHex draw from it.
+void RandomBytesOrAbort(uint8_t* out, size_t n);
 std::string NewUuid();
 // Random string over [0-9A-Za-z].
 std::string RandomBase62(size_t n);

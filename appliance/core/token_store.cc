@@ -20,6 +20,13 @@ constexpr int kMaxParentDepth = 64;
 
 }  // namespace
 
+absl::Status CheckLoginPolicies(const std::vector<std::string>& policies) {
+  if (std::find(policies.begin(), policies.end(), "root") != policies.end()) {
+    return absl::InvalidArgumentError("auth methods cannot create root tokens");
+  }
+  return absl::OkStatus();
+}
+
 bool TokenEntry::IsRoot() const {
   for (const auto& p : policies) {
     if (p == "root") return true;
@@ -183,12 +190,25 @@ absl::StatusOr<std::string> TokenStore::Create(TokenEntry& e, std::string_view i
   std::vector<storage::BatchOp> ops = {
       storage::BatchOp::Put(kIdPrefix + e.id_hash, Serialize(e.ToJson())),
       storage::BatchOp::Put(kAccessorPrefix + Hash(e.accessor), e.id_hash)};
-  if (!e.parent_hash.empty()) {
-    ops.push_back(
-        storage::BatchOp::Put(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash), ""));
+  if (e.parent_hash.empty()) {
+    RETURN_IF_ERROR(storage_->Apply(ops));
+    return token;
+  }
+  // The child is indexed under its parent while the parent's lock is held and the parent is
+  // seen alive: a revocation of the parent either ran before (no child) or lists this child.
+  ops.push_back(
+      storage::BatchOp::Put(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash), ""));
+  std::lock_guard lock(LockFor(e.parent_hash));
+  ASSIGN_OR_RETURN(auto parent, LoadByHash(e.parent_hash));
+  if (!parent || parent->num_uses < 0 || Expired(*parent)) {
+    return absl::PermissionDeniedError("parent token lookup failed: no parent found");
   }
   RETURN_IF_ERROR(storage_->Apply(ops));
   return token;
+}
+
+std::mutex& TokenStore::LockFor(std::string_view id_hash) {
+  return stripes_[std::hash<std::string_view>{}(id_hash) % kStripes];
 }
 
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::LoadByHash(const std::string& id_hash) {
@@ -215,17 +235,7 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupByAccessor(std::stri
   return e;
 }
 
-absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
-  // Children first (depth-first), so a crash midway leaves no orphaned live child.
-  ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, e.id_hash, "/")));
-  for (const auto& child_hash : children) {
-    ASSIGN_OR_RETURN(auto child, LoadByHash(child_hash));
-    if (child) {
-      RETURN_IF_ERROR(RevokeTree(*child));
-    } else {
-      RETURN_IF_ERROR(storage_->Delete(absl::StrCat(kParentPrefix, e.id_hash, "/", child_hash)));
-    }
-  }
+absl::Status TokenStore::DeleteOne(const TokenEntry& e) {
   std::vector<storage::BatchOp> ops = {
       storage::BatchOp::Delete(kIdPrefix + e.id_hash),
       storage::BatchOp::Delete(kAccessorPrefix + Hash(e.accessor))};
@@ -236,9 +246,55 @@ absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
   return storage_->Apply(ops);
 }
 
+absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
+  {
+    // The token first: from here on it authenticates nothing and can have no new children.
+    std::lock_guard lock(LockFor(e.id_hash));
+    ASSIGN_OR_RETURN(auto fresh, LoadByHash(e.id_hash));
+    RETURN_IF_ERROR(DeleteOne(fresh.value_or(e)));
+  }
+  // Then the descendants, parent before child. `pending` holds the tokens whose children are
+  // still to be revoked: no recursion, so a chain of any depth costs one entry at a time.
+  // Deletions go to storage in batches, each applied before the children of its tokens are
+  // listed (a child created meanwhile was indexed before its parent's batch, or refused after).
+  // A crash midway leaves live-looking descendants of a deleted token; Lookup refuses them
+  // (their parent chain is broken) and Tidy deletes them.
+  constexpr size_t kBatchOps = 3 * 128;
+  std::vector<std::string> pending = {e.id_hash};
+  std::vector<storage::BatchOp> batch;
+  while (!pending.empty()) {
+    const std::string parent_hash = std::move(pending.back());
+    pending.pop_back();
+    ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, parent_hash, "/")));
+    for (const auto& child_hash : children) {
+      {
+        std::lock_guard lock(LockFor(child_hash));
+        ASSIGN_OR_RETURN(auto child, LoadByHash(child_hash));
+        if (child) {
+          batch.push_back(storage::BatchOp::Delete(kIdPrefix + child->id_hash));
+          batch.push_back(storage::BatchOp::Delete(kAccessorPrefix + Hash(child->accessor)));
+        }
+        batch.push_back(
+            storage::BatchOp::Delete(absl::StrCat(kParentPrefix, parent_hash, "/", child_hash)));
+      }
+      pending.push_back(child_hash);
+      if (batch.size() >= kBatchOps) {
+        RETURN_IF_ERROR(storage_->Apply(batch));
+        batch.clear();
+      }
+    }
+    if (!batch.empty()) {
+      RETURN_IF_ERROR(storage_->Apply(batch));
+      batch.clear();
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status TokenStore::RevokeOrphan(const TokenEntry& e) {
   ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, e.id_hash, "/")));
   for (const auto& child_hash : children) {
+    std::lock_guard lock(LockFor(child_hash));
     ASSIGN_OR_RETURN(auto child, LoadByHash(child_hash));
     std::vector<storage::BatchOp> ops = {
         storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.id_hash, "/", child_hash))};
@@ -249,19 +305,35 @@ absl::Status TokenStore::RevokeOrphan(const TokenEntry& e) {
     }
     RETURN_IF_ERROR(storage_->Apply(ops));
   }
-  TokenEntry alone = e;
-  return RevokeTree(alone);
+  return RevokeTree(e);  // a child created meanwhile goes with it
 }
 
-absl::Status TokenStore::Use(TokenEntry& e, bool* revoke_after) {
+absl::StatusOr<bool> TokenStore::Use(TokenEntry& e, bool* revoke_after) {
   *revoke_after = false;
-  if (e.num_uses <= 0) return absl::OkStatus();
-  if (e.num_uses == 1) {
-    *revoke_after = true;  // this request is the last one it may make
-    return absl::OkStatus();
+  if (e.num_uses == 0) return true;  // unlimited (num_uses never changes from 0)
+  std::lock_guard lock(LockFor(e.id_hash));
+  ASSIGN_OR_RETURN(auto fresh, LoadByHash(e.id_hash));
+  if (!fresh || fresh->num_uses < 0) return false;  // revoked, or another request took the last use
+  if (fresh->num_uses == 1) {
+    fresh->num_uses = -1;  // this request is the last one it may make (Vault's "pending")
+    *revoke_after = true;
+  } else {
+    fresh->num_uses -= 1;
   }
-  e.num_uses -= 1;
-  return Store(e);
+  RETURN_IF_ERROR(Store(*fresh));
+  e = std::move(*fresh);
+  return true;
+}
+
+absl::Status TokenStore::Modify(const std::string& id_hash,
+                                const std::function<absl::Status(TokenEntry&)>& change) {
+  std::lock_guard lock(LockFor(id_hash));
+  ASSIGN_OR_RETURN(auto fresh, LoadByHash(id_hash));
+  if (!fresh || fresh->num_uses < 0 || Expired(*fresh)) {
+    return absl::NotFoundError("token not found");
+  }
+  RETURN_IF_ERROR(change(*fresh));
+  return Store(*fresh);
 }
 
 absl::StatusOr<std::vector<std::string>> TokenStore::ListAccessors() {
@@ -291,7 +363,12 @@ absl::StatusOr<size_t> TokenStore::RevokeWhere(
 }
 
 absl::StatusOr<size_t> TokenStore::Tidy() {
-  return RevokeWhere([this](const TokenEntry& e) { return Expired(e); });
+  return RevokeWhere([this](const TokenEntry& e) {
+    if (Expired(e) || e.num_uses < 0) return true;
+    if (e.parent_hash.empty()) return false;
+    auto parent = storage_->Get(kIdPrefix + e.parent_hash);
+    return parent.ok() && !parent->has_value();
+  });
 }
 
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view token) {
@@ -299,6 +376,7 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view to
   if (token.empty() || token.size() > 512) return std::optional<TokenEntry>();
   ASSIGN_OR_RETURN(auto entry, LoadByHash(Hash(token)));
   if (!entry) return entry;
+  if (entry->num_uses < 0) return std::optional<TokenEntry>();  // its last use is under way
   if (Expired(*entry)) {
     RETURN_IF_ERROR(RevokeTree(*entry));
     return std::optional<TokenEntry>();

@@ -2,8 +2,10 @@
 // (HMAC-SHA256 with a per-cluster salt kept in barrier storage), each with an accessor.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <functional>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -44,6 +46,10 @@ struct TokenEntry {
   static absl::StatusOr<TokenEntry> FromJson(const json::object& o);
 };
 
+// The one check every auth method's role write and login makes (Vault: "auth methods cannot
+// create root tokens"): InvalidArgument when `policies` (already lower-cased) contain "root".
+absl::Status CheckLoginPolicies(const std::vector<std::string>& policies);
+
 // The "auth" object of a response that hands out a token (token create, logins), Vault's shape.
 // `policies` = token policies + `identity_policies`, as Vault reports them.
 json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
@@ -66,19 +72,30 @@ class TokenStore {
   // `id` may name it (root/sudo callers only; checked by the caller).
   absl::StatusOr<std::string> Create(TokenEntry& entry, std::string_view id);
   absl::StatusOr<std::optional<TokenEntry>> LookupByAccessor(std::string_view accessor);
-  absl::Status Update(const TokenEntry& e) { return Store(e); }
-  // Revokes the token and, recursively, every token created from it.
+  // Applies `change` to the stored entry of `id_hash`, read afresh under that token's lock, and
+  // stores it: renewals go through here, so a concurrent revocation or use is never undone.
+  // NotFound when the token is gone (revoked) or is making its last use.
+  absl::Status Modify(const std::string& id_hash,
+                      const std::function<absl::Status(TokenEntry&)>& change);
+  // Revokes the token and every token created from it. The token itself is unusable as soon as
+  // this starts (revocation wins over any concurrent renewal, use or child creation); the
+  // descendants follow parent first, iteratively, so the depth of a chain costs no stack.
   absl::Status RevokeTree(const TokenEntry& e);
   // Revokes only this token; its children become orphans.
   absl::Status RevokeOrphan(const TokenEntry& e);
-  // Consumes one use of a limited-use token; the last use revokes it (after the request).
-  absl::Status Use(TokenEntry& e, bool* revoke_after);
+  // Consumes one use of a limited-use token, atomically: under any concurrency a token created
+  // with num_uses=N admits exactly N requests. Returns false when no use is left (the request
+  // must be refused as with an invalid token). `*revoke_after` is set for the last use: the
+  // token is then marked (num_uses = -1, invisible to Lookup) and must be revoked after the
+  // request. `e` is refreshed from storage.
+  absl::StatusOr<bool> Use(TokenEntry& e, bool* revoke_after);
   // The accessors of every stored token (auth/token/accessors).
   absl::StatusOr<std::vector<std::string>> ListAccessors();
-  // Deletes expired tokens (and their descendants). Returns how many were removed.
   // Revokes (with their children) the tokens `predicate` selects, e.g. all tokens issued by an
   // auth method that is being disabled. Returns how many trees were revoked.
   absl::StatusOr<size_t> RevokeWhere(const std::function<bool(const TokenEntry&)>& predicate);
+  // Deletes expired tokens, tokens left on their last use, and tokens whose parent is gone (a
+  // revocation interrupted by a crash), with their descendants. Returns how many trees.
   absl::StatusOr<size_t> Tidy();
 
   // The entry for a token, or nullopt when unknown or expired (expired ones are deleted).
@@ -90,6 +107,14 @@ class TokenStore {
   absl::Status Store(const TokenEntry& e);
   absl::StatusOr<std::optional<TokenEntry>> LoadByHash(const std::string& id_hash);
   bool Expired(const TokenEntry& e) const;
+  // Deletes one token's own keys (entry, accessor index, its entry in its parent's index).
+  absl::Status DeleteOne(const TokenEntry& e);
+  // Every read-modify-write of a token entry holds the lock of its stripe (one at a time, so
+  // there is no lock order to get wrong). In a Raft cluster only the active node handles
+  // requests, so in-process locks serialise all of them.
+  std::mutex& LockFor(std::string_view id_hash);
+  static constexpr size_t kStripes = 64;
+  std::array<std::mutex, kStripes> stripes_;
   storage::Storage* storage_;
   std::function<absl::Time()> clock_;
   SecureBytes salt_;

@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/core/core.h"
@@ -126,6 +127,80 @@ struct Role {
   }
 };
 
+// Vault's policyutil.SanitizePolicies over names already normalised: unique and sorted, "root"
+// alone when present, "default" added when `add_default` (never beside root).
+std::vector<std::string> Sanitize(const std::vector<std::string>& names, bool add_default) {
+  if (Contains(names, "root")) return {"root"};
+  std::set<std::string> out(names.begin(), names.end());
+  if (add_default) out.insert("default");
+  return {out.begin(), out.end()};
+}
+
+std::string Quoted(const std::vector<std::string>& v) {
+  std::string out = "[";
+  for (const auto& s : v) absl::StrAppend(&out, out.size() > 1 ? " " : "", "\"", s, "\"");
+  return out + "]";
+}
+
+// The policies of a token made by auth/token/create[/:role], by Vault's rules: a role that lists
+// allowed or disallowed policies (names or globs) decides alone; otherwise the child gets the
+// parent's policies when it asks for none, and may ask only for a subset of them unless the
+// caller has sudo on the path (or is root).
+absl::StatusOr<std::vector<std::string>> ChildPolicies(const std::vector<std::string>& requested,
+                                                       bool no_default, const Role* role,
+                                                       const TokenEntry& parent, bool sudo) {
+  if (role != nullptr && role->token_no_default_policy) no_default = true;
+  std::vector<std::string> policies;
+  bool add_default = false;
+  if (role != nullptr &&
+      (!role->allowed_policies.empty() || !role->disallowed_policies.empty() ||
+       !role->allowed_policies_glob.empty() || !role->disallowed_policies_glob.empty())) {
+    const bool role_default = !no_default && !Contains(role->disallowed_policies, "default") &&
+                              !GlobAny(role->disallowed_policies_glob, "default");
+    if (!requested.empty()) policies = Sanitize(requested, role_default);
+    if (!role->allowed_policies.empty() || !role->allowed_policies_glob.empty()) {
+      const std::vector<std::string> allowed = Sanitize(role->allowed_policies, role_default);
+      if (policies.empty()) {
+        policies = allowed;
+      } else {
+        for (const auto& p : policies) {
+          if (!Contains(allowed, p) && !GlobAny(role->allowed_policies_glob, p)) {
+            return absl::InvalidArgumentError(absl::StrCat(
+                "token policies (", Quoted(policies), ") must be subset of the role's allowed ",
+                "policies (", Quoted(allowed), ") or glob policies (",
+                Quoted(role->allowed_policies_glob), ")"));
+          }
+        }
+      }
+    } else if (policies.empty()) {
+      policies = Sanitize(parent.policies, role_default);
+    }
+    for (const auto& p : policies) {
+      if (Contains(role->disallowed_policies, p) || GlobAny(role->disallowed_policies_glob, p)) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("token policy \"", p, "\" is disallowed by this role"));
+      }
+    }
+  } else if (requested.empty()) {
+    policies = Sanitize(parent.policies, false);  // "default" only if the parent has it
+  } else if (!sudo) {
+    policies = Sanitize(requested, false);
+    const std::vector<std::string> from_parent = Sanitize(parent.policies, false);
+    for (const auto& p : policies) {
+      if (!Contains(from_parent, p)) {
+        return absl::InvalidArgumentError("child policies must be subset of parent");
+      }
+    }
+    add_default = !no_default && Contains(parent.policies, "default");
+  } else {
+    policies = requested;
+    add_default = !no_default;
+  }
+  policies = Sanitize(policies, add_default);
+  if (no_default) std::erase(policies, "default");
+  return policies;
+}
+
 class TokenBackend final : public core::Backend {
  public:
   explicit TokenBackend(core::Core* core) : core_(core) {}
@@ -159,19 +234,20 @@ class TokenBackend final : public core::Backend {
       if (req.operation != Operation::kRead && !IsWrite(req)) return core::UnsupportedOperation();
       return LookupResponse(*req.token, req.client_token);
     }
-    if (p == "lookup" || absl::StartsWith(p, "lookup/")) {
-      std::string token = p.size() > 7 ? p.substr(7) : "";
-      if (token.empty()) {
-        ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
-        token = t.value_or("");
-      }
+    // Tokens and accessors travel in the body only: a path would put them in the audit log and
+    // in proxies' logs in clear (Vault removed the path forms for that reason).
+    if (p == "lookup") {
+      if (req.operation != Operation::kRead && !IsWrite(req)) return core::UnsupportedOperation();
+      ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
+      const std::string token = t.value_or("");
       if (token.empty()) return absl::InvalidArgumentError("missing token to look up");
       ASSIGN_OR_RETURN(auto e, Tokens().Lookup(token));
       if (!e) return absl::PermissionDeniedError("bad token");
       return LookupResponse(*e, token);
     }
-    if (p == "lookup-accessor" || absl::StartsWith(p, "lookup-accessor/")) {
-      ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "lookup-accessor"));
+    if (p == "lookup-accessor") {
+      if (!IsWrite(req)) return core::UnsupportedOperation();
+      ASSIGN_OR_RETURN(auto e, ByAccessor(req));
       return LookupResponse(e, "");
     }
     if (p == "renew-self") {
@@ -179,20 +255,17 @@ class TokenBackend final : public core::Backend {
       TokenEntry e = *req.token;
       return Renew(req, e, req.client_token);
     }
-    if (p == "renew" || absl::StartsWith(p, "renew/")) {
+    if (p == "renew") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
-      std::string token = p.size() > 6 ? p.substr(6) : "";
-      if (token.empty()) {
-        ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
-        token = t.value_or("");
-      }
+      ASSIGN_OR_RETURN(auto t, core::GetString(req.data, "token"));
+      const std::string token = t.value_or("");
       ASSIGN_OR_RETURN(auto e, Tokens().Lookup(token));
       if (!e) return absl::InvalidArgumentError("token not found");
       return Renew(req, *e, token);
     }
     if (p == "renew-accessor") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
-      ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "renew-accessor"));
+      ASSIGN_OR_RETURN(auto e, ByAccessor(req));
       return Renew(req, e, "");
     }
     if (p == "revoke-self") {
@@ -211,7 +284,7 @@ class TokenBackend final : public core::Backend {
     }
     if (p == "revoke-accessor") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
-      ASSIGN_OR_RETURN(auto e, ByAccessor(req, p, "revoke-accessor"));
+      ASSIGN_OR_RETURN(auto e, ByAccessor(req));
       RETURN_IF_ERROR(Tokens().RevokeTree(e));
       return Response::Empty();
     }
@@ -229,13 +302,9 @@ class TokenBackend final : public core::Backend {
  private:
   core::TokenStore& Tokens() { return core_->tokens(); }
 
-  absl::StatusOr<TokenEntry> ByAccessor(const Request& req, const std::string& p,
-                                        std::string_view base) {
-    std::string accessor = p.size() > base.size() + 1 ? p.substr(base.size() + 1) : "";
-    if (accessor.empty()) {
-      ASSIGN_OR_RETURN(auto a, core::GetString(req.data, "accessor"));
-      accessor = a.value_or("");
-    }
+  absl::StatusOr<TokenEntry> ByAccessor(const Request& req) {
+    ASSIGN_OR_RETURN(auto a, core::GetString(req.data, "accessor"));
+    const std::string accessor = a.value_or("");
     if (accessor.empty()) return absl::InvalidArgumentError("missing accessor");
     ASSIGN_OR_RETURN(auto e, Tokens().LookupByAccessor(accessor));
     if (!e) return absl::InvalidArgumentError("invalid accessor");
@@ -327,6 +396,9 @@ class TokenBackend final : public core::Backend {
   absl::StatusOr<Response> Create(Request& req, bool orphan_endpoint, const Role* role) {
     const TokenEntry& parent = *req.token;
     const bool privileged = req.token_is_root || req.token_has_sudo;
+    if (parent.num_uses != 0) {  // a child would escape the parent's use count
+      return absl::InvalidArgumentError("restricted use token cannot generate child tokens");
+    }
     Response r = Response::Data(object());
     r.data.reset();
 
@@ -346,8 +418,10 @@ class TokenBackend final : public core::Backend {
       }
     }
     ASSIGN_OR_RETURN(auto no_parent, core::GetBool(req.data, "no_parent"));
-    const bool orphan = orphan_endpoint || no_parent.value_or(false) || (role && role->orphan);
-    if (no_parent.value_or(false) && !orphan_endpoint && !privileged && !(role && role->orphan)) {
+    // With a role, the role alone decides; no_parent needs sudo; create-orphan is ACL'd itself.
+    const bool orphan =
+        role != nullptr ? role->orphan : orphan_endpoint || no_parent.value_or(false);
+    if (role == nullptr && no_parent.value_or(false) && !orphan_endpoint && !privileged) {
       return absl::InvalidArgumentError("root or sudo privileges required to create orphan token");
     }
     ASSIGN_OR_RETURN(auto period, core::GetDurationSeconds(req.data, "period"));
@@ -357,57 +431,25 @@ class TokenBackend final : public core::Backend {
           "root or sudo privileges required to create periodic token");
     }
 
-    // Policies: a subset of the parent's unless the parent is root/sudo.
     ASSIGN_OR_RETURN(auto policies_in, core::GetStringList(req.data, "policies"));
     ASSIGN_OR_RETURN(auto no_default, core::GetBool(req.data, "no_default_policy"));
-    std::set<std::string> policies;
-    if (policies_in) {
-      for (auto p : *policies_in) {
-        if (p.empty()) continue;
-        ASSIGN_OR_RETURN(std::string n, core::PolicyStore::NormalizeName(p));
-        policies.insert(n);
-      }
-    } else if (role && !role->allowed_policies.empty()) {
-      policies.insert(role->allowed_policies.begin(), role->allowed_policies.end());
-    } else {
-      for (const auto& p : parent.policies) policies.insert(p);
+    std::vector<std::string> requested;
+    for (const auto& p : policies_in.value_or(std::vector<std::string>{})) {
+      const std::string trimmed(absl::StripAsciiWhitespace(p));
+      if (trimmed.empty()) continue;
+      ASSIGN_OR_RETURN(std::string n, core::PolicyStore::NormalizeName(trimmed));
+      requested.push_back(std::move(n));
     }
-    const bool drop_default = no_default.value_or(false) || (role && role->token_no_default_policy);
-    if (!drop_default && !policies.contains("root")) policies.insert("default");
-    if (drop_default) policies.erase("default");
-    if (role) {
-      // With a role, the role's lists decide (not the parent's policies), as in Vault.
-      for (const auto& p : policies) {
-        if (Contains(role->disallowed_policies, p) || GlobAny(role->disallowed_policies_glob, p)) {
-          return absl::InvalidArgumentError(
-              absl::StrCat("token policies (\"", p, "\") contain disallowed policies"));
-        }
-        const bool restricted =
-            !role->allowed_policies.empty() || !role->allowed_policies_glob.empty();
-        if (restricted && p != "default" && !Contains(role->allowed_policies, p) &&
-            !GlobAny(role->allowed_policies_glob, p)) {
-          return absl::InvalidArgumentError(absl::StrCat(
-              "token policies (\"", p, "\") must be subset of the role's allowed policies"));
-        }
-      }
-      if (policies.contains("root") && !req.token_is_root) {
-        return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
-      }
-    } else if (!req.token_is_root) {
-      if (policies.contains("root"))
-        return absl::PermissionDeniedError("root tokens may not be created by a non-root token");
-      if (!privileged) {
-        for (const auto& p : policies) {
-          if (p == "default") continue;
-          if (std::find(parent.policies.begin(), parent.policies.end(), p) ==
-              parent.policies.end()) {
-            return absl::InvalidArgumentError("child policies must be subset of parent");
-          }
-        }
-      }
+    ASSIGN_OR_RETURN(
+        std::vector<std::string> policies,
+        ChildPolicies(requested, no_default.value_or(false), role, parent, privileged));
+    if (std::find(policies.begin(), policies.end(), "root") != policies.end() && !parent.IsRoot()) {
+      // Not even sudo on auth/token/create makes root (Vault's rule, against escalation).
+      return absl::InvalidArgumentError(
+          "root tokens may not be created without parent token being root");
     }
     TokenEntry e;
-    e.policies.assign(policies.begin(), policies.end());
+    e.policies = std::move(policies);
     for (const auto& p : e.policies) {
       ASSIGN_OR_RETURN(bool exists, core_->policies().Exists(p));
       if (!exists) r.warnings.push_back(absl::StrCat("Policy \"", p, "\" does not exist"));
@@ -454,7 +496,7 @@ class TokenBackend final : public core::Backend {
       lease = e.period;
     } else if (ttl && *ttl > 0) {
       lease = *ttl;
-    } else if (!(policies.size() == 1 && policies.contains("root"))) {
+    } else if (!e.IsRoot()) {
       lease = opts.default_lease_ttl;  // a root-policy child without a TTL never expires
     }
     if (e.period == 0 && lease > opts.max_lease_ttl) lease = opts.max_lease_ttl;
@@ -492,9 +534,16 @@ class TokenBackend final : public core::Backend {
           core::FormatGoDuration(capped), "\"; TTL value is capped accordingly"));
       ttl = capped;
     }
-    e.expire_unix = now + ttl;
-    e.last_renewal_unix = now;
-    RETURN_IF_ERROR(Tokens().Update(e));
+    // Only the renewal's own fields change, on the entry as stored now: a revocation or a use
+    // that ran meanwhile is never undone (NotFound: the token is gone).
+    absl::Status updated = Tokens().Modify(e.id_hash, [&](TokenEntry& fresh) {
+      fresh.expire_unix = now + ttl;
+      fresh.last_renewal_unix = now;
+      e = fresh;
+      return absl::OkStatus();
+    });
+    if (absl::IsNotFound(updated)) return absl::InvalidArgumentError("token not found");
+    RETURN_IF_ERROR(updated);
     r.auth = core::TokenAuthResponse(e, token, ttl);
     return r;
   }

@@ -33,7 +33,9 @@ absl::Status TokenParams::Update(const object& d) {
       std::string n = absl::AsciiStrToLower(absl::StripAsciiWhitespace(p));
       if (!n.empty()) uniq.insert(n);
     }
-    policies.assign(uniq.begin(), uniq.end());
+    std::vector<std::string> normalized(uniq.begin(), uniq.end());
+    RETURN_IF_ERROR(core::CheckLoginPolicies(normalized));
+    policies = std::move(normalized);
   }
   ASSIGN_OR_RETURN(auto t, Either(d, "token_ttl", "ttl", core::GetDurationSeconds));
   if (t) ttl = *t;

@@ -35,5 +35,127 @@ TEST_F(EscalationTest, AppRoleRoleCannotGrantRoot) {
   EXPECT_THAT(login.Json()["auth"]["policies"], ::testing::Not(::testing::Contains("root")));
 }
 
+// Item 1, the Kubernetes method: the same shared check refuses root in its roles.
+TEST_F(EscalationTest, KubernetesRoleCannotGrantRoot) {
+  ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/kubernetes", {{"type", "kubernetes"}}).status, 204);
+  auto w = d_.Root("POST", "/v1/auth/kubernetes/role/r",
+                   {{"bound_service_account_names", {"app"}},
+                    {"bound_service_account_namespaces", {"default"}},
+                    {"token_policies", {"root"}},
+                    {"token_no_default_policy", true}});
+  EXPECT_EQ(w.status, 400) << w.body;
+  EXPECT_THAT(w.body, HasSubstr("auth methods cannot create root tokens"));
+  EXPECT_EQ(d_.Root("GET", "/v1/auth/kubernetes/role/r").status, 404);
+}
+
+// Item 1, identity: an entity's policies never make its tokens root (refused at write, and
+// ignored when building a token's ACL should one be stored).
+TEST_F(EscalationTest, EntityPoliciesNeverGrantRoot) {
+  // The login creates the entity; its policies are then set to root.
+  ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/approle", {{"type", "approle"}}).status, 204);
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/approle/role/r", {{"token_policies", "default"}}).status,
+            204);
+  auto rid = d_.Root("GET", "/v1/auth/approle/role/r/role-id").Json()["data"]["role_id"];
+  auto sid = d_.Root("POST", "/v1/auth/approle/role/r/secret-id").Json()["data"]["secret_id"];
+  auto login = d_.Call("POST", "/v1/auth/approle/login",
+                       json({{"role_id", rid}, {"secret_id", sid}}).dump());
+  ASSERT_EQ(login.status, 200) << login.body;
+  const std::string token = login.Json()["auth"]["client_token"];
+  const std::string login_entity = login.Json()["auth"]["entity_id"];
+  auto grant = d_.Root("POST", "/v1/identity/entity/id/" + login_entity, {{"policies", {"root"}}});
+  EXPECT_EQ(grant.status, 400) << grant.body;
+  // Root would let it write any policy; it gets no such power.
+  auto write = As(token, "PUT", "/v1/sys/policies/acl/mine", {{"policy", "path \"*\" {}"}});
+  EXPECT_EQ(write.status, 403) << write.body;
+}
+
+class TokenRoleTest : public EscalationTest {
+ protected:
+  void SetUp() override {
+    EscalationTest::SetUp();
+    for (const char* name : {"a", "b", "admin-x", "ops"}) {
+      ASSERT_EQ(d_.Root("PUT", std::string("/v1/sys/policies/acl/") + name,
+                        {{"policy", "path \"secret/*\" { capabilities = [\"read\"] }"}})
+                    .status,
+                204);
+    }
+    ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/creator",
+                      {{"policy",
+                        "path \"auth/token/create*\" { capabilities = [\"create\", \"update\"] }"}})
+                  .status,
+              204);
+    creator_ = CreateToken({{"policies", {"creator", "a"}}});
+    ASSERT_FALSE(creator_.empty());
+  }
+  HttpResponse CreateVia(const std::string& role, const json& body) {
+    return As(creator_, "POST", "/v1/auth/token/create/" + role, body);
+  }
+  std::string creator_;
+};
+
+// Item 2: a role without allowed/disallowed lists gives no more than the parent holds.
+TEST_F(TokenRoleTest, RoleWithoutPolicyListsKeepsChildWithinParent) {
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/open", {{"orphan", false}}).status, 204);
+  auto escalate = CreateVia("open", {{"policies", {"b"}}});
+  EXPECT_EQ(escalate.status, 400) << escalate.body;
+  EXPECT_THAT(escalate.body, HasSubstr("child policies must be subset of parent"));
+  auto within = CreateVia("open", {{"policies", {"a"}}});
+  ASSERT_EQ(within.status, 200) << within.body;
+  EXPECT_EQ(within.Json()["auth"]["policies"], json({"a", "default"}));
+  auto inherit = CreateVia("open", json::object());
+  ASSERT_EQ(inherit.status, 200) << inherit.body;
+  EXPECT_EQ(inherit.Json()["auth"]["policies"], json({"a", "creator", "default"}));
+  // Root needs a root parent, whatever the role says.
+  EXPECT_EQ(CreateVia("open", {{"policies", {"root"}}}).status, 400);
+}
+
+// Item 2: allowed and disallowed names and globs, Vault's rules and messages.
+TEST_F(TokenRoleTest, RoleListsAndGlobsDecide) {
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/globbed",
+                    {{"allowed_policies_glob", {"admin-*"}}, {"allowed_policies", {"b"}}})
+                .status,
+            204);
+  EXPECT_EQ(CreateVia("globbed", {{"policies", {"admin-x", "b"}}}).status, 200);
+  auto outside = CreateVia("globbed", {{"policies", {"ops"}}});
+  EXPECT_EQ(outside.status, 400);
+  EXPECT_THAT(outside.body, HasSubstr("must be subset of the role's allowed policies"));
+  auto defaults = CreateVia("globbed", json::object());
+  ASSERT_EQ(defaults.status, 200) << defaults.body;
+  EXPECT_EQ(defaults.Json()["auth"]["policies"], json({"b", "default"}));
+
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/denying",
+                    {{"disallowed_policies_glob", {"admin-*"}}, {"disallowed_policies", {"ops"}}})
+                .status,
+            204);
+  auto denied_glob = CreateVia("denying", {{"policies", {"admin-x"}}});
+  EXPECT_EQ(denied_glob.status, 400);
+  EXPECT_EQ(denied_glob.Json()["errors"][0], "token policy \"admin-x\" is disallowed by this role");
+  EXPECT_EQ(CreateVia("denying", {{"policies", {"ops"}}}).status, 400);
+  // With only a disallowed list, the role's allowed set is open (Vault): "b" is allowed even
+  // though the parent does not hold it.
+  EXPECT_EQ(CreateVia("denying", {{"policies", {"b"}}}).status, 200);
+  // Inherited parent policies are checked against the disallowed list too.
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/noa", {{"disallowed_policies", {"a"}}}).status,
+            204);
+  EXPECT_EQ(CreateVia("noa", json::object()).status, 400);
+}
+
+// Item 2: orphans need sudo (or a role that says orphan); restricted-use tokens make no children.
+TEST_F(TokenRoleTest, OrphansAndRestrictedParents) {
+  auto orphan = As(creator_, "POST", "/v1/auth/token/create", {{"no_parent", true}});
+  EXPECT_EQ(orphan.status, 400);
+  EXPECT_THAT(orphan.body, HasSubstr("root or sudo privileges required to create orphan token"));
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/orph", {{"orphan", true}}).status, 204);
+  auto by_role = CreateVia("orph", json::object());
+  ASSERT_EQ(by_role.status, 200) << by_role.body;
+  EXPECT_EQ(by_role.Json()["auth"]["orphan"], true);
+
+  const std::string limited = CreateToken({{"policies", {"creator"}}, {"num_uses", 5}});
+  ASSERT_FALSE(limited.empty());
+  auto child = As(limited, "POST", "/v1/auth/token/create", {{"policies", {"creator"}}});
+  EXPECT_EQ(child.status, 400);
+  EXPECT_THAT(child.body, HasSubstr("restricted use token cannot generate child tokens"));
+}
+
 }  // namespace
 }  // namespace strongroom::testing
