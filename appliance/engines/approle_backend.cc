@@ -7,7 +7,6 @@
 #include <mutex>
 #include <optional>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -135,10 +134,16 @@ class AppRoleBackend final : public core::Backend {
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 
+  // Role names are case-insensitive, as in Vault: role/<name>[/...] is canonically lower case.
+  std::string NormalizePath(const std::string& rel) const override {
+    return core::LowerSegmentAfter(rel, kRolePrefix);
+  }
+
   absl::Status Initialize(storage::Storage& view) override {
     return view.Put(kSaltKey, core::RandomHex(32));
   }
 
+  // rel_path is canonical (NormalizePath): the name here is the one Handle writes.
   absl::StatusOr<bool> Exists(const Request& req) override {
     if (absl::StartsWith(req.rel_path, "role/")) {
       std::vector<std::string> parts = absl::StrSplit(req.rel_path.substr(5), '/');
@@ -167,7 +172,7 @@ class AppRoleBackend final : public core::Backend {
     }
     if (!absl::StartsWith(p, "role/")) return absl::NotFoundError("");
     std::vector<std::string> parts = absl::StrSplit(p.substr(5), absl::MaxSplits('/', 1));
-    const std::string name = absl::AsciiStrToLower(parts[0]);
+    const std::string& name = parts[0];  // lower case already (NormalizePath)
     if (name.empty()) return absl::NotFoundError("");
     if (parts.size() == 1) return OneRole(req, name);
     const std::string& sub = parts[1];

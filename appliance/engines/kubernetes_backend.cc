@@ -180,6 +180,12 @@ class KubernetesBackend final : public core::Backend {
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 
+  // Role names are case-insensitive, as in Vault: role/<name> is canonically lower case.
+  std::string NormalizePath(const std::string& rel) const override {
+    return core::LowerSegmentAfter(rel, kRolePrefix);
+  }
+
+  // rel_path is canonical (NormalizePath): the key here is the one RolePath writes.
   absl::StatusOr<bool> Exists(const Request& req) override {
     if (absl::StartsWith(req.rel_path, kRolePrefix)) {
       ASSIGN_OR_RETURN(auto raw, req.storage->Get(req.rel_path));
@@ -282,8 +288,7 @@ class KubernetesBackend final : public core::Backend {
     return std::optional<Role>(Role::FromStored(o));
   }
 
-  absl::StatusOr<Response> RolePath(Request& req, const std::string& raw_name) {
-    const std::string name = absl::AsciiStrToLower(raw_name);
+  absl::StatusOr<Response> RolePath(Request& req, const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(auto existing, LoadRole(*req.storage, name));
     switch (req.operation) {
@@ -342,7 +347,7 @@ class KubernetesBackend final : public core::Backend {
     if (!role_name || role_name->empty()) return Refuse(req, "-", Bad("missing role"));
     ASSIGN_OR_RETURN(auto token, core::GetString(req.data, "jwt"));
     if (!token || token->empty()) return Refuse(req, *role_name, Bad("missing jwt"));
-    const std::string name = absl::AsciiStrToLower(*role_name);
+    const std::string name = absl::AsciiStrToLower(*role_name);  // from the body: no NormalizePath
     std::optional<Role> role;
     std::optional<Config> config;
     {
