@@ -484,10 +484,11 @@ class AppRoleBackend final : public core::Backend {
     e.role = r.name;
     metadata["role_name"] = r.name;
     e.meta = metadata;
-    core::LoginAlias alias{mount_.accessor, mount_.path, mount_.type, r.role_id, {}};
-    for (const auto& [k, v] : metadata) {
-      if (v.is_string()) alias.metadata[std::string(k)] = std::string(v.as_string());
-    }
+    // The alias is shared by every login of the role (its name is the role ID), so it holds the
+    // role name only, as in Vault: a secret ID's metadata belongs to the token it logs in and
+    // must not reach what templated policies read for every token of the role.
+    core::LoginAlias alias{
+        mount_.accessor, mount_.path, mount_.type, r.role_id, {{"role_name", r.name}}};
     ASSIGN_OR_RETURN(Response resp, core_->CompleteLogin(std::move(e), alias, ttl));
     LogInfo("approle login for role %s from %s", r.name, req.remote_address);
     return resp;
