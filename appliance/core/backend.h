@@ -2,10 +2,12 @@
 // the engine table ({type, factory}) the router builds mounts from. No engine includes another.
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <memory>
 #include <string>
+#include <string_view>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
@@ -43,6 +45,11 @@ struct MountEntry {
 class Backend {
  public:
   virtual ~Backend() = default;
+  // The canonical spelling of a path relative to the mount: the names this backend treats
+  // case-insensitively (policy names, AppRole and Kubernetes role names) lower-cased. Core applies
+  // it once, right after routing and before Exists, the ACL, the audit log and Handle, so all of
+  // them see one name. It may change letter case only (Core refuses anything else).
+  virtual std::string NormalizePath(const std::string& rel_path) const { return rel_path; }
   // For update requests: does the target exist? Returning false turns the operation into
   // create (ACL then needs "create"). Backends without the notion return true.
   virtual absl::StatusOr<bool> Exists(const Request& req) {
@@ -72,6 +79,18 @@ class Backend {
     (void)now;
   }
 };
+
+// For NormalizePath: `rel_path` with the one path segment that follows `prefix` lower-cased
+// ("role/WEB/secret-id" -> "role/web/secret-id" for prefix "role/"); unchanged otherwise.
+inline std::string LowerSegmentAfter(const std::string& rel_path, std::string_view prefix) {
+  if (!rel_path.starts_with(prefix)) return rel_path;
+  std::string out = rel_path;
+  const size_t end = std::min(out.find('/', prefix.size()), out.size());
+  for (size_t i = prefix.size(); i < end; ++i) {
+    if (out[i] >= 'A' && out[i] <= 'Z') out[i] = static_cast<char>(out[i] - 'A' + 'a');
+  }
+  return out;
+}
 
 // `core` gives engines that need them the seal (Transit's keys) and the options.
 using BackendFactory =

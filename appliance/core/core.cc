@@ -99,6 +99,17 @@ absl::StatusOr<bool> QueryBool(const json::object& data, const std::string& key)
   return v->value_or(false);
 }
 
+// `rel` (relative to the mount) in `backend`'s canonical spelling. A backend may change letter
+// case only: anything else would let it route a request somewhere the ACL never looked.
+absl::StatusOr<std::string> NormalizeRelPath(const Backend& backend, const std::string& rel) {
+  std::string out = backend.NormalizePath(rel);
+  if (!absl::EqualsIgnoreCase(out, rel)) {
+    LogError("backend path normalisation changed more than letter case: %s -> %s", rel, out);
+    return absl::InternalError("internal error");
+  }
+  return out;
+}
+
 }  // namespace
 
 std::string_view OperationName(Operation op) {
@@ -552,23 +563,17 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
     RETURN_IF_ERROR(log_request(nullptr));
     return UiMounts(req);
   }
-  // Route: the longest mount path that prefixes the request path ("secret" reaches "secret/").
-  // The runtime is shared, so an unmount that runs meanwhile does not pull it from under us.
-  std::shared_ptr<MountRuntime> rt;
-  {
-    std::shared_lock lock(mounts_mu_);
-    for (const auto& [path, m] : mounts_) {
-      const bool match = absl::StartsWith(req.path, path) ||
-                         req.path == std::string_view(path).substr(0, path.size() - 1);
-      if (match && (rt == nullptr || path.size() > rt->entry.path.size())) rt = m;
-    }
-  }
+  // Route. The runtime is shared, so an unmount that runs meanwhile does not pull it from under us.
+  std::shared_ptr<MountRuntime> rt = Route(req.path);
   if (rt != nullptr) {
     req.mount = &rt->entry;
     req.mount_path = rt->entry.path;
     req.mount_type = rt->entry.type;
-    req.rel_path =
+    // One canonical name from here on: Exists, the ACL, the audit log and the backend all see it.
+    const std::string rel =
         req.path.size() >= rt->entry.path.size() ? req.path.substr(rt->entry.path.size()) : "";
+    ASSIGN_OR_RETURN(req.rel_path, NormalizeRelPath(*rt->backend, rel));
+    if (req.rel_path != rel) req.path = absl::StrCat(rt->entry.path, req.rel_path);
     req.storage = rt->view.get();
     if (rt->backend->IsUnauthenticatedPath(req.rel_path)) {
       // An auth method's login: no token, no ACL; still audited first.
@@ -616,6 +621,26 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   auto result = rt->backend->Handle(req);
   if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
   return result;
+}
+
+std::shared_ptr<Core::MountRuntime> Core::Route(std::string_view path) const {
+  std::shared_lock lock(mounts_mu_);
+  std::shared_ptr<MountRuntime> rt;
+  for (const auto& [prefix, m] : mounts_) {
+    // "secret" reaches "secret/".
+    const bool match =
+        path.starts_with(prefix) || path == std::string_view(prefix).substr(0, prefix.size() - 1);
+    if (match && (rt == nullptr || prefix.size() > rt->entry.path.size())) rt = m;
+  }
+  return rt;
+}
+
+absl::StatusOr<std::string> Core::CanonicalPath(const std::string& path) const {
+  std::shared_ptr<MountRuntime> rt = Route(path);
+  if (rt == nullptr || path.size() <= rt->entry.path.size()) return path;
+  const std::string rel = path.substr(rt->entry.path.size());
+  ASSIGN_OR_RETURN(std::string canonical, NormalizeRelPath(*rt->backend, rel));
+  return absl::StrCat(rt->entry.path, canonical);
 }
 
 absl::StatusOr<std::vector<std::string>> Core::IdentityPolicies(const TokenEntry& token) {

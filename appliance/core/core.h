@@ -78,6 +78,9 @@ class Core {
 
   // The whole pipeline for one request. Errors are absl codes (see request.h).
   absl::StatusOr<Response> Handle(Request& req);
+  // `path` as the pipeline checks it: names the owning mount treats case-insensitively in their
+  // canonical spelling (Backend::NormalizePath); unchanged when no mount owns the path.
+  absl::StatusOr<std::string> CanonicalPath(const std::string& path) const;
 
   // Used by the system backend.
   std::vector<MountEntry> Mounts() const;
@@ -131,6 +134,8 @@ class Core {
     bool audit_failed = false;    // no device took the request record
   };
   absl::StatusOr<Response> Dispatch(Request& req, AuditTrail& trail);
+  // The mount owning `path`: the longest mount path that prefixes it; nullptr when none does.
+  std::shared_ptr<MountRuntime> Route(std::string_view path) const;
   absl::StatusOr<Response> HandleSysRaw(Request& req, bool* handled);
   absl::StatusOr<Response> SealStatus();
   absl::StatusOr<Response> Health(const Request& req);

@@ -7,7 +7,6 @@
 #include <mutex>
 #include <optional>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
@@ -135,10 +134,16 @@ class AppRoleBackend final : public core::Backend {
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 
+  // Role names are case-insensitive, as in Vault: role/<name>[/...] is canonically lower case.
+  std::string NormalizePath(const std::string& rel) const override {
+    return core::LowerSegmentAfter(rel, kRolePrefix);
+  }
+
   absl::Status Initialize(storage::Storage& view) override {
     return view.Put(kSaltKey, core::RandomHex(32));
   }
 
+  // rel_path is canonical (NormalizePath): the name here is the one Handle writes.
   absl::StatusOr<bool> Exists(const Request& req) override {
     if (absl::StartsWith(req.rel_path, "role/")) {
       std::vector<std::string> parts = absl::StrSplit(req.rel_path.substr(5), '/');
@@ -167,7 +172,7 @@ class AppRoleBackend final : public core::Backend {
     }
     if (!absl::StartsWith(p, "role/")) return absl::NotFoundError("");
     std::vector<std::string> parts = absl::StrSplit(p.substr(5), absl::MaxSplits('/', 1));
-    const std::string name = absl::AsciiStrToLower(parts[0]);
+    const std::string& name = parts[0];  // lower case already (NormalizePath)
     if (name.empty()) return absl::NotFoundError("");
     if (parts.size() == 1) return OneRole(req, name);
     const std::string& sub = parts[1];
@@ -479,10 +484,11 @@ class AppRoleBackend final : public core::Backend {
     e.role = r.name;
     metadata["role_name"] = r.name;
     e.meta = metadata;
-    core::LoginAlias alias{mount_.accessor, mount_.path, mount_.type, r.role_id, {}};
-    for (const auto& [k, v] : metadata) {
-      if (v.is_string()) alias.metadata[std::string(k)] = std::string(v.as_string());
-    }
+    // The alias is shared by every login of the role (its name is the role ID), so it holds the
+    // role name only, as in Vault: a secret ID's metadata belongs to the token it logs in and
+    // must not reach what templated policies read for every token of the role.
+    core::LoginAlias alias{
+        mount_.accessor, mount_.path, mount_.type, r.role_id, {{"role_name", r.name}}};
     ASSIGN_OR_RETURN(Response resp, core_->CompleteLogin(std::move(e), alias, ttl));
     LogInfo("approle login for role %s from %s", r.name, req.remote_address);
     return resp;

@@ -98,11 +98,15 @@ struct Config {
   std::vector<std::string> pem_keys;
   std::string issuer;
   bool disable_iss_validation = true;
+  // disable_iss_validation=true was written, not defaulted: in local-only mode the one way to
+  // accept tokens of any issuer.
+  bool iss_validation_disabled_explicitly = false;
   bool disable_local_ca_jwt = false;
 
   object Stored() const {
     object o = Public();
     o["token_reviewer_jwt"] = token_reviewer_jwt;
+    o["iss_validation_disabled_explicitly"] = iss_validation_disabled_explicitly;
     return o;
   }
   object Public() const {
@@ -129,12 +133,20 @@ struct Config {
     c.issuer = str("issuer");
     c.disable_iss_validation =
         core::GetBool(o, "disable_iss_validation").value_or(std::nullopt).value_or(true);
+    c.iss_validation_disabled_explicitly = core::GetBool(o, "iss_validation_disabled_explicitly")
+                                               .value_or(std::nullopt)
+                                               .value_or(false);
     c.disable_local_ca_jwt =
         core::GetBool(o, "disable_local_ca_jwt").value_or(std::nullopt).value_or(false);
     return c;
   }
   // Without an API server to ask, every check is made here from the token alone.
   bool local_only() const { return kubernetes_host.empty(); }
+  // Local-only mode checks the issuer unless the operator opted out explicitly; a configuration
+  // that does neither (written before this rule) is refused at login.
+  bool local_issuer_settled() const {
+    return !issuer.empty() || (disable_iss_validation && iss_validation_disabled_explicitly);
+  }
 };
 
 struct Role {
@@ -180,6 +192,12 @@ class KubernetesBackend final : public core::Backend {
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 
+  // Role names are case-insensitive, as in Vault: role/<name> is canonically lower case.
+  std::string NormalizePath(const std::string& rel) const override {
+    return core::LowerSegmentAfter(rel, kRolePrefix);
+  }
+
+  // rel_path is canonical (NormalizePath): the key here is the one RolePath writes.
   absl::StatusOr<bool> Exists(const Request& req) override {
     if (absl::StartsWith(req.rel_path, kRolePrefix)) {
       ASSIGN_OR_RETURN(auto raw, req.storage->Get(req.rel_path));
@@ -253,6 +271,7 @@ class KubernetesBackend final : public core::Backend {
     if (issuer) c.issuer = *issuer;
     ASSIGN_OR_RETURN(auto no_iss, core::GetBool(d, "disable_iss_validation"));
     if (no_iss) c.disable_iss_validation = *no_iss;
+    c.iss_validation_disabled_explicitly = no_iss.has_value() && *no_iss;
     ASSIGN_OR_RETURN(auto no_local, core::GetBool(d, "disable_local_ca_jwt"));
     if (no_local) c.disable_local_ca_jwt = *no_local;
 
@@ -271,6 +290,14 @@ class KubernetesBackend final : public core::Backend {
       auto keys = jwt::KeySet::FromPem(c.pem_keys);
       if (!keys.ok()) return Bad(absl::StrCat("pem_keys: ", keys.status().message()));
     }
+    if (c.local_only() && !c.local_issuer_settled()) {
+      // No TokenReview: the issuer is all that tells this cluster's tokens from another's that
+      // shares a signing key.
+      return Bad(
+          "local-only validation (no kubernetes_host) needs issuer, the iss claim of this "
+          "cluster's service account tokens; set disable_iss_validation=true explicitly to accept "
+          "any issuer");
+    }
     RETURN_IF_ERROR(req.storage->Put(kConfigKey, core::Serialize(c.Stored())));
     return Response::Empty();
   }
@@ -282,8 +309,7 @@ class KubernetesBackend final : public core::Backend {
     return std::optional<Role>(Role::FromStored(o));
   }
 
-  absl::StatusOr<Response> RolePath(Request& req, const std::string& raw_name) {
-    const std::string name = absl::AsciiStrToLower(raw_name);
+  absl::StatusOr<Response> RolePath(Request& req, const std::string& name) {
     std::lock_guard<std::mutex> lock(mu_);
     ASSIGN_OR_RETURN(auto existing, LoadRole(*req.storage, name));
     switch (req.operation) {
@@ -342,7 +368,7 @@ class KubernetesBackend final : public core::Backend {
     if (!role_name || role_name->empty()) return Refuse(req, "-", Bad("missing role"));
     ASSIGN_OR_RETURN(auto token, core::GetString(req.data, "jwt"));
     if (!token || token->empty()) return Refuse(req, *role_name, Bad("missing jwt"));
-    const std::string name = absl::AsciiStrToLower(*role_name);
+    const std::string name = absl::AsciiStrToLower(*role_name);  // from the body: no NormalizePath
     std::optional<Role> role;
     std::optional<Config> config;
     {
@@ -354,6 +380,21 @@ class KubernetesBackend final : public core::Backend {
       return Refuse(req, name, Bad(absl::StrCat("invalid role name \"", *role_name, "\"")));
     }
     if (!config) return Refuse(req, name, Bad("kubernetes auth is not configured"));
+    if (config->local_only()) {
+      // Nothing but this check stands between the role and a token the key signed for any other
+      // audience (another service's projected token) or by another issuer.
+      if (!config->local_issuer_settled()) {
+        return Refuse(req, name, absl::PermissionDeniedError("permission denied"),
+                      "local-only validation without issuer: rewrite the configuration with "
+                      "issuer (or disable_iss_validation=true explicitly)");
+      }
+      if (role->audience.empty()) {
+        return Refuse(req, name, absl::PermissionDeniedError("permission denied"),
+                      absl::StrCat("role ", name,
+                                   " has no audience, which local-only validation (no "
+                                   "kubernetes_host) requires"));
+      }
+    }
 
     // 1. The token itself: well formed (else 400), an accepted algorithm, signed by a
     //    configured key, in its validity window, right issuer and audience (else 403).

@@ -65,6 +65,13 @@ class SystemBackend final : public core::Backend {
  public:
   explicit SystemBackend(core::Core* core) : core_(core) {}
 
+  // Policy names are case-insensitive (stored lower case, as in Vault), so the ACL must see the
+  // name a policy write or delete really reaches.
+  std::string NormalizePath(const std::string& p) const override {
+    if (absl::StartsWith(p, "policy/")) return core::LowerSegmentAfter(p, "policy/");
+    return core::LowerSegmentAfter(p, "policies/acl/");
+  }
+
   // Vault's root-protected sys paths: sudo (or root) is required on top of the capability.
   bool IsRootPath(const std::string& p) const override {
     // Reading the audit public key or the latest checkpoint needs the capability, not sudo:
@@ -273,8 +280,10 @@ class SystemBackend final : public core::Backend {
     array last;
     for (const auto& raw : *paths) {
       const std::string path(absl::StripPrefix(raw, "/"));
+      // Answered for the spelling a request to `path` would be checked on.
+      ASSIGN_OR_RETURN(const std::string checked, core_->CanonicalPath(path));
       array caps;
-      for (const auto& c : acl.Capabilities(path)) caps.emplace_back(c);
+      for (const auto& c : acl.Capabilities(checked)) caps.emplace_back(c);
       last = caps;
       d[path] = std::move(caps);
     }
