@@ -61,6 +61,10 @@ absl::Status ReadUint(const hcl::Attribute& a, T* out, T min, T max) {
 absl::Status ReadDuration(const hcl::Attribute& a, int64_t* out) {
   if (a.value.kind == Value::Kind::kNumber) {
     if (a.value.number < 0) return Err(a.value.pos, "duration must not be negative");
+    // Range first (a double beyond int64 is undefined behaviour to convert); Vault's limit.
+    if (!(a.value.number <= static_cast<double>(core::kMaxDurationSeconds))) {
+      return Err(a.value.pos, "duration is out of range (at most 2562047h47m16s)");
+    }
     *out = static_cast<int64_t>(a.value.number);
     return absl::OkStatus();
   }
@@ -287,6 +291,13 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
         return Err(a.value.pos, "transit_min_auto_rotate_period must be at least 1s");
     } else
       return Unknown(a.pos, k, "the server configuration");
+  }
+  // As Vault: zero means the default (768h), and the default may not exceed the maximum.
+  if (c.default_lease_ttl_s == 0) c.default_lease_ttl_s = 768 * 3600;
+  if (c.max_lease_ttl_s == 0) c.max_lease_ttl_s = 768 * 3600;
+  if (c.default_lease_ttl_s > c.max_lease_ttl_s) {
+    return absl::InvalidArgumentError(
+        "configuration: default_lease_ttl must not be greater than max_lease_ttl");
   }
   if (!have_listener)
     return absl::InvalidArgumentError("configuration: a listener \"tcp\" block is required");

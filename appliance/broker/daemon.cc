@@ -730,10 +730,17 @@ int DaemonMain(int argc, char** argv) {
   // Logged last: tools (and tests) take this line as "ready".
   LogInfo("strongroomd %s: %d workers, API on %s://%s", kVersion, workers,
           config->listener.tls_disable ? "http" : "https", bound);
-  NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving on ", bound, "; ",
-                             !core.initialized() ? "not initialised (waiting for sys/init)"
-                             : core.sealed()     ? "sealed"
-                                                 : "unsealed",
+  // READY=1 means "the API answers", sealed or not, as Vault sends it: a new server must serve
+  // sys/init before it can ever be unsealed, and a sealed one must serve sys/health and unseal
+  // requests, so waiting for "unsealed" would have systemd kill a server that works as
+  // designed. STATUS= says which state it is in and follows every change (docs/operations.md).
+  const auto seal_state = [&core] {
+    return !core.initialized() ? "not initialised (waiting for sys/init)"
+           : core.sealed()     ? "sealed"
+                               : "unsealed";
+  };
+  std::string notified_state = seal_state();
+  NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving on ", bound, "; ", notified_state,
                              "\nMAINPID=", getpid()));
 
   int exit_code = 0;
@@ -760,6 +767,10 @@ int DaemonMain(int argc, char** argv) {
       (void)core.SealNow("reloading as the active node");
       core.Start();
       cluster->SetActive(true);
+    }
+    if (std::string state = seal_state(); state != notified_state) {
+      NotifySystemd(absl::StrCat("STATUS=serving on ", bound, "; ", state));
+      notified_state = std::move(state);
     }
     core.audit().Tick();  // time-based audit checkpoints
     core.Periodic();      // engines' background work (Transit auto-rotation)

@@ -15,6 +15,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/seal.h"
@@ -214,23 +215,50 @@ class AuditBroker::Device {
     fd = -1;
   }
 
+  // Opens file_path for appending without following a symlink (O_NOFOLLOW) and without
+  // blocking on a FIFO (O_NONBLOCK, cleared afterwards), then checks before changing anything:
+  // a regular file, owned by this process's user, with no permission beyond 0640. Only then is
+  // its mode set to the configured one (0600 or 0640). A file that fails a check is left as it
+  // was: the daemon never "repairs" a file that others may already hold open.
   absl::Status OpenFileLocked() {
     CloseLocked();
-    const int f =
-        ::open(file_path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY, mode);
+    const int f = ::open(
+        file_path.c_str(),
+        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, mode);
     if (f < 0) {
       const int err = errno;
+      if (err == ELOOP) {
+        return absl::FailedPreconditionError(
+            absl::StrCat("audit file ", file_path, " is a symbolic link; name the file itself"));
+      }
       return absl::FailedPreconditionError(
           absl::StrCat("cannot open audit file ", file_path, ": ", ErrnoText(err)));
     }
-    struct stat st {};
-    if (::fstat(f, &st) != 0) {
-      const int err = errno;
+    const auto refuse = [&](std::string why) {
       ::close(f);
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot stat audit file ", file_path, ": ", ErrnoText(err)));
+      return absl::FailedPreconditionError(absl::StrCat("audit file ", file_path, " ", why));
+    };
+    struct stat st {};
+    if (::fstat(f, &st) != 0) return refuse(absl::StrCat("cannot be checked: ", ErrnoText(errno)));
+    if (!S_ISREG(st.st_mode)) return refuse("is not a regular file");
+    if (st.st_uid != ::geteuid()) {
+      return refuse(
+          absl::StrCat("is owned by uid ", st.st_uid, ", not by this server's uid ", ::geteuid()));
     }
-    if (S_ISREG(st.st_mode) && (st.st_mode & 07777) != mode) (void)::fchmod(f, mode);
+    const mode_t perms = st.st_mode & 07777;
+    if ((perms & ~mode_t{0640}) != 0) {
+      return refuse(absl::StrFormat(
+          "has mode %04o, which grants more than 0640; fix or replace the file (chmod 0600)",
+          static_cast<unsigned>(perms)));
+    }
+    const int flags = ::fcntl(f, F_GETFL);
+    if (flags < 0 || ::fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
+      return refuse(absl::StrCat("cannot be set to blocking writes: ", ErrnoText(errno)));
+    }
+    if (perms != mode && ::fchmod(f, mode) != 0) {
+      return refuse(absl::StrFormat("cannot be set to mode %04o: %s", static_cast<unsigned>(mode),
+                                    ErrnoText(errno)));
+    }
     fd = f;
     file_size = static_cast<uint64_t>(st.st_size);
     return absl::OkStatus();
@@ -384,8 +412,9 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
     unsigned long parsed = 0;
     char* end = nullptr;
     parsed = std::strtoul(m.c_str(), &end, 8);
-    if (end == nullptr || *end != '\0' || parsed > 0777) {
-      return absl::InvalidArgumentError("mode must be an octal file mode such as \"0600\"");
+    if (end == nullptr || *end != '\0' || (parsed != 0600 && parsed != 0640)) {
+      return absl::InvalidArgumentError(
+          "mode must be \"0600\" or \"0640\": an audit file grants nothing to others");
     }
     d->mode = static_cast<mode_t>(parsed);
   }
@@ -478,8 +507,21 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   // Fold in the lines written after the saved checkpoint (in this file, from the saved offset;
   // after a rotation the saved offset is the new file's start).
   const uint64_t from = static_cast<uint64_t>(*offset) <= d->file_size ? *offset : 0;
-  const int rfd = ::open(d->file_path.c_str(), O_RDONLY | O_CLOEXEC);
+  const int rfd = ::open(d->file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (rfd < 0) return absl::OkStatus();
+  {
+    // The tail is read from the very file the device writes, not from whatever the path names
+    // by now.
+    struct stat ws {};
+    struct stat rs {};
+    if (::fstat(d->fd, &ws) != 0 || ::fstat(rfd, &rs) != 0 || ws.st_dev != rs.st_dev ||
+        ws.st_ino != rs.st_ino) {
+      ::close(rfd);
+      d->CloseLocked();
+      return absl::FailedPreconditionError(
+          absl::StrCat("audit file ", d->file_path, " changed while it was being opened"));
+    }
+  }
   std::string tail;
   char buf[65536];
   uint64_t pos = from;

@@ -504,9 +504,43 @@ absl::Status Core::Unmount(const std::string& path) {
   return absl::OkStatus();
 }
 
+// A kv mount's "version" option names its storage layout and the backend built for it, so a
+// tune may not change it under a running backend: 2 -> 1 is refused as Vault refuses it, and
+// 1 -> 2 (which Vault does by moving every key into the versioned layout) is refused here too,
+// before anything of the tune is applied.
+namespace {
+absl::Status CheckKvVersionTune(const MountEntry& e, const std::string& wanted) {
+  int64_t want = 0, have = 1;
+  if (!absl::SimpleAtoi(wanted, &want)) {
+    return absl::InvalidArgumentError("unable to parse options: version must be an integer");
+  }
+  if (want != 1 && want != 2) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid version provided: ", want));
+  }
+  if (auto it = e.options.find("version"); it != e.options.end() && !it->second.empty()) {
+    if (!absl::SimpleAtoi(it->second, &have)) {
+      return absl::InternalError("unable to parse mount entry: version");
+    }
+  }
+  if (have > want) {
+    return absl::InvalidArgumentError(absl::StrCat("cannot downgrade mount from version ", have));
+  }
+  if (have < want) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "upgrading a kv mount from version ", have, " to version ", want,
+        " in place is not supported; enable a new mount with type \"kv-v2\" and copy the "
+        "secrets into it"));
+  }
+  return absl::OkStatus();
+}
+}  // namespace
+
+// All or nothing: everything is checked before the entry changes, and a failed write of the
+// mount table puts the entry back as storage still has it.
 absl::Status Core::TuneMount(const std::string& path, const MountConfig& config,
                              std::optional<std::string> description,
                              const std::map<std::string, std::string>& options) {
+  MountEntry before;
   {
     std::unique_lock lock(mounts_mu_);
     auto it = mounts_.find(path);
@@ -514,11 +548,20 @@ absl::Status Core::TuneMount(const std::string& path, const MountConfig& config,
       return absl::InvalidArgumentError(absl::StrCat("no mount at \"", path, "\""));
     }
     auto& e = it->second->entry;
+    if (auto v = options.find("version"); v != options.end() && e.type == "kv") {
+      RETURN_IF_ERROR(CheckKvVersionTune(e, v->second));
+    }
+    before = e;
     e.config = config;
     if (description) e.description = *description;
     for (const auto& [k, v] : options) e.options[k] = v;
   }
-  return PersistMounts();
+  absl::Status persisted = PersistMounts();
+  if (!persisted.ok()) {
+    std::unique_lock lock(mounts_mu_);
+    if (auto it = mounts_.find(path); it != mounts_.end()) it->second->entry = before;
+  }
+  return persisted;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,12 +3,15 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <boost/json/src.hpp>
 #include <cctype>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <limits>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -52,7 +55,9 @@ absl::StatusOr<std::optional<int64_t>> GetInt(const json::object& o, std::string
   if (v.is_uint64() && v.as_uint64() <= static_cast<uint64_t>(INT64_MAX)) {
     return std::optional<int64_t>(static_cast<int64_t>(v.as_uint64()));
   }
-  if (v.is_double() && v.as_double() == static_cast<double>(static_cast<int64_t>(v.as_double()))) {
+  // Range first: converting a double outside int64 is undefined behaviour.
+  if (v.is_double() && std::abs(v.as_double()) < 9.2e18 &&
+      v.as_double() == static_cast<double>(static_cast<int64_t>(v.as_double()))) {
     return std::optional<int64_t>(static_cast<int64_t>(v.as_double()));
   }
   int64_t n = 0;
@@ -78,19 +83,50 @@ absl::StatusOr<std::optional<bool>> GetBool(const json::object& o, std::string_v
   return absl::InvalidArgumentError(absl::StrCat("field \"", Av(key), "\" must be a boolean"));
 }
 
+namespace {
+
+absl::Status DurationOutOfRange() {
+  return absl::InvalidArgumentError(absl::StrCat("duration is out of range (at most ",
+                                                 FormatGoDuration(kMaxDurationSeconds),
+                                                 ", about 292 years)"));
+}
+
+}  // namespace
+
 absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text) {
   std::string_view s = Sv(absl::StripAsciiWhitespace(Av(text)));
   if (s.empty()) return 0;
   int64_t n = 0;
-  if (absl::SimpleAtoi(Av(s), &n)) {
+  if (absl::SimpleAtoi(Av(s), &n)) {  // whole seconds
     if (n < 0) return absl::InvalidArgumentError("duration must not be negative");
+    if (n > kMaxDurationSeconds) return DurationOutOfRange();
     return n;
+  }
+  if (s.back() == 'd') {  // Vault's own suffix: an integer number of 24-hour days, nothing else
+    std::string_view days = s.substr(0, s.size() - 1);
+    if (days.empty() || !absl::ascii_isdigit(static_cast<unsigned char>(days.front())) ||
+        !absl::SimpleAtoi(Av(days), &n)) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", Av(s), "\""));
+    }
+    if (n > kMaxDurationSeconds / 86400) return DurationOutOfRange();
+    return n * 86400;
   }
   absl::Duration d;
   if (!absl::ParseDuration(Av(s), &d) || d < absl::ZeroDuration()) {
     return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", Av(s), "\""));
   }
+  // absl accepts "inf" and saturates on overflow; Go's parser refuses both.
+  if (d == absl::InfiniteDuration() || d > absl::Nanoseconds(INT64_MAX)) {
+    return DurationOutOfRange();
+  }
   return absl::ToInt64Seconds(d);
+}
+
+absl::Status AddSeconds(int64_t base, int64_t secs, int64_t* out) {
+  if (__builtin_add_overflow(base, secs, out)) {
+    return absl::InvalidArgumentError("TTL is out of range");
+  }
+  return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
@@ -102,6 +138,10 @@ absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
     auto n = GetInt(o, key);
     if (!n.ok() || !n->has_value() || **n < 0) {
       return absl::InvalidArgumentError(absl::StrCat("field \"", Av(key), "\" must be a duration"));
+    }
+    if (**n > kMaxDurationSeconds) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("field \"", Av(key), "\": ", DurationOutOfRange().message()));
     }
     return n;
   }
@@ -151,10 +191,18 @@ std::string FormatGoDuration(int64_t seconds) {
 }
 
 std::string FormatRfc3339Nano(absl::Time t) {
+  static const absl::Time kFirst =
+      absl::FromCivil(absl::CivilSecond(0, 1, 1, 0, 0, 0), absl::UTCTimeZone());
+  static const absl::Time kLast =
+      absl::FromCivil(absl::CivilSecond(9999, 12, 31, 23, 59, 59), absl::UTCTimeZone()) +
+      absl::Nanoseconds(999999999);
+  t = std::clamp(t, kFirst, kLast);
   std::string base = absl::FormatTime("%Y-%m-%dT%H:%M:%S", t, absl::UTCTimeZone());
-  const int64_t ns = absl::ToUnixNanos(t) % 1000000000;
+  // The fraction from the time's own second, not from int64 Unix nanoseconds (which end in 2262).
+  const absl::Time second = absl::FromUnixSeconds(absl::ToUnixSeconds(t));  // rounds down
+  const int64_t ns = absl::ToInt64Nanoseconds(t - second);
   if (ns != 0) {
-    std::string frac = absl::StrFormat("%09d", ns < 0 ? ns + 1000000000 : ns);
+    std::string frac = absl::StrFormat("%09d", ns);
     while (!frac.empty() && frac.back() == '0') frac.pop_back();
     absl::StrAppend(&base, ".", frac);
   }

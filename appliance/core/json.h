@@ -26,17 +26,28 @@ absl::StatusOr<json::object> ParseObject(std::string_view text, unsigned max_dep
 absl::StatusOr<std::optional<std::string>> GetString(const json::object& o, std::string_view key);
 absl::StatusOr<std::optional<int64_t>> GetInt(const json::object& o, std::string_view key);
 absl::StatusOr<std::optional<bool>> GetBool(const json::object& o, std::string_view key);
-// Seconds; accepts 90, "90", "90s", "1h30m", "768h".
+// The longest duration Vault can hold: a Go time.Duration is int64 nanoseconds, so about 292
+// years (2562047h47m16s). Longer durations answer 400 instead of wrapping.
+inline constexpr int64_t kMaxDurationSeconds = INT64_MAX / 1000000000;
+
+// Seconds, as Vault's parseutil.ParseDurationSecond reads them: 90, "90", "90s", "1h30m",
+// "768h", "2d" (an integer number of 24-hour days). Negative, "inf" and anything beyond
+// kMaxDurationSeconds are InvalidArgument.
 absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
                                                           std::string_view key);
 // Array of strings or comma-separated string.
 absl::StatusOr<std::optional<std::vector<std::string>>> GetStringList(const json::object& o,
                                                                       std::string_view key);
 absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text);
+// *out = base + secs, or InvalidArgument when the sum does not fit an int64 (expirations are
+// computed with this, never with a bare +).
+absl::Status AddSeconds(int64_t base, int64_t secs, int64_t* out);
 
 // Go's time.Duration String() for whole seconds ("0s", "1h0m0s", "3h25m19s").
 std::string FormatGoDuration(int64_t seconds);
-// RFC 3339 with nanoseconds, UTC, trailing zeros trimmed (Go's time.RFC3339Nano).
+// RFC 3339 with nanoseconds, UTC, trailing zeros trimmed (Go's time.RFC3339Nano). Exact for
+// any finite time up to year 9999 (the fraction does not pass through int64 nanoseconds); times
+// outside years 0000-9999 are clamped to that range, so it never prints "infinite-future".
 std::string FormatRfc3339Nano(absl::Time t);
 
 std::string Serialize(const json::value& v);

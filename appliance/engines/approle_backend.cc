@@ -338,7 +338,9 @@ class AppRoleBackend final : public core::Backend {
     s["secret_id_num_uses"] = num_uses;
     s["secret_id_ttl"] = ttl;
     s["creation_unix"] = now;
-    s["expiration_unix"] = ttl > 0 ? now + ttl : 0;
+    int64_t expires = 0;
+    if (ttl > 0) RETURN_IF_ERROR(core::AddSeconds(now, ttl, &expires));
+    s["expiration_unix"] = expires;
     s["cidr_list"] = ToArray(cidr_list);
     s["metadata"] = metadata;
     ASSIGN_OR_RETURN(std::string h, HashOf(*req.storage, secret_id));

@@ -243,7 +243,12 @@ absl::StatusOr<object> ParseCustomMetadata(const value& raw, bool drop_nulls) {
 absl::StatusOr<int64_t> WeakInt(const value& v) {
   if (v.is_null()) return 0;
   if (v.is_int64()) return v.as_int64();
-  if (v.is_uint64()) return static_cast<int64_t>(v.as_uint64());
+  if (v.is_uint64()) {
+    if (v.as_uint64() > static_cast<uint64_t>(INT64_MAX)) {
+      return absl::InvalidArgumentError("error parsing check-and-set parameter");
+    }
+    return static_cast<int64_t>(v.as_uint64());
+  }
   // Truncates like Go's float-to-int conversion; out-of-range values are refused rather than UB.
   if (v.is_double() && std::abs(v.as_double()) < 9.2e18) return static_cast<int64_t>(v.as_double());
   if (v.is_bool()) return v.as_bool() ? 1 : 0;
@@ -270,11 +275,11 @@ absl::StatusOr<std::optional<int64_t>> ParseCas(const object& data) {
 absl::StatusOr<int64_t> IntField(const object& data, std::string_view key) {
   auto r = core::GetInt(data, key);
   if (!r.ok()) {
-    auto it = data.find(key);
-    std::string input = it->value().is_string() ? std::string(it->value().as_string())
-                                                : core::Serialize(it->value());
-    return absl::InvalidArgumentError(absl::StrCat(
-        "Field validation failed: error converting input ", input, " for field \"", Av(key), "\""));
+    // The field is named, the value is not: it may be a secret pasted into the wrong place, and
+    // the error reaches the client, the log and (un-HMAC'd) the audit trail.
+    return absl::InvalidArgumentError(
+        absl::StrCat("Field validation failed: error converting input for field \"", Av(key),
+                     "\"; expected an integer"));
   }
   return r->value_or(0);
 }
@@ -305,7 +310,7 @@ absl::StatusOr<std::vector<int64_t>> ParseVersions(const object& data) {
       n = item.as_int64();
     } else if (item.is_uint64()) {
       n = static_cast<int64_t>(item.as_uint64());
-    } else if (item.is_double() &&
+    } else if (item.is_double() && std::abs(item.as_double()) < 9.2e18 &&
                item.as_double() == static_cast<double>(static_cast<int64_t>(item.as_double()))) {
       n = static_cast<int64_t>(item.as_double());
     } else if (!item.is_string() || !absl::SimpleAtoi(std::string(item.as_string()), &n)) {
@@ -457,11 +462,14 @@ class KvV2 final : public core::Backend {
   }
 
   // The shorter non-zero of the mount's and the key's delete_version_after (0 = keep forever).
+  // Values stored before durations were bounded are clamped to the longest Go duration, so
+  // created_time + delete_version_after is always a real time (never "infinite-future").
   static int64_t EffectiveDva(const MountConfig& c, const object& meta) {
-    const int64_t k = MetaInt(meta, "delete_version_after");
-    if (c.delete_version_after <= 0) return std::max<int64_t>(k, 0);
-    if (k <= 0) return c.delete_version_after;
-    return std::min(k, c.delete_version_after);
+    const int64_t k = std::min(MetaInt(meta, "delete_version_after"), core::kMaxDurationSeconds);
+    const int64_t m = std::min(c.delete_version_after, core::kMaxDurationSeconds);
+    if (m <= 0) return std::max<int64_t>(k, 0);
+    if (k <= 0) return m;
+    return std::min(k, m);
   }
 
   static object VersionMeta(const object& meta, int64_t version) {

@@ -148,7 +148,11 @@ class SystemBackend final : public core::Backend {
     if (absl::StartsWith(p, "policy/")) return OnePolicy(req, p.substr(7), /*legacy=*/true);
     if (absl::StartsWith(p, "policies/acl/")) return OnePolicy(req, p.substr(13), /*legacy=*/false);
     if (p == "auth" || p == "auth/") return ListAuth(req);
-    if (absl::StartsWith(p, "auth/")) return OneAuth(req, p.substr(5));
+    if (absl::StartsWith(p, "auth/")) {
+      absl::string_view rest = absl::string_view(p).substr(5);
+      if (absl::ConsumeSuffix(&rest, "/tune")) return Tune(req, absl::StrCat("auth/", rest));
+      return OneAuth(req, p.substr(5));
+    }
     if (p == "capabilities" || p == "capabilities-self" || p == "capabilities-accessor") {
       return Capabilities(req, p);
     }

@@ -313,6 +313,22 @@ class TokenBackend final : public core::Backend {
 
   int64_t Now() const { return absl::ToUnixSeconds(core_->Now()); }
 
+  // The token mount's default and max TTL: its tuned values, else the system's (Vault's system
+  // view). Read from a copy of the mount table, not through req.mount, which a tune may rewrite.
+  struct Ttls {
+    int64_t default_ttl, max_ttl;
+  };
+  Ttls MountTtls(const Request& req) const {
+    Ttls t{core_->options().default_lease_ttl, core_->options().max_lease_ttl};
+    for (const auto& m : core_->Mounts()) {
+      if (m.path != req.mount_path) continue;
+      if (m.config.default_lease_ttl > 0) t.default_ttl = m.config.default_lease_ttl;
+      if (m.config.max_lease_ttl > 0) t.max_ttl = m.config.max_lease_ttl;
+    }
+    if (t.max_ttl > 0 && t.default_ttl > t.max_ttl) t.default_ttl = t.max_ttl;
+    return t;
+  }
+
   int64_t Remaining(const TokenEntry& e) const {
     if (e.expire_unix == 0) return 0;
     return std::max<int64_t>(0, e.expire_unix - Now());
@@ -479,10 +495,12 @@ class TokenBackend final : public core::Backend {
       e.meta = it->value().as_object();
     }
     // TTLs: explicit_max_ttl is a hard cap; periodic tokens live by their period; otherwise the
-    // requested TTL (or the system default), never past the system maximum.
+    // requested TTL (or the mount's default), never past the mount's maximum. A period, too,
+    // is capped at that maximum (Vault's CalculateTTL). Durations are at most ~292 years
+    // (GetDurationSeconds) and every expiry is a checked sum.
     ASSIGN_OR_RETURN(auto ttl, core::GetDurationSeconds(req.data, "ttl"));
     ASSIGN_OR_RETURN(auto explicit_max, core::GetDurationSeconds(req.data, "explicit_max_ttl"));
-    const auto& opts = core_->options();
+    const Ttls limits = MountTtls(req);
     const int64_t now = Now();
     e.explicit_max_ttl = explicit_max.value_or(0);
     if (role && role->token_explicit_max_ttl > 0) {
@@ -490,24 +508,27 @@ class TokenBackend final : public core::Backend {
                                ? role->token_explicit_max_ttl
                                : std::min(e.explicit_max_ttl, role->token_explicit_max_ttl);
     }
-    e.period = period.value_or(0);
+    e.period = std::min(period.value_or(0), limits.max_ttl);
     int64_t lease = 0;
     if (e.period > 0) {
       lease = e.period;
     } else if (ttl && *ttl > 0) {
       lease = *ttl;
     } else if (!e.IsRoot()) {
-      lease = opts.default_lease_ttl;  // a root-policy child without a TTL never expires
+      lease = limits.default_ttl;  // a root-policy child without a TTL never expires
     }
-    if (e.period == 0 && lease > opts.max_lease_ttl) lease = opts.max_lease_ttl;
+    if (e.period == 0 && lease > limits.max_ttl) lease = limits.max_ttl;
     if (e.explicit_max_ttl > 0)
       lease = lease == 0 ? e.explicit_max_ttl : std::min(lease, e.explicit_max_ttl);
     e.creation_ttl = lease;
-    e.expire_unix = lease > 0 ? now + lease : 0;
+    e.expire_unix = 0;
+    if (lease > 0) RETURN_IF_ERROR(core::AddSeconds(now, lease, &e.expire_unix));
     if (e.explicit_max_ttl > 0) {
-      e.max_expire_unix = now + e.explicit_max_ttl;
+      const int64_t hard =
+          e.period > 0 ? e.explicit_max_ttl : std::min(e.explicit_max_ttl, limits.max_ttl);
+      RETURN_IF_ERROR(core::AddSeconds(now, hard, &e.max_expire_unix));
     } else if (e.period == 0 && lease > 0) {
-      e.max_expire_unix = now + opts.max_lease_ttl;
+      RETURN_IF_ERROR(core::AddSeconds(now, limits.max_ttl, &e.max_expire_unix));
     }
     ASSIGN_OR_RETURN(std::string token, Tokens().Create(e, id.value_or("")));
     // The TTL just granted (not recomputed from the clock, which may have ticked meanwhile).
@@ -524,20 +545,24 @@ class TokenBackend final : public core::Backend {
     if (!e.renewable) return absl::InvalidArgumentError("lease is not renewable");
     ASSIGN_OR_RETURN(auto increment, core::GetDurationSeconds(req.data, "increment"));
     const int64_t now = Now();
-    int64_t ttl =
-        e.period > 0 ? e.period : (increment && *increment > 0 ? *increment : e.creation_ttl);
+    int64_t ttl = e.period > 0 ? std::min(e.period, MountTtls(req).max_ttl)
+                               : (increment && *increment > 0 ? *increment : e.creation_ttl);
+    int64_t until = 0;
+    RETURN_IF_ERROR(core::AddSeconds(now, ttl, &until));
     Response r;
-    if (e.max_expire_unix != 0 && now + ttl > e.max_expire_unix) {
+    if (e.max_expire_unix != 0 && until > e.max_expire_unix) {
       const int64_t capped = std::max<int64_t>(0, e.max_expire_unix - now);
       r.warnings.push_back(absl::StrCat(
           "TTL of \"", core::FormatGoDuration(ttl), "\" exceeded the effective max_ttl of \"",
           core::FormatGoDuration(capped), "\"; TTL value is capped accordingly"));
       ttl = capped;
     }
+    int64_t expire_unix = 0;
+    RETURN_IF_ERROR(core::AddSeconds(now, ttl, &expire_unix));
     // Only the renewal's own fields change, on the entry as stored now: a revocation or a use
     // that ran meanwhile is never undone (NotFound: the token is gone).
     absl::Status updated = Tokens().Modify(e.id_hash, [&](TokenEntry& fresh) {
-      fresh.expire_unix = now + ttl;
+      fresh.expire_unix = expire_unix;
       fresh.last_renewal_unix = now;
       e = fresh;
       return absl::OkStatus();

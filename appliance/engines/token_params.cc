@@ -110,8 +110,10 @@ int64_t TokenParams::Apply(core::TokenEntry& e, const core::CoreOptions& opts, i
   e.period = period;
   const int64_t cap =
       std::min<int64_t>(max_ttl > 0 ? max_ttl : opts.max_lease_ttl, opts.max_lease_ttl);
+  // A period is capped at the maximum as well (Vault's CalculateTTL): a role's token_period of
+  // 285 years gives a token that lives max_lease_ttl at a time.
   int64_t granted = period > 0 ? period : (ttl > 0 ? ttl : opts.default_lease_ttl);
-  if (period == 0) granted = std::min(granted, cap);
+  granted = std::min(granted, period > 0 ? opts.max_lease_ttl : cap);
   e.ttl = granted;
   e.creation_ttl = granted;
   e.expire_unix = now + granted;

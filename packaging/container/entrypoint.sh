@@ -6,6 +6,11 @@
 #      user PIN from $STRONGROOM_PIN_FILE (a mounted secret) or $STRONGROOM_PIN and a random SO
 #      PIN kept in the volume (mode 0600);
 #   2. strongroom.hcl in the volume, from the environment (unless $STRONGROOM_CONFIG names one);
+#      with TLS its listener keeps the private key in the token (tls_key_label), not in a file;
+#   2b. when the configuration's listener has a tls_key_label and its tls_cert_file does not
+#      exist yet: the key pair generated in the token (strongroomd -tls-generate-key), a
+#      certificate signing request for it in $DATA/tls/tls.csr, and a self-signed certificate
+#      (signed by the token) at tls_cert_file; replace it with a CA-signed one from the CSR;
 #   3. strongroomd in the background, sys/init once it answers (STRONGROOM_AUTO_INIT), the answer
 #      (recovery keys and root token) written to $DATA/init.json, mode 0600: move it out.
 #      In a Raft cluster only the host named by STRONGROOM_AUTO_INIT_HOST initialises; the others
@@ -25,6 +30,7 @@ PKCS11_TOOL=${PKCS11_TOOL:-pkcs11-tool}
 TOKEN_LABEL=${STRONGROOM_TOKEN_LABEL:-strongroom}
 LISTEN=${STRONGROOM_LISTEN:-0.0.0.0:8200}
 TLS_DISABLE=${STRONGROOM_TLS_DISABLE:-false}
+TLS_KEY_LABEL=${STRONGROOM_TLS_KEY_LABEL:-strongroom-tls}
 RUN_USER=${STRONGROOM_USER:-strongroom}
 AUTO_INIT=${STRONGROOM_AUTO_INIT:-true}
 if [ -n "${STRONGROOM_AUTO_INIT_HOST:-}" ] &&
@@ -82,7 +88,7 @@ if [ "$(id -u)" = 0 ]; then
   mkdir -p "$DATA"
   # Only what the script creates is handed over; a mounted PIN file stays as it is.
   chown "$uid:$gid" "$DATA"
-  for f in tokens data softhsm2.conf strongroom.hcl so-pin init.json initialized; do
+  for f in tokens data tls softhsm2.conf strongroom.hcl so-pin init.json initialized; do
     if [ -e "$DATA/$f" ]; then chown -R "$uid:$gid" "$DATA/$f"; fi
   done
   log "dropping root: continuing as $RUN_USER ($uid:$gid)"
@@ -153,12 +159,18 @@ if [ ! -f "$CONFIG" ]; then
   [ "$CONFIG" = "$DATA/strongroom.hcl" ] || die "STRONGROOM_CONFIG ($CONFIG) does not exist"
   if [ "$TLS_DISABLE" = true ]; then
     tls='  tls_disable = true'
-  else
-    if [ -z "${STRONGROOM_TLS_CERT_FILE:-}" ] || [ -z "${STRONGROOM_TLS_KEY_FILE:-}" ]; then
-      die "TLS needs STRONGROOM_TLS_CERT_FILE and STRONGROOM_TLS_KEY_FILE (or STRONGROOM_TLS_DISABLE=true)"
-    fi
+  elif [ -n "${STRONGROOM_TLS_KEY_FILE:-}" ]; then
+    # A key file: the broker reads it and hands it to every worker. Only when asked for.
+    [ -n "${STRONGROOM_TLS_CERT_FILE:-}" ] ||
+      die "STRONGROOM_TLS_KEY_FILE needs STRONGROOM_TLS_CERT_FILE (or leave both unset: the key is then made in the token)"
+    log "warning: STRONGROOM_TLS_KEY_FILE: the TLS private key is a file and sits in every worker's memory; unset it to keep the key in the token"
     tls=$(printf '  tls_cert_file = "%s"\n  tls_key_file  = "%s"' \
       "$STRONGROOM_TLS_CERT_FILE" "$STRONGROOM_TLS_KEY_FILE")
+  else
+    # The default: the private key lives in the token; the certificate is a file (made below
+    # on first start unless STRONGROOM_TLS_CERT_FILE names an existing one).
+    tls=$(printf '  tls_cert_file = "%s"\n  tls_key_label = "%s"' \
+      "${STRONGROOM_TLS_CERT_FILE:-$DATA/tls/tls.crt}" "$TLS_KEY_LABEL")
   fi
   {
     printf '# Written by the container entrypoint on first start; edit or delete to regenerate.\n'
@@ -171,6 +183,54 @@ if [ ! -f "$CONFIG" ]; then
   } >"$CONFIG.tmp"
   mv "$CONFIG.tmp" "$CONFIG"
   log "wrote $CONFIG"
+fi
+
+# --- TLS key in the token ------------------------------------------------------------------------
+
+# The first value of `key = "value"` in the configuration's text (the listener's TLS keys occur
+# once; a commented-out line does not count).
+config_value() {
+  sed -n "s/^[[:space:]]*$1[[:space:]]*=[[:space:]]*\"\([^\"]*\)\".*/\1/p" "$CONFIG" | head -n 1
+}
+
+# The certificate's names: STRONGROOM_TLS_CERT_HOSTS, else this host, the api_addr's host and
+# loopback.
+cert_hosts() {
+  if [ -n "${STRONGROOM_TLS_CERT_HOSTS:-}" ]; then
+    printf '%s' "$STRONGROOM_TLS_CERT_HOSTS"
+    return
+  fi
+  hosts="localhost,127.0.0.1,$(cat /proc/sys/kernel/hostname)"
+  api_host=$(printf '%s' "${STRONGROOM_API_ADDR:-}" | sed -n 's,^[a-z]*://\([^:/]*\).*,\1,p')
+  if [ -n "$api_host" ]; then hosts="$hosts,$api_host"; fi
+  printf '%s' "$hosts"
+}
+
+tls_label=$(config_value tls_key_label)
+tls_cert=$(config_value tls_cert_file)
+if [ -n "$tls_label" ] && [ -n "$tls_cert" ] && [ ! -s "$tls_cert" ]; then
+  hosts=$(cert_hosts)
+  mkdir -p "$DATA/tls"
+  # The CSR doubles as the test whether the key exists: strongroomd finds it by its label.
+  if ! out=$("$STRONGROOMD" -config="$CONFIG" -tls-csr="$DATA/tls/tls.csr" -tls-cert-hosts="$hosts" 2>&1); then
+    case "$out" in
+      *"no TLS key labelled"*)
+        log "first start: generating the TLS key \"$tls_label\" in the token (ECDSA P-256, never leaves it)"
+        "$STRONGROOMD" -config="$CONFIG" -tls-generate-key >"$DATA/tls/tls-key.pub.pem" ||
+          die "cannot generate the TLS key in the token"
+        "$STRONGROOMD" -config="$CONFIG" -tls-csr="$DATA/tls/tls.csr" -tls-cert-hosts="$hosts" ||
+          die "cannot write a certificate signing request for the TLS key"
+        ;;
+      *) die "the TLS key \"$tls_label\" in the token: $out" ;;
+    esac
+  fi
+  tls_dir=$(dirname "$tls_cert")
+  if ! mkdir -p "$tls_dir" 2>/dev/null || [ ! -w "$tls_dir" ]; then
+    die "tls_cert_file $tls_cert does not exist and cannot be written: have $DATA/tls/tls.csr signed and install the chain there"
+  fi
+  "$STRONGROOMD" -config="$CONFIG" -tls-self-signed-cert="$tls_cert" -tls-cert-hosts="$hosts" ||
+    die "cannot write a self-signed certificate for the TLS key"
+  log "TLS: self-signed certificate for $hosts at $tls_cert (valid one year; clients trust that file, or replace it with a CA-signed chain for $DATA/tls/tls.csr)"
 fi
 
 # --- run -----------------------------------------------------------------------------------------

@@ -207,11 +207,19 @@ def check_statefulset(objects, c):
     hcl = get(cms[0], "data", "strongroom.hcl", default="") if cms else ""
     c.check(f'pin         = "file://{pin_path}"' in hcl, "ConfigMap: the seal reads the mounted PIN file")
     c.check(re.search(r'\bpath\s*=\s*"/var/lib/strongroom/data"', hcl), "ConfigMap: storage in the data volume")
-    for key in ("tls_cert_file", "tls_key_file"):
-        m = re.search(key + r'\s*=\s*"([^"]+)"', hcl)
-        tls_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
-        c.check(tls_mount and get(volumes.get(mounts[tls_mount]), "secret", "secretName") == "strongroom-tls",
-                f"ConfigMap: {key} is in the TLS Secret volume")
+    # The API's TLS key stays in each pod's token (issue 15, item 15g): a tls_key_label, no key
+    # file, no Secret with a server key; the certificate the entrypoint makes for that key lives
+    # in the pod's own data volume, and names the client Service and the pod's peer name.
+    c.check(re.search(r'^\s*tls_key_label\s*=\s*"[^"]+"', hcl, re.M), "ConfigMap: the listener's key is in the token (tls_key_label)")
+    c.check(not re.search(r'^\s*tls_key_file\s*=', hcl, re.M), "ConfigMap: no tls_key_file")
+    m = re.search(r'tls_cert_file\s*=\s*"([^"]+)"', hcl)
+    cert_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
+    c.check(cert_mount and mounts[cert_mount] == "data", "ConfigMap: tls_cert_file is in the pod's data volume")
+    c.check(not any(get(v, "secret", "secretName") == "strongroom-tls" for v in volumes.values()),
+            "StatefulSet: mounts no TLS key Secret")
+    hosts = (env.get("STRONGROOM_TLS_CERT_HOSTS") or "").split(",")
+    for host in (f"strongroom.{NAMESPACE}.svc", f"$(POD_NAME).{spec.get('serviceName')}.{NAMESPACE}.svc", "127.0.0.1"):
+        c.check(host in hosts, f"StatefulSet: STRONGROOM_TLS_CERT_HOSTS names {host}")
     c.check(re.search(r'address\s*=\s*"0\.0\.0\.0:8200"', hcl) and env.get("STRONGROOM_LISTEN") == "0.0.0.0:8200",
             "ConfigMap: listener on 0.0.0.0:8200, as the entrypoint expects")
 

@@ -154,7 +154,7 @@ test('bad audit requests are refused with Vault errors; enabling needs sudo', as
   await refused(await enable('a/b', { type: 'file', options: { file_path: file('ab.log') } }),
                 /audit device path must be one segment/);
   const used = file('used.log');
-  fs.writeFileSync(used, 'not an audit log\n');
+  fs.writeFileSync(used, 'not an audit log\n', { mode: 0o600 });  // a mode the device accepts
   await refused(await enable('used', { type: 'file', options: { file_path: used } }),
                 /is not empty; a new audit device starts a new hash chain/);
   assert.equal(fs.readFileSync(used, 'utf8'), 'not an audit log\n');

@@ -222,15 +222,17 @@ test('entrypoint: refuses an empty or unreadable PIN file and a too short PIN', 
   }
 });
 
-test('entrypoint: PIN from a mounted file; TLS without certificate files is refused', async (t) => {
+test('entrypoint: PIN from a mounted file; a TLS key file without its certificate is refused', async (t) => {
   const { root, env, ep, addr, data } = await setup(t);
   const pinFile = path.join(root, 'hsm-pin');
   fs.writeFileSync(pinFile, 'file-pin-2468\n', { mode: 0o644 });
 
-  // TLS is the default: without certificate files the script refuses before writing a config.
-  const noTls = new Entrypoint({ ...env, STRONGROOM_PIN_FILE: pinFile, STRONGROOM_TLS_DISABLE: 'false' }).start();
-  assert.equal((await noTls.exited).code, 1);
-  assert.match(noTls.log, /TLS needs STRONGROOM_TLS_CERT_FILE and STRONGROOM_TLS_KEY_FILE/);
+  // A key file is only used with its certificate: refused before a config is written.
+  const noCert = new Entrypoint({
+    ...env, STRONGROOM_PIN_FILE: pinFile, STRONGROOM_TLS_DISABLE: 'false', STRONGROOM_TLS_KEY_FILE: path.join(root, 'tls.key'),
+  }).start();
+  assert.equal((await noCert.exited).code, 1);
+  assert.match(noCert.log, /STRONGROOM_TLS_KEY_FILE needs STRONGROOM_TLS_CERT_FILE/);
   assert.equal(fs.existsSync(path.join(data, 'strongroom.hcl')), false);
 
   ep.env = { ...env, STRONGROOM_PIN_FILE: pinFile };
@@ -270,6 +272,54 @@ function httpsGet(url, ca, token) {
   });
 }
 
+// Issue 15, item 15g: TLS by default keeps the listener's private key in the token. The first
+// start generates it there, writes a CSR and a certificate signed by the token; no key file is
+// ever written; later starts reuse key and certificate.
+test('entrypoint: TLS by default with the key generated in the token, no key file', async (t) => {
+  const { env, ep, data } = await setup(t, { STRONGROOM_PIN: 'tok-tls-2468', STRONGROOM_TLS_DISABLE: 'false' });
+  const port = Number(env.STRONGROOM_LISTEN.split(':')[1]);
+  const addr = `https://127.0.0.1:${port}`;
+  ep.start();
+  await waitFor(() => fs.existsSync(path.join(data, 'initialized')) || ep.proc.exitCode !== null, 30000,
+    `the first start with the TLS key in the token\n${ep.log}`);
+  assert.equal(ep.proc.exitCode, null, ep.log);
+  assert.match(ep.log, /generating the TLS key "strongroom-tls" in the token/);
+  assert.match(ep.log, /API on https:\/\/127\.0\.0\.1:\d+/);
+  assert.match(ep.log, /handshakes are signed by the token/);
+  const hcl = fs.readFileSync(path.join(data, 'strongroom.hcl'), 'utf8');
+  assert.match(hcl, /tls_key_label = "strongroom-tls"/);
+  assert.doesNotMatch(hcl, /tls_key_file/);
+  assert.ok(hcl.includes(`tls_cert_file = "${path.join(data, 'tls', 'tls.crt')}"`), hcl);
+  const certPem = fs.readFileSync(path.join(data, 'tls', 'tls.crt'), 'utf8');
+  assert.match(certPem, /BEGIN CERTIFICATE/);
+  assert.match(fs.readFileSync(path.join(data, 'tls', 'tls.csr'), 'utf8'), /BEGIN CERTIFICATE REQUEST/);
+  // No private key anywhere outside the token's own files.
+  for (const f of fs.readdirSync(data, { recursive: true })) {
+    if (String(f).startsWith('tokens')) continue;
+    const full = path.join(data, String(f));
+    if (!fs.statSync(full).isFile()) continue;
+    assert.doesNotMatch(fs.readFileSync(full, 'latin1'), /PRIVATE KEY/, `${f} holds a private key`);
+  }
+  // Clients that trust the certificate reach the API; the health check works over https.
+  const health = await httpsGet(`${addr}/v1/sys/health`, certPem);
+  assert.equal(health.status, 200);
+  assert.equal(health.body.initialized, true);
+  const check = await new Promise((resolve) => {
+    spawn(ENTRYPOINT, ['healthcheck'], { env: ep.env, stdio: 'ignore' }).once('exit', resolve);
+  });
+  assert.equal(check, 0, 'the health check over https');
+  assert.equal((await ep.stop()).code, 0, ep.log);
+
+  // A restart reuses the key and the certificate.
+  ep.start();
+  await waitFor(() => /API on https:/.test(ep.log) || ep.proc.exitCode !== null, 30000, ep.log);
+  assert.equal(ep.proc.exitCode, null, ep.log);
+  assert.doesNotMatch(ep.log, /generating the TLS key/);
+  assert.equal(fs.readFileSync(path.join(data, 'tls', 'tls.crt'), 'utf8'), certPem);
+  assert.equal((await httpsGet(`${addr}/v1/sys/health`, certPem)).status, 200);
+  assert.equal((await ep.stop()).code, 0, ep.log);
+});
+
 test('entrypoint with TLS, then the init Job\'s script against the fresh appliance (VAULT_CACERT)', async (t) => {
   const { root, env, ep, data } = await setup(t, { STRONGROOM_PIN: 'tls-pin-1357', STRONGROOM_TLS_DISABLE: 'false' });
   const tlsDir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-entrypoint-tls-'));
@@ -278,6 +328,7 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
   for (const [name, pem] of [['tls.crt', tls.certPem], ['tls.key', tls.keyPem], ['ca.crt', tls.caPem]]) {
     fs.writeFileSync(path.join(root, name), pem, { mode: 0o644 });
   }
+  // A key file, asked for explicitly (the default keeps the key in the token, test above).
   ep.env = {
     ...env, STRONGROOM_TLS_CERT_FILE: path.join(root, 'tls.crt'), STRONGROOM_TLS_KEY_FILE: path.join(root, 'tls.key'),
   };
@@ -290,6 +341,7 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
     `the first start over TLS\n${ep.log}`);
   assert.equal(ep.proc.exitCode, null, ep.log);
   assert.match(ep.log, /API on https:\/\/127\.0\.0\.1:\d+/);
+  assert.match(ep.log, /warning: STRONGROOM_TLS_KEY_FILE/);
   const init = JSON.parse(fs.readFileSync(path.join(data, 'init.json'), 'utf8'));
   const health = await httpsGet(`${addr}/v1/sys/health`, tls.caPem);
   assert.equal(health.status, 200);

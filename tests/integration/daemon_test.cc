@@ -395,7 +395,8 @@ TEST_F(DaemonTest, KeepAliveServesSeveralRequestsOnOneConnection) {
   EXPECT_EQ(count, 3u) << out;
 }
 
-// Type=notify: the daemon tells systemd it is ready (and stopping) over $NOTIFY_SOCKET.
+// Type=notify: the daemon tells systemd it is ready (and stopping) over $NOTIFY_SOCKET, and
+// keeps STATUS= current when it is initialised or unsealed (issue 15, item 15e).
 TEST(DaemonSystemd, NotifiesReadinessAndStoppingOverNotifySocket) {
   char dir_template[] = "/tmp/sr-notify-XXXXXX";
   ASSERT_NE(mkdtemp(dir_template), nullptr);
@@ -423,6 +424,19 @@ TEST(DaemonSystemd, NotifiesReadinessAndStoppingOverNotifySocket) {
     EXPECT_THAT(received, HasSubstr("STATUS=serving on 127.0.0.1:"));
     EXPECT_THAT(received, HasSubstr("not initialised"));
     EXPECT_THAT(received, HasSubstr("MAINPID=" + std::to_string(d.pid())));
+    // READY=1 came while uninitialised (sys/init must be served); STATUS= follows the change.
+    // (A transient "sealed" between initialised and unsealed may come first.)
+    d.Init();
+    std::string status;
+    for (int i = 0; i < 3 && status.find("; unsealed") == std::string::npos; ++i) {
+      ASSERT_EQ(poll(&p, 1, 10000), 1) << d.Log();
+      const ssize_t k = recv(fd, buf, sizeof buf, 0);
+      ASSERT_GT(k, 0);
+      status.assign(buf, static_cast<size_t>(k));
+      EXPECT_THAT(status, HasSubstr("STATUS=serving on 127.0.0.1:"));
+      EXPECT_THAT(status, ::testing::Not(HasSubstr("READY=1")));
+    }
+    EXPECT_THAT(status, HasSubstr("; unsealed"));
     d.Stop();
     ASSERT_EQ(poll(&p, 1, 10000), 1);
     const ssize_t m = recv(fd, buf, sizeof buf, 0);

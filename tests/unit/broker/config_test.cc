@@ -223,6 +223,10 @@ TEST(Config, TheKubernetesConfigMapParses) {
   EXPECT_EQ(c->storage.type, "raft");
   EXPECT_EQ(c->storage.retry_join.size(), 3u);
   EXPECT_EQ(c->storage.node_id, "strongroom-1");
+  // The listener's private key stays in each pod's token (issue 15, item 15g).
+  EXPECT_EQ(c->listener.tls_key_label, "strongroom-tls");
+  EXPECT_EQ(c->listener.tls_key_file, "");
+  EXPECT_EQ(c->listener.tls_cert_file, "/var/lib/strongroom/tls/tls.crt");
 }
 
 }  // namespace
