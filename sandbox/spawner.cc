@@ -91,6 +91,15 @@ int Receive(int fd, Message* m, int (&passed)[kMaxPassedFds], bool wait) {
   return 1;
 }
 
+std::string DescribeStatus(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("was killed by signal ", WTERMSIG(status), " (",
+                        strsignal(WTERMSIG(status)), ")");
+  }
+  return "stopped";
+}
+
 Message StatsMessage(const Supervisor::Stats& s) {
   Message m;
   m.type = Message::kStats;
@@ -199,15 +208,14 @@ Spawner::~Spawner() {
 }
 
 void Spawner::Poll(const Supervisor::OnStarted& on_started) {
-  for (;;) {
+  while (alive_) {
     Message m;
     int passed[kMaxPassedFds];
     const int r = Receive(fd_, &m, passed, false);
-    if (r == 0) return;
+    if (r == 0) break;
     if (r < 0) {
-      if (alive_) LogError("the spawner is gone: workers are no longer restarted");
-      alive_ = false;
-      return;
+      MarkGone("its socket closed");
+      break;
     }
     if (m.type == Message::kStarted && passed[0] >= 0 && passed[1] >= 0) {
       {
@@ -231,11 +239,52 @@ void Spawner::Poll(const Supervisor::OnStarted& on_started) {
       }
     }
   }
+  // The spawner is the broker's only child: reap it as soon as it has exited (no zombie).
+  if (pid_ > 0) {
+    int status = 0;
+    pid_t r;
+    do {
+      r = waitpid(pid_, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == pid_ || (r < 0 && errno == ECHILD)) {
+      const std::string how = r == pid_ ? DescribeStatus(status) : "was reaped elsewhere";
+      LogError("the spawner (pid %d) %s", pid_, how);
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        exit_description_ = how;
+      }
+      pid_ = 0;
+      MarkGone("the process ended");
+    }
+  }
+}
+
+void Spawner::MarkGone(const char* why) {
+  if (alive_.exchange(false)) {
+    LogError("the spawner is gone (%s): workers are no longer started or restarted", why);
+  }
+}
+
+bool Spawner::Gone() const {
+  if (!alive_) return true;
+  // The spawner's end closes when it exits or is killed: POLLHUP on ours, before any reap.
+  pollfd p{fd_, POLLIN, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
+}
+
+std::string Spawner::exit_description() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return exit_description_;
 }
 
 Supervisor::Stats Spawner::stats() const {
+  const bool gone = Gone();
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  Supervisor::Stats s = stats_;
+  // Workers whose spawner is gone are unsupervised and about to be stopped with the broker:
+  // none counts as running (sys/health never reports them as alive).
+  if (gone) s.running = 0;
+  return s;
 }
 
 void Spawner::Kill(pid_t pid) {
@@ -251,7 +300,16 @@ void Spawner::Stop() {
   m.type = Message::kStop;
   Send(fd_, m, -1);
   int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  pid_t r;
+  do {
+    r = waitpid(pid_, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_ && !alive_) {
+    // It had died on its own (Poll saw its socket close first): say how.
+    const std::string how = DescribeStatus(status);
+    LogError("the spawner (pid %d) %s", pid_, how);
+    std::lock_guard<std::mutex> lock(mu_);
+    exit_description_ = how;
   }
   pid_ = 0;
   alive_ = false;

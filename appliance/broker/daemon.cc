@@ -623,6 +623,7 @@ int DaemonMain(int argc, char** argv) {
     const sandbox::Supervisor::Stats st = spawner_ptr->stats();
     o["configured"] = st.configured;
     o["running"] = st.running;
+    o["spawner_alive"] = !spawner_ptr->Gone();
     o["restarts"] = st.restarts;
     o["seccomp_kills"] = st.seccomp_kills;
     o["crash_loop"] = st.crash_loop;
@@ -752,6 +753,17 @@ int DaemonMain(int argc, char** argv) {
       core.audit().Reopen();
     }
     spawner_ptr->Poll(add_worker);
+    if (!spawner_ptr->alive()) {
+      // Without the spawner no worker is restarted and the listener is gone with it; the broker
+      // cannot fork a new one (its seccomp filter forbids fork and exec). Stop visibly with a
+      // failure status: systemd (Restart=on-failure) and Kubernetes restart the whole daemon.
+      LogError(
+          "the spawner died; stopping with status 1 so that the service manager restarts "
+          "strongroomd");
+      NotifySystemd("STATUS=the spawner died; stopping\nSTOPPING=1");
+      exit_code = 1;
+      break;
+    }
     if (cluster && cluster->BecameLeader() && core.initialized()) {
       // A standby's tables (mounts, policies, tokens, audit devices) are as old as its last
       // unseal: the new active node reloads everything once it has applied the whole log.

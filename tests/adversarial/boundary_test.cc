@@ -145,5 +145,54 @@ TEST_F(BoundaryTest, WorkerFilterStillLetsAWorkerSignalItself) {
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 42) << Describe(status);
 }
 
+// Item 14. Before the fix the broker kept running with a zombie spawner, and sys/health, served
+// by the surviving worker, still counted the killed worker: "running": 2.
+TEST_F(BoundaryTest, KilledSpawnerIsReapedAndStopsTheBroker) {
+  const pid_t broker = d_.pid();
+  const std::vector<pid_t> workers = d_.WorkerPids();
+  ASSERT_EQ(workers.size(), 2u) << d_.Log();
+  const pid_t spawner = ParentOf(workers[0]);
+  ASSERT_GT(spawner, 0);
+  ASSERT_NE(spawner, broker);
+  auto before = d_.Call("GET", "/v1/sys/health");
+  ASSERT_EQ(before.status, 200);
+  ASSERT_EQ(before.Json()["strongroom_workers"]["running"], 2) << before.body;
+
+  ASSERT_EQ(kill(spawner, SIGKILL), 0);
+  ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+  ASSERT_TRUE(Eventually([&] { return Dead(spawner) && Dead(workers[0]); }));
+
+  // As long as anything answers, sys/health never counts the killed worker, nor any worker
+  // whose spawner is gone.
+  int answers = 0;
+  std::string first_false_answer;
+  const bool broker_stopped = Eventually([&] {
+    if (Dead(broker)) return true;
+    auto h = d_.Call("GET", "/v1/sys/health");
+    if (h.status == 200) {
+      ++answers;
+      const auto w = h.Json()["strongroom_workers"];
+      if ((w["running"] != 0 || w["spawner_alive"] != false) && first_false_answer.empty()) {
+        first_false_answer = h.body;
+      }
+    }
+    return false;
+  });
+  EXPECT_EQ(first_false_answer, "") << "sys/health counted workers of a dead spawner";
+  EXPECT_TRUE(broker_stopped) << "the broker stays up without its spawner (" << answers
+                              << " health answers, state " << ProcState(broker)
+                              << ", spawner state " << ProcState(spawner) << ")";
+  const int status = d_.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1)
+      << "systemd's Restart=on-failure needs a failure status: " << Describe(status);
+  const std::string log = d_.Log();
+  EXPECT_THAT(
+      log, HasSubstr("the spawner (pid " + std::to_string(spawner) + ") was killed by signal 9"));
+  EXPECT_THAT(log, HasSubstr("stopping with status 1"));
+  // The orphaned worker goes with the broker: nothing keeps the listener for the restart.
+  EXPECT_TRUE(Eventually([&] { return Dead(workers[1]); }))
+      << "worker " << workers[1] << " outlived the broker";
+}
+
 }  // namespace
 }  // namespace strongroom::testing
