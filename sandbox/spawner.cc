@@ -113,7 +113,7 @@ Message StatsMessage(const Supervisor::Stats& s) {
 
 // The spawner process: never returns.
 [[noreturn]] void RunSpawner(int fd, std::string binary, int listen_fd, int count,
-                             std::vector<std::string> extra_args) {
+                             std::vector<std::string> extra_args, uid_t worker_uid) {
   SetLogRole("spawner");
   // Signals stay blocked (inherited mask); SIGCHLD is taken with sigtimedwait. SIGTERM/SIGINT
   // are left pending: the spawner stops when the broker says so or goes away.
@@ -133,6 +133,7 @@ Message StatsMessage(const Supervisor::Stats& s) {
                           close(sign_fd);
                         });
   supervisor.set_extra_args(std::move(extra_args));
+  supervisor.set_worker_uid(worker_uid);
   int exit_code = 0;
   if (absl::Status s = supervisor.StartAll(); !s.ok()) {
     LogError("%s", s.message());
@@ -181,7 +182,8 @@ Message StatsMessage(const Supervisor::Stats& s) {
 
 absl::StatusOr<std::unique_ptr<Spawner>> Spawner::Start(std::string worker_binary, int listen_fd,
                                                         int count,
-                                                        std::vector<std::string> extra_args) {
+                                                        std::vector<std::string> extra_args,
+                                                        uid_t worker_uid) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
@@ -194,7 +196,8 @@ absl::StatusOr<std::unique_ptr<Spawner>> Spawner::Start(std::string worker_binar
   }
   if (pid == 0) {
     close(sv[0]);
-    RunSpawner(sv[1], std::move(worker_binary), listen_fd, count, std::move(extra_args));
+    RunSpawner(sv[1], std::move(worker_binary), listen_fd, count, std::move(extra_args),
+               worker_uid);
   }
   close(sv[1]);
   close(listen_fd);  // the spawner hands it to workers; the broker never accepts

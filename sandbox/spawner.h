@@ -27,9 +27,11 @@ namespace strongroom::sandbox {
 class Spawner {
  public:
   // Forks the spawner, which starts `count` workers at once. Takes `listen_fd` (closed here).
+  // `worker_uid`: the uid the workers change to (extra_args carry it to them), 0 if none.
   static absl::StatusOr<std::unique_ptr<Spawner>> Start(std::string worker_binary, int listen_fd,
                                                         int count,
-                                                        std::vector<std::string> extra_args);
+                                                        std::vector<std::string> extra_args,
+                                                        uid_t worker_uid = 0);
   ~Spawner();
 
   // Takes the spawner's messages without blocking: every started worker goes to `on_started`

@@ -8,11 +8,14 @@
 // keep answering. The test process runs as root here, so nothing but the filter stops it.
 // Item 14: kill -9 of the spawner must make the broker reap it and stop with status 1 (the
 // shipped unit has Restart=on-failure), with sys/health never reporting the dead workers.
+#include <pwd.h>
 #include <signal.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -192,6 +195,106 @@ TEST_F(BoundaryTest, KilledSpawnerIsReapedAndStopsTheBroker) {
   // The orphaned worker goes with the broker: nothing keeps the listener for the restart.
   EXPECT_TRUE(Eventually([&] { return Dead(workers[1]); }))
       << "worker " << workers[1] << " outlived the broker";
+}
+
+// The Uid and capability lines of /proc/PID/status ("Uid:\t1\t1\t1\t1", "CapEff:\t00..."), by
+// name.
+std::string StatusLine(pid_t pid, const std::string& name) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(name + ":", 0) == 0) {
+      std::string value = line.substr(name.size() + 1);
+      value.erase(0, value.find_first_not_of(" \t"));
+      return value;
+    }
+  }
+  return "";
+}
+
+// Item 12, the shipped systemd unit: strongroomd runs as a non-root service user with CAP_SETUID
+// and CAP_SETGID as ambient capabilities (and nothing else in its bounding set). The workers
+// must then run under a uid of their own (no signal or ptrace of the broker's uid reaches the
+// broker from them), with no capability left, and the broker must drop the capabilities too.
+// Here the service user is "daemon" (uid 1) and worker_user falls back to "nobody".
+// Before the fix: the workers ran as uid 1, like the broker, and the broker kept CapEff
+// 00000000000000c0.
+class BoundaryUidTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    bin_dir_ = d_.dir() + "/bin";
+    ASSERT_EQ(mkdir(bin_dir_.c_str(), 0755), 0);
+    const std::string wrapper = bin_dir_ + "/strongroomd";
+    std::ofstream w(wrapper);
+    w << "#!/bin/sh\n"
+         "# strongroomd as systemd/strongroom.service starts it (User=, AmbientCapabilities=,\n"
+         "# CapabilityBoundingSet=, NoNewPrivileges=).\n"
+         "set -e\n"
+         "chown -R daemon:daemon \"$(dirname \"${1#-config=}\")\" \"$(dirname "
+         "\"$SOFTHSM2_CONF\")\"\n"
+         "exec setpriv --reuid=daemon --regid=daemon --clear-groups "
+         "--bounding-set=-all,+setuid,+setgid --inh-caps=-all,+setuid,+setgid "
+         "--ambient-caps=+setuid,+setgid --no-new-privs "
+      << BuildDir() << "/strongroomd \"$@\"\n";
+    w.close();
+    ASSERT_EQ(chmod(wrapper.c_str(), 0755), 0);
+    d_.options().bin_dir = bin_dir_;
+  }
+  Daemon d_;
+  std::string bin_dir_;
+};
+
+TEST_F(BoundaryUidTest, WorkersOfANonRootBrokerWithSetIdCapabilitiesRunUnderAnotherUid) {
+  if (getuid() != 0 || getpwnam("daemon") == nullptr) {
+    GTEST_SKIP() << "needs root (to start the daemon as user \"daemon\" with capabilities)";
+  }
+  ASSERT_TRUE(d_.Start()) << d_.Log();
+  const pid_t broker = d_.pid();
+  const std::vector<pid_t> workers = d_.WorkerPids();
+  ASSERT_EQ(workers.size(), 2u) << d_.Log();
+  const pid_t spawner = ParentOf(workers[0]);
+  const std::string none = "0000000000000000";
+  EXPECT_THAT(StatusLine(broker, "Uid"), ::testing::StartsWith("1\t"));
+  EXPECT_EQ(StatusLine(broker, "CapEff"), none) << "the broker kept its capabilities";
+  EXPECT_EQ(StatusLine(broker, "CapPrm"), none);
+  EXPECT_EQ(StatusLine(broker, "CapAmb"), none);
+  EXPECT_THAT(StatusLine(spawner, "Uid"), ::testing::StartsWith("1\t"));
+  for (pid_t w : workers) {
+    const std::string uid = StatusLine(w, "Uid");
+    EXPECT_FALSE(uid.empty());
+    EXPECT_THAT(uid, ::testing::Not(::testing::StartsWith("1\t")))
+        << "worker " << w << " runs under the broker's uid";
+    EXPECT_THAT(uid, ::testing::Not(::testing::StartsWith("0\t")));
+    EXPECT_EQ(StatusLine(w, "CapEff"), none) << "worker " << w;
+    EXPECT_EQ(StatusLine(w, "CapPrm"), none) << "worker " << w;
+    EXPECT_EQ(StatusLine(w, "CapAmb"), none) << "worker " << w;
+  }
+  EXPECT_THAT(d_.Log(), HasSubstr("workers run as uid"));
+  // And the appliance works: initialise it and use it.
+  d_.Init();
+  EXPECT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv"}}).status, 204) << d_.Log();
+  EXPECT_EQ(d_.Root("PUT", "/v1/secret/x", {{"v", "1"}}).status, 204) << d_.Log();
+  // A worker that dies is restarted under the worker uid as well.
+  ASSERT_EQ(kill(workers[0], SIGKILL), 0);
+  std::vector<pid_t> now;
+  ASSERT_TRUE(Eventually([&] {
+    now = d_.WorkerPids();
+    const std::string log = d_.Log();
+    size_t serving = 0;
+    for (size_t at = 0; (at = log.find("]: serving", at)) != std::string::npos; ++at) ++serving;
+    // The replacement has set up its sandbox once it serves (the third "serving" line).
+    return serving >= 3 && now.size() == 2 &&
+           std::find(now.begin(), now.end(), workers[0]) == now.end();
+  })) << d_.Log();
+  for (pid_t w : now) {
+    EXPECT_THAT(StatusLine(w, "Uid"), ::testing::Not(::testing::StartsWith("1\t")));
+    EXPECT_EQ(StatusLine(w, "CapEff"), none) << "worker " << w;
+  }
+  // The spawner, without CAP_KILL, still stops workers under another uid: a clean, prompt stop
+  // (before Supervisor::Signal, kill() answered EPERM and the spawner waited for them forever).
+  const int status = d_.Stop();
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Describe(status) << d_.Log();
+  EXPECT_THAT(d_.Log(), ::testing::Not(HasSubstr("cannot send signal")));
 }
 
 }  // namespace
