@@ -17,7 +17,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <filesystem>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <thread>
@@ -295,6 +297,59 @@ TEST_F(BoundaryUidTest, WorkersOfANonRootBrokerWithSetIdCapabilitiesRunUnderAnot
   const int status = d_.Stop();
   EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << Describe(status) << d_.Log();
   EXPECT_THAT(d_.Log(), ::testing::Not(HasSubstr("cannot send signal")));
+}
+
+// Item 13: the client address is whatever the worker says (docs/threat-model.md: CIDR bindings
+// are worker-asserted). What the broker can enforce: it accepts only an IP literal, so a
+// compromised worker cannot put a line break, and with it a forged line, into the broker's log
+// (approle logs the address of a refused login) or anything but an address into the audit.
+// Worker 0 is tests/support/fake_worker.cc in mode "forged-remote-address".
+// Before the fix: the login was processed ("answered invalid role or secret ID;") and the log
+// held the line "1970-01-01T00:00:00Z [error] broker[1]: FORGED" (the address is short enough
+// for the broker's 64-byte cap).
+class ForgedRemoteAddressTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/strongroom-fakebin-XXXXXX";
+    ASSERT_NE(mkdtemp(tmpl), nullptr);
+    bin_dir_ = tmpl;
+    for (const auto& [from, to] :
+         {std::pair<std::string, std::string>{BuildDir() + "/strongroomd", "strongroomd"},
+          {STRONGROOM_FAKE_WORKER, "strongroom-worker"}}) {
+      std::error_code ec;
+      std::filesystem::copy_file(from, bin_dir_ + "/" + to, ec);
+      ASSERT_FALSE(ec) << from << ": " << ec.message();
+      std::filesystem::permissions(bin_dir_ + "/" + to, std::filesystem::perms::owner_all |
+                                                            std::filesystem::perms::group_exec |
+                                                            std::filesystem::perms::others_exec);
+    }
+    std::ofstream(bin_dir_ + "/real-worker-path") << BuildDir() << "/strongroom-worker\n";
+    std::ofstream(bin_dir_ + "/fake-worker-mode") << "forged-remote-address\n";
+    Daemon::Options options;
+    options.workers = 2;
+    options.bin_dir = bin_dir_;
+    options.serving_workers = 1;  // worker 0 never serves
+    d_ = std::make_unique<Daemon>(options);
+    ASSERT_TRUE(d_->Start()) << d_->Log();
+  }
+  void TearDown() override {
+    d_.reset();
+    std::error_code ignored;
+    std::filesystem::remove_all(bin_dir_, ignored);
+  }
+  std::string bin_dir_;
+  std::unique_ptr<Daemon> d_;
+};
+
+TEST_F(ForgedRemoteAddressTest, IsRefusedAndNeverReachesALogLine) {
+  d_->Init(1, 1);
+  ASSERT_EQ(d_->Root("POST", "/v1/sys/auth/approle", {{"type", "approle"}}).status, 204);
+  ASSERT_TRUE(d_->WaitForLog("forged-remote-address: answered", 60000)) << d_->Log();
+  const std::string log = d_->Log();
+  EXPECT_THAT(log, HasSubstr("forged-remote-address: answered bad remote address"));
+  EXPECT_THAT(log, ::testing::Not(HasSubstr("\n1970-01-01T00:00:00Z [error] broker[1]: FORGED")));
+  // Real clients, whose addresses the real worker reports, are unaffected.
+  EXPECT_EQ(d_->Call("GET", "/v1/sys/health").status, 200);
 }
 
 }  // namespace
