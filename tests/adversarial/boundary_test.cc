@@ -159,9 +159,12 @@ TEST_F(BoundaryTest, KilledSpawnerIsReapedAndStopsTheBroker) {
   const pid_t spawner = ParentOf(workers[0]);
   ASSERT_GT(spawner, 0);
   ASSERT_NE(spawner, broker);
-  auto before = d_.Call("GET", "/v1/sys/health");
-  ASSERT_EQ(before.status, 200);
-  ASSERT_EQ(before.Json()["strongroom_workers"]["running"], 2) << before.body;
+  // The spawner reports its workers a moment after starting them.
+  HttpResponse before;
+  ASSERT_TRUE(Eventually([&] {
+    before = d_.Call("GET", "/v1/sys/health");
+    return before.status == 200 && before.Json()["strongroom_workers"]["running"] == 2;
+  })) << before.body;
 
   ASSERT_EQ(kill(spawner, SIGKILL), 0);
   ASSERT_EQ(kill(workers[0], SIGKILL), 0);
