@@ -250,12 +250,8 @@ void Spawner::Poll(const Supervisor::OnStarted& on_started) {
       r = waitpid(pid_, &status, WNOHANG);
     } while (r < 0 && errno == EINTR);
     if (r == pid_ || (r < 0 && errno == ECHILD)) {
-      const std::string how = r == pid_ ? DescribeStatus(status) : "was reaped elsewhere";
-      LogError("the spawner (pid %d) %s", pid_, how);
-      {
-        std::lock_guard<std::mutex> lock(mu_);
-        exit_description_ = how;
-      }
+      LogError("the spawner (pid %d) %s", pid_,
+               r == pid_ ? DescribeStatus(status) : "was reaped elsewhere");
       pid_ = 0;
       MarkGone("the process ended");
     }
@@ -273,11 +269,6 @@ bool Spawner::Gone() const {
   // The spawner's end closes when it exits or is killed: POLLHUP on ours, before any reap.
   pollfd p{fd_, POLLIN, 0};
   return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
-}
-
-std::string Spawner::exit_description() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return exit_description_;
 }
 
 Supervisor::Stats Spawner::stats() const {
@@ -309,10 +300,7 @@ void Spawner::Stop() {
   } while (r < 0 && errno == EINTR);
   if (r == pid_ && !alive_) {
     // It had died on its own (Poll saw its socket close first): say how.
-    const std::string how = DescribeStatus(status);
-    LogError("the spawner (pid %d) %s", pid_, how);
-    std::lock_guard<std::mutex> lock(mu_);
-    exit_description_ = how;
+    LogError("the spawner (pid %d) %s", pid_, DescribeStatus(status));
   }
   pid_ = 0;
   alive_ = false;

@@ -37,7 +37,7 @@ class Spawner {
   // Takes the spawner's messages without blocking: every started worker goes to `on_started`
   // (which owns the fd); state updates are kept for stats(). Call from the main loop.
   // Also reaps the spawner once it has exited (it is a child of the broker): then alive() turns
-  // false and exit_description() says how it ended.
+  // false and the log says how it ended.
   void Poll(const Supervisor::OnStarted& on_started);
   // The last state the spawner reported; `running` is 0 once the spawner is gone, whether or not
   // Poll has noticed yet (no worker is supervised any more, and the broker is about to stop).
@@ -55,8 +55,6 @@ class Spawner {
   // Without blocking, from any thread: the spawner's end of the socket is closed (it exited or
   // was killed), whether or not Poll has noticed yet.
   bool Gone() const;
-  // How the spawner ended ("killed by signal 9 (Killed)", ...), once Poll has reaped it.
-  std::string exit_description() const;
 
  private:
   Spawner(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
@@ -64,7 +62,6 @@ class Spawner {
   pid_t pid_;
   int fd_;
   std::atomic<bool> alive_{true};
-  std::string exit_description_;  // guarded by mu_
   mutable std::mutex mu_;
   Supervisor::Stats stats_;
   std::vector<pid_t> worker_pids_;  // every worker reported started (for Kill's check)

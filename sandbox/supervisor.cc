@@ -196,7 +196,8 @@ bool Supervisor::Signal(pid_t pid, int sig) {
       err = errno;
     }
   }
-  LogError("cannot send signal %d to worker pid %d: %s", sig, pid, strerror(err));
+  // ESRCH: it has exited already (and was reaped), which is what was wanted.
+  if (err != ESRCH) LogError("cannot send signal %d to worker pid %d: %s", sig, pid, strerror(err));
   return false;
 }
 
