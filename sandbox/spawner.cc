@@ -91,6 +91,15 @@ int Receive(int fd, Message* m, int (&passed)[kMaxPassedFds], bool wait) {
   return 1;
 }
 
+std::string DescribeStatus(int status) {
+  if (WIFEXITED(status)) return absl::StrCat("exited with status ", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) {
+    return absl::StrCat("was killed by signal ", WTERMSIG(status), " (",
+                        strsignal(WTERMSIG(status)), ")");
+  }
+  return "stopped";
+}
+
 Message StatsMessage(const Supervisor::Stats& s) {
   Message m;
   m.type = Message::kStats;
@@ -104,7 +113,7 @@ Message StatsMessage(const Supervisor::Stats& s) {
 
 // The spawner process: never returns.
 [[noreturn]] void RunSpawner(int fd, std::string binary, int listen_fd, int count,
-                             std::vector<std::string> extra_args) {
+                             std::vector<std::string> extra_args, uid_t worker_uid) {
   SetLogRole("spawner");
   // Signals stay blocked (inherited mask); SIGCHLD is taken with sigtimedwait. SIGTERM/SIGINT
   // are left pending: the spawner stops when the broker says so or goes away.
@@ -124,6 +133,7 @@ Message StatsMessage(const Supervisor::Stats& s) {
                           close(sign_fd);
                         });
   supervisor.set_extra_args(std::move(extra_args));
+  supervisor.set_worker_uid(worker_uid);
   int exit_code = 0;
   if (absl::Status s = supervisor.StartAll(); !s.ok()) {
     LogError("%s", s.message());
@@ -172,7 +182,8 @@ Message StatsMessage(const Supervisor::Stats& s) {
 
 absl::StatusOr<std::unique_ptr<Spawner>> Spawner::Start(std::string worker_binary, int listen_fd,
                                                         int count,
-                                                        std::vector<std::string> extra_args) {
+                                                        std::vector<std::string> extra_args,
+                                                        uid_t worker_uid) {
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0) {
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
@@ -185,7 +196,8 @@ absl::StatusOr<std::unique_ptr<Spawner>> Spawner::Start(std::string worker_binar
   }
   if (pid == 0) {
     close(sv[0]);
-    RunSpawner(sv[1], std::move(worker_binary), listen_fd, count, std::move(extra_args));
+    RunSpawner(sv[1], std::move(worker_binary), listen_fd, count, std::move(extra_args),
+               worker_uid);
   }
   close(sv[1]);
   close(listen_fd);  // the spawner hands it to workers; the broker never accepts
@@ -199,15 +211,14 @@ Spawner::~Spawner() {
 }
 
 void Spawner::Poll(const Supervisor::OnStarted& on_started) {
-  for (;;) {
+  while (alive_) {
     Message m;
     int passed[kMaxPassedFds];
     const int r = Receive(fd_, &m, passed, false);
-    if (r == 0) return;
+    if (r == 0) break;
     if (r < 0) {
-      if (alive_) LogError("the spawner is gone: workers are no longer restarted");
-      alive_ = false;
-      return;
+      MarkGone("its socket closed");
+      break;
     }
     if (m.type == Message::kStarted && passed[0] >= 0 && passed[1] >= 0) {
       {
@@ -231,11 +242,43 @@ void Spawner::Poll(const Supervisor::OnStarted& on_started) {
       }
     }
   }
+  // The spawner is the broker's only child: reap it as soon as it has exited (no zombie).
+  if (pid_ > 0) {
+    int status = 0;
+    pid_t r;
+    do {
+      r = waitpid(pid_, &status, WNOHANG);
+    } while (r < 0 && errno == EINTR);
+    if (r == pid_ || (r < 0 && errno == ECHILD)) {
+      LogError("the spawner (pid %d) %s", pid_,
+               r == pid_ ? DescribeStatus(status) : "was reaped elsewhere");
+      pid_ = 0;
+      MarkGone("the process ended");
+    }
+  }
+}
+
+void Spawner::MarkGone(const char* why) {
+  if (alive_.exchange(false)) {
+    LogError("the spawner is gone (%s): workers are no longer started or restarted", why);
+  }
+}
+
+bool Spawner::Gone() const {
+  if (!alive_) return true;
+  // The spawner's end closes when it exits or is killed: POLLHUP on ours, before any reap.
+  pollfd p{fd_, POLLIN, 0};
+  return poll(&p, 1, 0) > 0 && (p.revents & (POLLHUP | POLLERR | POLLNVAL)) != 0;
 }
 
 Supervisor::Stats Spawner::stats() const {
+  const bool gone = Gone();
   std::lock_guard<std::mutex> lock(mu_);
-  return stats_;
+  Supervisor::Stats s = stats_;
+  // Workers whose spawner is gone are unsupervised and about to be stopped with the broker:
+  // none counts as running (sys/health never reports them as alive).
+  if (gone) s.running = 0;
+  return s;
 }
 
 void Spawner::Kill(pid_t pid) {
@@ -251,7 +294,13 @@ void Spawner::Stop() {
   m.type = Message::kStop;
   Send(fd_, m, -1);
   int status = 0;
-  while (waitpid(pid_, &status, 0) < 0 && errno == EINTR) {
+  pid_t r;
+  do {
+    r = waitpid(pid_, &status, 0);
+  } while (r < 0 && errno == EINTR);
+  if (r == pid_ && !alive_) {
+    // It had died on its own (Poll saw its socket close first): say how.
+    LogError("the spawner (pid %d) %s", pid_, DescribeStatus(status));
   }
   pid_ = 0;
   alive_ = false;

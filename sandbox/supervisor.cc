@@ -175,15 +175,39 @@ void Supervisor::Poll() {
   }
 }
 
-void Supervisor::Kill(pid_t pid) {
-  if (pid > 0) kill(pid, SIGKILL);
+bool Supervisor::Signal(pid_t pid, int sig) {
+  if (pid <= 0) return false;
+  if (kill(pid, sig) == 0) return true;
+  int err = errno;
+  const uid_t own = geteuid();
+  if (err == EPERM && worker_uid_ != 0 && worker_uid_ != own && own != 0) {
+    // The worker runs under a uid of its own (sandbox/capabilities.h): signal it as that uid.
+    // The spawner is single-threaded, so nothing else runs under the borrowed uid meanwhile.
+    if (seteuid(worker_uid_) == 0) {
+      const bool sent = kill(pid, sig) == 0;
+      err = errno;
+      if (seteuid(own) != 0) {
+        LogError("cannot return to uid %d after signalling worker pid %d: %s; exiting",
+                 static_cast<int>(own), pid, strerror(errno));
+        _exit(1);
+      }
+      if (sent) return true;
+    } else {
+      err = errno;
+    }
+  }
+  // ESRCH: it has exited already (and was reaped), which is what was wanted.
+  if (err != ESRCH) LogError("cannot send signal %d to worker pid %d: %s", sig, pid, strerror(err));
+  return false;
 }
+
+void Supervisor::Kill(pid_t pid) { Signal(pid, SIGKILL); }
 
 void Supervisor::StopAll(std::chrono::milliseconds grace) {
   std::lock_guard<std::mutex> lock(mu_);
   stopping_ = true;
   for (auto& w : workers_) {
-    if (w.pid > 0) kill(w.pid, SIGTERM);
+    if (w.pid > 0) Signal(w.pid, SIGTERM);
   }
   const auto deadline = std::chrono::steady_clock::now() + grace;
   for (auto& w : workers_) {
@@ -195,7 +219,10 @@ void Supervisor::StopAll(std::chrono::milliseconds grace) {
         break;
       }
       if (std::chrono::steady_clock::now() > deadline) {
-        kill(w.pid, SIGKILL);
+        if (!Signal(w.pid, SIGKILL)) {
+          w.pid = 0;  // not ours to stop: it exits when the broker closes its socket
+          break;
+        }
         waitpid(w.pid, &status, 0);
         w.pid = 0;
         break;

@@ -30,6 +30,10 @@ class Supervisor {
 
   // Arguments added to every worker's command line (e.g. the ids to drop to).
   void set_extra_args(std::vector<std::string> args) { extra_args_ = std::move(args); }
+  // The uid the workers change to (0: they keep ours). Signals to a worker under another uid
+  // are sent with that uid as our effective uid for the call: a non-root spawner has
+  // CAP_SETUID but no CAP_KILL.
+  void set_worker_uid(uid_t uid) { worker_uid_ = uid; }
 
   absl::Status StartAll();
   // Reaps exited workers and restarts the ones whose back-off has passed. Call it regularly
@@ -60,9 +64,12 @@ class Supervisor {
     std::chrono::milliseconds backoff{100};
   };
   absl::Status Spawn(size_t index);
+  // kill(pid, sig), also for a worker under worker_uid_; false (logged) if it was refused.
+  bool Signal(pid_t pid, int sig);
 
   std::string binary_;
   std::vector<std::string> extra_args_;
+  uid_t worker_uid_ = 0;
   int listen_fd_;
   OnStarted on_started_;
   mutable std::mutex mu_;

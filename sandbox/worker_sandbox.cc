@@ -20,6 +20,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "sandbox/capabilities.h"
 #include "sandbox/lsan.h"
 
 namespace strongroom::sandbox {
@@ -101,6 +102,27 @@ bool EnterEmptyRoot(bool root) {
     return false;
   }
   return true;
+}
+
+// setgroups([]), then the gid and uid (real, effective, saved), then no capability at all; fails
+// unless the ids stay changed.
+absl::Status DropIds(const WorkerSandboxOptions& options) {
+  if (options.uid == 0) return absl::InvalidArgumentError("workers must not run as root");
+  if (setgroups(0, nullptr) != 0) return Errno("setgroups");
+  if (setresgid(options.gid, options.gid, options.gid) != 0) return Errno("setresgid");
+  if (setresuid(options.uid, options.uid, options.uid) != 0) return Errno("setresuid");
+  // From root the kernel cleared the capabilities with the uid; from a non-root user with
+  // CAP_SETUID/CAP_SETGID it did not.
+  if (absl::Status s = DropAllCapabilities(); !s.ok()) return s;
+  uid_t r = 0, e = 0, saved = 0;
+  if (getresuid(&r, &e, &saved) != 0 || r != options.uid || e != options.uid ||
+      saved != options.uid) {
+    return absl::InternalError("the uid did not change");
+  }
+  if (setuid(0) == 0 || geteuid() == 0) {
+    return absl::InternalError("privileges could be regained after the drop");
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -193,8 +215,16 @@ absl::Status InstallWorkerFilter() {
   allow(SCMP_SYS(restart_syscall));
   allow(SCMP_SYS(getpid));  // log lines carry the pid
   allow(SCMP_SYS(gettid));
-  // Only to deliver SIGSYS to itself from the handler above.
-  allow_if(SCMP_SYS(tgkill), SCMP_A2(SCMP_CMP_EQ, SIGSYS));
+  // Only to deliver SIGSYS to itself from the handler above: the thread group must be this
+  // process (its pid, fixed here: the worker never forks or changes pid namespace) and the signal
+  // SIGSYS. Any other target (the broker, the spawner, another worker) traps like every call
+  // outside the list; so do kill, tkill, rt_sigqueueinfo, rt_tgsigqueueinfo, pidfd_open and
+  // pidfd_send_signal, which are not listed at all (tests/adversarial/boundary_test.cc).
+  if (rc == 0) {
+    rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 2,
+                          SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid())),
+                          SCMP_A2(SCMP_CMP_EQ, static_cast<scmp_datum_t>(SIGSYS)));
+  }
 
   // Leaving.
   allow(SCMP_SYS(exit));
@@ -211,21 +241,27 @@ absl::Status EnterWorkerSandbox(const WorkerSandboxOptions& options) {
   // Sanitizer builds: LeakSanitizer reads /proc, which the empty root hides, and stops the world
   // with syscalls the filter forbids; its check runs here, before both.
   LeakCheckBeforeFilter();
+  const bool root = geteuid() == 0;
+  if (!root && options.drop_privileges) {
+    // Started without root but with CAP_SETUID and CAP_SETGID (the systemd unit's ambient
+    // capabilities, kept by the spawner): the ids change first, since a new user namespace would
+    // leave them unmapped. The change made the process non-dumpable, which would hide
+    // /proc/self/uid_map from the namespace step; it is made non-dumpable again right after.
+    if (absl::Status s = DropIds(options); !s.ok()) return s;
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) != 0) return Errno("PR_SET_DUMPABLE");
+  }
   // Namespaces first: an unprivileged process writes its own uid_map through /proc/self, which
   // stops being its own once it is not dumpable.
-  const bool root = geteuid() == 0;
   EnterEmptyRoot(root);
   if (prctl(PR_SET_DUMPABLE, 0, 0, 0, 0) != 0) return Errno("PR_SET_DUMPABLE");
   const rlimit no_core = {0, 0};
   if (setrlimit(RLIMIT_CORE, &no_core) != 0) return Errno("RLIMIT_CORE");
   if (root && options.drop_privileges) {
-    if (setgroups(0, nullptr) != 0) return Errno("setgroups");
-    if (setresgid(options.gid, options.gid, options.gid) != 0) return Errno("setresgid");
-    if (setresuid(options.uid, options.uid, options.uid) != 0) return Errno("setresuid");
-    if (setuid(0) == 0 || geteuid() == 0) {
-      return absl::InternalError("privileges could be regained after the drop");
-    }
+    if (absl::Status s = DropIds(options); !s.ok()) return s;
   }
+  // Nothing below needs a capability, not even the full set a new user namespace grants inside
+  // it, nor what a root worker without ids to change still holds.
+  if (absl::Status s = DropAllCapabilities(); !s.ok()) return s;
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return Errno("PR_SET_NO_NEW_PRIVS");
   return InstallWorkerFilter();
 }

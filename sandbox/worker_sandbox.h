@@ -6,7 +6,9 @@
 //      namespace when not root) and a chroot into an empty, read-only tmpfs, so no file of the
 //      host is reachable by name and no new network connection can leave the namespace;
 //   2. not dumpable, RLIMIT_CORE 0 (no core files, no ptrace attach by same-uid processes);
-//   3. when started as root: setgroups([]), then the given gid and uid (real, effective, saved);
+//   3. when given ids: setgroups([]), then the given gid and uid (real, effective, saved), then
+//      no capability left. Started as root this follows step 1; started as a non-root user with
+//      CAP_SETUID and CAP_SETGID (the systemd unit) it comes before step 1;
 //   4. PR_SET_NO_NEW_PRIVS;
 //   5. the seccomp allowlist below (InstallWorkerFilter). A syscall outside it is never
 //      executed: the SIGSYS handler writes the syscall number to stderr (the broker's log) and
@@ -22,7 +24,7 @@
 namespace strongroom::sandbox {
 
 struct WorkerSandboxOptions {
-  // Used only when the process runs as root: the unprivileged ids to drop to.
+  // The unprivileged ids to change to (needs root, or CAP_SETUID and CAP_SETGID).
   uid_t uid = 0;
   gid_t gid = 0;
   bool drop_privileges = false;

@@ -64,10 +64,11 @@ struct ServerConfig {
   std::string cluster_name;
   std::string log_level = "info";
   int workers = 0;  // 0: number of cores
-  // The user workers run as when strongroomd starts as root (sandbox/worker_sandbox.h). When
-  // the default user does not exist, "nobody" is used (with a warning); a configured user must
+  // The user workers run as when strongroomd starts as root or with CAP_SETUID and CAP_SETGID
+  // (sandbox/worker_sandbox.h, sandbox/capabilities.h); never the broker's own user. When the
+  // default user does not exist, "nobody" is used (with a warning); a configured user must
   // exist.
-  std::string worker_user = "strongroom";
+  std::string worker_user = "strongroom-worker";
   bool worker_user_set = false;
   bool disable_mlock = false;
   int64_t default_lease_ttl_s = 768 * 3600;

@@ -40,6 +40,7 @@
 #include "audit/keys.h"
 #include "base/log.h"
 #include "sandbox/broker_filter.h"
+#include "sandbox/capabilities.h"
 #include "sandbox/spawner.h"
 
 extern char** environ;
@@ -332,7 +333,8 @@ void NotifySystemd(const std::string& state) {
   close(fd);
 }
 
-// The unprivileged user and group workers drop to when strongroomd runs as root.
+// The unprivileged user and group workers change to (strongroomd has root, or CAP_SETUID and
+// CAP_SETGID): never root, never the broker's own uid.
 absl::StatusOr<std::pair<uid_t, gid_t>> WorkerIds(const ServerConfig& config) {
   std::vector<char> buf(16384);
   passwd pw;
@@ -351,6 +353,12 @@ absl::StatusOr<std::pair<uid_t, gid_t>> WorkerIds(const ServerConfig& config) {
   }
   if (found->pw_uid == 0) {
     return absl::FailedPreconditionError("worker_user must not be root");
+  }
+  if (found->pw_uid == getuid()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "worker_user \"", found->pw_name,
+        "\" is the user strongroomd runs as; workers need a user of their own (a worker could "
+        "otherwise signal the broker)"));
   }
   return std::make_pair(found->pw_uid, found->pw_gid);
 }
@@ -549,8 +557,13 @@ int DaemonMain(int argc, char** argv) {
   const int workers = config->workers > 0
                           ? config->workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  // Workers run under worker_user, never the broker's uid, whenever strongroomd may change ids:
+  // as root, or (the systemd unit) as the service user with CAP_SETUID and CAP_SETGID, which the
+  // spawner keeps for the workers and the broker drops below.
   std::vector<std::string> worker_args;
-  if (geteuid() == 0) {
+  uid_t worker_uid = 0;
+  const bool root = geteuid() == 0;
+  if (root || sandbox::HasSetIdCapabilities()) {
     auto ids = WorkerIds(*config);
     if (!ids.ok()) {
       LogError("%s", ids.status().message());
@@ -558,12 +571,31 @@ int DaemonMain(int argc, char** argv) {
       return 1;
     }
     worker_args = {absl::StrCat("--uid=", ids->first), absl::StrCat("--gid=", ids->second)};
+    worker_uid = ids->first;
+    LogInfo("workers run as uid %d, gid %d (worker_user \"%s\")", static_cast<int>(ids->first),
+            static_cast<int>(ids->second), config->worker_user);
+  } else {
+    LogWarn(
+        "workers run under strongroomd's own uid %d (neither root nor CAP_SETUID and "
+        "CAP_SETGID, as in a non-root container): only their seccomp filter keeps a compromised "
+        "worker from signalling the broker (docs/threat-model.md)",
+        static_cast<int>(getuid()));
   }
-  auto spawner = sandbox::Spawner::Start(WorkerBinary(), *listen_fd, workers, worker_args);
+  auto spawner =
+      sandbox::Spawner::Start(WorkerBinary(), *listen_fd, workers, worker_args, worker_uid);
   if (!spawner.ok()) {
     LogError("%s", spawner.status().message());
     cleanup_dev();
     return 1;
+  }
+  if (!root) {
+    // Still single-threaded: the capabilities were for the spawner only.
+    if (absl::Status s = sandbox::DropAllCapabilities(); !s.ok()) {
+      LogError("cannot drop the broker's capabilities: %s", s.message());
+      spawner->get()->Stop();
+      cleanup_dev();
+      return 1;
+    }
   }
 
   // Storage: RocksDB alone, or RocksDB as the state machine of a Raft cluster.
@@ -623,6 +655,7 @@ int DaemonMain(int argc, char** argv) {
     const sandbox::Supervisor::Stats st = spawner_ptr->stats();
     o["configured"] = st.configured;
     o["running"] = st.running;
+    o["spawner_alive"] = !spawner_ptr->Gone();
     o["restarts"] = st.restarts;
     o["seccomp_kills"] = st.seccomp_kills;
     o["crash_loop"] = st.crash_loop;
@@ -759,6 +792,17 @@ int DaemonMain(int argc, char** argv) {
       core.audit().Reopen();
     }
     spawner_ptr->Poll(add_worker);
+    if (!spawner_ptr->alive()) {
+      // Without the spawner no worker is restarted and the listener is gone with it; the broker
+      // cannot fork a new one (its seccomp filter forbids fork and exec). Stop visibly with a
+      // failure status: systemd (Restart=on-failure) and Kubernetes restart the whole daemon.
+      LogError(
+          "the spawner died; stopping with status 1 so that the service manager restarts "
+          "strongroomd");
+      NotifySystemd("STATUS=the spawner died; stopping\nSTOPPING=1");
+      exit_code = 1;
+      break;
+    }
     if (cluster && cluster->BecameLeader() && core.initialized()) {
       // A standby's tables (mounts, policies, tokens, audit devices) are as old as its last
       // unseal: the new active node reloads everything once it has applied the whole log.

@@ -1,11 +1,14 @@
 #include "appliance/broker/ipc_server.h"
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <atomic>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -138,6 +141,32 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
   }
 }
 
+namespace {
+
+// The client's address as the worker reports it: empty, or an IPv4 or IPv6 literal (with an
+// IPv6 zone such as "%eth0" after a link-local one). The broker cannot check that it is the
+// real peer (docs/threat-model.md: worker-asserted), only that it is an address, so that it
+// never carries anything else into a log line or an audit record.
+bool IsIpLiteral(const std::string& text) {
+  if (text.empty()) return true;
+  unsigned char buf[sizeof(in6_addr)];
+  if (inet_pton(AF_INET, text.c_str(), buf) == 1) return true;
+  const size_t zone = text.find('%');
+  const std::string address = text.substr(0, zone);
+  if (inet_pton(AF_INET6, address.c_str(), buf) != 1) return false;
+  if (zone == std::string::npos) return true;
+  const std::string name = text.substr(zone + 1);
+  if (name.empty() || name.size() > 15) return false;  // IFNAMSIZ - 1, or a number
+  for (char c : name) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
 absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
   core::Request req;
   switch (r.operation()) {
@@ -164,7 +193,9 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
   }
   if (r.path().size() > 4096) return absl::InvalidArgumentError("path is too long");
   if (r.token().size() > 1024) return absl::PermissionDeniedError("permission denied");
-  if (r.remote_address().size() > 64) return absl::InvalidArgumentError("bad remote address");
+  if (r.remote_address().size() > 64 || !IsIpLiteral(r.remote_address())) {
+    return absl::InvalidArgumentError("bad remote address");
+  }
   if (r.remote_port() > 65535) return absl::InvalidArgumentError("bad remote port");
   if (r.wrap_ttl().size() > 64 || r.namespace_().size() > 256) {
     return absl::InvalidArgumentError("bad header value");

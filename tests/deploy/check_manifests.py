@@ -5,7 +5,8 @@ Parses every YAML document (PyYAML), checks kinds and apiVersions against the on
 manifests may use, the StatefulSet's shape (replicas, volume claims, anti-affinity, security
 context, probes, mounts), that the Services and the PodDisruptionBudget select the server pods,
 that references (service account, ConfigMap, Secrets, ports, the ConfigMap's file paths) resolve,
-and runs yamllint (relaxed rules, the repository's 100-column lines). Prints one line per check;
+and runs yamllint (relaxed rules, the repository's 100-column lines). Also the process users of
+every shipped deployment (check_process_users: the systemd unit, the packages' users, the pods). Prints one line per check;
 exits 1 if any fails. kubectl cannot help offline: even `apply --dry-run=client` asks an API
 server for its resource list.
 
@@ -304,6 +305,54 @@ def check_dockerfile(objects, c):
                       dockerfile, re.M), "Dockerfile: tini runs the entrypoint")
 
 
+def unit_values(text, key):
+    """Every value of `key=` in a systemd unit, in order."""
+    return [m.group(1).strip() for m in re.finditer(rf"^{re.escape(key)}=(.*)$", text, re.M)]
+
+
+def check_process_users(objects, c):
+    """Issue 15, items 12 and 14: who runs the workers, and who restarts a daemon that stopped.
+
+    systemd: the broker runs as `strongroom` with CAP_SETUID and CAP_SETGID only, so that the
+    workers run as `strongroom-worker` (created by the packages; the default worker_user), never
+    as the broker's uid; the three @privileged calls the change of user needs are allowed again;
+    Restart=on-failure restarts the daemon when it stops with status 1 after its spawner died.
+    Container and Kubernetes: one non-root uid and no capability at all (Pod Security
+    `restricted`), so the workers share the broker's uid there and only their seccomp filter
+    keeps them from signalling it (docs/threat-model.md); the pod restarts the container when
+    strongroomd exits."""
+    with open(os.path.join(ROOT, "systemd", "strongroom.service"), encoding="utf-8") as f:
+        unit = f.read()
+    c.check(unit_values(unit, "User") == ["strongroom"], "unit: User=strongroom")
+    for key in ("AmbientCapabilities", "CapabilityBoundingSet"):
+        c.check(unit_values(unit, key) == ["CAP_SETUID CAP_SETGID"],
+                f"unit: {key}=CAP_SETUID CAP_SETGID (the workers' change of user, nothing more)")
+    c.check(unit_values(unit, "NoNewPrivileges") == ["yes"], "unit: NoNewPrivileges=yes")
+    filters = unit_values(unit, "SystemCallFilter")
+    denied = next((f[1:] for f in filters if f.startswith("~")), "")
+    c.check("@privileged" in denied.split() and filters[-1].split() == ["setgroups", "setresuid", "capset"],
+            "unit: @privileged denied except setgroups, setresuid and capset, allowed after the deny line")
+    c.check(unit_values(unit, "Restart") == ["on-failure"] and not unit_values(unit, "RestartPreventExitStatus"),
+            "unit: Restart=on-failure (a dead spawner makes strongroomd exit 1)")
+    with open(os.path.join(ROOT, "appliance", "broker", "config.h"), encoding="utf-8") as f:
+        config_h = f.read()
+    c.check('std::string worker_user = "strongroom-worker";' in config_h,
+            "config: worker_user defaults to strongroom-worker")
+    for script in (("packaging", "deb", "postinst"), ("packaging", "rpm", "pre")):
+        with open(os.path.join(ROOT, *script), encoding="utf-8") as f:
+            text = f.read()
+        c.check(re.search(r"(adduser|useradd) [^\n]*strongroom-worker", text.replace("\\\n", " ")),
+                f"{'/'.join(script)}: creates the strongroom-worker user")
+    # The pods: one uid and no capability (so no worker uid of their own, see the docstring).
+    for sts in find(objects, "StatefulSet", "strongroom"):
+        pod = get(sts, "spec", "template", "spec") or {}
+        for ctr in pod.get("containers") or []:
+            c.check(not get(ctr, "securityContext", "capabilities", "add"),
+                    f"StatefulSet: container {ctr.get('name')} adds no capability (workers share uid 10001)")
+        c.check(get(pod, "restartPolicy", default="Always") == "Always",
+                "StatefulSet: restartPolicy Always (strongroomd exits when its spawner dies)")
+
+
 def run_yamllint(directory, c):
     if not shutil.which("yamllint"):
         c.check(False, "yamllint is installed (packaging/install-deps.sh installs it)")
@@ -325,6 +374,7 @@ def main():
         check_services_and_pdb(objects, *found, c)
     check_rbac_and_job(objects, c)
     check_dockerfile(objects, c)
+    check_process_users(objects, c)
     run_yamllint(directory, c)
     print(f"manifests: {c.passes} checks passed, {c.failures} failed")
     return 1 if c.failures else 0

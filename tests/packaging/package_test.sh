@@ -95,6 +95,11 @@ exec_start=$(sed -n 's/^ExecStart=//p' "$unit")
 softhsm_conf=$(sed -n 's/^Environment=SOFTHSM2_CONF=//p' "$unit")
 run_user=$(sed -n 's/^User=//p' "$unit")
 [ -n "$exec_start" ] && [ -n "$softhsm_conf" ] && [ "$run_user" = strongroom ] || fail "unit fields"
+# AmbientCapabilities=CAP_SETUID CAP_SETGID as setpriv's "+setuid,+setgid" (the workers' change of
+# user needs them; the broker drops them).
+unit_caps=$(sed -n 's/^AmbientCapabilities=//p' "$unit" | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+[ "$unit_caps" = "+setuid,+setgid" ] || fail "AmbientCapabilities: $unit_caps"
+getent passwd strongroom-worker >/dev/null || fail "no strongroom-worker user (worker_user)"
 as_service() { setpriv --reuid="$run_user" --regid="$run_user" --init-groups env -i \
   PATH=/usr/sbin:/usr/bin:/sbin:/bin SOFTHSM2_CONF="$softhsm_conf" "$@"; }
 # What an operator does once: the PIN file, the token (as the service user), a free port.
@@ -109,7 +114,9 @@ install -d -m 0700 -o strongroom /run/credentials/strongroom.service
 install -m 0400 -o strongroom "$cred" /run/credentials/strongroom.service/hsm-pin
 # (exec: $! is the daemon itself, which gets the SIGTERM below.)
 # shellcheck disable=SC2086  # ExecStart is a command line
-(exec setpriv --reuid="$run_user" --regid="$run_user" --init-groups env -i \
+(exec setpriv --reuid="$run_user" --regid="$run_user" --init-groups \
+  --bounding-set="-all,$unit_caps" --inh-caps="-all,$unit_caps" --ambient-caps="$unit_caps" \
+  --no-new-privs env -i \
   PATH=/usr/sbin:/usr/bin:/sbin:/bin SOFTHSM2_CONF="$softhsm_conf" $exec_start \
   >"$work/daemon.log" 2>&1) &
 daemon_pid=$!
@@ -131,13 +138,18 @@ health=$(curl -s -o "$work/health.json" -w '%{http_code}' "$addr/v1/sys/health")
 grep -q '"sealed":false' "$work/health.json" || fail "sealed after init"
 ok
 echo "    sys/health 501 before init, 200 after (initialised, unsealed)"
-# The spawner and its workers (this daemon's, not other strongroom processes on the machine) run
-# as the service user too; no root anywhere.
+# The spawner (this daemon's, not other strongroom processes on the machine) runs as the service
+# user; its workers as strongroom-worker, never as the broker's user (issue 15, item 12); no root
+# anywhere, and no capability left in the broker or the workers.
 spawner=$(pgrep -P "$daemon_pid" | head -1)
 [ -n "$spawner" ] || fail "no spawner process"
-users=$(ps -o user= -p "$spawner"; ps -o user= --ppid "$spawner")
-[ "$(echo "$users" | grep -c .)" -ge 3 ] || fail "spawner and workers not found: $users"
-if echo "$users" | grep -qv '^strongroom$'; then fail "not all run as strongroom: $users"; fi
+[ "$(ps -o user= -p "$spawner")" = strongroom ] || fail "spawner user: $(ps -o user= -p "$spawner")"
+users=$(ps -o user= --ppid "$spawner")
+[ "$(echo "$users" | grep -c .)" -ge 2 ] || fail "workers not found: $users"
+if echo "$users" | grep -qv '^strongroom-worker$'; then fail "workers not strongroom-worker: $users"; fi
+for pid in "$daemon_pid" $(pgrep -P "$spawner"); do
+  grep -Eq '^CapEff:[[:space:]]+0+$' "/proc/$pid/status" || fail "pid $pid keeps capabilities"
+done
 ok
 kill -TERM "$daemon_pid"
 rc=0
@@ -159,5 +171,6 @@ for p in /var/lib/strongroom /var/log/strongroom /etc/strongroom /etc/logrotate.
 done
 if getent passwd strongroom >/dev/null; then fail "user left after purge"; fi
 if getent group strongroom >/dev/null; then fail "group left after purge"; fi
+if getent passwd strongroom-worker >/dev/null; then fail "worker user left after purge"; fi
 ok
 echo "package test: $checks checks passed"

@@ -124,15 +124,28 @@ cred=$(in_root stat -c '%U %a' /run/credentials/strongroom.service/hsm-pin)
 ok
 proc_status() { in_root sh -c "grep -E '^(Uid|CapEff|CapBnd|NoNewPrivs|Seccomp):' /proc/$1/status"; }
 strongroom_uid=$(in_root id -u strongroom)
-# Every process of the service: the broker, the spawner and the workers.
+worker_uid=$(in_root id -u strongroom-worker) || fail "no strongroom-worker user"
+[ "$worker_uid" != "$strongroom_uid" ] || fail "the workers' user is the service user"
+# The broker and the spawner run as strongroom, the workers as strongroom-worker (issue 15,
+# item 12: no signal or ptrace of the broker's uid from a worker).
 pids=$(in_root pgrep -u strongroom | tr '\n' ' ')
-[ "$(wc -w <<<"$pids")" -ge 4 ] || fail "expected broker, spawner and 2 workers, found: $pids"
+[ "$(wc -w <<<"$pids")" -eq 2 ] || fail "expected broker and spawner as strongroom, found: $pids"
 grep -qw "$main" <<<"$pids" || fail "main pid $main does not run as strongroom"
-for pid in $pids; do
+worker_pids=$(in_root pgrep -u strongroom-worker | tr '\n' ' ')
+[ "$(wc -w <<<"$worker_pids")" -ge 2 ] || fail "expected 2 workers as strongroom-worker: $worker_pids"
+for pid in $pids $worker_pids; do
   s=$(proc_status "$pid")
-  grep -Eq "^Uid:[[:space:]]+${strongroom_uid}[[:space:]]" <<<"$s" || fail "pid $pid user: $s"
-  grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$s" || fail "pid $pid capabilities: $s"
-  grep -Eq '^CapBnd:[[:space:]]+0+$' <<<"$s" || fail "pid $pid bounding set: $s"
+  uid=$strongroom_uid
+  if grep -qw "$pid" <<<"$worker_pids"; then uid=$worker_uid; fi
+  grep -Eq "^Uid:[[:space:]]+${uid}[[:space:]]" <<<"$s" || fail "pid $pid user: $s"
+  # Only the spawner keeps CAP_SETUID and CAP_SETGID (0xc0), for starting workers; the bounding
+  # set holds those two at most.
+  if [ "$pid" != "$main" ] && grep -qw "$pid" <<<"$pids"; then
+    grep -Eq '^CapEff:[[:space:]]+0+c0$' <<<"$s" || fail "spawner $pid capabilities: $s"
+  else
+    grep -Eq '^CapEff:[[:space:]]+0+$' <<<"$s" || fail "pid $pid capabilities: $s"
+  fi
+  grep -Eq '^CapBnd:[[:space:]]+0+(c0)?$' <<<"$s" || fail "pid $pid bounding set: $s"
   grep -Eq '^NoNewPrivs:[[:space:]]+1$' <<<"$s" || fail "pid $pid no_new_privs: $s"
   grep -Eq '^Seccomp:[[:space:]]+2$' <<<"$s" || fail "pid $pid seccomp: $s"
   ok
@@ -180,6 +193,29 @@ in_root systemctl restart strongroom || fail "systemctl restart"
 status=$(in_root systemctl show -p StatusText --value strongroom)
 case "$status" in *unsealed*) ok ;; *) fail "STATUS= after restart: $status" ;; esac
 [ "$(health)" = 200 ] || fail "sys/health after restart: $(health)"
+grep -q '"v":"1"' <<<"$(api GET secret/data/before-rotation)" || fail "secret lost across restart"
+ok
+
+echo "==> systemd: a killed spawner takes the service down visibly and systemd restarts it"
+# Issue 15, item 14: the broker reaps the spawner, stops with status 1, Restart=on-failure.
+old_main=$(in_root systemctl show -p MainPID --value strongroom)
+spawner=$(in_root pgrep -u strongroom -P "$old_main" | head -1)
+[ -n "$spawner" ] || fail "no spawner under main pid $old_main"
+in_root kill -KILL "$spawner" || fail "kill -9 the spawner"
+in_journal "stopping with status 1" || fail "the broker did not stop after its spawner died"
+restarted=
+for _ in $(seq 1 60); do
+  new_main=$(in_root systemctl show -p MainPID --value strongroom)
+  if [ "$(in_root systemctl is-active strongroom)" = active ] && [ "$new_main" != 0 ] &&
+    [ "$new_main" != "$old_main" ]; then
+    restarted=yes
+    break
+  fi
+  sleep 0.5
+done
+[ -n "$restarted" ] || fail "systemd did not restart the unit after the spawner died"
+[ "$(in_root systemctl show -p NRestarts --value strongroom)" -ge 1 ] || fail "NRestarts stays 0"
+[ "$(health)" = 200 ] || fail "sys/health after the automatic restart: $(health)"
 grep -q '"v":"1"' <<<"$(api GET secret/data/before-rotation)" || fail "secret lost across restart"
 ok
 

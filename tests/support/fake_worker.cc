@@ -134,6 +134,34 @@ bool Misbehave(std::string_view mode) {
     }
     return true;
   }
+  if (mode == "forged-remote-address") {  // "forged-remote-address: answered ..."
+    // A compromised worker asserts the client's address. One with a line break would forge a
+    // line of the broker's log (approle logs the address of a refused login); it asks until
+    // the broker has answered the login itself (approle mounted) or refused the address.
+    if (!Handshake()) return false;
+    const std::string forged = "10.0.0.1\n1970-01-01T00:00:00Z [error] broker[1]: FORGED";
+    for (uint64_t id = 1;; ++id) {
+      ipc::Frame f;
+      ipc::Request* r = f.mutable_request();
+      r->set_id(id);
+      r->set_operation(ipc::OP_UPDATE);
+      r->set_path("auth/approle/login");
+      r->set_data_json(R"({"role_id":"forged","secret_id":"forged"})");
+      r->set_has_data(true);
+      r->set_remote_address(forged);
+      if (!ipc::WriteFrame(kBrokerFd, f).ok()) return false;
+      auto answer = ipc::ReadFrame(kBrokerFd, ipc::kMaxAnyFrame);
+      if (!answer.ok() || !answer->has_response()) return false;
+      std::string errors;
+      for (const auto& e : answer->response().errors()) errors += e + ";";
+      if (errors.find("bad remote address") != std::string::npos ||
+          errors.find("invalid role or secret ID") != std::string::npos) {
+        LogInfo("forged-remote-address: answered %s", errors);
+        return true;
+      }
+      usleep(200 * 1000);
+    }
+  }
   LogError("unknown mode \"%s\"", std::string(mode));
   return false;
 }
