@@ -102,10 +102,16 @@ class AuditSalt {
 
 namespace {
 
-// Every string leaf of `v`, recursively, replaced by its digest (keys and other scalars kept).
+// Every string and number leaf of `v`, recursively, replaced by its digest (keys, booleans and
+// nulls kept). Vault decodes JSON numbers as strings (json.Number) and hashes them, so a PIN or a
+// card number sent as a number is no more in clear than one sent as a string; the digest is of
+// the number's decimal text (Boost.JSON's shortest form for a fraction). Depth is bounded by the
+// worker's max_json_depth before a body reaches the broker.
 void HashStrings(const AuditSalt& salt, json::value& v) {
   if (v.is_string()) {
     v = salt.Hex(std::string_view(v.as_string().data(), v.as_string().size()));
+  } else if (v.is_int64() || v.is_uint64() || v.is_double()) {
+    v = salt.Hex(json::serialize(v));
   } else if (v.is_object()) {
     for (auto& kv : v.as_object()) HashStrings(salt, kv.value());
   } else if (v.is_array()) {
@@ -896,6 +902,9 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
         }
         if (out->data) {
           json::value data = *out->data;
+          HashStrings(d->salt, data);
+          // After hashing: the count that replaces an elided list is the server's own number,
+          // not a client's value (Vault leaves it in clear too).
           if (d->elide_list_responses && req.operation == Operation::kList && data.is_object()) {
             for (const char* k : {"keys", "key_info"}) {
               auto* v = data.as_object().if_contains(k);
@@ -904,7 +913,6 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
               if (v->is_object()) *v = static_cast<int64_t>(v->as_object().size());
             }
           }
-          HashStrings(d->salt, data);
           resp["data"] = std::move(data);
         }
         if (!out->warnings.empty()) {

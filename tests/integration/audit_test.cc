@@ -242,6 +242,29 @@ TEST_F(AuditTest, RealLogVerifiesAndHoldsNoSecretInClear) {
   EXPECT_THAT(ok.output, HasSubstr("OK: audit log intact"));
 }
 
+// Issue 23 item 6: numbers are hashed as Vault hashes them (its JSON decoder keeps them as
+// strings); booleans stay as they are, as in Vault. Vault API section: audit devices (hashing).
+TEST_F(AuditTest, NumbersAreHashedLikeStrings) {
+  ASSERT_EQ(Enable("file", log_).status, 204) << d_.Log();
+  const json data = {{"pin", 987654321},
+                     {"ratio", 31.4159},
+                     {"big", 18446744073709551615u},
+                     {"nested", {{"card", {4111111111111111LL}}}},
+                     {"flag", true}};
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/data/numbers", {{"data", data}}).status, 200);
+  ASSERT_EQ(d_.Root("GET", "/v1/secret/data/numbers").status, 200);
+  auto hash = d_.Root("PUT", "/v1/sys/audit-hash/file", {{"input", "987654321"}});
+  ASSERT_EQ(hash.status, 200) << hash.body;
+  ASSERT_EQ(d_.Stop(), 0);
+  const std::string text = ReadFileOr(log_);
+  for (const std::string clear :
+       {"987654321", "31.4159", "18446744073709551615", "4111111111111111"}) {
+    EXPECT_THAT(text, Not(HasSubstr(clear))) << "in clear in the audit log: " << clear;
+  }
+  EXPECT_THAT(text, HasSubstr(hash.Json()["data"]["hash"].get<std::string>()));
+  EXPECT_THAT(text, HasSubstr("\"flag\":true"));
+}
+
 TEST_F(AuditTest, EveryKindOfTamperingIsCaughtAndTheLineNamed) {
   ASSERT_EQ(Enable("file", log_).status, 204);
   const std::string other = d_.dir() + "/other.log";
