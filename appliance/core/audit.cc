@@ -868,7 +868,7 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
     ns["id"] = "root";
     r["namespace"] = std::move(ns);
     r["path"] = req.path;
-    if (req.has_data && !req.data.empty()) {
+    if (req.has_data && !req.data.empty() && !event.unauthenticated_refusal) {
       json::value data = req.data;
       HashStrings(d->salt, data);
       r["data"] = std::move(data);

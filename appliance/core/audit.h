@@ -61,6 +61,10 @@ struct AuditEvent {
   const TokenEntry* token = nullptr;   // null when the token was missing or invalid
   std::string error;                   // "" when none
   const Response* response = nullptr;  // response records only (null when the request failed)
+  // A request refused before any token was accepted (none, or an invalid one): its body is left
+  // out of the record. Whoever sent it proved nothing, and hashing each of its strings would let
+  // an anonymous client make the broker do many times the work of the body it sent.
+  bool unauthenticated_refusal = false;
 };
 
 class AuditBroker {

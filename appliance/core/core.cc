@@ -583,7 +583,8 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (!result.ok()) event.error = std::string(result.status().message());
   if (!trail.request_logged) {
     // Refused before the backend ran (bad token, ACL, no route): one request record with the
-    // error, as Vault writes.
+    // error, as Vault writes; without the body when no token was accepted.
+    event.unauthenticated_refusal = !trail.token.has_value();
     RETURN_IF_ERROR(audit_.LogRequest(event));
     return result;
   }
