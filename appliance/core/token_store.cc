@@ -4,6 +4,7 @@
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <set>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -207,9 +208,11 @@ absl::StatusOr<std::string> TokenStore::Create(TokenEntry& e, std::string_view i
   return token;
 }
 
-std::mutex& TokenStore::LockFor(std::string_view id_hash) {
-  return stripes_[std::hash<std::string_view>{}(id_hash) % kStripes];
+size_t TokenStore::StripeOf(std::string_view id_hash) {
+  return std::hash<std::string_view>{}(id_hash) % kStripes;
 }
+
+std::mutex& TokenStore::LockFor(std::string_view id_hash) { return stripes_[StripeOf(id_hash)]; }
 
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::LoadByHash(const std::string& id_hash) {
   ASSIGN_OR_RETURN(auto raw, storage_->Get(kIdPrefix + id_hash));
@@ -255,37 +258,35 @@ absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
   }
   // Then the descendants, parent before child. `pending` holds the tokens whose children are
   // still to be revoked: no recursion, so a chain of any depth costs one entry at a time.
-  // Deletions go to storage in batches, each applied before the children of its tokens are
-  // listed (a child created meanwhile was indexed before its parent's batch, or refused after).
-  // A crash midway leaves live-looking descendants of a deleted token; Lookup refuses them
-  // (their parent chain is broken) and Tidy deletes them.
-  constexpr size_t kBatchOps = 3 * 128;
+  // Children go in chunks: the chunk's stripes are locked in ascending order (every other path
+  // holds one stripe at most, so this cannot deadlock), the children are read and deleted in one
+  // batch, and only then unlocked, so no concurrent renewal, use or child creation can write a
+  // revoked token back. A crash midway leaves live-looking descendants of a deleted token;
+  // Lookup refuses them (their parent chain is broken) and Tidy deletes them.
+  constexpr size_t kChunk = 128;
   std::vector<std::string> pending = {e.id_hash};
-  std::vector<storage::BatchOp> batch;
   while (!pending.empty()) {
     const std::string parent_hash = std::move(pending.back());
     pending.pop_back();
     ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, parent_hash, "/")));
-    for (const auto& child_hash : children) {
-      {
-        std::lock_guard lock(LockFor(child_hash));
-        ASSIGN_OR_RETURN(auto child, LoadByHash(child_hash));
+    for (size_t first = 0; first < children.size(); first += kChunk) {
+      const size_t last = std::min(children.size(), first + kChunk);
+      std::set<size_t> stripes;
+      for (size_t i = first; i < last; ++i) stripes.insert(StripeOf(children[i]));
+      std::vector<std::unique_lock<std::mutex>> locks;
+      for (size_t stripe : stripes) locks.emplace_back(stripes_[stripe]);
+      std::vector<storage::BatchOp> batch;
+      for (size_t i = first; i < last; ++i) {
+        ASSIGN_OR_RETURN(auto child, LoadByHash(children[i]));
         if (child) {
           batch.push_back(storage::BatchOp::Delete(kIdPrefix + child->id_hash));
           batch.push_back(storage::BatchOp::Delete(kAccessorPrefix + Hash(child->accessor)));
         }
         batch.push_back(
-            storage::BatchOp::Delete(absl::StrCat(kParentPrefix, parent_hash, "/", child_hash)));
+            storage::BatchOp::Delete(absl::StrCat(kParentPrefix, parent_hash, "/", children[i])));
+        pending.push_back(children[i]);
       }
-      pending.push_back(child_hash);
-      if (batch.size() >= kBatchOps) {
-        RETURN_IF_ERROR(storage_->Apply(batch));
-        batch.clear();
-      }
-    }
-    if (!batch.empty()) {
       RETURN_IF_ERROR(storage_->Apply(batch));
-      batch.clear();
     }
   }
   return absl::OkStatus();

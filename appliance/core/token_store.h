@@ -109,10 +109,12 @@ class TokenStore {
   bool Expired(const TokenEntry& e) const;
   // Deletes one token's own keys (entry, accessor index, its entry in its parent's index).
   absl::Status DeleteOne(const TokenEntry& e);
-  // Every read-modify-write of a token entry holds the lock of its stripe (one at a time, so
-  // there is no lock order to get wrong). In a Raft cluster only the active node handles
-  // requests, so in-process locks serialise all of them.
+  // Every read-modify-write of a token entry holds the lock of its stripe: one at a time, except
+  // RevokeTree, which takes a chunk's stripes in ascending order (so no two paths can deadlock). In
+  // a Raft cluster only the active node handles requests, so in-process locks serialise all of
+  // them.
   std::mutex& LockFor(std::string_view id_hash);
+  static size_t StripeOf(std::string_view id_hash);
   static constexpr size_t kStripes = 64;
   std::array<std::mutex, kStripes> stripes_;
   storage::Storage* storage_;

@@ -86,10 +86,21 @@ struct Role {
     };
     RETURN_IF_ERROR(list("allowed_policies", &allowed_policies));
     RETURN_IF_ERROR(list("disallowed_policies", &disallowed_policies));
-    ASSIGN_OR_RETURN(auto ag, core::GetStringList(d, "allowed_policies_glob"));
-    if (ag) allowed_policies_glob = *ag;
-    ASSIGN_OR_RETURN(auto dg, core::GetStringList(d, "disallowed_policies_glob"));
-    if (dg) disallowed_policies_glob = *dg;
+    // Globs match lower-cased policy names, so they are lower-cased too (as in Vault): a
+    // disallowed "Admin*" must still catch "admin-x".
+    auto globs = [&](std::string_view key, std::vector<std::string>* out) -> absl::Status {
+      ASSIGN_OR_RETURN(auto v, core::GetStringList(d, key));
+      if (v) {
+        out->clear();
+        for (const auto& g : *v) {
+          std::string n = absl::AsciiStrToLower(absl::StripAsciiWhitespace(g));
+          if (!n.empty()) out->push_back(std::move(n));
+        }
+      }
+      return absl::OkStatus();
+    };
+    RETURN_IF_ERROR(globs("allowed_policies_glob", &allowed_policies_glob));
+    RETURN_IF_ERROR(globs("disallowed_policies_glob", &disallowed_policies_glob));
     ASSIGN_OR_RETURN(auto o, core::GetBool(d, "orphan"));
     if (o) orphan = *o;
     ASSIGN_OR_RETURN(auto r, core::GetBool(d, "renewable"));
@@ -209,12 +220,19 @@ class TokenBackend final : public core::Backend {
     return absl::StartsWith(p, "revoke-orphan") || absl::StartsWith(p, "accessors");
   }
 
+  // Token role names are case-insensitive (stored lower-cased): the ACL, Exists and the handler
+  // all see the lower-cased name, so no spelling gets around a rule on create/<role> or
+  // roles/<role>.
+  std::string NormalizePath(const std::string& rel) const override {
+    return core::LowerSegmentAfter(core::LowerSegmentAfter(rel, "roles/"), "create/");
+  }
+
   absl::StatusOr<Response> Handle(Request& req) override {
     const std::string& p = req.rel_path;
     if (p == "create" || p == "create-orphan") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
-      ASSIGN_OR_RETURN(auto role_name, core::GetString(req.data, "role_name"));
-      if (role_name && !role_name->empty() && p == "create") return CreateWithRole(req, *role_name);
+      // A role is named in the path only (create/<role>), where the ACL sees it; a `role_name`
+      // in the body is ignored, as Vault ignores it, so path rules on roles cannot be bypassed.
       return Create(req, p == "create-orphan", nullptr);
     }
     if (absl::StartsWith(p, "create/")) {
@@ -485,7 +503,12 @@ class TokenBackend final : public core::Backend {
     ASSIGN_OR_RETURN(auto num_uses, core::GetInt(req.data, "num_uses"));
     if (num_uses && *num_uses < 0)
       return absl::InvalidArgumentError("number of uses cannot be negative");
-    e.num_uses = num_uses.value_or(role ? role->token_num_uses : 0);
+    // A role's use limit holds unless the caller asks for fewer uses (0 means unlimited).
+    e.num_uses = num_uses.value_or(0);
+    if (role != nullptr && role->token_num_uses > 0 &&
+        (e.num_uses == 0 || role->token_num_uses < e.num_uses)) {
+      e.num_uses = role->token_num_uses;
+    }
     if (auto it = req.data.find("meta"); it != req.data.end() && !it->value().is_null()) {
       if (!it->value().is_object())
         return absl::InvalidArgumentError("meta must be a map of strings");

@@ -157,5 +157,43 @@ TEST_F(TokenRoleTest, OrphansAndRestrictedParents) {
   EXPECT_THAT(child.body, HasSubstr("restricted use token cannot generate child tokens"));
 }
 
+// Review of item 2/3: a token role's name is matched in one case everywhere, a role is named in
+// the path only, a role's use limit holds, and role globs are case-insensitive.
+TEST_F(TokenRoleTest, RoleNamesCannotDodgePathRules) {
+  ASSERT_EQ(
+      d_.Root("POST", "/v1/auth/token/roles/admin", {{"allowed_policies", {"admin-x"}}}).status,
+      204);
+  ASSERT_EQ(d_.Root("PUT", "/v1/sys/policies/acl/creator",
+                    {{"policy",
+                      "path \"auth/token/create*\" { capabilities = [\"create\", \"update\"] }\n"
+                      "path \"auth/token/create/admin\" { capabilities = [\"deny\"] }\n"
+                      "path \"auth/token/roles/admin\" { capabilities = [\"deny\"] }\n"
+                      "path \"auth/token/roles/*\" { capabilities = [\"create\", \"update\"] }"}})
+                .status,
+            204);
+  EXPECT_EQ(CreateVia("admin", json::object()).status, 403);
+  EXPECT_EQ(CreateVia("ADMIN", json::object()).status, 403);
+  EXPECT_EQ(CreateVia("Admin", json::object()).status, 403);
+  EXPECT_EQ(
+      As(creator_, "POST", "/v1/auth/token/roles/ADMIN", {{"allowed_policies", {"root"}}}).status,
+      403);
+  // A role_name in the body of plain create does not select the role.
+  auto body = As(creator_, "POST", "/v1/auth/token/create", {{"role_name", "admin"}});
+  ASSERT_EQ(body.status, 200) << body.body;
+  EXPECT_THAT(body.Json()["auth"]["policies"], ::testing::Not(::testing::Contains("admin-x")));
+}
+
+TEST_F(TokenRoleTest, RoleUseLimitAndGlobCaseHold) {
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/once",
+                    {{"token_num_uses", 1}, {"disallowed_policies_glob", {"Admin*"}}})
+                .status,
+            204);
+  auto unlimited = CreateVia("once", {{"num_uses", 0}});
+  ASSERT_EQ(unlimited.status, 200) << unlimited.body;
+  EXPECT_EQ(unlimited.Json()["auth"]["num_uses"], 1);
+  EXPECT_EQ(CreateVia("once", {{"num_uses", 5}}).Json()["auth"]["num_uses"], 1);
+  EXPECT_EQ(CreateVia("once", {{"policies", {"admin-x"}}}).status, 400);
+}
+
 }  // namespace
 }  // namespace strongroom::testing
