@@ -90,11 +90,30 @@ std::vector<std::string> Sources(const std::string& prefix, int count) {
   return out;
 }
 
+// A value from /proc/<pid>/status, in kB (VmRSS, VmHWM); -1 when absent.
+long ProcStatusKb(pid_t pid, const std::string& key) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
+  }
+  return -1;
+}
+
 // An answer from a raw HTTP exchange: status and body ("" / 0 when there was none).
 struct Answer {
   int status = 0;
   std::string body;
 };
+Answer ParseAnswer(const std::string& raw) {
+  Answer a;
+  const size_t head_end = raw.find("\r\n\r\n");
+  if (raw.size() < 12 || raw.compare(0, 5, "HTTP/") != 0 || head_end == std::string::npos) return a;
+  a.status = std::atoi(raw.substr(9, 3).c_str());
+  a.body = raw.substr(head_end + 4);
+  return a;
+}
+
 // A response's JSON body, or an empty object (never a "discarded" value that throws on use).
 json Body(const HttpResponse& r) {
   json j = r.Json();
@@ -261,6 +280,205 @@ TEST_F(ExhaustionReserveTest, StatusIsAnsweredWhenEverySlotIsBusy) {
     return From("127.0.0.1", "GET", "/v1/secret/data/probe", d_.root_token()).status != 503;
   }));
   ExpectServed("127.0.0.1", "after-slow-bodies");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 10: the broker's queue.
+
+// A TCP server that accepts connections and never answers: a Kubernetes API server that hangs,
+// so that every Kubernetes login holds a broker thread until its TokenReview times out (10 s).
+class Tarpit {
+ public:
+  Tarpit() {
+    listen_fd_ = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof a;
+    if (listen_fd_ < 0 || bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 ||
+        listen(listen_fd_, 256) != 0 ||
+        getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len) != 0) {
+      return;
+    }
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        pollfd p{listen_fd_, POLLIN, 0};
+        if (poll(&p, 1, 50) <= 0) continue;
+        const int fd = accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
+        if (fd < 0) continue;
+        held_.push_back(fd);
+        ++held_count_;
+      }
+    });
+  }
+  ~Tarpit() { Release(); }
+  // Closes every held connection and the listener: what waits on them fails at once.
+  void Release() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    for (int fd : held_) close(fd);
+    held_.clear();
+    if (listen_fd_ >= 0) close(listen_fd_);
+    listen_fd_ = -1;
+  }
+  int port() const { return port_; }
+  int held() const { return held_count_; }
+
+ private:
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::vector<int> held_;
+  std::atomic<int> held_count_{0};
+  std::thread thread_;
+};
+
+std::string B64Url(const std::string& s) { return absl::WebSafeBase64Escape(s); }
+
+// A service-account JWT (legacy claims) with a signature nobody checks: the role is bound by
+// name and namespace, and the TokenReview call is what would judge it.
+std::string ServiceAccountJwt() {
+  const json header = {{"alg", "RS256"}, {"typ", "JWT"}};
+  const json claims = {{"iss", "kubernetes/serviceaccount"},
+                       {"sub", "system:serviceaccount:ns:sa"},
+                       {"kubernetes.io/serviceaccount/namespace", "ns"},
+                       {"kubernetes.io/serviceaccount/service-account.name", "sa"},
+                       {"kubernetes.io/serviceaccount/service-account.uid", "u-1"}};
+  return B64Url(header.dump()) + "." + B64Url(claims.dump()) + "." + B64Url("signature");
+}
+
+// Sends every request in `requests` on a connection of its own from `sources` (round robin),
+// all at once, and returns the answers (same order) once each connection has closed or
+// `timeout_ms` passed.
+std::vector<Answer> SendAll(int port, const std::vector<std::string>& sources,
+                            const std::vector<std::string>& requests, int timeout_ms) {
+  std::vector<int> fds;
+  std::vector<size_t> sent(requests.size(), 0);
+  std::vector<std::string> got(requests.size());
+  std::vector<bool> done(requests.size(), false);
+  for (size_t i = 0; i < requests.size(); ++i) {
+    const int fd = ConnectFrom(sources[i % sources.size()], "127.0.0.1", port);
+    if (fd >= 0) fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
+    fds.push_back(fd);
+    if (fd < 0) done[i] = true;
+  }
+  const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+  std::vector<pollfd> polls(fds.size());
+  while (Clock::now() < deadline) {
+    size_t active = 0;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      polls[i].fd = done[i] ? -1 : fds[i];
+      polls[i].events = static_cast<short>(POLLIN | (sent[i] < requests[i].size() ? POLLOUT : 0));
+      polls[i].revents = 0;
+      active += done[i] ? 0 : 1;
+    }
+    if (active == 0) break;
+    if (poll(polls.data(), polls.size(), 100) < 0 && errno != EINTR) break;
+    for (size_t i = 0; i < fds.size(); ++i) {
+      if (done[i]) continue;
+      if ((polls[i].revents & POLLOUT) != 0 && sent[i] < requests[i].size()) {
+        const ssize_t n =
+            send(fds[i], requests[i].data() + sent[i], requests[i].size() - sent[i], MSG_NOSIGNAL);
+        if (n > 0) sent[i] += static_cast<size_t>(n);
+      }
+      if ((polls[i].revents & (POLLIN | POLLHUP | POLLERR)) != 0) {
+        char buf[65536];
+        const ssize_t n = recv(fds[i], buf, sizeof buf, 0);
+        if (n > 0) {
+          got[i].append(buf, static_cast<size_t>(n));
+        } else if (n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)) {
+          done[i] = true;
+        }
+      }
+    }
+  }
+  std::vector<Answer> answers;
+  for (size_t i = 0; i < fds.size(); ++i) {
+    if (fds[i] >= 0) close(fds[i]);
+    answers.push_back(ParseAnswer(got[i]));
+  }
+  return answers;
+}
+
+std::string RawRequest(const std::string& method, const std::string& path, const std::string& token,
+                       const std::string& body) {
+  std::string r = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
+  if (!token.empty()) r += "X-Vault-Token: " + token + "\r\n";
+  r += "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) +
+       "\r\n\r\n" + body;
+  return r;
+}
+
+// Item 10: the broker's threads are all busy (Kubernetes logins waiting on an API server that
+// hangs) and 800 requests with 256 KiB bodies arrive at once. Today they all wait in the
+// broker's queue (memory grows by their size); bounded, the excess is answered 503 with Vault's
+// overloaded error at once, the broker's peak memory stays within the queue's bound, sys/health
+// is still answered meanwhile, and normal service resumes once the threads are free.
+TEST_F(ExhaustionTest, BrokerQueueIsBoundedAndAnswers503WhenFull) {
+  ASSERT_NO_FATAL_FAILURE(RaiseFdLimit());
+  const std::string dir = d_.dir() + "/kube";
+  ClusterCerts certs = MakeClusterCerts(dir, "kube");
+  ASSERT_FALSE(certs.ca.empty());
+  Tarpit tarpit;
+  ASSERT_NE(tarpit.port(), 0);
+  ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/kubernetes", {{"type", "kubernetes"}}).status, 204);
+  auto cfg = d_.Root("POST", "/v1/auth/kubernetes/config",
+                     {{"kubernetes_host", "https://127.0.0.1:" + std::to_string(tarpit.port())},
+                      {"kubernetes_ca_cert", ReadFileOr(certs.ca)},
+                      {"disable_local_ca_jwt", true}});
+  ASSERT_EQ(cfg.status, 204) << cfg.body;
+  auto role = d_.Root("POST", "/v1/auth/kubernetes/role/r",
+                      {{"bound_service_account_names", {"sa"}},
+                       {"bound_service_account_namespaces", {"ns"}},
+                       {"token_policies", {"default"}}});
+  ASSERT_EQ(role.status, 204) << role.body;
+
+  // 20 logins: every broker thread (8) waits on the tarpit, the rest wait for a thread.
+  const std::string login = json{{"role", "r"}, {"jwt", ServiceAccountJwt()}}.dump();
+  std::vector<std::thread> logins;
+  std::vector<int> login_status(20, 0);
+  for (size_t i = 0; i < login_status.size(); ++i) {
+    logins.emplace_back([&, i] {
+      HttpRequest r{"POST", "/v1/auth/kubernetes/login", login, {}};
+      login_status[i] = SendHttpFrom("127.0.0.4", "127.0.0.1", d_.port(), r, 120000).status;
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return tarpit.held() >= 8; }, 30)) << d_.Log();
+
+  // Peak memory from here on (5 resets VmHWM to the current RSS).
+  const long rss_before = ProcStatusKb(d_.pid(), "VmRSS");
+  { std::ofstream("/proc/" + std::to_string(d_.pid()) + "/clear_refs") << "5"; }
+
+  // 800 writes of 256 KiB (with a token that does not exist: answered without storing anything).
+  const std::string body = json{{"data", {{"v", std::string(256 * 1024, 'x')}}}}.dump();
+  std::vector<std::string> flood(800,
+                                 RawRequest("POST", "/v1/secret/data/flood", "s.nothing", body));
+  std::thread status_probe([&] { ExpectStatusAnswers("127.0.0.2"); });
+  std::vector<Answer> answers = SendAll(d_.port(), Sources("127.0.2.", 16), flood, 120000);
+  status_probe.join();
+  const long peak = ProcStatusKb(d_.pid(), "VmHWM");
+
+  std::map<int, int> by_status;
+  for (const Answer& a : answers) {
+    ++by_status[a.status];
+    if (a.status == 503) ExpectOverloaded(a);
+  }
+  for (const auto& [status, count] : by_status) {
+    RecordProperty("status_" + std::to_string(status), count);
+    EXPECT_TRUE(status == 503 || status == 403) << status << " x" << count;
+  }
+  EXPECT_GT(by_status[503], 0);
+  RecordProperty("broker_peak_growth_kb", static_cast<int>(peak - rss_before));
+  // The flood carried 200 MiB; the queue holds at most 64 MiB of requests.
+  EXPECT_LT(peak - rss_before, 128 * 1024)
+      << "broker VmRSS before " << rss_before << " kB, peak during the flood " << peak << " kB";
+
+  tarpit.Release();
+  for (auto& t : logins) t.join();
+  for (int s : login_status) EXPECT_EQ(s, 403);  // the TokenReview failed: permission denied
+  ExpectServed("127.0.0.1", "after-broker-flood");
+  ExpectStatusAnswers("127.0.0.2");
 }
 
 }  // namespace
