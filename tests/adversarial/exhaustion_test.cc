@@ -21,11 +21,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/strings/escaping.h"
+#include "appliance/ipc/protocol.h"
+#include "appliance/raft/tls_transport.h"
 #include "tests/adversarial/adversarial.h"
 #include "tests/support/cluster_support.h"
 
@@ -348,6 +352,27 @@ std::string ServiceAccountJwt() {
   return B64Url(header.dump()) + "." + B64Url(claims.dump()) + "." + B64Url("signature");
 }
 
+// Kubernetes auth at auth/kubernetes whose API server is `tarpit`, with role "r" for the account
+// ServiceAccountJwt() names.
+void MountHangingKubernetes(Daemon& d, const Tarpit& tarpit) {
+  ASSERT_NE(tarpit.port(), 0);
+  ClusterCerts certs = MakeClusterCerts(d.dir() + "/kube", "kube");  // any CA will do
+  ASSERT_FALSE(certs.ca.empty());
+  ASSERT_EQ(d.Root("POST", "/v1/sys/auth/kubernetes", {{"type", "kubernetes"}}).status, 204);
+  auto cfg = d.Root("POST", "/v1/auth/kubernetes/config",
+                    {{"kubernetes_host", "https://127.0.0.1:" + std::to_string(tarpit.port())},
+                     {"kubernetes_ca_cert", ReadFileOr(certs.ca)},
+                     {"disable_local_ca_jwt", true}});
+  ASSERT_EQ(cfg.status, 204) << cfg.body;
+  auto role = d.Root("POST", "/v1/auth/kubernetes/role/r",
+                     {{"bound_service_account_names", {"sa"}},
+                      {"bound_service_account_namespaces", {"ns"}},
+                      {"token_policies", {"default"}}});
+  ASSERT_EQ(role.status, 204) << role.body;
+}
+
+std::string KubernetesLogin() { return json{{"role", "r"}, {"jwt", ServiceAccountJwt()}}.dump(); }
+
 // Sends every request in `requests` on a connection of its own from `sources` (round robin),
 // all at once, and returns the answers (same order) once each connection has closed or
 // `timeout_ms` passed.
@@ -417,25 +442,11 @@ std::string RawRequest(const std::string& method, const std::string& path, const
 // is still answered meanwhile, and normal service resumes once the threads are free.
 TEST_F(ExhaustionTest, BrokerQueueIsBoundedAndAnswers503WhenFull) {
   ASSERT_NO_FATAL_FAILURE(RaiseFdLimit());
-  const std::string dir = d_.dir() + "/kube";
-  ClusterCerts certs = MakeClusterCerts(dir, "kube");
-  ASSERT_FALSE(certs.ca.empty());
   Tarpit tarpit;
-  ASSERT_NE(tarpit.port(), 0);
-  ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/kubernetes", {{"type", "kubernetes"}}).status, 204);
-  auto cfg = d_.Root("POST", "/v1/auth/kubernetes/config",
-                     {{"kubernetes_host", "https://127.0.0.1:" + std::to_string(tarpit.port())},
-                      {"kubernetes_ca_cert", ReadFileOr(certs.ca)},
-                      {"disable_local_ca_jwt", true}});
-  ASSERT_EQ(cfg.status, 204) << cfg.body;
-  auto role = d_.Root("POST", "/v1/auth/kubernetes/role/r",
-                      {{"bound_service_account_names", {"sa"}},
-                       {"bound_service_account_namespaces", {"ns"}},
-                       {"token_policies", {"default"}}});
-  ASSERT_EQ(role.status, 204) << role.body;
+  ASSERT_NO_FATAL_FAILURE(MountHangingKubernetes(d_, tarpit));
 
   // 20 logins: every broker thread (8) waits on the tarpit, the rest wait for a thread.
-  const std::string login = json{{"role", "r"}, {"jwt", ServiceAccountJwt()}}.dump();
+  const std::string login = KubernetesLogin();
   std::vector<std::thread> logins;
   std::vector<int> login_status(20, 0);
   for (size_t i = 0; i < login_status.size(); ++i) {
@@ -479,6 +490,99 @@ TEST_F(ExhaustionTest, BrokerQueueIsBoundedAndAnswers503WhenFull) {
   for (int s : login_status) EXPECT_EQ(s, 403);  // the TokenReview failed: permission denied
   ExpectServed("127.0.0.1", "after-broker-flood");
   ExpectStatusAnswers("127.0.0.2");
+}
+
+// Item 10, the cluster port: its service calls (a standby forwarding a request, a node joining)
+// were answered on a thread each, without bound, so a member (or a stolen member certificate)
+// could make the broker start any number of threads. Now at most 32 are under way; the others
+// are answered "busy" at once, and calls are served again once those are done.
+TEST(ExhaustionRaftTest, ServiceCallsAreBoundedAndAnsweredBusyPastTheBound) {
+  ASSERT_NO_FATAL_FAILURE(RaiseFdLimit());
+  char tmpl[] = "/tmp/sr-exhaustion-raft-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const ClusterCerts certs = MakeClusterCerts(dir, "n1");
+  ASSERT_FALSE(certs.ca.empty());
+  const int api_port = FreeLoopbackPortPair();
+  Daemon::Options o;
+  o.workers = 1;
+  o.listen_address = "127.0.0.1:" + std::to_string(api_port);
+  o.storage_block =
+      "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"n1\"\n"
+      "  cluster_ca_file = \"" +
+      certs.ca + "\"\n  cluster_cert_file = \"" + certs.cert + "\"\n  cluster_key_file = \"" +
+      certs.key + "\"\n}";
+  const std::string cluster_addr = "127.0.0.1:" + std::to_string(api_port + 1);
+  o.extra_top = "api_addr = \"http://127.0.0.1:" + std::to_string(api_port) +
+                "\"\ncluster_addr = \"https://" + cluster_addr + "\"\n";
+  Daemon d(o);
+  ASSERT_TRUE(d.Start()) << d.Log();
+  d.Init(1, 1);
+  ASSERT_FALSE(d.root_token().empty()) << d.Log();
+  ASSERT_TRUE(Eventually([&] { return d.Call("GET", "/v1/sys/health").status == 200; })) << d.Log();
+  Tarpit tarpit;
+  ASSERT_NO_FATAL_FAILURE(MountHangingKubernetes(d, tarpit));
+
+  // A forwarded Kubernetes login: it waits on the tarpit (10 s) on a service thread.
+  ipc::Request login;
+  login.set_id(1);
+  login.set_operation(ipc::OP_UPDATE);
+  login.set_path("auth/kubernetes/login");
+  login.set_data_json(KubernetesLogin());
+  login.set_has_data(true);
+  login.set_remote_address("127.0.0.9");
+  const std::string call =
+      json{{"op", "forward"}, {"request", absl::Base64Escape(login.SerializeAsString())}}.dump();
+  const raft::TlsFiles files{certs.ca, certs.cert, certs.key};
+
+  const long threads_before = ProcStatusKb(d.pid(), "Threads");
+  std::atomic<long> threads_peak{threads_before};
+  std::atomic<bool> sampling{true};
+  std::thread sampler([&] {
+    while (sampling) {
+      const long now = ProcStatusKb(d.pid(), "Threads");
+      if (now > threads_peak) threads_peak = now;
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    }
+  });
+  std::atomic<int> answered{0}, busy{0};
+  std::mutex mu;
+  std::vector<std::string> failures;
+  RunConcurrently(100, [&](int) {
+    auto r = raft::CallService(files, cluster_addr, call, std::chrono::seconds(60));
+    if (r.ok()) {
+      ++answered;
+    } else if (absl::IsResourceExhausted(r.status())) {
+      ++busy;
+    } else {
+      std::lock_guard<std::mutex> lock(mu);
+      failures.push_back(r.status().ToString());
+    }
+  });
+  sampling = false;
+  sampler.join();
+  RecordProperty("answered", answered.load());
+  RecordProperty("busy", busy.load());
+  RecordProperty("thread_growth", static_cast<int>(threads_peak - threads_before));
+  EXPECT_THAT(failures, ::testing::IsEmpty());
+  EXPECT_GT(busy.load(), 0);
+  EXPECT_GT(answered.load(), 0);
+  EXPECT_LE(threads_peak - threads_before, 32 + 4) << "broker threads before " << threads_before;
+
+  // Served again once the calls under way are done.
+  tarpit.Release();
+  ipc::Request health;
+  health.set_id(2);
+  health.set_operation(ipc::OP_READ);
+  health.set_path("sys/health");
+  auto again = raft::CallService(
+      files, cluster_addr,
+      json{{"op", "forward"}, {"request", absl::Base64Escape(health.SerializeAsString())}}.dump(),
+      std::chrono::seconds(30));
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_THAT(*again, HasSubstr("\"ok\":true"));
+  EXPECT_EQ(d.Call("GET", "/v1/sys/health").status, 200);
+  d.Stop();
+  std::filesystem::remove_all(dir);
 }
 
 }  // namespace
