@@ -6,9 +6,9 @@
 // The pool's queue is bounded (requests and bytes): past it a request is answered at once with
 // 503 "Vault server temporarily overloaded" (ipc::kServerBusy) and never held, so a flood of
 // work costs the broker no memory beyond the bound. No worker may fill more than its share of a
-// queue (a compromised one flooding it leaves room for the others' requests). The status calls (sys/health,
-// sys/seal-status, sys/leader) have a lane of their own with its own thread, so that a load
-// balancer's health check is answered while every pool thread is busy.
+// queue (a compromised one flooding it leaves room for the others' requests). The status calls
+// (sys/health, sys/seal-status, sys/leader) have a lane of their own with its own thread, so that a
+// load balancer's health check is answered while every pool thread is busy.
 #pragma once
 
 #include <sys/types.h>
