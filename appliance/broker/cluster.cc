@@ -220,10 +220,12 @@ absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
 
 absl::StatusOr<json::object> ClusterNode::Call(const std::string& cluster_addr,
                                                const json::object& req, absl::Duration timeout) {
-  ASSIGN_OR_RETURN(std::string answer,
-                   client_->Call(cluster_addr, core::Serialize(req),
-                                 std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout))));
-  return core::ParseObject(answer);
+  auto answer = client_->Call(cluster_addr, core::Serialize(req),
+                              std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+  // The member has too many calls under way: Vault's overloaded answer (503), not 429.
+  if (absl::IsResourceExhausted(answer.status())) return absl::UnavailableError(ipc::kServerBusy);
+  if (!answer.ok()) return answer.status();
+  return core::ParseObject(*answer);
 }
 
 absl::StatusOr<json::object> ClusterNode::CallLeader(std::string* target, const json::object& req,
@@ -461,6 +463,10 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   call["op"] = "forward";
   call["request"] = B64(req.SerializeAsString());
   auto answer = Call(leader->cluster_addr, call, kForwardTimeout);
+  if (!answer.ok() && answer.status().message() == ipc::kServerBusy) {
+    // The active node is at capacity: a redirect would only send the load there.
+    return IpcServer::ToIpcResponse(req.id(), "", answer.status(), "");
+  }
   if (answer.ok()) {
     auto ok = core::GetBool(*answer, "ok");
     ipc::Response r;

@@ -110,15 +110,21 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
       RETURN_IF_ERROR(ReadDuration(a, &l->http_idle_timeout_s));
     else if (k == "http_read_timeout")
       RETURN_IF_ERROR(ReadDuration(a, &l->http_read_timeout_s));
+    else if (k == "http_read_header_timeout")
+      RETURN_IF_ERROR(ReadDuration(a, &l->http_read_header_timeout_s));
     else if (k == "max_connections_per_worker") {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_connections_per_worker, 1, 100000));
+    } else if (k == "max_connections_per_address") {
+      RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_connections_per_address, 1, 1000000));
     } else if (k == "max_json_depth") {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_json_depth, 2, 1000));
     } else
       return Unknown(a.pos, k, "listener \"tcp\"");
   }
-  if (l->http_idle_timeout_s <= 0 || l->http_read_timeout_s <= 0) {
-    return Err(b.pos, "http timeouts must be positive");
+  // (The workers get them in milliseconds, as 32-bit numbers.)
+  for (int64_t t :
+       {l->http_idle_timeout_s, l->http_read_timeout_s, l->http_read_header_timeout_s}) {
+    if (t <= 0 || t > 86400) return Err(b.pos, "http timeouts must be positive and at most 24h");
   }
   if (!l->tls_disable) {
     if (l->tls_cert_file.empty() || (l->tls_key_file.empty() && l->tls_key_label.empty())) {

@@ -28,7 +28,14 @@ struct ListenerConfig {
   uint32_t max_header_bytes = 16 * 1024;
   int64_t http_idle_timeout_s = 60;
   int64_t http_read_timeout_s = 30;
+  // Vault's: a request's header must arrive within it; on a new connection it runs from the
+  // accept (TLS handshake included), so a connection that never sends a request ends after it.
+  int64_t http_read_header_timeout_s = 10;
   uint32_t max_connections_per_worker = 1024;
+  // Connections one client address (an IPv6 /64) may hold, over all workers together: each
+  // worker takes max(1, this / workers) of them (connections are spread over the workers by the
+  // kernel, so an address may be refused a little before it reaches this).
+  uint32_t max_connections_per_address = 256;
   uint32_t max_json_depth = 64;
 };
 

@@ -516,6 +516,8 @@ int DaemonMain(int argc, char** argv) {
   settings.set_max_header_bytes(config->listener.max_header_bytes);
   settings.set_idle_timeout_ms(static_cast<uint32_t>(config->listener.http_idle_timeout_s * 1000));
   settings.set_read_timeout_ms(static_cast<uint32_t>(config->listener.http_read_timeout_s * 1000));
+  settings.set_read_header_timeout_ms(
+      static_cast<uint32_t>(config->listener.http_read_header_timeout_s * 1000));
   settings.set_max_json_depth(config->listener.max_json_depth);
   settings.set_max_connections(config->listener.max_connections_per_worker);
   settings.set_tls_min_version(config->listener.tls_min_version);
@@ -557,6 +559,10 @@ int DaemonMain(int argc, char** argv) {
   const int workers = config->workers > 0
                           ? config->workers
                           : std::max(1, static_cast<int>(std::thread::hardware_concurrency()));
+  // Each worker counts only its own connections (they share no state): the per-address limit is
+  // split between them.
+  settings.set_max_connections_per_address(std::max<uint32_t>(
+      1, config->listener.max_connections_per_address / static_cast<uint32_t>(workers)));
   // Workers run under worker_user, never the broker's uid, whenever strongroomd may change ids:
   // as root, or (the systemd unit) as the service user with CAP_SETUID and CAP_SETGID, which the
   // spawner keeps for the workers and the broker drops below.

@@ -6,7 +6,9 @@
 #include <sys/time.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -26,7 +28,8 @@ constexpr timeval kWorkerWriteTimeout{10, 0};
 
 // ---------------------------------------------------------------------------------------------
 
-ThreadPool::ThreadPool(size_t threads) {
+ThreadPool::ThreadPool(size_t threads, size_t max_tasks, size_t max_bytes)
+    : max_tasks_(max_tasks), max_bytes_(max_bytes) {
   for (size_t i = 0; i < threads; ++i) {
     threads_.emplace_back([this] {
       for (;;) {
@@ -35,7 +38,8 @@ ThreadPool::ThreadPool(size_t threads) {
           std::unique_lock<std::mutex> lock(mu_);
           cv_.wait(lock, [this] { return stop_ || !tasks_.empty(); });
           if (stop_ && tasks_.empty()) return;
-          task = std::move(tasks_.front());
+          task = std::move(tasks_.front().run);
+          queued_bytes_ -= tasks_.front().bytes;
           tasks_.pop_front();
         }
         task();
@@ -53,12 +57,18 @@ ThreadPool::~ThreadPool() {
   for (auto& t : threads_) t.join();
 }
 
-void ThreadPool::Post(std::function<void()> task) {
+bool ThreadPool::TryPost(size_t bytes, std::function<void()> task) {
   {
     std::lock_guard<std::mutex> lock(mu_);
-    tasks_.push_back(std::move(task));
+    if (!tasks_.empty() &&
+        (tasks_.size() >= max_tasks_ || bytes > max_bytes_ - std::min(max_bytes_, queued_bytes_))) {
+      return false;
+    }
+    queued_bytes_ += bytes;
+    tasks_.push_back(Task{bytes, std::move(task)});
   }
   cv_.notify_one();
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -69,6 +79,10 @@ struct IpcServer::Channel {
   pid_t pid = 0;
   std::mutex write_mu;
   std::atomic<bool> ended{false};  // no more answers: the worker is gone or being ended
+  // This worker's requests waiting in each lane: no worker may take more than its share, so a
+  // flooding (compromised) worker cannot crowd the others out.
+  std::atomic<size_t> queued{0};
+  std::atomic<size_t> queued_status{0};
   ~Channel() {
     if (fd >= 0) close(fd);
   }
@@ -79,7 +93,8 @@ IpcServer::IpcServer(core::Core* core, ipc::WorkerSettings settings, size_t thre
     : core_(core),
       settings_(std::move(settings)),
       kill_worker_(std::move(kill_worker)),
-      pool_(threads) {}
+      pool_(threads, kMaxQueuedRequests, kMaxQueuedBytes),
+      status_pool_(1, kMaxQueuedStatus, kMaxQueuedStatus * 64 * 1024) {}
 
 IpcServer::~IpcServer() { Stop(); }
 
@@ -128,8 +143,7 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
       if (!ipc::WriteFrame(ch->fd, reply).ok()) violation = "cannot write settings";
       state = ipc::PeerState::kReady;
     } else if (frame->has_request()) {
-      ipc::Request req = std::move(*frame->mutable_request());
-      pool_.Post([this, ch, req = std::move(req)]() mutable { Answer(ch, std::move(req)); });
+      Dispatch(ch, std::move(*frame->mutable_request()));
     }
     if (!violation.empty()) {
       ch->ended = true;
@@ -282,11 +296,48 @@ ipc::Response IpcServer::Process(core::Core* core, const ipc::Request& req) {
   return ToIpcResponse(req.id(), creq->request_id, result, creq->mount_type);
 }
 
+void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req) {
+  // The status calls: reads (or HEAD) of the unauthenticated status paths, with nothing in them
+  // worth the name (anything else, even on these paths, takes the ordinary lane).
+  const bool status = (req.operation() == ipc::OP_READ || req.operation() == ipc::OP_HEAD) &&
+                      (req.path() == "sys/health" || req.path() == "sys/seal-status" ||
+                       req.path() == "sys/leader") &&
+                      req.data_json().size() <= 4096;
+  const size_t bytes = req.ByteSizeLong();
+  const uint64_t id = req.id();
+  std::atomic<size_t>& mine = status ? ch->queued_status : ch->queued;
+  if (mine.fetch_add(1) < (status ? kMaxQueuedStatusPerWorker : kMaxQueuedPerWorker)) {
+    auto task = [this, ch, &mine, req = std::move(req)]() mutable {
+      --mine;
+      Answer(ch, std::move(req));
+    };
+    if ((status ? status_pool_ : pool_).TryPost(bytes, std::move(task))) return;
+  }
+  --mine;
+  // Full: answered now, from this thread; the request is dropped. (Not audited: it was never
+  // looked at, as with Vault's request limiter.) One warning per 10 s at most.
+  ++refused_;
+  const int64_t now = std::chrono::duration_cast<std::chrono::seconds>(
+                          std::chrono::steady_clock::now().time_since_epoch())
+                          .count();
+  int64_t last = last_refusal_warning_.load();
+  if (now - last >= 10 && last_refusal_warning_.compare_exchange_strong(last, now)) {
+    LogWarn("broker busy: %llu request(s) answered 503 (queue full: %u requests or %u MiB)",
+            static_cast<unsigned long long>(refused_.exchange(0)),
+            static_cast<unsigned>(kMaxQueuedRequests),
+            static_cast<unsigned>(kMaxQueuedBytes / ipc::kMiB));
+  }
+  Send(ch, ToIpcResponse(id, "", absl::UnavailableError(ipc::kServerBusy), ""));
+}
+
 void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
   if (ch->ended) return;  // nobody to answer
   std::optional<ipc::Response> forwarded;
   if (forwarder_) forwarded = forwarder_(req);
-  ipc::Response out = forwarded ? std::move(*forwarded) : Process(core_, req);
+  Send(ch, forwarded ? std::move(*forwarded) : Process(core_, req));
+}
+
+void IpcServer::Send(const std::shared_ptr<Channel>& ch, ipc::Response out) {
   ipc::Frame frame;
   *frame.mutable_response() = std::move(out);
   std::lock_guard<std::mutex> lock(ch->write_mu);

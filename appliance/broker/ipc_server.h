@@ -2,10 +2,18 @@
 // every frame against the message table (ipc/protocol.h), validates each field as hostile input,
 // and hands requests to a small thread pool that runs the core pipeline and writes the answer.
 // A protocol violation ends that worker (it is killed and the supervisor restarts it).
+//
+// The pool's queue is bounded (requests and bytes): past it a request is answered at once with
+// 503 "Vault server temporarily overloaded" (ipc::kServerBusy) and never held, so a flood of
+// work costs the broker no memory beyond the bound. No worker may fill more than its share of a
+// queue (a compromised one flooding it leaves room for the others' requests). The status calls
+// (sys/health, sys/seal-status, sys/leader) have a lane of their own with its own thread, so that a
+// load balancer's health check is answered while every pool thread is busy.
 #pragma once
 
 #include <sys/types.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -20,16 +28,28 @@
 
 namespace strongroom::broker {
 
+// Threads taking tasks from a bounded queue: at most `max_tasks` waiting tasks and
+// `max_bytes` of their declared sizes (one task is always taken when none waits, whatever its
+// size).
 class ThreadPool {
  public:
-  explicit ThreadPool(size_t threads);
+  ThreadPool(size_t threads, size_t max_tasks, size_t max_bytes);
   ~ThreadPool();
-  void Post(std::function<void()> task);
+  // Queues `task` (`bytes`: what it holds), or returns false (and drops it) when the queue is
+  // full.
+  bool TryPost(size_t bytes, std::function<void()> task);
 
  private:
+  struct Task {
+    size_t bytes = 0;
+    std::function<void()> run;
+  };
+  const size_t max_tasks_;
+  const size_t max_bytes_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::function<void()>> tasks_;
+  std::deque<Task> tasks_;
+  size_t queued_bytes_ = 0;
   std::vector<std::thread> threads_;
   bool stop_ = false;
 };
@@ -52,6 +72,15 @@ class IpcServer {
   // The whole request: ToCoreRequest, the core pipeline, ToIpcResponse.
   static ipc::Response Process(core::Core* core, const ipc::Request& req);
 
+  // The pool's bounds: waiting requests, and the bytes they carry (two 32 MiB requests).
+  static constexpr size_t kMaxQueuedRequests = 256;
+  static constexpr size_t kMaxQueuedBytes = 64 * ipc::kMiB;
+  // The status lane's (its requests carry no body worth counting).
+  static constexpr size_t kMaxQueuedStatus = 64;
+  // One worker's share of each.
+  static constexpr size_t kMaxQueuedPerWorker = kMaxQueuedRequests / 2;
+  static constexpr size_t kMaxQueuedStatusPerWorker = kMaxQueuedStatus / 4;
+
   // A Raft standby's forwarding: the answer from the active node, or nullopt to answer here.
   // Set before the first worker is added.
   using Forwarder = std::function<std::optional<ipc::Response>(const ipc::Request&)>;
@@ -61,12 +90,18 @@ class IpcServer {
   struct Channel;
   void Serve(std::shared_ptr<Channel> ch);
   void Answer(std::shared_ptr<Channel> ch, ipc::Request req);
+  // Queues `req` on its lane, or answers it at once with 503 when that lane is full.
+  void Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req);
+  void Send(const std::shared_ptr<Channel>& ch, ipc::Response out);
 
   core::Core* core_;
   ipc::WorkerSettings settings_;
   std::function<void(pid_t)> kill_worker_;
   Forwarder forwarder_;
   ThreadPool pool_;
+  ThreadPool status_pool_;
+  std::atomic<uint64_t> refused_{0};              // answered 503 since the last warning
+  std::atomic<int64_t> last_refusal_warning_{0};  // steady clock, seconds
   std::mutex mu_;
   std::vector<std::weak_ptr<Channel>> channels_;
 };

@@ -16,6 +16,10 @@
 namespace strongroom::ipc {
 
 inline constexpr uint32_t kProtocolVersion = 1;
+
+// The error of a request turned away because the server is at capacity (HTTP 503; Vault's
+// limits.ErrCapacity). 429 is for rate-limit quotas, which this is not.
+inline constexpr char kServerBusy[] = "Vault server temporarily overloaded";
 inline constexpr size_t kMiB = 1024 * 1024;
 
 enum class Direction { kWorkerToBroker, kBrokerToWorker };

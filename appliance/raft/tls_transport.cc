@@ -59,6 +59,14 @@ constexpr auto kServiceDeadline = std::chrono::seconds(30);
 constexpr auto kServiceIdle = std::chrono::seconds(60);
 constexpr auto kClientIdle = std::chrono::seconds(30);
 constexpr size_t kMaxAddress = 255;
+// Bounds on what the cluster port takes on (issue 15): connections still in their TLS handshake
+// (anyone who can reach the port can open them), service-call connections (held by members
+// between calls), and service calls being answered, each on a thread of its own. Past the
+// first two a new connection is closed at once; past the last a call is answered with an empty
+// answer, which callers report as "busy".
+constexpr int kMaxHandshakes = 64;
+constexpr int kMaxServiceConnections = 256;
+constexpr int kMaxServiceCalls = 32;
 constexpr size_t kPumpBuffer = 64 * 1024;
 
 std::string OpenSslError() {
@@ -170,6 +178,9 @@ struct TlsTransport::Impl {
   LoopInbox inbox;  // closures for the loop thread
   bool inbox_open = false;
 
+  // Service connections open. Declared before `io`: the last handler holding one may be
+  // destroyed with the io_context, or on a service thread.
+  std::atomic<int> service_connections{0};
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread io_thread;
@@ -178,6 +189,7 @@ struct TlsTransport::Impl {
   std::unique_ptr<tcp::acceptor> acceptor;  // Asio thread only, once listening
   ServiceHandler service;
   std::atomic<int> service_threads{0};  // handlers still running (they use `service`)
+  int handshakes = 0;                   // Asio thread only
 
   // Loop thread only.
   raft_id id = 0;
@@ -253,9 +265,13 @@ struct TlsTransport::Impl {
   struct Handshake {
     explicit Handshake(asio::io_context& io, tcp::socket s, ssl::context& ctx)
         : tls(std::move(s), ctx), deadline(io, kHandshakeDeadline) {}
+    ~Handshake() {
+      if (service_count != nullptr) --*service_count;
+    }
     ssl::stream<tcp::socket> tls;
     asio::steady_timer deadline;
     std::array<char, kPreambleFixed + kMaxAddress> preamble{};
+    std::atomic<int>* service_count = nullptr;  // set while this is a service connection
     void Arm() {
       deadline.async_wait([this](error_code ec) {
         if (ec) return;  // cancelled: the handshake finished
@@ -266,20 +282,42 @@ struct TlsTransport::Impl {
   };
 
   void Incoming(tcp::socket sock) {
+    if (handshakes >= kMaxHandshakes) {
+      error_code ignored;
+      LogWarn("raft: refused a connection from %s (%d handshakes under way)", RemoteOf(sock),
+              handshakes);
+      sock.close(ignored);
+      return;
+    }
     TuneSocket(sock);
+    ++handshakes;
     auto h = std::make_shared<Handshake>(io, std::move(sock), server_ctx);
     h->Arm();
     h->tls.async_handshake(ssl::stream_base::server, [this, h](error_code ec) {
+      --handshakes;
       if (ec) return Refused(h, "TLS handshake", ec);
       asio::async_read(h->tls, asio::buffer(h->preamble.data(), kMagicBytes),
                        [this, h](error_code rec, size_t) {
                          if (rec) return Refused(h, "preamble", rec);
                          std::string_view magic(h->preamble.data(), kMagicBytes);
                          if (magic == kPreambleMagic) return RaftPeer(h);
-                         if (magic == kServiceMagic && service) return ServiceCall(h, true);
+                         if (magic == kServiceMagic && service) {
+                           if (service_connections.load() >= kMaxServiceConnections) {
+                             return Refused(h, "service connection", asio::error::no_buffer_space);
+                           }
+                           ++service_connections;
+                           h->service_count = &service_connections;
+                           return ServiceCall(h, true);
+                         }
                          Refused(h, "preamble", asio::error::invalid_argument);
                        });
     });
+  }
+
+  static std::string RemoteOf(const tcp::socket& sock) {
+    error_code ec;
+    auto remote = sock.remote_endpoint(ec);
+    return ec ? std::string("?") : remote.address().to_string();
   }
 
   void RaftPeer(const std::shared_ptr<Handshake>& h) {
@@ -330,25 +368,35 @@ struct TlsTransport::Impl {
           asio::async_read(h->tls, asio::buffer(*body), [this, h, body](error_code rec, size_t) {
             if (rec) return Refused(h, "service request", rec);
             h->deadline.cancel();  // the handler has deadlines of its own
+            // Too many calls under way: the empty answer ("busy") at once, and no thread.
+            if (service_threads.load() >= kMaxServiceCalls) {
+              LogWarn("raft: a service call from %s answered busy (%d calls under way)",
+                      RemoteOf(h->tls.next_layer()), service_threads.load());
+              return ServiceAnswer(h, std::string());
+            }
             ++service_threads;
             std::thread([this, h, body] {
               std::string answer = service(*body);
               if (answer.size() > kMaxServiceMessage) answer.clear();
               asio::post(io, [this, h, answer = std::move(answer)]() mutable {
-                auto out = std::make_shared<std::string>();
-                for (int i = 0; i < 4; ++i)
-                  out->push_back(static_cast<char>((answer.size() >> (8 * i)) & 0xff));
-                *out += answer;
-                asio::async_write(h->tls, asio::buffer(*out),
-                                  [this, h, out](error_code wec, size_t) {
-                                    if (wec) return Quiet(h);
-                                    ServiceCall(h, false);
-                                  });
+                ServiceAnswer(h, std::move(answer));
               });
               --service_threads;
             }).detach();
           });
         });
+  }
+
+  // Writes the length-prefixed answer (empty: refused, busy) and waits for the next request.
+  void ServiceAnswer(const std::shared_ptr<Handshake>& h, std::string answer) {
+    auto out = std::make_shared<std::string>();
+    for (int i = 0; i < 4; ++i)
+      out->push_back(static_cast<char>((answer.size() >> (8 * i)) & 0xff));
+    *out += answer;
+    asio::async_write(h->tls, asio::buffer(*out), [this, h, out](error_code wec, size_t) {
+      if (wec) return Quiet(h);
+      ServiceCall(h, false);
+    });
   }
 
   void Quiet(const std::shared_ptr<Handshake>& h) {
@@ -627,6 +675,7 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
     std::array<uint8_t, 4> len_buf{};
     std::string answer;
     bool done = false;
+    bool busy = false;
     c->failure.clear();
     asio::async_write(c->tls, asio::buffer(out), [&](error_code wec, size_t) {
       if (wec) return c->Fail("write", wec);
@@ -634,7 +683,12 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
         if (rec) return c->Fail("read", rec);
         uint32_t len = 0;
         for (int i = 3; i >= 0; --i) len = (len << 8) | len_buf[static_cast<size_t>(i)];
-        if (len > kMaxServiceMessage || len == 0) return c->Fail("read", asio::error::message_size);
+        if (len > kMaxServiceMessage) return c->Fail("read", asio::error::message_size);
+        if (len == 0) {  // the member refused the call: too many under way, or no answer
+          busy = true;
+          done = true;
+          return;
+        }
         answer.resize(len);
         asio::async_read(c->tls, asio::buffer(answer), [&](error_code bec, size_t) {
           if (bec) return c->Fail("read", bec);
@@ -644,8 +698,14 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
     });
     if (c->RunUntil(done, deadline)) {
       c->last_used = std::chrono::steady_clock::now();
-      std::lock_guard<std::mutex> lock(mu_);
-      if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
+      {
+        std::lock_guard<std::mutex> lock(mu_);
+        if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));
+      }
+      if (busy) {
+        return absl::ResourceExhaustedError(
+            absl::StrCat("cluster member ", address, " is busy (too many service calls); retry"));
+      }
       return answer;
     }
     if (reused && c->failure.rfind("write", 0) == 0 &&

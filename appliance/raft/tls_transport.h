@@ -10,7 +10,10 @@
 //
 // The same port carries the cluster's service calls (a node joining asks a member for the keys):
 //   "SRJ1" u32:request_len request   ->   u32:response_len response      (one call per connection)
-// answered by the ServiceHandler on a thread of its own.
+// answered by the ServiceHandler on a thread of its own, at most 32 at a time: past that a call
+// gets an empty response (response_len 0), which ServiceClient::Call reports as
+// ResourceExhausted ("busy"). At most 64 connections may be in their TLS handshake and 256 be
+// service connections at a time; more are closed at once.
 //
 // Any holder of a certificate issued by the cluster CA is a member: the CA must be the cluster's
 // own, never a public or organisation-wide CA.

@@ -2,8 +2,10 @@
 #include "appliance/worker/server.h"
 
 #include <openssl/err.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio.hpp>
 #include <boost/asio/ssl.hpp>
 #include <boost/beast/core.hpp>
@@ -12,6 +14,7 @@
 #include <chrono>
 #include <deque>
 #include <functional>
+#include <list>
 #include <memory>
 #include <type_traits>
 #include <unordered_map>
@@ -115,15 +118,97 @@ struct Limits {
   uint32_t max_header = 16 * 1024;
   std::chrono::milliseconds idle{60000};
   std::chrono::milliseconds read{30000};
+  std::chrono::milliseconds header{10000};
   unsigned json_depth = 64;
   uint32_t max_connections = 1024;
+  uint32_t max_per_address = 128;
 };
 
+// Connection slots past max_connections that serve only the status calls (sys/health,
+// sys/seal-status, sys/leader), one answer each: when every ordinary slot holds a request under
+// way, a load balancer's health check still gets its answer; anything else there gets 503.
+constexpr uint32_t kStatusReserve = 16;
+// Descriptors the worker keeps for itself (stdio, the broker channels, the listener, epoll,
+// timers): the connection caps are lowered to fit the open-file limit without them.
+constexpr rlim_t kReservedDescriptors = 64;
+
+class Connection;
+
+// The worker's connections: how many, how many per client address, and which have no request
+// under way (TLS handshake, waiting for a request, its header arriving, closing), oldest first.
+// Those are the ones a newcomer replaces when every slot is taken, so connections that send
+// nothing cannot lock others out. One thread: no locking.
 struct Shared {
   Limits limits;
   std::shared_ptr<BrokerChannel> broker;
   uint32_t connections = 0;
+  std::unordered_map<std::string, uint32_t> per_address;
+  std::list<Connection*> replaceable;
 };
+
+// One connection's place in Shared: counted from construction until Release() (at close, or at
+// destruction at the latest).
+class Connection {
+ public:
+  Connection(Shared* shared, std::string address_key)
+      : shared_(shared), address_key_(std::move(address_key)) {
+    ++shared_->connections;
+    ++shared_->per_address[address_key_];
+  }
+  virtual ~Connection() { Release(); }
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  // Ends the connection at once to make room for a newcomer.
+  virtual void Evict() = 0;
+
+ protected:
+  void MarkReplaceable() {
+    if (replaceable_) return;
+    where_ = shared_->replaceable.insert(shared_->replaceable.end(), this);
+    replaceable_ = true;
+  }
+  void MarkBusy() {
+    if (!replaceable_) return;
+    shared_->replaceable.erase(where_);
+    replaceable_ = false;
+  }
+  void Release() {
+    MarkBusy();
+    if (released_) return;
+    released_ = true;
+    --shared_->connections;
+    auto it = shared_->per_address.find(address_key_);
+    if (it != shared_->per_address.end() && --it->second == 0) shared_->per_address.erase(it);
+  }
+
+  Shared* shared_;
+
+ private:
+  std::string address_key_;
+  std::list<Connection*>::iterator where_;
+  bool replaceable_ = false;
+  bool released_ = false;
+};
+
+// What the per-address limit counts: the address, or for IPv6 its /64 (one host usually has a
+// whole /64 to pick from); an IPv4-mapped IPv6 address as the IPv4 address it is.
+std::string AddressKey(const asio::ip::address& a) {
+  if (!a.is_v6()) return a.to_string();
+  const asio::ip::address_v6 v6 = a.to_v6();
+  if (v6.is_v4_mapped()) return asio::ip::make_address_v4(asio::ip::v4_mapped, v6).to_string();
+  asio::ip::address_v6::bytes_type bytes = v6.to_bytes();
+  std::fill(bytes.begin() + 8, bytes.end(), static_cast<unsigned char>(0));
+  return asio::ip::address_v6(bytes).to_string() + "/64";
+}
+
+// The unauthenticated status calls a reserve slot serves.
+bool IsStatusCall(const http::request<http::string_body>& req) {
+  if (req.method() != http::verb::get && req.method() != http::verb::head) return false;
+  std::string_view path(req.target().data(), req.target().size());
+  path = path.substr(0, path.find('?'));
+  return path == "/v1/sys/health" || path == "/v1/sys/seal-status" || path == "/v1/sys/leader";
+}
 
 beast::tcp_stream& Lowest(beast::tcp_stream& s) { return s; }
 beast::tcp_stream& Lowest(beast::ssl_stream<beast::tcp_stream>& s) {
@@ -131,53 +216,87 @@ beast::tcp_stream& Lowest(beast::ssl_stream<beast::tcp_stream>& s) {
 }
 
 template <class Stream>
-class Session : public std::enable_shared_from_this<Session<Stream>> {
+class Session : public Connection, public std::enable_shared_from_this<Session<Stream>> {
  public:
-  Session(Stream stream, Shared* shared, std::string remote, uint16_t port)
-      : stream_(std::move(stream)), shared_(shared), remote_(std::move(remote)), port_(port) {
-    ++shared_->connections;
-  }
-  ~Session() { --shared_->connections; }
+  using Clock = std::chrono::steady_clock;
 
+  // `reserve`: a reserve slot (kStatusReserve), for one status call.
+  Session(Stream stream, Shared* shared, std::string address_key, std::string remote, uint16_t port,
+          bool reserve)
+      : Connection(shared, std::move(address_key)),
+        stream_(std::move(stream)),
+        remote_(std::move(remote)),
+        port_(port),
+        reserve_(reserve) {}
+
+  // The first request's header must be complete within the header timeout of the accept (TLS
+  // handshake included), so a connection that sends nothing is gone after it.
   void Start() {
+    MarkReplaceable();
+    const Clock::time_point accepted = Clock::now();
     if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-      Lowest(stream_).expires_after(shared_->limits.read);
+      Lowest(stream_).expires_at(HeaderDeadline(accepted));
       stream_.async_handshake(ssl::stream_base::server,
-                              [self = this->shared_from_this()](beast::error_code ec) {
-                                if (!ec) self->WaitForRequest();
+                              [self = this->shared_from_this(), accepted](beast::error_code ec) {
+                                if (ec) return self->Close();
+                                self->ReadRequest(accepted);
                               });
     } else {
-      WaitForRequest();
+      ReadRequest(accepted);
     }
   }
 
+  void Evict() override { Close(); }
+
  private:
-  // Idle keep-alive: wait (idle timeout) for the first byte, then the whole request must arrive
-  // within the read timeout, so a client trickling bytes cannot hold the connection for long.
+  Clock::time_point HeaderDeadline(Clock::time_point start) const {
+    return start + std::min(shared_->limits.header, shared_->limits.read);
+  }
+
+  // Idle keep-alive: wait (idle timeout) for the next request's first byte.
   void WaitForRequest() {
-    parser_.emplace();
-    parser_->header_limit(shared_->limits.max_header);
-    parser_->body_limit(shared_->limits.max_body);
-    if (buffer_.size() > 0) return ReadRequest();
+    MarkReplaceable();
+    if (buffer_.size() > 0) return ReadRequest(Clock::now());
     Lowest(stream_).expires_after(shared_->limits.idle);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->Close();
                               self->buffer_.commit(n);
-                              self->ReadRequest();
+                              self->ReadRequest(Clock::now());
                             });
   }
 
-  void ReadRequest() {
-    Lowest(stream_).expires_after(shared_->limits.read);
+  // A request that started at `start`: its header must be complete by the header timeout and
+  // the whole of it by the read timeout, so a client trickling bytes cannot hold the connection
+  // for long. Until its header is complete the connection counts as replaceable.
+  void ReadRequest(Clock::time_point start) {
+    parser_.emplace();
+    parser_->header_limit(shared_->limits.max_header);
+    parser_->body_limit(shared_->limits.max_body);
+    request_deadline_ = start + shared_->limits.read;
+    Lowest(stream_).expires_at(HeaderDeadline(start));
+    http::async_read_header(
+        stream_, buffer_, *parser_,
+        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
+  }
+
+  void OnHeader(beast::error_code ec) {
+    if (ec) return OnRead(ec);
+    MarkBusy();
+    if (reserve_ && !IsStatusCall(parser_->get())) {
+      return Reply(ErrorOut(503, {ipc::kServerBusy}), false, parser_->get().version());
+    }
+    if (parser_->is_done()) return OnRead({});
+    Lowest(stream_).expires_at(request_deadline_);
     http::async_read(
         stream_, buffer_, *parser_,
-        [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnRead(ec); });
+        [self = this->shared_from_this()](beast::error_code ec2, size_t) { self->OnRead(ec2); });
   }
 
   void OnRead(beast::error_code ec) {
     if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
-        ec == asio::error::connection_reset) {
+        ec == asio::error::connection_reset || ec == asio::error::operation_aborted ||
+        ec == asio::error::bad_descriptor) {
       return Close();
     }
     if (ec == http::error::body_limit) {
@@ -216,6 +335,8 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   }
 
   void Reply(HttpOut out, bool keep_alive, unsigned version) {
+    MarkBusy();
+    if (reserve_) keep_alive = false;  // a reserve slot serves one call
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(out.status), version);
     res->set(http::field::server, "strongroom");
@@ -258,6 +379,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
   // After an early answer (413, 400) the client may still be sending: stop sending, read and
   // discard for a short while, then close, so the client sees the answer instead of a reset.
   void LingeringClose() {
+    MarkReplaceable();  // nothing left to do for this client
     beast::error_code ec;
     Lowest(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
     Lowest(stream_).expires_after(std::chrono::seconds(2));
@@ -273,16 +395,19 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
         });
   }
 
+  // Idempotent; the slot is free again at once (the object goes when its handlers are done).
   void Close() {
+    Release();
     beast::error_code ec;
     Lowest(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
     Lowest(stream_).close();
   }
 
   Stream stream_;
-  Shared* shared_;
   std::string remote_;
   uint16_t port_;
+  bool reserve_;
+  Clock::time_point request_deadline_;
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string drain_;
@@ -291,7 +416,7 @@ class Session : public std::enable_shared_from_this<Session<Stream>> {
 class Listener {
  public:
   Listener(asio::io_context& io, int listen_fd, Shared* shared, ssl::context* tls)
-      : io_(io), acceptor_(io), shared_(shared), tls_(tls) {
+      : io_(io), acceptor_(io), retry_(io), shared_(shared), tls_(tls) {
     sockaddr_storage ss{};
     socklen_t len = sizeof ss;
     getsockname(listen_fd, reinterpret_cast<sockaddr*>(&ss), &len);
@@ -301,37 +426,90 @@ class Listener {
   void Accept() {
     acceptor_.async_accept(asio::make_strand(io_),
                            [this](beast::error_code ec, tcp::socket socket) {
-                             if (!ec) OnAccept(std::move(socket));
-                             Accept();
+                             if (!ec) {
+                               OnAccept(std::move(socket));
+                               return Accept();
+                             }
+                             if (ec == asio::error::operation_aborted) return;
+                             if (ec == asio::error::connection_aborted)
+                               return Accept();  // gone before accepted
+                             // Out of descriptors (or memory): the listener stays readable, so
+                             // accepting again at once would spin. Give up the oldest connection
+                             // that has no request under way, and try again shortly; the connection
+                             // waits in the listen queue meanwhile.
+                             if (!shared_->replaceable.empty())
+                               shared_->replaceable.front()->Evict();
+                             retry_.expires_after(std::chrono::milliseconds(50));
+                             retry_.async_wait([this](beast::error_code wait_ec) {
+                               if (!wait_ec) Accept();
+                             });
                            });
   }
 
  private:
+  enum class Admission { kSlot, kReserve, kRefuse };
+
+  // Every connection is accepted, and one that cannot be served is closed at once: the listen
+  // queue never fills with connections nobody will take.
+  Admission Admit(const std::string& address_key) {
+    const Limits& l = shared_->limits;
+    auto it = shared_->per_address.find(address_key);
+    if (it != shared_->per_address.end() && it->second >= l.max_per_address) {
+      return Admission::kRefuse;
+    }
+    if (shared_->connections >= l.max_connections && !shared_->replaceable.empty()) {
+      shared_->replaceable.front()->Evict();
+    }
+    if (shared_->connections < l.max_connections) return Admission::kSlot;
+    if (shared_->connections < l.max_connections + kStatusReserve) return Admission::kReserve;
+    return Admission::kRefuse;
+  }
+
   void OnAccept(tcp::socket socket) {
-    if (shared_->connections >= shared_->limits.max_connections) {
+    beast::error_code ec;
+    const tcp::endpoint ep = socket.remote_endpoint(ec);
+    const Admission admission = ec ? Admission::kRefuse : Admit(AddressKey(ep.address()));
+    if (admission == Admission::kRefuse) {
       beast::error_code ignored;
-      socket.close(ignored);  // over the per-worker cap: refuse rather than queue
+      socket.close(ignored);
+      NoteRefused(ec ? std::string("?") : ep.address().to_string());
       return;
     }
-    beast::error_code ec;
-    auto ep = socket.remote_endpoint(ec);
     socket.set_option(tcp::no_delay(true), ec);
-    std::string remote = ec ? "" : ep.address().to_string();
-    uint16_t port = ec ? 0 : ep.port();
+    const bool reserve = admission == Admission::kReserve;
     if (tls_ != nullptr) {
       std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
           beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_),
-          shared_, std::move(remote), port)
+          shared_, AddressKey(ep.address()), ep.address().to_string(), ep.port(), reserve)
           ->Start();
     } else {
       std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), shared_,
-                                                   std::move(remote), port)
+                                                   AddressKey(ep.address()),
+                                                   ep.address().to_string(), ep.port(), reserve)
           ->Start();
     }
   }
 
+  // Refused connections are logged, at most once per 10 s (an operator behind a proxy or NAT
+  // needs to know that max_connections_per_address is too low for it).
+  void NoteRefused(const std::string& from) {
+    ++refused_;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_warning_ < std::chrono::seconds(10)) return;
+    last_warning_ = now;
+    LogWarn(
+        "refused %llu connection(s) (the last from %s): over max_connections_per_address "
+        "(%u per worker) or every connection slot busy (%u + %u reserved)",
+        static_cast<unsigned long long>(refused_), from, shared_->limits.max_per_address,
+        shared_->limits.max_connections, kStatusReserve);
+    refused_ = 0;
+  }
+
   asio::io_context& io_;
   tcp::acceptor acceptor_;
+  asio::steady_timer retry_;
+  uint64_t refused_ = 0;
+  std::chrono::steady_clock::time_point last_warning_{};
   Shared* shared_;
   ssl::context* tls_;
 };
@@ -359,6 +537,30 @@ absl::Status UseKeyInBroker(SSL_CTX* ctx, const std::string& chain_pem, int sign
   return absl::OkStatus();
 }
 
+// Every connection is a descriptor. The soft open-file limit goes up to the hard one (systemd's
+// default soft limit is 1024, below the default max_connections_per_worker), and the connection
+// caps come down to what the limit allows: past it accept() fails and nothing is served.
+void FitConnectionsToDescriptors(Limits* limits) {
+  rlimit nofile{};
+  if (getrlimit(RLIMIT_NOFILE, &nofile) != 0) return;
+  if (nofile.rlim_cur < nofile.rlim_max) {
+    rlimit raised = nofile;
+    raised.rlim_cur = nofile.rlim_max;
+    if (setrlimit(RLIMIT_NOFILE, &raised) == 0) nofile = raised;
+  }
+  if (nofile.rlim_cur == RLIM_INFINITY) return;
+  const rlim_t usable =
+      nofile.rlim_cur > kReservedDescriptors ? nofile.rlim_cur - kReservedDescriptors : 0;
+  if (limits->max_connections + kStatusReserve <= usable) return;
+  const uint32_t fit =
+      usable > kStatusReserve + 1 ? static_cast<uint32_t>(usable - kStatusReserve) : 1;
+  LogWarn(
+      "open-file limit %llu: max_connections_per_worker lowered from %u to %u (raise "
+      "LimitNOFILE)",
+      static_cast<unsigned long long>(nofile.rlim_cur), limits->max_connections, fit);
+  limits->max_connections = fit;
+}
+
 }  // namespace
 
 int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
@@ -383,6 +585,11 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
   if (s.read_timeout_ms()) shared.limits.read = std::chrono::milliseconds(s.read_timeout_ms());
   if (s.max_json_depth()) shared.limits.json_depth = s.max_json_depth();
   if (s.max_connections()) shared.limits.max_connections = s.max_connections();
+  if (s.read_header_timeout_ms())
+    shared.limits.header = std::chrono::milliseconds(s.read_header_timeout_ms());
+  if (s.max_connections_per_address())
+    shared.limits.max_per_address = s.max_connections_per_address();
+  FitConnectionsToDescriptors(&shared.limits);
 
   asio::io_context io(1);
   std::unique_ptr<ssl::context> tls;

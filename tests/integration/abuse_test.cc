@@ -34,19 +34,7 @@ using Clock = std::chrono::steady_clock;
 
 constexpr int kClientTimeoutMs = 10000;  // ordinary clients: generous, only against hanging
 
-int Connect(int port) {
-  const int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd < 0) return -1;
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_port = htons(static_cast<uint16_t>(port));
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
+int Connect(int port) { return ConnectFrom("", "127.0.0.1", port); }
 
 // A hostile client: sends `head`, then whatever `more` returns (until it returns ""), for as long
 // as the server reads, and stops sending once the server answers. Returns what the server sent

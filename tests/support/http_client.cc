@@ -14,8 +14,18 @@
 namespace strongroom::testing {
 namespace {
 
-int Connect(const std::string& host, int port) {
+int Connect(const std::string& host, int port, const std::string& source = "") {
   int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (fd < 0) return -1;
+  if (!source.empty()) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    if (inet_pton(AF_INET, source.c_str(), &from.sin_addr) != 1 ||
+        bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0) {
+      close(fd);
+      return -1;
+    }
+  }
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_port = htons(static_cast<uint16_t>(port));
@@ -57,6 +67,10 @@ std::string ReadUntilClose(int fd, int timeout_ms) {
 
 }  // namespace
 
+int ConnectFrom(const std::string& source, const std::string& host, int port) {
+  return Connect(host, port, source);
+}
+
 nlohmann::json HttpResponse::Json() const {
   return nlohmann::json::parse(body, nullptr, /*allow_exceptions=*/false);
 }
@@ -71,8 +85,13 @@ std::string SendRaw(const std::string& host, int port, const std::string& bytes,
 }
 
 HttpResponse SendHttp(const std::string& host, int port, const HttpRequest& req, int timeout_ms) {
+  return SendHttpFrom("", host, port, req, timeout_ms);
+}
+
+HttpResponse SendHttpFrom(const std::string& source, const std::string& host, int port,
+                          const HttpRequest& req, int timeout_ms) {
   HttpResponse resp;
-  int fd = Connect(host, port);
+  int fd = Connect(host, port, source);
   if (fd < 0) return resp;
   std::string wire =
       req.method + " " + req.path + " HTTP/1.1\r\nHost: " + host + "\r\nConnection: close\r\n";

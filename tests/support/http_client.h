@@ -27,6 +27,14 @@ struct HttpRequest {
 HttpResponse SendHttp(const std::string& host, int port, const HttpRequest& req,
                       int timeout_ms = 30000);
 
+// The same from a given local address (e.g. "127.0.0.2": every 127/8 address reaches a loopback
+// listener); "" lets the kernel choose.
+HttpResponse SendHttpFrom(const std::string& source, const std::string& host, int port,
+                          const HttpRequest& req, int timeout_ms = 30000);
+
+// A connected TCP socket (blocking, close-on-exec) from `source` to host:port; -1 on failure.
+int ConnectFrom(const std::string& source, const std::string& host, int port);
+
 // Sends raw bytes and returns what came back until the peer closed or the timeout passed.
 std::string SendRaw(const std::string& host, int port, const std::string& bytes,
                     int timeout_ms = 10000);

@@ -49,6 +49,32 @@ TEST(Config, ParsesVaultStyleServerConfig) {
   EXPECT_EQ(c->seal.key_label, "kek");
 }
 
+// Issue 15 item 9: the connection limits against floods, with their secure defaults.
+// Vault API section: listener "tcp" parameters (http_read_header_timeout).
+TEST(Config, ConnectionFloodLimits) {
+  const std::string tail =
+      "storage \"rocksdb\" { path = \"/d\" }\nseal \"pkcs11\" { lib = \"/l\" token_label = \"t\" "
+      "pin = \"1\" }\n";
+  auto defaults = ParseConfig("listener \"tcp\" {\n tls_disable = true\n}\n" + tail);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->listener.http_read_header_timeout_s, 10);
+  EXPECT_EQ(defaults->listener.max_connections_per_address, 256u);
+  auto set = ParseConfig(
+      "listener \"tcp\" {\n tls_disable = true\n http_read_header_timeout = \"3s\"\n "
+      "max_connections_per_address = 32\n}\n" +
+      tail);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->listener.http_read_header_timeout_s, 3);
+  EXPECT_EQ(set->listener.max_connections_per_address, 32u);
+  for (const std::string bad :
+       {"http_read_header_timeout = \"0s\"", "http_read_header_timeout = \"48h\"",
+        "max_connections_per_address = 0", "http_read_timeout = \"100000h\""}) {
+    EXPECT_FALSE(
+        ParseConfig("listener \"tcp\" {\n tls_disable = true\n " + bad + "\n}\n" + tail).ok())
+        << bad;
+  }
+}
+
 TEST(Config, ClearErrorsWithPositions) {
   auto err = [](const std::string& text) {
     return std::string(ParseConfig(text).status().message());
