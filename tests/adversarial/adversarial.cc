@@ -49,4 +49,12 @@ std::string AdversarialTest::CreateToken(const nlohmann::json& body, const std::
   return r.Json()["auth"]["client_token"].get<std::string>();
 }
 
+HttpResponse AdversarialTest::AppRoleLogin(const std::string& role) {
+  const std::string base = "/v1/auth/approle/role/" + role;
+  auto rid = d_.Root("GET", base + "/role-id").Json()["data"]["role_id"];
+  auto sid = d_.Root("POST", base + "/secret-id").Json()["data"]["secret_id"];
+  return d_.Call("POST", "/v1/auth/approle/login",
+                 nlohmann::json({{"role_id", rid}, {"secret_id", sid}}).dump());
+}
+
 }  // namespace strongroom::testing

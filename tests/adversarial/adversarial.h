@@ -24,6 +24,8 @@ class AdversarialTest : public ::testing::Test {
                   const nlohmann::json& body = nullptr);
   // POST auth/token/create as root (or as `parent`); the new token, empty on failure.
   std::string CreateToken(const nlohmann::json& body, const std::string& parent = "");
+  // Logs in through the AppRole role `role` (at auth/approle/) with a fresh secret ID.
+  HttpResponse AppRoleLogin(const std::string& role);
   Daemon d_;
 };
 

@@ -27,10 +27,7 @@ TEST_F(EscalationTest, AppRoleRoleCannotGrantRoot) {
   // The role was never written with root, so a login gets no root token.
   ASSERT_EQ(d_.Root("POST", "/v1/auth/approle/role/r", {{"token_policies", "default"}}).status,
             204);
-  auto rid = d_.Root("GET", "/v1/auth/approle/role/r/role-id").Json()["data"]["role_id"];
-  auto sid = d_.Root("POST", "/v1/auth/approle/role/r/secret-id").Json()["data"]["secret_id"];
-  auto login = d_.Call("POST", "/v1/auth/approle/login",
-                       json({{"role_id", rid}, {"secret_id", sid}}).dump());
+  auto login = AppRoleLogin("r");
   ASSERT_EQ(login.status, 200) << login.body;
   EXPECT_THAT(login.Json()["auth"]["policies"], ::testing::Not(::testing::Contains("root")));
 }
@@ -55,10 +52,7 @@ TEST_F(EscalationTest, EntityPoliciesNeverGrantRoot) {
   ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/approle", {{"type", "approle"}}).status, 204);
   ASSERT_EQ(d_.Root("POST", "/v1/auth/approle/role/r", {{"token_policies", "default"}}).status,
             204);
-  auto rid = d_.Root("GET", "/v1/auth/approle/role/r/role-id").Json()["data"]["role_id"];
-  auto sid = d_.Root("POST", "/v1/auth/approle/role/r/secret-id").Json()["data"]["secret_id"];
-  auto login = d_.Call("POST", "/v1/auth/approle/login",
-                       json({{"role_id", rid}, {"secret_id", sid}}).dump());
+  auto login = AppRoleLogin("r");
   ASSERT_EQ(login.status, 200) << login.body;
   const std::string token = login.Json()["auth"]["client_token"];
   const std::string login_entity = login.Json()["auth"]["entity_id"];

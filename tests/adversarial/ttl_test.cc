@@ -113,10 +113,7 @@ TEST_F(TtlTest, AuthMethodRoleTtlsAreCheckedAndClamped) {
                     {{"token_policies", "default"}, {"token_period", 9000000000}})
                 .status,
             204);
-  auto rid = d_.Root("GET", "/v1/auth/approle/role/r/role-id").Json()["data"]["role_id"];
-  auto sid = d_.Root("POST", "/v1/auth/approle/role/r/secret-id").Json()["data"]["secret_id"];
-  auto login = d_.Call("POST", "/v1/auth/approle/login",
-                       json({{"role_id", rid}, {"secret_id", sid}}).dump());
+  auto login = AppRoleLogin("r");
   ASSERT_EQ(login.status, 200) << login.body;
   ExpectUsable(login.Json()["auth"]["client_token"].get<std::string>(), "approle period 9e9");
 }
