@@ -93,16 +93,26 @@ std::string Describe(int status) {
   return "stopped";
 }
 
-class BoundaryTest : public AdversarialTest {};
+class BoundaryTest : public AdversarialTest {
+ protected:
+  // The broker, its two workers and the spawner between them (the workers' parent).
+  void FindProcesses() {
+    broker_ = d_.pid();
+    workers_ = d_.WorkerPids();
+    ASSERT_EQ(workers_.size(), 2u) << d_.Log();
+    spawner_ = ParentOf(workers_[0]);
+    ASSERT_GT(spawner_, 0);
+    ASSERT_NE(spawner_, broker_);
+  }
+  pid_t broker_ = -1, spawner_ = -1;
+  std::vector<pid_t> workers_;
+};
 
 // Item 12. Before the fix: "tgkill(broker, SIGSYS): exited 0" and the broker died of SIGSYS.
 TEST_F(BoundaryTest, WorkerFilterCannotSignalBrokerSpawnerOrOtherWorkers) {
-  const pid_t broker = d_.pid();
-  const std::vector<pid_t> workers = d_.WorkerPids();
-  ASSERT_EQ(workers.size(), 2u) << d_.Log();
-  const pid_t spawner = ParentOf(workers[0]);
-  ASSERT_GT(spawner, 0);
-  ASSERT_NE(spawner, broker);
+  ASSERT_NO_FATAL_FAILURE(FindProcesses());
+  const pid_t broker = broker_, spawner = spawner_;
+  const std::vector<pid_t> workers = workers_;
   for (const pid_t target : {broker, spawner, workers[1]}) {
     struct Attack {
       const char* name;
@@ -153,12 +163,9 @@ TEST_F(BoundaryTest, WorkerFilterStillLetsAWorkerSignalItself) {
 // Item 14. Before the fix the broker kept running with a zombie spawner, and sys/health, served
 // by the surviving worker, still counted the killed worker: "running": 2.
 TEST_F(BoundaryTest, KilledSpawnerIsReapedAndStopsTheBroker) {
-  const pid_t broker = d_.pid();
-  const std::vector<pid_t> workers = d_.WorkerPids();
-  ASSERT_EQ(workers.size(), 2u) << d_.Log();
-  const pid_t spawner = ParentOf(workers[0]);
-  ASSERT_GT(spawner, 0);
-  ASSERT_NE(spawner, broker);
+  ASSERT_NO_FATAL_FAILURE(FindProcesses());
+  const pid_t broker = broker_, spawner = spawner_;
+  const std::vector<pid_t> workers = workers_;
   // The spawner reports its workers a moment after starting them.
   HttpResponse before;
   ASSERT_TRUE(Eventually([&] {
