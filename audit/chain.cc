@@ -62,10 +62,43 @@ Result<ChainedRecord> ParseChainedLine(std::string_view line) {
   rec.time = StringMember(obj, "time", &ok);
   if (!ok || rec.time.empty()) return Err("missing or invalid \"time\"");
   rec.is_checkpoint = rec.type == kCheckpointType;
+  rec.is_mac = rec.type == kMacType;
+  rec.is_unproven = rec.type == kUnprovenType;
   if (rec.is_checkpoint) {
-    if (obj.members().size() != 6) return Err("checkpoint line has unexpected fields");
+    const Json* frontier = obj.Find("frontier");
+    if (obj.members().size() != (frontier != nullptr ? 7u : 6u)) {
+      return Err("checkpoint line has unexpected fields");
+    }
     rec.note = StringMember(obj, "checkpoint", &ok);
     if (!ok) return Err("checkpoint line without a \"checkpoint\" note");
+    if (frontier != nullptr) {
+      if (frontier->type() != Json::Type::kArray || frontier->items().size() > 64) {
+        return Err("checkpoint \"frontier\" is not a list of at most 64 hashes");
+      }
+      rec.frontier.emplace();
+      for (const Json& h : frontier->items()) {
+        std::optional<Hash> node = h.is_string() ? HashFromHex(h.str()) : std::nullopt;
+        if (!node) return Err("checkpoint \"frontier\" holds an invalid hash");
+        rec.frontier->push_back(*node);
+      }
+    }
+  } else if (rec.is_mac) {
+    if (obj.members().size() != 6) return Err("mac line has unexpected fields");
+    std::optional<Hash> mac = HashFromHex(StringMember(obj, "mac", &ok));
+    if (!ok || !mac) return Err("mac line without a valid \"mac\" (want 64 lowercase hex digits)");
+    rec.mac = *mac;
+  } else if (rec.is_unproven) {
+    if (obj.members().size() != 8) return Err("unproven marker has unexpected fields");
+    const Json* from = obj.Find("from_seq");
+    const Json* through = obj.Find("through_seq");
+    const uint64_t f = from != nullptr ? from->AsUint().value_or(0) : 0;
+    const uint64_t t = through != nullptr ? through->AsUint().value_or(0) : 0;
+    StringMember(obj, "reason", &ok);
+    if (!ok || f == 0 || f > t || t + 1 != rec.seq) {
+      return Err("unproven marker needs 0 < from_seq <= through_seq = seq - 1 and a reason");
+    }
+    rec.from_seq = f;
+    rec.through_seq = t;
   }
 
   Json without_hash = obj;
@@ -93,7 +126,9 @@ Result<ChainedLine> MakeChainedLine(Json obj, const ChainState& state) {
   bool ok = false;
   const std::string& type = StringMember(obj, "type", &ok);
   if (!ok || type.empty()) return Err("audit record needs a string \"type\"");
-  if (type == kCheckpointType) return Err("use MakeCheckpointLine for checkpoints");
+  if (type == kCheckpointType || type == kMacType || type == kUnprovenType) {
+    return Err("audit record type \"" + type + "\" is reserved for the chain's own lines");
+  }
   const std::string& time = StringMember(obj, "time", &ok);
   if (!ok || time.empty()) return Err("audit record needs a string \"time\"");
   if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
@@ -154,6 +189,43 @@ Result<ChainedLine> MakeCheckpointLine(std::string_view signed_note, const Chain
   obj.Set("checkpoint", Json::String(std::string(signed_note)));
   obj.Set("time", Json::String(cp.time));
   obj.Set("type", Json::String(std::string(kCheckpointType)));
+  Json frontier = Json::Array();
+  for (const Hash& h : state.tree.nodes()) frontier.Append(Json::String(HexEncode(h)));
+  obj.Set("frontier", std::move(frontier));
+  return Chain(std::move(obj), state, /*is_leaf=*/false);
+}
+
+std::string MacMessage(std::string_view origin, uint64_t seq, const Hash& prev_hash,
+                       std::string_view time) {
+  std::string m = "strongroom-audit-mac v1\n";
+  m.append(origin);
+  m += "\n" + std::to_string(seq) + " " + HexEncode(prev_hash) + "\n";
+  m.append(time);
+  m += "\n";
+  return m;
+}
+
+Result<ChainedLine> MakeMacLine(const Hash& mac, std::string_view time, const ChainState& state) {
+  if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
+  if (time.empty()) return Err("mac line needs a time");
+  Json obj = Json::Object();
+  obj.Set("mac", Json::String(HexEncode(mac)));
+  obj.Set("time", Json::String(std::string(time)));
+  obj.Set("type", Json::String(std::string(kMacType)));
+  return Chain(std::move(obj), state, /*is_leaf=*/false);
+}
+
+Result<ChainedLine> MakeUnprovenLine(uint64_t from_seq, std::string_view reason,
+                                     std::string_view time, const ChainState& state) {
+  if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
+  if (from_seq == 0 || from_seq > state.last_seq) return Err("unproven range is empty");
+  if (time.empty() || reason.empty()) return Err("unproven marker needs a time and a reason");
+  Json obj = Json::Object();
+  obj.Set("from_seq", Json::Uint(from_seq));
+  obj.Set("through_seq", Json::Uint(state.last_seq));
+  obj.Set("reason", Json::String(std::string(reason)));
+  obj.Set("time", Json::String(std::string(time)));
+  obj.Set("type", Json::String(std::string(kUnprovenType)));
   return Chain(std::move(obj), state, /*is_leaf=*/false);
 }
 

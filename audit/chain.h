@@ -9,20 +9,35 @@
 // and the line itself must be exactly the canonical JSON of the whole object (so every byte of
 // the file is covered by the hash).
 //
-// Two kinds of line:
+// Four kinds of line:
 //   * records (Vault file-audit shaped: "time", "type" ("request"/"response"), "auth", "request",
 //     "response", "error", ...): each is a Merkle leaf; leaf data = C, so the leaf hash is
 //     SHA-256(0x00 || C). Leaf index = number of records before it (checkpoints do not count).
 //   * checkpoints: exactly {"checkpoint","hash","prev_hash","seq","time","type":"checkpoint"},
 //     where "checkpoint" is a signed note (checkpoint.h) over the records so far. Checkpoints are
-//     chained like records but are not Merkle leaves (a checkpoint cannot cover itself).
+//     chained like records but are not Merkle leaves (a checkpoint cannot cover itself). Newer
+//     writers add a seventh member, "frontier": the hex hashes of the Merkle tree's compact range
+//     (RFC 9162 subtree roots, largest first), from which a verifier can continue the tree when
+//     it starts at this checkpoint instead of at seq 1 (the signed root checks them).
+//   * MACs: exactly {"hash","mac","prev_hash","seq","time","type":"mac"}. The writer ends every
+//     batch it makes durable with one: "mac" is hex HMAC-SHA256, under a key that never leaves
+//     the writer's PKCS#11 token, of MacMessage(origin, seq, prev_hash, time). A verifier without
+//     the key cannot check it; the writer checks it when it restarts, so that it folds into its
+//     next signed checkpoint only lines it can prove it wrote. Not Merkle leaves.
+//   * unproven markers: exactly {"from_seq","hash","prev_hash","reason","seq","through_seq",
+//     "time","type":"unproven"}, written by the writer at restart right after lines it found
+//     after its last proof (a MAC or checkpoint) and could not prove it wrote (a forged tail, or
+//     a batch torn by a power loss). through_seq is seq - 1; from_seq is after the last
+//     checkpoint. The verifier reports those lines as unproven, never as intact. Not leaves.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "audit/checkpoint.h"
 #include "audit/encoding.h"
@@ -34,6 +49,8 @@
 namespace strongroom::audit {
 
 inline constexpr std::string_view kCheckpointType = "checkpoint";
+inline constexpr std::string_view kMacType = "mac";
+inline constexpr std::string_view kUnprovenType = "unproven";
 // Longest accepted line (without its newline).
 inline constexpr size_t kMaxLineBytes = 16 * 1024 * 1024;
 
@@ -48,7 +65,16 @@ struct ChainedRecord {
   std::string type;
   std::string time;
   bool is_checkpoint = false;
+  bool is_mac = false;
+  bool is_unproven = false;
   std::string note;  // checkpoints only: the signed note
+  std::optional<std::vector<Hash>> frontier;  // checkpoints that carry one
+  Hash mac{};                                 // MAC lines only
+  uint64_t from_seq = 0;                      // unproven markers only
+  uint64_t through_seq = 0;
+
+  // Records are the Merkle leaves; checkpoints, MACs and unproven markers are not.
+  bool is_leaf() const { return !is_checkpoint && !is_mac && !is_unproven; }
 };
 
 Result<ChainedRecord> ParseChainedLine(std::string_view line);
@@ -93,5 +119,18 @@ Result<std::string> SignCheckpoint(std::string_view body, const PrivateKey& key)
 // verifier would reject.
 Result<ChainedLine> MakeCheckpointLine(std::string_view signed_note, const ChainState& state,
                                        std::span<const PublicKey> keys);
+
+// What a MAC line's "mac" authenticates: the line's own seq, prev_hash (which commits to every
+// line before it) and time, under the log's origin.
+std::string MacMessage(std::string_view origin, uint64_t seq, const Hash& prev_hash,
+                       std::string_view time);
+
+// The MAC line that follows `state`; `mac` is the HMAC of MacMessage(origin, state.last_seq + 1,
+// state.last_hash, time), computed by the caller in its token.
+Result<ChainedLine> MakeMacLine(const Hash& mac, std::string_view time, const ChainState& state);
+
+// The unproven marker for lines from_seq..state.last_seq.
+Result<ChainedLine> MakeUnprovenLine(uint64_t from_seq, std::string_view reason,
+                                     std::string_view time, const ChainState& state);
 
 }  // namespace strongroom::audit

@@ -229,7 +229,7 @@ Json CheckpointJson(const VerifiedCheckpoint& v) {
 
 Json ReportJson(const Report& r) {
   Json j = Json::Object();
-  j.Set("ok", Json::Bool(r.ok()));
+  j.Set("ok", Json::Bool(r.ok() && r.proven()));
   j.Set("files", Json::Uint(r.files));
   j.Set("lines", Json::Uint(r.lines));
   j.Set("entries", Json::Uint(r.entries));
@@ -241,6 +241,19 @@ Json ReportJson(const Report& r) {
   j.Set("tree_size", Json::Uint(r.state.tree.size()));
   j.Set("root", Json::String(B64(r.state.tree.Root())));
   j.Set("unsigned_lines", Json::Uint(r.unsigned_lines));
+  j.Set("mac_lines", Json::Uint(r.macs));
+  j.Set("unproven_lines", Json::Uint(r.unproven_lines));
+  Json unproven = Json::Array();
+  for (const UnprovenRange& u : r.unproven) {
+    Json o = Json::Object();
+    o.Set("from_seq", Json::Uint(u.from_seq));
+    o.Set("through_seq", Json::Uint(u.through_seq));
+    o.Set("file", Json::String(u.file));
+    o.Set("marker_line", Json::Uint(u.marker_line));
+    o.Set("reason", Json::String(u.reason));
+    unproven.Append(std::move(o));
+  }
+  j.Set("unproven", std::move(unproven));
   j.Set("trusted_checkpoint_matched", Json::Bool(r.trusted_matched));
   j.Set("last_checkpoint", r.last_checkpoint ? CheckpointJson(*r.last_checkpoint) : Json::Null());
   if (r.failure) {
@@ -258,7 +271,7 @@ Json ReportJson(const Report& r) {
 }
 
 int ExitFor(const Report& r) {
-  if (r.ok()) return kExitOk;
+  if (r.ok()) return r.proven() ? kExitOk : kExitFailed;
   return r.failure->kind == Break::Kind::kIo ? kExitUsage : kExitFailed;
 }
 
@@ -270,7 +283,12 @@ void PrintFailure(const Report& r) {
 
 void PrintReport(const Report& r) {
   if (!r.ok()) return PrintFailure(r);
-  std::cout << "OK: audit log intact\n";
+  if (r.proven()) {
+    std::cout << "OK: audit log intact\n";
+  } else {
+    std::cout << "UNPROVEN: the chain and signatures hold, but " << r.unproven_lines
+              << " lines are not proven to be the service's (below)\n";
+  }
   std::cout << "  files:              " << r.files << "\n";
   std::cout << "  lines:              " << r.lines << " (seq 1.." << r.state.last_seq << ")\n";
   std::cout << "  entries verified:   " << r.entries << "\n";
@@ -287,6 +305,10 @@ void PrintReport(const Report& r) {
   if (r.unsigned_lines > 0) std::cout << " (chained, but no signature covers them yet)";
   std::cout << "\n";
   if (r.trusted_matched) std::cout << "  trusted checkpoint: contained in the log\n";
+  for (const UnprovenRange& u : r.unproven) {
+    std::cout << "  unproven:           seq " << u.from_seq << ".." << u.through_seq
+              << ", marked at " << u.file << ":" << u.marker_line << ": " << u.reason << "\n";
+  }
 }
 
 struct LoadedLog {
@@ -417,10 +439,10 @@ int CheckInclusionBundle(const Args& args) {
     return kExitFailed;
   }
   Result<ChainedRecord> rec = ParseChainedLine(*entry);
-  if (!rec.ok() || rec->is_checkpoint || rec->seq != *seq) {
+  if (!rec.ok() || !rec->is_leaf() || rec->seq != *seq) {
     std::cout << "FAILED: entry rejected: "
               << (!rec.ok()            ? rec.message()
-                  : rec->is_checkpoint ? "it is a checkpoint line"
+                  : !rec->is_leaf() ? "it is a checkpoint, MAC or marker line"
                                        : "its seq differs from the bundle's")
               << "\n";
     return kExitFailed;
@@ -464,10 +486,15 @@ int RunInclusion(const Args& args) {
   if (it == r.leaf_seqs.end() || *it != *args.seq) {
     std::cerr << "strongroom-audit: seq " << *args.seq
               << (*args.seq >= 1 && *args.seq <= r.state.last_seq
-                      ? " is a checkpoint line, not an audit entry"
+                      ? " is a checkpoint, MAC or marker line, not an audit entry"
                       : " is not in the log")
               << "\n";
     return kExitUsage;
+  }
+  if (r.IsUnproven(*args.seq)) {
+    std::cout << "FAILED: entry seq " << *args.seq
+              << " is in a range the service marked unproven: it cannot prove it wrote it\n";
+    return kExitFailed;
   }
   const auto index = static_cast<uint64_t>(it - r.leaf_seqs.begin());
   Checkpoint cp;

@@ -91,12 +91,14 @@ void Verifier::AddLine(std::string_view line, bool terminated) {
                               : "prev_hash is not the hash of the previous line: the line before "
                                 "was replaced, or lines from another log were spliced in");
   }
-  const Hash leaf = rec.is_checkpoint ? Hash{} : HashLeaf(rec.canonical);
+  const Hash leaf = rec.is_leaf() ? HashLeaf(rec.canonical) : Hash{};
   if (rec.is_checkpoint) VerifyCheckpointLine(rec);
+  if (rec.is_unproven) VerifyUnprovenLine(rec);
   CheckTrusted(rec, leaf);
   if (failed()) return;
   // The line is good: commit it.
-  if (!rec.is_checkpoint) {
+  if (rec.is_mac) ++report_.macs;
+  if (rec.is_leaf()) {
     st.tree.Append(leaf);
     ++report_.entries;
     if (options_.keep_leaves) {
@@ -155,6 +157,9 @@ void Verifier::VerifyCheckpointLine(const ChainedRecord& rec) {
         "entry was altered, inserted, removed or reordered " +
         since);
   }
+  if (rec.frontier && *rec.frontier != st.tree.nodes()) {
+    return Fail("checkpoint \"frontier\" is not the Merkle tree's compact range");
+  }
   if (options_.keep_leaves && report_.last_checkpoint) {
     // Redundant with the recomputation above, but it is what an auditor holding only the two
     // checkpoints would check: the previous head is a prefix of this one.
@@ -181,11 +186,37 @@ void Verifier::VerifyCheckpointLine(const ChainedRecord& rec) {
   ++report_.checkpoints;
 }
 
+void Verifier::VerifyUnprovenLine(const ChainedRecord& rec) {
+  const uint64_t signed_through = report_.last_checkpoint ? report_.last_checkpoint->seq : 0;
+  if (rec.from_seq <= signed_through) {
+    return Fail("unproven marker reaches back to seq " + std::to_string(rec.from_seq) +
+                ", before the last checkpoint (seq " + std::to_string(signed_through) + ")");
+  }
+  if (!report_.unproven.empty() && rec.from_seq <= report_.unproven.back().through_seq) {
+    return Fail("unproven marker overlaps the one before it");
+  }
+  UnprovenRange u;
+  u.from_seq = rec.from_seq;
+  u.through_seq = rec.through_seq;
+  u.file = file_;
+  u.marker_line = line_in_file_;
+  u.reason = rec.object.Find("reason")->str();
+  report_.unproven_lines += u.through_seq - u.from_seq + 1;
+  report_.unproven.push_back(std::move(u));
+}
+
+bool Report::IsUnproven(uint64_t seq) const {
+  for (const UnprovenRange& u : unproven) {
+    if (seq >= u.from_seq && seq <= u.through_seq) return true;
+  }
+  return false;
+}
+
 void Verifier::CheckTrusted(const ChainedRecord& rec, const Hash& leaf) {
   if (!options_.trusted || failed()) return;
   const Checkpoint& t = *options_.trusted;
   const ChainState& st = report_.state;
-  if (!rec.is_checkpoint && !trusted_root_seen_ && st.tree.size() + 1 == t.tree_size) {
+  if (rec.is_leaf() && !trusted_root_seen_ && st.tree.size() + 1 == t.tree_size) {
     // This entry completes the tree the trusted checkpoint signed (computed on a copy: the
     // line is not committed until every check passed).
     CompactRange tree = st.tree;

@@ -8,6 +8,8 @@
 //     it as its head, and its tree size and root equal the Merkle tree recomputed from the
 //     records before it — so every checkpoint is consistent with every earlier one (a log never
 //     shows an inconsistent head);
+//   * an unproven marker (chain.h) only covers lines after the last checkpoint; the lines it
+//     names are reported as unproven (Report::unproven), and such a log is never "intact";
 //   * optionally, a checkpoint fetched earlier from the live service ("trusted") is contained in
 //     or extended by the log, which catches a cut tail or an older copy;
 // and stops at the first line that breaks, naming file, line number and sequence number.
@@ -62,6 +64,16 @@ struct VerifiedCheckpoint {
   uint64_t line = 0;
 };
 
+// Lines the writer found after its last proof when it restarted and could not prove it wrote
+// (chain.h, unproven markers): chained and signed since, but not proven to be the service's.
+struct UnprovenRange {
+  uint64_t from_seq = 0;
+  uint64_t through_seq = 0;
+  std::string file;  // where the marker line is
+  uint64_t marker_line = 0;
+  std::string reason;
+};
+
 struct Report {
   std::optional<Break> failure;
   bool ok() const { return !failure.has_value(); }
@@ -74,7 +86,13 @@ struct Report {
   std::string last_time;
   std::string origin;  // the log's checkpoint origin, once known
   std::optional<VerifiedCheckpoint> last_checkpoint;
+  uint64_t macs = 0;            // MAC lines (the writer's batch ends; see chain.h)
   uint64_t unsigned_lines = 0;  // verified lines after the last checkpoint (chained, unsigned)
+  // Ranges the writer marked unproven. A log with any is never reported intact.
+  std::vector<UnprovenRange> unproven;
+  uint64_t unproven_lines = 0;
+  bool proven() const { return unproven.empty(); }
+  bool IsUnproven(uint64_t seq) const;
   bool trusted_matched = false;
   ChainState state;  // after the last verified line: a writer resumes from here
 
@@ -105,6 +123,7 @@ class Verifier {
   void Fail(std::string reason, Break::Kind kind = Break::Kind::kTamper);
   void FailAtEnd(std::string reason);
   void VerifyCheckpointLine(const ChainedRecord& rec);
+  void VerifyUnprovenLine(const ChainedRecord& rec);
   // Checks a not yet committed line against the trusted checkpoint; `leaf` is its leaf hash.
   void CheckTrusted(const ChainedRecord& rec, const Hash& leaf);
 

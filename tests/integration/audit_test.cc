@@ -91,7 +91,7 @@ audit::ChainState StateAfter(const std::vector<std::string>& lines, size_t n) {
     EXPECT_TRUE(rec.ok()) << rec.message();
     st.last_seq = rec->seq;
     st.last_hash = rec->hash;
-    if (!rec->is_checkpoint) st.tree.Append(audit::HashLeaf(rec->canonical));
+    if (rec->is_leaf()) st.tree.Append(audit::HashLeaf(rec->canonical));
   }
   return st;
 }

@@ -103,6 +103,25 @@ class LogBuilder {
     state_ = line->next;
   }
 
+  // A MAC line (its MAC is arbitrary here: only the writer, holding the key, can check it).
+  void AddMac() {
+    Result<ChainedLine> line =
+        MakeMacLine(Sha256("mac-" + std::to_string(state_.last_seq)), Time(state_.last_seq + 1),
+                    state_);
+    ASSERT_TRUE(line.ok()) << line.message();
+    lines_.push_back(line->line);
+    state_ = line->next;
+  }
+
+  // An unproven marker for lines from_seq..the last one.
+  void AddUnproven(uint64_t from_seq) {
+    Result<ChainedLine> line = MakeUnprovenLine(from_seq, "found after the last proof at restart",
+                                                Time(state_.last_seq + 1), state_);
+    ASSERT_TRUE(line.ok()) << line.message();
+    lines_.push_back(line->line);
+    state_ = line->next;
+  }
+
   const std::vector<std::string>& lines() const { return lines_; }
   std::vector<std::string>& mutable_lines() { return lines_; }
   const ChainState& state() const { return state_; }

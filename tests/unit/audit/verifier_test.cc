@@ -493,5 +493,129 @@ TEST_F(AuditLogTest, KeepsLeavesAndCheckpointsForProofs) {
   EXPECT_EQ(RootFromLeafHashes(r.leaf_hashes), r.state.tree.Root());
 }
 
+// MAC lines (the writer's batch ends) are chained but are not entries, and change nothing else.
+TEST(AuditMacLines, AreChainedButNotEntries) {
+  PrivateKey key = MustKey(KeyType::kEcdsaP256);
+  std::vector<PublicKey> keys;
+  keys.push_back(MustPublic(key));
+  LogBuilder b(&key);
+  b.AddRecords(2);
+  b.AddMac();
+  b.AddRecords(3);
+  b.AddMac();
+  b.AddCheckpoint();
+  b.AddRecord();
+  b.AddMac();
+  VerifyOptions options;
+  options.keys = keys;
+  Verifier v(options);
+  v.BeginFile("audit.log");
+  v.AddFileContents(b.Text());
+  Report r = v.Finish();
+  ASSERT_TRUE(r.ok()) << r.failure->ToString();
+  EXPECT_TRUE(r.proven());
+  EXPECT_EQ(r.entries, 6u);
+  EXPECT_EQ(r.macs, 3u);
+  EXPECT_EQ(r.lines, 10u);
+  EXPECT_EQ(r.unsigned_lines, 2u);
+  // A MAC line is a chain line like any other: editing it breaks the chain there.
+  std::vector<std::string> lines = b.lines();
+  lines[2].replace(lines[2].find("\"mac\":\"") + 7, 1, "0");
+  Verifier v2(options);
+  v2.BeginFile("audit.log");
+  for (const std::string& l : lines) v2.AddLine(std::string_view(l).substr(0, l.size() - 1), true);
+  Report r2 = v2.Finish();
+  ASSERT_FALSE(r2.ok());
+  EXPECT_EQ(r2.failure->line, 3u) << r2.failure->ToString();
+}
+
+// Lines the writer marked unproven at restart are never reported intact, even once a checkpoint
+// signs them; the rest of the log still verifies.
+TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
+  PrivateKey key = MustKey(KeyType::kEcdsaP256);
+  std::vector<PublicKey> keys;
+  keys.push_back(MustPublic(key));
+  LogBuilder b(&key);
+  b.AddRecords(2);
+  b.AddCheckpoint();  // seq 3
+  b.AddRecord();
+  b.AddMac();          // seq 5: the last proof
+  b.AddRecords(2);     // seq 6, 7: after it (forged, or torn by a power loss)
+  b.AddUnproven(6);    // seq 8
+  b.AddRecord();
+  b.AddCheckpoint();
+  VerifyOptions options;
+  options.keys = keys;
+  Verifier v(options);
+  v.BeginFile("audit.log");
+  v.AddFileContents(b.Text());
+  Report r = v.Finish();
+  ASSERT_TRUE(r.ok()) << r.failure->ToString();
+  EXPECT_FALSE(r.proven());
+  ASSERT_EQ(r.unproven.size(), 1u);
+  EXPECT_EQ(r.unproven[0].from_seq, 6u);
+  EXPECT_EQ(r.unproven[0].through_seq, 7u);
+  EXPECT_EQ(r.unproven[0].marker_line, 8u);
+  EXPECT_EQ(r.unproven_lines, 2u);
+  EXPECT_TRUE(r.IsUnproven(7));
+  EXPECT_FALSE(r.IsUnproven(5));
+  EXPECT_FALSE(r.IsUnproven(9));
+  EXPECT_EQ(r.entries, 6u);
+}
+
+// A marker may not reach back into signed lines (a writer never marks what it signed).
+TEST(AuditUnprovenMarkers, CannotReachBeforeTheLastCheckpoint) {
+  PrivateKey key = MustKey(KeyType::kEcdsaP256);
+  std::vector<PublicKey> keys;
+  keys.push_back(MustPublic(key));
+  LogBuilder b(&key);
+  b.AddRecords(2);
+  b.AddCheckpoint();  // seq 3
+  b.AddRecord();
+  b.AddUnproven(2);
+  VerifyOptions options;
+  options.keys = keys;
+  Verifier v(options);
+  v.BeginFile("audit.log");
+  v.AddFileContents(b.Text());
+  Report r = v.Finish();
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.failure->line, 5u);
+  EXPECT_NE(r.failure->reason.find("before the last checkpoint"), std::string::npos);
+  // The line format itself: through_seq must be the line before the marker.
+  EXPECT_FALSE(MakeUnprovenLine(0, "x", "t", b.state()).ok());
+  EXPECT_FALSE(MakeUnprovenLine(b.state().last_seq + 1, "x", "t", b.state()).ok());
+}
+
+// A checkpoint carries the Merkle frontier, and it must be the tree's.
+TEST(AuditCheckpointFrontier, IsWrittenAndChecked) {
+  PrivateKey key = MustKey(KeyType::kEcdsaP256);
+  std::vector<PublicKey> keys;
+  keys.push_back(MustPublic(key));
+  LogBuilder b(&key);
+  b.AddRecords(5);
+  b.AddCheckpoint();
+  Result<ChainedRecord> rec = ParseChainedLine(
+      std::string_view(b.lines().back()).substr(0, b.lines().back().size() - 1));
+  ASSERT_TRUE(rec.ok()) << rec.message();
+  ASSERT_TRUE(rec->frontier.has_value());
+  EXPECT_EQ(*rec->frontier, b.state().tree.nodes());
+  EXPECT_EQ(rec->frontier->size(), 2u);  // 5 = 4 + 1
+  // Swapping in another tree's frontier (and re-chaining) is caught even though the note holds.
+  std::vector<std::string> lines = b.lines();
+  const std::string other = HexEncode(Sha256("other"));
+  const size_t at = lines[5].find("\"frontier\":[\"") + 13;
+  lines[5].replace(at, 64, other);
+  Rechain(&lines, 5);
+  VerifyOptions options;
+  options.keys = keys;
+  Verifier v(options);
+  v.BeginFile("audit.log");
+  for (const std::string& l : lines) v.AddLine(std::string_view(l).substr(0, l.size() - 1), true);
+  Report r = v.Finish();
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.failure->reason.find("frontier"), std::string::npos) << r.failure->ToString();
+}
+
 }  // namespace
 }  // namespace strongroom::audit
