@@ -703,6 +703,38 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::GenerateKek(std::string_view label, KekM
   return key;
 }
 
+absl::StatusOr<CK_OBJECT_HANDLE> Token::GenerateMacKey(std::string_view label) {
+  if (label.empty()) return absl::InvalidArgumentError("MAC key label is empty");
+  std::lock_guard<std::mutex> create_lock(create_mu_);
+  ASSIGN_OR_RETURN(Lease lease, Acquire());
+  RETURN_IF_ERROR(LabelIsFree(lease, label, label_));
+  const CK_ULONG value_len = 32;
+  const CK_KEY_TYPE key_type = CKK_GENERIC_SECRET;
+  CK_ATTRIBUTE tmpl[] = {
+      In(CKA_KEY_TYPE, key_type),
+      In(CKA_VALUE_LEN, value_len),
+      In(CKA_TOKEN, kTrue),
+      In(CKA_PRIVATE, kTrue),
+      In(CKA_SENSITIVE, kTrue),
+      In(CKA_EXTRACTABLE, kFalse),
+      In(CKA_SIGN, kTrue),
+      In(CKA_VERIFY, kTrue),
+      In(CKA_ENCRYPT, kFalse),
+      In(CKA_DECRYPT, kFalse),
+      In(CKA_WRAP, kFalse),
+      In(CKA_UNWRAP, kFalse),
+      In(CKA_DERIVE, kFalse),
+      In(CKA_MODIFIABLE, kFalse),
+      In(CKA_LABEL, label.data(), label.size()),
+  };
+  CK_MECHANISM mech = {CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
+  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+  RETURN_IF_ERROR(
+      Check(lease, lease.fn()->C_GenerateKey(lease.handle(), &mech, tmpl, std::size(tmpl), &key),
+            absl::StrCat("C_GenerateKey(MAC key) on token \"", label_, "\"")));
+  return key;
+}
+
 absl::StatusOr<KeyAttributes> Token::GetKeyAttributes(CK_OBJECT_HANDLE key) {
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   return ReadKeyAttributes(lease, key);

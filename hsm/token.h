@@ -185,6 +185,11 @@ class Token {
   absl::StatusOr<CK_OBJECT_HANDLE> GenerateKek(std::string_view label,
                                                KekMode mode = KekMode::kNodeOnly);
 
+  // Creates an HMAC key as a token object: CKK_GENERIC_SECRET, 32 bytes, CKA_SENSITIVE=true,
+  // CKA_EXTRACTABLE=false, CKA_SIGN/CKA_VERIFY=true and nothing else, CKA_PRIVATE=true,
+  // CKA_MODIFIABLE=false (the audit MAC key). AlreadyExists if a key with the label exists.
+  absl::StatusOr<CK_OBJECT_HANDLE> GenerateMacKey(std::string_view label);
+
   absl::StatusOr<KeyAttributes> GetKeyAttributes(CK_OBJECT_HANDLE key);
 
   // Refuses (FailedPrecondition with a readable reason) a KEK that is not an AES-256 secret key,

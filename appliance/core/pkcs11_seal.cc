@@ -97,6 +97,44 @@ absl::StatusOr<std::string> Pkcs11Seal::AuditSign(std::string_view message) {
   return *std::move(der);
 }
 
+absl::StatusOr<std::string> Pkcs11Seal::AuditMac(std::string_view message) {
+  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+  hsm::Token* token = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");
+    if (audit_mac_key_ == CK_INVALID_HANDLE) {
+      auto found = token_->FindSecretKey(config_.audit_mac_label);
+      if (!found.ok() && absl::IsNotFound(found.status())) {
+        found = token_->GenerateMacKey(config_.audit_mac_label);
+        if (found.ok()) {
+          LogInfo("audit MAC key \"%s\" (HMAC-SHA256) generated in token \"%s\"",
+                  config_.audit_mac_label, token_->label());
+        }
+      }
+      if (!found.ok()) return found.status();
+      ASSIGN_OR_RETURN(auto attrs, token_->GetKeyAttributes(*found));
+      if (attrs.object_class != CKO_SECRET_KEY || attrs.key_type != CKK_GENERIC_SECRET ||
+          !attrs.sensitive || attrs.extractable || !attrs.sign) {
+        return absl::FailedPreconditionError(absl::StrCat(
+            "the audit MAC key \"", config_.audit_mac_label,
+            "\" must be a generic secret, sensitive, not extractable and able to sign"));
+      }
+      audit_mac_key_ = *found;
+    }
+    key = audit_mac_key_;
+    token = token_.get();
+  }
+  // Outside the seal's lock: the token's sessions are its own, and batch MACs must not queue
+  // behind KEK operations.
+  ASSIGN_OR_RETURN(auto mac,
+                   token->Hmac(key, CKM_SHA256_HMAC,
+                               std::span(reinterpret_cast<const uint8_t*>(message.data()),
+                                         message.size())));
+  if (mac.size() != 32) return absl::InternalError("audit MAC has the wrong length");
+  return std::string(mac.begin(), mac.end());
+}
+
 absl::StatusOr<hsm::Token*> Pkcs11Seal::TransitToken() {
   std::lock_guard<std::mutex> lock(mu_);
   if (!token_) return absl::FailedPreconditionError("the PKCS#11 token is not open");

@@ -33,6 +33,10 @@ class Seal {
   virtual absl::StatusOr<std::string> AuditPublicKeyDer(bool create) = 0;
   // A DER ECDSA signature over SHA-256(message) by the audit key, computed inside the token.
   virtual absl::StatusOr<std::string> AuditSign(std::string_view message) = 0;
+  // HMAC-SHA256 of `message` under the audit MAC key, computed inside the token (32 bytes). The
+  // key (sensitive, never extractable, sign/verify only) is generated in the token on first use.
+  // It authenticates the audit log's batch ends (audit/chain.h, MAC lines).
+  virtual absl::StatusOr<std::string> AuditMac(std::string_view message) = 0;
   // Transit: the token that holds Transit keys and the KEK that wraps them. That KEK is not the
   // barrier KEK (a blob of one kind can never be unwrapped as the other); it is created in the
   // token on first use, with the barrier KEK's attributes (wrap/unwrap only, never extractable).
@@ -53,6 +57,7 @@ struct Pkcs11SealConfig {
   hsm::TokenConfig token;
   std::string key_label = "strongroom-kek";
   std::string audit_key_label = "strongroom-audit";
+  std::string audit_mac_label = "strongroom-audit-mac";
   std::string transit_kek_label = "strongroom-transit-kek";
   // Raft cluster: both KEKs are created transferable (hsm::Token::KekMode) at sys/init, and
   // the Transit KEK is never created later on its own (it must be the same on every node).
@@ -70,6 +75,7 @@ class Pkcs11Seal final : public Seal {
   absl::StatusOr<SecureBytes> Unwrap(std::span<const uint8_t> blob) override;
   absl::StatusOr<std::string> AuditPublicKeyDer(bool create) override;
   absl::StatusOr<std::string> AuditSign(std::string_view message) override;
+  absl::StatusOr<std::string> AuditMac(std::string_view message) override;
   absl::StatusOr<hsm::Token*> TransitToken() override;
   absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() override;
   absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(std::string_view peer_point) override;
@@ -91,6 +97,7 @@ class Pkcs11Seal final : public Seal {
   std::unique_ptr<hsm::Token> token_;
   CK_OBJECT_HANDLE kek_ = CK_INVALID_HANDLE;
   std::optional<hsm::SigningKey> audit_key_;
+  CK_OBJECT_HANDLE audit_mac_key_ = CK_INVALID_HANDLE;
   CK_OBJECT_HANDLE transit_kek_ = CK_INVALID_HANDLE;
   std::string audit_key_der_;
   std::optional<hsm::Token::TransportKey> transport_;  // between BeginJoin and CompleteJoin

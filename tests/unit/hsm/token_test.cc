@@ -508,6 +508,37 @@ TEST_F(TokenTest, GenerateKekHasCustodyAttributes) {
   EXPECT_EQ(*found, kek);
 }
 
+// The audit MAC key: a token object that signs (HMAC) and does nothing else, never readable.
+TEST_F(TokenTest, GenerateMacKeyHasCustodyAttributesAndMacs) {
+  auto key = token_->GenerateMacKey("audit-mac");
+  ASSERT_TRUE(key.ok()) << key.status();
+  auto attrs = token_->GetKeyAttributes(*key);
+  ASSERT_TRUE(attrs.ok()) << attrs.status();
+  EXPECT_EQ(attrs->object_class, CKO_SECRET_KEY);
+  EXPECT_EQ(attrs->key_type, CKK_GENERIC_SECRET);
+  EXPECT_EQ(attrs->value_len, 32u);
+  EXPECT_TRUE(attrs->token);
+  EXPECT_TRUE(attrs->sensitive);
+  EXPECT_FALSE(attrs->extractable);
+  EXPECT_TRUE(attrs->never_extractable);
+  EXPECT_TRUE(attrs->sign);
+  EXPECT_FALSE(attrs->encrypt);
+  EXPECT_FALSE(attrs->decrypt);
+  EXPECT_FALSE(attrs->wrap);
+  EXPECT_FALSE(attrs->unwrap);
+  const std::vector<uint8_t> data = {'b', 'a', 't', 'c', 'h'};
+  auto a = token_->Hmac(*key, CKM_SHA256_HMAC, data);
+  auto b = token_->Hmac(*key, CKM_SHA256_HMAC, data);
+  ASSERT_TRUE(a.ok() && b.ok());
+  EXPECT_EQ(a->size(), 32u);
+  EXPECT_EQ(*a, *b);
+  auto found = token_->FindSecretKey("audit-mac");
+  ASSERT_TRUE(found.ok()) << found.status();
+  EXPECT_EQ(*found, *key);
+  EXPECT_EQ(token_->GenerateMacKey("audit-mac").status().code(),
+            absl::StatusCode::kAlreadyExists);
+}
+
 TEST_F(TokenTest, GenerateKekTwiceIsAlreadyExists) {
   Kek("dup");
   auto again = token_->GenerateKek("dup");
