@@ -17,6 +17,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
+#include "appliance/core/audit_file.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/seal.h"
 #include "appliance/core/token_store.h"
@@ -41,11 +42,6 @@ constexpr std::string_view kKnownOptions[] = {"file_path",
                                               "prefix",
                                               "checkpoint_entries",
                                               "checkpoint_interval"};
-
-std::string ErrnoText(int err) {
-  char buf[128];
-  return strerror_r(err, buf, sizeof buf);
-}
 
 }  // namespace
 
@@ -197,110 +193,10 @@ class AuditBroker::Device {
   AuditSalt salt;
   std::string device_id;  // path without the slash: the origin's first component
   std::string file_path;
-  mode_t mode = 0600;
   bool hmac_accessor = true;
   bool elide_list_responses = false;
-  uint64_t checkpoint_entries = 1000;
-  absl::Duration checkpoint_interval = absl::Seconds(60);
-  std::vector<audit::PublicKey> keys;  // the audit key, to check every signature before writing
   bool usable = true;  // false: its salt or state could not be loaded; it refuses every write
-
-  std::mutex mu;  // everything below
-  int fd = -1;
-  uint64_t file_size = 0;
-  audit::ChainState state;         // after the last line written
-  audit::ChainState signed_state;  // as of the last checkpoint line
-  uint64_t unsigned_lines = 0;     // lines after the last checkpoint
-  absl::Time last_checkpoint;
-  std::string last_note;
-
-  ~Device() { CloseLocked(); }
-
-  void CloseLocked() {
-    if (fd >= 0) ::close(fd);
-    fd = -1;
-  }
-
-  // Opens file_path for appending without following a symlink (O_NOFOLLOW) and without
-  // blocking on a FIFO (O_NONBLOCK, cleared afterwards), then checks before changing anything:
-  // a regular file, owned by this process's user, with no permission beyond 0640. Only then is
-  // its mode set to the configured one (0600 or 0640). A file that fails a check is left as it
-  // was: the daemon never "repairs" a file that others may already hold open.
-  absl::Status OpenFileLocked() {
-    CloseLocked();
-    const int f = ::open(
-        file_path.c_str(),
-        O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK, mode);
-    if (f < 0) {
-      const int err = errno;
-      if (err == ELOOP) {
-        return absl::FailedPreconditionError(
-            absl::StrCat("audit file ", file_path, " is a symbolic link; name the file itself"));
-      }
-      return absl::FailedPreconditionError(
-          absl::StrCat("cannot open audit file ", file_path, ": ", ErrnoText(err)));
-    }
-    const auto refuse = [&](std::string why) {
-      ::close(f);
-      return absl::FailedPreconditionError(absl::StrCat("audit file ", file_path, " ", why));
-    };
-    struct stat st {};
-    if (::fstat(f, &st) != 0) return refuse(absl::StrCat("cannot be checked: ", ErrnoText(errno)));
-    if (!S_ISREG(st.st_mode)) return refuse("is not a regular file");
-    if (st.st_uid != ::geteuid()) {
-      return refuse(
-          absl::StrCat("is owned by uid ", st.st_uid, ", not by this server's uid ", ::geteuid()));
-    }
-    const mode_t perms = st.st_mode & 07777;
-    if ((perms & ~mode_t{0640}) != 0) {
-      return refuse(absl::StrFormat(
-          "has mode %04o, which grants more than 0640; fix or replace the file (chmod 0600)",
-          static_cast<unsigned>(perms)));
-    }
-    const int flags = ::fcntl(f, F_GETFL);
-    if (flags < 0 || ::fcntl(f, F_SETFL, flags & ~O_NONBLOCK) != 0) {
-      return refuse(absl::StrCat("cannot be set to blocking writes: ", ErrnoText(errno)));
-    }
-    if (perms != mode && ::fchmod(f, mode) != 0) {
-      return refuse(absl::StrFormat("cannot be set to mode %04o: %s", static_cast<unsigned>(mode),
-                                    ErrnoText(errno)));
-    }
-    fd = f;
-    file_size = static_cast<uint64_t>(st.st_size);
-    return absl::OkStatus();
-  }
-
-  // Appends whole lines or nothing: a short or failed write is cut back off the file, so the
-  // next line never follows half a line.
-  absl::Status WriteLocked(std::string_view data) {
-    if (fd < 0)
-      return absl::UnavailableError(absl::StrCat("audit file ", file_path, " is not open"));
-    size_t done = 0;
-    while (done < data.size()) {
-      const ssize_t n = ::write(fd, data.data() + done, data.size() - done);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        const int err = errno;
-        if (done > 0 && ::ftruncate(fd, static_cast<off_t>(file_size)) != 0) {
-          LogError("audit file %s: cannot cut off a partial line: %s", file_path, ErrnoText(errno));
-        }
-        return absl::UnavailableError(
-            absl::StrCat("cannot write audit file ", file_path, ": ", ErrnoText(err)));
-      }
-      done += static_cast<size_t>(n);
-    }
-    file_size += done;
-    return absl::OkStatus();
-  }
-
-  absl::Status AppendRecordLocked(audit::Json record) {
-    auto line = audit::MakeChainedLine(std::move(record), state);
-    if (!line.ok()) return absl::InternalError(absl::StrCat("audit record: ", line.message()));
-    RETURN_IF_ERROR(WriteLocked(line->line));
-    state = line->next;
-    ++unsigned_lines;
-    return absl::OkStatus();
-  }
+  std::unique_ptr<AuditFile> file;  // the chain, its batches, checkpoints and recovery
 };
 
 // ---------------------------------------------------------------------------------------------
@@ -375,8 +271,13 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
     std::lock_guard<std::mutex> lock(mu_);
     settings = settings_;
   }
-  d->checkpoint_entries = settings.checkpoint_entries;
-  d->checkpoint_interval = settings.checkpoint_interval;
+  AuditFileOptions fo;
+  fo.node_id = settings.node_id;
+  fo.device_id = d->device_id;
+  fo.seal = seal_;
+  fo.clock = clock_;
+  fo.checkpoint_entries = settings.checkpoint_entries;
+  fo.checkpoint_interval = settings.checkpoint_interval;
   if (entry.type != "file") {
     return absl::InvalidArgumentError(absl::StrCat("audit device type \"", entry.type,
                                                    "\" is not supported; strongroom has \"file\""));
@@ -422,56 +323,52 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
       return absl::InvalidArgumentError(
           "mode must be \"0600\" or \"0640\": an audit file grants nothing to others");
     }
-    d->mode = static_cast<mode_t>(parsed);
+    fo.mode = static_cast<mode_t>(parsed);
   }
   if (const std::string n = opt("checkpoint_entries"); !n.empty()) {
     uint64_t v = 0;
     if (!absl::SimpleAtoi(n, &v) || v == 0) {
       return absl::InvalidArgumentError("checkpoint_entries must be a positive integer");
     }
-    d->checkpoint_entries = v;
+    fo.checkpoint_entries = v;
   }
   if (const std::string t = opt("checkpoint_interval"); !t.empty()) {
     auto secs = ParseDurationSeconds(t);
     if (!secs.ok() || *secs <= 0) {
       return absl::InvalidArgumentError("checkpoint_interval must be a positive duration");
     }
-    d->checkpoint_interval = absl::Seconds(*secs);
+    fo.checkpoint_interval = absl::Seconds(*secs);
   }
 
   ASSIGN_OR_RETURN(std::string der, seal_->AuditPublicKeyDer(/*create=*/fresh));
   auto key = audit::PublicKey::FromDer(der);
   if (!key.ok()) return absl::InternalError(absl::StrCat("audit public key: ", key.message()));
-  d->keys.push_back(std::move(key).value());
+  fo.keys.push_back(std::move(key).value());
+  fo.path = d->file_path;
+  const std::string state_key = StateKey(entry.uuid);
+  fo.save = [barrier = barrier_, state_key](const audit::ChainState& st, uint64_t offset,
+                                            const std::string& note) {
+    return barrier->Put(state_key, StateToJson(st, offset, note));
+  };
+  d->file = std::make_unique<AuditFile>(std::move(fo));
 
   const std::string base = absl::StrCat(kDevicePrefix, entry.uuid, "/");
-  std::lock_guard<std::mutex> lock(d->mu);
   if (fresh) {
     d->salt = AuditSalt(NewUuid());
-    RETURN_IF_ERROR(d->OpenFileLocked());
-    if (d->file_size != 0) {
-      d->CloseLocked();
-      return absl::InvalidArgumentError(absl::StrCat(
-          "audit file ", d->file_path,
-          " is not empty; a new audit device starts a new hash chain and needs a new file"));
-    }
+    RETURN_IF_ERROR(d->file->OpenNew(
+        absl::StatusCode::kInvalidArgument, "is not empty; a new audit device starts a new hash chain and needs a new file"));
     RETURN_IF_ERROR(barrier_->Put(base + "salt", d->salt.text()));
     return d;
   }
   ASSIGN_OR_RETURN(auto salt, barrier_->Get(base + "salt"));
-  ASSIGN_OR_RETURN(auto saved, barrier_->Get(StateKey(entry.uuid)));
+  ASSIGN_OR_RETURN(auto saved, barrier_->Get(state_key));
   if (salt && !saved && settings.per_node_state) {
     // A Raft node that has not written this device yet (it joined, or the device was enabled
     // on another node): a new chain, in a file that must be empty.
     d->salt = AuditSalt(*salt);
-    RETURN_IF_ERROR(d->OpenFileLocked());
-    if (d->file_size != 0) {
-      d->CloseLocked();
-      return absl::DataLossError(absl::StrCat("audit file ", d->file_path,
-                                              " is not empty but this node has no chain state "
-                                              "for it; move it away to start a new chain"));
-    }
-    d->last_checkpoint = clock_();
+    RETURN_IF_ERROR(d->file->OpenNew(
+        absl::StatusCode::kDataLoss, "is not empty but this node has no chain state for it; move it away to start a new "
+        "chain"));
     return d;
   }
   if (!salt || !saved) {
@@ -489,9 +386,9 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   if (!seq || !hash || !tree_size || !offset || !nodes) {
     return absl::DataLossError(absl::StrCat("audit device ", entry.path, ": state is incomplete"));
   }
-  audit::ChainState st;
-  st.last_seq = static_cast<uint64_t>(*seq);
-  ASSIGN_OR_RETURN(st.last_hash, HashFromHex(*hash));
+  AuditFileSaved resume;
+  resume.state.last_seq = static_cast<uint64_t>(*seq);
+  ASSIGN_OR_RETURN(resume.state.last_hash, HashFromHex(*hash));
   std::vector<audit::Hash> node_hashes;
   for (const auto& n : *nodes) {
     ASSIGN_OR_RETURN(auto h, HashFromHex(n));
@@ -499,81 +396,13 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   }
   auto range = audit::CompactRange::FromNodes(static_cast<uint64_t>(*tree_size), node_hashes);
   if (!range.ok()) return absl::DataLossError(absl::StrCat("saved audit state: ", range.message()));
-  st.tree = std::move(range).value();
-  d->state = st;
-  d->signed_state = st;
-  d->last_note = note.value_or("");
-  d->last_checkpoint = clock_();
-  if (absl::Status s = d->OpenFileLocked(); !s.ok()) {
+  resume.state.tree = std::move(range).value();
+  resume.offset = static_cast<uint64_t>(*offset);
+  resume.note = note.value_or("");
+  if (absl::Status s = d->file->Resume(resume); !s.ok()) {
     // Kept, refusing writes (requests fail closed) until SIGHUP finds the file again.
     LogError("audit device %s: %s", entry.path, s.message());
-    return d;
   }
-
-  // Fold in the lines written after the saved checkpoint (in this file, from the saved offset;
-  // after a rotation the saved offset is the new file's start).
-  const uint64_t from = static_cast<uint64_t>(*offset) <= d->file_size ? *offset : 0;
-  const int rfd = ::open(d->file_path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
-  if (rfd < 0) return absl::OkStatus();
-  {
-    // The tail is read from the very file the device writes, not from whatever the path names
-    // by now.
-    struct stat ws {};
-    struct stat rs {};
-    if (::fstat(d->fd, &ws) != 0 || ::fstat(rfd, &rs) != 0 || ws.st_dev != rs.st_dev ||
-        ws.st_ino != rs.st_ino) {
-      ::close(rfd);
-      d->CloseLocked();
-      return absl::FailedPreconditionError(
-          absl::StrCat("audit file ", d->file_path, " changed while it was being opened"));
-    }
-  }
-  std::string tail;
-  char buf[65536];
-  uint64_t pos = from;
-  for (;;) {
-    const ssize_t n = ::pread(rfd, buf, sizeof buf, static_cast<off_t>(pos));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    tail.append(buf, static_cast<size_t>(n));
-    pos += static_cast<uint64_t>(n);
-  }
-  ::close(rfd);
-  size_t start = 0;
-  uint64_t folded = 0;
-  while (start < tail.size()) {
-    const size_t nl = tail.find('\n', start);
-    if (nl == std::string::npos) {
-      // A torn last line (crash mid-write): cut it off so the chain continues cleanly.
-      LogWarn("audit device %s: cutting an incomplete last line (%d bytes) off %s", entry.path,
-              static_cast<int>(tail.size() - start), d->file_path);
-      if (::ftruncate(d->fd, static_cast<off_t>(from + start)) == 0) d->file_size = from + start;
-      break;
-    }
-    auto rec = audit::ParseChainedLine(std::string_view(tail).substr(start, nl - start));
-    if (!rec.ok() || rec->seq != d->state.last_seq + 1 || rec->prev_hash != d->state.last_hash) {
-      LogError(
-          "audit device %s: %s does not continue the signed chain at byte %d; new lines continue "
-          "from seq %d (the verifier will report the break)",
-          entry.path, d->file_path, static_cast<int>(from + start),
-          static_cast<int>(d->state.last_seq));
-      break;
-    }
-    d->state.last_seq = rec->seq;
-    d->state.last_hash = rec->hash;
-    if (rec->is_checkpoint) {
-      d->signed_state = d->state;
-      d->unsigned_lines = 0;
-    } else {
-      d->state.tree.Append(audit::HashLeaf(rec->canonical));
-      ++d->unsigned_lines;
-    }
-    ++folded;
-    start = nl + 1;
-  }
-  LogInfo("audit device %s: %s continues at seq %d (%d lines after the last saved checkpoint)",
-          entry.path, d->file_path, static_cast<int>(d->state.last_seq + 1),
-          static_cast<int>(folded));
   return d;
 }
 
@@ -609,46 +438,8 @@ void AuditBroker::Unload() {
     devices.swap(devices_);
   }
   for (auto& [path, d] : devices) {
-    std::lock_guard<std::mutex> lock(d->mu);
-    if (d->usable && d->fd >= 0 && d->unsigned_lines > 0) {
-      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
-        LogError("audit device %s: final checkpoint failed: %s", path, s.message());
-      }
-    }
-    d->CloseLocked();
+    if (d->usable) d->file->Close();
   }
-}
-
-absl::Status AuditBroker::CheckpointLocked(Device& d) {
-  if (!d.usable) return absl::UnavailableError("audit device is not usable");
-  std::string node_id;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    node_id = settings_.node_id;
-  }
-  // Never sign a head that does not extend the last signed one. The state only ever grows by
-  // appending (MakeChainedLine), so this holds by construction; the check keeps it so.
-  if (d.state.last_seq < d.signed_state.last_seq ||
-      d.state.tree.size() < d.signed_state.tree.size()) {
-    return absl::InternalError("audit chain state went backwards; refusing to sign it");
-  }
-  auto body = audit::CheckpointBody(d.device_id, node_id, d.state, FormatRfc3339Nano(clock_()));
-  if (!body.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", body.message()));
-  ASSIGN_OR_RETURN(std::string signature, seal_->AuditSign(*body));
-  auto note = audit::AttachSignature(*body, d.keys.front(), signature);
-  if (!note.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", note.message()));
-  auto line = audit::MakeCheckpointLine(*note, d.state, d.keys);
-  if (!line.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", line.message()));
-  RETURN_IF_ERROR(d.WriteLocked(line->line));
-  d.state = line->next;
-  d.signed_state = d.state;
-  d.unsigned_lines = 0;
-  d.last_checkpoint = clock_();
-  d.last_note = *note;
-  if (::fdatasync(d.fd) != 0) {
-    LogWarn("audit device %s: fdatasync: %s", d.entry.path, ErrnoText(errno));
-  }
-  return barrier_->Put(StateKey(d.entry.uuid), StateToJson(d.state, d.file_size, d.last_note));
 }
 
 absl::Status AuditBroker::Enable(AuditDeviceEntry entry) {
@@ -668,15 +459,11 @@ absl::Status AuditBroker::Enable(AuditDeviceEntry entry) {
   }
   entry.uuid = NewUuid();
   ASSIGN_OR_RETURN(auto d, OpenDevice(entry, /*fresh=*/true));
-  {
-    // The test write: the log opens with a signed checkpoint of the empty log.
-    std::lock_guard<std::mutex> lock(d->mu);
-    d->last_checkpoint = clock_();
-    if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
-      (void)barrier_->Delete(absl::StrCat(kDevicePrefix, entry.uuid, "/salt"));
-      return absl::InvalidArgumentError(
-          absl::StrCat("audit device ", entry.path, ": test write failed: ", s.message()));
-    }
+  // The test write: the log opens with a signed checkpoint of the empty log.
+  if (auto s = d->file->Checkpoint(/*force=*/true); !s.ok()) {
+    (void)barrier_->Delete(absl::StrCat(kDevicePrefix, entry.uuid, "/salt"));
+    return absl::InvalidArgumentError(absl::StrCat("audit device ", entry.path,
+                                                   ": test write failed: ", s.status().message()));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);
@@ -703,16 +490,8 @@ absl::Status AuditBroker::Disable(const std::string& raw_path) {
     devices_.erase(it);
   }
   RETURN_IF_ERROR(PersistTable());
-  {
-    // The file ends signed: a closed log verifies with --require-signed-tail.
-    std::lock_guard<std::mutex> lock(d->mu);
-    if (d->usable && d->fd >= 0 && d->unsigned_lines > 0) {
-      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
-        LogError("audit device %s: final checkpoint failed: %s", path, s.message());
-      }
-    }
-    d->CloseLocked();
-  }
+  // The file ends signed: a closed log verifies with --require-signed-tail.
+  if (d->usable) d->file->Close();
   const std::string base = absl::StrCat(kDevicePrefix, d->entry.uuid, "/");
   RETURN_IF_ERROR(barrier_->Delete(base + "salt"));  // old digests can no longer be recomputed
   RETURN_IF_ERROR(storage::DeletePrefix(*barrier_, base));  // every node's chain state
@@ -742,9 +521,8 @@ absl::StatusOr<std::string> AuditBroker::Checkpoint(const std::string& raw_path)
     }
     d = it->second;
   }
-  std::lock_guard<std::mutex> lock(d->mu);
-  if (d->unsigned_lines > 0) RETURN_IF_ERROR(CheckpointLocked(*d));
-  return d->last_note;
+  if (!d->usable) return absl::UnavailableError("audit device is not usable");
+  return d->file->Checkpoint();
 }
 
 absl::StatusOr<std::string> AuditBroker::PublicKeyPem() {
@@ -761,24 +539,11 @@ void AuditBroker::Reopen() {
     devices = devices_;
   }
   for (auto& [path, d] : devices) {
-    std::lock_guard<std::mutex> lock(d->mu);
     if (!d->usable) continue;
-    // End the old file signed, then continue the chain in whatever file_path names now.
-    if (d->fd >= 0 && d->unsigned_lines > 0) {
-      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
-        LogError("audit device %s: checkpoint before reopen failed: %s", path, s.message());
-      }
-    }
-    if (absl::Status s = d->OpenFileLocked(); !s.ok()) {
+    if (absl::Status s = d->file->Reopen(); !s.ok()) {
       LogError("audit device %s: reopen failed: %s; requests fail closed until it is fixed", path,
                s.message());
-      continue;
     }
-    absl::Status saved = barrier_->Put(StateKey(d->entry.uuid),
-                                       StateToJson(d->signed_state, d->file_size, d->last_note));
-    if (!saved.ok()) LogError("audit device %s: saving state: %s", path, saved.message());
-    LogInfo("audit device %s: reopened %s; the chain continues at seq %d", path, d->file_path,
-            static_cast<int>(d->state.last_seq + 1));
   }
 }
 
@@ -788,15 +553,8 @@ void AuditBroker::Tick() {
     std::lock_guard<std::mutex> lock(mu_);
     devices = devices_;
   }
-  const absl::Time now = clock_();
   for (auto& [path, d] : devices) {
-    std::lock_guard<std::mutex> lock(d->mu);
-    if (!d->usable || d->fd < 0 || d->unsigned_lines == 0) continue;
-    if (now - d->last_checkpoint < d->checkpoint_interval) continue;
-    if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
-      LogError("audit device %s: checkpoint failed: %s", path, s.message());
-      d->last_checkpoint = now;  // retried after another interval, not every tick
-    }
+    if (d->usable) d->file->CheckpointIfDue();
   }
 }
 
@@ -931,18 +689,13 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
       LogError("audit: device %s: record: %s", d->entry.path, parsed.message());
       continue;
     }
-    std::lock_guard<std::mutex> lock(d->mu);
-    if (absl::Status s = d->AppendRecordLocked(std::move(parsed).value()); !s.ok()) {
+    // Returns once the line is on stable storage (group commit; see audit_file.h).
+    if (absl::Status s = d->file->Append(std::move(parsed).value()); !s.ok()) {
       LogError("audit: device %s failed to log %s %s: %s", d->entry.path, rec["type"].as_string(),
                req.request_id, s.message());
       continue;
     }
     ++written;
-    if (d->unsigned_lines >= d->checkpoint_entries) {
-      if (absl::Status s = CheckpointLocked(*d); !s.ok()) {
-        LogError("audit device %s: checkpoint failed: %s", d->entry.path, s.message());
-      }
-    }
   }
   if (written == 0) {
     LogError("audit: no audit device succeeded in logging the %s of request %s",

@@ -109,9 +109,6 @@ class AuditBroker {
   class Device;
 
   absl::Status LogEvent(const AuditEvent& event, bool is_response);
-  // Signs and writes a checkpoint for the device's current state, then saves the state. The
-  // device's mutex must be held.
-  absl::Status CheckpointLocked(Device& d);
   absl::Status PersistTable();
   absl::StatusOr<std::unique_ptr<Device>> OpenDevice(const AuditDeviceEntry& entry, bool fresh);
 
