@@ -10,6 +10,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "appliance/broker/ipc_server.h"
+#include "appliance/core/request.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
@@ -478,7 +479,8 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
       return r;
     }
   }
-  LogWarn("raft: forwarding %s to the leader failed (%s); redirecting the client", req.path(),
+  LogWarn("raft: forwarding %s to the leader failed (%s); redirecting the client",
+          core::LoggablePath(req.path()),
           answer.ok() ? "refused" : std::string(answer.status().message()));
   return redirect();
 }

@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <cerrno>
+#include <charconv>
 #include <cstring>
 
 #include "absl/strings/ascii.h"
@@ -16,6 +17,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/strip.h"
 #include "appliance/core/audit_file.h"
 #include "appliance/core/mount_entry.h"
@@ -101,13 +103,23 @@ namespace {
 // Every string and number leaf of `v`, recursively, replaced by its digest (keys, booleans and
 // nulls kept). Vault decodes JSON numbers as strings (json.Number) and hashes them, so a PIN or a
 // card number sent as a number is no more in clear than one sent as a string; the digest is of
-// the number's decimal text (Boost.JSON's shortest form for a fraction). Depth is bounded by the
-// worker's max_json_depth before a body reaches the broker.
+// the number's decimal text (for a fraction, or an integer beyond uint64, which Boost.JSON reads
+// as a double: the shortest text that reads back as it). Depth is bounded by the worker's
+// max_json_depth before a body reaches the broker.
 void HashStrings(const AuditSalt& salt, json::value& v) {
   if (v.is_string()) {
     v = salt.Hex(std::string_view(v.as_string().data(), v.as_string().size()));
-  } else if (v.is_int64() || v.is_uint64() || v.is_double()) {
+  } else if (v.is_int64() || v.is_uint64()) {
     v = salt.Hex(json::serialize(v));
+  } else if (v.is_double()) {
+    // The shortest text that reads back as the same double ("4231.5", "1e+30"): what a client
+    // wrote for a plain decimal, so sys/audit-hash of that text finds it (Boost.JSON's own form,
+    // "4.2315E3", would not).
+    char text[64];
+    const auto [end, ec] = std::to_chars(text, text + sizeof text, v.as_double());
+    const std::string shortest =
+        ec == std::errc() ? std::string(text, static_cast<size_t>(end - text)) : json::serialize(v);
+    v = salt.Hex(shortest);
   } else if (v.is_object()) {
     for (auto& kv : v.as_object()) HashStrings(salt, kv.value());
   } else if (v.is_array()) {
@@ -596,9 +608,19 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
   if (devices.empty()) return absl::OkStatus();
   const Request& req = *event.request;
   const std::string time = FormatRfc3339Nano(clock_());
+  // A token or accessor in the path (a token-store path form Vault removed) is written as its
+  // digest, in the path and where the error text repeats the path ("no handler for route ...").
+  const size_t credential_at = CredentialOffsetInPath(req.path);
   int written = 0;
   for (const auto& d : devices) {
     if (!d->usable) continue;
+    std::string path = req.path;
+    std::string error = event.error;
+    if (credential_at != std::string::npos) {
+      path = absl::StrCat(absl::string_view(req.path.data(), credential_at),
+                          d->salt.Hex(std::string_view(req.path).substr(credential_at)));
+      error = absl::StrReplaceAll(error, {{req.path, path}});
+    }
     json::object rec;
     rec["time"] = time;
     rec["type"] = is_response ? "response" : "request";
@@ -625,7 +647,7 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
     json::object ns;
     ns["id"] = "root";
     r["namespace"] = std::move(ns);
-    r["path"] = req.path;
+    r["path"] = std::move(path);
     if (req.has_data && !req.data.empty() && !event.unauthenticated_refusal) {
       json::value data = req.data;
       HashStrings(d->salt, data);
@@ -681,7 +703,7 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
       }
       rec["response"] = std::move(resp);
     }
-    if (!event.error.empty()) rec["error"] = event.error;
+    if (!error.empty()) rec["error"] = std::move(error);
     // Parsed into the chain's canonical form outside the device lock; only the chaining (seq,
     // prev_hash, hashes) and the write happen under it.
     auto parsed = audit::ParseJson(Serialize(rec));

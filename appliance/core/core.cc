@@ -132,6 +132,27 @@ std::string_view OperationName(Operation op) {
   return "read";
 }
 
+size_t CredentialOffsetInPath(std::string_view path) {
+  static constexpr std::string_view kForms[] = {
+      "auth/token/lookup/",         "auth/token/renew/",           "auth/token/revoke/",
+      "auth/token/revoke-orphan/",  "auth/token/lookup-accessor/", "auth/token/renew-accessor/",
+      "auth/token/revoke-accessor/"};
+  const absl::string_view p(path.data(), path.size());
+  for (std::string_view form : kForms) {
+    if (p.size() > form.size() &&
+        absl::StartsWithIgnoreCase(p, absl::string_view(form.data(), form.size()))) {
+      return form.size();
+    }
+  }
+  return std::string_view::npos;
+}
+
+std::string LoggablePath(std::string_view path) {
+  const size_t at = CredentialOffsetInPath(path);
+  if (at == std::string_view::npos) return std::string(path);
+  return absl::StrCat(absl::string_view(path.data(), at), "***");
+}
+
 Core::Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal> seal)
     : options_(std::move(options)),
       physical_(physical),
@@ -647,8 +668,8 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   areq.root_protected = rt != nullptr && rt->backend->IsRootPath(req.rel_path);
   const policy::AclResult verdict = acl.Allowed(areq);
   if (!verdict.allowed) {
-    LogInfo("request %s denied: %s %s: %s", req.request_id, OperationName(req.operation), req.path,
-            verdict.reason);
+    LogInfo("request %s denied: %s %s: %s", req.request_id, OperationName(req.operation),
+            LoggablePath(req.path), verdict.reason);
     return absl::PermissionDeniedError(kAclDenied);
   }
   req.token_is_root = verdict.is_root;

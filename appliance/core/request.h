@@ -74,6 +74,15 @@ struct Response {
   }
 };
 
+// Vault's removed token-store path forms carried a token or accessor in the URL
+// (auth/token/lookup/<token>, renew/, revoke/, revoke-orphan/, lookup-accessor/<accessor>,
+// renew-accessor/, revoke-accessor/). strongroom serves none of them, but a client may still send
+// one: the offset in `path` where that credential starts (the prefix matched in any letter case),
+// or npos. Audit records show it as a digest and the broker log as "***".
+size_t CredentialOffsetInPath(std::string_view path);
+// `path` as the broker log may show it: such a credential replaced by "***".
+std::string LoggablePath(std::string_view path);
+
 // Create or update: what Vault's POST and PUT become.
 inline bool IsWrite(const Request& req) {
   return req.operation == Operation::kCreate || req.operation == Operation::kUpdate;

@@ -1,11 +1,71 @@
 #include "tests/adversarial/adversarial.h"
 
+#include <openssl/pem.h>
+
 #include <condition_variable>
+#include <ctime>
+#include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
 namespace strongroom::testing {
+
+std::string Base64Url(const std::string& in) {
+  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
+  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(in.data()),
+                                static_cast<int>(in.size()));
+  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  while (!out.empty() && out.back() == '=') out.pop_back();
+  for (char& c : out) {
+    if (c == '+') c = '-';
+    if (c == '/') c = '_';
+  }
+  return out;
+}
+
+std::string PublicKeyPem(EVP_PKEY* key) {
+  std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
+  if (!bio || PEM_write_bio_PUBKEY(bio.get(), key) != 1) return "";
+  char* data = nullptr;
+  const long len = BIO_get_mem_data(bio.get(), &data);
+  return len > 0 ? std::string(data, static_cast<size_t>(len)) : "";
+}
+
+std::string ServiceAccountJwt(EVP_PKEY* key, const std::string& issuer,
+                              const std::string& audience) {
+  using json = nlohmann::json;
+  const int64_t now = static_cast<int64_t>(std::time(nullptr));
+  const json claims = {
+      {"iss", issuer},
+      {"aud", json::array({audience})},
+      {"sub", "system:serviceaccount:apps:web"},
+      {"iat", now - 10},
+      {"nbf", now - 10},
+      {"exp", now + 3600},
+      {"kubernetes.io",
+       {{"namespace", "apps"},
+        {"serviceaccount", {{"name", "web"}, {"uid", "2d6a0c4e-5b0e-4c1e-9f3a-1f2e3d4c5b6a"}}}}}};
+  const std::string input =
+      Base64Url(json({{"alg", "RS256"}, {"typ", "JWT"}}).dump()) + "." + Base64Url(claims.dump());
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  size_t len = 0;
+  const auto* in = reinterpret_cast<const unsigned char*>(input.data());
+  if (!ctx || EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key) != 1 ||
+      EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size()) != 1) {
+    ADD_FAILURE() << "cannot sign a JWT";
+    return "";
+  }
+  std::string sig(len, '\0');
+  if (EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
+                     input.size()) != 1) {
+    ADD_FAILURE() << "cannot sign a JWT";
+    return "";
+  }
+  sig.resize(len);
+  return input + "." + Base64Url(sig);
+}
 
 void RunConcurrently(int threads, const std::function<void(int)>& body) {
   std::mutex mu;

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
 
 #include <functional>
 #include <nlohmann/json.hpp>
@@ -14,6 +15,15 @@ namespace strongroom::testing {
 // Runs `body(i)` on `threads` threads at once (released together by a start barrier) and waits
 // for all of them.
 void RunConcurrently(int threads, const std::function<void(int)>& body);
+
+// RFC 4648 base64url without padding (JWT segments).
+std::string Base64Url(const std::string& in);
+// The public half of `key` as PEM SubjectPublicKeyInfo (auth/kubernetes/config pem_keys).
+std::string PublicKeyPem(EVP_PKEY* key);
+// A projected service-account token for apps/web (kubernetes.io claims), valid for an hour,
+// signed RS256 with `key`.
+std::string ServiceAccountJwt(EVP_PKEY* key, const std::string& issuer,
+                              const std::string& audience);
 
 // A started and initialised daemon with a KV v2 mount at "secret/".
 class AdversarialTest : public ::testing::Test {

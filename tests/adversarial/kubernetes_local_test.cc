@@ -6,9 +6,7 @@
 // disable_iss_validation), create role (audience), login.
 #include <gmock/gmock.h>
 #include <openssl/evp.h>
-#include <openssl/pem.h>
 
-#include <ctime>
 #include <memory>
 
 #include "tests/adversarial/adversarial.h"
@@ -22,61 +20,20 @@ using json = nlohmann::json;
 
 constexpr char kIssuer[] = "https://kubernetes.default.svc.cluster.local";
 
-std::string Base64Url(const std::string& in) {
-  std::string out(4 * ((in.size() + 2) / 3) + 1, '\0');
-  const int n = EVP_EncodeBlock(reinterpret_cast<unsigned char*>(out.data()),
-                                reinterpret_cast<const unsigned char*>(in.data()),
-                                static_cast<int>(in.size()));
-  out.resize(n > 0 ? static_cast<size_t>(n) : 0);
-  while (!out.empty() && out.back() == '=') out.pop_back();
-  for (char& c : out) {
-    if (c == '+') c = '-';
-    if (c == '/') c = '_';
-  }
-  return out;
-}
-
 class KubernetesLocalTest : public AdversarialTest {
  protected:
   void SetUp() override {
     AdversarialTest::SetUp();
     key_.reset(EVP_PKEY_Q_keygen(nullptr, nullptr, "RSA", static_cast<size_t>(2048)));
     ASSERT_NE(key_, nullptr);
-    std::unique_ptr<BIO, decltype(&BIO_free)> bio(BIO_new(BIO_s_mem()), BIO_free);
-    ASSERT_EQ(PEM_write_bio_PUBKEY(bio.get(), key_.get()), 1);
-    char* data = nullptr;
-    const long len = BIO_get_mem_data(bio.get(), &data);
-    ASSERT_GT(len, 0);
-    public_pem_.assign(data, static_cast<size_t>(len));
+    public_pem_ = PublicKeyPem(key_.get());
+    ASSERT_FALSE(public_pem_.empty());
     ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/kubernetes", {{"type", "kubernetes"}}).status, 204);
   }
 
   // A projected service-account token (apps/web) signed with the configured key.
   std::string Jwt(const std::string& issuer, const std::string& audience) {
-    const int64_t now = static_cast<int64_t>(std::time(nullptr));
-    const json claims = {
-        {"iss", issuer},
-        {"aud", json::array({audience})},
-        {"sub", "system:serviceaccount:apps:web"},
-        {"iat", now - 10},
-        {"nbf", now - 10},
-        {"exp", now + 3600},
-        {"kubernetes.io",
-         {{"namespace", "apps"},
-          {"serviceaccount", {{"name", "web"}, {"uid", "2d6a0c4e-5b0e-4c1e-9f3a-1f2e3d4c5b6a"}}}}}};
-    const std::string input =
-        Base64Url(json({{"alg", "RS256"}, {"typ", "JWT"}}).dump()) + "." + Base64Url(claims.dump());
-    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-    size_t len = 0;
-    EXPECT_EQ(EVP_DigestSignInit(ctx.get(), nullptr, EVP_sha256(), nullptr, key_.get()), 1);
-    const auto* in = reinterpret_cast<const unsigned char*>(input.data());
-    EXPECT_EQ(EVP_DigestSign(ctx.get(), nullptr, &len, in, input.size()), 1);
-    std::string sig(len, '\0');
-    EXPECT_EQ(EVP_DigestSign(ctx.get(), reinterpret_cast<unsigned char*>(sig.data()), &len, in,
-                             input.size()),
-              1);
-    sig.resize(len);
-    return input + "." + Base64Url(sig);
+    return ServiceAccountJwt(key_.get(), issuer, audience);
   }
 
   HttpResponse Config(json body) {
