@@ -88,17 +88,24 @@ Result<ChainedRecord> ParseChainedLine(std::string_view line) {
     if (!ok || !mac) return Err("mac line without a valid \"mac\" (want 64 lowercase hex digits)");
     rec.mac = *mac;
   } else if (rec.is_unproven) {
-    if (obj.members().size() != 8) return Err("unproven marker has unexpected fields");
-    const Json* from = obj.Find("from_seq");
-    const Json* through = obj.Find("through_seq");
-    const uint64_t f = from != nullptr ? from->AsUint().value_or(0) : 0;
-    const uint64_t t = through != nullptr ? through->AsUint().value_or(0) : 0;
-    StringMember(obj, "reason", &ok);
-    if (!ok || f == 0 || f > t || t + 1 != rec.seq) {
-      return Err("unproven marker needs 0 < from_seq <= through_seq = seq - 1 and a reason");
+    if (obj.members().size() != 10) return Err("unproven marker has unexpected fields");
+    const Json* lines = obj.Find("lines");
+    const Json* bytes = obj.Find("bytes");
+    const bool have_counts = lines != nullptr && lines->AsUint().has_value() &&
+                             bytes != nullptr && bytes->AsUint().has_value();
+    bool ok_sha = false, ok_path = false, ok_reason = false;
+    const std::optional<Hash> sha = HashFromHex(StringMember(obj, "sha256", &ok_sha));
+    rec.moved_to = StringMember(obj, "moved_to", &ok_path);
+    rec.reason = StringMember(obj, "reason", &ok_reason);
+    if (!have_counts || !ok_sha || !sha.has_value() || !ok_path || !ok_reason ||
+        rec.reason.empty() || rec.reason.size() > kMaxMarkerReason ||
+        rec.moved_to.size() > kMaxMarkerPath) {
+      return Err(
+          "unproven marker needs lines, bytes, sha256, moved_to and a reason (at most 1 KiB)");
     }
-    rec.from_seq = f;
-    rec.through_seq = t;
+    rec.removed_lines = lines->AsUint().value_or(0);
+    rec.removed_bytes = bytes->AsUint().value_or(0);
+    rec.removed_sha256 = sha.value_or(Hash{});
   }
 
   Json without_hash = obj;
@@ -215,15 +222,19 @@ Result<ChainedLine> MakeMacLine(const Hash& mac, std::string_view time, const Ch
   return Chain(std::move(obj), state, /*is_leaf=*/false);
 }
 
-Result<ChainedLine> MakeUnprovenLine(uint64_t from_seq, std::string_view reason,
-                                     std::string_view time, const ChainState& state) {
+Result<ChainedLine> MakeUnprovenLine(const RemovedTail& removed, std::string_view time,
+                                     const ChainState& state) {
   if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
-  if (from_seq == 0 || from_seq > state.last_seq) return Err("unproven range is empty");
-  if (time.empty() || reason.empty()) return Err("unproven marker needs a time and a reason");
+  if (time.empty() || removed.reason.empty() || removed.reason.size() > kMaxMarkerReason ||
+      removed.moved_to.size() > kMaxMarkerPath) {
+    return Err("unproven marker needs a time and a reason (at most 1 KiB)");
+  }
   Json obj = Json::Object();
-  obj.Set("from_seq", Json::Uint(from_seq));
-  obj.Set("through_seq", Json::Uint(state.last_seq));
-  obj.Set("reason", Json::String(std::string(reason)));
+  obj.Set("bytes", Json::Uint(removed.bytes));
+  obj.Set("lines", Json::Uint(removed.lines));
+  obj.Set("moved_to", Json::String(removed.moved_to));
+  obj.Set("reason", Json::String(removed.reason));
+  obj.Set("sha256", Json::String(HexEncode(removed.sha256)));
   obj.Set("time", Json::String(std::string(time)));
   obj.Set("type", Json::String(std::string(kUnprovenType)));
   return Chain(std::move(obj), state, /*is_leaf=*/false);

@@ -24,11 +24,14 @@
 //     the writer's PKCS#11 token, of MacMessage(origin, seq, prev_hash, time). A verifier without
 //     the key cannot check it; the writer checks it when it restarts, so that it folds into its
 //     next signed checkpoint only lines it can prove it wrote. Not Merkle leaves.
-//   * unproven markers: exactly {"from_seq","hash","prev_hash","reason","seq","through_seq",
-//     "time","type":"unproven"}, written by the writer at restart right after lines it found
-//     after its last proof (a MAC or checkpoint) and could not prove it wrote (a forged tail, or
-//     a batch torn by a power loss). through_seq is seq - 1; from_seq is after the last
-//     checkpoint. The verifier reports those lines as unproven, never as intact. Not leaves.
+//   * unproven markers: exactly {"bytes","hash","lines","moved_to","prev_hash","reason","seq",
+//     "sha256","time","type":"unproven"}. At restart the writer keeps, of what follows its saved
+//     state, only what a proof (a MAC it recomputes, or a checkpoint that verifies) covers. The
+//     rest (appended by someone else while it was down, or a batch a power loss tore, which was
+//     never acknowledged) it moves out of the log into the file "moved_to" ("lines" lines,
+//     "bytes" bytes, hex SHA-256 "sha256") and records that with this line, which continues the
+//     chain from the last proof. So nothing unproven is ever signed; the verifier reports every
+//     marker, and a log with one is never "intact". Not Merkle leaves.
 #pragma once
 
 #include <cstddef>
@@ -70,8 +73,12 @@ struct ChainedRecord {
   std::string note;  // checkpoints only: the signed note
   std::optional<std::vector<Hash>> frontier;  // checkpoints that carry one
   Hash mac{};                                 // MAC lines only
-  uint64_t from_seq = 0;                      // unproven markers only
-  uint64_t through_seq = 0;
+  // Unproven markers only: what was moved out of the log, and where to.
+  uint64_t removed_lines = 0;
+  uint64_t removed_bytes = 0;
+  Hash removed_sha256{};
+  std::string moved_to;
+  std::string reason;
 
   // Records are the Merkle leaves; checkpoints, MACs and unproven markers are not.
   bool is_leaf() const { return !is_checkpoint && !is_mac && !is_unproven; }
@@ -129,8 +136,19 @@ std::string MacMessage(std::string_view origin, uint64_t seq, const Hash& prev_h
 // state.last_hash, time), computed by the caller in its token.
 Result<ChainedLine> MakeMacLine(const Hash& mac, std::string_view time, const ChainState& state);
 
-// The unproven marker for lines from_seq..state.last_seq.
-Result<ChainedLine> MakeUnprovenLine(uint64_t from_seq, std::string_view reason,
-                                     std::string_view time, const ChainState& state);
+// What an unproven marker records (its texts are capped: reason 1 KiB, moved_to 4 KiB).
+struct RemovedTail {
+  uint64_t lines = 0;
+  uint64_t bytes = 0;
+  Hash sha256{};
+  std::string moved_to;
+  std::string reason;
+};
+inline constexpr size_t kMaxMarkerReason = 1024;
+inline constexpr size_t kMaxMarkerPath = 4096;
+
+// The unproven marker that follows `state` (the last proof).
+Result<ChainedLine> MakeUnprovenLine(const RemovedTail& removed, std::string_view time,
+                                     const ChainState& state);
 
 }  // namespace strongroom::audit

@@ -243,13 +243,17 @@ Json ReportJson(const Report& r) {
   j.Set("unsigned_lines", Json::Uint(r.unsigned_lines));
   j.Set("mac_lines", Json::Uint(r.macs));
   j.Set("unproven_lines", Json::Uint(r.unproven_lines));
+  j.Set("unproven_markers", Json::Uint(r.unproven_markers));
   Json unproven = Json::Array();
-  for (const UnprovenRange& u : r.unproven) {
+  for (const UnprovenTail& u : r.unproven) {
     Json o = Json::Object();
-    o.Set("from_seq", Json::Uint(u.from_seq));
-    o.Set("through_seq", Json::Uint(u.through_seq));
+    o.Set("marker_seq", Json::Uint(u.marker_seq));
     o.Set("file", Json::String(u.file));
     o.Set("marker_line", Json::Uint(u.marker_line));
+    o.Set("lines", Json::Uint(u.lines));
+    o.Set("bytes", Json::Uint(u.bytes));
+    o.Set("sha256", Json::String(u.sha256));
+    o.Set("moved_to", Json::String(u.moved_to));
     o.Set("reason", Json::String(u.reason));
     unproven.Append(std::move(o));
   }
@@ -286,8 +290,9 @@ void PrintReport(const Report& r) {
   if (r.proven()) {
     std::cout << "OK: audit log intact\n";
   } else {
-    std::cout << "UNPROVEN: the chain and signatures hold, but " << r.unproven_lines
-              << " lines are not proven to be the service's (below)\n";
+    std::cout << "UNPROVEN: the chain and signatures hold, but the service found "
+              << r.unproven_markers
+              << " tail(s) it could not prove it wrote and moved them out of the log (below)\n";
   }
   std::cout << "  files:              " << r.files << "\n";
   std::cout << "  lines:              " << r.lines << " (seq 1.." << r.state.last_seq << ")\n";
@@ -305,9 +310,11 @@ void PrintReport(const Report& r) {
   if (r.unsigned_lines > 0) std::cout << " (chained, but no signature covers them yet)";
   std::cout << "\n";
   if (r.trusted_matched) std::cout << "  trusted checkpoint: contained in the log\n";
-  for (const UnprovenRange& u : r.unproven) {
-    std::cout << "  unproven:           seq " << u.from_seq << ".." << u.through_seq
-              << ", marked at " << u.file << ":" << u.marker_line << ": " << u.reason << "\n";
+  for (const UnprovenTail& u : r.unproven) {
+    std::cout << "  unproven tail:      " << u.lines << " lines, " << u.bytes
+              << " bytes (sha256 " << u.sha256 << ") moved to " << u.moved_to << "; marked at "
+              << u.file << ":" << u.marker_line << " (seq " << u.marker_seq << "): " << u.reason
+              << "\n";
   }
 }
 
@@ -490,11 +497,6 @@ int RunInclusion(const Args& args) {
                       : " is not in the log")
               << "\n";
     return kExitUsage;
-  }
-  if (r.IsUnproven(*args.seq)) {
-    std::cout << "FAILED: entry seq " << *args.seq
-              << " is in a range the service marked unproven: it cannot prove it wrote it\n";
-    return kExitFailed;
   }
   const auto index = static_cast<uint64_t>(it - r.leaf_seqs.begin());
   Checkpoint cp;

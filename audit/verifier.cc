@@ -187,29 +187,19 @@ void Verifier::VerifyCheckpointLine(const ChainedRecord& rec) {
 }
 
 void Verifier::VerifyUnprovenLine(const ChainedRecord& rec) {
-  const uint64_t signed_through = report_.last_checkpoint ? report_.last_checkpoint->seq : 0;
-  if (rec.from_seq <= signed_through) {
-    return Fail("unproven marker reaches back to seq " + std::to_string(rec.from_seq) +
-                ", before the last checkpoint (seq " + std::to_string(signed_through) + ")");
-  }
-  if (!report_.unproven.empty() && rec.from_seq <= report_.unproven.back().through_seq) {
-    return Fail("unproven marker overlaps the one before it");
-  }
-  UnprovenRange u;
-  u.from_seq = rec.from_seq;
-  u.through_seq = rec.through_seq;
+  ++report_.unproven_markers;
+  report_.unproven_lines += rec.removed_lines;
+  if (report_.unproven.size() >= 1000) return;
+  UnprovenTail u;
+  u.marker_seq = rec.seq;
   u.file = file_;
   u.marker_line = line_in_file_;
-  u.reason = rec.object.Find("reason")->str();
-  report_.unproven_lines += u.through_seq - u.from_seq + 1;
+  u.lines = rec.removed_lines;
+  u.bytes = rec.removed_bytes;
+  u.sha256 = HexEncode(rec.removed_sha256);
+  u.moved_to = rec.moved_to;
+  u.reason = rec.reason;
   report_.unproven.push_back(std::move(u));
-}
-
-bool Report::IsUnproven(uint64_t seq) const {
-  for (const UnprovenRange& u : unproven) {
-    if (seq >= u.from_seq && seq <= u.through_seq) return true;
-  }
-  return false;
 }
 
 void Verifier::CheckTrusted(const ChainedRecord& rec, const Hash& leaf) {

@@ -8,8 +8,8 @@
 //     it as its head, and its tree size and root equal the Merkle tree recomputed from the
 //     records before it — so every checkpoint is consistent with every earlier one (a log never
 //     shows an inconsistent head);
-//   * an unproven marker (chain.h) only covers lines after the last checkpoint; the lines it
-//     names are reported as unproven (Report::unproven), and such a log is never "intact";
+//   * unproven markers (chain.h: tails the writer could not prove and moved out) are reported
+//     (Report::unproven), and a log with one is never "intact";
 //   * optionally, a checkpoint fetched earlier from the live service ("trusted") is contained in
 //     or extended by the log, which catches a cut tail or an older copy;
 // and stops at the first line that breaks, naming file, line number and sequence number.
@@ -64,13 +64,16 @@ struct VerifiedCheckpoint {
   uint64_t line = 0;
 };
 
-// Lines the writer found after its last proof when it restarted and could not prove it wrote
-// (chain.h, unproven markers): chained and signed since, but not proven to be the service's.
-struct UnprovenRange {
-  uint64_t from_seq = 0;
-  uint64_t through_seq = 0;
+// A tail the writer found after its last proof at a restart, could not prove it wrote, and
+// moved out of the log (chain.h, unproven markers).
+struct UnprovenTail {
+  uint64_t marker_seq = 0;
   std::string file;  // where the marker line is
   uint64_t marker_line = 0;
+  uint64_t lines = 0;
+  uint64_t bytes = 0;
+  std::string sha256;  // hex
+  std::string moved_to;
   std::string reason;
 };
 
@@ -88,11 +91,12 @@ struct Report {
   std::optional<VerifiedCheckpoint> last_checkpoint;
   uint64_t macs = 0;            // MAC lines (the writer's batch ends; see chain.h)
   uint64_t unsigned_lines = 0;  // verified lines after the last checkpoint (chained, unsigned)
-  // Ranges the writer marked unproven. A log with any is never reported intact.
-  std::vector<UnprovenRange> unproven;
-  uint64_t unproven_lines = 0;
-  bool proven() const { return unproven.empty(); }
-  bool IsUnproven(uint64_t seq) const;
+  // Unproven tails the writer removed (the first 1,000 kept). A log with any is never reported
+  // intact: someone wrote to it, or a power loss tore a batch.
+  std::vector<UnprovenTail> unproven;
+  uint64_t unproven_markers = 0;
+  uint64_t unproven_lines = 0;  // lines those markers say were removed
+  bool proven() const { return unproven_markers == 0; }
   bool trusted_matched = false;
   ChainState state;  // after the last verified line: a writer resumes from here
 

@@ -2,11 +2,14 @@
 
 #include <fcntl.h>
 #include <openssl/crypto.h>
+#include <openssl/evp.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <memory>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -24,6 +27,17 @@ namespace {
 std::string ErrnoText(int err) {
   char buf[128];
   return std::string(strerror_r(err, buf, sizeof buf));
+}
+
+// After a file is created or renamed, its directory entry is durable only once the directory
+// is synced.
+void SyncParentDirectory(const std::string& path) {
+  const size_t slash = path.rfind('/');
+  const std::string dir = slash == std::string::npos || slash == 0 ? "/" : path.substr(0, slash);
+  const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  if (::fsync(dfd) != 0) LogWarn("audit: cannot sync directory %s: %s", dir, ErrnoText(errno));
+  ::close(dfd);
 }
 
 // Time as the audit records write it.
@@ -103,6 +117,7 @@ absl::Status AuditFile::OpenFdLocked() {
   }
   fd_ = f;
   file_size_ = static_cast<uint64_t>(st.st_size);
+  SyncParentDirectory(path);
   return absl::OkStatus();
 }
 
@@ -115,7 +130,9 @@ absl::Status AuditFile::OpenNew(absl::StatusCode code, std::string_view not_empt
                         absl::StrCat("audit file ", options_.path, " ", std::string(not_empty)));
   }
   state_ = durable_state_ = signed_state_ = audit::ChainState{};
+  saved_ = AuditFileSaved{};
   last_checkpoint_ = options_.clock();
+  resumed_ = true;
   return absl::OkStatus();
 }
 
@@ -149,12 +166,19 @@ absl::StatusOr<audit::ChainState> AuditFile::WriteBatchLocked(std::unique_lock<s
   // Outside the lock: appenders keep chaining onto `target` into pending_ for the next batch.
   absl::Status status;
   size_t done = 0;
-  while (done < batch.size()) {
+  // Bytes that someone else appended would sit between our lines: the file is checked first.
+  struct stat st {};
+  if (::fstat(fd, &st) != 0 || static_cast<uint64_t>(st.st_size) != start) {
+    status = absl::DataLossError(absl::StrCat(
+        "audit file ", options_.path, " was changed outside the server (", st.st_size,
+        " bytes, expected ", start, "); nothing more is written to it until it is reopened"));
+  }
+  while (status.ok() && done < batch.size()) {
     const ssize_t n = ::write(fd, batch.data() + done, batch.size() - done);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = absl::UnavailableError(
-          absl::StrCat("cannot write audit file ", options_.path, ": ", ErrnoText(errno)));
+    if (n <= 0) {
+      status = absl::UnavailableError(absl::StrCat("cannot write audit file ", options_.path,
+                                                   ": ", n < 0 ? ErrnoText(errno) : "no space"));
       break;
     }
     done += static_cast<size_t>(n);
@@ -172,6 +196,8 @@ absl::StatusOr<audit::ChainState> AuditFile::WriteBatchLocked(std::unique_lock<s
                ErrnoText(errno));
       CloseFdLocked();
     }
+    if (absl::IsDataLoss(status)) CloseFdLocked();
+    if (fd_ < 0) resumed_ = false;  // Reopen runs the recovery again
     LogError("audit device %s: %s", options_.device_id, status.message());
     RollBackLocked(status);
     return status;
@@ -273,6 +299,7 @@ absl::StatusOr<std::string> AuditFile::CheckpointAsWriterLocked(
   last_checkpoint_ = options_.clock();
   last_note_ = *note;
   if (options_.save) RETURN_IF_ERROR(options_.save(signed_state_, file_size_, last_note_));
+  saved_ = AuditFileSaved{signed_state_, file_size_, last_note_};
   return last_note_;
 }
 
@@ -298,21 +325,36 @@ void AuditFile::CheckpointIfDue() {
 
 absl::Status AuditFile::Reopen() {
   std::unique_lock<std::mutex> lock(mu_);
+  if (!resumed_) {
+    // The recovery never completed (or the file was changed under us): run it again, now.
+    BecomeWriterLocked(lock);
+    ReleaseWriterLocked();
+    absl::Status s = ResumeLocked(lock);
+    if (s.ok()) {
+      LogInfo("audit device %s: reopened %s (recovered); the chain continues at seq %d",
+              options_.device_id, options_.path, static_cast<int>(state_.last_seq + 1));
+    }
+    return s;
+  }
   BecomeWriterLocked(lock);
-  // End the old file signed, then continue the chain in whatever the path names now.
+  // End the old file signed, then continue the chain in whatever the path names now. If the
+  // old file cannot be ended signed, the device keeps writing it (a file switched without its
+  // checkpoint would leave its tail unproven at the next restart).
   if (fd_ >= 0 && (HasUnsignedLocked() || !pending_.empty())) {
     if (auto s = CheckpointAsWriterLocked(lock, false); !s.ok()) {
-      LogError("audit device %s: checkpoint before reopen failed: %s", options_.device_id,
-               s.status().message());
+      ReleaseWriterLocked();
+      return absl::UnavailableError(absl::StrCat(
+          "checkpoint before reopen failed (still writing the old file): ", s.status().message()));
     }
   }
-  // Lines still pending (a failed checkpoint) were never written: they fail.
-  if (!pending_.empty()) RollBackLocked(absl::UnavailableError("audit file reopened"));
   absl::Status s = OpenFdLocked();
   if (s.ok() && options_.save) s = options_.save(signed_state_, file_size_, last_note_);
   if (s.ok()) {
+    saved_ = AuditFileSaved{signed_state_, file_size_, last_note_};
     LogInfo("audit device %s: reopened %s; the chain continues at seq %d", options_.device_id,
             options_.path, static_cast<int>(state_.last_seq + 1));
+  } else {
+    resumed_ = false;
   }
   ReleaseWriterLocked();
   return s;
@@ -334,16 +376,18 @@ void AuditFile::Close() {
 
 // ---- Recovery ----------------------------------------------------------------------------------
 
-bool AuditFile::MacHolds(const audit::ChainedRecord& rec) {
+AuditFile::Proof AuditFile::MacHolds(const audit::ChainedRecord& rec) {
   auto mac =
       options_.seal->AuditMac(audit::MacMessage(Origin(), rec.seq, rec.prev_hash, rec.time));
   if (!mac.ok()) {
     LogError("audit device %s: cannot check the MAC at seq %d: %s", options_.device_id,
              static_cast<int>(rec.seq), mac.status().message());
-    return false;
+    return Proof::kError;
   }
   return mac->size() == rec.mac.size() &&
-         CRYPTO_memcmp(mac->data(), rec.mac.data(), rec.mac.size()) == 0;
+                 CRYPTO_memcmp(mac->data(), rec.mac.data(), rec.mac.size()) == 0
+             ? Proof::kHolds
+             : Proof::kFails;
 }
 
 bool AuditFile::CheckpointHolds(const audit::ChainedRecord& rec,
@@ -351,112 +395,182 @@ bool AuditFile::CheckpointHolds(const audit::ChainedRecord& rec,
   auto cp = audit::OpenCheckpoint(rec.note, options_.keys);
   return cp.ok() && cp->Origin() == Origin() && cp->time == rec.time &&
          cp->head_seq == before.last_seq && cp->head_hash == before.last_hash &&
-         cp->tree_size == before.tree.size() && cp->root == before.tree.Root();
+         cp->tree_size == before.tree.size() && cp->root == before.tree.Root() &&
+         (!rec.frontier || *rec.frontier == before.tree.nodes());
 }
 
-absl::StatusOr<uint64_t> AuditFile::FoldTailLocked(uint64_t from) {
+absl::StatusOr<uint64_t> AuditFile::FoldProvenLocked(uint64_t from) {
+  // The tail is read from the very file the device writes, not from whatever the path names.
   const int rfd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   if (rfd < 0) return absl::FailedPreconditionError(absl::StrCat("cannot read ", options_.path));
-  {
-    // The tail is read from the very file the device writes, not from whatever the path names
-    // by now.
-    struct stat ws {};
-    struct stat rs {};
-    if (::fstat(fd_, &ws) != 0 || ::fstat(rfd, &rs) != 0 || ws.st_dev != rs.st_dev ||
-        ws.st_ino != rs.st_ino) {
-      ::close(rfd);
-      return absl::FailedPreconditionError(
-          absl::StrCat("audit file ", options_.path, " changed while it was being opened"));
-    }
+  struct stat ws {};
+  struct stat rs {};
+  if (::fstat(fd_, &ws) != 0 || ::fstat(rfd, &rs) != 0 || ws.st_dev != rs.st_dev ||
+      ws.st_ino != rs.st_ino) {
+    ::close(rfd);
+    return absl::FailedPreconditionError(
+        absl::StrCat("audit file ", options_.path, " changed while it was being opened"));
   }
-  std::string tail;
-  char buf[65536];
+  // Streams the tail a line at a time (memory: one chunk and one line of at most 16 MiB).
+  // Every proof costs at most one token operation, and the walk stops at the first line that
+  // does not chain, is too long, or carries a proof that fails: nothing after it can be proven.
+  audit::ChainState proven = state_;
+  uint64_t proven_end = from;
+  uint64_t lines = 0;
+  std::string chunk(1 << 20, '\0');
+  std::string line;
   uint64_t pos = from;
-  for (;;) {
-    const ssize_t n = ::pread(rfd, buf, sizeof buf, static_cast<off_t>(pos));
+  uint64_t line_start = from;
+  bool stop = false;
+  absl::Status error;
+  while (!stop) {
+    const ssize_t n = ::pread(rfd, chunk.data(), chunk.size(), static_cast<off_t>(pos));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) break;
-    tail.append(buf, static_cast<size_t>(n));
+    if (n < 0) {
+      error = absl::UnavailableError(
+          absl::StrCat("cannot read audit file ", options_.path, ": ", ErrnoText(errno)));
+      break;
+    }
+    if (n == 0) break;
+    std::string_view data(chunk.data(), static_cast<size_t>(n));
     pos += static_cast<uint64_t>(n);
+    while (!data.empty() && !stop) {
+      const size_t nl = data.find('\n');
+      const std::string_view part = data.substr(0, nl);
+      if (line.size() + part.size() > audit::kMaxLineBytes) {
+        stop = true;  // no line of ours is this long
+        break;
+      }
+      line.append(part);
+      if (nl == std::string_view::npos) break;
+      data.remove_prefix(nl + 1);
+      const uint64_t line_end = line_start + line.size() + 1;
+      auto rec = audit::ParseChainedLine(line);
+      if (!rec.ok() || rec->seq != state_.last_seq + 1 || rec->prev_hash != state_.last_hash) {
+        LogError("audit device %s: %s does not continue the chain at byte %d", options_.device_id,
+                 options_.path, static_cast<int>(line_start));
+        stop = true;
+        break;
+      }
+      const audit::ChainState before = state_;
+      state_.last_seq = rec->seq;
+      state_.last_hash = rec->hash;
+      if (rec->is_leaf()) state_.tree.Append(audit::HashLeaf(rec->canonical));
+      ++lines;
+      bool holds = false;
+      if (rec->is_mac) {
+        const Proof p = MacHolds(*rec);
+        if (p == Proof::kError) {
+          error = absl::UnavailableError(
+              "the token could not check the audit log's MACs; the device stays closed until "
+              "it can (SIGHUP retries)");
+          stop = true;
+          break;
+        }
+        holds = p == Proof::kHolds;
+        if (!holds) {
+          LogError("audit device %s: the MAC at seq %d in %s does not verify", options_.device_id,
+                   static_cast<int>(rec->seq), options_.path);
+          stop = true;
+        }
+      } else if (rec->is_checkpoint) {
+        holds = CheckpointHolds(*rec, before);
+        if (holds) {
+          signed_state_ = state_;
+          last_note_ = rec->note;
+        } else {
+          LogError("audit device %s: the checkpoint at seq %d in %s does not verify",
+                   options_.device_id, static_cast<int>(rec->seq), options_.path);
+          stop = true;
+        }
+      }
+      if (holds) {
+        proven = state_;
+        proven_end = line_end;
+      }
+      line.clear();
+      line_start = line_end;
+    }
   }
   ::close(rfd);
-
-  audit::ChainState proven = state_;  // after the last line a proof covers
-  uint64_t folded = 0;
-  size_t start = 0;
-  while (start < tail.size()) {
-    const size_t nl = tail.find('\n', start);
-    if (nl == std::string::npos) {
-      // A torn last line (crash mid-write): it was never acknowledged; cut it off so the chain
-      // continues cleanly.
-      LogWarn("audit device %s: cutting an incomplete last line (%d bytes) off %s",
-              options_.device_id, static_cast<int>(tail.size() - start), options_.path);
-      if (::ftruncate(fd_, static_cast<off_t>(from + start)) == 0) file_size_ = from + start;
-      break;
-    }
-    auto rec = audit::ParseChainedLine(std::string_view(tail).substr(start, nl - start));
-    if (!rec.ok() || rec->seq != state_.last_seq + 1 || rec->prev_hash != state_.last_hash) {
-      LogError(
-          "audit device %s: %s does not continue the chain at byte %d; new lines continue from "
-          "seq %d (the verifier will report the break)",
-          options_.device_id, options_.path, static_cast<int>(from + start),
-          static_cast<int>(state_.last_seq));
-      break;
-    }
-    const audit::ChainState before = state_;
-    state_.last_seq = rec->seq;
-    state_.last_hash = rec->hash;
-    if (rec->is_leaf()) state_.tree.Append(audit::HashLeaf(rec->canonical));
-    if (rec->is_mac && MacHolds(*rec)) proven = state_;
-    if (rec->is_checkpoint) {
-      if (CheckpointHolds(*rec, before)) {
-        proven = state_;
-        signed_state_ = state_;
-        last_note_ = rec->note;
-      } else {
-        LogError("audit device %s: the checkpoint at seq %d in %s does not verify",
-                 options_.device_id, static_cast<int>(rec->seq), options_.path);
-      }
-    }
-    ++folded;
-    start = nl + 1;
-  }
-  durable_state_ = state_;
-  const uint64_t unproven_from = state_.last_seq > proven.last_seq ? proven.last_seq + 1 : 0;
-  LogInfo(
-      "audit device %s: %s continues at seq %d (%d lines after the last saved checkpoint, %d of "
-      "them unproven)",
-      options_.device_id, options_.path, static_cast<int>(state_.last_seq + 1),
-      static_cast<int>(folded),
-      static_cast<int>(unproven_from == 0 ? 0 : state_.last_seq - unproven_from + 1));
-  return unproven_from;
+  RETURN_IF_ERROR(error);
+  LogInfo("audit device %s: %s continues at seq %d (%d lines after the last saved checkpoint, "
+          "%d of them proven)",
+          options_.device_id, options_.path, static_cast<int>(proven.last_seq + 1),
+          static_cast<int>(lines), static_cast<int>(proven.last_seq - saved_.state.last_seq));
+  state_ = durable_state_ = proven;
+  if (signed_state_.last_seq > proven.last_seq) signed_state_ = proven;
+  return proven_end;
 }
 
-absl::Status AuditFile::Resume(const AuditFileSaved& saved) {
-  std::unique_lock<std::mutex> lock(mu_);
-  state_ = durable_state_ = signed_state_ = saved.state;
-  last_note_ = saved.note;
-  last_checkpoint_ = options_.clock();
-  RETURN_IF_ERROR(OpenFdLocked());
-  // After a rotation the saved offset is the new file's start; a file shorter than it was
-  // replaced or cut, and is read from its start (the chain check then finds where it breaks).
-  const uint64_t from = saved.offset <= file_size_ ? saved.offset : 0;
-  auto unproven_from = FoldTailLocked(from);
-  if (!unproven_from.ok()) {
-    CloseFdLocked();
-    return unproven_from.status();
+absl::Status AuditFile::RemoveUnprovenLocked(std::unique_lock<std::mutex>& lock,
+                                             uint64_t proven_end) {
+  if (proven_end >= file_size_) return absl::OkStatus();
+  // A new file next to the log (never an existing one, never through a link), holding exactly
+  // the bytes cut off, for whoever investigates.
+  std::string moved_to;
+  int qfd = -1;
+  const std::string stamp = absl::FormatTime("%Y%m%dT%H%M%SZ", options_.clock(), absl::UTCTimeZone());
+  for (int i = 0; i < 100 && qfd < 0; ++i) {
+    moved_to = absl::StrCat(options_.path, ".unproven-", stamp, i == 0 ? "" : absl::StrCat("-", i));
+    qfd = ::open(moved_to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (qfd < 0 && errno != EEXIST) break;
   }
-  if (*unproven_from == 0) return absl::OkStatus();
+  if (qfd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot create ", moved_to,
+                                               " for the unproven tail: ", ErrnoText(errno)));
+  }
+  const int rfd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  audit::RemovedTail removed;
+  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> sha(EVP_MD_CTX_new(), EVP_MD_CTX_free);
+  bool ok = rfd >= 0 && sha && EVP_DigestInit_ex(sha.get(), EVP_sha256(), nullptr) == 1;
+  std::string chunk(1 << 20, '\0');
+  for (uint64_t pos = proven_end; ok && pos < file_size_;) {
+    const size_t want = static_cast<size_t>(std::min<uint64_t>(chunk.size(), file_size_ - pos));
+    const ssize_t n = ::pread(rfd, chunk.data(), want, static_cast<off_t>(pos));
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) {
+      ok = false;
+      break;
+    }
+    const size_t got = static_cast<size_t>(n);
+    for (size_t i = 0; i < got; ++i) removed.lines += chunk[i] == '\n';
+    ok = EVP_DigestUpdate(sha.get(), chunk.data(), got) == 1;
+    for (size_t done = 0; ok && done < got;) {
+      const ssize_t w = ::write(qfd, chunk.data() + done, got - done);
+      if (w < 0 && errno == EINTR) continue;
+      ok = w > 0;
+      if (ok) done += static_cast<size_t>(w);
+    }
+    pos += got;
+    removed.bytes += got;
+  }
+  unsigned int len = 0;
+  ok = ok && EVP_DigestFinal_ex(sha.get(), removed.sha256.data(), &len) == 1 &&
+       len == removed.sha256.size() && ::fdatasync(qfd) == 0;
+  if (rfd >= 0) ::close(rfd);
+  ::close(qfd);
+  if (!ok) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot copy the unproven tail of ", options_.path, " to ", moved_to));
+  }
+  SyncParentDirectory(moved_to);
+  if (::ftruncate(fd_, static_cast<off_t>(proven_end)) != 0 || ::fdatasync(fd_) != 0) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot cut the unproven tail off ", options_.path, ": ", ErrnoText(errno)));
+  }
+  file_size_ = proven_end;
   LogWarn(
-      "audit device %s: seq %d..%d in %s were not written by this server, or not completely "
-      "(no MAC or checkpoint of its own covers them); they are marked unproven",
-      options_.device_id, static_cast<int>(*unproven_from), static_cast<int>(state_.last_seq),
-      options_.path);
-  auto marker = audit::MakeUnprovenLine(
-      *unproven_from,
+      "audit device %s: %d bytes (%d whole lines) after the last proof in %s were not written by "
+      "this server, or not completely; moved to %s (they are marked unproven)",
+      options_.device_id, static_cast<int>(removed.bytes), static_cast<int>(removed.lines),
+      options_.path, moved_to);
+  if (removed.lines == 0) return absl::OkStatus();  // half a line: nothing of the chain went
+  removed.moved_to = moved_to;
+  removed.reason =
       "found after the last proof (MAC or checkpoint) when the server started: not proven to be "
-      "written by it",
-      Now(options_.clock), state_);
+      "written by it, so moved out of the log";
+  auto marker = audit::MakeUnprovenLine(removed, Now(options_.clock), state_);
   if (!marker.ok()) return absl::InternalError(absl::StrCat("audit: ", marker.message()));
   pending_ += marker->line;
   state_ = marker->next;
@@ -464,6 +578,37 @@ absl::Status AuditFile::Resume(const AuditFileSaved& saved) {
   auto note = CheckpointAsWriterLocked(lock, /*force=*/true);
   ReleaseWriterLocked();
   return note.status();
+}
+
+absl::Status AuditFile::ResumeLocked(std::unique_lock<std::mutex>& lock) {
+  state_ = durable_state_ = signed_state_ = saved_.state;
+  last_note_ = saved_.note;
+  last_checkpoint_ = options_.clock();
+  pending_.clear();
+  absl::Status s = OpenFdLocked();
+  if (s.ok()) {
+    // After a rotation the saved offset is the new file's start; a file shorter than it was
+    // replaced or cut, and is read from its start (where the chain check stops at once).
+    const uint64_t from = saved_.offset <= file_size_ ? saved_.offset : 0;
+    auto proven_end = FoldProvenLocked(from);
+    s = proven_end.ok() ? RemoveUnprovenLocked(lock, *proven_end) : proven_end.status();
+  }
+  if (!s.ok()) {
+    // Nothing is appended until the recovery succeeds: a device that continued here would sign
+    // whatever it had not yet moved out.
+    CloseFdLocked();
+    state_ = durable_state_ = signed_state_ = saved_.state;
+    pending_.clear();
+    return s;
+  }
+  resumed_ = true;
+  return absl::OkStatus();
+}
+
+absl::Status AuditFile::Resume(const AuditFileSaved& saved) {
+  std::unique_lock<std::mutex> lock(mu_);
+  saved_ = saved;
+  return ResumeLocked(lock);
 }
 
 }  // namespace strongroom::core

@@ -10,11 +10,13 @@
 // of the batch and of those chained after it; nothing is acknowledged that is not on disk.
 //
 // Nothing forged gets signed: at open, the lines after the last saved checkpoint are read back
-// and folded in, but they count as the broker's own only up to the last proof found among them
-// (a MAC line the token recomputes, or a checkpoint signed by the audit key that matches the
-// chain). Lines after that proof (appended by someone else while the daemon was down, or a
-// batch torn by a power loss) are followed by an "unproven" marker line naming them, and only
-// then signed: the verifier reports them as unproven, never as intact.
+// and the chain continues from them only up to the last proof found among them (a MAC line the
+// token recomputes, or a checkpoint signed by the audit key that matches the chain). What
+// follows that proof (appended by someone else while the daemon was down, or a batch torn by a
+// power loss, never acknowledged) is moved to a file of its own and cut off the log, and an
+// "unproven" marker line records it: the verifier reports it, never calls the log intact, and
+// no signature ever covers it. Bytes appended while the daemon runs fail the next batch closed
+// until Reopen runs the same recovery.
 #pragma once
 
 #include <sys/types.h>
@@ -73,7 +75,7 @@ class AuditFile {
   // text `not_empty`.
   absl::Status OpenNew(absl::StatusCode code, std::string_view not_empty);
   // Continues a saved chain: opens the file and folds in its tail after `saved` (see above).
-  // An error leaves the file closed (appends then fail until Reopen finds it).
+  // An error leaves the file closed: appends fail until Reopen (SIGHUP) retries the recovery.
   absl::Status Resume(const AuditFileSaved& saved);
 
   // Chains `record` (a JSON object with "type" and "time") and returns once it is durable.
@@ -109,9 +111,16 @@ class AuditFile {
                                                         bool force);
   // Discards lines not yet durable after a failure; their appenders get `why`.
   void RollBackLocked(const absl::Status& why);
-  // Resume: reads the tail, folds it in, returns the first seq that is not proven (0: none).
-  absl::StatusOr<uint64_t> FoldTailLocked(uint64_t from);
-  bool MacHolds(const audit::ChainedRecord& rec);
+  // Resume with the lock held: opens the file, keeps what the proofs cover, moves the rest out.
+  absl::Status ResumeLocked(std::unique_lock<std::mutex>& lock);
+  // Reads the tail from `from` (streaming, a line at a time) and advances state_ over every
+  // line a proof covers; returns the file offset just after the last proof.
+  absl::StatusOr<uint64_t> FoldProvenLocked(uint64_t from);
+  // Moves the bytes after `proven_end` to a new file next to the log, cuts them off the log,
+  // and chains an unproven marker (and a checkpoint) when whole lines went.
+  absl::Status RemoveUnprovenLocked(std::unique_lock<std::mutex>& lock, uint64_t proven_end);
+  enum class Proof { kHolds, kFails, kError };
+  Proof MacHolds(const audit::ChainedRecord& rec);
   bool CheckpointHolds(const audit::ChainedRecord& rec, const audit::ChainState& before) const;
   bool HasUnsignedLocked() const { return state_.last_seq != signed_state_.last_seq; }
 
@@ -133,6 +142,10 @@ class AuditFile {
   absl::Status last_failure_;
   absl::Time last_checkpoint_;
   std::string last_note_;
+  // The state saved at the last checkpoint; until `resumed_`, appends are refused and Reopen
+  // retries the recovery from it (a file that could not be opened, an HSM that failed).
+  AuditFileSaved saved_;
+  bool resumed_ = false;
 };
 
 }  // namespace strongroom::core

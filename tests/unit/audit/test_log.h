@@ -113,10 +113,15 @@ class LogBuilder {
     state_ = line->next;
   }
 
-  // An unproven marker for lines from_seq..the last one.
-  void AddUnproven(uint64_t from_seq) {
-    Result<ChainedLine> line = MakeUnprovenLine(from_seq, "found after the last proof at restart",
-                                                Time(state_.last_seq + 1), state_);
+  // An unproven marker: a tail of `lines` lines was moved out of the log.
+  void AddUnproven(uint64_t lines) {
+    RemovedTail removed;
+    removed.lines = lines;
+    removed.bytes = lines * 100;
+    removed.sha256 = Sha256("removed");
+    removed.moved_to = "/var/log/strongroom/audit.log.unproven-1";
+    removed.reason = "found after the last proof at restart";
+    Result<ChainedLine> line = MakeUnprovenLine(removed, Time(state_.last_seq + 1), state_);
     ASSERT_TRUE(line.ok()) << line.message();
     lines_.push_back(line->line);
     state_ = line->next;

@@ -529,8 +529,8 @@ TEST(AuditMacLines, AreChainedButNotEntries) {
   EXPECT_EQ(r2.failure->line, 3u) << r2.failure->ToString();
 }
 
-// Lines the writer marked unproven at restart are never reported intact, even once a checkpoint
-// signs them; the rest of the log still verifies.
+// A tail the writer moved out at restart is reported, and the log is never called intact; the
+// chain and its signatures still verify.
 TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   PrivateKey key = MustKey(KeyType::kEcdsaP256);
   std::vector<PublicKey> keys;
@@ -539,9 +539,8 @@ TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   b.AddRecords(2);
   b.AddCheckpoint();  // seq 3
   b.AddRecord();
-  b.AddMac();          // seq 5: the last proof
-  b.AddRecords(2);     // seq 6, 7: after it (forged, or torn by a power loss)
-  b.AddUnproven(6);    // seq 8
+  b.AddMac();         // seq 5: the last proof
+  b.AddUnproven(2);   // seq 6: two lines that followed were moved out
   b.AddRecord();
   b.AddCheckpoint();
   VerifyOptions options;
@@ -553,38 +552,30 @@ TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   ASSERT_TRUE(r.ok()) << r.failure->ToString();
   EXPECT_FALSE(r.proven());
   ASSERT_EQ(r.unproven.size(), 1u);
-  EXPECT_EQ(r.unproven[0].from_seq, 6u);
-  EXPECT_EQ(r.unproven[0].through_seq, 7u);
-  EXPECT_EQ(r.unproven[0].marker_line, 8u);
+  EXPECT_EQ(r.unproven[0].marker_seq, 6u);
+  EXPECT_EQ(r.unproven[0].marker_line, 6u);
+  EXPECT_EQ(r.unproven[0].lines, 2u);
+  EXPECT_EQ(r.unproven[0].moved_to, "/var/log/strongroom/audit.log.unproven-1");
   EXPECT_EQ(r.unproven_lines, 2u);
-  EXPECT_TRUE(r.IsUnproven(7));
-  EXPECT_FALSE(r.IsUnproven(5));
-  EXPECT_FALSE(r.IsUnproven(9));
-  EXPECT_EQ(r.entries, 6u);
+  EXPECT_EQ(r.entries, 4u);
 }
 
-// A marker may not reach back into signed lines (a writer never marks what it signed).
-TEST(AuditUnprovenMarkers, CannotReachBeforeTheLastCheckpoint) {
-  PrivateKey key = MustKey(KeyType::kEcdsaP256);
-  std::vector<PublicKey> keys;
-  keys.push_back(MustPublic(key));
-  LogBuilder b(&key);
-  b.AddRecords(2);
-  b.AddCheckpoint();  // seq 3
-  b.AddRecord();
-  b.AddUnproven(2);
-  VerifyOptions options;
-  options.keys = keys;
-  Verifier v(options);
-  v.BeginFile("audit.log");
-  v.AddFileContents(b.Text());
-  Report r = v.Finish();
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.failure->line, 5u);
-  EXPECT_NE(r.failure->reason.find("before the last checkpoint"), std::string::npos);
-  // The line format itself: through_seq must be the line before the marker.
-  EXPECT_FALSE(MakeUnprovenLine(0, "x", "t", b.state()).ok());
-  EXPECT_FALSE(MakeUnprovenLine(b.state().last_seq + 1, "x", "t", b.state()).ok());
+// The marker's fields are checked like every other line's.
+TEST(AuditUnprovenMarkers, MalformedMarkersAreRefused) {
+  RemovedTail removed;
+  removed.reason = std::string(kMaxMarkerReason + 1, 'x');
+  EXPECT_FALSE(MakeUnprovenLine(removed, "t", ChainState{}).ok());
+  removed.reason = "";
+  EXPECT_FALSE(MakeUnprovenLine(removed, "t", ChainState{}).ok());
+  removed.reason = "why";
+  Result<ChainedLine> line = MakeUnprovenLine(removed, "t", ChainState{});
+  ASSERT_TRUE(line.ok()) << line.message();
+  std::string text = line->line.substr(0, line->line.size() - 1);
+  EXPECT_TRUE(ParseChainedLine(text).ok());
+  std::vector<std::string> lines{line->line};
+  lines[0].replace(lines[0].find("\"lines\":0"), 9, "\"lines\":-1");
+  Rechain(&lines, 0);
+  EXPECT_FALSE(ParseChainedLine(lines[0].substr(0, lines[0].size() - 1)).ok());
 }
 
 // A checkpoint carries the Merkle frontier, and it must be the tree's.
