@@ -119,7 +119,7 @@ struct Limits {
   std::chrono::milliseconds idle{60000};
   std::chrono::milliseconds read{30000};
   std::chrono::milliseconds header{10000};
-  unsigned json_depth = 64;
+  core::JsonLimits json;  // checked on every body before it is parsed
   uint32_t max_connections = 1024;
   uint32_t max_per_address = 128;
 };
@@ -322,7 +322,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     in.remote_port = port_;
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
-    Decoded decoded = DecodeRequest(in, shared_->limits.json_depth);
+    Decoded decoded = DecodeRequest(in, shared_->limits.json);
     if (auto* out = std::get_if<HttpOut>(&decoded))
       return Reply(std::move(*out), keep_alive, version);
     shared_->broker->Send(std::move(std::get<ipc::Request>(decoded)),
@@ -583,7 +583,15 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
   if (s.max_header_bytes()) shared.limits.max_header = s.max_header_bytes();
   if (s.idle_timeout_ms()) shared.limits.idle = std::chrono::milliseconds(s.idle_timeout_ms());
   if (s.read_timeout_ms()) shared.limits.read = std::chrono::milliseconds(s.read_timeout_ms());
-  if (s.max_json_depth()) shared.limits.json_depth = s.max_json_depth();
+  if (s.max_json_depth()) shared.limits.json.max_depth = s.max_json_depth();
+  if (s.max_json_string_value_length())
+    shared.limits.json.max_string_length = s.max_json_string_value_length();
+  if (s.max_json_object_entry_count())
+    shared.limits.json.max_object_entries = s.max_json_object_entry_count();
+  if (s.max_json_array_element_count())
+    shared.limits.json.max_array_elements = s.max_json_array_element_count();
+  if (s.max_request_json_memory()) shared.limits.json.max_memory = s.max_request_json_memory();
+  if (s.max_request_json_strings()) shared.limits.json.max_strings = s.max_request_json_strings();
   if (s.max_connections()) shared.limits.max_connections = s.max_connections();
   if (s.read_header_timeout_ms())
     shared.limits.header = std::chrono::milliseconds(s.read_header_timeout_ms());
