@@ -414,7 +414,7 @@ std::string ClusterNode::ServeForward(const json::object& req) {
   if (!bytes.ok() || !forwarded.ParseFromString(*bytes)) {
     return core::Serialize(Failure("malformed forwarded request"));
   }
-  ipc::Response r = IpcServer::Process(core_.load(), forwarded);
+  ipc::Response r = IpcServer::Process(core_.load(), forwarded, options_.json_limits);
   json::object o;
   o["ok"] = true;
   o["response"] = B64(r.SerializeAsString());

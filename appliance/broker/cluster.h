@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "appliance/core/cluster.h"
 #include "appliance/core/core.h"
+#include "appliance/core/json_limits.h"
 #include "appliance/ipc/strongroom_ipc.pb.h"
 #include "appliance/raft/raft_storage.h"
 
@@ -34,6 +35,9 @@ struct ClusterOptions {
   // retry_join: leader API addresses to join through at start while this node has no state
   // and is not initialised.
   std::vector<std::string> retry_join;
+  // The JSON limits a request forwarded by a standby is checked against here (this node's own
+  // listener settings, as for its own workers' requests).
+  core::JsonLimits json_limits;
 };
 
 class ClusterNode final : public core::Cluster {

@@ -118,6 +118,16 @@ absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_connections_per_address, 1, 1000000));
     } else if (k == "max_json_depth") {
       RETURN_IF_ERROR(ReadUint<uint32_t>(a, &l->max_json_depth, 2, 1000));
+    } else if (k == "max_json_string_value_length") {
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_json_string_value_length, 16, 1ull << 30));
+    } else if (k == "max_json_object_entry_count") {
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_json_object_entry_count, 1, 1ull << 30));
+    } else if (k == "max_json_array_element_count") {
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_json_array_element_count, 1, 1ull << 30));
+    } else if (k == "max_request_json_memory") {
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_request_json_memory, 1024, 1ull << 40));
+    } else if (k == "max_request_json_strings") {
+      RETURN_IF_ERROR(ReadUint<uint64_t>(a, &l->max_request_json_strings, 1, 1ull << 30));
     } else
       return Unknown(a.pos, k, "listener \"tcp\"");
   }

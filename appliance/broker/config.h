@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "appliance/core/json_limits.h"
 
 namespace strongroom::broker {
 
@@ -36,7 +37,18 @@ struct ListenerConfig {
   // worker takes max(1, this / workers) of them (connections are spread over the workers by the
   // kernel, so an address may be refused a little before it reaches this).
   uint32_t max_connections_per_address = 256;
-  uint32_t max_json_depth = 64;
+  // Limits on a JSON body, checked by the worker before it parses the body and again by the
+  // broker (appliance/core/json_limits.h): Vault's (CVE-2025-6203; depth, one string's length,
+  // one object's entries, one array's elements; 500 above them) and OpenBao's (estimated memory
+  // of the parsed body, number of strings; 400 above them). Vault's depth default is 500; 64 has
+  // been strongroom's. OpenBao's strings default is 1000; 100000 lets a Transit batch of 10,000
+  // items through.
+  uint32_t max_json_depth = core::JsonLimits{}.max_depth;
+  uint64_t max_json_string_value_length = core::JsonLimits{}.max_string_length;
+  uint64_t max_json_object_entry_count = core::JsonLimits{}.max_object_entries;
+  uint64_t max_json_array_element_count = core::JsonLimits{}.max_array_elements;
+  uint64_t max_request_json_memory = core::JsonLimits{}.max_memory;
+  uint64_t max_request_json_strings = core::JsonLimits{}.max_strings;
 };
 
 struct StorageConfig {

@@ -519,6 +519,11 @@ int DaemonMain(int argc, char** argv) {
   settings.set_read_header_timeout_ms(
       static_cast<uint32_t>(config->listener.http_read_header_timeout_s * 1000));
   settings.set_max_json_depth(config->listener.max_json_depth);
+  settings.set_max_json_string_value_length(config->listener.max_json_string_value_length);
+  settings.set_max_json_object_entry_count(config->listener.max_json_object_entry_count);
+  settings.set_max_json_array_element_count(config->listener.max_json_array_element_count);
+  settings.set_max_request_json_memory(config->listener.max_request_json_memory);
+  settings.set_max_request_json_strings(config->listener.max_request_json_strings);
   settings.set_max_connections(config->listener.max_connections_per_worker);
   settings.set_tls_min_version(config->listener.tls_min_version);
   // With tls_key_label the key stays in the token and no key file is read: the workers get the
@@ -619,6 +624,7 @@ int DaemonMain(int argc, char** argv) {
     co.tls = {config->storage.cluster_ca_file, config->storage.cluster_cert_file,
               config->storage.cluster_key_file};
     co.retry_join = config->storage.retry_join;
+    co.json_limits = IpcServer::JsonLimitsFor(settings);
     auto node = ClusterNode::Start(std::move(co));
     if (!node.ok()) {
       LogError("raft: %s", node.status().message());

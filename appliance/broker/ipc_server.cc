@@ -92,6 +92,7 @@ IpcServer::IpcServer(core::Core* core, ipc::WorkerSettings settings, size_t thre
                      std::function<void(pid_t)> kill_worker)
     : core_(core),
       settings_(std::move(settings)),
+      json_limits_(JsonLimitsFor(settings_)),
       kill_worker_(std::move(kill_worker)),
       pool_(threads, kMaxQueuedRequests, kMaxQueuedBytes),
       status_pool_(1, kMaxQueuedStatus, kMaxQueuedStatus * 64 * 1024) {}
@@ -181,7 +182,20 @@ bool IsIpLiteral(const std::string& text) {
 
 }  // namespace
 
-absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
+core::JsonLimits IpcServer::JsonLimitsFor(const ipc::WorkerSettings& s) {
+  core::JsonLimits l;
+  if (s.max_json_depth()) l.max_depth = s.max_json_depth();
+  if (s.max_json_string_value_length()) l.max_string_length = s.max_json_string_value_length();
+  l.max_string_length = std::max<uint64_t>(l.max_string_length, 32);
+  if (s.max_json_object_entry_count()) l.max_object_entries = s.max_json_object_entry_count();
+  if (s.max_json_array_element_count()) l.max_array_elements = s.max_json_array_element_count();
+  if (s.max_request_json_memory()) l.max_memory = s.max_request_json_memory();
+  if (s.max_request_json_strings()) l.max_strings = s.max_request_json_strings();
+  return l;
+}
+
+absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r,
+                                                       const core::JsonLimits& limits) {
   core::Request req;
   switch (r.operation()) {
     case ipc::OP_READ:
@@ -221,7 +235,15 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r) {
     return absl::InvalidArgumentError("response wrapping is not supported");
   req.path = r.path();
   while (!req.path.empty() && req.path.front() == '/') req.path.erase(0, 1);
-  ASSIGN_OR_RETURN(req.data, core::ParseObject(r.data_json()));
+  // The limits before any parsing (one pass over the bytes, as the worker did).
+  const core::JsonLimit over = core::CheckJsonLimits(r.data_json(), limits);
+  if (over != core::JsonLimit::kNone && over != core::JsonLimit::kSyntax) {
+    return absl::InvalidArgumentError(std::string(core::JsonLimitError(over)));
+  }
+  ASSIGN_OR_RETURN(req.data, core::ParseObject(r.data_json(), limits.max_depth));
+  if (over == core::JsonLimit::kSyntax) {
+    return absl::InvalidArgumentError("failed to parse JSON input");  // see the worker's codec
+  }
   req.has_data = r.has_data();
   req.client_token = r.token();
   req.remote_address = r.remote_address();
@@ -289,8 +311,9 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
   return out;
 }
 
-ipc::Response IpcServer::Process(core::Core* core, const ipc::Request& req) {
-  auto creq = ToCoreRequest(req);
+ipc::Response IpcServer::Process(core::Core* core, const ipc::Request& req,
+                                 const core::JsonLimits& limits) {
+  auto creq = ToCoreRequest(req, limits);
   if (!creq.ok()) return ToIpcResponse(req.id(), "", creq.status(), "");
   auto result = core->Handle(*creq);
   return ToIpcResponse(req.id(), creq->request_id, result, creq->mount_type);
@@ -334,7 +357,7 @@ void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
   if (ch->ended) return;  // nobody to answer
   std::optional<ipc::Response> forwarded;
   if (forwarder_) forwarded = forwarder_(req);
-  Send(ch, forwarded ? std::move(*forwarded) : Process(core_, req));
+  Send(ch, forwarded ? std::move(*forwarded) : Process(core_, req, json_limits_));
 }
 
 void IpcServer::Send(const std::shared_ptr<Channel>& ch, ipc::Response out) {

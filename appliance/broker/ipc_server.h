@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "appliance/core/core.h"
+#include "appliance/core/json_limits.h"
 #include "appliance/ipc/protocol.h"
 
 namespace strongroom::broker {
@@ -65,12 +66,20 @@ class IpcServer {
   void Stop();
 
   // Turns a validated ipc::Request into a core request (exposed for the fuzz target and tests).
-  static absl::StatusOr<core::Request> ToCoreRequest(const ipc::Request& r);
+  // Its data is checked against `limits` before it is parsed, as the worker checked the body
+  // (a compromised worker is hostile too): over one is InvalidArgument with the limit's text.
+  static absl::StatusOr<core::Request> ToCoreRequest(const ipc::Request& r,
+                                                     const core::JsonLimits& limits = {});
   static ipc::Response ToIpcResponse(uint64_t id, const std::string& request_id,
                                      const absl::StatusOr<core::Response>& result,
                                      const std::string& mount_type);
   // The whole request: ToCoreRequest, the core pipeline, ToIpcResponse.
-  static ipc::Response Process(core::Core* core, const ipc::Request& req);
+  static ipc::Response Process(core::Core* core, const ipc::Request& req,
+                               const core::JsonLimits& limits = {});
+  // The JSON limits the workers are given in `settings`, as the broker checks them (0: the
+  // default). One number may be longer than its client wrote it (the worker writes numbers
+  // anew, e.g. 0.1 as 1E-1), so the length limit is at least 32 here.
+  static core::JsonLimits JsonLimitsFor(const ipc::WorkerSettings& settings);
 
   // The pool's bounds: waiting requests, and the bytes they carry (two 32 MiB requests).
   static constexpr size_t kMaxQueuedRequests = 256;
@@ -96,6 +105,7 @@ class IpcServer {
 
   core::Core* core_;
   ipc::WorkerSettings settings_;
+  core::JsonLimits json_limits_;
   std::function<void(pid_t)> kill_worker_;
   Forwarder forwarder_;
   ThreadPool pool_;

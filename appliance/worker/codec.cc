@@ -103,7 +103,11 @@ unsigned HttpStatusFor(int code) {
   }
 }
 
-Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
+unsigned JsonLimitStatus(core::JsonLimit limit) {
+  return limit == core::JsonLimit::kMemory || limit == core::JsonLimit::kStrings ? 400 : 500;
+}
+
+Decoded DecodeRequest(const HttpIn& in, const core::JsonLimits& limits) {
   ipc::Request req;
   std::string_view target = in.target;
   std::string_view raw_path = target, query;
@@ -173,8 +177,17 @@ Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth) {
   if (req.operation() == ipc::OP_LIST && !path.empty() && path.back() != '/') path.push_back('/');
 
   if (use_body) {
-    auto obj = core::ParseObject(in.body, max_json_depth);
+    // The limits first, in one pass over the bytes: a body over them is never parsed into
+    // values, and never reaches the broker.
+    const core::JsonLimit over = core::CheckJsonLimits(in.body, limits);
+    if (over != core::JsonLimit::kNone && over != core::JsonLimit::kSyntax) {
+      return ErrorOut(JsonLimitStatus(over), {std::string(core::JsonLimitError(over))});
+    }
+    auto obj = core::ParseObject(in.body, limits.max_depth);
     if (!obj.ok()) return ErrorOut(400, {std::string(obj.status().message())});
+    // Not JSON to the scan is never JSON to the parser (json_limits.h); were they ever to
+    // disagree, the body stays refused rather than pass unchecked.
+    if (over == core::JsonLimit::kSyntax) return ErrorOut(400, {"failed to parse JSON input"});
     req.set_has_data(!in.body.empty());
     req.set_data_json(json::serialize(*obj));
   } else {

@@ -1,8 +1,8 @@
 // The worker's translation between HTTP and the broker protocol, free of any socket code so it
 // can be unit-tested and fuzzed. DecodeRequest turns an HTTP request into a typed ipc::Request
-// (or answers at once for what the worker itself rejects: bad method, bad JSON, bad query,
-// PATCH without merge-patch). EncodeResponse is the one place where an error status becomes an
-// HTTP status and where the Vault envelope is built.
+// (or answers at once for what the worker itself rejects: bad method, bad JSON, a body over the
+// JSON limits, bad query, PATCH without merge-patch). EncodeResponse is the one place where an
+// error status becomes an HTTP status and where the Vault envelope is built.
 #pragma once
 
 #include <cstdint>
@@ -11,6 +11,7 @@
 #include <variant>
 #include <vector>
 
+#include "appliance/core/json_limits.h"
 #include "appliance/ipc/protocol.h"
 
 namespace strongroom::worker {
@@ -38,9 +39,15 @@ struct HttpOut {
 
 using Decoded = std::variant<ipc::Request, HttpOut>;
 
-Decoded DecodeRequest(const HttpIn& in, unsigned max_json_depth);
+// A body is checked against `limits` (one pass over its bytes) before it is parsed: over one of
+// them it is answered as Vault (or OpenBao) answers it (JsonLimitStatus) and never parsed.
+Decoded DecodeRequest(const HttpIn& in, const core::JsonLimits& limits);
 HttpOut EncodeResponse(const ipc::Response& resp);
 HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors);
+
+// The status for a body over a JSON limit: Vault answers 500 for its four limits (and the
+// number length), OpenBao 400 for estimated memory and the number of strings.
+unsigned JsonLimitStatus(core::JsonLimit limit);
 
 // Status code for an absl::StatusCode carried in Response.error_code.
 unsigned HttpStatusFor(int absl_code);

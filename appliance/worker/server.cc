@@ -119,7 +119,7 @@ struct Limits {
   std::chrono::milliseconds idle{60000};
   std::chrono::milliseconds read{30000};
   std::chrono::milliseconds header{10000};
-  unsigned json_depth = 64;
+  core::JsonLimits json;  // checked on every body before it is parsed
   uint32_t max_connections = 1024;
   uint32_t max_per_address = 128;
 };
@@ -131,6 +131,9 @@ constexpr uint32_t kStatusReserve = 16;
 // Descriptors the worker keeps for itself (stdio, the broker channels, the listener, epoll,
 // timers): the connection caps are lowered to fit the open-file limit without them.
 constexpr rlim_t kReservedDescriptors = 64;
+// A connection's read buffer: while a large body arrives, and at most between requests.
+constexpr size_t kBodyBufferBytes = 64 * 1024;
+constexpr size_t kIdleBufferBytes = 16 * 1024;
 
 class Connection;
 
@@ -256,6 +259,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   // Idle keep-alive: wait (idle timeout) for the next request's first byte.
   void WaitForRequest() {
     MarkReplaceable();
+    if (buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
     if (buffer_.size() > 0) return ReadRequest(Clock::now());
     Lowest(stream_).expires_after(shared_->limits.idle);
     stream_.async_read_some(buffer_.prepare(4096),
@@ -287,6 +291,11 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       return Reply(ErrorOut(503, {ipc::kServerBusy}), false, parser_->get().version());
     }
     if (parser_->is_done()) return OnRead({});
+    // A body is read in pieces as large as the buffer's free room: give a large one room for
+    // 64 KiB reads (with 4 KiB ones a 32 MiB body took 2 s to arrive); WaitForRequest gives
+    // the room back.
+    const auto length = parser_->content_length();  // none: chunked
+    if (!length || *length > kIdleBufferBytes) buffer_.reserve(kBodyBufferBytes);
     Lowest(stream_).expires_at(request_deadline_);
     http::async_read(
         stream_, buffer_, *parser_,
@@ -322,7 +331,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     in.remote_port = port_;
     const bool keep_alive = req.keep_alive();
     const unsigned version = req.version();
-    Decoded decoded = DecodeRequest(in, shared_->limits.json_depth);
+    Decoded decoded = DecodeRequest(in, shared_->limits.json);
     if (auto* out = std::get_if<HttpOut>(&decoded))
       return Reply(std::move(*out), keep_alive, version);
     shared_->broker->Send(std::move(std::get<ipc::Request>(decoded)),
@@ -583,7 +592,15 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
   if (s.max_header_bytes()) shared.limits.max_header = s.max_header_bytes();
   if (s.idle_timeout_ms()) shared.limits.idle = std::chrono::milliseconds(s.idle_timeout_ms());
   if (s.read_timeout_ms()) shared.limits.read = std::chrono::milliseconds(s.read_timeout_ms());
-  if (s.max_json_depth()) shared.limits.json_depth = s.max_json_depth();
+  if (s.max_json_depth()) shared.limits.json.max_depth = s.max_json_depth();
+  if (s.max_json_string_value_length())
+    shared.limits.json.max_string_length = s.max_json_string_value_length();
+  if (s.max_json_object_entry_count())
+    shared.limits.json.max_object_entries = s.max_json_object_entry_count();
+  if (s.max_json_array_element_count())
+    shared.limits.json.max_array_elements = s.max_json_array_element_count();
+  if (s.max_request_json_memory()) shared.limits.json.max_memory = s.max_request_json_memory();
+  if (s.max_request_json_strings()) shared.limits.json.max_strings = s.max_request_json_strings();
   if (s.max_connections()) shared.limits.max_connections = s.max_connections();
   if (s.read_header_timeout_ms())
     shared.limits.header = std::chrono::milliseconds(s.read_header_timeout_ms());

@@ -349,8 +349,11 @@ TEST_F(DaemonTest, BadInputGetsVaultStyleErrors) {
   EXPECT_THAT(malformed.Json()["errors"][0].get<std::string>(),
               HasSubstr("failed to parse JSON input"));
   EXPECT_EQ(d_.Call("POST", "/v1/sys/mounts/x", "[1,2]", tok).status, 400);
+  // Deeper than max_json_depth: refused before parsing, with Vault's status and text.
   std::string deep(200, '[');
-  EXPECT_EQ(d_.Call("POST", "/v1/sys/mounts/x", "{\"a\":" + deep, tok).status, 400);
+  auto too_deep = d_.Call("POST", "/v1/sys/mounts/x", "{\"a\":" + deep, tok);
+  EXPECT_EQ(too_deep.status, 500);
+  EXPECT_EQ(too_deep.Json()["errors"][0], "JSON input exceeds allowed nesting depth");
   EXPECT_EQ(d_.Call("POST", "/v1/sys/mounts/x", R"({"type": 5})", tok).status, 400);
 
   std::string big(33u << 20, 'a');

@@ -162,6 +162,39 @@ bool Misbehave(std::string_view mode) {
       usleep(200 * 1000);
     }
   }
+  if (mode == "json-flood") {  // "json-flood: answered ..."
+    // A compromised worker passes on what the real one refuses for its JSON limits: a request
+    // with no token whose data is 32 MiB of tiny strings. The broker must refuse it before it
+    // parses the data into values. Sent once the broker is initialised (so that the test can
+    // take the broker's memory before it, and the request meets the whole pipeline).
+    if (!Handshake()) return false;
+    for (uint64_t id = 100;; ++id) {
+      if (!ipc::WriteFrame(kBrokerFd, HealthRequest(id)).ok()) return false;
+      auto health = ipc::ReadFrame(kBrokerFd, ipc::kMaxAnyFrame);
+      if (!health.ok() || !health->has_response()) return false;
+      if (health->response().data_json().find("\"initialized\":true") != std::string::npos) break;
+      usleep(100 * 1000);
+    }
+    ipc::Frame f;
+    ipc::Request* r = f.mutable_request();
+    r->set_id(1);
+    r->set_operation(ipc::OP_UPDATE);
+    r->set_path("secret/data/x");
+    std::string data = R"({"k":[)";
+    data.reserve(32 * ipc::kMiB);
+    while (data.size() < 32 * ipc::kMiB - 4096) data += R"("a",)";
+    data += R"("a"]})";
+    r->set_data_json(std::move(data));
+    r->set_has_data(true);
+    r->set_remote_address("127.0.0.1");
+    if (!ipc::WriteFrame(kBrokerFd, f).ok()) return false;
+    auto answer = ipc::ReadFrame(kBrokerFd, ipc::kMaxAnyFrame);
+    if (!answer.ok() || !answer->has_response()) return false;
+    std::string errors;
+    for (const auto& e : answer->response().errors()) errors += e + ";";
+    LogInfo("json-flood: answered %s", errors);
+    return true;
+  }
   LogError("unknown mode \"%s\"", std::string(mode));
   return false;
 }

@@ -75,6 +75,43 @@ TEST(Config, ConnectionFloodLimits) {
   }
 }
 
+// Issue 23 item 8: the JSON body limits (Vault's CVE-2025-6203 listener parameters, OpenBao's
+// max_request_json_memory / max_request_json_strings), with their defaults.
+TEST(Config, JsonBodyLimits) {
+  const std::string tail =
+      "storage \"rocksdb\" { path = \"/d\" }\nseal \"pkcs11\" { lib = \"/l\" token_label = \"t\" "
+      "pin = \"1\" }\n";
+  auto defaults = ParseConfig("listener \"tcp\" {\n tls_disable = true\n}\n" + tail);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_EQ(defaults->listener.max_json_depth, 64u);
+  EXPECT_EQ(defaults->listener.max_json_string_value_length, 1048576u);
+  EXPECT_EQ(defaults->listener.max_json_object_entry_count, 10000u);
+  EXPECT_EQ(defaults->listener.max_json_array_element_count, 10000u);
+  EXPECT_EQ(defaults->listener.max_request_json_memory, 34078720u);
+  EXPECT_EQ(defaults->listener.max_request_json_strings, 100000u);
+  auto set = ParseConfig(
+      "listener \"tcp\" {\n tls_disable = true\n max_json_depth = 500\n "
+      "max_json_string_value_length = 4096\n max_json_object_entry_count = 50\n "
+      "max_json_array_element_count = \"60\"\n max_request_json_memory = 1048576\n "
+      "max_request_json_strings = 1000\n}\n" +
+      tail);
+  ASSERT_TRUE(set.ok()) << set.status();
+  EXPECT_EQ(set->listener.max_json_depth, 500u);
+  EXPECT_EQ(set->listener.max_json_string_value_length, 4096u);
+  EXPECT_EQ(set->listener.max_json_object_entry_count, 50u);
+  EXPECT_EQ(set->listener.max_json_array_element_count, 60u);
+  EXPECT_EQ(set->listener.max_request_json_memory, 1048576u);
+  EXPECT_EQ(set->listener.max_request_json_strings, 1000u);
+  for (const std::string bad :
+       {"max_json_string_value_length = 0", "max_json_object_entry_count = -1",
+        "max_json_array_element_count = 1.5", "max_request_json_memory = 100",
+        "max_request_json_strings = 0", "max_json_depth = 1001"}) {
+    auto r = ParseConfig("listener \"tcp\" {\n tls_disable = true\n " + bad + "\n}\n" + tail);
+    ASSERT_FALSE(r.ok()) << bad;
+    EXPECT_THAT(std::string(r.status().message()), HasSubstr(bad.substr(0, bad.find(' '))));
+  }
+}
+
 TEST(Config, ClearErrorsWithPositions) {
   auto err = [](const std::string& text) {
     return std::string(ParseConfig(text).status().message());

@@ -129,6 +129,28 @@ TEST(IpcServer, ValidatesWorkerFieldsAsHostile) {
   EXPECT_EQ(ok->request_id.size(), 36u);
 }
 
+// The broker checks a request's data against the JSON limits it gave the workers before it
+// parses it (a compromised worker skips the worker's check): issue 23 item 8.
+TEST(IpcServer, ChecksTheWorkersJsonLimitsBeforeParsing) {
+  WorkerSettings s;
+  s.set_max_json_array_element_count(3);
+  s.set_max_json_string_value_length(4);
+  const core::JsonLimits limits = broker::IpcServer::JsonLimitsFor(s);
+  EXPECT_EQ(limits.max_array_elements, 3u);
+  EXPECT_EQ(limits.max_string_length, 32u);  // at least 32: the worker writes numbers anew
+  EXPECT_EQ(limits.max_depth, core::JsonLimits{}.max_depth);  // 0: the default
+  EXPECT_EQ(limits.max_strings, core::JsonLimits{}.max_strings);
+  Request r;
+  r.set_operation(OP_UPDATE);
+  r.set_path("secret/data/x");
+  r.set_data_json(R"({"k":[1,2,3]})");
+  EXPECT_TRUE(broker::IpcServer::ToCoreRequest(r, limits).ok());
+  r.set_data_json(R"({"k":[1,2,3,4]})");
+  auto over = broker::IpcServer::ToCoreRequest(r, limits);
+  EXPECT_EQ(over.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(over.status().message(), "JSON array exceeds allowed element count");
+}
+
 TEST(IpcServer, InternalErrorsNeverCarryDetail) {
   auto out = broker::IpcServer::ToIpcResponse(7, "rid", absl::InternalError("secret detail"), "");
   EXPECT_EQ(out.kind(), Response::ERROR);

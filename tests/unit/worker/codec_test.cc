@@ -14,6 +14,8 @@ namespace {
 using ::testing::HasSubstr;
 using json = nlohmann::json;
 
+const core::JsonLimits kLimits;  // the defaults
+
 HttpIn In(std::string method, std::string target, std::string body = "") {
   HttpIn in;
   in.method = std::move(method);
@@ -23,66 +25,91 @@ HttpIn In(std::string method, std::string target, std::string body = "") {
 }
 
 TEST(Codec, MapsMethodsToOperations) {
-  auto get = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/data/a"), 64));
+  auto get = std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/data/a"), kLimits));
   EXPECT_EQ(get.operation(), ipc::OP_READ);
   EXPECT_EQ(get.path(), "secret/data/a");
-  auto list = std::get<ipc::Request>(DecodeRequest(In("LIST", "/v1/secret/metadata"), 64));
+  auto list = std::get<ipc::Request>(DecodeRequest(In("LIST", "/v1/secret/metadata"), kLimits));
   EXPECT_EQ(list.operation(), ipc::OP_LIST);
   EXPECT_EQ(list.path(), "secret/metadata/");
   auto qlist =
-      std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/metadata/?list=true"), 64));
+      std::get<ipc::Request>(DecodeRequest(In("GET", "/v1/secret/metadata/?list=true"), kLimits));
   EXPECT_EQ(qlist.operation(), ipc::OP_LIST);
   EXPECT_EQ(json::parse(qlist.data_json()), json::object());
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("PUT", "/v1/x", "{}"), 64)).operation(),
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("PUT", "/v1/x", "{}"), kLimits)).operation(),
             ipc::OP_UPDATE);
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", ""), 64)).operation(),
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("POST", "/v1/x", ""), kLimits)).operation(),
             ipc::OP_UPDATE);
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("DELETE", "/v1/x"), 64)).operation(),
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(In("DELETE", "/v1/x"), kLimits)).operation(),
             ipc::OP_DELETE);
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("TRACE", "/v1/x"), 64)).status, 405u);
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v2/x"), 64)).status, 404u);
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?list=maybe"), 64)).status, 400u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("TRACE", "/v1/x"), kLimits)).status, 405u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v2/x"), kLimits)).status, 404u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?list=maybe"), kLimits)).status, 400u);
 }
 
 TEST(Codec, QueryParametersBecomeData) {
   auto r = std::get<ipc::Request>(
-      DecodeRequest(In("GET", "/v1/sys/health?standbyok=true&a=1&a=2&sp=x+y%21"), 64));
+      DecodeRequest(In("GET", "/v1/sys/health?standbyok=true&a=1&a=2&sp=x+y%21"), kLimits));
   json d = json::parse(r.data_json());
   EXPECT_EQ(d["standbyok"], "true");
   EXPECT_EQ(d["a"], json::array({"1", "2"}));
   EXPECT_EQ(d["sp"], "x y!");
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?a=%zz"), 64)).status, 400u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("GET", "/v1/x?a=%zz"), kLimits)).status, 400u);
 }
 
 TEST(Codec, BodyMustBeAJsonObjectWithinDepth) {
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "{bad"), 64)).status, 400u);
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "[1]"), 64)).status, 400u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "{bad"), kLimits)).status, 400u);
+  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", "[1]"), kLimits)).status, 400u);
   std::string deep = "{\"a\":" + std::string(70, '[') + std::string(70, ']') + "}";
-  EXPECT_EQ(std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", deep), 64)).status, 400u);
+  HttpOut too_deep = std::get<HttpOut>(DecodeRequest(In("POST", "/v1/x", deep), kLimits));
+  EXPECT_EQ(too_deep.status, 500u);  // Vault's status and text for its JSON limits
+  EXPECT_EQ(json::parse(too_deep.body)["errors"][0], "JSON input exceeds allowed nesting depth");
   auto ok = std::get<ipc::Request>(
-      DecodeRequest(In("POST", "/v1/x", R"( {"k": [1, {"n": null}]} )"), 64));
+      DecodeRequest(In("POST", "/v1/x", R"( {"k": [1, {"n": null}]} )"), kLimits));
   EXPECT_EQ(json::parse(ok.data_json())["k"][1]["n"], nullptr);
   EXPECT_TRUE(ok.has_data());
 }
 
+// A body over a limit is answered before it is parsed: Vault's status (500) for its limits,
+// OpenBao's (400) for the estimated memory and the number of strings; the same for PATCH.
+TEST(Codec, BodyOverAJsonLimitIsRefusedBeforeParsing) {
+  core::JsonLimits small;
+  small.max_array_elements = 2;
+  small.max_strings = 3;
+  HttpOut array = std::get<HttpOut>(DecodeRequest(In("PUT", "/v1/x", R"({"a":[1,2,3]})"), small));
+  EXPECT_EQ(array.status, 500u);
+  EXPECT_EQ(json::parse(array.body)["errors"][0], "JSON array exceeds allowed element count");
+  HttpIn patch = In("PATCH", "/v1/x", R"({"a":"b","c":"d"})");
+  patch.content_type = "application/merge-patch+json";
+  HttpOut strings = std::get<HttpOut>(DecodeRequest(patch, small));
+  EXPECT_EQ(strings.status, 400u);
+  EXPECT_EQ(json::parse(strings.body)["errors"][0],
+            "refused JSON input due to high complexity: exceeded maximum number of strings");
+  // Within them the body is what was sent; a malformed one still gets the parser's error.
+  auto ok = std::get<ipc::Request>(DecodeRequest(In("PUT", "/v1/x", R"({"a":[1,2]})"), small));
+  EXPECT_EQ(json::parse(ok.data_json()), json::parse(R"({"a":[1,2]})"));
+  HttpOut bad = std::get<HttpOut>(DecodeRequest(In("PUT", "/v1/x", R"({"a":[1,2)"), small));
+  EXPECT_EQ(bad.status, 400u);
+  EXPECT_THAT(bad.body, HasSubstr("failed to parse JSON input"));
+}
+
 TEST(Codec, PatchNeedsMergePatchContentType) {
-  auto bad = std::get<HttpOut>(DecodeRequest(In("PATCH", "/v1/x", "{}"), 64));
+  auto bad = std::get<HttpOut>(DecodeRequest(In("PATCH", "/v1/x", "{}"), kLimits));
   EXPECT_EQ(bad.status, 415u);
   EXPECT_THAT(bad.body, HasSubstr("PATCH requires Content-Type of application/merge-patch+json"));
   HttpIn in = In("PATCH", "/v1/x", "{}");
   in.content_type = "application/merge-patch+json; charset=utf-8";
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).operation(), ipc::OP_PATCH);
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, kLimits)).operation(), ipc::OP_PATCH);
 }
 
 TEST(Codec, TokenFromHeaderOrBearer) {
   HttpIn in = In("GET", "/v1/x");
   in.authorization = "Bearer  hvs.abc ";
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).token(), "hvs.abc");
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, kLimits)).token(), "hvs.abc");
   in.vault_token = "hvs.first";
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).token(), "hvs.first");
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, kLimits)).token(), "hvs.first");
   in.vault_token.clear();
   in.authorization = "Basic Zm9v";
-  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, 64)).token(), "");
+  EXPECT_EQ(std::get<ipc::Request>(DecodeRequest(in, kLimits)).token(), "");
 }
 
 TEST(Codec, EncodesTheVaultEnvelope) {
