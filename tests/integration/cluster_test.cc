@@ -15,7 +15,7 @@
 #include <thread>
 #include <vector>
 
-#include "tests/support/daemon.h"
+#include "tests/integration/cluster_fixture.h"
 
 namespace strongroom::testing {
 namespace {
@@ -23,51 +23,8 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-struct Node {
-  std::unique_ptr<Daemon> daemon;
-  int api_port = 0;
-  std::string name;
-  std::string api() const { return "http://127.0.0.1:" + std::to_string(api_port); }
-};
-
-class ClusterTest : public ::testing::Test {
+class ClusterTest : public ClusterFixture {
  protected:
-  void SetUp() override {
-    char tmpl[] = "/tmp/sr-cluster-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    certs_ = MakeClusterCerts(dir_, "cluster");
-    nodes_.reserve(8);  // AddNode hands out references
-    ASSERT_FALSE(certs_.ca.empty());
-  }
-  void TearDown() override {
-    nodes_.clear();
-    std::filesystem::remove_all(dir_);
-  }
-
-  Node& AddNode(const std::string& name, const std::string& retry_join = "") {
-    Node n;
-    n.name = name;
-    n.api_port = FreeLoopbackPortPair();
-    Daemon::Options o;
-    o.workers = 1;
-    o.listen_address = "127.0.0.1:" + std::to_string(n.api_port);
-    o.storage_block = "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
-                      "\"\n  cluster_ca_file = \"" + certs_.ca + "\"\n  cluster_cert_file = \"" +
-                      certs_.cert + "\"\n  cluster_key_file = \"" + certs_.key + "\"\n" +
-                      (retry_join.empty() ? ""
-                                          : "  retry_join {\n    leader_api_addr = \"" +
-                                                retry_join + "\"\n  }\n") +
-                      "}";
-    o.extra_top = "api_addr = \"" + n.api() +
-                  "\"\ncluster_addr = \"https://127.0.0.1:" + std::to_string(n.api_port + 1) +
-                  "\"\n";
-    n.daemon = std::make_unique<Daemon>(o);
-    nodes_.push_back(std::move(n));
-    return nodes_.back();
-  }
-
-  static int Health(Node& n) { return n.daemon->Call("GET", "/v1/sys/health").status; }
-
   // Node 1 initialised with secret/ (KV v2), a secret and a Transit key; nodes 2 and 3 joined.
   void StartCluster() {
     Node& n1 = AddNode("n1");
@@ -94,8 +51,7 @@ class ClusterTest : public ::testing::Test {
     // Node 2 joins through the API, as `vault operator raft join` does.
     Node& n2 = AddNode("n2");
     ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
-    auto joined = n2.daemon->Call("POST", "/v1/sys/storage/raft/join",
-                                  nlohmann::json{{"leader_api_addr", n1.api()}}.dump());
+    auto joined = Join(n2, n1);
     ASSERT_EQ(joined.status, 200) << joined.body << n2.daemon->Log() << n1.daemon->Log();
     EXPECT_EQ(joined.Json(), nlohmann::json({{"joined", true}}));
     // Node 3 joins by itself at start (retry_join in its configuration).
@@ -105,10 +61,6 @@ class ClusterTest : public ::testing::Test {
     for (auto& n : nodes_) n.daemon->set_root_token(root_);
   }
 
-  std::string dir_;
-  ClusterCerts certs_;
-  std::vector<Node> nodes_;
-  std::string root_;
   std::string ciphertext_;
 };
 

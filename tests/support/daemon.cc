@@ -24,7 +24,8 @@ extern char** environ;
 namespace strongroom::testing {
 namespace {
 
-pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path) {
+pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
+            const std::string& cwd = "") {
   std::vector<char*> argv;
   for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
   argv.push_back(nullptr);
@@ -32,6 +33,7 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path) {
   posix_spawn_file_actions_init(&fa);
   posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
   pid_t pid = -1;
   if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ) != 0) pid = -1;
   posix_spawn_file_actions_destroy(&fa);
@@ -105,7 +107,8 @@ bool Daemon::Start(bool tls) {
   WriteConfig(tls);
   const size_t log_before = Log().size();
   const std::string bin_dir = options_.bin_dir.empty() ? BuildDir() : options_.bin_dir;
-  pid_ = Spawn({bin_dir + "/strongroomd", "-config=" + config_path_}, log_path_);
+  pid_ = Spawn({bin_dir + "/strongroomd", "-config=" + config_path_}, log_path_,
+               options_.run_in_dir ? dir_ : "");
   if (pid_ <= 0) return false;
   const std::regex api(R"(API on https?://127\.0\.0\.1:(\d+))");
   for (int i = 0; i < 400; ++i) {

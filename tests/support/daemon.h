@@ -39,6 +39,10 @@ class Daemon {
     std::string listen_address = "127.0.0.1:0";
     // Replaces the storage "rocksdb" block; "@DATA@" becomes data_dir().
     std::string storage_block;
+    // Start the daemon with dir() as its working directory: an audit file_path under
+    // /proc/self/cwd/ then names a file of each daemon's own, as the same path does on machines
+    // of their own (a cluster's nodes share their audit device table).
+    bool run_in_dir = false;
   };
 
   Daemon();

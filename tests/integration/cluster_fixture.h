@@ -1,0 +1,78 @@
+// A Raft cluster of real strongroomd processes on loopback, each with its own SoftHSM2 token, its
+// own data directory and its own working directory, for the cluster tests. Waits poll with a
+// generous deadline (liveness, not speed).
+#pragma once
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "tests/support/daemon.h"
+
+namespace strongroom::testing {
+
+struct Node {
+  std::unique_ptr<Daemon> daemon;
+  int api_port = 0;
+  std::string name;
+  std::string api() const { return "http://127.0.0.1:" + std::to_string(api_port); }
+};
+
+class ClusterFixture : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/sr-cluster-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    certs_ = MakeClusterCerts(dir_, "cluster");
+    nodes_.reserve(8);  // AddNode hands out references
+    ASSERT_FALSE(certs_.ca.empty());
+  }
+  void TearDown() override {
+    nodes_.clear();
+    std::filesystem::remove_all(dir_);
+  }
+
+  // A node named `name` (its storage node_id), not started. Every daemon runs in its own
+  // directory (Daemon::dir()), so an audit file_path under /proc/self/cwd/ is each node's own.
+  Node& AddNode(const std::string& name, const std::string& retry_join = "") {
+    Node n;
+    n.name = name;
+    n.api_port = FreeLoopbackPortPair();
+    Daemon::Options o;
+    o.workers = 1;
+    o.run_in_dir = true;
+    o.listen_address = "127.0.0.1:" + std::to_string(n.api_port);
+    o.storage_block = "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
+                      "\"\n  cluster_ca_file = \"" + certs_.ca + "\"\n  cluster_cert_file = \"" +
+                      certs_.cert + "\"\n  cluster_key_file = \"" + certs_.key + "\"\n" +
+                      (retry_join.empty() ? ""
+                                          : "  retry_join {\n    leader_api_addr = \"" +
+                                                retry_join + "\"\n  }\n") +
+                      "}";
+    o.extra_top = "api_addr = \"" + n.api() +
+                  "\"\ncluster_addr = \"https://127.0.0.1:" + std::to_string(n.api_port + 1) +
+                  "\"\n";
+    n.daemon = std::make_unique<Daemon>(o);
+    nodes_.push_back(std::move(n));
+    return nodes_.back();
+  }
+
+  static int Health(Node& n) { return n.daemon->Call("GET", "/v1/sys/health").status; }
+
+  // `n` joins the cluster through `leader`'s API, as `vault operator raft join` does.
+  static HttpResponse Join(Node& n, const Node& leader) {
+    return n.daemon->Call("POST", "/v1/sys/storage/raft/join",
+                          nlohmann::json{{"leader_api_addr", leader.api()}}.dump());
+  }
+
+  std::string dir_;
+  ClusterCerts certs_;
+  std::vector<Node> nodes_;
+  std::string root_;
+};
+
+}  // namespace strongroom::testing
