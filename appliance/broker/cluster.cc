@@ -1,5 +1,9 @@
 #include "appliance/broker/cluster.h"
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <chrono>
 #include <thread>
 
@@ -24,6 +28,8 @@ constexpr absl::Duration kJoinCallTimeout = absl::Seconds(30);
 constexpr absl::Duration kAddCallTimeout = absl::Seconds(120);
 constexpr absl::Duration kForwardTimeout = absl::Seconds(90);
 constexpr int kMaxLeaderHops = 4;
+constexpr char kJoinPath[] = "sys/storage/raft/join";
+constexpr char kRemovePath[] = "sys/storage/raft/remove-peer";
 
 struct PeerInfo {
   std::string cluster_addr;
@@ -89,6 +95,46 @@ absl::StatusOr<std::string> UnB64(const json::object& o, std::string_view key) {
   return out;
 }
 
+// <dir>/incarnation (ClusterNode::incarnation): read when the node has Raft state ("" when the
+// file is absent: a data directory from before incarnations), made anew when it has none.
+absl::StatusOr<std::string> Incarnation(const std::string& dir, bool has_state) {
+  const std::string path = dir + "/incarnation";
+  if (has_state) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+    if (fd < 0 && errno == ENOENT) return std::string();
+    if (fd < 0) {
+      return absl::FailedPreconditionError(absl::StrCat("cannot read ", path, ": errno ", errno));
+    }
+    char buf[64];
+    const ssize_t n = ::read(fd, buf, sizeof buf);
+    ::close(fd);
+    std::string v(buf, n > 0 ? static_cast<size_t>(n) : 0);
+    if (!v.empty() && v.back() == '\n') v.pop_back();
+    if (v.empty() || v.size() > 32 || !AllIn(v, "")) {
+      return absl::DataLossError(absl::StrCat(
+          path, " is damaged; it names this node's audit chains (restore it, or re-add the node "
+                "with an empty data directory)"));
+    }
+    return v;
+  }
+  std::string v = core::RandomHex(4);
+  const std::string tmp = path + ".tmp";
+  const int fd =
+      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const std::string line = v + "\n";
+  bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
+            ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  ok = ok && ::rename(tmp.c_str(), path.c_str()) == 0;
+  if (ok) {
+    const int dfd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    ok = dfd >= 0 && ::fsync(dfd) == 0;
+    if (dfd >= 0) ::close(dfd);
+  }
+  if (!ok) return absl::FailedPreconditionError(absl::StrCat("cannot write ", path));
+  return v;
+}
+
 }  // namespace
 
 absl::StatusOr<std::string> ClusterAddrFromApiAddr(std::string_view api_addr) {
@@ -127,6 +173,11 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ClusterNode* raw = node.get();
   ro.service = [raw](std::string_view request) { return raw->Serve(request); };
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
+  ASSIGN_OR_RETURN(node->incarnation_,
+                   Incarnation(node->options_.path, node->raft_->HasState()));
+  if (!node->incarnation_.empty()) {
+    LogInfo("raft: node %s, incarnation %s", node->options_.node_id, node->incarnation_);
+  }
   return node;
 }
 
@@ -210,8 +261,21 @@ absl::StatusOr<json::object> ClusterNode::Configuration() {
 
 absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
   for (const auto& peer : raft_->Configuration()) {
-    if (DecodePeer(peer.address).node_id == node_id) {
-      RETURN_IF_ERROR(raft_->Remove(peer.id));
+    const PeerInfo p = DecodePeer(peer.address);
+    if (p.node_id == node_id) {
+      core::AuditSystemEvent event;
+      event.request_id = core::NewUuid();
+      event.path = kRemovePath;
+      event.data["step"] = "remove-peer";
+      event.data["node_id"] = p.node_id;
+      event.data["cluster_addr"] = p.cluster_addr;
+      event.data["voter"] = peer.voter;
+      RETURN_IF_ERROR(AuditChangeRequest(event));
+      absl::Status s = raft_->Remove(peer.id);
+      json::object result;
+      if (s.ok()) result["removed"] = true;
+      (void)AuditChangeResponse(std::move(event), result, Sv(s.message()));
+      RETURN_IF_ERROR(s);
       LogInfo("raft: removed node %s from the cluster", std::string(node_id));
       return absl::OkStatus();
     }
@@ -355,21 +419,79 @@ std::string ClusterNode::Serve(std::string_view request) {
   return core::Serialize(answer);
 }
 
+absl::Status ClusterNode::AuditChangeRequest(const core::AuditSystemEvent& event) {
+  core::Core* core = core_.load();
+  if (core == nullptr) return absl::UnavailableError("the node is still starting");
+  absl::Status s = core->audit().LogSystemEvent(event);
+  if (!s.ok()) {
+    LogError("raft: %s (%s) not carried out: no audit device could record it", event.path,
+             event.request_id);
+  }
+  return s;
+}
+
+absl::Status ClusterNode::AuditChangeResponse(core::AuditSystemEvent event,
+                                              const json::object& result,
+                                              std::string_view error) {
+  core::Core* core = core_.load();
+  if (core == nullptr) return absl::UnavailableError("the node is still starting");
+  event.is_response = true;
+  event.response_data = result;
+  event.error = std::string(error);
+  return core->audit().LogSystemEvent(event);
+}
+
+std::string ClusterNode::MemberNamed(std::string_view node_id) {
+  for (const auto& peer : raft_->Configuration()) {
+    if (DecodePeer(peer.address).node_id == node_id) {
+      return absl::StrCat("a server named \"", Av(node_id),
+                          "\" is already a member; remove it (sys/storage/raft/remove-peer) first");
+    }
+  }
+  return "";
+}
+
 std::string ClusterNode::ServeJoin(const json::object& req) {
   core::Core* core = core_.load();
   if (core->sealed()) return core::Serialize(Failure("the leader is sealed"));
+  // The KEKs leave only once the request record is written, and reach the joining node only
+  // once the response record is: the export is in this node's audit chain, or does not happen.
+  core::AuditSystemEvent event;
+  event.request_id = core::NewUuid();
+  event.path = kJoinPath;
+  event.data["step"] = "kek-export";
   auto name = core::GetString(req, "node_id");
   auto point = UnB64(req, "transport_key");
+  std::string refusal;
   if (!name.ok() || !name->has_value() || !point.ok()) {
-    return core::Serialize(Failure("join needs node_id and transport_key"));
+    refusal = "join needs node_id and transport_key";
+  } else if (absl::Status s = CheckPeer(PeerInfo{"x:1", **name, "https://x"}); !s.ok()) {
+    refusal = std::string(Sv(s.message()));
+  } else {
+    event.data["node_id"] = **name;
+    // A name already in use gets no keys: the node would be refused when it asks to be added.
+    refusal = MemberNamed(**name);
   }
-  PeerInfo check{"x:1", **name, "https://x"};
-  if (absl::Status s = CheckPeer(check); !s.ok()) return core::Serialize(Failure(Sv(s.message())));
+  if (!AuditChangeRequest(event).ok()) {
+    return core::Serialize(Failure("the leader could not record the join in its audit log"));
+  }
+  if (!refusal.empty()) {
+    (void)AuditChangeResponse(std::move(event), {}, refusal);
+    return core::Serialize(Failure(refusal));
+  }
   auto wrapped = seal_.load()->WrapKeksForPeer(*point);
   if (!wrapped.ok()) {
     LogError("raft: cannot wrap the KEKs for joining node %s: %s", **name,
              wrapped.status().message());
+    (void)AuditChangeResponse(std::move(event), {}, "the leader cannot wrap its keys");
     return core::Serialize(Failure("the leader cannot wrap its keys; see its log"));
+  }
+  json::object result;
+  result["keks_wrapped"] = wrapped->blobs.size();
+  if (!AuditChangeResponse(std::move(event), result, "").ok()) {
+    LogError("raft: the KEKs wrapped for joining node %s are not sent: no audit device could "
+             "record the export", **name);
+    return core::Serialize(Failure("the leader could not record the join in its audit log"));
   }
   LogInfo("raft: sent the cluster's KEKs, wrapped for its token, to joining node %s", **name);
   json::object o;
@@ -384,23 +506,41 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
 }
 
 std::string ClusterNode::ServeAdd(const json::object& req) {
+  // As a join: the membership change happens only once its request record is written.
+  if (core_.load()->sealed()) return core::Serialize(Failure("the leader is sealed"));
+  core::AuditSystemEvent event;
+  event.request_id = core::NewUuid();
+  event.path = kJoinPath;
+  event.data["step"] = "add-voter";
   PeerInfo p;
   auto name = core::GetString(req, "node_id");
   auto cluster = core::GetString(req, "cluster_addr");
   auto api = core::GetString(req, "api_addr");
+  std::string refusal;
   if (!name.ok() || !cluster.ok() || !api.ok() || !*name || !*cluster || !*api) {
-    return core::Serialize(Failure("add needs node_id, cluster_addr and api_addr"));
-  }
-  p = {**cluster, **name, **api};
-  if (absl::Status s = CheckPeer(p); !s.ok()) return core::Serialize(Failure(Sv(s.message())));
-  for (const auto& peer : raft_->Configuration()) {
-    if (DecodePeer(peer.address).node_id == p.node_id) {
-      return core::Serialize(Failure(
-          absl::StrCat("a server named \"", p.node_id,
-                       "\" is already a member; remove it (sys/storage/raft/remove-peer) first")));
+    refusal = "add needs node_id, cluster_addr and api_addr";
+  } else {
+    p = {**cluster, **name, **api};
+    if (absl::Status s = CheckPeer(p); !s.ok()) {
+      refusal = std::string(Sv(s.message()));
+    } else {
+      event.data["node_id"] = p.node_id;
+      event.data["cluster_addr"] = p.cluster_addr;
+      event.data["api_addr"] = p.api_addr;
+      refusal = MemberNamed(p.node_id);
     }
   }
+  if (!AuditChangeRequest(event).ok()) {
+    return core::Serialize(Failure("the leader could not record the change in its audit log"));
+  }
+  if (!refusal.empty()) {
+    (void)AuditChangeResponse(std::move(event), {}, refusal);
+    return core::Serialize(Failure(refusal));
+  }
   absl::Status s = raft_->AddVoter(raft::RaftStorage::IdFor(p.node_id), EncodePeer(p));
+  json::object result;
+  if (s.ok()) result["voter"] = true;
+  (void)AuditChangeResponse(std::move(event), result, Sv(s.message()));
   if (!s.ok()) return core::Serialize(Failure(Sv(s.message())));
   LogInfo("raft: node %s (%s) is a voter now", p.node_id, p.cluster_addr);
   json::object o;

@@ -46,6 +46,11 @@ class ClusterNode final : public core::Cluster {
   ~ClusterNode() override;
 
   storage::Storage* storage() { return raft_.get(); }
+  // This node's incarnation: a random id made when the node starts with a data directory that
+  // holds no Raft state (a new node, or one re-added under an old node_id), and kept in
+  // <path>/incarnation. It names the node's audit chains, so a re-added node starts new ones.
+  // "" for a data directory from before incarnations (its chains keep their names).
+  const std::string& incarnation() const { return incarnation_; }
   // The core and seal serve the join calls; set once the core exists.
   void Attach(core::Core* core, core::Seal* seal);
 
@@ -78,6 +83,14 @@ class ClusterNode final : public core::Cluster {
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
+  // Records a cluster change this node carries out in its audit chain (AuditBroker::
+  // LogSystemEvent): the request record before the change (an error when no audit device
+  // could record it: the change must not happen), the response record after it.
+  absl::Status AuditChangeRequest(const core::AuditSystemEvent& event);
+  absl::Status AuditChangeResponse(core::AuditSystemEvent event, const core::json::object& result,
+                                   std::string_view error);
+  // Why `node_id` cannot join: "" when no member has that name.
+  std::string MemberNamed(std::string_view node_id);
   // Call, following "not the leader" answers; an answer that is not ok is an error starting
   // with `refused`. `target` ends as the member that answered.
   absl::StatusOr<core::json::object> CallLeader(std::string* target, const core::json::object& req,
@@ -86,6 +99,7 @@ class ClusterNode final : public core::Cluster {
                                           const core::json::object& req, absl::Duration timeout);
 
   ClusterOptions options_;
+  std::string incarnation_;
   std::unique_ptr<raft::RaftStorage> raft_;
   std::unique_ptr<raft::ServiceClient> client_;  // kept connections to other members
   std::atomic<core::Core*> core_{nullptr};

@@ -652,6 +652,11 @@ int DaemonMain(int argc, char** argv) {
   options.default_lease_ttl = config->default_lease_ttl_s;
   options.max_lease_ttl = config->max_lease_ttl_s;
   options.audit.node_id = NodeId(config->storage.node_id);
+  if (cluster && !cluster->incarnation().empty()) {
+    // Each incarnation of a Raft node writes chains of its own: a node re-added under its old
+    // node_id with a new data directory starts new ones (core/audit.h, AuditSettings).
+    options.audit.node_id = absl::StrCat(options.audit.node_id, ".", cluster->incarnation());
+  }
   options.audit.per_node_state = raft;
   options.cluster = cluster.get();
   options.storage_type = raft ? "raft" : "rocksdb";

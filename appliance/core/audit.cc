@@ -352,7 +352,16 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
     fo.checkpoint_interval = absl::Seconds(*secs);
   }
 
-  ASSIGN_OR_RETURN(std::string der, seal_->AuditPublicKeyDer(/*create=*/fresh));
+  const std::string base = absl::StrCat(kDevicePrefix, entry.uuid, "/");
+  // A chain that starts here (a new device, or a Raft node without chain state of its own: it
+  // joined, or the device was enabled on another node) is signed by this node's own audit key,
+  // made in its token if absent. A chain that continues needs the key that signed it so far.
+  bool new_chain = fresh;
+  if (!fresh && settings.per_node_state) {
+    ASSIGN_OR_RETURN(auto own_state, barrier_->Get(StateKey(entry.uuid)));
+    new_chain = !own_state.has_value();
+  }
+  ASSIGN_OR_RETURN(std::string der, seal_->AuditPublicKeyDer(/*create=*/new_chain));
   auto key = audit::PublicKey::FromDer(der);
   if (!key.ok()) return absl::InternalError(absl::StrCat("audit public key: ", key.message()));
   fo.keys.push_back(std::move(key).value());
@@ -364,7 +373,6 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   };
   d->file = std::make_unique<AuditFile>(std::move(fo));
 
-  const std::string base = absl::StrCat(kDevicePrefix, entry.uuid, "/");
   if (fresh) {
     d->salt = AuditSalt(NewUuid());
     RETURN_IF_ERROR(d->file->OpenNew(
@@ -375,12 +383,18 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   ASSIGN_OR_RETURN(auto salt, barrier_->Get(base + "salt"));
   ASSIGN_OR_RETURN(auto saved, barrier_->Get(state_key));
   if (salt && !saved && settings.per_node_state) {
-    // A Raft node that has not written this device yet (it joined, or the device was enabled
-    // on another node): a new chain, in a file that must be empty.
+    // A Raft node that has not written this device yet (it joined, the device was enabled on
+    // another node, or it was re-added under its old node_id with a new data directory, which
+    // gave it a new incarnation): a new chain, in a file that must be empty.
     d->salt = AuditSalt(*salt);
     RETURN_IF_ERROR(d->file->OpenNew(
-        absl::StatusCode::kDataLoss, "is not empty but this node has no chain state for it; move it away to start a new "
-        "chain"));
+        absl::StatusCode::kDataLoss,
+        absl::StrCat("is not empty but node ", settings.node_id,
+                     " has no chain state for it (a new or re-added node starts a new chain); "
+                     "archive the file (it is an earlier chain) and restart to start a new "
+                     "chain")));
+    LogInfo("audit device %s: node %s starts a new chain in %s", entry.path, settings.node_id,
+            d->file_path);
     return d;
   }
   if (!salt || !saved) {
@@ -411,6 +425,16 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   resume.state.tree = std::move(range).value();
   resume.offset = static_cast<uint64_t>(*offset);
   resume.note = note.value_or("");
+  if (struct stat st {}; ::lstat(d->file_path.c_str(), &st) != 0 ||
+                         static_cast<uint64_t>(st.st_size) < resume.offset) {
+    // Not a fresh log: the chain continues at seq N+1, and the verifier reports the lines
+    // missing before it unless they are in the files rotated out before this one.
+    LogError(
+        "audit device %s: %s is shorter than when this node's chain state was saved (%d bytes): "
+        "it was deleted, emptied or replaced, or rotated without SIGHUP; the chain continues at "
+        "seq %d, not at seq 1",
+        entry.path, d->file_path, resume.offset, resume.state.last_seq + 1);
+  }
   if (absl::Status s = d->file->Resume(resume); !s.ok()) {
     // Kept, refusing writes (requests fail closed) until SIGHUP finds the file again.
     LogError("audit device %s: %s", entry.path, s.message());
@@ -725,6 +749,59 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
     return InternalErrorWithPublicDetail(
         is_response ? "the operation ran, but no audit device could record its response"
                     : "no audit device could record the request, so it was not executed");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status AuditBroker::LogSystemEvent(const AuditSystemEvent& event) {
+  std::vector<std::shared_ptr<Device>> devices;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (const auto& [path, d] : devices_) devices.push_back(d);
+  }
+  if (devices.empty()) return absl::OkStatus();
+  // No salt is involved: one record for every device.
+  json::object rec;
+  rec["time"] = FormatRfc3339Nano(clock_());
+  rec["type"] = event.is_response ? "response" : "request";
+  rec["auth"] = json::object();
+  json::object r;
+  r["id"] = event.request_id;
+  r["operation"] = "update";
+  json::object ns;
+  ns["id"] = "root";
+  r["namespace"] = std::move(ns);
+  r["path"] = event.path;
+  if (!event.data.empty()) r["data"] = event.data;
+  rec["request"] = std::move(r);
+  if (event.is_response) {
+    json::object resp;
+    if (!event.response_data.empty()) resp["data"] = event.response_data;
+    rec["response"] = std::move(resp);
+  }
+  if (!event.error.empty()) rec["error"] = event.error;
+  const std::string text = Serialize(rec);
+  int written = 0;
+  for (const auto& d : devices) {
+    if (!d->usable) continue;
+    auto parsed = audit::ParseJson(text);
+    if (!parsed.ok()) {
+      LogError("audit: device %s: record: %s", d->entry.path, parsed.message());
+      continue;
+    }
+    // Returns once the line is on stable storage (group commit; see audit_file.h).
+    if (absl::Status s = d->file->Append(std::move(parsed).value()); !s.ok()) {
+      LogError("audit: device %s failed to log %s %s: %s", d->entry.path, event.path,
+               event.request_id, s.message());
+      continue;
+    }
+    ++written;
+  }
+  if (written == 0) {
+    LogError("audit: no audit device succeeded in logging the %s of %s %s",
+             event.is_response ? "response" : "request", event.path, event.request_id);
+    return absl::InternalError(
+        absl::StrCat("no audit device could record ", event.path, " ", event.request_id));
   }
   return absl::OkStatus();
 }

@@ -51,8 +51,24 @@ struct AuditSettings {
   absl::Duration checkpoint_interval = absl::Seconds(60);
   // Raft: every node writes its own files, so each keeps its own chain state in the replicated
   // storage (sys/audit/<uuid>/state-<node_id>); a node without one starts a new chain in an
-  // empty file.
+  // empty file, with an audit key it makes in its token if it has none. The daemon names a
+  // Raft node "<node_id>.<incarnation>" (broker::ClusterNode::incarnation), so a node re-added
+  // under an old node_id with a new data directory has no state yet and starts a new chain.
   bool per_node_state = false;
+};
+
+// A change the node carries out on its own authority, not as the answer to an API call: in a
+// cluster, the leader's side of a join (the KEKs wrapped for the joining node's token, the node
+// added as a voter), a refused join, a removed peer. Written as Vault-shaped "request" and
+// "response" records (no auth) whose request.data and response.data are in clear: the caller
+// puts only non-secret facts there (node ids, addresses, fingerprints), never key material.
+struct AuditSystemEvent {
+  std::string request_id;  // the same in the request and the response record
+  std::string path;        // "sys/storage/raft/join"
+  json::object data;       // request.data
+  bool is_response = false;
+  json::object response_data;  // response.data (response records; left out when empty)
+  std::string error;           // "" when none
 };
 
 // What one audit record describes. Pointers are borrowed for the call.
@@ -92,6 +108,8 @@ class AuditBroker {
   // OK when at least one device recorded the line; Internal otherwise.
   absl::Status LogRequest(const AuditEvent& event);
   absl::Status LogResponse(const AuditEvent& event);
+  // The same for a system event (OK as well when no device is enabled).
+  absl::Status LogSystemEvent(const AuditSystemEvent& event);
 
   // SIGHUP: ends each file with a checkpoint, reopens it by name (after logrotate moved it).
   void Reopen();
