@@ -45,6 +45,12 @@ constexpr std::string_view kKnownOptions[] = {"file_path",
                                               "checkpoint_entries",
                                               "checkpoint_interval"};
 
+// A record asked for while the device table is not loaded (the node is unsealing, reloading as
+// the active node, or sealing).
+absl::Status NotLoaded() {
+  return absl::UnavailableError("the audit devices are not loaded yet; retry");
+}
+
 }  // namespace
 
 // A device's HMAC key (its salt: a UUID string, as Vault's) and an HMAC-SHA256 context keyed
@@ -444,7 +450,11 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
 
 absl::Status AuditBroker::Load() {
   ASSIGN_OR_RETURN(auto raw, barrier_->Get(kTableKey));
-  if (!raw) return absl::OkStatus();
+  if (!raw) {
+    std::lock_guard<std::mutex> lock(mu_);
+    loaded_ = true;  // no device was ever enabled
+    return absl::OkStatus();
+  }
   ASSIGN_OR_RETURN(auto o, ParseObject(*raw));
   const auto* entries = o.if_contains("entries");
   if (entries == nullptr || !entries->is_array()) return absl::DataLossError("audit table corrupt");
@@ -464,6 +474,8 @@ absl::Status AuditBroker::Load() {
     std::lock_guard<std::mutex> lock(mu_);
     devices_[entry.path] = std::move(*d);
   }
+  std::lock_guard<std::mutex> lock(mu_);
+  loaded_ = true;
   return absl::OkStatus();
 }
 
@@ -471,6 +483,7 @@ void AuditBroker::Unload() {
   std::map<std::string, std::shared_ptr<Device>> devices;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    loaded_ = false;
     devices.swap(devices_);
   }
   for (auto& [path, d] : devices) {
@@ -627,6 +640,7 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
   std::vector<std::shared_ptr<Device>> devices;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!loaded_) return NotLoaded();
     for (const auto& [path, d] : devices_) devices.push_back(d);
   }
   if (devices.empty()) return absl::OkStatus();
@@ -757,6 +771,7 @@ absl::Status AuditBroker::LogSystemEvent(const AuditSystemEvent& event) {
   std::vector<std::shared_ptr<Device>> devices;
   {
     std::lock_guard<std::mutex> lock(mu_);
+    if (!loaded_) return NotLoaded();
     for (const auto& [path, d] : devices_) devices.push_back(d);
   }
   if (devices.empty()) return absl::OkStatus();

@@ -92,6 +92,7 @@ class AuditBroker {
 
   // After unseal: reads the device table, opens each device, recovers its chain. A device that
   // cannot be opened is logged and left out (requests then fail closed if it was the only one).
+  // Until it returns, and after Unload, every Log* call fails (Unavailable).
   absl::Status Load();
   // Before seal and at shutdown: checkpoints and closes every device (clean shutdown leaves a
   // signed log).
@@ -138,6 +139,10 @@ class AuditBroker {
   std::string StateKey(const std::string& uuid) const;
   mutable std::mutex mu_;  // the device table; devices lock themselves for writes
   std::map<std::string, std::shared_ptr<Device>> devices_;
+  // Between Load and Unload. Outside, an empty table means "not known", not "audit disabled":
+  // records are refused (fail closed), so that nothing runs unaudited while a node unseals or
+  // reloads as the active node.
+  bool loaded_ = false;
   std::mutex table_mu_;  // serialises Enable/Disable
 };
 
