@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <span>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
@@ -155,6 +156,34 @@ std::string StateToJson(const audit::ChainState& s, uint64_t offset, const std::
   o["offset"] = offset;
   o["note"] = note;
   return Serialize(o);
+}
+
+// Whether the file `path` starts a chain of this node: its first line is the signed checkpoint
+// of the empty log under the origin of `device_id` and `node_id`, by one of `keys`. A Raft node
+// starts each chain so (OpenDevice), before it can save any state for it.
+bool StartsChainOf(const std::string& path, std::string_view device_id, std::string_view node_id,
+                   std::span<const audit::PublicKey> keys) {
+  const int rfd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
+  if (rfd < 0) return false;
+  struct stat rs {};
+  std::string head;
+  if (::fstat(rfd, &rs) == 0 && S_ISREG(rs.st_mode)) {
+    // A checkpoint line of the empty log is a few hundred bytes; 128 KiB bounds the read.
+    head.resize(128 * 1024);
+    ssize_t n = 0;
+    do {
+      n = ::pread(rfd, head.data(), head.size(), 0);
+    } while (n < 0 && errno == EINTR);
+    head.resize(n > 0 ? static_cast<size_t>(n) : 0);
+  }
+  ::close(rfd);
+  const size_t nl = head.find('\n');
+  if (nl == std::string::npos) return false;
+  auto rec = audit::ParseChainedLine(std::string_view(head).substr(0, nl));
+  if (!rec.ok() || !rec->is_checkpoint || rec->seq != 1) return false;
+  auto cp = audit::OpenCheckpoint(rec->note, keys);
+  return cp.ok() && cp->device_id == device_id && cp->node_id == node_id && cp->tree_size == 0 &&
+         cp->head_seq == 0;
 }
 
 absl::StatusOr<audit::Hash> HashFromHex(std::string_view hex) {
@@ -393,15 +422,34 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
     // another node, or it was re-added under its old node_id with a new data directory, which
     // gave it a new incarnation): a new chain, in a file that must be empty.
     d->salt = AuditSalt(*salt);
-    RETURN_IF_ERROR(d->file->OpenNew(
-        absl::StatusCode::kDataLoss,
-        absl::StrCat("is not empty but node ", settings.node_id,
-                     " has no chain state for it (a new or re-added node starts a new chain); "
-                     "archive the file (it is an earlier chain) and restart to start a new "
-                     "chain")));
-    LogInfo("audit device %s: node %s starts a new chain in %s", entry.path, settings.node_id,
-            d->file_path);
-    return d;
+    std::vector<audit::PublicKey> own_keys;
+    if (auto k = audit::PublicKey::FromDer(der); k.ok()) own_keys.push_back(std::move(k).value());
+    if (!StartsChainOf(d->file_path, d->device_id, settings.node_id, own_keys)) {
+      RETURN_IF_ERROR(d->file->OpenNew(
+          absl::StatusCode::kDataLoss,
+          absl::StrCat("is not empty but node ", settings.node_id,
+                       " has no chain state for it (a new or re-added node starts a new chain); "
+                       "archive the file (it is an earlier chain) and restart to start a new "
+                       "chain")));
+      // The chain opens with a signed checkpoint of the empty log, as Enable's test write does.
+      // It names the chain's origin, so that a restart finds the file to be this node's own
+      // chain even when no state was saved for it: only the active node writes storage, so a
+      // standby never can, and the active node does so at its first checkpoint.
+      LogInfo("audit device %s: node %s starts a new chain in %s", entry.path, settings.node_id,
+              d->file_path);
+      auto opened = d->file->Checkpoint(/*force=*/true);
+      if (d->file->state().last_seq == 0) {
+        d->file->Close();
+        return absl::UnavailableError(absl::StrCat(
+            "audit device ", entry.path, ": cannot start a chain: ", opened.status().message()));
+      }
+      return d;  // the state, unless saved already, is saved at the next checkpoint
+    }
+    // This node's chain, from before it saved any state for it (it stopped, or crashed, before
+    // its first checkpoint as the active node): resumed from its start, below.
+    LogInfo("audit device %s: %s is the chain node %s started; no state was saved for it yet",
+            entry.path, d->file_path, settings.node_id);
+    saved = StateToJson(audit::ChainState{}, 0, "");
   }
   if (!salt || !saved) {
     return absl::DataLossError(
