@@ -112,15 +112,15 @@ absl::StatusOr<std::string> Incarnation(const std::string& dir, bool has_state) 
     if (!v.empty() && v.back() == '\n') v.pop_back();
     if (v.empty() || v.size() > 32 || !AllIn(v, "")) {
       return absl::DataLossError(absl::StrCat(
-          path, " is damaged; it names this node's audit chains (restore it, or re-add the node "
-                "with an empty data directory)"));
+          path,
+          " is damaged; it names this node's audit chains (restore it, or re-add the node "
+          "with an empty data directory)"));
     }
     return v;
   }
   std::string v = core::RandomHex(4);
   const std::string tmp = path + ".tmp";
-  const int fd =
-      ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
+  const int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
   const std::string line = v + "\n";
   bool ok = fd >= 0 && ::write(fd, line.data(), line.size()) == static_cast<ssize_t>(line.size()) &&
             ::fsync(fd) == 0;
@@ -173,8 +173,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ClusterNode* raw = node.get();
   ro.service = [raw](std::string_view request) { return raw->Serve(request); };
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
-  ASSIGN_OR_RETURN(node->incarnation_,
-                   Incarnation(node->options_.path, node->raft_->HasState()));
+  ASSIGN_OR_RETURN(node->incarnation_, Incarnation(node->options_.path, node->raft_->HasState()));
   if (!node->incarnation_.empty()) {
     LogInfo("raft: node %s, incarnation %s", node->options_.node_id, node->incarnation_);
   }
@@ -431,8 +430,7 @@ absl::Status ClusterNode::AuditChangeRequest(const core::AuditSystemEvent& event
 }
 
 absl::Status ClusterNode::AuditChangeResponse(core::AuditSystemEvent event,
-                                              const json::object& result,
-                                              std::string_view error) {
+                                              const json::object& result, std::string_view error) {
   core::Core* core = core_.load();
   if (core == nullptr) return absl::UnavailableError("the node is still starting");
   event.is_response = true;
@@ -489,8 +487,10 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   json::object result;
   result["keks_wrapped"] = wrapped->blobs.size();
   if (!AuditChangeResponse(std::move(event), result, "").ok()) {
-    LogError("raft: the KEKs wrapped for joining node %s are not sent: no audit device could "
-             "record the export", **name);
+    LogError(
+        "raft: the KEKs wrapped for joining node %s are not sent: no audit device could "
+        "record the export",
+        **name);
     return core::Serialize(Failure("the leader could not record the join in its audit log"));
   }
   LogInfo("raft: sent the cluster's KEKs, wrapped for its token, to joining node %s", **name);

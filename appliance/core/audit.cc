@@ -479,8 +479,9 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   resume.state.tree = std::move(range).value();
   resume.offset = static_cast<uint64_t>(*offset);
   resume.note = note.value_or("");
-  if (struct stat st {}; ::lstat(d->file_path.c_str(), &st) != 0 ||
-                         static_cast<uint64_t>(st.st_size) < resume.offset) {
+  struct stat st {};
+  if (::lstat(d->file_path.c_str(), &st) != 0 ||
+      static_cast<uint64_t>(st.st_size) < resume.offset) {
     // Not a fresh log: the chain continues at seq N+1, and the verifier reports the lines
     // missing before it unless they are in the files rotated out before this one.
     LogError(

@@ -64,9 +64,8 @@ class ClusterAuditTest : public ClusterFixture {
  protected:
   // On the active node: the file audit device, writing each node's own file.
   static void EnableAudit(Node& active) {
-    auto r = active.daemon->Root(
-        "PUT", "/v1/sys/audit/file",
-        {{"type", "file"}, {"options", {{"file_path", kAuditFilePath}}}});
+    auto r = active.daemon->Root("PUT", "/v1/sys/audit/file",
+                                 {{"type", "file"}, {"options", {{"file_path", kAuditFilePath}}}});
     ASSERT_EQ(r.status, 204) << r.body << active.daemon->Log();
   }
 
@@ -201,14 +200,12 @@ TEST_F(ClusterAuditTest, ARemovedAndReaddedNodeStartsANewChain) {
   }
   n1.daemon->Stop();
   std::filesystem::remove_all(n1.daemon->data_dir());
-  ASSERT_TRUE(Eventually([&] { return Write(n2, "while-n1-is-away") == 200; }))
-      << n2.daemon->Log();
+  ASSERT_TRUE(Eventually([&] { return Write(n2, "while-n1-is-away") == 200; })) << n2.daemon->Log();
   // n2 crashes before its first checkpoint as the active node (so no chain state was ever saved
   // for it); restarted, it knows the file for the chain it started and continues it.
   n2.daemon->Kill();
   ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
-  ASSERT_TRUE(Eventually([&] { return Write(n2, "after-n2-crash") == 200; }))
-      << n2.daemon->Log();
+  ASSERT_TRUE(Eventually([&] { return Write(n2, "after-n2-crash") == 200; })) << n2.daemon->Log();
   EXPECT_THAT(n2.daemon->Log(), HasSubstr("is the chain node n2."));
 
   // n1 comes back under its old name with an empty data directory, but its old audit file is
@@ -236,7 +233,8 @@ TEST_F(ClusterAuditTest, ARemovedAndReaddedNodeStartsANewChain) {
       return r.status == 204 || r.body.find("no server with node_id") != std::string::npos;
     }
     return false;
-  })) << answers << n2.daemon->Log() << n1.daemon->Log();
+  })) << answers
+      << n2.daemon->Log() << n1.daemon->Log();
   ASSERT_TRUE(Eventually([&] { return Health(n1) == 200; })) << n1.daemon->Log();
   ASSERT_TRUE(Eventually([&] { return Write(n1, "after-readd") == 200; })) << n1.daemon->Log();
   ASSERT_EQ(n1.daemon->Root("GET", "/v1/sys/audit/checkpoint/file").status, 200);
