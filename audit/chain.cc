@@ -91,8 +91,8 @@ Result<ChainedRecord> ParseChainedLine(std::string_view line) {
     if (obj.members().size() != 10) return Err("unproven marker has unexpected fields");
     const Json* lines = obj.Find("lines");
     const Json* bytes = obj.Find("bytes");
-    const bool have_counts = lines != nullptr && lines->AsUint().has_value() &&
-                             bytes != nullptr && bytes->AsUint().has_value();
+    const bool have_counts = lines != nullptr && lines->AsUint().has_value() && bytes != nullptr &&
+                             bytes->AsUint().has_value();
     bool ok_sha = false, ok_path = false, ok_reason = false;
     const std::optional<Hash> sha = HashFromHex(StringMember(obj, "sha256", &ok_sha));
     rec.moved_to = StringMember(obj, "moved_to", &ok_path);

@@ -411,7 +411,8 @@ absl::StatusOr<std::unique_ptr<AuditBroker::Device>> AuditBroker::OpenDevice(
   if (fresh) {
     d->salt = AuditSalt(NewUuid());
     RETURN_IF_ERROR(d->file->OpenNew(
-        absl::StatusCode::kInvalidArgument, "is not empty; a new audit device starts a new hash chain and needs a new file"));
+        absl::StatusCode::kInvalidArgument,
+        "is not empty; a new audit device starts a new hash chain and needs a new file"));
     RETURN_IF_ERROR(barrier_->Put(base + "salt", d->salt.text()));
     return d;
   }
@@ -560,8 +561,8 @@ absl::Status AuditBroker::Enable(AuditDeviceEntry entry) {
   // The test write: the log opens with a signed checkpoint of the empty log.
   if (auto s = d->file->Checkpoint(/*force=*/true); !s.ok()) {
     (void)barrier_->Delete(absl::StrCat(kDevicePrefix, entry.uuid, "/salt"));
-    return absl::InvalidArgumentError(absl::StrCat("audit device ", entry.path,
-                                                   ": test write failed: ", s.status().message()));
+    return absl::InvalidArgumentError(
+        absl::StrCat("audit device ", entry.path, ": test write failed: ", s.status().message()));
   }
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -77,10 +77,9 @@ void AuditFile::CloseFdLocked() {
 absl::Status AuditFile::OpenFdLocked() {
   CloseFdLocked();
   const std::string& path = options_.path;
-  const int f =
-      ::open(path.c_str(),
-             O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
-             options_.mode);
+  const int f = ::open(
+      path.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOCTTY | O_NOFOLLOW | O_NONBLOCK,
+      options_.mode);
   if (f < 0) {
     const int err = errno;
     if (err == ELOOP) {
@@ -177,8 +176,8 @@ absl::StatusOr<audit::ChainState> AuditFile::WriteBatchLocked(std::unique_lock<s
     const ssize_t n = ::write(fd, batch.data() + done, batch.size() - done);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      status = absl::UnavailableError(absl::StrCat("cannot write audit file ", options_.path,
-                                                   ": ", n < 0 ? ErrnoText(errno) : "no space"));
+      status = absl::UnavailableError(absl::StrCat("cannot write audit file ", options_.path, ": ",
+                                                   n < 0 ? ErrnoText(errno) : "no space"));
       break;
     }
     done += static_cast<size_t>(n);
@@ -214,9 +213,9 @@ absl::Status AuditFile::FlushLocked(std::unique_lock<std::mutex>& lock) {
       audit::MacMessage(Origin(), state_.last_seq + 1, state_.last_hash, time));
   audit::Hash h{};
   if (mac.ok() && mac->size() == h.size()) std::memcpy(h.data(), mac->data(), h.size());
-  auto line = mac.ok() && mac->size() == h.size() ? audit::MakeMacLine(h, time, state_)
-                                                 : audit::Result<audit::ChainedLine>(
-                                                       audit::Err("the token gave no MAC"));
+  auto line = mac.ok() && mac->size() == h.size()
+                  ? audit::MakeMacLine(h, time, state_)
+                  : audit::Result<audit::ChainedLine>(audit::Err("the token gave no MAC"));
   if (!mac.ok() || !line.ok()) {
     const absl::Status why = absl::UnavailableError(absl::StrCat(
         "audit device ", options_.device_id,
@@ -258,8 +257,7 @@ absl::Status AuditFile::Append(audit::Json record) {
   }
   if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries) {
     BecomeWriterLocked(lock);
-    if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries &&
-        fd_ >= 0) {
+    if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries && fd_ >= 0) {
       if (auto s = CheckpointAsWriterLocked(lock, false); !s.ok()) {
         LogError("audit device %s: checkpoint failed: %s", options_.device_id,
                  s.status().message());
@@ -272,16 +270,15 @@ absl::Status AuditFile::Append(audit::Json record) {
 
 // ---- Checkpoints -------------------------------------------------------------------------------
 
-absl::StatusOr<std::string> AuditFile::CheckpointAsWriterLocked(
-    std::unique_lock<std::mutex>& lock, bool force) {
+absl::StatusOr<std::string> AuditFile::CheckpointAsWriterLocked(std::unique_lock<std::mutex>& lock,
+                                                                bool force) {
   if (fd_ < 0) {
     return absl::UnavailableError(absl::StrCat("audit file ", options_.path, " is not open"));
   }
   if (!force && !HasUnsignedLocked()) return last_note_;
   // Never sign a head that does not extend the last signed one. The state only ever grows by
   // appending (or rolls back to a durable state at or after the signed one).
-  if (state_.last_seq < signed_state_.last_seq ||
-      state_.tree.size() < signed_state_.tree.size()) {
+  if (state_.last_seq < signed_state_.last_seq || state_.tree.size() < signed_state_.tree.size()) {
     return absl::InternalError("audit chain state went backwards; refusing to sign it");
   }
   const std::string time = Now(options_.clock);
@@ -377,8 +374,7 @@ void AuditFile::Close() {
 // ---- Recovery ----------------------------------------------------------------------------------
 
 AuditFile::Proof AuditFile::MacHolds(const audit::ChainedRecord& rec) {
-  auto mac =
-      options_.seal->AuditMac(audit::MacMessage(Origin(), rec.seq, rec.prev_hash, rec.time));
+  auto mac = options_.seal->AuditMac(audit::MacMessage(Origin(), rec.seq, rec.prev_hash, rec.time));
   if (!mac.ok()) {
     LogError("audit device %s: cannot check the MAC at seq %d: %s", options_.device_id,
              static_cast<int>(rec.seq), mac.status().message());
@@ -494,10 +490,11 @@ absl::StatusOr<uint64_t> AuditFile::FoldProvenLocked(uint64_t from) {
   }
   ::close(rfd);
   RETURN_IF_ERROR(error);
-  LogInfo("audit device %s: %s continues at seq %d (%d lines after the last saved checkpoint, "
-          "%d of them proven)",
-          options_.device_id, options_.path, static_cast<int>(proven.last_seq + 1),
-          static_cast<int>(lines), static_cast<int>(proven.last_seq - saved_.state.last_seq));
+  LogInfo(
+      "audit device %s: %s continues at seq %d (%d lines after the last saved checkpoint, "
+      "%d of them proven)",
+      options_.device_id, options_.path, static_cast<int>(proven.last_seq + 1),
+      static_cast<int>(lines), static_cast<int>(proven.last_seq - saved_.state.last_seq));
   state_ = durable_state_ = proven;
   if (signed_state_.last_seq > proven.last_seq) signed_state_ = proven;
   return proven_end;
@@ -510,15 +507,16 @@ absl::Status AuditFile::RemoveUnprovenLocked(std::unique_lock<std::mutex>& lock,
   // the bytes cut off, for whoever investigates.
   std::string moved_to;
   int qfd = -1;
-  const std::string stamp = absl::FormatTime("%Y%m%dT%H%M%SZ", options_.clock(), absl::UTCTimeZone());
+  const std::string stamp =
+      absl::FormatTime("%Y%m%dT%H%M%SZ", options_.clock(), absl::UTCTimeZone());
   for (int i = 0; i < 100 && qfd < 0; ++i) {
     moved_to = absl::StrCat(options_.path, ".unproven-", stamp, i == 0 ? "" : absl::StrCat("-", i));
     qfd = ::open(moved_to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (qfd < 0 && errno != EEXIST) break;
   }
   if (qfd < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot create ", moved_to,
-                                               " for the unproven tail: ", ErrnoText(errno)));
+    return absl::UnavailableError(
+        absl::StrCat("cannot create ", moved_to, " for the unproven tail: ", ErrnoText(errno)));
   }
   const int rfd = ::open(options_.path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
   audit::RemovedTail removed;

@@ -108,7 +108,7 @@ class AuditFile {
   absl::Status FlushLocked(std::unique_lock<std::mutex>& lock);
   // Writer only: ends pending_ with a checkpoint line and writes it.
   absl::StatusOr<std::string> CheckpointAsWriterLocked(std::unique_lock<std::mutex>& lock,
-                                                        bool force);
+                                                       bool force);
   // Discards lines not yet durable after a failure; their appenders get `why`.
   void RollBackLocked(const absl::Status& why);
   // Resume with the lock held: opens the file, keeps what the proofs cover, moves the rest out.

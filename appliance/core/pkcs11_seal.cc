@@ -127,10 +127,9 @@ absl::StatusOr<std::string> Pkcs11Seal::AuditMac(std::string_view message) {
   }
   // Outside the seal's lock: the token's sessions are its own, and batch MACs must not queue
   // behind KEK operations.
-  ASSIGN_OR_RETURN(auto mac,
-                   token->Hmac(key, CKM_SHA256_HMAC,
-                               std::span(reinterpret_cast<const uint8_t*>(message.data()),
-                                         message.size())));
+  ASSIGN_OR_RETURN(auto mac, token->Hmac(key, CKM_SHA256_HMAC,
+                                         std::span(reinterpret_cast<const uint8_t*>(message.data()),
+                                                   message.size())));
   if (mac.size() != 32) return absl::InternalError("audit MAC has the wrong length");
   return std::string(mac.begin(), mac.end());
 }

@@ -140,8 +140,9 @@ class AuditTest : public ::testing::Test {
     WriteLines(path, lines);
     RunResult r = Verify({path}, extra);
     EXPECT_EQ(r.exit_code, 1) << what << "\n" << r.output;
-    EXPECT_THAT(r.output, ::testing::HasSubstr("tampered.log:" + std::to_string(line) + ":")) << what << "\n"
-                                                                                   << r.output;
+    EXPECT_THAT(r.output, ::testing::HasSubstr("tampered.log:" + std::to_string(line) + ":"))
+        << what << "\n"
+        << r.output;
   }
 
   void Hup(const std::string& wait_for, int occurrence) {

@@ -535,8 +535,7 @@ TEST_F(TokenTest, GenerateMacKeyHasCustodyAttributesAndMacs) {
   auto found = token_->FindSecretKey("audit-mac");
   ASSERT_TRUE(found.ok()) << found.status();
   EXPECT_EQ(*found, *key);
-  EXPECT_EQ(token_->GenerateMacKey("audit-mac").status().code(),
-            absl::StatusCode::kAlreadyExists);
+  EXPECT_EQ(token_->GenerateMacKey("audit-mac").status().code(), absl::StatusCode::kAlreadyExists);
 }
 
 TEST_F(TokenTest, GenerateKekTwiceIsAlreadyExists) {
