@@ -67,7 +67,7 @@ struct ChainedRecord {
   bool is_checkpoint = false;
   bool is_mac = false;
   bool is_unproven = false;
-  std::string note;  // checkpoints only: the signed note
+  std::string note;                           // checkpoints only: the signed note
   std::optional<std::vector<Hash>> frontier;  // checkpoints that carry one
   Hash mac{};                                 // MAC lines only
   uint64_t from_seq = 0;                      // unproven markers only

@@ -1,25 +1,52 @@
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but kept, and they are
+// the same assembly (SHA-NI where the CPU has it) without EVP's per-digest dispatch and
+// allocation; see Sha256Hasher.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "audit/encoding.h"
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <cstdlib>
-#include <memory>
+#include <new>
 
 namespace strongroom::audit {
 
-Hash Sha256(std::initializer_list<std::string_view> parts) {
+namespace {
+
+static_assert(sizeof(SHA256_CTX) <= 128 && alignof(SHA256_CTX) <= 8);
+
+SHA256_CTX* Ctx(unsigned char* storage) {
+  return std::launder(reinterpret_cast<SHA256_CTX*>(storage));
+}
+
+// SHA-256 over memory cannot fail; a wrong hash must never be returned, so there is no error
+// path to get wrong.
+void Must(int rc) {
+  if (rc != 1) std::abort();
+}
+
+}  // namespace
+
+Sha256Hasher::Sha256Hasher() {
+  new (ctx_) SHA256_CTX;  // a C struct: trivially destructible, copied as bytes
+  Must(SHA256_Init(Ctx(ctx_)));
+}
+
+void Sha256Hasher::Update(std::string_view data) {
+  Must(SHA256_Update(Ctx(ctx_), data.data(), data.size()));
+}
+
+Hash Sha256Hasher::Final() {
   Hash out{};
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  unsigned int len = 0;
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1;
-  for (std::string_view part : parts) {
-    ok = ok && EVP_DigestUpdate(ctx.get(), part.data(), part.size()) == 1;
-  }
-  ok = ok && EVP_DigestFinal_ex(ctx.get(), out.data(), &len) == 1 && len == out.size();
-  // SHA-256 over memory cannot fail short of allocation failure; a wrong hash must never be
-  // returned, so there is no error path to get wrong.
-  if (!ok) std::abort();
+  Must(SHA256_Final(out.data(), Ctx(ctx_)));
+  Must(SHA256_Init(Ctx(ctx_)));
   return out;
+}
+
+Hash Sha256(std::initializer_list<std::string_view> parts) {
+  Sha256Hasher h;
+  for (std::string_view part : parts) h.Update(part);
+  return h.Final();
 }
 
 std::string HexEncode(std::string_view bytes) {

@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -19,6 +20,7 @@
 #include "audit/json.h"
 #include "audit/keys.h"
 #include "audit/merkle.h"
+#include "audit/report_format.h"
 #include "audit/verifier.h"
 
 namespace strongroom::audit {
@@ -43,12 +45,13 @@ Exit status: 0 intact / proof holds, 1 verification failed, 2 usage or input err
 )";
 
 constexpr std::string_view kVerifyUsage =
-    R"(Usage: strongroom-audit verify --pubkey FILE [--checkpoint FILE] [--require-signed-tail]
-                               [--json] LOGFILE...
+    R"(Usage: strongroom-audit verify --pubkey FILE [--checkpoint FILE] [--from-checkpoint FILE]
+                               [--require-signed-tail] [--json] LOGFILE...
 
 Verifies the audit log LOGFILE... given oldest first (rotated files continue the chain: e.g.
-audit.log.2 audit.log.1 audit.log). Checks every line's hash and sequence number, every
-checkpoint's signature, head and Merkle root, and that each checkpoint extends the one before.
+audit.log.2.gz audit.log.1 audit.log; gzip files are read as they are). Checks every line's hash
+and sequence number, every checkpoint's signature, head and Merkle root, and that each
+checkpoint extends the one before.
 
 Options:
   --pubkey FILE        PEM public key (SubjectPublicKeyInfo) of the audit signing key, ECDSA
@@ -56,6 +59,10 @@ Options:
   --checkpoint FILE    a checkpoint the auditor fetched earlier from the live service (the
                        signed note, or a checkpoint line from the log). The log must contain or
                        extend it; this catches a cut-off tail or an older copy of the log.
+  --from-checkpoint FILE
+                       start after this checkpoint line instead of at seq 1: the last line of
+                       the file before LOGFILE... (e.g. `zcat audit.log.3.gz | tail -n 1`). It
+                       must be signed by --pubkey; the first LOGFILE must continue it.
   --require-signed-tail
                        fail when lines follow the last checkpoint (for closed, rotated logs).
   --json               print the report as one JSON object.
@@ -65,8 +72,8 @@ Exit status: 0 intact, 1 broken (the first break is printed as file:line: seq N:
 )";
 
 constexpr std::string_view kInclusionUsage =
-    R"(Usage: strongroom-audit inclusion --pubkey FILE --seq N [--checkpoint FILE] [--json]
-                                  LOGFILE...
+    R"(Usage: strongroom-audit inclusion --pubkey FILE --seq N [--checkpoint FILE]
+                                  [--from-checkpoint FILE] [--json] LOGFILE...
        strongroom-audit inclusion --pubkey FILE --proof BUNDLE
 
 First form: verifies the log, then builds and checks an RFC 9162 inclusion proof that the entry
@@ -80,6 +87,9 @@ Options:
   --pubkey FILE       PEM public key of the audit signing key (repeatable).
   --seq N             sequence number of the audit entry (a request or response line).
   --checkpoint FILE   prove inclusion in this checkpoint instead of the log's latest.
+  --from-checkpoint FILE
+                      the log files start after this checkpoint line (see verify --help);
+                      entries and checkpoints from there on can be proven.
   --proof BUNDLE      check a bundle written by --json.
   --json              print the proof bundle as JSON.
 
@@ -87,7 +97,8 @@ Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
 )";
 
 constexpr std::string_view kConsistencyUsage =
-    R"(Usage: strongroom-audit consistency --pubkey FILE --from A [--to B] [--json] LOGFILE...
+    R"(Usage: strongroom-audit consistency --pubkey FILE --from A [--to B]
+                                    [--from-checkpoint FILE] [--json] LOGFILE...
        strongroom-audit consistency --pubkey FILE --proof BUNDLE
 
 First form: verifies the log, then builds and checks an RFC 9162 consistency proof that the
@@ -100,6 +111,9 @@ Options:
   --pubkey FILE   PEM public key of the audit signing key (repeatable).
   --from A        tree size of the earlier checkpoint (at least 1).
   --to B          tree size of the later checkpoint.
+  --from-checkpoint FILE
+                  the log files start after this checkpoint line (see verify --help); A may be
+                  its tree size or any later checkpoint's.
   --proof BUNDLE  check a bundle written by --json.
   --json          print the proof bundle as JSON.
 
@@ -109,6 +123,7 @@ Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
 struct Args {
   std::vector<std::string> pubkeys;
   std::optional<std::string> checkpoint;
+  std::optional<std::string> from_checkpoint;
   std::optional<std::string> proof;
   std::optional<uint64_t> seq;
   std::optional<uint64_t> from;
@@ -165,6 +180,8 @@ std::optional<std::string> ParseArgs(int argc, char** argv, std::vector<std::str
       args->pubkeys.push_back(*value);
     } else if (name == "--checkpoint") {
       args->checkpoint = *value;
+    } else if (name == "--from-checkpoint") {
+      args->from_checkpoint = *value;
     } else if (name == "--proof") {
       args->proof = *value;
     } else {
@@ -214,101 +231,25 @@ Result<std::string> ReadCheckpointNote(const std::string& path) {
   return data;
 }
 
-std::string B64(const Hash& h) { return Base64Encode(AsBytes(h)); }
-
-Json CheckpointJson(const VerifiedCheckpoint& v) {
-  Json j = Json::Object();
-  j.Set("file", Json::String(v.file));
-  j.Set("line", Json::Uint(v.line));
-  j.Set("seq", Json::Uint(v.seq));
-  j.Set("tree_size", Json::Uint(v.checkpoint.tree_size));
-  j.Set("root", Json::String(B64(v.checkpoint.root)));
-  j.Set("time", Json::String(v.checkpoint.time));
-  return j;
-}
-
-Json ReportJson(const Report& r) {
-  Json j = Json::Object();
-  j.Set("ok", Json::Bool(r.ok() && r.proven()));
-  j.Set("files", Json::Uint(r.files));
-  j.Set("lines", Json::Uint(r.lines));
-  j.Set("entries", Json::Uint(r.entries));
-  j.Set("checkpoints", Json::Uint(r.checkpoints));
-  j.Set("first_time", Json::String(r.first_time));
-  j.Set("last_time", Json::String(r.last_time));
-  j.Set("origin", Json::String(r.origin));
-  j.Set("last_seq", Json::Uint(r.state.last_seq));
-  j.Set("tree_size", Json::Uint(r.state.tree.size()));
-  j.Set("root", Json::String(B64(r.state.tree.Root())));
-  j.Set("unsigned_lines", Json::Uint(r.unsigned_lines));
-  j.Set("mac_lines", Json::Uint(r.macs));
-  j.Set("unproven_lines", Json::Uint(r.unproven_lines));
-  Json unproven = Json::Array();
-  for (const UnprovenRange& u : r.unproven) {
-    Json o = Json::Object();
-    o.Set("from_seq", Json::Uint(u.from_seq));
-    o.Set("through_seq", Json::Uint(u.through_seq));
-    o.Set("file", Json::String(u.file));
-    o.Set("marker_line", Json::Uint(u.marker_line));
-    o.Set("reason", Json::String(u.reason));
-    unproven.Append(std::move(o));
-  }
-  j.Set("unproven", std::move(unproven));
-  j.Set("trusted_checkpoint_matched", Json::Bool(r.trusted_matched));
-  j.Set("last_checkpoint", r.last_checkpoint ? CheckpointJson(*r.last_checkpoint) : Json::Null());
-  if (r.failure) {
-    Json b = Json::Object();
-    b.Set("kind", Json::String(r.failure->kind == Break::Kind::kIo ? "io" : "tamper"));
-    b.Set("file", Json::String(r.failure->file));
-    b.Set("line", Json::Uint(r.failure->line));
-    b.Set("seq", Json::Uint(r.failure->seq));
-    b.Set("reason", Json::String(r.failure->reason));
-    j.Set("break", std::move(b));
-  } else {
-    j.Set("break", Json::Null());
-  }
-  return j;
-}
-
 int ExitFor(const Report& r) {
   if (r.ok()) return r.proven() ? kExitOk : kExitFailed;
   return r.failure->kind == Break::Kind::kIo ? kExitUsage : kExitFailed;
 }
 
-void PrintFailure(const Report& r) {
-  std::cout << r.failure->ToString() << "\n";
-  std::cout << "FAILED: " << r.lines << " lines (" << r.entries << " entries, " << r.checkpoints
-            << " checkpoints) verified before the break\n";
-}
+void PrintFailure(const Report& r) { std::cout << FailureText(r); }
 
-void PrintReport(const Report& r) {
-  if (!r.ok()) return PrintFailure(r);
-  if (r.proven()) {
-    std::cout << "OK: audit log intact\n";
-  } else {
-    std::cout << "UNPROVEN: the chain and signatures hold, but " << r.unproven_lines
-              << " lines are not proven to be the service's (below)\n";
+void PrintReport(const Report& r) { std::cout << ReportText(r); }
+
+// --from-checkpoint: a file holding one checkpoint line.
+Result<StartPoint> ReadStartPoint(const std::string& path, std::span<const PublicKey> keys) {
+  AUDIT_ASSIGN_OR_RETURN(std::string data, ReadSmallFile(path, 1 << 20));
+  const size_t eol = data.find('\n');
+  if (eol != std::string::npos && eol + 1 != data.size()) {
+    return Err(
+        "the file holds more than one line; give only the checkpoint line (the last "
+        "line of the file before: tail -n 1)");
   }
-  std::cout << "  files:              " << r.files << "\n";
-  std::cout << "  lines:              " << r.lines << " (seq 1.." << r.state.last_seq << ")\n";
-  std::cout << "  entries verified:   " << r.entries << "\n";
-  std::cout << "  checkpoints:        " << r.checkpoints << " verified, origin " << r.origin
-            << "\n";
-  std::cout << "  time span:          " << r.first_time << " .. " << r.last_time << "\n";
-  if (r.last_checkpoint) {
-    const VerifiedCheckpoint& c = *r.last_checkpoint;
-    std::cout << "  last checkpoint:    " << c.file << ":" << c.line << " (seq " << c.seq
-              << "), tree size " << c.checkpoint.tree_size << ", root " << B64(c.checkpoint.root)
-              << "\n";
-  }
-  std::cout << "  unsigned tail:      " << r.unsigned_lines << " lines after the last checkpoint";
-  if (r.unsigned_lines > 0) std::cout << " (chained, but no signature covers them yet)";
-  std::cout << "\n";
-  if (r.trusted_matched) std::cout << "  trusted checkpoint: contained in the log\n";
-  for (const UnprovenRange& u : r.unproven) {
-    std::cout << "  unproven:           seq " << u.from_seq << ".." << u.through_seq
-              << ", marked at " << u.file << ":" << u.marker_line << ": " << u.reason << "\n";
-  }
+  return OpenStartPoint(data, keys, path);
 }
 
 struct LoadedLog {
@@ -341,6 +282,16 @@ std::optional<LoadedLog> LoadAndVerify(const Args& args, VerifyOptions options,
     }
     log.trusted = *cp;
     log.trusted_note = *note;
+  }
+  if (args.from_checkpoint) {
+    Result<StartPoint> start = ReadStartPoint(*args.from_checkpoint, log.keys);
+    if (!start.ok()) {
+      std::cerr << "strongroom-audit: starting checkpoint " << *args.from_checkpoint
+                << " rejected: " << start.message() << "\n";
+      *exit_code = kExitUsage;
+      return std::nullopt;
+    }
+    options.start = std::move(start).value();
   }
   if (args.files.empty()) {
     *exit_code = UsageError("no log files given", usage);
@@ -441,9 +392,9 @@ int CheckInclusionBundle(const Args& args) {
   Result<ChainedRecord> rec = ParseChainedLine(*entry);
   if (!rec.ok() || !rec->is_leaf() || rec->seq != *seq) {
     std::cout << "FAILED: entry rejected: "
-              << (!rec.ok()            ? rec.message()
+              << (!rec.ok()         ? rec.message()
                   : !rec->is_leaf() ? "it is a checkpoint, MAC or marker line"
-                                       : "its seq differs from the bundle's")
+                                    : "its seq differs from the bundle's")
               << "\n";
     return kExitFailed;
   }
@@ -459,14 +410,26 @@ int CheckInclusionBundle(const Args& args) {
   return kExitOk;
 }
 
+// The leaf hashes a report kept: all of them, or those after its start point.
+PartialLeaves LeavesOf(const Report& r) {
+  PartialLeaves leaves;
+  if (r.start) {
+    leaves.base_size = r.start->state.tree.size();
+    leaves.base_nodes = r.start->state.tree.nodes();
+  }
+  leaves.later = r.leaf_hashes;
+  return leaves;
+}
+
 int RunInclusion(const Args& args) {
   if (args.help) {
     std::cout << kInclusionUsage;
     return kExitOk;
   }
   if (args.proof) {
-    if (!args.files.empty() || args.seq || args.checkpoint) {
-      return UsageError("--proof takes no log files, --seq or --checkpoint", kInclusionUsage);
+    if (!args.files.empty() || args.seq || args.checkpoint || args.from_checkpoint) {
+      return UsageError("--proof takes no log files, --seq, --checkpoint or --from-checkpoint",
+                        kInclusionUsage);
     }
     return CheckInclusionBundle(args);
   }
@@ -482,6 +445,11 @@ int RunInclusion(const Args& args) {
     PrintFailure(r);
     return ExitFor(r);
   }
+  if (*args.seq >= 1 && *args.seq < r.first_seq) {
+    std::cerr << "strongroom-audit: seq " << *args.seq << " is before the starting checkpoint (seq "
+              << r.first_seq - 1 << "): prove it with the files from before it\n";
+    return kExitUsage;
+  }
   const auto it = std::lower_bound(r.leaf_seqs.begin(), r.leaf_seqs.end(), *args.seq);
   if (it == r.leaf_seqs.end() || *it != *args.seq) {
     std::cerr << "strongroom-audit: seq " << *args.seq
@@ -496,7 +464,10 @@ int RunInclusion(const Args& args) {
               << " is in a range the service marked unproven: it cannot prove it wrote it\n";
     return kExitFailed;
   }
-  const auto index = static_cast<uint64_t>(it - r.leaf_seqs.begin());
+  const PartialLeaves leaves = LeavesOf(r);
+  const auto known = static_cast<size_t>(it - r.leaf_seqs.begin());
+  const uint64_t index = leaves.base_size + known;
+  const Hash& leaf_hash = r.leaf_hashes[known];
   Checkpoint cp;
   std::string note;
   if (log->trusted) {
@@ -512,10 +483,9 @@ int RunInclusion(const Args& args) {
               << "); it is proven once a later checkpoint is written\n";
     return kExitFailed;
   }
-  Result<std::vector<Hash>> proof = MakeInclusionProof(r.leaf_hashes, index, cp.tree_size);
-  Status st = proof.ok()
-                  ? VerifyInclusion(index, cp.tree_size, r.leaf_hashes[index], *proof, cp.root)
-                  : proof.status();
+  Result<std::vector<Hash>> proof = MakeInclusionProof(leaves, index, cp.tree_size);
+  Status st = proof.ok() ? VerifyInclusion(index, cp.tree_size, leaf_hash, *proof, cp.root)
+                         : proof.status();
   if (!st.ok()) {
     std::cout << "FAILED: " << st.message() << "\n";
     return kExitFailed;
@@ -527,7 +497,7 @@ int RunInclusion(const Args& args) {
     bundle.Set("leaf_index", Json::Uint(index));
     bundle.Set("tree_size", Json::Uint(cp.tree_size));
     bundle.Set("entry", Json::String(r.captured_line.value_or("")));
-    bundle.Set("leaf_hash", Json::String(B64(r.leaf_hashes[index])));
+    bundle.Set("leaf_hash", Json::String(B64(leaf_hash)));
     bundle.Set("root", Json::String(B64(cp.root)));
     bundle.Set("proof", ProofJson(*proof));
     bundle.Set("checkpoint", Json::String(note));
@@ -536,7 +506,7 @@ int RunInclusion(const Args& args) {
   }
   std::cout << "OK: entry seq " << *args.seq << " is leaf " << index
             << " of the checkpoint at tree size " << cp.tree_size << " (" << cp.time << ")\n";
-  std::cout << "  leaf hash: " << B64(r.leaf_hashes[index]) << "\n";
+  std::cout << "  leaf hash: " << B64(leaf_hash) << "\n";
   std::cout << "  root:      " << B64(cp.root) << "\n";
   std::cout << "  proof (" << proof->size() << " hashes, leaf level first):\n";
   for (const Hash& h : *proof) std::cout << "    " << B64(h) << "\n";
@@ -587,8 +557,9 @@ int RunConsistency(const Args& args) {
     return kExitOk;
   }
   if (args.proof) {
-    if (!args.files.empty() || args.from || args.to) {
-      return UsageError("--proof takes no log files, --from or --to", kConsistencyUsage);
+    if (!args.files.empty() || args.from || args.to || args.from_checkpoint) {
+      return UsageError("--proof takes no log files, --from, --to or --from-checkpoint",
+                        kConsistencyUsage);
     }
     return CheckConsistencyBundle(args);
   }
@@ -627,7 +598,7 @@ int RunConsistency(const Args& args) {
   if (c1.tree_size == 0 || c1.tree_size > c2.tree_size) {
     return UsageError("need 1 <= --from <= --to", kConsistencyUsage);
   }
-  Result<std::vector<Hash>> proof = MakeConsistencyProof(r.leaf_hashes, c1.tree_size, c2.tree_size);
+  Result<std::vector<Hash>> proof = MakeConsistencyProof(LeavesOf(r), c1.tree_size, c2.tree_size);
   Status st = proof.ok() ? VerifyConsistency(c1.tree_size, c2.tree_size, *proof, c1.root, c2.root)
                          : proof.status();
   if (!st.ok()) {
@@ -663,19 +634,24 @@ int Main(int argc, char** argv) {
   Args args;
   std::optional<std::string> error;
   if (command == "verify") {
-    error = ParseArgs(argc, argv, {"--pubkey", "--checkpoint", "--require-signed-tail", "--json"},
-                      &args);
+    error = ParseArgs(
+        argc, argv,
+        {"--pubkey", "--checkpoint", "--from-checkpoint", "--require-signed-tail", "--json"},
+        &args);
     if (error) return UsageError(*error, kVerifyUsage);
     return RunVerify(args);
   }
   if (command == "inclusion") {
-    error =
-        ParseArgs(argc, argv, {"--pubkey", "--seq", "--checkpoint", "--proof", "--json"}, &args);
+    error = ParseArgs(
+        argc, argv, {"--pubkey", "--seq", "--checkpoint", "--from-checkpoint", "--proof", "--json"},
+        &args);
     if (error) return UsageError(*error, kInclusionUsage);
     return RunInclusion(args);
   }
   if (command == "consistency") {
-    error = ParseArgs(argc, argv, {"--pubkey", "--from", "--to", "--proof", "--json"}, &args);
+    error =
+        ParseArgs(argc, argv,
+                  {"--pubkey", "--from", "--to", "--from-checkpoint", "--proof", "--json"}, &args);
     if (error) return UsageError(*error, kConsistencyUsage);
     return RunConsistency(args);
   }

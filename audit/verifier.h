@@ -1,7 +1,7 @@
 // Offline verification of a strongroom audit log (format: chain.h, checkpoint.h).
 //
-// The verifier streams the files in the order given (oldest first; rotation continues the chain)
-// and checks, line by line:
+// The verifier streams the files in the order given (oldest first; rotation continues the chain;
+// gzip files are read transparently, log_reader.h) and checks, line by line:
 //   * every line is complete, canonical JSON whose "hash" covers its content;
 //   * "seq" counts up from 1 without gaps and "prev_hash" is the previous line's "hash";
 //   * every checkpoint is signed by a trusted key under the log's origin, names the line before
@@ -14,6 +14,11 @@
 //     or extended by the log, which catches a cut tail or an older copy;
 // and stops at the first line that breaks, naming file, line number and sequence number.
 // Memory is O(log n) unless the proof tools ask for the leaf hashes.
+//
+// Verification starts at seq 1, or right after a signed checkpoint line given as the start
+// (StartPoint, the CLI's --from-checkpoint): its "frontier" rebuilds the Merkle tree the
+// checkpoint signed, so the files that follow it verify exactly as if every earlier file had been
+// read — which is what lets old rotated files be archived elsewhere.
 #pragma once
 
 #include <cstdint>
@@ -30,9 +35,32 @@
 
 namespace strongroom::audit {
 
+struct VerifiedCheckpoint {
+  Checkpoint checkpoint;
+  std::string note;
+  uint64_t seq = 0;  // the checkpoint line's own seq
+  std::string file;
+  uint64_t line = 0;
+};
+
+// The state right after a signed checkpoint line, from which verification can continue.
+struct StartPoint {
+  VerifiedCheckpoint checkpoint;
+  ChainState state;  // the checkpoint line's seq and hash; the tree rebuilt from its frontier
+};
+
+// Checks a checkpoint line (as copied from the end of a rotated file; a final newline is
+// allowed) as a place to start: its own hash holds, it is signed by one of `keys`, it names the
+// line before it as its head, and its "frontier" reproduces the signed tree size and root.
+// `source` names where the line came from, for reports.
+Result<StartPoint> OpenStartPoint(std::string_view line, std::span<const PublicKey> keys,
+                                  std::string source);
+
 struct VerifyOptions {
   // Trusted audit public keys (several during a key rotation). Must outlive the verifier.
   std::span<const PublicKey> keys;
+  // Start after this checkpoint instead of at seq 1 (OpenStartPoint checked it).
+  std::optional<StartPoint> start;
   // A signature-checked checkpoint (OpenCheckpoint) the log must contain or extend.
   std::optional<Checkpoint> trusted;
   // Fail when lines follow the last checkpoint (for closed or rotated-out logs).
@@ -56,14 +84,6 @@ struct Break {
   std::string ToString() const;
 };
 
-struct VerifiedCheckpoint {
-  Checkpoint checkpoint;
-  std::string note;
-  uint64_t seq = 0;  // the checkpoint line's own seq
-  std::string file;
-  uint64_t line = 0;
-};
-
 // Lines the writer found after its last proof when it restarted and could not prove it wrote
 // (chain.h, unproven markers): chained and signed since, but not proven to be the service's.
 struct UnprovenRange {
@@ -79,10 +99,12 @@ struct Report {
   bool ok() const { return !failure.has_value(); }
 
   uint64_t files = 0;
-  uint64_t lines = 0;        // chained lines verified (records and checkpoints)
-  uint64_t entries = 0;      // records verified (Merkle leaves)
-  uint64_t checkpoints = 0;  // checkpoints verified
-  std::string first_time;    // "time" of the first and last verified line
+  uint64_t first_seq = 1;           // seq of the first line (after the start checkpoint, if any)
+  std::optional<StartPoint> start;  // where verification started, when not at seq 1
+  uint64_t lines = 0;               // chained lines verified (records and checkpoints)
+  uint64_t entries = 0;             // records verified (Merkle leaves)
+  uint64_t checkpoints = 0;         // checkpoints verified
+  std::string first_time;           // "time" of the first and last verified line
   std::string last_time;
   std::string origin;  // the log's checkpoint origin, once known
   std::optional<VerifiedCheckpoint> last_checkpoint;
@@ -96,7 +118,7 @@ struct Report {
   bool trusted_matched = false;
   ChainState state;  // after the last verified line: a writer resumes from here
 
-  // keep_leaves only.
+  // keep_leaves only. With a start point, leaf_hashes[0] is leaf number start tree size.
   std::vector<Hash> leaf_hashes;
   std::vector<uint64_t> leaf_seqs;
   std::vector<VerifiedCheckpoint> all_checkpoints;
@@ -133,6 +155,9 @@ class Verifier {
   uint64_t line_in_file_ = 0;
   bool trusted_root_seen_ = false;
   bool trusted_head_seen_ = false;
+  // The trusted checkpoint is from before the start point, or contradicts it.
+  bool trusted_before_start_ = false;
+  bool trusted_contradicts_start_ = false;
   std::optional<std::string> first_unsigned_file_;
   uint64_t first_unsigned_line_ = 0;
 };

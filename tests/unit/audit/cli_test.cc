@@ -251,5 +251,77 @@ TEST_F(CliTest, ConsistencyProof) {
   EXPECT_EQ(Exec({"consistency", "--pubkey", pubkey_, old_, new_}).exit_code, 2);
 }
 
+// Retention: compressed rotated files, and starting at a later file from the checkpoint line
+// that ends the file before it (docs/audit-verification.md, "Starting at a later file").
+TEST_F(CliTest, VerifyFromCheckpointWithCompressedFiles) {
+  // lines_[15] is the checkpoint at seq 16 (tree size 14).
+  const std::string cp = Write("start.line", lines_[15]);
+  const std::string rest = Write("rest.log.gz", testing::Gzip(testing::Join(lines_, 16)));
+  Outcome r = Exec({"verify", "--pubkey", pubkey_, "--from-checkpoint", cp, rest});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("OK: audit log intact"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("started after:      checkpoint seq 16 (" + cp + "), tree size 14"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("lines:              18 (seq 17..34)"), std::string::npos) << r.out;
+  Outcome j = Exec({"verify", "--json", "--pubkey", pubkey_, "--from-checkpoint", cp, rest});
+  Result<Json> report = ParseJson(j.out);
+  ASSERT_TRUE(report.ok()) << j.out;
+  EXPECT_EQ(report->Find("first_seq")->AsUint(), 17u);
+  EXPECT_EQ(report->Find("start_checkpoint")->Find("seq")->AsUint(), 16u);
+  // The whole log, compressed, reports the same end state.
+  const std::string all = Write("all.log.gz", testing::Gzip(testing::Join(lines_)));
+  Outcome whole = Exec({"verify", "--json", "--pubkey", pubkey_, all});
+  Result<Json> whole_report = ParseJson(whole.out);
+  ASSERT_TRUE(whole_report.ok()) << whole.out;
+  EXPECT_EQ(whole_report->Find("root")->str(), report->Find("root")->str());
+
+  // Files that do not continue the checkpoint: a break at their first line.
+  const std::string later = Write("later.log", testing::Join(lines_, 20));
+  Outcome gap = Exec({"verify", "--pubkey", pubkey_, "--from-checkpoint", cp, later});
+  EXPECT_EQ(gap.exit_code, 1) << gap.out;
+  EXPECT_EQ(gap.out.rfind(later + ":1: seq 17: the files start at seq 21", 0), 0u) << gap.out;
+  // A start checkpoint the key did not sign, a record line, or a whole file: input errors.
+  PrivateKey other = MustKey(KeyType::kEcdsaP256);
+  const std::string other_pem = Write("other.pem", MustPublic(other).ToPem());
+  EXPECT_EQ(Exec({"verify", "--pubkey", other_pem, "--from-checkpoint", cp, rest}).exit_code, 2);
+  const std::string record = Write("record.line", lines_[16]);
+  EXPECT_EQ(Exec({"verify", "--pubkey", pubkey_, "--from-checkpoint", record, rest}).exit_code, 2);
+  const std::string file = Write("file.log", testing::Join(lines_, 8, 16));
+  EXPECT_EQ(Exec({"verify", "--pubkey", pubkey_, "--from-checkpoint", file, rest}).exit_code, 2);
+}
+
+TEST_F(CliTest, ProofsFromCheckpointEqualProofsOverTheWholeLog) {
+  const std::string cp = Write("start.line", lines_[15]);
+  const std::string rest = Write("rest.log", testing::Join(lines_, 16));
+  // seq 20 is leaf 17; the proof against the latest checkpoint (tree size 28) is the same bytes.
+  Outcome whole = Exec({"inclusion", "--pubkey", pubkey_, "--seq", "20", "--json", old_, new_});
+  ASSERT_EQ(whole.exit_code, 0) << whole.out;
+  Outcome from = Exec(
+      {"inclusion", "--pubkey", pubkey_, "--seq", "20", "--json", "--from-checkpoint", cp, rest});
+  ASSERT_EQ(from.exit_code, 0) << from.out;
+  EXPECT_EQ(from.out, whole.out);
+  const std::string bundle = Write("proof.json", from.out);
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--proof", bundle}).exit_code, 0);
+  // An entry before the start cannot be proven from these files.
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--seq", "10", "--from-checkpoint", cp, rest})
+                .exit_code,
+            2);
+  // Consistency from the start checkpoint's size (14) or later.
+  Outcome c_whole =
+      Exec({"consistency", "--pubkey", pubkey_, "--from", "14", "--json", old_, new_});
+  Outcome c_from = Exec({"consistency", "--pubkey", pubkey_, "--from", "14", "--json",
+                         "--from-checkpoint", cp, rest});
+  ASSERT_EQ(c_from.exit_code, 0) << c_from.out;
+  EXPECT_EQ(c_from.out, c_whole.out);
+  EXPECT_EQ(Exec({"consistency", "--pubkey", pubkey_, "--from", "21", "--to", "28",
+                  "--from-checkpoint", cp, rest})
+                .exit_code,
+            0);
+  EXPECT_EQ(Exec({"consistency", "--pubkey", pubkey_, "--from", "7", "--from-checkpoint", cp, rest})
+                .exit_code,
+            2);
+}
+
 }  // namespace
 }  // namespace strongroom::audit

@@ -539,9 +539,9 @@ TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   b.AddRecords(2);
   b.AddCheckpoint();  // seq 3
   b.AddRecord();
-  b.AddMac();          // seq 5: the last proof
-  b.AddRecords(2);     // seq 6, 7: after it (forged, or torn by a power loss)
-  b.AddUnproven(6);    // seq 8
+  b.AddMac();        // seq 5: the last proof
+  b.AddRecords(2);   // seq 6, 7: after it (forged, or torn by a power loss)
+  b.AddUnproven(6);  // seq 8
   b.AddRecord();
   b.AddCheckpoint();
   VerifyOptions options;
@@ -595,8 +595,8 @@ TEST(AuditCheckpointFrontier, IsWrittenAndChecked) {
   LogBuilder b(&key);
   b.AddRecords(5);
   b.AddCheckpoint();
-  Result<ChainedRecord> rec = ParseChainedLine(
-      std::string_view(b.lines().back()).substr(0, b.lines().back().size() - 1));
+  Result<ChainedRecord> rec =
+      ParseChainedLine(std::string_view(b.lines().back()).substr(0, b.lines().back().size() - 1));
   ASSERT_TRUE(rec.ok()) << rec.message();
   ASSERT_TRUE(rec->frontier.has_value());
   EXPECT_EQ(*rec->frontier, b.state().tree.nodes());

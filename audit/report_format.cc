@@ -1,0 +1,110 @@
+#include "audit/report_format.h"
+
+#include <sstream>
+#include <utility>
+
+namespace strongroom::audit {
+
+std::string B64(const Hash& h) { return Base64Encode(AsBytes(h)); }
+
+Json CheckpointJson(const VerifiedCheckpoint& v) {
+  Json j = Json::Object();
+  j.Set("file", Json::String(v.file));
+  j.Set("line", Json::Uint(v.line));
+  j.Set("seq", Json::Uint(v.seq));
+  j.Set("tree_size", Json::Uint(v.checkpoint.tree_size));
+  j.Set("root", Json::String(B64(v.checkpoint.root)));
+  j.Set("time", Json::String(v.checkpoint.time));
+  return j;
+}
+
+Json ReportJson(const Report& r) {
+  Json j = Json::Object();
+  j.Set("ok", Json::Bool(r.ok() && r.proven()));
+  j.Set("files", Json::Uint(r.files));
+  j.Set("first_seq", Json::Uint(r.first_seq));
+  j.Set("start_checkpoint", r.start ? CheckpointJson(r.start->checkpoint) : Json::Null());
+  j.Set("lines", Json::Uint(r.lines));
+  j.Set("entries", Json::Uint(r.entries));
+  j.Set("checkpoints", Json::Uint(r.checkpoints));
+  j.Set("first_time", Json::String(r.first_time));
+  j.Set("last_time", Json::String(r.last_time));
+  j.Set("origin", Json::String(r.origin));
+  j.Set("last_seq", Json::Uint(r.state.last_seq));
+  j.Set("tree_size", Json::Uint(r.state.tree.size()));
+  j.Set("root", Json::String(B64(r.state.tree.Root())));
+  j.Set("unsigned_lines", Json::Uint(r.unsigned_lines));
+  j.Set("mac_lines", Json::Uint(r.macs));
+  j.Set("unproven_lines", Json::Uint(r.unproven_lines));
+  Json unproven = Json::Array();
+  for (const UnprovenRange& u : r.unproven) {
+    Json o = Json::Object();
+    o.Set("from_seq", Json::Uint(u.from_seq));
+    o.Set("through_seq", Json::Uint(u.through_seq));
+    o.Set("file", Json::String(u.file));
+    o.Set("marker_line", Json::Uint(u.marker_line));
+    o.Set("reason", Json::String(u.reason));
+    unproven.Append(std::move(o));
+  }
+  j.Set("unproven", std::move(unproven));
+  j.Set("trusted_checkpoint_matched", Json::Bool(r.trusted_matched));
+  j.Set("last_checkpoint", r.last_checkpoint ? CheckpointJson(*r.last_checkpoint) : Json::Null());
+  if (r.failure) {
+    Json b = Json::Object();
+    b.Set("kind", Json::String(r.failure->kind == Break::Kind::kIo ? "io" : "tamper"));
+    b.Set("file", Json::String(r.failure->file));
+    b.Set("line", Json::Uint(r.failure->line));
+    b.Set("seq", Json::Uint(r.failure->seq));
+    b.Set("reason", Json::String(r.failure->reason));
+    j.Set("break", std::move(b));
+  } else {
+    j.Set("break", Json::Null());
+  }
+  return j;
+}
+
+std::string FailureText(const Report& r) {
+  std::ostringstream out;
+  out << r.failure->ToString() << "\n";
+  out << "FAILED: " << r.lines << " lines (" << r.entries << " entries, " << r.checkpoints
+      << " checkpoints) verified before the break\n";
+  return out.str();
+}
+
+std::string ReportText(const Report& r) {
+  if (!r.ok()) return FailureText(r);
+  std::ostringstream out;
+  if (r.proven()) {
+    out << "OK: audit log intact\n";
+  } else {
+    out << "UNPROVEN: the chain and signatures hold, but " << r.unproven_lines
+        << " lines are not proven to be the service's (below)\n";
+  }
+  out << "  files:              " << r.files << "\n";
+  if (r.start) {
+    const VerifiedCheckpoint& c = r.start->checkpoint;
+    out << "  started after:      checkpoint seq " << c.seq << " (" << c.file << "), tree size "
+        << c.checkpoint.tree_size << ", " << c.checkpoint.time << "\n";
+  }
+  out << "  lines:              " << r.lines << " (seq " << r.first_seq << ".." << r.state.last_seq
+      << ")\n";
+  out << "  entries verified:   " << r.entries << "\n";
+  out << "  checkpoints:        " << r.checkpoints << " verified, origin " << r.origin << "\n";
+  out << "  time span:          " << r.first_time << " .. " << r.last_time << "\n";
+  if (r.last_checkpoint) {
+    const VerifiedCheckpoint& c = *r.last_checkpoint;
+    out << "  last checkpoint:    " << c.file << ":" << c.line << " (seq " << c.seq
+        << "), tree size " << c.checkpoint.tree_size << ", root " << B64(c.checkpoint.root) << "\n";
+  }
+  out << "  unsigned tail:      " << r.unsigned_lines << " lines after the last checkpoint";
+  if (r.unsigned_lines > 0) out << " (chained, but no signature covers them yet)";
+  out << "\n";
+  if (r.trusted_matched) out << "  trusted checkpoint: contained in the log\n";
+  for (const UnprovenRange& u : r.unproven) {
+    out << "  unproven:           seq " << u.from_seq << ".." << u.through_seq << ", marked at "
+        << u.file << ":" << u.marker_line << ": " << u.reason << "\n";
+  }
+  return out.str();
+}
+
+}  // namespace strongroom::audit
