@@ -20,6 +20,7 @@
 #include "audit/json.h"
 #include "audit/keys.h"
 #include "audit/merkle.h"
+#include "audit/node_groups.h"
 #include "audit/report_format.h"
 #include "audit/verifier.h"
 
@@ -52,6 +53,12 @@ Verifies the audit log LOGFILE... given oldest first (rotated files continue the
 audit.log.2.gz audit.log.1 audit.log; gzip files are read as they are). Checks every line's hash
 and sequence number, every checkpoint's signature, head and Merkle root, and that each
 checkpoint extends the one before.
+
+The files may be several cluster nodes' logs (each node has its own chain and checkpoint origin
+strongroom-audit/<device>/<node>): they are then grouped by origin, each node's files ordered by
+sequence number and verified as one log, and the report lists every node and a total; the exit
+status is 0 only if every node's log is intact. --checkpoint and --from-checkpoint may then be
+given once per node.
 
 Options:
   --pubkey FILE        PEM public key (SubjectPublicKeyInfo) of the audit signing key, ECDSA
@@ -122,8 +129,8 @@ Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
 
 struct Args {
   std::vector<std::string> pubkeys;
-  std::optional<std::string> checkpoint;
-  std::optional<std::string> from_checkpoint;
+  std::vector<std::string> checkpoints;       // repeatable: one per node
+  std::vector<std::string> from_checkpoints;  // repeatable: one per node
   std::optional<std::string> proof;
   std::optional<uint64_t> seq;
   std::optional<uint64_t> from;
@@ -179,9 +186,9 @@ std::optional<std::string> ParseArgs(int argc, char** argv, std::vector<std::str
     if (name == "--pubkey") {
       args->pubkeys.push_back(*value);
     } else if (name == "--checkpoint") {
-      args->checkpoint = *value;
+      args->checkpoints.push_back(*value);
     } else if (name == "--from-checkpoint") {
-      args->from_checkpoint = *value;
+      args->from_checkpoints.push_back(*value);
     } else if (name == "--proof") {
       args->proof = *value;
     } else {
@@ -252,56 +259,105 @@ Result<StartPoint> ReadStartPoint(const std::string& path, std::span<const Publi
   return OpenStartPoint(data, keys, path);
 }
 
-struct LoadedLog {
-  std::vector<PublicKey> keys;
-  std::optional<Checkpoint> trusted;
-  std::optional<std::string> trusted_note;
-  Report report;
+struct TrustedCheckpoint {
+  Checkpoint checkpoint;
+  std::string note;
 };
 
-// Loads keys and the optional trusted checkpoint and verifies the log; on failure prints why
-// and returns the exit code in *exit_code.
-std::optional<LoadedLog> LoadAndVerify(const Args& args, VerifyOptions options,
-                                       std::string_view usage, int* exit_code) {
-  LoadedLog log;
+// Keys, trusted checkpoints (--checkpoint) and starting checkpoints (--from-checkpoint), each
+// checked; on failure prints why and returns the exit code in *exit_code.
+struct Inputs {
+  std::vector<PublicKey> keys;
+  std::vector<TrustedCheckpoint> trusted;
+  std::vector<StartPoint> starts;
+};
+
+std::optional<Inputs> LoadInputs(const Args& args, std::string_view usage, int* exit_code) {
+  Inputs in;
   Result<std::vector<PublicKey>> keys = LoadKeys(args);
   if (!keys.ok()) {
     *exit_code = UsageError(keys.message(), usage);
     return std::nullopt;
   }
-  log.keys = std::move(keys).value();
-  if (args.checkpoint) {
-    Result<std::string> note = ReadCheckpointNote(*args.checkpoint);
+  in.keys = std::move(keys).value();
+  for (const std::string& path : args.checkpoints) {
+    Result<std::string> note = ReadCheckpointNote(path);
     Result<Checkpoint> cp =
-        note.ok() ? OpenCheckpoint(*note, log.keys) : Result<Checkpoint>(Err(note.message()));
+        note.ok() ? OpenCheckpoint(*note, in.keys) : Result<Checkpoint>(Err(note.message()));
     if (!cp.ok()) {
-      std::cerr << "strongroom-audit: trusted checkpoint " << *args.checkpoint
-                << " rejected: " << cp.message() << "\n";
+      std::cerr << "strongroom-audit: trusted checkpoint " << path << " rejected: " << cp.message()
+                << "\n";
       *exit_code = kExitUsage;
       return std::nullopt;
     }
-    log.trusted = *cp;
-    log.trusted_note = *note;
+    in.trusted.push_back({*cp, *note});
   }
-  if (args.from_checkpoint) {
-    Result<StartPoint> start = ReadStartPoint(*args.from_checkpoint, log.keys);
+  for (const std::string& path : args.from_checkpoints) {
+    Result<StartPoint> start = ReadStartPoint(path, in.keys);
     if (!start.ok()) {
-      std::cerr << "strongroom-audit: starting checkpoint " << *args.from_checkpoint
+      std::cerr << "strongroom-audit: starting checkpoint " << path
                 << " rejected: " << start.message() << "\n";
       *exit_code = kExitUsage;
       return std::nullopt;
     }
-    options.start = std::move(start).value();
+    in.starts.push_back(std::move(start).value());
   }
   if (args.files.empty()) {
     *exit_code = UsageError("no log files given", usage);
     return std::nullopt;
   }
-  options.keys = log.keys;
+  return in;
+}
+
+struct LoadedLog {
+  Inputs inputs;
+  std::optional<Checkpoint> trusted;
+  std::optional<std::string> trusted_note;
+  Report report;
+};
+
+// One log (inclusion, consistency): at most one --checkpoint and --from-checkpoint, and files of
+// one node.
+std::optional<LoadedLog> LoadAndVerify(const Args& args, VerifyOptions options,
+                                       std::string_view usage, int* exit_code) {
+  std::optional<Inputs> in = LoadInputs(args, usage, exit_code);
+  if (!in) return std::nullopt;
+  if (in->trusted.size() > 1 || in->starts.size() > 1) {
+    *exit_code = UsageError("give --checkpoint and --from-checkpoint at most once", usage);
+    return std::nullopt;
+  }
+  const FileGroups groups = GroupFilesByOrigin(args.files);
+  if (groups.several_origins()) {
+    *exit_code = UsageError("the files are from " + std::to_string(groups.nodes.size()) +
+                                " nodes; a proof is about one node's log: give its files only",
+                            usage);
+    return std::nullopt;
+  }
+  LoadedLog log;
+  log.inputs = std::move(*in);
+  if (!log.inputs.trusted.empty()) {
+    log.trusted = log.inputs.trusted[0].checkpoint;
+    log.trusted_note = log.inputs.trusted[0].note;
+  }
+  if (!log.inputs.starts.empty()) options.start = log.inputs.starts[0];
+  options.keys = log.inputs.keys;
   options.trusted = log.trusted;
   log.report = VerifyFiles(args.files, options);
-  // keys moved into `log` above; the report holds no reference to them.
   return log;
+}
+
+// Several nodes: 1 if any log is broken or unproven or a file belongs to no node, else 2 if a
+// file could not be read, else 0.
+int ExitForNodes(const MultiReport& m) {
+  bool failed = false;
+  bool io = false;
+  for (const NodeReport& n : m.nodes) {
+    const int c = ExitFor(n.report);
+    failed |= c == kExitFailed;
+    io |= c == kExitUsage;
+  }
+  for (const UnattributedFile& u : m.unattributed) (u.io ? io : failed) = true;
+  return failed ? kExitFailed : io ? kExitUsage : kExitOk;
 }
 
 int RunVerify(const Args& args) {
@@ -309,17 +365,41 @@ int RunVerify(const Args& args) {
     std::cout << kVerifyUsage;
     return kExitOk;
   }
+  int code = kExitOk;
+  std::optional<Inputs> in = LoadInputs(args, kVerifyUsage, &code);
+  if (!in) return code;
   VerifyOptions options;
   options.require_signed_tail = args.require_signed_tail;
-  int code = kExitOk;
-  std::optional<LoadedLog> log = LoadAndVerify(args, options, kVerifyUsage, &code);
-  if (!log) return code;
-  if (args.json) {
-    std::cout << CanonicalJson(ReportJson(log->report)) << "\n";
-  } else {
-    PrintReport(log->report);
+  options.keys = in->keys;
+  const FileGroups groups = GroupFilesByOrigin(args.files);
+  if (!groups.several_origins()) {
+    // One node's log: exactly the files as given.
+    if (in->trusted.size() > 1 || in->starts.size() > 1) {
+      return UsageError(
+          "the files are one node's log: give --checkpoint and --from-checkpoint "
+          "at most once",
+          kVerifyUsage);
+    }
+    if (!in->trusted.empty()) options.trusted = in->trusted[0].checkpoint;
+    if (!in->starts.empty()) options.start = in->starts[0];
+    const Report report = VerifyFiles(args.files, options);
+    if (args.json) {
+      std::cout << CanonicalJson(ReportJson(report)) << "\n";
+    } else {
+      PrintReport(report);
+    }
+    return ExitFor(report);
   }
-  return ExitFor(log->report);
+  std::vector<Checkpoint> trusted;
+  for (const TrustedCheckpoint& t : in->trusted) trusted.push_back(t.checkpoint);
+  Result<MultiReport> multi = VerifyNodes(groups, options, in->starts, trusted);
+  if (!multi.ok()) return UsageError(multi.message(), kVerifyUsage);
+  if (args.json) {
+    std::cout << CanonicalJson(MultiReportJson(*multi)) << "\n";
+  } else {
+    std::cout << MultiReportText(*multi);
+  }
+  return ExitForNodes(*multi);
 }
 
 Json ProofJson(const std::vector<Hash>& proof) {
@@ -427,7 +507,8 @@ int RunInclusion(const Args& args) {
     return kExitOk;
   }
   if (args.proof) {
-    if (!args.files.empty() || args.seq || args.checkpoint || args.from_checkpoint) {
+    if (!args.files.empty() || args.seq || !args.checkpoints.empty() ||
+        !args.from_checkpoints.empty()) {
       return UsageError("--proof takes no log files, --seq, --checkpoint or --from-checkpoint",
                         kInclusionUsage);
     }
@@ -557,7 +638,7 @@ int RunConsistency(const Args& args) {
     return kExitOk;
   }
   if (args.proof) {
-    if (!args.files.empty() || args.from || args.to || args.from_checkpoint) {
+    if (!args.files.empty() || args.from || args.to || !args.from_checkpoints.empty()) {
       return UsageError("--proof takes no log files, --from, --to or --from-checkpoint",
                         kConsistencyUsage);
     }

@@ -107,4 +107,89 @@ std::string ReportText(const Report& r) {
   return out.str();
 }
 
+namespace {
+
+struct Totals {
+  uint64_t intact = 0, unproven = 0, broken = 0;
+  uint64_t files = 0, lines = 0, entries = 0, checkpoints = 0;
+};
+
+Totals Sum(const MultiReport& m) {
+  Totals t;
+  for (const NodeReport& n : m.nodes) {
+    const Report& r = n.report;
+    if (!r.ok()) {
+      ++t.broken;
+    } else if (!r.proven()) {
+      ++t.unproven;
+    } else {
+      ++t.intact;
+    }
+    t.files += n.files.size();
+    t.lines += r.lines;
+    t.entries += r.entries;
+    t.checkpoints += r.checkpoints;
+  }
+  t.files += m.unattributed.size();
+  return t;
+}
+
+}  // namespace
+
+std::string MultiReportText(const MultiReport& m) {
+  std::ostringstream out;
+  for (const NodeReport& n : m.nodes) {
+    out << "node " << n.origin << " (" << n.files.size() << " files)\n";
+    out << ReportText(n.report) << "\n";
+  }
+  for (const UnattributedFile& u : m.unattributed) {
+    out << "unattributed: " << u.file << ": " << u.reason << "\n";
+  }
+  if (!m.unattributed.empty()) out << "\n";
+  const Totals t = Sum(m);
+  out << (m.ok() ? "OK" : "FAILED") << ": " << m.nodes.size() << " nodes: " << t.intact
+      << " intact, " << t.unproven << " unproven, " << t.broken << " broken";
+  if (!m.unattributed.empty()) out << "; " << m.unattributed.size() << " files of no node";
+  out << "\n";
+  out << "  total:              " << t.files << " files, " << t.lines << " lines, " << t.entries
+      << " entries, " << t.checkpoints << " checkpoints verified\n";
+  return out.str();
+}
+
+Json MultiReportJson(const MultiReport& m) {
+  Json nodes = Json::Array();
+  for (const NodeReport& n : m.nodes) {
+    Json j = ReportJson(n.report);
+    j.Set("origin", Json::String(n.origin));
+    Json files = Json::Array();
+    for (const std::string& f : n.files) files.Append(Json::String(f));
+    j.Set("file_names", std::move(files));
+    nodes.Append(std::move(j));
+  }
+  Json unattributed = Json::Array();
+  for (const UnattributedFile& u : m.unattributed) {
+    Json o = Json::Object();
+    o.Set("file", Json::String(u.file));
+    o.Set("kind", Json::String(u.io ? "io" : "unattributed"));
+    o.Set("reason", Json::String(u.reason));
+    unattributed.Append(std::move(o));
+  }
+  const Totals t = Sum(m);
+  Json total = Json::Object();
+  total.Set("nodes", Json::Uint(m.nodes.size()));
+  total.Set("intact", Json::Uint(t.intact));
+  total.Set("unproven", Json::Uint(t.unproven));
+  total.Set("broken", Json::Uint(t.broken));
+  total.Set("files", Json::Uint(t.files));
+  total.Set("lines", Json::Uint(t.lines));
+  total.Set("entries", Json::Uint(t.entries));
+  total.Set("checkpoints", Json::Uint(t.checkpoints));
+  Json j = Json::Object();
+  j.Set("ok", Json::Bool(m.ok()));
+  j.Set("nodes", std::move(nodes));
+  j.Set("unattributed", std::move(unattributed));
+  j.Set("total", std::move(total));
+  return j;
+}
+
 }  // namespace strongroom::audit

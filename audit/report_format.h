@@ -5,6 +5,7 @@
 #include <string>
 
 #include "audit/json.h"
+#include "audit/node_groups.h"
 #include "audit/verifier.h"
 
 namespace strongroom::audit {
@@ -18,5 +19,10 @@ Json ReportJson(const Report& r);
 std::string FailureText(const Report& r);
 // "OK: audit log intact" (or UNPROVEN, or the failure) and the details.
 std::string ReportText(const Report& r);
+
+// Several nodes: each node's report under a "node <origin>" heading, files no node claims, and
+// a total.
+std::string MultiReportText(const MultiReport& m);
+Json MultiReportJson(const MultiReport& m);
 
 }  // namespace strongroom::audit

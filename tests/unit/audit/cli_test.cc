@@ -323,5 +323,62 @@ TEST_F(CliTest, ProofsFromCheckpointEqualProofsOverTheWholeLog) {
             2);
 }
 
+// Several nodes in one command (docs/audit-verification.md, "Several nodes").
+TEST_F(CliTest, VerifySeveralNodes) {
+  LogBuilder node2(&key_, "dev1", "node2", "n2");
+  node2.AddRecords(3);
+  node2.AddCheckpoint();
+  node2.AddRecords(3);
+  node2.AddCheckpoint();
+  node2.AddRecord();
+  const std::string n2_old =
+      Write("node2.log.1.gz", testing::Gzip(testing::Join(node2.lines(), 0, 4)));
+  const std::string n2_new = Write("node2.log", testing::Join(node2.lines(), 4));
+  // Newest first, mixed: grouped and ordered by the verifier.
+  Outcome r = Exec({"verify", "--pubkey", pubkey_, new_, n2_new, old_, n2_old});
+  EXPECT_EQ(r.exit_code, 0) << r.out;
+  EXPECT_NE(r.out.find("node strongroom-audit/dev1/node1 (2 files)\nOK: audit log intact"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("node strongroom-audit/dev1/node2 (2 files)\nOK: audit log intact"),
+            std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("OK: 2 nodes: 2 intact, 0 unproven, 0 broken\n"), std::string::npos)
+      << r.out;
+  EXPECT_NE(r.out.find("total:              4 files, 43 lines, 37 entries, 6 checkpoints"),
+            std::string::npos)
+      << r.out;
+  Outcome j = Exec({"verify", "--json", "--pubkey", pubkey_, new_, n2_new, old_, n2_old});
+  EXPECT_EQ(j.exit_code, 0);
+  Result<Json> report = ParseJson(j.out);
+  ASSERT_TRUE(report.ok()) << j.out;
+  EXPECT_TRUE(report->Find("ok")->bool_value());
+  ASSERT_EQ(report->Find("nodes")->items().size(), 2u);
+  const Json& first = report->Find("nodes")->items()[0];
+  EXPECT_EQ(first.Find("origin")->str(), "strongroom-audit/dev1/node1");
+  EXPECT_EQ(first.Find("file_names")->items()[0].str(), old_);
+  EXPECT_EQ(report->Find("total")->Find("intact")->AsUint(), 2u);
+
+  // One node broken: exit 1, that node's break, the other still reported intact.
+  std::vector<std::string> lines = node2.lines();
+  lines[5].replace(lines[5].find("agent/7"), 7, "agent/8");
+  const std::string n2_bad = Write("node2-bad.log", testing::Join(lines, 4));
+  Outcome bad = Exec({"verify", "--pubkey", pubkey_, old_, new_, n2_old, n2_bad});
+  EXPECT_EQ(bad.exit_code, 1) << bad.out;
+  EXPECT_NE(bad.out.find(n2_bad + ":2: seq 6: \"hash\" does not match"), std::string::npos)
+      << bad.out;
+  EXPECT_NE(bad.out.find("FAILED: 2 nodes: 1 intact, 0 unproven, 1 broken"), std::string::npos)
+      << bad.out;
+  // A file no node claims fails the run.
+  const std::string stray = Write("stray.log", testing::Join(lines_, 32));
+  Outcome unclaimed = Exec({"verify", "--pubkey", pubkey_, old_, n2_old, n2_new, stray});
+  EXPECT_EQ(unclaimed.exit_code, 1) << unclaimed.out;
+  EXPECT_NE(unclaimed.out.find("unattributed: " + stray + ": cannot tell which node"),
+            std::string::npos)
+      << unclaimed.out;
+  // Proofs are about one node's log.
+  EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--seq", "2", old_, n2_old}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace strongroom::audit
