@@ -63,11 +63,17 @@ std::string HexEncode(std::string_view bytes) {
 
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// Lowercase hex digit values, 0xff for every other byte: a table, as the digits of a hash are
+// random and branches on them mispredict (HashFromHex runs twice for every line verified).
+struct HexTable {
+  uint8_t v[256];
+  constexpr HexTable() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = 0xff;
+    for (int i = 0; i < 10; ++i) v['0' + i] = static_cast<uint8_t>(i);
+    for (int i = 0; i < 6; ++i) v['a' + i] = static_cast<uint8_t>(10 + i);
+  }
+};
+constexpr HexTable kHex;
 
 constexpr char kBase64Alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -86,12 +92,14 @@ int Base64Value(char c) {
 std::optional<Hash> HashFromHex(std::string_view hex) {
   if (hex.size() != 2 * kHashSize) return std::nullopt;
   Hash out{};
+  uint8_t bad = 0;
   for (size_t i = 0; i < kHashSize; ++i) {
-    const int hi = HexValue(hex[2 * i]);
-    const int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out[i] = static_cast<uint8_t>((hi << 4) | lo);
+    const uint8_t hi = kHex.v[static_cast<unsigned char>(hex[2 * i])];
+    const uint8_t lo = kHex.v[static_cast<unsigned char>(hex[2 * i + 1])];
+    bad |= static_cast<uint8_t>((hi | lo) & 0xf0);
+    out[i] = static_cast<uint8_t>((hi << 4) | (lo & 0x0f));
   }
+  if (bad != 0) return std::nullopt;
   return out;
 }
 

@@ -29,11 +29,18 @@ Result<LogFile> LogFile::Open(const std::string& path) {
   struct stat st {};
   if (::fstat(f.fd_, &st) != 0) return Err("cannot stat: " + ErrnoText());
   if (S_ISDIR(st.st_mode)) return Err("cannot read: is a directory");
-  f.disk_size_ = static_cast<uint64_t>(st.st_size);
-  unsigned char magic[2] = {0, 0};
-  const ssize_t n = ::pread(f.fd_, magic, sizeof(magic), 0);
-  if (n < 0) return Err("read error: " + ErrnoText());
-  if (n == 2 && magic[0] == 0x1f && magic[1] == 0x8b) {
+  f.regular_ = S_ISREG(st.st_mode);
+  f.disk_size_ = f.regular_ ? static_cast<uint64_t>(st.st_size) : 0;
+  // A pipe (`<(zcat ...)`, /dev/stdin) cannot be peeked at: zlib reads it, gzip or not (it
+  // passes other data through as it is).
+  bool gzip = !S_ISREG(st.st_mode);
+  if (!gzip) {
+    unsigned char magic[2] = {0, 0};
+    const ssize_t n = ::pread(f.fd_, magic, sizeof(magic), 0);
+    if (n < 0) return Err("read error: " + ErrnoText());
+    gzip = n == 2 && magic[0] == 0x1f && magic[1] == 0x8b;
+  }
+  if (gzip) {
     // zlib takes the descriptor over (gzclose closes it).
     gzFile gz = ::gzdopen(f.fd_, "rb");
     if (gz == nullptr) return Err("cannot read gzip file: out of memory");
@@ -50,7 +57,8 @@ LogFile::LogFile(LogFile&& o) noexcept
       disk_size_(o.disk_size_),
       offset_(o.offset_),
       eof_(o.eof_),
-      data_error_(o.data_error_) {
+      data_error_(o.data_error_),
+      regular_(o.regular_) {
   o.fd_ = -1;
   o.gz_ = nullptr;
 }
@@ -64,6 +72,7 @@ LogFile& LogFile::operator=(LogFile&& o) noexcept {
     offset_ = o.offset_;
     eof_ = o.eof_;
     data_error_ = o.data_error_;
+    regular_ = o.regular_;
     o.fd_ = -1;
     o.gz_ = nullptr;
   }
@@ -133,8 +142,13 @@ Status LogFile::Seek(uint64_t offset) {
   return OkStatus();
 }
 
-LineReader::LineReader(LogFile* file, uint64_t begin, uint64_t end, size_t block_size)
-    : file_(file), end_(end), block_size_(block_size), base_(begin) {
+LineReader::LineReader(LogFile* file, uint64_t begin, uint64_t end, std::vector<char>* buffer,
+                       size_t block_size)
+    : file_(file),
+      end_(end),
+      block_size_(block_size),
+      buf_(buffer != nullptr ? *buffer : own_),
+      base_(begin) {
   Status s = file_->Seek(begin);
   if (!s.ok()) {
     seek_failed_ = true;

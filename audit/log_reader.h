@@ -25,8 +25,12 @@ class LogFile {
   LogFile& operator=(LogFile&&) noexcept;
   ~LogFile();
 
+  // Read through zlib: a gzip file, or a pipe (which zlib passes through when it is not gzip).
+  // Such files are read from their start only.
   bool compressed() const { return gz_ != nullptr; }
-  // Bytes on disk (compressed size for gzip).
+  // A regular file (not a pipe or device, which can be read only once).
+  bool regular() const { return regular_; }
+  // Bytes on disk (compressed size for gzip; 0 for a pipe).
   uint64_t disk_size() const { return disk_size_; }
   // Reads up to `n` bytes; 0 at the end. A read error, a corrupt or cut gzip stream (bad CRC,
   // missing end) is an error.
@@ -48,6 +52,7 @@ class LogFile {
   uint64_t offset_ = 0;
   bool eof_ = false;
   bool data_error_ = false;
+  bool regular_ = true;
 };
 
 // Splits a LogFile's content into lines, reading blocks of `block_size` bytes. Lines are at
@@ -57,9 +62,10 @@ class LineReader {
   enum class Next { kLine, kEnd, kOverlong, kError };
 
   // Reads `file` from content offset `begin` (which must be where a line starts) and yields the
-  // lines that start before `end`.
+  // lines that start before `end`. `buffer`, if given, is used (and grown) instead of a buffer
+  // of its own: a thread that reads many pieces keeps one.
   LineReader(LogFile* file, uint64_t begin = 0, uint64_t end = UINT64_MAX,
-             size_t block_size = 4 << 20);
+             std::vector<char>* buffer = nullptr, size_t block_size = 1 << 20);
 
   // The next line without its '\n' in *line (valid until the next call); *terminated tells
   // whether the '\n' was there (only the file's last line can lack it). kError: error().
@@ -75,7 +81,8 @@ class LineReader {
   LogFile* file_;
   uint64_t end_;
   size_t block_size_;
-  std::vector<char> buf_;
+  std::vector<char> own_;
+  std::vector<char>& buf_;
   uint64_t base_ = 0;   // content offset of buf_[0]
   size_t pos_ = 0;      // next line starts at buf_[pos_]
   size_t len_ = 0;      // valid bytes in buf_

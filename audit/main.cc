@@ -12,6 +12,7 @@
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "audit/chain.h"
@@ -47,7 +48,7 @@ Exit status: 0 intact / proof holds, 1 verification failed, 2 usage or input err
 
 constexpr std::string_view kVerifyUsage =
     R"(Usage: strongroom-audit verify --pubkey FILE [--checkpoint FILE] [--from-checkpoint FILE]
-                               [--require-signed-tail] [--json] LOGFILE...
+                               [--require-signed-tail] [--threads N] [--json] LOGFILE...
 
 Verifies the audit log LOGFILE... given oldest first (rotated files continue the chain: e.g.
 audit.log.2.gz audit.log.1 audit.log; gzip files are read as they are). Checks every line's hash
@@ -72,6 +73,8 @@ Options:
                        must be signed by --pubkey; the first LOGFILE must continue it.
   --require-signed-tail
                        fail when lines follow the last checkpoint (for closed, rotated logs).
+  --threads N          verify with N threads (default: every core). The signed checkpoints cut
+                       the log into segments that are verified at once and stitched in order.
   --json               print the report as one JSON object.
 
 Exit status: 0 intact, 1 broken (the first break is printed as file:line: seq N: reason),
@@ -98,6 +101,7 @@ Options:
                       the log files start after this checkpoint line (see verify --help);
                       entries and checkpoints from there on can be proven.
   --proof BUNDLE      check a bundle written by --json.
+  --threads N         verify the log with N threads (default: every core).
   --json              print the proof bundle as JSON.
 
 Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
@@ -122,6 +126,7 @@ Options:
                   the log files start after this checkpoint line (see verify --help); A may be
                   its tree size or any later checkpoint's.
   --proof BUNDLE  check a bundle written by --json.
+  --threads N     verify the log with N threads (default: every core).
   --json          print the proof bundle as JSON.
 
 Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
@@ -136,6 +141,7 @@ struct Args {
   std::optional<uint64_t> from;
   std::optional<uint64_t> to;
   bool require_signed_tail = false;
+  std::optional<uint64_t> threads;
   bool json = false;
   bool help = false;
   std::vector<std::string> files;
@@ -194,6 +200,11 @@ std::optional<std::string> ParseArgs(int argc, char** argv, std::vector<std::str
     } else {
       std::optional<uint64_t> n = ParseDecimalU64(*value);
       if (!n) return name + " needs a non-negative integer";
+      if (name == "--threads") {
+        if (*n == 0 || *n > 1024) return "--threads needs a number from 1 to 1024";
+        args->threads = *n;
+        continue;
+      }
       (name == "--seq" ? args->seq : name == "--from" ? args->from : args->to) = *n;
     }
   }
@@ -257,6 +268,12 @@ Result<StartPoint> ReadStartPoint(const std::string& path, std::span<const Publi
         "line of the file before: tail -n 1)");
   }
   return OpenStartPoint(data, keys, path);
+}
+
+// --threads, or every core.
+unsigned Threads(const Args& args) {
+  if (args.threads) return static_cast<unsigned>(*args.threads);
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
 struct TrustedCheckpoint {
@@ -340,6 +357,7 @@ std::optional<LoadedLog> LoadAndVerify(const Args& args, VerifyOptions options,
     log.trusted_note = log.inputs.trusted[0].note;
   }
   if (!log.inputs.starts.empty()) options.start = log.inputs.starts[0];
+  options.threads = Threads(args);
   options.keys = log.inputs.keys;
   options.trusted = log.trusted;
   log.report = VerifyFiles(args.files, options);
@@ -370,6 +388,7 @@ int RunVerify(const Args& args) {
   if (!in) return code;
   VerifyOptions options;
   options.require_signed_tail = args.require_signed_tail;
+  options.threads = Threads(args);
   options.keys = in->keys;
   const FileGroups groups = GroupFilesByOrigin(args.files);
   if (!groups.several_origins()) {
@@ -715,24 +734,26 @@ int Main(int argc, char** argv) {
   Args args;
   std::optional<std::string> error;
   if (command == "verify") {
-    error = ParseArgs(
-        argc, argv,
-        {"--pubkey", "--checkpoint", "--from-checkpoint", "--require-signed-tail", "--json"},
-        &args);
+    error = ParseArgs(argc, argv,
+                      {"--pubkey", "--checkpoint", "--from-checkpoint", "--require-signed-tail",
+                       "--threads", "--json"},
+                      &args);
     if (error) return UsageError(*error, kVerifyUsage);
     return RunVerify(args);
   }
   if (command == "inclusion") {
-    error = ParseArgs(
-        argc, argv, {"--pubkey", "--seq", "--checkpoint", "--from-checkpoint", "--proof", "--json"},
-        &args);
+    error = ParseArgs(argc, argv,
+                      {"--pubkey", "--seq", "--checkpoint", "--from-checkpoint", "--proof",
+                       "--threads", "--json"},
+                      &args);
     if (error) return UsageError(*error, kInclusionUsage);
     return RunInclusion(args);
   }
   if (command == "consistency") {
-    error =
-        ParseArgs(argc, argv,
-                  {"--pubkey", "--from", "--to", "--from-checkpoint", "--proof", "--json"}, &args);
+    error = ParseArgs(
+        argc, argv,
+        {"--pubkey", "--from", "--to", "--from-checkpoint", "--proof", "--threads", "--json"},
+        &args);
     if (error) return UsageError(*error, kConsistencyUsage);
     return RunConsistency(args);
   }

@@ -44,7 +44,8 @@ Scan ScanFile(const std::string& path) {
     s.io_error = file.message();
     return s;
   }
-  LineReader reader(&*file, 0, UINT64_MAX, 1 << 20);
+  if (!file->regular()) return s;  // a pipe is read once, by the verifier
+  LineReader reader(&*file);
   std::string_view line;
   bool terminated = false;
   bool first = true;
@@ -69,12 +70,12 @@ Scan ScanFile(const std::string& path) {
 // The hash of the file's last line (a line that does not parse gives none).
 std::optional<Hash> LastLineHash(const std::string& path) {
   Result<LogFile> file = LogFile::Open(path);
-  if (!file.ok()) return std::nullopt;
+  if (!file.ok() || !file->regular()) return std::nullopt;
   // Plain files: the last 64 KiB usually hold the whole last line.
   uint64_t begin = 0;
   if (!file->compressed() && file->disk_size() > (64 << 10)) begin = file->disk_size() - (64 << 10);
   for (int attempt = 0; attempt < 2; ++attempt) {
-    LineReader reader(&*file, begin, UINT64_MAX, 1 << 20);
+    LineReader reader(&*file, begin);
     std::string last;
     uint64_t lines = 0;
     std::string_view line;

@@ -6,7 +6,8 @@
 // a file put in the wrong group fails there, at that checkpoint's signature or origin check). A
 // file without any checkpoint (a live file just after a rotation) belongs to the node whose file
 // it continues: its first line's prev_hash is the hash of that file's last line. Within a group
-// files are ordered by the seq of their first line.
+// files are ordered by the seq of their first line. A pipe (`<(zcat ...)`) can be read only once,
+// by the verifier: it has no origin here.
 #pragma once
 
 #include <cstdint>

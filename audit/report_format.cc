@@ -1,11 +1,45 @@
 #include "audit/report_format.h"
 
+#include <algorithm>
+#include <cstdio>
 #include <sstream>
 #include <utility>
 
 namespace strongroom::audit {
 
 std::string B64(const Hash& h) { return Base64Encode(AsBytes(h)); }
+
+namespace {
+
+std::string Fixed(double v, int decimals) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.*f", decimals, v);
+  return buf;
+}
+
+double PerSecond(double amount, double seconds) { return seconds > 0 ? amount / seconds : 0; }
+
+// "1234567 lines/s, 1520.3 MB/s (12.345 s, 8 threads)"
+std::string ThroughputText(uint64_t lines, uint64_t bytes, double seconds, unsigned threads) {
+  return Fixed(PerSecond(static_cast<double>(lines), seconds), 0) + " lines/s, " +
+         Fixed(PerSecond(static_cast<double>(bytes) / 1e6, seconds), 1) + " MB/s (" +
+         Fixed(seconds, 3) + " s, " + std::to_string(threads) +
+         (threads == 1 ? " thread)" : " threads)");
+}
+
+Json ThroughputJson(uint64_t lines, uint64_t bytes, double seconds, unsigned threads) {
+  Json t = Json::Object();
+  t.Set("seconds", *Json::Number(Fixed(seconds, 3)));
+  t.Set("lines_per_second",
+        *Json::Number(Fixed(PerSecond(static_cast<double>(lines), seconds), 0)));
+  t.Set("megabytes_per_second",
+        *Json::Number(Fixed(PerSecond(static_cast<double>(bytes) / 1e6, seconds), 1)));
+  t.Set("bytes", Json::Uint(bytes));
+  t.Set("threads", Json::Uint(threads));
+  return t;
+}
+
+}  // namespace
 
 Json CheckpointJson(const VerifiedCheckpoint& v) {
   Json j = Json::Object();
@@ -48,6 +82,7 @@ Json ReportJson(const Report& r) {
   }
   j.Set("unproven", std::move(unproven));
   j.Set("trusted_checkpoint_matched", Json::Bool(r.trusted_matched));
+  j.Set("throughput", ThroughputJson(r.lines, r.bytes, r.seconds, r.threads));
   j.Set("last_checkpoint", r.last_checkpoint ? CheckpointJson(*r.last_checkpoint) : Json::Null());
   if (r.failure) {
     Json b = Json::Object();
@@ -100,6 +135,7 @@ std::string ReportText(const Report& r) {
   if (r.unsigned_lines > 0) out << " (chained, but no signature covers them yet)";
   out << "\n";
   if (r.trusted_matched) out << "  trusted checkpoint: contained in the log\n";
+  out << "  throughput:         " << ThroughputText(r.lines, r.bytes, r.seconds, r.threads) << "\n";
   for (const UnprovenRange& u : r.unproven) {
     out << "  unproven:           seq " << u.from_seq << ".." << u.through_seq << ", marked at "
         << u.file << ":" << u.marker_line << ": " << u.reason << "\n";
@@ -111,7 +147,9 @@ namespace {
 
 struct Totals {
   uint64_t intact = 0, unproven = 0, broken = 0;
-  uint64_t files = 0, lines = 0, entries = 0, checkpoints = 0;
+  uint64_t files = 0, lines = 0, entries = 0, checkpoints = 0, bytes = 0;
+  double seconds = 0;
+  unsigned threads = 1;
 };
 
 Totals Sum(const MultiReport& m) {
@@ -129,6 +167,9 @@ Totals Sum(const MultiReport& m) {
     t.lines += r.lines;
     t.entries += r.entries;
     t.checkpoints += r.checkpoints;
+    t.bytes += r.bytes;
+    t.seconds += r.seconds;  // the nodes are verified one after the other
+    t.threads = std::max(t.threads, r.threads);
   }
   t.files += m.unattributed.size();
   return t;
@@ -153,6 +194,7 @@ std::string MultiReportText(const MultiReport& m) {
   out << "\n";
   out << "  total:              " << t.files << " files, " << t.lines << " lines, " << t.entries
       << " entries, " << t.checkpoints << " checkpoints verified\n";
+  out << "  throughput:         " << ThroughputText(t.lines, t.bytes, t.seconds, t.threads) << "\n";
   return out.str();
 }
 
@@ -184,6 +226,7 @@ Json MultiReportJson(const MultiReport& m) {
   total.Set("lines", Json::Uint(t.lines));
   total.Set("entries", Json::Uint(t.entries));
   total.Set("checkpoints", Json::Uint(t.checkpoints));
+  total.Set("throughput", ThroughputJson(t.lines, t.bytes, t.seconds, t.threads));
   Json j = Json::Object();
   j.Set("ok", Json::Bool(m.ok()));
   j.Set("nodes", std::move(nodes));

@@ -31,6 +31,7 @@
 #include "audit/chain.h"
 #include "audit/checkpoint.h"
 #include "audit/encoding.h"
+#include "audit/fast_line.h"
 #include "audit/keys.h"
 
 namespace strongroom::audit {
@@ -70,6 +71,14 @@ struct VerifyOptions {
   bool keep_leaves = false;
   // Keep the text of the line with this seq.
   std::optional<uint64_t> capture_seq;
+  // VerifyFiles: threads that verify checkpoint-delimited segments at once (parallel_verify.h;
+  // 1: one pass in order), and the size of the pieces plain files are cut into for them (0: the
+  // default, 64 MiB; tests use tiny ones).
+  unsigned threads = 1;
+  uint64_t chunk_bytes = 0;
+  // Check every line with the full parser (chain.h) only, never the fast path (fast_line.h):
+  // for tests and benchmarks that compare the two.
+  bool full_parser_only = false;
 };
 
 struct Break {
@@ -102,9 +111,12 @@ struct Report {
   uint64_t first_seq = 1;           // seq of the first line (after the start checkpoint, if any)
   std::optional<StartPoint> start;  // where verification started, when not at seq 1
   uint64_t lines = 0;               // chained lines verified (records and checkpoints)
-  uint64_t entries = 0;             // records verified (Merkle leaves)
-  uint64_t checkpoints = 0;         // checkpoints verified
-  std::string first_time;           // "time" of the first and last verified line
+  uint64_t bytes = 0;               // their bytes (decompressed), newlines included
+  double seconds = 0;               // VerifyFiles: wall time, and the threads it used
+  unsigned threads = 1;
+  uint64_t entries = 0;      // records verified (Merkle leaves)
+  uint64_t checkpoints = 0;  // checkpoints verified
+  std::string first_time;    // "time" of the first and last verified line
   std::string last_time;
   std::string origin;  // the log's checkpoint origin, once known
   std::optional<VerifiedCheckpoint> last_checkpoint;
@@ -141,15 +153,44 @@ class Verifier {
   // End-of-log checks; call once, last.
   Report Finish();
 
+  // Segments, for the parallel driver (parallel_verify.cc). A segment verifier checks the lines
+  // that follow a checkpoint line another verifier checks, starting from the state that line
+  // records (its seq and hash, the tree from its "frontier"); its line numbers count from that
+  // line. `start` comes from the line alone: nothing of it is trusted until the verifier that
+  // checks the line reaches the same state (SameState) and merges the segment (MergeSegment).
+  // Call BeginSegment instead of BeginFile, on a verifier without options.start.
+  void BeginSegment(const StartPoint& start, std::string file);
+  bool SameState(const Verifier& segment) const;
+  // Adopts a segment that verified without a break, as if this verifier had read its lines.
+  void MergeSegment(Verifier&& segment);
+  // Lines read in the current file (the line number of the last one).
+  uint64_t line_in_file() const { return line_in_file_; }
+  uint64_t fast_path_lines() const { return fast_path_lines_; }
+
  private:
   void Fail(std::string reason, Break::Kind kind = Break::Kind::kTamper);
   void FailAtEnd(std::string reason);
+  // What the chain needs of a line that passed its own checks.
+  struct LineFacts {
+    uint64_t seq = 0;
+    Hash hash{};
+    std::string_view time;
+    bool is_checkpoint = false;
+    bool is_mac = false;
+    bool is_unproven = false;
+    Hash leaf{};  // records only
+    bool is_leaf() const { return !is_checkpoint && !is_mac && !is_unproven; }
+  };
+
   void VerifyCheckpointLine(const ChainedRecord& rec);
   void VerifyUnprovenLine(const ChainedRecord& rec);
-  // Checks a not yet committed line against the trusted checkpoint; `leaf` is its leaf hash.
-  void CheckTrusted(const ChainedRecord& rec, const Hash& leaf);
+  // Checks a not yet committed line against the trusted checkpoint.
+  void CheckTrusted(const LineFacts& rec);
+  // Adopts a line that passed every check.
+  void Commit(const LineFacts& f, std::string_view line);
 
   VerifyOptions options_;
+  FastLineChecker fast_;
   Report report_;
   std::string file_;
   uint64_t line_in_file_ = 0;
@@ -160,9 +201,16 @@ class Verifier {
   bool trusted_contradicts_start_ = false;
   std::optional<std::string> first_unsigned_file_;
   uint64_t first_unsigned_line_ = 0;
+  uint64_t fast_path_lines_ = 0;
+  StartPoint segment_start_;  // BeginSegment's
 };
 
-// Reads and verifies `paths` in order. Unreadable files are failures of kind kIo.
+// Reads and verifies `paths` in order (options.threads > 1: parallel_verify.h, same report).
+// Unreadable files are failures of kind kIo.
 Report VerifyFiles(std::span<const std::string> paths, const VerifyOptions& options);
+// Feeds the lines of `path` that start in [begin, end) (content offsets; begin at a line start)
+// into `verifier`, which has begun the file; a read error or an overlong line fails it there.
+// Returns where the next line starts.
+uint64_t FeedFileRange(const std::string& path, uint64_t begin, uint64_t end, Verifier* verifier);
 
 }  // namespace strongroom::audit

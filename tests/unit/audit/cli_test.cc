@@ -380,5 +380,46 @@ TEST_F(CliTest, VerifySeveralNodes) {
   EXPECT_EQ(Exec({"inclusion", "--pubkey", pubkey_, "--seq", "2", old_, n2_old}).exit_code, 2);
 }
 
+// A log on a pipe (process substitution, /dev/stdin), plain or gzip.
+TEST_F(CliTest, VerifyFromAPipe) {
+  const std::string gz = Write("all.gz", testing::Gzip(testing::Join(lines_)));
+  for (const std::string& cat : {"cat " + Quote(old_) + " " + Quote(new_), "cat " + Quote(gz)}) {
+    const std::string cmd =
+        cat + " | " + Quote(SR_AUDIT_BINARY) + " verify --pubkey " + Quote(pubkey_) + " /dev/stdin";
+    FILE* p = ::popen(cmd.c_str(), "r");
+    ASSERT_NE(p, nullptr);
+    std::string out;
+    char buf[4096];
+    size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof(buf), p)) > 0) out.append(buf, n);
+    const int status = ::pclose(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << cmd << "\n" << out;
+    EXPECT_NE(out.find("lines:              34 (seq 1..34)"), std::string::npos) << out;
+  }
+}
+
+// Throughput in the report; --threads.
+TEST_F(CliTest, ThreadsAndThroughput) {
+  for (const std::string threads : {"1", "3"}) {
+    Outcome r = Exec({"verify", "--threads", threads, "--pubkey", pubkey_, old_, new_});
+    EXPECT_EQ(r.exit_code, 0) << r.out;
+    EXPECT_NE(r.out.find("  throughput:         "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" lines/s, "), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find(" MB/s ("), std::string::npos) << r.out;
+    Outcome j = Exec({"verify", "--json", "--threads=" + threads, "--pubkey", pubkey_, old_, new_});
+    Result<Json> report = ParseJson(j.out);
+    ASSERT_TRUE(report.ok()) << j.out;
+    const Json* t = report->Find("throughput");
+    ASSERT_TRUE(t != nullptr && t->is_object()) << j.out;
+    EXPECT_EQ(t->Find("threads")->str(), threads);
+    EXPECT_EQ(t->Find("bytes")->AsUint(), testing::Join(lines_).size());
+    for (const char* key : {"seconds", "lines_per_second", "megabytes_per_second"}) {
+      ASSERT_TRUE(t->Find(key) != nullptr && t->Find(key)->is_number()) << key;
+    }
+  }
+  EXPECT_EQ(Exec({"verify", "--threads", "0", "--pubkey", pubkey_, old_}).exit_code, 2);
+  EXPECT_EQ(Exec({"verify", "--threads", "x", "--pubkey", pubkey_, old_}).exit_code, 2);
+}
+
 }  // namespace
 }  // namespace strongroom::audit
