@@ -70,7 +70,7 @@ struct ChainedRecord {
   bool is_checkpoint = false;
   bool is_mac = false;
   bool is_unproven = false;
-  std::string note;  // checkpoints only: the signed note
+  std::string note;                           // checkpoints only: the signed note
   std::optional<std::vector<Hash>> frontier;  // checkpoints that carry one
   Hash mac{};                                 // MAC lines only
   // Unproven markers only: what was moved out of the log, and where to.

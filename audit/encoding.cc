@@ -1,25 +1,52 @@
+// SHA256_Init/Update/Final are deprecated in OpenSSL 3 in favour of EVP, but kept, and they are
+// the same assembly (SHA-NI where the CPU has it) without EVP's per-digest dispatch and
+// allocation; see Sha256Hasher.
+#define OPENSSL_SUPPRESS_DEPRECATED
 #include "audit/encoding.h"
 
-#include <openssl/evp.h>
+#include <openssl/sha.h>
 
 #include <cstdlib>
-#include <memory>
+#include <new>
 
 namespace strongroom::audit {
 
-Hash Sha256(std::initializer_list<std::string_view> parts) {
+namespace {
+
+static_assert(sizeof(SHA256_CTX) <= 128 && alignof(SHA256_CTX) <= 8);
+
+SHA256_CTX* Ctx(unsigned char* storage) {
+  return std::launder(reinterpret_cast<SHA256_CTX*>(storage));
+}
+
+// SHA-256 over memory cannot fail; a wrong hash must never be returned, so there is no error
+// path to get wrong.
+void Must(int rc) {
+  if (rc != 1) std::abort();
+}
+
+}  // namespace
+
+Sha256Hasher::Sha256Hasher() {
+  new (ctx_) SHA256_CTX;  // a C struct: trivially destructible, copied as bytes
+  Must(SHA256_Init(Ctx(ctx_)));
+}
+
+void Sha256Hasher::Update(std::string_view data) {
+  Must(SHA256_Update(Ctx(ctx_), data.data(), data.size()));
+}
+
+Hash Sha256Hasher::Final() {
   Hash out{};
-  std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> ctx(EVP_MD_CTX_new(), EVP_MD_CTX_free);
-  unsigned int len = 0;
-  bool ok = ctx != nullptr && EVP_DigestInit_ex(ctx.get(), EVP_sha256(), nullptr) == 1;
-  for (std::string_view part : parts) {
-    ok = ok && EVP_DigestUpdate(ctx.get(), part.data(), part.size()) == 1;
-  }
-  ok = ok && EVP_DigestFinal_ex(ctx.get(), out.data(), &len) == 1 && len == out.size();
-  // SHA-256 over memory cannot fail short of allocation failure; a wrong hash must never be
-  // returned, so there is no error path to get wrong.
-  if (!ok) std::abort();
+  Must(SHA256_Final(out.data(), Ctx(ctx_)));
+  Must(SHA256_Init(Ctx(ctx_)));
   return out;
+}
+
+Hash Sha256(std::initializer_list<std::string_view> parts) {
+  Sha256Hasher h;
+  for (std::string_view part : parts) h.Update(part);
+  return h.Final();
 }
 
 std::string HexEncode(std::string_view bytes) {
@@ -36,11 +63,17 @@ std::string HexEncode(std::string_view bytes) {
 
 namespace {
 
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
-}
+// Lowercase hex digit values, 0xff for every other byte: a table, as the digits of a hash are
+// random and branches on them mispredict (HashFromHex runs twice for every line verified).
+struct HexTable {
+  uint8_t v[256];
+  constexpr HexTable() : v() {
+    for (int i = 0; i < 256; ++i) v[i] = 0xff;
+    for (int i = 0; i < 10; ++i) v['0' + i] = static_cast<uint8_t>(i);
+    for (int i = 0; i < 6; ++i) v['a' + i] = static_cast<uint8_t>(10 + i);
+  }
+};
+constexpr HexTable kHex;
 
 constexpr char kBase64Alphabet[] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -59,12 +92,14 @@ int Base64Value(char c) {
 std::optional<Hash> HashFromHex(std::string_view hex) {
   if (hex.size() != 2 * kHashSize) return std::nullopt;
   Hash out{};
+  uint8_t bad = 0;
   for (size_t i = 0; i < kHashSize; ++i) {
-    const int hi = HexValue(hex[2 * i]);
-    const int lo = HexValue(hex[2 * i + 1]);
-    if (hi < 0 || lo < 0) return std::nullopt;
-    out[i] = static_cast<uint8_t>((hi << 4) | lo);
+    const uint8_t hi = kHex.v[static_cast<unsigned char>(hex[2 * i])];
+    const uint8_t lo = kHex.v[static_cast<unsigned char>(hex[2 * i + 1])];
+    bad |= static_cast<uint8_t>((hi | lo) & 0xf0);
+    out[i] = static_cast<uint8_t>((hi << 4) | (lo & 0x0f));
   }
+  if (bad != 0) return std::nullopt;
   return out;
 }
 

@@ -8,9 +8,11 @@
 #include <fstream>
 #include <iostream>
 #include <optional>
+#include <span>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
 
 #include "audit/chain.h"
@@ -19,6 +21,8 @@
 #include "audit/json.h"
 #include "audit/keys.h"
 #include "audit/merkle.h"
+#include "audit/node_groups.h"
+#include "audit/report_format.h"
 #include "audit/verifier.h"
 
 namespace strongroom::audit {
@@ -43,12 +47,19 @@ Exit status: 0 intact / proof holds, 1 verification failed, 2 usage or input err
 )";
 
 constexpr std::string_view kVerifyUsage =
-    R"(Usage: strongroom-audit verify --pubkey FILE [--checkpoint FILE] [--require-signed-tail]
-                               [--json] LOGFILE...
+    R"(Usage: strongroom-audit verify --pubkey FILE [--checkpoint FILE] [--from-checkpoint FILE]
+                               [--require-signed-tail] [--threads N] [--json] LOGFILE...
 
 Verifies the audit log LOGFILE... given oldest first (rotated files continue the chain: e.g.
-audit.log.2 audit.log.1 audit.log). Checks every line's hash and sequence number, every
-checkpoint's signature, head and Merkle root, and that each checkpoint extends the one before.
+audit.log.2.gz audit.log.1 audit.log; gzip files are read as they are). Checks every line's hash
+and sequence number, every checkpoint's signature, head and Merkle root, and that each
+checkpoint extends the one before.
+
+The files may be several cluster nodes' logs (each node has its own chain and checkpoint origin
+strongroom-audit/<device>/<node>): they are then grouped by origin, each node's files ordered by
+sequence number and verified as one log, and the report lists every node and a total; the exit
+status is 0 only if every node's log is intact. --checkpoint and --from-checkpoint may then be
+given once per node.
 
 Options:
   --pubkey FILE        PEM public key (SubjectPublicKeyInfo) of the audit signing key, ECDSA
@@ -56,8 +67,14 @@ Options:
   --checkpoint FILE    a checkpoint the auditor fetched earlier from the live service (the
                        signed note, or a checkpoint line from the log). The log must contain or
                        extend it; this catches a cut-off tail or an older copy of the log.
+  --from-checkpoint FILE
+                       start after this checkpoint line instead of at seq 1: the last line of
+                       the file before LOGFILE... (e.g. `zcat audit.log.3.gz | tail -n 1`). It
+                       must be signed by --pubkey; the first LOGFILE must continue it.
   --require-signed-tail
                        fail when lines follow the last checkpoint (for closed, rotated logs).
+  --threads N          verify with N threads (default: every core). The signed checkpoints cut
+                       the log into segments that are verified at once and stitched in order.
   --json               print the report as one JSON object.
 
 Exit status: 0 intact, 1 broken (the first break is printed as file:line: seq N: reason),
@@ -65,8 +82,8 @@ Exit status: 0 intact, 1 broken (the first break is printed as file:line: seq N:
 )";
 
 constexpr std::string_view kInclusionUsage =
-    R"(Usage: strongroom-audit inclusion --pubkey FILE --seq N [--checkpoint FILE] [--json]
-                                  LOGFILE...
+    R"(Usage: strongroom-audit inclusion --pubkey FILE --seq N [--checkpoint FILE]
+                                  [--from-checkpoint FILE] [--json] LOGFILE...
        strongroom-audit inclusion --pubkey FILE --proof BUNDLE
 
 First form: verifies the log, then builds and checks an RFC 9162 inclusion proof that the entry
@@ -80,14 +97,19 @@ Options:
   --pubkey FILE       PEM public key of the audit signing key (repeatable).
   --seq N             sequence number of the audit entry (a request or response line).
   --checkpoint FILE   prove inclusion in this checkpoint instead of the log's latest.
+  --from-checkpoint FILE
+                      the log files start after this checkpoint line (see verify --help);
+                      entries and checkpoints from there on can be proven.
   --proof BUNDLE      check a bundle written by --json.
+  --threads N         verify the log with N threads (default: every core).
   --json              print the proof bundle as JSON.
 
 Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
 )";
 
 constexpr std::string_view kConsistencyUsage =
-    R"(Usage: strongroom-audit consistency --pubkey FILE --from A [--to B] [--json] LOGFILE...
+    R"(Usage: strongroom-audit consistency --pubkey FILE --from A [--to B]
+                                    [--from-checkpoint FILE] [--json] LOGFILE...
        strongroom-audit consistency --pubkey FILE --proof BUNDLE
 
 First form: verifies the log, then builds and checks an RFC 9162 consistency proof that the
@@ -100,7 +122,11 @@ Options:
   --pubkey FILE   PEM public key of the audit signing key (repeatable).
   --from A        tree size of the earlier checkpoint (at least 1).
   --to B          tree size of the later checkpoint.
+  --from-checkpoint FILE
+                  the log files start after this checkpoint line (see verify --help); A may be
+                  its tree size or any later checkpoint's.
   --proof BUNDLE  check a bundle written by --json.
+  --threads N     verify the log with N threads (default: every core).
   --json          print the proof bundle as JSON.
 
 Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
@@ -108,12 +134,14 @@ Exit status: 0 proof holds, 1 verification failed, 2 usage or input error.
 
 struct Args {
   std::vector<std::string> pubkeys;
-  std::optional<std::string> checkpoint;
+  std::vector<std::string> checkpoints;       // repeatable: one per node
+  std::vector<std::string> from_checkpoints;  // repeatable: one per node
   std::optional<std::string> proof;
   std::optional<uint64_t> seq;
   std::optional<uint64_t> from;
   std::optional<uint64_t> to;
   bool require_signed_tail = false;
+  std::optional<uint64_t> threads;
   bool json = false;
   bool help = false;
   std::vector<std::string> files;
@@ -164,12 +192,19 @@ std::optional<std::string> ParseArgs(int argc, char** argv, std::vector<std::str
     if (name == "--pubkey") {
       args->pubkeys.push_back(*value);
     } else if (name == "--checkpoint") {
-      args->checkpoint = *value;
+      args->checkpoints.push_back(*value);
+    } else if (name == "--from-checkpoint") {
+      args->from_checkpoints.push_back(*value);
     } else if (name == "--proof") {
       args->proof = *value;
     } else {
       std::optional<uint64_t> n = ParseDecimalU64(*value);
       if (!n) return name + " needs a non-negative integer";
+      if (name == "--threads") {
+        if (*n == 0 || *n > 1024) return "--threads needs a number from 1 to 1024";
+        args->threads = *n;
+        continue;
+      }
       (name == "--seq" ? args->seq : name == "--from" ? args->from : args->to) = *n;
     }
   }
@@ -214,150 +249,133 @@ Result<std::string> ReadCheckpointNote(const std::string& path) {
   return data;
 }
 
-std::string B64(const Hash& h) { return Base64Encode(AsBytes(h)); }
-
-Json CheckpointJson(const VerifiedCheckpoint& v) {
-  Json j = Json::Object();
-  j.Set("file", Json::String(v.file));
-  j.Set("line", Json::Uint(v.line));
-  j.Set("seq", Json::Uint(v.seq));
-  j.Set("tree_size", Json::Uint(v.checkpoint.tree_size));
-  j.Set("root", Json::String(B64(v.checkpoint.root)));
-  j.Set("time", Json::String(v.checkpoint.time));
-  return j;
-}
-
-Json ReportJson(const Report& r) {
-  Json j = Json::Object();
-  j.Set("ok", Json::Bool(r.ok() && r.proven()));
-  j.Set("files", Json::Uint(r.files));
-  j.Set("lines", Json::Uint(r.lines));
-  j.Set("entries", Json::Uint(r.entries));
-  j.Set("checkpoints", Json::Uint(r.checkpoints));
-  j.Set("first_time", Json::String(r.first_time));
-  j.Set("last_time", Json::String(r.last_time));
-  j.Set("origin", Json::String(r.origin));
-  j.Set("last_seq", Json::Uint(r.state.last_seq));
-  j.Set("tree_size", Json::Uint(r.state.tree.size()));
-  j.Set("root", Json::String(B64(r.state.tree.Root())));
-  j.Set("unsigned_lines", Json::Uint(r.unsigned_lines));
-  j.Set("mac_lines", Json::Uint(r.macs));
-  j.Set("unproven_lines", Json::Uint(r.unproven_lines));
-  j.Set("unproven_markers", Json::Uint(r.unproven_markers));
-  Json unproven = Json::Array();
-  for (const UnprovenTail& u : r.unproven) {
-    Json o = Json::Object();
-    o.Set("marker_seq", Json::Uint(u.marker_seq));
-    o.Set("file", Json::String(u.file));
-    o.Set("marker_line", Json::Uint(u.marker_line));
-    o.Set("lines", Json::Uint(u.lines));
-    o.Set("bytes", Json::Uint(u.bytes));
-    o.Set("sha256", Json::String(u.sha256));
-    o.Set("moved_to", Json::String(u.moved_to));
-    o.Set("reason", Json::String(u.reason));
-    unproven.Append(std::move(o));
-  }
-  j.Set("unproven", std::move(unproven));
-  j.Set("trusted_checkpoint_matched", Json::Bool(r.trusted_matched));
-  j.Set("last_checkpoint", r.last_checkpoint ? CheckpointJson(*r.last_checkpoint) : Json::Null());
-  if (r.failure) {
-    Json b = Json::Object();
-    b.Set("kind", Json::String(r.failure->kind == Break::Kind::kIo ? "io" : "tamper"));
-    b.Set("file", Json::String(r.failure->file));
-    b.Set("line", Json::Uint(r.failure->line));
-    b.Set("seq", Json::Uint(r.failure->seq));
-    b.Set("reason", Json::String(r.failure->reason));
-    j.Set("break", std::move(b));
-  } else {
-    j.Set("break", Json::Null());
-  }
-  return j;
-}
-
 int ExitFor(const Report& r) {
   if (r.ok()) return r.proven() ? kExitOk : kExitFailed;
   return r.failure->kind == Break::Kind::kIo ? kExitUsage : kExitFailed;
 }
 
-void PrintFailure(const Report& r) {
-  std::cout << r.failure->ToString() << "\n";
-  std::cout << "FAILED: " << r.lines << " lines (" << r.entries << " entries, " << r.checkpoints
-            << " checkpoints) verified before the break\n";
+void PrintFailure(const Report& r) { std::cout << FailureText(r); }
+
+void PrintReport(const Report& r) { std::cout << ReportText(r); }
+
+// --from-checkpoint: a file holding one checkpoint line.
+Result<StartPoint> ReadStartPoint(const std::string& path, std::span<const PublicKey> keys) {
+  AUDIT_ASSIGN_OR_RETURN(std::string data, ReadSmallFile(path, 1 << 20));
+  const size_t eol = data.find('\n');
+  if (eol != std::string::npos && eol + 1 != data.size()) {
+    return Err(
+        "the file holds more than one line; give only the checkpoint line (the last "
+        "line of the file before: tail -n 1)");
+  }
+  return OpenStartPoint(data, keys, path);
 }
 
-void PrintReport(const Report& r) {
-  if (!r.ok()) return PrintFailure(r);
-  if (r.proven()) {
-    std::cout << "OK: audit log intact\n";
-  } else {
-    std::cout << "UNPROVEN: the chain and signatures hold, but the service found "
-              << r.unproven_markers
-              << " tail(s) it could not prove it wrote and moved them out of the log (below)\n";
-  }
-  std::cout << "  files:              " << r.files << "\n";
-  std::cout << "  lines:              " << r.lines << " (seq 1.." << r.state.last_seq << ")\n";
-  std::cout << "  entries verified:   " << r.entries << "\n";
-  std::cout << "  checkpoints:        " << r.checkpoints << " verified, origin " << r.origin
-            << "\n";
-  std::cout << "  time span:          " << r.first_time << " .. " << r.last_time << "\n";
-  if (r.last_checkpoint) {
-    const VerifiedCheckpoint& c = *r.last_checkpoint;
-    std::cout << "  last checkpoint:    " << c.file << ":" << c.line << " (seq " << c.seq
-              << "), tree size " << c.checkpoint.tree_size << ", root " << B64(c.checkpoint.root)
-              << "\n";
-  }
-  std::cout << "  unsigned tail:      " << r.unsigned_lines << " lines after the last checkpoint";
-  if (r.unsigned_lines > 0) std::cout << " (chained, but no signature covers them yet)";
-  std::cout << "\n";
-  if (r.trusted_matched) std::cout << "  trusted checkpoint: contained in the log\n";
-  for (const UnprovenTail& u : r.unproven) {
-    std::cout << "  unproven tail:      " << u.lines << " lines, " << u.bytes
-              << " bytes (sha256 " << u.sha256 << ") moved to " << u.moved_to << "; marked at "
-              << u.file << ":" << u.marker_line << " (seq " << u.marker_seq << "): " << u.reason
-              << "\n";
-  }
+// --threads, or every core.
+unsigned Threads(const Args& args) {
+  if (args.threads) return static_cast<unsigned>(*args.threads);
+  return std::max(1u, std::thread::hardware_concurrency());
 }
 
-struct LoadedLog {
-  std::vector<PublicKey> keys;
-  std::optional<Checkpoint> trusted;
-  std::optional<std::string> trusted_note;
-  Report report;
+struct TrustedCheckpoint {
+  Checkpoint checkpoint;
+  std::string note;
 };
 
-// Loads keys and the optional trusted checkpoint and verifies the log; on failure prints why
-// and returns the exit code in *exit_code.
-std::optional<LoadedLog> LoadAndVerify(const Args& args, VerifyOptions options,
-                                       std::string_view usage, int* exit_code) {
-  LoadedLog log;
+// Keys, trusted checkpoints (--checkpoint) and starting checkpoints (--from-checkpoint), each
+// checked; on failure prints why and returns the exit code in *exit_code.
+struct Inputs {
+  std::vector<PublicKey> keys;
+  std::vector<TrustedCheckpoint> trusted;
+  std::vector<StartPoint> starts;
+};
+
+std::optional<Inputs> LoadInputs(const Args& args, std::string_view usage, int* exit_code) {
+  Inputs in;
   Result<std::vector<PublicKey>> keys = LoadKeys(args);
   if (!keys.ok()) {
     *exit_code = UsageError(keys.message(), usage);
     return std::nullopt;
   }
-  log.keys = std::move(keys).value();
-  if (args.checkpoint) {
-    Result<std::string> note = ReadCheckpointNote(*args.checkpoint);
+  in.keys = std::move(keys).value();
+  for (const std::string& path : args.checkpoints) {
+    Result<std::string> note = ReadCheckpointNote(path);
     Result<Checkpoint> cp =
-        note.ok() ? OpenCheckpoint(*note, log.keys) : Result<Checkpoint>(Err(note.message()));
+        note.ok() ? OpenCheckpoint(*note, in.keys) : Result<Checkpoint>(Err(note.message()));
     if (!cp.ok()) {
-      std::cerr << "strongroom-audit: trusted checkpoint " << *args.checkpoint
-                << " rejected: " << cp.message() << "\n";
+      std::cerr << "strongroom-audit: trusted checkpoint " << path << " rejected: " << cp.message()
+                << "\n";
       *exit_code = kExitUsage;
       return std::nullopt;
     }
-    log.trusted = *cp;
-    log.trusted_note = *note;
+    in.trusted.push_back({*cp, *note});
+  }
+  for (const std::string& path : args.from_checkpoints) {
+    Result<StartPoint> start = ReadStartPoint(path, in.keys);
+    if (!start.ok()) {
+      std::cerr << "strongroom-audit: starting checkpoint " << path
+                << " rejected: " << start.message() << "\n";
+      *exit_code = kExitUsage;
+      return std::nullopt;
+    }
+    in.starts.push_back(std::move(start).value());
   }
   if (args.files.empty()) {
     *exit_code = UsageError("no log files given", usage);
     return std::nullopt;
   }
-  options.keys = log.keys;
+  return in;
+}
+
+struct LoadedLog {
+  Inputs inputs;
+  std::optional<Checkpoint> trusted;
+  std::optional<std::string> trusted_note;
+  Report report;
+};
+
+// One log (inclusion, consistency): at most one --checkpoint and --from-checkpoint, and files of
+// one node.
+std::optional<LoadedLog> LoadAndVerify(const Args& args, VerifyOptions options,
+                                       std::string_view usage, int* exit_code) {
+  std::optional<Inputs> in = LoadInputs(args, usage, exit_code);
+  if (!in) return std::nullopt;
+  if (in->trusted.size() > 1 || in->starts.size() > 1) {
+    *exit_code = UsageError("give --checkpoint and --from-checkpoint at most once", usage);
+    return std::nullopt;
+  }
+  const FileGroups groups = GroupFilesByOrigin(args.files);
+  if (groups.several_origins()) {
+    *exit_code = UsageError("the files are from " + std::to_string(groups.nodes.size()) +
+                                " nodes; a proof is about one node's log: give its files only",
+                            usage);
+    return std::nullopt;
+  }
+  LoadedLog log;
+  log.inputs = std::move(*in);
+  if (!log.inputs.trusted.empty()) {
+    log.trusted = log.inputs.trusted[0].checkpoint;
+    log.trusted_note = log.inputs.trusted[0].note;
+  }
+  if (!log.inputs.starts.empty()) options.start = log.inputs.starts[0];
+  options.threads = Threads(args);
+  options.keys = log.inputs.keys;
   options.trusted = log.trusted;
   log.report = VerifyFiles(args.files, options);
-  // keys moved into `log` above; the report holds no reference to them.
   return log;
+}
+
+// Several nodes: 1 if any log is broken or unproven or a file belongs to no node, else 2 if a
+// file could not be read, else 0.
+int ExitForNodes(const MultiReport& m) {
+  bool failed = false;
+  bool io = false;
+  for (const NodeReport& n : m.nodes) {
+    const int c = ExitFor(n.report);
+    failed |= c == kExitFailed;
+    io |= c == kExitUsage;
+  }
+  for (const UnattributedFile& u : m.unattributed) (u.io ? io : failed) = true;
+  return failed ? kExitFailed : io ? kExitUsage : kExitOk;
 }
 
 int RunVerify(const Args& args) {
@@ -365,17 +383,42 @@ int RunVerify(const Args& args) {
     std::cout << kVerifyUsage;
     return kExitOk;
   }
+  int code = kExitOk;
+  std::optional<Inputs> in = LoadInputs(args, kVerifyUsage, &code);
+  if (!in) return code;
   VerifyOptions options;
   options.require_signed_tail = args.require_signed_tail;
-  int code = kExitOk;
-  std::optional<LoadedLog> log = LoadAndVerify(args, options, kVerifyUsage, &code);
-  if (!log) return code;
-  if (args.json) {
-    std::cout << CanonicalJson(ReportJson(log->report)) << "\n";
-  } else {
-    PrintReport(log->report);
+  options.threads = Threads(args);
+  options.keys = in->keys;
+  const FileGroups groups = GroupFilesByOrigin(args.files);
+  if (!groups.several_origins()) {
+    // One node's log: exactly the files as given.
+    if (in->trusted.size() > 1 || in->starts.size() > 1) {
+      return UsageError(
+          "the files are one node's log: give --checkpoint and --from-checkpoint "
+          "at most once",
+          kVerifyUsage);
+    }
+    if (!in->trusted.empty()) options.trusted = in->trusted[0].checkpoint;
+    if (!in->starts.empty()) options.start = in->starts[0];
+    const Report report = VerifyFiles(args.files, options);
+    if (args.json) {
+      std::cout << CanonicalJson(ReportJson(report)) << "\n";
+    } else {
+      PrintReport(report);
+    }
+    return ExitFor(report);
   }
-  return ExitFor(log->report);
+  std::vector<Checkpoint> trusted;
+  for (const TrustedCheckpoint& t : in->trusted) trusted.push_back(t.checkpoint);
+  Result<MultiReport> multi = VerifyNodes(groups, options, in->starts, trusted);
+  if (!multi.ok()) return UsageError(multi.message(), kVerifyUsage);
+  if (args.json) {
+    std::cout << CanonicalJson(MultiReportJson(*multi)) << "\n";
+  } else {
+    std::cout << MultiReportText(*multi);
+  }
+  return ExitForNodes(*multi);
 }
 
 Json ProofJson(const std::vector<Hash>& proof) {
@@ -448,9 +491,9 @@ int CheckInclusionBundle(const Args& args) {
   Result<ChainedRecord> rec = ParseChainedLine(*entry);
   if (!rec.ok() || !rec->is_leaf() || rec->seq != *seq) {
     std::cout << "FAILED: entry rejected: "
-              << (!rec.ok()            ? rec.message()
+              << (!rec.ok()         ? rec.message()
                   : !rec->is_leaf() ? "it is a checkpoint, MAC or marker line"
-                                       : "its seq differs from the bundle's")
+                                    : "its seq differs from the bundle's")
               << "\n";
     return kExitFailed;
   }
@@ -466,14 +509,27 @@ int CheckInclusionBundle(const Args& args) {
   return kExitOk;
 }
 
+// The leaf hashes a report kept: all of them, or those after its start point.
+PartialLeaves LeavesOf(const Report& r) {
+  PartialLeaves leaves;
+  if (r.start) {
+    leaves.base_size = r.start->state.tree.size();
+    leaves.base_nodes = r.start->state.tree.nodes();
+  }
+  leaves.later = r.leaf_hashes;
+  return leaves;
+}
+
 int RunInclusion(const Args& args) {
   if (args.help) {
     std::cout << kInclusionUsage;
     return kExitOk;
   }
   if (args.proof) {
-    if (!args.files.empty() || args.seq || args.checkpoint) {
-      return UsageError("--proof takes no log files, --seq or --checkpoint", kInclusionUsage);
+    if (!args.files.empty() || args.seq || !args.checkpoints.empty() ||
+        !args.from_checkpoints.empty()) {
+      return UsageError("--proof takes no log files, --seq, --checkpoint or --from-checkpoint",
+                        kInclusionUsage);
     }
     return CheckInclusionBundle(args);
   }
@@ -489,6 +545,11 @@ int RunInclusion(const Args& args) {
     PrintFailure(r);
     return ExitFor(r);
   }
+  if (*args.seq >= 1 && *args.seq < r.first_seq) {
+    std::cerr << "strongroom-audit: seq " << *args.seq << " is before the starting checkpoint (seq "
+              << r.first_seq - 1 << "): prove it with the files from before it\n";
+    return kExitUsage;
+  }
   const auto it = std::lower_bound(r.leaf_seqs.begin(), r.leaf_seqs.end(), *args.seq);
   if (it == r.leaf_seqs.end() || *it != *args.seq) {
     std::cerr << "strongroom-audit: seq " << *args.seq
@@ -498,7 +559,10 @@ int RunInclusion(const Args& args) {
               << "\n";
     return kExitUsage;
   }
-  const auto index = static_cast<uint64_t>(it - r.leaf_seqs.begin());
+  const PartialLeaves leaves = LeavesOf(r);
+  const auto known = static_cast<size_t>(it - r.leaf_seqs.begin());
+  const uint64_t index = leaves.base_size + known;
+  const Hash& leaf_hash = r.leaf_hashes[known];
   Checkpoint cp;
   std::string note;
   if (log->trusted) {
@@ -514,10 +578,9 @@ int RunInclusion(const Args& args) {
               << "); it is proven once a later checkpoint is written\n";
     return kExitFailed;
   }
-  Result<std::vector<Hash>> proof = MakeInclusionProof(r.leaf_hashes, index, cp.tree_size);
-  Status st = proof.ok()
-                  ? VerifyInclusion(index, cp.tree_size, r.leaf_hashes[index], *proof, cp.root)
-                  : proof.status();
+  Result<std::vector<Hash>> proof = MakeInclusionProof(leaves, index, cp.tree_size);
+  Status st = proof.ok() ? VerifyInclusion(index, cp.tree_size, leaf_hash, *proof, cp.root)
+                         : proof.status();
   if (!st.ok()) {
     std::cout << "FAILED: " << st.message() << "\n";
     return kExitFailed;
@@ -529,7 +592,7 @@ int RunInclusion(const Args& args) {
     bundle.Set("leaf_index", Json::Uint(index));
     bundle.Set("tree_size", Json::Uint(cp.tree_size));
     bundle.Set("entry", Json::String(r.captured_line.value_or("")));
-    bundle.Set("leaf_hash", Json::String(B64(r.leaf_hashes[index])));
+    bundle.Set("leaf_hash", Json::String(B64(leaf_hash)));
     bundle.Set("root", Json::String(B64(cp.root)));
     bundle.Set("proof", ProofJson(*proof));
     bundle.Set("checkpoint", Json::String(note));
@@ -538,7 +601,7 @@ int RunInclusion(const Args& args) {
   }
   std::cout << "OK: entry seq " << *args.seq << " is leaf " << index
             << " of the checkpoint at tree size " << cp.tree_size << " (" << cp.time << ")\n";
-  std::cout << "  leaf hash: " << B64(r.leaf_hashes[index]) << "\n";
+  std::cout << "  leaf hash: " << B64(leaf_hash) << "\n";
   std::cout << "  root:      " << B64(cp.root) << "\n";
   std::cout << "  proof (" << proof->size() << " hashes, leaf level first):\n";
   for (const Hash& h : *proof) std::cout << "    " << B64(h) << "\n";
@@ -589,8 +652,9 @@ int RunConsistency(const Args& args) {
     return kExitOk;
   }
   if (args.proof) {
-    if (!args.files.empty() || args.from || args.to) {
-      return UsageError("--proof takes no log files, --from or --to", kConsistencyUsage);
+    if (!args.files.empty() || args.from || args.to || !args.from_checkpoints.empty()) {
+      return UsageError("--proof takes no log files, --from, --to or --from-checkpoint",
+                        kConsistencyUsage);
     }
     return CheckConsistencyBundle(args);
   }
@@ -629,7 +693,7 @@ int RunConsistency(const Args& args) {
   if (c1.tree_size == 0 || c1.tree_size > c2.tree_size) {
     return UsageError("need 1 <= --from <= --to", kConsistencyUsage);
   }
-  Result<std::vector<Hash>> proof = MakeConsistencyProof(r.leaf_hashes, c1.tree_size, c2.tree_size);
+  Result<std::vector<Hash>> proof = MakeConsistencyProof(LeavesOf(r), c1.tree_size, c2.tree_size);
   Status st = proof.ok() ? VerifyConsistency(c1.tree_size, c2.tree_size, *proof, c1.root, c2.root)
                          : proof.status();
   if (!st.ok()) {
@@ -665,19 +729,26 @@ int Main(int argc, char** argv) {
   Args args;
   std::optional<std::string> error;
   if (command == "verify") {
-    error = ParseArgs(argc, argv, {"--pubkey", "--checkpoint", "--require-signed-tail", "--json"},
+    error = ParseArgs(argc, argv,
+                      {"--pubkey", "--checkpoint", "--from-checkpoint", "--require-signed-tail",
+                       "--threads", "--json"},
                       &args);
     if (error) return UsageError(*error, kVerifyUsage);
     return RunVerify(args);
   }
   if (command == "inclusion") {
-    error =
-        ParseArgs(argc, argv, {"--pubkey", "--seq", "--checkpoint", "--proof", "--json"}, &args);
+    error = ParseArgs(argc, argv,
+                      {"--pubkey", "--seq", "--checkpoint", "--from-checkpoint", "--proof",
+                       "--threads", "--json"},
+                      &args);
     if (error) return UsageError(*error, kInclusionUsage);
     return RunInclusion(args);
   }
   if (command == "consistency") {
-    error = ParseArgs(argc, argv, {"--pubkey", "--from", "--to", "--proof", "--json"}, &args);
+    error = ParseArgs(
+        argc, argv,
+        {"--pubkey", "--from", "--to", "--from-checkpoint", "--proof", "--threads", "--json"},
+        &args);
     if (error) return UsageError(*error, kConsistencyUsage);
     return RunConsistency(args);
   }

@@ -19,32 +19,86 @@ Hash Subtree(std::span<const Hash> leaves) {
   return HashChildren(Subtree(leaves.first(k)), Subtree(leaves.subspan(k)));
 }
 
-void InclusionPath(std::span<const Hash> leaves, uint64_t m, std::vector<Hash>* out) {
-  if (leaves.size() <= 1) return;
-  const uint64_t k = SplitPoint(leaves.size());
-  if (m < k) {
-    InclusionPath(leaves.first(k), m, out);
-    out->push_back(Subtree(leaves.subspan(k)));
-  } else {
-    InclusionPath(leaves.subspan(k), m - k, out);
-    out->push_back(Subtree(leaves.first(k)));
-  }
-}
+// The nodes of a PartialLeaves tree, by leaf range [a, b).
+class PartialTree {
+ public:
+  explicit PartialTree(const PartialLeaves& leaves) : l_(leaves) {}
 
-void SubProof(std::span<const Hash> leaves, uint64_t m, bool whole, std::vector<Hash>* out) {
-  const uint64_t n = leaves.size();
-  if (m == n) {
-    if (!whole) out->push_back(Subtree(leaves));
-    return;
+  bool ok() const { return ok_; }
+
+  Hash Node(uint64_t a, uint64_t b) {
+    if (!ok_) return Hash{};
+    if (a >= l_.base_size) return Subtree(l_.later.subspan(a - l_.base_size, b - a));
+    // Left of base_size only the compact range's subtrees are known: [a, b) must be one of
+    // them, or a run of them (then the split below is at their boundary), or reach past
+    // base_size.
+    uint64_t start = 0;
+    size_t i = 0;
+    for (int bit = 63; bit >= 0; --bit) {
+      const uint64_t size = uint64_t{1} << bit;
+      if ((l_.base_size & size) == 0) continue;
+      if (start == a) {
+        if (b == start + size) return l_.base_nodes[i];
+        if (b < start + size) return Missing();
+        break;
+      }
+      if (start > a) return Missing();
+      start += size;
+      ++i;
+    }
+    if (start != a) return Missing();
+    const uint64_t k = SplitPoint(b - a);
+    const Hash left = Node(a, a + k);
+    return HashChildren(left, Node(a + k, b));
   }
-  const uint64_t k = SplitPoint(n);
-  if (m <= k) {
-    SubProof(leaves.first(k), m, whole, out);
-    out->push_back(Subtree(leaves.subspan(k)));
-  } else {
-    SubProof(leaves.subspan(k), m - k, false, out);
-    out->push_back(Subtree(leaves.first(k)));
+
+  void InclusionPath(uint64_t a, uint64_t b, uint64_t m, std::vector<Hash>* out) {
+    if (b - a <= 1) return;
+    const uint64_t k = SplitPoint(b - a);
+    if (m < k) {
+      InclusionPath(a, a + k, m, out);
+      out->push_back(Node(a + k, b));
+    } else {
+      InclusionPath(a + k, b, m - k, out);
+      out->push_back(Node(a, a + k));
+    }
   }
+
+  void SubProof(uint64_t a, uint64_t b, uint64_t m, bool whole, std::vector<Hash>* out) {
+    const uint64_t n = b - a;
+    if (m == n) {
+      if (!whole) out->push_back(Node(a, b));
+      return;
+    }
+    const uint64_t k = SplitPoint(n);
+    if (m <= k) {
+      SubProof(a, a + k, m, whole, out);
+      out->push_back(Node(a + k, b));
+    } else {
+      SubProof(a + k, b, m - k, false, out);
+      out->push_back(Node(a, a + k));
+    }
+  }
+
+ private:
+  Hash Missing() {
+    ok_ = false;
+    return Hash{};
+  }
+
+  const PartialLeaves& l_;
+  bool ok_ = true;
+};
+
+Status CheckPartial(const PartialLeaves& leaves, uint64_t size) {
+  if (static_cast<size_t>(std::popcount(leaves.base_size)) != leaves.base_nodes.size()) {
+    return Err("the compact range does not fit its tree size");
+  }
+  if (size < leaves.base_size) return Err("tree size is before the first known leaf");
+  if (size - leaves.base_size > leaves.later.size()) {
+    return Err("tree size exceeds the number of leaves");
+  }
+  return OkStatus();
 }
 
 std::optional<Hash> ToHash(std::string_view bytes) {
@@ -93,20 +147,36 @@ Hash RootFromLeafHashes(std::span<const Hash> leaves) { return Subtree(leaves); 
 
 Result<std::vector<Hash>> MakeInclusionProof(std::span<const Hash> leaves, uint64_t index,
                                              uint64_t size) {
-  if (size > leaves.size()) return Err("tree size exceeds the number of leaves");
-  if (index >= size) return Err("leaf index is not below the tree size");
-  std::vector<Hash> out;
-  InclusionPath(leaves.first(size), index, &out);
-  return out;
+  return MakeInclusionProof(PartialLeaves{0, {}, leaves}, index, size);
 }
 
 Result<std::vector<Hash>> MakeConsistencyProof(std::span<const Hash> leaves, uint64_t size1,
                                                uint64_t size2) {
-  if (size2 > leaves.size()) return Err("tree size exceeds the number of leaves");
+  return MakeConsistencyProof(PartialLeaves{0, {}, leaves}, size1, size2);
+}
+
+Result<std::vector<Hash>> MakeInclusionProof(const PartialLeaves& leaves, uint64_t index,
+                                             uint64_t size) {
+  AUDIT_RETURN_IF_ERROR(CheckPartial(leaves, size));
+  if (index >= size) return Err("leaf index is not below the tree size");
+  if (index < leaves.base_size) return Err("leaf index is before the first known leaf");
+  PartialTree tree(leaves);
+  std::vector<Hash> out;
+  tree.InclusionPath(0, size, index, &out);
+  if (!tree.ok()) return Err("the proof needs leaves before the first known leaf");
+  return out;
+}
+
+Result<std::vector<Hash>> MakeConsistencyProof(const PartialLeaves& leaves, uint64_t size1,
+                                               uint64_t size2) {
+  AUDIT_RETURN_IF_ERROR(CheckPartial(leaves, size2));
   if (size1 == 0) return Err("a consistency proof from the empty tree is meaningless");
   if (size1 > size2) return Err("first tree size is larger than the second");
+  if (size1 < leaves.base_size) return Err("first tree size is before the first known leaf");
+  PartialTree tree(leaves);
   std::vector<Hash> out;
-  SubProof(leaves.first(size2), size1, true, &out);
+  tree.SubProof(0, size2, size1, true, &out);
+  if (!tree.ok()) return Err("the proof needs leaves before the first known leaf");
   return out;
 }
 

@@ -34,6 +34,21 @@ Result<std::vector<Hash>> MakeInclusionProof(std::span<const Hash> leaves, uint6
 Result<std::vector<Hash>> MakeConsistencyProof(std::span<const Hash> leaves, uint64_t size1,
                                                uint64_t size2);
 
+// Leaves known in part: the first `base_size` only through the compact range of the tree they
+// form (a checkpoint's "frontier"), the later ones by their hashes. That is enough for every
+// proof about trees of at least base_size leaves and leaves from base_size on: each node such a
+// proof uses left of base_size is one of the range's subtree roots or built from them.
+struct PartialLeaves {
+  uint64_t base_size = 0;
+  std::span<const Hash> base_nodes;  // CompactRange::nodes() of the first base_size leaves
+  std::span<const Hash> later;       // later[i] is the hash of leaf base_size + i
+};
+// As above; fails for a leaf or tree size before base_size.
+Result<std::vector<Hash>> MakeInclusionProof(const PartialLeaves& leaves, uint64_t index,
+                                             uint64_t size);
+Result<std::vector<Hash>> MakeConsistencyProof(const PartialLeaves& leaves, uint64_t size1,
+                                               uint64_t size2);
+
 // Proof verification (RFC 9162 2.1.3.2 and 2.1.4.2). Hashes are taken as raw byte strings so
 // that malformed input (wrong lengths) is rejected here, not by the caller.
 Status VerifyInclusion(uint64_t index, uint64_t size, std::string_view leaf_hash,

@@ -1,12 +1,12 @@
 #include "audit/verifier.h"
 
-#include <cerrno>
-#include <cstdio>
-#include <cstring>
-#include <memory>
+#include <algorithm>
+#include <chrono>
 #include <utility>
 
+#include "audit/log_reader.h"
 #include "audit/merkle.h"
+#include "audit/parallel_verify.h"
 
 namespace strongroom::audit {
 
@@ -14,13 +14,77 @@ std::string Break::ToString() const {
   return file + ":" + std::to_string(line) + ": seq " + std::to_string(seq) + ": " + reason;
 }
 
+Result<StartPoint> OpenStartPoint(std::string_view line, std::span<const PublicKey> keys,
+                                  std::string source) {
+  while (!line.empty() && (line.back() == '\n' || line.back() == '\r')) line.remove_suffix(1);
+  AUDIT_ASSIGN_OR_RETURN(ChainedRecord rec, ParseChainedLine(line));
+  if (!rec.is_checkpoint) return Err("the line is not a checkpoint line");
+  if (!rec.frontier) {
+    return Err(
+        "the checkpoint line has no \"frontier\" (written before strongroom recorded it), so "
+        "the Merkle tree cannot be continued from it: verify from seq 1");
+  }
+  Result<Checkpoint> opened = OpenCheckpoint(rec.note, keys);
+  if (!opened.ok()) return Err("checkpoint rejected: " + opened.message());
+  const Checkpoint& cp = *opened;
+  if (cp.time != rec.time) return Err("checkpoint note time differs from the line's \"time\"");
+  if (cp.head_seq + 1 != rec.seq || cp.head_hash != rec.prev_hash) {
+    return Err("the checkpoint's head is not the line before it");
+  }
+  Result<CompactRange> tree = CompactRange::FromNodes(cp.tree_size, *rec.frontier);
+  if (!tree.ok()) return Err("\"frontier\" does not fit the signed tree size: " + tree.message());
+  if (tree->Root() != cp.root) {
+    return Err("\"frontier\" does not reproduce the signed Merkle root");
+  }
+  StartPoint start;
+  start.checkpoint.checkpoint = cp;
+  start.checkpoint.note = rec.note;
+  start.checkpoint.seq = rec.seq;
+  start.checkpoint.file = std::move(source);
+  start.checkpoint.line = 1;
+  start.state.last_seq = rec.seq;
+  start.state.last_hash = rec.hash;
+  start.state.tree = std::move(tree).value();
+  return start;
+}
+
 Verifier::Verifier(VerifyOptions options) : options_(std::move(options)) {
+  if (options_.start) {
+    const StartPoint& s = *options_.start;
+    report_.state = s.state;
+    report_.origin = s.checkpoint.checkpoint.Origin();
+    report_.last_checkpoint = s.checkpoint;
+    report_.first_seq = s.state.last_seq + 1;
+    report_.start = s;
+    if (options_.keep_leaves) report_.all_checkpoints.push_back(s.checkpoint);
+  }
   if (options_.trusted) {
     const Checkpoint& t = *options_.trusted;
-    report_.origin = t.Origin();
+    if (report_.origin.empty()) report_.origin = t.Origin();
     // A checkpoint of the empty tree / before the first line is trivially reached.
     trusted_root_seen_ = t.tree_size == 0 && t.root == EmptyTreeRoot();
     trusted_head_seen_ = t.head_seq == 0;
+    if (options_.start) {
+      // What the start point already covers is checked against it here; the rest as usual.
+      const Checkpoint& s = options_.start->checkpoint.checkpoint;
+      const uint64_t s_seq = options_.start->checkpoint.seq;
+      trusted_contradicts_start_ = t.Origin() != s.Origin();
+      if (t.tree_size < s.tree_size || t.head_seq < s.head_seq) {
+        trusted_before_start_ = !(trusted_root_seen_ && trusted_head_seen_);
+      } else {
+        if (t.tree_size == s.tree_size) {
+          trusted_root_seen_ = true;
+          trusted_contradicts_start_ |= t.root != s.root;
+        }
+        if (t.head_seq == s.head_seq) {
+          trusted_head_seen_ = true;
+          trusted_contradicts_start_ |= t.head_hash != s.head_hash;
+        } else if (t.head_seq == s_seq) {
+          trusted_head_seen_ = true;
+          trusted_contradicts_start_ |= t.head_hash != options_.start->state.last_hash;
+        }
+      }
+    }
   }
 }
 
@@ -28,6 +92,62 @@ void Verifier::BeginFile(std::string name) {
   file_ = std::move(name);
   line_in_file_ = 0;
   ++report_.files;
+}
+
+void Verifier::BeginSegment(const StartPoint& start, std::string file) {
+  segment_start_ = start;
+  report_.state = start.state;
+  report_.origin = start.checkpoint.checkpoint.Origin();
+  report_.last_checkpoint = start.checkpoint;
+  file_ = std::move(file);
+  line_in_file_ = 0;
+}
+
+bool Verifier::SameState(const Verifier& segment) const {
+  return report_.state == segment.segment_start_.state &&
+         report_.origin == segment.report_.origin && report_.last_checkpoint &&
+         report_.last_checkpoint->seq == segment.segment_start_.checkpoint.seq;
+}
+
+void Verifier::MergeSegment(Verifier&& segment) {
+  Report& s = segment.report_;
+  const uint64_t base = line_in_file_;
+  report_.lines += s.lines;
+  report_.bytes += s.bytes;
+  report_.entries += s.entries;
+  report_.checkpoints += s.checkpoints;
+  report_.macs += s.macs;
+  if (s.lines > 0) {
+    if (report_.first_time.empty()) report_.first_time = s.first_time;
+    report_.last_time = s.last_time;
+  }
+  if (s.checkpoints > 0) {
+    report_.last_checkpoint = std::move(s.last_checkpoint);
+    report_.last_checkpoint->line += base;
+  }
+  for (UnprovenTail& u : s.unproven) {
+    if (report_.unproven.size() >= 1000) break;
+    u.marker_line += base;
+    report_.unproven.push_back(std::move(u));
+  }
+  report_.unproven_markers += s.unproven_markers;
+  report_.unproven_lines += s.unproven_lines;
+  // The segment starts right after a checkpoint line: its unsigned tail is the log's.
+  report_.unsigned_lines = s.unsigned_lines;
+  first_unsigned_file_ = segment.first_unsigned_file_;
+  first_unsigned_line_ = segment.first_unsigned_line_ + base;
+  report_.state = std::move(s.state);
+  report_.leaf_hashes.insert(report_.leaf_hashes.end(), s.leaf_hashes.begin(), s.leaf_hashes.end());
+  report_.leaf_seqs.insert(report_.leaf_seqs.end(), s.leaf_seqs.begin(), s.leaf_seqs.end());
+  for (VerifiedCheckpoint& c : s.all_checkpoints) {
+    c.line += base;
+    report_.all_checkpoints.push_back(std::move(c));
+  }
+  if (s.captured_line) report_.captured_line = std::move(s.captured_line);
+  trusted_root_seen_ |= segment.trusted_root_seen_;
+  trusted_head_seen_ |= segment.trusted_head_seen_;
+  line_in_file_ += segment.line_in_file_;
+  fast_path_lines_ += segment.fast_path_lines_;
 }
 
 void Verifier::Fail(std::string reason, Break::Kind kind) {
@@ -67,6 +187,7 @@ void Verifier::AddFileContents(std::string_view data) {
 void Verifier::AddLine(std::string_view line, bool terminated) {
   if (failed()) return;
   ++line_in_file_;
+  report_.bytes += line.size() + (terminated ? 1 : 0);
   ChainState& st = report_.state;
   const uint64_t expected = st.last_seq + 1;
   if (st.last_seq == UINT64_MAX) return Fail("sequence number overflow");
@@ -75,43 +196,79 @@ void Verifier::AddLine(std::string_view line, bool terminated) {
         "incomplete last line (no newline at the end of the file): an interrupted write "
         "or a cut file");
   }
+  // Records and MAC lines that are certainly fine take the fast path (fast_line.h); anything
+  // else, including every line that breaks, the full parser, which names the reason.
+  FastLine fast;
+  if (!options_.full_parser_only && fast_.Check(line, &fast) && fast.seq == expected &&
+      fast.prev_hash == st.last_hash) {
+    ++fast_path_lines_;
+    LineFacts f;
+    f.seq = fast.seq;
+    f.hash = fast.hash;
+    f.time = fast.time;
+    f.is_mac = fast.is_mac;
+    f.leaf = fast.leaf;
+    CheckTrusted(f);
+    if (!failed()) Commit(f, line);
+    return;
+  }
   Result<ChainedRecord> parsed = ParseChainedLine(line);
   if (!parsed.ok()) return Fail(parsed.message());
   const ChainedRecord& rec = *parsed;
+  const bool after_start = options_.start && report_.lines == 0;
   if (rec.seq != expected) {
     if (expected == 1) {
       return Fail("the log starts at seq " + std::to_string(rec.seq) +
                   ", not 1: earlier files are missing or the files are out of order");
+    }
+    if (after_start) {
+      return Fail("the files start at seq " + std::to_string(rec.seq) +
+                  ", but the starting checkpoint (seq " + std::to_string(st.last_seq) +
+                  ") is followed by seq " + std::to_string(expected) +
+                  ": files between are missing, or the files are out of order");
     }
     return Fail("found seq " + std::to_string(rec.seq) + " where seq " + std::to_string(expected) +
                 " belongs: a line was deleted, inserted or moved, or files are out of order");
   }
   if (rec.prev_hash != st.last_hash) {
     return Fail(expected == 1 ? "the first line's prev_hash is not all zeros"
-                              : "prev_hash is not the hash of the previous line: the line before "
-                                "was replaced, or lines from another log were spliced in");
+                : after_start
+                    ? "prev_hash is not the hash of the starting checkpoint line: the files do "
+                      "not continue the log that checkpoint is from"
+                    : "prev_hash is not the hash of the previous line: the line before "
+                      "was replaced, or lines from another log were spliced in");
   }
-  const Hash leaf = rec.is_leaf() ? HashLeaf(rec.canonical) : Hash{};
+  LineFacts f;
+  f.seq = rec.seq;
+  f.hash = rec.hash;
+  f.time = rec.time;
+  f.is_mac = rec.is_mac;
+  f.is_checkpoint = rec.is_checkpoint;
+  f.is_unproven = rec.is_unproven;
+  if (f.is_leaf()) f.leaf = HashLeaf(rec.canonical);
   if (rec.is_checkpoint) VerifyCheckpointLine(rec);
   if (rec.is_unproven) VerifyUnprovenLine(rec);
-  CheckTrusted(rec, leaf);
-  if (failed()) return;
-  // The line is good: commit it.
-  if (rec.is_mac) ++report_.macs;
-  if (rec.is_leaf()) {
-    st.tree.Append(leaf);
+  CheckTrusted(f);
+  if (!failed()) Commit(f, line);
+}
+
+void Verifier::Commit(const LineFacts& f, std::string_view line) {
+  ChainState& st = report_.state;
+  if (f.is_mac) ++report_.macs;
+  if (f.is_leaf()) {
+    st.tree.Append(f.leaf);
     ++report_.entries;
     if (options_.keep_leaves) {
-      report_.leaf_hashes.push_back(leaf);
-      report_.leaf_seqs.push_back(rec.seq);
+      report_.leaf_hashes.push_back(f.leaf);
+      report_.leaf_seqs.push_back(f.seq);
     }
   }
-  st.last_seq = rec.seq;
-  st.last_hash = rec.hash;
+  st.last_seq = f.seq;
+  st.last_hash = f.hash;
   ++report_.lines;
-  if (report_.first_time.empty()) report_.first_time = rec.time;
-  report_.last_time = rec.time;
-  if (rec.is_checkpoint) {
+  if (report_.first_time.empty()) report_.first_time = f.time;
+  report_.last_time = f.time;
+  if (f.is_checkpoint) {
     report_.unsigned_lines = 0;
     first_unsigned_file_.reset();
   } else {
@@ -120,7 +277,7 @@ void Verifier::AddLine(std::string_view line, bool terminated) {
       first_unsigned_line_ = line_in_file_;
     }
   }
-  if (options_.capture_seq && *options_.capture_seq == rec.seq) {
+  if (options_.capture_seq && *options_.capture_seq == f.seq) {
     report_.captured_line = std::string(line);
   }
 }
@@ -165,8 +322,13 @@ void Verifier::VerifyCheckpointLine(const ChainedRecord& rec) {
     // checkpoints would check: the previous head is a prefix of this one.
     const Checkpoint& prev = report_.last_checkpoint->checkpoint;
     if (prev.tree_size > 0) {
-      Result<std::vector<Hash>> proof =
-          MakeConsistencyProof(report_.leaf_hashes, prev.tree_size, cp.tree_size);
+      PartialLeaves leaves;
+      if (options_.start) {
+        leaves.base_size = options_.start->state.tree.size();
+        leaves.base_nodes = options_.start->state.tree.nodes();
+      }
+      leaves.later = report_.leaf_hashes;
+      Result<std::vector<Hash>> proof = MakeConsistencyProof(leaves, prev.tree_size, cp.tree_size);
       Status consistent =
           proof.ok() ? VerifyConsistency(prev.tree_size, cp.tree_size, *proof, prev.root, cp.root)
                      : proof.status();
@@ -202,10 +364,11 @@ void Verifier::VerifyUnprovenLine(const ChainedRecord& rec) {
   report_.unproven.push_back(std::move(u));
 }
 
-void Verifier::CheckTrusted(const ChainedRecord& rec, const Hash& leaf) {
+void Verifier::CheckTrusted(const LineFacts& rec) {
   if (!options_.trusted || failed()) return;
   const Checkpoint& t = *options_.trusted;
   const ChainState& st = report_.state;
+  const Hash& leaf = rec.leaf;
   if (rec.is_leaf() && !trusted_root_seen_ && st.tree.size() + 1 == t.tree_size) {
     // This entry completes the tree the trusted checkpoint signed (computed on a copy: the
     // line is not committed until every check passed).
@@ -229,7 +392,21 @@ void Verifier::CheckTrusted(const ChainedRecord& rec, const Hash& leaf) {
 Report Verifier::Finish() {
   if (failed()) return std::move(report_);
   if (report_.lines == 0) {
-    FailAtEnd("no audit lines: the log is empty");
+    FailAtEnd(options_.start ? "no audit lines after the starting checkpoint"
+                             : "no audit lines: the log is empty");
+    return std::move(report_);
+  }
+  if (trusted_before_start_) {
+    FailAtEnd("the trusted checkpoint is older than the starting checkpoint (tree size " +
+              std::to_string(options_.start->checkpoint.checkpoint.tree_size) +
+              "): it can only be checked against files from before that point");
+    report_.failure->kind = Break::Kind::kIo;
+    return std::move(report_);
+  }
+  if (trusted_contradicts_start_) {
+    FailAtEnd(
+        "the trusted checkpoint contradicts the starting checkpoint (another origin, or the "
+        "same tree size or head with different hashes): the log forked or is another log");
     return std::move(report_);
   }
   if (options_.trusted && !(trusted_root_seen_ && trusted_head_seen_)) {
@@ -242,7 +419,8 @@ Report Verifier::Finish() {
     return std::move(report_);
   }
   report_.trusted_matched = options_.trusted.has_value();
-  if (report_.checkpoints == 0 && !report_.trusted_matched) {
+  // (A start point is a signed checkpoint too: what follows it is an unsigned tail as usual.)
+  if (report_.checkpoints == 0 && !report_.trusted_matched && !options_.start) {
     FailAtEnd("no signed checkpoint in the log: nothing authenticates its " +
               std::to_string(report_.lines) + " lines");
     return std::move(report_);
@@ -259,71 +437,52 @@ Report Verifier::Finish() {
   return std::move(report_);
 }
 
-namespace {
-
-struct FileCloser {
-  void operator()(std::FILE* f) const { std::fclose(f); }
-};
-
-// Streams one file into the verifier in chunks, holding at most one line in memory.
-void FeedFile(const std::string& path, Verifier* verifier) {
-  std::unique_ptr<std::FILE, FileCloser> f(std::fopen(path.c_str(), "rb"));
-  if (!f) {
-    verifier->FailLine(Break::Kind::kIo, "cannot open: " + std::string(std::strerror(errno)));
-    return;
+// Streams (part of) one file, plain or gzip, into the verifier in large blocks.
+uint64_t FeedFileRange(const std::string& path, uint64_t begin, uint64_t end, Verifier* verifier) {
+  Result<LogFile> file = LogFile::Open(path);
+  if (!file.ok()) {
+    verifier->FailLine(Break::Kind::kIo, file.message());
+    return begin;
   }
-  std::string pending;
-  std::string chunk(1 << 20, '\0');
-  bool overlong = false;
+  LineReader reader(&*file, begin, end);
+  std::string_view line;
+  bool terminated = false;
   while (!verifier->failed()) {
-    const size_t n = std::fread(chunk.data(), 1, chunk.size(), f.get());
-    if (n == 0) {
-      if (std::ferror(f.get())) {
-        verifier->FailLine(Break::Kind::kIo, "read error: " + std::string(std::strerror(errno)));
-        return;
-      }
-      break;
-    }
-    std::string_view data(chunk.data(), n);
-    while (!data.empty() && !verifier->failed()) {
-      const size_t eol = data.find('\n');
-      const std::string_view part = data.substr(0, eol);
-      if (!overlong) {
-        if (pending.size() + part.size() > kMaxLineBytes) {
-          overlong = true;
-          pending.clear();
-        } else {
-          pending.append(part);
-        }
-      }
-      if (eol == std::string_view::npos) break;
-      data.remove_prefix(eol + 1);
-      if (overlong) {
+    switch (reader.Read(&line, &terminated)) {
+      case LineReader::Next::kLine:
+        verifier->AddLine(line, terminated);
+        break;
+      case LineReader::Next::kEnd:
+        return reader.offset();
+      case LineReader::Next::kOverlong:
         verifier->FailLine(Break::Kind::kTamper, "line longer than 16 MiB");
-        return;
-      }
-      verifier->AddLine(pending, /*terminated=*/true);
-      pending.clear();
+        return reader.offset();
+      case LineReader::Next::kError:
+        verifier->FailLine(reader.data_error() ? Break::Kind::kTamper : Break::Kind::kIo,
+                           reader.error());
+        return reader.offset();
     }
   }
-  if (verifier->failed()) return;
-  if (overlong) {
-    verifier->FailLine(Break::Kind::kTamper, "line longer than 16 MiB");
-  } else if (!pending.empty()) {
-    verifier->AddLine(pending, /*terminated=*/false);
-  }
+  return reader.offset();
 }
 
-}  // namespace
-
 Report VerifyFiles(std::span<const std::string> paths, const VerifyOptions& options) {
-  Verifier verifier(options);
-  for (const std::string& path : paths) {
-    verifier.BeginFile(path);
-    FeedFile(path, &verifier);
-    if (verifier.failed()) break;
+  const auto start = std::chrono::steady_clock::now();
+  Report report;
+  if (options.threads > 1 && !paths.empty()) {
+    report = VerifyFilesParallel(paths, options);
+  } else {
+    Verifier verifier(options);
+    for (const std::string& path : paths) {
+      verifier.BeginFile(path);
+      FeedFileRange(path, 0, UINT64_MAX, &verifier);
+      if (verifier.failed()) break;
+    }
+    report = verifier.Finish();
   }
-  return verifier.Finish();
+  report.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  report.threads = std::max(1u, options.threads);
+  return report;
 }
 
 }  // namespace strongroom::audit

@@ -8,11 +8,12 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
+# zlib1g-dev: strongroom-audit reads the audit files logrotate compressed (and RocksDB's zlib).
 build_pkgs=(
   ca-certificates git cmake ninja-build g++ ccache pkg-config
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
-  nlohmann-json3-dev libuv1-dev liblz4-dev
+  nlohmann-json3-dev libuv1-dev liblz4-dev zlib1g-dev
 )
 # libraft-dev >= 0.17.1 (the Raft engine; bookworm's own 0.15.0 has the Figure 8 bug) comes from
 # bookworm-backports, Debian 12's official backports suite. It is linked statically, so running
@@ -29,8 +30,8 @@ test_pkgs=(
   rpm systemd file dpkg-dev debootstrap systemd-container podman runc
   python3 python3-yaml yamllint shellcheck
 )
-# jq: deploy/kubernetes/init/strongroom-init.sh (and its test).
-runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq)
+# jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
+runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g)
 
 mode=${1:-}
 case "$mode" in

@@ -7,6 +7,8 @@
 //     seen, and the Merkle root recomputed from the kept leaves equals the incremental one, with
 //     an inclusion proof for the newest signed entry holding against the last checkpoint;
 //   * canonical JSON is a fixed point for every line that parses;
+//   * the fast path (fast_line.h) never decides: every line it takes the full parser takes with
+//     the same fields, and the report is the same with the full parser alone;
 //   * the signed-note and checkpoint parsers never accept what they cannot re-format.
 #include <cstddef>
 #include <cstdint>
@@ -16,7 +18,9 @@
 #include <string_view>
 #include <vector>
 
+#include "audit/chain.h"
 #include "audit/checkpoint.h"
+#include "audit/fast_line.h"
 #include "audit/json.h"
 #include "audit/keys.h"
 #include "audit/merkle.h"
@@ -83,7 +87,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   } else {
     Check(report.lines >= 1, "a passing log has lines");
     Check(report.checkpoints >= 1, "a passing log has a signed checkpoint");
-    Check(report.lines == report.entries + report.checkpoints, "lines add up");
+    Check(
+        report.lines == report.entries + report.checkpoints + report.macs + report.unproven.size(),
+        "lines add up");
     Check(report.state.last_seq == report.lines, "seq counts lines");
     Check(report.leaf_hashes.size() == report.entries, "one leaf per entry");
     Check(RootFromLeafHashes(report.leaf_hashes) == report.state.tree.Root(),
@@ -96,6 +102,41 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       Check(VerifyInclusion(index, cp.tree_size, report.leaf_hashes[index], *proof, cp.root).ok(),
             "inclusion proof verifies against the checkpoint");
     }
+  }
+
+  // The same log with the full parser only: the same report.
+  VerifyOptions full = options;
+  full.full_parser_only = true;
+  Verifier slow(full);
+  slow.BeginFile("fuzz.log");
+  slow.AddFileContents(text);
+  const Report again = slow.Finish();
+  Check(report.ok() == again.ok(), "fast path: same verdict");
+  Check(report.ok() || (report.failure->line == again.failure->line &&
+                        report.failure->reason == again.failure->reason),
+        "fast path: same break");
+  Check(report.state == again.state && report.lines == again.lines &&
+            report.leaf_hashes == again.leaf_hashes,
+        "fast path: same state");
+
+  // Every line the fast path takes, the full parser takes with the same fields.
+  FastLineChecker fast;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t eol = text.find('\n', pos);
+    const std::string_view line =
+        text.substr(pos, eol == std::string_view::npos ? std::string_view::npos : eol - pos);
+    FastLine f;
+    if (fast.Check(line, &f)) {
+      Result<ChainedRecord> rec = ParseChainedLine(line);
+      Check(rec.ok(), "fast path takes only what the parser takes");
+      Check(rec->seq == f.seq && rec->hash == f.hash && rec->prev_hash == f.prev_hash &&
+                rec->time == f.time && rec->is_mac == f.is_mac && !rec->is_checkpoint &&
+                !rec->is_unproven,
+            "fast path fields equal the parser's");
+      Check(!rec->is_leaf() || HashLeaf(rec->canonical) == f.leaf, "fast path leaf hash");
+    }
+    if (eol == std::string_view::npos) break;
+    pos = eol + 1;
   }
 
   // Every line through the JSON parser (bounded, to keep runs fast).

@@ -55,11 +55,14 @@ recommends=$(dpkg-deb -f "$deb" Recommends)
 case "$depends" in *softhsm*) fail "softhsm2 must not be a hard dependency: $depends" ;; esac
 case "$recommends" in *softhsm2*) ok ;; *) fail "softhsm2 not recommended: $recommends" ;; esac
 case "$depends" in *libssl3*) ok ;; *) fail "libssl3 not in Depends: $depends" ;; esac
+# strongroom-audit reads logrotate's compressed files with zlib.
+case "$depends" in *zlib1g*) ok ;; *) fail "zlib1g not in Depends: $depends" ;; esac
 dpkg-deb --info "$deb" conffiles | grep -qx /etc/strongroom/strongroom.hcl || fail "conffiles"
 ok
 rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/strongroom/strongroom.hcl ||
   fail "strongroom.hcl is not %config in the .rpm"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libssl.so.3' || fail "rpm requires libssl"
+rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libz.so.1' || fail "rpm requires zlib"
 if rpm -qp --requires "$rpm" 2>/dev/null | grep -qi softhsm; then fail "rpm requires softhsm"; fi
 rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'useradd -r' || fail "rpm does not create the user"
 ok
@@ -84,6 +87,18 @@ for b in strongroomd strongroom-audit; do
   "/usr/bin/$b" --help >/dev/null 2>&1 || fail "$b --help"
 done
 /usr/libexec/strongroom/strongroom-worker --help >/dev/null || fail "strongroom-worker --help"
+ok
+# Audit retention (SOC 2: two years): files are removed by age only, never by count, and are
+# compressed a rotation after they were rotated (the daemon may still be ending the file).
+lr=/etc/logrotate.d/strongroom
+maxage=$(awk '$1 == "maxage" {print $2}' "$lr")
+[ "${maxage:-0}" -ge 731 ] || fail "logrotate removes audit files after ${maxage:-?} days (< 2 years)"
+for directive in 'rotate -1' compress delaycompress dateext; do
+  grep -Eqx "[[:space:]]*${directive}[[:space:]]*" "$lr" || fail "logrotate lacks '$directive'"
+done
+if command -v logrotate >/dev/null; then
+  logrotate -d "$lr" >"$work/logrotate.log" 2>&1 || { cat "$work/logrotate.log"; fail "logrotate -d"; }
+fi
 ok
 unit=/usr/lib/systemd/system/strongroom.service
 verify=$(systemd-analyze verify "$unit" 2>&1) || { echo "$verify"; fail "systemd-analyze verify"; }

@@ -165,6 +165,9 @@ api PUT secret/data/before-rotation '{"data":{"v":"1"}}' >/dev/null || fail "wri
 in_root systemctl reload strongroom || fail "systemctl reload"
 in_journal "reopening audit files" || fail "reload did not reach the daemon (no 'reopening audit files')"
 ok
+# The shipped logrotate (packaging/etc/logrotate): dated names that never change, the newest
+# rotated file plain (delaycompress), older ones gzip, nothing removed by count.
+rotated_files() { in_root sh -c 'ls /var/log/strongroom/audit.log-* 2>/dev/null' || true; }
 in_root logrotate -f /etc/logrotate.d/strongroom || fail "logrotate"
 api PUT secret/data/after-rotation '{"data":{"v":"2"}}' >/dev/null || fail "write after rotation"
 for _ in $(seq 1 20); do
@@ -173,19 +176,43 @@ for _ in $(seq 1 20); do
 done
 in_root grep -q after-rotation /var/log/strongroom/audit.log ||
   fail "after logrotate the daemon does not write to the new audit.log"
-in_root grep -q after-rotation /var/log/strongroom/audit.log.1 &&
+first=$(rotated_files)
+case "$first" in
+  /var/log/strongroom/audit.log-[0-9]*-[0-9]*) ;;
+  *) fail "logrotate made '$first', want one audit.log-<date>-<seconds>" ;;
+esac
+in_root grep -q after-rotation "$first" &&
   fail "after logrotate the daemon still writes to the rotated file"
 ok
 # The auditor's check: the public key from the API, the rotated file (closed with a signed
 # checkpoint) and the live one, offline, with the installed verifier.
 api GET sys/audit/public-key | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"]["public_key"], end="")' \
   >"$root/opt/audit.pem" || fail "sys/audit/public-key"
-in_root strongroom-audit verify --pubkey /opt/audit.pem /var/log/strongroom/audit.log.1 \
+in_root strongroom-audit verify --pubkey /opt/audit.pem "$first" \
   /var/log/strongroom/audit.log >"$work/verify.log" 2>&1 ||
   { cat "$work/verify.log"; fail "strongroom-audit verify across the rotation"; }
 in_root strongroom-audit verify --pubkey /opt/audit.pem --require-signed-tail \
-  /var/log/strongroom/audit.log.1 >"$work/verify.log" 2>&1 ||
+  "$first" >"$work/verify.log" 2>&1 ||
   { cat "$work/verify.log"; fail "the rotated file does not end with a signed checkpoint"; }
+ok
+# A second rotation (names carry the second, so not within the same one): the first file is now
+# compressed, and the verifier reads it as it is, in the order the names sort.
+sleep 1
+in_root logrotate -f /etc/logrotate.d/strongroom || fail "second logrotate"
+api PUT secret/data/after-second-rotation '{"data":{"v":"3"}}' >/dev/null || fail "write"
+mapfile -t rotated < <(rotated_files)
+if [ "${#rotated[@]}" != 2 ] || [ "${rotated[0]}" != "$first.gz" ]; then
+  fail "after two rotations: ${rotated[*]} (want $first.gz and a new plain file)"
+fi
+case "${rotated[1]}" in *.gz) fail "the newest rotated file is compressed (no delaycompress)" ;; esac
+in_root sh -c 'strongroom-audit verify --pubkey /opt/audit.pem /var/log/strongroom/audit.log-* \
+  /var/log/strongroom/audit.log' >"$work/verify.log" 2>&1 ||
+  { cat "$work/verify.log"; fail "strongroom-audit verify over the compressed rotation"; }
+# The first file archived elsewhere: the rest verifies from the checkpoint that ends it.
+in_root sh -c "zcat '$first.gz' | tail -n 1 >/opt/start.line" || fail "last line of $first.gz"
+in_root strongroom-audit verify --pubkey /opt/audit.pem --from-checkpoint /opt/start.line \
+  "${rotated[1]}" /var/log/strongroom/audit.log >"$work/verify.log" 2>&1 ||
+  { cat "$work/verify.log"; fail "strongroom-audit verify --from-checkpoint"; }
 ok
 
 echo "==> systemd: restart (auto-unseal from the token, data kept)"

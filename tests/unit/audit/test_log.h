@@ -4,6 +4,7 @@
 #pragma once
 
 #include <gtest/gtest.h>
+#include <zlib.h>
 
 #include <cstdint>
 #include <cstdio>
@@ -105,9 +106,8 @@ class LogBuilder {
 
   // A MAC line (its MAC is arbitrary here: only the writer, holding the key, can check it).
   void AddMac() {
-    Result<ChainedLine> line =
-        MakeMacLine(Sha256("mac-" + std::to_string(state_.last_seq)), Time(state_.last_seq + 1),
-                    state_);
+    Result<ChainedLine> line = MakeMacLine(Sha256("mac-" + std::to_string(state_.last_seq)),
+                                           Time(state_.last_seq + 1), state_);
     ASSERT_TRUE(line.ok()) << line.message();
     lines_.push_back(line->line);
     state_ = line->next;
@@ -149,6 +149,29 @@ class LogBuilder {
   std::vector<std::string> lines_;
   std::string last_note_;
 };
+
+// Lines [from, to) concatenated.
+inline std::string Join(const std::vector<std::string>& lines, size_t from = 0,
+                        size_t to = SIZE_MAX) {
+  std::string out;
+  for (size_t i = from; i < lines.size() && i < to; ++i) out += lines[i];
+  return out;
+}
+
+// What logrotate's `compress` makes of `text` (gzip -9), via zlib.
+inline std::string Gzip(const std::string& text) {
+  std::string out(compressBound(static_cast<uLong>(text.size())) + 64, '\0');
+  z_stream z{};
+  EXPECT_EQ(deflateInit2(&z, 9, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY), Z_OK);
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  EXPECT_EQ(deflate(&z, Z_FINISH), Z_STREAM_END);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
 
 // Recomputes seq, prev_hash and hash of lines[from...] so that the chain is intact again from
 // there on (what a tamperer without the signing key can do). Checkpoint notes stay as they are.

@@ -586,8 +586,8 @@ TEST(AuditCheckpointFrontier, IsWrittenAndChecked) {
   LogBuilder b(&key);
   b.AddRecords(5);
   b.AddCheckpoint();
-  Result<ChainedRecord> rec = ParseChainedLine(
-      std::string_view(b.lines().back()).substr(0, b.lines().back().size() - 1));
+  Result<ChainedRecord> rec =
+      ParseChainedLine(std::string_view(b.lines().back()).substr(0, b.lines().back().size() - 1));
   ASSERT_TRUE(rec.ok()) << rec.message();
   ASSERT_TRUE(rec->frontier.has_value());
   EXPECT_EQ(*rec->frontier, b.state().tree.nodes());
