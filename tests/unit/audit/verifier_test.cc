@@ -539,8 +539,8 @@ TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   b.AddRecords(2);
   b.AddCheckpoint();  // seq 3
   b.AddRecord();
-  b.AddMac();         // seq 5: the last proof
-  b.AddUnproven(2);   // seq 6: two lines that followed were moved out
+  b.AddMac();        // seq 5: the last proof
+  b.AddUnproven(2);  // seq 6: two lines that followed were moved out
   b.AddRecord();
   b.AddCheckpoint();
   VerifyOptions options;
