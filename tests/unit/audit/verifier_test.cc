@@ -493,11 +493,21 @@ TEST_F(AuditLogTest, KeepsLeavesAndCheckpointsForProofs) {
   EXPECT_EQ(RootFromLeafHashes(r.leaf_hashes), r.state.tree.Root());
 }
 
+// Verifies `lines` (each ending in '\n') as the one file "audit.log", trusting `key`.
+Report VerifyWith(const PrivateKey& key, const std::vector<std::string>& lines) {
+  std::vector<PublicKey> keys;
+  keys.push_back(MustPublic(key));
+  VerifyOptions options;
+  options.keys = keys;
+  Verifier v(options);
+  v.BeginFile("audit.log");
+  for (const std::string& l : lines) v.AddLine(std::string_view(l).substr(0, l.size() - 1), true);
+  return v.Finish();
+}
+
 // MAC lines (the writer's batch ends) are chained but are not entries, and change nothing else.
 TEST(AuditMacLines, AreChainedButNotEntries) {
   PrivateKey key = MustKey(KeyType::kEcdsaP256);
-  std::vector<PublicKey> keys;
-  keys.push_back(MustPublic(key));
   LogBuilder b(&key);
   b.AddRecords(2);
   b.AddMac();
@@ -506,12 +516,7 @@ TEST(AuditMacLines, AreChainedButNotEntries) {
   b.AddCheckpoint();
   b.AddRecord();
   b.AddMac();
-  VerifyOptions options;
-  options.keys = keys;
-  Verifier v(options);
-  v.BeginFile("audit.log");
-  v.AddFileContents(b.Text());
-  Report r = v.Finish();
+  Report r = VerifyWith(key, b.lines());
   ASSERT_TRUE(r.ok()) << r.failure->ToString();
   EXPECT_TRUE(r.proven());
   EXPECT_EQ(r.entries, 6u);
@@ -521,10 +526,7 @@ TEST(AuditMacLines, AreChainedButNotEntries) {
   // A MAC line is a chain line like any other: editing it breaks the chain there.
   std::vector<std::string> lines = b.lines();
   lines[2].replace(lines[2].find("\"mac\":\"") + 7, 1, "0");
-  Verifier v2(options);
-  v2.BeginFile("audit.log");
-  for (const std::string& l : lines) v2.AddLine(std::string_view(l).substr(0, l.size() - 1), true);
-  Report r2 = v2.Finish();
+  Report r2 = VerifyWith(key, lines);
   ASSERT_FALSE(r2.ok());
   EXPECT_EQ(r2.failure->line, 3u) << r2.failure->ToString();
 }
@@ -533,8 +535,6 @@ TEST(AuditMacLines, AreChainedButNotEntries) {
 // chain and its signatures still verify.
 TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   PrivateKey key = MustKey(KeyType::kEcdsaP256);
-  std::vector<PublicKey> keys;
-  keys.push_back(MustPublic(key));
   LogBuilder b(&key);
   b.AddRecords(2);
   b.AddCheckpoint();  // seq 3
@@ -543,12 +543,7 @@ TEST(AuditUnprovenMarkers, AreReportedAndNeverIntact) {
   b.AddUnproven(2);  // seq 6: two lines that followed were moved out
   b.AddRecord();
   b.AddCheckpoint();
-  VerifyOptions options;
-  options.keys = keys;
-  Verifier v(options);
-  v.BeginFile("audit.log");
-  v.AddFileContents(b.Text());
-  Report r = v.Finish();
+  Report r = VerifyWith(key, b.lines());
   ASSERT_TRUE(r.ok()) << r.failure->ToString();
   EXPECT_FALSE(r.proven());
   ASSERT_EQ(r.unproven.size(), 1u);
@@ -581,8 +576,6 @@ TEST(AuditUnprovenMarkers, MalformedMarkersAreRefused) {
 // A checkpoint carries the Merkle frontier, and it must be the tree's.
 TEST(AuditCheckpointFrontier, IsWrittenAndChecked) {
   PrivateKey key = MustKey(KeyType::kEcdsaP256);
-  std::vector<PublicKey> keys;
-  keys.push_back(MustPublic(key));
   LogBuilder b(&key);
   b.AddRecords(5);
   b.AddCheckpoint();
@@ -598,12 +591,7 @@ TEST(AuditCheckpointFrontier, IsWrittenAndChecked) {
   const size_t at = lines[5].find("\"frontier\":[\"") + 13;
   lines[5].replace(at, 64, other);
   Rechain(&lines, 5);
-  VerifyOptions options;
-  options.keys = keys;
-  Verifier v(options);
-  v.BeginFile("audit.log");
-  for (const std::string& l : lines) v.AddLine(std::string_view(l).substr(0, l.size() - 1), true);
-  Report r = v.Finish();
+  Report r = VerifyWith(key, lines);
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.failure->reason.find("frontier"), std::string::npos) << r.failure->ToString();
 }
