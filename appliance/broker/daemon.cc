@@ -680,9 +680,7 @@ int DaemonMain(int argc, char** argv) {
   };
   core::Core core(std::move(options), physical, std::move(seal));
 
-  // 32 broker threads: a request waits (off-CPU) for its audit records to be synced (group
-  // commit), so more requests in flight make bigger batches; see bench/kv_bench.cc.
-  IpcServer ipc(&core, settings, 32, [spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
+  IpcServer ipc(&core, settings, 8, [spawner_ptr](pid_t pid) { spawner_ptr->Kill(pid); });
   if (cluster) {
     cluster->Attach(&core, seal_ptr);
     ClusterNode* node = cluster.get();
