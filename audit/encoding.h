@@ -55,5 +55,8 @@ std::optional<uint64_t> ParseDecimalU64(std::string_view text);
 
 // Well-formed UTF-8 (no overlong forms, no surrogates, nothing above U+10FFFF).
 bool IsValidUtf8(std::string_view text);
+// The length (2-4) of the well-formed multi-byte UTF-8 sequence at the start of `text` (no
+// overlong forms, surrogates or values above U+10FFFF), or 0 if there is none.
+size_t Utf8SequenceLength(std::string_view text);
 
 }  // namespace strongroom::audit

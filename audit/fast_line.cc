@@ -238,31 +238,12 @@ class Scanner {
     }
   }
 
-  // One well-formed UTF-8 sequence of 2-4 bytes (no overlong forms, surrogates or values above
-  // U+10FFFF), as IsValidUtf8.
+  // One well-formed UTF-8 sequence of 2-4 bytes, as IsValidUtf8 accepts.
   bool Utf8() {
-    const unsigned char c = *p_;
-    size_t n = 0;
-    uint32_t cp = 0;
-    uint32_t min = 0;
-    if (c >= 0xC2 && c <= 0xDF) {
-      n = 1, cp = c & 0x1Fu, min = 0x80;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-      n = 2, cp = c & 0x0Fu, min = 0x800;
-    } else if (c >= 0xF0 && c <= 0xF4) {
-      n = 3, cp = c & 0x07u, min = 0x10000;
-    } else {
-      return false;
-    }
-    if (static_cast<size_t>(end_ - p_) <= n) return false;
-    for (size_t k = 1; k <= n; ++k) {
-      const unsigned char d = p_[k];
-      if ((d & 0xC0) != 0x80) return false;
-      cp = (cp << 6) | (d & 0x3Fu);
-    }
-    if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
-    p_ += n + 1;
-    return true;
+    const size_t n = Utf8SequenceLength(
+        std::string_view(reinterpret_cast<const char*>(p_), static_cast<size_t>(end_ - p_)));
+    p_ += n;
+    return n != 0;
   }
 
   const unsigned char* p_;
