@@ -48,23 +48,33 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
 
   void Start() { ReadHeader(); }
 
-  void Send(ipc::Request req, Callback cb) {
+  // `urgent`: a status call (sys/health and the like). It goes out before the ordinary frames
+  // still waiting (each may be a 32 MiB body), so a load balancer's health check does not wait
+  // behind a flood of large writes.
+  void Send(ipc::Request req, Callback cb, bool urgent = false) {
     const uint64_t id = next_id_++;
     req.set_id(id);
     pending_[id] = std::move(cb);
     ipc::Frame frame;
     *frame.mutable_request() = std::move(req);
-    queue_.push_back(ipc::EncodeFrame(frame));
-    if (queue_.size() == 1) WriteNext();
+    (urgent ? urgent_ : queue_).push_back(ipc::EncodeFrame(frame));
+    if (!writing_) WriteNext();
   }
 
  private:
   void WriteNext() {
+    std::deque<std::string>& from = !urgent_.empty() ? urgent_ : queue_;
+    if (from.empty()) {
+      writing_ = false;
+      return;
+    }
+    writing_ = true;
+    current_ = std::move(from.front());
+    from.pop_front();
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(queue_.front()), [self](beast::error_code ec, size_t) {
+    asio::async_write(socket_, asio::buffer(current_), [self](beast::error_code ec, size_t) {
       if (ec) self->Fatal("write to broker", ec);
-      self->queue_.pop_front();
-      if (!self->queue_.empty()) self->WriteNext();
+      self->WriteNext();
     });
   }
 
@@ -105,7 +115,10 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
   local::socket socket_;
   uint8_t header_[4] = {};
   std::string body_;
-  std::deque<std::string> queue_;
+  std::deque<std::string> queue_;   // ordinary frames, in order
+  std::deque<std::string> urgent_;  // status calls, sent first
+  std::string current_;             // the frame being written
+  bool writing_ = false;
   std::unordered_map<uint64_t, Callback> pending_;
   uint64_t next_id_ = 1;
 };
@@ -334,13 +347,15 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     Decoded decoded = DecodeRequest(in, shared_->limits.json);
     if (auto* out = std::get_if<HttpOut>(&decoded))
       return Reply(std::move(*out), keep_alive, version);
-    shared_->broker->Send(std::move(std::get<ipc::Request>(decoded)),
-                          [self = this->shared_from_this(), keep_alive, version,
-                           target = std::string(req.target())](const ipc::Response& r) {
-                            HttpOut out = EncodeResponse(r);
-                            if (!out.redirect_to.empty()) out.redirect_to += target;
-                            self->Reply(std::move(out), keep_alive, version);
-                          });
+    shared_->broker->Send(
+        std::move(std::get<ipc::Request>(decoded)),
+        [self = this->shared_from_this(), keep_alive, version,
+         target = std::string(req.target())](const ipc::Response& r) {
+          HttpOut out = EncodeResponse(r);
+          if (!out.redirect_to.empty()) out.redirect_to += target;
+          self->Reply(std::move(out), keep_alive, version);
+        },
+        IsStatusCall(req));
   }
 
   void Reply(HttpOut out, bool keep_alive, unsigned version) {

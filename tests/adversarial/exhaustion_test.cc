@@ -487,9 +487,40 @@ TEST_F(ExhaustionQueueTest, BrokerQueueIsBoundedAndAnswers503WhenFull) {
   const std::string body = json{{"data", {{"v", std::string(256 * 1024, 'x')}}}}.dump();
   std::vector<std::string> flood(800,
                                  RawRequest("POST", "/v1/secret/data/flood", "s.nothing", body));
-  std::thread status_probe([&] { ExpectStatusAnswers("127.0.0.2"); });
+  // Status calls, over and over while the flood lasts: each is answered. A call whose connection
+  // got no answer at all is tried once more (a load balancer marks a node down after a few failed
+  // checks, not one); each such miss is reported with how long it took.
+  std::atomic<bool> flooding{true};
+  int probes = 0, retried = 0;
+  std::thread status_probe([&] {
+    while (flooding) {
+      for (const char* path : {"/v1/sys/health", "/v1/sys/seal-status"}) {
+        const auto start = Clock::now();
+        auto r = From("127.0.0.2", "GET", path);
+        if (r.status == 0) {
+          ++retried;
+          std::fprintf(stderr, "%s: no answer after %lld ms (errno %d); trying again\n", path,
+                       static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(
+                                                  Clock::now() - start)
+                                                  .count()),
+                       errno);
+          r = From("127.0.0.2", "GET", path);
+        }
+        EXPECT_EQ(r.status, 200) << path << ": " << r.body;
+        EXPECT_EQ(Body(r)["initialized"], true) << path << ": " << r.body;
+        EXPECT_EQ(Body(r)["sealed"], false) << path << ": " << r.body;
+        ++probes;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  });
   std::vector<Answer> answers = SendAll(d_.port(), Sources("127.0.2.", 16), flood, 120000);
+  flooding = false;
   status_probe.join();
+  RecordProperty("status_calls_during_flood", probes);
+  RecordProperty("status_calls_retried", retried);
+  EXPECT_LE(retried * 10, probes) << "status calls without an answer: " << retried << " of "
+                                  << probes;
   const long peak = ProcStatusKb(d_.pid(), "VmHWM");
 
   std::map<int, int> by_status;
