@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <atomic>
 #include <climits>
 #include <cstring>
 #include <deque>
@@ -13,6 +14,7 @@
 #include <shared_mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
@@ -100,8 +102,29 @@ struct RaftStorage::Impl {
   uv_timer_t snapshot_policy{};
   uint64_t unsnapshotted = 0;  // entries applied since the last snapshot (loop thread)
 
+  // The policy timer also measures how long the loop was kept from running (a long snapshot or
+  // apply): past the election timeout, followers stop hearing from a leader that is fine.
+  static constexpr uint64_t kPolicyPeriodMs = 100;
+  uint64_t last_policy_ns = 0;
+  std::atomic<uint64_t> max_stall_ms{0};
+
+  void NoteStall() {
+    const uint64_t now = uv_hrtime();
+    if (last_policy_ns != 0) {
+      const uint64_t gap_ms = (now - last_policy_ns) / 1000000;
+      const uint64_t stall = gap_ms > kPolicyPeriodMs ? gap_ms - kPolicyPeriodMs : 0;
+      if (stall > max_stall_ms.load()) max_stall_ms.store(stall);
+      if (stall >= options.election_timeout_ms) {
+        LogWarn("raft: the loop was blocked for %d ms (election timeout %d ms)",
+                static_cast<int>(stall), static_cast<int>(options.election_timeout_ms));
+      }
+    }
+    last_policy_ns = now;
+  }
+
   static void SnapshotPolicy(uv_timer_t* timer) {
     auto* self = static_cast<Impl*>(timer->data);
+    self->NoteStall();
     struct raft* r = &self->raft;
     const unsigned configured = self->options.snapshot_threshold;
     const bool allow =
@@ -126,45 +149,68 @@ struct RaftStorage::Impl {
     return 0;
   }
 
+  // A snapshot is the store in pieces of kSnapshotPieceBytes, made on the loop and kept here
+  // (not copied into libraft's memory) until libraft has written it: held once, never as one
+  // buffer. libraft takes at most one snapshot at a time.
+  static constexpr size_t kSnapshotPieceBytes = 4 << 20;
+  std::vector<std::string> snapshot_pieces;
+  std::vector<raft_buffer> snapshot_bufs;
+
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
     self->unsnapshotted = 0;
-    SnapshotWriter w;
+    SnapshotWriter w(kSnapshotPieceBytes);
     absl::Status s =
         self->fsm_db->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
     if (!s.ok()) {
       LogError("raft: cannot take a snapshot: %s", s.ToString());
       return RAFT_IOERR;
     }
-    std::string bytes = std::move(w).Finish();
-    auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
-    void* base = raft_malloc(bytes.size());
-    if (out == nullptr || base == nullptr) {
-      raft_free(out);
-      raft_free(base);
-      return RAFT_NOMEM;
+    self->snapshot_pieces = std::move(w).FinishPieces();
+    self->snapshot_bufs.clear();
+    for (std::string& piece : self->snapshot_pieces) {
+      self->snapshot_bufs.push_back(raft_buffer{piece.data(), piece.size()});
     }
-    std::memcpy(base, bytes.data(), bytes.size());
-    out->base = base;
-    out->len = bytes.size();
-    *bufs = out;
-    *n_bufs = 1;
+    *bufs = self->snapshot_bufs.data();
+    *n_bufs = static_cast<unsigned>(self->snapshot_bufs.size());
     return 0;
   }
 
-  // libraft hands the buffer over on success.
+  // libraft is done with the snapshot's buffers (written or not).
+  static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    auto* self = static_cast<Impl*>(fsm->data);
+    self->snapshot_bufs.clear();
+    self->snapshot_pieces.clear();
+    self->snapshot_pieces.shrink_to_fit();
+    *bufs = nullptr;
+    *n_bufs = 0;
+    return 0;
+  }
+
+  // libraft hands the buffer over on success. The snapshot is checked whole first (nothing is
+  // changed for a malformed one), then written into the emptied store in batches of about
+  // kSnapshotPieceBytes, so the store is not held a second time as one batch.
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
     auto* self = static_cast<Impl*>(fsm->data);
     self->unsnapshotted = 0;
-    std::vector<storage::BatchOp> ops;
+    const std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
     absl::Status s =
-        DecodeSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len),
-                       [&](std::string_view k, std::string_view v) {
-                         ops.push_back(storage::BatchOp::Put(std::string(k), std::string(v)));
-                         return absl::OkStatus();
-                       });
+        DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });
     if (s.ok()) s = self->fsm_db->Clear();
-    if (s.ok()) s = self->fsm_db->Apply(ops);
+    std::vector<storage::BatchOp> batch;
+    size_t batch_bytes = 0;
+    if (s.ok()) {
+      s = DecodeSnapshot(bytes, [&](std::string_view k, std::string_view v) {
+        batch.push_back(storage::BatchOp::Put(std::string(k), std::string(v)));
+        batch_bytes += k.size() + v.size();
+        if (batch_bytes < kSnapshotPieceBytes) return absl::OkStatus();
+        absl::Status applied = self->fsm_db->Apply(batch);
+        batch.clear();
+        batch_bytes = 0;
+        return applied;
+      });
+    }
+    if (s.ok() && !batch.empty()) s = self->fsm_db->Apply(batch);
     if (!s.ok()) {
       LogError("raft: cannot restore a snapshot: %s", s.ToString());
       return RAFT_MALFORMED;
@@ -283,11 +329,12 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   }
   impl->io_ready = true;
   raft_uv_set_auto_recovery(&impl->io, false);
-  impl->fsm.version = 1;
+  impl->fsm.version = 2;
   impl->fsm.data = impl.get();
   impl->fsm.apply = &Impl::FsmApply;
   impl->fsm.snapshot = &Impl::FsmSnapshot;
   impl->fsm.restore = &Impl::FsmRestore;
+  impl->fsm.snapshot_finalize = &Impl::FsmSnapshotFinalize;
   rv = raft_init(&impl->raft, &impl->io, &impl->fsm, o.node_id, o.address.c_str());
   if (rv != 0) {
     return absl::FailedPreconditionError(
@@ -499,6 +546,11 @@ uint64_t RaftStorage::Term() {
   uint64_t term = 0;
   impl_->RunOnLoop([&] { term = raft_current_term(&impl_->raft); });
   return term;
+}
+
+uint64_t RaftStorage::TakeMaxLoopStallMs() {
+  std::shared_lock lock(mu_);
+  return impl_->max_stall_ms.exchange(0);
 }
 
 }  // namespace strongroom::raft

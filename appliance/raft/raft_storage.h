@@ -15,7 +15,8 @@
 // names it). The process must ignore SIGPIPE (libuv writes to peers with write(2); strongroomd
 // does). Reads are local: on the leader they see every write it has acknowledged; on a
 // follower they may lag. Snapshots hold the whole store (taken every `snapshot_threshold`
-// entries, keeping `snapshot_trailing` entries of log behind them).
+// entries, keeping `snapshot_trailing` entries of log behind them), made on the loop thread in
+// 4 MiB pieces and held once in memory until libraft has written them.
 #pragma once
 
 #include <cstdint>
@@ -88,6 +89,10 @@ class RaftStorage final : public storage::Storage {
   // A node id for a node name (libraft's raft_digest; never 0).
   static uint64_t IdFor(std::string_view name);
   uint64_t Term();
+  // The longest the Raft loop was kept from running (a snapshot or an apply holding it) since
+  // the last call, in ms, measured every 100 ms; resets it. Past the election timeout a loop
+  // stall costs the leadership. (A stall of the election timeout or more is also logged.)
+  uint64_t TakeMaxLoopStallMs();
 
   struct Impl;
 
