@@ -204,10 +204,79 @@ bool ClusterNode::WaitCaughtUp(absl::Duration timeout) {
 
 bool ClusterNode::BecameLeader() {
   const bool now = raft_->IsLeader();
-  const bool became = now && !was_leader_.load();
   if (!now) active_.store(false);
-  was_leader_.store(now);
-  return became;
+  return now && !active_.load();
+}
+
+absl::Status ClusterNode::HandOverLeadership() {
+  std::lock_guard<std::mutex> lock(handover_mu_);
+  return HandOverLocked();
+}
+
+absl::Status ClusterNode::HandOverLocked() {
+  auto to = raft_->TransferLeadership();
+  if (!to.ok()) {
+    if (raft_->IsLeader()) return to.status();
+    // Another node leads already (a hand-over that ran meanwhile, an election).
+    active_.store(false);
+    return absl::OkStatus();
+  }
+  active_.store(false);
+  std::string name = "(not known yet)";
+  for (const auto& peer : raft_->Configuration()) {
+    if (*to != 0 && peer.id == *to) name = DecodePeer(peer.address).node_id;
+  }
+  LogInfo("raft: node %s leads now; this node is no longer the active node", name);
+  return absl::OkStatus();
+}
+
+void ClusterNode::HandOver() {
+  const bool step_down = step_down_requested_.exchange(false);
+  core::Core* core = core_.load();
+  // Vault: a step-down that reaches a node which is not active does nothing.
+  if (core == nullptr || !core->initialized() || !raft_->IsLeader()) return;
+  std::unique_lock<std::mutex> lock(handover_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {  // sys/seal is handing the leadership on right now
+    if (step_down) step_down_requested_.store(true);
+    return;
+  }
+  if (core->sealed_by_request() && core->sealed()) {
+    // (Only once sealed: sys/seal closes the audit logs first, and their last checkpoint is a
+    // write that needs this node to lead.)
+    if (absl::Now() < next_handover_) return;
+    absl::Status s = HandOverLocked();
+    if (s.ok()) {
+      handover_error_.clear();
+      return;
+    }
+    next_handover_ = absl::Now() + absl::Seconds(5);
+    if (s.message() != handover_error_) {
+      handover_error_ = std::string(s.message());
+      LogWarn("raft: this node is sealed but leads the cluster (%s); trying again every 5 s",
+              handover_error_);
+    }
+    return;
+  }
+  if (!step_down) return;
+  bool other_voter = false;
+  for (const auto& peer : raft_->Configuration()) {
+    other_voter = other_voter || (peer.voter && peer.id != raft_->node_id());
+  }
+  if (!other_voter) {
+    LogWarn("sys/step-down: no other voter can become the active node; this node stays active");
+    return;
+  }
+  LogInfo("raft: stepping down as the active node (sys/step-down)");
+  active_.store(false);
+  (void)core->SealNow("stepping down as the active node (sys/step-down)");
+  absl::Status s = HandOverLocked();
+  if (!raft_->IsLeader()) {
+    core->Start();  // a standby from here on, unsealed as at start-up
+    return;
+  }
+  // Still the leader: the main loop reloads this node as the active node (BecameLeader).
+  LogWarn("sys/step-down: %s; this node stays the active node",
+          s.ok() ? "it was elected again" : std::string(s.message()));
 }
 
 std::optional<core::LeaderInfo> ClusterNode::CurrentLeader() {
@@ -234,7 +303,6 @@ absl::Status ClusterNode::BootstrapForInit() {
         "its leader");
   }
   RETURN_IF_ERROR(raft_->Barrier());
-  was_leader_.store(true);
   active_.store(true);
   return absl::OkStatus();
 }

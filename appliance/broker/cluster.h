@@ -13,6 +13,7 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
@@ -57,9 +58,17 @@ class ClusterNode final : public core::Cluster {
   // Waits until this node's state machine has what the cluster committed, so the core reads
   // current data when it unseals (no-op for a node without Raft state). False on timeout.
   bool WaitCaughtUp(absl::Duration timeout);
-  // True once each time this node has just become the leader (the main loop polls it, reloads
-  // the core, then calls SetActive). Losing the leadership ends Active() at once.
+  // True while this node leads but is not the active node yet: it has just become the leader,
+  // or was sealed by request meanwhile (the main loop polls it, reloads the core unless it is
+  // sealed by request, then calls SetActive). Losing the leadership ends Active() at once.
   bool BecameLeader();
+  // The main loop's part of sys/step-down and sys/seal, called each tick. A step-down asked for
+  // (RequestStepDown) on the leader: stops serving as active, seals the core (its audit logs
+  // end with a checkpoint while this node can still write), hands the leadership on, and
+  // unseals again as a standby (if no node took the leadership, the main loop reloads this one
+  // as the active node again). A leader sealed by request: hands the leadership on, retried
+  // every few seconds until a voter takes it.
+  void HandOver();
   void SetActive(bool active) { active_.store(active); }
   // A standby's answer for a worker's request: forwarded to the leader, a 307 to it when the
   // client asked not to be forwarded, or nullopt when this node answers itself.
@@ -75,10 +84,13 @@ class ClusterNode final : public core::Cluster {
   absl::Status Join(const core::JoinRequest& req) override;
   absl::StatusOr<core::json::object> Configuration() override;
   absl::Status RemovePeer(std::string_view node_id) override;
+  absl::Status HandOverLeadership() override;
+  void RequestStepDown() override { step_down_requested_.store(true); }
 
  private:
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
   absl::Status AddSelf(std::string target);
+  absl::Status HandOverLocked();  // handover_mu_ held
   std::string Serve(std::string_view request);
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
@@ -104,8 +116,11 @@ class ClusterNode final : public core::Cluster {
   std::unique_ptr<raft::ServiceClient> client_;  // kept connections to other members
   std::atomic<core::Core*> core_{nullptr};
   std::atomic<core::Seal*> seal_{nullptr};
-  std::atomic<bool> was_leader_{false};  // the main loop polls; sys/init sets it
   std::atomic<bool> active_{false};
+  std::atomic<bool> step_down_requested_{false};
+  std::mutex handover_mu_;                           // one leadership transfer at a time
+  absl::Time next_handover_ = absl::InfinitePast();  // a sealed leader's next try (main loop)
+  std::string handover_error_;                       // its last failure, logged once (main loop)
 };
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.

@@ -820,7 +820,8 @@ int DaemonMain(int argc, char** argv) {
       exit_code = 1;
       break;
     }
-    if (cluster && cluster->BecameLeader() && core.initialized()) {
+    if (cluster) cluster->HandOver();  // sys/step-down; a leader sealed by sys/seal
+    if (cluster && cluster->BecameLeader() && core.initialized() && !core.sealed_by_request()) {
       // A standby's tables (mounts, policies, tokens, audit devices) are as old as its last
       // unseal: the new active node reloads everything once it has applied the whole log.
       LogInfo("raft: this node is the leader now; reloading as the active node");

@@ -42,6 +42,13 @@ class Cluster {
   virtual absl::StatusOr<json::object> Configuration() = 0;
   // sys/storage/raft/remove-peer.
   virtual absl::Status RemovePeer(std::string_view node_id) = 0;
+  // sys/seal on the leader, once sealed: hands the Raft leadership to another voter, the most
+  // up-to-date first, so that one becomes the active node. An error when none took it (this
+  // node then still leads; the broker keeps trying while it is sealed).
+  virtual absl::Status HandOverLeadership() = 0;
+  // sys/step-down, once its response is recorded: the broker's main loop hands the active role
+  // to another node (as Vault, the answer does not wait for it).
+  virtual void RequestStepDown() = 0;
 };
 
 }  // namespace strongroom::core

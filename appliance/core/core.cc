@@ -241,7 +241,9 @@ absl::Status Core::UnsealWithKeyring(Keyring keyring) {
   if (!s.ok()) {
     barrier_.Seal();
     tokens_.Unload();
+    return s;
   }
+  sealed_by_request_.store(false);
   return s;
 }
 
@@ -339,6 +341,12 @@ absl::Status Core::SealNow(std::string_view why) {
   seal_reason_ = std::string(why);
   LogInfo("%s; the keyring was wiped from memory", std::string(why));
   return absl::OkStatus();
+}
+
+absl::Status Core::SealByRequest() {
+  // Set first: a main loop that sees the node sealed meanwhile must not unseal it again.
+  sealed_by_request_.store(true);
+  return SealNow("sealed by request (sys/seal)");
 }
 
 absl::Status Core::RotateKeyring() {
@@ -617,6 +625,11 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
     return result;
   }
   RETURN_IF_ERROR(audit_.LogResponse(event));
+  if (result.ok() && req.path == "sys/step-down" && options_.cluster != nullptr) {
+    // Recorded and about to be answered: now the node may give up the active role (Vault
+    // answers 204 at once; the broker's main loop carries the step-down out).
+    options_.cluster->RequestStepDown();
+  }
   return result;
 }
 

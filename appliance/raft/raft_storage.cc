@@ -3,7 +3,9 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <climits>
 #include <cstring>
 #include <deque>
@@ -243,6 +245,19 @@ struct RaftStorage::Impl {
     delete p;
   }
 
+  // A leadership transfer. libraft holds the request until it calls back (another server leads,
+  // or the transfer was given up; at close at the latest), possibly after the caller stopped
+  // waiting: the request lives on the heap and the callback frees it.
+  struct Transfer {
+    struct raft_transfer req {};
+    std::promise<void> done;
+  };
+  static void TransferDone(struct raft_transfer* req) {
+    auto* t = static_cast<Transfer*>(req->data);
+    t->done.set_value();
+    delete t;
+  }
+
   // Starts `start` on the loop with a fresh Pending and waits for its callback. `start` returns
   // libraft's immediate result; non-zero means the callback will not run.
   template <typename Req>
@@ -468,6 +483,75 @@ absl::Status RaftStorage::Barrier() {
                                            [&](Impl::Pending<struct raft_barrier>* p) -> int {
                                              return raft_barrier(r, &p->req, &Impl::BarrierDone);
                                            });
+}
+
+absl::StatusOr<uint64_t> RaftStorage::TransferLeadership() {
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  struct raft* r = &impl->raft;
+  bool leader = false;
+  std::vector<std::pair<raft_index, raft_id>> voters;  // (match index, id)
+  if (!impl->RunOnLoop([&] {
+        leader = raft_state(r) == RAFT_LEADER;
+        if (!leader) return;
+        for (unsigned i = 0; i < r->configuration.n; ++i) {
+          const raft_server& s = r->configuration.servers[i];
+          raft_index match = 0;
+          if (s.id != r->id && s.role == RAFT_VOTER && raft_match_index(r, s.id, &match) == 0) {
+            voters.emplace_back(match, s.id);
+          }
+        }
+      })) {
+    return absl::UnavailableError("the Raft node is stopping");
+  }
+  if (!leader) return absl::FailedPreconditionError("not the leader");
+  if (voters.empty()) return absl::NotFoundError("there is no other voter to take the leadership");
+  // The most up-to-date first: it can take over at once (libraft sends it TimeoutNow as soon as
+  // its log matches the leader's; a lagging one must catch up first, within an election timeout).
+  std::stable_sort(voters.begin(), voters.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  // libraft gives a transfer up after an election timeout; the callback follows within a
+  // heartbeat or two (or once this node, a follower now, hears from the new leader).
+  const auto wait =
+      std::chrono::milliseconds(3 * uint64_t{impl->options.election_timeout_ms} + 500);
+  std::string tried;
+  for (const auto& [match, id] : voters) {
+    auto* t = new Impl::Transfer();
+    t->req.data = t;
+    std::future<void> done = t->done.get_future();
+    int rv = 0;
+    bool busy = false;
+    const bool ran = impl->RunOnLoop([&] {
+      if (raft_state(r) != RAFT_LEADER) {
+        rv = RAFT_NOTLEADER;
+      } else if (r->transfer != nullptr) {
+        busy = true;  // an earlier transfer has not called back yet
+        rv = RAFT_NOTLEADER;
+      } else {
+        LogInfo("raft: handing the leadership to node %d (match index %d)", id, match);
+        rv = raft_transfer(r, &t->req, id, &Impl::TransferDone);
+      }
+      if (rv != 0) delete t;  // no callback will come
+    });
+    if (!ran) {
+      delete t;
+      return absl::UnavailableError("the Raft node is stopping");
+    }
+    if (busy) return absl::UnavailableError("a leadership transfer is in progress already");
+    if (rv == 0) done.wait_for(wait);
+    bool still = false;
+    raft_id now_leading = 0;
+    impl->RunOnLoop([&] {
+      still = raft_state(r) == RAFT_LEADER;
+      const char* address = nullptr;
+      raft_leader(r, &now_leading, &address);
+    });
+    if (!still) return uint64_t{now_leading};
+    absl::StrAppend(&tried, tried.empty() ? "" : ", ", id,
+                    rv == 0 ? "" : absl::StrCat(" (", raft_strerror(rv), ")"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("no other voter took the leadership (tried node ", tried, ")"));
 }
 
 absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {

@@ -83,6 +83,12 @@ class RaftStorage final : public storage::Storage {
   absl::Status Remove(uint64_t id);
   // Leader only: returns once every entry committed before the call is applied here.
   absl::Status Barrier();
+  // Leader only: hands the leadership to another voter (libraft's raft_transfer), the most
+  // up-to-date first (by match index), the next when one has not taken it within an election
+  // timeout (libraft then gives the transfer up). Returns the new leader's id (0: not known
+  // yet). NotFound when there is no other voter; Unavailable when none took it (this node then
+  // still leads, unless it lost the leadership otherwise).
+  absl::StatusOr<uint64_t> TransferLeadership();
   uint64_t AppliedIndex();
   // The commit index this node knows (a follower learns it from the leader's heartbeats).
   uint64_t CommitIndex();
