@@ -3,7 +3,6 @@
 #include <sys/stat.h>
 #include <uv.h>
 
-#include <climits>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -73,7 +72,6 @@ struct RaftStorage::Impl {
   bool loop_ready = false;
   bool io_ready = false;
   bool raft_ready = false;
-  bool policy_ready = false;
 
   // Runs `fn` on the loop thread and waits for it to return. False once the loop is stopping.
   bool RunOnLoop(const std::function<void()>& fn) {
@@ -89,30 +87,9 @@ struct RaftStorage::Impl {
   }
 
   // --- the state machine (loop thread) ---
-  // libraft 0.22.1 (Debian's backport) crashes when an InstallSnapshot from the leader arrives
-  // while the node is writing a snapshot of its own (legacy.c, takeSnapshotCb: the pending
-  // install is cleared before it is read; fixed upstream in cowsql/raft pull request 164). The
-  // leader never receives InstallSnapshot, so it snapshots every `snapshot_threshold` entries; a
-  // follower, which may be sent one whenever it lags, snapshots only when its unsnapshotted log
-  // reaches kFollowerSnapshotFactor times that (a connected follower does not lag that far; a
-  // follower that lags is sent the leader's snapshot, which resets its log anyway).
-  static constexpr uint64_t kFollowerSnapshotFactor = 8;
-  uv_timer_t snapshot_policy{};
-  uint64_t unsnapshotted = 0;  // entries applied since the last snapshot (loop thread)
-
-  static void SnapshotPolicy(uv_timer_t* timer) {
-    auto* self = static_cast<Impl*>(timer->data);
-    struct raft* r = &self->raft;
-    const unsigned configured = self->options.snapshot_threshold;
-    const bool allow =
-        raft_state(r) == RAFT_LEADER || self->unsnapshotted >= kFollowerSnapshotFactor * configured;
-    raft_set_snapshot_threshold(r, allow ? configured : UINT_MAX);
-  }
-
   static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
     auto* self = static_cast<Impl*>(fsm->data);
     *result = nullptr;
-    ++self->unsnapshotted;
     auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
     if (!ops.ok()) {
       LogError("raft: cannot apply a log entry: %s", ops.status().ToString());
@@ -128,7 +105,6 @@ struct RaftStorage::Impl {
 
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->unsnapshotted = 0;
     SnapshotWriter w;
     absl::Status s =
         self->fsm_db->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
@@ -155,7 +131,6 @@ struct RaftStorage::Impl {
   // libraft hands the buffer over on success.
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->unsnapshotted = 0;
     std::vector<storage::BatchOp> ops;
     absl::Status s =
         DecodeSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len),
@@ -222,13 +197,6 @@ struct RaftStorage::Impl {
   static void Closed(struct raft* r) {
     auto* self = static_cast<Impl*>(r->data);
     self->inbox.Close(nullptr);
-    self->ClosePolicy();
-  }
-
-  void ClosePolicy() {
-    if (!policy_ready) return;
-    policy_ready = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&snapshot_policy), nullptr);
   }
 
   ~Impl() {
@@ -241,7 +209,6 @@ struct RaftStorage::Impl {
         raft_close(&raft, &Impl::Closed);
       } else {
         inbox.Close(nullptr);
-        ClosePolicy();
       }
       uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -297,7 +264,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->raft.data = impl.get();
   raft_set_election_timeout(&impl->raft, o.election_timeout_ms);
   raft_set_heartbeat_timeout(&impl->raft, o.heartbeat_timeout_ms);
-  raft_set_snapshot_threshold(&impl->raft, UINT_MAX);  // SnapshotPolicy sets it from here on
+  raft_set_snapshot_threshold(&impl->raft, o.snapshot_threshold);
   raft_set_snapshot_trailing(&impl->raft, o.snapshot_trailing);
   raft_set_pre_vote(&impl->raft, true);
 
@@ -316,10 +283,6 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
       LogInfo("raft: bootstrapped a new cluster with node %d at %s", o.node_id, o.address);
     }
   }
-  uv_timer_init(&impl->loop, &impl->snapshot_policy);
-  impl->snapshot_policy.data = impl.get();
-  uv_timer_start(&impl->snapshot_policy, &Impl::SnapshotPolicy, 0, 100);
-  impl->policy_ready = true;
   rv = raft_start(&impl->raft);
   if (rv != 0) {
     return absl::FailedPreconditionError(
