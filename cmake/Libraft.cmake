@@ -33,7 +33,7 @@ if(DEFINED ENV{STRONGROOM_LIBRAFT_CACHE})
 elseif(DEFINED ENV{HOME})
   set(sr_libraft_cache_default $ENV{HOME}/.cache/strongroom-libraft)
 else()
-  set(sr_libraft_cache_default ${PROJECT_BINARY_DIR}/libraft)
+  set(sr_libraft_cache_default ${PROJECT_BINARY_DIR}/libraft-cache)
 endif()
 set(STRONGROOM_LIBRAFT_CACHE ${sr_libraft_cache_default}
     CACHE PATH "where patched libraft builds are kept (one directory per source, patches and compiler)")
@@ -108,11 +108,21 @@ if(STRONGROOM_LIBRAFT_PREFIX)
 else()
   sr_build_libraft()
 endif()
-if(NOT EXISTS ${SR_LIBRAFT_PREFIX}/lib/libraft.a OR NOT EXISTS ${SR_LIBRAFT_PREFIX}/include/raft.h)
-  message(FATAL_ERROR "libraft: no lib/libraft.a and include/raft.h in ${SR_LIBRAFT_PREFIX}")
-endif()
+foreach(f include/raft.h include/raft/uv.h include/raft/fixture.h lib/libraft.a)
+  if(NOT EXISTS ${SR_LIBRAFT_PREFIX}/${f})
+    message(FATAL_ERROR "libraft: no ${f} in ${SR_LIBRAFT_PREFIX}")
+  endif()
+endforeach()
+# A copy in the build directory (rewritten only when it differs): the compile lines then name
+# the same include directory whatever the cache key, so a new patch set relinks but does not
+# recompile strongroom, and ccache hits across checkouts (CCACHE_BASEDIR).
+set(sr_libraft_local ${PROJECT_BINARY_DIR}/libraft)
+file(MAKE_DIRECTORY ${sr_libraft_local}/include/raft ${sr_libraft_local}/lib)
+foreach(f include/raft.h include/raft/uv.h include/raft/fixture.h lib/libraft.a)
+  file(COPY_FILE ${SR_LIBRAFT_PREFIX}/${f} ${sr_libraft_local}/${f} ONLY_IF_DIFFERENT)
+endforeach()
 add_library(sr_libraft STATIC IMPORTED GLOBAL)
 set_target_properties(sr_libraft PROPERTIES
-  IMPORTED_LOCATION ${SR_LIBRAFT_PREFIX}/lib/libraft.a
-  INTERFACE_INCLUDE_DIRECTORIES ${SR_LIBRAFT_PREFIX}/include
+  IMPORTED_LOCATION ${sr_libraft_local}/lib/libraft.a
+  INTERFACE_INCLUDE_DIRECTORIES ${sr_libraft_local}/include
   INTERFACE_LINK_LIBRARIES "PkgConfig::LIBUV;PkgConfig::LZ4")
