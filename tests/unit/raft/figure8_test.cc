@@ -16,6 +16,10 @@
 //   A leader that commits by counting replicas commits A here (commit index 2, A applied).
 // (d): S1 crashes, S5 comes back and may be elected (its last entry's term, 3, beats A's), and
 //   then overwrites index 2 with B everywhere: had A been applied, two state machines disagree.
+// Against a libraft 0.22.1 built with 0.15's rule (the term check of replicationQuorum removed)
+// this fails in (c): "S1 committed an entry of term 2 by counting replicas", A applied on S1..S4.
+// With the new leader's no-op removed too (0.15 had none), S5 wins (d) with S2-S4's votes and
+// libraft aborts on "conflicting terms 2 and 3 for entry 2 (commit index 2)".
 #include <gtest/gtest.h>
 
 #include "tests/unit/raft/raft_fixture_support.h"

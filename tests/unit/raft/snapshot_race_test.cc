@@ -5,6 +5,9 @@
 // in the follower as soon as its own snapshot finished. strongroom builds libraft from Debian's
 // 0.22.1 source with packaging/libraft/*.patch; this test sets up exactly that schedule in
 // libraft's own fixture (simulated disk and network) and must crash on the unpatched library.
+// It then checks what a fix must also get right: the follower goes on receiving entries after the
+// install (with only the pointer fixed it rejects them all), and, under ASan, that the
+// InstallSnapshots the leader retransmits meanwhile are freed (patch 0003).
 #include <gtest/gtest.h>
 
 #include "tests/unit/raft/raft_fixture_support.h"
@@ -91,8 +94,8 @@ TEST(RaftSnapshotRace, InstallSnapshotArrivingWhileTheFollowerWritesItsOwnIsInst
   EXPECT_EQ(follower->legacy.snapshot_pending, nullptr);
   EXPECT_EQ(c.fsm(2).restores, 1u);
 
-  // 6. The cluster goes on: a new entry reaches every server, and all three state machines hold
-  //    the same commands.
+  // 6. The cluster goes on: new entries reach every server, the follower included, and all three
+  //    state machines hold the same commands.
   ASSERT_EQ(submit(2), 0);
   ASSERT_TRUE(raft_fixture_step_until_applied(c.fixture(), 3, raft_last_index(leader), 5000));
   for (unsigned i = 0; i < 3; ++i) {
