@@ -35,7 +35,7 @@ echo "==> deployment files (Kubernetes manifests, yamllint, shellcheck)"
 tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
 tail -1 build/check_manifests.log
 shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh \
-  tests/packaging/systemd_test.sh tests/packaging/container_test.sh
+  packaging/libraft/build.sh tests/packaging/systemd_test.sh tests/packaging/container_test.sh
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"

@@ -6,7 +6,6 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
-#include <climits>
 #include <cstring>
 #include <deque>
 #include <filesystem>
@@ -77,7 +76,6 @@ struct RaftStorage::Impl {
   bool loop_ready = false;
   bool io_ready = false;
   bool raft_ready = false;
-  bool policy_ready = false;
 
   // Runs `fn` on the loop thread and waits for it to return. False once the loop is stopping.
   bool RunOnLoop(const std::function<void()>& fn) {
@@ -93,51 +91,39 @@ struct RaftStorage::Impl {
   }
 
   // --- the state machine (loop thread) ---
-  // libraft 0.22.1 (Debian's backport) crashes when an InstallSnapshot from the leader arrives
-  // while the node is writing a snapshot of its own (legacy.c, takeSnapshotCb: the pending
-  // install is cleared before it is read; fixed upstream in cowsql/raft pull request 164). The
-  // leader never receives InstallSnapshot, so it snapshots every `snapshot_threshold` entries; a
-  // follower, which may be sent one whenever it lags, snapshots only when its unsnapshotted log
-  // reaches kFollowerSnapshotFactor times that (a connected follower does not lag that far; a
-  // follower that lags is sent the leader's snapshot, which resets its log anyway).
-  static constexpr uint64_t kFollowerSnapshotFactor = 8;
-  uv_timer_t snapshot_policy{};
-  uint64_t unsnapshotted = 0;  // entries applied since the last snapshot (loop thread)
-
-  // The policy timer also measures how long the loop was kept from running (a long snapshot or
-  // apply): past the election timeout, followers stop hearing from a leader that is fine.
-  static constexpr uint64_t kPolicyPeriodMs = 100;
-  uint64_t last_policy_ns = 0;
+  // A timer every kWatchPeriodMs measures how long the loop was kept from running (a long
+  // snapshot or apply): past the election timeout, followers stop hearing from a leader that is
+  // fine, and the leadership is lost.
+  static constexpr uint64_t kWatchPeriodMs = 100;
+  uv_timer_t stall_watch{};
+  bool watch_ready = false;
+  uint64_t last_watch_ns = 0;
   std::atomic<uint64_t> max_stall_ms{0};
 
-  void NoteStall() {
+  static void WatchStall(uv_timer_t* timer) {
+    auto* self = static_cast<Impl*>(timer->data);
     const uint64_t now = uv_hrtime();
-    if (last_policy_ns != 0) {
-      const uint64_t gap_ms = (now - last_policy_ns) / 1000000;
-      const uint64_t stall = gap_ms > kPolicyPeriodMs ? gap_ms - kPolicyPeriodMs : 0;
-      if (stall > max_stall_ms.load()) max_stall_ms.store(stall);
-      if (stall >= options.election_timeout_ms) {
+    if (self->last_watch_ns != 0) {
+      const uint64_t gap_ms = (now - self->last_watch_ns) / 1000000;
+      const uint64_t stall = gap_ms > kWatchPeriodMs ? gap_ms - kWatchPeriodMs : 0;
+      if (stall > self->max_stall_ms.load()) self->max_stall_ms.store(stall);
+      if (stall >= self->options.election_timeout_ms) {
         LogWarn("raft: the loop was blocked for %d ms (election timeout %d ms)",
-                static_cast<int>(stall), static_cast<int>(options.election_timeout_ms));
+                static_cast<int>(stall), static_cast<int>(self->options.election_timeout_ms));
       }
     }
-    last_policy_ns = now;
+    self->last_watch_ns = now;
   }
 
-  static void SnapshotPolicy(uv_timer_t* timer) {
-    auto* self = static_cast<Impl*>(timer->data);
-    self->NoteStall();
-    struct raft* r = &self->raft;
-    const unsigned configured = self->options.snapshot_threshold;
-    const bool allow =
-        raft_state(r) == RAFT_LEADER || self->unsnapshotted >= kFollowerSnapshotFactor * configured;
-    raft_set_snapshot_threshold(r, allow ? configured : UINT_MAX);
+  void CloseWatch() {
+    if (!watch_ready) return;
+    watch_ready = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&stall_watch), nullptr);
   }
 
   static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
     auto* self = static_cast<Impl*>(fsm->data);
     *result = nullptr;
-    ++self->unsnapshotted;
     auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
     if (!ops.ok()) {
       LogError("raft: cannot apply a log entry: %s", ops.status().ToString());
@@ -160,7 +146,6 @@ struct RaftStorage::Impl {
 
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->unsnapshotted = 0;
     SnapshotWriter w(kSnapshotPieceBytes);
     absl::Status s =
         self->fsm_db->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
@@ -194,7 +179,6 @@ struct RaftStorage::Impl {
   // kSnapshotPieceBytes, so the store is not held a second time as one batch.
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->unsnapshotted = 0;
     const std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
     absl::Status s =
         DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });
@@ -283,13 +267,7 @@ struct RaftStorage::Impl {
   static void Closed(struct raft* r) {
     auto* self = static_cast<Impl*>(r->data);
     self->inbox.Close(nullptr);
-    self->ClosePolicy();
-  }
-
-  void ClosePolicy() {
-    if (!policy_ready) return;
-    policy_ready = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&snapshot_policy), nullptr);
+    self->CloseWatch();
   }
 
   ~Impl() {
@@ -302,7 +280,7 @@ struct RaftStorage::Impl {
         raft_close(&raft, &Impl::Closed);
       } else {
         inbox.Close(nullptr);
-        ClosePolicy();
+        CloseWatch();
       }
       uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -359,7 +337,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->raft.data = impl.get();
   raft_set_election_timeout(&impl->raft, o.election_timeout_ms);
   raft_set_heartbeat_timeout(&impl->raft, o.heartbeat_timeout_ms);
-  raft_set_snapshot_threshold(&impl->raft, UINT_MAX);  // SnapshotPolicy sets it from here on
+  raft_set_snapshot_threshold(&impl->raft, o.snapshot_threshold);
   raft_set_snapshot_trailing(&impl->raft, o.snapshot_trailing);
   raft_set_pre_vote(&impl->raft, true);
 
@@ -378,10 +356,10 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
       LogInfo("raft: bootstrapped a new cluster with node %d at %s", o.node_id, o.address);
     }
   }
-  uv_timer_init(&impl->loop, &impl->snapshot_policy);
-  impl->snapshot_policy.data = impl.get();
-  uv_timer_start(&impl->snapshot_policy, &Impl::SnapshotPolicy, 0, 100);
-  impl->policy_ready = true;
+  uv_timer_init(&impl->loop, &impl->stall_watch);
+  impl->stall_watch.data = impl.get();
+  uv_timer_start(&impl->stall_watch, &Impl::WatchStall, 0, Impl::kWatchPeriodMs);
+  impl->watch_ready = true;
   rv = raft_start(&impl->raft);
   if (rv != 0) {
     return absl::FailedPreconditionError(

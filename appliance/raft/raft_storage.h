@@ -2,9 +2,10 @@
 // majority of the cluster holds before a write returns, and read from a local RocksDB that is the
 // Raft state machine.
 //
-// The Raft engine is libraft (cowsql raft 0.22, Debian's bookworm-backports; 0.15 in bookworm has
-// the Figure 8 bug) with its libuv disk I/O, auto-recovery off, and our mutual-TLS transport
-// (tls_transport.h). One thread runs libraft's loop; every call below crosses to it and waits.
+// The Raft engine is libraft (cowsql raft 0.22.1 built from Debian's source with the patches in
+// packaging/libraft; 0.15 in bookworm has the Figure 8 bug) with its libuv disk I/O,
+// auto-recovery off, and our mutual-TLS transport (tls_transport.h). One thread runs libraft's
+// loop; every call below crosses to it and waits.
 //
 // Directory layout under RaftOptions::dir:
 //   raft/   libraft's log segments, metadata and snapshots (durable; fsynced by libraft)

@@ -278,29 +278,24 @@ TEST_F(RaftTest, ALaggingNodeCatchesUpFromASnapshot) {
   for (int i = 0; i < 120; ++i)
     ASSERT_EQ(n1.Cmd("put s/" + std::to_string(i) + " " + std::to_string(i * i)), "ok");
   ASSERT_EQ(n1.Cmd("del s/0"), "ok");
-  // The leader compacted its log: node 3 needs entries it no longer has.
-  bool snapshot_files = false;
-  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/node1/raft"))
-    snapshot_files |= e.path().filename().string().starts_with("snapshot-");
-  EXPECT_TRUE(snapshot_files);
-  bool follower_snapshot = false;
-  for (const auto& e : std::filesystem::directory_iterator(dir_ + "/node2/raft"))
-    follower_snapshot |= e.path().filename().string().starts_with("snapshot-");
-  EXPECT_FALSE(follower_snapshot) << "a follower snapshots only after 8 x the threshold";
-  n3.Start();
-  EXPECT_TRUE(Eventually([&] { return n3.Cmd("get s/119") == "value 14161"; })) << n3.log();
-  EXPECT_EQ(n3.Cmd("get s/5"), "value 25");
-  EXPECT_EQ(n3.Cmd("get s/0"), "none");
-
-  // A connected follower compacts too, later than the leader (8 x the threshold: see
-  // RaftStorage's snapshot policy, which works around a libraft 0.22.1 crash).
-  for (int i = 0; i < 20; ++i) ASSERT_EQ(n1.Cmd("put t/" + std::to_string(i) + " x"), "ok");
   auto has_snapshot = [&](const std::string& node) {
     for (const auto& e : std::filesystem::directory_iterator(dir_ + "/" + node + "/raft"))
       if (e.path().filename().string().starts_with("snapshot-")) return true;
     return false;
   };
+  // The leader compacted its log: node 3 needs entries it no longer has. The connected follower
+  // compacts at the same threshold (issue 16, defect 4: followers used to wait for 8 x the
+  // threshold, to dodge a libraft 0.22.1 crash that packaging/libraft's patch now fixes).
+  EXPECT_TRUE(has_snapshot("node1"));
   EXPECT_TRUE(Eventually([&] { return has_snapshot("node2"); })) << nodes_[1]->log();
+  n3.Start();
+  EXPECT_TRUE(Eventually([&] { return n3.Cmd("get s/119") == "value 14161"; })) << n3.log();
+  EXPECT_EQ(n3.Cmd("get s/5"), "value 25");
+  EXPECT_EQ(n3.Cmd("get s/0"), "none");
+
+  // Past the snapshot, node 3 follows the log again.
+  for (int i = 0; i < 20; ++i) ASSERT_EQ(n1.Cmd("put t/" + std::to_string(i) + " x"), "ok");
+  EXPECT_TRUE(Eventually([&] { return n3.Cmd("get t/19") == "value x"; })) << n3.log();
 }
 
 // A store larger than a snapshot piece (4 MiB): the snapshot is written in pieces, sent to a
