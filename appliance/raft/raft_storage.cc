@@ -137,18 +137,31 @@ struct RaftStorage::Impl {
     return 0;
   }
 
-  // A snapshot is the store in pieces of kSnapshotPieceBytes, made on the loop and kept here
-  // (not copied into libraft's memory) until libraft has written it: held once, never as one
-  // buffer. libraft takes at most one snapshot at a time.
+  // A snapshot is taken in three steps (libraft with patch 0004, fsm version 3): FsmSnapshot
+  // pins the store's current state on the loop thread (a RocksDB snapshot: no copy),
+  // FsmSnapshotAsync writes it out in pieces of kSnapshotPieceBytes on a libuv pool thread while
+  // the loop goes on (heartbeats, elections, applies), and FsmSnapshotFinalize drops both once
+  // libraft has written them. The pieces stay here, not copied into libraft's memory: the store
+  // is held once, never as one buffer. libraft takes at most one snapshot at a time.
   static constexpr size_t kSnapshotPieceBytes = 4 << 20;
+  std::unique_ptr<storage::RocksDbStorage::View> snapshot_view;
   std::vector<std::string> snapshot_pieces;
   std::vector<raft_buffer> snapshot_bufs;
 
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
+    self->snapshot_view = self->fsm_db->Pin();
+    *bufs = nullptr;
+    *n_bufs = 0;
+    return 0;
+  }
+
+  // Off the loop (or on it, should the runner refuse): touches only the view and the pieces.
+  static int FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    auto* self = static_cast<Impl*>(fsm->data);
     SnapshotWriter w(kSnapshotPieceBytes);
     absl::Status s =
-        self->fsm_db->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
+        self->snapshot_view->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
     if (!s.ok()) {
       LogError("raft: cannot take a snapshot: %s", s.ToString());
       return RAFT_IOERR;
@@ -163,15 +176,46 @@ struct RaftStorage::Impl {
     return 0;
   }
 
-  // libraft is done with the snapshot's buffers (written or not).
+  // libraft is done with the snapshot (written, failed or given up).
   static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
     self->snapshot_bufs.clear();
     self->snapshot_pieces.clear();
     self->snapshot_pieces.shrink_to_fit();
+    self->snapshot_view.reset();
     *bufs = nullptr;
     *n_bufs = 0;
     return 0;
+  }
+
+  // The runner libraft calls to take FsmSnapshotAsync off the loop: libuv's thread pool, then
+  // `done` back on this node's loop (which runs until every queued work has come back, also
+  // while closing).
+  struct SnapshotWork {
+    uv_work_t req{};
+    void* arg = nullptr;
+    void (*work)(void*) = nullptr;
+    void (*done)(void*) = nullptr;
+  };
+  static int RunSnapshotWork(struct raft* r, void* arg, void (*work)(void*), void (*done)(void*)) {
+    auto* self = static_cast<Impl*>(r->data);
+    auto* w = new SnapshotWork;
+    w->req.data = w;
+    w->arg = arg;
+    w->work = work;
+    w->done = done;
+    const int rv = uv_queue_work(
+        &self->loop, &w->req,
+        [](uv_work_t* req) {
+          auto* sw = static_cast<SnapshotWork*>(req->data);
+          sw->work(sw->arg);
+        },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<SnapshotWork> sw(static_cast<SnapshotWork*>(req->data));
+          sw->done(sw->arg);
+        });
+    if (rv != 0) delete w;
+    return rv;
   }
 
   // libraft hands the buffer over on success. The snapshot is checked whole first (nothing is
@@ -322,12 +366,14 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   }
   impl->io_ready = true;
   raft_uv_set_auto_recovery(&impl->io, false);
-  impl->fsm.version = 2;
+  impl->fsm.version = 3;
   impl->fsm.data = impl.get();
   impl->fsm.apply = &Impl::FsmApply;
   impl->fsm.snapshot = &Impl::FsmSnapshot;
   impl->fsm.restore = &Impl::FsmRestore;
   impl->fsm.snapshot_finalize = &Impl::FsmSnapshotFinalize;
+  impl->fsm.snapshot_async = &Impl::FsmSnapshotAsync;
+  raft_set_snapshot_async_runner(&Impl::RunSnapshotWork);
   rv = raft_init(&impl->raft, &impl->io, &impl->fsm, o.node_id, o.address.c_str());
   if (rv != 0) {
     return absl::FailedPreconditionError(

@@ -16,8 +16,9 @@
 // names it). The process must ignore SIGPIPE (libuv writes to peers with write(2); strongroomd
 // does). Reads are local: on the leader they see every write it has acknowledged; on a
 // follower they may lag. Snapshots hold the whole store (taken every `snapshot_threshold`
-// entries, keeping `snapshot_trailing` entries of log behind them), made on the loop thread in
-// 4 MiB pieces and held once in memory until libraft has written them.
+// entries, keeping `snapshot_trailing` entries of log behind them): pinned on the loop thread,
+// written out in 4 MiB pieces on a libuv pool thread while the loop goes on (libraft patch
+// 0004), and held once in memory until libraft has written them.
 #pragma once
 
 #include <cstdint>
