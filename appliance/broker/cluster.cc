@@ -30,6 +30,11 @@ constexpr absl::Duration kForwardTimeout = absl::Seconds(90);
 constexpr int kMaxLeaderHops = 4;
 constexpr char kJoinPath[] = "sys/storage/raft/join";
 constexpr char kRemovePath[] = "sys/storage/raft/remove-peer";
+// A forward that broke once the request may have reached the leader (Vault's text for a failed
+// forwarding call, and what the client must know before it retries).
+constexpr char kForwardBroke[] =
+    "error during forwarding RPC request: the active node may have received the request but its "
+    "answer did not arrive; the request may or may not have been applied";
 
 struct PeerInfo {
   std::string cluster_addr;
@@ -203,11 +208,11 @@ bool ClusterNode::WaitCaughtUp(absl::Duration timeout) {
 }
 
 bool ClusterNode::BecameLeader() {
-  const bool now = raft_->IsLeader();
-  const bool became = now && !was_leader_.load();
-  if (!now) active_.store(false);
-  was_leader_.store(now);
-  return became;
+  const uint64_t term = raft_->LeaderTerm();
+  // Not the leader, or the leader of a term the core was not reloaded for: not active.
+  if (active_term_.load() != term) active_term_.store(0);
+  const uint64_t before = led_term_.exchange(term);
+  return term != 0 && term != before;
 }
 
 std::optional<core::LeaderInfo> ClusterNode::CurrentLeader() {
@@ -234,8 +239,9 @@ absl::Status ClusterNode::BootstrapForInit() {
         "its leader");
   }
   RETURN_IF_ERROR(raft_->Barrier());
-  was_leader_.store(true);
-  active_.store(true);
+  const uint64_t term = raft_->LeaderTerm();  // 0 if the leadership is gone already
+  led_term_.store(term);
+  active_term_.store(term);
   return absl::OkStatus();
 }
 
@@ -554,11 +560,32 @@ std::string ClusterNode::ServeForward(const json::object& req) {
   if (!bytes.ok() || !forwarded.ParseFromString(*bytes)) {
     return core::Serialize(Failure("malformed forwarded request"));
   }
+  // Only the active node, with tables loaded in the term it leads, answers; and only once it
+  // confirmed it still leads. A refusal means nothing was done (the standby may redirect).
+  if (absl::Status s = ConfirmActive(); !s.ok()) {
+    json::object o = Failure(absl::StrCat("not the active node (", s.message(), ")"));
+    if (auto leader = CurrentLeader(); leader && !leader->self) {
+      o["leader_cluster_addr"] = leader->cluster_addr;
+    }
+    return core::Serialize(o);
+  }
   ipc::Response r = IpcServer::Process(core_.load(), forwarded, options_.json_limits);
   json::object o;
   o["ok"] = true;
   o["response"] = B64(r.SerializeAsString());
   return core::Serialize(o);
+}
+
+absl::Status ClusterNode::ConfirmActive() {
+  const uint64_t term = active_term_.load();
+  if (term == 0) return absl::UnavailableError("this node is not the active node");
+  auto confirmed = read_index_.Confirm();
+  if (!confirmed.ok()) return confirmed.status();
+  if (*confirmed != term) {
+    return absl::UnavailableError(
+        "this node leads in a term it has not reloaded its tables for yet; retry");
+  }
+  return absl::OkStatus();
 }
 
 std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) {
@@ -570,9 +597,20 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   }
   core::Core* core = core_.load();
   if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
-  // The active node answers itself without asking the Raft loop who leads (a lost leadership
-  // ends Active() within the main loop's 100 ms poll; writes fail at once anyway).
-  if (active_.load()) return std::nullopt;
+  if (active_term_.load() != 0) {
+    // The active node answers from its own state only once a majority confirmed that it still
+    // leads: a leader that was paused or cut off may have been replaced without knowing it.
+    absl::Status confirmed = ConfirmActive();
+    if (confirmed.ok()) return std::nullopt;
+    const int64_t now = absl::ToUnixSeconds(absl::Now());
+    int64_t last = last_unconfirmed_warning_.load();
+    if (now - last >= 10 && last_unconfirmed_warning_.compare_exchange_strong(last, now)) {
+      LogWarn(
+          "raft: this node could not confirm that it still leads (%s); requests go to the "
+          "leader it knows now",
+          confirmed.message());
+    }
+  }
   auto leader = CurrentLeader();
   if (req.path() == "sys/seal" && !(leader && leader->self)) {
     // As Vault: a standby answers sys/seal itself (it is not forwarded to seal the leader).
@@ -583,7 +621,6 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
         "");
   }
   if (leader && leader->self) {
-    if (active_.load()) return std::nullopt;
     return IpcServer::ToIpcResponse(
         req.id(), "", absl::UnavailableError("this node is becoming the active node; retry"), "");
   }
@@ -591,38 +628,67 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
     return IpcServer::ToIpcResponse(req.id(), "",
                                     absl::UnavailableError("no active Vault instance found"), "");
   }
+  return Forward(req, *leader);
+}
+
+ipc::Response ClusterNode::Forward(const ipc::Request& req, const core::LeaderInfo& leader) {
   auto redirect = [&] {
     ipc::Response r;
     r.set_id(req.id());
     r.set_kind(ipc::Response::RAW);
     r.set_http_status(307);
-    r.set_redirect_to(leader->api_addr);
+    r.set_redirect_to(leader.api_addr);
     return r;
   };
   if (req.no_request_forwarding()) return redirect();
   json::object call;
   call["op"] = "forward";
   call["request"] = B64(req.SerializeAsString());
-  auto answer = Call(leader->cluster_addr, call, kForwardTimeout);
-  if (!answer.ok() && answer.status().message() == ipc::kServerBusy) {
-    // The active node is at capacity: a redirect would only send the load there.
-    return IpcServer::ToIpcResponse(req.id(), "", answer.status(), "");
-  }
-  if (answer.ok()) {
-    auto ok = core::GetBool(*answer, "ok");
-    ipc::Response r;
-    std::string bytes;
-    auto encoded = core::GetString(*answer, "response");
-    if (ok.ok() && ok->value_or(false) && encoded.ok() && *encoded &&
-        absl::Base64Unescape(**encoded, &bytes) && r.ParseFromString(bytes)) {
-      r.set_id(req.id());
-      return r;
+  auto answer =
+      client_->Call(leader.cluster_addr, core::Serialize(call),
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(kForwardTimeout)));
+  const std::string path = core::LoggablePath(req.path());
+  auto broke = [&](std::string_view why) {
+    // The leader may have applied it: a redirect would have the client send it again.
+    LogWarn(
+        "raft: forwarding %s to the leader broke after it was sent (%s); answering that it "
+        "may or may not have been applied",
+        path, why);
+    return IpcServer::ToIpcResponse(req.id(), "",
+                                    core::InternalErrorWithPublicDetail(kForwardBroke), "");
+  };
+  if (!answer.ok()) {
+    if (absl::IsResourceExhausted(answer.status())) {
+      // The active node is at capacity (it refused the call): Vault's overloaded answer (503);
+      // a redirect would only send the load there.
+      return IpcServer::ToIpcResponse(req.id(), "", absl::UnavailableError(ipc::kServerBusy), "");
     }
+    if (raft::RequestMayHaveArrived(answer.status())) return broke(Sv(answer.status().message()));
+    LogWarn(
+        "raft: forwarding %s to the leader failed before it was sent (%s); redirecting the "
+        "client",
+        path, answer.status().message());
+    return redirect();
   }
-  LogWarn("raft: forwarding %s to the leader failed (%s); redirecting the client",
-          core::LoggablePath(req.path()),
-          answer.ok() ? "refused" : std::string(answer.status().message()));
-  return redirect();
+  auto parsed = core::ParseObject(*answer);
+  if (!parsed.ok()) return broke("the answer is malformed");
+  auto ok = core::GetBool(*parsed, "ok");
+  if (ok.ok() && ok->has_value() && !**ok) {
+    // Refused before anything was done (not the active node, still starting, ...).
+    auto error = core::GetString(*parsed, "error");
+    LogWarn("raft: the leader refused a forwarded %s (%s); redirecting the client", path,
+            error.ok() && error->has_value() ? **error : std::string("no reason"));
+    return redirect();
+  }
+  ipc::Response r;
+  std::string bytes;
+  auto encoded = core::GetString(*parsed, "response");
+  if (ok.ok() && ok->value_or(false) && encoded.ok() && *encoded &&
+      absl::Base64Unescape(**encoded, &bytes) && r.ParseFromString(bytes)) {
+    r.set_id(req.id());
+    return r;
+  }
+  return broke("the answer is malformed");
 }
 
 }  // namespace strongroom::broker

@@ -6,6 +6,13 @@
 //   add      the joining node, now holding the KEKs, asks the leader to add it as a voter
 //   forward  a standby hands the leader a request a client sent it, and relays the answer
 //
+// Reads are linearizable: the active node answers a request (its own worker's, or one a standby
+// forwarded) only after a confirmation round (read_index.h) showed that a majority still follows
+// it in the term its tables were loaded in; else the request is forwarded to the leader this node
+// knows now, or refused (503). A forward that fails before the request left is redirected (307);
+// once it may have reached the leader, the answer is a 500 "may or may not have been applied"
+// (a client must not replay a write that may have run).
+//
 // Peers are told apart by their cluster certificate (any certificate of the cluster CA is a
 // member) and named by node_id. libraft's server address carries "cluster_addr|node_id|api_addr",
 // so every node knows the leader's API address (for 307s) from Raft itself.
@@ -18,6 +25,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "appliance/broker/read_index.h"
 #include "appliance/core/cluster.h"
 #include "appliance/core/core.h"
 #include "appliance/core/json_limits.h"
@@ -57,12 +65,19 @@ class ClusterNode final : public core::Cluster {
   // Waits until this node's state machine has what the cluster committed, so the core reads
   // current data when it unseals (no-op for a node without Raft state). False on timeout.
   bool WaitCaughtUp(absl::Duration timeout);
-  // True once each time this node has just become the leader (the main loop polls it, reloads
-  // the core, then calls SetActive). Losing the leadership ends Active() at once.
+  // True once each time this node has just become the leader, or leads in a new term since the
+  // last call (it may have lost and won the leadership in between: its tables may be old). The
+  // main loop polls it, reloads the core, then calls SetActive(true). Losing the leadership, or
+  // leading in a term the core was not reloaded for, ends Active() at once.
   bool BecameLeader();
-  void SetActive(bool active) { active_.store(active); }
-  // A standby's answer for a worker's request: forwarded to the leader, a 307 to it when the
-  // client asked not to be forwarded, or nullopt when this node answers itself.
+  // The core has been reloaded for the leadership BecameLeader() last reported (true), or this
+  // node does not serve as the active node (false).
+  void SetActive(bool active) { active_term_.store(active ? led_term_.load() : 0); }
+  // Nullopt when this node answers `req` itself: it is the active node and confirmed it still
+  // leads (ConfirmActive), or the request is one every node answers (sys/health, ...). Else the
+  // answer: the leader's, forwarded; a 307 to it when the client asked not to be forwarded or
+  // nothing could be sent; a 500 when the forward broke after the request may have reached it;
+  // a 503 when there is no active node.
   std::optional<ipc::Response> MaybeForward(const ipc::Request& req);
   // retry_join: joins through the configured leaders if this node is new. Blocks (retries every
   // few seconds) until it joined, was initialised meanwhile, or `stop` is set.
@@ -70,7 +85,7 @@ class ClusterNode final : public core::Cluster {
 
   // core::Cluster
   std::optional<core::LeaderInfo> CurrentLeader() override;
-  bool Active() override { return active_.load(); }
+  bool Active() override { return active_term_.load() != 0; }
   absl::Status BootstrapForInit() override;
   absl::Status Join(const core::JoinRequest& req) override;
   absl::StatusOr<core::json::object> Configuration() override;
@@ -83,6 +98,12 @@ class ClusterNode final : public core::Cluster {
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
+  // OK when this node may answer a request that arrived before the call from its own state: it
+  // is active, and a confirmation round that began after the call did (shared with concurrent
+  // callers) committed in the term the core was reloaded for.
+  absl::Status ConfirmActive();
+  // Forwards `req` to the leader at `leader`; the answer as MaybeForward describes it.
+  ipc::Response Forward(const ipc::Request& req, const core::LeaderInfo& leader);
   // Records a cluster change this node carries out in its audit chain (AuditBroker::
   // LogSystemEvent): the request record before the change (an error when no audit device
   // could record it: the change must not happen), the response record after it.
@@ -104,8 +125,12 @@ class ClusterNode final : public core::Cluster {
   std::unique_ptr<raft::ServiceClient> client_;  // kept connections to other members
   std::atomic<core::Core*> core_{nullptr};
   std::atomic<core::Seal*> seal_{nullptr};
-  std::atomic<bool> was_leader_{false};  // the main loop polls; sys/init sets it
-  std::atomic<bool> active_{false};
+  // The term BecameLeader() (or sys/init) last saw this node lead in; 0 while it does not.
+  std::atomic<uint64_t> led_term_{0};
+  // The term the core was reloaded for as the active node; 0 while it is not the active node.
+  std::atomic<uint64_t> active_term_{0};
+  ReadIndex read_index_{[this] { return raft_->ReadBarrier(); }};
+  std::atomic<int64_t> last_unconfirmed_warning_{0};  // unix seconds; one warning per 10 s
 };
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.

@@ -423,6 +423,29 @@ absl::Status RaftStorage::Barrier() {
                                            });
 }
 
+absl::StatusOr<uint64_t> RaftStorage::ReadBarrier() {
+  std::shared_lock lock(mu_);
+  struct raft* r = &impl_->raft;
+  uint64_t term = 0;
+  absl::Status s = impl_->Await<struct raft_barrier>(
+      "read barrier", [&](Impl::Pending<struct raft_barrier>* p) -> int {
+        if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
+        term = raft_current_term(r);  // the barrier entry's term (raft_barrier uses it)
+        return raft_barrier(r, &p->req, &Impl::BarrierDone);
+      });
+  if (!s.ok()) return s;
+  return term;
+}
+
+uint64_t RaftStorage::LeaderTerm() {
+  std::shared_lock lock(mu_);
+  uint64_t term = 0;
+  impl_->RunOnLoop([&] {
+    if (raft_state(&impl_->raft) == RAFT_LEADER) term = raft_current_term(&impl_->raft);
+  });
+  return term;
+}
+
 absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
   std::shared_lock lock(mu_);
   if (id == 0 || address.empty())

@@ -13,8 +13,9 @@
 //
 // Writes are accepted only on the leader (FailedPrecondition "not the leader" elsewhere; Leader()
 // names it). The process must ignore SIGPIPE (libuv writes to peers with write(2); strongroomd
-// does). Reads are local: on the leader they see every write it has acknowledged; on a
-// follower they may lag. Snapshots hold the whole store (taken every `snapshot_threshold`
+// does). Reads are local: on a follower they may lag, and a leader that lost its leadership
+// without knowing it yet (paused, partitioned) still answers from its old state; a linearizable
+// read takes ReadBarrier() first. Snapshots hold the whole store (taken every `snapshot_threshold`
 // entries, keeping `snapshot_trailing` entries of log behind them).
 #pragma once
 
@@ -82,6 +83,14 @@ class RaftStorage final : public storage::Storage {
   absl::Status Remove(uint64_t id);
   // Leader only: returns once every entry committed before the call is applied here.
   absl::Status Barrier();
+  // Leader only, the read index of a linearizable read: appends a barrier entry and returns
+  // once it is committed and applied here. Then a majority accepted an entry of this node's
+  // term after the call began (no other leader had been elected by then), and this node's state
+  // machine holds everything committed before the call. Returns the term the barrier was
+  // committed in; fails ("not the leader", "leadership was lost") otherwise.
+  absl::StatusOr<uint64_t> ReadBarrier();
+  // The current term while this node is the leader; 0 when it is not.
+  uint64_t LeaderTerm();
   uint64_t AppliedIndex();
   // The commit index this node knows (a follower learns it from the leader's heartbeats).
   uint64_t CommitIndex();
