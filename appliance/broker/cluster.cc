@@ -28,6 +28,9 @@ constexpr absl::Duration kJoinCallTimeout = absl::Seconds(30);
 constexpr absl::Duration kAddCallTimeout = absl::Seconds(120);
 constexpr absl::Duration kForwardTimeout = absl::Seconds(90);
 constexpr int kMaxLeaderHops = 4;
+// A leader's question for a member's term (a read's confirmation round): a member that has not
+// answered by then does not count, and is not asked again until it has.
+constexpr absl::Duration kTermCallTimeout = absl::Seconds(1);
 constexpr char kJoinPath[] = "sys/storage/raft/join";
 constexpr char kRemovePath[] = "sys/storage/raft/remove-peer";
 // A forward that broke once the request may have reached the leader (Vault's text for a failed
@@ -178,6 +181,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ClusterNode* raw = node.get();
   ro.service = [raw](std::string_view request) { return raw->Serve(request); };
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
+  node->leader_check_ = std::make_unique<LeaderCheck>(
+      node->raft_.get(), [raw](const std::string& address) { return raw->AskTerm(address); });
   ASSIGN_OR_RETURN(node->incarnation_, Incarnation(node->options_.path, node->raft_->HasState()));
   if (!node->incarnation_.empty()) {
     LogInfo("raft: node %s, incarnation %s", node->options_.node_id, node->incarnation_);
@@ -407,6 +412,9 @@ std::string ClusterNode::Serve(std::string_view request) {
   json::object answer;
   if (!op.ok() || !op->has_value()) {
     answer = Failure("no op");
+  } else if (**op == "term") {
+    answer["ok"] = true;
+    answer["term"] = std::to_string(raft_->Term());
   } else if (core_.load() == nullptr) {
     answer = Failure("the node is still starting");
   } else if (!raft_->IsLeader()) {
@@ -560,10 +568,11 @@ std::string ClusterNode::ServeForward(const json::object& req) {
   if (!bytes.ok() || !forwarded.ParseFromString(*bytes)) {
     return core::Serialize(Failure("malformed forwarded request"));
   }
-  // Only the active node, with tables loaded in the term it leads, answers; and only once it
-  // confirmed it still leads. A refusal means nothing was done (the standby may redirect).
-  if (absl::Status s = ConfirmActive(); !s.ok()) {
-    json::object o = Failure(absl::StrCat("not the active node (", s.message(), ")"));
+  // Only the active node (tables reloaded in the term it leads) answers, and its core confirms
+  // the answer before it goes back (ConfirmAnswer). A refusal means nothing was done: the
+  // standby may redirect.
+  if (active_term_.load() == 0) {
+    json::object o = Failure("not the active node");
     if (auto leader = CurrentLeader(); leader && !leader->self) {
       o["leader_cluster_addr"] = leader->cluster_addr;
     }
@@ -576,16 +585,56 @@ std::string ClusterNode::ServeForward(const json::object& req) {
   return core::Serialize(o);
 }
 
-absl::Status ClusterNode::ConfirmActive() {
-  const uint64_t term = active_term_.load();
-  if (term == 0) return absl::UnavailableError("this node is not the active node");
-  auto confirmed = read_index_.Confirm();
-  if (!confirmed.ok()) return confirmed.status();
-  if (*confirmed != term) {
-    return absl::UnavailableError(
-        "this node leads in a term it has not reloaded its tables for yet; retry");
+absl::StatusOr<uint64_t> ClusterNode::AskTerm(const std::string& raft_address) {
+  json::object ask;
+  ask["op"] = "term";
+  ASSIGN_OR_RETURN(json::object answer,
+                   Call(DecodePeer(raft_address).cluster_addr, ask, kTermCallTimeout));
+  ASSIGN_OR_RETURN(auto term, core::GetString(answer, "term"));
+  uint64_t t = 0;
+  if (!term || !absl::SimpleAtoi(*term, &t)) {
+    return absl::DataLossError("a member's term answer has no term");
   }
-  return absl::OkStatus();
+  return t;
+}
+
+namespace {
+// The term this thread's request began in as the active node (BeginAnswer); 0: not active.
+thread_local uint64_t t_answer_term = 0;
+}  // namespace
+
+void ClusterNode::BeginAnswer() {
+  (void)raft::RaftStorage::TakeThreadWrites();
+  t_answer_term = active_term_.load();
+}
+
+absl::Status ClusterNode::ConfirmAnswer(bool handled_ok) {
+  const raft::RaftStorage::ThreadWrites writes = raft::RaftStorage::TakeThreadWrites();
+  const uint64_t term = t_answer_term;
+  t_answer_term = 0;
+  // A failed write's own error is the answer (it says whether the write may have happened).
+  if (writes.failed && !handled_ok) return absl::OkStatus();
+  if (term == 0) return absl::UnavailableError("this node is not the active node; retry");
+  // A write committed in this term: a majority accepted it in this term after the request's
+  // reads, so no newer leader existed when they were made.
+  if (!writes.failed && writes.committed_term == term) return absl::OkStatus();
+  // Else a round that begins now, after the reads: a majority still follows this node's term.
+  auto confirmed = read_index_.Confirm();
+  absl::Status s = confirmed.status();
+  if (s.ok() && *confirmed != term) {
+    s = absl::UnavailableError("it leads in a term it has not reloaded its tables for yet");
+  }
+  if (s.ok()) return s;
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  int64_t last = last_unconfirmed_warning_.load();
+  if (now - last >= 10 && last_unconfirmed_warning_.compare_exchange_strong(last, now)) {
+    LogWarn(
+        "raft: this node could not confirm that it still leads (%s); answering 503 until it "
+        "does or a standby forwards to the new leader",
+        s.message());
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "this node could not confirm that it is still the active node (", s.message(), "); retry"));
 }
 
 std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) {
@@ -597,20 +646,9 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   }
   core::Core* core = core_.load();
   if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
-  if (active_term_.load() != 0) {
-    // The active node answers from its own state only once a majority confirmed that it still
-    // leads: a leader that was paused or cut off may have been replaced without knowing it.
-    absl::Status confirmed = ConfirmActive();
-    if (confirmed.ok()) return std::nullopt;
-    const int64_t now = absl::ToUnixSeconds(absl::Now());
-    int64_t last = last_unconfirmed_warning_.load();
-    if (now - last >= 10 && last_unconfirmed_warning_.compare_exchange_strong(last, now)) {
-      LogWarn(
-          "raft: this node could not confirm that it still leads (%s); requests go to the "
-          "leader it knows now",
-          confirmed.message());
-    }
-  }
+  // The active node answers itself; its core confirms each answer before it is sent
+  // (ConfirmAnswer). A lost leadership ends Active() within the main loop's 100 ms poll.
+  if (active_term_.load() != 0) return std::nullopt;
   auto leader = CurrentLeader();
   if (req.path() == "sys/seal" && !(leader && leader->self)) {
     // As Vault: a standby answers sys/seal itself (it is not forwarded to seal the leader).

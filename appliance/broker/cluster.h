@@ -5,13 +5,17 @@
 //            leader answers with both KEKs wrapped for it (hsm::Token::WrapKeysForPeer)
 //   add      the joining node, now holding the KEKs, asks the leader to add it as a voter
 //   forward  a standby hands the leader a request a client sent it, and relays the answer
+//   term     the leader asks a member for its current term (read_index.h: confirming that it
+//            still leads before it answers a read); any member answers
 //
-// Reads are linearizable: the active node answers a request (its own worker's, or one a standby
-// forwarded) only after a confirmation round (read_index.h) showed that a majority still follows
-// it in the term its tables were loaded in; else the request is forwarded to the leader this node
-// knows now, or refused (503). A forward that fails before the request left is redirected (307);
-// once it may have reached the leader, the answer is a 500 "may or may not have been applied"
-// (a client must not replay a write that may have run).
+// Answers are linearizable: the active node sends the answer to a request (its own worker's, or
+// one a standby forwarded) only once it knows the answer is current (ConfirmAnswer): the request
+// committed a write in the term the node's tables were loaded in, or a confirmation round
+// (read_index.h) begun after the request was handled showed that a majority still follows that
+// term. Else it answers 503 (a leader replaced without knowing it yet never sends what it read).
+// A forward that fails before the request left is redirected (307); once the request may have
+// reached the leader, the answer is a 500 "may or may not have been applied" (a client must not
+// replay a write that may have run).
 //
 // Peers are told apart by their cluster certificate (any certificate of the cluster CA is a
 // member) and named by node_id. libraft's server address carries "cluster_addr|node_id|api_addr",
@@ -73,8 +77,8 @@ class ClusterNode final : public core::Cluster {
   // The core has been reloaded for the leadership BecameLeader() last reported (true), or this
   // node does not serve as the active node (false).
   void SetActive(bool active) { active_term_.store(active ? led_term_.load() : 0); }
-  // Nullopt when this node answers `req` itself: it is the active node and confirmed it still
-  // leads (ConfirmActive), or the request is one every node answers (sys/health, ...). Else the
+  // Nullopt when this node answers `req` itself: it is the active node (its core confirms the
+  // answer, ConfirmAnswer), or the request is one every node answers (sys/health, ...). Else the
   // answer: the leader's, forwarded; a 307 to it when the client asked not to be forwarded or
   // nothing could be sent; a 500 when the forward broke after the request may have reached it;
   // a 503 when there is no active node.
@@ -86,6 +90,12 @@ class ClusterNode final : public core::Cluster {
   // core::Cluster
   std::optional<core::LeaderInfo> CurrentLeader() override;
   bool Active() override { return active_term_.load() != 0; }
+  // The answer is current when this node was the active node as the request began, and the
+  // request committed a write in that term, or a round begun after it was handled (read_index.h,
+  // shared with concurrent requests) confirmed that a majority still follows that term. Else
+  // Unavailable (503): a leader replaced without knowing it yet never sends what it read.
+  void BeginAnswer() override;
+  absl::Status ConfirmAnswer(bool handled_ok) override;
   absl::Status BootstrapForInit() override;
   absl::Status Join(const core::JoinRequest& req) override;
   absl::StatusOr<core::json::object> Configuration() override;
@@ -98,10 +108,8 @@ class ClusterNode final : public core::Cluster {
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
-  // OK when this node may answer a request that arrived before the call from its own state: it
-  // is active, and a confirmation round that began after the call did (shared with concurrent
-  // callers) committed in the term the core was reloaded for.
-  absl::Status ConfirmActive();
+  // A member's current term (LeaderCheck::AskTerm); `raft_address` as libraft has it.
+  absl::StatusOr<uint64_t> AskTerm(const std::string& raft_address);
   // Forwards `req` to the leader at `leader`; the answer as MaybeForward describes it.
   ipc::Response Forward(const ipc::Request& req, const core::LeaderInfo& leader);
   // Records a cluster change this node carries out in its audit chain (AuditBroker::
@@ -129,7 +137,8 @@ class ClusterNode final : public core::Cluster {
   std::atomic<uint64_t> led_term_{0};
   // The term the core was reloaded for as the active node; 0 while it is not the active node.
   std::atomic<uint64_t> active_term_{0};
-  ReadIndex read_index_{[this] { return raft_->ReadBarrier(); }};
+  std::unique_ptr<LeaderCheck> leader_check_;  // made in Start (it needs raft_ and client_)
+  ReadIndex read_index_{[this] { return leader_check_->Round(); }};
   std::atomic<int64_t> last_unconfirmed_warning_{0};  // unix seconds; one warning per 10 s
 };
 

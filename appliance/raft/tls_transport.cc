@@ -657,14 +657,16 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
     bool reused = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // The most recent idle connection to `address`; connections idle too long are dropped,
+      // those to other members kept (a leader calls each of its followers in turn).
       const auto now = std::chrono::steady_clock::now();
-      while (!idle_.empty()) {
-        std::unique_ptr<Conn> candidate = std::move(idle_.back());
-        idle_.pop_back();
-        if (candidate->address == address && now - candidate->last_used < kClientIdle) {
-          c = std::move(candidate);
+      for (size_t i = idle_.size(); i-- > 0;) {
+        if (now - idle_[i]->last_used >= kClientIdle) {
+          idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (!c && idle_[i]->address == address) {
+          c = std::move(idle_[i]);
+          idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
           reused = true;
-          break;
         }
       }
     }
