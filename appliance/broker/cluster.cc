@@ -625,6 +625,12 @@ absl::Status ClusterNode::ConfirmAnswer(bool handled_ok) {
     s = absl::UnavailableError("it leads in a term it has not reloaded its tables for yet");
   }
   if (s.ok()) return s;
+  if (absl::IsFailedPrecondition(s)) {
+    // Raft says this node no longer leads: not active from now on (it cannot lead in `term`
+    // again), so the next requests are forwarded without waiting for the main loop's poll.
+    uint64_t expected = term;
+    active_term_.compare_exchange_strong(expected, 0);
+  }
   const int64_t now = absl::ToUnixSeconds(absl::Now());
   int64_t last = last_unconfirmed_warning_.load();
   if (now - last >= 10 && last_unconfirmed_warning_.compare_exchange_strong(last, now)) {
