@@ -33,6 +33,13 @@ class Cluster {
   virtual std::optional<LeaderInfo> CurrentLeader() = 0;
   // Whether this node serves as the active node: the leader, with its tables reloaded.
   virtual bool Active() = 0;
+  // Linearizable answers. The core calls BeginAnswer() before it handles a request (past the
+  // status paths and the seal check) and ConfirmAnswer() once the request was handled, before
+  // its response is audited and sent; `handled_ok` tells whether the handler succeeded. An error
+  // replaces the response when this node cannot show that the answer is current (a leader that
+  // was replaced without knowing it yet must not answer from its old state).
+  virtual void BeginAnswer() {}
+  virtual absl::Status ConfirmAnswer(bool /*handled_ok*/) { return absl::OkStatus(); }
   // sys/init on a node without Raft state: a new cluster of this node alone, led by it.
   virtual absl::Status BootstrapForInit() = 0;
   // sys/storage/raft/join on an uninitialised node: receives the cluster's KEKs into this

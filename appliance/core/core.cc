@@ -604,8 +604,13 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
 
   AuditTrail trail;
+  if (options_.cluster != nullptr) options_.cluster->BeginAnswer();
   auto result = Dispatch(req, trail);
   if (trail.audit_failed) return result;
+  if (options_.cluster != nullptr) {
+    // Replicated: an answer goes out only once it is known to be current (core/cluster.h).
+    if (absl::Status s = options_.cluster->ConfirmAnswer(result.ok()); !s.ok()) result = s;
+  }
   AuditEvent event;
   event.request = &req;
   event.token = trail.token ? &*trail.token : nullptr;

@@ -485,10 +485,43 @@ absl::Status RaftStorage::Apply(const std::vector<storage::BatchOp>& ops) {
   return Propose(EncodeBatch(ops));
 }
 
+namespace {
+thread_local RaftStorage::ThreadWrites t_writes;
+
+// Notes what a write (an entry of `term`; 0 when none was appended) came to in t_writes.
+void NoteWrite(const absl::Status& s, uint64_t term) {
+  if (s.ok()) {
+    t_writes.committed_term = term;
+  } else {
+    t_writes.failed = true;
+  }
+}
+}  // namespace
+
+RaftStorage::ThreadWrites RaftStorage::TakeThreadWrites() {
+  ThreadWrites w = t_writes;
+  t_writes = ThreadWrites();
+  return w;
+}
+
 absl::Status RaftStorage::Propose(std::string entry) {
+  uint64_t term = 0;
+  absl::Status s = ProposeIn(std::move(entry), &term);
+  NoteWrite(s, term);
+  if (term == 0 && absl::IsFailedPrecondition(s)) {
+    // Not appended: this node knew it was not the leader (a leader that lost the leadership
+    // before the broker noticed). Nothing was done: the client may retry (503) and reaches the
+    // new leader through this node once it forwards.
+    return absl::UnavailableError("not the leader: nothing was written; retry");
+  }
+  return s;
+}
+
+absl::Status RaftStorage::ProposeIn(std::string entry, uint64_t* term) {
   struct raft* r = &impl_->raft;
   return impl_->Await<struct raft_apply>("write", [&](Impl::Pending<struct raft_apply>* p) -> int {
     if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
+    *term = raft_current_term(r);  // the entry's term (raft_apply uses it)
     raft_buffer buf;
     buf.len = entry.size();
     buf.base = raft_malloc(entry.size());
@@ -578,26 +611,77 @@ absl::StatusOr<uint64_t> RaftStorage::TransferLeadership() {
       absl::StrCat("no other voter took the leadership (tried node ", tried, ")"));
 }
 
+absl::StatusOr<uint64_t> RaftStorage::ReadBarrier() {
+  std::shared_lock lock(mu_);
+  struct raft* r = &impl_->raft;
+  uint64_t term = 0;
+  absl::Status s = impl_->Await<struct raft_barrier>(
+      "read barrier", [&](Impl::Pending<struct raft_barrier>* p) -> int {
+        if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
+        term = raft_current_term(r);  // the barrier entry's term (raft_barrier uses it)
+        return raft_barrier(r, &p->req, &Impl::BarrierDone);
+      });
+  if (!s.ok()) return s;
+  return term;
+}
+
+uint64_t RaftStorage::LeaderTerm() {
+  std::shared_lock lock(mu_);
+  uint64_t term = 0;
+  impl_->RunOnLoop([&] {
+    if (raft_state(&impl_->raft) == RAFT_LEADER) term = raft_current_term(&impl_->raft);
+  });
+  return term;
+}
+
+RaftStorage::LeaderState RaftStorage::ReadState() {
+  std::shared_lock lock(mu_);
+  LeaderState st;
+  impl_->RunOnLoop([&] {
+    struct raft* r = &impl_->raft;
+    if (raft_state(r) != RAFT_LEADER) return;
+    st.term = raft_current_term(r);
+    st.commit_index = raft_commit_index(r);
+    st.applied_index = raft_last_applied(r);
+    const raft_configuration& c = r->configuration;
+    for (unsigned i = 0; i < c.n; ++i) {
+      if (c.servers[i].role == RAFT_VOTER)
+        st.voters.push_back(Peer{c.servers[i].id, c.servers[i].address, true});
+    }
+  });
+  return st;
+}
+
 absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
   std::shared_lock lock(mu_);
   if (id == 0 || address.empty())
     return absl::InvalidArgumentError("a peer needs an id and address");
   struct raft* r = &impl_->raft;
+  uint64_t term = 0;
   absl::Status s = impl_->Await<raft_change>("add", [&](Impl::Pending<raft_change>* p) -> int {
+    term = raft_current_term(r);
     return raft_add(r, &p->req, id, address.c_str(), &Impl::ChangeDone);
   });
+  NoteWrite(s, term);
   if (!s.ok()) return s;
-  return impl_->Await<raft_change>("promote", [&](Impl::Pending<raft_change>* p) -> int {
+  s = impl_->Await<raft_change>("promote", [&](Impl::Pending<raft_change>* p) -> int {
+    term = raft_current_term(r);
     return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
   });
+  NoteWrite(s, term);
+  return s;
 }
 
 absl::Status RaftStorage::Remove(uint64_t id) {
   std::shared_lock lock(mu_);
   struct raft* r = &impl_->raft;
-  return impl_->Await<raft_change>("remove", [&](Impl::Pending<raft_change>* p) -> int {
+  uint64_t term = 0;
+  absl::Status s = impl_->Await<raft_change>("remove", [&](Impl::Pending<raft_change>* p) -> int {
+    term = raft_current_term(r);
     return raft_remove(r, &p->req, id, &Impl::ChangeDone);
   });
+  NoteWrite(s, term);  // a leader that removed itself has its answer confirmed by the commit
+  return s;
 }
 
 bool RaftStorage::IsLeader() {

@@ -12,13 +12,15 @@
 //   fsm/    the state machine: RocksDB without WAL or fsync, emptied at each start and rebuilt
 //           from the last snapshot and the log, so it never disagrees with the log
 //
-// Writes are accepted only on the leader (FailedPrecondition "not the leader" elsewhere; Leader()
-// names it). The process must ignore SIGPIPE (libuv writes to peers with write(2); strongroomd
-// does). Reads are local: on the leader they see every write it has acknowledged; on a
-// follower they may lag. Snapshots hold the whole store (taken every `snapshot_threshold`
-// entries, keeping `snapshot_trailing` entries of log behind them): pinned on the loop thread,
-// written out in 4 MiB pieces on a libuv pool thread while the loop goes on (libraft patch
-// 0004), and held once in memory until libraft has written them.
+// Writes are accepted only on the leader (Unavailable "not the leader" elsewhere: nothing was
+// written; Leader() names it). The process must ignore SIGPIPE (libuv writes to peers with
+// write(2); strongroomd does). Reads are local: on a follower they may lag, and a leader that lost
+// its leadership without knowing it yet (paused, partitioned) still answers from its old state;
+// a linearizable read is confirmed first (ReadBarrier, ReadState: broker/read_index.h). Snapshots
+// hold the whole store (taken every `snapshot_threshold` entries, keeping `snapshot_trailing`
+// entries of log behind them): pinned on the loop thread, written out in 4 MiB pieces on a libuv
+// pool thread while the loop goes on (libraft patch 0004), and held once in memory until libraft
+// has written them.
 #pragma once
 
 #include <cstdint>
@@ -91,6 +93,33 @@ class RaftStorage final : public storage::Storage {
   // yet). NotFound when there is no other voter; Unavailable when none took it (this node then
   // still leads, unless it lost the leadership otherwise).
   absl::StatusOr<uint64_t> TransferLeadership();
+  // Leader only, the read index of a linearizable read: appends a barrier entry and returns
+  // once it is committed and applied here. Then a majority accepted an entry of this node's
+  // term after the call began (no other leader had been elected by then), and this node's state
+  // machine holds everything committed before the call. Returns the term the barrier was
+  // committed in; fails ("not the leader", "leadership was lost") otherwise.
+  absl::StatusOr<uint64_t> ReadBarrier();
+  // The current term while this node is the leader; 0 when it is not.
+  uint64_t LeaderTerm();
+  // What a heartbeat round of a linearizable read starts from, taken at once: while this node is
+  // the leader its term, commit and applied indexes and the voters of its latest configuration
+  // (itself included); term 0 when it is not the leader.
+  struct LeaderState {
+    uint64_t term = 0;
+    uint64_t commit_index = 0;
+    uint64_t applied_index = 0;
+    std::vector<Peer> voters;
+  };
+  LeaderState ReadState();
+  // What the writes (Put, Delete, Apply, and the configuration changes) made on the calling
+  // thread since the last call came to: the term of the last one committed (a majority accepted it
+  // in that term, after it was made), and whether any failed. Tells whether a request's answer is
+  // current (broker/cluster.h, ConfirmAnswer).
+  struct ThreadWrites {
+    uint64_t committed_term = 0;
+    bool failed = false;
+  };
+  static ThreadWrites TakeThreadWrites();
   uint64_t AppliedIndex();
   // The commit index this node knows (a follower learns it from the leader's heartbeats).
   uint64_t CommitIndex();
@@ -107,7 +136,8 @@ class RaftStorage final : public storage::Storage {
  private:
   explicit RaftStorage(std::unique_ptr<Impl> impl);
   static absl::StatusOr<std::unique_ptr<Impl>> StartImpl(const RaftOptions& options);
-  absl::Status Propose(std::string entry);
+  absl::Status Propose(std::string entry);  // ProposeIn, noted in ThreadWrites
+  absl::Status ProposeIn(std::string entry, uint64_t* term);
   std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
 };
