@@ -29,6 +29,7 @@ class KeyAnomalies {
     Duplicates();
     Lost();
     Stale();
+    StaleCas();
   }
 
  private:
@@ -134,9 +135,33 @@ class KeyAnomalies {
         if (newer == nullptr || o->version > newer->version) newer = o;
       }
       if (newer != nullptr) {
+        stale_.insert(r);
         Add(Finding::Type::kStaleRead,
             absl::StrCat(Describe(*r), " after ", Describe(*newer), " had completed"));
       }
+    }
+  }
+
+  // A CAS refused although its expected version was current for its whole interval: an
+  // operation showing that version completed before the CAS began, and a read invoked after the
+  // CAS completed, itself not stale, still saw it (versions only grow). The node checked a stale
+  // copy.
+  void StaleCas() {
+    for (const Op* c : ops_) {
+      if (c->kind != Kind::kCas || c->outcome != Outcome::kFail) continue;
+      const Op* before = nullptr;
+      const Op* after = nullptr;
+      for (const Op* o : ops_) {
+        if (o->outcome != Outcome::kOk || o->version != c->cas || stale_.count(o) != 0) continue;
+        if (o->complete < c->invoke && lost_.count(o) == 0) before = o;
+        if (o->kind == Kind::kRead && o->invoke > c->complete && after == nullptr) after = o;
+      }
+      if (after == nullptr || (before == nullptr && c->cas != 0)) continue;
+      Add(Finding::Type::kStaleRead,
+          absl::StrCat(Describe(*c), " refused, yet v", c->cas, " was current throughout: ",
+                       before != nullptr ? absl::StrCat("set by ", Describe(*before))
+                                         : std::string("the key had no version"),
+                       ", still seen by ", Describe(*after)));
     }
   }
 
@@ -149,6 +174,7 @@ class KeyAnomalies {
   std::unordered_map<std::string, std::set<int64_t>> seen_at_;
   std::set<std::string> flagged_;
   std::set<const Op*> lost_;
+  std::set<const Op*> stale_;  // reads found stale (not evidence of what was current)
   size_t recorded_ = 0;
 };
 

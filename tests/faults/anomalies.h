@@ -8,7 +8,9 @@
 //                    its value.
 //   stale read       a read invoked after an acknowledged write of version n completed (or after
 //                    another read that saw version n completed) sees a version before n, where
-//                    the newer write is not lost (later reads or the final table show it).
+//                    the newer write is not lost (later reads or the final table show it); or
+//                    a CAS refused although its expected version was current for the whole
+//                    time it ran (it was checked against a stale copy).
 //   duplicated write a value seen (by a read or in the final table) that its write did not put
 //                    there exactly once at the version it was acknowledged with: a write that
 //                    failed yet took effect (a replayed CAS), a value at two versions, a value

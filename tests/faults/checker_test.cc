@@ -143,6 +143,27 @@ TEST(LinearizabilityTest, FindsAStaleRead) {
                       Read("b", 2, 3, 4, 1), Read("a", 1, 5, 6, 2)})
                 .stale_reads,
             1u);
+  // A CAS refused by a node that checked it against its stale copy: v2 was current before the
+  // CAS began and still after it ended.
+  std::vector<Op> cas = {Write("a", 0, 1, Outcome::kOk, 1), Write("b", 2, 3, Outcome::kOk, 2),
+                         Cas(2, "c", 4, 5, Outcome::kFail), Read("b", 2, 6, 7)};
+  EXPECT_EQ(Check(cas), Verdict::kNotLinearizable);
+  Anomalies stale_cas = Classify(cas);
+  EXPECT_EQ(stale_cas.stale_reads, 1u);
+  EXPECT_THAT(stale_cas.findings.at(0).text, HasSubstr("refused, yet v2 was current"));
+  // Not when another write may have come in between (the unknown one).
+  std::vector<Op> maybe = {Write("a", 0, 1, Outcome::kOk, 1), Write("b", 2, 3, Outcome::kOk, 2),
+                           Write("x", 3, 0, Outcome::kUnknown, -1),
+                           Cas(2, "c", 4, 5, Outcome::kFail), Read("x", 3, 6, 7)};
+  EXPECT_EQ(Check(maybe), Verdict::kLinearizable);
+  EXPECT_EQ(Classify(maybe).stale_reads, 0u);
+  // Nor on the word of a stale read: v3 came in before the CAS; the read of v2 after it is the
+  // (one) stale operation.
+  std::vector<Op> misled = {Write("a", 0, 1, Outcome::kOk, 1), Write("b", 2, 3, Outcome::kOk, 2),
+                            Write("x", 3, 4, Outcome::kOk, 3), Cas(2, "c", 5, 6, Outcome::kFail),
+                            Read("b", 2, 7, 8)};
+  EXPECT_EQ(Check(misled), Verdict::kNotLinearizable);
+  EXPECT_EQ(Classify(misled).stale_reads, 1u);
 }
 
 TEST(LinearizabilityTest, FindsALostWrite) {

@@ -41,7 +41,7 @@ struct KeyVerdict {
 
 struct CheckOptions {
   // Search budget per key (states pushed); beyond it the key's verdict is kUndecided.
-  size_t max_states_per_key = 20'000'000;
+  size_t max_states_per_key = 2'000'000;
 };
 
 // Checks one key's operations (every op's key must be the same; ops of other kinds of results
