@@ -50,6 +50,7 @@ class Cluster:
         # The nodes clients send requests to (members, and a removed node until it is gone).
         self.targets = list(self.members)
         self.root = None
+        self.recovery_keys = []
 
     # --- bring-up ---------------------------------------------------------------------------
 
@@ -62,6 +63,7 @@ class Cluster:
         if r.status != 200:
             raise ClusterError("sys/init: %r\n%s" % (r, first.log_tail()))
         self.root = r.json()["root_token"]
+        self.recovery_keys = r.json().get("recovery_keys") or []
         for method, path, body in (
                 ("POST", "/v1/sys/mounts/secret", {"type": "kv", "options": {"version": "2"}}),
                 # Every version stays readable, for the final version tables.

@@ -249,6 +249,34 @@ class ClockJump(Fault):
         self.after = "clock back (%s); token: %s" % (seen, self.lookups(cluster))
 
 
+class SealLeader(Fault):
+    """sys/seal on the active node (an operator's emergency seal, or the seal Kubernetes'
+    preStop hook sends); unsealed again with the recovery key share at heal. The others should
+    take over meanwhile (Vault: the sealed node steps down)."""
+
+    name = "seal-leader"
+
+    def inject(self, cluster, rng):
+        self.victim = cluster.leader()
+        if self.victim is None:
+            return "no active node to seal"
+        r = cluster.nodes[self.victim].call("PUT", "/v1/sys/seal", token=cluster.root,
+                                            timeout=30)
+        return "sys/seal on %s: %s" % (self.victim, r.status)
+
+    def heal(self, cluster, rng):
+        if self.victim is None:
+            return
+        node = cluster.nodes[self.victim]
+        statuses = []
+        for key in cluster.recovery_keys:
+            r = node.call("PUT", "/v1/sys/unseal", {"key": key}, timeout=30)
+            statuses.append(str(r.status))
+            if r.status == 200 and r.json().get("sealed") is False:
+                break
+        self.after = "sys/unseal on %s: %s" % (self.victim, " ".join(statuses) or "no key")
+
+
 class RemoveMember(Fault):
     """sys/storage/raft/remove-peer of a follower (or of the leader itself) under load; the
     removed node keeps running (and keeps getting client requests) until heal, which stops
@@ -313,7 +341,7 @@ class GrowShrink(Fault):
 
 def all_faults():
     return [Kill(True), Kill(False), Pause(True), Pause(False), IsolateLeader(), Split(),
-            Asymmetric(), RestartAll(), DiskFull(), ClockJump(), RemoveMember(False),
+            Asymmetric(), RestartAll(), DiskFull(), ClockJump(), SealLeader(), RemoveMember(False),
             RemoveMember(True), GrowShrink()]
 
 
