@@ -32,6 +32,8 @@ def parse_args(argv):
     p.add_argument("--ci", action="store_true", help="the short CI schedule")
     p.add_argument("--seed", type=int, default=None)
     p.add_argument("--build", default=None, help="the build directory (default: build)")
+    p.add_argument("--bin", default=None, help="the folder holding the strongroomd and "
+                   "strongroom-worker to test (default: BUILD/appliance)")
     p.add_argument("--out", default=None, help="where histories and reports go")
     p.add_argument("--clients", type=int, default=5)
     p.add_argument("--think", type=float, default=0.01, help="mean pause between a client's "
@@ -128,7 +130,7 @@ class Runner:
         self.args = args
         root = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
         build = os.path.abspath(args.build or os.path.join(root, "build"))
-        self.bin_dir = os.path.join(build, "appliance")
+        self.bin_dir = os.path.abspath(args.bin) if args.bin else os.path.join(build, "appliance")
         self.checker = os.path.join(build, "tests", "faults", "strongroom-fault-check")
         for f in (os.path.join(self.bin_dir, "strongroomd"),
                   os.path.join(self.bin_dir, "strongroom-worker"), self.checker):
