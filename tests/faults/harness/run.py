@@ -10,7 +10,6 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from cluster import Cluster, ClusterError
@@ -195,28 +194,30 @@ class Runner:
         path = os.path.join(self.out, "round-%03d.jsonl" % (i + 1))
         history = History(path, t0)
         keys = KeySpace("r%d" % (i + 1))
-        lock = threading.Lock()
 
         def targets():
-            with lock:
-                return [(c.nodes[n].ip, n) for n in c.targets]
+            return [(c.nodes[n].ip, n) for n in list(c.targets)]
 
         stop, clients = run_clients(a.clients, targets, keys, history, c.root,
                                     self.seed + i, a.timeout, a.think)
         time.sleep(a.warmup)
         t_fault = history.now()
+        healed = True
         try:
             what = fault.inject(c, self.rng)
         except Exception as e:  # noqa: BLE001 - a fault that could not be injected is reported
-            what = "inject failed: %s" % e
+            what = "inject failed: %s" % (str(e).splitlines() or [repr(e)])[0]
         time.sleep(a.hold)
         try:
             fault.heal(c, self.rng)
         except Exception as e:  # noqa: BLE001
-            what += "; heal failed: %s" % e
-        t_heal = history.now()
+            what += "; heal failed: %s" % (str(e).splitlines() or [repr(e)])[0]
+            healed = False
         exits = c.restart_exited()
         recovered, took, reason = c.wait_recovered(a.recover_deadline)
+        if not healed:
+            # The cluster may serve, but not as the schedule meant it to (a member missing).
+            recovered, reason = False, "the heal failed"
         exits += c.restart_exited()
         if recovered:
             time.sleep(a.cooldown)
@@ -291,6 +292,10 @@ class Runner:
             self.new_cluster()
             for i in range(a.rounds):
                 self.round(i)
+        except ClusterError as e:
+            # A cluster that cannot even be made is a failure of the run, not of a round.
+            self.say("faults: could not build a cluster: %s" % e)
+            self.totals["unrecovered"] += 1
         finally:
             if self.cluster is not None:
                 self.cluster.destroy()
