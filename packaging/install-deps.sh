@@ -28,11 +28,14 @@ raft_dest=/var/cache/strongroom-build/$raft_tarball
 # systemd-analyze; debootstrap and systemd-container to boot a Debian 12 root under systemd for
 # tests/packaging/systemd_test.sh; podman and runc to build and run the container image in
 # tests/packaging/container_test.sh) and the checks of the deployment files
-# (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck).
+# (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck); the fault suite
+# (tests/faults/run.sh: iproute2 for network namespaces, veth and a bridge, nftables for
+# partitions, libfaketime for clock jumps of one process).
 test_pkgs=(
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
   rpm systemd file dpkg-dev debootstrap systemd-container podman runc
   python3 python3-yaml yamllint shellcheck
+  iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
 runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g)
