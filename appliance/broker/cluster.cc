@@ -676,22 +676,30 @@ namespace {
 thread_local uint64_t t_answer_term = 0;
 }  // namespace
 
-void ClusterNode::BeginAnswer() {
+absl::Status ClusterNode::BeginAnswer() {
   (void)raft::RaftStorage::TakeThreadWrites();
   t_answer_term = active_term_.load();
+  // It stopped being the active node after MaybeForward let the request through (a step-down,
+  // a lost leadership): nothing is done, so a retry is safe.
+  if (t_answer_term == 0) {
+    return absl::UnavailableError(
+        "this node is no longer the active node; nothing was done; retry");
+  }
+  return absl::OkStatus();
 }
 
-absl::Status ClusterNode::ConfirmAnswer(bool handled_ok) {
+absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
   const raft::RaftStorage::ThreadWrites writes = raft::RaftStorage::TakeThreadWrites();
   const uint64_t term = t_answer_term;
   t_answer_term = 0;
-  // A failed write's own error is the answer (it says whether the write may have happened).
-  if (writes.failed && !handled_ok) return absl::OkStatus();
   if (term == 0) return absl::UnavailableError("this node is not the active node; retry");
   // A write committed in this term: a majority accepted it in this term after the request's
   // reads, so no newer leader existed when they were made.
   if (!writes.failed && writes.committed_term == term) return absl::OkStatus();
   // Else a round that begins now, after the reads: a majority still follows this node's term.
+  // Also when a write on this thread failed: that may be another write than the request's own
+  // (an audit checkpoint), and the request's answer (an error, a 404, a refused CAS) may then
+  // come from stale reads. A confirmed answer stands, a failed write's own error included.
   auto confirmed = read_index_.Confirm();
   absl::Status s = confirmed.status();
   if (s.ok() && *confirmed != term) {
@@ -711,6 +719,13 @@ absl::Status ClusterNode::ConfirmAnswer(bool handled_ok) {
         "raft: this node could not confirm that it still leads (%s); answering 503 until it "
         "does or a standby forwards to the new leader",
         s.message());
+  }
+  if (writes.committed_term != 0 || writes.failed) {
+    // A write of this request committed (in a term the tables were not loaded for), or failed
+    // after it may have reached the log: a plain retry could apply it twice.
+    return absl::InternalError(
+        absl::StrCat("this node could not confirm that it is still the active node (", s.message(),
+                     "); the request may or may not have been applied"));
   }
   return absl::UnavailableError(absl::StrCat(
       "this node could not confirm that it is still the active node (", s.message(), "); retry"));

@@ -103,7 +103,7 @@ class ClusterNode final : public core::Cluster {
   // request committed a write in that term, or a round begun after it was handled (read_index.h,
   // shared with concurrent requests) confirmed that a majority still follows that term. Else
   // Unavailable (503): a leader replaced without knowing it yet never sends what it read.
-  void BeginAnswer() override;
+  absl::Status BeginAnswer() override;
   absl::Status ConfirmAnswer(bool handled_ok) override;
   absl::Status BootstrapForInit() override;
   absl::Status Join(const core::JoinRequest& req) override;

@@ -37,8 +37,9 @@ class Cluster {
   // status paths and the seal check) and ConfirmAnswer() once the request was handled, before
   // its response is audited and sent; `handled_ok` tells whether the handler succeeded. An error
   // replaces the response when this node cannot show that the answer is current (a leader that
-  // was replaced without knowing it yet must not answer from its old state).
-  virtual void BeginAnswer() {}
+  // was replaced without knowing it yet must not answer from its old state). BeginAnswer's error
+  // refuses the request before anything is done (this node is not the active node any more).
+  virtual absl::Status BeginAnswer() { return absl::OkStatus(); }
   virtual absl::Status ConfirmAnswer(bool /*handled_ok*/) { return absl::OkStatus(); }
   // sys/init on a node without Raft state: a new cluster of this node alone, led by it.
   virtual absl::Status BootstrapForInit() = 0;

@@ -604,7 +604,8 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
 
   AuditTrail trail;
-  if (options_.cluster != nullptr) options_.cluster->BeginAnswer();
+  // Not the active node (any more): refused before anything is done.
+  if (options_.cluster != nullptr) RETURN_IF_ERROR(options_.cluster->BeginAnswer());
   auto result = Dispatch(req, trail);
   if (trail.audit_failed) return result;
   if (options_.cluster != nullptr) {
