@@ -380,7 +380,12 @@ struct TlsTransport::Impl {
             ++service_threads;
             std::thread([this, h, body] {
               std::string answer = service(*body);
-              if (answer.size() > kMaxServiceMessage) answer.clear();
+              // Too large to send: the call ran, so not the empty "busy" answer (which says it
+              // did not); an answer without "ok", which callers take as a failure after the
+              // fact (a forwarded request: "may or may not have been applied").
+              if (answer.size() > kMaxServiceMessage) {
+                answer = "{\"error\":\"the answer is larger than the cluster port carries\"}";
+              }
               asio::post(io, [this, h, answer = std::move(answer)]() mutable {
                 ServiceAnswer(h, std::move(answer));
               });
