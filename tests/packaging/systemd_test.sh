@@ -59,7 +59,9 @@ cp "$deb" "$root/opt/strongroom.deb"
 
 echo "==> systemd: boot it (systemd-nspawn, systemd as PID 1)"
 # In a mount namespace of its own without /run/netns: `ip netns add` (the fault suite) makes
-# that a shared mount, and under it the container's systemd never comes up.
+# that a shared mount, and under it the container's systemd never comes up. ($1 is expanded by
+# the inner shell.)
+# shellcheck disable=SC2016
 unshare --mount --propagation private sh -c 'umount -l /run/netns 2>/dev/null || true
   exec systemd-nspawn --register=no --keep-unit --quiet --console=passive -D "$1" -b' sh "$root" \
   >"$work/boot.log" 2>&1 &
