@@ -5,6 +5,9 @@
 //            leader answers with both KEKs wrapped for it (hsm::Token::WrapKeysForPeer)
 //   add      the joining node, now holding the KEKs, asks the leader to add it as a voter
 //   forward  a standby hands the leader a request a client sent it, and relays the answer
+//   read-index  a member that has just started asks the leader how far the log is committed
+//            (the leader answers after a barrier of its own): once it has applied that much, it
+//            has caught up with the cluster (CaughtUp)
 //
 // Peers are told apart by their cluster certificate (any certificate of the cluster CA is a
 // member) and named by node_id. libraft's server address carries "cluster_addr|node_id|api_addr",
@@ -54,13 +57,25 @@ class ClusterNode final : public core::Cluster {
   // The core and seal serve the join calls; set once the core exists.
   void Attach(core::Core* core, core::Seal* seal);
 
-  // Waits until this node's state machine has what the cluster committed, so the core reads
-  // current data when it unseals (no-op for a node without Raft state). False on timeout.
+  // Whether this node has Raft state: it started a cluster or joined one. Such a node learns
+  // whether its cluster is initialised only from the cluster, once it has caught up.
+  bool HasState() { return raft_->HasState(); }
+  // One bounded attempt (at most about `budget`; never latched: call again) to tell whether this
+  // node's state machine holds everything the cluster had committed at some moment since this
+  // process started: as the leader, after a barrier of its own; as a follower, once it has
+  // applied the commit index the leader gave it (read-index). False while no leader is known or
+  // reachable. True at once for a node without Raft state. *as_leader: caught up as the leader.
+  bool CaughtUp(absl::Duration budget, bool* as_leader = nullptr);
+  // CaughtUp, retried until it holds or `timeout` passes (for a member: it waits for the
+  // node's first Raft state too).
   bool WaitCaughtUp(absl::Duration timeout);
-  // True once each time this node has just become the leader (the main loop polls it, reloads
-  // the core, then calls SetActive). Losing the leadership ends Active() at once.
-  bool BecameLeader();
+  // Whether this node leads but does not serve as the active node yet: the main loop then
+  // reloads the core once caught up, and calls SetActive. Not leading ends Active() at once.
+  bool LeadingButNotActive();
   void SetActive(bool active) { active_.store(active); }
+  // Why this node's Raft state machine failed ("" while it works): the node must stop serving
+  // (strongroomd exits with status 1; raft::RaftStorage).
+  std::string StorageFailure() { return raft_->Failure(); }
   // A standby's answer for a worker's request: forwarded to the leader, a 307 to it when the
   // client asked not to be forwarded, or nullopt when this node answers itself.
   std::optional<ipc::Response> MaybeForward(const ipc::Request& req);
@@ -83,6 +98,7 @@ class ClusterNode final : public core::Cluster {
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
+  std::string ServeReadIndex();
   // Records a cluster change this node carries out in its audit chain (AuditBroker::
   // LogSystemEvent): the request record before the change (an error when no audit device
   // could record it: the change must not happen), the response record after it.
@@ -104,8 +120,10 @@ class ClusterNode final : public core::Cluster {
   std::unique_ptr<raft::ServiceClient> client_;  // kept connections to other members
   std::atomic<core::Core*> core_{nullptr};
   std::atomic<core::Seal*> seal_{nullptr};
-  std::atomic<bool> was_leader_{false};  // the main loop polls; sys/init sets it
   std::atomic<bool> active_{false};
+  // The commit index a leader gave this process (read-index); 0 until then.
+  std::atomic<uint64_t> catch_up_index_{0};
+  std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
 };
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.

@@ -274,6 +274,7 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
       case absl::StatusCode::kResourceExhausted:
       case absl::StatusCode::kUnavailable:
       case absl::StatusCode::kAborted:
+      case absl::StatusCode::kDeadlineExceeded:  // a 500 that says so ("context deadline ...")
         if (!s.message().empty()) out.add_errors(std::string(s.message()));
         break;
       default:

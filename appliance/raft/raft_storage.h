@@ -16,8 +16,21 @@
 // does). Reads are local: on the leader they see every write it has acknowledged; on a
 // follower they may lag. Snapshots hold the whole store (taken every `snapshot_threshold`
 // entries, keeping `snapshot_trailing` entries of log behind them).
+//
+// Every wait has a deadline. A write or barrier not committed and applied within kWriteTimeout
+// fails with DeadlineExceeded ("context deadline exceeded", as Vault words it; it may still take
+// effect), a membership change within kChangeTimeout likewise, and a call that the Raft loop
+// does not take up within kLoopTimeout gets the answer for "unknown" (false, 0, none).
+//
+// A state machine that cannot apply a committed entry (RocksDB refuses the write: disk full, I/O
+// or permission error) stops the node's storage for good: libraft would stop applying there and
+// leave every later write waiting, so from then on Failure() says why, writes and barriers fail
+// at once (Unavailable) and reads fail too (the store lags the log: an answer could be stale).
+// The owner must stop serving (strongroomd exits with status 1 and rebuilds fsm/ from the log at
+// its next start; docs/operations.md).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,6 +39,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "appliance/raft/tls_transport.h"
 #include "appliance/storage/storage.h"
 
@@ -55,6 +69,10 @@ struct Peer {
 
 class RaftStorage final : public storage::Storage {
  public:
+  static constexpr absl::Duration kWriteTimeout = absl::Seconds(30);
+  static constexpr absl::Duration kChangeTimeout = absl::Seconds(120);
+  static constexpr absl::Duration kLoopTimeout = absl::Seconds(60);
+
   static absl::StatusOr<std::unique_ptr<RaftStorage>> Start(const RaftOptions& options);
   ~RaftStorage() override;  // leaves the cluster's view as it is: a stop, not a removal
 
@@ -81,13 +99,15 @@ class RaftStorage final : public storage::Storage {
   // Leader only.
   absl::Status Remove(uint64_t id);
   // Leader only: returns once every entry committed before the call is applied here.
-  absl::Status Barrier();
+  absl::Status Barrier(absl::Duration timeout = kWriteTimeout);
   uint64_t AppliedIndex();
   // The commit index this node knows (a follower learns it from the leader's heartbeats).
   uint64_t CommitIndex();
   // A node id for a node name (libraft's raft_digest; never 0).
   static uint64_t IdFor(std::string_view name);
   uint64_t Term();
+  // Why this node's state machine stopped applying the log; "" while it works. Never clears.
+  std::string Failure();
 
   struct Impl;
 
@@ -97,6 +117,7 @@ class RaftStorage final : public storage::Storage {
   absl::Status Propose(std::string entry);
   std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
+  std::atomic<bool> had_state_{false};  // HasState() once seen true (it never turns false)
 };
 
 }  // namespace strongroom::raft

@@ -18,6 +18,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <iostream>
 #include <string>
 #include <vector>
 
@@ -122,6 +123,8 @@ TEST_F(ClusterApplyFailureTest, ANodeWhoseStateMachineCannotApplyStopsAndTheClus
                                 << failed.body << "\nthe end of n1's log:\n"
                                 << Tail(n1.daemon->Log());
   EXPECT_LE(failed.status, 599) << failed.body;
+  std::cout << "after " << acknowledged.size() << " acknowledged writes, " << failed_key
+            << " answered " << failed.status << " " << failed.body << "\n";
   auto errors = failed.Json();
   ASSERT_TRUE(errors.is_object() && errors.contains("errors") && errors["errors"].is_array() &&
               !errors["errors"].empty())

@@ -19,6 +19,8 @@
 namespace strongroom::testing {
 namespace {
 
+using ::testing::HasSubstr;
+
 enum class StopHow { kSigterm, kSigkill };
 
 struct RestartCase {
@@ -151,6 +153,9 @@ TEST_P(ClusterRestartTest, EveryNodeComesBackInitialisedAndTheClusterSurvivesIts
   ASSERT_NE(active, nullptr) << Describe(all) << nodes_[0].daemon->Log() << nodes_[1].daemon->Log()
                              << nodes_[2].daemon->Log();
   for (Node* n : all) {
+    // Each waited until it had caught up with the cluster, then read its state.
+    EXPECT_THAT(n->daemon->Log(), HasSubstr("caught up with the cluster; reading its state"))
+        << n->name;
     auto status = n->daemon->Call("GET", "/v1/sys/seal-status").Json();
     EXPECT_EQ(status.value("initialized", false), true) << n->name << ": " << status.dump();
     EXPECT_EQ(status.value("sealed", true), false) << n->name << ": " << status.dump();
