@@ -860,6 +860,9 @@ int DaemonMain(int argc, char** argv) {
             "cluster elects another leader and the service manager restarts strongroomd",
             failure);
         NotifySystemd("STATUS=the Raft state machine failed; stopping\nSTOPPING=1");
+        // The requests in flight fail at once now (their storage calls do): let their answers
+        // reach the workers before the workers stop (bounded). The shutdown below seals.
+        if (!ipc.Drain(absl::Seconds(5))) LogWarn("requests still in flight are cut off");
         exit_code = 1;
         break;
       }
