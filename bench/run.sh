@@ -9,9 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cmake -S . -B build-bench -G Ninja -DCMAKE_BUILD_TYPE=Release -DSTRONGROOM_TESTS=OFF >/dev/null
 ninja -C build-bench -j2 strongroomd strongroom-worker kv_bench transit_bench cluster_bench \
+  snapshot_bench \
   audit_verify_bench
 ./build-bench/bench/kv_bench "$@"
 ./build-bench/bench/transit_bench "$@"
 ./build-bench/bench/cluster_bench "$@"
+./build-bench/bench/snapshot_bench --store-mb="${SNAPSHOT_BENCH_MB:-1024}"
 ./build-bench/bench/audit_verify_bench --lines="${AUDIT_BENCH_LINES:-10000000}" \
   ${AUDIT_BENCH_GZIP:+--gzip}

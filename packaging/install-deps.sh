@@ -14,21 +14,28 @@ build_pkgs=(
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
   nlohmann-json3-dev libuv1-dev liblz4-dev zlib1g-dev
+  autoconf automake libtool make patch
 )
-# libraft-dev >= 0.17.1 (the Raft engine; bookworm's own 0.15.0 has the Figure 8 bug) comes from
-# bookworm-backports, Debian 12's official backports suite. It is linked statically, so running
-# strongroom needs nothing from backports.
-backports_pkgs=(libraft-dev)
+# The Raft engine, libraft (cowsql raft) 0.22.1, is built from Debian's source with the patches in
+# packaging/libraft (the build does that: cmake/Libraft.cmake); this script fetches the source
+# tarball (fetch_libraft_source below) and the tools above (autotools, make, patch). It is linked
+# statically, so running strongroom needs only libuv1 and liblz4-1 from bookworm.
+here=$(cd "$(dirname "$0")" && pwd)
+raft_tarball=raft_0.22.1.orig.tar.gz
+raft_dest=/var/cache/strongroom-build/$raft_tarball
 # Tests: GoogleTest, the fuzz/sanitizer toolchain, the format check, the package test (rpm for
 # CPack's RPM generator, file and dpkg-dev for its .deb dependency scan, systemd for
 # systemd-analyze; debootstrap and systemd-container to boot a Debian 12 root under systemd for
 # tests/packaging/systemd_test.sh; podman and runc to build and run the container image in
 # tests/packaging/container_test.sh) and the checks of the deployment files
-# (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck).
+# (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck); the fault suite
+# (tests/faults/run.sh: iproute2 for network namespaces, veth and a bridge, nftables for
+# partitions, libfaketime for clock jumps of one process).
 test_pkgs=(
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
   rpm systemd file dpkg-dev debootstrap systemd-container podman runc
   python3 python3-yaml yamllint shellcheck
+  iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
 runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g)
@@ -56,60 +63,86 @@ if [ "$mode" = "" ] && ! command -v npm >/dev/null 2>&1; then
   missing+=(nodejs npm)
 fi
 
-# The backports suite, added from the archive this machine's apt sources already name (deb822
-# .sources or one-line sources.list), so no host name is written here.
-enable_backports() {
-  local list=/etc/apt/sources.list.d/strongroom-backports.sources uri=""
-  if grep -qs 'bookworm-backports' /etc/apt/sources.list /etc/apt/sources.list.d/*; then
-    return 0
-  fi
-  # deb822 (.sources: "URIs: http://…") first, then one-line sources.list ("deb [opts] URI suite …").
-  uri=$(cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
-    sed -n 's/^URIs:[[:space:]]*\([^[:space:]]*\).*/\1/p' | grep -v security | head -n1 || true)
-  if [ -z "$uri" ]; then
-    uri=$(cat /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null |
-      sed -n -E 's/^deb[[:space:]]+(\[[^]]*\][[:space:]]+)?([^[:space:]]+).*/\2/p' |
-      grep -v security | head -n1 || true)
-  fi
-  if [ -z "$uri" ]; then
-    echo "install-deps: cannot find the Debian archive in the apt sources to add bookworm-backports" >&2
-    exit 1
-  fi
-  printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
-    "$uri" /usr/share/keyrings/debian-archive-keyring.gpg >"$list"
-  echo "added bookworm-backports ($uri) in $list"
+# The Debian archive that this machine's apt sources name for bookworm (a deb822 .sources stanza
+# whose Suites list bookworm, or a one-line "deb [opts] URI bookworm …"), as tests/packaging/lib.sh
+# finds it, so no host name is written here.
+debian_archive_uri() {
+  local uri
+  uri=$({
+    cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+      awk '/^URIs:/ {u=$2} /^Suites:/ && / bookworm( |$)/ {print u}'
+    grep -hsE '^deb +(\[[^]]*\] +)?[a-z]+://[^ ]+ +bookworm +' /etc/apt/sources.list \
+      /etc/apt/sources.list.d/*.list | sed -E 's/^deb +(\[[^]]*\] +)?//' | awk '{print $1}'
+  } | head -n1 || true)
+  echo "${uri%/}"
 }
 
-backports_missing=()
-if [ "$mode" != "--runtime-only" ]; then
-  for p in "${backports_pkgs[@]}"; do
-    v=$(dpkg-query -W -f='${Status} ${Version}' "$p" 2>/dev/null || true)
-    case "$v" in
-      "install ok installed "*) dpkg --compare-versions "${v##* }" ge 0.17.1 && continue ;;
-    esac
-    backports_missing+=("$p")
-  done
-fi
+# Debian's raft_0.22.1.orig.tar.gz, checked against the SHA-256 pinned in packaging/libraft. apt
+# finds it in the signed source index of bookworm-backports (read with a private apt
+# configuration in a temporary directory: the machine's apt sources are not changed) and
+# apt-helper downloads it with the pinned hash; only the tarball is fetched (the package's .dsc
+# and Debian diff are not needed). Should the index no longer list 0.22.1, the archive's pool
+# keeps the file while any Debian suite still ships it; the hash check is the same.
+fetch_libraft_source() {
+  local archive tmp uri log raft_sha256
+  raft_sha256=$(sed -n '1s/^\([0-9a-f]\{64\}\) .*/\1/p' "$here/libraft/$raft_tarball.sha256" 2>/dev/null || true)
+  if [ ${#raft_sha256} != 64 ]; then
+    echo "install-deps: no SHA-256 in $here/libraft/$raft_tarball.sha256" >&2
+    exit 1
+  fi
+  if [ -f "$raft_dest" ] && echo "$raft_sha256  $raft_dest" | sha256sum -c --status; then
+    return 0
+  fi
+  archive=$(debian_archive_uri)
+  if [ -z "$archive" ]; then
+    echo "install-deps: cannot find the Debian archive in the apt sources to fetch $raft_tarball" >&2
+    exit 1
+  fi
+  tmp=$(mktemp -d)
+  log=$tmp/log
+  mkdir -p "$tmp/lists/partial" "$tmp/parts" "$tmp/dl"
+  : >"$tmp/sources.list"
+  printf 'Types: deb-src\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+    "$archive" /usr/share/keyrings/debian-archive-keyring.gpg >"$tmp/parts/strongroom-src.sources"
+  local apt_src=(-o Dir::Etc::SourceList="$tmp/sources.list" -o Dir::Etc::SourceParts="$tmp/parts"
+    -o Dir::State::Lists="$tmp/lists" -o Dir::Cache::pkgcache= -o Dir::Cache::srcpkgcache=)
+  uri=""
+  if apt-get "${apt_src[@]}" update -qq >"$log" 2>&1; then
+    uri=$(apt-get "${apt_src[@]}" source --only-source --print-uris raft 2>>"$log" |
+      awk -v f="$raft_tarball" '$2 == f { gsub("\047", "", $1); print $1 }' || true)
+  fi
+  if [ -z "$uri" ]; then
+    uri=$archive/pool/main/r/raft/$raft_tarball
+  fi
+  chmod 0755 "$tmp" "$tmp/dl"
+  chown _apt "$tmp/dl" 2>/dev/null || true
+  if ! /usr/lib/apt/apt-helper download-file "$uri" "$tmp/dl/$raft_tarball" "SHA256:$raft_sha256" \
+    >>"$log" 2>&1; then
+    cat "$log" >&2
+    echo "install-deps: cannot fetch $raft_tarball with SHA-256 $raft_sha256 from $uri" >&2
+    rm -rf "$tmp"
+    exit 1
+  fi
+  mkdir -p "$(dirname "$raft_dest")"
+  install -m 0644 "$tmp/dl/$raft_tarball" "$raft_dest"
+  rm -rf "$tmp"
+  echo "fetched $raft_tarball (SHA-256 $raft_sha256) into $raft_dest"
+}
 
-if [ ${#backports_missing[@]} -gt 0 ]; then
-  enable_backports
-fi
-
-if [ ${#missing[@]} -gt 0 ] || [ ${#backports_missing[@]} -gt 0 ]; then
-  echo "installing: ${missing[*]} ${backports_missing[*]}"
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "installing: ${missing[*]}"
   log=$(mktemp)
   if ! {
     apt-get update -qq &&
-      if [ ${#missing[@]} -gt 0 ]; then
-        apt-get install -y -qq --no-install-recommends "${missing[@]}"
-      fi &&
-      if [ ${#backports_missing[@]} -gt 0 ]; then
-        apt-get install -y -qq --no-install-recommends -t bookworm-backports "${backports_missing[@]}"
-      fi
+      apt-get install -y -qq --no-install-recommends "${missing[@]}"
   } >"$log" 2>&1; then
     cat "$log"
     rm -f "$log"
     exit 1
   fi
   rm -f "$log"
+fi
+
+if [ "$mode" != "--runtime-only" ]; then
+  fetch_libraft_source
 fi

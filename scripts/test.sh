@@ -25,6 +25,14 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 echo "==> end-to-end tests (node-vault)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build/appliance" node --test)
+echo "==> fault suite (3 nodes in network namespaces; kill -9, SIGSTOP, partition; histories checked for linearizability)"
+rm -rf build/faults-ci
+if ! tests/faults/run.sh --ci --build=build --out=build/faults-ci >build/faults-ci.log 2>&1; then
+  cat build/faults-ci.log
+  echo "fault suite: FAILED (anomalies, or a cluster that did not serve again after a heal; build/faults-ci holds the histories and node logs)"
+  exit 1
+fi
+grep -E '^(round|faults:)' build/faults-ci.log
 echo "==> packages (.deb and .rpm: build, inspect, install, run, remove, purge)"
 tests/packaging/package_test.sh build
 echo "==> the unit under a real systemd (Debian 12 root booted with systemd-nspawn)"
@@ -35,7 +43,8 @@ echo "==> deployment files (Kubernetes manifests, yamllint, shellcheck)"
 tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
 tail -1 build/check_manifests.log
 shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh \
-  tests/packaging/systemd_test.sh tests/packaging/container_test.sh
+  packaging/libraft/build.sh tests/packaging/systemd_test.sh tests/packaging/container_test.sh \
+  tests/faults/run.sh
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"

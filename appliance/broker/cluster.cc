@@ -29,8 +29,16 @@ constexpr absl::Duration kJoinCallTimeout = absl::Seconds(30);
 constexpr absl::Duration kAddCallTimeout = absl::Seconds(120);
 constexpr absl::Duration kForwardTimeout = absl::Seconds(90);
 constexpr int kMaxLeaderHops = 4;
+// A leader's question for a member's term (a read's confirmation round): a member that has not
+// answered by then does not count, and is not asked again until it has.
+constexpr absl::Duration kTermCallTimeout = absl::Seconds(1);
 constexpr char kJoinPath[] = "sys/storage/raft/join";
 constexpr char kRemovePath[] = "sys/storage/raft/remove-peer";
+// A forward that broke once the request may have reached the leader (Vault's text for a failed
+// forwarding call, and what the client must know before it retries).
+constexpr char kForwardBroke[] =
+    "error during forwarding RPC request: the active node may have received the request but its "
+    "answer did not arrive; the request may or may not have been applied";
 
 struct PeerInfo {
   std::string cluster_addr;
@@ -174,6 +182,8 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ClusterNode* raw = node.get();
   ro.service = [raw](std::string_view request) { return raw->Serve(request); };
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
+  node->leader_check_ = std::make_unique<LeaderCheck>(
+      node->raft_.get(), [raw](const std::string& address) { return raw->AskTerm(address); });
   ASSIGN_OR_RETURN(node->incarnation_, Incarnation(node->options_.path, node->raft_->HasState()));
   if (!node->incarnation_.empty()) {
     LogInfo("raft: node %s, incarnation %s", node->options_.node_id, node->incarnation_);
@@ -236,10 +246,85 @@ bool ClusterNode::WaitCaughtUp(absl::Duration timeout) {
   }
 }
 
-bool ClusterNode::LeadingButNotActive() {
-  const bool leader = raft_->IsLeader();
-  if (!leader) active_.store(false);
-  return leader && !active_.load();
+bool ClusterNode::BecameLeader() {
+  const uint64_t term = raft_->LeaderTerm();
+  // Not the leader, or the leader of a term the core was not reloaded for: not active.
+  if (active_term_.load() != term) active_term_.store(0);
+  led_term_.store(term);
+  // Leads, but is not the active node: a new leadership (maybe lost and won again in between:
+  // its tables may be old), or one sealed by request meanwhile.
+  return term != 0 && active_term_.load() != term;
+}
+
+absl::Status ClusterNode::HandOverLeadership() {
+  std::lock_guard<std::mutex> lock(handover_mu_);
+  return HandOverLocked();
+}
+
+absl::Status ClusterNode::HandOverLocked() {
+  auto to = raft_->TransferLeadership();
+  if (!to.ok()) {
+    if (raft_->IsLeader()) return to.status();
+    // Another node leads already (a hand-over that ran meanwhile, an election).
+    active_term_.store(0);
+    return absl::OkStatus();
+  }
+  active_term_.store(0);
+  std::string name = "(not known yet)";
+  for (const auto& peer : raft_->Configuration()) {
+    if (*to != 0 && peer.id == *to) name = DecodePeer(peer.address).node_id;
+  }
+  LogInfo("raft: node %s leads now; this node is no longer the active node", name);
+  return absl::OkStatus();
+}
+
+void ClusterNode::HandOver() {
+  const bool step_down = step_down_requested_.exchange(false);
+  core::Core* core = core_.load();
+  // Vault: a step-down that reaches a node which is not active does nothing.
+  if (core == nullptr || !core->initialized() || !raft_->IsLeader()) return;
+  std::unique_lock<std::mutex> lock(handover_mu_, std::try_to_lock);
+  if (!lock.owns_lock()) {  // sys/seal is handing the leadership on right now
+    if (step_down) step_down_requested_.store(true);
+    return;
+  }
+  if (core->sealed_by_request() && core->sealed()) {
+    // (Only once sealed: sys/seal closes the audit logs first, and their last checkpoint is a
+    // write that needs this node to lead.)
+    if (absl::Now() < next_handover_) return;
+    absl::Status s = HandOverLocked();
+    if (s.ok()) {
+      handover_error_.clear();
+      return;
+    }
+    next_handover_ = absl::Now() + absl::Seconds(5);
+    if (s.message() != handover_error_) {
+      handover_error_ = std::string(s.message());
+      LogWarn("raft: this node is sealed but leads the cluster (%s); trying again every 5 s",
+              handover_error_);
+    }
+    return;
+  }
+  if (!step_down) return;
+  bool other_voter = false;
+  for (const auto& peer : raft_->Configuration()) {
+    other_voter = other_voter || (peer.voter && peer.id != raft_->node_id());
+  }
+  if (!other_voter) {
+    LogWarn("sys/step-down: no other voter can become the active node; this node stays active");
+    return;
+  }
+  LogInfo("raft: stepping down as the active node (sys/step-down)");
+  active_term_.store(0);
+  (void)core->SealNow("stepping down as the active node (sys/step-down)");
+  absl::Status s = HandOverLocked();
+  if (!raft_->IsLeader()) {
+    core->Start();  // a standby from here on, unsealed as at start-up
+    return;
+  }
+  // Still the leader: the main loop reloads this node as the active node (BecameLeader).
+  LogWarn("sys/step-down: %s; this node stays the active node",
+          s.ok() ? "it was elected again" : std::string(s.message()));
 }
 
 std::optional<core::LeaderInfo> ClusterNode::CurrentLeader() {
@@ -266,7 +351,9 @@ absl::Status ClusterNode::BootstrapForInit() {
         "its leader");
   }
   RETURN_IF_ERROR(raft_->Barrier());
-  active_.store(true);
+  const uint64_t term = raft_->LeaderTerm();  // 0 if the leadership is gone already
+  led_term_.store(term);
+  active_term_.store(term);
   return absl::OkStatus();
 }
 
@@ -432,6 +519,9 @@ std::string ClusterNode::Serve(std::string_view request) {
   json::object answer;
   if (!op.ok() || !op->has_value()) {
     answer = Failure("no op");
+  } else if (**op == "term") {
+    answer["ok"] = true;
+    answer["term"] = std::to_string(raft_->Term());
   } else if (core_.load() == nullptr) {
     answer = Failure("the node is still starting");
   } else if (!raft_->IsLeader()) {
@@ -587,11 +677,94 @@ std::string ClusterNode::ServeForward(const json::object& req) {
   if (!bytes.ok() || !forwarded.ParseFromString(*bytes)) {
     return core::Serialize(Failure("malformed forwarded request"));
   }
+  // Only the active node (tables reloaded in the term it leads) answers, and its core confirms
+  // the answer before it goes back (ConfirmAnswer). A refusal means nothing was done: the
+  // standby may redirect.
+  if (active_term_.load() == 0) {
+    json::object o = Failure("not the active node");
+    if (auto leader = CurrentLeader(); leader && !leader->self) {
+      o["leader_cluster_addr"] = leader->cluster_addr;
+    }
+    return core::Serialize(o);
+  }
   ipc::Response r = IpcServer::Process(core_.load(), forwarded, options_.json_limits);
   json::object o;
   o["ok"] = true;
   o["response"] = B64(r.SerializeAsString());
   return core::Serialize(o);
+}
+
+absl::StatusOr<uint64_t> ClusterNode::AskTerm(const std::string& raft_address) {
+  json::object ask;
+  ask["op"] = "term";
+  ASSIGN_OR_RETURN(json::object answer,
+                   Call(DecodePeer(raft_address).cluster_addr, ask, kTermCallTimeout));
+  ASSIGN_OR_RETURN(auto term, core::GetString(answer, "term"));
+  uint64_t t = 0;
+  if (!term || !absl::SimpleAtoi(*term, &t)) {
+    return absl::DataLossError("a member's term answer has no term");
+  }
+  return t;
+}
+
+namespace {
+// The term this thread's request began in as the active node (BeginAnswer); 0: not active.
+thread_local uint64_t t_answer_term = 0;
+}  // namespace
+
+absl::Status ClusterNode::BeginAnswer() {
+  (void)raft::RaftStorage::TakeThreadWrites();
+  t_answer_term = active_term_.load();
+  // It stopped being the active node after MaybeForward let the request through (a step-down,
+  // a lost leadership): nothing is done, so a retry is safe.
+  if (t_answer_term == 0) {
+    return absl::UnavailableError(
+        "this node is no longer the active node; nothing was done; retry");
+  }
+  return absl::OkStatus();
+}
+
+absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
+  const raft::RaftStorage::ThreadWrites writes = raft::RaftStorage::TakeThreadWrites();
+  const uint64_t term = t_answer_term;
+  t_answer_term = 0;
+  if (term == 0) return absl::UnavailableError("this node is not the active node; retry");
+  // A write committed in this term: a majority accepted it in this term after the request's
+  // reads, so no newer leader existed when they were made.
+  if (!writes.failed && writes.committed_term == term) return absl::OkStatus();
+  // Else a round that begins now, after the reads: a majority still follows this node's term.
+  // Also when a write on this thread failed: that may be another write than the request's own
+  // (an audit checkpoint), and the request's answer (an error, a 404, a refused CAS) may then
+  // come from stale reads. A confirmed answer stands, a failed write's own error included.
+  auto confirmed = read_index_.Confirm();
+  absl::Status s = confirmed.status();
+  if (s.ok() && *confirmed != term) {
+    s = absl::UnavailableError("it leads in a term it has not reloaded its tables for yet");
+  }
+  if (s.ok()) return s;
+  if (absl::IsFailedPrecondition(s)) {
+    // Raft says this node no longer leads: not active from now on (it cannot lead in `term`
+    // again), so the next requests are forwarded without waiting for the main loop's poll.
+    uint64_t expected = term;
+    active_term_.compare_exchange_strong(expected, 0);
+  }
+  const int64_t now = absl::ToUnixSeconds(absl::Now());
+  int64_t last = last_unconfirmed_warning_.load();
+  if (now - last >= 10 && last_unconfirmed_warning_.compare_exchange_strong(last, now)) {
+    LogWarn(
+        "raft: this node could not confirm that it still leads (%s); answering 503 until it "
+        "does or a standby forwards to the new leader",
+        s.message());
+  }
+  if (writes.committed_term != 0 || writes.failed) {
+    // A write of this request committed (in a term the tables were not loaded for), or failed
+    // after it may have reached the log: a plain retry could apply it twice.
+    return absl::InternalError(
+        absl::StrCat("this node could not confirm that it is still the active node (", s.message(),
+                     "); the request may or may not have been applied"));
+  }
+  return absl::UnavailableError(absl::StrCat(
+      "this node could not confirm that it is still the active node (", s.message(), "); retry"));
 }
 
 std::string ClusterNode::ServeReadIndex() {
@@ -614,9 +787,9 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   }
   core::Core* core = core_.load();
   if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
-  // The active node answers itself without asking the Raft loop who leads (a lost leadership
-  // ends Active() within the main loop's 100 ms poll; writes fail at once anyway).
-  if (active_.load()) return std::nullopt;
+  // The active node answers itself; its core confirms each answer before it is sent
+  // (ConfirmAnswer). A lost leadership ends Active() within the main loop's 100 ms poll.
+  if (active_term_.load() != 0) return std::nullopt;
   auto leader = CurrentLeader();
   if (req.path() == "sys/seal" && !(leader && leader->self)) {
     // As Vault: a standby answers sys/seal itself (it is not forwarded to seal the leader).
@@ -627,7 +800,6 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
         "");
   }
   if (leader && leader->self) {
-    if (active_.load()) return std::nullopt;
     return IpcServer::ToIpcResponse(
         req.id(), "", absl::UnavailableError("this node is becoming the active node; retry"), "");
   }
@@ -635,38 +807,67 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
     return IpcServer::ToIpcResponse(req.id(), "",
                                     absl::UnavailableError("no active Vault instance found"), "");
   }
+  return Forward(req, *leader);
+}
+
+ipc::Response ClusterNode::Forward(const ipc::Request& req, const core::LeaderInfo& leader) {
   auto redirect = [&] {
     ipc::Response r;
     r.set_id(req.id());
     r.set_kind(ipc::Response::RAW);
     r.set_http_status(307);
-    r.set_redirect_to(leader->api_addr);
+    r.set_redirect_to(leader.api_addr);
     return r;
   };
   if (req.no_request_forwarding()) return redirect();
   json::object call;
   call["op"] = "forward";
   call["request"] = B64(req.SerializeAsString());
-  auto answer = Call(leader->cluster_addr, call, kForwardTimeout);
-  if (!answer.ok() && answer.status().message() == ipc::kServerBusy) {
-    // The active node is at capacity: a redirect would only send the load there.
-    return IpcServer::ToIpcResponse(req.id(), "", answer.status(), "");
-  }
-  if (answer.ok()) {
-    auto ok = core::GetBool(*answer, "ok");
-    ipc::Response r;
-    std::string bytes;
-    auto encoded = core::GetString(*answer, "response");
-    if (ok.ok() && ok->value_or(false) && encoded.ok() && *encoded &&
-        absl::Base64Unescape(**encoded, &bytes) && r.ParseFromString(bytes)) {
-      r.set_id(req.id());
-      return r;
+  auto answer =
+      client_->Call(leader.cluster_addr, core::Serialize(call),
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(kForwardTimeout)));
+  const std::string path = core::LoggablePath(req.path());
+  auto broke = [&](std::string_view why) {
+    // The leader may have applied it: a redirect would have the client send it again.
+    LogWarn(
+        "raft: forwarding %s to the leader broke after it was sent (%s); answering that it "
+        "may or may not have been applied",
+        path, why);
+    return IpcServer::ToIpcResponse(req.id(), "",
+                                    core::InternalErrorWithPublicDetail(kForwardBroke), "");
+  };
+  if (!answer.ok()) {
+    if (absl::IsResourceExhausted(answer.status())) {
+      // The active node is at capacity (it refused the call): Vault's overloaded answer (503);
+      // a redirect would only send the load there.
+      return IpcServer::ToIpcResponse(req.id(), "", absl::UnavailableError(ipc::kServerBusy), "");
     }
+    if (raft::RequestMayHaveArrived(answer.status())) return broke(Sv(answer.status().message()));
+    LogWarn(
+        "raft: forwarding %s to the leader failed before it was sent (%s); redirecting the "
+        "client",
+        path, answer.status().message());
+    return redirect();
   }
-  LogWarn("raft: forwarding %s to the leader failed (%s); redirecting the client",
-          core::LoggablePath(req.path()),
-          answer.ok() ? "refused" : std::string(answer.status().message()));
-  return redirect();
+  auto parsed = core::ParseObject(*answer);
+  if (!parsed.ok()) return broke("the answer is malformed");
+  auto ok = core::GetBool(*parsed, "ok");
+  if (ok.ok() && ok->has_value() && !**ok) {
+    // Refused before anything was done (not the active node, still starting, ...).
+    auto error = core::GetString(*parsed, "error");
+    LogWarn("raft: the leader refused a forwarded %s (%s); redirecting the client", path,
+            error.ok() && error->has_value() ? **error : std::string("no reason"));
+    return redirect();
+  }
+  ipc::Response r;
+  std::string bytes;
+  auto encoded = core::GetString(*parsed, "response");
+  if (ok.ok() && ok->value_or(false) && encoded.ok() && *encoded &&
+      absl::Base64Unescape(**encoded, &bytes) && r.ParseFromString(bytes)) {
+    r.set_id(req.id());
+    return r;
+  }
+  return broke("the answer is malformed");
 }
 
 }  // namespace strongroom::broker

@@ -5,9 +5,20 @@
 //            leader answers with both KEKs wrapped for it (hsm::Token::WrapKeysForPeer)
 //   add      the joining node, now holding the KEKs, asks the leader to add it as a voter
 //   forward  a standby hands the leader a request a client sent it, and relays the answer
+//   term     the leader asks a member for its current term (read_index.h: confirming that it
+//            still leads before it answers a read); any member answers
 //   read-index  a member that has just started asks the leader how far the log is committed
 //            (the leader answers after a barrier of its own): once it has applied that much, it
 //            has caught up with the cluster (CaughtUp)
+//
+// Answers are linearizable: the active node sends the answer to a request (its own worker's, or
+// one a standby forwarded) only once it knows the answer is current (ConfirmAnswer): the request
+// committed a write in the term the node's tables were loaded in, or a confirmation round
+// (read_index.h) begun after the request was handled showed that a majority still follows that
+// term. Else it answers 503 (a leader replaced without knowing it yet never sends what it read).
+// A forward that fails before the request left is redirected (307); once the request may have
+// reached the leader, the answer is a 500 "may or may not have been applied" (a client must not
+// replay a write that may have run).
 //
 // Peers are told apart by their cluster certificate (any certificate of the cluster CA is a
 // member) and named by node_id. libraft's server address carries "cluster_addr|node_id|api_addr",
@@ -16,11 +27,13 @@
 
 #include <atomic>
 #include <memory>
+#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
 #include "absl/time/time.h"
+#include "appliance/broker/read_index.h"
 #include "appliance/core/cluster.h"
 #include "appliance/core/core.h"
 #include "appliance/core/json_limits.h"
@@ -69,15 +82,30 @@ class ClusterNode final : public core::Cluster {
   // CaughtUp, retried until it holds or `timeout` passes (for a member: it waits for the
   // node's first Raft state too).
   bool WaitCaughtUp(absl::Duration timeout);
-  // Whether this node leads but does not serve as the active node yet: the main loop then
-  // reloads the core once caught up, and calls SetActive. Not leading ends Active() at once.
-  bool LeadingButNotActive();
-  void SetActive(bool active) { active_.store(active); }
+  // True while this node leads but is not the active node: it has just become the leader, or
+  // leads in a new term since it was reloaded (it may have lost and won the leadership in
+  // between: its tables may be old), or was sealed by request meanwhile. The main loop polls it,
+  // reloads the core unless it is sealed by request, then calls SetActive(true). Losing the
+  // leadership, or leading in a term the core was not reloaded for, ends Active() at once.
+  bool BecameLeader();
+  // The main loop's part of sys/step-down and sys/seal, called each tick. A step-down asked for
+  // (RequestStepDown) on the leader: stops serving as active, seals the core (its audit logs
+  // end with a checkpoint while this node can still write), hands the leadership on, and
+  // unseals again as a standby (if no node took the leadership, the main loop reloads this one
+  // as the active node again). A leader sealed by request: hands the leadership on, retried
+  // every few seconds until a voter takes it.
+  void HandOver();
+  // The core has been reloaded for the leadership BecameLeader() last reported (true), or this
+  // node does not serve as the active node (false).
+  void SetActive(bool active) { active_term_.store(active ? led_term_.load() : 0); }
   // Why this node's Raft state machine failed ("" while it works): the node must stop serving
   // (strongroomd exits with status 1; raft::RaftStorage).
   std::string StorageFailure() { return raft_->Failure(); }
-  // A standby's answer for a worker's request: forwarded to the leader, a 307 to it when the
-  // client asked not to be forwarded, or nullopt when this node answers itself.
+  // Nullopt when this node answers `req` itself: it is the active node (its core confirms the
+  // answer, ConfirmAnswer), or the request is one every node answers (sys/health, ...). Else the
+  // answer: the leader's, forwarded; a 307 to it when the client asked not to be forwarded or
+  // nothing could be sent; a 500 when the forward broke after the request may have reached it;
+  // a 503 when there is no active node.
   std::optional<ipc::Response> MaybeForward(const ipc::Request& req);
   // retry_join: joins through the configured leaders if this node is new. Blocks (retries every
   // few seconds) until it joined, was initialised meanwhile, or `stop` is set.
@@ -85,19 +113,32 @@ class ClusterNode final : public core::Cluster {
 
   // core::Cluster
   std::optional<core::LeaderInfo> CurrentLeader() override;
-  bool Active() override { return active_.load(); }
+  bool Active() override { return active_term_.load() != 0; }
+  // The answer is current when this node was the active node as the request began, and the
+  // request committed a write in that term, or a round begun after it was handled (read_index.h,
+  // shared with concurrent requests) confirmed that a majority still follows that term. Else
+  // Unavailable (503): a leader replaced without knowing it yet never sends what it read.
+  absl::Status BeginAnswer() override;
+  absl::Status ConfirmAnswer(bool handled_ok) override;
   absl::Status BootstrapForInit() override;
   absl::Status Join(const core::JoinRequest& req) override;
   absl::StatusOr<core::json::object> Configuration() override;
   absl::Status RemovePeer(std::string_view node_id) override;
+  absl::Status HandOverLeadership() override;
+  void RequestStepDown() override { step_down_requested_.store(true); }
 
  private:
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
   absl::Status AddSelf(std::string target);
+  absl::Status HandOverLocked();  // handover_mu_ held
   std::string Serve(std::string_view request);
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
+  // A member's current term (LeaderCheck::AskTerm); `raft_address` as libraft has it.
+  absl::StatusOr<uint64_t> AskTerm(const std::string& raft_address);
+  // Forwards `req` to the leader at `leader`; the answer as MaybeForward describes it.
+  ipc::Response Forward(const ipc::Request& req, const core::LeaderInfo& leader);
   std::string ServeReadIndex();
   // Records a cluster change this node carries out in its audit chain (AuditBroker::
   // LogSystemEvent): the request record before the change (an error when no audit device
@@ -120,7 +161,17 @@ class ClusterNode final : public core::Cluster {
   std::unique_ptr<raft::ServiceClient> client_;  // kept connections to other members
   std::atomic<core::Core*> core_{nullptr};
   std::atomic<core::Seal*> seal_{nullptr};
-  std::atomic<bool> active_{false};
+  // The term BecameLeader() (or sys/init) last saw this node lead in; 0 while it does not.
+  std::atomic<uint64_t> led_term_{0};
+  // The term the core was reloaded for as the active node; 0 while it is not the active node.
+  std::atomic<uint64_t> active_term_{0};
+  std::unique_ptr<LeaderCheck> leader_check_;  // made in Start (it needs raft_ and client_)
+  ReadIndex read_index_{[this] { return leader_check_->Round(); }};
+  std::atomic<int64_t> last_unconfirmed_warning_{0};  // unix seconds; one warning per 10 s
+  std::atomic<bool> step_down_requested_{false};
+  std::mutex handover_mu_;                           // one leadership transfer at a time
+  absl::Time next_handover_ = absl::InfinitePast();  // a sealed leader's next try (main loop)
+  std::string handover_error_;                       // its last failure, logged once (main loop)
   // The commit index a leader gave this process (read-index); 0 until then.
   std::atomic<uint64_t> catch_up_index_{0};
   std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged

@@ -268,21 +268,27 @@ int PrintAuditPublicKey(const ServerConfig& config) {
 
 // The main loop's part in Raft, every tick; each step bounded, and retried at the next tick
 // until it succeeds (never latched):
+// - sys/step-down, and a leader sealed by sys/seal, hand the leadership on (HandOver);
 // - a node back with Raft state starts its core once it has caught up with the cluster;
-// - a node that leads but is not active yet reloads its tables (a standby's mounts, policies,
-//   tokens and audit devices are as old as its last unseal) once it has applied the whole log,
-//   and then serves as the active node.
+// - a node that leads but is not the active node for its term reloads its tables (a standby's
+//   mounts, policies, tokens and audit devices are as old as its last unseal) once it has
+//   applied the whole log, unless it is sealed by request, and then serves as the active node.
 void TendCluster(core::Core& core, ClusterNode& cluster) {
+  cluster.HandOver();
   if (core.awaiting_cluster()) {
+    // Before the barrier: SetActive ties the active term to the term seen here (a leadership
+    // lost and won again meanwhile is reloaded for at a later tick).
+    const bool leading = cluster.BecameLeader();
     bool as_leader = false;
     if (!cluster.CaughtUp(absl::Seconds(2), &as_leader)) return;
     LogInfo("raft: caught up with the cluster; reading its state");
     core.Start();
     if (core.awaiting_cluster()) return;  // storage unreadable: logged; tried again
-    // Caught up as the leader (and leading still): its tables are current already.
-    if (as_leader && core.initialized() && cluster.LeadingButNotActive()) cluster.SetActive(true);
+    // Caught up as the leader: its tables are current already.
+    if (leading && as_leader && core.initialized()) cluster.SetActive(true);
+    return;
   }
-  if (!core.initialized() || !cluster.LeadingButNotActive()) return;
+  if (!cluster.BecameLeader() || !core.initialized() || core.sealed_by_request()) return;
   if (!cluster.CaughtUp(absl::Seconds(10))) {
     LogWarn("raft: this node leads but has not applied the cluster's log yet; retrying");
     return;

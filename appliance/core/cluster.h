@@ -33,6 +33,14 @@ class Cluster {
   virtual std::optional<LeaderInfo> CurrentLeader() = 0;
   // Whether this node serves as the active node: the leader, with its tables reloaded.
   virtual bool Active() = 0;
+  // Linearizable answers. The core calls BeginAnswer() before it handles a request (past the
+  // status paths and the seal check) and ConfirmAnswer() once the request was handled, before
+  // its response is audited and sent; `handled_ok` tells whether the handler succeeded. An error
+  // replaces the response when this node cannot show that the answer is current (a leader that
+  // was replaced without knowing it yet must not answer from its old state). BeginAnswer's error
+  // refuses the request before anything is done (this node is not the active node any more).
+  virtual absl::Status BeginAnswer() { return absl::OkStatus(); }
+  virtual absl::Status ConfirmAnswer(bool /*handled_ok*/) { return absl::OkStatus(); }
   // sys/init on a node without Raft state: a new cluster of this node alone, led by it.
   virtual absl::Status BootstrapForInit() = 0;
   // sys/storage/raft/join on an uninitialised node: receives the cluster's KEKs into this
@@ -43,6 +51,13 @@ class Cluster {
   virtual absl::StatusOr<json::object> Configuration() = 0;
   // sys/storage/raft/remove-peer.
   virtual absl::Status RemovePeer(std::string_view node_id) = 0;
+  // sys/seal on the leader, once sealed: hands the Raft leadership to another voter, the most
+  // up-to-date first, so that one becomes the active node. An error when none took it (this
+  // node then still leads; the broker keeps trying while it is sealed).
+  virtual absl::Status HandOverLeadership() = 0;
+  // sys/step-down, once its response is recorded: the broker's main loop hands the active role
+  // to another node (as Vault, the answer does not wait for it).
+  virtual void RequestStepDown() = 0;
 };
 
 }  // namespace strongroom::core

@@ -252,7 +252,9 @@ absl::Status Core::UnsealWithKeyring(Keyring keyring) {
   if (!s.ok()) {
     barrier_.Seal();
     tokens_.Unload();
+    return s;
   }
+  sealed_by_request_.store(false);
   return s;
 }
 
@@ -351,6 +353,12 @@ absl::Status Core::SealNow(std::string_view why) {
   seal_reason_ = std::string(why);
   LogInfo("%s; the keyring was wiped from memory", std::string(why));
   return absl::OkStatus();
+}
+
+absl::Status Core::SealByRequest() {
+  // Set first: a main loop that sees the node sealed meanwhile must not unseal it again.
+  sealed_by_request_.store(true);
+  return SealNow("sealed by request (sys/seal)");
 }
 
 absl::Status Core::RotateKeyring() {
@@ -608,8 +616,14 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
 
   AuditTrail trail;
+  // Not the active node (any more): refused before anything is done.
+  if (options_.cluster != nullptr) RETURN_IF_ERROR(options_.cluster->BeginAnswer());
   auto result = Dispatch(req, trail);
   if (trail.audit_failed) return result;
+  if (options_.cluster != nullptr) {
+    // Replicated: an answer goes out only once it is known to be current (core/cluster.h).
+    if (absl::Status s = options_.cluster->ConfirmAnswer(result.ok()); !s.ok()) result = s;
+  }
   AuditEvent event;
   event.request = &req;
   event.token = trail.token ? &*trail.token : nullptr;
@@ -629,6 +643,11 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
     return result;
   }
   RETURN_IF_ERROR(audit_.LogResponse(event));
+  if (result.ok() && req.path == "sys/step-down" && options_.cluster != nullptr) {
+    // Recorded and about to be answered: now the node may give up the active role (Vault
+    // answers 204 at once; the broker's main loop carries the step-down out).
+    options_.cluster->RequestStepDown();
+  }
   return result;
 }
 

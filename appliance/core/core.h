@@ -78,6 +78,11 @@ class Core {
   absl::StatusOr<InitResult> Initialize(const InitRequest& req);
   // Wipes the keyring from memory. `why` goes to the log and to the seal reason.
   absl::Status SealNow(std::string_view why = "sealed by request (sys/seal)");
+  // sys/seal: SealNow, and the node stays sealed until sys/unseal (or a restart). The broker
+  // does not reload such a node as the active one when it becomes the Raft leader: it hands the
+  // leadership on (Cluster::HandOverLeadership).
+  absl::Status SealByRequest();
+  bool sealed_by_request() const { return sealed_by_request_.load(); }
 
   bool initialized() const { return initialized_.load(); }
   bool sealed() const { return barrier_.sealed(); }
@@ -173,7 +178,8 @@ class Core {
   IdentityStore identity_;
   AuditBroker audit_;
   std::atomic<bool> initialized_{false};
-  std::atomic<bool> awaiting_cluster_{false};  // WaitForCluster() until Start() read storage
+  std::atomic<bool> awaiting_cluster_{false};   // WaitForCluster() until Start() read storage
+  std::atomic<bool> sealed_by_request_{false};  // set by SealByRequest, cleared by an unseal
 
   mutable std::mutex state_mu_;  // seal lifecycle: init, unseal, seal, rotate
   std::string seal_reason_;

@@ -185,7 +185,23 @@ class SystemBackend final : public core::Backend {
     }
     if (p == "seal") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
-      RETURN_IF_ERROR(core_->SealNow());
+      RETURN_IF_ERROR(core_->SealByRequest());
+      if (core::Cluster* cluster = core_->cluster(); cluster != nullptr) {
+        // The keyring is wiped first (and the audit logs closed while this node can still
+        // write their state); then the Raft leadership goes to a node that can serve, so the
+        // standbys stop forwarding to a sealed one. Without a taker the node stays sealed and
+        // the broker keeps trying (core.h, SealByRequest).
+        if (absl::Status s = cluster->HandOverLeadership(); !s.ok()) {
+          LogWarn("sys/seal: sealed, but the Raft leadership stays here for now: %s", s.message());
+        }
+      }
+      return Response::Empty();
+    }
+    if (p == "step-down") {
+      // Vault's sys/step-down: the active node gives up its role; the core asks the cluster for
+      // it once the response is recorded (Core::Handle). A no-op without Raft (Vault: without
+      // HA). Standbys forward it to the active node (broker/cluster.h).
+      if (!IsWrite(req)) return core::UnsupportedOperation();
       return Response::Empty();
     }
     return absl::NotFoundError("unsupported path");

@@ -1,5 +1,6 @@
 #include "appliance/raft/log_codec.h"
 
+#include <algorithm>
 #include <cstdint>
 #include <cstring>
 
@@ -106,19 +107,35 @@ absl::StatusOr<std::vector<storage::BatchOp>> DecodeBatch(std::string_view bytes
   return ops;
 }
 
-SnapshotWriter::SnapshotWriter() : out_(kSnapshotMagic) { PutInt<uint64_t>(&out_, 0); }
+SnapshotWriter::SnapshotWriter(size_t piece_bytes) : piece_bytes_(piece_bytes) {
+  pieces_.emplace_back(kSnapshotMagic);
+  if (piece_bytes_ > 0) pieces_.back().reserve(piece_bytes_);
+  PutInt<uint64_t>(&pieces_.back(), 0);
+}
 
 void SnapshotWriter::Add(std::string_view key, std::string_view value) {
-  PutBytes(&out_, key);
-  PutBytes(&out_, value);
+  const size_t pair = 8 + key.size() + value.size();
+  if (piece_bytes_ > 0 && pieces_.back().size() + pair > piece_bytes_) {
+    pieces_.emplace_back();
+    pieces_.back().reserve(std::max(piece_bytes_, pair));
+  }
+  PutBytes(&pieces_.back(), key);
+  PutBytes(&pieces_.back(), value);
   ++count_;
 }
 
-std::string SnapshotWriter::Finish() && {
+std::vector<std::string> SnapshotWriter::FinishPieces() && {
   std::string count;
   PutInt<uint64_t>(&count, count_);
-  out_.replace(kSnapshotMagic.size(), count.size(), count);
-  return std::move(out_);
+  pieces_.front().replace(kSnapshotMagic.size(), count.size(), count);
+  return std::move(pieces_);
+}
+
+std::string SnapshotWriter::Finish() && {
+  std::vector<std::string> pieces = std::move(*this).FinishPieces();
+  std::string out;
+  for (const std::string& p : pieces) out += p;
+  return out;
 }
 
 absl::Status DecodeSnapshot(

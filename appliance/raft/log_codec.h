@@ -10,6 +10,8 @@
 // Integers are little-endian.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <string_view>
@@ -24,16 +26,20 @@ namespace strongroom::raft {
 std::string EncodeBatch(const std::vector<storage::BatchOp>& ops);
 absl::StatusOr<std::vector<storage::BatchOp>> DecodeBatch(std::string_view bytes);
 
-// Builds a snapshot pair by pair.
+// Builds a snapshot pair by pair, in pieces of about `piece_bytes` each (0: one piece; a pair is
+// never split), so a large store is held once, in pieces, and never as one growing buffer that
+// is copied again when it outgrows itself.
 class SnapshotWriter {
  public:
-  SnapshotWriter();
+  explicit SnapshotWriter(size_t piece_bytes = 0);
   void Add(std::string_view key, std::string_view value);
-  // The finished snapshot (the count is patched in).
+  // The finished snapshot (the count is patched in), as one string or as its pieces in order.
   std::string Finish() &&;
+  std::vector<std::string> FinishPieces() &&;
 
  private:
-  std::string out_;
+  size_t piece_bytes_;
+  std::vector<std::string> pieces_;
   uint64_t count_ = 0;
 };
 

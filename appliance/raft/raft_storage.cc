@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <uv.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <climits>
@@ -17,6 +18,7 @@
 #include <shared_mutex>
 #include <thread>
 #include <utility>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
@@ -92,7 +94,6 @@ struct RaftStorage::Impl {
   bool loop_ready = false;
   bool io_ready = false;
   bool raft_ready = false;
-  bool policy_ready = false;
 
   // Runs `fn` on the loop thread and waits for it to return. False, with `fn` not run (and never
   // to run), once the loop is stopping or when it does not take the call up within kLoopTimeout.
@@ -143,24 +144,34 @@ struct RaftStorage::Impl {
   }
 
   // --- the state machine (loop thread) ---
-  // libraft 0.22.1 (Debian's backport) crashes when an InstallSnapshot from the leader arrives
-  // while the node is writing a snapshot of its own (legacy.c, takeSnapshotCb: the pending
-  // install is cleared before it is read; fixed upstream in cowsql/raft pull request 164). The
-  // leader never receives InstallSnapshot, so it snapshots every `snapshot_threshold` entries; a
-  // follower, which may be sent one whenever it lags, snapshots only when its unsnapshotted log
-  // reaches kFollowerSnapshotFactor times that (a connected follower does not lag that far; a
-  // follower that lags is sent the leader's snapshot, which resets its log anyway).
-  static constexpr uint64_t kFollowerSnapshotFactor = 8;
-  uv_timer_t snapshot_policy{};
-  uint64_t unsnapshotted = 0;  // entries applied since the last snapshot (loop thread)
+  // A timer every kWatchPeriodMs measures how long the loop was kept from running (a long
+  // snapshot or apply): past the election timeout, followers stop hearing from a leader that is
+  // fine, and the leadership is lost.
+  static constexpr uint64_t kWatchPeriodMs = 100;
+  uv_timer_t stall_watch{};
+  bool watch_ready = false;
+  uint64_t last_watch_ns = 0;
+  std::atomic<uint64_t> max_stall_ms{0};
 
-  static void SnapshotPolicy(uv_timer_t* timer) {
+  static void WatchStall(uv_timer_t* timer) {
     auto* self = static_cast<Impl*>(timer->data);
-    struct raft* r = &self->raft;
-    const unsigned configured = self->options.snapshot_threshold;
-    const bool allow =
-        raft_state(r) == RAFT_LEADER || self->unsnapshotted >= kFollowerSnapshotFactor * configured;
-    raft_set_snapshot_threshold(r, allow ? configured : UINT_MAX);
+    const uint64_t now = uv_hrtime();
+    if (self->last_watch_ns != 0) {
+      const uint64_t gap_ms = (now - self->last_watch_ns) / 1000000;
+      const uint64_t stall = gap_ms > kWatchPeriodMs ? gap_ms - kWatchPeriodMs : 0;
+      if (stall > self->max_stall_ms.load()) self->max_stall_ms.store(stall);
+      if (stall >= self->options.election_timeout_ms) {
+        LogWarn("raft: the loop was blocked for %d ms (election timeout %d ms)",
+                static_cast<int>(stall), static_cast<int>(self->options.election_timeout_ms));
+      }
+    }
+    self->last_watch_ns = now;
+  }
+
+  void CloseWatch() {
+    if (!watch_ready) return;
+    watch_ready = false;
+    uv_close(reinterpret_cast<uv_handle_t*>(&stall_watch), nullptr);
   }
 
   // libraft 0.22.1 ignores what this returns beyond stopping there: the entry stays unapplied,
@@ -170,7 +181,6 @@ struct RaftStorage::Impl {
     auto* self = static_cast<Impl*>(fsm->data);
     *result = nullptr;
     if (self->failed.load()) return RAFT_IOERR;
-    ++self->unsnapshotted;
     const uint64_t index = raft_last_applied(&self->raft) + 1;
     auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
     if (!ops.ok()) {
@@ -187,45 +197,110 @@ struct RaftStorage::Impl {
     return 0;
   }
 
+  // A snapshot is taken in three steps (libraft with patch 0004, fsm version 3): FsmSnapshot
+  // pins the store's current state on the loop thread (a RocksDB snapshot: no copy),
+  // FsmSnapshotAsync writes it out in pieces of kSnapshotPieceBytes on a libuv pool thread while
+  // the loop goes on (heartbeats, elections, applies), and FsmSnapshotFinalize drops both once
+  // libraft has written them. The pieces stay here, not copied into libraft's memory: the store
+  // is held once, never as one buffer. libraft takes at most one snapshot at a time.
+  static constexpr size_t kSnapshotPieceBytes = 4 << 20;
+  std::unique_ptr<storage::RocksDbStorage::View> snapshot_view;
+  std::vector<std::string> snapshot_pieces;
+  std::vector<raft_buffer> snapshot_bufs;
+
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->unsnapshotted = 0;
-    SnapshotWriter w;
+    self->snapshot_view = self->fsm_db->Pin();
+    *bufs = nullptr;
+    *n_bufs = 0;
+    return 0;
+  }
+
+  // Off the loop (or on it, should the runner refuse): touches only the view and the pieces.
+  static int FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    auto* self = static_cast<Impl*>(fsm->data);
+    SnapshotWriter w(kSnapshotPieceBytes);
     absl::Status s =
-        self->fsm_db->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
+        self->snapshot_view->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
     if (!s.ok()) {
       LogError("raft: cannot take a snapshot: %s", s.ToString());
       return RAFT_IOERR;
     }
-    std::string bytes = std::move(w).Finish();
-    auto* out = static_cast<raft_buffer*>(raft_malloc(sizeof(raft_buffer)));
-    void* base = raft_malloc(bytes.size());
-    if (out == nullptr || base == nullptr) {
-      raft_free(out);
-      raft_free(base);
-      return RAFT_NOMEM;
+    self->snapshot_pieces = std::move(w).FinishPieces();
+    self->snapshot_bufs.clear();
+    for (std::string& piece : self->snapshot_pieces) {
+      self->snapshot_bufs.push_back(raft_buffer{piece.data(), piece.size()});
     }
-    std::memcpy(base, bytes.data(), bytes.size());
-    out->base = base;
-    out->len = bytes.size();
-    *bufs = out;
-    *n_bufs = 1;
+    *bufs = self->snapshot_bufs.data();
+    *n_bufs = static_cast<unsigned>(self->snapshot_bufs.size());
     return 0;
   }
 
-  // libraft hands the buffer over on success.
+  // libraft is done with the snapshot (written, failed or given up).
+  static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
+    auto* self = static_cast<Impl*>(fsm->data);
+    self->snapshot_bufs.clear();
+    self->snapshot_pieces.clear();
+    self->snapshot_pieces.shrink_to_fit();
+    self->snapshot_view.reset();
+    *bufs = nullptr;
+    *n_bufs = 0;
+    return 0;
+  }
+
+  // The runner libraft calls to take FsmSnapshotAsync off the loop: libuv's thread pool, then
+  // `done` back on this node's loop (which runs until every queued work has come back, also
+  // while closing).
+  struct SnapshotWork {
+    uv_work_t req{};
+    void* arg = nullptr;
+    void (*work)(void*) = nullptr;
+    void (*done)(void*) = nullptr;
+  };
+  static int RunSnapshotWork(struct raft* r, void* arg, void (*work)(void*), void (*done)(void*)) {
+    auto* self = static_cast<Impl*>(r->data);
+    auto* w = new SnapshotWork;
+    w->req.data = w;
+    w->arg = arg;
+    w->work = work;
+    w->done = done;
+    const int rv = uv_queue_work(
+        &self->loop, &w->req,
+        [](uv_work_t* req) {
+          auto* sw = static_cast<SnapshotWork*>(req->data);
+          sw->work(sw->arg);
+        },
+        [](uv_work_t* req, int) {
+          std::unique_ptr<SnapshotWork> sw(static_cast<SnapshotWork*>(req->data));
+          sw->done(sw->arg);
+        });
+    if (rv != 0) delete w;
+    return rv;
+  }
+
+  // libraft hands the buffer over on success. The snapshot is checked whole first (nothing is
+  // changed for a malformed one), then written into the emptied store in batches of about
+  // kSnapshotPieceBytes, so the store is not held a second time as one batch.
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->unsnapshotted = 0;
-    std::vector<storage::BatchOp> ops;
+    const std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
     absl::Status s =
-        DecodeSnapshot(std::string_view(static_cast<const char*>(buf->base), buf->len),
-                       [&](std::string_view k, std::string_view v) {
-                         ops.push_back(storage::BatchOp::Put(std::string(k), std::string(v)));
-                         return absl::OkStatus();
-                       });
+        DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });
     if (s.ok()) s = self->fsm_db->Clear();
-    if (s.ok()) s = self->fsm_db->Apply(ops);
+    std::vector<storage::BatchOp> batch;
+    size_t batch_bytes = 0;
+    if (s.ok()) {
+      s = DecodeSnapshot(bytes, [&](std::string_view k, std::string_view v) {
+        batch.push_back(storage::BatchOp::Put(std::string(k), std::string(v)));
+        batch_bytes += k.size() + v.size();
+        if (batch_bytes < kSnapshotPieceBytes) return absl::OkStatus();
+        absl::Status applied = self->fsm_db->Apply(batch);
+        batch.clear();
+        batch_bytes = 0;
+        return applied;
+      });
+    }
+    if (s.ok() && !batch.empty()) s = self->fsm_db->Apply(batch);
     if (!s.ok()) {
       // The store may be half cleared: it follows the log no more.
       self->Fail(absl::StrCat("the state machine cannot restore a snapshot: ", s.ToString()));
@@ -257,6 +332,19 @@ struct RaftStorage::Impl {
     auto* p = static_cast<Pending<raft_change>*>(req->data);
     p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
     delete p;
+  }
+
+  // A leadership transfer. libraft holds the request until it calls back (another server leads,
+  // or the transfer was given up; at close at the latest), possibly after the caller stopped
+  // waiting: the request lives on the heap and the callback frees it.
+  struct Transfer {
+    struct raft_transfer req {};
+    std::promise<void> done;
+  };
+  static void TransferDone(struct raft_transfer* req) {
+    auto* t = static_cast<Transfer*>(req->data);
+    t->done.set_value();
+    delete t;
   }
 
   // Starts `start` on the loop with a fresh Pending and waits for its callback, at most
@@ -292,13 +380,7 @@ struct RaftStorage::Impl {
   static void Closed(struct raft* r) {
     auto* self = static_cast<Impl*>(r->data);
     self->inbox.Close(nullptr);
-    self->ClosePolicy();
-  }
-
-  void ClosePolicy() {
-    if (!policy_ready) return;
-    policy_ready = false;
-    uv_close(reinterpret_cast<uv_handle_t*>(&snapshot_policy), nullptr);
+    self->CloseWatch();
   }
 
   ~Impl() {
@@ -311,7 +393,7 @@ struct RaftStorage::Impl {
         raft_close(&raft, &Impl::Closed);
       } else {
         inbox.Close(nullptr);
-        ClosePolicy();
+        CloseWatch();
       }
       uv_run(&loop, UV_RUN_DEFAULT);
     }
@@ -353,11 +435,14 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   }
   impl->io_ready = true;
   raft_uv_set_auto_recovery(&impl->io, false);
-  impl->fsm.version = 1;
+  impl->fsm.version = 3;
   impl->fsm.data = impl.get();
   impl->fsm.apply = &Impl::FsmApply;
   impl->fsm.snapshot = &Impl::FsmSnapshot;
   impl->fsm.restore = &Impl::FsmRestore;
+  impl->fsm.snapshot_finalize = &Impl::FsmSnapshotFinalize;
+  impl->fsm.snapshot_async = &Impl::FsmSnapshotAsync;
+  raft_set_snapshot_async_runner(&Impl::RunSnapshotWork);
   rv = raft_init(&impl->raft, &impl->io, &impl->fsm, o.node_id, o.address.c_str());
   if (rv != 0) {
     return absl::FailedPreconditionError(
@@ -367,7 +452,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->raft.data = impl.get();
   raft_set_election_timeout(&impl->raft, o.election_timeout_ms);
   raft_set_heartbeat_timeout(&impl->raft, o.heartbeat_timeout_ms);
-  raft_set_snapshot_threshold(&impl->raft, UINT_MAX);  // SnapshotPolicy sets it from here on
+  raft_set_snapshot_threshold(&impl->raft, o.snapshot_threshold);
   raft_set_snapshot_trailing(&impl->raft, o.snapshot_trailing);
   raft_set_pre_vote(&impl->raft, true);
 
@@ -386,10 +471,10 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
       LogInfo("raft: bootstrapped a new cluster with node %d at %s", o.node_id, o.address);
     }
   }
-  uv_timer_init(&impl->loop, &impl->snapshot_policy);
-  impl->snapshot_policy.data = impl.get();
-  uv_timer_start(&impl->snapshot_policy, &Impl::SnapshotPolicy, 0, 100);
-  impl->policy_ready = true;
+  uv_timer_init(&impl->loop, &impl->stall_watch);
+  impl->stall_watch.data = impl.get();
+  uv_timer_start(&impl->stall_watch, &Impl::WatchStall, 0, Impl::kWatchPeriodMs);
+  impl->watch_ready = true;
   rv = raft_start(&impl->raft);
   if (rv != 0) {
     return absl::FailedPreconditionError(
@@ -473,12 +558,45 @@ absl::Status RaftStorage::Apply(const std::vector<storage::BatchOp>& ops) {
   return Propose(EncodeBatch(ops));
 }
 
+namespace {
+thread_local RaftStorage::ThreadWrites t_writes;
+
+// Notes what a write (an entry of `term`; 0 when none was appended) came to in t_writes.
+void NoteWrite(const absl::Status& s, uint64_t term) {
+  if (s.ok()) {
+    t_writes.committed_term = term;
+  } else {
+    t_writes.failed = true;
+  }
+}
+}  // namespace
+
+RaftStorage::ThreadWrites RaftStorage::TakeThreadWrites() {
+  ThreadWrites w = t_writes;
+  t_writes = ThreadWrites();
+  return w;
+}
+
 absl::Status RaftStorage::Propose(std::string entry) {
+  uint64_t term = 0;
+  absl::Status s = ProposeIn(std::move(entry), &term);
+  NoteWrite(s, term);
+  if (term == 0 && absl::IsFailedPrecondition(s)) {
+    // Not appended: this node knew it was not the leader (a leader that lost the leadership
+    // before the broker noticed). Nothing was done: the client may retry (503) and reaches the
+    // new leader through this node once it forwards.
+    return absl::UnavailableError("not the leader: nothing was written; retry");
+  }
+  return s;
+}
+
+absl::Status RaftStorage::ProposeIn(std::string entry, uint64_t* term) {
   if (impl_->failed.load()) return FailedStorage();
   struct raft* r = &impl_->raft;
   const std::function<int(Impl::Pending<struct raft_apply>*)> start =
       [&](Impl::Pending<struct raft_apply>* p) -> int {
     if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
+    *term = raft_current_term(r);  // the entry's term (raft_apply uses it)
     raft_buffer buf;
     buf.len = entry.size();
     buf.base = raft_malloc(entry.size());
@@ -501,29 +619,150 @@ absl::Status RaftStorage::Barrier(absl::Duration timeout) {
                                            });
 }
 
+absl::StatusOr<uint64_t> RaftStorage::TransferLeadership() {
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  struct raft* r = &impl->raft;
+  bool leader = false;
+  std::vector<std::pair<raft_index, raft_id>> voters;  // (match index, id)
+  if (!impl->RunOnLoop([&] {
+        leader = raft_state(r) == RAFT_LEADER;
+        if (!leader) return;
+        for (unsigned i = 0; i < r->configuration.n; ++i) {
+          const raft_server& s = r->configuration.servers[i];
+          raft_index match = 0;
+          if (s.id != r->id && s.role == RAFT_VOTER && raft_match_index(r, s.id, &match) == 0) {
+            voters.emplace_back(match, s.id);
+          }
+        }
+      })) {
+    return absl::UnavailableError("the Raft node is stopping");
+  }
+  if (!leader) return absl::FailedPreconditionError("not the leader");
+  if (voters.empty()) return absl::NotFoundError("there is no other voter to take the leadership");
+  // The most up-to-date first: it can take over at once (libraft sends it TimeoutNow as soon as
+  // its log matches the leader's; a lagging one must catch up first, within an election timeout).
+  std::stable_sort(voters.begin(), voters.end(),
+                   [](const auto& a, const auto& b) { return a.first > b.first; });
+  // libraft gives a transfer up after an election timeout; the callback follows within a
+  // heartbeat or two (or once this node, a follower now, hears from the new leader).
+  const auto wait =
+      std::chrono::milliseconds(3 * uint64_t{impl->options.election_timeout_ms} + 500);
+  std::string tried;
+  for (const auto& [match, id] : voters) {
+    auto* t = new Impl::Transfer();
+    t->req.data = t;
+    std::future<void> done = t->done.get_future();
+    int rv = 0;
+    bool busy = false;
+    const bool ran = impl->RunOnLoop([&] {
+      if (raft_state(r) != RAFT_LEADER) {
+        rv = RAFT_NOTLEADER;
+      } else if (r->transfer != nullptr) {
+        busy = true;  // an earlier transfer has not called back yet
+        rv = RAFT_NOTLEADER;
+      } else {
+        LogInfo("raft: handing the leadership to node %d (match index %d)", id, match);
+        rv = raft_transfer(r, &t->req, id, &Impl::TransferDone);
+      }
+      if (rv != 0) delete t;  // no callback will come
+    });
+    if (!ran) {
+      delete t;
+      return absl::UnavailableError("the Raft node is stopping");
+    }
+    if (busy) return absl::UnavailableError("a leadership transfer is in progress already");
+    if (rv == 0) done.wait_for(wait);
+    bool still = false;
+    raft_id now_leading = 0;
+    impl->RunOnLoop([&] {
+      still = raft_state(r) == RAFT_LEADER;
+      const char* address = nullptr;
+      raft_leader(r, &now_leading, &address);
+    });
+    if (!still) return uint64_t{now_leading};
+    absl::StrAppend(&tried, tried.empty() ? "" : ", ", id,
+                    rv == 0 ? "" : absl::StrCat(" (", raft_strerror(rv), ")"));
+  }
+  return absl::UnavailableError(
+      absl::StrCat("no other voter took the leadership (tried node ", tried, ")"));
+}
+
+absl::StatusOr<uint64_t> RaftStorage::ReadBarrier() {
+  std::shared_lock lock(mu_);
+  if (impl_->failed.load()) return FailedStorage();
+  struct raft* r = &impl_->raft;
+  uint64_t term = 0;
+  absl::Status s = impl_->Await<struct raft_barrier>(
+      "read barrier", kWriteTimeout, [&](Impl::Pending<struct raft_barrier>* p) -> int {
+        if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
+        term = raft_current_term(r);  // the barrier entry's term (raft_barrier uses it)
+        return raft_barrier(r, &p->req, &Impl::BarrierDone);
+      });
+  if (!s.ok()) return s;
+  return term;
+}
+
+uint64_t RaftStorage::LeaderTerm() {
+  std::shared_lock lock(mu_);
+  uint64_t term = 0;
+  impl_->RunOnLoop([&] {
+    if (raft_state(&impl_->raft) == RAFT_LEADER) term = raft_current_term(&impl_->raft);
+  });
+  return term;
+}
+
+RaftStorage::LeaderState RaftStorage::ReadState() {
+  std::shared_lock lock(mu_);
+  LeaderState st;
+  impl_->RunOnLoop([&] {
+    struct raft* r = &impl_->raft;
+    if (raft_state(r) != RAFT_LEADER) return;
+    st.term = raft_current_term(r);
+    st.commit_index = raft_commit_index(r);
+    st.applied_index = raft_last_applied(r);
+    const raft_configuration& c = r->configuration;
+    for (unsigned i = 0; i < c.n; ++i) {
+      if (c.servers[i].role == RAFT_VOTER)
+        st.voters.push_back(Peer{c.servers[i].id, c.servers[i].address, true});
+    }
+  });
+  return st;
+}
+
 absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
   std::shared_lock lock(mu_);
   if (id == 0 || address.empty())
     return absl::InvalidArgumentError("a peer needs an id and address");
   struct raft* r = &impl_->raft;
+  uint64_t term = 0;
   absl::Status s =
       impl_->Await<raft_change>("add", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
+        term = raft_current_term(r);
         return raft_add(r, &p->req, id, address.c_str(), &Impl::ChangeDone);
       });
+  NoteWrite(s, term);
   if (!s.ok()) return s;
-  return impl_->Await<raft_change>(
-      "promote", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
-        return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
-      });
+  s = impl_->Await<raft_change>("promote", kChangeTimeout,
+                                [&](Impl::Pending<raft_change>* p) -> int {
+                                  term = raft_current_term(r);
+                                  return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
+                                });
+  NoteWrite(s, term);
+  return s;
 }
 
 absl::Status RaftStorage::Remove(uint64_t id) {
   std::shared_lock lock(mu_);
   struct raft* r = &impl_->raft;
-  return impl_->Await<raft_change>("remove", kChangeTimeout,
-                                   [&](Impl::Pending<raft_change>* p) -> int {
-                                     return raft_remove(r, &p->req, id, &Impl::ChangeDone);
-                                   });
+  uint64_t term = 0;
+  absl::Status s = impl_->Await<raft_change>(
+      "remove", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
+        term = raft_current_term(r);
+        return raft_remove(r, &p->req, id, &Impl::ChangeDone);
+      });
+  NoteWrite(s, term);  // a leader that removed itself has its answer confirmed by the commit
+  return s;
 }
 
 bool RaftStorage::IsLeader() {
@@ -586,6 +825,11 @@ uint64_t RaftStorage::Term() {
   uint64_t term = 0;
   impl_->RunOnLoop([&] { term = raft_current_term(&impl_->raft); });
   return term;
+}
+
+uint64_t RaftStorage::TakeMaxLoopStallMs() {
+  std::shared_lock lock(mu_);
+  return impl_->max_stall_ms.exchange(0);
 }
 
 }  // namespace strongroom::raft

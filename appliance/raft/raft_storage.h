@@ -2,25 +2,31 @@
 // majority of the cluster holds before a write returns, and read from a local RocksDB that is the
 // Raft state machine.
 //
-// The Raft engine is libraft (cowsql raft 0.22, Debian's bookworm-backports; 0.15 in bookworm has
-// the Figure 8 bug) with its libuv disk I/O, auto-recovery off, and our mutual-TLS transport
-// (tls_transport.h). One thread runs libraft's loop; every call below crosses to it and waits.
+// The Raft engine is libraft (cowsql raft 0.22.1 built from Debian's source with the patches in
+// packaging/libraft; 0.15 in bookworm has the Figure 8 bug) with its libuv disk I/O,
+// auto-recovery off, and our mutual-TLS transport (tls_transport.h). One thread runs libraft's
+// loop; every call below crosses to it and waits.
 //
 // Directory layout under RaftOptions::dir:
 //   raft/   libraft's log segments, metadata and snapshots (durable; fsynced by libraft)
 //   fsm/    the state machine: RocksDB without WAL or fsync, emptied at each start and rebuilt
 //           from the last snapshot and the log, so it never disagrees with the log
 //
-// Writes are accepted only on the leader (FailedPrecondition "not the leader" elsewhere; Leader()
-// names it). The process must ignore SIGPIPE (libuv writes to peers with write(2); strongroomd
-// does). Reads are local: on the leader they see every write it has acknowledged; on a
-// follower they may lag. Snapshots hold the whole store (taken every `snapshot_threshold`
-// entries, keeping `snapshot_trailing` entries of log behind them).
+// Writes are accepted only on the leader (Unavailable "not the leader" elsewhere: nothing was
+// written; Leader() names it). The process must ignore SIGPIPE (libuv writes to peers with
+// write(2); strongroomd does). Reads are local: on a follower they may lag, and a leader that lost
+// its leadership without knowing it yet (paused, partitioned) still answers from its old state;
+// a linearizable read is confirmed first (ReadBarrier, ReadState: broker/read_index.h). Snapshots
+// hold the whole store (taken every `snapshot_threshold` entries, keeping `snapshot_trailing`
+// entries of log behind them): pinned on the loop thread, written out in 4 MiB pieces on a libuv
+// pool thread while the loop goes on (libraft patch 0004), and held once in memory until libraft
+// has written them.
 //
 // Every wait has a deadline. A write or barrier not committed and applied within kWriteTimeout
 // fails with DeadlineExceeded ("context deadline exceeded", as Vault words it; it may still take
-// effect), a membership change within kChangeTimeout likewise, and a call that the Raft loop
-// does not take up within kLoopTimeout gets the answer for "unknown" (false, 0, none).
+// effect), a membership change or leadership transfer within kChangeTimeout likewise, and a call
+// that the Raft loop does not take up within kLoopTimeout gets the answer for "unknown" (false,
+// 0, none).
 //
 // A state machine that cannot apply a committed entry (RocksDB refuses the write: disk full, I/O
 // or permission error) stops the node's storage for good: libraft would stop applying there and
@@ -100,6 +106,39 @@ class RaftStorage final : public storage::Storage {
   absl::Status Remove(uint64_t id);
   // Leader only: returns once every entry committed before the call is applied here.
   absl::Status Barrier(absl::Duration timeout = kWriteTimeout);
+  // Leader only: hands the leadership to another voter (libraft's raft_transfer), the most
+  // up-to-date first (by match index), the next when one has not taken it within an election
+  // timeout (libraft then gives the transfer up). Returns the new leader's id (0: not known
+  // yet). NotFound when there is no other voter; Unavailable when none took it (this node then
+  // still leads, unless it lost the leadership otherwise).
+  absl::StatusOr<uint64_t> TransferLeadership();
+  // Leader only, the read index of a linearizable read: appends a barrier entry and returns
+  // once it is committed and applied here. Then a majority accepted an entry of this node's
+  // term after the call began (no other leader had been elected by then), and this node's state
+  // machine holds everything committed before the call. Returns the term the barrier was
+  // committed in; fails ("not the leader", "leadership was lost") otherwise.
+  absl::StatusOr<uint64_t> ReadBarrier();
+  // The current term while this node is the leader; 0 when it is not.
+  uint64_t LeaderTerm();
+  // What a heartbeat round of a linearizable read starts from, taken at once: while this node is
+  // the leader its term, commit and applied indexes and the voters of its latest configuration
+  // (itself included); term 0 when it is not the leader.
+  struct LeaderState {
+    uint64_t term = 0;
+    uint64_t commit_index = 0;
+    uint64_t applied_index = 0;
+    std::vector<Peer> voters;
+  };
+  LeaderState ReadState();
+  // What the writes (Put, Delete, Apply, and the configuration changes) made on the calling
+  // thread since the last call came to: the term of the last one committed (a majority accepted it
+  // in that term, after it was made), and whether any failed. Tells whether a request's answer is
+  // current (broker/cluster.h, ConfirmAnswer).
+  struct ThreadWrites {
+    uint64_t committed_term = 0;
+    bool failed = false;
+  };
+  static ThreadWrites TakeThreadWrites();
   uint64_t AppliedIndex();
   // The commit index this node knows (a follower learns it from the leader's heartbeats).
   uint64_t CommitIndex();
@@ -108,13 +147,18 @@ class RaftStorage final : public storage::Storage {
   uint64_t Term();
   // Why this node's state machine stopped applying the log; "" while it works. Never clears.
   std::string Failure();
+  // The longest the Raft loop was kept from running (a snapshot or an apply holding it) since
+  // the last call, in ms, measured every 100 ms; resets it. Past the election timeout a loop
+  // stall costs the leadership. (A stall of the election timeout or more is also logged.)
+  uint64_t TakeMaxLoopStallMs();
 
   struct Impl;
 
  private:
   explicit RaftStorage(std::unique_ptr<Impl> impl);
   static absl::StatusOr<std::unique_ptr<Impl>> StartImpl(const RaftOptions& options);
-  absl::Status Propose(std::string entry);
+  absl::Status Propose(std::string entry);  // ProposeIn, noted in ThreadWrites
+  absl::Status ProposeIn(std::string entry, uint64_t* term);
   std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> had_state_{false};  // HasState() once seen true (it never turns false)

@@ -32,6 +32,7 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/cord.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
@@ -68,6 +69,8 @@ constexpr int kMaxHandshakes = 64;
 constexpr int kMaxServiceConnections = 256;
 constexpr int kMaxServiceCalls = 32;
 constexpr size_t kPumpBuffer = 64 * 1024;
+// The payload on a failed call's status whose request may have reached the member.
+constexpr std::string_view kMayHaveArrived = "strongroom/raft-request-may-have-arrived";
 
 std::string OpenSslError() {
   unsigned long e = ERR_get_error();
@@ -377,7 +380,12 @@ struct TlsTransport::Impl {
             ++service_threads;
             std::thread([this, h, body] {
               std::string answer = service(*body);
-              if (answer.size() > kMaxServiceMessage) answer.clear();
+              // Too large to send: the call ran, so not the empty "busy" answer (which says it
+              // did not); an answer without "ok", which callers take as a failure after the
+              // fact (a forwarded request: "may or may not have been applied").
+              if (answer.size() > kMaxServiceMessage) {
+                answer = "{\"error\":\"the answer is larger than the cluster port carries\"}";
+              }
               asio::post(io, [this, h, answer = std::move(answer)]() mutable {
                 ServiceAnswer(h, std::move(answer));
               });
@@ -654,14 +662,16 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
     bool reused = false;
     {
       std::lock_guard<std::mutex> lock(mu_);
+      // The most recent idle connection to `address`; connections idle too long are dropped,
+      // those to other members kept (a leader calls each of its followers in turn).
       const auto now = std::chrono::steady_clock::now();
-      while (!idle_.empty()) {
-        std::unique_ptr<Conn> candidate = std::move(idle_.back());
-        idle_.pop_back();
-        if (candidate->address == address && now - candidate->last_used < kClientIdle) {
-          c = std::move(candidate);
+      for (size_t i = idle_.size(); i-- > 0;) {
+        if (now - idle_[i]->last_used >= kClientIdle) {
+          idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (!c && idle_[i]->address == address) {
+          c = std::move(idle_[i]);
+          idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
           reused = true;
-          break;
         }
       }
     }
@@ -708,14 +718,27 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
       }
       return answer;
     }
-    if (reused && c->failure.rfind("write", 0) == 0 &&
-        std::chrono::steady_clock::now() < deadline) {
+    // A failed write left part of the request at most, which the member never acts on; once
+    // the write completed (or the deadline passed while it was under way) the request may have
+    // arrived whole.
+    const bool unsent = c->failure.rfind("write", 0) == 0;
+    if (reused && unsent && std::chrono::steady_clock::now() < deadline) {
       continue;  // the kept connection was gone before the request left: nothing was done
     }
-    return absl::UnavailableError(absl::StrCat(
+    absl::Status failed = absl::UnavailableError(absl::StrCat(
         "cluster call to ", address, " failed: ", c->failure.empty() ? "timed out" : c->failure));
+    if (!unsent) {
+      failed.SetPayload(absl::string_view(kMayHaveArrived.data(), kMayHaveArrived.size()),
+                        absl::Cord("1"));
+    }
+    return failed;
   }
   return absl::UnavailableError(absl::StrCat("cluster call to ", address, " failed"));
+}
+
+bool RequestMayHaveArrived(const absl::Status& failed_call) {
+  return failed_call.GetPayload(absl::string_view(kMayHaveArrived.data(), kMayHaveArrived.size()))
+      .has_value();
 }
 
 absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,

@@ -58,6 +58,9 @@ class ServiceClient {
   ServiceClient(const ServiceClient&) = delete;
   ServiceClient& operator=(const ServiceClient&) = delete;
 
+  // The member's answer. A failure is Unavailable; RequestMayHaveArrived tells whether the
+  // member may have received the request (a failure before it was sent is not retried here
+  // unless a kept connection turned out closed).
   absl::StatusOr<std::string> Call(const std::string& address, std::string_view request,
                                    std::chrono::milliseconds timeout);
   static constexpr size_t kMaxIdleConnections = 16;
@@ -71,6 +74,12 @@ class ServiceClient {
   std::unique_ptr<boost::asio::ssl::context> ctx_;  // loaded on first use; guarded by mu_
   std::vector<std::unique_ptr<Conn>> idle_;         // guarded by mu_
 };
+
+// Whether a failed ServiceClient::Call may have delivered its request: it had left this node
+// whole (or the call timed out while it was leaving) when the connection broke or the deadline
+// passed, so the member may or may not have acted on it. False when the call failed before the
+// request was sent (no connection, a failed handshake or write) or the member refused it (busy).
+bool RequestMayHaveArrived(const absl::Status& failed_call);
 
 // One service call on a connection of its own (a ServiceClient used once).
 absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string& address,

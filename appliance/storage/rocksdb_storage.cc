@@ -96,20 +96,24 @@ absl::Status RocksDbStorage::Apply(const std::vector<BatchOp>& ops) {
   return FromRocks(db_->Write(WriteOpts(sync_), &batch), "batch write");
 }
 
-absl::Status RocksDbStorage::Scan(
-    const std::function<void(std::string_view key, std::string_view value)>& each) {
+std::unique_ptr<RocksDbStorage::View> RocksDbStorage::Pin() {
+  return std::unique_ptr<View>(new View(db_.get(), db_->GetSnapshot()));
+}
+
+RocksDbStorage::View::~View() { db_->ReleaseSnapshot(snapshot_); }
+
+absl::Status RocksDbStorage::View::Scan(const ScanFn& each) const {
   rocksdb::ReadOptions ro;
-  ro.snapshot = db_->GetSnapshot();
+  ro.snapshot = snapshot_;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
     each(std::string_view(it->key().data(), it->key().size()),
          std::string_view(it->value().data(), it->value().size()));
   }
-  rocksdb::Status s = it->status();
-  it.reset();
-  db_->ReleaseSnapshot(ro.snapshot);
-  return FromRocks(s, "scan");
+  return FromRocks(it->status(), "scan");
 }
+
+absl::Status RocksDbStorage::Scan(const ScanFn& each) { return Pin()->Scan(each); }
 
 absl::Status RocksDbStorage::Clear() {
   rocksdb::WriteBatch batch;

@@ -10,7 +10,8 @@
 
 namespace rocksdb {
 class DB;
-}
+class Snapshot;
+}  // namespace rocksdb
 
 namespace strongroom::storage {
 
@@ -28,8 +29,29 @@ class RocksDbStorage final : public Storage {
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<BatchOp>& ops) override;
 
+  using ScanFn = std::function<void(std::string_view key, std::string_view value)>;
+
+  // The store as it is now, kept while writes go on, to be scanned later from any thread (the
+  // Raft snapshot: pinned on the loop, written out off it). Released when destroyed; the storage
+  // must outlive it.
+  class View {
+   public:
+    ~View();
+    View(const View&) = delete;
+    View& operator=(const View&) = delete;
+    // Every pair of the view, in key order.
+    absl::Status Scan(const ScanFn& each) const;
+
+   private:
+    friend class RocksDbStorage;
+    View(rocksdb::DB* db, const rocksdb::Snapshot* snapshot) : db_(db), snapshot_(snapshot) {}
+    rocksdb::DB* db_;
+    const rocksdb::Snapshot* snapshot_;
+  };
+  std::unique_ptr<View> Pin();
+
   // Every pair, in key order, from one consistent view.
-  absl::Status Scan(const std::function<void(std::string_view key, std::string_view value)>& each);
+  absl::Status Scan(const ScanFn& each);
   // Deletes every key.
   absl::Status Clear();
 

@@ -1,7 +1,7 @@
 // A Raft cluster of three strongroomd processes (own SoftHSM2 tokens, own data) driven with
 // node-vault and raw HTTP: init on one node, the others join (API join and retry_join), every
-// node answers clients (standbys forward to the active node), and the cluster survives the
-// death of its leader.
+// node answers clients (standbys forward to the active node), the cluster survives the death
+// of its leader, and node-vault's stepDown hands the active role to another node.
 'use strict';
 
 const { test } = require('node:test');
@@ -33,7 +33,7 @@ async function health(d) {
   }
 }
 
-test('a three-node cluster serves node-vault clients through any node and survives its leader', async (t) => {
+test('a three-node cluster serves node-vault clients through any node, survives its leader and steps down', async (t) => {
   const pki = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-e2e-pki-'));
   t.after(() => fs.rmSync(pki, { recursive: true, force: true }));
   const certs = clusterCerts(pki);
@@ -98,4 +98,18 @@ test('a three-node cluster serves node-vault clients through any node and surviv
   await va.write('secret/data/after', { data: { ok: 'yes' } });
   const other = active === n2 ? v3 : v2;
   assert.equal((await other.read('secret/data/after')).data.data.ok, 'yes');
+
+  // node-vault's stepDown (PUT sys/step-down) on the active node: the other live node takes
+  // over, and the one that stepped down stays unsealed, as a standby that forwards.
+  const next = active === n2 ? n3 : n2;
+  await va.stepDown();
+  const handover = Date.now() + 60000;
+  while ((await health(next)) !== 200 || (await health(active)) !== 429) {
+    assert.ok(Date.now() < handover, `no node took over after the step-down:\n${active.log}\n${next.log}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  assert.equal((await va.status()).sealed, false);
+  await va.write('secret/data/after-step-down', { data: { ok: 'yes' } });
+  assert.equal((await other.read('secret/data/after-step-down')).data.data.ok, 'yes');
+  assert.equal((await va.leader()).leader_address, next.addr);
 });

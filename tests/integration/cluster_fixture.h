@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <fstream>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,30 @@ class ClusterFixture : public ::testing::Test {
   static HttpResponse Join(Node& n, const Node& leader) {
     return n.daemon->Call("POST", "/v1/sys/storage/raft/join",
                           nlohmann::json{{"leader_api_addr", leader.api()}}.dump());
+  }
+
+  // The node's audit public key, read from its own token by `strongroomd -audit-public-key`
+  // (the daemon stopped), written to <dir>/audit.pem; "" on failure.
+  static std::string PublicKeyFile(Node& n) {
+    n.daemon->WriteConfig();  // its token's SoftHSM2 configuration, for the command
+    RunResult r = RunStrongroomd({"-config=" + n.daemon->config_path(), "-audit-public-key"});
+    const size_t begin = r.output.find("-----BEGIN PUBLIC KEY-----");
+    const std::string end_marker = "-----END PUBLIC KEY-----\n";
+    const size_t end = r.output.find(end_marker);
+    if (r.exit_code != 0 || begin == std::string::npos || end == std::string::npos) {
+      ADD_FAILURE() << n.name << ": -audit-public-key: " << r.output;
+      return "";
+    }
+    const std::string pem = n.daemon->dir() + "/audit.pem";
+    std::ofstream(pem) << r.output.substr(begin, end + end_marker.size() - begin);
+    return pem;
+  }
+
+  // The offline verifier (strongroom-audit verify) over `files` with the key in `pem`.
+  static RunResult Verify(const std::string& pem, const std::vector<std::string>& files) {
+    std::vector<std::string> args = {"verify", "--pubkey", pem};
+    args.insert(args.end(), files.begin(), files.end());
+    return RunProgram(AuditVerifierBinary(), args);
   }
 
   std::string dir_;

@@ -60,11 +60,13 @@ if ! "${podman[@]}" image exists docker.io/library/debian:12-slim; then
 fi
 
 echo "==> container: podman build -f packaging/container/Dockerfile"
-# The build stage's compiler cache lives outside the image, so rebuilds are quick.
-mkdir -p /var/cache/strongroom-container-ccache
+# The build stage's compiler cache and its libraft builds (cmake/Libraft.cmake) live outside the
+# image, so rebuilds are quick.
+mkdir -p /var/cache/strongroom-container-ccache /var/cache/strongroom-container-libraft
 # --format docker: the OCI image format has no HEALTHCHECK (podman and buildah drop it).
 "${podman[@]}" build --format docker --pull=never "${limits[@]}" --network host \
   --volume /var/cache/strongroom-container-ccache:/root/.ccache \
+  --volume /var/cache/strongroom-container-libraft:/root/.cache/strongroom-libraft \
   -f "$repo/packaging/container/Dockerfile" -t "$image" "$repo" >"$work/build.log" 2>&1 ||
   { tail -40 "$work/build.log"; fail "podman build"; }
 # The build stage (1 GiB) would pile up with every changed checkout; the compiler cache above is

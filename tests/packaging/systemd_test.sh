@@ -58,7 +58,10 @@ cp /etc/resolv.conf "$root/etc/resolv.conf"
 cp "$deb" "$root/opt/strongroom.deb"
 
 echo "==> systemd: boot it (systemd-nspawn, systemd as PID 1)"
-systemd-nspawn --register=no --keep-unit --quiet --console=passive -D "$root" -b \
+# In a mount namespace of its own without /run/netns: `ip netns add` (the fault suite) makes
+# that a shared mount, and under it the container's systemd never comes up.
+unshare --mount --propagation private sh -c 'umount -l /run/netns 2>/dev/null || true
+  exec systemd-nspawn --register=no --keep-unit --quiet --console=passive -D "$1" -b' sh "$root" \
   >"$work/boot.log" 2>&1 &
 nspawn_pid=$!
 for _ in $(seq 1 120); do

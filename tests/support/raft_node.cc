@@ -79,6 +79,20 @@ int main(int argc, char** argv) {
     std::string out;
     if (cmd == "put") {
       out = Answer(r.Put(a, b));
+    } else if (cmd == "putbig") {
+      // putbig KEY BYTES: BYTES copies of KEY's last character.
+      size_t n = 0;
+      out = !a.empty() && absl::SimpleAtoi(b, &n) && n <= (64u << 20)
+                ? Answer(r.Put(a, std::string(n, a.back())))
+                : "error bad size";
+    } else if (cmd == "getbig") {
+      // getbig KEY: "big SIZE" when the value is SIZE copies of KEY's last character.
+      auto v = r.Get(a);
+      out = !v.ok()           ? Answer(v.status())
+            : !v->has_value() ? "none"
+            : (*v)->find_first_not_of(a.back()) != std::string::npos
+                ? "big garbled"
+                : "big " + std::to_string((*v)->size());
     } else if (cmd == "del") {
       out = Answer(r.Delete(a));
     } else if (cmd == "get") {

@@ -81,5 +81,32 @@ TEST(LogCodec, SnapshotRoundTripsAndRefusesDamage) {
   EXPECT_TRUE(DecodeSnapshot(std::move(empty).Finish(), ignore).ok());
 }
 
+// In pieces: no pair is split, no piece outgrows its size unless one pair alone does, and the
+// pieces in order are the same snapshot as one string.
+TEST(LogCodec, SnapshotPiecesAreTheSameSnapshot) {
+  SnapshotWriter whole;
+  SnapshotWriter pieces(64);
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const std::string value(i == 7 ? 200 : 10, static_cast<char>('a' + i % 26));
+    whole.Add(key, value);
+    pieces.Add(key, value);
+  }
+  std::vector<std::string> parts = std::move(pieces).FinishPieces();
+  ASSERT_GT(parts.size(), 5u);
+  std::string joined;
+  for (const std::string& p : parts) {
+    EXPECT_TRUE(p.size() <= 64 || p.size() == 8 + 2 + 200) << p.size();
+    joined += p;
+  }
+  EXPECT_EQ(joined, std::move(whole).Finish());
+  int seen = 0;
+  ASSERT_TRUE(DecodeSnapshot(joined, [&](std::string_view, std::string_view) {
+                ++seen;
+                return absl::OkStatus();
+              }).ok());
+  EXPECT_EQ(seen, 40);
+}
+
 }  // namespace
 }  // namespace strongroom::raft
