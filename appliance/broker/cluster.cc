@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <thread>
@@ -197,19 +198,52 @@ void ClusterNode::Attach(core::Core* core, core::Seal* seal) {
   core_.store(core);
 }
 
-bool ClusterNode::WaitCaughtUp(absl::Duration timeout) {
+bool ClusterNode::CaughtUp(absl::Duration budget, bool* as_leader) {
+  if (as_leader != nullptr) *as_leader = false;
   if (!raft_->HasState()) return true;
-  const absl::Time deadline = absl::Now() + timeout;
-  while (absl::Now() < deadline) {
-    if (raft_->IsLeader()) {
-      if (raft_->Barrier().ok()) return true;
-    } else if (raft_->Leader()) {
-      const uint64_t commit = raft_->CommitIndex();
-      if (commit > 0 && raft_->AppliedIndex() >= commit) return true;
+  if (raft_->IsLeader()) {
+    // A barrier of this term applied here: everything committed before it is applied too.
+    if (!raft_->Barrier(budget).ok()) return false;
+    if (as_leader != nullptr) *as_leader = true;
+    return true;
+  }
+  // A follower's own commit index says nothing until the leader's first append matched its
+  // log (before that it is the index of its last snapshot, or 0): ask the leader instead, once
+  // per process. What it answers is committed for good, whoever leads later.
+  uint64_t target = catch_up_index_.load();
+  if (target == 0) {
+    auto leader = CurrentLeader();
+    if (!leader || leader->self) return false;
+    json::object ask;
+    ask["op"] = "read-index";
+    std::string addr = leader->cluster_addr;
+    auto answer = CallLeader(&addr, ask, budget, "the leader did not give its commit index: ");
+    if (!answer.ok()) {
+      const absl::Time now = absl::Now();
+      if (now - absl::FromUnixMillis(catch_up_logged_ms_.load()) >= absl::Seconds(5)) {
+        catch_up_logged_ms_.store(absl::ToUnixMillis(now));
+        LogInfo("raft: catching up: %s", answer.status().message());
+      }
+      return false;
     }
+    auto index = core::GetInt(*answer, "index");
+    if (!index.ok() || !index->has_value() || **index <= 0) return false;
+    target = static_cast<uint64_t>(**index);
+    catch_up_index_.store(target);
+    LogInfo("raft: catching up with the cluster: the leader has committed up to index %d",
+            static_cast<int64_t>(target));
+  }
+  return raft_->AppliedIndex() >= target;
+}
+
+bool ClusterNode::WaitCaughtUp(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    const absl::Duration left = deadline - absl::Now();
+    if (left <= absl::ZeroDuration()) return false;
+    if (raft_->HasState() && CaughtUp(std::min(left, absl::Seconds(5)))) return true;
     absl::SleepFor(absl::Milliseconds(50));
   }
-  return false;
 }
 
 bool ClusterNode::BecameLeader() {
@@ -499,6 +533,8 @@ std::string ClusterNode::Serve(std::string_view request) {
     return ServeAdd(*req);
   } else if (**op == "forward") {
     return ServeForward(*req);
+  } else if (**op == "read-index") {
+    return ServeReadIndex();
   } else {
     answer = Failure("unknown op");
   }
@@ -729,6 +765,17 @@ absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
   }
   return absl::UnavailableError(absl::StrCat(
       "this node could not confirm that it is still the active node (", s.message(), "); retry"));
+}
+
+std::string ClusterNode::ServeReadIndex() {
+  // Only a barrier of this term tells a new leader how far the log is committed (Raft §6.4).
+  if (absl::Status s = raft_->Barrier(absl::Seconds(10)); !s.ok()) {
+    return core::Serialize(Failure(Sv(s.message())));
+  }
+  json::object o;
+  o["ok"] = true;
+  o["index"] = static_cast<int64_t>(raft_->AppliedIndex());
+  return core::Serialize(o);
 }
 
 std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) {

@@ -7,6 +7,9 @@
 //   forward  a standby hands the leader a request a client sent it, and relays the answer
 //   term     the leader asks a member for its current term (read_index.h: confirming that it
 //            still leads before it answers a read); any member answers
+//   read-index  a member that has just started asks the leader how far the log is committed
+//            (the leader answers after a barrier of its own): once it has applied that much, it
+//            has caught up with the cluster (CaughtUp)
 //
 // Answers are linearizable: the active node sends the answer to a request (its own worker's, or
 // one a standby forwarded) only once it knows the answer is current (ConfirmAnswer): the request
@@ -67,8 +70,17 @@ class ClusterNode final : public core::Cluster {
   // The core and seal serve the join calls; set once the core exists.
   void Attach(core::Core* core, core::Seal* seal);
 
-  // Waits until this node's state machine has what the cluster committed, so the core reads
-  // current data when it unseals (no-op for a node without Raft state). False on timeout.
+  // Whether this node has Raft state: it started a cluster or joined one. Such a node learns
+  // whether its cluster is initialised only from the cluster, once it has caught up.
+  bool HasState() { return raft_->HasState(); }
+  // One bounded attempt (at most about `budget`; never latched: call again) to tell whether this
+  // node's state machine holds everything the cluster had committed at some moment since this
+  // process started: as the leader, after a barrier of its own; as a follower, once it has
+  // applied the commit index the leader gave it (read-index). False while no leader is known or
+  // reachable. True at once for a node without Raft state. *as_leader: caught up as the leader.
+  bool CaughtUp(absl::Duration budget, bool* as_leader = nullptr);
+  // CaughtUp, retried until it holds or `timeout` passes (for a member: it waits for the
+  // node's first Raft state too).
   bool WaitCaughtUp(absl::Duration timeout);
   // True while this node leads but is not the active node: it has just become the leader, or
   // leads in a new term since it was reloaded (it may have lost and won the leadership in
@@ -86,6 +98,9 @@ class ClusterNode final : public core::Cluster {
   // The core has been reloaded for the leadership BecameLeader() last reported (true), or this
   // node does not serve as the active node (false).
   void SetActive(bool active) { active_term_.store(active ? led_term_.load() : 0); }
+  // Why this node's Raft state machine failed ("" while it works): the node must stop serving
+  // (strongroomd exits with status 1; raft::RaftStorage).
+  std::string StorageFailure() { return raft_->Failure(); }
   // Nullopt when this node answers `req` itself: it is the active node (its core confirms the
   // answer, ConfirmAnswer), or the request is one every node answers (sys/health, ...). Else the
   // answer: the leader's, forwarded; a 307 to it when the client asked not to be forwarded or
@@ -124,6 +139,7 @@ class ClusterNode final : public core::Cluster {
   absl::StatusOr<uint64_t> AskTerm(const std::string& raft_address);
   // Forwards `req` to the leader at `leader`; the answer as MaybeForward describes it.
   ipc::Response Forward(const ipc::Request& req, const core::LeaderInfo& leader);
+  std::string ServeReadIndex();
   // Records a cluster change this node carries out in its audit chain (AuditBroker::
   // LogSystemEvent): the request record before the change (an error when no audit device
   // could record it: the change must not happen), the response record after it.
@@ -156,6 +172,9 @@ class ClusterNode final : public core::Cluster {
   std::mutex handover_mu_;                           // one leadership transfer at a time
   absl::Time next_handover_ = absl::InfinitePast();  // a sealed leader's next try (main loop)
   std::string handover_error_;                       // its last failure, logged once (main loop)
+  // The commit index a leader gave this process (read-index); 0 until then.
+  std::atomic<uint64_t> catch_up_index_{0};
+  std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
 };
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.

@@ -266,6 +266,39 @@ int PrintAuditPublicKey(const ServerConfig& config) {
   return 0;
 }
 
+// The main loop's part in Raft, every tick; each step bounded, and retried at the next tick
+// until it succeeds (never latched):
+// - sys/step-down, and a leader sealed by sys/seal, hand the leadership on (HandOver);
+// - a node back with Raft state starts its core once it has caught up with the cluster;
+// - a node that leads but is not the active node for its term reloads its tables (a standby's
+//   mounts, policies, tokens and audit devices are as old as its last unseal) once it has
+//   applied the whole log, unless it is sealed by request, and then serves as the active node.
+void TendCluster(core::Core& core, ClusterNode& cluster) {
+  cluster.HandOver();
+  if (core.awaiting_cluster()) {
+    // Before the barrier: SetActive ties the active term to the term seen here (a leadership
+    // lost and won again meanwhile is reloaded for at a later tick).
+    const bool leading = cluster.BecameLeader();
+    bool as_leader = false;
+    if (!cluster.CaughtUp(absl::Seconds(2), &as_leader)) return;
+    LogInfo("raft: caught up with the cluster; reading its state");
+    core.Start();
+    if (core.awaiting_cluster()) return;  // storage unreadable: logged; tried again
+    // Caught up as the leader: its tables are current already.
+    if (leading && as_leader && core.initialized()) cluster.SetActive(true);
+    return;
+  }
+  if (!cluster.BecameLeader() || !core.initialized() || core.sealed_by_request()) return;
+  if (!cluster.CaughtUp(absl::Seconds(10))) {
+    LogWarn("raft: this node leads but has not applied the cluster's log yet; retrying");
+    return;
+  }
+  LogInfo("raft: this node is the leader now; reloading as the active node");
+  (void)core.SealNow("reloading as the active node");
+  core.Start();
+  cluster.SetActive(true);
+}
+
 absl::StatusOr<int> Listen(const std::string& address, std::string* bound) {
   auto colon = address.rfind(':');
   if (colon == std::string::npos)
@@ -700,17 +733,18 @@ int DaemonMain(int argc, char** argv) {
   spawner_ptr->Poll(add_worker);
 
   // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
-  if (cluster && !cluster->WaitCaughtUp(absl::Seconds(30))) {
-    LogWarn(
-        "raft: the cluster's latest data has not arrived yet (no leader reachable?); "
-        "unsealing with what this node has");
+  if (cluster && cluster->HasState()) {
+    // A member's state machine is rebuilt at each start and may be empty or behind until it has
+    // caught up with the cluster (no leader may be reachable yet: the others may be restarting
+    // too). Until then it knows nothing of the cluster's state: it stays sealed (and answers as
+    // initialised), and the main loop starts the core once it has caught up.
+    core.WaitForCluster();
+  } else {
+    core.Start();
   }
-  core.Start();
   std::atomic<bool> stop_joining{false};
   std::thread joiner;
   if (cluster) {
-    // From here on, a change of leader is news; a node that leads already serves as active.
-    cluster->SetActive(cluster->BecameLeader());
     joiner = std::thread([&cluster, &stop_joining] { cluster->RetryJoin(stop_joining); });
   }
 
@@ -785,9 +819,10 @@ int DaemonMain(int argc, char** argv) {
   // requests, so waiting for "unsealed" would have systemd kill a server that works as
   // designed. STATUS= says which state it is in and follows every change (docs/operations.md).
   const auto seal_state = [&core] {
-    return !core.initialized() ? "not initialised (waiting for sys/init)"
-           : core.sealed()     ? "sealed"
-                               : "unsealed";
+    return core.awaiting_cluster() ? "sealed (waiting for the Raft cluster)"
+           : !core.initialized()   ? "not initialised (waiting for sys/init)"
+           : core.sealed()         ? "sealed"
+                                   : "unsealed";
   };
   std::string notified_state = seal_state();
   NotifySystemd(absl::StrCat("READY=1\nSTATUS=serving on ", bound, "; ", notified_state,
@@ -820,15 +855,24 @@ int DaemonMain(int argc, char** argv) {
       exit_code = 1;
       break;
     }
-    if (cluster) cluster->HandOver();  // sys/step-down; a leader sealed by sys/seal
-    if (cluster && cluster->BecameLeader() && core.initialized() && !core.sealed_by_request()) {
-      // A standby's tables (mounts, policies, tokens, audit devices) are as old as its last
-      // unseal: the new active node reloads everything once it has applied the whole log.
-      LogInfo("raft: this node is the leader now; reloading as the active node");
-      (void)cluster->WaitCaughtUp(absl::Seconds(10));
-      (void)core.SealNow("reloading as the active node");
-      core.Start();
-      cluster->SetActive(true);
+    if (cluster) {
+      if (std::string failure = cluster->StorageFailure(); !failure.empty()) {
+        // Its state machine no longer follows the log: nothing it holds may be served. Stop
+        // with status 1: the others elect a leader, and the service manager restarts this
+        // node, which rebuilds its state machine from its log (or fails to start, loudly,
+        // while its disk is still broken).
+        LogError(
+            "raft: this node's state machine failed (%s); stopping with status 1 so that the "
+            "cluster elects another leader and the service manager restarts strongroomd",
+            failure);
+        NotifySystemd("STATUS=the Raft state machine failed; stopping\nSTOPPING=1");
+        // The requests in flight fail at once now (their storage calls do): let their answers
+        // reach the workers before the workers stop (bounded). The shutdown below seals.
+        if (!ipc.Drain(absl::Seconds(5))) LogWarn("requests still in flight are cut off");
+        exit_code = 1;
+        break;
+      }
+      TendCluster(core, *cluster);
     }
     if (std::string state = seal_state(); state != notified_state) {
       NotifySystemd(absl::StrCat("STATUS=serving on ", bound, "; ", state));

@@ -12,6 +12,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -118,6 +119,15 @@ void IpcServer::Stop() {
     if (auto ch = w.lock()) shutdown(ch->fd, SHUT_RDWR);
   }
   channels_.clear();
+}
+
+bool IpcServer::Drain(absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  while (in_flight_.load() > 0) {
+    if (absl::Now() >= deadline) return false;
+    absl::SleepFor(absl::Milliseconds(10));
+  }
+  return true;
 }
 
 void IpcServer::Serve(std::shared_ptr<Channel> ch) {
@@ -274,6 +284,7 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
       case absl::StatusCode::kResourceExhausted:
       case absl::StatusCode::kUnavailable:
       case absl::StatusCode::kAborted:
+      case absl::StatusCode::kDeadlineExceeded:  // a 500 that says so ("context deadline ...")
         if (!s.message().empty()) out.add_errors(std::string(s.message()));
         break;
       default:
@@ -330,11 +341,14 @@ void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req) {
   const uint64_t id = req.id();
   std::atomic<size_t>& mine = status ? ch->queued_status : ch->queued;
   if (mine.fetch_add(1) < (status ? kMaxQueuedStatusPerWorker : kMaxQueuedPerWorker)) {
+    ++in_flight_;
     auto task = [this, ch, &mine, req = std::move(req)]() mutable {
       --mine;
       Answer(ch, std::move(req));
+      --in_flight_;
     };
     if ((status ? status_pool_ : pool_).TryPost(bytes, std::move(task))) return;
+    --in_flight_;
   }
   --mine;
   // Full: answered now, from this thread; the request is dropped. (Not audited: it was never

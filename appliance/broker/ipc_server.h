@@ -23,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/time/time.h"
 #include "appliance/core/core.h"
 #include "appliance/core/json_limits.h"
 #include "appliance/ipc/protocol.h"
@@ -64,6 +65,9 @@ class IpcServer {
   // Takes ownership of `fd` (the broker end of the worker's socketpair).
   void AddWorker(int index, int fd, pid_t pid);
   void Stop();
+  // Waits, at most `timeout`, until no request is queued or being answered (new ones may
+  // still arrive): the answers of those in flight are with their workers. False on timeout.
+  bool Drain(absl::Duration timeout);
 
   // Turns a validated ipc::Request into a core request (exposed for the fuzz target and tests).
   // Its data is checked against `limits` before it is parsed, as the worker checked the body
@@ -110,6 +114,7 @@ class IpcServer {
   Forwarder forwarder_;
   ThreadPool pool_;
   ThreadPool status_pool_;
+  std::atomic<int64_t> in_flight_{0};             // queued or being answered (Drain)
   std::atomic<uint64_t> refused_{0};              // answered 503 since the last warning
   std::atomic<int64_t> last_refusal_warning_{0};  // steady clock, seconds
   std::mutex mu_;

@@ -44,7 +44,8 @@ class Cluster {
   // sys/init on a node without Raft state: a new cluster of this node alone, led by it.
   virtual absl::Status BootstrapForInit() = 0;
   // sys/storage/raft/join on an uninitialised node: receives the cluster's KEKs into this
-  // node's token and becomes a member. Returns once it is a voter (or fails).
+  // node's token and becomes a member. Returns once it is a voter that has caught up with the
+  // cluster (or fails; DeadlineExceeded: a member whose data did not arrive in time).
   virtual absl::Status Join(const JoinRequest& req) = 0;
   // sys/storage/raft/configuration: Vault's {"servers": [...], "index": N}.
   virtual absl::StatusOr<json::object> Configuration() = 0;

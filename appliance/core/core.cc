@@ -186,6 +186,16 @@ std::string Core::cluster_id() const {
   return cluster_id_;
 }
 
+constexpr char kWaitingForCluster[] =
+    "waiting for the Raft cluster: this node has not caught up with a leader since it started";
+
+void Core::WaitForCluster() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  awaiting_cluster_.store(true);
+  seal_reason_ = kWaitingForCluster;
+  LogInfo("raft: %s; sealed until it has", kWaitingForCluster);
+}
+
 void Core::Start() {
   std::lock_guard<std::mutex> lock(state_mu_);
   auto config = physical_->Get(kSealConfigKey);
@@ -196,6 +206,7 @@ void Core::Start() {
     return;
   }
   initialized_.store(config->has_value() && wrapped->has_value());
+  awaiting_cluster_.store(false);  // after initialized_: never "not initialised" in between
   if (config->has_value()) {
     auto obj = ParseObject(**config);
     if (obj.ok()) {
@@ -267,6 +278,7 @@ absl::Status Core::LoadAfterUnseal() {
 absl::StatusOr<InitResult> Core::Initialize(const InitRequest& req) {
   std::lock_guard<std::mutex> lock(state_mu_);
   if (initialized_.load()) return absl::InvalidArgumentError("Vault is already initialized");
+  if (awaiting_cluster_.load()) return absl::UnavailableError(kWaitingForCluster);
   if (req.recovery_shares < 1 || req.recovery_shares > 255) {
     return absl::InvalidArgumentError("recovery_shares must be between 1 and 255");
   }
@@ -877,7 +889,7 @@ absl::StatusOr<Response> Core::HandleSysRaw(Request& req, bool* handled) {
   if (req.path == "sys/init") {
     if (op == Operation::kRead) {
       json::object o;
-      o["initialized"] = initialized_.load();
+      o["initialized"] = ReportsInitialized();
       return Response::Raw(std::move(o));
     }
     if (write) return InitEndpoint(req);
@@ -914,7 +926,7 @@ absl::StatusOr<Response> Core::SealStatus() {
   json::object o;
   const bool is_sealed = barrier_.sealed();
   o["type"] = seal_->type();
-  o["initialized"] = initialized_.load();
+  o["initialized"] = ReportsInitialized();
   o["sealed"] = is_sealed;
   o["t"] = initialized_.load() ? recovery_threshold_ : 0;
   o["n"] = initialized_.load() ? recovery_shares_ : 0;
@@ -950,7 +962,8 @@ absl::StatusOr<Response> Core::Health(const Request& req) {
   (void)unhealthy;
   (void)removed;
   (void)perfstandbyok;  // no performance standbys (an Enterprise feature)
-  const bool init = initialized_.load();
+  // A Raft node waiting for its cluster answers as sealed (503), initialised.
+  const bool init = ReportsInitialized();
   const bool is_sealed = barrier_.sealed();
   // A Raft follower that is unsealed is a standby (Vault's 429, or the active code with
   // standbyok).
@@ -978,6 +991,8 @@ absl::StatusOr<Response> Core::Health(const Request& req) {
   o["replication_primary_canary_age_ms"] = 0;
   o["removed_from_cluster"] = false;
   o["ha_connection_healthy"] = true;
+  // strongroom's addition: why a Raft node that is back is still sealed.
+  if (awaiting_cluster_.load()) o["strongroom_seal_reason"] = kWaitingForCluster;
   // strongroom's addition: how the request workers fare (restarts, seccomp kills, crash loop).
   if (options_.worker_status) o["strongroom_workers"] = options_.worker_status();
   Response r = Response::Raw(std::move(o), code);
@@ -1049,7 +1064,7 @@ absl::StatusOr<Response> Core::InitEndpoint(Request& req) {
 
 absl::StatusOr<Response> Core::RaftJoinEndpoint(Request& req) {
   if (options_.cluster == nullptr) return Bad("raft storage is not in use on this node");
-  if (initialized_.load()) return Bad("join can't be invoked on an initialized cluster");
+  if (ReportsInitialized()) return Bad("join can't be invoked on an initialized cluster");
   JoinRequest jr;
   ASSIGN_OR_RETURN(auto api, GetString(req.data, "leader_api_addr"));
   ASSIGN_OR_RETURN(auto cluster, GetString(req.data, "leader_cluster_addr"));
@@ -1061,7 +1076,12 @@ absl::StatusOr<Response> Core::RaftJoinEndpoint(Request& req) {
     return Bad("leader_api_addr is required");
   }
   if (jr.non_voter) return Bad("non_voter is not supported: every strongroom node votes");
-  RETURN_IF_ERROR(options_.cluster->Join(jr));
+  if (absl::Status s = options_.cluster->Join(jr); !s.ok()) {
+    // A member now whose data did not arrive in time: it unseals once it has caught up (the
+    // broker's main loop), never to stay "not initialised".
+    if (absl::IsDeadlineExceeded(s)) WaitForCluster();
+    return s;
+  }
   // The log (keyring included) arrives from the leader; unseal with the KEK just received.
   for (int i = 0; i < 600; ++i) {
     auto keyring = physical_->Get(kKeyringKey);
@@ -1082,6 +1102,7 @@ absl::StatusOr<Response> Core::RaftJoinEndpoint(Request& req) {
 absl::StatusOr<Response> Core::UnsealEndpoint(Request& req) {
   ASSIGN_OR_RETURN(auto reset, GetBool(req.data, "reset"));
   ASSIGN_OR_RETURN(auto key, GetString(req.data, "key"));
+  if (awaiting_cluster_.load()) return absl::UnavailableError(kWaitingForCluster);
   if (!initialized_.load()) return absl::InvalidArgumentError("Vault is not initialized");
   if (reset.value_or(false)) {
     if (!barrier_.sealed()) return absl::InvalidArgumentError("vault is unsealed");

@@ -67,6 +67,13 @@ class Core {
   // Start-up: log in to the token, find and check the KEK, unwrap the keyring and unseal when
   // initialised. Any failure leaves the node sealed; the reason is logged and kept.
   void Start();
+  // Raft: in place of Start() for a node with Raft state that has not caught up with its
+  // cluster since it started. Its state machine may be empty or behind, so whether the cluster
+  // is initialised is not known here yet: the node stays sealed and answers as sealed and
+  // initialised (it belongs to a cluster; only an initialised cluster takes members), sys/init
+  // and sys/unseal are refused (503), until Start() runs once it has caught up.
+  void WaitForCluster();
+  bool awaiting_cluster() const { return awaiting_cluster_.load(); }
 
   absl::StatusOr<InitResult> Initialize(const InitRequest& req);
   // Wipes the keyring from memory. `why` goes to the log and to the seal reason.
@@ -159,6 +166,8 @@ class Core {
   absl::StatusOr<std::shared_ptr<MountRuntime>> BuildMount(const MountEntry& entry);
   const EngineType* FindEngine(std::string_view type) const;
   void SetSealReason(std::string reason);
+  // What sys/health, sys/seal-status and sys/init say: initialised, or waiting for the cluster.
+  bool ReportsInitialized() const { return initialized_.load() || awaiting_cluster_.load(); }
 
   CoreOptions options_;
   storage::Storage* physical_;
@@ -169,6 +178,7 @@ class Core {
   IdentityStore identity_;
   AuditBroker audit_;
   std::atomic<bool> initialized_{false};
+  std::atomic<bool> awaiting_cluster_{false};   // WaitForCluster() until Start() read storage
   std::atomic<bool> sealed_by_request_{false};  // set by SealByRequest, cleared by an unseal
 
   mutable std::mutex state_mu_;  // seal lifecycle: init, unseal, seal, rotate

@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <climits>
+#include <condition_variable>
 #include <cstring>
 #include <deque>
 #include <filesystem>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <thread>
@@ -51,6 +54,21 @@ absl::Status RaftError(int rv, std::string_view what) {
   }
 }
 
+// What a caller gets once the state machine has failed (RaftStorage::Failure() has the reason;
+// the detail stays in the log).
+absl::Status FailedStorage() {
+  return absl::UnavailableError(
+      "this node's storage failed and the node is stopping; the request may or may not have "
+      "been applied: retry it (another node takes over)");
+}
+
+// A wait that ran out: Vault's words for it. The request may still be applied later.
+absl::Status TimedOut(std::string_view what, absl::Duration timeout) {
+  return absl::DeadlineExceededError(absl::StrCat(
+      "context deadline exceeded: the Raft cluster did not complete the ", Av(what), " within ",
+      absl::FormatDuration(timeout), "; it may or may not have been applied"));
+}
+
 absl::Status MakePrivateDir(const std::string& path) {
   std::error_code ec;
   std::filesystem::create_directories(path, ec);
@@ -77,17 +95,52 @@ struct RaftStorage::Impl {
   bool io_ready = false;
   bool raft_ready = false;
 
-  // Runs `fn` on the loop thread and waits for it to return. False once the loop is stopping.
+  // Runs `fn` on the loop thread and waits for it to return. False, with `fn` not run (and never
+  // to run), once the loop is stopping or when it does not take the call up within kLoopTimeout.
   bool RunOnLoop(const std::function<void()>& fn) {
-    std::promise<void> done;
-    if (!inbox.Post([&] {
-          fn();
-          done.set_value();
+    struct Call {
+      std::mutex mu;
+      std::condition_variable cv;
+      const std::function<void()>* fn = nullptr;  // valid until `abandoned` or `done`
+      bool done = false;
+      bool abandoned = false;
+    };
+    auto call = std::make_shared<Call>();
+    call->fn = &fn;
+    if (!inbox.Post([call] {
+          std::lock_guard<std::mutex> lock(call->mu);
+          if (call->abandoned) return;
+          (*call->fn)();
+          call->done = true;
+          call->cv.notify_all();
         })) {
       return false;
     }
-    done.get_future().wait();
-    return true;
+    std::unique_lock<std::mutex> lock(call->mu);
+    const auto timeout = std::chrono::milliseconds(absl::ToInt64Milliseconds(kLoopTimeout));
+    if (call->cv.wait_for(lock, timeout, [&] { return call->done; })) return true;
+    call->abandoned = true;  // `fn` has not started (it runs holding `mu`) and now never will
+    LogError("raft: the Raft loop did not take a call up within %s",
+             absl::FormatDuration(kLoopTimeout));
+    return false;
+  }
+
+  // The state machine stopped following the log (RaftStorage::Failure). Loop thread.
+  std::atomic<bool> failed{false};
+  std::mutex failure_mu;
+  std::string failure;  // guarded by failure_mu
+
+  void Fail(std::string why) {
+    {
+      std::lock_guard<std::mutex> lock(failure_mu);
+      if (!failure.empty()) return;
+      failure = why;
+    }
+    failed.store(true);
+    LogError(
+        "raft: %s; this node's storage stops here (writes, barriers and reads fail) and the "
+        "node must stop serving",
+        why);
   }
 
   // --- the state machine (loop thread) ---
@@ -121,17 +174,24 @@ struct RaftStorage::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&stall_watch), nullptr);
   }
 
+  // libraft 0.22.1 ignores what this returns beyond stopping there: the entry stays unapplied,
+  // its write never completes, and it is tried again at the next commit. So a failure is final
+  // here (Fail): the node's storage stops, and its owner stops the node.
   static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
     auto* self = static_cast<Impl*>(fsm->data);
     *result = nullptr;
+    if (self->failed.load()) return RAFT_IOERR;
+    const uint64_t index = raft_last_applied(&self->raft) + 1;
     auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
     if (!ops.ok()) {
-      LogError("raft: cannot apply a log entry: %s", ops.status().ToString());
+      self->Fail(absl::StrCat("the state machine cannot apply log entry ", index,
+                              " (malformed: ", ops.status().ToString(), ")"));
       return RAFT_MALFORMED;
     }
     absl::Status s = self->fsm_db->Apply(*ops);
     if (!s.ok()) {
-      LogError("raft: the state machine cannot apply a log entry: %s", s.ToString());
+      self->Fail(
+          absl::StrCat("the state machine cannot apply log entry ", index, ": ", s.ToString()));
       return RAFT_IOERR;
     }
     return 0;
@@ -242,7 +302,8 @@ struct RaftStorage::Impl {
     }
     if (s.ok() && !batch.empty()) s = self->fsm_db->Apply(batch);
     if (!s.ok()) {
-      LogError("raft: cannot restore a snapshot: %s", s.ToString());
+      // The store may be half cleared: it follows the log no more.
+      self->Fail(absl::StrCat("the state machine cannot restore a snapshot: ", s.ToString()));
       return RAFT_MALFORMED;
     }
     raft_free(buf->base);
@@ -286,13 +347,16 @@ struct RaftStorage::Impl {
     delete t;
   }
 
-  // Starts `start` on the loop with a fresh Pending and waits for its callback. `start` returns
-  // libraft's immediate result; non-zero means the callback will not run.
+  // Starts `start` on the loop with a fresh Pending and waits for its callback, at most
+  // `timeout`, and no longer once the state machine has failed. `start` returns libraft's
+  // immediate result; non-zero means the callback will not run. The callback owns the Pending
+  // (a caller that stopped waiting leaves it to the callback).
   template <typename Req>
-  absl::Status Await(std::string what, const std::function<int(Pending<Req>*)>& start) {
+  absl::Status Await(std::string what, absl::Duration timeout,
+                     const std::function<int(Pending<Req>*)>& start) {
     auto* p = new Pending<Req>();
     p->req.data = p;
-    p->what = std::move(what);
+    p->what = what;
     std::future<absl::Status> f = p->result.get_future();
     bool ran = RunOnLoop([&] {
       int rv = start(p);
@@ -302,10 +366,15 @@ struct RaftStorage::Impl {
       }
     });
     if (!ran) {
-      delete p;
-      return absl::UnavailableError("the Raft node is stopping");
+      delete p;  // `start` did not run: libraft never saw it
+      return absl::UnavailableError("the Raft node is stopping or not answering");
     }
-    return f.get();
+    const absl::Time deadline = absl::Now() + timeout;
+    for (;;) {
+      if (f.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready) return f.get();
+      if (failed.load()) return FailedStorage();
+      if (absl::Now() >= deadline) return TimedOut(what, timeout);
+    }
   }
 
   static void Closed(struct raft* r) {
@@ -429,10 +498,12 @@ RaftStorage::~RaftStorage() = default;
 uint64_t RaftStorage::node_id() const { return impl_->options.node_id; }
 
 bool RaftStorage::HasState() {
+  if (had_state_.load()) return true;
   std::shared_lock lock(mu_);
   bool state = false;
   impl_->RunOnLoop(
       [&] { state = impl_->raft.configuration.n > 0 || raft_last_index(&impl_->raft) > 0; });
+  if (state) had_state_.store(true);
   return state;
 }
 
@@ -462,11 +533,13 @@ absl::Status RaftStorage::BootstrapNew() {
 
 absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
   std::shared_lock lock(mu_);
+  if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->Get(key);
 }
 
 absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
   std::shared_lock lock(mu_);
+  if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->List(prefix);
 }
 
@@ -518,8 +591,10 @@ absl::Status RaftStorage::Propose(std::string entry) {
 }
 
 absl::Status RaftStorage::ProposeIn(std::string entry, uint64_t* term) {
+  if (impl_->failed.load()) return FailedStorage();
   struct raft* r = &impl_->raft;
-  return impl_->Await<struct raft_apply>("write", [&](Impl::Pending<struct raft_apply>* p) -> int {
+  const std::function<int(Impl::Pending<struct raft_apply>*)> start =
+      [&](Impl::Pending<struct raft_apply>* p) -> int {
     if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
     *term = raft_current_term(r);  // the entry's term (raft_apply uses it)
     raft_buffer buf;
@@ -530,13 +605,15 @@ absl::Status RaftStorage::ProposeIn(std::string entry, uint64_t* term) {
     // The buffer is libraft's from here on, also when the call fails: some failure paths
     // (a rejected append) release it themselves, so it is never freed here.
     return raft_apply(r, &p->req, &buf, 1, &Impl::ApplyDone);
-  });
+  };
+  return impl_->Await<struct raft_apply>("write", kWriteTimeout, start);
 }
 
-absl::Status RaftStorage::Barrier() {
+absl::Status RaftStorage::Barrier(absl::Duration timeout) {
   std::shared_lock lock(mu_);
+  if (impl_->failed.load()) return FailedStorage();
   struct raft* r = &impl_->raft;
-  return impl_->Await<struct raft_barrier>("barrier",
+  return impl_->Await<struct raft_barrier>("barrier", timeout,
                                            [&](Impl::Pending<struct raft_barrier>* p) -> int {
                                              return raft_barrier(r, &p->req, &Impl::BarrierDone);
                                            });
@@ -613,10 +690,11 @@ absl::StatusOr<uint64_t> RaftStorage::TransferLeadership() {
 
 absl::StatusOr<uint64_t> RaftStorage::ReadBarrier() {
   std::shared_lock lock(mu_);
+  if (impl_->failed.load()) return FailedStorage();
   struct raft* r = &impl_->raft;
   uint64_t term = 0;
   absl::Status s = impl_->Await<struct raft_barrier>(
-      "read barrier", [&](Impl::Pending<struct raft_barrier>* p) -> int {
+      "read barrier", kWriteTimeout, [&](Impl::Pending<struct raft_barrier>* p) -> int {
         if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
         term = raft_current_term(r);  // the barrier entry's term (raft_barrier uses it)
         return raft_barrier(r, &p->req, &Impl::BarrierDone);
@@ -658,16 +736,18 @@ absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
     return absl::InvalidArgumentError("a peer needs an id and address");
   struct raft* r = &impl_->raft;
   uint64_t term = 0;
-  absl::Status s = impl_->Await<raft_change>("add", [&](Impl::Pending<raft_change>* p) -> int {
-    term = raft_current_term(r);
-    return raft_add(r, &p->req, id, address.c_str(), &Impl::ChangeDone);
-  });
+  absl::Status s =
+      impl_->Await<raft_change>("add", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
+        term = raft_current_term(r);
+        return raft_add(r, &p->req, id, address.c_str(), &Impl::ChangeDone);
+      });
   NoteWrite(s, term);
   if (!s.ok()) return s;
-  s = impl_->Await<raft_change>("promote", [&](Impl::Pending<raft_change>* p) -> int {
-    term = raft_current_term(r);
-    return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
-  });
+  s = impl_->Await<raft_change>("promote", kChangeTimeout,
+                                [&](Impl::Pending<raft_change>* p) -> int {
+                                  term = raft_current_term(r);
+                                  return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
+                                });
   NoteWrite(s, term);
   return s;
 }
@@ -676,10 +756,11 @@ absl::Status RaftStorage::Remove(uint64_t id) {
   std::shared_lock lock(mu_);
   struct raft* r = &impl_->raft;
   uint64_t term = 0;
-  absl::Status s = impl_->Await<raft_change>("remove", [&](Impl::Pending<raft_change>* p) -> int {
-    term = raft_current_term(r);
-    return raft_remove(r, &p->req, id, &Impl::ChangeDone);
-  });
+  absl::Status s = impl_->Await<raft_change>(
+      "remove", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
+        term = raft_current_term(r);
+        return raft_remove(r, &p->req, id, &Impl::ChangeDone);
+      });
   NoteWrite(s, term);  // a leader that removed itself has its answer confirmed by the commit
   return s;
 }
@@ -731,6 +812,12 @@ uint64_t RaftStorage::CommitIndex() {
 uint64_t RaftStorage::IdFor(std::string_view name) {
   uint64_t id = raft_digest(name.data(), name.size());
   return id == 0 ? 1 : id;
+}
+
+std::string RaftStorage::Failure() {
+  std::shared_lock lock(mu_);
+  std::lock_guard<std::mutex> failure_lock(impl_->failure_mu);
+  return impl_->failure;
 }
 
 uint64_t RaftStorage::Term() {

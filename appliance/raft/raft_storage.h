@@ -21,8 +21,22 @@
 // entries of log behind them): pinned on the loop thread, written out in 4 MiB pieces on a libuv
 // pool thread while the loop goes on (libraft patch 0004), and held once in memory until libraft
 // has written them.
+//
+// Every wait has a deadline. A write or barrier not committed and applied within kWriteTimeout
+// fails with DeadlineExceeded ("context deadline exceeded", as Vault words it; it may still take
+// effect), a membership change or leadership transfer within kChangeTimeout likewise, and a call
+// that the Raft loop does not take up within kLoopTimeout gets the answer for "unknown" (false,
+// 0, none).
+//
+// A state machine that cannot apply a committed entry (RocksDB refuses the write: disk full, I/O
+// or permission error) stops the node's storage for good: libraft would stop applying there and
+// leave every later write waiting, so from then on Failure() says why, writes and barriers fail
+// at once (Unavailable) and reads fail too (the store lags the log: an answer could be stale).
+// The owner must stop serving (strongroomd exits with status 1 and rebuilds fsm/ from the log at
+// its next start; docs/operations.md).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -31,6 +45,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 #include "appliance/raft/tls_transport.h"
 #include "appliance/storage/storage.h"
 
@@ -60,6 +75,10 @@ struct Peer {
 
 class RaftStorage final : public storage::Storage {
  public:
+  static constexpr absl::Duration kWriteTimeout = absl::Seconds(30);
+  static constexpr absl::Duration kChangeTimeout = absl::Seconds(120);
+  static constexpr absl::Duration kLoopTimeout = absl::Seconds(60);
+
   static absl::StatusOr<std::unique_ptr<RaftStorage>> Start(const RaftOptions& options);
   ~RaftStorage() override;  // leaves the cluster's view as it is: a stop, not a removal
 
@@ -86,7 +105,7 @@ class RaftStorage final : public storage::Storage {
   // Leader only.
   absl::Status Remove(uint64_t id);
   // Leader only: returns once every entry committed before the call is applied here.
-  absl::Status Barrier();
+  absl::Status Barrier(absl::Duration timeout = kWriteTimeout);
   // Leader only: hands the leadership to another voter (libraft's raft_transfer), the most
   // up-to-date first (by match index), the next when one has not taken it within an election
   // timeout (libraft then gives the transfer up). Returns the new leader's id (0: not known
@@ -126,6 +145,8 @@ class RaftStorage final : public storage::Storage {
   // A node id for a node name (libraft's raft_digest; never 0).
   static uint64_t IdFor(std::string_view name);
   uint64_t Term();
+  // Why this node's state machine stopped applying the log; "" while it works. Never clears.
+  std::string Failure();
   // The longest the Raft loop was kept from running (a snapshot or an apply holding it) since
   // the last call, in ms, measured every 100 ms; resets it. Past the election timeout a loop
   // stall costs the leadership. (A stall of the election timeout or more is also logged.)
@@ -140,6 +161,7 @@ class RaftStorage final : public storage::Storage {
   absl::Status ProposeIn(std::string entry, uint64_t* term);
   std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
+  std::atomic<bool> had_state_{false};  // HasState() once seen true (it never turns false)
 };
 
 }  // namespace strongroom::raft

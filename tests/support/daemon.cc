@@ -166,6 +166,13 @@ void Daemon::Kill() {
   pid_ = -1;
 }
 
+bool Daemon::Exited(int* status) {
+  if (pid_ <= 0) return false;
+  if (waitpid(pid_, status, WNOHANG) != pid_) return false;
+  pid_ = -1;
+  return true;
+}
+
 HttpResponse Daemon::Call(const std::string& method, const std::string& path,
                           const std::string& body,
                           std::vector<std::pair<std::string, std::string>> headers) {

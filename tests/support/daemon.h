@@ -57,6 +57,9 @@ class Daemon {
   // SIGTERM and wait; returns the exit status (as from waitpid) or -1.
   int Stop();
   void Kill();
+  // Whether the daemon exited by itself (reaped: it is not running any more); its wait status
+  // (as from waitpid) in *status. Does not wait.
+  bool Exited(int* status);
   bool Restart() {
     Stop();
     return Start(tls_);
