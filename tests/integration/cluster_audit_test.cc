@@ -92,16 +92,8 @@ class ClusterAuditTest : public ClusterFixture {
 
   // Node 1 initialised, secret/ (KV v2) mounted and the audit device enabled.
   void StartFirstNode() {
-    Node& n1 = AddNode("n1");
-    ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
-    auto init = n1.daemon->Init(1, 1);
-    ASSERT_TRUE(init.contains("root_token")) << init.dump() << n1.daemon->Log();
-    root_ = n1.daemon->root_token();
-    ASSERT_EQ(n1.daemon
-                  ->Root("POST", "/v1/sys/mounts/secret",
-                         {{"type", "kv"}, {"options", {{"version", "2"}}}})
-                  .status,
-              204);
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    Node& n1 = nodes_[0];
     ASSERT_NO_FATAL_FAILURE(EnableAudit(n1));
   }
 

@@ -33,16 +33,7 @@ class ClusterConsistencyTest : public ClusterFixture {
  protected:
   // n1 initialised with secret/ (KV v2); n2 and n3 joined through its API.
   void StartThree() {
-    Node& n1 = AddNode("n1");
-    ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
-    auto init = n1.daemon->Init(1, 1);
-    ASSERT_TRUE(init.contains("root_token")) << init.dump() << n1.daemon->Log();
-    root_ = n1.daemon->root_token();
-    ASSERT_EQ(n1.daemon
-                  ->Root("POST", "/v1/sys/mounts/secret",
-                         {{"type", "kv"}, {"options", {{"version", "2"}}}})
-                  .status,
-              204);
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
     for (const char* name : {"n2", "n3"}) {
       Node& n = AddNode(name);
       ASSERT_TRUE(n.daemon->Start()) << n.daemon->Log();

@@ -62,6 +62,21 @@ class ClusterFixture : public ::testing::Test {
     return nodes_.back();
   }
 
+  // Node "n1" started, initialised (one recovery share; root_ holds its root token) and
+  // secret/ (KV v2) mounted on it: nodes_[0].
+  void StartFirstWithKv() {
+    Node& n1 = AddNode("n1");
+    ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
+    auto init = n1.daemon->Init(1, 1);
+    ASSERT_TRUE(init.contains("root_token")) << init.dump() << n1.daemon->Log();
+    root_ = n1.daemon->root_token();
+    ASSERT_EQ(n1.daemon
+                  ->Root("POST", "/v1/sys/mounts/secret",
+                         {{"type", "kv"}, {"options", {{"version", "2"}}}})
+                  .status,
+              204);
+  }
+
   static int Health(Node& n) { return n.daemon->Call("GET", "/v1/sys/health").status; }
 
   // `n` joins the cluster through `leader`'s API, as `vault operator raft join` does.

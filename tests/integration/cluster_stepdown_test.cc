@@ -42,16 +42,8 @@ class ClusterStepDownTest : public ClusterFixture {
   // n1 initialised (one recovery share) with secret/ (KV v2), a secret and the file audit device
   // (each node writes its own file); n2 and n3 joined through the API, standbys.
   void StartCluster() {
-    Node& n1 = AddNode("n1");
-    ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
-    auto init = n1.daemon->Init(1, 1);
-    ASSERT_TRUE(init.contains("root_token")) << init.dump() << n1.daemon->Log();
-    root_ = n1.daemon->root_token();
-    ASSERT_EQ(n1.daemon
-                  ->Root("POST", "/v1/sys/mounts/secret",
-                         {{"type", "kv"}, {"options", {{"version", "2"}}}})
-                  .status,
-              204);
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    Node& n1 = nodes_[0];
     auto audit = n1.daemon->Root("PUT", "/v1/sys/audit/file",
                                  {{"type", "file"}, {"options", {{"file_path", kAuditFilePath}}}});
     ASSERT_EQ(audit.status, 204) << audit.body << n1.daemon->Log();

@@ -27,16 +27,8 @@ class ClusterTest : public ClusterFixture {
  protected:
   // Node 1 initialised with secret/ (KV v2), a secret and a Transit key; nodes 2 and 3 joined.
   void StartCluster() {
-    Node& n1 = AddNode("n1");
-    ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
-    auto init = n1.daemon->Init(1, 1);
-    ASSERT_TRUE(init.contains("root_token")) << init.dump() << n1.daemon->Log();
-    root_ = n1.daemon->root_token();
-    EXPECT_EQ(n1.daemon
-                  ->Root("POST", "/v1/sys/mounts/secret",
-                         {{"type", "kv"}, {"options", {{"version", "2"}}}})
-                  .status,
-              204);
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    Node& n1 = nodes_[0];
     EXPECT_EQ(
         n1.daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}}).status,
         200);
