@@ -123,7 +123,9 @@ TEST_F(ClusterStepDownTest, SealingTheActiveNodeHandsTheActiveRoleToAnotherNode)
   Node* other = active == &n2 ? &n3 : &n2;
   auto config = active->daemon->Root("GET", "/v1/sys/storage/raft/configuration");
   ASSERT_EQ(config.status, 200) << config.body;
-  for (const auto& s : config.Json()["data"]["config"]["servers"]) {
+  // A copy: iterating into the temporary Json() returns is a use after free.
+  const nlohmann::json servers = config.Json()["data"]["config"]["servers"];
+  for (const auto& s : servers) {
     EXPECT_EQ(s["leader"].get<bool>(), s["node_id"] == active->name) << config.body;
     EXPECT_TRUE(s["voter"].get<bool>()) << config.body;
   }
