@@ -758,8 +758,9 @@ absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
   }
   if (writes.committed_term != 0 || writes.failed) {
     // A write of this request committed (in a term the tables were not loaded for), or failed
-    // after it may have reached the log: a plain retry could apply it twice.
-    return absl::InternalError(
+    // after it may have reached the log: a plain retry could apply it twice. (The client is
+    // told so: Vault's 500 "internal error" followed by this.)
+    return core::InternalErrorWithPublicDetail(
         absl::StrCat("this node could not confirm that it is still the active node (", s.message(),
                      "); the request may or may not have been applied"));
   }

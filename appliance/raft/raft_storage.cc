@@ -174,26 +174,33 @@ struct RaftStorage::Impl {
     uv_close(reinterpret_cast<uv_handle_t*>(&stall_watch), nullptr);
   }
 
-  // libraft 0.22.1 ignores what this returns beyond stopping there: the entry stays unapplied,
-  // its write never completes, and it is tried again at the next commit. So a failure is final
-  // here (Fail): the node's storage stops, and its owner stops the node.
+  // What FsmApply hands libraft as the result of an entry it did not apply (ApplyDone).
+  static inline char not_applied = 0;
+
+  // A failure is final here (Fail): the node's storage stops, and its owner stops the node. It
+  // is never reported to libraft: 0.22.1 only stops applying at such an entry (its write would
+  // wait forever), and on a follower that was handling an append it frees the received batch
+  // a second time (legacy.c recvCb; a crash). libraft counts the entry, and every later one,
+  // as applied while this store no longer follows the log; so once failed nothing is read from
+  // it, nothing is applied to it, and no snapshot is taken of it (FsmSnapshot).
   static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result) {
     auto* self = static_cast<Impl*>(fsm->data);
-    *result = nullptr;
-    if (self->failed.load()) return RAFT_IOERR;
+    *result = &not_applied;
+    if (self->failed.load()) return 0;
     const uint64_t index = raft_last_applied(&self->raft) + 1;
     auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
     if (!ops.ok()) {
       self->Fail(absl::StrCat("the state machine cannot apply log entry ", index,
                               " (malformed: ", ops.status().ToString(), ")"));
-      return RAFT_MALFORMED;
+      return 0;
     }
     absl::Status s = self->fsm_db->Apply(*ops);
     if (!s.ok()) {
       self->Fail(
           absl::StrCat("the state machine cannot apply log entry ", index, ": ", s.ToString()));
-      return RAFT_IOERR;
+      return 0;
     }
+    *result = nullptr;
     return 0;
   }
 
@@ -210,9 +217,11 @@ struct RaftStorage::Impl {
 
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->snapshot_view = self->fsm_db->Pin();
     *bufs = nullptr;
     *n_bufs = 0;
+    // A failed store lags the index libraft would write the snapshot under (FsmApply).
+    if (self->failed.load()) return RAFT_IOERR;
+    self->snapshot_view = self->fsm_db->Pin();
     return 0;
   }
 
@@ -283,6 +292,10 @@ struct RaftStorage::Impl {
   // kSnapshotPieceBytes, so the store is not held a second time as one batch.
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
     auto* self = static_cast<Impl*>(fsm->data);
+    if (self->failed.load()) {  // as FsmApply: taken, not applied
+      raft_free(buf->base);
+      return 0;
+    }
     const std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
     absl::Status s =
         DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });
@@ -302,9 +315,9 @@ struct RaftStorage::Impl {
     }
     if (s.ok() && !batch.empty()) s = self->fsm_db->Apply(batch);
     if (!s.ok()) {
-      // The store may be half cleared: it follows the log no more.
+      // The store may be half cleared: it follows the log no more. Not reported to libraft,
+      // as in FsmApply (a restore can run while a follower handles an append).
       self->Fail(absl::StrCat("the state machine cannot restore a snapshot: ", s.ToString()));
-      return RAFT_MALFORMED;
     }
     raft_free(buf->base);
     return 0;
@@ -318,9 +331,11 @@ struct RaftStorage::Impl {
     std::string what;
   };
 
-  static void ApplyDone(struct raft_apply* req, int status, void*) {
+  static void ApplyDone(struct raft_apply* req, int status, void* result) {
     auto* p = static_cast<Pending<struct raft_apply>*>(req->data);
-    p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
+    p->result.set_value(status != 0              ? RaftError(status, p->what)
+                        : result == &not_applied ? FailedStorage()
+                                                 : absl::OkStatus());
     delete p;
   }
   static void BarrierDone(struct raft_barrier* req, int status) {

@@ -29,9 +29,10 @@
 // 0, none).
 //
 // A state machine that cannot apply a committed entry (RocksDB refuses the write: disk full, I/O
-// or permission error) stops the node's storage for good: libraft would stop applying there and
-// leave every later write waiting, so from then on Failure() says why, writes and barriers fail
-// at once (Unavailable) and reads fail too (the store lags the log: an answer could be stale).
+// or permission error) stops the node's storage for good: told of it, libraft 0.22.1 would stop
+// applying there and leave every later write waiting (or, on a follower, crash), so it is not
+// told; from then on Failure() says why, writes and barriers fail at once (Unavailable), reads
+// fail too (the store lags the log: an answer could be stale), and no snapshot is taken.
 // The owner must stop serving (strongroomd exits with status 1 and rebuilds fsm/ from the log at
 // its next start; docs/operations.md).
 #pragma once
