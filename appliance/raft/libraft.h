@@ -1,4 +1,5 @@
-// libraft's C headers, included into C++.
+// libraft's C headers, included into C++ (raft/fixture.h too: libraft's in-memory test cluster,
+// used by tests/unit/raft; declarations only).
 //
 // raft.h checks its own ABI with static asserts over sizeof() of structs defined inside the
 // expression, which is valid C but not C++. Those checks belong to libraft's C build; here they
@@ -13,6 +14,7 @@
 #define _Static_assert(cond, message)
 extern "C" {
 #include <raft.h>
+#include <raft/fixture.h>
 #include <raft/uv.h>
 }
 #undef _Static_assert

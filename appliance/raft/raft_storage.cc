@@ -233,6 +233,8 @@ struct RaftStorage::Impl {
         self->snapshot_view->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
     if (!s.ok()) {
       LogError("raft: cannot take a snapshot: %s", s.ToString());
+      // libraft's on-loop fallback does not finalize a snapshot that failed here: unpin now.
+      self->snapshot_view.reset();
       return RAFT_IOERR;
     }
     self->snapshot_pieces = std::move(w).FinishPieces();

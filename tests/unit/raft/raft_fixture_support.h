@@ -10,17 +10,7 @@
 #include <string>
 #include <vector>
 
-#include "appliance/raft/libraft.h"
-
-// fixture.h includes raft.h (already included above, with its C-only static asserts off).
-#pragma push_macro("__cpp_static_assert")
-#undef __cpp_static_assert
-#define _Static_assert(cond, message)
-extern "C" {
-#include <raft/fixture.h>
-}
-#undef _Static_assert
-#pragma pop_macro("__cpp_static_assert")
+#include "appliance/raft/libraft.h"  // raft.h and raft/fixture.h
 
 namespace strongroom::raft_test {
 
