@@ -7,6 +7,7 @@ extern "C" {
 
 #include <cstdlib>
 #include <memory>
+#include <mutex>
 #include <set>
 
 #include "absl/status/status.h"
@@ -17,6 +18,13 @@ namespace {
 // libgfshare leaves its random source to the caller; never use its random()-based default.
 void FillFromOpenSsl(unsigned char* buf, unsigned int n) {
   if (RAND_priv_bytes(buf, static_cast<int>(n)) != 1) std::abort();  // no safe fallback exists
+}
+
+// libgfshare also calls the hook when it frees a context (to scrub it), so every path that makes
+// one (combining in a process that never split included) must set it first. A global: set once.
+void UseOpenSslRandom() {
+  static std::once_flag once;
+  std::call_once(once, [] { gfshare_fill_rand = FillFromOpenSsl; });
 }
 
 struct CtxFree {
@@ -35,7 +43,7 @@ absl::StatusOr<std::vector<std::vector<uint8_t>>> ShamirSplit(std::span<const ui
     return absl::InvalidArgumentError("threshold must be at least 2 when there are several shares");
   }
   if (secret.empty()) return absl::InvalidArgumentError("empty secret");
-  gfshare_fill_rand = FillFromOpenSsl;
+  UseOpenSslRandom();
   // Distinct random non-zero x-coordinates.
   std::set<uint8_t> used;
   std::vector<unsigned char> xs;
@@ -74,6 +82,7 @@ absl::StatusOr<SecureBytes> ShamirCombine(const std::vector<std::vector<uint8_t>
     xs.push_back(s.back());
   }
   const auto size = static_cast<unsigned int>(len - 1);
+  UseOpenSslRandom();
   std::unique_ptr<gfshare_ctx, CtxFree> ctx(
       gfshare_ctx_init_dec(xs.data(), static_cast<unsigned int>(xs.size()), size));
   if (!ctx) return absl::InternalError("gfshare_ctx_init_dec failed");
