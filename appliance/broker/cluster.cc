@@ -768,6 +768,11 @@ absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
       "this node could not confirm that it is still the active node (", s.message(), "); retry"));
 }
 
+void ClusterNode::EndLocalAnswer() {
+  (void)raft::RaftStorage::TakeThreadWrites();
+  t_answer_term = 0;
+}
+
 std::string ClusterNode::ServeReadIndex() {
   // Only a barrier of this term tells a new leader how far the log is committed (Raft §6.4).
   if (absl::Status s = raft_->Barrier(absl::Seconds(10)); !s.ok()) {

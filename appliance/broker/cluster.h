@@ -120,6 +120,7 @@ class ClusterNode final : public core::Cluster {
   // Unavailable (503): a leader replaced without knowing it yet never sends what it read.
   absl::Status BeginAnswer() override;
   absl::Status ConfirmAnswer(bool handled_ok) override;
+  void EndLocalAnswer() override;
   absl::Status BootstrapForInit() override;
   absl::Status Join(const core::JoinRequest& req) override;
   absl::StatusOr<core::json::object> Configuration() override;

@@ -41,6 +41,10 @@ class Cluster {
   // refuses the request before anything is done (this node is not the active node any more).
   virtual absl::Status BeginAnswer() { return absl::OkStatus(); }
   virtual absl::Status ConfirmAnswer(bool /*handled_ok*/) { return absl::OkStatus(); }
+  // Instead of ConfirmAnswer for an answer about this node alone (a done sys/seal: the node is
+  // sealed whatever Raft says now, and the hand-over the seal began may have ended its
+  // leadership already): ends the request's answer without a confirmation round.
+  virtual void EndLocalAnswer() {}
   // sys/init on a node without Raft state: a new cluster of this node alone, led by it.
   virtual absl::Status BootstrapForInit() = 0;
   // sys/storage/raft/join on an uninitialised node: receives the cluster's KEKs into this

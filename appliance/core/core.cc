@@ -620,7 +620,9 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (options_.cluster != nullptr) RETURN_IF_ERROR(options_.cluster->BeginAnswer());
   auto result = Dispatch(req, trail);
   if (trail.audit_failed) return result;
-  if (options_.cluster != nullptr) {
+  if (options_.cluster != nullptr && result.ok() && req.path == "sys/seal" && barrier_.sealed()) {
+    options_.cluster->EndLocalAnswer();  // this node is sealed: true whoever leads now
+  } else if (options_.cluster != nullptr) {
     // Replicated: an answer goes out only once it is known to be current (core/cluster.h).
     if (absl::Status s = options_.cluster->ConfirmAnswer(result.ok()); !s.ok()) result = s;
   }

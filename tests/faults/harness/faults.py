@@ -23,6 +23,9 @@ def _follower(cluster, rng):
 class Fault:
     name = ""
     needs_faketime = False
+    # Set by inject or heal when the cluster answered the fault's own requests other than a Vault
+    # operator may expect (sys/seal not answered 204, say): the round fails.
+    problem = None
 
     def applies(self, cluster):
         return True
@@ -262,6 +265,8 @@ class SealLeader(Fault):
             return "no active node to seal"
         r = cluster.nodes[self.victim].call("PUT", "/v1/sys/seal", token=cluster.root,
                                             timeout=30)
+        if r.status != 204:
+            self.problem = "sys/seal answered %s, not 204" % r.status
         return "sys/seal on %s: %s" % (self.victim, r.status)
 
     def heal(self, cluster, rng):
@@ -275,6 +280,8 @@ class SealLeader(Fault):
             if r.status == 200 and r.json().get("sealed") is False:
                 break
         self.after = "sys/unseal on %s: %s" % (self.victim, " ".join(statuses) or "no key")
+        if not statuses or statuses[-1] != "200":
+            self.problem = "sys/unseal did not unseal " + self.victim
 
 
 class RemoveMember(Fault):

@@ -162,7 +162,8 @@ class Runner:
         self.cluster = None
         self.generation = 0
         self.totals = {k: 0 for k in COUNTS}
-        self.totals.update(ops=0, rounds=0, unrecovered=0, undecided_keys=0, exits=0)
+        self.totals.update(ops=0, rounds=0, unrecovered=0, undecided_keys=0, exits=0, crashes=0,
+                           problems=0)
         self.per_fault = {}
 
     def new_cluster(self):
@@ -202,6 +203,7 @@ class Runner:
                                     self.seed + i, a.timeout, a.think)
         time.sleep(a.warmup)
         t_fault = history.now()
+        fault.problem = None
         healed = True
         try:
             what = fault.inject(c, self.rng)
@@ -249,6 +251,13 @@ class Runner:
             line += " | exited: " + ", ".join("%s %s" % (n, status_text(s)) for n, s in exits)
         if isinstance(fault.__dict__.get("after"), str):
             line += " | after heal: " + fault.after
+        # A node that exits with a status (a state machine that cannot apply exits 1) stops
+        # loudly, as it should; one killed by a signal the harness did not send crashed.
+        crashes = [n for n, s in exits if s < 0]
+        if crashes:
+            line += " | CRASHED: " + ", ".join(crashes)
+        if fault.problem:
+            line += " | PROBLEM: " + fault.problem
         self.say(line)
         if anomalies:
             for d in details[:12]:
@@ -261,16 +270,20 @@ class Runner:
         self.totals["ops"] += summary["ops"]
         self.totals["undecided_keys"] += summary["undecided_keys"]
         self.totals["exits"] += len(exits)
+        self.totals["crashes"] += len(crashes)
+        self.totals["problems"] += 1 if fault.problem else 0
         for k in COUNTS:
             self.totals[k] += summary[k]
         pf = self.per_fault.setdefault(fault.name, {k: 0 for k in COUNTS + (
-            "rounds", "ops", "unrecovered", "exits")})
+            "rounds", "ops", "unrecovered", "exits", "crashes", "problems")})
         pf["rounds"] += 1
         pf["ops"] += summary["ops"]
         pf["exits"] += len(exits)
+        pf["crashes"] += len(crashes)
+        pf["problems"] += 1 if fault.problem else 0
         for k in COUNTS:
             pf[k] += summary[k]
-        if anomalies or not recovered or exits:
+        if anomalies or not recovered or exits or fault.problem:
             keep = os.path.join(self.out, "round-%03d-logs" % (i + 1))
             os.makedirs(keep, exist_ok=True)
             for n in c.nodes.values():
@@ -304,18 +317,20 @@ class Runner:
         self.say("by fault:")
         for name, pf in sorted(self.per_fault.items()):
             self.say("  %-22s rounds %3d ops %6d lost %d stale %d dup %d non-linearizable %d "
-                     "unrecovered %d exits %d" % (name, pf["rounds"], pf["ops"],
-                                                  pf["lost_writes"], pf["stale_reads"],
-                                                  pf["duplicated_writes"],
-                                                  pf["nonlinearizable_keys"],
-                                                  pf["unrecovered"], pf["exits"]))
+                     "unrecovered %d exits %d crashes %d problems %d" % (
+                         name, pf["rounds"], pf["ops"], pf["lost_writes"], pf["stale_reads"],
+                         pf["duplicated_writes"], pf["nonlinearizable_keys"], pf["unrecovered"],
+                         pf["exits"], pf["crashes"], pf["problems"]))
         self.say("faults: rounds %d, operations checked %d, lost acknowledged writes %d, stale "
                  "reads %d, duplicated writes %d, linearizability violations %d, unrecovered "
-                 "rounds %d, undecided keys %d, node exits %d (seed %d, report %s)" % (
+                 "rounds %d, undecided keys %d, node exits %d, crashes %d, fault problems %d "
+                 "(seed %d, report %s)" % (
                      t["rounds"], t["ops"], t["lost_writes"], t["stale_reads"],
                      t["duplicated_writes"], t["nonlinearizable_keys"], t["unrecovered"],
-                     t["undecided_keys"], t["exits"], self.seed, self.out))
-        bad = sum(t[k] for k in COUNTS) + t["unrecovered"] + t["undecided_keys"]
+                     t["undecided_keys"], t["exits"], t["crashes"], t["problems"], self.seed,
+                     self.out))
+        bad = (sum(t[k] for k in COUNTS) + t["unrecovered"] + t["undecided_keys"] + t["crashes"] +
+               t["problems"])
         return 1 if bad else 0
 
 
