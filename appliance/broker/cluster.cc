@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <map>
 #include <thread>
 
 #include "absl/strings/ascii.h"
@@ -262,7 +263,14 @@ absl::Status ClusterNode::HandOverLeadership() {
 }
 
 absl::Status ClusterNode::HandOverLocked() {
-  auto to = raft_->TransferLeadership();
+  // A sealed member could not serve as the active node (it would hand the leadership on again,
+  // or hold it sealed): passed over. One that does not answer is tried (it may still take it).
+  std::map<uint64_t, std::string> addresses;
+  for (const auto& peer : raft_->Configuration()) addresses[peer.id] = peer.address;
+  auto to = raft_->TransferLeadership([&](uint64_t id) {
+    auto it = addresses.find(id);
+    return it != addresses.end() && AskSealed(it->second);
+  });
   if (!to.ok()) {
     if (raft_->IsLeader()) return to.status();
     // Another node leads already (a hand-over that ran meanwhile, an election).
@@ -522,6 +530,9 @@ std::string ClusterNode::Serve(std::string_view request) {
   } else if (**op == "term") {
     answer["ok"] = true;
     answer["term"] = std::to_string(raft_->Term());
+    core::Core* core = core_.load();
+    // Whether this node could serve if it led (a hand-over passes a sealed node over).
+    answer["sealed"] = core == nullptr || core->awaiting_cluster() || core->sealed();
   } else if (core_.load() == nullptr) {
     answer = Failure("the node is still starting");
   } else if (!raft_->IsLeader()) {
@@ -705,6 +716,15 @@ absl::StatusOr<uint64_t> ClusterNode::AskTerm(const std::string& raft_address) {
     return absl::DataLossError("a member's term answer has no term");
   }
   return t;
+}
+
+bool ClusterNode::AskSealed(const std::string& raft_address) {
+  json::object ask;
+  ask["op"] = "term";
+  auto answer = Call(DecodePeer(raft_address).cluster_addr, ask, kTermCallTimeout);
+  if (!answer.ok()) return false;  // not known: it may still take the leadership
+  const auto* sealed = answer->if_contains("sealed");
+  return sealed != nullptr && sealed->is_bool() && sealed->as_bool();
 }
 
 namespace {

@@ -138,6 +138,8 @@ class ClusterNode final : public core::Cluster {
   std::string ServeForward(const core::json::object& req);
   // A member's current term (LeaderCheck::AskTerm); `raft_address` as libraft has it.
   absl::StatusOr<uint64_t> AskTerm(const std::string& raft_address);
+  // Whether a member says it is sealed (or still starting); false when it does not answer.
+  bool AskSealed(const std::string& raft_address);
   // Forwards `req` to the leader at `leader`; the answer as MaybeForward describes it.
   ipc::Response Forward(const ipc::Request& req, const core::LeaderInfo& leader);
   std::string ServeReadIndex();

@@ -636,7 +636,8 @@ absl::Status RaftStorage::Barrier(absl::Duration timeout) {
                                            });
 }
 
-absl::StatusOr<uint64_t> RaftStorage::TransferLeadership() {
+absl::StatusOr<uint64_t> RaftStorage::TransferLeadership(
+    const std::function<bool(uint64_t)>& skip) {
   std::shared_lock lock(mu_);
   Impl* impl = impl_.get();
   struct raft* r = &impl->raft;
@@ -657,6 +658,12 @@ absl::StatusOr<uint64_t> RaftStorage::TransferLeadership() {
   }
   if (!leader) return absl::FailedPreconditionError("not the leader");
   if (voters.empty()) return absl::NotFoundError("there is no other voter to take the leadership");
+  if (skip) {
+    std::erase_if(voters, [&](const auto& v) { return skip(v.second); });
+    if (voters.empty()) {
+      return absl::NotFoundError("every other voter was passed over (it cannot serve now)");
+    }
+  }
   // The most up-to-date first: it can take over at once (libraft sends it TimeoutNow as soon as
   // its log matches the leader's; a lagging one must catch up first, within an election timeout).
   std::stable_sort(voters.begin(), voters.end(),

@@ -39,6 +39,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <shared_mutex>
@@ -111,8 +112,10 @@ class RaftStorage final : public storage::Storage {
   // up-to-date first (by match index), the next when one has not taken it within an election
   // timeout (libraft then gives the transfer up). Returns the new leader's id (0: not known
   // yet). NotFound when there is no other voter; Unavailable when none took it (this node then
-  // still leads, unless it lost the leadership otherwise).
-  absl::StatusOr<uint64_t> TransferLeadership();
+  // still leads, unless it lost the leadership otherwise). A voter for which `skip(id)` is true
+  // is not asked (a sealed node, which could not serve); `skip` runs off the Raft loop, so it
+  // may ask the member over the network. NotFound also when every other voter was skipped.
+  absl::StatusOr<uint64_t> TransferLeadership(const std::function<bool(uint64_t)>& skip = {});
   // Leader only, the read index of a linearizable read: appends a barrier entry and returns
   // once it is committed and applied here. Then a majority accepted an entry of this node's
   // term after the call began (no other leader had been elected by then), and this node's state

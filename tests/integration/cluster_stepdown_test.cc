@@ -217,6 +217,31 @@ TEST_F(ClusterStepDownTest, SealingTheActiveNodeWhileAVoterIsDownHandsOverToTheL
   EXPECT_EQ(Health(n1), 503);
 }
 
+// A hand-over passes a sealed member over: it could not serve (it would hold the leadership
+// sealed, or hand it on again). n1 is sealed first, then the node that took over is sealed: the
+// leadership must go straight to the third node. (It went to n1 first, the most up-to-date
+// voter by configuration order, which handed it on again.)
+TEST_F(ClusterStepDownTest, HandOverPassesASealedMemberOver) {
+  ASSERT_NO_FATAL_FAILURE(StartCluster());
+  Node& n1 = nodes_[0];
+  ASSERT_EQ(n1.daemon->Root("PUT", "/v1/sys/seal").status, 204);
+  Node* a = WaitForActive({&nodes_[1], &nodes_[2]});
+  ASSERT_NE(a, nullptr) << Logs();
+  Node* b = a == &nodes_[1] ? &nodes_[2] : &nodes_[1];
+  auto seal = a->daemon->Root("PUT", "/v1/sys/seal");
+  ASSERT_EQ(seal.status, 204) << seal.body;
+  EXPECT_EQ(WaitForActive({b}), b) << Logs();
+  EXPECT_THAT(a->daemon->Log(), HasSubstr("raft: node " + b->name + " leads now")) << Logs();
+  const std::string n1_log = n1.daemon->Log();
+  const std::string handing = "raft: handing the leadership";
+  size_t handed = 0;
+  for (size_t at = n1_log.find(handing); at != std::string::npos;
+       at = n1_log.find(handing, at + 1)) {
+    ++handed;
+  }
+  EXPECT_EQ(handed, 1u) << "the sealed n1 was handed the leadership again" << Logs();
+}
+
 TEST_F(ClusterStepDownTest, StepDownHandsTheActiveRoleToAStandbyAndStaysUnsealed) {
   ASSERT_NO_FATAL_FAILURE(StartCluster());
   Node& n1 = nodes_[0];
