@@ -7,6 +7,7 @@
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
+#include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <uv.h>
@@ -569,6 +570,15 @@ struct ServiceClient::Conn {
   std::chrono::steady_clock::time_point last_used;
   std::string failure;  // what went wrong in the last operation
 
+  // Whether the member closed this idle connection (or sent anything, which it never does
+  // between calls): a kept connection is then not used again. The request would otherwise be
+  // written to a dead connection and fail after it left, as one that may have arrived.
+  bool ClosedByPeer() {
+    pollfd p{tls.lowest_layer().native_handle(), POLLIN | POLLRDHUP, 0};
+    const int n = ::poll(&p, 1, 0);
+    return n != 0;  // readable, hung up, or an error: not reusable
+  }
+
   // Ends the operation under way: notes the step and closes the socket.
   void Fail(std::string_view step, error_code ec) {
     failure = absl::StrCat(Av(step), ": ", ec.message());
@@ -667,6 +677,8 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
       const auto now = std::chrono::steady_clock::now();
       for (size_t i = idle_.size(); i-- > 0;) {
         if (now - idle_[i]->last_used >= kClientIdle) {
+          idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
+        } else if (idle_[i]->ClosedByPeer()) {
           idle_.erase(idle_.begin() + static_cast<std::ptrdiff_t>(i));
         } else if (!c && idle_[i]->address == address) {
           c = std::move(idle_[i]);

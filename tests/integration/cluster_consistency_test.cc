@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "appliance/raft/tls_transport.h"
 #include "tests/integration/cluster_fixture.h"
 
 namespace strongroom::testing {
@@ -210,6 +211,29 @@ TEST_F(ClusterConsistencyTest, AForwardThatReachedTheLeaderIsNeverAnsweredWithAR
   EXPECT_NE(again.status, 500) << again.body;
   // The survivors elect a leader and serve the write.
   EXPECT_TRUE(Eventually([&] { return Write(n2, "k3", "z").status == 200; })) << n2.daemon->Log();
+}
+
+// A kept service connection whose member closed it meanwhile (the member restarted) is not used
+// again: the call goes on a new connection. It was written to the dead one, failed after the
+// request had left, and was reported as one that "may have arrived": a standby answered a
+// forwarded write 500 "may or may not have been applied" on a healthy cluster.
+TEST_F(ClusterConsistencyTest, AConnectionTheMemberClosedIsNotReusedForTheNextCall) {
+  ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+  Node& n1 = nodes_[0];
+  const raft::TlsFiles files{certs_.ca, certs_.cert, certs_.key};
+  raft::ServiceClient client(files);
+  const std::string address = "127.0.0.1:" + std::to_string(n1.api_port + 1);
+  const std::string term = R"({"op":"term"})";
+  auto first = client.Call(address, term, std::chrono::seconds(10));
+  ASSERT_TRUE(first.ok()) << first.status();
+  ASSERT_TRUE(n1.daemon->Restart()) << n1.daemon->Log();
+  ASSERT_TRUE(Eventually([&] {
+    return raft::CallService(files, address, term, std::chrono::seconds(5)).ok();
+  })) << n1.daemon->Log();
+  auto again = client.Call(address, term, std::chrono::seconds(10));
+  EXPECT_TRUE(again.ok()) << again.status()
+                          << " (may have arrived: " << raft::RequestMayHaveArrived(again.status())
+                          << ")";
 }
 
 }  // namespace
