@@ -83,12 +83,14 @@ class Cluster:
             raise ClusterError("%s did not start:\n%s" % (name, node.log_tail()))
         deadline = time.monotonic() + deadline_s
         last = None
+        tried = []  # every answer, for the report when the join fails
         while time.monotonic() < deadline:
             for other in self.members:
                 if other == name or not self.nodes[other].alive():
                     continue
                 last = node.call("POST", "/v1/sys/storage/raft/join",
                                  {"leader_api_addr": self.nodes[other].api}, timeout=150)
+                tried.append("through %s: %r" % (other, last))
                 if last.status == 200:
                     if name not in self.members:
                         self.members.append(name)
@@ -96,7 +98,7 @@ class Cluster:
                         self.targets.append(name)
                     return
                 if last.status == 400 and "already" in last.body:
-                    raise ClusterError("%s cannot join: %r" % (name, last))
+                    raise ClusterError("%s cannot join: %s" % (name, "; ".join(tried[-3:])))
             time.sleep(1)
         raise ClusterError("%s could not join: %r\n%s" % (name, last, node.log_tail()))
 
