@@ -208,5 +208,26 @@ TEST_F(ClusterOpsTest, AKilledFollowerTurnsUnhealthyAndTheFailureToleranceDrops)
   EXPECT_EQ(state["failure_tolerance"], 0);
 }
 
+// Single-node storage: sys/ha-status lists this node alone (as Vault without HA peers), autopilot
+// is refused as Vault refuses it without raft storage.
+TEST(SingleNodeOps, HaStatusListsThisNodeAndAutopilotIsRefused) {
+  Daemon d;
+  ASSERT_TRUE(d.Start()) << d.Log();
+  d.Init(1, 1);
+  auto ha = d.Root("GET", "/v1/sys/ha-status");
+  ASSERT_EQ(ha.status, 200) << ha.body;
+  const auto nodes = ha.Json()["data"]["nodes"];
+  ASSERT_EQ(nodes.size(), 1u) << ha.body;
+  EXPECT_EQ(nodes[0]["active_node"], true);
+  EXPECT_TRUE(nodes[0]["last_echo"].is_null());
+  EXPECT_EQ(nodes[0]["version"], "1.19.0+strongroom");
+  EXPECT_EQ(ha.Json()["nodes"], nodes);
+  auto autopilot = d.Root("GET", "/v1/sys/storage/raft/autopilot/state");
+  EXPECT_EQ(autopilot.status, 400) << autopilot.body;
+  EXPECT_THAT(autopilot.body, HasSubstr("raft storage is not in use"));
+  auto leader = d.Call("GET", "/v1/sys/leader").Json();
+  EXPECT_FALSE(leader.contains("raft_committed_index")) << leader.dump();
+}
+
 }  // namespace
 }  // namespace strongroom::testing
