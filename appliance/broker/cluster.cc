@@ -182,6 +182,9 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ro.tls = node->options_.tls;
   ClusterNode* raw = node.get();
   ro.service = [raw](std::string_view request) { return raw->Serve(request); };
+  if (!node->options_.recover.empty()) {
+    ro.recover = RecoveryDecision(node->options_.recover, node->options_.node_id, ro.tls);
+  }
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
   node->leader_check_ = std::make_unique<LeaderCheck>(
       node->raft_.get(), [raw](const std::string& address) { return raw->AskTerm(address); });

@@ -33,6 +33,8 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "appliance/broker/raft_ops.h"
+#include "appliance/broker/raft_recover.h"
 #include "appliance/broker/read_index.h"
 #include "appliance/core/cluster.h"
 #include "appliance/core/core.h"
@@ -54,6 +56,8 @@ struct ClusterOptions {
   // The JSON limits a request forwarded by a standby is checked against here (this node's own
   // listener settings, as for its own workers' requests).
   core::JsonLimits json_limits;
+  // -raft-recover: the peers file's members (raft_recover.h); empty: a normal start.
+  std::vector<RecoverPeer> recover;
 };
 
 class ClusterNode final : public core::Cluster {
@@ -125,6 +129,11 @@ class ClusterNode final : public core::Cluster {
   absl::Status Join(const core::JoinRequest& req) override;
   absl::StatusOr<core::json::object> Configuration() override;
   absl::Status RemovePeer(std::string_view node_id) override;
+  // raft_ops.cc
+  absl::StatusOr<core::json::object> AutopilotState(std::string_view version) override;
+  absl::StatusOr<core::json::object> HaStatus(std::string_view version) override;
+  uint64_t RaftCommittedIndex() override { return raft_->CommitIndex(); }
+  uint64_t RaftAppliedIndex() override { return raft_->AppliedIndex(); }
   absl::Status HandOverLeadership() override;
   void RequestStepDown() override { step_down_requested_.store(true); }
 
@@ -178,6 +187,7 @@ class ClusterNode final : public core::Cluster {
   // The commit index a leader gave this process (read-index); 0 until then.
   std::atomic<uint64_t> catch_up_index_{0};
   std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
+  HealthHistory health_history_;                // stable_since of sys/storage/raft/autopilot/state
 };
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.

@@ -63,6 +63,7 @@ struct Flags {
   std::string tls_self_signed_cert;  // output path
   std::string tls_csr;               // output path
   std::string tls_cert_hosts = "127.0.0.1,localhost";
+  std::string raft_recover;  // peers file (raft_recover.h)
   bool TlsCommand() const {
     return tls_generate_key || !tls_self_signed_cert.empty() || !tls_csr.empty();
   }
@@ -74,6 +75,7 @@ const char kUsage[] =
     "       strongroomd -config=FILE -audit-public-key\n"
     "       strongroomd -config=FILE [-tls-generate-key] [-tls-self-signed-cert=OUT.pem]\n"
     "                   [-tls-csr=OUT.pem] [-tls-cert-hosts=HOST,...]\n"
+    "       strongroomd -config=FILE -raft-recover=PEERS.json\n"
     "\n"
     "strongroom: an HSM-backed secrets appliance with Vault's HTTP API.\n"
     "\n"
@@ -92,6 +94,9 @@ const char kUsage[] =
     "  -tls-csr=OUT               write a certificate signing request for the key to OUT\n"
     "  -tls-cert-hosts=LIST       IP addresses and DNS names for the certificate or request\n"
     "                            (comma-separated; default 127.0.0.1,localhost)\n"
+    "  -raft-recover=PEERS       lost quorum: make the members in PEERS (Vault's peers.json)\n"
+    "                            the Raft configuration, then start; refused while a majority\n"
+    "                            of the current configuration is reachable\n"
     "  -version                  print the version\n"
     "Flags may be written with one or two dashes, and with '=' or a space before the value.\n";
 
@@ -146,6 +151,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "tls-cert-hosts") {
       if (auto s = need_value(); !s.ok()) return s;
       f.tls_cert_hosts = value;
+    } else if (name == "raft-recover") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.raft_recover = value;
     } else {
       return absl::InvalidArgumentError(absl::StrCat("unknown flag -", name));
     }
@@ -155,6 +163,9 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   }
   if (f.audit_public_key && f.config_path.empty()) {
     return absl::InvalidArgumentError("-audit-public-key needs -config=FILE");
+  }
+  if (!f.raft_recover.empty() && f.config_path.empty()) {
+    return absl::InvalidArgumentError("-raft-recover needs -config=FILE");
   }
   if (f.TlsCommand() && f.config_path.empty()) {
     return absl::InvalidArgumentError("the -tls-* commands need -config=FILE");
@@ -644,6 +655,12 @@ int DaemonMain(int argc, char** argv) {
 
   // Storage: RocksDB alone, or RocksDB as the state machine of a Raft cluster.
   const bool raft = config->storage.type == "raft";
+  if (!flags->raft_recover.empty() && !raft) {
+    LogError("raft recovery: -raft-recover needs storage \"raft\"");
+    spawner->get()->Stop();
+    cleanup_dev();
+    return 1;
+  }
   std::unique_ptr<storage::RocksDbStorage> single;
   std::unique_ptr<ClusterNode> cluster;
   storage::Storage* physical = nullptr;
@@ -657,6 +674,16 @@ int DaemonMain(int argc, char** argv) {
     co.tls = {config->storage.cluster_ca_file, config->storage.cluster_cert_file,
               config->storage.cluster_key_file};
     co.retry_join = config->storage.retry_join;
+    if (!flags->raft_recover.empty()) {
+      auto peers = ReadPeersFile(flags->raft_recover);
+      if (!peers.ok()) {
+        LogError("raft recovery: %s", peers.status().message());
+        spawner->get()->Stop();
+        cleanup_dev();
+        return 1;
+      }
+      co.recover = std::move(*peers);
+    }
     co.json_limits = IpcServer::JsonLimitsFor(settings);
     auto node = ClusterNode::Start(std::move(co));
     if (!node.ok()) {

@@ -3,6 +3,7 @@
 // (broker/cluster.h) over Raft; absent (nullptr) for single-node storage.
 #pragma once
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -55,6 +56,14 @@ class Cluster {
   virtual absl::StatusOr<json::object> Configuration() = 0;
   // sys/storage/raft/remove-peer.
   virtual absl::Status RemovePeer(std::string_view node_id) = 0;
+  // sys/storage/raft/autopilot/state, on the active node: Vault's autopilot state of every
+  // server of the configuration (broker/raft_ops.h). `version`: this node's.
+  virtual absl::StatusOr<json::object> AutopilotState(std::string_view version) = 0;
+  // sys/ha-status, on the active node: {"nodes": [...]}, this node and the members it heard from.
+  virtual absl::StatusOr<json::object> HaStatus(std::string_view version) = 0;
+  // sys/leader's raft_committed_index and raft_applied_index (this node's).
+  virtual uint64_t RaftCommittedIndex() = 0;
+  virtual uint64_t RaftAppliedIndex() = 0;
   // sys/seal on the leader, once sealed: hands the Raft leadership to another voter, the most
   // up-to-date first, so that one becomes the active node. An error when none took it (this
   // node then still leads; the broker keeps trying while it is sealed).

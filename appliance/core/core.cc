@@ -1014,6 +1014,10 @@ absl::StatusOr<Response> Core::Leader() {
   o["leader_cluster_address"] = leader ? absl::StrCat("https://", leader->cluster_addr) : "";
   o["performance_standby"] = false;
   o["performance_standby_last_remote_wal"] = 0;
+  if (options_.cluster != nullptr) {
+    o["raft_committed_index"] = options_.cluster->RaftCommittedIndex();
+    o["raft_applied_index"] = options_.cluster->RaftAppliedIndex();
+  }
   return Response::Raw(std::move(o));
 }
 

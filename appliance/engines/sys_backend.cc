@@ -1,5 +1,7 @@
 #include "appliance/engines/sys_backend.h"
 
+#include <unistd.h>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -83,6 +85,7 @@ class SystemBackend final : public core::Backend {
                                                   "remount",
                                                   "config/cors",
                                                   "storage/raft/configuration",
+                                                  "storage/raft/autopilot/state",
                                                   "storage/raft/remove-peer"};
     static constexpr std::string_view kPrefix[] = {"auth/",
                                                    "audit/",
@@ -204,10 +207,46 @@ class SystemBackend final : public core::Backend {
       if (!IsWrite(req)) return core::UnsupportedOperation();
       return Response::Empty();
     }
+    if (p == "storage/raft/autopilot/state" || p == "ha-status") return RaftOps(req);
     return absl::NotFoundError("unsupported path");
   }
 
  private:
+  // sys/storage/raft/autopilot/state (sudo) and sys/ha-status, in Vault's shapes
+  // (broker/raft_ops.h). Without Raft: autopilot is refused as Vault refuses it without raft
+  // storage; ha-status lists this node alone.
+  absl::StatusOr<Response> RaftOps(const Request& req) {
+    if (req.operation != Operation::kRead) return core::UnsupportedOperation();
+    core::Cluster* cluster = core_->cluster();
+    const std::string& version = core_->options().version;
+    if (req.rel_path == "ha-status") {
+      if (cluster != nullptr) {
+        ASSIGN_OR_RETURN(object status, cluster->HaStatus(version));
+        return Injected(std::move(status));
+      }
+      object self;
+      self["active_node"] = true;
+      self["api_address"] = core_->options().api_addr;
+      self["clock_skew_ms"] = 0;
+      self["cluster_address"] = core_->options().cluster_addr;
+      self["echo_duration_ms"] = 0;
+      char host[256] = {};
+      if (gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+      self["hostname"] = std::string(host);
+      self["last_echo"] = nullptr;
+      self["replication_primary_canary_age_ms"] = 0;
+      self["version"] = version;
+      array nodes;
+      nodes.emplace_back(std::move(self));
+      object status;
+      status["nodes"] = std::move(nodes);
+      return Injected(std::move(status));
+    }
+    if (cluster == nullptr) return core::Bad("raft storage is not in use");
+    ASSIGN_OR_RETURN(object state, cluster->AutopilotState(version));
+    return Response::Data(std::move(state));
+  }
+
   absl::StatusOr<Response> ListMounts(const Request& req) {
     if (req.operation != Operation::kRead) return core::UnsupportedOperation();
     object data;

@@ -23,6 +23,7 @@
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
 #include "appliance/raft/log_codec.h"
+#include "appliance/raft/log_recover.h"
 #include "appliance/raft/loop_inbox.h"
 #include "appliance/storage/rocksdb_storage.h"
 #include "base/log.h"
@@ -472,6 +473,9 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   raft_set_snapshot_threshold(&impl->raft, o.snapshot_threshold);
   raft_set_snapshot_trailing(&impl->raft, o.snapshot_trailing);
   raft_set_pre_vote(&impl->raft, true);
+  if (o.recover) {
+    if (absl::Status r = RecoverLog(&impl->io, &impl->raft, o.recover); !r.ok()) return r;
+  }
 
   if (o.bootstrap) {
     raft_configuration conf;
@@ -634,6 +638,40 @@ absl::Status RaftStorage::Barrier(absl::Duration timeout) {
                                            [&](Impl::Pending<struct raft_barrier>* p) -> int {
                                              return raft_barrier(r, &p->req, &Impl::BarrierDone);
                                            });
+}
+
+std::optional<LeaderProgress> RaftStorage::Progress() {
+  std::shared_lock lock(mu_);
+  struct raft* r = &impl_->raft;
+  std::optional<LeaderProgress> out;
+  impl_->RunOnLoop([&] {
+    if (raft_state(r) != RAFT_LEADER) return;
+    LeaderProgress p;
+    p.leader_id = r->id;
+    p.term = raft_current_term(r);
+    p.last_index = raft_last_index(r);
+    p.commit_index = raft_commit_index(r);
+    p.servers.reserve(r->configuration.n);
+    for (unsigned i = 0; i < r->configuration.n; ++i) {
+      const raft_server& s = r->configuration.servers[i];
+      ServerProgress sp;
+      sp.peer = Peer{s.id, s.address, s.role == RAFT_VOTER};
+      if (s.id == r->id) {
+        sp.match_index = p.last_index;
+        sp.since_contact_ms = 0;
+      } else {
+        raft_index match = 0;
+        raft_time since = 0;
+        if (raft_server_progress(r, s.id, &match, &since) == 0) {
+          sp.match_index = match;
+          if (since != UINT64_MAX) sp.since_contact_ms = since;
+        }
+      }
+      p.servers.push_back(std::move(sp));
+    }
+    out = std::move(p);
+  });
+  return out;
 }
 
 absl::StatusOr<uint64_t> RaftStorage::TransferLeadership(

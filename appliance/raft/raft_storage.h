@@ -53,6 +53,12 @@
 
 namespace strongroom::raft {
 
+struct Peer {
+  uint64_t id = 0;
+  std::string address;
+  bool voter = false;
+};
+
 struct RaftOptions {
   uint64_t node_id = 0;  // > 0, unique in the cluster
   std::string address;   // host:port peers reach this node at (TLS); it listens on that port
@@ -67,12 +73,26 @@ struct RaftOptions {
   unsigned snapshot_trailing = 1024;
   // Answers service calls from other members on the cluster port (tls_transport.h).
   ServiceHandler service;
+  // Lost-quorum recovery (raft_recover.h), before the node starts: called with the configuration
+  // this node's log holds, it returns the configuration to force on the log (libraft's
+  // raft_recover), or an error, which fails Start with nothing written.
+  std::function<absl::StatusOr<std::vector<Peer>>(const std::vector<Peer>& current)> recover;
 };
 
-struct Peer {
-  uint64_t id = 0;
-  std::string address;
-  bool voter = false;
+// What the leader knows of one server of its configuration (LeaderProgress).
+struct ServerProgress {
+  Peer peer;
+  uint64_t match_index = 0;  // the highest entry the leader knows it holds
+  // How long ago the leader last heard from it (an AppendEntries result), in ms; nullopt when
+  // it has not since it became the leader. 0 for the leader itself.
+  std::optional<uint64_t> since_contact_ms;
+};
+struct LeaderProgress {
+  uint64_t leader_id = 0;
+  uint64_t term = 0;
+  uint64_t last_index = 0;  // the leader's last log entry
+  uint64_t commit_index = 0;
+  std::vector<ServerProgress> servers;  // the latest configuration, in its order
 };
 
 class RaftStorage final : public storage::Storage {
@@ -106,6 +126,9 @@ class RaftStorage final : public storage::Storage {
   absl::Status AddVoter(uint64_t id, const std::string& address);
   // Leader only.
   absl::Status Remove(uint64_t id);
+  // Leader only, taken at once on the loop thread: each server's match index and last contact
+  // (libraft patch 0005). Nullopt when this node is not the leader (or is stopping).
+  std::optional<LeaderProgress> Progress();
   // Leader only: returns once every entry committed before the call is applied here.
   absl::Status Barrier(absl::Duration timeout = kWriteTimeout);
   // Leader only: hands the leadership to another voter (libraft's raft_transfer), the most

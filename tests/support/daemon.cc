@@ -107,8 +107,9 @@ bool Daemon::Start(bool tls) {
   WriteConfig(tls);
   const size_t log_before = Log().size();
   const std::string bin_dir = options_.bin_dir.empty() ? BuildDir() : options_.bin_dir;
-  pid_ = Spawn({bin_dir + "/strongroomd", "-config=" + config_path_}, log_path_,
-               options_.run_in_dir ? dir_ : "");
+  std::vector<std::string> args = {bin_dir + "/strongroomd", "-config=" + config_path_};
+  args.insert(args.end(), options_.extra_args.begin(), options_.extra_args.end());
+  pid_ = Spawn(args, log_path_, options_.run_in_dir ? dir_ : "");
   if (pid_ <= 0) return false;
   const std::regex api(R"(API on https?://127\.0\.0\.1:(\d+))");
   for (int i = 0; i < 400; ++i) {

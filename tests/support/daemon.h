@@ -43,6 +43,8 @@ class Daemon {
     // /proc/self/cwd/ then names a file of each daemon's own, as the same path does on machines
     // of their own (a cluster's nodes share their audit device table).
     bool run_in_dir = false;
+    // More command-line arguments for strongroomd (after -config=FILE).
+    std::vector<std::string> extra_args;
   };
 
   Daemon();
