@@ -66,6 +66,8 @@ struct RaftOptions {
   unsigned snapshot_trailing = 1024;
   // Answers service calls from other members on the cluster port (tls_transport.h).
   ServiceHandler service;
+  // Checks each Raft connection's claimed id and address against the peer's certificate.
+  PeerCheck peer_check;
 };
 
 struct Peer {
