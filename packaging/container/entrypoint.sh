@@ -265,7 +265,7 @@ if [ -n "${STRONGROOM_CLUSTER_CERTS:-}" ] && [ -n "$cluster_key" ] && [ -n "$clu
   issued="$STRONGROOM_CLUSTER_CERTS/$node.crt"
   until cert_for_key "$issued" "$cluster_key"; do
     log "waiting for $issued, this node's cluster certificate: sign $key_dir/tls.csr with packaging/cluster-certs.sh sign DIR $node CSR HOST (docs/operations.md, \"Node certificates\") and add it to the strongroom-cluster-tls Secret"
-    sleep 30
+    sleep "${STRONGROOM_CLUSTER_CERT_POLL:-30}"
   done
   if ! cmp -s "$issued" "$cluster_cert"; then
     if ! { cp "$issued" "$cluster_cert.tmp" && mv "$cluster_cert.tmp" "$cluster_cert"; }; then

@@ -15,7 +15,9 @@
 
 #include <chrono>
 #include <memory>
+#include <sstream>
 #include <string>
+#include <vector>
 
 #include "absl/strings/escaping.h"
 #include "appliance/raft/raft_storage.h"
@@ -122,6 +124,12 @@ class ClusterIdentityTest : public ClusterFixture {
 
 TEST_F(ClusterIdentityTest, JoinAndAddClaimingAnotherNodeIdAreRefusedAndChangeNothing) {
   Node& n1 = nodes_[0];
+  // n1's file audit device, in its own directory.
+  ASSERT_EQ(n1.daemon
+                ->Root("PUT", "/v1/sys/audit/file",
+                       {{"type", "file"}, {"options", {{"file_path", "/proc/self/cwd/audit.log"}}}})
+                .status,
+            204);
   const std::string before = Members(n1);
   const std::string point = absl::Base64Escape(SoftwarePoint());
 
@@ -150,6 +158,24 @@ TEST_F(ClusterIdentityTest, JoinAndAddClaimingAnotherNodeIdAreRefusedAndChangeNo
   EXPECT_THAT(elsewhere.value("error", ""), HasSubstr("cluster_addr is not at a host"));
   EXPECT_EQ(Members(n1), before);
   EXPECT_THAT(n1.daemon->Log(), HasSubstr("refused a service call (add) from node n3"));
+  // Each refusal is in n1's audit chain (request and response records), with the node the
+  // certificate names, the node_id claimed and why.
+  std::vector<nlohmann::json> refusals;
+  std::istringstream audit(ReadFileOr(n1.daemon->dir() + "/audit.log"));
+  for (std::string line; std::getline(audit, line);) {
+    auto r = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (r.is_object() && r.contains("request") && r["request"].contains("data") &&
+        r["request"]["data"].value("certificate_node_id", "") == "n3") {
+      refusals.push_back(r);
+    }
+  }
+  ASSERT_EQ(refusals.size(), 6u) << ReadFileOr(n1.daemon->dir() + "/audit.log");
+  EXPECT_EQ(refusals[0]["request"]["path"], "sys/storage/raft/join");
+  EXPECT_EQ(refusals[0]["request"]["data"]["step"], "kek-export");
+  EXPECT_EQ(refusals[0]["request"]["data"]["node_id"], "n2");
+  EXPECT_THAT(refusals[1].value("error", ""), HasSubstr("which the caller's cluster certificate"));
+  EXPECT_EQ(refusals[2]["request"]["data"]["step"], "add-voter");
+  EXPECT_THAT(refusals[5].value("error", ""), HasSubstr("cluster_addr is not at a host"));
 
   // The same certificate under its own name is answered (the refusals were for the claim).
   auto own = Call(n1, n3_, {{"op", "join"}, {"node_id", "n3"}, {"transport_key", point}});
