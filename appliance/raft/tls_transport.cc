@@ -36,6 +36,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -418,8 +419,8 @@ struct TlsTransport::Impl {
                 std::string peer_address(h->preamble.data() + kPreambleFixed, len);
                 if (check) {
                   if (absl::Status s = check(peer, peer_address, h->peer); !s.ok()) {
-                    LogWarn("raft: refused a Raft connection claiming id %d at %s: %s", peer,
-                            peer_address, s.message());
+                    LogWarn("raft: refused a Raft connection claiming id %d at \"%s\": %s", peer,
+                            absl::CHexEscape(Av(peer_address)), s.message());
                     return Refused(h, "preamble", asio::error::access_denied);
                   }
                 }
