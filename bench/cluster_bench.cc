@@ -61,12 +61,13 @@ bool MakeTokens(const std::string& dir, int n) {
 
 std::string NodeConfig(const std::string& dir, int i, int port, const ClusterCerts& c) {
   const std::string name = "n" + std::to_string(i);
+  const ClusterCerts mine = strongroom::testing::NodeCerts(c, name);  // its own, naming it
   return "api_addr = \"http://127.0.0.1:" + std::to_string(port) + "\"\n" +
          "cluster_addr = \"https://127.0.0.1:" + std::to_string(port + 1) + "\"\n" +
          "workers = 2\n" + "listener \"tcp\" {\n  address = \"127.0.0.1:" + std::to_string(port) +
          "\"\n  tls_disable = true\n}\n" + "storage \"raft\" {\n  path = \"" + dir + "/" + name +
-         "\"\n  node_id = \"" + name + "\"\n  cluster_ca_file = \"" + c.ca +
-         "\"\n  cluster_cert_file = \"" + c.cert + "\"\n  cluster_key_file = \"" + c.key +
+         "\"\n  node_id = \"" + name + "\"\n  cluster_ca_file = \"" + mine.ca +
+         "\"\n  cluster_cert_file = \"" + mine.cert + "\"\n  cluster_key_file = \"" + mine.key +
          "\"\n}\n" + "seal \"pkcs11\" {\n  lib = \"" + kSoftHsmLib + "\"\n  token_label = \"" +
          name + "\"\n  pin = \"" + kPin + "\"\n}\n";
 }

@@ -44,7 +44,7 @@ tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_
 tail -1 build/check_manifests.log
 shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh \
   packaging/libraft/build.sh tests/packaging/systemd_test.sh tests/packaging/container_test.sh \
-  tests/faults/run.sh
+  tests/faults/run.sh packaging/cluster-certs.sh
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   echo "==> build (ASan + UBSan)"

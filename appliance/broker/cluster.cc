@@ -41,25 +41,6 @@ constexpr char kForwardBroke[] =
     "error during forwarding RPC request: the active node may have received the request but its "
     "answer did not arrive; the request may or may not have been applied";
 
-struct PeerInfo {
-  std::string cluster_addr;
-  std::string node_id;
-  std::string api_addr;
-};
-
-std::string EncodePeer(const PeerInfo& p) {
-  return absl::StrCat(p.cluster_addr, "|", p.node_id, "|", p.api_addr);
-}
-
-PeerInfo DecodePeer(std::string_view address) {
-  std::vector<std::string> parts = absl::StrSplit(Av(address), absl::MaxSplits('|', 2));
-  PeerInfo p;
-  if (!parts.empty()) p.cluster_addr = parts[0];
-  if (parts.size() > 1) p.node_id = parts[1];
-  if (parts.size() > 2) p.api_addr = parts[2];
-  return p;
-}
-
 bool AllIn(std::string_view s, std::string_view extra) {
   if (s.empty()) return false;
   for (char c : s) {
@@ -173,6 +154,7 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   if (absl::Status s = CheckPeer(self); !s.ok()) {
     return absl::InvalidArgumentError(absl::StrCat("raft: ", s.message()));
   }
+  RETURN_IF_ERROR(CheckOwnCertificate(o.tls.cert_file, self));
   std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(o)));
   node->client_ = std::make_unique<raft::ServiceClient>(node->options_.tls);
   raft::RaftOptions ro;
@@ -181,7 +163,10 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ro.dir = node->options_.path;
   ro.tls = node->options_.tls;
   ClusterNode* raw = node.get();
-  ro.service = [raw](std::string_view request) { return raw->Serve(request); };
+  ro.service = [raw](const raft::PeerIdentity& peer, std::string_view request) {
+    return raw->Serve(peer, request);
+  };
+  ro.peer_check = &CheckRaftPeer;
   if (!node->options_.recover.empty()) {
     ro.recover = RecoveryDecision(node->options_.recover, node->options_.node_id, ro.tls);
   }
@@ -523,13 +508,15 @@ void ClusterNode::RetryJoin(const std::atomic<bool>& stop) {
 
 // --- the calls other members make ---------------------------------------------------------
 
-std::string ClusterNode::Serve(std::string_view request) {
+std::string ClusterNode::Serve(const raft::PeerIdentity& peer, std::string_view request) {
   auto req = core::ParseObject(request);
   if (!req.ok()) return core::Serialize(Failure("malformed request"));
   auto op = core::GetString(*req, "op");
   json::object answer;
   if (!op.ok() || !op->has_value()) {
     answer = Failure("no op");
+  } else if (std::string refusal = RefuseImpostor(peer, **op, *req); !refusal.empty()) {
+    answer = Failure(refusal);
   } else if (**op == "term") {
     answer["ok"] = true;
     answer["term"] = std::to_string(raft_->Term());

@@ -20,9 +20,13 @@
 // reached the leader, the answer is a 500 "may or may not have been applied" (a client must not
 // replay a write that may have run).
 //
-// Peers are told apart by their cluster certificate (any certificate of the cluster CA is a
-// member) and named by node_id. libraft's server address carries "cluster_addr|node_id|api_addr",
-// so every node knows the leader's API address (for 307s) from Raft itself.
+// Peers are told apart by their cluster certificate, which names the holder's node_id (a
+// subjectAltName URI urn:strongroom:node:<node_id>) and the hosts it is reached at (DNS/IP
+// subjectAltNames): a Raft connection must claim the raft id of that node_id and an address with
+// it and one of those hosts; a service call is answered only for a certificate naming a node_id,
+// and join/add only for that node_id and (add) a cluster address among its hosts
+// (cluster_identity.cc). libraft's server address carries "cluster_addr|node_id|api_addr", so
+// every node knows the leader's API address (for 307s) from Raft itself.
 #pragma once
 
 #include <atomic>
@@ -141,7 +145,12 @@ class ClusterNode final : public core::Cluster {
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
   absl::Status AddSelf(std::string target);
   absl::Status HandOverLocked();  // handover_mu_ held
-  std::string Serve(std::string_view request);
+  std::string Serve(const raft::PeerIdentity& peer, std::string_view request);
+  // Why a service call `op` from `peer` is refused for who it is (cluster_identity.cc): its
+  // certificate names no node_id, or join/add claims a node_id (add: or a cluster_addr) other
+  // than its certificate's; a refused join/add is audited. "" when it may go on.
+  std::string RefuseImpostor(const raft::PeerIdentity& peer, std::string_view op,
+                             const core::json::object& req);
   std::string ServeJoin(const core::json::object& req);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
@@ -189,6 +198,22 @@ class ClusterNode final : public core::Cluster {
   std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
   HealthHistory health_history_;                // stable_since of sys/storage/raft/autopilot/state
 };
+
+// What libraft's server address of a node says: "cluster_addr|node_id|api_addr".
+struct PeerInfo {
+  std::string cluster_addr;
+  std::string node_id;
+  std::string api_addr;
+};
+std::string EncodePeer(const PeerInfo& p);
+PeerInfo DecodePeer(std::string_view address);
+// The transport's PeerCheck (raft::PeerCheck): the raft id is RaftStorage::IdFor(node_id) of the
+// node the certificate names, and `address` carries that node_id and one of its hosts.
+absl::Status CheckRaftPeer(uint64_t raft_id, std::string_view address,
+                           const raft::PeerIdentity& peer);
+// This node's own certificate must name its node_id and the host of its cluster_addr: its peers
+// would refuse it otherwise.
+absl::Status CheckOwnCertificate(const std::string& cert_file, const PeerInfo& self);
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.
 absl::StatusOr<std::string> ClusterAddrFromApiAddr(std::string_view api_addr);

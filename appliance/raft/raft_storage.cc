@@ -442,7 +442,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->loop_ready = true;
   impl->inbox.Init(&impl->loop);
 
-  auto transport = TlsTransport::Create(&impl->loop, o.tls, o.service);
+  auto transport = TlsTransport::Create(&impl->loop, o.tls, o.service, o.peer_check);
   if (!transport.ok()) return transport.status();
   impl->transport = std::move(*transport);
 

@@ -77,6 +77,8 @@ struct RaftOptions {
   // this node's log holds, it returns the configuration to force on the log (libraft's
   // raft_recover), or an error, which fails Start with nothing written.
   std::function<absl::StatusOr<std::vector<Peer>>(const std::vector<Peer>& current)> recover;
+  // Checks each Raft connection's claimed id and address against the peer's certificate.
+  PeerCheck peer_check;
 };
 
 // What the leader knows of one server of its configuration (LeaderProgress).

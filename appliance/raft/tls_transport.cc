@@ -6,7 +6,9 @@
 #include "appliance/raft/tls_transport.h"
 
 #include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/ssl.h>
+#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -33,7 +35,10 @@
 #include <thread>
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
@@ -117,6 +122,48 @@ bool SplitHostPort(std::string_view address, std::string* host, std::string* por
   return true;
 }
 
+// The node id and hosts a certificate names (tls_transport.h). Two different node ids name none.
+PeerIdentity IdentityOf(X509* cert) {
+  PeerIdentity id;
+  if (cert == nullptr) return id;
+  auto* names =
+      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
+  if (names == nullptr) return id;
+  bool conflicting = false;
+  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
+    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
+    if (n->type == GEN_URI || n->type == GEN_DNS) {
+      const ASN1_IA5STRING* v = n->type == GEN_URI ? n->d.uniformResourceIdentifier : n->d.dNSName;
+      std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
+                       static_cast<size_t>(ASN1_STRING_length(v)));
+      if (n->type == GEN_DNS) {
+        id.hosts.push_back(absl::AsciiStrToLower(Av(text)));
+      } else if (absl::StartsWith(Av(text), Av(kNodeUriPrefix))) {
+        std::string node = text.substr(kNodeUriPrefix.size());
+        if (node.empty() || (!id.node_id.empty() && id.node_id != node)) conflicting = true;
+        id.node_id = std::move(node);
+      }
+    } else if (n->type == GEN_IPADD) {
+      const ASN1_OCTET_STRING* v = n->d.iPAddress;
+      const unsigned char* b = ASN1_STRING_get0_data(v);
+      if (ASN1_STRING_length(v) == 4) {
+        asio::ip::address_v4::bytes_type a;
+        std::copy(b, b + 4, a.begin());
+        id.hosts.push_back(asio::ip::address_v4(a).to_string());
+      } else if (ASN1_STRING_length(v) == 16) {
+        asio::ip::address_v6::bytes_type a;
+        std::copy(b, b + 16, a.begin());
+        id.hosts.push_back(asio::ip::address_v6(a).to_string());
+      }
+    }
+  }
+  GENERAL_NAMES_free(names);
+  if (conflicting) id.node_id.clear();
+  return id;
+}
+
+PeerIdentity IdentityOfPeer(SSL* ssl) { return IdentityOf(SSL_get0_peer_certificate(ssl)); }
+
 void TuneSocket(tcp::socket& s) {
   error_code ignored;
   s.set_option(tcp::no_delay(true), ignored);
@@ -176,6 +223,33 @@ class Pump : public std::enable_shared_from_this<Pump> {
 
 }  // namespace
 
+bool PeerIdentity::Reaches(std::string_view address) const {
+  std::string host, port;
+  if (!SplitHostPort(address, &host, &port)) return false;
+  error_code ec;
+  asio::ip::address ip = asio::ip::make_address(host, ec);
+  const std::string want = ec ? absl::AsciiStrToLower(host) : ip.to_string();
+  for (const std::string& h : hosts) {
+    if (h == want) return true;
+  }
+  return false;
+}
+
+absl::StatusOr<PeerIdentity> IdentityOfCertificateFile(const std::string& pem_file) {
+  FILE* f = std::fopen(pem_file.c_str(), "r");
+  if (f == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the cluster certificate \"", pem_file, "\""));
+  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
+  std::fclose(f);
+  if (cert == nullptr)
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot read the cluster certificate \"", pem_file, "\": ", OpenSslError()));
+  PeerIdentity id = IdentityOf(cert);
+  X509_free(cert);
+  return id;
+}
+
 struct TlsTransport::Impl {
   raft_uv_transport t{};
   uv_loop_t* loop = nullptr;
@@ -192,6 +266,7 @@ struct TlsTransport::Impl {
   ssl::context client_ctx{ssl::context::tls_client};
   std::unique_ptr<tcp::acceptor> acceptor;  // Asio thread only, once listening
   ServiceHandler service;
+  PeerCheck check;
   std::atomic<int> service_threads{0};  // handlers still running (they use `service`)
   int handshakes = 0;                   // Asio thread only
 
@@ -276,6 +351,7 @@ struct TlsTransport::Impl {
     asio::steady_timer deadline;
     std::array<char, kPreambleFixed + kMaxAddress> preamble{};
     std::atomic<int>* service_count = nullptr;  // set while this is a service connection
+    PeerIdentity peer;                          // what the peer's certificate names
     void Arm() {
       deadline.async_wait([this](error_code ec) {
         if (ec) return;  // cancelled: the handshake finished
@@ -300,6 +376,7 @@ struct TlsTransport::Impl {
     h->tls.async_handshake(ssl::stream_base::server, [this, h](error_code ec) {
       --handshakes;
       if (ec) return Refused(h, "TLS handshake", ec);
+      h->peer = IdentityOfPeer(h->tls.native_handle());
       asio::async_read(h->tls, asio::buffer(h->preamble.data(), kMagicBytes),
                        [this, h](error_code rec, size_t) {
                          if (rec) return Refused(h, "preamble", rec);
@@ -340,8 +417,15 @@ struct TlsTransport::Impl {
               h->tls, asio::buffer(h->preamble.data() + kPreambleFixed, len),
               [this, h, peer, len](error_code aec, size_t) {
                 if (aec) return Refused(h, "preamble", aec);
-                h->deadline.cancel();
                 std::string peer_address(h->preamble.data() + kPreambleFixed, len);
+                if (check) {
+                  if (absl::Status s = check(peer, peer_address, h->peer); !s.ok()) {
+                    LogWarn("raft: refused a Raft connection claiming id %d at \"%s\": %s", peer,
+                            absl::CHexEscape(Av(peer_address)), s.message());
+                    return Refused(h, "preamble", asio::error::access_denied);
+                  }
+                }
+                h->deadline.cancel();
                 std::shared_ptr<Fd> fd;
                 StartPump(std::move(h->tls), &fd);
                 if (!fd) return;
@@ -380,7 +464,7 @@ struct TlsTransport::Impl {
             }
             ++service_threads;
             std::thread([this, h, body] {
-              std::string answer = service(*body);
+              std::string answer = service(h->peer, *body);
               // Too large to send: the call ran, so not the empty "busy" answer (which says it
               // did not); an answer without "ok", which callers take as a failure after the
               // fact (a forwarded request: "may or may not have been applied").
@@ -425,7 +509,7 @@ struct TlsTransport::Impl {
   }
 
   // --- connecting (Asio thread) ---
-  void Connect(raft_uv_connect* req, uint64_t attempt, std::string peer_address) {
+  void Connect(raft_uv_connect* req, uint64_t attempt, raft_id peer_id, std::string peer_address) {
     std::string host, port;
     if (!SplitHostPort(peer_address, &host, &port)) return ConnectFailed(req, attempt);
     auto h = std::make_shared<Handshake>(io, tcp::socket(io), client_ctx);
@@ -438,38 +522,48 @@ struct TlsTransport::Impl {
     });
     resolver->async_resolve(
         host, port,
-        [this, h, resolver, req, attempt](error_code ec, tcp::resolver::results_type r) {
+        [this, h, resolver, req, attempt, peer_id, peer_address](error_code ec,
+                                                                 tcp::resolver::results_type r) {
           if (ec) return ConnectFailed(req, attempt, h);
           asio::async_connect(
               h->tls.lowest_layer(), r,
-              [this, h, req, attempt](error_code cec, const tcp::endpoint&) {
+              [this, h, req, attempt, peer_id, peer_address](error_code cec, const tcp::endpoint&) {
                 if (cec) return ConnectFailed(req, attempt, h);
                 TuneSocket(h->tls.next_layer());
-                h->tls.async_handshake(
-                    ssl::stream_base::client, [this, h, req, attempt](error_code hec) {
-                      if (hec) {
-                        LogWarn("raft: TLS handshake with a peer failed: %s", hec.message());
-                        return ConnectFailed(req, attempt, h);
-                      }
-                      std::string pre(kPreambleMagic);
-                      for (int i = 0; i < 8; ++i)
-                        pre.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
-                      pre.push_back(static_cast<char>(address.size() & 0xff));
-                      pre.push_back(static_cast<char>(address.size() >> 8));
-                      pre += address;
-                      auto buf = std::make_shared<std::string>(std::move(pre));
-                      asio::async_write(h->tls, asio::buffer(*buf),
-                                        [this, h, buf, req, attempt](error_code wec, size_t) {
-                                          if (wec) return ConnectFailed(req, attempt, h);
-                                          h->deadline.cancel();
-                                          std::shared_ptr<Fd> fd;
-                                          StartPump(std::move(h->tls), &fd);
-                                          if (!fd) return ConnectFailed(req, attempt);
-                                          ToLoop([this, req, attempt, fd] {
-                                            DeliverConnect(req, attempt, fd.get());
-                                          });
-                                        });
-                    });
+                h->tls.async_handshake(ssl::stream_base::client, [this, h, req, attempt, peer_id,
+                                                                  peer_address](error_code hec) {
+                  if (hec) {
+                    LogWarn("raft: TLS handshake with a peer failed: %s", hec.message());
+                    return ConnectFailed(req, attempt, h);
+                  }
+                  if (check) {
+                    absl::Status s =
+                        check(peer_id, peer_address, IdentityOfPeer(h->tls.native_handle()));
+                    if (!s.ok()) {
+                      LogWarn("raft: the peer at %s is not Raft id %d: %s", peer_address, peer_id,
+                              s.message());
+                      return ConnectFailed(req, attempt, h);
+                    }
+                  }
+                  std::string pre(kPreambleMagic);
+                  for (int i = 0; i < 8; ++i)
+                    pre.push_back(static_cast<char>((id >> (8 * i)) & 0xff));
+                  pre.push_back(static_cast<char>(address.size() & 0xff));
+                  pre.push_back(static_cast<char>(address.size() >> 8));
+                  pre += address;
+                  auto buf = std::make_shared<std::string>(std::move(pre));
+                  asio::async_write(h->tls, asio::buffer(*buf),
+                                    [this, h, buf, req, attempt](error_code wec, size_t) {
+                                      if (wec) return ConnectFailed(req, attempt, h);
+                                      h->deadline.cancel();
+                                      std::shared_ptr<Fd> fd;
+                                      StartPump(std::move(h->tls), &fd);
+                                      if (!fd) return ConnectFailed(req, attempt);
+                                      ToLoop([this, req, attempt, fd] {
+                                        DeliverConnect(req, attempt, fd.get());
+                                      });
+                                    });
+                });
               });
         });
   }
@@ -526,15 +620,16 @@ struct TlsTransport::Impl {
     return 0;
   }
 
-  static int ConnectMethod(raft_uv_transport* t, raft_uv_connect* req, raft_id, const char* address,
-                           raft_uv_connect_cb cb) {
+  static int ConnectMethod(raft_uv_transport* t, raft_uv_connect* req, raft_id peer,
+                           const char* address, raft_uv_connect_cb cb) {
     Impl* self = Of(t);
     if (self->closing) return RAFT_CANCELED;
     req->cb = cb;
     uint64_t attempt = self->next_attempt++;
     self->connecting[req] = attempt;
-    asio::post(self->io,
-               [self, req, attempt, a = std::string(address)] { self->Connect(req, attempt, a); });
+    asio::post(self->io, [self, req, attempt, peer, a = std::string(address)] {
+      self->Connect(req, attempt, peer, a);
+    });
     return 0;
   }
 
@@ -762,10 +857,12 @@ absl::StatusOr<std::string> CallService(const TlsFiles& files, const std::string
 
 absl::StatusOr<std::unique_ptr<TlsTransport>> TlsTransport::Create(uv_loop_s* loop,
                                                                    const TlsFiles& files,
-                                                                   ServiceHandler service) {
+                                                                   ServiceHandler service,
+                                                                   PeerCheck check) {
   auto impl = std::make_unique<Impl>();
   impl->loop = loop;
   impl->service = std::move(service);
+  impl->check = std::move(check);
   absl::Status s = LoadContext(impl->server_ctx.native_handle(), files);
   if (s.ok()) s = LoadContext(impl->client_ctx.native_handle(), files);
   if (!s.ok()) return s;

@@ -15,8 +15,13 @@
 // ResourceExhausted ("busy"). At most 64 connections may be in their TLS handshake and 256 be
 // service connections at a time; more are closed at once.
 //
-// Any holder of a certificate issued by the cluster CA is a member: the CA must be the cluster's
-// own, never a public or organisation-wide CA.
+// A certificate of the cluster CA says who its holder is (PeerIdentity): its node id, in a
+// subjectAltName URI "urn:strongroom:node:<node_id>" (exactly one; the CN is not looked at), and
+// the hosts it may be reached at (its DNS and IP subjectAltNames). The transport hands that
+// identity to a PeerCheck for every Raft connection (the preamble's raft id and address, or the
+// raft id and address this node connected to) and to the ServiceHandler with every service call;
+// packaging/cluster-certs.sh issues such certificates. The CA must be the cluster's own, never a
+// public or organisation-wide CA.
 #pragma once
 
 #include <chrono>
@@ -43,8 +48,27 @@ struct TlsFiles {
   std::string key_file;   // PEM: its private key
 };
 
-// Answers one service request (at most kMaxServiceMessage bytes each way). It may block.
-using ServiceHandler = std::function<std::string(std::string_view request)>;
+// Who a verified peer certificate names (see above).
+struct PeerIdentity {
+  std::string node_id;             // "" when the certificate names none (or names two)
+  std::vector<std::string> hosts;  // DNS and IP subjectAltNames ("127.0.0.1", "::1", a name)
+  // Whether `address` ("host:port", "[v6]:port", optionally "|..." after it) names one of `hosts`.
+  bool Reaches(std::string_view address) const;
+};
+inline constexpr std::string_view kNodeUriPrefix = "urn:strongroom:node:";
+// The identity in the certificate (the first one) of a PEM file: this node's own, checked at start.
+absl::StatusOr<PeerIdentity> IdentityOfCertificateFile(const std::string& pem_file);
+
+// Answers one service request (at most kMaxServiceMessage bytes each way) from the peer the
+// verified certificate `peer` names. It may block.
+using ServiceHandler =
+    std::function<std::string(const PeerIdentity& peer, std::string_view request)>;
+// Whether a Raft connection may carry messages: the raft id and address the peer claimed in its
+// preamble (accepting), or those this node connected to (connecting), against the identity its
+// certificate names. An error is logged and the connection closed. Without one, any member of
+// the cluster CA is accepted under any id (tests of the Raft module alone).
+using PeerCheck = std::function<absl::Status(uint64_t raft_id, std::string_view address,
+                                             const PeerIdentity& peer)>;
 // Forwarded requests carry up to max_request_size (32 MiB) of body, base64-encoded in JSON.
 inline constexpr size_t kMaxServiceMessage = 48u << 20;
 
@@ -92,7 +116,8 @@ class TlsTransport {
   // or the key does not match the certificate. Without a handler, service calls are refused.
   static absl::StatusOr<std::unique_ptr<TlsTransport>> Create(uv_loop_s* loop,
                                                               const TlsFiles& files,
-                                                              ServiceHandler service = nullptr);
+                                                              ServiceHandler service = nullptr,
+                                                              PeerCheck check = nullptr);
   ~TlsTransport();
   TlsTransport(const TlsTransport&) = delete;
   TlsTransport& operator=(const TlsTransport&) = delete;

@@ -11,6 +11,11 @@
 #      exist yet: the key pair generated in the token (strongroomd -tls-generate-key), a
 #      certificate signing request for it in $DATA/tls/tls.csr, and a self-signed certificate
 #      (signed by the token) at tls_cert_file; replace it with a CA-signed one from the CSR;
+#   2c. with STRONGROOM_CLUSTER_CERTS (a Raft cluster; a mounted folder of certificates): this
+#      node's cluster key generated in the volume (cluster_key_file, mode 0600; it never leaves
+#      the pod) with a certificate signing request beside it (tls.csr); the script then waits
+#      until the folder holds $STRONGROOM_CLUSTER_CERTS/<node_id>.crt for that key (issued with
+#      packaging/cluster-certs.sh sign) and installs it as cluster_cert_file;
 #   3. strongroomd in the background, sys/init once it answers (STRONGROOM_AUTO_INIT), the answer
 #      (recovery keys and root token) written to $DATA/init.json, mode 0600: move it out.
 #      In a Raft cluster only the host named by STRONGROOM_AUTO_INIT_HOST initialises; the others
@@ -231,6 +236,43 @@ if [ -n "$tls_label" ] && [ -n "$tls_cert" ] && [ ! -s "$tls_cert" ]; then
   "$STRONGROOMD" -config="$CONFIG" -tls-self-signed-cert="$tls_cert" -tls-cert-hosts="$hosts" ||
     die "cannot write a self-signed certificate for the TLS key"
   log "TLS: self-signed certificate for $hosts at $tls_cert (valid one year; clients trust that file, or replace it with a CA-signed chain for $DATA/tls/tls.csr)"
+fi
+
+# --- cluster key (Raft) --------------------------------------------------------------------------
+
+# Whether certificate $1 is for the key in $2.
+cert_for_key() {
+  [ -s "$1" ] || return 1
+  a=$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null) || return 1
+  b=$(openssl pkey -in "$2" -pubout 2>/dev/null) || return 1
+  [ "$a" = "$b" ]
+}
+
+cluster_key=$(config_value cluster_key_file)
+cluster_cert=$(config_value cluster_cert_file)
+if [ -n "${STRONGROOM_CLUSTER_CERTS:-}" ] && [ -n "$cluster_key" ] && [ -n "$cluster_cert" ]; then
+  node=${STRONGROOM_RAFT_NODE_ID:-$(cat /proc/sys/kernel/hostname)}
+  key_dir=$(dirname "$cluster_key")
+  if [ ! -s "$cluster_key" ]; then
+    mkdir -p "$key_dir"
+    (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+      -out "$cluster_key.tmp" && mv "$cluster_key.tmp" "$cluster_key") ||
+      die "cannot generate the cluster key $cluster_key"
+    openssl req -new -key "$cluster_key" -subj "/CN=$node" -out "$key_dir/tls.csr" ||
+      die "cannot write a certificate signing request for the cluster key"
+    log "first start: generated node $node's cluster key (never leaves this volume); its request: $key_dir/tls.csr"
+  fi
+  issued="$STRONGROOM_CLUSTER_CERTS/$node.crt"
+  until cert_for_key "$issued" "$cluster_key"; do
+    log "waiting for $issued, this node's cluster certificate: sign $key_dir/tls.csr with packaging/cluster-certs.sh sign DIR $node CSR HOST (docs/operations.md, \"Node certificates\") and add it to the strongroom-cluster-tls Secret"
+    sleep "${STRONGROOM_CLUSTER_CERT_POLL:-30}"
+  done
+  if ! cmp -s "$issued" "$cluster_cert"; then
+    if ! { cp "$issued" "$cluster_cert.tmp" && mv "$cluster_cert.tmp" "$cluster_cert"; }; then
+      die "cannot install $issued as $cluster_cert"
+    fi
+    log "installed node $node's cluster certificate $cluster_cert"
+  fi
 fi
 
 # --- run -----------------------------------------------------------------------------------------

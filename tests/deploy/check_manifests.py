@@ -227,11 +227,21 @@ def check_statefulset(objects, c):
     # Raft: storage "raft", the cluster port's TLS files in their Secret volume, a retry_join for
     # every pod of the StatefulSet, and the per-pod addresses and name from the environment.
     c.check('storage "raft"' in hcl, 'ConfigMap: storage "raft"')
-    for key in ("cluster_ca_file", "cluster_cert_file", "cluster_key_file"):
+    # The CA comes from the Secret (with every pod's certificate); each pod's key and certificate
+    # live in its own data volume (the entrypoint makes the key there): no shared key.
+    for key, where in (("cluster_ca_file", "secret"), ("cluster_cert_file", "data"),
+                       ("cluster_key_file", "data")):
         m = re.search(key + r'\s*=\s*"([^"]+)"', hcl)
         tls_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
-        c.check(tls_mount and get(volumes.get(mounts[tls_mount]), "secret", "secretName") == "strongroom-cluster-tls",
-                f"ConfigMap: {key} is in the cluster TLS Secret volume")
+        if where == "secret":
+            c.check(tls_mount and get(volumes.get(mounts[tls_mount]), "secret", "secretName") == "strongroom-cluster-tls",
+                    f"ConfigMap: {key} is in the cluster TLS Secret volume")
+        else:
+            c.check(tls_mount and mounts[tls_mount] == "data", f"ConfigMap: {key} is in the pod's data volume")
+    c.check(env.get("STRONGROOM_CLUSTER_CERTS") and
+            any(env.get("STRONGROOM_CLUSTER_CERTS") == p and get(volumes.get(v), "secret", "secretName") == "strongroom-cluster-tls"
+                for p, v in mounts.items()),
+            "StatefulSet: STRONGROOM_CLUSTER_CERTS is the cluster TLS Secret's mount (each pod's certificate)")
     service = spec.get("serviceName")
     namespace = get(s, "metadata", "namespace")
     joins = re.findall(r'leader_api_addr\s*=\s*"([^"]+)"', hcl)

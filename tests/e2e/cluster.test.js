@@ -13,15 +13,15 @@ const path = require('node:path');
 const nodeVault = require('node-vault');
 const { Daemon, api, portPair } = require('./harness');
 
-function clusterCerts(dir) {
-  const run = (args) => execFileSync('openssl', args, { cwd: dir, stdio: 'ignore' });
-  run(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '1',
-       '-subj', '/CN=e2e-cluster-ca', '-keyout', 'ca.key', '-out', 'ca.pem']);
-  run(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-subj', '/CN=e2e-node',
-       '-keyout', 'node.key', '-out', 'node.csr']);
-  run(['x509', '-req', '-in', 'node.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '1',
-       '-out', 'node.pem']);
-  return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, 'node.pem'), key: path.join(dir, 'node.key') };
+// The cluster CA in `dir` (packaging/cluster-certs.sh); certsFor(node) issues node `node`'s own
+// certificate (naming it and 127.0.0.1), as an operator does for each node.
+const certsScript = path.join(__dirname, '..', '..', 'packaging', 'cluster-certs.sh');
+function clusterCa(dir) {
+  execFileSync(certsScript, ['ca', dir], { stdio: 'ignore' });
+  return (node) => {
+    execFileSync(certsScript, ['node', dir, node, '127.0.0.1'], { stdio: 'ignore' });
+    return { ca: path.join(dir, 'ca.pem'), cert: path.join(dir, `${node}.pem`), key: path.join(dir, `${node}.key`) };
+  };
 }
 
 async function health(d) {
@@ -36,13 +36,13 @@ async function health(d) {
 test('a three-node cluster serves node-vault clients through any node, survives its leader and steps down', async (t) => {
   const pki = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-e2e-pki-'));
   t.after(() => fs.rmSync(pki, { recursive: true, force: true }));
-  const certs = clusterCerts(pki);
+  const certsFor = clusterCa(pki);
   const nodes = [];
   const add = async (node, retryJoin) => {
     const apiPort = await portPair();
     const d = new Daemon();
     t.after(() => d.destroy());
-    d.makeToken({ raft: { node, apiPort, clusterPort: apiPort + 1, certs, retryJoin } });
+    d.makeToken({ raft: { node, apiPort, clusterPort: apiPort + 1, certs: certsFor(node), retryJoin } });
     await d.startConfig();
     nodes.push(d);
     return d;

@@ -11,7 +11,7 @@ const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
-const { execFile } = require('node:child_process');
+const { execFile, execFileSync } = require('node:child_process');
 const { waitFor, freePort } = require('./harness');
 const { makeKeyPair, makeTlsMaterial, startFakeKube } = require('./fake_kube');
 
@@ -384,5 +384,61 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
   assert.equal(untrusted.code, 1);
   assert.match(untrusted.stderr, /cannot reach/);
 
+  assert.equal((await ep.stop()).code, 0, ep.log);
+});
+
+test('entrypoint in a Raft cluster: the node makes its cluster key, waits for its certificate, installs it and serves', async (t) => {
+  const { root, env, ep, addr, data } = await setup(t);
+  const port = Number(env.STRONGROOM_LISTEN.split(':')[1]);
+  // The operator's side: the cluster CA (kept away from the node) and the folder the node is
+  // handed certificates in (the Kubernetes Secret), holding the CA only at first.
+  const certsScript = path.resolve(__dirname, '../../packaging/cluster-certs.sh');
+  const pki = path.join(root, 'pki');
+  execFileSync(certsScript, ['ca', pki], { stdio: 'ignore' });
+  const handed = path.join(root, 'cluster-tls');
+  fs.mkdirSync(handed, { mode: 0o755 });
+  fs.copyFileSync(path.join(pki, 'ca.pem'), path.join(handed, 'ca.crt'));
+  fs.chmodSync(path.join(handed, 'ca.crt'), 0o644);
+  fs.mkdirSync(path.join(root, 'config'), { mode: 0o755 });
+  const config = path.join(root, 'config', 'strongroom.hcl');
+  fs.writeFileSync(config, `api_addr = "http://127.0.0.1:${port}"
+cluster_addr = "https://127.0.0.1:${port + 1}"
+workers = 2
+listener "tcp" {
+  address     = "127.0.0.1:${port}"
+  tls_disable = true
+}
+storage "raft" {
+  path              = "${data}/data"
+  node_id           = "n1"
+  cluster_ca_file   = "${handed}/ca.crt"
+  cluster_cert_file = "${data}/cluster-tls/tls.crt"
+  cluster_key_file  = "${data}/cluster-tls/tls.key"
+}
+seal "pkcs11" {
+  lib         = "/usr/lib/softhsm/libsofthsm2.so"
+  token_label = "strongroom"
+  pin         = "env://STRONGROOM_PIN"
+}
+`);
+  fs.chmodSync(config, 0o644);
+  Object.assign(env, {
+    STRONGROOM_CONFIG: config, STRONGROOM_PIN: '12345678', STRONGROOM_CLUSTER_CERTS: handed,
+    STRONGROOM_RAFT_NODE_ID: 'n1', STRONGROOM_CLUSTER_CERT_POLL: '1',
+  });
+  ep.start();
+  const csr = path.join(data, 'cluster-tls', 'tls.csr');
+  await waitFor(() => /waiting for .*\/n1\.crt/.test(ep.log) || ep.proc.exitCode !== null, 60000,
+    `the entrypoint waiting for the node's certificate\n${ep.log}`);
+  assert.equal(ep.proc.exitCode, null, ep.log);
+  // The key stays in the volume, readable by its owner only; the request is for it.
+  assert.equal(fs.statSync(path.join(data, 'cluster-tls', 'tls.key')).mode & 0o077, 0);
+  execFileSync(certsScript, ['sign', pki, 'n1', csr, '127.0.0.1'], { stdio: 'ignore' });
+  fs.copyFileSync(path.join(pki, 'n1.pem'), path.join(handed, 'n1.crt'));
+  fs.chmodSync(path.join(handed, 'n1.crt'), 0o644);
+  await ep.ready(addr);
+  assert.match(ep.log, /installed node n1's cluster certificate/);
+  const san = execFileSync('openssl', ['x509', '-in', path.join(data, 'cluster-tls', 'tls.crt'), '-noout', '-ext', 'subjectAltName']).toString();
+  assert.match(san, /URI:urn:strongroom:node:n1/);
   assert.equal((await ep.stop()).code, 0, ep.log);
 });

@@ -37,19 +37,23 @@ class ClusterFixture : public ::testing::Test {
     std::filesystem::remove_all(dir_);
   }
 
-  // A node named `name` (its storage node_id), not started. Every daemon runs in its own
-  // directory (Daemon::dir()), so an audit file_path under /proc/self/cwd/ is each node's own.
-  Node& AddNode(const std::string& name, const std::string& retry_join = "") {
+  // A node named `name` (its storage node_id), not started, with its own cluster certificate
+  // (naming `cert_node_id`, by default `name`). Every daemon runs in its own directory
+  // (Daemon::dir()), so an audit file_path under /proc/self/cwd/ is each node's own.
+  Node& AddNode(const std::string& name, const std::string& retry_join = "",
+                const std::string& cert_node_id = "") {
     Node n;
     n.name = name;
+    const ClusterCerts mine = NodeCerts(certs_, cert_node_id.empty() ? name : cert_node_id);
+    EXPECT_FALSE(mine.cert.empty());
     n.api_port = FreeLoopbackPortPair();
     Daemon::Options o;
     o.workers = 1;
     o.run_in_dir = true;
     o.listen_address = "127.0.0.1:" + std::to_string(n.api_port);
     o.storage_block = "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
-                      "\"\n  cluster_ca_file = \"" + certs_.ca + "\"\n  cluster_cert_file = \"" +
-                      certs_.cert + "\"\n  cluster_key_file = \"" + certs_.key + "\"\n" +
+                      "\"\n  cluster_ca_file = \"" + mine.ca + "\"\n  cluster_cert_file = \"" +
+                      mine.cert + "\"\n  cluster_key_file = \"" + mine.key + "\"\n" +
                       (retry_join.empty() ? ""
                                           : "  retry_join {\n    leader_api_addr = \"" +
                                                 retry_join + "\"\n  }\n") +
@@ -110,7 +114,7 @@ class ClusterFixture : public ::testing::Test {
   }
 
   std::string dir_;
-  ClusterCerts certs_;
+  ClusterCerts certs_;  // the cluster CA (and a certificate of it no node uses)
   std::vector<Node> nodes_;
   std::string root_;
 };

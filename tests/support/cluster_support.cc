@@ -6,25 +6,34 @@
 
 #include <chrono>
 #include <cstdlib>
+#include <filesystem>
 #include <thread>
 
 namespace strongroom::testing {
 
+namespace {
+
+std::string DirOf(const std::string& path) { return path.substr(0, path.rfind('/')); }
+
+}  // namespace
+
 ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name) {
-  std::string cmd = "set -e; mkdir -p '" + dir + "'; cd '" + dir + "'; " +
-                    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-                    "-keyout " +
-                    name + "-ca.key -out " + name + "-ca.pem -days 1 -subj /CN=" + name +
-                    "-ca 2>/dev/null; "
-                    "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout " +
-                    name + ".key -out " + name + ".csr -subj /CN=" + name +
-                    "-node 2>/dev/null; "
-                    "openssl x509 -req -in " +
-                    name + ".csr -CA " + name + "-ca.pem -CAkey " + name +
-                    "-ca.key -CAcreateserial -out " + name + ".pem -days 1 2>/dev/null";
+  const std::string cmd = "mkdir -p '" + dir + "' && '" + STRONGROOM_SOURCE_DIR +
+                          "/packaging/cluster-certs.sh' ca '" + dir + "' >/dev/null 2>&1";
   if (std::system(cmd.c_str()) != 0) return {};
-  const std::string p = dir + "/" + name;
-  return {p + "-ca.pem", p + ".pem", p + ".key"};
+  return NodeCerts({dir + "/ca.pem", "", ""}, name);
+}
+
+ClusterCerts NodeCerts(const ClusterCerts& ca_of, const std::string& node_id,
+                       const std::string& hosts) {
+  const std::string dir = DirOf(ca_of.ca);
+  ClusterCerts c{ca_of.ca, dir + "/" + node_id + ".pem", dir + "/" + node_id + ".key"};
+  if (std::filesystem::exists(c.cert) && std::filesystem::exists(c.key)) return c;
+  const std::string cmd = std::string("'") + STRONGROOM_SOURCE_DIR +
+                          "/packaging/cluster-certs.sh' node '" + dir + "' '" + node_id + "' " +
+                          hosts + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) return {};
+  return c;
 }
 
 int FreeLoopbackPort(int port) {

@@ -7,12 +7,18 @@
 
 namespace strongroom::testing {
 
-// A cluster CA and one certificate it issued (P-256), made with the openssl CLI in `dir`
-// (created), for the Raft cluster port. Paths of the PEM files; empty when openssl failed.
+// A cluster CA and one certificate it issued (P-256) for node `name` at 127.0.0.1, ::1 and
+// localhost, made in `dir` (created) by packaging/cluster-certs.sh (the openssl CLI), for the
+// Raft cluster port. Paths of the PEM files; empty when the script failed.
 struct ClusterCerts {
   std::string ca, cert, key;
 };
 ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name);
+// A certificate of the same CA as `ca_of` (made by MakeClusterCerts) for node `node_id` at
+// `hosts` (default: 127.0.0.1, ::1 and localhost), in the CA's directory. Made once per node id
+// (later calls return the same files); empty when the script failed.
+ClusterCerts NodeCerts(const ClusterCerts& ca_of, const std::string& node_id,
+                       const std::string& hosts = "127.0.0.1 ::1 localhost");
 
 // A free loopback TCP port (bound and released: a small race with other processes remains);
 // or, given one, `port` itself when it is free (0 when it is not).

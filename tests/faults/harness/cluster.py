@@ -10,22 +10,22 @@ from network import Network
 from node import Node
 
 
-def make_certs(directory):
-    """A cluster CA and one certificate it issued (P-256), as tests/support/cluster_support.cc
-    makes them."""
-    os.makedirs(directory, exist_ok=True)
-    script = (
-        "set -e; cd '%s'; "
-        "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes "
-        "-keyout cluster-ca.key -out cluster-ca.pem -days 2 -subj /CN=cluster-ca 2>/dev/null; "
-        "openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -keyout cluster.key "
-        "-out cluster.csr -subj /CN=cluster-node 2>/dev/null; "
-        "openssl x509 -req -in cluster.csr -CA cluster-ca.pem -CAkey cluster-ca.key "
-        "-CAcreateserial -out cluster.pem -days 2 2>/dev/null" % directory)
-    subprocess.run(["sh", "-c", script], check=True)
-    return {"ca": os.path.join(directory, "cluster-ca.pem"),
-            "cert": os.path.join(directory, "cluster.pem"),
-            "key": os.path.join(directory, "cluster.key")}
+CERTS_SCRIPT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..",
+                            "packaging", "cluster-certs.sh")
+
+
+def make_ca(directory):
+    """A cluster CA (packaging/cluster-certs.sh, as tests/support/cluster_support.cc makes it);
+    returns issue(name, ip), which makes node `name`'s own certificate for its address."""
+    subprocess.run([CERTS_SCRIPT, "ca", directory], check=True, stdout=subprocess.DEVNULL)
+
+    def issue(name, ip):
+        subprocess.run([CERTS_SCRIPT, "node", directory, name, ip], check=True,
+                       stdout=subprocess.DEVNULL)
+        return {"ca": os.path.join(directory, "ca.pem"),
+                "cert": os.path.join(directory, name + ".pem"),
+                "key": os.path.join(directory, name + ".key")}
+    return issue
 
 
 class ClusterError(Exception):
@@ -40,11 +40,11 @@ class Cluster:
         self.dir = work_dir
         self.say = say
         self.network = Network(tag)
-        self.certs = make_certs(os.path.join(work_dir, "certs"))
+        issue = make_ca(os.path.join(work_dir, "certs"))
         self.nodes = {}
         for i in range(1, size + spares + 1):
             name = "n%d" % i
-            self.nodes[name] = Node(name, i, self.network, bin_dir, work_dir, self.certs,
+            self.nodes[name] = Node(name, i, self.network, bin_dir, work_dir, issue,
                                     data_mb=data_mb, faketime=faketime)
         self.members = ["n%d" % i for i in range(1, size + 1)]
         # The nodes clients send requests to (members, and a removed node until it is gone).

@@ -26,17 +26,17 @@ def run(args, env=None):
 
 
 class Node:
-    def __init__(self, name, index, network, bin_dir, base_dir, certs, data_mb=512,
+    def __init__(self, name, index, network, bin_dir, base_dir, issue_certs, data_mb=512,
                  faketime=False):
         self.name = name
         self.index = index
         self.network = network
         self.bin_dir = bin_dir
         self.dir = os.path.join(base_dir, name)
-        self.certs = certs
         self.data_mb = data_mb
         self.faketime = faketime
         self.ip = network.add(name, index)
+        self.certs = issue_certs(name, self.ip)  # its own: naming it and its address
         self.api = "http://%s:%d" % (self.ip, API_PORT)
         self.proc = None
         self.paused = False

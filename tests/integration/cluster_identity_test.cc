@@ -1,0 +1,221 @@
+// Node identity is the certificate's (issue 17 item 2): a member holding a valid cluster
+// certificate for node "n3" cannot join or be added as "n2", cannot be added at an address its
+// certificate does not name, and cannot claim another node's Raft id on the cluster port; a node
+// whose own certificate names another node does not start. Real strongroomd processes, each with
+// its own token and its own certificate (packaging/cluster-certs.sh).
+#include <arpa/inet.h>
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/evp.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "absl/strings/escaping.h"
+#include "appliance/raft/raft_storage.h"
+#include "appliance/raft/tls_transport.h"
+#include "tests/integration/cluster_fixture.h"
+
+namespace strongroom::testing {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+
+class ClusterIdentityTest : public ClusterFixture {
+ protected:
+  // n1 initialised; `n3` is a certificate of the cluster CA for node "n3" that no node uses.
+  void SetUp() override {
+    ClusterFixture::SetUp();
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    n3_ = NodeCerts(certs_, "n3");
+    ASSERT_FALSE(n3_.cert.empty());
+  }
+
+  std::string ClusterAddr(const Node& n) const {
+    return "127.0.0.1:" + std::to_string(n.api_port + 1);
+  }
+
+  // One service call to `n` as the holder of `certs`.
+  nlohmann::json Call(const Node& n, const ClusterCerts& certs, const nlohmann::json& request) {
+    auto answer = raft::CallService({certs.ca, certs.cert, certs.key}, ClusterAddr(n),
+                                    request.dump(), std::chrono::seconds(60));
+    EXPECT_TRUE(answer.ok()) << answer.status();
+    if (!answer.ok()) return nlohmann::json::object();
+    return nlohmann::json::parse(*answer, nullptr, false);
+  }
+
+  // The members of the cluster, as sys/storage/raft/configuration on `n` lists them.
+  std::string Members(Node& n) {
+    auto r = n.daemon->Root("GET", "/v1/sys/storage/raft/configuration");
+    EXPECT_EQ(r.status, 200) << r.body;
+    std::string out;
+    const nlohmann::json servers = r.Json()["data"]["config"]["servers"];  // a copy
+    for (const auto& s : servers) {
+      out += s["node_id"].get<std::string>() + "@" + s["address"].get<std::string>() + " ";
+    }
+    return out;
+  }
+
+  // Opens a Raft connection to `n` as the holder of `certs` and sends the preamble claiming
+  // `raft_id` at `address`. True when `n` closed the connection (refused it); false when it was
+  // still open after 30 s (a liveness deadline: a refused one is closed at once).
+  bool PreambleRefused(const Node& n, const ClusterCerts& certs, uint64_t raft_id,
+                       const std::string& address) {
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_client_method()),
+                                                          &SSL_CTX_free);
+    EXPECT_EQ(SSL_CTX_use_certificate_chain_file(ctx.get(), certs.cert.c_str()), 1);
+    EXPECT_EQ(SSL_CTX_use_PrivateKey_file(ctx.get(), certs.key.c_str(), SSL_FILETYPE_PEM), 1);
+    EXPECT_EQ(SSL_CTX_load_verify_locations(ctx.get(), certs.ca.c_str(), nullptr), 1);
+    SSL_CTX_set_verify(ctx.get(), SSL_VERIFY_PEER, nullptr);
+    const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(n.api_port + 1));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    EXPECT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+    timeval tv{30, 0};
+    ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    SSL* ssl = SSL_new(ctx.get());
+    SSL_set_fd(ssl, fd);
+    EXPECT_EQ(SSL_connect(ssl), 1);
+    std::string pre = "SRT1";
+    for (int i = 0; i < 8; ++i) pre.push_back(static_cast<char>((raft_id >> (8 * i)) & 0xff));
+    pre.push_back(static_cast<char>(address.size() & 0xff));
+    pre.push_back(static_cast<char>(address.size() >> 8));
+    pre += address;
+    EXPECT_EQ(SSL_write(ssl, pre.data(), static_cast<int>(pre.size())),
+              static_cast<int>(pre.size()));
+    char byte = 0;
+    const int got = SSL_read(ssl, &byte, 1);
+    const int err = SSL_get_error(ssl, got);
+    // Closed: a clean close, or the socket shut under the TLS layer. A timeout is SYSCALL with
+    // EAGAIN.
+    const bool closed =
+        got <= 0 && (err == SSL_ERROR_ZERO_RETURN ||
+                     (err == SSL_ERROR_SYSCALL && errno != EAGAIN && errno != EWOULDBLOCK) ||
+                     err == SSL_ERROR_SSL);
+    SSL_free(ssl);
+    ::close(fd);
+    return closed;
+  }
+
+  // A P-256 public key's uncompressed point (what a joining node sends as its transport key).
+  static std::string SoftwarePoint() {
+    EVP_PKEY* key = EVP_EC_gen("P-256");
+    unsigned char* point = nullptr;
+    const size_t len = EVP_PKEY_get1_encoded_public_key(key, &point);
+    std::string out(reinterpret_cast<const char*>(point), len);
+    OPENSSL_free(point);
+    EVP_PKEY_free(key);
+    return out;
+  }
+
+  ClusterCerts n3_;
+};
+
+TEST_F(ClusterIdentityTest, JoinAndAddClaimingAnotherNodeIdAreRefusedAndChangeNothing) {
+  Node& n1 = nodes_[0];
+  // n1's file audit device, in its own directory.
+  ASSERT_EQ(n1.daemon
+                ->Root("PUT", "/v1/sys/audit/file",
+                       {{"type", "file"}, {"options", {{"file_path", "/proc/self/cwd/audit.log"}}}})
+                .status,
+            204);
+  const std::string before = Members(n1);
+  const std::string point = absl::Base64Escape(SoftwarePoint());
+
+  // A join as "n2" with n3's certificate: refused, no KEK wrapped.
+  auto join = Call(n1, n3_, {{"op", "join"}, {"node_id", "n2"}, {"transport_key", point}});
+  EXPECT_EQ(join.value("ok", true), false) << join.dump();
+  EXPECT_THAT(join.value("error", ""), HasSubstr("\"n3\", which the caller's cluster certificate"));
+  EXPECT_FALSE(join.contains("keks")) << join.dump();
+  EXPECT_THAT(n1.daemon->Log(), Not(HasSubstr("to joining node n2")));
+
+  // An add as "n2" with n3's certificate: refused, the configuration unchanged.
+  auto add = Call(n1, n3_,
+                  {{"op", "add"},
+                   {"node_id", "n2"},
+                   {"cluster_addr", "127.0.0.1:1"},
+                   {"api_addr", "http://127.0.0.1:2"}});
+  EXPECT_EQ(add.value("ok", true), false) << add.dump();
+  EXPECT_THAT(add.value("error", ""), HasSubstr("\"n3\", which the caller's cluster certificate"));
+  // As "n3" but at an address its certificate does not name: refused too.
+  auto elsewhere = Call(n1, n3_,
+                        {{"op", "add"},
+                         {"node_id", "n3"},
+                         {"cluster_addr", "192.0.2.7:8201"},
+                         {"api_addr", "http://192.0.2.7:8200"}});
+  EXPECT_EQ(elsewhere.value("ok", true), false) << elsewhere.dump();
+  EXPECT_THAT(elsewhere.value("error", ""), HasSubstr("cluster_addr is not at a host"));
+  EXPECT_EQ(Members(n1), before);
+  EXPECT_THAT(n1.daemon->Log(), HasSubstr("refused a service call (add) from node n3"));
+  // Each refusal is in n1's audit chain (request and response records), with the node the
+  // certificate names, the node_id claimed and why.
+  std::vector<nlohmann::json> refusals;
+  std::istringstream audit(ReadFileOr(n1.daemon->dir() + "/audit.log"));
+  for (std::string line; std::getline(audit, line);) {
+    auto r = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (r.is_object() && r.contains("request") && r["request"].contains("data") &&
+        r["request"]["data"].value("certificate_node_id", "") == "n3") {
+      refusals.push_back(r);
+    }
+  }
+  ASSERT_EQ(refusals.size(), 6u) << ReadFileOr(n1.daemon->dir() + "/audit.log");
+  EXPECT_EQ(refusals[0]["request"]["path"], "sys/storage/raft/join");
+  EXPECT_EQ(refusals[0]["request"]["data"]["step"], "kek-export");
+  EXPECT_EQ(refusals[0]["request"]["data"]["node_id"], "n2");
+  EXPECT_THAT(refusals[1].value("error", ""), HasSubstr("which the caller's cluster certificate"));
+  EXPECT_EQ(refusals[2]["request"]["data"]["step"], "add-voter");
+  EXPECT_THAT(refusals[5].value("error", ""), HasSubstr("cluster_addr is not at a host"));
+
+  // The same certificate under its own name is answered (the refusals were for the claim).
+  auto own = Call(n1, n3_, {{"op", "join"}, {"node_id", "n3"}, {"transport_key", point}});
+  EXPECT_EQ(own.value("ok", false), true) << own.dump();
+}
+
+TEST_F(ClusterIdentityTest, ARaftConnectionClaimingAnotherNodesIdOrAddressIsRefused) {
+  Node& n1 = nodes_[0];
+  const std::string me = "127.0.0.1:9|n3|http://127.0.0.1:8";
+  // Another node's Raft id (n2's, and the leader's own) with n3's certificate.
+  EXPECT_TRUE(PreambleRefused(n1, n3_, raft::RaftStorage::IdFor("n2"), me));
+  EXPECT_TRUE(PreambleRefused(n1, n3_, raft::RaftStorage::IdFor("n1"), me));
+  // n3's Raft id, but an address naming n2, or at a host the certificate does not name.
+  EXPECT_TRUE(PreambleRefused(n1, n3_, raft::RaftStorage::IdFor("n3"),
+                              "127.0.0.1:9|n2|http://127.0.0.1:8"));
+  EXPECT_TRUE(PreambleRefused(n1, n3_, raft::RaftStorage::IdFor("n3"),
+                              "192.0.2.7:9|n3|http://192.0.2.7:8"));
+  EXPECT_THAT(n1.daemon->Log(), HasSubstr("refused a Raft connection claiming id " +
+                                          std::to_string(raft::RaftStorage::IdFor("n2"))));
+  // The cluster still serves (nothing a refused connection said reached libraft).
+  EXPECT_EQ(n1.daemon->Root("POST", "/v1/secret/data/after", {{"data", {{"v", "1"}}}}).status, 200);
+}
+
+TEST_F(ClusterIdentityTest, ANodeWhoseCertificateNamesAnotherNodeDoesNotStart) {
+  // "n2" configured with n3's certificate and key.
+  Node& n2 = AddNode("n2", "", /*cert_node_id=*/"n3");
+  EXPECT_FALSE(n2.daemon->Start());
+  EXPECT_THAT(n2.daemon->Log(), HasSubstr("names node id \"n3\", not this node's node_id \"n2\""));
+}
+
+TEST_F(ClusterIdentityTest, NodesWithTheirOwnCertificatesJoinAndReplicate) {
+  Node& n1 = nodes_[0];
+  Node& n2 = AddNode("n2");
+  ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
+  auto joined = Join(n2, n1);
+  ASSERT_EQ(joined.status, 200) << joined.body << n2.daemon->Log();
+  EXPECT_TRUE(Eventually([&] { return Members(n1).find("n2@") != std::string::npos; }));
+  ASSERT_EQ(n1.daemon->Root("POST", "/v1/secret/data/x", {{"data", {{"v", "2"}}}}).status, 200);
+  EXPECT_TRUE(Eventually([&] { return Health(n2) == 429; })) << n2.daemon->Log();
+}
+
+}  // namespace
+}  // namespace strongroom::testing
