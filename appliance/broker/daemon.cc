@@ -657,6 +657,7 @@ int DaemonMain(int argc, char** argv) {
     co.tls = {config->storage.cluster_ca_file, config->storage.cluster_cert_file,
               config->storage.cluster_key_file};
     co.retry_join = config->storage.retry_join;
+    co.join_token_file = config->storage.join_token_file;
     co.json_limits = IpcServer::JsonLimitsFor(settings);
     auto node = ClusterNode::Start(std::move(co));
     if (!node.ok()) {
