@@ -473,7 +473,7 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     }
     blobs.emplace_back(b.begin(), b.end());
   }
-  RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs));
+  RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs, options_.node_id));
   return AddSelf(target, "");
 }
 
@@ -626,7 +626,7 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
     (void)AuditChangeResponse(std::move(event), {}, refusal);
     return core::Serialize(Failure(refusal));
   }
-  auto wrapped = seal_.load()->WrapKeksForPeer(*point);
+  auto wrapped = seal_.load()->WrapKeksForPeer(*point, **name);
   if (!wrapped.ok()) {
     LogError("raft: cannot wrap the KEKs for joining node %s: %s", **name,
              wrapped.status().message());
@@ -635,6 +635,8 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   }
   json::object result;
   result["keks_wrapped"] = wrapped->blobs.size();
+  // Which key of the joining node's token they were wrapped for (the leader's own record).
+  result["transport_key_sha256"] = JoinTokens::Sha256Hex(*point);
   if (!AuditChangeResponse(std::move(event), result, "").ok()) {
     LogError(
         "raft: the KEKs wrapped for joining node %s are not sent: no audit device could "

@@ -338,6 +338,10 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
   if (const char* v = std::getenv("STRONGROOM_RAFT_NODE_ID"); v != nullptr && *v != '\0') {
     c.storage.node_id = v;
   }
+  // retry_join's join credential, per pod (a Kubernetes Secret key named after the pod).
+  if (const char* v = std::getenv("STRONGROOM_RAFT_JOIN_TOKEN_FILE"); v != nullptr && *v != '\0') {
+    c.storage.join_token_file = v;
+  }
   if (c.storage.type == "raft" && (c.api_addr.empty() || c.cluster_addr.empty())) {
     return absl::InvalidArgumentError(
         "configuration: storage \"raft\" needs api_addr and cluster_addr (what the other nodes "

@@ -52,6 +52,8 @@ absl::Status Refused(std::string_view why) { return absl::PermissionDeniedError(
 
 }  // namespace
 
+std::string JoinTokens::Sha256Hex(std::string_view bytes) { return HashHex(bytes); }
+
 std::string JoinTokens::IdOf(std::string_view token) {
   if (!WellFormed(token)) return "";
   return HashHex(token).substr(0, 16);

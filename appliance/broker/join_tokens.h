@@ -63,6 +63,8 @@ class JoinTokens {
 
   // The id a credential is named by (for a refusal's audit record too); "" when malformed.
   static std::string IdOf(std::string_view token);
+  // Lowercase hex SHA-256.
+  static std::string Sha256Hex(std::string_view bytes);
 
  private:
   storage::Storage* barrier_;

@@ -136,6 +136,9 @@ TEST_F(ClusterJoinAuthTest, AJoinWithoutAValidCredentialGetsNoKeysAndIsAudited) 
   EXPECT_EQ(records.back()["request"]["data"]["node_id"], "n2");
   EXPECT_FALSE(records.back().contains("error")) << records.back().dump();
   EXPECT_EQ(records.back()["response"]["data"]["keks_wrapped"], 2);
+  // Which credential and which key of n2's token the export was for.
+  EXPECT_EQ(records.back()["request"]["data"].value("join_token_id", "").size(), 16u);
+  EXPECT_EQ(records.back()["response"]["data"].value("transport_key_sha256", "").size(), 64u);
 
   // The same credential once more (a second machine calling itself n2): used.
   Node& again = AddNode("n2");
