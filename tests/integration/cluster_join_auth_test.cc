@@ -125,6 +125,23 @@ TEST_F(ClusterJoinAuthTest, AJoinWithoutAValidCredentialGetsNoKeysAndIsAudited) 
           .status,
       400);
 
+  // Without sudo on the path: 403.
+  ASSERT_EQ(n1.daemon
+                ->Root("POST", "/v1/sys/policies/acl/joiner",
+                       {{"policy",
+                         "path \"sys/storage/raft/join-token\" { capabilities = [\"create\", "
+                         "\"update\"] }"}})
+                .status,
+            204);
+  auto child = n1.daemon->Root("POST", "/v1/auth/token/create", {{"policies", {"joiner"}}});
+  ASSERT_EQ(child.status, 200) << child.body;
+  EXPECT_EQ(n1.daemon
+                ->Call("POST", "/v1/sys/storage/raft/join-token",
+                       nlohmann::json{{"node_id", "n2"}}.dump(),
+                       {{"X-Vault-Token", child.Json()["auth"]["client_token"].get<std::string>()}})
+                .status,
+            403);
+
   // The operator's credential: n2 joins and holds the KEK; the export is audited with its node.
   const std::string good = Mint(n1, "n2");
   ASSERT_FALSE(good.empty());
@@ -139,6 +156,9 @@ TEST_F(ClusterJoinAuthTest, AJoinWithoutAValidCredentialGetsNoKeysAndIsAudited) 
   // Which credential and which key of n2's token the export was for.
   EXPECT_EQ(records.back()["request"]["data"].value("join_token_id", "").size(), 16u);
   EXPECT_EQ(records.back()["response"]["data"].value("transport_key_sha256", "").size(), 64u);
+
+  // The credential itself is never in the audit log in clear (the mint's answer is hashed).
+  EXPECT_THAT(ReadFileOr(AuditFile(n1)), Not(HasSubstr(good)));
 
   // The same credential once more (a second machine calling itself n2): used.
   Node& again = AddNode("n2");
