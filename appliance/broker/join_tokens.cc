@@ -73,7 +73,21 @@ absl::StatusOr<JoinTokens::Minted> JoinTokens::Mint(std::string_view node_id, ab
   rec["node_id"] = node_id;
   rec["expires_unix"] = absl::ToUnixSeconds(m.expires);
   rec["state"] = "unused";
-  RETURN_IF_ERROR(barrier_->Put(absl::StrCat(kTokenKeys, hash), core::Serialize(rec)));
+  // Records of credentials expired for more than a day go (a used or expired credential is
+  // refused either way; a day keeps the precise refusal for late attempts).
+  std::vector<storage::BatchOp> ops;
+  ASSIGN_OR_RETURN(std::vector<std::string> names, barrier_->List(kTokenKeys));
+  for (const std::string& name : names) {
+    const std::string key = absl::StrCat(kTokenKeys, name);
+    ASSIGN_OR_RETURN(auto old, ReadRecord(barrier_, key));
+    if (!old) continue;
+    ASSIGN_OR_RETURN(auto expires, core::GetInt(*old, "expires_unix"));
+    if (expires && *expires + 86400 < absl::ToUnixSeconds(now)) {
+      ops.push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete, key, ""});
+    }
+  }
+  ops.push_back(storage::BatchOp::Put(absl::StrCat(kTokenKeys, hash), core::Serialize(rec)));
+  RETURN_IF_ERROR(barrier_->Apply(ops));
   return m;
 }
 
@@ -154,8 +168,8 @@ absl::Status JoinTokens::MarkRemoved(std::string_view node_id, absl::Time now) {
   ops.push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete,
                                  absl::StrCat(kAdmittedKeys, Av(node_id)), ""});
   ASSIGN_OR_RETURN(std::vector<std::string> keys, barrier_->List(kTokenKeys));
-  for (const std::string& k : keys) {
-    const std::string key = k.starts_with(kTokenKeys) ? k : absl::StrCat(kTokenKeys, k);
+  for (const std::string& name : keys) {
+    const std::string key = absl::StrCat(kTokenKeys, name);
     ASSIGN_OR_RETURN(auto rec, ReadRecord(barrier_, key));
     if (!rec) continue;
     ASSIGN_OR_RETURN(auto bound, core::GetString(*rec, "node_id"));
