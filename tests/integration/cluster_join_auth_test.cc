@@ -58,6 +58,7 @@ class ClusterJoinAuthTest : public ClusterFixture {
 
   // Whether the node's token holds the cluster's KEK (opened from the test process).
   static bool HasKek(Node& n) {
+    n.daemon->token().Activate();  // this node's token directory (each daemon has its own)
     auto token = hsm::Token::Open(n.daemon->TokenConfig());
     if (!token.ok()) {
       ADD_FAILURE() << n.name << ": " << token.status();
@@ -164,6 +165,27 @@ TEST_F(ClusterJoinAuthTest, AJoinWithoutAValidCredentialGetsNoKeysAndIsAudited) 
   Node& again = AddNode("n2");
   ASSERT_TRUE(again.daemon->Start()) << again.daemon->Log();
   ExpectRefused(again, n1, good, "already used");
+}
+
+// Two machines present the same credential at once: exactly one gets the KEKs.
+TEST_F(ClusterJoinAuthTest, ACredentialPresentedTwiceAtOnceAdmitsOneJoin) {
+  ASSERT_NO_FATAL_FAILURE(StartAudited());
+  Node& n1 = nodes_[0];
+  Node& a = AddNode("n2");
+  Node& b = AddNode("n2");
+  ASSERT_TRUE(a.daemon->Start()) << a.daemon->Log();
+  ASSERT_TRUE(b.daemon->Start()) << b.daemon->Log();
+  const std::string token = Mint(n1, "n2");
+  ASSERT_FALSE(token.empty());
+  HttpResponse ra, rb;
+  std::thread ta([&] { ra = JoinWith(a, n1, token); });
+  std::thread tb([&] { rb = JoinWith(b, n1, token); });
+  ta.join();
+  tb.join();
+  EXPECT_EQ((ra.status == 200) + (rb.status == 200), 1) << ra.body << rb.body;
+  EXPECT_EQ(HasKek(a) + HasKek(b), 1);
+  const std::string loser = ra.status == 200 ? rb.body : ra.body;
+  EXPECT_THAT(loser, HasSubstr("already")) << loser;
 }
 
 TEST_F(ClusterJoinAuthTest, RemovalIsFinalUntilANewCredentialIsMintedForTheNode) {
