@@ -170,8 +170,16 @@ int main(int argc, char** argv) {
   }
   for (int i = 1; i < 3; ++i) {
     Conn c(ports[static_cast<size_t>(i)]);
-    const std::string join =
-        "{\"leader_api_addr\":\"http://127.0.0.1:" + std::to_string(ports[0]) + "\"}";
+    // A join needs a one-time credential minted for the node id on the active node.
+    Conn leader(ports[0]);
+    std::string minted;
+    const std::string mint = "{\"node_id\":\"n" + std::to_string(i + 1) + "\"}";
+    if (leader.Do("POST", "/v1/sys/storage/raft/join-token", root, mint, &minted) != 200) {
+      std::fprintf(stderr, "cluster_bench: no join token for node %d: %s\n", i + 1, minted.c_str());
+      return 1;
+    }
+    const std::string join = "{\"leader_api_addr\":\"http://127.0.0.1:" + std::to_string(ports[0]) +
+                             "\",\"join_token\":\"" + JsonString(minted, "join_token") + "\"}";
     if (c.Do("POST", "/v1/sys/storage/raft/join", "", join) != 200) {
       std::fprintf(stderr, "cluster_bench: node %d could not join\n", i + 1);
       return 1;

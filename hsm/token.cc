@@ -5,6 +5,7 @@
 #include <openssl/core_names.h>
 #include <openssl/evp.h>
 #include <openssl/param_build.h>
+#include <openssl/sha.h>
 #include <openssl/x509.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -1386,12 +1387,34 @@ absl::StatusOr<Token::TransportKey> GenerateEcdhPair(CK_FUNCTION_LIST* fn,
   return key;
 }
 
-// The one-time AES-256 key agreed by ECDH between `own_private` and `peer_point`, a session
-// object that can only wrap (`wrap`) or only unwrap.
+// What the transfer key is derived for: SHA-256 over a label, the joining node's transport point,
+// the leader's ephemeral point and `context` (the joining node's id), so that a key agreed for
+// one join, one pair of keys or one node id is never the key of another.
+std::string TransferInfo(std::string_view joiner_point, std::string_view leader_point,
+                         std::string_view context) {
+  static constexpr char kLabel[] = "strongroom kek transfer v1";
+  std::string in(kLabel, sizeof kLabel);  // with its NUL: the label ends unambiguously
+  in.append(joiner_point);
+  in.append(leader_point);
+  in.append(context);
+  std::string md(SHA256_DIGEST_LENGTH, '\0');
+  SHA256(reinterpret_cast<const uint8_t*>(in.data()), in.size(),
+         reinterpret_cast<uint8_t*>(md.data()));
+  return md;
+}
+
+// The one-time AES-256 key agreed between `own_private` and `peer_point` for `info` (32 bytes,
+// TransferInfo), a session object that can only wrap (`wrap`) or only unwrap. Two steps inside
+// the token, as SoftHSM2 2.6 refuses every ECDH KDF but CKD_NULL (CKR_MECHANISM_PARAM_INVALID
+// for CKD_SHA256_KDF): ECDH with CKD_NULL gives the shared x-coordinate as a derive-only AES-256
+// key Z; CKM_AES_ECB_ENCRYPT_DATA then derives the transfer key AES-256_Z(info) (a PRF of Z over
+// the bound context), so the raw shared secret is never the wrapping key. Z is destroyed.
 absl::StatusOr<CK_OBJECT_HANDLE> AgreeWrappingKey(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session,
                                                   CK_OBJECT_HANDLE own_private,
-                                                  std::string_view peer_point, bool wrap) {
+                                                  std::string_view peer_point, bool wrap,
+                                                  std::string_view info) {
   RETURN_IF_ERROR(CheckPeerPoint(peer_point));
+  if (info.size() != SHA256_DIGEST_LENGTH) return absl::InternalError("bad transfer info");
   CK_ECDH1_DERIVE_PARAMS params{};
   params.kdf = CKD_NULL;
   params.pPublicData = reinterpret_cast<CK_BYTE_PTR>(const_cast<char*>(peer_point.data()));
@@ -1400,6 +1423,21 @@ absl::StatusOr<CK_OBJECT_HANDLE> AgreeWrappingKey(CK_FUNCTION_LIST* fn, CK_SESSI
   const CK_ULONG len = kKekBytes;
   const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
   const CK_KEY_TYPE type = CKK_AES;
+  CK_ATTRIBUTE base_tmpl[] = {
+      In(CKA_CLASS, cls),          In(CKA_KEY_TYPE, type),  In(CKA_VALUE_LEN, len),
+      In(CKA_TOKEN, kFalse),       In(CKA_PRIVATE, kTrue),  In(CKA_SENSITIVE, kTrue),
+      In(CKA_EXTRACTABLE, kFalse), In(CKA_DERIVE, kTrue),   In(CKA_WRAP, kFalse),
+      In(CKA_UNWRAP, kFalse),      In(CKA_ENCRYPT, kFalse), In(CKA_DECRYPT, kFalse),
+      In(CKA_SIGN, kFalse),        In(CKA_VERIFY, kFalse),
+  };
+  CK_OBJECT_HANDLE shared = CK_INVALID_HANDLE;
+  RETURN_IF_ERROR(RvToStatus(
+      fn->C_DeriveKey(session, &mech, own_private, base_tmpl, std::size(base_tmpl), &shared),
+      "C_DeriveKey(CKM_ECDH1_DERIVE)"));
+  CK_KEY_DERIVATION_STRING_DATA data = {
+      reinterpret_cast<CK_BYTE_PTR>(const_cast<char*>(info.data())),
+      static_cast<CK_ULONG>(info.size())};
+  CK_MECHANISM kdf = {CKM_AES_ECB_ENCRYPT_DATA, &data, sizeof data};
   CK_ATTRIBUTE tmpl[] = {
       In(CKA_CLASS, cls),
       In(CKA_KEY_TYPE, type),
@@ -1414,12 +1452,42 @@ absl::StatusOr<CK_OBJECT_HANDLE> AgreeWrappingKey(CK_FUNCTION_LIST* fn, CK_SESSI
       In(CKA_DECRYPT, kFalse),
       In(CKA_SIGN, kFalse),
       In(CKA_VERIFY, kFalse),
+      In(CKA_DERIVE, kFalse),
   };
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  RETURN_IF_ERROR(
-      RvToStatus(fn->C_DeriveKey(session, &mech, own_private, tmpl, std::size(tmpl), &key),
-                 "C_DeriveKey(CKM_ECDH1_DERIVE)"));
+  const CK_RV rv = fn->C_DeriveKey(session, &kdf, shared, tmpl, std::size(tmpl), &key);
+  fn->C_DestroyObject(session, shared);
+  RETURN_IF_ERROR(RvToStatus(rv, "C_DeriveKey(CKM_AES_ECB_ENCRYPT_DATA)"));
   return key;
+}
+
+// The joining side's transport key must have been generated in this token and never have left
+// it: CKA_LOCAL (made by C_GenerateKeyPair here, not imported with C_CreateObject or unwrapped),
+// CKA_NEVER_EXTRACTABLE, CKA_SENSITIVE and not CKA_EXTRACTABLE. What the token says is all
+// there is: SoftHSM2 keeps these attributes honestly but offers no attestation a leader could
+// check, so the check is the joining node's own (a node running altered code could skip it).
+absl::Status CheckTransportKeyIsLocal(CK_FUNCTION_LIST* fn, CK_SESSION_HANDLE session,
+                                      CK_OBJECT_HANDLE private_key) {
+  CK_BBOOL local = CK_FALSE, never_extractable = CK_FALSE, sensitive = CK_FALSE,
+           extractable = CK_TRUE;
+  CK_ATTRIBUTE q[] = {
+      {CKA_LOCAL, &local, sizeof local},
+      {CKA_NEVER_EXTRACTABLE, &never_extractable, sizeof never_extractable},
+      {CKA_SENSITIVE, &sensitive, sizeof sensitive},
+      {CKA_EXTRACTABLE, &extractable, sizeof extractable},
+  };
+  RETURN_IF_ERROR(RvToStatus(fn->C_GetAttributeValue(session, private_key, q, std::size(q)),
+                             "C_GetAttributeValue(transport key)"));
+  std::vector<std::string> reasons;
+  if (local != CK_TRUE) reasons.push_back("was not generated in this token (CKA_LOCAL=false)");
+  if (never_extractable != CK_TRUE) reasons.push_back("was extractable once");
+  if (sensitive != CK_TRUE) reasons.push_back("is not sensitive");
+  if (extractable != CK_FALSE) reasons.push_back("is extractable");
+  if (!reasons.empty()) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "refusing to receive the KEKs: the transport key ", absl::StrJoin(reasons, ", ")));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace
@@ -1431,7 +1499,8 @@ absl::StatusOr<Token::TransportKey> Token::GenerateTransportKey() {
 }
 
 absl::StatusOr<Token::WrappedForPeer> Token::WrapKeysForPeer(std::span<const CK_OBJECT_HANDLE> keys,
-                                                             std::string_view peer_point) {
+                                                             std::string_view peer_point,
+                                                             std::string_view context) {
   RETURN_IF_ERROR(CheckPeerPoint(peer_point));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_FUNCTION_LIST* fn = lease.fn();
@@ -1439,7 +1508,8 @@ absl::StatusOr<Token::WrappedForPeer> Token::WrapKeysForPeer(std::span<const CK_
   ObjectGuard eph_private(lease, eph.private_key);
   ObjectGuard eph_public(lease, eph.public_key);
   ASSIGN_OR_RETURN(CK_OBJECT_HANDLE wrapping,
-                   AgreeWrappingKey(fn, lease.handle(), eph.private_key, peer_point, true));
+                   AgreeWrappingKey(fn, lease.handle(), eph.private_key, peer_point, true,
+                                    TransferInfo(peer_point, eph.public_point, context)));
   ObjectGuard wrapping_guard(lease, wrapping);
   WrappedForPeer out;
   out.ephemeral_point = eph.public_point;
@@ -1453,7 +1523,8 @@ absl::StatusOr<Token::WrappedForPeer> Token::WrapKeysForPeer(std::span<const CK_
 absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKekFromPeer(const TransportKey& transport,
                                                           std::string_view ephemeral_point,
                                                           std::span<const uint8_t> blob,
-                                                          std::string_view label) {
+                                                          std::string_view label,
+                                                          std::string_view context) {
   if (label.empty()) return absl::InvalidArgumentError("KEK label is empty");
   std::lock_guard<std::mutex> create_lock(create_mu_);
   ASSIGN_OR_RETURN(Lease lease, Acquire());
@@ -1463,9 +1534,11 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKekFromPeer(const TransportKey& tr
     return absl::InvalidArgumentError("unwrap failed: the blob is not a wrapped 256-bit key");
   }
   CK_FUNCTION_LIST* fn = lease.fn();
+  RETURN_IF_ERROR(CheckTransportKeyIsLocal(fn, lease.handle(), transport.private_key));
   ASSIGN_OR_RETURN(
       CK_OBJECT_HANDLE unwrapping,
-      AgreeWrappingKey(fn, lease.handle(), transport.private_key, ephemeral_point, false));
+      AgreeWrappingKey(fn, lease.handle(), transport.private_key, ephemeral_point, false,
+                       TransferInfo(transport.public_point, ephemeral_point, context)));
   ObjectGuard unwrapping_guard(lease, unwrapping);
   const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
   const CK_KEY_TYPE type = CKK_AES;

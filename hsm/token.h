@@ -198,9 +198,13 @@ class Token {
   absl::Status CheckKekPolicy(CK_OBJECT_HANDLE kek, KekMode mode = KekMode::kNodeOnly);
 
   // ---- Moving KEKs to a joining node's token (Raft join) -----------------------------------
-  // ECDH P-256 with CKD_NULL (SoftHSM2 2.6 offers no KDF): the shared x-coordinate becomes a
-  // one-time AES-256 session key inside each token, used for one CKM_AES_KEY_WRAP_PAD per KEK.
-  // Points are uncompressed (0x04 || X || Y, 65 bytes).
+  // ECDH P-256, then a KDF inside each token (SoftHSM2 2.6 refuses ECDH's own KDFs): the shared
+  // x-coordinate becomes a derive-only AES-256 session key Z, and the one-time wrapping key is
+  // CKM_AES_ECB_ENCRYPT_DATA under Z of SHA-256(label, joiner's point, leader's ephemeral point,
+  // `context` = the joining node's id); one CKM_AES_KEY_WRAP_PAD per KEK. Both sides must pass
+  // the same context. The joining side refuses a transport key that was not generated in its
+  // token (CKA_LOCAL, CKA_NEVER_EXTRACTABLE, CKA_SENSITIVE). Points are uncompressed
+  // (0x04 || X || Y, 65 bytes).
 
   // Joining side: a P-256 pair of session objects whose private half can only derive.
   struct TransportKey {
@@ -216,14 +220,16 @@ class Token {
     std::vector<std::vector<uint8_t>> blobs;
   };
   absl::StatusOr<WrappedForPeer> WrapKeysForPeer(std::span<const CK_OBJECT_HANDLE> keys,
-                                                 std::string_view peer_point);
+                                                 std::string_view peer_point,
+                                                 std::string_view context = "");
   // Joining side: agrees the same wrapping key from `transport` and `ephemeral_point` and
   // unwraps `blob` into a token object labelled `label` with a kTransferable KEK's attributes.
   // AlreadyExists when a key has the label; InvalidArgument for a blob that does not unwrap.
   absl::StatusOr<CK_OBJECT_HANDLE> UnwrapKekFromPeer(const TransportKey& transport,
                                                      std::string_view ephemeral_point,
                                                      std::span<const uint8_t> blob,
-                                                     std::string_view label);
+                                                     std::string_view label,
+                                                     std::string_view context = "");
 
   // Wraps `secret` (1..kMaxWrapSecretSize bytes) under `kek` with CKM_AES_KEY_WRAP_PAD: the
   // bytes become a temporary session object (CKK_GENERIC_SECRET, extractable, sensitive=false)

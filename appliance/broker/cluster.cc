@@ -16,6 +16,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "appliance/broker/ipc_server.h"
+#include "appliance/broker/join_tokens.h"
 #include "appliance/core/request.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -384,7 +385,12 @@ absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
       event.data["cluster_addr"] = p.cluster_addr;
       event.data["voter"] = peer.voter;
       RETURN_IF_ERROR(AuditChangeRequest(event));
-      absl::Status s = raft_->Remove(peer.id);
+      // Removal is final (join_tokens.h): recorded in replicated state before the member goes.
+      core::Core* core = core_.load();
+      absl::Status s = core == nullptr
+                           ? absl::UnavailableError("the node is still starting")
+                           : JoinTokens(core->barrier()).MarkRemoved(node_id, core->Now());
+      if (s.ok()) s = raft_->Remove(peer.id);
       json::object result;
       if (s.ok()) result["removed"] = true;
       (void)AuditChangeResponse(std::move(event), result, Sv(s.message()));
@@ -440,7 +446,7 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     // An earlier join received the KEKs but did not finish: join with them (a KEK of another
     // cluster would fail the unseal that follows, loudly).
     LogInfo("raft: the token holds the KEK already (an earlier join); asking to be added");
-    return AddSelf(target);
+    return AddSelf(target, jr.join_token);
   }
   ASSIGN_OR_RETURN(std::string point, seal->BeginJoin());
 
@@ -449,6 +455,7 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
   ask["op"] = "join";
   ask["node_id"] = options_.node_id;
   ask["transport_key"] = B64(point);
+  if (!jr.join_token.empty()) ask["join_token"] = jr.join_token;
   ASSIGN_OR_RETURN(json::object answer, CallLeader(&target, ask, kJoinCallTimeout,
                                                    "the cluster refused to let this node join: "));
   ASSIGN_OR_RETURN(std::string ephemeral, UnB64(answer, "ephemeral_key"));
@@ -462,17 +469,20 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     }
     blobs.emplace_back(b.begin(), b.end());
   }
-  RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs));
-  return AddSelf(target);
+  RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs, options_.node_id));
+  return AddSelf(target, "");
 }
 
-absl::Status ClusterNode::AddSelf(std::string target) {
+absl::Status ClusterNode::AddSelf(std::string target, const std::string& join_token) {
   // Holding the KEKs, this node asks to be a voter; the leader promotes it once it caught up.
   json::object add;
   add["op"] = "add";
   add["node_id"] = options_.node_id;
   add["cluster_addr"] = options_.cluster_addr;
   add["api_addr"] = options_.api_addr;
+  // Only for a node whose token holds the KEKs from an earlier join: the leader admits it with
+  // this credential (the join call consumed none).
+  if (!join_token.empty()) add["join_token"] = join_token;
   RETURN_IF_ERROR(
       CallLeader(&target, add, kAddCallTimeout, "the leader could not add this node: ").status());
   LogInfo("raft: node %s joined the cluster through %s", options_.node_id, target);
@@ -493,6 +503,14 @@ void ClusterNode::RetryJoin(const std::atomic<bool>& stop) {
       req.operation = core::Operation::kUpdate;
       req.path = "sys/storage/raft/join";
       req.data["leader_api_addr"] = leader;
+      if (!options_.join_token_file.empty()) {
+        auto token = ReadJoinTokenFile(options_.join_token_file);
+        if (!token.ok()) {
+          LogWarn("raft: retry_join: %s", token.status().message());
+          break;
+        }
+        req.data["join_token"] = *token;
+      }
       req.has_data = true;
       auto r = core->Handle(req);
       if (r.ok()) {
@@ -584,24 +602,32 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   event.data["step"] = "kek-export";
   auto name = core::GetString(req, "node_id");
   auto point = UnB64(req, "transport_key");
+  auto token = core::GetString(req, "join_token");
   std::string refusal;
-  if (!name.ok() || !name->has_value() || !point.ok()) {
+  if (!name.ok() || !name->has_value() || !point.ok() || !token.ok()) {
     refusal = "join needs node_id and transport_key";
   } else if (absl::Status s = CheckPeer(PeerInfo{"x:1", **name, "https://x"}); !s.ok()) {
     refusal = std::string(Sv(s.message()));
+  } else if (token->value_or("").size() > kMaxJoinTokenBytes) {
+    event.data["node_id"] = **name;
+    refusal = "the join token is not one this cluster issued";
   } else {
     event.data["node_id"] = **name;
-    // A name already in use gets no keys: the node would be refused when it asks to be added.
-    refusal = MemberNamed(**name);
+    if (std::string id = JoinTokens::IdOf(token->value_or("")); !id.empty()) {
+      event.data["join_token_id"] = id;
+    }
   }
   if (!AuditChangeRequest(event).ok()) {
     return core::Serialize(Failure("the leader could not record the join in its audit log"));
   }
+  // The operator's consent (a join credential for this node id, used once) before any KEK is
+  // wrapped; a name already in use gets no keys either.
+  if (refusal.empty()) refusal = AdmitJoin(token->value_or(""), **name);
   if (!refusal.empty()) {
     (void)AuditChangeResponse(std::move(event), {}, refusal);
     return core::Serialize(Failure(refusal));
   }
-  auto wrapped = seal_.load()->WrapKeksForPeer(*point);
+  auto wrapped = seal_.load()->WrapKeksForPeer(*point, **name);
   if (!wrapped.ok()) {
     LogError("raft: cannot wrap the KEKs for joining node %s: %s", **name,
              wrapped.status().message());
@@ -610,6 +636,8 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   }
   json::object result;
   result["keks_wrapped"] = wrapped->blobs.size();
+  // Which key of the joining node's token they were wrapped for (the leader's own record).
+  result["transport_key_sha256"] = JoinTokens::Sha256Hex(*point);
   if (!AuditChangeResponse(std::move(event), result, "").ok()) {
     LogError(
         "raft: the KEKs wrapped for joining node %s are not sent: no audit device could "
@@ -640,9 +668,12 @@ std::string ClusterNode::ServeAdd(const json::object& req) {
   auto name = core::GetString(req, "node_id");
   auto cluster = core::GetString(req, "cluster_addr");
   auto api = core::GetString(req, "api_addr");
+  auto token = core::GetString(req, "join_token");
   std::string refusal;
-  if (!name.ok() || !cluster.ok() || !api.ok() || !*name || !*cluster || !*api) {
+  if (!name.ok() || !cluster.ok() || !api.ok() || !token.ok() || !*name || !*cluster || !*api) {
     refusal = "add needs node_id, cluster_addr and api_addr";
+  } else if (token->value_or("").size() > kMaxJoinTokenBytes) {
+    refusal = "the join token is not one this cluster issued";
   } else {
     p = {**cluster, **name, **api};
     if (absl::Status s = CheckPeer(p); !s.ok()) {
@@ -651,7 +682,7 @@ std::string ClusterNode::ServeAdd(const json::object& req) {
       event.data["node_id"] = p.node_id;
       event.data["cluster_addr"] = p.cluster_addr;
       event.data["api_addr"] = p.api_addr;
-      refusal = MemberNamed(p.node_id);
+      refusal = AddRefusal(p.node_id, token->value_or(""));
     }
   }
   if (!AuditChangeRequest(event).ok()) {
@@ -666,6 +697,11 @@ std::string ClusterNode::ServeAdd(const json::object& req) {
   if (s.ok()) result["voter"] = true;
   (void)AuditChangeResponse(std::move(event), result, Sv(s.message()));
   if (!s.ok()) return core::Serialize(Failure(Sv(s.message())));
+  // The admission is spent: adding this id again needs a new credential.
+  if (absl::Status c = JoinTokens(core_.load()->barrier()).ClearAdmission(p.node_id); !c.ok()) {
+    LogWarn("raft: node %s is a voter, but its admission stays recorded: %s", p.node_id,
+            c.message());
+  }
   LogInfo("raft: node %s (%s) is a voter now", p.node_id, p.cluster_addr);
   json::object o;
   o["ok"] = true;

@@ -57,6 +57,9 @@ struct ClusterOptions {
   // retry_join: leader API addresses to join through at start while this node has no state
   // and is not initialised.
   std::vector<std::string> retry_join;
+  // retry_join's join credential, read from this file at each attempt (a Kubernetes Secret
+  // mounted as a file): "" for none.
+  std::string join_token_file;
   // The JSON limits a request forwarded by a standby is checked against here (this node's own
   // listener settings, as for its own workers' requests).
   core::JsonLimits json_limits;
@@ -138,12 +141,14 @@ class ClusterNode final : public core::Cluster {
   absl::StatusOr<core::json::object> HaStatus(std::string_view version) override;
   uint64_t RaftCommittedIndex() override { return raft_->CommitIndex(); }
   uint64_t RaftAppliedIndex() override { return raft_->AppliedIndex(); }
+  absl::StatusOr<core::MintedJoinToken> MintJoinToken(std::string_view node_id,
+                                                      int64_t ttl_seconds) override;
   absl::Status HandOverLeadership() override;
   void RequestStepDown() override { step_down_requested_.store(true); }
 
  private:
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
-  absl::Status AddSelf(std::string target);
+  absl::Status AddSelf(std::string target, const std::string& join_token);
   absl::Status HandOverLocked();  // handover_mu_ held
   std::string Serve(const raft::PeerIdentity& peer, std::string_view request);
   // Why a service call `op` from `peer` is refused for who it is (cluster_identity.cc): its
@@ -152,6 +157,13 @@ class ClusterNode final : public core::Cluster {
   std::string RefuseImpostor(const raft::PeerIdentity& peer, std::string_view op,
                              const core::json::object& req);
   std::string ServeJoin(const core::json::object& req);
+  // The join credential check of ServeJoin (join_tokens.h): "" when `token` admits `node_id`
+  // and was consumed by a write committed in the term this node checked it in; else why not.
+  std::string AdmitJoin(std::string_view token, std::string_view node_id);
+  // ServeAdd's check: "" when `node_id` was admitted by a credential (or `token`, a credential
+  // for it, admits it now: a node whose token holds the KEKs already), is not removed and is no
+  // member yet; else why not.
+  std::string AddRefusal(std::string_view node_id, std::string_view token);
   std::string ServeAdd(const core::json::object& req);
   std::string ServeForward(const core::json::object& req);
   // A member's current term (LeaderCheck::AskTerm); `raft_address` as libraft has it.
@@ -190,7 +202,8 @@ class ClusterNode final : public core::Cluster {
   ReadIndex read_index_{[this] { return leader_check_->Round(); }};
   std::atomic<int64_t> last_unconfirmed_warning_{0};  // unix seconds; one warning per 10 s
   std::atomic<bool> step_down_requested_{false};
-  std::mutex handover_mu_;                           // one leadership transfer at a time
+  std::mutex join_mu_;      // one credential check-and-consume at a time (AdmitJoin)
+  std::mutex handover_mu_;  // one leadership transfer at a time
   absl::Time next_handover_ = absl::InfinitePast();  // a sealed leader's next try (main loop)
   std::string handover_error_;                       // its last failure, logged once (main loop)
   // The commit index a leader gave this process (read-index); 0 until then.
@@ -214,6 +227,8 @@ absl::Status CheckRaftPeer(uint64_t raft_id, std::string_view address,
 // This node's own certificate must name its node_id and the host of its cluster_addr: its peers
 // would refuse it otherwise.
 absl::Status CheckOwnCertificate(const std::string& cert_file, const PeerInfo& self);
+// The join credential in `path` (surrounding white space dropped; at most 4 KiB read).
+absl::StatusOr<std::string> ReadJoinTokenFile(const std::string& path);
 
 // "https://host:port" -> "host:port+1", the cluster port by Vault's convention.
 absl::StatusOr<std::string> ClusterAddrFromApiAddr(std::string_view api_addr);

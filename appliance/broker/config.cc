@@ -183,6 +183,13 @@ absl::Status ParseStorage(const hcl::Block& b, StorageConfig* s) {
     for (const auto& a : inner.attributes) {
       if (a.key == "leader_api_addr") {
         RETURN_IF_ERROR(ReadString(a, &leader));
+      } else if (a.key == "join_token_file") {
+        std::string file;
+        RETURN_IF_ERROR(ReadString(a, &file));
+        if (!s->join_token_file.empty() && s->join_token_file != file) {
+          return Err(a.pos, "retry_join: every block must name the same join_token_file");
+        }
+        s->join_token_file = file;
       } else if (a.key == "leader_ca_cert_file" || a.key == "leader_client_cert_file" ||
                  a.key == "leader_client_key_file" || a.key == "leader_tls_servername") {
         // Vault's API-TLS settings for the join call: strongroom joins over the cluster port
@@ -330,6 +337,10 @@ absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
   }
   if (const char* v = std::getenv("STRONGROOM_RAFT_NODE_ID"); v != nullptr && *v != '\0') {
     c.storage.node_id = v;
+  }
+  // retry_join's join credential, per pod (a Kubernetes Secret key named after the pod).
+  if (const char* v = std::getenv("STRONGROOM_RAFT_JOIN_TOKEN_FILE"); v != nullptr && *v != '\0') {
+    c.storage.join_token_file = v;
   }
   if (c.storage.type == "raft" && (c.api_addr.empty() || c.cluster_addr.empty())) {
     return absl::InvalidArgumentError(

@@ -62,6 +62,9 @@ struct StorageConfig {
   std::string cluster_key_file;
   // raft: retry_join { leader_api_addr = "..." } blocks.
   std::vector<std::string> retry_join;
+  // raft: retry_join's join_token_file (one for all blocks): the join credential minted for
+  // this node id (sys/storage/raft/join-token), read at each attempt.
+  std::string join_token_file;
 };
 
 struct SealConfig {

@@ -684,6 +684,7 @@ int DaemonMain(int argc, char** argv) {
       }
       co.recover = std::move(*peers);
     }
+    co.join_token_file = config->storage.join_token_file;
     co.json_limits = IpcServer::JsonLimitsFor(settings);
     auto node = ClusterNode::Start(std::move(co));
     if (!node.ok()) {

@@ -25,6 +25,15 @@ struct JoinRequest {
   // strongroom: the leader's cluster port when it is not the API port + 1.
   std::string leader_cluster_addr;
   bool non_voter = false;
+  // The join credential minted for this node id on the active node (broker/join_tokens.h).
+  std::string join_token;
+};
+
+struct MintedJoinToken {
+  std::string token;
+  std::string id;  // names it in audit records
+  int64_t expires_unix = 0;
+  int64_t ttl_seconds = 0;
 };
 
 class Cluster {
@@ -54,6 +63,11 @@ class Cluster {
   virtual absl::Status Join(const JoinRequest& req) = 0;
   // sys/storage/raft/configuration: Vault's {"servers": [...], "index": N}.
   virtual absl::StatusOr<json::object> Configuration() = 0;
+  // sys/storage/raft/join-token on the active node: a one-time join credential for `node_id`.
+  virtual absl::StatusOr<MintedJoinToken> MintJoinToken(std::string_view /*node_id*/,
+                                                        int64_t /*ttl_seconds*/) {
+    return absl::UnimplementedError("join tokens are not supported here");
+  }
   // sys/storage/raft/remove-peer.
   virtual absl::Status RemovePeer(std::string_view node_id) = 0;
   // sys/storage/raft/autopilot/state, on the active node: Vault's autopilot state of every

@@ -1078,6 +1078,9 @@ absl::StatusOr<Response> Core::RaftJoinEndpoint(Request& req) {
   jr.leader_api_addr = api.value_or("");
   jr.leader_cluster_addr = cluster.value_or("");
   jr.non_voter = non_voter.value_or(false);
+  ASSIGN_OR_RETURN(auto join_token, GetString(req.data, "join_token"));
+  jr.join_token = join_token.value_or("");
+  if (jr.join_token.size() > 256) return Bad("join_token is too long");
   if (jr.leader_api_addr.empty() && jr.leader_cluster_addr.empty()) {
     return Bad("leader_api_addr is required");
   }

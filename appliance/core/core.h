@@ -120,6 +120,9 @@ class Core {
                                          int64_t lease_duration);
   absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
   AuditBroker& audit() { return audit_; }
+  // The barrier (ciphertext below, plaintext above): for the cluster's own replicated records
+  // (broker/join_tokens.h). Sealed: every call fails.
+  storage::Storage* barrier() { return &barrier_; }
   Seal* seal() { return seal_.get(); }
   Cluster* cluster() { return options_.cluster; }
   // False on a Raft standby: it forwards requests and runs no background writes.

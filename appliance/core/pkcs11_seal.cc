@@ -169,8 +169,8 @@ absl::StatusOr<CK_OBJECT_HANDLE> Pkcs11Seal::TransitKek() {
   return transit_kek_;
 }
 
-absl::StatusOr<hsm::Token::WrappedForPeer> Pkcs11Seal::WrapKeksForPeer(
-    std::string_view peer_point) {
+absl::StatusOr<hsm::Token::WrappedForPeer> Pkcs11Seal::WrapKeksForPeer(std::string_view peer_point,
+                                                                       std::string_view node_id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!config_.cluster) return absl::FailedPreconditionError("not a Raft cluster node");
   if (!token_ || kek_ == CK_INVALID_HANDLE) return absl::FailedPreconditionError("no KEK");
@@ -181,7 +181,7 @@ absl::StatusOr<hsm::Token::WrappedForPeer> Pkcs11Seal::WrapKeksForPeer(
     transit_kek_ = *kek;
   }
   const CK_OBJECT_HANDLE keys[] = {kek_, transit_kek_};
-  return token_->WrapKeysForPeer(keys, peer_point);
+  return token_->WrapKeysForPeer(keys, peer_point, node_id);
 }
 
 absl::StatusOr<std::string> Pkcs11Seal::BeginJoin() {
@@ -199,14 +199,16 @@ absl::StatusOr<std::string> Pkcs11Seal::BeginJoin() {
 }
 
 absl::Status Pkcs11Seal::CompleteJoin(std::string_view ephemeral_point,
-                                      const std::vector<std::vector<uint8_t>>& blobs) {
+                                      const std::vector<std::vector<uint8_t>>& blobs,
+                                      std::string_view node_id) {
   std::lock_guard<std::mutex> lock(mu_);
   if (!token_ || !transport_) return absl::FailedPreconditionError("no join in progress");
   if (blobs.size() != 2) return absl::InvalidArgumentError("expected the two cluster KEKs");
-  auto kek = token_->UnwrapKekFromPeer(*transport_, ephemeral_point, blobs[0], config_.key_label);
+  auto kek =
+      token_->UnwrapKekFromPeer(*transport_, ephemeral_point, blobs[0], config_.key_label, node_id);
   absl::StatusOr<CK_OBJECT_HANDLE> transit =
       kek.ok() ? token_->UnwrapKekFromPeer(*transport_, ephemeral_point, blobs[1],
-                                           config_.transit_kek_label)
+                                           config_.transit_kek_label, node_id)
                : kek.status();
   (void)token_->DestroyObject(transport_->private_key);
   (void)token_->DestroyObject(transport_->public_key);

@@ -45,12 +45,14 @@ class Seal {
 
   // Raft join. Leading side: both KEKs (barrier and Transit) wrapped for the joining node's
   // transport key. Joining side: a transport key (its public point) for one join, then the
-  // received KEKs unwrapped into this token under the configured labels.
-  virtual absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(
-      std::string_view peer_point) = 0;
+  // received KEKs unwrapped into this token under the configured labels. `node_id`, the
+  // joining node's, is bound into the transfer key (hsm::Token::WrapKeysForPeer).
+  virtual absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(std::string_view peer_point,
+                                                                     std::string_view node_id) = 0;
   virtual absl::StatusOr<std::string> BeginJoin() = 0;
   virtual absl::Status CompleteJoin(std::string_view ephemeral_point,
-                                    const std::vector<std::vector<uint8_t>>& blobs) = 0;
+                                    const std::vector<std::vector<uint8_t>>& blobs,
+                                    std::string_view node_id) = 0;
 };
 
 struct Pkcs11SealConfig {
@@ -78,10 +80,12 @@ class Pkcs11Seal final : public Seal {
   absl::StatusOr<std::string> AuditMac(std::string_view message) override;
   absl::StatusOr<hsm::Token*> TransitToken() override;
   absl::StatusOr<CK_OBJECT_HANDLE> TransitKek() override;
-  absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(std::string_view peer_point) override;
+  absl::StatusOr<hsm::Token::WrappedForPeer> WrapKeksForPeer(std::string_view peer_point,
+                                                             std::string_view node_id) override;
   absl::StatusOr<std::string> BeginJoin() override;
   absl::Status CompleteJoin(std::string_view ephemeral_point,
-                            const std::vector<std::vector<uint8_t>>& blobs) override;
+                            const std::vector<std::vector<uint8_t>>& blobs,
+                            std::string_view node_id) override;
   // Opens the token if needed and returns it, for the listener's TLS key (tls_key_label), which
   // lives in the same token. Valid as long as this seal.
   absl::StatusOr<hsm::Token*> OpenToken();

@@ -86,7 +86,8 @@ class SystemBackend final : public core::Backend {
                                                   "config/cors",
                                                   "storage/raft/configuration",
                                                   "storage/raft/autopilot/state",
-                                                  "storage/raft/remove-peer"};
+                                                  "storage/raft/remove-peer",
+                                                  "storage/raft/join-token"};
     static constexpr std::string_view kPrefix[] = {"auth/",
                                                    "audit/",
                                                    "raw",
@@ -120,6 +121,7 @@ class SystemBackend final : public core::Backend {
       RETURN_IF_ERROR(core_->RotateKeyring());
       return Response::Empty();
     }
+    if (p == "storage/raft/join-token") return MintJoinToken(req);
     if (p == "storage/raft/configuration" || p == "storage/raft/remove-peer") {
       core::Cluster* cluster = core_->cluster();
       if (cluster == nullptr) return core::Bad("raft storage is not in use on this node");
@@ -454,6 +456,27 @@ class SystemBackend final : public core::Backend {
       default:
         return core::UnsupportedOperation();
     }
+  }
+
+  // sys/storage/raft/join-token (strongroom; sudo): a one-time credential for one node id to
+  // join with (broker/join_tokens.h). node_id required; ttl default 15m, at most 24h.
+  absl::StatusOr<Response> MintJoinToken(Request& req) {
+    if (!IsWrite(req)) return core::UnsupportedOperation();
+    core::Cluster* cluster = core_->cluster();
+    if (cluster == nullptr) return core::Bad("raft storage is not in use on this node");
+    ASSIGN_OR_RETURN(auto id, core::GetString(req.data, "node_id"));
+    if (!id || id->empty()) return core::Bad("node_id is required");
+    ASSIGN_OR_RETURN(auto ttl, core::GetDurationSeconds(req.data, "ttl"));
+    const int64_t seconds = ttl.value_or(15 * 60);
+    if (seconds < 1 || seconds > 24 * 3600) return core::Bad("ttl must be between 1s and 24h");
+    ASSIGN_OR_RETURN(core::MintedJoinToken m, cluster->MintJoinToken(*id, seconds));
+    object d;
+    d["join_token"] = m.token;
+    d["join_token_id"] = m.id;
+    d["node_id"] = *id;
+    d["ttl"] = m.ttl_seconds;
+    d["expiration_time"] = core::FormatRfc3339Nano(absl::FromUnixSeconds(m.expires_unix));
+    return Response::Data(std::move(d));
   }
 
   absl::StatusOr<Response> OneMount(Request& req, absl::string_view raw_path) {

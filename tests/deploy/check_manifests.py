@@ -255,6 +255,15 @@ def check_statefulset(objects, c):
                 f"StatefulSet: {var} is the pod's own name on port {port}")
     c.check(env.get("STRONGROOM_AUTO_INIT_HOST") == f"{get(s, 'metadata', 'name')}-0",
             "StatefulSet: only the first pod initialises")
+    # A join needs a one-time credential minted for the pod's node id: read from the key named
+    # after the pod in the (optional) strongroom-join-tokens Secret.
+    token_file = env.get("STRONGROOM_RAFT_JOIN_TOKEN_FILE") or ""
+    token_mount = next((p for p in mounts if token_file == p + "/$(POD_NAME)"), None)
+    token_volume = volumes.get(mounts[token_mount]) if token_mount else None
+    c.check(token_volume is not None and get(token_volume, "secret", "secretName") == "strongroom-join-tokens",
+            "StatefulSet: retry_join's join token is the pod's key in the strongroom-join-tokens Secret")
+    c.check(token_volume is not None and get(token_volume, "secret", "optional") is True,
+            "StatefulSet: the join-token Secret is optional (it exists only once the first pod is initialised)")
     return labels, ports
 
 

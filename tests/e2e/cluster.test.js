@@ -38,11 +38,20 @@ test('a three-node cluster serves node-vault clients through any node, survives 
   t.after(() => fs.rmSync(pki, { recursive: true, force: true }));
   const certsFor = clusterCa(pki);
   const nodes = [];
-  const add = async (node, retryJoin) => {
+  const add = async (node, retryJoin, joinTokenFile) => {
     const apiPort = await portPair();
     const d = new Daemon();
     t.after(() => d.destroy());
-    d.makeToken({ raft: { node, apiPort, clusterPort: apiPort + 1, certs: certsFor(node), retryJoin } });
+    d.makeToken({
+      raft: {
+        node,
+        apiPort,
+        clusterPort: apiPort + 1,
+        certs: certsFor(node),
+        retryJoin,
+        joinTokenFile,
+      },
+    });
     await d.startConfig();
     nodes.push(d);
     return d;
@@ -56,11 +65,23 @@ test('a three-node cluster serves node-vault clients through any node, survives 
   await v1.mount({ mount_point: 'secret', type: 'kv', options: { version: '2' } });
   await v1.write('secret/data/payments', { data: { api_key: 'pk_live_123' } });
 
+  // A join needs the operator's consent: a one-time credential minted for the node id.
+  const mint = async (nodeId) => {
+    const r = await api(n1, token, 'POST', 'sys/storage/raft/join-token', { node_id: nodeId });
+    assert.equal(r.status, 200, JSON.stringify(r.body));
+    return r.body.data.join_token;
+  };
   const n2 = await add('n2');
-  const joined = await api(n2, null, 'POST', 'sys/storage/raft/join', { leader_api_addr: n1.addr });
+  const refused = await api(n2, null, 'POST', 'sys/storage/raft/join', { leader_api_addr: n1.addr });
+  assert.notEqual(refused.status, 200, JSON.stringify(refused.body));
+  const joined = await api(n2, null, 'POST', 'sys/storage/raft/join',
+                           { leader_api_addr: n1.addr, join_token: await mint('n2') });
   assert.equal(joined.status, 200, JSON.stringify(joined.body) + n2.log);
   assert.deepEqual(joined.body, { joined: true });
-  const n3 = await add('n3', n1.addr);
+  const n3TokenFile = path.join(os.tmpdir(), `sr-e2e-join-${process.pid}-n3`);
+  fs.writeFileSync(n3TokenFile, `${await mint('n3')}\n`, { mode: 0o600 });
+  t.after(() => fs.rmSync(n3TokenFile, { force: true }));
+  const n3 = await add('n3', n1.addr, n3TokenFile);
   const deadline = Date.now() + 60000;
   while ((await health(n3)) !== 429) {
     assert.ok(Date.now() < deadline, `n3 never became a standby:\n${n3.log}`);

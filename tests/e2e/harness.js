@@ -57,7 +57,7 @@ storage "raft" {
   cluster_ca_file   = "${raft.certs.ca}"
   cluster_cert_file = "${raft.certs.cert}"
   cluster_key_file  = "${raft.certs.key}"
-${raft.retryJoin ? `  retry_join {\n    leader_api_addr = "${raft.retryJoin}"\n  }` : ''}
+${raft.retryJoin ? `  retry_join {\n    leader_api_addr = "${raft.retryJoin}"\n${raft.joinTokenFile ? `    join_token_file = "${raft.joinTokenFile}"\n` : ''}  }` : ''}
 }`
       : `storage "rocksdb" {
   path = "${path.join(this.dir, 'data')}"

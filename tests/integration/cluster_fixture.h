@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <chrono>
 #include <filesystem>
 #include <fstream>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "tests/support/daemon.h"
@@ -40,8 +42,18 @@ class ClusterFixture : public ::testing::Test {
   // A node named `name` (its storage node_id), not started, with its own cluster certificate
   // (naming `cert_node_id`, by default `name`). Every daemon runs in its own directory
   // (Daemon::dir()), so an audit file_path under /proc/self/cwd/ is each node's own.
+  // With `retry_join` (a started node's API address), a join credential for `name` is minted
+  // through that node (root_) and written to a file retry_join reads.
   Node& AddNode(const std::string& name, const std::string& retry_join = "",
                 const std::string& cert_node_id = "") {
+    std::string token_file;
+    if (!retry_join.empty()) {
+      for (Node& via : nodes_) {
+        if (via.api() != retry_join) continue;
+        token_file = dir_ + "/" + name + "-" + std::to_string(nodes_.size()) + ".join-token";
+        std::ofstream(token_file) << MintJoinToken(via, name) << "\n";
+      }
+    }
     Node n;
     n.name = name;
     const ClusterCerts mine = NodeCerts(certs_, cert_node_id.empty() ? name : cert_node_id);
@@ -51,13 +63,17 @@ class ClusterFixture : public ::testing::Test {
     o.workers = 1;
     o.run_in_dir = true;
     o.listen_address = "127.0.0.1:" + std::to_string(n.api_port);
-    o.storage_block = "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
-                      "\"\n  cluster_ca_file = \"" + mine.ca + "\"\n  cluster_cert_file = \"" +
-                      mine.cert + "\"\n  cluster_key_file = \"" + mine.key + "\"\n" +
-                      (retry_join.empty() ? ""
-                                          : "  retry_join {\n    leader_api_addr = \"" +
-                                                retry_join + "\"\n  }\n") +
-                      "}";
+    o.storage_block =
+        "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
+        "\"\n  cluster_ca_file = \"" + mine.ca + "\"\n  cluster_cert_file = \"" + mine.cert +
+        "\"\n  cluster_key_file = \"" + mine.key + "\"\n" +
+        (retry_join.empty()
+             ? ""
+             : "  retry_join {\n    leader_api_addr = \"" + retry_join + "\"\n" +
+                   (token_file.empty() ? std::string()
+                                       : "    join_token_file = \"" + token_file + "\"\n") +
+                   "  }\n") +
+        "}";
     o.extra_top = "api_addr = \"" + n.api() +
                   "\"\ncluster_addr = \"https://127.0.0.1:" + std::to_string(n.api_port + 1) +
                   "\"\n";
@@ -83,10 +99,30 @@ class ClusterFixture : public ::testing::Test {
 
   static int Health(Node& n) { return n.daemon->Call("GET", "/v1/sys/health").status; }
 
-  // `n` joins the cluster through `leader`'s API, as `vault operator raft join` does.
-  static HttpResponse Join(Node& n, const Node& leader) {
+  // A join credential for node id `name`, minted through `via` (forwarded to the active node)
+  // with root_; "" on failure (the join it is for is then refused).
+  std::string MintJoinToken(Node& via, const std::string& name) {
+    HttpResponse r;
+    for (int i = 0; i < 100; ++i) {  // a node that is becoming the active node answers 503
+      r = via.daemon->Call("POST", "/v1/sys/storage/raft/join-token",
+                           nlohmann::json{{"node_id", name}}.dump(), {{"X-Vault-Token", root_}});
+      if (r.status != 503) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    if (r.status != 200) {
+      ADD_FAILURE() << "minting a join token for " << name << ": " << r.status << " " << r.body;
+      return "";
+    }
+    return r.Json()["data"].value("join_token", "");
+  }
+
+  // `n` joins the cluster through `leader`'s API, as `vault operator raft join` does, with a
+  // join credential minted for it through `leader`.
+  HttpResponse Join(Node& n, Node& leader) {
     return n.daemon->Call("POST", "/v1/sys/storage/raft/join",
-                          nlohmann::json{{"leader_api_addr", leader.api()}}.dump());
+                          nlohmann::json{{"leader_api_addr", leader.api()},
+                                         {"join_token", MintJoinToken(leader, n.name)}}
+                              .dump());
   }
 
   // The node's audit public key, read from its own token by `strongroomd -audit-public-key`

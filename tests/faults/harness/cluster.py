@@ -1,6 +1,6 @@
 """A Raft cluster of real strongroomd nodes for the fault suite, each in its own network
 namespace on a private bridge: cluster certificates, init on one node, the others join through
-sys/storage/raft/join, and the checks that say whether the cluster serves again."""
+sys/storage/raft/join (each with a join credential minted for it), and the checks that say whether the cluster serves again."""
 
 import os
 import subprocess
@@ -88,8 +88,17 @@ class Cluster:
             for other in self.members:
                 if other == name or not self.nodes[other].alive():
                     continue
+                # The operator's consent: a one-time join credential for this node id,
+                # minted through a member (forwarded to the active node).
+                minted = self.nodes[other].call("POST", "/v1/sys/storage/raft/join-token",
+                                                {"node_id": name}, token=self.root, timeout=30)
+                if minted.status != 200:
+                    last = minted
+                    continue
                 last = node.call("POST", "/v1/sys/storage/raft/join",
-                                 {"leader_api_addr": self.nodes[other].api}, timeout=150)
+                                 {"leader_api_addr": self.nodes[other].api,
+                                  "join_token": minted.json()["data"]["join_token"]},
+                                 timeout=150)
                 tried.append("through %s: %r" % (other, last))
                 if last.status == 200:
                     if name not in self.members:

@@ -213,6 +213,7 @@ storage "raft" {
   }
   retry_join {
     leader_api_addr = "https://node3:8200"
+    join_token_file = "/etc/strongroom/join-token"
   }
 }
 )";
@@ -223,6 +224,13 @@ storage "raft" {
   EXPECT_EQ(c->storage.cluster_cert_file, "/etc/tls.crt");
   EXPECT_EQ(c->storage.retry_join,
             (std::vector<std::string>{"https://node2:8200", "https://node3:8200"}));
+  EXPECT_EQ(c->storage.join_token_file, "/etc/strongroom/join-token");
+  // One credential file for the node: two blocks naming different ones are refused.
+  std::string two = text;
+  two.replace(two.find("    leader_ca_cert_file"), 0, "    join_token_file = \"/other\"\n");
+  auto refused = ParseConfig(two);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_THAT(std::string(refused.status().message()), HasSubstr("join_token_file"));
 }
 
 TEST(Config, RaftStorageNeedsItsTlsFilesAndAddresses) {
@@ -259,14 +267,17 @@ storage "raft" {
   setenv("STRONGROOM_API_ADDR", "https://pod-1:8200", 1);
   setenv("STRONGROOM_CLUSTER_ADDR", "https://pod-1:8201", 1);
   setenv("STRONGROOM_RAFT_NODE_ID", "pod-1", 1);
+  setenv("STRONGROOM_RAFT_JOIN_TOKEN_FILE", "/etc/strongroom/join-tokens/pod-1", 1);
   auto from_env = ParseConfig(std::string(kRaftBase) + storage);
   unsetenv("STRONGROOM_API_ADDR");
   unsetenv("STRONGROOM_CLUSTER_ADDR");
   unsetenv("STRONGROOM_RAFT_NODE_ID");
+  unsetenv("STRONGROOM_RAFT_JOIN_TOKEN_FILE");
   ASSERT_TRUE(from_env.ok()) << from_env.status();
   EXPECT_EQ(from_env->api_addr, "https://pod-1:8200");
   EXPECT_EQ(from_env->cluster_addr, "https://pod-1:8201");
   EXPECT_EQ(from_env->storage.node_id, "pod-1");
+  EXPECT_EQ(from_env->storage.join_token_file, "/etc/strongroom/join-tokens/pod-1");
 }
 
 // The Kubernetes ConfigMap's strongroom.hcl is a configuration strongroomd accepts.

@@ -1063,6 +1063,74 @@ TEST_F(TokenTest, TransferableKekMovesThroughAnEcdhAgreedWrappingKey) {
             absl::StatusCode::kInvalidArgument);
 }
 
+// Issue 17, item 4: the transfer key is bound to the joining node's id (a blob wrapped for n2
+// does not unwrap as n3's), and the joining side unwraps only with a transport key its token
+// generated: an imported (software) EC key is refused before any agreement.
+TEST_F(TokenTest, AKekForAPeerIsBoundToTheNodeIdAndNeedsATransportKeyMadeInTheToken) {
+  auto kek = token_->GenerateKek("cluster-kek", Token::KekMode::kTransferable);
+  ASSERT_TRUE(kek.ok()) << kek.status();
+  const CK_OBJECT_HANDLE keys[] = {*kek};
+  auto transport = token_->GenerateTransportKey();
+  ASSERT_TRUE(transport.ok()) << transport.status();
+  auto wrapped = token_->WrapKeysForPeer(keys, transport->public_point, "n2");
+  ASSERT_TRUE(wrapped.ok()) << wrapped.status();
+  EXPECT_EQ(token_
+                ->UnwrapKekFromPeer(*transport, wrapped->ephemeral_point, wrapped->blobs[0],
+                                    "as-n3", "n3")
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(token_
+                  ->UnwrapKekFromPeer(*transport, wrapped->ephemeral_point, wrapped->blobs[0],
+                                      "as-n2", "n2")
+                  .ok());
+
+  // A P-256 key made in software and imported into the token (CKA_LOCAL=false).
+  EVP_PKEY* soft = EVP_EC_gen("P-256");
+  ASSERT_NE(soft, nullptr);
+  BIGNUM* priv = nullptr;
+  ASSERT_EQ(EVP_PKEY_get_bn_param(soft, "priv", &priv), 1);
+  std::vector<uint8_t> scalar(32);
+  ASSERT_EQ(BN_bn2binpad(priv, scalar.data(), 32), 32);
+  BN_clear_free(priv);
+  std::string point(65, '\0');
+  size_t point_len = 0;
+  ASSERT_EQ(EVP_PKEY_get_octet_string_param(soft, "pub", reinterpret_cast<uint8_t*>(point.data()),
+                                            point.size(), &point_len),
+            1);
+  EVP_PKEY_free(soft);
+  ASSERT_EQ(point_len, 65u);
+  auto lease = token_->Acquire();
+  ASSERT_TRUE(lease.ok()) << lease.status();
+  static const uint8_t kP256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+  CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
+  CK_KEY_TYPE type = CKK_EC;
+  CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+  CK_ATTRIBUTE tmpl[] = {
+      {CKA_CLASS, &cls, sizeof cls},
+      {CKA_KEY_TYPE, &type, sizeof type},
+      {CKA_TOKEN, &no, sizeof no},
+      {CKA_PRIVATE, &yes, sizeof yes},
+      {CKA_SENSITIVE, &yes, sizeof yes},
+      {CKA_EXTRACTABLE, &no, sizeof no},
+      {CKA_DERIVE, &yes, sizeof yes},
+      {CKA_EC_PARAMS, const_cast<uint8_t*>(kP256), sizeof kP256},
+      {CKA_VALUE, scalar.data(), static_cast<CK_ULONG>(scalar.size())},
+  };
+  Token::TransportKey imported;
+  ASSERT_EQ(
+      lease->fn()->C_CreateObject(lease->handle(), tmpl, std::size(tmpl), &imported.private_key),
+      static_cast<CK_RV>(CKR_OK));
+  imported.public_point = point;
+  auto for_soft = token_->WrapKeysForPeer(keys, imported.public_point, "n4");
+  ASSERT_TRUE(for_soft.ok()) << for_soft.status();
+  auto refused = token_->UnwrapKekFromPeer(imported, for_soft->ephemeral_point, for_soft->blobs[0],
+                                           "soft", "n4");
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition) << refused.status();
+  EXPECT_THAT(Msg(refused.status()), HasSubstr("CKA_LOCAL=false"));
+  EXPECT_FALSE(token_->FindSecretKey("soft").ok());
+}
+
 TEST_F(TokenTest, ANodeOnlyKekCannotBeWrappedForAPeer) {
   const CK_OBJECT_HANDLE kek = Kek();
   auto transport = token_->GenerateTransportKey();
