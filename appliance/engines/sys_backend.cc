@@ -7,6 +7,7 @@
 #include "appliance/core/core.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/token_store.h"
+#include "appliance/engines/raft_snapshot.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -83,7 +84,9 @@ class SystemBackend final : public core::Backend {
                                                   "remount",
                                                   "config/cors",
                                                   "storage/raft/configuration",
-                                                  "storage/raft/remove-peer"};
+                                                  "storage/raft/remove-peer",
+                                                  "storage/raft/snapshot",
+                                                  "storage/raft/snapshot-force"};
     static constexpr std::string_view kPrefix[] = {"auth/",
                                                    "audit/",
                                                    "raw",
@@ -117,6 +120,7 @@ class SystemBackend final : public core::Backend {
       RETURN_IF_ERROR(core_->RotateKeyring());
       return Response::Empty();
     }
+    if (IsSnapshotPath(p)) return HandleSnapshot(core_, req);
     if (p == "storage/raft/configuration" || p == "storage/raft/remove-peer") {
       core::Cluster* cluster = core_->cluster();
       if (cluster == nullptr) return core::Bad("raft storage is not in use on this node");
