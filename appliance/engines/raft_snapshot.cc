@@ -39,6 +39,7 @@ struct State {
   std::mutex mu;
   SnapshotStore store;
   bool primed = false;
+  bool restoring = false;   // a restore runs on this node (it reloads the core itself)
   std::string last_marker;  // the marker this node's core was last loaded with
 };
 State& Shared() {
@@ -180,7 +181,8 @@ absl::StatusOr<Response> Restore(core::Core* core, const Request& req, bool forc
   const std::string marker = core::NewUuid();
   {
     std::lock_guard<std::mutex> lock(Shared().mu);
-    Shared().last_marker = marker;  // this node reloads itself, below
+    if (Shared().restoring) return absl::UnavailableError("a snapshot restore is in progress");
+    Shared().restoring = true;  // this node reloads itself, below; TendRestores stays out
   }
   (void)core->SealNow("restoring a snapshot");
   absl::Status applied = [&]() -> absl::Status {
@@ -215,6 +217,12 @@ absl::StatusOr<Response> Restore(core::Core* core, const Request& req, bool forc
     return store.physical->Apply(ops);
   }();
   core->Start();  // the restored state, or the old one when the batch was refused
+  {
+    std::lock_guard<std::mutex> lock(Shared().mu);
+    Shared().restoring = false;
+    Shared().primed = applied.ok();
+    Shared().last_marker = applied.ok() ? marker : "";
+  }
   if (!applied.ok()) {
     LogError("snapshot restore failed, nothing was changed: %s", applied.message());
     return applied;
@@ -254,11 +262,13 @@ void TendRestores(core::Core& core) {
     physical = s.store.physical;
   }
   if (physical == nullptr) return;
-  auto got = physical->Get(kRestoreMarkerKey);
-  if (!got.ok()) return;
-  const std::string marker = got->value_or("");
   {
+    // Read under the lock: a restore on this node sets the marker it loaded under it too.
     std::lock_guard<std::mutex> lock(s.mu);
+    if (s.restoring) return;
+    auto got = physical->Get(kRestoreMarkerKey);
+    if (!got.ok()) return;
+    const std::string marker = got->value_or("");
     if (core.sealed() || core.awaiting_cluster() || !core.initialized()) {
       // A core that is not loaded reads the current state when it is (Start), which may be
       // before the next call (the main loop's TendCluster): the marker is taken then.
