@@ -125,6 +125,20 @@ TEST_F(SnapshotSingleTest, RestoreReturnsToTheSnapshotsStateAlsoAfterRestart) {
   const std::string audit = ReadFileOr(d_->dir() + "/audit.log");
   EXPECT_GE(Count(audit, "\"sys/storage/raft/snapshot\""), 4u) << audit.size();
   EXPECT_EQ(d_->Root("PUT", "/v1/secret/data/after", {{"data", {{"v", "1"}}}}).status, 200);
+
+  // The whole chain, restore included, verifies offline with the node's audit key.
+  d_->Stop();
+  RunResult key = RunStrongroomd({"-config=" + d_->config_path(), "-audit-public-key"});
+  const size_t begin = key.output.find("-----BEGIN PUBLIC KEY-----");
+  const std::string end_marker = "-----END PUBLIC KEY-----\n";
+  const size_t end = key.output.find(end_marker);
+  ASSERT_TRUE(key.exit_code == 0 && begin != std::string::npos && end != std::string::npos)
+      << key.output;
+  const std::string pem = d_->dir() + "/audit.pem";
+  std::ofstream(pem) << key.output.substr(begin, end + end_marker.size() - begin);
+  RunResult verified =
+      RunProgram(AuditVerifierBinary(), {"verify", "--pubkey", pem, d_->dir() + "/audit.log"});
+  EXPECT_EQ(verified.exit_code, 0) << verified.output;
 }
 
 TEST_F(SnapshotSingleTest, DamagedTruncatedOrAlteredSnapshotIsRefusedAndChangesNothing) {
