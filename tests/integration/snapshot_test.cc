@@ -182,6 +182,20 @@ TEST_F(SnapshotSingleTest, DamagedTruncatedOrAlteredSnapshotIsRefusedAndChangesN
   EXPECT_EQ(Value(*d_, root_, "a"), "alpha");
 }
 
+// A store whose snapshot would be over the 16 MiB the appliance transfers: the save says so.
+TEST_F(SnapshotSingleTest, StoreOverTheLimitIsAnsweredWithTheReason) {
+  std::string filler;
+  for (size_t i = 0; i < 512 * 1024; ++i) filler.push_back(static_cast<char>('a' + (i * 31) % 26));
+  for (int i = 0; i < 34; ++i) {
+    ASSERT_EQ(Put(*d_, root_, "big" + std::to_string(i), filler), 200) << i;
+  }
+  auto snap = Snapshot(*d_, root_);
+  EXPECT_EQ(snap.status, 500) << snap.body.substr(0, 200);
+  EXPECT_THAT(snap.body, HasSubstr("bytes this appliance transfers"));
+  // Still serving.
+  EXPECT_EQ(Value(*d_, root_, "big0"), filler);
+}
+
 TEST_F(SnapshotSingleTest, EndpointsNeedSudo) {
   ASSERT_EQ(d_->Root("PUT", "/v1/sys/policies/acl/nosudo",
                      {{"policy",
