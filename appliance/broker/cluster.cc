@@ -871,7 +871,11 @@ ipc::Response ClusterNode::Forward(const ipc::Request& req, const core::LeaderIn
     r.set_redirect_to(leader.api_addr);
     return r;
   };
-  if (req.no_request_forwarding()) return redirect();
+  // As Vault: the snapshot endpoints are always redirected to the active node, never forwarded.
+  if (req.no_request_forwarding() || req.path() == "sys/storage/raft/snapshot" ||
+      req.path() == "sys/storage/raft/snapshot-force") {
+    return redirect();
+  }
   json::object call;
   call["op"] = "forward";
   call["request"] = B64(req.SerializeAsString());

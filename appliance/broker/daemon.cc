@@ -34,7 +34,9 @@
 #include "appliance/broker/tls_key.h"
 #include "appliance/broker/tls_sign_server.h"
 #include "appliance/core/core.h"
+#include "appliance/engines/raft_snapshot.h"
 #include "appliance/engines/registry.h"
+#include "appliance/raft/raft_storage.h"
 #include "appliance/storage/rocksdb_storage.h"
 #include "appliance/tls/certificates.h"
 #include "audit/keys.h"
@@ -706,6 +708,21 @@ int DaemonMain(int argc, char** argv) {
     physical = single.get();
   }
 
+  {
+    // sys/storage/raft/snapshot: a consistent scan of the store (engines/raft_snapshot.h).
+    engines::SnapshotStore snapshots;
+    snapshots.physical = physical;
+    if (auto* replicated = dynamic_cast<raft::RaftStorage*>(physical); replicated != nullptr) {
+      snapshots.scan = [replicated](const auto& each) -> absl::Status {
+        if (absl::Status s = replicated->Barrier(); !s.ok()) return s;
+        return replicated->Scan(each);
+      };
+    } else {
+      snapshots.scan = [store = single.get()](const auto& each) { return store->Scan(each); };
+    }
+    engines::SetSnapshotStore(std::move(snapshots));
+  }
+
   core::CoreOptions options;
   options.version = "1.19.0+strongroom";
   options.api_addr = config->api_addr;
@@ -902,6 +919,7 @@ int DaemonMain(int argc, char** argv) {
       }
       TendCluster(core, *cluster);
     }
+    engines::TendRestores(core);  // a restored snapshot: reload from it
     if (std::string state = seal_state(); state != notified_state) {
       NotifySystemd(absl::StrCat("STATUS=serving on ", bound, "; ", state));
       notified_state = std::move(state);
@@ -919,6 +937,7 @@ int DaemonMain(int argc, char** argv) {
   ipc.Stop();
   tls_signer.Stop();
   (void)core.SealNow("sealed for shutdown");
+  engines::SetSnapshotStore({});
   cluster.reset();  // Raft stops (and no member's call reaches the core) before the core goes
   cleanup_dev();
   LogInfo("stopped");

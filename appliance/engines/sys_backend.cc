@@ -9,6 +9,7 @@
 #include "appliance/core/core.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/token_store.h"
+#include "appliance/engines/raft_snapshot.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -87,7 +88,9 @@ class SystemBackend final : public core::Backend {
                                                   "storage/raft/configuration",
                                                   "storage/raft/autopilot/state",
                                                   "storage/raft/remove-peer",
-                                                  "storage/raft/join-token"};
+                                                  "storage/raft/join-token",
+                                                  "storage/raft/snapshot",
+                                                  "storage/raft/snapshot-force"};
     static constexpr std::string_view kPrefix[] = {"auth/",
                                                    "audit/",
                                                    "raw",
@@ -122,6 +125,7 @@ class SystemBackend final : public core::Backend {
       return Response::Empty();
     }
     if (p == "storage/raft/join-token") return MintJoinToken(req);
+    if (IsSnapshotPath(p)) return HandleSnapshot(core_, req);
     if (p == "storage/raft/configuration" || p == "storage/raft/remove-peer") {
       core::Cluster* cluster = core_->cluster();
       if (cluster == nullptr) return core::Bad("raft storage is not in use on this node");

@@ -558,6 +558,13 @@ absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key
   return impl_->fsm_db->Get(key);
 }
 
+absl::Status RaftStorage::Scan(
+    const std::function<void(std::string_view, std::string_view)>& each) {
+  std::shared_lock lock(mu_);
+  if (impl_->failed.load()) return FailedStorage();
+  return impl_->fsm_db->Scan(each);
+}
+
 absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
   std::shared_lock lock(mu_);
   if (impl_->failed.load()) return FailedStorage();

@@ -111,6 +111,10 @@ class RaftStorage final : public storage::Storage {
   absl::Status Delete(std::string_view key) override;
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<storage::BatchOp>& ops) override;
+  // Every pair of the local state machine, in key order, from one consistent view (on the
+  // leader after Barrier(): everything committed before the call). For snapshots of the store
+  // (sys/storage/raft/snapshot).
+  absl::Status Scan(const std::function<void(std::string_view, std::string_view)>& each);
 
   uint64_t node_id() const;
   // Whether this node has Raft state (a cluster of its own, or a log received from a leader).

@@ -34,7 +34,8 @@ struct HttpOut {
   unsigned status = 200;
   std::string body;  // empty for 204 and HEAD
   bool head_only = false;
-  std::string redirect_to;  // Location = redirect_to + the request target (307 from a standby)
+  std::string redirect_to;   // Location = redirect_to + the request target (307 from a standby)
+  std::string content_type;  // empty: application/json
 };
 
 using Decoded = std::variant<ipc::Request, HttpOut>;
@@ -43,6 +44,16 @@ using Decoded = std::variant<ipc::Request, HttpOut>;
 // them it is answered as Vault (or OpenBao) answers it (JsonLimitStatus) and never parsed.
 Decoded DecodeRequest(const HttpIn& in, const core::JsonLimits& limits);
 HttpOut EncodeResponse(const ipc::Response& resp);
+
+// sys/storage/raft/snapshot[-force]: the body is the binary snapshot archive, not JSON. It
+// travels to and from the broker as base64 strings in data.snapshot (engines/raft_snapshot.h);
+// a body over kMaxSnapshotBytes, or one whose base64 would break the listener's JSON limits, is
+// answered 413 here.
+inline constexpr size_t kMaxSnapshotBytes = 16u << 20;  // = storage::kMaxSnapshotBytes
+bool IsSnapshotPath(std::string_view path);
+// The answer to a snapshot read: the archive's bytes as application/octet-stream (anything but
+// a 200 with a snapshot is encoded as EncodeResponse does).
+HttpOut EncodeSnapshotResponse(const ipc::Response& resp);
 HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors);
 
 // The status for a body over a JSON limit: Vault answers 500 for its four limits (and the

@@ -347,11 +347,14 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     Decoded decoded = DecodeRequest(in, shared_->limits.json);
     if (auto* out = std::get_if<HttpOut>(&decoded))
       return Reply(std::move(*out), keep_alive, version);
+    const auto& decoded_req = std::get<ipc::Request>(decoded);
+    const bool snapshot_read =
+        decoded_req.operation() == ipc::OP_READ && IsSnapshotPath(decoded_req.path());
     shared_->broker->Send(
         std::move(std::get<ipc::Request>(decoded)),
-        [self = this->shared_from_this(), keep_alive, version,
-         target = std::string(req.target())](const ipc::Response& r) {
-          HttpOut out = EncodeResponse(r);
+        [self = this->shared_from_this(), keep_alive, version, target = std::string(req.target()),
+         snapshot_read](const ipc::Response& r) {
+          HttpOut out = snapshot_read ? EncodeSnapshotResponse(r) : EncodeResponse(r);
           if (!out.redirect_to.empty()) out.redirect_to += target;
           self->Reply(std::move(out), keep_alive, version);
         },
@@ -364,7 +367,12 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     auto res = std::make_shared<http::response<http::string_body>>(
         static_cast<http::status>(out.status), version);
     res->set(http::field::server, "strongroom");
-    res->set(http::field::content_type, "application/json");
+    if (out.content_type.empty()) {
+      res->set(http::field::content_type, "application/json");
+    } else {
+      res->set(http::field::content_type, out.content_type);
+      res->set(http::field::content_disposition, "attachment; filename=\"raft.snap\"");
+    }
     res->set(http::field::cache_control, "no-store");
     if (!out.redirect_to.empty()) res->set(http::field::location, out.redirect_to);
     res->keep_alive(keep_alive);

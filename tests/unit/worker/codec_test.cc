@@ -150,5 +150,49 @@ TEST(Codec, MapsErrorsAndHidesInternalDetail) {
   EXPECT_EQ(EncodeResponse(empty).status, 204u);
 }
 
+// sys/storage/raft/snapshot: a binary body goes to the broker as base64 strings, each within
+// the JSON string limit; the answer's strings come back as the binary body.
+TEST(Codec, SnapshotBodiesTravelAsBase64Chunks) {
+  std::string body(3 * 1024 * 1024 + 7, '\0');
+  for (size_t i = 0; i < body.size(); ++i) body[i] = static_cast<char>(i * 131);
+  core::JsonLimits limits;
+  limits.max_string_length = 1000;
+  auto decoded = DecodeRequest(In("POST", "/v1/sys/storage/raft/snapshot", body), kLimits);
+  ASSERT_TRUE(std::holds_alternative<ipc::Request>(decoded));
+  const auto& req = std::get<ipc::Request>(decoded);
+  json data = json::parse(req.data_json());
+  ASSERT_TRUE(data["snapshot"].is_array());
+  EXPECT_GT(data["snapshot"].size(), 1u);
+  for (const auto& c : data["snapshot"]) EXPECT_LE(c.get<std::string>().size(), 768u * 1024);
+  EXPECT_EQ(core::CheckJsonLimits(req.data_json(), kLimits), core::JsonLimit::kNone);
+
+  // The broker's answer to a read, turned back into the same bytes.
+  ipc::Response r;
+  r.set_kind(ipc::Response::RAW);
+  r.set_data_json(req.data_json());
+  HttpOut out = EncodeSnapshotResponse(r);
+  EXPECT_EQ(out.status, 200u);
+  EXPECT_EQ(out.content_type, "application/octet-stream");
+  EXPECT_EQ(out.body, body);
+
+  // Over the limit, or over this listener's JSON limits: 413, never sent on.
+  auto over = DecodeRequest(
+      In("POST", "/v1/sys/storage/raft/snapshot-force", std::string(kMaxSnapshotBytes + 1, 'x')),
+      kLimits);
+  ASSERT_TRUE(std::holds_alternative<HttpOut>(over));
+  EXPECT_EQ(std::get<HttpOut>(over).status, 413u);
+  limits.max_array_elements = 2;
+  auto narrow = DecodeRequest(In("POST", "/v1/sys/storage/raft/snapshot", body), limits);
+  ASSERT_TRUE(std::holds_alternative<HttpOut>(narrow));
+  EXPECT_EQ(std::get<HttpOut>(narrow).status, 413u);
+
+  // An error answer is encoded as any other.
+  ipc::Response err;
+  err.set_kind(ipc::Response::ERROR);
+  err.set_error_code(static_cast<int>(absl::StatusCode::kPermissionDenied));
+  err.add_errors("permission denied");
+  EXPECT_EQ(EncodeSnapshotResponse(err).status, 403u);
+}
+
 }  // namespace
 }  // namespace strongroom::worker
