@@ -1456,7 +1456,11 @@ absl::StatusOr<CK_OBJECT_HANDLE> AgreeWrappingKey(CK_FUNCTION_LIST* fn, CK_SESSI
   };
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
   const CK_RV rv = fn->C_DeriveKey(session, &kdf, shared, tmpl, std::size(tmpl), &key);
-  fn->C_DestroyObject(session, shared);
+  if (const CK_RV drv = fn->C_DestroyObject(session, shared); drv != CKR_OK) {
+    // A session object: it goes with the session at the latest.
+    LogWarn("C_DestroyObject on the ECDH shared secret: %s; it is gone when the session closes",
+            RvToStatus(drv, "C_DestroyObject").message());
+  }
   RETURN_IF_ERROR(RvToStatus(rv, "C_DeriveKey(CKM_AES_ECB_ENCRYPT_DATA)"));
   return key;
 }

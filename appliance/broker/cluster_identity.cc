@@ -3,6 +3,7 @@
 #include <string_view>
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "appliance/broker/cluster.h"
@@ -95,8 +96,16 @@ std::string ClusterNode::RefuseImpostor(const raft::PeerIdentity& peer, std::str
     event.path = "sys/storage/raft/join";
     event.data["step"] = op == "join" ? "kek-export" : "add-voter";
     event.data["certificate_node_id"] = peer.node_id;
-    if (name.ok() && name->has_value()) event.data["node_id"] = (*name)->substr(0, 64);
-    if (AuditChangeRequest(event).ok()) (void)AuditChangeResponse(std::move(event), {}, refusal);
+    if (name.ok() && name->has_value()) {
+      // Escaped, then cut: the claim is the caller's, and a cut through a UTF-8 sequence would
+      // make the record unwritable (the audit devices refuse invalid UTF-8).
+      event.data["node_id"] = absl::CHexEscape(Av((*name)->substr(0, 64)));
+    }
+    if (!AuditChangeRequest(event).ok() ||
+        !AuditChangeResponse(std::move(event), {}, refusal).ok()) {
+      LogError("raft: the refused service call (%s) from node %s is not in the audit log", Av(op),
+               peer.node_id);
+    }
   }
   return refusal;
 }

@@ -125,6 +125,13 @@ absl::Status JoinTokens::Consume(std::string_view token, std::string_view node_i
   const std::string key = absl::StrCat(kTokenKeys, HashHex(token));
   ASSIGN_OR_RETURN(auto rec, ReadRecord(barrier_, key));
   if (!rec) return absl::DataLossError("the join token record is gone");
+  // Checked again at the write: a remove-peer of the node id since the check revoked it, and a
+  // used or revoked credential never admits (nor clears a removal).
+  ASSIGN_OR_RETURN(auto state, core::GetString(*rec, "state"));
+  ASSIGN_OR_RETURN(auto bound, core::GetString(*rec, "node_id"));
+  if (!state || *state != "unused" || !bound || *bound != node_id) {
+    return Refused("the join token was used, revoked or changed meanwhile");
+  }
   (*rec)["state"] = "used";
   (*rec)["used_unix"] = absl::ToUnixSeconds(now);
   json::object admitted;

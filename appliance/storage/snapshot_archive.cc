@@ -5,6 +5,8 @@
 #include <openssl/hmac.h>
 #include <openssl/sha.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 
 namespace strongroom::storage {
@@ -85,7 +87,8 @@ absl::StatusOr<SnapshotArchive> DecodeSnapshot(std::string_view bytes) {
   if (count > kMaxSnapshotEntries) return Refused("too many entries");
   const size_t end = bytes.size() - kTrailer;
   size_t at = kHeader;
-  a.entries.reserve(static_cast<size_t>(count));
+  // Not trusted yet (the MAC is checked later): reserve no more than the bytes can hold.
+  a.entries.reserve(std::min<size_t>(static_cast<size_t>(count), (end - at) / 8));
   for (uint64_t i = 0; i < count; ++i) {
     std::string_view field[2];
     for (auto& f : field) {

@@ -177,8 +177,13 @@ TEST_F(ClusterIdentityTest, JoinAndAddClaimingAnotherNodeIdAreRefusedAndChangeNo
   EXPECT_EQ(refusals[2]["request"]["data"]["step"], "add-voter");
   EXPECT_THAT(refusals[5].value("error", ""), HasSubstr("cluster_addr is not at a host"));
 
-  // The same certificate under its own name is answered (the refusals were for the claim).
-  auto own = Call(n1, n3_, {{"op", "join"}, {"node_id", "n3"}, {"transport_key", point}});
+  // The same certificate under its own name, with a join credential for it, is answered (the
+  // refusals were for the claim).
+  auto own = Call(n1, n3_,
+                  {{"op", "join"},
+                   {"node_id", "n3"},
+                   {"transport_key", point},
+                   {"join_token", MintJoinToken(n1, "n3")}});
   EXPECT_EQ(own.value("ok", false), true) << own.dump();
 }
 
