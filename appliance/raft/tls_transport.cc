@@ -725,6 +725,18 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
     TuneSocket(c->tls.next_layer());
     c->tls.async_handshake(ssl::stream_base::client, [&](error_code hec) {
       if (hec) return c->Fail("TLS handshake", hec);
+      // The member is who its certificate says, as a peer is to this node: a node id, and the
+      // host dialled (as HTTPS checks a server's name). Anything else gets nothing, not even
+      // the magic: forwarded requests carry tokens and secrets.
+      const PeerIdentity server = IdentityOfPeer(c->tls.native_handle());
+      if (server.node_id.empty() || !server.Reaches(address)) {
+        c->failure = absl::StrCat("the member's cluster certificate (node \"", server.node_id,
+                                  "\") does not name the host of ", address,
+                                  " or names no node id; nothing was sent");
+        error_code ignored;
+        c->tls.lowest_layer().close(ignored);
+        return;
+      }
       asio::async_write(c->tls, asio::buffer(kServiceMagic), [&](error_code wec, size_t) {
         if (wec) return c->Fail("write", wec);
         done = true;

@@ -4,6 +4,7 @@
 // whose own certificate names another node does not start. Real strongroomd processes, each with
 // its own token and its own certificate (packaging/cluster-certs.sh).
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <netinet/in.h>
@@ -11,15 +12,19 @@
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <csignal>
+#include <filesystem>
 #include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "appliance/raft/raft_storage.h"
 #include "appliance/raft/tls_transport.h"
 #include "tests/integration/cluster_fixture.h"
@@ -220,6 +225,46 @@ TEST_F(ClusterIdentityTest, NodesWithTheirOwnCertificatesJoinAndReplicate) {
   EXPECT_TRUE(Eventually([&] { return Members(n1).find("n2@") != std::string::npos; }));
   ASSERT_EQ(n1.daemon->Root("POST", "/v1/secret/data/x", {{"data", {{"v", "2"}}}}).status, 200);
   EXPECT_TRUE(Eventually([&] { return Health(n2) == 429; })) << n2.daemon->Log();
+}
+
+// Item 2, the calling side: a node calling a member's service port checks the answering
+// certificate as it would a peer's: it must name a node id and the host that was dialled (as
+// HTTPS checks a server's name). A holder of any cluster certificate at another address (a
+// removed node's, say) that got between a standby and its leader received the forwarded request
+// (tokens and secrets) before; now the call is refused before anything is sent.
+TEST(ClusterServiceClient, AMemberWhoseCertificateDoesNotNameTheDialledHostGetsNothing) {
+  char tmpl[] = "/tmp/sr-svc-identity-XXXXXX";
+  const std::string dir = ::mkdtemp(tmpl);
+  const ClusterCerts ca = MakeClusterCerts(dir, "caller");
+  ASSERT_FALSE(ca.ca.empty());
+  const ClusterCerts elsewhere = NodeCerts(ca, "n9", "192.0.2.7");
+  ASSERT_FALSE(elsewhere.cert.empty());
+  const int port = FreeLoopbackPort();
+  const pid_t server = fork();
+  if (server == 0) {
+    const int null = ::open("/dev/null", O_WRONLY);
+    if (null < 0 || ::dup2(null, 1) < 0 || ::dup2(null, 2) < 0) ::_exit(126);
+    const std::string accept = "127.0.0.1:" + std::to_string(port);
+    ::execlp("openssl", "openssl", "s_server", "-quiet", "-accept", accept.c_str(), "-cert",
+             elsewhere.cert.c_str(), "-key", elsewhere.key.c_str(), "-CAfile", ca.ca.c_str(),
+             static_cast<char*>(nullptr));
+    ::_exit(127);
+  }
+  ASSERT_GT(server, 0);
+  const std::string address = "127.0.0.1:" + std::to_string(port);
+  raft::ServiceClient client({ca.ca, ca.cert, ca.key});
+  absl::StatusOr<std::string> answer = absl::UnavailableError("not called");
+  // Until s_server listens (a refused connection); then the call's own outcome.
+  Eventually([&] {
+    answer = client.Call(address, R"({"op":"term"})", std::chrono::seconds(3));
+    return answer.ok() || !absl::StrContains(answer.status().message(), "connect:");
+  });
+  ::kill(server, SIGKILL);
+  ::waitpid(server, nullptr, 0);
+  std::filesystem::remove_all(dir);
+  ASSERT_FALSE(answer.ok());
+  EXPECT_THAT(answer.status().message(), HasSubstr("does not name the host"));
+  EXPECT_FALSE(raft::RequestMayHaveArrived(answer.status())) << answer.status();
 }
 
 }  // namespace
