@@ -6,7 +6,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "absl/strings/str_split.h"
 #include "appliance/broker/cluster.h"
 #include "appliance/core/json.h"
 
@@ -14,19 +13,6 @@ namespace strongroom::broker {
 namespace {
 
 namespace json = core::json;
-
-// libraft's server address is "cluster_addr|node_id|api_addr" (cluster.cc, EncodePeer).
-struct Member {
-  std::string cluster_addr, node_id, api_addr;
-};
-Member DecodeMember(std::string_view address) {
-  std::vector<std::string> parts = absl::StrSplit(std::string(address), absl::MaxSplits('|', 2));
-  Member m;
-  if (!parts.empty()) m.cluster_addr = parts[0];
-  if (parts.size() > 1) m.node_id = parts[1];
-  if (parts.size() > 2) m.api_addr = parts[2];
-  return m;
-}
 
 absl::Status NotActive() {
   return absl::UnavailableError("local node not active but active cluster node not found");
@@ -79,7 +65,7 @@ absl::StatusOr<json::object> ClusterNode::AutopilotState(std::string_view versio
   size_t n_voters = 0, healthy_voters = 0;
   bool all_healthy = true;
   for (const raft::ServerProgress& s : p->servers) {
-    const Member m = DecodeMember(s.peer.address);
+    const PeerInfo m = DecodePeer(s.peer.address);
     const bool is_leader = s.peer.id == p->leader_id;
     const bool contacted = s.since_contact_ms.has_value();
     const bool trailing =
@@ -139,7 +125,7 @@ absl::StatusOr<json::object> ClusterNode::HaStatus(std::string_view version) {
   for (const raft::ServerProgress& s : p->servers) {
     const bool is_leader = s.peer.id == p->leader_id;
     if (!is_leader && !s.since_contact_ms) continue;  // not heard from since this node leads
-    const Member m = DecodeMember(s.peer.address);
+    const PeerInfo m = DecodePeer(s.peer.address);
     json::object o;
     o["active_node"] = is_leader;
     o["api_address"] = m.api_addr;

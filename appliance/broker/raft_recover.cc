@@ -8,7 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
-#include "absl/strings/str_split.h"
+#include "appliance/broker/cluster.h"
 #include "appliance/core/json.h"
 #include "base/log.h"
 
@@ -20,19 +20,6 @@ namespace json = core::json;
 constexpr size_t kMaxPeersFile = 64 * 1024;
 constexpr size_t kMaxPeers = 64;
 constexpr auto kProbeTimeout = std::chrono::milliseconds(3000);
-
-// libraft's server address is "cluster_addr|node_id|api_addr" (cluster.cc, EncodePeer).
-struct Member {
-  std::string cluster_addr, node_id, api_addr;
-};
-Member DecodeMember(std::string_view address) {
-  std::vector<std::string> parts = absl::StrSplit(std::string(address), absl::MaxSplits('|', 2));
-  Member m;
-  if (!parts.empty()) m.cluster_addr = parts[0];
-  if (parts.size() > 1) m.node_id = parts[1];
-  if (parts.size() > 2) m.api_addr = parts[2];
-  return m;
-}
 
 bool WellFormed(std::string_view s, std::string_view extra, size_t max) {
   if (s.empty() || s.size() > max) return false;
@@ -125,13 +112,13 @@ RecoveryDecision(std::vector<RecoverPeer> peers, std::string self_node_id, raft:
     for (const RecoverPeer& p : peers) {
       const raft::Peer* found = nullptr;
       for (const raft::Peer& c : current) {
-        if (DecodeMember(c.address).node_id == p.node_id) found = &c;
+        if (DecodePeer(c.address).node_id == p.node_id) found = &c;
       }
       if (found == nullptr) {
         return absl::FailedPreconditionError(
             absl::StrCat(refused, "\"", p.node_id, "\" is not in the current Raft configuration"));
       }
-      const Member m = DecodeMember(found->address);
+      const PeerInfo m = DecodePeer(found->address);
       forced.push_back(raft::Peer{
           found->id, absl::StrCat(p.cluster_addr, "|", m.node_id, "|", m.api_addr), p.voter});
     }
@@ -141,7 +128,7 @@ RecoveryDecision(std::vector<RecoverPeer> peers, std::string self_node_id, raft:
     for (const raft::Peer& c : current) {
       if (!c.voter) continue;
       ++voters;
-      const Member m = DecodeMember(c.address);
+      const PeerInfo m = DecodePeer(c.address);
       if (m.node_id == self) {
         ++reachable;
         continue;

@@ -97,6 +97,34 @@ class ClusterFixture : public ::testing::Test {
               204);
   }
 
+  // StartFirstWithKv with secret/app = {"password": "s3cret"}, then n2 and n3 joined as standbys
+  // through n1; every node's daemon holds root_.
+  void StartThreeWithSecret() {
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    Node& n1 = nodes_[0];
+    ASSERT_EQ(
+        n1.daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}}).status,
+        200);
+    for (const char* name : {"n2", "n3"}) {
+      Node& n = AddNode(name);
+      ASSERT_TRUE(n.daemon->Start()) << n.daemon->Log();
+      auto joined = Join(n, n1);
+      ASSERT_EQ(joined.status, 200) << joined.body << n.daemon->Log() << n1.daemon->Log();
+      ASSERT_TRUE(Eventually([&] { return Health(n) == 429; })) << n.daemon->Log();
+    }
+    for (auto& n : nodes_) n.daemon->set_root_token(root_);
+  }
+
+  // A token whose only policy `name` is `hcl`, made by root on `via`.
+  std::string TokenWithPolicy(Node& via, const std::string& name, const std::string& hcl) {
+    auto p = via.daemon->Root("PUT", "/v1/sys/policies/acl/" + name, {{"policy", hcl}});
+    EXPECT_EQ(p.status, 204) << p.body;
+    auto t = via.daemon->Root("POST", "/v1/auth/token/create",
+                              {{"policies", {name}}, {"no_default_policy", true}});
+    EXPECT_EQ(t.status, 200) << t.body;
+    return t.Json()["auth"].value("client_token", "");
+  }
+
   static int Health(Node& n) { return n.daemon->Call("GET", "/v1/sys/health").status; }
 
   // A join credential for node id `name`, minted through `via` (forwarded to the active node)

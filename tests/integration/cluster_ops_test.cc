@@ -18,31 +18,6 @@ using ::testing::HasSubstr;
 
 class ClusterOpsTest : public ClusterFixture {
  protected:
-  void StartThree() {
-    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
-    Node& n1 = nodes_[0];
-    ASSERT_EQ(
-        n1.daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}}).status,
-        200);
-    for (const char* name : {"n2", "n3"}) {
-      Node& n = AddNode(name);
-      ASSERT_TRUE(n.daemon->Start()) << n.daemon->Log();
-      auto joined = Join(n, n1);
-      ASSERT_EQ(joined.status, 200) << joined.body << n.daemon->Log() << n1.daemon->Log();
-      ASSERT_TRUE(Eventually([&] { return Health(n) == 429; })) << n.daemon->Log();
-    }
-    for (auto& n : nodes_) n.daemon->set_root_token(root_);
-  }
-
-  std::string TokenWithPolicy(Node& via, const std::string& name, const std::string& hcl) {
-    auto p = via.daemon->Root("PUT", "/v1/sys/policies/acl/" + name, {{"policy", hcl}});
-    EXPECT_EQ(p.status, 204) << p.body;
-    auto t = via.daemon->Root("POST", "/v1/auth/token/create",
-                              {{"policies", {name}}, {"no_default_policy", true}});
-    EXPECT_EQ(t.status, 200) << t.body;
-    return t.Json()["auth"].value("client_token", "");
-  }
-
   static HttpResponse Get(Node& via, const std::string& path, const std::string& token) {
     return via.daemon->Call("GET", path, "", {{"X-Vault-Token", token}});
   }
@@ -55,7 +30,7 @@ class ClusterOpsTest : public ClusterFixture {
 };
 
 TEST_F(ClusterOpsTest, AutopilotStateHaStatusAndLeaderInVaultShapes) {
-  ASSERT_NO_FATAL_FAILURE(StartThree());
+  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   Node& n1 = nodes_[0];
   Node& n2 = nodes_[1];
 
@@ -137,7 +112,7 @@ TEST_F(ClusterOpsTest, AutopilotStateHaStatusAndLeaderInVaultShapes) {
 }
 
 TEST_F(ClusterOpsTest, AutopilotStateNeedsSudoAndHaStatusNeedsRead) {
-  ASSERT_NO_FATAL_FAILURE(StartThree());
+  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   Node& n1 = nodes_[0];
   Node& n2 = nodes_[1];
   const std::string read_only =
@@ -166,7 +141,7 @@ TEST_F(ClusterOpsTest, AutopilotStateNeedsSudoAndHaStatusNeedsRead) {
 }
 
 TEST_F(ClusterOpsTest, AKilledFollowerTurnsUnhealthyAndTheFailureToleranceDrops) {
-  ASSERT_NO_FATAL_FAILURE(StartThree());
+  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   Node& n1 = nodes_[0];
   Node& n3 = nodes_[2];
   nlohmann::json state;

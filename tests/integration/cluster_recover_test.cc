@@ -18,22 +18,6 @@ using ::testing::HasSubstr;
 
 class ClusterRecoverTest : public ClusterFixture {
  protected:
-  void StartThree() {
-    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
-    Node& n1 = nodes_[0];
-    ASSERT_EQ(
-        n1.daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}}).status,
-        200);
-    for (const char* name : {"n2", "n3"}) {
-      Node& n = AddNode(name);
-      ASSERT_TRUE(n.daemon->Start()) << n.daemon->Log();
-      auto joined = Join(n, n1);
-      ASSERT_EQ(joined.status, 200) << joined.body << n.daemon->Log() << n1.daemon->Log();
-      ASSERT_TRUE(Eventually([&] { return Health(n) == 429; })) << n.daemon->Log();
-    }
-    for (auto& n : nodes_) n.daemon->set_root_token(root_);
-  }
-
   // A peers file naming `n` alone, as Vault's peers.json does.
   std::string PeersFileFor(const Node& n) {
     const std::string path = dir_ + "/peers-" + n.name + ".json";
@@ -52,7 +36,7 @@ class ClusterRecoverTest : public ClusterFixture {
 };
 
 TEST_F(ClusterRecoverTest, RefusedWhileAMajorityIsReachableAndNothingIsWritten) {
-  ASSERT_NO_FATAL_FAILURE(StartThree());
+  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   Node& n1 = nodes_[0];
   Node& n3 = nodes_[2];
   n3.daemon->Stop();
@@ -85,7 +69,7 @@ TEST_F(ClusterRecoverTest, RefusedWhileAMajorityIsReachableAndNothingIsWritten) 
 }
 
 TEST_F(ClusterRecoverTest, ASurvivorOfALostMajorityComesBackAloneWithItsData) {
-  ASSERT_NO_FATAL_FAILURE(StartThree());
+  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   Node& n1 = nodes_[0];
   Node& n2 = nodes_[1];
   Node& n3 = nodes_[2];

@@ -89,16 +89,6 @@ class ClusterStepDownTest : public ClusterFixture {
     return out;
   }
 
-  // A token whose only policy `name` is `hcl`, made by root on `via`.
-  std::string TokenWithPolicy(Node& via, const std::string& name, const std::string& hcl) {
-    auto p = via.daemon->Root("PUT", "/v1/sys/policies/acl/" + name, {{"policy", hcl}});
-    EXPECT_EQ(p.status, 204) << p.body;
-    auto t = via.daemon->Root("POST", "/v1/auth/token/create",
-                              {{"policies", {name}}, {"no_default_policy", true}});
-    EXPECT_EQ(t.status, 200) << t.body;
-    return t.Json()["auth"].value("client_token", "");
-  }
-
   static HttpResponse StepDown(Node& via, const std::string& token) {
     return via.daemon->Call("PUT", "/v1/sys/step-down", "", {{"X-Vault-Token", token}});
   }
