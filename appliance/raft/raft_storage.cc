@@ -20,6 +20,7 @@
 #include <utility>
 #include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
 #include "appliance/raft/log_codec.h"
@@ -812,13 +813,24 @@ absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
       });
   NoteWrite(s, term);
   if (!s.ok()) return s;
-  s = impl_->Await<raft_change>("promote", kChangeTimeout,
-                                [&](Impl::Pending<raft_change>* p) -> int {
-                                  term = raft_current_term(r);
-                                  return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
-                                });
-  NoteWrite(s, term);
-  return s;
+  // The promotion sends the new member its first entries at once; right after the add the
+  // transport may have no connection to it yet (or a dead one to an earlier process at the same
+  // address: a removed node that joins again), and libraft then refuses with "no connection".
+  // The add is committed: the promotion is tried again for a while.
+  const absl::Time give_up = absl::Now() + absl::Seconds(15);
+  for (;;) {
+    s = impl_->Await<raft_change>(
+        "promote", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
+          term = raft_current_term(r);
+          return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
+        });
+    if (s.ok() || absl::Now() >= give_up ||
+        !absl::StrContains(s.message(), raft_strerror(RAFT_NOCONNECTION))) {
+      NoteWrite(s, term);
+      return s;
+    }
+    absl::SleepFor(absl::Milliseconds(200));
+  }
 }
 
 absl::Status RaftStorage::Remove(uint64_t id) {
