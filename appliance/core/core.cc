@@ -669,6 +669,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   }
   // Route. The runtime is shared, so an unmount that runs meanwhile does not pull it from under us.
   std::shared_ptr<MountRuntime> rt = Route(req.path);
+  trail.mount = rt;
   if (rt != nullptr) {
     req.mount = &rt->entry;
     req.mount_path = rt->entry.path;

@@ -147,6 +147,10 @@ class Core {
     std::optional<TokenEntry> token;
     bool request_logged = false;  // the request record is written (the backend may run)
     bool audit_failed = false;    // no device took the request record
+    // The mount the request was routed to, kept until its response is recorded: req.mount points
+    // into it, and a reload meanwhile (a snapshot restore, a leadership change) replaces the
+    // mount table.
+    std::shared_ptr<MountRuntime> mount;
   };
   absl::StatusOr<Response> Dispatch(Request& req, AuditTrail& trail);
   // The mount owning `path`: the longest mount path that prefixes it; nullptr when none does.
