@@ -64,10 +64,8 @@ class Cluster {
   // sys/storage/raft/configuration: Vault's {"servers": [...], "index": N}.
   virtual absl::StatusOr<json::object> Configuration() = 0;
   // sys/storage/raft/join-token on the active node: a one-time join credential for `node_id`.
-  virtual absl::StatusOr<MintedJoinToken> MintJoinToken(std::string_view /*node_id*/,
-                                                        int64_t /*ttl_seconds*/) {
-    return absl::UnimplementedError("join tokens are not supported here");
-  }
+  virtual absl::StatusOr<MintedJoinToken> MintJoinToken(std::string_view node_id,
+                                                        int64_t ttl_seconds) = 0;
   // sys/storage/raft/remove-peer.
   virtual absl::Status RemovePeer(std::string_view node_id) = 0;
   // sys/storage/raft/autopilot/state, on the active node: Vault's autopilot state of every
