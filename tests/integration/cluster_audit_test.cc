@@ -33,10 +33,6 @@ using ::testing::Not;
 
 // The same file_path on every node, as on machines of their own: each daemon runs in its own
 // directory (ClusterFixture), so this is <Daemon::dir()>/audit.log for each.
-constexpr char kAuditFilePath[] = "/proc/self/cwd/audit.log";
-
-std::string AuditFile(const Node& n) { return n.daemon->dir() + "/audit.log"; }
-
 // Every line of an audit file, parsed (a line that does not parse is a null).
 std::vector<nlohmann::json> Records(const std::string& file) {
   std::vector<nlohmann::json> out;

@@ -18,12 +18,18 @@
 
 namespace strongroom::testing {
 
+// Every daemon runs in its own directory, so this audit file_path is each node's own file.
+inline constexpr char kAuditFilePath[] = "/proc/self/cwd/audit.log";
+
 struct Node {
   std::unique_ptr<Daemon> daemon;
   int api_port = 0;
   std::string name;
   std::string api() const { return "http://127.0.0.1:" + std::to_string(api_port); }
 };
+
+// The audit file of `n` (a file device at kAuditFilePath).
+inline std::string AuditFile(const Node& n) { return n.daemon->dir() + "/audit.log"; }
 
 class ClusterFixture : public ::testing::Test {
  protected:

@@ -22,10 +22,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kAuditFilePath[] = "/proc/self/cwd/audit.log";
-
-std::string AuditFile(const Node& n) { return n.daemon->dir() + "/audit.log"; }
-
 // The kek-export records (request and response) the leader wrote, in order.
 std::vector<nlohmann::json> ExportRecords(const Node& leader) {
   std::vector<nlohmann::json> out;

@@ -20,10 +20,6 @@ namespace {
 using ::testing::HasSubstr;
 using ::testing::Not;
 
-constexpr char kAuditFilePath[] = "/proc/self/cwd/audit.log";
-
-std::string AuditFile(const Node& n) { return n.daemon->dir() + "/audit.log"; }
-
 // The records of `file` whose request.path is `path`.
 std::vector<nlohmann::json> RecordsFor(const std::string& file, const std::string& path) {
   std::vector<nlohmann::json> out;

@@ -25,8 +25,6 @@ namespace {
 
 using ::testing::HasSubstr;
 
-constexpr char kAuditFilePath[] = "/proc/self/cwd/audit.log";
-
 HttpResponse Get(Daemon& d, const std::string& path, const std::string& token) {
   return d.Call("GET", path, "", {{"X-Vault-Token", token}});
 }
