@@ -82,7 +82,7 @@ Result RawRaft(const std::string& dir, const ClusterCerts& c, int clients, doubl
     o.node_id = static_cast<uint64_t>(i);
     o.address = "127.0.0.1:" + std::to_string(FreeLoopbackPortPair());
     o.dir = dir + "/raw-raft-" + std::to_string(i);
-    o.tls = {c.ca, c.cert, c.key};
+    o.tls = {c.ca, c.cert, c.key, nullptr};
     o.bootstrap = i == 1;
     auto node = strongroom::raft::RaftStorage::Start(o);
     if (!node.ok()) {

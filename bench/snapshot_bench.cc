@@ -101,7 +101,7 @@ int main(int argc, char** argv) {
     o.node_id = static_cast<uint64_t>(i);
     o.address = "127.0.0.1:" + std::to_string(strongroom::testing::FreeLoopbackPortPair());
     o.dir = dir + "/node-" + std::to_string(i);
-    o.tls = {certs.ca, certs.cert, certs.key};
+    o.tls = {certs.ca, certs.cert, certs.key, nullptr};
     o.bootstrap = i == 1;
     o.snapshot_threshold = kThreshold;
     o.snapshot_trailing = 16;

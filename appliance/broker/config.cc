@@ -171,6 +171,8 @@ absl::Status ParseStorage(const hcl::Block& b, StorageConfig* s) {
       RETURN_IF_ERROR(ReadString(a, &s->cluster_cert_file));
     else if (raft && a.key == "cluster_key_file")
       RETURN_IF_ERROR(ReadString(a, &s->cluster_key_file));
+    else if (raft && a.key == "cluster_key_label")
+      RETURN_IF_ERROR(ReadString(a, &s->cluster_key_label));
     else
       return Unknown(a.pos, a.key, absl::StrCat("storage \"", s->type, "\""));
   }
@@ -204,11 +206,17 @@ absl::Status ParseStorage(const hcl::Block& b, StorageConfig* s) {
     s->retry_join.push_back(leader);
   }
   if (s->path.empty()) return Err(b.pos, "storage: \"path\" is required");
-  if (raft &&
-      (s->cluster_ca_file.empty() || s->cluster_cert_file.empty() || s->cluster_key_file.empty())) {
+  if (raft && (s->cluster_ca_file.empty() || s->cluster_cert_file.empty() ||
+               (s->cluster_key_file.empty() && s->cluster_key_label.empty()))) {
     return Err(b.pos,
-               "storage \"raft\": cluster_ca_file, cluster_cert_file and cluster_key_file are "
-               "required (the cluster port is mutual TLS)");
+               "storage \"raft\": cluster_ca_file, cluster_cert_file and cluster_key_label (the "
+               "key in the token) or cluster_key_file are required (the cluster port is mutual "
+               "TLS)");
+  }
+  if (raft && !s->cluster_key_file.empty() && !s->cluster_key_label.empty()) {
+    return Err(b.pos,
+               "storage \"raft\": give cluster_key_label (the key in the token) or "
+               "cluster_key_file, not both");
   }
   return absl::OkStatus();
 }

@@ -59,7 +59,8 @@ struct StorageConfig {
   // certificate the CA issued is a cluster member.
   std::string cluster_ca_file;
   std::string cluster_cert_file;
-  std::string cluster_key_file;
+  std::string cluster_key_file;   // the key in a PEM file, or
+  std::string cluster_key_label;  // the key in the token (-cluster-generate-key makes it)
   // raft: retry_join { leader_api_addr = "..." } blocks.
   std::vector<std::string> retry_join;
   // raft: retry_join's join_token_file (one for all blocks): the join credential minted for

@@ -31,6 +31,7 @@
 #include "appliance/broker/cluster.h"
 #include "appliance/broker/config.h"
 #include "appliance/broker/ipc_server.h"
+#include "appliance/broker/key_commands.h"
 #include "appliance/broker/tls_key.h"
 #include "appliance/broker/tls_sign_server.h"
 #include "appliance/core/core.h"
@@ -61,14 +62,8 @@ struct Flags {
   bool help = false;
   bool version = false;
   bool audit_public_key = false;
-  bool tls_generate_key = false;
-  std::string tls_self_signed_cert;  // output path
-  std::string tls_csr;               // output path
-  std::string tls_cert_hosts = "127.0.0.1,localhost";
+  KeyCommand keys;           // -tls-*, -cluster-*
   std::string raft_recover;  // peers file (raft_recover.h)
-  bool TlsCommand() const {
-    return tls_generate_key || !tls_self_signed_cert.empty() || !tls_csr.empty();
-  }
 };
 
 const char kUsage[] =
@@ -77,6 +72,8 @@ const char kUsage[] =
     "       strongroomd -config=FILE -audit-public-key\n"
     "       strongroomd -config=FILE [-tls-generate-key] [-tls-self-signed-cert=OUT.pem]\n"
     "                   [-tls-csr=OUT.pem] [-tls-cert-hosts=HOST,...]\n"
+    "       strongroomd -config=FILE [-cluster-generate-key] [-cluster-csr=OUT.pem]\n"
+    "                   [-cluster-cert-hosts=HOST,...]\n"
     "       strongroomd -config=FILE -raft-recover=PEERS.json\n"
     "\n"
     "strongroom: an HSM-backed secrets appliance with Vault's HTTP API.\n"
@@ -96,6 +93,11 @@ const char kUsage[] =
     "  -tls-csr=OUT               write a certificate signing request for the key to OUT\n"
     "  -tls-cert-hosts=LIST       IP addresses and DNS names for the certificate or request\n"
     "                            (comma-separated; default 127.0.0.1,localhost)\n"
+    "  -cluster-generate-key      create the cluster port's key (ECDSA P-256, storage \"raft\"\n"
+    "                            cluster_key_label) in the token, refusing if it exists\n"
+    "  -cluster-csr=OUT           write a certificate signing request for the cluster key to\n"
+    "                            OUT, naming node_id and the host of cluster_addr\n"
+    "  -cluster-cert-hosts=LIST   more IP addresses and DNS names for that request\n"
     "  -raft-recover=PEERS       lost quorum: make the members in PEERS (Vault's peers.json)\n"
     "                            the Raft configuration, then start; refused while a majority\n"
     "                            of the current configuration is reachable\n"
@@ -143,16 +145,24 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
     } else if (name == "audit-public-key") {
       f.audit_public_key = true;
     } else if (name == "tls-generate-key") {
-      f.tls_generate_key = true;
+      f.keys.tls_generate_key = true;
     } else if (name == "tls-self-signed-cert") {
       if (auto s = need_value(); !s.ok()) return s;
-      f.tls_self_signed_cert = value;
+      f.keys.tls_self_signed_cert = value;
     } else if (name == "tls-csr") {
       if (auto s = need_value(); !s.ok()) return s;
-      f.tls_csr = value;
+      f.keys.tls_csr = value;
     } else if (name == "tls-cert-hosts") {
       if (auto s = need_value(); !s.ok()) return s;
-      f.tls_cert_hosts = value;
+      f.keys.tls_cert_hosts = value;
+    } else if (name == "cluster-generate-key") {
+      f.keys.cluster_generate_key = true;
+    } else if (name == "cluster-csr") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.keys.cluster_csr = value;
+    } else if (name == "cluster-cert-hosts") {
+      if (auto s = need_value(); !s.ok()) return s;
+      f.keys.cluster_cert_hosts = value;
     } else if (name == "raft-recover") {
       if (auto s = need_value(); !s.ok()) return s;
       f.raft_recover = value;
@@ -169,114 +179,16 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
   if (!f.raft_recover.empty() && f.config_path.empty()) {
     return absl::InvalidArgumentError("-raft-recover needs -config=FILE");
   }
-  if (f.TlsCommand() && f.config_path.empty()) {
+  if (f.keys.Tls() && f.config_path.empty()) {
     return absl::InvalidArgumentError("the -tls-* commands need -config=FILE");
   }
+  if (f.keys.Cluster() && f.config_path.empty()) {
+    return absl::InvalidArgumentError("the -cluster-* commands need -config=FILE");
+  }
+  if (f.keys.Cluster() && f.keys.Tls()) {
+    return absl::InvalidArgumentError("give the -tls-* and the -cluster-* commands separately");
+  }
   return f;
-}
-
-// The node's name in audit checkpoint origins: storage node_id, else the host name, reduced to
-// the characters an origin allows.
-std::string NodeId(const std::string& configured) {
-  std::string id = configured;
-  if (id.empty()) {
-    char host[256] = {};
-    if (gethostname(host, sizeof host - 1) == 0) id = host;
-  }
-  for (char& c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') c = '-';
-  }
-  if (id.size() > 128) id.resize(128);
-  return id.empty() ? "node" : id;
-}
-
-core::Pkcs11SealConfig SealConfigFrom(const ServerConfig& config) {
-  core::Pkcs11SealConfig seal_config;
-  seal_config.token.lib = config.seal.lib;
-  seal_config.token.token_label = config.seal.token_label;
-  if (config.seal.slot) seal_config.token.slot = *config.seal.slot;
-  seal_config.token.pin_spec = config.seal.pin;
-  seal_config.key_label = config.seal.key_label;
-  seal_config.audit_key_label = config.seal.audit_key_label;
-  seal_config.cluster = config.storage.type == "raft";
-  return seal_config;
-}
-
-absl::Status WriteTextFile(const std::string& path, const std::string& text) {
-  std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out << text;
-  out.close();
-  if (!out) return absl::UnavailableError(absl::StrCat("cannot write \"", path, "\""));
-  return absl::OkStatus();
-}
-
-// -tls-generate-key, -tls-self-signed-cert, -tls-csr: the listener's key in the token and the
-// certificate or request for it, signed by the token. No unseal needed.
-int RunTlsCommands(const ServerConfig& config, const Flags& flags) {
-  auto fail = [](const absl::Status& s) {
-    std::cerr << "strongroomd: " << s.message() << "\n";
-    return 1;
-  };
-  const std::string& label = config.listener.tls_key_label;
-  if (label.empty()) {
-    return fail(absl::FailedPreconditionError(
-        "the listener has no tls_key_label; add tls_key_label = \"strongroom-tls\" to the "
-        "listener \"tcp\" block (in place of tls_key_file)"));
-  }
-  std::vector<std::string> hosts;
-  if (!flags.tls_self_signed_cert.empty() || !flags.tls_csr.empty()) {
-    auto parsed = tls::ParseHosts(flags.tls_cert_hosts);
-    if (!parsed.ok()) return fail(parsed.status());
-    hosts = *std::move(parsed);
-  }
-  core::Pkcs11Seal seal(SealConfigFrom(config));
-  auto token = seal.OpenToken();
-  if (!token.ok()) return fail(token.status());
-  absl::StatusOr<TokenTlsKey> key = flags.tls_generate_key ? TokenTlsKey::Generate(*token, label)
-                                                           : TokenTlsKey::Find(*token, label);
-  if (!key.ok()) return fail(key.status());
-  if (flags.tls_generate_key) {
-    auto pub = audit::PublicKey::FromDer(key->public_key_der());
-    if (!pub.ok()) return fail(absl::InternalError(pub.message()));
-    std::cerr << "strongroomd: TLS key \"" << label << "\" (ECDSA P-256) generated in token \""
-              << (*token)->label() << "\"\n";
-    std::cout << pub->ToPem();
-  }
-  auto pkey = key->Pkey();
-  if (!pkey.ok()) return fail(pkey.status());
-  if (!flags.tls_self_signed_cert.empty()) {
-    auto pem = tls::SelfSignedCertificatePem(pkey->get(), hosts, 365);
-    if (!pem.ok()) return fail(pem.status());
-    if (absl::Status s = WriteTextFile(flags.tls_self_signed_cert, *pem); !s.ok()) return fail(s);
-    std::cerr << "strongroomd: self-signed certificate for " << flags.tls_cert_hosts
-              << " (valid 365 days) written to " << flags.tls_self_signed_cert << "\n";
-  }
-  if (!flags.tls_csr.empty()) {
-    auto pem = tls::CertificateRequestPem(pkey->get(), hosts);
-    if (!pem.ok()) return fail(pem.status());
-    if (absl::Status s = WriteTextFile(flags.tls_csr, *pem); !s.ok()) return fail(s);
-    std::cerr << "strongroomd: certificate signing request for " << flags.tls_cert_hosts
-              << " written to " << flags.tls_csr << "\n";
-  }
-  return 0;
-}
-
-// -audit-public-key: the PEM of the audit key, read from the token (no unseal needed).
-int PrintAuditPublicKey(const ServerConfig& config) {
-  core::Pkcs11Seal seal(SealConfigFrom(config));
-  absl::Status s = seal.Open();
-  absl::StatusOr<std::string> der = s.ok() ? seal.AuditPublicKeyDer(/*create=*/false) : s;
-  if (!der.ok()) {
-    std::cerr << "strongroomd: " << der.status().message() << "\n";
-    return 1;
-  }
-  auto key = audit::PublicKey::FromDer(*der);
-  if (!key.ok()) {
-    std::cerr << "strongroomd: " << key.message() << "\n";
-    return 1;
-  }
-  std::cout << key->ToPem();
-  return 0;
 }
 
 // The main loop's part in Raft, every tick; each step bounded, and retried at the next tick
@@ -287,6 +199,7 @@ int PrintAuditPublicKey(const ServerConfig& config) {
 //   mounts, policies, tokens and audit devices are as old as its last unseal) once it has
 //   applied the whole log, unless it is sealed by request, and then serves as the active node.
 void TendCluster(core::Core& core, ClusterNode& cluster) {
+  cluster.RefreshRefused();  // removed node ids and pinned certificates, for the cluster port
   cluster.HandOver();
   if (core.awaiting_cluster()) {
     // Before the barrier: SetActive ties the active term to the term seen here (a leadership
@@ -540,7 +453,8 @@ int DaemonMain(int argc, char** argv) {
   LogLevel level;
   if (ParseLogLevel(config->log_level, &level)) SetLogLevel(level);
   if (flags->audit_public_key) return PrintAuditPublicKey(*config);
-  if (flags->TlsCommand()) return RunTlsCommands(*config, *flags);
+  if (flags->keys.Tls()) return RunTlsCommands(*config, flags->keys);
+  if (flags->keys.Cluster()) return RunClusterKeyCommands(*config, flags->keys);
 
   // Signals are taken synchronously by the main loop; every thread inherits the mask.
   sigset_t set;
@@ -663,6 +577,10 @@ int DaemonMain(int argc, char** argv) {
     cleanup_dev();
     return 1;
   }
+  // The seal (and so the token) exists before storage: a cluster port's key in the token is
+  // needed to start Raft. Safe after the spawner's fork: this process never forks again.
+  auto seal = std::make_unique<core::Pkcs11Seal>(SealConfigFrom(*config));
+  core::Pkcs11Seal* seal_ptr = seal.get();  // owned by core, which outlives every use below
   std::unique_ptr<storage::RocksDbStorage> single;
   std::unique_ptr<ClusterNode> cluster;
   storage::Storage* physical = nullptr;
@@ -674,7 +592,25 @@ int DaemonMain(int argc, char** argv) {
         absl::StripPrefix(absl::StripPrefix(config->cluster_addr, "https://"), "http://"));
     co.path = config->storage.path;
     co.tls = {config->storage.cluster_ca_file, config->storage.cluster_cert_file,
-              config->storage.cluster_key_file};
+              config->storage.cluster_key_file, nullptr};
+    if (!config->storage.cluster_key_label.empty()) {
+      // The node's cluster identity lives in the token: no key file to copy.
+      auto key = LoadClusterKey(*seal_ptr, config->storage);
+      if (!key.ok()) {
+        LogError("raft: %s", key.status().message());
+        spawner->get()->Stop();
+        cleanup_dev();
+        return 1;
+      }
+      co.tls.key = *std::move(key);
+      LogInfo("raft: cluster key \"%s\" in the token: handshakes are signed by the token",
+              config->storage.cluster_key_label);
+    } else {
+      LogWarn(
+          "raft: the cluster key is a file (cluster_key_file): whoever copies it is this node "
+          "on the cluster port; keep it in the token instead (cluster_key_label, "
+          "docs/operations.md)");
+    }
     co.retry_join = config->storage.retry_join;
     if (!flags->raft_recover.empty()) {
       auto peers = ReadPeersFile(flags->raft_recover);
@@ -742,8 +678,6 @@ int DaemonMain(int argc, char** argv) {
   options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
   options.transit_max_encryptions = config->transit_max_encryptions_per_version;
   options.transit_min_auto_rotate_period = config->transit_min_auto_rotate_period_s;
-  auto seal = std::make_unique<core::Pkcs11Seal>(SealConfigFrom(*config));
-  core::Pkcs11Seal* seal_ptr = seal.get();  // owned by core, which outlives every use below
   sandbox::Spawner* spawner_ptr = spawner->get();
   options.worker_status = [spawner_ptr]() {
     core::json::object o;
@@ -777,7 +711,8 @@ int DaemonMain(int argc, char** argv) {
   };
   spawner_ptr->Poll(add_worker);
 
-  // PKCS#11 only now, after the first workers exist (PKCS#11 state never crosses a fork).
+  // The core's PKCS#11 use starts now, after the first workers exist (the spawner forked them;
+  // this process never forks, so PKCS#11 state never crosses a fork).
   if (cluster && cluster->HasState()) {
     // A member's state machine is rebuilt at each start and may be empty or behind until it has
     // caught up with the cluster (no leader may be reachable yet: the others may be restarting

@@ -93,12 +93,15 @@ absl::Status LoadContext(SSL_CTX* ctx, const TlsFiles& f) {
   if (SSL_CTX_use_certificate_chain_file(ctx, f.cert_file.c_str()) != 1)
     return absl::InvalidArgumentError(absl::StrCat("cannot read the cluster certificate \"",
                                                    f.cert_file, "\": ", OpenSslError()));
-  if (SSL_CTX_use_PrivateKey_file(ctx, f.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
+  const std::string key_name =
+      f.key ? std::string("in the token") : absl::StrCat("\"", f.key_file, "\"");
+  if (f.key ? SSL_CTX_use_PrivateKey(ctx, f.key.get()) != 1
+            : SSL_CTX_use_PrivateKey_file(ctx, f.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
     return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the cluster key \"", f.key_file, "\": ", OpenSslError()));
+        absl::StrCat("cannot use the cluster key ", key_name, ": ", OpenSslError()));
   if (SSL_CTX_check_private_key(ctx) != 1)
     return absl::InvalidArgumentError(
-        absl::StrCat("the cluster key \"", f.key_file, "\" does not match \"", f.cert_file, "\""));
+        absl::StrCat("the cluster key ", key_name, " does not match \"", f.cert_file, "\""));
   if (SSL_CTX_load_verify_locations(ctx, f.ca_file.c_str(), nullptr) != 1)
     return absl::InvalidArgumentError(
         absl::StrCat("cannot read the cluster CA \"", f.ca_file, "\": ", OpenSslError()));
@@ -126,6 +129,17 @@ bool SplitHostPort(std::string_view address, std::string* host, std::string* por
 PeerIdentity IdentityOf(X509* cert) {
   PeerIdentity id;
   if (cert == nullptr) return id;
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int md_len = 0;
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    for (unsigned int i = 0; i < md_len; ++i) {
+      id.fingerprint.push_back(kHex[md[i] >> 4]);
+      id.fingerprint.push_back(kHex[md[i] & 0xf]);
+    }
+  } else {
+    ERR_clear_error();  // no fingerprint: nothing pinned to it can match
+  }
   auto* names =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return id;

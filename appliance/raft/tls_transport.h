@@ -24,6 +24,8 @@
 // public or organisation-wide CA.
 #pragma once
 
+#include <openssl/evp.h>
+
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -45,13 +47,18 @@ namespace strongroom::raft {
 struct TlsFiles {
   std::string ca_file;    // PEM: the cluster CA; peers must present a certificate it issued
   std::string cert_file;  // PEM: this node's certificate (chain)
-  std::string key_file;   // PEM: its private key
+  std::string key_file;   // PEM: its private key, when it is a file (cluster_key_file)
+  // Its private key when it lives in the token (cluster_key_label): an EVP_PKEY holding only the
+  // public half, whose signatures the token makes (tls/remote_ec_key.h). Used instead of
+  // key_file when set; it must not outlive the token.
+  std::shared_ptr<EVP_PKEY> key;
 };
 
 // Who a verified peer certificate names (see above).
 struct PeerIdentity {
   std::string node_id;             // "" when the certificate names none (or names two)
   std::vector<std::string> hosts;  // DNS and IP subjectAltNames ("127.0.0.1", "::1", a name)
+  std::string fingerprint;         // lowercase hex SHA-256 of the certificate's DER
   // Whether `address` ("host:port", "[v6]:port", optionally "|..." after it) names one of `hosts`.
   bool Reaches(std::string_view address) const;
 };

@@ -181,8 +181,17 @@ absl::StatusOr<std::string> SelfSignedCertificatePem(EVP_PKEY* key,
 }
 
 absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key,
-                                                  const std::vector<std::string>& hosts) {
+                                                  const std::vector<std::string>& hosts,
+                                                  std::string_view uri) {
   if (absl::Status s = CheckHosts(hosts); !s.ok()) return s;
+  for (char c : uri) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != ':' && c != '.' && c != '_' &&
+        c != '-') {
+      return absl::InvalidArgumentError(
+          "the URI of a certificate request may hold only "
+          "letters, digits and \":._-\"");
+    }
+  }
   ReqPtr req(X509_REQ_new());
   if (!req || X509_REQ_set_version(req.get(), 0) != 1) return OpensslError("X509_REQ_new");
   if (absl::Status s = SetCommonName(X509_REQ_get_subject_name(req.get()), hosts[0]); !s.ok()) {
@@ -191,7 +200,10 @@ absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key,
   if (X509_REQ_set_pubkey(req.get(), key) != 1) return OpensslError("cannot set the public key");
   X509V3_CTX ctx;
   X509V3_set_ctx(&ctx, nullptr, nullptr, req.get(), nullptr, 0);
-  auto san = MakeExtension(&ctx, NID_subject_alt_name, SubjectAltNames(hosts));
+  auto san =
+      MakeExtension(&ctx, NID_subject_alt_name,
+                    uri.empty() ? SubjectAltNames(hosts)
+                                : absl::StrCat("URI:", Av(uri), ",", SubjectAltNames(hosts)));
   if (!san.ok()) return san.status();
   STACK_OF(X509_EXTENSION)* exts = sk_X509_EXTENSION_new_null();
   if (exts == nullptr || sk_X509_EXTENSION_push(exts, san->get()) <= 0) {

@@ -28,8 +28,10 @@ absl::StatusOr<std::string> SelfSignedCertificatePem(EVP_PKEY* key,
                                                      const std::vector<std::string>& hosts,
                                                      int days);
 
-// A PKCS#10 request (CN = hosts[0], subjectAltName extension request), signed by `key`. PEM.
+// A PKCS#10 request (CN = hosts[0], subjectAltName extension request: `uri` first when given,
+// then every host), signed by `key`. PEM. `uri` is letters, digits and ":._-" only.
 absl::StatusOr<std::string> CertificateRequestPem(EVP_PKEY* key,
-                                                  const std::vector<std::string>& hosts);
+                                                  const std::vector<std::string>& hosts,
+                                                  std::string_view uri = "");
 
 }  // namespace strongroom::tls

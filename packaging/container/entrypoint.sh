@@ -12,8 +12,10 @@
 #      certificate signing request for it in $DATA/tls/tls.csr, and a self-signed certificate
 #      (signed by the token) at tls_cert_file; replace it with a CA-signed one from the CSR;
 #   2c. with STRONGROOM_CLUSTER_CERTS (a Raft cluster; a mounted folder of certificates): this
-#      node's cluster key generated in the volume (cluster_key_file, mode 0600; it never leaves
-#      the pod) with a certificate signing request beside it (tls.csr); the script then waits
+#      node's cluster key generated in the token (cluster_key_label: strongroomd
+#      -cluster-generate-key; it never leaves the token) or, with cluster_key_file, in the volume
+#      (mode 0600), with a certificate signing request beside cluster_cert_file (tls.csr) that
+#      names the node id; the script then waits
 #      until the folder holds $STRONGROOM_CLUSTER_CERTS/<node_id>.crt for that key (issued with
 #      packaging/cluster-certs.sh sign) and installs it as cluster_cert_file;
 #   3. strongroomd in the background, sys/init once it answers (STRONGROOM_AUTO_INIT), the answer
@@ -240,31 +242,46 @@ fi
 
 # --- cluster key (Raft) --------------------------------------------------------------------------
 
-# Whether certificate $1 is for the key in $2.
-cert_for_key() {
-  [ -s "$1" ] || return 1
-  a=$(openssl x509 -in "$1" -noout -pubkey 2>/dev/null) || return 1
-  b=$(openssl pkey -in "$2" -pubout 2>/dev/null) || return 1
-  [ "$a" = "$b" ]
-}
+# The public key (PEM) of certificate $1.
+cert_pubkey() { openssl x509 -in "$1" -noout -pubkey 2>/dev/null; }
 
 cluster_key=$(config_value cluster_key_file)
+cluster_label=$(config_value cluster_key_label)
 cluster_cert=$(config_value cluster_cert_file)
-if [ -n "${STRONGROOM_CLUSTER_CERTS:-}" ] && [ -n "$cluster_key" ] && [ -n "$cluster_cert" ]; then
+if [ -n "${STRONGROOM_CLUSTER_CERTS:-}" ] && [ -n "$cluster_cert" ] &&
+  { [ -n "$cluster_label" ] || [ -n "$cluster_key" ]; }; then
   node=${STRONGROOM_RAFT_NODE_ID:-$(cat /proc/sys/kernel/hostname)}
-  key_dir=$(dirname "$cluster_key")
-  if [ ! -s "$cluster_key" ]; then
-    mkdir -p "$key_dir"
-    (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
-      -out "$cluster_key.tmp" && mv "$cluster_key.tmp" "$cluster_key") ||
-      die "cannot generate the cluster key $cluster_key"
-    openssl req -new -key "$cluster_key" -subj "/CN=$node" -out "$key_dir/tls.csr" ||
-      die "cannot write a certificate signing request for the cluster key"
-    log "first start: generated node $node's cluster key (never leaves this volume); its request: $key_dir/tls.csr"
+  key_dir=$(dirname "$cluster_cert")
+  mkdir -p "$key_dir"
+  csr="$key_dir/tls.csr"
+  if [ -n "$cluster_label" ]; then
+    # The key lives in the token: made there once, with the request for it.
+    if [ ! -s "$csr" ]; then
+      hosts_flag=-cluster-cert-hosts="$(cat /proc/sys/kernel/hostname)"
+      if ! "$STRONGROOMD" -config="$CONFIG" -cluster-generate-key -cluster-csr="$csr.tmp" \
+        "$hosts_flag" >/dev/null; then
+        # The key from an earlier start that stopped before its request was written.
+        "$STRONGROOMD" -config="$CONFIG" -cluster-csr="$csr.tmp" "$hosts_flag" ||
+          die "cannot generate the cluster key \"$cluster_label\" in the token (or its request)"
+      fi
+      mv "$csr.tmp" "$csr" || die "cannot write $csr"
+      log "first start: generated node $node's cluster key \"$cluster_label\" in the token (it never leaves it); its request: $csr"
+    fi
+    want=$(openssl req -in "$csr" -noout -pubkey 2>/dev/null) || die "cannot read $csr"
+  else
+    if [ ! -s "$cluster_key" ]; then
+      (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \
+        -out "$cluster_key.tmp" && mv "$cluster_key.tmp" "$cluster_key") ||
+        die "cannot generate the cluster key $cluster_key"
+      openssl req -new -key "$cluster_key" -subj "/CN=$node" -out "$csr" ||
+        die "cannot write a certificate signing request for the cluster key"
+      log "first start: generated node $node's cluster key file (a copy of this volume is this node; prefer cluster_key_label); its request: $csr"
+    fi
+    want=$(openssl pkey -in "$cluster_key" -pubout 2>/dev/null) || die "cannot read $cluster_key"
   fi
   issued="$STRONGROOM_CLUSTER_CERTS/$node.crt"
-  until cert_for_key "$issued" "$cluster_key"; do
-    log "waiting for $issued, this node's cluster certificate: sign $key_dir/tls.csr with packaging/cluster-certs.sh sign DIR $node CSR HOST (docs/operations.md, \"Node certificates\") and add it to the strongroom-cluster-tls Secret"
+  until [ -s "$issued" ] && [ "$(cert_pubkey "$issued")" = "$want" ]; do
+    log "waiting for $issued, this node's cluster certificate: sign $csr with packaging/cluster-certs.sh sign DIR $node CSR HOST (docs/operations.md, \"Node certificates\") and add it to the strongroom-cluster-tls Secret"
     sleep "${STRONGROOM_CLUSTER_CERT_POLL:-30}"
   done
   if ! cmp -s "$issued" "$cluster_cert"; then

@@ -585,7 +585,7 @@ TEST(ExhaustionRaftTest, ServiceCallsAreBoundedAndAnsweredBusyPastTheBound) {
   login.set_remote_address("127.0.0.9");
   const std::string call =
       json{{"op", "forward"}, {"request", absl::Base64Escape(login.SerializeAsString())}}.dump();
-  const raft::TlsFiles files{certs.ca, certs.cert, certs.key};
+  const raft::TlsFiles files{certs.ca, certs.cert, certs.key, nullptr};
 
   const long threads_before = ProcStatusKb(d.pid(), "Threads");
   std::atomic<long> threads_peak{threads_before};

@@ -227,10 +227,12 @@ def check_statefulset(objects, c):
     # Raft: storage "raft", the cluster port's TLS files in their Secret volume, a retry_join for
     # every pod of the StatefulSet, and the per-pod addresses and name from the environment.
     c.check('storage "raft"' in hcl, 'ConfigMap: storage "raft"')
-    # The CA comes from the Secret (with every pod's certificate); each pod's key and certificate
-    # live in its own data volume (the entrypoint makes the key there): no shared key.
-    for key, where in (("cluster_ca_file", "secret"), ("cluster_cert_file", "data"),
-                       ("cluster_key_file", "data")):
+    # The CA comes from the Secret (with every pod's certificate); each pod's certificate lives
+    # in its own data volume and its key in its own token (the entrypoint makes it there): no
+    # shared key, and no key file.
+    c.check(re.search(r'cluster_key_label\s*=\s*"[^"]+"', hcl) and "cluster_key_file" not in hcl,
+            "ConfigMap: the cluster key is in each pod's token (cluster_key_label, no cluster_key_file)")
+    for key, where in (("cluster_ca_file", "secret"), ("cluster_cert_file", "data")):
         m = re.search(key + r'\s*=\s*"([^"]+)"', hcl)
         tls_mount = m and next((p for p in mounts if m.group(1).startswith(p + "/")), None)
         if where == "secret":

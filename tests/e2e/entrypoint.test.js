@@ -387,7 +387,7 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
   assert.equal((await ep.stop()).code, 0, ep.log);
 });
 
-test('entrypoint in a Raft cluster: the node makes its cluster key, waits for its certificate, installs it and serves', async (t) => {
+test('entrypoint in a Raft cluster: the node makes its cluster key in its token, waits for its certificate, installs it and serves', async (t) => {
   const { root, env, ep, addr, data } = await setup(t);
   const port = Number(env.STRONGROOM_LISTEN.split(':')[1]);
   // The operator's side: the cluster CA (kept away from the node) and the folder the node is
@@ -413,7 +413,7 @@ storage "raft" {
   node_id           = "n1"
   cluster_ca_file   = "${handed}/ca.crt"
   cluster_cert_file = "${data}/cluster-tls/tls.crt"
-  cluster_key_file  = "${data}/cluster-tls/tls.key"
+  cluster_key_label = "strongroom-cluster"
 }
 seal "pkcs11" {
   lib         = "/usr/lib/softhsm/libsofthsm2.so"
@@ -431,8 +431,11 @@ seal "pkcs11" {
   await waitFor(() => /waiting for .*\/n1\.crt/.test(ep.log) || ep.proc.exitCode !== null, 60000,
     `the entrypoint waiting for the node's certificate\n${ep.log}`);
   assert.equal(ep.proc.exitCode, null, ep.log);
-  // The key stays in the volume, readable by its owner only; the request is for it.
-  assert.equal(fs.statSync(path.join(data, 'cluster-tls', 'tls.key')).mode & 0o077, 0);
+  // The key is in the token: no key file in the volume; the request names the node id.
+  assert.match(ep.log, /cluster key "strongroom-cluster" in the token/);
+  assert.equal(fs.existsSync(path.join(data, 'cluster-tls', 'tls.key')), false);
+  const request = execFileSync('openssl', ['req', '-in', csr, '-noout', '-text']).toString();
+  assert.match(request, /URI:urn:strongroom:node:n1/);
   execFileSync(certsScript, ['sign', pki, 'n1', csr, '127.0.0.1'], { stdio: 'ignore' });
   fs.copyFileSync(path.join(pki, 'n1.pem'), path.join(handed, 'n1.crt'));
   fs.chmodSync(path.join(handed, 'n1.crt'), 0o644);
@@ -440,5 +443,7 @@ seal "pkcs11" {
   assert.match(ep.log, /installed node n1's cluster certificate/);
   const san = execFileSync('openssl', ['x509', '-in', path.join(data, 'cluster-tls', 'tls.crt'), '-noout', '-ext', 'subjectAltName']).toString();
   assert.match(san, /URI:urn:strongroom:node:n1/);
+  // The daemon signs its cluster handshakes with the token's key.
+  await waitFor(() => /handshakes are signed by the token/.test(ep.log), 30000, ep.log);
   assert.equal((await ep.stop()).code, 0, ep.log);
 });

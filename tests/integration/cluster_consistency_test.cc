@@ -220,7 +220,7 @@ TEST_F(ClusterConsistencyTest, AForwardThatReachedTheLeaderIsNeverAnsweredWithAR
 TEST_F(ClusterConsistencyTest, AConnectionTheMemberClosedIsNotReusedForTheNextCall) {
   ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
   Node& n1 = nodes_[0];
-  const raft::TlsFiles files{certs_.ca, certs_.cert, certs_.key};
+  const raft::TlsFiles files{certs_.ca, certs_.cert, certs_.key, nullptr};
   raft::ServiceClient client(files);
   const std::string address = "127.0.0.1:" + std::to_string(n1.api_port + 1);
   const std::string term = R"({"op":"term"})";

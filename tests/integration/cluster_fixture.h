@@ -62,7 +62,14 @@ class ClusterFixture : public ::testing::Test {
     }
     Node n;
     n.name = name;
-    const ClusterCerts mine = NodeCerts(certs_, cert_node_id.empty() ? name : cert_node_id);
+    const std::string cert_name = cert_node_id.empty() ? name : cert_node_id;
+    // With the key in the token the certificate is issued below, from the node's own request.
+    const ClusterCerts mine =
+        key_in_token_
+            ? ClusterCerts{certs_.ca,
+                           dir_ + "/" + name + "-" + std::to_string(nodes_.size()) + ".cluster.pem",
+                           ""}
+            : NodeCerts(certs_, cert_name);
     EXPECT_FALSE(mine.cert.empty());
     n.api_port = FreeLoopbackPortPair();
     Daemon::Options o;
@@ -72,7 +79,8 @@ class ClusterFixture : public ::testing::Test {
     o.storage_block =
         "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
         "\"\n  cluster_ca_file = \"" + mine.ca + "\"\n  cluster_cert_file = \"" + mine.cert +
-        "\"\n  cluster_key_file = \"" + mine.key + "\"\n" +
+        (key_in_token_ ? "\"\n  cluster_key_label = \"" + std::string(kClusterKeyLabel) + "\"\n"
+                       : "\"\n  cluster_key_file = \"" + mine.key + "\"\n") +
         (retry_join.empty()
              ? ""
              : "  retry_join {\n    leader_api_addr = \"" + retry_join + "\"\n" +
@@ -84,8 +92,21 @@ class ClusterFixture : public ::testing::Test {
                   "\"\ncluster_addr = \"https://127.0.0.1:" + std::to_string(n.api_port + 1) +
                   "\"\n";
     n.daemon = std::make_unique<Daemon>(o);
+    if (key_in_token_) IssueFromToken(n, cert_name, mine.cert);
     nodes_.push_back(std::move(n));
     return nodes_.back();
+  }
+
+  // The cluster key made in `n`'s token (strongroomd -cluster-generate-key), its request
+  // (-cluster-csr) signed by the cluster CA for `cert_node_id` at 127.0.0.1
+  // (packaging/cluster-certs.sh sign), and the certificate moved to `cert`.
+  void IssueFromToken(Node& n, const std::string& cert_node_id, const std::string& cert) {
+    n.daemon->WriteConfig();  // its token's SoftHSM2 configuration, for the command
+    const std::string csr = n.daemon->dir() + "/cluster.csr";
+    RunResult r = RunStrongroomd(
+        {"-config=" + n.daemon->config_path(), "-cluster-generate-key", "-cluster-csr=" + csr});
+    ASSERT_EQ(r.exit_code, 0) << r.output;
+    ASSERT_TRUE(SignNodeRequest(certs_, cert_node_id, csr, cert));
   }
 
   // Node "n1" started, initialised (one recovery share; root_ holds its root token) and
@@ -183,6 +204,10 @@ class ClusterFixture : public ::testing::Test {
     return RunProgram(AuditVerifierBinary(), args);
   }
 
+  static constexpr char kClusterKeyLabel[] = "strongroom-cluster";
+  // Nodes added from here on keep their cluster key in their token (cluster_key_label), with a
+  // certificate issued from their own request; otherwise a key file (cluster_key_file).
+  bool key_in_token_ = false;
   std::string dir_;
   ClusterCerts certs_;  // the cluster CA (and a certificate of it no node uses)
   std::vector<Node> nodes_;

@@ -36,6 +36,18 @@ ClusterCerts NodeCerts(const ClusterCerts& ca_of, const std::string& node_id,
   return c;
 }
 
+bool SignNodeRequest(const ClusterCerts& ca_of, const std::string& node_id, const std::string& csr,
+                     const std::string& out, const std::string& hosts) {
+  const std::string dir = DirOf(ca_of.ca);
+  const std::string cmd = std::string("'") + STRONGROOM_SOURCE_DIR +
+                          "/packaging/cluster-certs.sh' sign '" + dir + "' '" + node_id + "' '" +
+                          csr + "' " + hosts + " >/dev/null 2>&1";
+  if (std::system(cmd.c_str()) != 0) return false;
+  std::error_code ec;
+  std::filesystem::rename(dir + "/" + node_id + ".pem", out, ec);
+  return !ec;
+}
+
 int FreeLoopbackPort(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
   sockaddr_in a{};

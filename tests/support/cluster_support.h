@@ -20,6 +20,11 @@ ClusterCerts MakeClusterCerts(const std::string& dir, const std::string& name);
 ClusterCerts NodeCerts(const ClusterCerts& ca_of, const std::string& node_id,
                        const std::string& hosts = "127.0.0.1 ::1 localhost");
 
+// Signs the certificate request `csr` for node `node_id` at `hosts` with the CA of `ca_of`
+// (packaging/cluster-certs.sh sign) into `out`. False when the script failed.
+bool SignNodeRequest(const ClusterCerts& ca_of, const std::string& node_id, const std::string& csr,
+                     const std::string& out, const std::string& hosts = "127.0.0.1");
+
 // A free loopback TCP port (bound and released: a small race with other processes remains);
 // or, given one, `port` itself when it is free (0 when it is not).
 int FreeLoopbackPort(int port = 0);

@@ -263,6 +263,24 @@ storage "raft" {
   ASSERT_FALSE(no_leader.ok());
   EXPECT_THAT(std::string(no_leader.status().message()), HasSubstr("leader_api_addr"));
 
+  // The cluster key in the token (cluster_key_label), or a key file; one of them, not both.
+  const std::string addrs = "api_addr = \"https://a:8200\"\ncluster_addr = \"https://a:8201\"\n";
+  const std::string tls = "  cluster_ca_file = \"/ca\"\n  cluster_cert_file = \"/c\"\n";
+  auto label =
+      ParseConfig(std::string(kRaftBase) + addrs + "storage \"raft\" {\n  path = \"/d\"\n" + tls +
+                  "  cluster_key_label = \"strongroom-cluster\"\n}\n");
+  ASSERT_TRUE(label.ok()) << label.status();
+  EXPECT_EQ(label->storage.cluster_key_label, "strongroom-cluster");
+  EXPECT_EQ(label->storage.cluster_key_file, "");
+  auto both = ParseConfig(std::string(kRaftBase) + addrs + "storage \"raft\" {\n  path = \"/d\"\n" +
+                          tls + "  cluster_key_label = \"k\"\n  cluster_key_file = \"/k\"\n}\n");
+  ASSERT_FALSE(both.ok());
+  EXPECT_THAT(std::string(both.status().message()), HasSubstr("not both"));
+  auto neither = ParseConfig(std::string(kRaftBase) + addrs +
+                             "storage \"raft\" {\n  path = \"/d\"\n" + tls + "}\n");
+  ASSERT_FALSE(neither.ok());
+  EXPECT_THAT(std::string(neither.status().message()), HasSubstr("cluster_key_label"));
+
   // One file for every pod: the environment says which pod this is (as VAULT_API_ADDR, ...).
   setenv("STRONGROOM_API_ADDR", "https://pod-1:8200", 1);
   setenv("STRONGROOM_CLUSTER_ADDR", "https://pod-1:8201", 1);

@@ -35,7 +35,7 @@ class LeaderCheckTest : public ::testing::Test {
       o.node_id = i;
       o.address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
       o.dir = dir_ + "/n" + std::to_string(i);
-      o.tls = {certs.ca, certs.cert, certs.key};
+      o.tls = {certs.ca, certs.cert, certs.key, nullptr};
       o.bootstrap = i == 1;
       auto node = raft::RaftStorage::Start(o);
       ASSERT_TRUE(node.ok()) << node.status();

@@ -31,7 +31,7 @@ std::unique_ptr<Storage> StartSingleRaftNode(const std::string& dir) {
   o.node_id = 1;
   o.address = "127.0.0.1:" + std::to_string(testing::FreeLoopbackPort());
   o.dir = dir + "/raft-node";
-  o.tls = {certs.ca, certs.cert, certs.key};
+  o.tls = {certs.ca, certs.cert, certs.key, nullptr};
   o.bootstrap = true;
   o.election_timeout_ms = 200;
   o.heartbeat_timeout_ms = 20;
