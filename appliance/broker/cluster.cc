@@ -167,13 +167,17 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   ro.service = [raw](const raft::PeerIdentity& peer, std::string_view request) {
     return raw->Serve(peer, request);
   };
-  ro.peer_check = &CheckRaftPeer;
+  ro.peer_check = [raw](uint64_t raft_id, std::string_view address,
+                        const raft::PeerIdentity& peer) {
+    return CheckMemberPeer(raw, raft_id, address, peer);
+  };
   if (!node->options_.recover.empty()) {
     ro.recover = RecoveryDecision(node->options_.recover, node->options_.node_id, ro.tls);
   }
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
   node->leader_check_ = std::make_unique<LeaderCheck>(
       node->raft_.get(), [raw](const std::string& address) { return raw->AskTerm(address); });
+  node->RefreshRefused();
   ASSIGN_OR_RETURN(node->incarnation_, Incarnation(node->options_.path, node->raft_->HasState()));
   if (!node->incarnation_.empty()) {
     LogInfo("raft: node %s, incarnation %s", node->options_.node_id, node->incarnation_);
@@ -547,9 +551,9 @@ std::string ClusterNode::Serve(const raft::PeerIdentity& peer, std::string_view 
     answer = Failure("not the leader");
     if (auto leader = CurrentLeader()) answer["leader_cluster_addr"] = leader->cluster_addr;
   } else if (**op == "join") {
-    return ServeJoin(*req);
+    return ServeJoin(*req, peer);
   } else if (**op == "add") {
-    return ServeAdd(*req);
+    return ServeAdd(*req, peer);
   } else if (**op == "forward") {
     return ServeForward(*req);
   } else if (**op == "read-index") {
@@ -591,7 +595,7 @@ std::string ClusterNode::MemberNamed(std::string_view node_id) {
   return "";
 }
 
-std::string ClusterNode::ServeJoin(const json::object& req) {
+std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIdentity& peer) {
   core::Core* core = core_.load();
   if (core->sealed()) return core::Serialize(Failure("the leader is sealed"));
   // The KEKs leave only once the request record is written, and reach the joining node only
@@ -600,6 +604,8 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   event.request_id = core::NewUuid();
   event.path = kJoinPath;
   event.data["step"] = "kek-export";
+  // Which certificate the keys go to (the caller's, verified by the cluster CA).
+  event.data["certificate_sha256"] = peer.fingerprint;
   auto name = core::GetString(req, "node_id");
   auto point = UnB64(req, "transport_key");
   auto token = core::GetString(req, "join_token");
@@ -622,7 +628,7 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   }
   // The operator's consent (a join credential for this node id, used once) before any KEK is
   // wrapped; a name already in use gets no keys either.
-  if (refusal.empty()) refusal = AdmitJoin(token->value_or(""), **name);
+  if (refusal.empty()) refusal = AdmitJoin(token->value_or(""), **name, peer.fingerprint);
   if (!refusal.empty()) {
     (void)AuditChangeResponse(std::move(event), {}, refusal);
     return core::Serialize(Failure(refusal));
@@ -657,7 +663,7 @@ std::string ClusterNode::ServeJoin(const json::object& req) {
   return core::Serialize(o);
 }
 
-std::string ClusterNode::ServeAdd(const json::object& req) {
+std::string ClusterNode::ServeAdd(const json::object& req, const raft::PeerIdentity& peer) {
   // As a join: the membership change happens only once its request record is written.
   if (core_.load()->sealed()) return core::Serialize(Failure("the leader is sealed"));
   core::AuditSystemEvent event;
@@ -682,7 +688,7 @@ std::string ClusterNode::ServeAdd(const json::object& req) {
       event.data["node_id"] = p.node_id;
       event.data["cluster_addr"] = p.cluster_addr;
       event.data["api_addr"] = p.api_addr;
-      refusal = AddRefusal(p.node_id, token->value_or(""));
+      refusal = AddRefusal(p.node_id, token->value_or(""), peer.fingerprint);
     }
   }
   if (!AuditChangeRequest(event).ok()) {

@@ -30,9 +30,11 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -145,6 +147,14 @@ class ClusterNode final : public core::Cluster {
                                                       int64_t ttl_seconds) override;
   absl::Status HandOverLeadership() override;
   void RequestStepDown() override { step_down_requested_.store(true); }
+  // Reads the removed node ids and pinned certificates (join_tokens.h) from the local store
+  // into the sets every check on the cluster port uses. The main loop calls it every tick, and
+  // every service call before its checks.
+  void RefreshRefused();
+  // Why `peer` is refused whatever else it asks (cluster_identity.cc): its node id was removed
+  // (unless `removed_too` is false), or a certificate was pinned for its node id at its join
+  // and this is another one. "" when neither. From the sets RefreshRefused last read.
+  std::string RefusedIdentity(const raft::PeerIdentity& peer, bool removed_too);
 
  private:
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
@@ -156,15 +166,18 @@ class ClusterNode final : public core::Cluster {
   // than its certificate's; a refused join/add is audited. "" when it may go on.
   std::string RefuseImpostor(const raft::PeerIdentity& peer, std::string_view op,
                              const core::json::object& req);
-  std::string ServeJoin(const core::json::object& req);
+  std::string ServeJoin(const core::json::object& req, const raft::PeerIdentity& peer);
   // The join credential check of ServeJoin (join_tokens.h): "" when `token` admits `node_id`
-  // and was consumed by a write committed in the term this node checked it in; else why not.
-  std::string AdmitJoin(std::string_view token, std::string_view node_id);
+  // and was consumed (the certificate `fingerprint` pinned) by a write committed in the term
+  // this node checked it in; else why not.
+  std::string AdmitJoin(std::string_view token, std::string_view node_id,
+                        std::string_view fingerprint);
   // ServeAdd's check: "" when `node_id` was admitted by a credential (or `token`, a credential
   // for it, admits it now: a node whose token holds the KEKs already), is not removed and is no
   // member yet; else why not.
-  std::string AddRefusal(std::string_view node_id, std::string_view token);
-  std::string ServeAdd(const core::json::object& req);
+  std::string AddRefusal(std::string_view node_id, std::string_view token,
+                         std::string_view fingerprint);
+  std::string ServeAdd(const core::json::object& req, const raft::PeerIdentity& peer);
   std::string ServeForward(const core::json::object& req);
   // A member's current term (LeaderCheck::AskTerm); `raft_address` as libraft has it.
   absl::StatusOr<uint64_t> AskTerm(const std::string& raft_address);
@@ -210,6 +223,9 @@ class ClusterNode final : public core::Cluster {
   std::atomic<uint64_t> catch_up_index_{0};
   std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
   HealthHistory health_history_;                // stable_since of sys/storage/raft/autopilot/state
+  std::mutex refused_mu_;                       // guards the two below (RefreshRefused)
+  std::set<std::string> removed_ids_;
+  std::map<std::string, std::set<std::string>> pinned_;  // node id -> certificate SHA-256s
 };
 
 // What libraft's server address of a node says: "cluster_addr|node_id|api_addr".
@@ -224,6 +240,9 @@ PeerInfo DecodePeer(std::string_view address);
 // node the certificate names, and `address` carries that node_id and one of its hosts.
 absl::Status CheckRaftPeer(uint64_t raft_id, std::string_view address,
                            const raft::PeerIdentity& peer);
+// CheckRaftPeer, then `node`'s RefusedIdentity.
+absl::Status CheckMemberPeer(ClusterNode* node, uint64_t raft_id, std::string_view address,
+                             const raft::PeerIdentity& peer);
 // This node's own certificate must name its node_id and the host of its cluster_addr: its peers
 // would refuse it otherwise.
 absl::Status CheckOwnCertificate(const std::string& cert_file, const PeerInfo& self);

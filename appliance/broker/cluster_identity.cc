@@ -7,8 +7,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "appliance/broker/cluster.h"
+#include "appliance/broker/join_tokens.h"
 #include "appliance/core/json.h"
 #include "base/log.h"
+#include "base/status_macros.h"
 #include "base/strings.h"
 
 namespace strongroom::broker {
@@ -51,6 +53,53 @@ absl::Status CheckRaftPeer(uint64_t raft_id, std::string_view address,
   return absl::OkStatus();
 }
 
+absl::Status CheckMemberPeer(ClusterNode* node, uint64_t raft_id, std::string_view address,
+                             const raft::PeerIdentity& peer) {
+  RETURN_IF_ERROR(CheckRaftPeer(raft_id, address, peer));
+  if (std::string why = node->RefusedIdentity(peer, /*removed_too=*/true); !why.empty()) {
+    return absl::PermissionDeniedError(why);
+  }
+  return absl::OkStatus();
+}
+
+void ClusterNode::RefreshRefused() {
+  if (!raft_) return;
+  std::set<std::string> removed;
+  std::map<std::string, std::set<std::string>> pinned;
+  // Key names only (the values are the barrier's ciphertext): readable while sealed.
+  auto ids = raft_->List(JoinTokens::kRemovedPrefix);
+  auto nodes = raft_->List(JoinTokens::kPinnedPrefix);
+  if (!ids.ok() || !nodes.ok()) return;  // a failed store: StorageFailure stops the node
+  for (std::string& id : *ids) {
+    if (!id.empty() && id.back() != '/') removed.insert(std::move(id));
+  }
+  for (const std::string& dir : *nodes) {
+    if (dir.size() < 2 || dir.back() != '/') continue;
+    auto fps = raft_->List(absl::StrCat(JoinTokens::kPinnedPrefix, dir));
+    if (!fps.ok()) return;
+    std::set<std::string>& set = pinned[dir.substr(0, dir.size() - 1)];
+    for (std::string& fp : *fps) set.insert(std::move(fp));
+  }
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  removed_ids_ = std::move(removed);
+  pinned_ = std::move(pinned);
+}
+
+std::string ClusterNode::RefusedIdentity(const raft::PeerIdentity& peer, bool removed_too) {
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  if (removed_too && removed_ids_.count(peer.node_id) != 0) {
+    return absl::StrCat("node \"", peer.node_id,
+                        "\" was removed from the cluster; it comes back only through a join "
+                        "with a join token minted for it since");
+  }
+  auto pins = pinned_.find(peer.node_id);
+  if (pins != pinned_.end() && !pins->second.empty() && pins->second.count(peer.fingerprint) == 0) {
+    return absl::StrCat("the certificate (SHA-256 ", peer.fingerprint.substr(0, 16),
+                        "...) is not the one node \"", peer.node_id, "\" joined with");
+  }
+  return "";
+}
+
 absl::Status CheckOwnCertificate(const std::string& cert_file, const PeerInfo& self) {
   auto id = raft::IdentityOfCertificateFile(cert_file);
   if (!id.ok()) return absl::InvalidArgumentError(absl::StrCat("raft: ", id.status().message()));
@@ -75,6 +124,16 @@ std::string ClusterNode::RefuseImpostor(const raft::PeerIdentity& peer, std::str
     LogWarn("raft: refused a service call from a peer whose certificate names no node id");
     return absl::StrCat("the caller's cluster certificate names no node id (",
                         Av(raft::kNodeUriPrefix), "<node_id>)");
+  }
+  // A removed node id, and another certificate than the one a node id joined with, get nothing
+  // but a join (whose credential check decides; its use re-pins); an add is refused for a
+  // removed id by its own check, which a fresh credential may pass.
+  if (op != "join") {
+    if (op == "add") RefreshRefused();  // its join re-pinned a moment ago (the main loop's lag)
+    if (std::string why = RefusedIdentity(peer, /*removed_too=*/op != "add"); !why.empty()) {
+      LogWarn("raft: refused a service call (%s) from node %s: %s", Av(op), peer.node_id, why);
+      return why;
+    }
   }
   if (op != "join" && op != "add") return "";
   auto name = core::GetString(req, "node_id");

@@ -50,7 +50,8 @@ absl::StatusOr<core::MintedJoinToken> ClusterNode::MintJoinToken(std::string_vie
   return out;
 }
 
-std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node_id) {
+std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node_id,
+                                   std::string_view fingerprint) {
   std::lock_guard<std::mutex> lock(join_mu_);
   core::Core* core = core_.load();
   const uint64_t term = raft_->LeaderTerm();
@@ -71,7 +72,7 @@ std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node
   // A name already in use gets no keys: the node would be refused when it asks to be added.
   if (std::string member = MemberNamed(node_id); !member.empty()) return member;
   (void)raft::RaftStorage::TakeThreadWrites();
-  absl::Status used = tokens.Consume(token, node_id, core->Now());
+  absl::Status used = tokens.Consume(token, node_id, fingerprint, core->Now());
   const raft::RaftStorage::ThreadWrites writes = raft::RaftStorage::TakeThreadWrites();
   if (!used.ok()) {
     return absl::StrCat("the leader could not record the join token's use: ", used.message());
@@ -86,7 +87,8 @@ std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node
   return "";
 }
 
-std::string ClusterNode::AddRefusal(std::string_view node_id, std::string_view token) {
+std::string ClusterNode::AddRefusal(std::string_view node_id, std::string_view token,
+                                    std::string_view fingerprint) {
   core::Core* core = core_.load();
   // A removal or a credential's use committed under an earlier leader is applied here first.
   if (absl::Status s = raft_->Barrier(); !s.ok()) {
@@ -100,7 +102,7 @@ std::string ClusterNode::AddRefusal(std::string_view node_id, std::string_view t
   }
   if (why->empty()) return MemberNamed(node_id);
   if (token.empty()) return *why;
-  return AdmitJoin(token, node_id);
+  return AdmitJoin(token, node_id, fingerprint);
 }
 
 absl::StatusOr<std::string> ReadJoinTokenFile(const std::string& path) {

@@ -19,7 +19,7 @@ constexpr char kPrefix[] = "sr-join.";
 constexpr size_t kRandomChars = 44;  // base62: about 262 bits
 constexpr char kTokenKeys[] = "core/raft/join-token/";
 constexpr char kAdmittedKeys[] = "core/raft/admitted/";
-constexpr char kRemovedKeys[] = "core/raft/removed/";
+constexpr const char* kRemovedKeys = JoinTokens::kRemovedPrefix;
 
 std::string HashHex(std::string_view token) {
   uint8_t md[SHA256_DIGEST_LENGTH];
@@ -121,7 +121,8 @@ absl::StatusOr<std::string> JoinTokens::Check(std::string_view token, std::strin
   return hash.substr(0, 16);
 }
 
-absl::Status JoinTokens::Consume(std::string_view token, std::string_view node_id, absl::Time now) {
+absl::Status JoinTokens::Consume(std::string_view token, std::string_view node_id,
+                                 std::string_view fingerprint, absl::Time now) {
   const std::string key = absl::StrCat(kTokenKeys, HashHex(token));
   ASSIGN_OR_RETURN(auto rec, ReadRecord(barrier_, key));
   if (!rec) return absl::DataLossError("the join token record is gone");
@@ -143,6 +144,18 @@ absl::Status JoinTokens::Consume(std::string_view token, std::string_view node_i
       storage::BatchOp::Put(absl::StrCat(kAdmittedKeys, Av(node_id)), core::Serialize(admitted)));
   ops.push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete,
                                  absl::StrCat(kRemovedKeys, Av(node_id)), ""});
+  const std::string pins = absl::StrCat(kPinnedPrefix, Av(node_id), "/");
+  ASSIGN_OR_RETURN(std::vector<std::string> earlier, barrier_->List(pins));
+  for (const std::string& fp : earlier) {
+    if (fp != fingerprint) {
+      ops.push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete, absl::StrCat(pins, fp), ""});
+    }
+  }
+  if (!fingerprint.empty()) {
+    json::object pin;
+    pin["pinned_unix"] = absl::ToUnixSeconds(now);
+    ops.push_back(storage::BatchOp::Put(absl::StrCat(pins, Av(fingerprint)), core::Serialize(pin)));
+  }
   return barrier_->Apply(ops);
 }
 

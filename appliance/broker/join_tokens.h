@@ -13,6 +13,11 @@
 // that same term, else the join is refused (ClusterNode::ServeJoin). Two leaders cannot both
 // commit in one term, and a later leader's barrier applies an earlier leader's committed write.
 //
+// The certificate a node joined with is pinned: Consume also writes core/raft/cert/<node id>/
+// <SHA-256 of its certificate> (replacing earlier pins of the id). The key names are readable
+// without the keyring, so every member (sealed or not) refuses, on the cluster port, a removed
+// node id and any other certificate for a pinned one (ClusterNode::RefusedIdentity).
+//
 // Removal is final: remove-peer writes core/raft/removed/<node id>, drops the node's admission and
 // revokes every credential minted for that node id before. Join and add of a removed id are
 // refused; the only way back is a credential minted for that node id after its removal (its use
@@ -50,8 +55,10 @@ class JoinTokens {
   // record). PermissionDenied with the reason otherwise. Writes nothing.
   absl::StatusOr<std::string> Check(std::string_view token, std::string_view node_id,
                                     absl::Time now);
-  // The credential Check accepted becomes used, and `node_id` admitted (one Raft write).
-  absl::Status Consume(std::string_view token, std::string_view node_id, absl::Time now);
+  // The credential Check accepted becomes used, `node_id` admitted and its certificate
+  // (`fingerprint`, lowercase hex SHA-256; none when empty) pinned (one Raft write).
+  absl::Status Consume(std::string_view token, std::string_view node_id,
+                       std::string_view fingerprint, absl::Time now);
 
   // "" when `node_id` may be added as a voter (admitted by a credential, not removed since);
   // else why not.
@@ -60,6 +67,11 @@ class JoinTokens {
   absl::Status ClearAdmission(std::string_view node_id);
   // remove-peer: the mark, the admission dropped, earlier credentials for the id revoked.
   absl::Status MarkRemoved(std::string_view node_id, absl::Time now);
+
+  // Where removed ids and pinned certificates are (key names only: PinnedKeyPrefix + node id
+  // + "/" + fingerprint; RemovedKeyPrefix + node id).
+  static constexpr char kPinnedPrefix[] = "core/raft/cert/";
+  static constexpr char kRemovedPrefix[] = "core/raft/removed/";
 
   // The id a credential is named by (for a refusal's audit record too); "" when malformed.
   static std::string IdOf(std::string_view token);

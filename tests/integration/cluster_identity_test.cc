@@ -15,6 +15,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cctype>
 #include <chrono>
 #include <csignal>
 #include <filesystem>
@@ -51,7 +52,7 @@ class ClusterIdentityTest : public ClusterFixture {
 
   // One service call to `n` as the holder of `certs`.
   nlohmann::json Call(const Node& n, const ClusterCerts& certs, const nlohmann::json& request) {
-    auto answer = raft::CallService({certs.ca, certs.cert, certs.key}, ClusterAddr(n),
+    auto answer = raft::CallService({certs.ca, certs.cert, certs.key, nullptr}, ClusterAddr(n),
                                     request.dump(), std::chrono::seconds(60));
     EXPECT_TRUE(answer.ok()) << answer.status();
     if (!answer.ok()) return nlohmann::json::object();
@@ -227,6 +228,107 @@ TEST_F(ClusterIdentityTest, NodesWithTheirOwnCertificatesJoinAndReplicate) {
   EXPECT_TRUE(Eventually([&] { return Health(n2) == 429; })) << n2.daemon->Log();
 }
 
+// Item 5: removal is final for the certificate too. Before, a removed node's certificate (it
+// still names a node id the CA issued) was answered on the cluster port: its service calls
+// (forwards, term) were served and its Raft connections accepted.
+TEST_F(ClusterIdentityTest, ARemovedNodesCertificateGetsNothingOnTheClusterPort) {
+  Node& n1 = nodes_[0];
+  Node& n3 = AddNode("n3");
+  ASSERT_TRUE(n3.daemon->Start()) << n3.daemon->Log();
+  ASSERT_EQ(Join(n3, n1).status, 200) << n3.daemon->Log();
+  ASSERT_TRUE(Eventually([&] { return Members(n1).find("n3@") != std::string::npos; }));
+  const std::string n3_addr = ClusterAddr(n3) + "|n3|" + n3.api();
+  auto removed = n1.daemon->Root("POST", "/v1/sys/storage/raft/remove-peer", {{"server_id", "n3"}});
+  ASSERT_EQ(removed.status, 204) << removed.body;
+  n3.daemon->Stop();  // its certificate and key stay (a copied disk, a kept backup)
+
+  nlohmann::json term;
+  EXPECT_TRUE(Eventually([&] {
+    term = Call(n1, n3_, {{"op", "term"}});
+    return !term.value("ok", true);
+  })) << term.dump();
+  EXPECT_THAT(term.value("error", ""), HasSubstr("node \"n3\" was removed from the cluster"));
+  auto forward = Call(n1, n3_, {{"op", "forward"}});
+  EXPECT_EQ(forward.value("ok", true), false) << forward.dump();
+  EXPECT_THAT(forward.value("error", ""), HasSubstr("was removed"));
+  EXPECT_TRUE(PreambleRefused(n1, n3_, raft::RaftStorage::IdFor("n3"), n3_addr));
+  EXPECT_EQ(n1.daemon->Root("POST", "/v1/secret/data/after", {{"data", {{"v", "1"}}}}).status, 200);
+}
+
+// Item 5 and the review of items 1 and 2: a node id is bound to the certificate it joined with
+// (pinned in replicated state at the credential's use). Another certificate the cluster CA
+// issued for the same node id (a second request signed, a CA misuse) is refused on the cluster
+// port; the KEK export's audit record names the certificate the keys went to.
+TEST_F(ClusterIdentityTest, AnotherCertificateForAJoinedNodeIdIsRefusedAndTheExportNamesTheOne) {
+  Node& n1 = nodes_[0];
+  ASSERT_EQ(n1.daemon
+                ->Root("PUT", "/v1/sys/audit/file",
+                       {{"type", "file"}, {"options", {{"file_path", kAuditFilePath}}}})
+                .status,
+            204);
+  Node& n2 = AddNode("n2");
+  ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
+  ASSERT_EQ(Join(n2, n1).status, 200) << n2.daemon->Log();
+  ASSERT_TRUE(Eventually([&] { return Health(n2) == 429; })) << n2.daemon->Log();
+  const ClusterCerts n2_certs = NodeCerts(certs_, "n2");
+
+  // The export record names n2's certificate by its SHA-256.
+  RunResult fp = RunProgram("/usr/bin/openssl",
+                            {"x509", "-in", n2_certs.cert, "-noout", "-fingerprint", "-sha256"});
+  ASSERT_EQ(fp.exit_code, 0) << fp.output;
+  std::string expected;
+  for (char c : fp.output.substr(fp.output.find('=') + 1)) {
+    if (std::isxdigit(static_cast<unsigned char>(c))) {
+      expected.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+    }
+  }
+  ASSERT_EQ(expected.size(), 64u) << fp.output;
+  bool named = false;
+  std::istringstream audit(ReadFileOr(AuditFile(n1)));
+  for (std::string line; std::getline(audit, line);) {
+    auto r = nlohmann::json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (r.is_object() && r.contains("request") && r["request"].contains("data") &&
+        r["request"]["data"].value("step", "") == "kek-export" &&
+        r["request"]["data"].value("node_id", "") == "n2") {
+      EXPECT_EQ(r["request"]["data"].value("certificate_sha256", ""), expected) << line;
+      named = true;
+    }
+  }
+  EXPECT_TRUE(named) << ReadFileOr(AuditFile(n1));
+
+  // A second certificate for "n2" from the same CA, for another key (signed in a copy of the
+  // CA's directory, so that n2's own files stay as they are).
+  const std::string other = dir_ + "/other-ca";
+  std::filesystem::create_directories(other);
+  const std::string ca_dir = std::filesystem::path(certs_.ca).parent_path();
+  for (const char* f : {"ca.pem", "ca.key"}) {
+    std::filesystem::copy_file(ca_dir + "/" + f, other + "/" + f);
+  }
+  ClusterCerts second{certs_.ca, other + "/n2-second.pem", other + "/n2-second.key"};
+  RunResult key =
+      RunProgram("/usr/bin/openssl",
+                 {"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+                  "-subj", "/CN=n2", "-keyout", second.key, "-out", other + "/n2.csr"});
+  ASSERT_EQ(key.exit_code, 0) << key.output;
+  ASSERT_TRUE(SignNodeRequest({other + "/ca.pem", "", ""}, "n2", other + "/n2.csr", second.cert));
+
+  nlohmann::json term;
+  EXPECT_TRUE(Eventually([&] {
+    term = Call(n1, second, {{"op", "term"}});
+    return !term.value("ok", true);
+  })) << term.dump();
+  EXPECT_THAT(term.value("error", ""), HasSubstr("is not the one node \"n2\" joined with"));
+  EXPECT_TRUE(PreambleRefused(n1, second, raft::RaftStorage::IdFor("n2"),
+                              ClusterAddr(n2) + "|n2|" + n2.api()));
+  // n2's own certificate is still answered, and the cluster still replicates to n2.
+  auto own = Call(n1, n2_certs, {{"op", "term"}});
+  EXPECT_EQ(own.value("ok", false), true) << own.dump();
+  ASSERT_EQ(n1.daemon->Root("POST", "/v1/secret/data/x", {{"data", {{"v", "2"}}}}).status, 200);
+  n2.daemon->set_root_token(root_);
+  auto read = n2.daemon->Root("GET", "/v1/secret/data/x");
+  EXPECT_EQ(read.status, 200) << read.body;
+}
+
 // Item 2, the calling side: a node calling a member's service port checks the answering
 // certificate as it would a peer's: it must name a node id and the host that was dialled (as
 // HTTPS checks a server's name). A holder of any cluster certificate at another address (a
@@ -252,7 +354,7 @@ TEST(ClusterServiceClient, AMemberWhoseCertificateDoesNotNameTheDialledHostGetsN
   }
   ASSERT_GT(server, 0);
   const std::string address = "127.0.0.1:" + std::to_string(port);
-  raft::ServiceClient client({ca.ca, ca.cert, ca.key});
+  raft::ServiceClient client({ca.ca, ca.cert, ca.key, nullptr});
   absl::StatusOr<std::string> answer = absl::UnavailableError("not called");
   // Until s_server listens (a refused connection); then the call's own outcome.
   Eventually([&] {
