@@ -882,7 +882,13 @@ absl::StatusOr<SigningKey> Token::GenerateSigningKey(std::string_view label) {
                                                  "\" already exists on token \"", label_, "\""));
   }
   if (!absl::IsNotFound(existing.status())) return existing.status();
+  // One random CKA_ID on both halves: what ties a private key to its public key for other
+  // PKCS#11 consumers (pkcs11-provider finds the public half by it).
+  uint8_t id[16];
+  RETURN_IF_ERROR(Check(lease, lease.fn()->C_GenerateRandom(lease.handle(), id, sizeof id),
+                        "C_GenerateRandom"));
   CK_ATTRIBUTE pub_tmpl[] = {
+      In(CKA_ID, id, sizeof id),
       In(CKA_EC_PARAMS, kP256Params, sizeof kP256Params),
       In(CKA_TOKEN, kTrue),
       In(CKA_PRIVATE, kFalse),  // public: readable before login, e.g. by the CLI
@@ -893,6 +899,7 @@ absl::StatusOr<SigningKey> Token::GenerateSigningKey(std::string_view label) {
       In(CKA_LABEL, label.data(), label.size()),
   };
   CK_ATTRIBUTE priv_tmpl[] = {
+      In(CKA_ID, id, sizeof id),
       In(CKA_TOKEN, kTrue),
       In(CKA_PRIVATE, kTrue),
       In(CKA_SENSITIVE, kTrue),     // never readable in the clear

@@ -38,6 +38,7 @@ test_pkgs=(
   iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
+# pkcs11-provider comes from bookworm-backports (install_pkcs11_provider below).
 runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g)
 
 mode=${1:-}
@@ -142,6 +143,42 @@ if [ ${#missing[@]} -gt 0 ]; then
   fi
   rm -f "$log"
 fi
+
+# pkcs11-provider (OpenSSL 3's provider for PKCS#11 tokens; strongroomd uses the cluster port's
+# key in the token through it) is in bookworm-backports only. When this machine's apt sources
+# have no bookworm-backports, a deb822 stanza for it is added, on the same archive as bookworm
+# (/etc/apt/sources.list.d/strongroom-bookworm-backports.sources); backports has apt's default
+# priority 100, so nothing else is upgraded from it: only this package is asked for from there.
+install_pkcs11_provider() {
+  local archive log
+  dpkg-query -W -f='${Status}' pkcs11-provider 2>/dev/null | grep -q "install ok installed" &&
+    return 0
+  if ! { cat /etc/apt/sources.list.d/*.sources 2>/dev/null |
+    awk '/^Types:/ {t=$0} /^Suites:/ && / bookworm-backports( |$)/ && t ~ / deb( |$)/ {f=1} END {exit !f}' ||
+    grep -hsqE '^deb +(\[[^]]*\] +)?[a-z]+://[^ ]+ +bookworm-backports +' /etc/apt/sources.list \
+      /etc/apt/sources.list.d/*.list; }; then
+    archive=$(debian_archive_uri)
+    if [ -z "$archive" ]; then
+      echo "install-deps: cannot find the Debian archive in the apt sources for bookworm-backports" >&2
+      exit 1
+    fi
+    printf 'Types: deb\nURIs: %s\nSuites: bookworm-backports\nComponents: main\nSigned-By: %s\n' \
+      "$archive" /usr/share/keyrings/debian-archive-keyring.gpg \
+      >/etc/apt/sources.list.d/strongroom-bookworm-backports.sources
+  fi
+  echo "installing: pkcs11-provider (bookworm-backports)"
+  log=$(mktemp)
+  if ! {
+    apt-get update -qq &&
+      apt-get install -y -qq --no-install-recommends pkcs11-provider/bookworm-backports
+  } >"$log" 2>&1; then
+    cat "$log"
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
+}
+install_pkcs11_provider
 
 if [ "$mode" != "--runtime-only" ]; then
   fetch_libraft_source

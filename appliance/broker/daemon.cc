@@ -595,7 +595,8 @@ int DaemonMain(int argc, char** argv) {
               config->storage.cluster_key_file, nullptr};
     if (!config->storage.cluster_key_label.empty()) {
       // The node's cluster identity lives in the token: no key file to copy.
-      auto key = LoadClusterKey(*seal_ptr, config->storage);
+      std::string how;
+      auto key = LoadClusterKey(*seal_ptr, SealConfigFrom(*config), config->storage, &how);
       if (!key.ok()) {
         LogError("raft: %s", key.status().message());
         spawner->get()->Stop();
@@ -603,8 +604,8 @@ int DaemonMain(int argc, char** argv) {
         return 1;
       }
       co.tls.key = *std::move(key);
-      LogInfo("raft: cluster key \"%s\" in the token: handshakes are signed by the token",
-              config->storage.cluster_key_label);
+      LogInfo("raft: cluster key \"%s\" in the token, %s: handshakes are signed by the token",
+              config->storage.cluster_key_label, how);
     } else {
       LogWarn(
           "raft: the cluster key is a file (cluster_key_file): whoever copies it is this node "

@@ -1,9 +1,16 @@
 // strongroomd's key commands (key_commands.h).
 #include "appliance/broker/key_commands.h"
 
+#include <openssl/crypto.h>
+#include <openssl/err.h>
+#include <openssl/provider.h>
+#include <openssl/store.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <cctype>
+#include <cerrno>
+#include <cstring>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -15,8 +22,11 @@
 #include "appliance/broker/tls_key.h"
 #include "appliance/tls/certificates.h"
 #include "audit/keys.h"
+#include "base/log.h"
+#include "base/secure_bytes.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
+#include "hsm/token.h"
 
 namespace strongroom::broker {
 namespace {
@@ -45,6 +55,87 @@ std::string HostOf(std::string_view address) {
     return close == absl::string_view::npos ? "" : std::string(addr.substr(1, close - 1));
   }
   return std::string(addr.substr(0, addr.rfind(':')));
+}
+
+// RFC 3986 percent-encoding of everything but unreserved characters (a PKCS#11 URI's values).
+std::string PercentEncode(std::string_view in) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char ch : in) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~') {
+      out.push_back(ch);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 0xf]);
+    }
+  }
+  return out;
+}
+
+// The token's key `label` through pkcs11-provider, in a library context of its own configured
+// from memory (a memfd: nothing written to disk). The module is the seal's; the provider never
+// finalizes it (quirk no-deinit: the broker's own sessions stay).
+absl::StatusOr<std::shared_ptr<const raft::TokenKey>> ProviderKey(
+    const core::Pkcs11SealConfig& seal, const std::string& token_label, const std::string& label) {
+  for (char c : seal.token.lib) {
+    if (c == '\n' || c == '$' || c == '\\' || c == '#' || c == '"' || c == '\'') {
+      return absl::InvalidArgumentError(
+          "the seal's lib path has characters OpenSSL's "
+          "configuration would read otherwise");
+    }
+  }
+  const std::string conf = absl::StrCat(
+      "openssl_conf = init\n[init]\nproviders = prov\n[prov]\ndefault = def\npkcs11 = p11\n"
+      "[def]\nactivate = 1\n[p11]\npkcs11-module-path = ",
+      seal.token.lib, "\npkcs11-module-quirks = no-deinit\nactivate = 1\n");
+  const int fd = memfd_create("strongroom-openssl-conf", MFD_CLOEXEC);
+  if (fd < 0) return absl::InternalError(absl::StrCat("memfd_create: ", std::strerror(errno)));
+  const bool written = ::write(fd, conf.data(), conf.size()) == static_cast<ssize_t>(conf.size());
+  std::shared_ptr<OSSL_LIB_CTX> libctx(OSSL_LIB_CTX_new(), OSSL_LIB_CTX_free);
+  const std::string path = absl::StrCat("/proc/self/fd/", fd);
+  const bool loaded =
+      written && libctx && OSSL_LIB_CTX_load_config(libctx.get(), path.c_str()) == 1;
+  ::close(fd);
+  if (!loaded || OSSL_PROVIDER_available(libctx.get(), "pkcs11") != 1) {
+    ERR_clear_error();
+    return absl::UnavailableError("pkcs11-provider is not installed or does not load");
+  }
+  ASSIGN_OR_RETURN(SecureBytes pin, hsm::ResolvePin(seal.token.pin_spec));
+  std::string uri = absl::StrCat(
+      "pkcs11:token=", PercentEncode(token_label), ";object=", PercentEncode(label),
+      ";type=private?pin-value=",
+      PercentEncode(std::string_view(reinterpret_cast<const char*>(pin.data()), pin.size())));
+  OSSL_STORE_CTX* store = OSSL_STORE_open_ex(uri.c_str(), libctx.get(), nullptr, nullptr, nullptr,
+                                             nullptr, nullptr, nullptr);
+  OPENSSL_cleanse(uri.data(), uri.size());
+  if (store == nullptr) {
+    ERR_clear_error();
+    return absl::NotFoundError("pkcs11-provider cannot open the token");
+  }
+  EVP_PKEY* found = nullptr;
+  int keys = 0;
+  while (OSSL_STORE_eof(store) == 0) {
+    OSSL_STORE_INFO* info = OSSL_STORE_load(store);
+    if (info == nullptr) break;
+    if (OSSL_STORE_INFO_get_type(info) == OSSL_STORE_INFO_PKEY) {
+      ++keys;
+      if (found == nullptr) found = OSSL_STORE_INFO_get1_PKEY(info);
+    }
+    OSSL_STORE_INFO_free(info);
+  }
+  OSSL_STORE_close(store);
+  ERR_clear_error();
+  if (found == nullptr || keys != 1) {
+    EVP_PKEY_free(found);
+    return absl::NotFoundError(
+        absl::StrCat("pkcs11-provider found ", keys, " private keys labelled \"", label, "\""));
+  }
+  auto out = std::make_shared<raft::TokenKey>();
+  out->libctx = std::move(libctx);
+  out->pkey = std::shared_ptr<EVP_PKEY>(found, EVP_PKEY_free);
+  return out;
 }
 
 int Fail(const absl::Status& s) {
@@ -201,8 +292,9 @@ int RunClusterKeyCommands(const ServerConfig& config, const KeyCommand& command)
   return 0;
 }
 
-absl::StatusOr<std::shared_ptr<EVP_PKEY>> LoadClusterKey(core::Pkcs11Seal& seal,
-                                                         const StorageConfig& storage) {
+absl::StatusOr<std::shared_ptr<const raft::TokenKey>> LoadClusterKey(
+    core::Pkcs11Seal& seal, const core::Pkcs11SealConfig& seal_config, const StorageConfig& storage,
+    std::string* how) {
   ASSIGN_OR_RETURN(std::string cert, ReadTextFile(storage.cluster_cert_file));
   auto spki = tls::LeafPublicKeyDer(cert);
   if (!spki.ok()) {
@@ -232,8 +324,20 @@ absl::StatusOr<std::shared_ptr<EVP_PKEY>> LoadClusterKey(core::Pkcs11Seal& seal,
         "\" in the token (request one with strongroomd -config=FILE -cluster-csr=OUT and have the "
         "cluster CA sign it: packaging/cluster-certs.sh sign)"));
   }
+  auto provided = ProviderKey(seal_config, (*token)->label(), storage.cluster_key_label);
+  if (provided.ok()) {
+    *how = "through pkcs11-provider";
+    return *std::move(provided);
+  }
+  LogWarn(
+      "raft: pkcs11-provider cannot use the cluster key (%s); strongroom's own token signer "
+      "is used instead",
+      provided.status().message());
   ASSIGN_OR_RETURN(tls::PkeyPtr pkey, key->Pkey());
-  return std::shared_ptr<EVP_PKEY>(pkey.release(), EVP_PKEY_free);
+  auto out = std::make_shared<raft::TokenKey>();
+  out->pkey = std::shared_ptr<EVP_PKEY>(pkey.release(), EVP_PKEY_free);
+  *how = "through strongroom's token signer";
+  return out;
 }
 
 }  // namespace strongroom::broker

@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "appliance/broker/config.h"
 #include "appliance/core/seal.h"
+#include "appliance/raft/tls_transport.h"
 
 namespace strongroom::broker {
 
@@ -48,10 +49,14 @@ int RunClusterKeyCommands(const ServerConfig& config, const KeyCommand& command)
 // -audit-public-key: the PEM of the audit key, read from the token. Exit status.
 int PrintAuditPublicKey(const ServerConfig& config);
 
-// The cluster port's key in `seal`'s token (cluster_key_label), checked to be the key of
-// cluster_cert_file, as an EVP_PKEY holding its public half only: the token makes every
-// signature. Valid as long as the seal.
-absl::StatusOr<std::shared_ptr<EVP_PKEY>> LoadClusterKey(core::Pkcs11Seal& seal,
-                                                         const StorageConfig& storage);
+// The cluster port's key in `seal`'s token (cluster_key_label), checked (sensitive, not
+// extractable, sign only) and checked to be the key of cluster_cert_file. Used through
+// pkcs11-provider (OpenSSL's provider interface: a library context of its own with the default
+// provider and pkcs11-provider, which opens the token's module itself) when that provider is
+// installed, else through strongroom's own signer (tls/remote_ec_key.h); `how` says which.
+// Either way the token makes every signature. Valid as long as the seal.
+absl::StatusOr<std::shared_ptr<const raft::TokenKey>> LoadClusterKey(
+    core::Pkcs11Seal& seal, const core::Pkcs11SealConfig& seal_config, const StorageConfig& storage,
+    std::string* how);
 
 }  // namespace strongroom::broker

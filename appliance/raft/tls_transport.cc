@@ -95,7 +95,7 @@ absl::Status LoadContext(SSL_CTX* ctx, const TlsFiles& f) {
                                                    f.cert_file, "\": ", OpenSslError()));
   const std::string key_name =
       f.key ? std::string("in the token") : absl::StrCat("\"", f.key_file, "\"");
-  if (f.key ? SSL_CTX_use_PrivateKey(ctx, f.key.get()) != 1
+  if (f.key ? SSL_CTX_use_PrivateKey(ctx, f.key->pkey.get()) != 1
             : SSL_CTX_use_PrivateKey_file(ctx, f.key_file.c_str(), SSL_FILETYPE_PEM) != 1)
     return absl::InvalidArgumentError(
         absl::StrCat("cannot use the cluster key ", key_name, ": ", OpenSslError()));
@@ -107,6 +107,20 @@ absl::Status LoadContext(SSL_CTX* ctx, const TlsFiles& f) {
         absl::StrCat("cannot read the cluster CA \"", f.ca_file, "\": ", OpenSslError()));
   SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
   return absl::OkStatus();
+}
+
+// A TLS context for `f`, made in the token key's library context when it has one (so that
+// libssl fetches the key's signature from pkcs11-provider).
+absl::StatusOr<ssl::context> NewContext(const TlsFiles& f, bool server) {
+  OSSL_LIB_CTX* libctx = f.key ? f.key->libctx.get() : nullptr;
+  SSL_CTX* native =
+      SSL_CTX_new_ex(libctx, nullptr, server ? TLS_server_method() : TLS_client_method());
+  if (native == nullptr) {
+    return absl::InternalError(absl::StrCat("cannot make a TLS context: ", OpenSslError()));
+  }
+  ssl::context ctx(native);  // owns it from here
+  RETURN_IF_ERROR(LoadContext(ctx.native_handle(), f));
+  return ctx;
 }
 
 // "host:port" or "[v6]:port", optionally followed by "|..." (what the broker appends to a Raft
@@ -129,17 +143,23 @@ bool SplitHostPort(std::string_view address, std::string* host, std::string* por
 PeerIdentity IdentityOf(X509* cert) {
   PeerIdentity id;
   if (cert == nullptr) return id;
+  // No digest (an OpenSSL failure): left empty, which nothing pinned matches.
+  auto hex = [](const unsigned char* md, unsigned int len) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (unsigned int i = 0; i < len; ++i) {
+      out.push_back(kHex[md[i] >> 4]);
+      out.push_back(kHex[md[i] & 0xf]);
+    }
+    return out;
+  };
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    for (unsigned int i = 0; i < md_len; ++i) {
-      id.fingerprint.push_back(kHex[md[i] >> 4]);
-      id.fingerprint.push_back(kHex[md[i] & 0xf]);
-    }
-  } else {
-    ERR_clear_error();  // no fingerprint: nothing pinned to it can match
+  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) id.fingerprint = hex(md, md_len);
+  if (X509_pubkey_digest(cert, EVP_sha256(), md, &md_len) == 1) {
+    id.public_key_sha256 = hex(md, md_len);
   }
+  ERR_clear_error();
   auto* names =
       static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
   if (names == nullptr) return id;
@@ -205,6 +225,16 @@ class Pump : public std::enable_shared_from_this<Pump> {
     Relay(local_, tls_, up_);
   }
 
+  // Asio thread.
+  void Stop() {
+    if (stopped_) return;
+    stopped_ = true;
+    error_code ignored;
+    tls_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
+    tls_.lowest_layer().close(ignored);
+    local_.close(ignored);
+  }
+
  private:
   // Copies `from` to `to` until either side fails or closes; then stops both directions.
   template <typename From, typename To>
@@ -218,14 +248,6 @@ class Pump : public std::enable_shared_from_this<Pump> {
                                                self->Relay(from, to, buf);
                                              });
                          });
-  }
-  void Stop() {
-    if (stopped_) return;
-    stopped_ = true;
-    error_code ignored;
-    tls_.lowest_layer().shutdown(tcp::socket::shutdown_both, ignored);
-    tls_.lowest_layer().close(ignored);
-    local_.close(ignored);
   }
 
   ssl::stream<tcp::socket> tls_;
@@ -276,8 +298,8 @@ struct TlsTransport::Impl {
   asio::io_context io;
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
   std::thread io_thread;
-  ssl::context server_ctx{ssl::context::tls_server};
-  ssl::context client_ctx{ssl::context::tls_client};
+  std::optional<ssl::context> server_ctx;  // set by Create
+  std::optional<ssl::context> client_ctx;
   std::unique_ptr<tcp::acceptor> acceptor;  // Asio thread only, once listening
   ServiceHandler service;
   PeerCheck check;
@@ -323,7 +345,35 @@ struct TlsTransport::Impl {
     req->cb(req, stream, stream != nullptr ? 0 : RAFT_NOCONNECTION);
   }
 
-  void StartPump(ssl::stream<tcp::socket> tls, std::shared_ptr<Fd>* libraft_end) {
+  // Open Raft connections, with what they were admitted as (Asio thread only): RecheckPeers.
+  struct Admitted {
+    std::weak_ptr<Pump> pump;
+    uint64_t raft_id = 0;
+    std::string address;
+    PeerIdentity peer;
+  };
+  std::vector<Admitted> admitted;
+
+  void Recheck() {
+    std::vector<Admitted> still;
+    for (Admitted& a : admitted) {
+      std::shared_ptr<Pump> pump = a.pump.lock();
+      if (!pump) continue;  // closed meanwhile
+      if (check) {
+        if (absl::Status s = check(a.raft_id, a.address, a.peer); !s.ok()) {
+          LogWarn("raft: closed the Raft connection with id %d at \"%s\": %s", a.raft_id,
+                  absl::CHexEscape(Av(a.address)), s.message());
+          pump->Stop();
+          continue;
+        }
+      }
+      still.push_back(std::move(a));
+    }
+    admitted = std::move(still);
+  }
+
+  void StartPump(ssl::stream<tcp::socket> tls, std::shared_ptr<Fd>* libraft_end,
+                 uint64_t peer_id = 0, std::string peer_address = "", PeerIdentity peer = {}) {
     int pair[2];
     if (::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, pair) != 0) return;
     local_stream::socket ours(io);
@@ -335,7 +385,13 @@ struct TlsTransport::Impl {
       return;
     }
     *libraft_end = std::make_shared<Fd>(pair[1]);
-    std::make_shared<Pump>(std::move(tls), std::move(ours))->Start();
+    auto pump = std::make_shared<Pump>(std::move(tls), std::move(ours));
+    pump->Start();
+    if (peer_id != 0) {
+      // Closed pumps are dropped here too, so the list stays as long as the open connections.
+      std::erase_if(admitted, [](const Admitted& a) { return a.pump.expired(); });
+      admitted.push_back({pump, peer_id, std::move(peer_address), std::move(peer)});
+    }
   }
 
   // --- accepting (Asio thread) ---
@@ -385,7 +441,7 @@ struct TlsTransport::Impl {
     }
     TuneSocket(sock);
     ++handshakes;
-    auto h = std::make_shared<Handshake>(io, std::move(sock), server_ctx);
+    auto h = std::make_shared<Handshake>(io, std::move(sock), *server_ctx);
     h->Arm();
     h->tls.async_handshake(ssl::stream_base::server, [this, h](error_code ec) {
       --handshakes;
@@ -441,7 +497,7 @@ struct TlsTransport::Impl {
                 }
                 h->deadline.cancel();
                 std::shared_ptr<Fd> fd;
-                StartPump(std::move(h->tls), &fd);
+                StartPump(std::move(h->tls), &fd, peer, peer_address, h->peer);
                 if (!fd) return;
                 ToLoop([this, peer, peer_address, fd] { DeliverAccept(peer, peer_address, *fd); });
               });
@@ -526,7 +582,7 @@ struct TlsTransport::Impl {
   void Connect(raft_uv_connect* req, uint64_t attempt, raft_id peer_id, std::string peer_address) {
     std::string host, port;
     if (!SplitHostPort(peer_address, &host, &port)) return ConnectFailed(req, attempt);
-    auto h = std::make_shared<Handshake>(io, tcp::socket(io), client_ctx);
+    auto h = std::make_shared<Handshake>(io, tcp::socket(io), *client_ctx);
     auto resolver = std::make_shared<tcp::resolver>(io);
     h->deadline.async_wait([h, resolver](error_code ec) {
       if (ec) return;
@@ -550,9 +606,9 @@ struct TlsTransport::Impl {
                     LogWarn("raft: TLS handshake with a peer failed: %s", hec.message());
                     return ConnectFailed(req, attempt, h);
                   }
+                  PeerIdentity who = IdentityOfPeer(h->tls.native_handle());
                   if (check) {
-                    absl::Status s =
-                        check(peer_id, peer_address, IdentityOfPeer(h->tls.native_handle()));
+                    absl::Status s = check(peer_id, peer_address, who);
                     if (!s.ok()) {
                       LogWarn("raft: the peer at %s is not Raft id %d: %s", peer_address, peer_id,
                               s.message());
@@ -567,11 +623,12 @@ struct TlsTransport::Impl {
                   pre += address;
                   auto buf = std::make_shared<std::string>(std::move(pre));
                   asio::async_write(h->tls, asio::buffer(*buf),
-                                    [this, h, buf, req, attempt](error_code wec, size_t) {
+                                    [this, h, buf, req, attempt, peer_id, peer_address,
+                                     who = std::move(who)](error_code wec, size_t) {
                                       if (wec) return ConnectFailed(req, attempt, h);
                                       h->deadline.cancel();
                                       std::shared_ptr<Fd> fd;
-                                      StartPump(std::move(h->tls), &fd);
+                                      StartPump(std::move(h->tls), &fd, peer_id, peer_address, who);
                                       if (!fd) return ConnectFailed(req, attempt);
                                       ToLoop([this, req, attempt, fd] {
                                         DeliverConnect(req, attempt, fd.get());
@@ -723,9 +780,9 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!ctx_) {
-      auto ctx = std::make_unique<ssl::context>(ssl::context::tls_client);
-      if (absl::Status s = LoadContext(ctx->native_handle(), files_); !s.ok()) return s;
-      ctx_ = std::move(ctx);
+      auto ctx = NewContext(files_, /*server=*/false);
+      if (!ctx.ok()) return ctx.status();
+      ctx_ = std::make_unique<ssl::context>(*std::move(ctx));
     }
   }
   auto c = std::make_unique<Conn>(*ctx_);
@@ -889,9 +946,12 @@ absl::StatusOr<std::unique_ptr<TlsTransport>> TlsTransport::Create(uv_loop_s* lo
   impl->loop = loop;
   impl->service = std::move(service);
   impl->check = std::move(check);
-  absl::Status s = LoadContext(impl->server_ctx.native_handle(), files);
-  if (s.ok()) s = LoadContext(impl->client_ctx.native_handle(), files);
-  if (!s.ok()) return s;
+  auto server_ctx = NewContext(files, /*server=*/true);
+  if (!server_ctx.ok()) return server_ctx.status();
+  auto client_ctx = NewContext(files, /*server=*/false);
+  if (!client_ctx.ok()) return client_ctx.status();
+  impl->server_ctx.emplace(*std::move(server_ctx));
+  impl->client_ctx.emplace(*std::move(client_ctx));
   impl->t.version = 1;
   impl->t.impl = impl.get();
   impl->t.init = &Impl::Init;
@@ -916,5 +976,10 @@ TlsTransport::~TlsTransport() {
 }
 
 raft_uv_transport* TlsTransport::get() { return &impl_->t; }
+
+void TlsTransport::RecheckPeers() {
+  Impl* impl = impl_.get();
+  asio::post(impl->io, [impl] { impl->Recheck(); });
+}
 
 }  // namespace strongroom::raft

@@ -25,6 +25,7 @@
 #pragma once
 
 #include <openssl/evp.h>
+#include <openssl/types.h>
 
 #include <chrono>
 #include <functional>
@@ -44,14 +45,22 @@ class context;
 
 namespace strongroom::raft {
 
+// A private key that lives in a PKCS#11 token (cluster_key_label), as OpenSSL uses it: through
+// pkcs11-provider, loaded in a library context of its own (`libctx`: the default provider and
+// pkcs11-provider), or through strongroom's own signer (tls/remote_ec_key.h; `libctx` null).
+// Either way every signature is the token's and no private key is in memory.
+struct TokenKey {
+  std::shared_ptr<OSSL_LIB_CTX> libctx;  // the TLS contexts are made in it when set
+  std::shared_ptr<EVP_PKEY> pkey;
+};
+
 struct TlsFiles {
   std::string ca_file;    // PEM: the cluster CA; peers must present a certificate it issued
   std::string cert_file;  // PEM: this node's certificate (chain)
   std::string key_file;   // PEM: its private key, when it is a file (cluster_key_file)
-  // Its private key when it lives in the token (cluster_key_label): an EVP_PKEY holding only the
-  // public half, whose signatures the token makes (tls/remote_ec_key.h). Used instead of
-  // key_file when set; it must not outlive the token.
-  std::shared_ptr<EVP_PKEY> key;
+  // Its private key when it lives in the token: used instead of key_file when set. It must not
+  // outlive the token.
+  std::shared_ptr<const TokenKey> key;
 };
 
 // Who a verified peer certificate names (see above).
@@ -59,6 +68,7 @@ struct PeerIdentity {
   std::string node_id;             // "" when the certificate names none (or names two)
   std::vector<std::string> hosts;  // DNS and IP subjectAltNames ("127.0.0.1", "::1", a name)
   std::string fingerprint;         // lowercase hex SHA-256 of the certificate's DER
+  std::string public_key_sha256;   // lowercase hex SHA-256 of its public key (X509_pubkey_digest)
   // Whether `address` ("host:port", "[v6]:port", optionally "|..." after it) names one of `hosts`.
   bool Reaches(std::string_view address) const;
 };
@@ -131,6 +141,11 @@ class TlsTransport {
 
   // What raft_uv_init() takes. Valid as long as this object.
   raft_uv_transport* get();
+
+  // Runs the PeerCheck again for every open Raft connection (with the raft id, address and
+  // certificate it was admitted with) and closes those it now refuses (libraft sees EOF). For
+  // a check whose answer changed (a node removed). Asynchronous; thread-safe.
+  void RecheckPeers();
 
   struct Impl;
 

@@ -255,19 +255,28 @@ if [ -n "${STRONGROOM_CLUSTER_CERTS:-}" ] && [ -n "$cluster_cert" ] &&
   mkdir -p "$key_dir"
   csr="$key_dir/tls.csr"
   if [ -n "$cluster_label" ]; then
-    # The key lives in the token: made there once, with the request for it.
-    if [ ! -s "$csr" ]; then
-      hosts_flag=-cluster-cert-hosts="$(cat /proc/sys/kernel/hostname)"
-      if ! "$STRONGROOMD" -config="$CONFIG" -cluster-generate-key -cluster-csr="$csr.tmp" \
-        "$hosts_flag" >/dev/null; then
-        # The key from an earlier start that stopped before its request was written.
-        "$STRONGROOMD" -config="$CONFIG" -cluster-csr="$csr.tmp" "$hosts_flag" ||
-          die "cannot generate the cluster key \"$cluster_label\" in the token (or its request)"
-      fi
-      mv "$csr.tmp" "$csr" || die "cannot write $csr"
-      log "first start: generated node $node's cluster key \"$cluster_label\" in the token (it never leaves it); its request: $csr"
+    # The key lives in the token: made there once. Its request is written again at every start
+    # (cheap, signed by the token) and replaces tls.csr when that was for another key: a request
+    # left by an earlier key file (an upgraded pod) or by a token since made anew.
+    hosts_flag=-cluster-cert-hosts="$(cat /proc/sys/kernel/hostname)"
+    if ! out=$("$STRONGROOMD" -config="$CONFIG" -cluster-csr="$csr.tmp" "$hosts_flag" 2>&1); then
+      case "$out" in
+        *"no cluster key labelled"*)
+          "$STRONGROOMD" -config="$CONFIG" -cluster-generate-key -cluster-csr="$csr.tmp" \
+            "$hosts_flag" >/dev/null ||
+            die "cannot generate the cluster key \"$cluster_label\" in the token"
+          log "generated node $node's cluster key \"$cluster_label\" in the token (it never leaves it)"
+          ;;
+        *) die "cannot write a request for the cluster key \"$cluster_label\": $out" ;;
+      esac
     fi
-    want=$(openssl req -in "$csr" -noout -pubkey 2>/dev/null) || die "cannot read $csr"
+    want=$(openssl req -in "$csr.tmp" -noout -pubkey 2>/dev/null) || die "cannot read $csr.tmp"
+    if [ -s "$csr" ] && [ "$(openssl req -in "$csr" -noout -pubkey 2>/dev/null)" = "$want" ]; then
+      rm -f "$csr.tmp"
+    else
+      mv "$csr.tmp" "$csr" || die "cannot write $csr"
+      log "node $node's cluster key is \"$cluster_label\" in the token; its request (a certificate for it is needed): $csr"
+    fi
   else
     if [ ! -s "$cluster_key" ]; then
       (umask 077 && openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 \

@@ -426,8 +426,17 @@ seal "pkcs11" {
     STRONGROOM_CONFIG: config, STRONGROOM_PIN: '12345678', STRONGROOM_CLUSTER_CERTS: handed,
     STRONGROOM_RAFT_NODE_ID: 'n1', STRONGROOM_CLUSTER_CERT_POLL: '1',
   });
-  ep.start();
+  // A request left in the volume by an earlier version (its key was a file): replaced, since
+  // it is not for the token's key.
   const csr = path.join(data, 'cluster-tls', 'tls.csr');
+  fs.mkdirSync(path.dirname(csr), { recursive: true });
+  const oldKey = path.join(root, 'old-cluster.key');
+  execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-subj', '/CN=n1', '-keyout', oldKey, '-out', csr], { stdio: 'ignore' });
+  const oldPub = execFileSync('openssl', ['pkey', '-in', oldKey, '-pubout']).toString();
+  fs.chmodSync(path.dirname(csr), 0o777);
+  fs.chmodSync(csr, 0o666);
+  ep.start();
   await waitFor(() => /waiting for .*\/n1\.crt/.test(ep.log) || ep.proc.exitCode !== null, 60000,
     `the entrypoint waiting for the node's certificate\n${ep.log}`);
   assert.equal(ep.proc.exitCode, null, ep.log);
@@ -436,6 +445,7 @@ seal "pkcs11" {
   assert.equal(fs.existsSync(path.join(data, 'cluster-tls', 'tls.key')), false);
   const request = execFileSync('openssl', ['req', '-in', csr, '-noout', '-text']).toString();
   assert.match(request, /URI:urn:strongroom:node:n1/);
+  assert.notEqual(execFileSync('openssl', ['req', '-in', csr, '-noout', '-pubkey']).toString(), oldPub);
   execFileSync(certsScript, ['sign', pki, 'n1', csr, '127.0.0.1'], { stdio: 'ignore' });
   fs.copyFileSync(path.join(pki, 'n1.pem'), path.join(handed, 'n1.crt'));
   fs.chmodSync(path.join(handed, 'n1.crt'), 0o644);

@@ -16,6 +16,7 @@ namespace strongroom::testing {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 class ClusterTokenKeyTest : public ClusterFixture {
  protected:
@@ -41,9 +42,12 @@ class ClusterTokenKeyTest : public ClusterFixture {
 TEST_F(ClusterTokenKeyTest, ThreeNodesJoinReplicateAndForwardWithTheirKeysInTheirTokens) {
   ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   for (Node& n : nodes_) {
+    // Through OpenSSL's provider interface (pkcs11-provider, which packaging/install-deps.sh
+    // installs): no fallback to strongroom's own signer here.
     EXPECT_THAT(n.daemon->Log(),
-                HasSubstr("cluster key \"strongroom-cluster\" in the token: handshakes are signed "
-                          "by the token"));
+                HasSubstr("cluster key \"strongroom-cluster\" in the token, through "
+                          "pkcs11-provider: handshakes are signed by the token"));
+    EXPECT_THAT(n.daemon->Log(), Not(HasSubstr("pkcs11-provider cannot use")));
     // No key file anywhere in the node's directory (configuration, data, Raft log).
     EXPECT_EQ(PrivateKeyFilesUnder(n.daemon->dir()), "") << n.name;
   }
