@@ -156,7 +156,10 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
     return absl::InvalidArgumentError(absl::StrCat("raft: ", s.message()));
   }
   RETURN_IF_ERROR(CheckOwnCertificate(o.tls.cert_file, self));
+  auto own = raft::IdentityOfCertificateFile(o.tls.cert_file);
   std::unique_ptr<ClusterNode> node(new ClusterNode(std::move(o)));
+  if (own.ok()) node->own_key_sha256_ = own->public_key_sha256;
+  node->LoadRefused();  // before the transport listens
   node->client_ = std::make_unique<raft::ServiceClient>(node->options_.tls);
   raft::RaftOptions ro;
   ro.node_id = raft::RaftStorage::IdFor(node->options_.node_id);
@@ -606,6 +609,7 @@ std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIden
   event.data["step"] = "kek-export";
   // Which certificate the keys go to (the caller's, verified by the cluster CA).
   event.data["certificate_sha256"] = peer.fingerprint;
+  event.data["public_key_sha256"] = peer.public_key_sha256;
   auto name = core::GetString(req, "node_id");
   auto point = UnB64(req, "transport_key");
   auto token = core::GetString(req, "join_token");
@@ -628,7 +632,7 @@ std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIden
   }
   // The operator's consent (a join credential for this node id, used once) before any KEK is
   // wrapped; a name already in use gets no keys either.
-  if (refusal.empty()) refusal = AdmitJoin(token->value_or(""), **name, peer.fingerprint);
+  if (refusal.empty()) refusal = AdmitJoin(token->value_or(""), **name, peer.public_key_sha256);
   if (!refusal.empty()) {
     (void)AuditChangeResponse(std::move(event), {}, refusal);
     return core::Serialize(Failure(refusal));
@@ -688,7 +692,7 @@ std::string ClusterNode::ServeAdd(const json::object& req, const raft::PeerIdent
       event.data["node_id"] = p.node_id;
       event.data["cluster_addr"] = p.cluster_addr;
       event.data["api_addr"] = p.api_addr;
-      refusal = AddRefusal(p.node_id, token->value_or(""), peer.fingerprint);
+      refusal = AddRefusal(p.node_id, token->value_or(""), peer.public_key_sha256);
     }
   }
   if (!AuditChangeRequest(event).ok()) {

@@ -147,14 +147,16 @@ class ClusterNode final : public core::Cluster {
                                                       int64_t ttl_seconds) override;
   absl::Status HandOverLeadership() override;
   void RequestStepDown() override { step_down_requested_.store(true); }
-  // Reads the removed node ids and pinned certificates (join_tokens.h) from the local store
-  // into the sets every check on the cluster port uses. The main loop calls it every tick, and
-  // every service call before its checks.
+  // Reads the removed node ids and pinned keys (join_tokens.h) from the local store into the
+  // sets every check on the cluster port uses (cluster_identity.cc), saves them beside the Raft
+  // directory (a restarted node refuses the same before it has caught up), closes the open Raft
+  // connections they now refuse, and, on the active node, pins its own key once. The main loop
+  // calls it every tick, and an "add" service call before its checks.
   void RefreshRefused();
   // Why `peer` is refused whatever else it asks (cluster_identity.cc): its node id was removed
-  // (unless `removed_too` is false), or a certificate was pinned for its node id at its join
-  // and this is another one. "" when neither. From the sets RefreshRefused last read.
-  std::string RefusedIdentity(const raft::PeerIdentity& peer, bool removed_too);
+  // (with `removed_too`), or (with `pin_too`) a key was pinned for its node id and its
+  // certificate is for another. "" when neither. From the sets RefreshRefused last read.
+  std::string RefusedIdentity(const raft::PeerIdentity& peer, bool removed_too, bool pin_too);
 
  private:
   explicit ClusterNode(ClusterOptions options) : options_(std::move(options)) {}
@@ -168,15 +170,15 @@ class ClusterNode final : public core::Cluster {
                              const core::json::object& req);
   std::string ServeJoin(const core::json::object& req, const raft::PeerIdentity& peer);
   // The join credential check of ServeJoin (join_tokens.h): "" when `token` admits `node_id`
-  // and was consumed (the certificate `fingerprint` pinned) by a write committed in the term
+  // and was consumed (the certificate's key `key_sha256` pinned) by a write committed in the term
   // this node checked it in; else why not.
   std::string AdmitJoin(std::string_view token, std::string_view node_id,
-                        std::string_view fingerprint);
+                        std::string_view key_sha256);
   // ServeAdd's check: "" when `node_id` was admitted by a credential (or `token`, a credential
   // for it, admits it now: a node whose token holds the KEKs already), is not removed and is no
   // member yet; else why not.
   std::string AddRefusal(std::string_view node_id, std::string_view token,
-                         std::string_view fingerprint);
+                         std::string_view key_sha256);
   std::string ServeAdd(const core::json::object& req, const raft::PeerIdentity& peer);
   std::string ServeForward(const core::json::object& req);
   // A member's current term (LeaderCheck::AskTerm); `raft_address` as libraft has it.
@@ -223,9 +225,17 @@ class ClusterNode final : public core::Cluster {
   std::atomic<uint64_t> catch_up_index_{0};
   std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
   HealthHistory health_history_;                // stable_since of sys/storage/raft/autopilot/state
-  std::mutex refused_mu_;                       // guards the two below (RefreshRefused)
+  // The sets last saved (RefusedFile), before the transport starts.
+  void LoadRefused();
+  // The active node pins its own key (RefreshRefused).
+  void PinSelf(core::Core* core);
+  std::mutex refresh_mu_;  // one RefreshRefused at a time
+  std::mutex refused_mu_;  // guards the two below
   std::set<std::string> removed_ids_;
-  std::map<std::string, std::set<std::string>> pinned_;  // node id -> certificate SHA-256s
+  std::map<std::string, std::set<std::string>> pinned_;  // node id -> key SHA-256s
+  std::string own_key_sha256_;                           // this node's certificate's key
+  bool self_pinned_ = false;                             // refresh_mu_
+  absl::Time next_self_pin_ = absl::InfinitePast();      // refresh_mu_
 };
 
 // What libraft's server address of a node says: "cluster_addr|node_id|api_addr".

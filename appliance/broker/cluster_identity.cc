@@ -1,4 +1,9 @@
 // Node identity on the cluster port: a peer is who its cluster certificate says (cluster.h).
+#include <cctype>
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -56,14 +61,56 @@ absl::Status CheckRaftPeer(uint64_t raft_id, std::string_view address,
 absl::Status CheckMemberPeer(ClusterNode* node, uint64_t raft_id, std::string_view address,
                              const raft::PeerIdentity& peer) {
   RETURN_IF_ERROR(CheckRaftPeer(raft_id, address, peer));
-  if (std::string why = node->RefusedIdentity(peer, /*removed_too=*/true); !why.empty()) {
+  if (std::string why = node->RefusedIdentity(peer, /*removed_too=*/true, /*pin_too=*/true);
+      !why.empty()) {
     return absl::PermissionDeniedError(why);
   }
   return absl::OkStatus();
 }
 
+namespace {
+
+// The refused sets as the node last knew them, kept beside its Raft directory (not in fsm/, which
+// is rebuilt at every start): "removed <node id>" and "pin <node id> <key sha256>" lines.
+std::string RefusedFile(const std::string& raft_dir) { return raft_dir + "/refused-peers"; }
+
+bool WellFormedId(std::string_view id) {
+  if (id.empty() || id.size() > 256) return false;
+  for (char c : id) {
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+void ClusterNode::LoadRefused() {
+  std::ifstream in(RefusedFile(options_.path));
+  std::set<std::string> removed;
+  std::map<std::string, std::set<std::string>> pinned;
+  size_t lines = 0;
+  for (std::string line; lines < 100000 && std::getline(in, line); ++lines) {
+    std::vector<std::string> f = absl::StrSplit(line, ' ');
+    if (f.size() == 2 && f[0] == "removed" && WellFormedId(f[1])) {
+      removed.insert(f[1]);
+    } else if (f.size() == 3 && f[0] == "pin" && WellFormedId(f[1]) && WellFormedId(f[2])) {
+      pinned[f[1]].insert(f[2]);
+    }
+  }
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  removed_ids_ = std::move(removed);
+  pinned_ = std::move(pinned);
+}
+
 void ClusterNode::RefreshRefused() {
   if (!raft_) return;
+  std::lock_guard<std::mutex> refresh(refresh_mu_);  // one read-and-swap at a time
+  core::Core* core = core_.load();
+  // Until this node has caught up with the cluster its store (rebuilt at each start) may lack
+  // what the cluster knows: the sets only grow then (from what was saved, and what it applied).
+  const bool caught_up = core != nullptr && !core->awaiting_cluster();
   std::set<std::string> removed;
   std::map<std::string, std::set<std::string>> pinned;
   // Key names only (the values are the barrier's ciphertext): readable while sealed.
@@ -80,12 +127,64 @@ void ClusterNode::RefreshRefused() {
     std::set<std::string>& set = pinned[dir.substr(0, dir.size() - 1)];
     for (std::string& fp : *fps) set.insert(std::move(fp));
   }
-  std::lock_guard<std::mutex> lock(refused_mu_);
-  removed_ids_ = std::move(removed);
-  pinned_ = std::move(pinned);
+  bool changed = false;
+  {
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    if (!caught_up) {
+      removed.insert(removed_ids_.begin(), removed_ids_.end());
+      for (const auto& [id, keys] : pinned_) {
+        if (pinned.count(id) == 0) pinned[id] = keys;  // a newer pin replaces an older one
+      }
+    }
+    changed = removed != removed_ids_ || pinned != pinned_;
+    if (changed) {
+      removed_ids_ = removed;
+      pinned_ = pinned;
+    }
+  }
+  if (!changed) {
+    PinSelf(core);
+    return;
+  }
+  // Connections admitted before the change are checked again: a removed node's are closed.
+  raft_->RecheckPeers();
+  std::string text;
+  for (const std::string& id : removed) absl::StrAppend(&text, "removed ", id, "\n");
+  for (const auto& [id, keys] : pinned) {
+    for (const std::string& k : keys) absl::StrAppend(&text, "pin ", id, " ", k, "\n");
+  }
+  const std::string file = RefusedFile(options_.path);
+  {
+    std::ofstream out(file + ".tmp", std::ios::binary | std::ios::trunc);
+    out << text;
+    out.flush();
+    if (!out) {
+      LogWarn("raft: cannot save the refused node ids and keys to %s", file);
+      return;
+    }
+  }
+  if (std::rename((file + ".tmp").c_str(), file.c_str()) != 0) {
+    LogWarn("raft: cannot save the refused node ids and keys to %s", file);
+  }
+  PinSelf(core);
 }
 
-std::string ClusterNode::RefusedIdentity(const raft::PeerIdentity& peer, bool removed_too) {
+void ClusterNode::PinSelf(core::Core* core) {
+  if (self_pinned_ || own_key_sha256_.empty() || core == nullptr || core->sealed() ||
+      core->awaiting_cluster() || !raft_->IsLeader() || absl::Now() < next_self_pin_) {
+    return;
+  }
+  absl::Status s = JoinTokens(core->barrier()).Pin(options_.node_id, own_key_sha256_, core->Now());
+  if (!s.ok()) {
+    next_self_pin_ = absl::Now() + absl::Seconds(5);
+    LogWarn("raft: cannot pin this node's own cluster key yet: %s", s.message());
+    return;
+  }
+  self_pinned_ = true;
+}
+
+std::string ClusterNode::RefusedIdentity(const raft::PeerIdentity& peer, bool removed_too,
+                                         bool pin_too) {
   std::lock_guard<std::mutex> lock(refused_mu_);
   if (removed_too && removed_ids_.count(peer.node_id) != 0) {
     return absl::StrCat("node \"", peer.node_id,
@@ -93,9 +192,11 @@ std::string ClusterNode::RefusedIdentity(const raft::PeerIdentity& peer, bool re
                         "with a join token minted for it since");
   }
   auto pins = pinned_.find(peer.node_id);
-  if (pins != pinned_.end() && !pins->second.empty() && pins->second.count(peer.fingerprint) == 0) {
-    return absl::StrCat("the certificate (SHA-256 ", peer.fingerprint.substr(0, 16),
-                        "...) is not the one node \"", peer.node_id, "\" joined with");
+  if (pin_too && pins != pinned_.end() && !pins->second.empty() &&
+      pins->second.count(peer.public_key_sha256) == 0) {
+    return absl::StrCat("the certificate's key (SHA-256 ", peer.public_key_sha256.substr(0, 16),
+                        "...) is not the key pinned for node \"", peer.node_id,
+                        "\" (the one it joined with)");
   }
   return "";
 }
@@ -129,8 +230,15 @@ std::string ClusterNode::RefuseImpostor(const raft::PeerIdentity& peer, std::str
   // but a join (whose credential check decides; its use re-pins); an add is refused for a
   // removed id by its own check, which a fresh credential may pass.
   if (op != "join") {
+    // An add carrying a credential is decided by it (AddRefusal: its use re-pins the key); an
+    // add without one must come from the key its node id joined with, and is decided by
+    // AddRefusal for a removed id.
+    auto token = core::GetString(req, "join_token");
+    const bool with_credential = op == "add" && token.ok() && !token->value_or("").empty();
     if (op == "add") RefreshRefused();  // its join re-pinned a moment ago (the main loop's lag)
-    if (std::string why = RefusedIdentity(peer, /*removed_too=*/op != "add"); !why.empty()) {
+    if (std::string why =
+            RefusedIdentity(peer, /*removed_too=*/op != "add", /*pin_too=*/!with_credential);
+        !why.empty()) {
       LogWarn("raft: refused a service call (%s) from node %s: %s", Av(op), peer.node_id, why);
       return why;
     }

@@ -51,7 +51,7 @@ absl::StatusOr<core::MintedJoinToken> ClusterNode::MintJoinToken(std::string_vie
 }
 
 std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node_id,
-                                   std::string_view fingerprint) {
+                                   std::string_view key_sha256) {
   std::lock_guard<std::mutex> lock(join_mu_);
   core::Core* core = core_.load();
   const uint64_t term = raft_->LeaderTerm();
@@ -72,7 +72,7 @@ std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node
   // A name already in use gets no keys: the node would be refused when it asks to be added.
   if (std::string member = MemberNamed(node_id); !member.empty()) return member;
   (void)raft::RaftStorage::TakeThreadWrites();
-  absl::Status used = tokens.Consume(token, node_id, fingerprint, core->Now());
+  absl::Status used = tokens.Consume(token, node_id, key_sha256, core->Now());
   const raft::RaftStorage::ThreadWrites writes = raft::RaftStorage::TakeThreadWrites();
   if (!used.ok()) {
     return absl::StrCat("the leader could not record the join token's use: ", used.message());
@@ -88,7 +88,7 @@ std::string ClusterNode::AdmitJoin(std::string_view token, std::string_view node
 }
 
 std::string ClusterNode::AddRefusal(std::string_view node_id, std::string_view token,
-                                    std::string_view fingerprint) {
+                                    std::string_view key_sha256) {
   core::Core* core = core_.load();
   // A removal or a credential's use committed under an earlier leader is applied here first.
   if (absl::Status s = raft_->Barrier(); !s.ok()) {
@@ -102,7 +102,7 @@ std::string ClusterNode::AddRefusal(std::string_view node_id, std::string_view t
   }
   if (why->empty()) return MemberNamed(node_id);
   if (token.empty()) return *why;
-  return AdmitJoin(token, node_id, fingerprint);
+  return AdmitJoin(token, node_id, key_sha256);
 }
 
 absl::StatusOr<std::string> ReadJoinTokenFile(const std::string& path) {

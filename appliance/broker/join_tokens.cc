@@ -121,8 +121,42 @@ absl::StatusOr<std::string> JoinTokens::Check(std::string_view token, std::strin
   return hash.substr(0, 16);
 }
 
+namespace {
+
+// The batch operations that make `key_sha256` the only pin of `node_id`.
+absl::Status PinOps(storage::Storage* barrier, std::string_view node_id,
+                    std::string_view key_sha256, absl::Time now,
+                    std::vector<storage::BatchOp>* ops) {
+  const std::string pins = absl::StrCat(JoinTokens::kPinnedPrefix, Av(node_id), "/");
+  ASSIGN_OR_RETURN(std::vector<std::string> earlier, barrier->List(pins));
+  for (const std::string& fp : earlier) {
+    if (fp != key_sha256) {
+      ops->push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete, absl::StrCat(pins, fp), ""});
+    }
+  }
+  if (!key_sha256.empty()) {
+    json::object pin;
+    pin["pinned_unix"] = absl::ToUnixSeconds(now);
+    ops->push_back(storage::BatchOp::Put(absl::StrCat(pins, Av(key_sha256)), core::Serialize(pin)));
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+absl::Status JoinTokens::Pin(std::string_view node_id, std::string_view key_sha256,
+                             absl::Time now) {
+  if (key_sha256.empty()) return absl::InvalidArgumentError("no key to pin");
+  const std::string pins = absl::StrCat(kPinnedPrefix, Av(node_id), "/");
+  ASSIGN_OR_RETURN(std::vector<std::string> earlier, barrier_->List(pins));
+  if (earlier.size() == 1 && earlier[0] == key_sha256) return absl::OkStatus();
+  std::vector<storage::BatchOp> ops;
+  RETURN_IF_ERROR(PinOps(barrier_, node_id, key_sha256, now, &ops));
+  return barrier_->Apply(ops);
+}
+
 absl::Status JoinTokens::Consume(std::string_view token, std::string_view node_id,
-                                 std::string_view fingerprint, absl::Time now) {
+                                 std::string_view key_sha256, absl::Time now) {
   const std::string key = absl::StrCat(kTokenKeys, HashHex(token));
   ASSIGN_OR_RETURN(auto rec, ReadRecord(barrier_, key));
   if (!rec) return absl::DataLossError("the join token record is gone");
@@ -144,18 +178,7 @@ absl::Status JoinTokens::Consume(std::string_view token, std::string_view node_i
       storage::BatchOp::Put(absl::StrCat(kAdmittedKeys, Av(node_id)), core::Serialize(admitted)));
   ops.push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete,
                                  absl::StrCat(kRemovedKeys, Av(node_id)), ""});
-  const std::string pins = absl::StrCat(kPinnedPrefix, Av(node_id), "/");
-  ASSIGN_OR_RETURN(std::vector<std::string> earlier, barrier_->List(pins));
-  for (const std::string& fp : earlier) {
-    if (fp != fingerprint) {
-      ops.push_back(storage::BatchOp{storage::BatchOp::Kind::kDelete, absl::StrCat(pins, fp), ""});
-    }
-  }
-  if (!fingerprint.empty()) {
-    json::object pin;
-    pin["pinned_unix"] = absl::ToUnixSeconds(now);
-    ops.push_back(storage::BatchOp::Put(absl::StrCat(pins, Av(fingerprint)), core::Serialize(pin)));
-  }
+  RETURN_IF_ERROR(PinOps(barrier_, node_id, key_sha256, now, &ops));
   return barrier_->Apply(ops);
 }
 

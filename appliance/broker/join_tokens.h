@@ -13,10 +13,12 @@
 // that same term, else the join is refused (ClusterNode::ServeJoin). Two leaders cannot both
 // commit in one term, and a later leader's barrier applies an earlier leader's committed write.
 //
-// The certificate a node joined with is pinned: Consume also writes core/raft/cert/<node id>/
-// <SHA-256 of its certificate> (replacing earlier pins of the id). The key names are readable
-// without the keyring, so every member (sealed or not) refuses, on the cluster port, a removed
-// node id and any other certificate for a pinned one (ClusterNode::RefusedIdentity).
+// The key a node joined with is pinned: Consume also writes core/raft/cert/<node id>/<SHA-256 of
+// its certificate's public key> (replacing earlier pins of the id; a renewed certificate for the
+// same key stays accepted). The active node pins its own key the same way (Pin). The key names
+// are readable without the keyring, so every member (sealed or not) refuses, on the cluster
+// port, a removed node id and a certificate for another key of a pinned one
+// (ClusterNode::RefusedIdentity).
 //
 // Removal is final: remove-peer writes core/raft/removed/<node id>, drops the node's admission and
 // revokes every credential minted for that node id before. Join and add of a removed id are
@@ -55,10 +57,12 @@ class JoinTokens {
   // record). PermissionDenied with the reason otherwise. Writes nothing.
   absl::StatusOr<std::string> Check(std::string_view token, std::string_view node_id,
                                     absl::Time now);
-  // The credential Check accepted becomes used, `node_id` admitted and its certificate
-  // (`fingerprint`, lowercase hex SHA-256; none when empty) pinned (one Raft write).
+  // The credential Check accepted becomes used, `node_id` admitted and its certificate's key
+  // (`key_sha256`, lowercase hex; none when empty) pinned (one Raft write).
   absl::Status Consume(std::string_view token, std::string_view node_id,
-                       std::string_view fingerprint, absl::Time now);
+                       std::string_view key_sha256, absl::Time now);
+  // Pins `key_sha256` for `node_id` (replacing earlier pins), unless it is pinned already.
+  absl::Status Pin(std::string_view node_id, std::string_view key_sha256, absl::Time now);
 
   // "" when `node_id` may be added as a voter (admitted by a credential, not removed since);
   // else why not.

@@ -553,6 +553,11 @@ absl::Status RaftStorage::BootstrapNew() {
   return absl::OkStatus();
 }
 
+void RaftStorage::RecheckPeers() {
+  std::shared_lock lock(mu_);
+  if (impl_->transport) impl_->transport->RecheckPeers();
+}
+
 absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
   std::shared_lock lock(mu_);
   if (impl_->failed.load()) return FailedStorage();

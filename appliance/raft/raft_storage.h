@@ -117,6 +117,8 @@ class RaftStorage final : public storage::Storage {
   absl::Status Scan(const std::function<void(std::string_view, std::string_view)>& each);
 
   uint64_t node_id() const;
+  // TlsTransport::RecheckPeers: open Raft connections the peer check now refuses are closed.
+  void RecheckPeers();
   // Whether this node has Raft state (a cluster of its own, or a log received from a leader).
   bool HasState();
   // A new cluster with this node as its only voter, for a node without state (restarts the

@@ -240,6 +240,11 @@ TEST_F(ClusterIdentityTest, ARemovedNodesCertificateGetsNothingOnTheClusterPort)
   const std::string n3_addr = ClusterAddr(n3) + "|n3|" + n3.api();
   auto removed = n1.daemon->Root("POST", "/v1/sys/storage/raft/remove-peer", {{"server_id", "n3"}});
   ASSERT_EQ(removed.status, 204) << removed.body;
+  // The Raft connections n1 had with n3 (both ways) are closed, not only new ones refused.
+  const std::string n3_id = std::to_string(raft::RaftStorage::IdFor("n3"));
+  EXPECT_TRUE(Eventually([&] {
+    return absl::StrContains(n1.daemon->Log(), "closed the Raft connection with id " + n3_id);
+  })) << n1.daemon->Log();
   n3.daemon->Stop();  // its certificate and key stay (a copied disk, a kept backup)
 
   nlohmann::json term;
@@ -255,11 +260,12 @@ TEST_F(ClusterIdentityTest, ARemovedNodesCertificateGetsNothingOnTheClusterPort)
   EXPECT_EQ(n1.daemon->Root("POST", "/v1/secret/data/after", {{"data", {{"v", "1"}}}}).status, 200);
 }
 
-// Item 5 and the review of items 1 and 2: a node id is bound to the certificate it joined with
-// (pinned in replicated state at the credential's use). Another certificate the cluster CA
-// issued for the same node id (a second request signed, a CA misuse) is refused on the cluster
-// port; the KEK export's audit record names the certificate the keys went to.
-TEST_F(ClusterIdentityTest, AnotherCertificateForAJoinedNodeIdIsRefusedAndTheExportNamesTheOne) {
+// Item 5 and the review of items 1 and 2: a node id is bound to the key it joined with (pinned
+// in replicated state at the credential's use; the active node pins its own). A certificate the
+// cluster CA issued for the same node id and another key (a second request signed, a CA misuse)
+// is refused on the cluster port; a renewed certificate for the same key is not. The KEK
+// export's audit record names the certificate the keys went to.
+TEST_F(ClusterIdentityTest, AnotherKeyForAJoinedNodeIdIsRefusedAndTheExportNamesTheCertificate) {
   Node& n1 = nodes_[0];
   ASSERT_EQ(n1.daemon
                 ->Root("PUT", "/v1/sys/audit/file",
@@ -291,35 +297,57 @@ TEST_F(ClusterIdentityTest, AnotherCertificateForAJoinedNodeIdIsRefusedAndTheExp
         r["request"]["data"].value("step", "") == "kek-export" &&
         r["request"]["data"].value("node_id", "") == "n2") {
       EXPECT_EQ(r["request"]["data"].value("certificate_sha256", ""), expected) << line;
+      EXPECT_EQ(r["request"]["data"].value("public_key_sha256", "").size(), 64u) << line;
       named = true;
     }
   }
   EXPECT_TRUE(named) << ReadFileOr(AuditFile(n1));
 
-  // A second certificate for "n2" from the same CA, for another key (signed in a copy of the
-  // CA's directory, so that n2's own files stay as they are).
+  // Certificates of the same CA signed in a copy of the CA's directory (so that the nodes' own
+  // files stay as they are): for "n2" and "n1" with new keys, and for n2's own key (renewed).
   const std::string other = dir_ + "/other-ca";
   std::filesystem::create_directories(other);
   const std::string ca_dir = std::filesystem::path(certs_.ca).parent_path();
   for (const char* f : {"ca.pem", "ca.key"}) {
     std::filesystem::copy_file(ca_dir + "/" + f, other + "/" + f);
   }
-  ClusterCerts second{certs_.ca, other + "/n2-second.pem", other + "/n2-second.key"};
-  RunResult key =
-      RunProgram("/usr/bin/openssl",
-                 {"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
-                  "-subj", "/CN=n2", "-keyout", second.key, "-out", other + "/n2.csr"});
-  ASSERT_EQ(key.exit_code, 0) << key.output;
-  ASSERT_TRUE(SignNodeRequest({other + "/ca.pem", "", ""}, "n2", other + "/n2.csr", second.cert));
-
+  auto issue = [&](const std::string& node, const std::string& existing_key) {
+    ClusterCerts c{certs_.ca, other + "/" + node + "-x.pem",
+                   existing_key.empty() ? other + "/" + node + "-x.key" : existing_key};
+    const std::string csr = other + "/" + node + ".csr";
+    RunResult r =
+        existing_key.empty()
+            ? RunProgram("/usr/bin/openssl",
+                         {"req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                          "-nodes", "-subj", "/CN=" + node, "-keyout", c.key, "-out", csr})
+            : RunProgram("/usr/bin/openssl", {"req", "-new", "-key", existing_key, "-subj",
+                                              "/CN=" + node, "-out", csr});
+    EXPECT_EQ(r.exit_code, 0) << r.output;
+    EXPECT_TRUE(SignNodeRequest({other + "/ca.pem", "", ""}, node, csr, c.cert));
+    return c;
+  };
+  const ClusterCerts second = issue("n2", "");
   nlohmann::json term;
   EXPECT_TRUE(Eventually([&] {
     term = Call(n1, second, {{"op", "term"}});
     return !term.value("ok", true);
   })) << term.dump();
-  EXPECT_THAT(term.value("error", ""), HasSubstr("is not the one node \"n2\" joined with"));
+  EXPECT_THAT(term.value("error", ""), HasSubstr("is not the key pinned for node \"n2\""));
   EXPECT_TRUE(PreambleRefused(n1, second, raft::RaftStorage::IdFor("n2"),
                               ClusterAddr(n2) + "|n2|" + n2.api()));
+  // The founding node pinned its own key: a certificate for "n1" with another key is refused by
+  // its peers.
+  const ClusterCerts not_n1 = issue("n1", "");
+  nlohmann::json as_n1;
+  EXPECT_TRUE(Eventually([&] {
+    as_n1 = Call(n2, not_n1, {{"op", "term"}});
+    return !as_n1.value("ok", true);
+  })) << as_n1.dump();
+  EXPECT_THAT(as_n1.value("error", ""), HasSubstr("is not the key pinned for node \"n1\""));
+  // A renewed certificate for n2's own key is n2.
+  const ClusterCerts renewed = issue("n2", n2_certs.key);
+  auto renewed_term = Call(n1, renewed, {{"op", "term"}});
+  EXPECT_EQ(renewed_term.value("ok", false), true) << renewed_term.dump();
   // n2's own certificate is still answered, and the cluster still replicates to n2.
   auto own = Call(n1, n2_certs, {{"op", "term"}});
   EXPECT_EQ(own.value("ok", false), true) << own.dump();
