@@ -3,10 +3,15 @@
 // --store-mb of 64 KiB values; then one more snapshot is made due while small writes go on.
 // Printed: the longest time any node's Raft loop was kept from running (heartbeats wait
 // meanwhile) next to the heartbeat interval and the election timeout it must stay below, the
-// elections that caused, and the process's peak memory growth meanwhile next to the store's size.
+// elections that caused, and the process's peak memory growth meanwhile next to the store's size
+// (resident, and anonymous: what the kernel cannot drop; file-backed buffers, spill.h, are not).
+// Then a follower that lost its disk comes back empty and is sent the whole store in one
+// InstallSnapshot: its time, and the peak anonymous memory growth meanwhile. Run it with
+// STRONGROOM_RAFT_SPILL_BYTES=0 to compare with every buffer in memory.
 // Not a test: run bench/run.sh, or build-bench/bench/snapshot_bench --store-mb=1024.
 #include <signal.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>
@@ -19,6 +24,7 @@
 #include <vector>
 
 #include "appliance/raft/raft_storage.h"
+#include "appliance/raft/spill.h"
 #include "bench/bench_util.h"
 #include "tests/support/cluster_support.h"
 
@@ -40,6 +46,31 @@ long SelfStatusKb(const char* key) {
   }
   return -1;
 }
+
+// Samples RssAnon every 10 ms until stopped; the peak growth over the start, in KiB.
+class AnonPeak {
+ public:
+  AnonPeak() : start_(SelfStatusKb("RssAnon")), peak_(start_) {
+    thread_ = std::thread([this] {
+      while (!stop_) {
+        peak_ = std::max(peak_.load(), SelfStatusKb("RssAnon"));
+        std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      }
+    });
+  }
+  long Stop() {
+    stop_ = true;
+    if (thread_.joinable()) thread_.join();
+    return peak_ - start_;
+  }
+  ~AnonPeak() { Stop(); }
+
+ private:
+  long start_;
+  std::atomic<long> peak_;
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
 
 // One entry: kValuesPerEntry values of 64 KiB under keys numbered from `first`.
 std::vector<strongroom::storage::BatchOp> Entry(uint64_t first) {
@@ -96,6 +127,7 @@ int main(int argc, char** argv) {
   }
   std::vector<std::unique_ptr<RaftStorage>> nodes;
   std::vector<std::string> addresses;
+  std::vector<strongroom::raft::RaftOptions> options;
   for (int i = 1; i <= 3; ++i) {
     strongroom::raft::RaftOptions o;
     o.node_id = static_cast<uint64_t>(i);
@@ -112,6 +144,7 @@ int main(int argc, char** argv) {
     }
     nodes.push_back(std::move(*node));
     addresses.push_back(o.address);
+    options.push_back(o);
   }
   RaftStorage& leader = *nodes[0];
   while (!leader.IsLeader()) std::this_thread::sleep_for(std::chrono::milliseconds(20));
@@ -144,6 +177,7 @@ int main(int argc, char** argv) {
   // VmHWM to the current RSS), the loop's longest stall, and small writes served meanwhile.
   const long rss_before = SelfStatusKb("VmRSS");
   { std::ofstream("/proc/self/clear_refs") << "5"; }
+  AnonPeak snap_anon;
   const auto snap_start = Clock::now();
   std::atomic<bool> writing{true};
   std::atomic<uint64_t> small_writes{0};
@@ -169,6 +203,7 @@ int main(int argc, char** argv) {
   const uint64_t snap_stall = MaxStall(nodes);
   const uint64_t snap_elections = MaxTerm(nodes) - term_before;
   const long peak = SelfStatusKb("VmHWM");
+  const long snap_anon_kb = snap_anon.Stop();
   const double snap_s = std::chrono::duration<double>(Clock::now() - snap_start).count();
 
   std::printf("fill: %.1f s (%.1f MiB/s), longest loop stall %llu ms, %llu election(s)\n", fill_s,
@@ -189,7 +224,43 @@ int main(int argc, char** argv) {
               (peak - rss_before) / 1024,
               static_cast<double>(peak - rss_before) / 1024 / static_cast<double>(store_mb),
               store_mb);
+  std::printf("  peak anonymous growth     %6ld MiB  = %.2fx the store\n", snap_anon_kb / 1024,
+              static_cast<double>(snap_anon_kb) / 1024 / static_cast<double>(store_mb));
+
+  // A follower that lost its disk: empty, it is sent the whole store (InstallSnapshot).
+  nodes[2].reset();
+  strongroom::bench::RemoveTree(options[2].dir);
+  options[2].bootstrap = false;
+  AnonPeak install_anon;
+  const auto install_start = Clock::now();
+  auto again = RaftStorage::Start(options[2]);
+  if (!again.ok()) {
+    std::fprintf(stderr, "snapshot_bench: %s\n", again.status().ToString().c_str());
+    return 1;
+  }
+  nodes[2] = std::move(*again);
+  const uint64_t target = nodes[0]->CommitIndex();
+  bool caught_up = false;
+  while (Clock::now() - install_start < std::chrono::seconds(600)) {
+    if (nodes[2]->AppliedIndex() >= target) {
+      caught_up = true;
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  const double install_s = std::chrono::duration<double>(Clock::now() - install_start).count();
+  const long install_anon_kb = install_anon.Stop();
+  std::printf("a follower that lost its disk, sent the whole store (%s in %.1f s):\n",
+              caught_up ? "caught up" : "NOT caught up", install_s);
+  std::printf("  peak anonymous growth     %6ld MiB  = %.2fx the store\n", install_anon_kb / 1024,
+              static_cast<double>(install_anon_kb) / 1024 / static_cast<double>(store_mb));
+  const strongroom::raft::SpillStats spill = strongroom::raft::GetSpillStats();
+  const char* setting = std::getenv("STRONGROOM_RAFT_SPILL_BYTES");
+  std::printf("  file-backed buffers made  %6llu MiB in %llu (STRONGROOM_RAFT_SPILL_BYTES=%s)\n",
+              static_cast<unsigned long long>(spill.bytes_total >> 20),
+              static_cast<unsigned long long>(spill.blocks_total),
+              setting != nullptr ? setting : "unset");
   nodes.clear();
   strongroom::bench::RemoveTree(dir);
-  return 0;
+  return caught_up ? 0 : 1;
 }

@@ -113,9 +113,18 @@ SnapshotWriter::SnapshotWriter(size_t piece_bytes) : piece_bytes_(piece_bytes) {
   PutInt<uint64_t>(&pieces_.back(), 0);
 }
 
+SnapshotWriter::SnapshotWriter(size_t piece_bytes, std::function<void(std::string&&)> on_piece)
+    : SnapshotWriter(piece_bytes) {
+  on_piece_ = std::move(on_piece);
+}
+
 void SnapshotWriter::Add(std::string_view key, std::string_view value) {
   const size_t pair = 8 + key.size() + value.size();
   if (piece_bytes_ > 0 && pieces_.back().size() + pair > piece_bytes_) {
+    if (on_piece_ && pieces_.size() > 1) {
+      on_piece_(std::move(pieces_.back()));
+      pieces_.pop_back();
+    }
     pieces_.emplace_back();
     pieces_.back().reserve(std::max(piece_bytes_, pair));
   }

@@ -32,6 +32,10 @@ absl::StatusOr<std::vector<storage::BatchOp>> DecodeBatch(std::string_view bytes
 class SnapshotWriter {
  public:
   explicit SnapshotWriter(size_t piece_bytes = 0);
+  // With `on_piece` (and piece_bytes), every piece but the first and the last is handed over as
+  // soon as it is full, in order, and not kept here (the first holds the count, patched in at
+  // the end): FinishPieces then returns the first and the last.
+  SnapshotWriter(size_t piece_bytes, std::function<void(std::string&&)> on_piece);
   void Add(std::string_view key, std::string_view value);
   // The finished snapshot (the count is patched in), as one string or as its pieces in order.
   std::string Finish() &&;
@@ -39,6 +43,7 @@ class SnapshotWriter {
 
  private:
   size_t piece_bytes_;
+  std::function<void(std::string&&)> on_piece_;
   std::vector<std::string> pieces_;
   uint64_t count_ = 0;
 };

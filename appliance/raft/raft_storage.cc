@@ -26,6 +26,7 @@
 #include "appliance/raft/log_codec.h"
 #include "appliance/raft/log_recover.h"
 #include "appliance/raft/loop_inbox.h"
+#include "appliance/raft/spill.h"
 #include "appliance/storage/rocksdb_storage.h"
 #include "base/log.h"
 #include "base/strings.h"
@@ -211,11 +212,38 @@ struct RaftStorage::Impl {
   // FsmSnapshotAsync writes it out in pieces of kSnapshotPieceBytes on a libuv pool thread while
   // the loop goes on (heartbeats, elections, applies), and FsmSnapshotFinalize drops both once
   // libraft has written them. The pieces stay here, not copied into libraft's memory: the store
-  // is held once, never as one buffer. libraft takes at most one snapshot at a time.
+  // is held once, never as one buffer, and every piece but the first and the last in a
+  // file-backed buffer (spill.h), so a store larger than the free RAM can be snapshotted. libraft
+  // takes at most one snapshot at a time.
   static constexpr size_t kSnapshotPieceBytes = 4 << 20;
+  struct Piece {
+    std::string bytes;        // in memory, or
+    void* spilled = nullptr;  // in a file-backed buffer of `spilled_len` bytes
+    size_t spilled_len = 0;
+  };
   std::unique_ptr<storage::RocksDbStorage::View> snapshot_view;
-  std::vector<std::string> snapshot_pieces;
+  std::vector<Piece> snapshot_pieces;
   std::vector<raft_buffer> snapshot_bufs;
+
+  static Piece Spilled(std::string&& bytes) {
+    Piece p;
+    if (void* to = SpillAlloc(bytes.size()); to != nullptr) {
+      std::memcpy(to, bytes.data(), bytes.size());
+      p.spilled = to;
+      p.spilled_len = bytes.size();
+    } else {
+      p.bytes = std::move(bytes);
+    }
+    return p;
+  }
+  void ClearPieces() {
+    for (Piece& p : snapshot_pieces) {
+      if (p.spilled != nullptr) SpillFree(p.spilled);
+    }
+    snapshot_pieces.clear();
+    snapshot_pieces.shrink_to_fit();
+    snapshot_bufs.clear();
+  }
 
   static int FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
@@ -230,19 +258,30 @@ struct RaftStorage::Impl {
   // Off the loop (or on it, should the runner refuse): touches only the view and the pieces.
   static int FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
-    SnapshotWriter w(kSnapshotPieceBytes);
+    self->ClearPieces();
+    self->snapshot_pieces.emplace_back();  // the first piece, which the count is patched into
+    SnapshotWriter w(kSnapshotPieceBytes, [self](std::string&& piece) {
+      self->snapshot_pieces.push_back(Spilled(std::move(piece)));
+    });
     absl::Status s =
         self->snapshot_view->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
     if (!s.ok()) {
       LogError("raft: cannot take a snapshot: %s", s.ToString());
       // libraft's on-loop fallback does not finalize a snapshot that failed here: unpin now.
+      self->ClearPieces();
       self->snapshot_view.reset();
       return RAFT_IOERR;
     }
-    self->snapshot_pieces = std::move(w).FinishPieces();
+    std::vector<std::string> ends = std::move(w).FinishPieces();  // the first (and the last)
+    self->snapshot_pieces[0].bytes = std::move(ends[0]);
+    for (size_t i = 1; i < ends.size(); ++i) {
+      self->snapshot_pieces.push_back(Spilled(std::move(ends[i])));
+    }
     self->snapshot_bufs.clear();
-    for (std::string& piece : self->snapshot_pieces) {
-      self->snapshot_bufs.push_back(raft_buffer{piece.data(), piece.size()});
+    for (Piece& piece : self->snapshot_pieces) {
+      self->snapshot_bufs.push_back(piece.spilled != nullptr
+                                        ? raft_buffer{piece.spilled, piece.spilled_len}
+                                        : raft_buffer{piece.bytes.data(), piece.bytes.size()});
     }
     *bufs = self->snapshot_bufs.data();
     *n_bufs = static_cast<unsigned>(self->snapshot_bufs.size());
@@ -252,9 +291,7 @@ struct RaftStorage::Impl {
   // libraft is done with the snapshot (written, failed or given up).
   static int FsmSnapshotFinalize(raft_fsm* fsm, raft_buffer* bufs[], unsigned* n_bufs) {
     auto* self = static_cast<Impl*>(fsm->data);
-    self->snapshot_bufs.clear();
-    self->snapshot_pieces.clear();
-    self->snapshot_pieces.shrink_to_fit();
+    self->ClearPieces();
     self->snapshot_view.reset();
     *bufs = nullptr;
     *n_bufs = 0;
@@ -447,6 +484,9 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   if (!transport.ok()) return transport.status();
   impl->transport = std::move(*transport);
 
+  // libraft's large buffers (a snapshot sent or received) are file-backed, in this directory.
+  SetSpillDirectory(raft_dir);
+  InstallRaftHeap();
   int rv = raft_uv_init(&impl->io, &impl->loop, raft_dir.c_str(), impl->transport->get());
   if (rv != 0) {
     return absl::FailedPreconditionError(

@@ -108,5 +108,27 @@ TEST(LogCodec, SnapshotPiecesAreTheSameSnapshot) {
   EXPECT_EQ(seen, 40);
 }
 
+// With a piece callback (the state machine puts those pieces in file-backed buffers): the
+// middle pieces are handed over in order as they fill, only the first (which gets the count)
+// and the last stay, and first + handed + last is the same snapshot.
+TEST(LogCodec, SnapshotPiecesHandedOverAsTheyFillAreTheSameSnapshot) {
+  SnapshotWriter whole;
+  std::vector<std::string> handed;
+  SnapshotWriter pieces(64, [&](std::string&& p) { handed.push_back(std::move(p)); });
+  for (int i = 0; i < 40; ++i) {
+    const std::string key = "k" + std::to_string(i);
+    const std::string value(i == 7 ? 200 : 10, static_cast<char>('a' + i % 26));
+    whole.Add(key, value);
+    pieces.Add(key, value);
+  }
+  std::vector<std::string> ends = std::move(pieces).FinishPieces();
+  ASSERT_EQ(ends.size(), 2u);
+  ASSERT_GT(handed.size(), 3u);
+  std::string joined = ends[0];
+  for (const std::string& p : handed) joined += p;
+  joined += ends[1];
+  EXPECT_EQ(joined, std::move(whole).Finish());
+}
+
 }  // namespace
 }  // namespace strongroom::raft
