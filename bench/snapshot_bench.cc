@@ -230,6 +230,8 @@ int main(int argc, char** argv) {
   // A follower that lost its disk: empty, it is sent the whole store (InstallSnapshot).
   nodes[2].reset();
   strongroom::bench::RemoveTree(options[2].dir);
+  (void)MaxStall(nodes);  // from here
+  const uint64_t install_term = MaxTerm(nodes);
   options[2].bootstrap = false;
   AnonPeak install_anon;
   const auto install_start = Clock::now();
@@ -250,10 +252,18 @@ int main(int argc, char** argv) {
   }
   const double install_s = std::chrono::duration<double>(Clock::now() - install_start).count();
   const long install_anon_kb = install_anon.Stop();
+  const uint64_t install_stall = MaxStall(nodes);
+  const uint64_t install_elections = MaxTerm(nodes) - install_term;
   std::printf("a follower that lost its disk, sent the whole store (%s in %.1f s):\n",
               caught_up ? "caught up" : "NOT caught up", install_s);
   std::printf("  peak anonymous growth     %6ld MiB  = %.2fx the store\n", install_anon_kb / 1024,
               static_cast<double>(install_anon_kb) / 1024 / static_cast<double>(store_mb));
+  std::printf(
+      "  longest Raft loop stall   %6llu ms  = %.2fx the election timeout (1000 ms; the "
+      "follower restores on its loop)\n",
+      static_cast<unsigned long long>(install_stall), static_cast<double>(install_stall) / 1000.0);
+  std::printf("  elections meanwhile       %6llu\n",
+              static_cast<unsigned long long>(install_elections));
   const strongroom::raft::SpillStats spill = strongroom::raft::GetSpillStats();
   const char* setting = std::getenv("STRONGROOM_RAFT_SPILL_BYTES");
   std::printf("  file-backed buffers made  %6llu MiB in %llu (STRONGROOM_RAFT_SPILL_BYTES=%s)\n",

@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "appliance/broker/cluster_internal.h"
 #include "appliance/broker/ipc_server.h"
 #include "appliance/broker/join_tokens.h"
 #include "appliance/core/request.h"
@@ -23,6 +24,9 @@
 #include "base/strings.h"
 
 namespace strongroom::broker {
+
+using namespace cluster_internal;  // NOLINT(build/namespaces): the cluster's own helpers
+
 namespace {
 
 namespace json = core::json;
@@ -34,58 +38,12 @@ constexpr int kMaxLeaderHops = 4;
 // A leader's question for a member's term (a read's confirmation round): a member that has not
 // answered by then does not count, and is not asked again until it has.
 constexpr absl::Duration kTermCallTimeout = absl::Seconds(1);
-constexpr char kJoinPath[] = "sys/storage/raft/join";
 constexpr char kRemovePath[] = "sys/storage/raft/remove-peer";
 // A forward that broke once the request may have reached the leader (Vault's text for a failed
 // forwarding call, and what the client must know before it retries).
 constexpr char kForwardBroke[] =
     "error during forwarding RPC request: the active node may have received the request but its "
     "answer did not arrive; the request may or may not have been applied";
-
-bool AllIn(std::string_view s, std::string_view extra) {
-  if (s.empty()) return false;
-  for (char c : s) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
-        extra.find(c) == std::string_view::npos) {
-      return false;
-    }
-  }
-  return true;
-}
-
-// What a peer may call itself and where it says it is: no separators, no control characters
-// (an api_addr ends up in a Location header).
-absl::Status CheckPeer(const PeerInfo& p) {
-  if (p.node_id.size() > 64 || !AllIn(p.node_id, "._-")) {
-    return absl::InvalidArgumentError("node_id must be 1 to 64 letters, digits, '.', '_' or '-'");
-  }
-  if (p.cluster_addr.size() > 100 || !AllIn(p.cluster_addr, ".:-[]")) {
-    return absl::InvalidArgumentError("cluster address must be host:port");
-  }
-  if (p.api_addr.size() > 100 || !AllIn(p.api_addr, ".:/-[]") ||
-      !(absl::StartsWith(p.api_addr, "https://") || absl::StartsWith(p.api_addr, "http://"))) {
-    return absl::InvalidArgumentError("api_addr must be http(s)://host:port");
-  }
-  return absl::OkStatus();
-}
-
-json::object Failure(std::string_view message) {
-  json::object o;
-  o["ok"] = false;
-  o["error"] = message;
-  return o;
-}
-
-std::string B64(std::string_view s) { return absl::Base64Escape(Av(s)); }
-
-absl::StatusOr<std::string> UnB64(const json::object& o, std::string_view key) {
-  ASSIGN_OR_RETURN(auto v, core::GetString(o, key));
-  std::string out;
-  if (!v || !absl::Base64Unescape(*v, &out)) {
-    return absl::InvalidArgumentError(absl::StrCat("\"", Av(key), "\" must be base64"));
-  }
-  return out;
-}
 
 // <dir>/incarnation (ClusterNode::incarnation): read when the node has Raft state ("" when the
 // file is absent: a data directory from before incarnations), made anew when it has none.
@@ -175,7 +133,14 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
     return CheckMemberPeer(raw, raft_id, address, peer);
   };
   if (!node->options_.recover.empty()) {
-    ro.recover = RecoveryDecision(node->options_.recover, node->options_.node_id, ro.tls);
+    auto decide = RecoveryDecision(node->options_.recover, node->options_.node_id, ro.tls);
+    ro.recover =
+        [decide = std::move(decide),
+         raw](const std::vector<raft::Peer>& current) -> absl::StatusOr<std::vector<raft::Peer>> {
+      auto forced = decide(current);
+      if (forced.ok()) raw->NoteDropped(current, *forced);
+      return forced;
+    };
   }
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
   node->leader_check_ = std::make_unique<LeaderCheck>(
@@ -185,10 +150,16 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   if (!node->incarnation_.empty()) {
     LogInfo("raft: node %s, incarnation %s", node->options_.node_id, node->incarnation_);
   }
+  // Service calls reach Serve as soon as the transport listens, inside RaftStorage::Start:
+  // until here they are answered "still starting" (raft_ was not set yet).
+  node->ready_.store(true, std::memory_order_release);
   return node;
 }
 
-ClusterNode::~ClusterNode() { raft_.reset(); }  // no service call can reach us after this
+ClusterNode::~ClusterNode() {
+  ready_.store(false, std::memory_order_release);
+  raft_.reset();  // no service call can reach us after this
+}
 
 void ClusterNode::Attach(core::Core* core, core::Seal* seal) {
   seal_.store(seal);
@@ -529,216 +500,6 @@ void ClusterNode::RetryJoin(const std::atomic<bool>& stop) {
     }
     for (int i = 0; i < 50 && !stop.load(); ++i) absl::SleepFor(absl::Milliseconds(100));
   }
-}
-
-// --- the calls other members make ---------------------------------------------------------
-
-std::string ClusterNode::Serve(const raft::PeerIdentity& peer, std::string_view request) {
-  auto req = core::ParseObject(request);
-  if (!req.ok()) return core::Serialize(Failure("malformed request"));
-  auto op = core::GetString(*req, "op");
-  json::object answer;
-  if (!op.ok() || !op->has_value()) {
-    answer = Failure("no op");
-  } else if (std::string refusal = RefuseImpostor(peer, **op, *req); !refusal.empty()) {
-    answer = Failure(refusal);
-  } else if (**op == "term") {
-    answer["ok"] = true;
-    answer["term"] = std::to_string(raft_->Term());
-    core::Core* core = core_.load();
-    // Whether this node could serve if it led (a hand-over passes a sealed node over).
-    answer["sealed"] = core == nullptr || core->awaiting_cluster() || core->sealed();
-  } else if (core_.load() == nullptr) {
-    answer = Failure("the node is still starting");
-  } else if (!raft_->IsLeader()) {
-    answer = Failure("not the leader");
-    if (auto leader = CurrentLeader()) answer["leader_cluster_addr"] = leader->cluster_addr;
-  } else if (**op == "join") {
-    return ServeJoin(*req, peer);
-  } else if (**op == "add") {
-    return ServeAdd(*req, peer);
-  } else if (**op == "forward") {
-    return ServeForward(*req);
-  } else if (**op == "read-index") {
-    return ServeReadIndex();
-  } else {
-    answer = Failure("unknown op");
-  }
-  return core::Serialize(answer);
-}
-
-absl::Status ClusterNode::AuditChangeRequest(const core::AuditSystemEvent& event) {
-  core::Core* core = core_.load();
-  if (core == nullptr) return absl::UnavailableError("the node is still starting");
-  absl::Status s = core->audit().LogSystemEvent(event);
-  if (!s.ok()) {
-    LogError("raft: %s (%s) not carried out: no audit device could record it", event.path,
-             event.request_id);
-  }
-  return s;
-}
-
-absl::Status ClusterNode::AuditChangeResponse(core::AuditSystemEvent event,
-                                              const json::object& result, std::string_view error) {
-  core::Core* core = core_.load();
-  if (core == nullptr) return absl::UnavailableError("the node is still starting");
-  event.is_response = true;
-  event.response_data = result;
-  event.error = std::string(error);
-  return core->audit().LogSystemEvent(event);
-}
-
-std::string ClusterNode::MemberNamed(std::string_view node_id) {
-  for (const auto& peer : raft_->Configuration()) {
-    if (DecodePeer(peer.address).node_id == node_id) {
-      return absl::StrCat("a server named \"", Av(node_id),
-                          "\" is already a member; remove it (sys/storage/raft/remove-peer) first");
-    }
-  }
-  return "";
-}
-
-std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIdentity& peer) {
-  core::Core* core = core_.load();
-  if (core->sealed()) return core::Serialize(Failure("the leader is sealed"));
-  // The KEKs leave only once the request record is written, and reach the joining node only
-  // once the response record is: the export is in this node's audit chain, or does not happen.
-  core::AuditSystemEvent event;
-  event.request_id = core::NewUuid();
-  event.path = kJoinPath;
-  event.data["step"] = "kek-export";
-  // Which certificate the keys go to (the caller's, verified by the cluster CA).
-  event.data["certificate_sha256"] = peer.fingerprint;
-  event.data["public_key_sha256"] = peer.public_key_sha256;
-  auto name = core::GetString(req, "node_id");
-  auto point = UnB64(req, "transport_key");
-  auto token = core::GetString(req, "join_token");
-  std::string refusal;
-  if (!name.ok() || !name->has_value() || !point.ok() || !token.ok()) {
-    refusal = "join needs node_id and transport_key";
-  } else if (absl::Status s = CheckPeer(PeerInfo{"x:1", **name, "https://x"}); !s.ok()) {
-    refusal = std::string(Sv(s.message()));
-  } else if (token->value_or("").size() > kMaxJoinTokenBytes) {
-    event.data["node_id"] = **name;
-    refusal = "the join token is not one this cluster issued";
-  } else {
-    event.data["node_id"] = **name;
-    if (std::string id = JoinTokens::IdOf(token->value_or("")); !id.empty()) {
-      event.data["join_token_id"] = id;
-    }
-  }
-  if (!AuditChangeRequest(event).ok()) {
-    return core::Serialize(Failure("the leader could not record the join in its audit log"));
-  }
-  // The operator's consent (a join credential for this node id, used once) before any KEK is
-  // wrapped; a name already in use gets no keys either.
-  if (refusal.empty()) refusal = AdmitJoin(token->value_or(""), **name, peer.public_key_sha256);
-  if (!refusal.empty()) {
-    (void)AuditChangeResponse(std::move(event), {}, refusal);
-    return core::Serialize(Failure(refusal));
-  }
-  auto wrapped = seal_.load()->WrapKeksForPeer(*point, **name);
-  if (!wrapped.ok()) {
-    LogError("raft: cannot wrap the KEKs for joining node %s: %s", **name,
-             wrapped.status().message());
-    (void)AuditChangeResponse(std::move(event), {}, "the leader cannot wrap its keys");
-    return core::Serialize(Failure("the leader cannot wrap its keys; see its log"));
-  }
-  json::object result;
-  result["keks_wrapped"] = wrapped->blobs.size();
-  // Which key of the joining node's token they were wrapped for (the leader's own record).
-  result["transport_key_sha256"] = JoinTokens::Sha256Hex(*point);
-  if (!AuditChangeResponse(std::move(event), result, "").ok()) {
-    LogError(
-        "raft: the KEKs wrapped for joining node %s are not sent: no audit device could "
-        "record the export",
-        **name);
-    return core::Serialize(Failure("the leader could not record the join in its audit log"));
-  }
-  LogInfo("raft: sent the cluster's KEKs, wrapped for its token, to joining node %s", **name);
-  json::object o;
-  o["ok"] = true;
-  o["ephemeral_key"] = B64(wrapped->ephemeral_point);
-  json::array keks;
-  for (const auto& b : wrapped->blobs) {
-    keks.emplace_back(B64(std::string_view(reinterpret_cast<const char*>(b.data()), b.size())));
-  }
-  o["keks"] = std::move(keks);
-  return core::Serialize(o);
-}
-
-std::string ClusterNode::ServeAdd(const json::object& req, const raft::PeerIdentity& peer) {
-  // As a join: the membership change happens only once its request record is written.
-  if (core_.load()->sealed()) return core::Serialize(Failure("the leader is sealed"));
-  core::AuditSystemEvent event;
-  event.request_id = core::NewUuid();
-  event.path = kJoinPath;
-  event.data["step"] = "add-voter";
-  PeerInfo p;
-  auto name = core::GetString(req, "node_id");
-  auto cluster = core::GetString(req, "cluster_addr");
-  auto api = core::GetString(req, "api_addr");
-  auto token = core::GetString(req, "join_token");
-  std::string refusal;
-  if (!name.ok() || !cluster.ok() || !api.ok() || !token.ok() || !*name || !*cluster || !*api) {
-    refusal = "add needs node_id, cluster_addr and api_addr";
-  } else if (token->value_or("").size() > kMaxJoinTokenBytes) {
-    refusal = "the join token is not one this cluster issued";
-  } else {
-    p = {**cluster, **name, **api};
-    if (absl::Status s = CheckPeer(p); !s.ok()) {
-      refusal = std::string(Sv(s.message()));
-    } else {
-      event.data["node_id"] = p.node_id;
-      event.data["cluster_addr"] = p.cluster_addr;
-      event.data["api_addr"] = p.api_addr;
-      refusal = AddRefusal(p.node_id, token->value_or(""), peer.public_key_sha256);
-    }
-  }
-  if (!AuditChangeRequest(event).ok()) {
-    return core::Serialize(Failure("the leader could not record the change in its audit log"));
-  }
-  if (!refusal.empty()) {
-    (void)AuditChangeResponse(std::move(event), {}, refusal);
-    return core::Serialize(Failure(refusal));
-  }
-  absl::Status s = raft_->AddVoter(raft::RaftStorage::IdFor(p.node_id), EncodePeer(p));
-  json::object result;
-  if (s.ok()) result["voter"] = true;
-  (void)AuditChangeResponse(std::move(event), result, Sv(s.message()));
-  if (!s.ok()) return core::Serialize(Failure(Sv(s.message())));
-  // The admission is spent: adding this id again needs a new credential.
-  if (absl::Status c = JoinTokens(core_.load()->barrier()).ClearAdmission(p.node_id); !c.ok()) {
-    LogWarn("raft: node %s is a voter, but its admission stays recorded: %s", p.node_id,
-            c.message());
-  }
-  LogInfo("raft: node %s (%s) is a voter now", p.node_id, p.cluster_addr);
-  json::object o;
-  o["ok"] = true;
-  return core::Serialize(o);
-}
-
-std::string ClusterNode::ServeForward(const json::object& req) {
-  auto bytes = UnB64(req, "request");
-  ipc::Request forwarded;
-  if (!bytes.ok() || !forwarded.ParseFromString(*bytes)) {
-    return core::Serialize(Failure("malformed forwarded request"));
-  }
-  // Only the active node (tables reloaded in the term it leads) answers, and its core confirms
-  // the answer before it goes back (ConfirmAnswer). A refusal means nothing was done: the
-  // standby may redirect.
-  if (active_term_.load() == 0) {
-    json::object o = Failure("not the active node");
-    if (auto leader = CurrentLeader(); leader && !leader->self) {
-      o["leader_cluster_addr"] = leader->cluster_addr;
-    }
-    return core::Serialize(o);
-  }
-  ipc::Response r = IpcServer::Process(core_.load(), forwarded, options_.json_limits);
-  json::object o;
-  o["ok"] = true;
-  o["response"] = B64(r.SerializeAsString());
-  return core::Serialize(o);
 }
 
 absl::StatusOr<uint64_t> ClusterNode::AskTerm(const std::string& raft_address) {

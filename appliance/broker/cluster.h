@@ -225,12 +225,18 @@ class ClusterNode final : public core::Cluster {
   std::atomic<uint64_t> catch_up_index_{0};
   std::atomic<int64_t> catch_up_logged_ms_{0};  // when a failed read-index was last logged
   HealthHistory health_history_;                // stable_since of sys/storage/raft/autopilot/state
-  // The sets last saved (RefusedFile), before the transport starts.
+  // The sets last saved (RefusedFile), before the transport starts; with the node ids a
+  // recovery dropped (NoteDropped) among the removed ones.
   void LoadRefused();
+  // -raft-recover: the members of `current` not in `forced` are written to DroppedFile, refused
+  // from now on, and marked removed in replicated state (MarkDropped) once this node is active.
+  void NoteDropped(const std::vector<raft::Peer>& current, const std::vector<raft::Peer>& forced);
+  void MarkDropped(core::Core* core);
   // The active node pins its own key (RefreshRefused).
   void PinSelf(core::Core* core);
-  std::mutex refresh_mu_;  // one RefreshRefused at a time
-  std::mutex refused_mu_;  // guards the two below
+  std::atomic<bool> ready_{false};  // raft_ and leader_check_ are set (Serve may use them)
+  std::mutex refresh_mu_;           // one RefreshRefused at a time
+  std::mutex refused_mu_;           // guards the two below
   std::set<std::string> removed_ids_;
   std::map<std::string, std::set<std::string>> pinned_;  // node id -> key SHA-256s
   std::string own_key_sha256_;                           // this node's certificate's key

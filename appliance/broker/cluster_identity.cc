@@ -10,6 +10,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "appliance/broker/cluster.h"
 #include "appliance/broker/join_tokens.h"
@@ -73,6 +74,9 @@ namespace {
 // The refused sets as the node last knew them, kept beside its Raft directory (not in fsm/, which
 // is rebuilt at every start): "removed <node id>" and "pin <node id> <key sha256>" lines.
 std::string RefusedFile(const std::string& raft_dir) { return raft_dir + "/refused-peers"; }
+// Node ids a -raft-recover dropped, one per line, until they are marked removed in replicated
+// state.
+std::string DroppedFile(const std::string& raft_dir) { return raft_dir + "/recovery-dropped"; }
 
 bool WellFormedId(std::string_view id) {
   if (id.empty() || id.size() > 256) return false;
@@ -84,7 +88,58 @@ bool WellFormedId(std::string_view id) {
   return true;
 }
 
+std::vector<std::string> ReadDropped(const std::string& raft_dir) {
+  std::vector<std::string> ids;
+  std::ifstream in(DroppedFile(raft_dir));
+  for (std::string line; ids.size() < 10000 && std::getline(in, line);) {
+    if (WellFormedId(line)) ids.push_back(line);
+  }
+  return ids;
+}
+
 }  // namespace
+
+void ClusterNode::NoteDropped(const std::vector<raft::Peer>& current,
+                              const std::vector<raft::Peer>& forced) {
+  std::string text;
+  std::vector<std::string> dropped;
+  for (const raft::Peer& c : current) {
+    bool kept = false;
+    for (const raft::Peer& f : forced) kept |= f.id == c.id;
+    if (kept) continue;
+    const std::string id = DecodePeer(c.address).node_id;
+    if (!WellFormedId(id)) continue;
+    dropped.push_back(id);
+    absl::StrAppend(&text, id, "\n");
+  }
+  if (dropped.empty()) return;
+  {
+    std::ofstream out(DroppedFile(options_.path), std::ios::binary | std::ios::app);
+    out << text;
+  }
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  removed_ids_.insert(dropped.begin(), dropped.end());
+  LogWarn(
+      "raft recovery: %s dropped from the configuration; refused on the cluster port, and "
+      "marked removed once this node is the active node",
+      absl::StrJoin(dropped, ", "));
+}
+
+void ClusterNode::MarkDropped(core::Core* core) {
+  if (core == nullptr || core->sealed() || core->awaiting_cluster() || !raft_->IsLeader()) return;
+  const std::vector<std::string> ids = ReadDropped(options_.path);
+  if (ids.empty()) return;
+  JoinTokens tokens(core->barrier());
+  for (const std::string& id : ids) {
+    if (absl::Status s = tokens.MarkRemoved(id, core->Now()); !s.ok()) {
+      LogWarn("raft: cannot mark node %s (dropped by the recovery) removed yet: %s", id,
+              s.message());
+      return;
+    }
+  }
+  std::remove(DroppedFile(options_.path).c_str());
+  LogInfo("raft: marked %s (dropped by the recovery) removed", absl::StrJoin(ids, ", "));
+}
 
 void ClusterNode::LoadRefused() {
   std::ifstream in(RefusedFile(options_.path));
@@ -99,6 +154,7 @@ void ClusterNode::LoadRefused() {
       pinned[f[1]].insert(f[2]);
     }
   }
+  for (std::string& id : ReadDropped(options_.path)) removed.insert(std::move(id));
   std::lock_guard<std::mutex> lock(refused_mu_);
   removed_ids_ = std::move(removed);
   pinned_ = std::move(pinned);
@@ -120,6 +176,7 @@ void ClusterNode::RefreshRefused() {
   for (std::string& id : *ids) {
     if (!id.empty() && id.back() != '/') removed.insert(std::move(id));
   }
+  for (std::string& id : ReadDropped(options_.path)) removed.insert(std::move(id));
   for (const std::string& dir : *nodes) {
     if (dir.size() < 2 || dir.back() != '/') continue;
     auto fps = raft_->List(absl::StrCat(JoinTokens::kPinnedPrefix, dir));
@@ -144,6 +201,7 @@ void ClusterNode::RefreshRefused() {
   }
   if (!changed) {
     PinSelf(core);
+    MarkDropped(core);
     return;
   }
   // Connections admitted before the change are checked again: a removed node's are closed.
@@ -167,6 +225,7 @@ void ClusterNode::RefreshRefused() {
     LogWarn("raft: cannot save the refused node ids and keys to %s", file);
   }
   PinSelf(core);
+  MarkDropped(core);
 }
 
 void ClusterNode::PinSelf(core::Core* core) {

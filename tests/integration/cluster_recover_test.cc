@@ -9,6 +9,7 @@
 #include <fstream>
 #include <string>
 
+#include "appliance/raft/tls_transport.h"
 #include "tests/integration/cluster_fixture.h"
 
 namespace strongroom::testing {
@@ -112,6 +113,20 @@ TEST_F(ClusterRecoverTest, ASurvivorOfALostMajorityComesBackAloneWithItsData) {
   EXPECT_EQ(servers[0]["node_id"], "n3");
   EXPECT_EQ(servers[0]["leader"], true);
   EXPECT_EQ(servers[0]["voter"], true);
+
+  // The node ids the recovery dropped are removed for good: marked in replicated state, and
+  // their certificates get nothing on the cluster port (they may come back with their old
+  // state and disturb the new configuration otherwise).
+  EXPECT_TRUE(n3.daemon->WaitForLog("marked n1, n2 (dropped by the recovery) removed"))
+      << n3.daemon->Log();
+  const ClusterCerts n1_certs = NodeCerts(certs_, "n1");
+  auto term = raft::CallService({n1_certs.ca, n1_certs.cert, n1_certs.key, nullptr},
+                                "127.0.0.1:" + std::to_string(n3.api_port + 1), R"({"op":"term"})",
+                                std::chrono::seconds(30));
+  ASSERT_TRUE(term.ok()) << term.status();
+  EXPECT_THAT(nlohmann::json::parse(*term, nullptr, false).value("error", ""),
+              HasSubstr("node \"n1\" was removed from the cluster"))
+      << *term;
 
   // Restarted without the flag it stays the cluster, data and all.
   n3.daemon->options().extra_args.clear();
