@@ -4,6 +4,7 @@
 #include <openssl/crypto.h>
 #include <openssl/err.h>
 #include <openssl/provider.h>
+#include <openssl/ssl.h>
 #include <openssl/store.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -23,7 +24,6 @@
 #include "appliance/tls/certificates.h"
 #include "audit/keys.h"
 #include "base/log.h"
-#include "base/secure_bytes.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "hsm/token.h"
@@ -78,9 +78,16 @@ std::string PercentEncode(std::string_view in) {
 // from memory (a memfd: nothing written to disk). The module is the seal's; the provider never
 // finalizes it (quirk no-deinit: the broker's own sessions stay).
 absl::StatusOr<std::shared_ptr<const raft::TokenKey>> ProviderKey(
-    const core::Pkcs11SealConfig& seal, const std::string& token_label, const std::string& label) {
+    const core::Pkcs11SealConfig& seal, const std::string& token_label, const std::string& label,
+    const std::string& cert_file) {
+  // pkcs11-provider takes its module from this variable before its configuration: one
+  // inherited from the environment would choose another module than the seal's.
+  if (std::getenv("PKCS11_PROVIDER_MODULE") != nullptr) {
+    return absl::FailedPreconditionError(
+        "PKCS11_PROVIDER_MODULE is set in the environment; not letting it choose the module");
+  }
   for (char c : seal.token.lib) {
-    if (c == '\n' || c == '$' || c == '\\' || c == '#' || c == '"' || c == '\'') {
+    if (c == '\n' || c == '\r' || c == '$' || c == '\\' || c == '#' || c == '"' || c == '\'') {
       return absl::InvalidArgumentError(
           "the seal's lib path has characters OpenSSL's "
           "configuration would read otherwise");
@@ -102,14 +109,12 @@ absl::StatusOr<std::shared_ptr<const raft::TokenKey>> ProviderKey(
     ERR_clear_error();
     return absl::UnavailableError("pkcs11-provider is not installed or does not load");
   }
-  ASSIGN_OR_RETURN(SecureBytes pin, hsm::ResolvePin(seal.token.pin_spec));
-  std::string uri = absl::StrCat(
-      "pkcs11:token=", PercentEncode(token_label), ";object=", PercentEncode(label),
-      ";type=private?pin-value=",
-      PercentEncode(std::string_view(reinterpret_cast<const char*>(pin.data()), pin.size())));
+  // No PIN here: the broker's own session logged in to the token (LoadClusterKey opened it),
+  // and a PKCS#11 login is the application's, for every session it opens.
+  const std::string uri = absl::StrCat("pkcs11:token=", PercentEncode(token_label),
+                                       ";object=", PercentEncode(label), ";type=private");
   OSSL_STORE_CTX* store = OSSL_STORE_open_ex(uri.c_str(), libctx.get(), nullptr, nullptr, nullptr,
                                              nullptr, nullptr, nullptr);
-  OPENSSL_cleanse(uri.data(), uri.size());
   if (store == nullptr) {
     ERR_clear_error();
     return absl::NotFoundError("pkcs11-provider cannot open the token");
@@ -132,9 +137,24 @@ absl::StatusOr<std::shared_ptr<const raft::TokenKey>> ProviderKey(
     return absl::NotFoundError(
         absl::StrCat("pkcs11-provider found ", keys, " private keys labelled \"", label, "\""));
   }
+  std::shared_ptr<EVP_PKEY> pkey(found, EVP_PKEY_free);
+  // The provider's key must be usable as the certificate's key (it pairs the private half with
+  // its public one by CKA_ID: a key without one is found but cannot be used): tried here, so
+  // that such a key falls back to strongroom's own signer instead of failing the transport.
+  std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> trial(
+      SSL_CTX_new_ex(libctx.get(), nullptr, TLS_method()), &SSL_CTX_free);
+  const bool usable = trial &&
+                      SSL_CTX_use_certificate_chain_file(trial.get(), cert_file.c_str()) == 1 &&
+                      SSL_CTX_use_PrivateKey(trial.get(), pkey.get()) == 1 &&
+                      SSL_CTX_check_private_key(trial.get()) == 1;
+  ERR_clear_error();
+  if (!usable) {
+    return absl::FailedPreconditionError(
+        "pkcs11-provider cannot use the key as the certificate's (no CKA_ID on it?)");
+  }
   auto out = std::make_shared<raft::TokenKey>();
   out->libctx = std::move(libctx);
-  out->pkey = std::shared_ptr<EVP_PKEY>(found, EVP_PKEY_free);
+  out->pkey = std::move(pkey);
   return out;
 }
 
@@ -324,7 +344,8 @@ absl::StatusOr<std::shared_ptr<const raft::TokenKey>> LoadClusterKey(
         "\" in the token (request one with strongroomd -config=FILE -cluster-csr=OUT and have the "
         "cluster CA sign it: packaging/cluster-certs.sh sign)"));
   }
-  auto provided = ProviderKey(seal_config, (*token)->label(), storage.cluster_key_label);
+  auto provided = ProviderKey(seal_config, (*token)->label(), storage.cluster_key_label,
+                              storage.cluster_cert_file);
   if (provided.ok()) {
     *how = "through pkcs11-provider";
     return *std::move(provided);

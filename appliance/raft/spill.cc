@@ -1,8 +1,11 @@
 #include "appliance/raft/spill.h"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <malloc.h>
 #include <sys/mman.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,6 +15,7 @@
 #include <cstring>
 #include <map>
 #include <mutex>
+#include <system_error>
 #include <thread>
 #include <utility>
 #include <vector>
@@ -58,7 +62,7 @@ size_t ThresholdFromEnv() {
 // A large libraft buffer (a snapshot loaded to be sent, or received): file-backed when it can be.
 void* SpillLarge(size_t size) {
   void* p = SpillAlloc(size);
-  if (p != nullptr) LogInfo("raft: a %d-byte buffer (a snapshot) is file-backed", size);
+  if (p != nullptr) LogInfo("raft: a %d-byte Raft buffer is file-backed", size);
   return p;
 }
 
@@ -100,6 +104,7 @@ void* HeapRealloc(void* /*data*/, void* ptr, size_t size) {
 }
 
 void* HeapAlignedAlloc(void* /*data*/, size_t alignment, size_t size) {
+  if (alignment == 0 || size > SIZE_MAX - alignment) return nullptr;
   // A mapping is page aligned.
   if (size >= SpillThreshold() && alignment <= static_cast<size_t>(sysconf(_SC_PAGESIZE))) {
     if (void* p = SpillLarge(size)) return p;
@@ -135,6 +140,23 @@ void* SpillAlloc(size_t n) {
             std::strerror(errno));
     return nullptr;
   }
+  // Not on a file system in memory (nothing saved), and never into the last of the disk: the
+  // size may be what a peer claims its message is, and the Raft log and the store need the
+  // room. Kept free: 5% of the file system and at least 256 MiB.
+  struct statfs fs {};
+  struct statvfs vfs {};
+  bool room = ::fstatfs(fd, &fs) == 0 && fs.f_type != TMPFS_MAGIC && fs.f_type != RAMFS_MAGIC &&
+              ::fstatvfs(fd, &vfs) == 0;
+  if (room) {
+    const unsigned __int128 avail = static_cast<unsigned __int128>(vfs.f_bavail) * vfs.f_frsize;
+    const unsigned __int128 total = static_cast<unsigned __int128>(vfs.f_blocks) * vfs.f_frsize;
+    const unsigned __int128 reserve = std::max<unsigned __int128>(total / 20, 256u << 20);
+    room = avail > reserve && n <= avail - reserve;
+  }
+  if (!room) {
+    ::close(fd);
+    return nullptr;
+  }
   // Blocks reserved now: a full disk fails here, not as a SIGBUS when a page is first written.
   const int reserved = ::posix_fallocate(fd, 0, static_cast<off_t>(n));
   void* p =
@@ -155,7 +177,7 @@ void* SpillAlloc(size_t n) {
 }
 
 bool SpillFree(void* p) {
-  std::lock_guard<std::mutex> lock(S().mu);
+  std::unique_lock<std::mutex> lock(S().mu);
   auto it = S().blocks.find(p);
   if (it == S().blocks.end()) return false;
   const size_t n = it->second;
@@ -163,19 +185,9 @@ bool SpillFree(void* p) {
   S().stats.blocks_now--;
   S().stats.bytes_now -= n;
   if (!S().reaper_started) {
-    S().reaper_started = true;
-    std::thread([] {
-      State& st = S();
-      std::unique_lock<std::mutex> reap_lock(st.mu);
-      for (;;) {
-        st.reap_cv.wait(reap_lock, [&] { return !st.to_unmap.empty(); });
-        std::vector<std::pair<void*, size_t>> batch;
-        batch.swap(st.to_unmap);
-        reap_lock.unlock();
-        for (const auto& [addr, len] : batch) ::munmap(addr, len);
-        reap_lock.lock();
-      }
-    }).detach();
+    lock.unlock();
+    ::munmap(p, n);  // no unmapping thread (InstallRaftHeap starts it): here, then
+    return true;
   }
   S().to_unmap.emplace_back(p, n);
   S().reap_cv.notify_one();
@@ -197,6 +209,25 @@ SpillStats GetSpillStats() {
 void InstallRaftHeap() {
   static std::once_flag once;
   std::call_once(once, [] {
+    try {
+      std::thread([] {
+        State& st = S();
+        std::unique_lock<std::mutex> reap_lock(st.mu);
+        for (;;) {
+          st.reap_cv.wait(reap_lock, [&] { return !st.to_unmap.empty(); });
+          std::vector<std::pair<void*, size_t>> batch;
+          batch.swap(st.to_unmap);
+          reap_lock.unlock();
+          for (const auto& [addr, len] : batch) ::munmap(addr, len);
+          reap_lock.lock();
+        }
+      }).detach();
+      std::lock_guard<std::mutex> lock(S().mu);
+      S().reaper_started = true;
+    } catch (const std::system_error& e) {
+      LogWarn("raft: no thread to unmap file-backed buffers (%s); they are unmapped in place",
+              e.what());
+    }
     static raft_heap heap{nullptr,      &HeapMalloc,       &HeapFree,       &HeapCalloc,
                           &HeapRealloc, &HeapAlignedAlloc, &HeapAlignedFree};
     raft_heap_set(&heap);

@@ -314,8 +314,8 @@ TEST_F(RaftTest, ASnapshotOfManyPiecesIsSentRestoredAndReloaded) {
   EXPECT_TRUE(Eventually([&] { return n3.Cmd("getbig big/n39N") == "big 1048615"; })) << n3.log();
   // The snapshot (over 40 MiB) was held in file-backed buffers, not in RAM (spill.h): where the
   // leader loaded it to send it, and where n3 received it.
-  EXPECT_THAT(n1.log(), HasSubstr("-byte buffer (a snapshot) is file-backed")) << n1.log();
-  EXPECT_THAT(n3.log(), HasSubstr("-byte buffer (a snapshot) is file-backed")) << n3.log();
+  EXPECT_THAT(n1.log(), HasSubstr("-byte Raft buffer is file-backed")) << n1.log();
+  EXPECT_THAT(n3.log(), HasSubstr("-byte Raft buffer is file-backed")) << n3.log();
   for (Node* n : {&n1, &n3}) {
     n->Kill();
     n->Start();
