@@ -1,4 +1,7 @@
 // Node identity on the cluster port: a peer is who its cluster certificate says (cluster.h).
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <cctype>
 #include <cstdio>
 #include <fstream>
@@ -213,16 +216,15 @@ void ClusterNode::RefreshRefused() {
   }
   const std::string file = RefusedFile(options_.path);
   {
-    std::ofstream out(file + ".tmp", std::ios::binary | std::ios::trunc);
-    out << text;
-    out.flush();
-    if (!out) {
+    // Written, synced, then renamed over the old one: a crash leaves the old or the new file.
+    const int fd = ::open((file + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    const bool saved = fd >= 0 &&
+                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                       ::fsync(fd) == 0;
+    if (fd >= 0) ::close(fd);
+    if (!saved || std::rename((file + ".tmp").c_str(), file.c_str()) != 0) {
       LogWarn("raft: cannot save the refused node ids and keys to %s", file);
-      return;
     }
-  }
-  if (std::rename((file + ".tmp").c_str(), file.c_str()) != 0) {
-    LogWarn("raft: cannot save the refused node ids and keys to %s", file);
   }
   PinSelf(core);
   MarkDropped(core);
