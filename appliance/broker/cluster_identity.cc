@@ -16,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "appliance/broker/cluster.h"
+#include "appliance/broker/cluster_internal.h"
 #include "appliance/broker/join_tokens.h"
 #include "appliance/core/json.h"
 #include "base/log.h"
@@ -23,6 +24,8 @@
 #include "base/strings.h"
 
 namespace strongroom::broker {
+
+using cluster_internal::ValidNodeId;
 
 namespace json = core::json;
 
@@ -81,21 +84,11 @@ std::string RefusedFile(const std::string& raft_dir) { return raft_dir + "/refus
 // state.
 std::string DroppedFile(const std::string& raft_dir) { return raft_dir + "/recovery-dropped"; }
 
-bool WellFormedId(std::string_view id) {
-  if (id.empty() || id.size() > 256) return false;
-  for (char c : id) {
-    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
-
 std::vector<std::string> ReadDropped(const std::string& raft_dir) {
   std::vector<std::string> ids;
   std::ifstream in(DroppedFile(raft_dir));
   for (std::string line; ids.size() < 10000 && std::getline(in, line);) {
-    if (WellFormedId(line)) ids.push_back(line);
+    if (ValidNodeId(line)) ids.push_back(line);
   }
   return ids;
 }
@@ -111,7 +104,7 @@ void ClusterNode::NoteDropped(const std::vector<raft::Peer>& current,
     for (const raft::Peer& f : forced) kept |= f.id == c.id;
     if (kept) continue;
     const std::string id = DecodePeer(c.address).node_id;
-    if (!WellFormedId(id)) continue;
+    if (!ValidNodeId(id)) continue;
     dropped.push_back(id);
     absl::StrAppend(&text, id, "\n");
   }
@@ -151,9 +144,9 @@ void ClusterNode::LoadRefused() {
   size_t lines = 0;
   for (std::string line; lines < 100000 && std::getline(in, line); ++lines) {
     std::vector<std::string> f = absl::StrSplit(line, ' ');
-    if (f.size() == 2 && f[0] == "removed" && WellFormedId(f[1])) {
+    if (f.size() == 2 && f[0] == "removed" && ValidNodeId(f[1])) {
       removed.insert(f[1]);
-    } else if (f.size() == 3 && f[0] == "pin" && WellFormedId(f[1]) && WellFormedId(f[2])) {
+    } else if (f.size() == 3 && f[0] == "pin" && ValidNodeId(f[1]) && ValidNodeId(f[2])) {
       pinned[f[1]].insert(f[2]);
     }
   }

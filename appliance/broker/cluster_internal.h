@@ -21,6 +21,18 @@ namespace json = core::json;
 
 inline constexpr char kJoinPath[] = "sys/storage/raft/join";
 
+// A node id as a certificate and the configuration may name one: 1 to 64 letters, digits, '.',
+// '_' or '-' (also the shape of a key's SHA-256 in hex).
+inline bool ValidNodeId(std::string_view id) {
+  if (id.empty() || id.size() > 64) return false;
+  for (char c : id) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
+      return false;
+    }
+  }
+  return true;
+}
+
 inline bool AllIn(std::string_view s, std::string_view extra) {
   if (s.empty()) return false;
   for (char c : s) {

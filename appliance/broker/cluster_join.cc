@@ -10,25 +10,17 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/broker/cluster.h"
+#include "appliance/broker/cluster_internal.h"
 #include "appliance/broker/join_tokens.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 
 namespace strongroom::broker {
-namespace {
 
-bool ValidNodeId(std::string_view id) {
-  if (id.empty() || id.size() > 64) return false;
-  for (char c : id) {
-    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '_' && c != '-') {
-      return false;
-    }
-  }
-  return true;
-}
+using cluster_internal::ValidNodeId;
 
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<core::MintedJoinToken> ClusterNode::MintJoinToken(std::string_view node_id,
                                                                  int64_t ttl_seconds) {

@@ -322,14 +322,6 @@ absl::StatusOr<std::pair<uid_t, gid_t>> WorkerIds(const ServerConfig& config) {
   return std::make_pair(found->pw_uid, found->pw_gid);
 }
 
-absl::StatusOr<std::string> ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\""));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 std::string WorkerBinary() {
   char buf[4096];
   ssize_t n = readlink("/proc/self/exe", buf, sizeof buf - 1);
@@ -492,7 +484,7 @@ int DaemonMain(int argc, char** argv) {
       !config->listener.tls_disable && !config->listener.tls_key_label.empty();
   std::string tls_leaf_spki;
   if (!config->listener.tls_disable) {
-    auto cert = ReadFile(config->listener.tls_cert_file);
+    auto cert = ReadTextFile(config->listener.tls_cert_file);
     if (!cert.ok()) {
       LogError("TLS: %s", cert.status().message());
       cleanup_dev();
@@ -509,7 +501,7 @@ int DaemonMain(int argc, char** argv) {
       tls_leaf_spki = *std::move(spki);
       settings.set_tls_key_in_broker(true);
     } else {
-      auto key = ReadFile(config->listener.tls_key_file);
+      auto key = ReadTextFile(config->listener.tls_key_file);
       if (!key.ok()) {
         LogError("TLS: %s", key.status().message());
         cleanup_dev();

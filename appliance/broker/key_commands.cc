@@ -39,14 +39,6 @@ absl::Status WriteTextFile(const std::string& path, const std::string& text) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\""));
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
 // The host of an address "https://host:port", "host:port" or "[v6]:port" ("" when none).
 std::string HostOf(std::string_view address) {
   absl::string_view addr = absl::StripPrefix(absl::StripPrefix(Av(address), "https://"), "http://");
@@ -188,6 +180,14 @@ core::Pkcs11SealConfig SealConfigFrom(const ServerConfig& config) {
   seal_config.audit_key_label = config.seal.audit_key_label;
   seal_config.cluster = config.storage.type == "raft";
   return seal_config;
+}
+
+absl::StatusOr<std::string> ReadTextFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return absl::NotFoundError(absl::StrCat("cannot read \"", path, "\""));
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
 }
 
 int RunTlsCommands(const ServerConfig& config, const KeyCommand& flags) {

@@ -22,6 +22,9 @@ std::string NodeId(const std::string& configured);
 
 core::Pkcs11SealConfig SealConfigFrom(const ServerConfig& config);
 
+// The whole file at `path`; NotFound naming it when it cannot be read.
+absl::StatusOr<std::string> ReadTextFile(const std::string& path);
+
 struct KeyCommand {
   // The listener's key (tls_key_label).
   bool tls_generate_key = false;
