@@ -101,6 +101,11 @@ absl::StatusOr<std::shared_ptr<const raft::TokenKey>> ProviderKey(
     ERR_clear_error();
     return absl::UnavailableError("pkcs11-provider is not installed or does not load");
   }
+  // The library context, and pkcs11-provider in it, once loaded, stay for the life of the process:
+  // the provider is told never to finalize the module (no-deinit), and unloading it then leaves its
+  // allocations behind.
+  static auto* kept = new std::vector<std::shared_ptr<OSSL_LIB_CTX>>;
+  kept->push_back(libctx);
   // No PIN here: the broker's own session logged in to the token (LoadClusterKey opened it),
   // and a PKCS#11 login is the application's, for every session it opens.
   const std::string uri = absl::StrCat("pkcs11:token=", PercentEncode(token_label),
