@@ -178,6 +178,29 @@ int Fail(const absl::Status& s) {
   return 1;
 }
 
+// The cluster key `label` in `token` (TokenTlsKey::Find); NotFound names the command that
+// makes it.
+absl::StatusOr<TokenTlsKey> FindClusterKey(hsm::Token* token, const std::string& label) {
+  auto key = TokenTlsKey::Find(token, label);
+  if (absl::IsNotFound(key.status())) {
+    return absl::NotFoundError(
+        absl::StrCat("no cluster key labelled \"", label, "\" in token \"", token->label(),
+                     "\" (create it with: strongroomd -config=FILE -cluster-generate-key)"));
+  }
+  return key;
+}
+
+// After -tls-generate-key or -cluster-generate-key: what was made on stderr, the public key
+// (PEM) on stdout.
+int PrintGenerated(const TokenTlsKey& key, std::string_view what, hsm::Token* token) {
+  auto pub = audit::PublicKey::FromDer(key.public_key_der());
+  if (!pub.ok()) return Fail(absl::InternalError(pub.message()));
+  std::cerr << "strongroomd: " << what << " \"" << key.label()
+            << "\" (ECDSA P-256) generated in token \"" << token->label() << "\"\n";
+  std::cout << pub->ToPem();
+  return 0;
+}
+
 }  // namespace
 
 std::string NodeId(const std::string& configured) {
@@ -232,13 +255,7 @@ int RunTlsCommands(const ServerConfig& config, const KeyCommand& flags) {
   absl::StatusOr<TokenTlsKey> key = flags.tls_generate_key ? TokenTlsKey::Generate(*token, label)
                                                            : TokenTlsKey::Find(*token, label);
   if (!key.ok()) return Fail(key.status());
-  if (flags.tls_generate_key) {
-    auto pub = audit::PublicKey::FromDer(key->public_key_der());
-    if (!pub.ok()) return Fail(absl::InternalError(pub.message()));
-    std::cerr << "strongroomd: TLS key \"" << label << "\" (ECDSA P-256) generated in token \""
-              << (*token)->label() << "\"\n";
-    std::cout << pub->ToPem();
-  }
+  if (flags.tls_generate_key && PrintGenerated(*key, "TLS key", *token) != 0) return 1;
   auto pkey = key->Pkey();
   if (!pkey.ok()) return Fail(pkey.status());
   if (!flags.tls_self_signed_cert.empty()) {
@@ -262,15 +279,9 @@ int PrintAuditPublicKey(const ServerConfig& config) {
   core::Pkcs11Seal seal(SealConfigFrom(config));
   absl::Status s = seal.Open();
   absl::StatusOr<std::string> der = s.ok() ? seal.AuditPublicKeyDer(/*create=*/false) : s;
-  if (!der.ok()) {
-    std::cerr << "strongroomd: " << der.status().message() << "\n";
-    return 1;
-  }
+  if (!der.ok()) return Fail(der.status());
   auto key = audit::PublicKey::FromDer(*der);
-  if (!key.ok()) {
-    std::cerr << "strongroomd: " << key.message() << "\n";
-    return 1;
-  }
+  if (!key.ok()) return Fail(absl::InternalError(key.message()));
   std::cout << key->ToPem();
   return 0;
 }
@@ -304,22 +315,9 @@ int RunClusterKeyCommands(const ServerConfig& config, const KeyCommand& command)
   if (!token.ok()) return Fail(token.status());
   absl::StatusOr<TokenTlsKey> key = command.cluster_generate_key
                                         ? TokenTlsKey::Generate(*token, label)
-                                        : TokenTlsKey::Find(*token, label);
-  if (!key.ok()) {
-    if (absl::IsNotFound(key.status())) {
-      return Fail(absl::NotFoundError(
-          absl::StrCat("no cluster key labelled \"", label, "\" in token \"", (*token)->label(),
-                       "\" (create it with: strongroomd -config=FILE -cluster-generate-key)")));
-    }
-    return Fail(key.status());
-  }
-  if (command.cluster_generate_key) {
-    auto pub = audit::PublicKey::FromDer(key->public_key_der());
-    if (!pub.ok()) return Fail(absl::InternalError(pub.message()));
-    std::cerr << "strongroomd: cluster key \"" << label << "\" (ECDSA P-256) generated in token \""
-              << (*token)->label() << "\"\n";
-    std::cout << pub->ToPem();
-  }
+                                        : FindClusterKey(*token, label);
+  if (!key.ok()) return Fail(key.status());
+  if (command.cluster_generate_key && PrintGenerated(*key, "cluster key", *token) != 0) return 1;
   if (!command.cluster_csr.empty()) {
     auto pkey = key->Pkey();
     if (!pkey.ok()) return Fail(pkey.status());
@@ -350,17 +348,8 @@ absl::StatusOr<std::shared_ptr<const raft::TokenKey>> LoadClusterKey(
                         absl::StrCat("cannot open the PKCS#11 token for the cluster key: ",
                                      token.status().message()));
   }
-  auto key = TokenTlsKey::Find(*token, storage.cluster_key_label);
-  if (!key.ok()) {
-    if (absl::IsNotFound(key.status())) {
-      return absl::NotFoundError(
-          absl::StrCat("no cluster key labelled \"", storage.cluster_key_label, "\" in token \"",
-                       (*token)->label(),
-                       "\" (create it with: strongroomd -config=FILE -cluster-generate-key)"));
-    }
-    return key.status();
-  }
-  if (key->public_key_der() != *spki) {
+  ASSIGN_OR_RETURN(TokenTlsKey key, FindClusterKey(*token, storage.cluster_key_label));
+  if (key.public_key_der() != *spki) {
     return absl::FailedPreconditionError(absl::StrCat(
         "cluster_cert_file ", storage.cluster_cert_file,
         " is not a certificate for the cluster key \"", storage.cluster_key_label,
@@ -377,7 +366,7 @@ absl::StatusOr<std::shared_ptr<const raft::TokenKey>> LoadClusterKey(
       "raft: pkcs11-provider cannot use the cluster key (%s); strongroom's own token signer "
       "is used instead",
       provided.status().message());
-  ASSIGN_OR_RETURN(tls::PkeyPtr pkey, key->Pkey());
+  ASSIGN_OR_RETURN(tls::PkeyPtr pkey, key.Pkey());
   auto out = std::make_shared<raft::TokenKey>();
   out->pkey = std::shared_ptr<EVP_PKEY>(pkey.release(), EVP_PKEY_free);
   *how = "through strongroom's token signer";

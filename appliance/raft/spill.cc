@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstdlib>
@@ -33,6 +34,10 @@ struct State {
   std::mutex mu;
   std::string dir;
   std::map<const void*, size_t> blocks;  // mapped block -> its length
+  // How many blocks are mapped now, read without the lock: libraft frees through HeapFree on
+  // every message, and with no block mapped (nearly always) that needs no lookup at all. A
+  // mapped pointer was counted here before SpillAlloc returned it.
+  std::atomic<uint64_t> live{0};
   SpillStats stats;
   // Blocks freed but not yet unmapped: the unmapping (and the kernel dropping the file's dirty
   // pages with it, hundreds of milliseconds for a large one) runs on a thread of its own, never
@@ -169,6 +174,7 @@ void* SpillAlloc(size_t n) {
   }
   std::lock_guard<std::mutex> lock(S().mu);
   S().blocks[p] = n;
+  S().live.fetch_add(1, std::memory_order_release);
   S().stats.blocks_now++;
   S().stats.bytes_now += n;
   S().stats.blocks_total++;
@@ -177,11 +183,13 @@ void* SpillAlloc(size_t n) {
 }
 
 bool SpillFree(void* p) {
+  if (p == nullptr || S().live.load(std::memory_order_acquire) == 0) return false;
   std::unique_lock<std::mutex> lock(S().mu);
   auto it = S().blocks.find(p);
   if (it == S().blocks.end()) return false;
   const size_t n = it->second;
   S().blocks.erase(it);
+  S().live.fetch_sub(1, std::memory_order_release);
   S().stats.blocks_now--;
   S().stats.bytes_now -= n;
   if (!S().reaper_started) {
@@ -195,7 +203,7 @@ bool SpillFree(void* p) {
 }
 
 size_t SpillSize(const void* p) {
-  if (p == nullptr) return 0;
+  if (p == nullptr || S().live.load(std::memory_order_acquire) == 0) return 0;
   std::lock_guard<std::mutex> lock(S().mu);
   auto it = S().blocks.find(p);
   return it == S().blocks.end() ? 0 : it->second;

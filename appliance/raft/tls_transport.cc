@@ -145,13 +145,7 @@ PeerIdentity IdentityOf(X509* cert) {
   if (cert == nullptr) return id;
   // No digest (an OpenSSL failure): left empty, which nothing pinned matches.
   auto hex = [](const unsigned char* md, unsigned int len) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    for (unsigned int i = 0; i < len; ++i) {
-      out.push_back(kHex[md[i] >> 4]);
-      out.push_back(kHex[md[i] & 0xf]);
-    }
-    return out;
+    return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(md), len));
   };
   unsigned char md[EVP_MAX_MD_SIZE];
   unsigned int md_len = 0;

@@ -4,8 +4,7 @@
 #include "appliance/raft/spill.h"
 
 #include <gtest/gtest.h>
-#include <stdlib.h>
-#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
@@ -19,8 +18,12 @@ namespace {
 class SpillTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/sr-spill-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    static int serial = 0;
+    dir_ = (std::filesystem::temp_directory_path() /
+            ("sr-spill-" + std::to_string(::getpid()) + "-" + std::to_string(++serial)))
+               .string();
+    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(std::filesystem::create_directory(dir_)) << dir_;
     SetSpillDirectory(dir_);
   }
   void TearDown() override {
