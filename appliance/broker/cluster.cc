@@ -355,10 +355,7 @@ absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
   for (const auto& peer : raft_->Configuration()) {
     const PeerInfo p = DecodePeer(peer.address);
     if (p.node_id == node_id) {
-      core::AuditSystemEvent event;
-      event.request_id = core::NewUuid();
-      event.path = kRemovePath;
-      event.data["step"] = "remove-peer";
+      core::AuditSystemEvent event = ChangeEvent(kRemovePath, "remove-peer");
       event.data["node_id"] = p.node_id;
       event.data["cluster_addr"] = p.cluster_addr;
       event.data["voter"] = peer.voter;

@@ -312,10 +312,8 @@ std::string ClusterNode::RefuseImpostor(const raft::PeerIdentity& peer, std::str
   if (refusal.empty()) return "";
   LogWarn("raft: refused a service call (%s) from node %s: %s", Av(op), peer.node_id, refusal);
   if (core_.load() != nullptr) {
-    core::AuditSystemEvent event;
-    event.request_id = core::NewUuid();
-    event.path = "sys/storage/raft/join";
-    event.data["step"] = op == "join" ? "kek-export" : "add-voter";
+    core::AuditSystemEvent event = cluster_internal::ChangeEvent(
+        cluster_internal::kJoinPath, op == "join" ? "kek-export" : "add-voter");
     event.data["certificate_node_id"] = peer.node_id;
     if (name.ok() && name->has_value()) {
       // Escaped, then cut: the claim is the caller's, and a cut through a UTF-8 sequence would

@@ -11,6 +11,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/broker/cluster.h"
+#include "appliance/core/audit.h"
 #include "appliance/core/json.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
@@ -20,6 +21,16 @@ namespace strongroom::broker::cluster_internal {
 namespace json = core::json;
 
 inline constexpr char kJoinPath[] = "sys/storage/raft/join";
+
+// The audit record of a cluster change this node carries out (or refuses): a new request id,
+// `path` and its `step`.
+inline core::AuditSystemEvent ChangeEvent(std::string_view path, std::string_view step) {
+  core::AuditSystemEvent event;
+  event.request_id = core::NewUuid();
+  event.path = std::string(path);
+  event.data["step"] = step;
+  return event;
+}
 
 // A node id as a certificate and the configuration may name one: 1 to 64 letters, digits, '.',
 // '_' or '-' (also the shape of a key's SHA-256 in hex).

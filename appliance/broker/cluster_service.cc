@@ -90,10 +90,7 @@ std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIden
   if (core->sealed()) return core::Serialize(Failure("the leader is sealed"));
   // The KEKs leave only once the request record is written, and reach the joining node only
   // once the response record is: the export is in this node's audit chain, or does not happen.
-  core::AuditSystemEvent event;
-  event.request_id = core::NewUuid();
-  event.path = kJoinPath;
-  event.data["step"] = "kek-export";
+  core::AuditSystemEvent event = ChangeEvent(kJoinPath, "kek-export");
   // Which certificate the keys go to (the caller's, verified by the cluster CA).
   event.data["certificate_sha256"] = peer.fingerprint;
   event.data["public_key_sha256"] = peer.public_key_sha256;
@@ -157,10 +154,7 @@ std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIden
 std::string ClusterNode::ServeAdd(const json::object& req, const raft::PeerIdentity& peer) {
   // As a join: the membership change happens only once its request record is written.
   if (core_.load()->sealed()) return core::Serialize(Failure("the leader is sealed"));
-  core::AuditSystemEvent event;
-  event.request_id = core::NewUuid();
-  event.path = kJoinPath;
-  event.data["step"] = "add-voter";
+  core::AuditSystemEvent event = ChangeEvent(kJoinPath, "add-voter");
   PeerInfo p;
   auto name = core::GetString(req, "node_id");
   auto cluster = core::GetString(req, "cluster_addr");

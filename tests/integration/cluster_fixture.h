@@ -124,14 +124,20 @@ class ClusterFixture : public ::testing::Test {
               204);
   }
 
-  // StartFirstWithKv with secret/app = {"password": "s3cret"}, then n2 and n3 joined as standbys
-  // through n1; every node's daemon holds root_.
-  void StartThreeWithSecret() {
+  // StartFirstWithKv with secret/app = {"password": "s3cret"} written on n1.
+  void StartFirstWithSecret() {
     ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    ASSERT_EQ(nodes_[0]
+                  .daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}})
+                  .status,
+              200);
+  }
+
+  // StartFirstWithSecret, then n2 and n3 joined as standbys through n1; every node's daemon
+  // holds root_.
+  void StartThreeWithSecret() {
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithSecret());
     Node& n1 = nodes_[0];
-    ASSERT_EQ(
-        n1.daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}}).status,
-        200);
     for (const char* name : {"n2", "n3"}) {
       Node& n = AddNode(name);
       ASSERT_TRUE(n.daemon->Start()) << n.daemon->Log();

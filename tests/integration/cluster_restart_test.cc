@@ -41,11 +41,8 @@ class ClusterRestartTest : public ClusterFixture,
   // n1 initialised with secret/ (KV v2) and a secret; n2 joined through the API, n3 through
   // retry_join. n1 leads.
   void StartCluster() {
-    ASSERT_NO_FATAL_FAILURE(StartFirstWithKv());
+    ASSERT_NO_FATAL_FAILURE(StartFirstWithSecret());
     Node& n1 = nodes_[0];
-    ASSERT_EQ(
-        n1.daemon->Root("POST", "/v1/secret/data/app", {{"data", {{"password", "s3cret"}}}}).status,
-        200);
     Node& n2 = AddNode("n2");
     ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
     auto joined = Join(n2, n1);
