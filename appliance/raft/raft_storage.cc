@@ -539,8 +539,11 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->watch_ready = true;
   rv = raft_start(&impl->raft);
   if (rv != 0) {
-    return absl::FailedPreconditionError(
-        absl::StrCat("cannot start Raft: ", raft_errmsg(&impl->raft)));
+    // libraft does not carry the transport's message (a cluster port in use, say) over.
+    const char* why = raft_errmsg(&impl->raft);
+    if (why[0] == '\0') why = impl->transport->get()->errmsg;
+    if (why[0] == '\0') why = raft_strerror(rv);
+    return absl::FailedPreconditionError(absl::StrCat("cannot start Raft: ", why));
   }
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { uv_run(&raw->loop, UV_RUN_DEFAULT); });

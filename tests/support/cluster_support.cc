@@ -7,6 +7,9 @@
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
+#include <mutex>
+#include <random>
 #include <thread>
 
 namespace strongroom::testing {
@@ -48,26 +51,53 @@ bool SignNodeRequest(const ClusterCerts& ca_of, const std::string& node_id, cons
   return !ec;
 }
 
-int FreeLoopbackPort(int port) {
+namespace {
+
+// Whether `port` on 127.0.0.1 can be bound now.
+bool Bindable(int port) {
   int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return false;
   sockaddr_in a{};
   a.sin_family = AF_INET;
   a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
   a.sin_port = htons(static_cast<uint16_t>(port));
-  int bound = 0;
-  if (::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0) {
-    socklen_t len = sizeof(a);
-    ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-    bound = ntohs(a.sin_port);
-  }
+  const bool ok = ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0;
   ::close(fd);
-  return bound;
+  return ok;
+}
+
+// The lowest port the kernel hands out to outgoing connections. A test port chosen below it
+// cannot be taken by another test's connect() between the choice and the daemon's bind (an
+// ephemeral port, bind(0), could be, and was: "cannot start Raft" in a parallel ctest).
+int EphemeralLow() {
+  std::ifstream f("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  if (!(f >> low) || low < 2048) low = 32768;
+  return low;
+}
+
+int RandomTestPort(int span) {
+  static std::mt19937 rng(std::random_device{}() ^ static_cast<unsigned>(::getpid()));
+  static std::mutex mu;
+  const int low = 1024, high = EphemeralLow() - span;
+  std::lock_guard<std::mutex> lock(mu);
+  return std::uniform_int_distribution<int>(low, high - 1)(rng);
+}
+
+}  // namespace
+
+int FreeLoopbackPort(int port) {
+  if (port != 0) return Bindable(port) ? port : 0;
+  for (;;) {
+    const int p = RandomTestPort(1);
+    if (Bindable(p)) return p;
+  }
 }
 
 int FreeLoopbackPortPair() {
   for (;;) {
-    const int p = FreeLoopbackPort();
-    if (p > 0 && p < 65000 && FreeLoopbackPort(p + 1) == p + 1) return p;
+    const int p = RandomTestPort(2);
+    if (Bindable(p) && Bindable(p + 1)) return p;
   }
 }
 

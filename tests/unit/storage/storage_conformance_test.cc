@@ -1,6 +1,9 @@
 // One conformance suite for every Storage implementation (TiKV engine_traits style).
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <functional>
@@ -124,6 +127,35 @@ TEST(RocksDbStorage, SurvivesReopen) {
   auto s = RocksDbStorage::Open(dir + "/db");
   ASSERT_TRUE(s.ok());
   EXPECT_EQ(*(*s)->Get("k").value(), "v");
+  std::filesystem::remove_all(dir);
+}
+
+// A cluster port someone else holds stops the start with a message that says so (libraft does
+// not carry the transport's message over; the start used to fail with "cannot start Raft: ").
+TEST(RaftStorageStart, AClusterPortInUseIsNamedInTheError) {
+  char tmpl[] = "/tmp/sr-raft-busy-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  testing::ClusterCerts certs = testing::MakeClusterCerts(dir, "node");
+  ASSERT_FALSE(certs.ca.empty());
+  const int port = testing::FreeLoopbackPort();
+  int holder = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  a.sin_port = htons(static_cast<uint16_t>(port));
+  ASSERT_EQ(::bind(holder, reinterpret_cast<sockaddr*>(&a), sizeof(a)), 0);
+  ASSERT_EQ(::listen(holder, 1), 0);
+  raft::RaftOptions o;
+  o.node_id = 1;
+  o.address = "127.0.0.1:" + std::to_string(port);
+  o.dir = dir + "/raft-node";
+  o.tls = {certs.ca, certs.cert, certs.key, nullptr};
+  o.bootstrap = true;
+  auto node = raft::RaftStorage::Start(o);
+  ::close(holder);
+  ASSERT_FALSE(node.ok());
+  EXPECT_THAT(std::string(node.status().message()),
+              ::testing::HasSubstr("cannot listen on " + o.address));
   std::filesystem::remove_all(dir);
 }
 
