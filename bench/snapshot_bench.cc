@@ -100,13 +100,17 @@ bool ApplyOnLeader(std::vector<std::unique_ptr<RaftStorage>>& nodes,
 // The longest loop stall of any node since the last call.
 uint64_t MaxStall(std::vector<std::unique_ptr<RaftStorage>>& nodes) {
   uint64_t m = 0;
-  for (auto& n : nodes) m = std::max(m, n->TakeMaxLoopStallMs());
+  for (auto& n : nodes) {
+    if (n) m = std::max(m, n->TakeMaxLoopStallMs());
+  }
   return m;
 }
 
 uint64_t MaxTerm(std::vector<std::unique_ptr<RaftStorage>>& nodes) {
   uint64_t m = 0;
-  for (auto& n : nodes) m = std::max(m, n->Term());
+  for (auto& n : nodes) {
+    if (n) m = std::max(m, n->Term());
+  }
   return m;
 }
 

@@ -82,6 +82,16 @@ absl::Status MakePrivateDir(const std::string& path) {
   return absl::OkStatus();
 }
 
+// libraft loads the last snapshot from disk each time it sends it to a follower. The log line
+// shows how often that happens (once per follower that needs it, with libraft patch 0006).
+std::atomic<int (*)(raft_io*, raft_io_snapshot_get*, raft_io_snapshot_get_cb)> uv_snapshot_get{
+    nullptr};
+
+int LoggedSnapshotGet(raft_io* io, raft_io_snapshot_get* req, raft_io_snapshot_get_cb cb) {
+  LogInfo("raft: loading the last snapshot to send it to a follower");
+  return uv_snapshot_get.load()(io, req, cb);
+}
+
 }  // namespace
 
 struct RaftStorage::Impl {
@@ -493,6 +503,8 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
         absl::StrCat("cannot open the Raft directory ", raft_dir, ": ", impl->io.errmsg));
   }
   impl->io_ready = true;
+  uv_snapshot_get.store(impl->io.snapshot_get);
+  impl->io.snapshot_get = &LoggedSnapshotGet;
   raft_uv_set_auto_recovery(&impl->io, false);
   impl->fsm.version = 3;
   impl->fsm.data = impl.get();
