@@ -57,6 +57,7 @@ class Node {
   ~Node() { Kill(); }
 
   const std::string& address() const { return address_; }
+  const std::string& dir() const { return dir_; }
   uint64_t id() const { return id_; }
   std::string log() const { return ReadFile(dir_ + ".log"); }
 
@@ -338,6 +339,27 @@ TEST_F(RaftTest, ASnapshotOfManyPiecesIsSentRestoredAndReloaded) {
     })) << key
         << ": " << n3.Cmd("getbig " + key);
   }
+}
+
+// A follower that lost its disk (same id, empty directory) is brought up to date and keeps
+// following. The leader still holds the match index it had reached on it; libraft 0.22.1 kept it
+// when the follower refused below it, and with the next index under the match index it sent
+// only heartbeats from then on (libraft patch 0006 lowers it). The log is not compacted here.
+TEST_F(RaftTest, AFollowerThatLostItsDiskCatchesUpAndKeepsFollowing) {
+  StartCluster();
+  Node& n1 = *nodes_[0];
+  Node& n3 = *nodes_[2];
+  for (int i = 0; i < 20; ++i) {
+    ASSERT_EQ(n1.Cmd("put k" + std::to_string(i) + " v" + std::to_string(i)), "ok");
+  }
+  ASSERT_TRUE(Eventually([&] { return n3.Cmd("get k19") == "value v19"; })) << n3.log();
+  n3.Kill();
+  std::filesystem::remove_all(n3.dir());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));  // as long as a restart
+  n3.Start();
+  ASSERT_EQ(n1.Cmd("put after 1"), "ok");
+  EXPECT_TRUE(Eventually([&] { return n3.Cmd("get after") == "value 1"; })) << n3.log();
+  EXPECT_EQ(n3.Cmd("get k0"), "value v0");
 }
 
 // A node stopped while its snapshot is being written out off the loop (libraft patch 0004):
