@@ -323,10 +323,11 @@ TEST_F(RaftTest, ASnapshotOfManyPiecesIsSentRestoredAndReloaded) {
   // leader loaded it to send it, and where n3 received it.
   EXPECT_THAT(n1.log(), HasSubstr("-byte Raft buffer is file-backed")) << n1.log();
   EXPECT_THAT(n3.log(), HasSubstr("-byte Raft buffer is file-backed")) << n3.log();
-  // The leader loaded the snapshot for n3 once (twice at most, if a heartbeat answer crossed
-  // it): not again for every heartbeat n3 refused before the snapshot reached it (libraft
-  // patch 0006; without it, dozens of loads of the whole snapshot for one install).
-  EXPECT_LE(Count(n1.log(), "loading the last snapshot to send it to a follower"), 2u) << n1.log();
+  // The leader loaded a snapshot for n3 once, plus once more if a heartbeat answer crossed it
+  // or if the leader finished a newer snapshot (at index 32) during the install: not again for
+  // every heartbeat n3 refused before the snapshot reached it (libraft patch 0006; without it,
+  // 33 to 36 loads of the whole snapshot for this one install).
+  EXPECT_LE(Count(n1.log(), "loading the last snapshot to send it to a follower"), 3u) << n1.log();
   for (Node* n : {&n1, &n3}) {
     n->Kill();
     n->Start();
