@@ -57,15 +57,12 @@ absl::Status RaftError(int rv, std::string_view what) {
   }
 }
 
-// What a caller gets once the state machine has failed (RaftStorage::Failure() has the reason;
-// the detail stays in the log).
 absl::Status FailedStorage() {
   return absl::UnavailableError(
       "this node's storage failed and the node is stopping; the request may or may not have "
       "been applied: retry it (another node takes over)");
 }
 
-// A wait that ran out: Vault's words for it. The request may still be applied later.
 absl::Status TimedOut(std::string_view what, absl::Duration timeout) {
   return absl::DeadlineExceededError(absl::StrCat(
       "context deadline exceeded: the Raft cluster did not complete the ", Av(what), " within ",

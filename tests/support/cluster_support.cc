@@ -4,6 +4,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -85,6 +86,16 @@ int RandomTestPort(int span) {
 }
 
 }  // namespace
+
+std::string NewTempDir(const std::string& prefix) {
+  static std::atomic<int> serial{0};
+  const std::filesystem::path dir =
+      std::filesystem::temp_directory_path() /
+      (prefix + "-" + std::to_string(::getpid()) + "-" + std::to_string(++serial));
+  std::error_code ec;
+  std::filesystem::remove_all(dir, ec);
+  return std::filesystem::create_directory(dir, ec) ? dir.string() : std::string();
+}
 
 int FreeLoopbackPort(int port) {
   if (port != 0) return Bindable(port) ? port : 0;

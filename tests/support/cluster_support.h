@@ -25,8 +25,13 @@ ClusterCerts NodeCerts(const ClusterCerts& ca_of, const std::string& node_id,
 bool SignNodeRequest(const ClusterCerts& ca_of, const std::string& node_id, const std::string& csr,
                      const std::string& out, const std::string& hosts = "127.0.0.1");
 
-// A free loopback TCP port (bound and released: a small race with other processes remains);
-// or, given one, `port` itself when it is free (0 when it is not).
+// A free loopback TCP port, chosen at random below the kernel's ephemeral range (so no outgoing
+// connection takes it before the caller binds it; another test choosing the same one remains a
+// small race); or, given one, `port` itself when it is free (0 when it is not).
+// A new, empty directory under the system's temporary directory, named `prefix`, the process id
+// and a serial number; "" if it cannot be made.
+std::string NewTempDir(const std::string& prefix);
+
 int FreeLoopbackPort(int port = 0);
 // Two adjacent free ports: an API port and the cluster port after it (Vault's convention).
 int FreeLoopbackPortPair();

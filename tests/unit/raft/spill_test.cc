@@ -4,13 +4,13 @@
 #include "appliance/raft/spill.h"
 
 #include <gtest/gtest.h>
-#include <unistd.h>
 
 #include <cstring>
 #include <filesystem>
 #include <string>
 
 #include "appliance/raft/libraft.h"
+#include "tests/support/cluster_support.h"
 
 namespace strongroom::raft {
 namespace {
@@ -18,12 +18,8 @@ namespace {
 class SpillTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    static int serial = 0;
-    dir_ = (std::filesystem::temp_directory_path() /
-            ("sr-spill-" + std::to_string(::getpid()) + "-" + std::to_string(++serial)))
-               .string();
-    std::filesystem::remove_all(dir_);
-    ASSERT_TRUE(std::filesystem::create_directory(dir_)) << dir_;
+    dir_ = testing::NewTempDir("sr-spill");
+    ASSERT_FALSE(dir_.empty());
     SetSpillDirectory(dir_);
   }
   void TearDown() override {

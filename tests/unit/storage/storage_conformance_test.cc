@@ -133,8 +133,8 @@ TEST(RocksDbStorage, SurvivesReopen) {
 // A cluster port someone else holds stops the start with a message that says so (libraft does
 // not carry the transport's message over; the start used to fail with "cannot start Raft: ").
 TEST(RaftStorageStart, AClusterPortInUseIsNamedInTheError) {
-  char tmpl[] = "/tmp/sr-raft-busy-XXXXXX";
-  const std::string dir = mkdtemp(tmpl);
+  const std::string dir = testing::NewTempDir("sr-raft-busy");
+  ASSERT_FALSE(dir.empty());
   testing::ClusterCerts certs = testing::MakeClusterCerts(dir, "node");
   ASSERT_FALSE(certs.ca.empty());
   const int port = testing::FreeLoopbackPort();
