@@ -10,6 +10,22 @@ const path = require('node:path');
 
 const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
 
+// Whether a process of group `pgid` is alive (a zombie holds nothing and does not count).
+function groupAlive(pgid) {
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat;
+    try {
+      stat = fs.readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;  // ended meanwhile
+    }
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
+}
+
 function waitFor(predicate, timeoutMs, what) {
   const deadline = Date.now() + timeoutMs;
   return new Promise((resolve, reject) => {
@@ -85,7 +101,9 @@ workers = 2
 
   async start(args) {
     this.log = '';
-    this.proc = spawn(path.join(BIN, 'strongroomd'), args, { env: this.env || process.env });
+    // Its own process group (detached), which its spawner and workers inherit: kill() takes
+    // them all, as systemd's control-group kill and a container's end do.
+    this.proc = spawn(path.join(BIN, 'strongroomd'), args, { env: this.env || process.env, detached: true });
     const onData = (d) => { this.log += d.toString(); };
     this.proc.stdout.on('data', onData);
     this.proc.stderr.on('data', onData);
@@ -113,9 +131,12 @@ workers = 2
   async kill() {
     if (!this.proc || this.proc.exitCode !== null) return;
     const exited = new Promise((resolve) => this.proc.once('exit', resolve));
-    this.proc.kill('SIGKILL');
+    const group = this.proc.pid;
+    process.kill(-group, 'SIGKILL');
     await exited;
     this.proc = null;
+    // Its workers hold the API socket until they are gone: a start at once needs the port.
+    await waitFor(() => !groupAlive(group), 10000, `the processes of group ${group} to end`);
   }
 
   async stop() {

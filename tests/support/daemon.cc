@@ -34,10 +34,51 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
   posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   if (!cwd.empty()) posix_spawn_file_actions_addchdir_np(&fa, cwd.c_str());
+  // Its own process group (the broker's pid), which its spawner and workers inherit: Kill
+  // takes them all, as systemd's control-group kill and a container's end do.
+  posix_spawnattr_t attr;
+  posix_spawnattr_init(&attr);
+  posix_spawnattr_setflags(&attr, POSIX_SPAWN_SETPGROUP);
+  posix_spawnattr_setpgroup(&attr, 0);
   pid_t pid = -1;
-  if (posix_spawn(&pid, args[0].c_str(), &fa, nullptr, argv.data(), environ) != 0) pid = -1;
+  if (posix_spawn(&pid, args[0].c_str(), &fa, &attr, argv.data(), environ) != 0) pid = -1;
+  posix_spawnattr_destroy(&attr);
   posix_spawn_file_actions_destroy(&fa);
   return pid;
+}
+
+// Whether a process of group `pgid` is still alive (zombies, which hold no socket, are not).
+bool GroupAlive(pid_t pgid) {
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return false;
+  bool alive = false;
+  while (dirent* e = readdir(d)) {
+    if (atoi(e->d_name) <= 0) continue;
+    std::string stat = ReadFileOr("/proc/" + std::string(e->d_name) + "/stat");
+    const size_t rp = stat.rfind(')');
+    if (rp == std::string::npos) continue;
+    std::istringstream rest(stat.substr(rp + 2));
+    char state = '?';
+    pid_t ppid = 0, pgrp = 0;
+    rest >> state >> ppid >> pgrp;
+    if (pgrp == pgid && state != 'Z') {
+      alive = true;
+      break;
+    }
+  }
+  closedir(d);
+  return alive;
+}
+
+// After the broker exited: waits (bounded) for the rest of its group, then kills what is left.
+void EndGroup(pid_t pgid) {
+  for (int i = 0; i < 400 && GroupAlive(pgid); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+  }
+  kill(-pgid, SIGKILL);
+  for (int i = 0; i < 400 && GroupAlive(pgid); ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
 }
 
 std::string MakeTempDir() {
@@ -134,6 +175,7 @@ bool Daemon::Start(bool tls) {
     }
     int status = 0;
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      EndGroup(pid_);
       pid_ = -1;
       return false;
     }
@@ -148,28 +190,32 @@ int Daemon::Stop() {
   int status = -1;
   for (int i = 0; i < 400; ++i) {
     if (waitpid(pid_, &status, WNOHANG) == pid_) {
+      EndGroup(pid_);  // its spawner and workers end after it
       pid_ = -1;
       return status;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(25));
   }
-  kill(pid_, SIGKILL);
+  kill(-pid_, SIGKILL);
   waitpid(pid_, &status, 0);
+  EndGroup(pid_);
   pid_ = -1;
   return status;
 }
 
 void Daemon::Kill() {
   if (pid_ <= 0) return;
-  kill(pid_, SIGKILL);
+  kill(-pid_, SIGKILL);
   int status = 0;
   waitpid(pid_, &status, 0);
+  EndGroup(pid_);
   pid_ = -1;
 }
 
 bool Daemon::Exited(int* status) {
   if (pid_ <= 0) return false;
   if (waitpid(pid_, status, WNOHANG) != pid_) return false;
+  EndGroup(pid_);
   pid_ = -1;
   return true;
 }
