@@ -149,10 +149,20 @@ class ClusterNode final : public core::Cluster {
   void RequestStepDown() override { step_down_requested_.store(true); }
   // Reads the removed node ids and pinned keys (join_tokens.h) from the local store into the
   // sets every check on the cluster port uses (cluster_identity.cc), saves them beside the Raft
-  // directory (a restarted node refuses the same before it has caught up), closes the open Raft
-  // connections they now refuse, and, on the active node, pins its own key once. The main loop
-  // calls it every tick, and an "add" service call before its checks.
+  // directory with the applied index they are as new as (a restarted node refuses the same
+  // before it has caught up), closes the open Raft connections they now refuse, and, on the
+  // active node, pins its own key once. Only from a store that has caught up, applied all it
+  // knows committed, and is at least as new as the sets held: until then it may say what the
+  // cluster said long ago. A node with no Raft state refuses nothing. The main loop calls it
+  // every tick, and an "add" service call before its checks.
   void RefreshRefused();
+  // Until this node has caught up, and while it hears from no leader (the main loop, every
+  // 2 s at most): asks the members of its configuration it does not refuse for their sets
+  // ("refused-sets", answered by a caught-up member), and takes the first answer at least as
+  // new as the sets it holds. A copy saved before the cluster re-admitted a node, or a store
+  // passing through that node's removal, would otherwise refuse that node, even as the leader
+  // this node must catch up from.
+  void AskRefusedSets();
   // Why `peer` is refused whatever else it asks (cluster_identity.cc): its node id was removed
   // (with `removed_too`), or (with `pin_too`) a key was pinned for its node id and its
   // certificate is for another. "" when neither. From the sets RefreshRefused last read.
@@ -232,16 +242,27 @@ class ClusterNode final : public core::Cluster {
   // from now on, and marked removed in replicated state (MarkDropped) once this node is active.
   void NoteDropped(const std::vector<raft::Peer>& current, const std::vector<raft::Peer>& forced);
   void MarkDropped(core::Core* core);
+  // RefreshRefused's read of the local store, as new as `applied`: TakeRefused. False when the
+  // store could not be read.
+  bool TakeStoreRefused(uint64_t applied);
+  // Takes `removed` (with the node ids a recovery dropped) and `pinned` as the sets, as new as
+  // `index`; saves them, and closes the Raft connections they now refuse, when they changed.
+  // False when they did not change.
+  bool TakeRefused(std::set<std::string> removed,
+                   std::map<std::string, std::set<std::string>> pinned, uint64_t index);
+  std::string ServeRefusedSets();
   // The active node pins its own key (RefreshRefused).
   void PinSelf(core::Core* core);
   std::atomic<bool> ready_{false};  // raft_ and leader_check_ are set (Serve may use them)
   std::mutex refresh_mu_;           // one RefreshRefused at a time
-  std::mutex refused_mu_;           // guards the two below
+  std::mutex refused_mu_;           // guards the three below
   std::set<std::string> removed_ids_;
   std::map<std::string, std::set<std::string>> pinned_;  // node id -> key SHA-256s
-  std::string own_key_sha256_;                           // this node's certificate's key
-  bool self_pinned_ = false;                             // refresh_mu_
-  absl::Time next_self_pin_ = absl::InfinitePast();      // refresh_mu_
+  uint64_t refused_index_ = 0;  // the applied index the two above are as new as
+  absl::Time next_refused_ask_ = absl::InfinitePast();  // AskRefusedSets (main loop)
+  std::string own_key_sha256_;                          // this node's certificate's key
+  bool self_pinned_ = false;                            // refresh_mu_
+  absl::Time next_self_pin_ = absl::InfinitePast();     // refresh_mu_
 };
 
 // What libraft's server address of a node says: "cluster_addr|node_id|api_addr".

@@ -12,9 +12,11 @@
 #include <vector>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/time.h"
 #include "appliance/broker/cluster.h"
 #include "appliance/broker/cluster_internal.h"
 #include "appliance/broker/join_tokens.h"
@@ -25,6 +27,7 @@
 
 namespace strongroom::broker {
 
+using cluster_internal::Failure;
 using cluster_internal::ValidNodeId;
 
 namespace json = core::json;
@@ -84,6 +87,45 @@ std::string RefusedFile(const std::string& raft_dir) { return raft_dir + "/refus
 // state.
 std::string DroppedFile(const std::string& raft_dir) { return raft_dir + "/recovery-dropped"; }
 
+// Bounds on the sets a file or a member's answer may hold (the real ones are a few entries).
+constexpr size_t kMaxRefusedIds = 10000;
+constexpr size_t kMaxKeysPerId = 64;
+constexpr absl::Duration kRefusedAskTimeout = absl::Seconds(1);
+constexpr absl::Duration kRefusedAskEvery = absl::Seconds(2);
+
+// A member's "refused-sets" answer, checked: "" and the sets, or why it cannot be used.
+std::string ParseRefusedSets(const json::object& answer, uint64_t* index,
+                             std::set<std::string>* removed,
+                             std::map<std::string, std::set<std::string>>* pinned) {
+  const auto* at = answer.if_contains("index");
+  if (at == nullptr || !at->is_string() || !absl::SimpleAtoi(Av(at->as_string()), index)) {
+    return "no index";
+  }
+  const auto* ids = answer.if_contains("removed");
+  const auto* pins = answer.if_contains("pinned");
+  if (ids == nullptr || !ids->is_array() || pins == nullptr || !pins->is_object()) {
+    return "no removed list or pinned object";
+  }
+  if (ids->as_array().size() > kMaxRefusedIds || pins->as_object().size() > kMaxRefusedIds) {
+    return "too many entries";
+  }
+  for (const auto& id : ids->as_array()) {
+    if (!id.is_string() || !ValidNodeId(id.as_string())) return "a removed node id is not valid";
+    removed->emplace(id.as_string());
+  }
+  for (const auto& [id, keys] : pins->as_object()) {
+    if (!ValidNodeId(id) || !keys.is_array() || keys.as_array().size() > kMaxKeysPerId) {
+      return "a pinned entry is not valid";
+    }
+    std::set<std::string>& set = (*pinned)[std::string(id)];
+    for (const auto& k : keys.as_array()) {
+      if (!k.is_string() || !ValidNodeId(k.as_string())) return "a pinned key is not valid";
+      set.emplace(k.as_string());
+    }
+  }
+  return "";
+}
+
 std::vector<std::string> ReadDropped(const std::string& raft_dir) {
   std::vector<std::string> ids;
   std::ifstream in(DroppedFile(raft_dir));
@@ -141,10 +183,13 @@ void ClusterNode::LoadRefused() {
   std::ifstream in(RefusedFile(options_.path));
   std::set<std::string> removed;
   std::map<std::string, std::set<std::string>> pinned;
+  uint64_t index = 0;
   size_t lines = 0;
   for (std::string line; lines < 100000 && std::getline(in, line); ++lines) {
     std::vector<std::string> f = absl::StrSplit(line, ' ');
-    if (f.size() == 2 && f[0] == "removed" && ValidNodeId(f[1])) {
+    if (f.size() == 2 && f[0] == "index") {
+      if (!absl::SimpleAtoi(f[1], &index)) index = 0;
+    } else if (f.size() == 2 && f[0] == "removed" && ValidNodeId(f[1])) {
       removed.insert(f[1]);
     } else if (f.size() == 3 && f[0] == "pin" && ValidNodeId(f[1]) && ValidNodeId(f[2])) {
       pinned[f[1]].insert(f[2]);
@@ -154,73 +199,160 @@ void ClusterNode::LoadRefused() {
   std::lock_guard<std::mutex> lock(refused_mu_);
   removed_ids_ = std::move(removed);
   pinned_ = std::move(pinned);
+  refused_index_ = index;
 }
 
 void ClusterNode::RefreshRefused() {
   if (!raft_) return;
   std::lock_guard<std::mutex> refresh(refresh_mu_);  // one read-and-swap at a time
   core::Core* core = core_.load();
-  // Until this node has caught up with the cluster its store (rebuilt at each start) may lack
-  // what the cluster knows: the sets only grow then (from what was saved, and what it applied).
   const bool caught_up = core != nullptr && !core->awaiting_cluster();
+  if (!raft_->HasState()) {
+    // In no cluster (yet): nothing to refuse, whatever a former life saved (another cluster's
+    // indexes, too). A join learns the cluster's sets (AskRefusedSets).
+    TakeRefused({}, {}, 0);
+    return;
+  }
+  // Until this node has caught up, its store says what the cluster said at some index of its
+  // past: rebuilt at each start from its last snapshot on, it passes again through every state
+  // since (a node removed, then re-admitted). So the sets stay those saved, or a caught-up
+  // member's (AskRefusedSets), until then. (Sets taken from such a store made a member refuse
+  // a re-admitted node that led, and never catch up.) Later, a store that has not applied all
+  // it knows committed may be in such a passing state, and one older than the sets held (a
+  // member's) is not taken either.
+  if (!caught_up) return;
+  const uint64_t committed = raft_->CommitIndex();
+  // Read before the lists: they show at least what was applied up to here.
+  const uint64_t applied = raft_->AppliedIndex();
+  bool take = applied >= committed;
+  if (take) {
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    take = applied >= refused_index_;
+  }
+  if (take && !TakeStoreRefused(applied)) return;  // a failed store: StorageFailure stops it
+  PinSelf(core);
+  MarkDropped(core);
+}
+
+bool ClusterNode::TakeStoreRefused(uint64_t applied) {
   std::set<std::string> removed;
   std::map<std::string, std::set<std::string>> pinned;
   // Key names only (the values are the barrier's ciphertext): readable while sealed.
   auto ids = raft_->List(JoinTokens::kRemovedPrefix);
   auto nodes = raft_->List(JoinTokens::kPinnedPrefix);
-  if (!ids.ok() || !nodes.ok()) return;  // a failed store: StorageFailure stops the node
+  if (!ids.ok() || !nodes.ok()) return false;
   for (std::string& id : *ids) {
     if (!id.empty() && id.back() != '/') removed.insert(std::move(id));
   }
-  for (std::string& id : ReadDropped(options_.path)) removed.insert(std::move(id));
   for (const std::string& dir : *nodes) {
     if (dir.size() < 2 || dir.back() != '/') continue;
     auto fps = raft_->List(absl::StrCat(JoinTokens::kPinnedPrefix, dir));
-    if (!fps.ok()) return;
+    if (!fps.ok()) return false;
     std::set<std::string>& set = pinned[dir.substr(0, dir.size() - 1)];
     for (std::string& fp : *fps) set.insert(std::move(fp));
   }
-  bool changed = false;
+  TakeRefused(std::move(removed), std::move(pinned), applied);
+  return true;
+}
+
+bool ClusterNode::TakeRefused(std::set<std::string> removed,
+                              std::map<std::string, std::set<std::string>> pinned, uint64_t index) {
+  for (std::string& id : ReadDropped(options_.path)) removed.insert(std::move(id));
   {
     std::lock_guard<std::mutex> lock(refused_mu_);
-    if (!caught_up) {
-      removed.insert(removed_ids_.begin(), removed_ids_.end());
-      for (const auto& [id, keys] : pinned_) {
-        if (pinned.count(id) == 0) pinned[id] = keys;  // a newer pin replaces an older one
-      }
-    }
-    changed = removed != removed_ids_ || pinned != pinned_;
-    if (changed) {
-      removed_ids_ = removed;
-      pinned_ = pinned;
-    }
-  }
-  if (!changed) {
-    PinSelf(core);
-    MarkDropped(core);
-    return;
+    refused_index_ = index;
+    if (removed == removed_ids_ && pinned == pinned_) return false;
+    removed_ids_ = removed;
+    pinned_ = pinned;
   }
   // Connections admitted before the change are checked again: a removed node's are closed.
   raft_->RecheckPeers();
-  std::string text;
+  std::string text = absl::StrCat("index ", index, "\n");
   for (const std::string& id : removed) absl::StrAppend(&text, "removed ", id, "\n");
   for (const auto& [id, keys] : pinned) {
     for (const std::string& k : keys) absl::StrAppend(&text, "pin ", id, " ", k, "\n");
   }
   const std::string file = RefusedFile(options_.path);
-  {
-    // Written, synced, then renamed over the old one: a crash leaves the old or the new file.
-    const int fd = ::open((file + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-    const bool saved = fd >= 0 &&
-                       ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
-                       ::fsync(fd) == 0;
-    if (fd >= 0) ::close(fd);
-    if (!saved || std::rename((file + ".tmp").c_str(), file.c_str()) != 0) {
-      LogWarn("raft: cannot save the refused node ids and keys to %s", file);
-    }
+  // Written, synced, then renamed over the old one: a crash leaves the old or the new file.
+  const int fd = ::open((file + ".tmp").c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  const bool saved = fd >= 0 &&
+                     ::write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()) &&
+                     ::fsync(fd) == 0;
+  if (fd >= 0) ::close(fd);
+  if (!saved || std::rename((file + ".tmp").c_str(), file.c_str()) != 0) {
+    LogWarn("raft: cannot save the refused node ids and keys to %s", file);
   }
-  PinSelf(core);
-  MarkDropped(core);
+  return true;
+}
+
+void ClusterNode::AskRefusedSets() {
+  if (!raft_ || !raft_->HasState() || absl::Now() < next_refused_ask_) return;
+  core::Core* current = core_.load();
+  // A node that has caught up and hears from a leader holds what it needs. One that hears from
+  // none may refuse the leader (its store passing through a removal the log lifts later).
+  if (current != nullptr && !current->awaiting_cluster() && raft_->Leader()) return;
+  next_refused_ask_ = absl::Now() + kRefusedAskEvery;
+  for (const raft::Peer& member : raft_->Configuration()) {
+    const PeerInfo p = DecodePeer(member.address);
+    if (p.node_id == options_.node_id || !ValidNodeId(p.node_id)) continue;
+    {
+      // A node this node refuses is not asked (its answer could lift its own removal).
+      std::lock_guard<std::mutex> lock(refused_mu_);
+      if (removed_ids_.count(p.node_id) != 0) continue;
+    }
+    json::object ask;
+    ask["op"] = "refused-sets";
+    auto answer = Call(p.cluster_addr, ask, kRefusedAskTimeout);
+    if (!answer.ok()) continue;
+    auto ok = core::GetBool(*answer, "ok");
+    if (!ok.ok() || !ok->value_or(false)) continue;  // not caught up itself, or refuses this node
+    uint64_t index = 0;
+    std::set<std::string> removed;
+    std::map<std::string, std::set<std::string>> pinned;
+    if (std::string bad = ParseRefusedSets(*answer, &index, &removed, &pinned); !bad.empty()) {
+      LogWarn("raft: node %s answered refused sets this node cannot use: %s", p.node_id, bad);
+      continue;
+    }
+    std::lock_guard<std::mutex> refresh(refresh_mu_);
+    {
+      std::lock_guard<std::mutex> lock(refused_mu_);
+      if (index < refused_index_) return;  // what this node holds is newer
+    }
+    if (TakeRefused(std::move(removed), std::move(pinned), index)) {
+      LogInfo(
+          "raft: took the refused node ids and keys as of index %d from node %s (this node held "
+          "older ones, and has not caught up or hears from no leader)",
+          static_cast<int64_t>(index), p.node_id);
+    }
+    return;
+  }
+}
+
+std::string ClusterNode::ServeRefusedSets() {
+  core::Core* core = core_.load();
+  if (core == nullptr || core->awaiting_cluster()) {
+    return core::Serialize(Failure("this node has not caught up with the cluster"));
+  }
+  json::object answer;
+  json::array removed;
+  json::object pinned;
+  std::lock_guard<std::mutex> lock(refused_mu_);
+  if (removed_ids_.size() > kMaxRefusedIds || pinned_.size() > kMaxRefusedIds) {
+    return core::Serialize(Failure("too many refused node ids to send"));
+  }
+  for (const std::string& id : removed_ids_) removed.emplace_back(id);
+  for (const auto& [id, keys] : pinned_) {
+    json::array list;
+    for (const std::string& k : keys) {
+      if (list.size() < kMaxKeysPerId) list.emplace_back(k);
+    }
+    pinned[id] = std::move(list);
+  }
+  answer["ok"] = true;
+  answer["index"] = std::to_string(refused_index_);
+  answer["removed"] = std::move(removed);
+  answer["pinned"] = std::move(pinned);
+  return core::Serialize(answer);
 }
 
 void ClusterNode::PinSelf(core::Core* core) {

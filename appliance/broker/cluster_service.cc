@@ -35,6 +35,8 @@ std::string ClusterNode::Serve(const raft::PeerIdentity& peer, std::string_view 
     core::Core* core = core_.load();
     // Whether this node could serve if it led (a hand-over passes a sealed node over).
     answer["sealed"] = core == nullptr || core->awaiting_cluster() || core->sealed();
+  } else if (**op == "refused-sets") {
+    return ServeRefusedSets();  // any member that has caught up answers (AskRefusedSets)
   } else if (core_.load() == nullptr) {
     answer = Failure("the node is still starting");
   } else if (!raft_->IsLeader()) {

@@ -200,6 +200,7 @@ absl::StatusOr<Flags> ParseFlags(int argc, char** argv) {
 //   applied the whole log, unless it is sealed by request, and then serves as the active node.
 void TendCluster(core::Core& core, ClusterNode& cluster) {
   cluster.RefreshRefused();  // removed node ids and pinned certificates, for the cluster port
+  cluster.AskRefusedSets();  // a caught-up member's, when this node's may be old
   cluster.HandOver();
   if (core.awaiting_cluster()) {
     // Before the barrier: SetActive ties the active term to the term seen here (a leadership
