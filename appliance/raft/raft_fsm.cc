@@ -4,8 +4,11 @@
 
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <string_view>
+#include <system_error>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -38,20 +41,40 @@ int RaftStorage::Impl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** re
   *result = &not_applied;
   if (self->failed.load()) return 0;
   const uint64_t index = raft_last_applied(&self->raft) + 1;
-  auto ops = DecodeBatch(std::string_view(static_cast<const char*>(buf->base), buf->len));
-  if (!ops.ok()) {
-    self->Fail(absl::StrCat("the state machine cannot apply log entry ", index,
-                            " (malformed: ", ops.status().ToString(), ")"));
-    return 0;
+  {
+    std::unique_lock<std::mutex> lock(self->restore_mu);
+    if (self->restoring) {
+      // A follower's result goes nowhere: the entry is applied in its turn after the restore.
+      if (raft_state(&self->raft) != RAFT_LEADER && self->held_bytes + buf->len <= kMaxHeldBytes) {
+        self->held.push_back({index, std::string(static_cast<const char*>(buf->base), buf->len)});
+        self->held_bytes += buf->len;
+        *result = nullptr;
+        return 0;
+      }
+      self->restore_cv.wait(lock, [&] { return !self->restoring; });
+    }
   }
-  absl::Status s = self->fsm_db->Apply(*ops);
-  if (!s.ok()) {
-    self->Fail(
-        absl::StrCat("the state machine cannot apply log entry ", index, ": ", s.ToString()));
+  if (self->failed.load()) return 0;  // the restore failed meanwhile
+  if (!self->ApplyEntry(index, std::string_view(static_cast<const char*>(buf->base), buf->len))) {
     return 0;
   }
   *result = nullptr;
   return 0;
+}
+
+bool RaftStorage::Impl::ApplyEntry(uint64_t index, std::string_view bytes) {
+  auto ops = DecodeBatch(bytes);
+  if (!ops.ok()) {
+    Fail(absl::StrCat("the state machine cannot apply log entry ", index,
+                      " (malformed: ", ops.status().ToString(), ")"));
+    return false;
+  }
+  absl::Status s = fsm_db->Apply(*ops);
+  if (!s.ok()) {
+    Fail(absl::StrCat("the state machine cannot apply log entry ", index, ": ", s.ToString()));
+    return false;
+  }
+  return true;
 }
 
 // A snapshot is taken in three steps (libraft with patch 0004, fsm version 3): FsmSnapshot
@@ -88,6 +111,11 @@ int RaftStorage::Impl::FsmSnapshot(raft_fsm* fsm, raft_buffer* bufs[], unsigned*
   *n_bufs = 0;
   // A failed store lags the index libraft would write the snapshot under (FsmApply).
   if (self->failed.load()) return RAFT_IOERR;
+  {
+    // Not while a received snapshot is being restored: libraft tries again at a later apply.
+    std::lock_guard<std::mutex> lock(self->restore_mu);
+    if (self->restoring) return RAFT_BUSY;
+  }
   self->snapshot_view = self->fsm_db->Pin();
   return 0;
 }
@@ -160,19 +188,55 @@ int RaftStorage::Impl::RunSnapshotWork(struct raft* r, void* arg, void (*work)(v
   return rv;
 }
 
-// libraft hands the buffer over on success. The snapshot is checked whole first (nothing is
-// changed for a malformed one), then written into the emptied store in batches of about
-// kSnapshotPieceBytes, so the store is not held a second time as one batch.
+// libraft hands the buffer over on success. At start (raft_start, before the loop runs) the
+// snapshot is restored here; one received from the leader is restored on restore_thread while
+// the loop goes on (WaitRestored), and one received during that restore after it, in turn.
 int RaftStorage::Impl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
   auto* self = static_cast<Impl*>(fsm->data);
   if (self->failed.load()) {  // as FsmApply: taken, not applied
     raft_free(buf->base);
     return 0;
   }
-  const std::string_view bytes(static_cast<const char*>(buf->base), buf->len);
+  const raft_buffer taken = *buf;
+  if (!self->raft_started) {
+    self->Restore(taken);
+    return 0;
+  }
+  {
+    std::lock_guard<std::mutex> lock(self->restore_mu);
+    if (self->restoring) {
+      HeldEntry e;
+      e.snapshot = taken;
+      self->held.push_back(std::move(e));
+      return 0;
+    }
+    self->restoring = true;
+  }
+  // The last restore's thread has finished (it set `restoring` off as its last step).
+  if (self->restore_thread.joinable()) self->restore_thread.join();
+  try {
+    self->restore_thread = std::thread([self, taken] {
+      if (self->options.before_restore) self->options.before_restore();
+      self->Restore(taken);
+      self->ApplyHeld();
+    });
+  } catch (const std::system_error& e) {
+    LogWarn("raft: cannot start a thread to restore the snapshot (%s); restoring it on the loop",
+            e.what());
+    self->Restore(taken);
+    self->ApplyHeld();
+  }
+  return 0;
+}
+
+// The snapshot is checked whole first (nothing is changed for a malformed one), then written
+// into the emptied store in batches of about kSnapshotPieceBytes, so the store is not held a
+// second time as one batch.
+void RaftStorage::Impl::Restore(raft_buffer buf) {
+  const std::string_view bytes(static_cast<const char*>(buf.base), buf.len);
   absl::Status s =
       DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });
-  if (s.ok()) s = self->fsm_db->Clear();
+  if (s.ok()) s = fsm_db->Clear();
   std::vector<storage::BatchOp> batch;
   size_t batch_bytes = 0;
   if (s.ok()) {
@@ -180,20 +244,47 @@ int RaftStorage::Impl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
       batch.push_back(storage::BatchOp::Put(std::string(k), std::string(v)));
       batch_bytes += k.size() + v.size();
       if (batch_bytes < kSnapshotPieceBytes) return absl::OkStatus();
-      absl::Status applied = self->fsm_db->Apply(batch);
+      absl::Status applied = fsm_db->Apply(batch);
       batch.clear();
       batch_bytes = 0;
       return applied;
     });
   }
-  if (s.ok() && !batch.empty()) s = self->fsm_db->Apply(batch);
+  if (s.ok() && !batch.empty()) s = fsm_db->Apply(batch);
   if (!s.ok()) {
     // The store may be half cleared: it follows the log no more. Not reported to libraft,
     // as in FsmApply (a restore can run while a follower handles an append).
-    self->Fail(absl::StrCat("the state machine cannot restore a snapshot: ", s.ToString()));
+    Fail(absl::StrCat("the state machine cannot restore a snapshot: ", s.ToString()));
   }
-  raft_free(buf->base);
-  return 0;
+  raft_free(buf.base);
+}
+
+void RaftStorage::Impl::ApplyHeld() {
+  for (;;) {
+    HeldEntry e;
+    {
+      std::lock_guard<std::mutex> lock(restore_mu);
+      if (held.empty() || failed.load()) {
+        for (HeldEntry& dropped : held) {
+          if (dropped.snapshot.base != nullptr) raft_free(dropped.snapshot.base);
+        }
+        held.clear();
+        held_bytes = 0;
+        restoring = false;
+        restore_cv.notify_all();
+        return;
+      }
+      e = std::move(held.front());
+      held.pop_front();
+      held_bytes -= e.bytes.size();
+    }
+    if (e.snapshot.base != nullptr) {
+      if (options.before_restore) options.before_restore();
+      Restore(e.snapshot);
+    } else {
+      ApplyEntry(e.index, e.bytes);  // a failure is final (Fail): the rest is dropped above
+    }
+  }
 }
 
 }  // namespace strongroom::raft

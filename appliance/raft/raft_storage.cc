@@ -181,6 +181,7 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
     if (why[0] == '\0') why = raft_strerror(rv);
     return absl::FailedPreconditionError(absl::StrCat("cannot start Raft: ", why));
   }
+  impl->raft_started = true;  // before the loop runs: set once, read on the loop only
   Impl* raw = impl.get();
   impl->thread = std::thread([raw] { uv_run(&raw->loop, UV_RUN_DEFAULT); });
   LogInfo("raft: node %d listening at %s", o.node_id, o.address);
@@ -239,6 +240,7 @@ void RaftStorage::RecheckPeers() {
 
 absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
   std::shared_lock lock(mu_);
+  impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->Get(key);
 }
@@ -246,12 +248,14 @@ absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key
 absl::Status RaftStorage::Scan(
     const std::function<void(std::string_view, std::string_view)>& each) {
   std::shared_lock lock(mu_);
+  impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->Scan(each);
 }
 
 absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
   std::shared_lock lock(mu_);
+  impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->List(prefix);
 }

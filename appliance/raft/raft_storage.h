@@ -79,6 +79,9 @@ struct RaftOptions {
   std::function<absl::StatusOr<std::vector<Peer>>(const std::vector<Peer>& current)> recover;
   // Checks each Raft connection's claimed id and address against the peer's certificate.
   PeerCheck peer_check;
+  // Tests only (strongroom-raft-node --hold-restore): called before a snapshot received from the
+  // leader is restored, on the thread that restores it; it may block, to hold the restore.
+  std::function<void()> before_restore;
 };
 
 // What the leader knows of one server of its configuration (LeaderProgress).

@@ -9,6 +9,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <future>
 #include <memory>
@@ -49,6 +50,7 @@ struct RaftStorage::Impl {
   bool loop_ready = false;
   bool io_ready = false;
   bool raft_ready = false;
+  bool raft_started = false;  // raft_start returned (later restores are snapshots received)
 
   // Runs `fn` on the loop thread and waits for it to return. False, with `fn` not run (and never
   // to run), once the loop is stopping or when it does not take the call up within kLoopTimeout.
@@ -152,6 +154,36 @@ struct RaftStorage::Impl {
   static int RunSnapshotWork(struct raft* r, void* arg, void (*work)(void*), void (*done)(void*));
   static int FsmRestore(raft_fsm* fsm, raft_buffer* buf);
 
+  // --- a snapshot received from the leader is restored off the loop (raft_fsm.cc) ---
+  // FsmRestore hands it to `restore_thread` and returns, so the loop goes on answering the
+  // leader (heartbeats, appends) however large the store. The entries libraft applies meanwhile
+  // (and a newer snapshot received meanwhile) wait in `held`, in order, and that thread applies
+  // them once the store holds the snapshot. Reads and snapshots of the store wait until then
+  // (WaitRestored), and so does an apply on the leader (a client waits for its result) or one
+  // that would hold more than kMaxHeldBytes.
+  struct HeldEntry {
+    uint64_t index = 0;
+    std::string bytes;
+    raft_buffer snapshot{nullptr, 0};  // a snapshot to restore (then `bytes` is empty)
+  };
+  static constexpr size_t kMaxHeldBytes = 256 << 20;
+  std::mutex restore_mu;
+  std::condition_variable restore_cv;
+  bool restoring = false;      // restore_mu
+  std::deque<HeldEntry> held;  // restore_mu
+  size_t held_bytes = 0;       // restore_mu
+  std::thread restore_thread;  // started and joined on the loop; joined at close too
+  void WaitRestored() {
+    std::unique_lock<std::mutex> lock(restore_mu);
+    restore_cv.wait(lock, [&] { return !restoring; });
+  }
+  // Decodes and applies one entry; false (and Fail) when it cannot.
+  bool ApplyEntry(uint64_t index, std::string_view bytes);
+  // The store emptied and filled with the snapshot `buf` (freed here); Fail when it cannot.
+  void Restore(raft_buffer buf);
+  // The held entries and snapshots, then `restoring` off (restore_thread).
+  void ApplyHeld();
+
   // --- requests whose answer arrives later on the loop (apply, barrier, membership) ---
   template <typename Req>
   struct Pending {
@@ -241,6 +273,7 @@ struct RaftStorage::Impl {
       }
       uv_run(&loop, UV_RUN_DEFAULT);
     }
+    if (restore_thread.joinable()) restore_thread.join();  // the loop is gone: no more to hold
     if (io_ready) raft_uv_close(&io);
     if (loop_ready && uv_loop_close(&loop) != 0) LogError("raft: the loop still had handles open");
     transport.reset();

@@ -363,6 +363,49 @@ TEST_F(RaftTest, AFollowerThatLostItsDiskCatchesUpAndKeepsFollowing) {
   EXPECT_EQ(n3.Cmd("get k0"), "value v0");
 }
 
+// Issue 16, item 7 (the install side): a follower restores a snapshot received from its leader
+// off its Raft loop. While the restore is held (--hold-restore), the follower still takes the
+// leader's entries and answers; the only other voter being down, the leader commits nothing
+// without it. On the loop, the held restore kept the follower from answering: the leader lost
+// its majority and no write after the snapshot committed.
+TEST_F(RaftTest, AFollowerRestoringASnapshotKeepsAnsweringItsLeader) {
+  const std::vector<std::string> small = {"--snapshot-threshold", "16", "--snapshot-trailing", "4"};
+  const std::string hold = dir_ + "/hold-restore";
+  Node& n1 = Add(1, small);
+  n1.Start(/*bootstrap=*/true);
+  ASSERT_TRUE(Eventually([&] { return n1.Cmd("isleader") == "yes"; })) << n1.log();
+  Node& n2 = Add(2, small);
+  n2.Start();
+  ASSERT_EQ(n1.Cmd("add 2 " + n2.address()), "ok") << n1.log();
+  std::vector<std::string> held = small;
+  held.insert(held.end(), {"--hold-restore", hold});
+  Node& n3 = Add(3, held);
+  n3.Start();
+  ASSERT_EQ(n1.Cmd("add 3 " + n3.address()), "ok") << n1.log();
+  n3.Kill();
+  // Node 3 has no snapshot of its own: the restore held below is the one received.
+  for (const auto& e : std::filesystem::directory_iterator(n3.dir() + "/raft")) {
+    ASSERT_FALSE(e.path().filename().string().starts_with("snapshot-")) << e.path();
+  }
+  for (int i = 0; i < 120; ++i) {
+    ASSERT_EQ(n1.Cmd("put s/" + std::to_string(i) + " " + std::to_string(i * i)), "ok");
+  }
+  n2.Kill();
+  std::ofstream(hold) << "held\n";
+  n3.Start();
+  ASSERT_TRUE(Eventually([&] { return n3.log().find("restore held") != std::string::npos; }))
+      << n3.log() << n1.log();
+  ASSERT_TRUE(Eventually([&] { return n1.Cmd("isleader") == "yes"; })) << n1.log();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_EQ(n1.Cmd("put during/" + std::to_string(i) + " x"), "ok") << i << "\n"
+                                                                      << n1.log() << n3.log();
+  }
+  std::filesystem::remove(hold);
+  EXPECT_TRUE(Eventually([&] { return n3.Cmd("get during/4") == "value x"; })) << n3.log();
+  EXPECT_EQ(n3.Cmd("get s/119"), "value 14161");
+  EXPECT_THAT(n3.log(), HasSubstr("restore released"));
+}
+
 // A node stopped while its snapshot is being written out off the loop (libraft patch 0004):
 // the stop waits for that work, exits cleanly, and the node comes back with every value. Each
 // round stops the leader right after the write that makes a snapshot of about 8 MiB due.

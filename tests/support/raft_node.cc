@@ -4,6 +4,7 @@
 //
 //   strongroom-raft-node --id N --address HOST:PORT --dir DIR --ca F --cert F --key F
 //                        [--bootstrap] [--snapshot-threshold N --snapshot-trailing N]
+//                        [--hold-restore FILE]
 // Commands (one answer line each): put K V | del K | get K | list PREFIX | leader | isleader |
 // add ID ADDRESS | remove ID | config | applied | barrier | quit
 #include <csignal>
@@ -15,6 +16,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_join.h"
 #include "appliance/raft/raft_storage.h"
+#include "base/log.h"
 
 namespace {
 
@@ -27,7 +29,8 @@ std::string Answer(const absl::Status& s) {
 
 int Usage() {
   std::cerr << "usage: strongroom-raft-node --id N --address HOST:PORT --dir DIR --ca F --cert F "
-               "--key F [--bootstrap] [--snapshot-threshold N] [--snapshot-trailing N]\n";
+               "--key F [--bootstrap] [--snapshot-threshold N] [--snapshot-trailing N] "
+               "[--hold-restore FILE]\n";
   return 2;
 }
 
@@ -60,6 +63,15 @@ int main(int argc, char** argv) {
       if (!absl::SimpleAtoi(next(), &o.snapshot_threshold)) return Usage();
     } else if (a == "--snapshot-trailing") {
       if (!absl::SimpleAtoi(next(), &o.snapshot_trailing)) return Usage();
+    } else if (a == "--hold-restore") {
+      // While FILE exists, a snapshot received from the leader is not restored (the test of a
+      // follower that answers its leader during a long restore).
+      std::string file = next();
+      o.before_restore = [file] {
+        strongroom::LogInfo("raft node: restore held while %s exists", file);
+        while (::access(file.c_str(), F_OK) == 0) ::usleep(20 * 1000);
+        strongroom::LogInfo("raft node: restore released");
+      };
     } else {
       return Usage();
     }
