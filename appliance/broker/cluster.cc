@@ -378,9 +378,11 @@ absl::Status ClusterNode::RemovePeer(std::string_view node_id) {
 }
 
 absl::StatusOr<json::object> ClusterNode::Call(const std::string& cluster_addr,
-                                               const json::object& req, absl::Duration timeout) {
-  auto answer = client_->Call(cluster_addr, core::Serialize(req),
-                              std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)));
+                                               const json::object& req, absl::Duration timeout,
+                                               raft::PeerIdentity* server) {
+  auto answer =
+      client_->Call(cluster_addr, core::Serialize(req),
+                    std::chrono::milliseconds(absl::ToInt64Milliseconds(timeout)), server);
   // The member has too many calls under way: Vault's overloaded answer (503), not 429.
   if (absl::IsResourceExhausted(answer.status())) return absl::UnavailableError(ipc::kServerBusy);
   if (!answer.ok()) return answer.status();

@@ -30,6 +30,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -210,8 +211,10 @@ class ClusterNode final : public core::Cluster {
   // with `refused`. `target` ends as the member that answered.
   absl::StatusOr<core::json::object> CallLeader(std::string* target, const core::json::object& req,
                                                 absl::Duration timeout, std::string_view refused);
+  // With `server`, who answered (ServiceClient::Call).
   absl::StatusOr<core::json::object> Call(const std::string& cluster_addr,
-                                          const core::json::object& req, absl::Duration timeout);
+                                          const core::json::object& req, absl::Duration timeout,
+                                          raft::PeerIdentity* server = nullptr);
 
   ClusterOptions options_;
   std::string incarnation_;
@@ -246,10 +249,11 @@ class ClusterNode final : public core::Cluster {
   // store could not be read.
   bool TakeStoreRefused(uint64_t applied);
   // Takes `removed` (with the node ids a recovery dropped) and `pinned` as the sets, as new as
-  // `index`; saves them, and closes the Raft connections they now refuse, when they changed.
-  // False when they did not change.
+  // `index`; saves them (unless `vouched`: a member's answer), and closes the Raft connections
+  // they now refuse, when they changed. False when they did not change.
   bool TakeRefused(std::set<std::string> removed,
-                   std::map<std::string, std::set<std::string>> pinned, uint64_t index);
+                   std::map<std::string, std::set<std::string>> pinned, uint64_t index,
+                   bool vouched = false);
   std::string ServeRefusedSets();
   // The active node pins its own key (RefreshRefused).
   void PinSelf(core::Core* core);
@@ -259,10 +263,13 @@ class ClusterNode final : public core::Cluster {
   std::set<std::string> removed_ids_;
   std::map<std::string, std::set<std::string>> pinned_;  // node id -> key SHA-256s
   uint64_t refused_index_ = 0;  // the applied index the two above are as new as
-  absl::Time next_refused_ask_ = absl::InfinitePast();  // AskRefusedSets (main loop)
-  std::string own_key_sha256_;                          // this node's certificate's key
-  bool self_pinned_ = false;                            // refresh_mu_
-  absl::Time next_self_pin_ = absl::InfinitePast();     // refresh_mu_
+  // The sets are a member's answer (AskRefusedSets), held in memory only: the store replaces
+  // them once this node has caught up and hears from a leader, whatever index they claimed.
+  bool refused_vouched_ = false;
+  std::chrono::steady_clock::time_point next_refused_ask_{};  // AskRefusedSets (main loop)
+  std::string own_key_sha256_;                                // this node's certificate's key
+  bool self_pinned_ = false;                                  // refresh_mu_
+  absl::Time next_self_pin_ = absl::InfinitePast();           // refresh_mu_
 };
 
 // What libraft's server address of a node says: "cluster_addr|node_id|api_addr".

@@ -3,6 +3,7 @@
 #include <unistd.h>
 
 #include <cctype>
+#include <chrono>
 #include <cstdio>
 #include <fstream>
 #include <map>
@@ -90,8 +91,8 @@ std::string DroppedFile(const std::string& raft_dir) { return raft_dir + "/recov
 // Bounds on the sets a file or a member's answer may hold (the real ones are a few entries).
 constexpr size_t kMaxRefusedIds = 10000;
 constexpr size_t kMaxKeysPerId = 64;
-constexpr absl::Duration kRefusedAskTimeout = absl::Seconds(1);
-constexpr absl::Duration kRefusedAskEvery = absl::Seconds(2);
+constexpr absl::Duration kRefusedAskTimeout = absl::Milliseconds(500);
+constexpr std::chrono::seconds kRefusedAskEvery{2};
 
 // A member's "refused-sets" answer, checked: "" and the sets, or why it cannot be used.
 std::string ParseRefusedSets(const json::object& answer, uint64_t* index,
@@ -154,6 +155,13 @@ void ClusterNode::NoteDropped(const std::vector<raft::Peer>& current,
   {
     std::ofstream out(DroppedFile(options_.path), std::ios::binary | std::ios::app);
     out << text;
+    out.flush();
+    if (!out) {
+      LogError(
+          "raft recovery: cannot write %s; the dropped node ids are refused until this "
+          "process ends only",
+          DroppedFile(options_.path));
+    }
   }
   std::lock_guard<std::mutex> lock(refused_mu_);
   removed_ids_.insert(dropped.begin(), dropped.end());
@@ -181,6 +189,12 @@ void ClusterNode::MarkDropped(core::Core* core) {
 
 void ClusterNode::LoadRefused() {
   std::ifstream in(RefusedFile(options_.path));
+  if (!in && ::access(RefusedFile(options_.path).c_str(), F_OK) == 0) {
+    LogWarn(
+        "raft: cannot read %s; this node refuses no saved node id or key until it has asked "
+        "the cluster",
+        RefusedFile(options_.path));
+  }
   std::set<std::string> removed;
   std::map<std::string, std::set<std::string>> pinned;
   uint64_t index = 0;
@@ -226,8 +240,11 @@ void ClusterNode::RefreshRefused() {
   const uint64_t applied = raft_->AppliedIndex();
   bool take = applied >= committed;
   if (take) {
+    // A member's answer stands until this node hears from a leader again (it was asked because
+    // none was heard); then the store, which has applied what that leader committed, decides.
+    const bool hears_leader = raft_->Leader().has_value();
     std::lock_guard<std::mutex> lock(refused_mu_);
-    take = applied >= refused_index_;
+    take = refused_vouched_ ? hears_leader : applied >= refused_index_;
   }
   if (take && !TakeStoreRefused(applied)) return;  // a failed store: StorageFailure stops it
   PinSelf(core);
@@ -256,17 +273,27 @@ bool ClusterNode::TakeStoreRefused(uint64_t applied) {
 }
 
 bool ClusterNode::TakeRefused(std::set<std::string> removed,
-                              std::map<std::string, std::set<std::string>> pinned, uint64_t index) {
+                              std::map<std::string, std::set<std::string>> pinned, uint64_t index,
+                              bool vouched) {
   for (std::string& id : ReadDropped(options_.path)) removed.insert(std::move(id));
+  bool changed = false;
+  bool save = false;
   {
     std::lock_guard<std::mutex> lock(refused_mu_);
+    changed = removed != removed_ids_ || pinned != pinned_;
+    // This node's own knowledge is what it saves: the first sets it reads after a member's
+    // answer are saved even when they are the same (the file holds older ones).
+    save = !vouched && (changed || refused_vouched_);
     refused_index_ = index;
-    if (removed == removed_ids_ && pinned == pinned_) return false;
-    removed_ids_ = removed;
-    pinned_ = pinned;
+    refused_vouched_ = vouched;
+    if (changed) {
+      removed_ids_ = removed;
+      pinned_ = pinned;
+    }
   }
   // Connections admitted before the change are checked again: a removed node's are closed.
-  raft_->RecheckPeers();
+  if (changed) raft_->RecheckPeers();
+  if (!save) return changed;
   std::string text = absl::StrCat("index ", index, "\n");
   for (const std::string& id : removed) absl::StrAppend(&text, "removed ", id, "\n");
   for (const auto& [id, keys] : pinned) {
@@ -282,28 +309,46 @@ bool ClusterNode::TakeRefused(std::set<std::string> removed,
   if (!saved || std::rename((file + ".tmp").c_str(), file.c_str()) != 0) {
     LogWarn("raft: cannot save the refused node ids and keys to %s", file);
   }
-  return true;
+  return changed;
 }
 
 void ClusterNode::AskRefusedSets() {
-  if (!raft_ || !raft_->HasState() || absl::Now() < next_refused_ask_) return;
+  if (!raft_ || !raft_->HasState() || std::chrono::steady_clock::now() < next_refused_ask_) {
+    return;
+  }
   core::Core* current = core_.load();
   // A node that has caught up and hears from a leader holds what it needs. One that hears from
   // none may refuse the leader (its store passing through a removal the log lifts later).
   if (current != nullptr && !current->awaiting_cluster() && raft_->Leader()) return;
-  next_refused_ask_ = absl::Now() + kRefusedAskEvery;
+  // Every member this node does not refuse is asked, and the newest answer counts: one member,
+  // cut off from the others, may answer with old sets.
+  bool found = false;
+  uint64_t best_index = 0;
+  std::string best_from;
+  std::set<std::string> best_removed;
+  std::map<std::string, std::set<std::string>> best_pinned;
   for (const raft::Peer& member : raft_->Configuration()) {
     const PeerInfo p = DecodePeer(member.address);
     if (p.node_id == options_.node_id || !ValidNodeId(p.node_id)) continue;
-    {
-      // A node this node refuses is not asked (its answer could lift its own removal).
-      std::lock_guard<std::mutex> lock(refused_mu_);
-      if (removed_ids_.count(p.node_id) != 0) continue;
-    }
+    raft::PeerIdentity asked;
+    asked.node_id = p.node_id;
+    if (!RefusedIdentity(asked, /*removed_too=*/true, /*pin_too=*/false).empty()) continue;
     json::object ask;
     ask["op"] = "refused-sets";
-    auto answer = Call(p.cluster_addr, ask, kRefusedAskTimeout);
+    raft::PeerIdentity server;
+    auto answer = Call(p.cluster_addr, ask, kRefusedAskTimeout, &server);
     if (!answer.ok()) continue;
+    // The answer counts only from the member asked, with the key it joined with: another
+    // certificate at its address (a removed node's, one for a reused host) is not believed.
+    const std::string refused =
+        server.node_id != p.node_id
+            ? absl::StrCat("its certificate names node \"", server.node_id, "\"")
+            : RefusedIdentity(server, /*removed_too=*/true, /*pin_too=*/true);
+    if (!refused.empty()) {
+      LogWarn("raft: the refused sets from %s (member %s) are not taken: %s", p.cluster_addr,
+              p.node_id, refused);
+      continue;
+    }
     auto ok = core::GetBool(*answer, "ok");
     if (!ok.ok() || !ok->value_or(false)) continue;  // not caught up itself, or refuses this node
     uint64_t index = 0;
@@ -313,24 +358,33 @@ void ClusterNode::AskRefusedSets() {
       LogWarn("raft: node %s answered refused sets this node cannot use: %s", p.node_id, bad);
       continue;
     }
-    std::lock_guard<std::mutex> refresh(refresh_mu_);
-    {
-      std::lock_guard<std::mutex> lock(refused_mu_);
-      if (index < refused_index_) return;  // what this node holds is newer
-    }
-    if (TakeRefused(std::move(removed), std::move(pinned), index)) {
-      LogInfo(
-          "raft: took the refused node ids and keys as of index %d from node %s (this node held "
-          "older ones, and has not caught up or hears from no leader)",
-          static_cast<int64_t>(index), p.node_id);
-    }
-    return;
+    if (found && index <= best_index) continue;
+    found = true;
+    best_index = index;
+    best_from = p.node_id;
+    best_removed = std::move(removed);
+    best_pinned = std::move(pinned);
+  }
+  next_refused_ask_ = std::chrono::steady_clock::now() + kRefusedAskEvery;
+  if (!found) return;
+  std::lock_guard<std::mutex> refresh(refresh_mu_);
+  {
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    if (best_index < refused_index_ && !refused_vouched_) return;  // its own are newer
+  }
+  if (TakeRefused(std::move(best_removed), std::move(best_pinned), best_index,
+                  /*vouched=*/true)) {
+    LogInfo(
+        "raft: took the refused node ids and keys as of index %d from node %s (this node held "
+        "older ones, and has not caught up or hears from no leader)",
+        best_index, best_from);
   }
 }
 
 std::string ClusterNode::ServeRefusedSets() {
   core::Core* core = core_.load();
-  if (core == nullptr || core->awaiting_cluster()) {
+  // Caught up and hearing from a leader (or leading): its sets are the cluster's.
+  if (core == nullptr || core->awaiting_cluster() || !raft_->Leader()) {
     return core::Serialize(Failure("this node has not caught up with the cluster"));
   }
   json::object answer;
@@ -342,10 +396,11 @@ std::string ClusterNode::ServeRefusedSets() {
   }
   for (const std::string& id : removed_ids_) removed.emplace_back(id);
   for (const auto& [id, keys] : pinned_) {
-    json::array list;
-    for (const std::string& k : keys) {
-      if (list.size() < kMaxKeysPerId) list.emplace_back(k);
+    if (keys.size() > kMaxKeysPerId) {
+      return core::Serialize(Failure("too many keys pinned for one node id to send"));
     }
+    json::array list;
+    for (const std::string& k : keys) list.emplace_back(k);
     pinned[id] = std::move(list);
   }
   answer["ok"] = true;

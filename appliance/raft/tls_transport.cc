@@ -727,6 +727,7 @@ struct ServiceClient::Conn {
   asio::io_context io;
   ssl::stream<tcp::socket> tls;
   std::string address;
+  PeerIdentity server;  // who the member's certificate says it is
   std::chrono::steady_clock::time_point last_used;
   std::string failure;  // what went wrong in the last operation
 
@@ -794,6 +795,7 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
       // host dialled (as HTTPS checks a server's name). Anything else gets nothing, not even
       // the magic: forwarded requests carry tokens and secrets.
       const PeerIdentity server = IdentityOfPeer(c->tls.native_handle());
+      c->server = server;
       if (server.node_id.empty() || !server.Reaches(address)) {
         c->failure = absl::StrCat("the member's cluster certificate (node \"", server.node_id,
                                   "\") does not name the host of ", address,
@@ -833,7 +835,8 @@ absl::StatusOr<std::unique_ptr<ServiceClient::Conn>> ServiceClient::Connect(
 
 absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
                                                 std::string_view request,
-                                                std::chrono::milliseconds timeout) {
+                                                std::chrono::milliseconds timeout,
+                                                PeerIdentity* server) {
   if (request.size() > kMaxServiceMessage)
     return absl::InvalidArgumentError("service request too large");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -892,6 +895,7 @@ absl::StatusOr<std::string> ServiceClient::Call(const std::string& address,
     });
     if (c->RunUntil(done, deadline)) {
       c->last_used = std::chrono::steady_clock::now();
+      if (server != nullptr) *server = c->server;
       {
         std::lock_guard<std::mutex> lock(mu_);
         if (idle_.size() < kMaxIdleConnections) idle_.push_back(std::move(c));

@@ -101,9 +101,11 @@ class ServiceClient {
 
   // The member's answer. A failure is Unavailable; RequestMayHaveArrived tells whether the
   // member may have received the request (a failure before it was sent is not retried here
-  // unless a kept connection turned out closed).
+  // unless a kept connection turned out closed). With `server`, who answered: the identity its
+  // certificate gives (which names the host of `address`).
   absl::StatusOr<std::string> Call(const std::string& address, std::string_view request,
-                                   std::chrono::milliseconds timeout);
+                                   std::chrono::milliseconds timeout,
+                                   PeerIdentity* server = nullptr);
   static constexpr size_t kMaxIdleConnections = 16;
 
  private:

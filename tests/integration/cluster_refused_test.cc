@@ -8,13 +8,21 @@
 // new as; until it has caught up it keeps them (its store may be older), or takes a caught-up
 // member's (one it does not refuse) when they are at least as new.
 // Waits poll with a generous deadline (liveness, not speed).
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <atomic>
 #include <chrono>
+#include <csignal>
 #include <fstream>
 #include <sstream>
 #include <string>
+#include <thread>
 
 #include "appliance/raft/tls_transport.h"
 #include "tests/integration/cluster_fixture.h"
@@ -22,9 +30,86 @@
 namespace strongroom::testing {
 namespace {
 
+using ::testing::AllOf;
 using ::testing::ContainsRegex;
 using ::testing::HasSubstr;
 using ::testing::Not;
+
+// Answers every service call on 127.0.0.1:`port` with `answer`, as the holder of `certs`.
+class FakeMember {
+ public:
+  FakeMember(const ClusterCerts& certs, int port, std::string answer) : answer_(std::move(answer)) {
+    std::signal(SIGPIPE, SIG_IGN);  // a caller that hangs up before the answer is written
+    ctx_ = SSL_CTX_new(TLS_server_method());
+    ok_ = ctx_ != nullptr && SSL_CTX_use_certificate_chain_file(ctx_, certs.cert.c_str()) == 1 &&
+          SSL_CTX_use_PrivateKey_file(ctx_, certs.key.c_str(), SSL_FILETYPE_PEM) == 1 &&
+          SSL_CTX_load_verify_locations(ctx_, certs.ca.c_str(), nullptr) == 1;
+    if (!ok_) return;
+    SSL_CTX_set_verify(ctx_, SSL_VERIFY_PEER | SSL_VERIFY_FAIL_IF_NO_PEER_CERT, nullptr);
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int one = 1;
+    ::setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(static_cast<uint16_t>(port));
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ok_ = fd_ >= 0 && ::bind(fd_, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0 &&
+          ::listen(fd_, 16) == 0;
+    if (ok_) thread_ = std::thread([this] { Run(); });
+  }
+  ~FakeMember() {
+    stop_ = true;
+    if (fd_ >= 0) ::shutdown(fd_, SHUT_RDWR);
+    if (thread_.joinable()) thread_.join();
+    if (fd_ >= 0) ::close(fd_);
+    if (ctx_ != nullptr) SSL_CTX_free(ctx_);
+  }
+  bool ok() const { return ok_; }
+  int calls() const { return calls_.load(); }
+
+ private:
+  static bool ReadAll(SSL* ssl, void* buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+      int r = SSL_read(ssl, static_cast<char*>(buf) + got, static_cast<int>(n - got));
+      if (r <= 0) return false;
+      got += static_cast<size_t>(r);
+    }
+    return true;
+  }
+  void Run() {
+    while (!stop_) {
+      int c = ::accept4(fd_, nullptr, nullptr, SOCK_CLOEXEC);
+      if (c < 0) return;
+      SSL* ssl = SSL_new(ctx_);
+      SSL_set_fd(ssl, c);
+      char magic[4];
+      unsigned char len[4];
+      if (SSL_accept(ssl) == 1 && ReadAll(ssl, magic, 4) && ReadAll(ssl, len, 4)) {
+        const uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) | (uint32_t{len[3]} << 24);
+        std::string req(n, '\0');
+        if (n < 65536 && ReadAll(ssl, req.data(), n)) {
+          ++calls_;
+          std::string out;
+          for (int i = 0; i < 4; ++i)
+            out.push_back(static_cast<char>((answer_.size() >> (8 * i)) & 0xff));
+          out += answer_;
+          SSL_write(ssl, out.data(), static_cast<int>(out.size()));
+        }
+      }
+      SSL_shutdown(ssl);
+      SSL_free(ssl);
+      ::close(c);
+    }
+  }
+  std::string answer_;
+  SSL_CTX* ctx_ = nullptr;
+  int fd_ = -1;
+  bool ok_ = false;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> calls_{0};
+  std::thread thread_;
+};
 
 class ClusterRefusedTest : public ClusterFixture {
  protected:
@@ -44,6 +129,38 @@ class ClusterRefusedTest : public ClusterFixture {
       last = std::max(last, s.value("last_index", uint64_t{0}));
     }
     return last;
+  }
+
+  // The answer the holder of `who` gets to `op` on `n`'s cluster port (once `n` has started).
+  nlohmann::json AskAs(const ClusterCerts& who, Node& n, const char* op) {
+    const std::string addr = "127.0.0.1:" + std::to_string(n.api_port + 1);
+    nlohmann::json answer;
+    EXPECT_TRUE(Eventually([&] {
+      auto r = raft::CallService({who.ca, who.cert, who.key, nullptr}, addr,
+                                 nlohmann::json{{"op", op}}.dump(), std::chrono::seconds(10));
+      if (!r.ok()) return false;
+      answer = nlohmann::json::parse(*r, nullptr, false);
+      return answer.is_object() &&
+             answer.value("error", "").find("still starting") == std::string::npos;
+    })) << op;
+    return answer;
+  }
+
+  // n1, n2 and n3 with n3 removed (n2's saved sets say so), all stopped.
+  void RemoveN3AndStopAll() {
+    ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
+    Node& n1 = nodes_[0];
+    Node& n2 = nodes_[1];
+    auto removed =
+        n1.daemon->Root("POST", "/v1/sys/storage/raft/remove-peer", {{"server_id", "n3"}});
+    ASSERT_EQ(removed.status, 204) << removed.body;
+    ASSERT_TRUE(Eventually([&] {
+      return ReadFileOr(n2.daemon->data_dir() + "/refused-peers").find("removed n3") !=
+             std::string::npos;
+    }));
+    nodes_[2].daemon->Stop();
+    n1.daemon->Stop();
+    n2.daemon->Stop();
   }
 
   // `n`'s saved sets, with "removed <id>" added and the index line set to `index`.
@@ -131,6 +248,63 @@ TEST_F(ClusterRefusedTest, ARestartedMemberRefusesARemovedNodeBeforeItHasCaughtU
     EXPECT_THAT(answer.value("error", ""), HasSubstr("node \"n3\" was removed")) << op;
   }
   EXPECT_THAT(n2.daemon->Log(), Not(HasSubstr("took the refused node ids")));
+}
+
+// The review of the exchange: the answer counts only from the member asked. A holder of removed
+// n3's certificate answers at n1's address (n1 down) that nothing is refused, as new as 2^64-1:
+// n2, back alone, does not take it, and goes on refusing n3.
+TEST_F(ClusterRefusedTest, AnAnswerFromAnotherCertificateThanTheMembersIsNotTaken) {
+  ASSERT_NO_FATAL_FAILURE(RemoveN3AndStopAll());
+  Node& n1 = nodes_[0];
+  Node& n2 = nodes_[1];
+  const ClusterCerts n3 = NodeCerts(certs_, "n3");
+  FakeMember fake(n3, n1.api_port + 1,
+                  R"({"ok":true,"index":"18446744073709551615","removed":[],"pinned":{}})");
+  ASSERT_TRUE(fake.ok());
+  ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
+  EXPECT_TRUE(n2.daemon->WaitForLog("are not taken: its certificate names node \"n3\"", 20000))
+      << "fake calls " << fake.calls() << "\n"
+      << n2.daemon->Log();
+  EXPECT_THAT(AskAs(n3, n2, "term").value("error", ""), HasSubstr("node \"n3\" was removed"));
+  EXPECT_THAT(n2.daemon->Log(), Not(HasSubstr("took the refused node ids")));
+  EXPECT_THAT(ReadFileOr(n2.daemon->data_dir() + "/refused-peers"),
+              Not(HasSubstr("18446744073709551615")));
+}
+
+// A member's answer (here n1's own certificate, answering what a confused or hostile member
+// could: nothing refused, as new as 2^64-1) is taken by n2 before it has caught up, but held in
+// memory only: once n2 has caught up from the real n1 and hears from it, its store decides
+// again (n3 removed), and the saved sets never carry that index.
+TEST_F(ClusterRefusedTest, AMembersAnswerHoldsOnlyUntilTheNodeHasCaughtUp) {
+  ASSERT_NO_FATAL_FAILURE(RemoveN3AndStopAll());
+  Node& n1 = nodes_[0];
+  Node& n2 = nodes_[1];
+  const ClusterCerts n3 = NodeCerts(certs_, "n3");
+  {
+    FakeMember fake(NodeCerts(certs_, "n1"), n1.api_port + 1,
+                    R"({"ok":true,"index":"18446744073709551615","removed":[],"pinned":{}})");
+    ASSERT_TRUE(fake.ok());
+    ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
+    ASSERT_TRUE(
+        n2.daemon->WaitForLog("took the refused node ids and keys as of index "
+                              "18446744073709551615 from node n1",
+                              20000))
+        << n2.daemon->Log();
+  }
+  EXPECT_THAT(ReadFileOr(n2.daemon->data_dir() + "/refused-peers"),
+              Not(HasSubstr("18446744073709551615")));
+  ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
+  ASSERT_TRUE(Eventually([&] { return Health(n2) == 429 || Health(n2) == 200; }, 120))
+      << n2.daemon->Log();
+  nlohmann::json term;
+  EXPECT_TRUE(Eventually([&] {
+    term = AskAs(n3, n2, "term");
+    return term.value("error", "").find("node \"n3\" was removed") != std::string::npos;
+  })) << term.dump()
+      << "\n"
+      << ReadFileOr(n2.daemon->data_dir() + "/refused-peers");
+  EXPECT_THAT(ReadFileOr(n2.daemon->data_dir() + "/refused-peers"),
+              AllOf(HasSubstr("removed n3"), Not(HasSubstr("18446744073709551615"))));
 }
 
 }  // namespace
