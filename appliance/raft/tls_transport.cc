@@ -6,9 +6,7 @@
 #include "appliance/raft/tls_transport.h"
 
 #include <openssl/err.h>
-#include <openssl/pem.h>
 #include <openssl/ssl.h>
-#include <openssl/x509v3.h>
 #include <poll.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -35,11 +33,9 @@
 #include <thread>
 #include <utility>
 
-#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/raft/libraft.h"
 #include "appliance/raft/loop_inbox.h"
@@ -78,15 +74,6 @@ constexpr size_t kPumpBuffer = 64 * 1024;
 // The payload on a failed call's status whose request may have reached the member.
 constexpr std::string_view kMayHaveArrived = "strongroom/raft-request-may-have-arrived";
 
-std::string OpenSslError() {
-  unsigned long e = ERR_get_error();
-  if (e == 0) return "unknown error";
-  char buf[256];
-  ERR_error_string_n(e, buf, sizeof(buf));
-  ERR_clear_error();
-  return buf;
-}
-
 absl::Status LoadContext(SSL_CTX* ctx, const TlsFiles& f) {
   SSL_CTX_set_min_proto_version(ctx, TLS1_3_VERSION);
   SSL_CTX_set_num_tickets(ctx, 0);
@@ -122,75 +109,6 @@ absl::StatusOr<ssl::context> NewContext(const TlsFiles& f, bool server) {
   RETURN_IF_ERROR(LoadContext(ctx.native_handle(), f));
   return ctx;
 }
-
-// "host:port" or "[v6]:port", optionally followed by "|..." (what the broker appends to a Raft
-// address: node name and API address).
-bool SplitHostPort(std::string_view address, std::string* host, std::string* port) {
-  address = address.substr(0, address.find('|'));
-  size_t colon = address.rfind(':');
-  if (colon == std::string_view::npos || colon + 1 == address.size()) return false;
-  std::string_view h = address.substr(0, colon);
-  if (h.starts_with('[') && h.ends_with(']')) h = h.substr(1, h.size() - 2);
-  if (h.empty()) return false;
-  uint32_t p = 0;
-  if (!absl::SimpleAtoi(Av(address.substr(colon + 1)), &p) || p == 0 || p > 65535) return false;
-  *host = std::string(h);
-  *port = std::to_string(p);
-  return true;
-}
-
-// The node id and hosts a certificate names (tls_transport.h). Two different node ids name none.
-PeerIdentity IdentityOf(X509* cert) {
-  PeerIdentity id;
-  if (cert == nullptr) return id;
-  // No digest (an OpenSSL failure): left empty, which nothing pinned matches.
-  auto hex = [](const unsigned char* md, unsigned int len) {
-    return absl::BytesToHexString(absl::string_view(reinterpret_cast<const char*>(md), len));
-  };
-  unsigned char md[EVP_MAX_MD_SIZE];
-  unsigned int md_len = 0;
-  if (X509_digest(cert, EVP_sha256(), md, &md_len) == 1) id.fingerprint = hex(md, md_len);
-  if (X509_pubkey_digest(cert, EVP_sha256(), md, &md_len) == 1) {
-    id.public_key_sha256 = hex(md, md_len);
-  }
-  ERR_clear_error();
-  auto* names =
-      static_cast<GENERAL_NAMES*>(X509_get_ext_d2i(cert, NID_subject_alt_name, nullptr, nullptr));
-  if (names == nullptr) return id;
-  bool conflicting = false;
-  for (int i = 0; i < sk_GENERAL_NAME_num(names); ++i) {
-    const GENERAL_NAME* n = sk_GENERAL_NAME_value(names, i);
-    if (n->type == GEN_URI || n->type == GEN_DNS) {
-      const ASN1_IA5STRING* v = n->type == GEN_URI ? n->d.uniformResourceIdentifier : n->d.dNSName;
-      std::string text(reinterpret_cast<const char*>(ASN1_STRING_get0_data(v)),
-                       static_cast<size_t>(ASN1_STRING_length(v)));
-      if (n->type == GEN_DNS) {
-        id.hosts.push_back(absl::AsciiStrToLower(Av(text)));
-      } else if (absl::StartsWith(Av(text), Av(kNodeUriPrefix))) {
-        std::string node = text.substr(kNodeUriPrefix.size());
-        if (node.empty() || (!id.node_id.empty() && id.node_id != node)) conflicting = true;
-        id.node_id = std::move(node);
-      }
-    } else if (n->type == GEN_IPADD) {
-      const ASN1_OCTET_STRING* v = n->d.iPAddress;
-      const unsigned char* b = ASN1_STRING_get0_data(v);
-      if (ASN1_STRING_length(v) == 4) {
-        asio::ip::address_v4::bytes_type a;
-        std::copy(b, b + 4, a.begin());
-        id.hosts.push_back(asio::ip::address_v4(a).to_string());
-      } else if (ASN1_STRING_length(v) == 16) {
-        asio::ip::address_v6::bytes_type a;
-        std::copy(b, b + 16, a.begin());
-        id.hosts.push_back(asio::ip::address_v6(a).to_string());
-      }
-    }
-  }
-  GENERAL_NAMES_free(names);
-  if (conflicting) id.node_id.clear();
-  return id;
-}
-
-PeerIdentity IdentityOfPeer(SSL* ssl) { return IdentityOf(SSL_get0_peer_certificate(ssl)); }
 
 void TuneSocket(tcp::socket& s) {
   error_code ignored;
@@ -252,33 +170,6 @@ class Pump : public std::enable_shared_from_this<Pump> {
 };
 
 }  // namespace
-
-bool PeerIdentity::Reaches(std::string_view address) const {
-  std::string host, port;
-  if (!SplitHostPort(address, &host, &port)) return false;
-  error_code ec;
-  asio::ip::address ip = asio::ip::make_address(host, ec);
-  const std::string want = ec ? absl::AsciiStrToLower(host) : ip.to_string();
-  for (const std::string& h : hosts) {
-    if (h == want) return true;
-  }
-  return false;
-}
-
-absl::StatusOr<PeerIdentity> IdentityOfCertificateFile(const std::string& pem_file) {
-  FILE* f = std::fopen(pem_file.c_str(), "r");
-  if (f == nullptr)
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the cluster certificate \"", pem_file, "\""));
-  X509* cert = PEM_read_X509(f, nullptr, nullptr, nullptr);
-  std::fclose(f);
-  if (cert == nullptr)
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot read the cluster certificate \"", pem_file, "\": ", OpenSslError()));
-  PeerIdentity id = IdentityOf(cert);
-  X509_free(cert);
-  return id;
-}
 
 struct TlsTransport::Impl {
   raft_uv_transport t{};

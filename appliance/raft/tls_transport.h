@@ -15,13 +15,9 @@
 // ResourceExhausted ("busy"). At most 64 connections may be in their TLS handshake and 256 be
 // service connections at a time; more are closed at once.
 //
-// A certificate of the cluster CA says who its holder is (PeerIdentity): its node id, in a
-// subjectAltName URI "urn:strongroom:node:<node_id>" (exactly one; the CN is not looked at), and
-// the hosts it may be reached at (its DNS and IP subjectAltNames). The transport hands that
-// identity to a PeerCheck for every Raft connection (the preamble's raft id and address, or the
-// raft id and address this node connected to) and to the ServiceHandler with every service call;
-// packaging/cluster-certs.sh issues such certificates. The CA must be the cluster's own, never a
-// public or organisation-wide CA.
+// Every Raft connection's peer certificate (peer_identity.h) goes to a PeerCheck with the
+// preamble's raft id and address (or the raft id and address this node connected to), and to
+// the ServiceHandler with every service call.
 #pragma once
 
 #include <openssl/evp.h>
@@ -36,6 +32,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "appliance/raft/peer_identity.h"
 
 struct raft_uv_transport;
 struct uv_loop_s;
@@ -62,19 +59,6 @@ struct TlsFiles {
   // outlive the token.
   std::shared_ptr<const TokenKey> key;
 };
-
-// Who a verified peer certificate names (see above).
-struct PeerIdentity {
-  std::string node_id;             // "" when the certificate names none (or names two)
-  std::vector<std::string> hosts;  // DNS and IP subjectAltNames ("127.0.0.1", "::1", a name)
-  std::string fingerprint;         // lowercase hex SHA-256 of the certificate's DER
-  std::string public_key_sha256;   // lowercase hex SHA-256 of its public key (X509_pubkey_digest)
-  // Whether `address` ("host:port", "[v6]:port", optionally "|..." after it) names one of `hosts`.
-  bool Reaches(std::string_view address) const;
-};
-inline constexpr std::string_view kNodeUriPrefix = "urn:strongroom:node:";
-// The identity in the certificate (the first one) of a PEM file: this node's own, checked at start.
-absl::StatusOr<PeerIdentity> IdentityOfCertificateFile(const std::string& pem_file);
 
 // Answers one service request (at most kMaxServiceMessage bytes each way) from the peer the
 // verified certificate `peer` names. It may block.
