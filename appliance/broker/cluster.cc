@@ -414,6 +414,12 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
   }
   core::Seal* seal = seal_.load();
   if (seal == nullptr) return absl::UnavailableError("the node is still starting");
+  // Until the join has caught up, the refused sets are the leader's (TakeJoinRefused).
+  joining_.store(true);
+  struct JoinDone {
+    std::atomic<bool>& joining;
+    ~JoinDone() { joining.store(false); }
+  } done{joining_};
   std::string target = jr.leader_cluster_addr;
   if (target.empty()) {
     ASSIGN_OR_RETURN(target, ClusterAddrFromApiAddr(jr.leader_api_addr));
@@ -447,6 +453,7 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     blobs.emplace_back(b.begin(), b.end());
   }
   RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs, options_.node_id));
+  TakeJoinRefused(answer, target);
   return AddSelf(target, "");
 }
 

@@ -247,7 +247,9 @@ class ClusterNode final : public core::Cluster {
   void MarkDropped(core::Core* core);
   // RefreshRefused's read of the local store, as new as `applied`: TakeRefused. False when the
   // store could not be read.
-  bool TakeStoreRefused(uint64_t applied);
+  // With `keep_vouched_if_leader_refused`, a member's answer stays while the store would refuse
+  // the leader this node hears.
+  bool TakeStoreRefused(uint64_t applied, bool keep_vouched_if_leader_refused = false);
   // Takes `removed` (with the node ids a recovery dropped) and `pinned` as the sets, as new as
   // `index`; saves them (unless `vouched`: a member's answer), and closes the Raft connections
   // they now refuse, when they changed. False when they did not change.
@@ -255,6 +257,13 @@ class ClusterNode final : public core::Cluster {
                    std::map<std::string, std::set<std::string>> pinned, uint64_t index,
                    bool vouched = false);
   std::string ServeRefusedSets();
+  // The sets as a "refused-sets" answer (also in a join's answer: the joiner holds them until
+  // it has caught up).
+  core::json::object RefusedSetsAnswer();
+  // A joiner takes the leader's sets from its join answer (`from`: the leader's address); false
+  // when the answer has none usable.
+  bool TakeJoinRefused(const core::json::object& join_answer, const std::string& from);
+  std::atomic<bool> joining_{false};  // Join is under way (until it has caught up)
   // The active node pins its own key (RefreshRefused).
   void PinSelf(core::Core* core);
   std::atomic<bool> ready_{false};  // raft_ and leader_check_ are set (Serve may use them)

@@ -220,11 +220,14 @@ void ClusterNode::RefreshRefused() {
   if (!raft_) return;
   std::lock_guard<std::mutex> refresh(refresh_mu_);  // one read-and-swap at a time
   core::Core* core = core_.load();
-  const bool caught_up = core != nullptr && !core->awaiting_cluster();
+  // A join replays the whole log: a node removed and re-admitted since would be refused for a
+  // moment, and the leader's promotion of this node can fail on that moment. So a joining node
+  // holds the leader's sets (from the join answer) until it has caught up.
+  const bool caught_up = core != nullptr && !core->awaiting_cluster() && !joining_.load();
   if (!raft_->HasState()) {
     // In no cluster (yet): nothing to refuse, whatever a former life saved (another cluster's
-    // indexes, too). A join learns the cluster's sets (AskRefusedSets).
-    TakeRefused({}, {}, 0);
+    // indexes, too), but what the leader of the cluster it is joining refuses.
+    if (!joining_.load()) TakeRefused({}, {}, 0);
     return;
   }
   // Until this node has caught up, its store says what the cluster said at some index of its
@@ -246,12 +249,12 @@ void ClusterNode::RefreshRefused() {
     std::lock_guard<std::mutex> lock(refused_mu_);
     take = refused_vouched_ ? hears_leader : applied >= refused_index_;
   }
-  if (take && !TakeStoreRefused(applied)) return;  // a failed store: StorageFailure stops it
+  if (take && !TakeStoreRefused(applied, /*keep_vouched_if_leader_refused=*/true)) return;
   PinSelf(core);
   MarkDropped(core);
 }
 
-bool ClusterNode::TakeStoreRefused(uint64_t applied) {
+bool ClusterNode::TakeStoreRefused(uint64_t applied, bool keep_vouched_if_leader_refused) {
   std::set<std::string> removed;
   std::map<std::string, std::set<std::string>> pinned;
   // Key names only (the values are the barrier's ciphertext): readable while sealed.
@@ -267,6 +270,15 @@ bool ClusterNode::TakeStoreRefused(uint64_t applied) {
     if (!fps.ok()) return false;
     std::set<std::string>& set = pinned[dir.substr(0, dir.size() - 1)];
     for (std::string& fp : *fps) set.insert(std::move(fp));
+  }
+  if (keep_vouched_if_leader_refused) {
+    // A store still passing through the removal of the leader it hears (lagging behind its
+    // re-admission) would cut this node off again: a member's answer stands until it is past.
+    const auto leader = raft_->Leader();
+    std::lock_guard<std::mutex> lock(refused_mu_);
+    if (refused_vouched_ && leader && removed.count(DecodePeer(leader->address).node_id) != 0) {
+      return true;
+    }
   }
   TakeRefused(std::move(removed), std::move(pinned), applied);
   return true;
@@ -317,9 +329,17 @@ void ClusterNode::AskRefusedSets() {
     return;
   }
   core::Core* current = core_.load();
-  // A node that has caught up and hears from a leader holds what it needs. One that hears from
-  // none may refuse the leader (its store passing through a removal the log lifts later).
-  if (current != nullptr && !current->awaiting_cluster() && raft_->Leader()) return;
+  // A node that has caught up and hears from a leader it does not refuse holds what it needs.
+  // One that hears from none, or knows of a leader it refuses, may be refusing the leader (its
+  // store passing through a removal the log lifts later).
+  if (current != nullptr && !current->awaiting_cluster() && !joining_.load()) {
+    const auto leader = raft_->Leader();
+    if (leader) {
+      raft::PeerIdentity id;
+      id.node_id = DecodePeer(leader->address).node_id;
+      if (RefusedIdentity(id, /*removed_too=*/true, /*pin_too=*/false).empty()) return;
+    }
+  }
   // Every member this node does not refuse is asked, and the newest answer counts: one member,
   // cut off from the others, may answer with old sets.
   bool found = false;
@@ -384,30 +404,52 @@ void ClusterNode::AskRefusedSets() {
 std::string ClusterNode::ServeRefusedSets() {
   core::Core* core = core_.load();
   // Caught up and hearing from a leader (or leading): its sets are the cluster's.
-  if (core == nullptr || core->awaiting_cluster() || !raft_->Leader()) {
+  if (core == nullptr || core->awaiting_cluster() || joining_.load() || !raft_->Leader()) {
     return core::Serialize(Failure("this node has not caught up with the cluster"));
   }
-  json::object answer;
+  return core::Serialize(RefusedSetsAnswer());
+}
+
+json::object ClusterNode::RefusedSetsAnswer() {
   json::array removed;
   json::object pinned;
   std::lock_guard<std::mutex> lock(refused_mu_);
   if (removed_ids_.size() > kMaxRefusedIds || pinned_.size() > kMaxRefusedIds) {
-    return core::Serialize(Failure("too many refused node ids to send"));
+    return Failure("too many refused node ids to send");
   }
   for (const std::string& id : removed_ids_) removed.emplace_back(id);
   for (const auto& [id, keys] : pinned_) {
-    if (keys.size() > kMaxKeysPerId) {
-      return core::Serialize(Failure("too many keys pinned for one node id to send"));
-    }
+    if (keys.size() > kMaxKeysPerId) return Failure("too many keys pinned for one node id to send");
     json::array list;
     for (const std::string& k : keys) list.emplace_back(k);
     pinned[id] = std::move(list);
   }
+  json::object answer;
   answer["ok"] = true;
   answer["index"] = std::to_string(refused_index_);
   answer["removed"] = std::move(removed);
   answer["pinned"] = std::move(pinned);
-  return core::Serialize(answer);
+  return answer;
+}
+
+bool ClusterNode::TakeJoinRefused(const json::object& join_answer, const std::string& from) {
+  const auto* sets = join_answer.if_contains("refused");
+  if (sets == nullptr || !sets->is_object()) return false;  // a leader of an older version
+  uint64_t index = 0;
+  std::set<std::string> removed;
+  std::map<std::string, std::set<std::string>> pinned;
+  if (std::string bad = ParseRefusedSets(sets->as_object(), &index, &removed, &pinned);
+      !bad.empty()) {
+    LogWarn("raft: the leader's refused sets in its join answer cannot be used: %s", bad);
+    return false;
+  }
+  std::lock_guard<std::mutex> refresh(refresh_mu_);
+  TakeRefused(std::move(removed), std::move(pinned), index, /*vouched=*/true);
+  LogInfo(
+      "raft: refusing the node ids and keys the leader at %s refuses (index %d) until this "
+      "node has caught up",
+      from, index);
+  return true;
 }
 
 void ClusterNode::PinSelf(core::Core* core) {

@@ -150,6 +150,9 @@ std::string ClusterNode::ServeJoin(const json::object& req, const raft::PeerIden
     keks.emplace_back(B64(std::string_view(reinterpret_cast<const char*>(b.data()), b.size())));
   }
   o["keks"] = std::move(keks);
+  // What the cluster refuses, which the joiner holds until it has caught up (RefreshRefused).
+  if (json::object sets = RefusedSetsAnswer(); sets.contains("index"))
+    o["refused"] = std::move(sets);
   return core::Serialize(o);
 }
 
