@@ -42,6 +42,8 @@ class Cluster:
         self.network = Network(tag)
         issue = make_ca(os.path.join(work_dir, "certs"))
         self.nodes = {}
+        # Members that exited by themselves while wait_recovered polled, restarted there.
+        self.exits_while_waiting = []
         for i in range(1, size + spares + 1):
             name = "n%d" % i
             self.nodes[name] = Node(name, i, self.network, bin_dir, work_dir, issue,
@@ -171,6 +173,9 @@ class Cluster:
         reason = ""
         seq = 0
         while time.monotonic() - start < deadline_s:
+            # As systemd (Restart=on-failure) or a StatefulSet would: a member that exits while
+            # the cluster recovers (a full disk it hits late) is started again at once.
+            self.exits_while_waiting += self.restart_exited()
             reason = self._recovered_reason(seq)
             seq += 1
             if not reason:

@@ -217,6 +217,8 @@ class Runner:
             healed = False
         exits = c.restart_exited()
         recovered, took, reason = c.wait_recovered(a.recover_deadline)
+        exits += c.exits_while_waiting
+        c.exits_while_waiting = []
         if not healed:
             # The cluster may serve, but not as the schedule meant it to (a member missing).
             recovered, reason = False, "the heal failed"
