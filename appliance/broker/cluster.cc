@@ -415,11 +415,20 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
   core::Seal* seal = seal_.load();
   if (seal == nullptr) return absl::UnavailableError("the node is still starting");
   // Until the join has caught up, the refused sets are the leader's (TakeJoinRefused).
-  joining_.store(true);
+  joining_.fetch_add(1);
   struct JoinDone {
-    std::atomic<bool>& joining;
-    ~JoinDone() { joining.store(false); }
-  } done{joining_};
+    ClusterNode* node;
+    bool caught_up = false;
+    // A join that failed after this node got Raft state (an add whose answer was lost, a
+    // catch-up that ran out) stays counted: the node is not known to follow the cluster.
+    ~JoinDone() {
+      if (caught_up || !node->raft_->HasState()) {
+        node->joining_.fetch_sub(1);
+      } else {
+        node->join_left_state_.store(true);  // until the main loop sees it caught up
+      }
+    }
+  } done{this};
   std::string target = jr.leader_cluster_addr;
   if (target.empty()) {
     ASSIGN_OR_RETURN(target, ClusterAddrFromApiAddr(jr.leader_api_addr));
@@ -429,7 +438,9 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     // An earlier join received the KEKs but did not finish: join with them (a KEK of another
     // cluster would fail the unseal that follows, loudly).
     LogInfo("raft: the token holds the KEK already (an earlier join); asking to be added");
-    return AddSelf(target, jr.join_token);
+    absl::Status added = AddSelf(target, jr.join_token);
+    done.caught_up = added.ok();
+    return added;
   }
   ASSIGN_OR_RETURN(std::string point, seal->BeginJoin());
 
@@ -453,8 +464,14 @@ absl::Status ClusterNode::Join(const core::JoinRequest& jr) {
     blobs.emplace_back(b.begin(), b.end());
   }
   RETURN_IF_ERROR(seal->CompleteJoin(ephemeral, blobs, options_.node_id));
-  TakeJoinRefused(answer, target);
-  return AddSelf(target, "");
+  if (!TakeJoinRefused(answer, target)) {
+    LogWarn(
+        "raft: the join answer carries no refused sets (an older leader); this node asks the "
+        "members until it has caught up");
+  }
+  absl::Status added = AddSelf(target, "");
+  done.caught_up = added.ok();
+  return added;
 }
 
 absl::Status ClusterNode::AddSelf(std::string target, const std::string& join_token) {

@@ -164,6 +164,11 @@ class ClusterNode final : public core::Cluster {
   // passing through that node's removal, would otherwise refuse that node, even as the leader
   // this node must catch up from.
   void AskRefusedSets();
+  // The main loop saw this node catch up with the cluster: a join that failed after it got
+  // Raft state (joining_) is over.
+  void JoinCaughtUp() {
+    if (join_left_state_.exchange(false)) joining_.fetch_sub(1);
+  }
   // Why `peer` is refused whatever else it asks (cluster_identity.cc): its node id was removed
   // (with `removed_too`), or (with `pin_too`) a key was pinned for its node id and its
   // certificate is for another. "" when neither. From the sets RefreshRefused last read.
@@ -263,7 +268,10 @@ class ClusterNode final : public core::Cluster {
   // A joiner takes the leader's sets from its join answer (`from`: the leader's address); false
   // when the answer has none usable.
   bool TakeJoinRefused(const core::json::object& join_answer, const std::string& from);
-  std::atomic<bool> joining_{false};  // Join is under way (until it has caught up)
+  // Joins under way (until caught up), and one that failed with Raft state left behind (it is
+  // not known to follow the cluster until a restart: the node keeps the leader's sets).
+  std::atomic<int> joining_{0};
+  std::atomic<bool> join_left_state_{false};  // JoinCaughtUp ends that one
   // The active node pins its own key (RefreshRefused).
   void PinSelf(core::Core* core);
   std::atomic<bool> ready_{false};  // raft_ and leader_check_ are set (Serve may use them)
@@ -275,10 +283,11 @@ class ClusterNode final : public core::Cluster {
   // The sets are a member's answer (AskRefusedSets), held in memory only: the store replaces
   // them once this node has caught up and hears from a leader, whatever index they claimed.
   bool refused_vouched_ = false;
-  std::chrono::steady_clock::time_point next_refused_ask_{};  // AskRefusedSets (main loop)
-  std::string own_key_sha256_;                                // this node's certificate's key
-  bool self_pinned_ = false;                                  // refresh_mu_
-  absl::Time next_self_pin_ = absl::InfinitePast();           // refresh_mu_
+  std::chrono::steady_clock::time_point refused_vouched_at_{};  // when they became a member's
+  std::chrono::steady_clock::time_point next_refused_ask_{};    // AskRefusedSets (main loop)
+  std::string own_key_sha256_;                                  // this node's certificate's key
+  bool self_pinned_ = false;                                    // refresh_mu_
+  absl::Time next_self_pin_ = absl::InfinitePast();             // refresh_mu_
 };
 
 // What libraft's server address of a node says: "cluster_addr|node_id|api_addr".

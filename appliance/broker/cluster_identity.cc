@@ -93,6 +93,9 @@ constexpr size_t kMaxRefusedIds = 10000;
 constexpr size_t kMaxKeysPerId = 64;
 constexpr absl::Duration kRefusedAskTimeout = absl::Milliseconds(500);
 constexpr std::chrono::seconds kRefusedAskEvery{2};
+// How long a member's answer (or the join answer's sets) is held at most once this node has
+// caught up and hears from a leader, when the store does not reach its index.
+constexpr std::chrono::seconds kVouchedFor{10};
 
 // A member's "refused-sets" answer, checked: "" and the sets, or why it cannot be used.
 std::string ParseRefusedSets(const json::object& answer, uint64_t* index,
@@ -223,11 +226,11 @@ void ClusterNode::RefreshRefused() {
   // A join replays the whole log: a node removed and re-admitted since would be refused for a
   // moment, and the leader's promotion of this node can fail on that moment. So a joining node
   // holds the leader's sets (from the join answer) until it has caught up.
-  const bool caught_up = core != nullptr && !core->awaiting_cluster() && !joining_.load();
+  const bool caught_up = core != nullptr && !core->awaiting_cluster() && joining_.load() == 0;
   if (!raft_->HasState()) {
     // In no cluster (yet): nothing to refuse, whatever a former life saved (another cluster's
     // indexes, too), but what the leader of the cluster it is joining refuses.
-    if (!joining_.load()) TakeRefused({}, {}, 0);
+    if (joining_.load() == 0) TakeRefused({}, {}, 0);
     return;
   }
   // Until this node has caught up, its store says what the cluster said at some index of its
@@ -243,11 +246,14 @@ void ClusterNode::RefreshRefused() {
   const uint64_t applied = raft_->AppliedIndex();
   bool take = applied >= committed;
   if (take) {
-    // A member's answer stands until this node hears from a leader again (it was asked because
-    // none was heard); then the store, which has applied what that leader committed, decides.
+    // The store is taken once it is as new as the sets held. A member's answer held longer than
+    // kVouchedFor (its index beyond what this node applies: a member that lied) gives way to the
+    // store too, once this node hears from a leader again.
     const bool hears_leader = raft_->Leader().has_value();
     std::lock_guard<std::mutex> lock(refused_mu_);
-    take = refused_vouched_ ? hears_leader : applied >= refused_index_;
+    take = applied >= refused_index_ ||
+           (refused_vouched_ && hears_leader &&
+            std::chrono::steady_clock::now() - refused_vouched_at_ >= kVouchedFor);
   }
   if (take && !TakeStoreRefused(applied, /*keep_vouched_if_leader_refused=*/true)) return;
   PinSelf(core);
@@ -297,6 +303,7 @@ bool ClusterNode::TakeRefused(std::set<std::string> removed,
     // answer are saved even when they are the same (the file holds older ones).
     save = !vouched && (changed || refused_vouched_);
     refused_index_ = index;
+    if (vouched && !refused_vouched_) refused_vouched_at_ = std::chrono::steady_clock::now();
     refused_vouched_ = vouched;
     if (changed) {
       removed_ids_ = removed;
@@ -332,7 +339,7 @@ void ClusterNode::AskRefusedSets() {
   // A node that has caught up and hears from a leader it does not refuse holds what it needs.
   // One that hears from none, or knows of a leader it refuses, may be refusing the leader (its
   // store passing through a removal the log lifts later).
-  if (current != nullptr && !current->awaiting_cluster() && !joining_.load()) {
+  if (current != nullptr && !current->awaiting_cluster() && joining_.load() == 0) {
     const auto leader = raft_->Leader();
     if (leader) {
       raft::PeerIdentity id;
@@ -390,7 +397,24 @@ void ClusterNode::AskRefusedSets() {
   std::lock_guard<std::mutex> refresh(refresh_mu_);
   {
     std::lock_guard<std::mutex> lock(refused_mu_);
-    if (best_index < refused_index_ && !refused_vouched_) return;  // its own are newer
+    if (best_index < refused_index_) return;  // what this node holds is newer
+    // A member's answer only lifts refusals this node holds (a removal, or a pin the answer
+    // lets another key join): it never makes this node refuse a member, so no answer can cut
+    // it off from the cluster. What it refuses anew it learns from its store.
+    std::set<std::string> lifted_removed;
+    for (const std::string& id : removed_ids_) {
+      if (best_removed.count(id) != 0) lifted_removed.insert(id);
+    }
+    std::map<std::string, std::set<std::string>> lifted_pinned;
+    for (const auto& [id, keys] : pinned_) {
+      auto answered = best_pinned.find(id);
+      if (answered == best_pinned.end()) continue;  // the answer pins nothing for it
+      std::set<std::string> both = keys;
+      both.insert(answered->second.begin(), answered->second.end());
+      lifted_pinned[id] = std::move(both);
+    }
+    best_removed = std::move(lifted_removed);
+    best_pinned = std::move(lifted_pinned);
   }
   if (TakeRefused(std::move(best_removed), std::move(best_pinned), best_index,
                   /*vouched=*/true)) {
@@ -404,7 +428,7 @@ void ClusterNode::AskRefusedSets() {
 std::string ClusterNode::ServeRefusedSets() {
   core::Core* core = core_.load();
   // Caught up and hearing from a leader (or leading): its sets are the cluster's.
-  if (core == nullptr || core->awaiting_cluster() || joining_.load() || !raft_->Leader()) {
+  if (core == nullptr || core->awaiting_cluster() || joining_.load() != 0 || !raft_->Leader()) {
     return core::Serialize(Failure("this node has not caught up with the cluster"));
   }
   return core::Serialize(RefusedSetsAnswer());

@@ -209,6 +209,7 @@ void TendCluster(core::Core& core, ClusterNode& cluster) {
     bool as_leader = false;
     if (!cluster.CaughtUp(absl::Seconds(2), &as_leader)) return;
     LogInfo("raft: caught up with the cluster; reading its state");
+    cluster.JoinCaughtUp();
     core.Start();
     if (core.awaiting_cluster()) return;  // storage unreadable: logged; tried again
     // Caught up as the leader: its tables are current already.

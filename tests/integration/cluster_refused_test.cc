@@ -91,12 +91,11 @@ class FakeMember {
         const uint32_t n = len[0] | (len[1] << 8) | (len[2] << 16) | (uint32_t{len[3]} << 24);
         std::string req(n, '\0');
         if (n < 65536 && ReadAll(ssl, req.data(), n)) {
-          ++calls_;
           std::string out;
           for (int i = 0; i < 4; ++i)
             out.push_back(static_cast<char>((answer_.size() >> (8 * i)) & 0xff));
           out += answer_;
-          SSL_write(ssl, out.data(), static_cast<int>(out.size()));
+          if (SSL_write(ssl, out.data(), static_cast<int>(out.size())) > 0) ++calls_;  // sent
         }
       }
       SSL_shutdown(ssl);
@@ -309,6 +308,30 @@ TEST_F(ClusterRefusedTest, AMembersAnswerHoldsOnlyUntilTheNodeHasCaughtUp) {
       << ReadFileOr(n2.daemon->data_dir() + "/refused-peers");
   EXPECT_THAT(ReadFileOr(n2.daemon->data_dir() + "/refused-peers"),
               AllOf(HasSubstr("removed n3"), Not(HasSubstr("18446744073709551615"))));
+}
+
+// The second review of the exchange: an answer only lifts refusals. n1's certificate (a
+// member that lies, or one removed while n2 was down) answers that n1 and n3 are removed, as
+// new as 2^64-1: n2, back alone, takes nothing that makes it refuse n1, and catches up from the
+// real n1 once it is back.
+TEST_F(ClusterRefusedTest, AnAnswerCannotMakeTheNodeRefuseAMember) {
+  ASSERT_NO_FATAL_FAILURE(RemoveN3AndStopAll());
+  Node& n1 = nodes_[0];
+  Node& n2 = nodes_[1];
+  {
+    FakeMember fake(
+        NodeCerts(certs_, "n1"), n1.api_port + 1,
+        R"({"ok":true,"index":"18446744073709551615","removed":["n1","n3"],"pinned":{}})");
+    ASSERT_TRUE(fake.ok());
+    ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
+    ASSERT_TRUE(Eventually([&] { return fake.calls() >= 1; })) << n2.daemon->Log();
+  }
+  ASSERT_TRUE(n1.daemon->Start()) << n1.daemon->Log();
+  EXPECT_TRUE(Eventually([&] { return Health(n2) == 429 || Health(n2) == 200; }, 60))
+      << n2.daemon->Log();
+  const std::string n1_id = std::to_string(raft::RaftStorage::IdFor("n1"));
+  EXPECT_THAT(n2.daemon->Log(), Not(HasSubstr("claiming id " + n1_id)));
+  EXPECT_THAT(ReadFileOr(n2.daemon->data_dir() + "/refused-peers"), Not(HasSubstr("removed n1")));
 }
 
 // Round 70 of the seventh session's fault run: a node joining replays the whole log (no snapshot
