@@ -219,33 +219,14 @@ TEST_F(ClusterRefusedTest, AMemberWithAStaleRemovalTakesTheClustersSetsAndCatche
 // refuses n3 from its saved sets before it has caught up, and asks no node it refuses for newer
 // ones; n3's certificate gets nothing from it, the sets included.
 TEST_F(ClusterRefusedTest, ARestartedMemberRefusesARemovedNodeBeforeItHasCaughtUp) {
-  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
-  Node& n1 = nodes_[0];
+  ASSERT_NO_FATAL_FAILURE(RemoveN3AndStopAll());
   Node& n2 = nodes_[1];
-  auto removed = n1.daemon->Root("POST", "/v1/sys/storage/raft/remove-peer", {{"server_id", "n3"}});
-  ASSERT_EQ(removed.status, 204) << removed.body;
-  ASSERT_TRUE(Eventually([&] {
-    return ReadFileOr(n2.daemon->data_dir() + "/refused-peers").find("removed n3") !=
-           std::string::npos;
-  })) << ReadFileOr(n2.daemon->data_dir() + "/refused-peers");
-  n1.daemon->Stop();
-  n2.daemon->Stop();
   const size_t log_before = n2.daemon->Log().size();  // what this start logs is after it
   ASSERT_TRUE(n2.daemon->Start()) << n2.daemon->Log();
   ASSERT_EQ(Health(n2), 503);
-
   const ClusterCerts n3 = NodeCerts(certs_, "n3");
-  const std::string n2_cluster = "127.0.0.1:" + std::to_string(n2.api_port + 1);
   for (const char* op : {"term", "refused-sets"}) {
-    nlohmann::json answer;
-    EXPECT_TRUE(Eventually([&] {
-      auto r = raft::CallService({n3.ca, n3.cert, n3.key, nullptr}, n2_cluster,
-                                 nlohmann::json{{"op", op}}.dump(), std::chrono::seconds(10));
-      if (!r.ok()) return false;
-      answer = nlohmann::json::parse(*r, nullptr, false);
-      return answer.is_object() &&
-             answer.value("error", "").find("still starting") == std::string::npos;
-    })) << op;
+    nlohmann::json answer = AskAs(n3, n2, op);
     EXPECT_EQ(answer.value("ok", true), false) << op << ": " << answer.dump();
     EXPECT_THAT(answer.value("error", ""), HasSubstr("node \"n3\" was removed")) << op;
   }
