@@ -244,7 +244,9 @@ void ClusterNode::RefreshRefused() {
   const uint64_t committed = raft_->CommitIndex();
   // Read before the lists: they show at least what was applied up to here.
   const uint64_t applied = raft_->AppliedIndex();
-  bool take = applied >= committed;
+  // Not during a restore of a snapshot from the leader: the store would be read after it, with
+  // the main loop waiting meanwhile.
+  bool take = applied >= committed && !raft_->RestoreUnderWay();
   if (take) {
     // The store is taken once it is as new as the sets held. A member's answer held longer than
     // kVouchedFor (its index beyond what this node applies: a member that lied) gives way to the

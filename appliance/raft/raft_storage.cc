@@ -564,6 +564,11 @@ std::vector<Peer> RaftStorage::Configuration() {
   return out;
 }
 
+bool RaftStorage::RestoreUnderWay() {
+  std::lock_guard<std::mutex> lock(impl_->restore_mu);
+  return impl_->restoring;
+}
+
 uint64_t RaftStorage::AppliedIndex() {
   std::shared_lock lock(mu_);
   uint64_t index = 0;

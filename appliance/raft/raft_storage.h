@@ -178,6 +178,9 @@ class RaftStorage final : public storage::Storage {
   };
   static ThreadWrites TakeThreadWrites();
   uint64_t AppliedIndex();
+  // Whether a snapshot received from the leader is being restored (reads wait until it is done,
+  // and the entries counted applied meanwhile are applied after it).
+  bool RestoreUnderWay();
   // The commit index this node knows (a follower learns it from the leader's heartbeats).
   uint64_t CommitIndex();
   // A node id for a node name (libraft's raft_digest; never 0).
