@@ -254,8 +254,12 @@ int main(int argc, char** argv) {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
+  // libraft counts the snapshot applied once it is handed over; the store holds it once the
+  // restore (off the follower's loop) is done, which a read waits for.
+  if (caught_up && !nodes[2]->Get("bench-probe").ok()) caught_up = false;
   const double install_s = std::chrono::duration<double>(Clock::now() - install_start).count();
   const long install_anon_kb = install_anon.Stop();
+  const uint64_t follower_stall = nodes[2]->TakeMaxLoopStallMs();
   const uint64_t install_stall = MaxStall(nodes);
   const uint64_t install_elections = MaxTerm(nodes) - install_term;
   std::printf("a follower that lost its disk, sent the whole store (%s in %.1f s):\n",
@@ -263,9 +267,13 @@ int main(int argc, char** argv) {
   std::printf("  peak anonymous growth     %6ld MiB  = %.2fx the store\n", install_anon_kb / 1024,
               static_cast<double>(install_anon_kb) / 1024 / static_cast<double>(store_mb));
   std::printf(
-      "  longest Raft loop stall   %6llu ms  = %.2fx the election timeout (1000 ms; the "
-      "follower restores on its loop)\n",
-      static_cast<unsigned long long>(install_stall), static_cast<double>(install_stall) / 1000.0);
+      "  longest Raft loop stall   %6llu ms  = %.2fx the election timeout (1000 ms) on the "
+      "follower (it restores off its loop)\n",
+      static_cast<unsigned long long>(follower_stall),
+      static_cast<double>(follower_stall) / 1000.0);
+  std::printf("                            %6llu ms  = %.2fx on the other two nodes\n",
+              static_cast<unsigned long long>(install_stall),
+              static_cast<double>(install_stall) / 1000.0);
   std::printf("  elections meanwhile       %6llu\n",
               static_cast<unsigned long long>(install_elections));
   const strongroom::raft::SpillStats spill = strongroom::raft::GetSpillStats();
