@@ -126,7 +126,8 @@ class ClusterRefusedTest : public ClusterFixture {
     EXPECT_EQ(r.status, 200) << r.body;
     uint64_t last = 0;
     if (r.status != 200) return last;
-    for (const auto& [name, s] : r.Json()["data"]["servers"].items()) {
+    const nlohmann::json state = r.Json();  // held: the loop below refers into it
+    for (const auto& [name, s] : state["data"]["servers"].items()) {
       last = std::max(last, s.value("last_index", uint64_t{0}));
     }
     return last;
