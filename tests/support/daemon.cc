@@ -47,27 +47,40 @@ pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path,
   return pid;
 }
 
-// Whether a process of group `pgid` is still alive (zombies, which hold no socket, are not).
-bool GroupAlive(pid_t pgid) {
+// What /proc/<pid>/stat says of each process now: the fields the harness looks at.
+struct ProcStat {
+  std::string comm;
+  char state = '?';
+  pid_t ppid = 0;
+  pid_t pgrp = 0;
+};
+std::map<pid_t, ProcStat> ReadProcs() {
+  std::map<pid_t, ProcStat> procs;
   DIR* d = opendir("/proc");
-  if (d == nullptr) return false;
-  bool alive = false;
+  if (d == nullptr) return procs;
   while (dirent* e = readdir(d)) {
-    if (atoi(e->d_name) <= 0) continue;
-    std::string stat = ReadFileOr("/proc/" + std::string(e->d_name) + "/stat");
+    const pid_t p = static_cast<pid_t>(atoi(e->d_name));
+    if (p <= 0) continue;
+    const std::string stat = ReadFileOr("/proc/" + std::string(e->d_name) + "/stat");
+    const size_t lp = stat.find('(');
     const size_t rp = stat.rfind(')');
-    if (rp == std::string::npos) continue;
+    if (lp == std::string::npos || rp == std::string::npos || rp < lp) continue;
+    ProcStat proc;
     std::istringstream rest(stat.substr(rp + 2));
-    char state = '?';
-    pid_t ppid = 0, pgrp = 0;
-    rest >> state >> ppid >> pgrp;
-    if (pgrp == pgid && state != 'Z') {
-      alive = true;
-      break;
-    }
+    rest >> proc.state >> proc.ppid >> proc.pgrp;
+    proc.comm = stat.substr(lp + 1, rp - lp - 1);
+    procs[p] = std::move(proc);
   }
   closedir(d);
-  return alive;
+  return procs;
+}
+
+// Whether a process of group `pgid` is still alive (zombies, which hold no socket, are not).
+bool GroupAlive(pid_t pgid) {
+  for (const auto& [p, proc] : ReadProcs()) {
+    if (proc.pgrp == pgid && proc.state != 'Z') return true;
+  }
+  return false;
 }
 
 // After the broker exited: waits (bounded) for the rest of its group, then kills what is left.
@@ -258,27 +271,7 @@ bool Daemon::WaitForLog(const std::string& needle, int timeout_ms) const {
 
 // Workers are children of the spawner, itself a child of strongroomd (sandbox/spawner.h).
 std::vector<pid_t> Daemon::WorkerPids() const {
-  struct Proc {
-    pid_t ppid = 0;
-    std::string comm;
-    char state = '?';
-  };
-  std::map<pid_t, Proc> procs;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return {};
-  while (dirent* e = readdir(d)) {
-    const pid_t p = static_cast<pid_t>(atoi(e->d_name));
-    if (p <= 0) continue;
-    std::string stat = ReadFileOr("/proc/" + std::string(e->d_name) + "/stat");
-    const size_t rp = stat.rfind(')');
-    if (rp == std::string::npos) continue;
-    Proc proc;
-    std::istringstream rest(stat.substr(rp + 2));
-    rest >> proc.state >> proc.ppid;
-    proc.comm = stat.substr(stat.find('(') + 1, rp - stat.find('(') - 1);
-    procs[p] = proc;
-  }
-  closedir(d);
+  const std::map<pid_t, ProcStat> procs = ReadProcs();
   std::vector<pid_t> out;
   for (const auto& [p, proc] : procs) {
     if (proc.comm.find("strongroom-work") != 0 || proc.state == 'Z') continue;
