@@ -1,0 +1,218 @@
+#include "client/client.h"
+
+#include <utility>
+
+#include "absl/strings/cord.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "base/strings.h"
+
+namespace strongroom::client {
+namespace {
+
+constexpr std::string_view kHttpStatusPayload = "type.strongroom/http-status";
+
+absl::StatusCode CodeForHttp(unsigned status) {
+  switch (status) {
+    case 400:
+      return absl::StatusCode::kInvalidArgument;
+    case 401:
+    case 403:
+      return absl::StatusCode::kPermissionDenied;
+    case 404:
+      return absl::StatusCode::kNotFound;
+    case 405:
+      return absl::StatusCode::kUnimplemented;
+    case 412:
+      return absl::StatusCode::kFailedPrecondition;
+    case 429:
+      return absl::StatusCode::kResourceExhausted;
+    case 502:
+    case 503:
+    case 504:
+      return absl::StatusCode::kUnavailable;
+    default:
+      return status >= 500 ? absl::StatusCode::kInternal : absl::StatusCode::kUnknown;
+  }
+}
+
+// Vault's api package's ResponseError text.
+absl::Status ApiError(std::string_view method, std::string_view url, const http::Response& r) {
+  std::string message = absl::StrCat("Error making API request.\n\nURL: ", Av(method), " ", Av(url),
+                                     "\nCode: ", r.status, ".");
+  auto parsed = core::ParseObject(r.body);
+  std::vector<std::string> errors;
+  if (parsed.ok()) {
+    if (auto it = parsed->find("errors"); it != parsed->end() && it->value().is_array()) {
+      for (const json::value& e : it->value().as_array()) {
+        if (e.is_string()) errors.emplace_back(e.as_string());
+      }
+    }
+  }
+  if (!errors.empty()) {
+    absl::StrAppend(&message, " Errors:\n");
+    for (const std::string& e : errors) absl::StrAppend(&message, "\n* ", e);
+  } else if (!r.body.empty()) {
+    // Not Vault's error shape (a proxy's page): a bounded, printable excerpt.
+    std::string excerpt = r.body.substr(0, 512);
+    for (char& c : excerpt) {
+      if (static_cast<unsigned char>(c) < 0x20 && c != '\n') c = ' ';
+    }
+    absl::StrAppend(&message, " Raw Message:\n\n", excerpt);
+  }
+  absl::Status status(CodeForHttp(r.status), message);
+  status.SetPayload(Av(kHttpStatusPayload), absl::Cord(absl::StrCat(r.status)));
+  return status;
+}
+
+int64_t IntField(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  if (it == o.end()) return 0;
+  if (it->value().is_int64()) return it->value().as_int64();
+  if (it->value().is_uint64())
+    return static_cast<int64_t>(std::min<uint64_t>(it->value().as_uint64(), INT64_MAX));
+  if (it->value().is_double()) return static_cast<int64_t>(it->value().as_double());
+  return 0;
+}
+
+std::string StringField(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
+}
+
+bool BoolField(const json::object& o, std::string_view key) {
+  auto it = o.find(key);
+  return it != o.end() && it->value().is_bool() && it->value().as_bool();
+}
+
+std::vector<std::string> StringsField(const json::object& o, std::string_view key) {
+  std::vector<std::string> out;
+  auto it = o.find(key);
+  if (it == o.end() || !it->value().is_array()) return out;
+  for (const json::value& v : it->value().as_array()) {
+    if (v.is_string()) out.emplace_back(v.as_string());
+  }
+  return out;
+}
+
+// A path segment for auth/<mount>/login: no traversal, no query.
+absl::Status CheckPath(std::string_view path) {
+  if (path.empty() || path.front() == '/' ||
+      path.find_first_of("?#\r\n\t %") != std::string_view::npos) {
+    return absl::InvalidArgumentError(absl::StrCat("invalid request path \"", Av(path), "\""));
+  }
+  for (std::string_view seg : {std::string_view("../"), std::string_view("/..")}) {
+    if (absl::StrContains(Av(path), Av(seg)) || path == "..") {
+      return absl::InvalidArgumentError(absl::StrCat("invalid request path \"", Av(path), "\""));
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+int HttpStatusOf(const absl::Status& status) {
+  auto payload = status.GetPayload(Av(kHttpStatusPayload));
+  int code = 0;
+  if (!payload || !absl::SimpleAtoi(payload->Flatten(), &code)) return 0;
+  return code;
+}
+
+absl::StatusOr<Secret> ParseSecret(std::string_view body) {
+  Secret s;
+  if (body.empty()) return s;
+  auto parsed = core::ParseObject(body);
+  if (!parsed.ok()) return absl::InternalError("the server's answer is not a JSON object");
+  s.raw = std::move(*parsed);
+  s.request_id = StringField(s.raw, "request_id");
+  s.lease_id = StringField(s.raw, "lease_id");
+  s.lease_duration = IntField(s.raw, "lease_duration");
+  s.renewable = BoolField(s.raw, "renewable");
+  if (auto it = s.raw.find("data"); it != s.raw.end()) s.data = it->value();
+  s.warnings = StringsField(s.raw, "warnings");
+  if (auto it = s.raw.find("auth"); it != s.raw.end() && it->value().is_object()) {
+    const json::object& a = it->value().as_object();
+    Auth auth;
+    auth.client_token = StringField(a, "client_token");
+    auth.accessor = StringField(a, "accessor");
+    auth.policies = StringsField(a, "policies");
+    auth.lease_duration = IntField(a, "lease_duration");
+    auth.renewable = BoolField(a, "renewable");
+    s.auth = std::move(auth);
+  }
+  return s;
+}
+
+absl::StatusOr<Client> Client::Create(Config config) {
+  auto url = http::ParseUrl(config.address, "address", /*allow_http=*/true);
+  if (!url.ok()) return url.status();
+  return Client(std::move(config), std::move(*url));
+}
+
+absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view path,
+                                       const json::object* body) {
+  if (absl::Status s = CheckPath(path); !s.ok()) return s;
+  http::Request req;
+  req.method = std::string(method);
+  req.target = absl::StrCat("/v1/", Av(path));
+  if (!token_.empty()) req.headers.emplace_back("X-Vault-Token", token_);
+  req.headers.emplace_back("X-Vault-Request", "true");
+  if (body != nullptr) {
+    req.headers.emplace_back("Content-Type", "application/json");
+    req.body = core::Serialize(*body);
+  }
+  http::Limits limits;
+  limits.max_body_bytes = config_.max_response_bytes;
+  auto response = http::Fetch(url_, config_.tls, req, config_.timeout, limits, "request");
+  if (!response.ok()) return response.status();
+  if (response->status < 200 || response->status > 299) {
+    // The URL as Vault prints it: the address and the path (no query: the client sends none).
+    return ApiError(method, absl::StrCat(config_.address, "/v1/", Av(path)), *response);
+  }
+  if (response->status == 204) return Secret{};
+  return ParseSecret(response->body);
+}
+
+absl::StatusOr<Auth> Client::Login(std::string_view mount_path, const json::object& body) {
+  std::string_view mount = mount_path;
+  while (!mount.empty() && mount.back() == '/') mount.remove_suffix(1);
+  if (mount.empty()) return absl::InvalidArgumentError("empty auth mount path");
+  // "auth/kubernetes" and "kubernetes" both name the mount (Vault Agent's mount_path is the
+  // former).
+  std::string path =
+      absl::StartsWith(Av(mount), "auth/") ? std::string(mount) : absl::StrCat("auth/", Av(mount));
+  auto secret = Request("PUT", absl::StrCat(path, "/login"), &body);
+  if (!secret.ok()) return secret.status();
+  if (!secret->auth || secret->auth->client_token.empty()) {
+    return absl::InternalError("the login answer holds no token");
+  }
+  return std::move(*secret->auth);
+}
+
+absl::StatusOr<Auth> Client::LoginKubernetes(std::string_view mount_path, std::string_view role,
+                                             std::string_view jwt) {
+  json::object body;
+  body["role"] = role;
+  body["jwt"] = jwt;
+  return Login(mount_path, body);
+}
+
+absl::StatusOr<Auth> Client::LoginAppRole(std::string_view mount_path, std::string_view role_id,
+                                          std::string_view secret_id) {
+  json::object body;
+  body["role_id"] = role_id;
+  if (!secret_id.empty()) body["secret_id"] = secret_id;
+  return Login(mount_path, body);
+}
+
+absl::StatusOr<Auth> Client::RenewSelf(int64_t increment_seconds) {
+  json::object body;
+  if (increment_seconds > 0) body["increment"] = increment_seconds;
+  auto secret = Request("PUT", "auth/token/renew-self", &body);
+  if (!secret.ok()) return secret.status();
+  if (!secret->auth) return absl::InternalError("the renewal answer holds no auth");
+  return std::move(*secret->auth);
+}
+
+}  // namespace strongroom::client

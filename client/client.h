@@ -1,0 +1,100 @@
+// The Vault-API client every client-side program shares (OpenBao's api/ package is the model:
+// one client object, one typed response, one error shape). Synchronous; not thread-safe (one
+// owner thread, as the agent's loop). It holds a token, never a key.
+//
+// Errors (absl::Status; the HTTP status is kept as a payload, HttpStatusOf):
+//   the server answered non-2xx: the code mapped (400 InvalidArgument, 401/403 PermissionDenied,
+//     404 NotFound, 405 Unimplemented, 412 FailedPrecondition, 429 ResourceExhausted,
+//     500 Internal, 502/503/504 Unavailable), the message as Vault's api package prints it:
+//     "Error making API request.\n\nURL: GET <addr>/v1/<path>\nCode: 403. Errors:\n\n* ..."
+//   no answer: Unavailable from client/http (resolve, connect, TLS, timeouts)
+//   a 2xx body that is not a JSON object: Internal
+// Error messages never hold the token; the server's own messages are passed on as sent.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "appliance/core/json.h"
+#include "client/http.h"
+
+namespace strongroom::client {
+
+namespace json = boost::json;
+
+struct Config {
+  std::string address = "https://127.0.0.1:8200";  // VAULT_ADDR
+  http::TlsOptions tls;
+  absl::Duration timeout = absl::Seconds(60);  // Vault's api default
+  uint64_t max_response_bytes = 32 << 20;
+};
+
+// The "auth" object of a login or token response.
+struct Auth {
+  std::string client_token;
+  std::string accessor;
+  std::vector<std::string> policies;
+  int64_t lease_duration = 0;  // seconds
+  bool renewable = false;
+};
+
+// A response body in Vault's shape.
+struct Secret {
+  std::string request_id;
+  std::string lease_id;
+  int64_t lease_duration = 0;
+  bool renewable = false;
+  json::value data;  // null when absent
+  std::vector<std::string> warnings;
+  std::optional<Auth> auth;
+  json::object raw;  // the whole body
+};
+
+// The HTTP status of an error returned by Client (0 when the server gave no answer).
+int HttpStatusOf(const absl::Status& status);
+
+class Client {
+ public:
+  static absl::StatusOr<Client> Create(Config config);
+
+  void SetToken(std::string token) { token_ = std::move(token); }
+  const std::string& token() const { return token_; }
+  void ClearToken() { token_.clear(); }
+  const Config& config() const { return config_; }
+
+  // One request to /v1/<path>; `body` is sent as JSON when given. A 204 gives an empty Secret.
+  absl::StatusOr<Secret> Request(std::string_view method, std::string_view path,
+                                 const json::object* body = nullptr);
+  absl::StatusOr<Secret> Read(std::string_view path) { return Request("GET", path); }
+  absl::StatusOr<Secret> Write(std::string_view path, const json::object& data) {
+    return Request("PUT", path, &data);
+  }
+
+  // Auth methods (Vault API: auth/<mount>/login). They do not set the token; the caller does.
+  absl::StatusOr<Auth> LoginKubernetes(std::string_view mount_path, std::string_view role,
+                                       std::string_view jwt);
+  absl::StatusOr<Auth> LoginAppRole(std::string_view mount_path, std::string_view role_id,
+                                    std::string_view secret_id);
+  // auth/token/renew-self with an optional increment (0: the server's choice).
+  absl::StatusOr<Auth> RenewSelf(int64_t increment_seconds);
+  // auth/token/lookup-self: the token's data (ttl, renewable, policies, ...).
+  absl::StatusOr<Secret> LookupSelf() { return Read("auth/token/lookup-self"); }
+
+ private:
+  Client(Config config, http::Url url) : config_(std::move(config)), url_(std::move(url)) {}
+  absl::StatusOr<Auth> Login(std::string_view mount_path, const json::object& body);
+
+  Config config_;
+  http::Url url_;
+  std::string token_;
+};
+
+// Reads a response body (exposed for tests).
+absl::StatusOr<Secret> ParseSecret(std::string_view body);
+
+}  // namespace strongroom::client

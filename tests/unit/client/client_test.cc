@@ -1,0 +1,94 @@
+// The client's pure parts: URLs (Vault's VAULT_ADDR forms), Vault's response shape and errors.
+// Exchanges with a real server are tested end to end (tests/e2e/agent.test.js) and by the
+// TokenReview tests (tests/integration/token_review_test.cc), which share client/http.
+#include "client/client.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include "client/http.h"
+
+namespace strongroom {
+namespace {
+
+using ::testing::HasSubstr;
+
+TEST(ParseUrlTest, HttpsHttpPortsAndPrefixes) {
+  auto a = http::ParseUrl("https://vault.example:8200", "address", true);
+  ASSERT_TRUE(a.ok());
+  EXPECT_TRUE(a->tls);
+  EXPECT_EQ(a->host, "vault.example");
+  EXPECT_EQ(a->port, 8200);
+  EXPECT_FALSE(a->is_ip);
+  auto b = http::ParseUrl("http://127.0.0.1", "address", true);
+  ASSERT_TRUE(b.ok());
+  EXPECT_FALSE(b->tls);
+  EXPECT_EQ(b->port, 80);
+  EXPECT_TRUE(b->is_ip);
+  auto c = http::ParseUrl("HTTPS://[::1]:8443/prefix/", "address", true);
+  ASSERT_TRUE(c.ok());
+  EXPECT_EQ(c->host, "::1");
+  EXPECT_EQ(c->prefix, "/prefix");
+  EXPECT_EQ(c->Where(), "[::1]:8443");
+  EXPECT_EQ(http::ParseUrl("https://h", "x", true)->port, 443);
+}
+
+TEST(ParseUrlTest, RefusesWhatIsNotAServerAddress) {
+  for (const char* bad : {"ftp://h", "h:8200", "http://", "https://u@h", "https://h?x=1",
+                          "https://h:0", "https://h:70000", "https://h:+1", "https://h h",
+                          "https://[::1", "https://[zz]:1", "https://h_/\x01"}) {
+    EXPECT_FALSE(http::ParseUrl(bad, "address", true).ok()) << bad;
+  }
+  auto plain = http::ParseUrl("http://h", "kubernetes_host", false);
+  EXPECT_EQ(plain.status().message(), "kubernetes_host must be an https:// URL, not http://");
+}
+
+TEST(ParseSecretTest, ReadsVaultsResponseShape) {
+  auto s = client::ParseSecret(R"({"request_id":"r1","lease_id":"l","lease_duration":60,
+    "renewable":true,"data":{"k":"v"},"warnings":["w"],
+    "auth":{"client_token":"t","accessor":"a","policies":["default","p"],"lease_duration":30,
+            "renewable":true}})");
+  ASSERT_TRUE(s.ok()) << s.status();
+  EXPECT_EQ(s->request_id, "r1");
+  EXPECT_EQ(s->lease_id, "l");
+  EXPECT_EQ(s->lease_duration, 60);
+  EXPECT_TRUE(s->renewable);
+  EXPECT_EQ(s->data.at("k").as_string(), "v");
+  EXPECT_EQ(s->warnings, std::vector<std::string>{"w"});
+  ASSERT_TRUE(s->auth.has_value());
+  EXPECT_EQ(s->auth->client_token, "t");
+  EXPECT_EQ(s->auth->policies, (std::vector<std::string>{"default", "p"}));
+  EXPECT_EQ(s->auth->lease_duration, 30);
+  EXPECT_TRUE(client::ParseSecret("")->data.is_null());
+  EXPECT_EQ(client::ParseSecret("[1]").status().code(), absl::StatusCode::kInternal);
+}
+
+client::Config LocalConfig() {
+  client::Config config;
+  config.address = "http://127.0.0.1:1";
+  return config;
+}
+
+TEST(ClientTest, RefusesPathsThatLeaveTheApi) {
+  auto c = client::Client::Create(LocalConfig());
+  ASSERT_TRUE(c.ok());
+  for (const char* bad : {"../sys/seal", "secret/../../x", "/secret/x", "a?b=c", "a\r\nX: y", ""}) {
+    auto r = c->Read(bad);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+  }
+  // A good path with nobody listening: Unavailable, no HTTP status.
+  auto r = c->Read("secret/data/x");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_THAT(r.status().message(), HasSubstr("request to 127.0.0.1:1 failed: connect"));
+  EXPECT_EQ(client::HttpStatusOf(r.status()), 0);
+}
+
+TEST(ClientTest, RefusesATokenThatWouldSplitHeaders) {
+  auto c = client::Client::Create(LocalConfig());
+  ASSERT_TRUE(c.ok());
+  c->SetToken("hvs.x\r\nX-Injected: 1");
+  EXPECT_THAT(c->Read("secret/data/x").status().message(), HasSubstr("control character"));
+}
+
+}  // namespace
+}  // namespace strongroom
