@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "cli/template/base64.h"
 #include "cli/template/functions.h"
 #include "cli/template/lexer.h"
 #include "cli/template/strings.h"
@@ -44,124 +45,32 @@ absl::StatusOr<Value> ToJsonPretty(std::span<const Value> args, const CallContex
   return Str(std::move(*s), ctx);
 }
 
-constexpr char kStd[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-constexpr char kUrl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
-std::string Base64(std::string_view in, const char* alphabet) {
-  std::string out;
-  out.reserve((in.size() + 2) / 3 * 4);
-  size_t i = 0;
-  auto b = [&](size_t k) { return static_cast<unsigned char>(in[k]); };
-  for (; i + 3 <= in.size(); i += 3) {
-    const unsigned v = (b(i) << 16) | (b(i + 1) << 8) | b(i + 2);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += alphabet[v & 63];
-  }
-  if (in.size() - i == 1) {
-    const unsigned v = b(i) << 16;
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += "==";
-  } else if (in.size() - i == 2) {
-    const unsigned v = (b(i) << 16) | (b(i + 1) << 8);
-    out += alphabet[(v >> 18) & 63];
-    out += alphabet[(v >> 12) & 63];
-    out += alphabet[(v >> 6) & 63];
-    out += '=';
-  }
-  return out;
-}
-
-// Go's base64 Encoding.DecodeString with padding: '\r' and '\n' are skipped; on bad input
-// returns the offset Go reports ("illegal base64 data at input byte N").
-bool UnBase64(std::string_view in, const char* alphabet, std::string* out, size_t* bad) {
-  int decode[256];
-  for (int& d : decode) d = -1;
-  for (int k = 0; k < 64; ++k) decode[static_cast<unsigned char>(alphabet[k])] = k;
-  unsigned quantum[4];
-  size_t j = 0;
-  size_t i = 0;
-  while (i < in.size()) {
-    const char c = in[i];
-    if (c == '\r' || c == '\n') {
-      ++i;
-      continue;
-    }
-    if (c == '=') {
-      // Padding: only in the last two positions of a quantum, then nothing but newlines.
-      if (j < 2) {
-        *bad = i;
-        return false;
-      }
-      ++i;
-      if (j == 2) {
-        while (i < in.size() && (in[i] == '\r' || in[i] == '\n')) ++i;
-        if (i >= in.size() || in[i] != '=') {
-          *bad = i >= in.size() ? in.size() : i;
-          return false;
-        }
-        ++i;
-      }
-      while (i < in.size() && (in[i] == '\r' || in[i] == '\n')) ++i;
-      if (i < in.size()) {
-        *bad = i;
-        return false;
-      }
-      const unsigned v = (quantum[0] << 18) | (quantum[1] << 12) | (j == 3 ? quantum[2] << 6 : 0);
-      out->push_back(static_cast<char>(v >> 16));
-      if (j == 3) out->push_back(static_cast<char>((v >> 8) & 0xFF));
-      return true;
-    }
-    const int d = decode[static_cast<unsigned char>(c)];
-    if (d < 0) {
-      *bad = i;
-      return false;
-    }
-    quantum[j++] = static_cast<unsigned>(d);
-    ++i;
-    if (j == 4) {
-      const unsigned v = (quantum[0] << 18) | (quantum[1] << 12) | (quantum[2] << 6) | quantum[3];
-      out->push_back(static_cast<char>(v >> 16));
-      out->push_back(static_cast<char>((v >> 8) & 0xFF));
-      out->push_back(static_cast<char>(v & 0xFF));
-      j = 0;
-    }
-  }
-  if (j != 0) {
-    *bad = in.size() - j;
-    return false;
-  }
-  return true;
-}
-
 absl::StatusOr<Value> Encode64(std::span<const Value> args, const CallContext& ctx,
                                const char* alphabet) {
   SR_ASSIGN_STRING(s, args[0]);
-  return Str(Base64(s, alphabet), ctx);
+  return Str(Base64Encode(s, alphabet), ctx);
 }
 absl::StatusOr<Value> Decode64(std::span<const Value> args, const CallContext& ctx,
                                const char* alphabet, const char* name) {
   SR_ASSIGN_STRING(s, args[0]);
   std::string out;
   size_t bad = 0;
-  if (!UnBase64(s, alphabet, &out, &bad)) {
+  if (!Base64Decode(s, alphabet, &out, &bad)) {
     return CallError(StrCat(name, ": illegal base64 data at input byte ", bad));
   }
   return Str(std::move(out), ctx);
 }
 absl::StatusOr<Value> B64Enc(std::span<const Value> a, const CallContext& c) {
-  return Encode64(a, c, kStd);
+  return Encode64(a, c, kBase64Std);
 }
 absl::StatusOr<Value> B64Dec(std::span<const Value> a, const CallContext& c) {
-  return Decode64(a, c, kStd, "base64Decode");
+  return Decode64(a, c, kBase64Std, "base64Decode");
 }
 absl::StatusOr<Value> B64UrlEnc(std::span<const Value> a, const CallContext& c) {
-  return Encode64(a, c, kUrl);
+  return Encode64(a, c, kBase64Url);
 }
 absl::StatusOr<Value> B64UrlDec(std::span<const Value> a, const CallContext& c) {
-  return Decode64(a, c, kUrl, "base64URLDecode");
+  return Decode64(a, c, kBase64Url, "base64URLDecode");
 }
 
 std::optional<std::string> LookupEnv(std::string_view name, const CallContext& ctx) {
@@ -178,7 +87,7 @@ absl::StatusOr<Value> Env(std::span<const Value> args, const CallContext& ctx) {
 absl::StatusOr<Value> MustEnv(std::span<const Value> args, const CallContext& ctx) {
   SR_ASSIGN_STRING(name, args[0]);
   auto v = LookupEnv(name, ctx);
-  if (!v) return CallError(StrCat("mustEnv: environment variable ", name, " is not set"));
+  if (!v) return CallError("mustEnv: the environment variable is not set");
   return Str(std::move(*v), ctx);
 }
 absl::StatusOr<Value> EnvOrDefault(std::span<const Value> args, const CallContext& ctx) {

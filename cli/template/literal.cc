@@ -314,7 +314,7 @@ bool IsPrintRune(char32_t r) {
   if (r < 0x80) return r >= 0x20 && r < 0x7f;
   if (r < 0xA0 || r == 0xAD) return false;
   if ((r >= 0x2000 && r <= 0x200F) || (r >= 0x2028 && r <= 0x202F) || r == 0xFEFF ||
-      (r >= 0xFFF9 && r <= 0xFFFB) || r == 0xFFFD + 1 || (r >= 0xE000 && r <= 0xF8FF)) {
+      (r >= 0xFFF9 && r <= 0xFFFB) || (r >= 0xE000 && r <= 0xF8FF)) {
     return false;
   }
   return r <= 0x10FFFF && (r & 0xFFFE) != 0xFFFE;
