@@ -173,6 +173,7 @@ absl::Status InstallAgentFilter() {
   allow(SCMP_SYS(getgid));
   allow(SCMP_SYS(getegid));
   allow(SCMP_SYS(uname));
+  allow(SCMP_SYS(sysinfo));  // glibc's sysconf(_SC_PHYS_PAGES), asked by qsort and OpenSSL
   if (rc == 0) {
     rc = seccomp_rule_add(ctx.get(), SCMP_ACT_ALLOW, SCMP_SYS(tgkill), 1,
                           SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(getpid())));

@@ -34,7 +34,8 @@ deb=$(ls "$build"/strongroom_*_amd64.deb)
 rpm=$(ls "$build"/strongroom-*.x86_64.rpm)
 
 expected=(
-  /usr/bin/strongroomd /usr/bin/strongroom-audit /usr/libexec/strongroom/strongroom-worker
+  /usr/bin/strongroomd /usr/bin/strongroom-audit /usr/bin/strongroom
+  /usr/libexec/strongroom/strongroom-worker
   /usr/lib/systemd/system/strongroom.service /etc/strongroom/strongroom.hcl
   /etc/strongroom/softhsm2.conf /etc/logrotate.d/strongroom /usr/share/doc/strongroom/README.md
   /usr/share/doc/strongroom/threat-model.md
@@ -83,7 +84,7 @@ getent passwd strongroom >/dev/null || fail "no strongroom user"
 [ -d /var/log/strongroom ] || fail "/var/log/strongroom missing"
 [ "$(stat -c '%a %U:%G' /etc/strongroom/strongroom.hcl)" = "640 root:strongroom" ] ||
   fail "/etc/strongroom/strongroom.hcl ownership"
-for b in strongroomd strongroom-audit; do
+for b in strongroomd strongroom-audit strongroom; do
   "/usr/bin/$b" --help >/dev/null 2>&1 || fail "$b --help"
 done
 /usr/libexec/strongroom/strongroom-worker --help >/dev/null || fail "strongroom-worker --help"

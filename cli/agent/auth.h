@@ -1,0 +1,24 @@
+// auto_auth: one login with the configured method, and the token sinks.
+#pragma once
+
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "cli/agent/config.h"
+#include "client/client.h"
+
+namespace strongroom::agent {
+
+// Credentials read from files (JWT, role and secret ids, a token) are bounded at this size.
+inline constexpr size_t kMaxCredentialBytes = 64 * 1024;
+
+// Logs in with `method` (kubernetes: the JWT at token_path, read afresh every time as the
+// kubelet rotates it; approle: role_id_file_path and secret_id_file_path, the secret id file
+// removed after reading unless remove_secret_id_file_after_reading is false; token_file: the
+// token at token_file_path, checked with lookup-self). Does not set the client's token.
+absl::StatusOr<client::Auth> Login(const AuthMethod& method, client::Client& client);
+
+// Writes the token to every sink (atomic replace, the sink's mode). Stops at the first failure.
+absl::Status WriteSinks(const std::vector<FileSink>& sinks, const std::string& token);
+
+}  // namespace strongroom::agent
