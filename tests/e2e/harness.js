@@ -9,6 +9,8 @@ const net = require('node:net');
 const path = require('node:path');
 
 const BIN = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
+// The client-side binary (`strongroom agent`, `strongroom injector`): build/cli/strongroom.
+const CLI = process.env.STRONGROOM_CLI || path.resolve(BIN, '..', 'cli', 'strongroom');
 
 // Whether a process of group `pgid` is alive (a zombie holds nothing and does not count).
 function groupAlive(pgid) {
@@ -215,4 +217,4 @@ async function portPair() {
   }
 }
 
-module.exports = { Daemon, waitFor, waitDevReady, startDevClient, api, freePort, portPair };
+module.exports = { Daemon, waitFor, waitDevReady, startDevClient, api, freePort, portPair, CLI };

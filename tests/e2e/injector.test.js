@@ -1,0 +1,463 @@
+// End-to-end: the real `strongroom injector` over HTTPS (an openssl-made certificate), sent
+// admission.k8s.io/v1 AdmissionReview requests built from real pod specs the way kube-apiserver
+// sends them (POST /mutate?timeout=10s, application/json). The JSONPatch it answers is applied
+// with fast-json-patch (RFC 6902, as the apiserver applies it) and the patched pod is checked:
+// containers, volumes, mounts, securityContext and the agent configuration decoded from
+// VAULT_CONFIG. Also the server's limits (3 MiB body -> 413, methods, malformed JSON), its
+// flags, its log lines, and certificate rotation (files replaced on disk, next handshake
+// presents the new certificate). Reference behaviour: the Vault Agent injector (vault-k8s).
+'use strict';
+
+const test = require('node:test');
+const assert = require('node:assert/strict');
+const { spawn, spawnSync, execFileSync } = require('node:child_process');
+const crypto = require('node:crypto');
+const fs = require('node:fs');
+const https = require('node:https');
+const os = require('node:os');
+const path = require('node:path');
+const tls = require('node:tls');
+const jsonpatch = require('fast-json-patch');
+const { CLI, waitFor } = require('./harness');
+
+const VAULT_ADDR = 'https://strongroom.strongroom.svc:8200';
+const AGENT_IMAGE = 'registry.example/strongroom:0.9.0';
+const TOKEN_MOUNT = '/var/run/secrets/kubernetes.io/serviceaccount';
+const API_KEYS_TEMPLATE = `{{- with secret "secret/data/lobstack/api-keys" -}}
+export ANTHROPIC_API_KEY="{{ .Data.data.anthropic_api_key }}"
+export OPENAI_API_KEY="{{ .Data.data.openai_api_key }}"
+export STRIPE_SECRET_KEY="{{ .Data.data.stripe_secret_key }}"
+{{- end -}}
+`;
+
+// A self-signed P-256 certificate for 127.0.0.1, written to certFile/keyFile.
+function makeCert(dir, name) {
+  const certFile = path.join(dir, `${name}.crt`);
+  const keyFile = path.join(dir, `${name}.key`);
+  execFileSync('openssl', [
+    'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+    '-keyout', keyFile, '-out', certFile, '-days', '1', '-subj', `/CN=strongroom-injector-${name}`,
+    '-addext', 'subjectAltName=IP:127.0.0.1,DNS:strongroom-injector.strongroom.svc',
+  ], { stdio: 'ignore' });
+  return { certFile, keyFile, pem: fs.readFileSync(certFile, 'utf8') };
+}
+
+function fingerprint(pem) {
+  return new crypto.X509Certificate(pem).fingerprint256;
+}
+
+class Injector {
+  constructor() {
+    this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-injector-'));
+    this.cert = makeCert(this.dir, 'serving');
+    // The files the injector reads; the test replaces them to rotate the certificate.
+    this.certFile = path.join(this.dir, 'tls.crt');
+    this.keyFile = path.join(this.dir, 'tls.key');
+    fs.copyFileSync(this.cert.certFile, this.certFile);
+    fs.copyFileSync(this.cert.keyFile, this.keyFile);
+    this.log = '';
+  }
+
+  async start(extra = []) {
+    this.proc = spawn(CLI, [
+      'injector', '-listen=127.0.0.1:0', `-tls-cert-file=${this.certFile}`,
+      `-tls-key-file=${this.keyFile}`, `-vault-address=${VAULT_ADDR}`, `-agent-image=${AGENT_IMAGE}`,
+      ...extra,
+    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc.stdout.on('data', (b) => { this.log += b; });
+    this.proc.stderr.on('data', (b) => { this.log += b; });
+    const m = await waitFor(() => /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(this.log), 10000,
+                            `the injector to listen (log: ${this.log})`);
+    this.port = Number(m[1]);
+  }
+
+  async stop() {
+    if (this.proc && this.proc.exitCode === null) {
+      const exited = new Promise((resolve) => this.proc.once('exit', resolve));
+      this.proc.kill('SIGTERM');
+      await exited;
+    }
+    fs.rmSync(this.dir, { recursive: true, force: true });
+  }
+
+  // One HTTPS request on a new connection; resolves { status, headers, text, json }.
+  request(method, target, body, headers = {}, ca = this.cert.pem) {
+    return new Promise((resolve, reject) => {
+      const req = https.request({
+        host: '127.0.0.1', port: this.port, method, path: target, ca, agent: false,
+        headers: body === undefined ? headers
+          : { 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body), ...headers },
+      }, (res) => {
+        const chunks = [];
+        res.on('data', (c) => chunks.push(c));
+        res.on('end', () => {
+          const text = Buffer.concat(chunks).toString('utf8');
+          let json = null;
+          try { json = JSON.parse(text); } catch { /* not JSON */ }
+          resolve({ status: res.statusCode, headers: res.headers, text, json });
+        });
+      });
+      req.on('error', reject);
+      if (body !== undefined) req.write(body);
+      req.end();
+    });
+  }
+
+  async admit(pod, { operation = 'CREATE', uid = crypto.randomUUID() } = {}) {
+    const review = {
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid,
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        resource: { group: '', version: 'v1', resource: 'pods' },
+        requestKind: { group: '', version: 'v1', kind: 'Pod' },
+        namespace: pod.metadata.namespace,
+        operation,
+        userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
+        object: pod,
+        oldObject: null,
+        dryRun: false,
+        options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+      },
+    };
+    const res = await this.request('POST', '/mutate?timeout=10s', JSON.stringify(review));
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.apiVersion, 'admission.k8s.io/v1');
+    assert.equal(res.json.kind, 'AdmissionReview');
+    const response = res.json.response;
+    assert.equal(response.uid, uid);
+    let patched = null;
+    if (response.patch !== undefined) {
+      assert.equal(response.patchType, 'JSONPatch');
+      const ops = JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8'));
+      assert.equal(jsonpatch.validate(ops, pod), undefined, 'the patch applies to the pod');
+      patched = jsonpatch.applyPatch(jsonpatch.deepClone(pod), ops, true, false).newDocument;
+    }
+    return { response, patched };
+  }
+}
+
+// The seed pod (a Deployment's pod as the apiserver passes it on: the ServiceAccount admission
+// plugin already mounted the projected token volume).
+function seedPod(extraAnnotations = {}) {
+  return {
+    apiVersion: 'v1',
+    kind: 'Pod',
+    metadata: {
+      generateName: 'lobstack-api-7d9f8b6c5-',
+      namespace: 'lobstack',
+      labels: { app: 'lobstack-api', 'pod-template-hash': '7d9f8b6c5' },
+      ownerReferences: [{ apiVersion: 'apps/v1', kind: 'ReplicaSet', name: 'lobstack-api-7d9f8b6c5',
+                          uid: '2a8e1b40-7c31-4f6e-9d1a-5b0c3e2f7a91', controller: true,
+                          blockOwnerDeletion: true }],
+      annotations: {
+        'vault.hashicorp.com/agent-inject': 'true',
+        'vault.hashicorp.com/role': 'lobstack-api',
+        'vault.hashicorp.com/agent-inject-secret-api-keys': 'secret/data/lobstack/api-keys',
+        'vault.hashicorp.com/agent-inject-template-api-keys': API_KEYS_TEMPLATE,
+        ...extraAnnotations,
+      },
+    },
+    spec: {
+      serviceAccountName: 'lobstack-api',
+      containers: [{
+        name: 'api',
+        image: 'registry.example/lobstack/api:1.4.2',
+        command: ['/bin/sh', '-c', '. /vault/secrets/api-keys && exec node server.js'],
+        ports: [{ containerPort: 3000, protocol: 'TCP' }],
+        resources: { requests: { cpu: '100m', memory: '256Mi' } },
+        volumeMounts: [{ name: 'kube-api-access-x7k2p', readOnly: true, mountPath: TOKEN_MOUNT }],
+        terminationMessagePath: '/dev/termination-log',
+        terminationMessagePolicy: 'File',
+        imagePullPolicy: 'IfNotPresent',
+      }],
+      restartPolicy: 'Always',
+      terminationGracePeriodSeconds: 30,
+      dnsPolicy: 'ClusterFirst',
+      securityContext: {},
+      schedulerName: 'default-scheduler',
+      tolerations: [
+        { key: 'node.kubernetes.io/not-ready', operator: 'Exists', effect: 'NoExecute', tolerationSeconds: 300 },
+      ],
+      volumes: [{
+        name: 'kube-api-access-x7k2p',
+        projected: {
+          sources: [
+            { serviceAccountToken: { expirationSeconds: 3607, path: 'token' } },
+            { configMap: { name: 'kube-root-ca.crt', items: [{ key: 'ca.crt', path: 'ca.crt' }] } },
+            { downwardAPI: { items: [{ path: 'namespace',
+                                       fieldRef: { apiVersion: 'v1', fieldPath: 'metadata.namespace' } }] } },
+          ],
+          defaultMode: 420,
+        },
+      }],
+    },
+  };
+}
+
+const byName = (list, name) => (list || []).find((x) => x.name === name);
+const mountsOf = (c) => Object.fromEntries((c.volumeMounts || []).map((m) => [m.mountPath, m.name]));
+const envOf = (c, name) => (byName(c.env, name) || {}).value;
+const configOf = (c) => JSON.parse(Buffer.from(envOf(c, 'VAULT_CONFIG'), 'base64').toString('utf8'));
+
+function assertHardened(c) {
+  assert.deepEqual(c.securityContext, {
+    runAsUser: 100, runAsGroup: 1000, runAsNonRoot: true, readOnlyRootFilesystem: true,
+    allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  });
+}
+
+test('strongroom injector', async (t) => {
+  const inj = new Injector();
+  t.after(() => inj.stop());
+  await inj.start();
+
+  await t.test('GET /health/ready answers 200', async () => {
+    const res = await inj.request('GET', '/health/ready');
+    assert.equal(res.status, 200);
+    assert.deepEqual(res.json, { ready: true });
+  });
+
+  await t.test('the seed pod gets the agent init container, sidecar, volumes and config', async () => {
+    const pod = seedPod();
+    const { response, patched } = await inj.admit(pod);
+    assert.equal(response.allowed, true);
+    assert.equal(response.warnings, undefined);
+    assert.ok(patched);
+    assert.equal(patched.metadata.annotations['vault.hashicorp.com/agent-inject-status'], 'injected');
+    // What the pod had is still there, untouched.
+    assert.deepEqual(patched.metadata.labels, pod.metadata.labels);
+    assert.deepEqual(patched.spec.tolerations, pod.spec.tolerations);
+    assert.deepEqual(patched.spec.volumes[0], pod.spec.volumes[0]);
+
+    assert.deepEqual(patched.spec.volumes.map((v) => v.name),
+                     ['kube-api-access-x7k2p', 'home-init', 'home-sidecar', 'vault-secrets']);
+    for (const v of patched.spec.volumes.slice(1)) assert.deepEqual(v.emptyDir, { medium: 'Memory' });
+
+    const [api, sidecar] = patched.spec.containers;
+    assert.equal(patched.spec.containers.length, 2);
+    assert.equal(api.name, 'api');
+    assert.deepEqual(api.command, pod.spec.containers[0].command);
+    assert.deepEqual(mountsOf(api), { [TOKEN_MOUNT]: 'kube-api-access-x7k2p', '/vault/secrets': 'vault-secrets' });
+    assert.equal(sidecar.name, 'vault-agent');
+    assert.equal(patched.spec.initContainers.length, 1);
+    const init = patched.spec.initContainers[0];
+    assert.equal(init.name, 'vault-agent-init');
+
+    for (const [c, home] of [[init, 'home-init'], [sidecar, 'home-sidecar']]) {
+      assert.equal(c.image, AGENT_IMAGE);
+      assert.deepEqual(c.command, ['/usr/bin/strongroom', 'agent', '-config-env=VAULT_CONFIG']);
+      assert.equal(c.args, undefined);
+      assertHardened(c);
+      assert.deepEqual(c.resources, { limits: { cpu: '500m', memory: '128Mi' },
+                                      requests: { cpu: '250m', memory: '64Mi' } });
+      assert.deepEqual(c.volumeMounts, [
+        { name: home, mountPath: '/home/vault' },
+        { name: 'kube-api-access-x7k2p', mountPath: TOKEN_MOUNT, readOnly: true },
+        { name: 'vault-secrets', mountPath: '/vault/secrets' },
+      ]);
+      assert.match(envOf(c, 'VAULT_CONFIG'), /^[A-Za-z0-9+/]+={0,2}$/, 'standard base64');
+    }
+    const expected = {
+      auto_auth: {
+        method: { type: 'kubernetes', mount_path: 'auth/kubernetes',
+                  config: { role: 'lobstack-api', token_path: `${TOKEN_MOUNT}/token` } },
+        sink: [{ type: 'file', config: { path: '/home/vault/.vault-token' } }],
+      },
+      exit_after_auth: true,
+      pid_file: '/home/vault/.pid',
+      vault: { address: VAULT_ADDR, tls_skip_verify: false },
+      template: [{ destination: '/vault/secrets/api-keys', contents: API_KEYS_TEMPLATE,
+                   left_delimiter: '{{', right_delimiter: '}}', error_on_missing_key: false }],
+      template_config: { exit_on_retry_failure: true },
+    };
+    assert.deepEqual(configOf(init), expected);
+    assert.deepEqual(configOf(sidecar), { ...expected, exit_after_auth: false });
+  });
+
+  await t.test('a pod with several containers: every app and init container mounts the secrets', async () => {
+    const pod = seedPod({ 'vault.hashicorp.com/agent-inject-default-template': 'json',
+                          'vault.hashicorp.com/agent-inject-secret-stripe': 'secret/data/lobstack/stripe',
+                          'vault.hashicorp.com/agent-inject-perms-stripe': '0400',
+                          'vault.hashicorp.com/agent-inject-file-stripe': 'stripe.json',
+                          'vault.hashicorp.com/agent-inject-command-stripe': 'kill -HUP 1',
+                          'vault.hashicorp.com/ca-cert': '/vault/tls/ca.crt',
+                          'vault.hashicorp.com/tls-secret': 'strongroom-ca',
+                          'vault.hashicorp.com/template-static-secret-render-interval': '1m' });
+    pod.spec.containers.push({ name: 'worker', image: 'registry.example/lobstack/worker:1.4.2',
+                               volumeMounts: [{ name: 'kube-api-access-x7k2p', readOnly: true, mountPath: TOKEN_MOUNT }] });
+    pod.spec.initContainers = [{ name: 'migrate', image: 'registry.example/lobstack/api:1.4.2',
+                                 command: ['node', 'migrate.js'] }];
+    const { response, patched } = await inj.admit(pod);
+    assert.equal(response.allowed, true);
+    assert.deepEqual(patched.spec.containers.map((c) => c.name), ['api', 'worker', 'vault-agent']);
+    assert.deepEqual(patched.spec.initContainers.map((c) => c.name), ['migrate', 'vault-agent-init']);
+    for (const c of [...patched.spec.containers, ...patched.spec.initContainers]) {
+      assert.equal(mountsOf(c)['/vault/secrets'], 'vault-secrets', c.name);
+    }
+    const sidecar = byName(patched.spec.containers, 'vault-agent');
+    assert.equal(mountsOf(sidecar)['/vault/tls'], 'vault-tls-secrets');
+    assert.deepEqual(byName(patched.spec.volumes, 'vault-tls-secrets').secret, { secretName: 'strongroom-ca' });
+    const config = configOf(sidecar);
+    assert.deepEqual(config.vault, { address: VAULT_ADDR, ca_cert: '/vault/tls/ca.crt', tls_skip_verify: false });
+    assert.deepEqual(config.template_config, { exit_on_retry_failure: true, static_secret_render_interval: '1m' });
+    assert.deepEqual(config.template[1], {
+      destination: '/vault/secrets/stripe.json',
+      contents: '{{ with secret "secret/data/lobstack/stripe" }}{{ .Data | toJSON }}\n{{ end }}',
+      left_delimiter: '{{', right_delimiter: '}}', perms: '0400', command: 'kill -HUP 1',
+      error_on_missing_key: false,
+    });
+  });
+
+  await t.test('pre-populate false and pre-populate-only', async () => {
+    let { patched } = await inj.admit(seedPod({ 'vault.hashicorp.com/agent-pre-populate': 'false' }));
+    assert.equal(patched.spec.initContainers, undefined);
+    assert.deepEqual(patched.spec.containers.map((c) => c.name), ['api', 'vault-agent']);
+    assert.equal(byName(patched.spec.volumes, 'home-init'), undefined);
+    ({ patched } = await inj.admit(seedPod({ 'vault.hashicorp.com/agent-pre-populate-only': 'true' })));
+    assert.deepEqual(patched.spec.containers.map((c) => c.name), ['api']);
+    assert.deepEqual(patched.spec.initContainers.map((c) => c.name), ['vault-agent-init']);
+    assert.equal(byName(patched.spec.volumes, 'home-sidecar'), undefined);
+  });
+
+  await t.test('injected pods are left alone; "update" injects again without duplicates', async () => {
+    const { patched } = await inj.admit(seedPod());
+    const again = await inj.admit(patched);
+    assert.equal(again.response.allowed, true);
+    assert.equal(again.response.patch, undefined);
+
+    patched.metadata.annotations['vault.hashicorp.com/agent-inject-status'] = 'update';
+    const update = await inj.admit(patched);
+    assert.equal(update.response.allowed, true);
+    const p = update.patched;
+    assert.equal(p.metadata.annotations['vault.hashicorp.com/agent-inject-status'], 'injected');
+    assert.deepEqual(p.spec.containers.map((c) => c.name), ['api', 'vault-agent']);
+    assert.deepEqual(p.spec.initContainers.map((c) => c.name), ['vault-agent-init']);
+    assert.deepEqual(p.spec.volumes.map((v) => v.name),
+                     ['kube-api-access-x7k2p', 'home-init', 'home-sidecar', 'vault-secrets']);
+    assert.equal(p.spec.containers[0].volumeMounts.length, 2);
+  });
+
+  await t.test('bad annotations are refused with the annotation named, nothing injected', async () => {
+    const cases = [
+      ['vault.hashicorp.com/agent-run-as-user', 'root', 'agent-run-as-user: not an id'],
+      ['vault.hashicorp.com/agent-limits-mem', '128MB', 'agent-limits-mem: not a Kubernetes quantity'],
+      ['vault.hashicorp.com/agent-inject-perms-api-keys', '0999', 'agent-inject-perms-api-keys: not octal'],
+      ['vault.hashicorp.com/agent-pre-populate', 'sometimes', 'agent-pre-populate: not a boolean'],
+      ['vault.hashicorp.com/agent-inject-file-api-keys', '../../etc/shadow', 'agent-inject-file-api-keys'],
+    ];
+    for (const [key, value, message] of cases) {
+      const { response, patched } = await inj.admit(seedPod({ [key]: value }));
+      assert.equal(response.allowed, false, key);
+      assert.equal(patched, null, key);
+      assert.equal(response.status.code, 400, key);
+      assert.ok(response.status.message.includes(message), `${key}: ${response.status.message}`);
+    }
+  });
+
+  await t.test('unknown vault.hashicorp.com annotations come back as warnings', async () => {
+    const { response, patched } = await inj.admit(seedPod({
+      'vault.hashicorp.com/agent-inject-secret-typo-': '',
+      'vault.hashicorp.com/agnet-inject': 'true',
+      'vault.hashicorp.com/agent-revoke-on-shutdown': 'true',
+    }));
+    assert.equal(response.allowed, true);
+    assert.ok(patched);
+    assert.deepEqual(response.warnings, [
+      'vault.hashicorp.com/agent-revoke-on-shutdown: ignored, not supported by strongroom',
+      'vault.hashicorp.com/agnet-inject: unknown annotation, ignored',
+    ]);
+  });
+
+  await t.test('pods without the annotation are allowed untouched', async () => {
+    const pod = seedPod();
+    pod.metadata.annotations = { 'prometheus.io/scrape': 'true' };
+    const { response, patched } = await inj.admit(pod);
+    assert.equal(response.allowed, true);
+    assert.equal(patched, null);
+    assert.equal(response.patchType, undefined);
+  });
+
+  await t.test('HTTP: oversize body 413, wrong method 405, bad JSON 400, unknown path 404', async () => {
+    const big = JSON.stringify({ apiVersion: 'admission.k8s.io/v1', pad: 'x'.repeat(3 * 1024 * 1024) });
+    const tooBig = await inj.request('POST', '/mutate', big);
+    assert.equal(tooBig.status, 413);
+    const get = await inj.request('GET', '/mutate');
+    assert.equal(get.status, 405);
+    assert.equal(get.headers.allow, 'POST');
+    const bad = await inj.request('POST', '/mutate', '{"apiVersion": "admission.k8s.io/v1", ');
+    assert.equal(bad.status, 400);
+    assert.ok(Array.isArray(bad.json.errors));
+    const notReview = await inj.request('POST', '/mutate', '{"kind": "Pod"}');
+    assert.equal(notReview.status, 400);
+    const text = await inj.request('POST', '/mutate', '{}', { 'Content-Type': 'text/plain' });
+    assert.equal(text.status, 415);
+    assert.equal((await inj.request('GET', '/metrics')).status, 404);
+    // The server is still serving after all of that.
+    assert.equal((await inj.request('GET', '/health/ready')).status, 200);
+  });
+
+  await t.test('TLS 1.1 is refused', async () => {
+    // The client offers TLS 1.1 (its own security level lowered); the server's alert refuses it.
+    await assert.rejects(new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca: inj.cert.pem,
+                              minVersion: 'TLSv1', maxVersion: 'TLSv1.1',
+                              ciphers: 'DEFAULT@SECLEVEL=0' }, resolve);
+      s.on('error', reject);
+    }), /protocol version/i);
+  });
+
+  await t.test('one log line per admission, without annotation values or templates', () => {
+    const lines = inj.log.split('\n').filter((l) => l.includes('admission lobstack/'));
+    assert.ok(lines.length >= 10, inj.log);
+    assert.ok(lines.some((l) => /admission lobstack\/lobstack-api-7d9f8b6c5-\*: injected \(init\+sidecar, 1 template, 0 warnings\)/.test(l)));
+    assert.ok(lines.some((l) => l.includes(': refused: annotation vault.hashicorp.com/agent-run-as-user')));
+    assert.ok(lines.some((l) => l.includes(': not injected (no agent-inject annotation)')));
+    for (const secret of ['secret/data/lobstack', 'ANTHROPIC_API_KEY', 'kill -HUP', '128MB', '../../etc']) {
+      assert.ok(!inj.log.includes(secret), `the log shows ${secret}`);
+    }
+  });
+
+  await t.test('certificate rotation: the next handshake presents the replaced certificate', async () => {
+    const peer = (ca) => new Promise((resolve, reject) => {
+      const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca, servername: undefined }, () => {
+        const pem = `-----BEGIN CERTIFICATE-----\n${s.getPeerCertificate().raw.toString('base64')}\n-----END CERTIFICATE-----\n`;
+        s.end();
+        resolve(fingerprint(pem));
+      });
+      s.on('error', reject);
+    });
+    assert.equal(await peer(inj.cert.pem), fingerprint(inj.cert.pem));
+    const next = makeCert(inj.dir, 'rotated');
+    // As a Secret volume update does: new files moved into place.
+    fs.copyFileSync(next.keyFile, `${inj.keyFile}.new`);
+    fs.copyFileSync(next.certFile, `${inj.certFile}.new`);
+    fs.renameSync(`${inj.keyFile}.new`, inj.keyFile);
+    fs.renameSync(`${inj.certFile}.new`, inj.certFile);
+    assert.equal(await peer(next.pem), fingerprint(next.pem));
+    const res = await inj.request('GET', '/health/ready', undefined, {}, next.pem);
+    assert.equal(res.status, 200);
+    // A broken pair (a key that does not match) keeps the last good certificate.
+    fs.copyFileSync(inj.cert.keyFile, inj.keyFile);
+    assert.equal(await peer(next.pem), fingerprint(next.pem));
+    assert.match(inj.log, /keeping the previous TLS certificate/);
+  });
+});
+
+test('strongroom injector flags', () => {
+  const unknown = spawnSync(CLI, ['injector', '-no-such-flag=1'], { encoding: 'utf8' });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /flag provided but not defined: -no-such-flag/);
+  assert.match(unknown.stderr, /Usage: strongroom injector/);
+  const missing = spawnSync(CLI, ['injector', '-tls-cert-file=/x', '-tls-key-file=/y',
+                                  `-vault-address=${VAULT_ADDR}`], { encoding: 'utf8' });
+  assert.equal(missing.status, 2);
+  assert.match(missing.stderr, /-agent-image \(required\)/);
+  const noCert = spawnSync(CLI, ['injector', '-listen=127.0.0.1:0', '-tls-cert-file=/nonexistent.crt',
+                                 '-tls-key-file=/nonexistent.key', `-vault-address=${VAULT_ADDR}`,
+                                 `-agent-image=${AGENT_IMAGE}`], { encoding: 'utf8' });
+  assert.equal(noCert.status, 1);
+  assert.match(noCert.stderr, /-tls-cert-file \/nonexistent\.crt/);
+});
