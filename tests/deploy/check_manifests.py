@@ -10,6 +10,12 @@ every shipped deployment (check_process_users: the systemd unit, the packages' u
 exits 1 if any fails. kubectl cannot help offline: even `apply --dry-run=client` asks an API
 server for its resource list.
 
+The injector (deploy/kubernetes/injector/, check_injector): its Deployment runs
+`/usr/bin/strongroom injector` hardened like the servers, the Service and the
+MutatingWebhookConfiguration resolve to it (service, namespace, port, path /mutate, the
+container port of -listen), the webhook is v1-only, sideEffects None, with a failurePolicy and a
+namespaceSelector that leaves its own namespace out, and make-tls.sh makes its Secret.
+
 Usage: tests/deploy/check_manifests.py [DIR]   (default: deploy/kubernetes next to this tree)
 """
 
@@ -32,10 +38,14 @@ KNOWN = {
     ("v1", "Secret"): True,
     ("v1", "Service"): True,
     ("apps/v1", "StatefulSet"): True,
+    ("apps/v1", "Deployment"): True,
     ("policy/v1", "PodDisruptionBudget"): True,
     ("batch/v1", "Job"): True,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
+    ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): False,
 }
+INJECTOR_DIR = "injector"  # deploy/kubernetes/injector: the admission webhook (its own checks)
+INJECTOR_LABELS = {"app.kubernetes.io/name": "strongroom", "app.kubernetes.io/component": "injector"}
 YAMLLINT_CONFIG = "{extends: relaxed, rules: {line-length: {max: 100}}}"
 
 
@@ -101,7 +111,7 @@ def check_objects(objects, c):
                     f"{rel}: {key[1]} {name}: in namespace {NAMESPACE}")
         if key[1] == "Secret":
             values = {**(o.get("stringData") or {}), **(o.get("data") or {})}
-            c.check(o["__in_dir"].startswith("secret-templates" + os.sep),
+            c.check("secret-templates" in os.path.dirname(o["__in_dir"]).split(os.sep),
                     f"{rel}: Secret {name} is a template, not applied with the folder")
             c.check(all(v in ("", None) for v in values.values()),
                     f"{rel}: Secret {name} holds no value")
@@ -320,6 +330,9 @@ def check_dockerfile(objects, c):
     c.check(re.search(r"^USER 10001:10001$", dockerfile, re.M), "Dockerfile: runs as 10001:10001 (runAsUser)")
     c.check("deploy/kubernetes/init/strongroom-init.sh /out/usr/local/bin/strongroom-init" in dockerfile,
             "Dockerfile: installs strongroom-init (the Job's command)")
+    c.check(re.search(r"ninja -C /build [^\n]*\bstrongroom\b(?!-)", dockerfile) and
+            "/build/cli/strongroom /out/usr/bin/strongroom" in dockerfile,
+            "Dockerfile: builds and installs /usr/bin/strongroom (the injector's and agents' command)")
     c.check('VOLUME ["/var/lib/strongroom"]' in dockerfile and "EXPOSE 8200" in dockerfile,
             "Dockerfile: volume /var/lib/strongroom, port 8200")
     c.check(re.search(r'^ENTRYPOINT \["/usr/bin/tini", "--", "/usr/local/bin/strongroom-entrypoint"\]$',
@@ -374,6 +387,116 @@ def check_process_users(objects, c):
                 "StatefulSet: restartPolicy Always (strongroomd exits when its spawner dies)")
 
 
+def flag_values(command):
+    """-name=value arguments of a command line, as a dict."""
+    out = {}
+    for arg in command or []:
+        m = re.fullmatch(r"--?([a-z][a-z0-9-]*)=(.*)", str(arg))
+        if m:
+            out[m.group(1)] = m.group(2)
+    return out
+
+
+def check_injector(objects, all_objects, c):
+    """deploy/kubernetes/injector: the admission webhook and what it resolves to."""
+    deployments = find(objects, "Deployment", "strongroom-injector")
+    if not c.check(len(deployments) == 1, "injector: Deployment strongroom-injector"):
+        return
+    d = deployments[0]
+    spec = d["spec"]
+    pod = get(spec, "template", "spec") or {}
+    labels = get(spec, "template", "metadata", "labels") or {}
+    what = "injector Deployment"
+    c.check(selects(get(spec, "selector", "matchLabels"), labels), f"{what}: selector matches its pod labels")
+    c.check(selects(INJECTOR_LABELS, labels), f"{what}: pods carry the injector labels")
+    c.check((spec.get("replicas") or 1) >= 2, f"{what}: at least 2 replicas (the apiserver calls it for every pod)")
+    check_pod_security(pod, what, c)
+    sa = pod.get("serviceAccountName")
+    c.check(find(objects, "ServiceAccount", sa), f"{what}: service account {sa} exists")
+    c.check(pod.get("automountServiceAccountToken") is False,
+            f"{what}: no service-account token (the injector calls no Kubernetes API)")
+    volumes = check_volumes(pod, set(), all_objects, what, c)
+    ctr = get(pod, "containers", 0) or {}
+    command = ctr.get("command") or []
+    c.check(command[:2] == ["/usr/bin/strongroom", "injector"], f"{what}: runs /usr/bin/strongroom injector")
+    flags = flag_values(command[2:])
+    known = {"listen", "tls-cert-file", "tls-key-file", "vault-address", "agent-image", "vault-image",
+             "vault-auth-path", "default-template", "run-as-user", "run-as-group", "cpu-request",
+             "cpu-limit", "mem-request", "mem-limit", "static-secret-render-interval",
+             "exit-on-retry-failure", "max-connections", "log-level"}
+    c.check(all(flag_values([a]) for a in command[2:]) and set(flags) <= known,
+            f"{what}: every argument is a known -name=value flag")
+    ports = {p.get("name"): p.get("containerPort") for p in ctr.get("ports") or []}
+    listen = flags.get("listen", ":8080")
+    c.check(ports.get("https") is not None and listen.rsplit(":", 1)[-1] == str(ports.get("https")),
+            f"{what}: -listen {listen} is the container port https ({ports.get('https')})")
+    mounts = {m["mountPath"]: m["name"] for m in ctr.get("volumeMounts") or []}
+    for flag in ("tls-cert-file", "tls-key-file"):
+        path = flags.get(flag, "")
+        mount = next((p for p in mounts if path.startswith(p + "/")), None)
+        secret = get(volumes.get(mounts[mount]) if mount else None, "secret", "secretName")
+        c.check(secret == "strongroom-injector-tls", f"{what}: -{flag} is in the strongroom-injector-tls Secret volume")
+    c.check(flags.get("vault-address") == f"https://strongroom.{NAMESPACE}.svc:8200",
+            f"{what}: -vault-address is the client Service")
+    c.check(bool(flags.get("agent-image")) and flags.get("agent-image") == ctr.get("image"),
+            f"{what}: -agent-image is the injector's own image (it ships /usr/bin/strongroom)")
+    for probe in ("readinessProbe", "livenessProbe"):
+        c.check(get(ctr, probe, "httpGet", "path") == "/health/ready" and
+                get(ctr, probe, "httpGet", "port") in ("https", ports.get("https")) and
+                get(ctr, probe, "httpGet", "scheme") == "HTTPS",
+                f"{what}: {probe} on GET /health/ready over HTTPS")
+
+    services = find(objects, "Service", "strongroom-injector")
+    if c.check(len(services) == 1, "injector: Service strongroom-injector"):
+        svc = services[0]
+        c.check(selects(get(svc, "spec", "selector"), labels), "injector Service: selects the injector pods")
+        c.check(not selects(get(svc, "spec", "selector"), SERVER_LABELS), "injector Service: not the server pods")
+    pdbs = find(objects, "PodDisruptionBudget")
+    c.check(any(selects(get(p, "spec", "selector", "matchLabels"), labels) for p in pdbs),
+            "injector: a PodDisruptionBudget keeps one injector up")
+
+    hooks = find(objects, "MutatingWebhookConfiguration")
+    if not c.check(len(hooks) == 1, "injector: one MutatingWebhookConfiguration"):
+        return
+    for w in get(hooks[0], "webhooks") or []:
+        wn = f"webhook {w.get('name')}"
+        c.check(w.get("admissionReviewVersions") == ["v1"], f"{wn}: admissionReviewVersions [v1]")
+        c.check(w.get("sideEffects") == "None", f"{wn}: sideEffects None")
+        c.check(w.get("failurePolicy") in ("Ignore", "Fail"), f"{wn}: failurePolicy set ({w.get('failurePolicy')})")
+        c.check(isinstance(w.get("timeoutSeconds"), int) and 1 <= w["timeoutSeconds"] <= 30,
+                f"{wn}: timeoutSeconds within 1..30")
+        c.check("caBundle" not in (w.get("clientConfig") or {}),
+                f"{wn}: no caBundle in the manifest (make-tls.sh sets it; apply keeps it)")
+        ref = get(w, "clientConfig", "service") or {}
+        target = [s for s in find(all_objects, "Service", ref.get("name"))
+                  if get(s, "metadata", "namespace") == ref.get("namespace")]
+        if not c.check(len(target) == 1, f"{wn}: service {ref.get('namespace')}/{ref.get('name')} exists"):
+            continue
+        svc_ports = get(target[0], "spec", "ports") or []
+        port = next((p for p in svc_ports if p.get("port") == ref.get("port", 443)), None)
+        c.check(port is not None, f"{wn}: port {ref.get('port', 443)} is a port of the Service")
+        target_port = (port or {}).get("targetPort")
+        c.check(target_port in ports or target_port in ports.values(),
+                f"{wn}: the Service port targets the injector's container port ({target_port})")
+        c.check(selects(get(target[0], "spec", "selector"), labels), f"{wn}: the Service selects the injector pods")
+        c.check(ref.get("path") == "/mutate", f"{wn}: path /mutate")
+        rules = w.get("rules") or []
+        c.check(any("CREATE" in (r.get("operations") or []) and "pods" in (r.get("resources") or []) and
+                    "" in (r.get("apiGroups") or []) for r in rules), f"{wn}: intercepts pod CREATE")
+        exprs = get(w, "namespaceSelector", "matchExpressions") or []
+        c.check(any(e.get("key") == "kubernetes.io/metadata.name" and e.get("operator") == "NotIn" and
+                    NAMESPACE in (e.get("values") or []) for e in exprs),
+                f"{wn}: namespaceSelector leaves out {NAMESPACE} (the injector's own pods)")
+
+    script = os.path.join(ROOT, "deploy", "kubernetes", INJECTOR_DIR, "make-tls.sh")
+    ok = os.path.isfile(script) and os.access(script, os.X_OK)
+    if c.check(ok, "injector: make-tls.sh exists and is executable"):
+        with open(script, encoding="utf-8") as f:
+            text = f.read()
+        c.check("secret=strongroom-injector-tls" in text and f"webhook={get(hooks[0], 'metadata', 'name')}" in text,
+                "injector: make-tls.sh writes the Secret the Deployment mounts and patches this webhook")
+
+
 def run_yamllint(directory, c):
     if not shutil.which("yamllint"):
         c.check(False, "yamllint is installed (packaging/install-deps.sh installs it)")
@@ -390,10 +513,14 @@ def main():
     c = Checker()
     objects = load(directory, c)
     check_objects(objects, c)
+    in_injector = lambda o: o["__in_dir"].split(os.sep)[0] == INJECTOR_DIR
+    servers = [(rel, o) for rel, o in objects if not in_injector(o)]
+    injector = [(rel, o) for rel, o in objects if in_injector(o)]
     found = check_statefulset(objects, c)
     if found:
-        check_services_and_pdb(objects, *found, c)
+        check_services_and_pdb(servers, *found, c)
     check_rbac_and_job(objects, c)
+    check_injector(injector, objects, c)
     check_dockerfile(objects, c)
     check_process_users(objects, c)
     run_yamllint(directory, c)

@@ -461,3 +461,26 @@ test('strongroom injector flags', () => {
   assert.equal(noCert.status, 1);
   assert.match(noCert.stderr, /-tls-cert-file \/nonexistent\.crt/);
 });
+
+test('deploy/kubernetes/injector/make-tls.sh makes a certificate the injector serves', async (t) => {
+  const inj = new Injector();
+  t.after(() => inj.stop());
+  const out = path.join(inj.dir, 'made');
+  execFileSync(path.resolve(__dirname, '../../deploy/kubernetes/injector/make-tls.sh'), ['--out', out],
+               { stdio: 'ignore' });
+  fs.copyFileSync(path.join(out, 'tls.crt'), inj.certFile);
+  fs.copyFileSync(path.join(out, 'tls.key'), inj.keyFile);
+  assert.equal(fs.statSync(path.join(out, 'tls.key')).mode & 0o077, 0, 'the key is private');
+  await inj.start();
+  // As the apiserver connects: the Service's DNS name, trusting only the caBundle's CA.
+  const ca = fs.readFileSync(path.join(out, 'ca.crt'), 'utf8');
+  const authorized = await new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca,
+                            servername: 'strongroom-injector.strongroom.svc' }, () => {
+      resolve(s.authorized);
+      s.end();
+    });
+    s.on('error', reject);
+  });
+  assert.equal(authorized, true);
+});
