@@ -676,3 +676,35 @@ TEST(Mutate, NotAnAdmissionReviewIsAnError) {
 
 }  // namespace
 }  // namespace strongroom::injector
+
+namespace strongroom::injector {
+namespace {
+
+// Hostile input: every truncation of a real review and a few thousand single-byte changes of it
+// come back as an answer or an error, never a crash (the ASan build runs this too).
+TEST(Mutate, TruncatedAndCorruptedReviewsNeverCrash) {
+  json pod = WithTemplate(SeedPod());
+  pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-status"] = "update";
+  const std::string text = Review(pod).dump();
+  const InjectorDefaults d = Defaults();
+  for (size_t n = 0; n < text.size(); ++n) {
+    absl::StatusOr<MutationResult> r = Mutate(std::string_view(text).substr(0, n), d);
+    EXPECT_FALSE(r.ok()) << n;  // a prefix of a JSON object is never a whole one
+  }
+  uint32_t seed = 12345;
+  int answered = 0;
+  for (int i = 0; i < 4000; ++i) {
+    seed = seed * 1103515245u + 12345u;
+    std::string bad = text;
+    bad[(seed >> 8) % bad.size()] = static_cast<char>(seed >> 24);
+    absl::StatusOr<MutationResult> r = Mutate(bad, d);
+    if (r.ok()) {
+      ++answered;
+      EXPECT_TRUE(json::accept(r->response));
+    }
+  }
+  EXPECT_GT(answered, 0);
+}
+
+}  // namespace
+}  // namespace strongroom::injector
