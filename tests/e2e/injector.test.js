@@ -71,12 +71,18 @@ class Injector {
     this.port = Number(m[1]);
   }
 
-  async stop() {
-    if (this.proc && this.proc.exitCode === null) {
+  // SIGTERM; resolves the exit status (null if it died of a signal).
+  async terminate() {
+    if (this.proc && this.proc.exitCode === null && this.proc.signalCode === null) {
       const exited = new Promise((resolve) => this.proc.once('exit', resolve));
       this.proc.kill('SIGTERM');
       await exited;
     }
+    return this.proc ? this.proc.exitCode : null;
+  }
+
+  async stop() {
+    await this.terminate();
     fs.rmSync(this.dir, { recursive: true, force: true });
   }
 
@@ -444,6 +450,11 @@ test('strongroom injector', async (t) => {
     assert.equal(await peer(next.pem), fingerprint(next.pem));
     assert.match(inj.log, /keeping the previous TLS certificate/);
   });
+
+  await t.test('SIGTERM stops it cleanly (status 0; the sanitizer build checks leaks here)', async () => {
+    assert.equal(await inj.terminate(), 0, inj.log);
+    assert.match(inj.log, /stopped/);
+  });
 });
 
 test('strongroom injector flags', () => {
@@ -483,4 +494,23 @@ test('deploy/kubernetes/injector/make-tls.sh makes a certificate the injector se
     s.on('error', reject);
   });
   assert.equal(authorized, true);
+});
+
+test('strongroom injector caps concurrent connections (-max-connections)', async (t) => {
+  const inj = new Injector();
+  t.after(() => inj.stop());
+  await inj.start(['-max-connections=2']);
+  const open = () => new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca: inj.cert.pem }, () => resolve(s));
+    s.on('error', reject);
+    s.on('close', () => reject(new Error('closed before the handshake')));
+  });
+  const held = [await open(), await open()];
+  await assert.rejects(open(), 'a third connection is closed at once');
+  held[0].destroy();
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  const res = await inj.request('GET', '/health/ready');
+  assert.equal(res.status, 200);
+  held[1].destroy();
+  assert.match(inj.log, /2 connections open, refusing more/);
 });
