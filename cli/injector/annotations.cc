@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstddef>
+#include <cstdlib>
 #include <limits>
 #include <set>
 #include <utility>
@@ -221,7 +222,7 @@ absl::Status Bad(std::string_view suffix, std::string_view what) {
 
 class Reader {
  public:
-  Reader(const std::map<std::string, std::string>& annotations) {
+  explicit Reader(const std::map<std::string, std::string>& annotations) {
     for (const auto& [key, value] : annotations) {
       if (StartsWith(key, kAnnotationPrefix)) {
         ours_.emplace(key.substr(kAnnotationPrefix.size()), value);
@@ -389,26 +390,37 @@ std::string CheckGoDuration(std::string_view v) {
   if (v[0] == '+') ++i;
   if (v.substr(i) == "0") return "";
   if (i == v.size()) return std::string(kWhat);
+  long double total_ns = 0;
   while (i < v.size()) {
-    size_t digits = 0;
+    size_t start = i, digits = 0;
     while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++digits;
     if (i < v.size() && v[i] == '.') {
       ++i;
       while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++digits;
     }
     if (digits == 0) return std::string(kWhat);
-    static constexpr std::string_view kUnitsLongestFirst[] = {"ns", "us", "\xc2\xb5s", "\xce\xbcs",
-                                                              "ms", "s",  "m",         "h"};
+    std::string number(v.substr(start, i - start));
+    long double amount = std::strtold(number.c_str(), nullptr);
+    struct Unit {
+      std::string_view name;
+      long double ns;
+    };
+    static constexpr Unit kUnitsLongestFirst[] = {
+        {"ns", 1.0L}, {"us", 1e3L}, {"\xc2\xb5s", 1e3L}, {"\xce\xbcs", 1e3L},
+        {"ms", 1e6L}, {"s", 1e9L},  {"m", 60e9L},        {"h", 3600e9L}};
     bool matched = false;
-    for (std::string_view unit : kUnitsLongestFirst) {
-      if (v.substr(i, unit.size()) == unit) {
-        i += unit.size();
+    for (const Unit& unit : kUnitsLongestFirst) {
+      if (v.substr(i, unit.name.size()) == unit.name) {
+        i += unit.name.size();
+        total_ns += amount * unit.ns;
         matched = true;
         break;
       }
     }
     if (!matched) return std::string(kWhat);
   }
+  // Go's time.Duration is int64 nanoseconds (about 292 years).
+  if (total_ns > 9223372036854775807.0L) return "a duration longer than Go's time.Duration holds (292 years)";
   return "";
 }
 

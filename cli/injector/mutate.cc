@@ -27,6 +27,9 @@ constexpr std::string_view kCustomVolumePrefix = "vault-secrets-custom-";
 constexpr size_t kMaxWarnings = 20;
 constexpr size_t kMaxWarningBytes = 200;
 constexpr size_t kMaxAnnotations = 4096;
+// Kubernetes' limit on a pod's annotations, keys and values together (the apiserver refuses the
+// pod after admission otherwise; checked here before any of them is read).
+constexpr size_t kMaxAnnotationBytes = 256 * 1024;
 constexpr size_t kMaxUidBytes = 128;
 
 // A problem with the pod that refuses the admission (the message goes back to the user).
@@ -582,6 +585,7 @@ absl::StatusOr<MutationResult> Mutate(std::string_view review, const InjectorDef
     return result;
   }
   std::map<std::string, std::string> annotations;
+  size_t annotation_bytes = 0;
   if (metadata != nullptr) {
     if (auto it = metadata->find("annotations"); it != metadata->end() && !it->value().is_null()) {
       if (!it->value().is_object() || it->value().get_object().size() > kMaxAnnotations) {
@@ -595,7 +599,12 @@ absl::StatusOr<MutationResult> Mutate(std::string_view review, const InjectorDef
           return result;
         }
         const json::string& v = kv.value().get_string();
+        annotation_bytes += kv.key().size() + v.size();
         annotations.emplace(std::string(kv.key()), std::string(v.data(), v.size()));
+      }
+      if (annotation_bytes > kMaxAnnotationBytes) {
+        refuse("metadata.annotations: more than 256 KiB together (Kubernetes' limit)");
+        return result;
       }
     }
   }

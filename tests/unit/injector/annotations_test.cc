@@ -59,6 +59,8 @@ TEST(Annotations, GoDurations) {
     EXPECT_NE(CheckGoDuration(bad), "") << bad;
   }
   EXPECT_THAT(CheckGoDuration("-5m"), HasSubstr("negative"));
+  EXPECT_EQ(CheckGoDuration("2562047h"), "");  // within Go's int64 nanoseconds
+  EXPECT_THAT(CheckGoDuration("2562048h"), HasSubstr("292 years"));
 }
 
 TEST(Annotations, Ids) {

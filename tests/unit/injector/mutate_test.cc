@@ -653,6 +653,13 @@ TEST(Mutate, MalformedPodsAreRefused) {
   EXPECT_THAT(Refused(pod)["message"].get<std::string>(), HasSubstr("is not a string"));
 }
 
+TEST(Mutate, AnnotationsOverKubernetesLimitAreRefused) {
+  json pod = SeedPod();
+  pod["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-template-api-keys"] =
+      std::string(256 * 1024, 'x');
+  EXPECT_THAT(Refused(pod)["message"].get<std::string>(), HasSubstr("more than 256 KiB"));
+}
+
 TEST(Mutate, NotAnAdmissionReviewIsAnError) {
   InjectorDefaults d = Defaults();
   EXPECT_FALSE(Mutate("{bad json", d).ok());
