@@ -420,7 +420,8 @@ std::string CheckGoDuration(std::string_view v) {
     if (!matched) return std::string(kWhat);
   }
   // Go's time.Duration is int64 nanoseconds (about 292 years).
-  if (total_ns > 9223372036854775807.0L) return "a duration longer than Go's time.Duration holds (292 years)";
+  if (total_ns > 9223372036854775807.0L)
+    return "a duration longer than Go's time.Duration holds (292 years)";
   return "";
 }
 
