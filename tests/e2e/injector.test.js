@@ -514,3 +514,91 @@ test('strongroom injector caps concurrent connections (-max-connections)', async
   held[1].destroy();
   assert.match(inj.log, /2 connections open, refusing more/);
 });
+
+// The whole path: the injector's patch for the seed pod, then the agent containers it made, run
+// for real (`strongroom agent` with their command and VAULT_CONFIG) against a dev appliance with
+// Kubernetes auth through the fake API server. The pod's file system is mapped onto a temporary
+// directory (each volume mount of the container -> a local directory; the Service address -> the
+// dev appliance): every path in the generated configuration is rewritten through that map and
+// nothing else.
+test('the injected agent containers render the seed file against a dev appliance', async (t) => {
+  const { startDevClient } = require('./harness');
+  const { makeKeyPair, signServiceAccountJwt, startFakeKube } = require('./fake_kube');
+  const keys = { anthropic_api_key: 'sk-ant-inj-1', openai_api_key: 'sk-oai-inj-2', stripe_secret_key: 'sk_inj_3' };
+  const { d, root } = await startDevClient(t, 'injector-e2e-root');
+  await root.write('secret/data/lobstack/api-keys', { data: keys });
+  await root.addPolicy({ name: 'lobstack-api', rules: 'path "secret/data/lobstack/*" { capabilities = ["read"] }' });
+  await root.enableAuth({ mount_point: 'kubernetes', type: 'kubernetes' });
+  const cluster = makeKeyPair('RS256');
+  const kube = await startFakeKube({ publicKey: cluster.publicKey, reviewerToken: 'reviewer' });
+  t.after(() => kube.close());
+  await root.write('auth/kubernetes/config',
+    { kubernetes_host: kube.url, kubernetes_ca_cert: kube.caPem, token_reviewer_jwt: 'reviewer' });
+  await root.write('auth/kubernetes/role/lobstack-api', {
+    bound_service_account_names: 'lobstack-api', bound_service_account_namespaces: 'lobstack',
+    policies: 'lobstack-api', ttl: '1h',
+  });
+
+  const inj = new Injector();
+  t.after(() => inj.stop());
+  await inj.start();
+  const { patched } = await inj.admit(seedPod());
+  const podRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-pod-'));
+  t.after(() => fs.rmSync(podRoot, { recursive: true, force: true }));
+  // The pod's volumes: the projected service account token, and the injector's emptyDirs.
+  const volumes = {};
+  for (const v of patched.spec.volumes) {
+    volumes[v.name] = path.join(podRoot, v.name);
+    fs.mkdirSync(volumes[v.name]);
+  }
+  fs.writeFileSync(path.join(volumes['kube-api-access-x7k2p'], 'token'), signServiceAccountJwt({
+    privateKey: cluster.privateKey, namespace: 'lobstack', name: 'lobstack-api',
+    uid: '0b1c2d3e-0000-4000-8000-000000000042',
+  }));
+
+  // Runs one agent container of the patched pod; resolves { code, log } or, with `until`, stops
+  // it with SIGTERM once `until()` holds.
+  const run = (container, until) => new Promise((resolve, reject) => {
+    const mounts = container.volumeMounts.map((m) => [m.mountPath, volumes[m.name]]);
+    const local = (p) => {
+      for (const [from, to] of mounts) {
+        if (p === from || p.startsWith(`${from}/`)) return to + p.slice(from.length);
+      }
+      return p;
+    };
+    const config = configOf(container);
+    config.vault.address = d.addr;  // the Service, for this test
+    config.pid_file = local(config.pid_file);
+    config.auto_auth.method.config.token_path = local(config.auto_auth.method.config.token_path);
+    for (const s of config.auto_auth.sink) s.config.path = local(s.config.path);
+    for (const tp of config.template) tp.destination = local(tp.destination);
+    assert.deepEqual(container.command, ['/usr/bin/strongroom', 'agent', '-config-env=VAULT_CONFIG']);
+    const env = { ...process.env };
+    for (const e of container.env) env[e.name] = e.value;
+    env.VAULT_CONFIG = Buffer.from(JSON.stringify(config)).toString('base64');
+    const proc = spawn(CLI, container.command.slice(1), { env });
+    let log = '';
+    proc.stderr.on('data', (b) => { log += b; });
+    proc.stdout.on('data', (b) => { log += b; });
+    proc.once('error', reject);
+    proc.once('exit', (code) => resolve({ code, log }));
+    if (until) waitFor(until, 20000, 'the sidecar render').then(() => proc.kill('SIGTERM'), (e) => { proc.kill('SIGKILL'); reject(e); });
+  });
+
+  const expected = `export ANTHROPIC_API_KEY="${keys.anthropic_api_key}"\n` +
+    `export OPENAI_API_KEY="${keys.openai_api_key}"\n` +
+    `export STRIPE_SECRET_KEY="${keys.stripe_secret_key}"`;
+  const secretFile = path.join(volumes['vault-secrets'], 'api-keys');
+  // The init container (exit_after_auth): renders, exits 0.
+  const init = await run(patched.spec.initContainers.find((c) => c.name === 'vault-agent-init'));
+  assert.equal(init.code, 0, init.log);
+  assert.equal(fs.readFileSync(secretFile, 'utf8'), expected);
+  assert.ok(fs.existsSync(path.join(volumes['home-init'], '.vault-token')));
+  // The sidecar: keeps running until SIGTERM; renders the same bytes.
+  fs.rmSync(secretFile);
+  const sidecar = await run(patched.spec.containers.find((c) => c.name === 'vault-agent'),
+                            () => fs.existsSync(secretFile));
+  assert.equal(sidecar.code, 0, sidecar.log);
+  assert.equal(fs.readFileSync(secretFile, 'utf8'), expected);
+  for (const value of Object.values(keys)) assert.equal(`${init.log}${sidecar.log}`.includes(value), false);
+});
