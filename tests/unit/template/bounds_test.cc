@@ -42,6 +42,15 @@ TEST(TemplateBounds, VeryDeepNestingFailsWithoutExhaustingTheStack) {
   EXPECT_EQ(Out(parens).substr(0, 6), "ERROR:");
 }
 
+TEST(TemplateBounds, RecursionThroughTemplatesAndNestingIsCapped) {
+  // Each call sits inside 90 nested `with`s: the executor's overall depth cap stops it before
+  // the template depth cap, without running out of stack (also checked under ASan).
+  const std::string text = "{{define \"R\"}}" + Repeat("{{with 1}}", 90) + "{{template \"R\" 1}}" +
+                           Repeat("{{end}}", 90) + "{{end}}{{template \"R\" 1}}";
+  const std::string out = Out(text);
+  EXPECT_NE(out.find("execution nested deeper than 1000 levels"), std::string::npos) << out;
+}
+
 TEST(TemplateBounds, StepsAreLimited) {
   Options o;
   o.max_steps = 1000;
