@@ -179,7 +179,7 @@ class Lexer {
         Emit(TokenKind::kLeftParen, start, ++pos_);
       } else if (c == ')') {
         --paren_depth;
-        if (paren_depth < 0) return Error(start, "unexpected right paren");
+        if (paren_depth < 0) return Error(start, "unexpected right paren U+0029 ')'");
         Emit(TokenKind::kRightParen, start, ++pos_);
       } else if (c >= 0x20 && c < 0x7f) {
         Emit(TokenKind::kChar, start, ++pos_);

@@ -147,7 +147,7 @@ TEST(TemplateParse, DotAfterConstant) {
 
 TEST(TemplateParse, UnbalancedParens) {
   EXPECT_EQ(Out("{{(print 1}}"), "ERROR: template: t:1: unclosed left paren");
-  EXPECT_EQ(Out("{{print 1)}}"), "ERROR: template: t:1: unexpected right paren");
+  EXPECT_EQ(Out("{{print 1)}}"), "ERROR: template: t:1: unexpected right paren U+0029 ')'");
 }
 
 TEST(TemplateParse, LineNumbersCountNewlinesInTextAndActions) {
