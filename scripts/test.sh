@@ -42,7 +42,7 @@ tests/packaging/container_test.sh
 echo "==> deployment files (Kubernetes manifests, yamllint, shellcheck)"
 tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
 tail -1 build/check_manifests.log
-shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh packaging/install-deps.sh \
+shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh deploy/kubernetes/injector/make-tls.sh packaging/install-deps.sh \
   packaging/libraft/build.sh tests/packaging/systemd_test.sh tests/packaging/container_test.sh \
   tests/faults/run.sh packaging/cluster-certs.sh
 
