@@ -54,11 +54,20 @@ absl::Status Agent::Authenticate() {
                                        : absl::InfiniteFuture();
   LogInfo("auth: %s login at %s succeeded (token ttl %ds, %s)", method.type, method.mount_path,
           auth->lease_duration, auth->renewable ? "renewable" : "not renewable");
-  if (absl::Status s = WriteSinks(config_.sinks, auth->client_token); !s.ok()) {
-    LogError("auth: %s", s.message());
-    return s;
-  }
+  sinks_pending_ = !config_.sinks.empty();
+  WriteSinksIfPending();
   return absl::OkStatus();
+}
+
+void Agent::WriteSinksIfPending() {
+  if (!sinks_pending_) return;
+  absl::Status s = WriteSinks(config_.sinks, client_.token());
+  if (s.ok()) {
+    sinks_pending_ = false;
+  } else {
+    // Retried on every pass of the loop (a full or read-only volume may come back).
+    LogError("auth: %s", s.message());
+  }
 }
 
 void Agent::RenderDue(bool* reauth, absl::Status* fatal) {
@@ -153,10 +162,11 @@ absl::Status Agent::Run() {
       }
     }
     if (authenticated_ && !reauth) {
+      WriteSinksIfPending();
       absl::Status fatal;
       RenderDue(&reauth, &fatal);
       if (!fatal.ok()) return fatal;
-      if (config_.exit_after_auth &&
+      if (config_.exit_after_auth && !sinks_pending_ &&
           std::all_of(templates_.begin(), templates_.end(),
                       [](const TemplateState& t) { return t.rendered; })) {
         LogInfo("exit_after_auth: every template rendered; exiting");
@@ -173,6 +183,7 @@ absl::Status Agent::Run() {
     absl::Time wake = authenticated_ ? renew_at_ : auth_due_;
     if (authenticated_) {
       for (const TemplateState& t : templates_) wake = std::min(wake, t.due);
+      if (sinks_pending_) wake = std::min(wake, absl::Now() + absl::Seconds(5));
     }
     absl::Duration wait = std::clamp(wake - absl::Now(), absl::Milliseconds(1), absl::Hours(1));
     const timespec ts = absl::ToTimespec(wait);

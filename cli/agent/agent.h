@@ -46,6 +46,7 @@ class Agent {
   };
 
   absl::Status Authenticate();  // one attempt
+  void WriteSinksIfPending();
   void RenderDue(bool* reauth, absl::Status* fatal);
 
   AgentConfig config_;
@@ -55,6 +56,7 @@ class Agent {
   bool authenticated_ = false;
   absl::Time renew_at_ = absl::InfiniteFuture();
   bool renewable_ = false;
+  bool sinks_pending_ = false;  // the current token is not in every sink yet
   int auth_failures_ = 0;
   absl::Time auth_due_ = absl::InfinitePast();
 };
