@@ -425,6 +425,62 @@ template {
   assert.equal(fs.readFileSync(path.join(dir, 'command-ran'), 'utf8'), 'rendered\n');
 });
 
+test('agent: HTTPS with ca_cert; an untrusted or misnamed server is refused; tls_skip_verify', async (t) => {
+  const { Daemon } = require('./harness');
+  const nodeVault = require('node-vault');
+  const d = new Daemon();
+  t.after(() => d.destroy());
+  d.makeToken({ tls: true });
+  d.cli(['-tls-generate-key']);
+  d.cli([`-tls-self-signed-cert=${d.certFile}`, '-tls-cert-hosts=127.0.0.1,localhost']);
+  await d.startConfig();
+  const ca = fs.readFileSync(d.certFile, 'utf8');
+  const vault = nodeVault({ endpoint: d.addr, requestOptions: { ca } });
+  const init = await vault.request({ path: '/sys/init', method: 'PUT', json: { recovery_shares: 1, recovery_threshold: 1 } });
+  vault.token = init.root_token;
+  SECRETS_SEEN.add(init.root_token);
+  await vault.mount({ mount_point: 'secret', type: 'kv', options: { version: '2' } });
+  await vault.write('secret/data/tls', { data: { k: 'tls-secret-value-0008' } });
+  SECRETS_SEEN.add('tls-secret-value-0008');
+  const dir = tmpdir(t);
+  fs.writeFileSync(path.join(dir, 'vault-token'), init.root_token);
+  const config = (vaultStanza, dest) => `
+vault {
+  address = "${d.addr}"
+${vaultStanza}
+}
+auto_auth {
+  method "token_file" {
+    exit_on_err = true
+    config = { token_file_path = "${path.join(dir, 'vault-token')}" }
+  }
+}
+exit_after_auth = true
+template {
+  destination = "${dest}"
+  contents    = "{{ with secret \\"secret/data/tls\\" }}{{ .Data.data.k }}{{ end }}"
+}
+`;
+  const run = async (stanza, dest) => {
+    const agent = startAgent(t, dir, config(stanza, path.join(dir, dest)));
+    const { code } = await agent.exited;
+    return { code, log: agent.log(), file: readOr(path.join(dir, dest)) };
+  };
+  const trusted = await run(`  ca_cert = "${d.certFile}"`, 'trusted');
+  assert.equal(trusted.code, 0, trusted.log);
+  assert.equal(trusted.file, 'tls-secret-value-0008');
+  const untrusted = await run('', 'untrusted');
+  assert.equal(untrusted.code, 1, untrusted.log);
+  assert.match(untrusted.log, /TLS handshake: .*certificate verify failed/);
+  assert.equal(untrusted.file, null);
+  const misnamed = await run(`  ca_cert = "${d.certFile}"\n  tls_server_name = "vault.example"`, 'misnamed');
+  assert.equal(misnamed.code, 1, misnamed.log);
+  assert.match(misnamed.log, /hostname mismatch/);
+  const skipped = await run('  tls_skip_verify = true', 'skipped');
+  assert.equal(skipped.code, 0, skipped.log);
+  assert.equal(skipped.file, 'tls-secret-value-0008');
+});
+
 test('agent: bad configurations are refused with a clear error before any request', async (t) => {
   const dir = tmpdir(t);
   const cases = [
