@@ -15,39 +15,14 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "sandbox/lsan.h"
+#include "sandbox/sigsys.h"
 
 namespace strongroom::sandbox {
-namespace {
-
-// Async-signal-safe: formats the number by hand and writes once.
-void OnSigsys(int, siginfo_t* info, void*) {
-  char buf[112] = "strongroom agent: seccomp: syscall ";
-  size_t n = strlen(buf);
-  char digits[16];
-  int d = 0;
-  unsigned v = static_cast<unsigned>(info->si_syscall);
-  do {
-    digits[d++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0 && d < 15);
-  while (d > 0) buf[n++] = digits[--d];
-  const char tail[] = " is outside the agent's policy; exiting\n";
-  memcpy(buf + n, tail, sizeof tail - 1);
-  n += sizeof tail - 1;
-  (void)!write(STDERR_FILENO, buf, n);
-  raise(SIGSYS);  // SA_RESETHAND: the default action, death, on return
-}
-
-}  // namespace
-
 absl::Status InstallAgentFilter() {
-  struct sigaction sa = {};
-  sa.sa_sigaction = OnSigsys;
-  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSYS, &sa, nullptr) != 0) {
-    return absl::InternalError(absl::StrCat("sigaction(SIGSYS): ", strerror(errno)));
+  if (absl::Status s = InstallSigsysReport("strongroom agent: seccomp: syscall ",
+                                           " is outside the agent's policy; exiting\n");
+      !s.ok()) {
+    return s;
   }
   std::unique_ptr<void, void (*)(scmp_filter_ctx)> ctx(seccomp_init(SCMP_ACT_TRAP),
                                                        seccomp_release);
@@ -180,12 +155,7 @@ absl::Status InstallAgentFilter() {
   }
 
   if (rc != 0) return absl::InternalError(absl::StrCat("seccomp_rule_add: ", strerror(-rc)));
-  // LeakSanitizer's exit-time check needs ptrace: in sanitizer builds it runs now.
-  LeakCheckBeforeFilter();
-  if (int r = seccomp_load(ctx.get()); r != 0) {
-    return absl::InternalError(absl::StrCat("seccomp_load: ", strerror(-r)));
-  }
-  return absl::OkStatus();
+  return LoadFilter(ctx.get());
 }
 
 }  // namespace strongroom::sandbox

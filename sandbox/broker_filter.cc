@@ -8,7 +8,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
-#include "sandbox/lsan.h"
+#include "sandbox/sigsys.h"
 
 namespace strongroom::sandbox {
 
@@ -72,11 +72,7 @@ absl::Status InstallBrokerFilter() {
   deny(SCMP_SYS(personality));
   if (rc != 0) return absl::InternalError(absl::StrCat("seccomp_rule_add: ", strerror(-rc)));
   // LeakSanitizer's exit-time check needs clone and ptrace: in sanitizer builds it runs now.
-  LeakCheckBeforeFilter();
-  if (int r = seccomp_load(ctx.get()); r != 0) {
-    return absl::InternalError(absl::StrCat("seccomp_load: ", strerror(-r)));
-  }
-  return absl::OkStatus();
+  return LoadFilter(ctx.get());
 }
 
 }  // namespace strongroom::sandbox

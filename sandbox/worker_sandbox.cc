@@ -22,42 +22,13 @@
 #include "base/log.h"
 #include "sandbox/capabilities.h"
 #include "sandbox/lsan.h"
+#include "sandbox/sigsys.h"
 
 namespace strongroom::sandbox {
 namespace {
 
 absl::Status Errno(std::string_view what) {
   return absl::InternalError(absl::StrCat(std::string(what), ": ", strerror(errno)));
-}
-
-// Async-signal-safe: formats the number by hand and writes once.
-void OnSigsys(int, siginfo_t* info, void*) {
-  char buf[96] = "strongroom-worker: seccomp: syscall ";
-  size_t n = strlen(buf);
-  char digits[16];
-  int d = 0;
-  unsigned v = static_cast<unsigned>(info->si_syscall);
-  do {
-    digits[d++] = static_cast<char>('0' + v % 10);
-    v /= 10;
-  } while (v != 0 && d < 15);
-  while (d > 0) buf[n++] = digits[--d];
-  const char tail[] = " is outside the worker's policy; exiting\n";
-  memcpy(buf + n, tail, sizeof tail - 1);
-  n += sizeof tail - 1;
-  (void)!write(STDERR_FILENO, buf, n);
-  // The handler was installed with SA_RESETHAND: this SIGSYS (pending until the handler
-  // returns) kills the process, and its parent sees "killed by signal 31".
-  raise(SIGSYS);
-}
-
-absl::Status InstallSigsysHandler() {
-  struct sigaction sa = {};
-  sa.sa_sigaction = OnSigsys;
-  sa.sa_flags = SA_SIGINFO | SA_RESETHAND;
-  sigemptyset(&sa.sa_mask);
-  if (sigaction(SIGSYS, &sa, nullptr) != 0) return Errno("sigaction(SIGSYS)");
-  return absl::OkStatus();
 }
 
 struct FilterDeleter {
@@ -128,7 +99,11 @@ absl::Status DropIds(const WorkerSandboxOptions& options) {
 }  // namespace
 
 absl::Status InstallWorkerFilter() {
-  if (absl::Status s = InstallSigsysHandler(); !s.ok()) return s;
+  if (absl::Status s = InstallSigsysReport("strongroom-worker: seccomp: syscall ",
+                                           " is outside the worker's policy; exiting\n");
+      !s.ok()) {
+    return s;
+  }
   std::unique_ptr<void, FilterDeleter> ctx(seccomp_init(SCMP_ACT_TRAP));
   if (!ctx) return absl::InternalError("seccomp_init failed");
   int rc = 0;
@@ -231,10 +206,7 @@ absl::Status InstallWorkerFilter() {
   allow(SCMP_SYS(exit_group));
 
   if (rc != 0) return absl::InternalError(absl::StrCat("seccomp_rule_add: ", strerror(-rc)));
-  if (int r = seccomp_load(ctx.get()); r != 0) {
-    return absl::InternalError(absl::StrCat("seccomp_load: ", strerror(-r)));
-  }
-  return absl::OkStatus();
+  return LoadFilter(ctx.get());
 }
 
 absl::Status EnterWorkerSandbox(const WorkerSandboxOptions& options) {

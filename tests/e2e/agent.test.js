@@ -105,6 +105,17 @@ async function withAppRole(root, dir, { ttl = '1h' } = {}) {
   fs.writeFileSync(path.join(dir, 'secret-id'), `${secretId}\n`);
 }
 
+// auto_auth's approle method reading dir/role-id and dir/secret-id (removed once read, Vault
+// Agent's default, unless keepSecretId).
+function approleMethod(dir, { keepSecretId = false } = {}) {
+  return `  method "approle" {
+    config = {
+      role_id_file_path   = "${path.join(dir, 'role-id')}"
+      secret_id_file_path = "${path.join(dir, 'secret-id')}"${keepSecretId ? '\n      remove_secret_id_file_after_reading = false' : ''}
+    }
+  }`;
+}
+
 function fileMode(p) {
   return fs.statSync(p).mode & 0o7777;
 }
@@ -198,13 +209,7 @@ test('agent: AppRole auth; a changed secret appears within one render interval; 
   const agent = startAgent(t, dir, `
 vault { address = "${d.addr}" }
 auto_auth {
-  method "approle" {
-    config = {
-      role_id_file_path   = "${path.join(dir, 'role-id')}"
-      secret_id_file_path = "${path.join(dir, 'secret-id')}"
-      remove_secret_id_file_after_reading = false
-    }
-  }
+${approleMethod(dir, { keepSecretId: true })}
   sink "file" {
     config = { path = "${path.join(dir, 'token')}", mode = "0600" }
   }
@@ -293,13 +298,7 @@ test('agent: renews the token before it expires, and logs in again at its max TT
   const agent = startAgent(t, dir, `
 vault { address = "${d.addr}" }
 auto_auth {
-  method "approle" {
-    config = {
-      role_id_file_path   = "${path.join(dir, 'role-id')}"
-      secret_id_file_path = "${path.join(dir, 'secret-id')}"
-      remove_secret_id_file_after_reading = false
-    }
-  }
+${approleMethod(dir, { keepSecretId: true })}
   sink "file" { config = { path = "${sink}" } }
 }
 template_config { static_secret_render_interval = "1s" }
@@ -365,12 +364,7 @@ test('agent: server down keeps the last file, and the agent recovers when it is 
   const agent = startAgent(t, dir, `
 vault { address = "http://127.0.0.1:${relay.port}" }
 auto_auth {
-  method "approle" {
-    config = {
-      role_id_file_path   = "${path.join(dir, 'role-id')}"
-      secret_id_file_path = "${path.join(dir, 'secret-id')}"
-    }
-  }
+${approleMethod(dir)}
 }
 template_config { static_secret_render_interval = "1s" }
 template {
