@@ -71,7 +71,8 @@ async function devWithSecret(t) {
   await root.addPolicy({
     name: 'lobstack-api',
     rules: 'path "secret/data/lobstack/*" { capabilities = ["read"] }\n' +
-      'path "transit/encrypt/lobstack" { capabilities = ["update"] }',
+      'path "transit/encrypt/lobstack" { capabilities = ["update"] }\n' +
+      'path "kv1/*" { capabilities = ["read"] }',
   });
   return { d, root };
 }
@@ -387,15 +388,20 @@ ${SEED_TEMPLATE}EOT
   await waitFor(() => readOr(dest) === seedOutput(rotated), 30000, 'the render after recovery');
 });
 
-test('agent: Transit encrypt through a write-style secret, token_file auth, a command', async (t) => {
+test('agent: Transit encrypt through a write-style secret, KV v1, token_file auth, a command', async (t) => {
   const { d, root } = await devWithSecret(t);
   await root.mount({ mount_point: 'transit', type: 'transit' });
   await root.write('transit/keys/lobstack', {});
+  await root.mount({ mount_point: 'kv1', type: 'kv' });
+  await root.write('kv1/app', { password: 'kv1-password-0009', port: 5432 });
+  SECRETS_SEEN.add('kv1-password-0009');
   const dir = tmpdir(t);
+  // (node-vault's tokenCreate makes the created token the client's: root is used up to here.)
   const token = (await root.tokenCreate({ policies: ['lobstack-api'], ttl: '1h' })).auth.client_token;
   SECRETS_SEEN.add(token);
   fs.writeFileSync(path.join(dir, 'vault-token'), `${token}\n`);
   const dest = path.join(dir, 'out', 'cipher');
+  const kv1 = path.join(dir, 'out', 'kv1.json');
   const agent = startAgent(t, dir, `
 vault { address = "${d.addr}" }
 auto_auth {
@@ -409,6 +415,10 @@ template {
   command     = "echo rendered >> ${path.join(dir, 'command-ran')}"
   contents    = "{{ with secret \\"transit/encrypt/lobstack\\" \\"plaintext=aGVsbG8=\\" }}{{ .Data.ciphertext }}{{ end }}"
 }
+template {
+  destination = "${kv1}"
+  contents    = "{{ with secret \\"kv1/app\\" }}{{ .Data | toJSON }} {{ .Data.password | base64Encode }}{{ end }}"
+}
 `);
   const { code } = await agent.exited;
   assert.equal(code, 0, agent.log());
@@ -417,6 +427,9 @@ template {
   const plain = await api(d, ROOT, 'POST', 'transit/decrypt/lobstack', { ciphertext: cipher });
   assert.equal(plain.body.data.plaintext, 'aGVsbG8=');
   assert.equal(fs.readFileSync(path.join(dir, 'command-ran'), 'utf8'), 'rendered\n');
+  // KV v1: .Data holds the fields; toJSON sorts keys as Go's encoding/json does.
+  assert.equal(fs.readFileSync(kv1, 'utf8'),
+    `{"password":"kv1-password-0009","port":5432} ${Buffer.from('kv1-password-0009').toString('base64')}`);
 });
 
 test('agent: HTTPS with ca_cert; an untrusted or misnamed server is refused; tls_skip_verify', async (t) => {
