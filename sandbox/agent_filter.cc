@@ -136,8 +136,15 @@ absl::Status InstallAgentFilter() {
   // Signals: the loop's sigtimedwait, masks, and SIGSYS or SIGABRT to itself only.
   allow(SCMP_SYS(rt_sigtimedwait));
   allow(SCMP_SYS(rt_sigprocmask));
-  // Any handler but SIGSYS's: the report of a denied call stays.
-  allow_if(SCMP_SYS(rt_sigaction), SCMP_A0(SCMP_CMP_NE, static_cast<scmp_datum_t>(SIGSYS)));
+  // Any handler but SIGSYS's, so the report of a denied call stays. Each signal number is
+  // allowed by full 64-bit equality: the kernel reads the number as an int, so a "not SIGSYS"
+  // rule would let (1 << 32 | SIGSYS) through (libseccomp 2.5's 32-bit comparisons do not help
+  // here: SCMP_A0_32 with SCMP_CMP_NE still compares the high half).
+  for (int sig = 1; sig <= SIGRTMAX; ++sig) {
+    if (sig != SIGSYS) {
+      allow_if(SCMP_SYS(rt_sigaction), SCMP_A0(SCMP_CMP_EQ, static_cast<scmp_datum_t>(sig)));
+    }
+  }
   allow(SCMP_SYS(rt_sigreturn));
   allow(SCMP_SYS(sigaltstack));
   allow(SCMP_SYS(restart_syscall));

@@ -15,6 +15,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdlib>
 #include <filesystem>
 #include <string>
@@ -122,6 +123,28 @@ TEST_F(AgentFilterDeathTest, ReplacingTheSigsysHandlerKills) {
       {
         AgentFilter();
         signal(SIGSYS, SIG_IGN);
+        _exit(0);
+      },
+      ::testing::KilledBySignal(SIGSYS), Named(SYS_rt_sigaction));
+}
+
+// The kernel truncates rt_sigaction's signal number to an int: a number with high bits set
+// must not slip past the rule (a 64-bit comparison would let it through).
+void ReplaceSigsysHandlerWithHighBits() {
+  struct kernel_sigaction {
+    void (*handler)(int);
+    unsigned long flags;
+    void (*restorer)();
+    uint64_t mask;
+  } action = {SIG_IGN, 0, nullptr, 0};
+  syscall(SYS_rt_sigaction, (1UL << 32) | SIGSYS, &action, nullptr, sizeof(uint64_t));
+}
+
+TEST_F(AgentFilterDeathTest, ReplacingTheSigsysHandlerWithHighBitsSetKills) {
+  EXPECT_EXIT(
+      {
+        AgentFilter();
+        ReplaceSigsysHandlerWithHighBits();
         _exit(0);
       },
       ::testing::KilledBySignal(SIGSYS), Named(SYS_rt_sigaction));
