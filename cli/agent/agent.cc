@@ -29,6 +29,7 @@ absl::Duration RenewAfter(int64_t lease_seconds) {
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, client::Client client,
                                                      std::optional<CommandRunner> runner) {
+  if (!config.method) return absl::InvalidArgumentError("no auto_auth method");
   std::unique_ptr<Agent> agent(new Agent(std::move(config), std::move(client), std::move(runner)));
   for (const TemplateSpec& spec : agent->config_.templates) {
     if (!spec.command.empty() && !agent->runner_) {
@@ -45,7 +46,7 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, client:
 
 absl::Status Agent::Authenticate() {
   const AuthMethod& method = *config_.method;
-  auto auth = Login(method, client_);
+  auto auth = authenticator_.Login(client_);
   if (!auth.ok()) return auth.status();
   client_.SetToken(auth->client_token);
   authenticated_ = true;
@@ -84,7 +85,7 @@ void Agent::RenderDue(bool* reauth, absl::Status* fatal) {
       if (result->changed) {
         LogInfo("template %s: rendered", spec.destination);
         if (!spec.command.empty()) {
-          absl::Status ran = runner_->Run(spec.command, spec.command_timeout);
+          absl::Status ran = runner_->Run(spec.command_index);
           if (!ran.ok()) LogWarn("template %s: command: %s", spec.destination, ran.message());
         }
       }

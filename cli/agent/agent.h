@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cli/agent/auth.h"
 #include "cli/agent/command_runner.h"
 #include "cli/agent/config.h"
 #include "cli/agent/renderer.h"
@@ -35,7 +36,10 @@ class Agent {
 
  private:
   Agent(AgentConfig config, client::Client client, std::optional<CommandRunner> runner)
-      : config_(std::move(config)), client_(std::move(client)), runner_(std::move(runner)) {}
+      : config_(std::move(config)),
+        client_(std::move(client)),
+        runner_(std::move(runner)),
+        authenticator_(*config_.method) {}
 
   struct TemplateState {
     std::unique_ptr<TemplateRenderer> renderer;
@@ -52,6 +56,7 @@ class Agent {
   AgentConfig config_;
   client::Client client_;
   std::optional<CommandRunner> runner_;
+  Authenticator authenticator_;
   std::vector<TemplateState> templates_;
   bool authenticated_ = false;
   absl::Time renew_at_ = absl::InfiniteFuture();

@@ -170,9 +170,14 @@ int Main(int argc, char** argv) {
   if (!client.ok()) return Fail(absl::StrCat("vault: ", client.status().message()));
   // The runner is forked now, before any thread and before a token exists; then the filter.
   std::optional<CommandRunner> runner;
-  if (std::any_of(config.templates.begin(), config.templates.end(),
-                  [](const TemplateSpec& t) { return !t.command.empty(); })) {
-    auto started = CommandRunner::Start();
+  std::vector<RunnerCommand> commands;
+  for (TemplateSpec& t : config.templates) {
+    if (t.command.empty()) continue;
+    t.command_index = commands.size();
+    commands.push_back({t.command, t.command_timeout});
+  }
+  if (!commands.empty()) {
+    auto started = CommandRunner::Start(std::move(commands));
     if (!started.ok()) return Fail(started.status().message());
     runner.emplace(std::move(*started));
   }

@@ -30,30 +30,40 @@ std::string ConfigValue(const AuthMethod& m, std::string_view key, std::string_v
 
 }  // namespace
 
-absl::StatusOr<client::Auth> Login(const AuthMethod& method, client::Client& client) {
+absl::StatusOr<client::Auth> Authenticator::LoginAppRole(client::Client& client) {
+  const AuthMethod& method = method_;
+  auto role_id = ReadCredential(ConfigValue(method, "role_id_file_path"), "role_id");
+  if (!role_id.ok()) return role_id.status();
+  const std::string secret_path = ConfigValue(method, "secret_id_file_path");
+  bool from_file = false;
+  if (!secret_path.empty()) {
+    auto s = ReadCredential(secret_path, "secret_id");
+    if (s.ok()) {
+      secret_id_ = std::move(*s);
+      from_file = true;
+    } else if (!absl::IsNotFound(s.status()) || secret_id_.empty()) {
+      return s.status();  // no file and nothing kept from an earlier read
+    }
+  }
+  auto auth = client.LoginAppRole(method.mount_path, *role_id, secret_id_);
+  if (auth.ok() && from_file) {
+    const std::string remove = ConfigValue(method, "remove_secret_id_file_after_reading", "true");
+    if (remove == "true" || remove == "1" || remove == "t" || remove == "T" || remove == "TRUE" ||
+        remove == "True") {
+      unlink(secret_path.c_str());
+    }
+  }
+  return auth;
+}
+
+absl::StatusOr<client::Auth> Authenticator::Login(client::Client& client) {
+  const AuthMethod& method = method_;
   if (method.type == "kubernetes") {
     auto jwt = ReadCredential(ConfigValue(method, "token_path"), "service account token");
     if (!jwt.ok()) return jwt.status();
     return client.LoginKubernetes(method.mount_path, ConfigValue(method, "role"), *jwt);
   }
-  if (method.type == "approle") {
-    auto role_id = ReadCredential(ConfigValue(method, "role_id_file_path"), "role_id");
-    if (!role_id.ok()) return role_id.status();
-    std::string secret_id;
-    const std::string secret_path = ConfigValue(method, "secret_id_file_path");
-    if (!secret_path.empty()) {
-      auto s = ReadCredential(secret_path, "secret_id");
-      if (!s.ok()) return s.status();
-      secret_id = std::move(*s);
-      // Vault Agent's default: the secret id is single-use material, removed once read.
-      const std::string remove = ConfigValue(method, "remove_secret_id_file_after_reading", "true");
-      if (remove == "true" || remove == "1" || remove == "t" || remove == "T" || remove == "TRUE" ||
-          remove == "True") {
-        unlink(secret_path.c_str());
-      }
-    }
-    return client.LoginAppRole(method.mount_path, *role_id, secret_id);
-  }
+  if (method.type == "approle") return LoginAppRole(client);
   if (method.type == "token_file") {
     auto token = ReadCredential(ConfigValue(method, "token_file_path"), "token_file");
     if (!token.ok()) return token.status();

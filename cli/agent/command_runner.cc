@@ -1,14 +1,15 @@
 #include "cli/agent/command_runner.h"
 
+#include <poll.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cerrno>
 #include <cstdint>
 #include <cstring>
-#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "cli/agent/files.h"
@@ -18,19 +19,30 @@ namespace {
 
 constexpr size_t kMaxReplyBytes = 1024;
 
-// The runner's loop: one request, one command, one answer.
-[[noreturn]] void Serve(int fd) {
-  std::vector<char> buf(8 + kMaxCommandBytes + 1);
+// Reaps every child that has ended (commands' orphans reparented to the runner).
+void ReapAll() {
+  while (waitpid(-1, nullptr, WNOHANG) > 0) {
+  }
+}
+
+// The runner's loop: one index, one command, one answer.
+[[noreturn]] void Serve(int fd, const std::vector<RunnerCommand>& commands) {
   for (;;) {
-    const ssize_t n = recv(fd, buf.data(), buf.size(), 0);
+    pollfd p = {fd, POLLIN, 0};
+    const int ready = poll(&p, 1, 1000);
+    ReapAll();
+    if (ready < 0 && errno != EINTR) _exit(0);
+    if (ready <= 0) continue;
+    unsigned char buf[8];
+    const ssize_t n = recv(fd, buf, sizeof buf, 0);
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 8 || static_cast<size_t>(n) > 8 + kMaxCommandBytes) _exit(0);  // closed or malformed
-    uint64_t ms = 0;
-    for (int i = 7; i >= 0; --i)
-      ms = ms << 8 | static_cast<unsigned char>(buf[static_cast<size_t>(i)]);
-    const std::string command(buf.data() + 8, static_cast<size_t>(n) - 8);
-    absl::Status s = RunCommand(
-        command, absl::Milliseconds(static_cast<int64_t>(std::min<uint64_t>(ms, 86400000))));
+    if (n != 4) _exit(0);  // closed, or not an index: the agent is gone or not itself
+    const uint32_t index = static_cast<uint32_t>(buf[0]) | static_cast<uint32_t>(buf[1]) << 8 |
+                           static_cast<uint32_t>(buf[2]) << 16 |
+                           static_cast<uint32_t>(buf[3]) << 24;
+    if (index >= commands.size()) _exit(0);
+    absl::Status s = RunCommand(commands[index].command, commands[index].timeout);
+    ReapAll();
     std::string reply(1, static_cast<char>(s.code()));
     reply.append(std::string(s.message()).substr(0, kMaxReplyBytes));
     if (send(fd, reply.data(), reply.size(), MSG_NOSIGNAL) < 0) _exit(0);
@@ -39,7 +51,12 @@ constexpr size_t kMaxReplyBytes = 1024;
 
 }  // namespace
 
-absl::StatusOr<CommandRunner> CommandRunner::Start() {
+absl::StatusOr<CommandRunner> CommandRunner::Start(std::vector<RunnerCommand> commands) {
+  for (const RunnerCommand& c : commands) {
+    if (c.command.empty() || c.command.size() > kMaxCommandBytes) {
+      return absl::InvalidArgumentError("a template's command is empty or longer than 64 KiB");
+    }
+  }
   int fds[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, fds) != 0) {
     return absl::InternalError(absl::StrCat("socketpair: ", strerror(errno)));
@@ -55,6 +72,7 @@ absl::StatusOr<CommandRunner> CommandRunner::Start() {
     close(fds[0]);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (getppid() != parent) _exit(0);  // the agent died before the line above
+    prctl(PR_SET_CHILD_SUBREAPER, 1);
     // Every other descriptor closed (the agent's configuration files, stdin).
     for (int fd = 3; fd < 1024; ++fd) {
       if (fd != fds[1]) close(fd);
@@ -64,10 +82,10 @@ absl::StatusOr<CommandRunner> CommandRunner::Start() {
     sigprocmask(SIG_SETMASK, &none, nullptr);
     signal(SIGTERM, SIG_IGN);  // the agent ends first and closes the socket
     signal(SIGINT, SIG_IGN);
-    Serve(fds[1]);
+    Serve(fds[1], commands);
   }
   close(fds[1]);
-  return CommandRunner(fds[0], pid);
+  return CommandRunner(fds[0]);
 }
 
 // Closing the socket ends the runner (it reads EOF); it is not waited for: the agent's filter
@@ -76,26 +94,22 @@ CommandRunner::~CommandRunner() {
   if (fd_ >= 0) close(fd_);
 }
 
-absl::Status CommandRunner::Run(const std::string& command, absl::Duration timeout) {
-  if (command.empty() || command.size() > kMaxCommandBytes) {
-    return absl::InvalidArgumentError("command is empty or too long");
-  }
-  const int64_t ms = std::max<int64_t>(1, absl::ToInt64Milliseconds(timeout));
-  std::string request(8, '\0');
-  for (int i = 0; i < 8; ++i)
-    request[static_cast<size_t>(i)] = static_cast<char>(static_cast<uint64_t>(ms) >> (8 * i));
-  request.append(command);
-  if (send(fd_, request.data(), request.size(), MSG_NOSIGNAL) < 0) {
+absl::Status CommandRunner::Run(size_t index) {
+  const uint32_t i = static_cast<uint32_t>(index);
+  const unsigned char request[4] = {
+      static_cast<unsigned char>(i), static_cast<unsigned char>(i >> 8),
+      static_cast<unsigned char>(i >> 16), static_cast<unsigned char>(i >> 24)};
+  if (send(fd_, request, sizeof request, MSG_NOSIGNAL) < 0) {
     return absl::UnavailableError(absl::StrCat("command runner: ", strerror(errno)));
   }
-  std::vector<char> reply(1 + kMaxReplyBytes);
+  std::string reply(1 + kMaxReplyBytes, '\0');
   ssize_t n;
   do {
     n = recv(fd_, reply.data(), reply.size(), 0);
   } while (n < 0 && errno == EINTR);
   if (n <= 0) return absl::UnavailableError("command runner: ended");
   const auto code = static_cast<absl::StatusCode>(static_cast<unsigned char>(reply[0]));
-  return absl::Status(code, std::string(reply.data() + 1, static_cast<size_t>(n) - 1));
+  return absl::Status(code, reply.substr(1, static_cast<size_t>(n) - 1));
 }
 
 }  // namespace strongroom::agent

@@ -51,6 +51,7 @@ struct TemplateSpec {
   std::string destination;        // required
   std::optional<uint32_t> perms;  // default: the existing file's, else 0644
   std::string command;            // run with /bin/sh -c after the file changed
+  size_t command_index = 0;       // its number in the command runner (set at start)
   absl::Duration command_timeout = absl::Seconds(30);
   bool error_on_missing_key = false;
   bool create_dest_dirs = true;

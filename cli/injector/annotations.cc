@@ -791,7 +791,7 @@ absl::StatusOr<AnnotationDecision> ReadAnnotations(
   // 5. Warnings for what was not read: per-secret annotations without their secret, the
   // injector's tuning annotations strongroom ignores, and unknown names.
   for (const auto& [suffix_key, value] : r.ours()) {
-    const std::string_view suffix = suffix_key;  // (clang cannot capture a structured binding)
+    const std::string& suffix = suffix_key;  // (clang cannot capture a structured binding)
     if (r.Used(suffix) || InList(kSupported, suffix)) continue;
     bool per_secret = std::any_of(std::begin(kPerSecretPrefixes), std::end(kPerSecretPrefixes),
                                   [suffix](std::string_view p) { return StartsWith(suffix, p); });

@@ -388,6 +388,45 @@ ${SEED_TEMPLATE}EOT
   await waitFor(() => readOr(dest) === seedOutput(rotated), 30000, 'the render after recovery');
 });
 
+test('agent: AppRole before the server is up: the secret id is removed only after a login, and kept for the next', async (t) => {
+  const { d, root } = await devWithSecret(t);
+  const dir = tmpdir(t);
+  await withAppRole(root, dir);
+  const relay = await startRelay({ port: d.port });
+  t.after(() => relay.down().catch(() => {}));
+  await relay.down();
+  const dest = path.join(dir, 'api-keys');
+  const sink = path.join(dir, 'token');
+  const agent = startAgent(t, dir, `
+vault { address = "http://127.0.0.1:${relay.port}" }
+auto_auth {
+${approleMethod(dir)}
+  sink "file" { config = { path = "${sink}" } }
+}
+template_config { static_secret_render_interval = "1s" }
+template {
+  destination = "${dest}"
+  contents    = <<EOT
+${SEED_TEMPLATE}EOT
+}
+`);
+  await waitFor(() => /login failed \(attempt 2\)/.test(agent.log()), 15000, 'failed logins');
+  assert.ok(fs.existsSync(path.join(dir, 'secret-id')), 'the secret id file stays until a login used it');
+  await relay.up();
+  await waitFor(() => readOr(dest) === seedOutput(KEYS), 30000, 'the first render');
+  assert.equal(fs.existsSync(path.join(dir, 'secret-id')), false);
+  // A later login (the token revoked) uses the secret id kept in memory.
+  const first = fs.readFileSync(sink, 'utf8');
+  SECRETS_SEEN.add(first);
+  assert.equal((await api(d, ROOT, 'POST', 'auth/token/revoke', { token: first })).status, 204);
+  const rotated = { ...KEYS, openai_api_key: 'sk-oai-e2e-rotated-0010' };
+  SECRETS_SEEN.add(rotated.openai_api_key);
+  await root.write('secret/data/lobstack/api-keys', { data: rotated });
+  await waitFor(() => readOr(dest) === seedOutput(rotated), 15000, 'a render after the new login');
+  SECRETS_SEEN.add(fs.readFileSync(sink, 'utf8'));
+  assert.notEqual(fs.readFileSync(sink, 'utf8'), first);
+});
+
 test('agent: Transit encrypt through a write-style secret, KV v1, token_file auth, a command', async (t) => {
   const { d, root } = await devWithSecret(t);
   await root.mount({ mount_point: 'transit', type: 'transit' });
