@@ -103,7 +103,9 @@ absl::Status AtomicWrite(const std::string& path, std::string_view content, uint
   if (create_dirs) {
     if (absl::Status s = MakeDirs(dir); !s.ok()) return s;
   }
-  const std::string tmp = absl::StrCat(dir, "/.", base, ".", core::RandomHex(6), ".tmp");
+  // A name of fixed length: any file name the file system takes for `path` still works (a
+  // name built from the destination's would pass NAME_MAX first).
+  const std::string tmp = absl::StrCat(dir, "/.sr-", core::RandomHex(8), ".tmp");
   Fd fd(open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600));
   if (fd.get() < 0) return Errno("cannot create", tmp);
   auto fail = [&](std::string_view what) {

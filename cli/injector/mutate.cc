@@ -13,6 +13,7 @@
 #include "appliance/core/json.h"
 #include "appliance/core/json_limits.h"
 #include "base/strings.h"
+#include "cli/injector/agent_check.h"
 
 namespace strongroom::injector {
 namespace {
@@ -24,6 +25,11 @@ constexpr std::string_view kServiceAccountPath = "/var/run/secrets/kubernetes.io
 constexpr std::string_view kDefaultProjectedTokenPath =
     "/var/run/secrets/vault.hashicorp.com/serviceaccount";
 constexpr std::string_view kCustomVolumePrefix = "vault-secrets-custom-";
+// One admission's work and answer are bounded whatever the pod: every app and init container
+// gets a mount per secret directory, so both counts are capped, and so is the patch.
+constexpr size_t kMaxContainers = 64;  // app and init containers together
+constexpr size_t kMaxSecretDirectories = 16;
+constexpr size_t kMaxPatchBytes = 1 << 20;
 constexpr size_t kMaxWarnings = 20;
 constexpr size_t kMaxWarningBytes = 200;
 constexpr size_t kMaxAnnotations = 4096;
@@ -251,7 +257,8 @@ json::object AgentContainer(const InjectionSpec& spec, const TokenMount& token, 
   return c;
 }
 
-// Adds the secret mounts to one existing container; refuses a mount path it already uses.
+// Adds the secret mounts to one existing container, read-only; refuses a mount path it already
+// uses.
 absl::Status AddSecretMounts(json::value& container, const InjectionSpec& spec,
                              std::string_view where) {
   json::object& c = container.get_object();
@@ -267,7 +274,9 @@ absl::Status AddSecretMounts(json::value& container, const InjectionSpec& spec,
                                                        " already mounts a volume at ", path));
       }
     }
-    mounts.push_back(Mount(name, path, false));
+    // Read-only for the pod's containers: only the agents write there (an app container that
+    // could write could swap a directory for a symlink and redirect the agent's writes).
+    mounts.push_back(Mount(name, path, true));
   }
   c["volumeMounts"] = std::move(mounts);
   return absl::OkStatus();
@@ -364,9 +373,25 @@ absl::StatusOr<Injection> Inject(const json::object& pod, InjectionSpec spec) {
   }
   if (containers.empty()) return absl::InvalidArgumentError("the pod has no app containers");
 
+  if (containers.size() + init_containers.size() > kMaxContainers) {
+    return absl::InvalidArgumentError(absl::StrCat("the pod has more than ", kMaxContainers,
+                                                   " containers and init containers together"));
+  }
+  const std::vector<std::pair<std::string, std::string>> secret_mounts = SecretMounts(spec);
+  if (secret_mounts.size() > kMaxSecretDirectories) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "more than ", kMaxSecretDirectories, " secret directories (secret-volume-path-NAME)"));
+  }
   absl::StatusOr<TokenMount> token = FindTokenMount(spec, containers, volumes);
   if (!token.ok()) return token.status();
-  for (const auto& [name, path] : SecretMounts(spec)) {
+  // The agents must be able to start with what is generated: refused now, not failing later.
+  for (bool init : {true, false}) {
+    if (absl::Status s = CheckAgentAccepts(AgentConfigJson(spec, token->TokenPath(), init));
+        !s.ok()) {
+      return s;
+    }
+  }
+  for (const auto& [name, path] : secret_mounts) {
     if (path == token->mount_path || path == kHomePath || path == kTlsPath ||
         path == kExtraSecretPath) {
       return absl::InvalidArgumentError(
@@ -628,7 +653,12 @@ absl::StatusOr<MutationResult> Mutate(std::string_view review, const InjectorDef
   json::object answer = Answer(uid);
   answer["allowed"] = true;
   answer["patchType"] = "JSONPatch";
-  answer["patch"] = absl::Base64Escape(core::Serialize(injection->ops));
+  const std::string ops = core::Serialize(injection->ops);
+  if (ops.size() > kMaxPatchBytes) {
+    refuse("the injection would make a patch larger than 1 MiB");
+    return result;
+  }
+  answer["patch"] = absl::Base64Escape(ops);
   if (!warnings.empty()) {
     json::array list;
     for (size_t i = 0; i < warnings.size() && i < kMaxWarnings; ++i) {

@@ -51,6 +51,12 @@ TEST_F(FilesTest, AtomicWriteSetsTheExactModeWhateverTheUmask) {
   EXPECT_EQ(entries, 1);
 }
 
+TEST_F(FilesTest, AtomicWriteTakesTheLongestFileName) {
+  const std::string p = dir_ + "/" + std::string(255, 'n');  // NAME_MAX
+  ASSERT_TRUE(AtomicWrite(p, "x", 0644, false).ok());
+  EXPECT_EQ(*ReadFileBounded(p, 10), "x");
+}
+
 TEST_F(FilesTest, AtomicWriteWithoutCreateDirsFailsOnAMissingDirectory) {
   absl::Status s = AtomicWrite(dir_ + "/missing/out", "x", 0644, false);
   EXPECT_FALSE(s.ok());

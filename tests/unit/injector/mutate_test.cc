@@ -17,6 +17,7 @@ namespace strongroom::injector {
 namespace {
 
 using ::testing::HasSubstr;
+using ::testing::Not;
 using json = nlohmann::json;
 
 constexpr char kApiKeysTemplate[] =
@@ -711,6 +712,71 @@ TEST(Mutate, TruncatedAndCorruptedReviewsNeverCrash) {
     }
   }
   EXPECT_GT(answered, 0);
+}
+
+}  // namespace
+}  // namespace strongroom::injector
+
+namespace strongroom::injector {
+namespace {
+
+// The review's amplification: every container gets a mount per secret directory, so a pod with
+// thousands of containers and 128 secrets in their own directories made a 70 MB answer. Both
+// counts are capped and refused with a reason.
+TEST(MutateBounds, TooManyContainersOrSecretDirectoriesAreRefused) {
+  json crowded = WithTemplate(SeedPod());
+  for (int i = 0; i < 64; ++i) {
+    crowded["spec"]["containers"].push_back(
+        {{"name", "c" + std::to_string(i)}, {"image", "registry.example/x:1"}});
+  }
+  EXPECT_THAT(Refused(crowded)["message"].get<std::string>(),
+              HasSubstr("more than 64 containers and init containers together"));
+  json dirs = WithTemplate(SeedPod());
+  for (int i = 0; i < 17; ++i) {
+    const std::string n = "s" + std::to_string(i);
+    dirs["metadata"]["annotations"]["vault.hashicorp.com/agent-inject-secret-" + n] =
+        "secret/data/" + n;
+    dirs["metadata"]["annotations"]["vault.hashicorp.com/secret-volume-path-" + n] =
+        "/vault/dir" + std::to_string(i);
+  }
+  EXPECT_THAT(Refused(dirs)["message"].get<std::string>(),
+              HasSubstr("more than 16 secret directories"));
+}
+
+// What the agent would refuse at start is refused at admission (the review found pods admitted
+// whose agents exited at once).
+TEST(MutateBounds, ConfigurationsTheAgentWouldRefuseAreRefused) {
+  const BadCase kCases[] = {
+      {"template-static-secret-render-interval", "500ms", "static_secret_render_interval"},
+      {"template-static-secret-render-interval", "0", "static_secret_render_interval"},
+      {"auth-config-foo", "bar", "unknown key \"foo\" for kubernetes"},
+      {"agent-inject-template-api-keys", "{{ nosuchfunction }}", "function \"nosuchfunction\""},
+      {"agent-inject-template-api-keys", "{{ if }}", "template"},
+      {"service", "https://user@vault.example", "vault address"},
+  };
+  for (const BadCase& c : kCases) {
+    json pod = WithTemplate(SeedPod());
+    pod["metadata"]["annotations"][std::string("vault.hashicorp.com/") + c.annotation] = c.value;
+    const std::string message = Refused(pod)["message"].get<std::string>();
+    EXPECT_THAT(message, HasSubstr(c.message)) << c.annotation << "=" << c.value;
+    if (std::string(c.annotation) != "agent-inject-template-api-keys") {
+      EXPECT_THAT(message, Not(HasSubstr(c.value))) << "the refusal echoes the value";
+    }
+  }
+}
+
+TEST(MutateBounds, AppContainersMountTheSecretsReadOnly) {
+  json p = Patched(WithTemplate(SeedPod()));
+  for (const json& m : (*Named(p["spec"]["containers"], "api"))["volumeMounts"]) {
+    if (m["mountPath"] == "/vault/secrets") {
+      EXPECT_EQ(m.value("readOnly", false), true);
+    }
+  }
+  for (const json& m : (*Named(p["spec"]["containers"], "vault-agent"))["volumeMounts"]) {
+    if (m["mountPath"] == "/vault/secrets") {
+      EXPECT_EQ(m.value("readOnly", false), false);
+    }
+  }
 }
 
 }  // namespace
