@@ -6,6 +6,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
 #include "base/strings.h"
 
 namespace strongroom::client {
@@ -37,7 +38,27 @@ absl::StatusCode CodeForHttp(unsigned status) {
   }
 }
 
-// Vault's api package's ResponseError text.
+// A server's text as it may go into a log line: control characters and backslashes escaped
+// (no forged lines, no terminal sequences), at most `max` bytes.
+std::string Printable(std::string_view text, size_t max) {
+  std::string out;
+  for (char c : text) {
+    if (out.size() >= max) {
+      out.append("...");
+      break;
+    }
+    const auto b = static_cast<unsigned char>(c);
+    if (b < 0x20 || b == 0x7f || c == '\\') {
+      absl::StrAppend(&out, "\\x", absl::Hex(b, absl::kZeroPad2));
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+// Vault's api package's ResponseError text, with the server's part made printable and bounded
+// (each error 1 KiB, all of them 4 KiB: a hostile server's answer ends up in logs).
 absl::Status ApiError(std::string_view method, std::string_view url, const http::Response& r) {
   std::string message = absl::StrCat("Error making API request.\n\nURL: ", Av(method), " ", Av(url),
                                      "\nCode: ", r.status, ".");
@@ -50,16 +71,22 @@ absl::Status ApiError(std::string_view method, std::string_view url, const http:
       }
     }
   }
+  constexpr size_t kMaxErrorBytes = 1024, kMaxErrorsBytes = 4096;
   if (!errors.empty()) {
     absl::StrAppend(&message, " Errors:\n");
-    for (const std::string& e : errors) absl::StrAppend(&message, "\n* ", e);
+    size_t total = 0;
+    for (const std::string& e : errors) {
+      if (total >= kMaxErrorsBytes) {
+        absl::StrAppend(&message, "\n* ...");
+        break;
+      }
+      std::string line = Printable(e, kMaxErrorBytes);
+      total += line.size();
+      absl::StrAppend(&message, "\n* ", line);
+    }
   } else if (!r.body.empty()) {
     // Not Vault's error shape (a proxy's page): a bounded, printable excerpt.
-    std::string excerpt = r.body.substr(0, 512);
-    for (char& c : excerpt) {
-      if (static_cast<unsigned char>(c) < 0x20 && c != '\n') c = ' ';
-    }
-    absl::StrAppend(&message, " Raw Message:\n\n", excerpt);
+    absl::StrAppend(&message, " Raw Message:\n\n", Printable(r.body, 512));
   }
   absl::Status status(CodeForHttp(r.status), message);
   status.SetPayload(Av(kHttpStatusPayload), absl::Cord(absl::StrCat(r.status)));
@@ -72,7 +99,12 @@ int64_t IntField(const json::object& o, std::string_view key) {
   if (it->value().is_int64()) return it->value().as_int64();
   if (it->value().is_uint64())
     return static_cast<int64_t>(std::min<uint64_t>(it->value().as_uint64(), INT64_MAX));
-  if (it->value().is_double()) return static_cast<int64_t>(it->value().as_double());
+  if (it->value().is_double()) {
+    // A hostile server's 1e300 or NaN: clamped, never an out-of-range cast.
+    const double d = it->value().as_double();
+    if (!(d > 0)) return 0;
+    return d >= 9.2e18 ? INT64_MAX : static_cast<int64_t>(d);
+  }
   return 0;
 }
 

@@ -3,8 +3,14 @@
 // TokenReview tests (tests/integration/token_review_test.cc), which share client/http.
 #include "client/client.h"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <thread>
 
 #include "client/http.h"
 
@@ -88,6 +94,68 @@ TEST(ClientTest, RefusesATokenThatWouldSplitHeaders) {
   ASSERT_TRUE(c.ok());
   c->SetToken("hvs.x\r\nX-Injected: 1");
   EXPECT_THAT(c->Read("secret/data/x").status().message(), HasSubstr("control character"));
+}
+
+// A one-shot HTTP server on loopback that answers the first request with `response`.
+class OneShotServer {
+ public:
+  explicit OneShotServer(std::string response) {
+    fd_ = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    socklen_t len = sizeof addr;
+    bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    listen(fd_, 1);
+    getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this, response = std::move(response)] {
+      const int c = accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      (void)!read(c, buf, sizeof buf);
+      (void)!write(c, response.data(), response.size());
+      close(c);
+    });
+  }
+  ~OneShotServer() {
+    shutdown(fd_, SHUT_RDWR);
+    close(fd_);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+std::string HttpAnswer(int status, const std::string& body) {
+  return "HTTP/1.1 " + std::to_string(status) + " X\r\nContent-Type: application/json\r\n" +
+         "Content-Length: " + std::to_string(body.size()) + "\r\nConnection: close\r\n\r\n" + body;
+}
+
+TEST(ClientTest, ReportsVaultErrorsPrintableAndBounded) {
+  // A hostile server's error: a forged log line, a terminal escape, and 100 KiB of text.
+  OneShotServer server(HttpAnswer(
+      403,
+      R"({"errors":["permission denied\n2026-01-01T00:00:00Z [info] agent[1]: FORGED \u001b[31m", ")" +
+          std::string(100 * 1024, 'x') + R"("]})"));
+  client::Config config;
+  config.address = "http://127.0.0.1:" + std::to_string(server.port());
+  auto c = client::Client::Create(config);
+  ASSERT_TRUE(c.ok());
+  auto r = c->Read("secret/data/x");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_EQ(client::HttpStatusOf(r.status()), 403);
+  const std::string message(r.status().message());
+  EXPECT_THAT(message, HasSubstr("Code: 403. Errors:\n\n* permission denied\\x0a2026"));
+  EXPECT_THAT(message, HasSubstr("\\x1b[31m"));
+  EXPECT_EQ(message.find('\x1b'), std::string::npos);
+  EXPECT_EQ(message.find("\n2026"), std::string::npos);
+  EXPECT_LT(message.size(), 6000u);
 }
 
 }  // namespace
