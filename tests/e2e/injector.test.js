@@ -544,12 +544,14 @@ test('the injected agent containers render the seed file against a dev appliance
   await inj.start();
   const { patched } = await inj.admit(seedPod());
   const podRoot = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-pod-'));
+  fs.chmodSync(podRoot, 0o755);  // the agents' user must reach their volumes
   t.after(() => fs.rmSync(podRoot, { recursive: true, force: true }));
   // The pod's volumes: the projected service account token, and the injector's emptyDirs.
   const volumes = {};
   for (const v of patched.spec.volumes) {
     volumes[v.name] = path.join(podRoot, v.name);
-    fs.mkdirSync(volumes[v.name]);
+    fs.mkdirSync(volumes[v.name], { mode: 0o777 });
+    fs.chmodSync(volumes[v.name], 0o777);  // an emptyDir's mode: any pod user writes there
   }
   fs.writeFileSync(path.join(volumes['kube-api-access-x7k2p'], 'token'), signServiceAccountJwt({
     privateKey: cluster.privateKey, namespace: 'lobstack', name: 'lobstack-api',
@@ -576,7 +578,14 @@ test('the injected agent containers render the seed file against a dev appliance
     const env = { ...process.env };
     for (const e of container.env) env[e.name] = e.value;
     env.VAULT_CONFIG = Buffer.from(JSON.stringify(config)).toString('base64');
-    const proc = spawn(CLI, container.command.slice(1), { env });
+    // As the kubelet runs it: the container's securityContext ids, no supplementary groups, no
+    // capability (when the test runs as root; otherwise as the test's own user).
+    const sc = container.securityContext;
+    const [file, args] = process.getuid() === 0
+      ? ['setpriv', [`--reuid=${sc.runAsUser}`, `--regid=${sc.runAsGroup}`, '--clear-groups',
+                     '--inh-caps=-all', '--bounding-set=-all', CLI, ...container.command.slice(1)]]
+      : [CLI, container.command.slice(1)];
+    const proc = spawn(file, args, { env });
     let log = '';
     proc.stderr.on('data', (b) => { log += b; });
     proc.stdout.on('data', (b) => { log += b; });
@@ -601,4 +610,7 @@ test('the injected agent containers render the seed file against a dev appliance
   assert.equal(sidecar.code, 0, sidecar.log);
   assert.equal(fs.readFileSync(secretFile, 'utf8'), expected);
   for (const value of Object.values(keys)) assert.equal(`${init.log}${sidecar.log}`.includes(value), false);
+  // They ran as the pod's user, not as root (the agent warns when it is root).
+  assert.doesNotMatch(`${init.log}${sidecar.log}`, /running as root/);
+  assert.equal(fs.statSync(secretFile).uid, process.getuid() === 0 ? 100 : process.getuid());
 });
