@@ -45,7 +45,13 @@ constexpr char kUsage[] =
     "                          how often the agents render static secrets (agent default 5m)\n"
     "  -exit-on-retry-failure=BOOL\n"
     "                          agents exit when a template keeps failing (default true)\n"
-    "  -max-connections=N      concurrent connections (default 128)\n"
+    "  -max-connections=N      concurrent connections (default 128); at the cap a new one\n"
+    "                          replaces the oldest one still handshaking or idle\n"
+    "  -max-connections-per-peer=N\n"
+    "                          the same, per client IP address (default 32)\n"
+    "  -max-body-bytes-in-flight=SIZE\n"
+    "                          request bodies held at once, e.g. 32Mi (default; at least 3Mi);\n"
+    "                          a request over it is answered 503 with Retry-After\n"
     "  -log-level=LEVEL        debug, info, warn or error (default info)\n";
 
 int UsageError(std::string_view message) {
@@ -65,6 +71,27 @@ bool ParseListen(std::string_view v, std::string* host, uint16_t* port) {
   if (p.empty() || p.size() > 5 || !absl::SimpleAtoi(Av(p), &n) || n > 65535) return false;
   *host = h.empty() ? "0.0.0.0" : std::string(h);
   *port = static_cast<uint16_t>(n);
+  return true;
+}
+
+// A byte count: digits with an optional Ki, Mi or Gi suffix (as Kubernetes writes memory).
+bool ParseBytes(std::string_view v, size_t* out) {
+  uint64_t unit = 1;
+  for (auto [suffix, u] : {std::pair<std::string_view, uint64_t>{"Ki", 1ull << 10},
+                           {"Mi", 1ull << 20},
+                           {"Gi", 1ull << 30}}) {
+    if (v.size() > 2 && v.substr(v.size() - 2) == suffix) {
+      v.remove_suffix(2);
+      unit = u;
+      break;
+    }
+  }
+  uint64_t n = 0;
+  if (v.empty() || v.size() > 10 || v.find_first_not_of("0123456789") != std::string_view::npos ||
+      !absl::SimpleAtoi(Av(v), &n)) {
+    return false;
+  }
+  *out = static_cast<size_t>(n * unit);  // below 10^10 * 2^30 < 2^64
   return true;
 }
 
@@ -89,6 +116,8 @@ int Main(int argc, char** argv) {
       "static-secret-render-interval",
       "exit-on-retry-failure",
       "max-connections",
+      "max-connections-per-peer",
+      "max-body-bytes-in-flight",
       "log-level",
   };
   std::map<std::string, std::string> flags;
@@ -144,6 +173,22 @@ int Main(int argc, char** argv) {
       return UsageError("-max-connections must be from 1 to 65536");
     }
     options.max_connections = n;
+  }
+  if (flags.count("max-connections-per-peer")) {
+    uint32_t n = 0;
+    if (!absl::SimpleAtoi(Av(flags["max-connections-per-peer"]), &n) || n == 0 || n > 65536) {
+      return UsageError("-max-connections-per-peer must be from 1 to 65536");
+    }
+    options.max_connections_per_peer = n;
+  }
+  if (flags.count("max-body-bytes-in-flight")) {
+    size_t n = 0;
+    if (!ParseBytes(flags["max-body-bytes-in-flight"], &n) || n < options.max_body_bytes ||
+        n > (size_t{4} << 30)) {
+      return UsageError(
+          "-max-body-bytes-in-flight must be a size from 3Mi to 4Gi (bytes, or with Ki, Mi, Gi)");
+    }
+    options.max_body_bytes_in_flight = n;
   }
 
   InjectorDefaults defaults;

@@ -1,8 +1,15 @@
 // The injector's HTTPS server (the one translation unit of the injector that compiles
 // Beast/Asio): POST /mutate hands the body to a handler, GET /health/ready answers 200. Bounded
-// like the apiserver's own limits: a 3 MiB body, a 16 KiB header, read and write deadlines, a cap
-// on connections. TLS 1.2 or later with the certificate and key read from files, read again
-// when either file changes on disk (a rotated Secret), checked before each new handshake.
+// like the apiserver's own limits: a 3 MiB body, a 16 KiB header, read and write deadlines. TLS
+// 1.2 or later with the certificate and key read from files, read again when either file changes
+// on disk (a rotated Secret), checked before each new handshake.
+//
+// Against clients that only hold resources (any pod in the cluster can connect unless a
+// NetworkPolicy narrows it): a short handshake deadline; a cap on connections where a new
+// connection takes the place of the oldest one that is still handshaking or waiting for a request
+// header (never one whose request is being read or answered); a cap per peer address; and a
+// budget for the request bodies held in memory, checked against Content-Length before a body is
+// read (chunked bodies: before each chunk), a request over it answered 503 with Retry-After.
 #pragma once
 
 #include <chrono>
@@ -24,10 +31,17 @@ struct WebhookOptions {
   std::string key_file;          // PEM private key
   size_t max_body_bytes = 3 * 1024 * 1024;
   size_t max_header_bytes = 16 * 1024;
-  std::chrono::milliseconds handshake_timeout{10000};
+  std::chrono::milliseconds handshake_timeout{3000};
   std::chrono::milliseconds read_timeout{15000};  // the whole request, idle keep-alive included
   std::chrono::milliseconds write_timeout{10000};
+  // At the cap the oldest connection still handshaking or idle is closed to admit the new one;
+  // when every connection is being served the new one is closed.
   size_t max_connections = 128;
+  // Per peer IP address, the same rule among that peer's connections.
+  size_t max_connections_per_peer = 32;
+  // The request bodies (and answers) held at once, across all connections; at least
+  // max_body_bytes. One peer may hold at most a quarter of it (but always one largest body).
+  size_t max_body_bytes_in_flight = 32 * 1024 * 1024;
 };
 
 struct WebhookReply {

@@ -6,6 +6,9 @@
 // VAULT_CONFIG. Also the server's limits (3 MiB body -> 413, methods, malformed JSON), its
 // flags, its log lines, and certificate rotation (files replaced on disk, next handshake
 // presents the new certificate). Reference behaviour: the Vault Agent injector (vault-k8s).
+// And the security review's finding 3 (clients that hold connections or memory): the handshake
+// deadline, the connection caps (overall and per peer) that close idle connections first, and
+// the budget for request bodies, checked with the server's resident memory.
 'use strict';
 
 const test = require('node:test');
@@ -14,6 +17,7 @@ const { spawn, spawnSync, execFileSync } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
 const https = require('node:https');
+const net = require('node:net');
 const os = require('node:os');
 const path = require('node:path');
 const tls = require('node:tls');
@@ -44,6 +48,27 @@ function makeCert(dir, name) {
 
 function fingerprint(pem) {
   return new crypto.X509Certificate(pem).fingerprint256;
+}
+
+// An AdmissionReview for `pod` as kube-apiserver sends it.
+function admissionReview(pod, operation = 'CREATE', uid = crypto.randomUUID()) {
+  return {
+    apiVersion: 'admission.k8s.io/v1',
+    kind: 'AdmissionReview',
+    request: {
+      uid,
+      kind: { group: '', version: 'v1', kind: 'Pod' },
+      resource: { group: '', version: 'v1', resource: 'pods' },
+      requestKind: { group: '', version: 'v1', kind: 'Pod' },
+      namespace: pod.metadata.namespace,
+      operation,
+      userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
+      object: pod,
+      oldObject: null,
+      dryRun: false,
+      options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
+    },
+  };
 }
 
 class Injector {
@@ -110,23 +135,7 @@ class Injector {
   }
 
   async admit(pod, { operation = 'CREATE', uid = crypto.randomUUID() } = {}) {
-    const review = {
-      apiVersion: 'admission.k8s.io/v1',
-      kind: 'AdmissionReview',
-      request: {
-        uid,
-        kind: { group: '', version: 'v1', kind: 'Pod' },
-        resource: { group: '', version: 'v1', resource: 'pods' },
-        requestKind: { group: '', version: 'v1', kind: 'Pod' },
-        namespace: pod.metadata.namespace,
-        operation,
-        userInfo: { username: 'system:serviceaccount:kube-system:replicaset-controller' },
-        object: pod,
-        oldObject: null,
-        dryRun: false,
-        options: { kind: 'CreateOptions', apiVersion: 'meta.k8s.io/v1' },
-      },
-    };
+    const review = admissionReview(pod, operation, uid);
     const res = await this.request('POST', '/mutate?timeout=10s', JSON.stringify(review));
     assert.equal(res.status, 200, res.text);
     assert.equal(res.json.apiVersion, 'admission.k8s.io/v1');
@@ -471,6 +480,18 @@ test('strongroom injector flags', () => {
                                  `-agent-image=${AGENT_IMAGE}`], { encoding: 'utf8' });
   assert.equal(noCert.status, 1);
   assert.match(noCert.stderr, /-tls-cert-file \/nonexistent\.crt/);
+  const base = ['injector', '-listen=127.0.0.1:0', '-tls-cert-file=/x', '-tls-key-file=/y',
+                `-vault-address=${VAULT_ADDR}`, `-agent-image=${AGENT_IMAGE}`];
+  for (const [flag, message] of [
+    ['-max-body-bytes-in-flight=2Mi', /-max-body-bytes-in-flight must be a size from 3Mi to 4Gi/],
+    ['-max-body-bytes-in-flight=32MB', /-max-body-bytes-in-flight must be a size/],
+    ['-max-body-bytes-in-flight=99999999999Gi', /-max-body-bytes-in-flight must be a size/],
+    ['-max-connections-per-peer=0', /-max-connections-per-peer must be from 1 to 65536/],
+  ]) {
+    const bad = spawnSync(CLI, [...base, flag], { encoding: 'utf8' });
+    assert.equal(bad.status, 2, flag);
+    assert.match(bad.stderr, message);
+  }
 });
 
 test('deploy/kubernetes/injector/make-tls.sh makes a certificate the injector serves', async (t) => {
@@ -496,23 +517,237 @@ test('deploy/kubernetes/injector/make-tls.sh makes a certificate the injector se
   assert.equal(authorized, true);
 });
 
-test('strongroom injector caps concurrent connections (-max-connections)', async (t) => {
-  const inj = new Injector();
-  t.after(() => inj.stop());
-  await inj.start(['-max-connections=2']);
-  const open = () => new Promise((resolve, reject) => {
-    const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca: inj.cert.pem }, () => resolve(s));
+// Clients that only hold the server's resources (security review, finding 3). Every client here
+// is on the loopback: 127.0.0.1 is the apiserver, other 127.0.0.x addresses are other pods.
+
+// A TCP connection that never sends a byte; `shut` turns true when the server closes it.
+function idleTcp(port, localAddress = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host: '127.0.0.1', port, localAddress }, () => resolve(s));
+    s.shut = false;
+    s.on('close', () => { s.shut = true; });
+    s.on('error', reject);
+    s.resume();
+  });
+}
+
+// A TLS connection that sends a POST /mutate header announcing `contentLength` bytes (or a
+// chunked body) and `send` bytes of body, never the rest. Resolves once the bytes are written;
+// `answer` collects what the server sends back, `shut` turns true when it closes.
+function partialPost(inj, { localAddress = '127.0.0.1', contentLength, send, chunked = false }) {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca: inj.cert.pem, localAddress }, () => {
+      const head = 'POST /mutate?timeout=10s HTTP/1.1\r\nHost: strongroom-injector.strongroom.svc\r\n' +
+        'Content-Type: application/json\r\n' +
+        (chunked ? 'Transfer-Encoding: chunked\r\n\r\n' : `Content-Length: ${contentLength}\r\n\r\n`);
+      const parts = [Buffer.from(head)];
+      if (chunked) {
+        // 64 KiB chunks, the last chunk (size 0) never sent.
+        for (let left = send; left > 0; left -= 64 * 1024) {
+          const n = Math.min(left, 64 * 1024);
+          parts.push(Buffer.from(`${n.toString(16)}\r\n`), Buffer.alloc(n, 0x20), Buffer.from('\r\n'));
+        }
+      } else {
+        parts.push(Buffer.alloc(send, 0x20));
+      }
+      s.write(Buffer.concat(parts), () => resolve(s));
+    });
+    s.answer = '';
+    s.shut = false;
+    s.on('data', (b) => { s.answer += b.toString('latin1'); });
+    s.on('close', () => { s.shut = true; });
+    s.on('error', reject);  // after the bytes are written: nothing (the server may reset)
+  });
+}
+
+// A new TLS connection: resolves if the handshake completes, rejects if the server closes it.
+function tlsOpen(inj, localAddress = '127.0.0.1') {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host: '127.0.0.1', port: inj.port, ca: inj.cert.pem, localAddress }, () => resolve(s));
     s.on('error', reject);
     s.on('close', () => reject(new Error('closed before the handshake')));
   });
-  const held = [await open(), await open()];
-  await assert.rejects(open(), 'a third connection is closed at once');
-  held[0].destroy();
-  await new Promise((resolve) => setTimeout(resolve, 100));
-  const res = await inj.request('GET', '/health/ready');
+}
+
+function rssBytes(pid) {
+  const m = /^VmRSS:\s+(\d+) kB$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return Number(m[1]) * 1024;
+}
+
+const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+const MiB = 1024 * 1024;
+
+test('at the connection cap a new connection replaces the oldest idle one, never one being served', async (t) => {
+  const inj = new Injector();
+  t.after(() => inj.stop());
+  await inj.start(['-max-connections=8']);
+  // The review's first attack: the cap's worth of TCP connections that send no TLS byte.
+  const idle = [];
+  for (let i = 0; i < 8; i++) idle.push(await idleTcp(inj.port));
+  const opened = Date.now();
+  await sleep(100);  // all accepted
+  // A legitimate AdmissionReview still succeeds: its connection took the oldest one's place.
+  const first = await inj.admit(seedPod());
+  assert.equal(first.response.allowed, true);
+  assert.ok(first.patched);
+  await sleep(100);  // its connection is closed
+  assert.deepEqual(idle.map((s) => s.shut), [true, false, false, false, false, false, false, false]);
+  // At the cap again: the next one replaces the oldest still open.
+  idle.push(await idleTcp(inj.port));
+  await sleep(100);
+  const second = await inj.admit(seedPod());
+  assert.equal(second.response.allowed, true);
+  await waitFor(() => idle[1].shut, 2000, 'the second oldest idle connection to close');
+  assert.deepEqual(idle.map((s) => s.shut), [true, true, false, false, false, false, false, false, false]);
+  assert.match(inj.log, /8 connections open \(cap: 8\): closed the oldest idle one, from 127\.0\.0\.1/);
+  // The rest are closed by the 3 s handshake deadline (was 10 s).
+  await waitFor(() => idle.every((s) => s.shut), 5000, 'the handshake deadline');
+  const held = Date.now() - opened;
+  assert.ok(held >= 2500 && held < 4500, `idle connections held ${held} ms`);
+
+  // Connections whose request is being read are never closed to make room: at the cap, with all
+  // eight reading a body, a new connection is closed at once.
+  const serving = [];
+  for (let i = 0; i < 8; i++) serving.push(await partialPost(inj, { contentLength: 1000, send: 10 }));
+  await sleep(100);
+  await assert.rejects(tlsOpen(inj), 'a ninth connection is refused');
+  assert.match(inj.log, /8 connections open, all being served: refusing more/);
+  assert.ok(serving.every((s) => !s.shut && s.answer === ''), 'the requests being read are untouched');
+  serving[0].destroy();
+  await sleep(100);
+  assert.equal((await inj.admit(seedPod())).response.allowed, true);
+  for (const s of serving) s.destroy();
+});
+
+test('request bodies held in memory stay within -max-body-bytes-in-flight', async (t) => {
+  const inj = new Injector();
+  const held = [];
+  t.after(async () => { for (const s of held) s.destroy(); await inj.stop(); });
+  // 12 MiB: one peer may hold a quarter (3 MiB, one largest body).
+  await inj.start(['-max-body-bytes-in-flight=12Mi']);
+  assert.equal((await inj.request('GET', '/health/ready')).status, 200);
+  const before = rssBytes(inj.proc.pid);
+  // The review's second attack: bodies just under 3 MiB, all but their last byte sent.
+  const length = 3 * MiB - 100;
+  const attack = (localAddress, n) => Promise.all(Array.from({ length: n }, () =>
+    partialPost(inj, { localAddress, contentLength: length, send: length - 1 })));
+  const busy = (s) => s.answer.startsWith('HTTP/1.1 503');
+
+  // One peer, six bodies: it may hold one; the other five are answered 503 at once.
+  held.push(...await attack('127.0.0.2', 6));
+  await waitFor(() => held.filter(busy).length === 5, 5000, 'five 503 answers');
+  for (const s of held.filter(busy)) {
+    assert.match(s.answer, /\r\nRetry-After: 1\r\n/i);
+    assert.match(s.answer, /\r\nConnection: close\r\n/i);
+    assert.match(s.answer, /request bodies in flight/);
+  }
+  // The apiserver (another address) is served.
+  assert.equal((await inj.admit(seedPod())).response.allowed, true);
+
+  // Three more peers, two bodies each: one held per peer, and the budget is full (4 bodies).
+  const more = await attack('127.0.0.3', 2);
+  more.push(...await attack('127.0.0.4', 2), ...await attack('127.0.0.5', 2));
+  held.push(...more);
+  await waitFor(() => more.filter(busy).length === 3, 5000, 'three more 503 answers');
+  await sleep(500);  // the held bodies are read
+  const during = rssBytes(inj.proc.pid);
+  const grown = during - before;
+  t.diagnostic(`RSS ${before} bytes at start, ${during} with the budget full`);
+  // 4 bodies of almost 3 MiB are held (and counted); without the budget, 12 bodies would be.
+  assert.ok(grown > 8 * MiB, `RSS grew by ${grown} bytes: the bodies were read`);
+  assert.ok(grown < 24 * MiB && during < 64 * MiB, `RSS ${during} bytes (${grown} more than at start)`);
+  // A legitimate request is answered at once while the budget is full: 503 with Retry-After.
+  const started = Date.now();
+  const full = await inj.request('POST', '/mutate?timeout=10s', JSON.stringify(admissionReview(seedPod())));
+  assert.equal(full.status, 503);
+  assert.equal(full.headers['retry-after'], '1');
+  assert.ok(Date.now() - started < 1000);
+  assert.match(inj.log, /request bodies in flight: \d+ bytes \(budget 12582912; 127\.0\.0\.2 holds \d+\): answered 503/);
+
+  // The attackers go away: their reservations go with them.
+  for (const s of held) s.destroy();
+  await sleep(200);
+  assert.equal((await inj.admit(seedPod())).response.allowed, true);
+});
+
+test('a chunked body is counted against the budget as its chunks arrive', async (t) => {
+  const inj = new Injector();
+  const held = [];
+  t.after(async () => { for (const s of held) s.destroy(); await inj.stop(); });
+  await inj.start(['-max-body-bytes-in-flight=12Mi']);
+  // 2.5 MiB in 64 KiB chunks: the body grows by doubling to 3 MiB, this peer's whole share.
+  const first = await partialPost(inj, { localAddress: '127.0.0.2', chunked: true, send: 2.5 * MiB });
+  held.push(first);
+  await sleep(300);
+  assert.equal(first.answer, '', 'the first chunked body is being read');
+  // A second one from the same peer is refused at its first chunk, before the chunk is read.
+  const second = await partialPost(inj, { localAddress: '127.0.0.2', chunked: true, send: 64 * 1024 });
+  held.push(second);
+  await waitFor(() => second.answer.includes('\r\n\r\n'), 3000, 'the 503');
+  assert.match(second.answer, /^HTTP\/1\.1 503 /);
+  assert.match(second.answer, /\r\nRetry-After: 1\r\n/i);
+  // As is a small Content-Length body from that peer; another peer is served.
+  const third = await partialPost(inj, { localAddress: '127.0.0.2', contentLength: 1000, send: 999 });
+  held.push(third);
+  await waitFor(() => third.answer.includes('\r\n\r\n'), 3000, 'the 503');
+  assert.match(third.answer, /^HTTP\/1\.1 503 /);
+  assert.equal((await inj.admit(seedPod())).response.allowed, true);
+  // A complete chunked AdmissionReview is served (its reservation released when answered).
+  first.destroy();
+  await sleep(100);
+  const body = Buffer.from(JSON.stringify(admissionReview(seedPod())));
+  const res = await new Promise((resolve, reject) => {
+    const req = https.request({ host: '127.0.0.1', port: inj.port, method: 'POST', path: '/mutate',
+                                ca: inj.cert.pem, agent: false,
+                                headers: { 'Content-Type': 'application/json' } }, (r) => {
+      let text = '';
+      r.on('data', (c) => { text += c; });
+      r.on('end', () => resolve({ status: r.statusCode, json: JSON.parse(text) }));
+    });
+    req.on('error', reject);
+    for (let i = 0; i < body.length; i += 1000) req.write(body.subarray(i, i + 1000));
+    req.end();
+  });
   assert.equal(res.status, 200);
-  held[1].destroy();
-  assert.match(inj.log, /2 connections open, refusing more/);
+  assert.equal(res.json.response.allowed, true);
+  assert.equal(res.json.response.patchType, 'JSONPatch');
+});
+
+test('-max-connections-per-peer: a peer replaces its own oldest idle connection, or is refused', async (t) => {
+  const inj = new Injector();
+  const sockets = [];
+  t.after(async () => { for (const s of sockets) s.destroy(); await inj.stop(); });
+  await inj.start(['-max-connections=64', '-max-connections-per-peer=4']);
+  // Another peer's idle connections are older, and are left alone.
+  const other = [await idleTcp(inj.port, '127.0.0.3'), await idleTcp(inj.port, '127.0.0.3')];
+  const mine = [];
+  for (let i = 0; i < 4; i++) mine.push(await idleTcp(inj.port, '127.0.0.2'));
+  sockets.push(...other, ...mine);
+  await sleep(100);
+  mine.push(await idleTcp(inj.port, '127.0.0.2'));
+  sockets.push(mine[4]);
+  await waitFor(() => mine[0].shut, 2000, "the peer's oldest idle connection to close");
+  await sleep(100);
+  assert.deepEqual(mine.map((s) => s.shut), [true, false, false, false, false]);
+  assert.deepEqual(other.map((s) => s.shut), [false, false]);
+  assert.match(inj.log, /6 connections open \(this peer: 4\): closed the oldest idle one, from 127\.0\.0\.2/);
+  for (const s of mine) s.destroy();
+  await sleep(100);
+
+  // Four requests being read from that peer: a fifth connection from it is refused, while the
+  // apiserver's and the other peer's requests are served.
+  const serving = [];
+  for (let i = 0; i < 4; i++) {
+    serving.push(await partialPost(inj, { localAddress: '127.0.0.2', contentLength: 1000, send: 10 }));
+  }
+  sockets.push(...serving);
+  await sleep(100);
+  await assert.rejects(tlsOpen(inj, '127.0.0.2'), 'a fifth connection from 127.0.0.2 is refused');
+  assert.match(inj.log, /127\.0\.0\.2 has 4 connections open, all being served: refusing more/);
+  const s = await tlsOpen(inj, '127.0.0.3');
+  s.destroy();
+  assert.equal((await inj.admit(seedPod())).response.allowed, true);
+  assert.ok(serving.every((x) => !x.shut && x.answer === ''));
 });
 
 // The whole path: the injector's patch for the seed pod, then the agent containers it made, run
