@@ -14,7 +14,9 @@ The injector (deploy/kubernetes/injector/, check_injector): its Deployment runs
 `/usr/bin/strongroom injector` hardened like the servers, the Service and the
 MutatingWebhookConfiguration resolve to it (service, namespace, port, path /mutate, the
 container port of -listen), the webhook is v1-only, sideEffects None, with a failurePolicy and a
-namespaceSelector that leaves its own namespace out, and make-tls.sh makes its Secret.
+namespaceSelector that leaves its own namespace out, and make-tls.sh makes its Secret. Its
+NetworkPolicy (check_injector_network_policy) selects exactly the injector pods and lets in
+only TCP to the webhook's container port.
 
 Usage: tests/deploy/check_manifests.py [DIR]   (default: deploy/kubernetes next to this tree)
 """
@@ -43,6 +45,7 @@ KNOWN = {
     ("batch/v1", "Job"): True,
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): False,
+    ("networking.k8s.io/v1", "NetworkPolicy"): True,
 }
 INJECTOR_DIR = "injector"  # deploy/kubernetes/injector: the admission webhook (its own checks)
 INJECTOR_LABELS = {"app.kubernetes.io/name": "strongroom", "app.kubernetes.io/component": "injector"}
@@ -423,7 +426,8 @@ def check_injector(objects, all_objects, c):
     known = {"listen", "tls-cert-file", "tls-key-file", "vault-address", "agent-image", "vault-image",
              "vault-auth-path", "default-template", "run-as-user", "run-as-group", "cpu-request",
              "cpu-limit", "mem-request", "mem-limit", "static-secret-render-interval",
-             "exit-on-retry-failure", "max-connections", "log-level"}
+             "exit-on-retry-failure", "max-connections", "max-connections-per-peer",
+             "max-body-bytes-in-flight", "log-level"}
     c.check(all(flag_values([a]) for a in command[2:]) and set(flags) <= known,
             f"{what}: every argument is a known -name=value flag")
     ports = {p.get("name"): p.get("containerPort") for p in ctr.get("ports") or []}
@@ -488,6 +492,8 @@ def check_injector(objects, all_objects, c):
                     NAMESPACE in (e.get("values") or []) for e in exprs),
                 f"{wn}: namespaceSelector leaves out {NAMESPACE} (the injector's own pods)")
 
+    check_injector_network_policy(objects, labels, ports.get("https"), c)
+
     script = os.path.join(ROOT, "deploy", "kubernetes", INJECTOR_DIR, "make-tls.sh")
     ok = os.path.isfile(script) and os.access(script, os.X_OK)
     if c.check(ok, "injector: make-tls.sh exists and is executable"):
@@ -495,6 +501,40 @@ def check_injector(objects, all_objects, c):
             text = f.read()
         c.check("secret=strongroom-injector-tls" in text and f"webhook={get(hooks[0], 'metadata', 'name')}" in text,
                 "injector: make-tls.sh writes the Secret the Deployment mounts and patches this webhook")
+
+
+def check_injector_network_policy(objects, labels, https_port, c):
+    """Security review, finding 3: only the webhook port of the injector pods is reachable.
+
+    `from` may be absent (any address: the apiserver's cannot be selected portably) or narrowed
+    by the operator to ipBlocks; every rule must name ports, all of them TCP to the container
+    port (by number or by its name), or the rule would open every port."""
+    policies = find(objects, "NetworkPolicy")
+    if not c.check(len(policies) == 1, "injector: one NetworkPolicy"):
+        return
+    p = policies[0]
+    what = f"injector NetworkPolicy {get(p, 'metadata', 'name')}"
+    spec = p.get("spec") or {}
+    selector = spec.get("podSelector") or {}
+    c.check(set(selector) == {"matchLabels"} and selects(selector.get("matchLabels"), labels) and
+            selector.get("matchLabels") == INJECTOR_LABELS,
+            f"{what}: podSelector is the injector Deployment's labels (matchLabels only)")
+    c.check(not selects(selector.get("matchLabels"), SERVER_LABELS), f"{what}: does not select the server pods")
+    c.check(spec.get("policyTypes") == ["Ingress"], f"{what}: policyTypes [Ingress]")
+    rules = spec.get("ingress")
+    c.check(isinstance(rules, list) and rules, f"{what}: at least one ingress rule")
+    for i, rule in enumerate(rules or []):
+        rw = f"{what}: ingress rule {i}"
+        ports = rule.get("ports") if isinstance(rule, dict) else None
+        c.check(isinstance(ports, list) and ports, f"{rw}: names its ports (none would open every port)")
+        for port in ports or []:
+            c.check(port.get("protocol", "TCP") == "TCP", f"{rw}: protocol TCP")
+            c.check(https_port is not None and port.get("port") in (https_port, "https") and "endPort" not in port,
+                    f"{rw}: port {port.get('port')} is the webhook's container port ({https_port})")
+        peers = rule.get("from") if isinstance(rule, dict) else None
+        c.check(peers is None or (isinstance(peers, list) and peers and
+                                  all(set(peer) == {"ipBlock"} for peer in peers)),
+                f"{rw}: from any address, or from ipBlocks (the control plane)")
 
 
 def run_yamllint(directory, c):
