@@ -195,7 +195,7 @@ absl::StatusOr<Value> Index(std::span<const Value> args, const CallContext&) {
   return item;
 }
 
-absl::StatusOr<Value> Slice(std::span<const Value> args, const CallContext&) {
+absl::StatusOr<Value> Slice(std::span<const Value> args, const CallContext& ctx) {
   const Value& item = args[0];
   if (item.nil()) return CallError("slice of untyped nil");
   const size_t n = args.size() - 1;
@@ -222,44 +222,66 @@ absl::StatusOr<Value> Slice(std::span<const Value> args, const CallContext&) {
   }
   const size_t from = static_cast<size_t>(idx[0]), to = static_cast<size_t>(idx[1]);
   if (j.is_string()) {
+    if (absl::Status s = ctx.ChargeMemory(to - from); !s.ok()) return s;
     return Value::Own(json::string(j.get_string().subview(from, to - from)));
   }
+  // The elements are copied: charged before.
+  uint64_t bytes = 0;
+  for (size_t i = from; i < to; ++i) {
+    bytes = SatAdd(bytes, sizeof(json::value) + ValueBytes(j.get_array()[i]));
+  }
+  if (absl::Status s = ctx.ChargeMemory(bytes); !s.ok()) return s;
   json::array out;
   out.reserve(to - from);
   for (size_t i = from; i < to; ++i) out.push_back(j.get_array()[i]);
   return Value::Own(std::move(out));
 }
 
-absl::StatusOr<Value> StringResult(absl::StatusOr<std::string> s) {
-  if (!s.ok()) return CallError(std::string(s.status().message()));
+// A function's string result: at most ctx.max_bytes, charged to the budget.
+absl::StatusOr<Value> StringResult(absl::StatusOr<std::string> s, const CallContext& ctx) {
+  if (!s.ok()) {
+    if (IsBudgetError(s.status())) return s.status();
+    return CallError(std::string(s.status().message()));
+  }
+  if (s->size() > ctx.max_bytes) {
+    return CallError(StrCat("result exceeds ", ctx.max_bytes, " bytes"));
+  }
+  if (absl::Status charged = ctx.ChargeMemory(s->size()); !charged.ok()) return charged;
   return Value::Own(json::string(*s));
 }
 
 absl::StatusOr<Value> Print(std::span<const Value> args, const CallContext& ctx) {
-  return StringResult(Sprint(args, ctx.max_bytes));
+  return StringResult(Sprint(args, ctx.max_bytes), ctx);
 }
 absl::StatusOr<Value> Println(std::span<const Value> args, const CallContext& ctx) {
-  return StringResult(Sprintln(args, ctx.max_bytes));
+  return StringResult(Sprintln(args, ctx.max_bytes), ctx);
 }
 absl::StatusOr<Value> Printf(std::span<const Value> args, const CallContext& ctx) {
   auto format = ArgString(args[0]);
   if (!format.ok()) return format.status();
-  return StringResult(Sprintf(*format, args.subspan(1), ctx.max_bytes));
+  return StringResult(Sprintf(*format, args.subspan(1), ctx.max_bytes), ctx);
 }
 
-// Go's evalArgs: a lone string as is, anything else through fmt.Sprint.
+// Go's evalArgs: a lone string as is, anything else through fmt.Sprint (a string built, and
+// charged, either way).
 absl::StatusOr<std::string> EvalArgs(std::span<const Value> args, const CallContext& ctx) {
+  absl::StatusOr<std::string> s;
   if (args.size() == 1 && args[0].valid() && args[0].get().is_string()) {
-    return std::string(args[0].get().get_string());
+    s = std::string(args[0].get().get_string());
+  } else {
+    s = Sprint(args, ctx.max_bytes);
   }
-  return Sprint(args, ctx.max_bytes);
+  if (!s.ok()) return s;
+  if (absl::Status charged = ctx.ChargeMemory(s->size()); !charged.ok()) return charged;
+  return s;
 }
 
 absl::StatusOr<Value> Html(std::span<const Value> args, const CallContext& ctx) {
   auto s = EvalArgs(args, ctx);
-  if (!s.ok()) return CallError(std::string(s.status().message()));
+  if (!s.ok()) return StringResult(s.status(), ctx);
   std::string out;
   for (char c : *s) {
+    if (out.size() > ctx.max_bytes) break;  // StringResult refuses it
     switch (c) {
       case '"':
         out += "&#34;";
@@ -283,15 +305,15 @@ absl::StatusOr<Value> Html(std::span<const Value> args, const CallContext& ctx) 
         out += c;
     }
   }
-  return StringResult(std::move(out));
+  return StringResult(std::move(out), ctx);
 }
 
 absl::StatusOr<Value> Js(std::span<const Value> args, const CallContext& ctx) {
   auto s = EvalArgs(args, ctx);
-  if (!s.ok()) return CallError(std::string(s.status().message()));
+  if (!s.ok()) return StringResult(s.status(), ctx);
   std::string out;
   char buf[16];
-  for (size_t i = 0; i < s->size();) {
+  for (size_t i = 0; i < s->size() && out.size() <= ctx.max_bytes;) {
     const unsigned char c = static_cast<unsigned char>((*s)[i]);
     if (c < 0x80) {
       switch (c) {
@@ -337,15 +359,16 @@ absl::StatusOr<Value> Js(std::span<const Value> args, const CallContext& ctx) {
     }
     i += size;
   }
-  return StringResult(std::move(out));
+  return StringResult(std::move(out), ctx);
 }
 
 absl::StatusOr<Value> UrlQuery(std::span<const Value> args, const CallContext& ctx) {
   auto s = EvalArgs(args, ctx);
-  if (!s.ok()) return CallError(std::string(s.status().message()));
+  if (!s.ok()) return StringResult(s.status(), ctx);
   std::string out;
   char buf[8];
   for (char ch : *s) {
+    if (out.size() > ctx.max_bytes) break;  // StringResult refuses it
     const unsigned char c = static_cast<unsigned char>(ch);
     if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '-' ||
         c == '_' || c == '.' || c == '~') {
@@ -357,7 +380,7 @@ absl::StatusOr<Value> UrlQuery(std::span<const Value> args, const CallContext& c
       out += buf;
     }
   }
-  return StringResult(std::move(out));
+  return StringResult(std::move(out), ctx);
 }
 
 absl::StatusOr<Value> Call(std::span<const Value> args, const CallContext&) {

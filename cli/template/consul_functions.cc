@@ -18,16 +18,19 @@ namespace {
 
 // Bound on the elements split may produce.
 constexpr size_t kMaxSplitElements = 100000;
+constexpr size_t npos = std::string_view::npos;
 
 #define SR_ASSIGN_STRING(var, value)            \
   auto var##_or = ArgString(value);             \
   if (!var##_or.ok()) return var##_or.status(); \
   const std::string_view var = *var##_or
 
+// A function's string result: at most ctx.max_bytes, charged to the budget.
 absl::StatusOr<Value> Str(std::string s, const CallContext& ctx) {
   if (s.size() > ctx.max_bytes) {
     return CallError(StrCat("result exceeds ", ctx.max_bytes, " bytes"));
   }
+  if (absl::Status charged = ctx.ChargeMemory(s.size()); !charged.ok()) return charged;
   return Value::Own(json::string(s));
 }
 
@@ -148,14 +151,17 @@ absl::StatusOr<Value> TrimSuffix(std::span<const Value> args, const CallContext&
   return Str(std::string(s.ends_with(suffix) ? s.substr(0, s.size() - suffix.size()) : s), ctx);
 }
 
-absl::StatusOr<Value> Split(std::span<const Value> args, const CallContext&) {
+absl::StatusOr<Value> Split(std::span<const Value> args, const CallContext& ctx) {
   SR_ASSIGN_STRING(sep, args[0]);
   SR_ASSIGN_STRING(raw, args[1]);
   const std::string_view s = TrimSpace(raw);
   json::array out;
   if (s.empty()) return Value::Own(std::move(out));
+  absl::Status charged;
   auto push = [&](std::string_view part) {
     if (out.size() >= kMaxSplitElements) return false;
+    charged = ctx.ChargeMemory(sizeof(json::value) + part.size());
+    if (!charged.ok()) return false;
     out.emplace_back(json::string(part));
     return true;
   };
@@ -170,7 +176,7 @@ absl::StatusOr<Value> Split(std::span<const Value> args, const CallContext&) {
   } else {
     size_t start = 0;
     for (;;) {
-      const size_t x = s.find(sep, start);
+      const size_t x = Find(s, sep, start);
       if (x == std::string_view::npos) {
         ok = push(s.substr(start));
         break;
@@ -179,6 +185,7 @@ absl::StatusOr<Value> Split(std::span<const Value> args, const CallContext&) {
       start = x + sep.size();
     }
   }
+  if (!charged.ok()) return charged;
   if (!ok) return CallError(StrCat("split: more than ", kMaxSplitElements, " elements"));
   return Value::Own(std::move(out));
 }
@@ -190,9 +197,11 @@ absl::StatusOr<Value> Join(std::span<const Value> args, const CallContext& ctx) 
     return ArgTypeError(StrCat("wrong type for value; expected []string; got ",
                                list.valid() ? GoTypeName(list) : "<nil>"));
   }
+  const json::array& a = list.get().get_array();
+  if (absl::Status s = ctx.ChargeWork(SatMul(a.size(), sizeof(json::value))); !s.ok()) return s;
   std::string out;
   bool first = true;
-  for (const json::value& e : list.get().get_array()) {
+  for (const json::value& e : a) {
     if (!e.is_string()) {
       return ArgTypeError(StrCat("wrong type for value; expected []string; got a list with ",
                                  GoTypeName(e), " elements"));
@@ -231,7 +240,7 @@ absl::StatusOr<Value> ReplaceAll(std::span<const Value> args, const CallContext&
   }
   size_t start = 0;
   for (;;) {
-    const size_t x = s.find(from, start);
+    const size_t x = Find(s, from, start);
     if (x == std::string_view::npos) break;
     StrAppend(&out, s.substr(start, x - start), to);
     if (out.size() > ctx.max_bytes) return Str(std::move(out), ctx);
@@ -246,8 +255,12 @@ bool In(const Value& list, const Value& needle) {
   if (list.nil() || needle.nil()) return false;
   const json::value& l = list.get();
   const json::value& v = needle.get();
-  if (l.is_string())
-    return v.is_string() && l.get_string().find(v.get_string()) != json::string::npos;
+  if (l.is_string()) {
+    if (!v.is_string()) return false;
+    const json::string& hay = l.get_string();
+    const json::string& sub = v.get_string();
+    return Find({hay.data(), hay.size()}, {sub.data(), sub.size()}) != npos;
+  }
   if (!l.is_array()) return false;
   for (const json::value& e : l.get_array()) {
     if (e.is_string() && v.is_string() && e.get_string() == v.get_string()) return true;
@@ -264,20 +277,40 @@ bool In(const Value& list, const Value& needle) {
   return false;
 }
 
-absl::StatusOr<Value> InFn(std::span<const Value> args, const CallContext&) {
+// A bound on the bytes In(list, needle) reads: the search through a string (linear, see Find),
+// or an element and at most the needle's bytes for each element of an array.
+uint64_t InWork(const Value& list, const Value& needle) {
+  if (list.nil() || needle.nil()) return 0;
+  const json::value& l = list.get();
+  const uint64_t n = needle.get().is_string() ? needle.get().get_string().size() : 0;
+  if (l.is_string()) return SatAdd(l.get_string().size(), n);
+  if (l.is_array()) return SatMul(l.get_array().size(), SatAdd(sizeof(json::value), n));
+  return 0;
+}
+
+absl::StatusOr<Value> InFn(std::span<const Value> args, const CallContext& ctx) {
+  if (absl::Status s = ctx.ChargeWork(InWork(args[0], args[1])); !s.ok()) return s;
   return Value::Own(In(args[0], args[1]));
 }
-absl::StatusOr<Value> Contains(std::span<const Value> args, const CallContext&) {
+absl::StatusOr<Value> Contains(std::span<const Value> args, const CallContext& ctx) {
+  if (absl::Status s = ctx.ChargeWork(InWork(args[1], args[0])); !s.ok()) return s;
   return Value::Own(In(args[1], args[0]));
 }
 
 // containsAll/Any/None/NotAll(needles, haystack).
-absl::StatusOr<Value> ContainsSome(std::span<const Value> args, bool want_all, bool negate) {
+absl::StatusOr<Value> ContainsSome(std::span<const Value> args, const CallContext& ctx,
+                                   bool want_all, bool negate) {
   const Value& needles = args[0];
   if (!needles.valid() || !needles.get().is_array()) {
     return ArgTypeError(
         StrCat("wrong type for value; expected []interface {}; got ", GoTypeName(needles)));
   }
+  // Every needle may be compared with every element: charged before, whole.
+  uint64_t work = 0;
+  for (const json::value& n : needles.get().get_array()) {
+    work = SatAdd(work, SatAdd(sizeof(json::value), InWork(args[1], needles.Child(n))));
+  }
+  if (absl::Status s = ctx.ChargeWork(work); !s.ok()) return s;
   bool result = want_all;
   for (const json::value& n : needles.get().get_array()) {
     const bool found = In(args[1], needles.Child(n));
@@ -286,20 +319,20 @@ absl::StatusOr<Value> ContainsSome(std::span<const Value> args, bool want_all, b
   }
   return Value::Own(negate ? !result : result);
 }
-absl::StatusOr<Value> ContainsAll(std::span<const Value> a, const CallContext&) {
-  return ContainsSome(a, true, false);
+absl::StatusOr<Value> ContainsAll(std::span<const Value> a, const CallContext& c) {
+  return ContainsSome(a, c, true, false);
 }
-absl::StatusOr<Value> ContainsAny(std::span<const Value> a, const CallContext&) {
-  return ContainsSome(a, false, false);
+absl::StatusOr<Value> ContainsAny(std::span<const Value> a, const CallContext& c) {
+  return ContainsSome(a, c, false, false);
 }
-absl::StatusOr<Value> ContainsNone(std::span<const Value> a, const CallContext&) {
-  return ContainsSome(a, false, true);
+absl::StatusOr<Value> ContainsNone(std::span<const Value> a, const CallContext& c) {
+  return ContainsSome(a, c, false, true);
 }
-absl::StatusOr<Value> ContainsNotAll(std::span<const Value> a, const CallContext&) {
-  return ContainsSome(a, true, true);
+absl::StatusOr<Value> ContainsNotAll(std::span<const Value> a, const CallContext& c) {
+  return ContainsSome(a, c, true, true);
 }
 
-absl::StatusOr<Value> ParseJson(std::span<const Value> args, const CallContext&) {
+absl::StatusOr<Value> ParseJson(std::span<const Value> args, const CallContext& ctx) {
   SR_ASSIGN_STRING(s, args[0]);
   if (s.empty()) return Value::Own(json::object());
   json::parse_options opts;
@@ -307,6 +340,7 @@ absl::StatusOr<Value> ParseJson(std::span<const Value> args, const CallContext&)
   boost::system::error_code ec;
   json::value v = json::parse(s, ec, {}, opts);
   if (ec) return CallError("parseJSON: the text is not valid JSON");
+  if (absl::Status charged = ctx.ChargeMemory(ValueBytes(v)); !charged.ok()) return charged;
   return Value::Own(std::move(v));
 }
 

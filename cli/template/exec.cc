@@ -1,10 +1,13 @@
 #include "cli/template/exec.h"
 
+#include <algorithm>
+#include <cstdint>
 #include <optional>
 #include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "cli/template/budget.h"
 #include "cli/template/functions.h"
 #include "cli/template/lexer.h"
 #include "cli/template/literal.h"
@@ -32,9 +35,10 @@ struct At {
 class Executor {
  public:
   Executor(const Tree& tree, const FunctionMap& functions, const Options& options)
-      : tree_(tree), functions_(functions), options_(options) {
+      : tree_(tree), functions_(functions), options_(options), budget_(options) {
     ctx_.max_bytes = options.max_output_bytes;
     ctx_.env = &options.env;
+    ctx_.budget = &budget_;
     exec_name_ = tree.name;
   }
 
@@ -98,10 +102,15 @@ class Executor {
   void AtCommand(const Command& c) { at_ = {At::Kind::kCommand, &c, c.pos}; }
   void AtOperand(const Operand& o) { at_ = {At::Kind::kOperand, &o, o.pos}; }
 
-  void Step() {
-    if (++steps_ > options_.max_steps) {
-      Errorf(StrCat("execution exceeded ", options_.max_steps, " steps"));
-    }
+  // A budget error (budget.h) at the current place.
+  void Charge(const absl::Status& status) {
+    if (!status.ok()) Errorf(Sv(status.message()));
+  }
+  void Step() { Charge(budget_.Step()); }
+  // A string built from the template's text (a constant or a range key).
+  Value OwnString(std::string_view s) {
+    Charge(budget_.ChargeMemory(s.size()));
+    return Value::Own(json::string(s));
   }
 
   // Recursion guard for walking and evaluating.
@@ -206,11 +215,14 @@ class Executor {
           }
           break;
         }
-        case json::kind::object:
-          for (const json::key_value_pair* kv : SortedEntries(j.get_object())) {
-            if (iteration(Value::Own(json::string(kv->key())), v.Child(kv->value()))) break;
+        case json::kind::object: {
+          const json::object& o = j.get_object();
+          Charge(budget_.ChargeMemory(SatMul(o.size(), sizeof(const json::key_value_pair*))));
+          for (const json::key_value_pair* kv : SortedEntries(o)) {
+            if (iteration(OwnString(kv->key()), v.Child(kv->value()))) break;
           }
           break;
+        }
         case json::kind::int64:
         case json::kind::uint64: {  // Go 1.22: range over an integer n yields 0..n-1
           if (decls > 1) Errorf("can't use an integer to iterate over more than one variable");
@@ -312,7 +324,7 @@ class Executor {
       case Operand::Kind::kNumber:
         return IdealConstant(first);
       case Operand::Kind::kString:
-        return Value::Own(json::string(first.text));
+        return OwnString(first.text);
       default:
         Errorf(StrCat("can't evaluate command ", GoQuote(OperandString(first))));
     }
@@ -399,7 +411,7 @@ class Executor {
       case Operand::Kind::kNumber:
         return IdealConstant(arg);
       case Operand::Kind::kString:
-        return Value::Own(json::string(arg.text));
+        return OwnString(arg.text);
     }
     return Value();
   }
@@ -415,22 +427,33 @@ class Executor {
     const size_t num_in = args.size() + (final != nullptr ? 1 : 0);
     auto call_failed = [&](const absl::Status& status) {
       if (cmd != nullptr) AtCommand(*cmd);
-      if (IsArgTypeError(status)) Errorf(Sv(status.message()));
+      if (IsArgTypeError(status) || IsBudgetError(status)) Errorf(Sv(status.message()));
       Errorf(StrCat("error calling ", name, ": ", Sv(status.message())));
     };
     if (auto it = functions_.find(name); it != functions_.end()) {
+      // The caller's function takes copies of the arguments: each is charged before it is made.
       std::vector<json::value> argv;
       argv.reserve(num_in);
-      for (const Operand& a : args) {
-        const Value v = EvalArg(dot, a);
-        argv.push_back(v.valid() ? v.get() : json::value());
-      }
-      if (final != nullptr) argv.push_back(final->valid() ? final->get() : json::value());
+      auto copy_arg = [&](const Value& v) {
+        if (!v.valid()) {
+          argv.emplace_back();
+          return;
+        }
+        Charge(budget_.ChargeMemory(ValueBytes(v.get())));
+        argv.push_back(v.get());
+      };
+      for (const Operand& a : args) copy_arg(EvalArg(dot, a));
+      if (final != nullptr) copy_arg(*final);
+      const absl::Duration start = Budget::Now();
       absl::StatusOr<json::value> result = it->second(argv);
+      budget_.ExcludeTime(Budget::Now() - start);
+      const At saved = at_;
+      if (cmd != nullptr) AtCommand(*cmd);
       if (!result.ok()) {
-        if (cmd != nullptr) AtCommand(*cmd);
         Errorf(StrCat("error calling ", name, ": ", Sv(result.status().message())));
       }
+      Charge(budget_.ChargeMemory(ValueBytes(*result)));
+      at_ = saved;
       return Value::Own(*std::move(result));
     }
     const Builtin* builtin = FindBuiltin(name);
@@ -458,9 +481,25 @@ class Executor {
     for (const Operand& a : args) argv.push_back(EvalArg(dot, a));
     if (final != nullptr) argv.push_back(*final);
     AtOperand(ident);
+    // Reading each string argument once (comparing, scanning, parsing, formatting, hashing a
+    // key) is work; anything more a function does, and what it builds, it charges itself.
+    uint64_t read = 0;
+    for (size_t i = FirstArgumentRead(name); i < argv.size(); ++i) {
+      const Value& v = argv[i];
+      if (v.valid() && v.get().is_string()) read = SatAdd(read, v.get().get_string().size());
+    }
+    Charge(budget_.ChargeWork(read));
     absl::StatusOr<Value> result = builtin->fn(argv, ctx_);
     if (!result.ok()) call_failed(result.status());
     return *std::move(result);
+  }
+
+  // The first argument whose bytes a builtin reads: `index` reads its keys but not the item
+  // it indexes; len, slice and not read no string's bytes.
+  static size_t FirstArgumentRead(std::string_view name) {
+    if (name == "index") return 1;
+    if (name == "len" || name == "slice" || name == "not") return SIZE_MAX;
+    return 0;
   }
 
   Value VarValue(std::string_view name) {
@@ -483,12 +522,12 @@ class Executor {
   const Tree& tree_;
   const FunctionMap& functions_;
   const Options& options_;
+  Budget budget_;
   CallContext ctx_;
   std::vector<Var> vars_;
   std::string out_;
   std::string_view exec_name_;
   At at_;
-  uint64_t steps_ = 0;
   int depth_ = 0;
   int template_depth_ = 0;
 };

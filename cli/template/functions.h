@@ -13,6 +13,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "cli/template/budget.h"
 #include "cli/template/value.h"
 
 namespace strongroom::tmpl {
@@ -20,6 +21,17 @@ namespace strongroom::tmpl {
 struct CallContext {
   size_t max_bytes = 4 << 20;  // bound on any string or encoding a function builds
   const std::function<std::optional<std::string>(std::string_view)>* env = nullptr;
+  // The run's budget; null charges nothing. A function charges the values it builds
+  // (ChargeMemory) and, before doing it, work beyond reading its string arguments once (which
+  // the executor charges): searches, and comparisons of many pairs.
+  Budget* budget = nullptr;
+
+  absl::Status ChargeMemory(uint64_t bytes) const {
+    return budget != nullptr ? budget->ChargeMemory(bytes) : absl::OkStatus();
+  }
+  absl::Status ChargeWork(uint64_t bytes) const {
+    return budget != nullptr ? budget->ChargeWork(bytes) : absl::OkStatus();
+  }
 };
 
 using BuiltinFn = absl::StatusOr<Value> (*)(std::span<const Value> args, const CallContext& ctx);

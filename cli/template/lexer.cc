@@ -3,6 +3,8 @@
 #include <cstdio>
 #include <utility>
 
+#include "cli/template/strings.h"
+
 namespace strongroom::tmpl {
 namespace {
 
@@ -77,7 +79,7 @@ class Lexer {
 
   // Text up to the next left delimiter. False when the input is done.
   bool LexText() {
-    const size_t x = input_.find(left_, pos_);
+    const size_t x = Find(input_, left_, pos_);  // linear whatever the delimiter
     if (x == std::string_view::npos) {
       if (pos_ < input_.size()) Emit(TokenKind::kText, pos_, input_.size());
       Emit(TokenKind::kEof, input_.size(), input_.size());

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <concepts>
+#include <cstring>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,17 @@ requires(!std::same_as<T, char> && !std::same_as<T, bool>) void AppendPiece(std:
 
 // absl::string_view (e.g. Status::message()) as std::string_view.
 inline std::string_view Sv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
+
+// s.find(needle, from) in linear time: glibc's memmem (a Horspool variant up to 256 bytes of
+// needle, two-way beyond), where std::string_view::find takes |s| * |needle| steps in the worst
+// case (looking for "aaa…ab" in "aaa…a").
+inline size_t Find(std::string_view s, std::string_view needle, size_t from = 0) {
+  if (from > s.size()) return std::string_view::npos;
+  if (needle.empty()) return from;
+  const void* hit = memmem(s.data() + from, s.size() - from, needle.data(), needle.size());
+  if (hit == nullptr) return std::string_view::npos;
+  return static_cast<size_t>(static_cast<const char*>(hit) - s.data());
+}
 
 template <typename... Args>
 void StrAppend(std::string* out, const Args&... args) {

@@ -7,7 +7,8 @@
 //
 // Every input is hostile (a template comes from a pod annotation): the text is at most 1 MiB,
 // control structures and parentheses nest at most 100 deep (parse error beyond), template
-// calls at most 100 deep, and execution is bounded by Options::max_steps and
+// calls at most 100 deep, and execution is bounded by Options::max_steps (work),
+// Options::max_memory_bytes (values built), Options::max_duration (time) and
 // Options::max_output_bytes. Error messages follow Go's wording but never contain data values.
 #pragma once
 
@@ -24,6 +25,7 @@
 #include <string_view>
 
 #include "absl/status/statusor.h"
+#include "absl/time/time.h"
 
 namespace strongroom::tmpl {
 
@@ -41,8 +43,17 @@ struct Options {
   std::string left_delim = "{{";
   std::string right_delim = "}}";
   bool error_on_missing_key = false;  // consul-template's error_on_missing_key (missingkey=error)
-  size_t max_output_bytes = 4 << 20;  // Execute fails past this
-  uint64_t max_steps = 10'000'000;    // bound on executed nodes + range iterations
+  size_t max_output_bytes = 4 << 20;  // Execute fails past this; also bounds every string built
+  // Bound on executed nodes + commands + range iterations, where reading, comparing, searching
+  // or copying 64 bytes of data (kBytesPerStep, budget.h) also counts one step.
+  uint64_t max_steps = 10'000'000;
+  // Bound on the total bytes of the strings, arrays and objects one Execute builds (function
+  // results, string constants, range keys, copies of arguments for the caller's functions),
+  // counted as they are built and never credited back. The output is bounded on its own.
+  size_t max_memory_bytes = 64 << 20;
+  // Bound on the time one Execute runs, checked every kStepsPerClockCheck steps (budget.h);
+  // time spent inside the caller's functions (`functions` given to Execute) is not counted.
+  absl::Duration max_duration = absl::Seconds(10);
   // Looks up environment variables for `env`; when empty, getenv is used.
   std::function<std::optional<std::string>(std::string_view)> env;
 };
