@@ -1,5 +1,6 @@
 #include "cli/template/budget.h"
 
+#include <algorithm>
 #include <vector>
 
 #include "cli/template/strings.h"
@@ -21,8 +22,12 @@ absl::Duration Budget::Now() {
 absl::Status Budget::AddSteps(uint64_t n) {
   steps_ = SatAdd(steps_, n);
   const uint64_t total = SatAdd(steps_, work_bytes_ / kBytesPerStep);
-  if (total > max_steps_ || total >= next_clock_check_) return Check();
-  return absl::OkStatus();
+  absl::Status status;
+  if (total > max_steps_ || total >= next_clock_check_) status = Check();
+  const uint64_t to_limit = max_steps_ - std::min(max_steps_, total);  // steps still allowed
+  const uint64_t to_clock = next_clock_check_ - std::min(next_clock_check_, total);
+  fast_until_ = status.ok() ? SatAdd(steps_, std::min(to_limit, to_clock)) : 0;
+  return status;
 }
 
 absl::Status Budget::ChargeWork(uint64_t bytes) {

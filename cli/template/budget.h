@@ -29,7 +29,10 @@ class Budget {
   explicit Budget(const Options& options);
 
   // One step of execution: a node, a command, a range iteration.
-  absl::Status Step() { return AddSteps(1); }
+  absl::Status Step() {
+    if (++steps_ < fast_until_) return absl::OkStatus();
+    return AddSteps(0);
+  }
   // `bytes` read, compared or searched without building a value: a step per kBytesPerStep.
   absl::Status ChargeWork(uint64_t bytes);
   // A value of `bytes` built (a string, array or object; see ValueBytes): counts against
@@ -53,6 +56,9 @@ class Budget {
   uint64_t work_bytes_ = 0;  // bytes of work, kBytesPerStep to a step
   uint64_t memory_ = 0;
   uint64_t next_clock_check_ = kStepsPerClockCheck;
+  // Step() only counts while steps_ is below this: the step limit and the next clock check are
+  // further (work, which could bring them nearer, is charged through AddSteps).
+  uint64_t fast_until_ = 0;
   absl::Duration start_;
   absl::Duration excluded_ = absl::ZeroDuration();
 };
