@@ -106,6 +106,15 @@ async function withAppRole(root, dir, { ttl = '1h' } = {}) {
   fs.writeFileSync(path.join(dir, 'secret-id'), `${secretId}\n`);
 }
 
+// A template stanza rendering the seed template into dest.
+function seedTemplateStanza(dest) {
+  return `template {
+  destination = "${dest}"
+  contents    = <<EOT
+${SEED_TEMPLATE}EOT
+}`;
+}
+
 // auto_auth's approle method reading dir/role-id and dir/secret-id (removed once read, Vault
 // Agent's default, unless keepSecretId).
 function approleMethod(dir, { keepSecretId = false } = {}) {
@@ -155,11 +164,7 @@ auto_auth {
 }
 exit_after_auth = true
 pid_file = "${path.join(dir, 'pid')}"
-template {
-  destination = "${dest}"
-  contents    = <<EOT
-${SEED_TEMPLATE}EOT
-}
+${seedTemplateStanza(dest)}
 `);
   const { code } = await agent.exited;
   assert.equal(code, 0, agent.log());
@@ -262,11 +267,7 @@ auto_auth {
   sink "file" { config = { path = "${sink}" } }
 }
 template_config { static_secret_render_interval = "1s" }
-template {
-  destination = "${dest}"
-  contents    = <<EOT
-${SEED_TEMPLATE}EOT
-}
+${seedTemplateStanza(dest)}
 `);
   await waitFor(() => readOr(dest) === seedOutput(KEYS), 20000, 'the first render');
   const first = fs.readFileSync(sink, 'utf8');
@@ -368,11 +369,7 @@ auto_auth {
 ${approleMethod(dir)}
 }
 template_config { static_secret_render_interval = "1s" }
-template {
-  destination = "${dest}"
-  contents    = <<EOT
-${SEED_TEMPLATE}EOT
-}
+${seedTemplateStanza(dest)}
 `);
   await waitFor(() => readOr(dest) === seedOutput(KEYS), 20000, 'the first render');
   // The secret id file is removed once read (Vault Agent's default).
@@ -404,11 +401,7 @@ ${approleMethod(dir)}
   sink "file" { config = { path = "${sink}" } }
 }
 template_config { static_secret_render_interval = "1s" }
-template {
-  destination = "${dest}"
-  contents    = <<EOT
-${SEED_TEMPLATE}EOT
-}
+${seedTemplateStanza(dest)}
 `);
   await waitFor(() => /login failed \(attempt 2\)/.test(agent.log()), 15000, 'failed logins');
   assert.ok(fs.existsSync(path.join(dir, 'secret-id')), 'the secret id file stays until a login used it');
