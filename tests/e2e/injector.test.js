@@ -71,6 +71,12 @@ function admissionReview(pod, operation = 'CREATE', uid = crypto.randomUUID()) {
   };
 }
 
+// The ASan+UBSan run (ASAN_OPTIONS set, as scripts/test.sh sets it): freed memory is returned at
+// once (no quarantine) so that resident memory means what it means in a release build; the ASan
+// runtime's own tens of MB are there from the start, so only growth is compared.
+const SANITIZED = process.env.ASAN_OPTIONS !== undefined;
+const SANITIZED_ENV = { ...process.env, ASAN_OPTIONS: `${process.env.ASAN_OPTIONS || ''}:quarantine_size_mb=0` };
+
 class Injector {
   constructor() {
     this.dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-injector-'));
@@ -88,7 +94,7 @@ class Injector {
       'injector', '-listen=127.0.0.1:0', `-tls-cert-file=${this.certFile}`,
       `-tls-key-file=${this.keyFile}`, `-vault-address=${VAULT_ADDR}`, `-agent-image=${AGENT_IMAGE}`,
       ...extra,
-    ], { stdio: ['ignore', 'pipe', 'pipe'] });
+    ], { stdio: ['ignore', 'pipe', 'pipe'], env: SANITIZED ? SANITIZED_ENV : process.env });
     this.proc.stdout.on('data', (b) => { this.log += b; });
     this.proc.stderr.on('data', (b) => { this.log += b; });
     const m = await waitFor(() => /listening on https:\/\/127\.0\.0\.1:(\d+)/.exec(this.log), 10000,
@@ -590,26 +596,28 @@ test('at the connection cap a new connection replaces the oldest idle one, never
   const first = await inj.admit(seedPod());
   assert.equal(first.response.allowed, true);
   assert.ok(first.patched);
-  await sleep(100);  // its connection is closed
+  // (Waits, not fixed sleeps: the ASan run on a loaded machine is slow.)
+  await waitFor(() => idle[0].shut, 2000, 'the oldest idle connection to close');
   assert.deepEqual(idle.map((s) => s.shut), [true, false, false, false, false, false, false, false]);
   // At the cap again: the next one replaces the oldest still open.
   idle.push(await idleTcp(inj.port));
-  await sleep(100);
+  await sleep(300);
   const second = await inj.admit(seedPod());
   assert.equal(second.response.allowed, true);
   await waitFor(() => idle[1].shut, 2000, 'the second oldest idle connection to close');
   assert.deepEqual(idle.map((s) => s.shut), [true, true, false, false, false, false, false, false, false]);
   assert.match(inj.log, /8 connections open \(cap: 8\): closed the oldest idle one, from 127\.0\.0\.1/);
   // The rest are closed by the 3 s handshake deadline (was 10 s).
-  await waitFor(() => idle.every((s) => s.shut), 5000, 'the handshake deadline');
+  await waitFor(() => idle.every((s) => s.shut), 8000, 'the handshake deadline');
   const held = Date.now() - opened;
-  assert.ok(held >= 2500 && held < 4500, `idle connections held ${held} ms`);
+  // About 3 s; well under the old 10 s even on a loaded machine.
+  assert.ok(held >= 2500 && held < 8000, `idle connections held ${held} ms`);
 
   // Connections whose request is being read are never closed to make room: at the cap, with all
   // eight reading a body, a new connection is closed at once.
   const serving = [];
   for (let i = 0; i < 8; i++) serving.push(await partialPost(inj, { contentLength: 1000, send: 10 }));
-  await sleep(100);
+  await sleep(500);
   await assert.rejects(tlsOpen(inj), 'a ninth connection is refused');
   assert.match(inj.log, /8 connections open, all being served: refusing more/);
   assert.ok(serving.every((s) => !s.shut && s.answer === ''), 'the requests being read are untouched');
@@ -655,7 +663,10 @@ test('request bodies held in memory stay within -max-body-bytes-in-flight', asyn
   t.diagnostic(`RSS ${before} bytes at start, ${during} with the budget full`);
   // 4 bodies of almost 3 MiB are held (and counted); without the budget, 12 bodies would be.
   assert.ok(grown > 8 * MiB, `RSS grew by ${grown} bytes: the bodies were read`);
-  assert.ok(grown < 24 * MiB && during < 64 * MiB, `RSS ${during} bytes (${grown} more than at start)`);
+  // (Under ASan its shadow memory and redzones add about a third: measured 21 MiB of growth;
+  // the release build is the one that tells a bounded server from an unbounded one.)
+  assert.ok(grown < (SANITIZED ? 32 : 24) * MiB && (SANITIZED || during < 64 * MiB),
+            `RSS ${during} bytes (${grown} more than at start)`);
   // A legitimate request is answered at once while the budget is full: 503 with Retry-After.
   const started = Date.now();
   const full = await inj.request('POST', '/mutate?timeout=10s', JSON.stringify(admissionReview(seedPod())));
