@@ -12,4 +12,20 @@ namespace strongroom {
 inline absl::string_view Av(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 inline std::string_view Sv(absl::string_view s) { return std::string_view(s.data(), s.size()); }
 
+// Go's strconv.ParseBool: 1 t T TRUE true True / 0 f F FALSE false False; false for anything
+// else (then *out is unchanged). Vault's settings, environment variables and annotations, and
+// the templates' parseBool, all read booleans this way.
+inline bool ParseGoBool(std::string_view s, bool* out) {
+  for (std::string_view t : {"1", "t", "T", "TRUE", "true", "True"}) {
+    if (s == t) return *out = true;
+  }
+  for (std::string_view f : {"0", "f", "F", "FALSE", "false", "False"}) {
+    if (s == f) {
+      *out = false;
+      return true;
+    }
+  }
+  return false;
+}
+
 }  // namespace strongroom

@@ -53,7 +53,7 @@ std::string Env(const char* name) {
 }
 
 // The vault stanza, then the environment over it (Vault's precedence), into a client config.
-absl::StatusOr<client::Config> ClientConfig(const VaultSettings& v) {
+client::Config ClientConfig(const VaultSettings& v) {
   client::Config c;
   c.address = v.address;
   c.tls.ca_file = v.ca_cert;
@@ -72,8 +72,9 @@ absl::StatusOr<client::Config> ClientConfig(const VaultSettings& v) {
   over(c.tls.client_key_file, "VAULT_CLIENT_KEY");
   over(c.tls.server_name, "VAULT_TLS_SERVER_NAME");
   if (std::string e = Env("VAULT_SKIP_VERIFY"); !e.empty()) {
-    c.tls.skip_verify =
-        e == "1" || e == "true" || e == "t" || e == "TRUE" || e == "True" || e == "T";
+    bool skip = false;
+    ParseGoBool(e, &skip);  // as before: anything but a true value verifies
+    c.tls.skip_verify = skip;
   }
   if (c.address.empty()) c.address = "https://127.0.0.1:8200";
   return c;
@@ -164,9 +165,7 @@ int Main(int argc, char** argv) {
   if (absl::Status s = ValidateConfig(config); !s.ok()) return Fail(s.message());
   for (const std::string& w : config.warnings) LogWarn("config: %s", w);
 
-  auto client_config = ClientConfig(config.vault);
-  if (!client_config.ok()) return Fail(client_config.status().message());
-  auto client = client::Client::Create(*client_config);
+  auto client = client::Client::Create(ClientConfig(config.vault));
   if (!client.ok()) return Fail(absl::StrCat("vault: ", client.status().message()));
   // The runner is forked now, before any thread and before a token exists; then the filter.
   std::optional<CommandRunner> runner;

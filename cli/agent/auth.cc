@@ -48,8 +48,7 @@ absl::StatusOr<client::Auth> Authenticator::LoginAppRole(client::Client& client)
   auto auth = client.LoginAppRole(method.mount_path, *role_id, secret_id_);
   if (auth.ok() && from_file) {
     const std::string remove = ConfigValue(method, "remove_secret_id_file_after_reading", "true");
-    if (remove == "true" || remove == "1" || remove == "t" || remove == "T" || remove == "TRUE" ||
-        remove == "True") {
+    if (bool yes = false; ParseGoBool(remove, &yes) && yes) {
       unlink(secret_path.c_str());
     }
   }

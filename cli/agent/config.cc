@@ -124,18 +124,9 @@ class Section {
       *out = (*v)->boolean;
       return absl::OkStatus();
     }
-    static const std::set<std::string, std::less<>> kTrue = {"1", "t", "T", "TRUE", "true", "True"};
-    static const std::set<std::string, std::less<>> kFalse = {"0",     "f",     "F",
-                                                              "FALSE", "false", "False"};
-    if ((*v)->kind == hcl::Value::Kind::kString || (*v)->kind == hcl::Value::Kind::kNumber) {
-      if (kTrue.count((*v)->str)) {
-        *out = true;
-        return absl::OkStatus();
-      }
-      if (kFalse.count((*v)->str)) {
-        *out = false;
-        return absl::OkStatus();
-      }
+    if (((*v)->kind == hcl::Value::Kind::kString || (*v)->kind == hcl::Value::Kind::kNumber) &&
+        ParseGoBool((*v)->str, out)) {
+      return absl::OkStatus();
     }
     return Error((*v)->pos, absl::StrCat(Full(key), ": expected a boolean"));
   }

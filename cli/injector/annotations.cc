@@ -291,12 +291,7 @@ std::string DefaultTemplate(std::string_view kind, std::string_view vault_path) 
 }  // namespace
 
 std::string CheckBool(std::string_view v, bool* out) {
-  if (v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "true" || v == "True") {
-    *out = true;
-    return "";
-  }
-  if (v == "0" || v == "f" || v == "F" || v == "FALSE" || v == "false" || v == "False") {
-    *out = false;
+  if (ParseGoBool(v, out)) {
     return "";
   }
   return "not a boolean (true, false, 1, 0, t, f, TRUE, FALSE, True, False)";

@@ -8,6 +8,7 @@
 #include <limits>
 #include <string>
 
+#include "base/strings.h"
 #include "cli/template/base64.h"
 #include "cli/template/functions.h"
 #include "cli/template/lexer.h"
@@ -398,12 +399,7 @@ absl::StatusOr<Value> ParseFloat(std::span<const Value> args, const CallContext&
 absl::StatusOr<Value> ParseBool(std::span<const Value> args, const CallContext&) {
   SR_ASSIGN_STRING(s, args[0]);
   if (s.empty()) return Value::Own(false);
-  for (std::string_view t : {"1", "t", "T", "TRUE", "true", "True"}) {
-    if (s == t) return Value::Own(true);
-  }
-  for (std::string_view f : {"0", "f", "F", "FALSE", "false", "False"}) {
-    if (s == f) return Value::Own(false);
-  }
+  if (bool b = false; ParseGoBool(s, &b)) return Value::Own(b);
   return CallError("parseBool: invalid syntax");
 }
 
