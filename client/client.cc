@@ -7,6 +7,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "absl/strings/str_replace.h"
 #include "base/strings.h"
 
 namespace strongroom::client {
@@ -142,6 +143,35 @@ absl::Status CheckPath(std::string_view path) {
   return absl::OkStatus();
 }
 
+// "'" inside a single-quoted shell word.
+std::string ShellQuoted(std::string_view s) {
+  return absl::StrCat("'", absl::StrReplaceAll(Av(s), {{"'", "'\"'\"'"}}), "'");
+}
+
+std::string CurlString(const Config& config, const http::Request& req, bool has_token) {
+  std::string out = "curl ";
+  if (config.tls.skip_verify) out.append("--insecure ");
+  if (req.method != "GET") absl::StrAppend(&out, "-X ", req.method, " ");
+  if (!config.tls.ca_file.empty())
+    absl::StrAppend(&out, "--cacert ", ShellQuoted(config.tls.ca_file), " ");
+  if (!config.tls.ca_path.empty())
+    absl::StrAppend(&out, "--capath ", ShellQuoted(config.tls.ca_path), " ");
+  if (!config.tls.client_cert_file.empty()) {
+    absl::StrAppend(&out, "--cert ", ShellQuoted(config.tls.client_cert_file), " --key ",
+                    ShellQuoted(config.tls.client_key_file), " ");
+  }
+  for (const auto& [name, value] : req.headers) {
+    if (name == "X-Vault-Token") continue;
+    absl::StrAppend(&out, "-H \"", name, ": ", value, "\" ");
+  }
+  if (has_token) out.append("-H \"X-Vault-Token: $(strongroom print token)\" ");
+  if (!req.body.empty()) absl::StrAppend(&out, "-d ", ShellQuoted(req.body), " ");
+  absl::StrAppend(&out, config.address, req.target);
+  return out;
+}
+
+constexpr std::string_view kCurlPrinted = "the request was printed as a curl command, not sent";
+
 }  // namespace
 
 int HttpStatusOf(const absl::Status& status) {
@@ -182,17 +212,32 @@ absl::StatusOr<Client> Client::Create(Config config) {
   return Client(std::move(config), std::move(*url));
 }
 
+absl::Status Client::CurlPrinted() { return absl::CancelledError(Av(kCurlPrinted)); }
+bool Client::IsCurlPrinted(const absl::Status& s) {
+  return s.code() == absl::StatusCode::kCancelled && Sv(s.message()) == kCurlPrinted;
+}
+
 absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view path,
-                                       const json::object* body) {
+                                       const json::object* body, std::string_view query) {
   if (absl::Status s = CheckPath(path); !s.ok()) return s;
+  if (query.find_first_of("#\r\n\t ") != std::string_view::npos) {
+    return absl::InvalidArgumentError("invalid query string");
+  }
   http::Request req;
   req.method = std::string(method);
-  req.target = absl::StrCat("/v1/", Av(path));
+  req.target = absl::StrCat("/v1/", Av(path), query.empty() ? "" : "?", Av(query));
   if (!token_.empty()) req.headers.emplace_back("X-Vault-Token", token_);
   req.headers.emplace_back("X-Vault-Request", "true");
+  if (!config_.namespace_.empty())
+    req.headers.emplace_back("X-Vault-Namespace", config_.namespace_);
   if (body != nullptr) {
-    req.headers.emplace_back("Content-Type", "application/json");
+    req.headers.emplace_back(
+        "Content-Type", method == "PATCH" ? "application/merge-patch+json" : "application/json");
     req.body = core::Serialize(*body);
+  }
+  if (curl_sink_ != nullptr) {
+    *curl_sink_ = CurlString(config_, req, !token_.empty());
+    return CurlPrinted();
   }
   http::Limits limits;
   limits.max_body_bytes = config_.max_response_bytes;
@@ -200,7 +245,7 @@ absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view
   if (!response.ok()) return response.status();
   if (response->status < 200 || response->status > 299) {
     // The URL as Vault prints it: the address and the path (no query: the client sends none).
-    return ApiError(method, absl::StrCat(config_.address, "/v1/", Av(path)), *response);
+    return ApiError(method, absl::StrCat(config_.address, req.target), *response);
   }
   if (response->status == 204) return Secret{};
   return ParseSecret(response->body);

@@ -32,6 +32,7 @@ struct Config {
   http::TlsOptions tls;
   absl::Duration timeout = absl::Seconds(60);  // Vault's api default
   uint64_t max_response_bytes = 32 << 20;
+  std::string namespace_;  // VAULT_NAMESPACE: sent as X-Vault-Namespace when set
 };
 
 // The "auth" object of a login or token response.
@@ -67,9 +68,17 @@ class Client {
   void ClearToken() { token_.clear(); }
   const Config& config() const { return config_; }
 
-  // One request to /v1/<path>; `body` is sent as JSON when given. A 204 gives an empty Secret.
+  // One request to /v1/<path>[?query]; `body` is sent as JSON when given (PATCH as a JSON merge
+  // patch). A 204 gives an empty Secret. `query` is already URL-encoded ("version=2").
   absl::StatusOr<Secret> Request(std::string_view method, std::string_view path,
-                                 const json::object* body = nullptr);
+                                 const json::object* body = nullptr, std::string_view query = "");
+
+  // The CLI's -output-curl-string: while set, Request sends nothing, writes the equivalent curl
+  // command to *sink (the token as $(strongroom print token), never its value) and returns
+  // CurlPrinted().
+  void SetCurlSink(std::string* sink) { curl_sink_ = sink; }
+  static absl::Status CurlPrinted();
+  static bool IsCurlPrinted(const absl::Status& s);
   absl::StatusOr<Secret> Read(std::string_view path) { return Request("GET", path); }
   absl::StatusOr<Secret> Write(std::string_view path, const json::object& data) {
     return Request("PUT", path, &data);
@@ -92,6 +101,7 @@ class Client {
   Config config_;
   http::Url url_;
   std::string token_;
+  std::string* curl_sink_ = nullptr;
 };
 
 // Reads a response body (exposed for tests).

@@ -5,6 +5,7 @@
 
 #include "cli/agent/agent_command.h"
 #include "cli/injector/injector_command.h"
+#include "cli/vault/command.h"
 
 namespace {
 
@@ -27,6 +28,10 @@ int Usage(FILE* out) {
     std::fprintf(out, "  %-10.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
                  static_cast<int>(c.summary.size()), c.summary.data());
   }
+  for (const auto& [name, synopsis] : strongroom::vault::TopLevel()) {
+    std::fprintf(out, "  %-10s %.*s\n", name.c_str(), static_cast<int>(synopsis.size()),
+                 synopsis.data());
+  }
   return out == stdout ? 0 : 1;
 }
 
@@ -39,6 +44,7 @@ int main(int argc, char** argv) {
   for (const Command& c : kCommands) {
     if (c.name == name) return c.main(argc - 1, argv + 1);
   }
+  if (auto rc = strongroom::vault::Dispatch(argc, argv)) return *rc;
   std::fprintf(stderr, "strongroom: unknown command \"%s\"\n\n", argv[1]);
   return Usage(stderr);
 }

@@ -1,0 +1,69 @@
+#include "cli/vault/paths.h"
+
+#include <termios.h>
+#include <unistd.h>
+
+#include <cstdio>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "base/strings.h"
+
+namespace strongroom::vault {
+
+std::string SanitizePath(std::string_view path) {
+  std::string_view p = Sv(absl::StripAsciiWhitespace(Av(path)));
+  while (!p.empty() && p.front() == '/') p.remove_prefix(1);
+  while (!p.empty() && p.back() == '/') p.remove_suffix(1);
+  return std::string(p);
+}
+
+std::string QueryEscape(std::string_view s) {
+  std::string out;
+  for (char c : s) {
+    const auto b = static_cast<unsigned char>(c);
+    if (absl::ascii_isalnum(b) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out.push_back(c);
+    } else if (c == ' ') {
+      out.push_back('+');
+    } else {
+      constexpr char kHex[] = "0123456789ABCDEF";
+      out.push_back('%');
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 15]);
+    }
+  }
+  return out;
+}
+
+// A secret typed at a terminal without echo, or read from a pipe (the first line).
+absl::StatusOr<std::string> ReadSecret(std::string_view prompt) {
+  const bool tty = isatty(STDIN_FILENO) != 0;
+  termios saved{};
+  if (tty) {
+    std::fprintf(stderr, "%.*s", static_cast<int>(prompt.size()), prompt.data());
+    std::fflush(stderr);
+    if (tcgetattr(STDIN_FILENO, &saved) == 0) {
+      termios quiet = saved;
+      quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
+      tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+    }
+  }
+  std::string line;
+  char ch;
+  for (;;) {
+    ssize_t n = read(STDIN_FILENO, &ch, 1);
+    if (n <= 0 || ch == '\n') break;
+    if (line.size() >= 64 * 1024) break;
+    line.push_back(ch);
+  }
+  if (tty) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+    std::fputc('\n', stderr);
+  }
+  std::string trimmed(absl::StripAsciiWhitespace(line));
+  if (trimmed.empty()) return absl::InvalidArgumentError("no input");
+  return trimmed;
+}
+
+}  // namespace strongroom::vault
