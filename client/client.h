@@ -77,6 +77,7 @@ class Client {
   // command to *sink (the token as $(strongroom print token), never its value) and returns
   // CurlPrinted().
   void SetCurlSink(std::string* sink) { curl_sink_ = sink; }
+  std::string* curl_sink() const { return curl_sink_; }
   static absl::Status CurlPrinted();
   static bool IsCurlPrinted(const absl::Status& s);
   absl::StatusOr<Secret> Read(std::string_view path) { return Request("GET", path); }

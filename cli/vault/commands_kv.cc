@@ -49,11 +49,15 @@ std::optional<int> Resolve(Context& ctx, client::Client* c, const std::string& m
   const std::string path = SanitizePath(arg);
   const std::string probe = mount_flag.empty() ? path : SanitizePath(mount_flag);
   if (probe.empty()) return ctx.Local("a path is required");
+  // The preflight is always sent, also under -output-curl-string (as vault).
+  std::string* curl = c->curl_sink();
+  c->SetCurlSink(nullptr);
   auto s = c->Read(absl::StrCat("sys/internal/ui/mounts/", probe));
+  c->SetCurlSink(curl);
   if (!s.ok()) {
     if (client::HttpStatusOf(s.status()) == 404) {
       out->mount = mount_flag.empty() ? "" : absl::StrCat(probe, "/");
-      out->partial = mount_flag.empty() ? path : path;
+      out->partial = path;
       out->v2 = false;
       return std::nullopt;
     }
