@@ -77,7 +77,17 @@ std::optional<int> Context::Parse(FlagSet* flags, const std::vector<std::string>
                                   std::string_view usage) {
   if (absl::Status s = flags->Parse(args); !s.ok()) {
     if (absl::IsCancelled(s)) {
-      Out(usage);
+      Out(absl::StrCat(
+          Av(usage),
+          "\n\nHTTP options (and their environment variables):\n"
+          "  -address=URL (VAULT_ADDR, default https://127.0.0.1:8200)\n"
+          "  -ca-cert=FILE (VAULT_CACERT)  -ca-path=DIR (VAULT_CAPATH)\n"
+          "  -client-cert=FILE (VAULT_CLIENT_CERT)  -client-key=FILE (VAULT_CLIENT_KEY)\n"
+          "  -tls-server-name=NAME (VAULT_TLS_SERVER_NAME)  -tls-skip-verify (VAULT_SKIP_VERIFY)\n"
+          "  -namespace=NS (VAULT_NAMESPACE)  -output-curl-string\n"
+          "Output options: -format=table|json|yaml (VAULT_FORMAT)  -field=NAME\n"
+          "The token: VAULT_TOKEN, else the token helper file ~/.vault-token (strongroom login).\n"
+          "Exit codes: 0 success, 1 usage or local error, 2 the server's error."));
       return kOk;
     }
     Err(Sv(s.message()));

@@ -16,6 +16,23 @@ std::vector<const Command*> All() {
   return all;
 }
 
+std::string_view GroupSynopsis(std::string_view group) {
+  static constexpr std::pair<std::string_view, std::string_view> kGroups[] = {
+      {"print", "Print runtime configuration (print token)"},
+      {"token", "Interact with tokens"},
+      {"kv", "Interact with the KV secrets engine"},
+      {"secrets", "Interact with secrets engines"},
+      {"auth", "Interact with auth methods"},
+      {"policy", "Interact with policies"},
+      {"audit", "Interact with audit devices"},
+      {"operator", "Perform operator-specific tasks"},
+  };
+  for (const auto& [name, synopsis] : kGroups) {
+    if (name == group) return synopsis;
+  }
+  return "";
+}
+
 }  // namespace
 
 std::optional<int> Dispatch(int argc, char** argv) {
@@ -72,7 +89,7 @@ std::vector<std::pair<std::string, std::string_view>> TopLevel() {
     std::string name(c->words[0]);
     bool seen = false;
     for (const auto& [n, s] : out) seen = seen || n == name;
-    if (!seen) out.emplace_back(name, c->words.size() == 1 ? c->synopsis : "");
+    if (!seen) out.emplace_back(name, c->words.size() == 1 ? c->synopsis : GroupSynopsis(name));
   }
   return out;
 }

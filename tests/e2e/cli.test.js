@@ -206,6 +206,19 @@ test('strongroom speaks the vault CLI', async (t) => {
     assert.equal(r.out, "it's");
   });
 
+  await t.test('transit through write: keys, encrypt, decrypt', async () => {
+    await api(d, ROOT, 'POST', 'sys/mounts/transit', { type: 'transit' });
+    let r = run(env, ['write', '-f', 'transit/keys/cli']);
+    assert.equal(r.code, 0, r.err);
+    const plaintext = Buffer.from('hello from the cli').toString('base64');
+    r = run(env, ['write', '-field=ciphertext', 'transit/encrypt/cli', `plaintext=${plaintext}`]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, /^vault:v1:\S+$/);
+    r = run(env, ['write', '-format=json', 'transit/decrypt/cli', `ciphertext=${r.out}`]);
+    assert.equal(r.code, 0, r.err);
+    assert.equal(Buffer.from(JSON.parse(r.out).data.plaintext, 'base64').toString(), 'hello from the cli');
+  });
+
   await t.test('exit codes and errors: 1 for usage, 2 for the server', () => {
     let r = run(env, ['read', '-bogus', 'x']);
     assert.deepEqual([r.code, r.err], [1, 'flag provided but not defined: -bogus\n']);
