@@ -6,5 +6,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packaging/install-deps.sh
 cmake -S . -B build-dev -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSTRONGROOM_TESTS=OFF >/dev/null
-ninja -C build-dev -j2 strongroomd strongroom-worker
+ninja -C build-dev -j2 strongroomd strongroom-worker strongroom  # the server, and the CLI (build-dev/cli/strongroom)
 exec ./build-dev/appliance/strongroomd -dev "$@"
