@@ -185,6 +185,19 @@ int Context::Remote(std::string_view what, const absl::Status& status) {
   return kRemoteError;
 }
 
+std::optional<int> Context::ExpectArgs(const std::vector<std::string>& args, size_t min,
+                                       size_t max) {
+  if (args.size() < min) {
+    return Local(absl::StrCat("Not enough arguments (expected ", min == max ? "" : "at least ", min,
+                              ", got ", args.size(), ")"));
+  }
+  if (args.size() > max) {
+    return Local(absl::StrCat("Too many arguments (expected ", min == max ? "" : "at most ", max,
+                              ", got ", args.size(), ")"));
+  }
+  return std::nullopt;
+}
+
 int Context::Local(std::string_view message) {
   Err(message);
   return kLocalError;

@@ -47,8 +47,11 @@ class Context {
   // (exit 2).
   int Remote(std::string_view what, const absl::Status& status);
   int Local(std::string_view message);  // prints to stderr, returns kLocalError
-  void Out(std::string_view text);      // stdout, with a newline
-  void Err(std::string_view text);      // stderr, with a newline
+  // Vault's argument count check: kLocalError with "Not enough arguments (expected 1, got 0)"
+  // or "Too many ...", else nullopt.
+  std::optional<int> ExpectArgs(const std::vector<std::string>& args, size_t min, size_t max);
+  void Out(std::string_view text);  // stdout, with a newline
+  void Err(std::string_view text);  // stderr, with a newline
 
   // OutputSecret / OutputData / OutputList, with -field handled (PrintRawField).
   int OutputSecret(const client::Secret& s);

@@ -19,25 +19,13 @@ namespace {
 using Args = std::vector<std::string>;
 
 // Vault's argument count checks.
-std::optional<int> Expect(Context& ctx, const Args& args, size_t min, size_t max) {
-  if (args.size() < min) {
-    return ctx.Local(absl::StrCat("Not enough arguments (expected ", min == max ? "" : "at least ",
-                                  min, ", got ", args.size(), ")"));
-  }
-  if (args.size() > max) {
-    return ctx.Local(absl::StrCat("Too many arguments (expected ", min == max ? "" : "at most ",
-                                  max, ", got ", args.size(), ")"));
-  }
-  return std::nullopt;
-}
-
 // ---- status ---------------------------------------------------------------------------------
 
 int Status(Context& ctx, const Args& argv) {
   FlagSet flags;
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom status [options]")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto seal = c->Read("sys/seal-status");
@@ -160,7 +148,7 @@ int Read(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom read [options] PATH [K=V...]"))
     return *rc;
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 1, SIZE_MAX)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 1, SIZE_MAX)) return *rc;
   auto path = SanitizePath(args[0]);
   auto query = QueryFrom(ctx, Args(args.begin() + 1, args.end()));
   if (!query.ok()) return ctx.Local(Sv(query.status().message()));
@@ -185,7 +173,7 @@ int Write(Context& ctx, const Args& argv) {
     return *rc;
   }
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 1, SIZE_MAX)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 1, SIZE_MAX)) return *rc;
   if (args.size() == 1 && !force) {
     return ctx.Local("Must supply data or use -force");
   }
@@ -211,7 +199,7 @@ int Patch(Context& ctx, const Args& argv) {
     return *rc;
   }
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 2, SIZE_MAX)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 2, SIZE_MAX)) return *rc;
   auto path = SanitizePath(args[0]);
   auto data = ctx.ParseArgsData(Args(args.begin() + 1, args.end()));
   if (!data.ok())
@@ -232,7 +220,7 @@ int List(Context& ctx, const Args& argv) {
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom list [options] PATH")) return *rc;
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 1, 1)) return *rc;
   auto path = SanitizePath(args[0]);
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
@@ -255,7 +243,7 @@ int Delete(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom delete [options] PATH [K=V...]"))
     return *rc;
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 1, SIZE_MAX)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 1, SIZE_MAX)) return *rc;
   auto path = SanitizePath(args[0]);
   auto query = QueryFrom(ctx, Args(args.begin() + 1, args.end()));
   if (!query.ok()) return ctx.Local(Sv(query.status().message()));
@@ -272,7 +260,7 @@ int Delete(Context& ctx, const Args& argv) {
 int PrintToken(Context& ctx, const Args& argv) {
   FlagSet flags;
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom print token")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   ctx.Out(ctx.Token());
   return kOk;
 }

@@ -16,18 +16,6 @@ namespace {
 
 using Args = std::vector<std::string>;
 
-std::optional<int> ExpectOne(Context& ctx, const Args& args, size_t min = 1, size_t max = 1) {
-  if (args.size() < min) {
-    return ctx.Local(
-        absl::StrCat("Not enough arguments (expected ", min, ", got ", args.size(), ")"));
-  }
-  if (args.size() > max) {
-    return ctx.Local(
-        absl::StrCat("Too many arguments (expected ", max, ", got ", args.size(), ")"));
-  }
-  return std::nullopt;
-}
-
 // Where a kv command's path lives: the mount, the path inside it, and the engine version.
 struct KvPath {
   std::string mount;    // "secret/" (with its slash)
@@ -133,7 +121,7 @@ int KvGet(Context& ctx, const Args& argv) {
   flags.Int("version", &version);
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom kv get [options] KEY")) return *rc;
-  if (auto rc = ExpectOne(ctx, flags.args())) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   KvPath kv;
@@ -299,7 +287,7 @@ int KvDelete(Context& ctx, const Args& argv) {
   flags.Strings("versions", &versions);
   ctx.AddFlags(&flags, /*output=*/false);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom kv delete [options] PATH")) return *rc;
-  if (auto rc = ExpectOne(ctx, flags.args())) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   KvPath kv;
@@ -333,7 +321,7 @@ int KvVersions(Context& ctx, const Args& argv, std::string_view op) {
                           absl::StrCat("Usage: strongroom kv ", Av(op), " -versions=N[,N] PATH"))) {
     return *rc;
   }
-  if (auto rc = ExpectOne(ctx, flags.args())) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   if (versions.empty()) return ctx.Local("No versions provided, use the \"-versions\" flag");
   absl::Status bad;
   json::array list = VersionList(versions, &bad);
@@ -363,7 +351,7 @@ int KvList(Context& ctx, const Args& argv) {
   flags.String("mount", &mount);
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom kv list [options] PATH")) return *rc;
-  if (auto rc = ExpectOne(ctx, flags.args(), mount.empty() ? 1 : 0, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), mount.empty() ? 1 : 0, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   KvPath kv;
@@ -388,7 +376,7 @@ int KvMetadataGet(Context& ctx, const Args& argv) {
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom kv metadata get [options] KEY"))
     return *rc;
-  if (auto rc = ExpectOne(ctx, flags.args())) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   KvPath kv;
@@ -438,7 +426,7 @@ int KvMetadataPut(Context& ctx, const Args& argv) {
   ctx.AddFlags(&flags, /*output=*/false);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom kv metadata put [options] KEY"))
     return *rc;
-  if (auto rc = ExpectOne(ctx, flags.args())) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   KvPath kv;
@@ -468,7 +456,7 @@ int KvMetadataDelete(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom kv metadata delete [options] PATH")) {
     return *rc;
   }
-  if (auto rc = ExpectOne(ctx, flags.args())) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   KvPath kv;

@@ -15,18 +15,6 @@ using Args = std::vector<std::string>;
 
 constexpr char kServiceAccountToken[] = "/var/run/secrets/kubernetes.io/serviceaccount/token";
 
-std::optional<int> Expect(Context& ctx, const Args& args, size_t min, size_t max) {
-  if (args.size() < min) {
-    return ctx.Local(
-        absl::StrCat("Not enough arguments (expected ", min, ", got ", args.size(), ")"));
-  }
-  if (args.size() > max) {
-    return ctx.Local(
-        absl::StrCat("Too many arguments (expected ", max, ", got ", args.size(), ")"));
-  }
-  return std::nullopt;
-}
-
 // A token argument: "-" reads it from stdin (keeps it out of argv and shell history).
 absl::StatusOr<std::string> TokenArg(const std::string& arg) {
   if (arg != "-") return arg;
@@ -100,7 +88,7 @@ int Login(Context& ctx, const Args& argv) {
 
   absl::StatusOr<client::Secret> result;
   if (method == "token") {
-    if (auto rc = Expect(ctx, args, 0, 1)) return *rc;
+    if (auto rc = ctx.ExpectArgs(args, 0, 1)) return *rc;
     std::string token;
     if (args.empty() || args[0] == "-") {
       auto t = ReadSecret("Token (will be hidden): ");
@@ -191,7 +179,7 @@ int TokenCreate(Context& ctx, const Args& argv) {
   flags.Map("metadata", &metadata);
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom token create [options]")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   json::object body;
   if (!policies.empty()) {
     json::array p;
@@ -233,7 +221,7 @@ int TokenLookup(Context& ctx, const Args& argv) {
     return *rc;
   }
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, accessor ? 1 : 0, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, accessor ? 1 : 0, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   absl::StatusOr<client::Secret> s;
@@ -263,7 +251,7 @@ int TokenRenew(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom token renew [options] [TOKEN | -]"))
     return *rc;
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 0, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 0, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   json::object body;
@@ -337,7 +325,7 @@ int TokenCapabilities(Context& ctx, const Args& argv) {
     return *rc;
   }
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 1, 2)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 1, 2)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   const std::string path = SanitizePath(args.back());
