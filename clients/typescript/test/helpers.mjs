@@ -108,7 +108,8 @@ export async function startProxy(t, target, { tls } = {}) {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const u = new URL(req.url, 'http://x');
-      proxy.requests.push({ method: req.method, path: u.pathname.replace(/^\/v1\//, ''), query: u.search, headers: req.headers });
+      const rec = { method: req.method, path: u.pathname.replace(/^\/v1\//, ''), query: u.search, headers: req.headers };
+      proxy.requests.push(rec);
       if (proxy.drop > 0) {
         proxy.drop--;
         req.socket.destroy();
@@ -123,6 +124,7 @@ export async function startProxy(t, target, { tls } = {}) {
       const fwd = http.request(new URL(req.url, target), { method: req.method, headers: req.headers }, (up) => {
         const body = [];
         up.on('data', (c) => body.push(c));
+        rec.status = up.statusCode;
         up.on('end', () => setTimeout(() => {
           res.writeHead(up.statusCode, up.headers);
           res.end(Buffer.concat(body));
