@@ -17,6 +17,16 @@ export { Daemon, api, makeTlsMaterial };
 
 export const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
+// Polls `predicate` every 20 ms until it holds; false when `ms` pass first.
+export async function until(predicate, ms) {
+  const deadline = Date.now() + ms;
+  while (!predicate()) {
+    if (Date.now() > deadline) return false;
+    await sleep(20);
+  }
+  return true;
+}
+
 export function tempDir(t, prefix = 'strongroom-ts-') {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), prefix));
   t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -108,7 +118,7 @@ export async function startProxy(t, target, { tls } = {}) {
     req.on('data', (c) => chunks.push(c));
     req.on('end', () => {
       const u = new URL(req.url, 'http://x');
-      const rec = { method: req.method, path: u.pathname.replace(/^\/v1\//, ''), query: u.search, headers: req.headers };
+      const rec = { at: Date.now(), method: req.method, path: u.pathname.replace(/^\/v1\//, ''), query: u.search, headers: req.headers };
       proxy.requests.push(rec);
       if (proxy.drop > 0) {
         proxy.drop--;

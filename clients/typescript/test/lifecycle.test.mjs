@@ -6,7 +6,7 @@ import test from 'node:test';
 import assert from 'node:assert/strict';
 
 import { StrongroomClient, VaultError } from '../dist/src/index.js';
-import { startDev, must, referenceSetup, startProxy, sleep } from './helpers.mjs';
+import { startDev, must, referenceSetup, startProxy, until } from './helpers.mjs';
 
 const ROOT = 'ts-lifecycle-root';
 const LOGIN = 'auth/kubernetes/login';
@@ -29,23 +29,28 @@ async function setup(t, roleTtl) {
 test('renews at 2/3 of the TTL, then logs in again when max_ttl caps the grant', async (t) => {
   // ttl 3 s, max_ttl 5 s: login at 0; renewal at ~2 s (grant 3 s); renewal at ~4 s grants only
   // the 1 s left, so the next step, at ~4.7 s, is a login.
-  const { client, count } = await setup(t, { ttl: '3s', maxTtl: '5s' });
+  const { proxy, client, count } = await setup(t, { ttl: '3s', maxTtl: '5s' });
   const first = await client.kv().get('lobstack/api-keys');
   assert.equal(first.data.openai_api_key, 'sk-1');
   const t1 = client.token;
   assert.equal(count(LOGIN), 1);
   assert.equal(count(RENEW), 0);
-  await sleep(2600);
-  assert.equal(count(RENEW, 200), 1, 'renewed once by ~2 s');
+  const at = (p, n) => proxy.requests.filter((r) => r.path === p)[n].at;
+  const loggedIn = at(LOGIN, 0);
+  assert.ok(await until(() => count(RENEW, 200) >= 1, 4000), 'renewed');
+  const renewedAfter = at(RENEW, 0) - loggedIn;
+  assert.ok(renewedAfter >= 1800 && renewedAfter < 3000, `renewed ${renewedAfter} ms after the login (2/3 of 3 s)`);
   assert.equal(count(LOGIN), 1);
   assert.equal(client.token, t1, 'a renewal keeps the token');
   const ttl = (await client.lookupSelf()).ttl;
-  assert.ok(ttl >= 2, `renewed ttl ${ttl}`);
-  await sleep(3000);
-  assert.equal(count(RENEW, 200), 2);
-  assert.equal(count(LOGIN), 2, 'logged in again before max_ttl');
+  assert.ok(ttl >= 2, `the renewal gave the token ${ttl} s more`);
+  assert.ok(await until(() => client.token !== t1, 6000), 'logged in again');
+  const reloginAfter = at(LOGIN, 1) - loggedIn;
+  assert.ok(reloginAfter < 5000, `logged in again ${reloginAfter} ms after the first login, before max_ttl (5 s)`);
+  assert.equal(count(RENEW, 200), 2, 'two renewals, the second capped at max_ttl');
   assert.notEqual(client.token, t1);
   assert.equal((await client.kv().get('lobstack/api-keys')).data.openai_api_key, 'sk-1');
+  assert.equal(count(LOGIN), 2);
 });
 
 test('a failed renewal (revoked token) leads to a login, with no request failing', async (t) => {
@@ -53,9 +58,9 @@ test('a failed renewal (revoked token) leads to a login, with no request failing
   await client.login();
   const t1 = client.token;
   await must(d, ROOT, 'POST', 'auth/token/revoke', { token: t1 });
-  await sleep(2600);
+  assert.ok(await until(() => client.token !== t1, 5000), 'a login followed');
+  assert.equal(count(LOGIN, 200), 2);
   assert.equal(count(RENEW, 403), 1, 'the renewal was refused');
-  assert.equal(count(LOGIN, 200), 2, 'and a login followed');
   assert.notEqual(client.token, t1);
   assert.equal((await client.kv().get('lobstack/api-keys')).data.openai_api_key, 'sk-1');
 });

@@ -97,7 +97,6 @@ test('the five functions with the lobstack-api policy through Kubernetes auth', 
   }
   await assert.rejects(mod.setAgentSecret('ok', { k: 1 }), TypeError);
   assert.equal(proxy.count(), 0);
-  // What the policy does not allow stays refused (e.g. a Transit key of the agents).
   assertNoValues(logs, [...Object.values(KEYS), 'sk-ant-env-should-not-win', 'sk-ant-agent', 'sensitive-data']);
   assert.ok(!logs.join('\n').includes(apiToken));
 });
