@@ -25,6 +25,13 @@ ctest --test-dir build --output-on-failure -j"$jobs"
 echo "==> end-to-end tests (node-vault)"
 (cd tests/e2e && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build/appliance" node --test)
+echo "==> TypeScript client (clients/typescript: npm ci, tsc, node --test against dev appliances, npm pack)"
+(cd clients/typescript && npm ci --no-audit --no-fund --loglevel=error >/dev/null && npm run --silent build)
+if ! (cd clients/typescript && STRONGROOM_BIN="$PWD/../../build/appliance" node --test test/) >build/ts-client-test.log 2>&1; then
+  cat build/ts-client-test.log
+  echo "ts-client: FAILED"; exit 1
+fi
+echo "ts-client: $(awk '/^# pass /{p=$3} /^# fail /{f=$3} END{print p+0 " passed, " f+0 " failed"}' build/ts-client-test.log)"
 echo "==> fault suite (3 nodes in network namespaces; kill -9, SIGSTOP, partition; histories checked for linearizability)"
 rm -rf build/faults-ci
 if ! tests/faults/run.sh --ci --build=build --out=build/faults-ci >build/faults-ci.log 2>&1; then

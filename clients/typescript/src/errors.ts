@@ -1,0 +1,56 @@
+// Errors the client raises: VaultError for an answer with a non-2xx status (the server's own
+// `errors` array kept as sent), ConnectionError when no answer came (refused, reset, timed out,
+// TLS failure, answer too large or not JSON).
+
+/** An HTTP answer with a non-2xx status from strongroom (or Vault). */
+export class VaultError extends Error {
+  /** The HTTP status code, e.g. 400, 403, 404, 503. */
+  readonly status: number;
+  /** The server's `errors` array, as sent (empty when the body had none). */
+  readonly errors: string[];
+  /** The request method (LIST for list calls). */
+  readonly method: string;
+  /** The URL that was requested (no token: tokens travel in headers only). */
+  readonly url: string;
+  /** The parsed JSON body when there was one (e.g. `data.batch_results` of a failed batch). */
+  readonly body: unknown;
+
+  constructor(status: number, errors: string[], method: string, url: string, body: unknown, raw?: string) {
+    super(VaultError.format(status, errors, method, url, raw));
+    this.name = 'VaultError';
+    this.status = status;
+    this.errors = errors;
+    this.method = method;
+    this.url = url;
+    this.body = body;
+  }
+
+  /** True for 403 whose errors say "permission denied" (a refused or dead token). */
+  get isPermissionDenied(): boolean {
+    return this.status === 403 && this.errors.some((e) => e.includes('permission denied'));
+  }
+
+  /** Laid out as the Vault tools print a failed request. */
+  private static format(status: number, errors: string[], method: string, url: string, raw?: string): string {
+    const head = `Error making API request.\n\nURL: ${method} ${url}\nCode: ${status}.`;
+    if (errors.length > 0) return `${head} Errors:\n\n${errors.map((e) => `* ${e}`).join('\n')}`;
+    const text = (raw ?? '').trim();
+    return text ? `${head} Raw Message:\n\n${text.slice(0, 2048)}` : head;
+  }
+}
+
+/** No usable answer: the connection failed, timed out, or the answer was malformed. */
+export class ConnectionError extends Error {
+  /** The system error code when there was one (ECONNREFUSED, ECONNRESET, ETIMEDOUT, ...). */
+  readonly code: string | undefined;
+  readonly method: string;
+  readonly url: string;
+
+  constructor(message: string, method: string, url: string, code?: string, cause?: unknown) {
+    super(`${method} ${url}: ${message}`, cause === undefined ? undefined : { cause });
+    this.name = 'ConnectionError';
+    this.code = code;
+    this.method = method;
+    this.url = url;
+  }
+}

@@ -1,0 +1,107 @@
+// The token's life with Kubernetes auth on a real dev appliance (the fake API server answers the
+// TokenReview): renewal at 2/3 of the TTL, login again when the grants shrink at max_ttl, when
+// renewal fails, and when a token that worked is refused; one login in flight at a time. Every
+// request goes through a counting proxy.
+import test from 'node:test';
+import assert from 'node:assert/strict';
+
+import { StrongroomClient, VaultError } from '../dist/src/index.js';
+import { startDev, must, referenceSetup, startProxy, until } from './helpers.mjs';
+
+const ROOT = 'ts-lifecycle-root';
+const LOGIN = 'auth/kubernetes/login';
+const RENEW = 'auth/token/renew-self';
+const LOOKUP = 'auth/token/lookup-self';
+
+async function setup(t, roleTtl) {
+  const d = await startDev(t, ROOT);
+  const { jwtFile } = await referenceSetup(t, d, ROOT, roleTtl);
+  await must(d, ROOT, 'POST', 'secret/data/lobstack/api-keys', { data: { openai_api_key: 'sk-1' } });
+  const proxy = await startProxy(t, d.addr);
+  const client = new StrongroomClient({
+    address: proxy.url, env: {}, auth: { type: 'kubernetes', role: 'lobstack-api', tokenPath: jwtFile },
+  });
+  t.after(() => client.close());
+  const count = (p, status) => proxy.count((r) => r.path === p && (status === undefined || r.status === status));
+  return { d, proxy, client, count };
+}
+
+test('renews at 2/3 of the TTL, then logs in again when max_ttl caps the grant', async (t) => {
+  // ttl 3 s, max_ttl 5 s: login at 0; renewal at ~2 s (grant 3 s); renewal at ~4 s grants only
+  // the 1 s left, so the next step, at ~4.7 s, is a login.
+  const { proxy, client, count } = await setup(t, { ttl: '3s', maxTtl: '5s' });
+  const first = await client.kv().get('lobstack/api-keys');
+  assert.equal(first.data.openai_api_key, 'sk-1');
+  const t1 = client.token;
+  assert.equal(count(LOGIN), 1);
+  assert.equal(count(RENEW), 0);
+  const at = (p, n) => proxy.requests.filter((r) => r.path === p)[n].at;
+  const loggedIn = at(LOGIN, 0);
+  assert.ok(await until(() => count(RENEW, 200) >= 1, 4000), 'renewed');
+  const renewedAfter = at(RENEW, 0) - loggedIn;
+  assert.ok(renewedAfter >= 1800 && renewedAfter < 3000, `renewed ${renewedAfter} ms after the login (2/3 of 3 s)`);
+  assert.equal(count(LOGIN), 1);
+  assert.equal(client.token, t1, 'a renewal keeps the token');
+  const ttl = (await client.lookupSelf()).ttl;
+  assert.ok(ttl >= 2, `the renewal gave the token ${ttl} s more`);
+  assert.ok(await until(() => client.token !== t1, 6000), 'logged in again');
+  const reloginAfter = at(LOGIN, 1) - loggedIn;
+  assert.ok(reloginAfter < 5000, `logged in again ${reloginAfter} ms after the first login, before max_ttl (5 s)`);
+  assert.equal(count(RENEW, 200), 2, 'two renewals, the second capped at max_ttl');
+  assert.notEqual(client.token, t1);
+  assert.equal((await client.kv().get('lobstack/api-keys')).data.openai_api_key, 'sk-1');
+  assert.equal(count(LOGIN), 2);
+});
+
+test('a failed renewal (revoked token) leads to a login, with no request failing', async (t) => {
+  const { d, client, count } = await setup(t, { ttl: '3s', maxTtl: '1h' });
+  await client.login();
+  const t1 = client.token;
+  await must(d, ROOT, 'POST', 'auth/token/revoke', { token: t1 });
+  assert.ok(await until(() => client.token !== t1, 5000), 'a login followed');
+  assert.equal(count(LOGIN, 200), 2);
+  assert.equal(count(RENEW, 403), 1, 'the renewal was refused');
+  assert.notEqual(client.token, t1);
+  assert.equal((await client.kv().get('lobstack/api-keys')).data.openai_api_key, 'sk-1');
+});
+
+test('a revoked token is replaced by one login, however many requests it failed', async (t) => {
+  const { d, proxy, client, count } = await setup(t, { ttl: '1h', maxTtl: '4h' });
+  // Ten requests before any token: one login between them.
+  const first = await Promise.all(Array.from({ length: 10 }, () => client.kv().get('lobstack/api-keys')));
+  assert.equal(first.length, 10);
+  assert.equal(count(LOGIN), 1);
+  const t1 = client.token;
+  await must(d, ROOT, 'POST', 'auth/token/revoke', { token: t1 });
+  proxy.reset();
+  const again = await Promise.all(Array.from({ length: 8 }, () => client.kv().get('lobstack/api-keys')));
+  assert.ok(again.every((s) => s.data.openai_api_key === 'sk-1'));
+  assert.equal(count(LOGIN), 1, `one login: ${proxy.paths().join(', ')}`);
+  assert.equal(count(LOOKUP, 403), 1, 'one check of the old token');
+  assert.notEqual(client.token, t1);
+  // A write refused with a dead token is sent again after the login too (a 403 did nothing).
+  await must(d, ROOT, 'POST', 'auth/token/revoke', { token: client.token });
+  await client.kv().put('lobstack/agent/a1', { k: 'v' });
+  assert.equal(count(LOGIN), 2);
+  assert.equal((await must(d, ROOT, 'GET', 'secret/data/lobstack/agent/a1')).data.data.k, 'v');
+
+  // A refusal by policy with a live token: the token is checked once, no login, the 403 stands.
+  proxy.reset();
+  const denied = await client.read('secret/data/lobstack/other').catch((e) => e);
+  assert.ok(denied instanceof VaultError && denied.status === 403);
+  assert.equal(count(LOOKUP, 200), 1);
+  assert.equal(count(LOGIN), 0);
+});
+
+test('a token that never worked is not "recovered": a bad login is an error, not a loop', async (t) => {
+  const { d, proxy, count } = await setup(t, { ttl: '1h', maxTtl: '4h' });
+  const wrongRole = new StrongroomClient({
+    address: proxy.url, env: {}, auth: { type: 'kubernetes', role: 'no-such-role', jwt: 'x.y.z' },
+  });
+  await assert.rejects(wrongRole.kv().get('lobstack/api-keys'), (err) => err instanceof VaultError && err.status >= 400);
+  assert.equal(count(LOGIN), 1, 'logins are not retried (they are writes)');
+  const missingFile = new StrongroomClient({
+    address: d.addr, env: {}, auth: { type: 'kubernetes', role: 'lobstack-api', tokenPath: '/nonexistent/token' },
+  });
+  await assert.rejects(missingFile.login(), /ENOENT/);
+});
