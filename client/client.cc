@@ -165,7 +165,15 @@ std::string CurlString(const Config& config, const http::Request& req, bool has_
     absl::StrAppend(&out, "-H \"", name, ": ", value, "\" ");
   }
   if (has_token) out.append("-H \"X-Vault-Token: $(strongroom print token)\" ");
-  if (!req.body.empty()) absl::StrAppend(&out, "-d ", ShellQuoted(req.body), " ");
+  bool binary = false;
+  for (const auto& [name, value] : req.headers) {
+    binary = binary || (name == "Content-Type" && value == "application/octet-stream");
+  }
+  if (binary) {
+    out.append("--data-binary @- ");  // bytes (a snapshot): fed on curl's stdin
+  } else if (!req.body.empty()) {
+    absl::StrAppend(&out, "-d ", ShellQuoted(req.body), " ");
+  }
   absl::StrAppend(&out, config.address, req.target);
   return out;
 }
@@ -217,8 +225,8 @@ bool Client::IsCurlPrinted(const absl::Status& s) {
   return s.code() == absl::StatusCode::kCancelled && Sv(s.message()) == kCurlPrinted;
 }
 
-absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view path,
-                                       const json::object* body, std::string_view query) {
+absl::StatusOr<http::Request> Client::Prepare(std::string_view method, std::string_view path,
+                                              std::string_view query) const {
   if (absl::Status s = CheckPath(path); !s.ok()) return s;
   if (query.find_first_of("#\r\n\t ") != std::string_view::npos) {
     return absl::InvalidArgumentError("invalid query string");
@@ -230,11 +238,10 @@ absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view
   req.headers.emplace_back("X-Vault-Request", "true");
   if (!config_.namespace_.empty())
     req.headers.emplace_back("X-Vault-Namespace", config_.namespace_);
-  if (body != nullptr) {
-    req.headers.emplace_back(
-        "Content-Type", method == "PATCH" ? "application/merge-patch+json" : "application/json");
-    req.body = core::Serialize(*body);
-  }
+  return req;
+}
+
+absl::StatusOr<http::Response> Client::Send(const http::Request& req) const {
   if (curl_sink_ != nullptr) {
     *curl_sink_ = CurlString(config_, req, !token_.empty());
     return CurlPrinted();
@@ -245,10 +252,37 @@ absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view
   if (!response.ok()) return response.status();
   if (response->status < 200 || response->status > 299) {
     // The URL as Vault prints it: the address and the path (no query: the client sends none).
-    return ApiError(method, absl::StrCat(config_.address, req.target), *response);
+    return ApiError(req.method, absl::StrCat(config_.address, req.target), *response);
   }
+  return response;
+}
+
+absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view path,
+                                       const json::object* body, std::string_view query) {
+  auto req = Prepare(method, path, query);
+  if (!req.ok()) return req.status();
+  if (body != nullptr) {
+    req->headers.emplace_back(
+        "Content-Type", method == "PATCH" ? "application/merge-patch+json" : "application/json");
+    req->body = core::Serialize(*body);
+  }
+  auto response = Send(*req);
+  if (!response.ok()) return response.status();
   if (response->status == 204) return Secret{};
   return ParseSecret(response->body);
+}
+
+absl::StatusOr<std::string> Client::RequestRaw(std::string_view method, std::string_view path,
+                                               const std::string* body, std::string_view query) {
+  auto req = Prepare(method, path, query);
+  if (!req.ok()) return req.status();
+  if (body != nullptr) {
+    req->headers.emplace_back("Content-Type", "application/octet-stream");
+    req->body = *body;
+  }
+  auto response = Send(*req);
+  if (!response.ok()) return response.status();
+  return std::move(response->body);
 }
 
 absl::StatusOr<Auth> Client::Login(std::string_view mount_path, const json::object& body) {

@@ -73,6 +73,13 @@ class Client {
   absl::StatusOr<Secret> Request(std::string_view method, std::string_view path,
                                  const json::object* body = nullptr, std::string_view query = "");
 
+  // A request whose bodies are bytes, not JSON (sys/storage/raft/snapshot): `body`, when given,
+  // is sent as application/octet-stream; a 2xx answer's body is returned as it came (at most
+  // Config::max_response_bytes). Errors as Request's.
+  absl::StatusOr<std::string> RequestRaw(std::string_view method, std::string_view path,
+                                         const std::string* body = nullptr,
+                                         std::string_view query = "");
+
   // The CLI's -output-curl-string: while set, Request sends nothing, writes the equivalent curl
   // command to *sink (the token as $(strongroom print token), never its value) and returns
   // CurlPrinted().
@@ -98,6 +105,11 @@ class Client {
  private:
   Client(Config config, http::Url url) : config_(std::move(config)), url_(std::move(url)) {}
   absl::StatusOr<Auth> Login(std::string_view mount_path, const json::object& body);
+  // The request as sent (target, headers); CheckPath'd. Request and RequestRaw add the body.
+  absl::StatusOr<http::Request> Prepare(std::string_view method, std::string_view path,
+                                        std::string_view query) const;
+  // Sends `req` (or prints it for -output-curl-string); non-2xx answers become errors.
+  absl::StatusOr<http::Response> Send(const http::Request& req) const;
 
   Config config_;
   http::Url url_;

@@ -11,7 +11,7 @@ const { execFile } = require('node:child_process');
 const fs = require('node:fs');
 const os = require('node:os');
 const path = require('node:path');
-const { startDevClient, api } = require('./harness');
+const { startDevClient, api, CLI } = require('./harness');
 const { makeKeyPair, signServiceAccountJwt, startFakeKube } = require('./fake_kube');
 
 const SCRIPT = path.resolve(__dirname, '../../deploy/kubernetes/init/strongroom-init.sh');
@@ -28,7 +28,8 @@ function documentedPolicies() {
 
 function runScript(env) {
   return new Promise((resolve) => {
-    execFile('bash', [SCRIPT], { env: { PATH: process.env.PATH, ...env } }, (err, stdout, stderr) => {
+    // The script runs the CLI (build/cli/strongroom, or STRONGROOM_CLI) as the image's /usr/bin/strongroom.
+    execFile('bash', [SCRIPT], { env: { PATH: process.env.PATH, STRONGROOM_CLI: CLI, ...env } }, (err, stdout, stderr) => {
       resolve({ code: err ? err.code : 0, stdout, stderr });
     });
   });
@@ -162,7 +163,7 @@ test('init script: fails loudly on a bad token, a conflicting mount or audit dev
 
   const badToken = await runScript({ ...env, VAULT_TOKEN: 'hvs.not-a-token' });
   assert.equal(badToken.code, 1);
-  assert.match(badToken.stderr, /GET sys\/mounts answered 403: .*permission denied/);
+  assert.match(badToken.stderr, /listing secrets engines: .*GET .*\/v1\/sys\/mounts Code: 403\..*permission denied/);
 
   // Inputs are checked before anything changes.
   const noCa = await runScript({ ...env, KUBERNETES_CA_CERT: path.join(os.tmpdir(), 'no-such-ca.crt') });

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # Configures an initialised strongroom for the lobstack reference set-up (docs/reference-setup.md)
-# through the Vault HTTP API, with curl and jq. Safe to run again: what exists and matches is
-# kept, mounts/auth/audit that exist with another type or path are errors, policies, transit key
-# configuration, the Kubernetes auth configuration and the roles are (re)written.
+# with the `strongroom` CLI (the `vault` CLI's commands) and jq. Safe to run again: what exists
+# and matches is kept, mounts/auth/audit that exist with another type or path are errors,
+# policies, transit key configuration, the Kubernetes auth configuration and the roles are
+# (re)written. No secret is ever on a command line: the token is in the environment
+# (VAULT_TOKEN), files go as KEY=@FILE and the reviewer JWT through stdin.
 #
 #   secret/      KV v2                 transit/   Transit, keys lobstack and agent-data,
 #                                                 auto_rotate_period 2160h (90 days)
@@ -22,6 +24,7 @@
 #                       token, re-read at every login (what the Job in this folder does, since
 #                       the Job pod's own token dies with the pod)
 #   AUDIT_FILE_PATH     default /var/log/strongroom/audit/audit.log (a path on the server)
+#   STRONGROOM_CLI      the CLI, default `strongroom` on PATH (/usr/bin/strongroom in the image)
 set -euo pipefail
 
 SA_DIR=/var/run/secrets/kubernetes.io/serviceaccount
@@ -29,6 +32,7 @@ KUBERNETES_HOST=${KUBERNETES_HOST:-https://kubernetes.default.svc}
 KUBERNETES_CA_CERT=${KUBERNETES_CA_CERT-$SA_DIR/ca.crt}
 TOKEN_REVIEWER_JWT=${TOKEN_REVIEWER_JWT-$SA_DIR/token}
 AUDIT_FILE_PATH=${AUDIT_FILE_PATH:-/var/log/strongroom/audit/audit.log}
+SR=${STRONGROOM_CLI:-strongroom}
 
 die() {
   echo "strongroom-init: error: $*" >&2
@@ -36,7 +40,7 @@ die() {
 }
 say() { echo "strongroom-init: $*"; }
 
-command -v curl >/dev/null || die "curl is required"
+command -v "$SR" >/dev/null || die "the strongroom CLI ($SR) is required"
 command -v jq >/dev/null || die "jq is required"
 [ -n "${VAULT_ADDR:-}" ] || die "VAULT_ADDR is not set"
 if [ -z "${VAULT_TOKEN:-}" ] && [ -n "${VAULT_TOKEN_FILE:-}" ]; then
@@ -55,50 +59,50 @@ case "$KUBERNETES_HOST" in
   https://*) ;;
   *) die "KUBERNETES_HOST ($KUBERNETES_HOST) must be an https:// URL" ;;
 esac
+# The CLI takes VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT and VAULT_SKIP_VERIFY from the environment
+# (with VAULT_TOKEN set, no token helper file is read). The output is parsed: no VAULT_FORMAT.
+export VAULT_ADDR VAULT_TOKEN
+unset VAULT_FORMAT
 
-curl_tls=()
-if [ -n "${VAULT_CACERT:-}" ]; then curl_tls+=(--cacert "$VAULT_CACERT"); fi
-if [ "${VAULT_SKIP_VERIFY:-false}" = true ]; then curl_tls+=(--insecure); fi
+err_file=$(mktemp)
+trap 'rm -f "$err_file"' EXIT
 
-body_file=$(mktemp)
-trap 'rm -f "$body_file"' EXIT
-
-# api METHOD PATH [JSON]: the response body on stdout; any non-2xx answer ends the script with
-# the server's errors (call it directly or as var=$(api ...), never nested in another command). The token goes to curl through a header file descriptor, not argv.
-api() {
-  local method=$1 path=$2 data=${3:-} code
-  local args=(-sS -o "$body_file" -w '%{http_code}' --max-time 30 -X "$method" "${curl_tls[@]}")
-  if [ -n "$data" ]; then args+=(-H 'Content-Type: application/json' --data-binary @-); fi
-  code=$(printf '%s' "$data" | curl "${args[@]}" -H @<(printf 'X-Vault-Token: %s\n' "$VAULT_TOKEN") \
-    "$VAULT_ADDR/v1/$path") || die "$method $path: cannot reach $VAULT_ADDR"
-  if [ "${code:0:1}" != 2 ]; then
-    die "$method $path answered $code: $(jq -c '.errors // .' "$body_file" 2>/dev/null || cat "$body_file")"
+# run WHAT ARGS...: the CLI's output on stdout; when it fails the script ends with WHAT and the
+# CLI's error on one line (call it directly or as var=$(run ...), never nested in another
+# command).
+run() {
+  local what=$1
+  shift
+  if ! "$SR" "$@" 2>"$err_file"; then
+    die "$what: $(tr -s '\n' ' ' <"$err_file")"
   fi
-  cat "$body_file"
 }
 
-# enable_once LISTING KEY PATH TYPE NAME: enables TYPE at PATH (sys/mounts/… or sys/auth/…) unless
-# LISTING, the answer of GET sys/mounts or sys/auth, already has KEY; an existing KEY must be TYPE.
+# enable_once LISTING KEY TYPE NAME ARGS...: runs the CLI with ARGS (an enable command) unless
+# LISTING, the JSON of `secrets list` or `auth list`, already has KEY; an existing KEY must be
+# TYPE.
 enable_once() {
-  local listing=$1 key=$2 path=$3 type=$4 name=$5 found
-  found=$(jq -r --arg k "$key" '.data[$k].type // empty' <<<"$listing")
+  local listing=$1 key=$2 type=$3 name=$4 found
+  shift 4
+  found=$(jq -r --arg k "$key" '.[$k].type // empty' <<<"$listing")
   if [ -z "$found" ]; then
-    api POST "$path" "$(jq -n --arg t "$type" '{type: $t}')" >/dev/null
+    run "enabling $name at $key" "$@" >/dev/null
     say "enabled $name at $key"
   elif [ "$found" = "$type" ]; then
     say "$key is already $name"
   else
-    die "$path: $key is mounted as $found, not $type"
+    die "$key is mounted as $found, not $type"
   fi
 }
 
 # --- secret engines -------------------------------------------------------------------------------
 
-mounts=$(api GET sys/mounts)
+mounts=$(run "listing secrets engines" secrets list -format=json)
 
-secret=$(jq -c '.data["secret/"] // empty' <<<"$mounts")
+secret=$(jq -c '.["secret/"] // empty' <<<"$mounts")
 if [ -z "$secret" ]; then
-  api POST sys/mounts/secret '{"type":"kv","options":{"version":"2"},"description":"key/value secret storage"}' >/dev/null
+  run "enabling KV v2 at secret/" secrets enable -path=secret -version=2 \
+    -description="key/value secret storage" kv >/dev/null
   say "enabled KV v2 at secret/"
 elif [ "$(jq -r '.type + ":" + (.options.version // "1")' <<<"$secret")" = "kv:2" ]; then
   say "secret/ is already KV v2"
@@ -106,23 +110,25 @@ else
   die "secret/ is mounted as $(jq -r '.type + " (options " + (.options | tostring) + ")"' <<<"$secret"), not KV v2"
 fi
 
-enable_once "$mounts" transit/ sys/mounts/transit transit Transit
+enable_once "$mounts" transit/ transit Transit secrets enable transit
 
 # Keys are created once (aes256-gcm96) and rotated by the server every 90 days.
 for key in lobstack agent-data; do
-  if [ "$(curl -s -o /dev/null -w '%{http_code}' "${curl_tls[@]}" \
-          -H @<(printf 'X-Vault-Token: %s\n' "$VAULT_TOKEN") "$VAULT_ADDR/v1/transit/keys/$key")" = 404 ]; then
-    api POST "transit/keys/$key" '{"type":"aes256-gcm96"}' >/dev/null
+  if ! "$SR" read -format=json "transit/keys/$key" >/dev/null 2>"$err_file"; then
+    grep -q '^No value found at' "$err_file" ||
+      die "reading transit/keys/$key: $(tr -s '\n' ' ' <"$err_file")"
+    run "creating transit key $key" write "transit/keys/$key" type=aes256-gcm96 >/dev/null
     say "created transit key $key"
   fi
-  api POST "transit/keys/$key/config" '{"auto_rotate_period":"2160h"}' >/dev/null
+  run "configuring transit key $key" write "transit/keys/$key/config" \
+    auto_rotate_period=2160h >/dev/null
   say "transit key $key: auto_rotate_period 2160h"
 done
 
 # --- policies, verbatim from docs/reference-setup.md ----------------------------------------------
 
 put_policy() { # name, policy text on stdin
-  api PUT "sys/policies/acl/$1" "$(jq -Rs '{policy: .}')" >/dev/null
+  run "writing policy $1" policy write "$1" - >/dev/null
   say "wrote policy $1"
 }
 
@@ -154,44 +160,42 @@ EOF
 
 # --- Kubernetes auth ------------------------------------------------------------------------------
 
-auths=$(api GET sys/auth)
-enable_once "$auths" kubernetes/ sys/auth/kubernetes kubernetes "Kubernetes auth"
+auths=$(run "listing auth methods" auth list -format=json)
+enable_once "$auths" kubernetes/ kubernetes "Kubernetes auth" auth enable kubernetes
 
 # Every field is sent, empty ones too: a config write updates only the fields it names, so an
-# empty value is what clears an earlier CA or reviewer JWT. jq reads the files itself, so the JWT
-# never appears in a command line.
+# empty value is what clears an earlier CA or reviewer JWT. The CLI reads the CA itself (@file);
+# the JWT, its white space removed, goes through stdin: neither is on a command line.
 ca_file=${KUBERNETES_CA_CERT:-/dev/null}
 jwt_file=${TOKEN_REVIEWER_JWT:-/dev/null}
-config=$(jq -n --arg host "$KUBERNETES_HOST" --rawfile ca "$ca_file" --rawfile jwt "$jwt_file" \
-  '{kubernetes_host: $host, kubernetes_ca_cert: $ca, token_reviewer_jwt: ($jwt | gsub("\\s"; ""))}')
-api POST auth/kubernetes/config "$config" >/dev/null
+tr -d '[:space:]' <"$jwt_file" |
+  run "configuring auth/kubernetes" write auth/kubernetes/config \
+    kubernetes_host="$KUBERNETES_HOST" kubernetes_ca_cert=@"$ca_file" token_reviewer_jwt=- \
+    >/dev/null
 say "configured auth/kubernetes (host $KUBERNETES_HOST, CA ${KUBERNETES_CA_CERT:-"of the server's pod"}, reviewer JWT ${TOKEN_REVIEWER_JWT:-"of the server's pod"})"
 
-api POST auth/kubernetes/role/lobstack-api '{
-  "bound_service_account_names": "lobstack-api",
-  "bound_service_account_namespaces": "lobstack-control-plane",
-  "policies": "lobstack-api,lobstack-provisioner",
-  "ttl": "1h",
-  "max_ttl": "4h"
-}' >/dev/null
+run "writing role lobstack-api" write auth/kubernetes/role/lobstack-api \
+  bound_service_account_names=lobstack-api \
+  bound_service_account_namespaces=lobstack-control-plane \
+  policies=lobstack-api,lobstack-provisioner ttl=1h max_ttl=4h >/dev/null
 say "wrote role lobstack-api"
 
-api POST auth/kubernetes/role/lobstack-agent '{
-  "bound_service_account_names": "agent-*",
-  "bound_service_account_namespaces": "lobstack-agents",
-  "alias_name_source": "serviceaccount_name",
-  "policies": "lobstack-agent",
-  "ttl": "1h",
-  "max_ttl": "4h"
-}' >/dev/null
+run "writing role lobstack-agent" write auth/kubernetes/role/lobstack-agent \
+  'bound_service_account_names=agent-*' \
+  bound_service_account_namespaces=lobstack-agents \
+  alias_name_source=serviceaccount_name \
+  policies=lobstack-agent ttl=1h max_ttl=4h >/dev/null
 say "wrote role lobstack-agent"
 
 # --- audit ----------------------------------------------------------------------------------------
 
-devices=$(api GET sys/audit)
-device=$(jq -c '.data["file/"] // empty' <<<"$devices")
+devices=$(run "listing audit devices" audit list -format=json)
+# As `vault audit list`: a sentence, not JSON, when there is no device.
+if [ "$devices" = "No audit devices are enabled." ]; then devices='{}'; fi
+device=$(jq -c '.["file/"] // empty' <<<"$devices")
 if [ -z "$device" ]; then
-  api PUT sys/audit/file "$(jq -n --arg p "$AUDIT_FILE_PATH" '{type: "file", options: {file_path: $p}}')" >/dev/null
+  run "enabling the file audit device" audit enable -path=file file \
+    file_path="$AUDIT_FILE_PATH" >/dev/null
   say "enabled file audit device file/ at $AUDIT_FILE_PATH"
 elif [ "$(jq -r '.type + ":" + .options.file_path' <<<"$device")" = "file:$AUDIT_FILE_PATH" ]; then
   say "audit device file/ already writes $AUDIT_FILE_PATH"
