@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "base/strings.h"
+#include "cli/vault/paths.h"
 
 namespace strongroom::vault {
 namespace {
@@ -134,20 +135,7 @@ std::string Context::Token() const {
 }
 
 absl::Status Context::StoreToken(std::string_view token) const {
-  const std::string path = TokenHelperPath();
-  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0)
-    return absl::InternalError(absl::StrCat("error writing ", tmp, ": ", std::strerror(errno)));
-  bool ok = write(fd, token.data(), token.size()) == static_cast<ssize_t>(token.size());
-  ok = fsync(fd) == 0 && ok;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    int e = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat("error writing ", path, ": ", std::strerror(e)));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomic(TokenHelperPath(), token, 0600);
 }
 
 client::Client* Context::Client(bool with_token) {

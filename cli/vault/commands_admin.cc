@@ -21,44 +21,9 @@ using Args = std::vector<std::string>;
 
 constexpr size_t kMaxPolicyBytes = 1 << 20;
 
-std::optional<int> Expect(Context& ctx, const Args& args, size_t min, size_t max) {
-  if (args.size() < min) {
-    return ctx.Local(absl::StrCat("Not enough arguments (expected ", min == max ? "" : "at least ",
-                                  min, ", got ", args.size(), ")"));
-  }
-  if (args.size() > max) {
-    return ctx.Local(absl::StrCat("Too many arguments (expected ", min == max ? "" : "at most ",
-                                  max, ", got ", args.size(), ")"));
-  }
-  return std::nullopt;
-}
-
 std::string EnsureTrailingSlash(std::string p) {
   if (!p.empty() && p.back() != '/') p.push_back('/');
   return p;
-}
-
-const json::object& ObjectOr(const json::value& v) {
-  static const json::object kEmpty;
-  return v.is_object() ? v.as_object() : kEmpty;
-}
-
-// o[k] as an object (empty when absent or not an object); a reference into `o`.
-const json::object& Member(const json::object& o, std::string_view k) {
-  static const json::value kNull;
-  auto it = o.find(k);
-  return ObjectOr(it == o.end() ? kNull : it->value());
-}
-
-std::string Str(const json::object& o, std::string_view k) {
-  auto it = o.find(k);
-  if (it == o.end() || it->value().is_null()) return "";
-  return it->value().is_string() ? std::string(it->value().as_string()) : GoValue(it->value());
-}
-
-bool Bool(const json::object& o, std::string_view k) {
-  auto it = o.find(k);
-  return it != o.end() && it->value().is_bool() && it->value().as_bool();
 }
 
 int64_t Int(const json::object& o, std::string_view k) {
@@ -178,7 +143,7 @@ int SecretsEnable(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom secrets enable [options] TYPE")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   if (mf.version < 0) return ctx.Local("-version must not be negative");
   std::string type(absl::StripAsciiWhitespace(flags.args()[0]));
   if (type == "kv-v2") {  // Vault's alias
@@ -210,7 +175,7 @@ int SecretsDisable(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom secrets disable [options] PATH")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   std::string mount = EnsureTrailingSlash(SanitizePath(flags.args()[0]));
   if (mount.empty()) return ctx.Local("Invalid mount path");
   client::Client* c = ctx.Client();
@@ -235,7 +200,7 @@ int ListMounts(Context& ctx, const Args& argv, bool auth) {
                                : "Usage: strongroom secrets list [options]")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Read(auth ? "sys/auth" : "sys/mounts");
@@ -305,7 +270,7 @@ int Tune(Context& ctx, const Args& argv, bool auth) {
                                : "Usage: strongroom secrets tune [options] PATH")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   if (mf.version < 0) return ctx.Local("-version must not be negative");
   std::string mount = EnsureTrailingSlash(SanitizePath(flags.args()[0]));
   if (mount.empty()) return ctx.Local("Invalid mount path");
@@ -339,7 +304,7 @@ int SecretsMove(Context& ctx, const Args& argv) {
           ctx.Parse(&flags, argv, "Usage: strongroom secrets move [options] SOURCE DESTINATION")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 2, 2)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 2, 2)) return *rc;
   const std::string from = EnsureTrailingSlash(SanitizePath(flags.args()[0]));
   const std::string to = EnsureTrailingSlash(SanitizePath(flags.args()[1]));
   if (from.empty() || to.empty()) return ctx.Local("Invalid mount path");
@@ -390,7 +355,7 @@ int AuthEnable(Context& ctx, const Args& argv) {
   mf.Add(&flags, /*enable=*/true);
   ctx.AddFlags(&flags, /*output=*/false);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom auth enable [options] TYPE")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   if (mf.version < 0) return ctx.Local("-version must not be negative");
   const std::string type(absl::StripAsciiWhitespace(flags.args()[0]));
   std::string mount = EnsureTrailingSlash(SanitizePath(path.empty() ? type : path));
@@ -416,7 +381,7 @@ int AuthDisable(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom auth disable [options] PATH")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   std::string mount = EnsureTrailingSlash(SanitizePath(flags.args()[0]));
   if (mount.empty()) return ctx.Local("Invalid mount path");
   client::Client* c = ctx.Client();
@@ -435,7 +400,7 @@ int PolicyList(Context& ctx, const Args& argv) {
   FlagSet flags;
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom policy list [options]")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Request("GET", "sys/policies/acl", nullptr, "list=true");
@@ -454,7 +419,7 @@ int PolicyRead(Context& ctx, const Args& argv) {
   FlagSet flags;
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom policy read [options] NAME")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   const std::string name(absl::StripAsciiWhitespace(flags.args()[0]));
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
@@ -479,7 +444,7 @@ int PolicyWrite(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom policy write [options] NAME PATH|-")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 2, 2)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 2, 2)) return *rc;
   const std::string name(absl::StripAsciiWhitespace(flags.args()[0]));
   const std::string& file = flags.args()[1];
   auto text = ReadInput(file, kMaxPolicyBytes);
@@ -500,7 +465,7 @@ int PolicyDelete(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom policy delete [options] NAME")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   const std::string name(absl::StripAsciiWhitespace(flags.args()[0]));
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
@@ -519,7 +484,7 @@ int PolicyFmt(Context& ctx, const Args& argv) {
                           "  comments or in JSON are refused and left unchanged.")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   const std::string& path = flags.args()[0];
   if (path == "-") return ctx.Local("policy fmt rewrites a file: give its path, not -");
   auto text = ReadInput(path, kMaxPolicyBytes);
@@ -553,7 +518,7 @@ int AuditEnable(Context& ctx, const Args& argv) {
     return *rc;
   }
   const Args& args = flags.args();
-  if (auto rc = Expect(ctx, args, 1, SIZE_MAX)) return *rc;
+  if (auto rc = ctx.ExpectArgs(args, 1, SIZE_MAX)) return *rc;
   const std::string type(absl::StripAsciiWhitespace(args[0]));
   auto options = ctx.ParseArgsData(Args(args.begin() + 1, args.end()));
   if (!options.ok()) {
@@ -580,7 +545,7 @@ int AuditDisable(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom audit disable [options] PATH")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   std::string mount = EnsureTrailingSlash(SanitizePath(flags.args()[0]));
   if (mount.empty()) return ctx.Local("Invalid path");
   client::Client* c = ctx.Client();
@@ -597,7 +562,7 @@ int AuditList(Context& ctx, const Args& argv) {
   flags.Bool("detailed", &detailed);
   ctx.AddFlags(&flags);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom audit list [options]")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Read("sys/audit");

@@ -81,14 +81,6 @@ void PrintPath(Context& ctx, std::string_view path, std::string_view title) {
   ctx.Out("");
 }
 
-json::object ObjectAt(const json::value& v, std::string_view key) {
-  if (v.is_object()) {
-    auto it = v.as_object().find(key);
-    if (it != v.as_object().end() && it->value().is_object()) return it->value().as_object();
-  }
-  return {};
-}
-
 // The table printed after a v2 write: the path and the new version's metadata.
 int OutputWritten(Context& ctx, const client::Secret& s, const std::string& full) {
   if (!ctx.field().empty() || ctx.format() != Format::kTable) return ctx.OutputSecret(s);
@@ -135,7 +127,7 @@ int KvGet(Context& ctx, const Args& argv) {
   }
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error reading ", full), s.status());
   if (!ctx.field().empty()) {
-    json::object data = kv.v2 ? ObjectAt(s->data, "data")
+    json::object data = kv.v2 ? Member(ObjectOr(s->data), "data")
                               : (s->data.is_object() ? s->data.as_object() : json::object());
     if (kv.v2 && ctx.field() == "data" && !data.contains("data")) {
       return ctx.PrintField(*s, s->data.as_object());
@@ -148,7 +140,7 @@ int KvGet(Context& ctx, const Args& argv) {
   }
   if (kv.v2) PrintPath(ctx, full, "Secret Path");
   if (kv.v2) {
-    json::object meta = ObjectAt(s->data, "metadata");
+    json::object meta = Member(ObjectOr(s->data), "metadata");
     ctx.Out(HeaderForMap("Metadata", meta));
     ctx.OutputData(meta);
     ctx.Out("");
@@ -257,7 +249,7 @@ int KvPatch(Context& ctx, const Args& argv) {
     }
     if (!current.ok())
       return ctx.Remote(absl::StrCat("Error doing pre-read at ", full), current.status());
-    json::object merged = ObjectAt(current->data, "data");
+    json::object merged = Member(ObjectOr(current->data), "data");
     for (const auto& kvp : *data) {
       if (kvp.value().is_null()) {
         merged.erase(kvp.key());
@@ -265,7 +257,7 @@ int KvPatch(Context& ctx, const Args& argv) {
         merged[kvp.key()] = kvp.value();
       }
     }
-    json::object meta = ObjectAt(current->data, "metadata");
+    json::object meta = Member(ObjectOr(current->data), "metadata");
     json::object body{{"data", merged}, {"options", json::object()}};
     body["options"].as_object()["cas"] =
         cas > -1 ? json::value(cas)
@@ -391,7 +383,7 @@ int KvMetadataGet(Context& ctx, const Args& argv) {
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error reading ", full), s.status());
   if (!ctx.field().empty() || ctx.format() != Format::kTable) return ctx.OutputSecret(*s);
   json::object meta = s->data.is_object() ? s->data.as_object() : json::object();
-  json::object versions = ObjectAt(s->data, "versions");
+  json::object versions = Member(ObjectOr(s->data), "versions");
   meta.erase("versions");
   PrintPath(ctx, full, "Metadata Path");
   ctx.Out(HeaderForMap("Metadata", meta));

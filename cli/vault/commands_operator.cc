@@ -24,41 +24,6 @@ using Args = std::vector<std::string>;
 constexpr size_t kMaxSnapshotBytes = 64u << 20;
 constexpr size_t kMaxJoinTokenBytes = 4096;
 
-std::optional<int> Expect(Context& ctx, const Args& args, size_t min, size_t max) {
-  if (args.size() < min) {
-    return ctx.Local(absl::StrCat("Not enough arguments (expected ", min == max ? "" : "at least ",
-                                  min, ", got ", args.size(), ")"));
-  }
-  if (args.size() > max) {
-    return ctx.Local(absl::StrCat("Too many arguments (expected ", min == max ? "" : "at most ",
-                                  max, ", got ", args.size(), ")"));
-  }
-  return std::nullopt;
-}
-
-const json::object& ObjectOr(const json::value& v) {
-  static const json::object kEmpty;
-  return v.is_object() ? v.as_object() : kEmpty;
-}
-
-// o[k] as an object (empty when absent or not an object); a reference into `o`.
-const json::object& Member(const json::object& o, std::string_view k) {
-  static const json::value kNull;
-  auto it = o.find(k);
-  return ObjectOr(it == o.end() ? kNull : it->value());
-}
-
-std::string Str(const json::object& o, std::string_view k) {
-  auto it = o.find(k);
-  if (it == o.end() || it->value().is_null()) return "";
-  return it->value().is_string() ? std::string(it->value().as_string()) : GoValue(it->value());
-}
-
-bool Bool(const json::object& o, std::string_view k) {
-  auto it = o.find(k);
-  return it != o.end() && it->value().is_bool() && it->value().as_bool();
-}
-
 // A response's data: `data`, else the top-level object (sys/ha-status, sys/init answer so).
 json::object DataOf(const client::Secret& s) {
   if (s.data.is_object()) return s.data.as_object();
@@ -96,7 +61,7 @@ int Init(Context& ctx, const Args& argv) {
                     "  -status: exit 0 if initialised, 2 if not.")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   if (recovery_shares < 0 || recovery_shares > 255 || recovery_threshold < 0 ||
       recovery_threshold > recovery_shares) {
     return ctx.Local(
@@ -164,7 +129,7 @@ int Seal(Context& ctx, const Args& argv) {
   FlagSet flags;
   ctx.AddFlags(&flags, /*output=*/false);
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom operator seal [options]")) return *rc;
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Request("PUT", "sys/seal");
@@ -179,7 +144,7 @@ int StepDown(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom operator step-down [options]")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Request("PUT", "sys/step-down");
@@ -194,7 +159,7 @@ int Members(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom operator members [options]")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Read("sys/ha-status");
@@ -231,7 +196,7 @@ int RaftListPeers(Context& ctx, const Args& argv) {
   if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom operator raft list-peers [options]")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 0, 0)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 0, 0)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto s = c->Read("sys/storage/raft/configuration");
@@ -272,7 +237,7 @@ int RaftJoin(Context& ctx, const Args& argv) {
                           "  -non-voter             refused by strongroom: every node votes.")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   json::object body;
   body["leader_api_addr"] = std::string(absl::StripAsciiWhitespace(flags.args()[0]));
   if (!join_token_file.empty()) {
@@ -304,7 +269,7 @@ int RaftRemovePeer(Context& ctx, const Args& argv) {
                           "Usage: strongroom operator raft remove-peer [options] SERVER_ID")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   json::object body{{"server_id", std::string(absl::StripAsciiWhitespace(flags.args()[0]))}};
@@ -324,25 +289,7 @@ absl::Status WriteSnapshot(Context& ctx, const std::string& path, const std::str
     }
     return absl::OkStatus();
   }
-  const std::string tmp = absl::StrCat(path, ".tmp.", getpid());
-  int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
-  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
-  size_t done = 0;
-  bool ok = true;
-  while (ok && done < bytes.size()) {
-    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  ok = ok && fsync(fd) == 0;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": ", std::strerror(e)));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomic(path, bytes, 0600);
 }
 
 int SnapshotSave(Context& ctx, const Args& argv) {
@@ -352,7 +299,7 @@ int SnapshotSave(Context& ctx, const Args& argv) {
           ctx.Parse(&flags, argv, "Usage: strongroom operator raft snapshot save [options] FILE")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
   auto bytes = c->RequestRaw("GET", "sys/storage/raft/snapshot");
@@ -374,7 +321,7 @@ int SnapshotRestore(Context& ctx, const Args& argv) {
                           "          be in this node's token)")) {
     return *rc;
   }
-  if (auto rc = Expect(ctx, flags.args(), 1, 1)) return *rc;
+  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
   auto bytes = ReadInput(flags.args()[0], kMaxSnapshotBytes);
   if (!bytes.ok()) {
     return ctx.Local(absl::StrCat("Error opening the snapshot file: ", bytes.status().message()));

@@ -21,11 +21,6 @@ absl::StatusOr<std::string> TokenArg(const std::string& arg) {
   return ReadSecret("Token (will be hidden): ");
 }
 
-std::string StringOf(const json::object& o, std::string_view k) {
-  auto it = o.find(k);
-  return it != o.end() && it->value().is_string() ? std::string(it->value().as_string()) : "";
-}
-
 // ---- login -----------------------------------------------------------------------------------
 
 // The token method: looks the token up, and shows it as a login would (Vault's token login).
@@ -36,8 +31,8 @@ absl::StatusOr<client::Secret> TokenLogin(client::Client* c, const std::string& 
   const json::object empty;
   const json::object& d = s->data.is_object() ? s->data.as_object() : empty;
   json::object auth;
-  auth["client_token"] = StringOf(d, "id");
-  auth["accessor"] = StringOf(d, "accessor");
+  auth["client_token"] = Str(d, "id");
+  auth["accessor"] = Str(d, "accessor");
   json::value policies = d.contains("policies") ? d.at("policies") : json::array();
   auth["policies"] = policies;
   auth["token_policies"] = policies;
@@ -45,7 +40,7 @@ absl::StatusOr<client::Secret> TokenLogin(client::Client* c, const std::string& 
       d.contains("identity_policies") ? d.at("identity_policies") : json::value();
   auth["metadata"] = d.contains("meta") ? d.at("meta") : json::value();
   auth["orphan"] = d.contains("orphan") ? d.at("orphan") : json::value(false);
-  auth["entity_id"] = StringOf(d, "entity_id");
+  auth["entity_id"] = Str(d, "entity_id");
   auth["lease_duration"] = d.contains("ttl") ? d.at("ttl") : json::value(0);
   auth["renewable"] = d.contains("renewable") ? d.at("renewable") : json::value(false);
   client::Secret out;
@@ -54,7 +49,7 @@ absl::StatusOr<client::Secret> TokenLogin(client::Client* c, const std::string& 
   out.raw["auth"] = auth;
   out.raw["data"] = nullptr;
   out.auth = client::Auth{};
-  out.auth->client_token = StringOf(d, "id");
+  out.auth->client_token = Str(d, "id");
   out.auth->lease_duration =
       auth["lease_duration"].is_int64() ? auth["lease_duration"].as_int64() : 0;
   out.auth->renewable = auth["renewable"].is_bool() && auth["renewable"].as_bool();
@@ -112,7 +107,7 @@ int Login(Context& ctx, const Args& argv) {
             absl::StrCat("Error reading the service account token: ", jwt.status().message()));
       (*data)["jwt"] = *jwt;
     } else if (method == "userpass") {
-      std::string user = StringOf(*data, "username");
+      std::string user = Str(*data, "username");
       if (user.empty()) return ctx.Local("username=NAME is required");
       data->erase("username");
       if (!data->contains("password")) {
@@ -130,7 +125,7 @@ int Login(Context& ctx, const Args& argv) {
   if (!result.ok()) return ctx.Remote("Error authenticating", result.status());
   std::string token;
   if (auto it = result->raw.find("auth"); it != result->raw.end() && it->value().is_object()) {
-    token = StringOf(it->value().as_object(), "client_token");
+    token = Str(it->value().as_object(), "client_token");
   }
   if (token.empty()) return ctx.Local("Error authenticating: no token was returned");
   if (!no_store) {

@@ -460,6 +460,28 @@ std::string MapTable(const json::object& data) {
   return Table(rows, kDelim);
 }
 
+const json::object& ObjectOr(const json::value& v) {
+  static const json::object kEmpty;
+  return v.is_object() ? v.as_object() : kEmpty;
+}
+
+const json::object& Member(const json::object& o, std::string_view k) {
+  static const json::value kNull;
+  auto it = o.find(k);
+  return ObjectOr(it == o.end() ? kNull : it->value());
+}
+
+std::string Str(const json::object& o, std::string_view k) {
+  auto it = o.find(k);
+  if (it == o.end() || it->value().is_null()) return "";
+  return it->value().is_string() ? std::string(it->value().as_string()) : GoValue(it->value());
+}
+
+bool Bool(const json::object& o, std::string_view k) {
+  auto it = o.find(k);
+  return it != o.end() && it->value().is_bool() && it->value().as_bool();
+}
+
 std::string PadEqualSigns(std::string_view header, size_t total) {
   int64_t signs = static_cast<int64_t>(total) - static_cast<int64_t>(header.size() + 2);
   if (signs <= 0) signs = 4;

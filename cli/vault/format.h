@@ -54,6 +54,14 @@ std::string MapTable(const json::object& data);
 // Warnings as Vault prints them before a table (to stderr).
 std::string WarningsText(const std::vector<std::string>& warnings);
 
+// Reading fields of a server's answer, whatever their types.
+const json::object& ObjectOr(const json::value& v);  // v, or an empty object
+// o[k] as an object (empty when absent or not an object); a reference into `o`.
+const json::object& Member(const json::object& o, std::string_view k);
+// o[k] as text: a string as is, another value as GoValue, "" when absent or null.
+std::string Str(const json::object& o, std::string_view k);
+bool Bool(const json::object& o, std::string_view k);  // false unless a JSON true
+
 // Vault's padEqualSigns ("== Secret Path ==", "======= Metadata =======").
 std::string PadEqualSigns(std::string_view header, size_t total);
 std::string HeaderForMap(std::string_view header, const json::object& data);

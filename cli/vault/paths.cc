@@ -1,15 +1,47 @@
 #include "cli/vault/paths.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
+#include <random>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "base/strings.h"
 
 namespace strongroom::vault {
+
+absl::Status WriteFileAtomic(const std::string& path, std::string_view bytes, unsigned mode) {
+  std::string tmp;
+  int fd = -1;
+  std::random_device rd;
+  for (int attempt = 0; attempt < 8 && fd < 0; ++attempt) {
+    tmp = absl::StrCat(path, ".tmp.", getpid(), ".", rd());
+    fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+    if (fd < 0 && errno != EEXIST) break;
+  }
+  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
+  bool ok = fchmod(fd, static_cast<mode_t>(mode & 07777)) == 0;
+  for (size_t done = 0; ok && done < bytes.size();) {
+    ssize_t n = write(fd, bytes.data() + done, bytes.size() - done);
+    if (n < 0 && errno == EINTR) continue;
+    ok = n > 0;
+    if (ok) done += static_cast<size_t>(n);
+  }
+  ok = ok && fsync(fd) == 0;
+  ok = close(fd) == 0 && ok;
+  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
+    const int e = errno;
+    unlink(tmp.c_str());
+    return absl::InternalError(absl::StrCat(path, ": ", std::strerror(e)));
+  }
+  return absl::OkStatus();
+}
 
 std::string SanitizePath(std::string_view path) {
   std::string_view p = Sv(absl::StripAsciiWhitespace(Av(path)));

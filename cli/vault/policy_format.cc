@@ -14,6 +14,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/hcl.h"
+#include "cli/vault/paths.h"
 #include "policy/policy.h"
 
 namespace strongroom::vault {
@@ -221,26 +222,7 @@ absl::Status ReplaceFile(const std::string& path, std::string_view content) {
   if (stat(path.c_str(), &st) != 0) {
     return absl::InternalError(absl::StrCat(path, ": ", std::strerror(errno)));
   }
-  const std::string tmp = absl::StrCat(path, ".fmt.", getpid());
-  int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, st.st_mode & 07777);
-  if (fd < 0) return absl::InternalError(absl::StrCat(tmp, ": ", std::strerror(errno)));
-  size_t done = 0;
-  bool ok = true;
-  while (ok && done < content.size()) {
-    ssize_t n = write(fd, content.data() + done, content.size() - done);
-    if (n < 0 && errno == EINTR) continue;
-    ok = n > 0;
-    if (ok) done += static_cast<size_t>(n);
-  }
-  ok = ok && fsync(fd) == 0;
-  ok = close(fd) == 0 && ok;
-  if (!ok || rename(tmp.c_str(), path.c_str()) != 0) {
-    const int e = errno;
-    unlink(tmp.c_str());
-    return absl::InternalError(absl::StrCat(path, ": ", std::strerror(e)));
-  }
-  return absl::OkStatus();
+  return WriteFileAtomic(path, content, st.st_mode & 07777);
 }
 
 }  // namespace strongroom::vault
