@@ -2,12 +2,14 @@
 
 #include <utility>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/cord.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_replace.h"
+#include "absl/strings/str_split.h"
 #include "base/strings.h"
 
 namespace strongroom::client {
@@ -131,21 +133,52 @@ std::vector<std::string> StringsField(const json::object& o, std::string_view ke
 
 // A path segment for auth/<mount>/login: no traversal, no query.
 absl::Status CheckPath(std::string_view path) {
-  if (path.empty() || path.front() == '/' ||
-      path.find_first_of("?#\r\n\t %") != std::string_view::npos) {
+  auto bad = [&] {
     return absl::InvalidArgumentError(absl::StrCat("invalid request path \"", Av(path), "\""));
+  };
+  if (path.empty() || path.front() == '/') return bad();
+  for (char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad();
   }
-  for (std::string_view seg : {std::string_view("../"), std::string_view("/..")}) {
-    if (absl::StrContains(Av(path), Av(seg)) || path == "..") {
-      return absl::InvalidArgumentError(absl::StrCat("invalid request path \"", Av(path), "\""));
-    }
+  for (absl::string_view seg : absl::StrSplit(Av(path), '/')) {
+    if (seg == "." || seg == "..") return bad();
   }
   return absl::OkStatus();
+}
+
+// The path as it goes on the wire: every byte but unreserved ones and "/" percent-encoded (the
+// server decodes them; "my key" and "a?b" are names, never a query).
+std::string EncodePath(std::string_view path) {
+  constexpr char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (char c : path) {
+    const auto b = static_cast<unsigned char>(c);
+    if (absl::ascii_isalnum(b) || c == '-' || c == '_' || c == '.' || c == '~' || c == '/') {
+      out.push_back(c);
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[b >> 4]);
+      out.push_back(kHex[b & 15]);
+    }
+  }
+  return out;
 }
 
 // "'" inside a single-quoted shell word.
 std::string ShellQuoted(std::string_view s) {
   return absl::StrCat("'", absl::StrReplaceAll(Av(s), {{"'", "'\"'\"'"}}), "'");
+}
+
+// A word the shell reads as itself: as is when it holds only characters no shell treats
+// specially, else single-quoted.
+std::string ShellWord(std::string_view s) {
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) &&
+        std::string_view("-_./:%=?,+@~").find(c) == std::string_view::npos) {
+      return ShellQuoted(s);
+    }
+  }
+  return std::string(s);
 }
 
 std::string CurlString(const Config& config, const http::Request& req, bool has_token) {
@@ -162,7 +195,12 @@ std::string CurlString(const Config& config, const http::Request& req, bool has_
   }
   for (const auto& [name, value] : req.headers) {
     if (name == "X-Vault-Token") continue;
-    absl::StrAppend(&out, "-H \"", name, ": ", value, "\" ");
+    const std::string header = absl::StrCat(name, ": ", value);
+    if (ShellWord(value) == value) {
+      absl::StrAppend(&out, "-H \"", header, "\" ");
+    } else {
+      absl::StrAppend(&out, "-H ", ShellQuoted(header), " ");
+    }
   }
   if (has_token) out.append("-H \"X-Vault-Token: $(strongroom print token)\" ");
   bool binary = false;
@@ -174,7 +212,7 @@ std::string CurlString(const Config& config, const http::Request& req, bool has_
   } else if (!req.body.empty()) {
     absl::StrAppend(&out, "-d ", ShellQuoted(req.body), " ");
   }
-  absl::StrAppend(&out, config.address, req.target);
+  absl::StrAppend(&out, ShellWord(absl::StrCat(config.address, req.target)));
   return out;
 }
 
@@ -228,12 +266,14 @@ bool Client::IsCurlPrinted(const absl::Status& s) {
 absl::StatusOr<http::Request> Client::Prepare(std::string_view method, std::string_view path,
                                               std::string_view query) const {
   if (absl::Status s = CheckPath(path); !s.ok()) return s;
-  if (query.find_first_of("#\r\n\t ") != std::string_view::npos) {
-    return absl::InvalidArgumentError("invalid query string");
+  for (char c : query) {
+    if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#') {
+      return absl::InvalidArgumentError("invalid query string");
+    }
   }
   http::Request req;
   req.method = std::string(method);
-  req.target = absl::StrCat("/v1/", Av(path), query.empty() ? "" : "?", Av(query));
+  req.target = absl::StrCat("/v1/", EncodePath(path), query.empty() ? "" : "?", Av(query));
   if (!token_.empty()) req.headers.emplace_back("X-Vault-Token", token_);
   req.headers.emplace_back("X-Vault-Request", "true");
   if (!config_.namespace_.empty())
@@ -251,7 +291,7 @@ absl::StatusOr<http::Response> Client::Send(const http::Request& req) const {
   auto response = http::Fetch(url_, config_.tls, req, config_.timeout, limits, "request");
   if (!response.ok()) return response.status();
   if (response->status < 200 || response->status > 299) {
-    // The URL as Vault prints it: the address and the path (no query: the client sends none).
+    // The URL as Vault prints it: the address, the path and the query.
     return ApiError(req.method, absl::StrCat(config_.address, req.target), *response);
   }
   return response;

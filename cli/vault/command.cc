@@ -1,6 +1,7 @@
 #include "cli/vault/command.h"
 
 #include <fcntl.h>
+#include <pwd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -94,6 +95,16 @@ std::optional<int> Context::Parse(FlagSet* flags, const std::vector<std::string>
     Err(Sv(s.message()));
     return kLocalError;
   }
+  std::vector<std::string> late;
+  for (const std::string& a : flags->args()) {
+    if (a.size() > 1 && a[0] == '-') late.push_back(a);
+  }
+  if (!late.empty()) {
+    Err(absl::StrCat(
+        "Command flags must be provided before positional arguments. The following arguments "
+        "will not be parsed as flags: [",
+        absl::StrJoin(late, ","), "]"));
+  }
   auto pick = [](std::string* value, const char* env) {
     if (value->empty()) *value = Env(env);
   };
@@ -124,7 +135,17 @@ std::optional<int> Context::Parse(FlagSet* flags, const std::vector<std::string>
 
 std::string Context::TokenHelperPath() {
   std::string home = Env("HOME");
-  return absl::StrCat(home.empty() ? "/root" : home, "/.vault-token");
+  if (home.empty()) {
+    // No HOME (a cron job, a unit without one): the account's home directory.
+    passwd pw{};
+    passwd* found = nullptr;
+    std::vector<char> buf(16384);
+    if (getpwuid_r(getuid(), &pw, buf.data(), buf.size(), &found) == 0 && found != nullptr &&
+        found->pw_dir != nullptr) {
+      home = found->pw_dir;
+    }
+  }
+  return absl::StrCat(home.empty() ? "." : home, "/.vault-token");
 }
 
 std::string Context::Token() const {
@@ -170,6 +191,9 @@ int Context::Remote(std::string_view what, const absl::Status& status) {
     return kOk;
   }
   Err(absl::StrCat(Av(what), ": ", status.message()));
+  // Refused here before anything was sent (a path or header the client will not send): a local
+  // error, as a bad argument.
+  if (absl::IsInvalidArgument(status) && client::HttpStatusOf(status) == 0) return kLocalError;
   return kRemoteError;
 }
 
@@ -256,10 +280,10 @@ int Context::OutputSecret(const client::Secret& s) {
   if (!field_.empty()) return PrintField(s, s.data.is_object() ? s.data.as_object() : kEmpty);
   switch (format_) {
     case Format::kJson:
-      Out(JsonIndent(SecretValue(s)));
+      WriteJson(out_, SecretValue(s), SecretOrder());
       break;
     case Format::kYaml:
-      Out(Yaml(SecretValue(s)));
+      WriteYaml(out_, SecretValue(s));
       break;
     case Format::kTable: {
       if (std::string w = WarningsText(s.warnings); !w.empty()) {
@@ -276,13 +300,13 @@ int Context::OutputSecret(const client::Secret& s) {
   return kOk;
 }
 
-int Context::OutputData(const json::value& data) {
+int Context::OutputData(const json::value& data, const JsonOrder& order) {
   switch (format_) {
     case Format::kJson:
-      Out(JsonIndent(data));
+      WriteJson(out_, data, order);
       break;
     case Format::kYaml:
-      Out(Yaml(data));
+      WriteYaml(out_, data);
       break;
     case Format::kTable: {
       std::string table = data.is_object() ? MapTable(data.as_object()) : GoValue(data) + "\n";
@@ -319,18 +343,32 @@ int Context::OutputList(const client::Secret& s) {
 
 absl::StatusOr<json::object> Context::ParseArgsData(const std::vector<std::string>& args) {
   json::object data;
-  if (args.size() == 1 && args[0] == "-") {
-    auto in = ReadInput("-", kMaxInputBytes);
+  bool stdin_used = false;
+  auto read = [&](const std::string& source) -> absl::StatusOr<std::string> {
+    if (source == "-") {
+      if (stdin_used) return absl::InvalidArgumentError("stdin can only be read once");
+      stdin_used = true;
+    }
+    return ReadInput(source, kMaxInputBytes);
+  };
+  // "-" (stdin) or "@FILE": a JSON object whose fields are merged in.
+  auto merge_json = [&](const std::string& source) -> absl::Status {
+    auto in = read(source);
     if (!in.ok()) return in.status();
     auto parsed = core::ParseObject(*in);
     if (!parsed.ok()) {
       return absl::InvalidArgumentError(
           absl::StrCat("Failed to parse JSON input: ", parsed.status().message()));
     }
-    return std::move(*parsed);
-  }
-  bool stdin_used = false;
+    for (auto& kv : *parsed) data[kv.key()] = std::move(kv.value());
+    return absl::OkStatus();
+  };
   for (const std::string& arg : args) {
+    if (arg.empty()) continue;
+    if (arg == "-" || arg[0] == '@') {
+      if (absl::Status s = merge_json(arg == "-" ? "-" : arg.substr(1)); !s.ok()) return s;
+      continue;
+    }
     size_t eq = arg.find('=');
     if (eq == std::string::npos || eq == 0) {
       return absl::InvalidArgumentError(
@@ -338,12 +376,10 @@ absl::StatusOr<json::object> Context::ParseArgsData(const std::vector<std::strin
     }
     std::string key = arg.substr(0, eq);
     std::string value = arg.substr(eq + 1);
-    if (value == "-" || absl::StartsWith(value, "@")) {
-      if (value == "-") {
-        if (stdin_used) return absl::InvalidArgumentError("stdin can only be read once");
-        stdin_used = true;
-      }
-      auto in = ReadInput(value == "-" ? "-" : value.substr(1), kMaxInputBytes);
+    if (absl::StartsWith(value, "\\@")) {
+      value.erase(0, 1);  // "\@..." is a literal "@..."
+    } else if (value == "-" || absl::StartsWith(value, "@")) {
+      auto in = read(value == "-" ? "-" : value.substr(1));
       if (!in.ok()) return in.status();
       value = std::move(*in);
     }

@@ -55,7 +55,7 @@ class Context {
 
   // OutputSecret / OutputData / OutputList, with -field handled (PrintRawField).
   int OutputSecret(const client::Secret& s);
-  int OutputData(const json::value& data);
+  int OutputData(const json::value& data, const JsonOrder& order = {});
   int OutputList(const client::Secret& s);
   // The value of -field: a raw string (a newline only on a terminal) or, for json/yaml, the
   // value in that format. Looks in `data` first, then the secret's lease and token fields.

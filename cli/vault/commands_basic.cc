@@ -59,7 +59,7 @@ int Status(Context& ctx, const Args& argv) {
   const bool is_self = get(leader, "is_self").is_bool() && get(leader, "is_self").as_bool();
 
   if (ctx.format() != Format::kTable) {
-    json::object out = Ordered();
+    json::object out;  // a Go struct: printed in this order
     for (std::string_view k :
          {"type", "initialized", "sealed", "t", "n", "progress", "nonce", "version", "build_date",
           "migration", "cluster_name", "cluster_id", "recovery_seal", "storage_type"}) {
@@ -70,7 +70,7 @@ int Status(Context& ctx, const Args& argv) {
                                "raft_committed_index", "raft_applied_index"}) {
       if (auto it = leader.find(k); it != leader.end()) out[k] = it->value();
     }
-    ctx.OutputData(out);
+    ctx.OutputData(out, JsonOrder{true, {}});
     return sealed ? kRemoteError : kOk;
   }
   std::vector<std::string> rows{"Key | Value"};

@@ -127,12 +127,19 @@ int KvGet(Context& ctx, const Args& argv) {
   }
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error reading ", full), s.status());
   if (!ctx.field().empty()) {
-    json::object data = kv.v2 ? Member(ObjectOr(s->data), "data")
-                              : (s->data.is_object() ? s->data.as_object() : json::object());
-    if (kv.v2 && ctx.field() == "data" && !data.contains("data")) {
-      return ctx.PrintField(*s, s->data.as_object());
+    const json::object& body = ObjectOr(s->data);
+    if (kv.v2) {
+      // A deleted or destroyed version has no data (vault: "No data found", exit 2).
+      auto it = body.find("data");
+      if (it == body.end() || !it->value().is_object()) {
+        ctx.Err(absl::StrCat("No data found at ", full));
+        return kRemoteError;
+      }
+      const json::object& data = it->value().as_object();
+      // A literal "data" field: the value if the secret has one, else the data block itself.
+      return ctx.PrintField(*s, ctx.field() == "data" && !data.contains("data") ? body : data);
     }
-    return ctx.PrintField(*s, data);
+    return ctx.PrintField(*s, body);
   }
   if (ctx.format() != Format::kTable) return ctx.OutputSecret(*s);
   if (std::string w = WarningsText(s->warnings); !w.empty()) {

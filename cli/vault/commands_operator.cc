@@ -92,7 +92,7 @@ int Init(Context& ctx, const Args& argv) {
     return it != r.end() && it->value().is_array() ? it->value() : json::value(json::array());
   };
   if (ctx.format() != Format::kTable) {
-    json::object out = Ordered();
+    json::object out;  // a Go struct: printed in this order
     out["unseal_keys_b64"] = json::array();
     out["unseal_keys_hex"] = json::array();
     out["unseal_shares"] = 0;
@@ -102,7 +102,7 @@ int Init(Context& ctx, const Args& argv) {
     out["recovery_keys_shares"] = recovery_shares;
     out["recovery_keys_threshold"] = recovery_threshold;
     out["root_token"] = Str(r, "root_token");
-    return ctx.OutputData(out);
+    return ctx.OutputData(out, JsonOrder{true, {}});
   }
   std::string text;
   int i = 0;

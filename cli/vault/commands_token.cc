@@ -1,5 +1,8 @@
 // login and token create|lookup|renew|revoke|capabilities.
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -76,6 +79,11 @@ int Login(Context& ctx, const Args& argv) {
                           "  userpass: username=NAME (the password is prompted for)")) {
     return *rc;
   }
+  // As vault: -token-only is -no-store with the token printed alone (raw, as -field=token).
+  if (token_only) no_store = true;
+  if (no_store && no_print && !token_only) {
+    return ctx.Local("-no-store and -no-print cannot be used together");
+  }
   Args args = flags.args();
   if (path.empty()) path = method;
   client::Client* c = ctx.Client(/*with_token=*/false);
@@ -135,7 +143,9 @@ int Login(Context& ctx, const Args& argv) {
   }
   if (no_print) return kOk;
   if (token_only) {
-    ctx.Out(token);
+    std::fwrite(token.data(), 1, token.size(), ctx.out());
+    if (isatty(fileno(ctx.out()))) std::fputc('\n', ctx.out());
+    std::fflush(ctx.out());
     return kOk;
   }
   if (ctx.format() == Format::kTable && ctx.field().empty()) {

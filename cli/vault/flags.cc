@@ -126,6 +126,15 @@ absl::Status ParseDurationSeconds(std::string_view text, int64_t* seconds) {
     *seconds = whole;
     return absl::OkStatus();
   }
+  // Vault's parseutil also takes whole days ("7d").
+  if (text.size() > 1 && text.back() == 'd' &&
+      absl::SimpleAtoi(Av(text.substr(0, text.size() - 1)), &whole)) {
+    if (whole < 0 || whole > static_cast<int64_t>(kMax / 86400)) {
+      return absl::InvalidArgumentError("out of range");
+    }
+    *seconds = whole * 86400;
+    return absl::OkStatus();
+  }
   absl::Duration d;
   if (text.empty() || !absl::ParseDuration(Av(text), &d)) {
     return absl::InvalidArgumentError("time: invalid duration");

@@ -23,7 +23,7 @@ size_t Runes(std::string_view s) {
 std::vector<std::string> Cells(std::string_view row, std::string_view delim) {
   std::vector<std::string> cells;
   for (absl::string_view c : absl::StrSplit(Av(row), Av(delim))) {
-    std::string cell(absl::StripAsciiWhitespace(c));
+    std::string cell = EscapeControls(Sv(absl::StripAsciiWhitespace(c)));
     cells.push_back(cell.empty() ? "n/a" : cell);
   }
   return cells;
@@ -32,9 +32,7 @@ std::vector<std::string> Cells(std::string_view row, std::string_view delim) {
 std::vector<std::pair<std::string, const json::value*>> Sorted(const json::object& o) {
   std::vector<std::pair<std::string, const json::value*>> out;
   out.reserve(o.size());
-  for (const auto& kv : o) {
-    if (kv.key() != kOrdered) out.emplace_back(std::string(kv.key()), &kv.value());
-  }
+  for (const auto& kv : o) out.emplace_back(std::string(kv.key()), &kv.value());
   std::sort(out.begin(), out.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
   return out;
 }
@@ -107,61 +105,82 @@ void JsonString(std::string_view s, std::string* out) {
   out->push_back('"');
 }
 
-void JsonIndentTo(const json::value& v, int depth, std::string* out) {
+// Output built piece by piece; with a FILE it is written out every 64 KiB, so a large answer
+// (up to the client's 32 MiB, indented up to 64 levels deep) never sits in memory whole.
+class Sink {
+ public:
+  explicit Sink(FILE* file = nullptr) : file_(file) {}
+  ~Sink() { Flush(); }
+  void Append(std::string_view s) {
+    buf_.append(s);
+    if (file_ != nullptr && buf_.size() >= 64 * 1024) Flush();
+  }
+  void Flush() {
+    if (file_ != nullptr && !buf_.empty()) {
+      std::fwrite(buf_.data(), 1, buf_.size(), file_);
+      buf_.clear();
+    }
+  }
+  std::string Take() { return std::move(buf_); }
+
+ private:
+  FILE* file_;
+  std::string buf_;
+};
+
+// Objects print sorted (as Go prints a map) unless `ordered` (a Go struct: the JsonOrder the
+// caller gave); the top object's `ordered_children` are structs too.
+void JsonIndentTo(const json::value& v, int depth, bool ordered,
+                  const std::vector<std::string_view>* ordered_children, Sink* out) {
   const std::string pad(static_cast<size_t>(depth + 1) * 2, ' ');
   const std::string close(static_cast<size_t>(depth) * 2, ' ');
   switch (v.kind()) {
     case json::kind::object: {
       const json::object& o = v.as_object();
-      if (o.empty()) {
-        out->append("{}");
-        return;
-      }
-      // An object made by Ordered() keeps its field order, as Go prints a
-      // struct; any other is sorted, as Go prints a map.
+      if (o.empty()) return out->Append("{}");
       std::vector<std::pair<std::string, const json::value*>> fields;
-      bool ordered = o.contains(kOrdered);
       if (ordered) {
-        for (const auto& kv : o) {
-          if (kv.key() != kOrdered) fields.emplace_back(std::string(kv.key()), &kv.value());
-        }
+        for (const auto& kv : o) fields.emplace_back(std::string(kv.key()), &kv.value());
       } else {
         fields = Sorted(o);
       }
-      out->append("{\n");
+      out->Append("{\n");
       for (size_t i = 0; i < fields.size(); ++i) {
-        out->append(pad);
-        JsonString(fields[i].first, out);
-        out->append(": ");
-        JsonIndentTo(*fields[i].second, depth + 1, out);
-        out->append(i + 1 < fields.size() ? ",\n" : "\n");
+        std::string key;
+        JsonString(fields[i].first, &key);
+        out->Append(pad);
+        out->Append(key);
+        out->Append(": ");
+        const bool child_ordered = ordered_children != nullptr &&
+                                   std::find(ordered_children->begin(), ordered_children->end(),
+                                             fields[i].first) != ordered_children->end();
+        JsonIndentTo(*fields[i].second, depth + 1, child_ordered, nullptr, out);
+        out->Append(i + 1 < fields.size() ? ",\n" : "\n");
       }
-      out->append(close).push_back('}');
-      return;
+      out->Append(close);
+      return out->Append("}");
     }
     case json::kind::array: {
       const json::array& a = v.as_array();
-      if (a.empty()) {
-        out->append("[]");
-        return;
-      }
-      out->append("[\n");
+      if (a.empty()) return out->Append("[]");
+      out->Append("[\n");
       for (size_t i = 0; i < a.size(); ++i) {
-        out->append(pad);
-        JsonIndentTo(a[i], depth + 1, out);
-        out->append(i + 1 < a.size() ? ",\n" : "\n");
+        out->Append(pad);
+        JsonIndentTo(a[i], depth + 1, false, nullptr, out);
+        out->Append(i + 1 < a.size() ? ",\n" : "\n");
       }
-      out->append(close).push_back(']');
-      return;
+      out->Append(close);
+      return out->Append("]");
     }
-    case json::kind::string:
-      JsonString(v.as_string(), out);
-      return;
+    case json::kind::string: {
+      std::string text;
+      JsonString(v.as_string(), &text);
+      return out->Append(text);
+    }
     case json::kind::null:
-      out->append("null");
-      return;
+      return out->Append("null");
     default:
-      out->append(Scalar(v));
+      return out->Append(Scalar(v));
   }
 }
 
@@ -196,49 +215,51 @@ std::string YamlScalar(const json::value& v) {
   return out;
 }
 
-void YamlTo(const json::value& v, int indent, std::string* out) {
+// `lead` stands in for the first line's indentation ("- " for an item of a sequence).
+void YamlTo(const json::value& v, int indent, std::string_view lead, Sink* out) {
   const std::string pad(static_cast<size_t>(indent), ' ');
+  bool first = true;
+  auto prefix = [&]() -> std::string_view {
+    std::string_view p = first ? lead : std::string_view(pad);
+    first = false;
+    return p;
+  };
   if (v.is_object()) {
     for (const auto& [key, value] : Sorted(v.as_object())) {
-      absl::StrAppend(out, pad, YamlScalar(json::value(key)), ":");
+      out->Append(prefix());
+      out->Append(YamlScalar(json::value(key)));
+      out->Append(":");
       if (value->is_object() && !value->as_object().empty()) {
-        out->push_back('\n');
-        YamlTo(*value, indent + 2, out);
+        out->Append("\n");
+        const std::string inner(static_cast<size_t>(indent) + 2, ' ');
+        YamlTo(*value, indent + 2, inner, out);
       } else if (value->is_array() && !value->as_array().empty()) {
-        out->push_back('\n');
-        YamlTo(*value, indent, out);  // yaml.v2: a sequence under a key is not indented
+        out->Append("\n");
+        YamlTo(*value, indent, pad, out);  // yaml.v2: a sequence under a key is not indented
       } else {
-        absl::StrAppend(out, " ",
-                        value->is_object()  ? "{}"
-                        : value->is_array() ? "[]"
-                                            : YamlScalar(*value),
-                        "\n");
+        out->Append(" ");
+        out->Append(value->is_object() ? "{}" : value->is_array() ? "[]" : YamlScalar(*value));
+        out->Append("\n");
       }
     }
     return;
   }
   if (v.is_array()) {
     for (const json::value& e : v.as_array()) {
-      if (e.is_object() && !e.as_object().empty()) {
-        std::string nested;
-        YamlTo(e, indent + 2, &nested);
-        // "- " takes the place of the first line's indentation.
-        absl::StrAppend(out, pad, "- ", nested.substr(static_cast<size_t>(indent) + 2));
-      } else if (e.is_array() && !e.as_array().empty()) {
-        std::string nested;
-        YamlTo(e, indent + 2, &nested);
-        absl::StrAppend(out, pad, "- ", nested.substr(static_cast<size_t>(indent) + 2));
+      const std::string item = absl::StrCat(Av(prefix()), "- ");
+      if ((e.is_object() && !e.as_object().empty()) || (e.is_array() && !e.as_array().empty())) {
+        YamlTo(e, indent + 2, item, out);
       } else {
-        absl::StrAppend(out, pad, "- ",
-                        e.is_object()  ? "{}"
-                        : e.is_array() ? "[]"
-                                       : YamlScalar(e),
-                        "\n");
+        out->Append(item);
+        out->Append(e.is_object() ? "{}" : e.is_array() ? "[]" : YamlScalar(e));
+        out->Append("\n");
       }
     }
     return;
   }
-  absl::StrAppend(out, pad, YamlScalar(v), "\n");
+  out->Append(prefix());
+  out->Append(YamlScalar(v));
+  out->Append("\n");
 }
 
 std::string GoQuotedList(const json::value& v) {
@@ -345,27 +366,52 @@ std::string CellValue(std::string_view key, const json::value& v) {
   return GoValue(v);
 }
 
-std::string JsonIndent(const json::value& v) {
-  std::string out;
-  JsonIndentTo(v, 0, &out);
-  return out;
+std::string JsonIndent(const json::value& v, const JsonOrder& order) {
+  Sink out;
+  JsonIndentTo(v, 0, order.top, &order.children, &out);
+  return out.Take();
+}
+
+void WriteJson(FILE* f, const json::value& v, const JsonOrder& order) {
+  Sink out(f);
+  JsonIndentTo(v, 0, order.top, &order.children, &out);
+  out.Append("\n");
 }
 
 std::string Yaml(const json::value& v) {
+  Sink out;
+  YamlTo(v, 0, "", &out);
+  std::string text = out.Take();
+  while (!text.empty() && text.back() == '\n') text.pop_back();
+  return text;
+}
+
+void WriteYaml(FILE* f, const json::value& v) {
+  Sink out(f);
+  YamlTo(v, 0, "", &out);
+}
+
+std::string EscapeControls(std::string_view s) {
   std::string out;
-  YamlTo(v, 0, &out);
-  while (!out.empty() && out.back() == '\n') out.pop_back();
+  out.reserve(s.size());
+  for (size_t i = 0; i < s.size(); ++i) {
+    const auto b = static_cast<unsigned char>(s[i]);
+    if ((b < 0x20 && b != '\n' && b != '\t') || b == 0x7f) {
+      absl::StrAppend(&out, "\\x", absl::Hex(b, absl::kZeroPad2));
+    } else if (b == 0xC2 && i + 1 < s.size() && static_cast<unsigned char>(s[i + 1]) >= 0x80 &&
+               static_cast<unsigned char>(s[i + 1]) <= 0x9F) {
+      absl::StrAppend(&out, "\\u00",
+                      absl::Hex(static_cast<unsigned char>(s[i + 1]), absl::kZeroPad2));
+      ++i;
+    } else {
+      out.push_back(static_cast<char>(b));
+    }
+  }
   return out;
 }
 
-json::object Ordered() {
-  json::object o;
-  o[kOrdered] = true;
-  return o;
-}
-
 json::value SecretValue(const client::Secret& s) {
-  json::object o = Ordered();
+  json::object o;
   o["request_id"] = s.request_id;
   o["lease_id"] = s.lease_id;
   o["lease_duration"] = s.lease_duration;
@@ -380,7 +426,7 @@ json::value SecretValue(const client::Secret& s) {
   }
   if (auto it = s.raw.find("auth"); it != s.raw.end() && it->value().is_object()) {
     const json::object& a = it->value().as_object();
-    json::object auth = Ordered();
+    json::object auth;
     for (std::string_view k :
          {"client_token", "accessor", "policies", "token_policies", "identity_policies", "metadata",
           "orphan", "entity_id", "lease_duration", "renewable", "mfa_requirement"}) {
@@ -403,7 +449,7 @@ json::value SecretValue(const client::Secret& s) {
 std::string WarningsText(const std::vector<std::string>& warnings) {
   if (warnings.empty()) return "";
   std::string out = "WARNING! The following warnings were returned from Vault:\n\n";
-  for (const std::string& w : warnings) absl::StrAppend(&out, "  * ", w, "\n\n");
+  for (const std::string& w : warnings) absl::StrAppend(&out, "  * ", EscapeControls(w), "\n\n");
   return out;
 }
 

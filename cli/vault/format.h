@@ -5,6 +5,7 @@
 // ("768h", "1h30m").
 #pragma once
 
+#include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -35,17 +36,26 @@ bool LooksLikeDuration(std::string_view key);
 // A value for a table cell: durations for duration-like keys, else GoValue.
 std::string CellValue(std::string_view key, const json::value& v);
 
-// An object whose fields JsonIndent prints in insertion order (a Go struct); the marker key
-// is never printed.
-inline constexpr std::string_view kOrdered = "\x01";
-json::object Ordered();
-
-std::string JsonIndent(const json::value& v);
+// Which objects print in their insertion order (Go structs) rather than sorted (Go maps): the
+// top one, and those of its fields named in `children`.
+struct JsonOrder {
+  bool top = false;
+  std::vector<std::string_view> children;
+};
+std::string JsonIndent(const json::value& v, const JsonOrder& order = {});
+// Written out as built, with a final newline.
+void WriteJson(FILE* f, const json::value& v, const JsonOrder& order = {});
+void WriteYaml(FILE* f, const json::value& v);
 std::string Yaml(const json::value& v);
+
+// Control characters other than newline and tab, as \xNN (C1 ones as \u00NN): what a table
+// shows of a server's value cannot move the cursor, retitle the terminal or set the clipboard.
+std::string EscapeControls(std::string_view s);
 
 // The response in api.Secret's field order (request_id, lease_id, lease_duration, renewable,
 // data, warnings, auth, mount_type).
 json::value SecretValue(const client::Secret& s);
+inline JsonOrder SecretOrder() { return JsonOrder{true, {"auth"}}; }
 
 // OutputSecret's table: lease rows, token rows, then the data keys sorted.
 std::string SecretTable(const client::Secret& s);

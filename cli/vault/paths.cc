@@ -1,6 +1,7 @@
 #include "cli/vault/paths.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
@@ -69,30 +70,58 @@ std::string QueryEscape(std::string_view s) {
 }
 
 // A secret typed at a terminal without echo, or read from a pipe (the first line).
+namespace {
+
+// While echo is off: the terminal's settings, put back by a signal that ends the process.
+termios g_saved_termios;
+volatile sig_atomic_t g_echo_off = 0;
+
+void RestoreEchoAndDie(int sig) {
+  if (g_echo_off) tcsetattr(STDIN_FILENO, TCSANOW, &g_saved_termios);
+  signal(sig, SIG_DFL);
+  raise(sig);
+}
+
+}  // namespace
+
 absl::StatusOr<std::string> ReadSecret(std::string_view prompt) {
+  constexpr size_t kMax = 64 * 1024;
   const bool tty = isatty(STDIN_FILENO) != 0;
-  termios saved{};
+  struct sigaction previous[3];
+  constexpr int kSignals[3] = {SIGINT, SIGTERM, SIGHUP};
   if (tty) {
     std::fprintf(stderr, "%.*s", static_cast<int>(prompt.size()), prompt.data());
     std::fflush(stderr);
-    if (tcgetattr(STDIN_FILENO, &saved) == 0) {
-      termios quiet = saved;
+    if (tcgetattr(STDIN_FILENO, &g_saved_termios) == 0) {
+      struct sigaction sa {};
+      sa.sa_handler = RestoreEchoAndDie;
+      sigemptyset(&sa.sa_mask);
+      for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &previous[i]);
+      termios quiet = g_saved_termios;
       quiet.c_lflag &= ~static_cast<tcflag_t>(ECHO);
-      tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet);
+      g_echo_off = tcsetattr(STDIN_FILENO, TCSAFLUSH, &quiet) == 0;
     }
   }
   std::string line;
-  char ch;
+  bool too_long = false;
   for (;;) {
+    char ch;
     ssize_t n = read(STDIN_FILENO, &ch, 1);
+    if (n < 0 && errno == EINTR) continue;
     if (n <= 0 || ch == '\n') break;
-    if (line.size() >= 64 * 1024) break;
+    if (line.size() >= kMax) {
+      too_long = true;
+      break;
+    }
     line.push_back(ch);
   }
-  if (tty) {
-    tcsetattr(STDIN_FILENO, TCSAFLUSH, &saved);
+  if (g_echo_off) {
+    tcsetattr(STDIN_FILENO, TCSAFLUSH, &g_saved_termios);
+    g_echo_off = 0;
+    for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &previous[i], nullptr);
     std::fputc('\n', stderr);
   }
+  if (too_long) return absl::InvalidArgumentError("the input is longer than 64 KiB");
   std::string trimmed(absl::StripAsciiWhitespace(line));
   if (trimmed.empty()) return absl::InvalidArgumentError("no input");
   return trimmed;

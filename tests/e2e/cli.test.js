@@ -182,11 +182,34 @@ test('strongroom speaks the vault CLI', async (t) => {
     await api(d, ROOT, 'POST', 'auth/approle/role/ci', { token_policies: ['reader'] });
     const roleId = (await api(d, ROOT, 'GET', 'auth/approle/role/ci/role-id')).body.data.role_id;
     const secretId = (await api(d, ROOT, 'POST', 'auth/approle/role/ci/secret-id')).body.data.secret_id;
-    r = run(noEnv, ['login', '-method=approle', '-token-only', '-no-store', `role_id=${roleId}`, 'secret_id=-'],
+    r = run(noEnv, ['login', '-method=approle', '-token-only', `role_id=${roleId}`, 'secret_id=-'],
             `${secretId}`);
     assert.equal(r.code, 0, r.err);
-    assert.match(r.out, /^hvs\.\S+\n$/);
-    assert.equal(fs.readFileSync(helper, 'utf8'), ROOT, '-no-store leaves the helper file alone');
+    assert.match(r.out, /^hvs\.\S+$/, 'the token alone, raw');
+    assert.equal(fs.readFileSync(helper, 'utf8'), ROOT, '-token-only leaves the helper file alone');
+    r = run(noEnv, ['login', '-no-store', '-no-print', '-'], `${ROOT}\n`);
+    assert.deepEqual([r.code, r.err], [1, '-no-store and -no-print cannot be used together\n']);
+  });
+
+  await t.test('data arguments: @file, a literal \\@, a JSON file merged, keys with spaces and "?"', () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'strongroom-cli-data-'));
+    t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+    fs.writeFileSync(path.join(dir, 'pem'), '-----BEGIN X-----\nAAAA\n-----END X-----\n');
+    fs.writeFileSync(path.join(dir, 'more.json'), JSON.stringify({ region: 'eu', zone: 'b' }));
+    let r = run(env, ['kv', 'put', 'secret/my key?x', `cert=@${path.join(dir, 'pem')}`, 'handle=\\@alice',
+                      `@${path.join(dir, 'more.json')}`]);
+    assert.equal(r.code, 0, r.err);
+    r = run(env, ['kv', 'get', '-format=json', 'secret/my key?x']);
+    assert.equal(r.code, 0, r.err);
+    assert.deepEqual(JSON.parse(r.out).data.data, {
+      cert: '-----BEGIN X-----\nAAAA\n-----END X-----\n', handle: '@alice', region: 'eu', zone: 'b',
+    });
+    r = run(env, ['kv', 'list', 'secret']);
+    assert.match(r.out, /^my key\?x$/m);
+    // A deleted version: no data, exit 2 (as vault).
+    run(env, ['kv', 'delete', 'secret/my key?x']);
+    r = run(env, ['kv', 'get', '-field=region', 'secret/my key?x']);
+    assert.equal(r.code, 2);
   });
 
   await t.test('-output-curl-string prints a curl command that does the same request', () => {
@@ -241,6 +264,16 @@ test('strongroom speaks the vault CLI', async (t) => {
     run(env, ['kv', 'put', 'secret/f', 'a=b']);
     r = run(env, ['kv', 'get', '-field=nope', 'secret/f']);
     assert.deepEqual([r.code, r.err], [1, 'Field "nope" not present in secret\n']);
+    // A path the client will not send (it would leave the mount): refused here, exit 1.
+    r = run(env, ['read', 'secret/../sys/seal-status']);
+    assert.equal(r.code, 1);
+    assert.match(r.err, /invalid request path/);
+    // Flags after the path are data, as in vault, with its warning.
+    r = run(env, ['kv', 'put', 'secret/late', 'a=b', '-cas=0']);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.err, /^Command flags must be provided before positional arguments\. The following arguments will not be parsed as flags: \[-cas=0\]/);
+    r = run({ ...env, PATH: process.env.PATH }, ['kv', 'get', '-field=-cas', 'secret/late']);
+    assert.equal(r.out, '0');
     r = run({ ...env, VAULT_ADDR: 'http://127.0.0.1:1' }, ['read', 'secret/data/x']);
     assert.equal(r.code, 2);
     assert.match(r.err, /^Error reading secret\/data\/x: /);

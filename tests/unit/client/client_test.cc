@@ -78,7 +78,8 @@ client::Config LocalConfig() {
 TEST(ClientTest, RefusesPathsThatLeaveTheApi) {
   auto c = client::Client::Create(LocalConfig());
   ASSERT_TRUE(c.ok());
-  for (const char* bad : {"../sys/seal", "secret/../../x", "/secret/x", "a?b=c", "a\r\nX: y", ""}) {
+  for (const char* bad : {"../sys/seal", "secret/../../x", "secret/./x", "secret/..", "/secret/x",
+                          "a\r\nX: y", "a\x1b[2Jb", ""}) {
     auto r = c->Read(bad);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
   }
@@ -87,6 +88,24 @@ TEST(ClientTest, RefusesPathsThatLeaveTheApi) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(r.status().message(), HasSubstr("request to 127.0.0.1:1 failed: connect"));
   EXPECT_EQ(client::HttpStatusOf(r.status()), 0);
+}
+
+// Names Vault encodes are sent encoded: a "?" or a space is part of the key, never a query
+// (seen through -output-curl-string's sink, which sends nothing).
+TEST(ClientTest, EncodesPathBytesAndQuotesTheCurlCommand) {
+  auto c = client::Client::Create(LocalConfig());
+  ASSERT_TRUE(c.ok());
+  std::string curl;
+  c->SetCurlSink(&curl);
+  c->SetToken("hvs.secret");
+  EXPECT_TRUE(client::Client::IsCurlPrinted(c->Read("secret/data/my key?x=1#y;$(id)..z").status()));
+  EXPECT_EQ(curl,
+            "curl -H \"X-Vault-Request: true\" -H \"X-Vault-Token: $(strongroom print token)\" "
+            "http://127.0.0.1:1/v1/secret/data/my%20key%3Fx%3D1%23y%3B%24%28id%29..z");
+  EXPECT_TRUE(
+      client::Client::IsCurlPrinted(c->Request("GET", "secret/x", nullptr, "a=1&b=2").status()));
+  EXPECT_THAT(curl, ::testing::EndsWith(" 'http://127.0.0.1:1/v1/secret/x?a=1&b=2'"));
+  EXPECT_EQ(curl.find("hvs.secret"), std::string::npos);
 }
 
 TEST(ClientTest, RefusesATokenThatWouldSplitHeaders) {

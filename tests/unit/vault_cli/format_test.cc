@@ -66,6 +66,9 @@ TEST(FlagSetTest, Durations) {
   EXPECT_EQ(s, 90);
   EXPECT_TRUE(ParseDurationSeconds("768h", &s).ok());
   EXPECT_EQ(s, 768 * 3600);
+  EXPECT_TRUE(ParseDurationSeconds("7d", &s).ok());
+  EXPECT_EQ(s, 7 * 86400);
+  EXPECT_FALSE(ParseDurationSeconds("100000d", &s).ok());
   EXPECT_FALSE(ParseDurationSeconds("-5s", &s).ok());
   EXPECT_FALSE(ParseDurationSeconds("inf", &s).ok());
   EXPECT_FALSE(ParseDurationSeconds("1000000h", &s).ok());
@@ -118,10 +121,15 @@ TEST(FormatTest, GoValuesAndJson) {
             "    null\n"
             "  ]\n"
             "}");
-  json::object ordered = Ordered();
+  // A Go struct keeps its field order; a key the server sends cannot change that.
+  json::object ordered;
   ordered["z"] = 1;
-  ordered["a"] = json::object();
-  EXPECT_EQ(JsonIndent(ordered), "{\n  \"z\": 1,\n  \"a\": {}\n}");
+  ordered["a"] = json::object{{"y", 1}, {"x", 2}};
+  ordered["\x01"] = 3;
+  EXPECT_EQ(JsonIndent(ordered, JsonOrder{true, {"a"}}),
+            "{\n  \"z\": 1,\n  \"a\": {\n    \"y\": 1,\n    \"x\": 2\n  },\n  \"\\u0001\": 3\n}");
+  EXPECT_EQ(JsonIndent(ordered),
+            "{\n  \"\\u0001\": 3,\n  \"a\": {\n    \"x\": 2,\n    \"y\": 1\n  },\n  \"z\": 1\n}");
 }
 
 TEST(FormatTest, YamlQuotesWhatWouldReadBackAsAnotherType) {
@@ -136,6 +144,33 @@ TEST(FormatTest, YamlQuotesWhatWouldReadBackAsAnotherType) {
             "\"n\": \"1\"\n"
             "ok: \"true\"\n"
             "s: plain");
+}
+
+TEST(FormatTest, YamlNestsSequencesAsYamlV2) {
+  json::value v = json::parse(R"({"a":[{"k":1,"l":[2,3]},[4,5],"s"],"b":{"c":{"d":[]}}})");
+  EXPECT_EQ(Yaml(v),
+            "a:\n"
+            "- k: 1\n"
+            "  l:\n"
+            "  - 2\n"
+            "  - 3\n"
+            "- - 4\n"
+            "  - 5\n"
+            "- s\n"
+            "b:\n"
+            "  c:\n"
+            "    d: []");
+}
+
+TEST(FormatTest, TablesEscapeTerminalControls) {
+  const std::string d(kDelim);
+  EXPECT_EQ(Table({"Key" + d + "Value", "k" + d +
+                                            "a\x1b]52;c;aGk=\x07"
+                                            "b\xc2\x9b"
+                                            "c"},
+                  kDelim),
+            "Key    Value\n---    -----\nk      a\\x1b]52;c;aGk=\\x07b\\u009bc\n");
+  EXPECT_EQ(EscapeControls("line1\nline2\tx\x7f"), "line1\nline2\tx\\x7f");
 }
 
 TEST(FormatTest, KvHeaders) {
