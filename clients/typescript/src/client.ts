@@ -20,6 +20,15 @@ export const DEFAULT_KUBERNETES_TOKEN_PATH = '/var/run/secrets/kubernetes.io/ser
 const kMaxCredentialFileBytes = 64 * 1024;
 const kMaxErrorStrings = 64;
 const kMaxTimerMs = 2 ** 31 - 1;
+// Failures that happen before a request is written: safe to retry for GET and LIST.
+const kConnectPhaseCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+// Answers that mean "not done, try again" (a proxy or a node that cannot serve now). 500 is not
+// among them: the server may have acted.
+const kRetryStatuses = new Set([502, 503, 504]);
+
+function isConnectPhase(err: unknown): boolean {
+  return err instanceof ConnectionError && !err.requestSent && err.code !== undefined && kConnectPhaseCodes.has(err.code);
+}
 
 type Method = 'GET' | 'LIST' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -372,7 +381,8 @@ export class StrongroomClient {
     }
   }
 
-  // One call with retries for GET and LIST only.
+  // One call. GET and LIST are retried after a failure before the request was written (refused,
+  // unresolved, no connection in time) and after 502, 503 or 504; nothing else is.
   async #send<T>(spec: RequestSpec): Promise<SecretResponse<T> | null> {
     const list = spec.method === 'LIST';
     const method = list ? 'GET' : spec.method;
@@ -396,12 +406,12 @@ export class StrongroomClient {
       try {
         raw = await this.#transport.send(method, url, headers, body);
       } catch (err) {
-        if (!retry) throw err;
+        if (!retry || !isConnectPhase(err)) throw err;
         this.#log('debug', `${shownMethod} ${url.pathname}: ${(err as Error).message}; retrying`);
         await sleep(this.#backoff(attempt));
         continue;
       }
-      if (raw.status >= 500 && raw.status !== 501 && retry) {
+      if (kRetryStatuses.has(raw.status) && retry) {
         this.#log('debug', `${shownMethod} ${url.pathname}: status ${raw.status}; retrying`);
         await sleep(this.#backoff(attempt));
         continue;

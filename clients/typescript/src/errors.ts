@@ -46,11 +46,19 @@ export class ConnectionError extends Error {
   readonly method: string;
   readonly url: string;
 
-  constructor(message: string, method: string, url: string, code?: string, cause?: unknown) {
+  /**
+   * False when the request surely never reached the server (the connection was refused, the name
+   * did not resolve, the connection or TLS handshake did not complete in time, or a redirect
+   * was refused); true when it may have (reset or timed out after connecting, bad answer).
+   */
+  readonly requestSent: boolean;
+
+  constructor(message: string, method: string, url: string, code?: string, cause?: unknown, requestSent = true) {
     super(`${method} ${url}: ${message}`, cause === undefined ? undefined : { cause });
     this.name = 'ConnectionError';
     this.code = code;
     this.method = method;
     this.url = url;
+    this.requestSent = requestSent;
   }
 }
