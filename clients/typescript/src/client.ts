@@ -3,8 +3,9 @@
 // login again when renewal fails, when the grants shrink at max_ttl, or when a token that worked
 // is refused; one login at a time however many requests wait for it.
 
-import { readFile, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 import { ConnectionError, VaultError } from './errors.js';
 import { KvV2 } from './kv.js';
@@ -18,6 +19,10 @@ import type {
 export const DEFAULT_KUBERNETES_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 const kMaxCredentialFileBytes = 64 * 1024;
+const kMaxCaBundleBytes = 4 * 1024 * 1024;
+const kMaxCaCertificates = 1000;
+// Non-blocking open: a FIFO without a writer must not hang the open (fstat then refuses it).
+const kOpenFlags = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
 const kMaxErrorStrings = 64;
 const kMaxTimerMs = 2 ** 31 - 1;
 // Failures that happen before a request is written: safe to retry for GET and LIST.
@@ -68,13 +73,74 @@ function cleanMount(mount: string): string {
   return m;
 }
 
+// A credential file (a service-account token, a secret ID, a token sink): opened once, checked
+// through the handle (a regular file of at most 64 KiB), then read from that handle, so the file
+// read is the file checked. Symlinks are followed (the kubelet's projected token is one).
 async function readCredentialFile(file: string, what: string): Promise<string> {
-  const info = await stat(file);
-  if (!info.isFile()) throw new Error(`${what} ${file} is not a regular file`);
-  if (info.size > kMaxCredentialFileBytes) throw new Error(`${what} ${file} is larger than ${kMaxCredentialFileBytes} bytes`);
-  const value = (await readFile(file, 'utf8')).trim();
+  const handle = await open(file, kOpenFlags);
+  let text: string;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error(`${what} ${file} is not a regular file`);
+    if (info.size > kMaxCredentialFileBytes) throw new Error(`${what} ${file} is larger than ${kMaxCredentialFileBytes} bytes`);
+    // Read to the end, but never more than the cap (the file may have grown since the fstat).
+    const buf = Buffer.alloc(kMaxCredentialFileBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > kMaxCredentialFileBytes) throw new Error(`${what} ${file} is larger than ${kMaxCredentialFileBytes} bytes`);
+    text = buf.subarray(0, n).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+  const value = text.trim();
   if (value.length === 0) throw new Error(`${what} ${file} is empty`);
   return value;
+}
+
+// The CA bundle file, the same way but synchronously (the constructor reads it).
+function readCaFile(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, kOpenFlags);
+  } catch (err) {
+    throw new Error(`cannot read the CA bundle ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw new Error(`the CA bundle ${file} is not a regular file`);
+    if (info.size > kMaxCaBundleBytes) throw new Error(`the CA bundle ${file} is larger than ${kMaxCaBundleBytes} bytes`);
+    const buf = Buffer.alloc(kMaxCaBundleBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > kMaxCaBundleBytes) throw new Error(`the CA bundle ${file} is larger than ${kMaxCaBundleBytes} bytes`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// A CA bundle must hold at least one certificate, and every certificate in it must parse: an empty
+// or broken bundle is an error, never "trust the system roots" in disguise.
+function checkCaBundle(pem: string, source: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`the CA bundle ${source} holds no PEM certificate`);
+  if (blocks.length > kMaxCaCertificates) throw new Error(`the CA bundle ${source} holds more than ${kMaxCaCertificates} certificates`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new Error(`the CA bundle ${source}: certificate ${i + 1} does not parse (${(err as Error).message})`);
+    }
+  });
+  return pem;
 }
 
 function isAuthInfo(value: unknown): value is AuthInfo {
@@ -119,15 +185,12 @@ export class StrongroomClient {
     }
     this.address = parsed.href.replace(/\/+$/, '');
     this.namespace = options.namespace ?? (env.VAULT_NAMESPACE || undefined);
-    let ca = options.caCert;
+    // An unset or empty VAULT_CACERT means the system roots (as with Vault's tools); a bundle that
+    // is given must be readable and hold certificates that parse.
+    let ca: string | undefined;
     const caFile = options.caCertFile ?? (env.VAULT_CACERT || undefined);
-    if (ca === undefined && caFile !== undefined) {
-      try {
-        ca = readFileSync(caFile, 'utf8');
-      } catch (err) {
-        throw new Error(`cannot read the CA bundle ${caFile}: ${(err as Error).message}`);
-      }
-    }
+    if (options.caCert !== undefined) ca = checkCaBundle(options.caCert, '(caCert option)');
+    else if (caFile !== undefined) ca = checkCaBundle(readCaFile(caFile), caFile);
     this.#transport = new Transport({
       ca,
       timeoutMs: options.timeoutMs ?? 30_000,

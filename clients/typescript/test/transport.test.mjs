@@ -89,3 +89,55 @@ test('a request node refuses to send (a header with a newline) fails at once: no
   assert.equal(timers(), before, 'no timer left behind');
   assert.equal(fake.count(), 0);
 });
+
+test('VAULT_CACERT: an empty, unreadable or unparseable bundle is an error, never the system roots', async (t) => {
+  const dir = tempDir(t);
+  const write = (name, text) => {
+    const p = path.join(dir, name);
+    fs.writeFileSync(p, text);
+    return p;
+  };
+  const cases = {
+    empty: write('empty.pem', ''),
+    blank: write('blank.pem', '\n  \n'),
+    garbage: write('garbage.pem', 'not a certificate at all\n'),
+    badBase64: write('bad.pem', '-----BEGIN CERTIFICATE-----\nAAAA!!!!not-der\n-----END CERTIFICATE-----\n'),
+    directory: dir,
+  };
+  for (const [what, file] of Object.entries(cases)) {
+    assert.throws(() => new StrongroomClient({ env: { VAULT_ADDR: 'https://127.0.0.1:1', VAULT_CACERT: file } }),
+      /CA bundle/, what);
+  }
+  assert.throws(() => new StrongroomClient({ address: 'https://127.0.0.1:1', caCert: '' }), /CA bundle/);
+  assert.throws(() => new StrongroomClient({ address: 'https://127.0.0.1:1', caCert: 'junk' }), /CA bundle/);
+  // A real bundle is accepted; an unset (or empty) variable means the system roots, as in Vault.
+  const tls = makeTlsMaterial(dir, ['IP:127.0.0.1'], 'strongroom');
+  new StrongroomClient({ env: { VAULT_ADDR: 'https://127.0.0.1:1', VAULT_CACERT: tls.caPath } });
+  new StrongroomClient({ env: { VAULT_ADDR: 'https://127.0.0.1:1', VAULT_CACERT: '' } });
+});
+
+test('credential files: regular files of at most 64 KiB only, read through one handle', async (t) => {
+  const dir = tempDir(t);
+  const fake = await startFake(t, () => ({ status: 200, body: { auth: authBlock('t1', 0, false) } }));
+  const login = (tokenPath) => new StrongroomClient({ address: fake.url, env: {} })
+    .login({ type: 'kubernetes', role: 'r', tokenPath });
+  const fifo = path.join(dir, 'fifo');
+  execFileSync('mkfifo', [fifo]);
+  const started = Date.now();
+  await assert.rejects(login(fifo), /not a regular file/);
+  assert.ok(Date.now() - started < 1000, 'a FIFO without a writer does not block');
+  await assert.rejects(login(dir), /not a regular file/);
+  const big = path.join(dir, 'big');
+  fs.writeFileSync(big, 'x'.repeat(64 * 1024 + 1));
+  await assert.rejects(login(big), /larger than 65536 bytes/);
+  const empty = path.join(dir, 'empty');
+  fs.writeFileSync(empty, ' \n');
+  await assert.rejects(login(empty), /is empty/);
+  const good = path.join(dir, 'jwt');
+  fs.writeFileSync(good, 'a.b.c\n');
+  const link = path.join(dir, 'link');
+  fs.symlinkSync(good, link); // the kubelet's projected token is a symlink
+  assert.equal((await login(link)).client_token, 't1');
+  assert.equal(JSON.parse(fake.requests.at(-1).body).jwt, 'a.b.c');
+  assert.equal(fake.count(), 1, 'only the good file led to a request');
+});
