@@ -141,3 +141,16 @@ test('credential files: regular files of at most 64 KiB only, read through one h
   assert.equal(JSON.parse(fake.requests.at(-1).body).jwt, 'a.b.c');
   assert.equal(fake.count(), 1, 'only the good file led to a request');
 });
+
+test('a raw (non-JSON) error body in a message is capped and has no control characters', async (t) => {
+  const page = `<html>\x1b[31mred\x07\r\nfake-log-line\u2028${'A'.repeat(10_000)}</html>`;
+  const fake = await startFake(t, () => ({ status: 404, contentType: 'text/html', body: page }));
+  const c = new StrongroomClient({ address: fake.url, token: 'tok', env: {}, maxRetries: 0 });
+  const err = await c.read('secret/data/x').catch((e) => e);
+  assert.ok(err instanceof VaultError && err.status === 404);
+  const raw = err.message.split('Raw Message:\n\n')[1];
+  assert.ok(raw !== undefined, err.message);
+  assert.doesNotMatch(raw, /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/);
+  assert.match(raw, /^<html>\\x1b\[31mred\\x07\\r\\nfake-log-line\\u2028A+/);
+  assert.ok(err.message.length < 1200, `message of ${err.message.length} characters`);
+});
