@@ -25,6 +25,11 @@ const kMaxCaCertificates = 1000;
 const kOpenFlags = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
 const kMaxErrorStrings = 64;
 const kMaxTimerMs = 2 ** 31 - 1;
+// Retries after a failed renewal or login back off (1 s doubling to 60 s), but the last ones
+// are pulled in before the token's planned end: no later than kEndMarginMs before it, and never
+// sooner than kMinRetryMs after the failure.
+const kEndMarginMs = 1000;
+const kMinRetryMs = 500;
 // Failures that happen before a request is written: safe to retry for GET and LIST.
 const kConnectPhaseCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 // Answers that mean "not done, try again" (a proxy or a node that cannot serve now). 500 is not
@@ -163,6 +168,10 @@ export class StrongroomClient {
   /** The token last seen accepted (a 2xx with it, or its login). */
   #provenToken: string | undefined;
   #plan: Plan | undefined;
+  /** When the current token's TTL runs out (ms since the epoch), when it has one. */
+  #expiresAt: number | undefined;
+  /** Bumped by setToken() and revokeSelf(): a login or renewal begun before does not overwrite them. */
+  #generation = 0;
   #lastGrant: number | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -227,9 +236,11 @@ export class StrongroomClient {
 
   /** Use this token from now on, as is (no renewal until a login or renewSelf). */
   setToken(token: string): void {
+    this.#generation++;
     this.#token = token;
     this.#provenToken = undefined;
     this.#plan = undefined;
+    this.#expiresAt = undefined;
     this.#clearTimer();
   }
 
@@ -255,9 +266,15 @@ export class StrongroomClient {
     if (this.#loginInFlight) return this.#loginInFlight;
     const auth = this.#auth;
     if (auth === undefined) return Promise.reject(new Error('no auth method configured to log in again'));
+    const generation = this.#generation;
     const flight = (async () => {
       try {
         const info = await this.#doLogin(auth);
+        if (this.#generation !== generation) {
+          // setToken() or revokeSelf() came while this login ran: they win.
+          this.#log('info', `logged in (${auth.type}), but the token was set or revoked meanwhile: not using the new token`);
+          return info;
+        }
         this.#failures = 0;
         this.#lastGrant = undefined;
         this.#adopt(info);
@@ -308,6 +325,7 @@ export class StrongroomClient {
     this.#token = info.client_token;
     this.#provenToken = info.client_token;
     const ttl = info.lease_duration;
+    this.#expiresAt = ttl > 0 ? Date.now() + ttl * 1000 : undefined;
     if (!(ttl > 0)) {
       // No expiry (a root token) or nothing to plan.
       this.#plan = undefined;
@@ -347,21 +365,26 @@ export class StrongroomClient {
   }
 
   // Renews (or logs in, as planned); a failed renewal falls back to a login. One at a time.
+  // Nothing is done over a token that another path (a login, setToken(), revokeSelf()) replaced
+  // meanwhile.
   #refresh(): Promise<void> {
     if (this.#refreshInFlight) return this.#refreshInFlight;
     const flight = (async () => {
+      const plan = this.#plan;
+      const token = this.#token;
+      const generation = this.#generation;
+      const replaced = () => this.#token !== token || this.#generation !== generation;
       try {
-        const plan = this.#plan;
-        const token = this.#token;
         if (plan?.kind === 'renew' && token !== undefined) {
           try {
             const res = await this.#send({ method: 'POST', path: 'auth/token/renew-self', body: {}, token: { value: token } });
             if (!isAuthInfo(res?.auth)) throw new Error('auth/token/renew-self answered without an auth block');
-            if (this.#token === token) this.#adopt(res.auth, true);
+            if (!replaced()) this.#adopt(res.auth, true);
             this.#failures = 0;
             this.#log('debug', `token renewed, ttl ${res.auth.lease_duration}s`);
             return;
           } catch (err) {
+            if (replaced()) return; // someone else already put another token in place
             if (this.#auth === undefined) throw err;
             this.#log('warn', `token renewal failed (${(err as Error).message.split('\n').pop()}); logging in again`);
           }
@@ -369,9 +392,15 @@ export class StrongroomClient {
         await this.#login();
       } catch (err) {
         // Try again later, backing off, but not after the token's planned end.
-        this.#failures++;
-        const backoff = Math.min(60_000, 1000 * 2 ** Math.min(this.#failures - 1, 6));
-        this.#schedule({ at: Date.now() + backoff, kind: this.#auth !== undefined ? 'login' : 'renew' });
+        if (!replaced()) {
+          this.#failures++;
+          const backoff = Math.min(60_000, 1000 * 2 ** Math.min(this.#failures - 1, 6));
+          const now = Date.now();
+          let at = now + backoff;
+          const end = this.#expiresAt;
+          if (end !== undefined && end > now) at = Math.min(at, Math.max(now + kMinRetryMs, end - kEndMarginMs));
+          this.#schedule({ at, kind: this.#auth !== undefined ? 'login' : 'renew' });
+        }
         throw err;
       } finally {
         this.#refreshInFlight = undefined;
@@ -579,9 +608,11 @@ export class StrongroomClient {
   /** auth/token/revoke-self; the client forgets the token and stops renewing it. */
   async revokeSelf(): Promise<void> {
     await this.request({ method: 'POST', path: 'auth/token/revoke-self', body: {} });
+    this.#generation++;
     this.#token = undefined;
     this.#provenToken = undefined;
     this.#plan = undefined;
+    this.#expiresAt = undefined;
     this.#clearTimer();
   }
 }

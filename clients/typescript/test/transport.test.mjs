@@ -154,3 +154,79 @@ test('a raw (non-JSON) error body in a message is capped and has no control char
   assert.match(raw, /^<html>\\x1b\[31mred\\x07\\r\\nfake-log-line\\u2028A+/);
   assert.ok(err.message.length < 1200, `message of ${err.message.length} characters`);
 });
+
+// A server with AppRole login, renew-self, revoke-self and one secret, its answers scripted.
+async function tokenServer(t, { ttl }) {
+  const s = { n: 0, loginDelayMs: 0, loginStatus: 200, renew: () => ({ status: 200 }), times: [] };
+  s.fake = await startFake(t, async (r) => {
+    if (r.path === 'auth/approle/login') {
+      s.times.push(['login', Date.now()]);
+      if (s.loginStatus !== 200) return { status: s.loginStatus, body: { errors: ['login failed'] } };
+      return { status: 200, delayMs: s.loginDelayMs, body: { auth: authBlock(`t${++s.n}`, ttl) } };
+    }
+    if (r.path === 'auth/token/renew-self') {
+      s.times.push(['renew', Date.now()]);
+      const out = await s.renew(r);
+      return out.status === 200 ? { status: 200, body: { auth: authBlock(r.headers['x-vault-token'], ttl) } } : out;
+    }
+    if (r.path === 'auth/token/revoke-self') return { status: 204 };
+    if (r.path === 'secret/data/x') return ok();
+    return undefined;
+  });
+  s.client = new StrongroomClient({ address: s.fake.url, env: {}, auth: { type: 'approle', roleId: 'r', secretId: 's' } });
+  t.after(() => s.client.close());
+  return s;
+}
+
+test('a renewal that fails after the token was replaced does not log in again', async (t) => {
+  const s = await tokenServer(t, { ttl: 1 });
+  s.renew = async () => {
+    await sleep(300);
+    return { status: 403, body: { errors: ['permission denied'] } };
+  };
+  await s.client.login();
+  assert.ok(await until(() => s.fake.count('auth/token/renew-self') === 1, 2000), 'renewal started');
+  s.client.setToken('manual');
+  await sleep(600);
+  assert.equal(s.fake.count('auth/approle/login'), 1, 'no login after the renewal failed');
+  assert.equal(s.client.token, 'manual');
+});
+
+test('setToken() and revokeSelf() during a login are not overwritten by its result', async (t) => {
+  const s = await tokenServer(t, { ttl: 3600 });
+  s.loginDelayMs = 300;
+  const first = s.client.login();
+  s.client.setToken('manual');
+  assert.equal((await first).client_token, 't1');
+  assert.equal(s.client.token, 'manual', 'setToken() wins over the login that was in flight');
+  await s.client.read('secret/data/x');
+  assert.equal(s.fake.requests.at(-1).headers['x-vault-token'], 'manual');
+
+  s.loginDelayMs = 0;
+  await s.client.login();
+  assert.equal(s.client.token, 't2');
+  s.loginDelayMs = 300;
+  const second = s.client.login();
+  await s.client.revokeSelf();
+  await second;
+  assert.equal(s.client.token, undefined, 'revokeSelf() wins over the login that was in flight');
+});
+
+test('after failures the retries back off, but never past the token\'s planned end', async (t) => {
+  // ttl 6 s: renewal due at 4 s; it and the logins fail (500). Back-off alone would try at 4 s,
+  // 5 s, then 7 s, after the token's end at 6 s; bounded by the end it tries again before 6 s.
+  const s = await tokenServer(t, { ttl: 6 });
+  await s.client.login();
+  const start = s.times[0][1];
+  s.renew = () => ({ status: 500, body: { errors: ['down'] } });
+  s.loginStatus = 500;
+  await sleep(6300);
+  const attempts = s.times.slice(1).map(([kind, at]) => [kind, at - start]);
+  const shown = JSON.stringify(attempts);
+  assert.equal(attempts[0][0], 'renew', shown);
+  assert.ok(attempts[0][1] >= 3800 && attempts[0][1] < 4500, `renewal at 2/3: ${shown}`);
+  const logins = attempts.filter(([kind]) => kind === 'login').map(([, at]) => at);
+  assert.ok(logins.length >= 3, shown);
+  assert.ok(logins.some((at) => at > 5200 && at <= 6100), `a login between 5.2 s and the end: ${shown}`);
+  assert.ok(logins.every((at, i) => i === 0 || at - logins[i - 1] >= 400), `at least 0.5 s apart: ${shown}`);
+});
