@@ -30,6 +30,10 @@ const kMaxTimerMs = 2 ** 31 - 1;
 // sooner than kMinRetryMs after the failure.
 const kEndMarginMs = 1000;
 const kMinRetryMs = 500;
+// A 403 "permission denied" from lookup-self alone does not prove a token dead (the token may
+// simply lack lookup-self, e.g. no `default` policy): such a refusal leads to a login only when
+// the token is at least this old and no such login happened within this long.
+const kUncertainRecoveryMs = 30_000;
 // Failures that happen before a request is written: safe to retry for GET and LIST.
 const kConnectPhaseCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
 // Answers that mean "not done, try again" (a proxy or a node that cannot serve now). 500 is not
@@ -148,6 +152,28 @@ function checkCaBundle(pem: string, source: string): string {
   return pem;
 }
 
+// The messages in a 403's errors, multierror texts ("2 errors occurred:\n\t* a\n\t* b") split.
+function errorMessages(err: VaultError): string[] {
+  const out: string[] = [];
+  for (const e of err.errors) {
+    if (/^\d+ errors? occurred:/.test(e.trim())) {
+      for (const line of e.split('\n')) {
+        const m = /^\s*\*\s*(.*)$/.exec(line);
+        if (m?.[1]) out.push(m[1].trim());
+      }
+    } else if (e.trim().length > 0) {
+      out.push(e.trim());
+    }
+  }
+  return out;
+}
+
+// lookup-self refused with more than "permission denied" (strongroom and Vault add "invalid
+// token" for a revoked or expired token): the token itself is dead.
+function saysTokenDead(err: VaultError): boolean {
+  return errorMessages(err).some((m) => m !== 'permission denied');
+}
+
 function isAuthInfo(value: unknown): value is AuthInfo {
   if (typeof value !== 'object' || value === null) return false;
   const a = value as Record<string, unknown>;
@@ -173,6 +199,10 @@ export class StrongroomClient {
   /** Bumped by setToken() and revokeSelf(): a login or renewal begun before does not overwrite them. */
   #generation = 0;
   #lastGrant: number | undefined;
+  /** When the current token came from a login. */
+  #loggedInAt: number | undefined;
+  /** When a login last followed a lookup-self refusal that did not say the token was dead. */
+  #lastUncertainRecovery: number | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #loginInFlight: Promise<AuthInfo> | undefined;
@@ -239,6 +269,7 @@ export class StrongroomClient {
     this.#generation++;
     this.#token = token;
     this.#provenToken = undefined;
+    this.#loggedInAt = undefined;
     this.#plan = undefined;
     this.#expiresAt = undefined;
     this.#clearTimer();
@@ -277,6 +308,7 @@ export class StrongroomClient {
         }
         this.#failures = 0;
         this.#lastGrant = undefined;
+        this.#loggedInAt = Date.now();
         this.#adopt(info);
         this.#log('info', `logged in (${auth.type}), token ttl ${info.lease_duration}s, renewable ${info.renewable}`);
         return info;
@@ -429,18 +461,34 @@ export class StrongroomClient {
   }
 
   // After a 403 on a token that worked before: is the token itself dead? (One lookup however many
-  // requests were refused with it.) Dead means a login, and true: send again.
+  // requests were refused with it.) Dead means a login, and true: send again. lookup-self refused
+  // with "invalid token" (or any reason besides "permission denied") proves it dead. "permission
+  // denied" alone may just mean the token may not look itself up: then a login only for a token
+  // older than 30 s and at most one such login per 30 s, so a role without lookup-self cannot turn
+  // every refusal by policy into a login.
   #recover(token: string): Promise<boolean> {
     if (this.#checkInFlight?.token === token) return this.#checkInFlight.result;
     const result = (async () => {
+      let certain: boolean;
       try {
         await this.#send({ method: 'GET', path: 'auth/token/lookup-self', token: { value: token } });
         return false; // the token lives: the refusal is the policy's
       } catch (err) {
         if (!(err instanceof VaultError && err.status === 403)) return false;
+        certain = saysTokenDead(err);
       }
       if (this.#token !== token) return true; // someone logged in meanwhile
-      this.#log('warn', 'the token was refused (revoked or expired); logging in again');
+      if (!certain) {
+        const now = Date.now();
+        const young = this.#loggedInAt !== undefined && now - this.#loggedInAt < kUncertainRecoveryMs;
+        const recent = this.#lastUncertainRecovery !== undefined && now - this.#lastUncertainRecovery < kUncertainRecoveryMs;
+        if (young || recent) {
+          this.#log('debug', 'lookup-self refused too ("permission denied" only): taking the refusal as the policy\'s');
+          return false;
+        }
+        this.#lastUncertainRecovery = now;
+      }
+      this.#log('warn', `the token was refused (${certain ? 'revoked or expired' : 'lookup-self refused as well'}); logging in again`);
       await this.#login();
       return true;
     })();

@@ -230,3 +230,38 @@ test('after failures the retries back off, but never past the token\'s planned e
   assert.ok(logins.some((at) => at > 5200 && at <= 6100), `a login between 5.2 s and the end: ${shown}`);
   assert.ok(logins.every((at, i) => i === 0 || at - logins[i - 1] >= 400), `at least 0.5 s apart: ${shown}`);
 });
+
+test('lookup-self refused with "permission denied" only: at most one login per 30 s, none for a young token', async (t) => {
+  let n = 0;
+  let lookup = { status: 403, body: { errors: ['permission denied'] } };
+  const fake = await startFake(t, (r) => {
+    if (r.path === 'auth/approle/login') return { status: 200, body: { auth: authBlock(`t${++n}`, 3600) } };
+    if (r.path === 'auth/token/lookup-self') return lookup;
+    if (r.path === 'secret/data/ok') return ok();
+    if (r.path === 'secret/data/denied') return { status: 403, body: { errors: ['1 error occurred:\n\t* permission denied\n\n'] } };
+    return undefined;
+  });
+  const c = new StrongroomClient({ address: fake.url, env: {}, auth: { type: 'approle', roleId: 'r', secretId: 's' } });
+  t.after(() => c.close());
+  const realNow = Date.now;
+  let skew = 0;
+  Date.now = () => realNow() + skew;
+  t.after(() => { Date.now = realNow; });
+  const logins = () => fake.count('auth/approle/login');
+  const denied = async (k) => {
+    for (let i = 0; i < k; i++) await assert.rejects(c.read('secret/data/denied'), (err) => err.status === 403);
+  };
+  await c.read('secret/data/ok');
+  await denied(5);
+  assert.equal(logins(), 1, 'a token minted less than 30 s ago: no login');
+  skew += 31_000;
+  await denied(5);
+  assert.equal(logins(), 2, 'an older token: one login, then the new token is young');
+  skew += 31_000;
+  await denied(5);
+  assert.equal(logins(), 3, 'one more after 30 s');
+  // lookup-self saying more than "permission denied" proves the token dead: a login at once.
+  lookup = { status: 403, body: { errors: ['2 errors occurred:\n\t* permission denied\n\t* invalid token\n\n'] } };
+  await denied(1);
+  assert.equal(logins(), 4);
+});
