@@ -15,6 +15,8 @@
 //                                               STRONGROOM_KUBERNETES_ROLE (default lobstack-api)
 //                                               and the pod's service-account token
 //   STRONGROOM_API_KEYS_CACHE_SECONDS           how long getApiKeys keeps its answer (default 300)
+//   STRONGROOM_API_KEYS_TIMEOUT_SECONDS         how long getApiKeys waits for strongroom before
+//                                               it falls back (default 5)
 //   ANTHROPIC_API_KEY, OPENAI_API_KEY, STRIPE_SECRET_KEY   the fallbacks
 //
 // In the application, import from '@strongroom/client' instead of '../src/index.js'.
@@ -31,7 +33,8 @@ const API_KEYS_PATH = 'lobstack/api-keys';
 const AGENT_PATH = 'lobstack/agent';
 const TRANSIT_KEY = 'lobstack';
 const DEFAULT_CACHE_SECONDS = 300;
-// After a failed fetch the fallback answer is kept this long at most, so strongroom is asked again soon.
+const DEFAULT_TIMEOUT_SECONDS = 5;
+// After a failed or malformed fetch the answer is kept this long at most, so strongroom is asked again soon.
 const FAILURE_CACHE_SECONDS = 30;
 const MAX_AGENT_ID_LENGTH = 128;
 
@@ -52,6 +55,10 @@ function log(message: string): void {
   console.info(`lobstack-vault: ${message}`);
 }
 
+function warn(message: string): void {
+  console.warn(`lobstack-vault: ${message}`);
+}
+
 function getClient(): StrongroomClient {
   client ??= StrongroomClient.fromEnv({
     kubernetesRole: 'lobstack-api',
@@ -68,6 +75,37 @@ function cacheMs(): number {
   return Number.isFinite(seconds) && seconds >= 0 ? seconds * 1000 : DEFAULT_CACHE_SECONDS * 1000;
 }
 
+function timeoutMs(): number {
+  const raw = process.env.STRONGROOM_API_KEYS_TIMEOUT_SECONDS;
+  const seconds = raw === undefined || raw === '' ? DEFAULT_TIMEOUT_SECONDS : Number(raw);
+  return Number.isFinite(seconds) && seconds > 0 ? seconds * 1000 : DEFAULT_TIMEOUT_SECONDS * 1000;
+}
+
+// `promise`, or a rejection after `ms` (the request itself runs on, bounded by the client's timeout).
+function withDeadline<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${ms} ms`)), ms);
+    timer.unref?.();
+  });
+  return Promise.race([promise, deadline]).finally(() => clearTimeout(timer));
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+// Only the server's own word makes the secret absent: a 404 whose JSON body has an `errors` array,
+// or KV v2's 404 for a deleted or destroyed latest version (data.metadata with deletion_time set
+// or destroyed). Anything else (a proxy's HTML 404, a 404 of another shape) is a failure.
+function saysAbsent(err: unknown): boolean {
+  if (!(err instanceof VaultError) || err.status !== 404 || !isObject(err.body)) return false;
+  if (Array.isArray(err.body.errors)) return true;
+  const metadata = isObject(err.body.data) ? err.body.data.metadata : undefined;
+  return isObject(metadata) &&
+    ((typeof metadata.deletion_time === 'string' && metadata.deletion_time !== '') || metadata.destroyed === true);
+}
+
 function agentPath(agentId: string): string {
   if (typeof agentId !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(agentId) || agentId.length > MAX_AGENT_ID_LENGTH) {
     throw new TypeError(`agent id must be 1-${MAX_AGENT_ID_LENGTH} characters of A-Z a-z 0-9 . _ - (not starting with . _ -)`);
@@ -75,29 +113,41 @@ function agentPath(agentId: string): string {
   return `${AGENT_PATH}/${agentId}`;
 }
 
-async function fetchApiKeys(): Promise<ApiKeys> {
-  let data: Record<string, unknown> | undefined;
-  let failure: string | undefined;
+type Outcome =
+  | { kind: 'read'; data: Record<string, unknown> }
+  | { kind: 'absent' }
+  | { kind: 'failed'; reason: string };
+
+async function readSecret(): Promise<Outcome> {
   try {
-    data = (await getClient().kv('secret').get<Record<string, unknown>>(API_KEYS_PATH)).data ?? {};
+    const res = await withDeadline(getClient().read(`secret/data/${API_KEYS_PATH}`), timeoutMs());
+    const data = isObject(res.data) ? res.data.data : undefined;
+    return isObject(data) ? { kind: 'read', data } : { kind: 'failed', reason: 'the answer has no data object' };
   } catch (err) {
-    // 404: the secret does not exist (or its latest version is deleted): every key from env.
-    failure = err instanceof VaultError && err.status === 404
-      ? undefined
-      : (err as Error).message.split('\n').filter(Boolean).pop() ?? 'error';
-    if (failure === undefined) data = {};
+    if (saysAbsent(err)) return { kind: 'absent' };
+    return { kind: 'failed', reason: (err as Error).message.split('\n').filter(Boolean).pop() ?? 'error' };
   }
+}
+
+async function fetchApiKeys(): Promise<ApiKeys> {
+  const outcome = await readSecret();
   const keys: ApiKeys = { anthropicApiKey: undefined, openaiApiKey: undefined, stripeSecretKey: undefined };
   const fromServer: Partial<ApiKeys> = {};
   const sources: string[] = [];
+  const problems: string[] = [];
   for (const { name, field, env } of KEYS) {
-    const value = data?.[field];
+    const value = outcome.kind === 'read' ? outcome.data[field] : undefined;
     if (typeof value === 'string' && value.length > 0) {
       keys[name] = value;
       fromServer[name] = value;
       sources.push(`${name} from strongroom`);
-    } else if (failure !== undefined && lastFromServer[name] !== undefined) {
-      keys[name] = lastFromServer[name];
+      continue;
+    }
+    if (outcome.kind === 'read') problems.push(`${field} ${value === undefined ? 'missing' : value === '' ? 'empty' : 'not a string'}`);
+    const last = lastFromServer[name];
+    if (outcome.kind !== 'absent' && last !== undefined) {
+      keys[name] = last;
+      fromServer[name] = last;
       sources.push(`${name} from strongroom (last known value)`);
     } else if (process.env[env]) {
       keys[name] = process.env[env];
@@ -106,10 +156,15 @@ async function fetchApiKeys(): Promise<ApiKeys> {
       sources.push(`${name} not set (neither strongroom nor ${env})`);
     }
   }
-  if (failure !== undefined) log(`strongroom unreachable or refused (${failure}); using fallbacks`);
-  log(`api keys: ${sources.join(', ')}`);
-  if (failure === undefined) lastFromServer = fromServer;
-  const ttl = failure === undefined ? cacheMs() : Math.min(cacheMs(), FAILURE_CACHE_SECONDS * 1000);
+  // A failure, or an answer without every field: the last values stand and strongroom is asked
+  // again within 30 s.
+  const degraded = outcome.kind === 'failed' || problems.length > 0;
+  if (outcome.kind === 'failed') warn(`strongroom unreachable or refused (${outcome.reason}); using fallbacks`);
+  if (problems.length > 0) warn(`secret/data/${API_KEYS_PATH}: ${problems.join(', ')}; using fallbacks for those keys`);
+  (degraded ? warn : log)(`api keys: ${sources.join(', ')}`);
+  if (outcome.kind === 'absent') lastFromServer = {};
+  else if (outcome.kind === 'read') lastFromServer = fromServer;
+  const ttl = degraded ? Math.min(cacheMs(), FAILURE_CACHE_SECONDS * 1000) : cacheMs();
   cached = { keys, until: Date.now() + ttl };
   return keys;
 }
@@ -123,9 +178,11 @@ function refresh(): Promise<ApiKeys> {
 
 /**
  * The platform's API keys: from strongroom (secret/data/lobstack/api-keys, fields
- * anthropic_api_key, openai_api_key, stripe_secret_key), each falling back to ANTHROPIC_API_KEY,
- * OPENAI_API_KEY, STRIPE_SECRET_KEY. Cached (STRONGROOM_API_KEYS_CACHE_SECONDS, default 300); an
- * expired cache is still served at once while one refresh runs behind it. Never throws.
+ * anthropic_api_key, openai_api_key, stripe_secret_key), each falling back to its last value from
+ * strongroom, then to ANTHROPIC_API_KEY, OPENAI_API_KEY, STRIPE_SECRET_KEY. Cached
+ * (STRONGROOM_API_KEYS_CACHE_SECONDS, default 300); an expired cache is still served at once
+ * while one refresh runs behind it. Waits at most STRONGROOM_API_KEYS_TIMEOUT_SECONDS (default 5)
+ * for strongroom. Never throws.
  */
 export async function getApiKeys(): Promise<ApiKeys> {
   if (cached !== undefined) {

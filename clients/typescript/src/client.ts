@@ -3,8 +3,9 @@
 // login again when renewal fails, when the grants shrink at max_ttl, or when a token that worked
 // is refused; one login at a time however many requests wait for it.
 
-import { readFile, stat } from 'node:fs/promises';
-import { readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { closeSync, constants as fsConstants, fstatSync, openSync, readSync } from 'node:fs';
+import { open } from 'node:fs/promises';
 
 import { ConnectionError, VaultError } from './errors.js';
 import { KvV2 } from './kv.js';
@@ -18,8 +19,30 @@ import type {
 export const DEFAULT_KUBERNETES_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount/token';
 
 const kMaxCredentialFileBytes = 64 * 1024;
+const kMaxCaBundleBytes = 4 * 1024 * 1024;
+const kMaxCaCertificates = 1000;
+// Non-blocking open: a FIFO without a writer must not hang the open (fstat then refuses it).
+const kOpenFlags = fsConstants.O_RDONLY | (fsConstants.O_NONBLOCK ?? 0);
 const kMaxErrorStrings = 64;
 const kMaxTimerMs = 2 ** 31 - 1;
+// Retries after a failed renewal or login back off (1 s doubling to 60 s), but the last ones
+// are pulled in before the token's planned end: no later than kEndMarginMs before it, and never
+// sooner than kMinRetryMs after the failure.
+const kEndMarginMs = 1000;
+const kMinRetryMs = 500;
+// A 403 "permission denied" from lookup-self alone does not prove a token dead (the token may
+// simply lack lookup-self, e.g. no `default` policy): such a refusal leads to a login only when
+// the token is at least this old and no such login happened within this long.
+const kUncertainRecoveryMs = 30_000;
+// Failures that happen before a request is written: safe to retry for GET and LIST.
+const kConnectPhaseCodes = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH']);
+// Answers that mean "not done, try again" (a proxy or a node that cannot serve now). 500 is not
+// among them: the server may have acted.
+const kRetryStatuses = new Set([502, 503, 504]);
+
+function isConnectPhase(err: unknown): boolean {
+  return err instanceof ConnectionError && !err.requestSent && err.code !== undefined && kConnectPhaseCodes.has(err.code);
+}
 
 type Method = 'GET' | 'LIST' | 'POST' | 'PUT' | 'DELETE' | 'PATCH';
 
@@ -59,13 +82,96 @@ function cleanMount(mount: string): string {
   return m;
 }
 
+// A credential file (a service-account token, a secret ID, a token sink): opened once, checked
+// through the handle (a regular file of at most 64 KiB), then read from that handle, so the file
+// read is the file checked. Symlinks are followed (the kubelet's projected token is one).
 async function readCredentialFile(file: string, what: string): Promise<string> {
-  const info = await stat(file);
-  if (!info.isFile()) throw new Error(`${what} ${file} is not a regular file`);
-  if (info.size > kMaxCredentialFileBytes) throw new Error(`${what} ${file} is larger than ${kMaxCredentialFileBytes} bytes`);
-  const value = (await readFile(file, 'utf8')).trim();
+  const handle = await open(file, kOpenFlags);
+  let text: string;
+  try {
+    const info = await handle.stat();
+    if (!info.isFile()) throw new Error(`${what} ${file} is not a regular file`);
+    if (info.size > kMaxCredentialFileBytes) throw new Error(`${what} ${file} is larger than ${kMaxCredentialFileBytes} bytes`);
+    // Read to the end, but never more than the cap (the file may have grown since the fstat).
+    const buf = Buffer.alloc(kMaxCredentialFileBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const { bytesRead } = await handle.read(buf, n, buf.length - n, n);
+      if (bytesRead === 0) break;
+      n += bytesRead;
+    }
+    if (n > kMaxCredentialFileBytes) throw new Error(`${what} ${file} is larger than ${kMaxCredentialFileBytes} bytes`);
+    text = buf.subarray(0, n).toString('utf8');
+  } finally {
+    await handle.close();
+  }
+  const value = text.trim();
   if (value.length === 0) throw new Error(`${what} ${file} is empty`);
   return value;
+}
+
+// The CA bundle file, the same way but synchronously (the constructor reads it).
+function readCaFile(file: string): string {
+  let fd: number;
+  try {
+    fd = openSync(file, kOpenFlags);
+  } catch (err) {
+    throw new Error(`cannot read the CA bundle ${file}: ${(err as Error).message}`);
+  }
+  try {
+    const info = fstatSync(fd);
+    if (!info.isFile()) throw new Error(`the CA bundle ${file} is not a regular file`);
+    if (info.size > kMaxCaBundleBytes) throw new Error(`the CA bundle ${file} is larger than ${kMaxCaBundleBytes} bytes`);
+    const buf = Buffer.alloc(kMaxCaBundleBytes + 1);
+    let n = 0;
+    while (n < buf.length) {
+      const got = readSync(fd, buf, n, buf.length - n, n);
+      if (got === 0) break;
+      n += got;
+    }
+    if (n > kMaxCaBundleBytes) throw new Error(`the CA bundle ${file} is larger than ${kMaxCaBundleBytes} bytes`);
+    return buf.subarray(0, n).toString('utf8');
+  } finally {
+    closeSync(fd);
+  }
+}
+
+// A CA bundle must hold at least one certificate, and every certificate in it must parse: an empty
+// or broken bundle is an error, never "trust the system roots" in disguise.
+function checkCaBundle(pem: string, source: string): string {
+  const blocks = pem.match(/-----BEGIN CERTIFICATE-----[\s\S]*?-----END CERTIFICATE-----/g) ?? [];
+  if (blocks.length === 0) throw new Error(`the CA bundle ${source} holds no PEM certificate`);
+  if (blocks.length > kMaxCaCertificates) throw new Error(`the CA bundle ${source} holds more than ${kMaxCaCertificates} certificates`);
+  blocks.forEach((block, i) => {
+    try {
+      new X509Certificate(block);
+    } catch (err) {
+      throw new Error(`the CA bundle ${source}: certificate ${i + 1} does not parse (${(err as Error).message})`);
+    }
+  });
+  return pem;
+}
+
+// The messages in a 403's errors, multierror texts ("2 errors occurred:\n\t* a\n\t* b") split.
+function errorMessages(err: VaultError): string[] {
+  const out: string[] = [];
+  for (const e of err.errors) {
+    if (/^\d+ errors? occurred:/.test(e.trim())) {
+      for (const line of e.split('\n')) {
+        const m = /^\s*\*\s*(.*)$/.exec(line);
+        if (m?.[1]) out.push(m[1].trim());
+      }
+    } else if (e.trim().length > 0) {
+      out.push(e.trim());
+    }
+  }
+  return out;
+}
+
+// lookup-self refused with more than "permission denied" (strongroom and Vault add "invalid
+// token" for a revoked or expired token): the token itself is dead.
+function saysTokenDead(err: VaultError): boolean {
+  return errorMessages(err).some((m) => m !== 'permission denied');
 }
 
 function isAuthInfo(value: unknown): value is AuthInfo {
@@ -88,7 +194,15 @@ export class StrongroomClient {
   /** The token last seen accepted (a 2xx with it, or its login). */
   #provenToken: string | undefined;
   #plan: Plan | undefined;
+  /** When the current token's TTL runs out (ms since the epoch), when it has one. */
+  #expiresAt: number | undefined;
+  /** Bumped by setToken() and revokeSelf(): a login or renewal begun before does not overwrite them. */
+  #generation = 0;
   #lastGrant: number | undefined;
+  /** When the current token came from a login. */
+  #loggedInAt: number | undefined;
+  /** When a login last followed a lookup-self refusal that did not say the token was dead. */
+  #lastUncertainRecovery: number | undefined;
   #failures = 0;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #loginInFlight: Promise<AuthInfo> | undefined;
@@ -110,15 +224,12 @@ export class StrongroomClient {
     }
     this.address = parsed.href.replace(/\/+$/, '');
     this.namespace = options.namespace ?? (env.VAULT_NAMESPACE || undefined);
-    let ca = options.caCert;
+    // An unset or empty VAULT_CACERT means the system roots (as with Vault's tools); a bundle that
+    // is given must be readable and hold certificates that parse.
+    let ca: string | undefined;
     const caFile = options.caCertFile ?? (env.VAULT_CACERT || undefined);
-    if (ca === undefined && caFile !== undefined) {
-      try {
-        ca = readFileSync(caFile, 'utf8');
-      } catch (err) {
-        throw new Error(`cannot read the CA bundle ${caFile}: ${(err as Error).message}`);
-      }
-    }
+    if (options.caCert !== undefined) ca = checkCaBundle(options.caCert, '(caCert option)');
+    else if (caFile !== undefined) ca = checkCaBundle(readCaFile(caFile), caFile);
     this.#transport = new Transport({
       ca,
       timeoutMs: options.timeoutMs ?? 30_000,
@@ -155,9 +266,12 @@ export class StrongroomClient {
 
   /** Use this token from now on, as is (no renewal until a login or renewSelf). */
   setToken(token: string): void {
+    this.#generation++;
     this.#token = token;
     this.#provenToken = undefined;
+    this.#loggedInAt = undefined;
     this.#plan = undefined;
+    this.#expiresAt = undefined;
     this.#clearTimer();
   }
 
@@ -183,11 +297,18 @@ export class StrongroomClient {
     if (this.#loginInFlight) return this.#loginInFlight;
     const auth = this.#auth;
     if (auth === undefined) return Promise.reject(new Error('no auth method configured to log in again'));
+    const generation = this.#generation;
     const flight = (async () => {
       try {
         const info = await this.#doLogin(auth);
+        if (this.#generation !== generation) {
+          // setToken() or revokeSelf() came while this login ran: they win.
+          this.#log('info', `logged in (${auth.type}), but the token was set or revoked meanwhile: not using the new token`);
+          return info;
+        }
         this.#failures = 0;
         this.#lastGrant = undefined;
+        this.#loggedInAt = Date.now();
         this.#adopt(info);
         this.#log('info', `logged in (${auth.type}), token ttl ${info.lease_duration}s, renewable ${info.renewable}`);
         return info;
@@ -236,6 +357,7 @@ export class StrongroomClient {
     this.#token = info.client_token;
     this.#provenToken = info.client_token;
     const ttl = info.lease_duration;
+    this.#expiresAt = ttl > 0 ? Date.now() + ttl * 1000 : undefined;
     if (!(ttl > 0)) {
       // No expiry (a root token) or nothing to plan.
       this.#plan = undefined;
@@ -275,21 +397,26 @@ export class StrongroomClient {
   }
 
   // Renews (or logs in, as planned); a failed renewal falls back to a login. One at a time.
+  // Nothing is done over a token that another path (a login, setToken(), revokeSelf()) replaced
+  // meanwhile.
   #refresh(): Promise<void> {
     if (this.#refreshInFlight) return this.#refreshInFlight;
     const flight = (async () => {
+      const plan = this.#plan;
+      const token = this.#token;
+      const generation = this.#generation;
+      const replaced = () => this.#token !== token || this.#generation !== generation;
       try {
-        const plan = this.#plan;
-        const token = this.#token;
         if (plan?.kind === 'renew' && token !== undefined) {
           try {
             const res = await this.#send({ method: 'POST', path: 'auth/token/renew-self', body: {}, token: { value: token } });
             if (!isAuthInfo(res?.auth)) throw new Error('auth/token/renew-self answered without an auth block');
-            if (this.#token === token) this.#adopt(res.auth, true);
+            if (!replaced()) this.#adopt(res.auth, true);
             this.#failures = 0;
             this.#log('debug', `token renewed, ttl ${res.auth.lease_duration}s`);
             return;
           } catch (err) {
+            if (replaced()) return; // someone else already put another token in place
             if (this.#auth === undefined) throw err;
             this.#log('warn', `token renewal failed (${(err as Error).message.split('\n').pop()}); logging in again`);
           }
@@ -297,9 +424,15 @@ export class StrongroomClient {
         await this.#login();
       } catch (err) {
         // Try again later, backing off, but not after the token's planned end.
-        this.#failures++;
-        const backoff = Math.min(60_000, 1000 * 2 ** Math.min(this.#failures - 1, 6));
-        this.#schedule({ at: Date.now() + backoff, kind: this.#auth !== undefined ? 'login' : 'renew' });
+        if (!replaced()) {
+          this.#failures++;
+          const backoff = Math.min(60_000, 1000 * 2 ** Math.min(this.#failures - 1, 6));
+          const now = Date.now();
+          let at = now + backoff;
+          const end = this.#expiresAt;
+          if (end !== undefined && end > now) at = Math.min(at, Math.max(now + kMinRetryMs, end - kEndMarginMs));
+          this.#schedule({ at, kind: this.#auth !== undefined ? 'login' : 'renew' });
+        }
         throw err;
       } finally {
         this.#refreshInFlight = undefined;
@@ -328,18 +461,34 @@ export class StrongroomClient {
   }
 
   // After a 403 on a token that worked before: is the token itself dead? (One lookup however many
-  // requests were refused with it.) Dead means a login, and true: send again.
+  // requests were refused with it.) Dead means a login, and true: send again. lookup-self refused
+  // with "invalid token" (or any reason besides "permission denied") proves it dead. "permission
+  // denied" alone may just mean the token may not look itself up: then a login only for a token
+  // older than 30 s and at most one such login per 30 s, so a role without lookup-self cannot turn
+  // every refusal by policy into a login.
   #recover(token: string): Promise<boolean> {
     if (this.#checkInFlight?.token === token) return this.#checkInFlight.result;
     const result = (async () => {
+      let certain: boolean;
       try {
         await this.#send({ method: 'GET', path: 'auth/token/lookup-self', token: { value: token } });
         return false; // the token lives: the refusal is the policy's
       } catch (err) {
         if (!(err instanceof VaultError && err.status === 403)) return false;
+        certain = saysTokenDead(err);
       }
       if (this.#token !== token) return true; // someone logged in meanwhile
-      this.#log('warn', 'the token was refused (revoked or expired); logging in again');
+      if (!certain) {
+        const now = Date.now();
+        const young = this.#loggedInAt !== undefined && now - this.#loggedInAt < kUncertainRecoveryMs;
+        const recent = this.#lastUncertainRecovery !== undefined && now - this.#lastUncertainRecovery < kUncertainRecoveryMs;
+        if (young || recent) {
+          this.#log('debug', 'lookup-self refused too ("permission denied" only): taking the refusal as the policy\'s');
+          return false;
+        }
+        this.#lastUncertainRecovery = now;
+      }
+      this.#log('warn', `the token was refused (${certain ? 'revoked or expired' : 'lookup-self refused as well'}); logging in again`);
       await this.#login();
       return true;
     })();
@@ -372,7 +521,8 @@ export class StrongroomClient {
     }
   }
 
-  // One call with retries for GET and LIST only.
+  // One call. GET and LIST are retried after a failure before the request was written (refused,
+  // unresolved, no connection in time) and after 502, 503 or 504; nothing else is.
   async #send<T>(spec: RequestSpec): Promise<SecretResponse<T> | null> {
     const list = spec.method === 'LIST';
     const method = list ? 'GET' : spec.method;
@@ -396,12 +546,12 @@ export class StrongroomClient {
       try {
         raw = await this.#transport.send(method, url, headers, body);
       } catch (err) {
-        if (!retry) throw err;
+        if (!retry || !isConnectPhase(err)) throw err;
         this.#log('debug', `${shownMethod} ${url.pathname}: ${(err as Error).message}; retrying`);
         await sleep(this.#backoff(attempt));
         continue;
       }
-      if (raw.status >= 500 && raw.status !== 501 && retry) {
+      if (kRetryStatuses.has(raw.status) && retry) {
         this.#log('debug', `${shownMethod} ${url.pathname}: status ${raw.status}; retrying`);
         await sleep(this.#backoff(attempt));
         continue;
@@ -506,9 +656,11 @@ export class StrongroomClient {
   /** auth/token/revoke-self; the client forgets the token and stops renewing it. */
   async revokeSelf(): Promise<void> {
     await this.request({ method: 'POST', path: 'auth/token/revoke-self', body: {} });
+    this.#generation++;
     this.#token = undefined;
     this.#provenToken = undefined;
     this.#plan = undefined;
+    this.#expiresAt = undefined;
     this.#clearTimer();
   }
 }

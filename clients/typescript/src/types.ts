@@ -86,9 +86,9 @@ export interface ClientOptions {
   token?: string;
   /** How to obtain tokens; with it the client logs in, renews and logs in again by itself. */
   auth?: AuthMethod;
-  /** PEM CA bundle to trust for https. */
+  /** PEM CA bundle to trust for https; it must hold at least one certificate, all parsing. */
   caCert?: string;
-  /** File with a PEM CA bundle; default VAULT_CACERT. */
+  /** File with a PEM CA bundle (a regular file of at most 4 MiB); default VAULT_CACERT. */
   caCertFile?: string;
   /** Sent as X-Vault-Namespace; default VAULT_NAMESPACE. */
   namespace?: string;

@@ -212,7 +212,7 @@ test('error objects: 403, 404, 400 with status, errors[] and a message laid out 
   assert.equal(ce.code, 'ECONNREFUSED');
 });
 
-test('retries: GET and LIST after 5xx and dropped connections, never writes', async (t) => {
+test('retries: GET and LIST after 502/503/504, not after a dropped connection or 500, never writes', async (t) => {
   const d = await startDev(t, ROOT);
   const proxy = await startProxy(t, d.addr);
   const c = new StrongroomClient({ address: proxy.url, token: ROOT, env: {}, retryBaseMs: 10 });
@@ -222,20 +222,27 @@ test('retries: GET and LIST after 5xx and dropped connections, never writes', as
   assert.equal((await c.kv().get('r')).data.v, '1');
   assert.equal(proxy.count(), 3, proxy.paths().join(', '));
   proxy.reset();
-  proxy.dropNext(2);
+  proxy.failNext(1, 504);
   assert.deepEqual(await c.kv().list(''), ['r']);
-  assert.equal(proxy.count(), 3);
+  assert.equal(proxy.count(), 2);
+  // A connection dropped after the request went out: the server may have acted, no retry.
+  proxy.reset();
+  proxy.dropNext(1);
+  await assert.rejects(c.kv().list(''), (err) => err instanceof ConnectionError && err.requestSent === true);
+  assert.equal(proxy.count(), 1);
   // Retries run out: the last answer is the error.
   proxy.reset();
   proxy.failNext(4, 502);
   const e = await c.read('secret/data/r').catch((err) => err);
   assert.equal(e.status, 502);
   assert.equal(proxy.count(), 4); // 1 + maxRetries (3)
-  // 501 and 4xx are answers, not failures: no retry.
-  proxy.reset();
-  proxy.failNext(1, 501);
-  await assert.rejects(c.read('secret/data/r'), (err) => err.status === 501);
-  assert.equal(proxy.count(), 1);
+  // 500, 501 and 4xx are answers, not failures: no retry.
+  for (const status of [500, 501]) {
+    proxy.reset();
+    proxy.failNext(1, status);
+    await assert.rejects(c.read('secret/data/r'), (err) => err.status === status);
+    assert.equal(proxy.count(), 1);
+  }
   // Writes: never retried, on a 5xx or a dropped connection.
   proxy.reset();
   proxy.failNext(1, 503);

@@ -156,3 +156,62 @@ export async function startProxy(t, target, { tls } = {}) {
   proxy.url = `${tls ? 'https' : 'http'}://127.0.0.1:${server.address().port}`;
   return proxy;
 }
+
+// A scripted stand-in for the server (no appliance): `handler(rec)` returns the answer for each
+// request as { status, body (object or string), contentType, headers, delayMs }, or { hang: true }
+// (never answers), or { destroy: true } (closes the connection after reading the request).
+// Every request is recorded (method, path below /v1/, query, headers, body, at).
+export async function startFake(t, handler) {
+  const fake = {
+    requests: [],
+    count(pred = () => true) {
+      return this.requests.filter(typeof pred === 'string' ? (r) => r.path === pred : pred).length;
+    },
+  };
+  const server = http.createServer((req, res) => {
+    const chunks = [];
+    req.on('data', (c) => chunks.push(c));
+    req.on('end', async () => {
+      const u = new URL(req.url, 'http://x');
+      const rec = {
+        at: Date.now(), method: req.method, path: u.pathname.replace(/^\/v1\//, ''), query: u.search,
+        headers: req.headers, body: Buffer.concat(chunks).toString('utf8'),
+      };
+      fake.requests.push(rec);
+      const out = (await handler(rec)) ?? { status: 404, body: { errors: [] } };
+      if (out.hang) return;
+      if (out.destroy) {
+        req.socket.destroy();
+        return;
+      }
+      if (out.delayMs) await sleep(out.delayMs);
+      const body = typeof out.body === 'string' ? out.body : out.body === undefined ? '' : JSON.stringify(out.body);
+      res.writeHead(out.status ?? 200, { 'Content-Type': out.contentType ?? 'application/json', ...(out.headers ?? {}) });
+      res.end(body);
+    });
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => {
+    server.closeAllConnections?.();
+    server.close(() => resolve());
+  }));
+  fake.url = `http://127.0.0.1:${server.address().port}`;
+  return fake;
+}
+
+// A port nothing listens on (it did a moment ago).
+export async function closedPort() {
+  const server = http.createServer();
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+// An auth block as a login answers it.
+export function authBlock(token, ttl, renewable = true) {
+  return {
+    client_token: token, accessor: `acc-${token}`, policies: ['p'], token_policies: ['p'], metadata: null,
+    lease_duration: ttl, renewable, entity_id: '', token_type: 'service', orphan: true,
+  };
+}

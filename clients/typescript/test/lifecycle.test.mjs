@@ -105,3 +105,32 @@ test('a token that never worked is not "recovered": a bad login is an error, not
   });
   await assert.rejects(missingFile.login(), /ENOENT/);
 });
+
+test('a token that may not call lookup-self: refusals by policy do not cause a login storm', async (t) => {
+  const d = await startDev(t, ROOT);
+  await must(d, ROOT, 'PUT', 'sys/policies/acl/narrow', { policy: 'path "secret/data/ok" { capabilities = ["read"] }' });
+  await must(d, ROOT, 'POST', 'secret/data/ok', { data: { v: '1' } });
+  await must(d, ROOT, 'POST', 'sys/auth/approle', { type: 'approle' });
+  // No `default` policy: the token may not look itself up.
+  await must(d, ROOT, 'POST', 'auth/approle/role/narrow', { token_policies: 'narrow', token_no_default_policy: true, token_ttl: '1h' });
+  const roleId = (await must(d, ROOT, 'GET', 'auth/approle/role/narrow/role-id')).data.role_id;
+  const secretId = (await must(d, ROOT, 'POST', 'auth/approle/role/narrow/secret-id', {})).data.secret_id;
+  const proxy = await startProxy(t, d.addr);
+  const client = new StrongroomClient({ address: proxy.url, env: {}, auth: { type: 'approle', roleId, secretId } });
+  t.after(() => client.close());
+  const logins = () => proxy.count((r) => r.path === 'auth/approle/login');
+  assert.equal((await client.kv().get('ok')).data.v, '1');
+  assert.equal(logins(), 1);
+  for (let i = 0; i < 10; i++) {
+    await assert.rejects(client.kv().get(`denied-${i}`), (err) => err instanceof VaultError && err.status === 403);
+  }
+  const parallel = await Promise.allSettled(Array.from({ length: 10 }, (_, i) => client.kv().get(`denied-p${i}`)));
+  assert.ok(parallel.every((r) => r.status === 'rejected' && r.reason.status === 403));
+  assert.ok(logins() <= 2, `at most one extra login for 20 refusals: ${logins()} logins`);
+  assert.equal((await client.kv().get('ok')).data.v, '1');
+  // A revoked token is still told apart ("invalid token") and replaced, however new it is.
+  const before = logins();
+  await must(d, ROOT, 'POST', 'auth/token/revoke', { token: client.token });
+  assert.equal((await client.kv().get('ok')).data.v, '1');
+  assert.equal(logins(), before + 1);
+});

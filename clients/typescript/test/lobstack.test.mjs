@@ -4,25 +4,31 @@
 import test from 'node:test';
 import assert from 'node:assert/strict';
 
-import { startDev, must, referenceSetup, startProxy, sleep, api } from './helpers.mjs';
+import net from 'node:net';
+
+import { startDev, must, referenceSetup, startProxy, startFake, sleep, until, api } from './helpers.mjs';
 
 const ROOT = 'ts-lobstack-root';
 const KEYS = { anthropic_api_key: 'sk-ant-srv-0001', openai_api_key: 'sk-oai-srv-0002', stripe_secret_key: 'sk_live_srv_0003' };
 const ENV_NAMES = ['VAULT_ADDR', 'VAULT_TOKEN', 'VAULT_TOKEN_FILE', 'VAULT_CACERT', 'VAULT_NAMESPACE',
   'STRONGROOM_KUBERNETES_ROLE', 'STRONGROOM_KUBERNETES_TOKEN_PATH', 'STRONGROOM_API_KEYS_CACHE_SECONDS',
+  'STRONGROOM_API_KEYS_TIMEOUT_SECONDS',
   'ANTHROPIC_API_KEY', 'OPENAI_API_KEY', 'STRIPE_SECRET_KEY'];
 
 let instance = 0;
-// A fresh module instance with `env` as its environment; its console.info lines go to `logs`.
+// A fresh module instance with `env` as its environment; its console.info and console.warn lines
+// go to `logs` (warnings prefixed "WARN ").
 async function freshModule(t, env) {
   const saved = Object.fromEntries(ENV_NAMES.map((k) => [k, process.env[k]]));
   for (const k of ENV_NAMES) delete process.env[k];
   Object.assign(process.env, env);
   const logs = [];
-  const info = console.info;
+  const { info, warn } = console;
   console.info = (...args) => logs.push(args.join(' '));
+  console.warn = (...args) => logs.push(`WARN ${args.join(' ')}`);
   t.after(() => {
     console.info = info;
+    console.warn = warn;
     for (const k of ENV_NAMES) {
       if (saved[k] === undefined) delete process.env[k];
       else process.env[k] = saved[k];
@@ -174,4 +180,119 @@ test('fallback per key to the environment: key absent, server stopped, last know
   assertNoValues(c.logs, Object.values(fallbacks));
   // Encryption has no fallback: it fails.
   await assert.rejects(c.mod.encrypt('x'), /ECONNREFUSED|connect/);
+});
+
+const FALLBACKS = { ANTHROPIC_API_KEY: 'sk-ant-env-7', OPENAI_API_KEY: 'sk-oai-env-7', STRIPE_SECRET_KEY: 'sk_env_7' };
+const FROM_ENV = { anthropicApiKey: FALLBACKS.ANTHROPIC_API_KEY, openaiApiKey: FALLBACKS.OPENAI_API_KEY, stripeSecretKey: FALLBACKS.STRIPE_SECRET_KEY };
+const FROM_SERVER = { anthropicApiKey: KEYS.anthropic_api_key, openaiApiKey: KEYS.openai_api_key, stripeSecretKey: KEYS.stripe_secret_key };
+const KEYS_PATH = 'secret/data/lobstack/api-keys';
+
+// A stand-in server for the module with VAULT_TOKEN: lookup-self answers (a token without
+// expiry), the api-keys read answers `answer()`.
+async function keyServer(t) {
+  const s = { answer: () => ({ status: 200, body: { data: { data: KEYS, metadata: { version: 1, deletion_time: '', destroyed: false } } } }) };
+  s.fake = await startFake(t, (r) => {
+    if (r.path === 'auth/token/lookup-self') return { status: 200, body: { data: { ttl: 0, renewable: false, policies: ['root'] } } };
+    if (r.path === KEYS_PATH) return s.answer();
+    return undefined;
+  });
+  s.reads = () => s.fake.count(KEYS_PATH);
+  return s;
+}
+
+// Date.now() moved forward by hand, so the cache's windows pass without waiting.
+function clock(t) {
+  const realNow = Date.now;
+  let skew = 0;
+  Date.now = () => realNow() + skew;
+  t.after(() => {
+    Date.now = realNow;
+  });
+  return { advance: (ms) => { skew += ms; } };
+}
+
+test('only a Vault-shaped 404 means absent; other answers keep the last values for 30 s, at warn', async (t) => {
+  const s = await keyServer(t);
+  const { mod, logs } = await freshModule(t, { VAULT_ADDR: s.fake.url, VAULT_TOKEN: 'tok', ...FALLBACKS, STRONGROOM_API_KEYS_CACHE_SECONDS: '300' });
+  const c = clock(t);
+  assert.deepEqual(await mod.getApiKeys(), FROM_SERVER);
+  // Refreshes once the cache has expired; returns what getApiKeys gives after that refresh.
+  const refreshAfter = async (ms) => {
+    const reads = s.reads();
+    c.advance(ms);
+    await mod.getApiKeys();
+    assert.ok(await until(() => s.reads() > reads, 3000), 'a refresh ran');
+    await sleep(50);
+    return mod.getApiKeys();
+  };
+
+  // A proxy's HTML 404: not an answer about the secret.
+  s.answer = () => ({ status: 404, contentType: 'text/html', body: '<html><body>404 Not Found</body></html>' });
+  assert.deepEqual(await refreshAfter(301_000), FROM_SERVER, 'an HTML 404 keeps the last values');
+  assert.ok(logs.some((l) => l.startsWith('WARN ') && /using fallbacks/.test(l)), logs.join('\n'));
+  // ... and is kept for the short window only: asked again after 30 s, not after 300 s.
+  let reads = s.reads();
+  c.advance(31_000);
+  await mod.getApiKeys();
+  assert.ok(await until(() => s.reads() > reads, 3000), 'asked again 31 s after a failure');
+  await sleep(50);
+
+  // A JSON 404 without an errors array is not Vault's either.
+  s.answer = () => ({ status: 404, body: { message: 'no route' } });
+  assert.deepEqual(await refreshAfter(31_000), FROM_SERVER);
+
+  // A 2xx whose fields are missing or not strings: those keys keep their last values.
+  s.answer = () => ({ status: 200, body: { data: { data: { anthropic_api_key: 12345, openai_api_key: 'sk-oai-new' }, metadata: {} } } });
+  assert.deepEqual(await refreshAfter(31_000), { ...FROM_SERVER, openaiApiKey: 'sk-oai-new' });
+  assert.ok(logs.some((l) => l.startsWith('WARN ') && /anthropic_api_key/.test(l)), logs.join('\n'));
+  reads = s.reads();
+  c.advance(31_000);
+  await mod.getApiKeys();
+  assert.ok(await until(() => s.reads() > reads, 3000), 'a malformed answer is kept 30 s only');
+  await sleep(50);
+  s.answer = () => ({ status: 200, body: { data: 'not an object' } });
+  assert.deepEqual(await refreshAfter(31_000), { ...FROM_SERVER, openaiApiKey: 'sk-oai-new' });
+
+  // Vault's own 404 (errors array): the secret is absent, every key from the environment.
+  s.answer = () => ({ status: 404, body: { errors: [] } });
+  assert.deepEqual(await refreshAfter(31_000), FROM_ENV);
+  // The latest version deleted (KV v2's 404 with metadata.deletion_time): absent too.
+  s.answer = () => ({ status: 200, body: { data: { data: KEYS, metadata: { version: 2, deletion_time: '', destroyed: false } } } });
+  assert.deepEqual(await refreshAfter(301_000), FROM_SERVER);
+  s.answer = () => ({ status: 404, body: { data: { data: null, metadata: { version: 2, deletion_time: '2025-01-01T00:00:00Z', destroyed: false } } } });
+  assert.deepEqual(await refreshAfter(301_000), FROM_ENV);
+  assertNoValues(logs, [...Object.values(KEYS), ...Object.values(FALLBACKS), 'sk-oai-new']);
+});
+
+test('getApiKeys has its own deadline: a server that accepts and never answers does not stall it', async (t) => {
+  const sockets = new Set();
+  const hole = net.createServer((sock) => {
+    sockets.add(sock);
+    sock.on('error', () => {});
+  });
+  await new Promise((resolve) => hole.listen(0, '127.0.0.1', resolve));
+  t.after(() => new Promise((resolve) => {
+    for (const sock of sockets) sock.destroy();
+    hole.close(() => resolve());
+  }));
+  const addr = `http://127.0.0.1:${hole.address().port}`;
+  const { mod, logs } = await freshModule(t, { VAULT_ADDR: addr, VAULT_TOKEN: 'tok', ...FALLBACKS, STRONGROOM_API_KEYS_TIMEOUT_SECONDS: '1' });
+  const started = Date.now();
+  const keys = await Promise.race([mod.getApiKeys(), sleep(8000).then(() => 'stalled')]);
+  const took = Date.now() - started;
+  assert.deepEqual(keys, FROM_ENV);
+  assert.ok(took >= 900 && took < 2500, `answered after ${took} ms`);
+  assert.ok(logs.some((l) => l.startsWith('WARN ') && /no answer within 1000 ms/.test(l)), logs.join('\n'));
+
+  // With values from the server first, a stalled refresh serves them (not the environment).
+  const s = await keyServer(t);
+  const second = await freshModule(t, { VAULT_ADDR: s.fake.url, VAULT_TOKEN: 'tok', ...FALLBACKS, STRONGROOM_API_KEYS_TIMEOUT_SECONDS: '1' });
+  const c = clock(t);
+  assert.deepEqual(await second.mod.getApiKeys(), FROM_SERVER);
+  s.answer = () => ({ hang: true });
+  c.advance(301_000);
+  await second.mod.getApiKeys();
+  await sleep(1300);
+  assert.deepEqual(await second.mod.getApiKeys(), FROM_SERVER);
+  assert.ok(second.logs.some((l) => /last known value/.test(l)), second.logs.join('\n'));
 });
