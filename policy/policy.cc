@@ -11,6 +11,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "base/duration.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "policy/quote.h"
@@ -44,110 +45,6 @@ constexpr int64_t kMaxSeconds = std::numeric_limits<int64_t>::max() / kNanosPerS
 absl::Status ErrorAt(const hcl::Position& pos, absl::string_view what) {
   return absl::InvalidArgumentError(
       absl::StrCat("failed to parse policy: ", hcl::Where(pos), ": ", what));
-}
-
-// strconv.ParseInt(s, 10, 64): optional sign, at least one digit, nothing else.
-std::optional<int64_t> ParseGoInt(std::string_view s) {
-  bool negative = false;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
-    negative = s[0] == '-';
-    s.remove_prefix(1);
-  }
-  if (s.empty()) return std::nullopt;
-  uint64_t v = 0;
-  for (char c : s) {
-    if (c < '0' || c > '9') return std::nullopt;
-    const auto digit = static_cast<uint64_t>(c - '0');
-    if (v > (uint64_t{1} << 63) / 10 || v * 10 > (uint64_t{1} << 63) - digit) return std::nullopt;
-    v = v * 10 + digit;
-  }
-  if (negative) {
-    return v == (uint64_t{1} << 63) ? std::numeric_limits<int64_t>::min()
-                                    : -static_cast<int64_t>(v);
-  }
-  if (v > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) return std::nullopt;
-  return static_cast<int64_t>(v);
-}
-
-// Go's time.ParseDuration, in nanoseconds: [-+]?(<digits>[.<digits>]<unit>)+ or "0", with the
-// units ns us µs μs ms s m h. Fractions are scaled through a double, as Go does.
-std::optional<int64_t> ParseGoDurationNanos(std::string_view s) {
-  constexpr uint64_t kLimit = uint64_t{1} << 63;
-  bool negative = false;
-  if (!s.empty() && (s[0] == '+' || s[0] == '-')) {
-    negative = s[0] == '-';
-    s.remove_prefix(1);
-  }
-  if (s == "0") return 0;
-  if (s.empty()) return std::nullopt;
-  auto is_digit = [](char c) { return c >= '0' && c <= '9'; };
-  uint64_t total = 0;
-  while (!s.empty()) {
-    if (s[0] != '.' && !is_digit(s[0])) return std::nullopt;
-    uint64_t whole = 0;
-    size_t i = 0;
-    for (; i < s.size() && is_digit(s[i]); ++i) {
-      const auto digit = static_cast<uint64_t>(s[i] - '0');
-      if (whole > kLimit / 10 || whole * 10 > kLimit - digit) return std::nullopt;
-      whole = whole * 10 + digit;
-    }
-    const bool pre = i > 0;
-    s.remove_prefix(i);
-    uint64_t fraction = 0;
-    double scale = 1;
-    bool post = false;
-    if (!s.empty() && s[0] == '.') {
-      s.remove_prefix(1);
-      bool overflow = false;
-      for (i = 0; i < s.size() && is_digit(s[i]); ++i) {
-        if (overflow) continue;
-        const auto digit = static_cast<uint64_t>(s[i] - '0');
-        if (fraction > (kLimit - 1) / 10 || fraction * 10 > kLimit - 1 - digit) {
-          overflow = true;  // Go keeps consuming digits but stops accumulating them
-          continue;
-        }
-        fraction = fraction * 10 + digit;
-        scale *= 10;
-      }
-      post = i > 0;
-      s.remove_prefix(i);
-    }
-    if (!pre && !post) return std::nullopt;
-    for (i = 0; i < s.size() && s[i] != '.' && !is_digit(s[i]); ++i) {
-    }
-    const std::string_view unit_name = s.substr(0, i);
-    s.remove_prefix(i);
-    uint64_t unit = 0;
-    if (unit_name == "ns") {
-      unit = 1;
-    } else if (unit_name == "us" || unit_name == "\xC2\xB5s" || unit_name == "\xCE\xBCs") {
-      unit = 1'000;
-    } else if (unit_name == "ms") {
-      unit = 1'000'000;
-    } else if (unit_name == "s") {
-      unit = 1'000'000'000;
-    } else if (unit_name == "m") {
-      unit = 60'000'000'000;
-    } else if (unit_name == "h") {
-      unit = 3'600'000'000'000;
-    } else {
-      return std::nullopt;
-    }
-    if (whole > kLimit / unit) return std::nullopt;
-    whole *= unit;
-    if (fraction > 0) {
-      whole += static_cast<uint64_t>(static_cast<double>(fraction) *
-                                     (static_cast<double>(unit) / scale));
-      if (whole > kLimit) return std::nullopt;
-    }
-    total += whole;
-    if (total > kLimit) return std::nullopt;
-  }
-  if (negative) {
-    return total == kLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(total);
-  }
-  if (total > kLimit - 1) return std::nullopt;
-  return static_cast<int64_t>(total);
 }
 
 bool IsList(const hcl::Value& v) { return v.kind == hcl::Value::Kind::kList; }
@@ -382,26 +279,13 @@ absl::StatusOr<PathShape> ClassifyPath(std::string_view path) {
 }
 
 absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text) {
-  if (text.empty()) return 0;
-  int64_t seconds = 0;
-  if (std::optional<int64_t> n = ParseGoInt(text)) {
-    seconds = *n;
-    if (seconds > kMaxSeconds) return absl::InvalidArgumentError("duration out of range");
-  } else if (text.ends_with('d')) {
-    std::optional<int64_t> days = ParseGoInt(text.substr(0, text.size() - 1));
-    if (!days.has_value()) return absl::InvalidArgumentError("invalid duration");
-    if (*days > kMaxSeconds / 86400) return absl::InvalidArgumentError("duration out of range");
-    seconds = *days * 86400;
-  } else {
-    std::optional<int64_t> nanos = ParseGoDurationNanos(text);
-    if (!nanos.has_value()) return absl::InvalidArgumentError("invalid duration");
-    if (*nanos % kNanosPerSecond != 0) {
-      return absl::InvalidArgumentError("duration must be a whole number of seconds");
-    }
-    seconds = *nanos / kNanosPerSecond;
+  // base/duration's parser, with a policy's stricter rule: no fraction of a second.
+  absl::StatusOr<int64_t> nanos = ParseVaultDurationNanos(text);
+  if (!nanos.ok()) return nanos.status();
+  if (*nanos % kNanosPerSecond != 0) {
+    return absl::InvalidArgumentError("duration must be a whole number of seconds");
   }
-  if (seconds < 0) return absl::InvalidArgumentError("duration must not be negative");
-  return seconds;
+  return *nanos / kNanosPerSecond;
 }
 
 absl::StatusOr<Policy> ParsePolicy(std::string_view name, std::string_view text) {

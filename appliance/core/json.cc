@@ -93,35 +93,6 @@ absl::Status DurationOutOfRange() {
 
 }  // namespace
 
-absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text) {
-  std::string_view s = Sv(absl::StripAsciiWhitespace(Av(text)));
-  if (s.empty()) return 0;
-  int64_t n = 0;
-  if (absl::SimpleAtoi(Av(s), &n)) {  // whole seconds
-    if (n < 0) return absl::InvalidArgumentError("duration must not be negative");
-    if (n > kMaxDurationSeconds) return DurationOutOfRange();
-    return n;
-  }
-  if (s.back() == 'd') {  // Vault's own suffix: an integer number of 24-hour days, nothing else
-    std::string_view days = s.substr(0, s.size() - 1);
-    if (days.empty() || !absl::ascii_isdigit(static_cast<unsigned char>(days.front())) ||
-        !absl::SimpleAtoi(Av(days), &n)) {
-      return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", Av(s), "\""));
-    }
-    if (n > kMaxDurationSeconds / 86400) return DurationOutOfRange();
-    return n * 86400;
-  }
-  absl::Duration d;
-  if (!absl::ParseDuration(Av(s), &d) || d < absl::ZeroDuration()) {
-    return absl::InvalidArgumentError(absl::StrCat("invalid duration \"", Av(s), "\""));
-  }
-  // absl accepts "inf" and saturates on overflow; Go's parser refuses both.
-  if (d == absl::InfiniteDuration() || d > absl::Nanoseconds(INT64_MAX)) {
-    return DurationOutOfRange();
-  }
-  return absl::ToInt64Seconds(d);
-}
-
 absl::Status AddSeconds(int64_t base, int64_t secs, int64_t* out) {
   if (__builtin_add_overflow(base, secs, out)) {
     return absl::InvalidArgumentError("TTL is out of range");

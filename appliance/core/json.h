@@ -12,6 +12,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "base/duration.h"
 
 namespace strongroom::core {
 
@@ -26,9 +27,7 @@ absl::StatusOr<json::object> ParseObject(std::string_view text, unsigned max_dep
 absl::StatusOr<std::optional<std::string>> GetString(const json::object& o, std::string_view key);
 absl::StatusOr<std::optional<int64_t>> GetInt(const json::object& o, std::string_view key);
 absl::StatusOr<std::optional<bool>> GetBool(const json::object& o, std::string_view key);
-// The longest duration Vault can hold: a Go time.Duration is int64 nanoseconds, so about 292
-// years (2562047h47m16s). Longer durations answer 400 instead of wrapping.
-inline constexpr int64_t kMaxDurationSeconds = INT64_MAX / 1000000000;
+using ::strongroom::kMaxDurationSeconds;  // base/duration.h
 
 // Seconds, as Vault's parseutil.ParseDurationSecond reads them: 90, "90", "90s", "1h30m",
 // "768h", "2d" (an integer number of 24-hour days). Negative, "inf" and anything beyond
@@ -38,7 +37,7 @@ absl::StatusOr<std::optional<int64_t>> GetDurationSeconds(const json::object& o,
 // Array of strings or comma-separated string.
 absl::StatusOr<std::optional<std::vector<std::string>>> GetStringList(const json::object& o,
                                                                       std::string_view key);
-absl::StatusOr<int64_t> ParseDurationSeconds(std::string_view text);
+using ::strongroom::ParseDurationSeconds;  // base/duration.h: Vault's ParseDurationSecond
 // *out = base + secs, or InvalidArgument when the sum does not fit an int64 (expirations are
 // computed with this, never with a bare +).
 absl::Status AddSeconds(int64_t base, int64_t secs, int64_t* out);

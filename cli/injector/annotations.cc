@@ -12,6 +12,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/duration.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 
@@ -380,43 +381,13 @@ std::string CheckGoDuration(std::string_view v) {
   constexpr std::string_view kWhat =
       "not a duration (a number and a unit, ns, us, ms, s, m or h, such as 30s, 5m, 1h30m)";
   if (v.empty() || v.size() > 64) return std::string(kWhat);
-  size_t i = 0;
-  if (v[0] == '-') return "a negative duration";
-  if (v[0] == '+') ++i;
-  if (v.substr(i) == "0") return "";
-  if (i == v.size()) return std::string(kWhat);
-  long double total_ns = 0;
-  while (i < v.size()) {
-    size_t start = i, digits = 0;
-    while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++digits;
-    if (i < v.size() && v[i] == '.') {
-      ++i;
-      while (i < v.size() && v[i] >= '0' && v[i] <= '9') ++i, ++digits;
-    }
-    if (digits == 0) return std::string(kWhat);
-    std::string number(v.substr(start, i - start));
-    long double amount = std::strtold(number.c_str(), nullptr);
-    struct Unit {
-      std::string_view name;
-      long double ns;
-    };
-    static constexpr Unit kUnitsLongestFirst[] = {
-        {"ns", 1.0L}, {"us", 1e3L}, {"\xc2\xb5s", 1e3L}, {"\xce\xbcs", 1e3L},
-        {"ms", 1e6L}, {"s", 1e9L},  {"m", 60e9L},        {"h", 3600e9L}};
-    bool matched = false;
-    for (const Unit& unit : kUnitsLongestFirst) {
-      if (v.substr(i, unit.name.size()) == unit.name) {
-        i += unit.name.size();
-        total_ns += amount * unit.ns;
-        matched = true;
-        break;
-      }
-    }
-    if (!matched) return std::string(kWhat);
-  }
-  // Go's time.Duration is int64 nanoseconds (about 292 years).
-  if (total_ns > 9223372036854775807.0L)
+  absl::StatusOr<int64_t> nanos = ParseGoDurationNanos(v);
+  if (absl::IsOutOfRange(nanos.status())) {
+    // Go's time.Duration is int64 nanoseconds (about 292 years).
     return "a duration longer than Go's time.Duration holds (292 years)";
+  }
+  if (!nanos.ok()) return std::string(kWhat);
+  if (*nanos < 0 || v[0] == '-') return "a negative duration";
   return "";
 }
 

@@ -6,6 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "base/duration.h"
 #include "base/strings.h"
 
 namespace strongroom::vault {
@@ -117,31 +118,10 @@ absl::Status FlagSet::Parse(const std::vector<std::string>& args) {
 }
 
 absl::Status ParseDurationSeconds(std::string_view text, int64_t* seconds) {
-  constexpr double kMax = 100.0 * 365 * 24 * 3600;
-  int64_t whole = 0;
-  if (absl::SimpleAtoi(Av(text), &whole)) {
-    if (whole < 0 || whole > static_cast<int64_t>(kMax)) {
-      return absl::InvalidArgumentError("out of range");
-    }
-    *seconds = whole;
-    return absl::OkStatus();
-  }
-  // Vault's parseutil also takes whole days ("7d").
-  if (text.size() > 1 && text.back() == 'd' &&
-      absl::SimpleAtoi(Av(text.substr(0, text.size() - 1)), &whole)) {
-    if (whole < 0 || whole > static_cast<int64_t>(kMax / 86400)) {
-      return absl::InvalidArgumentError("out of range");
-    }
-    *seconds = whole * 86400;
-    return absl::OkStatus();
-  }
-  absl::Duration d;
-  if (text.empty() || !absl::ParseDuration(Av(text), &d)) {
-    return absl::InvalidArgumentError("time: invalid duration");
-  }
-  double s = absl::ToDoubleSeconds(d);
-  if (!(s >= 0) || s > kMax) return absl::InvalidArgumentError("out of range");
-  *seconds = static_cast<int64_t>(std::floor(s));
+  if (text.empty()) return absl::InvalidArgumentError("an empty duration");
+  absl::StatusOr<int64_t> parsed = ::strongroom::ParseDurationSeconds(text);
+  if (!parsed.ok()) return parsed.status();
+  *seconds = *parsed;
   return absl::OkStatus();
 }
 

@@ -46,9 +46,8 @@ class FlagSet {
   std::vector<std::string> args_;
 };
 
-// Vault's duration syntax: a Go duration ("1h30m", "90s", "1.5h"), whole days ("7d"), or a bare
-// number of seconds.
-// Negative and fractional-second results are refused. Bounded at 100 years.
+// A duration flag: base/duration.h's parser (Vault's: "1h30m", "90s", "7d", or a bare number
+// of seconds), in whole seconds; empty, negative and out-of-range values are refused.
 absl::Status ParseDurationSeconds(std::string_view text, int64_t* seconds);
 
 }  // namespace strongroom::vault

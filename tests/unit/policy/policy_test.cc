@@ -321,7 +321,7 @@ TEST(ParsePolicyTest, Errors) {
       {"path \"a\" { required_parameters = \"role\" }",
        "line 1, column 34: required_parameters must be a list of strings"},
       {"path \"a\" { min_wrapping_ttl = \"soon\" }",
-       "line 1, column 31: invalid min_wrapping_ttl: invalid duration"},
+       "line 1, column 31: invalid min_wrapping_ttl: invalid duration \"soon\""},
       {"path \"a\" { max_wrapping_ttl = \"-1m\" }",
        "line 1, column 31: invalid max_wrapping_ttl: duration must not be negative"},
       {"path \"a\" { max_wrapping_ttl = \"1.5s\" }",
