@@ -98,6 +98,8 @@ class Core {
   std::vector<MountEntry> Mounts() const;
   absl::Status Mount(MountEntry entry);
   absl::Status Unmount(const std::string& path);
+  // sys/remount: a secrets engine and its data to another path (both with a trailing slash).
+  absl::Status Remount(const std::string& from, const std::string& to);
   absl::Status TuneMount(const std::string& path, const MountConfig& config,
                          std::optional<std::string> description,
                          const std::map<std::string, std::string>& options);

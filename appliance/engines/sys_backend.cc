@@ -2,6 +2,9 @@
 
 #include <unistd.h>
 
+#include <deque>
+#include <mutex>
+
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -119,6 +122,8 @@ class SystemBackend final : public core::Backend {
       if (absl::ConsumeSuffix(&rest, "/tune")) return Tune(req, rest);
       return OneMount(req, rest);
     }
+    if (p == "remount") return Remount(req);
+    if (absl::StartsWith(p, "remount/status/")) return RemountStatus(req, p.substr(15));
     if (p == "rotate" || p == "rotate/keyring") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(core_->RotateKeyring());
@@ -218,6 +223,47 @@ class SystemBackend final : public core::Backend {
   }
 
  private:
+  // sys/remount: Vault answers with a migration id and moves in the background; here the move is
+  // one write of the mount table, done before the answer, and its outcome is kept (the last 64)
+  // for sys/remount/status/<id>.
+  absl::StatusOr<Response> Remount(Request& req) {
+    if (!IsWrite(req)) return core::UnsupportedOperation();
+    ASSIGN_OR_RETURN(auto from_raw, core::GetString(req.data, "from"));
+    ASSIGN_OR_RETURN(auto to_raw, core::GetString(req.data, "to"));
+    if (!from_raw || !to_raw || from_raw->empty() || to_raw->empty()) {
+      return core::Bad("both 'from' and 'to' path must be specified as a string");
+    }
+    ASSIGN_OR_RETURN(std::string from, NormalizeMountPath(*from_raw));
+    ASSIGN_OR_RETURN(std::string to, NormalizeMountPath(*to_raw));
+    RETURN_IF_ERROR(core_->Remount(from, to));
+    object info;
+    info["source_mount"] = from;
+    info["target_mount"] = to;
+    info["status"] = "success";
+    const std::string id = core::NewUuid();
+    {
+      std::lock_guard lock(migrations_mu_);
+      migrations_.emplace_back(id, std::move(info));
+      while (migrations_.size() > 64) migrations_.pop_front();
+    }
+    object d;
+    d["migration_id"] = id;
+    return Response::Data(std::move(d));
+  }
+
+  absl::StatusOr<Response> RemountStatus(Request& req, const std::string& id) {
+    if (req.operation != Operation::kRead) return core::UnsupportedOperation();
+    std::lock_guard lock(migrations_mu_);
+    for (const auto& [known, info] : migrations_) {
+      if (known != id) continue;
+      object d;
+      d["migration_id"] = id;
+      d["migration_info"] = info;
+      return Response::Data(std::move(d));
+    }
+    return core::Bad(absl::StrCat("no migration with ID \"", id, "\""));
+  }
+
   // sys/storage/raft/autopilot/state (sudo) and sys/ha-status, in Vault's shapes
   // (broker/raft_ops.h). Without Raft: autopilot is refused as Vault refuses it without raft
   // storage; ha-status lists this node alone.
@@ -574,6 +620,8 @@ class SystemBackend final : public core::Backend {
   }
 
   core::Core* core_;
+  std::mutex migrations_mu_;
+  std::deque<std::pair<std::string, object>> migrations_;
 };
 
 }  // namespace

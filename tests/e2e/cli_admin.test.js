@@ -98,13 +98,22 @@ test('cli: secrets enable|list|tune|move|disable', async (t) => {
   fails(cli(['secrets', 'tune', '-default-lease-ttl=3h', 'team-kv']), 2, /Error tuning secrets engine team-kv\/: .*Code: 400/s, 'default above max');
   fails(cli(['secrets', 'tune', '-max-lease-ttl=1h', 'nope']), 2, /Error tuning secrets engine nope\//, 'tune a missing mount');
 
-  // The server has no sys/remount: the move fails with its answer (exit 2).
-  fails(cli(['secrets', 'move', 'team-kv', 'other-kv']), 2,
-    /^Error moving secrets engine team-kv\/ to other-kv\/: Error making API request\.\n\nURL: POST .*\/v1\/sys\/remount\nCode: 404/, 'move');
+  // sys/remount: the engine and its data move; the old path is gone.
+  ok(cli(['kv', 'put', 'team-kv/app', 'k=v']), 'a secret to move');
+  const moved = ok(cli(['secrets', 'move', 'team-kv', 'other-kv']), 'move').stdout;
+  assert.match(moved, /^Started moving secrets engine team-kv\/ to other-kv\/, with migration ID [0-9a-f-]{36}\nSuccess! Finished moving secrets engine team-kv\/ to other-kv\/, with migration ID [0-9a-f-]{36}\n$/);
+  assert.equal(ok(cli(['kv', 'get', '-field=k', 'other-kv/app']), 'moved data').stdout, 'v');
+  const after = (await api(d, ROOT, 'GET', 'sys/mounts')).body.data;
+  assert.equal(after['team-kv/'], undefined);
+  assert.equal(after['other-kv/'].description, 'retuned', 'the entry moves whole');
+  fails(cli(['secrets', 'move', 'other-kv', 'secret']), 2, /path already in use at secret\//, 'move onto a mount');
+  fails(cli(['secrets', 'move', 'other-kv', 'sys/x']), 2, /cannot mount at reserved path "sys\/"/, 'move into sys/');
+  fails(cli(['secrets', 'move', 'nope', 'elsewhere']), 2, /no matching mount at "nope\/"/, 'move a missing mount');
+  fails(cli(['secrets', 'move', 'auth/token', 'tok']), 2, /moving auth methods is not supported/, 'move an auth method');
 
-  const dis = ok(cli(['secrets', 'disable', 'team-kv/']), 'disable');
-  assert.equal(dis.stdout, 'Success! Disabled the secrets engine (if it existed) at: team-kv/\n');
-  assert.equal((await api(d, ROOT, 'GET', 'sys/mounts')).body.data['team-kv/'], undefined);
+  const dis = ok(cli(['secrets', 'disable', 'other-kv/']), 'disable');
+  assert.equal(dis.stdout, 'Success! Disabled the secrets engine (if it existed) at: other-kv/\n');
+  assert.equal((await api(d, ROOT, 'GET', 'sys/mounts')).body.data['other-kv/'], undefined);
 
   // Usage and server errors.
   fails(cli(['secrets', 'enable']), 1, /^Not enough arguments \(expected 1, got 0\)/, 'no type');
