@@ -24,8 +24,8 @@ absl::StatusOr<int64_t> ParseGoDurationNanos(std::string_view s);
 
 // Vault's parseutil.ParseDurationSecond on text, in nanoseconds: "" is 0; an integer is seconds
 // ("90"); an integer and "d" is days ("7d"); anything else a Go duration ("1h30m", "1.5s").
-// Nothing else, not even spaces around it. InvalidArgument: `invalid duration "<text>"`, "duration must
-// not be negative", and beyond kMaxDurationSeconds "duration is out of range (...)".
+// Nothing else, not even spaces around it. InvalidArgument: `invalid duration "<text>"`, "duration
+// must not be negative", and beyond kMaxDurationSeconds "duration is out of range (...)".
 absl::StatusOr<int64_t> ParseVaultDurationNanos(std::string_view text);
 
 // The same in whole seconds (a fraction of a second is dropped, as Vault's callers do).

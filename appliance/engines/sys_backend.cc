@@ -248,7 +248,7 @@ class SystemBackend final : public core::Backend {
     }
     object d;
     d["migration_id"] = id;
-    return Response::Data(std::move(d));
+    return Injected(std::move(d));  // sys/remount's data is also at the top level (Vault)
   }
 
   absl::StatusOr<Response> RemountStatus(Request& req, const std::string& id) {
