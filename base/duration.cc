@@ -105,8 +105,8 @@ absl::StatusOr<int64_t> ParseGoDurationNanos(std::string_view s) {
                                      (static_cast<double>(unit) / scale));
       if (whole > kLimit) return too_long();
     }
+    if (whole > kLimit - total) return too_long();  // (Go's own sum can wrap to a small value)
     total += whole;
-    if (total > kLimit) return too_long();
   }
   if (negative) {
     return total == kLimit ? std::numeric_limits<int64_t>::min() : -static_cast<int64_t>(total);

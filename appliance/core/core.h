@@ -140,8 +140,10 @@ class Core {
  private:
   struct MountRuntime {
     MountEntry entry;
-    std::unique_ptr<storage::View> view;
-    std::unique_ptr<Backend> backend;
+    // Shared: a moved mount (sys/remount) keeps its view and its backend, whose in-memory state
+    // (Transit's key cache, KV's write locks) requests in flight on the old path still use.
+    std::shared_ptr<storage::View> view;
+    std::shared_ptr<Backend> backend;
   };
 
   // What the audited part of the pipeline leaves behind for the audit records.
@@ -200,6 +202,9 @@ class Core {
   std::string unseal_nonce_;
 
   mutable std::shared_mutex mounts_mu_;
+  // Held across each change of the mount table and its write (and undo): two changes cannot
+  // write their tables out of order, nor an undo overwrite a later change.
+  std::mutex mounts_write_mu_;
   std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> mounts_;
 };
 

@@ -2,9 +2,11 @@
 // moving them (the part of Core behind sys/mounts, sys/auth and sys/remount).
 #include <algorithm>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "appliance/core/core.h"
 #include "appliance/core/mount_entry.h"
@@ -34,6 +36,25 @@ absl::Status CheckReserved(const std::string& path, bool auth) {
     if (absl::StartsWith(path, r) || absl::StartsWith(r, path)) {
       return absl::InvalidArgumentError(absl::StrCat("cannot mount at reserved path \"", r, "\""));
     }
+  }
+  return absl::OkStatus();
+}
+
+// A mount path from a request body (sys/remount): what the router would take from a URL, with
+// its trailing slash.
+absl::Status CheckMountPath(const std::string& path) {
+  auto bad = [&] {
+    return absl::InvalidArgumentError(
+        absl::StrCat("invalid mount path \"", absl::CHexEscape(path), "\""));
+  };
+  if (path.size() < 2 || path.size() > 1024 || path.front() == '/' || path.back() != '/') {
+    return bad();
+  }
+  for (char c : path) {
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return bad();
+  }
+  for (absl::string_view seg : absl::StrSplit(path.substr(0, path.size() - 1), '/')) {
+    if (seg.empty() || seg == "." || seg == "..") return bad();
   }
   return absl::OkStatus();
 }
@@ -147,6 +168,7 @@ std::vector<MountEntry> Core::Mounts() const {
 }
 
 absl::Status Core::Mount(MountEntry entry) {
+  std::lock_guard write(mounts_write_mu_);
   const EngineType* engine = FindEngine(entry.type);
   if (engine == nullptr) {
     return absl::InvalidArgumentError(
@@ -178,6 +200,7 @@ absl::Status Core::Mount(MountEntry entry) {
 }
 
 absl::Status Core::Unmount(const std::string& path) {
+  std::lock_guard write(mounts_write_mu_);
   std::shared_ptr<MountRuntime> removed;
   {
     std::unique_lock lock(mounts_mu_);
@@ -233,6 +256,7 @@ absl::Status CheckKvVersionTune(const MountEntry& e, const std::string& wanted) 
 absl::Status Core::TuneMount(const std::string& path, const MountConfig& config,
                              std::optional<std::string> description,
                              const std::map<std::string, std::string>& options) {
+  std::lock_guard write(mounts_write_mu_);
   MountEntry before;
   {
     std::unique_lock lock(mounts_mu_);
@@ -261,6 +285,7 @@ absl::Status Core::TuneMount(const std::string& path, const MountConfig& config,
 // UUID, so only the mount table changes (one write), and requests in flight finish on the old
 // runtime. Auth methods are not moved (their tokens name the old login path).
 absl::Status Core::Remount(const std::string& from, const std::string& to) {
+  for (const std::string* p : {&from, &to}) RETURN_IF_ERROR(CheckMountPath(*p));
   if (from == to)
     return absl::InvalidArgumentError("the source and destination paths are the same");
   if (absl::StartsWith(from, "auth/") || absl::StartsWith(to, "auth/")) {
@@ -268,33 +293,32 @@ absl::Status Core::Remount(const std::string& from, const std::string& to) {
         "moving auth methods is not supported: disable and enable the method at the new path");
   }
   RETURN_IF_ERROR(CheckReserved(to, /*auth=*/false));
+  std::lock_guard write(mounts_write_mu_);
   std::shared_ptr<MountRuntime> old;
+  std::string type;
   {
-    std::shared_lock lock(mounts_mu_);
+    std::unique_lock lock(mounts_mu_);
     auto it = mounts_.find(from);
     if (it == mounts_.end()) {
       return absl::InvalidArgumentError(absl::StrCat("no matching mount at \"", from, "\""));
     }
     old = it->second;
-  }
-  const std::string& type = old->entry.type;
-  if (type == "system" || type == "token" || type == "identity") {
-    return absl::InvalidArgumentError(absl::StrCat("cannot remount \"", from, "\""));
-  }
-  MountEntry entry = old->entry;
-  entry.path = to;
-  ASSIGN_OR_RETURN(auto moved, BuildMount(entry));  // the same UUID: the same storage view
-  {
-    std::unique_lock lock(mounts_mu_);
-    auto it = mounts_.find(from);
-    if (it == mounts_.end() || it->second != old) {
-      return absl::AbortedError(absl::StrCat("the mount at \"", from, "\" changed meanwhile"));
+    type = old->entry.type;
+    if (type == "system" || type == "token" || type == "identity") {
+      return absl::InvalidArgumentError(absl::StrCat("cannot remount \"", from, "\""));
     }
     for (const auto& [path, existing] : mounts_) {
       if (path != from && (absl::StartsWith(to, path) || absl::StartsWith(path, to))) {
         return absl::InvalidArgumentError(absl::StrCat("path already in use at ", path));
       }
     }
+    // The same view and backend under the new path: one backend instance, whichever path a
+    // request came in by.
+    auto moved = std::make_shared<MountRuntime>();
+    moved->entry = old->entry;
+    moved->entry.path = to;
+    moved->view = old->view;
+    moved->backend = old->backend;
     mounts_.erase(it);
     mounts_[to] = std::move(moved);
   }

@@ -110,6 +110,7 @@ test('cli: secrets enable|list|tune|move|disable', async (t) => {
   fails(cli(['secrets', 'move', 'other-kv', 'sys/x']), 2, /cannot mount at reserved path "sys\/"/, 'move into sys/');
   fails(cli(['secrets', 'move', 'nope', 'elsewhere']), 2, /no matching mount at "nope\/"/, 'move a missing mount');
   fails(cli(['secrets', 'move', 'auth/token', 'tok']), 2, /moving auth methods is not supported/, 'move an auth method');
+  fails(cli(['secrets', 'move', 'other-kv', 'a/./b']), 2, /invalid mount path "a\/\.\/b\/"/, 'a dot segment');
 
   const dis = ok(cli(['secrets', 'disable', 'other-kv/']), 'disable');
   assert.equal(dis.stdout, 'Success! Disabled the secrets engine (if it existed) at: other-kv/\n');
