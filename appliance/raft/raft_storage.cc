@@ -488,15 +488,30 @@ RaftStorage::LeaderState RaftStorage::ReadState() {
   return st;
 }
 
+// Raft's single-server membership changes are safe only once the leader has committed an entry
+// of its own term (Ongaro, 2015: a leader that changes the configuration before that can let two
+// disjoint majorities decide), and libraft 0.22.1 does not check it. So every change is preceded
+// by a barrier, and issued only in the term the barrier committed in. Sets *term to that term.
+absl::Status RaftStorage::CommitInTermLocked(uint64_t* term) {
+  struct raft* r = &impl_->raft;
+  return impl_->Await<struct raft_barrier>("barrier before a membership change", kChangeTimeout,
+                                           [&](Impl::Pending<struct raft_barrier>* p) -> int {
+                                             *term = raft_current_term(r);
+                                             return raft_barrier(r, &p->req, &Impl::BarrierDone);
+                                           });
+}
+
 absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
   std::shared_lock lock(mu_);
   if (id == 0 || address.empty())
     return absl::InvalidArgumentError("a peer needs an id and address");
   struct raft* r = &impl_->raft;
-  uint64_t term = 0;
+  uint64_t term = 0, committed_term = 0;
+  if (absl::Status b = CommitInTermLocked(&committed_term); !b.ok()) return b;
   absl::Status s =
       impl_->Await<raft_change>("add", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
         term = raft_current_term(r);
+        if (term != committed_term) return RAFT_NOTLEADER;
         return raft_add(r, &p->req, id, address.c_str(), &Impl::ChangeDone);
       });
   NoteWrite(s, term);
@@ -510,6 +525,7 @@ absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
     s = impl_->Await<raft_change>(
         "promote", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
           term = raft_current_term(r);
+          if (term != committed_term) return RAFT_NOTLEADER;  // a new term: barrier again first
           return raft_assign(r, &p->req, id, RAFT_VOTER, &Impl::ChangeDone);
         });
     if (s.ok() || absl::Now() >= give_up ||
@@ -518,16 +534,19 @@ absl::Status RaftStorage::AddVoter(uint64_t id, const std::string& address) {
       return s;
     }
     absl::SleepFor(absl::Milliseconds(200));
+    if (absl::Status b = CommitInTermLocked(&committed_term); !b.ok()) return b;
   }
 }
 
 absl::Status RaftStorage::Remove(uint64_t id) {
   std::shared_lock lock(mu_);
   struct raft* r = &impl_->raft;
-  uint64_t term = 0;
+  uint64_t term = 0, committed_term = 0;
+  if (absl::Status b = CommitInTermLocked(&committed_term); !b.ok()) return b;
   absl::Status s = impl_->Await<raft_change>(
       "remove", kChangeTimeout, [&](Impl::Pending<raft_change>* p) -> int {
         term = raft_current_term(r);
+        if (term != committed_term) return RAFT_NOTLEADER;
         return raft_remove(r, &p->req, id, &Impl::ChangeDone);
       });
   NoteWrite(s, term);  // a leader that removed itself has its answer confirmed by the commit

@@ -196,6 +196,8 @@ class RaftStorage final : public storage::Storage {
   struct Impl;
 
  private:
+  // A barrier committed in the current term, before a membership change (mu_ held shared).
+  absl::Status CommitInTermLocked(uint64_t* term);
   explicit RaftStorage(std::unique_ptr<Impl> impl);
   static absl::StatusOr<std::unique_ptr<Impl>> StartImpl(const RaftOptions& options);
   absl::Status Propose(std::string entry);  // ProposeIn, noted in ThreadWrites
