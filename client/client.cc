@@ -131,7 +131,8 @@ std::vector<std::string> StringsField(const json::object& o, std::string_view ke
   return out;
 }
 
-// A path segment for auth/<mount>/login: no traversal, no query.
+// A request path: no control characters and no "." or ".." segment (the rest is percent-encoded
+// by EncodePath, so nothing in a path can reach another endpoint or add a query).
 absl::Status CheckPath(std::string_view path) {
   auto bad = [&] {
     return absl::InvalidArgumentError(absl::StrCat("invalid request path \"", Av(path), "\""));
