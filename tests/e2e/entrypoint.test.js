@@ -12,7 +12,7 @@ const os = require('node:os');
 const path = require('node:path');
 const https = require('node:https');
 const { execFile, execFileSync } = require('node:child_process');
-const { waitFor, freePort } = require('./harness');
+const { waitFor, freePort, CLI } = require('./harness');
 const { makeKeyPair, makeTlsMaterial, startFakeKube } = require('./fake_kube');
 
 const BUILT = process.env.STRONGROOM_BIN || path.resolve(__dirname, '../../build/appliance');
@@ -360,7 +360,8 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
   const runInit = () => new Promise((resolve) => {
     execFile('bash', [INIT_SCRIPT], {
       env: {
-        PATH: process.env.PATH, VAULT_ADDR: addr, VAULT_CACERT: path.join(root, 'ca.crt'),
+        // The script runs the CLI (the image's /usr/bin/strongroom; here the build's).
+        PATH: process.env.PATH, STRONGROOM_CLI: CLI, VAULT_ADDR: addr, VAULT_CACERT: path.join(root, 'ca.crt'),
         VAULT_TOKEN_FILE: path.join(root, 'root-token'), KUBERNETES_HOST: kube.url,
         KUBERNETES_CA_CERT: kube.caPath, TOKEN_REVIEWER_JWT: '', AUDIT_FILE_PATH: path.join(data, 'audit.log'),
       },
@@ -378,11 +379,11 @@ test('entrypoint with TLS, then the init Job\'s script against the fresh applian
   // Without the CA the script refuses the server's certificate.
   const untrusted = await new Promise((resolve) => {
     execFile('bash', [INIT_SCRIPT], {
-      env: { PATH: process.env.PATH, VAULT_ADDR: addr, VAULT_TOKEN: init.root_token, KUBERNETES_CA_CERT: '', TOKEN_REVIEWER_JWT: '' },
+      env: { PATH: process.env.PATH, STRONGROOM_CLI: CLI, VAULT_ADDR: addr, VAULT_TOKEN: init.root_token, KUBERNETES_CA_CERT: '', TOKEN_REVIEWER_JWT: '' },
     }, (err, stdout, stderr) => resolve({ code: err ? err.code : 0, stderr }));
   });
   assert.equal(untrusted.code, 1);
-  assert.match(untrusted.stderr, /cannot reach/);
+  assert.match(untrusted.stderr, /TLS handshake: certificate verify failed/);
 
   assert.equal((await ep.stop()).code, 0, ep.log);
 });
