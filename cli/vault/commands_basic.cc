@@ -163,27 +163,31 @@ int Read(Context& ctx, const Args& argv) {
   return ctx.OutputSecret(*s);
 }
 
-int Write(Context& ctx, const Args& argv) {
+// write (PUT) and patch (PATCH, a JSON merge patch): the same arguments and output.
+int WriteWith(Context& ctx, const Args& argv, std::string_view method) {
+  const bool put = method == "PUT";
   FlagSet flags;
   bool force = false;
-  flags.Bool("force", &force);
-  flags.Bool("f", &force);
+  if (put) {
+    flags.Bool("force", &force);
+    flags.Bool("f", &force);
+  }
   ctx.AddFlags(&flags);
-  if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom write [options] PATH [DATA K=V...]")) {
+  if (auto rc = ctx.Parse(&flags, argv,
+                          absl::StrCat("Usage: strongroom ", put ? "write" : "patch",
+                                       " [options] PATH [DATA K=V...]"))) {
     return *rc;
   }
   const Args& args = flags.args();
-  if (auto rc = ctx.ExpectArgs(args, 1, SIZE_MAX)) return *rc;
-  if (args.size() == 1 && !force) {
-    return ctx.Local("Must supply data or use -force");
-  }
+  if (auto rc = ctx.ExpectArgs(args, put ? 1 : 2, SIZE_MAX)) return *rc;
+  if (args.size() == 1 && !force) return ctx.Local("Must supply data or use -force");
   auto path = SanitizePath(args[0]);
   auto data = ctx.ParseArgsData(Args(args.begin() + 1, args.end()));
   if (!data.ok())
     return ctx.Local(absl::StrCat("Failed to parse K=V data: ", data.status().message()));
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
-  auto s = c->Request("PUT", path, &*data);
+  auto s = c->Request(method, path, &*data);
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error writing data to ", path), s.status());
   if (s->raw.empty()) {
     if (ctx.format() == Format::kTable) ctx.Out(absl::StrCat("Success! Data written to: ", path));
@@ -191,29 +195,8 @@ int Write(Context& ctx, const Args& argv) {
   }
   return ctx.OutputSecret(*s);
 }
-
-int Patch(Context& ctx, const Args& argv) {
-  FlagSet flags;
-  ctx.AddFlags(&flags);
-  if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom patch [options] PATH [DATA K=V...]")) {
-    return *rc;
-  }
-  const Args& args = flags.args();
-  if (auto rc = ctx.ExpectArgs(args, 2, SIZE_MAX)) return *rc;
-  auto path = SanitizePath(args[0]);
-  auto data = ctx.ParseArgsData(Args(args.begin() + 1, args.end()));
-  if (!data.ok())
-    return ctx.Local(absl::StrCat("Failed to parse K=V data: ", data.status().message()));
-  client::Client* c = ctx.Client();
-  if (c == nullptr) return kLocalError;
-  auto s = c->Request("PATCH", path, &*data);
-  if (!s.ok()) return ctx.Remote(absl::StrCat("Error writing data to ", path), s.status());
-  if (s->raw.empty()) {
-    if (ctx.format() == Format::kTable) ctx.Out(absl::StrCat("Success! Data written to: ", path));
-    return kOk;
-  }
-  return ctx.OutputSecret(*s);
-}
+int Write(Context& ctx, const Args& argv) { return WriteWith(ctx, argv, "PUT"); }
+int Patch(Context& ctx, const Args& argv) { return WriteWith(ctx, argv, "PATCH"); }
 
 int List(Context& ctx, const Args& argv) {
   FlagSet flags;

@@ -37,8 +37,8 @@ function makeCli(addr, token, home) {
 
 function normalise(text) {
   return text
-    .replace(/\b([a-z_]+)_[0-9a-f]{8}\b/g, '$1_xxxxxxxx')
-    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, 'xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx')
+    .replace(/\b([a-z_]+)_[0-9a-f]{8}\b/g, '$1_00000000')
+    .replace(/[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}/g, '00000000-0000-0000-0000-000000000000')
     .replace(/127\.0\.0\.1:\d{5}\b/g, '127.0.0.1:PPPPP');
 }
 
