@@ -169,10 +169,14 @@ int SecretsEnable(Context& ctx, const Args& argv) {
   return kOk;
 }
 
-int SecretsDisable(Context& ctx, const Args& argv) {
+// secrets disable and auth disable: DELETE sys/mounts/<path> or sys/auth/<path>.
+int Disable(Context& ctx, const Args& argv, bool auth) {
+  const std::string_view what = auth ? "auth method" : "secrets engine";
   FlagSet flags;
   ctx.AddFlags(&flags, /*output=*/false);
-  if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom secrets disable [options] PATH")) {
+  if (auto rc = ctx.Parse(&flags, argv,
+                          absl::StrCat("Usage: strongroom ", auth ? "auth" : "secrets",
+                                       " disable [options] PATH"))) {
     return *rc;
   }
   if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
@@ -180,13 +184,15 @@ int SecretsDisable(Context& ctx, const Args& argv) {
   if (mount.empty()) return ctx.Local("Invalid mount path");
   client::Client* c = ctx.Client();
   if (c == nullptr) return kLocalError;
-  auto s = c->Request("DELETE", absl::StrCat("sys/mounts/", mount.substr(0, mount.size() - 1)));
+  auto s = c->Request("DELETE", absl::StrCat(auth ? "sys/auth/" : "sys/mounts/",
+                                             mount.substr(0, mount.size() - 1)));
   if (!s.ok()) {
-    return ctx.Remote(absl::StrCat("Error disabling secrets engine at ", mount), s.status());
+    return ctx.Remote(absl::StrCat("Error disabling ", Av(what), " at ", mount), s.status());
   }
-  ctx.Out(absl::StrCat("Success! Disabled the secrets engine (if it existed) at: ", mount));
+  ctx.Out(absl::StrCat("Success! Disabled the ", Av(what), " (if it existed) at: ", mount));
   return kOk;
 }
+int SecretsDisable(Context& ctx, const Args& argv) { return Disable(ctx, argv, false); }
 
 // `secrets list` and `auth list`: Vault's tables (the detailed one with TTLs in seconds,
 // "system" for the default).
@@ -375,24 +381,7 @@ int AuthEnable(Context& ctx, const Args& argv) {
   return kOk;
 }
 
-int AuthDisable(Context& ctx, const Args& argv) {
-  FlagSet flags;
-  ctx.AddFlags(&flags, /*output=*/false);
-  if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom auth disable [options] PATH")) {
-    return *rc;
-  }
-  if (auto rc = ctx.ExpectArgs(flags.args(), 1, 1)) return *rc;
-  std::string mount = EnsureTrailingSlash(SanitizePath(flags.args()[0]));
-  if (mount.empty()) return ctx.Local("Invalid mount path");
-  client::Client* c = ctx.Client();
-  if (c == nullptr) return kLocalError;
-  auto s = c->Request("DELETE", absl::StrCat("sys/auth/", mount.substr(0, mount.size() - 1)));
-  if (!s.ok()) {
-    return ctx.Remote(absl::StrCat("Error disabling auth method at ", mount), s.status());
-  }
-  ctx.Out(absl::StrCat("Success! Disabled the auth method (if it existed) at: ", mount));
-  return kOk;
-}
+int AuthDisable(Context& ctx, const Args& argv) { return Disable(ctx, argv, true); }
 
 // ---- policy ----------------------------------------------------------------------------------
 
