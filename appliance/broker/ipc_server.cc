@@ -13,6 +13,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "base/duration.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -230,7 +231,9 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r,
       return absl::InvalidArgumentError("unknown operation");
   }
   if (r.path().size() > 4096) return absl::InvalidArgumentError("path is too long");
-  if (r.token().size() > 1024) return absl::PermissionDeniedError("permission denied");
+  if (r.token().size() > core::TokenStore::kMaxTokenSize) {
+    return absl::PermissionDeniedError("permission denied");
+  }
   if (r.remote_address().size() > 64 || !IsIpLiteral(r.remote_address())) {
     return absl::InvalidArgumentError("bad remote address");
   }
@@ -241,8 +244,14 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r,
   if (!r.namespace_().empty() && r.namespace_() != "root" && r.namespace_() != "root/") {
     return absl::InvalidArgumentError("namespaces are not supported");
   }
-  if (!r.wrap_ttl().empty())
-    return absl::InvalidArgumentError("response wrapping is not supported");
+  if (!r.wrap_ttl().empty()) {
+    auto ttl = ParseDurationSeconds(r.wrap_ttl());
+    if (!ttl.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("error parsing wrap TTL: ", ttl.status().message()));
+    }
+    req.wrap_ttl = *ttl;
+  }
   req.path = r.path();
   while (!req.path.empty() && req.path.front() == '/') req.path.erase(0, 1);
   // The limits before any parsing (one pass over the bytes, as the worker did).
@@ -318,6 +327,7 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
   out.set_lease_duration(r.lease_duration);
   out.set_inject_data(r.inject_data);
   out.set_head_only(r.head_only);
+  if (r.wrap_info) out.set_wrap_info_json(core::Serialize(*r.wrap_info));
   out.set_mount_type(mount_type);
   return out;
 }

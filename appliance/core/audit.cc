@@ -666,7 +666,8 @@ json::object AuthObject(const TokenEntry& t, const AuditSalt& salt, bool hmac_ac
                         const std::string& client_token) {
   json::object a;
   a["client_token"] = salt.Hex(client_token);
-  a["accessor"] = hmac_accessor ? salt.Hex(t.accessor) : t.accessor;
+  // A batch token has no accessor: "" stays "" (no digest of nothing).
+  a["accessor"] = hmac_accessor && !t.accessor.empty() ? salt.Hex(t.accessor) : t.accessor;
   a["display_name"] = t.display_name;
   json::array policies;
   for (const auto& p : t.policies) policies.emplace_back(p);
@@ -728,8 +729,9 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
     if (!req.client_token.empty()) {
       r["client_token"] = d->salt.Hex(req.client_token);
       if (event.token != nullptr) {
+        const std::string& accessor = event.token->accessor;
         r["client_token_accessor"] =
-            d->hmac_accessor ? d->salt.Hex(event.token->accessor) : event.token->accessor;
+            d->hmac_accessor && !accessor.empty() ? d->salt.Hex(accessor) : accessor;
       }
     }
     json::object ns;
@@ -757,11 +759,24 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
           for (const char* k : {"client_token", "accessor"}) {
             if (auto* v = auth.if_contains(k); v != nullptr && v->is_string()) {
               const std::string plain(v->as_string());
+              if (plain.empty()) continue;
               if (std::string_view(k) == "accessor" && !d->hmac_accessor) continue;
               *v = d->salt.Hex(plain);
             }
           }
           resp["auth"] = std::move(auth);
+        }
+        if (out->wrap_info) {
+          // The wrapping token is a credential: digests only, as Vault writes it.
+          json::object wrap = *out->wrap_info;
+          for (const char* k : {"token", "accessor", "wrapped_accessor"}) {
+            if (auto* v = wrap.if_contains(k); v != nullptr && v->is_string()) {
+              const std::string plain(v->as_string());
+              if (plain.empty() || (std::string_view(k) != "token" && !d->hmac_accessor)) continue;
+              *v = d->salt.Hex(plain);
+            }
+          }
+          resp["wrap_info"] = std::move(wrap);
         }
         if (!out->lease_id.empty()) {
           json::object secret;

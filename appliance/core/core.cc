@@ -157,11 +157,18 @@ Core::Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal
       physical_(physical),
       seal_(std::move(seal)),
       barrier_(physical),
-      tokens_(&barrier_, options_.clock),
+      tokens_(&barrier_, options_.clock, &barrier_),
       policies_(&barrier_),
       identity_(&barrier_, options_.clock),
       audit_(&barrier_, seal_.get(), options_.clock) {
   audit_.set_settings(options_.audit);
+  tokens_.SetBatchIssuerCheck([this](const std::string& mount_accessor) {
+    std::shared_lock lock(mounts_mu_);
+    for (const auto& [path, m] : mounts_) {
+      if (m->entry.accessor == mount_accessor) return true;
+    }
+    return false;
+  });
 }
 
 Core::~Core() { barrier_.Seal(); }
@@ -386,11 +393,22 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (handled) return raw;  // init, seal status, unseal, health, leader: not audited (as Vault)
   if (barrier_.sealed()) return absl::UnavailableError("Vault is sealed");
 
+  if (req.wrap_ttl < 0 || req.wrap_ttl > options_.max_lease_ttl) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("wrapping TTL must be between 1s and ", options_.max_lease_ttl, "s"));
+  }
+
   AuditTrail trail;
   // Not the active node (any more): refused before anything is done.
   if (options_.cluster != nullptr) RETURN_IF_ERROR(options_.cluster->BeginAnswer());
   auto result = Dispatch(req, trail);
   if (trail.audit_failed) return result;
+  // X-Vault-Wrap-TTL: the response goes into a wrapping token's cubbyhole. Only for a caller
+  // that presented a token or logged in (an anonymous request makes no token this way).
+  if (result.ok() && req.wrap_ttl > 0 && Wrappable(*result) &&
+      (trail.token.has_value() || result->auth.has_value())) {
+    result = WrapResponse(req, *result);
+  }
   if (options_.cluster != nullptr && result.ok() && req.path == "sys/seal" && barrier_.sealed()) {
     options_.cluster->EndLocalAnswer();  // this node is sealed: true whoever leads now
   } else if (options_.cluster != nullptr) {
@@ -460,9 +478,17 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
 
   if (req.client_token.empty()) return absl::PermissionDeniedError("permission denied");
   ASSIGN_OR_RETURN(trail.token, tokens_.Lookup(req.client_token));
-  if (!trail.token) return absl::PermissionDeniedError(kInvalidToken);
+  // Vault's answer to a wrapping token presented twice (or expired): the holder learns that
+  // someone else may have unwrapped it.
+  const auto invalid_token = [&req] {
+    return req.path == "sys/wrapping/unwrap"
+               ? absl::InvalidArgumentError("wrapping token is not valid or does not exist")
+               : absl::PermissionDeniedError(kInvalidToken);
+  };
+  if (!trail.token) return invalid_token();
   TokenEntry* token = &*trail.token;
   if (rt != nullptr && req.operation == Operation::kUpdate) {
+    req.token = token;  // the cubbyhole's existence is the token's own
     // Create or update decides which capability the ACL asks for.
     ASSIGN_OR_RETURN(bool exists, rt->backend->Exists(req));
     if (!exists) req.operation = Operation::kCreate;
@@ -477,6 +503,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   areq.operation = ToPolicyOperation(req.operation);
   areq.data = params;
   areq.root_protected = rt != nullptr && rt->backend->IsRootPath(req.rel_path);
+  if (req.wrap_ttl > 0) areq.wrap_ttl = req.wrap_ttl;
   const policy::AclResult verdict = acl.Allowed(areq);
   if (!verdict.allowed) {
     LogInfo("request %s denied: %s %s: %s", req.request_id, OperationName(req.operation),
@@ -492,7 +519,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   RETURN_IF_ERROR(log_request(token));
   bool revoke_after = false;
   ASSIGN_OR_RETURN(bool usable, tokens_.Use(*token, &revoke_after));
-  if (!usable) return absl::PermissionDeniedError(kInvalidToken);  // its uses are spent
+  if (!usable) return invalid_token();  // its uses are spent
   req.token = token;
   auto result = rt->backend->Handle(req);
   if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
@@ -560,7 +587,13 @@ absl::StatusOr<Response> Core::CompleteLogin(TokenEntry entry, const LoginAlias&
   }
   entry.entity_id = entity->id;
   entry.orphan = true;
-  ASSIGN_OR_RETURN(std::string token, tokens_.Create(entry, ""));
+  std::string token;
+  if (entry.IsBatch()) {
+    entry.mount_accessor = alias.mount_accessor;
+    ASSIGN_OR_RETURN(token, tokens_.CreateBatch(entry));
+  } else {
+    ASSIGN_OR_RETURN(token, tokens_.Create(entry, ""));
+  }
   Response resp;
   resp.auth = TokenAuthResponse(entry, token, lease_duration, entity->policies);
   return resp;

@@ -59,6 +59,11 @@ struct InitResult {
   std::string root_token;
 };
 
+// A response-wrapping token: a service token whose only policy is "response-wrapping".
+bool IsWrappingToken(const TokenEntry& e);
+// A response X-Vault-Wrap-TTL wraps: a logical one with data or auth (a 204 stays a 204).
+bool Wrappable(const Response& r);
+
 class Core {
  public:
   Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal> seal);
@@ -122,6 +127,8 @@ class Core {
                                          int64_t lease_duration);
   absl::StatusOr<std::vector<std::string>> ListTokenAccessors() { return tokens_.ListAccessors(); }
   AuditBroker& audit() { return audit_; }
+  // sys/wrapping/{wrap,lookup,unwrap,rewrap} (core/wrapping.cc), Vault's shapes and errors.
+  absl::StatusOr<Response> WrappingEndpoint(Request& req, std::string_view op);
   // The barrier (ciphertext below, plaintext above): for the cluster's own replicated records
   // (broker/join_tokens.h). Sealed: every call fails.
   storage::Storage* barrier() { return &barrier_; }
@@ -157,6 +164,16 @@ class Core {
     std::shared_ptr<MountRuntime> mount;
   };
   absl::StatusOr<Response> Dispatch(Request& req, AuditTrail& trail);
+  // Response wrapping (core/wrapping.cc). Wrap stores `stored` in a new wrapping token's
+  // cubbyhole and answers with its wrap_info; WrapResponse does that for a response.
+  absl::StatusOr<Response> Wrap(const json::object& stored, const std::string& creation_path,
+                                int64_t ttl, const std::string& wrapped_accessor);
+  absl::StatusOr<Response> WrapResponse(const Request& req, const Response& r);
+  absl::StatusOr<json::object> ReadWrapped(const TokenEntry& e);
+  // Spends the wrapping token's one use, reads its response and revokes it; a second caller
+  // (or an unknown, expired or ordinary token) gets Vault's "not valid or does not exist".
+  absl::StatusOr<json::object> ConsumeWrapped(std::string_view token, TokenEntry* entry);
+  static Response UnwrappedResponse(const json::object& stored);
   // The mount owning `path`: the longest mount path that prefixes it; nullptr when none does.
   std::shared_ptr<MountRuntime> Route(std::string_view path) const;
   absl::StatusOr<Response> HandleSysRaw(Request& req, bool* handled);

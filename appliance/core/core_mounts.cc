@@ -10,6 +10,7 @@
 #include "absl/time/clock.h"
 #include "appliance/core/core.h"
 #include "appliance/core/mount_entry.h"
+#include "appliance/engines/cubbyhole_backend.h"
 #include "appliance/engines/identity_backend.h"
 #include "appliance/engines/sys_backend.h"
 #include "appliance/engines/token_backend.h"
@@ -59,6 +60,11 @@ absl::Status CheckMountPath(const std::string& path) {
   return absl::OkStatus();
 }
 
+// The mounts every node has and none may move or remove.
+bool IsBuiltinMount(std::string_view type) {
+  return type == "system" || type == "token" || type == "identity" || type == "cubbyhole";
+}
+
 }  // namespace
 
 const EngineType* Core::FindEngine(std::string_view type) const {
@@ -84,6 +90,12 @@ absl::StatusOr<std::shared_ptr<Core::MountRuntime>> Core::BuildMount(const Mount
   if (entry.type == "identity") {
     rt->view = std::make_unique<storage::View>(&barrier_, "sys/identity-mount/");
     rt->backend = engines::MakeIdentityBackend(this);
+    return rt;
+  }
+  if (entry.type == "cubbyhole") {
+    // Its data lives with the tokens (TokenStore::Cubbyhole*); the view stays empty.
+    rt->view = std::make_unique<storage::View>(&barrier_, "sys/cubbyhole-mount/");
+    rt->backend = engines::MakeCubbyholeBackend(this);
     return rt;
   }
   const EngineType* engine = FindEngine(entry.type);
@@ -124,8 +136,8 @@ absl::Status Core::LoadMounts() {
     entries.push_back(builtin("sys/", "system",
                               "system endpoints used for control, policy and debugging", "system"));
   }
-  // The token store and identity are always mounted (added to tables written before they
-  // existed).
+  // The token store, identity and the cubbyhole are always mounted (added to tables written before
+  // they existed).
   bool added = !raw;
   auto ensure = [&](const char* path, const char* type, const char* description,
                     const char* accessor_prefix) {
@@ -137,6 +149,7 @@ absl::Status Core::LoadMounts() {
   };
   ensure("auth/token/", "token", "token based credentials", "auth_token");
   ensure("identity/", "identity", "identity store", "identity");
+  ensure("cubbyhole/", "cubbyhole", "per-token private secret storage", "cubbyhole");
   std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> built;
   for (const auto& e : entries) {
     ASSIGN_OR_RETURN(auto rt, BuildMount(e));
@@ -208,7 +221,7 @@ absl::Status Core::Unmount(const std::string& path) {
     if (it == mounts_.end())
       return absl::OkStatus();  // Vault: disabling a missing mount is a no-op
     const std::string& type = it->second->entry.type;
-    if (type == "system" || type == "token" || type == "identity") {
+    if (IsBuiltinMount(type)) {
       return absl::InvalidArgumentError(absl::StrCat("cannot unmount \"", path, "\""));
     }
     removed = std::move(it->second);
@@ -304,7 +317,7 @@ absl::Status Core::Remount(const std::string& from, const std::string& to) {
     }
     old = it->second;
     type = old->entry.type;
-    if (type == "system" || type == "token" || type == "identity") {
+    if (IsBuiltinMount(type)) {
       return absl::InvalidArgumentError(absl::StrCat("cannot remount \"", from, "\""));
     }
     for (const auto& [path, existing] : mounts_) {

@@ -66,6 +66,10 @@ absl::StatusOr<std::string> PolicyStore::NormalizeName(std::string_view name) {
 
 absl::StatusOr<std::optional<std::string>> PolicyStore::GetText(const std::string& name) {
   if (name == policy::kRootPolicyName) return std::optional<std::string>();
+  if (name == policy::kResponseWrappingPolicyName) {
+    // Built in and fixed: it is every wrapping token's only policy.
+    return std::optional<std::string>(std::string(policy::kResponseWrappingPolicyText));
+  }
   ASSIGN_OR_RETURN(auto stored, storage_->Get(kPolicyPrefix + name));
   if (stored) return stored;
   if (name == policy::kDefaultPolicyName) {
@@ -77,6 +81,8 @@ absl::StatusOr<std::optional<std::string>> PolicyStore::GetText(const std::strin
 absl::Status PolicyStore::Put(const std::string& name, const std::string& text) {
   if (name == policy::kRootPolicyName)
     return absl::InvalidArgumentError("cannot update \"root\" policy");
+  if (name == policy::kResponseWrappingPolicyName)
+    return absl::InvalidArgumentError("cannot update \"response-wrapping\" policy");
   ASSIGN_OR_RETURN(auto parsed, policy::ParsePolicy(name, text));
   RETURN_IF_ERROR(storage_->Put(kPolicyPrefix + name, text));
   std::lock_guard<std::mutex> lock(mu_);
@@ -87,6 +93,8 @@ absl::Status PolicyStore::Put(const std::string& name, const std::string& text) 
 absl::Status PolicyStore::Delete(const std::string& name) {
   if (name == policy::kRootPolicyName)
     return absl::InvalidArgumentError("cannot delete \"root\" policy");
+  if (name == policy::kResponseWrappingPolicyName)
+    return absl::InvalidArgumentError("cannot delete \"response-wrapping\" policy");
   if (name == policy::kDefaultPolicyName)
     return absl::InvalidArgumentError("cannot delete default policy");
   RETURN_IF_ERROR(storage_->Delete(kPolicyPrefix + name));

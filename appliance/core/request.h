@@ -29,6 +29,8 @@ struct Request {
   std::string remote_address;
   uint32_t remote_port = 0;
   std::string request_id;
+  // X-Vault-Wrap-TTL in seconds; 0 = the response is not to be wrapped.
+  int64_t wrap_ttl = 0;
 
   // Filled by the pipeline before the backend runs.
   const TokenEntry* token = nullptr;
@@ -53,6 +55,8 @@ struct Response {
   int64_t lease_duration = 0;
   bool inject_data = false;  // Vault's legacy top-level copy of data keys
   bool head_only = false;
+  // Set when the response is wrapped: Vault's wrap_info (the data and auth are then null).
+  std::optional<json::object> wrap_info;
 
   static Response Empty() {
     Response r;

@@ -6,9 +6,12 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "base/status_macros.h"
+#include "base/strings.h"
 
 namespace strongroom::core {
 namespace {
@@ -17,7 +20,96 @@ constexpr char kSaltKey[] = "sys/token/salt";
 constexpr char kIdPrefix[] = "sys/token/id/";
 constexpr char kAccessorPrefix[] = "sys/token/accessor/";
 constexpr char kParentPrefix[] = "sys/token/parent/";
+constexpr char kCubbyholePrefix[] = "sys/token/cubbyhole/";
 constexpr int kMaxParentDepth = 64;
+constexpr std::string_view kBatchPrefix = "hvb.";
+// The associated data batch tokens are sealed under. Storage keys are request paths, which
+// cannot hold a NUL: no stored value can pass for a batch token, nor a batch token for a value.
+constexpr char kBatchAadBytes[] = "\0strongroom/batch-token/v1";
+constexpr std::string_view kBatchAad{kBatchAadBytes, sizeof(kBatchAadBytes) - 1};
+
+// A cubbyhole key as one storage name: '/' and '%' escaped, so one List finds every key.
+std::string EscapeCubbyholeKey(std::string_view key) {
+  std::string out;
+  for (char c : key) {
+    if (c == '%') {
+      out += "%25";
+    } else if (c == '/') {
+      out += "%2F";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::string UnescapeCubbyholeKey(std::string_view name) {
+  std::string out;
+  for (size_t i = 0; i < name.size(); ++i) {
+    if (name[i] == '%' && name.substr(i, 3) == "%2F") {
+      out += '/';
+      i += 2;
+    } else if (name[i] == '%' && name.substr(i, 3) == "%25") {
+      out += '%';
+      i += 2;
+    } else {
+      out += name[i];
+    }
+  }
+  return out;
+}
+
+// What a batch token carries: its entry, in short keys (the token is a header value).
+json::object BatchJson(const TokenEntry& e) {
+  json::object o;
+  json::array pol;
+  for (const auto& p : e.policies) pol.emplace_back(p);
+  o["p"] = std::move(pol);
+  o["d"] = e.display_name;
+  o["pa"] = e.path;
+  if (!e.parent_hash.empty()) o["ph"] = e.parent_hash;
+  o["c"] = e.creation_unix;
+  o["t"] = e.creation_ttl;
+  o["e"] = e.expire_unix;
+  if (!e.mount_accessor.empty()) o["ma"] = e.mount_accessor;
+  if (!e.entity_id.empty()) o["en"] = e.entity_id;
+  if (!e.role.empty()) o["r"] = e.role;
+  if (!e.meta.empty()) o["m"] = e.meta;
+  return o;
+}
+
+absl::StatusOr<TokenEntry> FromBatchJson(const json::object& o) {
+  TokenEntry e;
+  e.type = "batch";
+  auto str = [&](std::string_view k, std::string* out) -> absl::Status {
+    ASSIGN_OR_RETURN(auto v, GetString(o, k));
+    if (v) *out = *v;
+    return absl::OkStatus();
+  };
+  auto num = [&](std::string_view k, int64_t* out) -> absl::Status {
+    ASSIGN_OR_RETURN(auto v, GetInt(o, k));
+    if (v) *out = *v;
+    return absl::OkStatus();
+  };
+  ASSIGN_OR_RETURN(auto pol, GetStringList(o, "p"));
+  if (pol) e.policies = *pol;
+  RETURN_IF_ERROR(str("d", &e.display_name));
+  RETURN_IF_ERROR(str("pa", &e.path));
+  RETURN_IF_ERROR(str("ph", &e.parent_hash));
+  RETURN_IF_ERROR(num("c", &e.creation_unix));
+  RETURN_IF_ERROR(num("t", &e.creation_ttl));
+  RETURN_IF_ERROR(num("e", &e.expire_unix));
+  RETURN_IF_ERROR(str("ma", &e.mount_accessor));
+  RETURN_IF_ERROR(str("en", &e.entity_id));
+  RETURN_IF_ERROR(str("r", &e.role));
+  if (auto it = o.find("m"); it != o.end() && it->value().is_object()) {
+    e.meta = it->value().as_object();
+  }
+  e.ttl = e.creation_ttl;
+  e.max_expire_unix = e.expire_unix;
+  e.orphan = e.parent_hash.empty();
+  return e;
+}
 
 }  // namespace
 
@@ -238,6 +330,14 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupByAccessor(std::stri
   return e;
 }
 
+absl::Status TokenStore::AppendCubbyholeDeletes(const std::string& id_hash,
+                                                std::vector<storage::BatchOp>* ops) {
+  const std::string prefix = absl::StrCat(kCubbyholePrefix, id_hash, "/");
+  ASSIGN_OR_RETURN(auto names, storage_->List(prefix));
+  for (const auto& n : names) ops->push_back(storage::BatchOp::Delete(prefix + n));
+  return absl::OkStatus();
+}
+
 absl::Status TokenStore::DeleteOne(const TokenEntry& e) {
   std::vector<storage::BatchOp> ops = {
       storage::BatchOp::Delete(kIdPrefix + e.id_hash),
@@ -246,10 +346,12 @@ absl::Status TokenStore::DeleteOne(const TokenEntry& e) {
     ops.push_back(
         storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash)));
   }
+  RETURN_IF_ERROR(AppendCubbyholeDeletes(e.id_hash, &ops));
   return storage_->Apply(ops);
 }
 
 absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
+  if (e.IsBatch()) return absl::InvalidArgumentError("batch tokens cannot be revoked");
   {
     // The token first: from here on it authenticates nothing and can have no new children.
     std::lock_guard lock(LockFor(e.id_hash));
@@ -282,6 +384,7 @@ absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
           batch.push_back(storage::BatchOp::Delete(kIdPrefix + child->id_hash));
           batch.push_back(storage::BatchOp::Delete(kAccessorPrefix + Hash(child->accessor)));
         }
+        RETURN_IF_ERROR(AppendCubbyholeDeletes(children[i], &batch));
         batch.push_back(
             storage::BatchOp::Delete(absl::StrCat(kParentPrefix, parent_hash, "/", children[i])));
         pending.push_back(children[i]);
@@ -293,6 +396,7 @@ absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
 }
 
 absl::Status TokenStore::RevokeOrphan(const TokenEntry& e) {
+  if (e.IsBatch()) return absl::InvalidArgumentError("batch tokens cannot be revoked");
   ASSIGN_OR_RETURN(auto children, storage_->List(absl::StrCat(kParentPrefix, e.id_hash, "/")));
   for (const auto& child_hash : children) {
     std::lock_guard lock(LockFor(child_hash));
@@ -372,8 +476,28 @@ absl::StatusOr<size_t> TokenStore::Tidy() {
   });
 }
 
+absl::StatusOr<bool> TokenStore::ParentChainAlive(const TokenEntry& e, bool revoke_self) {
+  // A token lives only while its whole parent chain lives (an expired parent takes its
+  // children with it even before the tidy pass reaches them).
+  std::string parent = e.parent_hash;
+  for (int depth = 0; !parent.empty() && depth < kMaxParentDepth; ++depth) {
+    ASSIGN_OR_RETURN(auto p, LoadByHash(parent));
+    if (!p || Expired(*p)) {
+      if (p) {
+        RETURN_IF_ERROR(RevokeTree(*p));
+      } else if (revoke_self) {
+        RETURN_IF_ERROR(RevokeTree(e));
+      }
+      return false;
+    }
+    parent = p->parent_hash;
+  }
+  return true;
+}
+
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view token) {
   if (salt_.empty()) return absl::UnavailableError("Vault is sealed");
+  if (token.starts_with(kBatchPrefix)) return LookupBatch(token);
   if (token.empty() || token.size() > 512) return std::optional<TokenEntry>();
   ASSIGN_OR_RETURN(auto entry, LoadByHash(Hash(token)));
   if (!entry) return entry;
@@ -382,21 +506,153 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::Lookup(std::string_view to
     RETURN_IF_ERROR(RevokeTree(*entry));
     return std::optional<TokenEntry>();
   }
-  // A token lives only while its whole parent chain lives (an expired parent takes its
-  // children with it even before the tidy pass reaches them).
-  std::string parent = entry->parent_hash;
-  for (int depth = 0; !parent.empty() && depth < kMaxParentDepth; ++depth) {
-    ASSIGN_OR_RETURN(auto p, LoadByHash(parent));
-    if (!p || Expired(*p)) {
-      if (p)
-        RETURN_IF_ERROR(RevokeTree(*p));
-      else
-        RETURN_IF_ERROR(RevokeTree(*entry));
-      return std::optional<TokenEntry>();
-    }
-    parent = p->parent_hash;
-  }
+  ASSIGN_OR_RETURN(bool alive, ParentChainAlive(*entry, /*revoke_self=*/true));
+  if (!alive) return std::optional<TokenEntry>();
   return entry;
+}
+
+absl::StatusOr<std::string> TokenStore::CreateWithCubbyhole(
+    TokenEntry& e, const std::vector<std::pair<std::string, std::string>>& cubbyhole) {
+  if (salt_.empty()) return absl::FailedPreconditionError("token store not loaded");
+  if (!e.parent_hash.empty() || e.IsBatch()) {
+    return absl::InternalError("a token with a cubbyhole at creation is an orphan service token");
+  }
+  std::string token = absl::StrCat("hvs.", RandomBase62(24));
+  e.id_hash = Hash(token);
+  e.accessor = RandomBase62(24);
+  e.creation_unix = absl::ToUnixSeconds(clock_());
+  std::vector<storage::BatchOp> ops = {
+      storage::BatchOp::Put(kIdPrefix + e.id_hash, Serialize(e.ToJson())),
+      storage::BatchOp::Put(kAccessorPrefix + Hash(e.accessor), e.id_hash)};
+  for (const auto& [key, value] : cubbyhole) {
+    ASSIGN_OR_RETURN(std::string k, CubbyholeKey(e, key));
+    if (value.size() > kMaxCubbyholeValue) {
+      return absl::InvalidArgumentError("value is too large for a cubbyhole");
+    }
+    ops.push_back(storage::BatchOp::Put(std::move(k), value));
+  }
+  RETURN_IF_ERROR(storage_->Apply(ops));
+  return token;
+}
+
+absl::StatusOr<std::string> TokenStore::CreateBatch(TokenEntry& e) {
+  if (salt_.empty()) return absl::FailedPreconditionError("token store not loaded");
+  if (sealer_ == nullptr) return absl::FailedPreconditionError("batch tokens are not available");
+  if (e.IsRoot()) return absl::InvalidArgumentError("batch tokens cannot be root tokens");
+  e.type = "batch";
+  e.accessor.clear();
+  e.renewable = false;
+  e.num_uses = 0;
+  e.period = 0;
+  e.explicit_max_ttl = 0;
+  e.creation_unix = absl::ToUnixSeconds(clock_());
+  e.max_expire_unix = e.expire_unix;
+  e.orphan = e.parent_hash.empty();
+  if (e.expire_unix == 0) return absl::InternalError("a batch token needs a TTL");
+  if (!e.parent_hash.empty()) {
+    ASSIGN_OR_RETURN(auto parent, LoadByHash(e.parent_hash));
+    if (!parent || parent->num_uses < 0 || Expired(*parent)) {
+      return absl::PermissionDeniedError("parent token lookup failed: no parent found");
+    }
+  }
+  ASSIGN_OR_RETURN(std::string sealed, sealer_->Encrypt(kBatchAad, Serialize(BatchJson(e))));
+  std::string token = absl::StrCat(Av(kBatchPrefix), absl::WebSafeBase64Escape(sealed));
+  if (token.size() > kMaxTokenSize) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "the batch token would be longer than ", kMaxTokenSize,
+        " characters: give it fewer policies or less metadata, or use a service token"));
+  }
+  e.id_hash = Hash(token);
+  return token;
+}
+
+absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupBatch(std::string_view token) {
+  const std::optional<TokenEntry> none;
+  if (sealer_ == nullptr || token.size() > kMaxTokenSize) return none;
+  std::string sealed;
+  if (!absl::WebSafeBase64Unescape(Av(token.substr(kBatchPrefix.size())), &sealed)) return none;
+  // Forged, altered or from another cluster: not a token (the reason stays unsaid).
+  auto plain = sealer_->Decrypt(kBatchAad, sealed);
+  if (!plain.ok()) return none;
+  auto obj = ParseObject(*plain);
+  if (!obj.ok()) return none;
+  auto entry = FromBatchJson(*obj);
+  if (!entry.ok()) return none;
+  entry->id_hash = Hash(token);
+  if (Expired(*entry)) return none;
+  if (!entry->mount_accessor.empty() && issuer_alive_ && !issuer_alive_(entry->mount_accessor)) {
+    return none;  // its auth method was disabled
+  }
+  ASSIGN_OR_RETURN(bool alive, ParentChainAlive(*entry, /*revoke_self=*/false));
+  if (!alive) return none;
+  return std::optional<TokenEntry>(std::move(*entry));
+}
+
+absl::StatusOr<std::string> TokenStore::CubbyholeKey(const TokenEntry& e,
+                                                     std::string_view key) const {
+  if (e.IsBatch()) {
+    return absl::InvalidArgumentError(
+        "cubbyhole operations are only supported by \"service\" type tokens");
+  }
+  if (key.empty() || key.size() > 512 || key.front() == '/' || key.back() == '/' ||
+      key.find("//") != std::string_view::npos) {
+    return absl::InvalidArgumentError("invalid cubbyhole key");
+  }
+  return absl::StrCat(kCubbyholePrefix, e.id_hash, "/", EscapeCubbyholeKey(key));
+}
+
+absl::StatusOr<std::optional<std::string>> TokenStore::CubbyholeGet(const TokenEntry& e,
+                                                                    std::string_view key) {
+  ASSIGN_OR_RETURN(std::string k, CubbyholeKey(e, key));
+  std::lock_guard lock(LockFor(e.id_hash));
+  ASSIGN_OR_RETURN(auto fresh, LoadByHash(e.id_hash));
+  if (!fresh) return std::optional<std::string>();
+  return storage_->Get(k);
+}
+
+absl::Status TokenStore::CubbyholePut(const TokenEntry& e, std::string_view key,
+                                      std::string_view value) {
+  ASSIGN_OR_RETURN(std::string k, CubbyholeKey(e, key));
+  if (value.size() > kMaxCubbyholeValue) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("a cubbyhole value is at most ", kMaxCubbyholeValue, " bytes"));
+  }
+  std::lock_guard lock(LockFor(e.id_hash));
+  ASSIGN_OR_RETURN(auto fresh, LoadByHash(e.id_hash));
+  if (!fresh) return absl::PermissionDeniedError("permission denied");  // revoked meanwhile
+  ASSIGN_OR_RETURN(auto existing, storage_->Get(k));
+  if (!existing) {
+    ASSIGN_OR_RETURN(auto names, storage_->List(absl::StrCat(kCubbyholePrefix, e.id_hash, "/")));
+    if (names.size() >= kMaxCubbyholeKeys) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("a cubbyhole holds at most ", kMaxCubbyholeKeys, " keys"));
+    }
+  }
+  return storage_->Put(k, value);
+}
+
+absl::Status TokenStore::CubbyholeDelete(const TokenEntry& e, std::string_view key) {
+  ASSIGN_OR_RETURN(std::string k, CubbyholeKey(e, key));
+  std::lock_guard lock(LockFor(e.id_hash));
+  return storage_->Delete(k);
+}
+
+absl::StatusOr<std::vector<std::string>> TokenStore::CubbyholeList(const TokenEntry& e,
+                                                                   std::string_view prefix) {
+  if (e.IsBatch()) RETURN_IF_ERROR(CubbyholeKey(e, "x").status());
+  std::lock_guard lock(LockFor(e.id_hash));
+  ASSIGN_OR_RETURN(auto fresh, LoadByHash(e.id_hash));
+  if (!fresh) return std::vector<std::string>();
+  ASSIGN_OR_RETURN(auto names, storage_->List(absl::StrCat(kCubbyholePrefix, e.id_hash, "/")));
+  std::set<std::string> out;
+  for (const auto& n : names) {
+    const std::string key = UnescapeCubbyholeKey(n);
+    if (!key.starts_with(prefix)) continue;
+    const std::string rest = key.substr(prefix.size());
+    const size_t slash = rest.find('/');
+    out.insert(slash == std::string::npos ? rest : rest.substr(0, slash + 1));
+  }
+  return std::vector<std::string>(out.begin(), out.end());
 }
 
 }  // namespace strongroom::core

@@ -1,5 +1,8 @@
-// Token store: tokens are random ("hvs." + 24 base62), stored only under a salted hash
-// (HMAC-SHA256 with a per-cluster salt kept in barrier storage), each with an accessor.
+// Token store: service tokens are random ("hvs." + 24 base62), stored only under a salted hash
+// (HMAC-SHA256 with a per-cluster salt kept in barrier storage), each with an accessor. Batch
+// tokens ("hvb.") are not stored: the token is its entry, sealed (AES-256-GCM) by the barrier
+// keyring under its own associated data, so only this cluster can make or read one. Each service
+// token has a cubbyhole, stored beside it and deleted with it.
 #pragma once
 
 #include <array>
@@ -12,6 +15,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "appliance/core/barrier.h"
 #include "appliance/core/json.h"
 #include "appliance/storage/storage.h"
 #include "base/secure_bytes.h"
@@ -39,7 +43,12 @@ struct TokenEntry {
   std::string type = "service";
   std::string entity_id;
   std::string role;
+  // Batch tokens only: the accessor of the auth mount that issued it. The token is valid only
+  // while that mount is (a batch token cannot be revoked, so disabling its method must end it).
+  std::string mount_accessor;
   json::object meta;
+
+  bool IsBatch() const { return type == "batch"; }
 
   bool IsRoot() const;
   json::object ToJson() const;
@@ -58,8 +67,16 @@ json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
 
 class TokenStore {
  public:
-  TokenStore(storage::Storage* barrier, std::function<absl::Time()> clock)
-      : storage_(barrier), clock_(std::move(clock)) {}
+  // `sealer` seals batch tokens (nullptr: batch tokens are refused).
+  TokenStore(storage::Storage* barrier, std::function<absl::Time()> clock,
+             Barrier* sealer = nullptr)
+      : storage_(barrier), clock_(std::move(clock)), sealer_(sealer) {}
+
+  // Longest token accepted (batch tokens carry their entry; service tokens are 28 characters).
+  static constexpr size_t kMaxTokenSize = 2048;
+  // A cubbyhole holds at most this many keys, each value at most kMaxCubbyholeValue bytes.
+  static constexpr size_t kMaxCubbyholeKeys = 256;
+  static constexpr size_t kMaxCubbyholeValue = 1 << 20;
 
   // Loads (or on first use creates) the salt. Must be called after unseal.
   absl::Status Load();
@@ -71,6 +88,18 @@ class TokenStore {
   // Stores a new token for `entry` (id_hash/accessor are filled in) and returns the token.
   // `id` may name it (root/sudo callers only; checked by the caller).
   absl::StatusOr<std::string> Create(TokenEntry& entry, std::string_view id);
+  // As Create, with the token's cubbyhole holding `cubbyhole` (key -> value) from the start, in
+  // the same write: a response-wrapping token never exists without its response.
+  absl::StatusOr<std::string> CreateWithCubbyhole(
+      TokenEntry& entry, const std::vector<std::pair<std::string, std::string>>& cubbyhole);
+  // A batch token for `entry` (type "batch", no accessor, not renewable, no uses limit, not
+  // root). A non-orphan one lives only while its parent does. InvalidArgument when the sealed
+  // token would be longer than kMaxTokenSize.
+  absl::StatusOr<std::string> CreateBatch(TokenEntry& entry);
+  // Batch tokens are valid only while `alive` says their issuing mount exists (set by Core).
+  void SetBatchIssuerCheck(std::function<bool(const std::string& mount_accessor)> alive) {
+    issuer_alive_ = std::move(alive);
+  }
   absl::StatusOr<std::optional<TokenEntry>> LookupByAccessor(std::string_view accessor);
   // Applies `change` to the stored entry of `id_hash`, read afresh under that token's lock, and
   // stores it: renewals go through here, so a concurrent revocation or use is never undone.
@@ -101,14 +130,35 @@ class TokenStore {
   // The entry for a token, or nullopt when unknown or expired (expired ones are deleted).
   absl::StatusOr<std::optional<TokenEntry>> Lookup(std::string_view token);
 
+  // The cubbyhole of a service token (batch tokens have none: InvalidArgument). Each call holds
+  // the token's lock and finds it still stored, so nothing is written into the cubbyhole of a
+  // revoked token (revocation deletes the cubbyhole with the token, in one write). Keys are
+  // paths ("a/b"); List gives the names directly below `prefix`, folders with a trailing '/'.
+  absl::StatusOr<std::optional<std::string>> CubbyholeGet(const TokenEntry& e,
+                                                          std::string_view key);
+  absl::Status CubbyholePut(const TokenEntry& e, std::string_view key, std::string_view value);
+  absl::Status CubbyholeDelete(const TokenEntry& e, std::string_view key);
+  absl::StatusOr<std::vector<std::string>> CubbyholeList(const TokenEntry& e,
+                                                         std::string_view prefix);
+
   std::string Hash(std::string_view token) const;
 
  private:
   absl::Status Store(const TokenEntry& e);
   absl::StatusOr<std::optional<TokenEntry>> LoadByHash(const std::string& id_hash);
   bool Expired(const TokenEntry& e) const;
-  // Deletes one token's own keys (entry, accessor index, its entry in its parent's index).
+  // Deletes one token's own keys (entry, accessor index, its entry in its parent's index, its
+  // cubbyhole).
   absl::Status DeleteOne(const TokenEntry& e);
+  // The batch operations deleting the cubbyhole of the token stored under `id_hash`.
+  absl::Status AppendCubbyholeDeletes(const std::string& id_hash,
+                                      std::vector<storage::BatchOp>* ops);
+  // False when a token's parent chain is broken (a parent revoked or expired). An expired
+  // parent is revoked; a service token with a missing parent is revoked (`revoke_self`).
+  absl::StatusOr<bool> ParentChainAlive(const TokenEntry& e, bool revoke_self);
+  absl::StatusOr<std::optional<TokenEntry>> LookupBatch(std::string_view token);
+  // The token's cubbyhole key for `key`, after checking the token may have one.
+  absl::StatusOr<std::string> CubbyholeKey(const TokenEntry& e, std::string_view key) const;
   // Every read-modify-write of a token entry holds the lock of its stripe: one at a time, except
   // RevokeTree, which takes a chunk's stripes in ascending order (so no two paths can deadlock). In
   // a Raft cluster only the active node handles requests, so in-process locks serialise all of
@@ -119,6 +169,8 @@ class TokenStore {
   std::array<std::mutex, kStripes> stripes_;
   storage::Storage* storage_;
   std::function<absl::Time()> clock_;
+  Barrier* sealer_;
+  std::function<bool(const std::string&)> issuer_alive_;
   SecureBytes salt_;
 };
 

@@ -78,6 +78,10 @@ class SystemBackend final : public core::Backend {
     return core::LowerSegmentAfter(p, "policies/acl/");
   }
 
+  // sys/wrapping/lookup needs no token (Vault): it tells only a wrapping token's creation
+  // path, time and TTL, to whoever holds it.
+  bool IsUnauthenticatedPath(const std::string& p) const override { return p == "wrapping/lookup"; }
+
   // Vault's root-protected sys paths: sudo (or root) is required on top of the capability.
   bool IsRootPath(const std::string& p) const override {
     // Reading the audit public key or the latest checkpoint needs the capability, not sudo:
@@ -122,6 +126,7 @@ class SystemBackend final : public core::Backend {
       if (absl::ConsumeSuffix(&rest, "/tune")) return Tune(req, rest);
       return OneMount(req, rest);
     }
+    if (absl::StartsWith(p, "wrapping/")) return core_->WrappingEndpoint(req, p.substr(9));
     if (p == "remount") return Remount(req);
     if (absl::StartsWith(p, "remount/status/")) return RemountStatus(req, p.substr(15));
     if (p == "rotate" || p == "rotate/keyring") {

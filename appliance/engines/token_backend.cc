@@ -9,7 +9,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/core/core.h"
+#include "appliance/engines/token_params.h"
 #include "base/status_macros.h"
+#include "base/strings.h"
 
 namespace strongroom::engines {
 namespace {
@@ -33,6 +35,11 @@ bool GlobAny(const std::vector<std::string>& globs, const std::string& name) {
 
 bool Contains(const std::vector<std::string>& v, const std::string& s) {
   return std::find(v.begin(), v.end(), s) != v.end();
+}
+
+absl::Status BatchCannotHave(std::string_view field) {
+  return absl::InvalidArgumentError(
+      absl::StrCat("batch tokens cannot have \"", Av(field), "\" set"));
 }
 
 // A token role (auth/token/roles/:name): constraints and defaults applied by create/:role.
@@ -129,10 +136,13 @@ struct Role {
     }
     ASSIGN_OR_RETURN(auto tt, core::GetString(d, "token_type"));
     if (tt) {
-      if (*tt != "service" && *tt != "default-service" && *tt != "default") {
-        return absl::InvalidArgumentError("only service tokens are supported (token_type)");
-      }
-      token_type = *tt == "default" ? "default-service" : *tt;
+      ASSIGN_OR_RETURN(token_type, NormalizeTokenType(*tt));
+    }
+    if (token_type == "batch") {
+      // Vault's rule for roles that always give batch tokens.
+      if (token_period != 0) return BatchCannotHave("token_period");
+      if (token_num_uses != 0) return BatchCannotHave("token_num_uses");
+      if (token_explicit_max_ttl != 0) return BatchCannotHave("token_explicit_max_ttl");
     }
     return absl::OkStatus();
   }
@@ -427,21 +437,46 @@ class TokenBackend final : public core::Backend {
     return Create(req, false, &*role);
   }
 
+  // The type of token create[/:role] makes, by Vault's rules: the request's `type` unless the
+  // role fixes it ("service", "batch") or gives its default ("default-*"). A batch token cannot
+  // have a use limit, a period or an explicit max TTL.
+  static absl::StatusOr<bool> WantsBatch(const Request& req, const Role* role) {
+    ASSIGN_OR_RETURN(auto requested, core::GetString(req.data, "type"));
+    std::string type = requested.value_or("");
+    if (role != nullptr) {
+      if (role->token_type == "service" || role->token_type == "batch") {
+        type = role->token_type;
+      } else if (type.empty()) {
+        type = role->token_type == "default-batch" ? "batch" : "service";
+      }
+    }
+    if (type.empty() || type == "service") return false;
+    if (type != "batch") return absl::InvalidArgumentError("invalid 'token_type' value");
+    for (const char* field : {"explicit_max_ttl", "period"}) {
+      ASSIGN_OR_RETURN(auto v, core::GetDurationSeconds(req.data, field));
+      if (v.value_or(0) != 0) return BatchCannotHave(field);
+    }
+    ASSIGN_OR_RETURN(auto uses, core::GetInt(req.data, "num_uses"));
+    if (uses.value_or(0) != 0) return BatchCannotHave("num_uses");
+    return true;
+  }
+
   absl::StatusOr<Response> Create(Request& req, bool orphan_endpoint, const Role* role) {
     const TokenEntry& parent = *req.token;
     const bool privileged = req.token_is_root || req.token_has_sudo;
+    if (parent.IsBatch())
+      return absl::InvalidArgumentError("batch tokens cannot create more tokens");
     if (parent.num_uses != 0) {  // a child would escape the parent's use count
       return absl::InvalidArgumentError("restricted use token cannot generate child tokens");
     }
     Response r = Response::Data(object());
     r.data.reset();
 
-    ASSIGN_OR_RETURN(auto type, core::GetString(req.data, "type"));
-    if (type && !type->empty() && *type != "service") {
-      return absl::InvalidArgumentError(
-          "only service tokens are supported (\"type\": \"service\")");
-    }
+    ASSIGN_OR_RETURN(const bool batch, WantsBatch(req, role));
     ASSIGN_OR_RETURN(auto id, core::GetString(req.data, "id"));
+    if (batch && id && !id->empty()) {
+      return absl::InvalidArgumentError("batch tokens cannot have a custom ID");
+    }
     if (id && !id->empty()) {
       if (!privileged)
         return absl::InvalidArgumentError("root or sudo privileges required to specify token id");
@@ -459,7 +494,8 @@ class TokenBackend final : public core::Backend {
       return absl::InvalidArgumentError("root or sudo privileges required to create orphan token");
     }
     ASSIGN_OR_RETURN(auto period, core::GetDurationSeconds(req.data, "period"));
-    if (role && role->token_period > 0) period = role->token_period;  // the role grants it
+    // The role grants it (not to batch tokens, which have none: Vault ignores the role's).
+    if (role && role->token_period > 0 && !batch) period = role->token_period;
     if (period && *period > 0 && !privileged && !(role && role->token_period > 0)) {
       return absl::InvalidArgumentError(
           "root or sudo privileges required to create periodic token");
@@ -499,13 +535,13 @@ class TokenBackend final : public core::Backend {
     e.parent_hash = orphan ? "" : parent.id_hash;
     e.orphan = orphan;
     ASSIGN_OR_RETURN(auto renewable, core::GetBool(req.data, "renewable"));
-    e.renewable = renewable.value_or(true) && (role == nullptr || role->renewable);
+    e.renewable = !batch && renewable.value_or(true) && (role == nullptr || role->renewable);
     ASSIGN_OR_RETURN(auto num_uses, core::GetInt(req.data, "num_uses"));
     if (num_uses && *num_uses < 0)
       return absl::InvalidArgumentError("number of uses cannot be negative");
     // A role's use limit holds unless the caller asks for fewer uses (0 means unlimited).
     e.num_uses = num_uses.value_or(0);
-    if (role != nullptr && role->token_num_uses > 0 &&
+    if (role != nullptr && !batch && role->token_num_uses > 0 &&
         (e.num_uses == 0 || role->token_num_uses < e.num_uses)) {
       e.num_uses = role->token_num_uses;
     }
@@ -526,7 +562,7 @@ class TokenBackend final : public core::Backend {
     const Ttls limits = MountTtls(req);
     const int64_t now = Now();
     e.explicit_max_ttl = explicit_max.value_or(0);
-    if (role && role->token_explicit_max_ttl > 0) {
+    if (role && !batch && role->token_explicit_max_ttl > 0) {
       e.explicit_max_ttl = e.explicit_max_ttl == 0
                                ? role->token_explicit_max_ttl
                                : std::min(e.explicit_max_ttl, role->token_explicit_max_ttl);
@@ -553,13 +589,20 @@ class TokenBackend final : public core::Backend {
     } else if (e.period == 0 && lease > 0) {
       RETURN_IF_ERROR(core::AddSeconds(now, limits.max_ttl, &e.max_expire_unix));
     }
-    ASSIGN_OR_RETURN(std::string token, Tokens().Create(e, id.value_or("")));
+    std::string token;
+    if (batch) {
+      e.mount_accessor = req.mount != nullptr ? req.mount->accessor : "";
+      ASSIGN_OR_RETURN(token, Tokens().CreateBatch(e));
+    } else {
+      ASSIGN_OR_RETURN(token, Tokens().Create(e, id.value_or("")));
+    }
     // The TTL just granted (not recomputed from the clock, which may have ticked meanwhile).
     r.auth = core::TokenAuthResponse(e, token, e.creation_ttl);
     return r;
   }
 
   absl::StatusOr<Response> Renew(Request& req, TokenEntry& e, const std::string& token) {
+    if (e.IsBatch()) return absl::InvalidArgumentError("batch tokens cannot be renewed");
     if (e.expire_unix == 0) {  // tokens without a TTL have nothing to renew
       Response r;
       r.auth = core::TokenAuthResponse(e, token, 0);

@@ -25,6 +25,12 @@ auto Either(const object& d, const char* name, const char* legacy, Getter get)
 
 }  // namespace
 
+absl::StatusOr<std::string> NormalizeTokenType(std::string_view type) {
+  if (type.empty() || type == "default" || type == "default-service") return "default-service";
+  if (type == "service" || type == "batch" || type == "default-batch") return std::string(type);
+  return absl::InvalidArgumentError("invalid 'token_type' value");
+}
+
 absl::Status TokenParams::Update(const object& d) {
   ASSIGN_OR_RETURN(auto pols, Either(d, "token_policies", "policies", core::GetStringList));
   if (pols) {
@@ -59,10 +65,14 @@ absl::Status TokenParams::Update(const object& d) {
   ASSIGN_OR_RETURN(auto nodef, core::GetBool(d, "token_no_default_policy"));
   if (nodef) no_default_policy = *nodef;
   ASSIGN_OR_RETURN(auto type, core::GetString(d, "token_type"));
-  if (type && !type->empty() && *type != "default" && *type != "service" &&
-      *type != "default-service") {
-    return absl::InvalidArgumentError(
-        "only service tokens are supported (token_type \"service\" or \"default\")");
+  if (type) {
+    ASSIGN_OR_RETURN(token_type, NormalizeTokenType(*type));
+  }
+  if (Batch() && num_uses != 0) {
+    return absl::InvalidArgumentError("batch tokens cannot have \"num_uses\" set");
+  }
+  if (Batch() && period != 0) {
+    return absl::InvalidArgumentError("batch tokens cannot have \"period\" set");
   }
   ASSIGN_OR_RETURN(auto cidrs, Either(d, "token_bound_cidrs", "bound_cidrs", core::GetStringList));
   if (cidrs && !cidrs->empty()) {
@@ -81,7 +91,7 @@ void TokenParams::AddTo(object& o) const {
   o["token_num_uses"] = num_uses;
   o["token_period"] = period;
   o["token_no_default_policy"] = no_default_policy;
-  o["token_type"] = "default";
+  o["token_type"] = token_type;
   o["token_bound_cidrs"] = array();
   o["token_explicit_max_ttl"] = 0;
 }
@@ -98,6 +108,10 @@ TokenParams TokenParams::FromStored(const object& o) {
   t.period = num("token_period");
   t.no_default_policy =
       core::GetBool(o, "token_no_default_policy").value_or(std::nullopt).value_or(false);
+  t.token_type =
+      NormalizeTokenType(
+          core::GetString(o, "token_type").value_or(std::nullopt).value_or("default-service"))
+          .value_or("default-service");
   return t;
 }
 
@@ -105,9 +119,10 @@ int64_t TokenParams::Apply(core::TokenEntry& e, const core::CoreOptions& opts, i
   std::set<std::string> pols(policies.begin(), policies.end());
   if (!no_default_policy) pols.insert("default");
   e.policies.assign(pols.begin(), pols.end());
-  e.renewable = true;
-  e.num_uses = num_uses;
-  e.period = period;
+  e.type = Batch() ? "batch" : "service";
+  e.renewable = !Batch();
+  e.num_uses = Batch() ? 0 : num_uses;
+  e.period = Batch() ? 0 : period;
   const int64_t cap =
       std::min<int64_t>(max_ttl > 0 ? max_ttl : opts.max_lease_ttl, opts.max_lease_ttl);
   // A period is capped at the maximum as well (Vault's CalculateTTL): a role's token_period of

@@ -4,9 +4,11 @@
 
 #include <cstdint>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "appliance/core/json.h"
 
 namespace strongroom::core {
@@ -16,6 +18,10 @@ struct TokenEntry;
 
 namespace strongroom::engines {
 
+// Vault's token_type values: "default" and "" become "default-service"; anything else that is not
+// "service", "batch", "default-service" or "default-batch" is InvalidArgument.
+absl::StatusOr<std::string> NormalizeTokenType(std::string_view type);
+
 struct TokenParams {
   std::vector<std::string> policies;  // lower-cased, sorted, unique
   int64_t ttl = 0;                    // seconds; 0 = mount/system default
@@ -23,11 +29,17 @@ struct TokenParams {
   int64_t num_uses = 0;
   int64_t period = 0;
   bool no_default_policy = false;
+  // "service", "batch", "default-service" or "default-batch" (Vault's "default" is stored as
+  // "default-service"). A login cannot choose, so the default-* forms give their named type.
+  std::string token_type = "default-service";
+
+  bool Batch() const { return token_type == "batch" || token_type == "default-batch"; }
 
   // Applies a role write: token_policies, token_ttl, token_max_ttl, token_num_uses,
   // token_period, token_no_default_policy, token_type, and the legacy names policies, ttl,
   // max_ttl, period. Fields absent from `data` keep their value. InvalidArgument with Vault's
-  // messages (ttl above max_ttl, negative uses, batch tokens, token_bound_cidrs).
+  // messages (ttl above max_ttl, negative uses, a batch token type with uses or a period,
+  // token_bound_cidrs).
   absl::Status Update(const core::json::object& data);
   // The fields as a role read shows them (also the stored form).
   void AddTo(core::json::object& o) const;

@@ -305,8 +305,11 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       if (r.inject_data() && data.is_object()) {
         for (const auto& [k, v] : data.as_object()) o[k] = v;
       }
+      json::value wrap =
+          r.wrap_info_json().empty() ? json::value(nullptr) : json::parse(r.wrap_info_json(), ec);
+      if (ec) return ErrorOut(500, {"internal error"});
       o["data"] = std::move(data);
-      o["wrap_info"] = nullptr;
+      o["wrap_info"] = std::move(wrap);
       if (r.warnings_size() == 0) {
         o["warnings"] = nullptr;
       } else {

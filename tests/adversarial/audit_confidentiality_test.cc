@@ -199,7 +199,7 @@ class AuditConfidentialityTest : public AdversarialTest {
           const bool allowed =
               s.accessor && clear_accessors && text == f &&
               (where == "/auth/accessor" || where == "/request/client_token_accessor" ||
-               where == "/response/auth/accessor");
+               where == "/response/auth/accessor" || where == "/response/wrap_info/accessor");
           if (allowed) {
             accessors_seen->push_back(s.label);
           } else {
@@ -527,14 +527,29 @@ TEST_F(AuditConfidentialityTest, NoSecretInClearInAnyAuditFileOrTheDaemonLog) {
              200);
   Expect(d_.Root("GET", "/v1/identity/entity/id/" + r["data"]["id"].get<std::string>()), 200);
 
-  // --- Response wrapping and cubbyhole do not exist: refused, and the refusals hide the body.
+  // --- Response wrapping and the cubbyhole: the wrapped secret, the wrapping token and its
+  // accessor, data wrapped by sys/wrapping/wrap and a cubbyhole value are all digests in the log.
   HttpResponse wrapped = Call("GET", "/v1/secret/data/app", "",
                               {{"X-Vault-Token", root}, {"X-Vault-Wrap-TTL", "60s"}});
-  EXPECT_EQ(wrapped.status, 400) << wrapped.body;
-  EXPECT_THAT(wrapped.body, ::testing::HasSubstr("response wrapping is not supported"));
+  EXPECT_EQ(wrapped.status, 200) << wrapped.body;
   EXPECT_EQ(wrapped.body.find(kv_password), std::string::npos);
-  Expect(d_.Root("POST", "/v1/sys/wrapping/wrap", {{"secret", Text("wrapping-wrap-input")}}), 404);
-  Expect(d_.Root("POST", "/v1/cubbyhole/note", {{"note", Text("cubbyhole-input")}}), 404);
+  r = json::parse(wrapped.body, nullptr, false);
+  const std::string wrapping_token = r["wrap_info"]["token"];
+  AddText("wrapping-token", wrapping_token);
+  AddText("wrapping-accessor", r["wrap_info"]["accessor"], /*accessor=*/true);
+  r = Expect(d_.Root("POST", "/v1/sys/wrapping/unwrap", {{"token", wrapping_token}}), 200);
+  EXPECT_EQ(r["data"]["data"]["password"], kv_password);
+  const std::string wrap_input = Text("wrapping-wrap-input");
+  wrapped = Call("POST", "/v1/sys/wrapping/wrap", json({{"secret", wrap_input}}).dump(),
+                 {{"X-Vault-Token", root}, {"X-Vault-Wrap-TTL", "60s"}});
+  EXPECT_EQ(wrapped.status, 200) << wrapped.body;
+  r = json::parse(wrapped.body, nullptr, false);
+  AddText("wrapping-token-2", r["wrap_info"]["token"]);
+  AddText("wrapping-accessor-2", r["wrap_info"]["accessor"], /*accessor=*/true);
+  const std::string cubby = Text("cubbyhole-input");
+  Expect(d_.Root("POST", "/v1/cubbyhole/note", {{"note", cubby}}), 204);
+  r = Expect(d_.Root("GET", "/v1/cubbyhole/note"), 200);
+  EXPECT_EQ(r["data"]["note"], cubby);
 
   // --- Every value that crossed the API is in the hashed log as its digest (so each really
   // went through an audited request), taken before sys/audit-hash itself logs the digests.
