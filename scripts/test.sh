@@ -76,7 +76,7 @@ if [ "${STRONGROOM_SKIP_FUZZ:-0}" != 1 ]; then
     -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
   fuzzers=$(find tests/fuzz -maxdepth 1 -name '*_fuzz.cc' -printf '%f\n' | sed 's/\.cc$//' | sort)
   ninja -C build-fuzz -j"$jobs" $fuzzers
-  seconds=${STRONGROOM_FUZZ_SECONDS:-60}
+  seconds=${STRONGROOM_FUZZ_SECONDS:-40}
   # $jobs targets at a time (one core each): every target still fuzzes for $seconds.
   for f in $fuzzers; do
     (
