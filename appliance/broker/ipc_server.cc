@@ -250,6 +250,8 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r,
       return absl::InvalidArgumentError(
           absl::StrCat("error parsing wrap TTL: ", ttl.status().message()));
     }
+    // A TTL under a second would send the answer unwrapped to a client that asked for wrapping.
+    if (*ttl < 1) return absl::InvalidArgumentError("the wrapping TTL must be at least 1s");
     req.wrap_ttl = *ttl;
   }
   req.path = r.path();

@@ -1,6 +1,7 @@
 #include "appliance/core/barrier.h"
 
 #include <openssl/evp.h>
+#include <openssl/kdf.h>
 #include <openssl/rand.h>
 
 #include <memory>
@@ -60,24 +61,24 @@ absl::StatusOr<Barrier::KeyStatus> Barrier::Status() const {
   return KeyStatus{t.term, t.install_unix_ns, encryptions_.load()};
 }
 
-absl::StatusOr<std::string> Barrier::Encrypt(std::string_view path, std::string_view plaintext) {
-  std::shared_lock lock(mu_);
-  if (!keyring_) return Sealed();
-  const auto& term = keyring_->Active();
+namespace {
+
+// AES-256-GCM under `key` with `aad`: the stored layout above, `term` in the header.
+absl::StatusOr<std::string> SealWith(const uint8_t* key, uint32_t term, std::string_view aad,
+                                     std::string_view plaintext) {
   std::string out(kHeader + plaintext.size() + kTag, '\0');
   auto* p = reinterpret_cast<uint8_t*>(out.data());
   p[0] = kFormat;
-  p[1] = static_cast<uint8_t>(term.term >> 24);
-  p[2] = static_cast<uint8_t>(term.term >> 16);
-  p[3] = static_cast<uint8_t>(term.term >> 8);
-  p[4] = static_cast<uint8_t>(term.term);
+  p[1] = static_cast<uint8_t>(term >> 24);
+  p[2] = static_cast<uint8_t>(term >> 16);
+  p[3] = static_cast<uint8_t>(term >> 8);
+  p[4] = static_cast<uint8_t>(term);
   if (RAND_bytes(p + 5, kNonce) != 1) return absl::InternalError("random generator failed");
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  if (!ctx ||
-      EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term.key.data(), p + 5) != 1 ||
-      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(path.data()),
-                        static_cast<int>(path.size())) != 1 ||
+  if (!ctx || EVP_EncryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key, p + 5) != 1 ||
+      EVP_EncryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
+                        static_cast<int>(aad.size())) != 1 ||
       EVP_EncryptUpdate(ctx.get(), p + kHeader, &len,
                         reinterpret_cast<const uint8_t*>(plaintext.data()),
                         static_cast<int>(plaintext.size())) != 1 ||
@@ -86,29 +87,28 @@ absl::StatusOr<std::string> Barrier::Encrypt(std::string_view path, std::string_
           1) {
     return absl::InternalError("barrier encryption failed");
   }
-  encryptions_.fetch_add(1, std::memory_order_relaxed);
   return out;
 }
 
-absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_view stored) const {
-  std::shared_lock lock(mu_);
-  if (!keyring_) return Sealed();
+// The term a sealed value names; DataLoss when it is not in the barrier's format.
+absl::StatusOr<uint32_t> TermOf(std::string_view stored) {
   if (stored.size() < kHeader + kTag || static_cast<uint8_t>(stored[0]) != kFormat) {
     return absl::DataLossError("barrier: stored value has an unknown format");
   }
   const auto* p = reinterpret_cast<const uint8_t*>(stored.data());
-  const uint32_t term_id =
-      (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | uint32_t{p[4]};
-  const Keyring::Term* term = keyring_->Find(term_id);
-  if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
+  return (uint32_t{p[1]} << 24) | (uint32_t{p[2]} << 16) | (uint32_t{p[3]} << 8) | uint32_t{p[4]};
+}
+
+absl::StatusOr<std::string> OpenWith(const uint8_t* key, std::string_view aad,
+                                     std::string_view stored) {
+  const auto* p = reinterpret_cast<const uint8_t*>(stored.data());
   const size_t ct_len = stored.size() - kHeader - kTag;
   std::string out(ct_len, '\0');
   Ctx ctx(EVP_CIPHER_CTX_new());
   int len = 0;
-  if (!ctx ||
-      EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, term->key.data(), p + 5) != 1 ||
-      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(path.data()),
-                        static_cast<int>(path.size())) != 1 ||
+  if (!ctx || EVP_DecryptInit_ex(ctx.get(), EVP_aes_256_gcm(), nullptr, key, p + 5) != 1 ||
+      EVP_DecryptUpdate(ctx.get(), nullptr, &len, reinterpret_cast<const uint8_t*>(aad.data()),
+                        static_cast<int>(aad.size())) != 1 ||
       EVP_DecryptUpdate(ctx.get(), reinterpret_cast<uint8_t*>(out.data()), &len, p + kHeader,
                         static_cast<int>(ct_len)) != 1 ||
       EVP_CIPHER_CTX_ctrl(ctx.get(), EVP_CTRL_GCM_SET_TAG, kTag,
@@ -117,6 +117,64 @@ absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_
     return absl::DataLossError("barrier: value failed authentication");
   }
   return out;
+}
+
+// HKDF-SHA256 of a term's key for one purpose: a key of its own, whose nonces and ciphertexts
+// nothing else shares.
+absl::StatusOr<SecureBytes> Derive(const SecureBytes& key, std::string_view purpose) {
+  SecureBytes out(Keyring::kKeySize);
+  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_id(EVP_PKEY_HKDF, nullptr);
+  size_t len = out.size();
+  const bool ok =
+      ctx != nullptr && EVP_PKEY_derive_init(ctx) == 1 &&
+      EVP_PKEY_CTX_set_hkdf_md(ctx, EVP_sha256()) == 1 &&
+      EVP_PKEY_CTX_set1_hkdf_key(ctx, key.data(), static_cast<int>(key.size())) == 1 &&
+      EVP_PKEY_CTX_add1_hkdf_info(ctx, reinterpret_cast<const unsigned char*>(purpose.data()),
+                                  static_cast<int>(purpose.size())) == 1 &&
+      EVP_PKEY_derive(ctx, out.data(), &len) == 1 && len == out.size();
+  EVP_PKEY_CTX_free(ctx);
+  if (!ok) return absl::InternalError("barrier: key derivation failed");
+  return out;
+}
+
+}  // namespace
+
+absl::StatusOr<std::string> Barrier::Encrypt(std::string_view path, std::string_view plaintext) {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  const auto& term = keyring_->Active();
+  ASSIGN_OR_RETURN(std::string out, SealWith(term.key.data(), term.term, path, plaintext));
+  encryptions_.fetch_add(1, std::memory_order_relaxed);
+  return out;
+}
+
+absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_view stored) const {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  ASSIGN_OR_RETURN(const uint32_t term_id, TermOf(stored));
+  const Keyring::Term* term = keyring_->Find(term_id);
+  if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
+  return OpenWith(term->key.data(), path, stored);
+}
+
+absl::StatusOr<std::string> Barrier::SealDerived(std::string_view purpose,
+                                                 std::string_view plaintext) const {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  const auto& term = keyring_->Active();
+  ASSIGN_OR_RETURN(SecureBytes key, Derive(term.key, purpose));
+  return SealWith(key.data(), term.term, purpose, plaintext);
+}
+
+absl::StatusOr<std::string> Barrier::OpenDerived(std::string_view purpose,
+                                                 std::string_view sealed) const {
+  std::shared_lock lock(mu_);
+  if (!keyring_) return Sealed();
+  ASSIGN_OR_RETURN(const uint32_t term_id, TermOf(sealed));
+  const Keyring::Term* term = keyring_->Find(term_id);
+  if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
+  ASSIGN_OR_RETURN(SecureBytes key, Derive(term->key, purpose));
+  return OpenWith(key.data(), purpose, sealed);
 }
 
 absl::StatusOr<std::optional<std::string>> Barrier::Get(std::string_view key) {

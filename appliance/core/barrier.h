@@ -42,6 +42,14 @@ class Barrier final : public storage::Storage {
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<storage::BatchOp>& ops) override;
 
+  // Sealing under a key derived (HKDF-SHA256) from the active term's key for `purpose`, with
+  // `purpose` as associated data: for what the broker seals that is not stored (batch tokens).
+  // Its own key, so it shares neither nonces nor ciphertexts with stored values. Opening
+  // finds the term named in the header (kept until the keyring drops it).
+  absl::StatusOr<std::string> SealDerived(std::string_view purpose,
+                                          std::string_view plaintext) const;
+  absl::StatusOr<std::string> OpenDerived(std::string_view purpose, std::string_view sealed) const;
+
   // Exposed for tests: the sealing transform on its own.
   absl::StatusOr<std::string> Encrypt(std::string_view path, std::string_view plaintext);
   absl::StatusOr<std::string> Decrypt(std::string_view path, std::string_view stored) const;

@@ -405,9 +405,17 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
   if (trail.audit_failed) return result;
   // X-Vault-Wrap-TTL: the response goes into a wrapping token's cubbyhole. Only for a caller
   // that presented a token or logged in (an anonymous request makes no token this way).
+  // The audit record keeps what was wrapped (its strings as digests, as any response) beside
+  // the wrap_info; the client gets only the wrap_info.
+  std::optional<Response> audited;
   if (result.ok() && req.wrap_ttl > 0 && Wrappable(*result) &&
       (trail.token.has_value() || result->auth.has_value())) {
-    result = WrapResponse(req, *result);
+    auto wrapped = WrapResponse(req, *result);
+    if (wrapped.ok()) {
+      audited = std::move(*result);
+      audited->wrap_info = wrapped->wrap_info;
+    }
+    result = std::move(wrapped);
   }
   if (options_.cluster != nullptr && result.ok() && req.path == "sys/seal" && barrier_.sealed()) {
     options_.cluster->EndLocalAnswer();  // this node is sealed: true whoever leads now
@@ -426,7 +434,7 @@ absl::StatusOr<Response> Core::Handle(Request& req) {
     RETURN_IF_ERROR(audit_.LogRequest(event));
     return result;
   }
-  if (result.ok()) event.response = &*result;
+  if (result.ok()) event.response = audited ? &*audited : &*result;
   if (result.ok() && req.path == "sys/seal" && barrier_.sealed()) {
     // As Vault: sealing closed the audit devices (each log ends with a signed checkpoint), so
     // sys/seal has its request record only. Any other response that finds the devices closed
@@ -518,8 +526,10 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   }
   RETURN_IF_ERROR(log_request(token));
   bool revoke_after = false;
-  ASSIGN_OR_RETURN(bool usable, tokens_.Use(*token, &revoke_after));
-  if (!usable) return invalid_token();  // its uses are spent
+  if (!UnwrapsItself(req, *token)) {
+    ASSIGN_OR_RETURN(bool usable, tokens_.Use(*token, &revoke_after));
+    if (!usable) return invalid_token();  // its uses are spent
+  }
   req.token = token;
   auto result = rt->backend->Handle(req);
   if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use

@@ -169,10 +169,16 @@ class Core {
   absl::StatusOr<Response> Wrap(const json::object& stored, const std::string& creation_path,
                                 int64_t ttl, const std::string& wrapped_accessor);
   absl::StatusOr<Response> WrapResponse(const Request& req, const Response& r);
-  absl::StatusOr<json::object> ReadWrapped(const TokenEntry& e);
-  // Spends the wrapping token's one use, reads its response and revokes it; a second caller
-  // (or an unknown, expired or ordinary token) gets Vault's "not valid or does not exist".
-  absl::StatusOr<json::object> ConsumeWrapped(std::string_view token, TokenEntry* entry);
+  static std::string WrappedAccessor(const json::object& stored);
+  // Spends the wrapping token's one use and takes its response, atomically (TokenStore::
+  // TakeCubbyhole), after `before_delete` (may be null) succeeds; a second caller, or an
+  // unknown, expired or ordinary token, gets Vault's "not valid or does not exist".
+  absl::StatusOr<json::object> TakeWrapped(
+      std::string_view token,
+      const std::function<absl::Status(const TokenEntry&, const json::object&)>& before_delete);
+  // sys/wrapping/unwrap with the wrapping token itself as X-Vault-Token: the pipeline leaves
+  // its one use to TakeWrapped.
+  static bool UnwrapsItself(const Request& req, const TokenEntry& token);
   static Response UnwrappedResponse(const json::object& stored);
   // The mount owning `path`: the longest mount path that prefixes it; nullptr when none does.
   std::shared_ptr<MountRuntime> Route(std::string_view path) const;

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <set>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -23,10 +24,17 @@ constexpr char kParentPrefix[] = "sys/token/parent/";
 constexpr char kCubbyholePrefix[] = "sys/token/cubbyhole/";
 constexpr int kMaxParentDepth = 64;
 constexpr std::string_view kBatchPrefix = "hvb.";
-// The associated data batch tokens are sealed under. Storage keys are request paths, which
-// cannot hold a NUL: no stored value can pass for a batch token, nor a batch token for a value.
-constexpr char kBatchAadBytes[] = "\0strongroom/batch-token/v1";
-constexpr std::string_view kBatchAad{kBatchAadBytes, sizeof(kBatchAadBytes) - 1};
+// Batch tokens are sealed under a key derived for this purpose alone (Barrier::SealDerived).
+constexpr std::string_view kBatchPurpose = "strongroom batch token v1";
+
+// Only the unpadded URL-safe alphabet: one spelling per token, so its audit digest is its only
+// one (the decoder would also take padding, spaces and other trailing bits).
+bool CanonicalBase64Url(std::string_view s) {
+  for (char c : s) {
+    if (!absl::ascii_isalnum(static_cast<unsigned char>(c)) && c != '-' && c != '_') return false;
+  }
+  return true;
+}
 
 // A cubbyhole key as one storage name: '/' and '%' escaped, so one List finds every key.
 std::string EscapeCubbyholeKey(std::string_view key) {
@@ -117,6 +125,9 @@ absl::Status CheckLoginPolicies(const std::vector<std::string>& policies) {
   if (std::find(policies.begin(), policies.end(), "root") != policies.end()) {
     return absl::InvalidArgumentError("auth methods cannot create root tokens");
   }
+  if (std::find(policies.begin(), policies.end(), "response-wrapping") != policies.end()) {
+    return absl::InvalidArgumentError("cannot assign policy \"response-wrapping\"");
+  }
   return absl::OkStatus();
 }
 
@@ -180,6 +191,7 @@ json::object TokenEntry::ToJson() const {
   o["creation_ttl"] = creation_ttl;
   o["last_renewal_unix"] = last_renewal_unix;
   o["max_expire_unix"] = max_expire_unix;
+  if (wrapping) o["wrapping"] = true;
   o["meta"] = meta;
   return o;
 }
@@ -219,6 +231,8 @@ absl::StatusOr<TokenEntry> TokenEntry::FromJson(const json::object& o) {
   e.renewable = ren.value_or(false);
   ASSIGN_OR_RETURN(auto orph, GetBool(o, "orphan"));
   e.orphan = orph.value_or(false);
+  ASSIGN_OR_RETURN(auto wrapping, GetBool(o, "wrapping"));
+  e.wrapping = wrapping.value_or(false);
   if (auto it = o.find("meta"); it != o.end() && it->value().is_object())
     e.meta = it->value().as_object();
   return e;
@@ -526,8 +540,8 @@ absl::StatusOr<std::string> TokenStore::CreateWithCubbyhole(
       storage::BatchOp::Put(kAccessorPrefix + Hash(e.accessor), e.id_hash)};
   for (const auto& [key, value] : cubbyhole) {
     ASSIGN_OR_RETURN(std::string k, CubbyholeKey(e, key));
-    if (value.size() > kMaxCubbyholeValue) {
-      return absl::InvalidArgumentError("value is too large for a cubbyhole");
+    if (value.size() > kMaxWrappedResponse) {
+      return absl::InvalidArgumentError("the response is too large to wrap");
     }
     ops.push_back(storage::BatchOp::Put(std::move(k), value));
   }
@@ -555,7 +569,8 @@ absl::StatusOr<std::string> TokenStore::CreateBatch(TokenEntry& e) {
       return absl::PermissionDeniedError("parent token lookup failed: no parent found");
     }
   }
-  ASSIGN_OR_RETURN(std::string sealed, sealer_->Encrypt(kBatchAad, Serialize(BatchJson(e))));
+  ASSIGN_OR_RETURN(std::string sealed,
+                   sealer_->SealDerived(kBatchPurpose, Serialize(BatchJson(e))));
   std::string token = absl::StrCat(Av(kBatchPrefix), absl::WebSafeBase64Escape(sealed));
   if (token.size() > kMaxTokenSize) {
     return absl::InvalidArgumentError(absl::StrCat(
@@ -569,10 +584,14 @@ absl::StatusOr<std::string> TokenStore::CreateBatch(TokenEntry& e) {
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupBatch(std::string_view token) {
   const std::optional<TokenEntry> none;
   if (sealer_ == nullptr || token.size() > kMaxTokenSize) return none;
+  const std::string_view encoded = token.substr(kBatchPrefix.size());
   std::string sealed;
-  if (!absl::WebSafeBase64Unescape(Av(token.substr(kBatchPrefix.size())), &sealed)) return none;
+  if (!CanonicalBase64Url(encoded) || !absl::WebSafeBase64Unescape(Av(encoded), &sealed) ||
+      absl::WebSafeBase64Escape(sealed) != encoded) {
+    return none;
+  }
   // Forged, altered or from another cluster: not a token (the reason stays unsaid).
-  auto plain = sealer_->Decrypt(kBatchAad, sealed);
+  auto plain = sealer_->OpenDerived(kBatchPurpose, sealed);
   if (!plain.ok()) return none;
   auto obj = ParseObject(*plain);
   if (!obj.ok()) return none;
@@ -586,6 +605,24 @@ absl::StatusOr<std::optional<TokenEntry>> TokenStore::LookupBatch(std::string_vi
   ASSIGN_OR_RETURN(bool alive, ParentChainAlive(*entry, /*revoke_self=*/false));
   if (!alive) return none;
   return std::optional<TokenEntry>(std::move(*entry));
+}
+
+absl::StatusOr<std::optional<std::string>> TokenStore::TakeCubbyhole(
+    std::string_view token, std::string_view key,
+    const std::function<absl::Status(const TokenEntry&, const std::string&)>& before_delete) {
+  if (salt_.empty()) return absl::UnavailableError("Vault is sealed");
+  const std::optional<std::string> none;
+  if (token.empty() || token.size() > 512 || token.starts_with(kBatchPrefix)) return none;
+  const std::string id_hash = Hash(token);
+  std::lock_guard lock(LockFor(id_hash));
+  ASSIGN_OR_RETURN(auto e, LoadByHash(id_hash));
+  if (!e || e->num_uses != 1 || Expired(*e) || !e->parent_hash.empty()) return none;
+  ASSIGN_OR_RETURN(std::string k, CubbyholeKey(*e, key));
+  ASSIGN_OR_RETURN(auto value, storage_->Get(k));
+  if (!value) return none;
+  RETURN_IF_ERROR(before_delete(*e, *value));
+  RETURN_IF_ERROR(DeleteOne(*e));  // an orphan with one use: it cannot have children
+  return value;
 }
 
 absl::StatusOr<std::string> TokenStore::CubbyholeKey(const TokenEntry& e,

@@ -48,6 +48,10 @@ struct TokenEntry {
   std::string mount_accessor;
   json::object meta;
 
+  // A response-wrapping token: set only by Core::Wrap (a token merely given the
+  // "response-wrapping" policy is not one).
+  bool wrapping = false;
+
   bool IsBatch() const { return type == "batch"; }
 
   bool IsRoot() const;
@@ -56,7 +60,8 @@ struct TokenEntry {
 };
 
 // The one check every auth method's role write and login makes (Vault: "auth methods cannot
-// create root tokens"): InvalidArgument when `policies` (already lower-cased) contain "root".
+// create root tokens"): InvalidArgument when `policies` (already lower-cased) contain "root", or
+// "response-wrapping" (only Core::Wrap gives that one).
 absl::Status CheckLoginPolicies(const std::vector<std::string>& policies);
 
 // The "auth" object of a response that hands out a token (token create, logins), Vault's shape.
@@ -74,9 +79,12 @@ class TokenStore {
 
   // Longest token accepted (batch tokens carry their entry; service tokens are 28 characters).
   static constexpr size_t kMaxTokenSize = 2048;
-  // A cubbyhole holds at most this many keys, each value at most kMaxCubbyholeValue bytes.
-  static constexpr size_t kMaxCubbyholeKeys = 256;
-  static constexpr size_t kMaxCubbyholeValue = 1 << 20;
+  // A cubbyhole holds at most this many keys written through cubbyhole/, each value at most
+  // kMaxCubbyholeValue bytes (4 MiB per token); a wrapped response may be up to
+  // kMaxWrappedResponse bytes.
+  static constexpr size_t kMaxCubbyholeKeys = 64;
+  static constexpr size_t kMaxCubbyholeValue = 64 << 10;
+  static constexpr size_t kMaxWrappedResponse = 1 << 20;
 
   // Loads (or on first use creates) the salt. Must be called after unseal.
   absl::Status Load();
@@ -96,6 +104,14 @@ class TokenStore {
   // root). A non-orphan one lives only while its parent does. InvalidArgument when the sealed
   // token would be longer than kMaxTokenSize.
   absl::StatusOr<std::string> CreateBatch(TokenEntry& entry);
+  // A single-use token's last use and its cubbyhole's `key`, taken together under its lock:
+  // nullopt when the token is unknown, expired, not single-use or already used (so of any number
+  // of concurrent calls exactly one gets the value). `before_delete` runs under the lock with the
+  // value; when it fails nothing is spent. Then the token and its cubbyhole are deleted in one
+  // write.
+  absl::StatusOr<std::optional<std::string>> TakeCubbyhole(
+      std::string_view token, std::string_view key,
+      const std::function<absl::Status(const TokenEntry&, const std::string&)>& before_delete);
   // Batch tokens are valid only while `alive` says their issuing mount exists (set by Core).
   void SetBatchIssuerCheck(std::function<bool(const std::string& mount_accessor)> alive) {
     issuer_alive_ = std::move(alive);

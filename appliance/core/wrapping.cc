@@ -23,10 +23,7 @@ absl::Status NotAWrappingToken() {
 
 }  // namespace
 
-bool IsWrappingToken(const TokenEntry& e) {
-  return !e.IsBatch() && e.policies.size() == 1 &&
-         e.policies[0] == policy::kResponseWrappingPolicyName;
-}
+bool IsWrappingToken(const TokenEntry& e) { return e.wrapping && !e.IsBatch(); }
 
 bool Wrappable(const Response& r) {
   return r.kind == Response::Kind::kLogical && (r.data.has_value() || r.auth.has_value());
@@ -37,6 +34,7 @@ absl::StatusOr<Response> Core::Wrap(const json::object& stored, const std::strin
   if (ttl <= 0) return absl::InvalidArgumentError("wrapping TTL must be positive");
   TokenEntry e;
   e.policies = {std::string(policy::kResponseWrappingPolicyName)};
+  e.wrapping = true;
   e.path = creation_path;
   e.display_name = "";
   e.num_uses = 1;
@@ -48,18 +46,18 @@ absl::StatusOr<Response> Core::Wrap(const json::object& stored, const std::strin
   RETURN_IF_ERROR(AddSeconds(now, ttl, &e.expire_unix));
   e.max_expire_unix = e.expire_unix;
   e.explicit_max_ttl = ttl;
-  const std::string serialized = Serialize(stored);
-  if (serialized.size() > TokenStore::kMaxCubbyholeValue) {
-    return absl::InvalidArgumentError("the response is too large to wrap");
-  }
-  ASSIGN_OR_RETURN(std::string token, tokens_.CreateWithCubbyhole(e, {{kResponseKey, serialized}}));
+  // As Vault keeps it: cubbyhole/response holds {"response": "<the answer as JSON text>"}.
+  json::object value;
+  value[kResponseKey] = Serialize(stored);
+  ASSIGN_OR_RETURN(std::string token,
+                   tokens_.CreateWithCubbyhole(e, {{kResponseKey, Serialize(value)}}));
   json::object info;
   info["token"] = token;
   info["accessor"] = e.accessor;
   info["ttl"] = ttl;
   info["creation_time"] = FormatRfc3339Nano(absl::FromUnixSeconds(e.creation_unix));
   info["creation_path"] = creation_path;
-  info["wrapped_accessor"] = wrapped_accessor;
+  if (!wrapped_accessor.empty()) info["wrapped_accessor"] = wrapped_accessor;
   Response out;
   out.wrap_info = std::move(info);
   return out;
@@ -76,32 +74,37 @@ absl::StatusOr<Response> Core::WrapResponse(const Request& req, const Response& 
   for (const auto& w : r.warnings) warnings.emplace_back(w);
   stored["warnings"] = std::move(warnings);
   stored["mount_type"] = req.mount_type;
-  std::string wrapped_accessor;
-  if (r.auth) {
-    if (auto* a = r.auth->if_contains("accessor"); a != nullptr && a->is_string()) {
-      wrapped_accessor = std::string(a->as_string());
+  return Wrap(stored, req.path, req.wrap_ttl, WrappedAccessor(stored));
+}
+
+std::string Core::WrappedAccessor(const json::object& stored) {
+  if (auto* a = stored.if_contains("auth"); a != nullptr && a->is_object()) {
+    if (auto* acc = a->as_object().if_contains("accessor"); acc != nullptr && acc->is_string()) {
+      return std::string(acc->as_string());
     }
   }
-  return Wrap(stored, req.path, req.wrap_ttl, wrapped_accessor);
+  return "";
 }
 
-absl::StatusOr<json::object> Core::ReadWrapped(const TokenEntry& e) {
-  if (!IsWrappingToken(e)) return NotAWrappingToken();
-  ASSIGN_OR_RETURN(auto raw, tokens_.CubbyholeGet(e, kResponseKey));
-  if (!raw) return NotAWrappingToken();
-  return ParseObject(*raw);
-}
-
-absl::StatusOr<json::object> Core::ConsumeWrapped(std::string_view token, TokenEntry* entry) {
-  ASSIGN_OR_RETURN(auto e, tokens_.Lookup(token));
-  if (!e || !IsWrappingToken(*e)) return NotAWrappingToken();
-  bool revoke_after = false;
-  ASSIGN_OR_RETURN(bool usable, tokens_.Use(*e, &revoke_after));
-  if (!usable) return NotAWrappingToken();  // someone else unwrapped it first
-  auto stored = ReadWrapped(*e);
-  RETURN_IF_ERROR(tokens_.RevokeTree(*e));  // its only use is spent: gone with its cubbyhole
-  if (entry != nullptr) *entry = *e;
-  return stored;
+absl::StatusOr<json::object> Core::TakeWrapped(
+    std::string_view token,
+    const std::function<absl::Status(const TokenEntry&, const json::object&)>& before_delete) {
+  std::optional<json::object> stored;
+  ASSIGN_OR_RETURN(
+      auto taken,
+      tokens_.TakeCubbyhole(token, kResponseKey,
+                            [&](const TokenEntry& e, const std::string& raw) -> absl::Status {
+                              if (!IsWrappingToken(e))
+                                return NotAWrappingToken();  // nothing is spent
+                              ASSIGN_OR_RETURN(auto value, ParseObject(raw));
+                              ASSIGN_OR_RETURN(auto text, GetString(value, kResponseKey));
+                              if (!text) return absl::DataLossError("wrapped response: bad form");
+                              ASSIGN_OR_RETURN(stored, ParseObject(*text));
+                              return before_delete ? before_delete(e, *stored) : absl::OkStatus();
+                            }));
+  // Unknown, expired, spent (someone else unwrapped it first) or not a wrapping token.
+  if (!taken || !stored) return NotAWrappingToken();
+  return std::move(*stored);
 }
 
 Response Core::UnwrappedResponse(const json::object& stored) {
@@ -123,6 +126,13 @@ Response Core::UnwrappedResponse(const json::object& stored) {
     }
   }
   return r;
+}
+
+bool Core::UnwrapsItself(const Request& req, const TokenEntry& token) {
+  if (req.path != "sys/wrapping/unwrap" || !IsWrappingToken(token)) return false;
+  auto body = GetString(req.data, "token");
+  return !body.ok() || !body->has_value() || body->value().empty() ||
+         body->value() == req.client_token;
 }
 
 absl::StatusOr<Response> Core::WrappingEndpoint(Request& req, std::string_view op) {
@@ -148,27 +158,22 @@ absl::StatusOr<Response> Core::WrappingEndpoint(Request& req, std::string_view o
     return Response::Data(std::move(d));
   }
   if (op == "unwrap") {
-    if (token.empty() || token == req.client_token) {
-      // The wrapping token is the request's own: the pipeline spent its one use and revokes it
-      // once this answer is made.
-      if (req.token == nullptr) return NotAWrappingToken();
-      ASSIGN_OR_RETURN(auto stored, ReadWrapped(*req.token));
-      return UnwrappedResponse(stored);
-    }
-    ASSIGN_OR_RETURN(auto stored, ConsumeWrapped(token, nullptr));
+    // The wrapping token is the request's own (the pipeline left its use to this call), or the
+    // body names it and the caller's own token authorised the request.
+    ASSIGN_OR_RETURN(auto stored, TakeWrapped(token.empty() ? req.client_token : token, nullptr));
     return UnwrappedResponse(stored);
   }
   if (op == "rewrap") {
     if (token.empty()) return absl::InvalidArgumentError("missing \"token\" value in input");
-    TokenEntry old;
-    ASSIGN_OR_RETURN(auto stored, ConsumeWrapped(token, &old));
-    std::string wrapped_accessor;
-    if (auto* a = stored.if_contains("auth"); a != nullptr && a->is_object()) {
-      if (auto* acc = a->as_object().if_contains("accessor"); acc != nullptr && acc->is_string()) {
-        wrapped_accessor = std::string(acc->as_string());
-      }
-    }
-    return Wrap(stored, old.path, old.creation_ttl, wrapped_accessor);
+    // The new token is made before the old one is spent, under the old one's lock: a failure
+    // loses nothing, and of two rewraps racing only one succeeds.
+    std::optional<Response> rewrapped;
+    RETURN_IF_ERROR(TakeWrapped(token, [&](const TokenEntry& old, const json::object& stored) {
+                      ASSIGN_OR_RETURN(rewrapped, Wrap(stored, old.path, old.creation_ttl,
+                                                       WrappedAccessor(stored)));
+                      return absl::OkStatus();
+                    }).status());
+    return std::move(*rewrapped);
   }
   return absl::NotFoundError("unsupported path");
 }

@@ -458,6 +458,8 @@ class TokenBackend final : public core::Backend {
     }
     ASSIGN_OR_RETURN(auto uses, core::GetInt(req.data, "num_uses"));
     if (uses.value_or(0) != 0) return BatchCannotHave("num_uses");
+    // A role's use limit must not be shed by asking for a batch token (Vault drops it).
+    if (role != nullptr && role->token_num_uses != 0) return BatchCannotHave("num_uses");
     return true;
   }
 
@@ -518,6 +520,10 @@ class TokenBackend final : public core::Backend {
       return absl::InvalidArgumentError(
           "root tokens may not be created without parent token being root");
     }
+    if (std::find(policies.begin(), policies.end(), "response-wrapping") != policies.end()) {
+      // Only Core::Wrap makes wrapping tokens.
+      return absl::InvalidArgumentError("cannot assign policy \"response-wrapping\"");
+    }
     TokenEntry e;
     e.policies = std::move(policies);
     for (const auto& p : e.policies) {
@@ -562,7 +568,8 @@ class TokenBackend final : public core::Backend {
     const Ttls limits = MountTtls(req);
     const int64_t now = Now();
     e.explicit_max_ttl = explicit_max.value_or(0);
-    if (role && !batch && role->token_explicit_max_ttl > 0) {
+    // A batch token too is capped by the role's hard limit (as its lifetime, not a field).
+    if (role && role->token_explicit_max_ttl > 0) {
       e.explicit_max_ttl = e.explicit_max_ttl == 0
                                ? role->token_explicit_max_ttl
                                : std::min(e.explicit_max_ttl, role->token_explicit_max_ttl);

@@ -758,7 +758,9 @@ test('-max-connections-per-peer: a peer replaces its own oldest idle connection,
   sockets.push(...serving);
   await sleep(100);
   await assert.rejects(tlsOpen(inj, '127.0.0.2'), 'a fifth connection from 127.0.0.2 is refused');
-  assert.match(inj.log, /127\.0\.0\.2 has 4 connections open, all being served: refusing more/);
+  // The injector's stderr may arrive after the refused socket's close.
+  await waitFor(() => /127\.0\.0\.2 has 4 connections open, all being served: refusing more/.test(inj.log),
+    3000, 'the refusal line');
   const s = await tlsOpen(inj, '127.0.0.3');
   s.destroy();
   assert.equal((await inj.admit(seedPod())).response.allowed, true);

@@ -112,6 +112,13 @@ TEST_F(BatchWrapTest, ForgedAlteredOrForeignBatchTokensAreRefused) {
     altered[pos] = altered[pos] == 'A' ? 'B' : 'A';
     EXPECT_EQ(As(altered, "GET", "/v1/kv/a").status, 403) << pos;
   }
+  // Other spellings of the same bytes (padding, a space, other trailing bits) are not the
+  // token: it has one spelling, so one audit digest.
+  for (const std::string& variant :
+       {batch + "=", batch + "==", batch.substr(0, 10) + " " + batch.substr(10)}) {
+    EXPECT_EQ(As(variant, "GET", "/v1/kv/a").status, 403) << variant;
+  }
+  EXPECT_EQ(As(batch, "GET", "/v1/kv/a").status, 404);  // the token itself works (no such key)
   EXPECT_EQ(As("hvb.", "GET", "/v1/kv/a").status, 403);
   EXPECT_EQ(As("hvb.!!!notbase64", "GET", "/v1/kv/a").status, 403);
   EXPECT_EQ(As("hvb." + std::string(3000, 'A'), "GET", "/v1/kv/a").status, 403);
@@ -173,6 +180,34 @@ TEST_F(BatchWrapTest, AppRoleRolesIssueBatchTokensThatDieWithTheMethod) {
   EXPECT_EQ(As(token, "GET", "/v1/kv/x").status, 403);
 }
 
+TEST_F(BatchWrapTest, ARolesLimitsHoldForBatchTokens) {
+  // A role's use limit cannot be shed by asking for a batch token; its hard TTL cap holds.
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/limited",
+                    {{"token_num_uses", 1}, {"allowed_policies", {"kv-rw"}}})
+                .status,
+            204);
+  auto r = d_.Root("POST", "/v1/auth/token/create/limited", {{"type", "batch"}});
+  EXPECT_EQ(r.status, 400);
+  EXPECT_THAT(r.body, HasSubstr("batch tokens cannot have \\\"num_uses\\\" set"));
+  ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/capped",
+                    {{"token_explicit_max_ttl", "5m"},
+                     {"allowed_policies", {"kv-rw"}},
+                     {"token_type", "default-batch"}})
+                .status,
+            204);
+  r = d_.Root("POST", "/v1/auth/token/create/capped", {{"ttl", "1h"}});
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(r.Json()["auth"]["token_type"], "batch");
+  EXPECT_EQ(r.Json()["auth"]["lease_duration"], 300);
+  // Nobody hands out the response-wrapping policy: only wrapping makes such tokens.
+  EXPECT_THAT(d_.Root("POST", "/v1/auth/token/create", {{"policies", {"response-wrapping"}}}).body,
+              HasSubstr("cannot assign policy"));
+  ASSERT_EQ(d_.Root("POST", "/v1/sys/auth/approle", {{"type", "approle"}}).status, 204);
+  EXPECT_EQ(d_.Root("POST", "/v1/auth/approle/role/w", {{"token_policies", {"response-wrapping"}}})
+                .status,
+            400);
+}
+
 TEST_F(BatchWrapTest, TokenRolesChooseTheType) {
   ASSERT_EQ(d_.Root("POST", "/v1/auth/token/roles/b", {{"token_type", "default-batch"}}).status,
             204);
@@ -228,6 +263,14 @@ TEST_F(BatchWrapTest, AWrappedResponseIsUnwrappedOnceOnly) {
   ASSERT_EQ(look.status, 200) << look.body;
   EXPECT_EQ(look.Json()["data"]["creation_path"], "kv/app");
   EXPECT_EQ(look.Json()["data"]["creation_ttl"], 300);
+  // The wrapped answer is in the wrapping token's cubbyhole, as Vault keeps it:
+  // {"response": "<JSON text>"} (reading it there spends the token's one use, as in Vault).
+  json info2 = Wrapped(d_.root_token(), "GET", "/v1/kv/app", "5m");
+  auto raw = As(info2["token"], "GET", "/v1/cubbyhole/response");
+  ASSERT_EQ(raw.status, 200) << raw.body;
+  EXPECT_EQ(json::parse(raw.Json()["data"]["response"].get<std::string>())["data"]["password"],
+            "s3cret");
+  EXPECT_EQ(d_.Root("POST", "/v1/sys/wrapping/unwrap", {{"token", info2["token"]}}).status, 400);
   // The wrapping token can do nothing but unwrap.
   EXPECT_EQ(As(w, "GET", "/v1/auth/token/lookup-self").status, 403);
   EXPECT_EQ(As(w, "GET", "/v1/kv/app").status, 403);
@@ -280,8 +323,11 @@ TEST_F(BatchWrapTest, WrapRewrapAndWrappedTokens) {
   // Wrapping needs a TTL; a bad one is refused before anything runs.
   EXPECT_THAT(d_.Root("POST", "/v1/sys/wrapping/wrap", {{"a", "b"}}).body,
               HasSubstr("X-Vault-Wrap-TTL"));
-  auto bad = As(d_.root_token(), "POST", "/v1/kv/never", {{"v", "1"}}, {{"X-Vault-Wrap-TTL", "x"}});
-  EXPECT_EQ(bad.status, 400);
+  for (const char* ttl : {"x", "0", "500ms", "-5"}) {
+    auto bad =
+        As(d_.root_token(), "POST", "/v1/kv/never", {{"v", "1"}}, {{"X-Vault-Wrap-TTL", ttl}});
+    EXPECT_EQ(bad.status, 400) << ttl << ": " << bad.body;
+  }
   EXPECT_EQ(d_.Root("GET", "/v1/kv/never").status, 404);
   // A wrapped token creation: wrapped_accessor names the token inside.
   json tinfo =
