@@ -23,7 +23,7 @@ using ::testing::HasSubstr;
 // PKCS#11 3.0 numbers, absent from the pkcs11.h of Debian 12's p11-kit.
 constexpr CK_MECHANISM_TYPE kSha3_256 = 0x2B0;
 constexpr CK_MECHANISM_TYPE kSha3_256Hmac = 0x2B1;
-constexpr CK_RSA_PKCS_MGF_TYPE kMgf1Sha3_256 = 0x6;
+constexpr CK_RSA_PKCS_MGF_TYPE kMgf1Sha3_256 = 0x7;
 
 std::string Msg(const absl::Status& s) { return std::string(s.message()); }
 std::vector<uint8_t> Bytes(std::string_view s) { return {s.begin(), s.end()}; }
