@@ -22,9 +22,19 @@
 #include "base/log.h"
 #include "base/status_macros.h"
 #include "hsm/rv.h"
+#include "hsm/token_internal.h"
 
 namespace strongroom::hsm {
 namespace {
+
+using internal::Check;
+using internal::FindGuard;
+using internal::In;
+using internal::kFalse;
+using internal::kTrue;
+using internal::ObjectGuard;
+using internal::Sv;
+using internal::WrapObjectOn;
 
 constexpr std::string_view kEnvPrefix = "env://";
 constexpr std::string_view kFilePrefix = "file://";
@@ -47,10 +57,6 @@ constexpr size_t kMinWrappedSize = kFrameBlock + 8;
 constexpr size_t kMaxWrappedSize = kMaxFrameSize + 16;
 
 constexpr CK_ULONG kKekBytes = 32;
-
-// Debian 12's Abseil is built with its own absl::string_view (ABSL_OPTION_USE_STD_STRING_VIEW
-// is 0), which absl::StrCat takes but std::string_view does not convert to implicitly.
-absl::string_view Sv(std::string_view s) { return absl::string_view(s.data(), s.size()); }
 
 // strerror_r (GNU form): std::strerror may share one buffer between threads.
 std::string ErrnoText(int err) {
@@ -144,18 +150,6 @@ std::string TrimLabel(const unsigned char (&label)[32]) {
   return out;
 }
 
-// The pointer-typed fields of CK_ATTRIBUTE are non-const, but C_CreateObject, C_GenerateKey,
-// C_UnwrapKey and C_FindObjectsInit only read the template, so constant inputs are safe here.
-CK_ATTRIBUTE In(CK_ATTRIBUTE_TYPE type, const void* value, size_t len) {
-  return CK_ATTRIBUTE{type, const_cast<void*>(value), static_cast<CK_ULONG>(len)};
-}
-template <typename T>
-CK_ATTRIBUTE In(CK_ATTRIBUTE_TYPE type, const T& value) {
-  return In(type, &value, sizeof value);
-}
-
-constexpr CK_BBOOL kTrue = CK_TRUE;
-constexpr CK_BBOOL kFalse = CK_FALSE;
 constexpr CK_OBJECT_CLASS kSecretKeyClass = CKO_SECRET_KEY;
 constexpr CK_KEY_TYPE kGenericSecret = CKK_GENERIC_SECRET;
 constexpr CK_OBJECT_CLASS kPrivateKeyClass = CKO_PRIVATE_KEY;
@@ -169,61 +163,6 @@ constexpr uint8_t kP256SpkiPrefix[] = {0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a,
                                        0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a, 0x86, 0x48,
                                        0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00};
 constexpr size_t kP256PointBytes = 65;  // 0x04 || X || Y
-
-// RvToStatus that also keeps `lease` from pooling its session when the code says the session,
-// or the token behind it, is gone: handing such a session to the next caller would fail them too.
-absl::Status Check(Token::Lease& lease, CK_RV rv, std::string_view what) {
-  switch (rv) {
-    case CKR_SESSION_HANDLE_INVALID:
-    case CKR_SESSION_CLOSED:
-    case CKR_DEVICE_REMOVED:
-    case CKR_DEVICE_ERROR:
-    case CKR_TOKEN_NOT_PRESENT:
-      lease.Discard();
-      break;
-    default:
-      break;
-  }
-  return RvToStatus(rv, what);
-}
-
-// Destroys a temporary object when it goes out of scope, on success and error paths alike:
-// these objects hold plaintext secrets inside the token. If destruction fails the session is
-// discarded (closing it destroys its session objects) rather than pooled with the secret inside.
-class ObjectGuard {
- public:
-  ObjectGuard(Token::Lease& lease, CK_OBJECT_HANDLE object) : lease_(lease), object_(object) {}
-  ObjectGuard(const ObjectGuard&) = delete;
-  ObjectGuard& operator=(const ObjectGuard&) = delete;
-  ~ObjectGuard() {
-    if (object_ == CK_INVALID_HANDLE) return;
-    const CK_RV rv = lease_.fn()->C_DestroyObject(lease_.handle(), object_);
-    if (rv != CKR_OK) {
-      LogWarn("C_DestroyObject on a temporary object: %s; closing its session instead",
-              std::string(RvName(rv)));
-      lease_.Discard();
-    }
-  }
-
- private:
-  Token::Lease& lease_;
-  CK_OBJECT_HANDLE object_;
-};
-
-// Ends a find operation on every path (an active find would make the pooled session unusable
-// for the next C_FindObjectsInit).
-class FindGuard {
- public:
-  explicit FindGuard(Token::Lease& lease) : lease_(lease) {}
-  FindGuard(const FindGuard&) = delete;
-  FindGuard& operator=(const FindGuard&) = delete;
-  ~FindGuard() {
-    if (lease_.fn()->C_FindObjectsFinal(lease_.handle()) != CKR_OK) lease_.Discard();
-  }
-
- private:
-  Token::Lease& lease_;
-};
 
 // Finds exactly one object of `object_class` labelled `label`. `what` names it in errors.
 absl::StatusOr<CK_OBJECT_HANDLE> FindObjectOn(Token::Lease& lease, CK_OBJECT_CLASS object_class,
@@ -248,26 +187,6 @@ absl::StatusOr<CK_OBJECT_HANDLE> FindObjectOn(Token::Lease& lease, CK_OBJECT_CLA
         absl::StrCat("more than one ", Sv(what), " labelled \"", Sv(label), "\""));
   }
   return found[0];
-}
-
-// C_WrapKey of `object` under `kek` with CKM_AES_KEY_WRAP_PAD (size query, then the wrap).
-// `what` prefixes error messages. A key the token refuses to wrap is FailedPrecondition.
-absl::StatusOr<std::vector<uint8_t>> WrapObjectOn(Token::Lease& lease, CK_OBJECT_HANDLE kek,
-                                                  CK_OBJECT_HANDLE object, std::string_view what) {
-  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
-  CK_ULONG len = 0;
-  const CK_RV size_rv = lease.fn()->C_WrapKey(lease.handle(), &mech, kek, object, nullptr, &len);
-  if (size_rv == CKR_KEY_NOT_WRAPPABLE) {
-    return absl::FailedPreconditionError(
-        "this PKCS#11 token cannot wrap private keys of this type (CKR_KEY_NOT_WRAPPABLE)");
-  }
-  RETURN_IF_ERROR(Check(lease, size_rv, absl::StrCat(Sv(what), "C_WrapKey(size)")));
-  std::vector<uint8_t> blob(len);
-  RETURN_IF_ERROR(
-      Check(lease, lease.fn()->C_WrapKey(lease.handle(), &mech, kek, object, blob.data(), &len),
-            absl::StrCat(Sv(what), "C_WrapKey")));
-  blob.resize(len);
-  return blob;
 }
 
 absl::StatusOr<CK_OBJECT_HANDLE> FindSecretKeyOn(Token::Lease& lease, std::string_view label) {
@@ -964,373 +883,6 @@ absl::StatusOr<std::string> Token::SignEcdsa(CK_OBJECT_HANDLE private_key,
   if (rv != CKR_OK) lease.Discard();  // a failed C_Sign may leave the operation active
   RETURN_IF_ERROR(Check(lease, rv, "C_Sign(CKM_ECDSA)"));
   return std::string(reinterpret_cast<const char*>(sig), sig_len);
-}
-
-absl::StatusOr<std::vector<uint8_t>> Token::GenerateWrappedKey(CK_OBJECT_HANDLE kek,
-                                                               CK_KEY_TYPE kind, size_t bytes) {
-  const bool aes = kind == CKK_AES;
-  if (aes ? (bytes != 16 && bytes != 32)
-          : (kind != CKK_GENERIC_SECRET || bytes < 16 || bytes > 512)) {
-    return absl::InvalidArgumentError("unsupported key type or size");
-  }
-  ASSIGN_OR_RETURN(Lease lease, Acquire());
-  const CK_ULONG len = bytes;
-  const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-  CK_ATTRIBUTE tmpl[] = {
-      In(CKA_CLASS, cls),         In(CKA_KEY_TYPE, kind),   In(CKA_VALUE_LEN, len),
-      In(CKA_TOKEN, kFalse),  // never stored in the token: the wrapped blob is the copy
-      In(CKA_PRIVATE, kTrue),     In(CKA_SENSITIVE, kTrue),  // its value can never be read
-      In(CKA_EXTRACTABLE, kTrue),  // only so the KEK can wrap it, once, right below
-      In(CKA_ENCRYPT, kFalse),     // this object is used for nothing but that wrap
-      In(CKA_DECRYPT, kFalse),    In(CKA_SIGN, kFalse),     In(CKA_VERIFY, kFalse),
-      In(CKA_WRAP, kFalse),       In(CKA_UNWRAP, kFalse),
-  };
-  CK_MECHANISM gen = {aes ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN, nullptr, 0};
-  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  RETURN_IF_ERROR(
-      Check(lease, lease.fn()->C_GenerateKey(lease.handle(), &gen, tmpl, std::size(tmpl), &key),
-            "C_GenerateKey"));
-  ObjectGuard guard(lease, key);
-  return WrapObjectOn(lease, kek, key, "");
-}
-
-absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKey(CK_OBJECT_HANDLE kek,
-                                                  std::span<const uint8_t> blob, CK_KEY_TYPE kind,
-                                                  size_t bytes) {
-  const bool aes = kind == CKK_AES;
-  // The length travels inside the blob (SoftHSM2 refuses CKA_VALUE_LEN on unwrap); `bytes`
-  // only checks it.
-  if (blob.size() != ((bytes + 7) / 8) * 8 + 8) {
-    return absl::InvalidArgumentError("unwrap failed: blob length does not match the key size");
-  }
-  const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
-  // AES keys encrypt and decrypt; HMAC keys sign and verify; nothing else, ever.
-  const CK_BBOOL crypt = aes ? kTrue : kFalse;
-  const CK_BBOOL mac = aes ? kFalse : kTrue;
-  CK_ATTRIBUTE tmpl[] = {
-      In(CKA_CLASS, cls),     In(CKA_KEY_TYPE, kind),   In(CKA_TOKEN, kFalse),
-      In(CKA_PRIVATE, kTrue), In(CKA_SENSITIVE, kTrue), In(CKA_EXTRACTABLE, kFalse),
-      In(CKA_ENCRYPT, crypt), In(CKA_DECRYPT, crypt),   In(CKA_SIGN, mac),
-      In(CKA_VERIFY, mac),    In(CKA_WRAP, kFalse),     In(CKA_UNWRAP, kFalse),
-  };
-  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
-  std::lock_guard<std::mutex> lock(login_mu_);
-  if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
-  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  const CK_RV rv = login_session_->fn()->C_UnwrapKey(
-      login_session_->handle(), &mech, kek, const_cast<uint8_t*>(blob.data()),
-      static_cast<CK_ULONG>(blob.size()), tmpl, std::size(tmpl), &key);
-  if (rv == CKR_GENERAL_ERROR || rv == CKR_WRAPPED_KEY_INVALID || rv == CKR_WRAPPED_KEY_LEN_RANGE) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("unwrap failed: ", Sv(RvName(rv)), " (wrong KEK or altered blob)"));
-  }
-  RETURN_IF_ERROR(RvToStatus(rv, "C_UnwrapKey"));
-  return key;
-}
-
-absl::Status Token::DestroyObject(CK_OBJECT_HANDLE object) {
-  std::lock_guard<std::mutex> lock(login_mu_);
-  if (login_session_ == nullptr) return absl::OkStatus();  // closed: session objects are gone
-  return RvToStatus(login_session_->fn()->C_DestroyObject(login_session_->handle(), object),
-                    "C_DestroyObject");
-}
-
-namespace {
-
-CK_GCM_PARAMS GcmParams(std::span<const uint8_t> iv, std::span<const uint8_t> aad) {
-  CK_GCM_PARAMS p{};
-  p.iv_ptr = const_cast<uint8_t*>(iv.data());
-  p.iv_len = iv.size();
-  p.iv_bits = iv.size() * 8;
-  p.aad_ptr = const_cast<uint8_t*>(aad.data());
-  p.aad_len = aad.size();
-  p.tag_bits = 128;
-  return p;
-}
-
-}  // namespace
-
-absl::StatusOr<std::vector<uint8_t>> Token::AesGcmEncrypt(CK_OBJECT_HANDLE key,
-                                                          std::span<const uint8_t> iv,
-                                                          std::span<const uint8_t> aad,
-                                                          std::span<const uint8_t> plaintext) {
-  if (iv.size() != 12 || aad.empty()) {
-    return absl::InvalidArgumentError("AES-GCM needs a 12-byte IV and a non-empty AAD");
-  }
-  ASSIGN_OR_RETURN(Lease lease, Acquire());
-  CK_GCM_PARAMS params = GcmParams(iv, aad);
-  CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
-  RETURN_IF_ERROR(Check(lease, lease.fn()->C_EncryptInit(lease.handle(), &mech, key),
-                        "C_EncryptInit(CKM_AES_GCM)"));
-  std::vector<uint8_t> out(plaintext.size() + 16);
-  CK_ULONG out_len = out.size();
-  const CK_RV rv =
-      lease.fn()->C_Encrypt(lease.handle(), const_cast<uint8_t*>(plaintext.data()),
-                            static_cast<CK_ULONG>(plaintext.size()), out.data(), &out_len);
-  if (rv != CKR_OK) lease.Discard();
-  RETURN_IF_ERROR(Check(lease, rv, "C_Encrypt(CKM_AES_GCM)"));
-  out.resize(out_len);
-  return out;
-}
-
-absl::StatusOr<std::vector<uint8_t>> Token::AesGcmDecrypt(
-    CK_OBJECT_HANDLE key, std::span<const uint8_t> iv, std::span<const uint8_t> aad,
-    std::span<const uint8_t> ciphertext_and_tag) {
-  if (iv.size() != 12 || aad.empty()) {
-    return absl::InvalidArgumentError("AES-GCM needs a 12-byte IV and a non-empty AAD");
-  }
-  if (ciphertext_and_tag.size() < 16) {
-    return absl::InvalidArgumentError("cipher: message authentication failed");
-  }
-  ASSIGN_OR_RETURN(Lease lease, Acquire());
-  CK_GCM_PARAMS params = GcmParams(iv, aad);
-  CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
-  RETURN_IF_ERROR(Check(lease, lease.fn()->C_DecryptInit(lease.handle(), &mech, key),
-                        "C_DecryptInit(CKM_AES_GCM)"));
-  // Room for the whole input: SoftHSM2 2.6.1 asks for it before it checks the tag.
-  std::vector<uint8_t> out(ciphertext_and_tag.size());
-  CK_ULONG out_len = out.size();
-  const CK_RV rv =
-      lease.fn()->C_Decrypt(lease.handle(), const_cast<uint8_t*>(ciphertext_and_tag.data()),
-                            static_cast<CK_ULONG>(ciphertext_and_tag.size()), out.data(), &out_len);
-  if (rv != CKR_OK) {
-    lease.Discard();
-    if (rv == CKR_ENCRYPTED_DATA_INVALID || rv == CKR_GENERAL_ERROR ||
-        rv == CKR_ENCRYPTED_DATA_LEN_RANGE) {
-      return absl::InvalidArgumentError("cipher: message authentication failed");
-    }
-    return RvToStatus(rv, "C_Decrypt(CKM_AES_GCM)");
-  }
-  out.resize(out_len);
-  return out;
-}
-
-absl::StatusOr<std::vector<uint8_t>> Token::Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
-                                                 std::span<const uint8_t> data) {
-  ASSIGN_OR_RETURN(Lease lease, Acquire());
-  CK_MECHANISM mech = {mechanism, nullptr, 0};
-  RETURN_IF_ERROR(
-      Check(lease, lease.fn()->C_SignInit(lease.handle(), &mech, key), "C_SignInit(HMAC)"));
-  std::vector<uint8_t> out(64);
-  CK_ULONG out_len = out.size();
-  const CK_RV rv = lease.fn()->C_Sign(lease.handle(), const_cast<uint8_t*>(data.data()),
-                                      static_cast<CK_ULONG>(data.size()), out.data(), &out_len);
-  if (rv != CKR_OK) lease.Discard();
-  RETURN_IF_ERROR(Check(lease, rv, "C_Sign(HMAC)"));
-  out.resize(out_len);
-  return out;
-}
-
-namespace {
-
-struct PairInfo {
-  CK_KEY_TYPE key_type;
-  CK_MECHANISM_TYPE gen;
-  std::vector<uint8_t> params;  // CKA_EC_PARAMS (EC and Edwards)
-  const char* group;            // OpenSSL group name (EC)
-  CK_ULONG modulus_bits;        // RSA
-};
-
-PairInfo InfoFor(Token::PairType t) {
-  switch (t) {
-    case Token::PairType::kEcP256:
-      return {CKK_EC,
-              CKM_EC_KEY_PAIR_GEN,
-              {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07},
-              "prime256v1",
-              0};
-    case Token::PairType::kEcP384:
-      return {
-          CKK_EC, CKM_EC_KEY_PAIR_GEN, {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22}, "secp384r1", 0};
-    case Token::PairType::kEcP521:
-      return {
-          CKK_EC, CKM_EC_KEY_PAIR_GEN, {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23}, "secp521r1", 0};
-    case Token::PairType::kEd25519:
-      return {
-          CKK_EC_EDWARDS, CKM_EC_EDWARDS_KEY_PAIR_GEN, {0x06, 0x03, 0x2b, 0x65, 0x70}, nullptr, 0};
-    case Token::PairType::kRsa2048:
-      return {CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, {}, nullptr, 2048};
-    case Token::PairType::kRsa3072:
-      return {CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, {}, nullptr, 3072};
-    case Token::PairType::kRsa4096:
-      return {CKK_RSA, CKM_RSA_PKCS_KEY_PAIR_GEN, {}, nullptr, 4096};
-  }
-  return {};
-}
-
-// Reads one variable-length attribute.
-absl::StatusOr<std::vector<uint8_t>> ReadAttribute(Token::Lease& lease, CK_OBJECT_HANDLE object,
-                                                   CK_ATTRIBUTE_TYPE type) {
-  CK_ATTRIBUTE a = {type, nullptr, 0};
-  RETURN_IF_ERROR(Check(lease, lease.fn()->C_GetAttributeValue(lease.handle(), object, &a, 1),
-                        "C_GetAttributeValue(size)"));
-  std::vector<uint8_t> out(a.ulValueLen);
-  a.pValue = out.data();
-  RETURN_IF_ERROR(Check(lease, lease.fn()->C_GetAttributeValue(lease.handle(), object, &a, 1),
-                        "C_GetAttributeValue"));
-  out.resize(a.ulValueLen);
-  return out;
-}
-
-// CKA_EC_POINT is a DER OCTET STRING around the point; strip it.
-std::vector<uint8_t> StripOctetString(std::vector<uint8_t> v) {
-  if (v.size() >= 2 && v[0] == 0x04) {
-    size_t len = v[1], hdr = 2;
-    if (v[1] == 0x81 && v.size() >= 3) {
-      len = v[2];
-      hdr = 3;
-    } else if (v[1] == 0x82 && v.size() >= 4) {
-      len = (static_cast<size_t>(v[2]) << 8) | v[3];
-      hdr = 4;
-    }
-    if (hdr + len == v.size())
-      return std::vector<uint8_t>(v.begin() + static_cast<long>(hdr), v.end());
-  }
-  return v;
-}
-
-absl::StatusOr<std::string> SpkiOf(EVP_PKEY* pkey) {
-  if (pkey == nullptr) return absl::InternalError("cannot build the public key");
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(pkey, &der);
-  EVP_PKEY_free(pkey);
-  if (len <= 0) return absl::InternalError("cannot encode the public key");
-  std::string out(reinterpret_cast<char*>(der), static_cast<size_t>(len));
-  OPENSSL_free(der);
-  return out;
-}
-
-absl::StatusOr<std::string> PublicSpki(Token::Lease& lease, CK_OBJECT_HANDLE pub,
-                                       const PairInfo& info) {
-  if (info.key_type == CKK_RSA) {
-    ASSIGN_OR_RETURN(auto n, ReadAttribute(lease, pub, CKA_MODULUS));
-    ASSIGN_OR_RETURN(auto e, ReadAttribute(lease, pub, CKA_PUBLIC_EXPONENT));
-    BIGNUM* bn_n = BN_bin2bn(n.data(), static_cast<int>(n.size()), nullptr);
-    BIGNUM* bn_e = BN_bin2bn(e.data(), static_cast<int>(e.size()), nullptr);
-    OSSL_PARAM_BLD* bld = OSSL_PARAM_BLD_new();
-    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_N, bn_n);
-    OSSL_PARAM_BLD_push_BN(bld, OSSL_PKEY_PARAM_RSA_E, bn_e);
-    OSSL_PARAM* params = OSSL_PARAM_BLD_to_param(bld);
-    EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "RSA", nullptr);
-    EVP_PKEY* pkey = nullptr;
-    if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx) != 1 ||
-        EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-      pkey = nullptr;
-    }
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    BN_free(bn_n);
-    BN_free(bn_e);
-    return SpkiOf(pkey);
-  }
-  ASSIGN_OR_RETURN(auto point_der, ReadAttribute(lease, pub, CKA_EC_POINT));
-  const std::vector<uint8_t> point = StripOctetString(std::move(point_der));
-  if (info.key_type == CKK_EC_EDWARDS) {
-    return SpkiOf(
-        EVP_PKEY_new_raw_public_key(EVP_PKEY_ED25519, nullptr, point.data(), point.size()));
-  }
-  OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_PKEY_PARAM_GROUP_NAME, const_cast<char*>(info.group),
-                                       0),
-      OSSL_PARAM_construct_octet_string(OSSL_PKEY_PARAM_PUB_KEY, const_cast<uint8_t*>(point.data()),
-                                        point.size()),
-      OSSL_PARAM_construct_end(),
-  };
-  EVP_PKEY_CTX* ctx = EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr);
-  EVP_PKEY* pkey = nullptr;
-  if (ctx == nullptr || EVP_PKEY_fromdata_init(ctx) != 1 ||
-      EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_PUBLIC_KEY, params) != 1) {
-    pkey = nullptr;
-  }
-  EVP_PKEY_CTX_free(ctx);
-  return SpkiOf(pkey);
-}
-
-}  // namespace
-
-absl::StatusOr<Token::WrappedPair> Token::GenerateWrappedPair(CK_OBJECT_HANDLE kek, PairType type) {
-  const PairInfo info = InfoFor(type);
-  ASSIGN_OR_RETURN(Lease lease, Acquire());
-  const bool rsa = info.key_type == CKK_RSA;
-  static const uint8_t kExponent[] = {0x01, 0x00, 0x01};
-  std::vector<CK_ATTRIBUTE> pub = {
-      In(CKA_TOKEN, kFalse),
-      In(CKA_VERIFY, kTrue),
-      In(CKA_ENCRYPT, rsa ? kTrue : kFalse),
-      In(CKA_WRAP, kFalse),
-  };
-  if (rsa) {
-    pub.push_back(In(CKA_MODULUS_BITS, info.modulus_bits));
-    pub.push_back({CKA_PUBLIC_EXPONENT, const_cast<uint8_t*>(kExponent), sizeof kExponent});
-  } else {
-    pub.push_back({CKA_EC_PARAMS, const_cast<uint8_t*>(info.params.data()), info.params.size()});
-  }
-  CK_ATTRIBUTE priv[] = {
-      In(CKA_TOKEN, kFalse),      In(CKA_PRIVATE, kTrue),
-      In(CKA_SENSITIVE, kTrue),    // never readable
-      In(CKA_EXTRACTABLE, kTrue),  // only so the KEK can wrap it, once, right below
-      In(CKA_SIGN, kTrue),        In(CKA_DECRYPT, rsa ? kTrue : kFalse),
-      In(CKA_UNWRAP, kFalse),     In(CKA_DERIVE, kFalse),
-  };
-  CK_MECHANISM mech = {info.gen, nullptr, 0};
-  CK_OBJECT_HANDLE pub_h = CK_INVALID_HANDLE, priv_h = CK_INVALID_HANDLE;
-  RETURN_IF_ERROR(Check(lease,
-                        lease.fn()->C_GenerateKeyPair(lease.handle(), &mech, pub.data(), pub.size(),
-                                                      priv, std::size(priv), &pub_h, &priv_h),
-                        "C_GenerateKeyPair"));
-  ObjectGuard pub_guard(lease, pub_h);
-  ObjectGuard priv_guard(lease, priv_h);
-  WrappedPair out;
-  ASSIGN_OR_RETURN(out.public_spki, PublicSpki(lease, pub_h, info));
-  // SoftHSM2 2.6.1 cannot wrap EdDSA private keys (FailedPrecondition): a key that cannot be
-  // kept wrapped is not made at all.
-  ASSIGN_OR_RETURN(out.private_blob, WrapObjectOn(lease, kek, priv_h, "private key: "));
-  return out;
-}
-
-absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapPrivateKey(CK_OBJECT_HANDLE kek,
-                                                         std::span<const uint8_t> blob,
-                                                         PairType type) {
-  const PairInfo info = InfoFor(type);
-  const CK_OBJECT_CLASS cls = CKO_PRIVATE_KEY;
-  const bool rsa = info.key_type == CKK_RSA;
-  CK_ATTRIBUTE tmpl[] = {
-      In(CKA_CLASS, cls),       In(CKA_KEY_TYPE, info.key_type),
-      In(CKA_TOKEN, kFalse),    In(CKA_PRIVATE, kTrue),
-      In(CKA_SENSITIVE, kTrue), In(CKA_EXTRACTABLE, kFalse),
-      In(CKA_SIGN, kTrue),      In(CKA_DECRYPT, rsa ? kTrue : kFalse),
-      In(CKA_UNWRAP, kFalse),   In(CKA_DERIVE, kFalse),
-  };
-  CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
-  std::lock_guard<std::mutex> lock(login_mu_);
-  if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
-  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  const CK_RV rv = login_session_->fn()->C_UnwrapKey(
-      login_session_->handle(), &mech, kek, const_cast<uint8_t*>(blob.data()),
-      static_cast<CK_ULONG>(blob.size()), tmpl, std::size(tmpl), &key);
-  RETURN_IF_ERROR(RvToStatus(rv, "C_UnwrapKey(private key)"));
-  return key;
-}
-
-absl::StatusOr<std::vector<uint8_t>> Token::SignWith(CK_OBJECT_HANDLE key,
-                                                     CK_MECHANISM_TYPE mechanism,
-                                                     const CK_RSA_PKCS_PSS_PARAMS* pss,
-                                                     std::span<const uint8_t> data) {
-  ASSIGN_OR_RETURN(Lease lease, Acquire());
-  CK_RSA_PKCS_PSS_PARAMS params{};
-  if (pss != nullptr) params = *pss;
-  CK_MECHANISM mech = {mechanism, pss != nullptr ? &params : nullptr,
-                       pss != nullptr ? static_cast<CK_ULONG>(sizeof params) : 0};
-  RETURN_IF_ERROR(Check(lease, lease.fn()->C_SignInit(lease.handle(), &mech, key), "C_SignInit"));
-  std::vector<uint8_t> out(1024);  // RSA-4096: 512 bytes; Ed25519 64; P-521 132
-  CK_ULONG out_len = out.size();
-  const CK_RV rv = lease.fn()->C_Sign(lease.handle(), const_cast<uint8_t*>(data.data()),
-                                      static_cast<CK_ULONG>(data.size()), out.data(), &out_len);
-  if (rv != CKR_OK) lease.Discard();
-  RETURN_IF_ERROR(Check(lease, rv, "C_Sign"));
-  out.resize(out_len);
-  return out;
 }
 
 // ---- Moving KEKs to a joining node's token ------------------------------------------------

@@ -12,12 +12,14 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <mutex>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
@@ -281,7 +283,8 @@ class Token {
                                                      std::span<const uint8_t> iv,
                                                      std::span<const uint8_t> aad,
                                                      std::span<const uint8_t> ciphertext_and_tag);
-  // C_Sign with an HMAC mechanism (CKM_SHA256_HMAC, ...).
+  // C_Sign with an HMAC mechanism (CKM_SHA256_HMAC, CKM_SHA_1_HMAC, ...). Unimplemented when
+  // the token has no such mechanism (SoftHSM2 2.6.1 has no SHA-3 at all).
   absl::StatusOr<std::vector<uint8_t>> Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
                                             std::span<const uint8_t> data);
 
@@ -298,10 +301,61 @@ class Token {
   absl::StatusOr<CK_OBJECT_HANDLE> UnwrapPrivateKey(CK_OBJECT_HANDLE kek,
                                                     std::span<const uint8_t> blob, PairType type);
   // C_Sign with `mechanism` (CKM_ECDSA over a digest, CKM_EDDSA over the message, CKM_RSA_PKCS
-  // over a DigestInfo, CKM_RSA_PKCS_PSS over a digest with `pss`).
+  // over a DigestInfo, CKM_RSA_PKCS_PSS over a digest with `pss`). Unimplemented when the token
+  // refuses the mechanism or its parameters (SoftHSM2 2.6.1: RSA-PSS with a SHA-3 hash).
   absl::StatusOr<std::vector<uint8_t>> SignWith(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
                                                 const CK_RSA_PKCS_PSS_PARAMS* pss,
                                                 std::span<const uint8_t> data);
+
+  // ---- Key pairs the token cannot wrap, kept as token objects ------------------------------
+  // SoftHSM2 2.6.1 generates Ed25519 pairs but cannot wrap (C_WrapKey: CKR_KEY_NOT_WRAPPABLE)
+  // or unwrap their private keys, so such a key cannot be stored wrapped like the other Transit
+  // keys. Instead its private half is a token object that nothing can take out of the token.
+
+  // Generates a pair inside the token. The private half is a token object: CKA_TOKEN,
+  // CKA_PRIVATE, CKA_SENSITIVE, CKA_EXTRACTABLE=false (no C_WrapKey either, not even under a
+  // KEK), CKA_SIGN (and CKA_DECRYPT for RSA) and nothing else, CKA_MODIFIABLE=false, with
+  // CKA_ID = `id` (1..kMaxStoredKeyId bytes: the caller's unique name for it) and CKA_LABEL =
+  // `label` (1..kMaxStoredKeyLabel bytes, for operators). The public half is a session object,
+  // read and destroyed. Returns its DER SubjectPublicKeyInfo. AlreadyExists when a private key
+  // with this CKA_ID exists.
+  static constexpr size_t kMaxStoredKeyId = 64;
+  static constexpr size_t kMaxStoredKeyLabel = 256;
+  absl::StatusOr<std::string> GenerateStoredPair(PairType type, std::span<const uint8_t> id,
+                                                 std::string_view label);
+  // The private key token object with CKA_ID == `id`. NotFound if none, FailedPrecondition if
+  // several.
+  absl::StatusOr<CK_OBJECT_HANDLE> FindStoredKey(std::span<const uint8_t> id);
+  // Destroys the private key token object with CKA_ID == `id`. NotFound if there is none.
+  absl::Status DestroyStoredKey(std::span<const uint8_t> id);
+  struct StoredKeyInfo {
+    std::vector<uint8_t> id;
+    std::string label;
+  };
+  // Every private key token object whose CKA_LABEL starts with `label_prefix` (at most
+  // kMaxListedKeys are examined; more is ResourceExhausted rather than a partial answer).
+  static constexpr size_t kMaxListedKeys = 100000;
+  absl::StatusOr<std::vector<StoredKeyInfo>> ListStoredKeys(std::string_view label_prefix);
+
+  // ---- RSA-OAEP inside the token ------------------------------------------------------------
+  // `hash` is CKM_SHA_1 or CKM_SHA256 (MGF1 with the same hash; empty label). Unimplemented when
+  // the token does not do OAEP with that hash (SoftHSM2 2.6.1 accepts SHA-1 only and answers
+  // CKR_ARGUMENTS_BAD for SHA-256).
+  // Encrypts with the public key `public_spki` (DER SubjectPublicKeyInfo of an RSA key), made a
+  // temporary session object. InvalidArgument when the plaintext is longer than OAEP allows
+  // (modulus bytes - 2 * hash bytes - 2).
+  absl::StatusOr<std::vector<uint8_t>> RsaOaepEncrypt(std::string_view public_spki,
+                                                      CK_MECHANISM_TYPE hash,
+                                                      std::span<const uint8_t> plaintext);
+  // Decrypts with an RSA private key object (UnwrapPrivateKey or a stored key). InvalidArgument
+  // "RSA-OAEP decryption failed" for a ciphertext that does not decrypt.
+  absl::StatusOr<std::vector<uint8_t>> RsaOaepDecrypt(CK_OBJECT_HANDLE private_key,
+                                                      CK_MECHANISM_TYPE hash,
+                                                      std::span<const uint8_t> ciphertext);
+
+  // Whether the token's slot offers `mechanism` with all of `flags` (CKF_SIGN, CKF_DIGEST, ...).
+  // Answers are cached: a token's mechanism list does not change while it is open.
+  bool HasMechanism(CK_MECHANISM_TYPE mechanism, CK_FLAGS flags);
 
   // The audit signing key: an ECDSA P-256 pair generated inside the token (C_GenerateKeyPair).
   // The private half is CKA_SENSITIVE, not extractable, sign-only and not modifiable; the public
@@ -331,6 +385,8 @@ class Token {
   std::mutex login_mu_;        // serialises use of the login session (UnwrapKey, DestroyObject)
   Session* login_session_ = nullptr;
   std::optional<Session> login_holder_;  // keeps the login alive for the token's lifetime
+  std::mutex mechanisms_mu_;
+  std::map<std::pair<CK_MECHANISM_TYPE, CK_FLAGS>, bool> mechanisms_;  // guarded by mechanisms_mu_
 };
 
 }  // namespace strongroom::hsm

@@ -72,6 +72,9 @@ class Backend {
     (void)rel_path;
     return false;
   }
+  // The mount is being disabled (sys/mounts DELETE): its storage view is still readable and is
+  // deleted right after. For what lives outside storage (Transit's token objects).
+  virtual void Unmounting(storage::Storage& view) { (void)view; }
   // Background work (e.g. Transit's auto-rotation), called about once a second while unsealed
   // with the mount's storage view.
   virtual void Periodic(storage::Storage& view, absl::Time now) {

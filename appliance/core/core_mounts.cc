@@ -228,6 +228,7 @@ absl::Status Core::Unmount(const std::string& path) {
     mounts_.erase(it);
   }
   RETURN_IF_ERROR(PersistMounts());
+  removed->backend->Unmounting(*removed->view);
   RETURN_IF_ERROR(storage::DeletePrefix(barrier_, removed->view->prefix()));
   LogInfo("unmounted %s", path);
   return absl::OkStatus();

@@ -1,7 +1,11 @@
 // The Transit secrets engine (Vault's "encryption as a service") with every key inside the
 // PKCS#11 token: each key version is generated in the token, persisted only as a blob wrapped by
 // the Transit KEK, and unwrapped into the token (sensitive, non-extractable session objects) to
-// encrypt, decrypt and HMAC. No code path reads a key value.
+// encrypt, decrypt, HMAC and sign; a private key the token cannot wrap (ed25519 on SoftHSM2 2.6.1)
+// is a non-extractable token object instead. No code path reads a key value.
+// Parts: transit_keys (model), transit_crypto (formats, algorithms, verification),
+// transit_store (custody, cache, token objects), transit_ops (key operations), and
+// transit_backend.cc (routes, key lifecycle).
 #pragma once
 
 #include <memory>
