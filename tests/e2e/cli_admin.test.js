@@ -85,7 +85,7 @@ test('cli: secrets enable|list|tune|move|disable', async (t) => {
   golden('secrets_list.txt', ok(cli(['secrets', 'list']), 'list').stdout);
   golden('secrets_list_detailed.txt', ok(cli(['secrets', 'list', '-detailed']), 'list -detailed').stdout);
   const json = ok(cli(['secrets', 'list', '-format=json']), 'list json').stdout;
-  assert.deepEqual(Object.keys(JSON.parse(json)).sort(), ['identity/', 'kv/', 'secret/', 'sys/', 'team-kv/', 'v2/']);
+  assert.deepEqual(Object.keys(JSON.parse(json)).sort(), ['cubbyhole/', 'identity/', 'kv/', 'secret/', 'sys/', 'team-kv/', 'v2/']);
   golden('secrets_list.json', json);
   assert.equal(JSON.parse(ok(cli(['secrets', 'list'], { env: { VAULT_FORMAT: 'json' } }), 'VAULT_FORMAT').stdout)['team-kv/'].type, 'kv');
 
