@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -250,7 +251,33 @@ absl::StatusOr<Secret> ParseSecret(std::string_view body) {
     auth.renewable = BoolField(a, "renewable");
     s.auth = std::move(auth);
   }
+  if (auto it = s.raw.find("wrap_info"); it != s.raw.end() && it->value().is_object()) {
+    const json::object& w = it->value().as_object();
+    WrapInfo info;
+    info.token = StringField(w, "token");
+    info.accessor = StringField(w, "accessor");
+    info.ttl = IntField(w, "ttl");
+    info.creation_time = StringField(w, "creation_time");
+    info.creation_path = StringField(w, "creation_path");
+    info.wrapped_accessor = StringField(w, "wrapped_accessor");
+    s.wrap_info = std::move(info);
+  }
   return s;
+}
+
+std::string WrapInfoJson(const WrapInfo& w) {
+  json::object o;
+  o["token"] = w.token;
+  o["accessor"] = w.accessor;
+  o["ttl"] = w.ttl;
+  o["creation_time"] = w.creation_time;
+  o["creation_path"] = w.creation_path;
+  o["wrapped_accessor"] = w.wrapped_accessor;
+  // Go's encoder escapes <, > and & in strings; a creation path could hold "&".
+  std::string out = absl::StrReplaceAll(core::Serialize(o),
+                                        {{"<", "\\u003c"}, {">", "\\u003e"}, {"&", "\\u0026"}});
+  out.push_back('\n');
+  return out;
 }
 
 absl::StatusOr<Client> Client::Create(Config config) {
@@ -265,7 +292,8 @@ bool Client::IsCurlPrinted(const absl::Status& s) {
 }
 
 absl::StatusOr<http::Request> Client::Prepare(std::string_view method, std::string_view path,
-                                              std::string_view query) const {
+                                              std::string_view query,
+                                              const RequestOptions& options) const {
   if (absl::Status s = CheckPath(path); !s.ok()) return s;
   for (char c : query) {
     if (static_cast<unsigned char>(c) <= 0x20 || c == 0x7f || c == '#') {
@@ -279,6 +307,22 @@ absl::StatusOr<http::Request> Client::Prepare(std::string_view method, std::stri
   req.headers.emplace_back("X-Vault-Request", "true");
   if (!config_.namespace_.empty())
     req.headers.emplace_back("X-Vault-Namespace", config_.namespace_);
+  // Vault's api: the request's own TTL, else the client's, else 5m for a write to
+  // sys/wrapping/wrap (which the server refuses to answer unwrapped).
+  std::string wrap_ttl = options.wrap_ttl.value_or(wrap_ttl_);
+  if (!options.wrap_ttl && wrap_ttl.empty() && (method == "PUT" || method == "POST") &&
+      path == "sys/wrapping/wrap") {
+    wrap_ttl = std::string(kDefaultWrappingTtl);
+  }
+  if (!wrap_ttl.empty()) {
+    // A duration ("5m", "1h30m", "300"): nothing else goes into the header.
+    if (wrap_ttl.size() > 32 || !std::all_of(wrap_ttl.begin(), wrap_ttl.end(), [](char c) {
+          return absl::ascii_isalnum(static_cast<unsigned char>(c)) || c == '.';
+        })) {
+      return absl::InvalidArgumentError(absl::StrCat("invalid wrap TTL \"", Av(wrap_ttl), "\""));
+    }
+    req.headers.emplace_back("X-Vault-Wrap-TTL", std::move(wrap_ttl));
+  }
   return req;
 }
 
@@ -299,8 +343,9 @@ absl::StatusOr<http::Response> Client::Send(const http::Request& req) const {
 }
 
 absl::StatusOr<Secret> Client::Request(std::string_view method, std::string_view path,
-                                       const json::object* body, std::string_view query) {
-  auto req = Prepare(method, path, query);
+                                       const json::object* body, std::string_view query,
+                                       const RequestOptions& options) {
+  auto req = Prepare(method, path, query, options);
   if (!req.ok()) return req.status();
   if (body != nullptr) {
     req->headers.emplace_back(
@@ -326,7 +371,8 @@ absl::StatusOr<std::string> Client::RequestRaw(std::string_view method, std::str
   return std::move(response->body);
 }
 
-absl::StatusOr<Auth> Client::Login(std::string_view mount_path, const json::object& body) {
+absl::StatusOr<Secret> Client::LoginRequest(std::string_view mount_path, const json::object& body,
+                                            const RequestOptions& options) {
   std::string_view mount = mount_path;
   while (!mount.empty() && mount.back() == '/') mount.remove_suffix(1);
   if (mount.empty()) return absl::InvalidArgumentError("empty auth mount path");
@@ -334,7 +380,14 @@ absl::StatusOr<Auth> Client::Login(std::string_view mount_path, const json::obje
   // former).
   std::string path =
       absl::StartsWith(Av(mount), "auth/") ? std::string(mount) : absl::StrCat("auth/", Av(mount));
-  auto secret = Request("PUT", absl::StrCat(path, "/login"), &body);
+  return Request("PUT", absl::StrCat(path, "/login"), &body, "", options);
+}
+
+absl::StatusOr<Auth> Client::Login(std::string_view mount_path, const json::object& body) {
+  // Never wrapped: the caller wants the token itself.
+  RequestOptions options;
+  options.wrap_ttl = "";
+  auto secret = LoginRequest(mount_path, body, options);
   if (!secret.ok()) return secret.status();
   if (!secret->auth || secret->auth->client_token.empty()) {
     return absl::InternalError("the login answer holds no token");
@@ -356,6 +409,42 @@ absl::StatusOr<Auth> Client::LoginAppRole(std::string_view mount_path, std::stri
   body["role_id"] = role_id;
   if (!secret_id.empty()) body["secret_id"] = secret_id;
   return Login(mount_path, body);
+}
+
+absl::StatusOr<Secret> Client::Unwrap(std::string_view wrapping_token) {
+  const std::string token(absl::StripAsciiWhitespace(Av(wrapping_token)));
+  json::object body;
+  const std::string own = token_;
+  if (!token.empty()) {
+    if (token_.empty()) {
+      token_ = token;  // for this request only
+    } else if (token != token_) {
+      body["token"] = token;
+    }
+  }
+  auto secret = Request("PUT", "sys/wrapping/unwrap", &body);
+  token_ = own;
+  return secret;
+}
+
+absl::StatusOr<WrapInfo> Client::Wrap(const json::object& data, std::string_view ttl) {
+  if (ttl.empty()) return absl::InvalidArgumentError("no wrapping TTL");
+  RequestOptions options;
+  options.wrap_ttl = std::string(ttl);
+  auto secret = Request("PUT", "sys/wrapping/wrap", &data, "", options);
+  if (!secret.ok()) return secret.status();
+  if (!secret->wrap_info || secret->wrap_info->token.empty()) {
+    return absl::InternalError("the wrapping answer holds no wrap_info");
+  }
+  return std::move(*secret->wrap_info);
+}
+
+absl::StatusOr<Secret> Client::WrapLookup(std::string_view wrapping_token) {
+  json::object body;
+  body["token"] = Sv(absl::StripAsciiWhitespace(Av(wrapping_token)));
+  RequestOptions options;
+  options.wrap_ttl = "";
+  return Request("PUT", "sys/wrapping/lookup", &body, "", options);
 }
 
 absl::StatusOr<Auth> Client::RenewSelf(int64_t increment_seconds) {

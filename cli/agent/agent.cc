@@ -46,8 +46,25 @@ absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, client:
 
 absl::Status Agent::Authenticate() {
   const AuthMethod& method = *config_.method;
-  auto auth = authenticator_.Login(client_);
-  if (!auth.ok()) return auth.status();
+  auto login = authenticator_.Login(client_);
+  if (!login.ok()) return login.status();
+  sink_written_.assign(config_.sinks.size(), false);
+  sinks_pending_ = !config_.sinks.empty();
+  if (login->wrapped) {
+    // Nothing to renew or use: the token is for whoever unwraps the sink's wrap_info.
+    wrapped_login_ = client::WrapInfoJson(*login->wrapped);
+    client_.ClearToken();
+    authenticated_ = true;
+    renewable_ = false;
+    renew_at_ = absl::InfiniteFuture();
+    LogInfo(
+        "auth: %s login at %s succeeded, wrapped (wrapping token ttl %ds); writing the wrapping "
+        "token to the sink and pausing",
+        method.type, method.mount_path, login->wrapped->ttl);
+    WriteSinksIfPending();
+    return absl::OkStatus();
+  }
+  const client::Auth* auth = &login->auth;
   client_.SetToken(auth->client_token);
   authenticated_ = true;
   renewable_ = auth->renewable;
@@ -55,20 +72,32 @@ absl::Status Agent::Authenticate() {
                                        : absl::InfiniteFuture();
   LogInfo("auth: %s login at %s succeeded (token ttl %ds, %s)", method.type, method.mount_path,
           auth->lease_duration, auth->renewable ? "renewable" : "not renewable");
-  sinks_pending_ = !config_.sinks.empty();
   WriteSinksIfPending();
   return absl::OkStatus();
 }
 
 void Agent::WriteSinksIfPending() {
   if (!sinks_pending_) return;
-  absl::Status s = WriteSinks(config_.sinks, client_.token());
-  if (s.ok()) {
-    sinks_pending_ = false;
-  } else {
-    // Retried on every pass of the loop (a full or read-only volume may come back).
-    LogError("auth: %s", s.message());
+  bool all = true;
+  for (size_t i = 0; i < config_.sinks.size(); ++i) {
+    if (sink_written_[i]) continue;
+    const FileSink& sink = config_.sinks[i];
+    absl::StatusOr<std::string> content = wrapped_login_;
+    if (wrapped_login_.empty()) content = SinkContent(client_, sink, client_.token());
+    absl::Status s = content.ok() ? WriteSink(sink, *content) : content.status();
+    if (s.ok()) {
+      sink_written_[i] = true;
+      if (sink.wrap_ttl > absl::ZeroDuration()) {
+        LogInfo("auth: sink %s: wrapped token written", sink.path);
+      }
+    } else {
+      // Retried on every pass of the loop (a full or read-only volume may come back); the
+      // sinks already written are not written again.
+      LogError("auth: %s", s.message());
+      all = false;
+    }
   }
+  sinks_pending_ = !all;
 }
 
 void Agent::RenderDue(bool* reauth, absl::Status* fatal) {
@@ -176,6 +205,7 @@ absl::Status Agent::Run() {
     }
     if (reauth) {
       authenticated_ = false;
+      wrapped_login_.clear();
       client_.ClearToken();
       auth_due_ = absl::InfinitePast();
       continue;

@@ -3,6 +3,11 @@
 // or the server refuses the token) and re-render each template when it is due, retrying
 // failures with back-off while the files already written stay as they are.
 //
+// Response wrapping: a sink with wrap_ttl gets a wrapped copy of each new token (the agent uses
+// the token itself). With the method's wrap_ttl the login is wrapped: its wrap_info goes to the
+// one sink and the agent pauses (no renewal, no new login, nothing rendered) until it is
+// stopped, as Vault Agent does.
+//
 // Signals: SIGTERM and SIGINT end the loop (exit 0); SIGHUP renders every template now. The
 // loop sleeps in sigtimedwait, so a signal is handled between two steps, never inside one.
 #pragma once
@@ -61,7 +66,9 @@ class Agent {
   bool authenticated_ = false;
   absl::Time renew_at_ = absl::InfiniteFuture();
   bool renewable_ = false;
-  bool sinks_pending_ = false;  // the current token is not in every sink yet
+  bool sinks_pending_ = false;      // the current token is not in every sink yet
+  std::vector<bool> sink_written_;  // per sink, for the current token
+  std::string wrapped_login_;       // method wrap_ttl: the login's wrap_info JSON (the sink's)
   int auth_failures_ = 0;
   absl::Time auth_due_ = absl::InfinitePast();
 };

@@ -30,7 +30,31 @@ std::string ConfigValue(const AuthMethod& m, std::string_view key, std::string_v
 
 }  // namespace
 
-absl::StatusOr<client::Auth> Authenticator::LoginAppRole(client::Client& client) {
+absl::StatusOr<LoginResult> Authenticator::Send(client::Client& client, const json::object& body) {
+  client::RequestOptions options;
+  // Never the client's own wrapping: only the method's wrap_ttl wraps a login.
+  options.wrap_ttl = method_.wrap_ttl > absl::ZeroDuration()
+                         ? absl::StrCat(absl::ToInt64Seconds(method_.wrap_ttl), "s")
+                         : "";
+  auto secret = client.LoginRequest(method_.mount_path, body, options);
+  if (!secret.ok()) return secret.status();
+  LoginResult result;
+  if (method_.wrap_ttl > absl::ZeroDuration()) {
+    if (!secret->wrap_info) return absl::InternalError("authentication returned nil wrap info");
+    if (secret->wrap_info->token.empty()) {
+      return absl::InternalError("authentication returned empty wrapped client token");
+    }
+    result.wrapped = std::move(secret->wrap_info);
+    return result;
+  }
+  if (!secret->auth || secret->auth->client_token.empty()) {
+    return absl::InternalError("the login answer holds no token");
+  }
+  result.auth = std::move(*secret->auth);
+  return result;
+}
+
+absl::StatusOr<LoginResult> Authenticator::LoginAppRole(client::Client& client) {
   const AuthMethod& method = method_;
   auto role_id = ReadCredential(ConfigValue(method, "role_id_file_path"), "role_id");
   if (!role_id.ok()) return role_id.status();
@@ -45,7 +69,10 @@ absl::StatusOr<client::Auth> Authenticator::LoginAppRole(client::Client& client)
       return s.status();  // no file and nothing kept from an earlier read
     }
   }
-  auto auth = client.LoginAppRole(method.mount_path, *role_id, secret_id_);
+  json::object body;
+  body["role_id"] = *role_id;
+  if (!secret_id_.empty()) body["secret_id"] = secret_id_;
+  auto auth = Send(client, body);
   if (auth.ok() && from_file) {
     const std::string remove = ConfigValue(method, "remove_secret_id_file_after_reading", "true");
     if (bool yes = false; ParseGoBool(remove, &yes) && yes) {
@@ -55,12 +82,15 @@ absl::StatusOr<client::Auth> Authenticator::LoginAppRole(client::Client& client)
   return auth;
 }
 
-absl::StatusOr<client::Auth> Authenticator::Login(client::Client& client) {
+absl::StatusOr<LoginResult> Authenticator::Login(client::Client& client) {
   const AuthMethod& method = method_;
   if (method.type == "kubernetes") {
     auto jwt = ReadCredential(ConfigValue(method, "token_path"), "service account token");
     if (!jwt.ok()) return jwt.status();
-    return client.LoginKubernetes(method.mount_path, ConfigValue(method, "role"), *jwt);
+    json::object body;
+    body["role"] = ConfigValue(method, "role");
+    body["jwt"] = *jwt;
+    return Send(client, body);
   }
   if (method.type == "approle") return LoginAppRole(client);
   if (method.type == "token_file") {
@@ -71,7 +101,8 @@ absl::StatusOr<client::Auth> Authenticator::Login(client::Client& client) {
     auto lookup = client.LookupSelf();
     client.SetToken(previous);
     if (!lookup.ok()) return lookup.status();
-    client::Auth auth;
+    LoginResult result;
+    client::Auth& auth = result.auth;
     auth.client_token = std::move(*token);
     if (lookup->data.is_object()) {
       const auto& d = lookup->data.as_object();
@@ -82,16 +113,35 @@ absl::StatusOr<client::Auth> Authenticator::Login(client::Client& client) {
         auth.renewable = it->value().as_bool();
       }
     }
-    return auth;
+    return result;
   }
   return absl::InvalidArgumentError(absl::StrCat("unsupported auth method ", method.type));
 }
 
-absl::Status WriteSinks(const std::vector<FileSink>& sinks, const std::string& token) {
-  for (const FileSink& sink : sinks) {
-    if (absl::Status s = AtomicWrite(sink.path, token, sink.mode, /*create_dirs=*/false); !s.ok()) {
-      return absl::Status(s.code(), absl::StrCat("sink ", sink.path, ": ", s.message()));
-    }
+absl::StatusOr<std::string> SinkContent(client::Client& client, const FileSink& sink,
+                                        const std::string& token) {
+  if (sink.wrap_ttl <= absl::ZeroDuration()) return token;
+  // Asked with the token itself (the default policy allows sys/wrapping/wrap), whatever token
+  // the client holds.
+  const std::string previous = client.token();
+  client.SetToken(token);
+  json::object data;
+  data["token"] = token;
+  auto info = client.Wrap(data, absl::StrCat(absl::ToInt64Seconds(sink.wrap_ttl), "s"));
+  client.SetToken(previous);
+  if (!info.ok()) {
+    return absl::Status(info.status().code(),
+                        absl::StrCat("sink ", sink.path,
+                                     ": error wrapping token, not writing out "
+                                     "to sink: ",
+                                     info.status().message()));
+  }
+  return client::WrapInfoJson(*info);
+}
+
+absl::Status WriteSink(const FileSink& sink, const std::string& content) {
+  if (absl::Status s = AtomicWrite(sink.path, content, sink.mode, /*create_dirs=*/false); !s.ok()) {
+    return absl::Status(s.code(), absl::StrCat("sink ", sink.path, ": ", s.message()));
   }
   return absl::OkStatus();
 }

@@ -251,6 +251,7 @@ absl::StatusOr<AuthMethod> ParseMethod(Section s, std::vector<std::string>* warn
   RETURN_IF_ERROR(s.Duration("min_backoff", &m.min_backoff));
   RETURN_IF_ERROR(s.Duration("max_backoff", &m.max_backoff));
   RETURN_IF_ERROR(s.Bool("exit_on_err", &m.exit_on_err));
+  RETURN_IF_ERROR(s.Duration("wrap_ttl", &m.wrap_ttl));
   if (m.min_backoff < absl::Milliseconds(100) || m.max_backoff < m.min_backoff) {
     return s.Error(s.pos(), "auto_auth.method: need 100ms <= min_backoff <= max_backoff");
   }
@@ -286,7 +287,7 @@ absl::StatusOr<AuthMethod> ParseMethod(Section s, std::vector<std::string>* warn
   } else {
     RETURN_IF_ERROR(need("token_file_path"));
   }
-  RETURN_IF_ERROR(s.Leftovers({}, {"wrap_ttl", "max_retries"}, warnings));
+  RETURN_IF_ERROR(s.Leftovers({}, {"max_retries"}, warnings));
   return m;
 }
 
@@ -310,8 +311,9 @@ absl::StatusOr<FileSink> ParseSink(Section s, std::vector<std::string>* warnings
     RETURN_IF_ERROR(c.Leftovers({}, {"uid", "gid"}, warnings));
   }
   if (sink.path.empty()) return s.Error(s.pos(), "auto_auth.sink.config: needs \"path\"");
-  RETURN_IF_ERROR(s.Leftovers(
-      {}, {"wrap_ttl", "dh_type", "dh_path", "aad", "aad_env_var", "derive_key"}, warnings));
+  RETURN_IF_ERROR(s.Duration("wrap_ttl", &sink.wrap_ttl));
+  RETURN_IF_ERROR(
+      s.Leftovers({}, {"dh_type", "dh_path", "aad", "aad_env_var", "derive_key"}, warnings));
   return sink;
 }
 
@@ -450,6 +452,26 @@ absl::Status ValidateConfig(const AgentConfig& c) {
     return absl::InvalidArgumentError("templates and sinks need an auto_auth method");
   }
   if (!c.method) return absl::InvalidArgumentError("nothing to do: no auto_auth and no template");
+  if (c.method->wrap_ttl > absl::ZeroDuration()) {
+    if (c.sinks.size() != 1) {
+      return absl::InvalidArgumentError(
+          "error parsing auto_auth: wrapping enabled on auth method and 0 or many sinks defined");
+    }
+    if (c.sinks[0].wrap_ttl > absl::ZeroDuration()) {
+      return absl::InvalidArgumentError(
+          "error parsing auto_auth: wrapping enabled both on auth method and sink");
+    }
+    if (!c.templates.empty()) {
+      return absl::InvalidArgumentError(
+          "auto_auth uses wrapping (method wrap_ttl): the agent cannot use the wrapped token, so "
+          "it cannot render templates; wrap in the sink (sink wrap_ttl) instead");
+    }
+    if (c.method->type == "token_file") {
+      return absl::InvalidArgumentError(
+          "auto_auth.method.wrap_ttl: the token_file method has no login to wrap; wrap in the "
+          "sink (sink wrap_ttl) instead");
+    }
+  }
   std::set<std::string> destinations;
   for (size_t i = 0; i < c.templates.size(); ++i) {
     const TemplateSpec& t = c.templates[i];

@@ -37,11 +37,17 @@ struct AuthMethod {
   absl::Duration min_backoff = absl::Seconds(1);
   absl::Duration max_backoff = absl::Minutes(5);
   bool exit_on_err = false;
+  // Vault Agent's method wrap_ttl: the login answer is response-wrapped by the server and only
+  // its wrap_info goes to the (one) sink; the agent cannot use, renew or re-login the token.
+  absl::Duration wrap_ttl = absl::ZeroDuration();
 };
 
 struct FileSink {
   std::string path;
   uint32_t mode = 0640;  // Vault's default
+  // Vault Agent's sink wrap_ttl: the sink gets the wrap_info JSON of a wrapped copy of the
+  // token (sys/wrapping/wrap {"token": ...}); the agent keeps using the token itself.
+  absl::Duration wrap_ttl = absl::ZeroDuration();
 };
 
 struct TemplateSpec {
@@ -82,7 +88,9 @@ absl::StatusOr<AgentConfig> ParseConfig(std::string_view text, std::string_view 
 absl::Status MergeConfig(AgentConfig& into, AgentConfig next);
 
 // Checks the whole (merged) configuration: templates need auto_auth, a destination, exactly
-// one of source/contents; delimiters non-empty.
+// one of source/contents; delimiters non-empty. A method wrap_ttl needs exactly one sink, without
+// a wrap_ttl of its own (Vault's rule and errors), and no template (the agent never holds a
+// usable token then), and is refused for token_file (there is no login to wrap).
 absl::Status ValidateConfig(const AgentConfig& config);
 
 }  // namespace strongroom::agent

@@ -69,6 +69,7 @@ void Context::AddFlags(FlagSet* flags, bool output) {
   flags->Bool("tls-skip-verify", &tls_skip_verify_);
   flags->String("namespace", &namespace_);
   flags->Bool("output-curl-string", &output_curl_string_);
+  flags->Duration("wrap-ttl", &wrap_ttl_seconds_);
   if (output) {
     flags->String("format", &format_name_);
     flags->String("field", &field_);
@@ -87,6 +88,7 @@ std::optional<int> Context::Parse(FlagSet* flags, const std::vector<std::string>
           "  -client-cert=FILE (VAULT_CLIENT_CERT)  -client-key=FILE (VAULT_CLIENT_KEY)\n"
           "  -tls-server-name=NAME (VAULT_TLS_SERVER_NAME)  -tls-skip-verify (VAULT_SKIP_VERIFY)\n"
           "  -namespace=NS (VAULT_NAMESPACE)  -output-curl-string\n"
+          "  -wrap-ttl=DURATION (VAULT_WRAP_TTL): the response wrapped in a single-use token\n"
           "Output options: -format=table|json|yaml (VAULT_FORMAT)  -field=NAME\n"
           "The token: VAULT_TOKEN, else the token helper file ~/.vault-token (strongroom login).\n"
           "Exit codes: 0 success, 1 usage or local error, 2 the server's error."));
@@ -123,6 +125,18 @@ std::optional<int> Context::Parse(FlagSet* flags, const std::vector<std::string>
       Err(absl::StrCat("VAULT_SKIP_VERIFY: invalid boolean \"", v, "\""));
       return kLocalError;
     }
+  }
+  // Vault's wrapping lookup: -wrap-ttl, else VAULT_WRAP_TTL (the client adds 5m for a write to
+  // sys/wrapping/wrap when neither is set).
+  if (wrap_ttl_seconds_ > 0) {
+    wrap_ttl_ = absl::StrCat(wrap_ttl_seconds_, "s");
+  } else if (std::string v = Env("VAULT_WRAP_TTL"); !v.empty() && !flags->Given("wrap-ttl")) {
+    int64_t seconds = 0;
+    if (absl::Status s = ParseDurationSeconds(v, &seconds); !s.ok()) {
+      Err(absl::StrCat("VAULT_WRAP_TTL: ", s.message()));
+      return kLocalError;
+    }
+    if (seconds > 0) wrap_ttl_ = absl::StrCat(seconds, "s");
   }
   auto format = ParseFormat(format_name_);
   if (!format.ok()) {
@@ -181,6 +195,7 @@ client::Client* Context::Client(bool with_token) {
   }
   client_.emplace(std::move(*c));
   if (with_token) client_->SetToken(Token());
+  client_->SetWrapTtl(wrap_ttl_);
   if (output_curl_string_) client_->SetCurlSink(&curl_);
   return &*client_;
 }
@@ -259,6 +274,18 @@ int Context::PrintField(const client::Secret& s, const json::object& data) {
   } else if (auth != nullptr && (field_ == "token_policies" || field_ == "identity_policies" ||
                                  field_ == "policies")) {
     take(auth_field(field_));
+  } else if (s.wrap_info && field_ == "wrapping_token") {
+    take(json::value(s.wrap_info->token));
+  } else if (s.wrap_info && field_ == "wrapping_accessor") {
+    take(json::value(s.wrap_info->accessor));
+  } else if (s.wrap_info && field_ == "wrapping_token_ttl") {
+    take(s.wrap_info->ttl);
+  } else if (s.wrap_info && field_ == "wrapping_token_creation_time") {
+    take(json::value(s.wrap_info->creation_time));
+  } else if (s.wrap_info && field_ == "wrapping_token_creation_path") {
+    take(json::value(s.wrap_info->creation_path));
+  } else if (s.wrap_info && field_ == "wrapped_accessor") {
+    take(json::value(s.wrap_info->wrapped_accessor));
   } else if (auto it = data.find(field_); it != data.end()) {
     take(it->value());
   }
@@ -298,6 +325,11 @@ int Context::OutputSecret(const client::Secret& s) {
     }
   }
   return kOk;
+}
+
+std::optional<int> Context::OutputIfWrapped(const client::Secret& s) {
+  if (!s.wrap_info) return std::nullopt;
+  return OutputSecret(s);
 }
 
 int Context::OutputData(const json::value& data, const JsonOrder& order) {

@@ -25,7 +25,8 @@ class Context {
   Context(FILE* out, FILE* err) : out_(out), err_(err) {}
 
   // Registers -address, -ca-cert, -ca-path, -client-cert, -client-key, -tls-server-name,
-  // -tls-skip-verify, -namespace, -output-curl-string, and with `output` -format and -field.
+  // -tls-skip-verify, -namespace, -output-curl-string, -wrap-ttl, and with `output` -format
+  // and -field.
   void AddFlags(FlagSet* flags, bool output = true);
   // Parses args; on failure prints the error (and returns kLocalError). `usage` is printed for
   // -help.
@@ -54,11 +55,16 @@ class Context {
   void Err(std::string_view text);  // stderr, with a newline
 
   // OutputSecret / OutputData / OutputList, with -field handled (PrintRawField).
+  // OutputSecret shows a wrapped response's wrapping_* rows.
   int OutputSecret(const client::Secret& s);
+  // A wrapped response (-wrap-ttl, VAULT_WRAP_TTL) has no data to show the command's way:
+  // OutputSecret (or -field) of it; nullopt when `s` is not wrapped.
+  std::optional<int> OutputIfWrapped(const client::Secret& s);
   int OutputData(const json::value& data, const JsonOrder& order = {});
   int OutputList(const client::Secret& s);
   // The value of -field: a raw string (a newline only on a terminal) or, for json/yaml, the
-  // value in that format. Looks in `data` first, then the secret's lease and token fields.
+  // value in that format. Looks at the secret's lease, token and wrapping fields
+  // (wrapping_token, wrapping_accessor, ...), then in `data`.
   int PrintField(const client::Secret& s, const json::object& data);
 
   // KEY=VALUE arguments (Vault's parseArgsData): VALUE "@file" reads a file, "-" reads stdin;
@@ -74,6 +80,8 @@ class Context {
   std::string address_, ca_cert_, ca_path_, client_cert_, client_key_, tls_server_name_, namespace_,
       format_name_, field_;
   bool tls_skip_verify_ = false, output_curl_string_ = false;
+  int64_t wrap_ttl_seconds_ = 0;
+  std::string wrap_ttl_;  // X-Vault-Wrap-TTL for every request ("" none)
   Format format_ = Format::kTable;
   std::optional<client::Client> client_;
   std::string curl_;

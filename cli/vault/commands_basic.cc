@@ -1,4 +1,4 @@
-// status, read, write, list, delete, patch, login, token ..., print token.
+// status, read, write, list, delete, patch, unwrap, print token.
 #include <unistd.h>
 
 #include <algorithm>
@@ -213,6 +213,7 @@ int List(Context& ctx, const Args& argv) {
     return kRemoteError;
   }
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error listing ", path), s.status());
+  if (auto rc = ctx.OutputIfWrapped(*s)) return *rc;
   if (!s->data.is_object() || !s->data.as_object().contains("keys")) {
     ctx.Err(absl::StrCat("No entries found at ", path));
     return kRemoteError;
@@ -238,6 +239,50 @@ int Delete(Context& ctx, const Args& argv) {
   return kOk;
 }
 
+// ---- unwrap ----------------------------------------------------------------------------------
+
+// Vault's `unwrap [TOKEN]`: no argument unwraps the CLI's own token (VAULT_TOKEN, the token
+// helper), which is then the wrapping token; an argument is sent in the body (or as the token
+// when the CLI has none). The answer prints as `read` prints it, a list as `list`.
+int Unwrap(Context& ctx, const Args& argv) {
+  FlagSet flags;
+  ctx.AddFlags(&flags);
+  if (auto rc = ctx.Parse(&flags, argv, "Usage: strongroom unwrap [options] [TOKEN | -]")) {
+    return *rc;
+  }
+  const Args& args = flags.args();
+  if (args.size() > 1) {
+    return ctx.Local(absl::StrCat("Too many arguments (expected 0-1, got ", args.size(), ")"));
+  }
+  std::string token;
+  if (!args.empty()) {
+    if (args[0] == "-") {
+      auto in = ReadSecret("Wrapping token (will be hidden): ");
+      if (!in.ok()) return ctx.Local("Error reading the wrapping token");
+      token = *in;
+    } else {
+      token = args[0];
+    }
+  }
+  client::Client* c = ctx.Client();
+  if (c == nullptr) return kLocalError;
+  auto s = c->Unwrap(token);
+  if (!s.ok()) return ctx.Remote("Error unwrapping", s.status());
+  if (s->raw.empty()) {
+    ctx.Err("Could not find wrapped response");
+    return kRemoteError;
+  }
+  if (!ctx.field().empty()) {
+    static const json::object kEmpty;
+    return ctx.PrintField(*s, s->data.is_object() ? s->data.as_object() : kEmpty);
+  }
+  if (s->data.is_object() && s->data.as_object().contains("keys") &&
+      s->data.as_object().at("keys").is_array() && !s->auth && !s->wrap_info) {
+    return ctx.OutputList(*s);
+  }
+  return ctx.OutputSecret(*s);
+}
+
 // ---- print token -----------------------------------------------------------------------------
 
 int PrintToken(Context& ctx, const Args& argv) {
@@ -258,6 +303,7 @@ const std::vector<Command>& BasicCommands() {
       {{"list"}, List, "List data or secrets"},
       {{"delete"}, Delete, "Delete secrets and configuration"},
       {{"patch"}, Patch, "Patch data, configuration, and secrets (JSON merge patch)"},
+      {{"unwrap"}, Unwrap, "Unwrap a wrapped secret"},
       {{"print", "token"}, PrintToken, "Print the token the CLI would use"},
   };
   return commands;

@@ -40,7 +40,11 @@ std::optional<int> Resolve(Context& ctx, client::Client* c, const std::string& m
   // The preflight is always sent, also under -output-curl-string (as vault).
   std::string* curl = c->curl_sink();
   c->SetCurlSink(nullptr);
-  auto s = c->Read(absl::StrCat("sys/internal/ui/mounts/", probe));
+  // Never wrapped (as vault's preflight): the CLI needs the answer itself.
+  client::RequestOptions unwrapped;
+  unwrapped.wrap_ttl = "";
+  auto s =
+      c->Request("GET", absl::StrCat("sys/internal/ui/mounts/", probe), nullptr, "", unwrapped);
   c->SetCurlSink(curl);
   if (!s.ok()) {
     if (client::HttpStatusOf(s.status()) == 404) {
@@ -83,6 +87,7 @@ void PrintPath(Context& ctx, std::string_view path, std::string_view title) {
 
 // The table printed after a v2 write: the path and the new version's metadata.
 int OutputWritten(Context& ctx, const client::Secret& s, const std::string& full) {
+  if (auto rc = ctx.OutputIfWrapped(s)) return *rc;
   if (!ctx.field().empty() || ctx.format() != Format::kTable) return ctx.OutputSecret(s);
   PrintPath(ctx, full, "Secret Path");
   const json::object meta = s.data.is_object() ? s.data.as_object() : json::object();
@@ -126,6 +131,7 @@ int KvGet(Context& ctx, const Args& argv) {
     return kRemoteError;
   }
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error reading ", full), s.status());
+  if (auto rc = ctx.OutputIfWrapped(*s)) return *rc;
   if (!ctx.field().empty()) {
     const json::object& body = ObjectOr(s->data);
     if (kv.v2) {
@@ -363,6 +369,7 @@ int KvList(Context& ctx, const Args& argv) {
     return kRemoteError;
   }
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error listing ", full), s.status());
+  if (auto rc = ctx.OutputIfWrapped(*s)) return *rc;
   return ctx.OutputList(*s);
 }
 
@@ -388,7 +395,9 @@ int KvMetadataGet(Context& ctx, const Args& argv) {
     return kRemoteError;
   }
   if (!s.ok()) return ctx.Remote(absl::StrCat("Error reading ", full), s.status());
-  if (!ctx.field().empty() || ctx.format() != Format::kTable) return ctx.OutputSecret(*s);
+  if (!ctx.field().empty() || ctx.format() != Format::kTable || s->wrap_info) {
+    return ctx.OutputSecret(*s);
+  }
   json::object meta = s->data.is_object() ? s->data.as_object() : json::object();
   json::object versions = Member(ObjectOr(s->data), "versions");
   meta.erase("versions");

@@ -31,6 +31,7 @@ absl::StatusOr<client::Secret> TokenLogin(client::Client* c, const std::string& 
   c->SetToken(token);
   auto s = c->LookupSelf();
   if (!s.ok()) return s.status();
+  if (s->wrap_info) return s;  // -wrap-ttl: the caller shows the wrapping token
   const json::object empty;
   const json::object& d = s->data.is_object() ? s->data.as_object() : empty;
   json::object auth;
@@ -131,6 +132,8 @@ int Login(Context& ctx, const Args& argv) {
     result = c->Request("PUT", login_path, &*data);
   }
   if (!result.ok()) return ctx.Remote("Error authenticating", result.status());
+  // -wrap-ttl: the login answer is in a wrapping token; shown, never stored (as vault).
+  if (auto rc = ctx.OutputIfWrapped(*result)) return *rc;
   std::string token;
   if (auto it = result->raw.find("auth"); it != result->raw.end() && it->value().is_object()) {
     token = Str(it->value().as_object(), "client_token");

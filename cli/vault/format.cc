@@ -439,11 +439,63 @@ json::value SecretValue(const client::Secret& s) {
     }
     o["auth"] = std::move(auth);
   }
+  if (s.wrap_info) {
+    const client::WrapInfo& w = *s.wrap_info;
+    json::object wrap;
+    wrap["token"] = w.token;
+    wrap["accessor"] = w.accessor;
+    wrap["ttl"] = w.ttl;
+    wrap["creation_time"] = w.creation_time;
+    wrap["creation_path"] = w.creation_path;
+    wrap["wrapped_accessor"] = w.wrapped_accessor;
+    o["wrap_info"] = std::move(wrap);
+  }
   if (auto it = s.raw.find("mount_type");
       it != s.raw.end() && it->value().is_string() && !it->value().as_string().empty()) {
     o["mount_type"] = it->value();
   }
   return o;
+}
+
+std::string GoTimeString(std::string_view rfc3339) {
+  // 2006-01-02T15:04:05[.frac](Z|+07:00)
+  auto digits = [&](size_t from, size_t n) {
+    if (from + n > rfc3339.size()) return false;
+    for (size_t i = from; i < from + n; ++i) {
+      if (!absl::ascii_isdigit(static_cast<unsigned char>(rfc3339[i]))) return false;
+    }
+    return true;
+  };
+  const std::string_view t = rfc3339;
+  if (!digits(0, 4) || t.size() < 20 || t[4] != '-' || !digits(5, 2) || t[7] != '-' ||
+      !digits(8, 2) || (t[10] != 'T' && t[10] != 't') || !digits(11, 2) || t[13] != ':' ||
+      !digits(14, 2) || t[16] != ':' || !digits(17, 2)) {
+    return std::string(t);
+  }
+  size_t i = 19;
+  std::string frac;
+  if (i < t.size() && t[i] == '.') {
+    size_t j = i + 1;
+    while (j < t.size() && absl::ascii_isdigit(static_cast<unsigned char>(t[j]))) ++j;
+    if (j == i + 1 || j - i - 1 > 9) return std::string(t);
+    frac = std::string(t.substr(i + 1, j - i - 1));
+    i = j;
+  }
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  std::string zone;
+  const std::string_view rest = t.substr(i);
+  if (rest == "Z" || rest == "z") {
+    zone = "+0000 UTC";
+  } else if (rest.size() == 6 && (rest[0] == '+' || rest[0] == '-') && digits(i + 1, 2) &&
+             rest[3] == ':' && digits(i + 4, 2)) {
+    // A zone Go cannot name prints its offset twice ("-0500 -0500").
+    const std::string offset = absl::StrCat(Av(rest.substr(0, 3)), Av(rest.substr(4, 2)));
+    zone = absl::StrCat(offset, " ", offset);
+  } else {
+    return std::string(t);
+  }
+  return absl::StrCat(Av(t.substr(0, 10)), " ", Av(t.substr(11, 8)), frac.empty() ? "" : ".", frac,
+                      " ", zone);
 }
 
 std::string WarningsText(const std::vector<std::string>& warnings) {
@@ -485,6 +537,17 @@ std::string SecretTable(const client::Secret& s) {
       for (const auto& [k, v] : Sorted(meta.as_object())) {
         rows.push_back(absl::StrCat("token_meta_", k, d, GoValue(*v)));
       }
+    }
+  }
+  if (s.wrap_info) {
+    const client::WrapInfo& w = *s.wrap_info;
+    rows.push_back(absl::StrCat("wrapping_token:", d, w.token));
+    rows.push_back(absl::StrCat("wrapping_accessor:", d, w.accessor));
+    rows.push_back(absl::StrCat("wrapping_token_ttl:", d, HumanDuration(w.ttl)));
+    rows.push_back(absl::StrCat("wrapping_token_creation_time:", d, GoTimeString(w.creation_time)));
+    rows.push_back(absl::StrCat("wrapping_token_creation_path:", d, w.creation_path));
+    if (!w.wrapped_accessor.empty()) {
+      rows.push_back(absl::StrCat("wrapped_accessor:", d, w.wrapped_accessor));
     }
   }
   if (s.data.is_object()) {

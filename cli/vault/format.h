@@ -55,9 +55,14 @@ std::string EscapeControls(std::string_view s);
 // The response in api.Secret's field order (request_id, lease_id, lease_duration, renewable,
 // data, warnings, auth, mount_type).
 json::value SecretValue(const client::Secret& s);
-inline JsonOrder SecretOrder() { return JsonOrder{true, {"auth"}}; }
+inline JsonOrder SecretOrder() { return JsonOrder{true, {"auth", "wrap_info"}}; }
 
-// OutputSecret's table: lease rows, token rows, then the data keys sorted.
+// Go's time.Time.String() of an RFC 3339 time ("2026-12-07 12:54:52.5 +0000 UTC"); the text
+// as is when it is not RFC 3339.
+std::string GoTimeString(std::string_view rfc3339);
+
+// OutputSecret's table: lease rows, token rows, wrapping rows (wrapping_token: ...), then the
+// data keys sorted.
 std::string SecretTable(const client::Secret& s);
 // OutputData's table for a map ("Key Value" rows).
 std::string MapTable(const json::object& data);

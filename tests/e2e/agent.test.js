@@ -520,6 +520,98 @@ template {
   assert.equal(skipped.file, 'tls-secret-value-0008');
 });
 
+// Vault Agent's sink wrap_ttl: the sink file holds the JSON wrap_info (api.SecretWrapInfo) of a
+// sys/wrapping/wrap of {"token": <the agent's token>}, while the agent renders with the token.
+test('agent: a sink with wrap_ttl holds a wrapped copy of the token; the agent keeps using it', async (t) => {
+  const { d, root } = await devWithSecret(t);
+  const dir = tmpdir(t);
+  await withAppRole(root, dir);
+  const dest = path.join(dir, 'api-keys');
+  const plain = path.join(dir, 'token');
+  const wrapped = path.join(dir, 'token-wrapped');
+  startAgent(t, dir, `
+vault { address = "${d.addr}" }
+auto_auth {
+${approleMethod(dir)}
+  sink "file" { config = { path = "${plain}" } }
+  sink "file" {
+    wrap_ttl = "5m"
+    config = { path = "${wrapped}", mode = "0600" }
+  }
+}
+${seedTemplateStanza(dest)}
+`);
+  await waitFor(() => readOr(dest) === seedOutput(KEYS) && readOr(wrapped) && readOr(plain), 20000,
+    'the render and both sinks');
+  const token = readOr(plain);
+  SECRETS_SEEN.add(token);
+  const text = readOr(wrapped);
+  assert.equal(text.endsWith('}\n'), true, 'one JSON line, as Go\'s encoder writes it');
+  assert.equal(text.split('\n').length, 2);
+  const info = JSON.parse(text);
+  SECRETS_SEEN.add(info.token);
+  assert.deepEqual(Object.keys(info),
+    ['token', 'accessor', 'ttl', 'creation_time', 'creation_path', 'wrapped_accessor']);
+  assert.equal(info.ttl, 300);
+  assert.equal(info.creation_path, 'sys/wrapping/wrap');
+  assert.equal(info.wrapped_accessor, '');
+  assert.notEqual(info.token, token);
+  assert.equal(fileMode(wrapped), 0o600);
+  assert.equal(fileMode(plain), 0o640);
+  // The recipient unwraps it with a Vault client library, once.
+  const nodeVault = require('node-vault');
+  const recipient = nodeVault({ endpoint: d.addr, token: info.token });
+  const opened = await recipient.unwrap();
+  assert.equal(opened.data.token, token);
+  const app = nodeVault({ endpoint: d.addr, token: opened.data.token });
+  assert.equal((await app.read('secret/data/lobstack/api-keys')).data.data.openai_api_key, KEYS.openai_api_key);
+  await assert.rejects(nodeVault({ endpoint: d.addr, token: ROOT }).unwrap({ token: info.token }),
+    (err) => err.response.statusCode === 400 && /wrapping token is not valid or does not exist/.test(err.message));
+});
+
+// Vault Agent's method wrap_ttl: the login itself is wrapped; the one sink gets its wrap_info,
+// whose wrapped_accessor names the token inside, and the agent (which cannot use it) pauses.
+test('agent: method wrap_ttl wraps the login; its wrap_info goes to the sink; exit_after_auth', async (t) => {
+  const { d, root } = await devWithSecret(t);
+  const dir = tmpdir(t);
+  await withAppRole(root, dir);
+  const sink = path.join(dir, 'token-wrapped');
+  const agent = startAgent(t, dir, `
+vault { address = "${d.addr}" }
+auto_auth {
+  method "approle" {
+    wrap_ttl = "2m"
+    config = {
+      role_id_file_path   = "${path.join(dir, 'role-id')}"
+      secret_id_file_path = "${path.join(dir, 'secret-id')}"
+    }
+  }
+  sink "file" { config = { path = "${sink}" } }
+}
+exit_after_auth = true
+`);
+  const { code } = await agent.exited;
+  assert.equal(code, 0, agent.log());
+  assert.match(agent.log(), /wrapped \(wrapping token ttl 120s\); writing the wrapping token to the sink and pausing/);
+  const info = JSON.parse(fs.readFileSync(sink, 'utf8'));
+  SECRETS_SEEN.add(info.token);
+  assert.equal(info.creation_path, 'auth/approle/login');
+  assert.equal(info.ttl, 120);
+  assert.notEqual(info.wrapped_accessor, '');
+  assert.equal(fs.existsSync(path.join(dir, 'secret-id')), false, 'the secret id was used');
+  const opened = await nodeVaultUnwrap(d, info.token);
+  SECRETS_SEEN.add(opened.auth.client_token);
+  assert.equal(opened.auth.accessor, info.wrapped_accessor);
+  assert.deepEqual(opened.auth.policies, ['default', 'lobstack-api']);
+  const app = require('node-vault')({ endpoint: d.addr, token: opened.auth.client_token });
+  assert.equal((await app.read('secret/data/lobstack/api-keys')).data.data.stripe_secret_key, KEYS.stripe_secret_key);
+});
+
+// node-vault's unwrap() with the wrapping token in the body (the client holding another token).
+async function nodeVaultUnwrap(d, wrappingToken) {
+  return require('node-vault')({ endpoint: d.addr, token: ROOT }).unwrap({ token: wrappingToken });
+}
+
 test('agent: bad configurations are refused with a clear error before any request', async (t) => {
   const dir = tmpdir(t);
   const cases = [
@@ -534,6 +626,16 @@ test('agent: bad configurations are refused with a clear error before any reques
     ['template { destination = "/x" contents = "x" }', /need an auto_auth method/],
     ['auto_auth { method "approle" { config = { role_id_file_path = "/x" } } }\n' +
       'template { destination = "/tmp/x" contents = "{{ .Data" }', /template \/tmp\/x: template:/],
+    // Vault Agent's rules for a wrapping method, with its texts; and no template with one.
+    ['auto_auth { method "approle" { wrap_ttl = "1m" config = { role_id_file_path = "/x" } }\n' +
+      'sink "file" { config = { path = "/tmp/a" } }\nsink "file" { config = { path = "/tmp/b" } } }',
+      /error parsing auto_auth: wrapping enabled on auth method and 0 or many sinks defined/],
+    ['auto_auth { method "approle" { wrap_ttl = "1m" config = { role_id_file_path = "/x" } }\n' +
+      'sink "file" { wrap_ttl = "1m" config = { path = "/tmp/a" } } }',
+      /error parsing auto_auth: wrapping enabled both on auth method and sink/],
+    ['auto_auth { method "approle" { wrap_ttl = "1m" config = { role_id_file_path = "/x" } }\n' +
+      'sink "file" { config = { path = "/tmp/a" } } }\ntemplate { destination = "/tmp/x" contents = "x" }',
+      /the agent cannot use the wrapped token, so it cannot render templates/],
   ];
   for (const [config, expected] of cases) {
     const agent = startAgent(t, dir, config);

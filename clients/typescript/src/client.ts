@@ -12,7 +12,7 @@ import { KvV2 } from './kv.js';
 import { Transit } from './transit.js';
 import { Transport } from './transport.js';
 import type {
-  AuthInfo, AuthMethod, ClientOptions, Logger, SecretResponse, TokenLookup,
+  AuthInfo, AuthMethod, CallOptions, ClientOptions, Logger, SecretResponse, TokenLookup, WrapInfo, WrapLookup,
 } from './types.js';
 
 /** Where Kubernetes mounts a pod's service-account token. */
@@ -55,6 +55,8 @@ export interface RequestSpec {
   contentType?: string;
   /** 'none' for logins; a string to use that token instead of the client's. */
   token?: 'client' | 'none' | { value: string };
+  /** Sent as X-Vault-Wrap-TTL: the answer is response-wrapped. */
+  wrapTtl?: string | number | undefined;
 }
 
 interface Plan {
@@ -74,6 +76,23 @@ function encodePath(path: string): string {
     if (segment === '.' || segment === '..') throw new TypeError(`API path "${path}" has a "${segment}" segment`);
     return encodeURIComponent(segment);
   }).join('/');
+}
+
+// A wrapping TTL as the header carries it: a duration ("5m", "1h30m", "300") or a whole number
+// of seconds; nothing else reaches the header.
+function wrapTtlHeader(ttl: string | number): string {
+  if (typeof ttl === 'number') {
+    if (!Number.isSafeInteger(ttl) || ttl <= 0) throw new TypeError(`wrapTtl ${ttl} is not a positive whole number of seconds`);
+    return String(ttl);
+  }
+  if (!/^[0-9A-Za-z.]{1,32}$/.test(ttl)) throw new TypeError(`wrapTtl "${ttl}" is not a duration such as "5m"`);
+  return ttl;
+}
+
+function isWrapInfo(value: unknown): value is WrapInfo {
+  if (typeof value !== 'object' || value === null) return false;
+  const w = value as Record<string, unknown>;
+  return typeof w.token === 'string' && w.token.length > 0 && typeof w.ttl === 'number';
 }
 
 function cleanMount(mount: string): string {
@@ -533,6 +552,7 @@ export class StrongroomClient {
     const token = typeof spec.token === 'object' ? spec.token.value : undefined;
     if (token !== undefined) headers['X-Vault-Token'] = token;
     if (this.namespace !== undefined) headers['X-Vault-Namespace'] = this.namespace;
+    if (spec.wrapTtl !== undefined) headers['X-Vault-Wrap-TTL'] = wrapTtlHeader(spec.wrapTtl);
     let body: string | undefined;
     if (spec.body !== undefined) {
       body = JSON.stringify(spec.body);
@@ -586,18 +606,21 @@ export class StrongroomClient {
 
   // --- generic logical API ------------------------------------------------------------------------
 
-  /** GET /v1/<path>. A missing path is a VaultError with status 404. */
-  async read<T = Record<string, unknown>>(path: string, query?: Record<string, string | number | undefined>):
-      Promise<SecretResponse<T>> {
-    const res = await this.request<T>({ method: 'GET', path, ...(query ? { query } : {}) });
+  /**
+   * GET /v1/<path>. A missing path is a VaultError with status 404. With `options.wrapTtl` the
+   * answer is response-wrapped: its `wrap_info` holds the wrapping token (see unwrap()).
+   */
+  async read<T = Record<string, unknown>>(path: string, query?: Record<string, string | number | undefined>,
+      options: CallOptions = {}): Promise<SecretResponse<T>> {
+    const res = await this.request<T>({ method: 'GET', path, ...(query ? { query } : {}), wrapTtl: options.wrapTtl });
     if (res === null) throw new ConnectionError('empty answer to a read', 'GET', `${this.address}/v1/${path}`);
     return res;
   }
 
-  /** PUT /v1/<path> with `data` as the JSON body; null when the server answers 204. */
-  write<T = Record<string, unknown>>(path: string, data: Record<string, unknown> = {}):
+  /** PUT /v1/<path> with `data` as the JSON body; null when the server answers 204. `options` as read's. */
+  write<T = Record<string, unknown>>(path: string, data: Record<string, unknown> = {}, options: CallOptions = {}):
       Promise<SecretResponse<T> | null> {
-    return this.request<T>({ method: 'PUT', path, body: data });
+    return this.request<T>({ method: 'PUT', path, body: data, wrapTtl: options.wrapTtl });
   }
 
   /** LIST /v1/<path>: the keys, or [] when there is nothing under the path (404). */
@@ -612,15 +635,67 @@ export class StrongroomClient {
     }
   }
 
-  /** DELETE /v1/<path>. */
-  delete<T = Record<string, unknown>>(path: string, query?: Record<string, string | number | undefined>):
-      Promise<SecretResponse<T> | null> {
-    return this.request<T>({ method: 'DELETE', path, ...(query ? { query } : {}) });
+  /** DELETE /v1/<path>. `options` as read's. */
+  delete<T = Record<string, unknown>>(path: string, query?: Record<string, string | number | undefined>,
+      options: CallOptions = {}): Promise<SecretResponse<T> | null> {
+    return this.request<T>({ method: 'DELETE', path, ...(query ? { query } : {}), wrapTtl: options.wrapTtl });
   }
 
-  /** PATCH /v1/<path> with a JSON merge patch (RFC 7386), as `vault patch` sends it. */
-  patch<T = Record<string, unknown>>(path: string, data: Record<string, unknown>): Promise<SecretResponse<T> | null> {
-    return this.request<T>({ method: 'PATCH', path, body: data, contentType: 'application/merge-patch+json' });
+  /** PATCH /v1/<path> with a JSON merge patch (RFC 7386), as `vault patch` sends it. `options` as read's. */
+  patch<T = Record<string, unknown>>(path: string, data: Record<string, unknown>, options: CallOptions = {}):
+      Promise<SecretResponse<T> | null> {
+    return this.request<T>({
+      method: 'PATCH', path, body: data, contentType: 'application/merge-patch+json', wrapTtl: options.wrapTtl,
+    });
+  }
+
+  // --- response wrapping (sys/wrapping) -------------------------------------------------------------
+
+  /**
+   * sys/wrapping/unwrap: the answer a wrapping token holds (its data, or its auth for a wrapped
+   * login), as Vault's clients do it: with no argument the client's own token is the wrapping
+   * token; a given token goes in the body, unless the client has no token and no auth method, or
+   * it is the client's own token, when it is the request's token. A wrapping token opens once: a
+   * second unwrap is a VaultError 400 "wrapping token is not valid or does not exist" (someone
+   * else may have opened it). Never retried, and a refusal never leads to a login.
+   */
+  async unwrap<T = Record<string, unknown>>(wrappingToken?: string): Promise<SecretResponse<T>> {
+    const given = wrappingToken?.trim();
+    const path = 'sys/wrapping/unwrap';
+    let res: SecretResponse<T> | null;
+    if (given === undefined || given.length === 0 || given === this.#token ||
+        (this.#token === undefined && this.#auth === undefined)) {
+      const token = given !== undefined && given.length > 0 ? given : this.#token;
+      if (token === undefined) throw new Error('no wrapping token: give one, or set the client\'s token to it');
+      res = await this.#send<T>({ method: 'POST', path, body: {}, token: { value: token } });
+    } else {
+      res = await this.request<T>({ method: 'POST', path, body: { token: given } });
+    }
+    if (res === null) throw new ConnectionError('empty answer to an unwrap', 'POST', `${this.address}/v1/${path}`);
+    return res;
+  }
+
+  /** sys/wrapping/lookup: where and when a wrapping token was made, without opening it (no token sent). */
+  async wrapLookup(wrappingToken: string): Promise<WrapLookup> {
+    const res = await this.#send<WrapLookup>({
+      method: 'POST', path: 'sys/wrapping/lookup', body: { token: wrappingToken.trim() }, token: 'none',
+    });
+    if (!res?.data || typeof res.data.creation_path !== 'string') throw new Error('sys/wrapping/lookup answered without data');
+    return res.data;
+  }
+
+  /** sys/wrapping/wrap: `data` in a new wrapping token living `ttl` ("5m" or seconds). */
+  async wrap(data: Record<string, unknown>, ttl: string | number): Promise<WrapInfo> {
+    const res = await this.request({ method: 'POST', path: 'sys/wrapping/wrap', body: data, wrapTtl: ttl });
+    if (!isWrapInfo(res?.wrap_info)) throw new Error('sys/wrapping/wrap answered without wrap_info');
+    return res.wrap_info;
+  }
+
+  /** sys/wrapping/rewrap: the same answer in a new wrapping token (the old one stops working). */
+  async rewrap(wrappingToken: string): Promise<WrapInfo> {
+    const res = await this.request({ method: 'POST', path: 'sys/wrapping/rewrap', body: { token: wrappingToken.trim() } });
+    if (!isWrapInfo(res?.wrap_info)) throw new Error('sys/wrapping/rewrap answered without wrap_info');
+    return res.wrap_info;
   }
 
   // --- engines ------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@ export { VaultError, ConnectionError } from './errors.js';
 export { KvV2 } from './kv.js';
 export { Transit } from './transit.js';
 export type {
-  AppRoleAuth, AuthInfo, AuthMethod, CiphertextResult, ClientOptions, DecryptBatchItem, EncryptBatchItem,
+  AppRoleAuth, AuthInfo, AuthMethod, CallOptions, CiphertextResult, ClientOptions, DecryptBatchItem, EncryptBatchItem,
   EncryptOptions, KubernetesAuth, KvFullMetadata, KvMetadata, KvMetadataUpdate, KvSecret, KvVersionInfo,
-  Logger, LogLevel, PlaintextResult, SecretResponse, TokenAuth, TokenLookup,
+  Logger, LogLevel, PlaintextResult, SecretResponse, TokenAuth, TokenLookup, WrapInfo, WrapLookup,
 } from './types.js';

@@ -21,9 +21,42 @@ export interface SecretResponse<T = Record<string, unknown>> {
   lease_duration: number;
   renewable: boolean;
   data: T;
-  wrap_info: unknown;
+  /** Set when the answer was response-wrapped (the call's `wrapTtl`); `data` and `auth` are then null. */
+  wrap_info: WrapInfo | null;
   warnings: string[] | null;
   auth: AuthInfo | null;
+}
+
+/** The `wrap_info` of a response-wrapped answer (Vault's api.SecretWrapInfo). */
+export interface WrapInfo {
+  /** The single-use wrapping token; unwrap() gives the answer it holds. */
+  token: string;
+  accessor: string;
+  /** Seconds the wrapping token lives. */
+  ttl: number;
+  /** RFC 3339. */
+  creation_time: string;
+  /** The path whose answer is inside: check it before trusting what unwraps. */
+  creation_path: string;
+  /** For a wrapped token (a login, auth/token/create): that token's accessor; else "". */
+  wrapped_accessor: string;
+}
+
+/** `sys/wrapping/lookup` data. */
+export interface WrapLookup {
+  creation_path: string;
+  creation_time: string;
+  /** Seconds. */
+  creation_ttl: number;
+}
+
+/** Options of one call. */
+export interface CallOptions {
+  /**
+   * Response wrapping (X-Vault-Wrap-TTL): the answer comes back as `wrap_info`, a single-use
+   * wrapping token living this long ("5m", "1h30m", or seconds as a number).
+   */
+  wrapTtl?: string | number;
 }
 
 /** `auth/token/lookup-self` data (the fields the client uses, the others kept). */

@@ -237,6 +237,71 @@ TEST(AgentConfigTest, ValidateRefusesIncompleteTemplates) {
   EXPECT_THAT(ValidateConfig(*none).message(), HasSubstr("need an auto_auth method"));
 }
 
+TEST(AgentConfigTest, ReadsWrapTtlOnTheMethodAndOnSinks) {
+  auto c = ParseConfig(R"(auto_auth {
+    method "approle" {
+      wrap_ttl = "5m"
+      config = { role_id_file_path = "/r" }
+    }
+    sink "file" { config = { path = "/a" } }
+  })",
+                       "a");
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_EQ(c->method->wrap_ttl, absl::Minutes(5));
+  EXPECT_EQ(c->sinks[0].wrap_ttl, absl::ZeroDuration());
+  EXPECT_TRUE(ValidateConfig(*c).ok());
+  auto j = ParseConfig(R"({"auto_auth": {
+    "method": {"type": "approle", "config": {"role_id_file_path": "/r"}},
+    "sink": [{"type": "file", "wrap_ttl": 300, "config": {"path": "/a"}},
+             {"type": "file", "wrap_ttl": "1h", "config": {"path": "/b"}},
+             {"type": "file", "config": {"path": "/c"}}]}})",
+                       "a.json");
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(j->method->wrap_ttl, absl::ZeroDuration());
+  EXPECT_EQ(j->sinks[0].wrap_ttl, absl::Minutes(5));
+  EXPECT_EQ(j->sinks[1].wrap_ttl, absl::Hours(1));
+  EXPECT_EQ(j->sinks[2].wrap_ttl, absl::ZeroDuration());
+  EXPECT_TRUE(ValidateConfig(*j).ok());
+  EXPECT_THAT(ParseConfig(R"(auto_auth {
+    method "approle" { config = { role_id_file_path = "/r" } }
+    sink "file" { wrap_ttl = "soon" config = { path = "/a" } }
+  })",
+                          "a")
+                  .status()
+                  .message(),
+              HasSubstr("auto_auth.sink.wrap_ttl: expected a duration"));
+}
+
+// Vault's rules for a wrapping method (its config parser's errors), and ours where the agent
+// could not work at all.
+TEST(AgentConfigTest, AWrappingMethodNeedsOneUnwrappedSinkAndNoTemplate) {
+  const std::string method =
+      "auto_auth { method \"approle\" { wrap_ttl = \"2m\" config = { role_id_file_path = "
+      "\"/r\" } }\n";
+  auto check = [&](const std::string& text, const char* message) {
+    auto c = ParseConfig(text, "a");
+    ASSERT_TRUE(c.ok()) << c.status();
+    absl::Status s = ValidateConfig(*c);
+    EXPECT_FALSE(s.ok()) << text;
+    EXPECT_THAT(s.message(), HasSubstr(message)) << text;
+  };
+  check(method + "}\ntemplate { destination = \"/a\" contents = \"x\" }",
+        "error parsing auto_auth: wrapping enabled on auth method and 0 or many sinks defined");
+  check(method + "sink \"file\" { config = { path = \"/a\" } }\n" +
+            "sink \"file\" { config = { path = \"/b\" } } }",
+        "error parsing auto_auth: wrapping enabled on auth method and 0 or many sinks defined");
+  check(method + "sink \"file\" { wrap_ttl = \"1m\" config = { path = \"/a\" } } }",
+        "error parsing auto_auth: wrapping enabled both on auth method and sink");
+  check(method +
+            "sink \"file\" { config = { path = \"/a\" } } }\n"
+            "template { destination = \"/x\" contents = \"x\" }",
+        "the agent cannot use the wrapped token, so it cannot render templates");
+  check(
+      "auto_auth { method \"token_file\" { wrap_ttl = 60 config = { token_file_path = \"/t\" } "
+      "}\nsink \"file\" { config = { path = \"/a\" } } }",
+      "the token_file method has no login to wrap");
+}
+
 TEST(AgentConfigTest, MergeAddsTemplatesAndRefusesTwoMethods) {
   auto a = ParseConfig(
       "auto_auth { method \"token_file\" { config = { token_file_path = \"/t\" } } }\n"

@@ -18,6 +18,7 @@ namespace strongroom {
 namespace {
 
 using ::testing::HasSubstr;
+namespace json = boost::json;
 
 TEST(ParseUrlTest, HttpsHttpPortsAndPrefixes) {
   auto a = http::ParseUrl("https://vault.example:8200", "address", true);
@@ -69,6 +70,39 @@ TEST(ParseSecretTest, ReadsVaultsResponseShape) {
   EXPECT_EQ(client::ParseSecret("[1]").status().code(), absl::StatusCode::kInternal);
 }
 
+TEST(ParseSecretTest, ReadsWrapInfo) {
+  auto s = client::ParseSecret(R"({"request_id":"","data":null,"auth":null,
+    "wrap_info":{"token":"hvs.w","accessor":"acc","ttl":300,
+                 "creation_time":"2026-12-07T12:54:52.5Z","creation_path":"auth/token/create",
+                 "wrapped_accessor":"inner"}})");
+  ASSERT_TRUE(s.ok()) << s.status();
+  ASSERT_TRUE(s->wrap_info.has_value());
+  EXPECT_EQ(s->wrap_info->token, "hvs.w");
+  EXPECT_EQ(s->wrap_info->accessor, "acc");
+  EXPECT_EQ(s->wrap_info->ttl, 300);
+  EXPECT_EQ(s->wrap_info->creation_time, "2026-12-07T12:54:52.5Z");
+  EXPECT_EQ(s->wrap_info->creation_path, "auth/token/create");
+  EXPECT_EQ(s->wrap_info->wrapped_accessor, "inner");
+  EXPECT_FALSE(s->auth.has_value());
+  EXPECT_FALSE(client::ParseSecret(R"({"wrap_info":null})")->wrap_info.has_value());
+}
+
+// Vault Agent's sink file for a wrapped token: api.SecretWrapInfo as Go's encoder writes it.
+TEST(WrapInfoJsonTest, FieldsInGosOrderCompactWithANewline) {
+  client::WrapInfo w;
+  w.token = "hvs.w";
+  w.accessor = "acc";
+  w.ttl = 120;
+  w.creation_time = "2026-12-07T12:54:52Z";
+  w.creation_path = "sys/wrapping/wrap";
+  EXPECT_EQ(client::WrapInfoJson(w),
+            R"({"token":"hvs.w","accessor":"acc","ttl":120,"creation_time":"2026-12-07T12:54:52Z",)"
+            R"("creation_path":"sys/wrapping/wrap","wrapped_accessor":""})"
+            "\n");
+  w.creation_path = "a&b<c>";
+  EXPECT_THAT(client::WrapInfoJson(w), HasSubstr(R"("creation_path":"a\u0026b\u003cc\u003e")"));
+}
+
 client::Config LocalConfig() {
   client::Config config;
   config.address = "http://127.0.0.1:1";
@@ -106,6 +140,70 @@ TEST(ClientTest, EncodesPathBytesAndQuotesTheCurlCommand) {
       client::Client::IsCurlPrinted(c->Request("GET", "secret/x", nullptr, "a=1&b=2").status()));
   EXPECT_THAT(curl, ::testing::EndsWith(" 'http://127.0.0.1:1/v1/secret/x?a=1&b=2'"));
   EXPECT_EQ(curl.find("hvs.secret"), std::string::npos);
+}
+
+TEST(ClientTest, SendsTheWrapTtlAsVaultsApiDoes) {
+  auto c = client::Client::Create(LocalConfig());
+  ASSERT_TRUE(c.ok());
+  std::string curl;
+  c->SetCurlSink(&curl);
+  c->SetToken("hvs.secret");
+  // None by default, but 5m for a write to sys/wrapping/wrap (api.DefaultWrappingLookupFunc).
+  c->Read("secret/data/x").IgnoreError();
+  EXPECT_EQ(curl.find("X-Vault-Wrap-TTL"), std::string::npos) << curl;
+  json::object data{{"a", "b"}};
+  c->Request("PUT", "sys/wrapping/wrap", &data).IgnoreError();
+  EXPECT_THAT(curl, HasSubstr("-H \"X-Vault-Wrap-TTL: 5m\""));
+  c->Request("GET", "sys/wrapping/wrap").IgnoreError();
+  EXPECT_EQ(curl.find("X-Vault-Wrap-TTL"), std::string::npos) << curl;
+  // The client's TTL on every request; a request's own wins, "" sends none.
+  c->SetWrapTtl("90s");
+  c->Read("secret/data/x").IgnoreError();
+  EXPECT_THAT(curl, HasSubstr("-H \"X-Vault-Wrap-TTL: 90s\""));
+  client::RequestOptions none;
+  none.wrap_ttl = "";
+  c->Request("GET", "secret/data/x", nullptr, "", none).IgnoreError();
+  EXPECT_EQ(curl.find("X-Vault-Wrap-TTL"), std::string::npos) << curl;
+  client::RequestOptions own;
+  own.wrap_ttl = "1h";
+  c->Request("GET", "secret/data/x", nullptr, "", own).IgnoreError();
+  EXPECT_THAT(curl, HasSubstr("-H \"X-Vault-Wrap-TTL: 1h\""));
+  // Nothing but a duration goes into the header.
+  for (const char* bad : {"5m\r\nX-Injected: 1", "5 m", "1111111111111111111111111111111111"}) {
+    c->SetWrapTtl(bad);
+    auto r = c->Read("secret/data/x");
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << bad;
+    EXPECT_THAT(r.status().message(), HasSubstr("invalid wrap TTL")) << bad;
+  }
+}
+
+// Vault's api Logical().Unwrap: the token goes in the body unless it is the client's own token,
+// or the client has none (then it is the request's token, and the client keeps having none).
+TEST(ClientTest, UnwrapSendsTheTokenAsVaultsApiDoes) {
+  auto c = client::Client::Create(LocalConfig());
+  ASSERT_TRUE(c.ok());
+  std::string curl;
+  c->SetCurlSink(&curl);
+  c->SetToken("hvs.own");
+  EXPECT_TRUE(client::Client::IsCurlPrinted(c->Unwrap(" hvs.wrapping\n").status()));
+  EXPECT_THAT(curl, HasSubstr("-X PUT "));
+  EXPECT_THAT(curl, HasSubstr("X-Vault-Token: $(strongroom print token)"));
+  EXPECT_THAT(curl, HasSubstr(R"(-d '{"token":"hvs.wrapping"}')"));
+  EXPECT_THAT(curl, ::testing::EndsWith("/v1/sys/wrapping/unwrap"));
+  c->Unwrap("").IgnoreError();
+  EXPECT_THAT(curl, HasSubstr("-d '{}'"));
+  c->Unwrap("hvs.own").IgnoreError();
+  EXPECT_THAT(curl, HasSubstr("-d '{}'"));
+  c->ClearToken();
+  c->Unwrap("hvs.wrapping").IgnoreError();
+  EXPECT_THAT(curl, HasSubstr("X-Vault-Token: $(strongroom print token)"));
+  EXPECT_THAT(curl, HasSubstr("-d '{}'"));
+  EXPECT_EQ(c->token(), "");
+  // Lookup is never wrapped and carries the token in the body.
+  c->SetWrapTtl("5m");
+  c->WrapLookup("hvs.wrapping").IgnoreError();
+  EXPECT_THAT(curl, HasSubstr(R"(-d '{"token":"hvs.wrapping"}')"));
+  EXPECT_EQ(curl.find("X-Vault-Wrap-TTL"), std::string::npos) << curl;
 }
 
 TEST(ClientTest, RefusesATokenThatWouldSplitHeaders) {
@@ -175,6 +273,28 @@ TEST(ClientTest, ReportsVaultErrorsPrintableAndBounded) {
   EXPECT_EQ(message.find('\x1b'), std::string::npos);
   EXPECT_EQ(message.find("\n2026"), std::string::npos);
   EXPECT_LT(message.size(), 6000u);
+}
+
+TEST(ClientTest, WrapReturnsTheWrapInfoAndRefusesAnAnswerWithout) {
+  OneShotServer server(HttpAnswer(
+      200, R"({"data":null,"wrap_info":{"token":"hvs.w","accessor":"a","ttl":60,)"
+           R"("creation_time":"2026-12-07T12:54:52Z","creation_path":"sys/wrapping/wrap",)"
+           R"("wrapped_accessor":""}})"));
+  client::Config config;
+  config.address = "http://127.0.0.1:" + std::to_string(server.port());
+  auto c = client::Client::Create(config);
+  ASSERT_TRUE(c.ok());
+  auto w = c->Wrap(json::object{{"token", "hvs.x"}}, "60s");
+  ASSERT_TRUE(w.ok()) << w.status();
+  EXPECT_EQ(w->token, "hvs.w");
+  EXPECT_EQ(w->ttl, 60);
+  OneShotServer plain(HttpAnswer(200, R"({"data":{"token":"hvs.x"},"wrap_info":null})"));
+  config.address = "http://127.0.0.1:" + std::to_string(plain.port());
+  auto c2 = client::Client::Create(config);
+  ASSERT_TRUE(c2.ok());
+  auto w2 = c2->Wrap(json::object{{"token", "hvs.x"}}, "60s");
+  EXPECT_EQ(w2.status().code(), absl::StatusCode::kInternal);
+  EXPECT_FALSE(c2->Wrap(json::object{{"a", "b"}}, "").ok());
 }
 
 }  // namespace

@@ -180,6 +180,58 @@ TEST(FormatTest, KvHeaders) {
   EXPECT_EQ(HeaderForMap("Metadata", data), "======= Metadata =======");
 }
 
+TEST(FormatTest, GoTimeStringOfRfc3339) {
+  EXPECT_EQ(GoTimeString("2026-12-07T12:54:52Z"), "2026-12-07 12:54:52 +0000 UTC");
+  EXPECT_EQ(GoTimeString("2021-06-23T08:22:57.454404848Z"),
+            "2021-06-23 08:22:57.454404848 +0000 UTC");
+  EXPECT_EQ(GoTimeString("2021-06-23T08:22:57.500Z"), "2021-06-23 08:22:57.5 +0000 UTC");
+  EXPECT_EQ(GoTimeString("2022-03-02T15:08:36.8151591-05:00"),
+            "2022-03-02 15:08:36.8151591 -0500 -0500");
+  for (const char* odd :
+       {"", "yesterday", "2026-12-07 12:54:52Z", "2026-12-07T12:54:52", "2026-12-07T12:54:52.Z",
+        "2026-12-07T12:54:52.1234567891Z", "2026-12-07T12:54:52+0500"}) {
+    EXPECT_EQ(GoTimeString(odd), odd);
+  }
+}
+
+// `vault ... -wrap-ttl`: the table's wrapping rows (wrapped_accessor only for a wrapped token),
+// -format=json's wrap_info in api.SecretWrapInfo's order.
+TEST(FormatTest, WrappedResponses) {
+  auto s = client::ParseSecret(R"({"request_id":"","lease_id":"","lease_duration":0,
+    "renewable":false,"data":null,"warnings":null,"auth":null,
+    "wrap_info":{"wrapped_accessor":"","creation_path":"secret/data/app","ttl":300,
+                 "accessor":"acc","creation_time":"2026-12-07T12:54:52Z","token":"hvs.w"}})");
+  ASSERT_TRUE(s.ok());
+  EXPECT_EQ(SecretTable(*s),
+            "Key                              Value\n"
+            "---                              -----\n"
+            "wrapping_token:                  hvs.w\n"
+            "wrapping_accessor:               acc\n"
+            "wrapping_token_ttl:              5m\n"
+            "wrapping_token_creation_time:    2026-12-07 12:54:52 +0000 UTC\n"
+            "wrapping_token_creation_path:    secret/data/app\n");
+  EXPECT_EQ(JsonIndent(SecretValue(*s), SecretOrder()),
+            "{\n"
+            "  \"request_id\": \"\",\n"
+            "  \"lease_id\": \"\",\n"
+            "  \"lease_duration\": 0,\n"
+            "  \"renewable\": false,\n"
+            "  \"data\": null,\n"
+            "  \"warnings\": null,\n"
+            "  \"wrap_info\": {\n"
+            "    \"token\": \"hvs.w\",\n"
+            "    \"accessor\": \"acc\",\n"
+            "    \"ttl\": 300,\n"
+            "    \"creation_time\": \"2026-12-07T12:54:52Z\",\n"
+            "    \"creation_path\": \"secret/data/app\",\n"
+            "    \"wrapped_accessor\": \"\"\n"
+            "  }\n"
+            "}");
+  s->wrap_info->wrapped_accessor = "inner";
+  EXPECT_NE(SecretTable(*s).find("\nwrapped_accessor:                inner\n"), std::string::npos)
+      << SecretTable(*s);
+}
+
 TEST(PathsTest, SanitizeAndEscape) {
   EXPECT_EQ(SanitizePath(" /secret/foo/ "), "secret/foo");
   EXPECT_EQ(QueryEscape("a b&c=d/é"), "a+b%26c%3Dd%2F%C3%A9");
