@@ -299,6 +299,7 @@ void Registry::RemoveCollector(uint64_t id) {
 Snapshot Registry::Collect(absl::Time now) const {
   Snapshot snap;
   snap.time = now;
+  snap.since = created_;
   std::map<std::string, FamilySnapshot> by_name;
   std::lock_guard<std::mutex> lock(mu_);
   // A labelled family shows the series that were ever updated; one without labels always shows.

@@ -184,6 +184,7 @@ struct FamilySnapshot {
 
 struct Snapshot {
   absl::Time time;
+  absl::Time since;  // when the registry was made: counts and sums run from then
   std::vector<FamilySnapshot> families;  // sorted by name
 };
 
@@ -262,6 +263,7 @@ class Registry {
   std::vector<std::unique_ptr<std::vector<double>>> bounds_;  // the histograms' bounds
   std::vector<std::pair<uint64_t, Collector>> collectors_;
   uint64_t next_collector_ = 1;
+  const absl::Time created_ = absl::Now();
 };
 
 // Names: dotted components of [A-Za-z0-9_:], each non-empty, the first starting with a letter

@@ -60,6 +60,7 @@ bool Allowed(std::string_view name, const RenderOptions& o) {
 Snapshot Render(Snapshot snapshot, const RenderOptions& o) {
   Snapshot out;
   out.time = snapshot.time;
+  out.since = snapshot.since;
   std::map<std::string, FamilySnapshot> by_name;
   for (FamilySnapshot& f : snapshot.families) {
     f.name = FullName(f.name, o, f.kind == Kind::kGauge);

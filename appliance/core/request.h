@@ -53,6 +53,10 @@ struct Response {
   int64_t lease_duration = 0;
   bool inject_data = false;  // Vault's legacy top-level copy of data keys
   bool head_only = false;
+  // kRaw with a body that is not JSON (sys/metrics?format=prometheus): sent as it is, with
+  // this Content-Type; `data` is then unused.
+  std::string content_type;
+  std::string body;
 
   static Response Empty() {
     Response r;
@@ -63,6 +67,14 @@ struct Response {
   static Response Data(json::object d) {
     Response r;
     r.data = std::move(d);
+    return r;
+  }
+  static Response RawText(std::string content_type, std::string text, int status = 200) {
+    Response r;
+    r.kind = Kind::kRaw;
+    r.content_type = std::move(content_type);
+    r.body = std::move(text);
+    r.http_status = status;
     return r;
   }
   static Response Raw(json::object body, int status = 200) {
