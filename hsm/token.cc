@@ -20,7 +20,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
+#include "hsm/op_metrics.h"
 #include "hsm/rv.h"
 
 namespace strongroom::hsm {
@@ -586,6 +588,7 @@ Token::~Token() {
       for (Session& s : idle_) s.Abandon();
       if (login_session_ != nullptr) login_session_->Abandon();
     }
+    metrics::Get().hsm_sessions_idle.Add(-static_cast<double>(idle_.size()));
     idle_.clear();  // closes the pooled sessions before logging out
   }
   if (login_session_ != nullptr && module_ != nullptr && module_->InLoadingProcess()) {
@@ -633,8 +636,10 @@ void Token::Release(Session session, bool reuse) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     --leased_;
+    metrics::Get().hsm_sessions_in_use.Add(-1);
     if (reuse && idle_.size() < kMaxIdleSessions) {
       idle_.push_back(std::move(session));
+      metrics::Get().hsm_sessions_idle.Add(1);
     } else {
       to_close.emplace(std::move(session));
     }
@@ -649,16 +654,20 @@ absl::StatusOr<Token::Lease> Token::Acquire() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++leased_;  // counted before any session exists, so ~Token sees in-flight opens too
+    metrics::Get().hsm_sessions_in_use.Add(1);
     if (!idle_.empty()) {
       Session session = std::move(idle_.back());
       idle_.pop_back();
+      metrics::Get().hsm_sessions_idle.Add(-1);
       return Lease(this, std::move(session));
     }
   }
+  metrics::Get().hsm_sessions_opened.Add();
   absl::StatusOr<Session> session = Session::Open(*module_, slot_);
   if (!session.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     --leased_;
+    metrics::Get().hsm_sessions_in_use.Add(-1);
     return Prefixed(session.status(), absl::StrCat("token \"", label_, "\": "));
   }
   return Lease(this, std::move(*session));
@@ -782,6 +791,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::WrapSecret(CK_OBJECT_HANDLE kek,
                                                    " bytes, got ", secret.size()));
   }
   const SecureBytes framed = FrameSecret(secret);
+  const metrics::ScopedTimer timer(OperationHistogram("wrap", CKM_AES_KEY_WRAP_PAD));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   // A session object, extractable and not sensitive, so the KEK may wrap it; it lives only
   // for this call.
@@ -805,6 +815,7 @@ absl::StatusOr<SecureBytes> Token::UnwrapSecret(CK_OBJECT_HANDLE kek,
         absl::StrCat("unwrap failed: a wrapped secret is a multiple of 8 bytes in ",
                      kMinWrappedSize, "..", kMaxWrappedSize, ", got ", blob.size()));
   }
+  const metrics::ScopedTimer timer(OperationHistogram("unwrap", CKM_AES_KEY_WRAP_PAD));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_ATTRIBUTE tmpl[] = {
       In(CKA_CLASS, kSecretKeyClass), In(CKA_KEY_TYPE, kGenericSecret), In(CKA_TOKEN, kFalse),
@@ -856,6 +867,7 @@ absl::StatusOr<SecureBytes> Token::UnwrapSecret(CK_OBJECT_HANDLE kek,
 
 absl::Status Token::GenerateRandom(std::span<uint8_t> out) {
   if (out.empty()) return absl::OkStatus();
+  const metrics::ScopedTimer timer(RandomHistogram());
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   return Check(
       lease,
@@ -953,6 +965,7 @@ absl::StatusOr<std::string> Token::EcPublicKeySpki(CK_OBJECT_HANDLE public_key) 
 
 absl::StatusOr<std::string> Token::SignEcdsa(CK_OBJECT_HANDLE private_key,
                                              std::span<const uint8_t> digest) {
+  const metrics::ScopedTimer timer(OperationHistogram("sign", CKM_ECDSA));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
   RETURN_IF_ERROR(Check(lease, lease.fn()->C_SignInit(lease.handle(), &mech, private_key),
@@ -973,6 +986,8 @@ absl::StatusOr<std::vector<uint8_t>> Token::GenerateWrappedKey(CK_OBJECT_HANDLE 
           : (kind != CKK_GENERIC_SECRET || bytes < 16 || bytes > 512)) {
     return absl::InvalidArgumentError("unsupported key type or size");
   }
+  const metrics::ScopedTimer timer(
+      OperationHistogram("generate_key", aes ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   const CK_ULONG len = bytes;
   const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -1014,6 +1029,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKey(CK_OBJECT_HANDLE kek,
       In(CKA_VERIFY, mac),    In(CKA_WRAP, kFalse),     In(CKA_UNWRAP, kFalse),
   };
   CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+  const metrics::ScopedTimer timer(OperationHistogram("unwrap", CKM_AES_KEY_WRAP_PAD));
   std::lock_guard<std::mutex> lock(login_mu_);
   if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
@@ -1057,6 +1073,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmEncrypt(CK_OBJECT_HANDLE key,
   if (iv.size() != 12 || aad.empty()) {
     return absl::InvalidArgumentError("AES-GCM needs a 12-byte IV and a non-empty AAD");
   }
+  const metrics::ScopedTimer timer(OperationHistogram("encrypt", CKM_AES_GCM));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_GCM_PARAMS params = GcmParams(iv, aad);
   CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
@@ -1082,6 +1099,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmDecrypt(
   if (ciphertext_and_tag.size() < 16) {
     return absl::InvalidArgumentError("cipher: message authentication failed");
   }
+  const metrics::ScopedTimer timer(OperationHistogram("decrypt", CKM_AES_GCM));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_GCM_PARAMS params = GcmParams(iv, aad);
   CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
@@ -1107,6 +1125,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmDecrypt(
 
 absl::StatusOr<std::vector<uint8_t>> Token::Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
                                                  std::span<const uint8_t> data) {
+  const metrics::ScopedTimer timer(OperationHistogram("sign", mechanism));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_MECHANISM mech = {mechanism, nullptr, 0};
   RETURN_IF_ERROR(
@@ -1251,6 +1270,7 @@ absl::StatusOr<std::string> PublicSpki(Token::Lease& lease, CK_OBJECT_HANDLE pub
 
 absl::StatusOr<Token::WrappedPair> Token::GenerateWrappedPair(CK_OBJECT_HANDLE kek, PairType type) {
   const PairInfo info = InfoFor(type);
+  const metrics::ScopedTimer timer(OperationHistogram("generate_key_pair", info.gen));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   const bool rsa = info.key_type == CKK_RSA;
   static const uint8_t kExponent[] = {0x01, 0x00, 0x01};
@@ -1303,6 +1323,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapPrivateKey(CK_OBJECT_HANDLE kek,
       In(CKA_UNWRAP, kFalse),   In(CKA_DERIVE, kFalse),
   };
   CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
+  const metrics::ScopedTimer timer(OperationHistogram("unwrap", CKM_AES_KEY_WRAP_PAD));
   std::lock_guard<std::mutex> lock(login_mu_);
   if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
   CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
@@ -1317,6 +1338,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::SignWith(CK_OBJECT_HANDLE key,
                                                      CK_MECHANISM_TYPE mechanism,
                                                      const CK_RSA_PKCS_PSS_PARAMS* pss,
                                                      std::span<const uint8_t> data) {
+  const metrics::ScopedTimer timer(OperationHistogram("sign", mechanism));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_RSA_PKCS_PSS_PARAMS params{};
   if (pss != nullptr) params = *pss;
