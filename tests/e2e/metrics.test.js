@@ -6,74 +6,11 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
-const { spawnSync } = require('node:child_process');
 const fs = require('node:fs');
 const path = require('node:path');
 const nodeVault = require('node-vault');
 const { Daemon, startDevClient, api } = require('./harness');
-
-// Debian's python3 (the package installs prometheus_client for it), unless PYTHON says otherwise.
-const PYTHON = process.env.PYTHON || (fs.existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3');
-
-// Reads the exposition on stdin with prometheus_client's parser and prints every family as JSON.
-// The parser is lax (a sample it cannot place becomes an "untyped" family of its own), so the
-// tests also check that every family has the type it declared.
-const PARSE = `
-import json, math, sys
-from prometheus_client.parser import text_string_to_metric_families
-out = []
-for f in text_string_to_metric_families(sys.stdin.read()):
-    samples = []
-    for s in f.samples:
-        v = s.value
-        samples.append({"name": s.name, "labels": s.labels,
-                        "value": v if math.isfinite(v) else str(v)})
-    out.append({"name": f.name, "type": f.type, "documentation": f.documentation,
-                "samples": samples})
-print(json.dumps(out))
-`;
-
-function parsePrometheus(text) {
-  const r = spawnSync(PYTHON, ['-c', PARSE], { input: text, encoding: 'utf8', maxBuffer: 64 << 20 });
-  if (r.error) throw r.error;
-  assert.equal(r.status, 0, `the Prometheus parser failed: ${r.stderr}`);
-  const families = JSON.parse(r.stdout);
-  const byName = new Map();
-  for (const f of families) {
-    assert.ok(!byName.has(f.name), `family ${f.name} appears once`);
-    byName.set(f.name, f);
-  }
-  return byName;
-}
-
-async function scrape(d, token, { query = '?format=prometheus', headers = {} } = {}) {
-  const h = { ...headers };
-  if (token) h['X-Vault-Token'] = token;
-  const res = await fetch(`${d.addr}/v1/sys/metrics${query}`, { headers: h });
-  return { status: res.status, type: res.headers.get('content-type'), text: await res.text() };
-}
-
-async function families(d, token, options) {
-  const r = await scrape(d, token, options);
-  assert.equal(r.status, 200, r.text);
-  assert.equal(r.type, 'text/plain; version=0.0.4; charset=utf-8');
-  const parsed = parsePrometheus(r.text);
-  for (const f of parsed.values()) {
-    assert.notEqual(f.type, 'untyped', `${f.name} was not parsed as the family it declared`);
-  }
-  return parsed;
-}
-
-const sameLabels = (a, want) => Object.keys(want).every((k) => a[k] === want[k]);
-
-// The value of sample `sample` of family `family` whose labels include `labels`; 0 when absent
-// (a labelled series appears with its first update).
-function value(fams, family, sample, labels = {}) {
-  const f = fams.get(family);
-  if (!f) return 0;
-  const s = f.samples.find((x) => x.name === sample && sameLabels(x.labels, labels));
-  return s ? s.value : 0;
-}
+const { parsePrometheus, scrape, families, value } = require('./prometheus');
 
 const requests = (fams, route, code) =>
   value(fams, 'vault_core_handle_request', 'vault_core_handle_request_count', { route, code });
@@ -177,6 +114,20 @@ test('sys/metrics: Prometheus format parsed by prometheus_client; counts follow 
   assert.ok(value(after, 'vault_audit_fsync', 'vault_audit_fsync_count') > value(before, 'vault_audit_fsync', 'vault_audit_fsync_count'));
   assert.equal(value(after, 'vault_audit_log_request_failure', 'vault_audit_log_request_failure_total'), 0);
   assert.ok(fs.statSync(logFile).size > 0);
+
+  // Every metric the Grafana dashboard queries is one the appliance reports (the Raft ones only
+  // with storage "raft": tests/e2e/cluster.test.js).
+  const dashboard = fs.readFileSync(path.join(__dirname, '..', '..', 'deploy', 'grafana', 'strongroom-dashboard.json'), 'utf8');
+  const raftOnly = new Set(['vault_raft_storage_stats_term', 'vault_raft_storage_stats_commit_index',
+                            'vault_raft_storage_stats_applied_index', 'vault_raft_peers',
+                            'vault_raft_storage_follower_last_heartbeat_ms']);
+  const used = new Set([...dashboard.matchAll(/\bvault_[a-z0-9_]+/g)].map((m) => m[0]));
+  assert.ok(used.size > 20);
+  for (const name of used) {
+    const histogram = name.replace(/_(bucket|count|sum)$/, '');
+    const found = after.has(name) || raftOnly.has(name) || after.get(histogram)?.type === 'histogram';
+    assert.ok(found, `the dashboard's ${name} is reported`);
+  }
 
   // Seal, active, tokens, workers.
   assert.equal(value(after, 'vault_core_unsealed', 'vault_core_unsealed'), 1);
