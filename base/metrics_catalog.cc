@@ -54,15 +54,20 @@ Catalog* MakeCatalog(Registry& r) {
   };
 }
 
-}  // namespace
-
-Registry& DefaultRegistry() {
+Registry& TheRegistry() {
   static Registry* registry = new Registry();  // never destroyed: threads may outlive main
   return *registry;
 }
 
+}  // namespace
+
+Registry& DefaultRegistry() {
+  (void)Get();  // a scrape before the first update still shows the whole catalog
+  return TheRegistry();
+}
+
 Catalog& Get() {
-  static Catalog* catalog = MakeCatalog(DefaultRegistry());
+  static Catalog* catalog = MakeCatalog(TheRegistry());
   return *catalog;
 }
 

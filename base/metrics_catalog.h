@@ -15,7 +15,8 @@
 
 namespace strongroom::metrics {
 
-// The process's registry: the catalog below and every collector live in it.
+// The process's registry: the catalog below (registered on first use of either) and every
+// collector live in it.
 Registry& DefaultRegistry();
 
 // Route classes: what a request's path reached, bounded by the engine table (never a path).
