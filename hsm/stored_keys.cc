@@ -12,7 +12,9 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
+#include "hsm/op_metrics.h"
 #include "hsm/rv.h"
 #include "hsm/token.h"
 #include "hsm/token_internal.h"
@@ -132,6 +134,7 @@ absl::StatusOr<std::string> Token::GenerateStoredPair(PairType type, std::span<c
   const PairInfo info = InfoFor(type);
   // Check-then-create must not interleave with another creation of the same id.
   std::lock_guard<std::mutex> create_lock(create_mu_);
+  const metrics::ScopedTimer timer(OperationHistogram("generate_key_pair", InfoFor(type).gen));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   ASSIGN_OR_RETURN(auto existing, FindPrivateTokenKeys(lease, id, 1));
   if (!existing.empty()) {
@@ -221,6 +224,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::RsaOaepEncrypt(std::string_view publ
         "plaintext too long for ", Sv(OaepName(hash)), " with this key (at most ",
         n.size() < 2 * HashBytes(hash) + 2 ? 0 : n.size() - 2 * HashBytes(hash) - 2, " bytes)"));
   }
+  const metrics::ScopedTimer timer(OperationHistogram("encrypt", CKM_RSA_PKCS_OAEP));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_ATTRIBUTE tmpl[] = {
       In(CKA_CLASS, kPublicKeyClass),
@@ -263,6 +267,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::RsaOaepDecrypt(CK_OBJECT_HANDLE priv
   if (ciphertext.empty() || ciphertext.size() > 2048) {
     return absl::InvalidArgumentError("RSA-OAEP decryption failed: bad ciphertext length");
   }
+  const metrics::ScopedTimer timer(OperationHistogram("decrypt", CKM_RSA_PKCS_OAEP));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_RSA_PKCS_OAEP_PARAMS params = OaepParams(hash);
   CK_MECHANISM mech = {CKM_RSA_PKCS_OAEP, &params, sizeof params};

@@ -20,7 +20,9 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_join.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
+#include "hsm/op_metrics.h"
 #include "hsm/rv.h"
 #include "hsm/token_internal.h"
 
@@ -505,6 +507,7 @@ Token::~Token() {
       for (Session& s : idle_) s.Abandon();
       if (login_session_ != nullptr) login_session_->Abandon();
     }
+    metrics::Get().hsm_sessions_idle.Add(-static_cast<double>(idle_.size()));
     idle_.clear();  // closes the pooled sessions before logging out
   }
   if (login_session_ != nullptr && module_ != nullptr && module_->InLoadingProcess()) {
@@ -552,8 +555,10 @@ void Token::Release(Session session, bool reuse) {
   {
     std::lock_guard<std::mutex> lock(mu_);
     --leased_;
+    metrics::Get().hsm_sessions_in_use.Add(-1);
     if (reuse && idle_.size() < kMaxIdleSessions) {
       idle_.push_back(std::move(session));
+      metrics::Get().hsm_sessions_idle.Add(1);
     } else {
       to_close.emplace(std::move(session));
     }
@@ -568,16 +573,20 @@ absl::StatusOr<Token::Lease> Token::Acquire() {
   {
     std::lock_guard<std::mutex> lock(mu_);
     ++leased_;  // counted before any session exists, so ~Token sees in-flight opens too
+    metrics::Get().hsm_sessions_in_use.Add(1);
     if (!idle_.empty()) {
       Session session = std::move(idle_.back());
       idle_.pop_back();
+      metrics::Get().hsm_sessions_idle.Add(-1);
       return Lease(this, std::move(session));
     }
   }
+  metrics::Get().hsm_sessions_opened.Add();
   absl::StatusOr<Session> session = Session::Open(*module_, slot_);
   if (!session.ok()) {
     std::lock_guard<std::mutex> lock(mu_);
     --leased_;
+    metrics::Get().hsm_sessions_in_use.Add(-1);
     return Prefixed(session.status(), absl::StrCat("token \"", label_, "\": "));
   }
   return Lease(this, std::move(*session));
@@ -701,6 +710,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::WrapSecret(CK_OBJECT_HANDLE kek,
                                                    " bytes, got ", secret.size()));
   }
   const SecureBytes framed = FrameSecret(secret);
+  const metrics::ScopedTimer timer(OperationHistogram("wrap", CKM_AES_KEY_WRAP_PAD));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   // A session object, extractable and not sensitive, so the KEK may wrap it; it lives only
   // for this call.
@@ -724,6 +734,7 @@ absl::StatusOr<SecureBytes> Token::UnwrapSecret(CK_OBJECT_HANDLE kek,
         absl::StrCat("unwrap failed: a wrapped secret is a multiple of 8 bytes in ",
                      kMinWrappedSize, "..", kMaxWrappedSize, ", got ", blob.size()));
   }
+  const metrics::ScopedTimer timer(OperationHistogram("unwrap", CKM_AES_KEY_WRAP_PAD));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_ATTRIBUTE tmpl[] = {
       In(CKA_CLASS, kSecretKeyClass), In(CKA_KEY_TYPE, kGenericSecret), In(CKA_TOKEN, kFalse),
@@ -775,6 +786,7 @@ absl::StatusOr<SecureBytes> Token::UnwrapSecret(CK_OBJECT_HANDLE kek,
 
 absl::Status Token::GenerateRandom(std::span<uint8_t> out) {
   if (out.empty()) return absl::OkStatus();
+  const metrics::ScopedTimer timer(RandomHistogram());
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   return Check(
       lease,
@@ -872,6 +884,7 @@ absl::StatusOr<std::string> Token::EcPublicKeySpki(CK_OBJECT_HANDLE public_key) 
 
 absl::StatusOr<std::string> Token::SignEcdsa(CK_OBJECT_HANDLE private_key,
                                              std::span<const uint8_t> digest) {
+  const metrics::ScopedTimer timer(OperationHistogram("sign", CKM_ECDSA));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_MECHANISM mech = {CKM_ECDSA, nullptr, 0};
   RETURN_IF_ERROR(Check(lease, lease.fn()->C_SignInit(lease.handle(), &mech, private_key),

@@ -6,7 +6,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
+#include "hsm/op_metrics.h"
 #include "hsm/rv.h"
 #include "hsm/token.h"
 #include "hsm/token_internal.h"
@@ -32,6 +34,8 @@ absl::StatusOr<std::vector<uint8_t>> Token::GenerateWrappedKey(CK_OBJECT_HANDLE 
           : (kind != CKK_GENERIC_SECRET || bytes < 16 || bytes > 512)) {
     return absl::InvalidArgumentError("unsupported key type or size");
   }
+  const metrics::ScopedTimer timer(
+      OperationHistogram("generate_key", aes ? CKM_AES_KEY_GEN : CKM_GENERIC_SECRET_KEY_GEN));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   const CK_ULONG len = bytes;
   const CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
@@ -72,6 +76,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapKey(CK_OBJECT_HANDLE kek,
       In(CKA_ENCRYPT, crypt), In(CKA_DECRYPT, crypt),   In(CKA_SIGN, mac),
       In(CKA_VERIFY, mac),    In(CKA_WRAP, kFalse),     In(CKA_UNWRAP, kFalse),
   };
+  const metrics::ScopedTimer timer(OperationHistogram("unwrap", CKM_AES_KEY_WRAP_PAD));
   CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
   std::lock_guard<std::mutex> lock(login_mu_);
   if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
@@ -116,6 +121,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmEncrypt(CK_OBJECT_HANDLE key,
   if (iv.size() != 12 || aad.empty()) {
     return absl::InvalidArgumentError("AES-GCM needs a 12-byte IV and a non-empty AAD");
   }
+  const metrics::ScopedTimer timer(OperationHistogram("encrypt", CKM_AES_GCM));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_GCM_PARAMS params = GcmParams(iv, aad);
   CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
@@ -141,6 +147,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmDecrypt(
   if (ciphertext_and_tag.size() < 16) {
     return absl::InvalidArgumentError("cipher: message authentication failed");
   }
+  const metrics::ScopedTimer timer(OperationHistogram("decrypt", CKM_AES_GCM));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_GCM_PARAMS params = GcmParams(iv, aad);
   CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
@@ -166,6 +173,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::AesGcmDecrypt(
 
 absl::StatusOr<std::vector<uint8_t>> Token::Hmac(CK_OBJECT_HANDLE key, CK_MECHANISM_TYPE mechanism,
                                                  std::span<const uint8_t> data) {
+  const metrics::ScopedTimer timer(OperationHistogram("sign", mechanism));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_MECHANISM mech = {mechanism, nullptr, 0};
   const CK_RV init = lease.fn()->C_SignInit(lease.handle(), &mech, key);
@@ -186,6 +194,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::Hmac(CK_OBJECT_HANDLE key, CK_MECHAN
 
 absl::StatusOr<Token::WrappedPair> Token::GenerateWrappedPair(CK_OBJECT_HANDLE kek, PairType type) {
   const PairInfo info = InfoFor(type);
+  const metrics::ScopedTimer timer(OperationHistogram("generate_key_pair", info.gen));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   const bool rsa = info.key_type == CKK_RSA;
   std::vector<CK_ATTRIBUTE> pub = PublicTemplate(info);
@@ -225,6 +234,7 @@ absl::StatusOr<CK_OBJECT_HANDLE> Token::UnwrapPrivateKey(CK_OBJECT_HANDLE kek,
       In(CKA_SIGN, kTrue),      In(CKA_DECRYPT, rsa ? kTrue : kFalse),
       In(CKA_UNWRAP, kFalse),   In(CKA_DERIVE, kFalse),
   };
+  const metrics::ScopedTimer timer(OperationHistogram("unwrap", CKM_AES_KEY_WRAP_PAD));
   CK_MECHANISM mech = {CKM_AES_KEY_WRAP_PAD, nullptr, 0};
   std::lock_guard<std::mutex> lock(login_mu_);
   if (login_session_ == nullptr) return absl::FailedPreconditionError("the token is closed");
@@ -240,6 +250,7 @@ absl::StatusOr<std::vector<uint8_t>> Token::SignWith(CK_OBJECT_HANDLE key,
                                                      CK_MECHANISM_TYPE mechanism,
                                                      const CK_RSA_PKCS_PSS_PARAMS* pss,
                                                      std::span<const uint8_t> data) {
+  const metrics::ScopedTimer timer(OperationHistogram("sign", mechanism));
   ASSIGN_OR_RETURN(Lease lease, Acquire());
   CK_RSA_PKCS_PSS_PARAMS params{};
   if (pss != nullptr) params = *pss;

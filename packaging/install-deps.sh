@@ -30,11 +30,13 @@ raft_dest=/var/cache/strongroom-build/$raft_tarball
 # tests/packaging/container_test.sh) and the checks of the deployment files
 # (tests/deploy/check_manifests.py: PyYAML, yamllint; shellcheck); the fault suite
 # (tests/faults/run.sh: iproute2 for network namespaces, veth and a bridge, nftables for
-# partitions, libfaketime for clock jumps of one process).
+# partitions, libfaketime for clock jumps of one process), and python3-prometheus-client, whose
+# parser reads sys/metrics?format=prometheus in tests/e2e/metrics.test.js (a real Prometheus
+# text-format parser).
 test_pkgs=(
   libgtest-dev libgmock-dev clang libclang-rt-14-dev clang-format
   rpm systemd file dpkg-dev debootstrap systemd-container podman runc
-  python3 python3-yaml yamllint shellcheck
+  python3 python3-yaml yamllint shellcheck python3-prometheus-client
   iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.

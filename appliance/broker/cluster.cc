@@ -20,6 +20,7 @@
 #include "appliance/broker/join_tokens.h"
 #include "appliance/core/request.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 
@@ -153,10 +154,13 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
   // Service calls reach Serve as soon as the transport listens, inside RaftStorage::Start:
   // until here they are answered "still starting" (raft_ was not set yet).
   node->ready_.store(true, std::memory_order_release);
+  node->metrics_ = metrics::DefaultRegistry().AddCollector(
+      [raw](metrics::Collection& c) { raw->CollectMetrics(c); });
   return node;
 }
 
 ClusterNode::~ClusterNode() {
+  metrics_.Reset();  // no scrape reads raft_ from here on
   ready_.store(false, std::memory_order_release);
   raft_.reset();  // no service call can reach us after this
 }
@@ -633,6 +637,11 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   }
   core::Core* core = core_.load();
   if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
+  // As Vault: with unauthenticated metrics a standby answers sys/metrics with its own; without,
+  // the request (it needs a token) goes to the active node, which answers with its metrics.
+  if (req.path() == "sys/metrics" && core->options().telemetry.unauthenticated_metrics_access) {
+    return std::nullopt;
+  }
   // The active node answers itself; its core confirms each answer before it is sent
   // (ConfirmAnswer). A lost leadership ends Active() within the main loop's 100 ms poll.
   if (active_term_.load() != 0) return std::nullopt;

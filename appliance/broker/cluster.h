@@ -48,6 +48,7 @@
 #include "appliance/core/json_limits.h"
 #include "appliance/ipc/strongroom_ipc.pb.h"
 #include "appliance/raft/raft_storage.h"
+#include "base/metrics.h"
 
 namespace strongroom::broker {
 
@@ -142,6 +143,9 @@ class ClusterNode final : public core::Cluster {
   // raft_ops.cc
   absl::StatusOr<core::json::object> AutopilotState(std::string_view version) override;
   absl::StatusOr<core::json::object> HaStatus(std::string_view version) override;
+  // raft_ops.cc: Raft's part of sys/metrics at a scrape (term, commit and applied index, the
+  // configuration's size; on the leader each follower's last contact).
+  void CollectMetrics(metrics::Collection& c);
   uint64_t RaftCommittedIndex() override { return raft_->CommitIndex(); }
   uint64_t RaftAppliedIndex() override { return raft_->AppliedIndex(); }
   absl::StatusOr<core::MintedJoinToken> MintJoinToken(std::string_view node_id,
@@ -288,6 +292,7 @@ class ClusterNode final : public core::Cluster {
   std::string own_key_sha256_;                                  // this node's certificate's key
   bool self_pinned_ = false;                                    // refresh_mu_
   absl::Time next_self_pin_ = absl::InfinitePast();             // refresh_mu_
+  metrics::CollectorHandle metrics_;  // reset first by the destructor (it reads raft_)
 };
 
 // What libraft's server address of a node says: "cluster_addr|node_id|api_addr".

@@ -10,6 +10,8 @@
 #include "appliance/core/json.h"
 #include "appliance/core/seal.h"
 #include "base/hcl.h"
+#include "base/metrics.h"
+#include "base/metrics_text.h"
 #include "base/status_macros.h"
 
 namespace strongroom::broker {
@@ -80,14 +82,65 @@ absl::Status Unknown(const hcl::Position& pos, absl::string_view key, absl::stri
   return Err(pos, absl::StrCat("unknown key \"", key, "\" in ", where));
 }
 
+// The attributes of a `name { ... }` block, or of `name = { ... }` (an object: what the JSON
+// form of a nested block reads as, base/hcl.h).
+absl::StatusOr<std::vector<hcl::Attribute>> InnerAttributes(const hcl::Block* block,
+                                                            const hcl::Attribute* attribute) {
+  if (block != nullptr) {
+    if (!block->labels.empty()) {
+      return Err(block->pos, absl::StrCat("\"", block->type, "\" takes no label"));
+    }
+    if (!block->blocks.empty()) {
+      return Err(block->blocks[0].pos, absl::StrCat("unexpected block in \"", block->type, "\""));
+    }
+    return block->attributes;
+  }
+  if (attribute->value.kind != Value::Kind::kObject) {
+    return Err(attribute->value.pos, absl::StrCat("\"", attribute->key, "\" must be a block"));
+  }
+  std::vector<hcl::Attribute> out;
+  for (const auto& [key, value] : attribute->value.object) {
+    out.push_back(hcl::Attribute{key, value.pos, value});
+  }
+  return out;
+}
+
+// The listener's telemetry stanza (Vault's: unauthenticated_metrics_access alone).
+absl::Status ParseListenerTelemetry(const std::vector<hcl::Attribute>& attributes,
+                                    ListenerConfig* l) {
+  for (const auto& a : attributes) {
+    if (a.key == "unauthenticated_metrics_access") {
+      RETURN_IF_ERROR(ReadBool(a, &l->unauthenticated_metrics_access));
+    } else {
+      return Unknown(a.pos, a.key, "the listener's telemetry");
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ParseListener(const hcl::Block& b, ListenerConfig* l) {
   if (b.labels.size() != 1 || b.labels[0] != "tcp") {
     return Err(b.pos, "listener must be written listener \"tcp\" { ... }");
   }
-  if (!b.blocks.empty()) return Err(b.blocks[0].pos, "unexpected block in listener \"tcp\"");
+  bool have_telemetry = false;
+  for (const auto& inner : b.blocks) {
+    if (inner.type != "telemetry") {
+      return Err(inner.pos, absl::StrCat("unexpected block \"", inner.type,
+                                         "\" in listener \"tcp\" (only telemetry)"));
+    }
+    if (have_telemetry) return Err(inner.pos, "only one telemetry block is allowed");
+    have_telemetry = true;
+    ASSIGN_OR_RETURN(auto attributes, InnerAttributes(&inner, nullptr));
+    RETURN_IF_ERROR(ParseListenerTelemetry(attributes, l));
+  }
   for (const auto& a : b.attributes) {
     const std::string& k = a.key;
-    if (k == "address")
+    if (k == "telemetry") {
+      if (have_telemetry) return Err(a.pos, "only one telemetry block is allowed");
+      have_telemetry = true;
+      ASSIGN_OR_RETURN(auto attributes, InnerAttributes(nullptr, &a));
+      RETURN_IF_ERROR(ParseListenerTelemetry(attributes, l));
+    } else if (k == "address")
       RETURN_IF_ERROR(ReadString(a, &l->address));
     else if (k == "tls_disable")
       RETURN_IF_ERROR(ReadBool(a, &l->tls_disable));
@@ -260,14 +313,83 @@ absl::Status ParseSeal(const hcl::Block& b, SealConfig* s) {
   return absl::OkStatus();
 }
 
+// The top-level telemetry stanza (config.h, TelemetryConfig).
+absl::Status ParseTelemetry(const std::vector<hcl::Attribute>& attributes, TelemetryConfig* t) {
+  static constexpr std::string_view kPushSinks[] = {"statsite_", "statsd_", "dogstatsd_",
+                                                    "circonus_", "stackdriver_"};
+  for (const auto& a : attributes) {
+    const std::string& k = a.key;
+    if (k == "prometheus_retention_time") {
+      RETURN_IF_ERROR(ReadDuration(a, &t->prometheus_retention_time_s));
+    } else if (k == "disable_hostname") {
+      RETURN_IF_ERROR(ReadBool(a, &t->disable_hostname));
+    } else if (k == "enable_hostname_label") {
+      RETURN_IF_ERROR(ReadBool(a, &t->enable_hostname_label));
+    } else if (k == "metrics_prefix") {
+      RETURN_IF_ERROR(ReadString(a, &t->metrics_prefix));
+      if (!t->metrics_prefix.empty() &&
+          (t->metrics_prefix.size() > 64 || !metrics::ValidMetricName(t->metrics_prefix))) {
+        return Err(a.value.pos,
+                   "metrics_prefix must be dotted names of letters, digits and '_' (at most 64 "
+                   "characters), starting with a letter or '_'");
+      }
+    } else if (k == "usage_gauge_period") {
+      if (a.value.kind == Value::Kind::kString && a.value.str == "none") {
+        t->usage_gauge_period_s = 0;
+      } else {
+        RETURN_IF_ERROR(ReadDuration(a, &t->usage_gauge_period_s));
+      }
+    } else if (k == "maximum_gauge_cardinality") {
+      RETURN_IF_ERROR(ReadUint<uint32_t>(a, &t->maximum_gauge_cardinality, 1, 100000));
+    } else if (k == "filter_default") {
+      RETURN_IF_ERROR(ReadBool(a, &t->filter_default));
+    } else if (k == "prefix_filter") {
+      if (a.value.kind != Value::Kind::kList || a.value.list.size() > 256) {
+        return Err(a.value.pos, "prefix_filter must be a list of at most 256 strings");
+      }
+      t->prefix_filter.clear();
+      for (const Value& v : a.value.list) {
+        if (v.kind != Value::Kind::kString || !metrics::ValidFilterRule(v.str) ||
+            v.str.size() > 256) {
+          return Err(v.pos, "prefix_filter rules are \"+prefix\" (allow) or \"-prefix\" (block)");
+        }
+        t->prefix_filter.push_back(v.str);
+      }
+    } else if (k == "lease_metrics_epsilon" || k == "num_lease_metrics_buckets" ||
+               k == "add_lease_metrics_namespace_labels" ||
+               k == "add_mount_point_rollback_metrics") {
+      // Vault's lease and rollback metrics: strongroom keeps no leases apart from tokens and
+      // has no rollback manager, so these shape nothing. Accepted for Vault configurations.
+      if (a.value.kind == Value::Kind::kList || a.value.kind == Value::Kind::kObject) {
+        return Err(a.value.pos, absl::StrCat("\"", k, "\" must be a single value"));
+      }
+    } else {
+      for (std::string_view sink : kPushSinks) {
+        if (std::string_view(k).starts_with(sink)) {
+          return Err(a.pos, absl::StrCat("\"", k,
+                                         "\": strongroom does not push metrics; Prometheus "
+                                         "reads them from sys/metrics (docs/operations.md)"));
+        }
+      }
+      return Unknown(a.pos, k, "telemetry");
+    }
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 absl::StatusOr<ServerConfig> ParseConfig(std::string_view text) {
   ASSIGN_OR_RETURN(hcl::Body body, hcl::Parse(text));
   ServerConfig c;
-  bool have_listener = false, have_storage = false, have_seal = false;
+  bool have_listener = false, have_storage = false, have_seal = false, have_telemetry = false;
   for (const auto& b : body.blocks) {
-    if (b.type == "listener") {
+    if (b.type == "telemetry") {
+      if (have_telemetry) return Err(b.pos, "only one telemetry block is allowed");
+      have_telemetry = true;
+      ASSIGN_OR_RETURN(auto attributes, InnerAttributes(&b, nullptr));
+      RETURN_IF_ERROR(ParseTelemetry(attributes, &c.telemetry));
+    } else if (b.type == "listener") {
       if (have_listener) return Err(b.pos, "only one listener is supported");
       have_listener = true;
       RETURN_IF_ERROR(ParseListener(b, &c.listener));

@@ -49,6 +49,30 @@ struct ListenerConfig {
   uint64_t max_json_array_element_count = core::JsonLimits{}.max_array_elements;
   uint64_t max_request_json_memory = core::JsonLimits{}.max_memory;
   uint64_t max_request_json_strings = core::JsonLimits{}.max_strings;
+  // The listener's `telemetry { unauthenticated_metrics_access = true }`: sys/metrics answers
+  // without a token (not audited, and on a standby with its own metrics, as Vault). Default:
+  // a token with read on sys/metrics is needed.
+  bool unauthenticated_metrics_access = false;
+};
+
+// The top-level `telemetry` stanza: what sys/metrics reports (strongroom serves metrics only
+// there, for Prometheus to pull; Vault's push sinks — statsite, statsd, dogstatsd, circonus,
+// stackdriver — are refused).
+struct TelemetryConfig {
+  // 0: the Prometheus format is off (sys/metrics?format=prometheus answers 400, as Vault's).
+  // Any other value only turns it on: the series are cumulative and kept for the process's life.
+  int64_t prometheus_retention_time_s = 24 * 3600;
+  // Vault prefixes gauge names with the host name unless this is set; strongroom's default is
+  // true (stable names for dashboards); set it false for Vault's naming.
+  bool disable_hostname = true;
+  bool enable_hostname_label = false;  // a `host` label on every series
+  std::string metrics_prefix = "vault";
+  // How often the token count (vault.token.count, a scan of the token store) is refreshed; 0
+  // ("none") turns it off.
+  int64_t usage_gauge_period_s = 600;
+  uint32_t maximum_gauge_cardinality = 500;
+  bool filter_default = true;
+  std::vector<std::string> prefix_filter;  // "+vault.token", "-vault.expire", ...
 };
 
 struct StorageConfig {
@@ -82,6 +106,7 @@ struct ServerConfig {
   ListenerConfig listener;
   StorageConfig storage;
   SealConfig seal;
+  TelemetryConfig telemetry;
   std::string api_addr;
   std::string cluster_addr;
   std::string cluster_name;

@@ -32,6 +32,7 @@
 #include "appliance/broker/config.h"
 #include "appliance/broker/ipc_server.h"
 #include "appliance/broker/key_commands.h"
+#include "appliance/broker/telemetry.h"
 #include "appliance/broker/tls_key.h"
 #include "appliance/broker/tls_sign_server.h"
 #include "appliance/core/core.h"
@@ -673,7 +674,9 @@ int DaemonMain(int argc, char** argv) {
   options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
   options.transit_max_encryptions = config->transit_max_encryptions_per_version;
   options.transit_min_auto_rotate_period = config->transit_min_auto_rotate_period_s;
+  options.telemetry = TelemetryOptionsFor(*config, HostName());
   sandbox::Spawner* spawner_ptr = spawner->get();
+  metrics::CollectorHandle worker_metrics = CollectWorkerMetrics(spawner_ptr);
   options.worker_status = [spawner_ptr]() {
     core::json::object o;
     const sandbox::Supervisor::Stats st = spawner_ptr->stats();

@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "base/duration.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
 
 namespace strongroom::broker {
@@ -97,7 +98,12 @@ IpcServer::IpcServer(core::Core* core, ipc::WorkerSettings settings, size_t thre
       json_limits_(JsonLimitsFor(settings_)),
       kill_worker_(std::move(kill_worker)),
       pool_(threads, kMaxQueuedRequests, kMaxQueuedBytes),
-      status_pool_(1, kMaxQueuedStatus, kMaxQueuedStatus * 64 * 1024) {}
+      status_pool_(1, kMaxQueuedStatus, kMaxQueuedStatus * 64 * 1024),
+      metrics_(metrics::DefaultRegistry().AddCollector([this](metrics::Collection& c) {
+        c.Gauge("core.in_flight_requests",
+                "Requests queued or being answered in the broker (all workers)",
+                static_cast<double>(in_flight_.load()));
+      })) {}
 
 IpcServer::~IpcServer() { Stop(); }
 
@@ -279,6 +285,8 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
   ipc::Response out;
   out.set_id(id);
   out.set_request_id(request_id);
+  // Also on an error: the route class of the broker's metrics (the worker does not send it).
+  out.set_mount_type(mount_type);
   if (!result.ok()) {
     const absl::Status& s = result.status();
     out.set_kind(ipc::Response::ERROR);
@@ -330,7 +338,10 @@ ipc::Response IpcServer::ToIpcResponse(uint64_t id, const std::string& request_i
   out.set_inject_data(r.inject_data);
   out.set_head_only(r.head_only);
   if (r.wrap_info) out.set_wrap_info_json(core::Serialize(*r.wrap_info));
-  out.set_mount_type(mount_type);
+  if (r.kind == core::Response::Kind::kRaw && !r.content_type.empty()) {
+    out.set_content_type(r.content_type);
+    out.set_body(r.body);
+  }
   return out;
 }
 
@@ -376,14 +387,51 @@ void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req) {
             static_cast<unsigned>(kMaxQueuedRequests),
             static_cast<unsigned>(kMaxQueuedBytes / ipc::kMiB));
   }
-  Send(ch, ToIpcResponse(id, "", absl::UnavailableError(ipc::kServerBusy), ""));
+  ipc::Response busy = ToIpcResponse(id, "", absl::UnavailableError(ipc::kServerBusy), "");
+  const unsigned http = ipc::ResponseHttpStatus(busy);
+  metrics::Get()
+      .response_status_code.At({metrics::StatusIndex(http), metrics::StatusClassIndex(http)})
+      .Add();
+  Send(ch, std::move(busy));
+}
+
+std::string_view IpcServer::RouteClass(std::string_view path, std::string_view mount_type) {
+  using metrics::kRouteClasses;
+  if (path == "sys" || path.starts_with("sys/")) return "sys";
+  if (mount_type.empty()) return "none";
+  // Only the engine table's types are told apart: anything else is "other" (or "auth/other").
+  // The lists are short; no string is built on this path.
+  if (path.starts_with("auth/")) {
+    for (std::string_view c : kRouteClasses) {
+      if (c.starts_with("auth/") && c.substr(5) == mount_type) return c;
+    }
+    return "auth/other";
+  }
+  for (std::string_view c : kRouteClasses) {
+    if (c == mount_type && c != "sys" && c != "none" && c != "other") return c;
+  }
+  return "other";
+}
+
+void IpcServer::RecordAnswer(std::string_view path, const ipc::Response& out,
+                             std::chrono::steady_clock::time_point start) {
+  metrics::Catalog& m = metrics::Get();
+  const unsigned status = ipc::ResponseHttpStatus(out);
+  const size_t code = metrics::StatusIndex(status);
+  m.handle_request
+      .At({metrics::IndexIn(metrics::kRouteClasses, RouteClass(path, out.mount_type())), code})
+      .ObserveSince(start);
+  m.response_status_code.At({code, metrics::StatusClassIndex(status)}).Add();
 }
 
 void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
   if (ch->ended) return;  // nobody to answer
+  const auto start = std::chrono::steady_clock::now();
   std::optional<ipc::Response> forwarded;
   if (forwarder_) forwarded = forwarder_(req);
-  Send(ch, forwarded ? std::move(*forwarded) : Process(core_, req, json_limits_));
+  ipc::Response out = forwarded ? std::move(*forwarded) : Process(core_, req, json_limits_);
+  RecordAnswer(req.path(), out, start);
+  Send(ch, std::move(out));
 }
 
 void IpcServer::Send(const std::shared_ptr<Channel>& ch, ipc::Response out) {

@@ -14,6 +14,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
@@ -27,6 +28,7 @@
 #include "appliance/core/core.h"
 #include "appliance/core/json_limits.h"
 #include "appliance/ipc/protocol.h"
+#include "base/metrics.h"
 
 namespace strongroom::broker {
 
@@ -94,6 +96,10 @@ class IpcServer {
   static constexpr size_t kMaxQueuedPerWorker = kMaxQueuedRequests / 2;
   static constexpr size_t kMaxQueuedStatusPerWorker = kMaxQueuedStatus / 4;
 
+  // The route class (metrics::kRouteClasses) of a request to `path` that its answer says
+  // reached a mount of `mount_type` ("" when it reached none).
+  static std::string_view RouteClass(std::string_view path, std::string_view mount_type);
+
   // A Raft standby's forwarding: the answer from the active node, or nullopt to answer here.
   // Set before the first worker is added.
   using Forwarder = std::function<std::optional<ipc::Response>(const ipc::Request&)>;
@@ -106,6 +112,9 @@ class IpcServer {
   // Queues `req` on its lane, or answers it at once with 503 when that lane is full.
   void Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req);
   void Send(const std::shared_ptr<Channel>& ch, ipc::Response out);
+  // core.handle_request and core.response_status_code for one answer.
+  static void RecordAnswer(std::string_view path, const ipc::Response& out,
+                           std::chrono::steady_clock::time_point start);
 
   core::Core* core_;
   ipc::WorkerSettings settings_;
@@ -119,6 +128,7 @@ class IpcServer {
   std::atomic<int64_t> last_refusal_warning_{0};  // steady clock, seconds
   std::mutex mu_;
   std::vector<std::weak_ptr<Channel>> channels_;
+  metrics::CollectorHandle metrics_;  // last: unregistered before the members it reads go
 };
 
 }  // namespace strongroom::broker

@@ -117,6 +117,36 @@ absl::StatusOr<json::object> ClusterNode::AutopilotState(std::string_view versio
   return out;
 }
 
+void ClusterNode::CollectMetrics(metrics::Collection& c) {
+  if (!ready_.load(std::memory_order_acquire)) return;
+  // Each value is one call onto the Raft loop (a loop held by a snapshot makes a scrape wait,
+  // as it does every other call: raft_storage.h).
+  c.Gauge("raft_storage.stats.term", "This node's current Raft term",
+          static_cast<double>(raft_->Term()));
+  c.Gauge("raft_storage.stats.commit_index", "The highest Raft index this node knows committed",
+          static_cast<double>(raft_->CommitIndex()));
+  c.Gauge("raft_storage.stats.applied_index",
+          "The highest Raft index this node applied to its state machine",
+          static_cast<double>(raft_->AppliedIndex()));
+  const std::optional<raft::LeaderProgress> p = raft_->Progress();
+  if (!p) {
+    c.Gauge("raft.peers", "Servers in the Raft configuration",
+            static_cast<double>(raft_->Configuration().size()));
+    return;
+  }
+  c.Gauge("raft.peers", "Servers in the Raft configuration",
+          static_cast<double>(p->servers.size()));
+  // The leader's view of each follower it heard from in this term (Vault's, on the active
+  // node): the peer's node id is a name from the cluster configuration, bounded by it.
+  for (const raft::ServerProgress& s : p->servers) {
+    if (s.peer.id == p->leader_id || !s.since_contact_ms) continue;
+    c.Gauge("raft_storage.follower.last_heartbeat_ms",
+            "Milliseconds since the leader last heard from this follower",
+            static_cast<double>(*s.since_contact_ms),
+            {{"peer_id", DecodePeer(s.peer.address).node_id}});
+  }
+}
+
 absl::StatusOr<json::object> ClusterNode::HaStatus(std::string_view version) {
   std::optional<raft::LeaderProgress> p = raft_->Progress();
   if (!p) return NotActive();

@@ -26,6 +26,7 @@
 #include "appliance/core/token_store.h"
 #include "audit/chain.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
 
 namespace strongroom::core {
@@ -684,8 +685,20 @@ json::object AuthObject(const TokenEntry& t, const AuditSalt& salt, bool hmac_ac
 
 }  // namespace
 
-absl::Status AuditBroker::LogRequest(const AuditEvent& event) { return LogEvent(event, false); }
-absl::Status AuditBroker::LogResponse(const AuditEvent& event) { return LogEvent(event, true); }
+absl::Status AuditBroker::LogRequest(const AuditEvent& event) {
+  metrics::Catalog& m = metrics::Get();
+  const metrics::ScopedTimer timer(m.audit_log_request);
+  absl::Status s = LogEvent(event, false);
+  if (!s.ok()) m.audit_log_request_failure.Add();
+  return s;
+}
+absl::Status AuditBroker::LogResponse(const AuditEvent& event) {
+  metrics::Catalog& m = metrics::Get();
+  const metrics::ScopedTimer timer(m.audit_log_response);
+  absl::Status s = LogEvent(event, true);
+  if (!s.ok()) m.audit_log_response_failure.Add();
+  return s;
+}
 
 absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
   std::vector<std::shared_ptr<Device>> devices;

@@ -18,6 +18,7 @@
 #include "appliance/core/seal.h"
 #include "audit/checkpoint.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
 
 namespace strongroom::core {
@@ -182,12 +183,16 @@ absl::StatusOr<audit::ChainState> AuditFile::WriteBatchLocked(std::unique_lock<s
     }
     done += static_cast<size_t>(n);
   }
-  if (status.ok() && ::fdatasync(fd) != 0) {
-    status = absl::UnavailableError(
-        absl::StrCat("cannot sync audit file ", options_.path, ": ", ErrnoText(errno)));
+  if (status.ok()) {
+    const metrics::ScopedTimer timer(metrics::Get().audit_fsync);
+    if (::fdatasync(fd) != 0) {
+      status = absl::UnavailableError(
+          absl::StrCat("cannot sync audit file ", options_.path, ": ", ErrnoText(errno)));
+    }
   }
   lock.lock();
   if (!status.ok()) {
+    metrics::Get().audit_sink_failure.Add();
     // Cut the batch back off (whole lines or nothing follow the last durable line), and fail
     // it and everything chained after it.
     if (done > 0 && ::ftruncate(fd, static_cast<off_t>(start)) != 0) {
@@ -221,6 +226,7 @@ absl::Status AuditFile::FlushLocked(std::unique_lock<std::mutex>& lock) {
         "audit device ", options_.device_id,
         ": cannot authenticate the batch: ", !mac.ok() ? mac.status().message() : line.message()));
     LogError("%s", why.message());
+    metrics::Get().audit_sink_failure.Add();
     RollBackLocked(why);
     return why;
   }
@@ -239,6 +245,7 @@ absl::Status AuditFile::Append(audit::Json record) {
   pending_ += line->line;
   state_ = line->next;
   const uint64_t seq = state_.last_seq;
+  const size_t bytes = line->line.size();
   const size_t failures_seen = failures_.size();
   for (;;) {
     if (failures_.size() != failures_seen) {
@@ -255,6 +262,8 @@ absl::Status AuditFile::Append(audit::Json record) {
     }
     cv_.wait(lock);
   }
+  metrics::Get().audit_records.Add();  // durable
+  metrics::Get().audit_bytes.Add(bytes);
   if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries) {
     BecomeWriterLocked(lock);
     if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries && fd_ >= 0) {

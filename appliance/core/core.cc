@@ -18,8 +18,10 @@
 #include "appliance/core/shamir.h"
 #include "appliance/engines/identity_backend.h"
 #include "appliance/engines/sys_backend.h"
+#include "appliance/engines/sys_metrics.h"
 #include "appliance/engines/token_backend.h"
 #include "base/log.h"
+#include "base/metrics_catalog.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 #include "policy/builtin_policies.h"
@@ -169,6 +171,8 @@ Core::Core(CoreOptions options, storage::Storage* physical, std::unique_ptr<Seal
     }
     return false;
   });
+  metrics_ = metrics::DefaultRegistry().AddCollector(
+      [this](metrics::Collection& c) { CollectMetrics(c); });
 }
 
 Core::~Core() { barrier_.Seal(); }
@@ -729,6 +733,10 @@ absl::StatusOr<Response> Core::HandleSysRaw(Request& req, bool* handled) {
   if (req.path == "sys/leader") {
     if (op != Operation::kRead) return UnsupportedOperation();
     return Leader();
+  }
+  if (req.path == "sys/metrics" && op == Operation::kRead &&
+      options_.telemetry.unauthenticated_metrics_access) {
+    return engines::MetricsResponse(options_.telemetry, req.data);  // no token, not audited
   }
   if (req.path == "sys/storage/raft/join") {
     if (!write) return UnsupportedOperation();

@@ -23,8 +23,22 @@
 #include "appliance/core/policy_store.h"
 #include "appliance/core/seal.h"
 #include "appliance/core/token_store.h"
+#include "base/metrics.h"
+#include "base/metrics_text.h"
 
 namespace strongroom::core {
+
+// The telemetry stanzas' settings (broker/config.h), as sys/metrics and the core's collector
+// use them.
+struct TelemetryOptions {
+  // The listener's unauthenticated_metrics_access: sys/metrics answers without a token, before
+  // the seal check and unaudited (and a standby answers with its own metrics).
+  bool unauthenticated_metrics_access = false;
+  bool prometheus_enabled = true;  // prometheus_retention_time > 0
+  // How often token.count is refreshed (a scan of the token store); zero: never reported.
+  absl::Duration usage_gauge_period = absl::Minutes(10);
+  metrics::RenderOptions render;
+};
 
 struct CoreOptions {
   std::string version = "1.19.0+strongroom";
@@ -46,6 +60,7 @@ struct CoreOptions {
   int64_t transit_min_auto_rotate_period = 3600;
   // Raft replication (storage "raft"); nullptr for single-node storage. Not owned.
   Cluster* cluster = nullptr;
+  TelemetryOptions telemetry;
 };
 
 struct InitRequest {
@@ -141,6 +156,9 @@ class Core {
   // Periodic housekeeping (expired tokens); called by the broker's main loop.
   void Tick();
   absl::Time Now() const { return options_.clock(); }
+  // The core's metrics at a scrape (core_metrics.cc): seal and active state, the mount table,
+  // and the token count (refreshed once per telemetry usage_gauge_period).
+  void CollectMetrics(metrics::Collection& c);
   std::string cluster_name() const;
   std::string cluster_id() const;
 
@@ -229,6 +247,11 @@ class Core {
   // write their tables out of order, nor an undo overwrite a later change.
   std::mutex mounts_write_mu_;
   std::map<std::string, std::shared_ptr<MountRuntime>, std::greater<>> mounts_;
+
+  // token.count as last counted, and when (scrapes run one at a time: metrics.h).
+  int64_t token_count_ = -1;
+  absl::Time token_count_at_ = absl::InfinitePast();
+  metrics::CollectorHandle metrics_;  // last: unregistered before anything it reads goes
 };
 
 }  // namespace strongroom::core

@@ -57,6 +57,10 @@ struct Response {
   bool head_only = false;
   // Set when the response is wrapped: Vault's wrap_info (the data and auth are then null).
   std::optional<json::object> wrap_info;
+  // kRaw with a body that is not JSON (sys/metrics?format=prometheus): sent as it is, with
+  // this Content-Type; `data` is then unused.
+  std::string content_type;
+  std::string body;
 
   static Response Empty() {
     Response r;
@@ -67,6 +71,14 @@ struct Response {
   static Response Data(json::object d) {
     Response r;
     r.data = std::move(d);
+    return r;
+  }
+  static Response RawText(std::string content_type, std::string text, int status = 200) {
+    Response r;
+    r.kind = Kind::kRaw;
+    r.content_type = std::move(content_type);
+    r.body = std::move(text);
+    r.http_status = status;
     return r;
   }
   static Response Raw(json::object body, int status = 200) {

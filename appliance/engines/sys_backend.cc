@@ -13,6 +13,7 @@
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/token_store.h"
 #include "appliance/engines/raft_snapshot.h"
+#include "appliance/engines/sys_metrics.h"
 #include "base/log.h"
 #include "base/status_macros.h"
 
@@ -129,6 +130,12 @@ class SystemBackend final : public core::Backend {
     if (absl::StartsWith(p, "wrapping/")) return core_->WrappingEndpoint(req, p.substr(9));
     if (p == "remount") return Remount(req);
     if (absl::StartsWith(p, "remount/status/")) return RemountStatus(req, p.substr(15));
+    if (p == "metrics") {
+      // With the listener's unauthenticated_metrics_access the core answers it before this
+      // (no token); here it needs read on sys/metrics.
+      if (req.operation != Operation::kRead) return core::UnsupportedOperation();
+      return MetricsResponse(core_->options().telemetry, req.data);
+    }
     if (p == "rotate" || p == "rotate/keyring") {
       if (!IsWrite(req)) return core::UnsupportedOperation();
       RETURN_IF_ERROR(core_->RotateKeyring());

@@ -128,4 +128,45 @@ absl::Status WriteFrame(int fd, const Frame& frame) {
   return absl::OkStatus();
 }
 
+unsigned HttpStatusFor(int code) {
+  switch (static_cast<absl::StatusCode>(code)) {
+    case absl::StatusCode::kOk:
+      return 200;
+    case absl::StatusCode::kInvalidArgument:
+    case absl::StatusCode::kFailedPrecondition:
+    case absl::StatusCode::kOutOfRange:
+    case absl::StatusCode::kAlreadyExists:
+      return 400;
+    case absl::StatusCode::kUnauthenticated:
+    case absl::StatusCode::kPermissionDenied:
+      return 403;
+    case absl::StatusCode::kNotFound:
+      return 404;
+    case absl::StatusCode::kUnimplemented:
+      return 405;
+    case absl::StatusCode::kAborted:
+      return 409;
+    case absl::StatusCode::kResourceExhausted:
+      return 429;
+    case absl::StatusCode::kUnavailable:
+      return 503;
+    default:
+      return 500;
+  }
+}
+
+unsigned ResponseHttpStatus(const Response& r) {
+  switch (r.kind()) {
+    case Response::EMPTY:
+      return 204;
+    case Response::ERROR:
+      return r.http_status() ? r.http_status() : HttpStatusFor(r.error_code());
+    case Response::RAW:
+    case Response::LOGICAL:
+      return r.http_status() ? r.http_status() : 200;
+    default:
+      return 500;
+  }
+}
+
 }  // namespace strongroom::ipc

@@ -72,6 +72,12 @@ absl::StatusOr<Frame> DecodeFrame(std::string_view bytes, size_t cap, size_t* co
 // violation, which ends the worker.
 absl::Status CheckFromWorker(const Frame& frame, PeerState state);
 
+// The HTTP status for an absl::StatusCode carried in Response.error_code (the one map from
+// status codes to HTTP: the worker's encoder answers with it, the broker's metrics count it).
+unsigned HttpStatusFor(int absl_code);
+// The HTTP status a worker answers `response` with.
+unsigned ResponseHttpStatus(const Response& response);
+
 // Length prefix helpers for the worker's asynchronous path.
 std::string EncodeFrame(const Frame& frame);
 uint32_t DecodeLength(const uint8_t header[4]);

@@ -77,34 +77,7 @@ HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors) {
   json::array a;
   for (const auto& e : errors) a.emplace_back(e);
   o["errors"] = std::move(a);
-  return HttpOut{status, json::serialize(o) + "\n", false, "", ""};
-}
-
-unsigned HttpStatusFor(int code) {
-  switch (static_cast<absl::StatusCode>(code)) {
-    case absl::StatusCode::kOk:
-      return 200;
-    case absl::StatusCode::kInvalidArgument:
-    case absl::StatusCode::kFailedPrecondition:
-    case absl::StatusCode::kOutOfRange:
-    case absl::StatusCode::kAlreadyExists:
-      return 400;
-    case absl::StatusCode::kUnauthenticated:
-    case absl::StatusCode::kPermissionDenied:
-      return 403;
-    case absl::StatusCode::kNotFound:
-      return 404;
-    case absl::StatusCode::kUnimplemented:
-      return 405;
-    case absl::StatusCode::kAborted:
-      return 409;
-    case absl::StatusCode::kResourceExhausted:
-      return 429;
-    case absl::StatusCode::kUnavailable:
-      return 503;
-    default:
-      return 500;
-  }
+  return HttpOut{status, json::serialize(o) + "\n", false, "", "", ""};
 }
 
 unsigned JsonLimitStatus(core::JsonLimit limit) {
@@ -150,6 +123,11 @@ Decoded DecodeRequest(const HttpIn& in, const core::JsonLimits& limits) {
     } else {
       query_data[k] = v;
     }
+  }
+
+  if (path == "sys/metrics" && (in.method == "GET" || in.method == "HEAD") && !list &&
+      !query_data.contains("format") && AcceptsPrometheus(in.accept)) {
+    query_data["format"] = "prometheus";
   }
 
   const std::string& m = in.method;
@@ -235,6 +213,13 @@ Decoded DecodeRequest(const HttpIn& in, const core::JsonLimits& limits) {
   return req;
 }
 
+bool AcceptsPrometheus(std::string_view accept) {
+  const std::string_view first = accept.substr(0, accept.find(','));
+  const absl::string_view trimmed = absl::StripLeadingAsciiWhitespace(Av(first));
+  return absl::StartsWith(trimmed, "application/openmetrics-text") ||
+         absl::StrContains(Av(accept), "prometheus/telemetry");
+}
+
 bool IsSnapshotPath(std::string_view path) {
   return path == "sys/storage/raft/snapshot" || path == "sys/storage/raft/snapshot-force";
 }
@@ -257,18 +242,31 @@ HttpOut EncodeSnapshotResponse(const ipc::Response& r) {
   if (!absl::Base64Unescape(b64, &out.body)) return ErrorOut(500, {"internal error"});
   out.status = 200;
   out.content_type = "application/octet-stream";
+  out.content_disposition = "attachment; filename=\"raft.snap\"";
   return out;
 }
 
 HttpOut EncodeResponse(const ipc::Response& r) {
   switch (r.kind()) {
     case ipc::Response::EMPTY:
-      return HttpOut{204, "", false, "", ""};
+      return HttpOut{204, "", false, "", "", ""};
     case ipc::Response::RAW:
+      if (!r.content_type().empty()) {
+        // Not JSON (sys/metrics?format=prometheus): the body as the broker made it.
+        return HttpOut{r.http_status() ? r.http_status() : 200,
+                       r.body(),
+                       r.head_only(),
+                       r.redirect_to(),
+                       r.content_type(),
+                       ""};
+      }
       // A raw response without a body (Vault's RespondWithStatusCode(nil, …)) stays empty.
       return HttpOut{r.http_status() ? r.http_status() : 200,
-                     r.data_json().empty() ? "" : r.data_json() + "\n", r.head_only(),
-                     r.redirect_to(), ""};
+                     r.data_json().empty() ? "" : r.data_json() + "\n",
+                     r.head_only(),
+                     r.redirect_to(),
+                     "",
+                     ""};
     case ipc::Response::ERROR: {
       const unsigned status = r.http_status() ? r.http_status() : HttpStatusFor(r.error_code());
       json::object o;
@@ -287,7 +285,7 @@ HttpOut EncodeResponse(const ipc::Response& r) {
         json::value d = json::parse(r.data_json(), ec);
         if (!ec) o["data"] = std::move(d);
       }
-      return HttpOut{status, json::serialize(o) + "\n", false, "", ""};
+      return HttpOut{status, json::serialize(o) + "\n", false, "", "", ""};
     }
     case ipc::Response::LOGICAL: {
       json::object o;
@@ -319,8 +317,8 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       }
       o["auth"] = std::move(auth);
       o["mount_type"] = r.mount_type();
-      return HttpOut{r.http_status() ? r.http_status() : 200, json::serialize(o) + "\n", false, "",
-                     ""};
+      return HttpOut{
+          r.http_status() ? r.http_status() : 200, json::serialize(o) + "\n", false, "", "", ""};
     }
     default:
       return ErrorOut(500, {"internal error"});

@@ -22,6 +22,7 @@ struct HttpIn {
   std::string vault_token;    // X-Vault-Token
   std::string authorization;  // Authorization
   std::string content_type;
+  std::string accept;           // Accept (sys/metrics: the Prometheus format by content type)
   std::string wrap_ttl;         // X-Vault-Wrap-TTL
   std::string vault_namespace;  // X-Vault-Namespace
   bool no_request_forwarding = false;
@@ -36,9 +37,16 @@ struct HttpOut {
   bool head_only = false;
   std::string redirect_to;   // Location = redirect_to + the request target (307 from a standby)
   std::string content_type;  // empty: application/json
+  std::string content_disposition;  // e.g. a snapshot's attachment; empty: none
 };
 
 using Decoded = std::variant<ipc::Request, HttpOut>;
+
+// Vault's sys/metrics answers in the Prometheus format when asked by the Accept header (the
+// first value starts with application/openmetrics-text, or any names prometheus/telemetry), as
+// Prometheus' scrapes do; DecodeRequest then adds format=prometheus to a read of sys/metrics
+// that has no format parameter.
+bool AcceptsPrometheus(std::string_view accept);
 
 // A body is checked against `limits` (one pass over its bytes) before it is parsed: over one of
 // them it is answered as Vault (or OpenBao) answers it (JsonLimitStatus) and never parsed.
@@ -60,7 +68,7 @@ HttpOut ErrorOut(unsigned status, const std::vector<std::string>& errors);
 // number length), OpenBao 400 for estimated memory and the number of strings.
 unsigned JsonLimitStatus(core::JsonLimit limit);
 
-// Status code for an absl::StatusCode carried in Response.error_code.
-unsigned HttpStatusFor(int absl_code);
+// Status code for an absl::StatusCode carried in Response.error_code (ipc/protocol.h).
+using ipc::HttpStatusFor;
 
 }  // namespace strongroom::worker

@@ -336,6 +336,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     in.vault_token = std::string(req["X-Vault-Token"]);
     in.authorization = std::string(req[http::field::authorization]);
     in.content_type = std::string(req[http::field::content_type]);
+    in.accept = std::string(req[http::field::accept]);
     in.wrap_ttl = std::string(req["X-Vault-Wrap-TTL"]);
     in.vault_namespace = std::string(req["X-Vault-Namespace"]);
     in.no_request_forwarding = !req["X-Vault-No-Request-Forwarding"].empty();
@@ -371,7 +372,9 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       res->set(http::field::content_type, "application/json");
     } else {
       res->set(http::field::content_type, out.content_type);
-      res->set(http::field::content_disposition, "attachment; filename=\"raft.snap\"");
+    }
+    if (!out.content_disposition.empty()) {
+      res->set(http::field::content_disposition, out.content_disposition);
     }
     res->set(http::field::cache_control, "no-store");
     if (!out.redirect_to.empty()) res->set(http::field::location, out.redirect_to);

@@ -12,6 +12,7 @@ const os = require('node:os');
 const path = require('node:path');
 const nodeVault = require('node-vault');
 const { Daemon, api, portPair } = require('./harness');
+const { scrape, families, value } = require('./prometheus');
 
 // The cluster CA in `dir` (packaging/cluster-certs.sh); certsFor(node) issues node `node`'s own
 // certificate (naming it and 127.0.0.1), as an operator does for each node.
@@ -38,7 +39,7 @@ test('a three-node cluster serves node-vault clients through any node, survives 
   t.after(() => fs.rmSync(pki, { recursive: true, force: true }));
   const certsFor = clusterCa(pki);
   const nodes = [];
-  const add = async (node, retryJoin, joinTokenFile) => {
+  const add = async (node, retryJoin, joinTokenFile, listenerExtra = '') => {
     const apiPort = await portPair();
     const d = new Daemon();
     t.after(() => d.destroy());
@@ -51,6 +52,7 @@ test('a three-node cluster serves node-vault clients through any node, survives 
         retryJoin,
         joinTokenFile,
       },
+      listenerExtra,
     });
     await d.startConfig();
     nodes.push(d);
@@ -81,7 +83,9 @@ test('a three-node cluster serves node-vault clients through any node, survives 
   const n3TokenFile = path.join(os.tmpdir(), `sr-e2e-join-${process.pid}-n3`);
   fs.writeFileSync(n3TokenFile, `${await mint('n3')}\n`, { mode: 0o600 });
   t.after(() => fs.rmSync(n3TokenFile, { force: true }));
-  const n3 = await add('n3', n1.addr, n3TokenFile);
+  // n3 serves sys/metrics without a token (its listener's telemetry stanza).
+  const n3 = await add('n3', n1.addr, n3TokenFile,
+                       '  telemetry {\n    unauthenticated_metrics_access = true\n  }');
   const deadline = Date.now() + 60000;
   while ((await health(n3)) !== 429) {
     assert.ok(Date.now() < deadline, `n3 never became a standby:\n${n3.log}`);
@@ -103,6 +107,29 @@ test('a three-node cluster serves node-vault clients through any node, survives 
   assert.equal(standby.standby, true);
   const config = await v1.request({ path: '/sys/storage/raft/configuration', method: 'GET' });
   assert.deepEqual(config.data.config.servers.map((s) => s.node_id).sort(), ['n1', 'n2', 'n3']);
+
+  // sys/metrics (parsed by prometheus_client): the leader's Raft view of its followers; with a
+  // token a standby answers with the active node's metrics (the request goes there, as in
+  // Vault); n3's unauthenticated listener answers with its own.
+  const leaderMetrics = await families(n1, token);
+  const gauge = (fams, name) => value(fams, name, name);
+  assert.ok(gauge(leaderMetrics, 'vault_raft_storage_stats_term') >= 1);
+  assert.equal(gauge(leaderMetrics, 'vault_raft_peers'), 3);
+  assert.ok(gauge(leaderMetrics, 'vault_raft_storage_stats_applied_index') > 0);
+  assert.ok(gauge(leaderMetrics, 'vault_raft_storage_stats_commit_index') >=
+            gauge(leaderMetrics, 'vault_raft_storage_stats_applied_index') - 1);
+  const contacts = leaderMetrics.get('vault_raft_storage_follower_last_heartbeat_ms').samples;
+  assert.deepEqual(contacts.map((s) => s.labels.peer_id).sort(), ['n2', 'n3']);
+  assert.equal(gauge(leaderMetrics, 'vault_core_active'), 1);
+  const viaStandby = await families(n2, token);
+  assert.equal(gauge(viaStandby, 'vault_core_active'), 1);
+  assert.ok(viaStandby.has('vault_raft_storage_follower_last_heartbeat_ms'));
+  assert.equal((await scrape(n2, null)).status, 403);
+  const own = await families(n3, null);
+  assert.equal(gauge(own, 'vault_core_active'), 0);
+  assert.equal(gauge(own, 'vault_core_unsealed'), 1);
+  assert.ok(gauge(own, 'vault_raft_storage_stats_term') >= 1);
+  assert.ok(!own.has('vault_raft_storage_follower_last_heartbeat_ms'), 'only the leader reports followers');
 
   // The leader dies; a standby becomes active and node-vault carries on.
   await n1.kill();

@@ -53,7 +53,9 @@ class Daemon {
   // the certificate this.certFile, which the test makes with the -tls-* commands (cli()).
   // With { raft: { node, apiPort, clusterPort, certs: { ca, cert, key }, retryJoin } } the
   // storage is a Raft node listening on those fixed ports (a cluster needs them in its config).
-  makeToken({ tls = false, raft = null } = {}) {
+  // `listenerExtra` is HCL added inside the listener block, `extra` HCL added at the top level
+  // (e.g. telemetry stanzas).
+  makeToken({ tls = false, raft = null, listenerExtra = '', extra = '' } = {}) {
     const tokens = path.join(this.dir, 'tokens');
     fs.mkdirSync(tokens);
     this.softhsmConf = path.join(this.dir, 'softhsm2.conf');
@@ -84,8 +86,10 @@ ${raft.retryJoin ? `  retry_join {\n    leader_api_addr = "${raft.retryJoin}"\n$
 listener "tcp" {
   address     = "127.0.0.1:${raft ? raft.apiPort : 0}"
 ${tlsLines}
+${listenerExtra}
 }
 ${storage}
+${extra}
 seal "pkcs11" {
   lib         = "/usr/lib/softhsm/libsofthsm2.so"
   token_label = "e2e"

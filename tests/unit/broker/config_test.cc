@@ -145,6 +145,88 @@ TEST(Config, ClearErrorsWithPositions) {
               HasSubstr("no web UI"));
 }
 
+// Vault's telemetry stanzas: the listener's (unauthenticated_metrics_access) and the server's
+// (Prometheus retention, names, filters); push sinks are refused with the reason.
+TEST(Config, TelemetryStanzas) {
+  const std::string tail =
+      "storage \"rocksdb\" { path = \"/d\" }\nseal \"pkcs11\" { lib = \"/l\" token_label = \"t\" "
+      "pin = \"1\" }\n";
+  auto defaults = ParseConfig("listener \"tcp\" { tls_disable = true }\n" + tail);
+  ASSERT_TRUE(defaults.ok()) << defaults.status();
+  EXPECT_FALSE(defaults->listener.unauthenticated_metrics_access);
+  EXPECT_EQ(defaults->telemetry.prometheus_retention_time_s, 24 * 3600);
+  EXPECT_TRUE(defaults->telemetry.disable_hostname);
+  EXPECT_EQ(defaults->telemetry.metrics_prefix, "vault");
+  EXPECT_EQ(defaults->telemetry.usage_gauge_period_s, 600);
+
+  auto c = ParseConfig(R"(
+listener "tcp" {
+  tls_disable = true
+  telemetry {
+    unauthenticated_metrics_access = true
+  }
+}
+telemetry {
+  prometheus_retention_time = "30s"
+  disable_hostname = false
+  enable_hostname_label = true
+  metrics_prefix = "strongroom"
+  usage_gauge_period = "none"
+  maximum_gauge_cardinality = 50
+  filter_default = false
+  prefix_filter = ["+strongroom.token", "-strongroom.expire"]
+  lease_metrics_epsilon = "1h"
+}
+)" + tail);
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_TRUE(c->listener.unauthenticated_metrics_access);
+  EXPECT_EQ(c->telemetry.prometheus_retention_time_s, 30);
+  EXPECT_FALSE(c->telemetry.disable_hostname);
+  EXPECT_TRUE(c->telemetry.enable_hostname_label);
+  EXPECT_EQ(c->telemetry.metrics_prefix, "strongroom");
+  EXPECT_EQ(c->telemetry.usage_gauge_period_s, 0);
+  EXPECT_EQ(c->telemetry.maximum_gauge_cardinality, 50u);
+  EXPECT_FALSE(c->telemetry.filter_default);
+  EXPECT_THAT(c->telemetry.prefix_filter,
+              testing::ElementsAre("+strongroom.token", "-strongroom.expire"));
+
+  // The JSON form: the listener's telemetry is an object.
+  auto json = ParseConfig(R"({
+  "listener": {"tcp": {"tls_disable": true, "telemetry": {"unauthenticated_metrics_access": true}}},
+  "storage": {"rocksdb": {"path": "/d"}},
+  "seal": {"pkcs11": {"lib": "/l", "token_label": "t", "pin": "1"}},
+  "telemetry": {"prometheus_retention_time": "0"}
+})");
+  ASSERT_TRUE(json.ok()) << json.status();
+  EXPECT_TRUE(json->listener.unauthenticated_metrics_access);
+  EXPECT_EQ(json->telemetry.prometheus_retention_time_s, 0);
+
+  auto err = [&](const std::string& text) {
+    return std::string(ParseConfig(text + tail).status().message());
+  };
+  const std::string listener = "listener \"tcp\" { tls_disable = true }\n";
+  EXPECT_THAT(err(listener + "telemetry {\n  statsd_address = \"statsd:8125\"\n}\n"),
+              HasSubstr("line 3, column 3: \"statsd_address\": strongroom does not push metrics"));
+  EXPECT_THAT(err(listener + "telemetry { colour = 1 }\n"),
+              HasSubstr("unknown key \"colour\" in telemetry"));
+  EXPECT_THAT(err(listener + "telemetry { prefix_filter = [\"vault.token\"] }\n"),
+              HasSubstr("prefix_filter rules are"));
+  EXPECT_THAT(err(listener + "telemetry { metrics_prefix = \"a b\" }\n"),
+              HasSubstr("metrics_prefix must be"));
+  EXPECT_THAT(err(listener + "telemetry { prometheus_retention_time = \"soon\" }\n"),
+              HasSubstr("invalid duration"));
+  EXPECT_THAT(err(listener + "telemetry {}\ntelemetry {}\n"),
+              HasSubstr("only one telemetry block"));
+  EXPECT_THAT(
+      err("listener \"tcp\" {\n tls_disable = true\n telemetry { unauthenticated_metrics_access "
+          "= \"yes\" }\n}\n"),
+      HasSubstr("must be true or false"));
+  EXPECT_THAT(err("listener \"tcp\" {\n tls_disable = true\n telemetry { x = 1 }\n}\n"),
+              HasSubstr("unknown key \"x\" in the listener's telemetry"));
+  EXPECT_THAT(err("listener \"tcp\" {\n tls_disable = true\n profiling { }\n}\n"),
+              HasSubstr("unexpected block \"profiling\" in listener"));
+}
+
 // The listener's key in the token (tls_key_label) is the alternative to tls_key_file.
 TEST(Config, TlsKeyLabelKeepsTheKeyInTheToken) {
   const std::string tail =

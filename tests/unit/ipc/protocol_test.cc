@@ -161,5 +161,36 @@ TEST(IpcServer, InternalErrorsNeverCarryDetail) {
   EXPECT_EQ(denied.errors(0), "permission denied");
 }
 
+// The status a worker answers with, as the broker's metrics count it.
+TEST(IpcServer, ResponseStatusAndRouteClassForMetrics) {
+  Response r;
+  r.set_kind(Response::EMPTY);
+  EXPECT_EQ(ResponseHttpStatus(r), 204u);
+  r.set_kind(Response::LOGICAL);
+  EXPECT_EQ(ResponseHttpStatus(r), 200u);
+  r.set_kind(Response::RAW);
+  r.set_http_status(429);
+  EXPECT_EQ(ResponseHttpStatus(r), 429u);
+  auto denied = broker::IpcServer::ToIpcResponse(
+      7, "rid", absl::PermissionDeniedError("permission denied"), "kv");
+  EXPECT_EQ(ResponseHttpStatus(denied), 403u);
+  EXPECT_EQ(denied.mount_type(), "kv");  // the route class of a refusal on a mount
+  EXPECT_EQ(ResponseHttpStatus(broker::IpcServer::ToIpcResponse(
+                7, "rid", absl::UnavailableError("Vault is sealed"), "")),
+            503u);
+
+  using broker::IpcServer;
+  EXPECT_EQ(IpcServer::RouteClass("sys/health", ""), "sys");
+  EXPECT_EQ(IpcServer::RouteClass("sys/mounts", "system"), "sys");
+  EXPECT_EQ(IpcServer::RouteClass("secret/data/a", "kv"), "kv");
+  EXPECT_EQ(IpcServer::RouteClass("transit/encrypt/k", "transit"), "transit");
+  EXPECT_EQ(IpcServer::RouteClass("auth/token/create", "token"), "auth/token");
+  EXPECT_EQ(IpcServer::RouteClass("auth/k8s/login", "kubernetes"), "auth/kubernetes");
+  EXPECT_EQ(IpcServer::RouteClass("auth/ldap/login", "ldap"), "auth/other");
+  EXPECT_EQ(IpcServer::RouteClass("db/creds/x", "database"), "other");
+  EXPECT_EQ(IpcServer::RouteClass("x/none", "none"), "other");  // never a class by accident
+  EXPECT_EQ(IpcServer::RouteClass("nowhere/x", ""), "none");
+}
+
 }  // namespace
 }  // namespace strongroom::ipc

@@ -194,5 +194,45 @@ TEST(Codec, SnapshotBodiesTravelAsBase64Chunks) {
   EXPECT_EQ(EncodeSnapshotResponse(err).status, 403u);
 }
 
+// Vault API: /sys/metrics. Prometheus scrapes ask by Accept header; the broker's text answer is
+// sent as it is, with its own Content-Type.
+TEST(Codec, MetricsFormatByAcceptHeaderAndRawTextAnswers) {
+  EXPECT_TRUE(AcceptsPrometheus("application/openmetrics-text;version=1.0.0,text/plain;q=0.5"));
+  EXPECT_TRUE(AcceptsPrometheus(" application/openmetrics-text"));
+  EXPECT_TRUE(AcceptsPrometheus("application/json, prometheus/telemetry"));
+  EXPECT_FALSE(AcceptsPrometheus("text/plain, application/openmetrics-text"));  // not first
+  EXPECT_FALSE(AcceptsPrometheus("application/json"));
+  EXPECT_FALSE(AcceptsPrometheus(""));
+
+  HttpIn in = In("GET", "/v1/sys/metrics");
+  in.accept = "application/openmetrics-text; version=0.0.1";
+  auto r = std::get<ipc::Request>(DecodeRequest(in, kLimits));
+  EXPECT_EQ(json::parse(r.data_json()), json({{"format", "prometheus"}}));
+  // An explicit format wins; other paths are left alone.
+  in.target = "/v1/sys/metrics?format=";
+  r = std::get<ipc::Request>(DecodeRequest(in, kLimits));
+  EXPECT_EQ(json::parse(r.data_json()), json({{"format", ""}}));
+  in.target = "/v1/sys/health";
+  r = std::get<ipc::Request>(DecodeRequest(in, kLimits));
+  EXPECT_EQ(json::parse(r.data_json()), json::object());
+  in.target = "/v1/sys/metrics";
+  in.accept = "application/json";
+  r = std::get<ipc::Request>(DecodeRequest(in, kLimits));
+  EXPECT_EQ(json::parse(r.data_json()), json::object());
+
+  ipc::Response text;
+  text.set_kind(ipc::Response::RAW);
+  text.set_content_type("text/plain; version=0.0.4; charset=utf-8");
+  text.set_body("# TYPE x counter\nx 1\n");
+  HttpOut out = EncodeResponse(text);
+  EXPECT_EQ(out.status, 200u);
+  EXPECT_EQ(out.content_type, "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(out.body, "# TYPE x counter\nx 1\n");
+  EXPECT_EQ(out.content_disposition, "");
+  text.set_http_status(400);
+  EXPECT_EQ(EncodeResponse(text).status, 400u);
+  EXPECT_EQ(ipc::ResponseHttpStatus(text), 400u);
+}
+
 }  // namespace
 }  // namespace strongroom::worker
