@@ -673,6 +673,7 @@ int DaemonMain(int argc, char** argv) {
   options.audit.checkpoint_interval = absl::Seconds(config->audit_checkpoint_interval_s);
   options.transit_max_encryptions = config->transit_max_encryptions_per_version;
   options.transit_min_auto_rotate_period = config->transit_min_auto_rotate_period_s;
+  options.sanitized_config = [sanitized = SanitizedConfig(*config)]() { return sanitized; };
   sandbox::Spawner* spawner_ptr = spawner->get();
   options.worker_status = [spawner_ptr]() {
     core::json::object o;

@@ -18,6 +18,7 @@
 #include "absl/strings/str_split.h"
 #include "appliance/core/core.h"
 #include "appliance/core/seal.h"
+#include "appliance/engines/routes.h"
 #include "audit/keys.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -401,6 +402,8 @@ absl::StatusOr<int> PssSaltLength(const std::string& spec, const SignHash& h, si
 class TransitBackend final : public core::Backend {
  public:
   explicit TransitBackend(core::Core* core) : core_(core) {}
+
+  std::span<const core::Route> Routes() const override { return TransitRoutes(); }
 
   ~TransitBackend() override {
     auto token = Token();
