@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/statvfs.h>
+#include <sys/sysinfo.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -102,6 +103,11 @@ object HostStat(const HostInfoSources& src, absl::Time now, std::vector<std::str
     warnings->push_back(absl::StrCat("host: ", stat.status().message()));
   }
   const int64_t now_s = absl::ToUnixSeconds(now);
+  struct sysinfo si = {};
+  const bool have_sysinfo = sysinfo(&si) == 0;
+  if (boot == 0 && have_sysinfo && now_s > si.uptime) {
+    boot = static_cast<uint64_t>(now_s - si.uptime);  // /proc/stat hidden (ProcSubset=pid)
+  }
   h["uptime"] =
       boot > 0 && now_s > static_cast<int64_t>(boot) ? now_s - static_cast<int64_t>(boot) : 0;
   h["bootTime"] = boot;
@@ -115,6 +121,7 @@ object HostStat(const HostInfoSources& src, absl::Time now, std::vector<std::str
     }
     closedir(d);
   }
+  if (procs == 0 && have_sysinfo) procs = si.procs;
   h["procs"] = procs;
   struct utsname u = {};
   const bool have_uname = uname(&u) == 0;
@@ -152,8 +159,11 @@ array Disks(const HostInfoSources& src, std::vector<std::string>* warnings) {
       }
     }
   } else {
-    warnings->push_back(absl::StrCat("disk: ", fs.status().message()));
-    return out;
+    // Hidden (systemd's ProcSubset=pid): the kernel's usual virtual file systems.
+    nodev = {"sysfs",   "proc",        "tmpfs",      "devtmpfs", "devpts",   "cgroup",
+             "cgroup2", "mqueue",      "securityfs", "debugfs",  "tracefs",  "pstore",
+             "bpf",     "autofs",      "hugetlbfs",  "fusectl",  "configfs", "nsfs",
+             "ramfs",   "binfmt_misc", "rpc_pipefs", "efivarfs", "overlay",  "fuse.portal"};
   }
   auto mounts = ReadBoundedFile(src.proc + "/self/mounts", kMaxProcFile);
   if (!mounts.ok()) {
@@ -425,7 +435,13 @@ object CollectHostInfo(const HostInfoSources& src, absl::Time now,
   if (auto cpuinfo = ReadBoundedFile(src.proc + "/cpuinfo", kMaxProcFile); cpuinfo.ok()) {
     o["cpu"] = ParseCpuInfo(*cpuinfo);
   } else {
-    o["cpu"] = nullptr;
+    // /proc/cpuinfo hidden (systemd's ProcSubset=pid): one entry per online CPU, index only.
+    array cpus;
+    const long n = sysconf(_SC_NPROCESSORS_ONLN);
+    for (long i = 0; i < n && static_cast<size_t>(i) < kMaxCpus; ++i) {
+      cpus.emplace_back(ParseCpuInfo(absl::StrCat("processor : ", i, "\n"))[0]);
+    }
+    o["cpu"] = std::move(cpus);
     warnings->push_back(absl::StrCat("cpu: ", cpuinfo.status().message()));
   }
   if (auto stat = ReadBoundedFile(src.proc + "/stat", kMaxProcFile); stat.ok()) {
@@ -438,6 +454,19 @@ object CollectHostInfo(const HostInfoSources& src, absl::Time now,
   o["host"] = HostStat(src, now, warnings);
   if (auto meminfo = ReadBoundedFile(src.proc + "/meminfo", kMaxProcFile); meminfo.ok()) {
     o["memory"] = ParseMemInfo(*meminfo);
+  } else if (struct sysinfo si = {}; sysinfo(&si) == 0) {
+    // /proc/meminfo hidden (systemd's ProcSubset=pid): what sysinfo(2) tells.
+    const uint64_t unit = si.mem_unit == 0 ? 1 : si.mem_unit;
+    std::string text;
+    absl::StrAppend(&text, "MemTotal: ", si.totalram * unit / 1024, " kB\n");
+    absl::StrAppend(&text, "MemFree: ", si.freeram * unit / 1024, " kB\n");
+    absl::StrAppend(&text, "Buffers: ", si.bufferram * unit / 1024, " kB\n");
+    absl::StrAppend(&text, "Shmem: ", si.sharedram * unit / 1024, " kB\n");
+    absl::StrAppend(&text, "SwapTotal: ", si.totalswap * unit / 1024, " kB\n");
+    absl::StrAppend(&text, "SwapFree: ", si.freeswap * unit / 1024, " kB\n");
+    o["memory"] = ParseMemInfo(text);
+    warnings->push_back(
+        absl::StrCat("memory: ", meminfo.status().message(), "; totals from sysinfo(2) only"));
   } else {
     o["memory"] = nullptr;
     warnings->push_back(absl::StrCat("memory: ", meminfo.status().message()));

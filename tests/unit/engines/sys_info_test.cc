@@ -2,6 +2,7 @@
 // real pipeline, and the OpenAPI document checked against the router: every request the router
 // lets through to a backend is described in the document, and every documented path is served.
 #include <gtest/gtest.h>
+#include <unistd.h>
 
 #include <random>
 #include <set>
@@ -107,6 +108,29 @@ TEST(HostInfoParseTest, ProcFiles) {
   EXPECT_EQ(engines::UnescapeMountField("/x\\"), "/x\\");
   EXPECT_EQ(engines::ReadBoundedFile("/proc/self/status", 16).status().code(),
             absl::StatusCode::kResourceExhausted);
+}
+
+// Under the systemd unit (ProcSubset=pid) /proc shows processes only: what sysinfo(2) and
+// sysconf tell takes the place of /proc/meminfo and /proc/cpuinfo, and the rest is named in the
+// warnings.
+TEST(HostInfoParseTest, WithoutProcFiles) {
+  char tmpl[] = "/tmp/sr-hostinfo-XXXXXX";
+  ASSERT_NE(mkdtemp(tmpl), nullptr);
+  engines::HostInfoSources src;
+  src.proc = tmpl;
+  src.etc = tmpl;
+  std::vector<std::string> warnings;
+  object o = engines::CollectHostInfo(src, absl::FromUnixSeconds(1700000000), &warnings);
+  rmdir(tmpl);
+  EXPECT_GT(o.at("memory").as_object().at("total").as_uint64(), 0u);
+  EXPECT_FALSE(o.at("cpu").as_array().empty());
+  EXPECT_TRUE(o.at("cpu_times").is_null());
+  EXPECT_GT(o.at("host").as_object().at("bootTime").as_uint64(), 0u);
+  EXPECT_GT(o.at("host").as_object().at("procs").as_uint64(), 0u);
+  const std::string all = absl::StrJoin(warnings, "\n");
+  for (const char* what : {"cpu:", "cpu_times:", "memory:", "disk:"}) {
+    EXPECT_TRUE(absl::StrContains(all, what)) << what << " in " << all;
+  }
 }
 
 TEST_F(SysInfoTest, Counters) {
