@@ -8,12 +8,13 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 
+# libbotan-2-dev: Argon2id for the userpass auth method's password hashes (OpenSSL 3.0 has none).
 # zlib1g-dev: strongroom-audit reads the audit files logrotate compressed (and RocksDB's zlib).
 build_pkgs=(
   ca-certificates git cmake ninja-build g++ ccache pkg-config
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
-  nlohmann-json3-dev libuv1-dev liblz4-dev zlib1g-dev
+  nlohmann-json3-dev libuv1-dev liblz4-dev zlib1g-dev libbotan-2-dev
   autoconf automake libtool make patch
 )
 # The Raft engine, libraft (cowsql raft) 0.22.1, is built from Debian's source with the patches in
@@ -40,8 +41,9 @@ test_pkgs=(
   iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
+# libbotan-2-19: strongroomd (userpass password hashes).
 # pkcs11-provider comes from bookworm-backports (install_pkcs11_provider below).
-runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g)
+runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g libbotan-2-19)
 
 mode=${1:-}
 case "$mode" in

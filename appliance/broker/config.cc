@@ -501,4 +501,67 @@ absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path) {
   return c;
 }
 
+core::json::object SanitizedConfig(const ServerConfig& c) {
+  using core::json::array;
+  using core::json::object;
+  const bool raft = c.storage.type == "raft";
+  object listener_config;
+  listener_config["address"] = c.listener.address;
+  listener_config["tls_disable"] = c.listener.tls_disable;
+  if (!c.listener.tls_disable) {
+    listener_config["tls_cert_file"] = c.listener.tls_cert_file;
+    listener_config["tls_min_version"] = c.listener.tls_min_version;
+    // Where the key is, never the key: a file path or a label in the token.
+    if (!c.listener.tls_key_file.empty()) listener_config["tls_key_file"] = c.listener.tls_key_file;
+    if (!c.listener.tls_key_label.empty()) {
+      listener_config["tls_key_label"] = c.listener.tls_key_label;
+    }
+  }
+  listener_config["max_request_size"] = c.listener.max_request_size;
+  listener_config["http_idle_timeout"] = c.listener.http_idle_timeout_s;
+  listener_config["http_read_timeout"] = c.listener.http_read_timeout_s;
+  listener_config["http_read_header_timeout"] = c.listener.http_read_header_timeout_s;
+  object listener;
+  listener["type"] = "tcp";
+  listener["config"] = std::move(listener_config);
+  array listeners;
+  listeners.emplace_back(std::move(listener));
+  object seal;
+  seal["type"] = c.seal.type;
+  seal["disabled"] = false;
+  array seals;
+  seals.emplace_back(std::move(seal));
+  object storage;
+  storage["type"] = c.storage.type;
+  storage["redirect_addr"] = c.api_addr;
+  storage["cluster_addr"] = c.cluster_addr;
+  storage["disable_clustering"] = !raft;
+  object d;
+  d["api_addr"] = c.api_addr;
+  d["cache_size"] = 0;
+  d["cluster_addr"] = c.cluster_addr;
+  d["cluster_cipher_suites"] = "";
+  d["cluster_name"] = c.cluster_name;
+  d["default_lease_ttl"] = c.default_lease_ttl_s;
+  d["default_max_request_duration"] = 0;
+  d["disable_cache"] = false;
+  d["disable_clustering"] = !raft;
+  d["disable_indexing"] = false;
+  d["disable_mlock"] = c.disable_mlock;
+  d["disable_performance_standby"] = true;
+  d["disable_printable_check"] = false;
+  d["disable_sealwrap"] = true;
+  d["enable_ui"] = false;
+  d["listeners"] = std::move(listeners);
+  d["log_format"] = "";
+  d["log_level"] = c.log_level;
+  d["max_lease_ttl"] = c.max_lease_ttl_s;
+  d["pid_file"] = "";
+  d["plugin_directory"] = "";
+  d["raw_storage_endpoint"] = false;
+  d["seals"] = std::move(seals);
+  d["storage"] = std::move(storage);
+  return d;
+}
+
 }  // namespace strongroom::broker

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "appliance/core/json.h"
 #include "appliance/core/json_limits.h"
 
 namespace strongroom::broker {
@@ -131,6 +132,10 @@ struct ServerConfig {
 };
 
 absl::StatusOr<ServerConfig> ParseConfig(std::string_view text);
+// sys/config/state/sanitized: the configuration in Vault's key names with nothing secret in it
+// (no PIN, no key material or key paths' contents; the seal and storage as their types and
+// non-secret settings only).
+core::json::object SanitizedConfig(const ServerConfig& c);
 absl::StatusOr<ServerConfig> LoadConfigFile(const std::string& path);
 
 }  // namespace strongroom::broker

@@ -675,6 +675,7 @@ int DaemonMain(int argc, char** argv) {
   options.transit_max_encryptions = config->transit_max_encryptions_per_version;
   options.transit_min_auto_rotate_period = config->transit_min_auto_rotate_period_s;
   options.telemetry = TelemetryOptionsFor(*config, HostName());
+  options.sanitized_config = [sanitized = SanitizedConfig(*config)]() { return sanitized; };
   sandbox::Spawner* spawner_ptr = spawner->get();
   metrics::CollectorHandle worker_metrics = CollectWorkerMetrics(spawner_ptr);
   options.worker_status = [spawner_ptr]() {

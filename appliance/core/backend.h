@@ -12,6 +12,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "appliance/core/request.h"
+#include "appliance/core/route.h"
 
 namespace strongroom::core {
 
@@ -57,6 +58,17 @@ class Backend {
     return true;
   }
   virtual absl::StatusOr<Response> Handle(Request& req) = 0;
+  // The paths this backend serves (core/route.h). The core answers a request no route matches
+  // (or with an operation its route does not take) before Handle runs, and the OpenAPI document
+  // is generated from this table. Empty: the backend declares none (every path reaches Handle,
+  // and the OpenAPI document has nothing for it).
+  virtual std::span<const Route> Routes() const { return {}; }
+  // The answer to a request no route matches (Vault's 404 "unsupported path" by default; KV v2
+  // answers with its "invalid path" warning, as Vault does).
+  virtual absl::StatusOr<Response> UnmatchedRoute(const Request& req) {
+    (void)req;
+    return absl::NotFoundError("unsupported path");
+  }
   // Called once when the mount is created for the first time (not on every load).
   virtual absl::Status Initialize(storage::Storage& view) {
     (void)view;
@@ -82,6 +94,9 @@ class Backend {
     (void)now;
   }
 };
+
+// The router's entry to a backend: Handle behind the route table (Routes, UnmatchedRoute).
+absl::StatusOr<Response> HandleRouted(Backend& backend, Request& req);
 
 // For NormalizePath: `rel_path` with the one path segment that follows `prefix` lower-cased
 // ("role/WEB/secret-id" -> "role/web/secret-id" for prefix "role/"); unchanged otherwise.

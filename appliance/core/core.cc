@@ -16,6 +16,7 @@
 #include "absl/time/clock.h"
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/shamir.h"
+#include "appliance/core/version_history.h"
 #include "appliance/engines/identity_backend.h"
 #include "appliance/engines/sys_backend.h"
 #include "appliance/engines/sys_metrics.h"
@@ -282,6 +283,13 @@ absl::Status Core::LoadAfterUnseal() {
   cluster_name_ = GetString(c, "name").value_or(std::nullopt).value_or("");
   cluster_id_ = GetString(c, "id").value_or(std::nullopt).value_or("");
   RETURN_IF_ERROR(LoadMounts());
+  if (active()) {  // sys/version-history: the first unseal of each version as the active node
+    if (absl::Status s = RecordInstalledVersion(barrier_, options_.version, options_.build_date,
+                                                options_.clock());
+        !s.ok()) {
+      LogWarn("cannot record the installed version %s: %s", options_.version, s.message());
+    }
+  }
   return audit_.Load();
 }
 
@@ -484,7 +492,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
     if (rt->backend->IsUnauthenticatedPath(req.rel_path)) {
       // An auth method's login: no token, no ACL; still audited first.
       RETURN_IF_ERROR(log_request(nullptr));
-      return rt->backend->Handle(req);
+      return HandleRouted(*rt->backend, req);
     }
   }
 
@@ -535,7 +543,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
     if (!usable) return invalid_token();  // its uses are spent
   }
   req.token = token;
-  auto result = rt->backend->Handle(req);
+  auto result = HandleRouted(*rt->backend, req);  // behind its route table (core/route.h)
   if (revoke_after) RETURN_IF_ERROR(tokens_.RevokeTree(*token));  // that was its last use
   return result;
 }

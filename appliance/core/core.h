@@ -53,6 +53,9 @@ struct CoreOptions {
   AuditSettings audit;
   // The workers' state for sys/health ("strongroom_workers"), from the broker's supervisor.
   std::function<json::object()> worker_status;
+  // sys/config/state/sanitized: the server configuration in Vault's key names, without secrets
+  // (broker/config.h SanitizedConfig). Unset: the endpoint answers with what the core knows.
+  std::function<json::object()> sanitized_config;
   // Transit: encryptions allowed per key version (random 96-bit nonces: 2^32 keeps the collision
   // risk negligible); the version is rotated before it is reached.
   uint64_t transit_max_encryptions = 1ull << 32;
@@ -116,6 +119,13 @@ class Core {
 
   // Used by the system backend.
   std::vector<MountEntry> Mounts() const;
+  // Each mount with its running backend (sorted by path): the OpenAPI document reads their
+  // route tables.
+  struct MountBackend {
+    MountEntry entry;
+    std::shared_ptr<Backend> backend;
+  };
+  std::vector<MountBackend> MountBackends() const;
   absl::Status Mount(MountEntry entry);
   absl::Status Unmount(const std::string& path);
   // sys/remount: a secrets engine and its data to another path (both with a trailing slash).

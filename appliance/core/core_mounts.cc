@@ -180,6 +180,15 @@ std::vector<MountEntry> Core::Mounts() const {
   return out;
 }
 
+std::vector<Core::MountBackend> Core::MountBackends() const {
+  std::shared_lock lock(mounts_mu_);
+  std::vector<MountBackend> out;
+  for (const auto& [path, rt] : mounts_) out.push_back({rt->entry, rt->backend});
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.entry.path < b.entry.path; });
+  return out;
+}
+
 absl::Status Core::Mount(MountEntry entry) {
   std::lock_guard write(mounts_write_mu_);
   const EngineType* engine = FindEngine(entry.type);

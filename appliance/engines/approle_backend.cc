@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "appliance/core/core.h"
 #include "appliance/core/token_store.h"
+#include "appliance/engines/routes.h"
 #include "appliance/engines/token_params.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -131,6 +132,8 @@ absl::StatusOr<Role> RoleFromJson(const object& o) {
 class AppRoleBackend final : public core::Backend {
  public:
   AppRoleBackend(const core::MountEntry& entry, core::Core* core) : mount_(entry), core_(core) {}
+
+  std::span<const core::Route> Routes() const override { return AppRoleRoutes(); }
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 

@@ -1,6 +1,7 @@
 #include "appliance/engines/cubbyhole_backend.h"
 
 #include "appliance/core/core.h"
+#include "appliance/engines/routes.h"
 #include "base/status_macros.h"
 
 namespace strongroom::engines {
@@ -13,6 +14,8 @@ using core::Response;
 class CubbyholeBackend final : public core::Backend {
  public:
   explicit CubbyholeBackend(core::Core* core) : core_(core) {}
+
+  std::span<const core::Route> Routes() const override { return CubbyholeRoutes(); }
 
   absl::StatusOr<bool> Exists(const Request& req) override {
     if (req.token == nullptr || req.rel_path.empty() || req.token->IsBatch()) return false;

@@ -7,6 +7,7 @@
 #include "absl/strings/str_split.h"
 #include "appliance/core/core.h"
 #include "appliance/core/identity_store.h"
+#include "appliance/engines/routes.h"
 #include "base/status_macros.h"
 #include "policy/builtin_policies.h"
 
@@ -68,6 +69,8 @@ absl::StatusOr<std::optional<policy::StringMap>> GetStringMap(const object& o,
 class IdentityBackend final : public core::Backend {
  public:
   explicit IdentityBackend(core::Core* core) : core_(core) {}
+
+  std::span<const core::Route> Routes() const override { return IdentityRoutes(); }
 
   absl::StatusOr<bool> Exists(const Request& req) override {
     const std::string& p = req.rel_path;

@@ -17,6 +17,7 @@
 #include "appliance/core/core.h"
 #include "appliance/core/token_store.h"
 #include "appliance/engines/jwt.h"
+#include "appliance/engines/routes.h"
 #include "appliance/engines/token_params.h"
 #include "appliance/engines/token_review.h"
 #include "base/log.h"
@@ -189,6 +190,8 @@ absl::Status CheckBoundList(const std::vector<std::string>& list, const char* fi
 class KubernetesBackend final : public core::Backend {
  public:
   KubernetesBackend(const core::MountEntry& entry, core::Core* core) : mount_(entry), core_(core) {}
+
+  std::span<const core::Route> Routes() const override { return KubernetesRoutes(); }
 
   bool IsUnauthenticatedPath(const std::string& rel) const override { return rel == "login"; }
 

@@ -14,6 +14,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "absl/time/time.h"
+#include "appliance/engines/routes.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
 
@@ -61,6 +62,7 @@ absl::StatusOr<Response> ListKeys(storage::Storage& s, const std::string& prefix
 // KV version 1: the stored JSON object is the secret.
 class KvV1 final : public core::Backend {
  public:
+  std::span<const core::Route> Routes() const override { return KvV1Routes(); }
   absl::StatusOr<bool> Exists(const Request& req) override {
     ASSIGN_OR_RETURN(auto v, req.storage->Get(req.rel_path));
     return v.has_value();
@@ -329,6 +331,11 @@ absl::StatusOr<std::vector<int64_t>> ParseVersions(const object& data) {
 //   versions/<path>/<n>      the data of version n (absent once destroyed or pruned)
 class KvV2 final : public core::Backend {
  public:
+  std::span<const core::Route> Routes() const override { return KvV2Routes(); }
+  // A path outside the versioned layout: Vault's 404 with the `vault kv` hint.
+  absl::StatusOr<Response> UnmatchedRoute(const Request& req) override {
+    return InvalidPath(req.operation);
+  }
   absl::StatusOr<bool> Exists(const Request& req) override {
     const std::string& p = req.rel_path;
     for (std::string prefix : {"data/", "metadata/"}) {

@@ -4,6 +4,7 @@
 #include "appliance/engines/kubernetes_backend.h"
 #include "appliance/engines/kv_backend.h"
 #include "appliance/engines/transit_backend.h"
+#include "appliance/engines/userpass_backend.h"
 
 namespace strongroom::engines {
 
@@ -15,6 +16,7 @@ std::vector<core::EngineType> EngineTable() {
       {"transit", "transit", MakeTransitBackend, nullptr},
       {"approle", "auth_approle", MakeAppRoleBackend, nullptr, /*auth=*/true},
       {"kubernetes", "auth_kubernetes", MakeKubernetesBackend, nullptr, /*auth=*/true},
+      {"userpass", "auth_userpass", MakeUserpassBackend, nullptr, /*auth=*/true},
   };
 }
 

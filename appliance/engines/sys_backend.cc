@@ -13,6 +13,7 @@
 #include "appliance/core/mount_entry.h"
 #include "appliance/core/token_store.h"
 #include "appliance/engines/raft_snapshot.h"
+#include "appliance/engines/sys_info.h"
 #include "appliance/engines/sys_metrics.h"
 #include "base/log.h"
 #include "base/status_macros.h"
@@ -79,16 +80,35 @@ class SystemBackend final : public core::Backend {
     return core::LowerSegmentAfter(p, "policies/acl/");
   }
 
-  // sys/wrapping/lookup needs no token (Vault): it tells only a wrapping token's creation
-  // path, time and TTL, to whoever holds it.
-  bool IsUnauthenticatedPath(const std::string& p) const override { return p == "wrapping/lookup"; }
+  std::span<const core::Route> Routes() const override { return SystemRoutes(); }
+
+  // Reached without a token: the OpenAPI document (its content depends on the token, when one
+  // is given) and sys/wrapping/lookup (Vault: it tells only a wrapping token's creation path,
+  // time and TTL, to whoever holds it). The others are answered by the core before any routing
+  // (core.cc); they are named here for the OpenAPI document's x-vault-unauthenticated.
+  bool IsUnauthenticatedPath(const std::string& p) const override {
+    static constexpr std::string_view kUnauthenticated[] = {"internal/specs/openapi",
+                                                            "wrapping/lookup",
+                                                            "init",
+                                                            "seal-status",
+                                                            "unseal",
+                                                            "health",
+                                                            "leader",
+                                                            "storage/raft/join",
+                                                            "internal/ui/mounts"};
+    for (auto u : kUnauthenticated) {
+      if (p == u) return true;
+    }
+    return absl::StartsWith(p, "internal/ui/mounts/");
+  }
 
   // Vault's root-protected sys paths: sudo (or root) is required on top of the capability.
   bool IsRootPath(const std::string& p) const override {
     // Reading the audit public key or the latest checkpoint needs the capability, not sudo:
     // auditors get exactly these two.
     if (p == "audit/public-key" || absl::StartsWith(p, "audit/checkpoint/")) return false;
-    static constexpr std::string_view kExact[] = {"seal",
+    static constexpr std::string_view kExact[] = {"host-info",
+                                                  "seal",
                                                   "step-down",
                                                   "audit",
                                                   "remount",
@@ -121,6 +141,7 @@ class SystemBackend final : public core::Backend {
 
   absl::StatusOr<Response> Handle(Request& req) override {
     const std::string& p = req.rel_path;
+    if (IsInfoPath(p)) return HandleInfo(core_, req);  // sys_info.cc
     if (p == "mounts" || p == "mounts/") return ListMounts(req);
     if (absl::StartsWith(p, "mounts/")) {
       absl::string_view rest = absl::string_view(p).substr(7);

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <memory>
+#include <span>
 
 #include "appliance/core/backend.h"
 
@@ -14,5 +15,7 @@ class Core;
 namespace strongroom::engines {
 
 std::unique_ptr<core::Backend> MakeSystemBackend(core::Core* core);
+// Every sys/ path, with the operations it takes (sys_routes.cc).
+std::span<const core::Route> SystemRoutes();
 
 }  // namespace strongroom::engines

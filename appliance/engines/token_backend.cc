@@ -9,6 +9,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "appliance/core/core.h"
+#include "appliance/engines/routes.h"
 #include "appliance/engines/token_params.h"
 #include "base/status_macros.h"
 #include "base/strings.h"
@@ -225,6 +226,8 @@ absl::StatusOr<std::vector<std::string>> ChildPolicies(const std::vector<std::st
 class TokenBackend final : public core::Backend {
  public:
   explicit TokenBackend(core::Core* core) : core_(core) {}
+
+  std::span<const core::Route> Routes() const override { return TokenRoutes(); }
 
   bool IsRootPath(const std::string& p) const override {
     return absl::StartsWith(p, "revoke-orphan") || absl::StartsWith(p, "accessors");

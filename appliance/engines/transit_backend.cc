@@ -16,6 +16,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "appliance/core/core.h"
+#include "appliance/engines/routes.h"
 #include "appliance/engines/transit_crypto.h"
 #include "appliance/engines/transit_keys.h"
 #include "appliance/engines/transit_ops.h"
@@ -67,6 +68,8 @@ class TransitBackend final : public core::Backend {
  public:
   TransitBackend(core::Core* core, const core::MountEntry& entry)
       : core_(core), store_(core, entry.uuid), ops_(core, &store_) {}
+
+  std::span<const core::Route> Routes() const override { return TransitRoutes(); }
 
   absl::StatusOr<bool> Exists(const Request& req) override {
     const std::string& p = req.rel_path;

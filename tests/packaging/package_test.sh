@@ -58,12 +58,15 @@ case "$recommends" in *softhsm2*) ok ;; *) fail "softhsm2 not recommended: $reco
 case "$depends" in *libssl3*) ok ;; *) fail "libssl3 not in Depends: $depends" ;; esac
 # strongroom-audit reads logrotate's compressed files with zlib.
 case "$depends" in *zlib1g*) ok ;; *) fail "zlib1g not in Depends: $depends" ;; esac
+# The userpass auth method hashes passwords with Botan 2's Argon2id.
+case "$depends" in *libbotan-2-19*) ok ;; *) fail "libbotan-2-19 not in Depends: $depends" ;; esac
 dpkg-deb --info "$deb" conffiles | grep -qx /etc/strongroom/strongroom.hcl || fail "conffiles"
 ok
 rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/strongroom/strongroom.hcl ||
   fail "strongroom.hcl is not %config in the .rpm"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libssl.so.3' || fail "rpm requires libssl"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libz.so.1' || fail "rpm requires zlib"
+rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libbotan-2.so.19' || fail "rpm requires botan"
 if rpm -qp --requires "$rpm" 2>/dev/null | grep -qi softhsm; then fail "rpm requires softhsm"; fi
 rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'useradd -r' || fail "rpm does not create the user"
 ok

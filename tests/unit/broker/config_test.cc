@@ -49,6 +49,24 @@ TEST(Config, ParsesVaultStyleServerConfig) {
   EXPECT_EQ(c->seal.key_label, "kek");
 }
 
+// sys/config/state/sanitized: Vault's key names, and nothing of the seal but its type (the PIN,
+// even as a reference, the token and key labels stay out).
+TEST(Config, SanitizedHasVaultsKeysAndNoSecret) {
+  ServerConfig c = *ParseConfig(kGood);
+  c.seal.pin = "123456-literal-pin";
+  const std::string s = core::Serialize(SanitizedConfig(c));
+  for (const char* key :
+       {"\"api_addr\":\"https://10.0.0.1:8200\"", "\"cluster_addr\"",
+        "\"listeners\":[{\"type\":\"tcp\"", "\"address\":\"0.0.0.0:8200\"",
+        "\"seals\":[{\"type\":\"pkcs11\",\"disabled\":false}]", "\"storage\":{\"type\":\"rocksdb\"",
+        "\"default_lease_ttl\"", "\"disable_mlock\"", "\"raw_storage_endpoint\":false"}) {
+    EXPECT_THAT(s, HasSubstr(key));
+  }
+  for (const char* secret : {"123456", "pin", "softhsm", "kek", "token_label", "/var/lib"}) {
+    EXPECT_THAT(s, ::testing::Not(HasSubstr(secret))) << s;
+  }
+}
+
 // Issue 15 item 9: the connection limits against floods, with their secure defaults.
 // Vault API section: listener "tcp" parameters (http_read_header_timeout).
 TEST(Config, ConnectionFloodLimits) {
