@@ -67,6 +67,18 @@ std::string UnescapeCubbyholeKey(std::string_view name) {
   return out;
 }
 
+// The field `k` of `o` into `*out` when present (a wrong type is an error).
+absl::Status ReadField(const json::object& o, std::string_view k, std::string* out) {
+  ASSIGN_OR_RETURN(auto v, GetString(o, k));
+  if (v) *out = *v;
+  return absl::OkStatus();
+}
+absl::Status ReadField(const json::object& o, std::string_view k, int64_t* out) {
+  ASSIGN_OR_RETURN(auto v, GetInt(o, k));
+  if (v) *out = *v;
+  return absl::OkStatus();
+}
+
 // What a batch token carries: its entry, in short keys (the token is a header value).
 json::object BatchJson(const TokenEntry& e) {
   json::object o;
@@ -89,16 +101,8 @@ json::object BatchJson(const TokenEntry& e) {
 absl::StatusOr<TokenEntry> FromBatchJson(const json::object& o) {
   TokenEntry e;
   e.type = "batch";
-  auto str = [&](std::string_view k, std::string* out) -> absl::Status {
-    ASSIGN_OR_RETURN(auto v, GetString(o, k));
-    if (v) *out = *v;
-    return absl::OkStatus();
-  };
-  auto num = [&](std::string_view k, int64_t* out) -> absl::Status {
-    ASSIGN_OR_RETURN(auto v, GetInt(o, k));
-    if (v) *out = *v;
-    return absl::OkStatus();
-  };
+  const auto str = [&](std::string_view k, std::string* out) { return ReadField(o, k, out); };
+  const auto num = [&](std::string_view k, int64_t* out) { return ReadField(o, k, out); };
   ASSIGN_OR_RETURN(auto pol, GetStringList(o, "p"));
   if (pol) e.policies = *pol;
   RETURN_IF_ERROR(str("d", &e.display_name));
@@ -198,16 +202,8 @@ json::object TokenEntry::ToJson() const {
 
 absl::StatusOr<TokenEntry> TokenEntry::FromJson(const json::object& o) {
   TokenEntry e;
-  auto str = [&](std::string_view k, std::string* out) -> absl::Status {
-    ASSIGN_OR_RETURN(auto v, GetString(o, k));
-    if (v) *out = *v;
-    return absl::OkStatus();
-  };
-  auto num = [&](std::string_view k, int64_t* out) -> absl::Status {
-    ASSIGN_OR_RETURN(auto v, GetInt(o, k));
-    if (v) *out = *v;
-    return absl::OkStatus();
-  };
+  const auto str = [&](std::string_view k, std::string* out) { return ReadField(o, k, out); };
+  const auto num = [&](std::string_view k, int64_t* out) { return ReadField(o, k, out); };
   RETURN_IF_ERROR(str("id_hash", &e.id_hash));
   RETURN_IF_ERROR(str("accessor", &e.accessor));
   RETURN_IF_ERROR(str("display_name", &e.display_name));

@@ -3,6 +3,7 @@
 #include <botan/pwdhash.h>
 #include <openssl/crypto.h>
 
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <semaphore>
@@ -33,9 +34,17 @@ std::counting_semaphore<64>& HashSlots() {
   return *slots;
 }
 
+std::atomic<uint64_t> g_evaluations{0};
+std::atomic<uint64_t> g_default_evaluations{0};
+
 // Argon2id of `password` into `out`; false (logged) when Botan throws.
 bool Derive(std::string_view password, const std::string& salt, size_t m, size_t t, size_t p,
             uint8_t* out, size_t out_len) {
+  g_evaluations.fetch_add(1, std::memory_order_relaxed);
+  const Argon2Params d;
+  if (m == d.memory_kib && t == d.iterations && p == d.parallelism) {
+    g_default_evaluations.fetch_add(1, std::memory_order_relaxed);
+  }
   HashSlots().acquire();
   bool ok = true;
   try {
@@ -56,6 +65,8 @@ bool Derive(std::string_view password, const std::string& salt, size_t m, size_t
 }
 
 }  // namespace
+
+Argon2Count Argon2Evaluations() { return {g_evaluations.load(), g_default_evaluations.load()}; }
 
 absl::StatusOr<core::json::object> HashPassword(std::string_view password,
                                                 const Argon2Params& params) {

@@ -32,4 +32,13 @@ absl::StatusOr<bool> VerifyPassword(std::string_view password, const core::json:
 // a login takes as long whether the name is known or not.
 void VerifyAgainstDummy(std::string_view password);
 
+// Argon2id computations so far in this process, and those made with the default parameters:
+// the tests check that a login for an unknown name makes the same computation as a wrong
+// password (timing it would be a timed assertion).
+struct Argon2Count {
+  uint64_t all = 0;
+  uint64_t with_defaults = 0;
+};
+Argon2Count Argon2Evaluations();
+
 }  // namespace strongroom::engines

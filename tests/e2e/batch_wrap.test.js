@@ -85,6 +85,18 @@ test('hashi-vault-js: token and sys calls work unchanged, batch tokens included'
   });
   const caps = await vault.sysCapabilitiesSelf(batch.client_token, ['secret/data/app']);
   assert.deepEqual(caps['secret/data/app'], ['read']);
+  // Its sys calls beyond health: host-info, the token and entity counters, metrics in both forms.
+  const host = await vault.sysHostInfo(ROOT);
+  assert.equal(typeof host.host.hostname, 'string');
+  assert.ok(host.memory.total > 0);
+  const tokens = await vault.sysInternalCounters(ROOT, 'tokens');
+  assert.ok(tokens.counters.service_tokens.total >= 2);
+  const entities = await vault.sysInternalCounters(ROOT, 'entities');
+  assert.equal(typeof entities.counters.entities.total, 'number');
+  const metricsJson = await vault.sysMetrics(ROOT);
+  assert.ok(Array.isArray(metricsJson.Gauges));
+  const metricsText = await vault.sysMetrics(ROOT, 'prometheus');
+  assert.match(String(metricsText), /# TYPE vault_core_unsealed gauge/);
   await vault.revokeSelfToken(service.client_token);
   const gone = await api(d, service.client_token, 'GET', 'auth/token/lookup-self');
   assert.equal(gone.status, 403);
