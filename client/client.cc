@@ -1,5 +1,6 @@
 #include "client/client.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "absl/strings/ascii.h"
@@ -226,6 +227,10 @@ int HttpStatusOf(const absl::Status& status) {
   int code = 0;
   if (!payload || !absl::SimpleAtoi(payload->Flatten(), &code)) return 0;
   return code;
+}
+
+absl::Duration RenewAfter(int64_t lease_seconds) {
+  return std::max(absl::Seconds(1), absl::Seconds(lease_seconds) * 2 / 3);
 }
 
 absl::StatusOr<Secret> ParseSecret(std::string_view body) {
