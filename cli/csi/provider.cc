@@ -93,7 +93,9 @@ bool Base64Decode(std::string_view in, std::string* out) {
 
 // The whole response as Vault's provider writes it: Go's json.Marshal of the api.Secret
 // (request_id, lease_id, lease_duration, renewable, data, warnings, then auth, wrap_info and
-// mount_type when the answer has them), maps with their keys sorted.
+// mount_type when the answer has them), maps with their keys sorted. One deviation: request_id
+// is written empty. Vault's server makes a new one for every request, so with it the content,
+// and so the object's version, would change on every rotation poll although the secret did not.
 absl::StatusOr<std::string> WholeSecretJson(const client::Secret& s, size_t max_bytes) {
   auto enc = [&](const json::value& v) { return tmpl::EncodeJson(v, false, max_bytes); };
   std::string out = "{";
@@ -110,10 +112,9 @@ absl::StatusOr<std::string> WholeSecretJson(const client::Secret& s, size_t max_
     return it == s.raw.end() ? json::value(nullptr) : it->value();
   };
   for (absl::Status st :
-       {field("request_id", json::string(s.request_id)),
-        field("lease_id", json::string(s.lease_id)), field("lease_duration", s.lease_duration),
-        field("renewable", s.renewable), field("data", s.data),
-        field("warnings", raw("warnings"))}) {
+       {field("request_id", json::string()), field("lease_id", json::string(s.lease_id)),
+        field("lease_duration", s.lease_duration), field("renewable", s.renewable),
+        field("data", s.data), field("warnings", raw("warnings"))}) {
     if (!st.ok()) return st;
   }
   for (std::string_view optional : {"auth", "wrap_info"}) {
