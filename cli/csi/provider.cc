@@ -11,8 +11,11 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_replace.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
 #include "appliance/core/json.h"
+#include "base/log.h"
 #include "base/strings.h"
 #include "cli/template/functions.h"
 #include "client/client.h"
@@ -22,6 +25,26 @@ namespace {
 
 // A cached token this close to its expiry is not used: a request in flight would outlive it.
 constexpr absl::Duration kExpiryMargin = absl::Seconds(10);
+
+// One of Vault's error strings on one line. client/ passes them on with control characters
+// escaped ("\x0a"); Vault's multierror text ("1 error occurred:\n\t* permission denied\n\n")
+// becomes its listed errors alone.
+std::string TidyVaultError(std::string_view e) {
+  const std::string text = absl::StrReplaceAll(Av(e), {{"\\x0a", "\n"}, {"\\x09", "\t"}});
+  std::vector<std::string> lines = absl::StrSplit(text, '\n', absl::SkipWhitespace());
+  std::vector<std::string> items;
+  if (!lines.empty() && absl::EndsWith(lines.front(), "occurred:")) {
+    for (size_t i = 1; i < lines.size(); ++i) {
+      absl::string_view l = absl::StripLeadingAsciiWhitespace(lines[i]);
+      if (absl::ConsumePrefix(&l, "* ")) items.emplace_back(l);
+    }
+  }
+  if (items.empty()) {
+    items = std::move(lines);
+    for (std::string& l : items) absl::StrReplaceAll({{"\t", " "}}, &l);
+  }
+  return absl::StrJoin(items, "; ");
+}
 
 // A client error on one line: "Vault answered 403: permission denied", or the transport's own
 // message. Vault's error strings are passed on (bounded and made printable by client/); the
@@ -37,7 +60,7 @@ std::string Cause(const absl::Status& s) {
   }
   std::vector<std::string> errors;
   for (absl::string_view line : absl::StrSplit(s.message(), '\n')) {
-    if (absl::StartsWith(line, "* ")) errors.emplace_back(line.substr(2));
+    if (absl::StartsWith(line, "* ")) errors.push_back(TidyVaultError(Sv(line.substr(2))));
   }
   if (errors.empty()) {
     const char* what = code == 404   ? "no secret at this path"
@@ -287,6 +310,10 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
                              ", role ", params.role_name, ") as ", who,
                              " failed: ", Cause(auth.status())));
     }
+    LogDebug("login to %s (auth/%s, role %s) as %s: token ttl %ds, %s", cc.address,
+             absl::StripPrefix(mount, "auth/"), params.role_name, who,
+             static_cast<int>(auth->lease_duration),
+             auth->renewable ? "renewable" : "not renewable");
     CachedToken t = cache_->Make(auth->client_token, auth->lease_duration, auth->renewable);
     cache_->Put(key, t);
     result.logged_in = true;
@@ -308,6 +335,10 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
           cache_->Put(key,
                       cache_->Make(cached->token, renewed->lease_duration, renewed->renewable));
           token = cached->token;
+          LogDebug("token of %s renewed: ttl %ds", who, static_cast<int>(renewed->lease_duration));
+        } else {
+          LogInfo("token of %s not renewed (%s); logging in again", who,
+                  renewed.ok() ? std::string("at its max_ttl") : Cause(renewed.status()));
         }
       }
     }
@@ -349,6 +380,7 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
         // The cached token may have been revoked or have lost its policies: once per mount,
         // log in again and retry.
         relogged = true;
+        LogInfo("%s: 403 with the cached token of %s; logging in again", where, who);
         cache_->Erase(key, token);
         auto t = login();
         if (!t.ok()) return t.status();
