@@ -9,11 +9,14 @@ set -euo pipefail
 export DEBIAN_FRONTEND=noninteractive
 
 # zlib1g-dev: strongroom-audit reads the audit files logrotate compressed (and RocksDB's zlib).
+# libgrpc++-dev, protobuf-compiler-grpc (grpc_cpp_plugin) and libyaml-cpp-dev: `strongroom
+# csi-provider` (cli/csi: the Secrets Store CSI Driver's gRPC provider API and the objects YAML).
 build_pkgs=(
   ca-certificates git cmake ninja-build g++ ccache pkg-config
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
   nlohmann-json3-dev libuv1-dev liblz4-dev zlib1g-dev
+  libgrpc++-dev protobuf-compiler-grpc libyaml-cpp-dev
   autoconf automake libtool make patch
 )
 # The Raft engine, libraft (cowsql raft) 0.22.1, is built from Debian's source with the patches in
@@ -38,8 +41,9 @@ test_pkgs=(
   iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
+# libgrpc++1.51 and libyaml-cpp0.7: /usr/bin/strongroom (its csi-provider command).
 # pkcs11-provider comes from bookworm-backports (install_pkcs11_provider below).
-runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g)
+runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g libgrpc++1.51 libyaml-cpp0.7)
 
 mode=${1:-}
 case "$mode" in

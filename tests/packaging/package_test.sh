@@ -58,12 +58,18 @@ case "$recommends" in *softhsm2*) ok ;; *) fail "softhsm2 not recommended: $reco
 case "$depends" in *libssl3*) ok ;; *) fail "libssl3 not in Depends: $depends" ;; esac
 # strongroom-audit reads logrotate's compressed files with zlib.
 case "$depends" in *zlib1g*) ok ;; *) fail "zlib1g not in Depends: $depends" ;; esac
+# strongroom csi-provider: gRPC and yaml-cpp.
+for lib in libgrpc++1.51 libyaml-cpp0.7; do
+  case "$depends" in *"$lib"*) ok ;; *) fail "$lib not in Depends: $depends" ;; esac
+done
 dpkg-deb --info "$deb" conffiles | grep -qx /etc/strongroom/strongroom.hcl || fail "conffiles"
 ok
 rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/strongroom/strongroom.hcl ||
   fail "strongroom.hcl is not %config in the .rpm"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libssl.so.3' || fail "rpm requires libssl"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libz.so.1' || fail "rpm requires zlib"
+rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libgrpc++.so.1.51' || fail "rpm requires gRPC"
+rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libyaml-cpp.so.0.7' || fail "rpm requires yaml-cpp"
 if rpm -qp --requires "$rpm" 2>/dev/null | grep -qi softhsm; then fail "rpm requires softhsm"; fi
 rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'useradd -r' || fail "rpm does not create the user"
 ok
