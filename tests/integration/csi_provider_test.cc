@@ -314,11 +314,11 @@ TEST_F(CsiProviderTest, TheExampleMountsTheApiKeysAsFilesWithTheirModes) {
                                                         {"stripe-api-key", "stripe"}}) {
     ASSERT_TRUE(files.count(object)) << object;
     EXPECT_EQ(files[object]->contents(), kApiKeys.at(key)) << object;
-    EXPECT_EQ(files[object]->mode(), 0440) << object;
+    EXPECT_EQ(files[object]->mode(), 0444) << object;
   }
   // Without secretKey: the whole response, as Vault's api.Secret marshals it.
   ASSERT_TRUE(files.count("api-keys.json"));
-  EXPECT_EQ(files["api-keys.json"]->mode(), 0440);
+  EXPECT_EQ(files["api-keys.json"]->mode(), 0444);
   json whole = json::parse(files["api-keys.json"]->contents());
   EXPECT_EQ(whole["data"]["data"]["openai"], kApiKeys.at("openai"));
   EXPECT_EQ(whole["data"]["metadata"]["version"], 1);
