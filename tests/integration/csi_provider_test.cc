@@ -299,6 +299,23 @@ TEST_F(CsiProviderTest, VersionAndAPrivateSocket) {
       STRONGROOM_CLI, {"csi-provider", "-check", "-endpoint=unix://" + provider_->socket()});
   EXPECT_EQ(check.exit_code, 0) << check.output;
   EXPECT_THAT(check.output, HasSubstr("strongroom-csi-provider 0.1.0 (API v1alpha1)"));
+
+  // The driver's group, when it does not run as root: the socket is given that group and 0660.
+  EXPECT_EQ(provider_->Stop(), 0);
+  StartProvider({"-socket-group=4242", "-socket-mode=0660"});
+  ASSERT_EQ(lstat(provider_->socket().c_str(), &st), 0);
+  EXPECT_EQ(st.st_gid, 4242u);
+  EXPECT_EQ(st.st_mode & 07777, 0660u);
+  // A file that is not a socket is never replaced.
+  EXPECT_EQ(provider_->Stop(), 0);
+  std::ofstream(dir_ + "/vault.sock") << "not a socket";
+  RunResult refused =
+      RunProgram(STRONGROOM_CLI, {"csi-provider", "-endpoint=" + dir_ + "/vault.sock"});
+  EXPECT_EQ(refused.exit_code, 1) << refused.output;
+  EXPECT_THAT(refused.output, HasSubstr("it exists and is not a socket"));
+  EXPECT_EQ(Slurp(dir_ + "/vault.sock"), "not a socket");
+  ASSERT_EQ(unlink((dir_ + "/vault.sock").c_str()), 0);
+  StartProvider();
 }
 
 TEST_F(CsiProviderTest, TheExampleMountsTheApiKeysAsFilesWithTheirModes) {
