@@ -229,6 +229,10 @@ int HttpStatusOf(const absl::Status& status) {
   return code;
 }
 
+absl::Duration RenewAfter(int64_t lease_seconds) {
+  return std::max(absl::Seconds(1), absl::Seconds(lease_seconds) * 2 / 3);
+}
+
 absl::StatusOr<Secret> ParseSecret(std::string_view body) {
   Secret s;
   if (body.empty()) return s;

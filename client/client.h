@@ -86,6 +86,11 @@ inline constexpr std::string_view kDefaultWrappingTtl = "5m";
 // The HTTP status of an error returned by Client (0 when the server gave no answer).
 int HttpStatusOf(const absl::Status& status);
 
+// When a token of `lease_seconds` should be renewed (or replaced, when it cannot be renewed):
+// two thirds into its lease, at least one second after it was obtained. The agent's auto-auth
+// and the CSI provider's token cache both follow it.
+absl::Duration RenewAfter(int64_t lease_seconds);
+
 class Client {
  public:
   static absl::StatusOr<Client> Create(Config config);

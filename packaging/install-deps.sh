@@ -10,11 +10,14 @@ export DEBIAN_FRONTEND=noninteractive
 
 # libbotan-2-dev: Argon2id for the userpass auth method's password hashes (OpenSSL 3.0 has none).
 # zlib1g-dev: strongroom-audit reads the audit files logrotate compressed (and RocksDB's zlib).
+# libgrpc++-dev, protobuf-compiler-grpc (grpc_cpp_plugin) and libyaml-cpp-dev: `strongroom
+# csi-provider` (cli/csi: the Secrets Store CSI Driver's gRPC provider API and the objects YAML).
 build_pkgs=(
   ca-certificates git cmake ninja-build g++ ccache pkg-config
   libboost1.81-dev libssl-dev librocksdb-dev libabsl-dev
   protobuf-compiler libprotobuf-dev libgfshare-dev libp11-kit-dev libseccomp-dev
   nlohmann-json3-dev libuv1-dev liblz4-dev zlib1g-dev libbotan-2-dev
+  libgrpc++-dev protobuf-compiler-grpc libyaml-cpp-dev
   autoconf automake libtool make patch
 )
 # The Raft engine, libraft (cowsql raft) 0.22.1, is built from Debian's source with the patches in
@@ -41,9 +44,10 @@ test_pkgs=(
   iproute2 nftables libfaketime
 )
 # jq: deploy/kubernetes/init/strongroom-init.sh (and its test). zlib1g: strongroom-audit.
-# libbotan-2-19: strongroomd (userpass password hashes).
+# libbotan-2-19: strongroomd (userpass password hashes). libgrpc++1.51 and libyaml-cpp0.7:
+# /usr/bin/strongroom (its csi-provider command).
 # pkcs11-provider comes from bookworm-backports (install_pkcs11_provider below).
-runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g libbotan-2-19)
+runtime_pkgs=(softhsm2 opensc procps curl openssl adduser util-linux jq zlib1g libbotan-2-19 libgrpc++1.51 libyaml-cpp0.7)
 
 mode=${1:-}
 case "$mode" in

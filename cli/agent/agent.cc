@@ -20,11 +20,6 @@ absl::Duration Backoff(absl::Duration min, absl::Duration max, int failures) {
   return std::min(d, max);
 }
 
-// When to renew or log in again: two thirds into the lease.
-absl::Duration RenewAfter(int64_t lease_seconds) {
-  return std::max(absl::Seconds(1), absl::Seconds(lease_seconds) * 2 / 3);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Agent>> Agent::Create(AgentConfig config, client::Client client,
@@ -68,7 +63,7 @@ absl::Status Agent::Authenticate() {
   client_.SetToken(auth->client_token);
   authenticated_ = true;
   renewable_ = auth->renewable;
-  renew_at_ = auth->lease_duration > 0 ? absl::Now() + RenewAfter(auth->lease_duration)
+  renew_at_ = auth->lease_duration > 0 ? absl::Now() + client::RenewAfter(auth->lease_duration)
                                        : absl::InfiniteFuture();
   LogInfo("auth: %s login at %s succeeded (token ttl %ds, %s)", method.type, method.mount_path,
           auth->lease_duration, auth->renewable ? "renewable" : "not renewable");
@@ -180,7 +175,7 @@ absl::Status Agent::Run() {
       if (renewable_) {
         auto renewed = client_.RenewSelf(0);
         if (renewed.ok() && renewed->lease_duration > 0) {
-          renew_at_ = absl::Now() + RenewAfter(renewed->lease_duration);
+          renew_at_ = absl::Now() + client::RenewAfter(renewed->lease_duration);
           LogInfo("auth: token renewed (ttl %ds)", renewed->lease_duration);
         } else {
           LogWarn("auth: renewal failed (%s); logging in again",

@@ -4,6 +4,7 @@
 #include <string_view>
 
 #include "cli/agent/agent_command.h"
+#include "cli/csi/csi_command.h"
 #include "cli/injector/injector_command.h"
 #include "cli/vault/command.h"
 
@@ -20,16 +21,18 @@ constexpr Command kCommands[] = {
      "run Vault Agent's auto-auth, sinks and templates (-config=FILE)"},
     {"injector", strongroom::injector::Main,
      "serve the mutating admission webhook for vault.hashicorp.com/* annotations"},
+    {"csi-provider", strongroom::csi::Main,
+     "serve the Secrets Store CSI Driver's provider API on a Unix socket"},
 };
 
 int Usage(FILE* out) {
   std::fputs("Usage: strongroom <command> [args]\n\nCommands:\n", out);
   for (const Command& c : kCommands) {
-    std::fprintf(out, "  %-10.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
+    std::fprintf(out, "  %-12.*s %.*s\n", static_cast<int>(c.name.size()), c.name.data(),
                  static_cast<int>(c.summary.size()), c.summary.data());
   }
   for (const auto& [name, synopsis] : strongroom::vault::TopLevel()) {
-    std::fprintf(out, "  %-10s %.*s\n", name.c_str(), static_cast<int>(synopsis.size()),
+    std::fprintf(out, "  %-12s %.*s\n", name.c_str(), static_cast<int>(synopsis.size()),
                  synopsis.data());
   }
   return out == stdout ? 0 : 1;

@@ -10,6 +10,15 @@ every shipped deployment (check_process_users: the systemd unit, the packages' u
 exits 1 if any fails. kubectl cannot help offline: even `apply --dry-run=client` asks an API
 server for its resource list.
 
+The CSI provider (deploy/kubernetes/csi/, check_csi): its DaemonSet runs `/usr/bin/strongroom
+csi-provider` non-root without capabilities, mounts only its own directory of the host's
+providers directory (an init container, root with CHOWN alone, makes it and the symlink the
+driver dials), probes the socket with -check, reads the version key and strongroom's CA from
+Secrets that have templates; its NetworkPolicy lets nothing in and only strongroom's API and DNS
+out; the example SecretProviderClass names the socket's provider, a role and policy that
+deploy/kubernetes/init/strongroom-init.sh writes (audience and namespace included), the CA
+mounted in the provider, and objects whose YAML parses and whose secretObjects resolve.
+
 The injector (deploy/kubernetes/injector/, check_injector): its Deployment runs
 `/usr/bin/strongroom injector` hardened like the servers, the Service and the
 MutatingWebhookConfiguration resolve to it (service, namespace, port, path /mutate, the
@@ -46,8 +55,14 @@ KNOWN = {
     ("rbac.authorization.k8s.io/v1", "ClusterRoleBinding"): False,
     ("admissionregistration.k8s.io/v1", "MutatingWebhookConfiguration"): False,
     ("networking.k8s.io/v1", "NetworkPolicy"): True,
+    ("apps/v1", "DaemonSet"): True,
+    ("secrets-store.csi.x-k8s.io/v1", "SecretProviderClass"): True,
 }
 INJECTOR_DIR = "injector"  # deploy/kubernetes/injector: the admission webhook (its own checks)
+CSI_DIR = "csi"  # deploy/kubernetes/csi: the Secrets Store CSI provider (its own checks)
+CSI_NAMESPACE = "strongroom-csi"
+CSI_LABELS = {"app.kubernetes.io/name": "strongroom", "app.kubernetes.io/component": "csi-provider"}
+PROVIDERS_DIR = "/var/run/secrets-store-csi-providers"  # the driver's --provider-volume
 INJECTOR_LABELS = {"app.kubernetes.io/name": "strongroom", "app.kubernetes.io/component": "injector"}
 YAMLLINT_CONFIG = "{extends: relaxed, rules: {line-length: {max: 100}}}"
 
@@ -110,8 +125,16 @@ def check_objects(objects, c):
         c.check(isinstance(name, str) and re.fullmatch(r"[a-z0-9]([-a-z0-9.]*[a-z0-9])?", name or ""),
                 f"{rel}: {key[1]} {name}: valid metadata.name")
         if KNOWN.get(key):
-            c.check(get(o, "metadata", "namespace") == NAMESPACE,
-                    f"{rel}: {key[1]} {name}: in namespace {NAMESPACE}")
+            parts = o["__in_dir"].split(os.sep)
+            if parts[0] == CSI_DIR and len(parts) > 1 and parts[1] == "examples":
+                # Examples live in the application's namespace.
+                ns = get(o, "metadata", "namespace") or ""
+                c.check(re.fullmatch(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?", ns) and not ns.startswith("strongroom"),
+                        f"{rel}: {key[1]} {name}: in an application namespace ({ns})")
+            else:
+                expected = CSI_NAMESPACE if parts[0] == CSI_DIR else NAMESPACE
+                c.check(get(o, "metadata", "namespace") == expected,
+                        f"{rel}: {key[1]} {name}: in namespace {expected}")
         if key[1] == "Secret":
             values = {**(o.get("stringData") or {}), **(o.get("data") or {})}
             c.check("secret-templates" in os.path.dirname(o["__in_dir"]).split(os.sep),
@@ -537,6 +560,194 @@ def check_injector_network_policy(objects, labels, https_port, c):
                 f"{rw}: from any address, or from ipBlocks (the control plane)")
 
 
+def init_script_role(role):
+    """The `write auth/kubernetes/role/<role> k=v ...` of strongroom-init.sh, as a dict."""
+    with open(os.path.join(ROOT, "deploy", "kubernetes", "init", "strongroom-init.sh"), encoding="utf-8") as f:
+        text = f.read().replace("\\\n", " ")
+    m = re.search(rf"write auth/kubernetes/role/{re.escape(role)} ([^\n]*)", text)
+    if not m:
+        return None
+    return dict(kv.strip("'").split("=", 1) for kv in m.group(1).split() if "=" in kv)
+
+
+def init_script_policy(name):
+    """The policy text strongroom-init.sh writes for `name`."""
+    with open(os.path.join(ROOT, "deploy", "kubernetes", "init", "strongroom-init.sh"), encoding="utf-8") as f:
+        text = f.read()
+    m = re.search(rf"put_policy {re.escape(name)} <<'EOF'\n(.*?)\nEOF", text, re.S)
+    return m.group(1) if m else None
+
+
+def check_csi(objects, all_objects, c):
+    """deploy/kubernetes/csi: the CSI provider's DaemonSet, its NetworkPolicy, the example class."""
+    namespaces = find(objects, "Namespace", CSI_NAMESPACE)
+    if c.check(len(namespaces) == 1, f"csi: Namespace {CSI_NAMESPACE}"):
+        labels = get(namespaces[0], "metadata", "labels") or {}
+        # hostPath (the providers' socket directory) is beyond baseline and restricted.
+        c.check(labels.get("pod-security.kubernetes.io/enforce") == "privileged",
+                f"csi: Namespace {CSI_NAMESPACE} states its Pod Security level (privileged, for hostPath)")
+    sets = find(objects, "DaemonSet", "strongroom-csi-provider")
+    if not c.check(len(sets) == 1, "csi: DaemonSet strongroom-csi-provider"):
+        return
+    ds = sets[0]
+    spec = ds["spec"]
+    pod = get(spec, "template", "spec") or {}
+    labels = get(spec, "template", "metadata", "labels") or {}
+    what = "csi DaemonSet"
+    c.check(selects(get(spec, "selector", "matchLabels"), labels), f"{what}: selector matches its pod labels")
+    c.check(selects(CSI_LABELS, labels) and not selects(SERVER_LABELS, labels), f"{what}: pods carry the csi-provider labels")
+    sa = pod.get("serviceAccountName")
+    sas = find(objects, "ServiceAccount", sa)
+    c.check(sas and sas[0].get("automountServiceAccountToken") is False and pod.get("automountServiceAccountToken") is False,
+            f"{what}: service account {sa} exists, no token mounted (the driver passes the pods' tokens)")
+    for host in ("hostNetwork", "hostPID", "hostIPC"):
+        c.check(pod.get(host) in (None, False), f"{what}: no {host}")
+    psc = pod.get("securityContext") or {}
+    c.check(psc.get("runAsNonRoot") is True and psc.get("runAsUser") == 10001 and psc.get("runAsGroup") == 10001,
+            f"{what}: pod runs as 10001:10001, non-root")
+    c.check(psc.get("fsGroup") == 10001, f"{what}: fsGroup 10001 (reads its Secret volumes)")
+    c.check(get(psc, "seccompProfile", "type") == "RuntimeDefault", f"{what}: seccompProfile RuntimeDefault")
+    volumes = check_volumes(pod, set(), all_objects, what, c)
+    hostpaths = {n: get(v, "hostPath", "path") for n, v in volumes.items() if "hostPath" in v}
+    c.check(all(p == PROVIDERS_DIR or p.startswith(PROVIDERS_DIR + "/") for p in hostpaths.values()),
+            f"{what}: hostPath only within {PROVIDERS_DIR}")
+
+    containers = pod.get("containers") or []
+    if not c.check(len(containers) == 1, f"{what}: one container"):
+        return
+    ctr = containers[0]
+    cw = f"{what}: container {ctr.get('name')}"
+    sc = ctr.get("securityContext") or {}
+    c.check(sc.get("allowPrivilegeEscalation") is False, f"{cw}: allowPrivilegeEscalation false")
+    c.check(sc.get("readOnlyRootFilesystem") is True, f"{cw}: readOnlyRootFilesystem")
+    c.check(get(sc, "capabilities", "drop") == ["ALL"] and not get(sc, "capabilities", "add"),
+            f"{cw}: capabilities drop ALL, none added")
+    c.check(not sc.get("privileged") and sc.get("runAsUser") in (None, 10001), f"{cw}: not privileged, not root")
+    c.check(get(ctr, "resources", "requests") and get(ctr, "resources", "limits", "memory"),
+            f"{cw}: resource requests and a memory limit")
+    c.check(not ctr.get("ports"), f"{cw}: no ports (the socket is its only interface)")
+    mounts = {m["mountPath"]: m["name"] for m in ctr.get("volumeMounts") or []}
+    c.check("/tmp" in mounts, f"{cw}: writable /tmp (read-only root)")
+    command = ctr.get("command") or []
+    c.check(command[:2] == ["/usr/bin/strongroom", "csi-provider"], f"{cw}: runs /usr/bin/strongroom csi-provider")
+    flags = flag_values(command[2:])
+    known = {"endpoint", "socket-group", "socket-mode", "vault-addr", "vault-mount", "vault-namespace",
+             "vault-tls-ca-cert", "vault-tls-ca-directory", "vault-tls-server-name", "vault-tls-client-cert",
+             "vault-tls-client-key", "vault-tls-skip-verify", "cache-size", "hmac-key-file",
+             "kubernetes-token-requests", "kubernetes-host", "kubernetes-ca-cert", "kubernetes-token-file",
+             "max-concurrent-mounts", "log-level"}
+    c.check(all(flag_values([a]) for a in command[2:]) and set(flags) <= known,
+            f"{cw}: every argument is a known -name=value flag")
+    c.check(flags.get("vault-addr") == f"https://strongroom.{NAMESPACE}.svc:8200", f"{cw}: -vault-addr is the client Service")
+    c.check(flags.get("kubernetes-token-requests") == "false",
+            f"{cw}: -kubernetes-token-requests=false (no Kubernetes API credentials in the pod)")
+    c.check(flags.get("vault-tls-skip-verify") in (None, "false"), f"{cw}: verifies strongroom's certificate")
+
+    def mount_of(path):
+        mount = next((m for m in mounts if path.startswith(m + "/")), None)
+        return (mount, volumes.get(mounts[mount])) if mount else (None, None)
+
+    endpoint = re.sub(r"^unix://", "", flags.get("endpoint", ""))
+    socket_mount, socket_volume = mount_of(endpoint)
+    socket_dir = get(socket_volume, "hostPath", "path") or ""
+    c.check(socket_dir.startswith(PROVIDERS_DIR + "/") and socket_dir.count("/") == PROVIDERS_DIR.count("/") + 1,
+            f"{cw}: -endpoint {endpoint} is in its own directory of {PROVIDERS_DIR} ({socket_dir})")
+    c.check(not any(p == PROVIDERS_DIR for p in (get(volumes.get(n), "hostPath", "path") for n in mounts.values())),
+            f"{cw}: does not mount the whole providers directory")
+    socket_name = os.path.basename(endpoint)
+    c.check(socket_name.endswith(".sock"), f"{cw}: the socket is <provider>.sock ({socket_name})")
+    for flag, secret in (("hmac-key-file", "strongroom-csi-hmac-key"), ("vault-tls-ca-cert", "strongroom-csi-vault-ca")):
+        _, vol = mount_of(flags.get(flag, ""))
+        c.check(get(vol, "secret", "secretName") == secret, f"{cw}: -{flag} is in the {secret} Secret volume")
+    for probe in ("readinessProbe", "livenessProbe"):
+        cmd = get(ctr, probe, "exec", "command") or []
+        c.check(cmd[:3] == ["/usr/bin/strongroom", "csi-provider", "-check"] and
+                flag_values(cmd[3:]).get("endpoint") == flags.get("endpoint"),
+                f"{cw}: {probe} runs csi-provider -check on the same endpoint")
+
+    # The init container: root for chown alone; it makes the provider's directory and the
+    # symlink the driver dials (<providers>/<socket> -> <dir>/<socket>).
+    inits = pod.get("initContainers") or []
+    if c.check(len(inits) == 1, f"{what}: one init container (the socket directory)"):
+        init = inits[0]
+        iw = f"{what}: init container {init.get('name')}"
+        isc = init.get("securityContext") or {}
+        c.check(get(isc, "capabilities", "drop") == ["ALL"] and get(isc, "capabilities", "add") == ["CHOWN"],
+                f"{iw}: capabilities drop ALL, add CHOWN only")
+        c.check(isc.get("allowPrivilegeEscalation") is False and isc.get("readOnlyRootFilesystem") is True and
+                not isc.get("privileged"), f"{iw}: no privilege escalation, read-only root, not privileged")
+        c.check(get(init, "resources", "limits", "memory"), f"{iw}: a memory limit")
+        imounts = {m["mountPath"]: m["name"] for m in init.get("volumeMounts") or []}
+        providers_mount = next((m for m, n in imounts.items() if get(volumes.get(n), "hostPath", "path") == PROVIDERS_DIR), None)
+        script = " ".join(init.get("command") or [])
+        sub = os.path.basename(socket_dir)
+        c.check(providers_mount and f"install -d -o 10001 -g 10001 -m 0750 {providers_mount}/{sub}" in script,
+                f"{iw}: makes {PROVIDERS_DIR}/{sub} for uid 10001")
+        c.check(providers_mount and f"ln -sfn {sub}/{socket_name} {providers_mount}/{socket_name}" in script,
+                f"{iw}: links {socket_name} -> {sub}/{socket_name} (relative)")
+
+    policies = find(objects, "NetworkPolicy", "strongroom-csi-provider")
+    if c.check(len(policies) == 1, "csi: NetworkPolicy strongroom-csi-provider"):
+        np = policies[0]["spec"]
+        nw = "csi NetworkPolicy"
+        c.check(get(np, "podSelector", "matchLabels") == CSI_LABELS, f"{nw}: selects the provider pods")
+        c.check(sorted(np.get("policyTypes") or []) == ["Egress", "Ingress"] and not np.get("ingress"),
+                f"{nw}: no ingress at all, egress restricted")
+        egress = np.get("egress") or []
+        ports = sorted((p.get("protocol", "TCP"), p.get("port")) for rule in egress for p in rule.get("ports") or [])
+        c.check(ports == [("TCP", 53), ("TCP", 8200), ("UDP", 53)], f"{nw}: egress only to 8200 and DNS")
+        api_rule = next((r for r in egress if any(p.get("port") == 8200 for p in r.get("ports") or [])), {})
+        c.check(any(selects(get(t, "podSelector", "matchLabels"), SERVER_LABELS) and
+                    get(t, "namespaceSelector", "matchLabels", "kubernetes.io/metadata.name") == NAMESPACE
+                    for t in api_rule.get("to") or []),
+                f"{nw}: port 8200 only to the strongroom server pods")
+
+    classes = find(objects, "SecretProviderClass")
+    if not c.check(len(classes) >= 1, "csi: an example SecretProviderClass"):
+        return
+    for spc in classes:
+        sw = f"SecretProviderClass {get(spc, 'metadata', 'name')}"
+        spec = spc.get("spec") or {}
+        params = spec.get("parameters") or {}
+        c.check(all(isinstance(v, str) for v in params.values()), f"{sw}: every parameter is a string")
+        c.check(f"{spec.get('provider')}.sock" == socket_name,
+                f"{sw}: provider {spec.get('provider')} is the socket the DaemonSet serves ({socket_name})")
+        c.check(params.get("vaultAddress") == f"https://strongroom.{NAMESPACE}.svc:8200", f"{sw}: vaultAddress is the client Service")
+        ca_mount, ca_vol = mount_of(params.get("vaultCACertPath", ""))
+        c.check(get(ca_vol, "secret", "secretName") == "strongroom-csi-vault-ca",
+                f"{sw}: vaultCACertPath is in the provider's CA volume")
+        c.check(params.get("vaultSkipTLSVerify", "false") == "false", f"{sw}: verifies strongroom's certificate")
+        role = init_script_role(params.get("roleName", ""))
+        if c.check(role is not None, f"{sw}: strongroom-init.sh writes role {params.get('roleName')}"):
+            c.check(role.get("audience") == params.get("audience", "vault"),
+                    f"{sw}: the role's audience is the class's ({params.get('audience', 'vault')})")
+            c.check(get(spc, "metadata", "namespace") in role.get("bound_service_account_namespaces", "").split(","),
+                    f"{sw}: the role is bound to the class's namespace")
+            policy_text = "\n".join(init_script_policy(p) or "" for p in role.get("policies", "").split(","))
+        else:
+            policy_text = ""
+        try:
+            objs = yaml.safe_load(params.get("objects", ""))
+        except yaml.YAMLError:
+            objs = None
+        if not c.check(isinstance(objs, list) and objs, f"{sw}: objects is a YAML list"):
+            continue
+        names = [o.get("objectName") for o in objs if isinstance(o, dict)]
+        c.check(len(names) == len(objs) and len(set(names)) == len(names) and all(names),
+                f"{sw}: every object has a unique objectName")
+        for o in objs:
+            ow = f"{sw}: object {o.get('objectName')}"
+            c.check(isinstance(o.get("secretPath"), str) and o.get("secretPath"), f"{ow}: secretPath")
+            c.check(isinstance(o.get("filePermission", 0), int) and 0 <= o.get("filePermission", 0) <= 0o777,
+                    f"{ow}: filePermission within 0777 (unquoted)")
+            c.check(f'path "{o.get("secretPath")}" {{ capabilities = ["read"] }}' in policy_text,
+                    f"{ow}: the role's policy reads {o.get('secretPath')}")
+        for so in spec.get("secretObjects") or []:
+            for d in so.get("data") or []:
+                c.check(d.get("objectName") in names,
+                        f"{sw}: secretObjects {so.get('secretName')} key {d.get('key')} is an object")
+
+
 def run_yamllint(directory, c):
     if not shutil.which("yamllint"):
         c.check(False, "yamllint is installed (packaging/install-deps.sh installs it)")
@@ -554,13 +765,16 @@ def main():
     objects = load(directory, c)
     check_objects(objects, c)
     in_injector = lambda o: o["__in_dir"].split(os.sep)[0] == INJECTOR_DIR
-    servers = [(rel, o) for rel, o in objects if not in_injector(o)]
+    in_csi = lambda o: o["__in_dir"].split(os.sep)[0] == CSI_DIR
+    servers = [(rel, o) for rel, o in objects if not in_injector(o) and not in_csi(o)]
     injector = [(rel, o) for rel, o in objects if in_injector(o)]
+    csi = [(rel, o) for rel, o in objects if in_csi(o)]
     found = check_statefulset(objects, c)
     if found:
         check_services_and_pdb(servers, *found, c)
     check_rbac_and_job(objects, c)
     check_injector(injector, objects, c)
+    check_csi(csi, objects, c)
     check_dockerfile(objects, c)
     check_process_users(objects, c)
     run_yamllint(directory, c)

@@ -3,7 +3,10 @@
 // (401/403/400/404/405/415 Status objects, 201 TokenReview), and validates the reviewed service
 // account JWT itself like the apiserver's service account authenticator: signature (RS256/ES256
 // with the keys it was given, picked by kid), issuer, audiences, exp/nbf with the apiserver's
-// 60 s leeway, and a revocation set standing in for deleted service accounts.
+// 60 s leeway, and a revocation set standing in for deleted service accounts. Given a signing key
+// it also answers TokenRequest (POST /api/v1/namespaces/<ns>/serviceaccounts/<name>/token, what
+// the CSI provider calls when the driver passes no token): a projected token for that service
+// account, its audiences and expiry, bound to the pod of boundObjectRef.
 // Only node built-ins; the CA and server certificate are made with the openssl command.
 'use strict';
 
@@ -19,6 +22,7 @@ const DEFAULT_AUDIENCE = 'https://kubernetes.default.svc.cluster.local';
 const DEFAULT_ISSUER = 'https://kubernetes.default.svc.cluster.local';
 const LEGACY_ISSUER = 'kubernetes/serviceaccount';
 const TOKENREVIEW_PATH = '/apis/authentication.k8s.io/v1/tokenreviews';
+const TOKENREQUEST_PATH = /^\/api\/v1\/namespaces\/([^/]+)\/serviceaccounts\/([^/]+)\/token$/;
 const LEEWAY_SECONDS = 60; // go-jose's jwt.DefaultLeeway, applied to exp, nbf and iat
 const MAX_BODY = 3 * 1024 * 1024; // the apiserver's request body limit
 
@@ -178,9 +182,12 @@ function goQuoteList(list) {
 //   authorize(username): RBAC for service account bearers (system:auth-delegator); default all
 //   subjectAltNames, commonName: the server certificate's SANs (none when []) and subject CN
 //   host, pathPrefix: listen address, URL prefix
+//   signingKey: a private key among publicKey's (RS256); with it the fake answers TokenRequest
+//     for bearers that `authorize` lets through, and mintToken() signs tokens
 async function startFakeKube({
   publicKey, reviewerToken, issuers = [DEFAULT_ISSUER, LEGACY_ISSUER], apiAudiences = [DEFAULT_AUDIENCE],
   authorize = () => true, subjectAltNames, commonName, host = '127.0.0.1', pathPrefix = '',
+  signingKey,
 } = {}) {
   const keys = (Array.isArray(publicKey) ? publicKey : [publicKey]).filter(Boolean).map((k) => {
     const pub = toPublicKey(k);
@@ -191,6 +198,19 @@ async function startFakeKube({
   const revoked = new Set();
   const requests = [];
   const overrides = [];
+  const accountUids = new Map(); // "<ns>/<name>" -> the service account's uid (stable)
+  const accountUid = (namespace, name) => {
+    const key = `${namespace}/${name}`;
+    if (!accountUids.has(key)) accountUids.set(key, crypto.randomUUID());
+    return accountUids.get(key);
+  };
+  // A projected token for a service account, as TokenRequest issues it.
+  function mintToken({ namespace, name, audiences = apiAudiences, pod, expSeconds = 3600 }) {
+    if (!signingKey) throw new Error('fake_kube: no signingKey');
+    return signServiceAccountJwt({
+      privateKey: signingKey, namespace, name, uid: accountUid(namespace, name), audiences, pod, expSeconds,
+    });
+  }
 
   // The service account authenticator: { user, audiences } or { error } (error '' = not ours).
   function authenticate(token, requested) {
@@ -285,6 +305,9 @@ async function startFakeKube({
     }
 
     const url = new URL(req.url, 'https://fake-kube');
+    const tokenRequest = signingKey && url.pathname.startsWith(pathPrefix)
+      ? TOKENREQUEST_PATH.exec(url.pathname.slice(pathPrefix.length)) : null;
+    if (tokenRequest) return handleTokenRequest(req, res, body, username, tokenRequest[1], tokenRequest[2], entry);
     if (url.pathname !== pathPrefix + TOKENREVIEW_PATH) {
       return send(res, 404, statusObject(404, 'NotFound', 'the server could not find the requested resource', {}));
     }
@@ -336,6 +359,55 @@ async function startFakeKube({
     });
   }
 
+  // TokenRequest (authentication.k8s.io/v1) as kube-apiserver answers it: RBAC create on
+  // serviceaccounts/token, expirationSeconds of at least 10 minutes (default 1 hour), the API
+  // audiences when none are asked for, a Pod boundObjectRef (name and uid) as the pod claim.
+  function handleTokenRequest(req, res, body, username, namespace, name, entry) {
+    if (req.method !== 'POST') {
+      return send(res, 405, statusObject(405, 'MethodNotAllowed',
+        'the server does not allow this method on the requested resource', {}));
+    }
+    if (username !== 'reviewer' && !authorize(username)) {
+      return send(res, 403, statusObject(403, 'Forbidden',
+        `serviceaccounts ${JSON.stringify(name)} is forbidden: User ${JSON.stringify(username)} cannot create `
+        + `resource "serviceaccounts/token" in API group "" in the namespace ${JSON.stringify(namespace)}`,
+        { name, kind: 'serviceaccounts' }));
+    }
+    let tr;
+    try {
+      tr = JSON.parse(body);
+    } catch (err) {
+      return send(res, 400, statusObject(400, 'BadRequest', `couldn't get version/kind; json parse error: ${err.message}`, {}));
+    }
+    if (!tr || typeof tr !== 'object' || tr.kind !== 'TokenRequest' || tr.apiVersion !== 'authentication.k8s.io/v1') {
+      return send(res, 400, statusObject(400, 'BadRequest', 'the body is not an authentication.k8s.io/v1 TokenRequest', {}));
+    }
+    const spec = tr.spec && typeof tr.spec === 'object' ? tr.spec : {};
+    const expSeconds = spec.expirationSeconds === undefined ? 3600 : spec.expirationSeconds;
+    if (!Number.isInteger(expSeconds) || expSeconds < 600) {
+      return send(res, 422, statusObject(422, 'Invalid',
+        'TokenRequest.authentication.k8s.io "" is invalid: spec.expirationSeconds: Invalid value: '
+        + `${expSeconds}: may not specify a duration less than 10 minutes`, {}));
+    }
+    const audiences = Array.isArray(spec.audiences) && spec.audiences.length ? spec.audiences : apiAudiences;
+    let pod;
+    const ref = spec.boundObjectRef;
+    if (ref) {
+      if (ref.kind !== 'Pod' || !ref.name || !ref.uid) {
+        return send(res, 422, statusObject(422, 'Invalid', 'spec.boundObjectRef: a Pod with a name and a uid is required here', {}));
+      }
+      pod = { name: ref.name, uid: ref.uid };
+    }
+    const token = mintToken({ namespace, name, audiences, pod, expSeconds });
+    entry.tokenRequest = { namespace, name, audiences, pod: pod || null, expirationSeconds: expSeconds };
+    return send(res, 201, {
+      kind: 'TokenRequest', apiVersion: 'authentication.k8s.io/v1',
+      metadata: { name, namespace, creationTimestamp: null },
+      spec: { audiences, expirationSeconds: expSeconds, boundObjectRef: ref || null },
+      status: { token, expirationTimestamp: new Date(Date.now() + expSeconds * 1000).toISOString().replace(/\.\d+Z$/, 'Z') },
+    });
+  }
+
   const server = https.createServer({ key: tls.keyPem, cert: tls.certPem, minVersion: 'TLSv1.2' }, (req, res) => {
     const chunks = [];
     let size = 0;
@@ -367,6 +439,8 @@ async function startFakeKube({
     caPem: tls.caPem,
     caPath: tls.caPath,
     requests,
+    mintToken,
+    accountUid,
     revoke(uid) { revoked.add(uid); },
     unrevoke(uid) { revoked.delete(uid); },
     // The next authenticated request gets this answer instead ({ status, body, headers }).
@@ -382,6 +456,6 @@ async function startFakeKube({
 }
 
 module.exports = {
-  DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEGACY_ISSUER, TOKENREVIEW_PATH,
+  DEFAULT_AUDIENCE, DEFAULT_ISSUER, LEGACY_ISSUER, TOKENREVIEW_PATH, TOKENREQUEST_PATH,
   makeKeyPair, keyId, signServiceAccountJwt, decodeJwt, makeTlsMaterial, startFakeKube,
 };

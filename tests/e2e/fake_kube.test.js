@@ -230,3 +230,46 @@ test('fake kube: a certificate without SANs, named by its subject CN', async (t)
   assert.equal(r.status, 201);
   assert.equal(r.body.status.authenticated, true);
 });
+
+test('fake kube: TokenRequest issues bound tokens its TokenReview accepts', async (t) => {
+  const rsa = makeKeyPair('RS256');
+  const fake = await startFakeKube({
+    publicKey: rsa.publicKey, reviewerToken: 'reviewer-secret', signingKey: rsa.privateKey,
+    authorize: (user) => user !== 'system:serviceaccount:default:no-rbac',
+  });
+  t.after(() => fake.close());
+  const path = '/api/v1/namespaces/apps/serviceaccounts/web/token';
+  const body = {
+    apiVersion: 'authentication.k8s.io/v1', kind: 'TokenRequest',
+    spec: { audiences: ['vault'], expirationSeconds: 900, boundObjectRef: { kind: 'Pod', apiVersion: 'v1', name: 'web-0', uid: 'u-1' } },
+  };
+  const r = await request(fake, { path, bearer: 'reviewer-secret', body });
+  assert.equal(r.status, 201, r.text);
+  assert.equal(r.body.kind, 'TokenRequest');
+  assert.match(r.body.status.expirationTimestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  const token = r.body.status.token;
+  const review = await request(fake, { bearer: 'reviewer-secret', body: vaultBody(token, ['vault']) });
+  assert.equal(review.body.status.authenticated, true);
+  assert.equal(review.body.status.user.username, 'system:serviceaccount:apps:web');
+  assert.equal(review.body.status.user.uid, fake.accountUid('apps', 'web'));
+  assert.deepEqual(review.body.status.user.extra['authentication.kubernetes.io/pod-name'], ['web-0']);
+  assert.deepEqual(fake.requests.at(-2).tokenRequest,
+    { namespace: 'apps', name: 'web', audiences: ['vault'], pod: { name: 'web-0', uid: 'u-1' }, expirationSeconds: 900 });
+
+  // No audiences: the API's own; too short an expiry and a forbidden bearer are refused.
+  const plain = await request(fake, { path, bearer: 'reviewer-secret', body: { ...body, spec: { expirationSeconds: 600 } } });
+  assert.equal(plain.status, 201, plain.text);
+  const claims = JSON.parse(Buffer.from(plain.body.status.token.split('.')[1], 'base64url').toString());
+  assert.deepEqual(claims.aud, [DEFAULT_AUDIENCE]);
+  assert.equal((await request(fake, { path, bearer: 'reviewer-secret', body: { ...body, spec: { expirationSeconds: 60 } } })).status, 422);
+  const noRbac = signServiceAccountJwt({ privateKey: rsa.privateKey, name: 'no-rbac' });
+  const forbidden = await request(fake, { path, bearer: noRbac, body });
+  assert.equal(forbidden.status, 403);
+  assert.match(forbidden.body.message, /cannot create resource "serviceaccounts\/token"/);
+  assert.equal((await request(fake, { path, method: 'GET', bearer: 'reviewer-secret' })).status, 405);
+
+  // Without a signing key the path does not exist.
+  const plainFake = await startFakeKube({ publicKey: rsa.publicKey, reviewerToken: 'r' });
+  t.after(() => plainFake.close());
+  assert.equal((await request(plainFake, { path, bearer: 'r', body })).status, 404);
+});

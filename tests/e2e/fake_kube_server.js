@@ -7,6 +7,9 @@
 //   requests              -> the recorded requests [{method,url,headers,body,servername,review}]
 //   revoke <uid>          -> {"ok":true}; tokens of that service account become invalid
 //   respond-next <json>   -> {"ok":true}; the next authenticated request gets {status,body,headers}
+//   token <json>          -> {"token":"..."}: a projected token signed by the fake's RS256 key for
+//                            {namespace, name, audiences, pod: {name, uid}, expSeconds}
+// It answers TokenRequest too (fake_kube.js) for any bearer but the no-rbac account.
 // Options: --san <SAN> (repeatable, e.g. DNS:localhost), --no-san, --cn <subject CN>,
 // --prefix </path>, --host <address>.
 'use strict';
@@ -43,7 +46,7 @@ async function main() {
     publicKey: [rsa.publicKey, ec.publicKey], reviewerToken,
     authorize: (user) => user !== 'system:serviceaccount:default:no-rbac',
     subjectAltNames: opts.noSan ? [] : (opts.sans.length ? opts.sans : undefined), commonName: opts.cn,
-    host: opts.host, pathPrefix: opts.prefix,
+    host: opts.host, pathPrefix: opts.prefix, signingKey: rsa.privateKey,
   });
   const otherDir = fs.mkdtempSync(path.join(os.tmpdir(), 'fake-kube-other-'));
   const other = makeTlsMaterial(otherDir);
@@ -79,6 +82,7 @@ async function main() {
       if (command === 'requests') answer = fake.requests;
       else if (command === 'revoke') { fake.revoke(arg); answer = { ok: true }; }
       else if (command === 'respond-next') { fake.respondNext(JSON.parse(arg)); answer = { ok: true }; }
+      else if (command === 'token') answer = { token: fake.mintToken(JSON.parse(arg)) };
       else answer = { error: `unknown command ${command}` };
     } catch (err) {
       answer = { error: err.message };

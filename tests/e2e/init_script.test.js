@@ -1,7 +1,7 @@
 // End-to-end: deploy/kubernetes/init/strongroom-init.sh (the init Job's script) against a real dev
 // appliance and a fake Kubernetes API server: run twice (idempotent), then the reference set-up of
-// docs/reference-setup.md must be in place (mounts, transit keys rotated every 90 days, the three
-// policies verbatim, Kubernetes auth and both roles, the file audit device) and an API pod and an
+// docs/reference-setup.md must be in place (mounts, transit keys rotated every 90 days, the four
+// policies verbatim, Kubernetes auth and its three roles, the file audit device) and an API pod and an
 // agent pod log in with service-account JWTs checked through TokenReview.
 'use strict';
 
@@ -21,8 +21,8 @@ const ROOT = 'init-script-e2e-root';
 function documentedPolicies() {
   const md = fs.readFileSync(path.resolve(__dirname, '../../docs/reference-setup.md'), 'utf8');
   const out = {};
-  for (const m of md.matchAll(/^`(lobstack-[a-z]+)`[^\n]*:\n\n```\n([\s\S]*?)```/gm)) out[m[1]] = m[2];
-  assert.deepEqual(Object.keys(out).sort(), ['lobstack-agent', 'lobstack-api', 'lobstack-provisioner']);
+  for (const m of md.matchAll(/^`(lobstack-[a-z-]+)`[^\n]*:\n\n```\n([\s\S]*?)```/gm)) out[m[1]] = m[2];
+  assert.deepEqual(Object.keys(out).sort(), ['lobstack-agent', 'lobstack-api', 'lobstack-api-csi', 'lobstack-provisioner']);
   return out;
 }
 
@@ -122,6 +122,13 @@ test('init script: sets up the reference configuration, twice without harm', asy
   assert.equal(agentRole.alias_name_source, 'serviceaccount_name');
   assert.equal(agentRole.token_ttl, 3600);
   assert.equal(agentRole.token_max_ttl, 14400);
+  // The CSI provider's role: the API's service account, audience vault only, read-only policy.
+  const csiRole = (await api(d, ROOT, 'GET', 'auth/kubernetes/role/lobstack-api-csi')).body.data;
+  assert.deepEqual(csiRole.bound_service_account_names, ['lobstack-api']);
+  assert.deepEqual(csiRole.bound_service_account_namespaces, ['lobstack-control-plane']);
+  assert.deepEqual(csiRole.token_policies, ['lobstack-api-csi']);
+  assert.equal(csiRole.audience, 'vault');
+  assert.equal(csiRole.token_max_ttl, 14400);
 
   // Audit device.
   const audit = (await api(d, ROOT, 'GET', 'sys/audit')).body.data;

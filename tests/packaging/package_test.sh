@@ -60,6 +60,10 @@ case "$depends" in *libssl3*) ok ;; *) fail "libssl3 not in Depends: $depends" ;
 case "$depends" in *zlib1g*) ok ;; *) fail "zlib1g not in Depends: $depends" ;; esac
 # The userpass auth method hashes passwords with Botan 2's Argon2id.
 case "$depends" in *libbotan-2-19*) ok ;; *) fail "libbotan-2-19 not in Depends: $depends" ;; esac
+# strongroom csi-provider: gRPC and yaml-cpp.
+for lib in libgrpc++1.51 libyaml-cpp0.7; do
+  case "$depends" in *"$lib"*) ok ;; *) fail "$lib not in Depends: $depends" ;; esac
+done
 dpkg-deb --info "$deb" conffiles | grep -qx /etc/strongroom/strongroom.hcl || fail "conffiles"
 ok
 rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/strongroom/strongroom.hcl ||
@@ -67,6 +71,8 @@ rpm -qp --configfiles "$rpm" 2>/dev/null | grep -qx /etc/strongroom/strongroom.h
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libssl.so.3' || fail "rpm requires libssl"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libz.so.1' || fail "rpm requires zlib"
 rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libbotan-2.so.19' || fail "rpm requires botan"
+rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libgrpc++.so.1.51' || fail "rpm requires gRPC"
+rpm -qp --requires "$rpm" 2>/dev/null | grep -q '^libyaml-cpp.so.0.7' || fail "rpm requires yaml-cpp"
 if rpm -qp --requires "$rpm" 2>/dev/null | grep -qi softhsm; then fail "rpm requires softhsm"; fi
 rpm -qp --scripts "$rpm" 2>/dev/null | grep -q 'useradd -r' || fail "rpm does not create the user"
 ok

@@ -8,8 +8,9 @@
 #
 #   secret/      KV v2                 transit/   Transit, keys lobstack and agent-data,
 #                                                 auto_rotate_period 2160h (90 days)
-#   policies     lobstack-agent, lobstack-api, lobstack-provisioner (verbatim)
-#   kubernetes/  Kubernetes auth: host, CA, reviewer JWT; roles lobstack-api, lobstack-agent
+#   policies     lobstack-agent, lobstack-api, lobstack-provisioner (verbatim), lobstack-api-csi
+#   kubernetes/  Kubernetes auth: host, CA, reviewer JWT; roles lobstack-api, lobstack-agent,
+#                lobstack-api-csi (the CSI provider's logins for the API's pods, audience vault)
 #   file/        file audit device at $AUDIT_FILE_PATH
 #
 # Environment:
@@ -145,6 +146,11 @@ path "transit/encrypt/lobstack" { capabilities = ["update"] }
 path "transit/decrypt/lobstack" { capabilities = ["update"] }
 EOF
 
+# The CSI provider mounts the API's keys as files (deploy/kubernetes/csi/examples): read only.
+put_policy lobstack-api-csi <<'EOF'
+path "secret/data/lobstack/api-keys" { capabilities = ["read"] }
+EOF
+
 put_policy lobstack-provisioner <<'EOF'
 path "identity/entity" {
   capabilities = ["create"]
@@ -186,6 +192,16 @@ run "writing role lobstack-agent" write auth/kubernetes/role/lobstack-agent \
   alias_name_source=serviceaccount_name \
   policies=lobstack-agent ttl=1h max_ttl=4h >/dev/null
 say "wrote role lobstack-agent"
+
+# The Secrets Store CSI provider logs in with the token the driver requests for the pod
+# (CSIDriver tokenRequests, audience vault): a role of its own, bound to that audience, so that
+# the API pod's own token (the API server's audience) and the CSI token are not interchangeable.
+run "writing role lobstack-api-csi" write auth/kubernetes/role/lobstack-api-csi \
+  bound_service_account_names=lobstack-api \
+  bound_service_account_namespaces=lobstack-control-plane \
+  audience=vault \
+  policies=lobstack-api-csi ttl=1h max_ttl=4h >/dev/null
+say "wrote role lobstack-api-csi"
 
 # --- audit ----------------------------------------------------------------------------------------
 
