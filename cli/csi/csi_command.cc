@@ -67,7 +67,7 @@ constexpr char kUsage[] =
     "                           change once when the provider restarts\n"
     "  -kubernetes-token-requests=BOOL\n"
     "                           request a pod's token from the Kubernetes API when the driver\n"
-    "                           passed none (default true; needs the in-cluster configuration or\n"
+    "                           passed none (default false; needs the in-cluster configuration or\n"
     "                           the three flags below, and RBAC create on serviceaccounts/token)\n"
     "  -kubernetes-host=URL -kubernetes-ca-cert=FILE -kubernetes-token-file=FILE\n"
     "                           the Kubernetes API (default: the in-cluster configuration)\n"
@@ -256,7 +256,8 @@ int Main(int argc, char** argv) {
   }
 
   std::unique_ptr<TokenRequester> requester;
-  bool token_requests = true;
+  // Off unless asked for: a requested token would go to the class's vaultAddress (review).
+  bool token_requests = false;
   if (std::string v = setting("kubernetes-token-requests", nullptr);
       !v.empty() && !ParseGoBool(v, &token_requests)) {
     return UsageError("-kubernetes-token-requests must be true or false");

@@ -284,6 +284,12 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
                               : absl::StrCat("service account ", params.pod.namespace_, "/",
                                              params.pod.service_account_name);
 
+  // A token is cached only for a mount that names its pod (uid, namespace, service account: the
+  // kubelet's podInfoOnMount). Without them every pod would share the entry, and a pod's own
+  // volume attributes could name another pod's (review finding): log in on every mount instead.
+  const bool cacheable = !params.pod.uid.empty() && !params.pod.namespace_.empty() &&
+                         !params.pod.service_account_name.empty();
+
   MountResult result;
   auto login = [&]() -> absl::StatusOr<std::string> {
     std::string jwt = params.pod.service_account_token;
@@ -315,7 +321,7 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
              static_cast<int>(auth->lease_duration),
              auth->renewable ? "renewable" : "not renewable");
     CachedToken t = cache_->Make(auth->client_token, auth->lease_duration, auth->renewable);
-    cache_->Put(key, t);
+    if (cacheable) cache_->Put(key, t);
     result.logged_in = true;
     return std::move(t.token);
   };
@@ -323,7 +329,8 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
   // The cached token, renewed two thirds into its lease; a new login when there is none, it
   // is about to expire, or it cannot be renewed.
   std::string token;
-  if (auto cached = cache_->Get(key)) {
+  auto cached = cacheable ? cache_->Get(key) : decltype(cache_->Get(key)){};
+  if (cached) {
     const absl::Time now = cache_->Now();
     if (now + kExpiryMargin < cached->expires_at) {
       if (now < cached->renew_at) {

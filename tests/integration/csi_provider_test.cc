@@ -602,7 +602,7 @@ TEST_F(CsiProviderTest, ATokenRequestOnlyWhenTheDriverPassedNoToken) {
   std::ofstream(dir_ + "/kube-token") << kube_->Str("saBearer") << "\n";
   std::ofstream(dir_ + "/kube-ca.crt") << kube_->Str("caPem");
   jwts_.push_back(kube_->Str("saBearer"));
-  StartProvider({"-kubernetes-host=" + kube_->Str("url"),
+  StartProvider({"-kubernetes-token-requests=true", "-kubernetes-host=" + kube_->Str("url"),
                  "-kubernetes-ca-cert=" + dir_ + "/kube-ca.crt",
                  "-kubernetes-token-file=" + dir_ + "/kube-token"});
   auto token_requests = [&] {
@@ -619,7 +619,7 @@ TEST_F(CsiProviderTest, ATokenRequestOnlyWhenTheDriverPassedNoToken) {
   // pod, for the class's audience, as Vault's provider does. A restarted provider has no cached
   // Vault token, so it must log in.
   EXPECT_EQ(provider_->Stop(), 0);
-  StartProvider({"-kubernetes-host=" + kube_->Str("url"),
+  StartProvider({"-kubernetes-token-requests=true", "-kubernetes-host=" + kube_->Str("url"),
                  "-kubernetes-ca-cert=" + dir_ + "/kube-ca.crt",
                  "-kubernetes-token-file=" + dir_ + "/kube-token"});
   grpc::Status s = Mount(ExampleAttributes(""), &r);
