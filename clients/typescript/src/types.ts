@@ -38,8 +38,9 @@ export interface WrapInfo {
   creation_time: string;
   /** The path whose answer is inside: check it before trusting what unwraps. */
   creation_path: string;
-  /** For a wrapped token (a login, auth/token/create): that token's accessor; else "". */
-  wrapped_accessor: string;
+  /** For a wrapped token (a login, auth/token/create): that token's accessor; absent otherwise
+   * (as Vault omits it). */
+  wrapped_accessor?: string;
 }
 
 /** `sys/wrapping/lookup` data. */
