@@ -20,6 +20,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "base/duration.h"
 #include "base/log.h"
 #include "base/strings.h"
 #include "cli/csi/kube_token.h"
@@ -72,6 +73,10 @@ constexpr char kUsage[] =
     "  -kubernetes-host=URL -kubernetes-ca-cert=FILE -kubernetes-token-file=FILE\n"
     "                           the Kubernetes API (default: the in-cluster configuration)\n"
     "  -max-concurrent-mounts=N calls served at once (default 16)\n"
+    "  -mount-timeout=DURATION  the longest one mount may take, checked between its requests\n"
+    "                           (default 2m)\n"
+    "  -max-mount-answers-bytes=N\n"
+    "                           the Vault answers one mount may hold at once (default 25165824)\n"
     "  -log-level=LEVEL         debug, info, warn or error (default info)\n"
     "  -check                   call Version on the socket and exit 0 if it answers (a probe)\n"
     "  -version                 print the version and exit\n";
@@ -117,6 +122,8 @@ int Main(int argc, char** argv) {
       "kubernetes-ca-cert",
       "kubernetes-token-file",
       "max-concurrent-mounts",
+      "mount-timeout",
+      "max-mount-answers-bytes",
       "log-level",
   };
   std::map<std::string, std::string> flags;
@@ -228,6 +235,16 @@ int Main(int argc, char** argv) {
   if (auto url = http::ParseUrl(config.vault_address, "-vault-addr", /*allow_http=*/true);
       !url.ok()) {
     return UsageError(Sv(url.status().message()));
+  }
+  if (flags.count("mount-timeout")) {
+    auto nanos = ParseGoDurationNanos(flags["mount-timeout"]);
+    if (!nanos.ok() || *nanos <= 0) return UsageError("-mount-timeout must be a duration");
+    config.mount_deadline = absl::Nanoseconds(*nanos);
+  }
+  if (flags.count("max-mount-answers-bytes") &&
+      (!absl::SimpleAtoi(Av(flags["max-mount-answers-bytes"]), &config.max_answers_bytes) ||
+       config.max_answers_bytes < 1024 || config.max_answers_bytes > (uint64_t{1} << 30))) {
+    return UsageError("-max-mount-answers-bytes must be from 1024 to 1073741824");
   }
   size_t cache_size = 1000;
   if (flags.count("cache-size") &&

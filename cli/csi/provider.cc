@@ -241,7 +241,9 @@ std::string Provider::Version(const ObjectSpec& object, std::string_view content
   return v;
 }
 
-absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
+absl::StatusOr<MountResult> Provider::Mount(const MountParams& params,
+                                            const std::function<bool()>& cancelled) {
+  const absl::Time deadline = cache_->Now() + config_.mount_deadline;
   client::Config cc;
   cc.address = params.vault_address.empty() ? config_.vault_address : params.vault_address;
   cc.namespace_ = params.vault_namespace.empty() ? config_.vault_namespace : params.vault_namespace;
@@ -361,7 +363,16 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
   std::map<std::string, client::Secret> responses;  // one request per mount, whatever uses it
   bool relogged = result.logged_in;
   uint64_t total = 0;
+  uint64_t answers_bytes = 0;
   for (const ObjectSpec& o : params.objects) {
+    if (cancelled != nullptr && cancelled()) {
+      return absl::CancelledError("the driver cancelled the mount");
+    }
+    if (cache_->Now() > deadline) {
+      return absl::DeadlineExceededError(
+          absl::StrCat("the mount took longer than ", absl::FormatDuration(config_.mount_deadline),
+                       " (object \"", o.object_name, "\" not read)"));
+    }
     auto label = [&](std::string_view method, std::string_view path) {
       return absl::StrCat("object \"", o.object_name, "\" (", Av(method), " ", Av(path), ")");
     };
@@ -402,6 +413,13 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params) {
           code = absl::StatusCode::kUnavailable;
         }
         return absl::Status(code, absl::StrCat(where, ": ", Cause(secret.status())));
+      }
+      // Counted twice: the parsed body and its data are both kept.
+      answers_bytes += 2 * core::Serialize(secret->raw).size();
+      if (answers_bytes > config_.max_answers_bytes) {
+        return absl::FailedPreconditionError(
+            absl::StrCat(where, ": the mount's Vault answers total more than ",
+                         config_.max_answers_bytes, " bytes"));
       }
       found = responses.emplace(request_key, std::move(*secret)).first;
     }

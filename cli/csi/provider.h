@@ -24,6 +24,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -45,6 +46,10 @@ struct ProviderConfig {
   absl::Duration timeout = absl::Seconds(30);         // each request to Vault
   uint64_t max_response_bytes = 4 << 20;              // one Vault answer
   uint64_t max_files_bytes = (4 << 20) - (64 << 10);  // all files of a mount (gRPC's 4 MiB)
+  // All the Vault answers one mount holds at once, and the time one mount may take: a class
+  // with many slow or large objects cannot hold the node's calls or memory (review findings).
+  uint64_t max_answers_bytes = 24 << 20;
+  absl::Duration mount_deadline = absl::Minutes(2);
 };
 
 struct MountedFile {
@@ -78,7 +83,9 @@ class Provider {
   // refused), NotFound (no secret at a path), Unavailable (Vault or the Kubernetes API not
   // reachable), FailedPrecondition (content that cannot be delivered: a missing key, bad
   // encoding, too large).
-  absl::StatusOr<MountResult> Mount(const MountParams& params);
+  // `cancelled` (may be null) is asked between requests: the driver gave up on the call.
+  absl::StatusOr<MountResult> Mount(const MountParams& params,
+                                    const std::function<bool()>& cancelled = nullptr);
 
   // The version of `content` for an object (exposed for tests).
   std::string Version(const ObjectSpec& object, std::string_view content) const;

@@ -47,7 +47,7 @@ class ProviderService final : public v1alpha1::CSIDriverProvider::Service {
     return grpc::Status::OK;
   }
 
-  grpc::Status Mount(grpc::ServerContext*, const v1alpha1::MountRequest* request,
+  grpc::Status Mount(grpc::ServerContext* context, const v1alpha1::MountRequest* request,
                      v1alpha1::MountResponse* response) override {
     auto params =
         ParseMountRequest(request->attributes(), request->target_path(), request->permission());
@@ -55,7 +55,7 @@ class ProviderService final : public v1alpha1::CSIDriverProvider::Service {
       LogWarn("mount refused: %s", params.status().message());
       return ToGrpc(params.status());
     }
-    auto result = provider_->Mount(*params);
+    auto result = provider_->Mount(*params, [context] { return context->IsCancelled(); });
     if (!result.ok()) {
       LogWarn("mount for pod %s failed: %s", PodLabel(*params), result.status().message());
       return ToGrpc(result.status());

@@ -472,6 +472,29 @@ TEST_F(CsiProviderTest, AMissingOrForbiddenPathFailsTheMountNamingTheObject) {
   EXPECT_THAT(provider_->Log(), HasSubstr("failed: object \"missing\""));
 }
 
+TEST_F(CsiProviderTest, AMountIsBoundedInTheAnswersItHoldsAndInTime) {
+  // Each distinct request's answer is held until the mount ends: past the bound the mount fails
+  // naming the object that went over (the example's one KV answer, padded to over 1 KiB).
+  auto padded = kApiKeys;
+  padded["padding"] = std::string(1500, 'p');
+  PutApiKeys(padded);
+  StartProvider({"-max-mount-answers-bytes=1024"});
+  v1alpha1::MountResponse r;
+  grpc::Status s = Mount(ExampleAttributes(Jwt()), &r);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::FAILED_PRECONDITION) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("the mount's Vault answers total more than 1024 bytes"));
+  EXPECT_EQ(r.files_size(), 0);
+  // The time bound is checked between requests: with 1ns none may start.
+  EXPECT_EQ(provider_->Stop(), 0);
+  StartProvider({"-mount-timeout=1ns"});
+  s = Mount(ExampleAttributes(Jwt()), &r);
+  ASSERT_EQ(s.error_code(), grpc::StatusCode::DEADLINE_EXCEEDED) << s.error_message();
+  EXPECT_THAT(s.error_message(), HasSubstr("the mount took longer than"));
+  EXPECT_EQ(provider_->Stop(), 0);
+  StartProvider();
+  EXPECT_TRUE(Mount(ExampleAttributes(Jwt()), &r).ok()) << provider_->Log();
+}
+
 TEST_F(CsiProviderTest, MalformedObjectsYamlIsRefusedClearly) {
   StartProvider();
   json a = ExampleAttributes(Jwt());
