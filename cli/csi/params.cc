@@ -205,7 +205,11 @@ absl::StatusOr<json::value> ToJson(const YAML::Node& node, int depth, Walk& walk
         if (absl::Status s = walk.Visit(); !s.ok()) return s;
         if (!kv.first.IsScalar()) return Bad("has a key that is not a string");
         const std::string& key = kv.first.Scalar();
-        if (o.contains(key)) return Bad(absl::StrCat("has the key \"", key, "\" twice"));
+        if (o.contains(key)) {
+          // At most 64 bytes of the key: a secretArgs key could be long, or a value by mistake.
+          return Bad(absl::StrCat("has the key \"", Av(std::string_view(key).substr(0, 64)),
+                                  key.size() > 64 ? "...\" twice" : "\" twice"));
+        }
         auto v = ToJson(kv.second, depth + 1, walk);
         if (!v.ok()) return v.status();
         o[key] = std::move(*v);
@@ -413,9 +417,10 @@ absl::StatusOr<std::vector<ObjectSpec>> ParseObjects(std::string_view yaml) {
   } catch (const YAML::DeepRecursion&) {
     return Bad("parameter \"objects\" is not valid YAML: nested too deeply");
   } catch (const YAML::Exception& e) {
-    // The mark and the parser's own message; never the text itself.
+    // The mark only: yaml-cpp's message can quote a character of the text (review finding),
+    // which may be part of a secretArgs value.
     return Bad(absl::StrCat("parameter \"objects\" is not valid YAML: line ", e.mark.line + 1,
-                            ", column ", e.mark.column + 1, ": ", e.msg));
+                            ", column ", e.mark.column + 1));
   } catch (const std::exception&) {
     return Bad("parameter \"objects\" is not valid YAML");
   }

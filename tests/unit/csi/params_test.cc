@@ -180,6 +180,18 @@ TEST(CsiParamsTest, MalformedYamlIsAClearErrorWithoutTheText) {
   EXPECT_THAT(error, Not(HasSubstr("c2VjcmV0")));
   a["objects"] = "- objectName: a\n\tsecretPath: p";  // a tab where indentation goes
   EXPECT_THAT(ErrorOf(a), HasSubstr("is not valid YAML"));
+  // yaml-cpp names the character of a bad escape; the error gives the place only.
+  a["objects"] = "- objectName: a\n  secretPath: p\n  secretArgs: {plaintext: \"s3\\qcret\"}";
+  const std::string escape = ErrorOf(a);
+  EXPECT_THAT(escape, HasSubstr("is not valid YAML: line 3, column"));
+  EXPECT_THAT(escape, Not(HasSubstr("q")));
+  // A duplicate key is named by its first 64 bytes only.
+  const std::string long_key(200, 'k');
+  a["objects"] =
+      "- objectName: a\n  secretPath: p\n  secretArgs: {" + long_key + ": 1, " + long_key + ": 2}";
+  const std::string dup = ErrorOf(a);
+  EXPECT_THAT(dup, HasSubstr(std::string(64, 'k') + "...\" twice"));
+  EXPECT_THAT(dup, Not(HasSubstr(std::string(65, 'k'))));
 }
 
 TEST(CsiParamsTest, WhatVaultsProviderRefuses) {
