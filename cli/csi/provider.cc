@@ -225,10 +225,13 @@ absl::StatusOr<VaultRequestPath> SplitSecretPath(std::string_view secret_path) {
   return out;
 }
 
-std::string Provider::Version(const ObjectSpec& object, std::string_view content) const {
+std::string Provider::Version(const ObjectSpec& object, std::string_view content,
+                              std::string_view scope) const {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int mac_len = 0;
-  std::string input = object.canonical;
+  // The scope first, length-prefixed (it cannot run into the canonical configuration).
+  std::string input = absl::StrCat(scope.size(), ":", Av(scope));
+  input.append(object.canonical);
   input.append(content);
   const bool ok = HMAC(EVP_sha256(), hmac_key_.data(), static_cast<int>(hmac_key_.size()),
                        reinterpret_cast<const unsigned char*>(input.data()), input.size(), mac,
@@ -360,6 +363,11 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params,
   }
   c.SetToken(token);
 
+  // Where the content came from, in every version: the same object against another Vault,
+  // Vault namespace or pod namespace is another version (review: versions must not let one
+  // tenant confirm a guess about another's secret by matching them).
+  const std::string scope = core::Serialize(json::array{
+      json::string(cc.address), json::string(cc.namespace_), json::string(params.pod.namespace_)});
   std::map<std::string, client::Secret> responses;  // one request per mount, whatever uses it
   bool relogged = result.logged_in;
   uint64_t total = 0;
@@ -435,7 +443,7 @@ absl::StatusOr<MountResult> Provider::Mount(const MountParams& params,
           absl::StrCat(where, ": the mount's files total more than ", config_.max_files_bytes,
                        " bytes (the driver's gRPC message limit)"));
     }
-    result.versions.push_back(MountedObject{o.object_name, Version(o, *content)});
+    result.versions.push_back(MountedObject{o.object_name, Version(o, *content, scope)});
     result.files.push_back(
         MountedFile{o.object_name, o.file_permission != 0 ? o.file_permission : params.permission,
                     std::move(*content)});

@@ -88,7 +88,9 @@ class Provider {
                                     const std::function<bool()>& cancelled = nullptr);
 
   // The version of `content` for an object (exposed for tests).
-  std::string Version(const ObjectSpec& object, std::string_view content) const;
+  // `scope`: the Vault address, Vault namespace and pod namespace of the mount.
+  std::string Version(const ObjectSpec& object, std::string_view content,
+                      std::string_view scope = "") const;
 
  private:
   const ProviderConfig config_;

@@ -95,6 +95,10 @@ TEST(CsiVersionTest, ChangesExactlyWithContentOrConfiguration) {
   // objects holding the same secret cannot be matched up).
   EXPECT_NE(p.Version((*objects)[1], "sk-live-1"), v1);
   EXPECT_NE(p.Version((*objects)[2], "sk-live-1"), v1);
+  // Another Vault, Vault namespace or pod namespace (the mount's scope): another version.
+  EXPECT_NE(p.Version(a, "sk-live-1", "[\"https://other:8200\",\"\",\"apps\"]"), v1);
+  EXPECT_NE(p.Version(a, "sk-live-1", "[\"https://vault:8200\",\"\",\"apps\"]"),
+            p.Version(a, "sk-live-1", "[\"https://vault:8200\",\"\",\"other\"]"));
   // Another key (another cluster, or a restart without -hmac-key-file): other versions.
   Provider q(ProviderConfig{}, std::string(32, 'q'), &cache, nullptr);
   EXPECT_NE(q.Version(a, "sk-live-1"), v1);
