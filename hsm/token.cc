@@ -335,7 +335,10 @@ absl::StatusOr<std::unique_ptr<Module>> Module::Load(const std::string& path) {
   dlerror();  // NOLINT(concurrency-mt-unsafe): clear a stale error so ours is reported
   // RTLD_LOCAL: the module's symbols (and the crypto library it drags in) must not interpose on
   // ours. RTLD_NOW: a module with missing symbols fails here, not in the middle of a request.
-  DlHandle handle(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL));
+  // RTLD_NODELETE: a module stays mapped after the last close. Modules keep process-wide state
+  // (crypto library providers, exit handlers) that unloading would leave dangling, and a leak
+  // report can still name the module (tests/lsan.supp).
+  DlHandle handle(dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_NODELETE));
   if (handle == nullptr) {
     const char* err = dlerror();  // NOLINT(concurrency-mt-unsafe): per-thread in glibc
     return absl::FailedPreconditionError(absl::StrCat("cannot load PKCS#11 module ", path, ": ",

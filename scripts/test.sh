@@ -63,11 +63,12 @@ if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   # The adversarial deep-chain test builds its chain one request at a time; under the sanitizers
   # 5,000 generations keep the stage short (the Release run above uses the full 20,000).
   STRONGROOM_DEEP_CHAIN=${STRONGROOM_DEEP_CHAIN_ASAN:-5000} \
+  LSAN_OPTIONS=suppressions="$PWD/tests/lsan.supp" \
   ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
     ctest --test-dir build-asan --output-on-failure -j"$jobs"
   stage "end-to-end tests (ASan + UBSan)"
   (cd tests/e2e && STRONGROOM_BIN="$PWD/../../build-asan/appliance" ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
-    UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 node --test)
+    LSAN_OPTIONS=suppressions="$PWD/../lsan.supp" UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 node --test)
 fi
 
 if [ "${STRONGROOM_SKIP_FUZZ:-0}" != 1 ]; then

@@ -425,7 +425,11 @@ object ParseMemInfo(absl::string_view text) {
       {"vmallocused", "vmallocUsed"},
       {"writeback", "writeBack"},
       {"writebacktmp", "writeBackTmp"}};
-  for (const auto& [v2, v3] : kV2) m[v2] = m.at(v3);
+  for (const auto& [v2, v3] : kV2) {
+    // Copy first: inserting v2 may rehash m and free the slot m.at(v3) refers to.
+    core::json::value copy = m.at(v3);
+    m[v2] = std::move(copy);
+  }
   return m;
 }
 
