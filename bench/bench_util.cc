@@ -170,6 +170,7 @@ ProcessSample SampleProcesses(pid_t broker) {
   auto it = all.find(broker);
   if (it == all.end()) return s;
   s.ok = true;
+  s.pids.push_back(broker);
   s.broker_cpu_s = it->second.cpu_s;
   ReadRss(broker, &s.broker_rss_mib, &s.broker_peak_rss_mib);
   // Descendants: a pid is one when its parent chain reaches the broker (bounded: pid chains are
@@ -188,6 +189,7 @@ ProcessSample SampleProcesses(pid_t broker) {
       up = p->second.ppid;
     }
     if (!below) continue;
+    s.pids.push_back(pid);
     if (st.comm.rfind("strongroom-work", 0) == 0) {
       double rss = 0, hwm = 0;
       ReadRss(pid, &rss, &hwm);

@@ -75,6 +75,7 @@ struct ProcessSample {
   double workers_rss_mib = 0;       // summed
   double workers_peak_rss_mib = 0;  // VmHWM, summed
   int workers = 0;
+  std::vector<pid_t> pids;  // the broker first, then its descendants
   double cpu_s() const { return broker_cpu_s + workers_cpu_s + others_cpu_s; }
 };
 ProcessSample SampleProcesses(pid_t broker);
