@@ -134,14 +134,18 @@ bool ReadStat(pid_t pid, ProcStat* out) {
   return true;
 }
 
-// VmRSS and VmHWM of /proc/<pid>/status, in MiB (0 when absent).
-void ReadRss(pid_t pid, double* rss_mib, double* hwm_mib) {
+// VmRSS, VmHWM and RssAnon of /proc/<pid>/status, in MiB (0 when absent).
+void ReadRss(pid_t pid, double* rss_mib, double* hwm_mib, double* anon_mib = nullptr) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
   std::string line;
   *rss_mib = *hwm_mib = 0;
+  if (anon_mib != nullptr) *anon_mib = 0;
   while (std::getline(in, line)) {
     if (line.rfind("VmRSS:", 0) == 0) *rss_mib = std::atof(line.c_str() + 6) / 1024;
     if (line.rfind("VmHWM:", 0) == 0) *hwm_mib = std::atof(line.c_str() + 6) / 1024;
+    if (anon_mib != nullptr && line.rfind("RssAnon:", 0) == 0) {
+      *anon_mib = std::atof(line.c_str() + 8) / 1024;
+    }
   }
 }
 
@@ -172,7 +176,7 @@ ProcessSample SampleProcesses(pid_t broker) {
   s.ok = true;
   s.pids.push_back(broker);
   s.broker_cpu_s = it->second.cpu_s;
-  ReadRss(broker, &s.broker_rss_mib, &s.broker_peak_rss_mib);
+  ReadRss(broker, &s.broker_rss_mib, &s.broker_peak_rss_mib, &s.broker_anon_rss_mib);
   // Descendants: a pid is one when its parent chain reaches the broker (bounded: pid chains are
   // short, and a cycle cannot pass the bound).
   for (const auto& [pid, st] : all) {

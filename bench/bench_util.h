@@ -71,6 +71,7 @@ struct ProcessSample {
   double workers_cpu_s = 0;
   double others_cpu_s = 0;
   double broker_rss_mib = 0;
+  double broker_anon_rss_mib = 0;   // RssAnon: what the kernel cannot drop (no file behind it)
   double broker_peak_rss_mib = 0;   // VmHWM
   double workers_rss_mib = 0;       // summed
   double workers_peak_rss_mib = 0;  // VmHWM, summed

@@ -75,18 +75,22 @@ Scale: read p99, full store vs empty|scale.loaded.read_p99_us|scale.read_p99_rat
 Scale: read p99 with a random loaded token, vs empty|scale.loaded.read_any_token_p99_us|scale.read_any_token_p99_ratio|le|2|(new)
 Scale: write p99, full store vs empty|scale.loaded.write_p99_us|scale.write_p99_ratio|le|2|(new)
 Scale: login p99, full store vs empty|scale.loaded.login_p99_us|scale.login_p99_ratio|le|2|(new)
+Scale: read CPU per op (us), full store vs empty|scale.loaded.read_cpu_us_per_op|scale.read_cpu_ratio|info||(new)
+Scale: write CPU per op (us), full store vs empty|scale.loaded.write_cpu_us_per_op|scale.write_cpu_ratio|info||(new)
+Scale: login CPU per op (us), full store vs empty|scale.loaded.login_cpu_us_per_op|scale.login_cpu_ratio|info||(new)
 Scale: start-up to ready (s), full store vs empty|scale.loaded.startup_s|scale.startup_ratio|info||(new)
 Scale: broker RSS (MiB), full store|scale.loaded.broker_rss_mib||info||(new)
+Scale: API snapshot of the full store (1: taken, 0: refused)|scale.snapshot_ok||info||(new)
 Scale: Raft install of the full store on a new node (s)|scale.install_s||info||(new)'
   cat "$dir"/*.log 2>/dev/null | grep -a '^RESULT ' | ROWS="$rows" awk '
     function human(key, v) {
       if (v == "") return "-"
       if (key ~ /_ops$|_puts$/) return (v >= 1000 ? sprintf("%.1fk/s", v / 1000) : sprintf("%.0f/s", v))
-      if (key ~ /_us$/) return sprintf("%.0f us", v)
+      if (key ~ /_us$|_us_per_op$/) return sprintf("%.0f us", v)
       if (key ~ /_ms$/) return sprintf("%.1f ms", v)
       if (key ~ /_s$/) return sprintf("%.2f s", v)
       if (key ~ /_mib$/) return sprintf("%.1f MiB", v)
-      if (key ~ /^scale\.(secrets|tokens|policies|entities)$/) return sprintf("%d", v)
+      if (key ~ /^scale\.(secrets|tokens|policies|entities|snapshot_ok)$/) return sprintf("%d", v)
       return sprintf("%.3g", v)
     }
     { value[$2] = $3 }

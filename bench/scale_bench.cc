@@ -748,22 +748,21 @@ int main(int argc, char** argv) {
   if (!probe.ok) return 1;
   w.present_secrets = o.probe_secrets;
 
-  // --- the empty store: start-up, then the measurements.
+  // --- the empty store: the measurements, then start-up (as on the full store: measured where
+  // the load left the process, restarted after).
   std::vector<Figures> figures;
-  n1.daemon.Stop();
-  const StartTimes empty_start = Start(dir, &n1, 200);
-  if (empty_start.ready_s < 0) return 1;
-  w.broker = n1.daemon.pid();
-  const double empty_rss_after_start = strongroom::bench::RssMib(w.broker);
   figures.push_back(
       Measure(w, clients, opt.seconds, o.perf_dir.empty() ? "" : o.perf_dir + "/empty-"));
-  figures.back().broker_rss_after_start_mib = empty_rss_after_start;
   figures.back().label = "empty";
-  figures.back().start = empty_start;
   figures.back().secrets = w.present_secrets;
   figures.back().tokens = w.bench_tokens.size();
   figures.back().policies = 1;
   figures.back().disk_bytes = DiskBytes(n1.data);
+  n1.daemon.Stop();
+  figures.back().start = Start(dir, &n1, 200);
+  if (figures.back().start.ready_s < 0) return 1;
+  w.broker = n1.daemon.pid();
+  figures.back().broker_rss_after_start_mib = strongroom::bench::RssMib(w.broker);
   std::fprintf(stderr, "scale_bench: empty store measured\n");
 
   // --- load to each checkpoint and measure there.
@@ -950,6 +949,9 @@ int main(int argc, char** argv) {
   Row(
       "broker RSS (MiB)", figures, [](const Figures& f) { return f.mem.broker_rss_mib; }, "%14.1f");
   Row(
+      "broker RSS, anonymous (MiB)", figures,
+      [](const Figures& f) { return f.mem.broker_anon_rss_mib; }, "%14.1f");
+  Row(
       "broker peak RSS (MiB)", figures, [](const Figures& f) { return f.mem.broker_peak_rss_mib; },
       "%14.1f");
   Row(
@@ -1034,6 +1036,9 @@ int main(int argc, char** argv) {
   ratio("scale.read_any_token_p99_ratio", e.read.p99_us, l.read_any_token.p99_us);
   ratio("scale.write_p99_ratio", e.write.p99_us, l.write.p99_us);
   ratio("scale.login_p99_ratio", e.login.p99_us, l.login.p99_us);
+  ratio("scale.read_cpu_ratio", e.read.cpu_us_per_op, l.read.cpu_us_per_op);
+  ratio("scale.write_cpu_ratio", e.write.cpu_us_per_op, l.write.cpu_us_per_op);
+  ratio("scale.login_cpu_ratio", e.login.cpu_us_per_op, l.login.cpu_us_per_op);
   ratio("scale.read_p50_ratio", e.read.p50_us, l.read.p50_us);
   ratio("scale.write_p50_ratio", e.write.p50_us, l.write.p50_us);
   ratio("scale.login_p50_ratio", e.login.p50_us, l.login.p50_us);
@@ -1042,6 +1047,9 @@ int main(int argc, char** argv) {
   ratio("scale.startup_ratio", e.start.ready_s, l.start.ready_s);
   Report("scale.empty.broker_rss_mib", e.mem.broker_rss_mib);
   Report("scale.loaded.broker_rss_mib", l.mem.broker_rss_mib);
+  Report("scale.empty.broker_anon_rss_mib", e.mem.broker_anon_rss_mib);
+  Report("scale.loaded.broker_anon_rss_mib", l.mem.broker_anon_rss_mib);
+  Report("scale.loaded.broker_peak_rss_mib", l.mem.broker_peak_rss_mib);
   Report("scale.empty.workers_rss_mib", e.mem.workers_rss_mib);
   Report("scale.loaded.workers_rss_mib", l.mem.workers_rss_mib);
   Report("scale.loaded.disk_mib", static_cast<double>(l.disk_bytes) / (1 << 20));
