@@ -886,6 +886,8 @@ int main(int argc, char** argv) {
   // --- a snapshot of the full store through the API, and its restore.
   int snapshot_status = 0;
   double snapshot_s = -1, restore_s = -1, snapshot_peak_mib = -1;
+  double restore_rss_before_mib = -1, restore_peak_mib = -1, restore_rss_after_mib = -1,
+         restore_anon_after_mib = -1;
   size_t snapshot_bytes = 0;
   std::string snapshot_error;
   if (o.snapshot) {
@@ -900,6 +902,8 @@ int main(int argc, char** argv) {
     if (snapshot_status == 200) {
       snapshot_bytes = archive.size();
       std::string resp;
+      restore_rss_before_mib = strongroom::bench::RssMib(w.broker);
+      RssPeak restore_peak(w.broker);
       const auto r0 = Clock::now();
       const int restored = c.Do("POST", "/v1/sys/storage/raft/snapshot", w.root, archive, &resp);
       if (restored == 204 || restored == 200) {
@@ -907,6 +911,9 @@ int main(int argc, char** argv) {
           std::this_thread::sleep_for(std::chrono::milliseconds(10));
         }
         restore_s = Seconds(r0);
+        restore_peak_mib = restore_peak.Stop();
+        restore_rss_after_mib = SampleProcesses(w.broker).broker_rss_mib;
+        restore_anon_after_mib = SampleProcesses(w.broker).broker_anon_rss_mib;
       } else {
         snapshot_error =
             "restore answered " + std::to_string(restored) + ": " + resp.substr(0, 300);
@@ -994,10 +1001,17 @@ int main(int argc, char** argv) {
   if (o.snapshot) {
     std::printf("\nsnapshot of the full store (GET sys/storage/raft/snapshot)\n");
     if (snapshot_status == 200) {
-      std::printf(
-          "  %.2f s, %.1f MiB, broker peak RSS growth %.1f MiB; restore to ready %.2f s%s\n",
-          snapshot_s, static_cast<double>(snapshot_bytes) / (1 << 20), snapshot_peak_mib, restore_s,
-          snapshot_error.empty() ? "" : (" -- " + snapshot_error).c_str());
+      std::printf("  taken in %.2f s, %.1f MiB, broker peak RSS growth %.1f MiB\n", snapshot_s,
+                  static_cast<double>(snapshot_bytes) / (1 << 20), snapshot_peak_mib);
+      if (restore_s >= 0) {
+        std::printf(
+            "  restored, ready again in %.2f s; broker RSS %.1f -> peak %.1f -> %.1f MiB after "
+            "(%.1f anonymous)\n",
+            restore_s, restore_rss_before_mib, restore_peak_mib, restore_rss_after_mib,
+            restore_anon_after_mib);
+      } else {
+        std::printf("  not restored: %s\n", snapshot_error.c_str());
+      }
     } else {
       std::printf("  refused (%d) after %.2f s: %s\n", snapshot_status, snapshot_s,
                   snapshot_error.c_str());
@@ -1066,7 +1080,10 @@ int main(int argc, char** argv) {
       Report("scale.snapshot_s", snapshot_s);
       Report("scale.snapshot_mib", static_cast<double>(snapshot_bytes) / (1 << 20));
       Report("scale.snapshot_broker_rss_growth_mib", snapshot_peak_mib);
-      if (restore_s >= 0) Report("scale.restore_s", restore_s);
+      if (restore_s >= 0) {
+        Report("scale.restore_s", restore_s);
+        Report("scale.restore_broker_rss_after_mib", restore_rss_after_mib);
+      }
     }
   }
   if (o.install) {
