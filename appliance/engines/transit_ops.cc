@@ -25,7 +25,6 @@ using core::Response;
 using core::json::array;
 using core::json::object;
 
-constexpr size_t kNonceBytes = 12;
 constexpr uint64_t kReserveBlock = 65536;  // nonce budget reserved durably at a time
 
 // A request that found the key just before it was deleted.
@@ -138,7 +137,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Operations::EncryptOne(Request& 
     ASSIGN_OR_RETURN(key, store_->Handle(k, version, v, /*hmac=*/false));
   }
   uint8_t nonce[kNonceBytes];
-  if (RAND_bytes(nonce, sizeof nonce) != 1) return absl::InternalError("random generator failed");
+  RETURN_IF_ERROR(NextNonce(nonce));
   const std::string bound = BoundAad(k.name, version, aad);
   auto ct = token->AesGcmEncrypt(key->handle(), nonce, Bytes(bound), Bytes(plaintext));
   RETURN_IF_ERROR(FromToken(ct.status()));

@@ -1,15 +1,20 @@
 // Transit's key objects in a real SoftHSM2 token, in this process: a Core with the PKCS#11 seal
 // over MemoryStorage, and a KeyStore driven directly, so that a request's use of a key object
 // can be held open across a delete, a trim or a sweep (what concurrent requests do, without
-// timing).
+// timing). The nonce source is tested here too.
 #include "appliance/engines/transit_store.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
+#include <array>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "appliance/core/core.h"
@@ -27,9 +32,14 @@ namespace {
 using engines::transit::Bytes;
 using engines::transit::Key;
 using engines::transit::KeyStore;
+using engines::transit::kNonceBytes;
+using engines::transit::kNoncesPerDraw;
+using engines::transit::NextNonce;
 using engines::transit::RegistryKey;
 using engines::transit::TokenKey;
 using engines::transit::Version;
+
+using Nonce = std::array<uint8_t, kNonceBytes>;
 
 class TransitKeyStoreTest : public ::testing::Test {
  protected:
@@ -223,6 +233,61 @@ TEST_F(TransitKeyStoreTest, EvictionDestroysTheObjectsOfKeysNobodyUses) {
   auto again = store_->Find(storage_, "k0");
   ASSERT_TRUE(again.ok() && *again != nullptr);
   EXPECT_TRUE(Encrypts(Use(**again)->handle()));
+}
+
+// ---- nonces -----------------------------------------------------------------------------------
+
+TEST(TransitNonceTest, EveryNonceIsHandedOutOnceAcrossThreadsAndDraws) {
+  constexpr int kThreads = 8;
+  constexpr size_t kPerThread = kNoncesPerDraw * 40 + 7;  // many draws, one partly used
+  std::vector<std::vector<Nonce>> drawn(kThreads);
+  std::vector<std::thread> threads;
+  for (int t = 0; t < kThreads; ++t) {
+    threads.emplace_back([&drawn, t] {
+      for (size_t i = 0; i < kPerThread; ++i) {
+        Nonce n{};
+        if (!NextNonce(n).ok()) return;
+        drawn[static_cast<size_t>(t)].push_back(n);
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  std::set<Nonce> distinct;
+  for (const auto& d : drawn) {
+    ASSERT_EQ(d.size(), kPerThread);
+    distinct.insert(d.begin(), d.end());
+  }
+  EXPECT_EQ(distinct.size(), kThreads * kPerThread);
+  EXPECT_EQ(distinct.count(Nonce{}), 0u) << "an all-zero nonce: a slot handed out after cleansing";
+}
+
+// A forked child must not hand out the rest of its parent's block: parent and child would then
+// encrypt with the same nonces.
+TEST(TransitNonceTest, AForkedChildDrawsItsOwnBlock) {
+  Nonce first{};
+  ASSERT_TRUE(NextNonce(first).ok());  // this thread now holds a partly used block
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    Nonce child{};
+    const bool ok = NextNonce(child).ok() &&
+                    write(fds[1], child.data(), child.size()) == static_cast<ssize_t>(child.size());
+    _exit(ok ? 0 : 1);
+  }
+  close(fds[1]);
+  Nonce from_child{};
+  const ssize_t got = read(fds[0], from_child.data(), from_child.size());
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+  ASSERT_EQ(got, static_cast<ssize_t>(from_child.size()));
+  Nonce next{};
+  ASSERT_TRUE(NextNonce(next).ok());
+  EXPECT_NE(from_child, next) << "the child handed out its parent's next nonce";
+  EXPECT_NE(from_child, first);
 }
 
 }  // namespace
