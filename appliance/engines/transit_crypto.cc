@@ -15,7 +15,6 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "appliance/core/request.h"
 #include "audit/keys.h"
 #include "base/status_macros.h"
@@ -111,19 +110,27 @@ absl::StatusOr<std::string> DecodeB64(const object& o, const char* field, bool r
 absl::StatusOr<std::pair<int64_t, std::string>> ParseVersioned(std::string_view text,
                                                                std::string_view kind,
                                                                bool url_safe) {
-  if (!absl::StartsWith(Av(text), "vault:"))
+  // "vault:v<N>:<payload>"; the payload may hold further colons (they fail its decoding).
+  constexpr std::string_view kPrefix = "vault:";
+  if (!absl::StartsWith(Av(text), Av(kPrefix))) {
     return Bad(absl::StrCat("invalid ", Av(kind), ": no prefix"));
-  std::vector<std::string> parts = absl::StrSplit(Av(text), absl::MaxSplits(':', 2));
-  if (parts.size() != 3) return Bad(absl::StrCat("invalid ", Av(kind), ": wrong number of fields"));
+  }
+  const std::string_view rest = text.substr(kPrefix.size());
+  const size_t colon = rest.find(':');
+  if (colon == std::string_view::npos) {
+    return Bad(absl::StrCat("invalid ", Av(kind), ": wrong number of fields"));
+  }
+  const std::string_view tag = rest.substr(0, colon);
+  const std::string_view payload = rest.substr(colon + 1);
   int64_t version = 0;
-  if (parts[1].size() < 2 || parts[1][0] != 'v' ||
-      !absl::SimpleAtoi(parts[1].substr(1), &version) || version < 0) {
+  if (tag.size() < 2 || tag[0] != 'v' || !absl::SimpleAtoi(Av(tag.substr(1)), &version) ||
+      version < 0) {
     return Bad(absl::StrCat("invalid ", Av(kind), ": version number could not be decoded"));
   }
   if (version == 0) version = 1;  // Vault reads v0 as v1
   std::string raw;
-  if (!(url_safe ? absl::WebSafeBase64Unescape(parts[2], &raw)
-                 : absl::Base64Unescape(parts[2], &raw))) {
+  if (!(url_safe ? absl::WebSafeBase64Unescape(Av(payload), &raw)
+                 : absl::Base64Unescape(Av(payload), &raw))) {
     return Bad(absl::StrCat("invalid ", Av(kind), ": could not decode base64"));
   }
   return std::make_pair(version, std::move(raw));

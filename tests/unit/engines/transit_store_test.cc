@@ -235,6 +235,32 @@ TEST_F(TransitKeyStoreTest, EvictionDestroysTheObjectsOfKeysNobodyUses) {
   EXPECT_TRUE(Encrypts(Use(**again)->handle()));
 }
 
+// ---- Vault's "vault:v<N>:<base64>" ------------------------------------------------------------
+
+TEST(TransitVersionedTest, ParsesVaultsFormatWithVaultsErrors) {
+  using engines::transit::ParseVersioned;
+  auto ok = ParseVersioned("vault:v12:aGVsbG8=", "ciphertext");
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->first, 12);
+  EXPECT_EQ(ok->second, "hello");
+  EXPECT_EQ(ParseVersioned("vault:v0:aGVsbG8=", "ciphertext")->first, 1);  // v0 reads as v1
+  EXPECT_EQ(ParseVersioned("vault:v1:", "ciphertext")->second, "");
+  EXPECT_EQ(ParseVersioned("vault:v3:aGk_", "signature", /*url_safe=*/true)->second, "hi?");
+  auto err = [](std::string_view text) {
+    return std::string(ParseVersioned(text, "ciphertext").status().message());
+  };
+  EXPECT_EQ(err("vaul:v1:aGk="), "invalid ciphertext: no prefix");
+  EXPECT_EQ(err(""), "invalid ciphertext: no prefix");
+  EXPECT_EQ(err("vault:"), "invalid ciphertext: wrong number of fields");
+  EXPECT_EQ(err("vault:v1"), "invalid ciphertext: wrong number of fields");
+  for (const char* bad : {"vault::aGk=", "vault:v:aGk=", "vault:1:aGk=", "vault:vx:aGk=",
+                          "vault:v-1:aGk=", "vault:v99999999999999999999:aGk="}) {
+    EXPECT_EQ(err(bad), "invalid ciphertext: version number could not be decoded") << bad;
+  }
+  EXPECT_EQ(err("vault:v1:!!"), "invalid ciphertext: could not decode base64");
+  EXPECT_EQ(err("vault:v1:aGk=:aGk="), "invalid ciphertext: could not decode base64");
+}
+
 // ---- nonces -----------------------------------------------------------------------------------
 
 TEST(TransitNonceTest, EveryNonceIsHandedOutOnceAcrossThreadsAndDraws) {
