@@ -512,5 +512,14 @@ int main(int argc, char** argv) {
   PrintCost("Transit decrypt 64 B", http_dec64);
   PrintCost("Transit decrypt 1 KiB", http_dec1k);
   std::printf("\n");
+  // For bench/run.sh's targets table.
+  using strongroom::bench::Report;
+  using strongroom::bench::ReportRatio;
+  Report("transit.raw_encrypt_1k_ops", raw.pkcs11.enc1k.result.ops_per_s);
+  Report("transit.raw_decrypt_1k_ops", raw.pkcs11.dec1k.result.ops_per_s);
+  Report("transit.encrypt_1k", http_enc1k.result);
+  Report("transit.decrypt_1k", http_dec1k.result);
+  ReportRatio("transit.encrypt_ratio", http_enc1k.result, raw.pkcs11.enc1k.result);
+  ReportRatio("transit.decrypt_ratio", http_dec1k.result, raw.pkcs11.dec1k.result);
   return strongroom::bench::RemoveTree(dir) ? 0 : 1;
 }
