@@ -22,6 +22,26 @@ namespace strongroom::bench {
 
 using Clock = std::chrono::steady_clock;
 
+// The SoftHSM2 module and the user PIN of the benchmarks' throwaway tokens.
+inline constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
+inline constexpr const char* kPin = "1234";
+
+// Seconds since `since`.
+inline double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// A cheap pseudo-random sequence (splitmix64) for picking keys and tokens; one per thread.
+struct Rng {
+  uint64_t s;
+  uint64_t Next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
+
 // Command line shared by every benchmark: [--seconds=N] [--clients=N] [--bin=DIR].
 struct Options {
   double seconds = 5;

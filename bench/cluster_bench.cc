@@ -27,6 +27,8 @@ namespace {
 
 using strongroom::bench::Conn;
 using strongroom::bench::JsonString;
+using strongroom::bench::kPin;
+using strongroom::bench::kSoftHsmLib;
 using strongroom::bench::Print;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
@@ -34,9 +36,6 @@ using strongroom::bench::RunQuiet;
 using strongroom::testing::ClusterCerts;
 using strongroom::testing::FreeLoopbackPortPair;
 using strongroom::testing::MakeClusterCerts;
-
-constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
-constexpr const char* kPin = "1234";
 
 // One SoftHSM2 configuration (made current for the daemons this process spawns) holding a token
 // per node: each node still has a token of its own.

@@ -36,6 +36,7 @@ using strongroom::bench::Print;
 using strongroom::bench::Report;
 using strongroom::bench::ReportRatio;
 using strongroom::bench::Result;
+using strongroom::bench::Rng;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunLoadOn;
 
@@ -99,17 +100,6 @@ uint64_t KeysOption(int argc, char** argv) {
   }
   return std::clamp<uint64_t>(keys, 1, 10'000'000);
 }
-
-// A cheap per-thread pseudo-random sequence (splitmix64) for picking keys.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-};
 
 }  // namespace
 

@@ -65,33 +65,20 @@ namespace {
 using strongroom::bench::Clock;
 using strongroom::bench::Conn;
 using strongroom::bench::Daemon;
+using strongroom::bench::kPin;
+using strongroom::bench::kSoftHsmLib;
 using strongroom::bench::ProcessSample;
 using strongroom::bench::Report;
 using strongroom::bench::Result;
+using strongroom::bench::Rng;
 using strongroom::bench::RunLoadOn;
 using strongroom::bench::RunQuiet;
 using strongroom::bench::SampleProcesses;
+using strongroom::bench::Seconds;
 using strongroom::testing::ClusterCerts;
 
-constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
-constexpr const char* kPin = "1234";
 // How long a start, a restore or an install may take before the bench gives up on it.
 constexpr double kStartTimeoutS = 1800;
-
-double Seconds(Clock::time_point since) {
-  return std::chrono::duration<double>(Clock::now() - since).count();
-}
-
-// A cheap pseudo-random sequence (splitmix64) for picking keys and tokens.
-struct Rng {
-  uint64_t s;
-  uint64_t Next() {
-    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
-    return z ^ (z >> 31);
-  }
-};
 
 // The size (the defaults).
 constexpr uint64_t kFullSecrets = 1'000'000;

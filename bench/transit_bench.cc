@@ -51,14 +51,14 @@ namespace {
 
 using strongroom::bench::Conn;
 using strongroom::bench::JsonString;
+using strongroom::bench::kPin;
+using strongroom::bench::kSoftHsmLib;
 using strongroom::bench::Print;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
 
-constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
 constexpr const char* kTokenLabel = "bench";
-constexpr const char* kPin = "1234";
 
 // A SoftHSM2 config whose token directory is inside `dir`, made current for this process and
 // the daemon it spawns (SOFTHSM2_CONF), and an initialised token "bench" in it.
