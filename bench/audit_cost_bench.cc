@@ -4,9 +4,11 @@
 // unlike throughput. Also reports the audit log's shape: lines per request and records per
 // synced batch (each batch ends with one MAC or checkpoint line and costs one fdatasync).
 //
-// Usage: audit_cost_bench [--requests=N] [--clients=N] [--bin=DIR] [--perf=DIR]
-//   --requests  requests per phase (default 20000)
-//   --perf      also record `perf record -g` of the broker during each phase into DIR/<phase>.data
+// Usage: audit_cost_bench [--requests=N] [--clients=N] [--bin=DIR] [--perf=DIR] [--perf-workers]
+//   --requests      requests per phase (default 20000)
+//   --perf          also record `perf record -g` of the broker during each phase into
+//                   DIR/<phase>.data
+//   --perf-workers  record the worker processes instead of the broker
 // Not a test: a benchmark, run by hand (bench/run.sh runs kv_bench for the throughput ratios).
 #include <dirent.h>
 #include <signal.h>
@@ -47,6 +49,28 @@ uint64_t ProcessTicks(pid_t pid, pid_t* ppid) {
                   // majflt cmajflt utime stime
   if (ppid != nullptr) *ppid = static_cast<pid_t>(std::atol(f[1].c_str()));
   return std::strtoull(f[11].c_str(), nullptr, 10) + std::strtoull(f[12].c_str(), nullptr, 10);
+}
+
+// `root` and every process below it.
+std::vector<pid_t> Tree(pid_t root) {
+  std::vector<std::pair<pid_t, pid_t>> procs;  // pid, ppid
+  if (DIR* d = opendir("/proc")) {
+    while (dirent* e = readdir(d)) {
+      const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
+      if (pid <= 0) continue;
+      pid_t ppid = 0;
+      ProcessTicks(pid, &ppid);
+      procs.emplace_back(pid, ppid);
+    }
+    closedir(d);
+  }
+  std::vector<pid_t> tree{root};
+  for (size_t i = 0; i < tree.size(); ++i) {
+    for (const auto& [pid, ppid] : procs) {
+      if (ppid == tree[i]) tree.push_back(pid);
+    }
+  }
+  return tree;
 }
 
 // CPU seconds of `root` and every process below it.
@@ -113,10 +137,10 @@ LogShape Shape(const std::string& path) {
   return s;
 }
 
-pid_t StartPerf(const std::string& out, pid_t pid) {
-  std::vector<std::string> args = {"perf",         "record",      "-F",     "499",
-                                   "--call-graph", "dwarf,16384", "-p",     std::to_string(pid),
-                                   "-o",           out,           "--quiet"};
+// perf record of the processes `pids` ("1,2,3") into `out`.
+pid_t StartPerf(const std::string& out, const std::string& pids) {
+  std::vector<std::string> args = {"perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
+                                   "-p",   pids,     "-o", out,   "--quiet"};
   std::vector<char*> av;
   for (auto& a : args) av.push_back(a.data());
   av.push_back(nullptr);
@@ -137,6 +161,7 @@ struct Phase {
   std::string name;
   double wall = 0;
   double cpu = 0;
+  double broker_cpu = 0;  // the broker alone (the rest is its workers)
   uint64_t ok = 0;
   uint64_t requests = 0;
   LogShape log;
@@ -149,18 +174,23 @@ int main(int argc, char** argv) {
   int clients = 8;
   std::string bin = STRONGROOM_BIN_DIR;
   std::string perf_dir;
+  bool perf_workers = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
-    if (a.rfind("--requests=", 0) == 0)
+    if (a.rfind("--requests=", 0) == 0) {
       requests = std::strtoull(a.c_str() + 11, nullptr, 10);
-    else if (a.rfind("--clients=", 0) == 0)
+    } else if (a.rfind("--clients=", 0) == 0) {
       clients = std::atoi(a.c_str() + 10);
-    else if (a.rfind("--bin=", 0) == 0)
+    } else if (a.rfind("--bin=", 0) == 0) {
       bin = a.substr(6);
-    else if (a.rfind("--perf=", 0) == 0)
+    } else if (a.rfind("--perf=", 0) == 0) {
       perf_dir = a.substr(7);
-    else {
-      std::fprintf(stderr, "usage: %s [--requests=N] [--clients=N] [--bin=DIR] [--perf=DIR]\n",
+    } else if (a == "--perf-workers") {
+      perf_workers = true;
+    } else {
+      std::fprintf(stderr,
+                   "usage: %s [--requests=N] [--clients=N] [--bin=DIR] [--perf=DIR] "
+                   "[--perf-workers]\n",
                    argv[0]);
       return 2;
     }
@@ -192,8 +222,17 @@ int main(int argc, char** argv) {
     p.name = name;
     p.requests = requests;
     const LogShape before = Shape(log);
-    const pid_t perf = perf_dir.empty() ? 0 : StartPerf(perf_dir + "/" + name + ".data", broker);
+    std::string pids = std::to_string(broker);
+    if (perf_workers) {
+      pids.clear();
+      for (pid_t worker : Tree(broker)) {
+        if (worker == broker) continue;
+        pids += (pids.empty() ? "" : ",") + std::to_string(worker);
+      }
+    }
+    const pid_t perf = perf_dir.empty() ? 0 : StartPerf(perf_dir + "/" + name + ".data", pids);
     const double cpu0 = TreeCpuSeconds(broker);
+    const double broker0 = static_cast<double>(ProcessTicks(broker, nullptr));
     const auto t0 = std::chrono::steady_clock::now();
     std::atomic<uint64_t> ok{0};
     std::vector<std::thread> threads;
@@ -215,6 +254,8 @@ int main(int argc, char** argv) {
     for (auto& t : threads) t.join();
     p.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     p.cpu = TreeCpuSeconds(broker) - cpu0;
+    p.broker_cpu = (static_cast<double>(ProcessTicks(broker, nullptr)) - broker0) /
+                   static_cast<double>(sysconf(_SC_CLK_TCK));
     StopPerf(perf);
     p.ok = ok;
     const LogShape after = Shape(log);
@@ -239,13 +280,14 @@ int main(int argc, char** argv) {
   std::printf("audit_cost_bench: %llu requests per phase, %d clients, %u cores, bin %s\n",
               static_cast<unsigned long long>(requests), clients,
               std::thread::hardware_concurrency(), bin.c_str());
-  std::printf("%-14s %9s %9s %12s %12s %10s %10s\n", "phase", "ok", "req/s", "cpu us/req",
-              "wall us/req", "lines/req", "rec/batch");
+  std::printf("%-14s %9s %9s %12s %12s %12s %10s %10s\n", "phase", "ok", "req/s", "cpu us/req",
+              "broker us/req", "wall us/req", "lines/req", "rec/batch");
   for (const auto& p : phases) {
     const double n = static_cast<double>(p.requests);
-    std::printf("%-14s %9llu %9.0f %12.1f %12.1f %10.2f %10.2f\n", p.name.c_str(),
+    std::printf("%-14s %9llu %9.0f %12.1f %12.1f %12.1f %10.2f %10.2f\n", p.name.c_str(),
                 static_cast<unsigned long long>(p.ok), n / p.wall, p.cpu * 1e6 / n,
-                p.wall * 1e6 / n, static_cast<double>(p.log.records + p.log.batches) / n,
+                p.broker_cpu * 1e6 / n, p.wall * 1e6 / n,
+                static_cast<double>(p.log.records + p.log.batches) / n,
                 p.log.batches == 0
                     ? 0.0
                     : static_cast<double>(p.log.records) / static_cast<double>(p.log.batches));

@@ -8,6 +8,7 @@
 #include <openssl/hmac.h>
 
 #include <atomic>
+#include <functional>
 #include <string>
 #include <string_view>
 
@@ -28,6 +29,8 @@ class AuditTestSeal final : public Seal {
   std::atomic<int> signatures{0};
   std::atomic<bool> fail_mac{false};
   std::atomic<bool> fail_sign{false};
+  // Runs at the start of every MAC (set before the seal is used): tests hold a batch here.
+  std::function<void()> before_mac;
 
   std::string type() const override { return "test"; }
   absl::Status Open() override { return absl::OkStatus(); }
@@ -49,6 +52,7 @@ class AuditTestSeal final : public Seal {
   }
   absl::StatusOr<std::string> AuditMac(std::string_view message) override {
     ++macs;
+    if (before_mac) before_mac();
     if (fail_mac) return absl::UnavailableError("test seal: MACs switched off");
     unsigned char out[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
