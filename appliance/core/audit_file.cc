@@ -148,15 +148,22 @@ absl::Status AuditFile::OpenNew(absl::StatusCode code, std::string_view not_empt
 
 // ---- Group commit ------------------------------------------------------------------------------
 
-void AuditFile::Waiter::Wake(uint32_t to) {
+namespace {
+
+long Futex(std::atomic<uint32_t>* word, int op, uint32_t value) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  return ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, nullptr, nullptr, 0);
+}
+
+}  // namespace
+
+void AuditFile::Batch::Wake(uint32_t to) {
   if (state.exchange(to, std::memory_order_acq_rel) == kSleeping) {
-    static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state), FUTEX_WAKE_PRIVATE, 1, nullptr,
-              nullptr, 0);
+    Futex(&state, FUTEX_WAKE_PRIVATE, to == kDone ? INT32_MAX : 1);
   }
 }
 
-uint32_t AuditFile::Waiter::Wait() {
+uint32_t AuditFile::Batch::Wait() {
   for (;;) {
     uint32_t s = state.load(std::memory_order_acquire);
     if (s == kWaiting) {
@@ -165,9 +172,21 @@ uint32_t AuditFile::Waiter::Wait() {
     }
     if (s != kSleeping) return s;
     // Returns at once if the state moved on meanwhile (EAGAIN), or on a wake or a signal.
-    ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(&state), FUTEX_WAIT_PRIVATE, kSleeping,
-              nullptr, nullptr, 0);
+    Futex(&state, FUTEX_WAIT_PRIVATE, kSleeping);
   }
+}
+
+bool AuditFile::Batch::Claim() {
+  // Back to "someone may sleep": the others still do, and the batch's end must wake them.
+  uint32_t lead = kLead;
+  return state.compare_exchange_strong(lead, kSleeping, std::memory_order_acq_rel);
+}
+
+absl::Status AuditFile::Batch::StatusOf(size_t index) const {
+  for (const auto& [i, why] : failed) {
+    if (i == index) return why;
+  }
+  return status;
 }
 
 void AuditFile::BecomeWriterLocked(std::unique_lock<std::mutex>& lock) {
@@ -179,8 +198,8 @@ void AuditFile::BecomeWriterLocked(std::unique_lock<std::mutex>& lock) {
 
 void AuditFile::ReleaseWriterLocked() {
   if (!queue_.empty() && role_wanted_ == 0) {
-    // The oldest queued appender writes the next batch (its own record is the first in it).
-    queue_.front().waiter->Wake(Waiter::kLead);
+    // One of the queued records' appenders writes the next batch (which holds its record).
+    next_->Wake(Batch::kLead);
     return;
   }
   // Free: a thread in BecomeWriterLocked takes it (and hands queued records on when it is
@@ -189,32 +208,38 @@ void AuditFile::ReleaseWriterLocked() {
   if (role_wanted_ > 0) cv_.notify_all();
 }
 
-absl::Status AuditFile::Await(const std::shared_ptr<Waiter>& waiter) {
+absl::Status AuditFile::Await(const std::shared_ptr<Batch>& batch, size_t index) {
   for (;;) {
-    const uint32_t state = waiter->Wait();
-    if (state == Waiter::kDone) return waiter->status;
-    // The writer's role: this record is the first queued one, so the batch written now holds it.
+    const uint32_t state = batch->Wait();
+    if (state == Batch::kDone) return batch->StatusOf(index);
+    if (!batch->Claim()) continue;
+    // The writer's role: this batch is the queued one, so the batch written now is it.
     std::unique_lock<std::mutex> lock(mu_);
-    waiter->state.store(Waiter::kWaiting, std::memory_order_relaxed);
     (void)WriteBatchLocked(lock, /*checkpoint=*/false, /*force=*/false);
     ReleaseWriterLocked();
   }
 }
 
 absl::Status AuditFile::Append(audit::PreparedRecord record) {
-  auto waiter = std::make_shared<Waiter>();
+  std::shared_ptr<Batch> batch;
+  size_t index = 0;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    std::unique_lock<std::mutex> lock(mu_);
     if (fd_ < 0) {
       return absl::UnavailableError(absl::StrCat("audit file ", options_.path, " is not open"));
     }
-    queue_.push_back(Queued{std::move(record), waiter});
+    if (!next_) next_ = std::make_shared<Batch>();
+    batch = next_;
+    index = queue_.size();
+    queue_.push_back(std::move(record));
     if (!writing_) {
-      writing_ = true;  // no batch in flight: this appender writes one now
-      waiter->state.store(Waiter::kLead, std::memory_order_relaxed);
+      // No batch in flight: this appender writes one now (its own record is in it).
+      writing_ = true;
+      (void)WriteBatchLocked(lock, /*checkpoint=*/false, /*force=*/false);
+      ReleaseWriterLocked();
     }
   }
-  return Await(waiter);
+  return Await(batch, index);
 }
 
 absl::Status AuditFile::Append(const audit::Json& record) {
@@ -295,14 +320,14 @@ absl::Status AuditFile::WriteAndSync(int fd, uint64_t start, const std::string& 
 absl::StatusOr<std::string> AuditFile::WriteBatchLocked(std::unique_lock<std::mutex>& lock,
                                                         bool checkpoint, bool force,
                                                         const audit::RemovedTail* marker) {
-  std::vector<Queued> batch;
+  std::vector<audit::PreparedRecord> batch;
   batch.swap(queue_);
-  const auto complete = [&batch](const absl::Status& status) {
-    for (Queued& q : batch) {
-      if (q.waiter->state.load(std::memory_order_relaxed) == Waiter::kDone) continue;
-      q.waiter->status = status;
-      q.waiter->Wake(Waiter::kDone);
-    }
+  std::shared_ptr<Batch> waiting;
+  waiting.swap(next_);
+  const auto complete = [&waiting](const absl::Status& status) {
+    if (!waiting) return;
+    waiting->status = status;
+    waiting->Wake(Batch::kDone);
   };
   if (fd_ < 0) {
     const absl::Status why =
@@ -334,13 +359,12 @@ absl::StatusOr<std::string> AuditFile::WriteBatchLocked(std::unique_lock<std::mu
       next = std::move(line->next);
     }
   }
-  for (Queued& q : batch) {
-    if (!status.ok()) break;
-    auto line = audit::MakeChainedLine(q.record, next);
+  for (size_t i = 0; i < batch.size() && status.ok(); ++i) {
+    auto line = audit::MakeChainedLine(batch[i], next);
     if (!line.ok()) {
       // This record only (it cannot be written: too long, say); the others go on.
-      q.waiter->status = absl::InternalError(absl::StrCat("audit record: ", line.message()));
-      q.waiter->Wake(Waiter::kDone);
+      waiting->failed.emplace_back(
+          i, absl::InternalError(absl::StrCat("audit record: ", line.message())));
       continue;
     }
     bytes += line->line;

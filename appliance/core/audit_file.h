@@ -106,36 +106,38 @@ class AuditFile {
   size_t queued() const;
 
  private:
-  // One appender, waiting for its record. Shared by the appender and the queue, so that whoever
-  // wakes it may still touch it after the appender has returned.
-  struct Waiter {
-    static constexpr uint32_t kWaiting = 0;
-    static constexpr uint32_t kSleeping = 1;  // waiting, and asleep on the futex (or about to be)
-    static constexpr uint32_t kDone = 2;      // `status` is set
-    static constexpr uint32_t kLead = 3;      // the writer's role was handed to it
+  // The next batch, as its appenders wait for it: one futex word for all of them, so that the
+  // writer wakes a whole batch with one system call. Shared by the appenders and the file, so
+  // that the writer may still touch it after the appenders have returned.
+  struct Batch {
+    static constexpr uint32_t kWaiting = 0;   // nobody asleep on the word
+    static constexpr uint32_t kSleeping = 1;  // someone may be asleep on it
+    static constexpr uint32_t kDone = 2;      // written or failed: `status` and `failed` are set
+    static constexpr uint32_t kLead = 3;      // the writer's role is offered to one appender
     std::atomic<uint32_t> state{kWaiting};
     absl::Status status;
-    // Sets kDone or kLead and wakes the appender if it sleeps. Called with `status` set.
+    // Records of the batch that failed on their own (index in the batch, why).
+    std::vector<std::pair<size_t, absl::Status>> failed;
+    // Sets kDone or kLead and wakes every appender (kDone) or one (kLead) if any sleeps.
     void Wake(uint32_t to);
-    // Until the state leaves kWaiting/kSleeping; returns the new state. No spinning: on a
-    // machine with few cores the writer needs the CPU the waiters would spin on.
+    // Until the state is kDone or kLead; returns it. No spinning: on a machine with few cores
+    // the writer needs the CPU the appenders would spin on.
     uint32_t Wait();
-  };
-  struct Queued {
-    audit::PreparedRecord record;
-    std::shared_ptr<Waiter> waiter;
+    // An offered role, taken by one appender (false when another took it first).
+    bool Claim();
+    absl::Status StatusOf(size_t index) const;
   };
 
   absl::Status OpenFdLocked();
   void CloseFdLocked();
   std::string Origin() const;
-  // Waits on `waiter` until its record is durable or failed; leads the batch when handed the
-  // writer's role.
-  absl::Status Await(const std::shared_ptr<Waiter>& waiter);
+  // Waits until the record at `index` of `batch` is durable or failed; writes the batch when
+  // handed the writer's role.
+  absl::Status Await(const std::shared_ptr<Batch>& batch, size_t index);
   // Waits until no one holds the writer's role, then takes it (checkpoints, rotation, closing).
   void BecomeWriterLocked(std::unique_lock<std::mutex>& lock);
-  // Gives the role up: to the oldest queued appender if records wait and no one else asked for
-  // it, otherwise frees it.
+  // Gives the role up: to an appender of the queued records if any wait and no one else asked
+  // for it, otherwise frees it.
   void ReleaseWriterLocked();
   // Writer only: takes every queued record, chains them after `marker` (an unproven marker,
   // when given), ends the batch with a checkpoint line (when `checkpoint`, or when one is due)
@@ -174,12 +176,13 @@ class AuditFile {
   mutable std::mutex mu_;       // everything below
   std::condition_variable cv_;  // the writer's role was freed (for BecomeWriterLocked)
   int fd_ = -1;
-  uint64_t file_size_ = 0;          // bytes durably written (the next batch starts here)
-  audit::ChainState state_;         // after the last line on disk
-  audit::ChainState signed_state_;  // as of the last checkpoint line
-  std::vector<Queued> queue_;       // records waiting for the next batch, in arrival order
-  bool writing_ = false;            // someone holds the writer's role
-  int role_wanted_ = 0;             // threads waiting in BecomeWriterLocked
+  uint64_t file_size_ = 0;                    // bytes durably written (the next batch starts here)
+  audit::ChainState state_;                   // after the last line on disk
+  audit::ChainState signed_state_;            // as of the last checkpoint line
+  std::vector<audit::PreparedRecord> queue_;  // records of the next batch, in arrival order
+  std::shared_ptr<Batch> next_;               // their appenders' batch (null when none queued)
+  bool writing_ = false;                      // someone holds the writer's role
+  int role_wanted_ = 0;                       // threads waiting in BecomeWriterLocked
   absl::Time last_checkpoint_;
   std::string last_note_;
   // The state saved at the last checkpoint; until `resumed_`, Reopen retries the recovery from

@@ -324,6 +324,52 @@ TEST_F(AuditFileTest, AFailedBatchFailsItsOwnRecordsOnly) {
   EXPECT_TRUE(report.ok()) << report.failure->ToString();
 }
 
+// A record that cannot be chained (longer than a line may be) fails alone; the rest of its batch
+// is written.
+TEST_F(AuditFileTest, ARecordThatCannotBeWrittenFailsAloneInItsBatch) {
+  testing::AuditTestSeal seal;
+  auto f = NewLog(&seal, 1000);
+  std::mutex mu;
+  std::condition_variable cv;
+  bool release = false;
+  std::atomic<int> mac_calls{0};
+  seal.before_mac = [&] {
+    if (++mac_calls != 1) return;
+    std::unique_lock<std::mutex> lock(mu);
+    cv.wait(lock, [&] { return release; });
+  };
+  absl::Status first;
+  std::thread t0([&] { first = f->Append(Record("first")); });
+  ASSERT_TRUE(WaitFor([&] { return mac_calls.load() == 1; }));
+  audit::PreparedRecord huge = Record("huge");
+  huge.part[3] += ",\"z\":\"" + std::string(audit::kMaxLineBytes, 'x') + "\"";
+  std::vector<audit::PreparedRecord> records;
+  records.push_back(Record("a"));
+  records.push_back(std::move(huge));
+  records.push_back(Record("b"));
+  std::vector<absl::Status> results(3);
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < records.size(); ++i) {
+    threads.emplace_back([&, i] { results[i] = f->Append(std::move(records[i])); });
+    ASSERT_TRUE(WaitFor([&] { return f->queued() == i + 1; }));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    release = true;
+  }
+  cv.notify_all();
+  t0.join();
+  for (auto& t : threads) t.join();
+  EXPECT_TRUE(first.ok()) << first;
+  EXPECT_TRUE(results[0].ok()) << results[0];
+  EXPECT_TRUE(absl::IsInternal(results[1])) << results[1];
+  EXPECT_TRUE(results[2].ok()) << results[2];
+  f->Close();
+  EXPECT_THAT(RecordIds(ReadFile(path_)), ElementsAre("first", "a", "b"));
+  const audit::Report report = Verify({path_}, seal.public_key(), true);
+  EXPECT_TRUE(report.ok()) << report.failure->ToString();
+}
+
 // Bytes someone else appends between two batches fail the next batch closed (nothing of it is
 // acknowledged) until Reopen's recovery moves them out.
 TEST_F(AuditFileTest, ForeignBytesFailTheNextBatchClosedUntilRecovered) {
