@@ -5,10 +5,12 @@
 // synced batch (each batch ends with one MAC or checkpoint line and costs one fdatasync).
 //
 // Usage: audit_cost_bench [--requests=N] [--clients=N] [--bin=DIR] [--perf=DIR] [--perf-workers]
+//                         [--perf-stat]
 //   --requests      requests per phase (default 20000)
 //   --perf          also record `perf record -g` of the broker during each phase into
 //                   DIR/<phase>.data
 //   --perf-workers  record the worker processes instead of the broker
+//   --perf-stat     perf stat (context switches, system calls) into DIR/<phase>.stat instead
 // Not a test: a benchmark, run by hand (bench/run.sh runs kv_bench for the throughput ratios).
 #include <dirent.h>
 #include <signal.h>
@@ -137,10 +139,23 @@ LogShape Shape(const std::string& path) {
   return s;
 }
 
-// perf record of the processes `pids` ("1,2,3") into `out`.
-pid_t StartPerf(const std::string& out, const std::string& pids) {
+// perf record of the processes `pids` ("1,2,3") into `out`, or with `stat`, perf stat of the
+// events that do not depend on the machine's load: context switches and system calls.
+pid_t StartPerf(const std::string& out, const std::string& pids, bool stat) {
   std::vector<std::string> args = {"perf", "record", "-F", "499", "--call-graph", "dwarf,16384",
                                    "-p",   pids,     "-o", out,   "--quiet"};
+  if (stat) {
+    args = {"perf",
+            "stat",
+            "-e",
+            "context-switches,syscalls:sys_enter_futex,syscalls:sys_enter_fdatasync,"
+            "syscalls:sys_enter_write,syscalls:sys_enter_newfstat,syscalls:sys_enter_openat,"
+            "syscalls:sys_enter_sched_yield",
+            "-p",
+            pids,
+            "-o",
+            out};
+  }
   std::vector<char*> av;
   for (auto& a : args) av.push_back(a.data());
   av.push_back(nullptr);
@@ -175,6 +190,7 @@ int main(int argc, char** argv) {
   std::string bin = STRONGROOM_BIN_DIR;
   std::string perf_dir;
   bool perf_workers = false;
+  bool perf_stat = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--requests=", 0) == 0) {
@@ -187,10 +203,12 @@ int main(int argc, char** argv) {
       perf_dir = a.substr(7);
     } else if (a == "--perf-workers") {
       perf_workers = true;
+    } else if (a == "--perf-stat") {
+      perf_stat = true;
     } else {
       std::fprintf(stderr,
                    "usage: %s [--requests=N] [--clients=N] [--bin=DIR] [--perf=DIR] "
-                   "[--perf-workers]\n",
+                   "[--perf-workers] [--perf-stat]\n",
                    argv[0]);
       return 2;
     }
@@ -230,7 +248,10 @@ int main(int argc, char** argv) {
         pids += (pids.empty() ? "" : ",") + std::to_string(worker);
       }
     }
-    const pid_t perf = perf_dir.empty() ? 0 : StartPerf(perf_dir + "/" + name + ".data", pids);
+    const pid_t perf =
+        perf_dir.empty()
+            ? 0
+            : StartPerf(perf_dir + "/" + name + (perf_stat ? ".stat" : ".data"), pids, perf_stat);
     const double cpu0 = TreeCpuSeconds(broker);
     const double broker0 = static_cast<double>(ProcessTicks(broker, nullptr));
     const auto t0 = std::chrono::steady_clock::now();

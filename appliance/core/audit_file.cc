@@ -244,8 +244,9 @@ absl::Status AuditFile::Append(audit::PreparedRecord record) {
 
 absl::Status AuditFile::Append(const audit::Json& record) {
   auto prepared = audit::PrepareRecord(record);
-  if (!prepared.ok())
+  if (!prepared.ok()) {
     return absl::InternalError(absl::StrCat("audit record: ", prepared.message()));
+  }
   return Append(std::move(prepared).value());
 }
 
