@@ -10,9 +10,10 @@
 // when one is due, a checkpoint line, and issues one write() and one fdatasync() for the lot
 // (group commit). Chaining, the token call, the write and the sync all happen outside the lock:
 // records arriving meanwhile queue for the next batch. Once the batch is synced the writer wakes
-// exactly the appenders of that batch (each waits on its own futex word) and hands the writer's
-// role to the oldest queued appender, if any. A failed write or sync is cut back off the file and
-// fails every record of the batch; nothing is acknowledged that is not on disk.
+// exactly the appenders of that batch (they share one futex word, so one system call wakes them
+// all) and hands the writer's role to one appender of the next batch, if records are queued. A
+// failed write or sync is cut back off the file and fails every record of the batch; nothing is
+// acknowledged that is not on disk.
 //
 // Nothing forged gets signed: at open, the lines after the last saved checkpoint are read back
 // and the chain continues from them only up to the last proof found among them (a MAC line the
