@@ -30,17 +30,20 @@ using Ctx = std::unique_ptr<EVP_CIPHER_CTX, CtxFree>;
 void Barrier::Unseal(Keyring keyring) {
   std::unique_lock lock(mu_);
   keyring_ = std::move(keyring);
+  ++generation_;
 }
 
 void Barrier::Install(Keyring keyring) {
   std::unique_lock lock(mu_);
   keyring_ = std::move(keyring);
+  ++generation_;
   encryptions_.store(0);
 }
 
 void Barrier::Seal() {
   std::unique_lock lock(mu_);
   keyring_.reset();  // SecureBytes zero their pages
+  ++generation_;
 }
 
 bool Barrier::sealed() const {
@@ -149,8 +152,15 @@ absl::StatusOr<std::string> Barrier::Encrypt(std::string_view path, std::string_
 }
 
 absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_view stored) const {
+  uint64_t generation = 0;
+  return Decrypt(path, stored, &generation);
+}
+
+absl::StatusOr<std::string> Barrier::Decrypt(std::string_view path, std::string_view stored,
+                                             uint64_t* generation) const {
   std::shared_lock lock(mu_);
   if (!keyring_) return Sealed();
+  *generation = generation_;
   ASSIGN_OR_RETURN(const uint32_t term_id, TermOf(stored));
   const Keyring::Term* term = keyring_->Find(term_id);
   if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
@@ -175,6 +185,17 @@ absl::StatusOr<std::string> Barrier::OpenDerived(std::string_view purpose,
   if (term == nullptr) return absl::DataLossError("barrier: value sealed with an unknown term");
   ASSIGN_OR_RETURN(SecureBytes key, Derive(term->key, purpose));
   return OpenWith(key.data(), purpose, sealed);
+}
+
+absl::StatusOr<Barrier::Stored> Barrier::GetStored(std::string_view key) const {
+  Stored out;
+  {
+    std::shared_lock lock(mu_);
+    if (!keyring_) return Sealed();
+    out.generation = generation_;
+  }
+  ASSIGN_OR_RETURN(out.bytes, physical_->Get(key));
+  return out;
 }
 
 absl::StatusOr<std::optional<std::string>> Barrier::Get(std::string_view key) {
