@@ -12,12 +12,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <list>
 #include <memory>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 #include "appliance/ipc/protocol.h"
 #include "appliance/tls/certificates.h"
@@ -46,7 +48,7 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
 
   BrokerChannel(asio::io_context& io, int fd) : socket_(io) { socket_.assign(local(), fd); }
 
-  void Start() { ReadHeader(); }
+  void Start() { ReadMore(); }
 
   // `urgent`: a status call (sys/health and the like). It goes out before the ordinary frames
   // still waiting (each may be a 32 MiB body), so a load balancer's health check does not wait
@@ -62,48 +64,90 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
   }
 
  private:
+  // Frames that wait go out together, in one system call (up to kMaxBatchFrames of them, or
+  // until one makes the batch reach kMaxBatchBytes): urgent ones first.
+  static constexpr size_t kMaxBatchFrames = 64;
+  static constexpr size_t kMaxBatchBytes = 256 * 1024;
+  // Responses are read in pieces of this much (more when a frame is larger), each piece
+  // holding as many whole frames as have arrived.
+  static constexpr size_t kReadChunk = 64 * 1024;
+
   void WriteNext() {
-    std::deque<std::string>& from = !urgent_.empty() ? urgent_ : queue_;
-    if (from.empty()) {
+    batch_.clear();
+    size_t bytes = 0;
+    for (std::deque<std::string>* from : {&urgent_, &queue_}) {
+      while (!from->empty() && batch_.size() < kMaxBatchFrames && bytes < kMaxBatchBytes) {
+        bytes += from->front().size();
+        batch_.push_back(std::move(from->front()));
+        from->pop_front();
+      }
+    }
+    if (batch_.empty()) {
       writing_ = false;
       return;
     }
     writing_ = true;
-    current_ = std::move(from.front());
-    from.pop_front();
+    buffers_.clear();
+    for (const std::string& f : batch_) buffers_.push_back(asio::buffer(f));
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(current_), [self](beast::error_code ec, size_t) {
+    asio::async_write(socket_, buffers_, [self](beast::error_code ec, size_t) {
       if (ec) self->Fatal("write to broker", ec);
       self->WriteNext();
     });
   }
 
-  void ReadHeader() {
+  // Reads what the broker has sent into rbuf_ and hands on every whole frame in it.
+  void ReadMore() {
+    const size_t avail = end_ - start_;
+    size_t need = 4;
+    if (avail >= 4) {
+      need = 4 + size_t{ipc::DecodeLength(reinterpret_cast<const uint8_t*>(rbuf_.data() + start_))};
+    }
+    // Room for the rest of the frame under way (at least a chunk): what is buffered moves to
+    // the front. Its length was checked against the cap when its header arrived (Dispatch).
+    if (rbuf_.size() - start_ < std::max(need, kReadChunk)) {
+      if (start_ > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + start_, avail);
+        start_ = 0;
+        end_ = avail;
+      }
+      if (rbuf_.size() < std::max(need, kReadChunk)) rbuf_.resize(std::max(need, kReadChunk));
+    }
     auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(header_), [self](beast::error_code ec, size_t) {
-      if (ec) self->Fatal("read from broker", ec);
-      const uint32_t len = ipc::DecodeLength(self->header_);
-      if (len > ipc::kMaxResponseFrame) self->Fatal("oversized frame from broker", {});
-      self->body_.resize(len);
-      self->ReadBody();
-    });
+    socket_.async_read_some(asio::buffer(rbuf_.data() + end_, rbuf_.size() - end_),
+                            [self](beast::error_code ec, size_t n) {
+                              if (ec) self->Fatal("read from broker", ec);
+                              self->end_ += n;
+                              self->Dispatch();
+                              self->ReadMore();
+                            });
   }
 
-  void ReadBody() {
-    auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(body_), [self](beast::error_code ec, size_t) {
-      if (ec) self->Fatal("read from broker", ec);
+  void Dispatch() {
+    while (end_ - start_ >= 4) {
+      const uint32_t len =
+          ipc::DecodeLength(reinterpret_cast<const uint8_t*>(rbuf_.data() + start_));
+      if (len > ipc::kMaxResponseFrame) Fatal("oversized frame from broker", {});
+      if (end_ - start_ - 4 < len) break;
       ipc::Frame frame;
-      if (!frame.ParseFromString(self->body_) || !frame.has_response()) {
-        self->Fatal("malformed frame from broker", {});
+      if (!frame.ParseFromArray(rbuf_.data() + start_ + 4, static_cast<int>(len)) ||
+          !frame.has_response()) {
+        Fatal("malformed frame from broker", {});
       }
-      auto it = self->pending_.find(frame.response().id());
-      if (it == self->pending_.end()) self->Fatal("response for an unknown request", {});
+      start_ += 4 + size_t{len};
+      auto it = pending_.find(frame.response().id());
+      if (it == pending_.end()) Fatal("response for an unknown request", {});
       Callback cb = std::move(it->second);
-      self->pending_.erase(it);
+      pending_.erase(it);
       cb(frame.response());
-      self->ReadHeader();
-    });
+    }
+    if (start_ == end_) {
+      start_ = end_ = 0;
+      if (rbuf_.size() > kReadChunk) {  // a large answer is gone: give its room back
+        rbuf_.resize(kReadChunk);
+        rbuf_.shrink_to_fit();
+      }
+    }
   }
 
   [[noreturn]] void Fatal(const char* what, beast::error_code ec) {
@@ -113,11 +157,13 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
   }
 
   local::socket socket_;
-  uint8_t header_[4] = {};
-  std::string body_;
+  std::string rbuf_;  // responses read, from start_ to end_
+  size_t start_ = 0;
+  size_t end_ = 0;
   std::deque<std::string> queue_;   // ordinary frames, in order
   std::deque<std::string> urgent_;  // status calls, sent first
-  std::string current_;             // the frame being written
+  std::vector<std::string> batch_;  // the frames being written
+  std::vector<asio::const_buffer> buffers_;
   bool writing_ = false;
   std::unordered_map<uint64_t, Callback> pending_;
   uint64_t next_id_ = 1;
