@@ -145,7 +145,11 @@ bool IpcServer::Drain(absl::Duration timeout) {
 void IpcServer::Serve(std::shared_ptr<Channel> ch) {
   ipc::PeerState state = ipc::PeerState::kNew;
   ipc::FrameReader reader(ch->fd, ipc::kMaxRequestFrame);
+  // Answers made on this thread while more requests were already read: sent together, before
+  // this thread waits for the worker again (one system call for a batch of reads).
+  InlineBatch batch;
   for (;;) {
+    if (!batch.bytes.empty() && !reader.HasBufferedFrame()) Flush(ch, &batch);
     auto frame = reader.Next();
     if (!frame.ok()) {
       // A failed read ends the worker, unless it is being ended already (see Answer).
@@ -167,7 +171,10 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
       if (!ipc::WriteFrame(ch->fd, reply).ok()) violation = "cannot write settings";
       state = ipc::PeerState::kReady;
     } else if (frame->has_request()) {
-      Dispatch(ch, std::move(*frame->mutable_request()));
+      Dispatch(ch, std::move(*frame->mutable_request()), &batch);
+      if (batch.answers >= kMaxInlineBatch || batch.bytes.size() >= kMaxInlineBatchBytes) {
+        Flush(ch, &batch);
+      }
     }
     if (!violation.empty()) {
       ch->ended = true;
@@ -408,7 +415,7 @@ void IpcServer::NoteReadCost(Channel& ch, std::chrono::steady_clock::time_point 
   ch.read_cost_us.store(old - old / 8 + sample / 8, std::memory_order_relaxed);
 }
 
-void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req) {
+void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req, InlineBatch* batch) {
   // The status calls: reads (or HEAD) of the unauthenticated status paths, with nothing in them
   // worth the name (anything else, even on these paths, takes the ordinary lane).
   const bool status = (req.operation() == ipc::OP_READ || req.operation() == ipc::OP_HEAD) &&
@@ -422,7 +429,7 @@ void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req) {
     // meanwhile, which is as long as a read takes.
     ++in_flight_;
     const auto start = std::chrono::steady_clock::now();
-    Answer(ch, std::move(req));
+    Answer(ch, std::move(req), batch);
     NoteReadCost(*ch, start);
     --in_flight_;
     return;
@@ -495,14 +502,35 @@ void IpcServer::RecordAnswer(std::string_view path, const ipc::Response& out,
   m.response_status_code.At({code, metrics::StatusClassIndex(status)}).Add();
 }
 
-void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
+void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req, InlineBatch* batch) {
   if (ch->ended) return;  // nobody to answer
   const auto start = std::chrono::steady_clock::now();
   std::optional<ipc::Response> forwarded;
   if (forwarder_) forwarded = forwarder_(req);
   ipc::Response out = forwarded ? std::move(*forwarded) : Process(core_, req, json_limits_);
   RecordAnswer(req.path(), out, start);
-  Send(ch, std::move(out));
+  if (batch == nullptr) return Send(ch, std::move(out));
+  ipc::Frame frame;
+  *frame.mutable_response() = std::move(out);
+  batch->bytes += ipc::EncodeFrame(frame);
+  ++batch->answers;
+}
+
+void IpcServer::Flush(const std::shared_ptr<Channel>& ch, InlineBatch* batch) {
+  {
+    std::lock_guard<std::mutex> lock(ch->write_mu);
+    if (!ch->ended) {
+      if (absl::Status s = ipc::WriteAll(ch->fd, batch->bytes); !s.ok()) {
+        ch->ended = true;
+        LogWarn("worker %d: cannot send it a response (%s); ending it", ch->index, s.message());
+        kill_worker_(ch->pid);
+        shutdown(ch->fd, SHUT_RDWR);
+      }
+    }
+  }
+  batch->bytes.clear();
+  if (batch->bytes.capacity() > kMaxInlineBatchBytes) batch->bytes.shrink_to_fit();
+  batch->answers = 0;
 }
 
 void IpcServer::Send(const std::shared_ptr<Channel>& ch, ipc::Response out) {

@@ -116,10 +116,20 @@ class IpcServer {
 
  private:
   struct Channel;
+  // Answers made on a reader thread, not sent yet (Serve).
+  struct InlineBatch {
+    std::string bytes;  // encoded frames
+    size_t answers = 0;
+  };
+  static constexpr size_t kMaxInlineBatch = 16;
+  static constexpr size_t kMaxInlineBatchBytes = 256 * 1024;
   void Serve(std::shared_ptr<Channel> ch);
-  void Answer(std::shared_ptr<Channel> ch, ipc::Request req);
-  // Queues `req` on its lane, or answers it at once with 503 when that lane is full.
-  void Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req);
+  // Answers `req`: sent at once, or (`batch`) added to it.
+  void Answer(std::shared_ptr<Channel> ch, ipc::Request req, InlineBatch* batch = nullptr);
+  void Flush(const std::shared_ptr<Channel>& ch, InlineBatch* batch);
+  // Answers `req` on this thread (into `batch`) when AnswersInline says so; else queues it on
+  // its lane, or answers it at once with 503 when that lane is full.
+  void Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req, InlineBatch* batch);
   // Whether `req` (a read or a list, not a status call) is answered on `ch`'s reader thread.
   bool AnswersInline(const Channel& ch, const ipc::Request& req);
   // Folds the time a read took since `start` into `ch`'s average.

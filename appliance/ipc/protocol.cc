@@ -169,8 +169,9 @@ absl::Status CheckFromWorker(const Frame& frame, PeerState state) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFrame(int fd, const Frame& frame) {
-  const std::string bytes = EncodeFrame(frame);
+absl::Status WriteFrame(int fd, const Frame& frame) { return WriteAll(fd, EncodeFrame(frame)); }
+
+absl::Status WriteAll(int fd, std::string_view bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {
     ssize_t r = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);

@@ -59,6 +59,8 @@ inline constexpr size_t kMaxAnyFrame = kMaxResponseFrame;
 // Everything it checks after reading is DecodeFrame's, on the bytes it read.
 absl::StatusOr<Frame> ReadFrame(int fd, size_t cap);
 absl::Status WriteFrame(int fd, const Frame& frame);
+// Writes all of `bytes` (encoded frames), blocking.
+absl::Status WriteAll(int fd, std::string_view bytes);
 
 // Buffered framing over a stream socket for a reader that takes frame after frame (the broker's
 // thread per worker): one read(2) takes whatever the peer has sent, up to kReadChunk bytes, so
