@@ -2,7 +2,7 @@
 // broker -> token -> ACL -> barrier -> RocksDB), measured as CPU seconds of the broker and its
 // workers per 1,000 requests (load-insensitive: what the issue 22 notes compare before/after),
 // beside the throughput of the same run. With --perf=DIR it also records perf profiles of the
-// broker and of one worker during the read phase (DIR/broker.data, DIR/worker.data).
+// broker and of the workers during the read phase (DIR/broker.data, DIR/worker.data).
 // Not a test: nothing here asserts a time.
 //
 // Usage: kvread_bench [--seconds=N] [--clients=N] [--bin=DIR] [--keys=N] [--token=root|policy]
@@ -294,8 +294,10 @@ int main(int argc, char** argv) {
     // DWARF call graphs: the binaries keep no frame pointers.
     perf_broker = SpawnTool({"perf", "record", "-q", "-F", "499", "--call-graph=dwarf,16384", "-p",
                              std::to_string(tree.broker), "-o", perf_dir + "/broker.data"});
+    std::string workers;
+    for (pid_t w : tree.workers) workers += (workers.empty() ? "" : ",") + std::to_string(w);
     perf_worker = SpawnTool({"perf", "record", "-q", "-F", "499", "--call-graph=dwarf,16384", "-p",
-                             std::to_string(tree.workers[0]), "-o", perf_dir + "/worker.data"});
+                             workers, "-o", perf_dir + "/worker.data"});
   }
   // --strace=FILE: system calls of the broker and one worker, counted (strace -c; slows them,
   // so the CPU figures of such a run are not comparable).
