@@ -7,10 +7,12 @@
 //
 // Usage: kvread_bench [--seconds=N] [--clients=N] [--bin=DIR] [--keys=N] [--token=root|policy]
 //                     [--perf=DIR] [--stat=FILE] [--strace=FILE] [--bare]
+//                     [--write]
 //   --keys=1 reads one hot key; --keys=N reads N keys round robin (each client its own order).
 //   --token=policy reads with a non-root service token holding a policy that grants read on
 //   secret/data/* (token lookup and the ACL as an ordinary client pays them); root by default.
 //   --bare measures the floor instead: kv_bench's bare Beast responder, in a child process.
+//   --write writes the keys (1 KiB bodies) instead of reading them: where a write's JSON goes.
 #include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -227,6 +229,7 @@ int main(int argc, char** argv) {
   std::string perf_dir;
   std::string stat_file;
   std::string strace_file;
+  bool write = false;
   for (int i = 1; i < argc; ++i) {
     const std::string a = argv[i];
     if (a.rfind("--keys=", 0) == 0) keys = std::max(1, std::atoi(a.c_str() + 7));
@@ -234,6 +237,7 @@ int main(int argc, char** argv) {
     if (a.rfind("--perf=", 0) == 0) perf_dir = a.substr(7);
     if (a.rfind("--stat=", 0) == 0) stat_file = a.substr(7);
     if (a.rfind("--strace=", 0) == 0) strace_file = a.substr(9);
+    if (a == "--write") write = true;
   }
   for (int i = 1; i < argc; ++i) {
     if (std::string(argv[i]) == "--bare") {
@@ -327,15 +331,16 @@ int main(int argc, char** argv) {
   const Cpu before = ReadCpu(tree);
   Result r = RunLoad(opt.clients, opt.seconds, [&](int t) {
     auto c = std::make_shared<Conn>(port);
-    return [c, &token, &failures, keys, i = static_cast<uint64_t>(t) * 7919]() mutable {
-      const std::string path =
-          "/v1/secret/data/r" + std::to_string(i++ % static_cast<uint64_t>(keys));
-      if (c->Do("GET", path, token, "") != 200) {
-        ++failures;
-        return false;
-      }
-      return true;
-    };
+    return
+        [c, &token, &failures, &body, write, keys, i = static_cast<uint64_t>(t) * 7919]() mutable {
+          const std::string path =
+              "/v1/secret/data/r" + std::to_string(i++ % static_cast<uint64_t>(keys));
+          if (c->Do(write ? "POST" : "GET", path, token, write ? body : "") != 200) {
+            ++failures;
+            return false;
+          }
+          return true;
+        };
   });
   const Cpu after = ReadCpu(tree);
   StopTool(perf_broker);
@@ -348,7 +353,7 @@ int main(int argc, char** argv) {
   const double n = r.ops_per_s * opt.seconds;
   const double broker_ms = (after.broker - before.broker) * 1e3;
   const double worker_ms = (after.workers - before.workers) * 1e3;
-  Print("KV v2 read", r, nullptr);
+  Print(write ? "KV v2 write" : "KV v2 read", r, nullptr);
   std::printf("requests %.0f, failures %llu\n", n,
               static_cast<unsigned long long>(failures.load()));
   if (n > 0) {
