@@ -7,8 +7,10 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <atomic>
 #include <chrono>
+#include <cstring>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
@@ -86,6 +88,9 @@ struct IpcServer::Channel {
   // flooding (compromised) worker cannot crowd the others out.
   std::atomic<size_t> queued{0};
   std::atomic<size_t> queued_status{0};
+  // What this worker's reads took lately, in microseconds (an average, NoteReadCost): while it
+  // is under kInlineBudgetUs they are answered on the reader thread (AnswersInline).
+  std::atomic<uint64_t> read_cost_us{0};
   ~Channel() {
     if (fd >= 0) close(fd);
   }
@@ -139,8 +144,13 @@ bool IpcServer::Drain(absl::Duration timeout) {
 
 void IpcServer::Serve(std::shared_ptr<Channel> ch) {
   ipc::PeerState state = ipc::PeerState::kNew;
+  ipc::FrameReader reader(ch->fd, ipc::kMaxRequestFrame);
+  // Answers made on this thread while more requests were already read: sent together, before
+  // this thread waits for the worker again (one system call for a batch of reads).
+  InlineBatch batch;
   for (;;) {
-    auto frame = ipc::ReadFrame(ch->fd, ipc::kMaxRequestFrame);
+    if (!batch.bytes.empty() && !reader.HasBufferedFrame()) Flush(ch, &batch);
+    auto frame = reader.Next();
     if (!frame.ok()) {
       // A failed read ends the worker, unless it is being ended already (see Answer).
       if (!ch->ended.exchange(true) && !absl::IsNotFound(frame.status())) {
@@ -161,7 +171,10 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
       if (!ipc::WriteFrame(ch->fd, reply).ok()) violation = "cannot write settings";
       state = ipc::PeerState::kReady;
     } else if (frame->has_request()) {
-      Dispatch(ch, std::move(*frame->mutable_request()));
+      Dispatch(ch, std::move(*frame->mutable_request()), &batch);
+      if (batch.answers >= kMaxInlineBatch || batch.bytes.size() >= kMaxInlineBatchBytes) {
+        Flush(ch, &batch);
+      }
     }
     if (!violation.empty()) {
       ch->ended = true;
@@ -174,6 +187,34 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
 }
 
 namespace {
+
+// A request id: a random (version 4) UUID, as Vault's. Its bytes are drawn a kilobyte at a time
+// per thread: each RAND_bytes call costs a system call here (OpenSSL's fork check calls
+// getpid), more than the rest of a small request's validation. The id is not a secret; it
+// tells audit records and logs apart. Only the broker's own threads make them (never a forked
+// child).
+std::string NewRequestId() {
+  thread_local std::array<uint8_t, 1024> pool;
+  thread_local size_t used = pool.size();
+  if (used + 16 > pool.size()) {
+    core::RandomBytesOrAbort(pool.data(), pool.size());
+    used = 0;
+  }
+  uint8_t b[16];
+  std::memcpy(b, pool.data() + used, sizeof b);
+  used += sizeof b;
+  b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
+  b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(36);
+  for (size_t i = 0; i < sizeof b; ++i) {
+    if (i == 4 || i == 6 || i == 8 || i == 10) out.push_back('-');
+    out.push_back(kDigits[b[i] >> 4]);
+    out.push_back(kDigits[b[i] & 0xf]);
+  }
+  return out;
+}
 
 // The client's address as the worker reports it: empty, or an IPv4 or IPv6 literal (with an
 // IPv6 zone such as "%eth0" after a link-local one). The broker cannot check that it is the
@@ -275,7 +316,7 @@ absl::StatusOr<core::Request> IpcServer::ToCoreRequest(const ipc::Request& r,
   req.client_token = r.token();
   req.remote_address = r.remote_address();
   req.remote_port = r.remote_port();
-  req.request_id = core::NewUuid();
+  req.request_id = NewRequestId();
   return req;
 }
 
@@ -353,21 +394,58 @@ ipc::Response IpcServer::Process(core::Core* core, const ipc::Request& req,
   return ToIpcResponse(req.id(), creq->request_id, result, creq->mount_type);
 }
 
-void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req) {
+bool IpcServer::AnswersInline(const Channel& ch, const ipc::Request& req) {
+  if (req.operation() != ipc::OP_READ && req.operation() != ipc::OP_LIST) return false;
+  // Raft: a standby forwards over the network, the active node confirms each answer with its
+  // peers. Audit: each record waits for its batch's fdatasync (group commit needs the requests
+  // that wait together). Both wait on I/O, so they take the pool.
+  if (forwarder_ || core_->cluster() != nullptr || core_->audit().HasDevices()) return false;
+  return ch.read_cost_us.load(std::memory_order_relaxed) < kInlineBudgetUs;
+}
+
+void IpcServer::NoteReadCost(Channel& ch, std::chrono::steady_clock::time_point start) {
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+                      std::chrono::steady_clock::now() - start)
+                      .count();
+  const uint64_t sample =
+      std::min<uint64_t>(static_cast<uint64_t>(std::max<int64_t>(us, 0)), uint64_t{1} << 30);
+  // An exponentially weighted average (1/8 per sample); a lost update between threads only
+  // delays the switch by a request.
+  const uint64_t old = ch.read_cost_us.load(std::memory_order_relaxed);
+  ch.read_cost_us.store(old - old / 8 + sample / 8, std::memory_order_relaxed);
+}
+
+void IpcServer::Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req, InlineBatch* batch) {
   // The status calls: reads (or HEAD) of the unauthenticated status paths, with nothing in them
   // worth the name (anything else, even on these paths, takes the ordinary lane).
   const bool status = (req.operation() == ipc::OP_READ || req.operation() == ipc::OP_HEAD) &&
                       (req.path() == "sys/health" || req.path() == "sys/seal-status" ||
                        req.path() == "sys/leader") &&
                       req.data_json().size() <= 4096;
+  const bool read = !status && (req.operation() == ipc::OP_READ || req.operation() == ipc::OP_LIST);
+  if (read && AnswersInline(*ch, req)) {
+    // Answered on this thread: no hand-off (a wake-up and two context switches, which cost more
+    // than a KV read itself), and nothing queued. The worker's next frames wait in its socket
+    // meanwhile, which is as long as a read takes.
+    ++in_flight_;
+    const auto start = std::chrono::steady_clock::now();
+    Answer(ch, std::move(req), batch);
+    NoteReadCost(*ch, start);
+    --in_flight_;
+    return;
+  }
   const size_t bytes = req.ByteSizeLong();
   const uint64_t id = req.id();
   std::atomic<size_t>& mine = status ? ch->queued_status : ch->queued;
   if (mine.fetch_add(1) < (status ? kMaxQueuedStatusPerWorker : kMaxQueuedPerWorker)) {
     ++in_flight_;
-    auto task = [this, ch, &mine, req = std::move(req)]() mutable {
+    auto task = [this, ch, &mine, read, req = std::move(req)]() mutable {
       --mine;
+      const auto start = std::chrono::steady_clock::now();
       Answer(ch, std::move(req));
+      // Reads the pool answers keep measuring, so a worker whose reads were slow for a while
+      // (a cold disk) has them answered inline again once they are fast.
+      if (read) NoteReadCost(*ch, start);
       --in_flight_;
     };
     if ((status ? status_pool_ : pool_).TryPost(bytes, std::move(task))) return;
@@ -424,14 +502,35 @@ void IpcServer::RecordAnswer(std::string_view path, const ipc::Response& out,
   m.response_status_code.At({code, metrics::StatusClassIndex(status)}).Add();
 }
 
-void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req) {
+void IpcServer::Answer(std::shared_ptr<Channel> ch, ipc::Request req, InlineBatch* batch) {
   if (ch->ended) return;  // nobody to answer
   const auto start = std::chrono::steady_clock::now();
   std::optional<ipc::Response> forwarded;
   if (forwarder_) forwarded = forwarder_(req);
   ipc::Response out = forwarded ? std::move(*forwarded) : Process(core_, req, json_limits_);
   RecordAnswer(req.path(), out, start);
-  Send(ch, std::move(out));
+  if (batch == nullptr) return Send(ch, std::move(out));
+  ipc::Frame frame;
+  *frame.mutable_response() = std::move(out);
+  batch->bytes += ipc::EncodeFrame(frame);
+  ++batch->answers;
+}
+
+void IpcServer::Flush(const std::shared_ptr<Channel>& ch, InlineBatch* batch) {
+  {
+    std::lock_guard<std::mutex> lock(ch->write_mu);
+    if (!ch->ended) {
+      if (absl::Status s = ipc::WriteAll(ch->fd, batch->bytes); !s.ok()) {
+        ch->ended = true;
+        LogWarn("worker %d: cannot send it a response (%s); ending it", ch->index, s.message());
+        kill_worker_(ch->pid);
+        shutdown(ch->fd, SHUT_RDWR);
+      }
+    }
+  }
+  batch->bytes.clear();
+  if (batch->bytes.capacity() > kMaxInlineBatchBytes) batch->bytes.shrink_to_fit();
+  batch->answers = 0;
 }
 
 void IpcServer::Send(const std::shared_ptr<Channel>& ch, ipc::Response out) {

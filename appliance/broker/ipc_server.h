@@ -3,6 +3,13 @@
 // and hands requests to a small thread pool that runs the core pipeline and writes the answer.
 // A protocol violation ends that worker (it is killed and the supervisor restarts it).
 //
+// Reads (and lists) are answered on the reader thread itself when nothing in them waits on I/O
+// beyond storage: a single node (no Raft round trips) without audit devices (no fdatasync per
+// batch), and while that worker's reads have been fast (an average under kInlineBudgetUs; slower,
+// they go to the pool again, so reads from a cold disk overlap). The hand-off to a pool thread
+// cost more than the read (issue 22: a wake-up and two context switches per request). Read
+// parallelism is then one request per worker at a time (workers default to one per core).
+//
 // The pool's queue is bounded (requests and bytes): past it a request is answered at once with
 // 503 "Vault server temporarily overloaded" (ipc::kServerBusy) and never held, so a flood of
 // work costs the broker no memory beyond the bound. No worker may fill more than its share of a
@@ -95,6 +102,8 @@ class IpcServer {
   // One worker's share of each.
   static constexpr size_t kMaxQueuedPerWorker = kMaxQueuedRequests / 2;
   static constexpr size_t kMaxQueuedStatusPerWorker = kMaxQueuedStatus / 4;
+  // Reads that take longer than this on average go to the pool (AnswersInline).
+  static constexpr uint64_t kInlineBudgetUs = 500;
 
   // The route class (metrics::kRouteClasses) of a request to `path` that its answer says
   // reached a mount of `mount_type` ("" when it reached none).
@@ -107,10 +116,24 @@ class IpcServer {
 
  private:
   struct Channel;
+  // Answers made on a reader thread, not sent yet (Serve).
+  struct InlineBatch {
+    std::string bytes;  // encoded frames
+    size_t answers = 0;
+  };
+  static constexpr size_t kMaxInlineBatch = 16;
+  static constexpr size_t kMaxInlineBatchBytes = 256 * 1024;
   void Serve(std::shared_ptr<Channel> ch);
-  void Answer(std::shared_ptr<Channel> ch, ipc::Request req);
-  // Queues `req` on its lane, or answers it at once with 503 when that lane is full.
-  void Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req);
+  // Answers `req`: sent at once, or (`batch`) added to it.
+  void Answer(std::shared_ptr<Channel> ch, ipc::Request req, InlineBatch* batch = nullptr);
+  void Flush(const std::shared_ptr<Channel>& ch, InlineBatch* batch);
+  // Answers `req` on this thread (into `batch`) when AnswersInline says so; else queues it on
+  // its lane, or answers it at once with 503 when that lane is full.
+  void Dispatch(const std::shared_ptr<Channel>& ch, ipc::Request req, InlineBatch* batch);
+  // Whether `req` (a read or a list, not a status call) is answered on `ch`'s reader thread.
+  bool AnswersInline(const Channel& ch, const ipc::Request& req);
+  // Folds the time a read took since `start` into `ch`'s average.
+  static void NoteReadCost(Channel& ch, std::chrono::steady_clock::time_point start);
   void Send(const std::shared_ptr<Channel>& ch, ipc::Response out);
   // core.handle_request and core.response_status_code for one answer.
   static void RecordAnswer(std::string_view path, const ipc::Response& out,

@@ -54,10 +54,27 @@ class Barrier final : public storage::Storage {
   absl::StatusOr<std::string> Encrypt(std::string_view path, std::string_view plaintext);
   absl::StatusOr<std::string> Decrypt(std::string_view path, std::string_view stored) const;
 
+  // For caches of what was decrypted (tokens, policies, entities): the bytes stored under `key`
+  // as they are in the physical store (nullopt: absent) and the generation of the keyring they
+  // would be opened under (every Unseal, Install and Seal makes a new one). The same bytes
+  // opened under the same generation are the same value, whoever wrote them: this process, a
+  // Raft entry applied on a follower, a snapshot installed. So a cache that keeps the bytes and
+  // the generation beside what it decrypted, and compares them with GetStored's on each use, is
+  // never stale. Sealed: Unavailable.
+  struct Stored {
+    std::optional<std::string> bytes;
+    uint64_t generation = 0;
+  };
+  absl::StatusOr<Stored> GetStored(std::string_view key) const;
+  // Decrypt, and the keyring generation it was opened under.
+  absl::StatusOr<std::string> Decrypt(std::string_view path, std::string_view stored,
+                                      uint64_t* generation) const;
+
  private:
   storage::Storage* physical_;
   mutable std::shared_mutex mu_;
   std::optional<Keyring> keyring_;
+  uint64_t generation_ = 0;  // under mu_: bumped whenever keyring_ is set or reset
   std::atomic<uint64_t> encryptions_{0};
 };
 

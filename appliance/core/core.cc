@@ -516,7 +516,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
 
   // ACL: the token's policies, Vault's matching rules (policy/acl.h). Denied before routing
   // errors, so a token cannot probe for mounts it has no access to.
-  ASSIGN_OR_RETURN(auto acl, AclFor(*token));
+  ASSIGN_OR_RETURN(std::shared_ptr<const policy::Acl> acl, CompiledAclFor(*token));
   const std::vector<policy::ParamEntry> params = ToParamEntries(req.data);
   policy::AclRequest areq;
   areq.path = req.path;
@@ -524,7 +524,7 @@ absl::StatusOr<Response> Core::Dispatch(Request& req, AuditTrail& trail) {
   areq.data = params;
   areq.root_protected = rt != nullptr && rt->backend->IsRootPath(req.rel_path);
   if (req.wrap_ttl > 0) areq.wrap_ttl = req.wrap_ttl;
-  const policy::AclResult verdict = acl.Allowed(areq);
+  const policy::AclResult verdict = acl->Allowed(areq);
   if (!verdict.allowed) {
     LogInfo("request %s denied: %s %s: %s", req.request_id, OperationName(req.operation),
             LoggablePath(req.path), verdict.reason);
@@ -576,11 +576,16 @@ absl::StatusOr<std::vector<std::string>> Core::IdentityPolicies(const TokenEntry
 }
 
 absl::StatusOr<policy::Acl> Core::AclFor(const TokenEntry& token) {
-  if (token.entity_id.empty()) return policies_.BuildAcl(token.policies, nullptr);
+  ASSIGN_OR_RETURN(auto acl, CompiledAclFor(token));
+  return *acl;
+}
+
+absl::StatusOr<std::shared_ptr<const policy::Acl>> Core::CompiledAclFor(const TokenEntry& token) {
+  if (token.entity_id.empty()) return policies_.CompiledAcl(token.policies, nullptr, {});
   ASSIGN_OR_RETURN(auto entity, identity_.Get(token.entity_id));
   if (!entity) {
     // The entity was deleted: the token keeps its own policies; templates no longer resolve.
-    return policies_.BuildAcl(token.policies, nullptr);
+    return policies_.CompiledAcl(token.policies, nullptr, {});
   }
   if (entity->disabled) return absl::PermissionDeniedError(kAclDenied);
   std::vector<std::string> names = token.policies;
@@ -590,8 +595,10 @@ absl::StatusOr<policy::Acl> Core::AclFor(const TokenEntry& token) {
     if (p == policy::kRootPolicyName) continue;
     if (std::find(names.begin(), names.end(), p) == names.end()) names.push_back(p);
   }
-  const policy::IdentityContext context = entity->Context();
-  return policies_.BuildAcl(names, &context);
+  // The entity object is immutable (the identity store replaces it on any change): it keys the
+  // memo, and its context is made only when the ACL is compiled.
+  const Entity* e = entity.get();
+  return policies_.CompiledAcl(names, entity, [e] { return e->Context(); });
 }
 
 absl::StatusOr<Response> Core::CompleteLogin(TokenEntry entry, const LoginAlias& alias,
@@ -645,10 +652,9 @@ absl::StatusOr<Response> Core::UiMounts(Request& req) {
 }
 
 absl::StatusOr<Response> Core::UiMountsFor(std::string_view rest, const TokenEntry* token) {
-  std::optional<policy::Acl> acl;
+  std::shared_ptr<const policy::Acl> acl;
   if (token) {
-    ASSIGN_OR_RETURN(auto built, AclFor(*token));
-    acl.emplace(std::move(built));
+    ASSIGN_OR_RETURN(acl, CompiledAclFor(*token));
   }
   auto info = [](const MountEntry& m) {
     json::object o = MountEntryToJson(m);

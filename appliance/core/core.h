@@ -140,8 +140,10 @@ class Core {
   PolicyStore& policies() { return policies_; }
   IdentityStore& identity() { return identity_; }
   // The ACL of a token: its policies plus its entity's, templates rendered against the entity.
-  // A token whose entity is disabled gets PermissionDenied.
+  // A token whose entity is disabled gets PermissionDenied. CompiledAclFor is the same ACL
+  // shared from the policy store's memo (PolicyStore::CompiledAcl), without a copy.
   absl::StatusOr<policy::Acl> AclFor(const TokenEntry& token);
+  absl::StatusOr<std::shared_ptr<const policy::Acl>> CompiledAclFor(const TokenEntry& token);
   // The policies a token holds through its entity (sorted; empty without an entity).
   absl::StatusOr<std::vector<std::string>> IdentityPolicies(const TokenEntry& token);
   // Finishes an auth method's login: links `alias` to an entity (creating it on first login;

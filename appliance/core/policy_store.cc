@@ -84,9 +84,10 @@ absl::Status PolicyStore::Put(const std::string& name, const std::string& text) 
   if (name == policy::kResponseWrappingPolicyName)
     return absl::InvalidArgumentError("cannot update \"response-wrapping\" policy");
   ASSIGN_OR_RETURN(auto parsed, policy::ParsePolicy(name, text));
+  (void)parsed;  // checked here; parsed again from what is stored when next used
   RETURN_IF_ERROR(storage_->Put(kPolicyPrefix + name, text));
   std::lock_guard<std::mutex> lock(mu_);
-  cache_[name] = std::make_shared<const policy::Policy>(std::move(parsed));
+  cache_.erase(name);  // (the next use would see new bytes anyway; this frees the memory)
   return absl::OkStatus();
 }
 
@@ -119,11 +120,34 @@ absl::StatusOr<bool> PolicyStore::Exists(const std::string& name) {
 }
 
 absl::StatusOr<std::shared_ptr<const policy::Policy>> PolicyStore::Load(const std::string& name) {
+  if (name == policy::kResponseWrappingPolicyName) {
+    // Built in and fixed (GetText): parsed once.
+    static const absl::StatusOr<std::shared_ptr<const policy::Policy>> kWrapping =
+        []() -> absl::StatusOr<std::shared_ptr<const policy::Policy>> {
+      ASSIGN_OR_RETURN(auto p,
+                       policy::ParsePolicy(std::string(policy::kResponseWrappingPolicyName),
+                                           std::string(policy::kResponseWrappingPolicyText)));
+      return std::make_shared<const policy::Policy>(std::move(p));
+    }();
+    return kWrapping;
+  }
+  const std::string key = kPolicyPrefix + name;
+  ASSIGN_OR_RETURN(Barrier::Stored stored, storage_->GetStored(key));
   {
     std::lock_guard<std::mutex> lock(mu_);
-    if (auto it = cache_.find(name); it != cache_.end()) return it->second;
+    auto it = cache_.find(name);
+    if (it != cache_.end() && it->second.generation == stored.generation &&
+        it->second.stored == stored.bytes) {
+      return it->second.policy;
+    }
   }
-  ASSIGN_OR_RETURN(auto text, GetText(name));
+  uint64_t generation = stored.generation;
+  std::optional<std::string> text;
+  if (stored.bytes) {
+    ASSIGN_OR_RETURN(text, storage_->Decrypt(key, *stored.bytes, &generation));
+  } else if (name == policy::kDefaultPolicyName) {
+    text = std::string(policy::kDefaultPolicyText);
+  }
   std::shared_ptr<const policy::Policy> parsed;
   if (text) {
     ASSIGN_OR_RETURN(auto p, policy::ParsePolicy(name, *text));
@@ -134,32 +158,82 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> PolicyStore::Load(const st
     parsed = std::move(empty);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  cache_[name] = parsed;
+  // Names come from tokens and entities, which only privileged callers make; the bound still
+  // holds whatever they hold.
+  if (cache_.size() >= 4096 && !cache_.contains(name)) cache_.erase(cache_.begin());
+  cache_[name] = Cached{std::move(stored.bytes), generation, parsed};
   return parsed;
+}
+
+absl::StatusOr<std::vector<std::shared_ptr<const policy::Policy>>> PolicyStore::LoadAll(
+    const std::vector<std::string>& names) {
+  static const std::shared_ptr<const policy::Policy> kRoot = [] {
+    auto root = std::make_shared<policy::Policy>();
+    root->name = std::string(policy::kRootPolicyName);
+    return std::shared_ptr<const policy::Policy>(std::move(root));
+  }();
+  std::vector<std::shared_ptr<const policy::Policy>> out;
+  out.reserve(names.size());
+  for (const auto& n : names) {
+    if (n == policy::kRootPolicyName) {
+      out.push_back(kRoot);
+      continue;
+    }
+    ASSIGN_OR_RETURN(auto p, Load(n));
+    out.push_back(std::move(p));
+  }
+  return out;
 }
 
 absl::StatusOr<policy::Acl> PolicyStore::BuildAcl(const std::vector<std::string>& names,
                                                   const policy::IdentityContext* identity) {
-  std::vector<std::shared_ptr<const policy::Policy>> held;
+  ASSIGN_OR_RETURN(auto held, LoadAll(names));
   std::vector<const policy::Policy*> ptrs;
-  policy::Policy root;
-  root.name = std::string(policy::kRootPolicyName);
-  for (const auto& n : names) {
-    if (n == policy::kRootPolicyName) {
-      ptrs.push_back(&root);
-      continue;
-    }
-    ASSIGN_OR_RETURN(auto p, Load(n));
-    ptrs.push_back(p.get());
-    held.push_back(std::move(p));
-  }
+  for (const auto& p : held) ptrs.push_back(p.get());
   return policy::Acl::Create(std::span<const policy::Policy* const>(ptrs.data(), ptrs.size()),
                              identity);
+}
+
+absl::StatusOr<std::shared_ptr<const policy::Acl>> PolicyStore::CompiledAcl(
+    const std::vector<std::string>& names, std::shared_ptr<const void> identity_source,
+    const std::function<policy::IdentityContext()>& identity) {
+  ASSIGN_OR_RETURN(auto held, LoadAll(names));
+  // The key: the policy objects in order, then the identity source (or null).
+  std::vector<const void*> key;
+  key.reserve(held.size() + 1);
+  for (const auto& p : held) key.push_back(p.get());
+  key.push_back(identity_source.get());
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    if (auto it = compiled_.find(key); it != compiled_.end()) return it->second.acl;
+  }
+  std::vector<const policy::Policy*> ptrs;
+  for (const auto& p : held) ptrs.push_back(p.get());
+  std::optional<policy::IdentityContext> context;
+  if (identity_source != nullptr && identity) context = identity();
+  ASSIGN_OR_RETURN(policy::Acl acl, policy::Acl::Create(std::span<const policy::Policy* const>(
+                                                            ptrs.data(), ptrs.size()),
+                                                        context ? &*context : nullptr));
+  auto shared = std::make_shared<const policy::Acl>(std::move(acl));
+  Compiled entry;
+  entry.inputs.assign(held.begin(), held.end());
+  entry.inputs.push_back(std::move(identity_source));
+  entry.acl = shared;
+  std::lock_guard<std::mutex> lock(mu_);
+  if (compiled_.size() >= kMaxCompiledAcls) compiled_.clear();
+  compiled_.emplace(std::move(key), std::move(entry));
+  return shared;
+}
+
+size_t PolicyStore::compiled_acls() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return compiled_.size();
 }
 
 void PolicyStore::Clear() {
   std::lock_guard<std::mutex> lock(mu_);
   cache_.clear();
+  compiled_.clear();
 }
 
 }  // namespace strongroom::core

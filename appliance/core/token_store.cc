@@ -1,9 +1,11 @@
 #include "appliance/core/token_store.h"
 
+#include <openssl/evp.h>
 #include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <algorithm>
+#include <memory>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -241,6 +243,41 @@ absl::StatusOr<TokenEntry> TokenEntry::FromJson(const json::object& o) {
   return e;
 }
 
+TokenStore::~TokenStore() { ResetHmac(); }
+
+void TokenStore::ResetHmac() {
+  std::unique_lock lock(hmac_mu_);
+  EVP_MD_CTX_free(hmac_inner_);  // cleanses the state
+  EVP_MD_CTX_free(hmac_outer_);
+  hmac_inner_ = hmac_outer_ = nullptr;
+}
+
+TokenStore::CacheShard& TokenStore::ShardFor(std::string_view id_hash) {
+  return cache_[std::hash<std::string_view>{}(id_hash) % kCacheShards];
+}
+
+void TokenStore::Forget(const std::string& id_hash) {
+  CacheShard& shard = ShardFor(id_hash);
+  std::lock_guard lock(shard.mu);
+  shard.entries.erase(id_hash);
+}
+
+void TokenStore::ForgetAll() {
+  for (CacheShard& shard : cache_) {
+    std::lock_guard lock(shard.mu);
+    shard.entries.clear();
+  }
+}
+
+size_t TokenStore::CachedEntries() const {
+  size_t n = 0;
+  for (const CacheShard& shard : cache_) {
+    std::lock_guard lock(shard.mu);
+    n += shard.entries.size();
+  }
+  return n;
+}
+
 absl::Status TokenStore::Load() {
   ASSIGN_OR_RETURN(auto salt, storage_->Get(kSaltKey));
   if (!salt) {
@@ -254,19 +291,89 @@ absl::Status TokenStore::Load() {
     salt_ = SecureBytes(reinterpret_cast<const uint8_t*>(salt->data()), salt->size());
     SecureZero(salt->data(), salt->size());
   }
+  ForgetAll();
+  // HMAC (RFC 2104) with the salt as key, SHA-256: the states after hashing key^ipad and
+  // key^opad (a salt longer than a block is hashed first, as HMAC does).
+  SecureBytes key(64);
+  if (salt_.size() > 64) {
+    unsigned int n = 0;
+    if (EVP_Digest(salt_.data(), salt_.size(), key.data(), &n, EVP_sha256(), nullptr) != 1) {
+      return absl::InternalError("SHA-256 failed");
+    }
+  } else {
+    std::copy(salt_.data(), salt_.data() + salt_.size(), key.data());
+  }
+  SecureBytes pad(64);
+  EVP_MD_CTX* inner = EVP_MD_CTX_new();
+  EVP_MD_CTX* outer = EVP_MD_CTX_new();
+  bool ok = inner != nullptr && outer != nullptr;
+  for (auto [ctx, byte] : {std::pair{inner, uint8_t{0x36}}, std::pair{outer, uint8_t{0x5c}}}) {
+    for (size_t i = 0; i < 64; ++i) pad.data()[i] = static_cast<uint8_t>(key.data()[i] ^ byte);
+    ok = ok && EVP_DigestInit_ex(ctx, EVP_sha256(), nullptr) == 1 &&
+         EVP_DigestUpdate(ctx, pad.data(), 64) == 1;
+  }
+  if (!ok) {
+    EVP_MD_CTX_free(inner);
+    EVP_MD_CTX_free(outer);
+    return absl::InternalError("HMAC set-up failed");
+  }
+  std::unique_lock lock(hmac_mu_);
+  EVP_MD_CTX_free(hmac_inner_);
+  EVP_MD_CTX_free(hmac_outer_);
+  hmac_inner_ = inner;
+  hmac_outer_ = outer;
   return absl::OkStatus();
 }
 
-void TokenStore::Unload() { salt_.Wipe(); }
+void TokenStore::Unload() {
+  ResetHmac();
+  salt_.Wipe();
+  ForgetAll();
+}
+
+namespace {
+
+struct MdCtxFree {
+  void operator()(EVP_MD_CTX* c) const { EVP_MD_CTX_free(c); }
+};
+
+std::string Hex(const unsigned char* p, size_t n) {
+  static constexpr char kDigits[] = "0123456789abcdef";
+  std::string out(2 * n, '\0');
+  for (size_t i = 0; i < n; ++i) {
+    out[2 * i] = kDigits[p[i] >> 4];
+    out[2 * i + 1] = kDigits[p[i] & 0xf];
+  }
+  return out;
+}
+
+}  // namespace
 
 std::string TokenStore::Hash(std::string_view token) const {
   unsigned char mac[EVP_MAX_MD_SIZE];
   unsigned int len = 0;
+  {
+    std::shared_lock lock(hmac_mu_);
+    if (hmac_inner_ != nullptr) {
+      // One scratch context per thread: copying a prepared state into it allocates nothing.
+      thread_local std::unique_ptr<EVP_MD_CTX, MdCtxFree> scratch(EVP_MD_CTX_new());
+      unsigned char inner[EVP_MAX_MD_SIZE];
+      unsigned int inner_len = 0;
+      EVP_MD_CTX* c = scratch.get();
+      if (c != nullptr && EVP_MD_CTX_copy_ex(c, hmac_inner_) == 1 &&
+          EVP_DigestUpdate(c, token.data(), token.size()) == 1 &&
+          EVP_DigestFinal_ex(c, inner, &inner_len) == 1 &&
+          EVP_MD_CTX_copy_ex(c, hmac_outer_) == 1 && EVP_DigestUpdate(c, inner, inner_len) == 1 &&
+          EVP_DigestFinal_ex(c, mac, &len) == 1) {
+        return Hex(mac, len);
+      }
+    }
+  }
+  // Not loaded (sealed), or the prepared state failed: the one-shot HMAC.
+  len = 0;
   HMAC(EVP_sha256(), salt_.data(), static_cast<int>(salt_.size()),
        reinterpret_cast<const unsigned char*>(token.data()), token.size(), mac, &len);
-  std::string out;
-  for (unsigned int i = 0; i < len; ++i) absl::StrAppendFormat(&out, "%02x", mac[i]);
-  return out;
+  return Hex(mac, len);
 }
 
 absl::Status TokenStore::Store(const TokenEntry& e) {
@@ -324,10 +431,40 @@ size_t TokenStore::StripeOf(std::string_view id_hash) {
 std::mutex& TokenStore::LockFor(std::string_view id_hash) { return stripes_[StripeOf(id_hash)]; }
 
 absl::StatusOr<std::optional<TokenEntry>> TokenStore::LoadByHash(const std::string& id_hash) {
-  ASSIGN_OR_RETURN(auto raw, storage_->Get(kIdPrefix + id_hash));
-  if (!raw) return std::optional<TokenEntry>();
-  ASSIGN_OR_RETURN(auto obj, ParseObject(*raw));
+  const std::string key = kIdPrefix + id_hash;
+  if (sealer_ == nullptr || static_cast<storage::Storage*>(sealer_) != storage_) {
+    ASSIGN_OR_RETURN(auto raw, storage_->Get(key));
+    if (!raw) return std::optional<TokenEntry>();
+    ASSIGN_OR_RETURN(auto obj, ParseObject(*raw));
+    ASSIGN_OR_RETURN(auto entry, TokenEntry::FromJson(obj));
+    return std::optional<TokenEntry>(std::move(entry));
+  }
+  // The stored bytes are read every time; only what they decrypt to is kept (see the class).
+  ASSIGN_OR_RETURN(Barrier::Stored stored, sealer_->GetStored(key));
+  if (!stored.bytes) {
+    Forget(id_hash);
+    return std::optional<TokenEntry>();
+  }
+  CacheShard& shard = ShardFor(id_hash);
+  {
+    std::lock_guard lock(shard.mu);
+    auto it = shard.entries.find(id_hash);
+    if (it != shard.entries.end() && it->second.generation == stored.generation &&
+        it->second.stored == *stored.bytes) {
+      return std::optional<TokenEntry>(it->second.entry);
+    }
+  }
+  uint64_t generation = 0;
+  ASSIGN_OR_RETURN(std::string plain, sealer_->Decrypt(key, *stored.bytes, &generation));
+  ASSIGN_OR_RETURN(auto obj, ParseObject(plain));
   ASSIGN_OR_RETURN(auto entry, TokenEntry::FromJson(obj));
+  {
+    std::lock_guard lock(shard.mu);
+    if (shard.entries.size() >= kCachePerShard && !shard.entries.contains(id_hash)) {
+      shard.entries.erase(shard.entries.begin());  // any one: the bound is what matters
+    }
+    shard.entries[id_hash] = Cached{std::move(*stored.bytes), generation, entry};
+  }
   return std::optional<TokenEntry>(std::move(entry));
 }
 
@@ -364,7 +501,9 @@ absl::Status TokenStore::DeleteOne(const TokenEntry& e) {
         storage::BatchOp::Delete(absl::StrCat(kParentPrefix, e.parent_hash, "/", e.id_hash)));
   }
   RETURN_IF_ERROR(AppendCubbyholeDeletes(e.id_hash, &ops));
-  return storage_->Apply(ops);
+  RETURN_IF_ERROR(storage_->Apply(ops));
+  Forget(e.id_hash);  // (a lookup would find the key gone anyway; this frees the memory)
+  return absl::OkStatus();
 }
 
 absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
@@ -407,6 +546,7 @@ absl::Status TokenStore::RevokeTree(const TokenEntry& e) {
         pending.push_back(children[i]);
       }
       RETURN_IF_ERROR(storage_->Apply(batch));
+      for (size_t i = first; i < last; ++i) Forget(children[i]);
     }
   }
   return absl::OkStatus();

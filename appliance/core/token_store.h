@@ -5,12 +5,16 @@
 // token has a cubbyhole, stored beside it and deleted with it.
 #pragma once
 
+#include <openssl/types.h>
+
 #include <array>
 #include <cstdint>
 #include <functional>
 #include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/status/statusor.h"
@@ -70,12 +74,22 @@ json::object TokenAuthResponse(const TokenEntry& e, const std::string& token,
                                int64_t lease_duration,
                                const std::vector<std::string>& identity_policies = {});
 
+// Lookups keep what they decrypted and parsed (a token's entry) in a cache that is checked
+// against the stored bytes on every use (Barrier::GetStored): an entry is used only while its
+// key holds the very bytes it was decrypted from, under the same keyring, so a revocation, a
+// use, a renewal, a Raft entry applied on a follower or an installed snapshot is seen by the
+// next lookup, with no invalidation to miss. Expiry is checked on every lookup as before; uses
+// are still spent under the token's lock from freshly read bytes.
 class TokenStore {
  public:
-  // `sealer` seals batch tokens (nullptr: batch tokens are refused).
+  // `sealer` seals batch tokens (nullptr: batch tokens are refused). When it is also `barrier`
+  // (as in the core), entries are cached as above.
   TokenStore(storage::Storage* barrier, std::function<absl::Time()> clock,
              Barrier* sealer = nullptr)
       : storage_(barrier), clock_(std::move(clock)), sealer_(sealer) {}
+  ~TokenStore();
+  TokenStore(const TokenStore&) = delete;
+  TokenStore& operator=(const TokenStore&) = delete;
 
   // Longest token accepted (batch tokens carry their entry; service tokens are 28 characters).
   static constexpr size_t kMaxTokenSize = 2048;
@@ -159,7 +173,30 @@ class TokenStore {
 
   std::string Hash(std::string_view token) const;
 
+  // Entries decrypted and kept (tests: the cache stays bounded).
+  size_t CachedEntries() const;
+  // At most this many entries are kept (about 1-2 KiB each).
+  static constexpr size_t kCacheShards = 16;
+  static constexpr size_t kCachePerShard = 256;
+
  private:
+  // An entry as decrypted from `stored` under keyring generation `generation`.
+  struct Cached {
+    std::string stored;
+    uint64_t generation = 0;
+    TokenEntry entry;
+  };
+  struct CacheShard {
+    mutable std::mutex mu;
+    std::unordered_map<std::string, Cached> entries;  // by id_hash
+  };
+  CacheShard& ShardFor(std::string_view id_hash);
+  void Forget(const std::string& id_hash);
+  void ForgetAll();
+  // The salt's HMAC-SHA256 state after the key (inner and outer pads), made once at Load so that
+  // Hash costs two hash finalisations and no key set-up.
+  void ResetHmac();
+
   absl::Status Store(const TokenEntry& e);
   absl::StatusOr<std::optional<TokenEntry>> LoadByHash(const std::string& id_hash);
   bool Expired(const TokenEntry& e) const;
@@ -188,6 +225,10 @@ class TokenStore {
   Barrier* sealer_;
   std::function<bool(const std::string&)> issuer_alive_;
   SecureBytes salt_;
+  mutable std::shared_mutex hmac_mu_;  // Load/Unload against Hash
+  EVP_MD_CTX* hmac_inner_ = nullptr;   // under hmac_mu_
+  EVP_MD_CTX* hmac_outer_ = nullptr;   // under hmac_mu_
+  std::array<CacheShard, kCacheShards> cache_;
 };
 
 }  // namespace strongroom::core

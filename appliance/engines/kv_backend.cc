@@ -1,10 +1,13 @@
 #include "appliance/engines/kv_backend.h"
 
+#include <pthread.h>
+
 #include <algorithm>
 #include <array>
 #include <cmath>
 #include <functional>
 #include <mutex>
+#include <shared_mutex>
 #include <vector>
 
 #include "absl/strings/ascii.h"
@@ -29,6 +32,32 @@ using core::json::object;
 using core::json::value;
 
 constexpr int64_t kDefaultMaxVersions = 10;
+
+// A reader-writer lock that lets a waiting writer in before new readers (glibc's default lets
+// readers keep coming, so a key read without pause would keep its writers out for good). For
+// the per-key stripes of KV v2: reads share a stripe, writes hold it alone.
+class StripeLock {
+ public:
+  StripeLock() {
+    pthread_rwlockattr_t attr;
+    pthread_rwlockattr_init(&attr);
+    pthread_rwlockattr_setkind_np(&attr, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+    pthread_rwlock_init(&lock_, &attr);
+    pthread_rwlockattr_destroy(&attr);
+  }
+  ~StripeLock() { pthread_rwlock_destroy(&lock_); }
+  StripeLock(const StripeLock&) = delete;
+  StripeLock& operator=(const StripeLock&) = delete;
+  // Lockable and SharedLockable, for std::unique_lock / std::shared_lock. The calls cannot fail
+  // here (no recursion, no timeouts, the lock is initialised), so their results are not used.
+  void lock() { (void)pthread_rwlock_wrlock(&lock_); }
+  void unlock() { (void)pthread_rwlock_unlock(&lock_); }
+  void lock_shared() { (void)pthread_rwlock_rdlock(&lock_); }
+  void unlock_shared() { (void)pthread_rwlock_unlock(&lock_); }
+
+ private:
+  pthread_rwlock_t lock_;
+};
 
 absl::Status NotFoundEmpty() { return absl::NotFoundError(""); }
 // Vault's RespondWithStatusCode(nil, 404): a bare 404 with no body at all (PATCH on a missing key).
@@ -608,7 +637,15 @@ class KvV2 final : public core::Backend {
 
   absl::StatusOr<Response> Data(Request& req, const std::string& path) {
     if (path.empty()) return absl::InvalidArgumentError("missing path");
-    std::lock_guard<std::mutex> lock(LockFor(path));
+    // A read shares the key's stripe (its metadata and version stay consistent with each other);
+    // anything else reads and rewrites the metadata, alone.
+    std::shared_lock<StripeLock> read_lock(LockFor(path), std::defer_lock);
+    std::unique_lock<StripeLock> write_lock(LockFor(path), std::defer_lock);
+    if (req.operation == Operation::kRead) {
+      read_lock.lock();
+    } else {
+      write_lock.lock();
+    }
     const absl::Time now = absl::Now();
     const std::string meta_key = absl::StrCat("metadata/", path);
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
@@ -686,7 +723,7 @@ class KvV2 final : public core::Backend {
       return absl::InvalidArgumentError(verb == "destroy" ? "no version number provided"
                                                           : "No version number provided");
     }
-    std::lock_guard<std::mutex> lock(LockFor(path));
+    std::unique_lock<StripeLock> lock(LockFor(path));
     const absl::Time now = absl::Now();
     const std::string meta_key = absl::StrCat("metadata/", path);
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
@@ -722,7 +759,7 @@ class KvV2 final : public core::Backend {
     if (path.empty()) return absl::InvalidArgumentError("missing path");
     ASSIGN_OR_RETURN(int64_t depth, IntField(req.data, "depth"));
     if (depth < 0) return absl::InvalidArgumentError("depth must be a non-negative integer");
-    std::lock_guard<std::mutex> lock(LockFor(path));
+    std::shared_lock<StripeLock> lock(LockFor(path));
     const absl::Time now = absl::Now();
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, absl::StrCat("metadata/", path)));
     ASSIGN_OR_RETURN(auto read, ReadVersion(req, path, meta, now));
@@ -836,7 +873,13 @@ class KvV2 final : public core::Backend {
   }
 
   absl::StatusOr<Response> Metadata(Request& req, const std::string& path) {
-    std::lock_guard<std::mutex> lock(LockFor(path));
+    std::shared_lock<StripeLock> read_lock(LockFor(path), std::defer_lock);
+    std::unique_lock<StripeLock> write_lock(LockFor(path), std::defer_lock);
+    if (req.operation == Operation::kRead || req.operation == Operation::kList) {
+      read_lock.lock();
+    } else {
+      write_lock.lock();
+    }
     if (req.operation == Operation::kList)
       return ListKeys(*req.storage, absl::StrCat("metadata/", path));
     if (path.empty()) return absl::InvalidArgumentError("missing path");
@@ -881,10 +924,11 @@ class KvV2 final : public core::Backend {
   // Read-modify-write of one key's metadata is serialised (CAS correctness) by the stripe its path
   // hashes to; writes to different keys run concurrently, so RocksDB can group-commit them.
   static constexpr size_t kLockStripes = 64;
-  std::mutex& LockFor(const std::string& path) {
+  // Reads of a key share its stripe (StripeLock).
+  StripeLock& LockFor(const std::string& path) {
     return stripes_[std::hash<std::string>{}(path) % kLockStripes];
   }
-  std::array<std::mutex, kLockStripes> stripes_;
+  std::array<StripeLock, kLockStripes> stripes_;
   std::mutex config_mu_;
 };
 

@@ -3,7 +3,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstring>
 
 #include "absl/strings/str_cat.h"
 
@@ -80,6 +82,59 @@ absl::StatusOr<Frame> ReadFrame(int fd, size_t cap) {
   return DecodeFrame(bytes, cap, &consumed);
 }
 
+bool FrameReader::HasBufferedFrame() const {
+  const size_t avail = end_ - start_;
+  if (avail < 4) return false;
+  const uint32_t len = DecodeLength(reinterpret_cast<const uint8_t*>(buf_.data() + start_));
+  return len <= cap_ && avail - 4 >= len;
+}
+
+absl::StatusOr<Frame> FrameReader::Next() {
+  for (;;) {
+    const size_t avail = end_ - start_;
+    size_t need = 4;
+    if (avail >= 4) {
+      const uint32_t len = DecodeLength(reinterpret_cast<const uint8_t*>(buf_.data() + start_));
+      // The length is checked before any memory is set aside for the body.
+      if (absl::Status s = CheckLength(len, cap_); !s.ok()) return s;
+      need = 4 + size_t{len};
+      if (avail >= need) {
+        size_t consumed = 0;
+        absl::StatusOr<Frame> frame =
+            DecodeFrame(std::string_view(buf_.data() + start_, need), cap_, &consumed);
+        start_ += need;
+        if (start_ == end_) {
+          start_ = end_ = 0;
+          if (buf_.size() > kReadChunk) {
+            buf_.resize(kReadChunk);
+            buf_.shrink_to_fit();
+          }
+        }
+        return frame;
+      }
+    }
+    // Room for the rest of this frame (at least a chunk): what is buffered moves to the front.
+    if (buf_.size() - start_ < std::max(need, kReadChunk)) {
+      if (start_ > 0) {
+        std::memmove(buf_.data(), buf_.data() + start_, avail);
+        start_ = 0;
+        end_ = avail;
+      }
+      if (buf_.size() < std::max(need, kReadChunk)) buf_.resize(std::max(need, kReadChunk));
+    }
+    const ssize_t r = read(fd_, buf_.data() + end_, buf_.size() - end_);
+    if (r == 0) {
+      if (avail == 0) return absl::NotFoundError("peer closed");
+      return absl::DataLossError("peer closed mid-frame");
+    }
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return absl::UnavailableError(absl::StrCat("read: ", strerror(errno)));
+    }
+    end_ += static_cast<size_t>(r);
+  }
+}
+
 absl::StatusOr<Frame> DecodeFrame(std::string_view bytes, size_t cap, size_t* consumed) {
   if (bytes.empty()) return absl::NotFoundError("no frame");
   if (bytes.size() < 4) return absl::DataLossError("frame ends inside its length");
@@ -114,8 +169,9 @@ absl::Status CheckFromWorker(const Frame& frame, PeerState state) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFrame(int fd, const Frame& frame) {
-  const std::string bytes = EncodeFrame(frame);
+absl::Status WriteFrame(int fd, const Frame& frame) { return WriteAll(fd, EncodeFrame(frame)); }
+
+absl::Status WriteAll(int fd, std::string_view bytes) {
   size_t sent = 0;
   while (sent < bytes.size()) {
     ssize_t r = send(fd, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);

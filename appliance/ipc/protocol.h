@@ -59,6 +59,33 @@ inline constexpr size_t kMaxAnyFrame = kMaxResponseFrame;
 // Everything it checks after reading is DecodeFrame's, on the bytes it read.
 absl::StatusOr<Frame> ReadFrame(int fd, size_t cap);
 absl::Status WriteFrame(int fd, const Frame& frame);
+// Writes all of `bytes` (encoded frames), blocking.
+absl::Status WriteAll(int fd, std::string_view bytes);
+
+// Buffered framing over a stream socket for a reader that takes frame after frame (the broker's
+// thread per worker): one read(2) takes whatever the peer has sent, up to kReadChunk bytes, so
+// frames that arrive together cost one system call between them. Every check ReadFrame makes
+// applies (DecodeFrame on each frame's bytes); a frame's length is checked against `cap` before
+// memory is set aside for it, and the buffer goes back to kReadChunk once a large frame is
+// taken. Not thread-safe: one reader.
+class FrameReader {
+ public:
+  static constexpr size_t kReadChunk = 64 * 1024;
+  FrameReader(int fd, size_t cap) : fd_(fd), cap_(cap) {}
+  // The next frame; the errors are ReadFrame's (NotFound on a clean EOF between frames).
+  absl::StatusOr<Frame> Next();
+  // Whether the next frame is wholly buffered already (Next() will not read).
+  bool HasBufferedFrame() const;
+  // Bytes held (tests: the buffer is bounded).
+  size_t capacity() const { return buf_.size(); }
+
+ private:
+  int fd_;
+  size_t cap_;
+  std::string buf_;
+  size_t start_ = 0;  // first unconsumed byte
+  size_t end_ = 0;    // one past the last byte read
+};
 
 // Decodes the frame at the start of `bytes` (4-byte length, then the body) with every check
 // ReadFrame makes: NotFound when `bytes` is empty, DataLoss when they end inside the frame,

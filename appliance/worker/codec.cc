@@ -246,6 +246,38 @@ HttpOut EncodeSnapshotResponse(const ipc::Response& r) {
   return out;
 }
 
+namespace {
+
+// The Vault envelope around the broker's JSON, written out directly: data, auth and wrap_info
+// are the broker's serialisations (compact, as json::serialize writes them), placed as they are,
+// so the bytes are those a parse and re-serialisation would give, without either (a KV read's
+// data is most of the answer). Only the broker writes them; the worker trusts its broker.
+HttpOut EncodeLogical(const ipc::Response& r) {
+  const auto raw = [](const std::string& j) -> absl::string_view {
+    return j.empty() ? absl::string_view("null") : absl::string_view(j);
+  };
+  std::string warnings = "null";
+  if (r.warnings_size() > 0) {
+    json::array w;
+    for (const auto& s : r.warnings()) w.emplace_back(s);
+    warnings = json::serialize(w);
+  }
+  const std::string request_id = json::serialize(json::string_view(r.request_id()));
+  const std::string lease_id = json::serialize(json::string_view(r.lease_id()));
+  const std::string mount_type = json::serialize(json::string_view(r.mount_type()));
+  std::string body;
+  body.reserve(160 + r.data_json().size() + r.auth_json().size() + r.wrap_info_json().size() +
+               warnings.size());
+  absl::StrAppend(&body, "{\"request_id\":", request_id, ",\"lease_id\":", lease_id,
+                  ",\"renewable\":", r.renewable() ? "true" : "false",
+                  ",\"lease_duration\":", r.lease_duration(), ",\"data\":", raw(r.data_json()),
+                  ",\"wrap_info\":", raw(r.wrap_info_json()), ",\"warnings\":", warnings);
+  absl::StrAppend(&body, ",\"auth\":", raw(r.auth_json()), ",\"mount_type\":", mount_type, "}\n");
+  return HttpOut{r.http_status() ? r.http_status() : 200, std::move(body), false, "", "", ""};
+}
+
+}  // namespace
+
 HttpOut EncodeResponse(const ipc::Response& r) {
   switch (r.kind()) {
     case ipc::Response::EMPTY:
@@ -288,6 +320,7 @@ HttpOut EncodeResponse(const ipc::Response& r) {
       return HttpOut{status, json::serialize(o) + "\n", false, "", "", ""};
     }
     case ipc::Response::LOGICAL: {
+      if (!r.inject_data()) return EncodeLogical(r);
       json::object o;
       o["request_id"] = r.request_id();
       o["lease_id"] = r.lease_id();

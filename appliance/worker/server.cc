@@ -12,12 +12,14 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/ssl.hpp>
 #include <chrono>
+#include <cstring>
 #include <deque>
 #include <functional>
 #include <list>
 #include <memory>
 #include <type_traits>
 #include <unordered_map>
+#include <vector>
 
 #include "appliance/ipc/protocol.h"
 #include "appliance/tls/certificates.h"
@@ -46,7 +48,7 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
 
   BrokerChannel(asio::io_context& io, int fd) : socket_(io) { socket_.assign(local(), fd); }
 
-  void Start() { ReadHeader(); }
+  void Start() { ReadMore(); }
 
   // `urgent`: a status call (sys/health and the like). It goes out before the ordinary frames
   // still waiting (each may be a 32 MiB body), so a load balancer's health check does not wait
@@ -58,52 +60,99 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
     ipc::Frame frame;
     *frame.mutable_request() = std::move(req);
     (urgent ? urgent_ : queue_).push_back(ipc::EncodeFrame(frame));
-    if (!writing_) WriteNext();
+    if (!writing_) {
+      // Written once the handlers ready now have run: the requests of every connection that
+      // became readable together go out in one write.
+      writing_ = true;
+      asio::post(socket_.get_executor(), [self = shared_from_this()] { self->WriteNext(); });
+    }
   }
 
  private:
+  // Frames that wait go out together, in one system call (up to kMaxBatchFrames of them, or
+  // until one makes the batch reach kMaxBatchBytes): urgent ones first.
+  static constexpr size_t kMaxBatchFrames = 64;
+  static constexpr size_t kMaxBatchBytes = 256 * 1024;
+  // Responses are read in pieces of this much (more when a frame is larger), each piece
+  // holding as many whole frames as have arrived.
+  static constexpr size_t kReadChunk = 64 * 1024;
+
   void WriteNext() {
-    std::deque<std::string>& from = !urgent_.empty() ? urgent_ : queue_;
-    if (from.empty()) {
+    batch_.clear();
+    size_t bytes = 0;
+    for (std::deque<std::string>* from : {&urgent_, &queue_}) {
+      while (!from->empty() && batch_.size() < kMaxBatchFrames && bytes < kMaxBatchBytes) {
+        bytes += from->front().size();
+        batch_.push_back(std::move(from->front()));
+        from->pop_front();
+      }
+    }
+    if (batch_.empty()) {
       writing_ = false;
       return;
     }
     writing_ = true;
-    current_ = std::move(from.front());
-    from.pop_front();
+    buffers_.clear();
+    for (const std::string& f : batch_) buffers_.push_back(asio::buffer(f));
     auto self = shared_from_this();
-    asio::async_write(socket_, asio::buffer(current_), [self](beast::error_code ec, size_t) {
+    asio::async_write(socket_, buffers_, [self](beast::error_code ec, size_t) {
       if (ec) self->Fatal("write to broker", ec);
       self->WriteNext();
     });
   }
 
-  void ReadHeader() {
+  // Reads what the broker has sent into rbuf_ and hands on every whole frame in it.
+  void ReadMore() {
+    const size_t avail = end_ - start_;
+    size_t need = 4;
+    if (avail >= 4) {
+      need = 4 + size_t{ipc::DecodeLength(reinterpret_cast<const uint8_t*>(rbuf_.data() + start_))};
+    }
+    // Room for the rest of the frame under way (at least a chunk): what is buffered moves to
+    // the front. Its length was checked against the cap when its header arrived (Dispatch).
+    if (rbuf_.size() - start_ < std::max(need, kReadChunk)) {
+      if (start_ > 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + start_, avail);
+        start_ = 0;
+        end_ = avail;
+      }
+      if (rbuf_.size() < std::max(need, kReadChunk)) rbuf_.resize(std::max(need, kReadChunk));
+    }
     auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(header_), [self](beast::error_code ec, size_t) {
-      if (ec) self->Fatal("read from broker", ec);
-      const uint32_t len = ipc::DecodeLength(self->header_);
-      if (len > ipc::kMaxResponseFrame) self->Fatal("oversized frame from broker", {});
-      self->body_.resize(len);
-      self->ReadBody();
-    });
+    socket_.async_read_some(asio::buffer(rbuf_.data() + end_, rbuf_.size() - end_),
+                            [self](beast::error_code ec, size_t n) {
+                              if (ec) self->Fatal("read from broker", ec);
+                              self->end_ += n;
+                              self->Dispatch();
+                              self->ReadMore();
+                            });
   }
 
-  void ReadBody() {
-    auto self = shared_from_this();
-    asio::async_read(socket_, asio::buffer(body_), [self](beast::error_code ec, size_t) {
-      if (ec) self->Fatal("read from broker", ec);
+  void Dispatch() {
+    while (end_ - start_ >= 4) {
+      const uint32_t len =
+          ipc::DecodeLength(reinterpret_cast<const uint8_t*>(rbuf_.data() + start_));
+      if (len > ipc::kMaxResponseFrame) Fatal("oversized frame from broker", {});
+      if (end_ - start_ - 4 < len) break;
       ipc::Frame frame;
-      if (!frame.ParseFromString(self->body_) || !frame.has_response()) {
-        self->Fatal("malformed frame from broker", {});
+      if (!frame.ParseFromArray(rbuf_.data() + start_ + 4, static_cast<int>(len)) ||
+          !frame.has_response()) {
+        Fatal("malformed frame from broker", {});
       }
-      auto it = self->pending_.find(frame.response().id());
-      if (it == self->pending_.end()) self->Fatal("response for an unknown request", {});
+      start_ += 4 + size_t{len};
+      auto it = pending_.find(frame.response().id());
+      if (it == pending_.end()) Fatal("response for an unknown request", {});
       Callback cb = std::move(it->second);
-      self->pending_.erase(it);
+      pending_.erase(it);
       cb(frame.response());
-      self->ReadHeader();
-    });
+    }
+    if (start_ == end_) {
+      start_ = end_ = 0;
+      if (rbuf_.size() > kReadChunk) {  // a large answer is gone: give its room back
+        rbuf_.resize(kReadChunk);
+        rbuf_.shrink_to_fit();
+      }
+    }
   }
 
   [[noreturn]] void Fatal(const char* what, beast::error_code ec) {
@@ -113,11 +162,13 @@ class BrokerChannel : public std::enable_shared_from_this<BrokerChannel> {
   }
 
   local::socket socket_;
-  uint8_t header_[4] = {};
-  std::string body_;
+  std::string rbuf_;  // responses read, from start_ to end_
+  size_t start_ = 0;
+  size_t end_ = 0;
   std::deque<std::string> queue_;   // ordinary frames, in order
   std::deque<std::string> urgent_;  // status calls, sent first
-  std::string current_;             // the frame being written
+  std::vector<std::string> batch_;  // the frames being written
+  std::vector<asio::const_buffer> buffers_;
   bool writing_ = false;
   std::unordered_map<uint64_t, Callback> pending_;
   uint64_t next_id_ = 1;
@@ -153,23 +204,28 @@ class Connection;
 // The worker's connections: how many, how many per client address, and which have no request
 // under way (TLS handshake, waiting for a request, its header arriving, closing), oldest first.
 // Those are the ones a newcomer replaces when every slot is taken, so connections that send
-// nothing cannot lock others out. One thread: no locking.
+// nothing cannot lock others out. `live` holds every counted connection, for the deadline sweep
+// (Sweeper). One thread: no locking.
 struct Shared {
   Limits limits;
   std::shared_ptr<BrokerChannel> broker;
   uint32_t connections = 0;
   std::unordered_map<std::string, uint32_t> per_address;
   std::list<Connection*> replaceable;
+  std::list<Connection*> live;
 };
 
 // One connection's place in Shared: counted from construction until Release() (at close, or at
 // destruction at the latest).
 class Connection {
  public:
+  using Clock = std::chrono::steady_clock;
+
   Connection(Shared* shared, std::string address_key)
       : shared_(shared), address_key_(std::move(address_key)) {
     ++shared_->connections;
     ++shared_->per_address[address_key_];
+    live_at_ = shared_->live.insert(shared_->live.end(), this);
   }
   virtual ~Connection() { Release(); }
   Connection(const Connection&) = delete;
@@ -177,8 +233,16 @@ class Connection {
 
   // Ends the connection at once to make room for a newcomer.
   virtual void Evict() = 0;
+  // Ends the connection: its deadline passed (Sweeper).
+  virtual void OnDeadline() = 0;
+  Clock::time_point deadline() const { return deadline_; }
 
  protected:
+  // The time by which the client I/O under way must be done (Sweeper); max while none is (the
+  // broker is answering).
+  void SetDeadline(Clock::time_point t) { deadline_ = t; }
+  void ClearDeadline() { deadline_ = Clock::time_point::max(); }
+
   void MarkReplaceable() {
     if (replaceable_) return;
     where_ = shared_->replaceable.insert(shared_->replaceable.end(), this);
@@ -193,6 +257,7 @@ class Connection {
     MarkBusy();
     if (released_) return;
     released_ = true;
+    shared_->live.erase(live_at_);
     --shared_->connections;
     auto it = shared_->per_address.find(address_key_);
     if (it != shared_->per_address.end() && --it->second == 0) shared_->per_address.erase(it);
@@ -203,8 +268,42 @@ class Connection {
  private:
   std::string address_key_;
   std::list<Connection*>::iterator where_;
+  std::list<Connection*>::iterator live_at_;
+  Clock::time_point deadline_ = Clock::time_point::max();
   bool replaceable_ = false;
   bool released_ = false;
+};
+
+// The timeouts of every connection (header, read, idle, closing), checked by one timer every
+// kSweepPeriod: a connection past its deadline is closed, which ends the operation it waits
+// on. Beast's per-stream timers re-armed the worker's timerfd twice per request (issue 22); a
+// deadline here is a store to memory. Deadlines are whole seconds, so they are kept to within
+// a tenth of one.
+class Sweeper {
+ public:
+  static constexpr std::chrono::milliseconds kSweepPeriod{100};
+  Sweeper(asio::io_context& io, Shared* shared) : timer_(io), shared_(shared) {}
+  void Start() {
+    timer_.expires_after(kSweepPeriod);
+    timer_.async_wait([this](beast::error_code ec) {
+      if (ec) return;
+      Sweep();
+      Start();
+    });
+  }
+
+ private:
+  void Sweep() {
+    const Connection::Clock::time_point now = Connection::Clock::now();
+    std::vector<Connection*> late;
+    for (Connection* c : shared_->live) {
+      if (c->deadline() <= now) late.push_back(c);
+    }
+    // Each ends itself (and leaves `live`); none is destroyed here (its handlers hold it).
+    for (Connection* c : late) c->OnDeadline();
+  }
+  asio::steady_timer timer_;
+  Shared* shared_;
 };
 
 // What the per-address limit counts: the address, or for IPv6 its /64 (one host usually has a
@@ -226,10 +325,12 @@ bool IsStatusCall(const http::request<http::string_body>& req) {
   return path == "/v1/sys/health" || path == "/v1/sys/seal-status" || path == "/v1/sys/leader";
 }
 
-beast::tcp_stream& Lowest(beast::tcp_stream& s) { return s; }
-beast::tcp_stream& Lowest(beast::ssl_stream<beast::tcp_stream>& s) {
-  return beast::get_lowest_layer(s);
-}
+// Plain connections are bare sockets on the io_context's own executor (one thread: no strand),
+// with no Beast timers (Sweeper keeps the deadlines).
+using PlainStream = tcp::socket;
+using TlsStream = beast::ssl_stream<tcp::socket>;
+tcp::socket& Lowest(PlainStream& s) { return s; }
+tcp::socket& Lowest(TlsStream& s) { return beast::get_lowest_layer(s); }
 
 template <class Stream>
 class Session : public Connection, public std::enable_shared_from_this<Session<Stream>> {
@@ -250,8 +351,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   void Start() {
     MarkReplaceable();
     const Clock::time_point accepted = Clock::now();
-    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-      Lowest(stream_).expires_at(HeaderDeadline(accepted));
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      SetDeadline(HeaderDeadline(accepted));
       stream_.async_handshake(ssl::stream_base::server,
                               [self = this->shared_from_this(), accepted](beast::error_code ec) {
                                 if (ec) return self->Close();
@@ -263,6 +364,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   }
 
   void Evict() override { Close(); }
+  void OnDeadline() override { Close(); }
 
  private:
   Clock::time_point HeaderDeadline(Clock::time_point start) const {
@@ -274,7 +376,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     MarkReplaceable();
     if (buffer_.capacity() > kIdleBufferBytes) buffer_.shrink_to_fit();
     if (buffer_.size() > 0) return ReadRequest(Clock::now());
-    Lowest(stream_).expires_after(shared_->limits.idle);
+    SetDeadline(Clock::now() + shared_->limits.idle);
     stream_.async_read_some(buffer_.prepare(4096),
                             [self = this->shared_from_this()](beast::error_code ec, size_t n) {
                               if (ec) return self->Close();
@@ -291,7 +393,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     parser_->header_limit(shared_->limits.max_header);
     parser_->body_limit(shared_->limits.max_body);
     request_deadline_ = start + shared_->limits.read;
-    Lowest(stream_).expires_at(HeaderDeadline(start));
+    SetDeadline(HeaderDeadline(start));
     http::async_read_header(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec, size_t) { self->OnHeader(ec); });
@@ -309,7 +411,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     // the room back.
     const auto length = parser_->content_length();  // none: chunked
     if (!length || *length > kIdleBufferBytes) buffer_.reserve(kBodyBufferBytes);
-    Lowest(stream_).expires_at(request_deadline_);
+    SetDeadline(request_deadline_);
     http::async_read(
         stream_, buffer_, *parser_,
         [self = this->shared_from_this()](beast::error_code ec2, size_t) { self->OnRead(ec2); });
@@ -351,6 +453,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
     const auto& decoded_req = std::get<ipc::Request>(decoded);
     const bool snapshot_read =
         decoded_req.operation() == ipc::OP_READ && IsSnapshotPath(decoded_req.path());
+    ClearDeadline();  // no client I/O until the answer: the broker bounds its own work
     shared_->broker->Send(
         std::move(std::get<ipc::Request>(decoded)),
         [self = this->shared_from_this(), keep_alive, version, target = std::string(req.target()),
@@ -384,7 +487,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       if (!out.head_only) res->body() = std::move(out.body);
       res->content_length(len);
     }
-    Lowest(stream_).expires_after(shared_->limits.read);
+    SetDeadline(Clock::now() + shared_->limits.read);
     auto self = this->shared_from_this();
     auto sr = std::make_shared<http::response_serializer<http::string_body>>(*res);
     auto done = [self, res, sr, keep_alive](beast::error_code ec, size_t) {
@@ -402,8 +505,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   // The answer said "Connection: close": over TLS, first a close_notify (so that the client can
   // tell a complete answer from a truncated one), then the TCP close below.
   void EndConnection() {
-    if constexpr (std::is_same_v<Stream, beast::ssl_stream<beast::tcp_stream>>) {
-      Lowest(stream_).expires_after(std::chrono::seconds(2));
+    if constexpr (std::is_same_v<Stream, TlsStream>) {
+      SetDeadline(Clock::now() + std::chrono::seconds(2));
       stream_.async_shutdown(
           [self = this->shared_from_this()](beast::error_code) { self->LingeringClose(); });
     } else {
@@ -416,8 +519,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   void LingeringClose() {
     MarkReplaceable();  // nothing left to do for this client
     beast::error_code ec;
-    Lowest(stream_).socket().shutdown(tcp::socket::shutdown_send, ec);
-    Lowest(stream_).expires_after(std::chrono::seconds(2));
+    Lowest(stream_).shutdown(tcp::socket::shutdown_send, ec);
+    SetDeadline(Clock::now() + std::chrono::seconds(2));
     Drain();
   }
 
@@ -434,8 +537,8 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   void Close() {
     Release();
     beast::error_code ec;
-    Lowest(stream_).socket().shutdown(tcp::socket::shutdown_both, ec);
-    Lowest(stream_).close();
+    Lowest(stream_).shutdown(tcp::socket::shutdown_both, ec);
+    Lowest(stream_).close(ec);
   }
 
   Stream stream_;
@@ -459,26 +562,23 @@ class Listener {
   }
 
   void Accept() {
-    acceptor_.async_accept(asio::make_strand(io_),
-                           [this](beast::error_code ec, tcp::socket socket) {
-                             if (!ec) {
-                               OnAccept(std::move(socket));
-                               return Accept();
-                             }
-                             if (ec == asio::error::operation_aborted) return;
-                             if (ec == asio::error::connection_aborted)
-                               return Accept();  // gone before accepted
-                             // Out of descriptors (or memory): the listener stays readable, so
-                             // accepting again at once would spin. Give up the oldest connection
-                             // that has no request under way, and try again shortly; the connection
-                             // waits in the listen queue meanwhile.
-                             if (!shared_->replaceable.empty())
-                               shared_->replaceable.front()->Evict();
-                             retry_.expires_after(std::chrono::milliseconds(50));
-                             retry_.async_wait([this](beast::error_code wait_ec) {
-                               if (!wait_ec) Accept();
-                             });
-                           });
+    acceptor_.async_accept(io_, [this](beast::error_code ec, tcp::socket socket) {
+      if (!ec) {
+        OnAccept(std::move(socket));
+        return Accept();
+      }
+      if (ec == asio::error::operation_aborted) return;
+      if (ec == asio::error::connection_aborted) return Accept();  // gone before accepted
+      // Out of descriptors (or memory): the listener stays readable, so
+      // accepting again at once would spin. Give up the oldest connection
+      // that has no request under way, and try again shortly; the connection
+      // waits in the listen queue meanwhile.
+      if (!shared_->replaceable.empty()) shared_->replaceable.front()->Evict();
+      retry_.expires_after(std::chrono::milliseconds(50));
+      retry_.async_wait([this](beast::error_code wait_ec) {
+        if (!wait_ec) Accept();
+      });
+    });
   }
 
  private:
@@ -513,14 +613,13 @@ class Listener {
     socket.set_option(tcp::no_delay(true), ec);
     const bool reserve = admission == Admission::kReserve;
     if (tls_ != nullptr) {
-      std::make_shared<Session<beast::ssl_stream<beast::tcp_stream>>>(
-          beast::ssl_stream<beast::tcp_stream>(beast::tcp_stream(std::move(socket)), *tls_),
-          shared_, AddressKey(ep.address()), ep.address().to_string(), ep.port(), reserve)
+      std::make_shared<Session<TlsStream>>(TlsStream(std::move(socket), *tls_), shared_,
+                                           AddressKey(ep.address()), ep.address().to_string(),
+                                           ep.port(), reserve)
           ->Start();
     } else {
-      std::make_shared<Session<beast::tcp_stream>>(beast::tcp_stream(std::move(socket)), shared_,
-                                                   AddressKey(ep.address()),
-                                                   ep.address().to_string(), ep.port(), reserve)
+      std::make_shared<Session<PlainStream>>(std::move(socket), shared_, AddressKey(ep.address()),
+                                             ep.address().to_string(), ep.port(), reserve)
           ->Start();
     }
   }
@@ -664,6 +763,8 @@ int RunWorker(int worker_index, int ipc_fd, int listen_fd, int sign_fd,
   }
   shared.broker = std::make_shared<BrokerChannel>(io, ipc_fd);
   shared.broker->Start();
+  Sweeper sweeper(io, &shared);
+  sweeper.Start();
   Listener listener(io, listen_fd, &shared, tls.get());
   listener.Accept();
   // Everything the worker needs is open; from here on it can only serve (worker_sandbox.h).

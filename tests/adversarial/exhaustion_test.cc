@@ -545,6 +545,41 @@ TEST_F(ExhaustionQueueTest, BrokerQueueIsBoundedAndAnswers503WhenFull) {
   ExpectStatusAnswers("127.0.0.2");
 }
 
+// Issue 22: reads are answered on the broker's reader thread (ipc_server.h), so they do not wait
+// for a pool thread. Every pool thread waits on a hanging Kubernetes API server (and as many
+// logins again wait for a thread), and KV reads and lists are still answered at once; the pool's
+// requests are served once the threads are free.
+TEST_F(ExhaustionQueueTest, ReadsAreAnsweredWhileEveryPoolThreadWaits) {
+  Tarpit tarpit;
+  ASSERT_NO_FATAL_FAILURE(MountHangingKubernetes(d_, tarpit));
+  ASSERT_EQ(d_.Root("POST", "/v1/secret/data/held", {{"data", {{"v", "still-read"}}}}).status, 200);
+  const std::string login = KubernetesLogin();
+  std::vector<std::thread> logins;
+  std::vector<int> login_status(16, 0);
+  for (size_t i = 0; i < login_status.size(); ++i) {
+    logins.emplace_back([&, i] {
+      HttpRequest r{"POST", "/v1/auth/kubernetes/login", login, {}};
+      login_status[i] = SendHttpFrom("127.0.0.4", "127.0.0.1", d_.port(), r, 120000).status;
+    });
+  }
+  ASSERT_TRUE(Eventually([&] { return tarpit.held() >= 8; }, 30)) << d_.Log();
+  // The logins hold the pool for at least one TokenReview timeout (10 s); each read must be
+  // answered well within it.
+  for (int i = 0; i < 20; ++i) {
+    HttpRequest r{"GET", "/v1/secret/data/held", "", {{"X-Vault-Token", d_.root_token()}}};
+    auto read = SendHttpFrom("127.0.0.2", "127.0.0.1", d_.port(), r, 5000);
+    ASSERT_EQ(read.status, 200) << read.body;
+    EXPECT_EQ(Body(read)["data"]["data"]["v"], "still-read");
+    HttpRequest l{"LIST", "/v1/secret/metadata/", "", {{"X-Vault-Token", d_.root_token()}}};
+    auto list = SendHttpFrom("127.0.0.2", "127.0.0.1", d_.port(), l, 5000);
+    ASSERT_EQ(list.status, 200) << list.body;
+  }
+  tarpit.Release();
+  for (auto& t : logins) t.join();
+  for (int s : login_status) EXPECT_EQ(s, 403);
+  ExpectServed("127.0.0.1", "after-held-pool");
+}
+
 // Item 10, the cluster port: its service calls (a standby forwarding a request, a node joining)
 // were answered on a thread each, without bound, so a member (or a stolen member certificate)
 // could make the broker start any number of threads. Now at most 32 are under way; the others

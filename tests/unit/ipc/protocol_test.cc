@@ -4,8 +4,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <regex>
+#include <set>
 #include <string>
 #include <string_view>
+#include <thread>
 
 #include "appliance/broker/ipc_server.h"
 
@@ -57,6 +60,120 @@ TEST_F(Pair, OversizedGarbageAndEmptyFramesAreRejected) {
   close(fd_[0]);
   fd_[0] = -1;
   EXPECT_EQ(ReadFrame(fd_[1], kMaxRequestFrame).status().code(), absl::StatusCode::kNotFound);
+}
+
+// FrameReader (the broker's reader threads): frames that arrive together are taken with one
+// read, each is checked as ReadFrame checks it, and its buffer stays bounded.
+Frame RequestFrame(const std::string& path, size_t data_bytes = 0) {
+  Frame f;
+  f.mutable_request()->set_path(path);
+  f.mutable_request()->set_operation(OP_READ);
+  f.mutable_request()->set_data_json(std::string(data_bytes, 'd'));
+  return f;
+}
+
+TEST_F(Pair, FrameReaderTakesFramesSentTogetherWithOneRead) {
+  std::string stream;
+  for (int i = 0; i < 3; ++i) stream += EncodeFrame(RequestFrame("p" + std::to_string(i)));
+  ASSERT_EQ(write(fd_[0], stream.data(), stream.size()), static_cast<ssize_t>(stream.size()));
+  FrameReader reader(fd_[1], kMaxRequestFrame);
+  EXPECT_FALSE(reader.HasBufferedFrame());
+  auto first = reader.Next();
+  ASSERT_TRUE(first.ok()) << first.status();
+  EXPECT_EQ(first->request().path(), "p0");
+  // The other two came with the same read: nothing is left in the socket.
+  EXPECT_TRUE(reader.HasBufferedFrame());
+  char probe;
+  EXPECT_EQ(recv(fd_[1], &probe, 1, MSG_DONTWAIT), -1);
+  for (const char* want : {"p1", "p2"}) {
+    auto next = reader.Next();
+    ASSERT_TRUE(next.ok()) << next.status();
+    EXPECT_EQ(next->request().path(), want);
+  }
+  EXPECT_FALSE(reader.HasBufferedFrame());
+  close(fd_[0]);
+  fd_[0] = -1;
+  EXPECT_EQ(reader.Next().status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(Pair, FrameReaderJoinsAFrameSentByteByByte) {
+  const std::string stream = EncodeFrame(RequestFrame("split", 300));
+  std::thread writer([&] {
+    for (char c : stream) ASSERT_EQ(write(fd_[0], &c, 1), 1);
+  });
+  FrameReader reader(fd_[1], kMaxRequestFrame);
+  auto got = reader.Next();
+  writer.join();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->request().path(), "split");
+  EXPECT_EQ(got->request().data_json().size(), 300u);
+}
+
+TEST_F(Pair, FrameReaderBoundsItsBuffer) {
+  // A large frame is read whole; the buffer goes back to its chunk once it is taken.
+  const std::string big = EncodeFrame(RequestFrame("big", 3 * FrameReader::kReadChunk));
+  const std::string small = EncodeFrame(RequestFrame("small"));
+  std::thread writer([&] {
+    const std::string both = big + small;
+    size_t sent = 0;
+    while (sent < both.size()) {
+      const ssize_t n = write(fd_[0], both.data() + sent, both.size() - sent);
+      ASSERT_GT(n, 0);
+      sent += static_cast<size_t>(n);
+    }
+  });
+  FrameReader reader(fd_[1], kMaxRequestFrame);
+  auto got = reader.Next();
+  ASSERT_TRUE(got.ok()) << got.status();
+  EXPECT_EQ(got->request().data_json().size(), 3 * FrameReader::kReadChunk);
+  auto next = reader.Next();
+  writer.join();
+  ASSERT_TRUE(next.ok()) << next.status();
+  EXPECT_EQ(next->request().path(), "small");
+  EXPECT_LE(reader.capacity(), FrameReader::kReadChunk);
+
+  // A length over the cap is refused before anything is set aside for it.
+  const uint8_t huge[4] = {0x7f, 0xff, 0xff, 0xff};
+  ASSERT_EQ(write(fd_[0], huge, 4), 4);
+  EXPECT_EQ(reader.Next().status().code(), absl::StatusCode::kResourceExhausted);
+  EXPECT_LE(reader.capacity(), FrameReader::kReadChunk);
+}
+
+TEST_F(Pair, FrameReaderChecksEachFrameAsReadFrameDoes) {
+  {
+    const uint8_t garbage[] = {0, 0, 0, 3, 0xff, 0xff, 0xff};
+    ASSERT_EQ(write(fd_[0], garbage, sizeof garbage), static_cast<ssize_t>(sizeof garbage));
+    FrameReader reader(fd_[1], kMaxRequestFrame);
+    EXPECT_EQ(reader.Next().status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  {
+    const uint8_t empty[] = {0, 0, 0, 0};
+    ASSERT_EQ(write(fd_[0], empty, 4), 4);
+    FrameReader reader(fd_[1], kMaxRequestFrame);
+    EXPECT_EQ(reader.Next().status().code(), absl::StatusCode::kInvalidArgument);
+  }
+  {
+    // Over the message's own cap (a Hello is at most 64 bytes).
+    Frame hello;
+    hello.mutable_hello()->set_protocol_version(1);
+    std::string padded =
+        hello.SerializeAsString() + std::string("\xfa\x07\x64", 3) + std::string(100, 'x');
+    const uint8_t h[4] = {0, 0, 0, static_cast<uint8_t>(padded.size())};
+    ASSERT_EQ(write(fd_[0], h, 4), 4);
+    ASSERT_EQ(write(fd_[0], padded.data(), padded.size()), static_cast<ssize_t>(padded.size()));
+    FrameReader reader(fd_[1], kMaxRequestFrame);
+    EXPECT_EQ(reader.Next().status().code(), absl::StatusCode::kResourceExhausted);
+  }
+  {
+    // The peer goes inside a frame.
+    const std::string frame = EncodeFrame(RequestFrame("cut"));
+    ASSERT_EQ(write(fd_[0], frame.data(), frame.size() - 2),
+              static_cast<ssize_t>(frame.size() - 2));
+    close(fd_[0]);
+    fd_[0] = -1;
+    FrameReader reader(fd_[1], kMaxRequestFrame);
+    EXPECT_EQ(reader.Next().status().code(), absl::StatusCode::kDataLoss);
+  }
 }
 
 TEST(DecodeFrame, SplitsAStreamAndNamesEachWayItEnds) {
@@ -127,6 +244,23 @@ TEST(IpcServer, ValidatesWorkerFieldsAsHostile) {
   auto ok = broker::IpcServer::ToCoreRequest(r);
   ASSERT_TRUE(ok.ok());
   EXPECT_EQ(ok->request_id.size(), 36u);
+}
+
+// Request ids are random version 4 UUIDs, drawn from a per-thread pool of random bytes.
+TEST(IpcServer, RequestIdsAreDistinctVersion4Uuids) {
+  Request r;
+  r.set_operation(OP_READ);
+  r.set_path("secret/data/a");
+  r.set_data_json("{}");
+  std::set<std::string> seen;
+  const std::regex uuid("[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}");
+  for (int i = 0; i < 2000; ++i) {  // several refills of the pool
+    auto req = broker::IpcServer::ToCoreRequest(r);
+    ASSERT_TRUE(req.ok()) << req.status();
+    EXPECT_TRUE(std::regex_match(req->request_id, uuid)) << req->request_id;
+    seen.insert(req->request_id);
+  }
+  EXPECT_EQ(seen.size(), 2000u);
 }
 
 // The broker checks a request's data against the JSON limits it gave the workers before it

@@ -129,6 +129,39 @@ TEST(Codec, EncodesTheVaultEnvelope) {
   EXPECT_EQ(json::parse(EncodeResponse(r).body)["a"], 1);
 }
 
+// The envelope is written around the broker's JSON without parsing it (issue 22): byte for
+// byte what a parse and re-serialisation gave.
+TEST(Codec, EnvelopeBytesAreThoseOfTheBrokersJson) {
+  ipc::Response r;
+  r.set_kind(ipc::Response::LOGICAL);
+  r.set_request_id("r\"id");
+  r.set_lease_id("");
+  r.set_lease_duration(2764800);
+  r.set_data_json(R"({"data":{"v":"x\u0001\"y","n":-1.5E1},"metadata":{"version":3}})");
+  r.set_mount_type("kv");
+  EXPECT_EQ(EncodeResponse(r).body,
+            R"({"request_id":"r\"id","lease_id":"","renewable":false,"lease_duration":2764800,)"
+            R"("data":{"data":{"v":"x\u0001\"y","n":-1.5E1},"metadata":{"version":3}},)"
+            R"("wrap_info":null,"warnings":null,"auth":null,"mount_type":"kv"})"
+            "\n");
+  r.set_renewable(true);
+  r.set_auth_json(R"({"client_token":"hvs.x"})");
+  r.set_wrap_info_json(R"({"token":"w"})");
+  r.add_warnings("careful\n");
+  r.set_http_status(404);
+  const HttpOut out = EncodeResponse(r);
+  EXPECT_EQ(out.status, 404u);
+  EXPECT_EQ(out.body,
+            R"({"request_id":"r\"id","lease_id":"","renewable":true,"lease_duration":2764800,)"
+            R"("data":{"data":{"v":"x\u0001\"y","n":-1.5E1},"metadata":{"version":3}},)"
+            R"("wrap_info":{"token":"w"},"warnings":["careful\n"],"auth":{"client_token":"hvs.x"},)"
+            R"("mount_type":"kv"})"
+            "\n");
+  const json j = json::parse(out.body);
+  EXPECT_EQ(j["data"]["data"]["v"], "x\x01\"y");
+  EXPECT_EQ(j["warnings"][0], "careful\n");
+}
+
 TEST(Codec, MapsErrorsAndHidesInternalDetail) {
   ipc::Response r;
   r.set_kind(ipc::Response::ERROR);

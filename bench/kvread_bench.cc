@@ -1,0 +1,364 @@
+// kvread_bench: the CPU cost of one KV v2 read through the whole stack (HTTP worker -> IPC ->
+// broker -> token -> ACL -> barrier -> RocksDB), measured as CPU seconds of the broker and its
+// workers per 1,000 requests (load-insensitive: what the issue 22 notes compare before/after),
+// beside the throughput of the same run. With --perf=DIR it also records perf profiles of the
+// broker and of the workers during the read phase (DIR/broker.data, DIR/worker.data).
+// Not a test: nothing here asserts a time.
+//
+// Usage: kvread_bench [--seconds=N] [--clients=N] [--bin=DIR] [--keys=N] [--token=root|policy]
+//                     [--perf=DIR] [--stat=FILE] [--strace=FILE] [--bare]
+//                     [--write]
+//   --keys=1 reads one hot key; --keys=N reads N keys round robin (each client its own order).
+//   --token=policy reads with a non-root service token holding a policy that grants read on
+//   secret/data/* (token lookup and the ACL as an ordinary client pays them); root by default.
+//   --bare measures the floor instead: kv_bench's bare Beast responder, in a child process.
+//   --write writes the keys (1 KiB bodies) instead of reading them: where a write's JSON goes.
+#include <dirent.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <boost/asio.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "bench/bench_util.h"
+
+extern char** environ;
+
+namespace {
+
+using strongroom::bench::Conn;
+using strongroom::bench::Print;
+using strongroom::bench::Result;
+using strongroom::bench::RunLoad;
+
+struct ProcInfo {
+  pid_t ppid = 0;
+  std::string comm;
+  double cpu_s = 0;  // utime + stime, all threads
+};
+
+// Every process, from /proc/<pid>/stat.
+std::map<pid_t, ProcInfo> ReadProcs() {
+  std::map<pid_t, ProcInfo> out;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return out;
+  while (dirent* e = readdir(d)) {
+    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
+    if (pid <= 0) continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string line;
+    if (!std::getline(in, line)) continue;
+    const size_t open = line.find('('), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos) continue;
+    ProcInfo p;
+    p.comm = line.substr(open + 1, close - open - 1);
+    std::istringstream rest(line.substr(close + 2));
+    std::string field;
+    std::vector<std::string> f;
+    while (rest >> field) f.push_back(field);
+    // After the comm: state(3) ppid(4) ... utime(14) stime(15); f[0] is field 3.
+    if (f.size() < 13) continue;
+    p.ppid = static_cast<pid_t>(std::atoi(f[1].c_str()));
+    p.cpu_s = (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick;
+    out[pid] = p;
+  }
+  closedir(d);
+  return out;
+}
+
+// The strongroomd started by this process, and the workers below it.
+struct Tree {
+  pid_t broker = 0;
+  std::vector<pid_t> workers;
+};
+
+Tree FindTree() {
+  Tree t;
+  const auto procs = ReadProcs();
+  for (const auto& [pid, p] : procs) {
+    if (p.ppid == getpid() && p.comm == "strongroomd") t.broker = pid;
+  }
+  for (const auto& [pid, p] : procs) {
+    if (p.comm.rfind("strongroom-work", 0) != 0) continue;
+    // A worker's parent is the spawner, whose parent is the broker.
+    auto parent = procs.find(p.ppid);
+    if (parent != procs.end() && (p.ppid == t.broker || parent->second.ppid == t.broker)) {
+      t.workers.push_back(pid);
+    }
+  }
+  return t;
+}
+
+struct Cpu {
+  double broker = 0;
+  double workers = 0;
+};
+
+Cpu ReadCpu(const Tree& t) {
+  Cpu c;
+  const auto procs = ReadProcs();
+  if (auto it = procs.find(t.broker); it != procs.end()) c.broker = it->second.cpu_s;
+  for (pid_t w : t.workers) {
+    if (auto it = procs.find(w); it != procs.end()) c.workers += it->second.cpu_s;
+  }
+  return c;
+}
+
+pid_t SpawnTool(std::vector<std::string> args) {
+  std::vector<char*> av;
+  for (auto& a : args) av.push_back(a.data());
+  av.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, av[0], &fa, nullptr, av.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return err == 0 ? pid : 0;
+}
+
+void StopTool(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
+}
+
+// --bare: the floor to compare with, the bare Boost.Beast responder of kv_bench (a thread per
+// connection, a fixed body of a KV read's size), in a child process of its own so that its CPU
+// time is measured the same way. Returns the child's pid; *port is its port.
+pid_t StartBareServer(int* port) {
+  int fds[2];
+  if (pipe(fds) != 0) return 0;
+  const pid_t pid = fork();
+  if (pid != 0) {
+    close(fds[1]);
+    int p = 0;
+    if (pid < 0 || read(fds[0], &p, sizeof p) != static_cast<ssize_t>(sizeof p)) p = 0;
+    close(fds[0]);
+    *port = p;
+    return pid > 0 ? pid : 0;
+  }
+  close(fds[0]);
+  namespace asio = boost::asio;
+  namespace http = boost::beast::http;
+  asio::io_context io;
+  asio::ip::tcp::acceptor acceptor(io, {asio::ip::tcp::v4(), 0});
+  const int p = acceptor.local_endpoint().port();
+  if (write(fds[1], &p, sizeof p) != static_cast<ssize_t>(sizeof p)) _exit(1);
+  close(fds[1]);
+  const std::string body(1024 + 330, 'b');
+  for (;;) {
+    asio::ip::tcp::socket sock(io);
+    boost::system::error_code ec;
+    acceptor.accept(sock, ec);
+    if (ec) _exit(0);
+    std::thread([&body, s = std::move(sock)]() mutable {
+      s.set_option(asio::ip::tcp::no_delay(true));
+      boost::beast::flat_buffer buf;
+      for (;;) {
+        http::request<http::string_body> req;
+        boost::system::error_code rec;
+        http::read(s, buf, req, rec);
+        if (rec) return;
+        http::response<http::string_body> res(http::status::ok, 11);
+        res.set(http::field::content_type, "application/json");
+        res.body() = body;
+        res.prepare_payload();
+        http::write(s, res, rec);
+        if (rec) return;
+      }
+    }).detach();
+  }
+}
+
+double ProcessCpu(pid_t pid) {
+  const auto procs = ReadProcs();
+  auto it = procs.find(pid);
+  return it == procs.end() ? 0 : it->second.cpu_s;
+}
+
+int RunBare(const strongroom::bench::Options& opt) {
+  int port = 0;
+  const pid_t server = StartBareServer(&port);
+  if (server == 0 || port == 0) return 1;
+  RunLoad(opt.clients, 1, [&](int) {
+    auto c = std::make_shared<Conn>(port);
+    return [c] { return c->Do("GET", "/", "", "") == 200; };
+  });
+  const double before = ProcessCpu(server);
+  Result r = RunLoad(opt.clients, opt.seconds, [&](int) {
+    auto c = std::make_shared<Conn>(port);
+    return [c] { return c->Do("GET", "/", "", "") == 200; };
+  });
+  const double after = ProcessCpu(server);
+  kill(server, SIGKILL);
+  int status = 0;
+  waitpid(server, &status, 0);
+  const double n = r.ops_per_s * opt.seconds;
+  std::printf("kvread_bench --bare: %.0f s, %d clients\n", opt.seconds, opt.clients);
+  Print("bare Beast responder", r, nullptr);
+  if (n > 0) {
+    std::printf("CPU per request: server %.1f us\n", (after - before) * 1e6 / n);
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  strongroom::bench::Options opt = strongroom::bench::ParseOptions(argc, argv, STRONGROOM_BIN_DIR);
+  int keys = 1;
+  std::string token_kind = "root";
+  std::string perf_dir;
+  std::string stat_file;
+  std::string strace_file;
+  bool write = false;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    if (a.rfind("--keys=", 0) == 0) keys = std::max(1, std::atoi(a.c_str() + 7));
+    if (a.rfind("--token=", 0) == 0) token_kind = a.substr(8);
+    if (a.rfind("--perf=", 0) == 0) perf_dir = a.substr(7);
+    if (a.rfind("--stat=", 0) == 0) stat_file = a.substr(7);
+    if (a.rfind("--strace=", 0) == 0) strace_file = a.substr(9);
+    if (a == "--write") write = true;
+  }
+  for (int i = 1; i < argc; ++i) {
+    if (std::string(argv[i]) == "--bare") {
+      signal(SIGPIPE, SIG_IGN);
+      return RunBare(opt);
+    }
+  }
+  if (token_kind != "root" && token_kind != "policy") {
+    std::fprintf(stderr, "--token is root or policy\n");
+    return 2;
+  }
+  signal(SIGPIPE, SIG_IGN);
+  const std::string dir = strongroom::bench::MakeTempDir();
+  if (dir.empty()) return 1;
+  strongroom::bench::Daemon daemon;
+  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
+                     "-dev-listen-address=127.0.0.1:0"},
+                    dir + "/daemon.log")) {
+    std::fprintf(stderr, "strongroomd did not start (log: %s/daemon.log)\n", dir.c_str());
+    return 1;
+  }
+  const int port = daemon.port();
+  const std::string body = "{\"data\":{\"v\":\"" + std::string(1024 - 40, 'x') + "\"}}";
+  std::string token = "bench";
+  {
+    Conn c(port);
+    for (int k = 0; k < keys; ++k) {
+      if (c.Do("POST", "/v1/secret/data/r" + std::to_string(k), "bench", body) != 200) return 1;
+    }
+    if (token_kind == "policy") {
+      const std::string policy =
+          R"({"policy":"path \"secret/data/*\" { capabilities = [\"read\"] }"})";
+      if (c.Do("PUT", "/v1/sys/policies/acl/reader", "bench", policy) != 204) return 1;
+      std::string out;
+      if (c.Do("POST", "/v1/auth/token/create", "bench", R"({"policies":["reader"]})", &out) !=
+          200) {
+        return 1;
+      }
+      token = strongroom::bench::JsonString(out, "client_token");
+      if (token.empty()) return 1;
+    }
+  }
+  const Tree tree = FindTree();
+  if (tree.broker == 0 || tree.workers.empty()) {
+    std::fprintf(stderr, "cannot find the broker and its workers in /proc\n");
+    return 1;
+  }
+  std::printf("kvread_bench: %.0f s, %d clients, %d key(s), %s token, %u cores, %zu workers\n",
+              opt.seconds, opt.clients, keys, token_kind.c_str(),
+              std::thread::hardware_concurrency(), tree.workers.size());
+  // Warm-up (caches, connections), not counted.
+  RunLoad(opt.clients, 1, [&](int) {
+    auto c = std::make_shared<Conn>(port);
+    return [c, &token] { return c->Do("GET", "/v1/secret/data/r0", token, "") == 200; };
+  });
+  pid_t perf_broker = 0, perf_worker = 0;
+  if (!perf_dir.empty()) {
+    // DWARF call graphs: the binaries keep no frame pointers.
+    perf_broker = SpawnTool({"perf", "record", "-q", "-F", "499", "--call-graph=dwarf,16384", "-p",
+                             std::to_string(tree.broker), "-o", perf_dir + "/broker.data"});
+    std::string workers;
+    for (pid_t w : tree.workers) workers += (workers.empty() ? "" : ",") + std::to_string(w);
+    perf_worker = SpawnTool({"perf", "record", "-q", "-F", "499", "--call-graph=dwarf,16384", "-p",
+                             workers, "-o", perf_dir + "/worker.data"});
+  }
+  // --strace=FILE: system calls of the broker and one worker, counted (strace -c; slows them,
+  // so the CPU figures of such a run are not comparable).
+  pid_t strace_broker = 0, strace_worker = 0;
+  if (!strace_file.empty()) {
+    strace_broker = SpawnTool(
+        {"strace", "-c", "-f", "-p", std::to_string(tree.broker), "-o", strace_file + ".broker"});
+    strace_worker = SpawnTool({"strace", "-c", "-f", "-p", std::to_string(tree.workers[0]), "-o",
+                               strace_file + ".worker"});
+  }
+  // --stat=FILE: perf stat of the broker and the workers over the measured phase (syscalls,
+  // context switches, instructions), to divide by the request count printed below.
+  pid_t perf_stat = 0, perf_stat_workers = 0;
+  if (!stat_file.empty()) {
+    const char* events = "raw_syscalls:sys_enter,context-switches,instructions:u,instructions:k";
+    std::string workers;
+    for (pid_t w : tree.workers) workers += (workers.empty() ? "" : ",") + std::to_string(w);
+    perf_stat = SpawnTool({"perf", "stat", "-e", events, "-p", std::to_string(tree.broker), "-o",
+                           stat_file + ".broker"});
+    perf_stat_workers =
+        SpawnTool({"perf", "stat", "-e", events, "-p", workers, "-o", stat_file + ".workers"});
+  }
+  if (perf_broker != 0 || perf_stat != 0 || strace_broker != 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));  // perf attaches
+  }
+  std::atomic<uint64_t> failures{0};
+  const Cpu before = ReadCpu(tree);
+  Result r = RunLoad(opt.clients, opt.seconds, [&](int t) {
+    auto c = std::make_shared<Conn>(port);
+    return
+        [c, &token, &failures, &body, write, keys, i = static_cast<uint64_t>(t) * 7919]() mutable {
+          const std::string path =
+              "/v1/secret/data/r" + std::to_string(i++ % static_cast<uint64_t>(keys));
+          if (c->Do(write ? "POST" : "GET", path, token, write ? body : "") != 200) {
+            ++failures;
+            return false;
+          }
+          return true;
+        };
+  });
+  const Cpu after = ReadCpu(tree);
+  StopTool(perf_broker);
+  StopTool(perf_worker);
+  StopTool(perf_stat);
+  StopTool(perf_stat_workers);
+  StopTool(strace_broker);
+  StopTool(strace_worker);
+  daemon.Stop();
+  const double n = r.ops_per_s * opt.seconds;
+  const double broker_ms = (after.broker - before.broker) * 1e3;
+  const double worker_ms = (after.workers - before.workers) * 1e3;
+  Print(write ? "KV v2 write" : "KV v2 read", r, nullptr);
+  std::printf("requests %.0f, failures %llu\n", n,
+              static_cast<unsigned long long>(failures.load()));
+  if (n > 0) {
+    std::printf("CPU per request: broker %.1f us, workers %.1f us, total %.1f us\n",
+                broker_ms * 1e3 / n, worker_ms * 1e3 / n, (broker_ms + worker_ms) * 1e3 / n);
+  }
+  return strongroom::bench::RemoveTree(dir) && failures == 0 ? 0 : 1;
+}
