@@ -199,19 +199,34 @@ absl::StatusOr<std::vector<std::string>> Barrier::List(std::string_view prefix) 
   return physical_->List(prefix);
 }
 
-absl::Status Barrier::Apply(const std::vector<storage::BatchOp>& ops) {
-  std::vector<storage::BatchOp> sealed_ops;
-  sealed_ops.reserve(ops.size());
-  for (const auto& op : ops) {
+absl::Status Barrier::SealOps(std::vector<storage::BatchOp>& ops) {
+  for (auto& op : ops) {
     if (op.kind == storage::BatchOp::Kind::kPut) {
-      ASSIGN_OR_RETURN(auto v, Encrypt(op.key, op.value));
-      sealed_ops.push_back(storage::BatchOp::Put(op.key, std::move(v)));
-    } else {
-      sealed_ops.push_back(op);
+      ASSIGN_OR_RETURN(op.value, Encrypt(op.key, op.value));
     }
   }
   if (sealed()) return Sealed();
+  return absl::OkStatus();
+}
+
+absl::Status Barrier::Apply(const std::vector<storage::BatchOp>& ops) {
+  std::vector<storage::BatchOp> sealed_ops = ops;
+  RETURN_IF_ERROR(SealOps(sealed_ops));
   return physical_->Apply(sealed_ops);
+}
+
+std::shared_ptr<storage::PendingWrite> Barrier::Submit(std::vector<storage::BatchOp> ops) {
+  if (absl::Status s = SealOps(ops); !s.ok()) {
+    return std::make_shared<storage::FinishedWrite>(std::move(s));
+  }
+  return physical_->Submit(std::move(ops));
+}
+
+absl::StatusOr<std::optional<std::string>> Barrier::GetLatest(std::string_view key) {
+  ASSIGN_OR_RETURN(auto stored, physical_->GetLatest(key));
+  if (!stored) return std::optional<std::string>();
+  ASSIGN_OR_RETURN(auto plain, Decrypt(key, *stored));
+  return std::optional<std::string>(std::move(plain));
 }
 
 }  // namespace strongroom::core

@@ -41,6 +41,25 @@ class BarrierTest : public ::testing::Test {
   Barrier b_{&phys_};
 };
 
+// Submit seals like Apply (ciphertext bound to the path below, plaintext through GetLatest), and
+// a sealed barrier refuses it without reaching the store.
+TEST_F(BarrierTest, SubmitSealsValuesAndGetLatestOpensThem) {
+  std::shared_ptr<storage::PendingWrite> w =
+      b_.Submit({storage::BatchOp::Put("s/k", "plaintext-value"), storage::BatchOp::Delete("s/x")});
+  ASSERT_TRUE(w->Wait().ok());
+  std::string stored = *phys_.Get("s/k").value();
+  EXPECT_EQ(stored.find("plaintext-value"), std::string::npos);
+  EXPECT_EQ(*b_.GetLatest("s/k").value(), "plaintext-value");
+  EXPECT_FALSE(b_.GetLatest("s/none").value().has_value());
+  ASSERT_TRUE(phys_.Put("s/moved", stored).ok());
+  EXPECT_EQ(b_.GetLatest("s/moved").status().code(), absl::StatusCode::kDataLoss);
+  b_.Seal();
+  EXPECT_EQ(b_.Submit({storage::BatchOp::Put("s/k2", "v")})->Wait().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(phys_.Get("s/k2").value().has_value());
+  EXPECT_EQ(b_.GetLatest("s/k").status().code(), absl::StatusCode::kUnavailable);
+}
+
 TEST_F(BarrierTest, EncryptsValuesBoundToTheirPath) {
   ASSERT_TRUE(b_.Put("a/b", "plaintext-value").ok());
   std::string stored = *phys_.Get("a/b").value();
