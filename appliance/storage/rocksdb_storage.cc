@@ -34,12 +34,12 @@ size_t OpBytes(const BatchOp& op) { return op.key.size() + op.value.size(); }
 // One batch in the commit queue. Its fields other than `done_` are guarded by the store's mu_.
 class RocksDbStorage::Queued {
  public:
-  Queued(std::vector<BatchOp> ops, uint64_t seq) : ops_(std::move(ops)), seq_(seq) {
+  explicit Queued(std::vector<BatchOp> ops) : ops_(std::move(ops)) {
     for (const auto& op : ops_) bytes_ += OpBytes(op);
   }
-  std::vector<BatchOp> ops_;
+  std::vector<BatchOp> ops_;  // not resized while queued: the overlay points into it
   size_t bytes_ = 0;
-  uint64_t seq_;
+  uint64_t seq_ = 0;
   std::atomic<bool> done_{false};
   absl::Status status_;
   // Threads asleep on cv_ waiting for this batch: its submitter, and others holding its ticket
@@ -161,19 +161,15 @@ absl::Status RocksDbStorage::Apply(const std::vector<BatchOp>& ops) {
 
 std::shared_ptr<PendingWrite> RocksDbStorage::Submit(std::vector<BatchOp> ops) {
   if (!sync_) return std::make_shared<FinishedWrite>(Apply(ops));
-  std::shared_ptr<Queued> q;
+  auto q = std::make_shared<Queued>(std::move(ops));
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (!failed_.ok()) return std::make_shared<FinishedWrite>(failed_);
-    q = std::make_shared<Queued>(std::move(ops), ++next_seq_);
+    q->seq_ = ++next_seq_;
     for (const auto& op : q->ops_) {
       Overlay& o = overlay_[op.key];
       o.seq = q->seq_;
-      if (op.kind == BatchOp::Kind::kPut) {
-        o.value = op.value;
-      } else {
-        o.value.reset();
-      }
+      o.value = op.kind == BatchOp::Kind::kPut ? &op.value : nullptr;
     }
     queue_.push_back(q);
   }
@@ -185,7 +181,10 @@ absl::StatusOr<std::optional<std::string>> RocksDbStorage::GetLatest(std::string
     std::lock_guard<std::mutex> lock(mu_);
     if (!overlay_.empty()) {
       auto it = overlay_.find(std::string(key));
-      if (it != overlay_.end()) return it->second.value;
+      if (it != overlay_.end()) {
+        if (it->second.value == nullptr) return std::optional<std::string>();
+        return std::optional<std::string>(*it->second.value);
+      }
     }
   }
   // Nothing queued for `key`: its committed value is its latest (a batch queued for it after
@@ -232,6 +231,7 @@ absl::Status RocksDbStorage::WaitFor(Queued* w) {
       } else {
         // Everything queued after a failed group may rest on it: it fails too, and so does
         // every later write (failed_ is latched).
+        overlay_.clear();
         for (const auto& q : queue_) {
           q->status_ = failed_;
           q->done_.store(true, std::memory_order_release);
@@ -240,7 +240,6 @@ absl::Status RocksDbStorage::WaitFor(Queued* w) {
         }
         stats_.batches += queue_.size();
         queue_.clear();
-        overlay_.clear();
       }
       // A ticket may be kept after its answer (KvV2 keeps each stripe's last): not its bytes.
       for (const auto& q : group) std::vector<BatchOp>().swap(q->ops_);

@@ -99,10 +99,11 @@ class RocksDbStorage final : public Storage {
  private:
   class Queued;
   class Ticket;
-  // The newest value `key` is given by a queued batch not yet committed (nullopt: deleted), and
-  // the sequence number of that batch.
+  // The newest value `key` is given by a queued batch not yet committed, and the sequence
+  // number of that batch. `value` points into that batch's ops (nullptr: deleted); the batch
+  // keeps them until its entries leave the overlay (both under mu_).
   struct Overlay {
-    std::optional<std::string> value;
+    const std::string* value = nullptr;
     uint64_t seq = 0;
   };
 
