@@ -41,6 +41,8 @@ class Barrier final : public storage::Storage {
   absl::Status Delete(std::string_view key) override;
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<storage::BatchOp>& ops) override;
+  std::shared_ptr<storage::PendingWrite> Submit(std::vector<storage::BatchOp> ops) override;
+  absl::StatusOr<std::optional<std::string>> GetLatest(std::string_view key) override;
 
   // Sealing under a key derived (HKDF-SHA256) from the active term's key for `purpose`, with
   // `purpose` as associated data: for what the broker seals that is not stored (batch tokens).
@@ -72,6 +74,9 @@ class Barrier final : public storage::Storage {
 
  private:
   storage::Storage* physical_;
+  // `ops` with every value sealed for its path; Sealed when sealed.
+  absl::Status SealOps(std::vector<storage::BatchOp>& ops);
+
   mutable std::shared_mutex mu_;
   std::optional<Keyring> keyring_;
   uint64_t generation_ = 0;  // under mu_: bumped whenever keyring_ is set or reset

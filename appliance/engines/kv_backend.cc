@@ -70,8 +70,10 @@ Response NotFoundNoBody() {
 
 bool IsWrite(Operation op) { return op == Operation::kCreate || op == Operation::kUpdate; }
 
-absl::StatusOr<std::optional<object>> GetJson(storage::Storage& s, const std::string& key) {
-  ASSIGN_OR_RETURN(auto raw, s.Get(key));
+// `latest`: through Storage::GetLatest, for the read half of a write (see KvV2::Commit).
+absl::StatusOr<std::optional<object>> GetJson(storage::Storage& s, const std::string& key,
+                                              bool latest = false) {
+  ASSIGN_OR_RETURN(auto raw, latest ? s.GetLatest(key) : s.Get(key));
   if (!raw) return std::optional<object>();
   ASSIGN_OR_RETURN(auto o, core::ParseObject(*raw));
   return std::optional<object>(std::move(o));
@@ -599,7 +601,8 @@ class KvV2 final : public core::Backend {
   // batch, so a crash never leaves metadata pointing at missing data.
   absl::StatusOr<Response> PutVersion(Request& req, const std::string& path,
                                       std::optional<object> meta, const MountConfig& config,
-                                      value data, absl::Time now_t) {
+                                      value data, absl::Time now_t,
+                                      std::unique_lock<StripeLock>& lock) {
     const std::string now = core::FormatRfc3339Nano(now_t);
     if (!meta) meta = NewMeta(now);
     const int64_t version = MetaInt(*meta, "current_version") + 1;
@@ -631,24 +634,27 @@ class KvV2 final : public core::Backend {
       (*meta)["oldest_version"] = version - max + 1;
     }
     ops.push_back(storage::BatchOp::Put(absl::StrCat("metadata/", path), core::Serialize(*meta)));
-    RETURN_IF_ERROR(req.storage->Apply(ops));
+    RETURN_IF_ERROR(Commit(lock, path, *req.storage, std::move(ops)));
     return Response::Data(VersionMeta(*meta, version));
   }
 
   absl::StatusOr<Response> Data(Request& req, const std::string& path) {
     if (path.empty()) return absl::InvalidArgumentError("missing path");
-    // A read shares the key's stripe (its metadata and version stay consistent with each other);
-    // anything else reads and rewrites the metadata, alone.
+    // A read shares the key's stripe (its metadata and version stay consistent with each other)
+    // once the stripe's last submitted write is durable; anything else reads and rewrites the
+    // metadata, alone.
+    const bool write = req.operation != Operation::kRead;
     std::shared_lock<StripeLock> read_lock(LockFor(path), std::defer_lock);
-    std::unique_lock<StripeLock> write_lock(LockFor(path), std::defer_lock);
-    if (req.operation == Operation::kRead) {
-      read_lock.lock();
+    std::unique_lock<StripeLock> lock(LockFor(path), std::defer_lock);
+    if (write) {
+      lock.lock();
     } else {
-      write_lock.lock();
+      read_lock.lock();
+      AwaitWrites(path);
     }
     const absl::Time now = absl::Now();
     const std::string meta_key = absl::StrCat("metadata/", path);
-    ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
+    ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key, write));
     switch (req.operation) {
       case Operation::kRead: {
         ASSIGN_OR_RETURN(auto read, ReadVersion(req, path, meta, now));
@@ -671,7 +677,7 @@ class KvV2 final : public core::Backend {
         ASSIGN_OR_RETURN(auto config, LoadConfig(*req.storage));
         ASSIGN_OR_RETURN(auto cas, ParseCas(req.data));
         RETURN_IF_ERROR(CheckCas(config, meta, cas));
-        return PutVersion(req, path, std::move(meta), config, dit->value(), now);
+        return PutVersion(req, path, std::move(meta), config, dit->value(), now, lock);
       }
       case Operation::kPatch: {
         auto dit = req.data.find("data");
@@ -689,11 +695,11 @@ class KvV2 final : public core::Backend {
         // A deleted or destroyed latest version cannot be patched: there is nothing to merge into.
         if (Unreadable(vit->value().as_object(), now))
           return NotFoundWith(VersionMeta(*meta, current));
-        ASSIGN_OR_RETURN(auto stored,
-                         GetJson(*req.storage, absl::StrCat("versions/", path, "/", current)));
+        ASSIGN_OR_RETURN(auto stored, GetJson(*req.storage,
+                                              absl::StrCat("versions/", path, "/", current), true));
         if (!stored) return NotFoundEmpty();
         value merged = MergePatch(value(std::move(*stored)), dit->value());
-        return PutVersion(req, path, std::move(meta), config, std::move(merged), now);
+        return PutVersion(req, path, std::move(meta), config, std::move(merged), now, lock);
       }
       case Operation::kDelete: {
         if (!meta) return Response::Empty();
@@ -704,7 +710,8 @@ class KvV2 final : public core::Backend {
         auto& v = it->value().as_object();
         if (Unreadable(v, now)) return Response::Empty();
         v["deletion_time"] = core::FormatRfc3339Nano(now);
-        RETURN_IF_ERROR(req.storage->Put(meta_key, core::Serialize(*meta)));
+        RETURN_IF_ERROR(Commit(lock, path, *req.storage,
+                               {storage::BatchOp::Put(meta_key, core::Serialize(*meta))}));
         return Response::Empty();
       }
       default:
@@ -726,7 +733,7 @@ class KvV2 final : public core::Backend {
     std::unique_lock<StripeLock> lock(LockFor(path));
     const absl::Time now = absl::Now();
     const std::string meta_key = absl::StrCat("metadata/", path);
-    ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
+    ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key, true));
     if (!meta) return Response::Empty();
     ASSIGN_OR_RETURN(auto config, LoadConfig(*req.storage));
     const int64_t dva = EffectiveDva(config, *meta);
@@ -750,7 +757,7 @@ class KvV2 final : public core::Backend {
       }
     }
     ops.push_back(storage::BatchOp::Put(meta_key, core::Serialize(*meta)));
-    RETURN_IF_ERROR(req.storage->Apply(ops));
+    RETURN_IF_ERROR(Commit(lock, path, *req.storage, std::move(ops)));
     return Response::Empty();
   }
 
@@ -760,6 +767,7 @@ class KvV2 final : public core::Backend {
     ASSIGN_OR_RETURN(int64_t depth, IntField(req.data, "depth"));
     if (depth < 0) return absl::InvalidArgumentError("depth must be a non-negative integer");
     std::shared_lock<StripeLock> lock(LockFor(path));
+    AwaitWrites(path);
     const absl::Time now = absl::Now();
     ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, absl::StrCat("metadata/", path)));
     ASSIGN_OR_RETURN(auto read, ReadVersion(req, path, meta, now));
@@ -815,7 +823,8 @@ class KvV2 final : public core::Backend {
   // (merge into an existing entry). Neither creates a version nor moves updated_time, which in
   // Vault only follows data writes.
   absl::StatusOr<Response> MetadataWrite(Request& req, const std::string& path,
-                                         std::optional<object> meta) {
+                                         std::optional<object> meta,
+                                         std::unique_lock<StripeLock>& lock) {
     const bool patch = req.operation == Operation::kPatch;
     const object& in = req.data;
     auto given = [&](std::string_view k) {
@@ -857,7 +866,9 @@ class KvV2 final : public core::Backend {
       // An empty map reads back as null in Vault (its storage does not keep empty maps).
       (*meta)["custom_metadata"] = cm.empty() ? value(nullptr) : value(std::move(cm));
     }
-    RETURN_IF_ERROR(req.storage->Put(absl::StrCat("metadata/", path), core::Serialize(*meta)));
+    RETURN_IF_ERROR(
+        Commit(lock, path, *req.storage,
+               {storage::BatchOp::Put(absl::StrCat("metadata/", path), core::Serialize(*meta))}));
     Response r = Response::Empty();
     auto cit = in.find("cas_required");
     if (config.cas_required && cit != in.end() && !cit->value().is_null()) {
@@ -874,17 +885,19 @@ class KvV2 final : public core::Backend {
 
   absl::StatusOr<Response> Metadata(Request& req, const std::string& path) {
     std::shared_lock<StripeLock> read_lock(LockFor(path), std::defer_lock);
-    std::unique_lock<StripeLock> write_lock(LockFor(path), std::defer_lock);
+    std::unique_lock<StripeLock> lock(LockFor(path), std::defer_lock);
     if (req.operation == Operation::kRead || req.operation == Operation::kList) {
       read_lock.lock();
     } else {
-      write_lock.lock();
+      lock.lock();
     }
     if (req.operation == Operation::kList)
       return ListKeys(*req.storage, absl::StrCat("metadata/", path));
     if (path.empty()) return absl::InvalidArgumentError("missing path");
+    const bool write = req.operation != Operation::kRead;
+    if (!write) AwaitWrites(path);
     const std::string meta_key = absl::StrCat("metadata/", path);
-    ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key));
+    ASSIGN_OR_RETURN(auto meta, GetJson(*req.storage, meta_key, write));
     switch (req.operation) {
       case Operation::kRead: {
         if (!meta) return NotFoundEmpty();
@@ -904,7 +917,7 @@ class KvV2 final : public core::Backend {
       case Operation::kCreate:
       case Operation::kUpdate:
       case Operation::kPatch:
-        return MetadataWrite(req, path, std::move(meta));
+        return MetadataWrite(req, path, std::move(meta), lock);
       case Operation::kDelete: {
         if (!meta) return Response::Empty();
         std::vector<storage::BatchOp> ops;
@@ -913,7 +926,7 @@ class KvV2 final : public core::Backend {
               storage::BatchOp::Delete(absl::StrCat("versions/", path, "/", std::string(k))));
         }
         ops.push_back(storage::BatchOp::Delete(meta_key));
-        RETURN_IF_ERROR(req.storage->Apply(ops));
+        RETURN_IF_ERROR(Commit(lock, path, *req.storage, std::move(ops)));
         return Response::Empty();
       }
       default:
@@ -922,13 +935,50 @@ class KvV2 final : public core::Backend {
   }
 
   // Read-modify-write of one key's metadata is serialised (CAS correctness) by the stripe its path
-  // hashes to; writes to different keys run concurrently, so RocksDB can group-commit them.
+  // hashes to; writes to different keys run concurrently.
   static constexpr size_t kLockStripes = 64;
-  // Reads of a key share its stripe (StripeLock).
-  StripeLock& LockFor(const std::string& path) {
-    return stripes_[std::hash<std::string>{}(path) % kLockStripes];
+  static size_t StripeOf(const std::string& path) {
+    return std::hash<std::string>{}(path) % kLockStripes;
   }
+  // Reads of a key share its stripe (StripeLock).
+  StripeLock& LockFor(const std::string& path) { return stripes_[StripeOf(path)]; }
   std::array<StripeLock, kLockStripes> stripes_;
+
+  // The write half of a read-modify-write of `path`, whose stripe `lock` holds: submits `ops` in
+  // the storage's commit order while the stripe is held, releases the stripe, then waits until
+  // they are durable (the answer is sent only then). So the stripe is not held across the sync:
+  // the next writer of the path reads this write (GetJson with `latest`: GetLatest) and queues
+  // its own behind it, and writers of one path share a sync instead of taking one each. If this
+  // write fails, the storage fails every later one with it, so nothing built on it survives.
+  absl::Status Commit(std::unique_lock<StripeLock>& lock, const std::string& path,
+                      storage::Storage& s, std::vector<storage::BatchOp> ops) {
+    std::shared_ptr<storage::PendingWrite> pending = s.Submit(std::move(ops));
+    {
+      StripeWrites& w = writes_[StripeOf(path)];
+      std::lock_guard<std::mutex> wl(w.mu);
+      w.last = pending;
+    }
+    lock.unlock();
+    return pending->Wait();
+  }
+  // A reader, holding the stripe of `path`, first waits for the stripe's last submitted write:
+  // it then reads only durable state, which does not change while it holds the stripe (no write
+  // is submitted under it, and writes commit in submission order). A failed write leaves the
+  // committed state, which the storage then no longer changes.
+  void AwaitWrites(const std::string& path) {
+    std::shared_ptr<storage::PendingWrite> last;
+    {
+      StripeWrites& w = writes_[StripeOf(path)];
+      std::lock_guard<std::mutex> wl(w.mu);
+      last = w.last;
+    }
+    if (last != nullptr && !last->Done()) last->Wait().IgnoreError();
+  }
+  struct StripeWrites {
+    std::mutex mu;
+    std::shared_ptr<storage::PendingWrite> last;  // the stripe's last submitted write
+  };
+  std::array<StripeWrites, kLockStripes> writes_;
   std::mutex config_mu_;
 };
 

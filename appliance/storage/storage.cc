@@ -21,6 +21,14 @@ absl::Status View::Apply(const std::vector<BatchOp>& ops) {
   return parent_->Apply(full);
 }
 
+std::shared_ptr<PendingWrite> View::Submit(std::vector<BatchOp> ops) {
+  for (auto& op : ops) op.key.insert(0, prefix_);
+  return parent_->Submit(std::move(ops));
+}
+absl::StatusOr<std::optional<std::string>> View::GetLatest(std::string_view key) {
+  return parent_->GetLatest(Full(key));
+}
+
 absl::Status DeletePrefix(Storage& storage, std::string_view prefix) {
   ASSIGN_OR_RETURN(auto names, storage.List(prefix));
   for (const auto& name : names) {

@@ -3,6 +3,7 @@
 // pass the same conformance suite (tests/unit/storage/storage_conformance_test.cc).
 #pragma once
 
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -25,6 +26,28 @@ struct BatchOp {
   static BatchOp Delete(std::string key) { return {Kind::kDelete, std::move(key), {}}; }
 };
 
+// A write placed in its store's commit order and perhaps not durable yet (Storage::Submit).
+class PendingWrite {
+ public:
+  virtual ~PendingWrite() = default;
+  // Blocks until the write is durable (OK) or has failed; the same answer to every call, from
+  // any thread.
+  virtual absl::Status Wait() = 0;
+  // Whether Wait() would return at once.
+  virtual bool Done() const = 0;
+};
+
+// A write whose outcome was known when it was handed back.
+class FinishedWrite final : public PendingWrite {
+ public:
+  explicit FinishedWrite(absl::Status status) : status_(std::move(status)) {}
+  absl::Status Wait() override { return status_; }
+  bool Done() const override { return true; }
+
+ private:
+  absl::Status status_;
+};
+
 class Storage {
  public:
   virtual ~Storage() = default;
@@ -39,6 +62,23 @@ class Storage {
   virtual absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) = 0;
   // All of `ops` or none of them.
   virtual absl::Status Apply(const std::vector<BatchOp>& ops) = 0;
+
+  // Apply in two steps, for a read-modify-write whose lock need not be held while the write is
+  // made durable: Submit places `ops` (all or none, as Apply) in the store's commit order and
+  // returns; Wait() on the answer says when they are durable. Everything submitted or applied
+  // later commits after them, and fails if they fail. Until they are durable Get does not see
+  // them (a reader never sees what may still be lost); GetLatest does. The default applies at
+  // once (a store that commits synchronously, such as Raft's: nothing is ever pending).
+  virtual std::shared_ptr<PendingWrite> Submit(std::vector<BatchOp> ops) {
+    return std::make_shared<FinishedWrite>(Apply(ops));
+  }
+  // Get, seeing also writes submitted but not yet durable: for the read half of a
+  // read-modify-write under a lock whose writes are submitted under the same lock, never to
+  // answer a reader. A submitted write that then fails takes every later one with it, so what
+  // was built on it fails too.
+  virtual absl::StatusOr<std::optional<std::string>> GetLatest(std::string_view key) {
+    return Get(key);
+  }
 };
 
 // Keys below `prefix` of `parent`, with the prefix stripped: the per-mount view
@@ -51,6 +91,8 @@ class View final : public Storage {
   absl::Status Delete(std::string_view key) override;
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<BatchOp>& ops) override;
+  std::shared_ptr<PendingWrite> Submit(std::vector<BatchOp> ops) override;
+  absl::StatusOr<std::optional<std::string>> GetLatest(std::string_view key) override;
   const std::string& prefix() const { return prefix_; }
 
  private:

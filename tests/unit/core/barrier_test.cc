@@ -1,6 +1,12 @@
 #include "appliance/core/barrier.h"
 
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <set>
+#include <thread>
+#include <vector>
 
 #include "appliance/core/keyring.h"
 #include "appliance/core/shamir.h"
@@ -40,6 +46,77 @@ class BarrierTest : public ::testing::Test {
   storage::MemoryStorage phys_;
   Barrier b_{&phys_};
 };
+
+// Submit seals like Apply (ciphertext bound to the path below, plaintext through GetLatest), and
+// a sealed barrier refuses it without reaching the store.
+TEST_F(BarrierTest, SubmitSealsValuesAndGetLatestOpensThem) {
+  std::shared_ptr<storage::PendingWrite> w =
+      b_.Submit({storage::BatchOp::Put("s/k", "plaintext-value"), storage::BatchOp::Delete("s/x")});
+  ASSERT_TRUE(w->Wait().ok());
+  std::string stored = *phys_.Get("s/k").value();
+  EXPECT_EQ(stored.find("plaintext-value"), std::string::npos);
+  EXPECT_EQ(*b_.GetLatest("s/k").value(), "plaintext-value");
+  EXPECT_FALSE(b_.GetLatest("s/none").value().has_value());
+  ASSERT_TRUE(phys_.Put("s/moved", stored).ok());
+  EXPECT_EQ(b_.GetLatest("s/moved").status().code(), absl::StatusCode::kDataLoss);
+  b_.Seal();
+  EXPECT_EQ(b_.Submit({storage::BatchOp::Put("s/k2", "v")})->Wait().code(),
+            absl::StatusCode::kUnavailable);
+  EXPECT_FALSE(phys_.Get("s/k2").value().has_value());
+  EXPECT_EQ(b_.GetLatest("s/k").status().code(), absl::StatusCode::kUnavailable);
+}
+
+// The nonce (bytes 5..16 of a stored value) of each encryption is fresh: none repeats across
+// threads that each draw from their own pool of DRBG output.
+TEST_F(BarrierTest, NoncesNeverRepeatAcrossThreads) {
+  constexpr int kThreads = 4;
+  constexpr int kEach = 1000;  // several pool refills per thread
+  std::vector<std::vector<std::string>> nonces(kThreads);
+  std::vector<std::thread> ts;
+  for (int t = 0; t < kThreads; ++t) {
+    ts.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        auto c = b_.Encrypt("p", "v");
+        ASSERT_TRUE(c.ok());
+        nonces[t].push_back(c->substr(5, 12));
+      }
+    });
+  }
+  for (auto& t : ts) t.join();
+  std::set<std::string> all;
+  for (const auto& v : nonces) all.insert(v.begin(), v.end());
+  EXPECT_EQ(all.size(), static_cast<size_t>(kThreads * kEach));
+}
+
+// A forked child never reuses the nonces its parent had drawn but not used yet. (Its parent's
+// keys do not cross the fork: they live in pages a child does not get. So the child seals under
+// a keyring of its own; the nonce pool is per thread, and the child's thread is the parent's.)
+TEST_F(BarrierTest, AForkedChildDrawsNoncesOfItsOwn) {
+  ASSERT_TRUE(b_.Encrypt("p", "v").ok());  // this thread's pool is filled
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  const pid_t pid = fork();
+  ASSERT_GE(pid, 0);
+  if (pid == 0) {
+    storage::MemoryStorage phys;
+    Barrier own(&phys);
+    own.Unseal(std::move(*Keyring::Generate(1)));
+    auto c = own.Encrypt("p", "v");
+    const std::string n = c.ok() ? c->substr(5, 12) : std::string(12, '\0');
+    _exit(write(fds[1], n.data(), n.size()) == 12 ? 0 : 1);
+  }
+  close(fds[1]);
+  auto mine = b_.Encrypt("p", "v");
+  ASSERT_TRUE(mine.ok());
+  std::string child(12, '\0');
+  const ssize_t got = read(fds[0], child.data(), child.size());
+  close(fds[0]);
+  int status = 0;
+  ASSERT_EQ(waitpid(pid, &status, 0), pid);
+  ASSERT_EQ(got, 12) << "child wait status " << status;
+  EXPECT_NE(child, mine->substr(5, 12));
+  EXPECT_NE(child, std::string(12, '\0'));
+}
 
 TEST_F(BarrierTest, EncryptsValuesBoundToTheirPath) {
   ASSERT_TRUE(b_.Put("a/b", "plaintext-value").ok());

@@ -90,6 +90,26 @@ TEST_P(StorageConformance, BatchIsAtomicAndOrdered) {
   EXPECT_FALSE(s_->Get("gone").value().has_value());
 }
 
+// Submit: in commit order with everything else, durable once Wait says so; GetLatest sees the
+// submitted writes at once (a synchronous store has none pending), through a View too.
+TEST_P(StorageConformance, SubmittedWritesCommitInOrder) {
+  ASSERT_TRUE(s_->Put("gone", "1").ok());
+  View v(s_.get(), "p/");
+  std::shared_ptr<PendingWrite> first = v.Submit({BatchOp::Put("a", "1"), BatchOp::Put("b", "1")});
+  std::shared_ptr<PendingWrite> second =
+      s_->Submit({BatchOp::Put("p/a", "2"), BatchOp::Delete("gone")});
+  EXPECT_EQ(*v.GetLatest("a").value(), "2");
+  EXPECT_EQ(*v.GetLatest("b").value(), "1");
+  EXPECT_FALSE(s_->GetLatest("gone").value().has_value());
+  ASSERT_TRUE(second->Wait().ok());
+  EXPECT_TRUE(second->Done());
+  EXPECT_TRUE(first->Done());  // committed no later than `second`
+  ASSERT_TRUE(first->Wait().ok());
+  EXPECT_EQ(*s_->Get("p/a").value(), "2");
+  EXPECT_EQ(*v.Get("b").value(), "1");
+  EXPECT_FALSE(s_->Get("gone").value().has_value());
+}
+
 TEST_P(StorageConformance, ViewPrefixesAndDeletePrefix) {
   View v(s_.get(), "logical/u1/");
   ASSERT_TRUE(v.Put("k/1", "a").ok());
