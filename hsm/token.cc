@@ -22,7 +22,7 @@
 #include "base/log.h"
 #include "base/metrics_catalog.h"
 #include "base/status_macros.h"
-#include "hsm/fork_generation.h"
+#include "base/fork_generation.h"
 #include "hsm/op_metrics.h"
 #include "hsm/rv.h"
 #include "hsm/token_internal.h"

@@ -41,7 +41,7 @@ absl::StatusOr<SecureBytes> ResolvePin(std::string_view spec);
 // At most one Module per library may be alive in a process: PKCS#11 state is per process, so a
 // second Load of the same library fails with FailedPrecondition (CKR_CRYPTOKI_ALREADY_INITIALIZED)
 // instead of silently sharing (and later finalising) the first one's state.
-// Module remembers which copy of the process loaded it (hsm/fork_generation.h); a forked child
+// Module remembers which copy of the process loaded it (base/fork_generation.h); a forked child
 // must not use or finalise it.
 class Module {
  public:

@@ -18,6 +18,7 @@
 #include "base/duration.h"
 #include "base/log.h"
 #include "base/metrics_catalog.h"
+#include "base/random_pool.h"
 #include "base/status_macros.h"
 
 namespace strongroom::broker {
@@ -188,21 +189,13 @@ void IpcServer::Serve(std::shared_ptr<Channel> ch) {
 
 namespace {
 
-// A request id: a random (version 4) UUID, as Vault's. Its bytes are drawn a kilobyte at a time
-// per thread: each RAND_bytes call costs a system call here (OpenSSL's fork check calls
-// getpid), more than the rest of a small request's validation. The id is not a secret; it
-// tells audit records and logs apart. Only the broker's own threads make them (never a forked
-// child).
+// A request id: a random (version 4) UUID, as Vault's, from the thread's pool of random bytes
+// (base/random_pool.h: a RAND_bytes call costs more than the rest of a small request's
+// validation). The id is not a secret; it tells audit records and logs apart. A generator that
+// fails stops the broker, as core::RandomBytesOrAbort does.
 std::string NewRequestId() {
-  thread_local std::array<uint8_t, 1024> pool;
-  thread_local size_t used = pool.size();
-  if (used + 16 > pool.size()) {
-    core::RandomBytesOrAbort(pool.data(), pool.size());
-    used = 0;
-  }
   uint8_t b[16];
-  std::memcpy(b, pool.data() + used, sizeof b);
-  used += sizeof b;
+  if (!PooledRandomBytes(b, sizeof b).ok()) core::RandomBytesOrAbort(b, sizeof b);
   b[6] = static_cast<uint8_t>((b[6] & 0x0f) | 0x40);
   b[8] = static_cast<uint8_t>((b[8] & 0x3f) | 0x80);
   static constexpr char kDigits[] = "0123456789abcdef";

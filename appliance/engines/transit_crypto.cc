@@ -17,8 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "appliance/core/request.h"
 #include "audit/keys.h"
+#include "base/random_pool.h"
 #include "base/status_macros.h"
-#include "hsm/fork_generation.h"
 
 namespace strongroom::engines::transit {
 namespace {
@@ -72,25 +72,7 @@ absl::StatusOr<Pkey> LoadPublic(const std::string& der) {
 }  // namespace
 
 absl::Status NextNonce(std::span<uint8_t, kNonceBytes> out) {
-  struct Block {
-    std::array<uint8_t, kNonceBytes * kNoncesPerDraw> bytes{};
-    size_t next = kNonceBytes * kNoncesPerDraw;  // empty: the first call draws
-    uint64_t fork_generation = 0;
-  };
-  thread_local Block block;
-  const uint64_t generation = hsm::ForkGeneration();
-  if (block.next == block.bytes.size() || block.fork_generation != generation) {
-    block.next = block.bytes.size();  // stays empty if the draw fails
-    if (RAND_bytes(block.bytes.data(), static_cast<int>(block.bytes.size())) != 1) {
-      return absl::InternalError("random generator failed");
-    }
-    block.next = 0;
-    block.fork_generation = generation;
-  }
-  std::memcpy(out.data(), block.bytes.data() + block.next, kNonceBytes);
-  OPENSSL_cleanse(block.bytes.data() + block.next, kNonceBytes);  // handed out: not kept
-  block.next += kNonceBytes;
-  return absl::OkStatus();
+  return PooledRandomBytes(out.data(), out.size());
 }
 
 absl::StatusOr<std::string> DecodeB64(const object& o, const char* field, bool required,

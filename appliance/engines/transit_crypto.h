@@ -15,6 +15,7 @@
 #include "absl/strings/string_view.h"
 #include "appliance/core/json.h"
 #include "appliance/engines/transit_keys.h"
+#include "base/random_pool.h"
 #include "hsm/pkcs11.h"
 
 namespace strongroom::engines::transit {
@@ -45,13 +46,11 @@ absl::StatusOr<std::pair<int64_t, std::string>> ParseVersioned(std::string_view 
 std::string BoundAad(const std::string& name, int64_t version, std::string_view client_aad);
 
 // AES-GCM nonces of Transit encryptions: 96 bits, random (as Vault's), so a version is rotated
-// before it has made transit_max_encryptions of them (transit_ops.cc). They come from OpenSSL's
-// DRBG in blocks of kNoncesPerDraw per thread: one RAND_bytes call costs about 2 us of CPU here
-// (a getpid() system call for its fork check, and the DRBG's set-up) whether it makes 12 bytes
-// or 768. Each nonce of a block is handed out once, by the thread that drew the block; a forked
-// child drops what its parent drew (hsm::ForkGeneration), so the two never share nonces.
+// before it has made transit_max_encryptions of them (transit_ops.cc). They come from the
+// calling thread's block of OpenSSL DRBG output (base/random_pool.h: kNoncesPerDraw nonces per
+// RAND_bytes call, each handed out once, none shared with a forked child).
 inline constexpr size_t kNonceBytes = 12;
-inline constexpr size_t kNoncesPerDraw = 64;
+inline constexpr size_t kNoncesPerDraw = kRandomPoolBytes / kNonceBytes;
 // A fresh nonce into `out`; Internal when the random generator fails.
 absl::Status NextNonce(std::span<uint8_t, kNonceBytes> out);
 

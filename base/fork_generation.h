@@ -13,9 +13,9 @@
 
 #include <cstdint>
 
-namespace strongroom::hsm {
+namespace strongroom {
 
 // The first call registers the handler; state created after it is covered by every later fork.
 uint64_t ForkGeneration();
 
-}  // namespace strongroom::hsm
+}  // namespace strongroom

@@ -1,4 +1,4 @@
-#include "hsm/fork_generation.h"
+#include "base/fork_generation.h"
 
 #include <pthread.h>
 
@@ -8,7 +8,7 @@
 
 #include "base/log.h"
 
-namespace strongroom::hsm {
+namespace strongroom {
 namespace {
 
 std::atomic<uint64_t> g_generation{0};
@@ -32,4 +32,4 @@ uint64_t ForkGeneration() {
   return g_generation.load(std::memory_order_relaxed);
 }
 
-}  // namespace strongroom::hsm
+}  // namespace strongroom

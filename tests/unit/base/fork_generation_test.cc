@@ -1,5 +1,5 @@
-// hsm::ForkGeneration: which copy of the process this is, without a system call.
-#include "hsm/fork_generation.h"
+// ForkGeneration: which copy of the process this is, without a system call.
+#include "base/fork_generation.h"
 
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -7,7 +7,7 @@
 
 #include <cstdint>
 
-namespace strongroom::hsm {
+namespace strongroom {
 namespace {
 
 // Forks; the child exits with ForkGeneration() - `base` (0..250), or 255 on a failure of its own.
@@ -27,7 +27,7 @@ int ChildGenerationDelta(uint64_t base, bool grandchild) {
   return WEXITSTATUS(status);
 }
 
-TEST(HsmForkGenerationTest, CountsForksFromTheAskingProcess) {
+TEST(ForkGenerationTest, CountsForksFromTheAskingProcess) {
   const uint64_t base = ForkGeneration();
   EXPECT_EQ(ForkGeneration(), base);
   EXPECT_EQ(ChildGenerationDelta(base, false), 1);
@@ -36,4 +36,4 @@ TEST(HsmForkGenerationTest, CountsForksFromTheAskingProcess) {
 }
 
 }  // namespace
-}  // namespace strongroom::hsm
+}  // namespace strongroom
