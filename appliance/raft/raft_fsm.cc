@@ -2,6 +2,7 @@
 // snapshot, restore), over the node's RocksDB store.
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <mutex>
@@ -55,6 +56,9 @@ int RaftStorage::Impl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** re
     }
   }
   if (self->failed.load()) return 0;  // the restore failed meanwhile
+  // No restore under way: everything libraft counts applied is in the store (after a restore,
+  // up to the snapshot's index, which no entry applied here named).
+  self->StoreIndexReached(index - 1);
   if (!self->ApplyEntry(index, std::string_view(static_cast<const char*>(buf->base), buf->len))) {
     return 0;
   }
@@ -69,12 +73,45 @@ bool RaftStorage::Impl::ApplyEntry(uint64_t index, std::string_view bytes) {
                       " (malformed: ", ops.status().ToString(), ")"));
     return false;
   }
+  NoteWritten(index, *ops);  // before the store changes: a read check sees it either way
   absl::Status s = fsm_db->Apply(*ops);
   if (!s.ok()) {
     Fail(absl::StrCat("the state machine cannot apply log entry ", index, ": ", s.ToString()));
     return false;
   }
+  StoreIndexReached(index);
   return true;
+}
+
+void RaftStorage::Impl::NoteWritten(uint64_t index, const std::vector<storage::BatchOp>& ops) {
+  Written w;
+  w.index = index;
+  bool tables[kTables] = {};
+  for (const storage::BatchOp& op : ops) {
+    const std::string_view key = op.key;
+    w.keys.push_back(std::hash<std::string_view>{}(key));
+    for (size_t slash = key.find('/'); slash != std::string_view::npos;
+         slash = key.find('/', slash + 1)) {
+      w.prefixes.push_back(std::hash<std::string_view>{}(key.substr(0, slash + 1)));
+    }
+    tables[options.table_of ? std::min(options.table_of(key), kTables - 1) : 1] = true;
+  }
+  for (unsigned t = 1; t < kTables; ++t) {
+    if (tables[t]) table_epochs[t].fetch_add(1);
+  }
+  std::lock_guard<std::mutex> lock(written_mu);
+  written.push_back(std::move(w));
+  while (written.size() > kReadCheckEntries) {
+    written_floor = written.front().index;
+    written.pop_front();
+  }
+}
+
+void RaftStorage::Impl::NoteReplaced() {
+  for (auto& epoch : table_epochs) epoch.fetch_add(1);
+  std::lock_guard<std::mutex> lock(written_mu);
+  ++restores;
+  written.clear();
 }
 
 // A snapshot is taken in three steps (libraft with patch 0004, fsm version 3): FsmSnapshot
@@ -233,6 +270,7 @@ int RaftStorage::Impl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
 // into the emptied store in batches of about kSnapshotPieceBytes, so the store is not held a
 // second time as one batch.
 void RaftStorage::Impl::Restore(raft_buffer buf) {
+  NoteReplaced();  // before the store changes (also when the snapshot turns out malformed)
   const std::string_view bytes(static_cast<const char*>(buf.base), buf.len);
   absl::Status s =
       DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });

@@ -173,6 +173,10 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->stall_watch.data = impl.get();
   uv_timer_start(&impl->stall_watch, &Impl::WatchStall, 0, Impl::kWatchPeriodMs);
   impl->watch_ready = true;
+  uv_check_init(&impl->loop, &impl->store_check);
+  impl->store_check.data = impl.get();
+  uv_check_start(&impl->store_check, &Impl::CheckStore);
+  impl->check_ready = true;
   rv = raft_start(&impl->raft);
   if (rv != 0) {
     // libraft does not carry the transport's message (a cluster port in use, say) over.
@@ -238,11 +242,96 @@ void RaftStorage::RecheckPeers() {
   if (impl_->transport) impl_->transport->RecheckPeers();
 }
 
+namespace {
+
+// The calling thread's read check (RaftStorage::BeginReadCheck): what it read from `owner`.
+struct ReadCheck {
+  const void* owner = nullptr;  // null: no check under way
+  uint64_t from = 0;            // the store index when it began
+  uint64_t restores = 0;        // Impl::restores when it began
+  std::vector<uint64_t> keys;
+  std::vector<uint64_t> prefixes;
+  bool unknowable = false;  // a prefix not ending in '/', or too many reads
+};
+thread_local ReadCheck t_read_check;
+
+void NoteRead(const void* owner, std::string_view key, bool prefix) {
+  ReadCheck& c = t_read_check;
+  if (c.owner != owner) return;
+  if (c.keys.size() + c.prefixes.size() >= RaftStorage::kReadCheckKeys ||
+      (prefix && !key.empty() && key.back() != '/') || (prefix && key.empty())) {
+    c.unknowable = true;
+    return;
+  }
+  (prefix ? c.prefixes : c.keys).push_back(std::hash<std::string_view>{}(key));
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
   std::shared_lock lock(mu_);
+  NoteRead(this, key, false);
   impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->Get(key);
+}
+
+void RaftStorage::BeginReadCheck() {
+  ReadCheck& c = t_read_check;
+  c = ReadCheck();
+  c.owner = this;
+  std::shared_lock lock(mu_);
+  c.from = impl_->store_index.load();
+  std::lock_guard<std::mutex> written_lock(impl_->written_mu);
+  c.restores = impl_->restores;
+}
+
+bool RaftStorage::EndReadCheck() {
+  ReadCheck c = std::move(t_read_check);
+  t_read_check = ReadCheck();
+  if (c.owner != this || c.unknowable) return false;
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  if (impl->failed.load()) return false;
+  std::lock_guard<std::mutex> written_lock(impl->written_mu);
+  if (impl->restores != c.restores || impl->written_floor > c.from) return false;
+  const auto in = [](const std::vector<uint64_t>& hashes, uint64_t h) {
+    return std::find(hashes.begin(), hashes.end(), h) != hashes.end();
+  };
+  // Newest first: the entries after `from` are at the back.
+  for (auto it = impl->written.rbegin(); it != impl->written.rend() && it->index > c.from; ++it) {
+    for (uint64_t h : it->keys) {
+      if (in(c.keys, h)) return false;
+    }
+    for (uint64_t h : it->prefixes) {
+      if (in(c.prefixes, h)) return false;
+    }
+  }
+  return true;
+}
+
+uint64_t RaftStorage::StoreIndex() {
+  std::shared_lock lock(mu_);
+  return impl_->store_index.load();
+}
+
+uint64_t RaftStorage::TableEpoch(unsigned table) {
+  std::shared_lock lock(mu_);
+  return impl_->table_epochs[std::min(table, kTables - 1)].load();
+}
+
+bool RaftStorage::WaitStoreIndex(uint64_t index, absl::Duration timeout) {
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::microseconds(absl::ToInt64Microseconds(timeout));
+  std::unique_lock<std::mutex> store_lock(impl->store_mu);
+  // The failure is checked now and then: the loop stops notifying once the store failed.
+  while (impl->store_index.load() < index) {
+    if (impl->failed.load() || std::chrono::steady_clock::now() >= deadline) return false;
+    impl->store_cv.wait_for(store_lock, std::chrono::milliseconds(50));
+  }
+  return true;
 }
 
 absl::Status RaftStorage::Scan(
@@ -255,6 +344,7 @@ absl::Status RaftStorage::Scan(
 
 absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
   std::shared_lock lock(mu_);
+  NoteRead(this, prefix, true);
   impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->List(prefix);
@@ -570,6 +660,12 @@ std::optional<Peer> RaftStorage::Leader() {
     if (id != 0 && address != nullptr) out = Peer{id, address, true};
   });
   return out;
+}
+
+std::optional<Peer> RaftStorage::LeaderHint() {
+  std::shared_lock lock(mu_);
+  std::lock_guard<std::mutex> hint_lock(impl_->leader_hint_mu);
+  return impl_->leader_hint;
 }
 
 std::vector<Peer> RaftStorage::Configuration() {

@@ -82,6 +82,11 @@ struct RaftOptions {
   // Tests only (strongroom-raft-node --hold-restore): called before a snapshot received from the
   // leader is restored, on the thread that restores it; it may block, to hold the restore.
   std::function<void()> before_restore;
+  // Which of the owner's tables (what it keeps in memory from the store: mounts, policies, ...)
+  // `key` belongs to: 0 for none, else 1 to kTables - 1. An applied entry that writes or deletes
+  // such a key counts in that table's TableEpoch(). Without it, every key is in table 1. Called
+  // on the Raft loop (and the restore thread); it must not block.
+  std::function<unsigned(std::string_view key)> table_of;
 };
 
 // What the leader knows of one server of its configuration (LeaderProgress).
@@ -131,6 +136,9 @@ class RaftStorage final : public storage::Storage {
   bool IsLeader();
   // The leader this node knows of, if any.
   std::optional<Peer> Leader();
+  // Leader() as the loop last saw it (after its latest turn), without a call onto the loop: for
+  // routing a request, where an answer a moment old does no harm.
+  std::optional<Peer> LeaderHint();
   // The latest configuration this node has (committed or not).
   std::vector<Peer> Configuration();
   // Leader only. Adds `id` as a voter: first as a spare, promoted once it has caught up.
@@ -188,6 +196,31 @@ class RaftStorage final : public storage::Storage {
   uint64_t Term();
   // Why this node's state machine stopped applying the log; "" while it works. Never clears.
   std::string Failure();
+  // --- Reads a standby answers from its own store (broker/read_index.h, StandbyReads) ---
+  // The index of the last log entry applied to this node's store: every entry up to it is in
+  // the store (a snapshot received from the leader is counted once it is restored and the
+  // entries held meanwhile are applied).
+  uint64_t StoreIndex();
+  // Returns true once StoreIndex() >= `index`; false when `timeout` passes first or the state
+  // machine failed.
+  bool WaitStoreIndex(uint64_t index, absl::Duration timeout);
+  // How many applied entries wrote a key of `table` (RaftOptions::table_of; 1 to kTables - 1) or
+  // replaced the store (a snapshot restored) so far, counted before the entry reaches the store:
+  // a table read from the store while it stays the same is the store's.
+  static constexpr unsigned kTables = 4;
+  uint64_t TableEpoch(unsigned table);
+  // A read check, for the calling thread: from BeginReadCheck on, the keys it gets and the
+  // prefixes it lists from this store are noted; EndReadCheck ends it and says whether every
+  // value it read is still the store's: no entry applied since BeginReadCheck (nor one being
+  // applied) wrote one of those keys or a key below one of those prefixes, and no snapshot
+  // replaced the store. Then the reads are as one consistent view of the store. False too when
+  // too much was applied meanwhile to tell (at most kReadCheckEntries entries are remembered),
+  // when more than kReadCheckKeys were read, or for a listed prefix that does not end in '/'.
+  static constexpr size_t kReadCheckEntries = 8192;
+  static constexpr size_t kReadCheckKeys = 256;
+  void BeginReadCheck();
+  bool EndReadCheck();
+
   // The longest the Raft loop was kept from running (a snapshot or an apply holding it) since
   // the last call, in ms, measured every 100 ms; resets it. Past the election timeout a loop
   // stall costs the leadership. (A stall of the election timeout or more is also logged.)

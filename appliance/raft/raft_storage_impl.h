@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -125,7 +126,40 @@ struct RaftStorage::Impl {
     self->last_watch_ns = now;
   }
 
+  // After each turn of the loop: libraft applies entries that never reach the state machine
+  // (barriers, configuration changes) and restores snapshots without telling at which index;
+  // when no restore is under way, every entry libraft counts applied is in the store.
+  uv_check_t store_check{};
+  bool check_ready = false;
+  static void CheckStore(uv_check_t* check) {
+    auto* self = static_cast<Impl*>(check->data);
+    uint64_t applied = 0;
+    {
+      std::lock_guard<std::mutex> lock(self->restore_mu);
+      if (self->restoring) return;
+      applied = raft_last_applied(&self->raft);
+    }
+    if (applied > self->store_index.load()) self->StoreIndexReached(applied);
+    raft_id leader = 0;
+    const char* address = nullptr;
+    raft_leader(&self->raft, &leader, &address);
+    if (address == nullptr) leader = 0;
+    if (leader != self->leader_hint_id.load()) {
+      std::lock_guard<std::mutex> lock(self->leader_hint_mu);
+      self->leader_hint = leader == 0 ? std::optional<Peer>() : Peer{leader, address, true};
+      self->leader_hint_id.store(leader);
+    }
+  }
+  // The leader as CheckStore last saw it (LeaderHint).
+  std::atomic<uint64_t> leader_hint_id{0};
+  std::mutex leader_hint_mu;
+  std::optional<Peer> leader_hint;  // leader_hint_mu
+
   void CloseWatch() {
+    if (check_ready) {
+      check_ready = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&store_check), nullptr);
+    }
     if (!watch_ready) return;
     watch_ready = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&stall_watch), nullptr);
@@ -179,6 +213,37 @@ struct RaftStorage::Impl {
   }
   // Decodes and applies one entry; false (and Fail) when it cannot.
   bool ApplyEntry(uint64_t index, std::string_view bytes);
+
+  // --- what standby reads check (RaftStorage::StoreIndex, TableEpoch, read checks) ---
+  // Every entry up to store_index is in the store. Set after an entry reached the store, and at
+  // an apply that finds no restore under way (libraft's applied index then is the store's).
+  std::atomic<uint64_t> store_index{0};
+  std::mutex store_mu;  // for store_cv only
+  std::condition_variable store_cv;
+  void StoreIndexReached(uint64_t index) {
+    uint64_t now = store_index.load();
+    while (now < index && !store_index.compare_exchange_weak(now, index)) {
+    }
+    std::lock_guard<std::mutex> lock(store_mu);
+    store_cv.notify_all();
+  }
+  std::atomic<uint64_t> table_epochs[kTables] = {};
+  // The keys (and the prefixes ending in '/' above them) the last kReadCheckEntries entries
+  // wrote, as hashes, noted before each entry reaches the store; `written_floor`: every entry
+  // after it is here. A restore (which replaces the store) empties it and counts in `restores`.
+  struct Written {
+    uint64_t index = 0;
+    std::vector<uint64_t> keys;
+    std::vector<uint64_t> prefixes;
+  };
+  std::mutex written_mu;
+  std::deque<Written> written;  // written_mu
+  uint64_t written_floor = 0;   // written_mu
+  uint64_t restores = 0;        // written_mu
+  // Notes what `ops` (entry `index`) writes, before they reach the store.
+  void NoteWritten(uint64_t index, const std::vector<storage::BatchOp>& ops);
+  // A snapshot is about to replace the store.
+  void NoteReplaced();
   // The store emptied and filled with the snapshot `buf` (freed here); Fail when it cannot.
   void Restore(raft_buffer buf);
   // The held entries and snapshots, then `restoring` off (restore_thread).
