@@ -649,10 +649,7 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
     if (req.path() == p) return std::nullopt;
   }
   core::Core* core = core_.load();
-  // A standby reloading its tables is sealed meanwhile: it forwards.
-  if (core == nullptr || !core->initialized() || (core->sealed() && !standby_reloading_.load())) {
-    return std::nullopt;
-  }
+  if (core == nullptr || !core->initialized() || core->sealed()) return std::nullopt;
   // As Vault: with unauthenticated metrics a standby answers sys/metrics with its own; without,
   // the request (it needs a token) goes to the active node, which answers with its metrics.
   if (req.path() == "sys/metrics" && core->options().telemetry.unauthenticated_metrics_access) {

@@ -33,9 +33,9 @@
 // (mounts, audit devices, keyring: RaftStorage table 1; policies: 2; identity: 3) changed since
 // this node last loaded them. Else the request is forwarded to the leader, as any other: a
 // standby never answers from an older state than the leader would. The main loop keeps the
-// tables current (TendStandby): the policy and identity caches are dropped when those change, the
-// core is reloaded (sealed and unsealed, at most once a second) when table 1 changes; no local
-// answer is under way meanwhile, and requests are forwarded.
+// tables current (TendStandby): the policy and identity caches are dropped when those change,
+// the core reads its tables again (Core::ReloadTables, at most once a second) when table 1
+// changes; no local answer is under way meanwhile (requests are forwarded).
 //
 // Peers are told apart by their cluster certificate, which names the holder's node_id (a
 // subjectAltName URI urn:strongroom:node:<node_id>) and the hosts it is reached at (DNS/IP
@@ -239,8 +239,8 @@ class ClusterNode final : public core::Cluster {
   std::optional<core::LeaderInfo> LeaderInfoOf(const std::optional<raft::Peer>& leader);
   // Whether this standby may try `req` itself (standby_mu_ held shared): see above.
   bool StandbyMayServe(const ipc::Request& req, core::Core* core);
-  // Loads the tables anew (TendStandby): `hard` reloads the core (table 1), else drops the
-  // policy and identity caches.
+  // Loads the tables anew (TendStandby): `hard` has the core read them all again (table 1),
+  // else drops the policy and identity caches.
   void RefreshStandby(core::Core* core, bool hard);
   // MaybeForward on a standby: this node's answer to `req`, when it may answer it itself and
   // the checks hold; nullopt to forward it.
@@ -288,8 +288,6 @@ class ClusterNode final : public core::Cluster {
   uint64_t standby_epochs_[raft::RaftStorage::kTables] = {};
   std::vector<std::string> standby_kv_mounts_;
   std::vector<std::string> standby_mounts_;
-  // The core is being reloaded (or failed to reload): requests are forwarded, sealed or not.
-  std::atomic<bool> standby_reloading_{false};
   absl::Time next_standby_reload_ = absl::InfinitePast();  // main loop
   bool standby_reload_failed_ = false;                     // standby_mu_: logged once
   std::atomic<uint64_t> standby_local_{0};

@@ -104,10 +104,13 @@ std::string ClusterNode::ServeReadPoint(const raft::PeerIdentity& peer, const js
 }
 
 bool ClusterNode::StandbyMayServe(const ipc::Request& req, core::Core* core) {
-  if (!standby_ready_ || standby_reloading_.load()) return false;
+  if (!standby_ready_) return false;
   if (req.operation() != ipc::OP_READ && req.operation() != ipc::OP_LIST) return false;
-  // A wrapped answer is a new token (a write); a namespace is refused the same everywhere.
-  if (!req.wrap_ttl().empty() || !req.namespace_().empty()) return false;
+  // A wrapped answer is a new token (a write); a namespace is refused the same everywhere; a
+  // client that asks not to be forwarded gets the active node's address (a 307), as before.
+  if (!req.wrap_ttl().empty() || !req.namespace_().empty() || req.no_request_forwarding()) {
+    return false;
+  }
   if (core->sealed() || core->audit().HasDevices()) return false;
   // The longest mount path the request's path starts with must be a KV mount's.
   const std::string& path = req.path();
@@ -184,26 +187,22 @@ absl::Status ClusterNode::ConfirmStandbyAnswer() {
 
 void ClusterNode::TendStandby() {
   core::Core* core = core_.load();
-  if (core == nullptr || !core->initialized() || core->awaiting_cluster() ||
-      core->sealed_by_request()) {
+  if (core == nullptr || !core->initialized() || core->awaiting_cluster() || core->sealed() ||
+      joining_.load() > 0) {
     return;
   }
   if (active_term_.load() != 0 || raft_->IsLeader()) {
     // The active node (or about to be): its answers are confirmed otherwise. Its tables are
-    // reloaded when it becomes active; when it stands by again they are loaded anew here.
+    // reloaded when it becomes active; when it stands by again they are read anew here.
     std::unique_lock lock(standby_mu_);
     standby_ready_ = false;
-    standby_reloading_.store(false);
     return;
   }
-  // A core sealed otherwise (it could not unseal at start) is left as it is; one this node
-  // sealed to reload it is unsealed again.
-  if (core->sealed() && !standby_reloading_.load()) return;
   bool hard = true;
   bool soft = false;
   {
     std::shared_lock lock(standby_mu_);
-    if (standby_ready_ && !standby_reloading_.load()) {
+    if (standby_ready_) {
       hard = raft_->TableEpoch(kCoreTable) != standby_epochs_[kCoreTable];
       for (unsigned t = kCoreTable + 1; t < raft::RaftStorage::kTables; ++t) {
         soft = soft || raft_->TableEpoch(t) != standby_epochs_[t];
@@ -220,44 +219,33 @@ void ClusterNode::TendStandby() {
 }
 
 void ClusterNode::RefreshStandby(core::Core* core, bool hard) {
+  std::unique_lock lock(standby_mu_);  // waits for the local answers under way; new ones forward
+  standby_ready_ = false;
+  // Taken before the tables are read: what they hold from now on is at least as new.
   uint64_t epochs[raft::RaftStorage::kTables] = {};
-  const auto take_epochs = [&] {
-    for (unsigned t = 1; t < raft::RaftStorage::kTables; ++t) epochs[t] = raft_->TableEpoch(t);
-  };
-  {
-    std::unique_lock lock(standby_mu_);  // waits for the local answers under way
-    standby_ready_ = false;
-    if (!hard) {
-      // Taken before the caches are dropped: what they hold from now on is at least as new.
-      take_epochs();
-      core->policies().Clear();
-      core->identity().Clear();
-      std::copy(std::begin(epochs), std::end(epochs), std::begin(standby_epochs_));
-      standby_ready_ = true;
+  for (unsigned t = 1; t < raft::RaftStorage::kTables; ++t) epochs[t] = raft_->TableEpoch(t);
+  if (hard) {
+    if (absl::Status s = core->ReloadTables(); !s.ok()) {
+      // It forwards every request meanwhile (as a standby did before it answered reads).
+      if (!standby_reload_failed_) {
+        LogWarn(
+            "raft: this standby could not read its tables again (%s); it forwards every "
+            "request until it can",
+            s.message());
+      }
+      standby_reload_failed_ = true;
       return;
     }
-    standby_reloading_.store(true);  // forwarded from now on, sealed or not
-  }
-  take_epochs();  // before the tables are read
-  (void)core->SealNow("reloading this standby's tables");
-  core->Start();
-  std::unique_lock lock(standby_mu_);
-  if (core->sealed()) {
-    // Still forwarding everything (as a standby did before it answered reads); tried again.
-    if (!standby_reload_failed_) {
-      LogWarn("raft: this standby could not reload its tables (%s); it forwards every request",
-              core->seal_reason());
+    standby_reload_failed_ = false;
+    standby_mounts_.clear();
+    standby_kv_mounts_.clear();
+    for (const core::MountEntry& m : core->Mounts()) {
+      standby_mounts_.push_back(m.path);
+      if (m.type == "kv") standby_kv_mounts_.push_back(m.path);
     }
-    standby_reload_failed_ = true;
-    return;
-  }
-  standby_reload_failed_ = false;
-  standby_reloading_.store(false);
-  standby_mounts_.clear();
-  standby_kv_mounts_.clear();
-  for (const core::MountEntry& m : core->Mounts()) {
-    standby_mounts_.push_back(m.path);
-    if (m.type == "kv") standby_kv_mounts_.push_back(m.path);
+  } else {
+    core->policies().Clear();
+    core->identity().Clear();
   }
   std::copy(std::begin(epochs), std::end(epochs), std::begin(standby_epochs_));
   standby_ready_ = true;
