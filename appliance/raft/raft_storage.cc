@@ -352,17 +352,17 @@ absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view pref
 
 absl::Status RaftStorage::Put(std::string_view key, std::string_view value) {
   std::shared_lock lock(mu_);
-  return Propose(EncodeBatch({storage::BatchOp::Put(std::string(key), std::string(value))}));
+  return Propose({storage::BatchOp::Put(std::string(key), std::string(value))});
 }
 
 absl::Status RaftStorage::Delete(std::string_view key) {
   std::shared_lock lock(mu_);
-  return Propose(EncodeBatch({storage::BatchOp::Delete(std::string(key))}));
+  return Propose({storage::BatchOp::Delete(std::string(key))});
 }
 
 absl::Status RaftStorage::Apply(const std::vector<storage::BatchOp>& ops) {
   std::shared_lock lock(mu_);
-  return Propose(EncodeBatch(ops));
+  return Propose(ops);
 }
 
 namespace {
@@ -384,9 +384,9 @@ RaftStorage::ThreadWrites RaftStorage::TakeThreadWrites() {
   return w;
 }
 
-absl::Status RaftStorage::Propose(std::string entry) {
+absl::Status RaftStorage::Propose(const std::vector<storage::BatchOp>& ops) {
   uint64_t term = 0;
-  absl::Status s = ProposeIn(std::move(entry), &term);
+  absl::Status s = ProposeIn(ops, &term);
   NoteWrite(s, term);
   if (term == 0 && absl::IsFailedPrecondition(s)) {
     // Not appended: this node knew it was not the leader (a leader that lost the leadership
@@ -397,23 +397,95 @@ absl::Status RaftStorage::Propose(std::string entry) {
   return s;
 }
 
-absl::Status RaftStorage::ProposeIn(std::string entry, uint64_t* term) {
-  if (impl_->failed.load()) return FailedStorage();
-  struct raft* r = &impl_->raft;
-  const std::function<int(Impl::Pending<struct raft_apply>*)> start =
-      [&](Impl::Pending<struct raft_apply>* p) -> int {
-    if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
-    *term = raft_current_term(r);  // the entry's term (raft_apply uses it)
+void RaftStorage::Impl::DrainProposals() {
+  std::vector<std::shared_ptr<Proposal>> batch;
+  {
+    std::lock_guard<std::mutex> lock(propose_mu);
+    batch.swap(proposals);
+    drain_posted = false;
+  }
+  struct raft* r = &raft;
+  for (size_t i = 0; i < batch.size();) {
+    if (raft_state(r) != RAFT_LEADER) {
+      Answer(batch, i, RaftError(RAFT_NOTLEADER, "write"));
+      return;
+    }
+    auto j = std::make_unique<Joined>();
+    j->req.data = j.get();
+    std::vector<const EncodedOps*> parts;
+    size_t bytes = 0;
+    uint64_t ops = 0;
+    for (; i < batch.size(); ++i) {
+      const EncodedOps& w = batch[i]->ops;
+      if (!j->writes.empty() &&
+          (j->writes.size() >= kJoinedWrites || bytes + w.bytes.size() > kJoinedBytes ||
+           ops + w.count > UINT32_MAX)) {
+        break;
+      }
+      j->writes.push_back(batch[i]);
+      parts.push_back(&w);
+      bytes += w.bytes.size();
+      ops += w.count;
+    }
     raft_buffer buf;
-    buf.len = entry.size();
-    buf.base = raft_malloc(entry.size());
-    if (buf.base == nullptr) return RAFT_NOMEM;
-    std::memcpy(buf.base, entry.data(), entry.size());
-    // The buffer is libraft's from here on, also when the call fails: some failure paths
-    // (a rejected append) release it themselves, so it is never freed here.
-    return raft_apply(r, &p->req, &buf, 1, &Impl::ApplyDone);
-  };
-  return impl_->Await<struct raft_apply>("write", kWriteTimeout, start);
+    buf.len = JoinedBatchSize(parts);
+    buf.base = raft_malloc(buf.len);
+    if (buf.base == nullptr) {
+      Answer(j->writes, 0, RaftError(RAFT_NOMEM, "write"));
+      continue;
+    }
+    JoinBatch(parts, static_cast<char*>(buf.base));
+    const uint64_t term = raft_current_term(r);  // the entry's term (raft_apply uses it)
+    for (const auto& w : j->writes) {
+      w->term.store(term);
+      std::string().swap(w->ops.bytes);  // copied into the entry
+    }
+    // The buffer is libraft's from here on, also when the call fails: some failure paths (a
+    // rejected append) release it themselves, so it is never freed here.
+    Joined* joined = j.release();
+    if (const int rv = raft_apply(r, &joined->req, &buf, 1, &Impl::JoinedDone); rv != 0) {
+      std::unique_ptr<Joined> failed_join(joined);  // no callback will come
+      Answer(failed_join->writes, 0, RaftError(rv, "write"));
+    }
+  }
+}
+
+// One hand-off each way: the write is queued for the loop, which appends it (joined with the
+// others queued meanwhile), and the caller waits for its answer only.
+absl::Status RaftStorage::ProposeIn(const std::vector<storage::BatchOp>& ops, uint64_t* term) {
+  Impl* impl = impl_.get();
+  if (impl->failed.load()) return FailedStorage();
+  auto p = std::make_shared<Impl::Proposal>();
+  p->ops = EncodeOps(ops);  // off the loop
+  std::future<absl::Status> result = p->result.get_future();
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(impl->propose_mu);
+    impl->proposals.push_back(p);
+    post = !impl->drain_posted;
+    impl->drain_posted = true;
+  }
+  if (post && !impl->inbox.Post([impl] { impl->DrainProposals(); })) {
+    impl->FailProposals(absl::UnavailableError("the Raft node is stopping; nothing was written"));
+  }
+  const absl::Time deadline = absl::Now() + kWriteTimeout;
+  absl::Status s;
+  for (;;) {
+    if (result.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready) {
+      s = result.get();
+      break;
+    }
+    if (impl->failed.load()) {
+      s = FailedStorage();
+      break;
+    }
+    if (absl::Now() >= deadline) {
+      s = TimedOut("write", kWriteTimeout);
+      break;
+    }
+  }
+  *term = p->term.load();
+  return s;
 }
 
 absl::Status RaftStorage::Barrier(absl::Duration timeout) {

@@ -233,8 +233,8 @@ class RaftStorage final : public storage::Storage {
   absl::Status CommitInTermLocked(uint64_t* term);
   explicit RaftStorage(std::unique_ptr<Impl> impl);
   static absl::StatusOr<std::unique_ptr<Impl>> StartImpl(const RaftOptions& options);
-  absl::Status Propose(std::string entry);  // ProposeIn, noted in ThreadWrites
-  absl::Status ProposeIn(std::string entry, uint64_t* term);
+  absl::Status Propose(const std::vector<storage::BatchOp>& ops);  // ProposeIn, in ThreadWrites
+  absl::Status ProposeIn(const std::vector<storage::BatchOp>& ops, uint64_t* term);
   std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> had_state_{false};  // HasState() once seen true (it never turns false)

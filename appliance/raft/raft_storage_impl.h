@@ -23,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "appliance/raft/libraft.h"
+#include "appliance/raft/log_codec.h"
 #include "appliance/raft/loop_inbox.h"
 #include "appliance/raft/raft_storage.h"
 #include "appliance/storage/rocksdb_storage.h"
@@ -318,10 +319,54 @@ struct RaftStorage::Impl {
     }
   }
 
+  // --- writes on their way to the loop (RaftStorage::ProposeIn) ---
+  // The writes that arrive while the loop is busy are joined into one log entry when it takes
+  // them up (one append, one message to each follower, one state machine write for all), at
+  // most kJoinedWrites writes and kJoinedBytes of them each (a larger write goes alone). Each
+  // write's answer is its entry's.
+  static constexpr size_t kJoinedWrites = 64;
+  static constexpr size_t kJoinedBytes = 1 << 20;
+  struct Proposal {
+    EncodedOps ops;
+    std::promise<absl::Status> result;  // set once: by JoinedDone, or where it failed
+    std::atomic<uint64_t> term{0};      // the entry's term, once appended
+  };
+  std::mutex propose_mu;
+  std::vector<std::shared_ptr<Proposal>> proposals;  // propose_mu: waiting for the loop
+  bool drain_posted = false;                         // propose_mu: DrainProposals is queued
+  struct Joined {
+    struct raft_apply req {};
+    std::vector<std::shared_ptr<Proposal>> writes;
+  };
+  static void Answer(const std::vector<std::shared_ptr<Proposal>>& writes, size_t from,
+                     const absl::Status& s) {
+    for (size_t i = from; i < writes.size(); ++i) writes[i]->result.set_value(s);
+  }
+  // Loop thread: the writes queued so far, joined and appended.
+  void DrainProposals();
+  static void JoinedDone(struct raft_apply* req, int status, void* result) {
+    std::unique_ptr<Joined> j(static_cast<Joined*>(req->data));
+    Answer(j->writes, 0,
+           status != 0              ? RaftError(status, "write")
+           : result == &not_applied ? FailedStorage()
+                                    : absl::OkStatus());
+  }
+  // The writes still queued, answered `s` (nothing of them was appended).
+  void FailProposals(const absl::Status& s) {
+    std::vector<std::shared_ptr<Proposal>> left;
+    {
+      std::lock_guard<std::mutex> lock(propose_mu);
+      left.swap(proposals);
+      drain_posted = false;
+    }
+    Answer(left, 0, s);
+  }
+
   static void Closed(struct raft* r) {
     auto* self = static_cast<Impl*>(r->data);
     self->inbox.Close(nullptr);
     self->CloseWatch();
+    self->FailProposals(absl::UnavailableError("the Raft node is stopping; nothing was written"));
   }
 
   ~Impl() {

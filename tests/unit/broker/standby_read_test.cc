@@ -309,6 +309,47 @@ TEST_F(ReadIndexStandbyTest, AStandbyWithoutALeaderAnswerDoesNotRead) {
   EXPECT_TRUE(absl::IsDeadlineExceeded(ahead.Begin(absl::Milliseconds(200))));
 }
 
+// Writes that reach the loop together are joined into one log entry: each still gets its own
+// answer, and every node applies them all, in the order they were joined.
+TEST_F(ReadIndexStandbyTest, ConcurrentWritesAreJoinedAndEachIsAppliedEverywhere) {
+  const uint64_t before = nodes_[0]->CommitIndex();
+  constexpr int kThreads = 12, kEach = 40;
+  std::atomic<int> failed{0};
+  std::vector<std::thread> writers;
+  for (int t = 0; t < kThreads; ++t) {
+    writers.emplace_back([&, t] {
+      for (int i = 0; i < kEach; ++i) {
+        // Two ops per write: the last value of a key shared by all, and one key of its own.
+        const std::string v = std::to_string(t) + "/" + std::to_string(i);
+        if (!nodes_[0]
+                 ->Apply({storage::BatchOp::Put("data/last/" + std::to_string(t), v),
+                          storage::BatchOp::Put("data/w/" + v, v)})
+                 .ok()) {
+          ++failed;
+        }
+      }
+    });
+  }
+  for (auto& w : writers) w.join();
+  ASSERT_EQ(failed.load(), 0);
+  const uint64_t entries = nodes_[0]->CommitIndex() - before;
+  EXPECT_LE(entries, static_cast<uint64_t>(kThreads * kEach));
+  std::printf("%d writes in %llu log entries\n", kThreads * kEach,
+              static_cast<unsigned long long>(entries));
+  for (size_t n = 0; n < 3; ++n) {
+    ASSERT_TRUE(CaughtUp(n));
+    for (int t = 0; t < kThreads; ++t) {
+      EXPECT_EQ(nodes_[n]->Get("data/last/" + std::to_string(t)).value().value_or(""),
+                std::to_string(t) + "/" + std::to_string(kEach - 1))
+          << "node " << n + 1;
+      for (int i = 0; i < kEach; ++i) {
+        const std::string v = std::to_string(t) + "/" + std::to_string(i);
+        ASSERT_EQ(nodes_[n]->Get("data/w/" + v).value().value_or(""), v) << "node " << n + 1;
+      }
+    }
+  }
+}
+
 TEST(ReadIndexClusterTest, StoreKeysBelongToTheCoresTablesOrToNone) {
   using cluster_internal::StandbyTableOf;
   EXPECT_EQ(StandbyTableOf("logical/0c5e/data/app"), 0u);
