@@ -280,8 +280,20 @@ class ClusterNode final : public core::Cluster {
   std::unique_ptr<LeaderCheck> leader_check_;  // made in Start (it needs raft_ and client_)
   BatchedRounds<ReadPoint> read_index_{[this] { return leader_check_->Round(); }};
   std::unique_ptr<StandbyReads> standby_reads_;  // made in Start
-  // Shared while a local answer is under way on a standby; exclusive while its tables change.
+  // Shared while a local answer is under way on a standby; exclusive while its tables change
+  // (ExclusiveStandby: no new local answer starts while it waits for the lock).
   std::shared_mutex standby_mu_;
+  std::atomic<bool> standby_exclusive_wanted_{false};
+  class ExclusiveStandby {
+   public:
+    explicit ExclusiveStandby(ClusterNode* node);
+    ~ExclusiveStandby();
+    ExclusiveStandby(const ExclusiveStandby&) = delete;
+    ExclusiveStandby& operator=(const ExclusiveStandby&) = delete;
+
+   private:
+    ClusterNode* node_;
+  };
   // Guarded by standby_mu_: whether the tables are loaded, the table epochs they are as new
   // as, and the KV mounts' paths (those a standby may answer reads of) and every mount's.
   bool standby_ready_ = false;

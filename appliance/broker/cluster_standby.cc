@@ -124,7 +124,10 @@ bool ClusterNode::StandbyMayServe(const ipc::Request& req, core::Core* core) {
 
 std::optional<ipc::Response> ClusterNode::TryStandbyRead(const ipc::Request& req,
                                                          core::Core* core) {
-  std::shared_lock lock(standby_mu_, std::try_to_lock);  // not while the tables change
+  // Not while the tables change, nor once the main loop waits to change them (the lock prefers
+  // readers: a steady stream of local reads would keep it waiting).
+  if (standby_exclusive_wanted_.load()) return std::nullopt;
+  std::shared_lock lock(standby_mu_, std::try_to_lock);
   if (!lock.owns_lock() || !StandbyMayServe(req, core)) return std::nullopt;
   t_standby = StandbyAnswer();
   t_standby.on = true;
@@ -143,6 +146,16 @@ std::optional<ipc::Response> ClusterNode::TryStandbyRead(const ipc::Request& req
 }
 
 bool ClusterNode::StandbyAnswering() { return t_standby.on; }
+
+ClusterNode::ExclusiveStandby::ExclusiveStandby(ClusterNode* node) : node_(node) {
+  node_->standby_exclusive_wanted_.store(true);
+  node_->standby_mu_.lock();
+}
+
+ClusterNode::ExclusiveStandby::~ExclusiveStandby() {
+  node_->standby_mu_.unlock();
+  node_->standby_exclusive_wanted_.store(false);
+}
 
 absl::Status ClusterNode::BeginStandbyAnswer() {
   t_standby.begun = true;
@@ -194,7 +207,7 @@ void ClusterNode::TendStandby() {
   if (active_term_.load() != 0 || raft_->IsLeader()) {
     // The active node (or about to be): its answers are confirmed otherwise. Its tables are
     // reloaded when it becomes active; when it stands by again they are read anew here.
-    std::unique_lock lock(standby_mu_);
+    ExclusiveStandby lock(this);
     standby_ready_ = false;
     return;
   }
@@ -219,7 +232,7 @@ void ClusterNode::TendStandby() {
 }
 
 void ClusterNode::RefreshStandby(core::Core* core, bool hard) {
-  std::unique_lock lock(standby_mu_);  // waits for the local answers under way; new ones forward
+  ExclusiveStandby lock(this);  // waits for the local answers under way; new ones forward
   standby_ready_ = false;
   // Taken before the tables are read: what they hold from now on is at least as new.
   uint64_t epochs[raft::RaftStorage::kTables] = {};
@@ -237,6 +250,11 @@ void ClusterNode::RefreshStandby(core::Core* core, bool hard) {
       return;
     }
     standby_reload_failed_ = false;
+    LogInfo(
+        "raft: this standby read its tables (at index %d); it answers reads of KV mounts "
+        "itself%s",
+        static_cast<int64_t>(raft_->StoreIndex()),
+        core->audit().HasDevices() ? " once no audit device is enabled" : "");
     standby_mounts_.clear();
     standby_kv_mounts_.clear();
     for (const core::MountEntry& m : core->Mounts()) {

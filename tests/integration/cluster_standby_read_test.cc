@@ -152,6 +152,38 @@ TEST_F(ClusterStandbyReadTest, ChangesOnTheActiveNodeHoldOnAStandbyAtOnce) {
   EXPECT_EQ(n2.daemon->Root("GET", "/v1/other/x").status, on_leader);
 }
 
+// The main loop takes a changed table up even while reads never stop arriving at the standby
+// (they could otherwise keep it from the lock it changes the tables under).
+TEST_F(ClusterStandbyReadTest, AStandbyUnderSteadyReadsStillTakesUpATableChange) {
+  ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
+  Node& n1 = nodes_[0];
+  Node& n2 = nodes_[1];
+  ASSERT_TRUE(AnswersItself(n2, root_)) << n2.daemon->Log();
+  std::atomic<bool> stop{false};
+  std::atomic<int> failed{0};
+  std::vector<std::thread> readers;
+  for (int r = 0; r < 6; ++r) {
+    readers.emplace_back([&] {
+      while (!stop.load()) {
+        if (Read(n2, "secret/data/app", root_).status != 200) ++failed;
+      }
+    });
+  }
+  // A mount and a policy change (table 1 and table 2) under that load.
+  ASSERT_EQ(n1.daemon->Root("POST", "/v1/sys/mounts/more", {{"type", "kv"}}).status, 204);
+  ASSERT_EQ(n1.daemon
+                ->Root("PUT", "/v1/sys/policies/acl/any",
+                       {{"policy", "path \"more/*\" { capabilities = [\"read\"] }"}})
+                .status,
+            204);
+  // The standby answers itself again: it read its tables anew meanwhile.
+  const double after_change = Local(n2);
+  EXPECT_TRUE(Eventually([&] { return Local(n2) > after_change + 20; })) << n2.daemon->Log();
+  stop.store(true);
+  for (auto& t : readers) t.join();
+  EXPECT_EQ(failed.load(), 0);
+}
+
 TEST_F(ClusterStandbyReadTest, ATokensLimitedUsesAreCountedOnceEachThroughAStandby) {
   ASSERT_NO_FATAL_FAILURE(StartThreeWithSecret());
   Node& n1 = nodes_[0];
