@@ -167,7 +167,7 @@ struct RaftStorage::Impl {
   }
 
   // --- the state machine (raft_fsm.cc) ---
-  // What FsmApply hands libraft as the result of an entry it did not apply (ApplyDone).
+  // What FsmApply hands libraft as the result of an entry it did not apply (JoinedDone).
   static inline char not_applied = 0;
   static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result);
 
@@ -258,13 +258,6 @@ struct RaftStorage::Impl {
     std::string what;
   };
 
-  static void ApplyDone(struct raft_apply* req, int status, void* result) {
-    auto* p = static_cast<Pending<struct raft_apply>*>(req->data);
-    p->result.set_value(status != 0              ? RaftError(status, p->what)
-                        : result == &not_applied ? FailedStorage()
-                                                 : absl::OkStatus());
-    delete p;
-  }
   static void BarrierDone(struct raft_barrier* req, int status) {
     auto* p = static_cast<Pending<struct raft_barrier>*>(req->data);
     p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
