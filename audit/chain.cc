@@ -1,5 +1,6 @@
 #include "audit/chain.h"
 
+#include <algorithm>
 #include <utility>
 
 #include "audit/note.h"
@@ -124,6 +125,47 @@ Result<ChainedLine> MakeChainedLine(std::string_view record_json, const ChainSta
 }
 
 Result<ChainedLine> MakeChainedLine(Json obj, const ChainState& state) {
+  AUDIT_ASSIGN_OR_RETURN(PreparedRecord record, PrepareRecord(obj));
+  return MakeChainedLine(record, state);
+}
+
+namespace {
+
+// Which part of a PreparedRecord a member with this key goes to; -1 for the chain's own keys.
+int PartOf(std::string_view key) {
+  // std::string_view comparison is bytewise unsigned, the canonical member order.
+  if (key < "hash") return 0;
+  if (key == "hash") return -1;
+  if (key < "prev_hash") return 1;
+  if (key == "prev_hash") return -1;
+  if (key < "seq") return 2;
+  if (key == "seq") return -1;
+  return 3;
+}
+
+void AppendMember(std::string* part, std::string_view key, std::string_view canonical_value) {
+  if (!part->empty()) part->push_back(',');
+  AppendJsonString(key, part);
+  part->push_back(':');
+  part->append(canonical_value);
+}
+
+Result<bool> CheckRecordType(std::string_view canonical_type) {
+  if (canonical_type.size() < 3 || canonical_type.front() != '"' || canonical_type.back() != '"') {
+    return Err("audit record needs a string \"type\"");
+  }
+  for (std::string_view reserved : {kCheckpointType, kMacType, kUnprovenType}) {
+    if (canonical_type.substr(1, canonical_type.size() - 2) == reserved) {
+      return Err("audit record type \"" + std::string(reserved) +
+                 "\" is reserved for the chain's own lines");
+    }
+  }
+  return true;
+}
+
+}  // namespace
+
+Result<PreparedRecord> PrepareRecord(const Json& obj) {
   if (!obj.is_object()) return Err("audit record is not a JSON object");
   for (std::string_view reserved : {"seq", "prev_hash", "hash"}) {
     if (obj.Find(reserved) != nullptr) {
@@ -138,9 +180,85 @@ Result<ChainedLine> MakeChainedLine(Json obj, const ChainState& state) {
   }
   const std::string& time = StringMember(obj, "time", &ok);
   if (!ok || time.empty()) return Err("audit record needs a string \"time\"");
+  PreparedRecord out;
+  std::string value;
+  for (const auto& [key, item] : obj.members()) {  // sorted by key
+    value.clear();
+    AppendCanonicalJson(item, &value);
+    AppendMember(&out.part[PartOf(key)], key, value);
+  }
+  return out;
+}
+
+Result<PreparedRecord> PrepareRecord(std::vector<std::pair<std::string, std::string>> members) {
+  std::sort(members.begin(), members.end(),
+            [](const auto& a, const auto& b) { return a.first < b.first; });
+  bool have_type = false;
+  bool have_time = false;
+  PreparedRecord out;
+  for (size_t i = 0; i < members.size(); ++i) {
+    const auto& [key, value] = members[i];
+    if (i > 0 && members[i - 1].first == key) {
+      return Err("audit record has two \"" + key + "\" members");
+    }
+    if (!IsValidUtf8(key)) return Err("audit record member name is not UTF-8");
+    const int part = PartOf(key);
+    if (part < 0) return Err("audit record already has a \"" + key + "\" member");
+    if (value.empty()) return Err("audit record member \"" + key + "\" has no value");
+    if (key == "type") {
+      AUDIT_ASSIGN_OR_RETURN(have_type, CheckRecordType(value));
+    } else if (key == "time") {
+      if (value.size() < 3 || value.front() != '"' || value.back() != '"') {
+        return Err("audit record needs a string \"time\"");
+      }
+      have_time = true;
+    }
+    AppendMember(&out.part[part], key, value);
+  }
+  if (!have_type) return Err("audit record needs a string \"type\"");
+  if (!have_time) return Err("audit record needs a string \"time\"");
+  return out;
+}
+
+Result<ChainedLine> MakeChainedLine(const PreparedRecord& record, const ChainState& state) {
   if (state.last_seq == UINT64_MAX) return Err("sequence number space exhausted");
-  ChainedLine out = Chain(std::move(obj), state, /*is_leaf=*/true);
-  if (out.line.size() - 1 > kMaxLineBytes) return Err("audit record longer than 16 MiB");
+  // The line is at least the record's members and the chain's (about 180 bytes).
+  if (record.bytes() > kMaxLineBytes) return Err("audit record longer than 16 MiB");
+  ChainedLine out;
+  out.next = state;
+  out.next.last_seq = state.last_seq + 1;
+  std::string prev = "\"prev_hash\":\"" + HexEncode(state.last_hash) + "\"";
+  std::string seq = "\"seq\":" + std::to_string(out.next.last_seq);
+  std::string canonical;
+  canonical.reserve(record.bytes() + prev.size() + seq.size() + 8);
+  const auto add = [](std::string* to, std::string_view member) {
+    if (member.empty()) return;
+    if (to->size() > 1) to->push_back(',');
+    to->append(member);
+  };
+  canonical.push_back('{');
+  add(&canonical, record.part[0]);
+  add(&canonical, record.part[1]);
+  add(&canonical, prev);
+  add(&canonical, record.part[2]);
+  add(&canonical, seq);
+  add(&canonical, record.part[3]);
+  canonical.push_back('}');
+  out.next.last_hash = Sha256({AsBytes(state.last_hash), canonical});
+  out.next.tree.Append(HashLeaf(canonical));
+  const std::string hash = "\"hash\":\"" + HexEncode(out.next.last_hash) + "\"";
+  out.line.reserve(canonical.size() + hash.size() + 2);
+  out.line.push_back('{');
+  add(&out.line, record.part[0]);
+  add(&out.line, hash);
+  add(&out.line, record.part[1]);
+  add(&out.line, prev);
+  add(&out.line, record.part[2]);
+  add(&out.line, seq);
+  add(&out.line, record.part[3]);
+  out.line.push_back('}');
+  if (out.line.size() > kMaxLineBytes) return Err("audit record longer than 16 MiB");
+  out.line.push_back('\n');
   return out;
 }
 

@@ -40,6 +40,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "audit/checkpoint.h"
@@ -105,8 +106,29 @@ struct ChainedLine {
 // Chains one audit record. `record_json` is a JSON object with string "type" (not "checkpoint")
 // and "time" members and no "seq", "prev_hash" or "hash" members.
 Result<ChainedLine> MakeChainedLine(std::string_view record_json, const ChainState& state);
-// The same for an already parsed record: writers parse outside their lock and chain inside it.
+// The same for an already parsed record.
 Result<ChainedLine> MakeChainedLine(Json record, const ChainState& state);
+
+// A record rendered once into canonical form, before it is chained: its members ("key":value,
+// comma-separated, in key order) cut where the chain's own members go. Chaining it is then two
+// SHA-256 passes and a few copies, with no parsing: writers prepare records in the threads that
+// make them and chain them in log order.
+struct PreparedRecord {
+  // Members whose keys sort before "hash", between "hash" and "prev_hash", between "prev_hash"
+  // and "seq", and after "seq".
+  std::string part[4];
+  size_t bytes() const { return part[0].size() + part[1].size() + part[2].size() + part[3].size(); }
+};
+
+// Prepares a parsed record (the checks MakeChainedLine makes).
+Result<PreparedRecord> PrepareRecord(const Json& record);
+// Prepares a record from its top-level members: (key, value) pairs in any order, each value
+// already in canonical form (json.h; the caller renders them). Refuses duplicate keys, the
+// chain's own members, and a record without a string "type" (not a reserved one) and "time".
+Result<PreparedRecord> PrepareRecord(std::vector<std::pair<std::string, std::string>> members);
+// Chains a prepared record: the same line and state as MakeChainedLine of the record it was
+// prepared from.
+Result<ChainedLine> MakeChainedLine(const PreparedRecord& record, const ChainState& state);
 
 // The checkpoint note text to sign for the current state (see checkpoint.h).
 Result<std::string> CheckpointBody(std::string_view device_id, std::string_view node_id,

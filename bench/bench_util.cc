@@ -1,6 +1,7 @@
 #include "bench/bench_util.h"
 
 #include <arpa/inet.h>
+#include <dirent.h>
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -16,6 +17,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
+#include <map>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -42,6 +44,7 @@ Result Summarize(std::vector<std::vector<double>>& per_thread, double seconds) {
   Result r;
   if (all.empty()) return r;
   std::sort(all.begin(), all.end());
+  r.ops = all.size();
   r.ops_per_s = static_cast<double>(all.size()) / seconds;
   r.p50_us = all[all.size() / 2];
   r.p99_us = all[std::min(all.size() - 1, all.size() * 99 / 100)];
@@ -75,7 +78,149 @@ void Print(const char* name, const Result& r, const Result* limit, const char* o
               r.p99_us);
   if (limit != nullptr && limit->ops_per_s > 0)
     std::printf("   = %5.1f%% of %s", 100.0 * r.ops_per_s / limit->ops_per_s, of);
+  if (r.cpu_us_per_op >= 0) {
+    std::printf("\n%-38s   cpu %7.1f us/op  rss: broker %6.1f MiB, workers %6.1f MiB", "",
+                r.cpu_us_per_op, r.broker_rss_mib, r.workers_rss_mib);
+  }
   std::printf("\n");
+}
+
+void Report(const char* key, double value) {
+  std::printf("RESULT %s %.6g\n", key, value);
+  std::fflush(stdout);
+}
+
+void Report(const std::string& prefix, const Result& r) {
+  Report((prefix + "_ops").c_str(), r.ops_per_s);
+  Report((prefix + "_p50_us").c_str(), r.p50_us);
+  Report((prefix + "_p99_us").c_str(), r.p99_us);
+  if (r.cpu_us_per_op >= 0) {
+    Report((prefix + "_cpu_us_per_op").c_str(), r.cpu_us_per_op);
+    Report((prefix + "_broker_rss_mib").c_str(), r.broker_rss_mib);
+    Report((prefix + "_workers_rss_mib").c_str(), r.workers_rss_mib);
+  }
+}
+
+void ReportRatio(const char* key, const Result& a, const Result& b) {
+  if (b.ops_per_s > 0) Report(key, a.ops_per_s / b.ops_per_s);
+}
+
+namespace {
+
+struct ProcStat {
+  pid_t ppid = 0;
+  std::string comm;
+  double cpu_s = 0;
+};
+
+// /proc/<pid>/stat: the command name in parentheses (it may hold spaces and parentheses: the
+// last ')' ends it), then the state, ppid, ... utime (14th field) and stime (15th) in ticks.
+bool ReadStat(pid_t pid, ProcStat* out) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return false;
+  const size_t open = text.find('(');
+  const size_t close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) return false;
+  out->comm = text.substr(open + 1, close - open - 1);
+  std::istringstream rest(text.substr(close + 1));
+  std::string field;
+  std::vector<std::string> f;  // f[0] is the state (field 3)
+  while (f.size() < 13 && rest >> field) f.push_back(field);
+  if (f.size() < 13) return false;
+  out->ppid = static_cast<pid_t>(std::atol(f[1].c_str()));
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  out->cpu_s = (std::strtod(f[11].c_str(), nullptr) + std::strtod(f[12].c_str(), nullptr)) / ticks;
+  return true;
+}
+
+// VmRSS, VmHWM and RssAnon of /proc/<pid>/status, in MiB (0 when absent).
+void ReadRss(pid_t pid, double* rss_mib, double* hwm_mib, double* anon_mib = nullptr) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/status");
+  std::string line;
+  *rss_mib = *hwm_mib = 0;
+  if (anon_mib != nullptr) *anon_mib = 0;
+  while (std::getline(in, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) *rss_mib = std::atof(line.c_str() + 6) / 1024;
+    if (line.rfind("VmHWM:", 0) == 0) *hwm_mib = std::atof(line.c_str() + 6) / 1024;
+    if (anon_mib != nullptr && line.rfind("RssAnon:", 0) == 0) {
+      *anon_mib = std::atof(line.c_str() + 8) / 1024;
+    }
+  }
+}
+
+}  // namespace
+
+double RssMib(pid_t pid) {
+  double rss = 0, hwm = 0;
+  ReadRss(pid, &rss, &hwm);
+  return rss;
+}
+
+ProcessSample SampleProcesses(pid_t broker) {
+  ProcessSample s;
+  if (broker <= 0) return s;
+  std::map<pid_t, ProcStat> all;
+  if (DIR* d = opendir("/proc"); d != nullptr) {
+    while (dirent* e = readdir(d)) {
+      char* end = nullptr;
+      const long pid = std::strtol(e->d_name, &end, 10);
+      if (pid <= 0 || *end != '\0') continue;
+      ProcStat st;
+      if (ReadStat(static_cast<pid_t>(pid), &st)) all[static_cast<pid_t>(pid)] = st;
+    }
+    closedir(d);
+  }
+  auto it = all.find(broker);
+  if (it == all.end()) return s;
+  s.ok = true;
+  s.pids.push_back(broker);
+  s.broker_cpu_s = it->second.cpu_s;
+  ReadRss(broker, &s.broker_rss_mib, &s.broker_peak_rss_mib, &s.broker_anon_rss_mib);
+  // Descendants: a pid is one when its parent chain reaches the broker (bounded: pid chains are
+  // short, and a cycle cannot pass the bound).
+  for (const auto& [pid, st] : all) {
+    if (pid == broker) continue;
+    bool below = false;
+    pid_t up = st.ppid;
+    for (int depth = 0; depth < 16 && up > 1 && !below; ++depth) {
+      if (up == broker) {
+        below = true;
+        break;
+      }
+      auto p = all.find(up);
+      if (p == all.end()) break;
+      up = p->second.ppid;
+    }
+    if (!below) continue;
+    s.pids.push_back(pid);
+    if (st.comm.rfind("strongroom-work", 0) == 0) {
+      double rss = 0, hwm = 0;
+      ReadRss(pid, &rss, &hwm);
+      s.workers_cpu_s += st.cpu_s;
+      s.workers_rss_mib += rss;
+      s.workers_peak_rss_mib += hwm;
+      ++s.workers;
+    } else {
+      s.others_cpu_s += st.cpu_s;
+    }
+  }
+  return s;
+}
+
+Result RunLoadOn(pid_t broker, int threads, double seconds,
+                 const std::function<std::function<bool()>(int)>& make_op) {
+  const ProcessSample before = SampleProcesses(broker);
+  Result r = RunLoad(threads, seconds, make_op);
+  const ProcessSample after = SampleProcesses(broker);
+  if (before.ok && after.ok && r.ops > 0) {
+    // Workers restarted meanwhile would make the difference wrong (their time is lost): clamp.
+    r.cpu_us_per_op =
+        std::max(0.0, after.cpu_s() - before.cpu_s()) * 1e6 / static_cast<double>(r.ops);
+    r.broker_rss_mib = after.broker_rss_mib;
+    r.workers_rss_mib = after.workers_rss_mib;
+  }
+  return r;
 }
 
 Conn::Conn(int port) {
@@ -139,13 +284,14 @@ bool RemoveTree(const std::string& dir) {
 
 Daemon::~Daemon() { Stop(); }
 
-bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_path) {
+bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_path,
+                   double timeout_s) {
   std::vector<char*> av;
   for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
   av.push_back(nullptr);
   posix_spawn_file_actions_t fa;
   posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT, 0600);
+  posix_spawn_file_actions_addopen(&fa, 1, log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
   posix_spawn_file_actions_adddup2(&fa, 1, 2);
   const int err = posix_spawn(&pid_, av[0], &fa, nullptr, av.data(), environ);
   posix_spawn_file_actions_destroy(&fa);
@@ -154,7 +300,8 @@ bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_
     return false;
   }
   const std::regex api(R"(API on http://127\.0\.0\.1:(\d+))");
-  for (int i = 0; i < 400 && port_ == 0; ++i) {
+  const auto deadline = Clock::now() + std::chrono::duration<double>(timeout_s);
+  while (port_ == 0 && Clock::now() < deadline) {
     std::ifstream in(log_path);
     std::stringstream ss;
     ss << in.rdbuf();
@@ -169,7 +316,7 @@ bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_
       pid_ = 0;
       return false;
     }
-    std::this_thread::sleep_for(std::chrono::milliseconds(25));
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
   }
   return port_ != 0;
 }

@@ -1,10 +1,19 @@
-// Shared machinery of the benchmarks (kv_bench, transit_bench): command line, load generator,
-// summary, printing, a minimal keep-alive HTTP/1.1 client and a strongroomd child process.
+// Shared machinery of the benchmarks (kv_bench, transit_bench, scale_bench, ...): command line,
+// load generator, summary, printing, machine-readable RESULT lines, a minimal keep-alive HTTP/1.1
+// client, a strongroomd child process and the CPU time and memory of its processes (/proc).
+//
+// RESULT lines: besides its human output every benchmark prints lines
+//   RESULT <key> <value>
+// one figure each, for bench/run.sh to collect into the targets table. <key> is
+// [a-z0-9_.]+, "<bench>.<figure>", with the unit as its suffix (_ops: operations per second,
+// _us/_ms/_s: time, _mib: memory) or none for a ratio (higher is better unless the name says
+// otherwise); <value> is a plain decimal number. A key is printed at most once per run.
 #pragma once
 
 #include <sys/types.h>
 
 #include <chrono>
+#include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
@@ -12,6 +21,26 @@
 namespace strongroom::bench {
 
 using Clock = std::chrono::steady_clock;
+
+// The SoftHSM2 module and the user PIN of the benchmarks' throwaway tokens.
+inline constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
+inline constexpr const char* kPin = "1234";
+
+// Seconds since `since`.
+inline double Seconds(Clock::time_point since) {
+  return std::chrono::duration<double>(Clock::now() - since).count();
+}
+
+// A cheap pseudo-random sequence (splitmix64) for picking keys and tokens; one per thread.
+struct Rng {
+  uint64_t s;
+  uint64_t Next() {
+    uint64_t z = (s += 0x9e3779b97f4a7c15ull);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+    return z ^ (z >> 31);
+  }
+};
 
 // Command line shared by every benchmark: [--seconds=N] [--clients=N] [--bin=DIR].
 struct Options {
@@ -25,6 +54,12 @@ struct Result {
   double ops_per_s = 0;
   double p50_us = 0;
   double p99_us = 0;
+  uint64_t ops = 0;  // operations counted
+  // Set by RunLoadOn (negative: not measured): CPU time of the appliance's processes (broker,
+  // workers and spawner, user + system) per operation, and their resident memory after the phase.
+  double cpu_us_per_op = -1;
+  double broker_rss_mib = -1;
+  double workers_rss_mib = -1;  // summed over the workers
 };
 
 Result Summarize(std::vector<std::vector<double>>& per_thread, double seconds);
@@ -35,8 +70,42 @@ Result Summarize(std::vector<std::vector<double>>& per_thread, double seconds);
 Result RunLoad(int threads, double seconds,
                const std::function<std::function<bool()>(int)>& make_op);
 
-// One result line; with `limit`, also the ratio "= X% of <of>".
+// One result line; with `limit`, also the ratio "= X% of <of>"; with the process figures of
+// RunLoadOn, also CPU per operation and the broker's and workers' resident memory.
 void Print(const char* name, const Result& r, const Result* limit, const char* of = "reference");
+
+// "RESULT <key> <value>" (see the top of this file).
+void Report(const char* key, double value);
+// RESULT lines <prefix>_ops, <prefix>_p50_us, <prefix>_p99_us, and when measured
+// <prefix>_cpu_us_per_op, <prefix>_broker_rss_mib, <prefix>_workers_rss_mib.
+void Report(const std::string& prefix, const Result& r);
+// RESULT <key> a.ops_per_s / b.ops_per_s (nothing when b has none).
+void ReportRatio(const char* key, const Result& a, const Result& b);
+
+// The processes of one appliance, read from /proc: the broker (the daemon's own pid), the
+// workers (descendants whose command name starts "strongroom-work") and any other descendant
+// (the spawner).
+struct ProcessSample {
+  bool ok = false;  // the broker was found
+  double broker_cpu_s = 0;
+  double workers_cpu_s = 0;
+  double others_cpu_s = 0;
+  double broker_rss_mib = 0;
+  double broker_anon_rss_mib = 0;   // RssAnon: what the kernel cannot drop (no file behind it)
+  double broker_peak_rss_mib = 0;   // VmHWM
+  double workers_rss_mib = 0;       // summed
+  double workers_peak_rss_mib = 0;  // VmHWM, summed
+  int workers = 0;
+  std::vector<pid_t> pids;  // the broker first, then its descendants
+  double cpu_s() const { return broker_cpu_s + workers_cpu_s + others_cpu_s; }
+};
+ProcessSample SampleProcesses(pid_t broker);
+// VmRSS of one process, in MiB (0 when it cannot be read).
+double RssMib(pid_t pid);
+
+// RunLoad, plus the appliance's CPU time per operation and memory after the phase.
+Result RunLoadOn(pid_t broker, int threads, double seconds,
+                 const std::function<std::function<bool()>(int)>& make_op);
 
 // A keep-alive HTTP/1.1 client on one TCP connection to 127.0.0.1:port.
 class Conn {
@@ -67,10 +136,12 @@ class Daemon {
   Daemon(const Daemon&) = delete;
   Daemon& operator=(const Daemon&) = delete;
 
-  // Spawns args[0] with `args` and waits (up to 10 s) for "API on http://127.0.0.1:PORT" in the
-  // log. False if the spawn fails, the process exits or the line does not come.
-  bool Start(const std::vector<std::string>& args, const std::string& log_path);
+  // Spawns args[0] with `args` and waits (up to `timeout_s`) for "API on http://127.0.0.1:PORT"
+  // in the log. False if the spawn fails, the process exits or the line does not come.
+  bool Start(const std::vector<std::string>& args, const std::string& log_path,
+             double timeout_s = 10);
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   // SIGTERM and wait for the exit; no-op when not running.
   void Stop();
 

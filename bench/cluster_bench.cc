@@ -53,6 +53,8 @@ namespace {
 
 using strongroom::bench::Conn;
 using strongroom::bench::JsonString;
+using strongroom::bench::kPin;
+using strongroom::bench::kSoftHsmLib;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
@@ -61,8 +63,6 @@ using strongroom::testing::FreeLoopbackPort;
 using strongroom::testing::FreeLoopbackPortPair;
 using strongroom::testing::MakeClusterCerts;
 
-constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
-constexpr const char* kPin = "1234";
 constexpr size_t kEntryBytes = 1024;
 
 // --- CPU accounting -------------------------------------------------------------------------

@@ -3,15 +3,22 @@
 // same run on the same token: AES-256-GCM C_EncryptInit+C_Encrypt / C_DecryptInit+C_Decrypt
 // called in-process on sessions of an hsm::Token with the same number of threads, and the same
 // through hsm::Token::AesGcmEncrypt/AesGcmDecrypt (what the broker calls). Prints ops/s, p50/p99
-// and the ratios. Not a test: run bench/run.sh.
+// and the ratios, and the cost of each phase: CPU microseconds per operation of the appliance's
+// processes (broker, spawner, workers: every descendant of this process) for the full stack, of
+// this process for the in-process phases. Cost does not depend on what else runs on the machine;
+// throughput does. Not a test: run bench/run.sh.
 //
 // The token is a throwaway SoftHSM2 token (label "bench") in the run's temp dir; the daemon is
 // started on it with a config file (not -dev) so that this process can open the same token.
 //
-// Usage: transit_bench [--seconds=N] [--clients=N] [--bin=DIR]
+// Usage: transit_bench [--seconds=N] [--clients=N] [--bin=DIR] [--profile=encrypt|decrypt]
+//   --profile: only the 1 KiB full-stack phase of that operation, for a profiler: prints the
+//   daemon's process ids, waits 2 s (attach `perf record -p` then), runs the phase and its cost.
+#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -19,12 +26,16 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <functional>
+#include <iterator>
+#include <map>
 #include <memory>
 #include <optional>
 #include <regex>
 #include <span>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -40,14 +51,14 @@ namespace {
 
 using strongroom::bench::Conn;
 using strongroom::bench::JsonString;
+using strongroom::bench::kPin;
+using strongroom::bench::kSoftHsmLib;
 using strongroom::bench::Print;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
 
-constexpr const char* kSoftHsmLib = "/usr/lib/softhsm/libsofthsm2.so";
 constexpr const char* kTokenLabel = "bench";
-constexpr const char* kPin = "1234";
 
 // A SoftHSM2 config whose token directory is inside `dir`, made current for this process and
 // the daemon it spawns (SOFTHSM2_CONF), and an initialised token "bench" in it.
@@ -80,14 +91,139 @@ std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
+// A live process: its parent, its name and the CPU seconds (user + system) it has used.
+struct ProcInfo {
+  pid_t parent = 0;
+  std::string name;
+  double cpu = 0;
+};
+
+// Every live descendant of this process (the daemon, its spawner and its workers).
+std::map<pid_t, ProcInfo> Descendants() {
+  std::map<pid_t, ProcInfo> procs;
+  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return {};
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    // "pid (comm) state ppid ... utime(14) stime(15)": comm may hold spaces, so count from ')'.
+    const size_t open = text.find('(');
+    const size_t close = text.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    std::istringstream fields(text.substr(close + 2));
+    std::string state;
+    long ppid = 0;
+    fields >> state >> ppid;
+    std::string skip;
+    for (int i = 5; i < 14; ++i) fields >> skip;
+    unsigned long long utime = 0, stime = 0;
+    fields >> utime >> stime;
+    if (!fields) continue;
+    procs[static_cast<pid_t>(pid)] = {static_cast<pid_t>(ppid),
+                                      text.substr(open + 1, close - open - 1),
+                                      static_cast<double>(utime + stime) / tick};
+  }
+  closedir(d);
+  const pid_t self = getpid();
+  std::map<pid_t, ProcInfo> out;
+  for (const auto& [pid, info] : procs) {
+    for (pid_t p = info.parent; p > 1;) {
+      if (p == self) {
+        out.emplace(pid, info);
+        break;
+      }
+      auto it = procs.find(p);
+      if (it == procs.end()) break;
+      p = it->second.parent;
+    }
+  }
+  return out;
+}
+
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+// CPU seconds used so far, by part. The appliance's parts are "broker" (the daemon, a child of
+// this process), "spawner" (the broker's strongroomd child) and "workers"; "client" is this
+// process (the load generator, or the whole in-process raw phase).
+using CpuSplit = std::map<std::string, double>;
+
+CpuSplit ApplianceCpu() {
+  CpuSplit out;
+  const std::map<pid_t, ProcInfo> procs = Descendants();
+  for (const auto& [pid, info] : procs) {
+    if (info.parent == getpid()) {
+      out["broker"] += info.cpu;
+    } else if (info.name.rfind("strongroom-work", 0) == 0) {
+      out["workers"] += info.cpu;
+    } else {
+      out["spawner"] += info.cpu;
+    }
+  }
+  out["client"] = SelfCpuSeconds();
+  return out;
+}
+
+CpuSplit ClientCpu() { return {{"client", SelfCpuSeconds()}}; }
+
+// A phase's throughput and its cost: CPU microseconds per operation, by part.
+struct Costed {
+  Result result;
+  std::map<std::string, double> us_per_op;
+};
+
+Costed Measure(double seconds, CpuSplit (*cpu)(), const std::function<Result()>& run) {
+  const CpuSplit before = cpu();
+  Costed c;
+  c.result = run();
+  const double ops = c.result.ops_per_s * seconds;
+  if (ops <= 0) return c;
+  for (const auto& [part, after] : cpu()) {
+    auto it = before.find(part);
+    c.us_per_op[part] = (after - (it == before.end() ? 0 : it->second)) * 1e6 / ops;
+  }
+  return c;
+}
+
+// "name   T us CPU per op (broker B + workers W + spawner S; client C)" for the full stack,
+// "name   C us CPU per op (in-process)" for the raw phases.
+void PrintCost(const char* name, const Costed& c) {
+  auto part = [&](const char* p) {
+    auto it = c.us_per_op.find(p);
+    return it == c.us_per_op.end() ? 0.0 : it->second;
+  };
+  if (c.us_per_op.size() == 1) {
+    std::printf("%-38s %8.1f us CPU per op (in-process)\n", name, part("client"));
+    return;
+  }
+  const double appliance = part("broker") + part("workers") + part("spawner");
+  std::printf(
+      "%-38s %8.1f us CPU per op (broker %.1f + workers %.1f + spawner %.1f; load generator "
+      "%.1f)\n",
+      name, appliance, part("broker"), part("workers"), part("spawner"), part("client"));
+}
+
 // One AES-GCM operation's results for 64 B and 1 KiB, encrypt and decrypt.
 struct GcmResults {
-  Result enc64, enc1k, dec64, dec1k;
+  Costed enc64, enc1k, dec64, dec1k;
 };
 
 struct RawResults {
   GcmResults pkcs11;  // C_EncryptInit+C_Encrypt / C_DecryptInit+C_Decrypt on a held session
   GcmResults token;   // hsm::Token::AesGcmEncrypt / AesGcmDecrypt (what the broker calls)
+  // C_EncryptInit+C_Encrypt / C_DecryptInit+C_Decrypt of 1 KiB with a key that is not
+  // CKA_PRIVATE: SoftHSM2 keeps a private object's value encrypted under its token key and
+  // decrypts it in every *Init (a global lock and a random draw included). Not what Transit
+  // uses; it shows that part of the token's cost.
+  Costed public_enc1k, public_dec1k;
 };
 
 CK_GCM_PARAMS GcmParams(const std::vector<uint8_t>& iv, const std::string& aad) {
@@ -108,6 +244,7 @@ CK_GCM_PARAMS GcmParams(const std::vector<uint8_t>& iv, const std::string& aad) 
 // session object), under a KEK of its own
 // ("bench-raw-kek", a token object). The AAD has the shape and length of Transit's bound AAD
 // ("strongroom-transit" 0 name 0 version 0), so the token does the same work per call.
+// Then 1 KiB once more with a generated session key that is not CKA_PRIVATE (RawResults).
 bool RawPhase(int clients, double seconds, RawResults* out) {
   using strongroom::hsm::Token;
   auto token = Token::Open(
@@ -134,30 +271,34 @@ bool RawPhase(int clients, double seconds, RawResults* out) {
     ++n;
     for (int b = 0; b < 8; ++b) iv[4 + b] = static_cast<uint8_t>(n >> (8 * b));
   };
-  auto pkcs11_encrypt = [&](const std::string& pt) {
-    return RunLoad(clients, seconds, [&](int thread) -> std::function<bool()> {
-      auto lease = std::make_shared<absl::StatusOr<Token::Lease>>(t->Acquire());
-      if (!lease->ok()) return [] { return false; };
-      return [&, lease, thread, iv = std::vector<uint8_t>(12, 0), n = uint64_t{0},
-              buf = std::vector<uint8_t>(pt.size() + 16)]() mutable {
-        next_iv(iv, thread, n);
-        CK_GCM_PARAMS params = GcmParams(iv, aad);
-        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
-        Token::Lease& l = **lease;
-        if (l.fn()->C_EncryptInit(l.handle(), &mech, k) != CKR_OK) return false;
-        CK_ULONG len = buf.size();
-        return l.fn()->C_Encrypt(l.handle(),
-                                 reinterpret_cast<uint8_t*>(const_cast<char*>(pt.data())),
-                                 pt.size(), buf.data(), &len) == CKR_OK;
-      };
+  auto pkcs11_encrypt = [&](const std::string& pt, CK_OBJECT_HANDLE key_handle) {
+    return Measure(seconds, ClientCpu, [&] {
+      return RunLoad(clients, seconds, [&](int thread) -> std::function<bool()> {
+        auto lease = std::make_shared<absl::StatusOr<Token::Lease>>(t->Acquire());
+        if (!lease->ok()) return [] { return false; };
+        return [&, lease, thread, iv = std::vector<uint8_t>(12, 0), n = uint64_t{0},
+                buf = std::vector<uint8_t>(pt.size() + 16)]() mutable {
+          next_iv(iv, thread, n);
+          CK_GCM_PARAMS params = GcmParams(iv, aad);
+          CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
+          Token::Lease& l = **lease;
+          if (l.fn()->C_EncryptInit(l.handle(), &mech, key_handle) != CKR_OK) return false;
+          CK_ULONG len = buf.size();
+          return l.fn()->C_Encrypt(l.handle(),
+                                   reinterpret_cast<uint8_t*>(const_cast<char*>(pt.data())),
+                                   pt.size(), buf.data(), &len) == CKR_OK;
+        };
+      });
     });
   };
   auto token_encrypt = [&](const std::string& pt) {
-    return RunLoad(clients, seconds, [&](int thread) {
-      return [&, thread, iv = std::vector<uint8_t>(12, 0), n = uint64_t{0}]() mutable {
-        next_iv(iv, thread, n);
-        return t->AesGcmEncrypt(k, iv, Bytes(aad), Bytes(pt)).ok();
-      };
+    return Measure(seconds, ClientCpu, [&] {
+      return RunLoad(clients, seconds, [&](int thread) {
+        return [&, thread, iv = std::vector<uint8_t>(12, 0), n = uint64_t{0}]() mutable {
+          next_iv(iv, thread, n);
+          return t->AesGcmEncrypt(k, iv, Bytes(aad), Bytes(pt)).ok();
+        };
+      });
     });
   };
   // Decrypt: one ciphertext per size, made (and checked) before the timed phases.
@@ -169,29 +310,63 @@ bool RawPhase(int clients, double seconds, RawResults* out) {
   auto back = t->AesGcmDecrypt(k, iv, Bytes(aad), *ct1k);
   if (!back.ok()) return failed(back.status());
   if (back->size() != p1k.size()) return failed(absl::InternalError("decrypt round trip"));
-  auto pkcs11_decrypt = [&](std::vector<uint8_t>& ct) {
-    return RunLoad(clients, seconds, [&](int) -> std::function<bool()> {
-      auto lease = std::make_shared<absl::StatusOr<Token::Lease>>(t->Acquire());
-      if (!lease->ok()) return [] { return false; };
-      return [&, lease, buf = std::vector<uint8_t>(ct.size())]() mutable {
-        CK_GCM_PARAMS params = GcmParams(iv, aad);
-        CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
-        Token::Lease& l = **lease;
-        if (l.fn()->C_DecryptInit(l.handle(), &mech, k) != CKR_OK) return false;
-        CK_ULONG len = buf.size();
-        return l.fn()->C_Decrypt(l.handle(), ct.data(), ct.size(), buf.data(), &len) == CKR_OK;
-      };
+  auto pkcs11_decrypt = [&](std::vector<uint8_t>& ct, CK_OBJECT_HANDLE key_handle) {
+    return Measure(seconds, ClientCpu, [&] {
+      return RunLoad(clients, seconds, [&](int) -> std::function<bool()> {
+        auto lease = std::make_shared<absl::StatusOr<Token::Lease>>(t->Acquire());
+        if (!lease->ok()) return [] { return false; };
+        return [&, lease, buf = std::vector<uint8_t>(ct.size())]() mutable {
+          CK_GCM_PARAMS params = GcmParams(iv, aad);
+          CK_MECHANISM mech = {CKM_AES_GCM, &params, sizeof params};
+          Token::Lease& l = **lease;
+          if (l.fn()->C_DecryptInit(l.handle(), &mech, key_handle) != CKR_OK) return false;
+          CK_ULONG len = buf.size();
+          return l.fn()->C_Decrypt(l.handle(), ct.data(), ct.size(), buf.data(), &len) == CKR_OK;
+        };
+      });
     });
   };
   auto token_decrypt = [&](const std::vector<uint8_t>& ct) {
-    return RunLoad(clients, seconds, [&](int) {
-      return [&] { return t->AesGcmDecrypt(k, iv, Bytes(aad), ct).ok(); };
+    return Measure(seconds, ClientCpu, [&] {
+      return RunLoad(clients, seconds, [&](int) {
+        return [&] { return t->AesGcmDecrypt(k, iv, Bytes(aad), ct).ok(); };
+      });
     });
   };
-  out->pkcs11 = {pkcs11_encrypt(p64), pkcs11_encrypt(p1k), pkcs11_decrypt(*ct64),
-                 pkcs11_decrypt(*ct1k)};
+  out->pkcs11 = {pkcs11_encrypt(p64, k), pkcs11_encrypt(p1k, k), pkcs11_decrypt(*ct64, k),
+                 pkcs11_decrypt(*ct1k, k)};
   out->token = {token_encrypt(p64), token_encrypt(p1k), token_decrypt(*ct64), token_decrypt(*ct1k)};
   (void)(*token)->DestroyObject(k);
+
+  // The same key attributes but CKA_PRIVATE=false, generated in the token (a session object).
+  CK_OBJECT_HANDLE pub = CK_INVALID_HANDLE;
+  {
+    auto lease = t->Acquire();
+    if (!lease.ok()) return failed(lease.status());
+    CK_OBJECT_CLASS cls = CKO_SECRET_KEY;
+    CK_KEY_TYPE type = CKK_AES;
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
+    CK_ATTRIBUTE tmpl[] = {
+        {CKA_CLASS, &cls, sizeof cls},
+        {CKA_KEY_TYPE, &type, sizeof type},
+        {CKA_VALUE_LEN, &len, sizeof len},
+        {CKA_TOKEN, &no, 1},
+        {CKA_PRIVATE, &no, 1},
+        {CKA_SENSITIVE, &yes, 1},
+        {CKA_EXTRACTABLE, &no, 1},
+        {CKA_ENCRYPT, &yes, 1},
+        {CKA_DECRYPT, &yes, 1},
+    };
+    CK_MECHANISM gen = {CKM_AES_KEY_GEN, nullptr, 0};
+    if (lease->fn()->C_GenerateKey(lease->handle(), &gen, tmpl, std::size(tmpl), &pub) != CKR_OK) {
+      return failed(absl::InternalError("C_GenerateKey (CKA_PRIVATE=false)"));
+    }
+  }
+  auto pub_ct1k = t->AesGcmEncrypt(pub, iv, Bytes(aad), Bytes(p1k));
+  if (!pub_ct1k.ok()) return failed(pub_ct1k.status());
+  out->public_enc1k = pkcs11_encrypt(p1k, pub);
+  out->public_dec1k = pkcs11_decrypt(*pub_ct1k, pub);
   return true;
 }
 
@@ -202,6 +377,10 @@ int main(int argc, char** argv) {
       strongroom::bench::ParseOptions(argc, argv, STRONGROOM_BIN_DIR);
   const double seconds = opt.seconds;
   const int clients = opt.clients;
+  std::string profile;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strncmp(argv[i], "--profile=", 10) == 0) profile = argv[i] + 10;
+  }
   signal(SIGPIPE, SIG_IGN);
   const std::string dir = strongroom::bench::MakeTempDir();
   if (dir.empty()) return 1;
@@ -260,17 +439,37 @@ int main(int argc, char** argv) {
     }
   }
   auto http = [&](const std::string& path, const std::string& body) {
-    return RunLoad(clients, seconds, [&](int) {
-      auto c = std::make_shared<Conn>(port);
-      return [&, c] { return c->Do("POST", path, root, body) == 200; };
+    return Measure(seconds, ApplianceCpu, [&] {
+      return RunLoad(clients, seconds, [&](int) {
+        auto c = std::make_shared<Conn>(port);
+        return [&, c] { return c->Do("POST", path, root, body) == 200; };
+      });
     });
   };
   const std::string dec64 = "{\"ciphertext\":\"" + ct64 + "\"}";
   const std::string dec1k = "{\"ciphertext\":\"" + ct1k + "\"}";
-  Result http_enc64 = http("/v1/transit/encrypt/bench", enc64);
-  Result http_enc1k = http("/v1/transit/encrypt/bench", enc1k);
-  Result http_dec64 = http("/v1/transit/decrypt/bench", dec64);
-  Result http_dec1k = http("/v1/transit/decrypt/bench", dec1k);
+  if (!profile.empty()) {
+    const bool enc = profile == "encrypt";
+    if (!enc && profile != "decrypt") {
+      std::fprintf(stderr, "--profile= takes encrypt or decrypt\n");
+      return 2;
+    }
+    for (const auto& [pid, info] : Descendants())
+      std::printf("pid %d %s\n", pid, info.name.c_str());
+    std::printf("phase starts in 2 s and lasts %.0f s\n", seconds);
+    std::fflush(stdout);
+    std::this_thread::sleep_for(std::chrono::seconds(2));
+    const Costed c =
+        enc ? http("/v1/transit/encrypt/bench", enc1k) : http("/v1/transit/decrypt/bench", dec1k);
+    Print(enc ? "Transit encrypt 1 KiB" : "Transit decrypt 1 KiB", c.result, nullptr);
+    PrintCost(enc ? "Transit encrypt 1 KiB" : "Transit decrypt 1 KiB", c);
+    daemon.Stop();
+    return strongroom::bench::RemoveTree(dir) ? 0 : 1;
+  }
+  Costed http_enc64 = http("/v1/transit/encrypt/bench", enc64);
+  Costed http_enc1k = http("/v1/transit/encrypt/bench", enc1k);
+  Costed http_dec64 = http("/v1/transit/decrypt/bench", dec64);
+  Costed http_dec1k = http("/v1/transit/decrypt/bench", dec1k);
   daemon.Stop();
 
   // --- the raw limit on the same token, after the daemon has stopped. Both processes can use
@@ -281,20 +480,46 @@ int main(int argc, char** argv) {
   if (!RawPhase(clients, seconds, &raw)) return 1;
 
   std::printf("raw limits (in-process PKCS#11 AES-256-GCM on the same token, same run)\n");
-  Print("C_Encrypt 64 B", raw.pkcs11.enc64, nullptr);
-  Print("C_Encrypt 1 KiB", raw.pkcs11.enc1k, nullptr);
-  Print("C_Decrypt 64 B", raw.pkcs11.dec64, nullptr);
-  Print("C_Decrypt 1 KiB", raw.pkcs11.dec1k, nullptr);
+  Print("C_Encrypt 64 B", raw.pkcs11.enc64.result, nullptr);
+  Print("C_Encrypt 1 KiB", raw.pkcs11.enc1k.result, nullptr);
+  Print("C_Decrypt 64 B", raw.pkcs11.dec64.result, nullptr);
+  Print("C_Decrypt 1 KiB", raw.pkcs11.dec1k.result, nullptr);
+  Print("C_Encrypt 1 KiB, key not CKA_PRIVATE", raw.public_enc1k.result, nullptr);
+  Print("C_Decrypt 1 KiB, key not CKA_PRIVATE", raw.public_dec1k.result, nullptr);
   std::printf("\nthrough hsm::Token (session pool, checks)\n");
-  Print("AesGcmEncrypt 64 B  (vs C_Encrypt)", raw.token.enc64, &raw.pkcs11.enc64, "raw");
-  Print("AesGcmEncrypt 1 KiB (vs C_Encrypt)", raw.token.enc1k, &raw.pkcs11.enc1k, "raw");
-  Print("AesGcmDecrypt 64 B  (vs C_Decrypt)", raw.token.dec64, &raw.pkcs11.dec64, "raw");
-  Print("AesGcmDecrypt 1 KiB (vs C_Decrypt)", raw.token.dec1k, &raw.pkcs11.dec1k, "raw");
+  Print("AesGcmEncrypt 64 B  (vs C_Encrypt)", raw.token.enc64.result, &raw.pkcs11.enc64.result,
+        "raw");
+  Print("AesGcmEncrypt 1 KiB (vs C_Encrypt)", raw.token.enc1k.result, &raw.pkcs11.enc1k.result,
+        "raw");
+  Print("AesGcmDecrypt 64 B  (vs C_Decrypt)", raw.token.dec64.result, &raw.pkcs11.dec64.result,
+        "raw");
+  Print("AesGcmDecrypt 1 KiB (vs C_Decrypt)", raw.token.dec1k.result, &raw.pkcs11.dec1k.result,
+        "raw");
   std::printf("\nfull stack (HTTP worker -> broker -> Transit -> PKCS#11 token)\n");
-  Print("Transit encrypt 64 B  (vs C_Encrypt)", http_enc64, &raw.pkcs11.enc64, "raw");
-  Print("Transit encrypt 1 KiB (vs C_Encrypt)", http_enc1k, &raw.pkcs11.enc1k, "raw");
-  Print("Transit decrypt 64 B  (vs C_Decrypt)", http_dec64, &raw.pkcs11.dec64, "raw");
-  Print("Transit decrypt 1 KiB (vs C_Decrypt)", http_dec1k, &raw.pkcs11.dec1k, "raw");
+  Print("Transit encrypt 64 B  (vs C_Encrypt)", http_enc64.result, &raw.pkcs11.enc64.result, "raw");
+  Print("Transit encrypt 1 KiB (vs C_Encrypt)", http_enc1k.result, &raw.pkcs11.enc1k.result, "raw");
+  Print("Transit decrypt 64 B  (vs C_Decrypt)", http_dec64.result, &raw.pkcs11.dec64.result, "raw");
+  Print("Transit decrypt 1 KiB (vs C_Decrypt)", http_dec1k.result, &raw.pkcs11.dec1k.result, "raw");
+  std::printf("\ncost (CPU time per operation; independent of other load on the machine)\n");
+  PrintCost("C_Encrypt 1 KiB", raw.pkcs11.enc1k);
+  PrintCost("C_Decrypt 1 KiB", raw.pkcs11.dec1k);
+  PrintCost("C_Encrypt 1 KiB, key not CKA_PRIVATE", raw.public_enc1k);
+  PrintCost("C_Decrypt 1 KiB, key not CKA_PRIVATE", raw.public_dec1k);
+  PrintCost("AesGcmEncrypt 1 KiB", raw.token.enc1k);
+  PrintCost("AesGcmDecrypt 1 KiB", raw.token.dec1k);
+  PrintCost("Transit encrypt 64 B", http_enc64);
+  PrintCost("Transit encrypt 1 KiB", http_enc1k);
+  PrintCost("Transit decrypt 64 B", http_dec64);
+  PrintCost("Transit decrypt 1 KiB", http_dec1k);
   std::printf("\n");
+  // For bench/run.sh's targets table.
+  using strongroom::bench::Report;
+  using strongroom::bench::ReportRatio;
+  Report("transit.raw_encrypt_1k_ops", raw.pkcs11.enc1k.result.ops_per_s);
+  Report("transit.raw_decrypt_1k_ops", raw.pkcs11.dec1k.result.ops_per_s);
+  Report("transit.encrypt_1k", http_enc1k.result);
+  Report("transit.decrypt_1k", http_dec1k.result);
+  ReportRatio("transit.encrypt_ratio", http_enc1k.result, raw.pkcs11.enc1k.result);
+  ReportRatio("transit.decrypt_ratio", http_dec1k.result, raw.pkcs11.dec1k.result);
   return strongroom::bench::RemoveTree(dir) ? 0 : 1;
 }

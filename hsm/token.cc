@@ -22,6 +22,7 @@
 #include "base/log.h"
 #include "base/metrics_catalog.h"
 #include "base/status_macros.h"
+#include "hsm/fork_generation.h"
 #include "hsm/op_metrics.h"
 #include "hsm/rv.h"
 #include "hsm/token_internal.h"
@@ -325,6 +326,7 @@ absl::StatusOr<SecureBytes> ResolvePin(std::string_view spec) {
 // Module
 
 absl::StatusOr<std::unique_ptr<Module>> Module::Load(const std::string& path) {
+  const uint64_t fork_generation = ForkGeneration();  // before any PKCS#11 state exists
   struct stat st;
   if (::stat(path.c_str(), &st) != 0) {
     const int err = errno;
@@ -370,8 +372,7 @@ absl::StatusOr<std::unique_ptr<Module>> Module::Load(const std::string& path) {
         "process; only one Module per library may exist)"));
   }
   RETURN_IF_ERROR(RvToStatus(rv, absl::StrCat("C_Initialize on ", path)));
-  return std::unique_ptr<Module>(
-      new Module(handle.release(), fn, path, static_cast<int>(::getpid())));
+  return std::unique_ptr<Module>(new Module(handle.release(), fn, path, fork_generation));
 }
 
 Module::~Module() {
@@ -387,7 +388,8 @@ Module::~Module() {
   if (handle_ != nullptr) dlclose(handle_);
 }
 
-bool Module::InLoadingProcess() const { return static_cast<int>(::getpid()) == pid_; }
+// Asked on every Acquire: ForkGeneration costs no system call, getpid() would.
+bool Module::InLoadingProcess() const { return ForkGeneration() == fork_generation_; }
 
 absl::StatusOr<CK_SLOT_ID> Module::FindSlotByTokenLabel(std::string_view label) const {
   // Slots come and go (SoftHSM2 adds a fresh empty slot after each token init), so the list is

@@ -41,7 +41,8 @@ absl::StatusOr<SecureBytes> ResolvePin(std::string_view spec);
 // At most one Module per library may be alive in a process: PKCS#11 state is per process, so a
 // second Load of the same library fails with FailedPrecondition (CKR_CRYPTOKI_ALREADY_INITIALIZED)
 // instead of silently sharing (and later finalising) the first one's state.
-// Module remembers the pid that loaded it; a forked child must not use or finalise it.
+// Module remembers which copy of the process loaded it (hsm/fork_generation.h); a forked child
+// must not use or finalise it.
 class Module {
  public:
   // Errors: NotFound / PermissionDenied when `path` does not exist / cannot be read,
@@ -63,12 +64,12 @@ class Module {
   bool InLoadingProcess() const;
 
  private:
-  Module(void* handle, CK_FUNCTION_LIST* fn, std::string path, int pid)
-      : handle_(handle), fn_(fn), path_(std::move(path)), pid_(pid) {}
+  Module(void* handle, CK_FUNCTION_LIST* fn, std::string path, uint64_t fork_generation)
+      : handle_(handle), fn_(fn), path_(std::move(path)), fork_generation_(fork_generation) {}
   void* handle_;
   CK_FUNCTION_LIST* fn_;
   std::string path_;
-  int pid_;  // getpid() at Load
+  uint64_t fork_generation_;  // ForkGeneration() at Load
 };
 
 // One PKCS#11 session (C_OpenSession RW|SERIAL / C_CloseSession). Move-only.

@@ -47,13 +47,13 @@ tests/packaging/package_test.sh build
 stage "the unit under a real systemd (Debian 12 root booted with systemd-nspawn)"
 tests/packaging/systemd_test.sh build
 stage "the container image (podman build of packaging/container/Dockerfile, run as the StatefulSet runs it)"
-tests/packaging/container_test.sh
+tests/packaging/container_test.sh --binaries=build
 stage "deployment files (Kubernetes manifests, yamllint, shellcheck)"
 tests/deploy/check_manifests.py >build/check_manifests.log || { cat build/check_manifests.log; exit 1; }
 tail -1 build/check_manifests.log
 shellcheck -x packaging/container/entrypoint.sh deploy/kubernetes/init/strongroom-init.sh deploy/kubernetes/injector/make-tls.sh packaging/install-deps.sh \
   packaging/libraft/build.sh tests/packaging/systemd_test.sh tests/packaging/container_test.sh \
-  tests/faults/run.sh packaging/cluster-certs.sh
+  tests/faults/run.sh packaging/cluster-certs.sh packaging/container/stage-binaries.sh
 
 if [ "${STRONGROOM_SKIP_ASAN:-0}" != 1 ]; then
   stage "build (ASan + UBSan)"

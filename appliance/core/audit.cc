@@ -7,9 +7,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <cstring>
+#include <initializer_list>
 #include <span>
 
 #include "absl/strings/ascii.h"
@@ -25,6 +27,8 @@
 #include "appliance/core/seal.h"
 #include "appliance/core/token_store.h"
 #include "audit/chain.h"
+#include "audit/encoding.h"
+#include "audit/json.h"
 #include "base/log.h"
 #include "base/metrics_catalog.h"
 #include "base/status_macros.h"
@@ -108,32 +112,186 @@ class AuditSalt {
 
 namespace {
 
-// Every string and number leaf of `v`, recursively, replaced by its digest (keys, booleans and
-// nulls kept). Vault decodes JSON numbers as strings (json.Number) and hashes them, so a PIN or a
-// card number sent as a number is no more in clear than one sent as a string; the digest is of
-// the number's decimal text (for a fraction, or an integer beyond uint64, which Boost.JSON reads
-// as a double: the shortest text that reads back as it). Depth is bounded by the worker's
-// max_json_depth before a body reaches the broker.
-void HashStrings(const AuditSalt& salt, json::value& v) {
-  if (v.is_string()) {
-    v = salt.Hex(std::string_view(v.as_string().data(), v.as_string().size()));
-  } else if (v.is_int64() || v.is_uint64()) {
-    v = salt.Hex(json::serialize(v));
-  } else if (v.is_double()) {
-    // The shortest text that reads back as the same double ("4231.5", "1e+30"): what a client
-    // wrote for a plain decimal, so sys/audit-hash of that text finds it (Boost.JSON's own form,
-    // "4.2315E3", would not).
-    char text[64];
-    const auto [end, ec] = std::to_chars(text, text + sizeof text, v.as_double());
-    const std::string shortest =
-        ec == std::errc() ? std::string(text, static_cast<size_t>(end - text)) : json::serialize(v);
-    v = salt.Hex(shortest);
-  } else if (v.is_object()) {
-    for (auto& kv : v.as_object()) HashStrings(salt, kv.value());
-  } else if (v.is_array()) {
-    for (auto& item : v.as_array()) HashStrings(salt, item);
+// Records are rendered straight into the canonical JSON the chain hashes (audit/json.h), in one
+// pass over the request's and response's own values: no record tree is built, copied, printed
+// and parsed again. The bytes are those the record tree gave through Boost.JSON's printer and
+// audit::ParseJson (tests/unit/core/testdata/audit_records.golden pins them), and what that parse
+// refused is refused here too: a string or key in clear that is not UTF-8, a duplicate key,
+// nesting deeper than the verifier reads (audit::kMaxJsonDepth, counting the record's own
+// levels). A record that cannot be written fails its request closed, as before.
+class CanonicalWriter {
+ public:
+  explicit CanonicalWriter(const AuditSalt& salt) : salt_(salt) {}
+
+  const std::string& error() const { return error_; }
+  bool ok() const { return error_.empty(); }
+  // Marks the record as one that cannot be written (the first reason is kept).
+  void Fail(std::string why) {
+    if (error_.empty()) error_ = std::move(why);
   }
-}
+
+  // Appends `v`, whose nesting level in the record is `depth` (the record itself is 1). With
+  // `digest`, every string and number leaf is written as its digest, keys, booleans and nulls
+  // as they are: Vault decodes JSON numbers as strings (json.Number) and hashes them, so a PIN
+  // or a card number sent as a number is no more in clear than one sent as a string. The digest
+  // is of the number's decimal text (for a fraction, or an integer beyond uint64, which
+  // Boost.JSON reads as a double: the shortest text that reads back as it, "4231.5", "1e+30",
+  // which is what sys/audit-hash of a plain decimal finds). The worker bounds a body's depth
+  // before it reaches the broker; the check here is the record's own.
+  void Value(const json::value& v, bool digest, int depth, std::string* out) {
+    switch (v.kind()) {
+      case json::kind::null:
+        out->append("null");
+        return;
+      case json::kind::bool_:
+        out->append(v.get_bool() ? "true" : "false");
+        return;
+      case json::kind::string: {
+        const std::string_view text(v.get_string().data(), v.get_string().size());
+        if (digest) {
+          Digest(text, out);
+        } else {
+          String(text, out);
+        }
+        return;
+      }
+      case json::kind::int64:
+      case json::kind::uint64:
+        if (digest) {
+          Digest(json::serialize(v), out);
+        } else {
+          out->append(json::serialize(v));
+        }
+        return;
+      case json::kind::double_: {
+        if (digest) {
+          char text[64];
+          const auto [end, ec] = std::to_chars(text, text + sizeof text, v.get_double());
+          Digest(ec == std::errc() ? std::string(text, static_cast<size_t>(end - text))
+                                   : json::serialize(v),
+                 out);
+          return;
+        }
+        // As Boost.JSON prints it, read back as the verifier reads it (a non-finite value
+        // prints as null or as an out-of-range exponent).
+        auto parsed = audit::ParseJson(json::serialize(v));
+        if (!parsed.ok()) {
+          return Fail(absl::StrCat("a number cannot be written: ", parsed.message()));
+        }
+        audit::AppendCanonicalJson(*parsed, out);
+        return;
+      }
+      case json::kind::array: {
+        if (depth > audit::kMaxJsonDepth) return Fail("nested too deeply");
+        out->push_back('[');
+        bool first = true;
+        for (const json::value& item : v.get_array()) {
+          if (!first) out->push_back(',');
+          first = false;
+          Value(item, digest, depth + 1, out);
+          if (!ok()) return;
+        }
+        out->push_back(']');
+        return;
+      }
+      case json::kind::object:
+        Object(v.get_object(), digest, depth, out);
+        return;
+    }
+  }
+
+  void Object(const json::object& o, bool digest, int depth, std::string* out) {
+    if (depth > audit::kMaxJsonDepth) return Fail("nested too deeply");
+    std::vector<std::pair<std::string_view, const json::value*>> members;
+    members.reserve(o.size());
+    for (const auto& kv : o) {
+      members.emplace_back(std::string_view(kv.key().data(), kv.key().size()), &kv.value());
+    }
+    // std::string_view compares bytes as unsigned: the canonical member order.
+    std::sort(members.begin(), members.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    out->push_back('{');
+    for (size_t i = 0; i < members.size(); ++i) {
+      if (i > 0) {
+        if (members[i].first == members[i - 1].first) return Fail("an object has a key twice");
+        out->push_back(',');
+      }
+      String(members[i].first, out);
+      if (!ok()) return;
+      out->push_back(':');
+      Value(*members[i].second, digest, depth + 1, out);
+      if (!ok()) return;
+    }
+    out->push_back('}');
+  }
+
+  // A string in clear.
+  void String(std::string_view text, std::string* out) {
+    if (!audit::IsValidUtf8(text)) return Fail("a string is not valid UTF-8");
+    audit::AppendJsonString(text, out);
+  }
+  // A value's digest, as a JSON string.
+  void Digest(std::string_view plain, std::string* out) {
+    out->push_back('"');
+    out->append(salt_.Hex(plain));
+    out->push_back('"');
+  }
+
+ private:
+  const AuditSalt& salt_;
+  std::string error_;
+};
+
+// An object of the record being rendered: (key, canonical value) members, in any order.
+class Members {
+ public:
+  explicit Members(CanonicalWriter* w) : w_(w) {}
+  void Raw(std::string key, std::string canonical) {
+    members_.emplace_back(std::move(key), std::move(canonical));
+  }
+  void Str(std::string key, std::string_view text) {
+    std::string v;
+    w_->String(text, &v);
+    Raw(std::move(key), std::move(v));
+  }
+  void Int(std::string key, int64_t n) { Raw(std::move(key), absl::StrCat(n)); }
+  void Value(std::string key, const json::value& v, bool digest, int depth) {
+    std::string out;
+    w_->Value(v, digest, depth, &out);
+    Raw(std::move(key), std::move(out));
+  }
+  void StrList(std::string key, const std::vector<std::string>& list) {
+    std::string v = "[";
+    for (size_t i = 0; i < list.size(); ++i) {
+      if (i > 0) v.push_back(',');
+      w_->String(list[i], &v);
+    }
+    v.push_back(']');
+    Raw(std::move(key), std::move(v));
+  }
+  // The members as one canonical object.
+  std::string Render() {
+    std::sort(members_.begin(), members_.end(),
+              [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::string out = "{";
+    for (size_t i = 0; i < members_.size(); ++i) {
+      if (i > 0) out.push_back(',');
+      if (i > 0 && members_[i].first == members_[i - 1].first) {
+        w_->Fail("an object has a key twice");
+      }
+      w_->String(members_[i].first, &out);
+      out.push_back(':');
+      out.append(members_[i].second);
+    }
+    out.push_back('}');
+    return out;
+  }
+  std::vector<std::pair<std::string, std::string>>& members() { return members_; }
+
+ private:
+  CanonicalWriter* w_;
+  std::vector<std::pair<std::string, std::string>> members_;
+};
 
 absl::StatusOr<bool> BoolOption(const std::map<std::string, std::string>& o, const std::string& k,
                                 bool def) {
@@ -663,24 +821,46 @@ void AuditBroker::Tick() {
 
 namespace {
 
-json::object AuthObject(const TokenEntry& t, const AuditSalt& salt, bool hmac_accessor,
-                        const std::string& client_token) {
-  json::object a;
-  a["client_token"] = salt.Hex(client_token);
-  // A batch token has no accessor: "" stays "" (no digest of nothing).
-  a["accessor"] = hmac_accessor && !t.accessor.empty() ? salt.Hex(t.accessor) : t.accessor;
-  a["display_name"] = t.display_name;
-  json::array policies;
-  for (const auto& p : t.policies) policies.emplace_back(p);
-  a["policies"] = policies;
-  a["token_policies"] = std::move(policies);
-  if (!t.meta.empty()) a["metadata"] = t.meta;
-  if (!t.entity_id.empty()) a["entity_id"] = t.entity_id;
-  a["token_type"] = t.type;
-  a["token_ttl"] = t.ttl;
-  a["token_issue_time"] = FormatRfc3339Nano(absl::FromUnixSeconds(t.creation_unix));
-  if (t.num_uses > 0) a["remaining_uses"] = t.num_uses;
-  return a;
+// The "auth" object of a record made with a token. `client_token` and `accessor` are the digests
+// (or the accessor in clear, per the device's hmac_accessor) computed once per record.
+std::string AuthObject(const TokenEntry& t, CanonicalWriter* w, const std::string& client_token,
+                       const std::string& accessor) {
+  Members a(w);
+  a.Raw("client_token", client_token);
+  a.Raw("accessor", accessor);
+  a.Str("display_name", t.display_name);
+  a.StrList("policies", t.policies);
+  a.StrList("token_policies", t.policies);
+  if (!t.meta.empty()) {
+    std::string meta;
+    w->Object(t.meta, /*digest=*/false, 3, &meta);
+    a.Raw("metadata", std::move(meta));
+  }
+  if (!t.entity_id.empty()) a.Str("entity_id", t.entity_id);
+  a.Str("token_type", t.type);
+  a.Int("token_ttl", t.ttl);
+  a.Str("token_issue_time", FormatRfc3339Nano(absl::FromUnixSeconds(t.creation_unix)));
+  if (t.num_uses > 0) a.Int("remaining_uses", t.num_uses);
+  return a.Render();
+}
+
+// A response's auth or wrap_info object, with the members named in `credentials` (strings, not
+// empty) as digests; `accessors` among them stay in clear when the device says so.
+std::string WithDigests(const json::object& o, std::initializer_list<std::string_view> credentials,
+                        std::initializer_list<std::string_view> accessors, bool hmac_accessor,
+                        CanonicalWriter* w) {
+  Members m(w);
+  for (const auto& kv : o) {
+    const std::string_view key(kv.key().data(), kv.key().size());
+    bool digest = false;
+    if (kv.value().is_string() && !kv.value().get_string().empty() &&
+        std::find(credentials.begin(), credentials.end(), key) != credentials.end()) {
+      digest =
+          hmac_accessor || std::find(accessors.begin(), accessors.end(), key) == accessors.end();
+    }
+    m.Value(std::string(key), kv.value(), digest, 4);
+  }
+  return m.Render();
 }
 
 }  // namespace
@@ -723,114 +903,106 @@ absl::Status AuditBroker::LogEvent(const AuditEvent& event, bool is_response) {
                           d->salt.Hex(std::string_view(req.path).substr(credential_at)));
       error = absl::StrReplaceAll(error, {{req.path, path}});
     }
-    json::object rec;
-    rec["time"] = time;
-    rec["type"] = is_response ? "response" : "request";
+    CanonicalWriter w(d->salt);
+    // The token's digests, computed once for the record's two places.
+    std::string client_token;
+    std::string accessor;
+    if (!req.client_token.empty() || event.token != nullptr) {
+      w.Digest(req.client_token, &client_token);
+    }
     if (event.token != nullptr) {
-      rec["auth"] = AuthObject(*event.token, d->salt, d->hmac_accessor, req.client_token);
-    } else {
-      rec["auth"] = json::object();
-    }
-    json::object r;
-    r["id"] = req.request_id;
-    r["operation"] = OperationName(req.operation);
-    if (req.mount != nullptr) {
-      r["mount_point"] = req.mount_path;
-      r["mount_type"] = req.mount_type;
-      r["mount_accessor"] = req.mount->accessor;
-    }
-    if (!req.client_token.empty()) {
-      r["client_token"] = d->salt.Hex(req.client_token);
-      if (event.token != nullptr) {
-        const std::string& accessor = event.token->accessor;
-        r["client_token_accessor"] =
-            d->hmac_accessor && !accessor.empty() ? d->salt.Hex(accessor) : accessor;
+      // A batch token has no accessor: "" stays "" (no digest of nothing).
+      const std::string& plain = event.token->accessor;
+      if (d->hmac_accessor && !plain.empty()) {
+        w.Digest(plain, &accessor);
+      } else {
+        w.String(plain, &accessor);
       }
     }
-    json::object ns;
-    ns["id"] = "root";
-    r["namespace"] = std::move(ns);
-    r["path"] = std::move(path);
-    if (req.has_data && !req.data.empty() && !event.unauthenticated_refusal) {
-      json::value data = req.data;
-      HashStrings(d->salt, data);
-      r["data"] = std::move(data);
+    Members rec(&w);
+    rec.Str("time", time);
+    rec.Str("type", is_response ? "response" : "request");
+    rec.Raw("auth", event.token != nullptr ? AuthObject(*event.token, &w, client_token, accessor)
+                                           : std::string("{}"));
+    Members r(&w);
+    r.Str("id", req.request_id);
+    r.Str("operation", OperationName(req.operation));
+    if (req.mount != nullptr) {
+      r.Str("mount_point", req.mount_path);
+      r.Str("mount_type", req.mount_type);
+      r.Str("mount_accessor", req.mount->accessor);
     }
-    if (!req.remote_address.empty()) r["remote_address"] = req.remote_address;
-    if (req.remote_port != 0) r["remote_port"] = req.remote_port;
-    rec["request"] = std::move(r);
+    if (!req.client_token.empty()) {
+      r.Raw("client_token", client_token);
+      if (event.token != nullptr) r.Raw("client_token_accessor", accessor);
+    }
+    r.Raw("namespace", R"({"id":"root"})");
+    r.Str("path", path);
+    if (req.has_data && !req.data.empty() && !event.unauthenticated_refusal) {
+      std::string data;
+      w.Object(req.data, /*digest=*/true, 3, &data);
+      r.Raw("data", std::move(data));
+    }
+    if (!req.remote_address.empty()) r.Str("remote_address", req.remote_address);
+    if (req.remote_port != 0) r.Int("remote_port", req.remote_port);
+    rec.Raw("request", r.Render());
     if (is_response) {
-      json::object resp;
+      Members resp(&w);
       if (req.mount != nullptr) {
-        resp["mount_point"] = req.mount_path;
-        resp["mount_type"] = req.mount_type;
-        resp["mount_accessor"] = req.mount->accessor;
+        resp.Str("mount_point", req.mount_path);
+        resp.Str("mount_type", req.mount_type);
+        resp.Str("mount_accessor", req.mount->accessor);
       }
       if (const Response* out = event.response; out != nullptr) {
         if (out->auth) {
-          json::object auth = *out->auth;
-          for (const char* k : {"client_token", "accessor"}) {
-            if (auto* v = auth.if_contains(k); v != nullptr && v->is_string()) {
-              const std::string plain(v->as_string());
-              if (plain.empty()) continue;
-              if (std::string_view(k) == "accessor" && !d->hmac_accessor) continue;
-              *v = d->salt.Hex(plain);
-            }
-          }
-          resp["auth"] = std::move(auth);
+          resp.Raw("auth", WithDigests(*out->auth, {"client_token", "accessor"}, {"accessor"},
+                                       d->hmac_accessor, &w));
         }
         if (out->wrap_info) {
           // The wrapping token is a credential: digests only, as Vault writes it.
-          json::object wrap = *out->wrap_info;
-          for (const char* k : {"token", "accessor", "wrapped_accessor"}) {
-            if (auto* v = wrap.if_contains(k); v != nullptr && v->is_string()) {
-              const std::string plain(v->as_string());
-              if (plain.empty() || (std::string_view(k) != "token" && !d->hmac_accessor)) continue;
-              *v = d->salt.Hex(plain);
-            }
-          }
-          resp["wrap_info"] = std::move(wrap);
+          resp.Raw("wrap_info",
+                   WithDigests(*out->wrap_info, {"token", "accessor", "wrapped_accessor"},
+                               {"accessor", "wrapped_accessor"}, d->hmac_accessor, &w));
         }
         if (!out->lease_id.empty()) {
-          json::object secret;
-          secret["lease_id"] = out->lease_id;
-          resp["secret"] = std::move(secret);
+          Members secret(&w);
+          secret.Str("lease_id", out->lease_id);
+          resp.Raw("secret", secret.Render());
         }
         if (out->data) {
-          json::value data = *out->data;
-          HashStrings(d->salt, data);
-          // After hashing: the count that replaces an elided list is the server's own number,
-          // not a client's value (Vault leaves it in clear too).
-          if (d->elide_list_responses && req.operation == Operation::kList && data.is_object()) {
-            for (const char* k : {"keys", "key_info"}) {
-              auto* v = data.as_object().if_contains(k);
-              if (v == nullptr) continue;
-              if (v->is_array()) *v = static_cast<int64_t>(v->as_array().size());
-              if (v->is_object()) *v = static_cast<int64_t>(v->as_object().size());
+          // An elided list keeps only its count: the server's own number, not a client's value
+          // (Vault leaves it in clear too).
+          const bool elide = d->elide_list_responses && req.operation == Operation::kList;
+          Members data(&w);
+          for (const auto& kv : *out->data) {
+            const std::string_view key(kv.key().data(), kv.key().size());
+            const json::value& v = kv.value();
+            if (elide && (key == "keys" || key == "key_info") && (v.is_array() || v.is_object())) {
+              data.Int(std::string(key),
+                       static_cast<int64_t>(v.is_array() ? v.get_array().size()
+                                                         : v.get_object().size()));
+              continue;
             }
+            data.Value(std::string(key), v, /*digest=*/true, 4);
           }
-          resp["data"] = std::move(data);
+          resp.Raw("data", data.Render());
         }
-        if (!out->warnings.empty()) {
-          json::array w;
-          for (const auto& s : out->warnings) w.emplace_back(s);
-          resp["warnings"] = std::move(w);
-        }
+        if (!out->warnings.empty()) resp.StrList("warnings", out->warnings);
       }
-      rec["response"] = std::move(resp);
+      rec.Raw("response", resp.Render());
     }
-    if (!error.empty()) rec["error"] = std::move(error);
-    // Parsed into the chain's canonical form outside the device lock; only the chaining (seq,
-    // prev_hash, hashes) and the write happen under it.
-    auto parsed = audit::ParseJson(Serialize(rec));
-    if (!parsed.ok()) {
-      LogError("audit: device %s: record: %s", d->entry.path, parsed.message());
+    if (!error.empty()) rec.Str("error", error);
+    // Keys are checked by Members::Render above; the record's own by PrepareRecord.
+    auto prepared = w.ok() ? audit::PrepareRecord(std::move(rec.members()))
+                           : audit::Result<audit::PreparedRecord>(audit::Err(w.error()));
+    if (!prepared.ok()) {
+      LogError("audit: device %s: record: %s", d->entry.path, prepared.message());
       continue;
     }
     // Returns once the line is on stable storage (group commit; see audit_file.h).
-    if (absl::Status s = d->file->Append(std::move(parsed).value()); !s.ok()) {
-      LogError("audit: device %s failed to log %s %s: %s", d->entry.path, rec["type"].as_string(),
-               req.request_id, s.message());
+    if (absl::Status s = d->file->Append(std::move(prepared).value()); !s.ok()) {
+      LogError("audit: device %s failed to log %s %s: %s", d->entry.path,
+               is_response ? "response" : "request", req.request_id, s.message());
       continue;
     }
     ++written;

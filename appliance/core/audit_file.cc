@@ -1,9 +1,11 @@
 #include "appliance/core/audit_file.h"
 
 #include <fcntl.h>
+#include <linux/futex.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -65,6 +67,11 @@ audit::ChainState AuditFile::state() const {
   return state_;
 }
 
+size_t AuditFile::queued() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return queue_.size();
+}
+
 void AuditFile::CloseFdLocked() {
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
@@ -122,48 +129,158 @@ absl::Status AuditFile::OpenFdLocked() {
 }
 
 absl::Status AuditFile::OpenNew(absl::StatusCode code, std::string_view not_empty) {
-  std::lock_guard<std::mutex> lock(mu_);
-  RETURN_IF_ERROR(OpenFdLocked());
-  if (file_size_ != 0) {
+  std::unique_lock<std::mutex> lock(mu_);
+  BecomeWriterLocked(lock);
+  absl::Status s = OpenFdLocked();
+  if (s.ok() && file_size_ != 0) {
     CloseFdLocked();
-    return absl::Status(code,
-                        absl::StrCat("audit file ", options_.path, " ", std::string(not_empty)));
+    s = absl::Status(code, absl::StrCat("audit file ", options_.path, " ", std::string(not_empty)));
   }
-  state_ = durable_state_ = signed_state_ = audit::ChainState{};
-  saved_ = AuditFileSaved{};
-  last_checkpoint_ = options_.clock();
-  resumed_ = true;
-  return absl::OkStatus();
+  if (s.ok()) {
+    state_ = signed_state_ = audit::ChainState{};
+    saved_ = AuditFileSaved{};
+    last_checkpoint_ = options_.clock();
+    resumed_ = true;
+  }
+  ReleaseWriterLocked();
+  return s;
 }
 
 // ---- Group commit ------------------------------------------------------------------------------
 
+namespace {
+
+long Futex(std::atomic<uint32_t>* word, int op, uint32_t value) {
+  static_assert(sizeof(std::atomic<uint32_t>) == sizeof(uint32_t));
+  return ::syscall(SYS_futex, reinterpret_cast<uint32_t*>(word), op, value, nullptr, nullptr, 0);
+}
+
+}  // namespace
+
+void AuditFile::Batch::Wake(uint32_t to) {
+  if (state.exchange(to, std::memory_order_acq_rel) == kSleeping) {
+    Futex(&state, FUTEX_WAKE_PRIVATE, to == kDone ? INT32_MAX : 1);
+  }
+}
+
+uint32_t AuditFile::Batch::Wait() {
+  for (;;) {
+    uint32_t s = state.load(std::memory_order_acquire);
+    if (s == kWaiting) {
+      if (!state.compare_exchange_strong(s, kSleeping, std::memory_order_acq_rel)) continue;
+      s = kSleeping;
+    }
+    if (s != kSleeping) return s;
+    // Returns at once if the state moved on meanwhile (EAGAIN), or on a wake or a signal.
+    Futex(&state, FUTEX_WAIT_PRIVATE, kSleeping);
+  }
+}
+
+bool AuditFile::Batch::Claim() {
+  // Back to "someone may sleep": the others still do, and the batch's end must wake them.
+  uint32_t lead = kLead;
+  return state.compare_exchange_strong(lead, kSleeping, std::memory_order_acq_rel);
+}
+
+absl::Status AuditFile::Batch::StatusOf(size_t index) const {
+  for (const auto& [i, why] : failed) {
+    if (i == index) return why;
+  }
+  return status;
+}
+
 void AuditFile::BecomeWriterLocked(std::unique_lock<std::mutex>& lock) {
+  ++role_wanted_;
   cv_.wait(lock, [&] { return !writing_; });
+  --role_wanted_;
   writing_ = true;
 }
 
 void AuditFile::ReleaseWriterLocked() {
+  if (!queue_.empty() && role_wanted_ == 0) {
+    // One of the queued records' appenders writes the next batch (which holds its record).
+    next_->Wake(Batch::kLead);
+    return;
+  }
+  // Free: a thread in BecomeWriterLocked takes it (and hands queued records on when it is
+  // done), or the next appender does.
   writing_ = false;
-  cv_.notify_all();
+  if (role_wanted_ > 0) cv_.notify_all();
 }
 
-void AuditFile::RollBackLocked(const absl::Status& why) {
-  failures_.push_back(durable_state_.last_seq);
-  last_failure_ = why;
-  state_ = durable_state_;
-  pending_.clear();
-  if (signed_state_.last_seq > state_.last_seq) signed_state_ = state_;
+absl::Status AuditFile::Await(const std::shared_ptr<Batch>& batch, size_t index) {
+  for (;;) {
+    const uint32_t state = batch->Wait();
+    if (state == Batch::kDone) return batch->StatusOf(index);
+    if (!batch->Claim()) continue;
+    // The writer's role: this batch is the queued one, so the batch written now is it.
+    std::unique_lock<std::mutex> lock(mu_);
+    (void)WriteBatchLocked(lock, /*checkpoint=*/false, /*force=*/false);
+    ReleaseWriterLocked();
+  }
 }
 
-absl::StatusOr<audit::ChainState> AuditFile::WriteBatchLocked(std::unique_lock<std::mutex>& lock) {
-  std::string batch;
-  batch.swap(pending_);
-  const audit::ChainState target = state_;
-  const int fd = fd_;
-  const uint64_t start = file_size_;
-  lock.unlock();
-  // Outside the lock: appenders keep chaining onto `target` into pending_ for the next batch.
+absl::Status AuditFile::Append(audit::PreparedRecord record) {
+  std::shared_ptr<Batch> batch;
+  size_t index = 0;
+  {
+    std::unique_lock<std::mutex> lock(mu_);
+    if (fd_ < 0) {
+      return absl::UnavailableError(absl::StrCat("audit file ", options_.path, " is not open"));
+    }
+    if (!next_) next_ = std::make_shared<Batch>();
+    batch = next_;
+    index = queue_.size();
+    queue_.push_back(std::move(record));
+    if (!writing_) {
+      // No batch in flight: this appender writes one now (its own record is in it).
+      writing_ = true;
+      (void)WriteBatchLocked(lock, /*checkpoint=*/false, /*force=*/false);
+      ReleaseWriterLocked();
+    }
+  }
+  return Await(batch, index);
+}
+
+absl::Status AuditFile::Append(const audit::Json& record) {
+  auto prepared = audit::PrepareRecord(record);
+  if (!prepared.ok()) {
+    return absl::InternalError(absl::StrCat("audit record: ", prepared.message()));
+  }
+  return Append(std::move(prepared).value());
+}
+
+absl::StatusOr<audit::ChainedLine> AuditFile::MakeMacLine(const audit::ChainState& state) {
+  const std::string time = Now(options_.clock);
+  auto mac = options_.seal->AuditMac(
+      audit::MacMessage(Origin(), state.last_seq + 1, state.last_hash, time));
+  audit::Hash h{};
+  if (mac.ok() && mac->size() != h.size()) mac = absl::InternalError("the token gave no MAC");
+  if (!mac.ok()) return mac.status();
+  std::memcpy(h.data(), mac->data(), h.size());
+  auto line = audit::MakeMacLine(h, time, state);
+  if (!line.ok()) return absl::InternalError(line.message());
+  return std::move(line).value();
+}
+
+absl::StatusOr<audit::ChainedLine> AuditFile::MakeCheckpointLine(const audit::ChainState& state,
+                                                                 std::string* note) {
+  const std::string time = Now(options_.clock);
+  auto body = audit::CheckpointBody(options_.device_id, options_.node_id, state, time);
+  if (!body.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", body.message()));
+  ASSIGN_OR_RETURN(std::string signature, options_.seal->AuditSign(*body));
+  auto signed_note = audit::AttachSignature(*body, options_.keys.front(), signature);
+  if (!signed_note.ok()) {
+    return absl::InternalError(absl::StrCat("checkpoint: ", signed_note.message()));
+  }
+  auto line = audit::MakeCheckpointLine(*signed_note, state, options_.keys);
+  if (!line.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", line.message()));
+  *note = *std::move(signed_note);
+  return std::move(line).value();
+}
+
+absl::Status AuditFile::WriteAndSync(int fd, uint64_t start, const std::string& batch,
+                                     bool* close) {
   absl::Status status;
   size_t done = 0;
   // Bytes that someone else appended would sit between our lines: the file is checked first.
@@ -190,129 +307,144 @@ absl::StatusOr<audit::ChainState> AuditFile::WriteBatchLocked(std::unique_lock<s
           absl::StrCat("cannot sync audit file ", options_.path, ": ", ErrnoText(errno)));
     }
   }
+  if (status.ok()) return status;
+  // Cut the batch back off: whole lines or nothing follow the last durable line.
+  if (done > 0 && ::ftruncate(fd, static_cast<off_t>(start)) != 0) {
+    LogError("audit file %s: cannot cut off a failed batch: %s; closing it", options_.path,
+             ErrnoText(errno));
+    *close = true;
+  }
+  if (absl::IsDataLoss(status)) *close = true;
+  return status;
+}
+
+absl::StatusOr<std::string> AuditFile::WriteBatchLocked(std::unique_lock<std::mutex>& lock,
+                                                        bool checkpoint, bool force,
+                                                        const audit::RemovedTail* marker) {
+  std::vector<audit::PreparedRecord> batch;
+  batch.swap(queue_);
+  std::shared_ptr<Batch> waiting;
+  waiting.swap(next_);
+  const auto complete = [&waiting](const absl::Status& status) {
+    if (!waiting) return;
+    waiting->status = status;
+    waiting->Wake(Batch::kDone);
+  };
+  if (fd_ < 0) {
+    const absl::Status why =
+        absl::UnavailableError(absl::StrCat("audit file ", options_.path, " is not open"));
+    complete(why);
+    return why;
+  }
+  const audit::ChainState start = state_;
+  const uint64_t unsigned_entries =
+      start.tree.size() - signed_state_.tree.size() + static_cast<uint64_t>(batch.size());
+  const bool anything_unsigned =
+      start.last_seq != signed_state_.last_seq || !batch.empty() || marker != nullptr;
+  const bool sign = (checkpoint && (force || anything_unsigned)) ||
+                    (unsigned_entries >= options_.checkpoint_entries && anything_unsigned);
+  const int fd = fd_;
+  const uint64_t at = file_size_;
+  lock.unlock();
+
+  // Outside the lock: appenders queue their records for the next batch meanwhile.
+  audit::ChainState next = start;
+  std::string bytes;
+  size_t records = 0;
+  absl::Status status;
+  if (marker != nullptr) {
+    auto line = audit::MakeUnprovenLine(*marker, Now(options_.clock), next);
+    if (!line.ok()) status = absl::InternalError(absl::StrCat("audit: ", line.message()));
+    if (line.ok()) {
+      bytes += line->line;
+      next = std::move(line->next);
+    }
+  }
+  for (size_t i = 0; i < batch.size() && status.ok(); ++i) {
+    auto line = audit::MakeChainedLine(batch[i], next);
+    if (!line.ok()) {
+      // This record only (it cannot be written: too long, say); the others go on.
+      waiting->failed.emplace_back(
+          i, absl::InternalError(absl::StrCat("audit record: ", line.message())));
+      continue;
+    }
+    bytes += line->line;
+    next = std::move(line->next);
+    ++records;
+  }
+  std::string note;
+  absl::Status sign_status;
+  if (status.ok() && sign) {
+    auto line = MakeCheckpointLine(next, &note);
+    if (line.ok()) {
+      bytes += line->line;
+      next = std::move(line->next);
+    } else {
+      sign_status = line.status();
+      note.clear();
+      LogError("audit device %s: checkpoint failed: %s", options_.device_id, sign_status.message());
+    }
+  }
+  if (status.ok() && note.empty() && !bytes.empty()) {
+    // No checkpoint ends this batch: a MAC line proves it.
+    auto line = MakeMacLine(next);
+    if (line.ok()) {
+      bytes += line->line;
+      next = std::move(line->next);
+    } else {
+      status = absl::UnavailableError(
+          absl::StrCat("audit device ", options_.device_id,
+                       ": cannot authenticate the batch: ", line.status().message()));
+      LogError("%s", status.message());
+    }
+  }
+  bool close = false;
+  if (status.ok() && !bytes.empty()) status = WriteAndSync(fd, at, bytes, &close);
+
   lock.lock();
   if (!status.ok()) {
     metrics::Get().audit_sink_failure.Add();
-    // Cut the batch back off (whole lines or nothing follow the last durable line), and fail
-    // it and everything chained after it.
-    if (done > 0 && ::ftruncate(fd, static_cast<off_t>(start)) != 0) {
-      LogError("audit file %s: cannot cut off a failed batch: %s; closing it", options_.path,
-               ErrnoText(errno));
-      CloseFdLocked();
-    }
-    if (absl::IsDataLoss(status)) CloseFdLocked();
+    if (close) CloseFdLocked();
     if (fd_ < 0) resumed_ = false;  // Reopen runs the recovery again
     LogError("audit device %s: %s", options_.device_id, status.message());
-    RollBackLocked(status);
+    lock.unlock();
+    complete(status);
+    lock.lock();
     return status;
   }
-  file_size_ = start + batch.size();
-  durable_state_ = target;
-  return target;
-}
-
-absl::Status AuditFile::FlushLocked(std::unique_lock<std::mutex>& lock) {
-  if (pending_.empty()) return absl::OkStatus();
-  const std::string time = Now(options_.clock);
-  auto mac = options_.seal->AuditMac(
-      audit::MacMessage(Origin(), state_.last_seq + 1, state_.last_hash, time));
-  audit::Hash h{};
-  if (mac.ok() && mac->size() == h.size()) std::memcpy(h.data(), mac->data(), h.size());
-  auto line = mac.ok() && mac->size() == h.size()
-                  ? audit::MakeMacLine(h, time, state_)
-                  : audit::Result<audit::ChainedLine>(audit::Err("the token gave no MAC"));
-  if (!mac.ok() || !line.ok()) {
-    const absl::Status why = absl::UnavailableError(absl::StrCat(
-        "audit device ", options_.device_id,
-        ": cannot authenticate the batch: ", !mac.ok() ? mac.status().message() : line.message()));
-    LogError("%s", why.message());
-    metrics::Get().audit_sink_failure.Add();
-    RollBackLocked(why);
-    return why;
+  file_size_ = at + bytes.size();
+  state_ = next;
+  if (!note.empty()) {
+    signed_state_ = next;
+    last_checkpoint_ = options_.clock();
+    last_note_ = note;
   }
-  pending_ += line->line;
-  state_ = line->next;
-  return WriteBatchLocked(lock).status();
-}
-
-absl::Status AuditFile::Append(audit::Json record) {
-  std::unique_lock<std::mutex> lock(mu_);
-  if (fd_ < 0) {
-    return absl::UnavailableError(absl::StrCat("audit file ", options_.path, " is not open"));
+  lock.unlock();
+  metrics::Get().audit_records.Add(records);  // durable
+  metrics::Get().audit_bytes.Add(bytes.size());
+  complete(absl::OkStatus());
+  absl::Status saved;
+  if (!note.empty() && options_.save) saved = options_.save(next, at + bytes.size(), note);
+  lock.lock();
+  if (!note.empty() && saved.ok()) saved_ = AuditFileSaved{next, at + bytes.size(), note};
+  if (checkpoint) {
+    if (!sign_status.ok()) return sign_status;
+    RETURN_IF_ERROR(saved);
+    return sign ? note : last_note_;
   }
-  auto line = audit::MakeChainedLine(std::move(record), state_);
-  if (!line.ok()) return absl::InternalError(absl::StrCat("audit record: ", line.message()));
-  pending_ += line->line;
-  state_ = line->next;
-  const uint64_t seq = state_.last_seq;
-  const size_t bytes = line->line.size();
-  const size_t failures_seen = failures_.size();
-  for (;;) {
-    if (failures_.size() != failures_seen) {
-      if (seq <= failures_[failures_seen]) break;  // durable before that batch failed
-      return last_failure_;
-    }
-    if (durable_state_.last_seq >= seq) break;
-    if (!writing_) {
-      writing_ = true;
-      const absl::Status s = FlushLocked(lock);
-      ReleaseWriterLocked();
-      if (!s.ok()) return s;
-      continue;
-    }
-    cv_.wait(lock);
+  if (!saved.ok()) {
+    LogError("audit device %s: the checkpoint's state was not saved: %s", options_.device_id,
+             saved.message());
   }
-  metrics::Get().audit_records.Add();  // durable
-  metrics::Get().audit_bytes.Add(bytes);
-  if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries) {
-    BecomeWriterLocked(lock);
-    if (state_.tree.size() - signed_state_.tree.size() >= options_.checkpoint_entries && fd_ >= 0) {
-      if (auto s = CheckpointAsWriterLocked(lock, false); !s.ok()) {
-        LogError("audit device %s: checkpoint failed: %s", options_.device_id,
-                 s.status().message());
-      }
-    }
-    ReleaseWriterLocked();
-  }
-  return absl::OkStatus();
+  return note;
 }
 
 // ---- Checkpoints -------------------------------------------------------------------------------
 
-absl::StatusOr<std::string> AuditFile::CheckpointAsWriterLocked(std::unique_lock<std::mutex>& lock,
-                                                                bool force) {
-  if (fd_ < 0) {
-    return absl::UnavailableError(absl::StrCat("audit file ", options_.path, " is not open"));
-  }
-  if (!force && !HasUnsignedLocked()) return last_note_;
-  // Never sign a head that does not extend the last signed one. The state only ever grows by
-  // appending (or rolls back to a durable state at or after the signed one).
-  if (state_.last_seq < signed_state_.last_seq || state_.tree.size() < signed_state_.tree.size()) {
-    return absl::InternalError("audit chain state went backwards; refusing to sign it");
-  }
-  const std::string time = Now(options_.clock);
-  auto body = audit::CheckpointBody(options_.device_id, options_.node_id, state_, time);
-  if (!body.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", body.message()));
-  ASSIGN_OR_RETURN(std::string signature, options_.seal->AuditSign(*body));
-  auto note = audit::AttachSignature(*body, options_.keys.front(), signature);
-  if (!note.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", note.message()));
-  auto line = audit::MakeCheckpointLine(*note, state_, options_.keys);
-  if (!line.ok()) return absl::InternalError(absl::StrCat("checkpoint: ", line.message()));
-  pending_ += line->line;
-  state_ = line->next;
-  ASSIGN_OR_RETURN(audit::ChainState signed_state, WriteBatchLocked(lock));
-  signed_state_ = signed_state;
-  last_checkpoint_ = options_.clock();
-  last_note_ = *note;
-  if (options_.save) RETURN_IF_ERROR(options_.save(signed_state_, file_size_, last_note_));
-  saved_ = AuditFileSaved{signed_state_, file_size_, last_note_};
-  return last_note_;
-}
-
 absl::StatusOr<std::string> AuditFile::Checkpoint(bool force) {
   std::unique_lock<std::mutex> lock(mu_);
   BecomeWriterLocked(lock);
-  auto note = CheckpointAsWriterLocked(lock, force);
+  auto note = WriteBatchLocked(lock, /*checkpoint=*/true, force);
   ReleaseWriterLocked();
   return note;
 }
@@ -322,32 +454,32 @@ void AuditFile::CheckpointIfDue() {
   if (fd_ < 0 || !HasUnsignedLocked()) return;
   if (options_.clock() - last_checkpoint_ < options_.checkpoint_interval) return;
   BecomeWriterLocked(lock);
-  if (auto s = CheckpointAsWriterLocked(lock, false); !s.ok()) {
-    LogError("audit device %s: checkpoint failed: %s", options_.device_id, s.status().message());
-    last_checkpoint_ = options_.clock();  // retried after another interval, not every tick
+  if (fd_ >= 0) {
+    if (auto s = WriteBatchLocked(lock, /*checkpoint=*/true, /*force=*/false); !s.ok()) {
+      last_checkpoint_ = options_.clock();  // retried after another interval, not every tick
+    }
   }
   ReleaseWriterLocked();
 }
 
 absl::Status AuditFile::Reopen() {
   std::unique_lock<std::mutex> lock(mu_);
+  BecomeWriterLocked(lock);
   if (!resumed_) {
     // The recovery never completed (or the file was changed under us): run it again, now.
-    BecomeWriterLocked(lock);
-    ReleaseWriterLocked();
     absl::Status s = ResumeLocked(lock);
     if (s.ok()) {
       LogInfo("audit device %s: reopened %s (recovered); the chain continues at seq %d",
               options_.device_id, options_.path, static_cast<int>(state_.last_seq + 1));
     }
+    ReleaseWriterLocked();
     return s;
   }
-  BecomeWriterLocked(lock);
   // End the old file signed, then continue the chain in whatever the path names now. If the
   // old file cannot be ended signed, the device keeps writing it (a file switched without its
   // checkpoint would leave its tail unproven at the next restart).
-  if (fd_ >= 0 && (HasUnsignedLocked() || !pending_.empty())) {
-    if (auto s = CheckpointAsWriterLocked(lock, false); !s.ok()) {
+  if (fd_ >= 0 && HasUnsignedLocked()) {
+    if (auto s = WriteBatchLocked(lock, /*checkpoint=*/true, /*force=*/false); !s.ok()) {
       ReleaseWriterLocked();
       return absl::UnavailableError(absl::StrCat(
           "checkpoint before reopen failed (still writing the old file): ", s.status().message()));
@@ -369,14 +501,12 @@ absl::Status AuditFile::Reopen() {
 void AuditFile::Close() {
   std::unique_lock<std::mutex> lock(mu_);
   BecomeWriterLocked(lock);
-  if (fd_ >= 0 && (HasUnsignedLocked() || !pending_.empty())) {
-    if (auto s = CheckpointAsWriterLocked(lock, false); !s.ok()) {
-      LogError("audit device %s: final checkpoint failed: %s", options_.device_id,
-               s.status().message());
-    }
+  if (fd_ >= 0 && HasUnsignedLocked()) {
+    // Errors are logged by the batch.
+    (void)WriteBatchLocked(lock, /*checkpoint=*/true, /*force=*/false);
   }
-  if (!pending_.empty()) RollBackLocked(absl::UnavailableError("audit file closed"));
   CloseFdLocked();
+  // Whatever queued during the last batch finds the file closed.
   ReleaseWriterLocked();
 }
 
@@ -504,7 +634,7 @@ absl::StatusOr<uint64_t> AuditFile::FoldProvenLocked(uint64_t from) {
       "%d of them proven)",
       options_.device_id, options_.path, static_cast<int>(proven.last_seq + 1),
       static_cast<int>(lines), static_cast<int>(proven.last_seq - saved_.state.last_seq));
-  state_ = durable_state_ = proven;
+  state_ = proven;
   if (signed_state_.last_seq > proven.last_seq) signed_state_ = proven;
   return proven_end;
 }
@@ -577,21 +707,14 @@ absl::Status AuditFile::RemoveUnprovenLocked(std::unique_lock<std::mutex>& lock,
   removed.reason =
       "found after the last proof (MAC or checkpoint) when the server started: not proven to be "
       "written by it, so moved out of the log";
-  auto marker = audit::MakeUnprovenLine(removed, Now(options_.clock), state_);
-  if (!marker.ok()) return absl::InternalError(absl::StrCat("audit: ", marker.message()));
-  pending_ += marker->line;
-  state_ = marker->next;
-  BecomeWriterLocked(lock);
-  auto note = CheckpointAsWriterLocked(lock, /*force=*/true);
-  ReleaseWriterLocked();
-  return note.status();
+  // The marker, then a checkpoint straight away (the caller holds the writer's role).
+  return WriteBatchLocked(lock, /*checkpoint=*/true, /*force=*/true, &removed).status();
 }
 
 absl::Status AuditFile::ResumeLocked(std::unique_lock<std::mutex>& lock) {
-  state_ = durable_state_ = signed_state_ = saved_.state;
+  state_ = signed_state_ = saved_.state;
   last_note_ = saved_.note;
   last_checkpoint_ = options_.clock();
-  pending_.clear();
   absl::Status s = OpenFdLocked();
   if (s.ok()) {
     // After a rotation the saved offset is the new file's start; a file shorter than it was
@@ -604,8 +727,7 @@ absl::Status AuditFile::ResumeLocked(std::unique_lock<std::mutex>& lock) {
     // Nothing is appended until the recovery succeeds: a device that continued here would sign
     // whatever it had not yet moved out.
     CloseFdLocked();
-    state_ = durable_state_ = signed_state_ = saved_.state;
-    pending_.clear();
+    state_ = signed_state_ = saved_.state;
     return s;
   }
   resumed_ = true;
@@ -614,8 +736,11 @@ absl::Status AuditFile::ResumeLocked(std::unique_lock<std::mutex>& lock) {
 
 absl::Status AuditFile::Resume(const AuditFileSaved& saved) {
   std::unique_lock<std::mutex> lock(mu_);
+  BecomeWriterLocked(lock);
   saved_ = saved;
-  return ResumeLocked(lock);
+  absl::Status s = ResumeLocked(lock);
+  ReleaseWriterLocked();
+  return s;
 }
 
 }  // namespace strongroom::core

@@ -1,9 +1,13 @@
 #include "appliance/engines/transit_crypto.h"
 
+#include <openssl/crypto.h>
 #include <openssl/ec.h>
+#include <openssl/rand.h>
 #include <openssl/rsa.h>
 #include <openssl/x509.h>
 
+#include <array>
+#include <cstring>
 #include <memory>
 #include <vector>
 
@@ -11,10 +15,10 @@
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "appliance/core/request.h"
 #include "audit/keys.h"
 #include "base/status_macros.h"
+#include "hsm/fork_generation.h"
 
 namespace strongroom::engines::transit {
 namespace {
@@ -67,6 +71,28 @@ absl::StatusOr<Pkey> LoadPublic(const std::string& der) {
 
 }  // namespace
 
+absl::Status NextNonce(std::span<uint8_t, kNonceBytes> out) {
+  struct Block {
+    std::array<uint8_t, kNonceBytes * kNoncesPerDraw> bytes{};
+    size_t next = kNonceBytes * kNoncesPerDraw;  // empty: the first call draws
+    uint64_t fork_generation = 0;
+  };
+  thread_local Block block;
+  const uint64_t generation = hsm::ForkGeneration();
+  if (block.next == block.bytes.size() || block.fork_generation != generation) {
+    block.next = block.bytes.size();  // stays empty if the draw fails
+    if (RAND_bytes(block.bytes.data(), static_cast<int>(block.bytes.size())) != 1) {
+      return absl::InternalError("random generator failed");
+    }
+    block.next = 0;
+    block.fork_generation = generation;
+  }
+  std::memcpy(out.data(), block.bytes.data() + block.next, kNonceBytes);
+  OPENSSL_cleanse(block.bytes.data() + block.next, kNonceBytes);  // handed out: not kept
+  block.next += kNonceBytes;
+  return absl::OkStatus();
+}
+
 absl::StatusOr<std::string> DecodeB64(const object& o, const char* field, bool required,
                                       std::string_view missing) {
   ASSIGN_OR_RETURN(auto v, core::GetString(o, field));
@@ -84,19 +110,27 @@ absl::StatusOr<std::string> DecodeB64(const object& o, const char* field, bool r
 absl::StatusOr<std::pair<int64_t, std::string>> ParseVersioned(std::string_view text,
                                                                std::string_view kind,
                                                                bool url_safe) {
-  if (!absl::StartsWith(Av(text), "vault:"))
+  // "vault:v<N>:<payload>"; the payload may hold further colons (they fail its decoding).
+  constexpr std::string_view kPrefix = "vault:";
+  if (!absl::StartsWith(Av(text), Av(kPrefix))) {
     return Bad(absl::StrCat("invalid ", Av(kind), ": no prefix"));
-  std::vector<std::string> parts = absl::StrSplit(Av(text), absl::MaxSplits(':', 2));
-  if (parts.size() != 3) return Bad(absl::StrCat("invalid ", Av(kind), ": wrong number of fields"));
+  }
+  const std::string_view rest = text.substr(kPrefix.size());
+  const size_t colon = rest.find(':');
+  if (colon == std::string_view::npos) {
+    return Bad(absl::StrCat("invalid ", Av(kind), ": wrong number of fields"));
+  }
+  const std::string_view tag = rest.substr(0, colon);
+  const std::string_view payload = rest.substr(colon + 1);
   int64_t version = 0;
-  if (parts[1].size() < 2 || parts[1][0] != 'v' ||
-      !absl::SimpleAtoi(parts[1].substr(1), &version) || version < 0) {
+  if (tag.size() < 2 || tag[0] != 'v' || !absl::SimpleAtoi(Av(tag.substr(1)), &version) ||
+      version < 0) {
     return Bad(absl::StrCat("invalid ", Av(kind), ": version number could not be decoded"));
   }
   if (version == 0) version = 1;  // Vault reads v0 as v1
   std::string raw;
-  if (!(url_safe ? absl::WebSafeBase64Unescape(parts[2], &raw)
-                 : absl::Base64Unescape(parts[2], &raw))) {
+  if (!(url_safe ? absl::WebSafeBase64Unescape(Av(payload), &raw)
+                 : absl::Base64Unescape(Av(payload), &raw))) {
     return Bad(absl::StrCat("invalid ", Av(kind), ": could not decode base64"));
   }
   return std::make_pair(version, std::move(raw));

@@ -44,6 +44,17 @@ absl::StatusOr<std::pair<int64_t, std::string>> ParseVersioned(std::string_view 
 // versions. The client's associated_data is appended.
 std::string BoundAad(const std::string& name, int64_t version, std::string_view client_aad);
 
+// AES-GCM nonces of Transit encryptions: 96 bits, random (as Vault's), so a version is rotated
+// before it has made transit_max_encryptions of them (transit_ops.cc). They come from OpenSSL's
+// DRBG in blocks of kNoncesPerDraw per thread: one RAND_bytes call costs about 2 us of CPU here
+// (a getpid() system call for its fork check, and the DRBG's set-up) whether it makes 12 bytes
+// or 768. Each nonce of a block is handed out once, by the thread that drew the block; a forked
+// child drops what its parent drew (hsm::ForkGeneration), so the two never share nonces.
+inline constexpr size_t kNonceBytes = 12;
+inline constexpr size_t kNoncesPerDraw = 64;
+// A fresh nonce into `out`; Internal when the random generator fails.
+absl::Status NextNonce(std::span<uint8_t, kNonceBytes> out);
+
 // One of Vault's hash algorithm names and how the token and OpenSSL spell it.
 struct HashAlg {
   std::string_view name;         // "sha2-256"

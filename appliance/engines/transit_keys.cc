@@ -8,6 +8,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
+#include "base/log.h"
 #include "base/status_macros.h"
 
 namespace strongroom::engines::transit {
@@ -124,11 +125,23 @@ absl::StatusOr<std::shared_ptr<Key>> KeyFromJson(std::string_view text) {
   return k;
 }
 
-void DropHandles(hsm::Token& token, Version& v) {
-  if (v.key != CK_INVALID_HANDLE && v.token_object.empty()) (void)token.DestroyObject(v.key);
-  if (v.hmac != CK_INVALID_HANDLE) (void)token.DestroyObject(v.hmac);
-  v.key = CK_INVALID_HANDLE;
-  v.hmac = CK_INVALID_HANDLE;
+TokenKey::TokenKey(hsm::Token& token, CK_OBJECT_HANDLE handle, Kind kind, std::string id)
+    : token_(token), handle_(handle), kind_(kind), id_(std::move(id)) {}
+
+TokenKey::~TokenKey() {
+  if (kind_ == Kind::kTokenObject && !doomed_.load()) return;
+  if (absl::Status s = token_.DestroyObject(handle_); !s.ok()) {
+    // A session object goes with the token's login session at the latest; a token object's
+    // registry record stays, and the sweep destroys it later.
+    LogWarn("transit: could not destroy a key object in the token: %s", s.message());
+  } else if (kind_ == Kind::kTokenObject) {
+    LogInfo("transit: destroyed the token object of a removed version after its last use");
+  }
+}
+
+void DropHandles(Version& v) {
+  v.key.reset();
+  v.hmac.reset();
 }
 
 std::string PublicKeyText(const KeyType& t, const std::string& der) {

@@ -3,6 +3,7 @@
 // private key kept as a token object, and the handles of the objects in use inside the token.
 #pragma once
 
+#include <atomic>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -42,6 +43,37 @@ inline constexpr int64_t kMinHmacKeySize = 32;
 inline constexpr int64_t kMaxHmacKeySize = 512;
 inline constexpr int64_t kDefaultHmacKeySize = 32;
 
+// A key object inside the token that operations use: a session object unwrapped from a version's
+// blob, destroyed (C_DestroyObject) when the last holder lets go of it, or a private key kept as a
+// token object (a type the token cannot wrap), which only its version's removal destroys.
+//
+// Operations copy the shared_ptr under the Key's mu and call the token after letting go of the
+// mutex. A version deleted or trimmed meanwhile therefore keeps its object until the operations
+// already using it are done: a handle is never used after its object was destroyed (an error, or
+// with a token that reuses handle numbers, another key).
+class TokenKey {
+ public:
+  enum class Kind { kSessionObject, kTokenObject };
+  // `id`: the CKA_ID of a token object ("" for a session object).
+  TokenKey(hsm::Token& token, CK_OBJECT_HANDLE handle, Kind kind, std::string id = "");
+  ~TokenKey();
+  TokenKey(const TokenKey&) = delete;
+  TokenKey& operator=(const TokenKey&) = delete;
+
+  CK_OBJECT_HANDLE handle() const { return handle_; }
+  const std::string& id() const { return id_; }
+  // A token object whose version was removed while requests still used it: the last of them
+  // destroys it.
+  void DestroyWhenReleased() { doomed_.store(true); }
+
+ private:
+  hsm::Token& token_;
+  const CK_OBJECT_HANDLE handle_;
+  const Kind kind_;
+  const std::string id_;
+  std::atomic<bool> doomed_{false};
+};
+
 struct Version {
   int64_t created = 0;     // Unix seconds
   std::string key_blob;    // wrapped AES key or private key (absent for "hmac", stored keys)
@@ -53,10 +85,10 @@ struct Version {
   std::string holder;
   uint64_t reserved = 0;  // encryptions durably reserved for this version (the nonce budget)
   uint64_t used = 0;      // encryptions made; after a load it starts at `reserved`
-  // In use inside the token. `key` is a session object (unwrapped from key_blob) or, for a
-  // version with token_object, the token object itself, which DropHandles leaves alone.
-  CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
-  CK_OBJECT_HANDLE hmac = CK_INVALID_HANDLE;
+  // In use inside the token, made on first use (KeyStore::Handle). `key` is a session object
+  // (unwrapped from key_blob) or, for a version with token_object, the token object itself.
+  std::shared_ptr<TokenKey> key;
+  std::shared_ptr<TokenKey> hmac;
 };
 
 struct Key {
@@ -77,9 +109,10 @@ struct Key {
 std::string KeyToJson(const Key& k);
 absl::StatusOr<std::shared_ptr<Key>> KeyFromJson(std::string_view text);
 
-// Destroys the session objects a version holds in the token (never a token object: that is
-// the key itself, destroyed only when the version goes).
-void DropHandles(hsm::Token& token, Version& v);
+// Lets go of the objects a version holds in the token: its session objects are destroyed once no
+// request uses them any more (never a token object: that is the key itself, destroyed only when
+// the version goes).
+void DropHandles(Version& v);
 
 // Vault's key read object. `rsa_encryption`: whether this token can do Vault's RSA encryption
 // (RSA-OAEP with SHA-256), so whether an RSA key says it supports encryption.

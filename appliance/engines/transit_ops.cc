@@ -25,9 +25,10 @@ using core::Response;
 using core::json::array;
 using core::json::object;
 
-constexpr size_t kNonceBytes = 12;
 constexpr uint64_t kReserveBlock = 65536;  // nonce budget reserved durably at a time
 
+// A request that found the key just before it was deleted.
+constexpr std::string_view kKeyGone = "encryption key not found";
 constexpr std::string_view kAuthFailed = "cipher: message authentication failed";
 constexpr std::string_view kTooOld =
     "ciphertext or signature version is disallowed by policy (too old)";
@@ -61,6 +62,7 @@ std::string Versioned(int64_t version, std::string_view raw, bool url_safe = fal
 
 absl::StatusOr<int64_t> Operations::PickVersion(const Key& k, int64_t key_version,
                                                 std::string_view what) {
+  if (k.latest_version == 0) return Bad(kKeyGone);
   const int64_t version = key_version == 0 ? k.latest_version : key_version;
   if (version < 0) return Bad(absl::StrCat("requested version for ", Av(what), " is negative"));
   if (version > k.latest_version) return Bad("invalid key version");
@@ -104,7 +106,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Operations::EncryptOne(Request& 
     return std::make_pair(Versioned(version, Str(*ct)), version);
   }
 
-  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  std::shared_ptr<TokenKey> key;  // keeps the object alive while the token uses it
   int64_t version = 0;
   {
     std::lock_guard<std::mutex> lock(k.mu);
@@ -132,12 +134,12 @@ absl::StatusOr<std::pair<std::string, int64_t>> Operations::EncryptOne(Request& 
       }
     }
     ++v.used;
-    ASSIGN_OR_RETURN(handle, store_->Handle(k, version, v, /*hmac=*/false));
+    ASSIGN_OR_RETURN(key, store_->Handle(k, version, v, /*hmac=*/false));
   }
   uint8_t nonce[kNonceBytes];
-  if (RAND_bytes(nonce, sizeof nonce) != 1) return absl::InternalError("random generator failed");
+  RETURN_IF_ERROR(NextNonce(nonce));
   const std::string bound = BoundAad(k.name, version, aad);
-  auto ct = token->AesGcmEncrypt(handle, nonce, Bytes(bound), Bytes(plaintext));
+  auto ct = token->AesGcmEncrypt(key->handle(), nonce, Bytes(bound), Bytes(plaintext));
   RETURN_IF_ERROR(FromToken(ct.status()));
   std::string raw(reinterpret_cast<const char*>(nonce), sizeof nonce);
   raw.append(reinterpret_cast<const char*>(ct->data()), ct->size());
@@ -155,16 +157,17 @@ absl::StatusOr<std::string> Operations::DecryptOne(Key& k, std::string_view ciph
   }
   ASSIGN_OR_RETURN(auto parsed, ParseVersioned(ciphertext, "ciphertext"));
   auto& [version, raw] = parsed;
-  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  std::shared_ptr<TokenKey> key;  // keeps the object alive while the token uses it
   {
     std::lock_guard<std::mutex> lock(k.mu);
+    if (k.latest_version == 0) return Bad(kKeyGone);
     if (version > k.latest_version) return Bad("invalid ciphertext: version is too new");
     if (version < k.min_decryption_version || k.versions.count(version) == 0) return Bad(kTooOld);
-    ASSIGN_OR_RETURN(handle, store_->Handle(k, version, k.versions[version], /*hmac=*/false));
+    ASSIGN_OR_RETURN(key, store_->Handle(k, version, k.versions[version], /*hmac=*/false));
   }
   ASSIGN_OR_RETURN(hsm::Token * token, store_->Token());
   if (kt->kind == CKK_RSA) {
-    auto plain = token->RsaOaepDecrypt(handle, CKM_SHA256, Bytes(raw));
+    auto plain = token->RsaOaepDecrypt(key->handle(), CKM_SHA256, Bytes(raw));
     if (absl::IsUnimplemented(plain.status())) {
       store_->NoteRsaOaepSha256(false);
       return Bad(absl::StrCat(Av(kNoRsaEncryption), plain.status().message()));
@@ -174,8 +177,9 @@ absl::StatusOr<std::string> Operations::DecryptOne(Key& k, std::string_view ciph
   }
   if (raw.size() < kNonceBytes + 16) return Bad("invalid ciphertext: ciphertext too short");
   const std::string bound = BoundAad(k.name, version, aad);
-  auto plain = token->AesGcmDecrypt(handle, Bytes(std::string_view(raw).substr(0, kNonceBytes)),
-                                    Bytes(bound), Bytes(std::string_view(raw).substr(kNonceBytes)));
+  auto plain =
+      token->AesGcmDecrypt(key->handle(), Bytes(std::string_view(raw).substr(0, kNonceBytes)),
+                           Bytes(bound), Bytes(std::string_view(raw).substr(kNonceBytes)));
   RETURN_IF_ERROR(FromToken(plain.status()));
   return Str(*plain);
 }
@@ -197,7 +201,7 @@ absl::StatusOr<std::string> Operations::HmacOne(Key& k, std::string_view input,
     return Bad(absl::StrCat("key_size ", k.key_size, " is too small for ", name,
                             " in the token; it needs a key of at least ", h->size, " bytes"));
   }
-  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  std::shared_ptr<TokenKey> key;  // keeps the object alive while the token uses it
   {
     std::lock_guard<std::mutex> lock(k.mu);
     int64_t version = key_version == 0 && !verifying ? k.latest_version : key_version;
@@ -219,9 +223,9 @@ absl::StatusOr<std::string> Operations::HmacOne(Key& k, std::string_view input,
     }
     if (k.versions.count(version) == 0) return Bad("invalid key version");
     *used_version = version;
-    ASSIGN_OR_RETURN(handle, store_->Handle(k, version, k.versions[version], /*hmac=*/true));
+    ASSIGN_OR_RETURN(key, store_->Handle(k, version, k.versions[version], /*hmac=*/true));
   }
-  auto mac = token->Hmac(handle, h->hmac, Bytes(input));
+  auto mac = token->Hmac(key->handle(), h->hmac, Bytes(input));
   if (absl::IsUnimplemented(mac.status())) {
     return Bad(absl::StrCat("HMAC with ", name, " is not available in this PKCS#11 token (",
                             mac.status().message(), ")"));
@@ -240,7 +244,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Operations::SignOne(Key& k, std:
   if (kt->kind == CKK_EC_EDWARDS && opts.prehashed) {
     return Bad("prehashed is not supported for ed25519 keys: Ed25519 signs the input itself");
   }
-  CK_OBJECT_HANDLE handle = CK_INVALID_HANDLE;
+  std::shared_ptr<TokenKey> key;  // keeps the object alive while the token uses it
   int64_t version = 0;
   size_t modulus_bytes = 0;
   {
@@ -258,7 +262,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Operations::SignOne(Key& k, std:
     if (kt->kind == CKK_RSA) {
       ASSIGN_OR_RETURN(modulus_bytes, RsaModulusBytes(v.public_key));
     }
-    ASSIGN_OR_RETURN(handle, store_->Handle(k, version, v, /*hmac=*/false));
+    ASSIGN_OR_RETURN(key, store_->Handle(k, version, v, /*hmac=*/false));
   }
   ASSIGN_OR_RETURN(hsm::Token * token, store_->Token());
   CK_MECHANISM_TYPE mech = CKM_EDDSA;
@@ -284,7 +288,7 @@ absl::StatusOr<std::pair<std::string, int64_t>> Operations::SignOne(Key& k, std:
     mech = CKM_RSA_PKCS;
     if (opts.hash != nullptr) data = absl::StrCat(Av(opts.hash->digest_info), data);
   }
-  auto raw = token->SignWith(handle, mech, pss ? &*pss : nullptr, Bytes(data));
+  auto raw = token->SignWith(key->handle(), mech, pss ? &*pss : nullptr, Bytes(data));
   if (absl::IsUnimplemented(raw.status())) {
     if (pss) {
       return Bad(absl::StrCat("RSA-PSS signatures with ", opts.hash_name,

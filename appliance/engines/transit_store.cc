@@ -111,12 +111,9 @@ std::string KeyStore::SelfNode() {
 }
 
 void KeyStore::DropAll(std::vector<std::shared_ptr<Key>> keys) {
-  if (keys.empty()) return;
-  auto token = Token();
-  if (!token.ok()) return;  // the token is gone: so are its session objects
   for (auto& k : keys) {
     std::lock_guard<std::mutex> lock(k->mu);
-    for (auto& [n, v] : k->versions) DropHandles(**token, v);
+    for (auto& [n, v] : k->versions) DropHandles(v);
   }
 }
 
@@ -244,9 +241,10 @@ absl::Status KeyStore::Save(storage::Storage& storage, const Key& k) {
   return storage.Put(kKeyPrefix + k.name, KeyToJson(k));
 }
 
-absl::StatusOr<CK_OBJECT_HANDLE> KeyStore::Handle(const Key& k, int64_t n, Version& v, bool hmac) {
-  CK_OBJECT_HANDLE& h = hmac ? v.hmac : v.key;
-  if (h != CK_INVALID_HANDLE) return h;
+absl::StatusOr<std::shared_ptr<TokenKey>> KeyStore::Handle(const Key& k, int64_t n, Version& v,
+                                                           bool hmac) {
+  std::shared_ptr<TokenKey>& held = hmac ? v.hmac : v.key;
+  if (held != nullptr) return held;
   ASSIGN_OR_RETURN(hsm::Token * token, Token());
   const KeyType* type = FindKeyType(k.type);
   if (type == nullptr) return absl::DataLossError("transit key of unknown type");
@@ -262,22 +260,21 @@ absl::StatusOr<CK_OBJECT_HANDLE> KeyStore::Handle(const Key& k, int64_t n, Versi
           "). Sign where that token is, or rotate the key to make a version this token holds"));
     }
     if (!found.ok()) return Internal(found.status());
-    h = *found;
-    return h;
+    held = std::make_shared<TokenKey>(*token, *found, TokenKey::Kind::kTokenObject, v.token_object);
+    return held;
   }
   ASSIGN_OR_RETURN(CK_OBJECT_HANDLE kek, Kek());
   const std::string& blob = hmac ? v.hmac_blob : v.key_blob;
+  absl::StatusOr<CK_OBJECT_HANDLE> unwrapped;
   if (!hmac && IsAsymmetric(*type)) {
-    auto unwrapped = token->UnwrapPrivateKey(kek, Bytes(blob), type->pair);
-    if (!unwrapped.ok()) return Internal(unwrapped.status());
-    h = *unwrapped;
-    return h;
+    unwrapped = token->UnwrapPrivateKey(kek, Bytes(blob), type->pair);
+  } else {
+    const size_t bytes = hmac ? (k.type == "hmac" ? k.key_size : kHmacKeyBytes) : type->bytes;
+    unwrapped = token->UnwrapKey(kek, Bytes(blob), hmac ? CKK_GENERIC_SECRET : CKK_AES, bytes);
   }
-  const size_t bytes = hmac ? (k.type == "hmac" ? k.key_size : kHmacKeyBytes) : type->bytes;
-  auto unwrapped = token->UnwrapKey(kek, Bytes(blob), hmac ? CKK_GENERIC_SECRET : CKK_AES, bytes);
   if (!unwrapped.ok()) return Internal(unwrapped.status());
-  h = *unwrapped;
-  return h;
+  held = std::make_shared<TokenKey>(*token, *unwrapped, TokenKey::Kind::kSessionObject);
+  return held;
 }
 
 absl::Status KeyStore::MakeStoredVersion(storage::Storage& storage, const Key& k, int64_t n,
@@ -393,8 +390,23 @@ void KeyStore::ReleaseVersions(storage::Storage& storage, std::map<int64_t, Vers
   if (!token.ok()) return;
   const std::string self = SelfNode();
   for (auto& [n, v] : removed) {
-    DropHandles(**token, v);
+    std::shared_ptr<TokenKey> object = v.token_object.empty() ? nullptr : v.key;
+    // Session objects: destroyed now, or by the last request still using them.
+    DropHandles(v);
     if (v.token_object.empty()) continue;
+    // The version is out of its key, so nothing can take a new reference to its object: a count
+    // above ours means requests are using it right now. Their last one destroys it; its record
+    // stays until Sweep finds the object gone.
+    if (object != nullptr && object.use_count() > 1) {
+      object->DestroyWhenReleased();
+      std::lock_guard<std::mutex> objects_lock(objects_mu_);
+      released_in_use_[v.token_object] = object;
+      LogInfo(
+          "transit: the token object of a removed version is in use; it is destroyed after its "
+          "last use");
+      continue;
+    }
+    object.reset();
     absl::Status s = (*token)->DestroyStoredKey(Bytes(v.token_object));
     if (s.ok() || (absl::IsNotFound(s) && v.holder == self)) {
       ForgetObject(storage, v.token_object);
@@ -411,6 +423,7 @@ void KeyStore::ReleaseVersions(storage::Storage& storage, std::map<int64_t, Vers
 
 void KeyStore::Sweep(storage::Storage& storage) {
   std::lock_guard<std::mutex> objects_lock(objects_mu_);
+  std::erase_if(released_in_use_, [](const auto& e) { return e.second.expired(); });
   auto names = storage.List(kRegistryPrefix);
   if (!names.ok() || names->empty()) return;
   auto token = Token();
@@ -426,6 +439,7 @@ void KeyStore::Sweep(storage::Storage& storage) {
     }
     if (entry->holder != self) continue;  // its holder's business
     const std::string id = absl::HexStringToBytes(hex);
+    if (released_in_use_.contains(id)) continue;  // its last user destroys it
     auto key_raw = storage.Get(kKeyPrefix + entry->key);
     if (!key_raw.ok()) continue;  // unreadable now: judge it another time
     bool referenced = false;

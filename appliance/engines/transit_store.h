@@ -70,17 +70,20 @@ class KeyStore {
   absl::StatusOr<int64_t> CacheSize(storage::Storage& storage);
   absl::Status SetCacheSize(storage::Storage& storage, int64_t size);
 
-  // The token handle of version `n` of `k` (its key, or its HMAC key), made on first use. Call
-  // with k.mu held. A version kept as a token object that this node's token does not hold is
-  // FailedPrecondition, saying which node holds it.
-  absl::StatusOr<CK_OBJECT_HANDLE> Handle(const Key& k, int64_t n, Version& v, bool hmac);
+  // The object in the token of version `n` of `k` (its key, or its HMAC key), made on first use.
+  // Call with k.mu held; use its handle while holding the returned pointer (TokenKey). A version
+  // kept as a token object that this node's token does not hold is FailedPrecondition, saying
+  // which node holds it.
+  absl::StatusOr<std::shared_ptr<TokenKey>> Handle(const Key& k, int64_t n, Version& v, bool hmac);
 
   // A new version of `k`, saved (k.mu held). `warnings` gets what the caller should be told
   // (a version only this node's token holds, in a cluster).
   absl::Status RotateLocked(storage::Storage& storage, Key& k, std::vector<std::string>* warnings);
 
-  // After storage stopped referring to `removed` (key deleted, versions trimmed): destroys what
-  // they hold in the token. Token objects held by another node's token stay on record for it.
+  // After storage stopped referring to `removed` (key deleted, versions trimmed; call with the
+  // key's mu held, the versions already out of it): destroys what they hold in the token, each
+  // object once no request uses it any more. Token objects held by another node's token stay on
+  // record for it.
   void ReleaseVersions(storage::Storage& storage, std::map<int64_t, Version>& removed);
 
   // Destroys this node's recorded token objects that no key version refers to any more (left by
@@ -129,6 +132,10 @@ class KeyStore {
   // sees a recorded object whose version is still being saved. Taken after a Key's mu, never
   // before it.
   std::mutex objects_mu_;
+  // Token objects of removed versions that requests still used when their version went
+  // (TokenKey::DestroyWhenReleased), by CKA_ID: Sweep leaves them to their last user (guarded by
+  // objects_mu_; an entry whose object is gone is dropped by the next Sweep).
+  std::map<std::string, std::weak_ptr<TokenKey>> released_in_use_;
   enum Tri : int { kUnknown = 0, kYes = 1, kNo = 2 };
   std::atomic<int> ed25519_wrappable_{kUnknown};
   std::atomic<int> rsa_oaep_sha256_{kUnknown};

@@ -354,10 +354,14 @@ def check_dockerfile(objects, c):
     with open(os.path.join(ROOT, "packaging", "container", "Dockerfile"), encoding="utf-8") as f:
         dockerfile = f.read()
     c.check(re.search(r"^USER 10001:10001$", dockerfile, re.M), "Dockerfile: runs as 10001:10001 (runAsUser)")
-    c.check("deploy/kubernetes/init/strongroom-init.sh /out/usr/local/bin/strongroom-init" in dockerfile,
+    # The image's files are laid out by stage-binaries.sh, which the Dockerfile's build stage runs.
+    with open(os.path.join(ROOT, "packaging", "container", "stage-binaries.sh"), encoding="utf-8") as f:
+        staging = f.read()
+    c.check("packaging/container/stage-binaries.sh /build /out" in dockerfile and
+            'deploy/kubernetes/init/strongroom-init.sh "$out/usr/local/bin/strongroom-init"' in staging,
             "Dockerfile: installs strongroom-init (the Job's command)")
     c.check(re.search(r"ninja -C /build [^\n]*\bstrongroom\b(?!-)", dockerfile) and
-            "/build/cli/strongroom /out/usr/bin/strongroom" in dockerfile,
+            '"$build/cli/strongroom" "$out/usr/bin/strongroom"' in staging,
             "Dockerfile: builds and installs /usr/bin/strongroom (the injector's and agents' command)")
     c.check('VOLUME ["/var/lib/strongroom"]' in dockerfile and "EXPOSE 8200" in dockerfile,
             "Dockerfile: volume /var/lib/strongroom, port 8200")

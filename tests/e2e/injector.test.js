@@ -679,11 +679,23 @@ test('request bodies held in memory stay within -max-body-bytes-in-flight', asyn
   assert.ok(Date.now() - started < 1000);
   assert.match(inj.log, /request bodies in flight: \d+ bytes \(budget 12582912; 127\.0\.0\.2 holds \d+\): answered 503/);
 
-  // The attackers go away: their reservations go with them.
+  // The attackers go away: their reservations go with them (as soon as the injector sees the
+  // connections close, which takes longer on a loaded machine: ask until it serves).
   for (const s of held) s.destroy();
-  await sleep(200);
+  await untilServed(inj);
   assert.equal((await inj.admit(seedPod())).response.allowed, true);
 });
+
+// Asks /mutate until it is no longer refused for lack of budget (at most 10 s).
+async function untilServed(inj) {
+  const deadline = Date.now() + 10000;
+  for (;;) {
+    const res = await inj.request('POST', '/mutate?timeout=10s', JSON.stringify(admissionReview(seedPod())));
+    if (res.status !== 503) return;
+    assert.ok(Date.now() < deadline, `still refused: ${res.text}`);
+    await sleep(100);
+  }
+}
 
 test('a chunked body is counted against the budget as its chunks arrive', async (t) => {
   const inj = new Injector();
@@ -691,14 +703,30 @@ test('a chunked body is counted against the budget as its chunks arrive', async 
   t.after(async () => { for (const s of held) s.destroy(); await inj.stop(); });
   await inj.start(['-max-body-bytes-in-flight=12Mi']);
   // 2.5 MiB in 64 KiB chunks: the body grows by doubling to 3 MiB, this peer's whole share.
-  const first = await partialPost(inj, { localAddress: '127.0.0.2', chunked: true, send: 2.5 * MiB });
-  held.push(first);
-  await sleep(300);
+  // A second one from the same peer is refused at its first chunk, before the chunk is read, once
+  // the injector has read the first far enough to hold the peer's whole share (2 MiB read). On a
+  // loaded machine that takes longer than the pause here, and the second is read instead (and
+  // the first then refused): the pair is dropped and tried again with a longer pause.
+  let first;
+  let second;
+  for (let attempt = 1; ; ++attempt) {
+    first = await partialPost(inj, { localAddress: '127.0.0.2', chunked: true, send: 2.5 * MiB });
+    held.push(first);
+    await sleep(300 * attempt);
+    second = await partialPost(inj, { localAddress: '127.0.0.2', chunked: true, send: 64 * 1024 });
+    held.push(second);
+    try {
+      await waitFor(() => second.answer.includes('\r\n\r\n'), 3000, 'the 503');
+      if (first.answer === '') break;
+    } catch (e) {
+      if (attempt === 5) throw e;
+    }
+    assert.ok(attempt < 5, `the first body was refused: ${first.answer}`);
+    first.destroy();
+    second.destroy();
+    await untilServed(inj);
+  }
   assert.equal(first.answer, '', 'the first chunked body is being read');
-  // A second one from the same peer is refused at its first chunk, before the chunk is read.
-  const second = await partialPost(inj, { localAddress: '127.0.0.2', chunked: true, send: 64 * 1024 });
-  held.push(second);
-  await waitFor(() => second.answer.includes('\r\n\r\n'), 3000, 'the 503');
   assert.match(second.answer, /^HTTP\/1\.1 503 /);
   assert.match(second.answer, /\r\nRetry-After: 1\r\n/i);
   // As is a small Content-Length body from that peer; another peer is served.
@@ -709,7 +737,8 @@ test('a chunked body is counted against the budget as its chunks arrive', async 
   assert.equal((await inj.admit(seedPod())).response.allowed, true);
   // A complete chunked AdmissionReview is served (its reservation released when answered).
   first.destroy();
-  await sleep(100);
+  for (const s of [second, third]) s.destroy();
+  await untilServed(inj);
   const body = Buffer.from(JSON.stringify(admissionReview(seedPod())));
   const res = await new Promise((resolve, reject) => {
     const req = https.request({ host: '127.0.0.1', port: inj.port, method: 'POST', path: '/mutate',

@@ -11,7 +11,9 @@
 # The base image: no image registry is reachable here, so debian:12-slim is made locally from the
 # Debian 12 archive in this machine's apt sources (debootstrap --variant=minbase, as the official
 # image is made from the same archive) unless the image store already has it.
-# Usage: tests/packaging/container_test.sh (as root, from anywhere in the checkout).
+# Usage: tests/packaging/container_test.sh [--binaries=BUILD_DIR] (as root, from anywhere in the
+# checkout). --binaries: the image takes that build's binaries (the Dockerfile's prebuilt stage)
+# instead of compiling the tree in its build stage; scripts/test.sh passes its own build.
 set -euo pipefail
 # Output is matched from variables, not through "cmd | grep -q": with pipefail, grep -q leaving
 # early can fail the pipeline (the writer gets SIGPIPE).
@@ -19,6 +21,13 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 
 repo=$(cd "$(dirname "$0")/../.." && pwd)
+binaries=""
+for arg in "$@"; do
+  case $arg in
+    --binaries=*) binaries=$(cd "${arg#--binaries=}" && pwd) ;;
+    *) echo "usage: $0 [--binaries=BUILD_DIR]" >&2; exit 2 ;;
+  esac
+done
 checks=0
 fail() {
   echo "container test: FAIL: $*" >&2
@@ -42,7 +51,7 @@ port=$(free_port)
 work=$(mktemp -d /var/tmp/strongroom-container-XXXXXX)
 cleanup() {
   "${podman[@]}" rm -f -t 0 --ignore sr-test-1 sr-test-2 >/dev/null 2>&1 || true
-  rm -rf "$work"
+  rm -rf "$work" "$repo/packaging/container/prebuilt"
 }
 trap cleanup EXIT
 cleanup_containers_of_an_earlier_run=$("${podman[@]}" rm -f -t 0 --ignore sr-test-1 sr-test-2 2>&1) ||
@@ -59,7 +68,14 @@ if ! "${podman[@]}" image exists docker.io/library/debian:12-slim; then
   rm -rf "$work/base"
 fi
 
-echo "==> container: podman build -f packaging/container/Dockerfile"
+echo "==> container: podman build -f packaging/container/Dockerfile${binaries:+ (binaries of $binaries)}"
+build_args=()
+if [ -n "$binaries" ]; then
+  rm -rf "$repo/packaging/container/prebuilt"
+  (cd "$repo" && packaging/container/stage-binaries.sh "$binaries" packaging/container/prebuilt) ||
+    fail "cannot stage the binaries of $binaries"
+  build_args=(--build-arg STRONGROOM_BINARIES=prebuilt)
+fi
 # The build stage's compiler cache and its libraft builds (cmake/Libraft.cmake) live outside the
 # image, so rebuilds are quick.
 mkdir -p /var/cache/strongroom-container-ccache /var/cache/strongroom-container-libraft
@@ -67,7 +83,7 @@ mkdir -p /var/cache/strongroom-container-ccache /var/cache/strongroom-container-
 "${podman[@]}" build --format docker --pull=never "${limits[@]}" --network host \
   --volume /var/cache/strongroom-container-ccache:/root/.ccache \
   --volume /var/cache/strongroom-container-libraft:/root/.cache/strongroom-libraft \
-  -f "$repo/packaging/container/Dockerfile" -t "$image" "$repo" >"$work/build.log" 2>&1 ||
+  "${build_args[@]}" -f "$repo/packaging/container/Dockerfile" -t "$image" "$repo" >"$work/build.log" 2>&1 ||
   { tail -40 "$work/build.log"; fail "podman build"; }
 # The build stage (1 GiB) would pile up with every changed checkout; the compiler cache above is
 # what keeps the next build quick.

@@ -3,7 +3,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "audit/verifier.h"
@@ -72,6 +74,86 @@ TEST(ChainedLine, RejectsBadRecords) {
       MakeChainedLine("{ \"type\" : \"request\", \"time\":\"t\", \"ttl\": 1.50 }", state);
   ASSERT_TRUE(line.ok());
   EXPECT_NE(line->line.find("\"ttl\":1.50,\"type\""), std::string::npos);
+}
+
+// The line the chain fields give a record, built the plain way: the members added to the parsed
+// object, canonical form taken twice (what MakeChainedLine did before records were prepared).
+std::string ReferenceLine(std::string_view record, const ChainState& state, Hash* hash) {
+  Json obj = ParseJson(record).value();
+  obj.Set("seq", Json::Uint(state.last_seq + 1));
+  obj.Set("prev_hash", Json::String(HexEncode(state.last_hash)));
+  *hash = Sha256({AsBytes(state.last_hash), CanonicalJson(obj)});
+  obj.Set("hash", Json::String(HexEncode(*hash)));
+  return CanonicalJson(obj) + "\n";
+}
+
+// Prepared records: members on every side of "hash", "prev_hash" and "seq" (and of each other:
+// "h" < "hash" < "hash0" < "p" < "prev_hash" < "prev_hashes" < "s" < "seq" < "seq0") land
+// where canonical order puts them, whichever way the record was prepared.
+TEST(PreparedRecord, ChainsToTheSameLineAsTheParsedRecord) {
+  const std::vector<std::string> records = {
+      R"({"type":"request","time":"t"})",
+      R"({"type":"request","time":"t","auth":{},"error":"e\u0001"})",
+      R"({"a":1,"h":[true,null],"hash0":"x","p":{"z":1,"a":2},"prev_hashes":-0.5e3,"s":"ü",)"
+      R"("seq0":{},"time":"2024-05-01T12:00:00Z","type":"response","z":"\"q\""})",
+      VaultRecord(7),
+  };
+  ChainState state;
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& text : records) {
+      Hash want_hash{};
+      const std::string want = ReferenceLine(text, state, &want_hash);
+      Json obj = ParseJson(text).value();
+      Result<PreparedRecord> from_json = PrepareRecord(obj);
+      ASSERT_TRUE(from_json.ok()) << from_json.message();
+      std::vector<std::pair<std::string, std::string>> members;
+      for (const auto& [key, value] : obj.members()) {
+        members.emplace_back(key, CanonicalJson(value));
+      }
+      std::reverse(members.begin(), members.end());  // any order
+      Result<PreparedRecord> from_members = PrepareRecord(members);
+      ASSERT_TRUE(from_members.ok()) << from_members.message();
+      for (const PreparedRecord* p : {&*from_json, &*from_members}) {
+        Result<ChainedLine> line = MakeChainedLine(*p, state);
+        ASSERT_TRUE(line.ok()) << line.message();
+        EXPECT_EQ(line->line, want);
+        EXPECT_EQ(line->next.last_hash, want_hash);
+        EXPECT_TRUE(ParseChainedLine(line->line.substr(0, line->line.size() - 1)).ok());
+      }
+      state = MakeChainedLine(*from_json, state).value().next;
+    }
+  }
+  EXPECT_EQ(state.last_seq, 2 * records.size());
+}
+
+TEST(PreparedRecord, RefusesWhatMakeChainedLineRefuses) {
+  using Members = std::vector<std::pair<std::string, std::string>>;
+  const auto refused = [](Members m) { return !PrepareRecord(std::move(m)).ok(); };
+  EXPECT_FALSE(refused({{"type", R"("request")"}, {"time", R"("t")"}}));
+  EXPECT_TRUE(refused({{"time", R"("t")"}}));                           // no type
+  EXPECT_TRUE(refused({{"type", R"("request")"}}));                     // no time
+  EXPECT_TRUE(refused({{"type", R"("")"}, {"time", R"("t")"}}));        // empty type
+  EXPECT_TRUE(refused({{"type", R"("request")"}, {"time", R"("")"}}));  // empty time
+  EXPECT_TRUE(refused({{"type", "7"}, {"time", R"("t")"}}));            // not a string
+  EXPECT_TRUE(refused({{"type", R"("request")"}, {"time", "null"}}));   // not a string
+  for (const char* reserved : {"checkpoint", "mac", "unproven"}) {
+    EXPECT_TRUE(refused({{"type", std::string("\"") + reserved + "\""}, {"time", R"("t")"}}))
+        << reserved;
+  }
+  for (const char* chain : {"seq", "prev_hash", "hash"}) {
+    EXPECT_TRUE(refused({{"type", R"("request")"}, {"time", R"("t")"}, {chain, "1"}})) << chain;
+  }
+  EXPECT_TRUE(refused({{"type", R"("request")"}, {"time", R"("t")"}, {"a", "1"}, {"a", "2"}}));
+  EXPECT_TRUE(refused({{"type", R"("request")"}, {"time", R"("t")"}, {"a", ""}}));
+  EXPECT_TRUE(refused({{"type", R"("request")"}, {"time", R"("t")"}, {"bad\xff", "1"}}));
+  // Too long: the line limit holds for prepared records too.
+  EXPECT_FALSE(
+      MakeChainedLine(PrepareRecord(Members{{"type", R"("request")"},
+                                            {"time", R"("t")"},
+                                            {"big", "\"" + std::string(kMaxLineBytes, 'x') + "\""}})
+                          .value(),
+                      ChainState())
+          .ok());
 }
 
 TEST(CheckpointLine, DescribesTheState) {
