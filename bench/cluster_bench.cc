@@ -55,6 +55,8 @@ using strongroom::bench::Conn;
 using strongroom::bench::JsonString;
 using strongroom::bench::kPin;
 using strongroom::bench::kSoftHsmLib;
+using strongroom::bench::Report;
+using strongroom::bench::ReportRatio;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
@@ -749,6 +751,66 @@ int main(int argc, char** argv) {
     PrintCosted("KV v2 read on the leader, 2000 keys", leader_read_many, nullptr, "", opt.seconds);
     PrintCosted("KV v2 read via a standby, 2000 keys", standby_read_many, &leader_read_many,
                 "leader", opt.seconds);
+  }
+  // RESULT lines for bench/run.sh (a figure only when its phase ran).
+  auto measured = [](const Costed& c) { return c.r.ops > 0 || c.r.ops_per_s > 0; };
+  auto cpu_per_op = [&](const std::string& key, const Costed& c) {
+    const double ops = c.r.ops_per_s * opt.seconds;
+    if (ops > 0 && c.cpu_s > 0) Report((key + "_cpu_us_per_op").c_str(), c.cpu_s * 1e6 / ops);
+  };
+  if (raw) {
+    if (measured(raw_put)) Report("cluster.rocksdb_sync_put_ops", raw_put.r.ops_per_s);
+    if (measured(raft_storage)) {
+      Report("cluster.raftstorage_puts", raft_storage.r.ops_per_s);
+      cpu_per_op("cluster.raftstorage_puts", raft_storage);
+    }
+    if (measured(raw_libraft)) {
+      Report("cluster.raw_libraft_puts", raw_libraft.r.ops_per_s);
+      cpu_per_op("cluster.raw_libraft_puts", raw_libraft);
+    }
+    if (measured(raw_libraft_64)) Report("cluster.raw_libraft_64_puts", raw_libraft_64.r.ops_per_s);
+  }
+  if (cluster) {
+    if (measured(leader_write)) {
+      Report("cluster.write", leader_write.r);
+      Report("cluster.write_p99_ms", leader_write.r.p99_us / 1000);
+      cpu_per_op("cluster.write", leader_write);
+      if (measured(raw_libraft)) {
+        ReportRatio("cluster.write_vs_raw_libraft", leader_write.r, raw_libraft.r);
+      }
+      if (measured(raft_storage)) {
+        ReportRatio("cluster.write_vs_raftstorage", leader_write.r, raft_storage.r);
+      }
+    }
+    if (measured(standby_write)) {
+      Report("cluster.standby_write", standby_write.r);
+      cpu_per_op("cluster.standby_write", standby_write);
+      if (measured(leader_write)) {
+        ReportRatio("cluster.standby_write_ratio", standby_write.r, leader_write.r);
+      }
+    }
+    if (measured(leader_read)) {
+      Report("cluster.read", leader_read.r);
+      cpu_per_op("cluster.read", leader_read);
+    }
+    if (measured(standby_read)) {
+      Report("cluster.standby_read", standby_read.r);
+      cpu_per_op("cluster.standby_read", standby_read);
+      if (measured(leader_read)) {
+        ReportRatio("cluster.standby_read_ratio", standby_read.r, leader_read.r);
+      }
+    }
+    if (measured(leader_read_many)) {
+      Report("cluster.read_many", leader_read_many.r);
+      cpu_per_op("cluster.read_many", leader_read_many);
+    }
+    if (measured(standby_read_many)) {
+      Report("cluster.standby_read_many", standby_read_many.r);
+      cpu_per_op("cluster.standby_read_many", standby_read_many);
+      if (measured(leader_read_many)) {
+        ReportRatio("cluster.standby_read_many_ratio", standby_read_many.r, leader_read_many.r);
+      }
+    }
   }
   std::printf("\n");
   return strongroom::bench::RemoveTree(dir) ? 0 : 1;
