@@ -84,9 +84,13 @@ absl::Status PolicyStore::Put(const std::string& name, const std::string& text) 
   if (name == policy::kResponseWrappingPolicyName)
     return absl::InvalidArgumentError("cannot update \"response-wrapping\" policy");
   ASSIGN_OR_RETURN(auto parsed, policy::ParsePolicy(name, text));
+  const uint64_t generation = Generation();
   RETURN_IF_ERROR(storage_->Put(kPolicyPrefix + name, text));
   std::lock_guard<std::mutex> lock(mu_);
-  cache_[name] = std::make_shared<const policy::Policy>(std::move(parsed));
+  // Not when the cache was dropped meanwhile: the store may hold a newer version by then.
+  if (generation == generation_) {
+    cache_[name] = std::make_shared<const policy::Policy>(std::move(parsed));
+  }
   return absl::OkStatus();
 }
 
@@ -119,9 +123,11 @@ absl::StatusOr<bool> PolicyStore::Exists(const std::string& name) {
 }
 
 absl::StatusOr<std::shared_ptr<const policy::Policy>> PolicyStore::Load(const std::string& name) {
+  uint64_t generation = 0;
   {
     std::lock_guard<std::mutex> lock(mu_);
     if (auto it = cache_.find(name); it != cache_.end()) return it->second;
+    generation = generation_;
   }
   ASSIGN_OR_RETURN(auto text, GetText(name));
   std::shared_ptr<const policy::Policy> parsed;
@@ -134,7 +140,9 @@ absl::StatusOr<std::shared_ptr<const policy::Policy>> PolicyStore::Load(const st
     parsed = std::move(empty);
   }
   std::lock_guard<std::mutex> lock(mu_);
-  cache_[name] = parsed;
+  // Kept only when the cache was not dropped since the read: a Clear() says the store changed
+  // (a standby applied a policy write), and this read may be from before.
+  if (generation == generation_) cache_[name] = parsed;
   return parsed;
 }
 
@@ -159,6 +167,7 @@ absl::StatusOr<policy::Acl> PolicyStore::BuildAcl(const std::vector<std::string>
 
 void PolicyStore::Clear() {
   std::lock_guard<std::mutex> lock(mu_);
+  ++generation_;
   cache_.clear();
 }
 

@@ -2,6 +2,7 @@
 // token's policies make. "root" is implicit and unreadable; "default" is built in and editable.
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -37,14 +38,23 @@ class PolicyStore {
   // `identity` renders templated paths (nullptr: every templated path is dropped).
   absl::StatusOr<policy::Acl> BuildAcl(const std::vector<std::string>& names,
                                        const policy::IdentityContext* identity = nullptr);
+  // Drops every cached policy. A load or write that read or wrote the store before this call
+  // does not fill the cache after it (the store may have changed in between: a standby).
   void Clear();
 
  private:
   absl::StatusOr<std::shared_ptr<const policy::Policy>> Load(const std::string& name);
 
+  uint64_t Generation() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return generation_;
+  }
+
   storage::Storage* storage_;
   std::mutex mu_;
-  std::map<std::string, std::shared_ptr<const policy::Policy>> cache_;
+  std::map<std::string, std::shared_ptr<const policy::Policy>> cache_;  // mu_
+  // Clear() calls so far (mu_): a policy read from the store before one is not cached after it.
+  uint64_t generation_ = 0;
 };
 
 // Request data as the policy library sees it.
