@@ -28,6 +28,9 @@ constexpr absl::Duration kReadPointWait = absl::Seconds(2);
 constexpr absl::Duration kReadPointCallTimeout = absl::Seconds(2);
 // The least time between two reloads of a standby's core (its mount table changed, ...).
 constexpr absl::Duration kStandbyReloadEvery = absl::Seconds(1);
+// The longest a standby's main loop waits for the changes of its tables to reach its store
+// (TendStandby starts a reload only once they have, as a rule).
+constexpr absl::Duration kTablesStoredWait = absl::Milliseconds(100);
 
 constexpr unsigned kCoreTable = 1;
 constexpr unsigned kPolicyTable = 2;
@@ -222,11 +225,15 @@ void ClusterNode::TendStandby() {
       }
     }
   }
+  if (!hard && !soft) return;
+  // A change of the tables still on its way into the store: taken up at a later turn (without
+  // waiting here, nor using up the reload allowance; requests forward meanwhile).
+  uint64_t epochs[raft::RaftStorage::kTables] = {};
+  for (unsigned t = 1; t < raft::RaftStorage::kTables; ++t) epochs[t] = raft_->TableEpoch(t);
+  if (!raft_->WaitTablesStored(epochs, absl::ZeroDuration())) return;
   if (hard) {
     if (absl::Now() < next_standby_reload_) return;
     next_standby_reload_ = absl::Now() + kStandbyReloadEvery;
-  } else if (!soft) {
-    return;
   }
   RefreshStandby(core, hard);
 }
@@ -237,6 +244,18 @@ void ClusterNode::RefreshStandby(core::Core* core, bool hard) {
   // Taken before the tables are read: what they hold from now on is at least as new.
   uint64_t epochs[raft::RaftStorage::kTables] = {};
   for (unsigned t = 1; t < raft::RaftStorage::kTables; ++t) epochs[t] = raft_->TableEpoch(t);
+  // An epoch moves before its change reaches the store: what the tables are read from must hold
+  // every change counted in `epochs` (else a table read now could be the old one while its epoch
+  // says it is current, and stay so until the next change).
+  if (!raft_->WaitTablesStored(epochs, kTablesStoredWait)) {
+    if (!standby_reload_failed_) {
+      LogWarn(
+          "raft: this standby's store did not take up a change of its tables in time; it "
+          "forwards every request until it does");
+    }
+    standby_reload_failed_ = true;
+    return;
+  }
   if (hard) {
     if (absl::Status s = core->ReloadTables(); !s.ok()) {
       // It forwards every request meanwhile (as a standby did before it answered reads).

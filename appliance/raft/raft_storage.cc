@@ -300,6 +300,7 @@ bool RaftStorage::EndReadCheck() {
   };
   // Newest first: the entries after `from` are at the back.
   for (auto it = impl->written.rbegin(); it != impl->written.rend() && it->index > c.from; ++it) {
+    if (it->all) return false;
     for (uint64_t h : it->keys) {
       if (in(c.keys, h)) return false;
     }
@@ -310,6 +311,12 @@ bool RaftStorage::EndReadCheck() {
   return true;
 }
 
+size_t RaftStorage::ReadCheckHashes() {
+  std::shared_lock lock(mu_);
+  std::lock_guard<std::mutex> written_lock(impl_->written_mu);
+  return impl_->written_hashes;
+}
+
 uint64_t RaftStorage::StoreIndex() {
   std::shared_lock lock(mu_);
   return impl_->store_index.load();
@@ -318,6 +325,25 @@ uint64_t RaftStorage::StoreIndex() {
 uint64_t RaftStorage::TableEpoch(unsigned table) {
   std::shared_lock lock(mu_);
   return impl_->table_epochs[std::min(table, kTables - 1)].load();
+}
+
+bool RaftStorage::WaitTablesStored(const uint64_t (&epochs)[kTables], absl::Duration timeout) {
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::microseconds(absl::ToInt64Microseconds(timeout));
+  const auto stored = [&] {
+    for (unsigned t = 1; t < kTables; ++t) {
+      if (impl->table_stored[t].load() < epochs[t]) return false;
+    }
+    return true;
+  };
+  std::unique_lock<std::mutex> store_lock(impl->store_mu);
+  while (!stored()) {
+    if (impl->failed.load() || std::chrono::steady_clock::now() >= deadline) return false;
+    impl->store_cv.wait_for(store_lock, std::chrono::milliseconds(10));
+  }
+  return !impl->failed.load();
 }
 
 bool RaftStorage::WaitStoreIndex(uint64_t index, absl::Duration timeout) {

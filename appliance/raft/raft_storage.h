@@ -87,6 +87,9 @@ struct RaftOptions {
   // such a key counts in that table's TableEpoch(). Without it, every key is in table 1. Called
   // on the Raft loop (and the restore thread); it must not block.
   std::function<unsigned(std::string_view key)> table_of;
+  // Tests only: called on the thread that applies entry `index`, after it was counted (table
+  // epochs, read checks) and before it reaches the store; it may block, to hold the entry there.
+  std::function<void(uint64_t index)> before_store;
 };
 
 // What the leader knows of one server of its configuration (LeaderProgress).
@@ -209,6 +212,12 @@ class RaftStorage final : public storage::Storage {
   // a table read from the store while it stays the same is the store's.
   static constexpr unsigned kTables = 4;
   uint64_t TableEpoch(unsigned table);
+  // Returns true once every change counted in `epochs` (TableEpoch(t) values, t = 1 to
+  // kTables - 1, taken earlier; epochs[0] is ignored) has reached the store: a table read from
+  // the store after that holds at least those changes. (TableEpoch moves before the store
+  // changes, so a table read right after it moved may still be the old one.) False when
+  // `timeout` passes first or the state machine failed.
+  bool WaitTablesStored(const uint64_t (&epochs)[kTables], absl::Duration timeout);
   // A read check, for the calling thread: from BeginReadCheck on, the keys it gets and the
   // prefixes it lists from this store are noted; EndReadCheck ends it and says whether every
   // value it read is still the store's: no entry applied since BeginReadCheck (nor one being
@@ -218,6 +227,13 @@ class RaftStorage final : public storage::Storage {
   // when more than kReadCheckKeys were read, or for a listed prefix that does not end in '/'.
   static constexpr size_t kReadCheckEntries = 8192;
   static constexpr size_t kReadCheckKeys = 256;
+  // What the remembered entries may hold in all, in key and prefix hashes (a key with many '/'
+  // has as many prefixes): past it the oldest are forgotten (a read check over them fails). An
+  // entry with more than kReadCheckEntryHashes is remembered as one that wrote every key.
+  static constexpr size_t kReadCheckHashes = size_t{1} << 20;
+  static constexpr size_t kReadCheckEntryHashes = size_t{1} << 16;
+  // The key and prefix hashes remembered now (tests, metrics).
+  size_t ReadCheckHashes();
   void BeginReadCheck();
   bool EndReadCheck();
 

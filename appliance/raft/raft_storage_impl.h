@@ -229,20 +229,33 @@ struct RaftStorage::Impl {
     store_cv.notify_all();
   }
   std::atomic<uint64_t> table_epochs[kTables] = {};
+  // The same counts, each made once its entry (or restore) reached the store (WaitTablesStored).
+  std::atomic<uint64_t> table_stored[kTables] = {};
+  void TablesStored(const bool (&tables)[kTables]) {
+    for (unsigned t = 1; t < kTables; ++t) {
+      if (tables[t]) table_stored[t].fetch_add(1);
+    }
+    std::lock_guard<std::mutex> lock(store_mu);
+    store_cv.notify_all();
+  }
   // The keys (and the prefixes ending in '/' above them) the last kReadCheckEntries entries
   // wrote, as hashes, noted before each entry reaches the store; `written_floor`: every entry
   // after it is here. A restore (which replaces the store) empties it and counts in `restores`.
   struct Written {
     uint64_t index = 0;
+    bool all = false;  // too many keys to remember: as if it wrote every key
     std::vector<uint64_t> keys;
     std::vector<uint64_t> prefixes;
   };
   std::mutex written_mu;
   std::deque<Written> written;  // written_mu
   uint64_t written_floor = 0;   // written_mu
+  size_t written_hashes = 0;    // written_mu: keys and prefixes in `written`
   uint64_t restores = 0;        // written_mu
-  // Notes what `ops` (entry `index`) writes, before they reach the store.
-  void NoteWritten(uint64_t index, const std::vector<storage::BatchOp>& ops);
+  // Notes what `ops` (entry `index`) writes, before they reach the store; `tables`: the tables
+  // it counted in.
+  void NoteWritten(uint64_t index, const std::vector<storage::BatchOp>& ops,
+                   bool (&tables)[kTables]);
   // A snapshot is about to replace the store.
   void NoteReplaced();
   // The store emptied and filled with the snapshot `buf` (freed here); Fail when it cannot.

@@ -49,6 +49,8 @@ class ReadIndexStandbyTest : public ::testing::Test {
       o.tls = {certs.ca, certs.cert, certs.key, nullptr};
       o.bootstrap = i == 1;
       o.table_of = &TestTableOf;
+      // Node `hold_node_` holds its next entry between its count and its store (HoldTheEntry).
+      o.before_store = [this, i](uint64_t) { HoldTheEntry(i); };
       auto node = raft::RaftStorage::Start(o);
       ASSERT_TRUE(node.ok()) << node.status();
       nodes_.push_back(std::move(*node));
@@ -83,6 +85,19 @@ class ReadIndexStandbyTest : public ::testing::Test {
   std::vector<raft::RaftOptions> options_;
   std::map<std::string, size_t> by_address_;
   std::atomic<int> asked_{0};
+  // Set hold_node_ to a node id: that node's next entry waits, counted in its table epochs
+  // and read checks but not yet in its store, until release_ (held_ says it waits).
+  void HoldTheEntry(uint64_t node) {
+    uint64_t expected = node;
+    if (!hold_node_.compare_exchange_strong(expected, 0)) return;
+    held_.store(true);
+    for (int i = 0; i < 3000 && !release_.load(); ++i) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  std::atomic<uint64_t> hold_node_{0};
+  std::atomic<bool> held_{false};
+  std::atomic<bool> release_{false};
   std::unique_ptr<LeaderCheck> check_;
   std::unique_ptr<BatchedRounds<ReadPoint>> rounds_;
 };
@@ -193,6 +208,70 @@ TEST_F(ReadIndexStandbyTest, TableEpochsCountTheEntriesThatWriteTheirKeys) {
   EXPECT_EQ(standby.TableEpoch(2), t2 + 1);
   // Out of range: the last table.
   EXPECT_EQ(standby.TableEpoch(99), standby.TableEpoch(raft::RaftStorage::kTables - 1));
+}
+
+TEST_F(ReadIndexStandbyTest, TablesAreReadOnlyOnceTheChangesTheirEpochsCountAreStored) {
+  raft::RaftStorage& standby = *nodes_[1];
+  ASSERT_TRUE(nodes_[0]->Put("t2/p", "v1").ok());
+  ASSERT_TRUE(CaughtUp(1));
+  uint64_t before[raft::RaftStorage::kTables] = {};
+  for (unsigned t = 1; t < raft::RaftStorage::kTables; ++t) before[t] = standby.TableEpoch(t);
+  EXPECT_TRUE(standby.WaitTablesStored(before, absl::Seconds(1)));
+  // The standby's next entry (a change of table 2) is held after it was counted.
+  hold_node_.store(2);
+  ASSERT_TRUE(nodes_[0]->Put("t2/p", "v2").ok());  // committed by the leader and node 3
+  ASSERT_TRUE(testing::Eventually([&] { return held_.load(); }, 10));
+  uint64_t now[raft::RaftStorage::kTables] = {};
+  for (unsigned t = 1; t < raft::RaftStorage::kTables; ++t) now[t] = standby.TableEpoch(t);
+  EXPECT_EQ(now[2], before[2] + 1);
+  EXPECT_EQ(now[1], before[1]);
+  // The epoch says the table changed, but the store does not hold the change yet: a table read
+  // now would be the old one under the new epoch (and kept until the next change).
+  EXPECT_EQ(standby.Get("t2/p").value().value_or(""), "v1");
+  EXPECT_FALSE(standby.WaitTablesStored(now, absl::Milliseconds(100)));
+  EXPECT_TRUE(standby.WaitTablesStored(before, absl::Milliseconds(100)));
+  release_.store(true);
+  ASSERT_TRUE(standby.WaitTablesStored(now, absl::Seconds(10)));
+  EXPECT_EQ(standby.Get("t2/p").value().value_or(""), "v2");
+}
+
+TEST_F(ReadIndexStandbyTest, WhatReadChecksRememberIsBoundedWhateverTheKeys) {
+  raft::RaftStorage& standby = *nodes_[1];
+  ASSERT_TRUE(CaughtUp(1));
+  // A key as deep as a request path may make it (4 KiB: 2000 levels), 40 of them in one entry
+  // (joined writes), 40 entries: remembered in full, ~26 MB of hashes on every node.
+  std::string deep = "data/";
+  for (int i = 0; i < 2000; ++i) deep += "a/";
+  for (int e = 0; e < 40; ++e) {
+    std::vector<storage::BatchOp> ops;
+    for (int k = 0; k < 40; ++k) {
+      ops.push_back(storage::BatchOp::Put(deep + std::to_string(e) + "-" + std::to_string(k), "v"));
+    }
+    ASSERT_TRUE(nodes_[0]->Apply(ops).ok());
+  }
+  ASSERT_TRUE(CaughtUp(1));
+  for (size_t i = 0; i < 3; ++i) {
+    EXPECT_LE(nodes_[i]->ReadCheckHashes(), raft::RaftStorage::kReadCheckHashes)
+        << "node " << i + 1;
+  }
+  // A read check over such an entry still fails when it read one of its keys, and also when
+  // it did not (the entry was too large to remember: as if it wrote every key).
+  ASSERT_TRUE(nodes_[0]->Put("data/other", "1").ok());
+  ASSERT_TRUE(CaughtUp(1));
+  standby.BeginReadCheck();
+  ASSERT_TRUE(standby.Get("data/other").ok());
+  std::vector<storage::BatchOp> ops;
+  for (int k = 0; k < 40; ++k)
+    ops.push_back(storage::BatchOp::Put(deep + "x" + std::to_string(k), "v"));
+  ASSERT_TRUE(nodes_[0]->Apply(ops).ok());
+  ASSERT_TRUE(CaughtUp(1));
+  EXPECT_FALSE(standby.EndReadCheck());
+  // A small entry after it is remembered as before.
+  standby.BeginReadCheck();
+  ASSERT_TRUE(standby.Get("data/other").ok());
+  ASSERT_TRUE(nodes_[0]->Put("data/unrelated", "1").ok());
+  ASSERT_TRUE(CaughtUp(1));
+  EXPECT_TRUE(standby.EndReadCheck());
 }
 
 TEST_F(ReadIndexStandbyTest, TheLeaderGivesAVoterInItsTermAReadPointWithoutAskingAnyone) {
