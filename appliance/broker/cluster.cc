@@ -143,9 +143,12 @@ absl::StatusOr<std::unique_ptr<ClusterNode>> ClusterNode::Start(ClusterOptions o
       return forced;
     };
   }
+  ro.table_of = &StandbyTableOf;
   ASSIGN_OR_RETURN(node->raft_, raft::RaftStorage::Start(ro));
   node->leader_check_ = std::make_unique<LeaderCheck>(
       node->raft_.get(), [raw](const std::string& address) { return raw->AskTerm(address); });
+  node->standby_reads_ = std::make_unique<StandbyReads>(
+      node->raft_.get(), [raw](uint64_t term) { return raw->AskReadPoint(term); });
   node->RefreshRefused();
   ASSIGN_OR_RETURN(node->incarnation_, Incarnation(node->options_.path, node->raft_->HasState()));
   if (!node->incarnation_.empty()) {
@@ -307,7 +310,10 @@ void ClusterNode::HandOver() {
 }
 
 std::optional<core::LeaderInfo> ClusterNode::CurrentLeader() {
-  auto leader = raft_->Leader();
+  return LeaderInfoOf(raft_->Leader());
+}
+
+std::optional<core::LeaderInfo> ClusterNode::LeaderInfoOf(const std::optional<raft::Peer>& leader) {
   if (!leader) return std::nullopt;
   PeerInfo p = DecodePeer(leader->address);
   core::LeaderInfo info;
@@ -558,6 +564,10 @@ thread_local uint64_t t_answer_term = 0;
 
 absl::Status ClusterNode::BeginAnswer() {
   (void)raft::RaftStorage::TakeThreadWrites();
+  if (StandbyAnswering()) {
+    t_answer_term = 0;
+    return BeginStandbyAnswer();
+  }
   t_answer_term = active_term_.load();
   // It stopped being the active node after MaybeForward let the request through (a step-down,
   // a lost leadership): nothing is done, so a retry is safe.
@@ -569,6 +579,7 @@ absl::Status ClusterNode::BeginAnswer() {
 }
 
 absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
+  if (StandbyAnswering()) return ConfirmStandbyAnswer();
   const raft::RaftStorage::ThreadWrites writes = raft::RaftStorage::TakeThreadWrites();
   const uint64_t term = t_answer_term;
   t_answer_term = 0;
@@ -582,7 +593,7 @@ absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
   // come from stale reads. A confirmed answer stands, a failed write's own error included.
   auto confirmed = read_index_.Confirm();
   absl::Status s = confirmed.status();
-  if (s.ok() && *confirmed != term) {
+  if (s.ok() && confirmed->term != term) {
     s = absl::UnavailableError("it leads in a term it has not reloaded its tables for yet");
   }
   if (s.ok()) return s;
@@ -615,6 +626,8 @@ absl::Status ClusterNode::ConfirmAnswer(bool /*handled_ok*/) {
 void ClusterNode::EndLocalAnswer() {
   (void)raft::RaftStorage::TakeThreadWrites();
   t_answer_term = 0;
+  // Not for a read a standby tries (never sys/seal): that one is forwarded.
+  if (StandbyAnswering()) (void)ConfirmStandbyAnswer();
 }
 
 std::string ClusterNode::ServeReadIndex() {
@@ -645,7 +658,9 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
   // The active node answers itself; its core confirms each answer before it is sent
   // (ConfirmAnswer). A lost leadership ends Active() within the main loop's 100 ms poll.
   if (active_term_.load() != 0) return std::nullopt;
-  auto leader = CurrentLeader();
+  // As the loop last saw it (no call onto the Raft loop for each request): a leader that
+  // changed a moment ago refuses a forward (the standby redirects) or is retried.
+  auto leader = LeaderInfoOf(raft_->LeaderHint());
   if (req.path() == "sys/seal" && !(leader && leader->self)) {
     // As Vault: a standby answers sys/seal itself (it is not forwarded to seal the leader).
     return IpcServer::ToIpcResponse(
@@ -662,6 +677,9 @@ std::optional<ipc::Response> ClusterNode::MaybeForward(const ipc::Request& req) 
     return IpcServer::ToIpcResponse(req.id(), "",
                                     absl::UnavailableError("no active Vault instance found"), "");
   }
+  // Some reads a standby answers itself (cluster.h); the rest, and those it may not answer
+  // after all, are forwarded.
+  if (std::optional<ipc::Response> mine = TryStandbyRead(req, core)) return mine;
   return Forward(req, *leader);
 }
 

@@ -10,6 +10,8 @@
 //   read-index  a member that has just started asks the leader how far the log is committed
 //            (the leader answers after a barrier of its own): once it has applied that much, it
 //            has caught up with the cluster (CaughtUp)
+//   read-point  a standby asks the leader for the read point of its reads (read_index.h:
+//            LeaderCheck::PointFor), saying its own term
 //
 // Answers are linearizable: the active node sends the answer to a request (its own worker's, or
 // one a standby forwarded) only once it knows the answer is current (ConfirmAnswer): the request
@@ -19,6 +21,21 @@
 // A forward that fails before the request left is redirected (307); once the request may have
 // reached the leader, the answer is a 500 "may or may not have been applied" (a client must not
 // replay a write that may have run).
+//
+// A standby answers some reads itself, linearizably (MaybeForward): a read or list of a KV
+// mount, unwrapped, while no audit device is enabled (a standby's audit chain could not save
+// its state: that is a replicated write). Before the request is handled it gets a read point
+// from the leader (read_index.h, StandbyReads: one call shared by the reads that arrived
+// meanwhile) and waits until its store holds it; the request then reads the store as it is,
+// and its answer is sent only when (1) the request tried no write (a token use, say), (2) every
+// key it read is unchanged since it began (RaftStorage read check: so its reads were one view
+// of the store, at or after the read point), and (3) none of the tables the core keeps in memory
+// (mounts, audit devices, keyring: RaftStorage table 1; policies: 2; identity: 3) changed since
+// this node last loaded them. Else the request is forwarded to the leader, as any other: a
+// standby never answers from an older state than the leader would. The main loop keeps the
+// tables current (TendStandby): the policy and identity caches are dropped when those change,
+// the core reads its tables again (Core::ReloadTables, at most once a second) when table 1
+// changes; no local answer is under way meanwhile (requests are forwarded).
 //
 // Peers are told apart by their cluster certificate, which names the holder's node_id (a
 // subjectAltName URI urn:strongroom:node:<node_id>) and the hosts it is reached at (DNS/IP
@@ -36,6 +53,7 @@
 #include <mutex>
 #include <optional>
 #include <set>
+#include <shared_mutex>
 #include <string>
 #include <vector>
 
@@ -144,8 +162,15 @@ class ClusterNode final : public core::Cluster {
   absl::StatusOr<core::json::object> AutopilotState(std::string_view version) override;
   absl::StatusOr<core::json::object> HaStatus(std::string_view version) override;
   // raft_ops.cc: Raft's part of sys/metrics at a scrape (term, commit and applied index, the
-  // configuration's size; on the leader each follower's last contact).
+  // configuration's size; on the leader each follower's last contact; on a standby the reads it
+  // answered itself and those it forwarded after trying).
   void CollectMetrics(metrics::Collection& c);
+  // The main loop's part of a standby's own reads, called each tick: keeps the tables the core
+  // keeps in memory as current as the store (see above), or stops local answers.
+  void TendStandby();
+  // Reads this standby answered itself, and reads it tried and then forwarded (counters).
+  uint64_t standby_local_reads() const { return standby_local_.load(); }
+  uint64_t standby_forwarded_reads() const { return standby_forwarded_.load(); }
   uint64_t RaftCommittedIndex() override { return raft_->CommitIndex(); }
   uint64_t RaftAppliedIndex() override { return raft_->AppliedIndex(); }
   absl::StatusOr<core::MintedJoinToken> MintJoinToken(std::string_view node_id,
@@ -208,6 +233,23 @@ class ClusterNode final : public core::Cluster {
   // Forwards `req` to the leader at `leader`; the answer as MaybeForward describes it.
   ipc::Response Forward(const ipc::Request& req, const core::LeaderInfo& leader);
   std::string ServeReadIndex();
+  std::string ServeReadPoint(const raft::PeerIdentity& peer, const core::json::object& req);
+  // A read point from the leader for this standby's reads (StandbyReads::AskLeader).
+  absl::StatusOr<ReadPoint> AskReadPoint(uint64_t term);
+  std::optional<core::LeaderInfo> LeaderInfoOf(const std::optional<raft::Peer>& leader);
+  // Whether this standby may try `req` itself (standby_mu_ held shared): see above.
+  bool StandbyMayServe(const ipc::Request& req, core::Core* core);
+  // Loads the tables anew (TendStandby): `hard` has the core read them all again (table 1),
+  // else drops the policy and identity caches.
+  void RefreshStandby(core::Core* core, bool hard);
+  // MaybeForward on a standby: this node's answer to `req`, when it may answer it itself and
+  // the checks hold; nullopt to forward it.
+  std::optional<ipc::Response> TryStandbyRead(const ipc::Request& req, core::Core* core);
+  // The standby's part of BeginAnswer and ConfirmAnswer, for the request TryStandbyRead tries
+  // on this thread (StandbyAnswering).
+  static bool StandbyAnswering();
+  absl::Status BeginStandbyAnswer();
+  absl::Status ConfirmStandbyAnswer();
   // Records a cluster change this node carries out in its audit chain (AuditBroker::
   // LogSystemEvent): the request record before the change (an error when no audit device
   // could record it: the change must not happen), the response record after it.
@@ -236,7 +278,32 @@ class ClusterNode final : public core::Cluster {
   // The term the core was reloaded for as the active node; 0 while it is not the active node.
   std::atomic<uint64_t> active_term_{0};
   std::unique_ptr<LeaderCheck> leader_check_;  // made in Start (it needs raft_ and client_)
-  ReadIndex read_index_{[this] { return leader_check_->Round(); }};
+  BatchedRounds<ReadPoint> read_index_{[this] { return leader_check_->Round(); }};
+  std::unique_ptr<StandbyReads> standby_reads_;  // made in Start
+  // Shared while a local answer is under way on a standby; exclusive while its tables change
+  // (ExclusiveStandby: no new local answer starts while it waits for the lock).
+  std::shared_mutex standby_mu_;
+  std::atomic<bool> standby_exclusive_wanted_{false};
+  class ExclusiveStandby {
+   public:
+    explicit ExclusiveStandby(ClusterNode* node);
+    ~ExclusiveStandby();
+    ExclusiveStandby(const ExclusiveStandby&) = delete;
+    ExclusiveStandby& operator=(const ExclusiveStandby&) = delete;
+
+   private:
+    ClusterNode* node_;
+  };
+  // Guarded by standby_mu_: whether the tables are loaded, the table epochs they are as new
+  // as, and the KV mounts' paths (those a standby may answer reads of) and every mount's.
+  bool standby_ready_ = false;
+  uint64_t standby_epochs_[raft::RaftStorage::kTables] = {};
+  std::vector<std::string> standby_kv_mounts_;
+  std::vector<std::string> standby_mounts_;
+  absl::Time next_standby_reload_ = absl::InfinitePast();  // main loop
+  bool standby_reload_failed_ = false;                     // standby_mu_: logged once
+  std::atomic<uint64_t> standby_local_{0};
+  std::atomic<uint64_t> standby_forwarded_{0};
   std::atomic<int64_t> last_unconfirmed_warning_{0};  // unix seconds; one warning per 10 s
   std::atomic<bool> step_down_requested_{false};
   std::mutex join_mu_;      // one credential check-and-consume at a time (AdmitJoin)

@@ -71,6 +71,10 @@ inline absl::Status CheckPeer(const PeerInfo& p) {
   return absl::OkStatus();
 }
 
+// Which table of the core's (RaftOptions::table_of) a store key belongs to, for a standby's own
+// reads (cluster_standby.cc): 0 for data the core reads when it needs it.
+unsigned StandbyTableOf(std::string_view key);
+
 inline json::object Failure(std::string_view message) {
   json::object o;
   o["ok"] = false;

@@ -1,5 +1,5 @@
 // The calls other members make on this node's cluster port (ClusterNode::Serve): term, join,
-// add, forward and read-index, each checked against the caller's certificate first
+// add, forward, read-index and read-point, each checked against the caller's certificate first
 // (cluster_identity.cc), and the audit records of the changes they make.
 #include <string>
 #include <string_view>
@@ -37,6 +37,9 @@ std::string ClusterNode::Serve(const raft::PeerIdentity& peer, std::string_view 
     answer["sealed"] = core == nullptr || core->awaiting_cluster() || core->sealed();
   } else if (**op == "refused-sets") {
     return ServeRefusedSets();  // any member that has caught up answers (AskRefusedSets)
+  } else if (**op == "read-point") {
+    // Any node may be asked; only the leader answers (LeaderCheck::PointFor checks it).
+    return ServeReadPoint(peer, *req);
   } else if (core_.load() == nullptr) {
     answer = Failure("the node is still starting");
   } else if (!raft_->IsLeader()) {

@@ -203,6 +203,7 @@ void TendCluster(core::Core& core, ClusterNode& cluster) {
   cluster.RefreshRefused();  // removed node ids and pinned certificates, for the cluster port
   cluster.AskRefusedSets();  // a caught-up member's, when this node's may be old
   cluster.HandOver();
+  cluster.TendStandby();  // the tables a standby answers its own reads with (cluster.h)
   if (core.awaiting_cluster()) {
     // Before the barrier: SetActive ties the active term to the term seen here (a leadership
     // lost and won again meanwhile is reloaded for at a later tick).

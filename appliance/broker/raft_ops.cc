@@ -128,6 +128,12 @@ void ClusterNode::CollectMetrics(metrics::Collection& c) {
   c.Gauge("raft_storage.stats.applied_index",
           "The highest Raft index this node applied to its state machine",
           static_cast<double>(raft_->AppliedIndex()));
+  c.Counter("raft_storage.standby_reads.local",
+            "Reads this node answered itself as a standby (linearizable: read point, checks)",
+            static_cast<double>(standby_local_reads()));
+  c.Counter("raft_storage.standby_reads.forwarded",
+            "Reads this node tried to answer as a standby, then forwarded to the active node",
+            static_cast<double>(standby_forwarded_reads()));
   const std::optional<raft::LeaderProgress> p = raft_->Progress();
   if (!p) {
     c.Gauge("raft.peers", "Servers in the Raft configuration",

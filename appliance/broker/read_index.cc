@@ -18,54 +18,23 @@ constexpr auto kAskMoreAfter = std::chrono::milliseconds(25);
 
 }  // namespace
 
-absl::StatusOr<uint64_t> ReadIndex::Confirm() {
-  std::unique_lock<std::mutex> lock(mu_);
-  const uint64_t mine = started_ + 1;  // the first round to begin from now on
-  while (finished_ < mine) {
-    if (running_) {
-      ++waiting_;
-      done_.wait(lock);
-      --waiting_;
-      continue;
-    }
-    running_ = true;
-    const uint64_t round = ++started_;
-    lock.unlock();
-    absl::StatusOr<uint64_t> result = round_();
-    lock.lock();
-    running_ = false;
-    finished_ = round;
-    last_ = std::move(result);
-    done_.notify_all();
-  }
-  return last_;
-}
-
-uint64_t ReadIndex::rounds() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return finished_;
-}
-
-int ReadIndex::waiting() {
-  std::lock_guard<std::mutex> lock(mu_);
-  return waiting_;
-}
-
 LeaderCheck::~LeaderCheck() {
   std::unique_lock<std::mutex> lock(mu_);
   changed_.wait(lock, [&] { return calls_ == 0; });
 }
 
-absl::StatusOr<uint64_t> LeaderCheck::Round() {
+absl::StatusOr<ReadPoint> LeaderCheck::Round() {
   const raft::RaftStorage::LeaderState st = raft_->ReadState();
   if (st.term == 0) return absl::FailedPreconditionError("not the leader");
   const uint64_t self = raft_->node_id();
   bool self_votes = false;
   for (const auto& v : st.voters) self_votes = self_votes || v.id == self;
-  if (barrier_term_ != st.term || !self_votes) {
+  if (barrier_term_.load() != st.term || !self_votes) {
     absl::StatusOr<uint64_t> term = raft_->ReadBarrier();
-    if (term.ok()) barrier_term_ = *term;
-    return term;
+    if (!term.ok()) return term.status();
+    barrier_term_.store(*term);
+    // The barrier is committed and applied here: so is everything committed before it.
+    return ReadPoint{*term, raft_->StoreIndex()};
   }
   // This node's vote, and as many of the others as make a majority. Those that confirmed most
   // recently are asked first, just enough of them; the rest too when one of those says no or
@@ -94,18 +63,24 @@ absl::StatusOr<uint64_t> LeaderCheck::Round() {
       --count;
       ++asked;
       ++calls_;
-      std::thread([this, tally, id = v->id, address = v->address, term = st.term] {
-        absl::StatusOr<uint64_t> theirs = ask_(address);
-        std::lock_guard<std::mutex> guard(mu_);
-        asking_.erase(id);
+      const bool posted =
+          askers_.Post([this, tally, id = v->id, address = v->address, term = st.term] {
+            absl::StatusOr<uint64_t> theirs = ask_(address);
+            std::lock_guard<std::mutex> guard(mu_);
+            asking_.erase(id);
+            --calls_;
+            ++tally->answered;
+            if (theirs.ok() && *theirs == term) {
+              ++tally->yes;
+              last_yes_[id] = ++yes_count_;
+            }
+            changed_.notify_all();
+          });
+      if (!posted) {  // no thread for it: a voter that did not answer
+        asking_.erase(v->id);
         --calls_;
         ++tally->answered;
-        if (theirs.ok() && *theirs == term) {
-          ++tally->yes;
-          last_yes_[id] = ++yes_count_;
-        }
-        changed_.notify_all();
-      }).detach();
+      }
     }
   };
   const auto settled = [&] { return tally->yes >= needed || tally->answered == asked; };
@@ -128,7 +103,42 @@ absl::StatusOr<uint64_t> LeaderCheck::Round() {
     }
     absl::SleepFor(absl::Milliseconds(1));
   }
-  return st.term;
+  return ReadPoint{st.term, st.commit_index};
+}
+
+absl::StatusOr<ReadPoint> LeaderCheck::PointFor(uint64_t requester, uint64_t requester_term,
+                                                BatchedRounds<ReadPoint>& rounds) {
+  const raft::RaftStorage::LeaderState st = raft_->ReadState();  // taken after the call began
+  if (st.term == 0) return absl::FailedPreconditionError("not the leader");
+  const uint64_t self = raft_->node_id();
+  bool self_votes = false;
+  bool requester_votes = false;
+  for (const auto& v : st.voters) {
+    self_votes = self_votes || v.id == self;
+    requester_votes = requester_votes || (v.id == requester && requester != self);
+  }
+  // This node and the requester, both in this term after the reads arrived: no newer leader had
+  // been elected by then when they make a majority (the others needed: voters / 2). Everything
+  // committed before is in this node's commit index once it committed an entry of its term.
+  if (self_votes && requester_votes && requester_term == st.term &&
+      barrier_term_.load() == st.term && st.voters.size() / 2 <= 1) {
+    return ReadPoint{st.term, st.commit_index};
+  }
+  return rounds.Confirm();
+}
+
+absl::Status StandbyReads::Begin(absl::Duration wait) {
+  absl::StatusOr<ReadPoint> point = rounds_.Confirm();
+  if (!point.ok()) {
+    return absl::UnavailableError(
+        absl::StrCat("no read point from the leader: ", point.status().message()));
+  }
+  if (!raft_->WaitStoreIndex(point->index, wait)) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("this node's store did not reach the leader's read point (index ",
+                     point->index, ") in time"));
+  }
+  return absl::OkStatus();
 }
 
 }  // namespace strongroom::broker

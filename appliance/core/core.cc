@@ -257,6 +257,23 @@ void Core::Start() {
   LogInfo("unsealed with the KEK in the PKCS#11 token");
 }
 
+absl::Status Core::ReloadTables() {
+  std::lock_guard<std::mutex> lock(state_mu_);
+  if (barrier_.sealed()) return absl::FailedPreconditionError("Vault is sealed");
+  ASSIGN_OR_RETURN(auto blob, physical_->Get(kKeyringKey));
+  if (!blob) return absl::DataLossError("keyring missing from storage");
+  ASSIGN_OR_RETURN(auto plain,
+                   seal_->Unwrap({reinterpret_cast<const uint8_t*>(blob->data()), blob->size()}));
+  ASSIGN_OR_RETURN(auto keyring, Keyring::Parse(plain.span()));
+  barrier_.Install(std::move(keyring));
+  RETURN_IF_ERROR(tokens_.Load());
+  RETURN_IF_ERROR(LoadMounts());
+  policies_.Clear();
+  identity_.Clear();
+  audit_.Unload();
+  return audit_.Load();
+}
+
 absl::Status Core::UnsealWithKeyring(Keyring keyring) {
   barrier_.Unseal(std::move(keyring));
   absl::Status s = LoadAfterUnseal();

@@ -97,6 +97,12 @@ class Core {
   // and sys/unseal are refused (503), until Start() runs once it has caught up.
   void WaitForCluster();
   bool awaiting_cluster() const { return awaiting_cluster_.load(); }
+  // Raft standby (broker/cluster.h: one that answers reads itself keeps its tables as new as its
+  // store): reads the tables the core keeps in memory again from the store, without sealing:
+  // the barrier keyring, the token salt, the mount table and the audit devices; drops the
+  // policy and identity caches. The caller keeps its own answers from running meanwhile. An
+  // error (sealed, the token failing) may leave some tables read again and others not.
+  absl::Status ReloadTables();
 
   absl::StatusOr<InitResult> Initialize(const InitRequest& req);
   // Wipes the keyring from memory. `why` goes to the log and to the seal reason.

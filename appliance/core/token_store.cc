@@ -288,7 +288,14 @@ absl::Status TokenStore::Load() {
         kSaltKey, std::string_view(reinterpret_cast<const char*>(fresh.data()), fresh.size())));
     salt_ = std::move(fresh);
   } else {
-    salt_ = SecureBytes(reinterpret_cast<const uint8_t*>(salt->data()), salt->size());
+    // A standby reads its tables again (Core::ReloadTables) while a request that began when it
+    // was the active node may still hash tokens with the salt: the same salt stays where it is
+    // (it never changes, but for a restored snapshot of another cluster).
+    const std::span<const uint8_t> stored(reinterpret_cast<const uint8_t*>(salt->data()),
+                                          salt->size());
+    if (salt_.size() != stored.size() || !salt_.Equals(stored)) {
+      salt_ = SecureBytes(stored.data(), stored.size());
+    }
     SecureZero(salt->data(), salt->size());
   }
   ForgetAll();

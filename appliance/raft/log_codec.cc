@@ -67,16 +67,44 @@ absl::Status Malformed(std::string_view what) {
 
 }  // namespace
 
-std::string EncodeBatch(const std::vector<storage::BatchOp>& ops) {
-  std::string out(kBatchMagic);
-  PutInt<uint32_t>(&out, static_cast<uint32_t>(ops.size()));
+EncodedOps EncodeOps(const std::vector<storage::BatchOp>& ops) {
+  EncodedOps out;
+  out.count = static_cast<uint32_t>(ops.size());
   for (const auto& op : ops) {
     bool put = op.kind == storage::BatchOp::Kind::kPut;
-    out.push_back(static_cast<char>(put ? kPut : kDelete));
-    PutBytes(&out, op.key);
-    if (put) PutBytes(&out, op.value);
+    out.bytes.push_back(static_cast<char>(put ? kPut : kDelete));
+    PutBytes(&out.bytes, op.key);
+    if (put) PutBytes(&out.bytes, op.value);
   }
-  out.resize((out.size() + 7) / 8 * 8, '\0');
+  return out;
+}
+
+size_t JoinedBatchSize(const std::vector<const EncodedOps*>& parts) {
+  size_t n = kBatchMagic.size() + sizeof(uint32_t);
+  for (const EncodedOps* p : parts) n += p->bytes.size();
+  return (n + 7) / 8 * 8;
+}
+
+void JoinBatch(const std::vector<const EncodedOps*>& parts, char* out) {
+  uint64_t count = 0;
+  for (const EncodedOps* p : parts) count += p->count;
+  std::string header(kBatchMagic);
+  PutInt<uint32_t>(&header, static_cast<uint32_t>(count));
+  char* at = out;
+  std::memcpy(at, header.data(), header.size());
+  at += header.size();
+  for (const EncodedOps* p : parts) {
+    std::memcpy(at, p->bytes.data(), p->bytes.size());
+    at += p->bytes.size();
+  }
+  std::memset(at, 0, static_cast<size_t>(out + JoinedBatchSize(parts) - at));
+}
+
+std::string EncodeBatch(const std::vector<storage::BatchOp>& ops) {
+  const EncodedOps encoded = EncodeOps(ops);
+  const std::vector<const EncodedOps*> parts = {&encoded};
+  std::string out(JoinedBatchSize(parts), '\0');
+  JoinBatch(parts, out.data());
   return out;
 }
 

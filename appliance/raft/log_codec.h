@@ -24,6 +24,17 @@
 namespace strongroom::raft {
 
 std::string EncodeBatch(const std::vector<storage::BatchOp>& ops);
+// A batch in two steps, for the writes the Raft loop joins into one log entry: each write's ops
+// encoded on its own thread (EncodeOps), then one batch of all of them, in order (JoinBatch
+// writes JoinedBatchSize bytes): the same bytes EncodeBatch gives for all their ops, so any
+// version decodes it. At most 2^32 - 1 ops in all.
+struct EncodedOps {
+  std::string bytes;  // the ops, without the batch's header and padding
+  uint32_t count = 0;
+};
+EncodedOps EncodeOps(const std::vector<storage::BatchOp>& ops);
+size_t JoinedBatchSize(const std::vector<const EncodedOps*>& parts);
+void JoinBatch(const std::vector<const EncodedOps*>& parts, char* out);
 absl::StatusOr<std::vector<storage::BatchOp>> DecodeBatch(std::string_view bytes);
 
 // Builds a snapshot pair by pair, in pieces of about `piece_bytes` each (0: one piece; a pair is

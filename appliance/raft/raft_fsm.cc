@@ -2,7 +2,9 @@
 // snapshot, restore), over the node's RocksDB store.
 #include <uv.h>
 
+#include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -55,6 +57,9 @@ int RaftStorage::Impl::FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** re
     }
   }
   if (self->failed.load()) return 0;  // the restore failed meanwhile
+  // No restore under way: everything libraft counts applied is in the store (after a restore,
+  // up to the snapshot's index, which no entry applied here named).
+  self->StoreIndexReached(index - 1);
   if (!self->ApplyEntry(index, std::string_view(static_cast<const char*>(buf->base), buf->len))) {
     return 0;
   }
@@ -69,12 +74,60 @@ bool RaftStorage::Impl::ApplyEntry(uint64_t index, std::string_view bytes) {
                       " (malformed: ", ops.status().ToString(), ")"));
     return false;
   }
+  bool tables[kTables] = {};
+  NoteWritten(index, *ops, tables);  // before the store changes: a read check sees it either way
+  if (options.before_store) options.before_store(index);
   absl::Status s = fsm_db->Apply(*ops);
   if (!s.ok()) {
     Fail(absl::StrCat("the state machine cannot apply log entry ", index, ": ", s.ToString()));
     return false;
   }
+  TablesStored(tables);
+  StoreIndexReached(index);
   return true;
+}
+
+void RaftStorage::Impl::NoteWritten(uint64_t index, const std::vector<storage::BatchOp>& ops,
+                                    bool (&tables)[kTables]) {
+  Written w;
+  w.index = index;
+  // A key and each of its prefixes ending in '/': counted first, so that a writer of deep paths
+  // cannot make every node keep megabytes per entry (kReadCheckEntryHashes, kReadCheckHashes).
+  size_t hashes = 0;
+  for (const storage::BatchOp& op : ops) {
+    hashes += 1 + static_cast<size_t>(std::count(op.key.begin(), op.key.end(), '/'));
+  }
+  w.all = hashes > kReadCheckEntryHashes;
+  for (const storage::BatchOp& op : ops) {
+    const std::string_view key = op.key;
+    tables[options.table_of ? std::min(options.table_of(key), kTables - 1) : 1] = true;
+    if (w.all) continue;
+    w.keys.push_back(std::hash<std::string_view>{}(key));
+    for (size_t slash = key.find('/'); slash != std::string_view::npos;
+         slash = key.find('/', slash + 1)) {
+      w.prefixes.push_back(std::hash<std::string_view>{}(key.substr(0, slash + 1)));
+    }
+  }
+  if (w.all) hashes = 0;
+  for (unsigned t = 1; t < kTables; ++t) {
+    if (tables[t]) table_epochs[t].fetch_add(1);
+  }
+  std::lock_guard<std::mutex> lock(written_mu);
+  written.push_back(std::move(w));
+  written_hashes += hashes;
+  while (written.size() > kReadCheckEntries || written_hashes > kReadCheckHashes) {
+    written_floor = written.front().index;
+    written_hashes -= written.front().keys.size() + written.front().prefixes.size();
+    written.pop_front();
+  }
+}
+
+void RaftStorage::Impl::NoteReplaced() {
+  for (auto& epoch : table_epochs) epoch.fetch_add(1);
+  std::lock_guard<std::mutex> lock(written_mu);
+  ++restores;
+  written.clear();
+  written_hashes = 0;
 }
 
 // A snapshot is taken in three steps (libraft with patch 0004, fsm version 3): FsmSnapshot
@@ -233,6 +286,7 @@ int RaftStorage::Impl::FsmRestore(raft_fsm* fsm, raft_buffer* buf) {
 // into the emptied store in batches of about kSnapshotPieceBytes, so the store is not held a
 // second time as one batch.
 void RaftStorage::Impl::Restore(raft_buffer buf) {
+  NoteReplaced();  // before the store changes (also when the snapshot turns out malformed)
   const std::string_view bytes(static_cast<const char*>(buf.base), buf.len);
   absl::Status s =
       DecodeSnapshot(bytes, [](std::string_view, std::string_view) { return absl::OkStatus(); });
@@ -255,6 +309,10 @@ void RaftStorage::Impl::Restore(raft_buffer buf) {
     // The store may be half cleared: it follows the log no more. Not reported to libraft,
     // as in FsmApply (a restore can run while a follower handles an append).
     Fail(absl::StrCat("the state machine cannot restore a snapshot: ", s.ToString()));
+  } else {
+    bool all[kTables];
+    std::fill(std::begin(all), std::end(all), true);
+    TablesStored(all);  // NoteReplaced counted it in every table
   }
   raft_free(buf.base);
 }

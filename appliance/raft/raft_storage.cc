@@ -173,6 +173,10 @@ absl::StatusOr<std::unique_ptr<RaftStorage::Impl>> RaftStorage::StartImpl(const 
   impl->stall_watch.data = impl.get();
   uv_timer_start(&impl->stall_watch, &Impl::WatchStall, 0, Impl::kWatchPeriodMs);
   impl->watch_ready = true;
+  uv_check_init(&impl->loop, &impl->store_check);
+  impl->store_check.data = impl.get();
+  uv_check_start(&impl->store_check, &Impl::CheckStore);
+  impl->check_ready = true;
   rv = raft_start(&impl->raft);
   if (rv != 0) {
     // libraft does not carry the transport's message (a cluster port in use, say) over.
@@ -238,11 +242,122 @@ void RaftStorage::RecheckPeers() {
   if (impl_->transport) impl_->transport->RecheckPeers();
 }
 
+namespace {
+
+// The calling thread's read check (RaftStorage::BeginReadCheck): what it read from `owner`.
+struct ReadCheck {
+  const void* owner = nullptr;  // null: no check under way
+  uint64_t from = 0;            // the store index when it began
+  uint64_t restores = 0;        // Impl::restores when it began
+  std::vector<uint64_t> keys;
+  std::vector<uint64_t> prefixes;
+  bool unknowable = false;  // a prefix not ending in '/', or too many reads
+};
+thread_local ReadCheck t_read_check;
+
+void NoteRead(const void* owner, std::string_view key, bool prefix) {
+  ReadCheck& c = t_read_check;
+  if (c.owner != owner) return;
+  if (c.keys.size() + c.prefixes.size() >= RaftStorage::kReadCheckKeys ||
+      (prefix && !key.empty() && key.back() != '/') || (prefix && key.empty())) {
+    c.unknowable = true;
+    return;
+  }
+  (prefix ? c.prefixes : c.keys).push_back(std::hash<std::string_view>{}(key));
+}
+
+}  // namespace
+
 absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key) {
   std::shared_lock lock(mu_);
+  NoteRead(this, key, false);
   impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->Get(key);
+}
+
+void RaftStorage::BeginReadCheck() {
+  ReadCheck& c = t_read_check;
+  c = ReadCheck();
+  c.owner = this;
+  std::shared_lock lock(mu_);
+  c.from = impl_->store_index.load();
+  std::lock_guard<std::mutex> written_lock(impl_->written_mu);
+  c.restores = impl_->restores;
+}
+
+bool RaftStorage::EndReadCheck() {
+  ReadCheck c = std::move(t_read_check);
+  t_read_check = ReadCheck();
+  if (c.owner != this || c.unknowable) return false;
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  if (impl->failed.load()) return false;
+  std::lock_guard<std::mutex> written_lock(impl->written_mu);
+  if (impl->restores != c.restores || impl->written_floor > c.from) return false;
+  const auto in = [](const std::vector<uint64_t>& hashes, uint64_t h) {
+    return std::find(hashes.begin(), hashes.end(), h) != hashes.end();
+  };
+  // Newest first: the entries after `from` are at the back.
+  for (auto it = impl->written.rbegin(); it != impl->written.rend() && it->index > c.from; ++it) {
+    if (it->all) return false;
+    for (uint64_t h : it->keys) {
+      if (in(c.keys, h)) return false;
+    }
+    for (uint64_t h : it->prefixes) {
+      if (in(c.prefixes, h)) return false;
+    }
+  }
+  return true;
+}
+
+size_t RaftStorage::ReadCheckHashes() {
+  std::shared_lock lock(mu_);
+  std::lock_guard<std::mutex> written_lock(impl_->written_mu);
+  return impl_->written_hashes;
+}
+
+uint64_t RaftStorage::StoreIndex() {
+  std::shared_lock lock(mu_);
+  return impl_->store_index.load();
+}
+
+uint64_t RaftStorage::TableEpoch(unsigned table) {
+  std::shared_lock lock(mu_);
+  return impl_->table_epochs[std::min(table, kTables - 1)].load();
+}
+
+bool RaftStorage::WaitTablesStored(const uint64_t (&epochs)[kTables], absl::Duration timeout) {
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::microseconds(absl::ToInt64Microseconds(timeout));
+  const auto stored = [&] {
+    for (unsigned t = 1; t < kTables; ++t) {
+      if (impl->table_stored[t].load() < epochs[t]) return false;
+    }
+    return true;
+  };
+  std::unique_lock<std::mutex> store_lock(impl->store_mu);
+  while (!stored()) {
+    if (impl->failed.load() || std::chrono::steady_clock::now() >= deadline) return false;
+    impl->store_cv.wait_for(store_lock, std::chrono::milliseconds(10));
+  }
+  return !impl->failed.load();
+}
+
+bool RaftStorage::WaitStoreIndex(uint64_t index, absl::Duration timeout) {
+  std::shared_lock lock(mu_);
+  Impl* impl = impl_.get();
+  const auto deadline = std::chrono::steady_clock::now() +
+                        std::chrono::microseconds(absl::ToInt64Microseconds(timeout));
+  std::unique_lock<std::mutex> store_lock(impl->store_mu);
+  // The failure is checked now and then: the loop stops notifying once the store failed.
+  while (impl->store_index.load() < index) {
+    if (impl->failed.load() || std::chrono::steady_clock::now() >= deadline) return false;
+    impl->store_cv.wait_for(store_lock, std::chrono::milliseconds(50));
+  }
+  return true;
 }
 
 absl::Status RaftStorage::Scan(
@@ -255,6 +370,7 @@ absl::Status RaftStorage::Scan(
 
 absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view prefix) {
   std::shared_lock lock(mu_);
+  NoteRead(this, prefix, true);
   impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();
   return impl_->fsm_db->List(prefix);
@@ -262,17 +378,17 @@ absl::StatusOr<std::vector<std::string>> RaftStorage::List(std::string_view pref
 
 absl::Status RaftStorage::Put(std::string_view key, std::string_view value) {
   std::shared_lock lock(mu_);
-  return Propose(EncodeBatch({storage::BatchOp::Put(std::string(key), std::string(value))}));
+  return Propose({storage::BatchOp::Put(std::string(key), std::string(value))});
 }
 
 absl::Status RaftStorage::Delete(std::string_view key) {
   std::shared_lock lock(mu_);
-  return Propose(EncodeBatch({storage::BatchOp::Delete(std::string(key))}));
+  return Propose({storage::BatchOp::Delete(std::string(key))});
 }
 
 absl::Status RaftStorage::Apply(const std::vector<storage::BatchOp>& ops) {
   std::shared_lock lock(mu_);
-  return Propose(EncodeBatch(ops));
+  return Propose(ops);
 }
 
 namespace {
@@ -294,9 +410,9 @@ RaftStorage::ThreadWrites RaftStorage::TakeThreadWrites() {
   return w;
 }
 
-absl::Status RaftStorage::Propose(std::string entry) {
+absl::Status RaftStorage::Propose(const std::vector<storage::BatchOp>& ops) {
   uint64_t term = 0;
-  absl::Status s = ProposeIn(std::move(entry), &term);
+  absl::Status s = ProposeIn(ops, &term);
   NoteWrite(s, term);
   if (term == 0 && absl::IsFailedPrecondition(s)) {
     // Not appended: this node knew it was not the leader (a leader that lost the leadership
@@ -307,23 +423,95 @@ absl::Status RaftStorage::Propose(std::string entry) {
   return s;
 }
 
-absl::Status RaftStorage::ProposeIn(std::string entry, uint64_t* term) {
-  if (impl_->failed.load()) return FailedStorage();
-  struct raft* r = &impl_->raft;
-  const std::function<int(Impl::Pending<struct raft_apply>*)> start =
-      [&](Impl::Pending<struct raft_apply>* p) -> int {
-    if (raft_state(r) != RAFT_LEADER) return RAFT_NOTLEADER;
-    *term = raft_current_term(r);  // the entry's term (raft_apply uses it)
+void RaftStorage::Impl::DrainProposals() {
+  std::vector<std::shared_ptr<Proposal>> batch;
+  {
+    std::lock_guard<std::mutex> lock(propose_mu);
+    batch.swap(proposals);
+    drain_posted = false;
+  }
+  struct raft* r = &raft;
+  for (size_t i = 0; i < batch.size();) {
+    if (raft_state(r) != RAFT_LEADER) {
+      Answer(batch, i, RaftError(RAFT_NOTLEADER, "write"));
+      return;
+    }
+    auto j = std::make_unique<Joined>();
+    j->req.data = j.get();
+    std::vector<const EncodedOps*> parts;
+    size_t bytes = 0;
+    uint64_t ops = 0;
+    for (; i < batch.size(); ++i) {
+      const EncodedOps& w = batch[i]->ops;
+      if (!j->writes.empty() &&
+          (j->writes.size() >= kJoinedWrites || bytes + w.bytes.size() > kJoinedBytes ||
+           ops + w.count > UINT32_MAX)) {
+        break;
+      }
+      j->writes.push_back(batch[i]);
+      parts.push_back(&w);
+      bytes += w.bytes.size();
+      ops += w.count;
+    }
     raft_buffer buf;
-    buf.len = entry.size();
-    buf.base = raft_malloc(entry.size());
-    if (buf.base == nullptr) return RAFT_NOMEM;
-    std::memcpy(buf.base, entry.data(), entry.size());
-    // The buffer is libraft's from here on, also when the call fails: some failure paths
-    // (a rejected append) release it themselves, so it is never freed here.
-    return raft_apply(r, &p->req, &buf, 1, &Impl::ApplyDone);
-  };
-  return impl_->Await<struct raft_apply>("write", kWriteTimeout, start);
+    buf.len = JoinedBatchSize(parts);
+    buf.base = raft_malloc(buf.len);
+    if (buf.base == nullptr) {
+      Answer(j->writes, 0, RaftError(RAFT_NOMEM, "write"));
+      continue;
+    }
+    JoinBatch(parts, static_cast<char*>(buf.base));
+    const uint64_t term = raft_current_term(r);  // the entry's term (raft_apply uses it)
+    for (const auto& w : j->writes) {
+      w->term.store(term);
+      std::string().swap(w->ops.bytes);  // copied into the entry
+    }
+    // The buffer is libraft's from here on, also when the call fails: some failure paths (a
+    // rejected append) release it themselves, so it is never freed here.
+    Joined* joined = j.release();
+    if (const int rv = raft_apply(r, &joined->req, &buf, 1, &Impl::JoinedDone); rv != 0) {
+      std::unique_ptr<Joined> failed_join(joined);  // no callback will come
+      Answer(failed_join->writes, 0, RaftError(rv, "write"));
+    }
+  }
+}
+
+// One hand-off each way: the write is queued for the loop, which appends it (joined with the
+// others queued meanwhile), and the caller waits for its answer only.
+absl::Status RaftStorage::ProposeIn(const std::vector<storage::BatchOp>& ops, uint64_t* term) {
+  Impl* impl = impl_.get();
+  if (impl->failed.load()) return FailedStorage();
+  auto p = std::make_shared<Impl::Proposal>();
+  p->ops = EncodeOps(ops);  // off the loop
+  std::future<absl::Status> result = p->result.get_future();
+  bool post = false;
+  {
+    std::lock_guard<std::mutex> lock(impl->propose_mu);
+    impl->proposals.push_back(p);
+    post = !impl->drain_posted;
+    impl->drain_posted = true;
+  }
+  if (post && !impl->inbox.Post([impl] { impl->DrainProposals(); })) {
+    impl->FailProposals(absl::UnavailableError("the Raft node is stopping; nothing was written"));
+  }
+  const absl::Time deadline = absl::Now() + kWriteTimeout;
+  absl::Status s;
+  for (;;) {
+    if (result.wait_for(std::chrono::milliseconds(50)) == std::future_status::ready) {
+      s = result.get();
+      break;
+    }
+    if (impl->failed.load()) {
+      s = FailedStorage();
+      break;
+    }
+    if (absl::Now() >= deadline) {
+      s = TimedOut("write", kWriteTimeout);
+      break;
+    }
+  }
+  *term = p->term.load();
+  return s;
 }
 
 absl::Status RaftStorage::Barrier(absl::Duration timeout) {
@@ -570,6 +758,12 @@ std::optional<Peer> RaftStorage::Leader() {
     if (id != 0 && address != nullptr) out = Peer{id, address, true};
   });
   return out;
+}
+
+std::optional<Peer> RaftStorage::LeaderHint() {
+  std::shared_lock lock(mu_);
+  std::lock_guard<std::mutex> hint_lock(impl_->leader_hint_mu);
+  return impl_->leader_hint;
 }
 
 std::vector<Peer> RaftStorage::Configuration() {

@@ -82,6 +82,14 @@ struct RaftOptions {
   // Tests only (strongroom-raft-node --hold-restore): called before a snapshot received from the
   // leader is restored, on the thread that restores it; it may block, to hold the restore.
   std::function<void()> before_restore;
+  // Which of the owner's tables (what it keeps in memory from the store: mounts, policies, ...)
+  // `key` belongs to: 0 for none, else 1 to kTables - 1. An applied entry that writes or deletes
+  // such a key counts in that table's TableEpoch(). Without it, every key is in table 1. Called
+  // on the Raft loop (and the restore thread); it must not block.
+  std::function<unsigned(std::string_view key)> table_of;
+  // Tests only: called on the thread that applies entry `index`, after it was counted (table
+  // epochs, read checks) and before it reaches the store; it may block, to hold the entry there.
+  std::function<void(uint64_t index)> before_store;
 };
 
 // What the leader knows of one server of its configuration (LeaderProgress).
@@ -131,6 +139,9 @@ class RaftStorage final : public storage::Storage {
   bool IsLeader();
   // The leader this node knows of, if any.
   std::optional<Peer> Leader();
+  // Leader() as the loop last saw it (after its latest turn), without a call onto the loop: for
+  // routing a request, where an answer a moment old does no harm.
+  std::optional<Peer> LeaderHint();
   // The latest configuration this node has (committed or not).
   std::vector<Peer> Configuration();
   // Leader only. Adds `id` as a voter: first as a spare, promoted once it has caught up.
@@ -188,6 +199,44 @@ class RaftStorage final : public storage::Storage {
   uint64_t Term();
   // Why this node's state machine stopped applying the log; "" while it works. Never clears.
   std::string Failure();
+  // --- Reads a standby answers from its own store (broker/read_index.h, StandbyReads) ---
+  // The index of the last log entry applied to this node's store: every entry up to it is in
+  // the store (a snapshot received from the leader is counted once it is restored and the
+  // entries held meanwhile are applied).
+  uint64_t StoreIndex();
+  // Returns true once StoreIndex() >= `index`; false when `timeout` passes first or the state
+  // machine failed.
+  bool WaitStoreIndex(uint64_t index, absl::Duration timeout);
+  // How many applied entries wrote a key of `table` (RaftOptions::table_of; 1 to kTables - 1) or
+  // replaced the store (a snapshot restored) so far, counted before the entry reaches the store:
+  // a table read from the store while it stays the same is the store's.
+  static constexpr unsigned kTables = 4;
+  uint64_t TableEpoch(unsigned table);
+  // Returns true once every change counted in `epochs` (TableEpoch(t) values, t = 1 to
+  // kTables - 1, taken earlier; epochs[0] is ignored) has reached the store: a table read from
+  // the store after that holds at least those changes. (TableEpoch moves before the store
+  // changes, so a table read right after it moved may still be the old one.) False when
+  // `timeout` passes first or the state machine failed.
+  bool WaitTablesStored(const uint64_t (&epochs)[kTables], absl::Duration timeout);
+  // A read check, for the calling thread: from BeginReadCheck on, the keys it gets and the
+  // prefixes it lists from this store are noted; EndReadCheck ends it and says whether every
+  // value it read is still the store's: no entry applied since BeginReadCheck (nor one being
+  // applied) wrote one of those keys or a key below one of those prefixes, and no snapshot
+  // replaced the store. Then the reads are as one consistent view of the store. False too when
+  // too much was applied meanwhile to tell (at most kReadCheckEntries entries are remembered),
+  // when more than kReadCheckKeys were read, or for a listed prefix that does not end in '/'.
+  static constexpr size_t kReadCheckEntries = 8192;
+  static constexpr size_t kReadCheckKeys = 256;
+  // What the remembered entries may hold in all, in key and prefix hashes (a key with many '/'
+  // has as many prefixes): past it the oldest are forgotten (a read check over them fails). An
+  // entry with more than kReadCheckEntryHashes is remembered as one that wrote every key.
+  static constexpr size_t kReadCheckHashes = size_t{1} << 20;
+  static constexpr size_t kReadCheckEntryHashes = size_t{1} << 16;
+  // The key and prefix hashes remembered now (tests, metrics).
+  size_t ReadCheckHashes();
+  void BeginReadCheck();
+  bool EndReadCheck();
+
   // The longest the Raft loop was kept from running (a snapshot or an apply holding it) since
   // the last call, in ms, measured every 100 ms; resets it. Past the election timeout a loop
   // stall costs the leadership. (A stall of the election timeout or more is also logged.)
@@ -200,8 +249,8 @@ class RaftStorage final : public storage::Storage {
   absl::Status CommitInTermLocked(uint64_t* term);
   explicit RaftStorage(std::unique_ptr<Impl> impl);
   static absl::StatusOr<std::unique_ptr<Impl>> StartImpl(const RaftOptions& options);
-  absl::Status Propose(std::string entry);  // ProposeIn, noted in ThreadWrites
-  absl::Status ProposeIn(std::string entry, uint64_t* term);
+  absl::Status Propose(const std::vector<storage::BatchOp>& ops);  // ProposeIn, in ThreadWrites
+  absl::Status ProposeIn(const std::vector<storage::BatchOp>& ops, uint64_t* term);
   std::shared_mutex mu_;  // exclusive only while BootstrapNew replaces impl_
   std::unique_ptr<Impl> impl_;
   std::atomic<bool> had_state_{false};  // HasState() once seen true (it never turns false)

@@ -14,6 +14,7 @@
 #include <future>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <thread>
@@ -22,6 +23,7 @@
 #include "absl/status/status.h"
 #include "absl/time/time.h"
 #include "appliance/raft/libraft.h"
+#include "appliance/raft/log_codec.h"
 #include "appliance/raft/loop_inbox.h"
 #include "appliance/raft/raft_storage.h"
 #include "appliance/storage/rocksdb_storage.h"
@@ -125,14 +127,47 @@ struct RaftStorage::Impl {
     self->last_watch_ns = now;
   }
 
+  // After each turn of the loop: libraft applies entries that never reach the state machine
+  // (barriers, configuration changes) and restores snapshots without telling at which index;
+  // when no restore is under way, every entry libraft counts applied is in the store.
+  uv_check_t store_check{};
+  bool check_ready = false;
+  static void CheckStore(uv_check_t* check) {
+    auto* self = static_cast<Impl*>(check->data);
+    uint64_t applied = 0;
+    {
+      std::lock_guard<std::mutex> lock(self->restore_mu);
+      if (self->restoring) return;
+      applied = raft_last_applied(&self->raft);
+    }
+    if (applied > self->store_index.load()) self->StoreIndexReached(applied);
+    raft_id leader = 0;
+    const char* address = nullptr;
+    raft_leader(&self->raft, &leader, &address);
+    if (address == nullptr) leader = 0;
+    if (leader != self->leader_hint_id.load()) {
+      std::lock_guard<std::mutex> lock(self->leader_hint_mu);
+      self->leader_hint = leader == 0 ? std::optional<Peer>() : Peer{leader, address, true};
+      self->leader_hint_id.store(leader);
+    }
+  }
+  // The leader as CheckStore last saw it (LeaderHint).
+  std::atomic<uint64_t> leader_hint_id{0};
+  std::mutex leader_hint_mu;
+  std::optional<Peer> leader_hint;  // leader_hint_mu
+
   void CloseWatch() {
+    if (check_ready) {
+      check_ready = false;
+      uv_close(reinterpret_cast<uv_handle_t*>(&store_check), nullptr);
+    }
     if (!watch_ready) return;
     watch_ready = false;
     uv_close(reinterpret_cast<uv_handle_t*>(&stall_watch), nullptr);
   }
 
   // --- the state machine (raft_fsm.cc) ---
-  // What FsmApply hands libraft as the result of an entry it did not apply (ApplyDone).
+  // What FsmApply hands libraft as the result of an entry it did not apply (JoinedDone).
   static inline char not_applied = 0;
   static int FsmApply(raft_fsm* fsm, const raft_buffer* buf, void** result);
 
@@ -179,6 +214,50 @@ struct RaftStorage::Impl {
   }
   // Decodes and applies one entry; false (and Fail) when it cannot.
   bool ApplyEntry(uint64_t index, std::string_view bytes);
+
+  // --- what standby reads check (RaftStorage::StoreIndex, TableEpoch, read checks) ---
+  // Every entry up to store_index is in the store. Set after an entry reached the store, and at
+  // an apply that finds no restore under way (libraft's applied index then is the store's).
+  std::atomic<uint64_t> store_index{0};
+  std::mutex store_mu;  // for store_cv only
+  std::condition_variable store_cv;
+  void StoreIndexReached(uint64_t index) {
+    uint64_t now = store_index.load();
+    while (now < index && !store_index.compare_exchange_weak(now, index)) {
+    }
+    std::lock_guard<std::mutex> lock(store_mu);
+    store_cv.notify_all();
+  }
+  std::atomic<uint64_t> table_epochs[kTables] = {};
+  // The same counts, each made once its entry (or restore) reached the store (WaitTablesStored).
+  std::atomic<uint64_t> table_stored[kTables] = {};
+  void TablesStored(const bool (&tables)[kTables]) {
+    for (unsigned t = 1; t < kTables; ++t) {
+      if (tables[t]) table_stored[t].fetch_add(1);
+    }
+    std::lock_guard<std::mutex> lock(store_mu);
+    store_cv.notify_all();
+  }
+  // The keys (and the prefixes ending in '/' above them) the last kReadCheckEntries entries
+  // wrote, as hashes, noted before each entry reaches the store; `written_floor`: every entry
+  // after it is here. A restore (which replaces the store) empties it and counts in `restores`.
+  struct Written {
+    uint64_t index = 0;
+    bool all = false;  // too many keys to remember: as if it wrote every key
+    std::vector<uint64_t> keys;
+    std::vector<uint64_t> prefixes;
+  };
+  std::mutex written_mu;
+  std::deque<Written> written;  // written_mu
+  uint64_t written_floor = 0;   // written_mu
+  size_t written_hashes = 0;    // written_mu: keys and prefixes in `written`
+  uint64_t restores = 0;        // written_mu
+  // Notes what `ops` (entry `index`) writes, before they reach the store; `tables`: the tables
+  // it counted in.
+  void NoteWritten(uint64_t index, const std::vector<storage::BatchOp>& ops,
+                   bool (&tables)[kTables]);
+  // A snapshot is about to replace the store.
+  void NoteReplaced();
   // The store emptied and filled with the snapshot `buf` (freed here); Fail when it cannot.
   void Restore(raft_buffer buf);
   // The held entries and snapshots, then `restoring` off (restore_thread).
@@ -192,13 +271,6 @@ struct RaftStorage::Impl {
     std::string what;
   };
 
-  static void ApplyDone(struct raft_apply* req, int status, void* result) {
-    auto* p = static_cast<Pending<struct raft_apply>*>(req->data);
-    p->result.set_value(status != 0              ? RaftError(status, p->what)
-                        : result == &not_applied ? FailedStorage()
-                                                 : absl::OkStatus());
-    delete p;
-  }
   static void BarrierDone(struct raft_barrier* req, int status) {
     auto* p = static_cast<Pending<struct raft_barrier>*>(req->data);
     p->result.set_value(status == 0 ? absl::OkStatus() : RaftError(status, p->what));
@@ -253,10 +325,54 @@ struct RaftStorage::Impl {
     }
   }
 
+  // --- writes on their way to the loop (RaftStorage::ProposeIn) ---
+  // The writes that arrive while the loop is busy are joined into one log entry when it takes
+  // them up (one append, one message to each follower, one state machine write for all), at
+  // most kJoinedWrites writes and kJoinedBytes of them each (a larger write goes alone). Each
+  // write's answer is its entry's.
+  static constexpr size_t kJoinedWrites = 64;
+  static constexpr size_t kJoinedBytes = 1 << 20;
+  struct Proposal {
+    EncodedOps ops;
+    std::promise<absl::Status> result;  // set once: by JoinedDone, or where it failed
+    std::atomic<uint64_t> term{0};      // the entry's term, once appended
+  };
+  std::mutex propose_mu;
+  std::vector<std::shared_ptr<Proposal>> proposals;  // propose_mu: waiting for the loop
+  bool drain_posted = false;                         // propose_mu: DrainProposals is queued
+  struct Joined {
+    struct raft_apply req {};
+    std::vector<std::shared_ptr<Proposal>> writes;
+  };
+  static void Answer(const std::vector<std::shared_ptr<Proposal>>& writes, size_t from,
+                     const absl::Status& s) {
+    for (size_t i = from; i < writes.size(); ++i) writes[i]->result.set_value(s);
+  }
+  // Loop thread: the writes queued so far, joined and appended.
+  void DrainProposals();
+  static void JoinedDone(struct raft_apply* req, int status, void* result) {
+    std::unique_ptr<Joined> j(static_cast<Joined*>(req->data));
+    Answer(j->writes, 0,
+           status != 0              ? RaftError(status, "write")
+           : result == &not_applied ? FailedStorage()
+                                    : absl::OkStatus());
+  }
+  // The writes still queued, answered `s` (nothing of them was appended).
+  void FailProposals(const absl::Status& s) {
+    std::vector<std::shared_ptr<Proposal>> left;
+    {
+      std::lock_guard<std::mutex> lock(propose_mu);
+      left.swap(proposals);
+      drain_posted = false;
+    }
+    Answer(left, 0, s);
+  }
+
   static void Closed(struct raft* r) {
     auto* self = static_cast<Impl*>(r->data);
     self->inbox.Close(nullptr);
     self->CloseWatch();
+    self->FailProposals(absl::UnavailableError("the Raft node is stopping; nothing was written"));
   }
 
   ~Impl() {

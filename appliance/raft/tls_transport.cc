@@ -37,6 +37,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "appliance/raft/elastic_pool.h"
 #include "appliance/raft/libraft.h"
 #include "appliance/raft/loop_inbox.h"
 #include "base/log.h"
@@ -64,7 +65,8 @@ constexpr auto kClientIdle = std::chrono::seconds(30);
 constexpr size_t kMaxAddress = 255;
 // Bounds on what the cluster port takes on (issue 15): connections still in their TLS handshake
 // (anyone who can reach the port can open them), service-call connections (held by members
-// between calls), and service calls being answered, each on a thread of its own. Past the
+// between calls), and service calls being answered, each on a thread of its own (kept for later
+// calls: ElasticPool). Past the
 // first two a new connection is closed at once; past the last a call is answered with an empty
 // answer, which callers report as "busy".
 constexpr int kMaxHandshakes = 64;
@@ -189,7 +191,10 @@ struct TlsTransport::Impl {
   ServiceHandler service;
   PeerCheck check;
   std::atomic<int> service_threads{0};  // handlers still running (they use `service`)
-  int handshakes = 0;                   // Asio thread only
+  // The threads handlers run on, kept for later calls. Declared after `io`: destroyed first,
+  // once no handler runs (~TlsTransport), so none posts to `io` after it is gone.
+  ElasticPool service_pool{kMaxServiceCalls};
+  int handshakes = 0;  // Asio thread only
 
   // Loop thread only.
   raft_id id = 0;
@@ -391,7 +396,8 @@ struct TlsTransport::Impl {
 
   // Service calls: length-prefixed request in, the handler's answer out, then the next request
   // on the same connection (the caller keeps it for later calls; it closes it when idle). The
-  // handler runs on a thread of its own (it may wait on the Raft loop or the token).
+  // handler runs on a thread of its own (it may wait on the Raft loop or the token), kept for
+  // later calls (ElasticPool).
   void ServiceCall(const std::shared_ptr<Handshake>& h, bool first) {
     h->deadline.expires_after(first ? kServiceDeadline : kServiceIdle);
     h->Arm();
@@ -418,7 +424,7 @@ struct TlsTransport::Impl {
               return ServiceAnswer(h, std::string());
             }
             ++service_threads;
-            std::thread([this, h, body] {
+            const bool posted = service_pool.Post([this, h, body] {
               std::string answer = service(h->peer, *body);
               // Too large to send: the call ran, so not the empty "busy" answer (which says it
               // did not); an answer without "ok", which callers take as a failure after the
@@ -430,7 +436,11 @@ struct TlsTransport::Impl {
                 ServiceAnswer(h, std::move(answer));
               });
               --service_threads;
-            }).detach();
+            });
+            if (!posted) {  // no thread could be started: "busy", as above
+              --service_threads;
+              return ServiceAnswer(h, std::string());
+            }
           });
         });
   }

@@ -75,6 +75,7 @@ class ClusterFixture : public ::testing::Test {
     Daemon::Options o;
     o.workers = 1;
     o.run_in_dir = true;
+    o.extra_listener = extra_listener_;
     o.listen_address = "127.0.0.1:" + std::to_string(n.api_port);
     o.storage_block =
         "storage \"raft\" {\n  path = \"@DATA@\"\n  node_id = \"" + name +
@@ -159,6 +160,9 @@ class ClusterFixture : public ::testing::Test {
   }
 
   static int Health(Node& n) { return n.daemon->Call("GET", "/v1/sys/health").status; }
+
+  // Extra lines in each node's listener block (for nodes added from then on).
+  std::string extra_listener_;
 
   // A join credential for node id `name`, minted through `via` (forwarded to the active node)
   // with root_; "" on failure (the join it is for is then refused).

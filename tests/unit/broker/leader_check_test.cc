@@ -112,12 +112,12 @@ TEST_F(LeaderCheckTest, RoundsConfirmWithAMajorityInTheLeadersTermOnly) {
   // The first round of the term is a barrier: no voter is asked.
   auto first = check.Round();
   ASSERT_TRUE(first.ok()) << first.status();
-  EXPECT_EQ(*first, term);
+  EXPECT_EQ(first->term, term);
   EXPECT_EQ(asked_[1] + asked_[2], 0);
   // Then one voter (with this node, a majority of three) is asked per round.
   auto second = check.Round();
   ASSERT_TRUE(second.ok()) << second.status();
-  EXPECT_EQ(*second, term);
+  EXPECT_EQ(second->term, term);
   EXPECT_EQ(asked_[1] + asked_[2], 1);
 
   // One voter fails or answers a newer term: the other one is asked, and suffices.
@@ -149,7 +149,7 @@ TEST_F(LeaderCheckTest, AVoterThatHangsDoesNotHoldUpRoundsTheOtherCanConfirm) {
   behaviour_[1] = kHang;
   behaviour_[2] = kHang;
   // Both hang: the round waits (in a thread of its own) ...
-  absl::StatusOr<uint64_t> waited;
+  absl::StatusOr<ReadPoint> waited;
   std::thread t([&] { waited = check.Round(); });
   ASSERT_TRUE(testing::Eventually([&] { return asked_[1] + asked_[2] == 2; }, 30));
   // ... until one answers. Voter 2 answers from now on; voter 1 still hangs.

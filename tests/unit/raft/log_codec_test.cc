@@ -25,6 +25,23 @@ TEST(LogCodec, BatchRoundTripsAndIsPaddedToEightBytes) {
   EXPECT_TRUE(DecodeBatch(EncodeBatch({})).value().empty());
 }
 
+TEST(LogCodec, WritesJoinedIntoOneBatchAreTheBatchOfAllTheirOps) {
+  const std::vector<BatchOp> a = {BatchOp::Put("a/1", "x"), BatchOp::Delete("a/2")};
+  const std::vector<BatchOp> b = {};
+  const std::vector<BatchOp> c = {BatchOp::Put("a/1", std::string(999, 'y'))};
+  const EncodedOps ea = EncodeOps(a), eb = EncodeOps(b), ec = EncodeOps(c);
+  const std::vector<const EncodedOps*> parts = {&ea, &eb, &ec};
+  std::string joined(JoinedBatchSize(parts), '?');
+  JoinBatch(parts, joined.data());
+  std::vector<BatchOp> all = a;
+  all.insert(all.end(), c.begin(), c.end());
+  EXPECT_EQ(joined, EncodeBatch(all));  // byte for byte: any version decodes it
+  auto back = DecodeBatch(joined);
+  ASSERT_TRUE(back.ok()) << back.status();
+  ASSERT_EQ(back->size(), 3u);
+  EXPECT_EQ((*back)[2].value, std::string(999, 'y'));  // in order: the later write of a/1 last
+}
+
 TEST(LogCodec, EveryTruncationOrBadByteOfABatchIsRefused) {
   std::string bytes = EncodeBatch({BatchOp::Put("key", "value"), BatchOp::Delete("k2")});
   // Strip the padding to find where the real data ends.
