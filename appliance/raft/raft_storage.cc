@@ -246,7 +246,7 @@ absl::StatusOr<std::optional<std::string>> RaftStorage::Get(std::string_view key
 }
 
 absl::Status RaftStorage::Scan(
-    const std::function<void(std::string_view, std::string_view)>& each) {
+    const std::function<bool(std::string_view, std::string_view)>& each) {
   std::shared_lock lock(mu_);
   impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();

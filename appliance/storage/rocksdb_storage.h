@@ -29,7 +29,8 @@ class RocksDbStorage final : public Storage {
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<BatchOp>& ops) override;
 
-  using ScanFn = std::function<void(std::string_view key, std::string_view value)>;
+  // Called for each pair in key order; answering false stops the scan there.
+  using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
 
   // The store as it is now, kept while writes go on, to be scanned later from any thread (the
   // Raft snapshot: pinned on the loop, written out off it). Released when destroyed; the storage
@@ -39,7 +40,7 @@ class RocksDbStorage final : public Storage {
     ~View();
     View(const View&) = delete;
     View& operator=(const View&) = delete;
-    // Every pair of the view, in key order.
+    // Every pair of the view, in key order (until `each` answers false).
     absl::Status Scan(const ScanFn& each) const;
 
    private:
@@ -50,7 +51,7 @@ class RocksDbStorage final : public Storage {
   };
   std::unique_ptr<View> Pin();
 
-  // Every pair, in key order, from one consistent view.
+  // Every pair, in key order, from one consistent view (until `each` answers false).
   absl::Status Scan(const ScanFn& each);
   // Deletes every key.
   absl::Status Clear();
