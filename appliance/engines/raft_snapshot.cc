@@ -69,6 +69,7 @@ absl::StatusOr<std::vector<std::pair<std::string, std::string>>> ScanAll(
   std::vector<std::pair<std::string, std::string>> out;
   RETURN_IF_ERROR(store.scan([&](std::string_view k, std::string_view v) {
     out.emplace_back(std::string(k), std::string(v));
+    return true;
   }));
   return out;
 }
@@ -86,14 +87,25 @@ absl::StatusOr<core::Keyring> UnwrapKeyring(core::Core* core, std::string_view w
 
 absl::StatusOr<Response> Save(core::Core* core) {
   ASSIGN_OR_RETURN(SnapshotStore store, Store());
-  ASSIGN_OR_RETURN(auto pairs, ScanAll(store));
-  storage::SnapshotArchive archive;
-  archive.created_unix = absl::ToUnixSeconds(core->Now());
+  // Encoded as the store is scanned, and no further than the limit: a store too large for a
+  // snapshot costs at most the limit's worth of work and memory to refuse.
+  storage::SnapshotBuilder builder(absl::ToUnixSeconds(core->Now()));
   std::optional<std::string> wrapped;
-  for (auto& [k, v] : pairs) {
-    if (Excluded(k)) continue;
-    if (k == kKeyringKey) wrapped = v;
-    archive.entries.emplace_back(std::move(k), std::move(v));
+  RETURN_IF_ERROR(store.scan([&](std::string_view k, std::string_view v) {
+    if (Excluded(k)) return true;
+    if (k == kKeyringKey) wrapped = std::string(v);
+    return builder.Add(k, v);
+  }));
+  if (builder.over_limit()) {
+    LogWarn(
+        "sys/storage/raft/snapshot refused: the archive would pass the limit of %zu bytes after "
+        "%zu entries (%zu bytes); stopped building at the limit",
+        builder.max_bytes(), builder.entries(), builder.bytes());
+    return absl::FailedPreconditionError(absl::StrCat(
+        "the store is too large for an API snapshot: its archive would pass the limit of ",
+        builder.max_bytes(),
+        " bytes (the most this appliance transfers in one snapshot), so none was taken; back up "
+        "the store by copying the data directory of a stopped node instead"));
   }
   if (!wrapped) return absl::FailedPreconditionError("the store holds no barrier keyring");
   SecureBytes serialized;
@@ -102,15 +114,9 @@ absl::StatusOr<Response> Save(core::Core* core) {
     return absl::InternalError(
         absl::StrCat("cannot unwrap the stored keyring: ", keyring.status().message()));
   }
-  const std::string bytes =
-      storage::EncodeSnapshot(archive, storage::SnapshotMacKey(serialized.span()));
-  if (bytes.size() > storage::kMaxSnapshotBytes) {
-    return core::InternalErrorWithPublicDetail(
-        absl::StrCat("the snapshot is ", bytes.size(), " bytes, over the ",
-                     storage::kMaxSnapshotBytes, " bytes this appliance transfers"));
-  }
-  LogInfo("sys/storage/raft/snapshot: %zu entries, %zu bytes", archive.entries.size(),
-          bytes.size());
+  const size_t entries = builder.entries();
+  const std::string bytes = std::move(builder).Finish(storage::SnapshotMacKey(serialized.span()));
+  LogInfo("sys/storage/raft/snapshot: %zu entries, %zu bytes", entries, bytes.size());
   const std::string b64 = absl::Base64Escape(bytes);
   array chunks;
   for (size_t at = 0; at < b64.size(); at += kAnswerChunk) {

@@ -34,8 +34,8 @@ namespace strongroom::engines {
 struct SnapshotStore {
   storage::Storage* physical = nullptr;
   // Every pair, in key order, from one consistent view holding every write committed before
-  // the call (Raft: taken on the leader after a barrier).
-  std::function<absl::Status(const std::function<void(std::string_view, std::string_view)>&)> scan;
+  // the call (Raft: taken on the leader after a barrier), until the callback answers false.
+  std::function<absl::Status(const std::function<bool(std::string_view, std::string_view)>&)> scan;
 };
 void SetSnapshotStore(SnapshotStore store);
 

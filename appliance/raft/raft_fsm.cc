@@ -181,8 +181,10 @@ int RaftStorage::Impl::FsmSnapshotAsync(raft_fsm* fsm, raft_buffer* bufs[], unsi
   SnapshotWriter w(kSnapshotPieceBytes, [self](std::string&& piece) {
     self->snapshot_pieces.push_back(Spilled(std::move(piece)));
   });
-  absl::Status s =
-      self->snapshot_view->Scan([&](std::string_view k, std::string_view v) { w.Add(k, v); });
+  absl::Status s = self->snapshot_view->Scan([&](std::string_view k, std::string_view v) {
+    w.Add(k, v);
+    return true;
+  });
   if (!s.ok()) {
     LogError("raft: cannot take a snapshot: %s", s.ToString());
     // libraft's on-loop fallback does not finalize a snapshot that failed here: unpin now.

@@ -361,7 +361,7 @@ bool RaftStorage::WaitStoreIndex(uint64_t index, absl::Duration timeout) {
 }
 
 absl::Status RaftStorage::Scan(
-    const std::function<void(std::string_view, std::string_view)>& each) {
+    const std::function<bool(std::string_view, std::string_view)>& each) {
   std::shared_lock lock(mu_);
   impl_->WaitRestored();  // a snapshot received from the leader is being restored
   if (impl_->failed.load()) return FailedStorage();

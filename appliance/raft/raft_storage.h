@@ -123,9 +123,9 @@ class RaftStorage final : public storage::Storage {
   absl::StatusOr<std::vector<std::string>> List(std::string_view prefix) override;
   absl::Status Apply(const std::vector<storage::BatchOp>& ops) override;
   // Every pair of the local state machine, in key order, from one consistent view (on the
-  // leader after Barrier(): everything committed before the call). For snapshots of the store
-  // (sys/storage/raft/snapshot).
-  absl::Status Scan(const std::function<void(std::string_view, std::string_view)>& each);
+  // leader after Barrier(): everything committed before the call), until `each` answers false.
+  // For snapshots of the store (sys/storage/raft/snapshot).
+  absl::Status Scan(const std::function<bool(std::string_view, std::string_view)>& each);
 
   uint64_t node_id() const;
   // TlsTransport::RecheckPeers: open Raft connections the peer check now refuses are closed.

@@ -296,8 +296,10 @@ absl::Status RocksDbStorage::View::Scan(const ScanFn& each) const {
   ro.snapshot = snapshot_;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro));
   for (it->SeekToFirst(); it->Valid(); it->Next()) {
-    each(std::string_view(it->key().data(), it->key().size()),
-         std::string_view(it->value().data(), it->value().size()));
+    if (!each(std::string_view(it->key().data(), it->key().size()),
+              std::string_view(it->value().data(), it->value().size()))) {
+      break;
+    }
   }
   return FromRocks(it->status(), "scan");
 }

@@ -70,7 +70,8 @@ class RocksDbStorage final : public Storage {
   };
   CommitStats commit_stats() const;
 
-  using ScanFn = std::function<void(std::string_view key, std::string_view value)>;
+  // Called for each pair in key order; answering false stops the scan there.
+  using ScanFn = std::function<bool(std::string_view key, std::string_view value)>;
 
   // The store as it is now, kept while writes go on, to be scanned later from any thread (the
   // Raft snapshot: pinned on the loop, written out off it). Released when destroyed; the storage
@@ -80,7 +81,7 @@ class RocksDbStorage final : public Storage {
     ~View();
     View(const View&) = delete;
     View& operator=(const View&) = delete;
-    // Every pair of the view, in key order.
+    // Every pair of the view, in key order (until `each` answers false).
     absl::Status Scan(const ScanFn& each) const;
 
    private:
@@ -91,7 +92,7 @@ class RocksDbStorage final : public Storage {
   };
   std::unique_ptr<View> Pin();
 
-  // Every pair, in key order, from one consistent view.
+  // Every pair, in key order, from one consistent view (until `each` answers false).
   absl::Status Scan(const ScanFn& each);
   // Deletes every key.
   absl::Status Clear();

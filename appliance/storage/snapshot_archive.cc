@@ -6,6 +6,7 @@
 #include <openssl/sha.h>
 
 #include <algorithm>
+#include <cstdint>
 
 #include "absl/strings/str_cat.h"
 
@@ -54,19 +55,47 @@ std::string SnapshotMacKey(std::span<const uint8_t> serialized_keyring) {
               "strongroom snapshot mac v1");
 }
 
-std::string EncodeSnapshot(const SnapshotArchive& archive, std::string_view mac_key) {
-  std::string out(kMagic);
-  PutU64(&out, static_cast<uint64_t>(archive.created_unix));
-  PutU32(&out, static_cast<uint32_t>(archive.entries.size()));
-  for (const auto& [k, v] : archive.entries) {
-    PutU32(&out, static_cast<uint32_t>(k.size()));
-    out += k;
-    PutU32(&out, static_cast<uint32_t>(v.size()));
-    out += v;
+SnapshotBuilder::SnapshotBuilder(int64_t created_unix, size_t max_bytes)
+    : out_(kMagic), max_bytes_(max_bytes) {
+  // Room up to the limit at once (pages are touched only as written): no copy on growth.
+  out_.reserve(std::min(max_bytes, kMaxSnapshotBytes));
+  PutU64(&out_, static_cast<uint64_t>(created_unix));
+  PutU32(&out_, 0);  // the count, patched in by Finish
+}
+
+size_t SnapshotBuilder::bytes() const { return out_.size() + kTrailer; }
+
+bool SnapshotBuilder::Add(std::string_view key, std::string_view value) {
+  if (over_limit_) return false;
+  const size_t room = max_bytes_ - std::min(max_bytes_, bytes());
+  // Compared without a sum that could wrap: 8 bytes of lengths, then the key, then the value.
+  if (count_ >= kMaxSnapshotEntries || key.size() > UINT32_MAX || value.size() > UINT32_MAX ||
+      room < 8 || key.size() > room - 8 || value.size() > room - 8 - key.size()) {
+    over_limit_ = true;
+    return false;
   }
-  out += Hmac(mac_key, out);
-  out += Sha256(out);
-  return out;
+  PutU32(&out_, static_cast<uint32_t>(key.size()));
+  out_.append(key);
+  PutU32(&out_, static_cast<uint32_t>(value.size()));
+  out_.append(value);
+  ++count_;
+  return true;
+}
+
+std::string SnapshotBuilder::Finish(std::string_view mac_key) && {
+  for (int i = 0; i < 4; ++i) {
+    out_[kHeader - 4 + static_cast<size_t>(i)] =
+        static_cast<char>((count_ >> (8 * (3 - i))) & 0xff);
+  }
+  out_ += Hmac(mac_key, out_);
+  out_ += Sha256(out_);
+  return std::move(out_);
+}
+
+std::string EncodeSnapshot(const SnapshotArchive& archive, std::string_view mac_key) {
+  SnapshotBuilder b(archive.created_unix, SIZE_MAX);
+  for (const auto& [k, v] : archive.entries) b.Add(k, v);
+  return std::move(b).Finish(mac_key);
 }
 
 absl::StatusOr<SnapshotArchive> DecodeSnapshot(std::string_view bytes) {

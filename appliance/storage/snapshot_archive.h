@@ -38,6 +38,30 @@ struct SnapshotArchive {
 std::string SnapshotMacKey(std::span<const uint8_t> serialized_keyring);
 
 std::string EncodeSnapshot(const SnapshotArchive& archive, std::string_view mac_key);
+
+// Encodes an archive entry by entry (as EncodeSnapshot does), bounded: an entry that would take
+// the archive (trailer included) past max_bytes, or its count past kMaxSnapshotEntries, is not
+// added; Add answers false then and for every later call. So a store too large for a snapshot is
+// found after at most max_bytes of work and memory, not after building all of it.
+class SnapshotBuilder {
+ public:
+  explicit SnapshotBuilder(int64_t created_unix, size_t max_bytes = kMaxSnapshotBytes);
+  // True when added; false once the archive would pass a limit (nothing more is added).
+  bool Add(std::string_view key, std::string_view value);
+  bool over_limit() const { return over_limit_; }
+  size_t entries() const { return count_; }
+  // The archive's size so far, the trailer included.
+  size_t bytes() const;
+  size_t max_bytes() const { return max_bytes_; }
+  // The whole archive (the count, MAC and checksum filled in). Not after over_limit().
+  std::string Finish(std::string_view mac_key) &&;
+
+ private:
+  std::string out_;
+  size_t max_bytes_;
+  uint32_t count_ = 0;
+  bool over_limit_ = false;
+};
 // Refuses (InvalidArgument, with why) anything that is not a whole, undamaged archive within
 // kMaxSnapshotBytes / kMaxSnapshotEntries, or whose keys are not strictly increasing.
 absl::StatusOr<SnapshotArchive> DecodeSnapshot(std::string_view bytes);

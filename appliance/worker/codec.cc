@@ -161,10 +161,7 @@ Decoded DecodeRequest(const HttpIn& in, const core::JsonLimits& limits) {
   if (use_body && IsSnapshotPath(path)) {
     // Binary: base64 strings, each within the string-length limit, checked against the limits
     // as the broker will check them.
-    if (in.body.size() > kMaxSnapshotBytes) {
-      return ErrorOut(413, {absl::StrCat("snapshot of ", in.body.size(),
-                                         " bytes is over the limit of ", kMaxSnapshotBytes)});
-    }
+    if (in.body.size() > kMaxSnapshotBytes) return SnapshotTooLarge(in.body.size());
     const std::string b64 = absl::Base64Escape(Av(in.body));
     size_t chunk = std::min<uint64_t>(limits.max_string_length, 768 * 1024) / 4 * 4;
     if (chunk == 0) chunk = 4;
@@ -222,6 +219,19 @@ bool AcceptsPrometheus(std::string_view accept) {
 
 bool IsSnapshotPath(std::string_view path) {
   return path == "sys/storage/raft/snapshot" || path == "sys/storage/raft/snapshot-force";
+}
+
+bool IsSnapshotTarget(std::string_view target) {
+  std::string_view raw_path = target.substr(0, target.find('?'));
+  if (!raw_path.starts_with("/v1/")) return false;
+  std::string path;
+  return UrlDecode(raw_path.substr(4), false, &path) && IsSnapshotPath(path);
+}
+
+HttpOut SnapshotTooLarge(uint64_t size) {
+  return ErrorOut(413, {absl::StrCat(size == 0 ? std::string("the snapshot")
+                                               : absl::StrCat("a snapshot of ", size, " bytes"),
+                                     " is over the limit of ", kMaxSnapshotBytes, " bytes")});
 }
 
 HttpOut EncodeSnapshotResponse(const ipc::Response& r) {

@@ -59,6 +59,11 @@ HttpOut EncodeResponse(const ipc::Response& resp);
 // answered 413 here.
 inline constexpr size_t kMaxSnapshotBytes = 16u << 20;  // = storage::kMaxSnapshotBytes
 bool IsSnapshotPath(std::string_view path);
+// Whether an HTTP request target (as sent: /v1/..., query and percent-encoding included) names a
+// snapshot path: its body is bounded by kMaxSnapshotBytes from its header on, before it is read.
+bool IsSnapshotTarget(std::string_view target);
+// The 413 for a snapshot body over kMaxSnapshotBytes (`size` when known, 0 when not).
+HttpOut SnapshotTooLarge(uint64_t size);
 // The answer to a snapshot read: the archive's bytes as application/octet-stream (anything but
 // a 200 with a snapshot is encoded as EncodeResponse does).
 HttpOut EncodeSnapshotResponse(const ipc::Response& resp);

@@ -390,6 +390,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   // for long. Until its header is complete the connection counts as replaceable.
   void ReadRequest(Clock::time_point start) {
     parser_.emplace();
+    snapshot_body_ = false;
     parser_->header_limit(shared_->limits.max_header);
     parser_->body_limit(shared_->limits.max_body);
     request_deadline_ = start + shared_->limits.read;
@@ -406,6 +407,17 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       return Reply(ErrorOut(503, {ipc::kServerBusy}), false, parser_->get().version());
     }
     if (parser_->is_done()) return OnRead({});
+    // A snapshot's body is bounded by the snapshot limit, not only by the listener's: one over it
+    // is refused from its Content-Length before a byte of it is read, and a chunked one as soon as
+    // a chunk would pass the limit.
+    if (IsSnapshotTarget(parser_->get().target())) {
+      snapshot_body_ = true;
+      const auto announced = parser_->content_length();
+      if (announced && *announced > kMaxSnapshotBytes) {
+        return Reply(SnapshotTooLarge(*announced), false, parser_->get().version());
+      }
+      if (shared_->limits.max_body > kMaxSnapshotBytes) parser_->body_limit(kMaxSnapshotBytes);
+    }
     // A body is read in pieces as large as the buffer's free room: give a large one room for
     // 64 KiB reads (with 4 KiB ones a 32 MiB body took 2 s to arrive); WaitForRequest gives
     // the room back.
@@ -424,6 +436,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
       return Close();
     }
     if (ec == http::error::body_limit) {
+      if (snapshot_body_) return Reply(SnapshotTooLarge(0), false, 11);
       return Reply(ErrorOut(413, {"http: request body too large"}), false, 11);
     }
     if (ec == http::error::header_limit) {
@@ -546,6 +559,7 @@ class Session : public Connection, public std::enable_shared_from_this<Session<S
   uint16_t port_;
   bool reserve_;
   Clock::time_point request_deadline_;
+  bool snapshot_body_ = false;  // this request names a snapshot path (its body limit is lower)
   beast::flat_buffer buffer_;
   std::optional<http::request_parser<http::string_body>> parser_;
   std::string drain_;

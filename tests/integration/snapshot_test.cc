@@ -180,18 +180,77 @@ TEST_F(SnapshotSingleTest, DamagedTruncatedOrAlteredSnapshotIsRefusedAndChangesN
   EXPECT_EQ(Value(*d_, root_, "a"), "alpha");
 }
 
-// A store whose snapshot would be over the 16 MiB the appliance transfers: the save says so.
-TEST_F(SnapshotSingleTest, StoreOverTheLimitIsAnsweredWithTheReason) {
+// The broker's peak resident memory so far (VmHWM, KiB), 0 when it cannot be read.
+uint64_t PeakRssKib(pid_t pid) {
+  std::istringstream in(ReadFileOr("/proc/" + std::to_string(pid) + "/status"));
+  for (std::string line; std::getline(in, line);) {
+    if (line.starts_with("VmHWM:")) return std::stoull(line.substr(6));
+  }
+  return 0;
+}
+
+// A store whose snapshot would be over the 16 MiB the appliance transfers: the save says so
+// plainly (not a 500 "internal error"), and stops building the archive at the limit rather than
+// building all of it first: the broker's peak memory grows by about the limit, not by the store.
+TEST_F(SnapshotSingleTest, StoreOverTheLimitIsRefusedWithTheReasonBeforeTheWholeArchiveIsBuilt) {
+  constexpr int kValues = 48;  // ~1 MiB each: ~47 MiB of store, three times the limit
   std::string filler;
-  for (size_t i = 0; i < 512 * 1024; ++i) filler.push_back(static_cast<char>('a' + (i * 31) % 26));
-  for (int i = 0; i < 34; ++i) {
+  for (size_t i = 0; i < 1000 * 1024; ++i) {
+    filler.push_back(static_cast<char>('a' + (i * 31) % 26));
+  }
+  for (int i = 0; i < kValues; ++i) {
     ASSERT_EQ(Put(*d_, root_, "big" + std::to_string(i), filler), 200) << i;
   }
+  const uint64_t peak_before = PeakRssKib(d_->pid());
+  ASSERT_GT(peak_before, 0u);
   auto snap = Snapshot(*d_, root_);
-  EXPECT_EQ(snap.status, 500) << snap.body.substr(0, 200);
-  EXPECT_THAT(snap.body, HasSubstr("bytes this appliance transfers"));
+  const uint64_t peak_after = PeakRssKib(d_->pid());
+  // Stopped at the limit: the broker's peak grew by far less than the ~47 MiB store (building
+  // the whole archive took the store's size twice over: the pairs, then the archive).
+  EXPECT_LT(peak_after - peak_before, 32u * 1024)
+      << "VmHWM " << peak_before << " -> " << peak_after << " KiB";
+  EXPECT_THAT(d_->Log(), HasSubstr("stopped building at the limit"));
+  EXPECT_EQ(snap.status, 400) << snap.body.substr(0, 300);
+  EXPECT_EQ(snap.headers["content-type"], "application/json");
+  nlohmann::json j = nlohmann::json::parse(snap.body, nullptr, false);
+  ASSERT_TRUE(j.is_object() && j.contains("errors") && j["errors"].size() == 1) << snap.body;
+  const std::string error = j["errors"][0];
+  EXPECT_THAT(error, HasSubstr("too large for an API snapshot"));
+  EXPECT_THAT(error, HasSubstr("16777216 bytes"));
+  EXPECT_THAT(error, HasSubstr("data directory"));  // what to do instead
+  EXPECT_THAT(error, ::testing::Not(HasSubstr("internal error")));
   // Still serving.
   EXPECT_EQ(Value(*d_, root_, "big0"), filler);
+}
+
+// A restore's body over the limit is refused as soon as its header says so, before the body is
+// read (not buffered up to the listener's max_request_size first): here the client announces
+// 20 MiB and sends 8 bytes, and gets the 413 at once.
+TEST_F(SnapshotSingleTest, RestoreBodyOverTheLimitIsRefusedBeforeItIsRead) {
+  for (const std::string path : {"snapshot", "snapshot-force"}) {
+    const std::string head = "POST /v1/sys/storage/raft/" + path +
+                             " HTTP/1.1\r\nHost: x\r\nX-Vault-Token: " + root_ +
+                             "\r\nContent-Type: application/octet-stream\r\n"
+                             "Content-Length: " +
+                             std::to_string(20u << 20) + "\r\n\r\nSRSNAP01";
+    const auto t0 = std::chrono::steady_clock::now();
+    const std::string got = SendRaw("127.0.0.1", d_->port(), head, 8000);
+    EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 413")) << path << ": " << got;
+    EXPECT_THAT(got, HasSubstr("over the limit of 16777216 bytes")) << got;
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6)) << path;
+  }
+  // Chunked, without a length: a chunk that would take the body past the limit is refused by
+  // its size line (17 MiB announced, 8 bytes sent).
+  const std::string chunked =
+      "POST /v1/sys/storage/raft/snapshot HTTP/1.1\r\nHost: x\r\nX-Vault-Token: " + root_ +
+      "\r\nTransfer-Encoding: chunked\r\n\r\n1100000\r\nSRSNAP01";
+  const auto t0 = std::chrono::steady_clock::now();
+  const std::string got = SendRaw("127.0.0.1", d_->port(), chunked, 8000);
+  EXPECT_THAT(got, ::testing::StartsWith("HTTP/1.1 413")) << got;
+  EXPECT_THAT(got, HasSubstr("over the limit of 16777216 bytes")) << got;
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(6));
+  // Still serving.
+  EXPECT_EQ(Snapshot(*d_, root_).status, 200);
 }
 
 TEST_F(SnapshotSingleTest, EndpointsNeedSudo) {

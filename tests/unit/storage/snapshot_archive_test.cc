@@ -57,5 +57,33 @@ TEST(SnapshotArchiveTest, KeysOutOfOrderAreRefused) {
   EXPECT_THAT(std::string(r.status().message()), HasSubstr("out of order"));
 }
 
+// The bounded builder stops at the limit: the entry that would pass it is not added, nor any
+// after it, and what it built up to then never exceeded the limit.
+TEST(SnapshotArchiveTest, BuilderStopsAtTheLimit) {
+  constexpr size_t kLimit = 4096;
+  SnapshotBuilder b(1700000000, kLimit);
+  const std::string value(1000, 'v');
+  int added = 0;
+  while (b.Add("k" + std::to_string(100 + added), value)) ++added;
+  EXPECT_EQ(added, 3);  // 20 + 64 + 4 x (8 + 4 + 1000) = 4132 would pass 4096: three fit
+  EXPECT_TRUE(b.over_limit());
+  EXPECT_EQ(b.entries(), static_cast<size_t>(added));
+  EXPECT_LE(b.bytes(), kLimit);
+  EXPECT_FALSE(b.Add("k", ""));  // not even a small one after the refusal
+  EXPECT_EQ(b.entries(), static_cast<size_t>(added));
+}
+
+TEST(SnapshotArchiveTest, BuilderMakesWhatEncodeMakesAndItDecodes) {
+  SnapshotBuilder b(1700000000);
+  for (const auto& [k, v] : Sample().entries) ASSERT_TRUE(b.Add(k, v));
+  EXPECT_FALSE(b.over_limit());
+  const std::string bytes = std::move(b).Finish("mac-key");
+  EXPECT_EQ(bytes, EncodeSnapshot(Sample(), "mac-key"));
+  auto r = DecodeSnapshot(bytes);
+  ASSERT_TRUE(r.ok()) << r.status();
+  EXPECT_EQ(r->entries, Sample().entries);
+  EXPECT_TRUE(VerifySnapshotMac(bytes, "mac-key").ok());
+}
+
 }  // namespace
 }  // namespace strongroom::storage

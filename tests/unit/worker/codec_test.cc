@@ -214,6 +214,15 @@ TEST(Codec, SnapshotBodiesTravelAsBase64Chunks) {
       kLimits);
   ASSERT_TRUE(std::holds_alternative<HttpOut>(over));
   EXPECT_EQ(std::get<HttpOut>(over).status, 413u);
+  EXPECT_THAT(std::get<HttpOut>(over).body, HasSubstr("over the limit of 16777216 bytes"));
+  // Which targets get the snapshot limit from their header on (server.cc): percent-encoded and
+  // with a query too; other paths keep the listener's limit.
+  EXPECT_TRUE(IsSnapshotTarget("/v1/sys/storage/raft/snapshot"));
+  EXPECT_TRUE(IsSnapshotTarget("/v1/sys/storage/raft/snapshot-force?x=1"));
+  EXPECT_TRUE(IsSnapshotTarget("/v1/sys/storage/raft/snapsho%74"));
+  EXPECT_FALSE(IsSnapshotTarget("/v1/sys/storage/raft/snapshots"));
+  EXPECT_FALSE(IsSnapshotTarget("/v1/secret/data/sys/storage/raft/snapshot"));
+  EXPECT_FALSE(IsSnapshotTarget("/sys/storage/raft/snapshot"));
   limits.max_array_elements = 2;
   auto narrow = DecodeRequest(In("POST", "/v1/sys/storage/raft/snapshot", body), limits);
   ASSERT_TRUE(std::holds_alternative<HttpOut>(narrow));
