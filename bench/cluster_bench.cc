@@ -19,10 +19,8 @@
 //                      [--phases=lw,sw,lr,sr,lrm,srm]
 // --phases picks the cluster's phases (leader/standby write, read of one key, read of many keys);
 // each one's start is written to stderr ("phase lw: pids 1 2 3"), for a profiler to attach.
-#include <dirent.h>
 #include <rocksdb/db.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,10 +34,8 @@
 #include <deque>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +56,8 @@ using strongroom::bench::ReportRatio;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
+using strongroom::bench::SelfCpuSeconds;
+using strongroom::bench::TreeCpuSeconds;
 using strongroom::testing::ClusterCerts;
 using strongroom::testing::FreeLoopbackPort;
 using strongroom::testing::FreeLoopbackPortPair;
@@ -68,83 +66,6 @@ using strongroom::testing::MakeClusterCerts;
 constexpr size_t kEntryBytes = 1024;
 
 // --- CPU accounting -------------------------------------------------------------------------
-
-// utime+stime of one process (all its threads), in seconds; 0 when it is gone.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return 0;
-  // Fields after the command (which may hold spaces) start past the last ')'.
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// Every process's parent, from /proc.
-std::map<pid_t, pid_t> Parents() {
-  std::map<pid_t, pid_t> parents;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return parents;
-  while (dirent* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) continue;
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    parents[pid] = static_cast<pid_t>(ppid);
-  }
-  closedir(d);
-  return parents;
-}
-
-// CPU seconds of `root` and every process below it (a strongroomd, its spawner and workers).
-double TreeCpuSeconds(pid_t root) {
-  const std::map<pid_t, pid_t> parents = Parents();
-  double total = 0;
-  for (const auto& [pid, ppid] : parents) {
-    for (pid_t p = pid; p > 1;) {
-      if (p == root) {
-        total += ProcessCpuSeconds(pid);
-        break;
-      }
-      auto it = parents.find(p);
-      if (it == parents.end()) break;
-      p = it->second;
-    }
-  }
-  return total;
-}
-
-// The strongroomd started with `-config=<conf>` among this process's children; 0 when none.
-pid_t DaemonPid(const std::string& conf) {
-  for (const auto& [pid, ppid] : Parents()) {
-    if (ppid != getpid()) continue;
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (args.find("-config=" + conf) != std::string::npos) return pid;
-  }
-  return 0;
-}
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // A result and the CPU it cost: `cpu_s` seconds in all, `node_s` of it per node (cluster).
 struct Costed {
@@ -628,7 +549,7 @@ int main(int argc, char** argv) {
       }
       daemons.push_back(std::move(d));
       ports.push_back(port);
-      pids.push_back(DaemonPid(conf));
+      pids.push_back(daemons.back()->pid());
     }
     std::string root;
     {
