@@ -679,6 +679,15 @@ int main(int argc, char** argv) {
     const double ops = c.r.ops_per_s * opt.seconds;
     if (ops > 0 && c.cpu_s > 0) Report((key + "_cpu_us_per_op").c_str(), c.cpu_s * 1e6 / ops);
   };
+  // A cluster phase's figures and CPU per operation under `key`; with `vs` (when it ran too),
+  // also `ratio_key`: this phase's throughput over that of `vs`.
+  auto report_phase = [&](const std::string& key, const Costed& c, const Costed* vs = nullptr,
+                          const char* ratio_key = nullptr) {
+    if (!measured(c)) return;
+    Report(key, c.r);
+    cpu_per_op(key, c);
+    if (vs != nullptr && measured(*vs)) ReportRatio(ratio_key, c.r, vs->r);
+  };
   if (raw) {
     if (measured(raw_put)) Report("cluster.rocksdb_sync_put_ops", raw_put.r.ops_per_s);
     if (measured(raft_storage)) {
@@ -703,35 +712,13 @@ int main(int argc, char** argv) {
         ReportRatio("cluster.write_vs_raftstorage", leader_write.r, raft_storage.r);
       }
     }
-    if (measured(standby_write)) {
-      Report("cluster.standby_write", standby_write.r);
-      cpu_per_op("cluster.standby_write", standby_write);
-      if (measured(leader_write)) {
-        ReportRatio("cluster.standby_write_ratio", standby_write.r, leader_write.r);
-      }
-    }
-    if (measured(leader_read)) {
-      Report("cluster.read", leader_read.r);
-      cpu_per_op("cluster.read", leader_read);
-    }
-    if (measured(standby_read)) {
-      Report("cluster.standby_read", standby_read.r);
-      cpu_per_op("cluster.standby_read", standby_read);
-      if (measured(leader_read)) {
-        ReportRatio("cluster.standby_read_ratio", standby_read.r, leader_read.r);
-      }
-    }
-    if (measured(leader_read_many)) {
-      Report("cluster.read_many", leader_read_many.r);
-      cpu_per_op("cluster.read_many", leader_read_many);
-    }
-    if (measured(standby_read_many)) {
-      Report("cluster.standby_read_many", standby_read_many.r);
-      cpu_per_op("cluster.standby_read_many", standby_read_many);
-      if (measured(leader_read_many)) {
-        ReportRatio("cluster.standby_read_many_ratio", standby_read_many.r, leader_read_many.r);
-      }
-    }
+    report_phase("cluster.standby_write", standby_write, &leader_write,
+                 "cluster.standby_write_ratio");
+    report_phase("cluster.read", leader_read);
+    report_phase("cluster.standby_read", standby_read, &leader_read, "cluster.standby_read_ratio");
+    report_phase("cluster.read_many", leader_read_many);
+    report_phase("cluster.standby_read_many", standby_read_many, &leader_read_many,
+                 "cluster.standby_read_many_ratio");
   }
   std::printf("\n");
   return strongroom::bench::RemoveTree(dir) ? 0 : 1;
