@@ -124,10 +124,7 @@ int main(int argc, char** argv) {
   const std::string dir = strongroom::bench::MakeTempDir();
   if (dir.empty()) return 1;
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
-    std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+  if (!daemon.StartDev(bin, dir)) {
     return 1;
   }
   const pid_t broker = daemon.pid();

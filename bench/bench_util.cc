@@ -344,6 +344,16 @@ bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_
   return port_ != 0;
 }
 
+bool Daemon::StartDev(const std::string& bin, const std::string& dir) {
+  if (Start({bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
+             "-dev-listen-address=127.0.0.1:0"},
+            dir + "/daemon.log")) {
+    return true;
+  }
+  std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+  return false;
+}
+
 void Daemon::Stop() {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);

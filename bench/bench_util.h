@@ -162,6 +162,9 @@ class Daemon {
   // in the log. False if the spawn fails, the process exits or the line does not come.
   bool Start(const std::vector<std::string>& args, const std::string& log_path,
              double timeout_s = 10);
+  // `<bin>/strongroomd -dev` with the root token "bench" on a free loopback port, its log in
+  // `<dir>/daemon.log`; on failure says so on stderr, with where the log is.
+  bool StartDev(const std::string& bin, const std::string& dir);
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   // SIGTERM and wait for the exit; no-op when not running.

@@ -144,10 +144,7 @@ int main(int argc, char** argv) {
   }
 
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
-    std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+  if (!daemon.StartDev(opt.bin, dir)) {
     return 1;
   }
   const int port = daemon.port();
