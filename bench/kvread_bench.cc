@@ -18,9 +18,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstdlib>
 #include <memory>
@@ -28,10 +25,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bare_server.h"
 #include "bench/bench_util.h"
 
 namespace {
 
+using strongroom::bench::BareServer;
 using strongroom::bench::Conn;
 using strongroom::bench::Print;
 using strongroom::bench::ProcessCpuSeconds;
@@ -93,36 +92,11 @@ pid_t StartBareServer(int* port) {
     return pid > 0 ? pid : 0;
   }
   close(fds[0]);
-  namespace asio = boost::asio;
-  namespace http = boost::beast::http;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::tcp::v4(), 0});
-  const int p = acceptor.local_endpoint().port();
+  BareServer server(std::string(1024 + 330, 'b'));
+  const int p = server.port();
   if (write(fds[1], &p, sizeof p) != static_cast<ssize_t>(sizeof p)) _exit(1);
   close(fds[1]);
-  const std::string body(1024 + 330, 'b');
-  for (;;) {
-    asio::ip::tcp::socket sock(io);
-    boost::system::error_code ec;
-    acceptor.accept(sock, ec);
-    if (ec) _exit(0);
-    std::thread([&body, s = std::move(sock)]() mutable {
-      s.set_option(asio::ip::tcp::no_delay(true));
-      boost::beast::flat_buffer buf;
-      for (;;) {
-        http::request<http::string_body> req;
-        boost::system::error_code rec;
-        http::read(s, buf, req, rec);
-        if (rec) return;
-        http::response<http::string_body> res(http::status::ok, 11);
-        res.set(http::field::content_type, "application/json");
-        res.body() = body;
-        res.prepare_payload();
-        http::write(s, res, rec);
-        if (rec) return;
-      }
-    }).detach();
-  }
+  for (;;) pause();  // until the parent kills it
 }
 
 int RunBare(const strongroom::bench::Options& opt) {
