@@ -12,10 +12,7 @@
 //   --perf-workers  record the worker processes instead of the broker
 //   --perf-stat     perf stat (context switches, system calls) into DIR/<phase>.stat instead
 // Not a test: a benchmark, run by hand (bench/run.sh runs kv_bench for the throughput ratios).
-#include <dirent.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -25,100 +22,20 @@
 #include <cstring>
 #include <fstream>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "bench/bench_util.h"
 
-extern char** environ;
-
 namespace {
 
 using strongroom::bench::Conn;
-
-// utime + stime of one process, in clock ticks; 0 if it is gone.
-uint64_t ProcessTicks(pid_t pid, pid_t* ppid) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  const size_t close = text.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream fields(text.substr(close + 2));
-  std::string f[13];
-  for (auto& x : f)
-    fields >> x;  // state ppid pgrp session tty tpgid flags minflt cminflt
-                  // majflt cmajflt utime stime
-  if (ppid != nullptr) *ppid = static_cast<pid_t>(std::atol(f[1].c_str()));
-  return std::strtoull(f[11].c_str(), nullptr, 10) + std::strtoull(f[12].c_str(), nullptr, 10);
-}
-
-// `root` and every process below it.
-std::vector<pid_t> Tree(pid_t root) {
-  std::vector<std::pair<pid_t, pid_t>> procs;  // pid, ppid
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-      if (pid <= 0) continue;
-      pid_t ppid = 0;
-      ProcessTicks(pid, &ppid);
-      procs.emplace_back(pid, ppid);
-    }
-    closedir(d);
-  }
-  std::vector<pid_t> tree{root};
-  for (size_t i = 0; i < tree.size(); ++i) {
-    for (const auto& [pid, ppid] : procs) {
-      if (ppid == tree[i]) tree.push_back(pid);
-    }
-  }
-  return tree;
-}
-
-// CPU seconds of `root` and every process below it.
-double TreeCpuSeconds(pid_t root) {
-  std::vector<std::pair<pid_t, pid_t>> procs;  // pid, ppid
-  std::vector<uint64_t> ticks;
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-      if (pid <= 0) continue;
-      pid_t ppid = 0;
-      const uint64_t t = ProcessTicks(pid, &ppid);
-      procs.emplace_back(pid, ppid);
-      ticks.push_back(t);
-    }
-    closedir(d);
-  }
-  std::vector<pid_t> tree{root};
-  uint64_t total = 0;
-  for (size_t i = 0; i < tree.size(); ++i) {
-    for (size_t j = 0; j < procs.size(); ++j) {
-      if (procs[j].first == tree[i]) total += ticks[j];
-      if (procs[j].second == tree[i]) tree.push_back(procs[j].first);
-    }
-  }
-  return static_cast<double>(total) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// The strongroomd child of this process.
-pid_t DaemonPid() {
-  pid_t found = 0;
-  if (DIR* d = opendir("/proc")) {
-    while (dirent* e = readdir(d)) {
-      const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-      if (pid <= 0) continue;
-      pid_t ppid = 0;
-      ProcessTicks(pid, &ppid);
-      std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
-      std::string name;
-      comm >> name;
-      if (ppid == getpid() && name.rfind("strongroomd", 0) == 0) found = pid;
-    }
-    closedir(d);
-  }
-  return found;
-}
+using strongroom::bench::ProcessCpuSeconds;
+using strongroom::bench::ReadAllProcStats;
+using strongroom::bench::SpawnTool;
+using strongroom::bench::StopTool;
+using strongroom::bench::TreeCpuSeconds;
 
 struct LogShape {
   uint64_t records = 0;
@@ -156,20 +73,9 @@ pid_t StartPerf(const std::string& out, const std::string& pids, bool stat) {
             "-o",
             out};
   }
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  pid_t p = 0;
-  if (posix_spawnp(&p, "perf", nullptr, nullptr, av.data(), environ) != 0) return 0;
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  const pid_t p = SpawnTool(args, "");
+  if (p > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   return p;
-}
-
-void StopPerf(pid_t p) {
-  if (p <= 0) return;
-  kill(p, SIGINT);
-  int status = 0;
-  waitpid(p, &status, 0);
 }
 
 struct Phase {
@@ -218,14 +124,10 @@ int main(int argc, char** argv) {
   const std::string dir = strongroom::bench::MakeTempDir();
   if (dir.empty()) return 1;
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
-    std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+  if (!daemon.StartDev(bin, dir)) {
     return 1;
   }
-  const pid_t broker = DaemonPid();
-  if (broker <= 0) return 1;
+  const pid_t broker = daemon.pid();
   const int port = daemon.port();
   const std::string body = "{\"data\":{\"v\":\"" + std::string(1024 - 40, 'x') + "\"}}";
   {
@@ -243,8 +145,9 @@ int main(int argc, char** argv) {
     std::string pids = std::to_string(broker);
     if (perf_workers) {
       pids.clear();
-      for (pid_t worker : Tree(broker)) {
-        if (worker == broker) continue;
+      const auto all = ReadAllProcStats();
+      for (const auto& [worker, st] : all) {
+        if (!strongroom::bench::IsDescendant(all, worker, broker)) continue;
         pids += (pids.empty() ? "" : ",") + std::to_string(worker);
       }
     }
@@ -253,7 +156,7 @@ int main(int argc, char** argv) {
             ? 0
             : StartPerf(perf_dir + "/" + name + (perf_stat ? ".stat" : ".data"), pids, perf_stat);
     const double cpu0 = TreeCpuSeconds(broker);
-    const double broker0 = static_cast<double>(ProcessTicks(broker, nullptr));
+    const double broker0 = ProcessCpuSeconds(broker);
     const auto t0 = std::chrono::steady_clock::now();
     std::atomic<uint64_t> ok{0};
     std::vector<std::thread> threads;
@@ -275,9 +178,8 @@ int main(int argc, char** argv) {
     for (auto& t : threads) t.join();
     p.wall = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     p.cpu = TreeCpuSeconds(broker) - cpu0;
-    p.broker_cpu = (static_cast<double>(ProcessTicks(broker, nullptr)) - broker0) /
-                   static_cast<double>(sysconf(_SC_CLK_TCK));
-    StopPerf(perf);
+    p.broker_cpu = ProcessCpuSeconds(broker) - broker0;
+    StopTool(perf);
     p.ok = ok;
     const LogShape after = Shape(log);
     p.log.records = after.records - before.records;

@@ -7,6 +7,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <spawn.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -107,33 +108,6 @@ void ReportRatio(const char* key, const Result& a, const Result& b) {
 
 namespace {
 
-struct ProcStat {
-  pid_t ppid = 0;
-  std::string comm;
-  double cpu_s = 0;
-};
-
-// /proc/<pid>/stat: the command name in parentheses (it may hold spaces and parentheses: the
-// last ')' ends it), then the state, ppid, ... utime (14th field) and stime (15th) in ticks.
-bool ReadStat(pid_t pid, ProcStat* out) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string text;
-  if (!std::getline(in, text)) return false;
-  const size_t open = text.find('(');
-  const size_t close = text.rfind(')');
-  if (open == std::string::npos || close == std::string::npos || close < open) return false;
-  out->comm = text.substr(open + 1, close - open - 1);
-  std::istringstream rest(text.substr(close + 1));
-  std::string field;
-  std::vector<std::string> f;  // f[0] is the state (field 3)
-  while (f.size() < 13 && rest >> field) f.push_back(field);
-  if (f.size() < 13) return false;
-  out->ppid = static_cast<pid_t>(std::atol(f[1].c_str()));
-  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
-  out->cpu_s = (std::strtod(f[11].c_str(), nullptr) + std::strtod(f[12].c_str(), nullptr)) / ticks;
-  return true;
-}
-
 // VmRSS, VmHWM and RssAnon of /proc/<pid>/status, in MiB (0 when absent).
 void ReadRss(pid_t pid, double* rss_mib, double* hwm_mib, double* anon_mib = nullptr) {
   std::ifstream in("/proc/" + std::to_string(pid) + "/status");
@@ -151,6 +125,79 @@ void ReadRss(pid_t pid, double* rss_mib, double* hwm_mib, double* anon_mib = nul
 
 }  // namespace
 
+// /proc/<pid>/stat: the command name in parentheses (it may hold spaces and parentheses: the
+// last ')' ends it), then the state, ppid, ... utime (14th field) and stime (15th) in ticks.
+std::optional<ProcStat> ReadProcStat(pid_t pid) {
+  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
+  std::string text;
+  if (!std::getline(in, text)) return std::nullopt;
+  const size_t open = text.find('(');
+  const size_t close = text.rfind(')');
+  if (open == std::string::npos || close == std::string::npos || close < open) {
+    return std::nullopt;
+  }
+  ProcStat out;
+  out.comm = text.substr(open + 1, close - open - 1);
+  std::istringstream rest(text.substr(close + 1));
+  std::string field;
+  std::vector<std::string> f;  // f[0] is the state (field 3)
+  while (f.size() < 13 && rest >> field) f.push_back(field);
+  if (f.size() < 13) return std::nullopt;
+  out.ppid = static_cast<pid_t>(std::atol(f[1].c_str()));
+  const double ticks = static_cast<double>(sysconf(_SC_CLK_TCK));
+  out.cpu_s = (std::strtod(f[11].c_str(), nullptr) + std::strtod(f[12].c_str(), nullptr)) / ticks;
+  return out;
+}
+
+std::map<pid_t, ProcStat> ReadAllProcStats() {
+  std::map<pid_t, ProcStat> all;
+  DIR* d = opendir("/proc");
+  if (d == nullptr) return all;
+  while (dirent* e = readdir(d)) {
+    char* end = nullptr;
+    const long pid = std::strtol(e->d_name, &end, 10);
+    if (pid <= 0 || *end != '\0') continue;
+    if (auto st = ReadProcStat(static_cast<pid_t>(pid))) all[static_cast<pid_t>(pid)] = *st;
+  }
+  closedir(d);
+  return all;
+}
+
+bool IsDescendant(const std::map<pid_t, ProcStat>& all, pid_t pid, pid_t root) {
+  auto it = all.find(pid);
+  if (it == all.end() || pid == root) return false;
+  // Bounded: pid chains are short, and a cycle cannot pass the bound.
+  pid_t up = it->second.ppid;
+  for (int depth = 0; depth < 16 && up > 1; ++depth) {
+    if (up == root) return true;
+    auto p = all.find(up);
+    if (p == all.end()) return false;
+    up = p->second.ppid;
+  }
+  return false;
+}
+
+double ProcessCpuSeconds(pid_t pid) {
+  const std::optional<ProcStat> st = ReadProcStat(pid);
+  return st ? st->cpu_s : 0;
+}
+
+double TreeCpuSeconds(pid_t root) {
+  const std::map<pid_t, ProcStat> all = ReadAllProcStats();
+  double total = 0;
+  for (const auto& [pid, st] : all) {
+    if (pid == root || IsDescendant(all, pid, root)) total += st.cpu_s;
+  }
+  return total;
+}
+
+double SelfCpuSeconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
 double RssMib(pid_t pid) {
   double rss = 0, hwm = 0;
   ReadRss(pid, &rss, &hwm);
@@ -160,39 +207,15 @@ double RssMib(pid_t pid) {
 ProcessSample SampleProcesses(pid_t broker) {
   ProcessSample s;
   if (broker <= 0) return s;
-  std::map<pid_t, ProcStat> all;
-  if (DIR* d = opendir("/proc"); d != nullptr) {
-    while (dirent* e = readdir(d)) {
-      char* end = nullptr;
-      const long pid = std::strtol(e->d_name, &end, 10);
-      if (pid <= 0 || *end != '\0') continue;
-      ProcStat st;
-      if (ReadStat(static_cast<pid_t>(pid), &st)) all[static_cast<pid_t>(pid)] = st;
-    }
-    closedir(d);
-  }
+  const std::map<pid_t, ProcStat> all = ReadAllProcStats();
   auto it = all.find(broker);
   if (it == all.end()) return s;
   s.ok = true;
   s.pids.push_back(broker);
   s.broker_cpu_s = it->second.cpu_s;
   ReadRss(broker, &s.broker_rss_mib, &s.broker_peak_rss_mib, &s.broker_anon_rss_mib);
-  // Descendants: a pid is one when its parent chain reaches the broker (bounded: pid chains are
-  // short, and a cycle cannot pass the bound).
   for (const auto& [pid, st] : all) {
-    if (pid == broker) continue;
-    bool below = false;
-    pid_t up = st.ppid;
-    for (int depth = 0; depth < 16 && up > 1 && !below; ++depth) {
-      if (up == broker) {
-        below = true;
-        break;
-      }
-      auto p = all.find(up);
-      if (p == all.end()) break;
-      up = p->second.ppid;
-    }
-    if (!below) continue;
+    if (!IsDescendant(all, pid, broker)) continue;
     s.pids.push_back(pid);
     if (st.comm.rfind("strongroom-work", 0) == 0) {
       double rss = 0, hwm = 0;
@@ -321,6 +344,16 @@ bool Daemon::Start(const std::vector<std::string>& args, const std::string& log_
   return port_ != 0;
 }
 
+bool Daemon::StartDev(const std::string& bin, const std::string& dir) {
+  if (Start({bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
+             "-dev-listen-address=127.0.0.1:0"},
+            dir + "/daemon.log")) {
+    return true;
+  }
+  std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+  return false;
+}
+
 void Daemon::Stop() {
   if (pid_ <= 0) return;
   kill(pid_, SIGTERM);
@@ -347,6 +380,29 @@ bool RunQuiet(const std::vector<std::string>& args) {
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) return false;
   return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+pid_t SpawnTool(const std::vector<std::string>& args, const std::string& out_path) {
+  std::vector<char*> av;
+  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
+  av.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  if (!out_path.empty()) {
+    posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    posix_spawn_file_actions_adddup2(&fa, 1, 2);
+  }
+  pid_t pid = 0;
+  const int err = posix_spawnp(&pid, av[0], &fa, nullptr, av.data(), environ);
+  posix_spawn_file_actions_destroy(&fa);
+  return err == 0 ? pid : 0;
+}
+
+void StopTool(pid_t pid) {
+  if (pid <= 0) return;
+  kill(pid, SIGINT);
+  int status = 0;
+  waitpid(pid, &status, 0);
 }
 
 // The value of a string field in a JSON body (first occurrence; enough for our own responses).

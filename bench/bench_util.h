@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -82,6 +84,26 @@ void Report(const std::string& prefix, const Result& r);
 // RESULT <key> a.ops_per_s / b.ops_per_s (nothing when b has none).
 void ReportRatio(const char* key, const Result& a, const Result& b);
 
+// One process as /proc/<pid>/stat shows it: its parent, its command name (at most 15 bytes) and
+// the CPU time of all its threads (user + system).
+struct ProcStat {
+  pid_t ppid = 0;
+  std::string comm;
+  double cpu_s = 0;
+};
+// Nothing when the process is gone or its stat line cannot be parsed.
+std::optional<ProcStat> ReadProcStat(pid_t pid);
+// Every process readable in /proc now, by pid.
+std::map<pid_t, ProcStat> ReadAllProcStats();
+// Whether `pid` is below `root` in `all` (its parent chain reaches `root`; bounded depth).
+bool IsDescendant(const std::map<pid_t, ProcStat>& all, pid_t pid, pid_t root);
+// CPU seconds of one process (0 when it is gone).
+double ProcessCpuSeconds(pid_t pid);
+// CPU seconds of `root` and every process below it (0 when `root` is gone).
+double TreeCpuSeconds(pid_t root);
+// CPU seconds of this process (getrusage: user + system).
+double SelfCpuSeconds();
+
 // The processes of one appliance, read from /proc: the broker (the daemon's own pid), the
 // workers (descendants whose command name starts "strongroom-work") and any other descendant
 // (the spawner).
@@ -140,6 +162,9 @@ class Daemon {
   // in the log. False if the spawn fails, the process exits or the line does not come.
   bool Start(const std::vector<std::string>& args, const std::string& log_path,
              double timeout_s = 10);
+  // `<bin>/strongroomd -dev` with the root token "bench" on a free loopback port, its log in
+  // `<dir>/daemon.log`; on failure says so on stderr, with where the log is.
+  bool StartDev(const std::string& bin, const std::string& dir);
   int port() const { return port_; }
   pid_t pid() const { return pid_; }
   // SIGTERM and wait for the exit; no-op when not running.
@@ -152,6 +177,11 @@ class Daemon {
 
 // Runs argv (looked up in PATH) with stdio on /dev/null; true when it exits 0.
 bool RunQuiet(const std::vector<std::string>& args);
+// Starts argv (looked up in PATH: perf, strace, ...) in the background with stdout and stderr
+// into `out_path` (created or truncated), or this process's own when `out_path` is empty; its
+// pid, 0 when it cannot start. StopTool ends it (SIGINT) and waits for it; no-op for pid <= 0.
+pid_t SpawnTool(const std::vector<std::string>& args, const std::string& out_path = "/dev/null");
+void StopTool(pid_t pid);
 // The value of a string field in a JSON body (first occurrence; enough for our own responses).
 std::string JsonString(const std::string& body, const std::string& key);
 

@@ -19,10 +19,8 @@
 //                      [--phases=lw,sw,lr,sr,lrm,srm]
 // --phases picks the cluster's phases (leader/standby write, read of one key, read of many keys);
 // each one's start is written to stderr ("phase lw: pids 1 2 3"), for a profiler to attach.
-#include <dirent.h>
 #include <rocksdb/db.h>
 #include <signal.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,10 +34,8 @@
 #include <deque>
 #include <fstream>
 #include <functional>
-#include <map>
 #include <memory>
 #include <mutex>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -60,6 +56,8 @@ using strongroom::bench::ReportRatio;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
+using strongroom::bench::SelfCpuSeconds;
+using strongroom::bench::TreeCpuSeconds;
 using strongroom::testing::ClusterCerts;
 using strongroom::testing::FreeLoopbackPort;
 using strongroom::testing::FreeLoopbackPortPair;
@@ -68,83 +66,6 @@ using strongroom::testing::MakeClusterCerts;
 constexpr size_t kEntryBytes = 1024;
 
 // --- CPU accounting -------------------------------------------------------------------------
-
-// utime+stime of one process (all its threads), in seconds; 0 when it is gone.
-double ProcessCpuSeconds(pid_t pid) {
-  std::ifstream f("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(f, line)) return 0;
-  // Fields after the command (which may hold spaces) start past the last ')'.
-  const size_t close = line.rfind(')');
-  if (close == std::string::npos) return 0;
-  std::istringstream rest(line.substr(close + 2));
-  std::string field;
-  unsigned long long utime = 0, stime = 0;
-  for (int i = 3; i <= 15 && rest >> field; ++i) {
-    if (i == 14) utime = std::strtoull(field.c_str(), nullptr, 10);
-    if (i == 15) stime = std::strtoull(field.c_str(), nullptr, 10);
-  }
-  return static_cast<double>(utime + stime) / static_cast<double>(sysconf(_SC_CLK_TCK));
-}
-
-// Every process's parent, from /proc.
-std::map<pid_t, pid_t> Parents() {
-  std::map<pid_t, pid_t> parents;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return parents;
-  while (dirent* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream f(std::string("/proc/") + e->d_name + "/stat");
-    std::string line;
-    if (!std::getline(f, line)) continue;
-    const size_t close = line.rfind(')');
-    if (close == std::string::npos) continue;
-    std::istringstream rest(line.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    rest >> state >> ppid;
-    parents[pid] = static_cast<pid_t>(ppid);
-  }
-  closedir(d);
-  return parents;
-}
-
-// CPU seconds of `root` and every process below it (a strongroomd, its spawner and workers).
-double TreeCpuSeconds(pid_t root) {
-  const std::map<pid_t, pid_t> parents = Parents();
-  double total = 0;
-  for (const auto& [pid, ppid] : parents) {
-    for (pid_t p = pid; p > 1;) {
-      if (p == root) {
-        total += ProcessCpuSeconds(pid);
-        break;
-      }
-      auto it = parents.find(p);
-      if (it == parents.end()) break;
-      p = it->second;
-    }
-  }
-  return total;
-}
-
-// The strongroomd started with `-config=<conf>` among this process's children; 0 when none.
-pid_t DaemonPid(const std::string& conf) {
-  for (const auto& [pid, ppid] : Parents()) {
-    if (ppid != getpid()) continue;
-    std::ifstream f("/proc/" + std::to_string(pid) + "/cmdline");
-    std::string args((std::istreambuf_iterator<char>(f)), std::istreambuf_iterator<char>());
-    if (args.find("-config=" + conf) != std::string::npos) return pid;
-  }
-  return 0;
-}
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
-}
 
 // A result and the CPU it cost: `cpu_s` seconds in all, `node_s` of it per node (cluster).
 struct Costed {
@@ -628,7 +549,7 @@ int main(int argc, char** argv) {
       }
       daemons.push_back(std::move(d));
       ports.push_back(port);
-      pids.push_back(DaemonPid(conf));
+      pids.push_back(daemons.back()->pid());
     }
     std::string root;
     {
@@ -758,6 +679,15 @@ int main(int argc, char** argv) {
     const double ops = c.r.ops_per_s * opt.seconds;
     if (ops > 0 && c.cpu_s > 0) Report((key + "_cpu_us_per_op").c_str(), c.cpu_s * 1e6 / ops);
   };
+  // A cluster phase's figures and CPU per operation under `key`; with `vs` (when it ran too),
+  // also `ratio_key`: this phase's throughput over that of `vs`.
+  auto report_phase = [&](const std::string& key, const Costed& c, const Costed* vs = nullptr,
+                          const char* ratio_key = nullptr) {
+    if (!measured(c)) return;
+    Report(key, c.r);
+    cpu_per_op(key, c);
+    if (vs != nullptr && measured(*vs)) ReportRatio(ratio_key, c.r, vs->r);
+  };
   if (raw) {
     if (measured(raw_put)) Report("cluster.rocksdb_sync_put_ops", raw_put.r.ops_per_s);
     if (measured(raft_storage)) {
@@ -782,35 +712,13 @@ int main(int argc, char** argv) {
         ReportRatio("cluster.write_vs_raftstorage", leader_write.r, raft_storage.r);
       }
     }
-    if (measured(standby_write)) {
-      Report("cluster.standby_write", standby_write.r);
-      cpu_per_op("cluster.standby_write", standby_write);
-      if (measured(leader_write)) {
-        ReportRatio("cluster.standby_write_ratio", standby_write.r, leader_write.r);
-      }
-    }
-    if (measured(leader_read)) {
-      Report("cluster.read", leader_read.r);
-      cpu_per_op("cluster.read", leader_read);
-    }
-    if (measured(standby_read)) {
-      Report("cluster.standby_read", standby_read.r);
-      cpu_per_op("cluster.standby_read", standby_read);
-      if (measured(leader_read)) {
-        ReportRatio("cluster.standby_read_ratio", standby_read.r, leader_read.r);
-      }
-    }
-    if (measured(leader_read_many)) {
-      Report("cluster.read_many", leader_read_many.r);
-      cpu_per_op("cluster.read_many", leader_read_many);
-    }
-    if (measured(standby_read_many)) {
-      Report("cluster.standby_read_many", standby_read_many.r);
-      cpu_per_op("cluster.standby_read_many", standby_read_many);
-      if (measured(leader_read_many)) {
-        ReportRatio("cluster.standby_read_many_ratio", standby_read_many.r, leader_read_many.r);
-      }
-    }
+    report_phase("cluster.standby_write", standby_write, &leader_write,
+                 "cluster.standby_write_ratio");
+    report_phase("cluster.read", leader_read);
+    report_phase("cluster.standby_read", standby_read, &leader_read, "cluster.standby_read_ratio");
+    report_phase("cluster.read_many", leader_read_many);
+    report_phase("cluster.standby_read_many", standby_read_many, &leader_read_many,
+                 "cluster.standby_read_many_ratio");
   }
   std::printf("\n");
   return strongroom::bench::RemoveTree(dir) ? 0 : 1;

@@ -15,9 +15,6 @@
 
 #include <algorithm>
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <chrono>
 #include <cstdint>
 #include <cstdio>
@@ -27,10 +24,12 @@
 #include <thread>
 #include <vector>
 
+#include "bench/bare_server.h"
 #include "bench/bench_util.h"
 
 namespace {
 
+using strongroom::bench::BareServer;
 using strongroom::bench::Conn;
 using strongroom::bench::Print;
 using strongroom::bench::Report;
@@ -39,55 +38,6 @@ using strongroom::bench::Result;
 using strongroom::bench::Rng;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunLoadOn;
-
-// The bare responder: Beast, one thread per connection, fixed body.
-class BareServer {
- public:
-  explicit BareServer(std::string body)
-      : body_(std::move(body)), acceptor_(io_, {boost::asio::ip::tcp::v4(), 0}) {
-    port_ = acceptor_.local_endpoint().port();
-    thread_ = std::thread([this] {
-      for (;;) {
-        boost::asio::ip::tcp::socket s(io_);
-        boost::system::error_code ec;
-        acceptor_.accept(s, ec);
-        if (ec || stopping_) return;
-        std::thread([this, sock = std::move(s)]() mutable { Serve(std::move(sock)); }).detach();
-      }
-    });
-  }
-  ~BareServer() {
-    stopping_ = true;
-    Conn wake(port_);
-    thread_.join();
-  }
-  int port() const { return port_; }
-
- private:
-  void Serve(boost::asio::ip::tcp::socket sock) {
-    namespace http = boost::beast::http;
-    sock.set_option(boost::asio::ip::tcp::no_delay(true));
-    boost::beast::flat_buffer buf;
-    for (;;) {
-      http::request<http::string_body> req;
-      boost::system::error_code ec;
-      http::read(sock, buf, req, ec);
-      if (ec) return;
-      http::response<http::string_body> res(http::status::ok, 11);
-      res.set(http::field::content_type, "application/json");
-      res.body() = body_;
-      res.prepare_payload();
-      http::write(sock, res, ec);
-      if (ec) return;
-    }
-  }
-  std::string body_;
-  boost::asio::io_context io_;
-  boost::asio::ip::tcp::acceptor acceptor_;
-  int port_;
-  std::thread thread_;
-  std::atomic<bool> stopping_{false};
-};
 
 std::string Payload() { return std::string(1024 - 40, 'x'); }
 
@@ -164,9 +114,7 @@ int main(int argc, char** argv) {
 
   // --- the appliance (dev mode: throwaway token, KV v2 at secret/).
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
+  if (!daemon.StartDev(opt.bin, dir)) {
     return 1;
   }
   const int port = daemon.port();

@@ -15,22 +15,16 @@
 //   --perf=FILE perf record -g on the broker during the write phase
 //   --read      GETs of the same keys instead of writes: the cost the write path shares with a
 //               read (HTTP, IPC, token, ACL), to tell the write's own cost apart
-#include <dirent.h>
-#include <fcntl.h>
 #include <rocksdb/db.h>
 #include <rocksdb/statistics.h>
 #include <signal.h>
-#include <spawn.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,101 +32,16 @@
 #include "appliance/storage/rocksdb_storage.h"
 #include "bench/bench_util.h"
 
-extern char** environ;
-
 namespace {
 
 using strongroom::bench::Conn;
 using strongroom::bench::Print;
+using strongroom::bench::ProcessCpuSeconds;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
-
-struct ProcStat {
-  pid_t ppid = 0;
-  double cpu_s = 0;  // utime + stime
-  std::string comm;
-};
-
-bool ReadStat(pid_t pid, ProcStat* out) {
-  std::ifstream in("/proc/" + std::to_string(pid) + "/stat");
-  std::string line;
-  if (!std::getline(in, line)) return false;
-  const size_t open = line.find('(');
-  const size_t close = line.rfind(')');
-  if (open == std::string::npos || close == std::string::npos) return false;
-  out->comm = line.substr(open + 1, close - open - 1);
-  std::istringstream rest(line.substr(close + 2));
-  std::vector<std::string> f;
-  std::string tok;
-  while (rest >> tok) f.push_back(tok);
-  // Fields from 3 (state): ppid is field 4, utime 14, stime 15.
-  if (f.size() < 13) return false;
-  out->ppid = static_cast<pid_t>(std::atol(f[1].c_str()));
-  const double hz = static_cast<double>(sysconf(_SC_CLK_TCK));
-  out->cpu_s = (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / hz;
-  return true;
-}
-
-// Every process below `root` (its workers and spawner) and `root` itself.
-std::map<pid_t, ProcStat> Tree(pid_t root) {
-  std::map<pid_t, ProcStat> all;
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return all;
-  while (dirent* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atol(e->d_name));
-    ProcStat st;
-    if (pid > 0 && ReadStat(pid, &st)) all[pid] = st;
-  }
-  closedir(d);
-  std::map<pid_t, ProcStat> tree;
-  bool grew = true;
-  if (all.count(root)) tree[root] = all[root];
-  while (grew) {
-    grew = false;
-    for (const auto& [pid, st] : all) {
-      if (!tree.count(pid) && tree.count(st.ppid)) {
-        tree[pid] = st;
-        grew = true;
-      }
-    }
-  }
-  return tree;
-}
-
-double TreeCpu(pid_t root) {
-  double s = 0;
-  for (const auto& [pid, st] : Tree(root)) s += st.cpu_s;
-  return s;
-}
-
-// The strongroomd child of this process (the broker).
-pid_t FindBroker() {
-  for (const auto& [pid, st] : Tree(getpid())) {
-    if (st.ppid == getpid() && st.comm == "strongroomd") return pid;
-  }
-  return 0;
-}
-
-pid_t Spawn(const std::vector<std::string>& args, const std::string& out_path) {
-  std::vector<char*> av;
-  for (const auto& a : args) av.push_back(const_cast<char*>(a.c_str()));
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, out_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
-  posix_spawn_file_actions_adddup2(&fa, 1, 2);
-  pid_t pid = 0;
-  const int err = posix_spawnp(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return err == 0 ? pid : 0;
-}
-
-void StopChild(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
-}
+using strongroom::bench::SpawnTool;
+using strongroom::bench::StopTool;
+using strongroom::bench::TreeCpuSeconds;
 
 std::string Arg(int argc, char** argv, const std::string& name, const std::string& def) {
   for (int i = 1; i < argc; ++i) {
@@ -163,11 +72,11 @@ void RawRocks(const std::string& dir, int writers, double seconds, const std::st
   std::atomic<uint64_t> n{0};
   const std::string v1k(1024, 'v');
   const uint64_t syncs0 = o.statistics->getTickerCount(rocksdb::WAL_FILE_SYNCED);
-  const double cpu0 = TreeCpu(getpid());
+  const double cpu0 = TreeCpuSeconds(getpid());
   Result r = RunLoad(writers, seconds, [&](int) {
     return [&] { return db->Put(wo, "k" + std::to_string(n++ % 10000), v1k).ok(); };
   });
-  const double cpu = TreeCpu(getpid()) - cpu0;
+  const double cpu = TreeCpuSeconds(getpid()) - cpu0;
   const uint64_t syncs = o.statistics->getTickerCount(rocksdb::WAL_FILE_SYNCED) - syncs0;
   const double puts = r.ops_per_s * seconds;
   char name[64];
@@ -190,11 +99,11 @@ void OurStorage(const std::string& dir, int writers, double seconds) {
   std::atomic<uint64_t> n{0};
   const std::string v1k(1024, 'v');
   const auto stats0 = store.commit_stats();
-  const double cpu0 = TreeCpu(getpid());
+  const double cpu0 = TreeCpuSeconds(getpid());
   Result r = RunLoad(writers, seconds, [&](int) {
     return [&] { return store.Put("k" + std::to_string(n++ % 10000), v1k).ok(); };
   });
-  const double cpu = TreeCpu(getpid()) - cpu0;
+  const double cpu = TreeCpuSeconds(getpid()) - cpu0;
   const auto stats = store.commit_stats();
   const double puts = r.ops_per_s * seconds;
   char name[64];
@@ -235,14 +144,11 @@ int main(int argc, char** argv) {
   }
 
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
-    std::fprintf(stderr, "strongroomd did not start; see %s/daemon.log\n", dir.c_str());
+  if (!daemon.StartDev(opt.bin, dir)) {
     return 1;
   }
   const int port = daemon.port();
-  const pid_t broker = FindBroker();
+  const pid_t broker = daemon.pid();
   const std::string body_data = "\"data\":{\"v\":\"" + std::string(1024 - 40, 'x') + "\"}";
   // Warm up: every key exists (version 1) so the run measures steady-state writes.
   std::vector<int64_t> version(static_cast<size_t>(keys), 0);
@@ -261,14 +167,14 @@ int main(int argc, char** argv) {
   if (!perf_out.empty() && broker > 0) {
     // RocksDB (Debian's static library) has no frame pointers: DWARF unwinding with --dwarf.
     const bool dwarf = Arg(argc, argv, "--dwarf", "") == "1";
-    perf = Spawn({"perf", "record", "-F", dwarf ? "499" : "999", "--call-graph",
-                  dwarf ? "dwarf,16384" : "fp", "-p", std::to_string(broker), "-o", perf_out},
-                 dir + "/perf-record.log");
+    perf = SpawnTool({"perf", "record", "-F", dwarf ? "499" : "999", "--call-graph",
+                      dwarf ? "dwarf,16384" : "fp", "-p", std::to_string(broker), "-o", perf_out},
+                     dir + "/perf-record.log");
   }
   pid_t stat = 0;
   const std::string stat_out = dir + "/perf-stat.txt";
   if (count_syncs && broker > 0) {
-    stat = Spawn(
+    stat = SpawnTool(
         {"perf", "stat", "-x", ",", "-e", "syscalls:sys_enter_fdatasync,syscalls:sys_enter_fsync",
          "-p", std::to_string(broker), "-o", stat_out},
         dir + "/perf-stat.log");
@@ -276,9 +182,8 @@ int main(int argc, char** argv) {
   if (perf > 0 || stat > 0) std::this_thread::sleep_for(std::chrono::milliseconds(500));
   std::atomic<uint64_t> next{0};
   std::atomic<uint64_t> failures{0};
-  const double cpu0 = broker > 0 ? TreeCpu(broker) : 0;
-  ProcStat broker0;
-  if (broker > 0) ReadStat(broker, &broker0);
+  const double cpu0 = broker > 0 ? TreeCpuSeconds(broker) : 0;
+  const double broker0 = broker > 0 ? ProcessCpuSeconds(broker) : 0;
   Result w = RunLoad(opt.clients, opt.seconds, [&](int t) {
     auto c = std::make_shared<Conn>(port);
     return [&, c, t, i = uint64_t{0}]() mutable {
@@ -306,12 +211,11 @@ int main(int argc, char** argv) {
       return true;
     };
   });
-  const double cpu = broker > 0 ? TreeCpu(broker) - cpu0 : 0;
-  ProcStat broker1;
-  if (broker > 0) ReadStat(broker, &broker1);
-  const double broker_cpu = broker1.cpu_s - broker0.cpu_s;
-  StopChild(perf);
-  StopChild(stat);
+  const double cpu = broker > 0 ? TreeCpuSeconds(broker) - cpu0 : 0;
+  const double broker1 = broker > 0 ? ProcessCpuSeconds(broker) : 0;
+  const double broker_cpu = broker1 - broker0;
+  StopTool(perf);
+  StopTool(stat);
   const double writes = w.ops_per_s * opt.seconds;
   Print(reads ? "KV v2 read (HTTP), for comparison" : "KV v2 write (HTTP, durable)", w, nullptr);
   std::printf("    %.1f CPU ms per 1000 requests (broker + workers; broker alone %.1f)%s\n",

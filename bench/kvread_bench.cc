@@ -13,73 +13,32 @@
 //   secret/data/* (token lookup and the ACL as an ordinary client pays them); root by default.
 //   --bare measures the floor instead: kv_bench's bare Beast responder, in a child process.
 //   --write writes the keys (1 KiB bodies) instead of reading them: where a write's JSON goes.
-#include <dirent.h>
-#include <fcntl.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include <atomic>
-#include <boost/asio.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/http.hpp>
 #include <cstdio>
 #include <cstdlib>
-#include <fstream>
-#include <map>
 #include <memory>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "bench/bare_server.h"
 #include "bench/bench_util.h"
-
-extern char** environ;
 
 namespace {
 
+using strongroom::bench::BareServer;
 using strongroom::bench::Conn;
 using strongroom::bench::Print;
+using strongroom::bench::ProcessCpuSeconds;
+using strongroom::bench::ReadAllProcStats;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
-
-struct ProcInfo {
-  pid_t ppid = 0;
-  std::string comm;
-  double cpu_s = 0;  // utime + stime, all threads
-};
-
-// Every process, from /proc/<pid>/stat.
-std::map<pid_t, ProcInfo> ReadProcs() {
-  std::map<pid_t, ProcInfo> out;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return out;
-  while (dirent* e = readdir(d)) {
-    const pid_t pid = static_cast<pid_t>(std::atoi(e->d_name));
-    if (pid <= 0) continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string line;
-    if (!std::getline(in, line)) continue;
-    const size_t open = line.find('('), close = line.rfind(')');
-    if (open == std::string::npos || close == std::string::npos) continue;
-    ProcInfo p;
-    p.comm = line.substr(open + 1, close - open - 1);
-    std::istringstream rest(line.substr(close + 2));
-    std::string field;
-    std::vector<std::string> f;
-    while (rest >> field) f.push_back(field);
-    // After the comm: state(3) ppid(4) ... utime(14) stime(15); f[0] is field 3.
-    if (f.size() < 13) continue;
-    p.ppid = static_cast<pid_t>(std::atoi(f[1].c_str()));
-    p.cpu_s = (std::atof(f[11].c_str()) + std::atof(f[12].c_str())) / tick;
-    out[pid] = p;
-  }
-  closedir(d);
-  return out;
-}
+using strongroom::bench::SpawnTool;
+using strongroom::bench::StopTool;
 
 // The strongroomd started by this process, and the workers below it.
 struct Tree {
@@ -87,15 +46,13 @@ struct Tree {
   std::vector<pid_t> workers;
 };
 
-Tree FindTree() {
+// The workers below `broker` (their parent is the spawner, whose parent is the broker).
+Tree FindTree(pid_t broker) {
   Tree t;
-  const auto procs = ReadProcs();
-  for (const auto& [pid, p] : procs) {
-    if (p.ppid == getpid() && p.comm == "strongroomd") t.broker = pid;
-  }
+  t.broker = broker;
+  const auto procs = ReadAllProcStats();
   for (const auto& [pid, p] : procs) {
     if (p.comm.rfind("strongroom-work", 0) != 0) continue;
-    // A worker's parent is the spawner, whose parent is the broker.
     auto parent = procs.find(p.ppid);
     if (parent != procs.end() && (p.ppid == t.broker || parent->second.ppid == t.broker)) {
       t.workers.push_back(pid);
@@ -111,33 +68,12 @@ struct Cpu {
 
 Cpu ReadCpu(const Tree& t) {
   Cpu c;
-  const auto procs = ReadProcs();
+  const auto procs = ReadAllProcStats();
   if (auto it = procs.find(t.broker); it != procs.end()) c.broker = it->second.cpu_s;
   for (pid_t w : t.workers) {
     if (auto it = procs.find(w); it != procs.end()) c.workers += it->second.cpu_s;
   }
   return c;
-}
-
-pid_t SpawnTool(std::vector<std::string> args) {
-  std::vector<char*> av;
-  for (auto& a : args) av.push_back(a.data());
-  av.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
-  pid_t pid = 0;
-  const int err = posix_spawnp(&pid, av[0], &fa, nullptr, av.data(), environ);
-  posix_spawn_file_actions_destroy(&fa);
-  return err == 0 ? pid : 0;
-}
-
-void StopTool(pid_t pid) {
-  if (pid <= 0) return;
-  kill(pid, SIGINT);
-  int status = 0;
-  waitpid(pid, &status, 0);
 }
 
 // --bare: the floor to compare with, the bare Boost.Beast responder of kv_bench (a thread per
@@ -156,42 +92,11 @@ pid_t StartBareServer(int* port) {
     return pid > 0 ? pid : 0;
   }
   close(fds[0]);
-  namespace asio = boost::asio;
-  namespace http = boost::beast::http;
-  asio::io_context io;
-  asio::ip::tcp::acceptor acceptor(io, {asio::ip::tcp::v4(), 0});
-  const int p = acceptor.local_endpoint().port();
+  BareServer server(std::string(1024 + 330, 'b'));
+  const int p = server.port();
   if (write(fds[1], &p, sizeof p) != static_cast<ssize_t>(sizeof p)) _exit(1);
   close(fds[1]);
-  const std::string body(1024 + 330, 'b');
-  for (;;) {
-    asio::ip::tcp::socket sock(io);
-    boost::system::error_code ec;
-    acceptor.accept(sock, ec);
-    if (ec) _exit(0);
-    std::thread([&body, s = std::move(sock)]() mutable {
-      s.set_option(asio::ip::tcp::no_delay(true));
-      boost::beast::flat_buffer buf;
-      for (;;) {
-        http::request<http::string_body> req;
-        boost::system::error_code rec;
-        http::read(s, buf, req, rec);
-        if (rec) return;
-        http::response<http::string_body> res(http::status::ok, 11);
-        res.set(http::field::content_type, "application/json");
-        res.body() = body;
-        res.prepare_payload();
-        http::write(s, res, rec);
-        if (rec) return;
-      }
-    }).detach();
-  }
-}
-
-double ProcessCpu(pid_t pid) {
-  const auto procs = ReadProcs();
-  auto it = procs.find(pid);
-  return it == procs.end() ? 0 : it->second.cpu_s;
+  for (;;) pause();  // until the parent kills it
 }
 
 int RunBare(const strongroom::bench::Options& opt) {
@@ -202,12 +107,12 @@ int RunBare(const strongroom::bench::Options& opt) {
     auto c = std::make_shared<Conn>(port);
     return [c] { return c->Do("GET", "/", "", "") == 200; };
   });
-  const double before = ProcessCpu(server);
+  const double before = ProcessCpuSeconds(server);
   Result r = RunLoad(opt.clients, opt.seconds, [&](int) {
     auto c = std::make_shared<Conn>(port);
     return [c] { return c->Do("GET", "/", "", "") == 200; };
   });
-  const double after = ProcessCpu(server);
+  const double after = ProcessCpuSeconds(server);
   kill(server, SIGKILL);
   int status = 0;
   waitpid(server, &status, 0);
@@ -253,10 +158,7 @@ int main(int argc, char** argv) {
   const std::string dir = strongroom::bench::MakeTempDir();
   if (dir.empty()) return 1;
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
-    std::fprintf(stderr, "strongroomd did not start (log: %s/daemon.log)\n", dir.c_str());
+  if (!daemon.StartDev(opt.bin, dir)) {
     return 1;
   }
   const int port = daemon.port();
@@ -280,7 +182,7 @@ int main(int argc, char** argv) {
       if (token.empty()) return 1;
     }
   }
-  const Tree tree = FindTree();
+  const Tree tree = FindTree(daemon.pid());
   if (tree.broker == 0 || tree.workers.empty()) {
     std::fprintf(stderr, "cannot find the broker and its workers in /proc\n");
     return 1;

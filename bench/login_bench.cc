@@ -152,9 +152,7 @@ int main(int argc, char** argv) {
   }
 
   strongroom::bench::Daemon daemon;
-  if (!daemon.Start({opt.bin + "/strongroomd", "-dev", "-dev-root-token-id=bench",
-                     "-dev-listen-address=127.0.0.1:0"},
-                    dir + "/daemon.log")) {
+  if (!daemon.StartDev(opt.bin, dir)) {
     return 1;
   }
   const int port = daemon.port();

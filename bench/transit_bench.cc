@@ -14,11 +14,9 @@
 // Usage: transit_bench [--seconds=N] [--clients=N] [--bin=DIR] [--profile=encrypt|decrypt]
 //   --profile: only the 1 KiB full-stack phase of that operation, for a profiler: prints the
 //   daemon's process ids, waits 2 s (attach `perf record -p` then), runs the phase and its cost.
-#include <dirent.h>
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -29,13 +27,11 @@
 #include <cstring>
 #include <fstream>
 #include <functional>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <optional>
 #include <regex>
 #include <span>
-#include <sstream>
 #include <string>
 #include <thread>
 #include <tuple>
@@ -50,13 +46,17 @@ extern char** environ;
 namespace {
 
 using strongroom::bench::Conn;
+using strongroom::bench::IsDescendant;
 using strongroom::bench::JsonString;
 using strongroom::bench::kPin;
 using strongroom::bench::kSoftHsmLib;
 using strongroom::bench::Print;
+using strongroom::bench::ProcStat;
+using strongroom::bench::ReadAllProcStats;
 using strongroom::bench::Result;
 using strongroom::bench::RunLoad;
 using strongroom::bench::RunQuiet;
+using strongroom::bench::SelfCpuSeconds;
 
 constexpr const char* kTokenLabel = "bench";
 
@@ -91,64 +91,14 @@ std::span<const uint8_t> Bytes(const std::string& s) {
   return {reinterpret_cast<const uint8_t*>(s.data()), s.size()};
 }
 
-// A live process: its parent, its name and the CPU seconds (user + system) it has used.
-struct ProcInfo {
-  pid_t parent = 0;
-  std::string name;
-  double cpu = 0;
-};
-
 // Every live descendant of this process (the daemon, its spawner and its workers).
-std::map<pid_t, ProcInfo> Descendants() {
-  std::map<pid_t, ProcInfo> procs;
-  const double tick = static_cast<double>(sysconf(_SC_CLK_TCK));
-  DIR* d = opendir("/proc");
-  if (d == nullptr) return {};
-  while (dirent* e = readdir(d)) {
-    char* end = nullptr;
-    const long pid = std::strtol(e->d_name, &end, 10);
-    if (pid <= 0 || *end != '\0') continue;
-    std::ifstream in(std::string("/proc/") + e->d_name + "/stat");
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    // "pid (comm) state ppid ... utime(14) stime(15)": comm may hold spaces, so count from ')'.
-    const size_t open = text.find('(');
-    const size_t close = text.rfind(')');
-    if (open == std::string::npos || close == std::string::npos || close < open) continue;
-    std::istringstream fields(text.substr(close + 2));
-    std::string state;
-    long ppid = 0;
-    fields >> state >> ppid;
-    std::string skip;
-    for (int i = 5; i < 14; ++i) fields >> skip;
-    unsigned long long utime = 0, stime = 0;
-    fields >> utime >> stime;
-    if (!fields) continue;
-    procs[static_cast<pid_t>(pid)] = {static_cast<pid_t>(ppid),
-                                      text.substr(open + 1, close - open - 1),
-                                      static_cast<double>(utime + stime) / tick};
-  }
-  closedir(d);
-  const pid_t self = getpid();
-  std::map<pid_t, ProcInfo> out;
-  for (const auto& [pid, info] : procs) {
-    for (pid_t p = info.parent; p > 1;) {
-      if (p == self) {
-        out.emplace(pid, info);
-        break;
-      }
-      auto it = procs.find(p);
-      if (it == procs.end()) break;
-      p = it->second.parent;
-    }
+std::map<pid_t, ProcStat> Descendants() {
+  const std::map<pid_t, ProcStat> all = ReadAllProcStats();
+  std::map<pid_t, ProcStat> out;
+  for (const auto& [pid, st] : all) {
+    if (IsDescendant(all, pid, getpid())) out.emplace(pid, st);
   }
   return out;
-}
-
-double SelfCpuSeconds() {
-  rusage u{};
-  getrusage(RUSAGE_SELF, &u);
-  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
-         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
 // CPU seconds used so far, by part. The appliance's parts are "broker" (the daemon, a child of
@@ -158,14 +108,13 @@ using CpuSplit = std::map<std::string, double>;
 
 CpuSplit ApplianceCpu() {
   CpuSplit out;
-  const std::map<pid_t, ProcInfo> procs = Descendants();
-  for (const auto& [pid, info] : procs) {
-    if (info.parent == getpid()) {
-      out["broker"] += info.cpu;
-    } else if (info.name.rfind("strongroom-work", 0) == 0) {
-      out["workers"] += info.cpu;
+  for (const auto& [pid, st] : Descendants()) {
+    if (st.ppid == getpid()) {
+      out["broker"] += st.cpu_s;
+    } else if (st.comm.rfind("strongroom-work", 0) == 0) {
+      out["workers"] += st.cpu_s;
     } else {
-      out["spawner"] += info.cpu;
+      out["spawner"] += st.cpu_s;
     }
   }
   out["client"] = SelfCpuSeconds();
@@ -454,8 +403,7 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "--profile= takes encrypt or decrypt\n");
       return 2;
     }
-    for (const auto& [pid, info] : Descendants())
-      std::printf("pid %d %s\n", pid, info.name.c_str());
+    for (const auto& [pid, st] : Descendants()) std::printf("pid %d %s\n", pid, st.comm.c_str());
     std::printf("phase starts in 2 s and lasts %.0f s\n", seconds);
     std::fflush(stdout);
     std::this_thread::sleep_for(std::chrono::seconds(2));

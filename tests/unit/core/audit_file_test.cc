@@ -21,6 +21,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <random>
@@ -36,26 +37,15 @@
 #include "audit/json.h"
 #include "audit/merkle.h"
 #include "audit/verifier.h"
+#include "tests/unit/core/audit_test_files.h"
 #include "tests/unit/core/audit_test_seal.h"
 
 namespace strongroom::core {
 namespace {
 
 using ::testing::ElementsAre;
-
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
+using testing::Lines;
+using testing::ReadFile;
 
 std::string TypeOf(const std::string& line) {
   auto obj = audit::ParseJson(line);
@@ -202,37 +192,60 @@ bool WaitFor(F done) {
   return done();
 }
 
+// Holds the first batch in the token (the seal's first MAC call) until Release(), so that the
+// test can queue records behind it; counts the MAC calls. `after`, if given, runs in every MAC
+// call once any hold is over, with the call's number (1 for the first).
+class FirstBatchGate {
+ public:
+  explicit FirstBatchGate(testing::AuditTestSeal* seal, std::function<void(int)> after = {}) {
+    seal->before_mac = [this, after = std::move(after)] {
+      const int call = ++mac_calls_;
+      if (call == 1) {
+        std::unique_lock<std::mutex> lock(mu_);
+        cv_.wait(lock, [&] { return released_; });
+      }
+      if (after) after(call);
+    };
+  }
+  // Whether the first batch came to its MAC (and is held there) in time.
+  bool WaitHeld() {
+    return WaitFor([&] { return mac_calls_.load() == 1; });
+  }
+  void Release() {
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      released_ = true;
+    }
+    cv_.notify_all();
+  }
+  int mac_calls() const { return mac_calls_.load(); }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool released_ = false;
+  std::atomic<int> mac_calls_{0};
+};
+
 // Eight appenders; the first batch is held in the token until the seven others have queued:
 // they go out as one batch, with one MAC and one sync, in the order they queued.
 TEST_F(AuditFileTest, RecordsQueuedDuringABatchGoOutTogetherInTheNext) {
   testing::AuditTestSeal seal;
   auto f = NewLog(&seal, 1000);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  std::atomic<int> mac_calls{0};
-  seal.before_mac = [&] {
-    if (++mac_calls != 1) return;
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return release; });
-  };
+  FirstBatchGate gate(&seal);
   std::vector<std::thread> threads;
   std::vector<absl::Status> results(8);
   threads.emplace_back([&] { results[0] = f->Append(Record("r0")); });
-  ASSERT_TRUE(WaitFor([&] { return mac_calls.load() == 1; }));
+  ASSERT_TRUE(gate.WaitHeld());
   for (int t = 1; t < 8; ++t) {
     // One at a time, so that the queue's order is known.
     threads.emplace_back([&, t] { results[t] = f->Append(Record(absl::StrCat("r", t))); });
     ASSERT_TRUE(WaitFor([&] { return f->queued() == static_cast<size_t>(t); }));
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   for (auto& t : threads) t.join();
   for (const auto& r : results) EXPECT_TRUE(r.ok()) << r;
-  EXPECT_EQ(mac_calls.load(), 2);  // one MAC per batch
+  EXPECT_EQ(gate.mac_calls(), 2);  // one MAC per batch
   f->Close();
   const std::string text = ReadFile(path_);
   EXPECT_THAT(BatchSizes(text), ElementsAre(1, 7));
@@ -286,32 +299,17 @@ TEST_F(AuditFileTest, ConcurrentAppendersAreAllDurableAndInOrder) {
 TEST_F(AuditFileTest, AFailedBatchFailsItsOwnRecordsOnly) {
   testing::AuditTestSeal seal;
   auto f = NewLog(&seal, 1000);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  std::atomic<int> mac_calls{0};
-  seal.before_mac = [&] {
-    const int call = ++mac_calls;
-    if (call == 1) {
-      std::unique_lock<std::mutex> lock(mu);
-      cv.wait(lock, [&] { return release; });
-    }
-    seal.fail_mac = call == 1;
-  };
+  FirstBatchGate gate(&seal, [&](int call) { seal.fail_mac = call == 1; });
   absl::Status first;
   std::thread t0([&] { first = f->Append(Record("doomed")); });
-  ASSERT_TRUE(WaitFor([&] { return mac_calls.load() == 1; }));
+  ASSERT_TRUE(gate.WaitHeld());
   std::vector<std::thread> threads;
   std::vector<absl::Status> results(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&, t] { results[t] = f->Append(Record(absl::StrCat("ok", t))); });
   }
   ASSERT_TRUE(WaitFor([&] { return f->queued() == 4; }));
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   t0.join();
   for (auto& t : threads) t.join();
   EXPECT_TRUE(absl::IsUnavailable(first)) << first;
@@ -329,18 +327,10 @@ TEST_F(AuditFileTest, AFailedBatchFailsItsOwnRecordsOnly) {
 TEST_F(AuditFileTest, ARecordThatCannotBeWrittenFailsAloneInItsBatch) {
   testing::AuditTestSeal seal;
   auto f = NewLog(&seal, 1000);
-  std::mutex mu;
-  std::condition_variable cv;
-  bool release = false;
-  std::atomic<int> mac_calls{0};
-  seal.before_mac = [&] {
-    if (++mac_calls != 1) return;
-    std::unique_lock<std::mutex> lock(mu);
-    cv.wait(lock, [&] { return release; });
-  };
+  FirstBatchGate gate(&seal);
   absl::Status first;
   std::thread t0([&] { first = f->Append(Record("first")); });
-  ASSERT_TRUE(WaitFor([&] { return mac_calls.load() == 1; }));
+  ASSERT_TRUE(gate.WaitHeld());
   audit::PreparedRecord huge = Record("huge");
   huge.part[3] += ",\"z\":\"" + std::string(audit::kMaxLineBytes, 'x') + "\"";
   std::vector<audit::PreparedRecord> records;
@@ -353,11 +343,7 @@ TEST_F(AuditFileTest, ARecordThatCannotBeWrittenFailsAloneInItsBatch) {
     threads.emplace_back([&, i] { results[i] = f->Append(std::move(records[i])); });
     ASSERT_TRUE(WaitFor([&] { return f->queued() == i + 1; }));
   }
-  {
-    std::lock_guard<std::mutex> lock(mu);
-    release = true;
-  }
-  cv.notify_all();
+  gate.Release();
   t0.join();
   for (auto& t : threads) t.join();
   EXPECT_TRUE(first.ok()) << first;

@@ -26,24 +26,14 @@
 #include "audit/chain.h"
 #include "audit/json.h"
 #include "audit/verifier.h"
+#include "tests/unit/core/audit_test_files.h"
 #include "tests/unit/core/audit_test_seal.h"
 
 namespace strongroom::core {
 namespace {
 
-std::string ReadFile(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> out;
-  std::istringstream in(text);
-  for (std::string l; std::getline(in, l);) out.push_back(l);
-  return out;
-}
+using testing::Lines;
+using testing::ReadFile;
 
 json::object Obj(std::string_view text) { return json::parse(text).as_object(); }
 

@@ -24,12 +24,7 @@ class AuthCacheTest : public CoreFixture {
  protected:
   void SetUp() override {
     CoreFixture::SetUp();
-    object mount;
-    mount["type"] = "kv";
-    object options;
-    options["version"] = "2";
-    mount["options"] = std::move(options);
-    ASSERT_TRUE(Root(Operation::kUpdate, "sys/mounts/secret", std::move(mount)).status.ok());
+    ASSERT_TRUE(MountKv2("secret").status.ok());
     object secret;
     object data;
     data["v"] = "s3cret";

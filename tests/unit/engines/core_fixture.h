@@ -66,6 +66,11 @@ class CoreFixture : public ::testing::Test {
   Reply Root(core::Operation op, const std::string& path, core::json::object data = {}) {
     return Do(root_, op, path, std::move(data));
   }
+  // Mounts KV version 2 at `path` ("secret": sys/mounts/secret), as root.
+  Reply MountKv2(const std::string& path) {
+    return Root(core::Operation::kUpdate, "sys/mounts/" + path,
+                {{"type", "kv"}, {"options", core::json::object{{"version", "2"}}}});
+  }
   // A token with `policies` (created by root through auth/token/create).
   std::string TokenWith(const std::vector<std::string>& policies);
 

@@ -21,12 +21,7 @@ class KvReadTest : public CoreFixture {
  protected:
   void SetUp() override {
     CoreFixture::SetUp();
-    object mount;
-    mount["type"] = "kv";
-    object options;
-    options["version"] = "2";
-    mount["options"] = std::move(options);
-    ASSERT_TRUE(Root(Operation::kUpdate, "sys/mounts/secret", std::move(mount)).status.ok());
+    ASSERT_TRUE(MountKv2("secret").status.ok());
   }
   // Writes {"n": n} to the hot key with check-and-set `cas`; the HTTP status.
   int Write(int64_t n, int64_t cas) {

@@ -26,9 +26,7 @@ class SysInfoTest : public CoreFixture {
  protected:
   void SetUp() override {
     CoreFixture::SetUp();
-    ASSERT_TRUE(Root(Operation::kUpdate, "sys/mounts/secret",
-                     {{"type", "kv"}, {"options", object{{"version", "2"}}}})
-                    .status.ok());
+    ASSERT_TRUE(MountKv2("secret").status.ok());
     ASSERT_TRUE(Root(Operation::kUpdate, "sys/mounts/kv1", {{"type", "kv"}}).status.ok());
     ASSERT_TRUE(Root(Operation::kUpdate, "sys/auth/approle", {{"type", "approle"}}).status.ok());
     ASSERT_TRUE(Root(Operation::kUpdate, "sys/auth/userpass", {{"type", "userpass"}}).status.ok());
