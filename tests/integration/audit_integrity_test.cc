@@ -183,19 +183,7 @@ TEST_F(AuditIntegrityTest, BytesAppendedWhileRunningFailClosedUntilRecovered) {
 TEST_F(AuditIntegrityTest, EachAnswerFollowsTheSyncOfItsAuditRecords) {
   ASSERT_EQ(d_.Stop(), 0);
   const std::string spy_log = d_.dir() + "/syncs";
-  setenv("LD_PRELOAD", STRONGROOM_SYNC_SPY, 1);
-  setenv("STRONGROOM_SYNC_SPY_LOG", spy_log.c_str(), 1);
-  setenv("STRONGROOM_SYNC_SPY_SUFFIX", "/audit.log", 1);
-#if defined(__SANITIZE_ADDRESS__)
-  const char* old_asan = getenv("ASAN_OPTIONS");
-  const std::string saved_asan = old_asan != nullptr ? old_asan : "";
-  setenv("ASAN_OPTIONS", (saved_asan + ":verify_asan_link_order=0").c_str(), 1);
-#endif
-  const bool started = d_.Start();
-  unsetenv("LD_PRELOAD");
-#if defined(__SANITIZE_ADDRESS__)
-  setenv("ASAN_OPTIONS", saved_asan.c_str(), 1);
-#endif
+  const bool started = StartWithSyncSpy(d_, STRONGROOM_SYNC_SPY, spy_log, "/audit.log");
   ASSERT_TRUE(started) << d_.Log();
   ASSERT_EQ(Enable("file", log_, "1000").status, 204);
   for (int i = 0; i < 20; ++i) {

@@ -62,23 +62,7 @@ TEST_F(KvDurabilityTest, AKilledBrokerKeepsEveryAcknowledgedWriteAndNoTornOne) {
   // Started with the spy on RocksDB's WAL syncs (the workers inherit it and never sync).
   const std::string spy_log = d_.dir() + "/wal-syncs";
   const std::string stall = d_.dir() + "/stall-wal-sync";
-  setenv("LD_PRELOAD", STRONGROOM_SYNC_SPY, 1);
-  setenv("STRONGROOM_SYNC_SPY_LOG", spy_log.c_str(), 1);
-  setenv("STRONGROOM_SYNC_SPY_SUFFIX", ".log", 1);
-  setenv("STRONGROOM_SYNC_SPY_STALL", stall.c_str(), 1);
-#if defined(__SANITIZE_ADDRESS__)
-  const char* old_asan = getenv("ASAN_OPTIONS");
-  const std::string saved_asan = old_asan != nullptr ? old_asan : "";
-  setenv("ASAN_OPTIONS", (saved_asan + ":verify_asan_link_order=0").c_str(), 1);
-#endif
-  const bool started = d_.Start();
-  unsetenv("LD_PRELOAD");
-  unsetenv("STRONGROOM_SYNC_SPY_LOG");
-  unsetenv("STRONGROOM_SYNC_SPY_SUFFIX");
-  unsetenv("STRONGROOM_SYNC_SPY_STALL");
-#if defined(__SANITIZE_ADDRESS__)
-  setenv("ASAN_OPTIONS", saved_asan.c_str(), 1);
-#endif
+  const bool started = StartWithSyncSpy(d_, STRONGROOM_SYNC_SPY, spy_log, ".log", stall);
   ASSERT_TRUE(started) << d_.Log();
   d_.Init();
   ASSERT_EQ(d_.Root("POST", "/v1/sys/mounts/secret", {{"type", "kv-v2"}}).status, 204) << d_.Log();

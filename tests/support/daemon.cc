@@ -322,4 +322,27 @@ RunResult RunProgram(const std::string& binary, const std::vector<std::string>& 
   return result;
 }
 
+bool StartWithSyncSpy(Daemon& d, const std::string& spy, const std::string& log,
+                      const std::string& suffix, const std::string& stall) {
+  setenv("LD_PRELOAD", spy.c_str(), 1);
+  setenv("STRONGROOM_SYNC_SPY_LOG", log.c_str(), 1);
+  setenv("STRONGROOM_SYNC_SPY_SUFFIX", suffix.c_str(), 1);
+  if (!stall.empty()) setenv("STRONGROOM_SYNC_SPY_STALL", stall.c_str(), 1);
+#if defined(__SANITIZE_ADDRESS__)
+  // ASan wants to be first in the link order; the spy comes first here, on purpose.
+  const char* old_asan = getenv("ASAN_OPTIONS");
+  const std::string saved_asan = old_asan != nullptr ? old_asan : "";
+  setenv("ASAN_OPTIONS", (saved_asan + ":verify_asan_link_order=0").c_str(), 1);
+#endif
+  const bool started = d.Start();
+  unsetenv("LD_PRELOAD");
+  unsetenv("STRONGROOM_SYNC_SPY_LOG");
+  unsetenv("STRONGROOM_SYNC_SPY_SUFFIX");
+  unsetenv("STRONGROOM_SYNC_SPY_STALL");
+#if defined(__SANITIZE_ADDRESS__)
+  setenv("ASAN_OPTIONS", saved_asan.c_str(), 1);
+#endif
+  return started;
+}
+
 }  // namespace strongroom::testing

@@ -121,4 +121,10 @@ RunResult RunProgram(const std::string& binary, const std::vector<std::string>& 
 // The offline verifier, strongroom-audit, from the same build.
 std::string AuditVerifierBinary();
 
+// Starts `d` with the LD_PRELOAD spy on syncs (tests/support/sync_spy.cc, built at `spy`): it
+// logs to `log` each sync of a file whose path ends in `suffix`, and holds those syncs while the
+// file `stall` exists (empty: never). The environment is as before once the daemon is up.
+bool StartWithSyncSpy(Daemon& d, const std::string& spy, const std::string& log,
+                      const std::string& suffix, const std::string& stall = "");
+
 }  // namespace strongroom::testing

@@ -37,8 +37,8 @@ class ReadIndexStandbyTest : public ::testing::Test {
  protected:
   void SetUp() override {
     std::signal(SIGPIPE, SIG_IGN);  // libuv writes to peers with write(2), as in strongroomd
-    char tmpl[] = "/tmp/sr-standbyread-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
+    dir_ = testing::NewTempDir("sr-standbyread");
+    ASSERT_FALSE(dir_.empty());
     testing::ClusterCerts certs = testing::MakeClusterCerts(dir_, "node");
     ASSERT_FALSE(certs.ca.empty());
     for (uint64_t i = 1; i <= 3; ++i) {

@@ -37,6 +37,7 @@
 #include "audit/json.h"
 #include "audit/merkle.h"
 #include "audit/verifier.h"
+#include "tests/support/cluster_support.h"
 #include "tests/unit/core/audit_test_files.h"
 #include "tests/unit/core/audit_test_seal.h"
 
@@ -143,9 +144,8 @@ AuditFileSaved LoadState(const std::string& path) {
 class AuditFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/audit-file-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = strongroom::testing::NewTempDir("audit-file-test");
+    ASSERT_FALSE(dir_.empty());
     path_ = dir_ + "/audit.log";
     state_path_ = dir_ + "/state";
   }

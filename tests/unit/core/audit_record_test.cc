@@ -26,6 +26,7 @@
 #include "audit/chain.h"
 #include "audit/json.h"
 #include "audit/verifier.h"
+#include "tests/support/cluster_support.h"
 #include "tests/unit/core/audit_test_files.h"
 #include "tests/unit/core/audit_test_seal.h"
 
@@ -40,9 +41,8 @@ json::object Obj(std::string_view text) { return json::parse(text).as_object(); 
 class AuditRecordTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    char tmpl[] = "/tmp/audit-record-test-XXXXXX";
-    ASSERT_NE(mkdtemp(tmpl), nullptr);
-    dir_ = tmpl;
+    dir_ = strongroom::testing::NewTempDir("audit-record-test");
+    ASSERT_FALSE(dir_.empty());
     AddDevice("file", "uuid-file", "salt-file", {});
     AddDevice("plain", "uuid-plain", "salt-plain",
               {{"hmac_accessor", "false"}, {"elide_list_responses", "true"}});
