@@ -103,6 +103,12 @@ export async function startProxy(t, target, { tls } = {}) {
     paths() {
       return this.requests.map((r) => `${r.method} ${r.path}`);
     },
+    // Every request with its time (ms after the first), status and any upstream error: for
+    // assertion messages.
+    history() {
+      const t0 = this.requests[0]?.at ?? 0;
+      return this.requests.map((r) => `+${r.at - t0}ms ${r.method} ${r.path} ${r.status ?? '-'}${r.error ? ` (${r.error})` : ''}`).join('; ');
+    },
     failNext(n, status) {
       for (let i = 0; i < n; i++) this.fail.push(status);
     },
@@ -140,7 +146,9 @@ export async function startProxy(t, target, { tls } = {}) {
           res.end(Buffer.concat(body));
         }, proxy.delayMs));
       });
-      fwd.on('error', () => {
+      fwd.on('error', (err) => {
+        rec.status = 502;
+        rec.error = err.code ?? err.message;
         res.writeHead(502);
         res.end();
       });
