@@ -358,8 +358,8 @@ const char* VerbOf(Operation op) {
 // Whether the document has `op` on a path matching `full`. LIST is a GET whose "list" query
 // parameter is required (list only) or optional (read and list); READ a GET without a required
 // one.
-bool Documented(const std::vector<DocPath>& doc, const std::vector<std::string>& full,
-                Operation op, bool rest) {
+bool Documented(const std::vector<DocPath>& doc, const std::vector<std::string>& full, Operation op,
+                bool rest) {
   for (const DocPath& d : doc) {
     if (!DocMatches(d, full, rest)) continue;
     const object& item = *d.item;
