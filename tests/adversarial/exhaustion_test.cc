@@ -561,7 +561,8 @@ TEST_F(ExhaustionQueueTest, BrokerQueueIsBoundedAndAnswers503WhenFull) {
   }
   EXPECT_GT(by_status[503], 0);
   RecordProperty("broker_peak_growth_kb", static_cast<int>(peak - rss_before));
-  // The flood carried 200 MiB (100 MiB); the queue holds at most 64 MiB of requests.
+  // The flood carried 200 MiB (100 MiB under the sanitizers); the queue holds at most 64 MiB of
+  // requests.
   EXPECT_LT(peak - rss_before, 128 * 1024)
       << "broker VmRSS before " << rss_before << " kB, peak during the flood " << peak << " kB";
 
